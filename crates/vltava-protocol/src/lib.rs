@@ -10,6 +10,8 @@
 //! No sockets, no files, no clocks.
 
 pub mod codec;
+#[cfg(test)]
+mod cross_check_tests;
 pub mod error_code;
 pub mod header;
 pub mod message;
