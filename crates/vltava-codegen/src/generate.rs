@@ -745,9 +745,9 @@ impl Ctx<'_> {
                 );
                 guarded(&mut sizes, &present, &value);
             }
-            let _ = write!(
+            let _ = writeln!(
                 section,
-                "{sizes}size += uvarint_size(count as u32) + unknown_tagged_size(&self.unknown_tagged_fields);\n"
+                "{sizes}size += uvarint_size(count as u32) + unknown_tagged_size(&self.unknown_tagged_fields);"
             );
             guarded(&mut body, &flex_cond, &section);
         }

@@ -274,7 +274,7 @@ fn parse_fields(
             default: default_text(f),
             about: get_str(f, "about").unwrap_or("").to_string(),
         };
-        if field.tag.is_some() != !field.tagged_versions.is_none() {
+        if field.tag.is_some() == field.tagged_versions.is_none() {
             return Err(ctx("'tag' and 'taggedVersions' must come together".into()));
         }
         if let Some(nested) = f.get("fields") {
