@@ -1,0 +1,2 @@
+//! The `vltava` binary. (being written)
+fn main() {}

@@ -1,0 +1,1 @@
+//! A small native Kafka client. (being written)
