@@ -1,2 +1,32 @@
-//! The `vltava` binary. (being written)
-fn main() {}
+//! The `vltava` binary: `vltava server` runs a broker; the other subcommands
+//! are tools that talk to a broker over the Kafka protocol.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod server;
+mod tools;
+
+#[derive(Parser)]
+#[command(name = "vltava", version, about = "Kafka-compatible event streaming: broker and tools")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a broker (a single-node cluster with embedded defaults when given no options).
+    Server(server::ServerArgs),
+    #[command(flatten)]
+    Tool(tools::ToolCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Server(args) => server::run(args),
+        Command::Tool(command) => tools::run(command),
+    }
+}
