@@ -1,0 +1,322 @@
+//! The metadata image: an immutable snapshot of cluster metadata, the result
+//! of applying every metadata record up to some log offset. Request handlers
+//! read an `Arc<MetadataImage>` and never see a half-applied change.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use vltava_protocol::Uuid;
+
+use crate::records::{Endpoint, MetadataRecord};
+
+pub const RESOURCE_TOPIC: i8 = 2;
+pub const RESOURCE_BROKER: i8 = 4;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BrokerImage {
+    pub id: i32,
+    pub endpoints: Vec<Endpoint>,
+    pub rack: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartitionImage {
+    pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
+    pub leader: i32,
+    pub leader_epoch: i32,
+    pub partition_epoch: i32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopicImage {
+    pub name: String,
+    pub id: Uuid,
+    /// Indexed by partition number; partitions are dense from 0.
+    pub partitions: Vec<PartitionImage>,
+}
+
+impl TopicImage {
+    /// Internal topics (names starting with "__") are flagged in Metadata.
+    pub fn is_internal(&self) -> bool {
+        self.name == "__consumer_offsets" || self.name == "__transaction_state"
+    }
+}
+
+/// Why a record could not be applied: the log would be inconsistent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApplyError(pub String);
+
+impl std::fmt::Display for ApplyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot apply metadata record: {}", self.0)
+    }
+}
+
+impl std::error::Error for ApplyError {}
+
+#[derive(Clone, Debug, Default)]
+pub struct MetadataImage {
+    /// Offset of the last record applied, -1 for the empty image.
+    pub offset: i64,
+    pub brokers: BTreeMap<i32, BrokerImage>,
+    topics: HashMap<String, Arc<TopicImage>>,
+    topic_names: HashMap<Uuid, String>,
+    /// Config overrides by (resource type, resource name).
+    configs: HashMap<(i8, String), Arc<BTreeMap<String, String>>>,
+}
+
+impl MetadataImage {
+    pub fn empty() -> Self {
+        MetadataImage {
+            offset: -1,
+            ..Default::default()
+        }
+    }
+
+    pub fn topic(&self, name: &str) -> Option<&Arc<TopicImage>> {
+        self.topics.get(name)
+    }
+
+    pub fn topic_by_id(&self, id: &Uuid) -> Option<&Arc<TopicImage>> {
+        self.topic_names.get(id).and_then(|n| self.topics.get(n))
+    }
+
+    /// Every topic, sorted by name.
+    pub fn topics(&self) -> Vec<&Arc<TopicImage>> {
+        let mut topics: Vec<_> = self.topics.values().collect();
+        topics.sort_by(|a, b| a.name.cmp(&b.name));
+        topics
+    }
+
+    pub fn topic_count(&self) -> usize {
+        self.topics.len()
+    }
+
+    pub fn partition(&self, topic: &str, partition: i32) -> Option<&PartitionImage> {
+        usize::try_from(partition)
+            .ok()
+            .and_then(|p| self.topics.get(topic)?.partitions.get(p))
+    }
+
+    /// The config overrides of a topic (empty when it has none).
+    pub fn topic_configs(&self, topic: &str) -> Arc<BTreeMap<String, String>> {
+        self.configs
+            .get(&(RESOURCE_TOPIC, topic.to_string()))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Dynamic broker configs; `broker` is the id as a string, or "" for the
+    /// cluster-wide default.
+    pub fn broker_configs(&self, broker: &str) -> Arc<BTreeMap<String, String>> {
+        self.configs
+            .get(&(RESOURCE_BROKER, broker.to_string()))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Applies one record at `offset`, returning the next image.
+    pub fn apply(&self, offset: i64, record: &MetadataRecord) -> Result<MetadataImage, ApplyError> {
+        let mut next = self.clone();
+        next.apply_in_place(record)?;
+        next.offset = offset;
+        Ok(next)
+    }
+
+    /// Applies records in order (used on replay and for one controller batch).
+    pub fn apply_all<'a>(
+        &self,
+        records: impl IntoIterator<Item = (i64, &'a MetadataRecord)>,
+    ) -> Result<MetadataImage, ApplyError> {
+        let mut next = self.clone();
+        for (offset, record) in records {
+            next.apply_in_place(record)?;
+            next.offset = offset;
+        }
+        Ok(next)
+    }
+
+    fn apply_in_place(&mut self, record: &MetadataRecord) -> Result<(), ApplyError> {
+        match record {
+            MetadataRecord::RegisterBroker {
+                broker_id,
+                endpoints,
+                rack,
+            } => {
+                self.brokers.insert(
+                    *broker_id,
+                    BrokerImage {
+                        id: *broker_id,
+                        endpoints: endpoints.clone(),
+                        rack: rack.clone(),
+                    },
+                );
+            }
+            MetadataRecord::Topic { name, topic_id } => {
+                if self.topics.contains_key(name) || self.topic_names.contains_key(topic_id) {
+                    return Err(ApplyError(format!(
+                        "topic {name} ({topic_id}) already exists"
+                    )));
+                }
+                self.topic_names.insert(*topic_id, name.clone());
+                self.topics.insert(
+                    name.clone(),
+                    Arc::new(TopicImage {
+                        name: name.clone(),
+                        id: *topic_id,
+                        partitions: Vec::new(),
+                    }),
+                );
+            }
+            MetadataRecord::Partition {
+                topic_id,
+                partition,
+                replicas,
+                isr,
+                leader,
+                leader_epoch,
+                partition_epoch,
+            } => {
+                let name = self.topic_names.get(topic_id).ok_or_else(|| {
+                    ApplyError(format!("partition of unknown topic id {topic_id}"))
+                })?;
+                let topic =
+                    Arc::make_mut(self.topics.get_mut(name).expect("name index is consistent"));
+                let state = PartitionImage {
+                    replicas: replicas.clone(),
+                    isr: isr.clone(),
+                    leader: *leader,
+                    leader_epoch: *leader_epoch,
+                    partition_epoch: *partition_epoch,
+                };
+                let index = usize::try_from(*partition)
+                    .map_err(|_| ApplyError(format!("negative partition {partition}")))?;
+                match index.cmp(&topic.partitions.len()) {
+                    std::cmp::Ordering::Less => topic.partitions[index] = state,
+                    std::cmp::Ordering::Equal => topic.partitions.push(state),
+                    std::cmp::Ordering::Greater => {
+                        return Err(ApplyError(format!(
+                            "partition {partition} of {} skips a number",
+                            topic.name
+                        )))
+                    }
+                }
+            }
+            MetadataRecord::Config {
+                resource_type,
+                resource_name,
+                name,
+                value,
+            } => {
+                let key = (*resource_type, resource_name.clone());
+                let entry = self.configs.entry(key.clone()).or_default();
+                let map = Arc::make_mut(entry);
+                match value {
+                    Some(v) => {
+                        map.insert(name.clone(), v.clone());
+                    }
+                    None => {
+                        map.remove(name);
+                    }
+                }
+                if map.is_empty() {
+                    self.configs.remove(&key);
+                }
+            }
+            MetadataRecord::RemoveTopic { topic_id } => {
+                let name = self
+                    .topic_names
+                    .remove(topic_id)
+                    .ok_or_else(|| ApplyError(format!("removing unknown topic id {topic_id}")))?;
+                self.topics.remove(&name);
+                self.configs.remove(&(RESOURCE_TOPIC, name));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn partition(topic_id: Uuid, p: i32) -> MetadataRecord {
+        MetadataRecord::Partition {
+            topic_id,
+            partition: p,
+            replicas: vec![1],
+            isr: vec![1],
+            leader: 1,
+            leader_epoch: 0,
+            partition_epoch: 0,
+        }
+    }
+
+    #[test]
+    fn topics_partitions_configs_and_removal() {
+        let id = Uuid([1; 16]);
+        let records = [
+            MetadataRecord::Topic {
+                name: "a".into(),
+                topic_id: id,
+            },
+            partition(id, 0),
+            partition(id, 1),
+            MetadataRecord::Config {
+                resource_type: RESOURCE_TOPIC,
+                resource_name: "a".into(),
+                name: "retention.ms".into(),
+                value: Some("5".into()),
+            },
+        ];
+        let image = MetadataImage::empty()
+            .apply_all(records.iter().enumerate().map(|(i, r)| (i as i64, r)))
+            .unwrap();
+        assert_eq!(image.offset, 3);
+        assert_eq!(image.topic("a").unwrap().partitions.len(), 2);
+        assert_eq!(image.topic_by_id(&id).unwrap().name, "a");
+        assert_eq!(
+            image
+                .topic_configs("a")
+                .get("retention.ms")
+                .map(String::as_str),
+            Some("5")
+        );
+        let after = image
+            .apply(4, &MetadataRecord::RemoveTopic { topic_id: id })
+            .unwrap();
+        assert!(after.topic("a").is_none());
+        assert!(after.topic_configs("a").is_empty());
+        // The earlier image is untouched.
+        assert!(image.topic("a").is_some());
+    }
+
+    #[test]
+    fn inconsistent_records_are_rejected() {
+        let id = Uuid([1; 16]);
+        let image = MetadataImage::empty()
+            .apply(
+                0,
+                &MetadataRecord::Topic {
+                    name: "a".into(),
+                    topic_id: id,
+                },
+            )
+            .unwrap();
+        assert!(image
+            .apply(
+                1,
+                &MetadataRecord::Topic {
+                    name: "a".into(),
+                    topic_id: Uuid([2; 16])
+                }
+            )
+            .is_err());
+        assert!(
+            image.apply(1, &partition(id, 1)).is_err(),
+            "partition numbers are dense"
+        );
+        assert!(image.apply(1, &partition(Uuid([9; 16]), 0)).is_err());
+    }
+}

@@ -1,0 +1,12 @@
+//! Cluster metadata: a log of [`records::MetadataRecord`]s applied to
+//! immutable [`image::MetadataImage`]s.
+//!
+//! On a single node the log is a one-voter log persisted under the data
+//! directory; the multi-node work replaces how the log is replicated (Raft),
+//! not the records, the image or the handlers that read it.
+
+pub mod image;
+pub mod records;
+
+pub use image::{MetadataImage, PartitionImage, TopicImage};
+pub use records::{Endpoint, MetadataRecord};
