@@ -18,6 +18,9 @@
 //! * [`compression`] — gzip, snappy (raw and xerial), lz4 frame, zstd.
 //! * [`varint`] — Kafka's zigzag varints.
 //! * [`error`] — the one [`Error`] type.
+//!
+//! Interoperability notes, test map and benchmark figures (with the
+//! command that produced them) are in the crate's README.md.
 
 pub mod batch;
 pub mod builder;
