@@ -588,6 +588,38 @@ mod tests {
     }
 
     #[test]
+    fn zstd_frame_without_content_size_decodes() {
+        // What zstd-jni's ZstdOutputStream (the Java producer) writes: a
+        // streamed frame whose header has no content size.
+        let data = sample();
+        let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+        enc.write_all(&data).unwrap();
+        let frame = enc.finish().unwrap();
+        assert_eq!(&frame[..4], &[0x28, 0xb5, 0x2f, 0xfd], "zstd magic");
+        let fhd = frame[4];
+        assert_eq!(fhd >> 6, 0, "Frame_Content_Size_flag 0");
+        assert_eq!(
+            fhd & 0x20,
+            0,
+            "not single-segment, so no content size at all"
+        );
+        assert_eq!(
+            decompress(Compression::Zstd, &frame, data.len()).unwrap(),
+            data
+        );
+    }
+
+    #[test]
+    fn gzip_concatenated_members_decode_as_one_stream() {
+        let mut two = compress(Compression::Gzip, b"hello ").unwrap();
+        two.extend(compress(Compression::Gzip, b"world").unwrap());
+        assert_eq!(
+            decompress(Compression::Gzip, &two, 100).unwrap(),
+            b"hello world"
+        );
+    }
+
+    #[test]
     fn zstd_window_bound() {
         assert_eq!(zstd_window_log_max(1), 23);
         assert_eq!(zstd_window_log_max(DEFAULT_MAX_DECOMPRESSED), 26);
