@@ -1,1 +1,30 @@
-//! A small native Kafka client. (being written)
+//! A small native Kafka client, used by the `vltava` command-line tools and
+//! by tests.
+//!
+//! - [`Connection`]: one TCP connection to one broker. Frames requests,
+//!   matches correlation ids, runs the ApiVersions handshake (v3 with the
+//!   client's software name and version, KIP-511 fallback) and picks for
+//!   each request the highest version both sides speak. One request in
+//!   flight at a time; timeouts on connecting and on every request.
+//! - [`Client`]: a cluster. Bootstraps from a list of servers, keeps the
+//!   metadata (brokers, topics, leaders) and one connection per broker,
+//!   sends partition requests to the leader and admin requests to the
+//!   controller, retries what a metadata refresh can fix.
+//! - [`partitioner`]: Kafka's murmur2 key partitioning.
+//!
+//! Not here (yet): consumer groups, idempotent or transactional producing,
+//! SASL/TLS, fetch sessions.
+
+pub mod batches;
+pub mod client;
+pub mod connection;
+pub mod error;
+pub mod partitioner;
+pub mod types;
+
+pub use client::{Client, ClientConfig};
+pub use connection::{Connection, ConnectionConfig};
+pub use error::{BrokerError, Error, Result};
+pub use partitioner::{murmur2, partition_for_key, to_positive, Partitioner};
+pub use types::*;
+pub use vltava_protocol::{ErrorCode, Uuid};
