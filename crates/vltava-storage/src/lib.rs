@@ -1,0 +1,38 @@
+//! Durable, segmented partition logs in Kafka's on-disk model. Files only:
+//! no network, no Kafka request types, no wall clock (every time-dependent
+//! call takes `now_ms`).
+//!
+//! See the crate's `README.md` for the layout, the recovery rules, the
+//! file-handle policy and the limits.
+//!
+//! * [`Log`] — one partition: append (leader / follower), read, offset and
+//!   timestamp lookups, retention, DeleteRecords, truncation, flush, close.
+//! * [`LogManager`] — the logs of one data directory: open with recovery,
+//!   create, delete, checkpoints, retention and flush over all logs, clean
+//!   shutdown.
+//! * [`LogConfig`] — Kafka's topic configs that concern the log.
+//! * [`checkpoint`] — Kafka's small files: offset checkpoints,
+//!   `partition.metadata`, `meta.properties`.
+//! * [`FdCache`] — the bound on open read-only segment files.
+
+#![doc = include_str!("../README.md")]
+
+pub mod checkpoint;
+mod config;
+mod error;
+mod fdcache;
+mod index;
+mod log;
+mod manager;
+mod segment;
+mod uuid;
+
+pub use checkpoint::{read_meta_properties, write_meta_properties, MetaProperties, TopicPartition};
+pub use config::{CleanupPolicy, LogConfig, TimestampType, SEVEN_DAYS_MS};
+pub use error::{Error, Result};
+pub use fdcache::{FdCache, DEFAULT_MAX_OPEN_SEGMENT_FILES};
+pub use index::{OFFSET_ENTRY_LEN, TIME_ENTRY_LEN};
+pub use log::{AppendInfo, Log, LogOpenOptions, ReadResult, TimestampAndOffset};
+pub use manager::{LogManager, LogManagerOptions, CLEAN_SHUTDOWN_FILE, DELETE_DIR_SUFFIX};
+pub use segment::{segment_file_name, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
+pub use uuid::KafkaUuid;

@@ -1,0 +1,314 @@
+//! All partition logs of one data directory.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+use crate::checkpoint::{
+    self, fsync_dir, TopicPartition, LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT,
+};
+use crate::config::LogConfig;
+use crate::error::{Error, Result};
+use crate::fdcache::{lock, FdCache, DEFAULT_MAX_OPEN_SEGMENT_FILES};
+use crate::log::{Log, LogOpenOptions};
+use crate::uuid::KafkaUuid;
+
+/// Name of the clean-shutdown marker (Kafka's).
+pub const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
+/// Suffix of a log directory being deleted.
+pub const DELETE_DIR_SUFFIX: &str = "-delete";
+
+/// How to open a [`LogManager`].
+#[derive(Debug, Clone)]
+pub struct LogManagerOptions {
+    /// Config of every log found at open time (the broker applies topic
+    /// overrides afterwards with [`Log::set_config`]).
+    pub default_config: LogConfig,
+    /// Read-only segment files kept open at most, across all logs (active
+    /// segments are not counted: one each).
+    pub max_open_segment_files: usize,
+}
+
+impl Default for LogManagerOptions {
+    fn default() -> Self {
+        LogManagerOptions {
+            default_config: LogConfig::default(),
+            max_open_segment_files: DEFAULT_MAX_OPEN_SEGMENT_FILES,
+        }
+    }
+}
+
+/// The logs of one data directory.
+#[derive(Debug)]
+pub struct LogManager {
+    dir: PathBuf,
+    opts: LogManagerOptions,
+    fds: Arc<FdCache>,
+    logs: RwLock<BTreeMap<TopicPartition, Arc<Log>>>,
+    had_clean_shutdown: bool,
+    checkpoint_lock: Mutex<()>,
+}
+
+impl LogManager {
+    /// Opens the data directory (creating it if needed) and every
+    /// `<topic>-<partition>` log in it. With the clean-shutdown marker the
+    /// files are trusted; without it every log is recovered from its
+    /// recovery point. The marker is removed before anything else, so a
+    /// crash from here on means recovery next time. Directories being
+    /// deleted (`*-delete`) are removed; other entries are ignored.
+    pub fn open(dir: &Path, opts: LogManagerOptions, now_ms: i64) -> Result<LogManager> {
+        opts.default_config.validate()?;
+        fs::create_dir_all(dir).map_err(Error::io("create dir", dir))?;
+        let marker = dir.join(CLEAN_SHUTDOWN_FILE);
+        let clean = marker.exists();
+        if clean {
+            fs::remove_file(&marker).map_err(Error::io("remove", &marker))?;
+            fsync_dir(dir)?;
+        }
+        let read_cp = |name: &str| match checkpoint::read_offset_checkpoint(&dir.join(name)) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e, "ignoring unreadable checkpoint; logs will be recovered from their start");
+                BTreeMap::new()
+            }
+        };
+        let recovery_points = read_cp(RECOVERY_POINT_CHECKPOINT);
+        let log_starts = read_cp(LOG_START_OFFSET_CHECKPOINT);
+        let fds = FdCache::new(opts.max_open_segment_files);
+        let mut logs = BTreeMap::new();
+        let mut entries: Vec<_> = fs::read_dir(dir)
+            .map_err(Error::io("list", dir))?
+            .collect::<std::io::Result<Vec<_>>>()
+            .map_err(Error::io("list", dir))?;
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let path = entry.path();
+            if !path.is_dir() {
+                continue;
+            }
+            let Some(name) = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .map(str::to_string)
+            else {
+                continue;
+            };
+            if name.ends_with(DELETE_DIR_SUFFIX) {
+                tracing::info!(dir = %path.display(), "removing log directory marked for deletion");
+                fs::remove_dir_all(&path).map_err(Error::io("remove dir", &path))?;
+                continue;
+            }
+            let tp = match TopicPartition::from_dir_name(&name) {
+                Ok(tp) => tp,
+                Err(_) => {
+                    tracing::warn!(dir = %path.display(), "ignoring directory that is not a partition log");
+                    continue;
+                }
+            };
+            let log = Log::open(
+                &path,
+                opts.default_config.clone(),
+                LogOpenOptions {
+                    clean_shutdown: clean,
+                    recovery_point: recovery_points.get(&tp).copied().unwrap_or(0),
+                    log_start_offset: log_starts.get(&tp).copied(),
+                    topic_id: None,
+                    fd_cache: Some(fds.clone()),
+                },
+                now_ms,
+            )?;
+            logs.insert(tp, Arc::new(log));
+        }
+        fsync_dir(dir)?;
+        Ok(LogManager {
+            dir: dir.to_path_buf(),
+            opts,
+            fds,
+            logs: RwLock::new(logs),
+            had_clean_shutdown: clean,
+            checkpoint_lock: Mutex::new(()),
+        })
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+    /// Whether the last shutdown left the clean marker.
+    pub fn had_clean_shutdown(&self) -> bool {
+        self.had_clean_shutdown
+    }
+    /// The shared read-only file cache.
+    pub fn fd_cache(&self) -> &Arc<FdCache> {
+        &self.fds
+    }
+
+    fn logs_read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<TopicPartition, Arc<Log>>> {
+        self.logs.read().unwrap_or_else(|e| e.into_inner())
+    }
+    fn logs_write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<TopicPartition, Arc<Log>>> {
+        self.logs.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Creates the log (directory, first segment, `partition.metadata`),
+    /// or returns the existing one if its topic id matches.
+    pub fn create_log(
+        &self,
+        topic: &str,
+        partition: i32,
+        topic_id: KafkaUuid,
+        config: LogConfig,
+        now_ms: i64,
+    ) -> Result<Arc<Log>> {
+        let tp = TopicPartition::new(topic, partition)?;
+        let mut logs = self.logs_write();
+        if let Some(log) = logs.get(&tp) {
+            return match log.topic_id() {
+                Some(id) if id != topic_id => Err(Error::LogAlreadyExists {
+                    topic: topic.to_string(),
+                    partition,
+                }),
+                _ => Ok(log.clone()),
+            };
+        }
+        let path = self.dir.join(tp.dir_name());
+        let log = Log::open(
+            &path,
+            config,
+            LogOpenOptions {
+                clean_shutdown: false,
+                recovery_point: 0,
+                log_start_offset: None,
+                topic_id: Some(topic_id),
+                fd_cache: Some(self.fds.clone()),
+            },
+            now_ms,
+        )?;
+        fsync_dir(&self.dir)?;
+        let log = Arc::new(log);
+        logs.insert(tp, log.clone());
+        Ok(log)
+    }
+
+    /// The log of a partition.
+    pub fn get_log(&self, topic: &str, partition: i32) -> Option<Arc<Log>> {
+        self.logs_read()
+            .get(&TopicPartition {
+                topic: topic.to_string(),
+                partition,
+            })
+            .cloned()
+    }
+
+    /// Every log, ordered by topic and partition.
+    pub fn logs(&self) -> Vec<Arc<Log>> {
+        self.logs_read().values().cloned().collect()
+    }
+
+    /// Deletes a log: it is closed, its directory renamed to
+    /// `<topic>-<partition>.<id>-delete` (so a crash finishes the deletion
+    /// at the next open) and removed. Returns whether it existed.
+    pub fn delete_log(&self, topic: &str, partition: i32) -> Result<bool> {
+        let tp = TopicPartition {
+            topic: topic.to_string(),
+            partition,
+        };
+        let Some(log) = self.logs_write().remove(&tp) else {
+            return Ok(false);
+        };
+        log.close_for_delete();
+        let from = self.dir.join(tp.dir_name());
+        let to = self.dir.join(format!(
+            "{}.{}{DELETE_DIR_SUFFIX}",
+            tp.dir_name(),
+            KafkaUuid::random().to_hex()
+        ));
+        fs::rename(&from, &to).map_err(Error::io("rename", &from))?;
+        fsync_dir(&self.dir)?;
+        fs::remove_dir_all(&to).map_err(Error::io("remove dir", &to))?;
+        fsync_dir(&self.dir)?;
+        tracing::info!(log = %tp, "deleted log");
+        Ok(true)
+    }
+
+    /// Writes the recovery-point and log-start-offset checkpoints of all
+    /// logs (atomically).
+    pub fn checkpoint_all(&self) -> Result<()> {
+        let _g = lock(&self.checkpoint_lock);
+        let mut rps = BTreeMap::new();
+        let mut starts = BTreeMap::new();
+        for log in self.logs() {
+            rps.insert(log.topic_partition().clone(), log.recovery_point());
+            starts.insert(log.topic_partition().clone(), log.log_start_offset());
+        }
+        checkpoint::write_offset_checkpoint(&self.dir.join(RECOVERY_POINT_CHECKPOINT), &rps)?;
+        checkpoint::write_offset_checkpoint(&self.dir.join(LOG_START_OFFSET_CHECKPOINT), &starts)
+    }
+
+    /// Retention over every log; returns the segments deleted. A log that
+    /// fails is logged and skipped; the first error is returned after all
+    /// logs were tried. Writes the checkpoints if anything was deleted.
+    pub fn run_retention(&self, now_ms: i64) -> Result<usize> {
+        let mut total = 0;
+        let mut first_err = None;
+        for log in self.logs() {
+            match log.delete_retention(now_ms) {
+                Ok(n) => total += n,
+                Err(Error::Closed) => {}
+                Err(e) => {
+                    tracing::warn!(log = %log.topic_partition(), error = %e, "retention failed");
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        if total > 0 {
+            self.checkpoint_all()?;
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(total),
+        }
+    }
+
+    /// fsyncs every log.
+    pub fn flush_all(&self, now_ms: i64) -> Result<()> {
+        for log in self.logs() {
+            match log.flush(now_ms) {
+                Ok(()) | Err(Error::Closed) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies each log's flush policy (`flush.messages`, `flush.ms`);
+    /// returns how many logs flushed.
+    pub fn maybe_flush_all(&self, now_ms: i64) -> Result<usize> {
+        let mut n = 0;
+        for log in self.logs() {
+            match log.maybe_flush(now_ms) {
+                Ok(true) => n += 1,
+                Ok(false) | Err(Error::Closed) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(n)
+    }
+
+    /// Clean shutdown: closes every log (flushes data and indexes), writes
+    /// the checkpoints, then the clean-shutdown marker.
+    pub fn close(&self) -> Result<()> {
+        for log in self.logs() {
+            log.close()?;
+        }
+        self.checkpoint_all()?;
+        checkpoint::write_atomic(&self.dir.join(CLEAN_SHUTDOWN_FILE), b"")?;
+        Ok(())
+    }
+
+    /// The options this manager was opened with.
+    pub fn options(&self) -> &LogManagerOptions {
+        &self.opts
+    }
+}
