@@ -1,8 +1,23 @@
 //! Broker and topic configuration with Kafka's names, types, defaults,
 //! validation and DescribeConfigs metadata.
 
+mod defs;
+mod error;
+mod net;
 pub mod properties;
+#[allow(dead_code)] // used by the broker and topic configs (next commit)
+mod suggest;
+mod types;
 
+pub use defs::{
+    broker_def, topic_def, BROKER_CONFIGS, TOPIC_CONFIGS, TOPIC_CONFIGS_WITHOUT_BROKER_SYNONYM,
+};
+pub use error::{ConfigError, Scope, INVALID_CONFIG, INVALID_REQUEST};
+pub use net::{Endpoint, QuorumVoter, SecurityProtocol};
 pub use properties::{
     parse_override, parse_properties, read_properties_file, ParseError, PropertiesFileError,
+};
+pub use types::{
+    BrokerSynonym, ConfigDef, ConfigSource, ConfigType, ConfigValue, CustomValidator, Importance,
+    Password, SynonymUnit, UpdateMode, Validator,
 };
