@@ -1,14 +1,16 @@
 //! Broker and topic configuration with Kafka's names, types, defaults,
 //! validation and DescribeConfigs metadata.
 
+mod broker;
 mod defs;
 mod error;
 mod net;
 pub mod properties;
-#[allow(dead_code)] // used by the broker and topic configs (next commit)
 mod suggest;
+mod topic;
 mod types;
 
+pub use broker::{BrokerConfig, ProcessRoles};
 pub use defs::{
     broker_def, topic_def, BROKER_CONFIGS, TOPIC_CONFIGS, TOPIC_CONFIGS_WITHOUT_BROKER_SYNONYM,
 };
@@ -16,6 +18,10 @@ pub use error::{ConfigError, Scope, INVALID_CONFIG, INVALID_REQUEST};
 pub use net::{Endpoint, QuorumVoter, SecurityProtocol};
 pub use properties::{
     parse_override, parse_properties, read_properties_file, ParseError, PropertiesFileError,
+};
+pub use topic::{
+    described_topic_keys, validate_topic_configs, CleanupPolicy, CompressionType,
+    EffectiveTopicConfig, TimestampType, TopicConfig,
 };
 pub use types::{
     BrokerSynonym, ConfigDef, ConfigSource, ConfigType, ConfigValue, CustomValidator, Importance,
