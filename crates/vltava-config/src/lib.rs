@@ -3,6 +3,7 @@
 
 mod broker;
 mod defs;
+mod describe;
 mod error;
 mod net;
 pub mod properties;
@@ -14,6 +15,7 @@ pub use broker::{BrokerConfig, ProcessRoles};
 pub use defs::{
     broker_def, topic_def, BROKER_CONFIGS, TOPIC_CONFIGS, TOPIC_CONFIGS_WITHOUT_BROKER_SYNONYM,
 };
+pub use describe::{DescribedConfig, DescribedSynonym};
 pub use error::{ConfigError, Scope, INVALID_CONFIG, INVALID_REQUEST};
 pub use net::{Endpoint, QuorumVoter, SecurityProtocol};
 pub use properties::{
