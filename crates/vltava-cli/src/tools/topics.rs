@@ -1,0 +1,552 @@
+//! `vltava topics ...`: create, list, describe, alter-config,
+//! add-partitions, delete.
+
+use clap::{Args, Subcommand};
+use serde_json::json;
+use vltava_client::{
+    AlterConfigOp, Client, ConfigEntry, ConfigResource, ConfigSource, CreatedTopic, Error,
+    NewTopic, TopicMetadata,
+};
+
+use super::output::{id_list, Table};
+use super::{parse_key_value, print, print_json, Common, ToolError};
+
+#[derive(Args, Debug)]
+pub struct TopicsArgs {
+    #[command(flatten)]
+    pub common: Common,
+    #[command(subcommand)]
+    pub command: TopicsCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TopicsCommand {
+    /// Create a topic.
+    Create {
+        name: String,
+        /// Partition count (default: the broker's num.partitions).
+        #[arg(long, value_parser = clap::value_parser!(i32).range(1..))]
+        partitions: Option<i32>,
+        /// Replicas per partition (default: the broker's default.replication.factor).
+        #[arg(long, value_parser = clap::value_parser!(i16).range(1..))]
+        replication_factor: Option<i16>,
+        /// A topic configuration override, KEY=VALUE (repeatable).
+        #[arg(long = "config", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+        configs: Vec<(String, String)>,
+    },
+    /// List topics with their partition counts.
+    List {
+        /// Leave out internal topics (__consumer_offsets, ...).
+        #[arg(long)]
+        exclude_internal: bool,
+    },
+    /// Show partitions, leaders, replicas, ISR and overridden configs of a
+    /// topic (of every topic without NAME).
+    Describe { name: Option<String> },
+    /// Set or remove configuration overrides of a topic.
+    #[command(arg_required_else_help = true)]
+    AlterConfig {
+        name: String,
+        /// Set KEY to VALUE (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+        set: Vec<(String, String)>,
+        /// Remove the override of KEY (repeatable).
+        #[arg(long = "delete", value_name = "KEY")]
+        delete: Vec<String>,
+    },
+    /// Raise a topic's partition count.
+    AddPartitions {
+        name: String,
+        /// The new total partition count.
+        #[arg(long, value_parser = clap::value_parser!(i32).range(1..))]
+        total: i32,
+    },
+    /// Delete a topic.
+    Delete { name: String },
+}
+
+pub async fn run(args: TopicsArgs) -> Result<(), ToolError> {
+    let json = args.common.json();
+    if let TopicsCommand::AlterConfig { set, delete, .. } = &args.command {
+        if set.is_empty() && delete.is_empty() {
+            return Err(ToolError::Input(
+                "nothing to change: give --set KEY=VALUE and/or --delete KEY".into(),
+            ));
+        }
+    }
+    let mut client = args.common.connect().await?;
+    match args.command {
+        TopicsCommand::Create {
+            name,
+            partitions,
+            replication_factor,
+            configs,
+        } => {
+            let created = client
+                .create_topic(&NewTopic {
+                    name,
+                    num_partitions: partitions,
+                    replication_factor,
+                    configs,
+                })
+                .await?;
+            if json {
+                print_json(&created_json(&created))
+            } else {
+                print(&created_text(&created))
+            }
+        }
+        TopicsCommand::List { exclude_internal } => {
+            let md = client.metadata(None).await?;
+            let mut topics: Vec<TopicMetadata> = md
+                .topics
+                .into_iter()
+                .filter(|t| !t.error.is_error())
+                .filter(|t| !(exclude_internal && t.is_internal))
+                .collect();
+            topics.sort_by(|a, b| a.name.cmp(&b.name));
+            if json {
+                print_json(&json!({
+                    "topics": topics.iter().map(|t| json!({
+                        "name": t.name,
+                        "partitions": t.partitions.len(),
+                        "replication_factor": t.replication_factor(),
+                        "internal": t.is_internal,
+                    })).collect::<Vec<_>>()
+                }))
+            } else {
+                print(&list_table(&topics))
+            }
+        }
+        TopicsCommand::Describe { name } => {
+            let described = describe(&mut client, name.as_deref()).await?;
+            if json {
+                print_json(&describe_json(&described))
+            } else {
+                print(&describe_text(&described))
+            }
+        }
+        TopicsCommand::AlterConfig { name, set, delete } => {
+            let ops: Vec<AlterConfigOp> = set
+                .iter()
+                .map(|(k, v)| AlterConfigOp::Set(k.clone(), v.clone()))
+                .chain(delete.iter().map(|k| AlterConfigOp::Delete(k.clone())))
+                .collect();
+            client
+                .alter_configs(&ConfigResource::Topic(name.clone()), &ops)
+                .await?;
+            if json {
+                print_json(&json!({
+                    "topic": name,
+                    "set": set.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
+                    "deleted": delete,
+                }))
+            } else {
+                let mut changes: Vec<String> =
+                    set.iter().map(|(k, v)| format!("set {k}={v}")).collect();
+                changes.extend(delete.iter().map(|k| format!("deleted {k}")));
+                print(&format!(
+                    "Altered configs of topic {name}: {}.\n",
+                    changes.join(", ")
+                ))
+            }
+        }
+        TopicsCommand::AddPartitions { name, total } => {
+            client.create_partitions(&name, total).await?;
+            if json {
+                print_json(&json!({"topic": name, "partitions": total}))
+            } else {
+                print(&format!("Topic {name} now has {total} partitions.\n"))
+            }
+        }
+        TopicsCommand::Delete { name } => {
+            client.delete_topic(&name).await?;
+            if json {
+                print_json(&json!({"topic": name, "deleted": true}))
+            } else {
+                print(&format!("Deleted topic {name}.\n"))
+            }
+        }
+    }
+}
+
+fn created_text(c: &CreatedTopic) -> String {
+    let mut details = Vec::new();
+    if c.num_partitions >= 0 {
+        details.push(format!("partitions: {}", c.num_partitions));
+    }
+    if c.replication_factor >= 0 {
+        details.push(format!("replication factor: {}", c.replication_factor));
+    }
+    if !c.topic_id.is_zero() {
+        details.push(format!("id: {}", c.topic_id));
+    }
+    if details.is_empty() {
+        format!("Created topic {}.\n", c.name)
+    } else {
+        format!("Created topic {} ({}).\n", c.name, details.join(", "))
+    }
+}
+
+fn created_json(c: &CreatedTopic) -> serde_json::Value {
+    json!({
+        "topic": c.name,
+        "topic_id": (!c.topic_id.is_zero()).then(|| c.topic_id.to_string()),
+        "partitions": (c.num_partitions >= 0).then_some(c.num_partitions),
+        "replication_factor": (c.replication_factor >= 0).then_some(c.replication_factor),
+    })
+}
+
+fn list_table(topics: &[TopicMetadata]) -> String {
+    let mut t = Table::new(&["TOPIC", "PARTITIONS", "REPLICATION_FACTOR"]);
+    for topic in topics {
+        let name = if topic.is_internal {
+            format!("{} (internal)", topic.name)
+        } else {
+            topic.name.clone()
+        };
+        t.push(vec![
+            name,
+            topic.partitions.len().to_string(),
+            topic.replication_factor().to_string(),
+        ]);
+    }
+    t.render()
+}
+
+/// A topic with its overridden configuration (`None` when the broker could
+/// not say).
+struct Described {
+    topic: TopicMetadata,
+    overrides: Option<Vec<ConfigEntry>>,
+}
+
+async fn describe(client: &mut Client, name: Option<&str>) -> Result<Vec<Described>, ToolError> {
+    let topics = match name {
+        Some(name) => vec![client.topic_metadata(name).await?],
+        None => {
+            let mut ts: Vec<TopicMetadata> = client
+                .metadata(None)
+                .await?
+                .topics
+                .into_iter()
+                .filter(|t| !t.error.is_error())
+                .collect();
+            ts.sort_by(|a, b| a.name.cmp(&b.name));
+            ts
+        }
+    };
+    let mut out = Vec::with_capacity(topics.len());
+    for topic in topics {
+        let overrides = match client
+            .describe_configs(&ConfigResource::Topic(topic.name.clone()))
+            .await
+        {
+            Ok(entries) => Some(
+                entries
+                    .into_iter()
+                    .filter(|e| e.source == ConfigSource::DynamicTopic)
+                    .collect(),
+            ),
+            Err(e @ Error::UnsupportedVersion { .. }) => {
+                eprintln!("warning: configs not shown: {e}");
+                None
+            }
+            Err(e) => return Err(e.into()),
+        };
+        out.push(Described { topic, overrides });
+    }
+    Ok(out)
+}
+
+fn config_value(e: &ConfigEntry) -> String {
+    match (&e.value, e.is_sensitive) {
+        (_, true) => "(sensitive)".to_string(),
+        (Some(v), false) => v.clone(),
+        (None, false) => "(null)".to_string(),
+    }
+}
+
+fn describe_text(described: &[Described]) -> String {
+    let mut topics = Table::new(&["TOPIC", "ID", "PARTITIONS", "REPLICATION_FACTOR", "CONFIGS"]);
+    let mut partitions =
+        Table::new(&["TOPIC", "PARTITION", "LEADER", "REPLICAS", "ISR", "OFFLINE"]);
+    for d in described {
+        let t = &d.topic;
+        let configs = match &d.overrides {
+            Some(entries) => entries
+                .iter()
+                .map(|e| format!("{}={}", e.name, config_value(e)))
+                .collect::<Vec<_>>()
+                .join(","),
+            None => "?".to_string(),
+        };
+        topics.push(vec![
+            t.name.clone(),
+            if t.topic_id.is_zero() {
+                "-".to_string()
+            } else {
+                t.topic_id.to_string()
+            },
+            t.partitions.len().to_string(),
+            t.replication_factor().to_string(),
+            configs,
+        ]);
+        for p in &t.partitions {
+            partitions.push(vec![
+                t.name.clone(),
+                p.partition.to_string(),
+                if p.leader < 0 {
+                    "none".to_string()
+                } else {
+                    p.leader.to_string()
+                },
+                id_list(&p.replicas),
+                id_list(&p.isr),
+                id_list(&p.offline_replicas),
+            ]);
+        }
+    }
+    format!("{}\n{}", topics.render(), partitions.render())
+}
+
+fn describe_json(described: &[Described]) -> serde_json::Value {
+    json!({
+        "topics": described.iter().map(|d| {
+            let t = &d.topic;
+            json!({
+                "name": t.name,
+                "topic_id": (!t.topic_id.is_zero()).then(|| t.topic_id.to_string()),
+                "internal": t.is_internal,
+                "partitions": t.partitions.iter().map(|p| json!({
+                    "partition": p.partition,
+                    "leader": (p.leader >= 0).then_some(p.leader),
+                    "leader_epoch": p.leader_epoch,
+                    "replicas": p.replicas,
+                    "isr": p.isr,
+                    "offline_replicas": p.offline_replicas,
+                })).collect::<Vec<_>>(),
+                "configs": d.overrides.as_ref().map(|entries| entries.iter()
+                    .map(|e| (e.name.clone(), if e.is_sensitive { serde_json::Value::Null } else { json!(e.value) }))
+                    .collect::<serde_json::Map<_, _>>()),
+            })
+        }).collect::<Vec<_>>()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use vltava_client::{ErrorCode, PartitionMetadata, Uuid};
+
+    use super::super::tests::parse;
+    use super::super::ToolCommand;
+    use super::*;
+
+    fn topics(args: &[&str]) -> TopicsArgs {
+        let mut full = vec!["topics"];
+        full.extend_from_slice(args);
+        match parse(&full).unwrap() {
+            ToolCommand::Topics(t) => t,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn create_arguments() {
+        let t = topics(&[
+            "create",
+            "orders",
+            "--partitions",
+            "3",
+            "--replication-factor",
+            "1",
+            "--config",
+            "retention.ms=60000",
+            "--config",
+            "cleanup.policy=compact",
+            "--bootstrap",
+            "h:1",
+        ]);
+        assert_eq!(t.common.bootstrap, "h:1");
+        let TopicsCommand::Create {
+            name,
+            partitions,
+            replication_factor,
+            configs,
+        } = t.command
+        else {
+            panic!()
+        };
+        assert_eq!(name, "orders");
+        assert_eq!(partitions, Some(3));
+        assert_eq!(replication_factor, Some(1));
+        assert_eq!(
+            configs,
+            [
+                ("retention.ms".to_string(), "60000".to_string()),
+                ("cleanup.policy".to_string(), "compact".to_string())
+            ]
+        );
+        // Broker defaults when not given.
+        let TopicsCommand::Create {
+            partitions,
+            replication_factor,
+            ..
+        } = topics(&["create", "x"]).command
+        else {
+            panic!()
+        };
+        assert_eq!((partitions, replication_factor), (None, None));
+    }
+
+    #[test]
+    fn bad_arguments_are_refused() {
+        assert!(parse(&["topics", "create", "x", "--partitions", "0"]).is_err());
+        assert!(parse(&["topics", "create", "x", "--config", "novalue"]).is_err());
+        assert!(parse(&["topics", "create"]).is_err());
+        assert!(parse(&["topics", "add-partitions", "x"]).is_err());
+        assert!(parse(&["topics", "frobnicate"]).is_err());
+    }
+
+    #[test]
+    fn global_options_go_before_or_after_the_subcommand() {
+        let t = topics(&["--output", "json", "list", "--exclude-internal"]);
+        assert!(t.common.json());
+        assert!(matches!(
+            t.command,
+            TopicsCommand::List {
+                exclude_internal: true
+            }
+        ));
+        let t = topics(&["describe", "--output", "json"]);
+        assert!(t.common.json());
+        assert!(matches!(t.command, TopicsCommand::Describe { name: None }));
+    }
+
+    #[test]
+    fn alter_config_and_other_subcommands() {
+        let TopicsCommand::AlterConfig { name, set, delete } = topics(&[
+            "alter-config",
+            "t",
+            "--set",
+            "retention.ms=1",
+            "--delete",
+            "cleanup.policy",
+            "--delete",
+            "segment.bytes",
+        ])
+        .command
+        else {
+            panic!()
+        };
+        assert_eq!(name, "t");
+        assert_eq!(set, [("retention.ms".to_string(), "1".to_string())]);
+        assert_eq!(delete, ["cleanup.policy", "segment.bytes"]);
+        assert!(matches!(
+            topics(&["add-partitions", "t", "--total", "6"]).command,
+            TopicsCommand::AddPartitions { total: 6, .. }
+        ));
+        assert!(matches!(
+            topics(&["delete", "t"]).command,
+            TopicsCommand::Delete { .. }
+        ));
+    }
+
+    fn partition(p: i32, leader: i32, replicas: &[i32], isr: &[i32]) -> PartitionMetadata {
+        PartitionMetadata {
+            partition: p,
+            leader,
+            leader_epoch: 0,
+            replicas: replicas.to_vec(),
+            isr: isr.to_vec(),
+            offline_replicas: vec![],
+            error: ErrorCode::NONE,
+        }
+    }
+
+    fn sample() -> Vec<Described> {
+        vec![
+            Described {
+                topic: TopicMetadata {
+                    name: "orders".into(),
+                    topic_id: Uuid([0xff; 16]),
+                    is_internal: false,
+                    error: ErrorCode::NONE,
+                    partitions: vec![
+                        partition(0, 1, &[1, 2], &[1, 2]),
+                        partition(1, -1, &[2, 1], &[]),
+                    ],
+                },
+                overrides: Some(vec![ConfigEntry {
+                    name: "retention.ms".into(),
+                    value: Some("60000".into()),
+                    source: ConfigSource::DynamicTopic,
+                    is_default: false,
+                    read_only: false,
+                    is_sensitive: false,
+                }]),
+            },
+            Described {
+                topic: TopicMetadata {
+                    name: "t".into(),
+                    topic_id: Uuid::ZERO,
+                    is_internal: false,
+                    error: ErrorCode::NONE,
+                    partitions: vec![partition(0, 1, &[1], &[1])],
+                },
+                overrides: None,
+            },
+        ]
+    }
+
+    #[test]
+    fn describe_table() {
+        assert_eq!(
+            describe_text(&sample()),
+            "TOPIC   ID                      PARTITIONS  REPLICATION_FACTOR  CONFIGS\n\
+             orders  _____________________w  2           2                   retention.ms=60000\n\
+             t       -                       1           1                   ?\n\
+             \n\
+             TOPIC   PARTITION  LEADER  REPLICAS  ISR  OFFLINE\n\
+             orders  0          1       1,2       1,2\n\
+             orders  1          none    2,1\n\
+             t       0          1       1         1\n"
+        );
+    }
+
+    #[test]
+    fn describe_json_document() {
+        let v = describe_json(&sample());
+        assert_eq!(v["topics"][0]["configs"]["retention.ms"], "60000");
+        assert_eq!(
+            v["topics"][0]["partitions"][1]["leader"],
+            serde_json::Value::Null
+        );
+        assert_eq!(v["topics"][0]["partitions"][0]["isr"], json!([1, 2]));
+        assert_eq!(v["topics"][1]["configs"], serde_json::Value::Null);
+        assert_eq!(v["topics"][1]["topic_id"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn list_and_create_output() {
+        let t: Vec<TopicMetadata> = sample().into_iter().map(|d| d.topic).collect();
+        assert_eq!(
+            list_table(&t),
+            "TOPIC   PARTITIONS  REPLICATION_FACTOR\norders  2           2\nt       1           1\n"
+        );
+        let c = CreatedTopic {
+            name: "x".into(),
+            topic_id: Uuid::ZERO,
+            num_partitions: 3,
+            replication_factor: 1,
+        };
+        assert_eq!(
+            created_text(&c),
+            "Created topic x (partitions: 3, replication factor: 1).\n"
+        );
+        assert_eq!(
+            created_json(&c).to_string(),
+            r#"{"partitions":3,"replication_factor":1,"topic":"x","topic_id":null}"#
+        );
+    }
+}
