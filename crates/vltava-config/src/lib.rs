@@ -1,6 +1,7 @@
 //! Broker and topic configuration with Kafka's names, types, defaults,
 //! validation and DescribeConfigs metadata.
 
+mod alter;
 mod broker;
 mod defs;
 mod describe;
@@ -11,6 +12,7 @@ mod suggest;
 mod topic;
 mod types;
 
+pub use alter::{incremental_alter_topic, AlterConfigOp, AlterOpType};
 pub use broker::{BrokerConfig, ProcessRoles};
 pub use defs::{
     broker_def, topic_def, BROKER_CONFIGS, TOPIC_CONFIGS, TOPIC_CONFIGS_WITHOUT_BROKER_SYNONYM,
