@@ -30,6 +30,8 @@ pub(crate) struct OffsetIndex {
     pub entries: Vec<(u32, u32)>,
     /// Entries already in the file.
     pub persisted: usize,
+    /// The file matches `entries` and is fsynced.
+    pub durable: bool,
     pub max_entries: usize,
 }
 
@@ -38,6 +40,7 @@ impl OffsetIndex {
         OffsetIndex {
             entries: Vec::new(),
             persisted: 0,
+            durable: false,
             max_entries,
         }
     }
@@ -57,6 +60,7 @@ impl OffsetIndex {
             }
         }
         self.entries.push((rel_offset, position));
+        self.durable = false;
     }
 
     /// Greatest entry whose offset is <= `rel_offset`.
@@ -68,7 +72,10 @@ impl OffsetIndex {
     /// Drops entries at or after file position `position`.
     pub fn truncate_to_position(&mut self, position: u32) {
         let n = self.entries.partition_point(|&(_, p)| p < position);
-        self.entries.truncate(n);
+        if n < self.entries.len() {
+            self.entries.truncate(n);
+            self.durable = false;
+        }
         self.persisted = self.persisted.min(n);
     }
 
@@ -104,6 +111,7 @@ impl OffsetIndex {
         Ok(OffsetIndex {
             entries,
             persisted,
+            durable: true,
             max_entries,
         })
     }
@@ -115,6 +123,8 @@ pub(crate) struct TimeIndex {
     /// (timestamp, relative offset), both strictly increasing.
     pub entries: Vec<(i64, u32)>,
     pub persisted: usize,
+    /// The file matches `entries` and is fsynced.
+    pub durable: bool,
     pub max_entries: usize,
 }
 
@@ -123,6 +133,7 @@ impl TimeIndex {
         TimeIndex {
             entries: Vec::new(),
             persisted: 0,
+            durable: false,
             max_entries,
         }
     }
@@ -144,6 +155,7 @@ impl TimeIndex {
             }
         }
         self.entries.push((ts, rel_offset));
+        self.durable = false;
     }
 
     /// Greatest entry whose timestamp is <= `ts`.
@@ -155,7 +167,10 @@ impl TimeIndex {
     /// Drops entries whose offset is >= `rel_offset`.
     pub fn truncate_to_offset(&mut self, rel_offset: u32) {
         let n = self.entries.partition_point(|&(_, o)| o < rel_offset);
-        self.entries.truncate(n);
+        if n < self.entries.len() {
+            self.entries.truncate(n);
+            self.durable = false;
+        }
         self.persisted = self.persisted.min(n);
     }
 
@@ -194,6 +209,7 @@ impl TimeIndex {
         Ok(TimeIndex {
             entries,
             persisted,
+            durable: true,
             max_entries,
         })
     }

@@ -104,11 +104,18 @@ pub struct TimestampAndOffset {
     pub leader_epoch: i32,
 }
 
+impl Writer {
+    fn file(&self) -> Result<&Arc<File>> {
+        self.file.as_ref().ok_or(Error::Closed)
+    }
+}
+
 struct Writer {
     active: Arc<Segment>,
     /// Read-write handle of the active segment (also pinned in its slot
     /// for readers). Writes go through the file cursor.
-    file: Arc<File>,
+    /// `None` once closed.
+    file: Option<Arc<File>>,
     last_flush_ms: i64,
     closed: bool,
 }
@@ -179,7 +186,7 @@ impl Log {
             }
         };
 
-        let bases = scan_dir(dir)?;
+        let (bases, mut dir_changed) = scan_dir(dir)?;
         let mut segments = BTreeMap::new();
         let mut expected: Option<i64> = None;
         let mut cut = false;
@@ -194,12 +201,15 @@ impl Log {
             if cut {
                 tracing::warn!(log = %tp, segment_base = base, "removing segment after a truncated or discontinuous one");
                 delete_segment_files(dir, base)?;
+                dir_changed = true;
                 continue;
             }
             let below_recovery_point = bases
                 .get(i + 1)
                 .is_some_and(|&next| next <= opts.recovery_point);
             let trust = opts.clean_shutdown || below_recovery_point;
+            // Recovery may create index files.
+            dir_changed |= !trust;
             let loaded = Segment::load(dir, base, &config, &fds, trust, now_ms)?;
             if loaded.truncated {
                 cut = true;
@@ -207,12 +217,15 @@ impl Log {
             expected = Some(loaded.segment.next_offset());
             segments.insert(base, loaded.segment);
         }
-        fsync_dir(dir)?;
 
-        let checkpoint_start = opts.log_start_offset.unwrap_or(0).max(0);
+        let checkpoint_start = opts
+            .log_start_offset
+            .unwrap_or(0)
+            .clamp(0, segment::MAX_BASE_OFFSET);
         if segments.is_empty() {
             let (seg, _) = Segment::create(dir, checkpoint_start, &config, &fds, now_ms)?;
             segments.insert(checkpoint_start, seg);
+            dir_changed = true;
         }
         let first_base = *segments.keys().next().expect("non-empty");
         let mut log_end = segments
@@ -231,6 +244,10 @@ impl Log {
             let (seg, _) = Segment::create(dir, log_start, &config, &fds, now_ms)?;
             segments.insert(log_start, seg);
             log_end = log_start;
+            dir_changed = true;
+        }
+        if dir_changed {
+            fsync_dir(dir)?;
         }
         log_start = log_start.min(log_end);
 
@@ -249,7 +266,7 @@ impl Log {
             segments: RwLock::new(segments),
             writer: Mutex::new(Writer {
                 active,
-                file,
+                file: Some(file),
                 last_flush_ms: now_ms,
                 closed: false,
             }),
@@ -514,10 +531,11 @@ impl Log {
             p.info.position = pos;
             pos += p.info.size;
         }
-        if let Err(e) = write_all_vectored(&w.file, &pending) {
+        let file = w.file()?;
+        if let Err(e) = write_all_vectored(file, &pending) {
             // Drop whatever part of the append reached the file.
-            let _ = w.file.set_len(start);
-            let _ = (&*w.file).seek(SeekFrom::Start(start));
+            let _ = file.set_len(start);
+            let _ = (&**file).seek(SeekFrom::Start(start));
             return Err(Error::Io {
                 op: "append",
                 path: seg.log_path.clone(),
@@ -595,7 +613,7 @@ impl Log {
         let new_base = self.log_end_offset();
         old.state_mut().seal(old.base_offset);
         old.persist_indexes(true)?;
-        w.file
+        w.file()?
             .sync_all()
             .map_err(Error::io("fsync", &old.log_path))?;
         let (seg, file) = Segment::create(&self.dir, new_base, cfg, &self.fds, now_ms)?;
@@ -605,7 +623,7 @@ impl Log {
         self.segments_write().insert(new_base, seg.clone());
         old.slot.unpin(&self.fds);
         w.active = seg;
-        w.file = file;
+        w.file = Some(file);
         // Every older segment was fsynced when it was rolled.
         self.recovery_point.fetch_max(new_base, Ordering::AcqRel);
         tracing::debug!(log = %self.tp, base_offset = new_base, "rolled new segment");
@@ -1103,7 +1121,7 @@ impl Log {
         } else {
             target.slot.pin(&self.fds, file.clone());
         }
-        w.file = file;
+        w.file = Some(file);
         self.log_end_offset.store(new_end, Ordering::Release);
         self.recovery_point.fetch_min(new_end, Ordering::AcqRel);
         self.log_start_offset.fetch_min(new_end, Ordering::AcqRel);
@@ -1114,7 +1132,7 @@ impl Log {
     /// Deletes every segment and starts the log over, empty, at `offset`
     /// (log start = log end = `offset`).
     pub fn truncate_fully_and_start_at(&self, offset: i64, now_ms: i64) -> Result<()> {
-        if offset < 0 {
+        if !(0..=segment::MAX_BASE_OFFSET).contains(&offset) {
             return Err(self.out_of_range(offset));
         }
         let cfg = self.config();
@@ -1142,7 +1160,7 @@ impl Log {
         seg.slot.pin(&self.fds, file.clone());
         self.segments_write().insert(offset, seg.clone());
         w.active = seg;
-        w.file = file;
+        w.file = Some(file);
         self.log_end_offset.store(offset, Ordering::Release);
         self.log_start_offset.store(offset, Ordering::Release);
         self.recovery_point.store(offset, Ordering::Release);
@@ -1186,7 +1204,7 @@ impl Log {
                 break;
             }
             if Arc::ptr_eq(seg, &w.active) {
-                w.file
+                w.file()?
                     .sync_data()
                     .map_err(Error::io("fsync", &seg.log_path))?;
                 seg.persist_indexes(false)?;
@@ -1211,12 +1229,16 @@ impl Log {
         let seg = w.active.clone();
         seg.state_mut().seal(seg.base_offset);
         seg.persist_indexes(true)?;
-        w.file
-            .sync_all()
-            .map_err(Error::io("fsync", &seg.log_path))?;
+        // The recovery point only moves past fsynced data.
+        if self.recovery_point() < self.log_end_offset() {
+            w.file()?
+                .sync_all()
+                .map_err(Error::io("fsync", &seg.log_path))?;
+        }
         self.recovery_point
             .store(self.log_end_offset(), Ordering::Release);
         seg.slot.unpin(&self.fds);
+        w.file = None;
         w.closed = true;
         self.closed.store(true, Ordering::Release);
         Ok(())
@@ -1232,6 +1254,7 @@ impl Log {
     pub(crate) fn close_for_delete(&self) {
         let mut w = lock(&self.writer);
         w.closed = true;
+        w.file = None;
         self.closed.store(true, Ordering::Release);
         for s in self.snapshot() {
             s.slot.unpin(&self.fds);
@@ -1373,7 +1396,8 @@ fn write_all_vectored(file: &File, pending: &[Pending]) -> io::Result<()> {
 /// Lists a log directory: removes leftovers (`*.deleted`, `*.tmp`,
 /// `*.cleaned`, `*.swap`, indexes without a `.log`) and returns the base
 /// offsets of the `.log` files, sorted.
-fn scan_dir(dir: &Path) -> Result<Vec<i64>> {
+fn scan_dir(dir: &Path) -> Result<(Vec<i64>, bool)> {
+    let mut removed = false;
     let mut bases = Vec::new();
     let mut indexes = Vec::new();
     for entry in fs::read_dir(dir).map_err(Error::io("list", dir))? {
@@ -1393,13 +1417,16 @@ fn scan_dir(dir: &Path) -> Result<Vec<i64>> {
         {
             tracing::warn!(file = %path.display(), "removing leftover file");
             segment::remove_if_exists(&path)?;
+            removed = true;
             continue;
         }
         let Some((stem, ext)) = name.rsplit_once('.') else {
             continue;
         };
         let base = if stem.len() == 20 && stem.bytes().all(|b| b.is_ascii_digit()) {
-            stem.parse::<i64>().ok()
+            stem.parse::<i64>()
+                .ok()
+                .filter(|&b| b <= segment::MAX_BASE_OFFSET)
         } else {
             None
         };
@@ -1417,9 +1444,10 @@ fn scan_dir(dir: &Path) -> Result<Vec<i64>> {
         if bases.binary_search(&b).is_err() {
             tracing::warn!(file = %path.display(), "removing index without a segment");
             segment::remove_if_exists(&path)?;
+            removed = true;
         }
     }
-    Ok(bases)
+    Ok((bases, removed))
 }
 
 fn delete_segment_files(dir: &Path, base: i64) -> Result<()> {

@@ -35,6 +35,9 @@ const SCAN_BUF: usize = 8 * 1024;
 const RECOVERY_CHUNK: usize = 1 << 20;
 /// Largest relative offset (Kafka: an int).
 pub(crate) const MAX_RELATIVE_OFFSET: i64 = i32::MAX as i64;
+/// Largest segment base offset accepted: leaves room for any relative
+/// offset (u32) plus one without overflowing an i64.
+pub(crate) const MAX_BASE_OFFSET: i64 = i64::MAX - (1 << 33);
 /// Largest file position an index entry can hold (Kafka: an int).
 pub(crate) const MAX_POSITION: u64 = i32::MAX as u64;
 
@@ -85,6 +88,7 @@ pub(crate) fn parse_header(b: &[u8], position: u64) -> std::result::Result<Batch
     }
     let last_offset = base_offset
         .checked_add(i64::from(delta))
+        .filter(|&l| l < i64::MAX)
         .ok_or_else(|| format!("offset overflow at position {position}"))?;
     Ok(BatchHeader {
         position,
@@ -621,25 +625,32 @@ impl Segment {
     }
 
     /// Writes the index entries not yet in the files.
+    /// Skips an index whose file is known to match and be durable.
     pub fn persist_indexes(&self, fsync: bool) -> Result<()> {
         let mut st = self.state_mut();
         let st = &mut *st;
-        st.offsets.persisted = index::persist(
-            &self.index_path,
-            OFFSET_ENTRY_LEN,
-            st.offsets.persisted,
-            st.offsets.entries.len(),
-            |i, b| st.offsets.encode_entry(i, b),
-            fsync,
-        )?;
-        st.times.persisted = index::persist(
-            &self.time_index_path,
-            TIME_ENTRY_LEN,
-            st.times.persisted,
-            st.times.entries.len(),
-            |i, b| st.times.encode_entry(i, b),
-            fsync,
-        )?;
+        if !st.offsets.durable {
+            st.offsets.persisted = index::persist(
+                &self.index_path,
+                OFFSET_ENTRY_LEN,
+                st.offsets.persisted,
+                st.offsets.entries.len(),
+                |i, b| st.offsets.encode_entry(i, b),
+                fsync,
+            )?;
+            st.offsets.durable = fsync;
+        }
+        if !st.times.durable {
+            st.times.persisted = index::persist(
+                &self.time_index_path,
+                TIME_ENTRY_LEN,
+                st.times.persisted,
+                st.times.entries.len(),
+                |i, b| st.times.encode_entry(i, b),
+                fsync,
+            )?;
+            st.times.durable = fsync;
+        }
         Ok(())
     }
 
