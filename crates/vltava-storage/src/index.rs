@@ -215,41 +215,35 @@ impl TimeIndex {
     }
 }
 
-/// Brings `path` in line with `entries`: the file is cut to the entries
-/// already persisted (dropping anything stale after them) and the new ones
-/// are appended. Returns the new persisted count.
+/// Brings an index file in line with its entries: the file is cut to the
+/// `keep` entries already persisted (dropping anything stale after them)
+/// and `new_entries` (encoded) are appended after them.
 pub(crate) fn persist(
     path: &Path,
     entry_len: usize,
-    persisted: usize,
-    total: usize,
-    encode: impl Fn(usize, &mut Vec<u8>),
+    keep: usize,
+    new_entries: &[u8],
     fsync: bool,
-) -> Result<usize> {
+) -> Result<()> {
     let f = OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(false)
         .open(path)
         .map_err(Error::io("open", path))?;
-    let keep = (persisted.min(total) * entry_len) as u64;
+    let keep = (keep * entry_len) as u64;
     let len = f.metadata().map_err(Error::io("stat", path))?.len();
     if len != keep {
         f.set_len(keep).map_err(Error::io("truncate", path))?;
     }
-    let from = persisted.min(total);
-    if from < total {
-        let mut buf = Vec::with_capacity((total - from) * entry_len);
-        for i in from..total {
-            encode(i, &mut buf);
-        }
-        f.write_all_at(&buf, keep)
+    if !new_entries.is_empty() {
+        f.write_all_at(new_entries, keep)
             .map_err(Error::io("write", path))?;
     }
     if fsync {
         f.sync_all().map_err(Error::io("fsync", path))?;
     }
-    Ok(total)
+    Ok(())
 }
 
 /// Reads a whole index file; `None` if it does not exist. Refuses files
@@ -342,25 +336,17 @@ mod tests {
         let mut ix = OffsetIndex::new(100);
         ix.append(1, 10);
         ix.append(5, 90);
-        ix.persisted = persist(
-            &path,
-            OFFSET_ENTRY_LEN,
-            ix.persisted,
-            ix.entries.len(),
-            |i, b| ix.encode_entry(i, b),
-            true,
-        )
-        .unwrap();
+        let save = |ix: &mut OffsetIndex, fsync: bool| {
+            let mut buf = Vec::new();
+            for i in ix.persisted..ix.entries.len() {
+                ix.encode_entry(i, &mut buf);
+            }
+            persist(&path, OFFSET_ENTRY_LEN, ix.persisted, &buf, fsync).unwrap();
+            ix.persisted = ix.entries.len();
+        };
+        save(&mut ix, true);
         ix.append(9, 200);
-        ix.persisted = persist(
-            &path,
-            OFFSET_ENTRY_LEN,
-            ix.persisted,
-            ix.entries.len(),
-            |i, b| ix.encode_entry(i, b),
-            false,
-        )
-        .unwrap();
+        save(&mut ix, false);
         let bytes = read_index_file(&path, 1 << 20).unwrap().unwrap();
         assert_eq!(bytes.len(), 24);
         assert_eq!(&bytes[..8], &[0, 0, 0, 1, 0, 0, 0, 10]);
@@ -368,15 +354,7 @@ mod tests {
         assert_eq!(back.entries, ix.entries);
         // Truncation then persist shrinks the file.
         ix.truncate_to_position(90);
-        ix.persisted = persist(
-            &path,
-            OFFSET_ENTRY_LEN,
-            ix.persisted,
-            ix.entries.len(),
-            |i, b| ix.encode_entry(i, b),
-            false,
-        )
-        .unwrap();
+        save(&mut ix, false);
         assert_eq!(std::fs::metadata(&path).unwrap().len(), 8);
 
         assert!(OffsetIndex::decode(&[0; 7], 10).is_err());

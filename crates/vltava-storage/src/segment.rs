@@ -625,31 +625,57 @@ impl Segment {
     }
 
     /// Writes the index entries not yet in the files.
-    /// Skips an index whose file is known to match and be durable.
+    /// Writes the index entries not yet in the files (all of them if the
+    /// files are stale), fsyncing if asked. Skips an index whose file is
+    /// known to match and be durable. The entries are copied under the
+    /// read lock and written without it, so index lookups by readers
+    /// never wait for this I/O. Callers serialise changes (the log's
+    /// writer lock, or single-threaded loading).
     pub fn persist_indexes(&self, fsync: bool) -> Result<()> {
-        let mut st = self.state_mut();
-        let st = &mut *st;
-        if !st.offsets.durable {
-            st.offsets.persisted = index::persist(
-                &self.index_path,
-                OFFSET_ENTRY_LEN,
-                st.offsets.persisted,
-                st.offsets.entries.len(),
-                |i, b| st.offsets.encode_entry(i, b),
-                fsync,
-            )?;
-            st.offsets.durable = fsync;
+        let (offsets, times) = {
+            let st = self.state();
+            let job =
+                |durable: bool, persisted: usize, len: usize, enc: &dyn Fn(usize, &mut Vec<u8>)| {
+                    if durable {
+                        return None;
+                    }
+                    let keep = persisted.min(len);
+                    let mut buf = Vec::new();
+                    for i in keep..len {
+                        enc(i, &mut buf);
+                    }
+                    Some((keep, len, buf))
+                };
+            (
+                job(
+                    st.offsets.durable,
+                    st.offsets.persisted,
+                    st.offsets.entries.len(),
+                    &|i, b| st.offsets.encode_entry(i, b),
+                ),
+                job(
+                    st.times.durable,
+                    st.times.persisted,
+                    st.times.entries.len(),
+                    &|i, b| st.times.encode_entry(i, b),
+                ),
+            )
+        };
+        if let Some((keep, len, buf)) = &offsets {
+            index::persist(&self.index_path, OFFSET_ENTRY_LEN, *keep, buf, fsync)?;
+            let mut st = self.state_mut();
+            if st.offsets.entries.len() == *len {
+                st.offsets.persisted = *len;
+                st.offsets.durable = fsync;
+            }
         }
-        if !st.times.durable {
-            st.times.persisted = index::persist(
-                &self.time_index_path,
-                TIME_ENTRY_LEN,
-                st.times.persisted,
-                st.times.entries.len(),
-                |i, b| st.times.encode_entry(i, b),
-                fsync,
-            )?;
-            st.times.durable = fsync;
+        if let Some((keep, len, buf)) = &times {
+            index::persist(&self.time_index_path, TIME_ENTRY_LEN, *keep, buf, fsync)?;
+            let mut st = self.state_mut();
+            if st.times.entries.len() == *len {
+                st.times.persisted = *len;
+                st.times.durable = fsync;
+            }
         }
         Ok(())
     }
