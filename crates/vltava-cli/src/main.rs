@@ -9,7 +9,11 @@ mod server;
 mod tools;
 
 #[derive(Parser)]
-#[command(name = "vltava", version, about = "Kafka-compatible event streaming: broker and tools")]
+#[command(
+    name = "vltava",
+    version,
+    about = "Kafka-compatible event streaming: broker and tools"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

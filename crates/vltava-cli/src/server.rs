@@ -1,11 +1,148 @@
-//! `vltava server`. (being written)
+//! `vltava server`: runs a broker. With no options it is a working
+//! single-node cluster: node id 1, listening on and advertising
+//! 127.0.0.1:9092, data in ./vltava-data.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-#[derive(clap::Args)]
-pub struct ServerArgs {}
+use tokio::sync::watch;
+use tracing::{error, info};
+use vltava_config::BrokerConfig;
 
-pub fn run(_args: ServerArgs) -> ExitCode {
-    eprintln!("vltava server: not built yet");
-    ExitCode::FAILURE
+#[derive(clap::Args, Debug)]
+pub struct ServerArgs {
+    /// Directory for the partition logs and the metadata log.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Address to listen on (and advertise, unless advertised.listeners is set).
+    #[arg(long, value_name = "HOST:PORT")]
+    listen: Option<String>,
+    /// A Kafka-style server.properties file.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Override one property (repeatable), e.g. --set num.partitions=4.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+}
+
+const DEFAULT_LISTEN: &str = "127.0.0.1:9092";
+const DEFAULT_DATA_DIR: &str = "./vltava-data";
+
+/// The broker config from defaults, the file, `--listen` and `--set`
+/// (in that order of increasing precedence), plus the data directory.
+fn build_config(args: &ServerArgs) -> Result<(BrokerConfig, PathBuf), String> {
+    let mut file = match &args.config {
+        Some(path) => vltava_config::read_properties_file(path)
+            .map_err(|e| format!("{}: {e}", path.display()))?,
+        None => Vec::new(),
+    };
+    let mut overrides = Vec::new();
+    for item in &args.set {
+        let (k, v) = vltava_config::parse_override(item)
+            .ok_or_else(|| format!("--set {item}: expected KEY=VALUE"))?;
+        overrides.push((k, v));
+    }
+    let set_anywhere = |key: &str| file.iter().chain(overrides.iter()).any(|(k, _)| k == key);
+    // Embedded single-node defaults where neither the file nor --set speaks.
+    let mut defaults = Vec::new();
+    if !set_anywhere("node.id") && !set_anywhere("broker.id") {
+        defaults.push(("node.id".to_string(), "1".to_string()));
+    }
+    match &args.listen {
+        Some(listen) => overrides.push(("listeners".to_string(), format!("PLAINTEXT://{listen}"))),
+        None if !set_anywhere("listeners") => defaults.push((
+            "listeners".to_string(),
+            format!("PLAINTEXT://{DEFAULT_LISTEN}"),
+        )),
+        None => {}
+    }
+    defaults.append(&mut file);
+    let data_dir = match &args.data_dir {
+        Some(dir) => dir.clone(),
+        None => defaults
+            .iter()
+            .chain(overrides.iter())
+            .rev()
+            .find(|(k, _)| k == "log.dirs" || k == "log.dir")
+            .map(|(_, v)| PathBuf::from(v.split(',').next().unwrap_or(v).trim()))
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+    };
+    let config = BrokerConfig::from_sources(defaults, overrides).map_err(|e| e.to_string())?;
+    Ok((config, data_dir))
+}
+
+pub fn run(args: ServerArgs) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let (config, data_dir) = match build_config(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            error!("invalid configuration: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            error!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let listen = config
+            .listeners()
+            .first()
+            .map(|l| format!("{}:{}", if l.host.is_empty() { "0.0.0.0" } else { &l.host }, l.port))
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+        let broker = match tokio::task::block_in_place(|| vltava_broker::Broker::open(config, &data_dir)) {
+            Ok(b) => b,
+            Err(e) => {
+                error!("cannot start: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let listener = match vltava_broker::server::bind(&listen).await {
+            Ok(l) => l,
+            Err(e) => {
+                error!("cannot listen on {listen}: {e}");
+                broker.shutdown().await;
+                return ExitCode::FAILURE;
+            }
+        };
+        info!(node_id = broker.node_id, cluster_id = %broker.cluster_id, data_dir = %data_dir.display(), "broker started");
+        let (stop, stopped) = watch::channel(false);
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            let _ = stop.send(true);
+        });
+        vltava_broker::run(broker, listener, stopped).await;
+        ExitCode::SUCCESS
+    })
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = term.recv() => info!("SIGTERM received"),
+            _ = tokio::signal::ctrl_c() => info!("interrupt received"),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

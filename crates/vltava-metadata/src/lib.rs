@@ -5,6 +5,7 @@
 //! directory; the multi-node work replaces how the log is replicated (Raft),
 //! not the records, the image or the handlers that read it.
 
+pub mod controller;
 pub mod image;
 pub mod records;
 

@@ -101,6 +101,13 @@ impl LogManager {
             }
             let tp = match TopicPartition::from_dir_name(&name) {
                 Ok(tp) => tp,
+                // A name without '-' is someone else's directory (the
+                // broker keeps its metadata log in `metadata/`), not a
+                // damaged log: skip it quietly.
+                Err(_) if !name.contains('-') => {
+                    tracing::debug!(dir = %path.display(), "ignoring directory that is not a partition log");
+                    continue;
+                }
                 Err(_) => {
                     tracing::warn!(dir = %path.display(), "ignoring directory that is not a partition log");
                     continue;

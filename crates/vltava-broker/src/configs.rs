@@ -1,0 +1,297 @@
+//! DescribeConfigs, AlterConfigs and IncrementalAlterConfigs for topics and
+//! brokers. Values, sources, synonyms and types come from `vltava-config`;
+//! changes are written as Config records by the controller.
+
+use std::collections::BTreeMap;
+
+use vltava_config::{AlterConfigOp, BrokerConfig, DescribedConfig};
+use vltava_metadata::image::{RESOURCE_BROKER, RESOURCE_TOPIC};
+use vltava_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
+};
+use vltava_protocol::messages::*;
+use vltava_protocol::{ErrorCode, ResponseBody};
+
+use crate::handlers::RequestContext;
+use crate::state::{topic_config, Broker, Refused};
+
+pub fn describe_configs(
+    broker: &Broker,
+    context: &RequestContext<'_>,
+    request: DescribeConfigsRequest,
+) -> ResponseBody {
+    let version = context.version;
+    let results = request
+        .resources
+        .into_iter()
+        .map(|resource| {
+            let described: Result<Vec<DescribedConfig>, Refused> = match resource.resource_type {
+                RESOURCE_TOPIC => {
+                    let image = broker.image();
+                    if image.topic(&resource.resource_name).is_none() {
+                        Err((
+                            ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                            format!("Topic {} does not exist.", resource.resource_name),
+                        ))
+                    } else {
+                        let config = broker.config();
+                        Ok(topic_config(&image, &resource.resource_name)
+                            .describe(&config)
+                            .collect())
+                    }
+                }
+                RESOURCE_BROKER => {
+                    broker_resource(broker, &resource.resource_name).map(|c| c.describe().collect())
+                }
+                other => Err((
+                    ErrorCode::INVALID_REQUEST,
+                    format!("Resource type {other} is not supported."),
+                )),
+            };
+            match described {
+                Ok(configs) => DescribeConfigsResult {
+                    error_code: 0,
+                    resource_type: resource.resource_type,
+                    configs: configs
+                        .into_iter()
+                        .filter(|c| {
+                            resource
+                                .configuration_keys
+                                .as_ref()
+                                .is_none_or(|keys| keys.iter().any(|k| k == c.name))
+                        })
+                        .map(|c| {
+                            entry(
+                                c,
+                                version,
+                                request.include_synonyms,
+                                request.include_documentation,
+                            )
+                        })
+                        .collect(),
+                    resource_name: resource.resource_name,
+                    ..Default::default()
+                },
+                Err((code, message)) => DescribeConfigsResult {
+                    error_code: code.code(),
+                    error_message: Some(message),
+                    resource_type: resource.resource_type,
+                    resource_name: resource.resource_name,
+                    ..Default::default()
+                },
+            }
+        })
+        .collect();
+    ResponseBody::DescribeConfigs(DescribeConfigsResponse {
+        results,
+        ..Default::default()
+    })
+}
+
+/// A broker resource is this node's id, or "" for the cluster-wide default.
+fn broker_resource(broker: &Broker, name: &str) -> Result<std::sync::Arc<BrokerConfig>, Refused> {
+    if name.is_empty() || name == broker.node_id.to_string() {
+        Ok(broker.config())
+    } else {
+        Err((
+            ErrorCode::INVALID_REQUEST,
+            format!("Broker {name} is not this broker ({}).", broker.node_id),
+        ))
+    }
+}
+
+fn entry(
+    c: DescribedConfig,
+    _version: i16,
+    include_synonyms: bool,
+    include_documentation: bool,
+) -> DescribeConfigsResourceResult {
+    let is_default = c.source == vltava_config::ConfigSource::DefaultConfig;
+    DescribeConfigsResourceResult {
+        name: c.name.to_string(),
+        value: c.value,
+        read_only: c.read_only,
+        is_default,
+        config_source: c.source.code(),
+        is_sensitive: c.is_sensitive,
+        synonyms: if include_synonyms {
+            c.synonyms
+                .into_iter()
+                .map(|s| DescribeConfigsSynonym {
+                    name: s.name.to_string(),
+                    value: s.value,
+                    source: s.source.code(),
+                    ..Default::default()
+                })
+                .collect()
+        } else {
+            Vec::new()
+        },
+        config_type: c.config_type.describe_code(),
+        documentation: include_documentation.then(|| c.documentation.to_string()),
+        ..Default::default()
+    }
+}
+
+fn alter_response(
+    resource_type: i8,
+    resource_name: String,
+    result: Result<(), Refused>,
+) -> (i16, Option<String>, i8, String) {
+    match result {
+        Ok(()) => (0, None, resource_type, resource_name),
+        Err((code, message)) => (code.code(), Some(message), resource_type, resource_name),
+    }
+}
+
+/// AlterConfigs: the given set replaces all of the resource's overrides.
+pub async fn alter_configs(
+    broker: &Broker,
+    _context: &RequestContext<'_>,
+    request: AlterConfigsRequest,
+) -> ResponseBody {
+    let mut responses = Vec::with_capacity(request.resources.len());
+    for resource in request.resources {
+        let mut overrides = BTreeMap::new();
+        let mut bad = None;
+        for c in resource.configs {
+            match c.value {
+                Some(v) => {
+                    overrides.insert(c.name, v);
+                }
+                None => {
+                    bad = Some((
+                        ErrorCode::INVALID_REQUEST,
+                        format!("Null value not supported for {}", c.name),
+                    ))
+                }
+            }
+        }
+        let result = match (bad, resource.resource_type) {
+            (Some(e), _) => Err(e),
+            (None, RESOURCE_TOPIC) => {
+                broker
+                    .set_topic_configs(&resource.resource_name, overrides, request.validate_only)
+                    .await
+            }
+            (None, RESOURCE_BROKER) => match broker_resource(broker, &resource.resource_name) {
+                Ok(_) => {
+                    broker
+                        .set_broker_configs(
+                            &resource.resource_name,
+                            overrides,
+                            request.validate_only,
+                        )
+                        .await
+                }
+                Err(e) => Err(e),
+            },
+            (None, other) => Err((
+                ErrorCode::INVALID_REQUEST,
+                format!("Resource type {other} is not supported."),
+            )),
+        };
+        let (error_code, error_message, resource_type, resource_name) =
+            alter_response(resource.resource_type, resource.resource_name, result);
+        responses.push(alter_configs_response::AlterConfigsResourceResponse {
+            error_code,
+            error_message,
+            resource_type,
+            resource_name,
+            ..Default::default()
+        });
+    }
+    ResponseBody::AlterConfigs(AlterConfigsResponse {
+        responses,
+        ..Default::default()
+    })
+}
+
+/// IncrementalAlterConfigs: SET / DELETE / APPEND / SUBTRACT on the current overrides.
+pub async fn incremental_alter_configs(
+    broker: &Broker,
+    _context: &RequestContext<'_>,
+    request: IncrementalAlterConfigsRequest,
+) -> ResponseBody {
+    let mut responses = Vec::with_capacity(request.resources.len());
+    for resource in request.resources {
+        let ops: Result<Vec<AlterConfigOp>, Refused> = resource
+            .configs
+            .iter()
+            .map(|c| {
+                AlterConfigOp::from_wire(&c.name, c.config_operation, c.value.as_deref())
+                    .map_err(|e| (ErrorCode::from(e.error_code()), e.to_string()))
+            })
+            .collect();
+        let result = match ops {
+            Err(e) => Err(e),
+            Ok(ops) => match resource.resource_type {
+                RESOURCE_TOPIC => {
+                    let current = broker.image().topic_configs(&resource.resource_name);
+                    match vltava_config::incremental_alter_topic(&current, &ops) {
+                        Ok(next) => {
+                            broker
+                                .set_topic_configs(
+                                    &resource.resource_name,
+                                    next,
+                                    request.validate_only,
+                                )
+                                .await
+                        }
+                        Err(e) => Err((ErrorCode::from(e.error_code()), e.to_string())),
+                    }
+                }
+                RESOURCE_BROKER => match broker_resource(broker, &resource.resource_name) {
+                    Err(e) => Err(e),
+                    Ok(_) => {
+                        let mut next: BTreeMap<String, String> =
+                            (*broker.image().broker_configs(&resource.resource_name)).clone();
+                        let mut bad = None;
+                        for op in ops {
+                            match op.op {
+                                vltava_config::AlterOpType::Set => {
+                                    next.insert(op.name, op.value.unwrap_or_default());
+                                }
+                                vltava_config::AlterOpType::Delete => {
+                                    next.remove(&op.name);
+                                }
+                                _ => bad = Some((ErrorCode::INVALID_REQUEST, format!("APPEND and SUBTRACT are not supported for broker config {}", op.name))),
+                            }
+                        }
+                        match bad {
+                            Some(e) => Err(e),
+                            None => {
+                                broker
+                                    .set_broker_configs(
+                                        &resource.resource_name,
+                                        next,
+                                        request.validate_only,
+                                    )
+                                    .await
+                            }
+                        }
+                    }
+                },
+                other => Err((
+                    ErrorCode::INVALID_REQUEST,
+                    format!("Resource type {other} is not supported."),
+                )),
+            },
+        };
+        let (error_code, error_message, resource_type, resource_name) =
+            alter_response(resource.resource_type, resource.resource_name, result);
+        responses.push(
+            incremental_alter_configs_response::AlterConfigsResourceResponse {
+                error_code,
+                error_message,
+                resource_type,
+                resource_name,
+                ..Default::default()
+            },
+        );
+    }
+    ResponseBody::IncrementalAlterConfigs(IncrementalAlterConfigsResponse {
+        responses,
+        ..Default::default()
+    })
+}

@@ -1,0 +1,396 @@
+//! Admin APIs: topics, partitions, records deletion, configs, cluster and
+//! log-directory descriptions. Changes to cluster metadata go through the
+//! controller (`Broker::create_topics` and friends), which writes metadata
+//! records and publishes the new image before answering.
+
+use vltava_metadata::controller::NewTopic;
+use vltava_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
+use vltava_protocol::messages::create_topics_response::CreatableTopicResult;
+use vltava_protocol::messages::delete_records_response::{
+    DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
+};
+use vltava_protocol::messages::delete_topics_response::DeletableTopicResult;
+use vltava_protocol::messages::describe_cluster_response::DescribeClusterBroker;
+use vltava_protocol::messages::describe_log_dirs_response::{
+    DescribeLogDirsPartition, DescribeLogDirsResult, DescribeLogDirsTopic,
+};
+use vltava_protocol::messages::describe_topic_partitions_response::{
+    Cursor, DescribeTopicPartitionsResponsePartition, DescribeTopicPartitionsResponseTopic,
+};
+use vltava_protocol::messages::*;
+use vltava_protocol::{ErrorCode, ResponseBody, Uuid};
+
+use super::RequestContext;
+use crate::state::Broker;
+
+pub use crate::configs::{alter_configs, describe_configs, incremental_alter_configs};
+
+const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
+
+pub async fn create_topics(
+    broker: &Broker,
+    context: &RequestContext<'_>,
+    request: CreateTopicsRequest,
+) -> ResponseBody {
+    let mut results = Vec::with_capacity(request.topics.len());
+    // Kafka answers a name listed twice with INVALID_REQUEST for both.
+    let mut counts = std::collections::HashMap::new();
+    for t in &request.topics {
+        *counts.entry(t.name.clone()).or_insert(0) += 1;
+    }
+    for t in request.topics {
+        let name = t.name.clone();
+        let outcome = if counts[&name] > 1 {
+            Err((
+                ErrorCode::INVALID_REQUEST,
+                format!("Create topics request from client contains a duplicate topic: {name}"),
+            ))
+        } else {
+            let configs: Vec<(String, Option<String>)> =
+                t.configs.into_iter().map(|c| (c.name, c.value)).collect();
+            broker
+                .create_topic(
+                    NewTopic {
+                        name: t.name,
+                        num_partitions: t.num_partitions,
+                        replication_factor: t.replication_factor,
+                        assignments: t
+                            .assignments
+                            .into_iter()
+                            .map(|a| (a.partition_index, a.broker_ids))
+                            .collect(),
+                        configs: Vec::new(),
+                    },
+                    configs,
+                    request.validate_only,
+                )
+                .await
+        };
+        results.push(match outcome {
+            Ok(created) => CreatableTopicResult {
+                name,
+                topic_id: created.topic_id,
+                error_code: 0,
+                num_partitions: created.num_partitions,
+                replication_factor: created.replication_factor,
+                configs: (context.version >= 5).then(|| {
+                    broker.describe_topic_configs_for_create(&created.name, &created.configs)
+                }),
+                ..Default::default()
+            },
+            Err((code, message)) => CreatableTopicResult {
+                name,
+                error_code: code.code(),
+                error_message: Some(message),
+                num_partitions: -1,
+                replication_factor: -1,
+                ..Default::default()
+            },
+        });
+    }
+    ResponseBody::CreateTopics(CreateTopicsResponse {
+        topics: results,
+        ..Default::default()
+    })
+}
+
+pub async fn delete_topics(
+    broker: &Broker,
+    context: &RequestContext<'_>,
+    request: DeleteTopicsRequest,
+) -> ResponseBody {
+    let targets: Vec<(Option<String>, Uuid)> = if context.version >= 6 {
+        request
+            .topics
+            .into_iter()
+            .map(|t| (t.name, t.topic_id))
+            .collect()
+    } else {
+        request
+            .topic_names
+            .into_iter()
+            .map(|n| (Some(n), Uuid::ZERO))
+            .collect()
+    };
+    let mut responses = Vec::with_capacity(targets.len());
+    for (name, id) in targets {
+        let id_arg = (!id.is_zero()).then_some(id);
+        let result = broker.delete_topic(name.as_deref(), id_arg).await;
+        responses.push(match result {
+            Ok((deleted_name, deleted_id)) => DeletableTopicResult {
+                name: Some(deleted_name),
+                topic_id: deleted_id,
+                error_code: 0,
+                ..Default::default()
+            },
+            Err((code, message)) => DeletableTopicResult {
+                name,
+                topic_id: id,
+                error_code: code.code(),
+                error_message: Some(message),
+                ..Default::default()
+            },
+        });
+    }
+    ResponseBody::DeleteTopics(DeleteTopicsResponse {
+        responses,
+        ..Default::default()
+    })
+}
+
+pub async fn create_partitions(
+    broker: &Broker,
+    _context: &RequestContext<'_>,
+    request: CreatePartitionsRequest,
+) -> ResponseBody {
+    let mut results = Vec::with_capacity(request.topics.len());
+    for t in request.topics {
+        let assignments: Option<Vec<Vec<i32>>> = t
+            .assignments
+            .map(|a| a.into_iter().map(|a| a.broker_ids).collect());
+        let result = broker
+            .create_partitions(
+                &t.name,
+                t.count,
+                assignments.as_deref(),
+                request.validate_only,
+            )
+            .await;
+        results.push(match result {
+            Ok(()) => CreatePartitionsTopicResult {
+                name: t.name,
+                error_code: 0,
+                ..Default::default()
+            },
+            Err((code, message)) => CreatePartitionsTopicResult {
+                name: t.name,
+                error_code: code.code(),
+                error_message: Some(message),
+                ..Default::default()
+            },
+        });
+    }
+    ResponseBody::CreatePartitions(CreatePartitionsResponse {
+        results,
+        ..Default::default()
+    })
+}
+
+pub fn delete_records(
+    broker: &Broker,
+    _context: &RequestContext<'_>,
+    request: DeleteRecordsRequest,
+) -> ResponseBody {
+    let topics = request
+        .topics
+        .into_iter()
+        .map(|t| DeleteRecordsTopicResult {
+            partitions: t
+                .partitions
+                .iter()
+                .map(|p| {
+                    let result = match broker.replicas.get(&t.name, p.partition_index) {
+                        None => Err(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION),
+                        Some(partition) => partition.delete_records_before(p.offset),
+                    };
+                    match result {
+                        Ok(low) => DeleteRecordsPartitionResult {
+                            partition_index: p.partition_index,
+                            low_watermark: low,
+                            error_code: 0,
+                            ..Default::default()
+                        },
+                        Err(code) => DeleteRecordsPartitionResult {
+                            partition_index: p.partition_index,
+                            low_watermark: -1,
+                            error_code: code.code(),
+                            ..Default::default()
+                        },
+                    }
+                })
+                .collect(),
+            name: t.name,
+            ..Default::default()
+        })
+        .collect();
+    ResponseBody::DeleteRecords(DeleteRecordsResponse {
+        topics,
+        ..Default::default()
+    })
+}
+
+pub fn describe_cluster(
+    broker: &Broker,
+    _context: &RequestContext<'_>,
+    request: DescribeClusterRequest,
+) -> ResponseBody {
+    // Endpoint type 1 is "brokers"; 2 ("controllers") is for KIP-919 clients
+    // bootstrapping to a controller listener, which we do not expose.
+    if request.endpoint_type == 2 {
+        return ResponseBody::DescribeCluster(DescribeClusterResponse {
+            error_code: ErrorCode::MISMATCHED_ENDPOINT_TYPE.code(),
+            error_message: Some("This listener serves brokers, not controllers.".into()),
+            endpoint_type: 1,
+            cluster_id: broker.cluster_id.clone(),
+            controller_id: -1,
+            ..Default::default()
+        });
+    }
+    let image = broker.image();
+    let brokers = super::metadata::brokers(broker, &image)
+        .into_iter()
+        .map(|b| DescribeClusterBroker {
+            broker_id: b.node_id,
+            host: b.host,
+            port: b.port,
+            rack: b.rack,
+            ..Default::default()
+        })
+        .collect();
+    ResponseBody::DescribeCluster(DescribeClusterResponse {
+        endpoint_type: 1,
+        cluster_id: broker.cluster_id.clone(),
+        controller_id: broker.controller_id(),
+        brokers,
+        cluster_authorized_operations: AUTHORIZED_OPERATIONS_OMITTED,
+        ..Default::default()
+    })
+}
+
+pub fn describe_topic_partitions(
+    broker: &Broker,
+    _context: &RequestContext<'_>,
+    request: DescribeTopicPartitionsRequest,
+) -> ResponseBody {
+    let image = broker.image();
+    let limit = request.response_partition_limit.max(1) as usize;
+    let mut names: Vec<String> = if request.topics.is_empty() {
+        image.topics().iter().map(|t| t.name.clone()).collect()
+    } else {
+        request.topics.iter().map(|t| t.name.clone()).collect()
+    };
+    names.sort();
+    let (start_topic, start_partition) = match &request.cursor {
+        Some(c) => (c.topic_name.clone(), c.partition_index.max(0) as usize),
+        None => (String::new(), 0),
+    };
+    let mut remaining = limit;
+    let mut topics = Vec::new();
+    let mut next_cursor = None;
+    for name in names.into_iter().filter(|n| *n >= start_topic) {
+        let Some(topic) = image.topic(&name) else {
+            topics.push(DescribeTopicPartitionsResponseTopic {
+                error_code: ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.code(),
+                name: Some(name),
+                topic_authorized_operations: AUTHORIZED_OPERATIONS_OMITTED,
+                ..Default::default()
+            });
+            continue;
+        };
+        if remaining == 0 {
+            next_cursor = Some(Cursor {
+                topic_name: name,
+                partition_index: 0,
+                ..Default::default()
+            });
+            break;
+        }
+        let first = if name == start_topic {
+            start_partition
+        } else {
+            0
+        };
+        let mut partitions = Vec::new();
+        for (i, p) in topic.partitions.iter().enumerate().skip(first) {
+            if remaining == 0 {
+                next_cursor = Some(Cursor {
+                    topic_name: name.clone(),
+                    partition_index: i as i32,
+                    ..Default::default()
+                });
+                break;
+            }
+            remaining -= 1;
+            partitions.push(DescribeTopicPartitionsResponsePartition {
+                partition_index: i as i32,
+                leader_id: p.leader,
+                leader_epoch: p.leader_epoch,
+                replica_nodes: p.replicas.clone(),
+                isr_nodes: p.isr.clone(),
+                eligible_leader_replicas: Some(Vec::new()),
+                last_known_elr: Some(Vec::new()),
+                ..Default::default()
+            });
+        }
+        topics.push(DescribeTopicPartitionsResponseTopic {
+            name: Some(topic.name.clone()),
+            topic_id: topic.id,
+            is_internal: topic.is_internal(),
+            partitions,
+            topic_authorized_operations: AUTHORIZED_OPERATIONS_OMITTED,
+            ..Default::default()
+        });
+        if next_cursor.is_some() {
+            break;
+        }
+    }
+    ResponseBody::DescribeTopicPartitions(DescribeTopicPartitionsResponse {
+        topics,
+        next_cursor,
+        ..Default::default()
+    })
+}
+
+pub fn describe_log_dirs(
+    broker: &Broker,
+    _context: &RequestContext<'_>,
+    request: DescribeLogDirsRequest,
+) -> ResponseBody {
+    let image = broker.image();
+    let wanted: Vec<(String, Vec<i32>)> = match request.topics {
+        None => image
+            .topics()
+            .iter()
+            .map(|t| (t.name.clone(), (0..t.partitions.len() as i32).collect()))
+            .collect(),
+        Some(topics) => topics
+            .into_iter()
+            .map(|t| (t.topic, t.partitions))
+            .collect(),
+    };
+    let topics = wanted
+        .into_iter()
+        .filter_map(|(name, partitions)| {
+            let partitions: Vec<DescribeLogDirsPartition> = partitions
+                .into_iter()
+                .filter_map(|p| {
+                    let partition = broker.replicas.get(&name, p)?;
+                    Some(DescribeLogDirsPartition {
+                        partition_index: p,
+                        partition_size: partition.size_in_bytes() as i64,
+                        offset_lag: 0,
+                        is_future_key: false,
+                        ..Default::default()
+                    })
+                })
+                .collect();
+            (!partitions.is_empty()).then_some(DescribeLogDirsTopic {
+                name,
+                partitions,
+                ..Default::default()
+            })
+        })
+        .collect();
+    let (total_bytes, usable_bytes) = broker.data_dir_space();
+    ResponseBody::DescribeLogDirs(DescribeLogDirsResponse {
+        results: vec![DescribeLogDirsResult {
+            error_code: 0,
+            log_dir: broker.data_dir().display().to_string(),
+            topics,
+            total_bytes,
+            usable_bytes,
+            ..Default::default()
+        }],
+        ..Default::default()
+    })
+}

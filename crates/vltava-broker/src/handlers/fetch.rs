@@ -1,0 +1,247 @@
+//! Fetch: serve whole batches as byte ranges of the segment files, with
+//! Kafka's long poll. A fetch that has fewer than `min_bytes` waits up to
+//! `max_wait_ms` for an append to any of its partitions (woken by the append
+//! itself, never by a sleeping loop), then reads again.
+//!
+//! Fetch sessions (KIP-227): we never create one. A request with session id
+//! 0 is a full fetch and is answered with session id 0, which tells the
+//! client no session exists, so it keeps sending full fetches.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::sync::futures::Notified;
+use vltava_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use vltava_protocol::messages::{FetchRequest, FetchResponse};
+use vltava_protocol::{ErrorCode, ResponseBody, Uuid};
+
+use super::RequestContext;
+use crate::replica::Partition;
+use crate::state::Broker;
+
+/// One partition the request asked for, resolved (or not) to a log.
+struct Wanted {
+    partition: Result<Arc<Partition>, ErrorCode>,
+    index: i32,
+    fetch_offset: i64,
+    max_bytes: usize,
+    current_leader_epoch: i32,
+}
+
+struct WantedTopic {
+    name: String,
+    id: Uuid,
+    partitions: Vec<Wanted>,
+}
+
+pub async fn handle(
+    broker: &Broker,
+    context: &RequestContext<'_>,
+    request: FetchRequest,
+) -> ResponseBody {
+    let version = context.version;
+    if request.session_id != 0 {
+        return session_error(ErrorCode::FETCH_SESSION_ID_NOT_FOUND);
+    }
+    if request.session_epoch > 0 {
+        return session_error(ErrorCode::INVALID_FETCH_SESSION_EPOCH);
+    }
+    let by_id = version >= 13;
+    let image = broker.image();
+    let topics: Vec<WantedTopic> = request
+        .topics
+        .iter()
+        .map(|t| {
+            let topic = if by_id {
+                image.topic_by_id(&t.topic_id)
+            } else {
+                image.topic(&t.topic)
+            };
+            let missing = if by_id {
+                ErrorCode::UNKNOWN_TOPIC_ID
+            } else {
+                ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
+            };
+            WantedTopic {
+                name: topic.map_or_else(|| t.topic.clone(), |t| t.name.clone()),
+                id: t.topic_id,
+                partitions: t
+                    .partitions
+                    .iter()
+                    .map(|p| Wanted {
+                        partition: topic
+                            .and_then(|topic| broker.replicas.get(&topic.name, p.partition))
+                            .ok_or(if topic.is_some() {
+                                ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
+                            } else {
+                                missing
+                            }),
+                        index: p.partition,
+                        fetch_offset: p.fetch_offset,
+                        max_bytes: p.partition_max_bytes.max(0) as usize,
+                        current_leader_epoch: p.current_leader_epoch,
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    drop(image);
+
+    let max_bytes = if version >= 3 {
+        request.max_bytes.max(0) as usize
+    } else {
+        usize::MAX
+    };
+    let min_bytes = request.min_bytes.max(0) as usize;
+    let deadline = Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
+    let read_committed = request.isolation_level == 1;
+    loop {
+        // Arm the wake-ups before reading, so an append that lands between
+        // the read and the wait is not missed.
+        let logs: Vec<Arc<Partition>> = topics
+            .iter()
+            .flat_map(|t| t.partitions.iter())
+            .filter_map(|p| p.partition.as_ref().ok().cloned())
+            .collect();
+        let mut wakeups: Vec<Pin<Box<Notified<'_>>>> = logs
+            .iter()
+            .map(|p| Box::pin(p.appended().notified()))
+            .collect();
+        for w in &mut wakeups {
+            w.as_mut().enable();
+        }
+
+        let (responses, bytes, any_error) = read_all(&topics, max_bytes, read_committed);
+        if bytes >= min_bytes || any_error || Instant::now() >= deadline || wakeups.is_empty() {
+            return ResponseBody::Fetch(FetchResponse {
+                responses,
+                ..Default::default()
+            });
+        }
+        let any_append = std::future::poll_fn(|cx| {
+            for w in &mut wakeups {
+                if w.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(());
+                }
+            }
+            Poll::Pending
+        });
+        let _ = tokio::time::timeout_at(deadline.into(), any_append).await;
+    }
+}
+
+fn read_all(
+    topics: &[WantedTopic],
+    max_bytes: usize,
+    read_committed: bool,
+) -> (Vec<FetchableTopicResponse>, usize, bool) {
+    let mut budget = max_bytes;
+    let mut total = 0usize;
+    let mut any_error = false;
+    let mut responses = Vec::with_capacity(topics.len());
+    for topic in topics {
+        let mut partitions = Vec::with_capacity(topic.partitions.len());
+        for wanted in &topic.partitions {
+            let data = match &wanted.partition {
+                Err(code) => error_data(wanted.index, *code),
+                Ok(partition) => {
+                    // KIP-74: until some partition has returned data, the
+                    // first batch is returned whole even above the limits.
+                    let min_one_batch = total == 0;
+                    let limit = wanted.max_bytes.min(budget);
+                    match read_partition(partition, wanted, limit, min_one_batch, read_committed) {
+                        Ok(data) => {
+                            let n = data.records.as_ref().map_or(0, Bytes::len);
+                            total += n;
+                            budget = budget.saturating_sub(n);
+                            data
+                        }
+                        Err((code, hw, log_start)) => PartitionData {
+                            high_watermark: hw,
+                            log_start_offset: log_start,
+                            ..error_data(wanted.index, code)
+                        },
+                    }
+                }
+            };
+            any_error |= data.error_code != 0;
+            partitions.push(data);
+        }
+        responses.push(FetchableTopicResponse {
+            topic: topic.name.clone(),
+            topic_id: topic.id,
+            partitions,
+            ..Default::default()
+        });
+    }
+    (responses, total, any_error)
+}
+
+fn read_partition(
+    partition: &Partition,
+    wanted: &Wanted,
+    limit: usize,
+    min_one_batch: bool,
+    read_committed: bool,
+) -> Result<PartitionData, (ErrorCode, i64, i64)> {
+    let epoch = partition.leader_epoch();
+    if wanted.current_leader_epoch >= 0 && wanted.current_leader_epoch != epoch {
+        let code = if wanted.current_leader_epoch < epoch {
+            ErrorCode::FENCED_LEADER_EPOCH
+        } else {
+            ErrorCode::UNKNOWN_LEADER_EPOCH
+        };
+        return Err((code, -1, -1));
+    }
+    let high_watermark = partition.high_watermark();
+    let last_stable = partition.last_stable_offset();
+    let upper = if read_committed {
+        last_stable
+    } else {
+        high_watermark
+    };
+    let read = partition.read(wanted.fetch_offset, limit, upper, min_one_batch);
+    match read {
+        Ok(records) => Ok(PartitionData {
+            partition_index: wanted.index,
+            error_code: 0,
+            high_watermark,
+            last_stable_offset: last_stable,
+            log_start_offset: partition.log_start_offset(),
+            aborted_transactions: if read_committed {
+                Some(Vec::new())
+            } else {
+                None
+            },
+            preferred_read_replica: -1,
+            records: Some(records),
+            ..Default::default()
+        }),
+        Err(code) => Err((code, high_watermark, partition.log_start_offset())),
+    }
+}
+
+fn error_data(index: i32, code: ErrorCode) -> PartitionData {
+    PartitionData {
+        partition_index: index,
+        error_code: code.code(),
+        high_watermark: -1,
+        last_stable_offset: -1,
+        log_start_offset: -1,
+        preferred_read_replica: -1,
+        records: Some(Bytes::new()),
+        ..Default::default()
+    }
+}
+
+fn session_error(code: ErrorCode) -> ResponseBody {
+    ResponseBody::Fetch(FetchResponse {
+        error_code: code.code(),
+        session_id: 0,
+        ..Default::default()
+    })
+}

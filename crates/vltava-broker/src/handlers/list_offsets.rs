@@ -1,0 +1,120 @@
+//! ListOffsets: earliest (-2), latest (-1), max timestamp (-3, v7+),
+//! earliest local (-4, v8+: the same as earliest without tiered storage),
+//! and offset by timestamp through the time index. v0 answers in the old
+//! shape (`old_style_offsets`), which Burrow still reads.
+
+use vltava_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
+use vltava_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+use vltava_protocol::{ErrorCode, ResponseBody};
+
+use super::RequestContext;
+use crate::replica::Partition;
+use crate::state::Broker;
+
+const LATEST: i64 = -1;
+const EARLIEST: i64 = -2;
+const MAX_TIMESTAMP: i64 = -3;
+const EARLIEST_LOCAL: i64 = -4;
+
+pub fn handle(
+    broker: &Broker,
+    context: &RequestContext<'_>,
+    request: ListOffsetsRequest,
+) -> ResponseBody {
+    let version = context.version;
+    let read_committed = request.isolation_level == 1;
+    let topics = request
+        .topics
+        .into_iter()
+        .map(|topic| ListOffsetsTopicResponse {
+            partitions: topic
+                .partitions
+                .iter()
+                .map(|p| {
+                    let result = match broker.replicas.get(&topic.name, p.partition_index) {
+                        None => Err(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION),
+                        Some(partition) => lookup(
+                            &partition,
+                            p.timestamp,
+                            p.current_leader_epoch,
+                            read_committed,
+                        ),
+                    };
+                    match result {
+                        // v0 has only the old-style offset list; timestamp and
+                        // offset arrive in v1, the leader epoch in v4.
+                        Ok((offset, _, _)) if version == 0 => ListOffsetsPartitionResponse {
+                            partition_index: p.partition_index,
+                            error_code: 0,
+                            old_style_offsets: if offset >= 0 && p.max_num_offsets > 0 {
+                                vec![offset]
+                            } else {
+                                Vec::new()
+                            },
+                            ..Default::default()
+                        },
+                        Ok((offset, timestamp, epoch)) => ListOffsetsPartitionResponse {
+                            partition_index: p.partition_index,
+                            error_code: 0,
+                            timestamp,
+                            offset,
+                            leader_epoch: if version >= 4 { epoch } else { -1 },
+                            ..Default::default()
+                        },
+                        Err(code) => ListOffsetsPartitionResponse {
+                            partition_index: p.partition_index,
+                            error_code: code.code(),
+                            ..Default::default()
+                        },
+                    }
+                })
+                .collect(),
+            name: topic.name,
+            ..Default::default()
+        })
+        .collect();
+    ResponseBody::ListOffsets(ListOffsetsResponse {
+        topics,
+        ..Default::default()
+    })
+}
+
+/// (offset, timestamp, leader epoch); offset -1 when no record qualifies.
+fn lookup(
+    partition: &Partition,
+    timestamp: i64,
+    current_leader_epoch: i32,
+    read_committed: bool,
+) -> Result<(i64, i64, i32), ErrorCode> {
+    let epoch = partition.leader_epoch();
+    if current_leader_epoch >= 0 && current_leader_epoch != epoch {
+        return Err(if current_leader_epoch < epoch {
+            ErrorCode::FENCED_LEADER_EPOCH
+        } else {
+            ErrorCode::UNKNOWN_LEADER_EPOCH
+        });
+    }
+    let upper = if read_committed {
+        partition.last_stable_offset()
+    } else {
+        partition.high_watermark()
+    };
+    Ok(match timestamp {
+        LATEST => (upper, -1, epoch),
+        EARLIEST | EARLIEST_LOCAL => (partition.log_start_offset(), -1, epoch),
+        MAX_TIMESTAMP => match partition.max_timestamp_offset() {
+            Some((offset, ts)) if offset < upper => (offset, ts, epoch),
+            _ => (-1, -1, -1),
+        },
+        ts if ts < 0 => return Err(ErrorCode::INVALID_REQUEST),
+        ts => match partition
+            .offset_for_timestamp(ts)
+            .map_err(|_| ErrorCode::KAFKA_STORAGE_ERROR)?
+        {
+            Some((offset, found)) if offset < upper => (offset, found, epoch),
+            _ => (-1, -1, -1),
+        },
+    })
+}

@@ -1,0 +1,87 @@
+//! Request routing: which API versions we serve, and the dispatch from a
+//! decoded request body to its handler.
+
+use std::net::SocketAddr;
+
+use vltava_protocol::messages::{ApiKey, RequestHeader};
+use vltava_protocol::{RequestBody, VersionRange};
+
+use crate::state::Broker;
+
+pub mod admin;
+pub mod api_versions;
+pub mod fetch;
+pub mod list_offsets;
+pub mod metadata;
+pub mod produce;
+
+/// What a handler knows about the request besides its body.
+pub struct RequestContext<'a> {
+    pub header: &'a RequestHeader,
+    pub version: i16,
+    pub peer: SocketAddr,
+}
+
+const fn v(min: i16, max: i16) -> VersionRange {
+    VersionRange { min, max }
+}
+
+/// Every API this broker serves and the versions it accepts; ApiVersions
+/// advertises exactly this list.
+pub const SUPPORTED: &[(ApiKey, VersionRange)] = &[
+    (ApiKey::Produce, v(0, 11)),
+    (ApiKey::Fetch, v(0, 17)),
+    (ApiKey::ListOffsets, v(0, 10)),
+    (ApiKey::Metadata, v(0, 12)),
+    (ApiKey::ApiVersions, v(0, 4)),
+    (ApiKey::CreateTopics, v(0, 7)),
+    (ApiKey::DeleteTopics, v(0, 6)),
+    (ApiKey::DeleteRecords, v(0, 2)),
+    (ApiKey::DescribeConfigs, v(0, 4)),
+    (ApiKey::AlterConfigs, v(0, 2)),
+    (ApiKey::DescribeLogDirs, v(0, 4)),
+    (ApiKey::CreatePartitions, v(0, 3)),
+    (ApiKey::IncrementalAlterConfigs, v(0, 1)),
+    (ApiKey::DescribeCluster, v(0, 1)),
+    (ApiKey::DescribeTopicPartitions, v(0, 0)),
+];
+
+pub fn supported_versions(api_key: ApiKey) -> Option<VersionRange> {
+    SUPPORTED
+        .iter()
+        .find(|(k, _)| *k == api_key)
+        .map(|(_, r)| *r)
+}
+
+/// Runs the handler for `body`. `Ok(None)` means no response is sent
+/// (Produce with acks=0); `Err` closes the connection.
+pub async fn handle(
+    broker: &Broker,
+    context: &RequestContext<'_>,
+    body: RequestBody,
+) -> Result<Option<vltava_protocol::ResponseBody>, String> {
+    Ok(Some(match body {
+        RequestBody::ApiVersions(r) => api_versions::handle(r),
+        RequestBody::Metadata(r) => metadata::handle(broker, context, r).await,
+        RequestBody::Produce(r) => return Ok(produce::handle(broker, context, r).await),
+        RequestBody::Fetch(r) => fetch::handle(broker, context, r).await,
+        RequestBody::ListOffsets(r) => list_offsets::handle(broker, context, r),
+        RequestBody::CreateTopics(r) => admin::create_topics(broker, context, r).await,
+        RequestBody::DeleteTopics(r) => admin::delete_topics(broker, context, r).await,
+        RequestBody::CreatePartitions(r) => admin::create_partitions(broker, context, r).await,
+        RequestBody::DeleteRecords(r) => admin::delete_records(broker, context, r),
+        RequestBody::DescribeConfigs(r) => admin::describe_configs(broker, context, r),
+        RequestBody::AlterConfigs(r) => admin::alter_configs(broker, context, r).await,
+        RequestBody::IncrementalAlterConfigs(r) => {
+            admin::incremental_alter_configs(broker, context, r).await
+        }
+        RequestBody::DescribeCluster(r) => admin::describe_cluster(broker, context, r),
+        RequestBody::DescribeTopicPartitions(r) => {
+            admin::describe_topic_partitions(broker, context, r)
+        }
+        RequestBody::DescribeLogDirs(r) => admin::describe_log_dirs(broker, context, r),
+        // The connection layer refuses every API not in SUPPORTED before
+        // decoding, so this is only reached if that list and this match disagree.
+        other => return Err(format!("{} has no handler", other.api_key().name())),
+    }))
+}

@@ -1,0 +1,270 @@
+//! Produce: validate each partition's batches at the batch-header level,
+//! then hand the bytes to the log, which assigns offsets by patching headers
+//! in place and appends them as they arrived.
+//!
+//! Records are decoded only where a rule needs them: on compacted topics
+//! (every record must have a key). Everything else is checked from the 61-byte
+//! batch headers: magic, CRC, length, record count, timestamps, size limits.
+
+use bytes::Bytes;
+use vltava_protocol::messages::produce_request::TopicProduceData;
+use vltava_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
+use vltava_protocol::messages::{ProduceRequest, ProduceResponse};
+use vltava_protocol::{ErrorCode, ResponseBody};
+use vltava_records::{BatchSplitter, TimestampType};
+
+use super::RequestContext;
+use crate::replica::{Partition, TopicSettings};
+use crate::state::Broker;
+
+/// A partition-level rejection.
+#[derive(Debug)]
+pub struct Rejection {
+    pub code: ErrorCode,
+    pub message: String,
+    /// KIP-467: which records were bad (index within the batch, message).
+    pub record_errors: Vec<(i32, String)>,
+}
+
+impl Rejection {
+    fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Rejection {
+            code,
+            message: message.into(),
+            record_errors: Vec::new(),
+        }
+    }
+}
+
+pub async fn handle(
+    broker: &Broker,
+    _context: &RequestContext<'_>,
+    request: ProduceRequest,
+) -> Option<ResponseBody> {
+    let acks = request.acks;
+    let now_ms = broker.now_ms();
+    let responses: Vec<TopicProduceResponse> = if !matches!(acks, -1..=1) {
+        // INVALID_REQUIRED_ACKS applies to every partition of the request.
+        request
+            .topic_data
+            .iter()
+            .map(|t| {
+                error_for_topic(
+                    t,
+                    Rejection::new(
+                        ErrorCode::INVALID_REQUIRED_ACKS,
+                        format!("acks={acks} is not -1, 0 or 1"),
+                    ),
+                )
+            })
+            .collect()
+    } else {
+        let mut responses = Vec::with_capacity(request.topic_data.len());
+        for topic in request.topic_data {
+            let mut partitions = Vec::with_capacity(topic.partition_data.len());
+            for p in topic.partition_data {
+                let result = match broker.replicas.get(&topic.name, p.index) {
+                    None => Err(Rejection::new(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, "")),
+                    Some(partition) => produce_to(broker, &partition, p.records, acks, now_ms),
+                };
+                partitions.push(partition_response(p.index, result));
+            }
+            responses.push(TopicProduceResponse {
+                name: topic.name,
+                partition_responses: partitions,
+                ..Default::default()
+            });
+        }
+        responses
+    };
+    if acks == 0 {
+        // acks=0: the client expects no response at all.
+        return None;
+    }
+    Some(ResponseBody::Produce(ProduceResponse {
+        responses,
+        ..Default::default()
+    }))
+}
+
+/// What a successful append reports.
+pub struct Appended {
+    pub base_offset: i64,
+    pub log_append_time_ms: i64,
+    pub log_start_offset: i64,
+}
+
+fn produce_to(
+    broker: &Broker,
+    partition: &Partition,
+    records: Option<Bytes>,
+    acks: i16,
+    now_ms: i64,
+) -> Result<Appended, Rejection> {
+    let settings = partition.settings();
+    let Some(records) = records.filter(|r| !r.is_empty()) else {
+        return Err(Rejection::new(
+            ErrorCode::INVALID_RECORD,
+            "the produce request carried no record batch",
+        ));
+    };
+    validate(&records, &settings, now_ms)?;
+    if acks == -1 && partition.isr_size() < settings.min_insync_replicas {
+        return Err(Rejection::new(
+            ErrorCode::NOT_ENOUGH_REPLICAS,
+            format!(
+                "{} in-sync replicas, min.insync.replicas is {}",
+                partition.isr_size(),
+                settings.min_insync_replicas
+            ),
+        ));
+    }
+    let _ = broker;
+    partition
+        .append(records, now_ms)
+        .map_err(|e| Rejection::new(e.code, e.message))
+}
+
+/// Checks every batch of a produce request against the topic's rules.
+pub fn validate(records: &Bytes, settings: &TopicSettings, now_ms: i64) -> Result<(), Rejection> {
+    if records.len() as u64 > settings.segment_bytes as u64 {
+        return Err(Rejection::new(
+            ErrorCode::RECORD_LIST_TOO_LARGE,
+            format!(
+                "{} bytes of records exceed segment.bytes {}",
+                records.len(),
+                settings.segment_bytes
+            ),
+        ));
+    }
+    for batch in BatchSplitter::new(records.clone()) {
+        let batch = batch.map_err(|e| match e {
+            vltava_records::Error::LegacyMessageSet { magic } => Rejection::new(
+                ErrorCode::INVALID_RECORD,
+                format!("message format v{magic} is not supported; only record batches (magic 2)"),
+            ),
+            other => Rejection::new(ErrorCode::CORRUPT_MESSAGE, other.to_string()),
+        })?;
+        if batch.size_in_bytes() as u64 > settings.max_message_bytes as u64 {
+            return Err(Rejection::new(
+                ErrorCode::MESSAGE_TOO_LARGE,
+                format!(
+                    "batch of {} bytes exceeds max.message.bytes {}",
+                    batch.size_in_bytes(),
+                    settings.max_message_bytes
+                ),
+            ));
+        }
+        batch
+            .validate()
+            .map_err(|e| Rejection::new(ErrorCode::CORRUPT_MESSAGE, e.to_string()))?;
+        if batch.is_control() {
+            return Err(Rejection::new(
+                ErrorCode::INVALID_RECORD,
+                "clients may not write control batches",
+            ));
+        }
+        if i64::from(batch.record_count()) != i64::from(batch.last_offset_delta()) + 1 {
+            return Err(Rejection::new(
+                ErrorCode::INVALID_RECORD,
+                format!(
+                    "record count {} does not match last offset delta {}",
+                    batch.record_count(),
+                    batch.last_offset_delta()
+                ),
+            ));
+        }
+        if settings.timestamp_type == TimestampType::CreateTime {
+            // Kafka checks every record; the batch's max timestamp bounds the
+            // newest and its base timestamp is the first record's.
+            let too_new =
+                batch.max_timestamp().saturating_sub(now_ms) > settings.timestamp_after_max_ms;
+            let too_old =
+                now_ms.saturating_sub(batch.base_timestamp()) > settings.timestamp_before_max_ms;
+            if too_new || too_old {
+                return Err(Rejection {
+                    code: ErrorCode::INVALID_TIMESTAMP,
+                    message: format!(
+                        "timestamp {} is outside the allowed range around broker time {now_ms} (message.timestamp.before.max.ms / after.max.ms)",
+                        if too_new { batch.max_timestamp() } else { batch.base_timestamp() }
+                    ),
+                    record_errors: vec![(0, "timestamp out of range".into())],
+                });
+            }
+        }
+        if settings.compacted {
+            let records = batch
+                .records_with_limit(settings.max_decompressed_bytes)
+                .map_err(|e| Rejection::new(ErrorCode::CORRUPT_MESSAGE, e.to_string()))?;
+            let mut record_errors = Vec::new();
+            for (index, record) in records.enumerate() {
+                let record = record
+                    .map_err(|e| Rejection::new(ErrorCode::CORRUPT_MESSAGE, e.to_string()))?;
+                if record.key.is_none() {
+                    record_errors.push((
+                        index as i32,
+                        "Compacted topic cannot accept message without key.".to_string(),
+                    ));
+                }
+            }
+            if !record_errors.is_empty() {
+                return Err(Rejection {
+                    code: ErrorCode::INVALID_RECORD,
+                    message: "One or more records have been rejected".into(),
+                    record_errors,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn partition_response(index: i32, result: Result<Appended, Rejection>) -> PartitionProduceResponse {
+    match result {
+        Ok(a) => PartitionProduceResponse {
+            index,
+            error_code: 0,
+            base_offset: a.base_offset,
+            log_append_time_ms: a.log_append_time_ms,
+            log_start_offset: a.log_start_offset,
+            ..Default::default()
+        },
+        Err(r) => PartitionProduceResponse {
+            index,
+            error_code: r.code.code(),
+            base_offset: -1,
+            log_append_time_ms: -1,
+            log_start_offset: -1,
+            record_errors: r
+                .record_errors
+                .into_iter()
+                .map(|(i, m)| BatchIndexAndErrorMessage {
+                    batch_index: i,
+                    batch_index_error_message: Some(m),
+                    ..Default::default()
+                })
+                .collect(),
+            error_message: (!r.message.is_empty()).then_some(r.message),
+            ..Default::default()
+        },
+    }
+}
+
+fn error_for_topic(topic: &TopicProduceData, rejection: Rejection) -> TopicProduceResponse {
+    TopicProduceResponse {
+        name: topic.name.clone(),
+        partition_responses: topic
+            .partition_data
+            .iter()
+            .map(|p| {
+                partition_response(
+                    p.index,
+                    Err(Rejection::new(rejection.code, rejection.message.clone())),
+                )
+            })
+            .collect(),
+        ..Default::default()
+    }
+}

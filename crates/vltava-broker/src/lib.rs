@@ -1,0 +1,77 @@
+//! The Vltava broker: listeners, request routing and the handlers of
+//! Kafka's APIs over the partition logs and the metadata image.
+//!
+//! - [`server`]: accept loop and per-connection request loop.
+//! - [`handlers`]: one module per API family; [`handlers::SUPPORTED`] is
+//!   what ApiVersions advertises.
+//! - [`state`]: the shared [`Broker`] and the controller operations.
+//! - [`replica`]: hosted partitions over `vltava-storage` logs.
+//! - [`metadata_log`]: the single-node metadata log.
+
+pub mod configs;
+pub mod handlers;
+pub mod metadata_log;
+pub mod replica;
+pub mod server;
+pub mod state;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+pub use state::{Broker, StartError};
+
+/// Runs a broker until `shutdown` turns true: serves the listener and runs
+/// the background work (retention, flush, checkpoints), then shuts down
+/// cleanly.
+pub async fn run(
+    broker: Arc<Broker>,
+    listener: tokio::net::TcpListener,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let server = tokio::spawn(server::serve(listener, broker.clone(), shutdown.clone()));
+    let background = tokio::spawn(background(broker.clone(), shutdown.clone()));
+    let _ = shutdown.wait_for(|stop| *stop).await;
+    info!("shutting down");
+    let _ = server.await;
+    let _ = background.await;
+    broker.shutdown().await;
+}
+
+/// Periodic log maintenance. Each job runs on the blocking pool so a slow
+/// disk never stalls request handling.
+async fn background(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+    let config = broker.config();
+    let retention_every =
+        Duration::from_millis(config.log_retention_check_interval_ms().max(100) as u64);
+    let flush_every = Duration::from_millis(
+        config
+            .log_flush_scheduler_interval_ms()
+            .clamp(100, 3_600_000) as u64,
+    );
+    // Kafka's log.flush.offset.checkpoint.interval.ms default.
+    let checkpoint_every = Duration::from_secs(60);
+    let mut retention = tokio::time::interval(retention_every);
+    let mut flush = tokio::time::interval(flush_every);
+    let mut checkpoint = tokio::time::interval(checkpoint_every);
+    for timer in [&mut retention, &mut flush, &mut checkpoint] {
+        timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        timer.reset();
+    }
+    loop {
+        let logs = broker.replicas.log_manager().clone();
+        let job: Box<dyn FnOnce() -> Result<(), vltava_storage::Error> + Send> = tokio::select! {
+            _ = retention.tick() => Box::new(move || logs.run_retention(state::now_ms()).map(|n| if n > 0 { info!(segments = n, "retention deleted segments") })),
+            _ = flush.tick() => Box::new(move || logs.maybe_flush_all(state::now_ms()).map(|_| ())),
+            _ = checkpoint.tick() => Box::new(move || logs.checkpoint_all()),
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        };
+        match tokio::task::spawn_blocking(job).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => warn!("log maintenance failed: {e}"),
+            Err(e) => warn!("log maintenance task failed: {e}"),
+        }
+    }
+}

@@ -1,0 +1,366 @@
+//! The partitions this broker hosts: each wraps a storage `Log` with what
+//! the request handlers need around it — the topic's effective settings,
+//! leadership facts from the metadata image, and the wake-up that long-poll
+//! fetches wait on.
+//!
+//! On a single node every partition's leader is this broker and the ISR is
+//! {this broker}, so the high watermark is the log end offset. Replication
+//! will move the high watermark under followers' progress without changing
+//! the handlers.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use bytes::Bytes;
+use tokio::sync::Notify;
+use tracing::{info, warn};
+use vltava_config::{BrokerConfig, EffectiveTopicConfig, TopicConfig};
+use vltava_metadata::MetadataImage;
+use vltava_protocol::ErrorCode;
+use vltava_records::TimestampType;
+use vltava_storage::{CleanupPolicy, KafkaUuid, Log, LogConfig, LogManager};
+
+use crate::handlers::produce::{Appended, Rejection};
+
+/// The topic rules the produce path checks, resolved once per config change.
+#[derive(Debug, Clone)]
+pub struct TopicSettings {
+    pub max_message_bytes: i32,
+    pub segment_bytes: i64,
+    pub timestamp_type: TimestampType,
+    pub timestamp_before_max_ms: i64,
+    pub timestamp_after_max_ms: i64,
+    pub compacted: bool,
+    pub min_insync_replicas: i32,
+    /// Upper bound on a batch's decompressed size when the broker must look
+    /// inside it (compacted topics): the batch may expand at most this far.
+    pub max_decompressed_bytes: usize,
+}
+
+/// Decompressed batches larger than this are refused on compacted topics
+/// (where the broker reads keys). Kafka has no such knob; ours is the size
+/// a single request may reach (`socket.request.max.bytes`).
+fn settings_from(effective: &EffectiveTopicConfig, broker: &BrokerConfig) -> TopicSettings {
+    TopicSettings {
+        max_message_bytes: effective.max_message_bytes,
+        segment_bytes: effective.segment_bytes.into(),
+        timestamp_type: match effective.message_timestamp_type {
+            vltava_config::TimestampType::CreateTime => TimestampType::CreateTime,
+            vltava_config::TimestampType::LogAppendTime => TimestampType::LogAppendTime,
+        },
+        timestamp_before_max_ms: effective.message_timestamp_before_max_ms,
+        timestamp_after_max_ms: effective.message_timestamp_after_max_ms,
+        compacted: effective.cleanup_policy.compact,
+        min_insync_replicas: effective.min_insync_replicas,
+        max_decompressed_bytes: broker.socket_request_max_bytes().max(0) as usize,
+    }
+}
+
+/// The storage configuration of a topic's logs.
+pub fn log_config_from(effective: &EffectiveTopicConfig) -> LogConfig {
+    LogConfig {
+        segment_bytes: effective.segment_bytes.max(0) as u32,
+        segment_ms: effective.max_segment_ms(),
+        segment_jitter_ms: effective.segment_jitter_ms,
+        index_interval_bytes: effective.index_interval_bytes.max(0) as u32,
+        segment_index_bytes: effective.segment_index_bytes.max(0) as u32,
+        retention_ms: effective.retention_ms,
+        retention_bytes: effective.retention_bytes,
+        flush_messages: effective.flush_messages,
+        flush_ms: effective.flush_ms,
+        file_delete_delay_ms: effective.file_delete_delay_ms,
+        message_timestamp_type: match effective.message_timestamp_type {
+            vltava_config::TimestampType::CreateTime => TimestampType::CreateTime,
+            vltava_config::TimestampType::LogAppendTime => TimestampType::LogAppendTime,
+        },
+        cleanup_policy: CleanupPolicy {
+            delete: effective.cleanup_policy.delete,
+            compact: effective.cleanup_policy.compact,
+        },
+    }
+}
+
+/// Resolves a topic's effective config from its overrides in the image.
+pub fn effective_topic_config(
+    image: &MetadataImage,
+    topic: &str,
+    broker: &BrokerConfig,
+) -> EffectiveTopicConfig {
+    let overrides = image.topic_configs(topic);
+    match TopicConfig::from_overrides(overrides.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
+        Ok(config) => config.resolve(broker),
+        Err(e) => {
+            // Overrides were validated before they were written; a record
+            // that no longer validates (an older version's key) is skipped.
+            warn!(topic, "ignoring invalid topic config overrides: {e}");
+            TopicConfig::new().resolve(broker)
+        }
+    }
+}
+
+/// One hosted partition.
+pub struct Partition {
+    pub topic: String,
+    pub index: i32,
+    pub topic_id: KafkaUuid,
+    log: Arc<Log>,
+    settings: RwLock<Arc<TopicSettings>>,
+    leader_epoch: std::sync::atomic::AtomicI32,
+    isr_size: std::sync::atomic::AtomicI32,
+    appended: Notify,
+}
+
+impl Partition {
+    pub fn settings(&self) -> Arc<TopicSettings> {
+        self.settings
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub fn leader_epoch(&self) -> i32 {
+        self.leader_epoch.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn isr_size(&self) -> i32 {
+        self.isr_size.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Woken on every append; long-poll fetches wait on it.
+    pub fn appended(&self) -> &Notify {
+        &self.appended
+    }
+
+    pub fn log(&self) -> &Arc<Log> {
+        &self.log
+    }
+
+    /// Single node: everything appended is committed.
+    pub fn high_watermark(&self) -> i64 {
+        self.log.log_end_offset()
+    }
+
+    /// Without transactions the last stable offset is the high watermark.
+    pub fn last_stable_offset(&self) -> i64 {
+        self.high_watermark()
+    }
+
+    pub fn log_start_offset(&self) -> i64 {
+        self.log.log_start_offset()
+    }
+
+    pub fn size_in_bytes(&self) -> u64 {
+        self.log.size_in_bytes()
+    }
+
+    pub fn append(&self, records: Bytes, now_ms: i64) -> Result<Appended, Rejection> {
+        let info = self
+            .log
+            .append_as_leader(records, now_ms, self.leader_epoch())
+            .map_err(|e| storage_rejection(&self.topic, self.index, e))?;
+        self.appended.notify_waiters();
+        Ok(Appended {
+            base_offset: info.first_offset,
+            log_append_time_ms: info.log_append_time,
+            log_start_offset: info.log_start_offset,
+        })
+    }
+
+    /// Whole batches from `offset`, below `upper` (the high watermark or
+    /// last stable offset), at most `max_bytes` unless `min_one_batch`.
+    pub fn read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        upper: i64,
+        min_one_batch: bool,
+    ) -> Result<Bytes, ErrorCode> {
+        match self.log.read(offset, max_bytes, upper, min_one_batch) {
+            Ok(r) => Ok(r.records),
+            Err(vltava_storage::Error::OffsetOutOfRange { .. }) => {
+                Err(ErrorCode::OFFSET_OUT_OF_RANGE)
+            }
+            Err(e) => {
+                warn!(topic = %self.topic, partition = self.index, "read failed: {e}");
+                Err(ErrorCode::KAFKA_STORAGE_ERROR)
+            }
+        }
+    }
+
+    pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>, ErrorCode> {
+        self.log
+            .offset_for_timestamp(ts)
+            .map(|r| r.map(|t| (t.offset, t.timestamp)))
+            .map_err(|e| {
+                warn!(topic = %self.topic, partition = self.index, "timestamp lookup failed: {e}");
+                ErrorCode::KAFKA_STORAGE_ERROR
+            })
+    }
+
+    pub fn max_timestamp_offset(&self) -> Option<(i64, i64)> {
+        self.log
+            .max_timestamp_offset()
+            .ok()
+            .flatten()
+            .map(|t| (t.offset, t.timestamp))
+    }
+
+    /// DeleteRecords: offset -1 means "up to the high watermark".
+    pub fn delete_records_before(&self, offset: i64) -> Result<i64, ErrorCode> {
+        let hw = self.high_watermark();
+        let target = if offset == -1 { hw } else { offset };
+        if target < 0 || target > hw {
+            return Err(ErrorCode::OFFSET_OUT_OF_RANGE);
+        }
+        self.log.delete_records_before(target, hw).map_err(|e| {
+            warn!(topic = %self.topic, partition = self.index, "delete records failed: {e}");
+            ErrorCode::KAFKA_STORAGE_ERROR
+        })
+    }
+}
+
+fn storage_rejection(topic: &str, partition: i32, e: vltava_storage::Error) -> Rejection {
+    let code = match &e {
+        vltava_storage::Error::MessageSetTooLarge { .. } => ErrorCode::RECORD_LIST_TOO_LARGE,
+        vltava_storage::Error::InvalidRecords(_) => ErrorCode::CORRUPT_MESSAGE,
+        _ => {
+            warn!(topic, partition, "append failed: {e}");
+            ErrorCode::KAFKA_STORAGE_ERROR
+        }
+    };
+    Rejection {
+        code,
+        message: e.to_string(),
+        record_errors: Vec::new(),
+    }
+}
+
+/// Every partition this broker hosts, kept in step with the metadata image.
+pub struct ReplicaManager {
+    logs: Arc<LogManager>,
+    partitions: RwLock<HashMap<(String, i32), Arc<Partition>>>,
+}
+
+impl ReplicaManager {
+    pub fn new(logs: Arc<LogManager>) -> Self {
+        ReplicaManager {
+            logs,
+            partitions: RwLock::new(HashMap::new()),
+        }
+    }
+
+    pub fn log_manager(&self) -> &Arc<LogManager> {
+        &self.logs
+    }
+
+    pub fn get(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
+        self.partitions
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(topic.to_string(), partition))
+            .cloned()
+    }
+
+    pub fn all(&self) -> Vec<Arc<Partition>> {
+        self.partitions
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Brings the hosted partitions in line with `image`: creates logs for
+    /// new partitions, removes the logs of deleted topics (and of logs left
+    /// from a topic since deleted and recreated), and applies config and
+    /// leadership changes.
+    pub fn sync(
+        &self,
+        image: &MetadataImage,
+        broker: &BrokerConfig,
+        node_id: i32,
+        now_ms: i64,
+    ) -> Result<(), vltava_storage::Error> {
+        let mut partitions = self.partitions.write().unwrap_or_else(|e| e.into_inner());
+        // Drop what the image no longer has.
+        let existing: Vec<(String, i32)> = partitions.keys().cloned().collect();
+        for key in existing {
+            let keep = image.topic(&key.0).is_some_and(|t| {
+                KafkaUuid(t.id.0) == partitions[&key].topic_id
+                    && (key.1 as usize) < t.partitions.len()
+            });
+            if !keep {
+                partitions.remove(&key);
+                info!(topic = %key.0, partition = key.1, "deleting the log of a deleted partition");
+                self.logs.delete_log(&key.0, key.1)?;
+            }
+        }
+        // Logs on disk that the image does not know (deleted while we were down).
+        for log in self.logs.logs() {
+            let stray = match image.topic(log.topic()) {
+                None => true,
+                Some(t) => {
+                    log.topic_id().is_some_and(|id| id.0 != t.id.0)
+                        || log.partition() as usize >= t.partitions.len()
+                }
+            };
+            if stray && !partitions.contains_key(&(log.topic().to_string(), log.partition())) {
+                warn!(
+                    topic = log.topic(),
+                    partition = log.partition(),
+                    "deleting a log the cluster metadata does not know"
+                );
+                self.logs.delete_log(log.topic(), log.partition())?;
+            }
+        }
+        for topic in image.topics() {
+            let effective = effective_topic_config(image, &topic.name, broker);
+            let settings = Arc::new(settings_from(&effective, broker));
+            let log_config = log_config_from(&effective);
+            for (index, state) in topic.partitions.iter().enumerate() {
+                if !state.replicas.contains(&node_id) {
+                    continue;
+                }
+                let key = (topic.name.clone(), index as i32);
+                let partition = match partitions.get(&key) {
+                    Some(p) => p.clone(),
+                    None => {
+                        let log = self.logs.create_log(
+                            &topic.name,
+                            index as i32,
+                            KafkaUuid(topic.id.0),
+                            log_config.clone(),
+                            now_ms,
+                        )?;
+                        let p = Arc::new(Partition {
+                            topic: topic.name.clone(),
+                            index: index as i32,
+                            topic_id: KafkaUuid(topic.id.0),
+                            log,
+                            settings: RwLock::new(settings.clone()),
+                            leader_epoch: state.leader_epoch.into(),
+                            isr_size: (state.isr.len() as i32).into(),
+                            appended: Notify::new(),
+                        });
+                        partitions.insert(key, p.clone());
+                        p
+                    }
+                };
+                if *partition.log.config() != log_config {
+                    partition.log.set_config(log_config.clone())?;
+                }
+                *partition
+                    .settings
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner()) = settings.clone();
+                partition
+                    .leader_epoch
+                    .store(state.leader_epoch, std::sync::atomic::Ordering::Relaxed);
+                partition
+                    .isr_size
+                    .store(state.isr.len() as i32, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        Ok(())
+    }
+}
