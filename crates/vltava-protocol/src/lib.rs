@@ -7,7 +7,9 @@
 //! - [`header`]: request/response headers and which header version each API
 //!   version uses.
 //!
-//! No sockets, no files, no clocks.
+//! No sockets, no files, no clocks. How to regenerate, fuzz and benchmark:
+//! see the crate's `README.md` (included below).
+#![doc = include_str!("../README.md")]
 
 pub mod codec;
 #[cfg(test)]
