@@ -102,11 +102,12 @@ fn broker_resource(broker: &Broker, name: &str) -> Result<std::sync::Arc<BrokerC
 
 fn entry(
     c: DescribedConfig,
-    _version: i16,
+    version: i16,
     include_synonyms: bool,
     include_documentation: bool,
 ) -> DescribeConfigsResourceResult {
-    let is_default = c.source == vltava_config::ConfigSource::DefaultConfig;
+    // IsDefault exists only in v0; v1+ carry ConfigSource instead.
+    let is_default = version == 0 && c.source == vltava_config::ConfigSource::DefaultConfig;
     DescribeConfigsResourceResult {
         name: c.name.to_string(),
         value: c.value,
@@ -294,4 +295,34 @@ pub async fn incremental_alter_configs(
         responses,
         ..Default::default()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every version the broker serves can carry the entries it builds:
+    /// IsDefault exists only in v0 and must stay at its default after that.
+    #[test]
+    fn describe_configs_entries_encode_in_every_version() {
+        let config = BrokerConfig::new();
+        for version in 0..=4 {
+            let configs = config
+                .describe()
+                .map(|c| entry(c, version, version >= 1, version >= 3))
+                .collect();
+            let body = ResponseBody::DescribeConfigs(DescribeConfigsResponse {
+                results: vec![DescribeConfigsResult {
+                    resource_type: RESOURCE_BROKER,
+                    resource_name: "1".into(),
+                    configs,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            });
+            let mut buf = bytes::BytesMut::new();
+            vltava_protocol::header::encode_response(7, &body, version, &mut buf)
+                .unwrap_or_else(|e| panic!("DescribeConfigs v{version}: {e}"));
+        }
+    }
 }
