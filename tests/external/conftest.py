@@ -1,0 +1,161 @@
+"""Fixtures for the external-client tests: a fresh `vltava server` per test
+module on a free 127.0.0.1 port with a temporary data directory.
+
+VLTAVA_BIN names the binary (default: target/debug/vltava under the repo).
+The broker's log is checked after every test: a "cannot encode" warning (a
+response the broker could not encode for the negotiated version) or a panic
+fails the test that caused it.
+"""
+
+import gc
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(os.environ.get("VLTAVA_BIN", REPO / "target" / "debug" / "vltava"))
+
+# Log lines that mean a broker bug whatever the client saw.
+BROKER_BUGS = re.compile(r"cannot encode|panicked|has no handler")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Broker:
+    """One running `vltava server`."""
+
+    def __init__(self, settings=()):
+        if not BIN.exists():
+            raise RuntimeError(f"{BIN} does not exist: run `cargo build -p vltava` or set VLTAVA_BIN")
+        self.dir = Path(tempfile.mkdtemp(prefix="vltava-ext-"))
+        self.settings = list(settings)
+        self.log_path = self.dir / "broker.log"
+        self.proc = None
+        self.log_offset = 0
+        for attempt in range(5):
+            self.port = free_port()
+            if self._start():
+                return
+        raise RuntimeError(f"broker did not start; log:\n{self.log_tail()}")
+
+    @property
+    def bootstrap(self):
+        return f"127.0.0.1:{self.port}"
+
+    def _start(self):
+        args = [str(BIN), "server", "--listen", self.bootstrap, "--data-dir", str(self.dir / "data")]
+        for s in self.settings:
+            args += ["--set", s]
+        env = dict(os.environ)
+        env.setdefault("RUST_LOG", "info")
+        env["NO_COLOR"] = "1"
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
+        log.close()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return False  # e.g. the port was taken between probe and bind
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return True
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        return False
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_text(self):
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_tail(self, n=40):
+        return "\n".join(self.log_text().splitlines()[-n:])
+
+    def new_log(self):
+        """Log written since the last call."""
+        text = self.log_text()
+        new, self.log_offset = text[self.log_offset:], len(text)
+        return new
+
+    def stop(self):
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def broker_proc():
+    b = Broker()
+    try:
+        yield b
+    finally:
+        b.cleanup()
+
+
+@pytest.fixture
+def broker(broker_proc):
+    """Bootstrap address ("127.0.0.1:PORT") of this module's broker. Fails
+    the test if the broker died or logged a bug while it ran."""
+    broker_proc.new_log()
+    yield broker_proc.bootstrap
+    # Destroy this test's clients now, while their broker is still up
+    # (librdkafka handles otherwise linger and log reconnect failures).
+    gc.collect()
+    bugs = [l for l in broker_proc.new_log().splitlines() if BROKER_BUGS.search(l)]
+    assert broker_proc.alive(), f"broker exited; log:\n{broker_proc.log_tail()}"
+    assert not bugs, "broker logged:\n" + "\n".join(bugs)
+
+
+@pytest.fixture
+def topic_name(request):
+    """A topic name unique to this test."""
+    base = re.sub(r"[^A-Za-z0-9._-]", "-", request.node.name)[:150]
+    return f"{base}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def create_topic(broker):
+    """create_topic(name, partitions=1, configs=None): creates a topic with
+    confluent-kafka's AdminClient and waits for it."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": broker})
+
+    def create(name, partitions=1, configs=None):
+        futures = admin.create_topics(
+            [NewTopic(name, num_partitions=partitions, replication_factor=1, config=configs or {})],
+            operation_timeout=10,
+        )
+        futures[name].result(timeout=15)
+        return name
+
+    return create

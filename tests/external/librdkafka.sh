@@ -1,0 +1,215 @@
+#!/usr/bin/env bash
+# librdkafka's own integration tests against a fresh single-node vltava.
+#
+#   tests/external/librdkafka.sh            # the required tests (issue 3)
+#   tests/external/librdkafka.sh 0017 0052  # these tests instead
+#
+# 1. fetches librdkafka's source as shipped in the rdkafka-sys crate, with
+#    cargo (crates.io is the only place it comes from), into $VLTAVA_CACHE;
+# 2. builds librdkafka and its test-runner there, once (a stamp file names
+#    the version and flags; reruns reuse the build);
+# 3. starts `vltava server` on a free 127.0.0.1 port with a temp data dir
+#    and --set num.partitions=4 (librdkafka's tests assume a multi-partition
+#    auto-create default; the broker is otherwise at Kafka's defaults);
+# 4. runs each test in its own test-runner process under a timeout, prints
+#    one PASS/FAIL line per test and a final "N passed, M failed";
+# 5. always stops the broker; exits non-zero if any test failed.
+#
+# Environment:
+#   VLTAVA_CACHE            build cache (default ~/.cache/vltava)
+#   VLTAVA_BIN              broker binary (default: cargo build -p vltava)
+#   RDKAFKA_SYS_VERSION     rdkafka-sys crate version (default below)
+#   LIBRDKAFKA_TEST_TIMEOUT seconds per test (default 120)
+#   LIBRDKAFKA_LOGS         where per-test and broker logs go (default: temp)
+#   LIBRDKAFKA_JOBS         make -j (default: nproc)
+#
+# Results and the reasons for the tests not run here: docs/compatibility.md.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "$0")/../.." && pwd)"
+CACHE="${VLTAVA_CACHE:-$HOME/.cache/vltava}"
+RDKAFKA_SYS_VERSION="${RDKAFKA_SYS_VERSION:-4.10.0}"
+TEST_TIMEOUT="${LIBRDKAFKA_TEST_TIMEOUT:-120}"
+JOBS="${LIBRDKAFKA_JOBS:-$(nproc)}"
+CONFIGURE_FLAGS="--no-download --disable-gssapi --disable-curl"
+
+# Required to pass (issue 3). None of them joins a consumer group.
+REQUIRED_TESTS=(0001 0002 0003 0005 0007 0008 0011 0012 0013 0035 0044 0054 0063)
+if [ "$#" -gt 0 ]; then TESTS_TO_RUN=("$@"); else TESTS_TO_RUN=("${REQUIRED_TESTS[@]}"); fi
+
+log() { printf '[librdkafka.sh] %s\n' "$*" >&2; }
+
+# --- 1. system packages -----------------------------------------------------
+need_pkgs=()
+for pkg in build-essential pkg-config python3 libssl-dev zlib1g-dev libzstd-dev liblz4-dev; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_pkgs+=("$pkg")
+done
+if [ "${#need_pkgs[@]}" -gt 0 ]; then
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+    log "missing packages: ${need_pkgs[*]} (install them, or run as root on Debian)"
+    exit 2
+  fi
+  log "apt-get install ${need_pkgs[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+fi
+
+# --- 2. librdkafka source and build -----------------------------------------
+mkdir -p "$CACHE"
+FETCH_DIR="$CACHE/rdkafka-sys-fetch"
+if [ ! -f "$FETCH_DIR/Cargo.toml" ] || ! grep -q "\"=$RDKAFKA_SYS_VERSION\"" "$FETCH_DIR/Cargo.toml"; then
+  rm -rf "$FETCH_DIR"
+  mkdir -p "$FETCH_DIR/src"
+  cat >"$FETCH_DIR/Cargo.toml" <<EOF
+[package]
+name = "rdkafka-sys-fetch"
+version = "0.0.0"
+edition = "2021"
+publish = false
+
+[dependencies]
+rdkafka-sys = "=$RDKAFKA_SYS_VERSION"
+
+[workspace]
+EOF
+  echo 'fn main() {}' >"$FETCH_DIR/src/main.rs"
+fi
+SRC_MANIFEST="$(cd "$FETCH_DIR" && cargo metadata --format-version 1 2>/dev/null |
+  python3 -c 'import json,sys; m=json.load(sys.stdin); print(next(p["manifest_path"] for p in m["packages"] if p["name"]=="rdkafka-sys"))' 2>/dev/null || true)"
+if [ -z "$SRC_MANIFEST" ] || [ ! -d "$(dirname "$SRC_MANIFEST")/librdkafka/tests" ]; then
+  log "fetching rdkafka-sys $RDKAFKA_SYS_VERSION with cargo"
+  (cd "$FETCH_DIR" && cargo fetch --quiet)
+  SRC_MANIFEST="$(cd "$FETCH_DIR" && cargo metadata --format-version 1 |
+    python3 -c 'import json,sys; m=json.load(sys.stdin); print(next(p["manifest_path"] for p in m["packages"] if p["name"]=="rdkafka-sys"))')"
+fi
+SRC="$(dirname "$SRC_MANIFEST")/librdkafka"
+FULL_VERSION="$(basename "$(dirname "$SRC_MANIFEST")")" # rdkafka-sys-X+LIBRDKAFKA_VERSION
+BUILD="$CACHE/librdkafka-build/$FULL_VERSION"
+STAMP="$BUILD/.vltava-built"
+WANT_STAMP="$FULL_VERSION $CONFIGURE_FLAGS"
+if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT_STAMP" ] || [ ! -x "$BUILD/tests/test-runner" ]; then
+  log "building librdkafka ($FULL_VERSION) in $BUILD with -j$JOBS"
+  rm -rf "$BUILD"
+  mkdir -p "$(dirname "$BUILD")"
+  cp -r "$SRC" "$BUILD"
+  chmod -R u+w "$BUILD"
+  started=$SECONDS
+  (
+    cd "$BUILD"
+    # shellcheck disable=SC2086
+    ./configure $CONFIGURE_FLAGS >configure.out 2>&1 || { tail -40 configure.out >&2; exit 1; }
+    make -j"$JOBS" libs >make-libs.out 2>&1 || { tail -40 make-libs.out >&2; exit 1; }
+    make -j"$JOBS" -C tests build >make-tests.out 2>&1 || { tail -40 make-tests.out >&2; exit 1; }
+  )
+  echo "$WANT_STAMP" >"$STAMP"
+  log "built librdkafka in $((SECONDS - started))s"
+fi
+LIBRDKAFKA_VERSION="$(grep -oE '#define RD_KAFKA_VERSION +0x[0-9a-fA-F]+' "$BUILD/src/rdkafka.h" | awk '{print $3}')"
+
+# --- 3. the broker ------------------------------------------------------------
+if [ -z "${VLTAVA_BIN:-}" ]; then
+  log "cargo build -p vltava"
+  (cd "$REPO" && cargo build --quiet -p vltava)
+  VLTAVA_BIN="$REPO/target/debug/vltava"
+fi
+[ -x "$VLTAVA_BIN" ] || { log "no broker binary at $VLTAVA_BIN"; exit 2; }
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/vltava-librdkafka.XXXXXX")"
+LOGS="${LIBRDKAFKA_LOGS:-$WORK/logs}"
+mkdir -p "$LOGS"
+BROKER_PID=""
+stop_broker() {
+  if [ -n "$BROKER_PID" ] && kill -0 "$BROKER_PID" 2>/dev/null; then
+    kill -TERM "$BROKER_PID" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$BROKER_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$BROKER_PID" 2>/dev/null || true
+    wait "$BROKER_PID" 2>/dev/null || true
+  fi
+  BROKER_PID=""
+}
+cleanup() {
+  stop_broker
+  rm -rf "$WORK/data"
+  [ -n "${LIBRDKAFKA_LOGS:-}" ] || [ "${KEEP_WORK:-0}" = 1 ] || rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# A free port: pick one, start the broker on it, retry if it was taken.
+PORT=""
+for attempt in $(seq 10); do
+  candidate=$((20000 + RANDOM % 40000))
+  rm -rf "$WORK/data"
+  "$VLTAVA_BIN" server --listen "127.0.0.1:$candidate" --data-dir "$WORK/data" \
+    --set num.partitions=4 >"$LOGS/broker.log" 2>&1 &
+  BROKER_PID=$!
+  for _ in $(seq 100); do
+    if grep -q "broker started" "$LOGS/broker.log"; then PORT=$candidate; break; fi
+    kill -0 "$BROKER_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  [ -n "$PORT" ] && break
+  log "broker did not start on port $candidate (attempt $attempt): $(tail -1 "$LOGS/broker.log")"
+  stop_broker
+done
+[ -n "$PORT" ] || { log "could not start the broker"; exit 2; }
+log "broker pid $BROKER_PID on 127.0.0.1:$PORT, logs in $LOGS"
+
+# --- 4. the tests ---------------------------------------------------------------
+cat >"$WORK/test.conf" <<EOF
+bootstrap.servers=127.0.0.1:$PORT
+EOF
+log "librdkafka $LIBRDKAFKA_VERSION ($FULL_VERSION), tests: ${TESTS_TO_RUN[*]}"
+passed=0
+failed=0
+failed_tests=()
+for i in "${!TESTS_TO_RUN[@]}"; do
+  t="${TESTS_TO_RUN[$i]}"
+  started=$SECONDS
+  set +e
+  (
+    cd "$BUILD/tests" &&
+      LD_LIBRARY_PATH="$BUILD/src:$BUILD/src-cpp" RDKAFKA_TEST_CONF="$WORK/test.conf" \
+        TEST_KAFKA_VERSION=3.9.0 TESTS="$t" \
+        timeout -k 10 "$TEST_TIMEOUT" ./test-runner -p1 -E -L
+  ) >"$LOGS/$t.log" 2>&1 </dev/null
+  rc=$?
+  set -e
+  # The summary table: "| 0012_produce_consume | PASSED | 1.6s |".
+  summary="$(sed 's/\x1b\[[0-9;]*m//g' "$LOGS/$t.log" | grep -aE "^\| ${t}_" || true)"
+  elapsed=$((SECONDS - started))
+  if [ "$rc" = 0 ] && grep -qE '\| +PASSED +\|' <<<"$summary" && ! grep -qE '\| +FAILED +\|' <<<"$summary"; then
+    echo "PASS $t ($(grep -E '\| +PASSED +\|' <<<"$summary" | awk -F'|' '{gsub(/ /,"",$2); printf "%s ", $2}')${elapsed}s)"
+    passed=$((passed + 1))
+  else
+    why="exit $rc"
+    [ "$rc" = 124 ] || [ "$rc" = 137 ] && why="timed out after ${TEST_TIMEOUT}s"
+    [ -n "$summary" ] || why="$why, no summary"
+    echo "FAIL $t ($why, ${elapsed}s; log: $LOGS/$t.log)"
+    sed 's/\x1b\[[0-9;]*m//g' "$LOGS/$t.log" | grep -a -A3 "TEST FAILURE" | head -12 | sed 's/^/    /'
+    failed=$((failed + 1))
+    failed_tests+=("$t")
+  fi
+  if ! kill -0 "$BROKER_PID" 2>/dev/null; then
+    log "the broker died during $t; its log: $LOGS/broker.log"
+    tail -20 "$LOGS/broker.log" >&2
+    for rest in "${TESTS_TO_RUN[@]:$((i + 1))}"; do
+      echo "FAIL $rest (not run: the broker died)"
+      failed=$((failed + 1))
+      failed_tests+=("$rest")
+    done
+    break
+  fi
+done
+rm -f "$BUILD"/tests/stats_*.json
+if [ "$failed" -gt 0 ]; then
+  KEEP_WORK=1
+  log "failed: ${failed_tests[*]}; logs kept in $LOGS"
+fi
+stop_broker
+if grep -qaE "cannot encode|panicked" "$LOGS/broker.log"; then
+  log "the broker logged encode errors or panics:"
+  grep -aE "cannot encode|panicked" "$LOGS/broker.log" | head -5 >&2
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
