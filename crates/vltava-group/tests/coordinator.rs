@@ -1,0 +1,495 @@
+//! The coordinator driven with a simulated clock: joins, rebalances,
+//! session and rebalance timeouts, static membership, offsets, replay.
+
+use bytes::Bytes;
+use vltava_group::*;
+use vltava_protocol::ErrorCode;
+
+struct Harness {
+    c: GroupCoordinator,
+    now: i64,
+    next_reply: ReplyId,
+    /// Every record the coordinator asked to append, in order.
+    log: Vec<(i32, Bytes, Option<Bytes>)>,
+    replies: Vec<(ReplyId, Reply)>,
+}
+
+const SESSION: i32 = 10_000;
+const REBALANCE: i32 = 30_000;
+
+impl Harness {
+    fn new(initial_delay: i32) -> Harness {
+        let config = CoordinatorConfig {
+            partitions: 4,
+            initial_rebalance_delay_ms: initial_delay,
+            ..CoordinatorConfig::default()
+        };
+        let mut c = GroupCoordinator::new(config, 7);
+        for p in 0..4 {
+            c.load_partition(p, Vec::new(), 0);
+        }
+        Harness {
+            c,
+            now: 1_000_000,
+            next_reply: 1,
+            log: Vec::new(),
+            replies: Vec::new(),
+        }
+    }
+
+    fn absorb(&mut self, e: Effects) {
+        self.log.extend(e.records);
+        self.replies.extend(e.replies);
+    }
+
+    fn take_reply(&mut self, id: ReplyId) -> Option<Reply> {
+        let i = self.replies.iter().position(|(r, _)| *r == id)?;
+        Some(self.replies.remove(i).1)
+    }
+
+    fn join_request(
+        member_id: &str,
+        instance: Option<&str>,
+        protocols: &[(&str, &str)],
+    ) -> JoinRequest {
+        JoinRequest {
+            group_id: "g".into(),
+            member_id: member_id.into(),
+            instance_id: instance.map(String::from),
+            client_id: "client".into(),
+            client_host: "/127.0.0.1".into(),
+            session_timeout_ms: SESSION,
+            rebalance_timeout_ms: REBALANCE,
+            protocol_type: "consumer".into(),
+            protocols: protocols
+                .iter()
+                .map(|(n, m)| (n.to_string(), Bytes::from(m.to_string())))
+                .collect(),
+            require_known_member_id: true,
+            supports_skip_assignment: false,
+        }
+    }
+
+    /// Sends a JoinGroup; returns its reply id.
+    fn join(&mut self, request: JoinRequest) -> ReplyId {
+        let id = self.next_reply;
+        self.next_reply += 1;
+        let e = self.c.join(self.now, request, id);
+        self.absorb(e);
+        id
+    }
+
+    fn join_result(&mut self, id: ReplyId) -> Option<JoinResult> {
+        match self.take_reply(id)? {
+            Reply::Join(r) => Some(r),
+            other => panic!("expected a join reply, got {other:?}"),
+        }
+    }
+
+    /// A first join through MEMBER_ID_REQUIRED; returns the member id and the
+    /// reply id of the second (real) join.
+    fn join_new(&mut self, protocols: &[(&str, &str)]) -> (String, ReplyId) {
+        let first = self.join(Self::join_request("", None, protocols));
+        let r = self
+            .join_result(first)
+            .expect("immediate MEMBER_ID_REQUIRED");
+        assert_eq!(r.error, ErrorCode::MEMBER_ID_REQUIRED);
+        assert!(r.member_id.starts_with("client-"));
+        let second = self.join(Self::join_request(&r.member_id, None, protocols));
+        (r.member_id, second)
+    }
+
+    fn sync(&mut self, member: &str, generation: i32, assignments: &[(&str, &str)]) -> ReplyId {
+        let id = self.next_reply;
+        self.next_reply += 1;
+        let request = SyncRequest {
+            group_id: "g".into(),
+            generation_id: generation,
+            member_id: member.into(),
+            assignments: assignments
+                .iter()
+                .map(|(m, a)| (m.to_string(), Bytes::from(a.to_string())))
+                .collect(),
+            ..Default::default()
+        };
+        let e = self.c.sync(self.now, request, id);
+        self.absorb(e);
+        id
+    }
+
+    fn sync_result(&mut self, id: ReplyId) -> Option<SyncResult> {
+        match self.take_reply(id)? {
+            Reply::Sync(r) => Some(r),
+            other => panic!("expected a sync reply, got {other:?}"),
+        }
+    }
+
+    fn advance(&mut self, ms: i64) {
+        self.now += ms;
+        let e = self.c.tick(self.now);
+        self.absorb(e);
+    }
+
+    fn heartbeat(&mut self, member: &str, generation: i32) -> ErrorCode {
+        self.c.heartbeat(self.now, "g", generation, member, None)
+    }
+
+    fn state(&self) -> &'static str {
+        self.c.describe_group("g").unwrap().state
+    }
+}
+
+const RANGE: &[(&str, &str)] = &[("range", "sub-a")];
+
+#[test]
+fn two_members_form_a_group_and_get_assignments() {
+    let mut h = Harness::new(0);
+    let (a, join_a) = h.join_new(RANGE);
+    let ra = h
+        .join_result(join_a)
+        .expect("a lone member completes the join at once");
+    assert_eq!(
+        (ra.error, ra.generation_id, ra.leader.as_str()),
+        (ErrorCode::NONE, 1, a.as_str())
+    );
+    assert_eq!(ra.protocol_name.as_deref(), Some("range"));
+    let s = h.sync(&a, 1, &[(&a, "p0-p3")]);
+    assert_eq!(h.sync_result(s).unwrap().assignment, Bytes::from("p0-p3"));
+    assert_eq!(h.state(), "Stable");
+
+    // B joins: A learns of the rebalance through its heartbeat and rejoins.
+    let (b, join_b) = h.join_new(RANGE);
+    assert!(h.join_result(join_b).is_none(), "B waits for A to rejoin");
+    assert_eq!(h.state(), "PreparingRebalance");
+    assert_eq!(h.heartbeat(&a, 1), ErrorCode::REBALANCE_IN_PROGRESS);
+    let rejoin_a = h.join(Harness::join_request(&a, None, RANGE));
+    let ra = h.join_result(rejoin_a).unwrap();
+    let rb = h.join_result(join_b).unwrap();
+    assert_eq!((ra.generation_id, rb.generation_id), (2, 2));
+    assert_eq!(ra.leader, a);
+    assert_eq!(
+        ra.members.len(),
+        2,
+        "the leader gets every member's metadata"
+    );
+    assert!(rb.members.is_empty(), "followers do not");
+    // B syncs first and waits for the leader's assignment.
+    let sb = h.sync(&b, 2, &[]);
+    assert!(h.sync_result(sb).is_none());
+    let sa = h.sync(&a, 2, &[(&a, "p0-p1"), (&b, "p2-p3")]);
+    assert_eq!(h.sync_result(sa).unwrap().assignment, Bytes::from("p0-p1"));
+    assert_eq!(h.sync_result(sb).unwrap().assignment, Bytes::from("p2-p3"));
+    assert_eq!(h.heartbeat(&b, 2), ErrorCode::NONE);
+    assert_eq!(h.heartbeat(&b, 1), ErrorCode::ILLEGAL_GENERATION);
+    assert_eq!(h.heartbeat("nobody", 2), ErrorCode::UNKNOWN_MEMBER_ID);
+}
+
+fn stable_pair(h: &mut Harness) -> (String, String) {
+    let (a, ja) = h.join_new(RANGE);
+    h.join_result(ja).unwrap();
+    let s = h.sync(&a, 1, &[]);
+    h.sync_result(s).unwrap();
+    let (b, jb) = h.join_new(RANGE);
+    let ra = h.join(Harness::join_request(&a, None, RANGE));
+    h.join_result(ra).unwrap();
+    h.join_result(jb).unwrap();
+    let sa = h.sync(&a, 2, &[(&a, "A"), (&b, "B")]);
+    let sb = h.sync(&b, 2, &[]);
+    h.sync_result(sa).unwrap();
+    h.sync_result(sb).unwrap();
+    (a, b)
+}
+
+#[test]
+fn a_member_that_stops_heartbeating_is_removed_after_its_session_timeout() {
+    let mut h = Harness::new(0);
+    let (a, b) = stable_pair(&mut h);
+    // A keeps heartbeating; B goes silent.
+    for _ in 0..3 {
+        h.advance(3_000);
+        assert_eq!(h.heartbeat(&a, 2), ErrorCode::NONE);
+    }
+    assert_eq!(
+        h.state(),
+        "Stable",
+        "9 s of silence is within B's 10 s session"
+    );
+    h.advance(3_000);
+    // 12 s later B's 10 s session has expired: it is gone, A must rejoin.
+    assert_eq!(h.heartbeat(&b, 2), ErrorCode::UNKNOWN_MEMBER_ID);
+    assert_eq!(h.heartbeat(&a, 2), ErrorCode::REBALANCE_IN_PROGRESS);
+    let ja = h.join(Harness::join_request(&a, None, RANGE));
+    let r = h.join_result(ja).unwrap();
+    assert_eq!((r.generation_id, r.members.len()), (3, 1));
+}
+
+#[test]
+fn a_member_that_does_not_rejoin_is_dropped_at_the_rebalance_timeout() {
+    let mut h = Harness::new(0);
+    let (a, b) = stable_pair(&mut h);
+    // A leaves: the group rebalances at once; B must rejoin.
+    let (err, per_member, e) = h.c.leave(h.now, "g", &[(a.clone(), None)]);
+    h.absorb(e);
+    assert_eq!((err, per_member), (ErrorCode::NONE, vec![ErrorCode::NONE]));
+    assert_eq!(h.state(), "PreparingRebalance");
+    // B keeps heartbeating but never rejoins: dropped when the rebalance times out.
+    let mut waited = 0;
+    while waited < REBALANCE as i64 {
+        h.advance(2_000);
+        waited += 2_000;
+        let _ = h.heartbeat(&b, 2);
+    }
+    h.advance(1);
+    assert_eq!(h.state(), "Empty");
+    assert_eq!(h.heartbeat(&b, 2), ErrorCode::UNKNOWN_MEMBER_ID);
+}
+
+#[test]
+fn initial_rebalance_delay_gathers_members_into_one_generation() {
+    let mut h = Harness::new(3_000);
+    let (_a, ja) = h.join_new(RANGE);
+    h.advance(1_000);
+    assert!(
+        h.join_result(ja).is_none(),
+        "still inside the initial delay"
+    );
+    let (_b, jb) = h.join_new(RANGE);
+    h.advance(2_500);
+    assert!(
+        h.join_result(ja).is_none(),
+        "B's arrival extended the delay"
+    );
+    h.advance(600);
+    let (ra, rb) = (h.join_result(ja).unwrap(), h.join_result(jb).unwrap());
+    assert_eq!((ra.generation_id, rb.generation_id), (1, 1));
+    assert_eq!(ra.members.len().max(rb.members.len()), 2);
+}
+
+#[test]
+fn static_member_restart_keeps_its_assignment_without_a_rebalance() {
+    let mut h = Harness::new(0);
+    let j = h.join(Harness::join_request("", Some("instance-1"), RANGE));
+    let r = h
+        .join_result(j)
+        .expect("static members skip MEMBER_ID_REQUIRED");
+    let old = r.member_id.clone();
+    let s = h.sync(&old, 1, &[(&old, "mine")]);
+    h.sync_result(s).unwrap();
+    // Restart: same instance id, no member id.
+    let j = h.join(Harness::join_request("", Some("instance-1"), RANGE));
+    let r = h.join_result(j).unwrap();
+    assert_eq!(r.error, ErrorCode::NONE);
+    assert_eq!(r.generation_id, 1, "no new generation");
+    assert_ne!(r.member_id, old);
+    assert_eq!(h.state(), "Stable");
+    let s = h.sync(&r.member_id, 1, &[]);
+    assert_eq!(h.sync_result(s).unwrap().assignment, Bytes::from("mine"));
+    // The old incarnation is fenced.
+    assert_eq!(
+        h.c.heartbeat(h.now, "g", 1, &old, Some("instance-1")),
+        ErrorCode::FENCED_INSTANCE_ID
+    );
+}
+
+#[test]
+fn protocol_selection_and_inconsistent_protocols() {
+    let mut h = Harness::new(0);
+    let (a, ja) = h.join_new(&[("roundrobin", "x"), ("range", "y")]);
+    h.join_result(ja).unwrap();
+    let s = h.sync(&a, 1, &[]);
+    h.sync_result(s).unwrap();
+    let (_b, jb) = h.join_new(&[("range", "z"), ("roundrobin", "w")]);
+    let (_c, jc) = h.join_new(&[("range", "q")]);
+    let ra = h.join(Harness::join_request(
+        &a,
+        None,
+        &[("roundrobin", "x"), ("range", "y")],
+    ));
+    let r = h.join_result(ra).unwrap();
+    assert_eq!(
+        r.protocol_name.as_deref(),
+        Some("range"),
+        "only range is common to all"
+    );
+    h.join_result(jb).unwrap();
+    h.join_result(jc).unwrap();
+    let bad = h.join(Harness::join_request("", None, &[("sticky", "s")]));
+    assert_eq!(
+        h.join_result(bad).unwrap().error,
+        ErrorCode::INCONSISTENT_GROUP_PROTOCOL
+    );
+    let mut wrong_timeout = Harness::join_request("", None, RANGE);
+    wrong_timeout.session_timeout_ms = 10;
+    let j = h.join(wrong_timeout);
+    assert_eq!(
+        h.join_result(j).unwrap().error,
+        ErrorCode::INVALID_SESSION_TIMEOUT
+    );
+}
+
+#[test]
+fn offsets_commit_fetch_validate_and_survive_replay() {
+    let mut h = Harness::new(0);
+    let exists = |t: &str, p: i32| t == "t" && (0..3).contains(&p);
+    let offsets = |o: i64| {
+        vec![
+            OffsetToCommit {
+                topic: "t".into(),
+                partition: 0,
+                offset: o,
+                leader_epoch: 1,
+                metadata: Some("meta".into()),
+            },
+            OffsetToCommit {
+                topic: "t".into(),
+                partition: 9,
+                offset: o,
+                leader_epoch: 1,
+                metadata: None,
+            },
+            OffsetToCommit {
+                topic: "t".into(),
+                partition: 1,
+                offset: o,
+                leader_epoch: 1,
+                metadata: Some("x".repeat(5000)),
+            },
+        ]
+    };
+    // A simple consumer (assign(), generation -1) commits into an empty group.
+    let (errors, e) =
+        h.c.commit_offsets(h.now, "g", -1, "", None, &offsets(5), &exists);
+    h.absorb(e);
+    assert_eq!(
+        errors,
+        vec![
+            ErrorCode::NONE,
+            ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+            ErrorCode::OFFSET_METADATA_TOO_LARGE
+        ]
+    );
+    // Once the group has members, commits must carry a member and generation.
+    let (a, ja) = h.join_new(RANGE);
+    h.join_result(ja).unwrap();
+    let (errors, _) =
+        h.c.commit_offsets(h.now, "g", -1, "", None, &offsets(6), &exists);
+    assert_eq!(errors[0], ErrorCode::UNKNOWN_MEMBER_ID);
+    let (errors, _) =
+        h.c.commit_offsets(h.now, "g", 7, &a, None, &offsets(6), &exists);
+    assert_eq!(errors[0], ErrorCode::ILLEGAL_GENERATION);
+    let (errors, _) =
+        h.c.commit_offsets(h.now, "g", 1, &a, None, &offsets(6), &exists);
+    assert_eq!(
+        errors[0],
+        ErrorCode::REBALANCE_IN_PROGRESS,
+        "no commits between join and sync"
+    );
+    let s = h.sync(&a, 1, &[]);
+    h.sync_result(s).unwrap();
+    let (errors, e) =
+        h.c.commit_offsets(h.now, "g", 1, &a, None, &offsets(42), &exists);
+    h.absorb(e);
+    assert_eq!(errors[0], ErrorCode::NONE);
+
+    let fetched =
+        h.c.fetch_offsets("g", Some(&[("t".into(), vec![0, 2])]))
+            .unwrap();
+    assert_eq!(
+        (fetched[0].offset, fetched[0].metadata.as_deref()),
+        (42, Some("meta"))
+    );
+    assert_eq!(
+        (fetched[1].offset, fetched[1].error),
+        (-1, ErrorCode::NONE),
+        "uncommitted: -1, no error"
+    );
+    let unknown = h.c.fetch_offsets("nope", None).unwrap();
+    assert!(unknown.is_empty());
+
+    // Replaying what was appended rebuilds offsets and the group.
+    let mut fresh = GroupCoordinator::new(
+        CoordinatorConfig {
+            partitions: 4,
+            ..CoordinatorConfig::default()
+        },
+        8,
+    );
+    assert!(fresh.fetch_offsets("g", None).is_err(), "not loaded yet");
+    for p in 0..4 {
+        let records: Vec<_> = h
+            .log
+            .iter()
+            .filter(|(q, _, _)| *q == p)
+            .map(|(_, k, v)| (Some(k.clone()), v.clone()))
+            .collect();
+        assert!(fresh.load_partition(p, records, h.now).is_empty());
+    }
+    let all = fresh.fetch_offsets("g", None).unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].offset, 42);
+    let d = fresh.describe_group("g").unwrap();
+    assert_eq!((d.state, d.members.len()), ("Stable", 1));
+    assert_eq!(
+        fresh.heartbeat(h.now, "g", 1, &a, None),
+        ErrorCode::NONE,
+        "the member carries on after a coordinator restart"
+    );
+}
+
+#[test]
+fn delete_group_only_when_empty_and_offsets_expire() {
+    let mut h = Harness::new(0);
+    let (a, ja) = h.join_new(RANGE);
+    h.join_result(ja).unwrap();
+    assert_eq!(h.c.delete_group(h.now, "g").0, ErrorCode::NON_EMPTY_GROUP);
+    let (_, _, e) = h.c.leave(h.now, "g", &[(a.clone(), None)]);
+    h.absorb(e);
+    assert_eq!(h.state(), "Empty");
+    let exists = |_: &str, _: i32| true;
+    let (_, e) = h.c.commit_offsets(
+        h.now,
+        "g",
+        -1,
+        "",
+        None,
+        &[OffsetToCommit {
+            topic: "t".into(),
+            partition: 0,
+            offset: 1,
+            leader_epoch: -1,
+            metadata: None,
+        }],
+        &exists,
+    );
+    h.absorb(e);
+    // Offsets of an empty group expire after offsets.retention.
+    h.advance(CoordinatorConfig::default().offsets_retention_ms + 1);
+    assert_eq!(h.c.fetch_offsets("g", None).unwrap().len(), 0);
+    assert!(
+        h.log.iter().any(|(_, _, v)| v.is_none()),
+        "a tombstone was written"
+    );
+    assert_eq!(
+        h.c.delete_group(h.now, "g").0,
+        ErrorCode::GROUP_ID_NOT_FOUND
+    );
+}
+
+#[test]
+fn coordinator_load_in_progress_until_partition_loaded() {
+    let mut c = GroupCoordinator::new(
+        CoordinatorConfig {
+            partitions: 4,
+            ..CoordinatorConfig::default()
+        },
+        1,
+    );
+    assert_eq!(
+        c.heartbeat(0, "g", 1, "m", None),
+        ErrorCode::COORDINATOR_LOAD_IN_PROGRESS
+    );
+    assert_eq!(
+        c.heartbeat(0, "", 1, "m", None),
+        ErrorCode::INVALID_GROUP_ID
+    );
+}
