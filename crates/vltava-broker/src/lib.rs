@@ -9,6 +9,7 @@
 //! - [`metadata_log`]: the single-node metadata log.
 
 pub mod configs;
+pub mod groups;
 pub mod handlers;
 pub mod metadata_log;
 pub mod replica;
@@ -33,10 +34,26 @@ pub async fn run(
 ) {
     let server = tokio::spawn(server::serve(listener, broker.clone(), shutdown.clone()));
     let background = tokio::spawn(background(broker.clone(), shutdown.clone()));
+    let timers = tokio::spawn(
+        broker
+            .groups
+            .clone()
+            .run_timers(broker.clone(), shutdown.clone()),
+    );
+    if broker.image().topic(groups::OFFSETS_TOPIC).is_some() {
+        // Load committed offsets and groups now rather than at the first request.
+        let broker = broker.clone();
+        tokio::spawn(async move {
+            if let Err((code, message)) = broker.groups.ensure_ready(&broker).await {
+                warn!("loading consumer groups: {code}: {message}");
+            }
+        });
+    }
     let _ = shutdown.wait_for(|stop| *stop).await;
     info!("shutting down");
     let _ = server.await;
     let _ = background.await;
+    let _ = timers.await;
     broker.shutdown().await;
 }
 

@@ -20,6 +20,7 @@ use vltava_metadata::{Endpoint, MetadataImage, MetadataRecord};
 use vltava_protocol::{ErrorCode, Uuid};
 use vltava_storage::{KafkaUuid, LogManager, LogManagerOptions, MetaProperties};
 
+use crate::groups::{coordinator_config, GroupService};
 use crate::metadata_log::MetadataLog;
 use crate::replica::{log_config_from, ReplicaManager};
 
@@ -76,6 +77,7 @@ pub struct Broker {
     image: RwLock<Arc<MetadataImage>>,
     controller: tokio::sync::Mutex<MetadataLog>,
     pub replicas: ReplicaManager,
+    pub groups: Arc<GroupService>,
 }
 
 impl Broker {
@@ -133,6 +135,7 @@ impl Broker {
             ));
         };
         let dynamic = effective_broker_config(&config, &image, node_id);
+        let group_config = coordinator_config(&dynamic);
         let default_log_config = log_config_from(&TopicConfig::new().resolve(&dynamic));
         let logs = LogManager::open(
             data_dir,
@@ -156,6 +159,10 @@ impl Broker {
             image: RwLock::new(Arc::new(image)),
             controller: tokio::sync::Mutex::new(metadata_log),
             replicas: ReplicaManager::new(Arc::new(logs)),
+            groups: Arc::new(GroupService::new(
+                group_config,
+                u64::from_le_bytes(KafkaUuid::random().0[..8].try_into().expect("8 bytes")),
+            )),
         });
 
         // Register (or re-register with new endpoints) this broker.
@@ -279,10 +286,15 @@ impl Broker {
         let config = effective_broker_config(&self.static_config, &next, self.node_id);
         *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
         *self.image.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
-        tokio::task::block_in_place(|| self.sync_replicas()).map_err(|e| {
+        // The change is committed and published whatever happens next, so it
+        // is not refused: as in Kafka, where brokers apply committed metadata
+        // after the controller answered, a partition whose log cannot be
+        // created or deleted is a storage problem of that partition (logged,
+        // retried at the next sync), not a failure of this or later requests.
+        if let Err(e) = tokio::task::block_in_place(|| self.sync_replicas()) {
             warn!("applying metadata to partition logs failed: {e}");
-            (ErrorCode::KAFKA_STORAGE_ERROR, e.to_string())
-        })
+        }
+        Ok(())
     }
 
     fn defaults(&self) -> TopicDefaults {

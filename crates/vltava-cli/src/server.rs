@@ -48,6 +48,17 @@ fn build_config(args: &ServerArgs) -> Result<(BrokerConfig, PathBuf), String> {
     if !set_anywhere("node.id") && !set_anywhere("broker.id") {
         defaults.push(("node.id".to_string(), "1".to_string()));
     }
+    // A single node cannot hold three replicas of the internal topics;
+    // Kafka's single-node example configuration sets these the same way.
+    for (key, value) in [
+        ("offsets.topic.replication.factor", "1"),
+        ("transaction.state.log.replication.factor", "1"),
+        ("transaction.state.log.min.isr", "1"),
+    ] {
+        if !set_anywhere(key) {
+            defaults.push((key.to_string(), value.to_string()));
+        }
+    }
     match &args.listen {
         Some(listen) => overrides.push(("listeners".to_string(), format!("PLAINTEXT://{listen}"))),
         None if !set_anywhere("listeners") => defaults.push((

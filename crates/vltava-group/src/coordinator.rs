@@ -233,6 +233,10 @@ impl GroupCoordinator {
         records::partition_for_group(group_id, self.config.partitions)
     }
 
+    pub fn is_partition_loaded(&self, partition: i32) -> bool {
+        self.loaded.contains(&partition)
+    }
+
     /// Whether the group's partition is loaded here.
     pub fn is_loaded(&self, group_id: &str) -> bool {
         self.loaded.contains(&self.partition_for(group_id))

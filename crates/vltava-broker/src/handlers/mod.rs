@@ -11,6 +11,7 @@ use crate::state::Broker;
 pub mod admin;
 pub mod api_versions;
 pub mod fetch;
+pub mod groups;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
@@ -44,6 +45,17 @@ pub const SUPPORTED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::IncrementalAlterConfigs, v(0, 1)),
     (ApiKey::DescribeCluster, v(0, 1)),
     (ApiKey::DescribeTopicPartitions, v(0, 0)),
+    (ApiKey::OffsetCommit, v(0, 9)),
+    (ApiKey::OffsetFetch, v(0, 9)),
+    (ApiKey::FindCoordinator, v(0, 6)),
+    (ApiKey::JoinGroup, v(0, 9)),
+    (ApiKey::Heartbeat, v(0, 4)),
+    (ApiKey::LeaveGroup, v(0, 5)),
+    (ApiKey::SyncGroup, v(0, 5)),
+    (ApiKey::DescribeGroups, v(0, 5)),
+    (ApiKey::ListGroups, v(0, 5)),
+    (ApiKey::DeleteGroups, v(0, 2)),
+    (ApiKey::OffsetDelete, v(0, 0)),
 ];
 
 pub fn supported_versions(api_key: ApiKey) -> Option<VersionRange> {
@@ -80,6 +92,17 @@ pub async fn handle(
             admin::describe_topic_partitions(broker, context, r)
         }
         RequestBody::DescribeLogDirs(r) => admin::describe_log_dirs(broker, context, r),
+        RequestBody::FindCoordinator(r) => groups::find_coordinator(broker, context, r).await,
+        RequestBody::JoinGroup(r) => groups::join_group(broker, context, r).await,
+        RequestBody::SyncGroup(r) => groups::sync_group(broker, context, r).await,
+        RequestBody::Heartbeat(r) => groups::heartbeat(broker, context, r).await,
+        RequestBody::LeaveGroup(r) => groups::leave_group(broker, context, r).await,
+        RequestBody::OffsetCommit(r) => groups::offset_commit(broker, context, r).await,
+        RequestBody::OffsetFetch(r) => groups::offset_fetch(broker, context, r).await,
+        RequestBody::ListGroups(r) => groups::list_groups(broker, context, r).await,
+        RequestBody::DescribeGroups(r) => groups::describe_groups(broker, context, r).await,
+        RequestBody::DeleteGroups(r) => groups::delete_groups(broker, context, r).await,
+        RequestBody::OffsetDelete(r) => groups::offset_delete(broker, context, r).await,
         // The connection layer refuses every API not in SUPPORTED before
         // decoding, so this is only reached if that list and this match disagree.
         other => return Err(format!("{} has no handler", other.api_key().name())),

@@ -1,0 +1,728 @@
+//! The consumer-group APIs: FindCoordinator, JoinGroup, SyncGroup,
+//! Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch, ListGroups,
+//! DescribeGroups, DeleteGroups, OffsetDelete. The logic is the group
+//! coordinator's (`vltava-group`); this module translates between the wire
+//! versions and the coordinator, through `crate::groups::GroupService`.
+
+use bytes::{Buf, Bytes};
+use vltava_group::{JoinRequest, JoinResult, OffsetToCommit, Reply, SyncRequest, SyncResult};
+use vltava_protocol::messages::consumer_protocol_subscription::ConsumerProtocolSubscription;
+use vltava_protocol::messages::delete_groups_response::DeletableGroupResult;
+use vltava_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
+use vltava_protocol::messages::find_coordinator_response::Coordinator;
+use vltava_protocol::messages::join_group_response::JoinGroupResponseMember;
+use vltava_protocol::messages::leave_group_response::MemberResponse;
+use vltava_protocol::messages::list_groups_response::ListedGroup;
+use vltava_protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
+use vltava_protocol::messages::offset_delete_response::{
+    OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
+};
+use vltava_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
+    OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+};
+use vltava_protocol::messages::*;
+use vltava_protocol::{ErrorCode, Message, ResponseBody};
+
+use super::RequestContext;
+use crate::state::{now_ms, Broker};
+
+const GROUP_KEY: i8 = 0;
+
+fn client_host(context: &RequestContext<'_>) -> String {
+    format!("/{}", context.peer.ip())
+}
+
+fn client_id(context: &RequestContext<'_>) -> String {
+    context.header.client_id.clone().unwrap_or_default()
+}
+
+/// This broker's address as clients reach it.
+fn own_endpoint(broker: &Broker) -> (String, i32) {
+    let image = broker.image();
+    image
+        .brokers
+        .get(&broker.node_id)
+        .and_then(|b| {
+            b.endpoints
+                .iter()
+                .find(|e| e.listener == broker.listener_name())
+        })
+        .map_or((String::new(), -1), |e| (e.host.clone(), i32::from(e.port)))
+}
+
+pub async fn find_coordinator(
+    broker: &Broker,
+    context: &RequestContext<'_>,
+    request: FindCoordinatorRequest,
+) -> ResponseBody {
+    let keys: Vec<String> = if context.version >= 4 {
+        request.coordinator_keys.clone()
+    } else {
+        vec![request.key.clone()]
+    };
+    let (host, port) = own_endpoint(broker);
+    let outcome = if request.key_type != GROUP_KEY {
+        // Transactions are not implemented (InitProducerId is not advertised).
+        Err((
+            ErrorCode::COORDINATOR_NOT_AVAILABLE,
+            "Transaction coordinators are not supported yet.".to_string(),
+        ))
+    } else {
+        broker.groups.ensure_ready(broker).await
+    };
+    if context.version >= 4 {
+        let coordinators = keys
+            .into_iter()
+            .map(|key| match &outcome {
+                Ok(()) => Coordinator {
+                    key,
+                    node_id: broker.node_id,
+                    host: host.clone(),
+                    port,
+                    error_code: 0,
+                    ..Default::default()
+                },
+                Err((code, message)) => Coordinator {
+                    key,
+                    node_id: -1,
+                    port: -1,
+                    error_code: code.code(),
+                    error_message: Some(message.clone()),
+                    ..Default::default()
+                },
+            })
+            .collect();
+        return ResponseBody::FindCoordinator(FindCoordinatorResponse {
+            coordinators,
+            ..Default::default()
+        });
+    }
+    ResponseBody::FindCoordinator(match outcome {
+        Ok(()) => FindCoordinatorResponse {
+            node_id: broker.node_id,
+            host,
+            port,
+            ..Default::default()
+        },
+        Err((code, message)) => FindCoordinatorResponse {
+            error_code: code.code(),
+            error_message: (context.version >= 1).then_some(message),
+            node_id: -1,
+            port: -1,
+            ..Default::default()
+        },
+    })
+}
+
+/// Makes sure the offsets topic exists and is loaded; the error to answer with otherwise.
+async fn ready(broker: &Broker) -> Result<(), ErrorCode> {
+    broker
+        .groups
+        .ensure_ready(broker)
+        .await
+        .map_err(|(code, _)| code)
+}
+
+fn join_response(result: JoinResult, version: i16) -> ResponseBody {
+    // protocol_name is nullable only from v7.
+    let protocol_name = if version < 7 {
+        Some(result.protocol_name.unwrap_or_default())
+    } else {
+        result.protocol_name
+    };
+    ResponseBody::JoinGroup(JoinGroupResponse {
+        error_code: result.error.code(),
+        generation_id: result.generation_id,
+        protocol_type: result.protocol_type,
+        protocol_name,
+        leader: result.leader,
+        skip_assignment: result.skip_assignment && version >= 9,
+        member_id: result.member_id,
+        members: result
+            .members
+            .into_iter()
+            .map(|m| JoinGroupResponseMember {
+                member_id: m.member_id,
+                group_instance_id: m.instance_id,
+                metadata: m.metadata,
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    })
+}
+
+pub async fn join_group(
+    broker: &Broker,
+    context: &RequestContext<'_>,
+    request: JoinGroupRequest,
+) -> ResponseBody {
+    let version = context.version;
+    if let Err(code) = ready(broker).await {
+        return join_response(JoinResult::error(code, &request.member_id), version);
+    }
+    let join = JoinRequest {
+        group_id: request.group_id,
+        member_id: request.member_id.clone(),
+        instance_id: request.group_instance_id,
+        client_id: client_id(context),
+        client_host: client_host(context),
+        session_timeout_ms: request.session_timeout_ms,
+        // v0 has no rebalance timeout: Kafka uses the session timeout.
+        rebalance_timeout_ms: if version >= 1 {
+            request.rebalance_timeout_ms
+        } else {
+            request.session_timeout_ms
+        },
+        protocol_type: request.protocol_type,
+        protocols: request
+            .protocols
+            .into_iter()
+            .map(|p| (p.name, p.metadata))
+            .collect(),
+        require_known_member_id: version >= 4,
+        supports_skip_assignment: version >= 9,
+    };
+    let now = now_ms();
+    match broker
+        .groups
+        .call_delayed(broker, |c, id| c.join(now, join, id))
+        .await
+    {
+        Some(Reply::Join(result)) => join_response(result, version),
+        _ => join_response(
+            JoinResult::error(ErrorCode::UNKNOWN_SERVER_ERROR, &request.member_id),
+            version,
+        ),
+    }
+}
+
+fn sync_response(result: SyncResult) -> ResponseBody {
+    ResponseBody::SyncGroup(SyncGroupResponse {
+        error_code: result.error.code(),
+        protocol_type: result.protocol_type,
+        protocol_name: result.protocol_name,
+        assignment: result.assignment,
+        ..Default::default()
+    })
+}
+
+pub async fn sync_group(
+    broker: &Broker,
+    _context: &RequestContext<'_>,
+    request: SyncGroupRequest,
+) -> ResponseBody {
+    if let Err(code) = ready(broker).await {
+        return sync_response(SyncResult::error(code));
+    }
+    let sync = SyncRequest {
+        group_id: request.group_id,
+        generation_id: request.generation_id,
+        member_id: request.member_id,
+        instance_id: request.group_instance_id,
+        protocol_type: request.protocol_type,
+        protocol_name: request.protocol_name,
+        assignments: request
+            .assignments
+            .into_iter()
+            .map(|a| (a.member_id, a.assignment))
+            .collect(),
+    };
+    let now = now_ms();
+    match broker
+        .groups
+        .call_delayed(broker, |c, id| c.sync(now, sync, id))
+        .await
+    {
+        Some(Reply::Sync(result)) => sync_response(result),
+        _ => sync_response(SyncResult::error(ErrorCode::UNKNOWN_SERVER_ERROR)),
+    }
+}
+
+pub async fn heartbeat(
+    broker: &Broker,
+    _context: &RequestContext<'_>,
+    request: HeartbeatRequest,
+) -> ResponseBody {
+    let code = match ready(broker).await {
+        Err(code) => code,
+        Ok(()) => {
+            let now = now_ms();
+            broker
+                .groups
+                .call(broker, |c| {
+                    (
+                        c.heartbeat(
+                            now,
+                            &request.group_id,
+                            request.generation_id,
+                            &request.member_id,
+                            request.group_instance_id.as_deref(),
+                        ),
+                        Default::default(),
+                    )
+                })
+                .await
+        }
+    };
+    ResponseBody::Heartbeat(HeartbeatResponse {
+        error_code: code.code(),
+        ..Default::default()
+    })
+}
+
+pub async fn leave_group(
+    broker: &Broker,
+    context: &RequestContext<'_>,
+    request: LeaveGroupRequest,
+) -> ResponseBody {
+    let version = context.version;
+    let members: Vec<(String, Option<String>)> = if version >= 3 {
+        request
+            .members
+            .iter()
+            .map(|m| (m.member_id.clone(), m.group_instance_id.clone()))
+            .collect()
+    } else {
+        vec![(request.member_id.clone(), None)]
+    };
+    let (code, errors) = match ready(broker).await {
+        Err(code) => (code, vec![code; members.len()]),
+        Ok(()) => {
+            let now = now_ms();
+            broker
+                .groups
+                .call(broker, |c| {
+                    let (code, errors, effects) = c.leave(now, &request.group_id, &members);
+                    ((code, errors), effects)
+                })
+                .await
+        }
+    };
+    if version >= 3 {
+        let members = members
+            .into_iter()
+            .zip(errors.iter().copied().chain(std::iter::repeat(code)))
+            .map(|((member_id, group_instance_id), e)| MemberResponse {
+                member_id,
+                group_instance_id,
+                error_code: e.code(),
+                ..Default::default()
+            })
+            .collect();
+        ResponseBody::LeaveGroup(LeaveGroupResponse {
+            error_code: code.code(),
+            members,
+            ..Default::default()
+        })
+    } else {
+        let single = if code.is_error() {
+            code
+        } else {
+            errors.first().copied().unwrap_or(ErrorCode::NONE)
+        };
+        ResponseBody::LeaveGroup(LeaveGroupResponse {
+            error_code: single.code(),
+            ..Default::default()
+        })
+    }
+}
+
+pub async fn offset_commit(
+    broker: &Broker,
+    _context: &RequestContext<'_>,
+    request: OffsetCommitRequest,
+) -> ResponseBody {
+    let offsets: Vec<OffsetToCommit> = request
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions.iter().map(|p| OffsetToCommit {
+                topic: t.name.clone(),
+                partition: p.partition_index,
+                offset: p.committed_offset,
+                leader_epoch: p.committed_leader_epoch,
+                metadata: p.committed_metadata.clone(),
+            })
+        })
+        .collect();
+    let errors = match ready(broker).await {
+        Err(code) => vec![code; offsets.len()],
+        Ok(()) => {
+            let image = broker.image();
+            let exists = |topic: &str, partition: i32| image.partition(topic, partition).is_some();
+            let now = now_ms();
+            broker
+                .groups
+                .call(broker, |c| {
+                    c.commit_offsets(
+                        now,
+                        &request.group_id,
+                        request.generation_id_or_member_epoch,
+                        &request.member_id,
+                        request.group_instance_id.as_deref(),
+                        &offsets,
+                        &exists,
+                    )
+                })
+                .await
+        }
+    };
+    let mut errors = errors.into_iter();
+    let topics = request
+        .topics
+        .into_iter()
+        .map(|t| OffsetCommitResponseTopic {
+            partitions: t
+                .partitions
+                .iter()
+                .map(|p| OffsetCommitResponsePartition {
+                    partition_index: p.partition_index,
+                    error_code: errors
+                        .next()
+                        .unwrap_or(ErrorCode::UNKNOWN_SERVER_ERROR)
+                        .code(),
+                    ..Default::default()
+                })
+                .collect(),
+            name: t.name,
+            ..Default::default()
+        })
+        .collect();
+    ResponseBody::OffsetCommit(OffsetCommitResponse {
+        topics,
+        ..Default::default()
+    })
+}
+
+pub async fn offset_fetch(
+    broker: &Broker,
+    context: &RequestContext<'_>,
+    request: OffsetFetchRequest,
+) -> ResponseBody {
+    let version = context.version;
+    let loaded = ready(broker).await;
+    if version >= 8 {
+        let mut groups = Vec::with_capacity(request.groups.len());
+        for g in request.groups {
+            let topics: Option<Vec<(String, Vec<i32>)>> = g.topics.map(|ts| {
+                ts.into_iter()
+                    .map(|t| (t.name, t.partition_indexes))
+                    .collect()
+            });
+            let result = match loaded {
+                Err(code) => Err(code),
+                Ok(()) => {
+                    broker
+                        .groups
+                        .read(|c| c.fetch_offsets(&g.group_id, topics.as_deref()))
+                        .await
+                }
+            };
+            groups.push(match result {
+                Err(code) => OffsetFetchResponseGroup {
+                    group_id: g.group_id,
+                    error_code: code.code(),
+                    ..Default::default()
+                },
+                Ok(offsets) => OffsetFetchResponseGroup {
+                    group_id: g.group_id,
+                    topics: group_by_topic(offsets, |o| OffsetFetchResponsePartitions {
+                        partition_index: o.partition,
+                        committed_offset: o.offset,
+                        committed_leader_epoch: o.leader_epoch,
+                        metadata: o.metadata.clone(),
+                        error_code: o.error.code(),
+                        ..Default::default()
+                    })
+                    .into_iter()
+                    .map(|(name, partitions)| OffsetFetchResponseTopics {
+                        name,
+                        partitions,
+                        ..Default::default()
+                    })
+                    .collect(),
+                    ..Default::default()
+                },
+            });
+        }
+        return ResponseBody::OffsetFetch(OffsetFetchResponse {
+            groups,
+            ..Default::default()
+        });
+    }
+    let topics: Option<Vec<(String, Vec<i32>)>> = request.topics.map(|ts| {
+        ts.into_iter()
+            .map(|t| (t.name, t.partition_indexes))
+            .collect()
+    });
+    let result = match loaded {
+        Err(code) => Err(code),
+        Ok(()) => {
+            broker
+                .groups
+                .read(|c| c.fetch_offsets(&request.group_id, topics.as_deref()))
+                .await
+        }
+    };
+    match result {
+        // Before v2 there is no top-level error: report it per partition.
+        Err(code) if version < 2 => ResponseBody::OffsetFetch(OffsetFetchResponse {
+            topics: topics
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(name, ps)| OffsetFetchResponseTopic {
+                    name,
+                    partitions: ps
+                        .into_iter()
+                        .map(|p| OffsetFetchResponsePartition {
+                            partition_index: p,
+                            committed_offset: -1,
+                            metadata: Some(String::new()),
+                            error_code: code.code(),
+                            ..Default::default()
+                        })
+                        .collect(),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }),
+        Err(code) => ResponseBody::OffsetFetch(OffsetFetchResponse {
+            error_code: code.code(),
+            ..Default::default()
+        }),
+        Ok(offsets) => ResponseBody::OffsetFetch(OffsetFetchResponse {
+            topics: group_by_topic(offsets, |o| OffsetFetchResponsePartition {
+                partition_index: o.partition,
+                committed_offset: o.offset,
+                committed_leader_epoch: if version >= 5 { o.leader_epoch } else { -1 },
+                metadata: o.metadata.clone(),
+                error_code: o.error.code(),
+                ..Default::default()
+            })
+            .into_iter()
+            .map(|(name, partitions)| OffsetFetchResponseTopic {
+                name,
+                partitions,
+                ..Default::default()
+            })
+            .collect(),
+            ..Default::default()
+        }),
+    }
+}
+
+/// Groups fetched offsets by topic, keeping the order topics first appear in.
+fn group_by_topic<T>(
+    offsets: Vec<vltava_group::FetchedOffset>,
+    f: impl Fn(&vltava_group::FetchedOffset) -> T,
+) -> Vec<(String, Vec<T>)> {
+    let mut out: Vec<(String, Vec<T>)> = Vec::new();
+    for o in &offsets {
+        match out.iter_mut().find(|(t, _)| *t == o.topic) {
+            Some((_, ps)) => ps.push(f(o)),
+            None => out.push((o.topic.clone(), vec![f(o)])),
+        }
+    }
+    out
+}
+
+pub async fn list_groups(
+    broker: &Broker,
+    _context: &RequestContext<'_>,
+    request: ListGroupsRequest,
+) -> ResponseBody {
+    if let Err(code) = ready(broker).await {
+        return ResponseBody::ListGroups(ListGroupsResponse {
+            error_code: code.code(),
+            ..Default::default()
+        });
+    }
+    let groups = broker
+        .groups
+        .read(|c| c.list_groups())
+        .await
+        .into_iter()
+        .filter(|(_, _, state)| {
+            request.states_filter.is_empty()
+                || request
+                    .states_filter
+                    .iter()
+                    .any(|s| s.eq_ignore_ascii_case(state))
+        })
+        .filter(|_| {
+            request.types_filter.is_empty()
+                || request
+                    .types_filter
+                    .iter()
+                    .any(|t| t.eq_ignore_ascii_case("classic"))
+        })
+        .map(|(group_id, protocol_type, state)| ListedGroup {
+            group_id,
+            protocol_type,
+            group_state: state.to_string(),
+            group_type: "classic".to_string(),
+            ..Default::default()
+        })
+        .collect();
+    ResponseBody::ListGroups(ListGroupsResponse {
+        groups,
+        ..Default::default()
+    })
+}
+
+pub async fn describe_groups(
+    broker: &Broker,
+    _context: &RequestContext<'_>,
+    request: DescribeGroupsRequest,
+) -> ResponseBody {
+    let loaded = ready(broker).await;
+    let mut groups = Vec::with_capacity(request.groups.len());
+    for group_id in request.groups {
+        let result = match loaded {
+            Err(code) => Err(code),
+            Ok(()) => broker.groups.read(|c| c.describe_group(&group_id)).await,
+        };
+        groups.push(match result {
+            Err(code) => DescribedGroup {
+                error_code: code.code(),
+                group_id,
+                authorized_operations: i32::MIN,
+                ..Default::default()
+            },
+            Ok(d) => DescribedGroup {
+                error_code: 0,
+                group_id: d.group_id,
+                group_state: d.state.to_string(),
+                protocol_type: d.protocol_type,
+                protocol_data: d.protocol,
+                members: d
+                    .members
+                    .into_iter()
+                    .map(|m| DescribedGroupMember {
+                        member_id: m.member_id,
+                        group_instance_id: m.instance_id,
+                        client_id: m.client_id,
+                        client_host: m.client_host,
+                        member_metadata: m.metadata,
+                        member_assignment: m.assignment,
+                        ..Default::default()
+                    })
+                    .collect(),
+                authorized_operations: i32::MIN,
+                ..Default::default()
+            },
+        });
+    }
+    ResponseBody::DescribeGroups(DescribeGroupsResponse {
+        groups,
+        ..Default::default()
+    })
+}
+
+pub async fn delete_groups(
+    broker: &Broker,
+    _context: &RequestContext<'_>,
+    request: DeleteGroupsRequest,
+) -> ResponseBody {
+    let loaded = ready(broker).await;
+    let mut results = Vec::with_capacity(request.groups_names.len());
+    for group_id in request.groups_names {
+        let code = match loaded {
+            Err(code) => code,
+            Ok(()) => {
+                let now = now_ms();
+                broker
+                    .groups
+                    .call(broker, |c| c.delete_group(now, &group_id))
+                    .await
+            }
+        };
+        results.push(DeletableGroupResult {
+            group_id,
+            error_code: code.code(),
+            ..Default::default()
+        });
+    }
+    ResponseBody::DeleteGroups(DeleteGroupsResponse {
+        results,
+        ..Default::default()
+    })
+}
+
+/// Whether a consumer-protocol subscription names `topic`.
+fn subscribes_to(metadata: &Bytes, topic: &str) -> bool {
+    let mut buf = metadata.clone();
+    if buf.remaining() < 2 {
+        return false;
+    }
+    let version = buf.get_i16();
+    ConsumerProtocolSubscription::decode(
+        &mut buf,
+        version.clamp(
+            ConsumerProtocolSubscription::VERSIONS.min,
+            ConsumerProtocolSubscription::VERSIONS.max,
+        ),
+    )
+    .map(|s| s.topics.iter().any(|t| t == topic))
+    .unwrap_or(false)
+}
+
+pub async fn offset_delete(
+    broker: &Broker,
+    _context: &RequestContext<'_>,
+    request: OffsetDeleteRequest,
+) -> ResponseBody {
+    let partitions: Vec<(String, i32)> = request
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(|p| (t.name.clone(), p.partition_index))
+        })
+        .collect();
+    let (code, errors) = match ready(broker).await {
+        Err(code) => (code, Vec::new()),
+        Ok(()) => {
+            broker
+                .groups
+                .call(broker, |c| {
+                    let (code, errors, effects) =
+                        c.delete_offsets(&request.group_id, &partitions, &subscribes_to);
+                    ((code, errors), effects)
+                })
+                .await
+        }
+    };
+    if code.is_error() {
+        return ResponseBody::OffsetDelete(OffsetDeleteResponse {
+            error_code: code.code(),
+            ..Default::default()
+        });
+    }
+    let mut errors = errors.into_iter();
+    let topics = request
+        .topics
+        .into_iter()
+        .map(|t| OffsetDeleteResponseTopic {
+            partitions: t
+                .partitions
+                .iter()
+                .map(|p| OffsetDeleteResponsePartition {
+                    partition_index: p.partition_index,
+                    error_code: errors.next().unwrap_or(ErrorCode::NONE).code(),
+                })
+                .collect(),
+            name: t.name,
+        })
+        .collect();
+    ResponseBody::OffsetDelete(OffsetDeleteResponse {
+        topics,
+        ..Default::default()
+    })
+}
