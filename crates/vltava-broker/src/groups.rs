@@ -32,6 +32,9 @@ pub struct GroupService {
     changed: Notify,
     /// Serialises creating and loading the offsets topic.
     setup: Mutex<()>,
+    /// Set once every partition of the offsets topic is loaded: the fast
+    /// path of `ensure_ready` for every later group request.
+    ready: std::sync::atomic::AtomicBool,
 }
 
 pub fn coordinator_config(config: &vltava_config::BrokerConfig) -> CoordinatorConfig {
@@ -56,6 +59,7 @@ impl GroupService {
             }),
             changed: Notify::new(),
             setup: Mutex::new(()),
+            ready: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -63,6 +67,9 @@ impl GroupService {
     /// loaded into the coordinator. Called by FindCoordinator and by every
     /// group request (a no-op once done).
     pub async fn ensure_ready(&self, broker: &Broker) -> Result<(), (ErrorCode, String)> {
+        if self.ready.load(std::sync::atomic::Ordering::Acquire) {
+            return Ok(());
+        }
         let _setup = self.setup.lock().await;
         let image = broker.image();
         let partitions = match image.topic(OFFSETS_TOPIC) {
@@ -149,6 +156,7 @@ impl GroupService {
                 }
             }
         }
+        self.ready.store(true, std::sync::atomic::Ordering::Release);
         Ok(())
     }
 
