@@ -242,3 +242,23 @@ def test_describe_cluster_and_log_dirs(broker, admin, topic_name):
     sizes = {p["partition_index"]: p["partition_size"] for p in topic["partitions"]}
     assert set(sizes) == {0, 1}
     assert sizes[1] == 0 and sizes[0] > 10 * 2
+
+
+POLICY_VIOLATION = 44
+
+
+def test_excessive_partition_count_refused(admin, topic_name):
+    """Like Kafka's controller: more than 10000 new partitions in one request
+    is a POLICY_VIOLATION for every topic in it, and nothing is created."""
+    result = admin.create_topics({
+        topic_name + "-a": {"num_partitions": 5000, "replication_factor": 1},
+        topic_name + "-b": {"num_partitions": 5001, "replication_factor": 1},
+    }, raise_errors=False)
+    assert sorted((t["name"], t["error_code"]) for t in result["topics"]) == [
+        (topic_name + "-a", POLICY_VIOLATION), (topic_name + "-b", POLICY_VIOLATION)]
+    assert not {topic_name + "-a", topic_name + "-b"} & set(admin.list_topics())
+    assert create(admin, topic_name, num_partitions=2, replication_factor=1)[0] == NONE
+    r = admin.create_partitions({topic_name: 10_003}, raise_errors=False)
+    assert [(x.name, x.error_code) for x in r.results] == [(topic_name, POLICY_VIOLATION)]
+    [desc] = admin.describe_topics([topic_name])
+    assert len(desc["partitions"]) == 2

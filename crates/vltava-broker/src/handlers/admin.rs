@@ -27,11 +27,46 @@ pub use crate::configs::{alter_configs, describe_configs, incremental_alter_conf
 
 const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
 
+/// Kafka's controller refuses a request that would add more partitions than
+/// it writes in one metadata batch (KAFKA-17870 for CreateTopics; its record
+/// bound for CreatePartitions): POLICY_VIOLATION for every topic in it.
+/// Besides matching Kafka, this bounds the work (and the open files) one
+/// request can cause.
+const MAX_NEW_PARTITIONS_PER_REQUEST: i64 = 10_000;
+
 pub async fn create_topics(
     broker: &Broker,
     context: &RequestContext<'_>,
     request: CreateTopicsRequest,
 ) -> ResponseBody {
+    let default_partitions = i64::from(broker.config().num_partitions());
+    let new_partitions: i64 = request
+        .topics
+        .iter()
+        .map(|t| match (t.assignments.len(), t.num_partitions) {
+            (0, -1) => default_partitions,
+            (0, n) => i64::from(n.max(0)),
+            (assigned, _) => assigned as i64,
+        })
+        .sum();
+    if new_partitions > MAX_NEW_PARTITIONS_PER_REQUEST {
+        let topics = request
+            .topics
+            .into_iter()
+            .map(|t| CreatableTopicResult {
+                name: t.name,
+                error_code: ErrorCode::POLICY_VIOLATION.code(),
+                error_message: Some("Excessively large number of partitions per request.".into()),
+                num_partitions: -1,
+                replication_factor: -1,
+                ..Default::default()
+            })
+            .collect();
+        return ResponseBody::CreateTopics(CreateTopicsResponse {
+            topics,
+            ..Default::default()
+        });
+    }
     let mut results = Vec::with_capacity(request.topics.len());
     // Kafka answers a name listed twice with INVALID_REQUEST for both.
     let mut counts = std::collections::HashMap::new();
@@ -143,6 +178,32 @@ pub async fn create_partitions(
     _context: &RequestContext<'_>,
     request: CreatePartitionsRequest,
 ) -> ResponseBody {
+    let image = broker.image();
+    let new_partitions: i64 = request
+        .topics
+        .iter()
+        .filter_map(|t| {
+            let current = image.topic(&t.name)?.partitions.len() as i64;
+            Some((i64::from(t.count) - current).max(0))
+        })
+        .sum();
+    drop(image);
+    if new_partitions > MAX_NEW_PARTITIONS_PER_REQUEST {
+        let results = request
+            .topics
+            .into_iter()
+            .map(|t| CreatePartitionsTopicResult {
+                name: t.name,
+                error_code: ErrorCode::POLICY_VIOLATION.code(),
+                error_message: Some("Unable to perform excessively large batch operation.".into()),
+                ..Default::default()
+            })
+            .collect();
+        return ResponseBody::CreatePartitions(CreatePartitionsResponse {
+            results,
+            ..Default::default()
+        });
+    }
     let mut results = Vec::with_capacity(request.topics.len());
     for t in request.topics {
         let assignments: Option<Vec<Vec<i32>>> = t
