@@ -10,6 +10,7 @@ fails the test that caused it.
 import gc
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -37,11 +38,12 @@ def free_port():
 class Broker:
     """One running `vltava server`."""
 
-    def __init__(self, settings=()):
+    def __init__(self, settings=(), nofile=None):
         if not BIN.exists():
             raise RuntimeError(f"{BIN} does not exist: run `cargo build -p vltava` or set VLTAVA_BIN")
         self.dir = Path(tempfile.mkdtemp(prefix="vltava-ext-"))
         self.settings = list(settings)
+        self.nofile = nofile  # RLIMIT_NOFILE for the broker process
         self.log_path = self.dir / "broker.log"
         self.proc = None
         self.log_offset = 0
@@ -63,7 +65,11 @@ class Broker:
         env.setdefault("RUST_LOG", "info")
         env["NO_COLOR"] = "1"
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
+        def limits():
+            if self.nofile is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
+
+        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, preexec_fn=limits)
         log.close()
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:

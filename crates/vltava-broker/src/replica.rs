@@ -273,7 +273,9 @@ impl ReplicaManager {
     /// Brings the hosted partitions in line with `image`: creates logs for
     /// new partitions, removes the logs of deleted topics (and of logs left
     /// from a topic since deleted and recreated), and applies config and
-    /// leadership changes.
+    /// leadership changes. A partition that fails (out of file descriptors,
+    /// a disk error) is logged and skipped so that every other partition is
+    /// still brought in line; the first error is returned after all were tried.
     pub fn sync(
         &self,
         image: &MetadataImage,
@@ -282,6 +284,11 @@ impl ReplicaManager {
         now_ms: i64,
     ) -> Result<(), vltava_storage::Error> {
         let mut partitions = self.partitions.write().unwrap_or_else(|e| e.into_inner());
+        let mut first_error = None;
+        let mut failed = |what: &str, topic: &str, partition: i32, e: vltava_storage::Error| {
+            warn!(topic, partition, "{what} failed: {e}");
+            first_error.get_or_insert(e);
+        };
         // Drop what the image no longer has.
         let existing: Vec<(String, i32)> = partitions.keys().cloned().collect();
         for key in existing {
@@ -292,7 +299,9 @@ impl ReplicaManager {
             if !keep {
                 partitions.remove(&key);
                 info!(topic = %key.0, partition = key.1, "deleting the log of a deleted partition");
-                self.logs.delete_log(&key.0, key.1)?;
+                if let Err(e) = self.logs.delete_log(&key.0, key.1) {
+                    failed("deleting the log", &key.0, key.1, e);
+                }
             }
         }
         // Logs on disk that the image does not know (deleted while we were down).
@@ -310,7 +319,9 @@ impl ReplicaManager {
                     partition = log.partition(),
                     "deleting a log the cluster metadata does not know"
                 );
-                self.logs.delete_log(log.topic(), log.partition())?;
+                if let Err(e) = self.logs.delete_log(log.topic(), log.partition()) {
+                    failed("deleting the log", log.topic(), log.partition(), e);
+                }
             }
         }
         for topic in image.topics() {
@@ -325,13 +336,19 @@ impl ReplicaManager {
                 let partition = match partitions.get(&key) {
                     Some(p) => p.clone(),
                     None => {
-                        let log = self.logs.create_log(
+                        let log = match self.logs.create_log(
                             &topic.name,
                             index as i32,
                             KafkaUuid(topic.id.0),
                             log_config.clone(),
                             now_ms,
-                        )?;
+                        ) {
+                            Ok(log) => log,
+                            Err(e) => {
+                                failed("creating the log", &topic.name, index as i32, e);
+                                continue;
+                            }
+                        };
                         let p = Arc::new(Partition {
                             topic: topic.name.clone(),
                             index: index as i32,
@@ -347,7 +364,9 @@ impl ReplicaManager {
                     }
                 };
                 if *partition.log.config() != log_config {
-                    partition.log.set_config(log_config.clone())?;
+                    if let Err(e) = partition.log.set_config(log_config.clone()) {
+                        failed("changing the log config", &topic.name, index as i32, e);
+                    }
                 }
                 *partition
                     .settings
@@ -361,6 +380,6 @@ impl ReplicaManager {
                     .store(state.isr.len() as i32, std::sync::atomic::Ordering::Relaxed);
             }
         }
-        Ok(())
+        first_error.map_or(Ok(()), Err)
     }
 }

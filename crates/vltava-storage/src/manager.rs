@@ -180,7 +180,8 @@ impl LogManager {
             };
         }
         let path = self.dir.join(tp.dir_name());
-        let log = Log::open(
+        let existed = path.exists();
+        let opened = Log::open(
             &path,
             config,
             LogOpenOptions {
@@ -191,8 +192,20 @@ impl LogManager {
                 fd_cache: Some(self.fds.clone()),
             },
             now_ms,
-        )?;
-        fsync_dir(&self.dir)?;
+        )
+        .and_then(|log| fsync_dir(&self.dir).map(|()| log));
+        let log = match opened {
+            Ok(log) => log,
+            Err(e) => {
+                // Out of file descriptors and the like: leave no directory
+                // behind that a later create of this partition (perhaps of
+                // another topic with the same name) would open as its own.
+                if !existed {
+                    let _ = fs::remove_dir_all(&path);
+                }
+                return Err(e);
+            }
+        };
         let log = Arc::new(log);
         logs.insert(tp, log.clone());
         Ok(log)
