@@ -6,7 +6,8 @@ group.id and uses assign()."""
 import time
 
 import pytest
-from confluent_kafka import (OFFSET_BEGINNING, OFFSET_END, TIMESTAMP_CREATE_TIME, Consumer, KafkaError,
+from confluent_kafka import (OFFSET_BEGINNING, OFFSET_END, TIMESTAMP_CREATE_TIME, TIMESTAMP_LOG_APPEND_TIME, Consumer,
+                             KafkaError,
                              Producer, TopicPartition)
 
 CODECS = ["none", "gzip", "snappy", "lz4", "zstd"]
@@ -184,3 +185,109 @@ def test_list_topics_metadata(broker, create_topic, topic_name):
     missing = p.list_topics("no-such-topic-confluent", timeout=10).topics["no-such-topic-confluent"]
     # librdkafka's Metadata allows auto-creation; the broker's default creates it.
     assert missing.error is None or missing.error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART
+
+
+def test_log_append_time_topic(broker, create_topic, topic_name):
+    """message.timestamp.type=LogAppendTime: the broker stamps the batch and
+    reports the time in the produce response."""
+    create_topic(topic_name, configs={"message.timestamp.type": "LogAppendTime"})
+    before = int(time.time() * 1000)
+    p = Producer({"bootstrap.servers": broker, "linger.ms": 0})
+    reports = produce_all(p, topic_name, [(0, b"k", f"v{i}".encode(), None, 1_000_000 + i) for i in range(3)])
+    after = int(time.time() * 1000)
+    assert [(e, o) for e, _, o in reports] == [(None, 0), (None, 1), (None, 2)]
+    c = consumer(broker)
+    c.assign([TopicPartition(topic_name, 0, OFFSET_BEGINNING)])
+    records = consume_to_end(c, [0])
+    c.close()
+    assert len(records) == 3
+    for m in records:
+        ts_type, ts = m.timestamp()
+        assert ts_type == TIMESTAMP_LOG_APPEND_TIME
+        assert before - 1000 <= ts <= after + 1000
+
+
+def test_compacted_topic_refuses_null_keys(broker, create_topic, topic_name):
+    create_topic(topic_name, configs={"cleanup.policy": "compact"})
+    p = Producer({"bootstrap.servers": broker, "linger.ms": 0, "retries": 0})
+    reports = produce_all(p, topic_name, [(0, None, b"no key", None, None)])
+    err = reports[0][0]
+    assert err is not None and err.code() == KafkaError.INVALID_RECORD, err
+    reports = produce_all(p, topic_name, [(0, b"key", b"value", None, None)])
+    assert reports[0][0] is None and reports[0][2] == 0
+
+
+def test_not_enough_replicas(broker, create_topic, topic_name):
+    """min.insync.replicas=2 on a single node: acks=all is refused, acks=1 is not."""
+    create_topic(topic_name, configs={"min.insync.replicas": "2"})
+    p = Producer({"bootstrap.servers": broker, "acks": "all", "linger.ms": 0, "message.timeout.ms": 3000})
+    err = produce_all(p, topic_name, [(0, None, b"x", None, None)])[0][0]
+    assert err is not None and err.code() in (KafkaError.NOT_ENOUGH_REPLICAS, KafkaError._MSG_TIMED_OUT), err
+    p = Producer({"bootstrap.servers": broker, "acks": "1", "linger.ms": 0})
+    assert produce_all(p, topic_name, [(0, None, b"y", None, None)]) == [(None, 0, 0)]
+
+
+def test_timestamp_out_of_range_refused(broker, create_topic, topic_name):
+    create_topic(topic_name, configs={"message.timestamp.before.max.ms": "3600000"})
+    p = Producer({"bootstrap.servers": broker, "linger.ms": 0, "retries": 0})
+    old = int(time.time() * 1000) - 2 * 3600_000
+    err = produce_all(p, topic_name, [(0, None, b"old", None, old)])[0][0]
+    assert err is not None and err.code() == KafkaError.INVALID_TIMESTAMP, err
+    assert produce_all(p, topic_name, [(0, None, b"new", None, None)])[0][0] is None
+
+
+def test_null_header_values(broker, create_topic, topic_name):
+    create_topic(topic_name)
+    p = Producer({"bootstrap.servers": broker, "linger.ms": 0})
+    produce_all(p, topic_name, [(0, b"k", b"v", [("null", None), ("x", b"1")], None)])
+    c = consumer(broker)
+    c.assign([TopicPartition(topic_name, 0, OFFSET_BEGINNING)])
+    [m] = consume_to_end(c, [0])
+    c.close()
+    assert m.headers() == [("null", None), ("x", b"1")]
+
+
+def test_read_committed_consumer(broker, create_topic, topic_name):
+    """isolation.level=read_committed without transactions sees everything."""
+    create_topic(topic_name)
+    p = Producer({"bootstrap.servers": broker, "linger.ms": 0})
+    produce_all(p, topic_name, [(0, None, f"v{i}".encode(), None, None) for i in range(5)])
+    c = consumer(broker, **{"isolation.level": "read_committed"})
+    c.assign([TopicPartition(topic_name, 0, OFFSET_BEGINNING)])
+    assert [m.value() for m in consume_to_end(c, [0])] == [f"v{i}".encode() for i in range(5)]
+    c.close()
+
+
+def test_small_fetch_limits_still_progress(broker, create_topic, topic_name):
+    """KIP-74: a batch larger than the fetch limits is still returned whole."""
+    create_topic(topic_name)
+    p = Producer({"bootstrap.servers": broker, "linger.ms": 50, "batch.size": 200000,
+                  "compression.type": "none"})
+    produce_all(p, topic_name, [(0, None, b"z" * 1000, None, None) for _ in range(100)])
+    c = consumer(broker, **{"fetch.max.bytes": 1000, "max.partition.fetch.bytes": 1000,
+                            "message.max.bytes": 1000, "receive.message.max.bytes": 1_000_000})
+    c.assign([TopicPartition(topic_name, 0, OFFSET_BEGINNING)])
+    assert [m.offset() for m in consume_to_end(c, [0])] == list(range(100))
+    c.close()
+
+
+def test_multiple_topics_one_consumer(broker, create_topic, topic_name):
+    a, b = create_topic(topic_name + "-a", partitions=2), create_topic(topic_name + "-b")
+    p = Producer({"bootstrap.servers": broker, "linger.ms": 0})
+    produce_all(p, a, [(i % 2, None, f"a{i}".encode(), None, None) for i in range(6)])
+    produce_all(p, b, [(0, None, f"b{i}".encode(), None, None) for i in range(3)])
+    c = consumer(broker)
+    c.assign([TopicPartition(a, 0, OFFSET_BEGINNING), TopicPartition(a, 1, 1), TopicPartition(b, 0, OFFSET_END)])
+    got, eof = [], set()
+    deadline = time.monotonic() + 15
+    while len(eof) < 3 and time.monotonic() < deadline:
+        m = c.poll(0.2)
+        if m is None:
+            continue
+        if m.error():
+            eof.add((m.topic(), m.partition()))
+        else:
+            got.append((m.topic(), m.partition(), m.offset(), m.value()))
+    c.close()
+    assert sorted(got) == sorted([(a, 0, 0, b"a0"), (a, 0, 1, b"a2"), (a, 0, 2, b"a4"),
+                                  (a, 1, 1, b"a3"), (a, 1, 2, b"a5")])
