@@ -101,6 +101,12 @@ class Broker:
         new, self.log_offset = text[self.log_offset:], len(text)
         return new
 
+    def restart(self):
+        """Stops the broker cleanly and starts it again on the same port and data."""
+        self.stop()
+        if not self._start():
+            raise RuntimeError(f"broker did not restart; log:\n{self.log_tail()}")
+
     def stop(self):
         if self.proc is None:
             return

@@ -94,7 +94,6 @@ def test_produce_consume(broker, create_topic, topic_name, acks, codec):
         assert m.timestamp() == (TIMESTAMP_CREATE_TIME, base_ts + i)
 
 
-@pytest.mark.xfail(reason="idempotent producer not implemented: no InitProducerId (README: not yet)", raises=Exception, strict=False)
 def test_idempotent_producer(broker, create_topic, topic_name):
     create_topic(topic_name)
     p = Producer({"bootstrap.servers": broker, "enable.idempotence": True, "linger.ms": 5})

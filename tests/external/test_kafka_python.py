@@ -76,7 +76,6 @@ def test_produce_consume(broker, create_topic, topic_name, acks, codec):
         assert r.timestamp_type == 0  # CreateTime
 
 
-@pytest.mark.xfail(reason="idempotent producer not implemented: no InitProducerId (README: not yet)", raises=Exception, strict=False)
 def test_idempotent_producer_default(broker, create_topic, topic_name):
     """kafka-python's default producer is idempotent (acks=all, InitProducerId)."""
     create_topic(topic_name)

@@ -12,6 +12,7 @@ pub mod configs;
 pub mod groups;
 pub mod handlers;
 pub mod metadata_log;
+pub mod producer_state;
 pub mod replica;
 pub mod server;
 pub mod state;

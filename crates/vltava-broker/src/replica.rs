@@ -9,7 +9,7 @@
 //! the handlers.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use bytes::Bytes;
 use tokio::sync::Notify;
@@ -17,10 +17,11 @@ use tracing::{info, warn};
 use vltava_config::{BrokerConfig, EffectiveTopicConfig, TopicConfig};
 use vltava_metadata::MetadataImage;
 use vltava_protocol::ErrorCode;
-use vltava_records::TimestampType;
+use vltava_records::{BatchSplitter, TimestampType};
 use vltava_storage::{CleanupPolicy, KafkaUuid, Log, LogConfig, LogManager};
 
 use crate::handlers::produce::{Appended, Rejection};
+use crate::producer_state::{BatchOffsets, ProducerBatch, ProducerStates, Verdict};
 
 /// The topic rules the produce path checks, resolved once per config change.
 #[derive(Debug, Clone)]
@@ -35,6 +36,8 @@ pub struct TopicSettings {
     /// Upper bound on a batch's decompressed size when the broker must look
     /// inside it (compacted topics): the batch may expand at most this far.
     pub max_decompressed_bytes: usize,
+    /// producer.id.expiration.ms: idle producers' state is dropped after it.
+    pub producer_id_expiration_ms: i64,
 }
 
 /// Decompressed batches larger than this are refused on compacted topics
@@ -53,6 +56,7 @@ fn settings_from(effective: &EffectiveTopicConfig, broker: &BrokerConfig) -> Top
         compacted: effective.cleanup_policy.compact,
         min_insync_replicas: effective.min_insync_replicas,
         max_decompressed_bytes: broker.socket_request_max_bytes().max(0) as usize,
+        producer_id_expiration_ms: broker.producer_id_expiration_ms().into(),
     }
 }
 
@@ -108,6 +112,9 @@ pub struct Partition {
     leader_epoch: std::sync::atomic::AtomicI32,
     isr_size: std::sync::atomic::AtomicI32,
     appended: Notify,
+    /// Idempotent producers' epochs and last batches; held across the
+    /// check and the append so the two are one step.
+    producers: Mutex<ProducerStates>,
 }
 
 impl Partition {
@@ -153,11 +160,65 @@ impl Partition {
         self.log.size_in_bytes()
     }
 
+    /// Appends validated batches. Batches with a producer id go through the
+    /// idempotent-producer checks first: a retried batch is answered with
+    /// the offsets it got the first time and not appended again.
     pub fn append(&self, records: Bytes, now_ms: i64) -> Result<Appended, Rejection> {
+        let batches: Vec<(Option<ProducerBatch>, i64)> = BatchSplitter::new(records.clone())
+            .filter_map(Result::ok)
+            .map(|b| {
+                let producer = (b.producer_id() >= 0).then(|| ProducerBatch {
+                    producer_id: b.producer_id(),
+                    epoch: b.producer_epoch(),
+                    first_seq: b.base_sequence(),
+                    last_seq: b.last_sequence(),
+                });
+                (producer, i64::from(b.last_offset_delta()))
+            })
+            .collect();
+        let idempotent: Vec<ProducerBatch> = batches.iter().filter_map(|b| b.0).collect();
+        let mut producers = (!idempotent.is_empty())
+            .then(|| self.producers.lock().unwrap_or_else(|e| e.into_inner()));
+        if let Some(producers) = &producers {
+            match producers.check(&idempotent) {
+                Ok(Verdict::Append) => {}
+                Ok(Verdict::Duplicate(original)) => {
+                    return Ok(Appended {
+                        base_offset: original.first_offset,
+                        log_append_time_ms: -1,
+                        log_start_offset: self.log_start_offset(),
+                    })
+                }
+                Err((code, message)) => {
+                    return Err(Rejection {
+                        code,
+                        message,
+                        record_errors: Vec::new(),
+                    })
+                }
+            }
+        }
         let info = self
             .log
             .append_as_leader(records, now_ms, self.leader_epoch())
             .map_err(|e| storage_rejection(&self.topic, self.index, e))?;
+        if let Some(producers) = &mut producers {
+            let mut first_offset = info.first_offset;
+            for (producer, delta) in batches {
+                if let Some(batch) = producer {
+                    let offsets = BatchOffsets {
+                        first_seq: batch.first_seq,
+                        last_seq: batch.last_seq,
+                        first_offset,
+                        last_offset: first_offset + delta,
+                    };
+                    producers.record(batch, offsets, now_ms);
+                }
+                first_offset += delta + 1;
+            }
+            producers.expire(now_ms, self.settings().producer_id_expiration_ms);
+        }
+        drop(producers);
         self.appended.notify_waiters();
         Ok(Appended {
             base_offset: info.first_offset,
@@ -358,6 +419,7 @@ impl ReplicaManager {
                             leader_epoch: state.leader_epoch.into(),
                             isr_size: (state.isr.len() as i32).into(),
                             appended: Notify::new(),
+                            producers: Mutex::new(ProducerStates::default()),
                         });
                         partitions.insert(key, p.clone());
                         p

@@ -78,7 +78,13 @@ pub struct Broker {
     controller: tokio::sync::Mutex<MetadataLog>,
     pub replicas: ReplicaManager,
     pub groups: Arc<GroupService>,
+    /// The producer ids this broker may hand out: `next..end` of the block
+    /// last taken from the metadata log (see `allocate_producer_id`).
+    producer_ids: tokio::sync::Mutex<(i64, i64)>,
 }
+
+/// Producer ids taken from the metadata log at a time (Kafka's block size).
+const PRODUCER_ID_BLOCK: i64 = 1000;
 
 impl Broker {
     /// Opens the data directory: identity, metadata log (replayed into the
@@ -163,6 +169,7 @@ impl Broker {
                 group_config,
                 u64::from_le_bytes(KafkaUuid::random().0[..8].try_into().expect("8 bytes")),
             )),
+            producer_ids: tokio::sync::Mutex::new((0, 0)),
         });
 
         // Register (or re-register with new endpoints) this broker.
@@ -305,6 +312,29 @@ impl Broker {
                 .default_replication_factor()
                 .clamp(1, i16::MAX as i32) as i16,
         }
+    }
+
+    /// A producer id no producer has had (InitProducerId). Ids come in
+    /// blocks recorded in the metadata log before use, so a restart never
+    /// hands out an id again; the rest of a block is skipped after a restart.
+    pub async fn allocate_producer_id(&self) -> Result<i64, Refused> {
+        let mut ids = self.producer_ids.lock().await;
+        if ids.0 >= ids.1 {
+            let log = self.controller.lock().await;
+            let start = self.image().next_producer_id;
+            let end = start + PRODUCER_ID_BLOCK;
+            self.commit(
+                &log,
+                vec![MetadataRecord::ProducerIds {
+                    broker_id: self.node_id,
+                    next_producer_id: end,
+                }],
+            )?;
+            *ids = (start, end);
+        }
+        let id = ids.0;
+        ids.0 += 1;
+        Ok(id)
     }
 
     /// CreateTopics for one topic (also used by auto-creation).

@@ -64,6 +64,8 @@ pub struct MetadataImage {
     topic_names: HashMap<Uuid, String>,
     /// Config overrides by (resource type, resource name).
     configs: HashMap<(i8, String), Arc<BTreeMap<String, String>>>,
+    /// The first producer id not yet handed out (ProducerIds records).
+    pub next_producer_id: i64,
 }
 
 impl MetadataImage {
@@ -231,6 +233,17 @@ impl MetadataImage {
                     .ok_or_else(|| ApplyError(format!("removing unknown topic id {topic_id}")))?;
                 self.topics.remove(&name);
                 self.configs.remove(&(RESOURCE_TOPIC, name));
+            }
+            MetadataRecord::ProducerIds {
+                next_producer_id, ..
+            } => {
+                if *next_producer_id < self.next_producer_id {
+                    return Err(ApplyError(format!(
+                        "producer ids would go back from {} to {next_producer_id}",
+                        self.next_producer_id
+                    )));
+                }
+                self.next_producer_id = *next_producer_id;
             }
         }
         Ok(())

@@ -50,6 +50,12 @@ pub enum MetadataRecord {
     },
     /// A topic and all its partitions were deleted.
     RemoveTopic { topic_id: Uuid },
+    /// A block of producer ids was handed to `broker_id`: ids below
+    /// `next_producer_id` are taken (Kafka's ProducerIdsRecord).
+    ProducerIds {
+        broker_id: i32,
+        next_producer_id: i64,
+    },
 }
 
 const REGISTER_BROKER: i8 = 0;
@@ -57,6 +63,7 @@ const TOPIC: i8 = 2;
 const PARTITION: i8 = 3;
 const CONFIG: i8 = 4;
 const REMOVE_TOPIC: i8 = 9;
+const PRODUCER_IDS: i8 = 15;
 const VERSION: i8 = 0;
 
 fn put_i32s(buf: &mut BytesMut, items: &[i32]) {
@@ -141,6 +148,15 @@ impl MetadataRecord {
                 buf.put_i8(VERSION);
                 codec::write_uuid(&mut buf, topic_id);
             }
+            MetadataRecord::ProducerIds {
+                broker_id,
+                next_producer_id,
+            } => {
+                buf.put_i8(PRODUCER_IDS);
+                buf.put_i8(VERSION);
+                buf.put_i32(*broker_id);
+                buf.put_i64(*next_producer_id);
+            }
         }
         Ok(buf.freeze())
     }
@@ -203,6 +219,10 @@ impl MetadataRecord {
             REMOVE_TOPIC => MetadataRecord::RemoveTopic {
                 topic_id: codec::read_uuid(buf)?,
             },
+            PRODUCER_IDS => MetadataRecord::ProducerIds {
+                broker_id: codec::read_i32(buf)?,
+                next_producer_id: codec::read_i64(buf)?,
+            },
             other => {
                 return Err(DecodeError::new(DecodeErrorKind::UnknownApiKey(
                     other.into(),
@@ -256,6 +276,10 @@ mod tests {
                 value: None,
             },
             MetadataRecord::RemoveTopic { topic_id: id },
+            MetadataRecord::ProducerIds {
+                broker_id: 1,
+                next_producer_id: 2000,
+            },
         ];
         for r in records {
             let bytes = r.encode().unwrap();

@@ -65,7 +65,8 @@ pub async fn find_coordinator(
     };
     let (host, port) = own_endpoint(broker);
     let outcome = if request.key_type != GROUP_KEY {
-        // Transactions are not implemented (InitProducerId is not advertised).
+        // No transaction coordinator yet (InitProducerId serves only
+        // idempotent producers, without a transactional id).
         Err((
             ErrorCode::COORDINATOR_NOT_AVAILABLE,
             "Transaction coordinators are not supported yet.".to_string(),

@@ -12,6 +12,7 @@ pub mod admin;
 pub mod api_versions;
 pub mod fetch;
 pub mod groups;
+pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
@@ -56,6 +57,7 @@ pub const SUPPORTED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::ListGroups, v(0, 5)),
     (ApiKey::DeleteGroups, v(0, 2)),
     (ApiKey::OffsetDelete, v(0, 0)),
+    (ApiKey::InitProducerId, v(0, 5)),
 ];
 
 pub fn supported_versions(api_key: ApiKey) -> Option<VersionRange> {
@@ -103,6 +105,7 @@ pub async fn handle(
         RequestBody::DescribeGroups(r) => groups::describe_groups(broker, context, r).await,
         RequestBody::DeleteGroups(r) => groups::delete_groups(broker, context, r).await,
         RequestBody::OffsetDelete(r) => groups::offset_delete(broker, context, r).await,
+        RequestBody::InitProducerId(r) => init_producer_id::handle(broker, context, r).await,
         // The connection layer refuses every API not in SUPPORTED before
         // decoding, so this is only reached if that list and this match disagree.
         other => return Err(format!("{} has no handler", other.api_key().name())),

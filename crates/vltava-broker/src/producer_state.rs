@@ -1,0 +1,319 @@
+//! Idempotent producers (KIP-98, without transactions): for each partition,
+//! the epoch of every producer id and the sequence ranges and offsets of its
+//! last five batches. This is what lets the leader refuse a gap in the
+//! sequence (OUT_OF_ORDER_SEQUENCE_NUMBER), refuse a fenced epoch
+//! (INVALID_PRODUCER_EPOCH), and answer a retried batch with the offsets it
+//! got the first time instead of appending it twice.
+//!
+//! The rules are Kafka's (`ProducerAppendInfo`, `ProducerStateEntry`):
+//! - a batch whose epoch and sequence range equal one of the last five of
+//!   its producer is a duplicate;
+//! - an older epoch is refused; a newer one must start at sequence 0;
+//! - in the same epoch the first sequence must follow the last one (with
+//!   wrap-around at `i32::MAX`);
+//! - a producer the partition knows nothing about (new, expired, or state
+//!   lost in a restart) may start at any sequence (KIP-360).
+//!
+//! A pure state machine: no I/O, no clock (times are passed in).
+//!
+//! Not kept across restarts: Kafka rebuilds this table from snapshots and
+//! the log; here a restarted broker treats every producer as unknown, so a
+//! batch retried across the restart can be appended twice.
+
+use std::collections::{HashMap, VecDeque};
+
+use vltava_protocol::ErrorCode;
+
+/// Kafka's `ProducerStateEntry.NUM_BATCHES_TO_RETAIN`: also the most
+/// in-flight requests an idempotent producer may have.
+pub const BATCHES_RETAINED: usize = 5;
+
+/// How often, at most, `expire` walks the table.
+const EXPIRY_INTERVAL_MS: i64 = 60_000;
+
+/// The producer fields of one batch header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProducerBatch {
+    pub producer_id: i64,
+    pub epoch: i16,
+    pub first_seq: i32,
+    pub last_seq: i32,
+}
+
+/// Where an appended batch went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchOffsets {
+    pub first_seq: i32,
+    pub last_seq: i32,
+    pub first_offset: i64,
+    pub last_offset: i64,
+}
+
+#[derive(Clone, Debug)]
+struct Entry {
+    epoch: i16,
+    batches: VecDeque<BatchOffsets>,
+    last_update_ms: i64,
+}
+
+impl Entry {
+    fn last_seq(&self) -> Option<i32> {
+        self.batches.back().map(|b| b.last_seq)
+    }
+}
+
+/// What to do with an append.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Append,
+    /// A retry of a batch already in the log, at these offsets.
+    Duplicate(BatchOffsets),
+}
+
+#[derive(Default)]
+pub struct ProducerStates {
+    entries: HashMap<i64, Entry>,
+    last_expiry_ms: i64,
+}
+
+fn in_sequence(last: i32, next: i32) -> bool {
+    next == last.wrapping_add(1) && next >= 0 || (next == 0 && last == i32::MAX)
+}
+
+impl ProducerStates {
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Checks the idempotent batches of one append, in order. A duplicate of
+    /// any of them makes the whole append a duplicate (Kafka answers with
+    /// that batch's offsets and appends nothing).
+    pub fn check(&self, batches: &[ProducerBatch]) -> Result<Verdict, (ErrorCode, String)> {
+        // Epoch and last sequence per producer as the earlier batches of
+        // this same append leave them.
+        let mut pending: HashMap<i64, (i16, i32)> = HashMap::new();
+        for b in batches {
+            let current = self.entries.get(&b.producer_id);
+            if let Some(entry) = current.filter(|e| e.epoch == b.epoch) {
+                if let Some(dup) = entry
+                    .batches
+                    .iter()
+                    .find(|m| m.first_seq == b.first_seq && m.last_seq == b.last_seq)
+                {
+                    return Ok(Verdict::Duplicate(*dup));
+                }
+            }
+            let known = pending
+                .get(&b.producer_id)
+                .map(|&(epoch, last)| (epoch, Some(last)))
+                .or_else(|| current.map(|e| (e.epoch, e.last_seq())));
+            if let Some((epoch, last_seq)) = known {
+                if b.epoch < epoch {
+                    return Err((
+                        ErrorCode::INVALID_PRODUCER_EPOCH,
+                        format!(
+                            "Epoch of producer {} at offset is {}, which is smaller than the last seen epoch {epoch}",
+                            b.producer_id, b.epoch
+                        ),
+                    ));
+                }
+                if b.epoch > epoch {
+                    if b.first_seq != 0 {
+                        return Err((
+                            ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER,
+                            format!(
+                                "Invalid sequence number for new epoch of producer {}: {} (request epoch), {} (seq. number), {epoch} (current producer epoch)",
+                                b.producer_id, b.epoch, b.first_seq
+                            ),
+                        ));
+                    }
+                } else if let Some(last) = last_seq {
+                    if !in_sequence(last, b.first_seq) {
+                        return Err((
+                            ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER,
+                            format!(
+                                "Out of order sequence number for producer {}: {} (incoming seq. number), {last} (current end sequence number)",
+                                b.producer_id, b.first_seq
+                            ),
+                        ));
+                    }
+                }
+            }
+            pending.insert(b.producer_id, (b.epoch, b.last_seq));
+        }
+        Ok(Verdict::Append)
+    }
+
+    /// Records a batch that was appended (after `check` said `Append`).
+    pub fn record(&mut self, batch: ProducerBatch, offsets: BatchOffsets, now_ms: i64) {
+        let entry = self.entries.entry(batch.producer_id).or_insert(Entry {
+            epoch: batch.epoch,
+            batches: VecDeque::with_capacity(BATCHES_RETAINED),
+            last_update_ms: now_ms,
+        });
+        if entry.epoch != batch.epoch {
+            entry.epoch = batch.epoch;
+            entry.batches.clear();
+        }
+        if entry.batches.len() == BATCHES_RETAINED {
+            entry.batches.pop_front();
+        }
+        entry.batches.push_back(offsets);
+        entry.last_update_ms = now_ms;
+    }
+
+    /// Forgets producers not heard from for `expiration_ms`
+    /// (producer.id.expiration.ms); walks the table at most once a minute.
+    pub fn expire(&mut self, now_ms: i64, expiration_ms: i64) {
+        if now_ms - self.last_expiry_ms < EXPIRY_INTERVAL_MS {
+            return;
+        }
+        self.last_expiry_ms = now_ms;
+        self.entries
+            .retain(|_, e| now_ms.saturating_sub(e.last_update_ms) < expiration_ms);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(pid: i64, epoch: i16, first: i32, count: i32) -> ProducerBatch {
+        ProducerBatch {
+            producer_id: pid,
+            epoch,
+            first_seq: first,
+            last_seq: first.wrapping_add(count - 1),
+        }
+    }
+
+    fn append(states: &mut ProducerStates, b: ProducerBatch, first_offset: i64) -> Verdict {
+        let verdict = states.check(&[b]).expect("accepted");
+        if verdict == Verdict::Append {
+            let offsets = BatchOffsets {
+                first_seq: b.first_seq,
+                last_seq: b.last_seq,
+                first_offset,
+                last_offset: first_offset + i64::from(b.last_seq - b.first_seq),
+            };
+            states.record(b, offsets, 0);
+        }
+        verdict
+    }
+
+    fn refused(states: &ProducerStates, b: ProducerBatch) -> ErrorCode {
+        states.check(&[b]).expect_err("refused").0
+    }
+
+    #[test]
+    fn sequences_must_follow_and_retries_are_duplicates() {
+        let mut s = ProducerStates::default();
+        assert_eq!(append(&mut s, batch(7, 0, 0, 3), 0), Verdict::Append);
+        assert_eq!(append(&mut s, batch(7, 0, 3, 2), 3), Verdict::Append);
+        // A retry of either batch gets its original offsets.
+        assert_eq!(
+            append(&mut s, batch(7, 0, 0, 3), 99),
+            Verdict::Duplicate(BatchOffsets {
+                first_seq: 0,
+                last_seq: 2,
+                first_offset: 0,
+                last_offset: 2
+            })
+        );
+        assert!(matches!(
+            append(&mut s, batch(7, 0, 3, 2), 99),
+            Verdict::Duplicate(BatchOffsets {
+                first_offset: 3,
+                ..
+            })
+        ));
+        // A gap, or a sequence from the past that is no batch we have.
+        assert_eq!(
+            refused(&s, batch(7, 0, 6, 1)),
+            ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER
+        );
+        assert_eq!(
+            refused(&s, batch(7, 0, 1, 1)),
+            ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER
+        );
+        assert_eq!(append(&mut s, batch(7, 0, 5, 1), 5), Verdict::Append);
+    }
+
+    #[test]
+    fn only_the_last_five_batches_are_remembered() {
+        let mut s = ProducerStates::default();
+        for i in 0..6 {
+            append(&mut s, batch(1, 0, i, 1), i64::from(i));
+        }
+        assert_eq!(
+            refused(&s, batch(1, 0, 0, 1)),
+            ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER
+        );
+        assert!(matches!(
+            append(&mut s, batch(1, 0, 1, 1), 99),
+            Verdict::Duplicate(_)
+        ));
+    }
+
+    #[test]
+    fn epochs() {
+        let mut s = ProducerStates::default();
+        append(&mut s, batch(1, 3, 0, 1), 0);
+        assert_eq!(
+            refused(&s, batch(1, 2, 1, 1)),
+            ErrorCode::INVALID_PRODUCER_EPOCH
+        );
+        // A new epoch starts over at 0, and nothing else.
+        assert_eq!(
+            refused(&s, batch(1, 4, 1, 1)),
+            ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER
+        );
+        assert_eq!(append(&mut s, batch(1, 4, 0, 1), 1), Verdict::Append);
+        // The old epoch's batches are no longer duplicates.
+        assert_eq!(
+            refused(&s, batch(1, 3, 0, 1)),
+            ErrorCode::INVALID_PRODUCER_EPOCH
+        );
+    }
+
+    #[test]
+    fn unknown_producers_start_anywhere_and_sequences_wrap() {
+        let mut s = ProducerStates::default();
+        assert_eq!(
+            append(&mut s, batch(9, 0, i32::MAX - 1, 2), 0),
+            Verdict::Append
+        );
+        assert_eq!(append(&mut s, batch(9, 0, 0, 1), 2), Verdict::Append);
+        assert_eq!(append(&mut s, batch(10, 5, 1234, 1), 3), Verdict::Append);
+    }
+
+    #[test]
+    fn batches_of_one_append_are_checked_in_order() {
+        let mut s = ProducerStates::default();
+        append(&mut s, batch(1, 0, 0, 2), 0);
+        assert_eq!(
+            s.check(&[batch(1, 0, 2, 2), batch(1, 0, 4, 1)]),
+            Ok(Verdict::Append)
+        );
+        assert_eq!(
+            s.check(&[batch(1, 0, 2, 2), batch(1, 0, 5, 1)])
+                .unwrap_err()
+                .0,
+            ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER
+        );
+    }
+
+    #[test]
+    fn idle_producers_expire() {
+        let mut s = ProducerStates::default();
+        append(&mut s, batch(1, 0, 0, 1), 0);
+        s.expire(30_000, 86_400_000);
+        assert_eq!(s.len(), 1);
+        s.expire(86_400_000 + 60_000, 86_400_000);
+        assert!(s.is_empty());
+    }
+}
