@@ -290,3 +290,19 @@ def test_multiple_topics_one_consumer(broker, create_topic, topic_name):
     c.close()
     assert sorted(got) == sorted([(a, 0, 0, b"a0"), (a, 0, 1, b"a2"), (a, 0, 2, b"a4"),
                                   (a, 1, 1, b"a3"), (a, 1, 2, b"a5")])
+
+
+def test_idempotent_producer_pipelined_volume(broker, create_topic, topic_name):
+    create_topic(topic_name, partitions=3)
+    p = Producer({"bootstrap.servers": broker, "enable.idempotence": True, "linger.ms": 2,
+                  "batch.size": 4096, "compression.type": "zstd", "max.in.flight.requests.per.connection": 5})
+    n = 30000
+    items = [(i % 3, str(i).encode(), f"{i:06d}".encode(), None, None) for i in range(n)]
+    reports = produce_all(p, topic_name, items)
+    assert all(err is None and (part, off) == (i % 3, i // 3) for i, (err, part, off) in enumerate(reports))
+    c = consumer(broker)
+    c.assign([TopicPartition(topic_name, i, OFFSET_BEGINNING) for i in range(3)])
+    records = consume_to_end(c, [0, 1, 2], timeout=60)
+    c.close()
+    assert [(m.partition(), m.offset(), m.value()) for m in records] == sorted(
+        (i % 3, i // 3, f"{i:06d}".encode()) for i in range(n))

@@ -163,3 +163,25 @@ def test_out_of_range_resets(broker, create_topic, topic_name):
     assert [r.offset for r in consume(c, 5)] == [0, 1, 2, 3, 4]
     c.close()
 
+
+
+def test_idempotent_producer_pipelined_volume(broker, create_topic, topic_name):
+    """Many batches in flight per connection (up to 5) over three partitions:
+    every record once, in order."""
+    create_topic(topic_name, partitions=3)
+    p = KafkaProducer(bootstrap_servers=broker, compression_type="lz4", linger_ms=2, batch_size=4096)
+    n = 15000
+    futures = [p.send(topic_name, key=str(i).encode(), value=f"{i:06d}".encode(), partition=i % 3) for i in range(n)]
+    p.flush(timeout=60)
+    metas = [f.get(timeout=10) for f in futures]
+    p.close()
+    for i, m in enumerate(metas):
+        assert (m.partition, m.offset) == (i % 3, i // 3)
+    c = consumer(broker, max_partition_fetch_bytes=65536)
+    tps = [TopicPartition(topic_name, i) for i in range(3)]
+    c.assign(tps)
+    c.seek_to_beginning()
+    records = consume(c, n, timeout=60)
+    c.close()
+    assert [(r.partition, r.offset, r.value) for r in records] == sorted(
+        (i % 3, i // 3, f"{i:06d}".encode()) for i in range(n))

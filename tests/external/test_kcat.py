@@ -153,3 +153,15 @@ def test_timestamps(broker, create_topic, topic_name):
     out = json.loads(kcat(broker, "-Q", "-J", "-t", f"{topic_name}:0:{t0 + 60_000}"))
     # After the newest record: no offset (-1 from the broker; kcat prints the end).
     assert out[topic_name]["0"]["offset"] in (-1, 10)
+
+
+def test_idempotent_produce(broker, create_topic, topic_name):
+    create_topic(topic_name, partitions=2)
+    produce(broker, topic_name, [f"k{i}:v{i}" for i in range(1000)], "-K", ":", "-z", "zstd",
+            "-X", "enable.idempotence=true")
+    records = consume(broker, topic_name, "-o", "beginning")
+    assert sorted(r["payload"] for r in records) == sorted(f"v{i}" for i in range(1000))
+    # Keys are partitioned consistently and offsets are dense per partition.
+    for part in (0, 1):
+        offsets = [r["offset"] for r in records if r["partition"] == part]
+        assert offsets == list(range(len(offsets)))
