@@ -2,7 +2,8 @@
 module on a free 127.0.0.1 port with a temporary data directory.
 
 VLTAVA_BIN names the binary (default: target/debug/vltava under the repo).
-The broker's log is checked after every test: a "cannot encode" warning (a
+VLTAVA_KEEP_LOGS=DIR keeps each broker's log there. The broker's log is
+checked after every test: a "cannot encode" warning (a
 response the broker could not encode for the negotiated version) or a panic
 fails the test that caused it.
 """
@@ -119,18 +120,22 @@ class Broker:
                 self.proc.wait()
         self.proc = None
 
-    def cleanup(self):
+    def cleanup(self, name="broker"):
         self.stop()
+        keep = os.environ.get("VLTAVA_KEEP_LOGS")
+        if keep:
+            Path(keep).mkdir(parents=True, exist_ok=True)
+            shutil.copy(self.log_path, Path(keep) / f"{name}-{self.port}.log")
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
-def broker_proc():
+def broker_proc(request):
     b = Broker()
     try:
         yield b
     finally:
-        b.cleanup()
+        b.cleanup(request.module.__name__)
 
 
 @pytest.fixture
