@@ -1,5 +1,6 @@
 //! The cluster-level client: bootstrap, metadata, connections by node id,
-//! admin operations, produce and fetch.
+//! admin operations, produce and fetch; consumer-group administration is in
+//! `client/groups.rs`.
 //!
 //! Requests that go to a partition's leader (produce, fetch, list offsets,
 //! delete records) look the leader up in the cached metadata; when the
@@ -42,6 +43,8 @@ use crate::error::{Error, Result};
 use crate::partitioner::partition_for_key;
 use crate::types::*;
 
+mod groups;
+
 /// Settings of a [`Client`].
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -82,6 +85,8 @@ pub struct Client {
     topics: HashMap<String, TopicMetadata>,
     cluster_id: Option<String>,
     controller_id: i32,
+    /// The coordinator's node id by group id, from FindCoordinator.
+    coordinators: HashMap<String, i32>,
 }
 
 /// Whether an error lets the operation be retried: `idempotent` operations
@@ -113,6 +118,7 @@ impl Client {
             topics: HashMap::new(),
             cluster_id: None,
             controller_id: -1,
+            coordinators: HashMap::new(),
         };
         client.metadata(Some(&[])).await?;
         Ok(client)

@@ -126,6 +126,21 @@ impl Error {
             _ => false,
         }
     }
+
+    /// Whether the broker could not act as the group's coordinator: it is
+    /// not the coordinator (any more), none is available, or it is still
+    /// loading the group's state. Finding the coordinator again after a
+    /// pause and retrying can help.
+    pub fn is_coordinator_error(&self) -> bool {
+        matches!(
+            self.code(),
+            Some(
+                ErrorCode::COORDINATOR_LOAD_IN_PROGRESS
+                    | ErrorCode::COORDINATOR_NOT_AVAILABLE
+                    | ErrorCode::NOT_COORDINATOR
+            )
+        )
+    }
 }
 
 impl fmt::Display for BrokerError {

@@ -9,22 +9,31 @@
 //! - [`Client`]: a cluster. Bootstraps from a list of servers, keeps the
 //!   metadata (brokers, topics, leaders) and one connection per broker,
 //!   sends partition requests to the leader and admin requests to the
-//!   controller, retries what a metadata refresh can fix.
+//!   controller, retries what a metadata refresh can fix. Group requests
+//!   (list, describe, delete groups; fetch, commit, delete offsets) go to
+//!   the group's coordinator, found with FindCoordinator.
+//! - [`consumer_protocol`]: the subscription and assignment formats Kafka
+//!   consumers embed in JoinGroup and SyncGroup.
 //! - [`partitioner`]: Kafka's murmur2 key partitioning.
 //!
-//! Not here (yet): consumer groups, idempotent or transactional producing,
-//! SASL/TLS, fetch sessions.
+//! Not here (yet): being a group member (the client administers groups and
+//! commits offsets as a consumer outside the group, but does not join),
+//! idempotent or transactional producing, SASL/TLS, fetch sessions.
 
 pub mod batches;
 pub mod client;
 pub mod connection;
+pub mod consumer_protocol;
 pub mod error;
 pub mod partitioner;
 pub mod types;
 
 pub use client::{Client, ClientConfig};
 pub use connection::{Connection, ConnectionConfig};
+pub use consumer_protocol::CONSUMER_PROTOCOL_TYPE;
 pub use error::{BrokerError, Error, Result};
 pub use partitioner::{murmur2, partition_for_key, to_positive, Partitioner};
 pub use types::*;
+/// The wire types, for requests sent by hand with [`Connection::send`].
+pub use vltava_protocol as protocol;
 pub use vltava_protocol::{ErrorCode, Uuid};

@@ -377,3 +377,122 @@ pub struct FetchedPartition {
     pub last_stable_offset: i64,
     pub log_start_offset: i64,
 }
+
+/// A partition of a topic.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TopicPartition {
+    pub topic: String,
+    pub partition: i32,
+}
+
+impl TopicPartition {
+    pub fn new(topic: impl Into<String>, partition: i32) -> Self {
+        TopicPartition {
+            topic: topic.into(),
+            partition,
+        }
+    }
+}
+
+impl std::fmt::Display for TopicPartition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.topic, self.partition)
+    }
+}
+
+/// A group as ListGroups shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedGroup {
+    pub group_id: String,
+    /// `consumer` for Kafka consumers, empty for a group that only stores
+    /// offsets (simple consumers that commit without joining).
+    pub protocol_type: String,
+    /// `Stable`, `Empty`, ...: `None` from brokers that do not say
+    /// (ListGroups before v4).
+    pub state: Option<String>,
+    /// `classic`, `consumer`, ...: `None` from brokers that do not say
+    /// (ListGroups before v5).
+    pub group_type: Option<String>,
+}
+
+/// A group as DescribeGroups shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupDescription {
+    pub group_id: String,
+    /// Kafka's state names: `Empty`, `PreparingRebalance`,
+    /// `CompletingRebalance`, `Stable`, `Dead` (a group that does not exist
+    /// is described as `Dead`, as Kafka does).
+    pub state: String,
+    pub protocol_type: String,
+    /// The chosen protocol (for consumers: the assignor, e.g. `range`);
+    /// empty unless the group is stable.
+    pub protocol: String,
+    /// In the coordinator's order.
+    pub members: Vec<GroupMember>,
+    /// The broker that coordinates the group.
+    pub coordinator: BrokerMetadata,
+}
+
+/// A member of a group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupMember {
+    pub member_id: String,
+    /// The static member id (KIP-345), if any.
+    pub group_instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    /// The member's metadata for the chosen protocol, as sent (empty unless
+    /// the group is stable).
+    pub metadata: Bytes,
+    /// The member's assignment, as the leader sent it (empty unless the
+    /// group is stable).
+    pub assignment: Bytes,
+    /// `assignment` decoded, for groups of protocol type `consumer` whose
+    /// assignment is in the consumer protocol's format.
+    pub consumer_assignment: Option<MemberAssignment>,
+}
+
+/// A consumer's assignment (the consumer protocol's `ConsumerProtocolAssignment`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MemberAssignment {
+    /// Sorted by topic and partition.
+    pub partitions: Vec<TopicPartition>,
+    pub user_data: Option<Bytes>,
+}
+
+/// A committed offset as OffsetFetch returns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommittedOffset {
+    pub topic: String,
+    pub partition: i32,
+    /// `None` when the group has committed nothing for the partition.
+    pub offset: Option<i64>,
+    /// -1 when unknown.
+    pub leader_epoch: i32,
+    pub metadata: Option<String>,
+}
+
+/// An offset to commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OffsetToCommit {
+    pub topic: String,
+    pub partition: i32,
+    /// The offset of the next record to consume.
+    pub offset: i64,
+    /// -1 when unknown.
+    pub leader_epoch: i32,
+    pub metadata: Option<String>,
+}
+
+impl OffsetToCommit {
+    /// An offset with no leader epoch and no metadata.
+    pub fn new(topic: impl Into<String>, partition: i32, offset: i64) -> Self {
+        OffsetToCommit {
+            topic: topic.into(),
+            partition,
+            offset,
+            leader_epoch: -1,
+            metadata: None,
+        }
+    }
+}
