@@ -1,4 +1,4 @@
-//! Client subcommands: `topics`, `produce`, `consume`, `cluster`. Each talks
+//! Client subcommands: `topics`, `produce`, `consume`, `cluster`, `groups`. Each talks
 //! to a broker through `vltava-client`; errors end the process with a
 //! message on stderr and exit code 1.
 
@@ -11,6 +11,7 @@ use vltava_client::{Client, ClientConfig, ConnectionConfig};
 mod cluster;
 mod consume;
 mod format;
+mod groups;
 mod output;
 mod produce;
 mod topics;
@@ -27,6 +28,8 @@ pub enum ToolCommand {
     Consume(consume::ConsumeArgs),
     /// Show the cluster's brokers, controller and id.
     Cluster(cluster::ClusterArgs),
+    /// List, describe and delete consumer groups; reset their offsets.
+    Groups(groups::GroupsArgs),
 }
 
 /// Options every tool takes.
@@ -144,6 +147,7 @@ pub fn run(command: ToolCommand) -> ExitCode {
             ToolCommand::Produce(args) => produce::run(args).await,
             ToolCommand::Consume(args) => consume::run(args).await,
             ToolCommand::Cluster(args) => cluster::run(args).await,
+            ToolCommand::Groups(args) => groups::run(args).await,
         }
     });
     match result {
