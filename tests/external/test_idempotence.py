@@ -149,3 +149,34 @@ def test_producer_ids_are_not_reused_after_restart(broker_proc, broker):
     after = {c.init_producer_id()[1] for _ in range(3)}
     c.close()
     assert not before & after, (before, after)
+
+
+def test_retries_across_a_restart_are_deduplicated(broker_proc, broker, create_topic, topic_name):
+    """The producer state is rebuilt from the log after a restart: a retry of
+    a batch appended before it still gets its original offset. Small
+    segments (segment.ms=1), so the state spans several of them."""
+    create_topic(topic_name, configs={"segment.ms": "1"})
+    c = Conn(broker)
+    _, a, _ = c.init_producer_id()
+    _, b, _ = c.init_producer_id()
+    last = {}
+    for i in range(40):
+        pid = a if i % 2 == 0 else b
+        seq = i // 2
+        last[pid] = (batch(pid, 0, seq, [f"r{i}".encode() + b"x" * 100]), i)
+        assert c.produce(topic_name, last[pid][0]) == (NONE, i)
+    c.close()
+    segments = list((broker_proc.dir / "data" / f"{topic_name}-0").glob("*.log"))
+    assert len(segments) > 5, segments
+    broker_proc.restart()
+    c = Conn(broker)
+    try:
+        for pid in (a, b):
+            retry, offset = last[pid]
+            assert c.produce(topic_name, retry) == (NONE, offset)
+        assert end_offset(broker, topic_name) == 40
+        assert c.produce(topic_name, batch(a, 0, 25, [b"gap"]))[0] == OUT_OF_ORDER_SEQUENCE_NUMBER
+        assert c.produce(topic_name, batch(a, 0, 20, [b"next"])) == (NONE, 40)
+        assert c.produce(topic_name, batch(b, 0, 20, [b"next"])) == (NONE, 41)
+    finally:
+        c.close()

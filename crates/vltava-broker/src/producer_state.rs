@@ -16,9 +16,10 @@
 //!
 //! A pure state machine: no I/O, no clock (times are passed in).
 //!
-//! Not kept across restarts: Kafka rebuilds this table from snapshots and
-//! the log; here a restarted broker treats every producer as unknown, so a
-//! batch retried across the restart can be appended twice.
+//! After a restart the table is rebuilt from the batch headers of the last
+//! 16 MiB of each log (`Partition::load_producer_states`; Kafka uses
+//! snapshots plus the log): producers older than that are unknown, which
+//! the KIP-360 rule above lets continue at any sequence.
 
 use std::collections::{HashMap, VecDeque};
 

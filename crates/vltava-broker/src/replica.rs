@@ -113,8 +113,9 @@ pub struct Partition {
     isr_size: std::sync::atomic::AtomicI32,
     appended: Notify,
     /// Idempotent producers' epochs and last batches; held across the
-    /// check and the append so the two are one step.
-    producers: Mutex<ProducerStates>,
+    /// check and the append so the two are one step. Loaded from the tail
+    /// of the log at the first idempotent append (`load_producer_states`).
+    producers: Mutex<Option<ProducerStates>>,
 }
 
 impl Partition {
@@ -177,8 +178,11 @@ impl Partition {
             })
             .collect();
         let idempotent: Vec<ProducerBatch> = batches.iter().filter_map(|b| b.0).collect();
-        let mut producers = (!idempotent.is_empty())
+        let mut guard = (!idempotent.is_empty())
             .then(|| self.producers.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut producers = guard
+            .as_mut()
+            .map(|g| g.get_or_insert_with(|| self.load_producer_states(now_ms)));
         if let Some(producers) = &producers {
             match producers.check(&idempotent) {
                 Ok(Verdict::Append) => {}
@@ -218,13 +222,68 @@ impl Partition {
             }
             producers.expire(now_ms, self.settings().producer_id_expiration_ms);
         }
-        drop(producers);
+        drop(guard);
         self.appended.notify_waiters();
         Ok(Appended {
             base_offset: info.first_offset,
             log_append_time_ms: info.log_append_time,
             log_start_offset: info.log_start_offset,
         })
+    }
+
+    /// The idempotent-producer state after a restart: the producer batches
+    /// in the last `PRODUCER_STATE_SCAN_BYTES` of the log, read header by
+    /// header. Kafka restores it from snapshots and the log; here older
+    /// producers count as unknown, which KIP-360 lets start at any sequence.
+    /// A read error leaves the state empty (logged), never the append failed.
+    fn load_producer_states(&self, now_ms: i64) -> ProducerStates {
+        let mut states = ProducerStates::default();
+        let end = self.log.log_end_offset();
+        let mut offset = match tail_start_offset(&self.log, PRODUCER_STATE_SCAN_BYTES) {
+            Ok(offset) => offset,
+            Err(e) => {
+                warn!(topic = %self.topic, partition = self.index, "loading producer state: {e}");
+                return states;
+            }
+        };
+        while offset < end {
+            let read = match self.log.read(offset, 1 << 20, end, true) {
+                Ok(read) => read.records,
+                Err(e) => {
+                    warn!(topic = %self.topic, partition = self.index, "loading producer state: {e}");
+                    break;
+                }
+            };
+            let mut next = offset;
+            for batch in BatchSplitter::new(read) {
+                let Ok(batch) = batch else { break };
+                next = batch.next_offset();
+                if batch.producer_id() < 0 || batch.is_control() {
+                    continue;
+                }
+                let producer = ProducerBatch {
+                    producer_id: batch.producer_id(),
+                    epoch: batch.producer_epoch(),
+                    first_seq: batch.base_sequence(),
+                    last_seq: batch.last_sequence(),
+                };
+                let offsets = BatchOffsets {
+                    first_seq: producer.first_seq,
+                    last_seq: producer.last_seq,
+                    first_offset: batch.base_offset(),
+                    last_offset: batch.last_offset(),
+                };
+                states.record(producer, offsets, now_ms);
+            }
+            if next <= offset {
+                break;
+            }
+            offset = next;
+        }
+        if !states.is_empty() {
+            info!(topic = %self.topic, partition = self.index, producers = states.len(), "loaded producer state from the log");
+        }
+        states
     }
 
     /// Whole batches from `offset`, below `upper` (the high watermark or
@@ -278,6 +337,40 @@ impl Partition {
             ErrorCode::KAFKA_STORAGE_ERROR
         })
     }
+}
+
+/// How much of a log's tail `load_producer_states` reads.
+const PRODUCER_STATE_SCAN_BYTES: u64 = 16 << 20;
+
+/// An offset from which about `window` bytes of the log remain (or the log
+/// start): walks segments newest first and, in the segment where the window
+/// begins, binary-searches the offset whose batch lies at that position.
+fn tail_start_offset(log: &Log, window: u64) -> Result<i64, vltava_storage::Error> {
+    let start = log.log_start_offset();
+    let mut last = log.log_end_offset() - 1;
+    let mut remaining = window;
+    while last >= start {
+        // (segment base, position of the batch holding `last`, its base).
+        let Some((segment, position, _)) = log.lookup_position(last)? else {
+            return Ok(start);
+        };
+        if position < remaining {
+            remaining -= position;
+            last = segment.max(start) - 1;
+            continue;
+        }
+        let target = position - remaining;
+        let (mut lo, mut hi) = (segment.max(start), last);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match log.lookup_position(mid)? {
+                Some((_, p, _)) if p >= target => hi = mid,
+                _ => lo = mid + 1,
+            }
+        }
+        return Ok(lo);
+    }
+    Ok(start)
 }
 
 fn storage_rejection(topic: &str, partition: i32, e: vltava_storage::Error) -> Rejection {
@@ -419,7 +512,7 @@ impl ReplicaManager {
                             leader_epoch: state.leader_epoch.into(),
                             isr_size: (state.isr.len() as i32).into(),
                             appended: Notify::new(),
-                            producers: Mutex::new(ProducerStates::default()),
+                            producers: Mutex::new(None),
                         });
                         partitions.insert(key, p.clone());
                         p
@@ -443,5 +536,63 @@ impl ReplicaManager {
             }
         }
         first_error.map_or(Ok(()), Err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vltava_records::RecordBatchBuilder;
+    use vltava_storage::LogOpenOptions;
+
+    /// A log of 100 one-record batches of about 235 bytes in segments of
+    /// 4 KiB.
+    fn log_of_100_batches(dir: &std::path::Path) -> Log {
+        let config = LogConfig {
+            segment_bytes: 4096,
+            index_interval_bytes: 64,
+            retention_ms: -1,
+            ..LogConfig::default()
+        };
+        let log = Log::open(&dir.join("t-0"), config, LogOpenOptions::default(), 0).unwrap();
+        for i in 0..100 {
+            let mut b = RecordBatchBuilder::new().producer(7, 0, i);
+            b.append(i64::from(i), Some(b"key"), Some(&[b'v'; 150]), &[])
+                .unwrap();
+            log.append_as_leader(b.build().unwrap(), 0, 0).unwrap();
+        }
+        assert!(log.segment_count() > 4);
+        log
+    }
+
+    #[test]
+    fn tail_start_offset_covers_about_the_window() {
+        let dir = std::env::temp_dir().join(format!(
+            "vltava-replica-test-{}-{}",
+            std::process::id(),
+            now_nanos()
+        ));
+        let log = log_of_100_batches(&dir);
+        let at = |window| tail_start_offset(&log, window).unwrap();
+        assert_eq!(at(u64::MAX), 0);
+        assert_eq!(at(0), 99);
+        assert!((93..=96).contains(&at(1000)), "{}", at(1000));
+        // Across segment boundaries.
+        assert!((70..=78).contains(&at(6000)), "{}", at(6000));
+        let mut previous = i64::MAX;
+        for window in (0..30_000).step_by(250) {
+            let offset = at(window);
+            assert!(offset <= previous, "window {window}: {offset} > {previous}");
+            previous = offset;
+        }
+        assert_eq!(previous, 0);
+        log.close().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn now_nanos() -> u128 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
     }
 }
