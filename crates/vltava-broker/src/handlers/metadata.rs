@@ -2,6 +2,7 @@
 //! read from the current metadata image. Auto-creates requested topics when
 //! the request allows it and `auto.create.topics.enable` is on.
 
+use vltava_metadata::controller::validate_topic_name;
 use vltava_metadata::{MetadataImage, TopicImage};
 use vltava_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
@@ -98,10 +99,15 @@ fn lookup(
     match topic {
         Some(t) => describe_topic(t, node_id),
         None => MetadataResponseTopic {
-            error_code: if name.is_some() {
-                ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
-            } else {
-                ErrorCode::UNKNOWN_TOPIC_ID
+            // Kafka answers a name that can never exist with
+            // INVALID_TOPIC_EXCEPTION (KafkaApis: Topic.validate), so clients
+            // fail its messages at once instead of waiting for the topic.
+            error_code: match name {
+                Some(name) if validate_topic_name(name).is_err() => {
+                    ErrorCode::INVALID_TOPIC_EXCEPTION
+                }
+                Some(_) => ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                None => ErrorCode::UNKNOWN_TOPIC_ID,
             }
             .code(),
             name: name.map(str::to_string),
@@ -139,5 +145,28 @@ pub fn describe_topic(topic: &TopicImage, _node_id: i32) -> MetadataResponseTopi
             .collect(),
         topic_authorized_operations: AUTHORIZED_OPERATIONS_OMITTED,
         ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_topics_are_unknown_unless_their_name_is_illegal() {
+        let image = MetadataImage::default();
+        let code = |name: Option<&str>| lookup(&image, name, &Uuid::default(), 1).error_code;
+        assert_eq!(
+            code(Some("not-there_yet.1")),
+            ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.code()
+        );
+        for illegal in ["bad$#!", "", ".", "..", &"x".repeat(250)] {
+            assert_eq!(
+                code(Some(illegal)),
+                ErrorCode::INVALID_TOPIC_EXCEPTION.code(),
+                "{illegal:?}"
+            );
+        }
+        assert_eq!(code(None), ErrorCode::UNKNOWN_TOPIC_ID.code());
     }
 }
