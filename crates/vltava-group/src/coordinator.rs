@@ -1405,9 +1405,8 @@ fn complete_join(group: &mut Group, partition: i32, now: i64, effects: &mut Effe
         group.generation += 1;
         group.protocol = None;
         group.leader = None;
-        if group.members.is_empty() {
-            group.protocol_type = None;
-        }
+        // The protocol type stays: an empty consumer group is still a
+        // consumer group (Kafka never clears it).
         group.transition(GroupState::Empty, now);
         store_group(group, partition, now, effects);
         return;

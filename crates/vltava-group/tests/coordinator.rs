@@ -493,3 +493,18 @@ fn coordinator_load_in_progress_until_partition_loaded() {
         ErrorCode::INVALID_GROUP_ID
     );
 }
+
+#[test]
+fn an_emptied_group_keeps_its_protocol_type() {
+    let mut h = Harness::new(0);
+    let (a, ja) = h.join_new(RANGE);
+    h.join_result(ja).unwrap();
+    let (_, _, e) = h.c.leave(h.now, "g", &[(a, None)]);
+    h.absorb(e);
+    let d = h.c.describe_group("g").unwrap();
+    assert_eq!((d.state, d.protocol_type.as_str()), ("Empty", "consumer"));
+    assert_eq!(
+        h.c.list_groups(),
+        vec![("g".to_string(), "consumer".to_string(), "Empty")]
+    );
+}
