@@ -8,6 +8,7 @@
 //! API or an unsupported version closes that connection with a log line; the
 //! broker goes on serving everyone else.
 
+use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -97,10 +98,14 @@ async fn handle_connection(
             }
         };
         output.clear();
-        handle_frame(&broker, frame, peer, &mut output).await?;
-        if !output.is_empty() {
+        let spliced = handle_frame(&broker, frame, peer, &mut output).await?;
+        if spliced.is_empty() && !output.is_empty() {
             stream
                 .write_all(&output)
+                .await
+                .map_err(|e| format!("write failed: {e}"))?;
+        } else if !spliced.is_empty() {
+            write_spliced(&mut stream, &output, &spliced)
                 .await
                 .map_err(|e| format!("write failed: {e}"))?;
         }
@@ -108,13 +113,14 @@ async fn handle_connection(
 }
 
 /// Decodes, dispatches and encodes one request; leaves the response frame
-/// (if any) in `output`.
+/// (if any) in `output`, except for the fetched records, which are returned
+/// as (position in `output`, bytes) to be written from where they are.
 async fn handle_frame(
     broker: &Broker,
     mut frame: Bytes,
     peer: SocketAddr,
     output: &mut BytesMut,
-) -> Result<(), CloseReason> {
+) -> Result<Vec<(usize, Bytes)>, CloseReason> {
     let (key, version) =
         header::peek_api_key_and_version(&frame).map_err(|e| format!("bad request header: {e}"))?;
     let Some(api_key) = ApiKey::from_i16(key) else {
@@ -143,19 +149,34 @@ async fn handle_frame(
         version,
         peer,
     };
-    if let Some(response) = handlers::handle(broker, &context, body).await? {
-        encode(output, request_header.correlation_id, &response, version)?;
+    match handlers::handle(broker, &context, body).await? {
+        Some(response) => encode(output, request_header.correlation_id, &response, version),
+        None => Ok(Vec::new()),
     }
-    Ok(())
 }
+
+/// Fetched records at least this large are written from their own buffers
+/// (vectored write) instead of being copied into the response buffer.
+const SPLICE_MIN_BYTES: usize = 4096;
 
 fn encode(
     output: &mut BytesMut,
     correlation_id: i32,
     body: &vltava_protocol::ResponseBody,
     version: i16,
-) -> Result<(), CloseReason> {
-    header::encode_response(correlation_id, body, version, output).map_err(|e| {
+) -> Result<Vec<(usize, Bytes)>, CloseReason> {
+    let shared: Vec<Bytes> = match body {
+        vltava_protocol::ResponseBody::Fetch(fetch) => fetch
+            .responses
+            .iter()
+            .flat_map(|t| t.partitions.iter())
+            .filter_map(|p| p.records.as_ref())
+            .filter(|r| r.len() >= SPLICE_MIN_BYTES)
+            .cloned()
+            .collect(),
+        _ => Vec::new(),
+    };
+    header::encode_response_sharing(correlation_id, body, version, output, shared).map_err(|e| {
         // A response we cannot encode is our bug; say so loudly.
         warn!(
             "cannot encode {} v{version} response: {e}",
@@ -163,6 +184,34 @@ fn encode(
         );
         format!("internal error encoding a response: {e}")
     })
+}
+
+/// Writes `head` with each `(position, bytes)` of `spliced` inserted at its
+/// position, with vectored writes.
+async fn write_spliced(
+    stream: &mut TcpStream,
+    head: &[u8],
+    spliced: &[(usize, Bytes)],
+) -> std::io::Result<()> {
+    let mut slices = Vec::with_capacity(spliced.len() * 2 + 1);
+    let mut at = 0;
+    for (position, bytes) in spliced {
+        slices.push(IoSlice::new(&head[at..*position]));
+        slices.push(IoSlice::new(bytes));
+        at = *position;
+    }
+    slices.push(IoSlice::new(&head[at..]));
+    slices.retain(|s| !s.is_empty());
+    let mut bufs = &mut slices[..];
+    while !bufs.is_empty() {
+        match stream.write_vectored(bufs).await {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut bufs, n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Binds the listener.

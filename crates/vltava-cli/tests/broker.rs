@@ -114,6 +114,35 @@ async fn round_trip_with_every_codec_and_headers() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn megabyte_fetches_round_trip() {
+    // Fetched records are written from the read buffers (vectored writes,
+    // partial writes when the socket fills), which are pooled and reused.
+    let broker = TestBroker::start(&[]);
+    let mut client = broker.client().await;
+    create(&mut client, "large", 1, &[]).await;
+    let expected: Vec<ProducerRecord> = (0..3000)
+        .map(|i| ProducerRecord {
+            key: Some(Bytes::from(format!("key-{i}"))),
+            value: Some(Bytes::from(vec![(i % 251) as u8; 1000 + i % 7])),
+            headers: Vec::new(),
+            timestamp: None,
+        })
+        .collect();
+    for chunk in expected.chunks(500) {
+        client
+            .produce("large", 0, chunk, Acks::Leader, Compression::None)
+            .await
+            .expect("produce");
+    }
+    for _ in 0..2 {
+        let got = read_all(&mut client, "large", 0, 0).await;
+        assert_records(&got, 0, &expected);
+    }
+    let tail = read_all(&mut client, "large", 0, 2222).await;
+    assert_records(&tail, 2222, &expected[2222..]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn acknowledged_records_survive_clean_restart_and_kill_9() {
     let mut broker = TestBroker::start(&[]);
     let mut client = broker.client().await;

@@ -514,9 +514,83 @@ pub fn write_nullable_bytes(
 ) -> Result<(), EncodeError> {
     write_length(buf, v.map(<[u8]>::len), compact, true)?;
     if let Some(b) = v {
-        buf.put_slice(b);
+        if !splice_shared(buf.len(), b) {
+            buf.put_slice(b);
+        }
     }
     Ok(())
+}
+
+// Bytes fields that are referenced rather than copied: while
+// `with_shared_bytes` runs, a bytes field whose value *is* (same address,
+// same length) the next of the given `Bytes` is left out of the buffer and
+// recorded as (position in the buffer, Bytes) instead. Encoding is
+// synchronous, so a thread-local scope is exact. Referencing memory that is
+// identical to what would have been copied cannot change the encoding; a
+// value that does not match is simply copied.
+struct SharedScope {
+    candidates: Vec<Bytes>,
+    next: usize,
+    spliced: Vec<(usize, Bytes)>,
+}
+
+thread_local! {
+    static SHARED: std::cell::RefCell<Option<SharedScope>> = const { std::cell::RefCell::new(None) };
+}
+
+fn splice_shared(at: usize, v: &[u8]) -> bool {
+    if v.is_empty() {
+        return false;
+    }
+    SHARED.with(|shared| {
+        let mut shared = shared.borrow_mut();
+        let Some(scope) = shared.as_mut() else {
+            return false;
+        };
+        match scope.candidates.get(scope.next) {
+            Some(c) if c.as_ptr() == v.as_ptr() && c.len() == v.len() => {
+                let c = c.clone();
+                scope.next += 1;
+                scope.spliced.push((at, c));
+                true
+            }
+            _ => false,
+        }
+    })
+}
+
+/// Runs `encode` with `candidates` (in the order the encoder meets them)
+/// referenced instead of copied; returns its result and the references as
+/// (position in the output buffer where the bytes belong, bytes), in order.
+pub(crate) fn with_shared_bytes<T>(
+    candidates: Vec<Bytes>,
+    encode: impl FnOnce() -> T,
+) -> (T, Vec<(usize, Bytes)>) {
+    struct Reset(Option<SharedScope>);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            let previous = self.0.take();
+            let _ = SHARED.try_with(|s| *s.borrow_mut() = previous);
+        }
+    }
+    let previous = SHARED.with(|s| {
+        s.borrow_mut().replace(SharedScope {
+            candidates,
+            next: 0,
+            spliced: Vec::new(),
+        })
+    });
+    let reset = Reset(previous);
+    let result = encode();
+    let spliced = SHARED
+        .with(|s| {
+            s.borrow_mut()
+                .as_mut()
+                .map(|scope| std::mem::take(&mut scope.spliced))
+        })
+        .unwrap_or_default();
+    drop(reset);
+    (result, spliced)
 }
 
 pub fn write_bytes(buf: &mut BytesMut, v: &[u8], compact: bool) -> Result<(), EncodeError> {

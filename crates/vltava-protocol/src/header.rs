@@ -109,6 +109,37 @@ pub fn encode_response(
     patch_size(buf, start)
 }
 
+/// Like [`encode_response`], but the byte fields that are `shared` (the
+/// fetched records of a Fetch response, say; given in the order the encoder
+/// meets them) are not copied into `buf`. The frame is `buf` from where it
+/// started with each returned `(position, bytes)` inserted at its position
+/// (positions index `buf` and ascend); the size prefix counts them. Meant
+/// for vectored writes. Any value not found in `shared` is copied as usual.
+pub fn encode_response_sharing(
+    correlation_id: i32,
+    body: &ResponseBody,
+    version: i16,
+    buf: &mut BytesMut,
+    shared: Vec<Bytes>,
+) -> Result<Vec<(usize, Bytes)>, EncodeError> {
+    let start = buf.len();
+    let (result, spliced) = crate::codec::with_shared_bytes(shared, || {
+        buf.extend_from_slice(&[0; 4]);
+        let header = ResponseHeader {
+            correlation_id,
+            ..Default::default()
+        };
+        header.encode(buf, body.api_key().response_header_version(version))?;
+        body.encode(buf, version)
+    });
+    result?;
+    let len = buf.len() - start - 4 + spliced.iter().map(|(_, b)| b.len()).sum::<usize>();
+    let len = i32::try_from(len)
+        .map_err(|_| EncodeError::new(crate::codec::EncodeErrorKind::TooLong(len)))?;
+    buf[start..start + 4].copy_from_slice(&len.to_be_bytes());
+    Ok(spliced)
+}
+
 /// Decodes a response frame (after its size prefix) for a request of
 /// `api_key` and `version`.
 pub fn decode_response(
@@ -187,6 +218,58 @@ mod tests {
         assert_eq!(ApiKey::ApiVersions.response_header_version(4), 0);
         // An ApiVersions request newer than we know is still read as flexible.
         assert_eq!(ApiKey::ApiVersions.request_header_version(99), 2);
+    }
+
+    #[test]
+    fn shared_records_splice_into_the_same_frame() {
+        use crate::messages::FetchResponse;
+        use crate::sample::SampleRng;
+        let versions = ApiKey::Fetch.versions();
+        for version in versions.min..=versions.max {
+            for seed in 0..20u64 {
+                let mut rng = SampleRng::new(seed ^ ((version as u64) << 32));
+                let mut response = FetchResponse::sample(&mut rng, version);
+                // Give some partitions a large records value, leave others small.
+                let mut n = 0;
+                for p in response
+                    .responses
+                    .iter_mut()
+                    .flat_map(|t| t.partitions.iter_mut())
+                {
+                    n += 1;
+                    if n % 2 == 1 {
+                        p.records = Some(Bytes::from(vec![n as u8; 300 * n]));
+                    }
+                }
+                let shared: Vec<Bytes> = response
+                    .responses
+                    .iter()
+                    .flat_map(|t| t.partitions.iter())
+                    .filter_map(|p| p.records.clone())
+                    .filter(|r| r.len() >= 300)
+                    .collect();
+                let body = ResponseBody::Fetch(response);
+                let mut whole = BytesMut::new();
+                encode_response(9, &body, version, &mut whole).unwrap();
+                let mut head = BytesMut::from(&b"xy"[..]);
+                let spliced =
+                    encode_response_sharing(9, &body, version, &mut head, shared.clone()).unwrap();
+                assert_eq!(spliced.len(), shared.len(), "v{version} seed {seed}");
+                let mut frame = Vec::new();
+                let mut at = 2;
+                for (pos, bytes) in &spliced {
+                    frame.extend_from_slice(&head[at..*pos]);
+                    frame.extend_from_slice(bytes);
+                    at = *pos;
+                }
+                frame.extend_from_slice(&head[at..]);
+                assert_eq!(frame, &whole[..], "v{version} seed {seed}");
+                // The scope ends with the call: later encodes copy again.
+                let mut again = BytesMut::new();
+                encode_response(9, &body, version, &mut again).unwrap();
+                assert_eq!(again, whole);
+            }
+        }
     }
 
     #[test]
