@@ -24,6 +24,7 @@ mod fdcache;
 mod index;
 mod log;
 mod manager;
+mod readbuf;
 mod segment;
 mod uuid;
 

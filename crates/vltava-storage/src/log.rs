@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use vltava_records::batch::{offsets, Attributes, BATCH_HEADER_LEN};
 use vltava_records::{patch, BatchSplitter, RecordBatch, TimestampType};
 
@@ -29,6 +29,7 @@ use crate::checkpoint::{self, fsync_dir, TopicPartition};
 use crate::config::LogConfig;
 use crate::error::{Error, Result};
 use crate::fdcache::{lock, FdCache, DEFAULT_MAX_OPEN_SEGMENT_FILES};
+use crate::readbuf::{self, ReadBuf};
 use crate::segment::{
     self, roll_jitter, BatchHeader, HeaderScanner, ScanError, Segment, DELETED_SUFFIX,
     INDEX_SUFFIX, LOG_SUFFIX, MAX_RELATIVE_OFFSET, TIME_INDEX_SUFFIX,
@@ -742,7 +743,7 @@ impl Log {
         if plan.is_empty() {
             return Ok(result);
         }
-        let mut buf = BytesMut::zeroed(total as usize);
+        let mut buf = ReadBuf::new(total as usize, &readbuf::POOL);
         let mut at = 0usize;
         for (file, start, len, path) in &plan {
             let dst = &mut buf[at..at + *len as usize];
@@ -758,10 +759,9 @@ impl Log {
                 }
             }
         }
-        buf.truncate(at);
         // Keep only whole batches that continue each other: a concurrent
         // truncation may have changed the bytes between plan and read.
-        let bytes = buf.freeze();
+        let bytes = buf.freeze(at);
         let mut keep = 0usize;
         let mut expect = first_base;
         let mut last_next = start_offset;
