@@ -354,6 +354,32 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         "SASL mechanisms the broker offers."),
     broker("sasl.jaas.config", Password, None, Medium, PerBroker,
         "JAAS login settings for SASL connections."),
+    // The Kerberos and login-refresh keys: per-listener reconfigurable in
+    // Kafka (DynamicListenerConfig), so AlterConfigs on a broker takes them.
+    broker("sasl.kerberos.kinit.cmd", ConfigType::String, Some("/usr/bin/kinit"), Medium, PerBroker,
+        "Kerberos kinit command path."),
+    broker("sasl.kerberos.min.time.before.relogin", Long, Some("60000"), Medium, PerBroker,
+        "Login thread sleep time between refresh attempts, in milliseconds."),
+    broker("sasl.kerberos.principal.to.local.rules", List, Some("DEFAULT"), Medium, PerBroker,
+        "Rules mapping principal names to short names."),
+    broker("sasl.kerberos.service.name", ConfigType::String, None, Medium, PerBroker,
+        "Kerberos principal name Kafka runs as."),
+    broker("sasl.kerberos.ticket.renew.jitter", Double, Some("0.05"), Medium, PerBroker,
+        "Random jitter added to the ticket renewal time."),
+    broker("sasl.kerberos.ticket.renew.window.factor", Double, Some("0.8"), Medium, PerBroker,
+        "Fraction of the ticket lifetime after which the login thread renews it."),
+    broker("sasl.login.refresh.buffer.seconds", Short, Some("300"), Medium, PerBroker,
+        "Seconds of credential lifetime to keep as buffer when refreshing (OAUTHBEARER).")
+        .check(Validator::Between(0, 3600)),
+    broker("sasl.login.refresh.min.period.seconds", Short, Some("60"), Medium, PerBroker,
+        "Least seconds the login refresh thread waits between refreshes (OAUTHBEARER).")
+        .check(Validator::Between(0, 900)),
+    broker("sasl.login.refresh.window.factor", Double, Some("0.8"), Medium, PerBroker,
+        "Fraction of the credential lifetime after which the login thread refreshes it (OAUTHBEARER).")
+        .check(Validator::DoubleBetween(0.5, 1.0)),
+    broker("sasl.login.refresh.window.jitter", Double, Some("0.05"), Medium, PerBroker,
+        "Random jitter added to the login refresh time (OAUTHBEARER).")
+        .check(Validator::DoubleBetween(0.0, 0.25)),
     broker("sasl.mechanism.inter.broker.protocol", ConfigType::String, Some("GSSAPI"), Medium, PerBroker,
         "SASL mechanism brokers use with each other."),
     broker("security.inter.broker.protocol", ConfigType::String, Some("PLAINTEXT"), Medium, ReadOnly,

@@ -382,3 +382,31 @@ fn describe_type_codes() {
     .collect();
     assert_eq!(codes, [1, 2, 3, 4, 5, 6, 7, 8, 9]);
 }
+
+#[test]
+fn sasl_listener_keys_are_per_broker_as_in_kafka() {
+    // Kafka's DynamicListenerConfig lets AlterConfigs set these on a broker;
+    // librdkafka's 0081_admin alters sasl.kerberos.min.time.before.relogin.
+    for (name, ty) in [
+        ("sasl.kerberos.kinit.cmd", ConfigType::String),
+        ("sasl.kerberos.min.time.before.relogin", ConfigType::Long),
+        ("sasl.kerberos.principal.to.local.rules", ConfigType::List),
+        ("sasl.kerberos.service.name", ConfigType::String),
+        ("sasl.kerberos.ticket.renew.jitter", ConfigType::Double),
+        (
+            "sasl.kerberos.ticket.renew.window.factor",
+            ConfigType::Double,
+        ),
+        ("sasl.login.refresh.buffer.seconds", ConfigType::Short),
+        ("sasl.login.refresh.min.period.seconds", ConfigType::Short),
+        ("sasl.login.refresh.window.factor", ConfigType::Double),
+        ("sasl.login.refresh.window.jitter", ConfigType::Double),
+    ] {
+        let def = broker_def(name).unwrap_or_else(|| panic!("{name} is not defined"));
+        assert_eq!(def.ty, ty, "{name}");
+        assert_eq!(def.update_mode, UpdateMode::PerBroker, "{name}");
+    }
+    let window = broker_def("sasl.login.refresh.window.factor").unwrap();
+    assert!(window.parse("0.4").is_err());
+    assert!(window.parse("0.5").is_ok());
+}
