@@ -313,7 +313,11 @@ pub fn describe_cluster(
         cluster_id: broker.cluster_id.clone(),
         controller_id: broker.controller_id(),
         brokers,
-        cluster_authorized_operations: AUTHORIZED_OPERATIONS_OMITTED,
+        cluster_authorized_operations: if request.include_cluster_authorized_operations {
+            super::metadata::CLUSTER_AUTHORIZED_OPERATIONS
+        } else {
+            AUTHORIZED_OPERATIONS_OMITTED
+        },
         ..Default::default()
     })
 }
@@ -343,7 +347,8 @@ pub fn describe_topic_partitions(
             topics.push(DescribeTopicPartitionsResponseTopic {
                 error_code: ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.code(),
                 name: Some(name),
-                topic_authorized_operations: AUTHORIZED_OPERATIONS_OMITTED,
+                // Kafka fills these in for every topic of the answer.
+                topic_authorized_operations: super::metadata::TOPIC_AUTHORIZED_OPERATIONS,
                 ..Default::default()
             });
             continue;
@@ -388,7 +393,7 @@ pub fn describe_topic_partitions(
             topic_id: topic.id,
             is_internal: topic.is_internal(),
             partitions,
-            topic_authorized_operations: AUTHORIZED_OPERATIONS_OMITTED,
+            topic_authorized_operations: super::metadata::TOPIC_AUTHORIZED_OPERATIONS,
             ..Default::default()
         });
         if next_cursor.is_some() {

@@ -16,6 +16,54 @@ use crate::state::Broker;
 /// Kafka's marker for "authorized operations were not requested".
 const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
 
+/// AclOperation codes, as bit positions of an authorized-operations field.
+const READ: u32 = 3;
+const WRITE: u32 = 4;
+const CREATE: u32 = 5;
+const DELETE: u32 = 6;
+const ALTER: u32 = 7;
+const DESCRIBE: u32 = 8;
+const CLUSTER_ACTION: u32 = 9;
+const DESCRIBE_CONFIGS: u32 = 10;
+const ALTER_CONFIGS: u32 = 11;
+const IDEMPOTENT_WRITE: u32 = 12;
+
+const fn bits(ops: &[u32]) -> i32 {
+    let mut field = 0i32;
+    let mut i = 0;
+    while i < ops.len() {
+        field |= 1 << ops[i];
+        i += 1;
+    }
+    field
+}
+
+/// What a client may do with a topic when asked for its authorized
+/// operations. With no authorizer, Kafka answers every operation the
+/// resource type supports (AuthHelper.authorizedOperations,
+/// AclEntry.supportedOperations); there is no authorizer here.
+pub const TOPIC_AUTHORIZED_OPERATIONS: i32 = bits(&[
+    READ,
+    WRITE,
+    CREATE,
+    DESCRIBE,
+    DELETE,
+    ALTER,
+    DESCRIBE_CONFIGS,
+    ALTER_CONFIGS,
+]);
+
+/// The same for the cluster resource.
+pub const CLUSTER_AUTHORIZED_OPERATIONS: i32 = bits(&[
+    CREATE,
+    CLUSTER_ACTION,
+    DESCRIBE_CONFIGS,
+    ALTER_CONFIGS,
+    IDEMPOTENT_WRITE,
+    ALTER,
+    DESCRIBE,
+]);
+
 pub async fn handle(
     broker: &Broker,
     context: &RequestContext<'_>,
@@ -45,7 +93,7 @@ pub async fn handle(
         }
     }
     let image = broker.image();
-    let topics = match wanted {
+    let mut topics: Vec<MetadataResponseTopic> = match wanted {
         None => image
             .topics()
             .into_iter()
@@ -56,12 +104,25 @@ pub async fn handle(
             .map(|(name, id)| lookup(&image, name.as_deref(), id, broker.node_id))
             .collect(),
     };
+    // v8+: asked-for authorized operations (KafkaApis sets them on every
+    // topic of the answer); the cluster's exist in v8-10 only.
+    if version >= 8 && request.include_topic_authorized_operations {
+        for topic in &mut topics {
+            topic.topic_authorized_operations = TOPIC_AUTHORIZED_OPERATIONS;
+        }
+    }
+    let cluster_authorized_operations =
+        if (8..=10).contains(&version) && request.include_cluster_authorized_operations {
+            CLUSTER_AUTHORIZED_OPERATIONS
+        } else {
+            AUTHORIZED_OPERATIONS_OMITTED
+        };
     ResponseBody::Metadata(MetadataResponse {
         brokers: brokers(broker, &image),
         cluster_id: Some(broker.cluster_id.clone()),
         controller_id: broker.controller_id(),
         topics,
-        cluster_authorized_operations: AUTHORIZED_OPERATIONS_OMITTED,
+        cluster_authorized_operations,
         ..Default::default()
     })
 }
@@ -168,5 +229,15 @@ mod tests {
             );
         }
         assert_eq!(code(None), ErrorCode::UNKNOWN_TOPIC_ID.code());
+    }
+
+    #[test]
+    fn authorized_operations_are_kafkas_supported_operations() {
+        // Kafka's bitfields with no authorizer: 8 topic operations
+        // (READ..ALTER_CONFIGS but not CLUSTER_ACTION) and 7 cluster ones.
+        assert_eq!(TOPIC_AUTHORIZED_OPERATIONS, 0b0000_1101_1111_1000);
+        assert_eq!(TOPIC_AUTHORIZED_OPERATIONS.count_ones(), 8);
+        assert_eq!(CLUSTER_AUTHORIZED_OPERATIONS, 0b0001_1111_1010_0000);
+        assert_eq!(CLUSTER_AUTHORIZED_OPERATIONS.count_ones(), 7);
     }
 }
