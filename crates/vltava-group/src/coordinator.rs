@@ -1207,7 +1207,9 @@ fn rejoin_static_member(
             Reply::Sync(SyncResult::error(ErrorCode::FENCED_INSTANCE_ID)),
         );
     }
-    let protocols_unchanged = member.protocols == request.protocols;
+    // The leader before the replacement: what a client that cannot skip the
+    // assignment is told (below).
+    let previous_leader = group.leader.clone();
     member.member_id = new_id.clone();
     member.client_id = request.client_id.clone();
     member.client_host = request.client_host.clone();
@@ -1222,13 +1224,29 @@ fn rejoin_static_member(
     group
         .static_members
         .insert(request.instance_id.clone().expect("static"), new_id.clone());
+    group.members.insert(new_id.clone(), member);
+    // Kafka rebalances a stable group only if the member's new protocols
+    // would change the selected protocol; other changes to its metadata
+    // (e.g. the partitions a cooperative member owns, which a restarted
+    // member no longer lists) do not.
+    let protocol_kept = group.state == GroupState::Stable
+        && group.protocol.is_some()
+        && group.select_protocol() == group.protocol;
     match group.state {
-        GroupState::Stable if protocols_unchanged => {
+        GroupState::Stable if protocol_kept => {
             // KIP-345: a restarted static member gets its old assignment back
             // without a rebalance.
-            group.members.insert(new_id.clone(), member);
             store_group(group, partition, now, effects);
             let skip = was_leader && request.supports_skip_assignment;
+            // Before JoinGroup v9 the answer names the previous leader, so a
+            // restarted leader does not take itself for the leader and run
+            // an assignment a stable group would ignore (Kafka's
+            // updateStaticMemberAndRebalance).
+            let leader = if request.supports_skip_assignment {
+                group.leader.clone()
+            } else {
+                previous_leader
+            };
             effects.reply(
                 reply,
                 Reply::Join(JoinResult {
@@ -1236,7 +1254,7 @@ fn rejoin_static_member(
                     generation_id: group.generation,
                     protocol_type: group.protocol_type.clone(),
                     protocol_name: group.protocol.clone(),
-                    leader: group.leader.clone().unwrap_or_default(),
+                    leader: leader.unwrap_or_default(),
                     skip_assignment: skip,
                     member_id: new_id,
                     members: if skip {
@@ -1248,11 +1266,14 @@ fn rejoin_static_member(
             );
         }
         _ => {
-            member.awaiting_join = Some(PendingJoin {
+            group
+                .members
+                .get_mut(&new_id)
+                .expect("inserted above")
+                .awaiting_join = Some(PendingJoin {
                 reply,
                 supports_skip_assignment: request.supports_skip_assignment,
             });
-            group.members.insert(new_id, member);
             if group.state != GroupState::PreparingRebalance {
                 prepare_rebalance(group, config, now, effects);
             }

@@ -291,6 +291,104 @@ fn static_member_restart_keeps_its_assignment_without_a_rebalance() {
     );
 }
 
+/// Two static members, "a" (the leader) and "b", stable in generation 2
+/// with assignments "A" and "B". Returns their member ids.
+fn stable_static_pair(h: &mut Harness) -> (String, String) {
+    let ja = h.join(Harness::join_request("", Some("a"), RANGE));
+    let a = h.join_result(ja).unwrap().member_id;
+    let s = h.sync(&a, 1, &[(&a, "A")]);
+    h.sync_result(s).unwrap();
+    let jb = h.join(Harness::join_request("", Some("b"), RANGE));
+    let ja = h.join(Harness::join_request(&a, Some("a"), RANGE));
+    let ra = h.join_result(ja).unwrap();
+    let b = h.join_result(jb).unwrap().member_id;
+    assert_eq!((ra.generation_id, ra.leader.as_str()), (2, a.as_str()));
+    let sa = h.sync(&a, 2, &[(&a, "A"), (&b, "B")]);
+    let sb = h.sync(&b, 2, &[]);
+    h.sync_result(sa).unwrap();
+    h.sync_result(sb).unwrap();
+    (a, b)
+}
+
+#[test]
+fn a_restarted_static_leader_is_told_the_previous_leader_before_join_group_v9() {
+    // Kafka (updateStaticMemberAndRebalance): without SkipAssignment the
+    // answer names the leader as it was before the replacement, so the
+    // restarted leader acts as a follower and syncs for its old assignment
+    // instead of running the assignor over an empty member list.
+    let mut h = Harness::new(0);
+    let (a, b) = stable_static_pair(&mut h);
+    let j = h.join(Harness::join_request("", Some("a"), RANGE));
+    let r = h.join_result(j).unwrap();
+    assert_eq!((r.error, r.generation_id), (ErrorCode::NONE, 2));
+    assert_ne!(r.member_id, a);
+    assert_eq!(r.leader, a, "the previous leader id, not the new one");
+    assert!(!r.skip_assignment && r.members.is_empty());
+    let s = h.sync(&r.member_id, 2, &[]);
+    assert_eq!(h.sync_result(s).unwrap().assignment, Bytes::from("A"));
+    assert_eq!(h.state(), "Stable");
+    assert_eq!(h.heartbeat(&b, 2), ErrorCode::NONE);
+    let a2 = r.member_id;
+
+    // A restarted follower is told the current leader.
+    let j = h.join(Harness::join_request("", Some("b"), RANGE));
+    let r = h.join_result(j).unwrap();
+    assert_eq!((r.generation_id, r.leader.as_str()), (2, a2.as_str()));
+
+    // JoinGroup v9+ (KIP-814): the leader learns it leads, with the members,
+    // and is told to skip the assignment.
+    let mut v9 = Harness::join_request("", Some("a"), RANGE);
+    v9.supports_skip_assignment = true;
+    let j = h.join(v9);
+    let r = h.join_result(j).unwrap();
+    assert_eq!(
+        (r.generation_id, r.leader.as_str()),
+        (2, r.member_id.as_str())
+    );
+    assert!(r.skip_assignment);
+    assert_eq!(r.members.len(), 2);
+    assert_eq!(h.state(), "Stable");
+}
+
+#[test]
+fn a_restarted_static_member_with_new_metadata_rebalances_only_if_the_protocol_changes() {
+    // Kafka compares the protocol the group would select, not the bytes: a
+    // cooperative-sticky member lists the partitions it owns in its
+    // subscription, and a restarted one owns none yet.
+    let mut h = Harness::new(0);
+    let (_a, b) = stable_static_pair(&mut h);
+    let log_len = h.log.len();
+    let j = h.join(Harness::join_request(
+        "",
+        Some("b"),
+        &[("range", "sub-a, owns nothing")],
+    ));
+    let r = h.join_result(j).unwrap();
+    assert_eq!((r.error, r.generation_id), (ErrorCode::NONE, 2));
+    assert_ne!(r.member_id, b);
+    assert_eq!(h.state(), "Stable");
+    assert_eq!(h.log.len(), log_len + 1, "the new member id is stored");
+    let s = h.sync(&r.member_id, 2, &[]);
+    assert_eq!(h.sync_result(s).unwrap().assignment, Bytes::from("B"));
+
+    // A change of preference that changes the selected protocol rebalances.
+    let mut h = Harness::new(0);
+    let both = &[("range", "r"), ("roundrobin", "rr")];
+    let j = h.join(Harness::join_request("", Some("solo"), both));
+    let r = h.join_result(j).unwrap();
+    assert_eq!(r.protocol_name.as_deref(), Some("range"));
+    let s = h.sync(&r.member_id, 1, &[(&r.member_id, "all")]);
+    h.sync_result(s).unwrap();
+    let j = h.join(Harness::join_request(
+        "",
+        Some("solo"),
+        &[("roundrobin", "rr"), ("range", "r")],
+    ));
+    let r = h.join_result(j).unwrap();
+    assert_eq!(r.generation_id, 2, "a new generation");
+    assert_eq!(r.protocol_name.as_deref(), Some("roundrobin"));
+}
+
 #[test]
 fn protocol_selection_and_inconsistent_protocols() {
     let mut h = Harness::new(0);
