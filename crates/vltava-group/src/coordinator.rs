@@ -1422,6 +1422,16 @@ fn complete_join(group: &mut Group, partition: i32, now: i64, effects: &mut Effe
         .filter(|m| m.awaiting_join.is_some())
         .map(|m| m.member_id.clone())
         .collect();
+    if joined.is_empty() && !group.members.is_empty() {
+        // Only static members that have not rejoined are left. Kafka does not
+        // empty a group that still has members: the join phase goes on for
+        // another rebalance timeout, until they rejoin or their sessions
+        // expire (onCompleteJoin: "could not complete rebalance because no
+        // members rejoined"). At least a second, so that a zero timeout
+        // cannot spin the timer.
+        group.rebalance_deadline = Some(now + group.max_rebalance_timeout().max(1_000));
+        return;
+    }
     if joined.is_empty() {
         group.generation += 1;
         group.protocol = None;

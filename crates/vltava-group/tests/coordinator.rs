@@ -134,6 +134,21 @@ impl Harness {
         self.c.heartbeat(self.now, "g", generation, member, None)
     }
 
+    /// Makes the static member `instance` whose join is pending as `join`
+    /// leave by its instance id.
+    fn absorb_join_then_leave(&mut self, join: ReplyId, instance: &str) {
+        assert!(self.take_reply(join).is_none(), "the join is pending");
+        let (_, errors, e) = self
+            .c
+            .leave(self.now, "g", &[(String::new(), Some(instance.into()))]);
+        self.absorb(e);
+        assert_eq!(errors, vec![ErrorCode::NONE]);
+        match self.take_reply(join) {
+            Some(Reply::Join(r)) => assert_eq!(r.error, ErrorCode::UNKNOWN_MEMBER_ID),
+            other => panic!("expected the pending join to fail, got {other:?}"),
+        }
+    }
+
     fn state(&self) -> &'static str {
         self.c.describe_group("g").unwrap().state
     }
@@ -387,6 +402,51 @@ fn a_restarted_static_member_with_new_metadata_rebalances_only_if_the_protocol_c
     let r = h.join_result(j).unwrap();
     assert_eq!(r.generation_id, 2, "a new generation");
     assert_eq!(r.protocol_name.as_deref(), Some("roundrobin"));
+}
+
+#[test]
+fn a_join_phase_left_with_only_absent_static_members_waits_for_them() {
+    // Kafka's onCompleteJoin: when nobody rejoined but static members remain,
+    // the group is not emptied; the join phase goes on until they rejoin or
+    // their sessions expire.
+    let mut h = Harness::new(0);
+    let mut a = Harness::join_request("", Some("a"), RANGE);
+    a.session_timeout_ms = 30_000;
+    a.rebalance_timeout_ms = 5_000;
+    let ja = h.join(a.clone());
+    let a_id = h.join_result(ja).unwrap().member_id;
+    let s = h.sync(&a_id, 1, &[(&a_id, "A")]);
+    h.sync_result(s).unwrap();
+    // Another member comes and goes; the first does not rejoin in time.
+    let mut b = Harness::join_request("", Some("b"), RANGE);
+    b.rebalance_timeout_ms = 5_000;
+    let jb = h.join(b.clone());
+    h.absorb_join_then_leave(jb, "b");
+    h.advance(5_001);
+    let d = h.c.describe_group("g").unwrap();
+    assert_eq!((d.state, d.members.len()), ("PreparingRebalance", 1));
+    // The static member comes back (restarted) and the group goes on.
+    let ja = h.join(a.clone());
+    let r = h.join_result(ja).unwrap();
+    assert_eq!((r.error, r.generation_id), (ErrorCode::NONE, 2));
+    assert_eq!(r.leader, r.member_id);
+    assert_eq!(h.state(), "CompletingRebalance");
+
+    // Had it not come back, its session expiry would have emptied the group.
+    let mut h = Harness::new(0);
+    let ja = h.join(a.clone());
+    let a_id = h.join_result(ja).unwrap().member_id;
+    let s = h.sync(&a_id, 1, &[(&a_id, "A")]);
+    h.sync_result(s).unwrap();
+    let jb = h.join(b);
+    h.absorb_join_then_leave(jb, "b");
+    for _ in 0..5 {
+        h.advance(5_001);
+        assert_eq!(h.state(), "PreparingRebalance");
+    }
+    h.advance(5_001);
+    let d = h.c.describe_group("g").unwrap();
+    assert_eq!((d.state, d.members.len()), ("Empty", 0));
 }
 
 #[test]
