@@ -215,7 +215,7 @@ for i in "${!TESTS_TO_RUN[@]}"; do
     fi
     [ -n "$summary" ] || why="$why, no summary"
     echo "FAIL $t ($why, ${elapsed}s; log: $LOGS/$t.log)"
-    sed 's/\x1b\[[0-9;]*m//g' "$LOGS/$t.log" | grep -a -A3 "TEST FAILURE" | head -12 | sed 's/^/    /'
+    sed 's/\x1b\[[0-9;]*m//g' "$LOGS/$t.log" | grep -a -A3 "TEST FAILURE" | head -12 | sed 's/^/    /' || true
     failed=$((failed + 1))
     failed_tests+=("$t")
   fi
