@@ -242,16 +242,21 @@ impl GroupCoordinator {
         self.loaded.contains(&self.partition_for(group_id))
     }
 
-    fn new_member_id(&mut self, client_id: &str) -> String {
+    /// Kafka's form (ClassicGroup.generateMemberId): the group instance id
+    /// of a static member, else the client id, then '-' and a UUID-shaped
+    /// unique suffix (8-4-4-4-12 hex digits: the per-process prefix, then
+    /// the counter).
+    fn new_member_id(&mut self, client_id: &str, instance_id: Option<&str>) -> String {
         self.id_counter += 1;
-        // Kafka's form: client id, '-', a unique suffix.
-        let suffix = format!("{}-{:08x}", self.id_prefix, self.id_counter);
+        let hex = format!("{}{:016x}", self.id_prefix, self.id_counter);
         format!(
-            "{client_id}-{}-{}-{}-{}",
-            &suffix[..8],
-            &suffix[8..12],
-            &suffix[12..16],
-            &suffix[16..]
+            "{}-{}-{}-{}-{}-{}",
+            instance_id.unwrap_or(client_id),
+            &hex[..8],
+            &hex[8..12],
+            &hex[12..16],
+            &hex[16..20],
+            &hex[20..]
         )
     }
 
@@ -408,7 +413,7 @@ impl GroupCoordinator {
             return effects;
         }
         let new_id = if request.member_id.is_empty() {
-            Some(self.new_member_id(&request.client_id))
+            Some(self.new_member_id(&request.client_id, request.instance_id.as_deref()))
         } else {
             None
         };

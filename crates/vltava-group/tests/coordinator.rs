@@ -666,3 +666,30 @@ fn an_emptied_group_keeps_its_protocol_type() {
         vec![("g".to_string(), "consumer".to_string(), "Empty")]
     );
 }
+
+/// Whether `s` is 8-4-4-4-12 lowercase hex digits, a UUID's text form.
+fn is_uuid_text(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.iter().map(|p| p.len()).eq([8, 4, 4, 4, 12])
+        && parts
+            .iter()
+            .all(|p| p.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+}
+
+#[test]
+fn member_ids_are_the_client_or_instance_id_then_a_uuid() {
+    // Kafka (ClassicGroup.generateMemberId): clientId + "-" + UUID, or the
+    // group instance id + "-" + UUID for a static member.
+    let mut h = Harness::new(0);
+    let (dynamic, jd) = h.join_new(RANGE);
+    h.join_result(jd).unwrap();
+    let suffix = dynamic.strip_prefix("client-").expect("client id first");
+    assert!(is_uuid_text(suffix), "{dynamic}");
+    let js = h.join(Harness::join_request("", Some("instance-1"), RANGE));
+    let (_, _, e) = h.c.leave(h.now, "g", &[(dynamic.clone(), None)]);
+    h.absorb(e);
+    let stat = h.join_result(js).unwrap().member_id;
+    let suffix = stat.strip_prefix("instance-1-").expect("instance id first");
+    assert!(is_uuid_text(suffix), "{stat}");
+    assert_ne!(&dynamic["client-".len()..], suffix, "ids are unique");
+}
