@@ -108,6 +108,16 @@ class Broker:
         if not self._start():
             raise RuntimeError(f"broker did not restart; log:\n{self.log_tail()}")
 
+    def kill_restart(self):
+        """Kills the broker with SIGKILL (no clean shutdown) and starts it
+        again on the same port and data."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+        if not self._start():
+            raise RuntimeError(f"broker did not restart; log:\n{self.log_tail()}")
+
     def stop(self):
         if self.proc is None:
             return
@@ -131,7 +141,8 @@ class Broker:
 
 @pytest.fixture(scope="module")
 def broker_proc(request):
-    b = Broker()
+    # A module may set BROKER_SETTINGS = ["key=value", ...] (`--set` options).
+    b = Broker(settings=getattr(request.module, "BROKER_SETTINGS", ()))
     try:
         yield b
     finally:
