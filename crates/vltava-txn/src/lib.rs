@@ -1,12 +1,12 @@
 //! The transaction coordinator of Kafka's exactly-once producers (KIP-98),
 //! as a deterministic state machine.
 //!
-//! - [`coordinator::TransactionCoordinator`]: InitProducerId,
+//! - [`coordinator::TransactionCoordinator`] takes InitProducerId,
 //!   AddPartitionsToTxn, AddOffsetsToTxn, EndTxn, replayed records and
 //!   `tick(now)` in; `__transaction_state` records to append and
 //!   transaction markers to write out. No I/O and no clock: the broker
 //!   adapts it, and the tests drive it with a simulated clock.
-//! - [`records`]: Kafka's binary formats for `__transaction_state` and the
+//! - [`records`] holds Kafka's binary formats for `__transaction_state` and the
 //!   transactional-id-to-partition rule.
 //!
 //! A transaction moves Empty → Ongoing (first partition added) →
