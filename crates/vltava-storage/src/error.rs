@@ -4,6 +4,8 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::txnindex::AbortedTxn;
+
 /// Result alias used throughout the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -59,6 +61,17 @@ pub enum Error {
         expected: i64,
         /// The offset found.
         found: i64,
+    },
+    /// [`crate::Log::append_aborted_txn`] refused an entry: its offsets
+    /// are impossible (`first_offset` negative or after `last_offset`),
+    /// its marker is not in the log (at or beyond the log end, or below
+    /// the first segment), or it does not follow the last entry of its
+    /// segment.
+    InvalidAbortedTxn {
+        /// The entry refused.
+        txn: AbortedTxn,
+        /// Why.
+        reason: String,
     },
     /// A [`crate::LogConfig`] value outside what Kafka accepts.
     InvalidConfig(String),
@@ -126,6 +139,11 @@ impl fmt::Display for Error {
                     "non-contiguous offsets: expected {expected}, found {found}"
                 )
             }
+            Error::InvalidAbortedTxn { txn, reason } => write!(
+                f,
+                "invalid aborted transaction (producer {}, offsets {}..={}): {reason}",
+                txn.producer_id, txn.first_offset, txn.last_offset
+            ),
             Error::InvalidConfig(why) => write!(f, "invalid log config: {why}"),
             Error::InvalidTopicPartition(why) => write!(f, "invalid topic partition: {why}"),
             Error::LogAlreadyExists { topic, partition } => {

@@ -14,6 +14,8 @@
 //! * [`checkpoint`] — Kafka's small files: offset checkpoints,
 //!   `partition.metadata`, `meta.properties`.
 //! * [`FdCache`] — the bound on open read-only segment files.
+//! * [`AbortedTxn`] — an entry of the aborted-transaction index
+//!   (`.txnindex`), kept per segment by [`Log`].
 
 #![doc = include_str!("../README.md")]
 
@@ -26,6 +28,7 @@ mod log;
 mod manager;
 mod readbuf;
 mod segment;
+mod txnindex;
 mod uuid;
 
 pub use checkpoint::{read_meta_properties, write_meta_properties, MetaProperties, TopicPartition};
@@ -36,4 +39,5 @@ pub use index::{OFFSET_ENTRY_LEN, TIME_ENTRY_LEN};
 pub use log::{AppendInfo, Log, LogOpenOptions, ReadResult, TimestampAndOffset};
 pub use manager::{LogManager, LogManagerOptions, CLEAN_SHUTDOWN_FILE, DELETE_DIR_SUFFIX};
 pub use segment::{segment_file_name, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
+pub use txnindex::{AbortedTxn, TXN_ENTRY_LEN, TXN_INDEX_SUFFIX};
 pub use uuid::KafkaUuid;

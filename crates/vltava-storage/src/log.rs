@@ -34,6 +34,7 @@ use crate::segment::{
     self, roll_jitter, BatchHeader, HeaderScanner, ScanError, Segment, DELETED_SUFFIX,
     INDEX_SUFFIX, LOG_SUFFIX, MAX_RELATIVE_OFFSET, TIME_INDEX_SUFFIX,
 };
+use crate::txnindex::{AbortedTxn, TXN_INDEX_SUFFIX};
 use crate::uuid::KafkaUuid;
 
 /// How to open a log. `Default` is "unclean, no checkpoints, private fd
@@ -1049,7 +1050,8 @@ impl Log {
     /// Drops every batch at or above `offset` (a follower after a leader
     /// change): later segments are deleted, the segment holding `offset` is
     /// cut before the batch containing it and becomes active, indexes are
-    /// trimmed and rewritten. Returns whether anything was removed.
+    /// trimmed and rewritten, and aborted transactions whose markers were
+    /// cut off are dropped. Returns whether anything was removed.
     pub fn truncate_to(&self, offset: i64) -> Result<bool> {
         if offset < 0 {
             return Err(self.out_of_range(offset));
@@ -1114,6 +1116,9 @@ impl Log {
         file.sync_all()
             .map_err(Error::io("fsync", &target.log_path))?;
         target.persist_indexes(true)?;
+        // Only after the data is cut: a crash in between leaves entries
+        // beyond the log end, which the next open drops.
+        target.truncate_txn_index(new_end)?;
         if !Arc::ptr_eq(&w.active, &target) {
             w.active.slot.unpin(&self.fds);
             target.slot.pin(&self.fds, file.clone());
@@ -1168,11 +1173,77 @@ impl Log {
         Ok(())
     }
 
+    // ---------------------------------------------------- aborted transactions
+
+    /// Records an aborted transaction in the transaction index of the
+    /// segment holding its abort marker (`txn.last_offset`), normally the
+    /// active one. The marker must already be in the log
+    /// (`last_offset < log_end_offset()`), `0 <= first_offset <=
+    /// last_offset`, and within a segment markers must come in increasing
+    /// order; otherwise [`Error::InvalidAbortedTxn`]. Adding an entry
+    /// identical to one already recorded is a no-op (a retry).
+    ///
+    /// The entry is written to the `.txnindex` file at once; it is fsynced
+    /// with the segment's data (flush, roll, close, truncation), or at once
+    /// if the segment is no longer the active one.
+    pub fn append_aborted_txn(&self, txn: AbortedTxn) -> Result<()> {
+        if let Some(reason) = txn.range_problem() {
+            return Err(Error::InvalidAbortedTxn { txn, reason });
+        }
+        let w = self.lock_writer()?;
+        let log_end = self.log_end_offset();
+        if txn.last_offset >= log_end {
+            return Err(Error::InvalidAbortedTxn {
+                txn,
+                reason: format!(
+                    "marker offset {} is not below the log end {log_end}",
+                    txn.last_offset
+                ),
+            });
+        }
+        let seg = self
+            .floor_segment(txn.last_offset)
+            .ok_or_else(|| Error::InvalidAbortedTxn {
+                txn,
+                reason: format!(
+                    "marker offset {} is below the first segment",
+                    txn.last_offset
+                ),
+            })?;
+        let active = Arc::ptr_eq(&seg, &w.active);
+        seg.append_aborted_txn(txn, !active)
+    }
+
+    /// The aborted transactions a fetch of `[from_offset, upper_offset)`
+    /// must report: every recorded entry with `last_offset >= from_offset`
+    /// and `first_offset < upper_offset`, in log order (segment by segment,
+    /// each in marker order). Reads memory only.
+    ///
+    /// The scan starts at the segment containing `from_offset` (earlier
+    /// segments only hold markers below it) and goes on to the end of the
+    /// log: a transaction that starts below `upper_offset` may have its
+    /// marker in a much later segment. Segments whose entries all start at
+    /// or after `upper_offset` are skipped without looking at them.
+    /// `last_stable_offset` is stored but not relied on.
+    pub fn collect_aborted_txns(&self, from_offset: i64, upper_offset: i64) -> Vec<AbortedTxn> {
+        let mut out = Vec::new();
+        let map = self.segments_read();
+        let start = map
+            .range(..=from_offset)
+            .next_back()
+            .map_or(i64::MIN, |(&b, _)| b);
+        for seg in map.range(start..).map(|(_, s)| s) {
+            seg.txns().collect(from_offset, upper_offset, &mut out);
+        }
+        out
+    }
+
     // ----------------------------------------------------------------- flush
 
     /// fsyncs everything appended so far and moves the recovery point to
     /// the log end. Also writes new index entries (without fsync: indexes
-    /// above the recovery point are rebuilt after a crash anyway).
+    /// above the recovery point are rebuilt after a crash anyway) and
+    /// fsyncs new transaction index entries (those are not rebuilt).
     pub fn flush(&self, now_ms: i64) -> Result<()> {
         let mut w = self.lock_writer()?;
         self.flush_locked(&mut w, now_ms)
@@ -1212,6 +1283,10 @@ impl Log {
                 let f = self.segment_file(seg, seg.base_offset)?;
                 f.sync_data().map_err(Error::io("fsync", &seg.log_path))?;
             }
+            // Unlike the offset and time indexes, the transaction index
+            // cannot be rebuilt from the data: make it as durable as the
+            // data.
+            seg.sync_txn_index()?;
         }
         self.recovery_point.fetch_max(log_end, Ordering::AcqRel);
         w.last_flush_ms = now_ms;
@@ -1432,8 +1507,10 @@ fn scan_dir(dir: &Path) -> Result<(Vec<i64>, bool)> {
         };
         match (ext, base) {
             (LOG_SUFFIX, Some(b)) => bases.push(b),
-            (INDEX_SUFFIX | TIME_INDEX_SUFFIX, Some(b)) => indexes.push((b, path)),
-            (LOG_SUFFIX | INDEX_SUFFIX | TIME_INDEX_SUFFIX, None) => {
+            (INDEX_SUFFIX | TIME_INDEX_SUFFIX | TXN_INDEX_SUFFIX, Some(b)) => {
+                indexes.push((b, path))
+            }
+            (LOG_SUFFIX | INDEX_SUFFIX | TIME_INDEX_SUFFIX | TXN_INDEX_SUFFIX, None) => {
                 tracing::warn!(file = %path.display(), "ignoring segment file with a bad name");
             }
             _ => {}
@@ -1451,7 +1528,12 @@ fn scan_dir(dir: &Path) -> Result<(Vec<i64>, bool)> {
 }
 
 fn delete_segment_files(dir: &Path, base: i64) -> Result<()> {
-    for ext in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+    for ext in [
+        LOG_SUFFIX,
+        INDEX_SUFFIX,
+        TIME_INDEX_SUFFIX,
+        TXN_INDEX_SUFFIX,
+    ] {
         segment::remove_if_exists(&dir.join(segment::segment_file_name(base, ext)))?;
     }
     Ok(())

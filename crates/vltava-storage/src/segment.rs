@@ -19,6 +19,7 @@ use crate::config::LogConfig;
 use crate::error::{Error, Result};
 use crate::fdcache::{FdCache, FileSlot};
 use crate::index::{self, OffsetIndex, TimeIndex, OFFSET_ENTRY_LEN, TIME_ENTRY_LEN};
+use crate::txnindex::{self, AbortedTxn, TxnIndex, TXN_INDEX_SUFFIX};
 
 /// Extension of segment data files.
 pub const LOG_SUFFIX: &str = "log";
@@ -247,6 +248,7 @@ pub(crate) struct Segment {
     pub log_path: PathBuf,
     pub index_path: PathBuf,
     pub time_index_path: PathBuf,
+    pub txn_index_path: PathBuf,
     pub slot: Arc<FileSlot>,
     /// Bytes of whole batches readers may see.
     pub size: AtomicU64,
@@ -256,6 +258,9 @@ pub(crate) struct Segment {
     /// first batch's timestamp, or the load time if it has none.
     pub first_append_ms: AtomicI64,
     state: RwLock<SegmentState>,
+    /// Aborted transactions whose markers are in this segment. Changed
+    /// only by the log's writer; read by `collect_aborted_txns`.
+    txns: RwLock<TxnIndex>,
 }
 
 impl Segment {
@@ -283,6 +288,7 @@ impl Segment {
             log_path,
             index_path,
             time_index_path,
+            txn_index_path: dir.join(segment_file_name(base, TXN_INDEX_SUFFIX)),
             size: AtomicU64::new(size),
             next_offset: AtomicI64::new(next),
             first_append_ms: AtomicI64::new(if size == 0 {
@@ -293,6 +299,7 @@ impl Segment {
                 now_ms
             }),
             state: RwLock::new(state),
+            txns: RwLock::new(TxnIndex::default()),
         }
     }
 
@@ -302,6 +309,14 @@ impl Segment {
 
     pub fn state_mut(&self) -> RwLockWriteGuard<'_, SegmentState> {
         self.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn txns(&self) -> RwLockReadGuard<'_, TxnIndex> {
+        self.txns.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn txns_mut(&self) -> RwLockWriteGuard<'_, TxnIndex> {
+        self.txns.write().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn size(&self) -> u64 {
@@ -326,7 +341,7 @@ impl Segment {
         now_ms: i64,
     ) -> Result<(Arc<Segment>, File)> {
         let seg = Segment::build(dir, base, fds, SegmentState::new(cfg), 0, base, now_ms);
-        for p in [&seg.index_path, &seg.time_index_path] {
+        for p in [&seg.index_path, &seg.time_index_path, &seg.txn_index_path] {
             remove_if_exists(p)?;
         }
         let file = OpenOptions::new()
@@ -371,10 +386,11 @@ impl Segment {
         if trust {
             match Self::load_trusted(dir, base, cfg, fds, &file, len, now_ms) {
                 Ok(seg) => {
+                    seg.load_txn_index(false)?;
                     return Ok(LoadedSegment {
                         segment: Arc::new(seg),
                         truncated: false,
-                    })
+                    });
                 }
                 Err(LoadError::Io(e)) => return Err(e),
                 Err(LoadError::Insane(reason)) => {
@@ -618,13 +634,13 @@ impl Segment {
         drop(file);
         let seg = Segment::build(dir, base, fds, st, pos, expected, now_ms);
         seg.persist_indexes(true)?;
+        seg.load_txn_index(true)?;
         Ok(LoadedSegment {
             segment: Arc::new(seg),
             truncated,
         })
     }
 
-    /// Writes the index entries not yet in the files.
     /// Writes the index entries not yet in the files (all of them if the
     /// files are stale), fsyncing if asked. Skips an index whose file is
     /// known to match and be durable. The entries are copied under the
@@ -677,6 +693,118 @@ impl Segment {
                 st.times.durable = fsync;
             }
         }
+        if fsync {
+            self.sync_txn_index()?;
+        }
+        Ok(())
+    }
+
+    /// Loads the `.txnindex` (entries must have their markers in
+    /// `[base, next_offset)`; see [`txnindex::load`]). With `fsync` (a
+    /// recovered segment) a kept file is fsynced even if unchanged.
+    fn load_txn_index(&self, fsync: bool) -> Result<()> {
+        let loaded = txnindex::load(&self.txn_index_path, self.base_offset, self.next_offset())?;
+        if loaded.removed {
+            if let Some(dir) = self.txn_index_path.parent() {
+                crate::checkpoint::fsync_dir(dir)?;
+            }
+        } else if fsync && !loaded.changed && !loaded.index.is_empty() {
+            txnindex::sync_file(&self.txn_index_path)?;
+        }
+        *self.txns_mut() = loaded.index;
+        Ok(())
+    }
+
+    /// Adds an aborted transaction whose marker (`txn.last_offset`) is in
+    /// this segment, writing it to the file at once (fsynced only with
+    /// `fsync`). Markers must come in increasing order; an entry equal to
+    /// one already present is accepted and changes nothing (a retry).
+    /// Callers hold the log's writer lock.
+    pub fn append_aborted_txn(&self, txn: AbortedTxn, fsync: bool) -> Result<()> {
+        let keep = {
+            let t = self.txns();
+            if let Some(last) = t.entries().last() {
+                if txn.last_offset <= last.last_offset {
+                    if t.contains(&txn) {
+                        return Ok(());
+                    }
+                    return Err(Error::InvalidAbortedTxn {
+                        txn,
+                        reason: format!(
+                            "marker offset {} does not follow the segment's last entry at {}",
+                            txn.last_offset, last.last_offset
+                        ),
+                    });
+                }
+            }
+            t.len()
+        };
+        // Written without the lock: lookups never wait for this I/O.
+        txnindex::write_entry(&self.txn_index_path, keep, &txn)?;
+        {
+            let mut t = self.txns_mut();
+            t.push(txn);
+            t.durable = false;
+            t.dir_dirty |= keep == 0;
+        }
+        if fsync {
+            self.sync_txn_index()?;
+        }
+        Ok(())
+    }
+
+    /// fsyncs the `.txnindex` (and the directory, if the file is new) if
+    /// it has entries not yet durable.
+    pub fn sync_txn_index(&self) -> Result<()> {
+        let (n, dir_dirty) = {
+            let t = self.txns();
+            if t.durable || t.is_empty() {
+                return Ok(());
+            }
+            (t.len(), t.dir_dirty)
+        };
+        txnindex::sync_file(&self.txn_index_path)?;
+        if dir_dirty {
+            if let Some(dir) = self.txn_index_path.parent() {
+                crate::checkpoint::fsync_dir(dir)?;
+            }
+        }
+        let mut t = self.txns_mut();
+        if t.len() == n {
+            t.durable = true;
+            t.dir_dirty = false;
+        }
+        Ok(())
+    }
+
+    /// Drops the aborted transactions whose marker is at or after
+    /// `offset`, cutting (and fsyncing) or removing the file.
+    pub fn truncate_txn_index(&self, offset: i64) -> Result<()> {
+        let keep = {
+            let t = self.txns();
+            let keep = t.count_below(offset);
+            if keep == t.len() {
+                return Ok(());
+            }
+            keep
+        };
+        let dir_dirty = {
+            let mut t = self.txns_mut();
+            t.truncate(keep);
+            t.dir_dirty
+        };
+        let removed = txnindex::cut_file(&self.txn_index_path, keep)?;
+        if removed || dir_dirty {
+            if let Some(dir) = self.txn_index_path.parent() {
+                crate::checkpoint::fsync_dir(dir)?;
+            }
+        }
+        let mut t = self.txns_mut();
+        if t.len() == keep {
+            // The file now matches and is fsynced (or gone).
+            t.durable = true;
+            t.dir_dirty = false;
+        }
         Ok(())
     }
 
@@ -715,7 +843,12 @@ impl Segment {
     /// already hold the file keep reading it.
     pub fn delete_files(&self, fds: &FdCache) -> Result<()> {
         self.slot.unpin(fds);
-        for p in [&self.log_path, &self.index_path, &self.time_index_path] {
+        for p in [
+            &self.log_path,
+            &self.index_path,
+            &self.time_index_path,
+            &self.txn_index_path,
+        ] {
             let mut d = p.as_os_str().to_os_string();
             d.push(DELETED_SUFFIX);
             let d = PathBuf::from(d);
