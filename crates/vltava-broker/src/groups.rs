@@ -12,10 +12,9 @@ use bytes::Bytes;
 use tokio::sync::{oneshot, Mutex, Notify};
 use tracing::{info, warn};
 use vltava_group::{CoordinatorConfig, Effects, GroupCoordinator, Reply, ReplyId};
-use vltava_metadata::controller::NewTopic;
 use vltava_protocol::ErrorCode;
-use vltava_records::RecordBatchBuilder;
 
+use crate::internal_topics::{self, read_logged_records, InternalTopic, LoggedRecords};
 use crate::state::{now_ms, Broker};
 
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
@@ -71,54 +70,18 @@ impl GroupService {
             return Ok(());
         }
         let _setup = self.setup.lock().await;
-        let image = broker.image();
-        let partitions = match image.topic(OFFSETS_TOPIC) {
-            Some(t) => t.partitions.len() as i32,
-            None => {
-                let config = broker.config();
-                let brokers = image.brokers.len() as i16;
-                let rf = config.offsets_topic_replication_factor();
-                if rf > brokers {
-                    return Err((
-                        ErrorCode::COORDINATOR_NOT_AVAILABLE,
-                        format!("offsets.topic.replication.factor is {rf} but only {brokers} broker(s) are registered"),
-                    ));
-                }
-                let topic = NewTopic {
-                    name: OFFSETS_TOPIC.into(),
-                    num_partitions: config.offsets_topic_num_partitions(),
-                    replication_factor: rf,
-                    ..Default::default()
-                };
-                let configs = vec![
-                    ("cleanup.policy".to_string(), Some("compact".to_string())),
-                    ("compression.type".to_string(), Some("producer".to_string())),
-                    (
-                        "segment.bytes".to_string(),
-                        Some(config.offsets_topic_segment_bytes().to_string()),
-                    ),
-                ];
-                match broker.create_topic(topic, configs, false).await {
-                    Ok(created) => {
-                        info!(
-                            partitions = created.num_partitions,
-                            "created {OFFSETS_TOPIC}"
-                        );
-                        created.num_partitions
-                    }
-                    Err((ErrorCode::TOPIC_ALREADY_EXISTS, _)) => broker
-                        .image()
-                        .topic(OFFSETS_TOPIC)
-                        .map_or(0, |t| t.partitions.len() as i32),
-                    Err((code, message)) => {
-                        return Err((
-                            ErrorCode::COORDINATOR_NOT_AVAILABLE,
-                            format!("cannot create {OFFSETS_TOPIC}: {code}: {message}"),
-                        ))
-                    }
-                }
-            }
-        };
+        let config = broker.config();
+        let partitions = internal_topics::ensure(
+            broker,
+            InternalTopic {
+                name: OFFSETS_TOPIC,
+                partitions: config.offsets_topic_num_partitions(),
+                replication_factor: config.offsets_topic_replication_factor(),
+                segment_bytes: config.offsets_topic_segment_bytes(),
+                replication_key: "offsets.topic.replication.factor",
+            },
+        )
+        .await?;
         let mut inner = self.inner.lock().await;
         let mut config = inner.coordinator.config().clone();
         if config.partitions != partitions {
@@ -131,14 +94,28 @@ impl GroupService {
                 continue;
             }
             let records = match broker.replicas.get(OFFSETS_TOPIC, p) {
-                Some(partition) => tokio::task::block_in_place(|| read_key_values(partition.log())),
-                None => Ok(Vec::new()),
+                Some(partition) => {
+                    tokio::task::block_in_place(|| read_logged_records(partition.log()))
+                }
+                None => Ok(LoggedRecords::default()),
             };
             match records {
-                Ok(records) => {
-                    let count = records.len();
+                Ok(LoggedRecords { records, open }) => {
+                    let count = records.len() + open.len();
                     for problem in inner.coordinator.load_partition(p, records, now_ms()) {
                         warn!("{problem}");
+                    }
+                    // Offsets committed in transactions still undecided.
+                    for (producer_id, (key, value)) in open {
+                        if let Err(problem) =
+                            inner
+                                .coordinator
+                                .load_pending_txn_offset(producer_id, key, value)
+                        {
+                            warn!(
+                                "{OFFSETS_TOPIC}-{p}: skipping a transactional record: {problem}"
+                            );
+                        }
                     }
                     if count > 0 {
                         info!(
@@ -197,6 +174,53 @@ impl GroupService {
         result
     }
 
+    /// TxnOffsetCommit: runs `call`, then appends its records as a
+    /// transactional batch of the producer, so they count only once the
+    /// transaction's commit marker follows them. Every offset of a failed
+    /// append gets COORDINATOR_NOT_AVAILABLE.
+    pub async fn call_transactional(
+        &self,
+        broker: &Broker,
+        producer_id: i64,
+        producer_epoch: i16,
+        call: impl FnOnce(&mut GroupCoordinator) -> (Vec<ErrorCode>, Effects),
+    ) -> Vec<ErrorCode> {
+        let mut inner = self.inner.lock().await;
+        let (mut errors, effects) = call(&mut inner.coordinator);
+        let mut by_partition: HashMap<i32, Vec<(Bytes, Option<Bytes>)>> = HashMap::new();
+        for (p, k, v) in effects.records {
+            by_partition.entry(p).or_default().push((k, v));
+        }
+        let now = now_ms();
+        for (p, records) in by_partition {
+            if let Err(e) = internal_topics::append(
+                broker,
+                OFFSETS_TOPIC,
+                p,
+                &records,
+                Some((producer_id, producer_epoch)),
+                now,
+            ) {
+                warn!(partition = p, "cannot write to {OFFSETS_TOPIC}: {e}");
+                for error in errors.iter_mut().filter(|e| **e == ErrorCode::NONE) {
+                    *error = ErrorCode::COORDINATOR_NOT_AVAILABLE;
+                }
+            }
+        }
+        errors
+    }
+
+    /// A transaction marker reached `__consumer_offsets` partition
+    /// `partition`: the producer's pending offsets there are decided.
+    pub async fn complete_transaction(&self, producer_id: i64, partition: i32, commit: bool) {
+        self.inner.lock().await.coordinator.complete_transaction(
+            now_ms(),
+            producer_id,
+            partition,
+            commit,
+        );
+    }
+
     /// Read-only access (OffsetFetch, DescribeGroups, ListGroups).
     pub async fn read<T>(&self, f: impl FnOnce(&GroupCoordinator) -> T) -> T {
         f(&self.inner.lock().await.coordinator)
@@ -236,7 +260,7 @@ fn apply(broker: &Broker, inner: &mut Inner, effects: Effects) {
         }
         let now = now_ms();
         for (p, records) in by_partition {
-            if let Err(e) = append(broker, p, &records, now) {
+            if let Err(e) = internal_topics::append(broker, OFFSETS_TOPIC, p, &records, None, now) {
                 warn!(partition = p, "cannot write to {OFFSETS_TOPIC}: {e}");
                 failed = true;
             }
@@ -260,57 +284,4 @@ fn fail_reply(reply: Reply) -> Reply {
         }
         other => other,
     }
-}
-
-fn append(
-    broker: &Broker,
-    partition: i32,
-    records: &[(Bytes, Option<Bytes>)],
-    now: i64,
-) -> Result<(), String> {
-    let target = broker
-        .replicas
-        .get(OFFSETS_TOPIC, partition)
-        .ok_or_else(|| format!("{OFFSETS_TOPIC}-{partition} is not hosted here"))?;
-    let mut builder = RecordBatchBuilder::new();
-    for (k, v) in records {
-        builder
-            .append(now, Some(k), v.as_deref(), &[])
-            .map_err(|e| e.to_string())?;
-    }
-    let batch = builder.build().map_err(|e| e.to_string())?;
-    target
-        .append(batch, now)
-        .map(|_| ())
-        .map_err(|r| format!("{}: {}", r.code, r.message))
-}
-
-/// A record's key and value.
-type KeyValue = (Option<Bytes>, Option<Bytes>);
-
-/// Every (key, value) of a partition log, in order.
-fn read_key_values(log: &vltava_storage::Log) -> Result<Vec<KeyValue>, String> {
-    let mut out = Vec::new();
-    let mut offset = log.log_start_offset();
-    let end = log.log_end_offset();
-    while offset < end {
-        let read = log
-            .read(offset, 1 << 20, end, true)
-            .map_err(|e| e.to_string())?;
-        if read.records.is_empty() {
-            break;
-        }
-        for batch in vltava_records::BatchSplitter::new(read.records) {
-            let batch = batch.map_err(|e| e.to_string())?;
-            if batch.is_control() {
-                continue;
-            }
-            for record in batch.records().map_err(|e| e.to_string())? {
-                let record = record.map_err(|e| e.to_string())?;
-                out.push((record.key, record.value));
-            }
-        }
-        offset = read.next_offset;
-    }
-    Ok(out)
 }

@@ -11,11 +11,13 @@
 pub mod configs;
 pub mod groups;
 pub mod handlers;
+pub mod internal_topics;
 pub mod metadata_log;
 pub mod producer_state;
 pub mod replica;
 pub mod server;
 pub mod state;
+pub mod transactions;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,6 +43,25 @@ pub async fn run(
             .clone()
             .run_timers(broker.clone(), shutdown.clone()),
     );
+    let txn_timers = tokio::spawn(
+        broker
+            .txns
+            .clone()
+            .run_timers(broker.clone(), shutdown.clone()),
+    );
+    if broker
+        .image()
+        .topic(transactions::TRANSACTION_STATE_TOPIC)
+        .is_some()
+    {
+        // Finish transactions that were ending, and start their timeouts.
+        let broker = broker.clone();
+        tokio::spawn(async move {
+            if let Err((code, message)) = broker.txns.ensure_ready(&broker).await {
+                warn!("loading transactions: {code}: {message}");
+            }
+        });
+    }
     if broker.image().topic(groups::OFFSETS_TOPIC).is_some() {
         // Load committed offsets and groups now rather than at the first request.
         let broker = broker.clone();
@@ -55,6 +76,7 @@ pub async fn run(
     let _ = server.await;
     let _ = background.await;
     let _ = timers.await;
+    let _ = txn_timers.await;
     broker.shutdown().await;
 }
 

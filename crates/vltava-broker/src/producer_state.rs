@@ -1,6 +1,6 @@
-//! Idempotent producers (KIP-98, without transactions): for each partition,
-//! the epoch of every producer id and the sequence ranges and offsets of its
-//! last five batches. This is what lets the leader refuse a gap in the
+//! Idempotent and transactional producers (KIP-98): for each partition,
+//! the epoch of every producer id, the sequence ranges and offsets of its
+//! last five batches, and where its open transaction (if any) began here. This is what lets the leader refuse a gap in the
 //! sequence (OUT_OF_ORDER_SEQUENCE_NUMBER), refuse a fenced epoch
 //! (INVALID_PRODUCER_EPOCH), and answer a retried batch with the offsets it
 //! got the first time instead of appending it twice.
@@ -14,6 +14,11 @@
 //! - a producer the partition knows nothing about (new, expired, or state
 //!   lost in a restart) may start at any sequence (KIP-360).
 //!
+//! The open transactions give the last stable offset: the first offset of
+//! the oldest one (`first_unstable_offset`). A transaction opens with its
+//! producer's first transactional batch and closes with the marker the
+//! transaction coordinator writes (`end_transaction`).
+//!
 //! A pure state machine: no I/O, no clock (times are passed in).
 //!
 //! After a restart the table is rebuilt from the batch headers of the last
@@ -21,7 +26,7 @@
 //! snapshots plus the log): producers older than that are unknown, which
 //! the KIP-360 rule above lets continue at any sequence.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use vltava_protocol::ErrorCode;
 
@@ -39,6 +44,8 @@ pub struct ProducerBatch {
     pub epoch: i16,
     pub first_seq: i32,
     pub last_seq: i32,
+    /// Part of a transaction (the batch's transactional bit).
+    pub transactional: bool,
 }
 
 /// Where an appended batch went.
@@ -75,6 +82,10 @@ pub enum Verdict {
 pub struct ProducerStates {
     entries: HashMap<i64, Entry>,
     last_expiry_ms: i64,
+    /// Producer id -> first offset of its open transaction in this partition.
+    open: HashMap<i64, i64>,
+    /// The same, ordered by first offset: the oldest gives the LSO.
+    open_by_offset: BTreeSet<(i64, i64)>,
 }
 
 fn in_sequence(last: i32, next: i32) -> bool {
@@ -99,6 +110,20 @@ impl ProducerStates {
         let mut pending: HashMap<i64, (i16, i32)> = HashMap::new();
         for b in batches {
             let current = self.entries.get(&b.producer_id);
+            if b.first_seq < 0 {
+                // A coordinator's write (transactional offset commits):
+                // no sequence, only the epoch is checked.
+                if let Some(entry) = current.filter(|e| b.epoch < e.epoch) {
+                    return Err((
+                        ErrorCode::INVALID_PRODUCER_EPOCH,
+                        format!(
+                            "Epoch of producer {} is {}, which is smaller than the last seen epoch {}",
+                            b.producer_id, b.epoch, entry.epoch
+                        ),
+                    ));
+                }
+                continue;
+            }
             if let Some(entry) = current.filter(|e| e.epoch == b.epoch) {
                 if let Some(dup) = entry
                     .batches
@@ -144,6 +169,15 @@ impl ProducerStates {
                     }
                 }
             }
+            if !b.transactional && self.open.contains_key(&b.producer_id) {
+                return Err((
+                    ErrorCode::INVALID_TXN_STATE,
+                    format!(
+                        "Expected a transactional write from producer {}, which has an open transaction",
+                        b.producer_id
+                    ),
+                ));
+            }
             pending.insert(b.producer_id, (b.epoch, b.last_seq));
         }
         Ok(Verdict::Append)
@@ -156,15 +190,53 @@ impl ProducerStates {
             batches: VecDeque::with_capacity(BATCHES_RETAINED),
             last_update_ms: now_ms,
         });
-        if entry.epoch != batch.epoch {
+        if entry.epoch < batch.epoch || (entry.epoch != batch.epoch && batch.first_seq >= 0) {
             entry.epoch = batch.epoch;
             entry.batches.clear();
         }
-        if entry.batches.len() == BATCHES_RETAINED {
-            entry.batches.pop_front();
+        if batch.first_seq >= 0 {
+            if entry.batches.len() == BATCHES_RETAINED {
+                entry.batches.pop_front();
+            }
+            entry.batches.push_back(offsets);
         }
-        entry.batches.push_back(offsets);
         entry.last_update_ms = now_ms;
+        if batch.transactional && !self.open.contains_key(&batch.producer_id) {
+            self.open.insert(batch.producer_id, offsets.first_offset);
+            self.open_by_offset
+                .insert((offsets.first_offset, batch.producer_id));
+        }
+    }
+
+    /// Records a transaction marker of `producer_id` at `epoch`: closes its
+    /// open transaction and returns where that began (None if it had no
+    /// batch here). A marker of a newer epoch (the coordinator fenced the
+    /// producer) moves the producer to that epoch.
+    pub fn end_transaction(&mut self, producer_id: i64, epoch: i16, now_ms: i64) -> Option<i64> {
+        let entry = self.entries.entry(producer_id).or_insert(Entry {
+            epoch,
+            batches: VecDeque::new(),
+            last_update_ms: now_ms,
+        });
+        if epoch > entry.epoch {
+            entry.epoch = epoch;
+            entry.batches.clear();
+        }
+        entry.last_update_ms = now_ms;
+        let first = self.open.remove(&producer_id)?;
+        self.open_by_offset.remove(&(first, producer_id));
+        Some(first)
+    }
+
+    /// The first offset of the oldest open transaction: nothing at or
+    /// after it is stable.
+    pub fn first_unstable_offset(&self) -> Option<i64> {
+        self.open_by_offset.first().map(|&(offset, _)| offset)
+    }
+
+    /// The first offset of `producer_id`'s open transaction here.
+    pub fn open_transaction(&self, producer_id: i64) -> Option<i64> {
+        self.open.get(&producer_id).copied()
     }
 
     /// Forgets producers not heard from for `expiration_ms`
@@ -174,8 +246,11 @@ impl ProducerStates {
             return;
         }
         self.last_expiry_ms = now_ms;
-        self.entries
-            .retain(|_, e| now_ms.saturating_sub(e.last_update_ms) < expiration_ms);
+        // A producer with an open transaction stays until its marker.
+        let open = &self.open;
+        self.entries.retain(|pid, e| {
+            open.contains_key(pid) || now_ms.saturating_sub(e.last_update_ms) < expiration_ms
+        });
     }
 }
 
@@ -189,6 +264,14 @@ mod tests {
             epoch,
             first_seq: first,
             last_seq: first.wrapping_add(count - 1),
+            transactional: false,
+        }
+    }
+
+    fn txn_batch(pid: i64, epoch: i16, first: i32, count: i32) -> ProducerBatch {
+        ProducerBatch {
+            transactional: true,
+            ..batch(pid, epoch, first, count)
         }
     }
 
@@ -316,5 +399,51 @@ mod tests {
         assert_eq!(s.len(), 1);
         s.expire(86_400_000 + 60_000, 86_400_000);
         assert!(s.is_empty());
+    }
+
+    #[test]
+    fn open_transactions_hold_back_the_stable_offset() {
+        let mut s = ProducerStates::default();
+        assert_eq!(s.first_unstable_offset(), None);
+        append(&mut s, batch(1, 0, 0, 1), 0);
+        assert_eq!(s.first_unstable_offset(), None);
+        append(&mut s, txn_batch(2, 0, 0, 2), 1);
+        append(&mut s, txn_batch(3, 0, 0, 1), 3);
+        append(&mut s, txn_batch(2, 0, 2, 1), 4);
+        assert_eq!(s.first_unstable_offset(), Some(1));
+        assert_eq!(s.open_transaction(2), Some(1));
+        // A producer in a transaction may not write outside it.
+        assert_eq!(refused(&s, batch(2, 0, 3, 1)), ErrorCode::INVALID_TXN_STATE);
+        assert_eq!(s.end_transaction(2, 0, 0), Some(1));
+        assert_eq!(s.first_unstable_offset(), Some(3));
+        assert_eq!(s.end_transaction(3, 0, 0), Some(3));
+        assert_eq!(s.first_unstable_offset(), None);
+        // A marker for a producer with nothing open here closes nothing.
+        assert_eq!(s.end_transaction(3, 0, 0), None);
+        // Its next transaction opens at its next batch.
+        append(&mut s, txn_batch(2, 0, 3, 1), 9);
+        assert_eq!(s.first_unstable_offset(), Some(9));
+    }
+
+    #[test]
+    fn a_fencing_marker_moves_the_producer_to_the_new_epoch() {
+        let mut s = ProducerStates::default();
+        append(&mut s, txn_batch(4, 0, 0, 1), 0);
+        assert_eq!(s.end_transaction(4, 1, 0), Some(0));
+        assert_eq!(
+            refused(&s, txn_batch(4, 0, 1, 1)),
+            ErrorCode::INVALID_PRODUCER_EPOCH
+        );
+        assert_eq!(append(&mut s, txn_batch(4, 1, 0, 1), 2), Verdict::Append);
+    }
+
+    #[test]
+    fn producers_with_open_transactions_do_not_expire() {
+        let mut s = ProducerStates::default();
+        append(&mut s, txn_batch(1, 0, 0, 1), 0);
+        append(&mut s, batch(2, 0, 0, 1), 1);
+        s.expire(86_400_000 + 60_000, 86_400_000);
+        assert_eq!(s.len(), 1);
+        assert_eq!(s.first_unstable_offset(), Some(0));
     }
 }

@@ -9,7 +9,8 @@
 //! the handlers.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use bytes::Bytes;
 use tokio::sync::Notify;
@@ -17,8 +18,9 @@ use tracing::{info, warn};
 use vltava_config::{BrokerConfig, EffectiveTopicConfig, TopicConfig};
 use vltava_metadata::MetadataImage;
 use vltava_protocol::ErrorCode;
+use vltava_records::control::EndTxnMarker;
 use vltava_records::{BatchSplitter, TimestampType};
-use vltava_storage::{CleanupPolicy, KafkaUuid, Log, LogConfig, LogManager};
+use vltava_storage::{AbortedTxn, CleanupPolicy, KafkaUuid, Log, LogConfig, LogManager};
 
 use crate::handlers::produce::{Appended, Rejection};
 use crate::producer_state::{BatchOffsets, ProducerBatch, ProducerStates, Verdict};
@@ -112,11 +114,22 @@ pub struct Partition {
     leader_epoch: std::sync::atomic::AtomicI32,
     isr_size: std::sync::atomic::AtomicI32,
     appended: Notify,
-    /// Idempotent producers' epochs and last batches; held across the
-    /// check and the append so the two are one step. Loaded from the tail
-    /// of the log at the first idempotent append (`load_producer_states`).
+    /// Idempotent producers' epochs and last batches, and the open
+    /// transactions; held across the check and the append so the two are
+    /// one step. Loaded from the tail of the log at first use
+    /// (`load_producer_states`).
     producers: Mutex<Option<ProducerStates>>,
+    /// Whether `producers` is loaded: lets fetches skip the lock.
+    producers_loaded: AtomicBool,
+    /// The first offset of the oldest open transaction, `NO_OPEN_TXN` if
+    /// none: the last stable offset without taking the producers' lock.
+    /// Lowered before a transactional batch becomes visible and raised
+    /// only after a marker's aborted-transaction entry is written, so a
+    /// read_committed fetch never passes an undecided or unindexed batch.
+    first_unstable: AtomicI64,
 }
+
+const NO_OPEN_TXN: i64 = i64::MAX;
 
 impl Partition {
     pub fn settings(&self) -> Arc<TopicSettings> {
@@ -148,9 +161,46 @@ impl Partition {
         self.log.log_end_offset()
     }
 
-    /// Without transactions the last stable offset is the high watermark.
-    pub fn last_stable_offset(&self) -> i64 {
-        self.high_watermark()
+    /// The offset below which every transaction is decided: the first
+    /// offset of the oldest open transaction, or the high watermark.
+    pub fn last_stable_offset(&self, now_ms: i64) -> i64 {
+        if !self.producers_loaded.load(Ordering::Acquire) {
+            drop(self.producers(now_ms));
+        }
+        // The high watermark first: an append that opens a transaction
+        // lowers the bound before its batch raises the high watermark, so a
+        // high watermark that includes the batch comes with the bound.
+        let high_watermark = self.high_watermark();
+        high_watermark.min(self.first_unstable.load(Ordering::SeqCst))
+    }
+
+    /// The producer state, loaded from the log on first use.
+    fn producers(&self, now_ms: i64) -> MutexGuard<'_, Option<ProducerStates>> {
+        let mut guard = self.producers.lock().unwrap_or_else(|e| e.into_inner());
+        if guard.is_none() {
+            let states = self.load_producer_states(now_ms);
+            self.publish_first_unstable(&states);
+            *guard = Some(states);
+            self.producers_loaded.store(true, Ordering::Release);
+        }
+        guard
+    }
+
+    fn publish_first_unstable(&self, states: &ProducerStates) {
+        self.first_unstable.store(
+            states.first_unstable_offset().unwrap_or(NO_OPEN_TXN),
+            Ordering::SeqCst,
+        );
+    }
+
+    /// The aborted transactions a read_committed fetch from `from` up to
+    /// `upper` must tell the consumer about: (producer id, first offset).
+    pub fn aborted_transactions(&self, from: i64, upper: i64) -> Vec<(i64, i64)> {
+        self.log
+            .collect_aborted_txns(from, upper)
+            .into_iter()
+            .map(|t| (t.producer_id, t.first_offset))
+            .collect()
     }
 
     pub fn log_start_offset(&self) -> i64 {
@@ -162,8 +212,9 @@ impl Partition {
     }
 
     /// Appends validated batches. Batches with a producer id go through the
-    /// idempotent-producer checks first: a retried batch is answered with
-    /// the offsets it got the first time and not appended again.
+    /// producer checks first: a retried batch is answered with the offsets
+    /// it got the first time and not appended again; a transactional batch
+    /// opens its producer's transaction here if none is open.
     pub fn append(&self, records: Bytes, now_ms: i64) -> Result<Appended, Rejection> {
         let batches: Vec<(Option<ProducerBatch>, i64)> = BatchSplitter::new(records.clone())
             .filter_map(Result::ok)
@@ -173,16 +224,14 @@ impl Partition {
                     epoch: b.producer_epoch(),
                     first_seq: b.base_sequence(),
                     last_seq: b.last_sequence(),
+                    transactional: b.is_transactional(),
                 });
                 (producer, i64::from(b.last_offset_delta()))
             })
             .collect();
         let idempotent: Vec<ProducerBatch> = batches.iter().filter_map(|b| b.0).collect();
-        let mut guard = (!idempotent.is_empty())
-            .then(|| self.producers.lock().unwrap_or_else(|e| e.into_inner()));
-        let mut producers = guard
-            .as_mut()
-            .map(|g| g.get_or_insert_with(|| self.load_producer_states(now_ms)));
+        let mut guard = (!idempotent.is_empty()).then(|| self.producers(now_ms));
+        let mut producers = guard.as_mut().and_then(|g| g.as_mut());
         if let Some(producers) = &producers {
             match producers.check(&idempotent) {
                 Ok(Verdict::Append) => {}
@@ -202,27 +251,37 @@ impl Partition {
                 }
             }
         }
-        let info = self
+        if idempotent.iter().any(|b| b.transactional) {
+            // The batch lands at or after the current end: hold the stable
+            // offset there until its real position is recorded below.
+            self.first_unstable
+                .fetch_min(self.log.log_end_offset(), Ordering::SeqCst);
+        }
+        let appended = self
             .log
             .append_as_leader(records, now_ms, self.leader_epoch())
-            .map_err(|e| storage_rejection(&self.topic, self.index, e))?;
+            .map_err(|e| storage_rejection(&self.topic, self.index, e));
         if let Some(producers) = &mut producers {
-            let mut first_offset = info.first_offset;
-            for (producer, delta) in batches {
-                if let Some(batch) = producer {
-                    let offsets = BatchOffsets {
-                        first_seq: batch.first_seq,
-                        last_seq: batch.last_seq,
-                        first_offset,
-                        last_offset: first_offset + delta,
-                    };
-                    producers.record(batch, offsets, now_ms);
+            if let Ok(info) = &appended {
+                let mut first_offset = info.first_offset;
+                for (producer, delta) in batches {
+                    if let Some(batch) = producer {
+                        let offsets = BatchOffsets {
+                            first_seq: batch.first_seq,
+                            last_seq: batch.last_seq,
+                            first_offset,
+                            last_offset: first_offset + delta,
+                        };
+                        producers.record(batch, offsets, now_ms);
+                    }
+                    first_offset += delta + 1;
                 }
-                first_offset += delta + 1;
+                producers.expire(now_ms, self.settings().producer_id_expiration_ms);
             }
-            producers.expire(now_ms, self.settings().producer_id_expiration_ms);
+            self.publish_first_unstable(producers);
         }
         drop(guard);
+        let info = appended?;
         self.appended.notify_waiters();
         Ok(Appended {
             base_offset: info.first_offset,
@@ -231,11 +290,68 @@ impl Partition {
         })
     }
 
-    /// The idempotent-producer state after a restart: the producer batches
-    /// in the last `PRODUCER_STATE_SCAN_BYTES` of the log, read header by
-    /// header. Kafka restores it from snapshots and the log; here older
-    /// producers count as unknown, which KIP-360 lets start at any sequence.
-    /// A read error leaves the state empty (logged), never the append failed.
+    /// Writes a transaction marker (what Kafka's WriteTxnMarkers does on a
+    /// partition leader) and closes the producer's transaction here. For an
+    /// abort, the aborted-transaction index gets its entry before the
+    /// stable offset moves past the transaction. Returns the marker's offset.
+    pub fn append_marker(
+        &self,
+        producer_id: i64,
+        producer_epoch: i16,
+        commit: bool,
+        coordinator_epoch: i32,
+        now_ms: i64,
+    ) -> Result<i64, Rejection> {
+        let mut guard = self.producers(now_ms);
+        let producers = guard.as_mut().expect("loaded by producers()");
+        let marker = EndTxnMarker {
+            commit,
+            coordinator_epoch,
+        }
+        .to_batch(0, self.leader_epoch(), producer_id, producer_epoch, now_ms)
+        .map_err(|e| Rejection {
+            code: ErrorCode::UNKNOWN_SERVER_ERROR,
+            message: e.to_string(),
+            record_errors: Vec::new(),
+        })?;
+        let info = self
+            .log
+            .append_as_leader(marker, now_ms, self.leader_epoch())
+            .map_err(|e| storage_rejection(&self.topic, self.index, e))?;
+        let offset = info.first_offset;
+        if let Some(first_offset) = producers.open_transaction(producer_id) {
+            if !commit {
+                let others = producers
+                    .first_unstable_offset()
+                    .filter(|&o| o != first_offset);
+                self.log
+                    .append_aborted_txn(AbortedTxn {
+                        producer_id,
+                        first_offset,
+                        last_offset: offset,
+                        last_stable_offset: others.unwrap_or(offset + 1).min(offset + 1),
+                    })
+                    .map_err(|e| storage_rejection(&self.topic, self.index, e))?;
+            }
+        }
+        producers.end_transaction(producer_id, producer_epoch, now_ms);
+        self.publish_first_unstable(producers);
+        drop(guard);
+        self.appended.notify_waiters();
+        Ok(offset)
+    }
+
+    /// The producer state after a restart: the producer batches and
+    /// transaction markers in the last `PRODUCER_STATE_SCAN_BYTES` of the
+    /// log, read batch by batch. Kafka restores it from snapshots and the
+    /// log; here older producers count as unknown, which KIP-360 lets start
+    /// at any sequence, and a transaction whose first batch lies before the
+    /// window counts as open from its first batch inside it.
+    ///
+    /// An abort marker whose aborted-transaction entry is missing (the
+    /// broker stopped between the two writes) gets its entry now.
+    /// A read error leaves the state as far as it got (logged); the append
+    /// that asked is never failed for it.
     fn load_producer_states(&self, now_ms: i64) -> ProducerStates {
         let mut states = ProducerStates::default();
         let end = self.log.log_end_offset();
@@ -258,7 +374,11 @@ impl Partition {
             for batch in BatchSplitter::new(read) {
                 let Ok(batch) = batch else { break };
                 next = batch.next_offset();
-                if batch.producer_id() < 0 || batch.is_control() {
+                if batch.producer_id() < 0 {
+                    continue;
+                }
+                if batch.is_control() {
+                    self.replay_marker(&mut states, &batch, now_ms);
                     continue;
                 }
                 let producer = ProducerBatch {
@@ -266,6 +386,7 @@ impl Partition {
                     epoch: batch.producer_epoch(),
                     first_seq: batch.base_sequence(),
                     last_seq: batch.last_sequence(),
+                    transactional: batch.is_transactional(),
                 };
                 let offsets = BatchOffsets {
                     first_seq: producer.first_seq,
@@ -284,6 +405,47 @@ impl Partition {
             info!(topic = %self.topic, partition = self.index, producers = states.len(), "loaded producer state from the log");
         }
         states
+    }
+
+    fn replay_marker(
+        &self,
+        states: &mut ProducerStates,
+        batch: &vltava_records::RecordBatch,
+        now_ms: i64,
+    ) {
+        let marker = batch
+            .records()
+            .ok()
+            .and_then(|mut records| records.next())
+            .and_then(Result::ok)
+            .and_then(|record| EndTxnMarker::from_record(&record).ok());
+        let Some(marker) = marker else { return };
+        let producer_id = batch.producer_id();
+        let offset = batch.base_offset();
+        if let (false, Some(first_offset)) = (marker.commit, states.open_transaction(producer_id)) {
+            let indexed = self
+                .log
+                .collect_aborted_txns(offset, offset + 1)
+                .iter()
+                .any(|t| t.producer_id == producer_id && t.last_offset == offset);
+            if !indexed {
+                let entry = AbortedTxn {
+                    producer_id,
+                    first_offset,
+                    last_offset: offset,
+                    last_stable_offset: offset + 1,
+                };
+                match self.log.append_aborted_txn(entry) {
+                    Ok(()) => {
+                        info!(topic = %self.topic, partition = self.index, producer_id, offset, "restored a missing aborted-transaction entry")
+                    }
+                    Err(e) => {
+                        warn!(topic = %self.topic, partition = self.index, "restoring an aborted-transaction entry: {e}")
+                    }
+                }
+            }
+        }
+        states.end_transaction(producer_id, batch.producer_epoch(), now_ms);
     }
 
     /// Whole batches from `offset`, below `upper` (the high watermark or
@@ -336,6 +498,28 @@ impl Partition {
             warn!(topic = %self.topic, partition = self.index, "delete records failed: {e}");
             ErrorCode::KAFKA_STORAGE_ERROR
         })
+    }
+}
+
+#[cfg(test)]
+impl Partition {
+    /// A partition around an open log, with the broker's default settings.
+    fn for_test(log: Log) -> Partition {
+        let broker = BrokerConfig::new();
+        let effective = TopicConfig::new().resolve(&broker);
+        Partition {
+            topic: log.topic().to_string(),
+            index: log.partition(),
+            topic_id: KafkaUuid([0; 16]),
+            log: Arc::new(log),
+            settings: RwLock::new(Arc::new(settings_from(&effective, &broker))),
+            leader_epoch: 0.into(),
+            isr_size: 1.into(),
+            appended: Notify::new(),
+            producers: Mutex::new(None),
+            producers_loaded: AtomicBool::new(false),
+            first_unstable: AtomicI64::new(NO_OPEN_TXN),
+        }
     }
 }
 
@@ -513,6 +697,8 @@ impl ReplicaManager {
                             isr_size: (state.isr.len() as i32).into(),
                             appended: Notify::new(),
                             producers: Mutex::new(None),
+                            producers_loaded: AtomicBool::new(false),
+                            first_unstable: AtomicI64::new(NO_OPEN_TXN),
                         });
                         partitions.insert(key, p.clone());
                         p
@@ -594,5 +780,116 @@ mod tests {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos())
+    }
+
+    fn temp_dir(name: &str) -> std::path::PathBuf {
+        std::env::temp_dir().join(format!(
+            "vltava-replica-{name}-{}-{}",
+            std::process::id(),
+            now_nanos()
+        ))
+    }
+
+    fn open_log(dir: &std::path::Path) -> Log {
+        let config = LogConfig {
+            retention_ms: -1,
+            ..LogConfig::default()
+        };
+        Log::open(&dir.join("t-0"), config, LogOpenOptions::default(), 0).unwrap()
+    }
+
+    /// A batch of `count` records from producer `pid`, transactional or not.
+    fn batch(pid: i64, seq: i32, count: i32, transactional: bool) -> Bytes {
+        let mut b = RecordBatchBuilder::new();
+        if pid >= 0 {
+            b = b.producer(pid, 0, seq).transactional(transactional);
+        }
+        for i in 0..count {
+            b.append(0, None, Some(format!("v{i}").as_bytes()), &[])
+                .unwrap();
+        }
+        b.build().unwrap()
+    }
+
+    #[test]
+    fn open_transactions_hold_the_last_stable_offset_until_their_marker() {
+        let dir = temp_dir("lso");
+        let p = Partition::for_test(open_log(&dir));
+        p.append(batch(-1, 0, 2, false), 0).unwrap(); // 0..=1
+        assert_eq!(p.last_stable_offset(0), 2);
+        p.append(batch(7, 0, 3, true), 0).unwrap(); // 2..=4, txn of 7
+        p.append(batch(-1, 0, 1, false), 0).unwrap(); // 5
+        p.append(batch(8, 0, 2, true), 0).unwrap(); // 6..=7, txn of 8
+        assert_eq!(p.high_watermark(), 8);
+        assert_eq!(p.last_stable_offset(0), 2);
+        // Producer 8 aborts: the index gets its entry, the LSO stays at 7's.
+        let marker = p.append_marker(8, 0, false, 0, 0).unwrap();
+        assert_eq!(marker, 8);
+        assert_eq!(p.last_stable_offset(0), 2);
+        assert_eq!(p.aborted_transactions(0, 100), vec![(8, 6)]);
+        // Producer 7 commits: everything is stable, nothing more aborted.
+        assert_eq!(p.append_marker(7, 0, true, 0, 0).unwrap(), 9);
+        assert_eq!(p.last_stable_offset(0), 10);
+        assert_eq!(p.aborted_transactions(0, 100), vec![(8, 6)]);
+        // A fetch that starts after the aborted transaction is told nothing.
+        assert!(p.aborted_transactions(9, 100).is_empty());
+        p.log().close().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_producer_in_a_transaction_cannot_write_outside_it() {
+        let dir = temp_dir("outside");
+        let p = Partition::for_test(open_log(&dir));
+        p.append(batch(7, 0, 1, true), 0).unwrap();
+        let refused = p.append(batch(7, 1, 1, false), 0).unwrap_err();
+        assert_eq!(refused.code, ErrorCode::INVALID_TXN_STATE);
+        p.log().close().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn transaction_state_is_rebuilt_after_a_restart() {
+        let dir = temp_dir("restart");
+        {
+            let p = Partition::for_test(open_log(&dir));
+            p.append(batch(7, 0, 2, true), 0).unwrap(); // 0..=1 aborted below
+            p.append_marker(7, 0, false, 0, 0).unwrap(); // 2
+            p.append(batch(9, 0, 1, true), 0).unwrap(); // 3, still open
+            p.log().close().unwrap();
+        }
+        let p = Partition::for_test(open_log(&dir));
+        assert_eq!(p.high_watermark(), 4);
+        assert_eq!(p.last_stable_offset(0), 3);
+        assert_eq!(p.aborted_transactions(0, 4), vec![(7, 0)]);
+        p.append_marker(9, 0, true, 0, 0).unwrap();
+        assert_eq!(p.last_stable_offset(0), 5);
+        p.log().close().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_missing_aborted_entry_is_restored_from_the_marker() {
+        let dir = temp_dir("reconcile");
+        {
+            // The marker without its index entry: what a crash between the
+            // two writes leaves.
+            let log = open_log(&dir);
+            log.append_as_leader(batch(7, 0, 2, true), 0, 0).unwrap();
+            let marker = EndTxnMarker {
+                commit: false,
+                coordinator_epoch: 0,
+            }
+            .to_batch(0, 0, 7, 0, 0)
+            .unwrap();
+            log.append_as_leader(marker, 0, 0).unwrap();
+            assert!(log.collect_aborted_txns(0, 10).is_empty());
+            log.close().unwrap();
+        }
+        let p = Partition::for_test(open_log(&dir));
+        assert_eq!(p.last_stable_offset(0), 3);
+        assert_eq!(p.aborted_transactions(0, 10), vec![(7, 0)]);
+        p.log().close().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -23,6 +23,7 @@ use vltava_storage::{KafkaUuid, LogManager, LogManagerOptions, MetaProperties};
 use crate::groups::{coordinator_config, GroupService};
 use crate::metadata_log::MetadataLog;
 use crate::replica::{log_config_from, ReplicaManager};
+use crate::transactions::{txn_config, TxnService};
 
 /// A refusal: Kafka error code and message.
 pub type Refused = (ErrorCode, String);
@@ -78,6 +79,7 @@ pub struct Broker {
     controller: tokio::sync::Mutex<MetadataLog>,
     pub replicas: ReplicaManager,
     pub groups: Arc<GroupService>,
+    pub txns: Arc<TxnService>,
     /// The producer ids this broker may hand out: `next..end` of the block
     /// last taken from the metadata log (see `allocate_producer_id`).
     producer_ids: tokio::sync::Mutex<(i64, i64)>,
@@ -142,6 +144,7 @@ impl Broker {
         };
         let dynamic = effective_broker_config(&config, &image, node_id);
         let group_config = coordinator_config(&dynamic);
+        let txn_settings = txn_config(&dynamic);
         let default_log_config = log_config_from(&TopicConfig::new().resolve(&dynamic));
         let logs = LogManager::open(
             data_dir,
@@ -169,6 +172,7 @@ impl Broker {
                 group_config,
                 u64::from_le_bytes(KafkaUuid::random().0[..8].try_into().expect("8 bytes")),
             )),
+            txns: Arc::new(TxnService::new(txn_settings)),
             producer_ids: tokio::sync::Mutex::new((0, 0)),
         });
 

@@ -202,6 +202,11 @@ pub struct MemberDescription {
 pub struct GroupCoordinator {
     config: CoordinatorConfig,
     groups: HashMap<String, Group>,
+    /// Offsets committed inside transactions not yet decided (TxnOffsetCommit,
+    /// KIP-98): producer id -> (group, topic, partition) -> offset. They
+    /// become committed offsets when the commit marker reaches the group's
+    /// partition, and vanish on abort.
+    pending_txn: HashMap<i64, HashMap<(String, String, i32), CommittedOffset>>,
     loaded: HashSet<i32>,
     /// Source of unique member ids: a per-process random prefix plus a counter.
     id_prefix: String,
@@ -215,6 +220,7 @@ impl GroupCoordinator {
         GroupCoordinator {
             config,
             groups: HashMap::new(),
+            pending_txn: HashMap::new(),
             loaded: HashSet::new(),
             id_prefix: format!("{id_seed:016x}"),
             id_counter: 0,
@@ -732,6 +738,161 @@ impl GroupCoordinator {
             errors.push(ErrorCode::NONE);
         }
         (errors, effects)
+    }
+
+    /// TxnOffsetCommit: offsets committed as part of producer
+    /// `producer_id`'s transaction. They are validated like OffsetCommit
+    /// (the generation and member only when given: v3+ producers send
+    /// their consumer's group metadata so a zombie is fenced) and held
+    /// pending until `complete_transaction`. Returns one error per offset
+    /// and the records to append transactionally.
+    #[allow(clippy::too_many_arguments)]
+    pub fn txn_commit_offsets(
+        &mut self,
+        now: i64,
+        group_id: &str,
+        producer_id: i64,
+        generation: i32,
+        member_id: &str,
+        instance_id: Option<&str>,
+        offsets: &[OffsetToCommit],
+        partition_exists: &dyn Fn(&str, i32) -> bool,
+    ) -> (Vec<ErrorCode>, Effects) {
+        let mut effects = Effects::default();
+        let all = |e: ErrorCode| vec![e; offsets.len()];
+        if let Err(e) = self.check_loaded(group_id) {
+            return (all(e), effects);
+        }
+        let partition = self.partition_for(group_id);
+        let max_metadata = self.config.max_metadata_bytes;
+        let group = self
+            .groups
+            .entry(group_id.to_string())
+            .or_insert_with(|| Group::new(group_id, now));
+        let check = if group.state == GroupState::Dead {
+            Err(ErrorCode::COORDINATOR_NOT_AVAILABLE)
+        } else if member_id.is_empty() && generation < 0 {
+            // A producer that does not pass its consumer's group metadata.
+            Ok(())
+        } else if let Err(e) = validate_member(group, member_id, instance_id) {
+            Err(e)
+        } else if generation != group.generation {
+            Err(ErrorCode::ILLEGAL_GENERATION)
+        } else {
+            Ok(())
+        };
+        if let Err(e) = check {
+            return (all(e), effects);
+        }
+        let mut errors = Vec::with_capacity(offsets.len());
+        for o in offsets {
+            let metadata = o.metadata.clone().unwrap_or_default();
+            if metadata.len() > max_metadata {
+                errors.push(ErrorCode::OFFSET_METADATA_TOO_LARGE);
+                continue;
+            }
+            if !partition_exists(&o.topic, o.partition) {
+                errors.push(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
+                continue;
+            }
+            let value = OffsetCommitValue {
+                offset: o.offset,
+                leader_epoch: o.leader_epoch,
+                metadata: metadata.clone(),
+                commit_timestamp: now,
+                ..Default::default()
+            };
+            effects.records.push((
+                partition,
+                records::offset_commit_key(group_id, &o.topic, o.partition),
+                Some(records::offset_commit_value(&value)),
+            ));
+            self.pending_txn.entry(producer_id).or_default().insert(
+                (group_id.to_string(), o.topic.clone(), o.partition),
+                CommittedOffset {
+                    offset: o.offset,
+                    leader_epoch: o.leader_epoch,
+                    metadata,
+                    commit_timestamp: now,
+                },
+            );
+            errors.push(ErrorCode::NONE);
+        }
+        (errors, effects)
+    }
+
+    /// Replays an offset record of a transaction still open at load time
+    /// (its marker is not in the log yet): it is pending again.
+    pub fn load_pending_txn_offset(
+        &mut self,
+        producer_id: i64,
+        key: Option<Bytes>,
+        value: Option<Bytes>,
+    ) -> Result<(), String> {
+        match records::decode(key, value) {
+            Ok(OffsetsRecord::Offset {
+                group,
+                topic,
+                partition,
+                value: Some(v),
+            }) => {
+                self.pending_txn.entry(producer_id).or_default().insert(
+                    (group, topic, partition),
+                    CommittedOffset {
+                        offset: v.offset,
+                        leader_epoch: v.leader_epoch,
+                        metadata: v.metadata,
+                        commit_timestamp: v.commit_timestamp,
+                    },
+                );
+                Ok(())
+            }
+            Ok(_) => Err("a transactional record that is not an offset commit".into()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// The marker of producer `producer_id`'s transaction reached
+    /// `__consumer_offsets` partition `partition`: its pending offsets for
+    /// the groups of that partition are committed, or dropped on abort.
+    pub fn complete_transaction(
+        &mut self,
+        now: i64,
+        producer_id: i64,
+        partition: i32,
+        commit: bool,
+    ) {
+        let Some(pending) = self.pending_txn.get_mut(&producer_id) else {
+            return;
+        };
+        let partitions = self.config.partitions;
+        let here: Vec<(String, String, i32)> = pending
+            .keys()
+            .filter(|(group, _, _)| records::partition_for_group(group, partitions) == partition)
+            .cloned()
+            .collect();
+        for key in here {
+            let offset = pending.remove(&key).expect("listed above");
+            let (group, topic, p) = key;
+            if commit {
+                self.groups
+                    .entry(group.clone())
+                    .or_insert_with(|| Group::new(&group, now))
+                    .offsets
+                    .insert((topic, p), offset);
+            }
+        }
+        if pending.is_empty() {
+            self.pending_txn.remove(&producer_id);
+        }
+    }
+
+    /// Whether a transaction holds an undecided offset for this partition
+    /// of the group (OffsetFetch with require_stable answers
+    /// UNSTABLE_OFFSET_COMMIT then, KIP-447).
+    pub fn has_pending_txn_offset(&self, group_id: &str, topic: &str, partition: i32) -> bool {
+        let key = (group_id.to_string(), topic.to_string(), partition);
+        self.pending_txn.values().any(|p| p.contains_key(&key))
     }
 
     /// OffsetFetch for one group; `None` topics means every committed offset.

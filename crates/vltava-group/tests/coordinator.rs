@@ -693,3 +693,99 @@ fn member_ids_are_the_client_or_instance_id_then_a_uuid() {
     assert!(is_uuid_text(suffix), "{stat}");
     assert_ne!(&dynamic["client-".len()..], suffix, "ids are unique");
 }
+
+/// The committed offset of `g` for t-0, if any.
+fn committed(c: &GroupCoordinator, group: &str) -> i64 {
+    c.fetch_offsets(group, Some(&[("t".to_string(), vec![0])]))
+        .unwrap()[0]
+        .offset
+}
+
+#[test]
+fn transactional_offsets_count_only_once_their_transaction_commits() {
+    let mut h = Harness::new(0);
+    let exists = |_: &str, p: i32| p == 0;
+    let one = |offset: i64| {
+        vec![OffsetToCommit {
+            topic: "t".into(),
+            partition: 0,
+            offset,
+            leader_epoch: -1,
+            metadata: None,
+        }]
+    };
+    let partition = h.c.partition_for("g");
+    let (errors, e) =
+        h.c.txn_commit_offsets(h.now, "g", 77, -1, "", None, &one(10), &exists);
+    assert_eq!(errors, vec![ErrorCode::NONE]);
+    assert_eq!(e.records.len(), 1);
+    assert_eq!(e.records[0].0, partition);
+    // Pending: not committed yet, and unstable for require_stable fetches.
+    assert_eq!(committed(&h.c, "g"), -1);
+    assert!(h.c.has_pending_txn_offset("g", "t", 0));
+    // A marker on another partition decides nothing here.
+    h.c.complete_transaction(h.now, 77, (partition + 1) % 4, true);
+    assert!(h.c.has_pending_txn_offset("g", "t", 0));
+    h.c.complete_transaction(h.now, 77, partition, true);
+    assert_eq!(committed(&h.c, "g"), 10);
+    assert!(!h.c.has_pending_txn_offset("g", "t", 0));
+
+    // An aborted transaction's offsets vanish.
+    h.c.txn_commit_offsets(h.now, "g", 78, -1, "", None, &one(20), &exists);
+    h.c.complete_transaction(h.now, 78, partition, false);
+    assert_eq!(committed(&h.c, "g"), 10);
+    assert!(!h.c.has_pending_txn_offset("g", "t", 0));
+}
+
+#[test]
+fn transactional_commits_with_group_metadata_are_fenced_like_commits() {
+    let mut h = Harness::new(0);
+    let exists = |_: &str, _: i32| true;
+    let offsets = vec![OffsetToCommit {
+        topic: "t".into(),
+        partition: 0,
+        offset: 5,
+        leader_epoch: -1,
+        metadata: None,
+    }];
+    let (a, ja) = h.join_new(RANGE);
+    let generation = h.join_result(ja).unwrap().generation_id;
+    let s = h.sync(&a, generation, &[]);
+    h.sync_result(s).unwrap();
+    let (errors, _) =
+        h.c.txn_commit_offsets(h.now, "g", 1, generation + 1, &a, None, &offsets, &exists);
+    assert_eq!(errors, vec![ErrorCode::ILLEGAL_GENERATION]);
+    let (errors, _) =
+        h.c.txn_commit_offsets(h.now, "g", 1, generation, "zombie", None, &offsets, &exists);
+    assert_eq!(errors, vec![ErrorCode::UNKNOWN_MEMBER_ID]);
+    let (errors, _) =
+        h.c.txn_commit_offsets(h.now, "g", 1, generation, &a, None, &offsets, &exists);
+    assert_eq!(errors, vec![ErrorCode::NONE]);
+}
+
+#[test]
+fn open_transactional_offsets_are_pending_again_after_a_reload() {
+    let mut h = Harness::new(0);
+    let exists = |_: &str, _: i32| true;
+    let offsets = vec![OffsetToCommit {
+        topic: "t".into(),
+        partition: 0,
+        offset: 33,
+        leader_epoch: -1,
+        metadata: None,
+    }];
+    let (_, e) =
+        h.c.txn_commit_offsets(h.now, "g", 9, -1, "", None, &offsets, &exists);
+    let (partition, key, value) = e.records[0].clone();
+    let mut reloaded = GroupCoordinator::new(h.c.config().clone(), 7);
+    for p in 0..4 {
+        reloaded.load_partition(p, Vec::new(), 0);
+    }
+    reloaded
+        .load_pending_txn_offset(9, Some(key), value)
+        .unwrap();
+    assert!(reloaded.has_pending_txn_offset("g", "t", 0));
+    // The group had no other record: the commit creates it.
+    reloaded.complete_transaction(h.now, 9, partition, true);
+    assert_eq!(committed(&reloaded, "g"), 33);
+}

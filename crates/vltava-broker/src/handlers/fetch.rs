@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::sync::futures::Notified;
-use vltava_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use vltava_protocol::messages::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
 use vltava_protocol::messages::{FetchRequest, FetchResponse};
 use vltava_protocol::{ErrorCode, ResponseBody, Uuid};
 
@@ -198,7 +200,7 @@ fn read_partition(
         return Err((code, -1, -1));
     }
     let high_watermark = partition.high_watermark();
-    let last_stable = partition.last_stable_offset();
+    let last_stable = partition.last_stable_offset(crate::state::now_ms());
     let upper = if read_committed {
         last_stable
     } else {
@@ -207,16 +209,27 @@ fn read_partition(
     let read = partition.read(wanted.fetch_offset, limit, upper, min_one_batch);
     match read {
         Ok(records) => Ok(PartitionData {
+            // The consumer drops the batches of these producers from each
+            // first offset up to the producer's abort marker.
+            aborted_transactions: read_committed.then(|| {
+                if records.is_empty() {
+                    return Vec::new();
+                }
+                partition
+                    .aborted_transactions(wanted.fetch_offset, upper)
+                    .into_iter()
+                    .map(|(producer_id, first_offset)| AbortedTransaction {
+                        producer_id,
+                        first_offset,
+                        ..Default::default()
+                    })
+                    .collect()
+            }),
             partition_index: wanted.index,
             error_code: 0,
             high_watermark,
             last_stable_offset: last_stable,
             log_start_offset: partition.log_start_offset(),
-            aborted_transactions: if read_committed {
-                Some(Vec::new())
-            } else {
-                None
-            },
             preferred_read_replica: -1,
             records: Some(records),
             ..Default::default()

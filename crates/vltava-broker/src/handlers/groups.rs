@@ -30,6 +30,7 @@ use super::RequestContext;
 use crate::state::{now_ms, Broker};
 
 const GROUP_KEY: i8 = 0;
+const TRANSACTION_KEY: i8 = 1;
 
 fn client_host(context: &RequestContext<'_>) -> String {
     format!("/{}", context.peer.ip())
@@ -64,15 +65,13 @@ pub async fn find_coordinator(
         vec![request.key.clone()]
     };
     let (host, port) = own_endpoint(broker);
-    let outcome = if request.key_type != GROUP_KEY {
-        // No transaction coordinator yet (InitProducerId serves only
-        // idempotent producers, without a transactional id).
-        Err((
-            ErrorCode::COORDINATOR_NOT_AVAILABLE,
-            "Transaction coordinators are not supported yet.".to_string(),
-        ))
-    } else {
-        broker.groups.ensure_ready(broker).await
+    let outcome = match request.key_type {
+        GROUP_KEY => broker.groups.ensure_ready(broker).await,
+        TRANSACTION_KEY => broker.txns.ensure_ready(broker).await,
+        other => Err((
+            ErrorCode::INVALID_REQUEST,
+            format!("Unknown coordinator key type {other}."),
+        )),
     };
     if context.version >= 4 {
         let coordinators = keys
@@ -399,6 +398,26 @@ pub async fn offset_commit(
     })
 }
 
+/// The group's committed offsets; with `require_stable`, a partition with
+/// an offset pending in an open transaction answers UNSTABLE_OFFSET_COMMIT.
+fn stable_offsets(
+    coordinator: &vltava_group::GroupCoordinator,
+    group_id: &str,
+    topics: Option<&[(String, Vec<i32>)]>,
+    require_stable: bool,
+) -> Result<Vec<vltava_group::FetchedOffset>, ErrorCode> {
+    let mut offsets = coordinator.fetch_offsets(group_id, topics)?;
+    if require_stable {
+        for o in &mut offsets {
+            if coordinator.has_pending_txn_offset(group_id, &o.topic, o.partition) {
+                o.offset = -1;
+                o.error = ErrorCode::UNSTABLE_OFFSET_COMMIT;
+            }
+        }
+    }
+    Ok(offsets)
+}
+
 pub async fn offset_fetch(
     broker: &Broker,
     context: &RequestContext<'_>,
@@ -406,6 +425,9 @@ pub async fn offset_fetch(
 ) -> ResponseBody {
     let version = context.version;
     let loaded = ready(broker).await;
+    // KIP-447 (v7+): a consumer that asks for stable offsets is told to
+    // retry while a transaction holds an undecided commit.
+    let require_stable = version >= 7 && request.require_stable;
     if version >= 8 {
         let mut groups = Vec::with_capacity(request.groups.len());
         for g in request.groups {
@@ -419,7 +441,7 @@ pub async fn offset_fetch(
                 Ok(()) => {
                     broker
                         .groups
-                        .read(|c| c.fetch_offsets(&g.group_id, topics.as_deref()))
+                        .read(|c| stable_offsets(c, &g.group_id, topics.as_deref(), require_stable))
                         .await
                 }
             };
@@ -465,7 +487,7 @@ pub async fn offset_fetch(
         Ok(()) => {
             broker
                 .groups
-                .read(|c| c.fetch_offsets(&request.group_id, topics.as_deref()))
+                .read(|c| stable_offsets(c, &request.group_id, topics.as_deref(), require_stable))
                 .await
         }
     };

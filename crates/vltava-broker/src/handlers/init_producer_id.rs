@@ -1,27 +1,27 @@
-//! InitProducerId for idempotent producers: a fresh producer id with epoch
-//! 0, as Kafka answers every request without a transactional id. Ids come
-//! from blocks recorded in the metadata log (`Broker::allocate_producer_id`),
-//! so none is handed out twice, across restarts included. The sequence and
-//! epoch checks on produce are in `producer_state`.
-//!
-//! Transactional ids need a transaction coordinator, which does not exist
-//! yet: those requests get COORDINATOR_NOT_AVAILABLE, as FindCoordinator
-//! answers for transaction keys.
+//! InitProducerId. Without a transactional id (idempotent producers): a
+//! fresh producer id with epoch 0, as Kafka answers. Ids come from blocks
+//! recorded in the metadata log (`Broker::allocate_producer_id`), so none is
+//! handed out twice, across restarts included. With a transactional id the
+//! transaction coordinator answers (`crate::transactions`): the id's
+//! producer id with the next epoch, which fences older instances. The
+//! sequence and epoch checks on produce are in `producer_state`.
 
 use vltava_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse};
 use vltava_protocol::{ErrorCode, ResponseBody};
 
+use super::transactions::fenced_for;
 use super::RequestContext;
 use crate::state::Broker;
 
 pub async fn handle(
     broker: &Broker,
-    _context: &RequestContext<'_>,
+    context: &RequestContext<'_>,
     request: InitProducerIdRequest,
 ) -> ResponseBody {
     let refuse = |code: ErrorCode| {
         ResponseBody::InitProducerId(InitProducerIdResponse {
-            error_code: code.code(),
+            // KIP-588: PRODUCER_FENCED from v4.
+            error_code: fenced_for(code, context.version, 4).code(),
             producer_id: -1,
             producer_epoch: -1,
             ..Default::default()
@@ -31,16 +31,33 @@ pub async fn handle(
     if (request.producer_id == -1) != (request.producer_epoch == -1) {
         return refuse(ErrorCode::INVALID_REQUEST);
     }
-    if request.transactional_id.is_some() {
-        return refuse(ErrorCode::COORDINATOR_NOT_AVAILABLE);
-    }
-    match broker.allocate_producer_id().await {
-        Ok(producer_id) => ResponseBody::InitProducerId(InitProducerIdResponse {
+    let answer = |(producer_id, producer_epoch)| {
+        ResponseBody::InitProducerId(InitProducerIdResponse {
             error_code: 0,
             producer_id,
-            producer_epoch: 0,
+            producer_epoch,
             ..Default::default()
-        }),
+        })
+    };
+    if let Some(transactional_id) = &request.transactional_id {
+        let expected =
+            (request.producer_id >= 0).then_some((request.producer_id, request.producer_epoch));
+        return match broker
+            .txns
+            .init_producer_id(
+                broker,
+                transactional_id,
+                request.transaction_timeout_ms,
+                expected,
+            )
+            .await
+        {
+            Ok(ids) => answer(ids),
+            Err(code) => refuse(code),
+        };
+    }
+    match broker.allocate_producer_id().await {
+        Ok(producer_id) => answer((producer_id, 0)),
         Err((code, _)) => refuse(code),
     }
 }

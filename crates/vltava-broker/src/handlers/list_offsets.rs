@@ -97,7 +97,7 @@ fn lookup(
         });
     }
     let upper = if read_committed {
-        partition.last_stable_offset()
+        partition.last_stable_offset(crate::state::now_ms())
     } else {
         partition.high_watermark()
     };

@@ -16,6 +16,7 @@ pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
+pub mod transactions;
 
 /// What a handler knows about the request besides its body.
 pub struct RequestContext<'a> {
@@ -58,6 +59,12 @@ pub const SUPPORTED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::DeleteGroups, v(0, 2)),
     (ApiKey::OffsetDelete, v(0, 0)),
     (ApiKey::InitProducerId, v(0, 5)),
+    (ApiKey::AddPartitionsToTxn, v(0, 4)),
+    (ApiKey::AddOffsetsToTxn, v(0, 4)),
+    (ApiKey::EndTxn, v(0, 4)),
+    (ApiKey::TxnOffsetCommit, v(0, 4)),
+    (ApiKey::DescribeTransactions, v(0, 0)),
+    (ApiKey::ListTransactions, v(0, 1)),
 ];
 
 pub fn supported_versions(api_key: ApiKey) -> Option<VersionRange> {
@@ -106,6 +113,22 @@ pub async fn handle(
         RequestBody::DeleteGroups(r) => groups::delete_groups(broker, context, r).await,
         RequestBody::OffsetDelete(r) => groups::offset_delete(broker, context, r).await,
         RequestBody::InitProducerId(r) => init_producer_id::handle(broker, context, r).await,
+        RequestBody::AddPartitionsToTxn(r) => {
+            transactions::add_partitions_to_txn(broker, context, r).await
+        }
+        RequestBody::AddOffsetsToTxn(r) => {
+            transactions::add_offsets_to_txn(broker, context, r).await
+        }
+        RequestBody::EndTxn(r) => transactions::end_txn(broker, context, r).await,
+        RequestBody::TxnOffsetCommit(r) => {
+            transactions::txn_offset_commit(broker, context, r).await
+        }
+        RequestBody::DescribeTransactions(r) => {
+            transactions::describe_transactions(broker, context, r).await
+        }
+        RequestBody::ListTransactions(r) => {
+            transactions::list_transactions(broker, context, r).await
+        }
         // The connection layer refuses every API not in SUPPORTED before
         // decoding, so this is only reached if that list and this match disagree.
         other => return Err(format!("{} has no handler", other.api_key().name())),

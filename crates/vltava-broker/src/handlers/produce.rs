@@ -67,7 +67,18 @@ pub async fn handle(
             for p in topic.partition_data {
                 let result = match broker.replicas.get(&topic.name, p.index) {
                     None => Err(Rejection::new(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, "")),
-                    Some(partition) => produce_to(broker, &partition, p.records, acks, now_ms),
+                    Some(partition) => match verify_transactional(
+                        broker,
+                        request.transactional_id.as_deref(),
+                        &topic.name,
+                        p.index,
+                        p.records.as_ref(),
+                    )
+                    .await
+                    {
+                        Ok(()) => produce_to(broker, &partition, p.records, acks, now_ms),
+                        Err(rejection) => Err(rejection),
+                    },
                 };
                 partitions.push(partition_response(p.index, result));
             }
@@ -89,7 +100,55 @@ pub async fn handle(
     }))
 }
 
+/// A transactional batch must belong to a partition its producer added to
+/// its ongoing transaction (KIP-890's verification): otherwise a late or
+/// fenced write would open a transaction no coordinator will ever end, and
+/// hold back the partition's last stable offset for good.
+async fn verify_transactional(
+    broker: &Broker,
+    transactional_id: Option<&str>,
+    topic: &str,
+    partition: i32,
+    records: Option<&Bytes>,
+) -> Result<(), Rejection> {
+    let Some(first) = records.and_then(|r| BatchSplitter::new(r.clone()).next()) else {
+        return Ok(());
+    };
+    let Ok(batch) = first else { return Ok(()) };
+    if !batch.is_transactional() || batch.is_control() {
+        return Ok(());
+    }
+    let Some(transactional_id) = transactional_id else {
+        return Err(Rejection::new(
+            ErrorCode::INVALID_REQUEST,
+            "a transactional batch in a produce request without a transactional id",
+        ));
+    };
+    broker
+        .txns
+        .verify_partition(
+            broker,
+            transactional_id,
+            batch.producer_id(),
+            batch.producer_epoch(),
+            &(topic.to_string(), partition),
+        )
+        .await
+        .map_err(|code| {
+            let code = if code == ErrorCode::PRODUCER_FENCED {
+                ErrorCode::INVALID_PRODUCER_EPOCH
+            } else {
+                code
+            };
+            Rejection::new(
+                code,
+                format!("{topic}-{partition} is not part of the ongoing transaction of {transactional_id:?}"),
+            )
+        })
+}
+
 /// What a successful append reports.
+#[derive(Debug)]
 pub struct Appended {
     pub base_offset: i64,
     pub log_append_time_ms: i64,

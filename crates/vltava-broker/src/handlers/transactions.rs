@@ -1,0 +1,420 @@
+//! The transaction APIs (KIP-98): AddPartitionsToTxn, AddOffsetsToTxn,
+//! EndTxn, TxnOffsetCommit, DescribeTransactions and ListTransactions.
+//! The logic is the transaction coordinator's (`vltava-txn`, through
+//! `crate::transactions::TxnService`) and, for TxnOffsetCommit, the group
+//! coordinator's; this module translates between wire versions and them.
+
+use vltava_group::OffsetToCommit;
+use vltava_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
+use vltava_protocol::messages::add_partitions_to_txn_response::{
+    AddPartitionsToTxnPartitionResult, AddPartitionsToTxnResult, AddPartitionsToTxnTopicResult,
+};
+use vltava_protocol::messages::describe_transactions_response::{self, TopicData};
+use vltava_protocol::messages::list_transactions_response;
+use vltava_protocol::messages::txn_offset_commit_response::{
+    TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
+};
+use vltava_protocol::messages::*;
+use vltava_protocol::{ErrorCode, ResponseBody};
+use vltava_txn::TxnState;
+
+use super::RequestContext;
+use crate::groups::OFFSETS_TOPIC;
+use crate::state::{now_ms, Broker};
+
+/// Before KIP-588 (these versions) clients know a fenced producer only as
+/// INVALID_PRODUCER_EPOCH.
+pub fn fenced_for(code: ErrorCode, version: i16, first_version_with_fenced: i16) -> ErrorCode {
+    if code == ErrorCode::PRODUCER_FENCED && version < first_version_with_fenced {
+        ErrorCode::INVALID_PRODUCER_EPOCH
+    } else {
+        code
+    }
+}
+
+/// The topic results of one transaction's AddPartitionsToTxn: every
+/// partition gets `code`, except unknown ones, which get
+/// UNKNOWN_TOPIC_OR_PARTITION while the rest get OPERATION_NOT_ATTEMPTED.
+async fn add_partitions_for(
+    broker: &Broker,
+    transactional_id: &str,
+    producer_id: i64,
+    producer_epoch: i16,
+    topics: &[AddPartitionsToTxnTopic],
+    verify_only: bool,
+    version: i16,
+) -> Vec<AddPartitionsToTxnTopicResult> {
+    let image = broker.image();
+    let exists = |topic: &str, p: i32| {
+        image
+            .topic(topic)
+            .is_some_and(|t| p >= 0 && (p as usize) < t.partitions.len())
+    };
+    let any_unknown = topics
+        .iter()
+        .any(|t| t.partitions.iter().any(|&p| !exists(&t.name, p)));
+    let wanted: Vec<(String, i32)> = topics
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(|&p| (t.name.clone(), p)))
+        .collect();
+    let outcome = |topic: &str, p: i32, code: ErrorCode| {
+        if any_unknown {
+            if exists(topic, p) {
+                ErrorCode::OPERATION_NOT_ATTEMPTED
+            } else {
+                ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
+            }
+        } else {
+            code
+        }
+    };
+    let mut per_partition: Vec<ErrorCode> = Vec::with_capacity(wanted.len());
+    if any_unknown {
+        per_partition.resize(wanted.len(), ErrorCode::NONE);
+    } else if verify_only {
+        for partition in &wanted {
+            per_partition.push(
+                match broker
+                    .txns
+                    .verify_partition(
+                        broker,
+                        transactional_id,
+                        producer_id,
+                        producer_epoch,
+                        partition,
+                    )
+                    .await
+                {
+                    Ok(()) => ErrorCode::NONE,
+                    Err(code) => code,
+                },
+            );
+        }
+    } else {
+        let code = broker
+            .txns
+            .add_partitions(
+                broker,
+                transactional_id,
+                producer_id,
+                producer_epoch,
+                &wanted,
+            )
+            .await;
+        per_partition.resize(wanted.len(), code);
+    }
+    let mut codes = per_partition.into_iter();
+    topics
+        .iter()
+        .map(|t| AddPartitionsToTxnTopicResult {
+            name: t.name.clone(),
+            results_by_partition: t
+                .partitions
+                .iter()
+                .map(|&p| {
+                    let code = outcome(&t.name, p, codes.next().unwrap_or(ErrorCode::NONE));
+                    AddPartitionsToTxnPartitionResult {
+                        partition_index: p,
+                        partition_error_code: fenced_for(code, version, 2).code(),
+                        ..Default::default()
+                    }
+                })
+                .collect(),
+            ..Default::default()
+        })
+        .collect()
+}
+
+pub async fn add_partitions_to_txn(
+    broker: &Broker,
+    context: &RequestContext<'_>,
+    request: AddPartitionsToTxnRequest,
+) -> ResponseBody {
+    let version = context.version;
+    if version < 4 {
+        let results = add_partitions_for(
+            broker,
+            &request.v3_and_below_transactional_id,
+            request.v3_and_below_producer_id,
+            request.v3_and_below_producer_epoch,
+            &request.v3_and_below_topics,
+            false,
+            version,
+        )
+        .await;
+        return ResponseBody::AddPartitionsToTxn(AddPartitionsToTxnResponse {
+            results_by_topic_v3_and_below: results,
+            ..Default::default()
+        });
+    }
+    // v4+: several transactions per request (the broker-to-broker form).
+    let mut results_by_transaction = Vec::with_capacity(request.transactions.len());
+    for txn in &request.transactions {
+        let topic_results = add_partitions_for(
+            broker,
+            &txn.transactional_id,
+            txn.producer_id,
+            txn.producer_epoch,
+            &txn.topics,
+            txn.verify_only,
+            version,
+        )
+        .await;
+        results_by_transaction.push(AddPartitionsToTxnResult {
+            transactional_id: txn.transactional_id.clone(),
+            topic_results,
+            ..Default::default()
+        });
+    }
+    ResponseBody::AddPartitionsToTxn(AddPartitionsToTxnResponse {
+        results_by_transaction,
+        ..Default::default()
+    })
+}
+
+pub async fn add_offsets_to_txn(
+    broker: &Broker,
+    context: &RequestContext<'_>,
+    request: AddOffsetsToTxnRequest,
+) -> ResponseBody {
+    let code = match broker.groups.ensure_ready(broker).await {
+        Err((code, _)) => code,
+        Ok(()) => {
+            let partition = broker
+                .groups
+                .read(|c| c.partition_for(&request.group_id))
+                .await;
+            broker
+                .txns
+                .add_partitions(
+                    broker,
+                    &request.transactional_id,
+                    request.producer_id,
+                    request.producer_epoch,
+                    &[(OFFSETS_TOPIC.to_string(), partition)],
+                )
+                .await
+        }
+    };
+    ResponseBody::AddOffsetsToTxn(AddOffsetsToTxnResponse {
+        error_code: fenced_for(code, context.version, 2).code(),
+        ..Default::default()
+    })
+}
+
+pub async fn end_txn(
+    broker: &Broker,
+    context: &RequestContext<'_>,
+    request: EndTxnRequest,
+) -> ResponseBody {
+    let code = broker
+        .txns
+        .end_txn(
+            broker,
+            &request.transactional_id,
+            request.producer_id,
+            request.producer_epoch,
+            request.committed,
+        )
+        .await;
+    ResponseBody::EndTxn(EndTxnResponse {
+        error_code: fenced_for(code, context.version, 2).code(),
+        ..Default::default()
+    })
+}
+
+pub async fn txn_offset_commit(
+    broker: &Broker,
+    context: &RequestContext<'_>,
+    request: TxnOffsetCommitRequest,
+) -> ResponseBody {
+    let offsets: Vec<OffsetToCommit> = request
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions.iter().map(|p| OffsetToCommit {
+                topic: t.name.clone(),
+                partition: p.partition_index,
+                offset: p.committed_offset,
+                leader_epoch: p.committed_leader_epoch,
+                metadata: p.committed_metadata.clone(),
+            })
+        })
+        .collect();
+    let errors = match broker.groups.ensure_ready(broker).await {
+        Err((code, _)) => vec![code; offsets.len()],
+        Ok(()) => {
+            let image = broker.image();
+            let exists = |topic: &str, p: i32| {
+                image
+                    .topic(topic)
+                    .is_some_and(|t| p >= 0 && (p as usize) < t.partitions.len())
+            };
+            // v3+ carries the consumer's group metadata; before that the
+            // producer is not a member and only the group id is known.
+            let (generation, member_id, instance_id) = if context.version >= 3 {
+                (
+                    request.generation_id,
+                    request.member_id.as_str(),
+                    request.group_instance_id.as_deref(),
+                )
+            } else {
+                (-1, "", None)
+            };
+            let now = now_ms();
+            broker
+                .groups
+                .call_transactional(broker, request.producer_id, request.producer_epoch, |c| {
+                    c.txn_commit_offsets(
+                        now,
+                        &request.group_id,
+                        request.producer_id,
+                        generation,
+                        member_id,
+                        instance_id,
+                        &offsets,
+                        &exists,
+                    )
+                })
+                .await
+        }
+    };
+    let mut errors = errors.into_iter();
+    let topics = request
+        .topics
+        .iter()
+        .map(|t| TxnOffsetCommitResponseTopic {
+            name: t.name.clone(),
+            partitions: t
+                .partitions
+                .iter()
+                .map(|p| TxnOffsetCommitResponsePartition {
+                    partition_index: p.partition_index,
+                    error_code: errors.next().unwrap_or(ErrorCode::NONE).code(),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        })
+        .collect();
+    ResponseBody::TxnOffsetCommit(TxnOffsetCommitResponse {
+        topics,
+        ..Default::default()
+    })
+}
+
+pub async fn describe_transactions(
+    broker: &Broker,
+    _context: &RequestContext<'_>,
+    request: DescribeTransactionsRequest,
+) -> ResponseBody {
+    let mut states = Vec::with_capacity(request.transactional_ids.len());
+    for id in &request.transactional_ids {
+        let state = match broker.txns.describe(broker, id).await {
+            Ok(Some(txn)) => {
+                let mut topics: Vec<TopicData> = Vec::new();
+                for (topic, p) in &txn.partitions {
+                    match topics.last_mut() {
+                        Some(t) if &t.topic == topic => t.partitions.push(*p),
+                        _ => topics.push(TopicData {
+                            topic: topic.clone(),
+                            partitions: vec![*p],
+                            ..Default::default()
+                        }),
+                    }
+                }
+                describe_transactions_response::TransactionState {
+                    error_code: 0,
+                    transactional_id: id.clone(),
+                    transaction_state: txn.state.name().to_string(),
+                    transaction_timeout_ms: txn.timeout_ms,
+                    transaction_start_time_ms: txn.start_ms,
+                    producer_id: txn.producer_id,
+                    producer_epoch: txn.producer_epoch,
+                    topics,
+                    ..Default::default()
+                }
+            }
+            Ok(None) => describe_transactions_response::TransactionState {
+                error_code: ErrorCode::TRANSACTIONAL_ID_NOT_FOUND.code(),
+                transactional_id: id.clone(),
+                ..Default::default()
+            },
+            Err(code) => describe_transactions_response::TransactionState {
+                error_code: code.code(),
+                transactional_id: id.clone(),
+                ..Default::default()
+            },
+        };
+        states.push(state);
+    }
+    ResponseBody::DescribeTransactions(DescribeTransactionsResponse {
+        transaction_states: states,
+        ..Default::default()
+    })
+}
+
+const STATES: [TxnState; 8] = [
+    TxnState::Empty,
+    TxnState::Ongoing,
+    TxnState::PrepareCommit,
+    TxnState::PrepareAbort,
+    TxnState::CompleteCommit,
+    TxnState::CompleteAbort,
+    TxnState::Dead,
+    TxnState::PrepareEpochFence,
+];
+
+pub async fn list_transactions(
+    broker: &Broker,
+    context: &RequestContext<'_>,
+    request: ListTransactionsRequest,
+) -> ResponseBody {
+    let unknown_state_filters: Vec<String> = request
+        .state_filters
+        .iter()
+        .filter(|f| !STATES.iter().any(|s| s.name() == f.as_str()))
+        .cloned()
+        .collect();
+    let all = match broker.txns.list(broker).await {
+        Ok(all) => all,
+        Err(code) => {
+            return ResponseBody::ListTransactions(ListTransactionsResponse {
+                error_code: code.code(),
+                ..Default::default()
+            })
+        }
+    };
+    let now = now_ms();
+    // v1+: only transactions running longer than this (KIP-994).
+    let min_duration = if context.version >= 1 {
+        request.duration_filter
+    } else {
+        -1
+    };
+    let transaction_states = all
+        .into_iter()
+        .filter(|t| {
+            request.state_filters.is_empty()
+                || request.state_filters.iter().any(|f| f == t.state.name())
+        })
+        .filter(|t| {
+            request.producer_id_filters.is_empty()
+                || request.producer_id_filters.contains(&t.producer_id)
+        })
+        .filter(|t| {
+            min_duration < 0 || (t.state == TxnState::Ongoing && now - t.start_ms >= min_duration)
+        })
+        .map(|t| list_transactions_response::TransactionState {
+            transactional_id: t.transactional_id,
+            producer_id: t.producer_id,
+            transaction_state: t.state.name().to_string(),
+            ..Default::default()
+        })
+        .collect();
+    ResponseBody::ListTransactions(ListTransactionsResponse {
+        unknown_state_filters,
+        transaction_states,
+        ..Default::default()
+    })
+}

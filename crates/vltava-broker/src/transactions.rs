@@ -1,0 +1,384 @@
+//! The adapter around the transaction coordinator state machine
+//! (`vltava-txn`): it owns the coordinator behind a lock, creates and
+//! loads `__transaction_state`, appends the coordinator's records before
+//! answering, writes the transaction markers to the partitions (what
+//! WriteTxnMarkers does between brokers in a cluster; on one node the
+//! coordinator is every partition's leader and writes them directly), and
+//! aborts transactions past their timeout.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::Mutex;
+use tracing::{info, warn};
+use vltava_protocol::ErrorCode;
+use vltava_txn::{
+    Completion, Effects, InitOutcome, Transaction, TransactionCoordinator, TxnConfig,
+};
+
+use crate::groups::OFFSETS_TOPIC;
+use crate::internal_topics::{self, read_logged_records, InternalTopic};
+use crate::state::{now_ms, Broker};
+
+pub const TRANSACTION_STATE_TOPIC: &str = "__transaction_state";
+
+pub struct TxnService {
+    coordinator: Mutex<TransactionCoordinator>,
+    /// Serialises creating and loading the topic.
+    setup: Mutex<()>,
+    /// Set once every partition of the topic is loaded.
+    ready: AtomicBool,
+}
+
+pub fn txn_config(config: &vltava_config::BrokerConfig) -> TxnConfig {
+    TxnConfig {
+        partitions: config.transaction_state_log_num_partitions(),
+        max_timeout_ms: config.transaction_max_timeout_ms(),
+        id_expiration_ms: config.transactional_id_expiration_ms().into(),
+    }
+}
+
+impl TxnService {
+    pub fn new(config: TxnConfig) -> TxnService {
+        TxnService {
+            coordinator: Mutex::new(TransactionCoordinator::new(config)),
+            setup: Mutex::new(()),
+            ready: AtomicBool::new(false),
+        }
+    }
+
+    /// Makes sure `__transaction_state` exists and is loaded, and finishes
+    /// the transactions that were ending when the broker stopped.
+    pub async fn ensure_ready(&self, broker: &Broker) -> Result<(), (ErrorCode, String)> {
+        if self.ready.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let _setup = self.setup.lock().await;
+        if self.ready.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let config = broker.config();
+        let partitions = internal_topics::ensure(
+            broker,
+            InternalTopic {
+                name: TRANSACTION_STATE_TOPIC,
+                partitions: config.transaction_state_log_num_partitions(),
+                replication_factor: config.transaction_state_log_replication_factor(),
+                segment_bytes: config.transaction_state_log_segment_bytes(),
+                replication_key: "transaction.state.log.replication.factor",
+            },
+        )
+        .await?;
+        let mut coordinator = self.coordinator.lock().await;
+        let mut txn_config = coordinator.config().clone();
+        if txn_config.partitions != partitions {
+            txn_config.partitions = partitions;
+            coordinator.set_config(txn_config);
+        }
+        for p in 0..partitions {
+            if coordinator.is_partition_loaded(p) {
+                continue;
+            }
+            let records = match broker.replicas.get(TRANSACTION_STATE_TOPIC, p) {
+                Some(partition) => {
+                    tokio::task::block_in_place(|| read_logged_records(partition.log()))
+                        .map(|r| r.records)
+                }
+                None => Ok(Vec::new()),
+            };
+            match records {
+                Ok(records) => {
+                    let count = records.len();
+                    for problem in coordinator.load_partition(p, records) {
+                        warn!("{TRANSACTION_STATE_TOPIC}: {problem}");
+                    }
+                    if count > 0 {
+                        info!(
+                            partition = p,
+                            records = count,
+                            "loaded {TRANSACTION_STATE_TOPIC} partition"
+                        );
+                    }
+                }
+                Err(e) => {
+                    return Err((
+                        ErrorCode::COORDINATOR_LOAD_IN_PROGRESS,
+                        format!("loading {TRANSACTION_STATE_TOPIC}-{p}: {e}"),
+                    ))
+                }
+            }
+        }
+        let pending = coordinator.pending_completions();
+        if !pending.is_empty() {
+            info!(
+                count = pending.len(),
+                "finishing transactions that were ending at the last stop"
+            );
+            finish(broker, &mut coordinator, pending).await;
+        }
+        self.ready.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// InitProducerId with a transactional id.
+    pub async fn init_producer_id(
+        &self,
+        broker: &Broker,
+        transactional_id: &str,
+        timeout_ms: i32,
+        expected: Option<(i64, i16)>,
+    ) -> Result<(i64, i16), ErrorCode> {
+        self.ensure_ready(broker).await.map_err(|(code, _)| code)?;
+        let mut coordinator = self.coordinator.lock().await;
+        let mut fresh = None;
+        loop {
+            let (outcome, effects) = coordinator.init_producer_id(
+                now_ms(),
+                transactional_id,
+                timeout_ms,
+                expected,
+                fresh,
+            );
+            match outcome {
+                InitOutcome::NeedProducerId => {
+                    fresh = Some(
+                        broker
+                            .allocate_producer_id()
+                            .await
+                            .map_err(|(code, _)| code)?,
+                    );
+                }
+                InitOutcome::Ready {
+                    producer_id,
+                    producer_epoch,
+                } => {
+                    apply(broker, &mut coordinator, effects).await?;
+                    return Ok((producer_id, producer_epoch));
+                }
+                InitOutcome::Error(code) => {
+                    // The effects of a fence: the old transaction's abort.
+                    apply(broker, &mut coordinator, effects).await?;
+                    return Err(code);
+                }
+            }
+        }
+    }
+
+    /// AddPartitionsToTxn and AddOffsetsToTxn.
+    pub async fn add_partitions(
+        &self,
+        broker: &Broker,
+        transactional_id: &str,
+        producer_id: i64,
+        producer_epoch: i16,
+        partitions: &[(String, i32)],
+    ) -> ErrorCode {
+        if let Err((code, _)) = self.ensure_ready(broker).await {
+            return code;
+        }
+        let mut coordinator = self.coordinator.lock().await;
+        let (code, effects) = coordinator.add_partitions(
+            now_ms(),
+            transactional_id,
+            producer_id,
+            producer_epoch,
+            partitions,
+        );
+        match apply(broker, &mut coordinator, effects).await {
+            Ok(()) => code,
+            Err(code) => code,
+        }
+    }
+
+    /// Whether a transactional produce to `partition` belongs to the
+    /// producer's ongoing transaction (see `verify_partition`).
+    pub async fn verify_partition(
+        &self,
+        broker: &Broker,
+        transactional_id: &str,
+        producer_id: i64,
+        producer_epoch: i16,
+        partition: &(String, i32),
+    ) -> Result<(), ErrorCode> {
+        self.ensure_ready(broker).await.map_err(|(code, _)| code)?;
+        self.coordinator.lock().await.verify_partition(
+            transactional_id,
+            producer_id,
+            producer_epoch,
+            partition,
+        )
+    }
+
+    /// EndTxn: answers once every marker is written.
+    pub async fn end_txn(
+        &self,
+        broker: &Broker,
+        transactional_id: &str,
+        producer_id: i64,
+        producer_epoch: i16,
+        commit: bool,
+    ) -> ErrorCode {
+        if let Err((code, _)) = self.ensure_ready(broker).await {
+            return code;
+        }
+        let mut coordinator = self.coordinator.lock().await;
+        let (code, effects) = coordinator.end_txn(
+            now_ms(),
+            transactional_id,
+            producer_id,
+            producer_epoch,
+            commit,
+        );
+        match apply(broker, &mut coordinator, effects).await {
+            Ok(()) => code,
+            Err(code) => code,
+        }
+    }
+
+    /// A copy of one transaction's state (DescribeTransactions).
+    pub async fn describe(
+        &self,
+        broker: &Broker,
+        transactional_id: &str,
+    ) -> Result<Option<Transaction>, ErrorCode> {
+        self.ensure_ready(broker).await.map_err(|(code, _)| code)?;
+        Ok(self.coordinator.lock().await.get(transactional_id).cloned())
+    }
+
+    /// Copies of every transaction's state (ListTransactions).
+    pub async fn list(&self, broker: &Broker) -> Result<Vec<Transaction>, ErrorCode> {
+        self.ensure_ready(broker).await.map_err(|(code, _)| code)?;
+        let mut all: Vec<Transaction> = self
+            .coordinator
+            .lock()
+            .await
+            .transactions()
+            .cloned()
+            .collect();
+        all.sort_by(|a, b| a.transactional_id.cmp(&b.transactional_id));
+        Ok(all)
+    }
+
+    /// Aborts timed-out transactions, expires idle transactional ids and
+    /// retries unfinished completions, every
+    /// transaction.abort.timed.out.transaction.cleanup.interval.ms.
+    pub async fn run_timers(
+        self: Arc<Self>,
+        broker: Arc<Broker>,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let every = broker
+            .config()
+            .transaction_abort_timed_out_transaction_cleanup_interval_ms()
+            .max(10) as u64;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(every)) => {}
+                _ = shutdown.wait_for(|s| *s) => return,
+            }
+            if !self.ready.load(Ordering::Acquire) {
+                continue;
+            }
+            let mut coordinator = self.coordinator.lock().await;
+            let effects = coordinator.tick(now_ms());
+            for c in &effects.completions {
+                info!(transactional_id = %c.transactional_id, producer_id = c.producer_id, "aborting a transaction past its timeout");
+            }
+            if let Err(code) = apply(&broker, &mut coordinator, effects).await {
+                warn!("transaction timeouts: {code}");
+            }
+            let pending = coordinator.pending_completions();
+            finish(&broker, &mut coordinator, pending).await;
+        }
+    }
+}
+
+/// Appends the records (undoing the state change if that fails), then
+/// writes the markers of each completion and completes it.
+async fn apply(
+    broker: &Broker,
+    coordinator: &mut TransactionCoordinator,
+    effects: Effects,
+) -> Result<(), ErrorCode> {
+    if let Err(e) = append_records(broker, effects.records) {
+        warn!("cannot write to {TRANSACTION_STATE_TOPIC}: {e}");
+        coordinator.restore(effects.undo);
+        return Err(ErrorCode::COORDINATOR_NOT_AVAILABLE);
+    }
+    finish(broker, coordinator, effects.completions).await;
+    Ok(())
+}
+
+/// Writes every marker of each completion; completes those whose markers
+/// are all written. The others stay in their Prepare state and are
+/// retried by the timer.
+async fn finish(
+    broker: &Broker,
+    coordinator: &mut TransactionCoordinator,
+    completions: Vec<Completion>,
+) {
+    for completion in completions {
+        if write_markers(broker, &completion).await {
+            let effects = coordinator.complete(now_ms(), &completion);
+            if let Err(e) = append_records(broker, effects.records) {
+                warn!("cannot write to {TRANSACTION_STATE_TOPIC}: {e}");
+                coordinator.restore(effects.undo);
+            }
+        }
+    }
+}
+
+async fn write_markers(broker: &Broker, c: &Completion) -> bool {
+    let now = now_ms();
+    let mut all_written = true;
+    for (topic, index) in &c.partitions {
+        let Some(partition) = broker.replicas.get(topic, *index) else {
+            // Deleted since it joined the transaction: nothing to mark.
+            warn!(
+                topic,
+                partition = index,
+                "no marker for a partition that no longer exists"
+            );
+            continue;
+        };
+        match partition.append_marker(c.producer_id, c.producer_epoch, c.commit, 0, now) {
+            Ok(_) => {
+                if topic == OFFSETS_TOPIC {
+                    broker
+                        .groups
+                        .complete_transaction(c.producer_id, *index, c.commit)
+                        .await;
+                }
+            }
+            Err(rejection) => {
+                warn!(
+                    topic,
+                    partition = index,
+                    "cannot write a transaction marker: {}: {}",
+                    rejection.code,
+                    rejection.message
+                );
+                all_written = false;
+            }
+        }
+    }
+    all_written
+}
+
+fn append_records(
+    broker: &Broker,
+    records: Vec<(i32, Bytes, Option<Bytes>)>,
+) -> Result<(), String> {
+    let mut by_partition: HashMap<i32, Vec<(Bytes, Option<Bytes>)>> = HashMap::new();
+    for (p, k, v) in records {
+        by_partition.entry(p).or_default().push((k, v));
+    }
+    let now = now_ms();
+    for (p, records) in by_partition {
+        internal_topics::append(broker, TRANSACTION_STATE_TOPIC, p, &records, None, now)?;
+    }
+    Ok(())
+}
