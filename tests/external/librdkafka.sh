@@ -3,6 +3,7 @@
 #
 #   tests/external/librdkafka.sh            # the required tests (issue 3), then
 #                                           # the consumer and group tests (issue 4)
+#                                           # and the transactional ones
 #   tests/external/librdkafka.sh 0017 0052  # these tests instead
 #   tests/external/librdkafka.sh extended   # required + the other tests that
 #                                           # pass and take < 25 s (~6 min)
@@ -72,11 +73,14 @@ fi
 # Consumer and consumer-group tests (issue 4), run after the required ones
 # when no tests are named (CI): about 7 minutes. Not quick mode: every
 # subtest runs, at Kafka's group.initial.rebalance.delay.ms (3 s; 0113 counts
-# on it). Left out (docs/compatibility.md): 0061, whose second part needs
-# transactions, and 0113, which passes but takes over 10 minutes.
+# on it). Left out (docs/compatibility.md): 0113, which passes but takes over
+# 10 minutes.
 GROUP_TESTS=(0015 0017 0022 0029 0031 0034 0036 0041 0042 0070 0073 0085 0092 0112
-  0018 0019 0026 0030 0033 0050 0051 0056 0069 0099 0102 0118 0130)
-if [ "$#" -eq 0 ]; then TESTS_TO_RUN+=("${GROUP_TESTS[@]}"); fi
+  0018 0019 0026 0030 0033 0050 0051 0056 0061 0069 0099 0102 0118 0130)
+# Tests with transactional producers that a single broker can run (0061 above
+# has a transactional part too): about 100 s.
+TXN_TESTS=(0055 0137)
+if [ "$#" -eq 0 ]; then TESTS_TO_RUN+=("${GROUP_TESTS[@]}" "${TXN_TESTS[@]}"); fi
 
 log() { printf '[librdkafka.sh] %s\n' "$*" >&2; }
 
