@@ -44,6 +44,7 @@ use crate::partitioner::partition_for_key;
 use crate::types::*;
 
 mod groups;
+mod transactions;
 
 /// Settings of a [`Client`].
 #[derive(Debug, Clone)]

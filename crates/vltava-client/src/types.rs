@@ -400,6 +400,30 @@ impl std::fmt::Display for TopicPartition {
     }
 }
 
+/// A transactional id as ListTransactions shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedTransaction {
+    pub transactional_id: String,
+    pub producer_id: i64,
+    /// Kafka's state name: Empty, Ongoing, PrepareCommit, CompleteCommit, ...
+    pub state: String,
+}
+
+/// A transactional id as DescribeTransactions shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransactionDescription {
+    pub transactional_id: String,
+    pub coordinator_id: i32,
+    pub state: String,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub timeout_ms: i32,
+    /// When the current transaction began, or -1.
+    pub start_time_ms: i64,
+    /// The partitions of the current transaction.
+    pub partitions: Vec<(String, i32)>,
+}
+
 /// A group as ListGroups shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListedGroup {

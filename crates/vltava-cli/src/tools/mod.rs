@@ -1,4 +1,5 @@
-//! Client subcommands: `topics`, `produce`, `consume`, `cluster`, `groups`. Each talks
+//! Client subcommands: `topics`, `produce`, `consume`, `cluster`, `groups`,
+//! `transactions`. Each talks
 //! to a broker through `vltava-client`; errors end the process with a
 //! message on stderr and exit code 1.
 
@@ -15,6 +16,7 @@ mod groups;
 mod output;
 mod produce;
 mod topics;
+mod transactions;
 
 pub use output::OutputFormat;
 
@@ -30,6 +32,8 @@ pub enum ToolCommand {
     Cluster(cluster::ClusterArgs),
     /// List, describe and delete consumer groups; reset their offsets.
     Groups(groups::GroupsArgs),
+    /// List transactional ids and describe their transactions.
+    Transactions(transactions::TransactionsArgs),
 }
 
 /// Options every tool takes.
@@ -148,6 +152,7 @@ pub fn run(command: ToolCommand) -> ExitCode {
             ToolCommand::Consume(args) => consume::run(args).await,
             ToolCommand::Cluster(args) => cluster::run(args).await,
             ToolCommand::Groups(args) => groups::run(args).await,
+            ToolCommand::Transactions(args) => transactions::run(args).await,
         }
     });
     match result {

@@ -38,7 +38,7 @@ use crate::types::*;
 const GROUP_KEY_TYPE: i8 = 0;
 
 /// Whether a group request that failed with `err` may be sent again.
-fn group_retriable(err: &Error) -> bool {
+pub(crate) fn group_retriable(err: &Error) -> bool {
     err.is_coordinator_error()
         || matches!(
             err,
@@ -84,19 +84,38 @@ impl Client {
     }
 
     async fn find_coordinator_once(&mut self, group: &str) -> Result<BrokerMetadata> {
-        let key = self.any_connection().await?;
-        let conn = self.conn_mut(key);
+        let coordinator = self.locate_coordinator(GROUP_KEY_TYPE, group).await?;
+        self.coordinators
+            .insert(group.to_string(), coordinator.node_id);
+        Ok(coordinator)
+    }
+
+    /// FindCoordinator for one key of `key_type` (0 a group, 1 a
+    /// transactional id), once; the broker it names is added to the known
+    /// brokers.
+    pub(crate) async fn locate_coordinator(
+        &mut self,
+        key_type: i8,
+        key: &str,
+    ) -> Result<BrokerMetadata> {
+        let what = if key_type == GROUP_KEY_TYPE {
+            "group"
+        } else {
+            "transactional id"
+        };
+        let conn_key = self.any_connection().await?;
+        let conn = self.conn_mut(conn_key);
         let version = conn.negotiated_version(ApiKey::FindCoordinator)?;
         let req = if version >= 4 {
             FindCoordinatorRequest {
-                key_type: GROUP_KEY_TYPE,
-                coordinator_keys: vec![group.to_string()],
+                key_type,
+                coordinator_keys: vec![key.to_string()],
                 ..Default::default()
             }
         } else {
             FindCoordinatorRequest {
-                key: group.to_string(),
-                key_type: GROUP_KEY_TYPE,
+                key: key.to_string(),
+                key_type,
                 ..Default::default()
             }
         };
@@ -105,9 +124,9 @@ impl Client {
             let c = resp
                 .coordinators
                 .into_iter()
-                .find(|c| c.key == group)
+                .find(|c| c.key == key)
                 .ok_or_else(|| {
-                    Error::Protocol(format!("FindCoordinator answer leaves out group {group}"))
+                    Error::Protocol(format!("FindCoordinator answer leaves out {what} {key}"))
                 })?;
             (c.error_code, c.error_message, c.node_id, c.host, c.port)
         } else {
@@ -124,17 +143,17 @@ impl Client {
             return Err(Error::broker(
                 code,
                 nonempty(message),
-                format!("find the coordinator of group {group}"),
+                format!("find the coordinator of {what} {key}"),
             ));
         }
         if node_id < 0 || port <= 0 {
             return Err(Error::Protocol(format!(
-                "FindCoordinator named node {node_id} at {host}:{port} for group {group}"
+                "FindCoordinator named node {node_id} at {host}:{port} for {what} {key}"
             )));
         }
         // A broker the last metadata answer did not list yet: connect by
         // the address the coordinator answer gives.
-        let coordinator = self
+        Ok(self
             .brokers
             .entry(node_id)
             .or_insert(BrokerMetadata {
@@ -143,9 +162,7 @@ impl Client {
                 port,
                 rack: None,
             })
-            .clone();
-        self.coordinators.insert(group.to_string(), node_id);
-        Ok(coordinator)
+            .clone())
     }
 
     /// The node id of the coordinator of `group`, remembered or found.
