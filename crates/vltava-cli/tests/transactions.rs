@@ -180,6 +180,11 @@ async fn an_aborted_transaction_is_hidden_from_read_committed_across_a_kill() {
         ErrorCode::INVALID_TXN_STATE
     );
     assert_eq!(add_partition(&mut conn, pid, epoch).await, ErrorCode::NONE);
+    // A producer's batch without a sequence number is refused.
+    assert_eq!(
+        produce(&mut conn, pid, epoch, -1, &["unsequenced"]).await,
+        ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER
+    );
     assert_eq!(
         produce(&mut conn, pid, epoch, 0, &["a0", "a1", "a2"]).await,
         ErrorCode::NONE

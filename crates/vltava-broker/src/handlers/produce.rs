@@ -225,6 +225,18 @@ pub fn validate(records: &Bytes, settings: &TopicSettings, now_ms: i64) -> Resul
                 "clients may not write control batches",
             ));
         }
+        // Only a coordinator writes unsequenced batches of a producer
+        // (transactional offset commits); a client's would slip past the
+        // sequence checks.
+        if batch.producer_id() >= 0 && batch.base_sequence() < 0 {
+            return Err(Rejection::new(
+                ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER,
+                format!(
+                    "batch of producer {} has no sequence number",
+                    batch.producer_id()
+                ),
+            ));
+        }
         if i64::from(batch.record_count()) != i64::from(batch.last_offset_delta()) + 1 {
             return Err(Rejection::new(
                 ErrorCode::INVALID_RECORD,
