@@ -14,9 +14,14 @@ use serde_json::Value;
 use vltava_client::protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
 use vltava_client::protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use vltava_client::protocol::messages::fetch_response::PartitionData;
+use vltava_client::protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
 use vltava_client::protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use vltava_client::protocol::messages::txn_offset_commit_request::{
+    TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+};
 use vltava_client::protocol::messages::{
-    AddPartitionsToTxnRequest, EndTxnRequest, FetchRequest, InitProducerIdRequest, ProduceRequest,
+    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, EndTxnRequest, FetchRequest,
+    InitProducerIdRequest, OffsetFetchRequest, ProduceRequest, TxnOffsetCommitRequest,
 };
 use vltava_client::{Connection, ConnectionConfig, ErrorCode, NewTopic};
 use vltava_records::RecordBatchBuilder;
@@ -260,4 +265,104 @@ async fn an_aborted_transaction_is_hidden_from_read_committed_across_a_kill() {
     assert_eq!(committed.last_stable_offset, 6);
     assert_eq!(values(&committed.records), ["a0", "a1", "a2", "b0"]);
     assert_eq!(committed.aborted_transactions.unwrap().len(), 1);
+}
+
+/// TxnOffsetCommit of `offset` for t-0 in group `g`; the partition's error.
+async fn txn_offset_commit(conn: &mut Connection, pid: i64, epoch: i16, offset: i64) -> ErrorCode {
+    let request = TxnOffsetCommitRequest {
+        transactional_id: TXN_ID.into(),
+        group_id: "g".into(),
+        producer_id: pid,
+        producer_epoch: epoch,
+        generation_id: -1,
+        member_id: String::new(),
+        topics: vec![TxnOffsetCommitRequestTopic {
+            name: TOPIC.into(),
+            partitions: vec![TxnOffsetCommitRequestPartition {
+                partition_index: 0,
+                committed_offset: offset,
+                committed_leader_epoch: -1,
+                committed_metadata: Some(String::new()),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let resp = conn.send_version(&request, 3).await.unwrap();
+    ErrorCode(resp.topics[0].partitions[0].error_code)
+}
+
+/// OffsetFetch v7 of t-0 in group `g`: (offset, partition error).
+async fn committed(conn: &mut Connection, require_stable: bool) -> (i64, ErrorCode) {
+    let request = OffsetFetchRequest {
+        group_id: "g".into(),
+        topics: Some(vec![OffsetFetchRequestTopic {
+            name: TOPIC.into(),
+            partition_indexes: vec![0],
+            ..Default::default()
+        }]),
+        require_stable,
+        ..Default::default()
+    };
+    let resp = conn.send_version(&request, 7).await.unwrap();
+    let p = &resp.topics[0].partitions[0];
+    (p.committed_offset, ErrorCode(p.error_code))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn offsets_committed_in_a_transaction_count_once_it_commits() {
+    let broker = TestBroker::start(&[]);
+    let mut client = broker.client().await;
+    client.create_topic(&NewTopic::new(TOPIC)).await.unwrap();
+    client.find_coordinator("g").await.unwrap();
+    let mut conn = connect(&broker).await;
+    let (pid, epoch) = init_producer_id(&mut conn).await;
+
+    // Offsets before AddOffsetsToTxn: no marker would ever decide them.
+    assert_eq!(
+        txn_offset_commit(&mut conn, pid, epoch, 5).await,
+        ErrorCode::INVALID_TXN_STATE
+    );
+    let add = AddOffsetsToTxnRequest {
+        transactional_id: TXN_ID.into(),
+        producer_id: pid,
+        producer_epoch: epoch,
+        group_id: "g".into(),
+        ..Default::default()
+    };
+    assert_eq!(
+        ErrorCode(conn.send_version(&add, 3).await.unwrap().error_code),
+        ErrorCode::NONE
+    );
+    assert_eq!(
+        txn_offset_commit(&mut conn, pid, epoch, 5).await,
+        ErrorCode::NONE
+    );
+
+    // Pending: invisible, and unstable for consumers that ask (KIP-447).
+    assert_eq!(committed(&mut conn, false).await, (-1, ErrorCode::NONE));
+    assert_eq!(
+        committed(&mut conn, true).await,
+        (-1, ErrorCode::UNSTABLE_OFFSET_COMMIT)
+    );
+    assert_eq!(end_txn(&mut conn, pid, epoch, true).await, ErrorCode::NONE);
+    assert_eq!(committed(&mut conn, true).await, (5, ErrorCode::NONE));
+
+    // An aborted transaction's offset never counts.
+    let (pid, epoch) = init_producer_id(&mut conn).await;
+    let add = AddOffsetsToTxnRequest {
+        producer_epoch: epoch,
+        ..add
+    };
+    assert_eq!(
+        ErrorCode(conn.send_version(&add, 3).await.unwrap().error_code),
+        ErrorCode::NONE
+    );
+    assert_eq!(
+        txn_offset_commit(&mut conn, pid, epoch, 9).await,
+        ErrorCode::NONE
+    );
+    assert_eq!(end_txn(&mut conn, pid, epoch, false).await, ErrorCode::NONE);
+    assert_eq!(committed(&mut conn, true).await, (5, ErrorCode::NONE));
 }

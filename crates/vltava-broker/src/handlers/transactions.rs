@@ -223,6 +223,37 @@ pub async fn end_txn(
     })
 }
 
+/// The group's offsets partition must be part of the producer's ongoing
+/// transaction (AddOffsetsToTxn came first): otherwise no marker would ever
+/// decide these offsets, and consumers asking for stable offsets would wait
+/// on them for good.
+async fn txn_offset_commit_allowed(
+    broker: &Broker,
+    request: &TxnOffsetCommitRequest,
+) -> Result<(), ErrorCode> {
+    broker
+        .groups
+        .ensure_ready(broker)
+        .await
+        .map_err(|(code, _)| code)?;
+    let partition = broker
+        .groups
+        .read(|c| c.partition_for(&request.group_id))
+        .await;
+    broker
+        .txns
+        .verify_partition(
+            broker,
+            &request.transactional_id,
+            request.producer_id,
+            request.producer_epoch,
+            &(OFFSETS_TOPIC.to_string(), partition),
+        )
+        .await
+        // TxnOffsetCommit has no PRODUCER_FENCED (KIP-588 left it out).
+        .map_err(|code| fenced_for(code, 0, 1))
+}
+
 pub async fn txn_offset_commit(
     broker: &Broker,
     context: &RequestContext<'_>,
@@ -241,8 +272,8 @@ pub async fn txn_offset_commit(
             })
         })
         .collect();
-    let errors = match broker.groups.ensure_ready(broker).await {
-        Err((code, _)) => vec![code; offsets.len()],
+    let errors = match txn_offset_commit_allowed(broker, &request).await {
+        Err(code) => vec![code; offsets.len()],
         Ok(()) => {
             let image = broker.image();
             let exists = |topic: &str, p: i32| {
