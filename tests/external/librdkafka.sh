@@ -78,8 +78,11 @@ fi
 GROUP_TESTS=(0015 0017 0022 0029 0031 0034 0036 0041 0042 0070 0073 0085 0092 0112
   0018 0019 0026 0030 0033 0050 0051 0056 0061 0069 0099 0102 0118 0130)
 # Tests with transactional producers that a single broker can run (0061 above
-# has a transactional part too): about 100 s.
-TXN_TESTS=(0055 0137)
+# has a transactional part too): about 60 s. 0055 (producer latency, with a
+# transactional part) passes when run by name, but librdkafka skips it when
+# CI is set (its latency bounds are not for shared machines), so CI leaves
+# it out.
+TXN_TESTS=(0137)
 if [ "$#" -eq 0 ]; then TESTS_TO_RUN+=("${GROUP_TESTS[@]}" "${TXN_TESTS[@]}"); fi
 
 log() { printf '[librdkafka.sh] %s\n' "$*" >&2; }
@@ -241,6 +244,10 @@ for i in "${!TESTS_TO_RUN[@]}"; do
       why="timed out after ${TEST_TIMEOUT}s"
     fi
     [ -n "$summary" ] || why="$why, no summary"
+    # A test that skipped itself did not pass: say so, and why.
+    if grep -qE '\| +SKIPPED +\|' <<<"$summary"; then
+      why="$why, skipped by librdkafka: $(sed 's/\x1b\[[0-9;]*m//g' "$LOGS/$t.log" | grep -a -m1 -oE 'SKIPPING TEST: .*' | head -1 || echo 'see log')"
+    fi
     echo "FAIL $t ($why, ${elapsed}s; log: $LOGS/$t.log)"
     sed 's/\x1b\[[0-9;]*m//g' "$LOGS/$t.log" | grep -a -A3 "TEST FAILURE" | head -12 | sed 's/^/    /' || true
     failed=$((failed + 1))
