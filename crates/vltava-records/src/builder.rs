@@ -35,6 +35,12 @@ pub struct RecordBatchBuilder {
     max_timestamp: i64,
     count: i32,
     last_offset_delta: Option<i32>,
+    /// KIP-534: the base timestamp holds the delete horizon.
+    delete_horizon: bool,
+    /// Overrides of the header fields derived from the records, for a
+    /// batch rewritten by the log cleaner (which keeps the original's).
+    forced_last_offset_delta: Option<i32>,
+    forced_max_timestamp: Option<i64>,
     /// Encoded records, uncompressed.
     records: Vec<u8>,
     /// Reused for one record's body so its length prefix can be written
@@ -66,6 +72,9 @@ impl RecordBatchBuilder {
             max_timestamp: NO_TIMESTAMP,
             count: 0,
             last_offset_delta: None,
+            delete_horizon: false,
+            forced_last_offset_delta: None,
+            forced_max_timestamp: None,
             records: Vec::new(),
             scratch: Vec::new(),
         }
@@ -117,6 +126,34 @@ impl RecordBatchBuilder {
     /// Must be set before the first append.
     pub fn base_timestamp(mut self, ts: i64) -> Self {
         self.base_timestamp = Some(ts);
+        self
+    }
+
+    /// Marks the batch as carrying a delete horizon (KIP-534): the base
+    /// timestamp is `horizon_ms` (record timestamps stay exact, as deltas
+    /// from it) and attribute bit 6 is set. The log cleaner sets it on a
+    /// batch with tombstones or a marker it may later remove. Must be set
+    /// before the first append.
+    pub fn delete_horizon(mut self, horizon_ms: i64) -> Self {
+        self.delete_horizon = true;
+        self.base_timestamp = Some(horizon_ms);
+        self
+    }
+    /// Keeps a last offset delta beyond the last record's (a rewritten
+    /// batch whose last records were removed keeps its offset range, so
+    /// the producer's sequence numbers still line up). [`build`] refuses
+    /// a value below the last appended record's delta.
+    ///
+    /// [`build`]: Self::build
+    pub fn last_offset_delta(mut self, delta: i32) -> Self {
+        self.forced_last_offset_delta = Some(delta);
+        self
+    }
+    /// Sets the header's max timestamp instead of deriving it from the
+    /// records (a rewritten LogAppendTime batch keeps its append time; an
+    /// empty batch keeps its original's).
+    pub fn max_timestamp(mut self, ts: i64) -> Self {
+        self.forced_max_timestamp = Some(ts);
         self
     }
 
@@ -249,6 +286,19 @@ impl RecordBatchBuilder {
         if self.control {
             attrs |= Attributes::CONTROL;
         }
+        if self.delete_horizon {
+            attrs |= Attributes::DELETE_HORIZON;
+        }
+        let last_offset_delta = match (self.forced_last_offset_delta, self.last_offset_delta) {
+            (Some(forced), Some(last)) if forced < last => {
+                return Err(Error::Unrepresentable(
+                    "last offset delta below the last record's",
+                ))
+            }
+            (Some(forced), _) => forced,
+            (None, last) => last.unwrap_or(-1),
+        };
+        let max_timestamp = self.forced_max_timestamp.unwrap_or(self.max_timestamp);
 
         let mut buf = Vec::with_capacity(total);
         buf.extend_from_slice(&self.base_offset.to_be_bytes());
@@ -257,9 +307,9 @@ impl RecordBatchBuilder {
         buf.push(MAGIC_V2 as u8);
         buf.extend_from_slice(&[0; 4]); // CRC, filled below
         buf.extend_from_slice(&attrs.to_be_bytes());
-        buf.extend_from_slice(&self.last_offset_delta.unwrap_or(-1).to_be_bytes());
+        buf.extend_from_slice(&last_offset_delta.to_be_bytes());
         buf.extend_from_slice(&self.base_timestamp.unwrap_or(NO_TIMESTAMP).to_be_bytes());
-        buf.extend_from_slice(&self.max_timestamp.to_be_bytes());
+        buf.extend_from_slice(&max_timestamp.to_be_bytes());
         buf.extend_from_slice(&self.producer_id.to_be_bytes());
         buf.extend_from_slice(&self.producer_epoch.to_be_bytes());
         buf.extend_from_slice(&self.base_sequence.to_be_bytes());
