@@ -4,14 +4,14 @@ pub use vltava_records::TimestampType;
 
 use crate::error::{Error, Result};
 
-/// `cleanup.policy`: which of `delete` and `compact` are on. Only the
-/// `delete` flag has an effect here (compaction is not implemented); with
-/// `delete` off, time and size retention are skipped, as in Kafka.
+/// `cleanup.policy`: which of `delete` and `compact` are on. With `delete`
+/// off, time and size retention are skipped, as in Kafka; with `compact`
+/// on, the log cleaner (`Log::clean`) keeps the last record of each key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct CleanupPolicy {
     /// Time/size retention deletes old segments.
     pub delete: bool,
-    /// Log compaction (flag only).
+    /// Log compaction by key.
     pub compact: bool,
 }
 
@@ -72,6 +72,21 @@ pub struct LogConfig {
     pub message_timestamp_type: TimestampType,
     /// `cleanup.policy`.
     pub cleanup_policy: CleanupPolicy,
+    /// `delete.retention.ms`: how long the cleaner keeps a tombstone (or
+    /// the marker of a transaction with no records left) after it first
+    /// saw it, so consumers that are behind still see the delete. Default
+    /// 1 day.
+    pub delete_retention_ms: i64,
+    /// `min.cleanable.dirty.ratio`: share of the cleanable bytes not yet
+    /// cleaned before a log is cleaned. Default 0.5.
+    pub min_cleanable_dirty_ratio: f64,
+    /// `min.compaction.lag.ms`: a segment holding a record newer than this
+    /// is not cleaned yet. Default 0.
+    pub min_compaction_lag_ms: i64,
+    /// `max.compaction.lag.ms`: a log whose oldest uncleaned record is
+    /// older than this is cleaned whatever its dirty ratio. Default
+    /// `i64::MAX` (off).
+    pub max_compaction_lag_ms: i64,
 }
 
 /// 7 days in milliseconds.
@@ -92,6 +107,10 @@ impl Default for LogConfig {
             file_delete_delay_ms: 60_000,
             message_timestamp_type: TimestampType::CreateTime,
             cleanup_policy: CleanupPolicy::default(),
+            delete_retention_ms: 86_400_000,
+            min_cleanable_dirty_ratio: 0.5,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
         }
     }
 }
@@ -138,6 +157,24 @@ impl LogConfig {
         }
         if self.flush_ms < 0 {
             return bad(format!("flush.ms {} < 0", self.flush_ms));
+        }
+        if self.delete_retention_ms < 0 {
+            return bad(format!(
+                "delete.retention.ms {} < 0",
+                self.delete_retention_ms
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.min_cleanable_dirty_ratio) {
+            return bad(format!(
+                "min.cleanable.dirty.ratio {} not in [0, 1]",
+                self.min_cleanable_dirty_ratio
+            ));
+        }
+        if self.min_compaction_lag_ms < 0 || self.max_compaction_lag_ms < 1 {
+            return bad(format!(
+                "min.compaction.lag.ms {} < 0 or max.compaction.lag.ms {} < 1",
+                self.min_compaction_lag_ms, self.max_compaction_lag_ms
+            ));
         }
         if self.file_delete_delay_ms < 0 {
             return bad(format!(

@@ -93,6 +93,9 @@ pub enum Error {
     },
     /// The log was closed or deleted.
     Closed,
+    /// A segment was replaced by the log cleaner while it was being read;
+    /// the read may be retried (`Log::read` retries on its own).
+    SegmentReplaced,
 }
 
 impl Error {
@@ -154,6 +157,9 @@ impl fmt::Display for Error {
             }
             Error::UnknownLog { topic, partition } => write!(f, "no log {topic}-{partition}"),
             Error::Closed => f.write_str("log is closed"),
+            Error::SegmentReplaced => {
+                f.write_str("segment replaced by the log cleaner during the read")
+            }
         }
     }
 }

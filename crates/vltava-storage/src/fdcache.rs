@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 /// Default `max_open_segment_files`.
@@ -59,6 +59,7 @@ impl FdCache {
             path,
             file: Mutex::new(None),
             pinned: Mutex::new(false),
+            retired: AtomicBool::new(false),
             last_used: AtomicU64::new(0),
         })
     }
@@ -94,6 +95,9 @@ pub(crate) struct FileSlot {
     path: PathBuf,
     file: Mutex<Option<Arc<File>>>,
     pinned: Mutex<bool>,
+    /// The segment was replaced by a cleaned one under the same file name:
+    /// reopening the path would give another segment's bytes.
+    retired: AtomicBool,
     last_used: AtomicU64,
 }
 
@@ -109,6 +113,9 @@ impl FileSlot {
             let mut g = lock(&self.file);
             if let Some(f) = &*g {
                 return Ok(f.clone());
+            }
+            if self.retired.load(Ordering::Acquire) {
+                return Err(io::Error::new(io::ErrorKind::NotFound, RETIRED));
             }
             let f = Arc::new(File::open(&self.path)?);
             *g = Some(f.clone());
@@ -129,6 +136,16 @@ impl FileSlot {
         *lock(&self.file) = Some(file);
     }
 
+    /// Closes the handle for good: [`get`](Self::get) fails with
+    /// [`is_retired`] from now on (readers holding a clone keep theirs).
+    pub fn retire(&self, cache: &FdCache) {
+        let mut g = lock(&self.file);
+        self.retired.store(true, Ordering::Release);
+        cache.forget(self.id);
+        *lock(&self.pinned) = false;
+        *g = None;
+    }
+
     /// Closes the handle (readers holding a clone keep theirs); later
     /// reads go through the cache.
     pub fn unpin(&self, cache: &FdCache) {
@@ -136,6 +153,15 @@ impl FileSlot {
         *lock(&self.pinned) = false;
         *lock(&self.file) = None;
     }
+}
+
+const RETIRED: &str = "segment replaced by the log cleaner";
+
+/// Whether `get` failed because the slot was retired.
+pub(crate) fn is_retired(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::NotFound
+        && e.get_ref()
+            .is_some_and(|inner| inner.to_string() == RETIRED)
 }
 
 /// Locks ignoring poisoning: the data behind our mutexes stays consistent

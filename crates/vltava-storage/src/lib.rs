@@ -6,7 +6,8 @@
 //! file-handle policy and the limits.
 //!
 //! * [`Log`] — one partition: append (leader / follower), read, offset and
-//!   timestamp lookups, retention, DeleteRecords, truncation, flush, close.
+//!   timestamp lookups, retention, DeleteRecords, truncation, compaction
+//!   ([`Log::clean`]), flush, close.
 //! * [`LogManager`] — the logs of one data directory: open with recovery,
 //!   create, delete, checkpoints, retention and flush over all logs, clean
 //!   shutdown.
@@ -36,8 +37,14 @@ pub use config::{CleanupPolicy, LogConfig, TimestampType, SEVEN_DAYS_MS};
 pub use error::{Error, Result};
 pub use fdcache::{FdCache, DEFAULT_MAX_OPEN_SEGMENT_FILES};
 pub use index::{OFFSET_ENTRY_LEN, TIME_ENTRY_LEN};
-pub use log::{AppendInfo, Log, LogOpenOptions, ReadResult, TimestampAndOffset};
-pub use manager::{LogManager, LogManagerOptions, CLEAN_SHUTDOWN_FILE, DELETE_DIR_SUFFIX};
+pub use log::{
+    AppendInfo, CleanStats, CleanableRange, CleanerLimits, Log, LogOpenOptions, ReadResult,
+    TimestampAndOffset,
+};
+pub use manager::{
+    CleanedLog, LogManager, LogManagerOptions, CLEANER_OFFSET_CHECKPOINT, CLEAN_SHUTDOWN_FILE,
+    DELETE_DIR_SUFFIX,
+};
 pub use segment::{segment_file_name, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
 pub use txnindex::{AbortedTxn, TXN_ENTRY_LEN, TXN_INDEX_SUFFIX};
 pub use uuid::KafkaUuid;

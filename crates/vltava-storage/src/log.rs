@@ -37,6 +37,9 @@ use crate::segment::{
 use crate::txnindex::{AbortedTxn, TXN_INDEX_SUFFIX};
 use crate::uuid::KafkaUuid;
 
+mod cleaner;
+pub use cleaner::{CleanStats, CleanableRange, CleanerLimits};
+
 /// How to open a log. `Default` is "unclean, no checkpoints, private fd
 /// cache": every segment is recovered by scanning.
 #[derive(Debug, Clone, Default)]
@@ -134,6 +137,9 @@ pub struct Log {
     log_start_offset: AtomicI64,
     log_end_offset: AtomicI64,
     recovery_point: AtomicI64,
+    /// Earliest delete horizon the last cleaning pass left in the log
+    /// (`i64::MAX`: none; 0 after open: not known yet).
+    next_delete_horizon: AtomicI64,
     fds: Arc<FdCache>,
     closed: AtomicBool,
 }
@@ -188,15 +194,20 @@ impl Log {
             }
         };
 
+        // A cleaner swap a crash interrupted is finished first.
+        let swapped = cleaner::complete_swaps(dir)?;
         let (bases, mut dir_changed) = scan_dir(dir)?;
+        dir_changed |= swapped;
         let mut segments = BTreeMap::new();
         let mut expected: Option<i64> = None;
         let mut cut = false;
         for (i, &base) in bases.iter().enumerate() {
+            // A segment may start past the previous one's last batch (the
+            // cleaner removed batches there) but never inside it.
             if let Some(e) = expected {
-                if !cut && base != e {
+                if !cut && base < e {
                     tracing::warn!(log = %tp, segment_base = base, expected = e,
-                        "segment does not continue the previous one; removing it and later segments");
+                        "segment overlaps the previous one; removing it and later segments");
                     cut = true;
                 }
             }
@@ -277,6 +288,7 @@ impl Log {
             // Trusted segments were fsynced before the checkpoint was
             // written; recovered ones were fsynced by recovery.
             recovery_point: AtomicI64::new(log_end),
+            next_delete_horizon: AtomicI64::new(0),
             fds,
             closed: AtomicBool::new(false),
         };
@@ -310,6 +322,18 @@ impl Log {
     /// Offset the next append gets.
     pub fn log_end_offset(&self) -> i64 {
         self.log_end_offset.load(Ordering::Acquire)
+    }
+    /// The earliest delete horizon (KIP-534) of a tombstone or marker the
+    /// cleaner left in the log: a pass after it removes something even if
+    /// nothing is dirty. 0 when not known (after open); `i64::MAX` when
+    /// there is none.
+    pub fn next_delete_horizon(&self) -> i64 {
+        self.next_delete_horizon.load(Ordering::Acquire)
+    }
+    /// Records the earliest delete horizon after a cleaning pass.
+    pub fn set_next_delete_horizon(&self, horizon: Option<i64>) {
+        self.next_delete_horizon
+            .store(horizon.unwrap_or(i64::MAX), Ordering::Release);
     }
     /// Everything below this offset is fsynced.
     pub fn recovery_point(&self) -> i64 {
@@ -366,12 +390,23 @@ impl Log {
             .next_back()
             .map(|(_, s)| s.clone())
     }
-    fn next_segment(&self, base: i64) -> Option<Arc<Segment>> {
-        self.segments_read()
-            .range(base.saturating_add(1)..)
-            .next()
-            .map(|(_, s)| s.clone())
+    /// The segment after `seg`, if `seg` is still in the log (`None` if it
+    /// was removed or replaced).
+    fn successor(&self, seg: &Arc<Segment>) -> Option<Option<Arc<Segment>>> {
+        let map = self.segments_read();
+        if !map
+            .get(&seg.base_offset)
+            .is_some_and(|s| Arc::ptr_eq(s, seg))
+        {
+            return None;
+        }
+        Some(
+            map.range(seg.base_offset.saturating_add(1)..)
+                .next()
+                .map(|(_, s)| s.clone()),
+        )
     }
+
     fn lock_writer(&self) -> Result<MutexGuard<'_, Writer>> {
         let w = lock(&self.writer);
         if w.closed {
@@ -445,6 +480,11 @@ impl Log {
                     last_offset: last,
                     max_timestamp: ts,
                     leader_epoch,
+                    producer_id: i64::from_be_bytes(
+                        header[offsets::PRODUCER_ID..offsets::PRODUCER_ID + 8]
+                            .try_into()
+                            .expect("8 bytes"),
+                    ),
                 },
                 rest,
             });
@@ -648,6 +688,18 @@ impl Log {
         max_offset_exclusive: i64,
         min_one_batch: bool,
     ) -> Result<ReadResult> {
+        retry_replaced(|| {
+            self.read_once(start_offset, max_bytes, max_offset_exclusive, min_one_batch)
+        })
+    }
+
+    fn read_once(
+        &self,
+        start_offset: i64,
+        max_bytes: usize,
+        max_offset_exclusive: i64,
+        min_one_batch: bool,
+    ) -> Result<ReadResult> {
         let log_end = self.log_end_offset();
         let log_start = self.log_start_offset();
         if start_offset < log_start || start_offset > log_end {
@@ -671,6 +723,8 @@ impl Log {
         let max_bytes = max_bytes as u64;
         // Plan: (file, start, len) ranges of whole batches.
         let mut plan: Vec<(Arc<File>, u64, u64, PathBuf)> = Vec::new();
+        // Base offsets of the planned batches, to check what was read.
+        let mut planned_bases: Vec<i64> = Vec::new();
         let mut total = 0u64;
         let mut first_base = None;
         let mut next_offset = start_offset;
@@ -719,6 +773,7 @@ impl Log {
                     break;
                 }
                 first_base.get_or_insert(h.base_offset);
+                planned_bases.push(h.base_offset);
                 range = Some(match range {
                     None => (h.position, h.size),
                     Some((s, l)) => (s, l + h.size),
@@ -736,7 +791,19 @@ impl Log {
             if stop || next_offset >= limit {
                 break 'segments;
             }
-            match self.next_segment(seg.base_offset) {
+            // Go on only if this segment was read to its end (it may have
+            // grown and rolled while it was scanned) and is still in the
+            // log (retention or the cleaner may have replaced it and its
+            // neighbours): offsets may have gaps, so the batches read
+            // cannot tell. The successor first: once it exists, this
+            // segment takes no more appends.
+            let Some(next) = self.successor(&seg) else {
+                break 'segments;
+            };
+            if seg.size() != end {
+                break 'segments;
+            }
+            match next {
                 Some(n) => seg = n,
                 None => break,
             }
@@ -760,20 +827,19 @@ impl Log {
                 }
             }
         }
-        // Keep only whole batches that continue each other: a concurrent
+        // Keep only the whole batches that were planned: a concurrent
         // truncation may have changed the bytes between plan and read.
+        // (Offsets may have gaps where the cleaner removed batches.)
         let bytes = buf.freeze(at);
         let mut keep = 0usize;
-        let mut expect = first_base;
         let mut last_next = start_offset;
-        for b in BatchSplitter::new(bytes.clone()) {
+        for (b, &planned) in BatchSplitter::new(bytes.clone()).zip(&planned_bases) {
             let Ok(b) = b else { break };
-            if Some(b.base_offset()) != expect {
+            if b.base_offset() != planned {
                 break;
             }
             keep += b.size_in_bytes();
             last_next = b.next_offset();
-            expect = Some(last_next);
         }
         if keep == 0 {
             return Ok(result);
@@ -787,6 +853,7 @@ impl Log {
     fn segment_file(&self, seg: &Arc<Segment>, requested: i64) -> Result<Arc<File>> {
         match seg.slot.get(&self.fds) {
             Ok(f) => Ok(f),
+            Err(e) if crate::fdcache::is_retired(&e) => Err(Error::SegmentReplaced),
             Err(e) if e.kind() == ErrorKind::NotFound && requested < self.log_start_offset() => {
                 Err(self.out_of_range(requested))
             }
@@ -834,6 +901,10 @@ impl Log {
     /// index, then the offset index, then batch headers, then the records
     /// of the one batch. `None` when no record is that new.
     pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<TimestampAndOffset>> {
+        retry_replaced(|| self.offset_for_timestamp_once(timestamp))
+    }
+
+    fn offset_for_timestamp_once(&self, timestamp: i64) -> Result<Option<TimestampAndOffset>> {
         let log_start = self.log_start_offset();
         for seg in self.snapshot() {
             if seg.max_timestamp() < timestamp || seg.next_offset() <= log_start {
@@ -874,6 +945,10 @@ impl Log {
     /// ListOffsets `MAX_TIMESTAMP` (-3): the record with the largest
     /// timestamp (the first one, if several), `None` for an empty log.
     pub fn max_timestamp_offset(&self) -> Result<Option<TimestampAndOffset>> {
+        retry_replaced(|| self.max_timestamp_offset_once())
+    }
+
+    fn max_timestamp_offset_once(&self) -> Result<Option<TimestampAndOffset>> {
         let mut best: Option<(i64, Arc<Segment>)> = None;
         for seg in self.snapshot() {
             let ts = seg.max_timestamp();
@@ -1349,6 +1424,19 @@ impl OpenOptionsExt {
     }
 }
 
+/// Runs a read-only operation again when the cleaner replaced a segment
+/// under it (it then sees the new segment list). Each swap needs the
+/// writer lock and a full cleaning pass, so a few attempts suffice.
+fn retry_replaced<T>(mut op: impl FnMut() -> Result<T>) -> Result<T> {
+    for _ in 0..4 {
+        match op() {
+            Err(Error::SegmentReplaced) => continue,
+            other => return other,
+        }
+    }
+    op()
+}
+
 fn next_or_io(scan: &mut HeaderScanner<'_>, seg: &Segment) -> Result<Option<BatchHeader>> {
     match scan.next_header() {
         Ok(h) => Ok(h),
@@ -1485,10 +1573,12 @@ fn scan_dir(dir: &Path) -> Result<(Vec<i64>, bool)> {
         else {
             continue;
         };
+        // `.cleaned` and `.swap` files left here were never committed
+        // (`cleaner::complete_swaps` ran first).
         if name.ends_with(DELETED_SUFFIX)
             || name.ends_with(checkpoint::TMP_SUFFIX)
-            || name.ends_with(".cleaned")
-            || name.ends_with(".swap")
+            || name.ends_with(cleaner::CLEANED_SUFFIX)
+            || name.ends_with(cleaner::SWAP_SUFFIX)
         {
             tracing::warn!(file = %path.display(), "removing leftover file");
             segment::remove_if_exists(&path)?;

@@ -1,6 +1,6 @@
 //! All partition logs of one data directory.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
@@ -11,8 +11,12 @@ use crate::checkpoint::{
 use crate::config::LogConfig;
 use crate::error::{Error, Result};
 use crate::fdcache::{lock, FdCache, DEFAULT_MAX_OPEN_SEGMENT_FILES};
-use crate::log::{Log, LogOpenOptions};
+use crate::log::{CleanStats, CleanerLimits, Log, LogOpenOptions};
 use crate::uuid::KafkaUuid;
+
+/// Where each compacted log's cleaning stopped (Kafka's file name and
+/// format): the first offset not yet cleaned.
+pub const CLEANER_OFFSET_CHECKPOINT: &str = "cleaner-offset-checkpoint";
 
 /// Name of the clean-shutdown marker (Kafka's).
 pub const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
@@ -48,6 +52,24 @@ pub struct LogManager {
     logs: RwLock<BTreeMap<TopicPartition, Arc<Log>>>,
     had_clean_shutdown: bool,
     checkpoint_lock: Mutex<()>,
+    /// First offset not yet cleaned, per compacted log.
+    cleaner_checkpoints: Mutex<BTreeMap<TopicPartition, i64>>,
+    /// Logs whose last cleaning pass failed: skipped until restart, as
+    /// Kafka marks them uncleanable.
+    uncleanable: Mutex<BTreeSet<TopicPartition>>,
+    /// Held by a cleaning pass; deleting a log waits for it.
+    cleaner_lock: Mutex<()>,
+}
+
+/// What [`LogManager::clean_dirtiest`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CleanedLog {
+    /// The log cleaned.
+    pub log: TopicPartition,
+    /// Its dirty ratio before the pass.
+    pub dirty_ratio: f64,
+    /// The pass.
+    pub stats: CleanStats,
 }
 
 impl LogManager {
@@ -75,6 +97,7 @@ impl LogManager {
         };
         let recovery_points = read_cp(RECOVERY_POINT_CHECKPOINT);
         let log_starts = read_cp(LOG_START_OFFSET_CHECKPOINT);
+        let cleaner_checkpoints = read_cp(CLEANER_OFFSET_CHECKPOINT);
         let fds = FdCache::new(opts.max_open_segment_files);
         let mut logs = BTreeMap::new();
         let mut entries: Vec<_> = fs::read_dir(dir)
@@ -135,6 +158,9 @@ impl LogManager {
             logs: RwLock::new(logs),
             had_clean_shutdown: clean,
             checkpoint_lock: Mutex::new(()),
+            cleaner_checkpoints: Mutex::new(cleaner_checkpoints),
+            uncleanable: Mutex::new(BTreeSet::new()),
+            cleaner_lock: Mutex::new(()),
         })
     }
 
@@ -238,6 +264,10 @@ impl LogManager {
             return Ok(false);
         };
         log.close_for_delete();
+        // A cleaning pass on it stops at its next batch; wait for that.
+        drop(lock(&self.cleaner_lock));
+        lock(&self.cleaner_checkpoints).remove(&tp);
+        lock(&self.uncleanable).remove(&tp);
         let from = self.dir.join(tp.dir_name());
         let to = self.dir.join(format!(
             "{}.{}{DELETE_DIR_SUFFIX}",
@@ -264,6 +294,92 @@ impl LogManager {
         }
         checkpoint::write_offset_checkpoint(&self.dir.join(RECOVERY_POINT_CHECKPOINT), &rps)?;
         checkpoint::write_offset_checkpoint(&self.dir.join(LOG_START_OFFSET_CHECKPOINT), &starts)
+    }
+
+    /// The cleaner checkpoint of a log (where its next pass starts), if
+    /// it was ever cleaned.
+    pub fn cleaner_checkpoint(&self, topic: &str, partition: i32) -> Option<i64> {
+        lock(&self.cleaner_checkpoints)
+            .get(&TopicPartition {
+                topic: topic.to_string(),
+                partition,
+            })
+            .copied()
+    }
+
+    /// One pass of the log cleaner over the compacted log that needs it
+    /// most, as Kafka's cleaner thread picks it: a log whose oldest dirty
+    /// record is past `max.compaction.lag.ms` first, else the highest dirty
+    /// ratio at or above `min.cleanable.dirty.ratio`, else a log whose
+    /// earliest delete horizon has passed. `upper_bound` gives each log's
+    /// last stable offset (`None`: leave the log alone). Returns `None` if
+    /// no log needed cleaning. A log whose pass fails is logged, skipped
+    /// from then on (until restart), and its error returned.
+    pub fn clean_dirtiest(
+        &self,
+        now_ms: i64,
+        upper_bound: &dyn Fn(&Log) -> Option<i64>,
+        limits: CleanerLimits,
+    ) -> Result<Option<CleanedLog>> {
+        let _pass = lock(&self.cleaner_lock);
+        let mut best: Option<(bool, f64, Arc<Log>, i64, i64)> = None;
+        for log in self.logs() {
+            let cfg = log.config();
+            if !cfg.cleanup_policy.compact || log.is_closed() {
+                continue;
+            }
+            let tp = log.topic_partition().clone();
+            if lock(&self.uncleanable).contains(&tp) {
+                continue;
+            }
+            let Some(upper) = upper_bound(&log) else {
+                continue;
+            };
+            let checkpoint = lock(&self.cleaner_checkpoints)
+                .get(&tp)
+                .copied()
+                .unwrap_or(0);
+            let range = log.cleanable_range(checkpoint, upper, now_ms);
+            let ratio = range.dirty_ratio();
+            let dirty = range.dirty_bytes > 0;
+            let due = (dirty && (range.overdue || ratio >= cfg.min_cleanable_dirty_ratio))
+                || (log.has_inactive_segments() && log.next_delete_horizon() <= now_ms);
+            if !due {
+                continue;
+            }
+            let key = (range.overdue, ratio);
+            if best.as_ref().is_none_or(|(o, r, ..)| key > (*o, *r)) {
+                best = Some((range.overdue, ratio, log, checkpoint, upper));
+            }
+        }
+        let Some((_, dirty_ratio, log, checkpoint, upper)) = best else {
+            return Ok(None);
+        };
+        let tp = log.topic_partition().clone();
+        match log.clean(checkpoint, upper, now_ms, limits) {
+            Ok(stats) => {
+                log.set_next_delete_horizon(stats.next_delete_horizon);
+                lock(&self.cleaner_checkpoints).insert(tp.clone(), stats.end_offset);
+                self.write_cleaner_checkpoint()?;
+                Ok(Some(CleanedLog {
+                    log: tp,
+                    dirty_ratio,
+                    stats,
+                }))
+            }
+            Err(Error::Closed) => Ok(None),
+            Err(e) => {
+                tracing::warn!(log = %tp, error = %e, "log cleaning failed; the log is not cleaned again until restart");
+                lock(&self.uncleanable).insert(tp);
+                Err(e)
+            }
+        }
+    }
+
+    fn write_cleaner_checkpoint(&self) -> Result<()> {
+        let _g = lock(&self.checkpoint_lock);
+        let snapshot = lock(&self.cleaner_checkpoints).clone();
+        checkpoint::write_offset_checkpoint(&self.dir.join(CLEANER_OFFSET_CHECKPOINT), &snapshot)
     }
 
     /// Retention over every log; returns the segments deleted. A log that

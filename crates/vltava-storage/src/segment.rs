@@ -56,6 +56,8 @@ pub(crate) struct BatchHeader {
     pub last_offset: i64,
     pub max_timestamp: i64,
     pub leader_epoch: i32,
+    /// -1 when the batch has no producer.
+    pub producer_id: i64,
 }
 
 fn be_i32(b: &[u8], at: usize) -> i32 {
@@ -98,6 +100,7 @@ pub(crate) fn parse_header(b: &[u8], position: u64) -> std::result::Result<Batch
         last_offset,
         max_timestamp: be_i64(b, offsets::MAX_TIMESTAMP),
         leader_epoch: be_i32(b, offsets::PARTITION_LEADER_EPOCH),
+        producer_id: be_i64(b, offsets::PRODUCER_ID),
     })
 }
 
@@ -303,6 +306,28 @@ impl Segment {
         }
     }
 
+    /// A segment the log cleaner wrote: its files are in place and
+    /// fsynced, `txns` is its transaction index.
+    #[allow(clippy::too_many_arguments)]
+    pub fn from_cleaned(
+        dir: &Path,
+        base: i64,
+        fds: &FdCache,
+        mut state: SegmentState,
+        size: u64,
+        next: i64,
+        now_ms: i64,
+        txns: Vec<AbortedTxn>,
+    ) -> Arc<Segment> {
+        state.offsets.persisted = state.offsets.entries.len();
+        state.offsets.durable = true;
+        state.times.persisted = state.times.entries.len();
+        state.times.durable = true;
+        let seg = Segment::build(dir, base, fds, state, size, next, now_ms);
+        *seg.txns_mut() = TxnIndex::new(txns);
+        Arc::new(seg)
+    }
+
     pub fn state(&self) -> RwLockReadGuard<'_, SegmentState> {
         self.state.read().unwrap_or_else(|e| e.into_inner())
     }
@@ -462,7 +487,9 @@ impl Segment {
         if len > 0 {
             let mut first = HeaderScanner::new(file, 0, len);
             match first.next_header() {
-                Ok(Some(h)) if h.base_offset == base => st.rolling_timestamp = h.max_timestamp,
+                // The cleaner may have removed the segment's first batches:
+                // the first one left may start after the base offset.
+                Ok(Some(h)) if h.base_offset >= base => st.rolling_timestamp = h.max_timestamp,
                 Ok(Some(h)) => {
                     return Err(insane(format!(
                         "first batch at offset {} in segment {base}",
@@ -495,10 +522,11 @@ impl Segment {
                 }
                 Err(ScanError::Invalid { reason, .. }) => return Err(insane(reason)),
             };
+            // Offsets only grow; gaps are where the cleaner removed batches.
             if let Some(e) = expected {
-                if h.base_offset != e {
+                if h.base_offset < e {
                     return Err(insane(format!(
-                        "batch at {} has offset {}, expected {e}",
+                        "batch at {} has offset {}, expected at least {e}",
                         h.position, h.base_offset
                     )));
                 }
@@ -597,9 +625,10 @@ impl Segment {
             if pos + h.size > MAX_POSITION {
                 break Some(format!("batch at {pos} ends beyond the largest segment"));
             }
-            if h.base_offset != expected {
+            // Offsets only grow; gaps are where the cleaner removed batches.
+            if h.base_offset < expected {
                 break Some(format!(
-                    "batch at {pos} has offset {}, expected {expected}",
+                    "batch at {pos} has offset {}, expected at least {expected}",
                     h.base_offset
                 ));
             }

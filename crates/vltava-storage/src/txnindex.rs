@@ -115,7 +115,8 @@ impl Default for TxnIndex {
 }
 
 impl TxnIndex {
-    fn new(entries: Vec<AbortedTxn>) -> Self {
+    /// An index of entries already in a durable file.
+    pub(crate) fn new(entries: Vec<AbortedTxn>) -> Self {
         TxnIndex {
             min_first_offset: min_first_offset(&entries),
             entries,

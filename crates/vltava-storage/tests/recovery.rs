@@ -210,8 +210,17 @@ fn corrupt_crc_in_the_last_batch_is_truncated() {
     crash_and_damage(|p, _, len| flip(p, len - 2), 5);
     // The stored CRC itself.
     crash_and_damage(|p, last, _| flip(p, last + 18), 5);
-    // The base offset (outside the CRC): caught by the contiguity check.
-    crash_and_damage(|p, last, _| flip(p, last + 7), 5);
+    // The base offset (outside the CRC) moved back into the previous
+    // batch: caught because offsets must grow. (A jump forward looks like
+    // a gap the cleaner left and is accepted, as Kafka does.)
+    crash_and_damage(
+        |p, last, _| {
+            let mut b = fs::read(p).unwrap();
+            b[last as usize..last as usize + 8].copy_from_slice(&3i64.to_be_bytes());
+            fs::write(p, b).unwrap();
+        },
+        5,
+    );
     // A batch in the middle: everything from it on goes.
     crash_and_damage(|p, _, _| flip(p, 200), 1);
 }
