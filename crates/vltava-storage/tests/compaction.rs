@@ -710,3 +710,29 @@ fn compressed_batches_are_rewritten_with_their_codec() {
         assert_eq!(batches[0].last_offset(), 9, "the batch keeps its range");
     }
 }
+
+#[test]
+fn a_marker_that_is_its_producers_last_batch_stays() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), compact_config(100_000));
+    let (first, _) = put_producer(&log, 1_000, 10, 0, true, &[("a", Some("aborted"))]);
+    let abort_at = marker(&log, 1_001, 10, false);
+    log.append_aborted_txn(AbortedTxn {
+        producer_id: 10,
+        first_offset: first,
+        last_offset: abort_at,
+        last_stable_offset: first,
+    })
+    .unwrap();
+    roll(&log, 1_100);
+    let mut checkpoint = 0;
+    for now in [10_000, 20_000, 20_000 + RETENTION, 40_000] {
+        checkpoint = clean(&log, checkpoint, now).end_offset;
+    }
+    let batches = batches_of(&log);
+    let of_producer: Vec<_> = batches.iter().filter(|b| b.producer_id() == 10).collect();
+    assert_eq!(of_producer.len(), 1);
+    assert!(of_producer[0].is_control());
+    assert_eq!(of_producer[0].base_offset(), abort_at);
+    assert!(records_of(&log).iter().all(|r| r.key.as_deref() != Some(&b"a"[..])));
+}

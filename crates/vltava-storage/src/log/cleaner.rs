@@ -556,7 +556,9 @@ impl PassContext<'_> {
         if batch.is_control() {
             let kind = control_type(batch)?;
             let removable = txns.on_marker(batch.producer_id(), kind, kept_txns);
-            if !removable {
+            // A producer's last batch stays, markers included: its state
+            // (epoch, sequence, no open transaction) is rebuilt from it.
+            if !removable || self.is_last_of_producer(batch) {
                 return Ok(Decision::Keep);
             }
             if self.horizon_passed(batch) {
@@ -591,10 +593,7 @@ impl PassContext<'_> {
         }
         stats.records_removed += count - kept;
         if kept == 0 {
-            let last_of_producer = batch.producer_id() >= 0
-                && self.last_batch_of_producer.get(&batch.producer_id())
-                    == Some(&batch.last_offset());
-            if !last_of_producer {
+            if !self.is_last_of_producer(batch) {
                 return Ok(Decision::Drop);
             }
             if count == 0 {
@@ -617,6 +616,11 @@ impl PassContext<'_> {
         }
         self.rewrite(batch, horizon, |r| self.keeps(r, retain_deletes))
             .map(Decision::Replace)
+    }
+
+    fn is_last_of_producer(&self, batch: &RecordBatch) -> bool {
+        batch.producer_id() >= 0
+            && self.last_batch_of_producer.get(&batch.producer_id()) == Some(&batch.last_offset())
     }
 
     fn keeps(&self, r: &vltava_records::Record, retain_deletes: bool) -> bool {
