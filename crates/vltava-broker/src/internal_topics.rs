@@ -13,6 +13,9 @@ use vltava_records::RecordBatchBuilder;
 
 use crate::state::Broker;
 
+/// Kafka's minimum for the `segment.bytes` topic config.
+const MIN_SEGMENT_BYTES: i32 = 1 << 20;
+
 /// The settings of an internal topic.
 pub struct InternalTopic<'a> {
     pub name: &'a str,
@@ -48,11 +51,19 @@ pub async fn ensure(broker: &Broker, topic: InternalTopic<'_>) -> Result<i32, (E
         replication_factor: rf,
         ..Default::default()
     };
+    // The broker setting may go below segment.bytes' 1 MiB minimum (its
+    // own minimum is 1, as in Kafka): such a size goes in as
+    // internal.segment.bytes, which has no minimum.
+    let segment_key = if topic.segment_bytes < MIN_SEGMENT_BYTES {
+        "internal.segment.bytes"
+    } else {
+        "segment.bytes"
+    };
     let configs = vec![
         ("cleanup.policy".to_string(), Some("compact".to_string())),
         ("compression.type".to_string(), Some("producer".to_string())),
         (
-            "segment.bytes".to_string(),
+            segment_key.to_string(),
             Some(topic.segment_bytes.to_string()),
         ),
     ];

@@ -37,6 +37,7 @@ pub async fn run(
 ) {
     let server = tokio::spawn(server::serve(listener, broker.clone(), shutdown.clone()));
     let background = tokio::spawn(background(broker.clone(), shutdown.clone()));
+    let cleaner = tokio::spawn(log_cleaner(broker.clone(), shutdown.clone()));
     let timers = tokio::spawn(
         broker
             .groups
@@ -75,9 +76,84 @@ pub async fn run(
     info!("shutting down");
     let _ = server.await;
     let _ = background.await;
+    let _ = cleaner.await;
     let _ = timers.await;
     let _ = txn_timers.await;
     broker.shutdown().await;
+}
+
+/// The log cleaner: compacts the dirtiest compacted log, one pass at a
+/// time on the blocking pool, and sleeps `log.cleaner.backoff.ms` when no
+/// log needs it. Off with `log.cleaner.enable=false` or
+/// `log.cleaner.threads=0`; more threads are accepted but passes still
+/// run one at a time. Shutdown waits for a running pass to finish.
+async fn log_cleaner(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+    let config = broker.config();
+    if !config.log_cleaner_enable() || config.log_cleaner_threads() <= 0 {
+        info!("the log cleaner is off: compacted topics are not compacted");
+        return;
+    }
+    let backoff =
+        Duration::from_millis(config.log_cleaner_backoff_ms().clamp(10, 3_600_000) as u64);
+    let limits = vltava_storage::CleanerLimits {
+        map_budget_bytes: usize::try_from(config.log_cleaner_dedupe_buffer_size().max(1 << 20))
+            .unwrap_or(usize::MAX),
+        max_decompressed_bytes: usize::try_from(config.socket_request_max_bytes().max(0))
+            .unwrap_or(usize::MAX)
+            .max(vltava_records::compression::DEFAULT_MAX_DECOMPRESSED),
+    };
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let b = broker.clone();
+        let pass = tokio::task::spawn_blocking(move || {
+            let now = state::now_ms();
+            // The last stable offset: nothing of an undecided transaction
+            // (nor above the high watermark) is cleaned.
+            let upper = |log: &vltava_storage::Log| {
+                b.replicas
+                    .get(log.topic(), log.partition())
+                    .map(|p| p.last_stable_offset(now))
+            };
+            b.replicas.log_manager().clean_dirtiest(now, &upper, limits)
+        })
+        .await;
+        let worked = match pass {
+            Ok(Ok(Some(done))) => {
+                let s = &done.stats;
+                info!(
+                    log = %done.log,
+                    dirty_ratio = format!("{:.2}", done.dirty_ratio),
+                    records_removed = s.records_removed,
+                    bytes_before = s.bytes_read,
+                    bytes_after = s.bytes_written,
+                    segments_before = s.segments_read,
+                    next_checkpoint = s.end_offset,
+                    "cleaned log"
+                );
+                // A pass that moved nothing forward must not spin.
+                s.records_removed > 0
+                    || s.end_offset > s.first_dirty_offset
+                    || s.segments_written > 0
+            }
+            Ok(Ok(None)) => false,
+            Ok(Err(e)) => {
+                warn!("log cleaning failed: {e}");
+                false
+            }
+            Err(e) => {
+                warn!("log cleaner task failed: {e}");
+                false
+            }
+        };
+        if !worked {
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = shutdown.wait_for(|stop| *stop) => return,
+            }
+        }
+    }
 }
 
 /// Periodic log maintenance. Each job runs on the blocking pool so a slow

@@ -83,6 +83,10 @@ pub fn log_config_from(effective: &EffectiveTopicConfig) -> LogConfig {
             delete: effective.cleanup_policy.delete,
             compact: effective.cleanup_policy.compact,
         },
+        delete_retention_ms: effective.delete_retention_ms,
+        min_cleanable_dirty_ratio: effective.min_cleanable_dirty_ratio,
+        min_compaction_lag_ms: effective.min_compaction_lag_ms,
+        max_compaction_lag_ms: effective.max_compaction_lag_ms,
     }
 }
 

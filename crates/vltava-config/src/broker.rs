@@ -408,6 +408,9 @@ getters! {
     log_cleaner_enable -> bool = boolean("log.cleaner.enable");
     log_cleaner_threads -> i32 = int("log.cleaner.threads");
     log_cleaner_min_cleanable_ratio -> f64 = double("log.cleaner.min.cleanable.ratio");
+    log_cleaner_backoff_ms -> i64 = long("log.cleaner.backoff.ms");
+    /// Memory for the cleaner's key map, in bytes.
+    log_cleaner_dedupe_buffer_size -> i64 = long("log.cleaner.dedupe.buffer.size");
     /// Largest record batch accepted, broker-wide.
     message_max_bytes -> i32 = int("message.max.bytes");
     min_insync_replicas -> i32 = int("min.insync.replicas");
