@@ -734,5 +734,7 @@ fn a_marker_that_is_its_producers_last_batch_stays() {
     assert_eq!(of_producer.len(), 1);
     assert!(of_producer[0].is_control());
     assert_eq!(of_producer[0].base_offset(), abort_at);
-    assert!(records_of(&log).iter().all(|r| r.key.as_deref() != Some(&b"a"[..])));
+    assert!(records_of(&log)
+        .iter()
+        .all(|r| r.key.as_deref() != Some(&b"a"[..])));
 }
