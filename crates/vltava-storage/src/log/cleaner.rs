@@ -221,6 +221,32 @@ impl Log {
         now_ms: i64,
         limits: CleanerLimits,
     ) -> Result<CleanStats> {
+        match self.clean_pass(checkpoint, upper_bound, now_ms, limits) {
+            // Retention (or the log start moving) took a segment the pass
+            // was reading: not a failure of the log. The dirty section
+            // starts where it did (re-cleaning clean records is harmless).
+            Err(Error::OffsetOutOfRange { .. } | Error::SegmentReplaced) => {
+                let first_dirty = self
+                    .cleanable_range(checkpoint, upper_bound, now_ms)
+                    .first_dirty_offset;
+                Ok(CleanStats {
+                    first_dirty_offset: first_dirty,
+                    end_offset: first_dirty,
+                    interrupted: true,
+                    ..CleanStats::default()
+                })
+            }
+            other => other,
+        }
+    }
+
+    fn clean_pass(
+        &self,
+        checkpoint: i64,
+        upper_bound: i64,
+        now_ms: i64,
+        limits: CleanerLimits,
+    ) -> Result<CleanStats> {
         let cfg = self.config();
         let range = self.cleanable_range(checkpoint, upper_bound, now_ms);
         let mut stats = CleanStats {
@@ -438,7 +464,13 @@ impl Log {
 
         // 3. The swap, under the writer lock so no retention, truncation or
         // roll runs at the same time.
-        let w = self.lock_writer()?;
+        let w = match self.lock_writer() {
+            Ok(w) => w,
+            Err(e) => {
+                paths.remove_all(CLEANED_SUFFIX);
+                return Err(e);
+            }
+        };
         let still_there = {
             let map = self.segments_read();
             group
@@ -464,6 +496,23 @@ impl Log {
         )?;
         fsync_dir(&self.dir)?;
         // From here on a crash is completed by `complete_swaps` at open.
+        // The new segment is published first, reading through a handle on
+        // the `.swap` file (its final name still holds the old bytes); the
+        // old segments are retired next, so a reader holding one starts
+        // over and finds the new one; then the files take their names.
+        let swap_log = paths.with_suffix(LOG_SUFFIX, SWAP_SUFFIX);
+        let swap_file = Arc::new(File::open(&swap_log).map_err(Error::io("open", &swap_log))?);
+        let seg = Segment::from_cleaned(
+            &self.dir, base, &self.fds, state, size, next, now_ms, kept_txns,
+        );
+        seg.slot.pin(&self.fds, swap_file);
+        {
+            let mut map = self.segments_write();
+            for s in group {
+                map.remove(&s.base_offset);
+            }
+            map.insert(base, seg.clone());
+        }
         for s in group {
             s.slot.retire(&self.fds);
         }
@@ -472,16 +521,8 @@ impl Log {
         }
         finish_swap(&self.dir, base)?;
         fsync_dir(&self.dir)?;
-        let seg = Segment::from_cleaned(
-            &self.dir, base, &self.fds, state, size, next, now_ms, kept_txns,
-        );
-        {
-            let mut map = self.segments_write();
-            for s in group {
-                map.remove(&s.base_offset);
-            }
-            map.insert(base, seg);
-        }
+        // Later opens find the new file under its final name.
+        seg.slot.unpin(&self.fds);
         drop(w);
         stats.segments_written += 1;
         stats.bytes_written += size;
