@@ -21,10 +21,14 @@
 //!
 //! A pure state machine: no I/O, no clock (times are passed in).
 //!
-//! After a restart the table is rebuilt from the batch headers of the last
+//! After a restart the table is rebuilt from the batches of the last
 //! 16 MiB of each log (`Partition::load_producer_states`; Kafka uses
 //! snapshots plus the log): producers older than that are unknown, which
-//! the KIP-360 rule above lets continue at any sequence.
+//! the KIP-360 rule above lets continue at any sequence. A transaction
+//! still open whose producer's first batch in that tail is transactional
+//! may have begun earlier: the headers before the tail are walked back to
+//! the producer's previous marker to find its real start
+//! (`extend_open_transaction`), so the last stable offset is right.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
@@ -232,6 +236,22 @@ impl ProducerStates {
     /// after it is stable.
     pub fn first_unstable_offset(&self) -> Option<i64> {
         self.open_by_offset.first().map(|&(offset, _)| offset)
+    }
+
+    /// Moves the start of `producer_id`'s open transaction back to
+    /// `first_offset` (it began before the part of the log its state was
+    /// rebuilt from). Does nothing if no transaction is open or it already
+    /// starts at or before that offset.
+    pub fn extend_open_transaction(&mut self, producer_id: i64, first_offset: i64) {
+        let Some(current) = self.open.get_mut(&producer_id) else {
+            return;
+        };
+        if first_offset >= *current {
+            return;
+        }
+        self.open_by_offset.remove(&(*current, producer_id));
+        *current = first_offset;
+        self.open_by_offset.insert((first_offset, producer_id));
     }
 
     /// The first offset of `producer_id`'s open transaction here.

@@ -9,6 +9,7 @@
 //! the handlers.
 
 use std::collections::HashMap;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
@@ -366,6 +367,11 @@ impl Partition {
                 return states;
             }
         };
+        let window_start = offset;
+        // Producers whose first batch in the window is transactional data:
+        // their transaction may have begun before the window.
+        let mut maybe_earlier: HashSet<i64> = HashSet::new();
+        let mut seen: HashSet<i64> = HashSet::new();
         while offset < end {
             let read = match self.log.read(offset, 1 << 20, end, true) {
                 Ok(read) => read.records,
@@ -380,6 +386,12 @@ impl Partition {
                 next = batch.next_offset();
                 if batch.producer_id() < 0 {
                     continue;
+                }
+                if seen.insert(batch.producer_id())
+                    && batch.is_transactional()
+                    && !batch.is_control()
+                {
+                    maybe_earlier.insert(batch.producer_id());
                 }
                 if batch.is_control() {
                     self.replay_marker(&mut states, &batch, now_ms);
@@ -405,10 +417,60 @@ impl Partition {
             }
             offset = next;
         }
+        maybe_earlier.retain(|pid| states.open_transaction(*pid).is_some());
+        if !maybe_earlier.is_empty() && window_start > self.log.log_start_offset() {
+            self.find_transaction_starts(&mut states, maybe_earlier, window_start);
+        }
         if !states.is_empty() {
             info!(topic = %self.topic, partition = self.index, producers = states.len(), "loaded producer state from the log");
         }
         states
+    }
+
+    /// For transactions still open after the tail scan whose producer's
+    /// first batch in the tail was transactional data: walks the batch
+    /// headers before the tail, segment by segment towards the log start,
+    /// until each producer's previous marker (or non-transactional batch),
+    /// and moves the transaction's start to its earliest batch after it.
+    /// Without this a transaction older than the tail would start, after a
+    /// restart, at its first batch inside the tail, and read_committed
+    /// consumers could read its earlier records before it is decided.
+    /// Only headers are read.
+    fn find_transaction_starts(
+        &self,
+        states: &mut ProducerStates,
+        mut pending: HashSet<i64>,
+        window_start: i64,
+    ) {
+        let log_start = self.log.log_start_offset();
+        let mut upper = window_start;
+        let bases = self.log.segment_base_offsets();
+        for &base in bases.iter().rev() {
+            if pending.is_empty() || upper <= log_start {
+                break;
+            }
+            if base >= upper {
+                continue;
+            }
+            let summaries = match self.log.batch_summaries(base.max(log_start), upper) {
+                Ok(s) => s,
+                Err(e) => {
+                    warn!(topic = %self.topic, partition = self.index, "looking for where open transactions began: {e}");
+                    return;
+                }
+            };
+            for b in summaries.iter().rev() {
+                if b.base_offset >= upper || !pending.contains(&b.producer_id) {
+                    continue;
+                }
+                if b.is_control || !b.is_transactional {
+                    pending.remove(&b.producer_id);
+                } else {
+                    states.extend_open_transaction(b.producer_id, b.base_offset);
+                }
+            }
+            upper = base;
+        }
     }
 
     fn replay_marker(
@@ -868,6 +930,47 @@ mod tests {
         assert_eq!(p.aborted_transactions(0, 4), vec![(7, 0)]);
         p.append_marker(9, 0, true, 0, 0).unwrap();
         assert_eq!(p.last_stable_offset(0), 5);
+        p.log().close().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_transaction_older_than_the_scanned_tail_keeps_its_start_after_a_restart() {
+        let dir = temp_dir("old-txn");
+        let open_small = |dir: &std::path::Path| {
+            let config = LogConfig {
+                retention_ms: -1,
+                segment_bytes: 4 << 20,
+                ..LogConfig::default()
+            };
+            Log::open(&dir.join("t-0"), config, LogOpenOptions::default(), 0).unwrap()
+        };
+        let big = || {
+            let mut b = RecordBatchBuilder::new();
+            b.append(0, None, Some(&vec![b'x'; 1 << 20]), &[]).unwrap();
+            b.build().unwrap()
+        };
+        {
+            let p = Partition::for_test(open_small(&dir));
+            p.append(batch(5, 0, 1, true), 0).unwrap(); // 0: txn of 5
+            p.append_marker(5, 0, true, 0, 0).unwrap(); // 1: committed
+            p.append(batch(-1, 0, 1, false), 0).unwrap(); // 2
+            p.append(batch(9, 0, 2, true), 0).unwrap(); // 3..=4: txn of 9 opens
+            p.append(batch(5, 1, 1, true), 0).unwrap(); // 5: a new txn of 5
+            p.append_marker(5, 0, false, 0, 0).unwrap(); // 6: aborted
+            for _ in 0..40 {
+                p.append(big(), 0).unwrap(); // 7..=46, well past the 16 MiB tail
+            }
+            p.append(batch(9, 2, 1, true), 0).unwrap(); // 47: still txn of 9
+            assert_eq!(p.last_stable_offset(0), 3);
+            p.log().close().unwrap();
+        }
+        let p = Partition::for_test(open_small(&dir));
+        assert!(p.log().segment_count() > 4);
+        // Rebuilt from the tail alone, 9's transaction would start at 47.
+        assert_eq!(p.last_stable_offset(0), 3);
+        p.append_marker(9, 0, true, 0, 0).unwrap();
+        assert_eq!(p.last_stable_offset(0), p.high_watermark());
         p.log().close().unwrap();
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -38,8 +38,8 @@ pub use error::{Error, Result};
 pub use fdcache::{FdCache, DEFAULT_MAX_OPEN_SEGMENT_FILES};
 pub use index::{OFFSET_ENTRY_LEN, TIME_ENTRY_LEN};
 pub use log::{
-    AppendInfo, CleanStats, CleanableRange, CleanerLimits, Log, LogOpenOptions, ReadResult,
-    TimestampAndOffset,
+    AppendInfo, BatchSummary, CleanStats, CleanableRange, CleanerLimits, Log, LogOpenOptions,
+    ReadResult, TimestampAndOffset,
 };
 pub use manager::{
     CleanedLog, LogManager, LogManagerOptions, CLEANER_OFFSET_CHECKPOINT, CLEAN_SHUTDOWN_FILE,

@@ -98,6 +98,21 @@ pub struct ReadResult {
     pub log_end_offset: i64,
 }
 
+/// Who wrote a batch, from its header alone ([`Log::batch_summaries`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchSummary {
+    /// First offset of the batch.
+    pub base_offset: i64,
+    /// Last offset of the batch.
+    pub last_offset: i64,
+    /// -1 when the batch has no producer.
+    pub producer_id: i64,
+    /// Part of a transaction.
+    pub is_transactional: bool,
+    /// A control batch (a transaction marker).
+    pub is_control: bool,
+}
+
 /// A timestamp and the offset of the record that has it (ListOffsets).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimestampAndOffset {
@@ -485,6 +500,10 @@ impl Log {
                             .try_into()
                             .expect("8 bytes"),
                     ),
+                    attributes: i16::from_be_bytes([
+                        header[offsets::ATTRIBUTES],
+                        header[offsets::ATTRIBUTES + 1],
+                    ]),
                 },
                 rest,
             });
@@ -995,6 +1014,50 @@ impl Log {
             }));
         }
         Ok(None)
+    }
+
+    /// The batches from the one holding `from` up to those at or beyond
+    /// `to`, from their headers only (no records are read): what a broker
+    /// needs to find where a producer's transaction began.
+    pub fn batch_summaries(&self, from: i64, to: i64) -> Result<Vec<BatchSummary>> {
+        retry_replaced(|| self.batch_summaries_once(from, to))
+    }
+
+    fn batch_summaries_once(&self, from: i64, to: i64) -> Result<Vec<BatchSummary>> {
+        let mut out = Vec::new();
+        let from = from.max(self.log_start_offset());
+        let segs: Vec<Arc<Segment>> = {
+            let map = self.segments_read();
+            let first = map.range(..=from).next_back().map_or(i64::MIN, |(&b, _)| b);
+            map.range(first..).map(|(_, s)| s.clone()).collect()
+        };
+        for seg in segs {
+            if seg.base_offset >= to {
+                break;
+            }
+            if seg.size() == 0 {
+                continue;
+            }
+            let file = self.segment_file(&seg, from)?;
+            let mut scan = HeaderScanner::new(&file, seg.index_position(from), seg.size());
+            while let Some(h) = next_or_io(&mut scan, &seg)? {
+                if h.last_offset < from {
+                    continue;
+                }
+                if h.base_offset >= to {
+                    return Ok(out);
+                }
+                let attrs = Attributes(h.attributes);
+                out.push(BatchSummary {
+                    base_offset: h.base_offset,
+                    last_offset: h.last_offset,
+                    producer_id: h.producer_id,
+                    is_transactional: attrs.is_transactional(),
+                    is_control: attrs.is_control(),
+                });
+            }
+        }
+        Ok(out)
     }
 
     // ------------------------------------------------------------- retention

@@ -58,6 +58,8 @@ pub(crate) struct BatchHeader {
     pub leader_epoch: i32,
     /// -1 when the batch has no producer.
     pub producer_id: i64,
+    /// The batch attributes (codec, transactional, control, ...).
+    pub attributes: i16,
 }
 
 fn be_i32(b: &[u8], at: usize) -> i32 {
@@ -101,6 +103,7 @@ pub(crate) fn parse_header(b: &[u8], position: u64) -> std::result::Result<Batch
         max_timestamp: be_i64(b, offsets::MAX_TIMESTAMP),
         leader_epoch: be_i32(b, offsets::PARTITION_LEADER_EPOCH),
         producer_id: be_i64(b, offsets::PRODUCER_ID),
+        attributes: i16::from_be_bytes([b[offsets::ATTRIBUTES], b[offsets::ATTRIBUTES + 1]]),
     })
 }
 
