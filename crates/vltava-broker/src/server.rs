@@ -94,22 +94,40 @@ async fn handle_connection(
                 }
                 Ok(Ok(0)) => return Err("peer closed in the middle of a request".into()),
                 Ok(Ok(_)) => {}
+                Ok(Err(e)) if peer_hung_up(&e) => {
+                    debug!(%peer, "connection reset by peer: {e}");
+                    return Ok(());
+                }
                 Ok(Err(e)) => return Err(format!("read failed: {e}")),
             }
         };
         output.clear();
         let spliced = handle_frame(&broker, frame, peer, &mut output).await?;
-        if spliced.is_empty() && !output.is_empty() {
-            stream
-                .write_all(&output)
-                .await
-                .map_err(|e| format!("write failed: {e}"))?;
+        let written = if spliced.is_empty() && !output.is_empty() {
+            stream.write_all(&output).await
         } else if !spliced.is_empty() {
-            write_spliced(&mut stream, &output, &spliced)
-                .await
-                .map_err(|e| format!("write failed: {e}"))?;
+            write_spliced(&mut stream, &output, &spliced).await
+        } else {
+            Ok(())
+        };
+        match written {
+            Ok(()) => {}
+            // A client that hangs up before reading its answer (a closed
+            // consumer, a killed process) is routine: Kafka logs it at
+            // debug too.
+            Err(e) if peer_hung_up(&e) => {
+                debug!(%peer, "peer went away before its response was written: {e}");
+                return Ok(());
+            }
+            Err(e) => return Err(format!("write failed: {e}")),
         }
     }
+}
+
+/// Errors that mean the client closed or reset its end.
+fn peer_hung_up(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(e.kind(), BrokenPipe | ConnectionReset | ConnectionAborted)
 }
 
 /// Decodes, dispatches and encodes one request; leaves the response frame
