@@ -3,6 +3,7 @@ refusals), describe/alter configs (incremental and not), create_partitions,
 delete_topics, delete_records, list_topics, describe_topics,
 describe_cluster, describe_log_dirs. Error codes are checked exactly."""
 
+import shutil
 import uuid
 
 import pytest
@@ -227,7 +228,7 @@ def test_delete_records(broker, admin, topic_name):
         admin.delete_records({TopicPartition(topic_name, 3): 1})
 
 
-def test_describe_cluster_and_log_dirs(broker, admin, topic_name):
+def test_describe_cluster_and_log_dirs(broker, broker_proc, admin, topic_name):
     cluster = admin.describe_cluster()
     assert cluster["controller_id"] == 1
     assert cluster["cluster_id"] and len(cluster["cluster_id"]) == 22
@@ -238,6 +239,12 @@ def test_describe_cluster_and_log_dirs(broker, admin, topic_name):
     assert entry["broker"] == 1
     [log_dir] = entry["log_dirs"]
     assert log_dir["error_code"] == 0
+    # The data directory's file system, as statvfs reports it (Python's
+    # disk_usage reads the same); free space moves as anything writes.
+    disk = shutil.disk_usage(broker_proc.dir / "data")
+    assert log_dir["total_bytes"] == disk.total
+    assert 0 <= log_dir["usable_bytes"] <= disk.total
+    assert abs(log_dir["usable_bytes"] - disk.free) < 1 << 30
     [topic] = [t for t in log_dir["topics"] if t["name"] == topic_name]
     sizes = {p["partition_index"]: p["partition_size"] for p in topic["partitions"]}
     assert set(sizes) == {0, 1}

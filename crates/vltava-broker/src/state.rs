@@ -261,9 +261,11 @@ impl Broker {
     }
 
     /// Total and free bytes of the file system holding the data directory.
+    /// Total and usable bytes of the file system holding the data
+    /// directory, as Kafka's `FileStore` reports them; -1 when it cannot
+    /// tell.
     pub fn data_dir_space(&self) -> (i64, i64) {
-        // std has no statvfs; Kafka reports -1 when it cannot tell.
-        (-1, -1)
+        file_system_space(self.replicas.log_manager().dir()).unwrap_or((-1, -1))
     }
 
     fn sync_replicas(&self) -> Result<(), vltava_storage::Error> {
@@ -592,4 +594,27 @@ fn effective_broker_config(
 pub fn topic_config(image: &MetadataImage, topic: &str) -> TopicConfig {
     let overrides = image.topic_configs(topic);
     TopicConfig::from_overrides(overrides.iter()).unwrap_or_default()
+}
+
+/// `statvfs(3)` of `path`: (total bytes, bytes available to unprivileged
+/// users), or `None` if the call fails.
+fn file_system_space(path: &std::path::Path) -> Option<(i64, i64)> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mut st = std::mem::MaybeUninit::<libc::statvfs>::zeroed();
+    // SAFETY: `c_path` is a NUL-terminated string that outlives the call,
+    // and `st` points to writable memory of the type statvfs fills.
+    let rc = unsafe { libc::statvfs(c_path.as_ptr(), st.as_mut_ptr()) };
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: statvfs returned 0, so it initialised `st`.
+    let st = unsafe { st.assume_init() };
+    let unit = u64::from(st.f_frsize);
+    let total = u64::from(st.f_blocks).saturating_mul(unit);
+    let usable = u64::from(st.f_bavail).saturating_mul(unit);
+    Some((
+        i64::try_from(total).unwrap_or(i64::MAX),
+        i64::try_from(usable).unwrap_or(i64::MAX),
+    ))
 }
