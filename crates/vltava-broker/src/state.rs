@@ -598,6 +598,8 @@ pub fn topic_config(image: &MetadataImage, topic: &str) -> TopicConfig {
 
 /// `statvfs(3)` of `path`: (total bytes, bytes available to unprivileged
 /// users), or `None` if the call fails.
+// The statvfs field types are u64 here but narrower on 32-bit targets.
+#[allow(clippy::useless_conversion)]
 fn file_system_space(path: &std::path::Path) -> Option<(i64, i64)> {
     use std::os::unix::ffi::OsStrExt;
     let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
