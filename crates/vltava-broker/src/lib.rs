@@ -86,7 +86,7 @@ pub async fn run(
 /// time on the blocking pool, and sleeps `log.cleaner.backoff.ms` when no
 /// log needs it. Off with `log.cleaner.enable=false` or
 /// `log.cleaner.threads=0`; more threads are accepted but passes still
-/// run one at a time. Shutdown waits for a running pass to finish.
+/// run one at a time. Shutdown stops a running pass at its next batch.
 async fn log_cleaner(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
     let config = broker.config();
     if !config.log_cleaner_enable() || config.log_cleaner_threads() <= 0 {
@@ -107,7 +107,7 @@ async fn log_cleaner(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
             return;
         }
         let b = broker.clone();
-        let pass = tokio::task::spawn_blocking(move || {
+        let mut job = tokio::task::spawn_blocking(move || {
             let now = state::now_ms();
             // The last stable offset: nothing of an undecided transaction
             // (nor above the high watermark) is cleaned.
@@ -117,8 +117,17 @@ async fn log_cleaner(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
                     .map(|p| p.last_stable_offset(now))
             };
             b.replicas.log_manager().clean_dirtiest(now, &upper, limits)
-        })
-        .await;
+        });
+        let finished = tokio::select! {
+            done = &mut job => Some(done),
+            _ = shutdown.wait_for(|stop| *stop) => None,
+        };
+        let Some(pass) = finished else {
+            // Stop the pass at its next batch rather than wait for it.
+            broker.replicas.log_manager().stop_cleaning();
+            let _ = job.await;
+            return;
+        };
         let worked = match pass {
             Ok(Ok(Some(done))) => {
                 let s = &done.stats;

@@ -157,6 +157,9 @@ pub struct Log {
     next_delete_horizon: AtomicI64,
     fds: Arc<FdCache>,
     closed: AtomicBool,
+    /// Set by `stop_cleaning` (shutdown): a cleaning pass stops at its
+    /// next batch.
+    cleaning_stopped: AtomicBool,
 }
 
 impl std::fmt::Debug for Log {
@@ -306,6 +309,7 @@ impl Log {
             next_delete_horizon: AtomicI64::new(0),
             fds,
             closed: AtomicBool::new(false),
+            cleaning_stopped: AtomicBool::new(false),
         };
         Ok(log)
     }
@@ -1455,6 +1459,13 @@ impl Log {
         w.closed = true;
         self.closed.store(true, Ordering::Release);
         Ok(())
+    }
+
+    /// Makes a running cleaning pass stop at its next batch, and later
+    /// passes stop at once (for shutdown). Nothing is swapped halfway: a
+    /// stopped pass leaves the log as its last finished group did.
+    pub fn stop_cleaning(&self) {
+        self.cleaning_stopped.store(true, Ordering::Release);
     }
 
     /// Whether [`close`](Self::close) was called.

@@ -376,6 +376,14 @@ impl LogManager {
         }
     }
 
+    /// Stops a running cleaning pass at its next batch and every later
+    /// one (for shutdown): see [`Log::stop_cleaning`].
+    pub fn stop_cleaning(&self) {
+        for log in self.logs() {
+            log.stop_cleaning();
+        }
+    }
+
     fn write_cleaner_checkpoint(&self) -> Result<()> {
         let _g = lock(&self.checkpoint_lock);
         let snapshot = lock(&self.cleaner_checkpoints).clone();

@@ -823,3 +823,29 @@ fn readers_never_see_wrong_or_torn_data_while_the_cleaner_swaps_segments() {
         assert!(r.join().unwrap() > 0);
     }
 }
+
+#[test]
+fn a_stopped_cleaner_leaves_the_log_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), compact_config(300));
+    for round in 0..6 {
+        put(&log, 1_000 + round, &[("k", Some(&format!("{round}")))]);
+    }
+    roll(&log, 1_100);
+    let before = records_of(&log);
+    log.stop_cleaning();
+    let err = log
+        .clean(0, i64::MAX, 5_000, CleanerLimits::default())
+        .unwrap_err();
+    assert!(matches!(err, vltava_storage::Error::Closed), "{err}");
+    assert_eq!(records_of(&log), before);
+    let leftovers: Vec<_> = fs::read_dir(log_dir(dir.path()))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".cleaned") || n.ends_with(".swap"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    // Appends and reads are unaffected.
+    put(&log, 2_000, &[("k", Some("after"))]);
+    assert_eq!(records_of(&log).len(), before.len() + 1);
+}

@@ -205,6 +205,17 @@ impl Log {
         }
     }
 
+    fn check_cleaning_allowed(&self) -> Result<()> {
+        if self.is_closed()
+            || self
+                .cleaning_stopped
+                .load(std::sync::atomic::Ordering::Acquire)
+        {
+            return Err(Error::Closed);
+        }
+        Ok(())
+    }
+
     /// Whether the log has a segment the cleaner could rewrite (one that
     /// is not the active segment).
     pub fn has_inactive_segments(&self) -> bool {
@@ -336,6 +347,7 @@ impl Log {
                 if h.base_offset >= to {
                     return Ok((map, to));
                 }
+                self.check_cleaning_allowed()?;
                 let batch = self.read_batch(&seg, &file, &h)?;
                 let is_aborted = aborted.batch_is_aborted(&batch);
                 if batch.is_control() || is_aborted {
@@ -412,16 +424,15 @@ impl Log {
         let bytes_in: u64 = group.iter().map(|s| s.size()).sum();
         let result = (|| -> Result<()> {
             for seg in group {
-                // A deleted log stops the pass (its directory is going).
-                if self.is_closed() {
-                    return Err(Error::Closed);
-                }
                 if seg.size() == 0 {
                     continue;
                 }
                 let file = self.segment_file(seg, seg.base_offset)?;
                 let mut scan = HeaderScanner::new(&file, 0, seg.size());
                 while let Some(h) = next_or_io(&mut scan, seg)? {
+                    // A deleted log (its directory is going) or a shutdown
+                    // stops the pass.
+                    self.check_cleaning_allowed()?;
                     let batch = self.read_batch(seg, &file, &h)?;
                     let decision = ctx
                         .decide(&batch, txns, &mut kept_txns, stats)
