@@ -9,7 +9,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use common::TestBroker;
+use common::{read_all, TestBroker};
 use vltava_client::{
     Acks, Client, Compression, ConsumedRecord, ErrorCode, NewTopic, OffsetSpec, ProducerRecord,
 };
@@ -41,28 +41,6 @@ fn record(i: usize) -> ProducerRecord {
             ("trace".to_string(), Some(Bytes::from_static(b"abc"))),
         ],
         timestamp: None,
-    }
-}
-
-/// Reads every record of a partition from `from` up to its high watermark.
-async fn read_all(
-    client: &mut Client,
-    topic: &str,
-    partition: i32,
-    from: i64,
-) -> Vec<ConsumedRecord> {
-    let mut out = Vec::new();
-    let mut offset = from;
-    loop {
-        let fetched = client
-            .fetch(topic, partition, offset, 100, 1 << 20)
-            .await
-            .expect("fetch");
-        out.extend(fetched.records);
-        if fetched.next_offset >= fetched.high_watermark || fetched.next_offset == offset {
-            return out;
-        }
-        offset = fetched.next_offset;
     }
 }
 

@@ -9,26 +9,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::TestBroker;
-use vltava_client::{Acks, Client, Compression, ConsumedRecord, NewTopic, ProducerRecord};
+use common::{read_all, TestBroker};
+use vltava_client::{Acks, Compression, ConsumedRecord, NewTopic, ProducerRecord};
 
 const TOPIC: &str = "compacted";
-
-async fn read_all(client: &mut Client, topic: &str) -> Vec<ConsumedRecord> {
-    let mut out = Vec::new();
-    let mut offset = 0;
-    loop {
-        let fetched = client
-            .fetch(topic, 0, offset, 100, 1 << 20)
-            .await
-            .expect("fetch");
-        out.extend(fetched.records);
-        if fetched.next_offset >= fetched.high_watermark || fetched.next_offset == offset {
-            return out;
-        }
-        offset = fetched.next_offset;
-    }
-}
 
 /// Base offset of the active (last) segment, from the file names.
 fn active_base(broker: &TestBroker) -> i64 {
@@ -85,7 +69,7 @@ async fn the_cleaner_keeps_the_last_value_of_each_key_and_drops_old_tombstones()
             .await
             .unwrap();
     }
-    let produced = read_all(&mut client, TOPIC).await;
+    let produced = read_all(&mut client, TOPIC, 0, 0).await;
     let active = active_base(&broker);
     assert!(active > 0, "the log rolled");
 
@@ -93,7 +77,7 @@ async fn the_cleaner_keeps_the_last_value_of_each_key_and_drops_old_tombstones()
     // and key 3's tombstone gone once delete.retention.ms has passed.
     let deadline = Instant::now() + Duration::from_secs(30);
     let compacted = loop {
-        let now = read_all(&mut client, TOPIC).await;
+        let now = read_all(&mut client, TOPIC, 0, 0).await;
         let below: Vec<&ConsumedRecord> = now.iter().filter(|r| r.offset < active).collect();
         let mut keys: Vec<&Bytes> = below.iter().map(|r| r.key.as_ref().unwrap()).collect();
         keys.sort();
@@ -154,7 +138,7 @@ async fn the_cleaner_keeps_the_last_value_of_each_key_and_drops_old_tombstones()
     broker.kill9();
     broker.restart();
     let mut client = broker.client().await;
-    let after = read_all(&mut client, TOPIC).await;
+    let after = read_all(&mut client, TOPIC, 0, 0).await;
     let after: Vec<(i64, Option<Bytes>, Option<Bytes>)> = after
         .iter()
         .map(|r| (r.offset, r.key.clone(), r.value.clone()))

@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::hash::{Hash, Hasher};
 use std::io::{self, ErrorKind, IoSlice, Seek, SeekFrom, Write};
+use std::ops::ControlFlow;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -1029,7 +1030,29 @@ impl Log {
 
     fn batch_summaries_once(&self, from: i64, to: i64) -> Result<Vec<BatchSummary>> {
         let mut out = Vec::new();
-        let from = from.max(self.log_start_offset());
+        self.visit_headers(from.max(self.log_start_offset()), to, |_, _, h| {
+            let attrs = Attributes(h.attributes);
+            out.push(BatchSummary {
+                base_offset: h.base_offset,
+                last_offset: h.last_offset,
+                producer_id: h.producer_id,
+                is_transactional: attrs.is_transactional(),
+                is_control: attrs.is_control(),
+            });
+            Ok(ControlFlow::Continue(()))
+        })?;
+        Ok(out)
+    }
+
+    /// Calls `visit` with every batch header that reaches into
+    /// `[from, to)`, in log order, with its segment and open file (to read
+    /// the batch), until `visit` breaks. Reads headers only.
+    fn visit_headers(
+        &self,
+        from: i64,
+        to: i64,
+        mut visit: impl FnMut(&Arc<Segment>, &File, &BatchHeader) -> Result<ControlFlow<()>>,
+    ) -> Result<()> {
         let segs: Vec<Arc<Segment>> = {
             let map = self.segments_read();
             let first = map.range(..=from).next_back().map_or(i64::MIN, |(&b, _)| b);
@@ -1039,7 +1062,7 @@ impl Log {
             if seg.base_offset >= to {
                 break;
             }
-            if seg.size() == 0 {
+            if seg.size() == 0 || seg.next_offset() <= from {
                 continue;
             }
             let file = self.segment_file(&seg, from)?;
@@ -1048,20 +1071,12 @@ impl Log {
                 if h.last_offset < from {
                     continue;
                 }
-                if h.base_offset >= to {
-                    return Ok(out);
+                if h.base_offset >= to || visit(&seg, &file, &h)?.is_break() {
+                    return Ok(());
                 }
-                let attrs = Attributes(h.attributes);
-                out.push(BatchSummary {
-                    base_offset: h.base_offset,
-                    last_offset: h.last_offset,
-                    producer_id: h.producer_id,
-                    is_transactional: attrs.is_transactional(),
-                    is_control: attrs.is_control(),
-                });
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     // ------------------------------------------------------------- retention

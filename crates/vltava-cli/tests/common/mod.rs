@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use vltava_client::{Client, ClientConfig};
+use vltava_client::{Client, ClientConfig, ConsumedRecord};
 
 pub struct TestBroker {
     pub port: u16,
@@ -133,5 +133,27 @@ impl Drop for TestBroker {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+/// Reads every record of a partition from `from` up to its high watermark.
+pub async fn read_all(
+    client: &mut Client,
+    topic: &str,
+    partition: i32,
+    from: i64,
+) -> Vec<ConsumedRecord> {
+    let mut out = Vec::new();
+    let mut offset = from;
+    loop {
+        let fetched = client
+            .fetch(topic, partition, offset, 100, 1 << 20)
+            .await
+            .expect("fetch");
+        out.extend(fetched.records);
+        if fetched.next_offset >= fetched.high_watermark || fetched.next_offset == offset {
+            return out;
+        }
+        offset = fetched.next_offset;
     }
 }

@@ -40,6 +40,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, ErrorKind, Write};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -331,60 +332,47 @@ impl Log {
         let mut used = 0usize;
         let mut aborted = AbortedTracker::new(self.collect_aborted_txns(from, to));
         let mut keys: Vec<(Bytes, i64)> = Vec::new();
-        for seg in self.snapshot() {
-            if seg.next_offset() <= from || seg.size() == 0 {
-                continue;
+        let mut map_end = to;
+        self.visit_headers(from, to, |seg, file, h| {
+            self.check_cleaning_allowed()?;
+            let batch = self.read_batch(seg, file, h)?;
+            let is_aborted = aborted.batch_is_aborted(&batch);
+            if batch.is_control() || is_aborted {
+                return Ok(ControlFlow::Continue(()));
             }
-            if seg.base_offset >= to {
-                break;
-            }
-            let file = self.segment_file(&seg, from)?;
-            let mut scan = HeaderScanner::new(&file, seg.index_position(from), seg.size());
-            while let Some(h) = next_or_io(&mut scan, &seg)? {
-                if h.last_offset < from {
-                    continue;
-                }
-                if h.base_offset >= to {
-                    return Ok((map, to));
-                }
-                self.check_cleaning_allowed()?;
-                let batch = self.read_batch(&seg, &file, &h)?;
-                let is_aborted = aborted.batch_is_aborted(&batch);
-                if batch.is_control() || is_aborted {
-                    continue;
-                }
-                keys.clear();
-                let records = batch
-                    .records_with_limit(limits.max_decompressed_bytes)
-                    .map_err(|e| Error::corrupt(&seg.log_path, e.to_string()))?;
-                for r in records {
-                    let r = r.map_err(|e| Error::corrupt(&seg.log_path, e.to_string()))?;
-                    if let Some(k) = r.key {
-                        keys.push((k, r.offset));
-                    }
-                }
-                let extra: usize = keys
-                    .iter()
-                    .filter(|(k, _)| !map.contains_key(&k[..]))
-                    .map(|(k, _)| k.len() + MAP_ENTRY_OVERHEAD)
-                    .sum();
-                if used + extra > limits.map_budget_bytes {
-                    if map.is_empty() {
-                        return Err(Error::InvalidConfig(format!(
-                            "the cleaner's key map budget of {} bytes cannot hold the keys of the batch at offset {} of {}",
-                            limits.map_budget_bytes, h.base_offset, self.tp
-                        )));
-                    }
-                    // Full: the dirty section ends before this batch.
-                    return Ok((map, h.base_offset));
-                }
-                used += extra;
-                for (k, offset) in keys.drain(..) {
-                    map.insert(Box::from(&k[..]), offset);
+            keys.clear();
+            let records = batch
+                .records_with_limit(limits.max_decompressed_bytes)
+                .map_err(|e| Error::corrupt(&seg.log_path, e.to_string()))?;
+            for r in records {
+                let r = r.map_err(|e| Error::corrupt(&seg.log_path, e.to_string()))?;
+                if let Some(k) = r.key {
+                    keys.push((k, r.offset));
                 }
             }
-        }
-        Ok((map, to))
+            let extra: usize = keys
+                .iter()
+                .filter(|(k, _)| !map.contains_key(&k[..]))
+                .map(|(k, _)| k.len() + MAP_ENTRY_OVERHEAD)
+                .sum();
+            if used + extra > limits.map_budget_bytes {
+                if map.is_empty() {
+                    return Err(Error::InvalidConfig(format!(
+                        "the cleaner's key map budget of {} bytes cannot hold the keys of the batch at offset {} of {}",
+                        limits.map_budget_bytes, h.base_offset, self.tp
+                    )));
+                }
+                // Full: the dirty section ends before this batch.
+                map_end = h.base_offset;
+                return Ok(ControlFlow::Break(()));
+            }
+            used += extra;
+            for (k, offset) in keys.drain(..) {
+                map.insert(Box::from(&k[..]), offset);
+            }
+            Ok(ControlFlow::Continue(()))
+        })?;
+        Ok((map, map_end))
     }
 
     /// The last offset of the last batch of each producer in `segs`.
@@ -913,41 +901,39 @@ fn write_cleaned_indexes(
     state: &SegmentState,
     txns: &[AbortedTxn],
 ) -> Result<()> {
-    let mut buf = Vec::with_capacity(state.offsets.entries.len() * OFFSET_ENTRY_LEN);
-    for i in 0..state.offsets.entries.len() {
-        state.offsets.encode_entry(i, &mut buf);
-    }
-    index::persist(
-        &paths.with_suffix(INDEX_SUFFIX, CLEANED_SUFFIX),
+    let write = |ext: &str, entry_len: usize, n: usize, encode: &dyn Fn(usize, &mut Vec<u8>)| {
+        let mut buf = Vec::with_capacity(n * entry_len);
+        for i in 0..n {
+            encode(i, &mut buf);
+        }
+        index::persist(
+            &paths.with_suffix(ext, CLEANED_SUFFIX),
+            entry_len,
+            0,
+            &buf,
+            true,
+        )
+    };
+    write(
+        INDEX_SUFFIX,
         OFFSET_ENTRY_LEN,
-        0,
-        &buf,
-        true,
+        state.offsets.entries.len(),
+        &|i, b| state.offsets.encode_entry(i, b),
     )?;
-    let mut buf = Vec::with_capacity(state.times.entries.len() * TIME_ENTRY_LEN);
-    for i in 0..state.times.entries.len() {
-        state.times.encode_entry(i, &mut buf);
-    }
-    index::persist(
-        &paths.with_suffix(TIME_INDEX_SUFFIX, CLEANED_SUFFIX),
+    write(
+        TIME_INDEX_SUFFIX,
         TIME_ENTRY_LEN,
-        0,
-        &buf,
-        true,
+        state.times.entries.len(),
+        &|i, b| state.times.encode_entry(i, b),
     )?;
     // Written even when empty, so every committed swap has all four files
     // and a crash can be completed without guessing (an empty index is
     // removed after the swap).
-    let mut buf = Vec::with_capacity(txns.len() * txnindex::TXN_ENTRY_LEN);
-    for t in txns {
-        t.encode(&mut buf);
-    }
-    index::persist(
-        &paths.with_suffix(TXN_INDEX_SUFFIX, CLEANED_SUFFIX),
+    write(
+        TXN_INDEX_SUFFIX,
         txnindex::TXN_ENTRY_LEN,
-        0,
-        &buf,
-        true,
+        txns.len(),
+        &|i, b| txns[i].encode(b),
     )
 }
 
