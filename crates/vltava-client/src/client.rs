@@ -218,6 +218,27 @@ impl Client {
     }
 
     /// Sleeps before attempt `attempt + 1` if `err` allows another try.
+    /// Runs `op` (a request to `topic`'s partition leader) until it
+    /// succeeds or fails in a way `backoff` does not retry; before each
+    /// retry the topic's leaders are forgotten, so they are looked up anew.
+    async fn retry_on_leader<T>(
+        &mut self,
+        topic: &str,
+        idempotent: bool,
+        mut op: impl AsyncFnMut(&mut Self) -> Result<T>,
+    ) -> Result<T> {
+        let mut attempt = 0;
+        loop {
+            match op(self).await {
+                Err(e) if self.backoff(&e, attempt, idempotent).await => {
+                    attempt += 1;
+                    self.topics.remove(topic);
+                }
+                other => return other,
+            }
+        }
+    }
+
     async fn backoff(&mut self, err: &Error, attempt: u32, idempotent: bool) -> bool {
         if attempt >= self.config.retries || !retriable(err, idempotent) {
             return false;
@@ -803,16 +824,10 @@ impl Client {
         partition: i32,
         spec: OffsetSpec,
     ) -> Result<ListedOffset> {
-        let mut attempt = 0;
-        loop {
-            match self.list_offsets_once(topic, partition, spec).await {
-                Err(e) if self.backoff(&e, attempt, true).await => {
-                    attempt += 1;
-                    self.topics.remove(topic);
-                }
-                other => return other,
-            }
-        }
+        self.retry_on_leader(topic, true, async |c| {
+            c.list_offsets_once(topic, partition, spec).await
+        })
+        .await
     }
 
     async fn list_offsets_once(
@@ -877,16 +892,10 @@ impl Client {
         partition: i32,
         offset: i64,
     ) -> Result<i64> {
-        let mut attempt = 0;
-        loop {
-            match self.delete_records_once(topic, partition, offset).await {
-                Err(e) if self.backoff(&e, attempt, true).await => {
-                    attempt += 1;
-                    self.topics.remove(topic);
-                }
-                other => return other,
-            }
-        }
+        self.retry_on_leader(topic, true, async |c| {
+            c.delete_records_once(topic, partition, offset).await
+        })
+        .await
     }
 
     async fn delete_records_once(
@@ -959,16 +968,10 @@ impl Client {
         batch: Bytes,
         acks: Acks,
     ) -> Result<i64> {
-        let mut attempt = 0;
-        loop {
-            match self.produce_once(topic, partition, &batch, acks).await {
-                Err(e) if self.backoff(&e, attempt, false).await => {
-                    attempt += 1;
-                    self.topics.remove(topic);
-                }
-                other => return other,
-            }
-        }
+        self.retry_on_leader(topic, false, async |c| {
+            c.produce_once(topic, partition, &batch, acks).await
+        })
+        .await
     }
 
     async fn produce_once(

@@ -72,15 +72,26 @@ impl Client {
         true
     }
 
-    /// The broker that coordinates `group` (asked anew, not from the cache).
-    pub async fn find_coordinator(&mut self, group: &str) -> Result<BrokerMetadata> {
+    /// Runs `op` until it succeeds, or fails in a way `group_backoff`
+    /// does not retry.
+    async fn retry_group<T>(
+        &mut self,
+        group: &str,
+        mut op: impl AsyncFnMut(&mut Self) -> Result<T>,
+    ) -> Result<T> {
         let mut attempt = 0;
         loop {
-            match self.find_coordinator_once(group).await {
+            match op(self).await {
                 Err(e) if self.group_backoff(group, &e, attempt).await => attempt += 1,
                 other => return other,
             }
         }
+    }
+
+    /// The broker that coordinates `group` (asked anew, not from the cache).
+    pub async fn find_coordinator(&mut self, group: &str) -> Result<BrokerMetadata> {
+        self.retry_group(group, async |c| c.find_coordinator_once(group).await)
+            .await
     }
 
     async fn find_coordinator_once(&mut self, group: &str) -> Result<BrokerMetadata> {
@@ -245,13 +256,8 @@ impl Client {
 
     /// Describes one group.
     pub async fn describe_group(&mut self, group: &str) -> Result<GroupDescription> {
-        let mut attempt = 0;
-        loop {
-            match self.describe_group_once(group).await {
-                Err(e) if self.group_backoff(group, &e, attempt).await => attempt += 1,
-                other => return other,
-            }
-        }
+        self.retry_group(group, async |c| c.describe_group_once(group).await)
+            .await
     }
 
     async fn describe_group_once(&mut self, group: &str) -> Result<GroupDescription> {
@@ -317,13 +323,8 @@ impl Client {
 
     /// Deletes one group.
     pub async fn delete_group(&mut self, group: &str) -> Result<()> {
-        let mut attempt = 0;
-        loop {
-            match self.delete_group_once(group).await {
-                Err(e) if self.group_backoff(group, &e, attempt).await => attempt += 1,
-                other => return other,
-            }
-        }
+        self.retry_group(group, async |c| c.delete_group_once(group).await)
+            .await
     }
 
     async fn delete_group_once(&mut self, group: &str) -> Result<()> {
@@ -358,13 +359,10 @@ impl Client {
         group: &str,
         partitions: Option<&[TopicPartition]>,
     ) -> Result<Vec<CommittedOffset>> {
-        let mut attempt = 0;
-        loop {
-            match self.fetch_offsets_once(group, partitions).await {
-                Err(e) if self.group_backoff(group, &e, attempt).await => attempt += 1,
-                other => return other,
-            }
-        }
+        self.retry_group(group, async |c| {
+            c.fetch_offsets_once(group, partitions).await
+        })
+        .await
     }
 
     async fn fetch_offsets_once(
@@ -505,13 +503,8 @@ impl Client {
         if offsets.is_empty() {
             return Ok(());
         }
-        let mut attempt = 0;
-        loop {
-            match self.commit_offsets_once(group, offsets).await {
-                Err(e) if self.group_backoff(group, &e, attempt).await => attempt += 1,
-                other => return other,
-            }
-        }
+        self.retry_group(group, async |c| c.commit_offsets_once(group, offsets).await)
+            .await
     }
 
     async fn commit_offsets_once(&mut self, group: &str, offsets: &[OffsetToCommit]) -> Result<()> {
@@ -594,13 +587,10 @@ impl Client {
         group: &str,
         partitions: &[TopicPartition],
     ) -> Result<Vec<Result<()>>> {
-        let mut attempt = 0;
-        loop {
-            match self.delete_offsets_once(group, partitions).await {
-                Err(e) if self.group_backoff(group, &e, attempt).await => attempt += 1,
-                other => return other,
-            }
-        }
+        self.retry_group(group, async |c| {
+            c.delete_offsets_once(group, partitions).await
+        })
+        .await
     }
 
     async fn delete_offsets_once(
