@@ -101,6 +101,13 @@ async fn log_cleaner(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
         max_decompressed_bytes: usize::try_from(config.socket_request_max_bytes().max(0))
             .unwrap_or(usize::MAX)
             .max(vltava_records::compression::DEFAULT_MAX_DECOMPRESSED),
+        max_io_bytes_per_second: match config.log_cleaner_io_max_bytes_per_second() {
+            rate if rate > 0.0 => rate,
+            rate => {
+                warn!("log.cleaner.io.max.bytes.per.second={rate} is not a rate: the cleaner is not throttled");
+                f64::INFINITY
+            }
+        },
     };
     loop {
         if *shutdown.borrow() {

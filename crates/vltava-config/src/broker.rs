@@ -409,6 +409,8 @@ getters! {
     log_cleaner_threads -> i32 = int("log.cleaner.threads");
     log_cleaner_min_cleanable_ratio -> f64 = double("log.cleaner.min.cleanable.ratio");
     log_cleaner_backoff_ms -> i64 = long("log.cleaner.backoff.ms");
+    /// The cleaner's read plus write rate limit.
+    log_cleaner_io_max_bytes_per_second -> f64 = double("log.cleaner.io.max.bytes.per.second");
     /// Memory for the cleaner's key map, in bytes.
     log_cleaner_dedupe_buffer_size -> i64 = long("log.cleaner.dedupe.buffer.size");
     /// Largest record batch accepted, broker-wide.

@@ -1,6 +1,6 @@
 //! Durable, segmented partition logs in Kafka's on-disk model. Files only:
 //! no network, no Kafka request types, no wall clock (every time-dependent
-//! call takes `now_ms`).
+//! call takes `now_ms`; the cleaner's I/O throttle sleeps, for pacing only).
 //!
 //! See the crate's `README.md` for the layout, the recovery rules, the
 //! file-handle policy and the limits.

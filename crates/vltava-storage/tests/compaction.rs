@@ -849,3 +849,33 @@ fn a_stopped_cleaner_leaves_the_log_as_it_was() {
     put(&log, 2_000, &[("k", Some("after"))]);
     assert_eq!(records_of(&log).len(), before.len() + 1);
 }
+
+#[test]
+fn the_io_limit_paces_a_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), compact_config(20_000));
+    for round in 0..40 {
+        for k in 0..5 {
+            put(
+                &log,
+                1_000 + round,
+                &[(&format!("k{k}"), Some(&"v".repeat(200)))],
+            );
+        }
+    }
+    roll(&log, 2_000);
+    let bytes = log.size_in_bytes();
+    assert!(bytes > 40_000, "{bytes}");
+    // The pass reads the dirty section twice (key map, rewrite) and writes
+    // what stays: at least `bytes` of I/O, so at 50 kB/s at least ~0.8 s.
+    let limits = CleanerLimits {
+        max_io_bytes_per_second: 50_000.0,
+        ..CleanerLimits::default()
+    };
+    let started = std::time::Instant::now();
+    let s = log.clean(0, i64::MAX, 5_000, limits).unwrap();
+    let took = started.elapsed();
+    assert!(s.records_removed > 0);
+    let floor = std::time::Duration::from_secs_f64(bytes as f64 * 0.8 / 50_000.0);
+    assert!(took >= floor, "{took:?} for {bytes} bytes at 50 kB/s");
+}

@@ -111,6 +111,9 @@ pub struct CleanerLimits {
     pub map_budget_bytes: usize,
     /// Largest decompressed batch the cleaner reads.
     pub max_decompressed_bytes: usize,
+    /// Bytes per second the pass may read plus write
+    /// (`log.cleaner.io.max.bytes.per.second`); infinite for no limit.
+    pub max_io_bytes_per_second: f64,
 }
 
 impl Default for CleanerLimits {
@@ -118,6 +121,7 @@ impl Default for CleanerLimits {
         CleanerLimits {
             map_budget_bytes: 128 << 20,
             max_decompressed_bytes: vltava_records::compression::DEFAULT_MAX_DECOMPRESSED,
+            max_io_bytes_per_second: f64::INFINITY,
         }
     }
 }
@@ -267,8 +271,9 @@ impl Log {
             ..CleanStats::default()
         };
 
+        let mut throttle = Throttle::new(limits.max_io_bytes_per_second);
         // 1. The key map over the dirty section.
-        let (map, map_end) = self.build_key_map(&range, limits)?;
+        let (map, map_end) = self.build_key_map(&range, limits, &mut throttle)?;
         stats.keys_mapped = map.len();
         stats.end_offset = map_end;
 
@@ -302,7 +307,8 @@ impl Log {
             max_decompressed: limits.max_decompressed_bytes,
         };
         for group in group_segments(&targets, u64::from(cfg.segment_bytes)) {
-            let done = self.clean_group(&group, &ctx, &mut txns, &cfg, now_ms, &mut stats)?;
+            let done =
+                self.clean_group(&group, &ctx, &mut txns, &cfg, &mut stats, &mut throttle)?;
             if !done {
                 stats.interrupted = true;
                 // Nothing after the group was cleaned: the dirty section
@@ -323,6 +329,7 @@ impl Log {
         &self,
         range: &CleanableRange,
         limits: CleanerLimits,
+        throttle: &mut Throttle,
     ) -> Result<(KeyMap, i64)> {
         let mut map = KeyMap::new();
         let (from, to) = (range.first_dirty_offset, range.first_uncleanable_offset);
@@ -335,6 +342,7 @@ impl Log {
         let mut map_end = to;
         self.visit_headers(from, to, |seg, file, h| {
             self.check_cleaning_allowed()?;
+            throttle.account(h.size);
             let batch = self.read_batch(seg, file, h)?;
             let is_aborted = aborted.batch_is_aborted(&batch);
             if batch.is_control() || is_aborted {
@@ -401,8 +409,8 @@ impl Log {
         ctx: &PassContext<'_>,
         txns: &mut TxnCleaning,
         cfg: &crate::config::LogConfig,
-        now_ms: i64,
         stats: &mut CleanStats,
+        throttle: &mut Throttle,
     ) -> Result<bool> {
         let base = group[0].base_offset;
         let paths = SegmentPaths::new(&self.dir, base);
@@ -421,14 +429,19 @@ impl Log {
                     // A deleted log (its directory is going) or a shutdown
                     // stops the pass.
                     self.check_cleaning_allowed()?;
+                    throttle.account(h.size);
                     let batch = self.read_batch(seg, &file, &h)?;
                     let decision = ctx
                         .decide(&batch, txns, &mut kept_txns, stats)
                         .map_err(|e| Error::corrupt(&seg.log_path, e))?;
                     match decision {
-                        Decision::Keep => out.write_batch(base, batch.as_bytes())?,
+                        Decision::Keep => {
+                            throttle.account(h.size);
+                            out.write_batch(base, batch.as_bytes())?;
+                        }
                         Decision::Replace(bytes) => {
                             changed = true;
+                            throttle.account(bytes.len() as u64);
                             out.write_batch(base, &bytes)?;
                         }
                         Decision::Drop => changed = true,
@@ -502,7 +515,7 @@ impl Log {
         let swap_log = paths.with_suffix(LOG_SUFFIX, SWAP_SUFFIX);
         let swap_file = Arc::new(File::open(&swap_log).map_err(Error::io("open", &swap_log))?);
         let seg = Segment::from_cleaned(
-            &self.dir, base, &self.fds, state, size, next, now_ms, kept_txns,
+            &self.dir, base, &self.fds, state, size, next, ctx.now_ms, kept_txns,
         );
         seg.slot.pin(&self.fds, swap_file);
         {
@@ -527,6 +540,44 @@ impl Log {
         stats.bytes_written += size;
         tracing::debug!(log = %self.tp, base_offset = base, segments = group.len(), bytes_in, bytes_out = size, "cleaned segments");
         Ok(true)
+    }
+}
+
+/// Paces a pass to `log.cleaner.io.max.bytes.per.second`, as Kafka's
+/// `Throttler`: after each read or write it sleeps for as long as the pass
+/// is ahead of the rate, measured over windows of about a second. The only
+/// use of the clock in this crate, and for pacing alone: nothing a pass
+/// decides depends on it.
+pub(crate) struct Throttle {
+    bytes_per_second: f64,
+    window_start: std::time::Instant,
+    window_bytes: u64,
+}
+
+impl Throttle {
+    fn new(bytes_per_second: f64) -> Self {
+        Throttle {
+            bytes_per_second,
+            window_start: std::time::Instant::now(),
+            window_bytes: 0,
+        }
+    }
+
+    fn account(&mut self, bytes: u64) {
+        if !self.bytes_per_second.is_finite() || self.bytes_per_second <= 0.0 {
+            return;
+        }
+        self.window_bytes += bytes;
+        let due =
+            std::time::Duration::from_secs_f64(self.window_bytes as f64 / self.bytes_per_second);
+        let elapsed = self.window_start.elapsed();
+        if due > elapsed {
+            std::thread::sleep(due - elapsed);
+        }
+        if self.window_start.elapsed() >= std::time::Duration::from_secs(1) {
+            self.window_start = std::time::Instant::now();
+            self.window_bytes = 0;
+        }
     }
 }
 
