@@ -102,9 +102,9 @@ async fn log_cleaner(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
             .unwrap_or(usize::MAX)
             .max(vltava_records::compression::DEFAULT_MAX_DECOMPRESSED),
         max_io_bytes_per_second: match config.log_cleaner_io_max_bytes_per_second() {
-            rate if rate > 0.0 => rate,
+            rate if rate >= 1.0 => rate,
             rate => {
-                warn!("log.cleaner.io.max.bytes.per.second={rate} is not a rate: the cleaner is not throttled");
+                warn!("log.cleaner.io.max.bytes.per.second={rate} is below 1 byte a second: the cleaner is not throttled");
                 f64::INFINITY
             }
         },

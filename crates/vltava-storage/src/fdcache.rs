@@ -115,7 +115,7 @@ impl FileSlot {
                 return Ok(f.clone());
             }
             if self.retired.load(Ordering::Acquire) {
-                return Err(io::Error::new(io::ErrorKind::NotFound, RETIRED));
+                return Err(io::Error::new(io::ErrorKind::NotFound, Retired));
             }
             let f = Arc::new(File::open(&self.path)?);
             *g = Some(f.clone());
@@ -155,13 +155,21 @@ impl FileSlot {
     }
 }
 
-const RETIRED: &str = "segment replaced by the log cleaner";
+/// The error inside `get`'s `io::Error` for a retired slot.
+#[derive(Debug)]
+struct Retired;
+
+impl std::fmt::Display for Retired {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("segment replaced by the log cleaner")
+    }
+}
+
+impl std::error::Error for Retired {}
 
 /// Whether `get` failed because the slot was retired.
 pub(crate) fn is_retired(e: &io::Error) -> bool {
-    e.kind() == io::ErrorKind::NotFound
-        && e.get_ref()
-            .is_some_and(|inner| inner.to_string() == RETIRED)
+    e.get_ref().is_some_and(|inner| inner.is::<Retired>())
 }
 
 /// Locks ignoring poisoning: the data behind our mutexes stays consistent

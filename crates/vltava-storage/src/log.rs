@@ -482,36 +482,14 @@ impl Log {
             if log_append {
                 stamp_log_append_time(&mut header, &rest, now_ms);
             }
-            let ts = i64::from_be_bytes(
-                header[offsets::MAX_TIMESTAMP..offsets::MAX_TIMESTAMP + 8]
-                    .try_into()
-                    .expect("8 bytes"),
-            );
+            // The patched header, read back as the segment will see it.
+            let info = segment::parse_header(&header, 0).map_err(Error::InvalidRecords)?;
+            let ts = info.max_timestamp;
             if ts > max_ts {
                 max_ts = ts;
                 offset_of_max = if log_append { first } else { last };
             }
-            pending.push(Pending {
-                header,
-                info: BatchHeader {
-                    position: 0,
-                    size: (BATCH_HEADER_LEN + rest.len()) as u64,
-                    base_offset: base,
-                    last_offset: last,
-                    max_timestamp: ts,
-                    leader_epoch,
-                    producer_id: i64::from_be_bytes(
-                        header[offsets::PRODUCER_ID..offsets::PRODUCER_ID + 8]
-                            .try_into()
-                            .expect("8 bytes"),
-                    ),
-                    attributes: i16::from_be_bytes([
-                        header[offsets::ATTRIBUTES],
-                        header[offsets::ATTRIBUTES + 1],
-                    ]),
-                },
-                rest,
-            });
+            pending.push(Pending { header, info, rest });
             next = last + 1;
         }
         let mut info = self.write_pending(&mut w, pending, &cfg, now_ms)?;

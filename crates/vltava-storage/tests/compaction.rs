@@ -879,3 +879,60 @@ fn the_io_limit_paces_a_pass() {
     let floor = std::time::Duration::from_secs_f64(bytes as f64 * 0.8 / 50_000.0);
     assert!(took >= floor, "{took:?} for {bytes} bytes at 50 kB/s");
 }
+
+#[test]
+fn a_pass_that_changes_nothing_leaves_the_segment_file_alone() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), compact_config(100_000));
+    for k in 0..20 {
+        put(&log, 1_000 + k, &[(&format!("k{k}"), Some("only value"))]);
+    }
+    roll(&log, 1_100);
+    // The first pass removes the filler's duplicates; the second finds
+    // nothing to change.
+    let first_pass = clean(&log, 0, 5_000);
+    assert!(first_pass.records_removed > 0);
+    assert_eq!(log.segment_count(), 2);
+    let first = log_dir(dir.path()).join(vltava_storage::segment_file_name(0, "log"));
+    let inode = fs::metadata(&first).unwrap().ino();
+    let before = records_of(&log);
+    let s = clean(&log, first_pass.end_offset, 5_000);
+    assert_eq!((s.records_removed, s.segments_read), (0, 1));
+    assert_eq!(s.segments_written, 0);
+    assert_eq!(
+        fs::metadata(&first).unwrap().ino(),
+        inode,
+        "the segment was rewritten"
+    );
+    assert_eq!(records_of(&log), before);
+}
+
+#[test]
+fn stopping_the_cleaner_ends_a_throttled_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = std::sync::Arc::new(open(dir.path(), compact_config(20_000)));
+    for round in 0..40 {
+        for k in 0..5 {
+            put(&log, 1_000 + round, &[(&format!("k{k}"), Some(&"v".repeat(200)))]);
+        }
+    }
+    roll(&log, 2_000);
+    // At 1 kB/s the pass would take about two minutes.
+    let limits = CleanerLimits {
+        max_io_bytes_per_second: 1_000.0,
+        ..CleanerLimits::default()
+    };
+    let stopper = {
+        let log = log.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            log.stop_cleaning();
+        })
+    };
+    let started = std::time::Instant::now();
+    let result = log.clean(0, i64::MAX, 5_000, limits);
+    stopper.join().unwrap();
+    assert!(matches!(result, Err(vltava_storage::Error::Closed)), "{result:?}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30), "{:?}", started.elapsed());
+}

@@ -41,6 +41,7 @@ use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, ErrorKind, Write};
 use std::ops::ControlFlow;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -112,7 +113,8 @@ pub struct CleanerLimits {
     /// Largest decompressed batch the cleaner reads.
     pub max_decompressed_bytes: usize,
     /// Bytes per second the pass may read plus write
-    /// (`log.cleaner.io.max.bytes.per.second`); infinite for no limit.
+    /// (`log.cleaner.io.max.bytes.per.second`); infinite (or below 1) for
+    /// no limit.
     pub max_io_bytes_per_second: f64,
 }
 
@@ -211,14 +213,18 @@ impl Log {
     }
 
     fn check_cleaning_allowed(&self) -> Result<()> {
-        if self.is_closed()
-            || self
-                .cleaning_stopped
-                .load(std::sync::atomic::Ordering::Acquire)
-        {
+        if self.cleaning_halted() {
             return Err(Error::Closed);
         }
         Ok(())
+    }
+
+    /// The log was deleted or closed, or `stop_cleaning` was called.
+    fn cleaning_halted(&self) -> bool {
+        self.is_closed()
+            || self
+                .cleaning_stopped
+                .load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Whether the log has a segment the cleaner could rewrite (one that
@@ -342,7 +348,7 @@ impl Log {
         let mut map_end = to;
         self.visit_headers(from, to, |seg, file, h| {
             self.check_cleaning_allowed()?;
-            throttle.account(h.size);
+            throttle.account(h.size, || self.cleaning_halted());
             let batch = self.read_batch(seg, file, h)?;
             let is_aborted = aborted.batch_is_aborted(&batch);
             if batch.is_control() || is_aborted {
@@ -414,8 +420,18 @@ impl Log {
     ) -> Result<bool> {
         let base = group[0].base_offset;
         let paths = SegmentPaths::new(&self.dir, base);
-        let mut out = CleanedWriter::create(&paths.with_suffix(LOG_SUFFIX, CLEANED_SUFFIX), cfg)?;
-        let mut changed = false;
+        let out_path = paths.with_suffix(LOG_SUFFIX, CLEANED_SUFFIX);
+        // Several segments always become one. A single segment is written
+        // only from its first change on (the batches kept before it are
+        // then copied over as they are): a pass that changes nothing in it,
+        // such as the first one after a restart looking for expired
+        // tombstones, only reads it.
+        let mut out = if group.len() > 1 {
+            Some(CleanedWriter::create(&out_path, cfg)?)
+        } else {
+            None
+        };
+        let mut unchanged_prefix: Vec<BatchHeader> = Vec::new();
         let mut kept_txns: Vec<AbortedTxn> = Vec::new();
         let bytes_in: u64 = group.iter().map(|s| s.size()).sum();
         let result = (|| -> Result<()> {
@@ -429,22 +445,35 @@ impl Log {
                     // A deleted log (its directory is going) or a shutdown
                     // stops the pass.
                     self.check_cleaning_allowed()?;
-                    throttle.account(h.size);
+                    throttle.account(h.size, || self.cleaning_halted());
                     let batch = self.read_batch(seg, &file, &h)?;
                     let decision = ctx
                         .decide(&batch, txns, &mut kept_txns, stats)
                         .map_err(|e| Error::corrupt(&seg.log_path, e))?;
+                    if matches!(decision, Decision::Keep) && out.is_none() {
+                        unchanged_prefix.push(h);
+                        continue;
+                    }
+                    let writer = match &mut out {
+                        Some(w) => w,
+                        None => {
+                            let mut w = CleanedWriter::create(&out_path, cfg)?;
+                            let prefix: u64 = unchanged_prefix.iter().map(|h| h.size).sum();
+                            throttle.account(prefix, || self.cleaning_halted());
+                            w.copy_prefix(base, &file, &seg.log_path, &unchanged_prefix)?;
+                            out.insert(w)
+                        }
+                    };
                     match decision {
                         Decision::Keep => {
-                            throttle.account(h.size);
-                            out.write_batch(base, batch.as_bytes())?;
+                            throttle.account(h.size, || self.cleaning_halted());
+                            writer.write_batch(base, batch.as_bytes())?;
                         }
                         Decision::Replace(bytes) => {
-                            changed = true;
-                            throttle.account(bytes.len() as u64);
-                            out.write_batch(base, &bytes)?;
+                            throttle.account(bytes.len() as u64, || self.cleaning_halted());
+                            writer.write_batch(base, &bytes)?;
                         }
-                        Decision::Drop => changed = true,
+                        Decision::Drop => {}
                     }
                 }
             }
@@ -456,12 +485,11 @@ impl Log {
         }
         stats.segments_read += group.len();
         stats.bytes_read += bytes_in;
-        // Several segments always become one, even if no record went.
-        if !changed && group.len() == 1 {
-            paths.remove_all(CLEANED_SUFFIX);
+        let Some(out) = out else {
+            // Nothing in the one segment changed: it stays as it is.
             stats.bytes_written += bytes_in;
             return Ok(true);
-        }
+        };
         let (state, size, next) = match out.finish(base) {
             Ok(v) => v,
             Err(e) => {
@@ -563,16 +591,25 @@ impl Throttle {
         }
     }
 
-    fn account(&mut self, bytes: u64) {
-        if !self.bytes_per_second.is_finite() || self.bytes_per_second <= 0.0 {
+    /// Sleeps while the pass is ahead of the rate, in short steps so that
+    /// `halted` (a deleted log, a shutdown) ends the wait.
+    fn account(&mut self, bytes: u64, halted: impl Fn() -> bool) {
+        // Below one byte a second is not a usable rate (and could make the
+        // wait overflow): no throttle, as for infinity.
+        if !self.bytes_per_second.is_finite() || self.bytes_per_second < 1.0 {
             return;
         }
         self.window_bytes += bytes;
-        let due =
-            std::time::Duration::from_secs_f64(self.window_bytes as f64 / self.bytes_per_second);
-        let elapsed = self.window_start.elapsed();
-        if due > elapsed {
-            std::thread::sleep(due - elapsed);
+        let due = std::time::Duration::try_from_secs_f64(
+            self.window_bytes as f64 / self.bytes_per_second,
+        )
+        .unwrap_or(std::time::Duration::MAX);
+        loop {
+            let elapsed = self.window_start.elapsed();
+            if due <= elapsed || halted() {
+                break;
+            }
+            std::thread::sleep((due - elapsed).min(std::time::Duration::from_millis(100)));
         }
         if self.window_start.elapsed() >= std::time::Duration::from_secs(1) {
             self.window_start = std::time::Instant::now();
@@ -931,6 +968,37 @@ impl CleanedWriter {
         self.state.on_batch(base, &h, self.interval);
         self.pos += h.size;
         self.next = Some(h.last_offset + 1);
+        Ok(())
+    }
+
+    /// Copies the batches `headers` (the first ones of `file`, kept
+    /// unchanged, so at the same positions) into the still empty output.
+    fn copy_prefix(
+        &mut self,
+        base: i64,
+        file: &File,
+        file_path: &Path,
+        headers: &[BatchHeader],
+    ) -> Result<()> {
+        debug_assert_eq!(self.pos, 0);
+        let len: u64 = headers.iter().map(|h| h.size).sum();
+        let mut buf = vec![0u8; len.min(1 << 20) as usize];
+        let mut at = 0u64;
+        while at < len {
+            let n = (len - at).min(buf.len() as u64) as usize;
+            file.read_exact_at(&mut buf[..n], at)
+                .map_err(Error::io("read", file_path))?;
+            self.out
+                .write_all(&buf[..n])
+                .map_err(Error::io("write", &self.path))?;
+            at += n as u64;
+        }
+        for h in headers {
+            debug_assert_eq!(h.position, self.pos);
+            self.state.on_batch(base, h, self.interval);
+            self.pos += h.size;
+            self.next = Some(h.last_offset + 1);
+        }
         Ok(())
     }
 
