@@ -914,7 +914,11 @@ fn stopping_the_cleaner_ends_a_throttled_wait() {
     let log = std::sync::Arc::new(open(dir.path(), compact_config(20_000)));
     for round in 0..40 {
         for k in 0..5 {
-            put(&log, 1_000 + round, &[(&format!("k{k}"), Some(&"v".repeat(200)))]);
+            put(
+                &log,
+                1_000 + round,
+                &[(&format!("k{k}"), Some(&"v".repeat(200)))],
+            );
         }
     }
     roll(&log, 2_000);
@@ -933,6 +937,13 @@ fn stopping_the_cleaner_ends_a_throttled_wait() {
     let started = std::time::Instant::now();
     let result = log.clean(0, i64::MAX, 5_000, limits);
     stopper.join().unwrap();
-    assert!(matches!(result, Err(vltava_storage::Error::Closed)), "{result:?}");
-    assert!(started.elapsed() < std::time::Duration::from_secs(30), "{:?}", started.elapsed());
+    assert!(
+        matches!(result, Err(vltava_storage::Error::Closed)),
+        "{result:?}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
 }
