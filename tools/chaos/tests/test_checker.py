@@ -1,0 +1,260 @@
+"""The checker checked: small hand-made histories, one clean and one per kind
+of violation the harness must catch. Each planted fault must be reported,
+with the right kind, and the clean history must pass."""
+
+import copy
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from vltava_chaos import checker  # noqa: E402
+
+OPTIONS = {"acks": "all", "idempotence": True, "nodes": 1}
+
+
+class H:
+    """Builds a history with increasing timestamps."""
+
+    def __init__(self):
+        self.events = []
+
+    def add(self, process, type_, f, **fields):
+        e = {"t": len(self.events) * 0.01, "process": process, "type": type_, "f": f}
+        e.update(fields)
+        self.events.append(e)
+        return self
+
+    def produce(self, process, value, partition, offset, outcome="ok"):
+        self.add(process, "invoke", "produce", topic="t", value=value, key="k")
+        if outcome == "ok":
+            self.add(process, "ok", "produce", topic="t", value=value, partition=partition, offset=offset)
+        else:
+            self.add(process, outcome, "produce", topic="t", value=value, error="x")
+        return self
+
+
+def clean():
+    """Two producers, one consumer that restarts, commits, a committed and
+    an aborted transaction: everything as it should be."""
+    h = H()
+    log = {"0": [], "1": []}
+    for i in range(4):
+        h.produce("producer-0", f"0-{i}", 0, i)
+        log["0"].append([i, f"0-{i}"])
+    for i in range(3):
+        h.produce("producer-1", f"1-{i}", 1, i)
+        log["1"].append([i, f"1-{i}"])
+    h.add("consumer-0.0", "ok", "open", group="g", isolation="read_uncommitted")
+    h.add("consumer-0.0", "ok", "assign", partitions=[["t", 0], ["t", 1]])
+    for o in range(2):
+        h.add("consumer-0.0", "ok", "poll", topic="t", partition=0, offset=o, value=f"0-{o}")
+    h.add("consumer-0.0", "invoke", "commit", group="g", offsets={"t": {"0": 2}}, mode="sync")
+    h.add("consumer-0.0", "ok", "commit", group="g", offsets={"t": {"0": 2}}, mode="sync")
+    h.add("monitor", "ok", "committed", group="g", offsets={"t": {"0": 2}})
+    h.add("consumer-0.0", "ok", "close", clean=True)
+    h.add("consumer-0.1", "ok", "open", group="g", isolation="read_uncommitted")
+    h.add("consumer-0.1", "ok", "assign", partitions=[["t", 0], ["t", 1]])
+    for o in range(1, 4):  # reads 1 again: at least once, not a violation
+        h.add("consumer-0.1", "ok", "poll", topic="t", partition=0, offset=o, value=f"0-{o}")
+    for o in range(3):
+        h.add("consumer-0.1", "ok", "poll", topic="t", partition=1, offset=o, value=f"1-{o}")
+    h.add("consumer-0.1", "ok", "commit", group="g", offsets={"t": {"0": 4, "1": 3}}, mode="async")
+    h.add("monitor", "ok", "committed", group="g", offsets={"t": {"0": 4, "1": 3}})
+    h.add("txn-0.0", "invoke", "txn", txn="a", topic="out", inputs=[["t", 0, 0]],
+          outputs=[[0, "a|0-0"], [0, "a|0-1"]], action="commit")
+    h.add("txn-0.0", "ok", "txn", txn="a", outcome="committed")
+    h.add("txn-0.0", "invoke", "txn", txn="b", topic="out", inputs=[["t", 0, 1]],
+          outputs=[[0, "b|0-1"]], action="abort")
+    h.add("txn-0.0", "ok", "txn", txn="b", outcome="aborted")
+    final = {
+        "logs": {"t": log, "out": {"0": [[0, "a|0-0"], [1, "a|0-1"], [3, "b|0-1"]]}},
+        "committed_reads": {"t": copy.deepcopy(log), "out": {"0": [[0, "a|0-0"], [1, "a|0-1"]]}},
+        "committed_offsets": {"g": {"t": {"0": 4, "1": 3}}},
+        "topics": {"t": {"partitions": 2}, "out": {"partitions": 1}},
+        "healed_at": 0.0,
+        "stopped_at": 10.0,
+    }
+    return h, final
+
+
+def kinds(result):
+    return {(v["checker"], v["kind"]) for v in result["violations"] if v["promised"]}
+
+
+def test_clean_history_is_valid():
+    h, final = clean()
+    result = checker.check(h.events, final, OPTIONS)
+    assert result["valid"], result["violations"]
+    assert result["stats"]["acknowledged"] == 7
+    assert result["stats"]["consumed"] == 8
+
+
+def test_lost_write_is_caught():
+    h, final = clean()
+    del final["logs"]["t"]["0"][2]  # acknowledged 0-2 at offset 2 is gone
+    result = checker.check(h.events, final, OPTIONS)
+    assert ("produce", "lost") in kinds(result)
+    lost = [v for v in result["violations"] if v["kind"] == "lost"]
+    assert lost[0]["value"] == "0-2" and lost[0]["offset"] == 2
+    assert not result["valid"]
+
+
+def test_duplicate_is_caught_and_promised_only_with_idempotence():
+    h, final = clean()
+    final["logs"]["t"]["1"].append([3, "1-2"])  # 1-2 appended twice
+    result = checker.check(h.events, final, OPTIONS)
+    assert ("produce", "duplicated") in kinds(result)
+    loose = checker.check(h.events, final, {"acks": "1", "idempotence": False, "nodes": 1})
+    dup = [v for v in loose["violations"] if v["kind"] == "duplicated"]
+    assert dup and not dup[0]["promised"]
+
+
+def test_reordering_is_caught():
+    h, final = clean()
+    # producer-0's acknowledgements of 0-2 and 0-3 arrive in the wrong offset order.
+    h = H()
+    h.produce("producer-0", "0-0", 0, 0).produce("producer-0", "0-1", 0, 2).produce("producer-0", "0-2", 0, 1)
+    final["logs"]["t"] = {"0": [[0, "0-0"], [1, "0-2"], [2, "0-1"]]}
+    result = checker.check(h.events, final, OPTIONS)
+    assert ("produce", "reordered") in kinds(result)
+
+
+def test_moved_record_is_caught():
+    h, final = clean()
+    final["logs"]["t"]["0"][1][1], final["logs"]["t"]["0"][3][1] = "0-3", "0-1"
+    result = checker.check(h.events, final, OPTIONS)
+    assert ("produce", "moved") in kinds(result)
+
+
+def test_phantom_and_refused_but_present_are_caught():
+    h, final = clean()
+    h.produce("producer-1", "1-9", None, None, outcome="fail")
+    final["logs"]["t"]["1"] += [[3, "1-9"], [4, "nobody-sent-this"]]
+    result = checker.check(h.events, final, OPTIONS)
+    assert ("produce", "failed-but-present") in kinds(result)
+    assert ("produce", "phantom") in kinds(result)
+
+
+def test_unknown_outcome_may_land_or_not():
+    h, final = clean()
+    h.produce("producer-1", "1-7", None, None, outcome="info")
+    h.produce("producer-1", "1-8", None, None, outcome="info")
+    final["logs"]["t"]["1"].append([3, "1-7"])
+    h.add("consumer-0.1", "ok", "poll", topic="t", partition=1, offset=3, value="1-7")
+    result = checker.check(h.events, final, OPTIONS)
+    assert result["valid"], result["violations"]
+    assert result["stats"]["indeterminate"] == 2 and result["stats"]["indeterminate_present"] == 1
+
+
+def test_aborted_read_is_caught():
+    h, final = clean()
+    final["committed_reads"]["out"]["0"].append([3, "b|0-1"])
+    result = checker.check(h.events, final, OPTIONS)
+    assert ("txn", "aborted-read") in kinds(result)
+
+
+def test_partial_committed_transaction_is_caught():
+    h, final = clean()
+    del final["committed_reads"]["out"]["0"][1]
+    result = checker.check(h.events, final, OPTIONS)
+    assert ("txn", "committed-incomplete") in kinds(result)
+
+
+def test_input_processed_twice_is_caught():
+    h, final = clean()
+    h.add("txn-0.1", "invoke", "txn", txn="c", topic="out", inputs=[["t", 0, 0]],
+          outputs=[[0, "c|0-0"]], action="commit")
+    h.add("txn-0.1", "ok", "txn", txn="c", outcome="committed")
+    final["committed_reads"]["out"]["0"].append([5, "c|0-0"])
+    result = checker.check(h.events, final, OPTIONS)
+    assert ("txn", "processed-twice") in kinds(result)
+
+
+def test_backwards_commit_is_caught():
+    h, final = clean()
+    h.add("monitor", "ok", "committed", group="g", offsets={"t": {"0": 3, "1": 3}})
+    result = checker.check(h.events, final, OPTIONS)
+    back = [v for v in result["violations"] if v["kind"] == "went-backwards" and v["checker"] == "commits"]
+    assert back and back[0]["before"]["offset"] == 4 and back[0]["after"]["offset"] == 3
+
+
+def test_final_committed_offset_below_an_acknowledged_commit_is_caught():
+    h, final = clean()
+    final["committed_offsets"]["g"]["t"]["0"] = 2  # the broker forgot an acknowledged commit
+    result = checker.check(h.events, final, OPTIONS)
+    assert ("commits", "went-backwards") in kinds(result)
+
+
+def test_consumer_skip_and_rewrite_are_caught():
+    h, final = clean()
+    # consumer-0.1 jumps from offset 1 to 3 within one assignment ...
+    h.events = [e for e in h.events if not (e["f"] == "poll" and e["process"] == "consumer-0.1"
+                                           and e["partition"] == 0 and e["offset"] == 2)]
+    result = checker.check(h.events, final, OPTIONS)
+    assert ("consume", "skipped") in kinds(result)
+    assert ("consume", "group-skipped") in kinds(result)
+    # ... and reads a value the log does not have at that offset.
+    h2, final2 = clean()
+    final2["logs"]["t"]["1"][1][1] = "something-else"
+    result = checker.check(h2.events, final2, OPTIONS)
+    assert ("consume", "rewritten") in kinds(result)
+
+
+def test_consumer_going_backwards_within_an_assignment_is_caught():
+    h, final = clean()
+    h.add("consumer-0.1", "ok", "poll", topic="t", partition=1, offset=1, value="1-1")
+    result = checker.check(h.events, final, OPTIONS)
+    assert ("consume", "went-backwards") in kinds(result)
+
+
+def test_group_that_never_catches_up_is_caught():
+    h, final = clean()
+    final["logs"]["t"]["1"].append([3, "1-3"])
+    final["committed_reads"]["t"]["1"].append([3, "1-3"])
+    h.produce("producer-1", "1-3", 1, 3)
+    result = checker.check(h.events, final, OPTIONS)
+    assert ("consume", "not-caught-up") in kinds(result)
+
+
+def test_no_produce_after_heal_is_caught():
+    h, final = clean()
+    final["healed_at"] = h.events[-1]["t"] + 1
+    h.events.append({"t": final["healed_at"] + 1, "process": "producer-0", "type": "invoke", "f": "produce",
+                     "topic": "t", "value": "0-99", "key": "k"})
+    result = checker.check(h.events, final, {**OPTIONS, "liveness_s": 5})
+    assert ("liveness", "no-produce-after-heal") in kinds(result)
+
+
+@pytest.mark.parametrize("state,expect", [("missing", "topic-missing"), ("present", "deleted-topic-exists")])
+def test_admin_state_is_checked(state, expect):
+    h, final = clean()
+    h.add("admin-0", "invoke", "admin", op="create", topic="a1", partitions=2)
+    h.add("admin-0", "ok", "admin", op="create", topic="a1", partitions=2)
+    h.add("admin-0", "invoke", "admin", op="create", topic="a2", partitions=1)
+    h.add("admin-0", "ok", "admin", op="create", topic="a2", partitions=1)
+    h.add("admin-0", "invoke", "admin", op="delete", topic="a2")
+    h.add("admin-0", "ok", "admin", op="delete", topic="a2")
+    if state == "missing":
+        final["topics"]["a2"] = None
+        del final["topics"]["a2"]
+    else:
+        final["topics"]["a1"] = {"partitions": 2}
+        final["topics"]["a2"] = {"partitions": 1}
+    result = checker.check(h.events, final, OPTIONS)
+    assert ("admin", expect) in kinds(result)
+
+
+def test_schedule_is_a_function_of_the_seed_and_names_every_fault():
+    from vltava_chaos.nemesis import schedule
+
+    faults = ["kill", "disk-full", "pause"]
+    a = schedule(7, 60, faults)
+    assert a == schedule(7, 60, faults)
+    assert a != schedule(8, 60, faults)
+    assert {f for _, f, _, _ in a} == set(faults)
+    assert all(5.0 <= start and start + hold <= 60 - 8.0 for start, _, _, hold in a)
+    starts = [start for start, _, _, _ in a]
+    assert starts == sorted(starts)

@@ -1,0 +1,415 @@
+"""Checkers: each reads the history and the final reads of a run (never the
+broker's state directly) and returns violations naming the records involved.
+
+`final` is what the harness read after every fault was healed:
+  logs              {topic: {partition: [[offset, value], ...]}}  read_uncommitted
+  committed_reads   {topic: {partition: [[offset, value], ...]}}  read_committed
+  committed_offsets {group: {topic: {partition: offset}}}
+  topics            {topic: {"partitions": n}}                    what exists
+  healed_at         run time at which the last fault was healed
+  stopped_at        run time at which the workloads were told to stop
+Partitions are JSON object keys, so strings; the checkers use ints.
+
+A violation is a dict: {"checker", "kind", "promised", ...details}. Only
+promised violations make a run invalid; the others are what the chosen client
+settings do not promise (duplicates without idempotence, say) and are
+reported so that a run shows what each setting really gives.
+"""
+
+from collections import defaultdict
+
+# How long after the last fault was healed the system may take to serve
+# produces again, and consumers to catch up.
+DEFAULT_LIVENESS_S = 30.0
+
+
+def promises(options):
+    """What the run's client settings promise, by violation kind."""
+    idempotent = bool(options.get("idempotence", True))
+    acks_all = str(options.get("acks", "all")) in ("all", "-1")
+    nodes = int(options.get("nodes", 1))
+    # On one node an acknowledged record is in the page cache, which survives
+    # kill -9 of the broker whatever acks said; with replicas only acks=all
+    # (with min.insync.replicas > 1) promises survival of a broker's loss.
+    no_loss = acks_all or nodes == 1
+    return {
+        "lost": no_loss,
+        "moved": no_loss,
+        "duplicated": idempotent,
+        "reordered": idempotent,
+        "phantom": True,
+        "failed-but-present": True,
+    }
+
+
+def _partitions(table):
+    """{"0": [[o, v], ...]} -> {0: [(o, v), ...]}"""
+    return {int(p): [(int(o), v) for o, v in rows] for p, rows in (table or {}).items()}
+
+
+def _violation(checker, kind, promised, **details):
+    v = {"checker": checker, "kind": kind, "promised": bool(promised)}
+    v.update(details)
+    return v
+
+
+def check_produce(events, final, options):
+    """Every acknowledged produce is in the log exactly once, at the offset it
+    was acknowledged with, in acknowledgement order per producer and
+    partition; nothing is in the log that was never sent, or that was
+    refused before it was sent."""
+    promised = promises(options)
+    out = []
+    invoked = {}
+    acked = []
+    failed = set()
+    infos = set()
+    for e in events:
+        if e["f"] != "produce":
+            continue
+        if e["type"] == "invoke":
+            invoked[e["value"]] = e
+        elif e["type"] == "ok":
+            acked.append(e)
+        elif e["type"] == "fail":
+            failed.add(e["value"])
+        elif e["type"] == "info":
+            infos.add(e["value"])
+    topics = {e["topic"] for e in invoked.values()}
+    where = defaultdict(list)  # (topic, value) -> [(partition, offset)]
+    at = {}  # (topic, partition, offset) -> value
+    for topic in topics:
+        for p, rows in _partitions(final.get("logs", {}).get(topic)).items():
+            for o, v in rows:
+                where[(topic, v)].append((p, o))
+                at[(topic, p, o)] = v
+
+    for e in acked:
+        topic, value, p, o = e["topic"], e["value"], e["partition"], e["offset"]
+        found = where.get((topic, value), [])
+        if not found:
+            out.append(_violation("produce", "lost", promised["lost"], topic=topic, value=value,
+                                  partition=p, offset=o, acked_at=e["t"], process=e["process"],
+                                  now_at_offset=at.get((topic, p, o))))
+            continue
+        if (p, o) not in found:
+            out.append(_violation("produce", "moved", promised["moved"], topic=topic, value=value,
+                                  acked_partition=p, acked_offset=o, found_at=found,
+                                  now_at_offset=at.get((topic, p, o))))
+        if len(found) > 1:
+            out.append(_violation("produce", "duplicated", promised["duplicated"], topic=topic,
+                                  value=value, found_at=found))
+
+    for (topic, value), found in where.items():
+        if value not in invoked:
+            out.append(_violation("produce", "phantom", promised["phantom"], topic=topic,
+                                  value=value, found_at=found))
+        elif value in failed:
+            out.append(_violation("produce", "failed-but-present", promised["failed-but-present"],
+                                  topic=topic, value=value, found_at=found))
+
+    by_stream = defaultdict(list)
+    for e in acked:  # history order is acknowledgement order
+        by_stream[(e["process"], e["topic"], e["partition"])].append(e)
+    for (process, topic, p), acks in by_stream.items():
+        for prev, cur in zip(acks, acks[1:]):
+            if cur["offset"] <= prev["offset"]:
+                out.append(_violation("produce", "reordered", promised["reordered"], topic=topic,
+                                      partition=p, process=process,
+                                      first={"value": prev["value"], "offset": prev["offset"]},
+                                      then={"value": cur["value"], "offset": cur["offset"]}))
+
+    landed_unknown = sum(1 for v in infos if where.get((invoked[v]["topic"], v)))
+    stats = {
+        "invoked": len(invoked),
+        "acknowledged": len(acked),
+        "failed": len(failed),
+        "indeterminate": len(infos),
+        "indeterminate_present": landed_unknown,
+    }
+    return out, stats
+
+
+def _ownership(events):
+    """Per consumer process, per (topic, partition): the polls in order, cut
+    into runs at every (re)assignment, since a new assignment starts again
+    from the group's committed offset."""
+    runs = defaultdict(list)  # (process, topic, partition) -> [[poll events]]
+    for e in events:
+        if e["type"] != "ok":
+            continue
+        if e["f"] == "assign":
+            for topic, p in e["partitions"]:
+                runs[(e["process"], topic, p)].append([])
+        elif e["f"] == "poll":
+            key = (e["process"], e["topic"], e["partition"])
+            if not runs[key]:
+                runs[key].append([])
+            runs[key][-1].append(e)
+    return runs
+
+
+def check_consumers(events, final, options):
+    """What group consumers saw: every record read is the record the log has
+    at that offset (no rewrites); within one assignment a consumer reads
+    forward with no gaps; the group as a whole skips nothing between the log
+    start and the furthest it read; and, after the faults healed, it caught
+    up with everything acknowledged (liveness)."""
+    out = []
+    polls = [e for e in events if e["f"] == "poll" and e["type"] == "ok"]
+    if not polls:
+        return out, {"consumed": 0}
+    views = {}
+
+    def view(topic, committed):
+        key = (topic, committed)
+        if key not in views:
+            table = final.get("committed_reads" if committed else "logs", {}).get(topic)
+            parts = _partitions(table)
+            views[key] = (
+                {p: {o: v for o, v in rows} for p, rows in parts.items()},
+                {p: [o for o, _ in rows] for p, rows in parts.items()},
+            )
+        return views[key]
+
+    group_of = {}
+    committed_view = {}
+    for e in events:
+        if e["f"] == "open" and e["type"] == "ok" and "group" in e:
+            group_of[e["process"]] = e["group"]
+            committed_view[e["process"]] = e.get("isolation") == "read_committed"
+
+    for e in polls:
+        values, _ = view(e["topic"], committed_view.get(e["process"], False))
+        expect = values.get(e["partition"], {}).get(e["offset"])
+        if expect != e["value"]:
+            out.append(_violation("consume", "rewritten", True, process=e["process"], topic=e["topic"],
+                                  partition=e["partition"], offset=e["offset"], read=e["value"],
+                                  log_has=expect, at=e["t"]))
+
+    for (process, topic, p), run_list in _ownership(events).items():
+        _, offsets = view(topic, committed_view.get(process, False))
+        order = {o: i for i, o in enumerate(offsets.get(p, []))}
+        for run in run_list:
+            for prev, cur in zip(run, run[1:]):
+                a, b = prev["offset"], cur["offset"]
+                if b <= a:
+                    out.append(_violation("consume", "went-backwards", True, process=process, topic=topic,
+                                          partition=p, offsets=[a, b], at=cur["t"]))
+                elif a in order and b in order and order[b] != order[a] + 1:
+                    skipped = offsets[p][order[a] + 1:order[b]]
+                    out.append(_violation("consume", "skipped", True, process=process, topic=topic,
+                                          partition=p, after=a, read=b, skipped=skipped[:20],
+                                          skipped_count=len(skipped), at=cur["t"]))
+
+    seen = defaultdict(set)  # (group, topic, partition) -> offsets read
+    read_committed = {}
+    for e in polls:
+        g = group_of.get(e["process"], "?")
+        seen[(g, e["topic"], e["partition"])].add(e["offset"])
+        read_committed[(g, e["topic"])] = committed_view.get(e["process"], False)
+    groups = {g for g, _, _ in seen}
+    topics_by_group = defaultdict(set)
+    for g, t, _ in seen:
+        topics_by_group[g].add(t)
+    for g in groups:
+        for topic in topics_by_group[g]:
+            _, offsets = view(topic, read_committed.get((g, topic), False))
+            for p, all_offsets in offsets.items():
+                got = seen.get((g, topic, p), set())
+                top = max(got) if got else -1
+                missing = [o for o in all_offsets if o <= top and o not in got]
+                if missing:
+                    out.append(_violation("consume", "group-skipped", True, group=g, topic=topic, partition=p,
+                                          missing=missing[:20], missing_count=len(missing)))
+                unread = [o for o in all_offsets if o > top]
+                if unread and options.get("expect_caught_up", True):
+                    out.append(_violation("consume", "not-caught-up", True, group=g, topic=topic, partition=p,
+                                          unread_from=unread[0], unread_count=len(unread),
+                                          bound_s=options.get("liveness_s", DEFAULT_LIVENESS_S)))
+    return out, {"consumed": len(polls), "consumers": len(group_of)}
+
+
+def check_commits(events, final, options):
+    """A group's committed offsets never go backwards: not in what a
+    monitor reads over time, not between successful commits, and not
+    between the last successful commit and what the group has at the end."""
+    out = []
+    last_seen = {}  # (group, topic, partition) -> (offset, t, source)
+
+    def observe(group, topic, p, offset, t, source):
+        key = (group, topic, int(p))
+        prev = last_seen.get(key)
+        if prev is not None and offset < prev[0]:
+            out.append(_violation("commits", "went-backwards", True, group=group, topic=topic,
+                                  partition=int(p), before={"offset": prev[0], "t": prev[1], "source": prev[2]},
+                                  after={"offset": offset, "t": t, "source": source}))
+        if prev is None or offset >= prev[0]:
+            last_seen[key] = (offset, t, source)
+
+    oks = 0
+    for e in events:
+        if e["type"] != "ok":
+            continue
+        if e["f"] == "committed":
+            for topic, parts in e["offsets"].items():
+                for p, offset in parts.items():
+                    if offset >= 0:
+                        observe(e["group"], topic, p, offset, e["t"], "monitor")
+        elif e["f"] == "commit":
+            oks += 1
+            for topic, parts in e["offsets"].items():
+                for p, offset in parts.items():
+                    observe(e["group"], topic, p, offset, e["t"], e["process"])
+    for group, topics in final.get("committed_offsets", {}).items():
+        for topic, parts in topics.items():
+            for p, offset in parts.items():
+                if offset >= 0:
+                    observe(group, topic, p, offset, final.get("stopped_at"), "final")
+    return out, {"commits_ok": oks}
+
+
+def check_transactions(events, final, options):
+    """Read-process-write: read_committed readers never see a record of an
+    aborted transaction, see every committed transaction whole and in the
+    order it was written, and see a transaction of unknown outcome whole or
+    not at all; no input record is processed by two committed transactions
+    (exactly once)."""
+    out = []
+    txns = {}
+    for e in events:
+        if e["f"] != "txn":
+            continue
+        if e["type"] == "invoke":
+            txns[e["txn"]] = {"invoke": e, "outcome": None}
+        elif e["txn"] in txns:
+            txns[e["txn"]]["outcome"] = e.get("outcome") if e["type"] == "ok" else "unknown"
+    if not txns:
+        return out, {"transactions": 0}
+    out_topic = next(iter(txns.values()))["invoke"]["topic"]
+    committed = _partitions(final.get("committed_reads", {}).get(out_topic))
+    where = defaultdict(list)
+    for p, rows in committed.items():
+        for o, v in rows:
+            where[v].append((p, o))
+    counts = defaultdict(int)
+    processed_by = defaultdict(list)
+    for txn_id, txn in sorted(txns.items()):
+        outcome = txn["outcome"] or "unknown"
+        counts[outcome] += 1
+        outputs = txn["invoke"]["outputs"]  # [[partition, value], ...]
+        present = [v for _, v in outputs if where.get(v)]
+        if outcome == "aborted" and present:
+            out.append(_violation("txn", "aborted-read", True, txn=txn_id, visible=present[:10]))
+        elif outcome == "committed" and len(present) != len(outputs):
+            missing = [v for _, v in outputs if not where.get(v)]
+            out.append(_violation("txn", "committed-incomplete", True, txn=txn_id, missing=missing[:10],
+                                  missing_count=len(missing), of=len(outputs)))
+        elif outcome == "unknown" and present and len(present) != len(outputs):
+            out.append(_violation("txn", "partial", True, txn=txn_id, visible=len(present), of=len(outputs)))
+        for v in present:
+            if len(where[v]) > 1:
+                out.append(_violation("txn", "duplicated", True, txn=txn_id, value=v, found_at=where[v]))
+        if present:
+            by_partition = defaultdict(list)
+            for p, v in outputs:
+                if where.get(v):
+                    by_partition[p].append(where[v][0])
+            for p, positions in by_partition.items():
+                offs = [o for _, o in positions]
+                if offs != sorted(offs) or any(pp != p for pp, _ in positions):
+                    out.append(_violation("txn", "out-of-order", True, txn=txn_id, partition=p, offsets=offs))
+            for src in txn["invoke"]["inputs"]:
+                processed_by[tuple(src)].append(txn_id)
+    for src, ids in processed_by.items():
+        if len(ids) > 1:
+            out.append(_violation("txn", "processed-twice", True, input=list(src), txns=ids))
+    stats = {"transactions": len(txns)}
+    stats.update({f"txn_{k}": v for k, v in counts.items()})
+    return out, stats
+
+
+def check_admin(events, final, options):
+    """Admin churn: topics whose last definite operation created them exist
+    with at least the partitions last asked for; topics last deleted are
+    gone. An operation of unknown outcome makes its topic undecided."""
+    out = []
+    state = {}  # topic -> ("exists", partitions) | ("deleted",) | ("unknown",)
+    for e in events:
+        if e["f"] != "admin" or e["type"] == "invoke":
+            continue
+        topic, op = e["topic"], e["op"]
+        if e["type"] == "info":
+            state[topic] = ("unknown",)
+        elif e["type"] == "ok":
+            if op == "create":
+                state[topic] = ("exists", e["partitions"])
+            elif op == "add-partitions" and state.get(topic, ("?",))[0] == "exists":
+                state[topic] = ("exists", e["partitions"])
+            elif op == "delete":
+                state[topic] = ("deleted",)
+    topics = final.get("topics", {})
+    for topic, st in state.items():
+        if st[0] == "exists":
+            have = topics.get(topic)
+            if have is None:
+                out.append(_violation("admin", "topic-missing", True, topic=topic))
+            elif have["partitions"] < st[1]:
+                out.append(_violation("admin", "partitions-missing", True, topic=topic,
+                                      expected=st[1], found=have["partitions"]))
+        elif st[0] == "deleted" and topic in topics:
+            out.append(_violation("admin", "deleted-topic-exists", True, topic=topic))
+    return out, {"admin_ops": sum(1 for e in events if e["f"] == "admin" and e["type"] == "invoke")}
+
+
+def check_liveness(events, final, options):
+    """After the last fault is healed, produces succeed again within the
+    bound."""
+    out = []
+    healed = final.get("healed_at")
+    bound = options.get("liveness_s", DEFAULT_LIVENESS_S)
+    if healed is None:
+        return out, {}
+    invoked_after = any(e["f"] == "produce" and e["type"] == "invoke" and e["t"] >= healed for e in events)
+    first_ok = next((e["t"] for e in events if e["f"] == "produce" and e["type"] == "ok" and e["t"] >= healed), None)
+    if invoked_after and (first_ok is None or first_ok - healed > bound):
+        out.append(_violation("liveness", "no-produce-after-heal", True, healed_at=healed,
+                              first_ack_after=first_ok, bound_s=bound))
+    return out, {"recovery_s": None if first_ok is None else round(first_ok - healed, 3)}
+
+
+def unavailability(events, gap_s=1.0):
+    """Seconds in which producers were running but nothing was
+    acknowledged: the sum of the gaps longer than `gap_s` between
+    consecutive acknowledgements, and the longest."""
+    acks = [e["t"] for e in events if e["f"] == "produce" and e["type"] == "ok"]
+    if len(acks) < 2:
+        return 0.0, 0.0
+    gaps = [b - a for a, b in zip(acks, acks[1:]) if b - a > gap_s]
+    return round(sum(gaps), 3), round(max(gaps, default=0.0), 3)
+
+
+CHECKERS = (check_produce, check_consumers, check_commits, check_transactions, check_admin, check_liveness)
+
+
+def check(events, final, options):
+    """Runs every checker; valid when no promised violation was found."""
+    violations = []
+    stats = {}
+    for checker in CHECKERS:
+        found, st = checker(events, final, options)
+        violations += found
+        stats.update(st)
+    total, longest = unavailability(events)
+    stats["unavailable_s"] = total
+    stats["longest_unavailable_s"] = longest
+    stats["operations"] = sum(1 for e in events if e["type"] == "invoke")
+    by_kind = defaultdict(int)
+    for v in violations:
+        by_kind[f'{v["checker"]}/{v["kind"]}'] += 1
+    return {
+        "valid": not any(v["promised"] for v in violations),
+        "violations": violations,
+        "violation_counts": dict(by_kind),
+        "stats": stats,
+    }

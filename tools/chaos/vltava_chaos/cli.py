@@ -1,0 +1,250 @@
+"""tools/chaos/run: run Vltava under faults and check what the clients saw.
+
+  tools/chaos/run [run] [--seed N] [--runs N] [--duration S] [--nodes 1]
+                  [--workload producer,consumer,txn,admin]
+                  [--nemesis kill,pause,disk-full,restart] [--acks all|1]
+                  [--no-idempotence] [--out DIR] [--bin PATH]
+  tools/chaos/run check RUN_DIR      re-check a stored history
+
+Exit status: 0 when every run is valid, 1 when any run found a violation or
+failed, 2 for bad arguments.
+"""
+
+import argparse
+import faulthandler
+import json
+import os
+import shlex
+import signal
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from pathlib import Path
+
+from . import checker, report
+from .history import History, load
+from .nemesis import CLUSTER_FAULTS, FAULTS, Nemesis, schedule
+from .node import Node
+
+REPO = Path(__file__).resolve().parents[3]
+WORKLOADS = ("producer", "consumer", "txn", "admin")
+
+
+def _list(value, allowed, what):
+    items = [v for v in value.split(",") if v] if value else []
+    for v in items:
+        if v in CLUSTER_FAULTS:
+            raise argparse.ArgumentTypeError(f"{what} {v} needs a cluster of several nodes, which Vltava "
+                                             "does not have yet (issues 8 and 9)")
+        if v not in allowed:
+            raise argparse.ArgumentTypeError(f"unknown {what} {v}; choose from {', '.join(allowed)}")
+    return items
+
+
+def parse(argv):
+    p = argparse.ArgumentParser(prog="tools/chaos/run", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("command", nargs="?", default="run", choices=("run", "check"))
+    p.add_argument("run_dir", nargs="?", help="with check: the run's directory")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--runs", type=int, default=1, help="runs with seeds seed, seed+1, ...")
+    p.add_argument("--duration", type=float, default=60.0, help="seconds of workload under faults")
+    p.add_argument("--nodes", type=int, default=1)
+    p.add_argument("--workload", default="producer,consumer",
+                   type=lambda v: _list(v, WORKLOADS, "workload"))
+    p.add_argument("--nemesis", default="kill", type=lambda v: _list(v, FAULTS, "fault"))
+    p.add_argument("--acks", default="all", choices=("all", "1"))
+    p.add_argument("--no-idempotence", dest="idempotence", action="store_false")
+    p.add_argument("--producers", type=int, default=2)
+    p.add_argument("--consumers", type=int, default=2)
+    p.add_argument("--rate", type=float, default=150.0, help="records per second per producer")
+    p.add_argument("--partitions", type=int, default=4)
+    p.add_argument("--disk-mb", type=int, default=256, help="size of the node's tmpfs for disk-full")
+    p.add_argument("--liveness", type=float, default=checker.DEFAULT_LIVENESS_S,
+                   help="seconds the system may take to recover after the last fault")
+    p.add_argument("--out", default=None, help="where runs are written (default: a temp dir)")
+    p.add_argument("--bin", default=os.environ.get("VLTAVA_BIN", str(REPO / "target" / "debug" / "vltava")))
+    args = p.parse_args(argv)
+    if args.nodes != 1:
+        p.error("--nodes above 1 needs the multi-node cluster (issues 8 and 9); only 1 works today")
+    if args.acks == "1" and args.idempotence:
+        args.idempotence = False  # librdkafka's idempotence needs acks=all
+    return args
+
+
+def replay_command(args, seed):
+    parts = ["tools/chaos/run", "--seed", str(seed), "--runs", "1", "--duration", f"{args.duration:g}",
+             "--workload", ",".join(args.workload), "--nemesis", ",".join(args.nemesis) or "''",
+             "--acks", args.acks, "--producers", str(args.producers), "--consumers", str(args.consumers),
+             "--rate", f"{args.rate:g}", "--partitions", str(args.partitions)]
+    if not args.idempotence:
+        parts.append("--no-idempotence")
+    return " ".join(shlex.quote(p) if p != "''" else p for p in parts)
+
+
+def _join(threads, timeout, errors):
+    """Waits for workers to stop; one that does not is a harness error
+    (with its stack, so that a client call that hangs can be found)."""
+    deadline = time.monotonic() + timeout
+    for t in threads:
+        t.join(max(0.0, deadline - time.monotonic()))
+        if t.is_alive():
+            frame = sys._current_frames().get(t.ident)
+            stack = "".join(traceback.format_stack(frame)[-4:]) if frame else "?"
+            errors.append(f"{t.name} did not stop within {timeout} s:\n{stack}")
+
+
+def run_once(args, seed, run_dir):
+    from . import workloads as w  # confluent-kafka is needed only to run, not to check
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    w.log_clients_to(run_dir / "clients.log")
+    options = {"seed": seed, "duration": args.duration, "nodes": args.nodes, "workload": args.workload,
+               "nemesis": args.nemesis, "acks": args.acks, "idempotence": args.idempotence,
+               "producers": args.producers, "consumers": args.consumers, "rate": args.rate,
+               "partitions": args.partitions, "liveness_s": args.liveness,
+               "replay": replay_command(args, seed)}
+    plan = schedule(seed, args.duration, args.nemesis, args.nodes)
+    history = History(run_dir / "history.jsonl")
+    # Small segments rolled every few seconds, so that faults meet rolls.
+    settings = ["log.segment.bytes=1048576", "log.roll.ms=4000", "group.initial.rebalance.delay.ms=0",
+                "transaction.state.log.segment.bytes=1048576"]
+    node = Node(args.bin, run_dir, 0, settings, disk_mb=args.disk_mb if "disk-full" in args.nemesis else None)
+    errors = []
+    final = {}
+    try:
+        node.start()
+        bootstrap = node.bootstrap
+        topics = {w.MAIN_TOPIC: args.partitions}
+        if "txn" in args.workload:
+            topics[w.TXN_OUTPUT_TOPIC] = args.partitions
+        w.create_topics(bootstrap, topics)
+
+        stop_faults = threading.Event()
+        stop_producers = threading.Event()
+        stop_consumers = threading.Event()
+        stop_others = threading.Event()
+        producers, consumers, others = [], [], []
+        if "producer" in args.workload or "txn" in args.workload:
+            producers = [w.ProducerWorker(i, bootstrap, history, stop_producers, seed, args.rate, args.acks,
+                                          args.idempotence) for i in range(args.producers)]
+        if "consumer" in args.workload:
+            consumers = [w.ConsumerWorker(i, bootstrap, history, stop_consumers, seed)
+                         for i in range(args.consumers)]
+        if "txn" in args.workload:
+            others += [w.TxnWorker(i, bootstrap, history, stop_others, seed, out_partitions=args.partitions)
+                       for i in range(2)]
+        if "admin" in args.workload:
+            others.append(w.AdminWorker(0, bootstrap, history, stop_others, seed))
+        groups = ([w.GROUP] if consumers else []) + ([w.TXN_GROUP] if "txn" in args.workload else [])
+        monitor = w.CommittedMonitor(bootstrap, history, stop_others, seed, groups, [w.MAIN_TOPIC])
+        nemesis = Nemesis([node], plan, history, stop_faults)
+        workers = producers + consumers + others + ([monitor] if groups else [])
+        for t in workers:
+            t.start()
+        nemesis.start()
+
+        time.sleep(args.duration)
+        stop_faults.set()
+        nemesis.join()
+        if nemesis.error:
+            errors.append(f"nemesis: {nemesis.error}")
+        nemesis.heal_all()
+        final["healed_at"] = nemesis.healed_at if nemesis.healed_at is not None else history.now()
+        history.add("final", "info", "stop", value="producers")
+        final["stopped_at"] = history.now()
+        stop_producers.set()
+        _join(producers, 120, errors)
+
+        # Liveness: consumers stop restarting and get `liveness` seconds to
+        # read everything that was produced.
+        for c in consumers:
+            c.restarts.clear()
+        if consumers:
+            ends = w.end_offsets(bootstrap, w.MAIN_TOPIC)
+            deadline = time.monotonic() + args.liveness
+            while time.monotonic() < deadline:
+                got = monitor.latest.get(w.GROUP, {}).get(w.MAIN_TOPIC, {})
+                if all(got.get(str(p), -1) >= end for p, end in ends.items()):
+                    break
+                time.sleep(0.5)
+        history.add("final", "info", "stop", value="consumers")
+        stop_consumers.set()
+        _join(consumers, 60, errors)
+        stop_others.set()
+        _join(others + ([monitor] if groups else []), 60, errors)
+        errors += [f"{t.name}: {t.error}" for t in workers if t.error]
+
+        history.add("final", "invoke", "read")
+        final["logs"] = {w.MAIN_TOPIC: w.read_all(bootstrap, w.MAIN_TOPIC, "read_uncommitted")}
+        final["committed_reads"] = {w.MAIN_TOPIC: w.read_all(bootstrap, w.MAIN_TOPIC, "read_committed")}
+        if "txn" in args.workload:
+            final["logs"][w.TXN_OUTPUT_TOPIC] = w.read_all(bootstrap, w.TXN_OUTPUT_TOPIC, "read_uncommitted")
+            final["committed_reads"][w.TXN_OUTPUT_TOPIC] = w.read_all(bootstrap, w.TXN_OUTPUT_TOPIC,
+                                                                      "read_committed")
+        final["committed_offsets"] = {g: monitor.read(g) for g in groups}
+        final["topics"] = w.topic_partitions(bootstrap)
+        history.add("final", "ok", "read")
+    except Exception as e:
+        errors.append(f"{type(e).__name__}: {e}")
+    finally:
+        node.close()
+        history.close()
+
+    # The broker's own word: a panic is a bug whatever the clients saw.
+    for line in node.log_text().splitlines():
+        if "panicked" in line:
+            errors.append(f"broker panicked: {line.strip()[:300]}")
+            break
+    (run_dir / "final.json").write_text(json.dumps(final) + "\n")
+    (run_dir / "options.json").write_text(json.dumps(options, indent=2) + "\n")
+    events = history.events
+    options["expect_caught_up"] = bool(final.get("logs"))
+    result = checker.check(events, final, options)
+    return report.write(run_dir, result, options, plan, events, errors)
+
+
+def check_stored(run_dir):
+    run_dir = Path(run_dir)
+    events = load(run_dir / "history.jsonl")
+    final = json.loads((run_dir / "final.json").read_text())
+    options = json.loads((run_dir / "options.json").read_text())
+    result = checker.check(events, final, options)
+    rep = report.write(run_dir, result, options, [], events, [])
+    print(report.summary_text(rep))
+    return 0 if rep["valid"] else 1
+
+
+def _exit_on_sigterm(signum, frame):
+    # Unwinds like Ctrl-C, so every node is stopped and unmounted on the way out.
+    raise SystemExit(128 + signum)
+
+
+def main(argv=None):
+    args = parse(sys.argv[1:] if argv is None else argv)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    faulthandler.register(signal.SIGUSR1)  # kill -USR1 prints every thread's stack
+    if args.command == "check":
+        if not args.run_dir:
+            print("check needs the run's directory", file=sys.stderr)
+            return 2
+        return check_stored(args.run_dir)
+    if not Path(args.bin).exists():
+        print(f"{args.bin} does not exist: build it (cargo build -p vltava) or pass --bin", file=sys.stderr)
+        return 2
+    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="vltava-chaos-"))
+    failed = []
+    for seed in range(args.seed, args.seed + args.runs):
+        run_dir = out / f"seed-{seed}"
+        rep = run_once(args, seed, run_dir)
+        print(report.summary_text(rep))
+        print(f"  history, report and plot: {run_dir}")
+        if not rep["valid"]:
+            failed.append(seed)
+            print(f"  replay: {rep['options']['replay']}")
+        sys.stdout.flush()
+    print(f"runs written to {out}")
+    print(f"chaos: {args.runs - len(failed)} passed, {len(failed)} failed")
+    return 1 if failed else 0

@@ -1,0 +1,112 @@
+"""The nemesis: a fault schedule drawn from the run's seed, and the thread
+that applies it, writing the start and end of every fault into the history.
+
+Faults (the names `--nemesis` takes):
+  kill       SIGKILL a node, keep it down for a while, start it again
+  pause      SIGSTOP a node, then SIGCONT: it wakes as a zombie that thinks
+             no time has passed
+  disk-full  fill the node's (tmpfs) data file system to the last byte, then
+             free the space again
+  restart    a clean stop (SIGTERM) and start
+
+The schedule is a pure function of (seed, duration, faults, nodes), so a run
+is replayed by giving the same arguments; the timing of what the clients do
+around it is not, which is why the history records what really happened.
+"""
+
+import random
+import threading
+import time
+
+FAULTS = ("kill", "pause", "disk-full", "restart")
+# Faults that need a cluster; refused with a message until it exists.
+CLUSTER_FAULTS = ("partition", "bridge", "isolate-leader")
+
+
+def schedule(seed, duration, faults, nodes=1, quiet_start=5.0, quiet_end=8.0):
+    """[(start_s, fault, node, hold_s)]: faults one at a time with quiet
+    spells between them, none in the first `quiet_start` seconds or the last
+    `quiet_end` (so every run ends healed with time to show recovery), each
+    fault named at least once when the duration leaves room for it."""
+    rng = random.Random(f"nemesis-{seed}")
+    # Every fault asked for comes once, in a seeded order, before any repeats.
+    first = sorted(faults)
+    rng.shuffle(first)
+    plan = []
+    t = quiet_start
+    while faults:
+        fault = first.pop(0) if first else rng.choice(sorted(faults))
+        hold = {"kill": rng.uniform(0.5, 4.0), "pause": rng.uniform(1.0, 8.0),
+                "disk-full": rng.uniform(2.0, 8.0), "restart": 0.0}[fault]
+        if t + hold > duration - quiet_end:
+            break
+        plan.append((round(t, 3), fault, rng.randrange(nodes), round(hold, 3)))
+        t += hold + rng.uniform(3.0, 9.0)
+    return plan
+
+
+class Nemesis(threading.Thread):
+    def __init__(self, nodes, plan, history, stop_event):
+        super().__init__(name="nemesis", daemon=True)
+        self.nodes = nodes
+        self.plan = plan
+        self.history = history
+        self.stop_event = stop_event
+        self.healed_at = None
+        self.error = None
+        self.applied = []
+
+    def _wait_until(self, t):
+        while not self.stop_event.is_set():
+            left = t - self.history.now()
+            if left <= 0:
+                return True
+            time.sleep(min(left, 0.1))
+        return False
+
+    def run(self):
+        try:
+            for start, fault, n, hold in self.plan:
+                if not self._wait_until(start):
+                    break
+                node = self.nodes[n]
+                self.history.add("nemesis", "info", fault, value="start", node=n)
+                detail = self._apply(fault, node, hold)
+                self.history.add("nemesis", "info", fault, value="stop", node=n, **detail)
+                self.applied.append(fault)
+                self.healed_at = self.history.now()
+        except Exception as e:  # the run reports it; a half-applied fault is healed by heal_all
+            self.error = f"{type(e).__name__}: {e}"
+            self.history.add("nemesis", "info", "error", value=self.error)
+
+    def _apply(self, fault, node, hold):
+        if fault == "kill":
+            node.kill()
+            time.sleep(hold)
+            node.start()
+            return {}
+        if fault == "pause":
+            node.pause()
+            time.sleep(hold)
+            node.resume()
+            return {}
+        if fault == "restart":
+            node.stop()
+            node.start()
+            return {}
+        if fault == "disk-full":
+            written = node.fill_disk()
+            time.sleep(hold)
+            free = node.disk_usage().free
+            node.free_disk()
+            return {"filled_bytes": written, "free_bytes_before_heal": free}
+        raise ValueError(f"unknown fault {fault}")
+
+    def heal_all(self):
+        """Undoes whatever a stopped or failed nemesis left behind."""
+        for node in self.nodes:
+            node.free_disk()
+            if node.paused:
+                node.resume()
+            if not node.alive():
+                node.start()

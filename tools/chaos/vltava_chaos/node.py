@@ -1,0 +1,148 @@
+"""One `vltava server` process, and what the nemesis can do to it.
+
+A node's data directory can live on a small tmpfs of its own so that the
+disk-full fault fills that file system and nothing else (mounting needs
+root; the fault is refused without it).
+"""
+
+import errno
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Node:
+    def __init__(self, binary, run_dir, node_id=0, settings=(), disk_mb=None):
+        self.binary = str(binary)
+        self.node_id = node_id
+        self.dir = Path(run_dir) / f"node-{node_id}"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.disk = self.dir / "disk"
+        self.disk.mkdir(exist_ok=True)
+        self.mounted = False
+        if disk_mb:
+            if os.geteuid() != 0:
+                raise RuntimeError("the disk-full fault needs root (it mounts a small tmpfs)")
+            subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={int(disk_mb)}m", "tmpfs", str(self.disk)],
+                           check=True)
+            self.mounted = True
+        self.data = self.disk / "data"
+        self.filler = self.disk / "filler"
+        self.log_path = self.dir / "broker.log"
+        self.settings = list(settings)
+        self.port = free_port()
+        self.proc = None
+        self.paused = False
+
+    @property
+    def bootstrap(self):
+        return f"127.0.0.1:{self.port}"
+
+    def start(self, timeout=30):
+        """Starts the broker and waits until it accepts connections."""
+        args = [self.binary, "server", "--listen", self.bootstrap, "--data-dir", str(self.data)]
+        for s in self.settings:
+            args += ["--set", s]
+        env = dict(os.environ)
+        env.setdefault("RUST_LOG", "info")
+        env["NO_COLOR"] = "1"
+        deadline = time.monotonic() + timeout
+        while True:
+            with open(self.log_path, "ab") as log:
+                self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                             start_new_session=True)
+            while time.monotonic() < deadline and self.proc.poll() is None:
+                try:
+                    with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                        return
+                except OSError:
+                    time.sleep(0.05)
+            if time.monotonic() >= deadline:
+                self.kill()
+                raise RuntimeError(f"node {self.node_id} did not start in {timeout} s; log:\n{self.log_tail()}")
+            time.sleep(0.5)  # exited (e.g. could not write at start-up): try again
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self):
+        """SIGKILL: no clean shutdown, nothing flushed beyond the page cache."""
+        if self.alive():
+            self.proc.kill()  # SIGKILL ends a stopped process too
+            self.proc.wait()
+        self.paused = False
+
+    def stop(self, timeout=20):
+        """SIGTERM and wait for a clean shutdown (SIGKILL after `timeout`)."""
+        if self.alive():
+            if self.paused:
+                self.resume()
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def pause(self):
+        if self.alive():
+            self.proc.send_signal(signal.SIGSTOP)
+            self.paused = True
+
+    def resume(self):
+        if self.alive():
+            self.proc.send_signal(signal.SIGCONT)
+        self.paused = False
+
+    def fill_disk(self):
+        """Fills the node's file system to the last byte; returns the bytes written."""
+        written = 0
+        chunk = b"\0" * (1 << 20)
+        with open(self.filler, "ab", buffering=0) as f:
+            for size in (1 << 20, 4096, 512, 1):
+                piece = chunk[:size]
+                while True:
+                    try:
+                        n = f.write(piece)
+                    except OSError as e:
+                        if e.errno != errno.ENOSPC:
+                            raise
+                        break
+                    written += n or 0
+                    if not n:
+                        break
+        return written
+
+    def free_disk(self):
+        try:
+            self.filler.unlink()
+        except FileNotFoundError:
+            pass
+
+    def disk_usage(self):
+        return shutil.disk_usage(self.disk)
+
+    def log_text(self):
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_tail(self, n=40):
+        return "\n".join(self.log_text().splitlines()[-n:])
+
+    def close(self):
+        self.stop()
+        self.free_disk()
+        if self.mounted:
+            subprocess.run(["umount", "-l", str(self.disk)], check=False)
+            self.mounted = False
