@@ -254,7 +254,7 @@ def test_schedule_is_a_function_of_the_seed_and_names_every_fault():
     a = schedule(7, 60, faults)
     assert a == schedule(7, 60, faults)
     assert a != schedule(8, 60, faults)
-    assert {f for _, f, _, _ in a} == set(faults)
-    assert all(5.0 <= start and start + hold <= 60 - 8.0 for start, _, _, hold in a)
-    starts = [start for start, _, _, _ in a]
+    assert {s.fault for s in a} == set(faults)
+    assert all(5.0 <= s.start and s.start + s.hold <= 60 - 8.0 for s in a)
+    starts = [s.start for s in a]
     assert starts == sorted(starts)

@@ -8,6 +8,8 @@ Faults (the names `--nemesis` takes):
   disk-full  fill the node's (tmpfs) data file system to the last byte, then
              free the space again
   restart    a clean stop (SIGTERM) and start
+  clock      step the node's wall clock forward or back by between a minute
+             and two hours (libfaketime), then step it back
 
 The schedule is a pure function of (seed, duration, faults, nodes), so a run
 is replayed by giving the same arguments; the timing of what the clients do
@@ -17,14 +19,19 @@ around it is not, which is why the history records what really happened.
 import random
 import threading
 import time
+from collections import namedtuple
 
-FAULTS = ("kill", "pause", "disk-full", "restart")
+# One fault of a plan: when it starts (s since the run began), which fault,
+# on which node, how long it is held, and its argument (the clock's step).
+Step = namedtuple("Step", "start fault node hold arg")
+
+FAULTS = ("kill", "pause", "disk-full", "restart", "clock")
 # Faults that need a cluster; refused with a message until it exists.
 CLUSTER_FAULTS = ("partition", "bridge", "isolate-leader")
 
 
 def schedule(seed, duration, faults, nodes=1, quiet_start=5.0, quiet_end=8.0):
-    """[(start_s, fault, node, hold_s)]: faults one at a time with quiet
+    """[Step]: faults one at a time with quiet
     spells between them, none in the first `quiet_start` seconds or the last
     `quiet_end` (so every run ends healed with time to show recovery), each
     fault named at least once when the duration leaves room for it."""
@@ -37,10 +44,13 @@ def schedule(seed, duration, faults, nodes=1, quiet_start=5.0, quiet_end=8.0):
     while faults:
         fault = first.pop(0) if first else rng.choice(sorted(faults))
         hold = {"kill": rng.uniform(0.5, 4.0), "pause": rng.uniform(1.0, 8.0),
-                "disk-full": rng.uniform(2.0, 8.0), "restart": 0.0}[fault]
+                "disk-full": rng.uniform(2.0, 8.0), "restart": 0.0, "clock": rng.uniform(2.0, 8.0)}[fault]
         if t + hold > duration - quiet_end:
             break
-        plan.append((round(t, 3), fault, rng.randrange(nodes), round(hold, 3)))
+        node = rng.randrange(nodes)
+        # The clock's step (seconds, either way) is drawn here so that the plan says it.
+        arg = rng.choice((-1, 1)) * round(rng.uniform(60, 7200)) if fault == "clock" else None
+        plan.append(Step(round(t, 3), fault, node, round(hold, 3), arg))
         t += hold + rng.uniform(3.0, 9.0)
     return plan
 
@@ -66,20 +76,26 @@ class Nemesis(threading.Thread):
 
     def run(self):
         try:
-            for start, fault, n, hold in self.plan:
-                if not self._wait_until(start):
+            for step in self.plan:
+                if not self._wait_until(step.start):
                     break
-                node = self.nodes[n]
-                self.history.add("nemesis", "info", fault, value="start", node=n)
-                detail = self._apply(fault, node, hold)
-                self.history.add("nemesis", "info", fault, value="stop", node=n, **detail)
-                self.applied.append(fault)
+                extra = {} if step.arg is None else {"arg": step.arg}
+                self.history.add("nemesis", "info", step.fault, value="start", node=step.node, **extra)
+                detail = self._apply(step, self.nodes[step.node])
+                self.history.add("nemesis", "info", step.fault, value="stop", node=step.node, **detail)
+                self.applied.append(step.fault)
                 self.healed_at = self.history.now()
         except Exception as e:  # the run reports it; a half-applied fault is healed by heal_all
             self.error = f"{type(e).__name__}: {e}"
             self.history.add("nemesis", "info", "error", value=self.error)
 
-    def _apply(self, fault, node, hold):
+    def _apply(self, step, node):
+        fault, hold = step.fault, step.hold
+        if fault == "clock":
+            node.set_clock_offset(step.arg)
+            time.sleep(hold)
+            node.set_clock_offset(0)
+            return {}
         if fault == "kill":
             node.kill()
             time.sleep(hold)
@@ -106,6 +122,8 @@ class Nemesis(threading.Thread):
         """Undoes whatever a stopped or failed nemesis left behind."""
         for node in self.nodes:
             node.free_disk()
+            if node.clock_file:
+                node.set_clock_offset(0)
             if node.paused:
                 node.resume()
             if not node.alive():

@@ -3,7 +3,14 @@
 A node's data directory can live on a small tmpfs of its own so that the
 disk-full fault fills that file system and nothing else (mounting needs
 root; the fault is refused without it).
+
+A node can run with its own wall clock: libfaketime (Debian's libfaketime)
+is preloaded and reads the clock's offset from a file once a second, so the
+clock fault steps the node's CLOCK_REALTIME forward or back without touching
+the host's clock. Monotonic time is left alone, as an NTP step leaves it.
 """
+
+import glob
 
 import errno
 import os
@@ -22,7 +29,7 @@ def free_port():
 
 
 class Node:
-    def __init__(self, binary, run_dir, node_id=0, settings=(), disk_mb=None):
+    def __init__(self, binary, run_dir, node_id=0, settings=(), disk_mb=None, own_clock=False):
         self.binary = str(binary)
         self.node_id = node_id
         self.dir = Path(run_dir) / f"node-{node_id}"
@@ -40,6 +47,15 @@ class Node:
         self.filler = self.disk / "filler"
         self.log_path = self.dir / "broker.log"
         self.settings = list(settings)
+        self.clock_file = None
+        self.faketime = None
+        if own_clock:
+            libs = sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1"))
+            if not libs:
+                raise RuntimeError("the clock fault needs libfaketime (apt-get install libfaketime)")
+            self.faketime = libs[0]
+            self.clock_file = self.dir / "clock-offset"
+            self.set_clock_offset(0)
         self.port = free_port()
         self.proc = None
         self.paused = False
@@ -56,6 +72,9 @@ class Node:
         env = dict(os.environ)
         env.setdefault("RUST_LOG", "info")
         env["NO_COLOR"] = "1"
+        if self.faketime:
+            env.update({"LD_PRELOAD": self.faketime, "FAKETIME_TIMESTAMP_FILE": str(self.clock_file),
+                        "FAKETIME_CACHE_DURATION": "1", "DONT_FAKE_MONOTONIC": "1"})
         deadline = time.monotonic() + timeout
         while True:
             with open(self.log_path, "ab") as log:
@@ -102,6 +121,13 @@ class Node:
         if self.alive():
             self.proc.send_signal(signal.SIGCONT)
         self.paused = False
+
+    def set_clock_offset(self, seconds):
+        """Steps the node's wall clock to `seconds` away from the host's
+        (seen by the node within a second)."""
+        tmp = self.clock_file.with_suffix(".tmp")
+        tmp.write_text(f"{int(seconds):+d}\n")
+        tmp.replace(self.clock_file)
 
     def fill_disk(self):
         """Fills the node's file system to the last byte; returns the bytes written."""

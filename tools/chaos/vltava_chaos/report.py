@@ -6,7 +6,8 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
-FAULT_COLOURS = {"kill": "#d62728", "pause": "#9467bd", "disk-full": "#ff7f0e", "restart": "#8c564b"}
+FAULT_COLOURS = {"kill": "#d62728", "pause": "#9467bd", "disk-full": "#ff7f0e", "restart": "#8c564b",
+                 "clock": "#2ca02c"}
 MAX_LISTED = 50  # violations of one kind written out in full
 
 
@@ -109,7 +110,7 @@ def write(run_dir, result, options, plan, events, errors):
     report = {
         "valid": result["valid"] and not errors,
         "options": options,
-        "schedule": [{"at": s, "fault": f, "node": n, "hold_s": h} for s, f, n, h in plan],
+        "schedule": [step._asdict() for step in plan],
         "faults_applied": [w[2] for w in fault_windows(events)],
         "stats": stats,
         "violation_counts": result["violation_counts"],
