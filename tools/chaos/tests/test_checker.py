@@ -258,3 +258,19 @@ def test_schedule_is_a_function_of_the_seed_and_names_every_fault():
     assert all(5.0 <= s.start and s.start + s.hold <= 60 - 8.0 for s in a)
     starts = [s.start for s in a]
     assert starts == sorted(starts)
+
+
+def test_reads_that_overlap_a_commit_may_see_the_older_offset():
+    h, final = clean()
+    h.add("consumer-0.1", "ok", "commit", group="g", offsets={"t": {"1": 5}}, mode="sync", invoked=h.events[-1]["t"])
+    done = h.events[-1]["t"]
+    # A read invoked before the commit completed may still see 3 ...
+    h.add("monitor", "ok", "committed", group="g", offsets={"t": {"1": 3}}, invoked=done - 0.001)
+    final["committed_offsets"]["g"]["t"]["1"] = 5
+    result = checker.check(h.events, final, OPTIONS)
+    assert ("commits", "went-backwards") not in kinds(result), result["violations"]
+    # ... one invoked after it completed may not.
+    h.add("monitor", "ok", "committed", group="g", offsets={"t": {"1": 3}}, invoked=done + 0.001)
+    result = checker.check(h.events, final, OPTIONS)
+    back = [v for v in result["violations"] if v["kind"] == "went-backwards"]
+    assert back and back[0]["before"]["offset"] == 5 and back[0]["after"]["offset"] == 3

@@ -16,6 +16,7 @@ settings do not promise (duplicates without idempotence, say) and are
 reported so that a run shows what each setting really gives.
 """
 
+import bisect
 from collections import defaultdict
 
 # How long after the last fault was healed the system may take to serve
@@ -231,41 +232,49 @@ def check_consumers(events, final, options):
 
 
 def check_commits(events, final, options):
-    """A group's committed offsets never go backwards: not in what a
-    monitor reads over time, not between successful commits, and not
-    between the last successful commit and what the group has at the end."""
+    """A group's committed offsets never go backwards in real time: a
+    successful commit or a read of the committed offsets (the monitor's, and
+    the final one) never shows less than any commit or read that had
+    completed before it was invoked. Operations that overlap in time may
+    be seen in either order."""
     out = []
-    last_seen = {}  # (group, topic, partition) -> (offset, t, source)
+    observations = defaultdict(list)  # (group, topic, partition) -> [(invoked, completed, offset, source)]
 
-    def observe(group, topic, p, offset, t, source):
-        key = (group, topic, int(p))
-        prev = last_seen.get(key)
-        if prev is not None and offset < prev[0]:
-            out.append(_violation("commits", "went-backwards", True, group=group, topic=topic,
-                                  partition=int(p), before={"offset": prev[0], "t": prev[1], "source": prev[2]},
-                                  after={"offset": offset, "t": t, "source": source}))
-        if prev is None or offset >= prev[0]:
-            last_seen[key] = (offset, t, source)
+    def observe(group, topic, p, offset, invoked, completed, source):
+        observations[(group, topic, int(p))].append((invoked, completed, offset, source))
 
     oks = 0
     for e in events:
-        if e["type"] != "ok":
+        if e["type"] != "ok" or e["f"] not in ("committed", "commit"):
             continue
-        if e["f"] == "committed":
-            for topic, parts in e["offsets"].items():
-                for p, offset in parts.items():
-                    if offset >= 0:
-                        observe(e["group"], topic, p, offset, e["t"], "monitor")
-        elif e["f"] == "commit":
-            oks += 1
-            for topic, parts in e["offsets"].items():
-                for p, offset in parts.items():
-                    observe(e["group"], topic, p, offset, e["t"], e["process"])
+        oks += e["f"] == "commit"
+        source = "monitor" if e["f"] == "committed" else e["process"]
+        for topic, parts in e["offsets"].items():
+            for p, offset in parts.items():
+                if offset >= 0:
+                    observe(e["group"], topic, p, offset, e.get("invoked", e["t"]), e["t"], source)
+    read_at = final.get("committed_read_at", final.get("stopped_at"))
     for group, topics in final.get("committed_offsets", {}).items():
         for topic, parts in topics.items():
             for p, offset in parts.items():
                 if offset >= 0:
-                    observe(group, topic, p, offset, final.get("stopped_at"), "final")
+                    observe(group, topic, p, offset, read_at, read_at, "final")
+
+    for (group, topic, p), obs in observations.items():
+        obs.sort(key=lambda o: o[1])
+        completed = [o[1] for o in obs]
+        best = []  # best[i]: the observation with the highest offset among obs[:i+1]
+        for o in obs:
+            best.append(o if not best or o[2] > best[-1][2] else best[-1])
+        reported = 0
+        for o in obs:
+            i = bisect.bisect_left(completed, o[0])  # obs[:i] completed before o was invoked
+            if i and o[2] < best[i - 1][2] and reported < 10:
+                b = best[i - 1]
+                out.append(_violation("commits", "went-backwards", True, group=group, topic=topic, partition=p,
+                                      before={"offset": b[2], "completed": b[1], "source": b[3]},
+                                      after={"offset": o[2], "invoked": o[0], "source": o[3]}))
+                reported += 1
     return out, {"commits_ok": oks}
 
 

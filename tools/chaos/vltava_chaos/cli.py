@@ -5,6 +5,7 @@
                   [--nemesis kill,pause,disk-full,restart] [--acks all|1]
                   [--no-idempotence] [--out DIR] [--bin PATH]
   tools/chaos/run check RUN_DIR      re-check a stored history
+  tools/chaos/run summarize DIR...   a Markdown table of the runs under each DIR
 
 Exit status: 0 when every run is valid, 1 when any run found a violation or
 failed, 2 for bad arguments.
@@ -46,8 +47,9 @@ def _list(value, allowed, what):
 def parse(argv):
     p = argparse.ArgumentParser(prog="tools/chaos/run", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("command", nargs="?", default="run", choices=("run", "check"))
-    p.add_argument("run_dir", nargs="?", help="with check: the run's directory")
+    p.add_argument("command", nargs="?", default="run", choices=("run", "check", "summarize"))
+    p.add_argument("run_dir", nargs="*", help="with check: a run's directory; with summarize: directories "
+                   "holding runs (seed-N/report.json)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--runs", type=int, default=1, help="runs with seeds seed, seed+1, ...")
     p.add_argument("--duration", type=float, default=60.0, help="seconds of workload under faults")
@@ -185,6 +187,7 @@ def run_once(args, seed, run_dir):
             final["logs"][w.TXN_OUTPUT_TOPIC] = w.read_all(bootstrap, w.TXN_OUTPUT_TOPIC, "read_uncommitted")
             final["committed_reads"][w.TXN_OUTPUT_TOPIC] = w.read_all(bootstrap, w.TXN_OUTPUT_TOPIC,
                                                                       "read_committed")
+        final["committed_read_at"] = history.now()
         final["committed_offsets"] = {g: monitor.read(g) for g in groups}
         final["topics"] = w.topic_partitions(bootstrap)
         history.add("final", "ok", "read")
@@ -228,10 +231,13 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     faulthandler.register(signal.SIGUSR1)  # kill -USR1 prints every thread's stack
     if args.command == "check":
-        if not args.run_dir:
-            print("check needs the run's directory", file=sys.stderr)
+        if len(args.run_dir) != 1:
+            print("check needs one run's directory", file=sys.stderr)
             return 2
-        return check_stored(args.run_dir)
+        return check_stored(args.run_dir[0])
+    if args.command == "summarize":
+        print(report.table(args.run_dir))
+        return 0
     if not Path(args.bin).exists():
         print(f"{args.bin} does not exist: build it (cargo build -p vltava) or pass --bin", file=sys.stderr)
         return 2

@@ -156,3 +156,34 @@ def summary_text(report):
     for err in report["harness_errors"]:
         lines.append(f"  HARNESS ERROR: {err}")
     return "\n".join(lines)
+
+
+def table(dirs):
+    """One Markdown row per directory of runs: what docs/reliability.md shows."""
+    rows = ["| runs | workload | faults | faults applied | operations | acknowledged | lost | duplicated "
+            "| other violations | invalid runs | unavailable s (median) |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for d in dirs:
+        reports = [json.loads(p.read_text()) for p in sorted(Path(d).glob("seed-*/report.json"))]
+        if not reports:
+            continue
+        opts = reports[0]["options"]
+        counts = defaultdict(int)
+        for r in reports:
+            for kind, n in r["violation_counts"].items():
+                if any(v["promised"] for v in r["violations"] if f'{v["checker"]}/{v["kind"]}' == kind):
+                    counts[kind] += n
+        lost = counts.pop("produce/lost", 0)
+        dup = counts.pop("produce/duplicated", 0)
+        other = ", ".join(f"{k} x{n}" for k, n in sorted(counts.items())) or "0"
+        unavailable = sorted(r["stats"].get("unavailable_s", 0) for r in reports)
+        seeds = [r["options"]["seed"] for r in reports]
+        rows.append(
+            f'| {len(reports)} (seeds {min(seeds)}-{max(seeds)}) | {",".join(opts["workload"])}'
+            f'{" acks=" + str(opts["acks"]) if opts["acks"] != "all" else ""}'
+            f'{"" if opts["idempotence"] else " no idempotence"} | {",".join(opts["nemesis"])} '
+            f'| {sum(len(r["faults_applied"]) for r in reports)} '
+            f'| {sum(r["stats"].get("operations", 0) for r in reports)} '
+            f'| {sum(r["stats"].get("acknowledged", 0) for r in reports)} | {lost} | {dup} | {other} '
+            f'| {sum(1 for r in reports if not r["valid"])} | {unavailable[len(unavailable) // 2]} |')
+    return "\n".join(rows)

@@ -17,7 +17,9 @@ Every client is told the run's seed through its own random generator, so
 the choices it makes are reproducible; what the broker answers is not.
 """
 
+import json
 import logging
+import os
 import random
 import threading
 import time
@@ -58,7 +60,10 @@ def log_clients_to(path):
 
 
 def base_conf(bootstrap):
-    return {"bootstrap.servers": bootstrap, "logger": _client_log, "reconnect.backoff.max.ms": 1000}
+    conf = {"bootstrap.servers": bootstrap, "logger": _client_log, "reconnect.backoff.max.ms": 1000}
+    if os.environ.get("VLTAVA_CHAOS_CLIENT_DEBUG"):  # e.g. "eos,protocol": librdkafka's debug contexts
+        conf["debug"] = os.environ["VLTAVA_CHAOS_CLIENT_DEBUG"]
+    return conf
 
 
 def _error(e):
@@ -177,16 +182,23 @@ class ConsumerWorker(Worker):
         processed = {}  # (topic, partition) -> next offset to read
         committed = {}
 
+        pending_async = {}  # offsets (as JSON) -> when their async commit was invoked
+
         def record_commit(err, partitions):
             offsets = {}
             for tp in partitions or []:
-                if tp.error is None and tp.offset >= 0:
+                if tp.offset >= 0:
                     offsets.setdefault(tp.topic, {})[str(tp.partition)] = tp.offset
-            if err is None:
-                history.add(name, "ok", "commit", group=self.group, offsets=offsets, mode="async")
+            invoked = pending_async.pop(json.dumps(offsets, sort_keys=True), None)
+            if invoked is None:
+                return  # a synchronous commit: recorded where it returned
+            failed = err is not None or any(tp.error is not None for tp in partitions or [])
+            if not failed:
+                history.add(name, "ok", "commit", group=self.group, offsets=offsets, mode="async",
+                            invoked=invoked)
             else:
                 history.add(name, "info", "commit", group=self.group, offsets=offsets, mode="async",
-                            error=err.name())
+                            error=err.name() if err is not None else "partition error", invoked=invoked)
 
         conf = {
             **base_conf(self.bootstrap),
@@ -211,8 +223,9 @@ class ConsumerWorker(Worker):
             for (t, p), o in todo.items():
                 offsets.setdefault(t, {})[str(p)] = o
             tps = [TopicPartition(t, p, o) for (t, p), o in todo.items()]
-            history.add(name, "invoke", "commit", group=self.group, offsets=offsets, mode=mode)
+            invoked = history.add(name, "invoke", "commit", group=self.group, offsets=offsets, mode=mode)["t"]
             if mode == "async":
+                pending_async[json.dumps(offsets, sort_keys=True)] = invoked
                 consumer.commit(offsets=tps, asynchronous=True)  # completes in record_commit
                 committed.update(todo)
                 return
@@ -220,14 +233,14 @@ class ConsumerWorker(Worker):
                 result = consumer.commit(offsets=tps, asynchronous=False)
             except KafkaException as e:
                 history.add(name, _outcome(e), "commit", group=self.group, offsets=offsets, mode=mode,
-                            error=_error(e)[1])
+                            error=_error(e)[1], invoked=invoked)
                 return
             bad = [tp for tp in result or [] if tp.error is not None]
             if bad:
                 history.add(name, "info", "commit", group=self.group, offsets=offsets, mode=mode,
-                            error=str(bad[0].error))
+                            error=str(bad[0].error), invoked=invoked)
             else:
-                history.add(name, "ok", "commit", group=self.group, offsets=offsets, mode=mode)
+                history.add(name, "ok", "commit", group=self.group, offsets=offsets, mode=mode, invoked=invoked)
                 committed.update(todo)
 
         def on_assign(c, partitions):
@@ -248,6 +261,7 @@ class ConsumerWorker(Worker):
         consumer.subscribe(self.topics, on_assign=on_assign, on_revoke=on_revoke, on_lost=on_lost)
         ends_at = time.monotonic() + self.rng.uniform(*self.life_s)
         next_commit = time.monotonic() + self.rng.uniform(0.2, 1.0)
+        clean = False
         try:
             while not self.stop_event.is_set():
                 if self.restarts.is_set() and time.monotonic() >= ends_at:
@@ -265,8 +279,11 @@ class ConsumerWorker(Worker):
             if clean:
                 commit("sync")
         finally:
-            consumer.close()
-            history.add(name, "ok", "close", clean=True)
+            try:
+                bounded(consumer.close, 60, (consumer,))
+                history.add(name, "ok", "close", clean=clean)
+            except Hung as e:
+                history.add(name, "info", "hung", error=f"close: {e}")
 
 
 class CommittedMonitor(Worker):
@@ -297,17 +314,57 @@ class CommittedMonitor(Worker):
     def work(self):
         while not self.stop_event.wait(1.0):
             for group in self.groups:
+                invoked = self.history.now()
                 try:
                     offsets = self.read(group)
                 except KafkaException:
                     continue
                 self.latest[group] = offsets
-                self.history.add("monitor", "ok", "committed", group=group, offsets=offsets)
+                self.history.add("monitor", "ok", "committed", group=group, offsets=offsets, invoked=invoked)
+
+
+class Hung(Exception):
+    """A client call that did not return long after its own timeout."""
+
+
+# Clients abandoned because a call of theirs hung: kept referenced so that
+# no destructor (which would wait for the stuck call) ever runs; the harness
+# leaves with os._exit.
+_abandoned = []
+
+
+def bounded(call, timeout, clients):
+    """Runs a blocking librdkafka call with a watchdog. librdkafka 2.12's
+    send_offsets_to_transaction() can block past its own timeout when the
+    group coordinator went away (librdkafka issues 5456 and 5511), and a
+    consumer's close() waits for a rebalance that such a stuck member holds
+    up. An application would be restarted; so is the worker: Hung is raised
+    and the clients are abandoned."""
+    result = {}
+
+    def target():
+        try:
+            result["value"] = call()
+        except BaseException as e:  # handed to the caller below
+            result["error"] = e
+
+    t = threading.Thread(target=target, daemon=True)
+    t.start()
+    t.join(timeout)
+    if t.is_alive():
+        _abandoned.extend(clients)
+        raise Hung(f"client call still blocked after {timeout:g} s")
+    if "error" in result:
+        raise result["error"]
+    return result.get("value")
 
 
 class TxnWorker(Worker):
     """Read-process-write with exactly-once semantics (KIP-447 style: the
     consumer's group metadata goes with the offsets)."""
+
+    API_TIMEOUT_S = 15
+    WATCHDOG_S = 45  # well past API_TIMEOUT_S: only a call that ignores its timeout trips it
 
     def __init__(self, idx, bootstrap, history, stop, seed, abort_ratio=0.2, out_partitions=4):
         super().__init__(f"txn-{idx}", history, stop, seed)
@@ -340,10 +397,15 @@ class TxnWorker(Worker):
             "isolation.level": "read_committed",
             "session.timeout.ms": 6000,
             "heartbeat.interval.ms": 500,
+            # A member whose thread is stuck in a hung call leaves the group
+            # after this, instead of holding every rebalance for 5 minutes.
+            "max.poll.interval.ms": 20000,
         })
+        clients = (producer, consumer)
+        hung = False
         try:
             try:
-                producer.init_transactions(30)
+                bounded(lambda: producer.init_transactions(30), self.WATCHDOG_S, clients)
             except KafkaException as e:
                 history.add(name, "info", "init", error=_error(e)[1])
                 time.sleep(1)
@@ -356,8 +418,15 @@ class TxnWorker(Worker):
                     continue
                 if not self.transaction(name, producer, consumer, msgs):
                     return  # start a new life: new producer and consumer
+        except Hung as e:
+            hung = True
+            history.add(name, "info", "hung", error=str(e))
         finally:
-            consumer.close()
+            if not hung:
+                try:
+                    bounded(consumer.close, self.WATCHDOG_S, clients)
+                except Hung as e:
+                    history.add(name, "info", "hung", error=f"close: {e}")
             history.add(name, "ok", "close")
 
     def transaction(self, name, producer, consumer, msgs):
@@ -375,28 +444,40 @@ class TxnWorker(Worker):
             positions[(m.topic(), m.partition())] = m.offset() + 1
         history.add(name, "invoke", "txn", txn=txn_id, topic=TXN_OUTPUT_TOPIC, inputs=inputs,
                     outputs=outputs, action=action)
-        try:
+        clients = (producer, consumer)
+        timeout = self.API_TIMEOUT_S
+
+        def run():
             producer.begin_transaction()
             for p, v in outputs:
                 producer.produce(TXN_OUTPUT_TOPIC, value=v.encode(), partition=p)
             producer.send_offsets_to_transaction(
                 [TopicPartition(t, p, o) for (t, p), o in positions.items()],
-                consumer.consumer_group_metadata(), 15)
+                consumer.consumer_group_metadata(), timeout)
             if action == "abort":
-                producer.abort_transaction(15)
+                producer.abort_transaction(timeout)
             else:
-                producer.commit_transaction(15)
+                producer.commit_transaction(timeout)
+
+        try:
+            bounded(run, self.WATCHDOG_S, clients)
             history.add(name, "ok", "txn", txn=txn_id, outcome="aborted" if action == "abort" else "committed")
+        except Hung as e:
+            history.add(name, "info", "txn", txn=txn_id, error=str(e))
+            raise
         except KafkaException as e:
             code, text = _error(e)
             err = e.args[0] if e.args else None
             if isinstance(err, KafkaError) and err.txn_requires_abort():
                 try:
-                    producer.abort_transaction(15)
+                    bounded(lambda: producer.abort_transaction(timeout), self.WATCHDOG_S, clients)
                     history.add(name, "ok", "txn", txn=txn_id, outcome="aborted", error=text)
                 except KafkaException as e2:
                     history.add(name, "info", "txn", txn=txn_id, error=f"{text}; abort: {_error(e2)[1]}")
                     return False
+                except Hung as e2:
+                    history.add(name, "info", "txn", txn=txn_id, error=f"{text}; abort: {e2}")
+                    raise
             else:
                 history.add(name, "info", "txn", txn=txn_id, error=text)
                 return False
