@@ -686,47 +686,58 @@ impl ReplicaManager {
         node_id: i32,
         now_ms: i64,
     ) -> Result<(), vltava_storage::Error> {
-        let mut partitions = self.partitions.write().unwrap_or_else(|e| e.into_inner());
         let mut first_error = None;
         let mut failed = |what: &str, topic: &str, partition: i32, e: vltava_storage::Error| {
             warn!(topic, partition, "{what} failed: {e}");
             first_error.get_or_insert(e);
         };
-        // Drop what the image no longer has.
-        let existing: Vec<(String, i32)> = partitions.keys().cloned().collect();
-        for key in existing {
-            let keep = image.topic(&key.0).is_some_and(|t| {
-                KafkaUuid(t.id.0) == partitions[&key].topic_id
-                    && (key.1 as usize) < t.partitions.len()
-            });
-            if !keep {
-                partitions.remove(&key);
-                info!(topic = %key.0, partition = key.1, "deleting the log of a deleted partition");
-                if let Err(e) = self.logs.delete_log(&key.0, key.1) {
-                    failed("deleting the log", &key.0, key.1, e);
+        // Which logs go, decided under the partitions lock; deleted after it
+        // is released. Deleting waits for a running cleaning pass, and the
+        // cleaner asks this manager for each log's upper bound (a read of
+        // `partitions`): holding the write lock across the delete deadlocks
+        // the broker.
+        let mut doomed: Vec<(String, i32)> = Vec::new();
+        {
+            let mut partitions = self.partitions.write().unwrap_or_else(|e| e.into_inner());
+            // Drop what the image no longer has.
+            let existing: Vec<(String, i32)> = partitions.keys().cloned().collect();
+            for key in existing {
+                let keep = image.topic(&key.0).is_some_and(|t| {
+                    KafkaUuid(t.id.0) == partitions[&key].topic_id
+                        && (key.1 as usize) < t.partitions.len()
+                });
+                if !keep {
+                    partitions.remove(&key);
+                    info!(topic = %key.0, partition = key.1, "deleting the log of a deleted partition");
+                    doomed.push(key);
+                }
+            }
+            // Logs on disk that the image does not know (deleted while we were down).
+            for log in self.logs.logs() {
+                let stray = match image.topic(log.topic()) {
+                    None => true,
+                    Some(t) => {
+                        log.topic_id().is_some_and(|id| id.0 != t.id.0)
+                            || log.partition() as usize >= t.partitions.len()
+                    }
+                };
+                let key = (log.topic().to_string(), log.partition());
+                if stray && !partitions.contains_key(&key) && !doomed.contains(&key) {
+                    warn!(
+                        topic = log.topic(),
+                        partition = log.partition(),
+                        "deleting a log the cluster metadata does not know"
+                    );
+                    doomed.push(key);
                 }
             }
         }
-        // Logs on disk that the image does not know (deleted while we were down).
-        for log in self.logs.logs() {
-            let stray = match image.topic(log.topic()) {
-                None => true,
-                Some(t) => {
-                    log.topic_id().is_some_and(|id| id.0 != t.id.0)
-                        || log.partition() as usize >= t.partitions.len()
-                }
-            };
-            if stray && !partitions.contains_key(&(log.topic().to_string(), log.partition())) {
-                warn!(
-                    topic = log.topic(),
-                    partition = log.partition(),
-                    "deleting a log the cluster metadata does not know"
-                );
-                if let Err(e) = self.logs.delete_log(log.topic(), log.partition()) {
-                    failed("deleting the log", log.topic(), log.partition(), e);
-                }
+        for (topic, partition) in &doomed {
+            if let Err(e) = self.logs.delete_log(topic, *partition) {
+                failed("deleting the log", topic, *partition, e);
             }
         }
+        let mut partitions = self.partitions.write().unwrap_or_else(|e| e.into_inner());
         for topic in image.topics() {
             let effective = effective_topic_config(image, &topic.name, broker);
             let settings = Arc::new(settings_from(&effective, broker));
@@ -996,6 +1007,100 @@ mod tests {
         assert_eq!(p.last_stable_offset(0), 3);
         assert_eq!(p.aborted_transactions(0, 10), vec![(7, 0)]);
         p.log().close().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The cleaner holds its pass lock while it asks this manager for each
+    /// compacted log's upper bound (a read of `partitions`); deleting a
+    /// topic waits for a running pass. `sync` once held the partitions
+    /// write lock across that wait, and the broker stopped for good (found
+    /// by tools/chaos: a topic deleted during a cleaning pass).
+    #[test]
+    fn deleting_a_topic_during_a_cleaning_pass_does_not_deadlock() {
+        use std::sync::mpsc;
+        use std::time::Duration;
+        use vltava_metadata::image::RESOURCE_TOPIC;
+        use vltava_metadata::{MetadataImage, MetadataRecord};
+        use vltava_protocol::codec::Uuid;
+
+        let dir = temp_dir("sync-cleaner");
+        let logs = Arc::new(
+            LogManager::open(&dir, vltava_storage::LogManagerOptions::default(), 0).unwrap(),
+        );
+        let replicas = Arc::new(ReplicaManager::new(logs));
+        let (kept, doomed) = (Uuid([1; 16]), Uuid([2; 16]));
+        let partition = |topic_id| MetadataRecord::Partition {
+            topic_id,
+            partition: 0,
+            replicas: vec![1],
+            isr: vec![1],
+            leader: 1,
+            leader_epoch: 0,
+            partition_epoch: 0,
+        };
+        let records = [
+            MetadataRecord::Topic {
+                name: "compacted".into(),
+                topic_id: kept,
+            },
+            partition(kept),
+            MetadataRecord::Config {
+                resource_type: RESOURCE_TOPIC,
+                resource_name: "compacted".into(),
+                name: "cleanup.policy".into(),
+                value: Some("compact".into()),
+            },
+            MetadataRecord::Topic {
+                name: "doomed".into(),
+                topic_id: doomed,
+            },
+            partition(doomed),
+        ];
+        let image = MetadataImage::empty()
+            .apply_all(records.iter().enumerate().map(|(i, r)| (i as i64, r)))
+            .unwrap();
+        let config = BrokerConfig::new();
+        replicas.sync(&image, &config, 1, 0).unwrap();
+        let after = image
+            .apply(5, &MetadataRecord::RemoveTopic { topic_id: doomed })
+            .unwrap();
+
+        let (entered, in_pass) = mpsc::channel();
+        let cleaner = std::thread::spawn({
+            let replicas = replicas.clone();
+            move || {
+                let upper = |log: &Log| {
+                    let _ = entered.send(());
+                    // Let the delete below take its locks first.
+                    std::thread::sleep(Duration::from_millis(300));
+                    replicas
+                        .get(log.topic(), log.partition())
+                        .map(|p| p.log.log_end_offset())
+                };
+                let limits = vltava_storage::CleanerLimits {
+                    map_budget_bytes: 1 << 20,
+                    max_decompressed_bytes: 1 << 20,
+                    max_io_bytes_per_second: f64::INFINITY,
+                };
+                let _ = replicas.log_manager().clean_dirtiest(0, &upper, limits);
+            }
+        });
+        in_pass.recv().unwrap();
+        let (done, synced) = mpsc::channel();
+        std::thread::spawn({
+            let replicas = replicas.clone();
+            move || {
+                let result = replicas.sync(&after, &config, 1, 0);
+                let _ = done.send(result.is_ok());
+            }
+        });
+        let ok = synced
+            .recv_timeout(Duration::from_secs(20))
+            .expect("sync and a cleaning pass deadlocked");
+        assert!(ok);
+        cleaner.join().unwrap();
+        assert!(replicas.get("doomed", 0).is_none());
+        assert!(replicas.get("compacted", 0).is_some());
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
