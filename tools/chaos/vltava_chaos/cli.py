@@ -114,7 +114,7 @@ def run_once(args, seed, run_dir):
     settings = ["log.segment.bytes=1048576", "log.roll.ms=4000", "group.initial.rebalance.delay.ms=0",
                 "transaction.state.log.segment.bytes=1048576"]
     node = Node(args.bin, run_dir, 0, settings, disk_mb=args.disk_mb if "disk-full" in args.nemesis else None,
-                own_clock="clock" in args.nemesis)
+                own_clock="clock" in args.nemesis, own_host="isolate" in args.nemesis)
     errors = []
     final = {}
     try:

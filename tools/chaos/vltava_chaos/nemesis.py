@@ -10,6 +10,8 @@ Faults (the names `--nemesis` takes):
   restart    a clean stop (SIGTERM) and start
   clock      step the node's wall clock forward or back by between a minute
              and two hours (libfaketime), then step it back
+  isolate    cut the node off from every client (its own network namespace's
+             link goes down) while it keeps running, then reconnect it
 
 The schedule is a pure function of (seed, duration, faults, nodes), so a run
 is replayed by giving the same arguments; the timing of what the clients do
@@ -25,7 +27,7 @@ from collections import namedtuple
 # on which node, how long it is held, and its argument (the clock's step).
 Step = namedtuple("Step", "start fault node hold arg")
 
-FAULTS = ("kill", "pause", "disk-full", "restart", "clock")
+FAULTS = ("kill", "pause", "disk-full", "restart", "clock", "isolate")
 # Faults that need a cluster; refused with a message until it exists.
 CLUSTER_FAULTS = ("partition", "bridge", "isolate-leader")
 
@@ -44,7 +46,8 @@ def schedule(seed, duration, faults, nodes=1, quiet_start=5.0, quiet_end=8.0):
     while faults:
         fault = first.pop(0) if first else rng.choice(sorted(faults))
         hold = {"kill": rng.uniform(0.5, 4.0), "pause": rng.uniform(1.0, 8.0),
-                "disk-full": rng.uniform(2.0, 8.0), "restart": 0.0, "clock": rng.uniform(2.0, 8.0)}[fault]
+                "disk-full": rng.uniform(2.0, 8.0), "restart": 0.0, "clock": rng.uniform(2.0, 8.0),
+                "isolate": rng.uniform(1.0, 10.0)}[fault]
         if t + hold > duration - quiet_end:
             break
         node = rng.randrange(nodes)
@@ -96,6 +99,11 @@ class Nemesis(threading.Thread):
             time.sleep(hold)
             node.set_clock_offset(0)
             return {}
+        if fault == "isolate":
+            node.isolate()
+            time.sleep(hold)
+            node.reconnect()
+            return {}
         if fault == "kill":
             node.kill()
             time.sleep(hold)
@@ -124,6 +132,8 @@ class Nemesis(threading.Thread):
             node.free_disk()
             if node.clock_file:
                 node.set_clock_offset(0)
+            if node.netns:
+                node.reconnect()
             if node.paused:
                 node.resume()
             if not node.alive():

@@ -8,6 +8,13 @@ A node can run with its own wall clock: libfaketime (Debian's libfaketime)
 is preloaded and reads the clock's offset from a file once a second, so the
 clock fault steps the node's CLOCK_REALTIME forward or back without touching
 the host's clock. Monotonic time is left alone, as an NTP step leaves it.
+
+A node can live on a test host of its own: a network namespace joined to
+this machine's by a veth pair (10.213.X.Y/30, addresses that exist only
+inside this sandbox), so that the isolate fault can take the link down and
+cut the node off from its clients mid-request, with no reset: what was in
+flight is lost, as in a real network partition. (`tc netem` delay and loss
+would go on the same link; this machine's kernel has no netem.)
 """
 
 import glob
@@ -22,6 +29,10 @@ import time
 from pathlib import Path
 
 
+# Addresses of the test hosts (network namespaces made here); never routed off this machine.
+TEST_HOSTS = "10.213.0.0/16"
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -29,7 +40,8 @@ def free_port():
 
 
 class Node:
-    def __init__(self, binary, run_dir, node_id=0, settings=(), disk_mb=None, own_clock=False):
+    def __init__(self, binary, run_dir, node_id=0, settings=(), disk_mb=None, own_clock=False,
+                 own_host=False):
         self.binary = str(binary)
         self.node_id = node_id
         self.dir = Path(run_dir) / f"node-{node_id}"
@@ -56,17 +68,69 @@ class Node:
             self.faketime = libs[0]
             self.clock_file = self.dir / "clock-offset"
             self.set_clock_offset(0)
-        self.port = free_port()
+        self.netns = None
+        self.host = "127.0.0.1"
+        if own_host:
+            self._make_host()
+            self.port = 9092
+        else:
+            self.port = free_port()
         self.proc = None
         self.paused = False
 
     @property
     def bootstrap(self):
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
+
+    def _make_host(self):
+        if os.geteuid() != 0:
+            raise RuntimeError("the isolate fault needs root (it makes a network namespace)")
+        tag = f"vch{os.getpid() % 100000}n{self.node_id}"
+        self.netns, self.veth, self.inner = tag, tag + "h", tag + "g"
+        subnet = os.getpid() % 250
+        outside, inside = f"10.213.{subnet}.{4 * self.node_id + 1}", f"10.213.{subnet}.{4 * self.node_id + 2}"
+        # Guard: should the link's own route ever vanish, packets for the
+        # test hosts are dropped here instead of following the default
+        # route off this machine. (Installed once; it stays, harmlessly.)
+        subprocess.run(["ip", "route", "add", "blackhole", TEST_HOSTS, "metric", "4000"],
+                       check=False, stderr=subprocess.DEVNULL)
+        for cmd in (["ip", "netns", "add", self.netns],
+                    ["ip", "link", "add", self.veth, "type", "veth", "peer", "name", self.inner],
+                    ["ip", "link", "set", self.inner, "netns", self.netns],
+                    ["ip", "addr", "add", f"{outside}/30", "dev", self.veth],
+                    ["ip", "link", "set", self.veth, "up"],
+                    ["ip", "netns", "exec", self.netns, "ip", "addr", "add", f"{inside}/30", "dev", self.inner],
+                    ["ip", "netns", "exec", self.netns, "ip", "link", "set", self.inner, "up"],
+                    ["ip", "netns", "exec", self.netns, "ip", "link", "set", "lo", "up"]):
+            subprocess.run(cmd, check=True)
+        self.host = inside
+        self._check_route()
+
+    def _check_route(self):
+        """Refuses to go on unless traffic for the node goes into its veth."""
+        got = subprocess.run(["ip", "route", "get", self.host], capture_output=True, text=True).stdout
+        if f"dev {self.veth}" not in got:
+            raise RuntimeError(f"traffic for {self.host} would not stay on this machine: {got.strip()}")
+
+    def isolate(self):
+        """Cuts the node off: the namespace's end of the link goes down, so
+        nothing gets through either way. The host's end stays up, keeping
+        the route that holds the node's address on this machine."""
+        subprocess.run(["ip", "netns", "exec", self.netns, "ip", "link", "set", self.inner, "down"], check=True)
+        try:
+            self._check_route()
+        except RuntimeError:
+            self.reconnect()
+            raise
+
+    def reconnect(self):
+        subprocess.run(["ip", "netns", "exec", self.netns, "ip", "link", "set", self.inner, "up"], check=True)
 
     def start(self, timeout=30):
         """Starts the broker and waits until it accepts connections."""
         args = [self.binary, "server", "--listen", self.bootstrap, "--data-dir", str(self.data)]
+        if self.netns:
+            args = ["ip", "netns", "exec", self.netns] + args  # execs the broker: same pid
         for s in self.settings:
             args += ["--set", s]
         env = dict(os.environ)
@@ -82,7 +146,7 @@ class Node:
                                              start_new_session=True)
             while time.monotonic() < deadline and self.proc.poll() is None:
                 try:
-                    with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    with socket.create_connection((self.host, self.port), timeout=0.5):
                         return
                 except OSError:
                     time.sleep(0.05)
@@ -172,3 +236,7 @@ class Node:
         if self.mounted:
             subprocess.run(["umount", "-l", str(self.disk)], check=False)
             self.mounted = False
+        if self.netns:
+            # Deleting the namespace deletes both ends of the link at once.
+            subprocess.run(["ip", "netns", "del", self.netns], check=False)
+            self.netns = None

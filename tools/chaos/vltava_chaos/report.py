@@ -7,7 +7,7 @@ from collections import defaultdict
 from pathlib import Path
 
 FAULT_COLOURS = {"kill": "#d62728", "pause": "#9467bd", "disk-full": "#ff7f0e", "restart": "#8c564b",
-                 "clock": "#2ca02c"}
+                 "clock": "#2ca02c", "isolate": "#17becf"}
 MAX_LISTED = 50  # violations of one kind written out in full
 
 
