@@ -274,3 +274,12 @@ def test_reads_that_overlap_a_commit_may_see_the_older_offset():
     result = checker.check(h.events, final, OPTIONS)
     back = [v for v in result["violations"] if v["kind"] == "went-backwards"]
     assert back and back[0]["before"]["offset"] == 5 and back[0]["after"]["offset"] == 3
+
+
+def test_a_run_without_final_reads_is_not_reported_as_losing_everything():
+    h, final = clean()
+    del final["logs"], final["committed_reads"]
+    result = checker.check(h.events, final, OPTIONS)
+    assert ("produce", "lost") not in kinds(result)
+    assert "missing" in result["stats"]["final_reads"]
+    assert not result["valid"]  # nothing was proven

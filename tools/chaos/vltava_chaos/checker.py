@@ -405,7 +405,15 @@ def check(events, final, options):
     """Runs every checker; valid when no promised violation was found."""
     violations = []
     stats = {}
+    # Without the final reads (the run failed before them) the checkers that
+    # compare against the log would call every acknowledged record lost.
+    needs_log = (check_produce, check_consumers, check_transactions, check_admin)
+    have_log = "logs" in final
+    if not have_log:
+        stats["final_reads"] = "missing: only commits and liveness were checked"
     for checker in CHECKERS:
+        if checker in needs_log and not have_log:
+            continue
         found, st = checker(events, final, options)
         violations += found
         stats.update(st)
@@ -417,7 +425,7 @@ def check(events, final, options):
     for v in violations:
         by_kind[f'{v["checker"]}/{v["kind"]}'] += 1
     return {
-        "valid": not any(v["promised"] for v in violations),
+        "valid": have_log and not any(v["promised"] for v in violations),
         "violations": violations,
         "violation_counts": dict(by_kind),
         "stats": stats,
