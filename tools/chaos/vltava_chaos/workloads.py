@@ -94,6 +94,20 @@ class Worker(threading.Thread):
             self.history.add(self.name, "info", "error", value=self.error)
 
 
+class LivesWorker(Worker):
+    """A worker whose clients live one life after another, each under a new
+    process name ("consumer-0.3"), as a restarted application would."""
+
+    def work(self):
+        gen = 0
+        while not self.stop_event.is_set():
+            self.life(f"{self.name}.{gen}")
+            gen += 1
+
+    def life(self, name):
+        raise NotImplementedError
+
+
 class ProducerWorker(Worker):
     def __init__(self, idx, bootstrap, history, stop, seed, rate, acks, idempotence, keys=16,
                  drain_s=60.0):
@@ -154,7 +168,7 @@ class ProducerWorker(Worker):
         producer.flush(5)
 
 
-class ConsumerWorker(Worker):
+class ConsumerWorker(LivesWorker):
     """Consumers of one group, one after another under new names: each life
     lasts a seeded while, then ends with a commit and close, or abruptly
     (close without committing what it read since its last commit)."""
@@ -170,12 +184,6 @@ class ConsumerWorker(Worker):
         self.life_s = life_s
         self.restarts = threading.Event()  # cleared: last life runs until stop
         self.restarts.set()
-
-    def work(self):
-        gen = 0
-        while not self.stop_event.is_set():
-            self.life(f"{self.name}.{gen}")
-            gen += 1
 
     def life(self, name):
         history = self.history
@@ -359,7 +367,7 @@ def bounded(call, timeout, clients):
     return result.get("value")
 
 
-class TxnWorker(Worker):
+class TxnWorker(LivesWorker):
     """Read-process-write with exactly-once semantics (KIP-447 style: the
     consumer's group metadata goes with the offsets)."""
 
@@ -373,12 +381,6 @@ class TxnWorker(Worker):
         self.abort_ratio = abort_ratio
         self.out_partitions = out_partitions
         self.count = 0
-
-    def work(self):
-        gen = 0
-        while not self.stop_event.is_set():
-            self.life(f"{self.name}.{gen}")
-            gen += 1
 
     def life(self, name):
         history = self.history
