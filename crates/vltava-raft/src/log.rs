@@ -149,6 +149,8 @@ pub struct MemLog {
     /// Number of leading batches that are durable.
     durable_batches: usize,
     snapshots: BTreeMap<SnapshotId, Bytes>,
+    /// Lowest offset whose content changed since `take_dirty_from`.
+    dirty_from: Option<Offset>,
 }
 
 impl Default for MemLog {
@@ -166,7 +168,19 @@ impl MemLog {
             cache: EpochCache::new(0, 0),
             durable_batches: 0,
             snapshots: BTreeMap::new(),
+            dirty_from: None,
         }
+    }
+
+    /// The lowest offset whose record changed (appended, truncated away or
+    /// replaced by a snapshot install) since the last call: lets a checker
+    /// look only at what changed.
+    pub fn take_dirty_from(&mut self) -> Option<Offset> {
+        self.dirty_from.take()
+    }
+
+    fn mark_dirty(&mut self, offset: Offset) {
+        self.dirty_from = Some(self.dirty_from.map_or(offset, |d| d.min(offset)));
     }
 
     /// Makes everything appended so far durable; returns the durable end.
@@ -186,6 +200,7 @@ impl MemLog {
     /// What survives a crash: the durable prefix and the snapshots.
     pub fn crash(&self) -> MemLog {
         let mut log = self.clone();
+        log.dirty_from = Some(0);
         let keep = self.durable_batches;
         let cut = log.durable_end();
         log.batches.truncate(keep);
@@ -257,6 +272,7 @@ impl ReplicatedLog for MemLog {
                 "append must be contiguous"
             );
             assert!(b.record_count > 0);
+            self.mark_dirty(b.base_offset);
             self.cache.assign(b.epoch, b.base_offset);
             self.batches.push(b);
         }
@@ -269,6 +285,7 @@ impl ReplicatedLog for MemLog {
             Err(i) if i == self.batches.len() && offset == self.end_offset() => i,
             Err(_) => panic!("truncate_to({offset}) is not a batch boundary"),
         };
+        self.mark_dirty(offset);
         self.batches.truncate(idx);
         self.durable_batches = self.durable_batches.min(idx);
         self.cache.truncate_to(offset);
@@ -309,6 +326,7 @@ impl ReplicatedLog for MemLog {
 
     fn install_snapshot(&mut self, id: SnapshotId, data: Bytes) {
         self.snapshots.insert(id, data);
+        self.mark_dirty(0);
         self.batches.clear();
         self.durable_batches = 0;
         self.start = id.end_offset;

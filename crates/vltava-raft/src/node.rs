@@ -192,6 +192,10 @@ struct Fetcher {
     in_flight: Option<(NodeId, Millis)>,
     /// Do not send before this time (backoff after an error).
     not_before: Millis,
+    /// `(fetch_offset, last_fetched_epoch)` of the last Fetch sent. A
+    /// DivergingEpoch answer is acted on only while the log still ends
+    /// there: a late duplicate must not cut entries fetched since.
+    sent: Option<(Offset, Epoch)>,
     snapshot: Option<PendingSnapshot>,
 }
 
@@ -354,6 +358,12 @@ impl<L: ReplicatedLog> RaftNode<L> {
     /// The log.
     pub fn log(&self) -> &L {
         &self.log
+    }
+    /// The log, for the driver's I/O bookkeeping (flushing, dirty
+    /// tracking). Appending or truncating through it behind the state
+    /// machine's back breaks every guarantee.
+    pub fn log_mut(&mut self) -> &mut L {
+        &mut self.log
     }
     /// The quorum state as last handed out for persisting.
     pub fn quorum_state(&self) -> &QuorumStateData {
@@ -609,10 +619,14 @@ impl<L: ReplicatedLog> RaftNode<L> {
             assert!(epoch > self.epoch, "two leaders in epoch {epoch}");
         }
         self.leave_role();
+        if epoch != self.epoch || self.leader != Some(leader) {
+            // Contact is counted only from what the leader itself sends;
+            // going back to a leader after a failed pre-vote is not contact.
+            self.last_leader_contact = None;
+        }
         self.set_epoch(epoch);
         self.leader = Some(leader);
         self.election_retries = 0;
-        self.last_leader_contact = Some(now);
         self.fetcher.not_before = now;
         self.role = Role::Follower {
             fetch_deadline: now + self.cfg.fetch_timeout_ms,
@@ -761,7 +775,10 @@ impl<L: ReplicatedLog> RaftNode<L> {
         }
         if epoch == self.epoch {
             if let Some(l) = leader {
+                // A prospective that came from following `l` hears `l`
+                // from every fellow follower; that is no news.
                 if l != me
+                    && self.leader != Some(l)
                     && matches!(
                         self.role,
                         Role::Unattached { .. } | Role::Prospective { .. } | Role::Candidate { .. }
@@ -1133,6 +1150,7 @@ impl<L: ReplicatedLog> RaftNode<L> {
             return;
         } else {
             self.become_follower(r.leader_epoch, r.leader_id, now);
+            self.note_leader_contact(now);
         }
         self.quorum_epoch_response(from, ErrorCode::NONE, true);
     }
@@ -1448,12 +1466,14 @@ impl<L: ReplicatedLog> RaftNode<L> {
             // be durable here first.
             return;
         }
+        let last_fetched_epoch = self.log.epoch_before(end).expect("end in range");
+        self.fetcher.sent = Some((end, last_fetched_epoch));
         let msg = Message::FetchRequest(FetchRequest {
             cluster_id: self.cfg.cluster_id.clone(),
             replica_id: self.cfg.node_id,
             current_leader_epoch: self.epoch,
             fetch_offset: end,
-            last_fetched_epoch: self.log.epoch_before(end).expect("end in range"),
+            last_fetched_epoch,
             max_wait_ms: self.cfg.fetch_max_wait_ms,
             max_bytes: self.cfg.fetch_max_bytes,
         });
@@ -1493,6 +1513,10 @@ impl<L: ReplicatedLog> RaftNode<L> {
         self.note_leader_contact(now);
         self.fetcher.in_flight = None;
         if let Some((div_epoch, div_end)) = r.diverging_epoch {
+            let end = self.log.end_offset();
+            if self.fetcher.sent != Some((end, self.log.epoch_before(end).expect("end in range"))) {
+                return;
+            }
             let local = self.log.end_offset_for_epoch(div_epoch);
             let target = match local {
                 Some((_, local_end)) => local_end.min(div_end),

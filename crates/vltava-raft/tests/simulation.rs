@@ -1,0 +1,861 @@
+//! Deterministic simulation of a KRaft quorum: N = 1, 3 or 5 voters (and
+//! sometimes an observer) in one process, a simulated clock, a seeded
+//! network that delays, drops, duplicates and reorders messages and cuts
+//! partitions that heal, crashes that lose every unflushed append and
+//! unpersisted vote, and clients proposing to whoever leads. Raft's safety
+//! invariants are checked after every step; liveness once faults stop.
+//!
+//! `VLTAVA_RAFT_SEED=S` replays one seed, `VLTAVA_RAFT_SEEDS=K` runs K seeds.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use bytes::Bytes;
+use vltava_raft::*;
+
+const CLUSTER: &str = "sim-cluster";
+/// Faults (drops, partitions, crashes) happen before this simulated time.
+const FAULT_PHASE_MS: Millis = 20_000;
+/// After the faults stop, a proposal must commit within this long.
+const LIVENESS_BOUND_MS: Millis = 12_000;
+
+fn mix(a: u64, b: u64) -> u64 {
+    let mut r = SplitMix64::new(a ^ b.rotate_left(17) ^ 0xA076_1D64_78BD_642F);
+    r.next_u64()
+}
+
+fn batch_hash(b: &Batch) -> u64 {
+    let mut h = mix(b.base_offset as u64, b.epoch as u64);
+    h = mix(h, u64::from(b.record_count));
+    if let BatchKind::LeaderChange { leader_id, .. } = &b.kind {
+        h = mix(h, 0x1EAD_0000 + *leader_id as u64);
+    }
+    for chunk in b.payload.chunks(8) {
+        let mut w = [0u8; 8];
+        w[..chunk.len()].copy_from_slice(chunk);
+        h = mix(h, u64::from_le_bytes(w));
+    }
+    h
+}
+
+#[derive(Debug)]
+enum Event {
+    Deliver {
+        from: NodeId,
+        to: NodeId,
+        message: Message,
+    },
+    Tick(NodeId),
+    Flush(NodeId),
+    Crash(NodeId),
+    Restart(NodeId),
+    Partition,
+    Heal,
+    Propose,
+    Snapshot,
+    Resign,
+}
+
+/// What the checker remembers about one batch of one node's log.
+#[derive(Clone, Copy, Debug)]
+struct Mirrored {
+    base: Offset,
+    next: Offset,
+    epoch: Epoch,
+    /// Hash of the whole log up to `next`.
+    prefix: u64,
+}
+
+struct NodeSlot {
+    id: NodeId,
+    node: Option<RaftNode<MemLog>>,
+    /// What a crash leaves: the durable log and the persisted quorum state.
+    disk_log: MemLog,
+    disk_state: QuorumStateData,
+    next_tick: Option<Millis>,
+    flush_scheduled: bool,
+    /// The checker's view of the node's log.
+    mirror: Vec<Mirrored>,
+    mirror_seed: (Offset, u64),
+    last_hw: Offset,
+    /// Applied state: end offset and prefix hash.
+    applied: (Offset, u64),
+    group: u8,
+}
+
+struct Sim {
+    seed: u64,
+    rng: SplitMix64,
+    now: Millis,
+    seq: u64,
+    events: BinaryHeap<Reverse<(Millis, u64, usize)>>,
+    payloads: HashMap<usize, Event>,
+    nodes: Vec<NodeSlot>,
+    voters: Vec<NodeId>,
+    bugs: InjectedBugs,
+    drop_p: f64,
+    dup_p: f64,
+    // --- checker state ---
+    leaders: BTreeMap<Epoch, NodeId>,
+    /// (base offset, epoch) -> (batch hash, prefix hash): log matching.
+    seen: HashMap<(Offset, Epoch), (u64, u64)>,
+    /// Committed batch boundaries -> prefix hash.
+    committed_prefix: BTreeMap<Offset, u64>,
+    committed_end: Offset,
+    /// (committed end, epoch of the leader that committed it), in order.
+    commit_epochs: Vec<(Offset, Epoch)>,
+    committed_payloads: Vec<u64>,
+    next_payload: u64,
+    first_payload_after_faults: Option<u64>,
+    liveness_met_at: Option<Millis>,
+    steps: u64,
+    trace: bool,
+    deferred_error: Option<String>,
+    crashes: u64,
+    snapshots_installed: u64,
+}
+
+fn node_seed(seed: u64, id: NodeId, incarnation: u64) -> u64 {
+    mix(seed, (id as u64) << 32 | incarnation)
+}
+
+impl Sim {
+    fn new(seed: u64, bugs: InjectedBugs) -> Sim {
+        let mut rng = SplitMix64::new(seed);
+        let n = [1, 3, 5][(seed % 3) as usize];
+        let observer = n > 1 && rng.chance(0.3);
+        let voters: Vec<NodeId> = (1..=n).collect();
+        let mut ids = voters.clone();
+        if observer {
+            ids.push(n + 1);
+        }
+        let drop_p = [0.0, 0.02, 0.1][rng.range(0, 3) as usize];
+        let dup_p = [0.0, 0.02, 0.05][rng.range(0, 3) as usize];
+        let mut sim = Sim {
+            seed,
+            rng,
+            now: 0,
+            seq: 0,
+            events: BinaryHeap::new(),
+            payloads: HashMap::new(),
+            nodes: Vec::new(),
+            voters,
+            bugs,
+            drop_p,
+            dup_p,
+            leaders: BTreeMap::new(),
+            seen: HashMap::new(),
+            committed_prefix: BTreeMap::from([(0, 0)]),
+            committed_end: 0,
+            commit_epochs: Vec::new(),
+            committed_payloads: Vec::new(),
+            next_payload: 1,
+            first_payload_after_faults: None,
+            liveness_met_at: None,
+            steps: 0,
+            deferred_error: None,
+            trace: std::env::var("VLTAVA_RAFT_TRACE").is_ok(),
+            crashes: 0,
+            snapshots_installed: 0,
+        };
+        for id in ids {
+            sim.nodes.push(NodeSlot {
+                id,
+                node: None,
+                disk_log: MemLog::new(),
+                disk_state: QuorumStateData::default(),
+                next_tick: None,
+                flush_scheduled: false,
+                mirror: Vec::new(),
+                mirror_seed: (0, 0),
+                last_hw: 0,
+                applied: (0, 0),
+                group: 0,
+            });
+        }
+        for id in 1..=sim.nodes.len() as NodeId {
+            sim.start_node(id, 0);
+        }
+        for (lo, hi, ev) in [
+            (50, 300, Event::Propose),
+            (1_000, 4_000, Event::Partition),
+            (1_000, 5_000, Event::Crash(0)),
+            (500, 3_000, Event::Snapshot),
+            (3_000, 10_000, Event::Resign),
+        ] {
+            let d = sim.rng.range(lo, hi);
+            sim.schedule(d, ev);
+        }
+        sim
+    }
+
+    fn config(&self, id: NodeId, incarnation: u64) -> Config {
+        let mut cfg = Config::new(id, CLUSTER, self.voters.iter().copied());
+        cfg.random_seed = node_seed(self.seed, id, incarnation);
+        cfg.snapshot_chunk_bytes = 7; // several chunks per snapshot
+        cfg.fetch_max_bytes = 400; // a few batches per fetch
+        cfg.bugs = self.bugs;
+        cfg
+    }
+
+    fn slot(&mut self, id: NodeId) -> &mut NodeSlot {
+        &mut self.nodes[(id - 1) as usize]
+    }
+
+    fn schedule(&mut self, delay: Millis, ev: Event) {
+        self.seq += 1;
+        let key = self.seq as usize;
+        self.payloads.insert(key, ev);
+        self.events.push(Reverse((self.now + delay, self.seq, key)));
+    }
+
+    fn start_node(&mut self, id: NodeId, incarnation: u64) {
+        let cfg = self.config(id, incarnation);
+        let now = self.now;
+        let slot = self.slot(id);
+        // The disk log is marked dirty from 0 (see MemLog::crash), so the
+        // checker re-derives its view of it.
+        let log = slot.disk_log.clone();
+        let node = RaftNode::new(cfg, log, slot.disk_state.clone(), now);
+        slot.node = Some(node);
+        slot.mirror.clear();
+        slot.mirror_seed = (0, 0);
+        slot.last_hw = slot.node.as_ref().unwrap().high_watermark();
+        slot.applied = (-1, 0);
+        slot.next_tick = None;
+        slot.flush_scheduled = false;
+        let actions = self.nodes[(id - 1) as usize]
+            .node
+            .as_mut()
+            .unwrap()
+            .tick(now);
+        self.apply_actions(id, actions);
+    }
+
+    fn crash(&mut self, id: NodeId) {
+        let i = (id - 1) as usize;
+        let _ = self
+            .sync_mirror(i)
+            .and_then(|_| self.record_commits(i))
+            .map_err(|e| self.deferred_error.get_or_insert(e).clone());
+        let slot = self.slot(id);
+        if let Some(node) = slot.node.take() {
+            slot.disk_log = node.log().crash();
+            slot.next_tick = None;
+            slot.flush_scheduled = false;
+            slot.mirror.clear();
+            self.crashes += 1;
+        }
+    }
+
+    fn link_ok(&self, a: NodeId, b: NodeId) -> bool {
+        self.nodes[(a - 1) as usize].group == self.nodes[(b - 1) as usize].group
+    }
+
+    fn faults_on(&self) -> bool {
+        self.now < FAULT_PHASE_MS
+    }
+
+    fn apply_actions(&mut self, id: NodeId, actions: Vec<Action>) {
+        for action in actions {
+            if self.slot(id).node.is_none() {
+                return; // crashed part-way through
+            }
+            match action {
+                Action::PersistQuorumState(state) => self.slot(id).disk_state = state,
+                Action::Send { to, message } => {
+                    if to < 1 || to as usize > self.nodes.len() {
+                        continue;
+                    }
+                    let faults = self.faults_on();
+                    if faults && (!self.link_ok(id, to) || self.rng.chance(self.drop_p)) {
+                        continue;
+                    }
+                    let copies = if faults && self.rng.chance(self.dup_p) {
+                        2
+                    } else {
+                        1
+                    };
+                    for _ in 0..copies {
+                        let delay = if faults && self.rng.chance(0.02) {
+                            self.rng.range(100, 1_500)
+                        } else {
+                            self.rng.range(1, 15)
+                        };
+                        self.schedule(
+                            delay,
+                            Event::Deliver {
+                                from: id,
+                                to,
+                                message: message.clone(),
+                            },
+                        );
+                    }
+                }
+                Action::Flush => {
+                    if !self.slot(id).flush_scheduled {
+                        self.slot(id).flush_scheduled = true;
+                        let d = self.rng.range(0, 8);
+                        self.schedule(d, Event::Flush(id));
+                    }
+                }
+                Action::HighWatermark(_) => {}
+                Action::SnapshotInstalled(_) => self.snapshots_installed += 1,
+            }
+            // A crash between two actions: whatever came before happened,
+            // nothing after. This is what makes "persist before send" count.
+            if self.faults_on() && self.rng.chance(0.0005) {
+                self.crash(id);
+                let d = self.rng.range(100, 2_000);
+                self.schedule(d, Event::Restart(id));
+                return;
+            }
+        }
+        self.reschedule_tick(id);
+    }
+
+    fn reschedule_tick(&mut self, id: NodeId) {
+        let now = self.now;
+        let Some(node) = self.slot(id).node.as_ref() else {
+            return;
+        };
+        let at = node.next_deadline().max(now + 1);
+        let slot = self.slot(id);
+        if slot.next_tick.is_none_or(|t| at < t || t < now) {
+            slot.next_tick = Some(at);
+            self.schedule(at - now, Event::Tick(id));
+        }
+    }
+
+    fn step(&mut self) -> Result<bool, String> {
+        let Some(Reverse((at, _, key))) = self.events.pop() else {
+            return Ok(false);
+        };
+        self.now = at;
+        self.steps += 1;
+        let ev = self.payloads.remove(&key).expect("event payload");
+        let now = self.now;
+        if self.trace {
+            let roles: Vec<String> = self
+                .nodes
+                .iter()
+                .map(|s| match &s.node {
+                    Some(n) => format!(
+                        "{}:{:?}/e{}/l{:?}/v{:?}/hw{}/end{}",
+                        s.id,
+                        n.role(),
+                        n.epoch(),
+                        n.leader(),
+                        n.voted_for(),
+                        n.high_watermark(),
+                        n.log().end_offset()
+                    ),
+                    None => format!("{}:down", s.id),
+                })
+                .collect();
+            eprintln!("t={now} {ev:?}\n    {}", roles.join(" "));
+        }
+        match ev {
+            Event::Deliver { from, to, message } => {
+                let (to_ok, link) = (self.slot(to).node.is_some(), self.link_ok(from, to));
+                if to_ok && (link || !self.faults_on()) {
+                    let actions = self
+                        .slot(to)
+                        .node
+                        .as_mut()
+                        .unwrap()
+                        .on_message(from, message, now);
+                    self.apply_actions(to, actions);
+                }
+            }
+            Event::Tick(id) => {
+                if self.slot(id).next_tick == Some(at) {
+                    self.slot(id).next_tick = None;
+                    if let Some(node) = self.slot(id).node.as_mut() {
+                        let actions = node.tick(now);
+                        self.apply_actions(id, actions);
+                    }
+                }
+            }
+            Event::Flush(id) => {
+                self.slot(id).flush_scheduled = false;
+                if let Some(node) = self.slot(id).node.as_mut() {
+                    let off = node.log_mut().flush();
+                    let actions = node.on_flushed(off, now);
+                    self.apply_actions(id, actions);
+                }
+            }
+            Event::Crash(_) => {
+                if self.faults_on() {
+                    let id = self.rng.range(1, self.nodes.len() as u64 + 1) as NodeId;
+                    if self.slot(id).node.is_some() {
+                        self.crash(id);
+                        let d = self.rng.range(50, 3_000);
+                        self.schedule(d, Event::Restart(id));
+                    }
+                    let d = self.rng.range(500, 4_000);
+                    self.schedule(d, Event::Crash(0));
+                }
+            }
+            Event::Restart(id) => {
+                if self.slot(id).node.is_none() {
+                    let inc = self.steps;
+                    self.start_node(id, inc);
+                }
+            }
+            Event::Partition => {
+                if self.faults_on() {
+                    let n = self.nodes.len();
+                    if self.rng.chance(0.5) {
+                        // Isolate one node; it returns when the partition heals.
+                        let lone = self.rng.range(0, n as u64) as usize;
+                        for (i, s) in self.nodes.iter_mut().enumerate() {
+                            s.group = u8::from(i == lone);
+                        }
+                    } else {
+                        for i in 0..n {
+                            let g = self.rng.range(0, 2) as u8;
+                            self.nodes[i].group = g;
+                        }
+                    }
+                    let d = self.rng.range(500, 5_000);
+                    self.schedule(d, Event::Heal);
+                }
+            }
+            Event::Heal => {
+                for s in &mut self.nodes {
+                    s.group = 0;
+                }
+                if self.faults_on() {
+                    let d = self.rng.range(500, 5_000);
+                    self.schedule(d, Event::Partition);
+                }
+            }
+            Event::Propose => {
+                let leaders: Vec<NodeId> = self
+                    .nodes
+                    .iter()
+                    .filter(|s| s.node.as_ref().is_some_and(|n| n.is_leader()))
+                    .map(|s| s.id)
+                    .collect();
+                if !leaders.is_empty() {
+                    let id = leaders[self.rng.range(0, leaders.len() as u64) as usize];
+                    let n = self.next_payload;
+                    self.next_payload += 1;
+                    if !self.faults_on() && self.first_payload_after_faults.is_none() {
+                        self.first_payload_after_faults = Some(n);
+                    }
+                    let count = self.rng.range(1, 4) as u32;
+                    let payload = Bytes::from(n.to_le_bytes().to_vec());
+                    let res = self
+                        .slot(id)
+                        .node
+                        .as_mut()
+                        .unwrap()
+                        .propose(payload, count, now);
+                    if let Ok((_, _, actions)) = res {
+                        self.apply_actions(id, actions);
+                    }
+                }
+                let d = self.rng.range(20, 300);
+                self.schedule(d, Event::Propose);
+            }
+            Event::Snapshot => {
+                let id = self.rng.range(1, self.nodes.len() as u64 + 1) as NodeId;
+                let slot = self.slot(id);
+                let (end, hash) = slot.applied;
+                if let Some(node) = slot.node.as_mut() {
+                    let mut data = end.to_le_bytes().to_vec();
+                    data.extend_from_slice(&hash.to_le_bytes());
+                    if end > 0 {
+                        node.create_snapshot(end, Bytes::from(data));
+                    }
+                }
+                self.reschedule_tick(id);
+                let d = self.rng.range(500, 4_000);
+                self.schedule(d, Event::Snapshot);
+            }
+            Event::Resign => {
+                if self.faults_on() {
+                    for i in 0..self.nodes.len() {
+                        if let Some(node) = self.nodes[i].node.as_mut() {
+                            if node.is_leader() {
+                                let actions = node.resign(now);
+                                let id = self.nodes[i].id;
+                                self.apply_actions(id, actions);
+                                break;
+                            }
+                        }
+                    }
+                    let d = self.rng.range(3_000, 10_000);
+                    self.schedule(d, Event::Resign);
+                }
+            }
+        }
+        self.check()?;
+        Ok(true)
+    }
+
+    fn fail(&self, what: String) -> Result<(), String> {
+        Err(format!("t={}ms step={}: {what}", self.now, self.steps))
+    }
+
+    /// Every safety invariant, after every step.
+    fn check(&mut self) -> Result<(), String> {
+        if let Some(e) = self.deferred_error.take() {
+            return self.fail(e);
+        }
+        // 1. Log matching: same (offset, epoch) => same batch and prefix.
+        for i in 0..self.nodes.len() {
+            self.sync_mirror(i)?;
+        }
+        // 2. Election safety: at most one leader per epoch, ever.
+        for s in &self.nodes {
+            if let Some(n) = &s.node {
+                if n.is_leader() {
+                    let prev = *self.leaders.entry(n.epoch()).or_insert(s.id);
+                    if prev != s.id {
+                        return self.fail(format!(
+                            "two leaders in epoch {}: {prev} and {}",
+                            n.epoch(),
+                            s.id
+                        ));
+                    }
+                }
+            }
+        }
+        // 3. Leader completeness: whatever a leader of an earlier epoch
+        // committed is in the log of every leader of a later epoch (the
+        // prefix hash at that committed end matches).
+        for i in 0..self.nodes.len() {
+            let Some(n) = &self.nodes[i].node else {
+                continue;
+            };
+            if !n.is_leader() {
+                continue;
+            }
+            let epoch = n.epoch();
+            let Some(&(c, _)) = self.commit_epochs.iter().rev().find(|&&(_, e)| e < epoch) else {
+                continue;
+            };
+            if !self.has_committed_prefix(i, c) {
+                return self.fail(format!(
+                    "leader {} of epoch {epoch} lacks the prefix up to {c} committed in an earlier epoch",
+                    self.nodes[i].id
+                ));
+            }
+        }
+        // 4. Record what leaders commit; committed entries never change.
+        for i in 0..self.nodes.len() {
+            self.record_commits(i)?;
+        }
+        // 5. HW monotone per node lifetime; 6. applied = committed prefix.
+        for i in 0..self.nodes.len() {
+            let Some(n) = &self.nodes[i].node else {
+                continue;
+            };
+            let hw = n.high_watermark();
+            let snapshot = n
+                .log()
+                .latest_snapshot()
+                .map(|id| (id, n.log().snapshot_data(id).unwrap().clone()));
+            if hw < self.nodes[i].last_hw {
+                return self.fail(format!(
+                    "node {} HW went back from {} to {hw}",
+                    self.nodes[i].id, self.nodes[i].last_hw
+                ));
+            }
+            if hw > self.committed_end {
+                return self.fail(format!(
+                    "node {} HW {hw} beyond anything committed ({})",
+                    self.nodes[i].id, self.committed_end
+                ));
+            }
+            self.nodes[i].last_hw = hw;
+            // A snapshot newer than what we applied replaces the state.
+            if let Some((id, data)) = snapshot {
+                if id.end_offset > self.nodes[i].applied.0 {
+                    let end = i64::from_le_bytes(data[..8].try_into().unwrap());
+                    let hash = u64::from_le_bytes(data[8..16].try_into().unwrap());
+                    if end != id.end_offset || self.committed_prefix.get(&end) != Some(&hash) {
+                        return self.fail(format!(
+                            "node {} snapshot {id:?} is not the committed prefix",
+                            self.nodes[i].id
+                        ));
+                    }
+                    self.nodes[i].applied = (end, hash);
+                }
+            }
+            if self.nodes[i].applied.0 < 0 {
+                self.nodes[i].applied = (0, 0);
+            }
+            let slot = &self.nodes[i];
+            let from = slot.mirror.partition_point(|m| m.base < slot.applied.0);
+            let mut applied = slot.applied;
+            for m in &slot.mirror[from..] {
+                if m.next > hw {
+                    break;
+                }
+                if m.base != applied.0 {
+                    return self.fail(format!(
+                        "node {} applies {} after {}",
+                        slot.id, m.base, applied.0
+                    ));
+                }
+                if self.committed_prefix.get(&m.next) != Some(&m.prefix) {
+                    return self.fail(format!(
+                        "node {} applied batch {}..{} (epoch {}) that differs from the committed log",
+                        slot.id, m.base, m.next, m.epoch
+                    ));
+                }
+                applied = (m.next, m.prefix);
+            }
+            self.nodes[i].applied = applied;
+        }
+        Ok(())
+    }
+
+    /// Records what leader `i` has committed (a leader's HW below the
+    /// committed end must sit on the same prefix: committed entries never
+    /// change). Also called just before a crash, whose HW would else be lost
+    /// to the checker although followers may have learnt it.
+    fn record_commits(&mut self, i: usize) -> Result<(), String> {
+        let Some(n) = &self.nodes[i].node else {
+            return Ok(());
+        };
+        if !n.is_leader() {
+            return Ok(());
+        }
+        let hw = n.high_watermark();
+        if hw <= self.committed_end {
+            if !self.has_committed_prefix(i, hw) {
+                return self.fail(format!(
+                    "leader {} has HW {hw} on a prefix that differs from the committed one",
+                    self.nodes[i].id
+                ));
+            }
+            return Ok(());
+        }
+        let start = self.nodes[i]
+            .mirror
+            .partition_point(|m| m.base < self.committed_end);
+        let newly: Vec<Mirrored> = self.nodes[i].mirror[start..]
+            .iter()
+            .take_while(|m| m.next <= hw)
+            .copied()
+            .collect();
+        if newly.last().map(|m| m.next) != Some(hw) || newly[0].base != self.committed_end {
+            return self.fail(format!(
+                "leader HW {hw} is not on a batch boundary of its log"
+            ));
+        }
+        if !self.has_committed_prefix(i, self.committed_end) {
+            return self.fail(format!(
+                "leader {} commits past {} on a different prefix",
+                self.nodes[i].id, self.committed_end
+            ));
+        }
+        for m in newly {
+            self.committed_prefix.insert(m.next, m.prefix);
+            let batch = &n.log().read(m.base, 1)[0];
+            if batch.kind == BatchKind::Data {
+                let p = u64::from_le_bytes(batch.payload[..8].try_into().unwrap());
+                self.committed_payloads.push(p);
+                if self.first_payload_after_faults.is_some_and(|f| p >= f)
+                    && self.liveness_met_at.is_none()
+                {
+                    self.liveness_met_at = Some(self.now);
+                }
+            }
+        }
+        self.committed_end = hw;
+        self.commit_epochs.push((hw, n.epoch()));
+        Ok(())
+    }
+
+    /// Whether node `i`'s log (or the snapshot it starts from) holds the
+    /// committed prefix up to `c`.
+    fn has_committed_prefix(&self, i: usize, c: Offset) -> bool {
+        let slot = &self.nodes[i];
+        let (start, seed) = slot.mirror_seed;
+        if c <= start {
+            // The snapshot covers `c`; it must itself be a committed prefix.
+            return self.committed_prefix.get(&start) == Some(&seed);
+        }
+        self.committed_prefix.get(&c).is_some()
+            && self.committed_prefix.get(&c).copied() == prefix_at(slot, c)
+    }
+
+    fn sync_mirror(&mut self, i: usize) -> Result<(), String> {
+        let now = self.now;
+        let seen = &mut self.seen;
+        let slot = &mut self.nodes[i];
+        let Some(node) = slot.node.as_mut() else {
+            return Ok(());
+        };
+        let dirty = node.log_mut().take_dirty_from();
+        let log = node.log();
+        let start = log.start_offset();
+        if start != slot.mirror_seed.0 {
+            let seed = match log.latest_snapshot() {
+                Some(id) if id.end_offset == start => {
+                    let data = log.snapshot_data(id).unwrap();
+                    u64::from_le_bytes(data[8..16].try_into().unwrap())
+                }
+                _ => 0,
+            };
+            slot.mirror_seed = (start, seed);
+            slot.mirror.retain(|m| m.base >= start);
+        }
+        let Some(dirty) = dirty else { return Ok(()) };
+        slot.mirror.retain(|m| m.base < dirty && m.base >= start);
+        let (mut at, mut prefix) = slot
+            .mirror
+            .last()
+            .map(|m| (m.next, m.prefix))
+            .unwrap_or(slot.mirror_seed);
+        for b in log.read(at, usize::MAX) {
+            debug_assert_eq!(b.base_offset, at);
+            let bh = batch_hash(&b);
+            prefix = mix(prefix, bh);
+            at = b.next_offset();
+            slot.mirror.push(Mirrored {
+                base: b.base_offset,
+                next: at,
+                epoch: b.epoch,
+                prefix,
+            });
+            match seen.get(&(b.base_offset, b.epoch)) {
+                Some(&(h, p)) if h != bh || p != prefix => {
+                    return Err(format!(
+                        "t={now}ms: log matching broken at node {}: batch at {} epoch {} differs from another node's",
+                        slot.id, b.base_offset, b.epoch
+                    ));
+                }
+                Some(_) => {}
+                None => {
+                    seen.insert((b.base_offset, b.epoch), (bh, prefix));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn run(&mut self) -> Result<Stats, String> {
+        let end = FAULT_PHASE_MS + LIVENESS_BOUND_MS;
+        let mut healed = false;
+        while self.now < end {
+            if !healed && !self.faults_on() {
+                healed = true;
+                // Faults stop: heal partitions, bring every node back.
+                for s in &mut self.nodes {
+                    s.group = 0;
+                }
+                for id in 1..=self.nodes.len() as NodeId {
+                    if self.slot(id).node.is_none() {
+                        let inc = self.steps;
+                        self.start_node(id, inc);
+                    }
+                }
+            }
+            if !self.step()? {
+                break;
+            }
+            if self.liveness_met_at.is_some() {
+                break;
+            }
+        }
+        match self.liveness_met_at {
+            Some(t) => Ok(Stats {
+                steps: self.steps,
+                committed: self.committed_end,
+                epochs: self.leaders.len(),
+                crashes: self.crashes,
+                snapshots_installed: self.snapshots_installed,
+                recovery_ms: t - FAULT_PHASE_MS,
+            }),
+            None => Err(format!(
+                "liveness: no proposal made after the faults stopped committed within {LIVENESS_BOUND_MS} ms (leaders: {:?})",
+                self.nodes
+                    .iter()
+                    .map(|s| s.node.as_ref().map(|n| (n.role(), n.epoch(), n.high_watermark())))
+                    .collect::<Vec<_>>()
+            )),
+        }
+    }
+}
+
+fn prefix_at(slot: &NodeSlot, offset: Offset) -> Option<u64> {
+    if offset == slot.mirror_seed.0 {
+        return Some(slot.mirror_seed.1);
+    }
+    let i = slot.mirror.partition_point(|m| m.next < offset);
+    slot.mirror
+        .get(i)
+        .filter(|m| m.next == offset)
+        .map(|m| m.prefix)
+}
+
+#[derive(Debug)]
+struct Stats {
+    steps: u64,
+    committed: Offset,
+    epochs: usize,
+    crashes: u64,
+    snapshots_installed: u64,
+    recovery_ms: Millis,
+}
+
+fn run_seed(seed: u64, bugs: InjectedBugs) -> Result<Stats, String> {
+    let prev = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let r = catch_unwind(AssertUnwindSafe(|| Sim::new(seed, bugs).run()));
+    std::panic::set_hook(prev);
+    match r {
+        Ok(r) => r,
+        Err(p) => {
+            let msg = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            Err(format!("panic in the state machine: {msg}"))
+        }
+    }
+}
+
+fn env_u64(name: &str) -> Option<u64> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
+}
+
+#[test]
+fn simulation() {
+    let seeds: Vec<u64> = match env_u64("VLTAVA_RAFT_SEED") {
+        Some(s) => vec![s],
+        None => (0..env_u64("VLTAVA_RAFT_SEEDS").unwrap_or(300)).collect(),
+    };
+    let started = std::time::Instant::now();
+    let mut total_steps = 0;
+    let mut worst_recovery = 0;
+    for &seed in &seeds {
+        match run_seed(seed, InjectedBugs::default()) {
+            Ok(stats) => {
+                total_steps += stats.steps;
+                worst_recovery = worst_recovery.max(stats.recovery_ms);
+                if seeds.len() == 1 {
+                    eprintln!("seed {seed}: {stats:?}");
+                }
+            }
+            Err(e) => panic!(
+                "seed {seed} (N={}) failed: {e}\nreplay: VLTAVA_RAFT_SEED={seed} cargo test -p vltava-raft --test simulation -- simulation --exact",
+                [1, 3, 5][(seed % 3) as usize]
+            ),
+        }
+    }
+    eprintln!(
+        "{} seeds, {total_steps} steps, worst recovery after faults {worst_recovery} ms, {:?}",
+        seeds.len(),
+        started.elapsed()
+    );
+}
