@@ -60,6 +60,10 @@ pub struct InjectedBugs {
     pub count_unflushed_on_leader: bool,
     /// Advance the high watermark without an entry of the current epoch.
     pub commit_without_current_epoch_entry: bool,
+    /// Send a vote grant before the vote is persisted.
+    pub grant_before_persist: bool,
+    /// Followers report (fetch from) an end offset they have not flushed.
+    pub fetch_before_flush: bool,
 }
 
 impl Config {
@@ -1026,6 +1030,11 @@ impl<L: ReplicatedLog> RaftNode<L> {
                     + self.cfg.election_timeout_ms
                     + self.rng.range(0, self.cfg.election_timeout_ms);
             }
+            if self.cfg.bugs.grant_before_persist {
+                respond(self, ErrorCode::NONE, grant);
+                self.persist();
+                return;
+            }
             // Barrier: the vote is on disk before the grant leaves.
             self.persist();
         }
@@ -1461,7 +1470,7 @@ impl<L: ReplicatedLog> RaftNode<L> {
             return;
         }
         let end = self.log.end_offset();
-        if self.flushed < end {
+        if self.flushed < end && !self.cfg.bugs.fetch_before_flush {
             // The leader counts our fetch offset toward the HW, so it must
             // be durable here first.
             return;

@@ -96,6 +96,7 @@ struct Sim {
     bugs: InjectedBugs,
     drop_p: f64,
     dup_p: f64,
+    fetch_max_bytes: u32,
     // --- checker state ---
     leaders: BTreeMap<Epoch, NodeId>,
     /// (base offset, epoch) -> (batch hash, prefix hash): log matching.
@@ -132,6 +133,8 @@ impl Sim {
         }
         let drop_p = [0.0, 0.02, 0.1][rng.range(0, 3) as usize];
         let dup_p = [0.0, 0.02, 0.05][rng.range(0, 3) as usize];
+        // One batch per fetch (61-byte header + 8-byte payload) or a few.
+        let fetch_max_bytes = [1, 400][rng.range(0, 2) as usize];
         let mut sim = Sim {
             seed,
             rng,
@@ -144,6 +147,7 @@ impl Sim {
             bugs,
             drop_p,
             dup_p,
+            fetch_max_bytes,
             leaders: BTreeMap::new(),
             seen: HashMap::new(),
             committed_prefix: BTreeMap::from([(0, 0)]),
@@ -194,7 +198,7 @@ impl Sim {
         let mut cfg = Config::new(id, CLUSTER, self.voters.iter().copied());
         cfg.random_seed = node_seed(self.seed, id, incarnation);
         cfg.snapshot_chunk_bytes = 7; // several chunks per snapshot
-        cfg.fetch_max_bytes = 400; // a few batches per fetch
+        cfg.fetch_max_bytes = self.fetch_max_bytes;
         cfg.bugs = self.bugs;
         cfg
     }
@@ -258,7 +262,17 @@ impl Sim {
     }
 
     fn apply_actions(&mut self, id: NodeId, actions: Vec<Action>) {
-        for action in actions {
+        // Crashes are most telling around durable writes: when the quorum
+        // state is persisted, sometimes crash right after a random action.
+        let persists = actions
+            .iter()
+            .any(|a| matches!(a, Action::PersistQuorumState(_)));
+        let crash_after = if persists && self.faults_on() && self.rng.chance(0.03) {
+            Some(self.rng.range(0, actions.len() as u64) as usize)
+        } else {
+            None
+        };
+        for (pos, action) in actions.into_iter().enumerate() {
             if self.slot(id).node.is_none() {
                 return; // crashed part-way through
             }
@@ -305,7 +319,7 @@ impl Sim {
             }
             // A crash between two actions: whatever came before happened,
             // nothing after. This is what makes "persist before send" count.
-            if self.faults_on() && self.rng.chance(0.0005) {
+            if crash_after == Some(pos) || (self.faults_on() && self.rng.chance(0.0005)) {
                 self.crash(id);
                 let d = self.rng.range(100, 2_000);
                 self.schedule(d, Event::Restart(id));
@@ -807,11 +821,26 @@ struct Stats {
     recovery_ms: Millis,
 }
 
+thread_local! {
+    /// Set while a seed runs: its panics become reports, not noise.
+    static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 fn run_seed(seed: u64, bugs: InjectedBugs) -> Result<Stats, String> {
-    let prev = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
+    // One hook for the process (tests run on several threads); it stays
+    // silent only on a thread that is inside a seed.
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET.with(|q| q.get()) {
+                default(info);
+            }
+        }));
+    });
+    QUIET.with(|q| q.set(true));
     let r = catch_unwind(AssertUnwindSafe(|| Sim::new(seed, bugs).run()));
-    std::panic::set_hook(prev);
+    QUIET.with(|q| q.set(false));
     match r {
         Ok(r) => r,
         Err(p) => {
@@ -836,13 +865,17 @@ fn simulation() {
         None => (0..env_u64("VLTAVA_RAFT_SEEDS").unwrap_or(300)).collect(),
     };
     let started = std::time::Instant::now();
-    let mut total_steps = 0;
-    let mut worst_recovery = 0;
+    let (mut total_steps, mut worst_recovery, mut crashes, mut installs, mut epochs, mut committed) =
+        (0, 0, 0, 0, 0, 0);
     for &seed in &seeds {
         match run_seed(seed, InjectedBugs::default()) {
             Ok(stats) => {
                 total_steps += stats.steps;
                 worst_recovery = worst_recovery.max(stats.recovery_ms);
+                crashes += stats.crashes;
+                installs += stats.snapshots_installed;
+                epochs += stats.epochs;
+                committed += stats.committed;
                 if seeds.len() == 1 {
                     eprintln!("seed {seed}: {stats:?}");
                 }
@@ -854,8 +887,70 @@ fn simulation() {
         }
     }
     eprintln!(
-        "{} seeds, {total_steps} steps, worst recovery after faults {worst_recovery} ms, {:?}",
+        "{} seeds in {:?}: {total_steps} steps, {crashes} crashes, {epochs} elected epochs, {installs} snapshots installed by FetchSnapshot, {committed} records committed; worst time to commit after faults stop {worst_recovery} ms",
         seeds.len(),
         started.elapsed()
     );
+}
+
+/// Runs seeds `0..limit` with a deliberately broken rule and returns the
+/// first safety violation (liveness failures do not count).
+fn first_violation(bugs: InjectedBugs, limit: u64) -> Option<(u64, String)> {
+    (0..limit).find_map(|seed| match run_seed(seed, bugs) {
+        Err(e) if !e.starts_with("liveness") => Some((seed, e)),
+        _ => None,
+    })
+}
+
+fn expect_caught(name: &str, bugs: InjectedBugs, limit: u64) {
+    let limit = env_u64("VLTAVA_RAFT_BUG_SEEDS").unwrap_or(limit);
+    match first_violation(bugs, limit) {
+        Some((seed, e)) => eprintln!("{name}: caught at seed {seed}: {e}"),
+        None => panic!("{name}: the checker found no violation in seeds 0..{limit}"),
+    }
+}
+
+#[test]
+fn checker_catches_votes_without_log_check() {
+    let bugs = InjectedBugs {
+        vote_without_log_check: true,
+        ..Default::default()
+    };
+    expect_caught("vote without log check", bugs, 500);
+}
+
+#[test]
+fn checker_catches_unflushed_leader_entries_in_hw() {
+    let bugs = InjectedBugs {
+        count_unflushed_on_leader: true,
+        ..Default::default()
+    };
+    expect_caught("unflushed leader entries in HW", bugs, 500);
+}
+
+#[test]
+fn checker_catches_commit_without_current_epoch_entry() {
+    let bugs = InjectedBugs {
+        commit_without_current_epoch_entry: true,
+        ..Default::default()
+    };
+    expect_caught("commit without current-epoch entry", bugs, 2000);
+}
+
+#[test]
+fn checker_catches_grant_before_persist() {
+    let bugs = InjectedBugs {
+        grant_before_persist: true,
+        ..Default::default()
+    };
+    expect_caught("grant before persist", bugs, 2000);
+}
+
+#[test]
+fn checker_catches_fetch_before_flush() {
+    let bugs = InjectedBugs {
+        fetch_before_flush: true,
+        ..Default::default()
+    };
+    expect_caught("fetch before flush", bugs, 1000);
 }
