@@ -14,3 +14,6 @@ pub use crate::node::{
 };
 pub use crate::rng::SplitMix64;
 pub use crate::types::*;
+
+#[cfg(test)]
+mod tests;

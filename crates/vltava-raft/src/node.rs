@@ -102,6 +102,11 @@ pub enum Action {
     Send {
         /// Destination replica.
         to: NodeId,
+        /// Kafka's request-header correlation id: chosen here for requests,
+        /// echoed from the request for responses. The adapter passes it
+        /// through (or maps it) so that a response reaches
+        /// [`RaftNode::on_message`] with the id of its request.
+        correlation_id: u64,
         /// The message.
         message: Message,
     },
@@ -151,7 +156,8 @@ struct LeaderState {
     begin_resend_at: Millis,
     fetched_since_check: BTreeSet<NodeId>,
     check_quorum_deadline: Millis,
-    parked: Vec<(NodeId, FetchRequest, Millis)>,
+    /// Fetches waiting for data: (replica, correlation id, request, until).
+    parked: Vec<(NodeId, u64, FetchRequest, Millis)>,
 }
 
 #[derive(Clone, Debug)]
@@ -193,13 +199,9 @@ enum Role {
 #[derive(Clone, Debug, Default)]
 struct Fetcher {
     /// Where the outstanding request goes, until when we wait for it.
-    in_flight: Option<(NodeId, Millis)>,
+    in_flight: Option<(NodeId, u64, Millis)>,
     /// Do not send before this time (backoff after an error).
     not_before: Millis,
-    /// `(fetch_offset, last_fetched_epoch)` of the last Fetch sent. A
-    /// DivergingEpoch answer is acted on only while the log still ends
-    /// there: a late duplicate must not cut entries fetched since.
-    sent: Option<(Offset, Epoch)>,
     snapshot: Option<PendingSnapshot>,
 }
 
@@ -257,6 +259,9 @@ pub struct RaftNode<L: ReplicatedLog> {
     /// Last time a valid message came from the current leader.
     last_leader_contact: Option<Millis>,
     fetcher: Fetcher,
+    next_correlation_id: u64,
+    /// Correlation id of the request being handled, for its response.
+    inbound_correlation_id: u64,
     out: Vec<Action>,
 }
 
@@ -284,6 +289,8 @@ impl<L: ReplicatedLog> RaftNode<L> {
             election_retries: 0,
             last_leader_contact: None,
             fetcher: Fetcher::default(),
+            next_correlation_id: 1,
+            inbound_correlation_id: 0,
             out: Vec::new(),
         };
         let me = node.cfg.node_id;
@@ -400,20 +407,39 @@ impl<L: ReplicatedLog> RaftNode<L> {
             Role::Follower { fetch_deadline } => *fetch_deadline,
             Role::Leader(ls) => {
                 let mut d = ls.check_quorum_deadline.min(ls.begin_resend_at);
-                for (_, _, until) in &ls.parked {
+                for (_, _, _, until) in &ls.parked {
                     d = d.min(*until);
                 }
                 d
             }
         };
         if !self.is_leader() {
-            if let Some((_, until)) = self.fetcher.in_flight {
+            if let Some((_, _, until)) = self.fetcher.in_flight {
                 d = d.min(until);
             } else if self.fetch_target().is_some() {
                 d = d.min(self.fetcher.not_before);
             }
         }
         d
+    }
+
+    fn send_request(&mut self, to: NodeId, message: Message) -> u64 {
+        let correlation_id = self.next_correlation_id;
+        self.next_correlation_id += 1;
+        self.out.push(Action::Send {
+            to,
+            correlation_id,
+            message,
+        });
+        correlation_id
+    }
+
+    fn send_reply(&mut self, to: NodeId, message: Message) {
+        self.out.push(Action::Send {
+            to,
+            correlation_id: self.inbound_correlation_id,
+            message,
+        });
     }
 
     fn take(&mut self) -> Vec<Action> {
@@ -529,8 +555,16 @@ impl<L: ReplicatedLog> RaftNode<L> {
         })
     }
 
-    /// A message from `from`.
-    pub fn on_message(&mut self, from: NodeId, message: Message, now: Millis) -> Vec<Action> {
+    /// A message from `from`, with the correlation id of its Kafka request
+    /// header (for a response: the id of the request it answers).
+    pub fn on_message(
+        &mut self,
+        from: NodeId,
+        correlation_id: u64,
+        message: Message,
+        now: Millis,
+    ) -> Vec<Action> {
+        self.inbound_correlation_id = correlation_id;
         if let Some(cluster) = message.cluster_id() {
             if cluster != self.cfg.cluster_id {
                 self.reject_cluster(from, &message);
@@ -751,15 +785,15 @@ impl<L: ReplicatedLog> RaftNode<L> {
             election_deadline: d,
         };
         for &to in &preferred {
-            self.out.push(Action::Send {
+            self.send_request(
                 to,
-                message: Message::EndQuorumEpochRequest(EndQuorumEpochRequest {
+                Message::EndQuorumEpochRequest(EndQuorumEpochRequest {
                     cluster_id: self.cfg.cluster_id.clone(),
                     leader_id: self.cfg.node_id,
                     leader_epoch: self.epoch,
                     preferred_candidates: preferred.clone(),
                 }),
-            });
+            );
         }
     }
 
@@ -797,7 +831,7 @@ impl<L: ReplicatedLog> RaftNode<L> {
     }
 
     fn poll_timers(&mut self, now: Millis) {
-        if let Some((_, until)) = self.fetcher.in_flight {
+        if let Some((_, _, until)) = self.fetcher.in_flight {
             if now >= until {
                 self.fetcher.in_flight = None;
             }
@@ -933,9 +967,9 @@ impl<L: ReplicatedLog> RaftNode<L> {
             .filter(|&v| v != me)
             .collect();
         for to in targets {
-            self.out.push(Action::Send {
+            self.send_request(
                 to,
-                message: Message::VoteRequest(VoteRequest {
+                Message::VoteRequest(VoteRequest {
                     cluster_id: self.cfg.cluster_id.clone(),
                     voter_id: to,
                     candidate_epoch: self.epoch,
@@ -944,7 +978,7 @@ impl<L: ReplicatedLog> RaftNode<L> {
                     last_offset,
                     pre_vote,
                 }),
-            });
+            );
         }
     }
 
@@ -960,9 +994,9 @@ impl<L: ReplicatedLog> RaftNode<L> {
 
     fn handle_vote_request(&mut self, from: NodeId, r: VoteRequest, now: Millis) {
         let respond = |node: &mut Self, err: ErrorCode, granted: bool| {
-            node.out.push(Action::Send {
-                to: from,
-                message: Message::VoteResponse(VoteResponse {
+            node.send_reply(
+                from,
+                Message::VoteResponse(VoteResponse {
                     error_code: ErrorCode::NONE,
                     partition_error_code: err,
                     leader_id: node.leader,
@@ -970,7 +1004,7 @@ impl<L: ReplicatedLog> RaftNode<L> {
                     vote_granted: granted,
                     pre_vote: r.pre_vote,
                 }),
-            });
+            );
         };
         if !self.cfg.voters.contains(&r.candidate_id)
             || r.voter_id != self.cfg.node_id
@@ -1106,15 +1140,15 @@ impl<L: ReplicatedLog> RaftNode<L> {
             .filter(|v| *v != self.cfg.node_id && !ls.begin_acked.contains(v))
             .collect();
         for to in targets {
-            self.out.push(Action::Send {
+            self.send_request(
                 to,
-                message: Message::BeginQuorumEpochRequest(BeginQuorumEpochRequest {
+                Message::BeginQuorumEpochRequest(BeginQuorumEpochRequest {
                     cluster_id: self.cfg.cluster_id.clone(),
                     voter_id: to,
                     leader_id: self.cfg.node_id,
                     leader_epoch: self.epoch,
                 }),
-            });
+            );
         }
     }
 
@@ -1130,7 +1164,7 @@ impl<L: ReplicatedLog> RaftNode<L> {
         } else {
             Message::EndQuorumEpochResponse(resp)
         };
-        self.out.push(Action::Send { to, message });
+        self.send_reply(to, message);
     }
 
     fn handle_begin_quorum(&mut self, from: NodeId, r: BeginQuorumEpochRequest, now: Millis) {
@@ -1247,7 +1281,7 @@ impl<L: ReplicatedLog> RaftNode<L> {
             }
             _ => return,
         };
-        self.out.push(Action::Send { to: from, message });
+        self.send_reply(from, message);
     }
 
     /// Common epoch checks of Fetch and FetchSnapshot on the receiving side.
@@ -1295,10 +1329,7 @@ impl<L: ReplicatedLog> RaftNode<L> {
     fn handle_fetch_request(&mut self, from: NodeId, r: FetchRequest, now: Millis, may_park: bool) {
         if let Err(e) = self.check_fetch_epoch(r.current_leader_epoch) {
             let resp = self.fetch_error(e);
-            self.out.push(Action::Send {
-                to: from,
-                message: Message::FetchResponse(resp),
-            });
+            self.send_reply(from, Message::FetchResponse(resp));
             return;
         }
         self.note_fetch(from, now);
@@ -1307,23 +1338,25 @@ impl<L: ReplicatedLog> RaftNode<L> {
             FetchValidation::Snapshot(id) => resp.snapshot_id = Some(id),
             FetchValidation::Diverging(e, o) => resp.diverging_epoch = Some((e, o)),
             FetchValidation::Valid => {
+                let hw_before = self.high_watermark;
                 self.update_replica(from, r.fetch_offset, now);
                 resp.high_watermark = self.high_watermark;
                 resp.records = self.log.read(r.fetch_offset, r.max_bytes as usize);
-                if resp.records.is_empty() && may_park && r.max_wait_ms > 0 {
+                // Park only when there is nothing to tell: no records and
+                // no HW movement (this fetch itself may have moved it).
+                let nothing_new = resp.records.is_empty() && self.high_watermark == hw_before;
+                if nothing_new && may_park && r.max_wait_ms > 0 {
+                    let id = self.inbound_correlation_id;
                     if let Role::Leader(ls) = &mut self.role {
-                        ls.parked.retain(|(f, _, _)| *f != from);
+                        ls.parked.retain(|(f, _, _, _)| *f != from);
                         let until = now + Millis::from(r.max_wait_ms);
-                        ls.parked.push((from, r, until));
+                        ls.parked.push((from, id, r, until));
                     }
                     return;
                 }
             }
         }
-        self.out.push(Action::Send {
-            to: from,
-            message: Message::FetchResponse(resp),
-        });
+        self.send_reply(from, Message::FetchResponse(resp));
     }
 
     /// Answers parked fetches: all of them (new data or HW), or with
@@ -1335,13 +1368,16 @@ impl<L: ReplicatedLog> RaftNode<L> {
         let parked = std::mem::take(&mut ls.parked);
         let (due, keep): (Vec<_>, Vec<_>) = parked
             .into_iter()
-            .partition(|(_, _, until)| !expired_only || now >= *until);
+            .partition(|(_, _, _, until)| !expired_only || now >= *until);
         if let Role::Leader(ls) = &mut self.role {
             ls.parked = keep;
         }
-        for (from, r, _) in due {
+        let inbound = self.inbound_correlation_id;
+        for (from, id, r, _) in due {
+            self.inbound_correlation_id = id;
             self.handle_fetch_request(from, r, now, false);
         }
+        self.inbound_correlation_id = inbound;
     }
 
     fn validate_fetch(&self, fetch_offset: Offset, last_fetched_epoch: Epoch) -> FetchValidation {
@@ -1465,8 +1501,8 @@ impl<L: ReplicatedLog> RaftNode<L> {
                 position: snap.data.len() as u64,
                 max_bytes: self.cfg.snapshot_chunk_bytes,
             });
-            self.fetcher.in_flight = Some((to, now + timeout));
-            self.out.push(Action::Send { to, message: msg });
+            let id = self.send_request(to, msg);
+            self.fetcher.in_flight = Some((to, id, now + timeout));
             return;
         }
         let end = self.log.end_offset();
@@ -1476,7 +1512,6 @@ impl<L: ReplicatedLog> RaftNode<L> {
             return;
         }
         let last_fetched_epoch = self.log.epoch_before(end).expect("end in range");
-        self.fetcher.sent = Some((end, last_fetched_epoch));
         let msg = Message::FetchRequest(FetchRequest {
             cluster_id: self.cfg.cluster_id.clone(),
             replica_id: self.cfg.node_id,
@@ -1486,8 +1521,8 @@ impl<L: ReplicatedLog> RaftNode<L> {
             max_wait_ms: self.cfg.fetch_max_wait_ms,
             max_bytes: self.cfg.fetch_max_bytes,
         });
-        self.fetcher.in_flight = Some((to, now + timeout));
-        self.out.push(Action::Send { to, message: msg });
+        let id = self.send_request(to, msg);
+        self.fetcher.in_flight = Some((to, id, now + timeout));
     }
 
     fn note_leader_contact(&mut self, now: Millis) {
@@ -1498,6 +1533,9 @@ impl<L: ReplicatedLog> RaftNode<L> {
     }
 
     fn handle_fetch_response(&mut self, from: NodeId, r: FetchResponse, now: Millis) {
+        if !self.is_expected_response(from) {
+            return;
+        }
         if r.error_code != ErrorCode::NONE {
             self.fetch_failed(now);
             return;
@@ -1522,10 +1560,6 @@ impl<L: ReplicatedLog> RaftNode<L> {
         self.note_leader_contact(now);
         self.fetcher.in_flight = None;
         if let Some((div_epoch, div_end)) = r.diverging_epoch {
-            let end = self.log.end_offset();
-            if self.fetcher.sent != Some((end, self.log.epoch_before(end).expect("end in range"))) {
-                return;
-            }
             let local = self.log.end_offset_for_epoch(div_epoch);
             let target = match local {
                 Some((_, local_end)) => local_end.min(div_end),
@@ -1570,6 +1604,14 @@ impl<L: ReplicatedLog> RaftNode<L> {
         }
     }
 
+    /// Only the answer to the outstanding request counts: a late or
+    /// duplicated answer to an earlier one describes a log we no longer
+    /// have (acting on an old DivergingEpoch would cut entries fetched
+    /// since). Kafka's client matches correlation ids the same way.
+    fn is_expected_response(&self, from: NodeId) -> bool {
+        matches!(self.fetcher.in_flight, Some((to, id, _)) if to == from && id == self.inbound_correlation_id)
+    }
+
     fn fetch_failed(&mut self, now: Millis) {
         self.fetcher.in_flight = None;
         self.fetcher.not_before = now + self.cfg.retry_backoff_ms;
@@ -1610,10 +1652,7 @@ impl<L: ReplicatedLog> RaftNode<L> {
                 }
             }
         }
-        self.out.push(Action::Send {
-            to: from,
-            message: Message::FetchSnapshotResponse(resp),
-        });
+        self.send_reply(from, Message::FetchSnapshotResponse(resp));
     }
 
     fn handle_fetch_snapshot_response(
@@ -1622,6 +1661,9 @@ impl<L: ReplicatedLog> RaftNode<L> {
         r: FetchSnapshotResponse,
         now: Millis,
     ) {
+        if !self.is_expected_response(from) {
+            return;
+        }
         if r.error_code != ErrorCode::NONE {
             self.fetch_failed(now);
             return;

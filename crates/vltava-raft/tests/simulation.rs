@@ -44,6 +44,7 @@ enum Event {
     Deliver {
         from: NodeId,
         to: NodeId,
+        correlation_id: u64,
         message: Message,
     },
     Tick(NodeId),
@@ -278,7 +279,11 @@ impl Sim {
             }
             match action {
                 Action::PersistQuorumState(state) => self.slot(id).disk_state = state,
-                Action::Send { to, message } => {
+                Action::Send {
+                    to,
+                    correlation_id,
+                    message,
+                } => {
                     if to < 1 || to as usize > self.nodes.len() {
                         continue;
                     }
@@ -302,6 +307,7 @@ impl Sim {
                             Event::Deliver {
                                 from: id,
                                 to,
+                                correlation_id,
                                 message: message.clone(),
                             },
                         );
@@ -371,15 +377,20 @@ impl Sim {
             eprintln!("t={now} {ev:?}\n    {}", roles.join(" "));
         }
         match ev {
-            Event::Deliver { from, to, message } => {
+            Event::Deliver {
+                from,
+                to,
+                correlation_id,
+                message,
+            } => {
                 let (to_ok, link) = (self.slot(to).node.is_some(), self.link_ok(from, to));
                 if to_ok && (link || !self.faults_on()) {
-                    let actions = self
-                        .slot(to)
-                        .node
-                        .as_mut()
-                        .unwrap()
-                        .on_message(from, message, now);
+                    let actions = self.slot(to).node.as_mut().unwrap().on_message(
+                        from,
+                        correlation_id,
+                        message,
+                        now,
+                    );
                     self.apply_actions(to, actions);
                 }
             }

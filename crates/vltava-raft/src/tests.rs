@@ -1,0 +1,697 @@
+//! Unit tests of single transitions and rules. The simulation
+//! (`tests/simulation.rs`) checks the whole under faults.
+
+use bytes::Bytes;
+
+use crate::*;
+
+const CLUSTER: &str = "c1";
+
+fn cfg(id: NodeId, voters: &[NodeId]) -> Config {
+    let mut c = Config::new(id, CLUSTER, voters.iter().copied());
+    c.random_seed = 7;
+    c
+}
+
+fn node(id: NodeId, voters: &[NodeId], log: MemLog, state: QuorumStateData) -> RaftNode<MemLog> {
+    RaftNode::new(cfg(id, voters), log, state, 0)
+}
+
+fn batch(base: Offset, epoch: Epoch, payload: &'static [u8]) -> Batch {
+    Batch {
+        base_offset: base,
+        epoch,
+        record_count: 1,
+        kind: BatchKind::Data,
+        payload: Bytes::from_static(payload),
+    }
+}
+
+/// A durable log with one single-record batch per epoch in `epochs`.
+fn log_with(epochs: &[Epoch]) -> MemLog {
+    let mut log = MemLog::new();
+    for (i, &e) in epochs.iter().enumerate() {
+        log.append(vec![batch(i as Offset, e, b"x")]);
+    }
+    log.flush();
+    log
+}
+
+fn sends(actions: &[Action]) -> Vec<(NodeId, Message)> {
+    sends_with_ids(actions)
+        .into_iter()
+        .map(|(to, _, m)| (to, m))
+        .collect()
+}
+
+fn sends_with_ids(actions: &[Action]) -> Vec<(NodeId, u64, Message)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Send {
+                to,
+                correlation_id,
+                message,
+            } => Some((*to, *correlation_id, message.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The last message sent, with its correlation id.
+fn last(actions: &[Action]) -> (u64, Message) {
+    let (_, id, m) = sends_with_ids(actions).pop().expect("a message");
+    (id, m)
+}
+
+fn vote_request(
+    candidate: NodeId,
+    to: NodeId,
+    epoch: Epoch,
+    last_epoch: Epoch,
+    last_offset: Offset,
+    pre_vote: bool,
+) -> Message {
+    Message::VoteRequest(VoteRequest {
+        cluster_id: CLUSTER.into(),
+        voter_id: to,
+        candidate_epoch: epoch,
+        candidate_id: candidate,
+        last_offset_epoch: last_epoch,
+        last_offset,
+        pre_vote,
+    })
+}
+
+fn vote_answer(actions: &[Action]) -> VoteResponse {
+    match sends(actions).pop() {
+        Some((_, Message::VoteResponse(r))) => r,
+        other => panic!("expected a vote response, got {other:?}"),
+    }
+}
+
+fn granted(pre_vote: bool, epoch: Epoch) -> Message {
+    Message::VoteResponse(VoteResponse {
+        error_code: ErrorCode::NONE,
+        partition_error_code: ErrorCode::NONE,
+        leader_id: None,
+        leader_epoch: epoch,
+        vote_granted: true,
+        pre_vote,
+    })
+}
+
+fn fetch(from: NodeId, epoch: Epoch, offset: Offset, last_epoch: Epoch) -> Message {
+    Message::FetchRequest(FetchRequest {
+        cluster_id: CLUSTER.into(),
+        replica_id: from,
+        current_leader_epoch: epoch,
+        fetch_offset: offset,
+        last_fetched_epoch: last_epoch,
+        max_wait_ms: 0,
+        max_bytes: 1 << 20,
+    })
+}
+
+fn fetch_answer(actions: &[Action]) -> FetchResponse {
+    match sends(actions).pop() {
+        Some((_, Message::FetchResponse(r))) => r,
+        other => panic!("expected a fetch response, got {other:?}"),
+    }
+}
+
+/// Delivers the follower's last request to the leader and the leader's
+/// answer back (same correlation id); returns the follower's actions.
+fn roundtrip(
+    f: &mut RaftNode<MemLog>,
+    l: &mut RaftNode<MemLog>,
+    requests: &[Action],
+    now: Millis,
+) -> Vec<Action> {
+    let (id, req) = last(requests);
+    let (_, resp) = last(&l.on_message(f.id(), id, req, now));
+    f.on_message(l.id(), id, resp, now)
+}
+
+/// Makes node 1 of {1,2,3} leader: pre-vote and vote granted by node 2.
+fn elect_leader(log: MemLog, epoch: Epoch) -> RaftNode<MemLog> {
+    let state = QuorumStateData {
+        leader_epoch: epoch - 1,
+        ..Default::default()
+    };
+    let mut n = node(1, &[1, 2, 3], log, state);
+    let t = n.next_deadline();
+    n.tick(t);
+    assert_eq!(n.role(), RoleKind::Prospective);
+    n.on_message(2, 0, granted(true, epoch - 1), t);
+    assert_eq!(n.role(), RoleKind::Candidate);
+    assert_eq!(n.epoch(), epoch);
+    n.on_message(2, 0, granted(false, epoch), t);
+    assert_eq!(n.role(), RoleKind::Leader);
+    n
+}
+
+#[test]
+fn single_voter_elects_itself_and_commits_only_flushed_entries() {
+    let mut n = node(1, &[1], MemLog::new(), QuorumStateData::default());
+    let actions = n.tick(0);
+    assert!(n.is_leader());
+    assert_eq!(n.epoch(), 1);
+    // The leader's epoch state is persisted, the LeaderChange appended.
+    assert!(actions
+        .iter()
+        .any(|a| matches!(a, Action::PersistQuorumState(s) if s.leader_id == Some(1))));
+    assert_eq!(n.log().end_offset(), 1);
+    assert_eq!(n.high_watermark(), 0, "nothing is flushed yet");
+    let (base, epoch, _) = n.propose(Bytes::from_static(b"a"), 3, 1).unwrap();
+    assert_eq!((base, epoch), (1, 1));
+    assert_eq!(n.high_watermark(), 0);
+    let end = n.log_mut().flush();
+    let actions = n.on_flushed(end, 2);
+    assert_eq!(n.high_watermark(), 4);
+    assert!(actions.contains(&Action::HighWatermark(4)));
+}
+
+#[test]
+fn vote_is_persisted_before_the_grant_is_sent() {
+    let mut n = node(2, &[1, 2, 3], MemLog::new(), QuorumStateData::default());
+    let actions = n.on_message(1, 0, vote_request(1, 2, 1, 0, 0, false), 0);
+    let persist = actions.iter().position(|a| matches!(a, Action::PersistQuorumState(s) if s.voted_id == Some(1) && s.leader_epoch == 1));
+    let send = actions
+        .iter()
+        .position(|a| matches!(a, Action::Send { .. }));
+    assert!(persist.unwrap() < send.unwrap(), "{actions:?}");
+    assert!(vote_answer(&actions).vote_granted);
+    assert_eq!(n.voted_for(), Some(1));
+}
+
+#[test]
+fn one_vote_per_epoch() {
+    let mut n = node(3, &[1, 2, 3], MemLog::new(), QuorumStateData::default());
+    assert!(vote_answer(&n.on_message(1, 0, vote_request(1, 3, 1, 0, 0, false), 0)).vote_granted);
+    // Another candidate in the same epoch is refused, the same one again granted.
+    assert!(!vote_answer(&n.on_message(2, 0, vote_request(2, 3, 1, 0, 0, false), 1)).vote_granted);
+    assert!(vote_answer(&n.on_message(1, 0, vote_request(1, 3, 1, 0, 0, false), 2)).vote_granted);
+    // A vote survives a restart through the persisted state.
+    let state = n.quorum_state().clone();
+    let mut n = node(3, &[1, 2, 3], MemLog::new(), state);
+    assert!(!vote_answer(&n.on_message(2, 0, vote_request(2, 3, 1, 0, 0, false), 3)).vote_granted);
+    // A later epoch frees the vote.
+    assert!(vote_answer(&n.on_message(2, 0, vote_request(2, 3, 2, 0, 0, false), 4)).vote_granted);
+}
+
+#[test]
+fn vote_refused_to_a_less_up_to_date_log() {
+    // Our log ends at offset 3 with epoch 2.
+    let log = || log_with(&[1, 1, 2]);
+    let mut n = node(2, &[1, 2, 3], log(), QuorumStateData::default());
+    // Lower last epoch, even with a longer log: refused.
+    assert!(!vote_answer(&n.on_message(1, 0, vote_request(1, 2, 3, 1, 10, false), 0)).vote_granted);
+    // Same last epoch, shorter log: refused.
+    let mut n = node(2, &[1, 2, 3], log(), QuorumStateData::default());
+    assert!(!vote_answer(&n.on_message(1, 0, vote_request(1, 2, 3, 2, 2, false), 0)).vote_granted);
+    // Same epoch and length: granted; higher epoch with a shorter log: granted.
+    let mut n = node(2, &[1, 2, 3], log(), QuorumStateData::default());
+    assert!(vote_answer(&n.on_message(1, 0, vote_request(1, 2, 3, 2, 3, false), 0)).vote_granted);
+    let mut n = node(2, &[1, 2, 3], log(), QuorumStateData::default());
+    assert!(vote_answer(&n.on_message(1, 0, vote_request(1, 2, 3, 3, 1, false), 0)).vote_granted);
+}
+
+#[test]
+fn stale_epochs_are_fenced() {
+    let state = QuorumStateData {
+        leader_epoch: 5,
+        ..Default::default()
+    };
+    let mut n = node(2, &[1, 2, 3], MemLog::new(), state);
+    let r = vote_answer(&n.on_message(1, 0, vote_request(1, 2, 4, 0, 0, false), 0));
+    assert_eq!(r.partition_error_code, ErrorCode::FENCED_LEADER_EPOCH);
+    assert_eq!(r.leader_epoch, 5);
+    assert!(!r.vote_granted);
+    let actions = n.on_message(
+        1,
+        0,
+        Message::BeginQuorumEpochRequest(BeginQuorumEpochRequest {
+            cluster_id: CLUSTER.into(),
+            voter_id: 2,
+            leader_id: 1,
+            leader_epoch: 3,
+        }),
+        0,
+    );
+    assert!(
+        matches!(&sends(&actions)[0].1, Message::BeginQuorumEpochResponse(r) if r.partition_error_code == ErrorCode::FENCED_LEADER_EPOCH)
+    );
+    assert_eq!(n.role(), RoleKind::Unattached);
+    // A fetch from an old epoch to a leader is fenced too.
+    let mut l = elect_leader(MemLog::new(), 2);
+    let r = fetch_answer(&l.on_message(2, 0, fetch(2, 1, 0, 0), 1));
+    assert_eq!(r.partition_error_code, ErrorCode::FENCED_LEADER_EPOCH);
+    assert_eq!(r.current_leader, (Some(1), 2));
+}
+
+#[test]
+fn wrong_cluster_id_is_refused() {
+    let mut n = node(2, &[1, 2, 3], MemLog::new(), QuorumStateData::default());
+    let mut req = vote_request(1, 2, 1, 0, 0, false);
+    if let Message::VoteRequest(r) = &mut req {
+        r.cluster_id = "other".into();
+    }
+    let r = vote_answer(&n.on_message(1, 0, req, 0));
+    assert_eq!(r.error_code, ErrorCode::INCONSISTENT_CLUSTER_ID);
+    assert_eq!(n.voted_for(), None);
+}
+
+#[test]
+fn pre_vote_does_not_bump_or_bind_epochs() {
+    let state = QuorumStateData {
+        leader_epoch: 4,
+        ..Default::default()
+    };
+    let mut n = node(1, &[1, 2, 3], MemLog::new(), state);
+    let t = n.next_deadline();
+    let actions = n.tick(t);
+    assert_eq!(n.role(), RoleKind::Prospective);
+    assert_eq!(n.epoch(), 4, "a pre-vote keeps the epoch");
+    assert!(!actions
+        .iter()
+        .any(|a| matches!(a, Action::PersistQuorumState(_))));
+    for (_, m) in sends(&actions) {
+        assert!(matches!(m, Message::VoteRequest(ref r) if r.pre_vote && r.candidate_epoch == 4));
+    }
+    // A voter answering a pre-vote of a higher epoch neither adopts the
+    // epoch nor records a vote.
+    let mut v = node(2, &[1, 2, 3], MemLog::new(), QuorumStateData::default());
+    let actions = v.on_message(1, 0, vote_request(1, 2, 4, 0, 0, true), 0);
+    assert!(vote_answer(&actions).vote_granted);
+    assert_eq!(v.epoch(), 0);
+    assert_eq!(v.voted_for(), None);
+    assert!(!actions
+        .iter()
+        .any(|a| matches!(a, Action::PersistQuorumState(_))));
+    // Rejections from a majority end the pre-vote without an epoch bump.
+    let rejected = |epoch| {
+        Message::VoteResponse(VoteResponse {
+            error_code: ErrorCode::NONE,
+            partition_error_code: ErrorCode::NONE,
+            leader_id: None,
+            leader_epoch: epoch,
+            vote_granted: false,
+            pre_vote: true,
+        })
+    };
+    n.on_message(2, 0, rejected(4), t);
+    n.on_message(3, 0, rejected(4), t);
+    assert_eq!(n.role(), RoleKind::Unattached);
+    assert_eq!(n.epoch(), 4);
+}
+
+#[test]
+fn follower_that_hears_its_leader_refuses_pre_votes() {
+    let state = QuorumStateData {
+        leader_epoch: 3,
+        leader_id: Some(1),
+        voted_id: None,
+    };
+    let mut f = node(2, &[1, 2, 3], MemLog::new(), state);
+    // Contact from the leader: a BeginQuorumEpoch.
+    f.on_message(
+        1,
+        0,
+        Message::BeginQuorumEpochRequest(BeginQuorumEpochRequest {
+            cluster_id: CLUSTER.into(),
+            voter_id: 2,
+            leader_id: 1,
+            leader_epoch: 3,
+        }),
+        100,
+    );
+    assert!(!vote_answer(&f.on_message(3, 0, vote_request(3, 2, 3, 0, 0, true), 200)).vote_granted);
+    // After fetch.timeout without the leader, it grants.
+    let later = 100 + f.config().fetch_timeout_ms + 1;
+    assert!(
+        vote_answer(&f.on_message(3, 0, vote_request(3, 2, 3, 0, 0, true), later)).vote_granted
+    );
+}
+
+#[test]
+fn follower_goes_prospective_after_fetch_timeout() {
+    let state = QuorumStateData {
+        leader_epoch: 3,
+        leader_id: Some(1),
+        voted_id: None,
+    };
+    let mut f = node(2, &[1, 2, 3], MemLog::new(), state);
+    let actions = f.tick(0);
+    assert!(matches!(sends(&actions)[0], (1, Message::FetchRequest(_))));
+    f.tick(f.config().fetch_timeout_ms - 1);
+    assert_eq!(f.role(), RoleKind::Follower);
+    f.tick(f.config().fetch_timeout_ms);
+    assert_eq!(f.role(), RoleKind::Prospective);
+    assert_eq!(f.epoch(), 3);
+}
+
+#[test]
+fn election_timeout_is_randomised_within_bounds() {
+    let mut seen = std::collections::BTreeSet::new();
+    for seed in 0..50 {
+        let mut c = cfg(1, &[1, 2, 3]);
+        c.random_seed = seed;
+        let n = RaftNode::new(c, MemLog::new(), QuorumStateData::default(), 1000);
+        let d = n.next_deadline() - 1000;
+        assert!((1000..2000).contains(&d), "{d}");
+        seen.insert(d);
+    }
+    assert!(seen.len() > 10, "timeouts should differ across seeds");
+}
+
+#[test]
+fn leader_appends_leader_change_and_announces_itself() {
+    let mut log = log_with(&[1, 1]);
+    log.flush();
+    let state = QuorumStateData {
+        leader_epoch: 1,
+        ..Default::default()
+    };
+    let mut n = node(1, &[1, 2, 3], log, state);
+    let t = n.next_deadline();
+    n.tick(t);
+    n.on_message(2, 0, granted(true, 1), t);
+    let actions = n.on_message(2, 0, granted(false, 2), t);
+    assert!(n.is_leader());
+    let last = n.log().read(2, 1 << 20);
+    assert!(matches!(
+        last[0].kind,
+        BatchKind::LeaderChange { leader_id: 1, .. }
+    ));
+    assert_eq!(last[0].epoch, 2);
+    let begins: Vec<NodeId> = sends(&actions)
+        .into_iter()
+        .filter(|(_, m)| matches!(m, Message::BeginQuorumEpochRequest(_)))
+        .map(|(to, _)| to)
+        .collect();
+    assert_eq!(begins, vec![2, 3]);
+}
+
+#[test]
+fn hw_needs_a_majority_of_flushed_voters_and_an_entry_of_the_current_epoch() {
+    // Old entries of epoch 1 at offsets 0..2; leader of epoch 2 appends its
+    // LeaderChange at 2.
+    let mut l = elect_leader(log_with(&[1, 1]), 2);
+    assert_eq!(l.log().end_offset(), 3);
+    // Leader flushed, follower 2 has the old entries only: a majority has
+    // offset 2, but that holds no entry of epoch 2, so no commit.
+    let end = l.log_mut().flush();
+    l.on_flushed(end, 1);
+    l.on_message(2, 0, fetch(2, 2, 2, 1), 2);
+    assert_eq!(l.high_watermark(), 0);
+    // Once the follower has the LeaderChange, everything up to it commits.
+    l.on_message(2, 0, fetch(2, 2, 3, 2), 3);
+    assert_eq!(l.high_watermark(), 3);
+    // Observers do not count: a new entry fetched by an observer only stays
+    // uncommitted.
+    l.propose(Bytes::from_static(b"y"), 1, 4).unwrap();
+    let end = l.log_mut().flush();
+    l.on_flushed(end, 4);
+    l.on_message(9, 0, fetch(9, 2, 4, 2), 5);
+    assert_eq!(l.high_watermark(), 3);
+    // The leader's own unflushed entry does not count either.
+    l.propose(Bytes::from_static(b"z"), 1, 6).unwrap();
+    l.on_message(2, 0, fetch(2, 2, 5, 2), 7);
+    assert_eq!(l.high_watermark(), 4, "leader flushed 4, follower has 5");
+    let end = l.log_mut().flush();
+    l.on_flushed(end, 8);
+    assert_eq!(l.high_watermark(), 5);
+    // HW never goes back, even if a duplicate old fetch arrives.
+    l.on_message(2, 0, fetch(2, 2, 3, 2), 9);
+    assert_eq!(l.high_watermark(), 5);
+}
+
+#[test]
+fn diverging_follower_truncates_to_the_leaders_epoch_end() {
+    // Leader: epochs [1,1,3] then its LeaderChange in epoch 4.
+    let mut l = elect_leader(log_with(&[1, 1, 3]), 4);
+    // Follower: [1,1,2,2] -- it has epoch-2 entries the leader never had.
+    let state = QuorumStateData {
+        leader_epoch: 4,
+        leader_id: Some(1),
+        voted_id: None,
+    };
+    let mut f = node(2, &[1, 2, 3], log_with(&[1, 1, 2, 2]), state);
+    let (id, req) = last(&f.tick(0));
+    assert!(
+        matches!(&req, Message::FetchRequest(r) if r.fetch_offset == 4 && r.last_fetched_epoch == 2)
+    );
+    let resp = fetch_answer(&l.on_message(2, id, req, 1));
+    // The leader's largest epoch <= 2 is 1, which ends at offset 2.
+    assert_eq!(resp.diverging_epoch, Some((1, 2)));
+    assert!(resp.records.is_empty());
+    let actions = f.on_message(1, id, Message::FetchResponse(resp.clone()), 2);
+    assert_eq!(f.log().end_offset(), 2);
+    // It fetches again from the truncation point and gets the leader's tail.
+    let (_, req) = last(&actions);
+    assert!(
+        matches!(&req, Message::FetchRequest(r) if r.fetch_offset == 2 && r.last_fetched_epoch == 1)
+    );
+    roundtrip(&mut f, &mut l, &actions, 3);
+    assert_eq!(f.log().end_offset(), 4);
+    assert_eq!(f.log().epoch_before(4), Some(4));
+    // A late duplicate of the DivergingEpoch answer must not cut that, even
+    // once the next fetch is out.
+    let end = f.log_mut().flush();
+    let actions = f.on_flushed(end, 5);
+    assert!(matches!(last(&actions).1, Message::FetchRequest(_)));
+    f.on_message(1, id, Message::FetchResponse(resp), 6);
+    assert_eq!(f.log().end_offset(), 4);
+}
+
+#[test]
+fn follower_fetch_offset_waits_for_its_flush() {
+    let mut l = elect_leader(MemLog::new(), 1);
+    let end = l.log_mut().flush();
+    l.on_flushed(end, 0);
+    let state = QuorumStateData {
+        leader_epoch: 1,
+        leader_id: Some(1),
+        voted_id: None,
+    };
+    let mut f = node(2, &[1, 2, 3], MemLog::new(), state);
+    let requests = f.tick(0);
+    let actions = roundtrip(&mut f, &mut l, &requests, 2);
+    assert_eq!(f.log().end_offset(), 1);
+    assert!(actions.contains(&Action::Flush));
+    assert!(
+        sends(&actions).is_empty(),
+        "no fetch before the flush: {actions:?}"
+    );
+    let end = f.log_mut().flush();
+    let actions = f.on_flushed(end, 3);
+    assert!(matches!(&sends(&actions)[0].1, Message::FetchRequest(r) if r.fetch_offset == 1));
+}
+
+#[test]
+fn follower_learns_the_hw_from_fetch_responses() {
+    let mut l = elect_leader(MemLog::new(), 1);
+    let end = l.log_mut().flush();
+    l.on_flushed(end, 0);
+    let state = QuorumStateData {
+        leader_epoch: 1,
+        leader_id: Some(1),
+        voted_id: None,
+    };
+    let mut f = node(2, &[1, 2, 3], MemLog::new(), state);
+    let requests = f.tick(0);
+    roundtrip(&mut f, &mut l, &requests, 1);
+    assert_eq!(f.high_watermark(), 0);
+    let end = f.log_mut().flush();
+    let requests = f.on_flushed(end, 3);
+    // This fetch moves the leader's HW, so it is answered at once.
+    let actions = roundtrip(&mut f, &mut l, &requests, 4);
+    assert_eq!(l.high_watermark(), 1);
+    assert_eq!(f.high_watermark(), 1);
+    assert!(actions.contains(&Action::HighWatermark(1)));
+}
+
+#[test]
+fn lagging_follower_catches_up_through_fetch_snapshot() {
+    let state = QuorumStateData {
+        leader_epoch: 1,
+        ..Default::default()
+    };
+    let mut l = node(1, &[1, 2, 3], MemLog::new(), state);
+    let t = l.next_deadline();
+    l.tick(t);
+    l.on_message(2, 0, granted(true, 1), t);
+    l.on_message(2, 0, granted(false, 2), t);
+    assert!(l.is_leader());
+    for p in [b"a", b"b", b"c"] {
+        l.propose(Bytes::from_static(p), 1, t).unwrap();
+    }
+    let end = l.log_mut().flush();
+    l.on_flushed(end, t);
+    // Follower 3 commits it with us, then the leader snapshots everything.
+    l.on_message(3, 0, fetch(3, 2, 4, 2), t);
+    assert_eq!(l.high_watermark(), 4);
+    let id = l
+        .create_snapshot(4, Bytes::from_static(b"SNAPSHOT"))
+        .unwrap();
+    assert_eq!(
+        id,
+        SnapshotId {
+            end_offset: 4,
+            epoch: 2
+        }
+    );
+    assert_eq!(l.log().start_offset(), 4);
+    // Follower 2 with an empty log is sent to the snapshot.
+    let state = QuorumStateData {
+        leader_epoch: 2,
+        leader_id: Some(1),
+        voted_id: None,
+    };
+    // The fetcher sets the chunk size (FetchSnapshot's MaxBytes).
+    let mut fc = cfg(2, &[1, 2, 3]);
+    fc.snapshot_chunk_bytes = 3;
+    let mut f = RaftNode::new(fc, MemLog::new(), state, 0);
+    let (mut cid, mut msg) = last(&f.tick(t));
+    let mut rounds = 0;
+    while f.log().start_offset() < 4 {
+        rounds += 1;
+        assert!(rounds < 20);
+        let (_, resp) = last(&l.on_message(2, cid, msg.clone(), t));
+        if let Message::FetchResponse(r) = &resp {
+            assert_eq!(r.snapshot_id, Some(id));
+        }
+        let actions = f.on_message(1, cid, resp, t);
+        (cid, msg) = last(&actions);
+    }
+    assert!(
+        rounds > 3,
+        "8 bytes in chunks of 3 take three FetchSnapshot rounds"
+    );
+    assert_eq!(f.log().latest_snapshot(), Some(id));
+    assert_eq!(
+        f.log().snapshot_data(id).unwrap(),
+        &Bytes::from_static(b"SNAPSHOT")
+    );
+    assert_eq!(f.high_watermark(), 4);
+    // It then continues with a Fetch from the snapshot's end.
+    assert!(
+        matches!(&msg, Message::FetchRequest(r) if r.fetch_offset == 4 && r.last_fetched_epoch == 2)
+    );
+    let Message::FetchRequest(mut req) = msg else {
+        unreachable!()
+    };
+    req.max_wait_ms = 0;
+    let r = fetch_answer(&l.on_message(2, cid, Message::FetchRequest(req), t));
+    assert!(r.diverging_epoch.is_none() && r.snapshot_id.is_none());
+}
+
+#[test]
+fn leader_resigns_without_fetches_from_a_majority() {
+    let mut l = elect_leader(MemLog::new(), 1);
+    let limit = l.config().fetch_timeout_ms * 3 / 2;
+    // A fetch from one follower (with the leader, a majority of 3) keeps it.
+    l.on_message(2, 0, fetch(2, 1, 0, 0), limit - 10);
+    l.tick(limit + 5);
+    assert!(l.is_leader());
+    // Then silence: it resigns and tells the others.
+    let actions = l.tick(limit - 10 + limit);
+    assert_eq!(l.role(), RoleKind::Resigned);
+    assert!(sends(&actions)
+        .iter()
+        .any(|(_, m)| matches!(m, Message::EndQuorumEpochRequest(_))));
+}
+
+#[test]
+fn end_quorum_epoch_lets_the_preferred_successor_start_at_once() {
+    let state = QuorumStateData {
+        leader_epoch: 3,
+        leader_id: Some(1),
+        voted_id: None,
+    };
+    let mut f = node(2, &[1, 2, 3], MemLog::new(), state);
+    f.on_message(
+        1,
+        0,
+        Message::EndQuorumEpochRequest(EndQuorumEpochRequest {
+            cluster_id: CLUSTER.into(),
+            leader_id: 1,
+            leader_epoch: 3,
+            preferred_candidates: vec![2, 3],
+        }),
+        100,
+    );
+    assert_eq!(f.role(), RoleKind::Unattached);
+    assert_eq!(f.next_deadline(), 100);
+    f.tick(100);
+    assert_eq!(f.role(), RoleKind::Prospective);
+}
+
+#[test]
+fn restarted_leader_comes_back_resigned() {
+    let l = elect_leader(MemLog::new(), 3);
+    let state = l.quorum_state().clone();
+    assert_eq!(state.leader_id, Some(1));
+    let n = node(1, &[1, 2, 3], l.log().crash(), state);
+    assert_eq!(n.role(), RoleKind::Resigned);
+    assert_eq!(n.epoch(), 3);
+}
+
+#[test]
+fn observer_finds_the_leader_and_never_stands() {
+    let mut l = elect_leader(MemLog::new(), 1);
+    let mut o = node(9, &[1, 2, 3], MemLog::new(), QuorumStateData::default());
+    let mut now = 0;
+    let mut leader_found = false;
+    for _ in 0..20 {
+        now += 3000;
+        let actions = o.tick(now);
+        assert!(!matches!(
+            o.role(),
+            RoleKind::Prospective | RoleKind::Candidate
+        ));
+        for (to, id, m) in sends_with_ids(&actions) {
+            if to == 1 {
+                let (_, resp) = last(&l.on_message(9, id, m, now));
+                o.on_message(1, id, resp, now);
+                leader_found |= o.leader() == Some(1);
+            }
+        }
+    }
+    assert!(leader_found);
+    assert_eq!(o.role(), RoleKind::Follower);
+}
+
+#[test]
+fn epoch_cache_answers_end_offset_for_epoch() {
+    let mut c = EpochCache::new(0, 0);
+    c.assign(1, 0);
+    c.assign(1, 5);
+    c.assign(3, 10);
+    assert_eq!(c.end_offset_for_epoch(1, 20), Some((1, 10)));
+    assert_eq!(c.end_offset_for_epoch(2, 20), Some((1, 10)));
+    assert_eq!(c.end_offset_for_epoch(3, 20), Some((3, 20)));
+    assert_eq!(c.end_offset_for_epoch(0, 20), Some((0, 0)));
+    assert_eq!(c.epoch_before(10), 1);
+    assert_eq!(c.epoch_before(11), 3);
+    c.truncate_to(10);
+    assert_eq!(c.last_epoch(), 1);
+    c.truncate_from_start(1, 7);
+    assert_eq!(c.end_offset_for_epoch(0, 9), None);
+    assert_eq!(c.end_offset_for_epoch(1, 9), Some((1, 9)));
+    assert_eq!(c.epoch_before(7), 1);
+}
+
+#[test]
+fn mem_log_crash_keeps_only_flushed_batches() {
+    let mut log = log_with(&[1, 1]);
+    log.append(vec![batch(2, 2, b"unflushed")]);
+    let after = log.crash();
+    assert_eq!(after.end_offset(), 2);
+    // A truncation is durable at once: a crash cannot resurrect the tail.
+    let mut log = log_with(&[1, 1, 1]);
+    log.truncate_to(1);
+    log.append(vec![batch(1, 2, b"new")]);
+    assert_eq!(log.crash().end_offset(), 1);
+}
