@@ -38,7 +38,9 @@ pub trait ReplicatedLog {
     fn read(&self, from: Offset, max_bytes: usize) -> Vec<Batch>;
     /// Appends batches at the end (`batches[0].base_offset == end_offset()`).
     fn append(&mut self, batches: Vec<Batch>);
-    /// Drops every record at or after `offset` (a batch boundary).
+    /// Drops every record at or after `offset`; a batch that holds `offset`
+    /// goes whole, as in Kafka's segment truncation (a divergence point
+    /// computed from the leader's epochs can fall inside a batch of ours).
     fn truncate_to(&mut self, offset: Offset);
     /// The newest snapshot, if any.
     fn latest_snapshot(&self) -> Option<SnapshotId>;
@@ -280,15 +282,13 @@ impl ReplicatedLog for MemLog {
 
     fn truncate_to(&mut self, offset: Offset) {
         assert!(offset >= self.start, "truncate below log start");
-        let idx = match self.index_of(offset) {
-            Ok(i) => i,
-            Err(i) if i == self.batches.len() && offset == self.end_offset() => i,
-            Err(_) => panic!("truncate_to({offset}) is not a batch boundary"),
-        };
-        self.mark_dirty(offset);
+        // The batch holding `offset` goes whole.
+        let idx = self.batches.partition_point(|b| b.next_offset() <= offset);
         self.batches.truncate(idx);
+        let end = self.end_offset();
+        self.mark_dirty(end);
         self.durable_batches = self.durable_batches.min(idx);
-        self.cache.truncate_to(offset);
+        self.cache.truncate_to(end);
     }
 
     fn latest_snapshot(&self) -> Option<SnapshotId> {
