@@ -695,3 +695,27 @@ fn mem_log_crash_keeps_only_flushed_batches() {
     log.append(vec![batch(1, 2, b"new")]);
     assert_eq!(log.crash().end_offset(), 1);
 }
+
+#[test]
+fn describe_quorum_reports_voters_and_observers() {
+    let mut l = elect_leader(MemLog::new(), 1);
+    let end = l.log_mut().flush();
+    l.on_flushed(end, 10);
+    l.on_message(2, 0, fetch(2, 1, 1, 1), 20);
+    l.on_message(9, 0, fetch(9, 1, 0, 0), 30);
+    let q = l.describe_quorum().unwrap();
+    assert_eq!((q.leader_id, q.leader_epoch, q.high_watermark), (1, 1, 1));
+    let ends: Vec<(NodeId, Offset)> = q
+        .current_voters
+        .iter()
+        .map(|r| (r.replica_id, r.log_end_offset))
+        .collect();
+    assert_eq!(ends, vec![(1, 1), (2, 1), (3, -1)]);
+    assert_eq!(q.current_voters[1].last_caught_up_ms, Some(20));
+    assert_eq!(q.observers.len(), 1);
+    assert_eq!(q.observers[0].replica_id, 9);
+    assert_eq!(q.observers[0].log_end_offset, 0);
+    // Only the leader answers.
+    let f = node(2, &[1, 2, 3], MemLog::new(), QuorumStateData::default());
+    assert!(f.describe_quorum().is_none());
+}

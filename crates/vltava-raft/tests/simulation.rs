@@ -49,7 +49,8 @@ enum Event {
     },
     Tick(NodeId),
     Flush(NodeId),
-    Crash(NodeId),
+    /// Crash a node (picked when the event fires).
+    Crash,
     Restart(NodeId),
     Partition,
     Heal,
@@ -202,7 +203,7 @@ impl Sim {
         for (lo, hi, ev) in [
             (50, 300, Event::Propose),
             (1_000, 4_000, Event::Partition),
-            (1_000, 5_000, Event::Crash(0)),
+            (1_000, 5_000, Event::Crash),
             (500, 3_000, Event::Snapshot),
             (3_000, 10_000, Event::Resign),
         ] {
@@ -435,7 +436,7 @@ impl Sim {
                     self.apply_actions(id, actions);
                 }
             }
-            Event::Crash(_) => {
+            Event::Crash => {
                 if self.faults_on() {
                     // Half the time the victim is a leader, as in Jepsen's
                     // leader-kill nemesis: that is where elections race.
@@ -454,7 +455,7 @@ impl Sim {
                         self.schedule(d, Event::Restart(id));
                     }
                     let d = self.rng.range(200, 2_500);
-                    self.schedule(d, Event::Crash(0));
+                    self.schedule(d, Event::Crash);
                 }
             }
             Event::Restart(id) => {
@@ -761,8 +762,9 @@ impl Sim {
             // The snapshot covers `c`; it must itself be a committed prefix.
             return self.committed_prefix.get(&start) == Some(&seed);
         }
-        self.committed_prefix.get(&c).is_some()
-            && self.committed_prefix.get(&c).copied() == prefix_at(slot, c)
+        self.committed_prefix
+            .get(&c)
+            .is_some_and(|&h| Some(h) == prefix_at(slot, c))
     }
 
     fn sync_mirror(&mut self, i: usize) -> Result<(), String> {
