@@ -260,6 +260,8 @@ pub struct RaftNode<L: ReplicatedLog> {
     last_leader_contact: Option<Millis>,
     fetcher: Fetcher,
     next_correlation_id: u64,
+    /// Vote requests to send again after a delivery failure: voter -> when.
+    vote_retries: BTreeMap<NodeId, Millis>,
     /// Correlation id of the request being handled, for its response.
     inbound_correlation_id: u64,
     out: Vec<Action>,
@@ -273,6 +275,8 @@ impl<L: ReplicatedLog> RaftNode<L> {
         let rng = SplitMix64::new(cfg.random_seed ^ (cfg.node_id as u64).wrapping_mul(0x9E37_79B9));
         let flushed = log.end_offset();
         let high_watermark = log.start_offset();
+        let mut rng = rng;
+        let next_correlation_id = rng.next_u64() >> 16;
         let mut node = RaftNode {
             cfg,
             log,
@@ -289,7 +293,9 @@ impl<L: ReplicatedLog> RaftNode<L> {
             election_retries: 0,
             last_leader_contact: None,
             fetcher: Fetcher::default(),
-            next_correlation_id: 1,
+            // Ids of a previous life must not match this one's requests.
+            next_correlation_id,
+            vote_retries: BTreeMap::new(),
             inbound_correlation_id: 0,
             out: Vec::new(),
         };
@@ -413,6 +419,9 @@ impl<L: ReplicatedLog> RaftNode<L> {
                 d
             }
         };
+        if let Some(&at) = self.vote_retries.values().min() {
+            d = d.min(at);
+        }
         if !self.is_leader() {
             if let Some((_, _, until)) = self.fetcher.in_flight {
                 d = d.min(until);
@@ -463,6 +472,29 @@ impl<L: ReplicatedLog> RaftNode<L> {
         }
         if self.is_leader() {
             self.leader_update_hw(now);
+        }
+        self.maybe_send_fetch(now);
+        self.take()
+    }
+
+    /// The driver could not deliver the request `correlation_id` to `to`, or
+    /// the connection closed before an answer (Kafka's NetworkClient reports
+    /// a disconnect). The request is retried after `retry_backoff_ms`
+    /// instead of waiting for its timeout.
+    pub fn on_request_failed(
+        &mut self,
+        to: NodeId,
+        correlation_id: u64,
+        now: Millis,
+    ) -> Vec<Action> {
+        if matches!(self.fetcher.in_flight, Some((t, id, _)) if t == to && id == correlation_id) {
+            self.fetch_failed(now);
+        }
+        if matches!(self.role, Role::Prospective { .. } | Role::Candidate { .. })
+            && self.cfg.voters.contains(&to)
+        {
+            self.vote_retries
+                .insert(to, now + self.cfg.retry_backoff_ms);
         }
         self.maybe_send_fetch(now);
         self.take()
@@ -638,6 +670,7 @@ impl<L: ReplicatedLog> RaftNode<L> {
     }
 
     fn leave_role(&mut self) {
+        self.vote_retries.clear();
         self.fetcher.in_flight = None;
         self.fetcher.snapshot = None;
     }
@@ -831,6 +864,7 @@ impl<L: ReplicatedLog> RaftNode<L> {
     }
 
     fn poll_timers(&mut self, now: Millis) {
+        self.resend_due_vote_requests(now);
         if let Some((_, _, until)) = self.fetcher.in_flight {
             if now >= until {
                 self.fetcher.in_flight = None;
@@ -956,8 +990,6 @@ impl<L: ReplicatedLog> RaftNode<L> {
     // ----- votes -------------------------------------------------------------
 
     fn send_vote_requests(&mut self, pre_vote: bool) {
-        let last_offset = self.log.end_offset();
-        let last_offset_epoch = self.log.epoch_before(last_offset).expect("end is in range");
         let me = self.cfg.node_id;
         let targets: Vec<NodeId> = self
             .cfg
@@ -967,18 +999,56 @@ impl<L: ReplicatedLog> RaftNode<L> {
             .filter(|&v| v != me)
             .collect();
         for to in targets {
-            self.send_request(
-                to,
-                Message::VoteRequest(VoteRequest {
-                    cluster_id: self.cfg.cluster_id.clone(),
-                    voter_id: to,
-                    candidate_epoch: self.epoch,
-                    candidate_id: me,
-                    last_offset_epoch,
-                    last_offset,
-                    pre_vote,
-                }),
-            );
+            self.send_vote_request(to, pre_vote);
+        }
+    }
+
+    fn send_vote_request(&mut self, to: NodeId, pre_vote: bool) {
+        let last_offset = self.log.end_offset();
+        let last_offset_epoch = self.log.epoch_before(last_offset).expect("end is in range");
+        self.send_request(
+            to,
+            Message::VoteRequest(VoteRequest {
+                cluster_id: self.cfg.cluster_id.clone(),
+                voter_id: to,
+                candidate_epoch: self.epoch,
+                candidate_id: self.cfg.node_id,
+                last_offset_epoch,
+                last_offset,
+                pre_vote,
+            }),
+        );
+    }
+
+    /// Voters whose vote request failed and when to ask them again, while
+    /// the election lasts.
+    fn resend_due_vote_requests(&mut self, now: Millis) {
+        let (pre_vote, answered) = match &self.role {
+            Role::Prospective {
+                granted, rejected, ..
+            } => (true, granted | rejected),
+            Role::Candidate {
+                granted,
+                rejected,
+                backoff_until: None,
+                ..
+            } => (false, granted | rejected),
+            _ => {
+                self.vote_retries.clear();
+                return;
+            }
+        };
+        let due: Vec<NodeId> = self
+            .vote_retries
+            .iter()
+            .filter(|(_, &at)| now >= at)
+            .map(|(&v, _)| v)
+            .collect();
+        for v in due {
+            self.vote_retries.remove(&v);
+            if !answered.contains(&v) {
+                self.send_vote_request(v, pre_vote);
+            }
         }
     }
 
