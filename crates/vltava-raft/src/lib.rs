@@ -45,14 +45,17 @@ mod log;
 mod messages;
 mod node;
 mod rng;
+mod snapshot;
 mod types;
 
 pub use crate::log::{EpochCache, MemLog, ReplicatedLog};
 pub use crate::messages::*;
 pub use crate::node::{
     Action, Config, InjectedBugs, ProposeError, QuorumInfo, RaftNode, ReplicaInfo, RoleKind,
+    VoterChangeError,
 };
 pub use crate::rng::SplitMix64;
+pub use crate::snapshot::{decode_snapshot, encode_snapshot};
 pub use crate::types::*;
 
 #[cfg(test)]

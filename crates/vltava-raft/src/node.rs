@@ -7,6 +7,7 @@ use bytes::{Bytes, BytesMut};
 use crate::log::ReplicatedLog;
 use crate::messages::*;
 use crate::rng::SplitMix64;
+use crate::snapshot::{decode_snapshot, encode_snapshot};
 use crate::types::*;
 
 /// Settings, under the names of Kafka's `controller.quorum.*` configs.
@@ -233,6 +234,41 @@ pub struct QuorumInfo {
     pub observers: Vec<ReplicaInfo>,
 }
 
+/// Why AddRaftVoter / RemoveRaftVoter was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VoterChangeError {
+    /// Only the leader changes the voter set.
+    NotLeader(Option<NodeId>),
+    /// A previous change is not committed yet, or this leader has not
+    /// committed in its epoch yet: retry (Kafka answers REQUEST_TIMED_OUT
+    /// once the request's timeout passes).
+    ChangeInProgress,
+    /// The replica to add has not fetched up to the HW recently.
+    NotCaughtUp,
+    /// The replica to add already votes.
+    DuplicateVoter,
+    /// The replica to remove does not vote.
+    VoterNotFound,
+    /// The last voter cannot be removed.
+    LastVoter,
+}
+
+impl VoterChangeError {
+    /// The Kafka error code to answer with.
+    pub fn error_code(self) -> ErrorCode {
+        match self {
+            VoterChangeError::NotLeader(_) => ErrorCode::NOT_LEADER_OR_FOLLOWER,
+            VoterChangeError::ChangeInProgress | VoterChangeError::NotCaughtUp => {
+                ErrorCode::REQUEST_TIMED_OUT
+            }
+            VoterChangeError::DuplicateVoter => ErrorCode::DUPLICATE_VOTER,
+            VoterChangeError::VoterNotFound | VoterChangeError::LastVoter => {
+                ErrorCode::VOTER_NOT_FOUND
+            }
+        }
+    }
+}
+
 /// Why a proposal was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProposeError {
@@ -260,6 +296,9 @@ pub struct RaftNode<L: ReplicatedLog> {
     last_leader_contact: Option<Millis>,
     fetcher: Fetcher,
     next_correlation_id: u64,
+    /// Voter sets by the offset they start at: entry 0 is the base (the
+    /// snapshot's or the static one), the rest are VotersRecords in the log.
+    voter_sets: Vec<(Offset, BTreeSet<NodeId>)>,
     /// Vote requests to send again after a delivery failure: voter -> when.
     vote_retries: BTreeMap<NodeId, Millis>,
     /// Correlation id of the request being handled, for its response.
@@ -296,9 +335,11 @@ impl<L: ReplicatedLog> RaftNode<L> {
             // Ids of a previous life must not match this one's requests.
             next_correlation_id,
             vote_retries: BTreeMap::new(),
+            voter_sets: Vec::new(),
             inbound_correlation_id: 0,
             out: Vec::new(),
         };
+        node.rebuild_voter_sets();
         let me = node.cfg.node_id;
         match persisted.leader_id {
             // A leader that restarts may have lost its unflushed tail, so it
@@ -318,7 +359,7 @@ impl<L: ReplicatedLog> RaftNode<L> {
                 };
             }
             None => {
-                let d = if node.is_voter() && node.cfg.voters.len() == 1 {
+                let d = if node.is_voter() && node.voters().len() == 1 {
                     now
                 } else {
                     node.random_election_deadline(now)
@@ -390,11 +431,39 @@ impl<L: ReplicatedLog> RaftNode<L> {
     pub fn config(&self) -> &Config {
         &self.cfg
     }
+    /// The current voter set: the latest VotersRecord in the log (committed
+    /// or not), else the one in the snapshot the log starts from, else the
+    /// static `Config::voters`.
+    pub fn voters(&self) -> &BTreeSet<NodeId> {
+        &self.voter_sets.last().expect("base voter set").1
+    }
     fn is_voter(&self) -> bool {
-        self.cfg.voters.contains(&self.cfg.node_id)
+        self.voters().contains(&self.cfg.node_id)
     }
     fn majority(&self) -> usize {
-        self.cfg.voters.len() / 2 + 1
+        self.voters().len() / 2 + 1
+    }
+    /// Whether this replica may stand for election: it is in the current
+    /// voter set, or it was in the previous one and the change that removed
+    /// it is not committed yet. Without the latter, a leader that removed
+    /// itself and crashed before the change committed could hold the only
+    /// up-to-date log while no member of the new set can win (found by the
+    /// simulation: a deadlock). As candidate or leader it counts only the
+    /// votes and offsets of the current set, so a majority of the new set
+    /// elects it, and it steps down once the change commits.
+    fn can_stand(&self) -> bool {
+        let me = self.cfg.node_id;
+        if self.voters().contains(&me) {
+            return true;
+        }
+        let n = self.voter_sets.len();
+        n >= 2
+            && self.voter_sets[n - 1].0 >= self.high_watermark
+            && self.voter_sets[n - 2].1.contains(&me)
+    }
+    /// Offset of the newest VotersRecord in the log, if any.
+    fn last_voters_record(&self) -> Option<Offset> {
+        self.voter_sets.iter().skip(1).last().map(|(o, _)| *o)
     }
 
     /// When [`RaftNode::tick`] must be called next at the latest.
@@ -491,7 +560,7 @@ impl<L: ReplicatedLog> RaftNode<L> {
             self.fetch_failed(now);
         }
         if matches!(self.role, Role::Prospective { .. } | Role::Candidate { .. })
-            && self.cfg.voters.contains(&to)
+            && self.voters().contains(&to)
         {
             self.vote_retries
                 .insert(to, now + self.cfg.retry_backoff_ms);
@@ -514,7 +583,7 @@ impl<L: ReplicatedLog> RaftNode<L> {
         }
         assert!(record_count > 0);
         let base = self.log.end_offset();
-        self.log.append(vec![Batch {
+        self.append_batches(vec![Batch {
             base_offset: base,
             epoch: self.epoch,
             record_count,
@@ -556,7 +625,14 @@ impl<L: ReplicatedLog> RaftNode<L> {
         // HW never passes what it has; a snapshot past the flushed end would
         // still be fine (it is durable itself), but says something is off.
         debug_assert!(end_offset <= self.log.end_offset());
-        self.log.store_snapshot(id, data);
+        let voters = self.voters_before(end_offset);
+        self.log.store_snapshot(id, encode_snapshot(&voters, &data));
+        // Records before the snapshot are gone; their voter set lives on
+        // as the base.
+        let keep = self.voter_sets[1..].partition_point(|(o, _)| *o < end_offset);
+        let rest = self.voter_sets.split_off(1 + keep);
+        self.voter_sets = vec![(end_offset, voters.into_iter().collect())];
+        self.voter_sets.extend(rest);
         if self.flushed < self.log.start_offset() {
             self.flushed = self.log.start_offset();
         }
@@ -625,6 +701,170 @@ impl<L: ReplicatedLog> RaftNode<L> {
         }
         self.maybe_send_fetch(now);
         self.take()
+    }
+
+    // ----- voter sets (KIP-853) ---------------------------------------------
+
+    /// Derives the voter sets from the snapshot and the log (start-up and
+    /// snapshot install).
+    fn rebuild_voter_sets(&mut self) {
+        let start = self.log.start_offset();
+        let mut base: BTreeSet<NodeId> = self.cfg.voters.clone();
+        if let Some(id) = self.log.latest_snapshot().filter(|s| s.end_offset == start) {
+            if let Some((_, bytes)) = self.log.read_snapshot(id, 0, usize::MAX) {
+                if let Some((voters, _)) = decode_snapshot(&bytes) {
+                    base = voters.into_iter().collect();
+                }
+            }
+        }
+        self.voter_sets = vec![(start, base)];
+        let batches = self.log.read(start, usize::MAX);
+        self.note_voters_records(&batches);
+    }
+
+    fn note_voters_records(&mut self, batches: &[Batch]) {
+        for b in batches {
+            if let BatchKind::Voters { voters } = &b.kind {
+                self.voter_sets
+                    .push((b.base_offset, voters.iter().copied().collect()));
+            }
+        }
+    }
+
+    /// The voter set in force for the record at `offset - 1`.
+    fn voters_before(&self, offset: Offset) -> Vec<NodeId> {
+        let i = self.voter_sets[1..].partition_point(|(o, _)| *o < offset);
+        self.voter_sets[i].1.iter().copied().collect()
+    }
+
+    /// Every append goes through here so that a VotersRecord takes effect
+    /// the moment it is in the log (KIP-853), on leader and followers alike.
+    fn append_batches(&mut self, batches: Vec<Batch>) {
+        self.note_voters_records(&batches);
+        let changed = batches
+            .iter()
+            .any(|b| matches!(b.kind, BatchKind::Voters { .. }));
+        self.log.append(batches);
+        if changed {
+            self.sync_leader_voters();
+        }
+    }
+
+    /// Keeps the leader's replica table in line with the voter set.
+    fn sync_leader_voters(&mut self) {
+        let voters = self.voters().clone();
+        let Role::Leader(ls) = &mut self.role else {
+            return;
+        };
+        let removed: Vec<NodeId> = ls
+            .voters
+            .keys()
+            .copied()
+            .filter(|v| !voters.contains(v))
+            .collect();
+        for v in removed {
+            let p = ls.voters.remove(&v).expect("present");
+            ls.observers.insert(v, p);
+        }
+        for v in voters {
+            if !ls.voters.contains_key(&v) {
+                let p = ls.observers.remove(&v).unwrap_or(ReplicaProgress {
+                    end_offset: None,
+                    last_fetch_ms: None,
+                    last_caught_up_ms: None,
+                });
+                ls.voters.insert(v, p);
+            }
+        }
+    }
+
+    /// AddRaftVoter (KIP-853), on the leader: appends a VotersRecord with
+    /// `voter` added. Returns the record's offset; the change is complete
+    /// (and the RPC may be answered) once the HW passes it.
+    pub fn add_voter(
+        &mut self,
+        voter: NodeId,
+        now: Millis,
+    ) -> Result<(Offset, Vec<Action>), VoterChangeError> {
+        self.check_voter_change()?;
+        if self.voters().contains(&voter) {
+            return Err(VoterChangeError::DuplicateVoter);
+        }
+        // The new voter must have caught up (as an observer) first, or it
+        // could stall the HW the moment it counts.
+        let Role::Leader(ls) = &self.role else {
+            unreachable!()
+        };
+        let caught_up = ls.observers.get(&voter).is_some_and(|p| {
+            p.end_offset.is_some_and(|o| o >= self.high_watermark)
+                && p.last_fetch_ms
+                    .is_some_and(|t| now < t + self.cfg.fetch_timeout_ms)
+        });
+        if !caught_up {
+            return Err(VoterChangeError::NotCaughtUp);
+        }
+        let mut voters = self.voters().clone();
+        voters.insert(voter);
+        Ok(self.append_voters_record(voters, now))
+    }
+
+    /// RemoveRaftVoter (KIP-853), on the leader: appends a VotersRecord
+    /// without `voter`. A leader that removes itself keeps leading until the
+    /// record commits, then resigns.
+    pub fn remove_voter(
+        &mut self,
+        voter: NodeId,
+        now: Millis,
+    ) -> Result<(Offset, Vec<Action>), VoterChangeError> {
+        self.check_voter_change()?;
+        if !self.voters().contains(&voter) {
+            return Err(VoterChangeError::VoterNotFound);
+        }
+        if self.voters().len() == 1 {
+            return Err(VoterChangeError::LastVoter);
+        }
+        let mut voters = self.voters().clone();
+        voters.remove(&voter);
+        Ok(self.append_voters_record(voters, now))
+    }
+
+    fn check_voter_change(&self) -> Result<(), VoterChangeError> {
+        let Role::Leader(ls) = &self.role else {
+            return Err(VoterChangeError::NotLeader(self.leader));
+        };
+        // One change at a time, and only once this leader has committed in
+        // its own epoch: without the latter a leader could add a voter on
+        // top of a change from an earlier epoch that is not safe yet (the
+        // single-server change bug Ongaro describes).
+        if self.high_watermark <= ls.epoch_start_offset
+            || self
+                .last_voters_record()
+                .is_some_and(|o| o >= self.high_watermark)
+        {
+            return Err(VoterChangeError::ChangeInProgress);
+        }
+        Ok(())
+    }
+
+    fn append_voters_record(
+        &mut self,
+        voters: BTreeSet<NodeId>,
+        now: Millis,
+    ) -> (Offset, Vec<Action>) {
+        let base = self.log.end_offset();
+        self.append_batches(vec![Batch {
+            base_offset: base,
+            epoch: self.epoch,
+            record_count: 1,
+            kind: BatchKind::Voters {
+                voters: voters.into_iter().collect(),
+            },
+            payload: Bytes::new(),
+        }]);
+        self.out.push(Action::Flush);
+        self.leader_update_hw(now);
+        self.complete_parked(now, false);
+        (base, self.take())
     }
 
     // ----- state transitions ----------------------------------------------
@@ -706,7 +946,7 @@ impl<L: ReplicatedLog> RaftNode<L> {
     }
 
     fn become_prospective(&mut self, now: Millis) {
-        debug_assert!(self.is_voter());
+        debug_assert!(self.can_stand());
         let previous_leader = match self.role {
             Role::Follower { .. } => self.leader,
             _ => None,
@@ -728,7 +968,7 @@ impl<L: ReplicatedLog> RaftNode<L> {
     }
 
     fn become_candidate(&mut self, now: Millis) {
-        debug_assert!(self.is_voter());
+        debug_assert!(self.can_stand());
         self.leave_role();
         let epoch = self.epoch + 1;
         self.set_epoch(epoch);
@@ -755,8 +995,7 @@ impl<L: ReplicatedLog> RaftNode<L> {
         self.election_retries = 0;
         let epoch_start_offset = self.log.end_offset();
         let voters: BTreeMap<NodeId, ReplicaProgress> = self
-            .cfg
-            .voters
+            .voters()
             .iter()
             .map(|&v| {
                 (
@@ -783,8 +1022,8 @@ impl<L: ReplicatedLog> RaftNode<L> {
         // Kafka's LeaderChangeMessage: an entry of the new epoch, so the HW
         // can advance (and commit the old entries) without waiting for a
         // client write.
-        let voters: Vec<NodeId> = self.cfg.voters.iter().copied().collect();
-        self.log.append(vec![Batch {
+        let voters: Vec<NodeId> = self.voters().iter().copied().collect();
+        self.append_batches(vec![Batch {
             base_offset: epoch_start_offset,
             epoch: self.epoch,
             record_count: 1,
@@ -865,12 +1104,13 @@ impl<L: ReplicatedLog> RaftNode<L> {
 
     fn poll_timers(&mut self, now: Millis) {
         self.resend_due_vote_requests(now);
+        let several_voters = self.voters().len() > 1;
         if let Some((_, _, until)) = self.fetcher.in_flight {
             if now >= until {
                 self.fetcher.in_flight = None;
             }
         }
-        let voter = self.is_voter();
+        let voter = self.can_stand();
         match &mut self.role {
             Role::Unattached { election_deadline } | Role::Resigned { election_deadline } => {
                 if now < *election_deadline {
@@ -879,8 +1119,10 @@ impl<L: ReplicatedLog> RaftNode<L> {
                 if voter {
                     self.become_prospective(now);
                 } else {
-                    // Observers never stand; they just keep looking.
-                    *election_deadline = now + self.cfg.election_timeout_ms;
+                    // Observers never stand; they look for the leader (a
+                    // leader that removed itself resigns into this).
+                    let d = now + self.cfg.election_timeout_ms;
+                    self.become_unattached(self.epoch, d);
                 }
             }
             Role::Prospective {
@@ -921,7 +1163,7 @@ impl<L: ReplicatedLog> RaftNode<L> {
             Role::Leader(ls) => {
                 let check_quorum_expired = now >= ls.check_quorum_deadline;
                 let resend = now >= ls.begin_resend_at;
-                if check_quorum_expired && self.cfg.voters.len() > 1 {
+                if check_quorum_expired && several_voters {
                     // Check quorum: a leader cut off from a majority must
                     // not keep looking like one.
                     self.resign_leadership(now);
@@ -953,7 +1195,11 @@ impl<L: ReplicatedLog> RaftNode<L> {
 
     fn check_election_result(&mut self, now: Millis) {
         let majority = self.majority();
-        let voters = self.cfg.voters.len();
+        let set = self.voters().clone();
+        let voters = set.len();
+        // Only the current set's answers count (a candidate removed by an
+        // uncommitted change does not count its own vote).
+        let count = |ids: &BTreeSet<NodeId>| ids.intersection(&set).count();
         match &self.role {
             Role::Prospective {
                 granted,
@@ -961,9 +1207,9 @@ impl<L: ReplicatedLog> RaftNode<L> {
                 previous_leader,
                 ..
             } => {
-                if granted.len() >= majority {
+                if count(granted) >= majority {
                     self.become_candidate(now);
-                } else if rejected.len() > voters - majority {
+                } else if count(rejected) > voters - majority {
                     let prev = *previous_leader;
                     self.lose_pre_vote(prev, now);
                 }
@@ -974,9 +1220,9 @@ impl<L: ReplicatedLog> RaftNode<L> {
                 backoff_until,
                 ..
             } => {
-                if granted.len() >= majority {
+                if count(granted) >= majority {
                     self.become_leader(now);
-                } else if rejected.len() > voters - majority && backoff_until.is_none() {
+                } else if count(rejected) > voters - majority && backoff_until.is_none() {
                     let b = self.election_backoff();
                     if let Role::Candidate { backoff_until, .. } = &mut self.role {
                         *backoff_until = Some(now + b);
@@ -991,13 +1237,7 @@ impl<L: ReplicatedLog> RaftNode<L> {
 
     fn send_vote_requests(&mut self, pre_vote: bool) {
         let me = self.cfg.node_id;
-        let targets: Vec<NodeId> = self
-            .cfg
-            .voters
-            .iter()
-            .copied()
-            .filter(|&v| v != me)
-            .collect();
+        let targets: Vec<NodeId> = self.voters().iter().copied().filter(|&v| v != me).collect();
         for to in targets {
             self.send_vote_request(to, pre_vote);
         }
@@ -1076,10 +1316,14 @@ impl<L: ReplicatedLog> RaftNode<L> {
                 }),
             );
         };
-        if !self.cfg.voters.contains(&r.candidate_id)
-            || r.voter_id != self.cfg.node_id
-            || !self.is_voter()
-        {
+        // Neither side is checked against our voter set, only that the
+        // request is addressed to us (KIP-853): our set may lag, or be an
+        // uncommitted change that is about to be truncated, and refusing
+        // could leave the quorum without the vote it needs (the simulation
+        // found that deadlock). The candidate counts only votes of its own
+        // set; one vote per epoch per replica keeps that safe, and the log
+        // check keeps out a removed replica whose log lacks its removal.
+        if r.voter_id != self.cfg.node_id {
             respond(self, ErrorCode::INCONSISTENT_VOTER_SET, false);
             return;
         }
@@ -1159,7 +1403,7 @@ impl<L: ReplicatedLog> RaftNode<L> {
         } else {
             r.leader_epoch == self.epoch
         };
-        if !epoch_ok || !self.cfg.voters.contains(&from) {
+        if !epoch_ok || !self.voters().contains(&from) {
             return;
         }
         if r.partition_error_code != ErrorCode::NONE
@@ -1238,7 +1482,8 @@ impl<L: ReplicatedLog> RaftNode<L> {
     }
 
     fn handle_begin_quorum(&mut self, from: NodeId, r: BeginQuorumEpochRequest, now: Millis) {
-        if r.voter_id != self.cfg.node_id || !self.cfg.voters.contains(&r.leader_id) {
+        // The leader is not checked against our voter set, which may lag.
+        if r.voter_id != self.cfg.node_id {
             self.quorum_epoch_response(from, ErrorCode::INCONSISTENT_VOTER_SET, true);
             return;
         }
@@ -1274,7 +1519,7 @@ impl<L: ReplicatedLog> RaftNode<L> {
             return;
         }
         let following_it = r.leader_epoch == self.epoch && self.leader == Some(r.leader_id);
-        if (r.leader_epoch > self.epoch || following_it) && self.is_voter() {
+        if (r.leader_epoch > self.epoch || following_it) && self.can_stand() {
             // Preferred successors go first; the rest wait longer.
             let pos = r
                 .preferred_candidates
@@ -1379,7 +1624,9 @@ impl<L: ReplicatedLog> RaftNode<L> {
             p.last_fetch_ms = Some(now);
             ls.begin_acked.insert(from);
             ls.fetched_since_check.insert(from);
-            ls.fetched_since_check.insert(me);
+            if ls.voters.contains_key(&me) {
+                ls.fetched_since_check.insert(me);
+            }
             if ls.fetched_since_check.len() >= majority {
                 ls.fetched_since_check.clear();
                 ls.check_quorum_deadline = now + timeout;
@@ -1529,6 +1776,17 @@ impl<L: ReplicatedLog> RaftNode<L> {
             self.out.push(Action::HighWatermark(candidate));
             self.complete_parked(now, false);
         }
+        // KIP-853: a leader removed from the voters leads until that change
+        // commits, then steps down.
+        let me = self.cfg.node_id;
+        if self.is_leader()
+            && !self.voters().contains(&me)
+            && self
+                .last_voters_record()
+                .is_some_and(|o| o < self.high_watermark)
+        {
+            self.resign_leadership(now);
+        }
     }
 
     // ----- fetch: follower / observer side -----------------------------------
@@ -1538,8 +1796,8 @@ impl<L: ReplicatedLog> RaftNode<L> {
     fn fetch_target(&self) -> Option<NodeId> {
         match self.role {
             Role::Follower { .. } => self.leader,
-            Role::Unattached { .. } if !self.is_voter() => {
-                let n = self.cfg.voters.len();
+            Role::Unattached { .. } if !self.can_stand() => {
+                let n = self.voters().len();
                 if n == 0 {
                     None
                 } else {
@@ -1547,7 +1805,7 @@ impl<L: ReplicatedLog> RaftNode<L> {
                     // try the voters one by one as their fetches time out.
                     let idx =
                         (self.log.end_offset() as usize + self.fetcher.not_before as usize) % n;
-                    self.cfg.voters.iter().nth(idx).copied()
+                    self.voters().iter().nth(idx).copied()
                 }
             }
             _ => None,
@@ -1618,7 +1876,7 @@ impl<L: ReplicatedLog> RaftNode<L> {
             || self.leader != Some(from)
             || epoch != self.epoch
         {
-            if matches!(self.role, Role::Unattached { .. }) && !self.is_voter() {
+            if matches!(self.role, Role::Unattached { .. }) && !self.can_stand() {
                 self.fetch_failed(now);
             }
             return;
@@ -1639,6 +1897,8 @@ impl<L: ReplicatedLog> RaftNode<L> {
                 let target = target.max(self.log.start_offset());
                 self.log.truncate_to(target);
                 let end = self.log.end_offset();
+                self.voter_sets
+                    .truncate(1 + self.voter_sets[1..].partition_point(|(o, _)| *o < end));
                 // Committed entries are never truncated: the simulation's
                 // injected bugs trip this first.
                 assert!(
@@ -1652,7 +1912,13 @@ impl<L: ReplicatedLog> RaftNode<L> {
             return;
         }
         if let Some(id) = r.snapshot_id {
-            if id.end_offset > self.log.end_offset()
+            // The leader sends a snapshot id when our fetch offset is below
+            // its log start, or when our last epoch is older than anything
+            // it still has: then our tail diverges even if our log is longer
+            // than the snapshot (found by the simulation), and everything we
+            // hold that is committed lies within the snapshot. Replace the
+            // log with it either way.
+            if id.end_offset >= self.high_watermark
                 && self.fetcher.snapshot.as_ref().map(|s| s.id) != Some(id)
             {
                 self.fetcher.snapshot = Some(PendingSnapshot {
@@ -1667,7 +1933,7 @@ impl<L: ReplicatedLog> RaftNode<L> {
                 // A stale or duplicated answer: our log moved since.
                 return;
             }
-            self.log.append(r.records);
+            self.append_batches(r.records);
             self.out.push(Action::Flush);
         }
         let hw = r.high_watermark.min(self.log.end_offset());
@@ -1777,6 +2043,7 @@ impl<L: ReplicatedLog> RaftNode<L> {
             let id = pending.id;
             assert!(id.end_offset >= self.high_watermark);
             self.log.install_snapshot(id, pending.data.freeze());
+            self.rebuild_voter_sets();
             self.flushed = id.end_offset;
             self.out.push(Action::SnapshotInstalled(id));
             if id.end_offset > self.high_watermark {

@@ -567,13 +567,14 @@ fn lagging_follower_catches_up_through_fetch_snapshot() {
     }
     assert!(
         rounds > 3,
-        "8 bytes in chunks of 3 take three FetchSnapshot rounds"
+        "the snapshot (header and content) takes several FetchSnapshot rounds"
     );
     assert_eq!(f.log().latest_snapshot(), Some(id));
-    assert_eq!(
-        f.log().snapshot_data(id).unwrap(),
-        &Bytes::from_static(b"SNAPSHOT")
-    );
+    // The state machine puts the voter set in front of the content, as
+    // Kafka's snapshots carry a VotersRecord.
+    let (voters, content) = decode_snapshot(f.log().snapshot_data(id).unwrap()).unwrap();
+    assert_eq!(voters, vec![1, 2, 3]);
+    assert_eq!(content, Bytes::from_static(b"SNAPSHOT"));
     assert_eq!(f.high_watermark(), 4);
     // It then continues with a Fetch from the snapshot's end.
     assert!(
@@ -718,4 +719,151 @@ fn describe_quorum_reports_voters_and_observers() {
     // Only the leader answers.
     let f = node(2, &[1, 2, 3], MemLog::new(), QuorumStateData::default());
     assert!(f.describe_quorum().is_none());
+}
+
+/// A leader of {1,2,3} that has committed its LeaderChange (node 2 fetched).
+fn committed_leader() -> RaftNode<MemLog> {
+    let mut l = elect_leader(MemLog::new(), 1);
+    let end = l.log_mut().flush();
+    l.on_flushed(end, 0);
+    l.on_message(2, 0, fetch(2, 1, 1, 1), 1);
+    assert_eq!(l.high_watermark(), 1);
+    l
+}
+
+fn voters_of(n: &RaftNode<MemLog>) -> Vec<NodeId> {
+    n.voters().iter().copied().collect()
+}
+
+#[test]
+fn add_voter_takes_effect_when_appended_and_one_change_at_a_time() {
+    let mut l = committed_leader();
+    // Observer 9 has not fetched: not caught up.
+    assert_eq!(
+        l.add_voter(9, 2).unwrap_err(),
+        VoterChangeError::NotCaughtUp
+    );
+    l.on_message(9, 0, fetch(9, 1, 1, 1), 3);
+    assert_eq!(
+        l.add_voter(2, 3).unwrap_err(),
+        VoterChangeError::DuplicateVoter
+    );
+    assert_eq!(
+        l.remove_voter(9, 3).unwrap_err(),
+        VoterChangeError::VoterNotFound
+    );
+    let (offset, actions) = l.add_voter(9, 4).unwrap();
+    assert_eq!(offset, 1);
+    assert!(actions.contains(&Action::Flush));
+    assert_eq!(voters_of(&l), vec![1, 2, 3, 9], "in force once appended");
+    assert!(
+        matches!(l.log().read(1, 1)[0].kind, BatchKind::Voters { ref voters } if voters == &[1, 2, 3, 9])
+    );
+    // A second change waits for the first to commit.
+    assert_eq!(
+        l.remove_voter(3, 5).unwrap_err(),
+        VoterChangeError::ChangeInProgress
+    );
+    // The new set's majority is 3 of 4: leader + node 2 no longer commit.
+    let end = l.log_mut().flush();
+    l.on_flushed(end, 6);
+    l.on_message(2, 0, fetch(2, 1, 2, 1), 7);
+    assert_eq!(l.high_watermark(), 1);
+    l.on_message(9, 0, fetch(9, 1, 2, 1), 8);
+    assert_eq!(l.high_watermark(), 2);
+    assert_eq!(
+        VoterChangeError::ChangeInProgress.error_code(),
+        ErrorCode::REQUEST_TIMED_OUT
+    );
+    // Now the next change is allowed.
+    assert!(l.remove_voter(3, 9).is_ok());
+    assert_eq!(voters_of(&l), vec![1, 2, 9]);
+}
+
+#[test]
+fn no_voter_change_before_the_leader_commits_in_its_epoch() {
+    let mut l = elect_leader(MemLog::new(), 1);
+    l.on_message(9, 0, fetch(9, 1, 0, 0), 1);
+    assert_eq!(
+        l.add_voter(9, 2).unwrap_err(),
+        VoterChangeError::ChangeInProgress
+    );
+    let f = node(2, &[1, 2, 3], MemLog::new(), QuorumStateData::default());
+    assert_eq!(f.voters().len(), 3);
+}
+
+#[test]
+fn follower_voter_set_follows_its_log_and_reverts_on_truncation() {
+    // Leader of epoch 3 over [1, 1]; the follower has an uncommitted
+    // VotersRecord of epoch 2 at offset 2 that the leader never had.
+    let mut l = elect_leader(log_with(&[1, 1]), 3);
+    let mut flog = log_with(&[1, 1]);
+    flog.append(vec![Batch {
+        base_offset: 2,
+        epoch: 2,
+        record_count: 1,
+        kind: BatchKind::Voters { voters: vec![1, 2] },
+        payload: Bytes::new(),
+    }]);
+    flog.flush();
+    let state = QuorumStateData {
+        leader_epoch: 3,
+        leader_id: Some(1),
+        voted_id: None,
+    };
+    let mut f = node(2, &[1, 2, 3], flog, state);
+    assert_eq!(
+        voters_of(&f),
+        vec![1, 2],
+        "rebuilt from the log at start-up"
+    );
+    let requests = f.tick(0);
+    roundtrip(&mut f, &mut l, &requests, 1);
+    assert_eq!(f.log().end_offset(), 2, "diverging tail truncated");
+    assert_eq!(voters_of(&f), vec![1, 2, 3], "and its voter set with it");
+}
+
+#[test]
+fn leader_that_removes_itself_resigns_once_the_change_commits() {
+    let mut l = committed_leader();
+    l.remove_voter(1, 2).unwrap();
+    assert!(l.is_leader(), "it leads until the change commits");
+    let end = l.log_mut().flush();
+    l.on_flushed(end, 3);
+    // The new set {2,3} needs both: node 2 alone does not commit.
+    l.on_message(2, 0, fetch(2, 1, 2, 1), 4);
+    assert!(l.is_leader());
+    let actions = l.on_message(3, 0, fetch(3, 1, 2, 1), 5);
+    assert_eq!(l.high_watermark(), 2);
+    assert_eq!(l.role(), RoleKind::Resigned);
+    assert!(sends(&actions)
+        .iter()
+        .any(|(_, m)| matches!(m, Message::EndQuorumEpochRequest(_))));
+    // As a non-voter it never stands again; it looks for the leader.
+    l.tick(10_000);
+    assert_eq!(l.role(), RoleKind::Unattached);
+    l.tick(20_000);
+    assert!(!matches!(
+        l.role(),
+        RoleKind::Prospective | RoleKind::Candidate
+    ));
+}
+
+#[test]
+fn snapshot_carries_the_voter_set() {
+    let mut l = committed_leader();
+    l.on_message(9, 0, fetch(9, 1, 1, 1), 2);
+    l.add_voter(9, 3).unwrap();
+    let end = l.log_mut().flush();
+    l.on_flushed(end, 4);
+    l.on_message(2, 0, fetch(2, 1, 2, 1), 5);
+    l.on_message(9, 0, fetch(9, 1, 2, 1), 5);
+    assert_eq!(l.high_watermark(), 2);
+    let id = l.create_snapshot(2, Bytes::from_static(b"s")).unwrap();
+    let (voters, _) = decode_snapshot(l.log().snapshot_data(id).unwrap()).unwrap();
+    assert_eq!(voters, vec![1, 2, 3, 9]);
+    // A restart from the snapshot alone knows the set.
+    let n = node(1, &[1, 2, 3], l.log().crash(), l.quorum_state().clone());
+    assert_eq!(n.log().start_offset(), 2);
+    assert_eq!(voters_of(&n), vec![1, 2, 3, 9]);
 }

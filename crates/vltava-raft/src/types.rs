@@ -26,6 +26,13 @@ pub enum BatchKind {
         /// The voters, in the order Kafka lists them.
         voters: Vec<NodeId>,
     },
+    /// Kafka's VotersRecord (KIP-853): the voter set from this offset on.
+    /// It takes effect when appended, committed or not, and is undone if
+    /// the batch is truncated away.
+    Voters {
+        /// The voters' replica ids.
+        voters: Vec<NodeId>,
+    },
 }
 
 /// One batch of the log: `record_count` consecutive offsets written in one
@@ -109,6 +116,13 @@ pub enum ErrorCode {
     POSITION_OUT_OF_RANGE,
     /// The request's cluster id differs from the receiver's.
     INCONSISTENT_CLUSTER_ID,
+    /// The request did not complete in time (AddRaftVoter/RemoveRaftVoter
+    /// while another change is pending or the new voter lags).
+    REQUEST_TIMED_OUT,
+    /// AddRaftVoter of a replica that already votes.
+    DUPLICATE_VOTER,
+    /// RemoveRaftVoter of a replica that does not vote.
+    VOTER_NOT_FOUND,
 }
 
 impl ErrorCode {
@@ -125,6 +139,9 @@ impl ErrorCode {
             ErrorCode::SNAPSHOT_NOT_FOUND => 98,
             ErrorCode::POSITION_OUT_OF_RANGE => 99,
             ErrorCode::INCONSISTENT_CLUSTER_ID => 104,
+            ErrorCode::REQUEST_TIMED_OUT => 7,
+            ErrorCode::DUPLICATE_VOTER => 126,
+            ErrorCode::VOTER_NOT_FOUND => 127,
         }
     }
 }

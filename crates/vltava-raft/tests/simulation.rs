@@ -28,8 +28,14 @@ fn mix(a: u64, b: u64) -> u64 {
 fn batch_hash(b: &Batch) -> u64 {
     let mut h = mix(b.base_offset as u64, b.epoch as u64);
     h = mix(h, u64::from(b.record_count));
-    if let BatchKind::LeaderChange { leader_id, .. } = &b.kind {
-        h = mix(h, 0x1EAD_0000 + *leader_id as u64);
+    match &b.kind {
+        BatchKind::Data => {}
+        BatchKind::LeaderChange { leader_id, .. } => h = mix(h, 0x1EAD_0000 + *leader_id as u64),
+        BatchKind::Voters { voters } => {
+            for v in voters {
+                h = mix(h, 0x7073_0000 + *v as u64);
+            }
+        }
     }
     for chunk in b.payload.chunks(8) {
         let mut w = [0u8; 8];
@@ -53,6 +59,8 @@ enum Event {
         peer: NodeId,
         correlation_id: u64,
     },
+    /// AddRaftVoter or RemoveRaftVoter at the leader (KIP-853).
+    ChangeVoters,
     Tick(NodeId),
     Flush(NodeId),
     /// Crash a node (picked when the event fires).
@@ -128,6 +136,7 @@ struct Sim {
     deferred_error: Option<String>,
     crashes: u64,
     snapshots_installed: u64,
+    voter_changes: u64,
 }
 
 fn node_seed(seed: u64, id: NodeId, incarnation: u64) -> u64 {
@@ -187,6 +196,7 @@ impl Sim {
             trace: std::env::var("VLTAVA_RAFT_TRACE").is_ok(),
             crashes: 0,
             snapshots_installed: 0,
+            voter_changes: 0,
         };
         for id in ids {
             sim.nodes.push(NodeSlot {
@@ -212,6 +222,7 @@ impl Sim {
             (1_000, 5_000, Event::Crash),
             (500, 3_000, Event::Snapshot),
             (3_000, 10_000, Event::Resign),
+            (1_000, 4_000, Event::ChangeVoters),
         ] {
             let d = sim.rng.range(lo, hi);
             sim.schedule(d, ev);
@@ -394,14 +405,15 @@ impl Sim {
                 .iter()
                 .map(|s| match &s.node {
                     Some(n) => format!(
-                        "{}:{:?}/e{}/l{:?}/v{:?}/hw{}/end{}",
+                        "{}:{:?}/e{}/l{:?}/v{:?}/hw{}/end{}/V{:?}",
                         s.id,
                         n.role(),
                         n.epoch(),
                         n.leader(),
                         n.voted_for(),
                         n.high_watermark(),
-                        n.log().end_offset()
+                        n.log().end_offset(),
+                        n.voters()
                     ),
                     None => format!("{}:down", s.id),
                 })
@@ -575,6 +587,39 @@ impl Sim {
                 let d = self.rng.range(500, 4_000);
                 self.schedule(d, Event::Snapshot);
             }
+            Event::ChangeVoters => {
+                if self.faults_on() {
+                    let leader = self
+                        .nodes
+                        .iter()
+                        .find(|s| s.node.as_ref().is_some_and(|n| n.is_leader()))
+                        .map(|s| s.id);
+                    if let Some(l) = leader {
+                        let voters = self.slot(l).node.as_ref().unwrap().voters().clone();
+                        let outside: Vec<NodeId> = self
+                            .nodes
+                            .iter()
+                            .map(|s| s.id)
+                            .filter(|id| !voters.contains(id))
+                            .collect();
+                        let add = !outside.is_empty() && (voters.len() < 2 || self.rng.chance(0.6));
+                        let res = if add {
+                            let v = outside[self.rng.range(0, outside.len() as u64) as usize];
+                            self.slot(l).node.as_mut().unwrap().add_voter(v, now)
+                        } else {
+                            let members: Vec<NodeId> = voters.iter().copied().collect();
+                            let v = members[self.rng.range(0, members.len() as u64) as usize];
+                            self.slot(l).node.as_mut().unwrap().remove_voter(v, now)
+                        };
+                        if let Ok((_, actions)) = res {
+                            self.voter_changes += 1;
+                            self.apply_actions(l, actions);
+                        }
+                    }
+                    let d = self.rng.range(1_000, 4_000);
+                    self.schedule(d, Event::ChangeVoters);
+                }
+            }
             Event::Resign => {
                 if self.faults_on() {
                     for i in 0..self.nodes.len() {
@@ -657,7 +702,7 @@ impl Sim {
             let snapshot = n
                 .log()
                 .latest_snapshot()
-                .map(|id| (id, n.log().snapshot_data(id).unwrap().clone()));
+                .map(|id| (id, snapshot_content(n.log(), id)));
             if hw < self.nodes[i].last_hw {
                 return self.fail(format!(
                     "node {} HW went back from {} to {hw}",
@@ -719,7 +764,9 @@ impl Sim {
         let Some(n) = &self.nodes[i].node else {
             return Ok(());
         };
-        if !n.is_leader() {
+        // A leader can move its HW and resign in one step (a leader that
+        // removed itself steps down when that change commits).
+        if !matches!(n.role(), RoleKind::Leader | RoleKind::Resigned) {
             return Ok(());
         }
         let epoch = n.epoch();
@@ -738,7 +785,9 @@ impl Sim {
         let Some(n) = &self.nodes[i].node else {
             return Ok(());
         };
-        if !n.is_leader() {
+        // A leader can move its HW and resign in one step (a leader that
+        // removed itself steps down when that change commits).
+        if !matches!(n.role(), RoleKind::Leader | RoleKind::Resigned) {
             return Ok(());
         }
         let hw = n.high_watermark();
@@ -815,7 +864,7 @@ impl Sim {
         if start != slot.mirror_seed.0 {
             let seed = match log.latest_snapshot() {
                 Some(id) if id.end_offset == start => {
-                    let data = log.snapshot_data(id).unwrap();
+                    let data = snapshot_content(log, id);
                     u64::from_le_bytes(data[8..16].try_into().unwrap())
                 }
                 _ => 0,
@@ -890,6 +939,7 @@ impl Sim {
                 contested: self.candidates.values().filter(|c| c.len() > 1).count(),
                 crashes: self.crashes,
                 snapshots_installed: self.snapshots_installed,
+                voter_changes: self.voter_changes,
                 recovery_ms: t - FAULT_PHASE_MS,
             }),
             None => Err(format!(
@@ -901,6 +951,13 @@ impl Sim {
             )),
         }
     }
+}
+
+/// The simulation's own content of a stored snapshot (after the voter-set
+/// header the state machine puts in front).
+fn snapshot_content(log: &MemLog, id: SnapshotId) -> Bytes {
+    let stored = log.snapshot_data(id).expect("snapshot stored");
+    decode_snapshot(stored).expect("snapshot header").1
 }
 
 fn prefix_at(slot: &NodeSlot, offset: Offset) -> Option<u64> {
@@ -922,6 +979,7 @@ struct Stats {
     contested: usize,
     crashes: u64,
     snapshots_installed: u64,
+    voter_changes: u64,
     recovery_ms: Millis,
 }
 
@@ -971,7 +1029,7 @@ fn simulation() {
     let started = std::time::Instant::now();
     let (mut total_steps, mut worst_recovery, mut crashes, mut installs, mut epochs, mut committed) =
         (0, 0, 0, 0, 0, 0);
-    let mut contested = 0;
+    let (mut contested, mut voter_changes) = (0, 0);
     for &seed in &seeds {
         match run_seed(seed, InjectedBugs::default()) {
             Ok(stats) => {
@@ -981,6 +1039,7 @@ fn simulation() {
                 installs += stats.snapshots_installed;
                 epochs += stats.epochs;
                 contested += stats.contested;
+                voter_changes += stats.voter_changes;
                 committed += stats.committed;
                 if seeds.len() == 1 {
                     eprintln!("seed {seed}: {stats:?}");
@@ -993,7 +1052,7 @@ fn simulation() {
         }
     }
     eprintln!(
-        "{} seeds in {:?}: {total_steps} steps, {crashes} crashes, {epochs} elected epochs ({contested} epochs with several candidates), {installs} snapshots installed by FetchSnapshot, {committed} records committed; worst time to commit after faults stop {worst_recovery} ms",
+        "{} seeds in {:?}: {total_steps} steps, {crashes} crashes, {epochs} elected epochs ({contested} epochs with several candidates), {installs} snapshots installed by FetchSnapshot, {voter_changes} voter changes, {committed} records committed; worst time to commit after faults stop {worst_recovery} ms",
         seeds.len(),
         started.elapsed()
     );
