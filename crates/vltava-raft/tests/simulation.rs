@@ -110,6 +110,7 @@ struct Sim {
     nodes: Vec<NodeSlot>,
     voters: Vec<NodeId>,
     bugs: InjectedBugs,
+    nemesis: Nemesis,
     drop_p: f64,
     dup_p: f64,
     fetch_max_bytes: u32,
@@ -144,7 +145,7 @@ fn node_seed(seed: u64, id: NodeId, incarnation: u64) -> u64 {
 }
 
 impl Sim {
-    fn new(seed: u64, bugs: InjectedBugs) -> Sim {
+    fn new(seed: u64, bugs: InjectedBugs, nemesis: Nemesis) -> Sim {
         let mut rng = SplitMix64::new(seed);
         let n = [1, 3, 5][(seed % 3) as usize];
         let observer = n > 1 && rng.chance(0.3);
@@ -156,7 +157,10 @@ impl Sim {
         let drop_p = [0.0, 0.02, 0.1][rng.range(0, 3) as usize];
         let dup_p = [0.0, 0.02, 0.05][rng.range(0, 3) as usize];
         // One batch per fetch (61-byte header + 8-byte payload) or a few.
-        let fetch_max_bytes = [1, 400][rng.range(0, 2) as usize];
+        let mut fetch_max_bytes = [1, 400][rng.range(0, 2) as usize];
+        if nemesis.one_batch_fetches {
+            fetch_max_bytes = 1;
+        }
         // Fast or slow disks: how long appends stay unflushed.
         // (Not both slow disks and one batch per fetch: followers would
         // then fall behind the proposal rate for good, a throughput limit
@@ -176,6 +180,7 @@ impl Sim {
             nodes: Vec::new(),
             voters,
             bugs,
+            nemesis,
             drop_p,
             dup_p,
             fetch_max_bytes,
@@ -305,11 +310,12 @@ impl Sim {
         let persists = actions
             .iter()
             .any(|a| matches!(a, Action::PersistQuorumState(_)));
-        let crash_after = if persists && self.faults_on() && self.rng.chance(0.1) {
-            Some(self.rng.range(0, actions.len() as u64) as usize)
-        } else {
-            None
-        };
+        let crash_after =
+            if persists && self.faults_on() && self.rng.chance(self.nemesis.crash_after_write) {
+                Some(self.rng.range(0, actions.len() as u64) as usize)
+            } else {
+                None
+            };
         for (pos, action) in actions.into_iter().enumerate() {
             if self.slot(id).node.is_none() {
                 return; // crashed part-way through
@@ -488,7 +494,7 @@ impl Sim {
                         .find(|s| s.node.as_ref().is_some_and(|n| n.is_leader()))
                         .map(|s| s.id);
                     let mut id = self.rng.range(1, self.nodes.len() as u64 + 1) as NodeId;
-                    if let Some(l) = leader.filter(|_| self.rng.chance(0.5)) {
+                    if let Some(l) = leader.filter(|_| self.rng.chance(self.nemesis.leader_kill)) {
                         id = l;
                     }
                     if self.slot(id).node.is_some() {
@@ -588,7 +594,7 @@ impl Sim {
                 self.schedule(d, Event::Snapshot);
             }
             Event::ChangeVoters => {
-                if self.faults_on() {
+                if self.faults_on() && self.nemesis.voter_changes {
                     let leader = self
                         .nodes
                         .iter()
@@ -988,7 +994,39 @@ thread_local! {
     static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
+/// How hard the faults hit. The default is what the seed sweep uses; a
+/// broken-rule test may turn up the fault that its rule guards against, as
+/// Jepsen picks a nemesis per property.
+#[derive(Clone, Copy, Debug)]
+struct Nemesis {
+    /// Chance that an action list with a quorum-state write is cut short by
+    /// a crash after a random action.
+    crash_after_write: f64,
+    /// Chance that a crash hits the leader rather than a random node.
+    leader_kill: f64,
+    /// Whether the leader adds and removes voters (KIP-853).
+    voter_changes: bool,
+    /// Every fetch returns one batch: replicas trail the leader batch by
+    /// batch, which widens the windows between appends and commits.
+    one_batch_fetches: bool,
+}
+
+impl Default for Nemesis {
+    fn default() -> Self {
+        Nemesis {
+            crash_after_write: 0.1,
+            leader_kill: 0.5,
+            voter_changes: true,
+            one_batch_fetches: false,
+        }
+    }
+}
+
 fn run_seed(seed: u64, bugs: InjectedBugs) -> Result<Stats, String> {
+    run_seed_with(seed, bugs, Nemesis::default())
+}
+
+fn run_seed_with(seed: u64, bugs: InjectedBugs, nemesis: Nemesis) -> Result<Stats, String> {
     // One hook for the process (tests run on several threads); it stays
     // silent only on a thread that is inside a seed.
     static HOOK: std::sync::Once = std::sync::Once::new();
@@ -1001,7 +1039,7 @@ fn run_seed(seed: u64, bugs: InjectedBugs) -> Result<Stats, String> {
         }));
     });
     QUIET.with(|q| q.set(true));
-    let r = catch_unwind(AssertUnwindSafe(|| Sim::new(seed, bugs).run()));
+    let r = catch_unwind(AssertUnwindSafe(|| Sim::new(seed, bugs, nemesis).run()));
     QUIET.with(|q| q.set(false));
     match r {
         Ok(r) => r,
@@ -1060,16 +1098,20 @@ fn simulation() {
 
 /// Runs seeds `0..limit` with a deliberately broken rule and returns the
 /// first safety violation (liveness failures do not count).
-fn first_violation(bugs: InjectedBugs, limit: u64) -> Option<(u64, String)> {
-    (0..limit).find_map(|seed| match run_seed(seed, bugs) {
+fn first_violation(bugs: InjectedBugs, nemesis: Nemesis, limit: u64) -> Option<(u64, String)> {
+    (0..limit).find_map(|seed| match run_seed_with(seed, bugs, nemesis) {
         Err(e) if !e.starts_with("liveness") => Some((seed, e)),
         _ => None,
     })
 }
 
 fn expect_caught(name: &str, bugs: InjectedBugs, limit: u64) {
+    expect_caught_with(name, bugs, Nemesis::default(), limit)
+}
+
+fn expect_caught_with(name: &str, bugs: InjectedBugs, nemesis: Nemesis, limit: u64) {
     let limit = env_u64("VLTAVA_RAFT_BUG_SEEDS").unwrap_or(limit);
-    match first_violation(bugs, limit) {
+    match first_violation(bugs, nemesis, limit) {
         Some((seed, e)) => eprintln!("{name}: caught at seed {seed}: {e}"),
         None => panic!("{name}: the checker found no violation in seeds 0..{limit}"),
     }
@@ -1099,7 +1141,12 @@ fn checker_catches_commit_without_current_epoch_entry() {
         commit_without_current_epoch_entry: true,
         ..Default::default()
     };
-    expect_caught("commit without current-epoch entry", bugs, 4000);
+    let nemesis = Nemesis {
+        leader_kill: 0.9,
+        one_batch_fetches: true,
+        ..Nemesis::default()
+    };
+    expect_caught_with("commit without current-epoch entry", bugs, nemesis, 4000);
 }
 
 /// Needs a voter to crash between sending a grant and persisting it,
@@ -1111,7 +1158,11 @@ fn checker_catches_grant_before_persist() {
         grant_before_persist: true,
         ..Default::default()
     };
-    expect_caught("grant before persist", bugs, 3000);
+    let nemesis = Nemesis {
+        crash_after_write: 0.5,
+        ..Nemesis::default()
+    };
+    expect_caught_with("grant before persist", bugs, nemesis, 3000);
 }
 
 #[test]
