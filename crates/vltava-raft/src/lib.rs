@@ -10,7 +10,9 @@
 //! voters and only once an entry of the leader's epoch (its
 //! LeaderChangeMessage) is included; check-quorum resignation; KIP-630
 //! snapshots fetched in chunks with FetchSnapshot; observers (non-voters that
-//! fetch); DescribeQuorum's data. Dynamic voters (KIP-853) are not done.
+//! fetch); DescribeQuorum's data; and the core of KIP-853 dynamic voters
+//! (VotersRecord in the log, in force when appended; one AddRaftVoter or
+//! RemoveRaftVoter at a time).
 //!
 //! # Shape: a log trait for reads, completions for durability
 //!
