@@ -520,6 +520,16 @@ impl<L: ReplicatedLog> RaftNode<L> {
         });
     }
 
+    /// The only place the HW moves. It never goes back within a node's
+    /// life (after a restart it starts again at the log start), and never
+    /// past the log: what is committed here is also here.
+    fn advance_high_watermark(&mut self, hw: Offset) {
+        assert!(hw > self.high_watermark, "HW must only move forward");
+        assert!(hw <= self.log.end_offset(), "HW past the log end");
+        self.high_watermark = hw;
+        self.out.push(Action::HighWatermark(hw));
+    }
+
     fn take(&mut self) -> Vec<Action> {
         std::mem::take(&mut self.out)
     }
@@ -1363,7 +1373,7 @@ impl<L: ReplicatedLog> RaftNode<L> {
         };
         let grant = can_vote && log_ok;
         if grant {
-            debug_assert!(
+            assert!(
                 self.voted.is_none() || self.voted == Some(r.candidate_id),
                 "one vote per epoch"
             );
@@ -1772,8 +1782,7 @@ impl<L: ReplicatedLog> RaftNode<L> {
         let has_current_epoch =
             candidate > ls.epoch_start_offset || self.cfg.bugs.commit_without_current_epoch_entry;
         if candidate > self.high_watermark && has_current_epoch {
-            self.high_watermark = candidate;
-            self.out.push(Action::HighWatermark(candidate));
+            self.advance_high_watermark(candidate);
             self.complete_parked(now, false);
         }
         // KIP-853: a leader removed from the voters leads until that change
@@ -1801,8 +1810,9 @@ impl<L: ReplicatedLog> RaftNode<L> {
                 if n == 0 {
                     None
                 } else {
-                    // Rotate by epoch and time-insensitive state: observers
-                    // try the voters one by one as their fetches time out.
+                    // Observers know no leader yet: ask the voters in turn
+                    // (the index moves with each failed fetch's backoff),
+                    // and the one that answers names the leader.
                     let idx =
                         (self.log.end_offset() as usize + self.fetcher.not_before as usize) % n;
                     self.voters().iter().nth(idx).copied()
@@ -1938,8 +1948,7 @@ impl<L: ReplicatedLog> RaftNode<L> {
         }
         let hw = r.high_watermark.min(self.log.end_offset());
         if hw > self.high_watermark {
-            self.high_watermark = hw;
-            self.out.push(Action::HighWatermark(hw));
+            self.advance_high_watermark(hw);
         }
     }
 
@@ -2047,8 +2056,7 @@ impl<L: ReplicatedLog> RaftNode<L> {
             self.flushed = id.end_offset;
             self.out.push(Action::SnapshotInstalled(id));
             if id.end_offset > self.high_watermark {
-                self.high_watermark = id.end_offset;
-                self.out.push(Action::HighWatermark(id.end_offset));
+                self.advance_high_watermark(id.end_offset);
             }
         }
     }
