@@ -2,10 +2,17 @@
 //! sometimes an observer) in one process, a simulated clock, a seeded
 //! network that delays, drops, duplicates and reorders messages and cuts
 //! partitions that heal, crashes that lose every unflushed append and
-//! unpersisted vote, and clients proposing to whoever leads. Raft's safety
-//! invariants are checked after every step; liveness once faults stop.
+//! unpersisted vote, clients proposing to whoever leads, snapshots, and
+//! voter changes at the leader. Raft's safety invariants are checked after
+//! every step; liveness once faults stop.
 //!
-//! `VLTAVA_RAFT_SEED=S` replays one seed, `VLTAVA_RAFT_SEEDS=K` runs K seeds.
+//! `VLTAVA_RAFT_SEED=S` replays one seed, `VLTAVA_RAFT_SEEDS=K` runs K seeds,
+//! `VLTAVA_RAFT_TRACE=1` prints every event with every node's state, and
+//! `VLTAVA_RAFT_BUG_SEEDS=K` widens the broken-rule tests' search.
+//!
+//! The randomness is one SplitMix64 per run (and one per node incarnation
+//! inside the state machine), written here rather than taken from a crate
+//! so that a seed means the same run on every platform and version.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
