@@ -867,3 +867,61 @@ fn snapshot_carries_the_voter_set() {
     assert_eq!(n.log().start_offset(), 2);
     assert_eq!(voters_of(&n), vec![1, 2, 3, 9]);
 }
+
+#[test]
+fn failed_vote_request_is_sent_again_after_the_backoff() {
+    let mut n = node(1, &[1, 2, 3], MemLog::new(), QuorumStateData::default());
+    let t = n.next_deadline();
+    let actions = n.tick(t);
+    assert_eq!(n.role(), RoleKind::Prospective);
+    let (_, id2, _) = sends_with_ids(&actions)
+        .into_iter()
+        .find(|(to, _, _)| *to == 2)
+        .unwrap();
+    n.on_request_failed(2, id2, t + 1);
+    let backoff = n.config().retry_backoff_ms;
+    assert!(
+        sends(&n.tick(t + backoff)).is_empty(),
+        "not before the backoff"
+    );
+    let again = sends(&n.tick(t + 1 + backoff));
+    assert!(matches!(again.as_slice(), [(2, Message::VoteRequest(r))] if r.pre_vote));
+}
+
+#[test]
+fn follower_with_a_longer_log_of_older_epochs_installs_the_leaders_snapshot() {
+    // The leader's log starts after a snapshot at 4 (epoch 2).
+    let mut llog = log_with(&[1, 1, 2, 2]);
+    llog.store_snapshot(
+        SnapshotId {
+            end_offset: 4,
+            epoch: 2,
+        },
+        encode_snapshot(&[1, 2, 3], b"s"),
+    );
+    let mut l = elect_leader(llog, 3);
+    // The follower has six records of epoch 1: longer than the snapshot,
+    // but its last epoch is older than anything the leader still has.
+    let state = QuorumStateData {
+        leader_epoch: 3,
+        leader_id: Some(1),
+        voted_id: None,
+    };
+    let mut f = node(2, &[1, 2, 3], log_with(&[1; 6]), state);
+    let mut actions = f.tick(0);
+    for round in 0..10 {
+        if f.log().start_offset() == 4 {
+            break;
+        }
+        assert!(round < 9, "never installed the snapshot");
+        actions = roundtrip(&mut f, &mut l, &actions, 1);
+    }
+    assert_eq!(
+        f.log().latest_snapshot(),
+        Some(SnapshotId {
+            end_offset: 4,
+            epoch: 2
+        })
+    );
+    assert_eq!(f.log().end_offset(), 4, "the divergent tail is gone");
+}
