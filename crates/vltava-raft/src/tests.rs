@@ -925,3 +925,58 @@ fn follower_with_a_longer_log_of_older_epochs_installs_the_leaders_snapshot() {
     );
     assert_eq!(f.log().end_offset(), 4, "the divergent tail is gone");
 }
+
+/// Node 3's log: one record of epoch 1, then an uncommitted VotersRecord of
+/// epoch 1 that removes node 3 (written by node 3 as leader).
+fn removed_by_uncommitted_change() -> MemLog {
+    let mut log = log_with(&[1]);
+    log.append(vec![Batch {
+        base_offset: 1,
+        epoch: 1,
+        record_count: 1,
+        kind: BatchKind::Voters { voters: vec![1] },
+        payload: Bytes::new(),
+    }]);
+    log.flush();
+    log
+}
+
+#[test]
+fn replica_outside_its_own_voter_set_still_answers_votes() {
+    let state = QuorumStateData {
+        leader_epoch: 1,
+        ..Default::default()
+    };
+    let mut n = node(3, &[1, 3], removed_by_uncommitted_change(), state);
+    assert_eq!(voters_of(&n), vec![1]);
+    // Node 1 (still in the set {1,3} as far as its log goes) asks with a
+    // log as long as ours: granted, or the quorum could not move.
+    let r = vote_answer(&n.on_message(1, 0, vote_request(1, 3, 2, 1, 2, false), 0));
+    assert!(r.vote_granted, "{r:?}");
+}
+
+#[test]
+fn replica_removed_by_an_uncommitted_change_may_stand_and_counts_the_new_set() {
+    let state = QuorumStateData {
+        leader_epoch: 1,
+        ..Default::default()
+    };
+    let mut n = node(3, &[1, 3], removed_by_uncommitted_change(), state);
+    let t = n.next_deadline();
+    let actions = n.tick(t);
+    assert_eq!(n.role(), RoleKind::Prospective);
+    // It asks the new set only; its own vote does not count there.
+    let asked: Vec<NodeId> = sends(&actions).into_iter().map(|(to, _)| to).collect();
+    assert_eq!(asked, vec![1]);
+    n.on_message(1, 0, granted(true, 1), t);
+    assert_eq!(n.role(), RoleKind::Candidate);
+    n.on_message(1, 0, granted(false, 2), t);
+    assert_eq!(n.role(), RoleKind::Leader);
+    // Once the removal commits (node 1 has it and the new LeaderChange), it
+    // steps down.
+    let end = n.log_mut().flush();
+    n.on_flushed(end, t);
+    n.on_message(1, 0, fetch(1, 2, 3, 2), t + 1);
+    assert_eq!(n.high_watermark(), 3);
+    assert_eq!(n.role(), RoleKind::Resigned);
+}
