@@ -213,6 +213,12 @@ impl GroupService {
     /// A transaction marker reached `__consumer_offsets` partition
     /// `partition`: the producer's pending offsets there are decided.
     pub async fn complete_transaction(&self, producer_id: i64, partition: i32, commit: bool) {
+        tracing::debug!(
+            producer_id,
+            partition,
+            commit,
+            "transaction marker reached __consumer_offsets"
+        );
         self.inner.lock().await.coordinator.complete_transaction(
             now_ms(),
             producer_id,

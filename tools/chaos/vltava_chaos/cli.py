@@ -66,6 +66,8 @@ def parse(argv):
     p.add_argument("--disk-mb", type=int, default=256, help="size of the node's tmpfs for disk-full")
     p.add_argument("--liveness", type=float, default=checker.DEFAULT_LIVENESS_S,
                    help="seconds the system may take to recover after the last fault")
+    p.add_argument("--broker-set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a broker setting for every node (repeatable), after the harness's own")
     p.add_argument("--out", default=None, help="where runs are written (default: a temp dir)")
     p.add_argument("--bin", default=os.environ.get("VLTAVA_BIN", str(REPO / "target" / "debug" / "vltava")))
     args = p.parse_args(argv)
@@ -83,6 +85,8 @@ def replay_command(args, seed):
              "--rate", f"{args.rate:g}", "--partitions", str(args.partitions)]
     if not args.idempotence:
         parts.append("--no-idempotence")
+    for setting in args.broker_set:
+        parts += ["--broker-set", setting]
     return " ".join(shlex.quote(p) if p != "''" else p for p in parts)
 
 
@@ -112,7 +116,7 @@ def run_once(args, seed, run_dir):
     history = History(run_dir / "history.jsonl")
     # Small segments rolled every few seconds, so that faults meet rolls.
     settings = ["log.segment.bytes=1048576", "log.roll.ms=4000", "group.initial.rebalance.delay.ms=0",
-                "transaction.state.log.segment.bytes=1048576"]
+                "transaction.state.log.segment.bytes=1048576"] + args.broker_set
     node = Node(args.bin, run_dir, 0, settings, disk_mb=args.disk_mb if "disk-full" in args.nemesis else None,
                 own_clock="clock" in args.nemesis, own_host="isolate" in args.nemesis)
     errors = []

@@ -415,6 +415,12 @@ fn stable_offsets(
             }
         }
     }
+    tracing::debug!(
+        group_id,
+        require_stable,
+        offsets = ?offsets.iter().map(|o| (&o.topic, o.partition, o.offset, o.error)).collect::<Vec<_>>(),
+        "OffsetFetch"
+    );
     Ok(offsets)
 }
 

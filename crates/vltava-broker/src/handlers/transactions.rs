@@ -310,6 +310,15 @@ pub async fn txn_offset_commit(
                 .await
         }
     };
+    tracing::debug!(
+        group_id = %request.group_id,
+        producer_id = request.producer_id,
+        generation = request.generation_id,
+        member_id = %request.member_id,
+        offsets = ?offsets.iter().map(|o| (&o.topic, o.partition, o.offset)).collect::<Vec<_>>(),
+        errors = ?errors,
+        "TxnOffsetCommit"
+    );
     let mut errors = errors.into_iter();
     let topics = request
         .topics
