@@ -545,6 +545,7 @@ impl Ctx<'_> {
                 Kind::Response => "response",
                 Kind::Header => "header",
                 Kind::Data => "record",
+                Kind::Metadata => "metadata record",
             };
             let _ = writeln!(
                 out,

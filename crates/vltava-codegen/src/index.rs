@@ -230,5 +230,131 @@ pub fn generate_index(specs: &[MessageSpec]) -> Result<String, String> {
         );
         out.push_str("}\n\n");
     }
+    generate_metadata_records(specs, &mut out)?;
     Ok(out)
+}
+
+/// The records of the cluster metadata log: `MetadataRecordType` (the
+/// spec's `apiKey`, written as the record type in Kafka's metadata record
+/// frame) and `MetadataRecordBody`, which dispatches on it.
+fn generate_metadata_records(specs: &[MessageSpec], out: &mut String) -> Result<(), String> {
+    let mut records = BTreeMap::new();
+    for msg in specs.iter().filter(|m| m.kind == Kind::Metadata) {
+        let key = msg
+            .api_key
+            .ok_or_else(|| format!("{} has no apiKey", msg.source))?;
+        let variant = msg
+            .name
+            .strip_suffix("Record")
+            .ok_or_else(|| format!("{}: metadata record name must end in Record", msg.source))?
+            .to_string();
+        if records.insert(key, (variant, msg)).is_some() {
+            return Err(format!(
+                "{}: metadata record type {key} is used twice",
+                msg.source
+            ));
+        }
+    }
+    if records.is_empty() {
+        return Ok(());
+    }
+    out.push_str("/// The type of a cluster metadata record (the spec's `apiKey`), as written\n/// in the metadata record frame.\n");
+    out.push_str("#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]\n#[repr(i16)]\npub enum MetadataRecordType {\n");
+    for (key, (variant, msg)) in &records {
+        let _ = writeln!(
+            out,
+            "    /// {}, versions {}.\n    {variant} = {key},",
+            msg.name,
+            fmt_versions(msg.valid_versions)
+        );
+    }
+    out.push_str("}\n\n");
+    let arms = |f: &dyn Fn(&str, &MessageSpec) -> String| {
+        records
+            .values()
+            .map(|(v, m)| format!("MetadataRecordType::{v} => {},\n", f(v, m)))
+            .collect::<String>()
+    };
+    out.push_str("impl MetadataRecordType {\n");
+    let _ = writeln!(
+        out,
+        "    /// Every record type, in numeric order.\n    pub const ALL: [MetadataRecordType; {}] = [",
+        records.len()
+    );
+    for (variant, _) in records.values() {
+        let _ = writeln!(out, "        MetadataRecordType::{variant},");
+    }
+    out.push_str("    ];\n\n");
+    let _ = write!(
+        out,
+        "    pub fn from_i16(key: i16) -> Option<MetadataRecordType> {{\n        match key {{\n{}            _ => None,\n        }}\n    }}\n\n",
+        records
+            .iter()
+            .map(|(k, (v, _))| format!("{k} => Some(MetadataRecordType::{v}),\n"))
+            .collect::<String>()
+    );
+    let _ = write!(
+        out,
+        "    /// The spec's name (\"TopicRecord\").\n    pub fn name(self) -> &'static str {{\n        match self {{\n{}        }}\n    }}\n\n",
+        arms(&|_, m| format!("{:?}", m.name))
+    );
+    let _ = write!(
+        out,
+        "    /// The versions the spec defines.\n    pub fn versions(self) -> VersionRange {{\n        match self {{\n{}        }}\n    }}\n",
+        arms(&|_, m| range(m.valid_versions).trim_start_matches("Some(").trim_end_matches(')').to_string())
+    );
+    out.push_str("}\n\n");
+
+    out.push_str("/// Any cluster metadata record, tagged by its type.\n#[derive(Debug, Clone, PartialEq)]\npub enum MetadataRecordBody {\n");
+    for (variant, msg) in records.values() {
+        let _ = writeln!(out, "    {variant}({}),", msg.name);
+    }
+    out.push_str("}\n\n");
+    let each = |body: &str| {
+        records
+            .values()
+            .map(|(v, _)| format!("MetadataRecordBody::{v}(m) => {body},\n"))
+            .collect::<String>()
+    };
+    out.push_str("impl MetadataRecordBody {\n");
+    let _ = writeln!(
+        out,
+        "    /// Decodes the body of a record of type `record_type` in `version`.\n    pub fn decode(record_type: MetadataRecordType, buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {{\n        Ok(match record_type {{"
+    );
+    for (variant, msg) in records.values() {
+        let _ = writeln!(
+            out,
+            "            MetadataRecordType::{variant} => MetadataRecordBody::{variant}({}::decode(buf, version)?),",
+            msg.name
+        );
+    }
+    out.push_str("        })\n    }\n\n");
+    let _ = write!(
+        out,
+        "    pub fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {{\n        match self {{\n{}        }}\n    }}\n\n",
+        each("m.encode(buf, version)")
+    );
+    let _ = write!(
+        out,
+        "    pub fn encoded_size(&self, version: i16) -> usize {{\n        match self {{\n{}        }}\n    }}\n\n",
+        each("m.encoded_size(version)")
+    );
+    let _ = write!(
+        out,
+        "    pub fn record_type(&self) -> MetadataRecordType {{\n        match self {{\n{}        }}\n    }}\n\n",
+        records
+            .values()
+            .map(|(v, _)| format!("MetadataRecordBody::{v}(_) => MetadataRecordType::{v},\n"))
+            .collect::<String>()
+    );
+    let _ = write!(
+        out,
+        "    /// A random body valid in `version`, for round-trip tests and fuzz seeds.\n    #[cfg(any(test, feature = \"sample\"))]\n    pub fn sample(record_type: MetadataRecordType, rng: &mut crate::sample::SampleRng, version: i16) -> Self {{\n        match record_type {{\n{}        }}\n    }}\n",
+        records
+            .values()
+            .map(|(v, m)| format!("MetadataRecordType::{v} => MetadataRecordBody::{v}({}::sample(rng, version)),\n", m.name))
+            .collect::<String>()
+    );
+    out.push_str("}\n");
+    Ok(())
 }

@@ -25,6 +25,8 @@ const SPEC_DIRS: &[&str] = &[
     "group-coordinator",
     "transaction-coordinator",
     "storage",
+    "metadata",
+    "raft",
 ];
 
 struct Options {

@@ -161,6 +161,9 @@ pub enum Kind {
     Response,
     Header,
     Data,
+    /// A record of the cluster metadata log; its `apiKey` is the record type
+    /// in the metadata record frame.
+    Metadata,
 }
 
 #[derive(Clone, Debug)]
@@ -313,6 +316,7 @@ pub fn parse_message(text: &str, source: &str) -> Result<MessageSpec, String> {
         Some("response") => Kind::Response,
         Some("header") => Kind::Header,
         Some("data") => Kind::Data,
+        Some("metadata") => Kind::Metadata,
         other => return Err(ctx(format!("unknown message type {other:?}"))),
     };
     let valid_versions = versions_attr(&json, "validVersions")

@@ -99,8 +99,8 @@ fn every_message_round_trips_in_every_version() {
     }
     crate::with_all_messages!(check_all);
     assert_eq!(
-        messages, 219,
-        "one message per spec file (clients, group-coordinator, transaction-coordinator, storage)"
+        messages, 245,
+        "one message per spec file (clients, group-coordinator, transaction-coordinator, storage, metadata, raft)"
     );
     assert!(cases > 10_000, "only {cases} cases ran");
 }

@@ -6,6 +6,8 @@ use bytes::{Bytes, BytesMut};
 use crate::codec::{DecodeError, EncodeError};
 use crate::message::{Message, Request, Response, VersionRange};
 
+pub mod abort_transaction_record;
+pub mod access_control_entry_record;
 pub mod add_offsets_to_txn_request;
 pub mod add_offsets_to_txn_response;
 pub mod add_partitions_to_txn_request;
@@ -32,10 +34,14 @@ pub mod assign_replicas_to_dirs_request;
 pub mod assign_replicas_to_dirs_response;
 pub mod begin_quorum_epoch_request;
 pub mod begin_quorum_epoch_response;
+pub mod begin_transaction_record;
 pub mod broker_heartbeat_request;
 pub mod broker_heartbeat_response;
+pub mod broker_registration_change_record;
 pub mod broker_registration_request;
 pub mod broker_registration_response;
+pub mod client_quota_record;
+pub mod config_record;
 pub mod consumer_group_current_member_assignment_key;
 pub mod consumer_group_current_member_assignment_value;
 pub mod consumer_group_describe_request;
@@ -67,6 +73,7 @@ pub mod create_partitions_response;
 pub mod create_topics_request;
 pub mod create_topics_response;
 pub mod default_principal_data;
+pub mod delegation_token_record;
 pub mod delete_acls_request;
 pub mod delete_acls_response;
 pub mod delete_groups_request;
@@ -105,12 +112,15 @@ pub mod elect_leaders_request;
 pub mod elect_leaders_response;
 pub mod end_quorum_epoch_request;
 pub mod end_quorum_epoch_response;
+pub mod end_transaction_record;
 pub mod end_txn_request;
 pub mod end_txn_response;
 pub mod envelope_request;
 pub mod envelope_response;
 pub mod expire_delegation_token_request;
 pub mod expire_delegation_token_response;
+pub mod feature_level_record;
+pub mod fence_broker_record;
 pub mod fetch_request;
 pub mod fetch_response;
 pub mod fetch_snapshot_request;
@@ -149,6 +159,7 @@ pub mod list_transactions_request;
 pub mod list_transactions_response;
 pub mod metadata_request;
 pub mod metadata_response;
+pub mod no_op_record;
 pub mod offset_commit_key;
 pub mod offset_commit_request;
 pub mod offset_commit_response;
@@ -159,17 +170,27 @@ pub mod offset_fetch_request;
 pub mod offset_fetch_response;
 pub mod offset_for_leader_epoch_request;
 pub mod offset_for_leader_epoch_response;
+pub mod partition_change_record;
+pub mod partition_record;
 pub mod produce_request;
 pub mod produce_response;
+pub mod producer_ids_record;
 pub mod producer_snapshot;
 pub mod push_telemetry_request;
 pub mod push_telemetry_response;
+pub mod quorum_state_data;
 pub mod read_share_group_state_request;
 pub mod read_share_group_state_response;
 pub mod read_share_group_state_summary_request;
 pub mod read_share_group_state_summary_response;
+pub mod register_broker_record;
+pub mod register_controller_record;
+pub mod remove_access_control_entry_record;
+pub mod remove_delegation_token_record;
 pub mod remove_raft_voter_request;
 pub mod remove_raft_voter_response;
+pub mod remove_topic_record;
+pub mod remove_user_scram_credential_record;
 pub mod renew_delegation_token_request;
 pub mod renew_delegation_token_response;
 pub mod request_header;
@@ -206,10 +227,13 @@ pub mod stop_replica_request;
 pub mod stop_replica_response;
 pub mod sync_group_request;
 pub mod sync_group_response;
+pub mod topic_record;
 pub mod transaction_log_key;
 pub mod transaction_log_value;
 pub mod txn_offset_commit_request;
 pub mod txn_offset_commit_response;
+pub mod unfence_broker_record;
+pub mod unregister_broker_record;
 pub mod unregister_broker_request;
 pub mod unregister_broker_response;
 pub mod update_features_request;
@@ -218,6 +242,7 @@ pub mod update_metadata_request;
 pub mod update_metadata_response;
 pub mod update_raft_voter_request;
 pub mod update_raft_voter_response;
+pub mod user_scram_credential_record;
 pub mod vote_request;
 pub mod vote_response;
 pub mod voters_record;
@@ -225,7 +250,10 @@ pub mod write_share_group_state_request;
 pub mod write_share_group_state_response;
 pub mod write_txn_markers_request;
 pub mod write_txn_markers_response;
+pub mod zk_migration_state_record;
 
+pub use abort_transaction_record::AbortTransactionRecord;
+pub use access_control_entry_record::AccessControlEntryRecord;
 pub use add_offsets_to_txn_request::AddOffsetsToTxnRequest;
 pub use add_offsets_to_txn_response::AddOffsetsToTxnResponse;
 pub use add_partitions_to_txn_request::AddPartitionsToTxnRequest;
@@ -252,10 +280,14 @@ pub use assign_replicas_to_dirs_request::AssignReplicasToDirsRequest;
 pub use assign_replicas_to_dirs_response::AssignReplicasToDirsResponse;
 pub use begin_quorum_epoch_request::BeginQuorumEpochRequest;
 pub use begin_quorum_epoch_response::BeginQuorumEpochResponse;
+pub use begin_transaction_record::BeginTransactionRecord;
 pub use broker_heartbeat_request::BrokerHeartbeatRequest;
 pub use broker_heartbeat_response::BrokerHeartbeatResponse;
+pub use broker_registration_change_record::BrokerRegistrationChangeRecord;
 pub use broker_registration_request::BrokerRegistrationRequest;
 pub use broker_registration_response::BrokerRegistrationResponse;
+pub use client_quota_record::ClientQuotaRecord;
+pub use config_record::ConfigRecord;
 pub use consumer_group_current_member_assignment_key::ConsumerGroupCurrentMemberAssignmentKey;
 pub use consumer_group_current_member_assignment_value::ConsumerGroupCurrentMemberAssignmentValue;
 pub use consumer_group_describe_request::ConsumerGroupDescribeRequest;
@@ -287,6 +319,7 @@ pub use create_partitions_response::CreatePartitionsResponse;
 pub use create_topics_request::CreateTopicsRequest;
 pub use create_topics_response::CreateTopicsResponse;
 pub use default_principal_data::DefaultPrincipalData;
+pub use delegation_token_record::DelegationTokenRecord;
 pub use delete_acls_request::DeleteAclsRequest;
 pub use delete_acls_response::DeleteAclsResponse;
 pub use delete_groups_request::DeleteGroupsRequest;
@@ -325,12 +358,15 @@ pub use elect_leaders_request::ElectLeadersRequest;
 pub use elect_leaders_response::ElectLeadersResponse;
 pub use end_quorum_epoch_request::EndQuorumEpochRequest;
 pub use end_quorum_epoch_response::EndQuorumEpochResponse;
+pub use end_transaction_record::EndTransactionRecord;
 pub use end_txn_request::EndTxnRequest;
 pub use end_txn_response::EndTxnResponse;
 pub use envelope_request::EnvelopeRequest;
 pub use envelope_response::EnvelopeResponse;
 pub use expire_delegation_token_request::ExpireDelegationTokenRequest;
 pub use expire_delegation_token_response::ExpireDelegationTokenResponse;
+pub use feature_level_record::FeatureLevelRecord;
+pub use fence_broker_record::FenceBrokerRecord;
 pub use fetch_request::FetchRequest;
 pub use fetch_response::FetchResponse;
 pub use fetch_snapshot_request::FetchSnapshotRequest;
@@ -369,6 +405,7 @@ pub use list_transactions_request::ListTransactionsRequest;
 pub use list_transactions_response::ListTransactionsResponse;
 pub use metadata_request::MetadataRequest;
 pub use metadata_response::MetadataResponse;
+pub use no_op_record::NoOpRecord;
 pub use offset_commit_key::OffsetCommitKey;
 pub use offset_commit_request::OffsetCommitRequest;
 pub use offset_commit_response::OffsetCommitResponse;
@@ -379,17 +416,27 @@ pub use offset_fetch_request::OffsetFetchRequest;
 pub use offset_fetch_response::OffsetFetchResponse;
 pub use offset_for_leader_epoch_request::OffsetForLeaderEpochRequest;
 pub use offset_for_leader_epoch_response::OffsetForLeaderEpochResponse;
+pub use partition_change_record::PartitionChangeRecord;
+pub use partition_record::PartitionRecord;
 pub use produce_request::ProduceRequest;
 pub use produce_response::ProduceResponse;
+pub use producer_ids_record::ProducerIdsRecord;
 pub use producer_snapshot::ProducerSnapshot;
 pub use push_telemetry_request::PushTelemetryRequest;
 pub use push_telemetry_response::PushTelemetryResponse;
+pub use quorum_state_data::QuorumStateData;
 pub use read_share_group_state_request::ReadShareGroupStateRequest;
 pub use read_share_group_state_response::ReadShareGroupStateResponse;
 pub use read_share_group_state_summary_request::ReadShareGroupStateSummaryRequest;
 pub use read_share_group_state_summary_response::ReadShareGroupStateSummaryResponse;
+pub use register_broker_record::RegisterBrokerRecord;
+pub use register_controller_record::RegisterControllerRecord;
+pub use remove_access_control_entry_record::RemoveAccessControlEntryRecord;
+pub use remove_delegation_token_record::RemoveDelegationTokenRecord;
 pub use remove_raft_voter_request::RemoveRaftVoterRequest;
 pub use remove_raft_voter_response::RemoveRaftVoterResponse;
+pub use remove_topic_record::RemoveTopicRecord;
+pub use remove_user_scram_credential_record::RemoveUserScramCredentialRecord;
 pub use renew_delegation_token_request::RenewDelegationTokenRequest;
 pub use renew_delegation_token_response::RenewDelegationTokenResponse;
 pub use request_header::RequestHeader;
@@ -426,10 +473,13 @@ pub use stop_replica_request::StopReplicaRequest;
 pub use stop_replica_response::StopReplicaResponse;
 pub use sync_group_request::SyncGroupRequest;
 pub use sync_group_response::SyncGroupResponse;
+pub use topic_record::TopicRecord;
 pub use transaction_log_key::TransactionLogKey;
 pub use transaction_log_value::TransactionLogValue;
 pub use txn_offset_commit_request::TxnOffsetCommitRequest;
 pub use txn_offset_commit_response::TxnOffsetCommitResponse;
+pub use unfence_broker_record::UnfenceBrokerRecord;
+pub use unregister_broker_record::UnregisterBrokerRecord;
 pub use unregister_broker_request::UnregisterBrokerRequest;
 pub use unregister_broker_response::UnregisterBrokerResponse;
 pub use update_features_request::UpdateFeaturesRequest;
@@ -438,6 +488,7 @@ pub use update_metadata_request::UpdateMetadataRequest;
 pub use update_metadata_response::UpdateMetadataResponse;
 pub use update_raft_voter_request::UpdateRaftVoterRequest;
 pub use update_raft_voter_response::UpdateRaftVoterResponse;
+pub use user_scram_credential_record::UserScramCredentialRecord;
 pub use vote_request::VoteRequest;
 pub use vote_response::VoteResponse;
 pub use voters_record::VotersRecord;
@@ -445,6 +496,7 @@ pub use write_share_group_state_request::WriteShareGroupStateRequest;
 pub use write_share_group_state_response::WriteShareGroupStateResponse;
 pub use write_txn_markers_request::WriteTxnMarkersRequest;
 pub use write_txn_markers_response::WriteTxnMarkersResponse;
+pub use zk_migration_state_record::ZkMigrationStateRecord;
 
 /// Calls macro `$m` with the type of every message, for code that must
 /// cover them all (tests, fuzzing).
@@ -671,6 +723,32 @@ macro_rules! with_all_messages {
             TransactionLogKey,
             TransactionLogValue,
             ProducerSnapshot,
+            AbortTransactionRecord,
+            AccessControlEntryRecord,
+            BeginTransactionRecord,
+            BrokerRegistrationChangeRecord,
+            ClientQuotaRecord,
+            ConfigRecord,
+            DelegationTokenRecord,
+            EndTransactionRecord,
+            FeatureLevelRecord,
+            FenceBrokerRecord,
+            NoOpRecord,
+            PartitionChangeRecord,
+            PartitionRecord,
+            ProducerIdsRecord,
+            RegisterBrokerRecord,
+            RegisterControllerRecord,
+            RemoveAccessControlEntryRecord,
+            RemoveDelegationTokenRecord,
+            RemoveTopicRecord,
+            RemoveUserScramCredentialRecord,
+            TopicRecord,
+            UnfenceBrokerRecord,
+            UnregisterBrokerRecord,
+            UserScramCredentialRecord,
+            ZkMigrationStateRecord,
+            QuorumStateData,
         );
     };
 }
@@ -4134,6 +4212,496 @@ impl ResponseBody {
             ),
             ApiKey::ReadShareGroupStateSummary => ResponseBody::ReadShareGroupStateSummary(
                 ReadShareGroupStateSummaryResponse::sample(rng, version),
+            ),
+        }
+    }
+}
+
+/// The type of a cluster metadata record (the spec's `apiKey`), as written
+/// in the metadata record frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(i16)]
+pub enum MetadataRecordType {
+    /// RegisterBrokerRecord, versions 0-3.
+    RegisterBroker = 0,
+    /// UnregisterBrokerRecord, versions 0.
+    UnregisterBroker = 1,
+    /// TopicRecord, versions 0.
+    Topic = 2,
+    /// PartitionRecord, versions 0-2.
+    Partition = 3,
+    /// ConfigRecord, versions 0.
+    Config = 4,
+    /// PartitionChangeRecord, versions 0-2.
+    PartitionChange = 5,
+    /// FenceBrokerRecord, versions 0.
+    FenceBroker = 7,
+    /// UnfenceBrokerRecord, versions 0.
+    UnfenceBroker = 8,
+    /// RemoveTopicRecord, versions 0.
+    RemoveTopic = 9,
+    /// DelegationTokenRecord, versions 0.
+    DelegationToken = 10,
+    /// UserScramCredentialRecord, versions 0.
+    UserScramCredential = 11,
+    /// FeatureLevelRecord, versions 0.
+    FeatureLevel = 12,
+    /// ClientQuotaRecord, versions 0.
+    ClientQuota = 14,
+    /// ProducerIdsRecord, versions 0.
+    ProducerIds = 15,
+    /// BrokerRegistrationChangeRecord, versions 0-2.
+    BrokerRegistrationChange = 17,
+    /// AccessControlEntryRecord, versions 0.
+    AccessControlEntry = 18,
+    /// RemoveAccessControlEntryRecord, versions 0.
+    RemoveAccessControlEntry = 19,
+    /// NoOpRecord, versions 0.
+    NoOp = 20,
+    /// ZkMigrationStateRecord, versions 0.
+    ZkMigrationState = 21,
+    /// RemoveUserScramCredentialRecord, versions 0.
+    RemoveUserScramCredential = 22,
+    /// BeginTransactionRecord, versions 0.
+    BeginTransaction = 23,
+    /// EndTransactionRecord, versions 0.
+    EndTransaction = 24,
+    /// AbortTransactionRecord, versions 0.
+    AbortTransaction = 25,
+    /// RemoveDelegationTokenRecord, versions 0.
+    RemoveDelegationToken = 26,
+    /// RegisterControllerRecord, versions 0.
+    RegisterController = 27,
+}
+
+impl MetadataRecordType {
+    /// Every record type, in numeric order.
+    pub const ALL: [MetadataRecordType; 25] = [
+        MetadataRecordType::RegisterBroker,
+        MetadataRecordType::UnregisterBroker,
+        MetadataRecordType::Topic,
+        MetadataRecordType::Partition,
+        MetadataRecordType::Config,
+        MetadataRecordType::PartitionChange,
+        MetadataRecordType::FenceBroker,
+        MetadataRecordType::UnfenceBroker,
+        MetadataRecordType::RemoveTopic,
+        MetadataRecordType::DelegationToken,
+        MetadataRecordType::UserScramCredential,
+        MetadataRecordType::FeatureLevel,
+        MetadataRecordType::ClientQuota,
+        MetadataRecordType::ProducerIds,
+        MetadataRecordType::BrokerRegistrationChange,
+        MetadataRecordType::AccessControlEntry,
+        MetadataRecordType::RemoveAccessControlEntry,
+        MetadataRecordType::NoOp,
+        MetadataRecordType::ZkMigrationState,
+        MetadataRecordType::RemoveUserScramCredential,
+        MetadataRecordType::BeginTransaction,
+        MetadataRecordType::EndTransaction,
+        MetadataRecordType::AbortTransaction,
+        MetadataRecordType::RemoveDelegationToken,
+        MetadataRecordType::RegisterController,
+    ];
+
+    pub fn from_i16(key: i16) -> Option<MetadataRecordType> {
+        match key {
+            0 => Some(MetadataRecordType::RegisterBroker),
+            1 => Some(MetadataRecordType::UnregisterBroker),
+            2 => Some(MetadataRecordType::Topic),
+            3 => Some(MetadataRecordType::Partition),
+            4 => Some(MetadataRecordType::Config),
+            5 => Some(MetadataRecordType::PartitionChange),
+            7 => Some(MetadataRecordType::FenceBroker),
+            8 => Some(MetadataRecordType::UnfenceBroker),
+            9 => Some(MetadataRecordType::RemoveTopic),
+            10 => Some(MetadataRecordType::DelegationToken),
+            11 => Some(MetadataRecordType::UserScramCredential),
+            12 => Some(MetadataRecordType::FeatureLevel),
+            14 => Some(MetadataRecordType::ClientQuota),
+            15 => Some(MetadataRecordType::ProducerIds),
+            17 => Some(MetadataRecordType::BrokerRegistrationChange),
+            18 => Some(MetadataRecordType::AccessControlEntry),
+            19 => Some(MetadataRecordType::RemoveAccessControlEntry),
+            20 => Some(MetadataRecordType::NoOp),
+            21 => Some(MetadataRecordType::ZkMigrationState),
+            22 => Some(MetadataRecordType::RemoveUserScramCredential),
+            23 => Some(MetadataRecordType::BeginTransaction),
+            24 => Some(MetadataRecordType::EndTransaction),
+            25 => Some(MetadataRecordType::AbortTransaction),
+            26 => Some(MetadataRecordType::RemoveDelegationToken),
+            27 => Some(MetadataRecordType::RegisterController),
+            _ => None,
+        }
+    }
+
+    /// The spec's name ("TopicRecord").
+    pub fn name(self) -> &'static str {
+        match self {
+            MetadataRecordType::RegisterBroker => "RegisterBrokerRecord",
+            MetadataRecordType::UnregisterBroker => "UnregisterBrokerRecord",
+            MetadataRecordType::Topic => "TopicRecord",
+            MetadataRecordType::Partition => "PartitionRecord",
+            MetadataRecordType::Config => "ConfigRecord",
+            MetadataRecordType::PartitionChange => "PartitionChangeRecord",
+            MetadataRecordType::FenceBroker => "FenceBrokerRecord",
+            MetadataRecordType::UnfenceBroker => "UnfenceBrokerRecord",
+            MetadataRecordType::RemoveTopic => "RemoveTopicRecord",
+            MetadataRecordType::DelegationToken => "DelegationTokenRecord",
+            MetadataRecordType::UserScramCredential => "UserScramCredentialRecord",
+            MetadataRecordType::FeatureLevel => "FeatureLevelRecord",
+            MetadataRecordType::ClientQuota => "ClientQuotaRecord",
+            MetadataRecordType::ProducerIds => "ProducerIdsRecord",
+            MetadataRecordType::BrokerRegistrationChange => "BrokerRegistrationChangeRecord",
+            MetadataRecordType::AccessControlEntry => "AccessControlEntryRecord",
+            MetadataRecordType::RemoveAccessControlEntry => "RemoveAccessControlEntryRecord",
+            MetadataRecordType::NoOp => "NoOpRecord",
+            MetadataRecordType::ZkMigrationState => "ZkMigrationStateRecord",
+            MetadataRecordType::RemoveUserScramCredential => "RemoveUserScramCredentialRecord",
+            MetadataRecordType::BeginTransaction => "BeginTransactionRecord",
+            MetadataRecordType::EndTransaction => "EndTransactionRecord",
+            MetadataRecordType::AbortTransaction => "AbortTransactionRecord",
+            MetadataRecordType::RemoveDelegationToken => "RemoveDelegationTokenRecord",
+            MetadataRecordType::RegisterController => "RegisterControllerRecord",
+        }
+    }
+
+    /// The versions the spec defines.
+    pub fn versions(self) -> VersionRange {
+        match self {
+            MetadataRecordType::RegisterBroker => VersionRange { min: 0, max: 3 },
+            MetadataRecordType::UnregisterBroker => VersionRange { min: 0, max: 0 },
+            MetadataRecordType::Topic => VersionRange { min: 0, max: 0 },
+            MetadataRecordType::Partition => VersionRange { min: 0, max: 2 },
+            MetadataRecordType::Config => VersionRange { min: 0, max: 0 },
+            MetadataRecordType::PartitionChange => VersionRange { min: 0, max: 2 },
+            MetadataRecordType::FenceBroker => VersionRange { min: 0, max: 0 },
+            MetadataRecordType::UnfenceBroker => VersionRange { min: 0, max: 0 },
+            MetadataRecordType::RemoveTopic => VersionRange { min: 0, max: 0 },
+            MetadataRecordType::DelegationToken => VersionRange { min: 0, max: 0 },
+            MetadataRecordType::UserScramCredential => VersionRange { min: 0, max: 0 },
+            MetadataRecordType::FeatureLevel => VersionRange { min: 0, max: 0 },
+            MetadataRecordType::ClientQuota => VersionRange { min: 0, max: 0 },
+            MetadataRecordType::ProducerIds => VersionRange { min: 0, max: 0 },
+            MetadataRecordType::BrokerRegistrationChange => VersionRange { min: 0, max: 2 },
+            MetadataRecordType::AccessControlEntry => VersionRange { min: 0, max: 0 },
+            MetadataRecordType::RemoveAccessControlEntry => VersionRange { min: 0, max: 0 },
+            MetadataRecordType::NoOp => VersionRange { min: 0, max: 0 },
+            MetadataRecordType::ZkMigrationState => VersionRange { min: 0, max: 0 },
+            MetadataRecordType::RemoveUserScramCredential => VersionRange { min: 0, max: 0 },
+            MetadataRecordType::BeginTransaction => VersionRange { min: 0, max: 0 },
+            MetadataRecordType::EndTransaction => VersionRange { min: 0, max: 0 },
+            MetadataRecordType::AbortTransaction => VersionRange { min: 0, max: 0 },
+            MetadataRecordType::RemoveDelegationToken => VersionRange { min: 0, max: 0 },
+            MetadataRecordType::RegisterController => VersionRange { min: 0, max: 0 },
+        }
+    }
+}
+
+/// Any cluster metadata record, tagged by its type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MetadataRecordBody {
+    RegisterBroker(RegisterBrokerRecord),
+    UnregisterBroker(UnregisterBrokerRecord),
+    Topic(TopicRecord),
+    Partition(PartitionRecord),
+    Config(ConfigRecord),
+    PartitionChange(PartitionChangeRecord),
+    FenceBroker(FenceBrokerRecord),
+    UnfenceBroker(UnfenceBrokerRecord),
+    RemoveTopic(RemoveTopicRecord),
+    DelegationToken(DelegationTokenRecord),
+    UserScramCredential(UserScramCredentialRecord),
+    FeatureLevel(FeatureLevelRecord),
+    ClientQuota(ClientQuotaRecord),
+    ProducerIds(ProducerIdsRecord),
+    BrokerRegistrationChange(BrokerRegistrationChangeRecord),
+    AccessControlEntry(AccessControlEntryRecord),
+    RemoveAccessControlEntry(RemoveAccessControlEntryRecord),
+    NoOp(NoOpRecord),
+    ZkMigrationState(ZkMigrationStateRecord),
+    RemoveUserScramCredential(RemoveUserScramCredentialRecord),
+    BeginTransaction(BeginTransactionRecord),
+    EndTransaction(EndTransactionRecord),
+    AbortTransaction(AbortTransactionRecord),
+    RemoveDelegationToken(RemoveDelegationTokenRecord),
+    RegisterController(RegisterControllerRecord),
+}
+
+impl MetadataRecordBody {
+    /// Decodes the body of a record of type `record_type` in `version`.
+    pub fn decode(
+        record_type: MetadataRecordType,
+        buf: &mut Bytes,
+        version: i16,
+    ) -> Result<Self, DecodeError> {
+        Ok(match record_type {
+            MetadataRecordType::RegisterBroker => {
+                MetadataRecordBody::RegisterBroker(RegisterBrokerRecord::decode(buf, version)?)
+            }
+            MetadataRecordType::UnregisterBroker => {
+                MetadataRecordBody::UnregisterBroker(UnregisterBrokerRecord::decode(buf, version)?)
+            }
+            MetadataRecordType::Topic => {
+                MetadataRecordBody::Topic(TopicRecord::decode(buf, version)?)
+            }
+            MetadataRecordType::Partition => {
+                MetadataRecordBody::Partition(PartitionRecord::decode(buf, version)?)
+            }
+            MetadataRecordType::Config => {
+                MetadataRecordBody::Config(ConfigRecord::decode(buf, version)?)
+            }
+            MetadataRecordType::PartitionChange => {
+                MetadataRecordBody::PartitionChange(PartitionChangeRecord::decode(buf, version)?)
+            }
+            MetadataRecordType::FenceBroker => {
+                MetadataRecordBody::FenceBroker(FenceBrokerRecord::decode(buf, version)?)
+            }
+            MetadataRecordType::UnfenceBroker => {
+                MetadataRecordBody::UnfenceBroker(UnfenceBrokerRecord::decode(buf, version)?)
+            }
+            MetadataRecordType::RemoveTopic => {
+                MetadataRecordBody::RemoveTopic(RemoveTopicRecord::decode(buf, version)?)
+            }
+            MetadataRecordType::DelegationToken => {
+                MetadataRecordBody::DelegationToken(DelegationTokenRecord::decode(buf, version)?)
+            }
+            MetadataRecordType::UserScramCredential => MetadataRecordBody::UserScramCredential(
+                UserScramCredentialRecord::decode(buf, version)?,
+            ),
+            MetadataRecordType::FeatureLevel => {
+                MetadataRecordBody::FeatureLevel(FeatureLevelRecord::decode(buf, version)?)
+            }
+            MetadataRecordType::ClientQuota => {
+                MetadataRecordBody::ClientQuota(ClientQuotaRecord::decode(buf, version)?)
+            }
+            MetadataRecordType::ProducerIds => {
+                MetadataRecordBody::ProducerIds(ProducerIdsRecord::decode(buf, version)?)
+            }
+            MetadataRecordType::BrokerRegistrationChange => {
+                MetadataRecordBody::BrokerRegistrationChange(
+                    BrokerRegistrationChangeRecord::decode(buf, version)?,
+                )
+            }
+            MetadataRecordType::AccessControlEntry => MetadataRecordBody::AccessControlEntry(
+                AccessControlEntryRecord::decode(buf, version)?,
+            ),
+            MetadataRecordType::RemoveAccessControlEntry => {
+                MetadataRecordBody::RemoveAccessControlEntry(
+                    RemoveAccessControlEntryRecord::decode(buf, version)?,
+                )
+            }
+            MetadataRecordType::NoOp => MetadataRecordBody::NoOp(NoOpRecord::decode(buf, version)?),
+            MetadataRecordType::ZkMigrationState => {
+                MetadataRecordBody::ZkMigrationState(ZkMigrationStateRecord::decode(buf, version)?)
+            }
+            MetadataRecordType::RemoveUserScramCredential => {
+                MetadataRecordBody::RemoveUserScramCredential(
+                    RemoveUserScramCredentialRecord::decode(buf, version)?,
+                )
+            }
+            MetadataRecordType::BeginTransaction => {
+                MetadataRecordBody::BeginTransaction(BeginTransactionRecord::decode(buf, version)?)
+            }
+            MetadataRecordType::EndTransaction => {
+                MetadataRecordBody::EndTransaction(EndTransactionRecord::decode(buf, version)?)
+            }
+            MetadataRecordType::AbortTransaction => {
+                MetadataRecordBody::AbortTransaction(AbortTransactionRecord::decode(buf, version)?)
+            }
+            MetadataRecordType::RemoveDelegationToken => MetadataRecordBody::RemoveDelegationToken(
+                RemoveDelegationTokenRecord::decode(buf, version)?,
+            ),
+            MetadataRecordType::RegisterController => MetadataRecordBody::RegisterController(
+                RegisterControllerRecord::decode(buf, version)?,
+            ),
+        })
+    }
+
+    pub fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
+        match self {
+            MetadataRecordBody::RegisterBroker(m) => m.encode(buf, version),
+            MetadataRecordBody::UnregisterBroker(m) => m.encode(buf, version),
+            MetadataRecordBody::Topic(m) => m.encode(buf, version),
+            MetadataRecordBody::Partition(m) => m.encode(buf, version),
+            MetadataRecordBody::Config(m) => m.encode(buf, version),
+            MetadataRecordBody::PartitionChange(m) => m.encode(buf, version),
+            MetadataRecordBody::FenceBroker(m) => m.encode(buf, version),
+            MetadataRecordBody::UnfenceBroker(m) => m.encode(buf, version),
+            MetadataRecordBody::RemoveTopic(m) => m.encode(buf, version),
+            MetadataRecordBody::DelegationToken(m) => m.encode(buf, version),
+            MetadataRecordBody::UserScramCredential(m) => m.encode(buf, version),
+            MetadataRecordBody::FeatureLevel(m) => m.encode(buf, version),
+            MetadataRecordBody::ClientQuota(m) => m.encode(buf, version),
+            MetadataRecordBody::ProducerIds(m) => m.encode(buf, version),
+            MetadataRecordBody::BrokerRegistrationChange(m) => m.encode(buf, version),
+            MetadataRecordBody::AccessControlEntry(m) => m.encode(buf, version),
+            MetadataRecordBody::RemoveAccessControlEntry(m) => m.encode(buf, version),
+            MetadataRecordBody::NoOp(m) => m.encode(buf, version),
+            MetadataRecordBody::ZkMigrationState(m) => m.encode(buf, version),
+            MetadataRecordBody::RemoveUserScramCredential(m) => m.encode(buf, version),
+            MetadataRecordBody::BeginTransaction(m) => m.encode(buf, version),
+            MetadataRecordBody::EndTransaction(m) => m.encode(buf, version),
+            MetadataRecordBody::AbortTransaction(m) => m.encode(buf, version),
+            MetadataRecordBody::RemoveDelegationToken(m) => m.encode(buf, version),
+            MetadataRecordBody::RegisterController(m) => m.encode(buf, version),
+        }
+    }
+
+    pub fn encoded_size(&self, version: i16) -> usize {
+        match self {
+            MetadataRecordBody::RegisterBroker(m) => m.encoded_size(version),
+            MetadataRecordBody::UnregisterBroker(m) => m.encoded_size(version),
+            MetadataRecordBody::Topic(m) => m.encoded_size(version),
+            MetadataRecordBody::Partition(m) => m.encoded_size(version),
+            MetadataRecordBody::Config(m) => m.encoded_size(version),
+            MetadataRecordBody::PartitionChange(m) => m.encoded_size(version),
+            MetadataRecordBody::FenceBroker(m) => m.encoded_size(version),
+            MetadataRecordBody::UnfenceBroker(m) => m.encoded_size(version),
+            MetadataRecordBody::RemoveTopic(m) => m.encoded_size(version),
+            MetadataRecordBody::DelegationToken(m) => m.encoded_size(version),
+            MetadataRecordBody::UserScramCredential(m) => m.encoded_size(version),
+            MetadataRecordBody::FeatureLevel(m) => m.encoded_size(version),
+            MetadataRecordBody::ClientQuota(m) => m.encoded_size(version),
+            MetadataRecordBody::ProducerIds(m) => m.encoded_size(version),
+            MetadataRecordBody::BrokerRegistrationChange(m) => m.encoded_size(version),
+            MetadataRecordBody::AccessControlEntry(m) => m.encoded_size(version),
+            MetadataRecordBody::RemoveAccessControlEntry(m) => m.encoded_size(version),
+            MetadataRecordBody::NoOp(m) => m.encoded_size(version),
+            MetadataRecordBody::ZkMigrationState(m) => m.encoded_size(version),
+            MetadataRecordBody::RemoveUserScramCredential(m) => m.encoded_size(version),
+            MetadataRecordBody::BeginTransaction(m) => m.encoded_size(version),
+            MetadataRecordBody::EndTransaction(m) => m.encoded_size(version),
+            MetadataRecordBody::AbortTransaction(m) => m.encoded_size(version),
+            MetadataRecordBody::RemoveDelegationToken(m) => m.encoded_size(version),
+            MetadataRecordBody::RegisterController(m) => m.encoded_size(version),
+        }
+    }
+
+    pub fn record_type(&self) -> MetadataRecordType {
+        match self {
+            MetadataRecordBody::RegisterBroker(_) => MetadataRecordType::RegisterBroker,
+            MetadataRecordBody::UnregisterBroker(_) => MetadataRecordType::UnregisterBroker,
+            MetadataRecordBody::Topic(_) => MetadataRecordType::Topic,
+            MetadataRecordBody::Partition(_) => MetadataRecordType::Partition,
+            MetadataRecordBody::Config(_) => MetadataRecordType::Config,
+            MetadataRecordBody::PartitionChange(_) => MetadataRecordType::PartitionChange,
+            MetadataRecordBody::FenceBroker(_) => MetadataRecordType::FenceBroker,
+            MetadataRecordBody::UnfenceBroker(_) => MetadataRecordType::UnfenceBroker,
+            MetadataRecordBody::RemoveTopic(_) => MetadataRecordType::RemoveTopic,
+            MetadataRecordBody::DelegationToken(_) => MetadataRecordType::DelegationToken,
+            MetadataRecordBody::UserScramCredential(_) => MetadataRecordType::UserScramCredential,
+            MetadataRecordBody::FeatureLevel(_) => MetadataRecordType::FeatureLevel,
+            MetadataRecordBody::ClientQuota(_) => MetadataRecordType::ClientQuota,
+            MetadataRecordBody::ProducerIds(_) => MetadataRecordType::ProducerIds,
+            MetadataRecordBody::BrokerRegistrationChange(_) => {
+                MetadataRecordType::BrokerRegistrationChange
+            }
+            MetadataRecordBody::AccessControlEntry(_) => MetadataRecordType::AccessControlEntry,
+            MetadataRecordBody::RemoveAccessControlEntry(_) => {
+                MetadataRecordType::RemoveAccessControlEntry
+            }
+            MetadataRecordBody::NoOp(_) => MetadataRecordType::NoOp,
+            MetadataRecordBody::ZkMigrationState(_) => MetadataRecordType::ZkMigrationState,
+            MetadataRecordBody::RemoveUserScramCredential(_) => {
+                MetadataRecordType::RemoveUserScramCredential
+            }
+            MetadataRecordBody::BeginTransaction(_) => MetadataRecordType::BeginTransaction,
+            MetadataRecordBody::EndTransaction(_) => MetadataRecordType::EndTransaction,
+            MetadataRecordBody::AbortTransaction(_) => MetadataRecordType::AbortTransaction,
+            MetadataRecordBody::RemoveDelegationToken(_) => {
+                MetadataRecordType::RemoveDelegationToken
+            }
+            MetadataRecordBody::RegisterController(_) => MetadataRecordType::RegisterController,
+        }
+    }
+
+    /// A random body valid in `version`, for round-trip tests and fuzz seeds.
+    #[cfg(any(test, feature = "sample"))]
+    pub fn sample(
+        record_type: MetadataRecordType,
+        rng: &mut crate::sample::SampleRng,
+        version: i16,
+    ) -> Self {
+        match record_type {
+            MetadataRecordType::RegisterBroker => {
+                MetadataRecordBody::RegisterBroker(RegisterBrokerRecord::sample(rng, version))
+            }
+            MetadataRecordType::UnregisterBroker => {
+                MetadataRecordBody::UnregisterBroker(UnregisterBrokerRecord::sample(rng, version))
+            }
+            MetadataRecordType::Topic => {
+                MetadataRecordBody::Topic(TopicRecord::sample(rng, version))
+            }
+            MetadataRecordType::Partition => {
+                MetadataRecordBody::Partition(PartitionRecord::sample(rng, version))
+            }
+            MetadataRecordType::Config => {
+                MetadataRecordBody::Config(ConfigRecord::sample(rng, version))
+            }
+            MetadataRecordType::PartitionChange => {
+                MetadataRecordBody::PartitionChange(PartitionChangeRecord::sample(rng, version))
+            }
+            MetadataRecordType::FenceBroker => {
+                MetadataRecordBody::FenceBroker(FenceBrokerRecord::sample(rng, version))
+            }
+            MetadataRecordType::UnfenceBroker => {
+                MetadataRecordBody::UnfenceBroker(UnfenceBrokerRecord::sample(rng, version))
+            }
+            MetadataRecordType::RemoveTopic => {
+                MetadataRecordBody::RemoveTopic(RemoveTopicRecord::sample(rng, version))
+            }
+            MetadataRecordType::DelegationToken => {
+                MetadataRecordBody::DelegationToken(DelegationTokenRecord::sample(rng, version))
+            }
+            MetadataRecordType::UserScramCredential => MetadataRecordBody::UserScramCredential(
+                UserScramCredentialRecord::sample(rng, version),
+            ),
+            MetadataRecordType::FeatureLevel => {
+                MetadataRecordBody::FeatureLevel(FeatureLevelRecord::sample(rng, version))
+            }
+            MetadataRecordType::ClientQuota => {
+                MetadataRecordBody::ClientQuota(ClientQuotaRecord::sample(rng, version))
+            }
+            MetadataRecordType::ProducerIds => {
+                MetadataRecordBody::ProducerIds(ProducerIdsRecord::sample(rng, version))
+            }
+            MetadataRecordType::BrokerRegistrationChange => {
+                MetadataRecordBody::BrokerRegistrationChange(
+                    BrokerRegistrationChangeRecord::sample(rng, version),
+                )
+            }
+            MetadataRecordType::AccessControlEntry => MetadataRecordBody::AccessControlEntry(
+                AccessControlEntryRecord::sample(rng, version),
+            ),
+            MetadataRecordType::RemoveAccessControlEntry => {
+                MetadataRecordBody::RemoveAccessControlEntry(
+                    RemoveAccessControlEntryRecord::sample(rng, version),
+                )
+            }
+            MetadataRecordType::NoOp => MetadataRecordBody::NoOp(NoOpRecord::sample(rng, version)),
+            MetadataRecordType::ZkMigrationState => {
+                MetadataRecordBody::ZkMigrationState(ZkMigrationStateRecord::sample(rng, version))
+            }
+            MetadataRecordType::RemoveUserScramCredential => {
+                MetadataRecordBody::RemoveUserScramCredential(
+                    RemoveUserScramCredentialRecord::sample(rng, version),
+                )
+            }
+            MetadataRecordType::BeginTransaction => {
+                MetadataRecordBody::BeginTransaction(BeginTransactionRecord::sample(rng, version))
+            }
+            MetadataRecordType::EndTransaction => {
+                MetadataRecordBody::EndTransaction(EndTransactionRecord::sample(rng, version))
+            }
+            MetadataRecordType::AbortTransaction => {
+                MetadataRecordBody::AbortTransaction(AbortTransactionRecord::sample(rng, version))
+            }
+            MetadataRecordType::RemoveDelegationToken => MetadataRecordBody::RemoveDelegationToken(
+                RemoveDelegationTokenRecord::sample(rng, version),
+            ),
+            MetadataRecordType::RegisterController => MetadataRecordBody::RegisterController(
+                RegisterControllerRecord::sample(rng, version),
             ),
         }
     }
