@@ -1,5 +1,6 @@
-//! Cluster metadata: a log of [`records::MetadataRecord`]s applied to
-//! immutable [`image::MetadataImage`]s.
+//! Cluster metadata: a log of [`records::MetadataRecord`]s (stored as
+//! Kafka's KRaft metadata records) applied to immutable
+//! [`image::MetadataImage`]s.
 //!
 //! On a single node the log is a one-voter log persisted under the data
 //! directory; the multi-node work replaces how the log is replicated (Raft),
@@ -10,4 +11,4 @@ pub mod image;
 pub mod records;
 
 pub use image::{MetadataImage, PartitionImage, TopicImage};
-pub use records::{Endpoint, MetadataRecord};
+pub use records::{Endpoint, MetadataRecord, RecordError};

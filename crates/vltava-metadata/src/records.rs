@@ -2,14 +2,28 @@
 //! appended to the metadata log. Replaying the log from the start rebuilds the
 //! metadata image.
 //!
-//! The encoding is ours (Kafka's KRaft record schemas are not among the
-//! message specs we generate from): a record type byte, a version byte, then
-//! the fields in the protocol crate's compact encodings. Each record travels
-//! as the value of one record in a v2 record batch of the metadata log, so
-//! the batch CRC covers it.
+//! Each record travels as the value of one record in a v2 record batch of
+//! the metadata log (so the batch CRC covers it), in Kafka's KRaft metadata
+//! record framing, the one Kafka's `MetadataRecordSerde` reads and writes:
+//!
+//! ```text
+//! uvarint frame version (1) | uvarint record type (the spec's apiKey)
+//! | uvarint record version | record body in that version
+//! ```
+//!
+//! The bodies are the generated types of `../shared/kafka-message-specs/metadata`
+//! (`TopicRecord`, `PartitionRecord`, ...), written in the versions Kafka 4.0
+//! writes at its default `metadata.version` (4.0-IV3). Nothing may follow
+//! the body. [`legacy`] reads the encoding of our own that came before, for
+//! migrating old data directories.
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
-use vltava_protocol::codec::{self, DecodeError, DecodeErrorKind, EncodeError, Uuid};
+use bytes::{Bytes, BytesMut};
+use vltava_protocol::codec::{self, DecodeError, EncodeError, Uuid};
+use vltava_protocol::messages::{
+    register_broker_record, ConfigRecord, PartitionRecord, ProducerIdsRecord, RegisterBrokerRecord,
+    RemoveTopicRecord, TopicRecord,
+};
+use vltava_protocol::{MetadataRecordBody, MetadataRecordType};
 
 /// A broker's address for one listener.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,36 +72,340 @@ pub enum MetadataRecord {
     },
 }
 
-const REGISTER_BROKER: i8 = 0;
-const TOPIC: i8 = 2;
-const PARTITION: i8 = 3;
-const CONFIG: i8 = 4;
-const REMOVE_TOPIC: i8 = 9;
-const PRODUCER_IDS: i8 = 15;
-const VERSION: i8 = 0;
+/// The frame version of Kafka's metadata record serde (0 was the 2.8 KRaft
+/// preview, which Kafka no longer reads either).
+pub const FRAME_VERSION: u32 = 1;
 
-fn put_i32s(buf: &mut BytesMut, items: &[i32]) {
-    codec::write_uvarint(buf, items.len() as u32);
-    for i in items {
-        buf.put_i32(*i);
+/// The versions written, as Kafka 4.0 at `metadata.version` 4.0-IV3 writes
+/// them: PartitionRecord v2 (ELR supported), RegisterBrokerRecord v3 (log
+/// directories); the other records have only version 0.
+const REGISTER_BROKER_VERSION: i16 = 3;
+const PARTITION_VERSION: i16 = 2;
+
+/// Kafka's `DirectoryId.UNASSIGNED`: a replica whose log directory the
+/// controller does not know. Written for every replica in PartitionRecord
+/// v1+, whose `Directories` must be as long as `Replicas`.
+const UNASSIGNED_DIRECTORY: Uuid = Uuid::ZERO;
+
+/// Why a metadata record value could not be read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RecordError {
+    /// The frame or the body is malformed.
+    Decode(DecodeError),
+    /// A frame version other than [`FRAME_VERSION`].
+    FrameVersion(u32),
+    /// A record type no spec defines.
+    UnknownType(u32),
+    /// A version of a known record type that the specs do not define.
+    UnknownVersion { record: &'static str, version: u32 },
+    /// Bytes after the record body.
+    TrailingBytes {
+        record: &'static str,
+        remaining: usize,
+    },
+    /// A valid Kafka record this node does not apply (yet).
+    Unsupported {
+        record: &'static str,
+        why: &'static str,
+    },
+}
+
+impl std::fmt::Display for RecordError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RecordError::Decode(e) => write!(f, "{e}"),
+            RecordError::FrameVersion(v) => write!(
+                f,
+                "metadata record frame version {v} (only {FRAME_VERSION} is known)"
+            ),
+            RecordError::UnknownType(t) => write!(f, "unknown metadata record type {t}"),
+            RecordError::UnknownVersion { record, version } => {
+                write!(f, "{record} version {version} is not defined")
+            }
+            RecordError::TrailingBytes { record, remaining } => {
+                write!(f, "{remaining} byte(s) after the body of a {record}")
+            }
+            RecordError::Unsupported { record, why } => {
+                write!(f, "{record} is not supported: {why}")
+            }
+        }
     }
 }
 
-fn get_i32s(buf: &mut Bytes) -> Result<Vec<i32>, DecodeError> {
-    let n = codec::read_uvarint(buf)? as usize;
-    if n.saturating_mul(4) > buf.remaining() {
-        return Err(DecodeError::new(DecodeErrorKind::LengthExceedsFrame {
-            length: n as u64,
-            remaining: buf.remaining(),
-        }));
+impl std::error::Error for RecordError {}
+
+impl From<DecodeError> for RecordError {
+    fn from(e: DecodeError) -> Self {
+        RecordError::Decode(e)
     }
-    (0..n).map(|_| codec::read_i32(buf)).collect()
 }
 
 impl MetadataRecord {
-    pub fn encode(&self) -> Result<Bytes, EncodeError> {
-        let mut buf = BytesMut::with_capacity(64);
+    /// Kafka's record for this one, and the version to write it in.
+    pub fn to_kafka(&self) -> (MetadataRecordBody, i16) {
         match self {
+            MetadataRecord::RegisterBroker {
+                broker_id,
+                endpoints,
+                rack,
+            } => (
+                MetadataRecordBody::RegisterBroker(RegisterBrokerRecord {
+                    broker_id: *broker_id,
+                    // No incarnation ids or broker epochs on a single node
+                    // yet (Kafka's epoch is the record's offset).
+                    incarnation_id: Uuid::ZERO,
+                    broker_epoch: 0,
+                    end_points: endpoints
+                        .iter()
+                        .map(|e| register_broker_record::BrokerEndpoint {
+                            name: e.listener.clone(),
+                            host: e.host.clone(),
+                            port: e.port,
+                            security_protocol: e.security_protocol,
+                            ..Default::default()
+                        })
+                        .collect(),
+                    rack: rack.clone(),
+                    // Nothing fences a broker yet: a registered broker is live.
+                    fenced: false,
+                    ..Default::default()
+                }),
+                REGISTER_BROKER_VERSION,
+            ),
+            MetadataRecord::Topic { name, topic_id } => (
+                MetadataRecordBody::Topic(TopicRecord {
+                    name: name.clone(),
+                    topic_id: *topic_id,
+                    ..Default::default()
+                }),
+                0,
+            ),
+            MetadataRecord::Partition {
+                topic_id,
+                partition,
+                replicas,
+                isr,
+                leader,
+                leader_epoch,
+                partition_epoch,
+            } => (
+                MetadataRecordBody::Partition(PartitionRecord {
+                    partition_id: *partition,
+                    topic_id: *topic_id,
+                    replicas: replicas.clone(),
+                    isr: isr.clone(),
+                    leader: *leader,
+                    leader_epoch: *leader_epoch,
+                    partition_epoch: *partition_epoch,
+                    directories: vec![UNASSIGNED_DIRECTORY; replicas.len()],
+                    ..Default::default()
+                }),
+                PARTITION_VERSION,
+            ),
+            MetadataRecord::Config {
+                resource_type,
+                resource_name,
+                name,
+                value,
+            } => (
+                MetadataRecordBody::Config(ConfigRecord {
+                    resource_type: *resource_type,
+                    resource_name: resource_name.clone(),
+                    name: name.clone(),
+                    value: value.clone(),
+                    ..Default::default()
+                }),
+                0,
+            ),
+            MetadataRecord::RemoveTopic { topic_id } => (
+                MetadataRecordBody::RemoveTopic(RemoveTopicRecord {
+                    topic_id: *topic_id,
+                    ..Default::default()
+                }),
+                0,
+            ),
+            MetadataRecord::ProducerIds {
+                broker_id,
+                next_producer_id,
+            } => (
+                MetadataRecordBody::ProducerIds(ProducerIdsRecord {
+                    broker_id: *broker_id,
+                    // No broker epochs yet: the spec's default.
+                    broker_epoch: -1,
+                    next_producer_id: *next_producer_id,
+                    ..Default::default()
+                }),
+                0,
+            ),
+        }
+    }
+
+    /// Our record for Kafka's, where we have one. Fields this node does not
+    /// model and that do not change what it serves (incarnation id, broker
+    /// epoch, features, fencing, log directories, leader recovery state,
+    /// eligible leader replicas) are dropped; a record whose meaning would be
+    /// lost (a reassignment in progress) is refused.
+    pub fn from_kafka(body: MetadataRecordBody) -> Result<MetadataRecord, RecordError> {
+        Ok(match body {
+            MetadataRecordBody::RegisterBroker(r) => MetadataRecord::RegisterBroker {
+                broker_id: r.broker_id,
+                endpoints: r
+                    .end_points
+                    .into_iter()
+                    .map(|e| Endpoint {
+                        listener: e.name,
+                        host: e.host,
+                        port: e.port,
+                        security_protocol: e.security_protocol,
+                    })
+                    .collect(),
+                rack: r.rack,
+            },
+            MetadataRecordBody::Topic(r) => MetadataRecord::Topic {
+                name: r.name,
+                topic_id: r.topic_id,
+            },
+            MetadataRecordBody::Partition(r) => {
+                if !r.adding_replicas.is_empty() || !r.removing_replicas.is_empty() {
+                    return Err(RecordError::Unsupported {
+                        record: "PartitionRecord",
+                        why: "partition reassignment (adding or removing replicas)",
+                    });
+                }
+                MetadataRecord::Partition {
+                    topic_id: r.topic_id,
+                    partition: r.partition_id,
+                    replicas: r.replicas,
+                    isr: r.isr,
+                    leader: r.leader,
+                    leader_epoch: r.leader_epoch,
+                    partition_epoch: r.partition_epoch,
+                }
+            }
+            MetadataRecordBody::Config(r) => MetadataRecord::Config {
+                resource_type: r.resource_type,
+                resource_name: r.resource_name,
+                name: r.name,
+                value: r.value,
+            },
+            MetadataRecordBody::RemoveTopic(r) => MetadataRecord::RemoveTopic {
+                topic_id: r.topic_id,
+            },
+            MetadataRecordBody::ProducerIds(r) => MetadataRecord::ProducerIds {
+                broker_id: r.broker_id,
+                next_producer_id: r.next_producer_id,
+            },
+            other => {
+                return Err(RecordError::Unsupported {
+                    record: other.record_type().name(),
+                    why: "this node does not apply it yet",
+                })
+            }
+        })
+    }
+
+    /// The record in Kafka's metadata record framing.
+    pub fn encode(&self) -> Result<Bytes, EncodeError> {
+        let (body, version) = self.to_kafka();
+        let record_type = body.record_type() as i16 as u32;
+        let mut buf = BytesMut::with_capacity(
+            codec::uvarint_size(FRAME_VERSION)
+                + codec::uvarint_size(record_type)
+                + codec::uvarint_size(version as u32)
+                + body.encoded_size(version),
+        );
+        codec::write_uvarint(&mut buf, FRAME_VERSION);
+        codec::write_uvarint(&mut buf, record_type);
+        codec::write_uvarint(&mut buf, version as u32);
+        body.encode(&mut buf, version)?;
+        Ok(buf.freeze())
+    }
+
+    /// Reads one framed record: the whole of `buf`, nothing left over.
+    pub fn decode(buf: Bytes) -> Result<MetadataRecord, RecordError> {
+        let (body, _version) = decode_frame(buf)?;
+        MetadataRecord::from_kafka(body)
+    }
+}
+
+/// Reads Kafka's metadata record frame and the body it announces, checking
+/// that nothing follows the body.
+pub fn decode_frame(mut buf: Bytes) -> Result<(MetadataRecordBody, i16), RecordError> {
+    let frame_version = codec::read_uvarint(&mut buf)?;
+    if frame_version != FRAME_VERSION {
+        return Err(RecordError::FrameVersion(frame_version));
+    }
+    let raw_type = codec::read_uvarint(&mut buf)?;
+    let record_type = i16::try_from(raw_type)
+        .ok()
+        .and_then(MetadataRecordType::from_i16)
+        .ok_or(RecordError::UnknownType(raw_type))?;
+    let raw_version = codec::read_uvarint(&mut buf)?;
+    let version = i16::try_from(raw_version)
+        .ok()
+        .filter(|v| record_type.versions().contains(*v))
+        .ok_or(RecordError::UnknownVersion {
+            record: record_type.name(),
+            version: raw_version,
+        })?;
+    let body = MetadataRecordBody::decode(record_type, &mut buf, version)?;
+    if !buf.is_empty() {
+        return Err(RecordError::TrailingBytes {
+            record: record_type.name(),
+            remaining: buf.len(),
+        });
+    }
+    Ok((body, version))
+}
+
+/// Whether a record value is in [`legacy`] encoding rather than Kafka's
+/// framing. The two cannot be confused: a Kafka frame starts with the frame
+/// version 1, the old encoding with its record type, which was never 1
+/// (0, 2, 3, 4, 9 or 15).
+pub fn is_legacy(value: &[u8]) -> bool {
+    value.first() != Some(&(FRAME_VERSION as u8))
+}
+
+/// The encoding Vltava used before it adopted Kafka's metadata records: a
+/// record type byte (Kafka's apiKey), a version byte (0), then the fields in
+/// the protocol crate's compact encodings. Kept only to migrate data
+/// directories written in it; nothing writes it outside tests.
+pub mod legacy {
+    use bytes::{Buf, BufMut, Bytes, BytesMut};
+    use vltava_protocol::codec::{self, DecodeError, DecodeErrorKind, EncodeError};
+
+    use super::{Endpoint, MetadataRecord};
+
+    const REGISTER_BROKER: i8 = 0;
+    const TOPIC: i8 = 2;
+    const PARTITION: i8 = 3;
+    const CONFIG: i8 = 4;
+    const REMOVE_TOPIC: i8 = 9;
+    const PRODUCER_IDS: i8 = 15;
+    const VERSION: i8 = 0;
+
+    fn put_i32s(buf: &mut BytesMut, items: &[i32]) {
+        codec::write_uvarint(buf, items.len() as u32);
+        for i in items {
+            buf.put_i32(*i);
+        }
+    }
+
+    fn get_i32s(buf: &mut Bytes) -> Result<Vec<i32>, DecodeError> {
+        let n = codec::read_uvarint(buf)? as usize;
+        if n.saturating_mul(4) > buf.remaining() {
+            return Err(DecodeError::new(DecodeErrorKind::LengthExceedsFrame {
+                length: n as u64,
+                remaining: buf.remaining(),
+            }));
+        }
+        (0..n).map(|_| codec::read_i32(buf)).collect()
+    }
+
+    /// A record in the old encoding (for tests of the migration).
+    pub fn encode(record: &MetadataRecord) -> Result<Bytes, EncodeError> {
+        let mut buf = BytesMut::with_capacity(64);
+        match record {
             MetadataRecord::RegisterBroker {
                 broker_id,
                 endpoints,
@@ -161,6 +479,7 @@ impl MetadataRecord {
         Ok(buf.freeze())
     }
 
+    /// Reads a record in the old encoding.
     pub fn decode(mut buf: Bytes) -> Result<MetadataRecord, DecodeError> {
         let buf = &mut buf;
         let kind = codec::read_i8(buf)?;
@@ -235,11 +554,11 @@ impl MetadataRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use vltava_protocol::messages::FeatureLevelRecord;
 
-    #[test]
-    fn every_record_round_trips() {
+    fn samples() -> Vec<MetadataRecord> {
         let id = Uuid([7; 16]);
-        let records = vec![
+        vec![
             MetadataRecord::RegisterBroker {
                 broker_id: 1,
                 endpoints: vec![Endpoint {
@@ -249,6 +568,11 @@ mod tests {
                     security_protocol: 0,
                 }],
                 rack: None,
+            },
+            MetadataRecord::RegisterBroker {
+                broker_id: 2,
+                endpoints: vec![],
+                rack: Some("r1".into()),
             },
             MetadataRecord::Topic {
                 name: "t".into(),
@@ -280,9 +604,14 @@ mod tests {
                 broker_id: 1,
                 next_producer_id: 2000,
             },
-        ];
-        for r in records {
+        ]
+    }
+
+    #[test]
+    fn every_record_round_trips_in_kafka_framing() {
+        for r in samples() {
             let bytes = r.encode().unwrap();
+            assert!(!is_legacy(&bytes));
             assert_eq!(MetadataRecord::decode(bytes.clone()).unwrap(), r);
             for cut in 0..bytes.len() {
                 assert!(
@@ -290,6 +619,124 @@ mod tests {
                     "{r:?} cut at {cut}"
                 );
             }
+            let mut longer = bytes.to_vec();
+            longer.push(0);
+            assert!(matches!(
+                MetadataRecord::decode(longer.into()),
+                Err(RecordError::TrailingBytes { remaining: 1, .. })
+            ));
         }
+    }
+
+    #[test]
+    fn every_record_round_trips_in_the_legacy_encoding() {
+        for r in samples() {
+            let bytes = legacy::encode(&r).unwrap();
+            assert!(is_legacy(&bytes), "{r:?}");
+            assert_eq!(legacy::decode(bytes.clone()).unwrap(), r);
+            for cut in 0..bytes.len() {
+                assert!(legacy::decode(bytes.slice(..cut)).is_err());
+            }
+            // A legacy value is never mistaken for a Kafka frame.
+            assert!(MetadataRecord::decode(bytes).is_err());
+        }
+    }
+
+    #[test]
+    fn topic_and_partition_frames_byte_by_byte() {
+        let id = Uuid([0x42; 16]);
+        // Frame: uvarint frame version 1, uvarint type 2 (TopicRecord's
+        // apiKey), uvarint version 0; body: compact string "ab" (len + 1 =
+        // 3), 16-byte uuid, empty tagged-field section.
+        let mut topic = vec![0x01, 0x02, 0x00, 0x03, b'a', b'b'];
+        topic.extend_from_slice(&id.0);
+        topic.push(0x00);
+        let record = MetadataRecord::Topic {
+            name: "ab".into(),
+            topic_id: id,
+        };
+        assert_eq!(&record.encode().unwrap()[..], &topic[..]);
+        assert_eq!(MetadataRecord::decode(topic.into()).unwrap(), record);
+
+        // Frame: 1, type 3 (PartitionRecord), version 2; body in spec order:
+        // partition id, topic id, replicas [1], isr [1], removing [],
+        // adding [], leader 1, leader epoch 0, partition epoch 0,
+        // directories [UNASSIGNED] (v1+), no tagged fields (recovery state
+        // 0 and null ELR lists are defaults, so absent).
+        let mut partition = vec![0x01, 0x03, 0x02, 0, 0, 0, 0];
+        partition.extend_from_slice(&id.0);
+        partition.extend_from_slice(&[0x02, 0, 0, 0, 1, 0x02, 0, 0, 0, 1, 0x01, 0x01]);
+        partition.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
+        partition.push(0x02);
+        partition.extend_from_slice(&[0; 16]);
+        partition.push(0x00);
+        let record = MetadataRecord::Partition {
+            topic_id: id,
+            partition: 0,
+            replicas: vec![1],
+            isr: vec![1],
+            leader: 1,
+            leader_epoch: 0,
+            partition_epoch: 0,
+        };
+        assert_eq!(&record.encode().unwrap()[..], &partition[..]);
+        assert_eq!(MetadataRecord::decode(partition.into()).unwrap(), record);
+    }
+
+    #[test]
+    fn frames_we_cannot_read_are_refused_with_a_reason() {
+        // Frame version 0 (the 2.8 preview) and an unknown frame version.
+        assert_eq!(
+            MetadataRecord::decode(Bytes::from_static(&[0x00, 0x02, 0x00])),
+            Err(RecordError::FrameVersion(0))
+        );
+        assert_eq!(
+            MetadataRecord::decode(Bytes::from_static(&[0x02, 0x02, 0x00])),
+            Err(RecordError::FrameVersion(2))
+        );
+        // Type 6 was never assigned; TopicRecord has no version 1.
+        assert_eq!(
+            MetadataRecord::decode(Bytes::from_static(&[0x01, 0x06, 0x00])),
+            Err(RecordError::UnknownType(6))
+        );
+        assert!(matches!(
+            MetadataRecord::decode(Bytes::from_static(&[0x01, 0x02, 0x01])),
+            Err(RecordError::UnknownVersion { version: 1, .. })
+        ));
+        // A valid Kafka record we do not apply yet.
+        let mut buf = BytesMut::from(&[0x01u8, 12, 0][..]);
+        MetadataRecordBody::FeatureLevel(FeatureLevelRecord {
+            name: "metadata.version".into(),
+            feature_level: 25,
+            ..Default::default()
+        })
+        .encode(&mut buf, 0)
+        .unwrap();
+        let err = MetadataRecord::decode(buf.freeze()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "FeatureLevelRecord is not supported: this node does not apply it yet"
+        );
+    }
+
+    #[test]
+    fn kafka_fields_we_do_not_model_are_dropped_or_refused() {
+        let id = Uuid([1; 16]);
+        let mut record = PartitionRecord {
+            partition_id: 0,
+            topic_id: id,
+            replicas: vec![1],
+            isr: vec![1],
+            leader: 1,
+            leader_recovery_state: 1,
+            eligible_leader_replicas: Some(vec![1]),
+            ..Default::default()
+        };
+        assert!(MetadataRecord::from_kafka(MetadataRecordBody::Partition(record.clone())).is_ok());
+        record.adding_replicas = vec![2];
+        assert!(matches!(
+            MetadataRecord::from_kafka(MetadataRecordBody::Partition(record)),
+            Err(RecordError::Unsupported { .. })
+        ));
     }
 }
