@@ -435,3 +435,87 @@ async fn hostile_requests_close_only_their_connection() {
         .unwrap()
         .contains(&"still-here".to_string()));
 }
+
+/// Rewrites the metadata log of a stopped broker in the record encoding
+/// Vltava used before it adopted Kafka's metadata records, batch for batch.
+fn rewrite_metadata_log_in_legacy_encoding(data_dir: &std::path::Path) {
+    use vltava_metadata::records::legacy;
+    use vltava_metadata::MetadataRecord;
+    use vltava_storage::{Log, LogConfig, LogOpenOptions};
+
+    let dir = data_dir.join("metadata").join("__cluster_metadata-0");
+    let open = || Log::open(&dir, LogConfig::default(), LogOpenOptions::default(), 0).unwrap();
+    let log = open();
+    let mut batches = Vec::new();
+    let read = log
+        .read(0, i32::MAX as usize, log.log_end_offset(), true)
+        .unwrap();
+    for batch in vltava_records::BatchSplitter::new(read.records) {
+        let mut builder = vltava_records::RecordBatchBuilder::new();
+        for record in batch.unwrap().records().unwrap() {
+            let record = record.unwrap();
+            let decoded = MetadataRecord::decode(record.value.unwrap()).unwrap();
+            let old = legacy::encode(&decoded).unwrap();
+            builder
+                .append(record.timestamp, None, Some(&old), &[])
+                .unwrap();
+        }
+        batches.push(builder.build().unwrap());
+    }
+    assert!(batches.len() >= 2, "registration and a topic at least");
+    log.close().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let log = open();
+    for batch in batches {
+        log.append_as_leader(batch, 0, 0).unwrap();
+    }
+    log.flush(0).unwrap();
+    log.close().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn data_directory_from_before_kafka_metadata_records_is_migrated() {
+    let mut broker = TestBroker::start(&[]);
+    let mut client = broker.client().await;
+    create(&mut client, "old", 3, &[("retention.ms", "123456")]).await;
+    let records: Vec<ProducerRecord> = (0..10).map(record).collect();
+    client
+        .produce("old", 2, &records, Acks::All, Compression::None)
+        .await
+        .unwrap();
+    let before = client.topic_metadata("old").await.unwrap();
+    drop(client);
+    broker.stop();
+
+    rewrite_metadata_log_in_legacy_encoding(broker.path());
+    broker.restart();
+    let mut client = broker.client().await;
+    let after = client.topic_metadata("old").await.unwrap();
+    assert_eq!(after.topic_id, before.topic_id);
+    assert_eq!(after.partitions.len(), 3);
+    let configs = client
+        .describe_configs(&vltava_client::ConfigResource::Topic("old".into()))
+        .await
+        .unwrap();
+    let retention = configs.iter().find(|c| c.name == "retention.ms").unwrap();
+    assert_eq!(retention.value.as_deref(), Some("123456"));
+    assert_records(&read_all(&mut client, "old", 2, 0).await, 0, &records);
+    // New decisions are appended after the migrated ones and survive a restart.
+    create(&mut client, "new", 1, &[]).await;
+    drop(client);
+    broker.stop();
+    assert!(!broker
+        .path()
+        .join("metadata")
+        .join("migration-old")
+        .exists());
+    assert!(!broker
+        .path()
+        .join("metadata")
+        .join("migration-new")
+        .exists());
+    broker.restart();
+    let mut client = broker.client().await;
+    assert_eq!(client.partition_count("old").await.unwrap(), 3);
+    assert_eq!(client.partition_count("new").await.unwrap(), 1);
+}
