@@ -481,6 +481,18 @@ mod tests {
     }
 
     #[test]
+    fn metadata_type_specs_parse_with_their_record_type() {
+        let text = r#"{ "apiKey": 2, "type": "metadata", "name": "TopicRecord",
+            "validVersions": "0", "flexibleVersions": "0+",
+            "fields": [ { "name": "Name", "type": "string", "versions": "0+" } ] }"#;
+        let spec = parse_message(text, "metadata/TopicRecord.json").unwrap();
+        assert_eq!(spec.kind, Kind::Metadata);
+        assert_eq!(spec.api_key, Some(2));
+        let unknown = text.replace("\"metadata\"", "\"coordinator-key\"");
+        assert!(parse_message(&unknown, "x.json").is_err());
+    }
+
+    #[test]
     fn comments_outside_strings_are_removed() {
         let text = "{ \"a\": \"x // not a comment\", // a comment\n// whole line\n\"b\": 1 }";
         let v: Value = serde_json::from_str(&strip_comments(text)).unwrap();
