@@ -63,7 +63,7 @@ def clean():
         h.add("consumer-0.1", "ok", "poll", topic="t", partition=1, offset=o, value=f"1-{o}")
     h.add("consumer-0.1", "ok", "commit", group="g", offsets={"t": {"0": 4, "1": 3}}, mode="async")
     h.add("monitor", "ok", "committed", group="g", offsets={"t": {"0": 4, "1": 3}})
-    h.add("txn-0.0", "invoke", "txn", txn="a", topic="out", inputs=[["t", 0, 0]],
+    h.add("txn-0.0", "invoke", "txn", txn="a", topic="out", group="gt", inputs=[["t", 0, 0]],
           outputs=[[0, "a|0-0"], [0, "a|0-1"]], action="commit")
     h.add("txn-0.0", "ok", "txn", txn="a", outcome="committed")
     h.add("txn-0.0", "invoke", "txn", txn="b", topic="out", inputs=[["t", 0, 1]],
@@ -72,7 +72,7 @@ def clean():
     final = {
         "logs": {"t": log, "out": {"0": [[0, "a|0-0"], [1, "a|0-1"], [3, "b|0-1"]]}},
         "committed_reads": {"t": copy.deepcopy(log), "out": {"0": [[0, "a|0-0"], [1, "a|0-1"]]}},
-        "committed_offsets": {"g": {"t": {"0": 4, "1": 3}}},
+        "committed_offsets": {"g": {"t": {"0": 4, "1": 3}}, "gt": {"t": {"0": 1}}},
         "topics": {"t": {"partitions": 2}, "out": {"partitions": 1}},
         "healed_at": 0.0,
         "stopped_at": 10.0,
@@ -283,3 +283,11 @@ def test_a_run_without_final_reads_is_not_reported_as_losing_everything():
     assert ("produce", "lost") not in kinds(result)
     assert "missing" in result["stats"]["final_reads"]
     assert not result["valid"]  # nothing was proven
+
+
+def test_input_skipped_by_the_transactional_group_is_caught():
+    h, final = clean()
+    final["committed_offsets"]["gt"]["t"]["0"] = 3  # offsets 1 and 2 were never processed by a committed txn
+    result = checker.check(h.events, final, OPTIONS)
+    skipped = [v for v in result["violations"] if v["kind"] == "input-skipped"]
+    assert skipped and skipped[0]["missing"] == [1, 2]

@@ -282,8 +282,8 @@ def check_transactions(events, final, options):
     """Read-process-write: read_committed readers never see a record of an
     aborted transaction, see every committed transaction whole and in the
     order it was written, and see a transaction of unknown outcome whole or
-    not at all; no input record is processed by two committed transactions
-    (exactly once)."""
+    not at all; no input record is processed by two committed transactions,
+    and none below the group's committed offset by none (exactly once)."""
     out = []
     txns = {}
     for e in events:
@@ -333,6 +333,17 @@ def check_transactions(events, final, options):
     for src, ids in processed_by.items():
         if len(ids) > 1:
             out.append(_violation("txn", "processed-twice", True, input=list(src), txns=ids))
+    # No input skipped: below the group's final committed offset, every input
+    # record was processed by a transaction whose outputs are visible.
+    groups = {t["invoke"].get("group") for t in txns.values()} - {None}
+    for group in sorted(groups):
+        for topic, parts in final.get("committed_offsets", {}).get(group, {}).items():
+            view = _partitions(final.get("committed_reads", {}).get(topic))
+            for p, upto in parts.items():
+                missing = [o for o, _ in view.get(int(p), []) if o < upto and (topic, int(p), o) not in processed_by]
+                if missing:
+                    out.append(_violation("txn", "input-skipped", True, group=group, topic=topic, partition=int(p),
+                                          committed=upto, missing=missing[:20], missing_count=len(missing)))
     stats = {"transactions": len(txns)}
     stats.update({f"txn_{k}": v for k, v in counts.items()})
     return out, stats

@@ -102,6 +102,22 @@ def _join(threads, timeout, errors):
             errors.append(f"{t.name} did not stop within {timeout} s:\n{stack}")
 
 
+def _read_committed_offsets(monitor, group, within_s=60):
+    """The group's committed offsets at the end; retried while a transaction
+    left open by a worker that was restarted still holds offsets pending
+    (its transaction timeout ends it)."""
+    from confluent_kafka import KafkaException
+
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            return monitor.read(group)
+        except KafkaException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+
+
 def run_once(args, seed, run_dir):
     from . import workloads as w  # confluent-kafka is needed only to run, not to check
 
@@ -117,11 +133,17 @@ def run_once(args, seed, run_dir):
     # Small segments rolled every few seconds, so that faults meet rolls.
     settings = ["log.segment.bytes=1048576", "log.roll.ms=4000", "group.initial.rebalance.delay.ms=0",
                 "transaction.state.log.segment.bytes=1048576"] + args.broker_set
-    node = Node(args.bin, run_dir, 0, settings, disk_mb=args.disk_mb if "disk-full" in args.nemesis else None,
-                own_clock="clock" in args.nemesis, own_host="isolate" in args.nemesis)
     errors = []
     final = {}
+    node = None
+    nemesis = None
+    stop_faults = threading.Event()
+    stop_producers = threading.Event()
+    stop_consumers = threading.Event()
+    stop_others = threading.Event()
     try:
+        node = Node(args.bin, run_dir, 0, settings, disk_mb=args.disk_mb if "disk-full" in args.nemesis else None,
+                    own_clock="clock" in args.nemesis, own_host="isolate" in args.nemesis)
         node.start()
         bootstrap = node.bootstrap
         topics = {w.MAIN_TOPIC: args.partitions}
@@ -129,10 +151,6 @@ def run_once(args, seed, run_dir):
             topics[w.TXN_OUTPUT_TOPIC] = args.partitions
         w.create_topics(bootstrap, topics)
 
-        stop_faults = threading.Event()
-        stop_producers = threading.Event()
-        stop_consumers = threading.Event()
-        stop_others = threading.Event()
         producers, consumers, others = [], [], []
         if "producer" in args.workload or "txn" in args.workload:
             producers = [w.ProducerWorker(i, bootstrap, history, stop_producers, seed, args.rate, args.acks,
@@ -192,17 +210,24 @@ def run_once(args, seed, run_dir):
             final["committed_reads"][w.TXN_OUTPUT_TOPIC] = w.read_all(bootstrap, w.TXN_OUTPUT_TOPIC,
                                                                       "read_committed")
         final["committed_read_at"] = history.now()
-        final["committed_offsets"] = {g: monitor.read(g) for g in groups}
+        final["committed_offsets"] = {g: _read_committed_offsets(monitor, g) for g in groups}
         final["topics"] = w.topic_partitions(bootstrap)
         history.add("final", "ok", "read")
     except Exception as e:
         errors.append(f"{type(e).__name__}: {e}")
     finally:
-        node.close()
+        # Whatever happened (an error, SIGTERM): stop every thread that could
+        # still touch the node, then the node, its mount and its namespace.
+        for event in (stop_faults, stop_producers, stop_consumers, stop_others):
+            event.set()
+        if nemesis is not None:
+            nemesis.join(30)
+        if node is not None:
+            node.close()
         history.close()
 
     # The broker's own word: a panic is a bug whatever the clients saw.
-    for line in node.log_text().splitlines():
+    for line in (node.log_text() if node else "").splitlines():
         if "panicked" in line:
             errors.append(f"broker panicked: {line.strip()[:300]}")
             break

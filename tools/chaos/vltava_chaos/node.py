@@ -48,19 +48,30 @@ class Node:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.disk = self.dir / "disk"
         self.disk.mkdir(exist_ok=True)
-        self.mounted = False
-        if disk_mb:
-            if os.geteuid() != 0:
-                raise RuntimeError("the disk-full fault needs root (it mounts a small tmpfs)")
-            subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={int(disk_mb)}m", "tmpfs", str(self.disk)],
-                           check=True)
-            self.mounted = True
         self.data = self.disk / "data"
         self.filler = self.disk / "filler"
         self.log_path = self.dir / "broker.log"
         self.settings = list(settings)
         self.clock_file = None
         self.faketime = None
+        self.mounted = False
+        self.closed = False
+        self.netns = None
+        self.proc = None
+        self.paused = False
+        try:
+            self._set_up(disk_mb, own_clock, own_host)
+        except BaseException:
+            self.close()  # undo whatever part was made
+            raise
+
+    def _set_up(self, disk_mb, own_clock, own_host):
+        if disk_mb:
+            if os.geteuid() != 0:
+                raise RuntimeError("the disk-full fault needs root (it mounts a small tmpfs)")
+            subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={int(disk_mb)}m", "tmpfs", str(self.disk)],
+                           check=True)
+            self.mounted = True
         if own_clock:
             libs = sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1"))
             if not libs:
@@ -68,15 +79,12 @@ class Node:
             self.faketime = libs[0]
             self.clock_file = self.dir / "clock-offset"
             self.set_clock_offset(0)
-        self.netns = None
         self.host = "127.0.0.1"
         if own_host:
             self._make_host()
             self.port = 9092
         else:
             self.port = free_port()
-        self.proc = None
-        self.paused = False
 
     @property
     def bootstrap(self):
@@ -86,7 +94,9 @@ class Node:
         if os.geteuid() != 0:
             raise RuntimeError("the isolate fault needs root (it makes a network namespace)")
         tag = f"vch{os.getpid() % 100000}n{self.node_id}"
-        self.netns, self.veth, self.inner = tag, tag + "h", tag + "g"
+        self.veth, self.inner = tag + "h", tag + "g"
+        subprocess.run(["ip", "netns", "add", tag], check=True)
+        self.netns = tag  # from here on, close() deletes it (and the veth with it)
         subnet = os.getpid() % 250
         outside, inside = f"10.213.{subnet}.{4 * self.node_id + 1}", f"10.213.{subnet}.{4 * self.node_id + 2}"
         # Guard: should the link's own route ever vanish, packets for the
@@ -94,8 +104,7 @@ class Node:
         # route off this machine. (Installed once; it stays, harmlessly.)
         subprocess.run(["ip", "route", "add", "blackhole", TEST_HOSTS, "metric", "4000"],
                        check=False, stderr=subprocess.DEVNULL)
-        for cmd in (["ip", "netns", "add", self.netns],
-                    ["ip", "link", "add", self.veth, "type", "veth", "peer", "name", self.inner],
+        for cmd in (["ip", "link", "add", self.veth, "type", "veth", "peer", "name", self.inner],
                     ["ip", "link", "set", self.inner, "netns", self.netns],
                     ["ip", "addr", "add", f"{outside}/30", "dev", self.veth],
                     ["ip", "link", "set", self.veth, "up"],
@@ -128,6 +137,8 @@ class Node:
 
     def start(self, timeout=30):
         """Starts the broker and waits until it accepts connections."""
+        if self.closed:
+            raise RuntimeError(f"node {self.node_id} is closed")
         args = [self.binary, "server", "--listen", self.bootstrap, "--data-dir", str(self.data)]
         if self.netns:
             args = ["ip", "netns", "exec", self.netns] + args  # execs the broker: same pid
@@ -231,6 +242,7 @@ class Node:
         return "\n".join(self.log_text().splitlines()[-n:])
 
     def close(self):
+        self.closed = True
         self.stop()
         self.free_disk()
         if self.mounted:

@@ -17,6 +17,7 @@ Every client is told the run's seed through its own random generator, so
 the choices it makes are reproducible; what the broker answers is not.
 """
 
+import concurrent.futures
 import json
 import logging
 import os
@@ -92,6 +93,20 @@ class Worker(threading.Thread):
         except Exception as e:  # a crashed worker is a harness failure, reported by the run
             self.error = f"{type(e).__name__}: {e}"
             self.history.add(self.name, "info", "error", value=self.error)
+
+
+def owned(consumer, messages):
+    """The messages of a consume() batch whose partitions are still assigned.
+    librdkafka runs rebalance callbacks inside consume(), and messages it had
+    already collected can come back after their partition was revoked and
+    handed to another member: an application that processes (or commits)
+    those acts on data it no longer owns (found by the transactional
+    workload: inputs processed twice)."""
+    messages = [m for m in messages if not m.error()]
+    if not messages:
+        return messages
+    assigned = {(tp.topic, tp.partition) for tp in consumer.assignment()}
+    return [m for m in messages if (m.topic(), m.partition()) in assigned]
 
 
 class LivesWorker(Worker):
@@ -204,6 +219,9 @@ class ConsumerWorker(LivesWorker):
             if not failed:
                 history.add(name, "ok", "commit", group=self.group, offsets=offsets, mode="async",
                             invoked=invoked)
+                for t, parts in offsets.items():
+                    for p, o in parts.items():
+                        committed[(t, int(p))] = o
             else:
                 history.add(name, "info", "commit", group=self.group, offsets=offsets, mode="async",
                             error=err.name() if err is not None else "partition error", invoked=invoked)
@@ -224,7 +242,8 @@ class ConsumerWorker(LivesWorker):
         history.add(name, "ok", "open", group=self.group, isolation=self.isolation)
 
         def commit(mode):
-            todo = {tp: o for tp, o in processed.items() if committed.get(tp) != o}
+            assigned = {(tp.topic, tp.partition) for tp in consumer.assignment()}
+            todo = {tp: o for tp, o in processed.items() if committed.get(tp) != o and tp in assigned}
             if not todo:
                 return
             offsets = {}
@@ -235,7 +254,6 @@ class ConsumerWorker(LivesWorker):
             if mode == "async":
                 pending_async[json.dumps(offsets, sort_keys=True)] = invoked
                 consumer.commit(offsets=tps, asynchronous=True)  # completes in record_commit
-                committed.update(todo)
                 return
             try:
                 result = consumer.commit(offsets=tps, asynchronous=False)
@@ -274,9 +292,8 @@ class ConsumerWorker(LivesWorker):
             while not self.stop_event.is_set():
                 if self.restarts.is_set() and time.monotonic() >= ends_at:
                     break
-                for msg in consumer.consume(num_messages=200, timeout=0.2):
-                    if msg.error():
-                        continue
+                batch = consumer.consume(num_messages=200, timeout=0.2)
+                for msg in owned(consumer, batch):
                     history.add(name, "ok", "poll", topic=msg.topic(), partition=msg.partition(),
                                 offset=msg.offset(), value=msg.value().decode())
                     processed[(msg.topic(), msg.partition())] = msg.offset() + 1
@@ -415,7 +432,7 @@ class TxnWorker(LivesWorker):
             history.add(name, "ok", "open", group=TXN_GROUP, isolation="read_committed")
             consumer.subscribe([MAIN_TOPIC])
             while not self.stop_event.is_set():
-                msgs = [m for m in consumer.consume(num_messages=50, timeout=0.3) if not m.error()]
+                msgs = owned(consumer, consumer.consume(num_messages=50, timeout=0.3))
                 if not msgs:
                     continue
                 if not self.transaction(name, producer, consumer, msgs):
@@ -444,7 +461,7 @@ class TxnWorker(LivesWorker):
         for m in msgs:
             first.setdefault((m.topic(), m.partition()), m.offset())
             positions[(m.topic(), m.partition())] = m.offset() + 1
-        history.add(name, "invoke", "txn", txn=txn_id, topic=TXN_OUTPUT_TOPIC, inputs=inputs,
+        history.add(name, "invoke", "txn", txn=txn_id, topic=TXN_OUTPUT_TOPIC, group=TXN_GROUP, inputs=inputs,
                     outputs=outputs, action=action)
         clients = (producer, consumer)
         timeout = self.API_TIMEOUT_S
@@ -506,8 +523,14 @@ class AdminWorker(Worker):
         self.history.add(self.name, "invoke", "admin", op=op, topic=topic, **fields)
         try:
             call()
+        except concurrent.futures.TimeoutError:
+            self.history.add(self.name, "info", "admin", op=op, topic=topic, error="timed out", **fields)
+            return False
         except KafkaException as e:
-            self.history.add(self.name, _outcome(e), "admin", op=op, topic=topic, error=_error(e)[1], **fields)
+            outcome = _outcome(e)
+            if op == "delete" and _error(e)[0] == KafkaError.UNKNOWN_TOPIC_OR_PART:
+                outcome = "info"  # a retried delete that had already taken effect answers this too
+            self.history.add(self.name, outcome, "admin", op=op, topic=topic, error=_error(e)[1], **fields)
             return False
         self.history.add(self.name, "ok", "admin", op=op, topic=topic, **fields)
         return True
