@@ -150,6 +150,8 @@ def run_once(args, seed, run_dir):
         if "txn" in args.workload:
             topics[w.TXN_OUTPUT_TOPIC] = args.partitions
         w.create_topics(bootstrap, topics)
+        if "txn" in args.workload:
+            w.commit_initial_offsets(bootstrap, w.TXN_GROUP, w.MAIN_TOPIC, args.partitions)
 
         producers, consumers, others = [], [], []
         if "producer" in args.workload or "txn" in args.workload:

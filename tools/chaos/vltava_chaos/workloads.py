@@ -95,13 +95,18 @@ class Worker(threading.Thread):
             self.history.add(self.name, "info", "error", value=self.error)
 
 
-def owned(consumer, messages):
+def owned(consumer, messages, history=None, name=None):
     """The messages of a consume() batch whose partitions are still assigned.
     librdkafka runs rebalance callbacks inside consume(), and messages it had
     already collected can come back after their partition was revoked and
     handed to another member: an application that processes (or commits)
     those acts on data it no longer owns (found by the transactional
     workload: inputs processed twice)."""
+    errors = [m for m in messages if m.error()]
+    if history is not None:
+        for m in errors:  # e.g. an offset reset: worth seeing next to the reads
+            history.add(name, "info", "consume-error", topic=m.topic(), partition=m.partition(),
+                        offset=m.offset(), error=m.error().name(), text=m.error().str())
     messages = [m for m in messages if not m.error()]
     if not messages:
         return messages
@@ -293,7 +298,7 @@ class ConsumerWorker(LivesWorker):
                 if self.restarts.is_set() and time.monotonic() >= ends_at:
                     break
                 batch = consumer.consume(num_messages=200, timeout=0.2)
-                for msg in owned(consumer, batch):
+                for msg in owned(consumer, batch, history, name):
                     history.add(name, "ok", "poll", topic=msg.topic(), partition=msg.partition(),
                                 offset=msg.offset(), value=msg.value().decode())
                     processed[(msg.topic(), msg.partition())] = msg.offset() + 1
@@ -412,7 +417,15 @@ class TxnWorker(LivesWorker):
             **base_conf(self.bootstrap),
             "group.id": TXN_GROUP,
             "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
+            # Never reset: the group's offsets are committed (at 0) before
+            # the workers start, so a reset can only be librdkafka 2.12's
+            # bug: an OffsetFetch answered UNSTABLE_OFFSET_COMMIT after the
+            # assignment changed puts the partition back with an invalid
+            # offset instead of "stored" (rd_kafka_assignment_apply_offsets),
+            # and it starts from auto.offset.reset, reprocessing what
+            # committed transactions already processed. With "error" the
+            # worker sees it and starts a new life from the committed offsets.
+            "auto.offset.reset": "error",
             "isolation.level": "read_committed",
             "session.timeout.ms": 6000,
             "heartbeat.interval.ms": 500,
@@ -432,7 +445,11 @@ class TxnWorker(LivesWorker):
             history.add(name, "ok", "open", group=TXN_GROUP, isolation="read_committed")
             consumer.subscribe([MAIN_TOPIC])
             while not self.stop_event.is_set():
-                msgs = owned(consumer, consumer.consume(num_messages=50, timeout=0.3))
+                batch = consumer.consume(num_messages=50, timeout=0.3)
+                msgs = owned(consumer, batch, history, name)
+                if any(m.error() and m.error().code() == KafkaError._AUTO_OFFSET_RESET for m in batch):
+                    return  # see auto.offset.reset above: a new consumer asks for the committed offsets
+
                 if not msgs:
                     continue
                 if not self.transaction(name, producer, consumer, msgs):
@@ -561,6 +578,24 @@ class AdminWorker(Worker):
                     self.live.pop(topic)
                     self.op("delete", topic, lambda: self.admin.delete_topics(
                         [topic], request_timeout=10)[topic].result(15))
+
+
+def commit_initial_offsets(bootstrap, group, topic, partitions, timeout=30):
+    """Commits offset 0 for every partition of `topic` for `group`, so its
+    members never need auto.offset.reset."""
+    c = Consumer({**base_conf(bootstrap), "group.id": group, "enable.auto.commit": False})
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                c.commit(offsets=[TopicPartition(topic, p, 0) for p in range(partitions)], asynchronous=False)
+                return
+            except KafkaException:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
+    finally:
+        c.close()
 
 
 def create_topics(bootstrap, topics, timeout=60):
