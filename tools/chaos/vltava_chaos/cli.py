@@ -26,7 +26,7 @@ from pathlib import Path
 
 from . import checker, report
 from .history import History, load
-from .nemesis import CLUSTER_FAULTS, FAULTS, Nemesis, schedule
+from .nemesis import CLUSTER_FAULTS, FAULTS, Nemesis, Step, schedule
 from .node import Node
 
 REPO = Path(__file__).resolve().parents[3]
@@ -129,6 +129,7 @@ def run_once(args, seed, run_dir):
                "partitions": args.partitions, "liveness_s": args.liveness,
                "replay": replay_command(args, seed)}
     plan = schedule(seed, args.duration, args.nemesis, args.nodes)
+    options["schedule"] = [step._asdict() for step in plan]
     history = History(run_dir / "history.jsonl")
     # Small segments rolled every few seconds, so that faults meet rolls.
     settings = ["log.segment.bytes=1048576", "log.roll.ms=4000", "group.initial.rebalance.delay.ms=0",
@@ -247,7 +248,8 @@ def check_stored(run_dir):
     final = json.loads((run_dir / "final.json").read_text())
     options = json.loads((run_dir / "options.json").read_text())
     result = checker.check(events, final, options)
-    rep = report.write(run_dir, result, options, [], events, [])
+    plan = [Step(**step) for step in options.get("schedule", [])]
+    rep = report.write(run_dir, result, options, plan, events, [])
     print(report.summary_text(rep))
     return 0 if rep["valid"] else 1
 

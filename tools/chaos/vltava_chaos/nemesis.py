@@ -67,7 +67,6 @@ class Nemesis(threading.Thread):
         self.stop_event = stop_event
         self.healed_at = None
         self.error = None
-        self.applied = []
 
     def _wait_until(self, t):
         while not self.stop_event.is_set():
@@ -86,7 +85,6 @@ class Nemesis(threading.Thread):
                 self.history.add("nemesis", "info", step.fault, value="start", node=step.node, **extra)
                 detail = self._apply(step, self.nodes[step.node])
                 self.history.add("nemesis", "info", step.fault, value="stop", node=step.node, **detail)
-                self.applied.append(step.fault)
                 self.healed_at = self.history.now()
         except Exception as e:  # the run reports it; a half-applied fault is healed by heal_all
             self.error = f"{type(e).__name__}: {e}"
