@@ -165,6 +165,9 @@ def test_retries_across_a_restart_are_deduplicated(broker_proc, broker, create_t
         seq = i // 2
         last[pid] = (batch(pid, 0, seq, [f"r{i}".encode() + b"x" * 100]), i)
         assert c.produce(topic_name, last[pid][0]) == (NONE, i)
+        # segment.ms=1 rolls only a segment at least 1 ms old: appends that
+        # come faster than that (an idle machine) share a segment.
+        time.sleep(0.003)
     c.close()
     segments = list((broker_proc.dir / "data" / f"{topic_name}-0").glob("*.log"))
     assert len(segments) > 5, segments
