@@ -8,6 +8,9 @@
 //! cargo run -p vltava-codegen -- --specs DIR --out DIR
 //! ```
 //!
+//! `specs-newer/` holds Kafka specs newer than the shared directory's (Vote v2,
+//! KIP-996 pre-vote); each replaces the shared file of the same name.
+//!
 //! The output is formatted with `rustfmt`, so regeneration is deterministic
 //! for a given spec directory and toolchain.
 
@@ -31,6 +34,10 @@ const SPEC_DIRS: &[&str] = &[
 
 struct Options {
     specs: PathBuf,
+    /// Newer versions of a few Kafka specs than the shared directory has
+    /// (see `specs-newer/`); a file here replaces the shared file of the same
+    /// name.
+    newer: PathBuf,
     out: PathBuf,
     check: bool,
 }
@@ -39,6 +46,7 @@ fn parse_args() -> Result<Options, String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let mut options = Options {
         specs: root.join("../shared/kafka-message-specs"),
+        newer: root.join("crates/vltava-codegen/specs-newer"),
         out: root.join("crates/vltava-protocol/src/messages"),
         check: false,
     };
@@ -85,7 +93,7 @@ fn rustfmt(source: &str) -> Result<String, String> {
     String::from_utf8(output.stdout).map_err(|e| format!("rustfmt output: {e}"))
 }
 
-fn load_specs(dir: &Path) -> Result<Vec<spec::MessageSpec>, String> {
+fn load_specs(dir: &Path, newer: &Path) -> Result<Vec<spec::MessageSpec>, String> {
     let mut specs = Vec::new();
     for sub in SPEC_DIRS {
         let path = dir.join(sub);
@@ -95,7 +103,11 @@ fn load_specs(dir: &Path) -> Result<Vec<spec::MessageSpec>, String> {
             .filter(|p| p.extension().is_some_and(|x| x == "json"))
             .collect();
         files.sort();
-        for file in files {
+        for mut file in files {
+            let replacement = newer.join(sub).join(file.file_name().expect("file name"));
+            if replacement.exists() {
+                file = replacement;
+            }
             let text =
                 std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
             let source = format!(
@@ -124,7 +136,7 @@ fn generate_all(specs: &[spec::MessageSpec]) -> Result<BTreeMap<String, String>,
 
 fn run() -> Result<bool, String> {
     let options = parse_args()?;
-    let specs = load_specs(&options.specs)?;
+    let specs = load_specs(&options.specs, &options.newer)?;
     let files = generate_all(&specs)?;
     let existing: Vec<String> = match std::fs::read_dir(&options.out) {
         Ok(entries) => entries

@@ -861,7 +861,7 @@ pub enum ApiKey {
     DescribeUserScramCredentials = 50,
     /// Versions 0.
     AlterUserScramCredentials = 51,
-    /// Versions 0-1.
+    /// Versions 0-2.
     Vote = 52,
     /// Versions 0-1.
     BeginQuorumEpoch = 53,
@@ -1271,7 +1271,7 @@ impl ApiKey {
             ApiKey::AlterClientQuotas => VersionRange { min: 0, max: 1 },
             ApiKey::DescribeUserScramCredentials => VersionRange { min: 0, max: 0 },
             ApiKey::AlterUserScramCredentials => VersionRange { min: 0, max: 0 },
-            ApiKey::Vote => VersionRange { min: 0, max: 1 },
+            ApiKey::Vote => VersionRange { min: 0, max: 2 },
             ApiKey::BeginQuorumEpoch => VersionRange { min: 0, max: 1 },
             ApiKey::EndQuorumEpoch => VersionRange { min: 0, max: 1 },
             ApiKey::DescribeQuorum => VersionRange { min: 0, max: 2 },
@@ -1365,7 +1365,7 @@ impl ApiKey {
             ApiKey::AlterClientQuotas => Some(VersionRange { min: 1, max: 1 }),
             ApiKey::DescribeUserScramCredentials => Some(VersionRange { min: 0, max: 0 }),
             ApiKey::AlterUserScramCredentials => Some(VersionRange { min: 0, max: 0 }),
-            ApiKey::Vote => Some(VersionRange { min: 0, max: 1 }),
+            ApiKey::Vote => Some(VersionRange { min: 0, max: 2 }),
             ApiKey::BeginQuorumEpoch => Some(VersionRange { min: 1, max: 1 }),
             ApiKey::EndQuorumEpoch => Some(VersionRange { min: 1, max: 1 }),
             ApiKey::DescribeQuorum => Some(VersionRange { min: 0, max: 2 }),

@@ -7,7 +7,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use crate::codec::*;
 use crate::message::{Message, VersionRange};
 
-/// The VoteRequest request (versions 0-1).
+/// The VoteRequest request (versions 0-2).
 #[derive(Debug, Clone, PartialEq)]
 pub struct VoteRequest {
     /// Wire: versions 0+, nullable 0+.
@@ -191,6 +191,10 @@ pub struct PartitionData {
     ///
     /// Wire: versions 0+.
     pub last_offset: i64,
+    /// Whether the request is a KIP-996 pre-vote (no epoch bump, nothing persisted)
+    ///
+    /// Wire: versions 2+.
+    pub pre_vote: bool,
     /// Tagged fields this version of the code does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
@@ -205,6 +209,7 @@ impl Default for PartitionData {
             voter_directory_id: Uuid::ZERO,
             last_offset_epoch: 0,
             last_offset: 0,
+            pre_vote: false,
             unknown_tagged_fields: Vec::new(),
         }
     }
@@ -226,6 +231,9 @@ impl PartitionData {
         }
         this.last_offset_epoch = read_i32(buf).map_err(|e| e.in_field("last_offset_epoch"))?;
         this.last_offset = read_i64(buf).map_err(|e| e.in_field("last_offset"))?;
+        if version >= 2 {
+            this.pre_vote = read_bool(buf).map_err(|e| e.in_field("pre_vote"))?;
+        }
         read_unknown_tagged_fields(buf, &mut this.unknown_tagged_fields)?;
         Ok(this)
     }
@@ -242,6 +250,14 @@ impl PartitionData {
         }
         buf.put_i32(self.last_offset_epoch);
         buf.put_i64(self.last_offset);
+        if version >= 2 {
+            write_bool(buf, self.pre_vote);
+        }
+        if !(version >= 2) {
+            if !(self.pre_vote == false) {
+                return Err(EncodeError::field_not_in_version("pre_vote", version));
+            }
+        }
         let count = self.unknown_tagged_fields.len();
         write_uvarint(buf, count as u32);
         write_unknown_tagged_rest(buf, &self.unknown_tagged_fields, 0)?;
@@ -261,6 +277,9 @@ impl PartitionData {
         }
         size += 4;
         size += 8;
+        if version >= 2 {
+            size += 1;
+        }
         let count = self.unknown_tagged_fields.len();
         size += uvarint_size(count as u32) + unknown_tagged_size(&self.unknown_tagged_fields);
         size
@@ -283,6 +302,9 @@ impl PartitionData {
         }
         this.last_offset_epoch = rng.i32();
         this.last_offset = rng.i64();
+        if version >= 2 {
+            this.pre_vote = rng.bool();
+        }
         if rng.one_in(4) {
             this.unknown_tagged_fields.push(rng.unknown_tagged_field());
         }
@@ -292,8 +314,8 @@ impl PartitionData {
 
 impl Message for VoteRequest {
     const NAME: &'static str = "VoteRequest";
-    const VERSIONS: VersionRange = VersionRange { min: 0, max: 1 };
-    const FLEXIBLE_VERSIONS: Option<VersionRange> = Some(VersionRange { min: 0, max: 1 });
+    const VERSIONS: VersionRange = VersionRange { min: 0, max: 2 };
+    const FLEXIBLE_VERSIONS: Option<VersionRange> = Some(VersionRange { min: 0, max: 2 });
 
     fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         if !Self::VERSIONS.contains(version) {

@@ -7,7 +7,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use crate::codec::*;
 use crate::message::{Message, VersionRange};
 
-/// The VoteResponse response (versions 0-1).
+/// The VoteResponse response (versions 0-2).
 #[derive(Debug, Clone, PartialEq)]
 pub struct VoteResponse {
     /// The top level error code.
@@ -416,8 +416,8 @@ impl NodeEndpoint {
 
 impl Message for VoteResponse {
     const NAME: &'static str = "VoteResponse";
-    const VERSIONS: VersionRange = VersionRange { min: 0, max: 1 };
-    const FLEXIBLE_VERSIONS: Option<VersionRange> = Some(VersionRange { min: 0, max: 1 });
+    const VERSIONS: VersionRange = VersionRange { min: 0, max: 2 };
+    const FLEXIBLE_VERSIONS: Option<VersionRange> = Some(VersionRange { min: 0, max: 2 });
 
     fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         if !Self::VERSIONS.contains(version) {
