@@ -1,0 +1,13 @@
+//! Outbound Kafka connections, in one small crate so that the client (and
+//! the command-line tools on it) and the broker's own outbound traffic (the
+//! controller quorum's RPCs, later replica fetchers) share one
+//! implementation without the broker depending on the client.
+//!
+//! - [`connection`]: one TCP connection to one broker.
+//! - [`error`]: the error type of a connection and of the client built on it.
+
+pub mod connection;
+pub mod error;
+
+pub use connection::{our_versions, pick_version, Connection, ConnectionConfig};
+pub use error::{BrokerError, Error, Result};
