@@ -463,6 +463,18 @@ getters! {
     max_connections_per_ip -> i32 = int("max.connections.per.ip");
     max_connection_creation_rate -> i32 = int("max.connection.creation.rate");
     num_recovery_threads_per_data_dir -> i32 = int("num.recovery.threads.per.data.dir");
+    broker_heartbeat_interval_ms -> i32 = int("broker.heartbeat.interval.ms");
+    broker_session_timeout_ms -> i32 = int("broker.session.timeout.ms");
+    controller_quorum_election_backoff_max_ms -> i32 = int("controller.quorum.election.backoff.max.ms");
+    controller_quorum_election_timeout_ms -> i32 = int("controller.quorum.election.timeout.ms");
+    controller_quorum_fetch_timeout_ms -> i32 = int("controller.quorum.fetch.timeout.ms");
+    controller_quorum_request_timeout_ms -> i32 = int("controller.quorum.request.timeout.ms");
+    controller_quorum_retry_backoff_ms -> i32 = int("controller.quorum.retry.backoff.ms");
+    metadata_log_max_record_bytes_between_snapshots -> i64
+        = long("metadata.log.max.record.bytes.between.snapshots");
+    metadata_log_max_snapshot_interval_ms -> i64 = long("metadata.log.max.snapshot.interval.ms");
+    metadata_max_retention_bytes -> i64 = long("metadata.max.retention.bytes");
+    metadata_max_retention_ms -> i64 = long("metadata.max.retention.ms");
 }
 
 impl BrokerConfig {

@@ -83,10 +83,16 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     broker("background.threads", Int, Some("10"), High, ClusterWide,
         "Threads for background housekeeping work.")
         .at_least(1),
+    broker("broker.heartbeat.interval.ms", Int, Some("2000"), Medium, ReadOnly,
+        "How often a broker sends BrokerHeartbeat to the active controller.")
+        .at_least(1),
     broker("broker.id", Int, Some("-1"), High, ReadOnly,
         "Older name of node.id; when both are set they must agree."),
     broker("broker.rack", ConfigType::String, None, Medium, ReadOnly,
         "Rack (or zone) of this broker, for spreading replicas across failure domains."),
+    broker("broker.session.timeout.ms", Int, Some("9000"), Medium, ReadOnly,
+        "A broker whose heartbeats stop this long is fenced by the controller.")
+        .at_least(1),
     broker("compression.gzip.level", Int, Some("-1"), Medium, ClusterWide,
         "Gzip level used when compression.type is gzip.")
         .check(Validator::Custom(&net::GZIP_LEVEL)),
@@ -107,6 +113,21 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     broker("controller.quorum.bootstrap.servers", List, Some(""), High, ReadOnly,
         "host:port addresses used to discover the controller quorum.")
         .check(Validator::Custom(&net::BOOTSTRAP_SERVERS)),
+    broker("controller.quorum.election.backoff.max.ms", Int, Some("1000"), High, ReadOnly,
+        "Cap of the exponential backoff between lost elections.")
+        .at_least(0),
+    broker("controller.quorum.election.timeout.ms", Int, Some("1000"), High, ReadOnly,
+        "Base of the random wait before a voter without a leader stands.")
+        .at_least(1),
+    broker("controller.quorum.fetch.timeout.ms", Int, Some("2000"), High, ReadOnly,
+        "A follower that hears nothing from its leader this long starts a pre-vote.")
+        .at_least(1),
+    broker("controller.quorum.request.timeout.ms", Int, Some("2000"), Medium, ReadOnly,
+        "An unanswered quorum request is sent again after this long.")
+        .at_least(1),
+    broker("controller.quorum.retry.backoff.ms", Int, Some("20"), Low, ReadOnly,
+        "Wait before retrying a failed quorum request.")
+        .at_least(0),
     broker("controller.quorum.voters", List, Some(""), High, ReadOnly,
         "Fixed set of metadata quorum voters as id@host:port entries.")
         .check(Validator::Custom(&net::QUORUM_VOTERS)),
@@ -271,6 +292,18 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         .at_least(0),
     broker("metadata.log.dir", ConfigType::String, None, High, ReadOnly,
         "Directory of the metadata log; unset means the first data directory."),
+    broker("metadata.log.max.record.bytes.between.snapshots", Long, Some("20971520"), High, ReadOnly,
+        "Snapshot the metadata after this many new record bytes.")
+        .at_least(1),
+    broker("metadata.log.max.snapshot.interval.ms", Long, Some("3600000"), High, ReadOnly,
+        "Snapshot new metadata at least this often (0: never by time).")
+        .at_least(0),
+    broker("metadata.max.retention.bytes", Long, Some("104857600"), High, ReadOnly,
+        "Size of old metadata snapshots and log to keep (-1: no limit).")
+        .at_least(-1),
+    broker("metadata.max.retention.ms", Long, Some("604800000"), High, ReadOnly,
+        "Age of old metadata snapshots and log to keep (-1: no limit).")
+        .at_least(-1),
     broker("min.insync.replicas", Int, Some("1"), High, ClusterWide,
         "Broker default for min.insync.replicas.")
         .at_least(1),
