@@ -1,11 +1,13 @@
-//! The `vltava` binary: `vltava server` runs a broker; the other subcommands
-//! are tools that talk to a broker over the Kafka protocol.
+//! The `vltava` binary: `vltava server` runs a broker, `vltava storage`
+//! prepares its directories; the other subcommands are tools that talk to a
+//! broker over the Kafka protocol.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 mod server;
+mod storage;
 mod tools;
 
 #[derive(Parser)]
@@ -23,6 +25,9 @@ struct Cli {
 enum Command {
     /// Run a broker (a single-node cluster with embedded defaults when given no options).
     Server(server::ServerArgs),
+    /// Prepare data directories: `format` a node's directories, `random-uuid` for a cluster id.
+    #[command(subcommand)]
+    Storage(storage::StorageCommand),
     #[command(flatten)]
     Tool(tools::ToolCommand),
 }
@@ -31,6 +36,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Server(args) => server::run(args),
+        Command::Storage(command) => storage::run(command),
         Command::Tool(command) => tools::run(command),
     }
 }

@@ -13,16 +13,16 @@ use vltava_config::BrokerConfig;
 pub struct ServerArgs {
     /// Directory for the partition logs and the metadata log.
     #[arg(long, value_name = "DIR")]
-    data_dir: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
     /// Address to listen on (and advertise, unless advertised.listeners is set).
     #[arg(long, value_name = "HOST:PORT")]
-    listen: Option<String>,
+    pub listen: Option<String>,
     /// A Kafka-style server.properties file.
     #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
+    pub config: Option<PathBuf>,
     /// Override one property (repeatable), e.g. --set num.partitions=4.
     #[arg(long = "set", value_name = "KEY=VALUE")]
-    set: Vec<String>,
+    pub set: Vec<String>,
 }
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:9092";
@@ -30,7 +30,7 @@ const DEFAULT_DATA_DIR: &str = "./vltava-data";
 
 /// The broker config from defaults, the file, `--listen` and `--set`
 /// (in that order of increasing precedence), plus the data directory.
-fn build_config(args: &ServerArgs) -> Result<(BrokerConfig, PathBuf), String> {
+pub fn build_config(args: &ServerArgs) -> Result<(BrokerConfig, PathBuf), String> {
     let mut file = match &args.config {
         Some(path) => vltava_config::read_properties_file(path)
             .map_err(|e| format!("{}: {e}", path.display()))?,
