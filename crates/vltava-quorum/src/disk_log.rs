@@ -447,9 +447,23 @@ impl ReplicatedLog for DiskLog {
                 b.epoch,
                 self.cache.last_epoch()
             );
+            let bytes = encode_batch(&b, now);
+            // A data payload that is not `record_count` well-formed records
+            // (an application bug) would make every later open of the log
+            // fail: refuse it before it reaches the disk.
+            if !decode_batches_bytes(bytes.clone()).is_ok_and(|d| d == [b.clone()]) {
+                self.fail(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "batch at offset {} is not a valid raft batch (payload of {} records?)",
+                        b.base_offset, b.record_count
+                    ),
+                ));
+                return;
+            }
             // One batch per storage append, so a segment can roll between
             // batches of one call.
-            if let Err(e) = self.log.append_as_follower(encode_batch(&b, now), now) {
+            if let Err(e) = self.log.append_as_follower(bytes, now) {
                 self.fail(storage_error(e));
                 return;
             }
@@ -1114,6 +1128,26 @@ mod tests {
         assert_eq!(log.latest_snapshot(), None);
         assert!(log.read(0, 100).is_empty());
         assert_eq!(log.epoch_before(3), Some(1));
+    }
+
+    #[test]
+    fn malformed_batches_never_reach_the_disk() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = log_dir(&tmp);
+        let mut log = DiskLog::open(&dir, DiskLogOptions::default()).unwrap();
+        log.append(vec![data(0, 1, 2)]);
+        // Says three records, carries two.
+        let mut bad = data(2, 1, 2);
+        bad.record_count = 3;
+        log.append(vec![bad]);
+        assert_eq!(
+            log.take_error().map(|e| e.kind()),
+            Some(io::ErrorKind::InvalidInput)
+        );
+        assert_eq!(log.end_offset(), 2);
+        drop(log);
+        let log = DiskLog::open(&dir, DiskLogOptions::default()).unwrap();
+        assert_eq!(log.read(0, usize::MAX), vec![data(0, 1, 2)]);
     }
 
     #[test]
