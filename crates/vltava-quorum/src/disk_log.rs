@@ -11,6 +11,14 @@
 //!   names them. Written as `<name>.checkpoint.part` (Kafka's partial
 //!   suffix), fsynced, renamed, and the directory fsynced. The newest two
 //!   are kept.
+//! - Kafka keeps `quorum-state` in this directory too; that is fine (the
+//!   storage log ignores it, and removes only a stale `quorum-state.tmp`
+//!   at open, which is never read anyway).
+//!
+//! Each batch's timestamp is this replica's wall clock when it appended it:
+//! a raft [`Batch`] carries no timestamp, so replicas hold the same
+//! batches with different timestamps (Kafka followers copy the leader's
+//! bytes). Nothing in the protocol reads the timestamps.
 //!
 //! # The epoch cache
 //!
