@@ -9,8 +9,12 @@
 //!   files (`<end offset>-<epoch>.checkpoint`).
 //! - [`quorum_state`]: the `quorum-state` file (`QuorumStateData`, JSON).
 //! - [`wire`]: raft messages to and from the generated Kafka types.
-//! - [`driver`]: the tokio task.
+//! - [`driver`]: the tokio task and the [`driver::Quorum`] handle.
+//! - [`inbound`]: answers the KRaft requests a listener receives.
 
 pub mod batch_codec;
 pub mod disk_log;
+pub mod driver;
+pub mod inbound;
 pub mod quorum_state;
+pub mod wire;

@@ -1,0 +1,367 @@
+//! Quorums of real replicas in one process, talking Kafka's protocol over
+//! TCP on localhost: elections, replication of proposals, a leader's loss
+//! and its successor, restart from disk, and DescribeQuorum.
+//!
+//! Each replica gets a tiny listener here that answers ApiVersions and
+//! hands KRaft requests to `inbound::answer`, which is what the broker's
+//! connection layer does for them.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Mutex;
+use vltava_protocol::header::{decode_request, encode_response, split_frame};
+use vltava_protocol::messages::{
+    api_versions_response::ApiVersion, describe_quorum_request, ApiVersionsResponse,
+    DescribeQuorumRequest, RequestBody, ResponseBody,
+};
+use vltava_protocol::ApiKey;
+use vltava_quorum::batch_codec;
+use vltava_quorum::driver::{CommittedRead, Quorum, QuorumConfig};
+use vltava_quorum::inbound;
+use vltava_raft::{BatchKind, RoleKind};
+
+/// The quorum a listener serves; swapped when the replica restarts, and
+/// `None` while it is down (requests then go unanswered and the
+/// connection closes, as with a dead process).
+type Slot = Arc<Mutex<Option<Quorum>>>;
+
+async fn serve_connection(mut stream: TcpStream, slot: Slot) {
+    let mut buf = BytesMut::new();
+    loop {
+        let frame = loop {
+            match split_frame(&mut buf, 64 << 20) {
+                Ok(Some(frame)) => break frame,
+                Ok(None) => {}
+                Err(_) => return,
+            }
+            match stream.read_buf(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        };
+        let Ok((header, body)) = decode_request(frame) else {
+            return;
+        };
+        let version = header.request_api_version;
+        let response = if let RequestBody::ApiVersions(_) = body {
+            ResponseBody::ApiVersions(ApiVersionsResponse {
+                api_keys: [
+                    ApiKey::ApiVersions,
+                    ApiKey::Vote,
+                    ApiKey::BeginQuorumEpoch,
+                    ApiKey::EndQuorumEpoch,
+                    ApiKey::Fetch,
+                    ApiKey::FetchSnapshot,
+                    ApiKey::DescribeQuorum,
+                ]
+                .iter()
+                .map(|k| ApiVersion {
+                    api_key: *k as i16,
+                    min_version: k.versions().min,
+                    max_version: k.versions().max,
+                    ..Default::default()
+                })
+                .collect(),
+                ..Default::default()
+            })
+        } else {
+            let quorum = slot.lock().await.clone();
+            let Some(quorum) = quorum else { return };
+            match inbound::answer(&quorum, &body, version, Duration::from_secs(5)).await {
+                Some(r) => r,
+                None => return,
+            }
+        };
+        let mut out = BytesMut::new();
+        if encode_response(header.correlation_id, &response, version, &mut out).is_err() {
+            return;
+        }
+        if stream.write_all(&out).await.is_err() {
+            return;
+        }
+    }
+}
+
+struct Replica {
+    config: QuorumConfig,
+    slot: Slot,
+}
+
+impl Replica {
+    async fn start(&self) {
+        let quorum = Quorum::start(self.config.clone()).expect("start");
+        *self.slot.lock().await = Some(quorum);
+    }
+
+    async fn stop(&self) {
+        if let Some(q) = self.slot.lock().await.take() {
+            q.shutdown().await;
+        }
+    }
+
+    async fn quorum(&self) -> Option<Quorum> {
+        self.slot.lock().await.clone()
+    }
+}
+
+struct Cluster {
+    replicas: BTreeMap<i32, Replica>,
+    _dir: tempfile::TempDir,
+}
+
+fn fast(mut c: QuorumConfig) -> QuorumConfig {
+    c.election_timeout_ms = 300;
+    c.fetch_timeout_ms = 600;
+    c.election_backoff_max_ms = 300;
+    c.request_timeout_ms = 500;
+    c.fetch_max_wait_ms = 100;
+    c
+}
+
+impl Cluster {
+    async fn new(n: i32) -> Cluster {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut listeners = BTreeMap::new();
+        for id in 1..=n {
+            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            listeners.insert(id, listener);
+        }
+        let voters: BTreeMap<i32, String> = listeners
+            .iter()
+            .map(|(id, l)| (*id, l.local_addr().expect("addr").to_string()))
+            .collect();
+        let mut replicas = BTreeMap::new();
+        for (id, listener) in listeners {
+            let slot: Slot = Arc::new(Mutex::new(None));
+            let accept_slot = slot.clone();
+            tokio::spawn(async move {
+                while let Ok((stream, _)) = listener.accept().await {
+                    tokio::spawn(serve_connection(stream, accept_slot.clone()));
+                }
+            });
+            let config = fast(QuorumConfig::new(
+                id,
+                "test-cluster-id",
+                voters.clone(),
+                node_dir(dir.path(), id),
+            ));
+            let replica = Replica { config, slot };
+            replica.start().await;
+            replicas.insert(id, replica);
+        }
+        Cluster {
+            replicas,
+            _dir: dir,
+        }
+    }
+
+    /// Waits until exactly one running replica leads and every running
+    /// replica follows it in the same epoch.
+    async fn stable_leader(&self) -> (i32, i32) {
+        for _ in 0..200 {
+            let mut leaders = Vec::new();
+            let mut views = Vec::new();
+            for r in self.replicas.values() {
+                if let Some(q) = r.quorum().await {
+                    let s = q.status().borrow().clone();
+                    if s.role == RoleKind::Leader {
+                        leaders.push((s.node_id, s.epoch));
+                    }
+                    views.push((s.leader, s.epoch));
+                }
+            }
+            if let [(leader, epoch)] = leaders[..] {
+                if views.iter().all(|v| *v == (Some(leader), epoch)) {
+                    return (leader, epoch);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no stable leader within 10 s");
+    }
+}
+
+fn node_dir(root: &Path, id: i32) -> PathBuf {
+    root.join(format!("node-{id}"))
+}
+
+/// Every committed data record's value on `q`, in order.
+async fn committed_values(q: &Quorum) -> Vec<Bytes> {
+    let mut out = Vec::new();
+    let mut offset = 0;
+    loop {
+        match q.read_committed(offset, 1 << 20).await.expect("read") {
+            CommittedRead::Batches(batches) if batches.is_empty() => return out,
+            CommittedRead::Batches(batches) => {
+                for b in batches {
+                    if b.kind == BatchKind::Data {
+                        out.extend(batch_codec::data_values(&b.payload).expect("values"));
+                    }
+                    offset = b.next_offset();
+                }
+            }
+            CommittedRead::Snapshot(id, _) => offset = id.end_offset,
+        }
+    }
+}
+
+async fn propose_committed(q: &Quorum, value: &str) {
+    let (last, epoch) = q
+        .propose(vec![Bytes::from(value.to_string())])
+        .await
+        .expect("propose");
+    tokio::time::timeout(Duration::from_secs(10), q.wait_committed(last, epoch))
+        .await
+        .expect("commit within 10 s")
+        .expect("committed");
+}
+
+async fn wait_for_values(q: &Quorum, expected: &[Bytes]) {
+    for _ in 0..200 {
+        if committed_values(q).await == expected {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        committed_values(q).await,
+        expected,
+        "replica did not catch up"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_voter_elects_itself_and_commits() {
+    let cluster = Cluster::new(1).await;
+    let (leader, epoch) = cluster.stable_leader().await;
+    assert_eq!((leader, epoch), (1, 1));
+    let q = cluster.replicas[&1].quorum().await.expect("running");
+    propose_committed(&q, "a").await;
+    propose_committed(&q, "b").await;
+    assert_eq!(
+        committed_values(&q).await,
+        vec![Bytes::from("a"), Bytes::from("b")]
+    );
+
+    // A restart keeps the log and moves to a new epoch.
+    cluster.replicas[&1].stop().await;
+    cluster.replicas[&1].start().await;
+    let (leader, epoch) = cluster.stable_leader().await;
+    assert_eq!((leader, epoch), (1, 2));
+    let q = cluster.replicas[&1].quorum().await.expect("running");
+    propose_committed(&q, "c").await;
+    assert_eq!(
+        committed_values(&q).await,
+        vec![Bytes::from("a"), Bytes::from("b"), Bytes::from("c")]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_voters_replicate_and_survive_the_loss_of_the_leader() {
+    let cluster = Cluster::new(3).await;
+    let (leader, epoch) = cluster.stable_leader().await;
+    let q = cluster.replicas[&leader].quorum().await.expect("running");
+    let mut expected = Vec::new();
+    for i in 0..20 {
+        let v = format!("record-{i}");
+        propose_committed(&q, &v).await;
+        expected.push(Bytes::from(v));
+    }
+    for r in cluster.replicas.values() {
+        wait_for_values(&r.quorum().await.expect("running"), &expected).await;
+    }
+
+    // DescribeQuorum from the leader lists three voters, all caught up.
+    let described = inbound::answer(
+        &q,
+        &RequestBody::DescribeQuorum(DescribeQuorumRequest {
+            topics: vec![describe_quorum_request::TopicData {
+                topic_name: "__cluster_metadata".into(),
+                partitions: vec![describe_quorum_request::PartitionData {
+                    partition_index: 0,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+        2,
+        Duration::from_secs(1),
+    )
+    .await;
+    let Some(ResponseBody::DescribeQuorum(d)) = described else {
+        panic!("no DescribeQuorum answer")
+    };
+    let p = &d.topics[0].partitions[0];
+    assert_eq!(
+        (p.error_code, p.leader_id, p.leader_epoch),
+        (0, leader, epoch)
+    );
+    assert_eq!(p.current_voters.len(), 3);
+    assert_eq!(d.nodes.len(), 3);
+
+    // The leader dies; the other two elect a successor in a later epoch,
+    // which has every committed record and commits new ones.
+    cluster.replicas[&leader].stop().await;
+    let survivors: Vec<i32> = cluster
+        .replicas
+        .keys()
+        .copied()
+        .filter(|id| *id != leader)
+        .collect();
+    let (new_leader, new_epoch) = cluster.stable_leader().await;
+    assert_ne!(new_leader, leader);
+    assert!(new_epoch > epoch);
+    let q2 = cluster.replicas[&new_leader]
+        .quorum()
+        .await
+        .expect("running");
+    wait_for_values(&q2, &expected).await;
+    propose_committed(&q2, "after-failover").await;
+    expected.push(Bytes::from("after-failover"));
+    for id in &survivors {
+        wait_for_values(
+            &cluster.replicas[id].quorum().await.expect("running"),
+            &expected,
+        )
+        .await;
+    }
+
+    // The old leader returns from its disk and catches up; it does not
+    // disturb the new leader (pre-vote).
+    cluster.replicas[&leader].start().await;
+    let back = cluster.replicas[&leader].quorum().await.expect("running");
+    wait_for_values(&back, &expected).await;
+    let (still, same_epoch) = cluster.stable_leader().await;
+    assert_eq!((still, same_epoch), (new_leader, new_epoch));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_minority_cannot_commit() {
+    let cluster = Cluster::new(3).await;
+    let (leader, _) = cluster.stable_leader().await;
+    let q = cluster.replicas[&leader].quorum().await.expect("running");
+    propose_committed(&q, "before").await;
+    for (id, r) in &cluster.replicas {
+        if *id != leader {
+            r.stop().await;
+        }
+    }
+    // The lone leader may still append, but nothing commits; it resigns
+    // once it has heard from no majority for its fetch timeout.
+    if let Ok((last, epoch)) = q.propose(vec![Bytes::from("alone")]).await {
+        let waited =
+            tokio::time::timeout(Duration::from_secs(2), q.wait_committed(last, epoch)).await;
+        assert!(
+            !matches!(waited, Ok(Ok(()))),
+            "a write committed without a majority"
+        );
+    }
+    assert_eq!(committed_values(&q).await, vec![Bytes::from("before")]);
+}
