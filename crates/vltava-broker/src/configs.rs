@@ -12,8 +12,9 @@ use vltava_protocol::messages::describe_configs_response::{
 use vltava_protocol::messages::*;
 use vltava_protocol::{ErrorCode, ResponseBody};
 
+use crate::error::KafkaError;
 use crate::handlers::RequestContext;
-use crate::state::{topic_config, Broker, Refused};
+use crate::state::{topic_config, Broker};
 
 pub fn describe_configs(
     broker: &Broker,
@@ -25,11 +26,11 @@ pub fn describe_configs(
         .resources
         .into_iter()
         .map(|resource| {
-            let described: Result<Vec<DescribedConfig>, Refused> = match resource.resource_type {
+            let described: Result<Vec<DescribedConfig>, KafkaError> = match resource.resource_type {
                 RESOURCE_TOPIC => {
                     let image = broker.image();
                     if image.topic(&resource.resource_name).is_none() {
-                        Err((
+                        Err(KafkaError::new(
                             ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
                             format!("Topic {} does not exist.", resource.resource_name),
                         ))
@@ -43,7 +44,7 @@ pub fn describe_configs(
                 RESOURCE_BROKER => {
                     broker_resource(broker, &resource.resource_name).map(|c| c.describe().collect())
                 }
-                other => Err((
+                other => Err(KafkaError::new(
                     ErrorCode::INVALID_REQUEST,
                     format!("Resource type {other} is not supported."),
                 )),
@@ -72,7 +73,7 @@ pub fn describe_configs(
                     resource_name: resource.resource_name,
                     ..Default::default()
                 },
-                Err((code, message)) => DescribeConfigsResult {
+                Err(KafkaError { code, message }) => DescribeConfigsResult {
                     error_code: code.code(),
                     error_message: Some(message),
                     resource_type: resource.resource_type,
@@ -89,11 +90,14 @@ pub fn describe_configs(
 }
 
 /// A broker resource is this node's id, or "" for the cluster-wide default.
-fn broker_resource(broker: &Broker, name: &str) -> Result<std::sync::Arc<BrokerConfig>, Refused> {
+fn broker_resource(
+    broker: &Broker,
+    name: &str,
+) -> Result<std::sync::Arc<BrokerConfig>, KafkaError> {
     if name.is_empty() || name == broker.node_id.to_string() {
         Ok(broker.config())
     } else {
-        Err((
+        Err(KafkaError::new(
             ErrorCode::INVALID_REQUEST,
             format!("Broker {name} is not this broker ({}).", broker.node_id),
         ))
@@ -137,11 +141,13 @@ fn entry(
 fn alter_response(
     resource_type: i8,
     resource_name: String,
-    result: Result<(), Refused>,
+    result: Result<(), KafkaError>,
 ) -> (i16, Option<String>, i8, String) {
     match result {
         Ok(()) => (0, None, resource_type, resource_name),
-        Err((code, message)) => (code.code(), Some(message), resource_type, resource_name),
+        Err(KafkaError { code, message }) => {
+            (code.code(), Some(message), resource_type, resource_name)
+        }
     }
 }
 
@@ -161,7 +167,7 @@ pub async fn alter_configs(
                     overrides.insert(c.name, v);
                 }
                 None => {
-                    bad = Some((
+                    bad = Some(KafkaError::new(
                         ErrorCode::INVALID_REQUEST,
                         format!("Null value not supported for {}", c.name),
                     ))
@@ -187,7 +193,7 @@ pub async fn alter_configs(
                 }
                 Err(e) => Err(e),
             },
-            (None, other) => Err((
+            (None, other) => Err(KafkaError::new(
                 ErrorCode::INVALID_REQUEST,
                 format!("Resource type {other} is not supported."),
             )),
@@ -216,12 +222,12 @@ pub async fn incremental_alter_configs(
 ) -> ResponseBody {
     let mut responses = Vec::with_capacity(request.resources.len());
     for resource in request.resources {
-        let ops: Result<Vec<AlterConfigOp>, Refused> = resource
+        let ops: Result<Vec<AlterConfigOp>, KafkaError> = resource
             .configs
             .iter()
             .map(|c| {
                 AlterConfigOp::from_wire(&c.name, c.config_operation, c.value.as_deref())
-                    .map_err(|e| (ErrorCode::from(e.error_code()), e.to_string()))
+                    .map_err(KafkaError::from)
             })
             .collect();
         let result = match ops {
@@ -239,7 +245,7 @@ pub async fn incremental_alter_configs(
                                 )
                                 .await
                         }
-                        Err(e) => Err((ErrorCode::from(e.error_code()), e.to_string())),
+                        Err(e) => Err(e.into()),
                     }
                 }
                 RESOURCE_BROKER => match broker_resource(broker, &resource.resource_name) {
@@ -256,7 +262,7 @@ pub async fn incremental_alter_configs(
                                 vltava_config::AlterOpType::Delete => {
                                     next.remove(&op.name);
                                 }
-                                _ => bad = Some((ErrorCode::INVALID_REQUEST, format!("APPEND and SUBTRACT are not supported for broker config {}", op.name))),
+                                _ => bad = Some(KafkaError::new(ErrorCode::INVALID_REQUEST, format!("APPEND and SUBTRACT are not supported for broker config {}", op.name))),
                             }
                         }
                         match bad {
@@ -273,7 +279,7 @@ pub async fn incremental_alter_configs(
                         }
                     }
                 },
-                other => Err((
+                other => Err(KafkaError::new(
                     ErrorCode::INVALID_REQUEST,
                     format!("Resource type {other} is not supported."),
                 )),

@@ -14,6 +14,7 @@ use tracing::{info, warn};
 use vltava_group::{CoordinatorConfig, Effects, GroupCoordinator, Reply, ReplyId};
 use vltava_protocol::ErrorCode;
 
+use crate::error::KafkaError;
 use crate::internal_topics::{self, read_logged_records, InternalTopic, LoggedRecords};
 use crate::state::{now_ms, Broker};
 
@@ -65,7 +66,7 @@ impl GroupService {
     /// Makes sure `__consumer_offsets` exists and every partition of it is
     /// loaded into the coordinator. Called by FindCoordinator and by every
     /// group request (a no-op once done).
-    pub async fn ensure_ready(&self, broker: &Broker) -> Result<(), (ErrorCode, String)> {
+    pub async fn ensure_ready(&self, broker: &Broker) -> Result<(), KafkaError> {
         if self.ready.load(std::sync::atomic::Ordering::Acquire) {
             return Ok(());
         }
@@ -126,7 +127,7 @@ impl GroupService {
                     }
                 }
                 Err(e) => {
-                    return Err((
+                    return Err(KafkaError::new(
                         ErrorCode::COORDINATOR_LOAD_IN_PROGRESS,
                         format!("loading {OFFSETS_TOPIC}-{p}: {e}"),
                     ))

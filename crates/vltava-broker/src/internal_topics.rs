@@ -11,6 +11,7 @@ use vltava_protocol::ErrorCode;
 use vltava_records::control::EndTxnMarker;
 use vltava_records::RecordBatchBuilder;
 
+use crate::error::KafkaError;
 use crate::state::Broker;
 
 /// Kafka's minimum for the `segment.bytes` topic config.
@@ -29,7 +30,7 @@ pub struct InternalTopic<'a> {
 /// Creates the topic if it does not exist; returns its partition count.
 /// Errors are COORDINATOR_NOT_AVAILABLE: the coordinator cannot work
 /// without the topic, and clients retry that code.
-pub async fn ensure(broker: &Broker, topic: InternalTopic<'_>) -> Result<i32, (ErrorCode, String)> {
+pub async fn ensure(broker: &Broker, topic: InternalTopic<'_>) -> Result<i32, KafkaError> {
     let name = topic.name;
     if let Some(t) = broker.image().topic(name) {
         return Ok(t.partitions.len() as i32);
@@ -37,7 +38,7 @@ pub async fn ensure(broker: &Broker, topic: InternalTopic<'_>) -> Result<i32, (E
     let brokers = broker.image().brokers.len() as i16;
     let rf = topic.replication_factor;
     if rf > brokers {
-        return Err((
+        return Err(KafkaError::new(
             ErrorCode::COORDINATOR_NOT_AVAILABLE,
             format!(
                 "{} is {rf} but only {brokers} broker(s) are registered",
@@ -72,13 +73,13 @@ pub async fn ensure(broker: &Broker, topic: InternalTopic<'_>) -> Result<i32, (E
             info!(partitions = created.num_partitions, "created {name}");
             Ok(created.num_partitions)
         }
-        Err((ErrorCode::TOPIC_ALREADY_EXISTS, _)) => Ok(broker
+        Err(e) if e.code == ErrorCode::TOPIC_ALREADY_EXISTS => Ok(broker
             .image()
             .topic(name)
             .map_or(0, |t| t.partitions.len() as i32)),
-        Err((code, message)) => Err((
+        Err(e) => Err(KafkaError::new(
             ErrorCode::COORDINATOR_NOT_AVAILABLE,
-            format!("cannot create {name}: {code}: {message}"),
+            format!("cannot create {name}: {e}"),
         )),
     }
 }
@@ -179,5 +180,5 @@ pub fn append(
     target
         .append(batch, now)
         .map(|_| ())
-        .map_err(|r| format!("{}: {}", r.code, r.message))
+        .map_err(|e| e.to_string())
 }

@@ -9,6 +9,7 @@
 //! - [`metadata_log`]: the single-node metadata log.
 
 pub mod configs;
+pub mod error;
 pub mod groups;
 pub mod handlers;
 pub mod internal_topics;
@@ -58,8 +59,8 @@ pub async fn run(
         // Finish transactions that were ending, and start their timeouts.
         let broker = broker.clone();
         tokio::spawn(async move {
-            if let Err((code, message)) = broker.txns.ensure_ready(&broker).await {
-                warn!("loading transactions: {code}: {message}");
+            if let Err(e) = broker.txns.ensure_ready(&broker).await {
+                warn!("loading transactions: {e}");
             }
         });
     }
@@ -67,8 +68,8 @@ pub async fn run(
         // Load committed offsets and groups now rather than at the first request.
         let broker = broker.clone();
         tokio::spawn(async move {
-            if let Err((code, message)) = broker.groups.ensure_ready(&broker).await {
-                warn!("loading consumer groups: {code}: {message}");
+            if let Err(e) = broker.groups.ensure_ready(&broker).await {
+                warn!("loading consumer groups: {e}");
             }
         });
     }

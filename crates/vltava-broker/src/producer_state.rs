@@ -34,6 +34,8 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use vltava_protocol::ErrorCode;
 
+use crate::error::KafkaError;
+
 /// Kafka's `ProducerStateEntry.NUM_BATCHES_TO_RETAIN`: also the most
 /// in-flight requests an idempotent producer may have.
 pub const BATCHES_RETAINED: usize = 5;
@@ -108,7 +110,7 @@ impl ProducerStates {
     /// Checks the idempotent batches of one append, in order. A duplicate of
     /// any of them makes the whole append a duplicate (Kafka answers with
     /// that batch's offsets and appends nothing).
-    pub fn check(&self, batches: &[ProducerBatch]) -> Result<Verdict, (ErrorCode, String)> {
+    pub fn check(&self, batches: &[ProducerBatch]) -> Result<Verdict, KafkaError> {
         // Epoch and last sequence per producer as the earlier batches of
         // this same append leave them.
         let mut pending: HashMap<i64, (i16, i32)> = HashMap::new();
@@ -118,7 +120,7 @@ impl ProducerStates {
                 // A coordinator's write (transactional offset commits):
                 // no sequence, only the epoch is checked.
                 if let Some(entry) = current.filter(|e| b.epoch < e.epoch) {
-                    return Err((
+                    return Err(KafkaError::new(
                         ErrorCode::INVALID_PRODUCER_EPOCH,
                         format!(
                             "Epoch of producer {} is {}, which is smaller than the last seen epoch {}",
@@ -143,7 +145,7 @@ impl ProducerStates {
                 .or_else(|| current.map(|e| (e.epoch, e.last_seq())));
             if let Some((epoch, last_seq)) = known {
                 if b.epoch < epoch {
-                    return Err((
+                    return Err(KafkaError::new(
                         ErrorCode::INVALID_PRODUCER_EPOCH,
                         format!(
                             "Epoch of producer {} at offset is {}, which is smaller than the last seen epoch {epoch}",
@@ -153,7 +155,7 @@ impl ProducerStates {
                 }
                 if b.epoch > epoch {
                     if b.first_seq != 0 {
-                        return Err((
+                        return Err(KafkaError::new(
                             ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER,
                             format!(
                                 "Invalid sequence number for new epoch of producer {}: {} (request epoch), {} (seq. number), {epoch} (current producer epoch)",
@@ -163,7 +165,7 @@ impl ProducerStates {
                     }
                 } else if let Some(last) = last_seq {
                     if !in_sequence(last, b.first_seq) {
-                        return Err((
+                        return Err(KafkaError::new(
                             ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER,
                             format!(
                                 "Out of order sequence number for producer {}: {} (incoming seq. number), {last} (current end sequence number)",
@@ -174,7 +176,7 @@ impl ProducerStates {
                 }
             }
             if !b.transactional && self.open.contains_key(&b.producer_id) {
-                return Err((
+                return Err(KafkaError::new(
                     ErrorCode::INVALID_TXN_STATE,
                     format!(
                         "Expected a transactional write from producer {}, which has an open transaction",
@@ -310,7 +312,7 @@ mod tests {
     }
 
     fn refused(states: &ProducerStates, b: ProducerBatch) -> ErrorCode {
-        states.check(&[b]).expect_err("refused").0
+        states.check(&[b]).expect_err("refused").code
     }
 
     #[test]
@@ -406,7 +408,7 @@ mod tests {
         assert_eq!(
             s.check(&[batch(1, 0, 2, 2), batch(1, 0, 5, 1)])
                 .unwrap_err()
-                .0,
+                .code,
             ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER
         );
     }

@@ -22,7 +22,7 @@ use vltava_records::control::EndTxnMarker;
 use vltava_records::{BatchSplitter, TimestampType};
 use vltava_storage::{AbortedTxn, CleanupPolicy, KafkaUuid, Log, LogConfig, LogManager};
 
-use crate::handlers::produce::{Appended, Rejection};
+use crate::error::KafkaError;
 use crate::producer_state::{BatchOffsets, ProducerBatch, ProducerStates, Verdict};
 
 /// The topic rules the produce path checks, resolved once per config change.
@@ -106,6 +106,14 @@ pub fn effective_topic_config(
             TopicConfig::new().resolve(broker)
         }
     }
+}
+
+/// What a successful append reports.
+#[derive(Debug)]
+pub struct Appended {
+    pub base_offset: i64,
+    pub log_append_time_ms: i64,
+    pub log_start_offset: i64,
 }
 
 /// One hosted partition.
@@ -219,7 +227,7 @@ impl Partition {
     /// producer checks first: a retried batch is answered with the offsets
     /// it got the first time and not appended again; a transactional batch
     /// opens its producer's transaction here if none is open.
-    pub fn append(&self, records: Bytes, now_ms: i64) -> Result<Appended, Rejection> {
+    pub fn append(&self, records: Bytes, now_ms: i64) -> Result<Appended, KafkaError> {
         let batches: Vec<(Option<ProducerBatch>, i64)> = BatchSplitter::new(records.clone())
             .filter_map(Result::ok)
             .map(|b| {
@@ -246,13 +254,7 @@ impl Partition {
                         log_start_offset: self.log_start_offset(),
                     })
                 }
-                Err((code, message)) => {
-                    return Err(Rejection {
-                        code,
-                        message,
-                        record_errors: Vec::new(),
-                    })
-                }
+                Err(refused) => return Err(refused),
             }
         }
         if idempotent.iter().any(|b| b.transactional) {
@@ -305,7 +307,7 @@ impl Partition {
         commit: bool,
         coordinator_epoch: i32,
         now_ms: i64,
-    ) -> Result<i64, Rejection> {
+    ) -> Result<i64, KafkaError> {
         let mut guard = self.producers(now_ms);
         let producers = guard.as_mut().expect("loaded by producers()");
         let marker = EndTxnMarker {
@@ -313,11 +315,7 @@ impl Partition {
             coordinator_epoch,
         }
         .to_batch(0, self.leader_epoch(), producer_id, producer_epoch, now_ms)
-        .map_err(|e| Rejection {
-            code: ErrorCode::UNKNOWN_SERVER_ERROR,
-            message: e.to_string(),
-            record_errors: Vec::new(),
-        })?;
+        .map_err(|e| KafkaError::new(ErrorCode::UNKNOWN_SERVER_ERROR, e.to_string()))?;
         let info = self
             .log
             .append_as_leader(marker, now_ms, self.leader_epoch())
@@ -622,7 +620,7 @@ fn tail_start_offset(log: &Log, window: u64) -> Result<i64, vltava_storage::Erro
     Ok(start)
 }
 
-fn storage_rejection(topic: &str, partition: i32, e: vltava_storage::Error) -> Rejection {
+fn storage_rejection(topic: &str, partition: i32, e: vltava_storage::Error) -> KafkaError {
     let code = match &e {
         vltava_storage::Error::MessageSetTooLarge { .. } => ErrorCode::RECORD_LIST_TOO_LARGE,
         vltava_storage::Error::InvalidRecords(_) => ErrorCode::CORRUPT_MESSAGE,
@@ -631,11 +629,7 @@ fn storage_rejection(topic: &str, partition: i32, e: vltava_storage::Error) -> R
             ErrorCode::KAFKA_STORAGE_ERROR
         }
     };
-    Rejection {
-        code,
-        message: e.to_string(),
-        record_errors: Vec::new(),
-    }
+    KafkaError::new(code, e.to_string())
 }
 
 /// Every partition this broker hosts, kept in step with the metadata image.

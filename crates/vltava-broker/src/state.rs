@@ -20,17 +20,11 @@ use vltava_metadata::{Endpoint, MetadataImage, MetadataRecord};
 use vltava_protocol::{ErrorCode, Uuid};
 use vltava_storage::{KafkaUuid, LogManager, LogManagerOptions, MetaProperties};
 
+use crate::error::KafkaError;
 use crate::groups::{coordinator_config, GroupService};
 use crate::metadata_log::MetadataLog;
 use crate::replica::{log_config_from, ReplicaManager};
 use crate::transactions::{txn_config, TxnService};
-
-/// A refusal: Kafka error code and message.
-pub type Refused = (ErrorCode, String);
-
-fn refused(e: controller::Refusal) -> Refused {
-    (e.code, e.message)
-}
 
 pub fn now_ms() -> i64 {
     SystemTime::now()
@@ -208,7 +202,7 @@ impl Broker {
                 .expect("no one else holds the lock during start");
             broker
                 .commit(&log, vec![record])
-                .map_err(|e| StartError(format!("registering the broker: {}", e.1)))?;
+                .map_err(|e| StartError(format!("registering the broker: {}", e.message)))?;
         }
         broker
             .sync_replicas()
@@ -277,7 +271,7 @@ impl Broker {
     /// Appends `records` as one decision, publishes the next image and syncs
     /// the hosted partitions. Must be called with the controller lock held
     /// (`log` is the guarded metadata log).
-    fn commit(&self, log: &MetadataLog, records: Vec<MetadataRecord>) -> Result<(), Refused> {
+    fn commit(&self, log: &MetadataLog, records: Vec<MetadataRecord>) -> Result<(), KafkaError> {
         if records.is_empty() {
             return Ok(());
         }
@@ -285,7 +279,7 @@ impl Broker {
         // The append fsyncs: keep it off the async worker's hot loop.
         let base = tokio::task::block_in_place(|| log.append(&records, now)).map_err(|e| {
             warn!("metadata append failed: {e}");
-            (ErrorCode::KAFKA_STORAGE_ERROR, e.to_string())
+            KafkaError::new(ErrorCode::KAFKA_STORAGE_ERROR, e.to_string())
         })?;
         let image = self.image();
         let next = image
@@ -295,7 +289,7 @@ impl Broker {
                     .enumerate()
                     .map(|(i, r)| (base + i as i64, r)),
             )
-            .map_err(|e| (ErrorCode::UNKNOWN_SERVER_ERROR, e.to_string()))?;
+            .map_err(|e| KafkaError::new(ErrorCode::UNKNOWN_SERVER_ERROR, e.to_string()))?;
         let config = effective_broker_config(&self.static_config, &next, self.node_id);
         *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
         *self.image.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
@@ -323,7 +317,7 @@ impl Broker {
     /// A producer id no producer has had (InitProducerId). Ids come in
     /// blocks recorded in the metadata log before use, so a restart never
     /// hands out an id again; the rest of a block is skipped after a restart.
-    pub async fn allocate_producer_id(&self) -> Result<i64, Refused> {
+    pub async fn allocate_producer_id(&self) -> Result<i64, KafkaError> {
         let mut ids = self.producer_ids.lock().await;
         if ids.0 >= ids.1 {
             let log = self.controller.lock().await;
@@ -349,22 +343,22 @@ impl Broker {
         mut topic: NewTopic,
         configs: Vec<(String, Option<String>)>,
         validate_only: bool,
-    ) -> Result<CreatedTopic, Refused> {
-        controller::validate_topic_name(&topic.name).map_err(refused)?;
-        vltava_config::validate_topic_configs(&configs).map_err(config_refused)?;
+    ) -> Result<CreatedTopic, KafkaError> {
+        controller::validate_topic_name(&topic.name).map_err(KafkaError::from)?;
+        vltava_config::validate_topic_configs(&configs).map_err(KafkaError::from)?;
         let overrides: BTreeMap<String, String> = configs
             .into_iter()
             .filter_map(|(k, v)| Some((k, v?)))
             .collect();
         TopicConfig::from_overrides(overrides.iter())
             .and_then(|c| c.check_against(&self.config()))
-            .map_err(config_refused)?;
+            .map_err(KafkaError::from)?;
         topic.configs = overrides.clone().into_iter().collect();
         let log = self.controller.lock().await;
         let topic_id = Uuid(KafkaUuid::random().0);
         let records =
             controller::plan_create_topic(&self.image(), &topic, self.defaults(), topic_id)
-                .map_err(refused)?;
+                .map_err(KafkaError::from)?;
         let num_partitions = records
             .iter()
             .filter(|r| matches!(r, MetadataRecord::Partition { .. }))
@@ -401,10 +395,9 @@ impl Broker {
                 ..Default::default()
             };
             match self.create_topic(topic, Vec::new(), false).await {
-                Ok(_) | Err((ErrorCode::TOPIC_ALREADY_EXISTS, _)) => {}
-                Err((code, message)) => {
-                    info!(topic = %name, "not auto-creating: {code}: {message}")
-                }
+                Ok(_) => {}
+                Err(e) if e.code == ErrorCode::TOPIC_ALREADY_EXISTS => {}
+                Err(e) => info!(topic = %name, "not auto-creating: {e}"),
             }
         }
     }
@@ -413,17 +406,17 @@ impl Broker {
         &self,
         name: Option<&str>,
         id: Option<Uuid>,
-    ) -> Result<(String, Uuid), Refused> {
+    ) -> Result<(String, Uuid), KafkaError> {
         if !self.config().delete_topic_enable() {
-            return Err((
+            return Err(KafkaError::new(
                 ErrorCode::TOPIC_DELETION_DISABLED,
-                "Topic deletion is disabled (delete.topic.enable=false).".into(),
+                "Topic deletion is disabled (delete.topic.enable=false).",
             ));
         }
         let log = self.controller.lock().await;
         let image = self.image();
         let (deleted, records) =
-            controller::plan_delete_topic(&image, name, id).map_err(refused)?;
+            controller::plan_delete_topic(&image, name, id).map_err(KafkaError::from)?;
         let topic_id = image.topic(&deleted).map(|t| t.id).unwrap_or_default();
         self.commit(&log, records)?;
         info!(topic = %deleted, "deleted topic");
@@ -436,10 +429,10 @@ impl Broker {
         total: i32,
         assignments: Option<&[Vec<i32>]>,
         validate_only: bool,
-    ) -> Result<(), Refused> {
+    ) -> Result<(), KafkaError> {
         let log = self.controller.lock().await;
         let records = controller::plan_create_partitions(&self.image(), name, total, assignments)
-            .map_err(refused)?;
+            .map_err(KafkaError::from)?;
         if !validate_only {
             self.commit(&log, records)?;
             info!(topic = %name, partitions = total, "added partitions");
@@ -453,15 +446,15 @@ impl Broker {
         topic: &str,
         overrides: BTreeMap<String, String>,
         validate_only: bool,
-    ) -> Result<(), Refused> {
-        let config = TopicConfig::from_overrides(overrides.iter()).map_err(config_refused)?;
+    ) -> Result<(), KafkaError> {
+        let config = TopicConfig::from_overrides(overrides.iter()).map_err(KafkaError::from)?;
         config
             .check_against(&self.config())
-            .map_err(config_refused)?;
+            .map_err(KafkaError::from)?;
         let log = self.controller.lock().await;
         let image = self.image();
         if image.topic(topic).is_none() {
-            return Err((
+            return Err(KafkaError::new(
                 ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
                 format!("Topic {topic} does not exist."),
             ));
@@ -481,7 +474,7 @@ impl Broker {
         resource: &str,
         overrides: BTreeMap<String, String>,
         validate_only: bool,
-    ) -> Result<(), Refused> {
+    ) -> Result<(), KafkaError> {
         let mut check = self.static_config.clone();
         for (k, v) in &overrides {
             if resource.is_empty() {
@@ -489,7 +482,7 @@ impl Broker {
             } else {
                 check.set_dynamic(k, v)
             }
-            .map_err(config_refused)?;
+            .map_err(KafkaError::from)?;
         }
         let log = self.controller.lock().await;
         let current = self.image().broker_configs(resource);
@@ -537,10 +530,6 @@ impl Broker {
             Err(e) => warn!("shutdown was not clean: {e}"),
         }
     }
-}
-
-fn config_refused(e: vltava_config::ConfigError) -> Refused {
-    (ErrorCode::from(e.error_code()), e.to_string())
 }
 
 /// Config records turning `current` into `wanted`.

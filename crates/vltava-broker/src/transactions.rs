@@ -19,6 +19,7 @@ use vltava_txn::{
     Completion, Effects, InitOutcome, Transaction, TransactionCoordinator, TxnConfig,
 };
 
+use crate::error::KafkaError;
 use crate::groups::OFFSETS_TOPIC;
 use crate::internal_topics::{self, read_logged_records, InternalTopic};
 use crate::state::{now_ms, Broker};
@@ -52,7 +53,7 @@ impl TxnService {
 
     /// Makes sure `__transaction_state` exists and is loaded, and finishes
     /// the transactions that were ending when the broker stopped.
-    pub async fn ensure_ready(&self, broker: &Broker) -> Result<(), (ErrorCode, String)> {
+    pub async fn ensure_ready(&self, broker: &Broker) -> Result<(), KafkaError> {
         if self.ready.load(Ordering::Acquire) {
             return Ok(());
         }
@@ -104,7 +105,7 @@ impl TxnService {
                     }
                 }
                 Err(e) => {
-                    return Err((
+                    return Err(KafkaError::new(
                         ErrorCode::COORDINATOR_LOAD_IN_PROGRESS,
                         format!("loading {TRANSACTION_STATE_TOPIC}-{p}: {e}"),
                     ))
@@ -131,7 +132,7 @@ impl TxnService {
         timeout_ms: i32,
         expected: Option<(i64, i16)>,
     ) -> Result<(i64, i16), ErrorCode> {
-        self.ensure_ready(broker).await.map_err(|(code, _)| code)?;
+        self.ensure_ready(broker).await.map_err(|e| e.code)?;
         let mut coordinator = self.coordinator.lock().await;
         let mut fresh = None;
         loop {
@@ -144,12 +145,7 @@ impl TxnService {
             );
             match outcome {
                 InitOutcome::NeedProducerId => {
-                    fresh = Some(
-                        broker
-                            .allocate_producer_id()
-                            .await
-                            .map_err(|(code, _)| code)?,
-                    );
+                    fresh = Some(broker.allocate_producer_id().await.map_err(|e| e.code)?);
                 }
                 InitOutcome::Ready {
                     producer_id,
@@ -176,8 +172,8 @@ impl TxnService {
         producer_epoch: i16,
         partitions: &[(String, i32)],
     ) -> ErrorCode {
-        if let Err((code, _)) = self.ensure_ready(broker).await {
-            return code;
+        if let Err(e) = self.ensure_ready(broker).await {
+            return e.code;
         }
         let mut coordinator = self.coordinator.lock().await;
         let (code, effects) = coordinator.add_partitions(
@@ -203,7 +199,7 @@ impl TxnService {
         producer_epoch: i16,
         partition: &(String, i32),
     ) -> Result<(), ErrorCode> {
-        self.ensure_ready(broker).await.map_err(|(code, _)| code)?;
+        self.ensure_ready(broker).await.map_err(|e| e.code)?;
         self.coordinator.lock().await.verify_partition(
             transactional_id,
             producer_id,
@@ -221,8 +217,8 @@ impl TxnService {
         producer_epoch: i16,
         commit: bool,
     ) -> ErrorCode {
-        if let Err((code, _)) = self.ensure_ready(broker).await {
-            return code;
+        if let Err(e) = self.ensure_ready(broker).await {
+            return e.code;
         }
         let mut coordinator = self.coordinator.lock().await;
         let (code, effects) = coordinator.end_txn(
@@ -244,13 +240,13 @@ impl TxnService {
         broker: &Broker,
         transactional_id: &str,
     ) -> Result<Option<Transaction>, ErrorCode> {
-        self.ensure_ready(broker).await.map_err(|(code, _)| code)?;
+        self.ensure_ready(broker).await.map_err(|e| e.code)?;
         Ok(self.coordinator.lock().await.get(transactional_id).cloned())
     }
 
     /// Copies of every transaction's state (ListTransactions).
     pub async fn list(&self, broker: &Broker) -> Result<Vec<Transaction>, ErrorCode> {
-        self.ensure_ready(broker).await.map_err(|(code, _)| code)?;
+        self.ensure_ready(broker).await.map_err(|e| e.code)?;
         let mut all: Vec<Transaction> = self
             .coordinator
             .lock()

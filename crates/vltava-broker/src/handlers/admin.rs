@@ -21,6 +21,7 @@ use vltava_protocol::messages::*;
 use vltava_protocol::{ErrorCode, ResponseBody, Uuid};
 
 use super::RequestContext;
+use crate::error::KafkaError;
 use crate::state::Broker;
 
 pub use crate::configs::{alter_configs, describe_configs, incremental_alter_configs};
@@ -76,7 +77,7 @@ pub async fn create_topics(
     for t in request.topics {
         let name = t.name.clone();
         let outcome = if counts[&name] > 1 {
-            Err((
+            Err(KafkaError::new(
                 ErrorCode::INVALID_REQUEST,
                 format!("Create topics request from client contains a duplicate topic: {name}"),
             ))
@@ -113,7 +114,7 @@ pub async fn create_topics(
                 }),
                 ..Default::default()
             },
-            Err((code, message)) => CreatableTopicResult {
+            Err(KafkaError { code, message }) => CreatableTopicResult {
                 name,
                 error_code: code.code(),
                 error_message: Some(message),
@@ -158,7 +159,7 @@ pub async fn delete_topics(
                 error_code: 0,
                 ..Default::default()
             },
-            Err((code, message)) => DeletableTopicResult {
+            Err(KafkaError { code, message }) => DeletableTopicResult {
                 name,
                 topic_id: id,
                 error_code: code.code(),
@@ -223,7 +224,7 @@ pub async fn create_partitions(
                 error_code: 0,
                 ..Default::default()
             },
-            Err((code, message)) => CreatePartitionsTopicResult {
+            Err(KafkaError { code, message }) => CreatePartitionsTopicResult {
                 name: t.name,
                 error_code: code.code(),
                 error_message: Some(message),

@@ -27,6 +27,7 @@ use vltava_protocol::messages::*;
 use vltava_protocol::{ErrorCode, Message, ResponseBody};
 
 use super::RequestContext;
+use crate::error::KafkaError;
 use crate::state::{now_ms, Broker};
 
 const GROUP_KEY: i8 = 0;
@@ -68,7 +69,7 @@ pub async fn find_coordinator(
     let outcome = match request.key_type {
         GROUP_KEY => broker.groups.ensure_ready(broker).await,
         TRANSACTION_KEY => broker.txns.ensure_ready(broker).await,
-        other => Err((
+        other => Err(KafkaError::new(
             ErrorCode::INVALID_REQUEST,
             format!("Unknown coordinator key type {other}."),
         )),
@@ -85,7 +86,7 @@ pub async fn find_coordinator(
                     error_code: 0,
                     ..Default::default()
                 },
-                Err((code, message)) => Coordinator {
+                Err(KafkaError { code, message }) => Coordinator {
                     key,
                     node_id: -1,
                     port: -1,
@@ -107,7 +108,7 @@ pub async fn find_coordinator(
             port,
             ..Default::default()
         },
-        Err((code, message)) => FindCoordinatorResponse {
+        Err(KafkaError { code, message }) => FindCoordinatorResponse {
             error_code: code.code(),
             error_message: (context.version >= 1).then_some(message),
             node_id: -1,
@@ -119,11 +120,7 @@ pub async fn find_coordinator(
 
 /// Makes sure the offsets topic exists and is loaded; the error to answer with otherwise.
 async fn ready(broker: &Broker) -> Result<(), ErrorCode> {
-    broker
-        .groups
-        .ensure_ready(broker)
-        .await
-        .map_err(|(code, _)| code)
+    broker.groups.ensure_ready(broker).await.map_err(|e| e.code)
 }
 
 fn join_response(result: JoinResult, version: i16) -> ResponseBody {

@@ -58,6 +58,6 @@ pub async fn handle(
     }
     match broker.allocate_producer_id().await {
         Ok(producer_id) => answer((producer_id, 0)),
-        Err((code, _)) => refuse(code),
+        Err(e) => refuse(e.code),
     }
 }

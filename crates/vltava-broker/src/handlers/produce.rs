@@ -16,23 +16,28 @@ use vltava_protocol::{ErrorCode, ResponseBody};
 use vltava_records::{BatchSplitter, TimestampType};
 
 use super::RequestContext;
-use crate::replica::{Partition, TopicSettings};
+use crate::error::KafkaError;
+use crate::replica::{Appended, Partition, TopicSettings};
 use crate::state::Broker;
 
-/// A partition-level rejection.
+/// A partition-level rejection as Produce reports it: the error, and
+/// (KIP-467) which records were bad, by index within the batch.
 #[derive(Debug)]
 pub struct Rejection {
-    pub code: ErrorCode,
-    pub message: String,
-    /// KIP-467: which records were bad (index within the batch, message).
+    pub error: KafkaError,
     pub record_errors: Vec<(i32, String)>,
 }
 
 impl Rejection {
     fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        KafkaError::new(code, message).into()
+    }
+}
+
+impl From<KafkaError> for Rejection {
+    fn from(error: KafkaError) -> Rejection {
         Rejection {
-            code,
-            message: message.into(),
+            error,
             record_errors: Vec::new(),
         }
     }
@@ -147,14 +152,6 @@ async fn verify_transactional(
         })
 }
 
-/// What a successful append reports.
-#[derive(Debug)]
-pub struct Appended {
-    pub base_offset: i64,
-    pub log_append_time_ms: i64,
-    pub log_start_offset: i64,
-}
-
 fn produce_to(
     broker: &Broker,
     partition: &Partition,
@@ -181,9 +178,7 @@ fn produce_to(
         ));
     }
     let _ = broker;
-    partition
-        .append(records, now_ms)
-        .map_err(|e| Rejection::new(e.code, e.message))
+    partition.append(records, now_ms).map_err(Rejection::from)
 }
 
 /// Checks every batch of a produce request against the topic's rules.
@@ -256,10 +251,12 @@ pub fn validate(records: &Bytes, settings: &TopicSettings, now_ms: i64) -> Resul
                 now_ms.saturating_sub(batch.base_timestamp()) > settings.timestamp_before_max_ms;
             if too_new || too_old {
                 return Err(Rejection {
-                    code: ErrorCode::INVALID_TIMESTAMP,
-                    message: format!(
-                        "timestamp {} is outside the allowed range around broker time {now_ms} (message.timestamp.before.max.ms / after.max.ms)",
-                        if too_new { batch.max_timestamp() } else { batch.base_timestamp() }
+                    error: KafkaError::new(
+                        ErrorCode::INVALID_TIMESTAMP,
+                        format!(
+                            "timestamp {} is outside the allowed range around broker time {now_ms} (message.timestamp.before.max.ms / after.max.ms)",
+                            if too_new { batch.max_timestamp() } else { batch.base_timestamp() }
+                        ),
                     ),
                     record_errors: vec![(0, "timestamp out of range".into())],
                 });
@@ -282,8 +279,10 @@ pub fn validate(records: &Bytes, settings: &TopicSettings, now_ms: i64) -> Resul
             }
             if !record_errors.is_empty() {
                 return Err(Rejection {
-                    code: ErrorCode::INVALID_RECORD,
-                    message: "One or more records have been rejected".into(),
+                    error: KafkaError::new(
+                        ErrorCode::INVALID_RECORD,
+                        "One or more records have been rejected",
+                    ),
                     record_errors,
                 });
             }
@@ -304,7 +303,7 @@ fn partition_response(index: i32, result: Result<Appended, Rejection>) -> Partit
         },
         Err(r) => PartitionProduceResponse {
             index,
-            error_code: r.code.code(),
+            error_code: r.error.code.code(),
             base_offset: -1,
             log_append_time_ms: -1,
             log_start_offset: -1,
@@ -317,7 +316,7 @@ fn partition_response(index: i32, result: Result<Appended, Rejection>) -> Partit
                     ..Default::default()
                 })
                 .collect(),
-            error_message: (!r.message.is_empty()).then_some(r.message),
+            error_message: (!r.error.message.is_empty()).then_some(r.error.message),
             ..Default::default()
         },
     }
@@ -329,12 +328,7 @@ fn error_for_topic(topic: &TopicProduceData, rejection: Rejection) -> TopicProdu
         partition_responses: topic
             .partition_data
             .iter()
-            .map(|p| {
-                partition_response(
-                    p.index,
-                    Err(Rejection::new(rejection.code, rejection.message.clone())),
-                )
-            })
+            .map(|p| partition_response(p.index, Err(rejection.error.clone().into())))
             .collect(),
         ..Default::default()
     }

@@ -178,7 +178,7 @@ pub async fn add_offsets_to_txn(
     request: AddOffsetsToTxnRequest,
 ) -> ResponseBody {
     let code = match broker.groups.ensure_ready(broker).await {
-        Err((code, _)) => code,
+        Err(e) => e.code,
         Ok(()) => {
             let partition = broker
                 .groups
@@ -235,7 +235,7 @@ async fn txn_offset_commit_allowed(
         .groups
         .ensure_ready(broker)
         .await
-        .map_err(|(code, _)| code)?;
+        .map_err(|e| e.code)?;
     let partition = broker
         .groups
         .read(|c| c.partition_for(&request.group_id))
