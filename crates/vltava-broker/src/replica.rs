@@ -731,6 +731,41 @@ impl ReplicaManager {
                 failed("deleting the log", topic, *partition, e);
             }
         }
+        // Logs of new partitions are created without the partitions lock:
+        // creating one makes a directory and files and fsyncs, and every
+        // request that looks up a partition would wait behind it. They are
+        // inserted under the lock afterwards; a partition another caller
+        // inserted meanwhile is kept (`create_log` handed both callers the
+        // same log).
+        let mut missing: Vec<(String, i32, KafkaUuid, LogConfig)> = Vec::new();
+        {
+            let partitions = self.partitions.read().unwrap_or_else(|e| e.into_inner());
+            for topic in image.topics() {
+                let mut log_config = None;
+                for (index, state) in topic.partitions.iter().enumerate() {
+                    let key = (topic.name.clone(), index as i32);
+                    if !state.replicas.contains(&node_id) || partitions.contains_key(&key) {
+                        continue;
+                    }
+                    let log_config = log_config.get_or_insert_with(|| {
+                        log_config_from(&effective_topic_config(image, &topic.name, broker))
+                    });
+                    missing.push((key.0, key.1, KafkaUuid(topic.id.0), log_config.clone()));
+                }
+            }
+        }
+        let mut created: HashMap<(String, i32), Arc<Log>> = HashMap::new();
+        for (topic, index, topic_id, log_config) in missing {
+            match self
+                .logs
+                .create_log(&topic, index, topic_id, log_config, now_ms)
+            {
+                Ok(log) => {
+                    created.insert((topic, index), log);
+                }
+                Err(e) => failed("creating the log", &topic, index, e),
+            }
+        }
         let mut partitions = self.partitions.write().unwrap_or_else(|e| e.into_inner());
         for topic in image.topics() {
             let effective = effective_topic_config(image, &topic.name, broker);
@@ -744,18 +779,9 @@ impl ReplicaManager {
                 let partition = match partitions.get(&key) {
                     Some(p) => p.clone(),
                     None => {
-                        let log = match self.logs.create_log(
-                            &topic.name,
-                            index as i32,
-                            KafkaUuid(topic.id.0),
-                            log_config.clone(),
-                            now_ms,
-                        ) {
-                            Ok(log) => log,
-                            Err(e) => {
-                                failed("creating the log", &topic.name, index as i32, e);
-                                continue;
-                            }
+                        // No log: its creation failed above (logged).
+                        let Some(log) = created.remove(&key) else {
+                            continue;
                         };
                         let p = Arc::new(Partition {
                             topic: topic.name.clone(),
@@ -1095,6 +1121,104 @@ mod tests {
         cleaner.join().unwrap();
         assert!(replicas.get("doomed", 0).is_none());
         assert!(replicas.get("compacted", 0).is_some());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Creating a log makes files and fsyncs; `sync` once held the
+    /// partitions write lock across it, so every request's partition lookup
+    /// waited on the disk. Here the creation is held up for as long as the
+    /// test likes: a FIFO stands where the new log's `partition.metadata`
+    /// is first written, and opening it for writing blocks until the test
+    /// opens it for reading.
+    #[test]
+    fn creating_a_log_does_not_block_partition_lookups() {
+        use std::io::Read;
+        use std::os::unix::ffi::OsStrExt;
+        use std::sync::mpsc;
+        use std::time::Duration;
+        use vltava_metadata::{MetadataImage, MetadataRecord};
+        use vltava_protocol::codec::Uuid;
+
+        let dir = temp_dir("sync-create");
+        let logs = Arc::new(
+            LogManager::open(&dir, vltava_storage::LogManagerOptions::default(), 0).unwrap(),
+        );
+        let replicas = Arc::new(ReplicaManager::new(logs));
+        let (hosted, fresh) = (Uuid([1; 16]), Uuid([2; 16]));
+        let topic = |name: &str, topic_id| {
+            [
+                MetadataRecord::Topic {
+                    name: name.into(),
+                    topic_id,
+                },
+                MetadataRecord::Partition {
+                    topic_id,
+                    partition: 0,
+                    replicas: vec![1],
+                    isr: vec![1],
+                    leader: 1,
+                    leader_epoch: 0,
+                    partition_epoch: 0,
+                },
+            ]
+        };
+        let image = MetadataImage::empty()
+            .apply_all(
+                topic("hosted", hosted)
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| (i as i64, r)),
+            )
+            .unwrap();
+        let config = BrokerConfig::new();
+        replicas.sync(&image, &config, 1, 0).unwrap();
+        let after = image
+            .apply_all(
+                topic("fresh", fresh)
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| (i as i64 + 2, r)),
+            )
+            .unwrap();
+
+        let fresh_dir = dir.join("fresh-0");
+        std::fs::create_dir_all(&fresh_dir).unwrap();
+        let fifo = fresh_dir.join("partition.metadata.tmp");
+        let c_path = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
+        // SAFETY: `c_path` is a NUL-terminated path that outlives the call.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+
+        let syncing = std::thread::spawn({
+            let replicas = replicas.clone();
+            let config = config.clone();
+            let after = after.clone();
+            move || replicas.sync(&after, &config, 1, 0)
+        });
+        // Let the sync reach the FIFO and block there.
+        std::thread::sleep(Duration::from_millis(300));
+        let (found, lookup) = mpsc::channel();
+        std::thread::spawn({
+            let replicas = replicas.clone();
+            move || {
+                let _ = found.send(replicas.get("hosted", 0).is_some());
+            }
+        });
+        let looked_up = lookup.recv_timeout(Duration::from_secs(5));
+        // Release the creation whatever happened, then judge.
+        let mut reader = std::fs::File::open(&fifo).unwrap();
+        let mut written = Vec::new();
+        reader.read_to_end(&mut written).unwrap();
+        assert_eq!(
+            looked_up,
+            Ok(true),
+            "a partition lookup waited for a log creation"
+        );
+        // The FIFO cannot be fsynced, so that creation failed; the next sync
+        // creates the log.
+        let _ = syncing.join().unwrap();
+        std::fs::remove_file(&fifo).unwrap();
+        replicas.sync(&after, &config, 1, 0).unwrap();
+        assert!(replicas.get("fresh", 0).is_some());
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
