@@ -14,9 +14,10 @@ use tracing::{info, warn};
 use vltava_group::{CoordinatorConfig, Effects, GroupCoordinator, Reply, ReplyId};
 use vltava_protocol::ErrorCode;
 
+use crate::clock::Clock;
 use crate::error::KafkaError;
 use crate::internal_topics::{self, read_logged_records, InternalTopic, LoggedRecords};
-use crate::state::{now_ms, Broker};
+use crate::state::Broker;
 
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 
@@ -35,6 +36,7 @@ pub struct GroupService {
     /// Set once every partition of the offsets topic is loaded: the fast
     /// path of `ensure_ready` for every later group request.
     ready: std::sync::atomic::AtomicBool,
+    clock: Clock,
 }
 
 pub fn coordinator_config(config: &vltava_config::BrokerConfig) -> CoordinatorConfig {
@@ -50,7 +52,7 @@ pub fn coordinator_config(config: &vltava_config::BrokerConfig) -> CoordinatorCo
 }
 
 impl GroupService {
-    pub fn new(config: CoordinatorConfig, id_seed: u64) -> GroupService {
+    pub fn new(config: CoordinatorConfig, id_seed: u64, clock: Clock) -> GroupService {
         GroupService {
             inner: Mutex::new(Inner {
                 coordinator: GroupCoordinator::new(config, id_seed),
@@ -60,6 +62,7 @@ impl GroupService {
             changed: Notify::new(),
             setup: Mutex::new(()),
             ready: std::sync::atomic::AtomicBool::new(false),
+            clock,
         }
     }
 
@@ -103,7 +106,10 @@ impl GroupService {
             match records {
                 Ok(LoggedRecords { records, open }) => {
                     let count = records.len() + open.len();
-                    for problem in inner.coordinator.load_partition(p, records, now_ms()) {
+                    for problem in inner
+                        .coordinator
+                        .load_partition(p, records, self.clock.now_ms())
+                    {
                         warn!("{problem}");
                     }
                     // Offsets committed in transactions still undecided.
@@ -152,7 +158,7 @@ impl GroupService {
             inner.next_reply += 1;
             inner.waiting.insert(id, tx);
             let effects = call(&mut inner.coordinator, id);
-            apply(broker, &mut inner, effects);
+            apply(broker, &self.clock, &mut inner, effects);
         }
         self.changed.notify_one();
         rx.await.ok()
@@ -168,7 +174,7 @@ impl GroupService {
         let result = {
             let mut inner = self.inner.lock().await;
             let (result, effects) = call(&mut inner.coordinator);
-            apply(broker, &mut inner, effects);
+            apply(broker, &self.clock, &mut inner, effects);
             result
         };
         self.changed.notify_one();
@@ -192,7 +198,7 @@ impl GroupService {
         for (p, k, v) in effects.records {
             by_partition.entry(p).or_default().push((k, v));
         }
-        let now = now_ms();
+        let now = self.clock.now_ms();
         for (p, records) in by_partition {
             if let Err(e) = internal_topics::append(
                 broker,
@@ -221,7 +227,7 @@ impl GroupService {
             "transaction marker reached __consumer_offsets"
         );
         self.inner.lock().await.coordinator.complete_transaction(
-            now_ms(),
+            self.clock.now_ms(),
             producer_id,
             partition,
             commit,
@@ -241,7 +247,7 @@ impl GroupService {
     ) {
         loop {
             let next = { self.inner.lock().await.coordinator.next_deadline() };
-            let now = now_ms();
+            let now = self.clock.now_ms();
             // Wake at the next deadline, and at least every second so offset
             // retention is checked.
             let wait = next.map_or(1000, |t| (t - now).clamp(0, 1000)) as u64;
@@ -251,21 +257,21 @@ impl GroupService {
                 _ = shutdown.wait_for(|s| *s) => return,
             }
             let mut inner = self.inner.lock().await;
-            let effects = inner.coordinator.tick(now_ms());
-            apply(&broker, &mut inner, effects);
+            let effects = inner.coordinator.tick(self.clock.now_ms());
+            apply(&broker, &self.clock, &mut inner, effects);
         }
     }
 }
 
 /// Appends the records, then releases the answers.
-fn apply(broker: &Broker, inner: &mut Inner, effects: Effects) {
+fn apply(broker: &Broker, clock: &Clock, inner: &mut Inner, effects: Effects) {
     let mut failed = false;
     if !effects.records.is_empty() {
         let mut by_partition: HashMap<i32, Vec<(Bytes, Option<Bytes>)>> = HashMap::new();
         for (p, k, v) in effects.records {
             by_partition.entry(p).or_default().push((k, v));
         }
-        let now = now_ms();
+        let now = clock.now_ms();
         for (p, records) in by_partition {
             if let Err(e) = internal_topics::append(broker, OFFSETS_TOPIC, p, &records, None, now) {
                 warn!(partition = p, "cannot write to {OFFSETS_TOPIC}: {e}");

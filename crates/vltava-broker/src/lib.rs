@@ -8,6 +8,7 @@
 //! - [`replica`]: hosted partitions over `vltava-storage` logs.
 //! - [`metadata_log`]: the single-node metadata log.
 
+pub mod clock;
 pub mod configs;
 pub mod error;
 pub mod groups;
@@ -116,7 +117,7 @@ async fn log_cleaner(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
         }
         let b = broker.clone();
         let mut job = tokio::task::spawn_blocking(move || {
-            let now = state::now_ms();
+            let now = b.now_ms();
             // The last stable offset: nothing of an undecided transaction
             // (nor above the high watermark) is cleaned.
             let upper = |log: &vltava_storage::Log| {
@@ -195,9 +196,10 @@ async fn background(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
     }
     loop {
         let logs = broker.replicas.log_manager().clone();
+        let clock = broker.clock().clone();
         let job: Box<dyn FnOnce() -> Result<(), vltava_storage::Error> + Send> = tokio::select! {
-            _ = retention.tick() => Box::new(move || logs.run_retention(state::now_ms()).map(|n| if n > 0 { info!(segments = n, "retention deleted segments") })),
-            _ = flush.tick() => Box::new(move || logs.maybe_flush_all(state::now_ms()).map(|_| ())),
+            _ = retention.tick() => Box::new(move || logs.run_retention(clock.now_ms()).map(|n| if n > 0 { info!(segments = n, "retention deleted segments") })),
+            _ = flush.tick() => Box::new(move || logs.maybe_flush_all(clock.now_ms()).map(|_| ())),
             _ = checkpoint.tick() => Box::new(move || logs.checkpoint_all()),
             _ = shutdown.wait_for(|stop| *stop) => return,
         };

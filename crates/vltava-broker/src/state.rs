@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tracing::{info, warn};
 use vltava_config::{BrokerConfig, TopicConfig};
@@ -20,17 +20,12 @@ use vltava_metadata::{Endpoint, MetadataImage, MetadataRecord};
 use vltava_protocol::{ErrorCode, Uuid};
 use vltava_storage::{KafkaUuid, LogManager, LogManagerOptions, MetaProperties};
 
+use crate::clock::Clock;
 use crate::error::KafkaError;
 use crate::groups::{coordinator_config, GroupService};
 use crate::metadata_log::MetadataLog;
 use crate::replica::{log_config_from, ReplicaManager};
 use crate::transactions::{txn_config, TxnService};
-
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
 
 /// Limits the connection loop reads on every request.
 #[derive(Clone, Copy, Debug)]
@@ -77,16 +72,27 @@ pub struct Broker {
     /// The producer ids this broker may hand out: `next..end` of the block
     /// last taken from the metadata log (see `allocate_producer_id`).
     producer_ids: tokio::sync::Mutex<(i64, i64)>,
+    clock: Clock,
 }
 
 /// Producer ids taken from the metadata log at a time (Kafka's block size).
 const PRODUCER_ID_BLOCK: i64 = 1000;
 
 impl Broker {
+    /// Opens the data directory on the system clock (see `open_with_clock`).
+    pub fn open(config: BrokerConfig, data_dir: &Path) -> Result<Arc<Broker>, StartError> {
+        Broker::open_with_clock(config, data_dir, Clock::system())
+    }
+
     /// Opens the data directory: identity, metadata log (replayed into the
     /// image), partition logs (recovered if the last stop was unclean).
-    pub fn open(config: BrokerConfig, data_dir: &Path) -> Result<Arc<Broker>, StartError> {
-        let now = now_ms();
+    /// Everything the broker does reads the time from `clock`.
+    pub fn open_with_clock(
+        config: BrokerConfig,
+        data_dir: &Path,
+        clock: Clock,
+    ) -> Result<Arc<Broker>, StartError> {
+        let now = clock.now_ms();
         let fail = |what: &str, e: &dyn std::fmt::Display| StartError(format!("{what}: {e}"));
         std::fs::create_dir_all(data_dir)
             .map_err(|e| fail(&format!("cannot create {}", data_dir.display()), &e))?;
@@ -165,9 +171,11 @@ impl Broker {
             groups: Arc::new(GroupService::new(
                 group_config,
                 u64::from_le_bytes(KafkaUuid::random().0[..8].try_into().expect("8 bytes")),
+                clock.clone(),
             )),
-            txns: Arc::new(TxnService::new(txn_settings)),
+            txns: Arc::new(TxnService::new(txn_settings, clock.clone())),
             producer_ids: tokio::sync::Mutex::new((0, 0)),
+            clock,
         });
 
         // Register (or re-register with new endpoints) this broker.
@@ -238,8 +246,12 @@ impl Broker {
         self.node_id
     }
 
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
     pub fn now_ms(&self) -> i64 {
-        now_ms()
+        self.clock.now_ms()
     }
 
     pub fn auto_create_topics_enabled(&self) -> bool {
@@ -265,7 +277,8 @@ impl Broker {
     fn sync_replicas(&self) -> Result<(), vltava_storage::Error> {
         let image = self.image();
         let config = self.config();
-        self.replicas.sync(&image, &config, self.node_id, now_ms())
+        self.replicas
+            .sync(&image, &config, self.node_id, self.now_ms())
     }
 
     /// Appends `records` as one decision, publishes the next image and syncs
@@ -275,7 +288,7 @@ impl Broker {
         if records.is_empty() {
             return Ok(());
         }
-        let now = now_ms();
+        let now = self.now_ms();
         // The append fsyncs: keep it off the async worker's hot loop.
         let base = tokio::task::block_in_place(|| log.append(&records, now)).map_err(|e| {
             warn!("metadata append failed: {e}");

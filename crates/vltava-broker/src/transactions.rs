@@ -19,10 +19,11 @@ use vltava_txn::{
     Completion, Effects, InitOutcome, Transaction, TransactionCoordinator, TxnConfig,
 };
 
+use crate::clock::Clock;
 use crate::error::KafkaError;
 use crate::groups::OFFSETS_TOPIC;
 use crate::internal_topics::{self, read_logged_records, InternalTopic};
-use crate::state::{now_ms, Broker};
+use crate::state::Broker;
 
 pub const TRANSACTION_STATE_TOPIC: &str = "__transaction_state";
 
@@ -32,6 +33,7 @@ pub struct TxnService {
     setup: Mutex<()>,
     /// Set once every partition of the topic is loaded.
     ready: AtomicBool,
+    clock: Clock,
 }
 
 pub fn txn_config(config: &vltava_config::BrokerConfig) -> TxnConfig {
@@ -43,11 +45,12 @@ pub fn txn_config(config: &vltava_config::BrokerConfig) -> TxnConfig {
 }
 
 impl TxnService {
-    pub fn new(config: TxnConfig) -> TxnService {
+    pub fn new(config: TxnConfig, clock: Clock) -> TxnService {
         TxnService {
             coordinator: Mutex::new(TransactionCoordinator::new(config)),
             setup: Mutex::new(()),
             ready: AtomicBool::new(false),
+            clock,
         }
     }
 
@@ -118,7 +121,7 @@ impl TxnService {
                 count = pending.len(),
                 "finishing transactions that were ending at the last stop"
             );
-            finish(broker, &mut coordinator, pending).await;
+            finish(broker, &self.clock, &mut coordinator, pending).await;
         }
         self.ready.store(true, Ordering::Release);
         Ok(())
@@ -137,7 +140,7 @@ impl TxnService {
         let mut fresh = None;
         loop {
             let (outcome, effects) = coordinator.init_producer_id(
-                now_ms(),
+                self.clock.now_ms(),
                 transactional_id,
                 timeout_ms,
                 expected,
@@ -151,12 +154,12 @@ impl TxnService {
                     producer_id,
                     producer_epoch,
                 } => {
-                    apply(broker, &mut coordinator, effects).await?;
+                    apply(broker, &self.clock, &mut coordinator, effects).await?;
                     return Ok((producer_id, producer_epoch));
                 }
                 InitOutcome::Error(code) => {
                     // The effects of a fence: the old transaction's abort.
-                    apply(broker, &mut coordinator, effects).await?;
+                    apply(broker, &self.clock, &mut coordinator, effects).await?;
                     return Err(code);
                 }
             }
@@ -177,13 +180,13 @@ impl TxnService {
         }
         let mut coordinator = self.coordinator.lock().await;
         let (code, effects) = coordinator.add_partitions(
-            now_ms(),
+            self.clock.now_ms(),
             transactional_id,
             producer_id,
             producer_epoch,
             partitions,
         );
-        match apply(broker, &mut coordinator, effects).await {
+        match apply(broker, &self.clock, &mut coordinator, effects).await {
             Ok(()) => code,
             Err(code) => code,
         }
@@ -222,13 +225,13 @@ impl TxnService {
         }
         let mut coordinator = self.coordinator.lock().await;
         let (code, effects) = coordinator.end_txn(
-            now_ms(),
+            self.clock.now_ms(),
             transactional_id,
             producer_id,
             producer_epoch,
             commit,
         );
-        match apply(broker, &mut coordinator, effects).await {
+        match apply(broker, &self.clock, &mut coordinator, effects).await {
             Ok(()) => code,
             Err(code) => code,
         }
@@ -279,15 +282,15 @@ impl TxnService {
                 continue;
             }
             let mut coordinator = self.coordinator.lock().await;
-            let effects = coordinator.tick(now_ms());
+            let effects = coordinator.tick(self.clock.now_ms());
             for c in &effects.completions {
                 info!(transactional_id = %c.transactional_id, producer_id = c.producer_id, "aborting a transaction past its timeout");
             }
-            if let Err(code) = apply(&broker, &mut coordinator, effects).await {
+            if let Err(code) = apply(&broker, &self.clock, &mut coordinator, effects).await {
                 warn!("transaction timeouts: {code}");
             }
             let pending = coordinator.pending_completions();
-            finish(&broker, &mut coordinator, pending).await;
+            finish(&broker, &self.clock, &mut coordinator, pending).await;
         }
     }
 }
@@ -296,15 +299,16 @@ impl TxnService {
 /// writes the markers of each completion and completes it.
 async fn apply(
     broker: &Broker,
+    clock: &Clock,
     coordinator: &mut TransactionCoordinator,
     effects: Effects,
 ) -> Result<(), ErrorCode> {
-    if let Err(e) = append_records(broker, effects.records) {
+    if let Err(e) = append_records(broker, clock.now_ms(), effects.records) {
         warn!("cannot write to {TRANSACTION_STATE_TOPIC}: {e}");
         coordinator.restore(effects.undo);
         return Err(ErrorCode::COORDINATOR_NOT_AVAILABLE);
     }
-    finish(broker, coordinator, effects.completions).await;
+    finish(broker, clock, coordinator, effects.completions).await;
     Ok(())
 }
 
@@ -313,13 +317,14 @@ async fn apply(
 /// retried by the timer.
 async fn finish(
     broker: &Broker,
+    clock: &Clock,
     coordinator: &mut TransactionCoordinator,
     completions: Vec<Completion>,
 ) {
     for completion in completions {
-        if write_markers(broker, &completion).await {
-            let effects = coordinator.complete(now_ms(), &completion);
-            if let Err(e) = append_records(broker, effects.records) {
+        if write_markers(broker, clock.now_ms(), &completion).await {
+            let effects = coordinator.complete(clock.now_ms(), &completion);
+            if let Err(e) = append_records(broker, clock.now_ms(), effects.records) {
                 warn!("cannot write to {TRANSACTION_STATE_TOPIC}: {e}");
                 coordinator.restore(effects.undo);
             }
@@ -327,8 +332,7 @@ async fn finish(
     }
 }
 
-async fn write_markers(broker: &Broker, c: &Completion) -> bool {
-    let now = now_ms();
+async fn write_markers(broker: &Broker, now: i64, c: &Completion) -> bool {
     let mut all_written = true;
     for (topic, index) in &c.partitions {
         let Some(partition) = broker.replicas.get(topic, *index) else {
@@ -366,13 +370,13 @@ async fn write_markers(broker: &Broker, c: &Completion) -> bool {
 
 fn append_records(
     broker: &Broker,
+    now: i64,
     records: Vec<(i32, Bytes, Option<Bytes>)>,
 ) -> Result<(), String> {
     let mut by_partition: HashMap<i32, Vec<(Bytes, Option<Bytes>)>> = HashMap::new();
     for (p, k, v) in records {
         by_partition.entry(p).or_default().push((k, v));
     }
-    let now = now_ms();
     for (p, records) in by_partition {
         internal_topics::append(broker, TRANSACTION_STATE_TOPIC, p, &records, None, now)?;
     }

@@ -22,6 +22,7 @@ use vltava_protocol::messages::{FetchRequest, FetchResponse};
 use vltava_protocol::{ErrorCode, ResponseBody, Uuid};
 
 use super::RequestContext;
+use crate::clock::Clock;
 use crate::replica::Partition;
 use crate::state::Broker;
 
@@ -117,7 +118,8 @@ pub async fn handle(
             w.as_mut().enable();
         }
 
-        let (responses, bytes, any_error) = read_all(&topics, max_bytes, read_committed);
+        let (responses, bytes, any_error) =
+            read_all(&topics, max_bytes, read_committed, broker.clock());
         if bytes >= min_bytes || any_error || Instant::now() >= deadline || wakeups.is_empty() {
             return ResponseBody::Fetch(FetchResponse {
                 responses,
@@ -140,6 +142,7 @@ fn read_all(
     topics: &[WantedTopic],
     max_bytes: usize,
     read_committed: bool,
+    clock: &Clock,
 ) -> (Vec<FetchableTopicResponse>, usize, bool) {
     let mut budget = max_bytes;
     let mut total = 0usize;
@@ -155,7 +158,14 @@ fn read_all(
                     // first batch is returned whole even above the limits.
                     let min_one_batch = total == 0;
                     let limit = wanted.max_bytes.min(budget);
-                    match read_partition(partition, wanted, limit, min_one_batch, read_committed) {
+                    match read_partition(
+                        partition,
+                        wanted,
+                        limit,
+                        min_one_batch,
+                        read_committed,
+                        clock.now_ms(),
+                    ) {
                         Ok(data) => {
                             let n = data.records.as_ref().map_or(0, Bytes::len);
                             total += n;
@@ -189,6 +199,7 @@ fn read_partition(
     limit: usize,
     min_one_batch: bool,
     read_committed: bool,
+    now_ms: i64,
 ) -> Result<PartitionData, (ErrorCode, i64, i64)> {
     let epoch = partition.leader_epoch();
     if wanted.current_leader_epoch >= 0 && wanted.current_leader_epoch != epoch {
@@ -200,7 +211,7 @@ fn read_partition(
         return Err((code, -1, -1));
     }
     let high_watermark = partition.high_watermark();
-    let last_stable = partition.last_stable_offset(crate::state::now_ms());
+    let last_stable = partition.last_stable_offset(now_ms);
     let upper = if read_committed {
         last_stable
     } else {

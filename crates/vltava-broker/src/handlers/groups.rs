@@ -28,7 +28,7 @@ use vltava_protocol::{ErrorCode, Message, ResponseBody};
 
 use super::RequestContext;
 use crate::error::KafkaError;
-use crate::state::{now_ms, Broker};
+use crate::state::Broker;
 
 const GROUP_KEY: i8 = 0;
 const TRANSACTION_KEY: i8 = 1;
@@ -183,7 +183,7 @@ pub async fn join_group(
         require_known_member_id: version >= 4,
         supports_skip_assignment: version >= 9,
     };
-    let now = now_ms();
+    let now = broker.now_ms();
     match broker
         .groups
         .call_delayed(broker, |c, id| c.join(now, join, id))
@@ -228,7 +228,7 @@ pub async fn sync_group(
             .map(|a| (a.member_id, a.assignment))
             .collect(),
     };
-    let now = now_ms();
+    let now = broker.now_ms();
     match broker
         .groups
         .call_delayed(broker, |c, id| c.sync(now, sync, id))
@@ -247,7 +247,7 @@ pub async fn heartbeat(
     let code = match ready(broker).await {
         Err(code) => code,
         Ok(()) => {
-            let now = now_ms();
+            let now = broker.now_ms();
             broker
                 .groups
                 .call(broker, |c| {
@@ -289,7 +289,7 @@ pub async fn leave_group(
     let (code, errors) = match ready(broker).await {
         Err(code) => (code, vec![code; members.len()]),
         Ok(()) => {
-            let now = now_ms();
+            let now = broker.now_ms();
             broker
                 .groups
                 .call(broker, |c| {
@@ -351,7 +351,7 @@ pub async fn offset_commit(
         Ok(()) => {
             let image = broker.image();
             let exists = |topic: &str, partition: i32| image.partition(topic, partition).is_some();
-            let now = now_ms();
+            let now = broker.now_ms();
             broker
                 .groups
                 .call(broker, |c| {
@@ -661,7 +661,7 @@ pub async fn delete_groups(
         let code = match loaded {
             Err(code) => code,
             Ok(()) => {
-                let now = now_ms();
+                let now = broker.now_ms();
                 broker
                     .groups
                     .call(broker, |c| c.delete_group(now, &group_id))

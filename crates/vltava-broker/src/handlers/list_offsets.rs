@@ -40,6 +40,7 @@ pub fn handle(
                             p.timestamp,
                             p.current_leader_epoch,
                             read_committed,
+                            broker.now_ms(),
                         ),
                     };
                     match result {
@@ -87,6 +88,7 @@ fn lookup(
     timestamp: i64,
     current_leader_epoch: i32,
     read_committed: bool,
+    now_ms: i64,
 ) -> Result<(i64, i64, i32), ErrorCode> {
     let epoch = partition.leader_epoch();
     if current_leader_epoch >= 0 && current_leader_epoch != epoch {
@@ -97,7 +99,7 @@ fn lookup(
         });
     }
     let upper = if read_committed {
-        partition.last_stable_offset(crate::state::now_ms())
+        partition.last_stable_offset(now_ms)
     } else {
         partition.high_watermark()
     };

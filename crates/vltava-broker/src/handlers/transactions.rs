@@ -20,7 +20,7 @@ use vltava_txn::TxnState;
 
 use super::RequestContext;
 use crate::groups::OFFSETS_TOPIC;
-use crate::state::{now_ms, Broker};
+use crate::state::Broker;
 
 /// Before KIP-588 (these versions) clients know a fenced producer only as
 /// INVALID_PRODUCER_EPOCH.
@@ -292,7 +292,7 @@ pub async fn txn_offset_commit(
             } else {
                 (-1, "", None)
             };
-            let now = now_ms();
+            let now = broker.now_ms();
             broker
                 .groups
                 .call_transactional(broker, request.producer_id, request.producer_epoch, |c| {
@@ -425,7 +425,7 @@ pub async fn list_transactions(
             })
         }
     };
-    let now = now_ms();
+    let now = broker.now_ms();
     // v1+: only transactions running longer than this (KIP-994).
     let min_duration = if context.version >= 1 {
         request.duration_filter
