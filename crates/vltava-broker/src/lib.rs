@@ -1,25 +1,22 @@
 //! The Vltava broker: listeners, request routing and the handlers of
 //! Kafka's APIs over the partition logs and the metadata image.
 //!
-//! - [`server`]: accept loop and per-connection request loop.
+//! - [`network::server`]: accept loop and per-connection request loop.
 //! - [`handlers`]: one module per API family; [`handlers::SUPPORTED`] is
 //!   what ApiVersions advertises.
 //! - [`state`]: the shared [`Broker`] and the controller operations.
 //! - [`replica`]: hosted partitions over `vltava-storage` logs.
-//! - [`metadata_log`]: the single-node metadata log.
+//! - [`coordinators`]: the group and transaction coordinator adapters.
+//! - [`controller::metadata_log`]: the single-node metadata log.
 
 pub mod clock;
-pub mod configs;
+pub mod controller;
+pub mod coordinators;
 pub mod error;
-pub mod groups;
 pub mod handlers;
-pub mod internal_topics;
-pub mod metadata_log;
-pub mod producer_state;
+pub mod network;
 pub mod replica;
-pub mod server;
 pub mod state;
-pub mod transactions;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,7 +34,11 @@ pub async fn run(
     listener: tokio::net::TcpListener,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let server = tokio::spawn(server::serve(listener, broker.clone(), shutdown.clone()));
+    let server = tokio::spawn(network::server::serve(
+        listener,
+        broker.clone(),
+        shutdown.clone(),
+    ));
     let background = tokio::spawn(background(broker.clone(), shutdown.clone()));
     let cleaner = tokio::spawn(log_cleaner(broker.clone(), shutdown.clone()));
     let timers = tokio::spawn(
@@ -54,7 +55,7 @@ pub async fn run(
     );
     if broker
         .image()
-        .topic(transactions::TRANSACTION_STATE_TOPIC)
+        .topic(coordinators::transactions::TRANSACTION_STATE_TOPIC)
         .is_some()
     {
         // Finish transactions that were ending, and start their timeouts.
@@ -65,7 +66,11 @@ pub async fn run(
             }
         });
     }
-    if broker.image().topic(groups::OFFSETS_TOPIC).is_some() {
+    if broker
+        .image()
+        .topic(coordinators::groups::OFFSETS_TOPIC)
+        .is_some()
+    {
         // Load committed offsets and groups now rather than at the first request.
         let broker = broker.clone();
         tokio::spawn(async move {

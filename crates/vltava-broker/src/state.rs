@@ -21,11 +21,11 @@ use vltava_protocol::{ErrorCode, Uuid};
 use vltava_storage::{KafkaUuid, LogManager, LogManagerOptions, MetaProperties};
 
 use crate::clock::Clock;
+use crate::controller::metadata_log::MetadataLog;
+use crate::coordinators::groups::{coordinator_config, GroupService};
+use crate::coordinators::transactions::{txn_config, TxnService};
 use crate::error::KafkaError;
-use crate::groups::{coordinator_config, GroupService};
-use crate::metadata_log::MetadataLog;
 use crate::replica::{log_config_from, ReplicaManager};
-use crate::transactions::{txn_config, TxnService};
 
 /// Limits the connection loop reads on every request.
 #[derive(Clone, Copy, Debug)]

@@ -120,7 +120,7 @@ pub fn run(args: ServerArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        let listener = match vltava_broker::server::bind(&listen).await {
+        let listener = match vltava_broker::network::server::bind(&listen).await {
             Ok(l) => l,
             Err(e) => {
                 error!("cannot listen on {listen}: {e}");

@@ -24,7 +24,7 @@ use super::RequestContext;
 use crate::error::KafkaError;
 use crate::state::Broker;
 
-pub use crate::configs::{alter_configs, describe_configs, incremental_alter_configs};
+pub use super::configs::{alter_configs, describe_configs, incremental_alter_configs};
 
 const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
 

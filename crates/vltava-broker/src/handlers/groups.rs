@@ -2,7 +2,7 @@
 //! Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch, ListGroups,
 //! DescribeGroups, DeleteGroups, OffsetDelete. The logic is the group
 //! coordinator's (`vltava-group`); this module translates between the wire
-//! versions and the coordinator, through `crate::groups::GroupService`.
+//! versions and the coordinator, through `crate::coordinators::groups::GroupService`.
 
 use bytes::{Buf, Bytes};
 use vltava_group::{JoinRequest, JoinResult, OffsetToCommit, Reply, SyncRequest, SyncResult};

@@ -2,7 +2,7 @@
 //! fresh producer id with epoch 0, as Kafka answers. Ids come from blocks
 //! recorded in the metadata log (`Broker::allocate_producer_id`), so none is
 //! handed out twice, across restarts included. With a transactional id the
-//! transaction coordinator answers (`crate::transactions`): the id's
+//! transaction coordinator answers (`crate::coordinators::transactions`): the id's
 //! producer id with the next epoch, which fences older instances. The
 //! sequence and epoch checks on produce are in `producer_state`.
 

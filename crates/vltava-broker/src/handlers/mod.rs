@@ -10,6 +10,7 @@ use crate::state::Broker;
 
 pub mod admin;
 pub mod api_versions;
+pub mod configs;
 pub mod fetch;
 pub mod groups;
 pub mod init_producer_id;

@@ -1,7 +1,7 @@
 //! The transaction APIs (KIP-98): AddPartitionsToTxn, AddOffsetsToTxn,
 //! EndTxn, TxnOffsetCommit, DescribeTransactions and ListTransactions.
 //! The logic is the transaction coordinator's (`vltava-txn`, through
-//! `crate::transactions::TxnService`) and, for TxnOffsetCommit, the group
+//! `crate::coordinators::transactions::TxnService`) and, for TxnOffsetCommit, the group
 //! coordinator's; this module translates between wire versions and them.
 
 use vltava_group::OffsetToCommit;
@@ -19,7 +19,7 @@ use vltava_protocol::{ErrorCode, ResponseBody};
 use vltava_txn::TxnState;
 
 use super::RequestContext;
-use crate::groups::OFFSETS_TOPIC;
+use crate::coordinators::groups::OFFSETS_TOPIC;
 use crate::state::Broker;
 
 /// Before KIP-588 (these versions) clients know a fenced producer only as

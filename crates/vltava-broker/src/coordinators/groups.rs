@@ -14,9 +14,9 @@ use tracing::{info, warn};
 use vltava_group::{CoordinatorConfig, Effects, GroupCoordinator, Reply, ReplyId};
 use vltava_protocol::ErrorCode;
 
+use super::internal_topics::{self, read_logged_records, InternalTopic, LoggedRecords};
 use crate::clock::Clock;
 use crate::error::KafkaError;
-use crate::internal_topics::{self, read_logged_records, InternalTopic, LoggedRecords};
 use crate::state::Broker;
 
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";

@@ -19,10 +19,10 @@ use vltava_txn::{
     Completion, Effects, InitOutcome, Transaction, TransactionCoordinator, TxnConfig,
 };
 
+use super::groups::OFFSETS_TOPIC;
+use super::internal_topics::{self, read_logged_records, InternalTopic};
 use crate::clock::Clock;
 use crate::error::KafkaError;
-use crate::groups::OFFSETS_TOPIC;
-use crate::internal_topics::{self, read_logged_records, InternalTopic};
 use crate::state::Broker;
 
 pub const TRANSACTION_STATE_TOPIC: &str = "__transaction_state";

@@ -8,6 +8,8 @@
 //! will move the high watermark under followers' progress without changing
 //! the handlers.
 
+pub mod producer_state;
+
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
@@ -23,7 +25,7 @@ use vltava_records::{BatchSplitter, TimestampType};
 use vltava_storage::{AbortedTxn, CleanupPolicy, KafkaUuid, Log, LogConfig, LogManager};
 
 use crate::error::KafkaError;
-use crate::producer_state::{BatchOffsets, ProducerBatch, ProducerStates, Verdict};
+use crate::replica::producer_state::{BatchOffsets, ProducerBatch, ProducerStates, Verdict};
 
 /// The topic rules the produce path checks, resolved once per config change.
 #[derive(Debug, Clone)]

@@ -1,0 +1,3 @@
+//! The single-node controller.
+
+pub mod metadata_log;

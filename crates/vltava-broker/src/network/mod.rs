@@ -1,0 +1,3 @@
+//! The network side of the broker: listeners and connections.
+
+pub mod server;
