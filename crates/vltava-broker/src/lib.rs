@@ -1,22 +1,30 @@
 //! The Vltava broker: listeners, request routing and the handlers of
 //! Kafka's APIs over the partition logs and the metadata image.
 //!
-//! - [`network::server`]: accept loop and per-connection request loop.
+//! Layers, top to bottom; a module uses only modules below it (the rules
+//! are in ARCHITECTURE.md):
+//!
+//! - this file ([`run`]) and [`network`]: the accept loop, the connection
+//!   loop and the background tasks.
 //! - [`handlers`]: one module per API family; [`handlers::SUPPORTED`] is
-//!   what ApiVersions advertises.
-//! - [`state`]: the shared [`Broker`] and the controller operations.
-//! - [`replica`]: hosted partitions over `vltava-storage` logs.
-//! - [`coordinators`]: the group and transaction coordinator adapters.
-//! - [`controller::metadata_log`]: the single-node metadata log.
+//!   what ApiVersions advertises. [`broker`]: the [`Broker`] that owns the
+//!   parts below and hands each one only the others it uses.
+//! - [`coordinators`] (group and transaction coordinator adapters) and
+//!   [`controller`] (metadata changes, the metadata log).
+//! - [`replica`] (hosted partitions over `vltava-storage` logs, producer
+//!   state) and [`metadata_cache`] (the published image and effective
+//!   broker config).
+//! - [`error`] and [`clock`]: shared by all.
 
+pub mod broker;
 pub mod clock;
 pub mod controller;
 pub mod coordinators;
 pub mod error;
 pub mod handlers;
+pub mod metadata_cache;
 pub mod network;
 pub mod replica;
-pub mod state;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,7 +32,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-pub use state::{Broker, StartError};
+pub use broker::{Broker, StartError};
 
 /// Runs a broker until `shutdown` turns true: serves the listener and runs
 /// the background work (retention, flush, checkpoints), then shuts down
@@ -41,19 +49,10 @@ pub async fn run(
     ));
     let background = tokio::spawn(background(broker.clone(), shutdown.clone()));
     let cleaner = tokio::spawn(log_cleaner(broker.clone(), shutdown.clone()));
-    let timers = tokio::spawn(
-        broker
-            .groups
-            .clone()
-            .run_timers(broker.clone(), shutdown.clone()),
-    );
-    let txn_timers = tokio::spawn(
-        broker
-            .txns
-            .clone()
-            .run_timers(broker.clone(), shutdown.clone()),
-    );
+    let timers = tokio::spawn(broker.groups.clone().run_timers(shutdown.clone()));
+    let txn_timers = tokio::spawn(broker.txns.clone().run_timers(shutdown.clone()));
     if broker
+        .metadata
         .image()
         .topic(coordinators::transactions::TRANSACTION_STATE_TOPIC)
         .is_some()
@@ -61,12 +60,13 @@ pub async fn run(
         // Finish transactions that were ending, and start their timeouts.
         let broker = broker.clone();
         tokio::spawn(async move {
-            if let Err(e) = broker.txns.ensure_ready(&broker).await {
+            if let Err(e) = broker.txns.ensure_ready().await {
                 warn!("loading transactions: {e}");
             }
         });
     }
     if broker
+        .metadata
         .image()
         .topic(coordinators::groups::OFFSETS_TOPIC)
         .is_some()
@@ -74,7 +74,7 @@ pub async fn run(
         // Load committed offsets and groups now rather than at the first request.
         let broker = broker.clone();
         tokio::spawn(async move {
-            if let Err(e) = broker.groups.ensure_ready(&broker).await {
+            if let Err(e) = broker.groups.ensure_ready().await {
                 warn!("loading consumer groups: {e}");
             }
         });
@@ -95,7 +95,7 @@ pub async fn run(
 /// `log.cleaner.threads=0`; more threads are accepted but passes still
 /// run one at a time. Shutdown stops a running pass at its next batch.
 async fn log_cleaner(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
-    let config = broker.config();
+    let config = broker.metadata.config();
     if !config.log_cleaner_enable() || config.log_cleaner_threads() <= 0 {
         info!("the log cleaner is off: compacted topics are not compacted");
         return;
@@ -182,7 +182,7 @@ async fn log_cleaner(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
 /// Periodic log maintenance. Each job runs on the blocking pool so a slow
 /// disk never stalls request handling.
 async fn background(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
-    let config = broker.config();
+    let config = broker.metadata.config();
     let retention_every =
         Duration::from_millis(config.log_retention_check_interval_ms().max(100) as u64);
     let flush_every = Duration::from_millis(

@@ -15,9 +15,8 @@ use vltava_group::{CoordinatorConfig, Effects, GroupCoordinator, Reply, ReplyId}
 use vltava_protocol::ErrorCode;
 
 use super::internal_topics::{self, read_logged_records, InternalTopic, LoggedRecords};
-use crate::clock::Clock;
+use super::CoordinatorDeps;
 use crate::error::KafkaError;
-use crate::state::Broker;
 
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 
@@ -36,7 +35,7 @@ pub struct GroupService {
     /// Set once every partition of the offsets topic is loaded: the fast
     /// path of `ensure_ready` for every later group request.
     ready: std::sync::atomic::AtomicBool,
-    clock: Clock,
+    deps: CoordinatorDeps,
 }
 
 pub fn coordinator_config(config: &vltava_config::BrokerConfig) -> CoordinatorConfig {
@@ -52,7 +51,7 @@ pub fn coordinator_config(config: &vltava_config::BrokerConfig) -> CoordinatorCo
 }
 
 impl GroupService {
-    pub fn new(config: CoordinatorConfig, id_seed: u64, clock: Clock) -> GroupService {
+    pub fn new(config: CoordinatorConfig, id_seed: u64, deps: CoordinatorDeps) -> GroupService {
         GroupService {
             inner: Mutex::new(Inner {
                 coordinator: GroupCoordinator::new(config, id_seed),
@@ -62,21 +61,21 @@ impl GroupService {
             changed: Notify::new(),
             setup: Mutex::new(()),
             ready: std::sync::atomic::AtomicBool::new(false),
-            clock,
+            deps,
         }
     }
 
     /// Makes sure `__consumer_offsets` exists and every partition of it is
     /// loaded into the coordinator. Called by FindCoordinator and by every
     /// group request (a no-op once done).
-    pub async fn ensure_ready(&self, broker: &Broker) -> Result<(), KafkaError> {
+    pub async fn ensure_ready(&self) -> Result<(), KafkaError> {
         if self.ready.load(std::sync::atomic::Ordering::Acquire) {
             return Ok(());
         }
         let _setup = self.setup.lock().await;
-        let config = broker.config();
+        let config = self.deps.metadata.config();
         let partitions = internal_topics::ensure(
-            broker,
+            &self.deps,
             InternalTopic {
                 name: OFFSETS_TOPIC,
                 partitions: config.offsets_topic_num_partitions(),
@@ -97,7 +96,7 @@ impl GroupService {
             if inner.coordinator.is_partition_loaded(p) {
                 continue;
             }
-            let records = match broker.replicas.get(OFFSETS_TOPIC, p) {
+            let records = match self.deps.replicas.get(OFFSETS_TOPIC, p) {
                 Some(partition) => {
                     tokio::task::block_in_place(|| read_logged_records(partition.log()))
                 }
@@ -106,9 +105,10 @@ impl GroupService {
             match records {
                 Ok(LoggedRecords { records, open }) => {
                     let count = records.len() + open.len();
-                    for problem in inner
-                        .coordinator
-                        .load_partition(p, records, self.clock.now_ms())
+                    for problem in
+                        inner
+                            .coordinator
+                            .load_partition(p, records, self.deps.clock.now_ms())
                     {
                         warn!("{problem}");
                     }
@@ -148,7 +148,6 @@ impl GroupService {
     /// effects, and waits for the answer addressed to that id.
     pub async fn call_delayed(
         &self,
-        broker: &Broker,
         call: impl FnOnce(&mut GroupCoordinator, ReplyId) -> Effects,
     ) -> Option<Reply> {
         let (tx, rx) = oneshot::channel();
@@ -158,7 +157,7 @@ impl GroupService {
             inner.next_reply += 1;
             inner.waiting.insert(id, tx);
             let effects = call(&mut inner.coordinator, id);
-            apply(broker, &self.clock, &mut inner, effects);
+            apply(&self.deps, &mut inner, effects);
         }
         self.changed.notify_one();
         rx.await.ok()
@@ -166,15 +165,11 @@ impl GroupService {
 
     /// Runs an immediate call (heartbeat, commit, leave, ...), applying the
     /// records it produced before returning its answer.
-    pub async fn call<T>(
-        &self,
-        broker: &Broker,
-        call: impl FnOnce(&mut GroupCoordinator) -> (T, Effects),
-    ) -> T {
+    pub async fn call<T>(&self, call: impl FnOnce(&mut GroupCoordinator) -> (T, Effects)) -> T {
         let result = {
             let mut inner = self.inner.lock().await;
             let (result, effects) = call(&mut inner.coordinator);
-            apply(broker, &self.clock, &mut inner, effects);
+            apply(&self.deps, &mut inner, effects);
             result
         };
         self.changed.notify_one();
@@ -187,7 +182,6 @@ impl GroupService {
     /// append gets COORDINATOR_NOT_AVAILABLE.
     pub async fn call_transactional(
         &self,
-        broker: &Broker,
         producer_id: i64,
         producer_epoch: i16,
         call: impl FnOnce(&mut GroupCoordinator) -> (Vec<ErrorCode>, Effects),
@@ -198,10 +192,10 @@ impl GroupService {
         for (p, k, v) in effects.records {
             by_partition.entry(p).or_default().push((k, v));
         }
-        let now = self.clock.now_ms();
+        let now = self.deps.clock.now_ms();
         for (p, records) in by_partition {
             if let Err(e) = internal_topics::append(
-                broker,
+                &self.deps.replicas,
                 OFFSETS_TOPIC,
                 p,
                 &records,
@@ -227,7 +221,7 @@ impl GroupService {
             "transaction marker reached __consumer_offsets"
         );
         self.inner.lock().await.coordinator.complete_transaction(
-            self.clock.now_ms(),
+            self.deps.clock.now_ms(),
             producer_id,
             partition,
             commit,
@@ -240,14 +234,10 @@ impl GroupService {
     }
 
     /// Drives the coordinator's timers until the broker stops.
-    pub async fn run_timers(
-        self: Arc<Self>,
-        broker: Arc<Broker>,
-        mut shutdown: tokio::sync::watch::Receiver<bool>,
-    ) {
+    pub async fn run_timers(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
         loop {
             let next = { self.inner.lock().await.coordinator.next_deadline() };
-            let now = self.clock.now_ms();
+            let now = self.deps.clock.now_ms();
             // Wake at the next deadline, and at least every second so offset
             // retention is checked.
             let wait = next.map_or(1000, |t| (t - now).clamp(0, 1000)) as u64;
@@ -257,23 +247,25 @@ impl GroupService {
                 _ = shutdown.wait_for(|s| *s) => return,
             }
             let mut inner = self.inner.lock().await;
-            let effects = inner.coordinator.tick(self.clock.now_ms());
-            apply(&broker, &self.clock, &mut inner, effects);
+            let effects = inner.coordinator.tick(self.deps.clock.now_ms());
+            apply(&self.deps, &mut inner, effects);
         }
     }
 }
 
 /// Appends the records, then releases the answers.
-fn apply(broker: &Broker, clock: &Clock, inner: &mut Inner, effects: Effects) {
+fn apply(deps: &CoordinatorDeps, inner: &mut Inner, effects: Effects) {
     let mut failed = false;
     if !effects.records.is_empty() {
         let mut by_partition: HashMap<i32, Vec<(Bytes, Option<Bytes>)>> = HashMap::new();
         for (p, k, v) in effects.records {
             by_partition.entry(p).or_default().push((k, v));
         }
-        let now = clock.now_ms();
+        let now = deps.clock.now_ms();
         for (p, records) in by_partition {
-            if let Err(e) = internal_topics::append(broker, OFFSETS_TOPIC, p, &records, None, now) {
+            if let Err(e) =
+                internal_topics::append(&deps.replicas, OFFSETS_TOPIC, p, &records, None, now)
+            {
                 warn!(partition = p, "cannot write to {OFFSETS_TOPIC}: {e}");
                 failed = true;
             }

@@ -11,8 +11,9 @@ use vltava_protocol::ErrorCode;
 use vltava_records::control::EndTxnMarker;
 use vltava_records::RecordBatchBuilder;
 
+use super::CoordinatorDeps;
 use crate::error::KafkaError;
-use crate::state::Broker;
+use crate::replica::ReplicaManager;
 
 /// Kafka's minimum for the `segment.bytes` topic config.
 const MIN_SEGMENT_BYTES: i32 = 1 << 20;
@@ -30,12 +31,12 @@ pub struct InternalTopic<'a> {
 /// Creates the topic if it does not exist; returns its partition count.
 /// Errors are COORDINATOR_NOT_AVAILABLE: the coordinator cannot work
 /// without the topic, and clients retry that code.
-pub async fn ensure(broker: &Broker, topic: InternalTopic<'_>) -> Result<i32, KafkaError> {
+pub async fn ensure(deps: &CoordinatorDeps, topic: InternalTopic<'_>) -> Result<i32, KafkaError> {
     let name = topic.name;
-    if let Some(t) = broker.image().topic(name) {
+    if let Some(t) = deps.metadata.image().topic(name) {
         return Ok(t.partitions.len() as i32);
     }
-    let brokers = broker.image().brokers.len() as i16;
+    let brokers = deps.metadata.image().brokers.len() as i16;
     let rf = topic.replication_factor;
     if rf > brokers {
         return Err(KafkaError::new(
@@ -68,12 +69,13 @@ pub async fn ensure(broker: &Broker, topic: InternalTopic<'_>) -> Result<i32, Ka
             Some(topic.segment_bytes.to_string()),
         ),
     ];
-    match broker.create_topic(new, configs, false).await {
+    match deps.controller.create_topic(new, configs, false).await {
         Ok(created) => {
             info!(partitions = created.num_partitions, "created {name}");
             Ok(created.num_partitions)
         }
-        Err(e) if e.code == ErrorCode::TOPIC_ALREADY_EXISTS => Ok(broker
+        Err(e) if e.code == ErrorCode::TOPIC_ALREADY_EXISTS => Ok(deps
+            .metadata
             .image()
             .topic(name)
             .map_or(0, |t| t.partitions.len() as i32)),
@@ -154,15 +156,14 @@ pub fn read_logged_records(log: &vltava_storage::Log) -> Result<LoggedRecords, S
 /// sequence (a coordinator's write, like Kafka's transactional offset
 /// commits).
 pub fn append(
-    broker: &Broker,
+    replicas: &ReplicaManager,
     topic: &str,
     partition: i32,
     records: &[(Bytes, Option<Bytes>)],
     producer: Option<(i64, i16)>,
     now: i64,
 ) -> Result<(), String> {
-    let target = broker
-        .replicas
+    let target = replicas
         .get(topic, partition)
         .ok_or_else(|| format!("{topic}-{partition} is not hosted here"))?;
     let mut builder = RecordBatchBuilder::new();

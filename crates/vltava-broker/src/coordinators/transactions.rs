@@ -19,11 +19,10 @@ use vltava_txn::{
     Completion, Effects, InitOutcome, Transaction, TransactionCoordinator, TxnConfig,
 };
 
-use super::groups::OFFSETS_TOPIC;
+use super::groups::{GroupService, OFFSETS_TOPIC};
 use super::internal_topics::{self, read_logged_records, InternalTopic};
-use crate::clock::Clock;
+use super::CoordinatorDeps;
 use crate::error::KafkaError;
-use crate::state::Broker;
 
 pub const TRANSACTION_STATE_TOPIC: &str = "__transaction_state";
 
@@ -33,7 +32,10 @@ pub struct TxnService {
     setup: Mutex<()>,
     /// Set once every partition of the topic is loaded.
     ready: AtomicBool,
-    clock: Clock,
+    deps: CoordinatorDeps,
+    /// Told when a marker reaches `__consumer_offsets`, where it decides
+    /// offsets committed in the transaction.
+    groups: Arc<GroupService>,
 }
 
 pub fn txn_config(config: &vltava_config::BrokerConfig) -> TxnConfig {
@@ -45,18 +47,19 @@ pub fn txn_config(config: &vltava_config::BrokerConfig) -> TxnConfig {
 }
 
 impl TxnService {
-    pub fn new(config: TxnConfig, clock: Clock) -> TxnService {
+    pub fn new(config: TxnConfig, deps: CoordinatorDeps, groups: Arc<GroupService>) -> TxnService {
         TxnService {
             coordinator: Mutex::new(TransactionCoordinator::new(config)),
             setup: Mutex::new(()),
             ready: AtomicBool::new(false),
-            clock,
+            deps,
+            groups,
         }
     }
 
     /// Makes sure `__transaction_state` exists and is loaded, and finishes
     /// the transactions that were ending when the broker stopped.
-    pub async fn ensure_ready(&self, broker: &Broker) -> Result<(), KafkaError> {
+    pub async fn ensure_ready(&self) -> Result<(), KafkaError> {
         if self.ready.load(Ordering::Acquire) {
             return Ok(());
         }
@@ -64,9 +67,9 @@ impl TxnService {
         if self.ready.load(Ordering::Acquire) {
             return Ok(());
         }
-        let config = broker.config();
+        let config = self.deps.metadata.config();
         let partitions = internal_topics::ensure(
-            broker,
+            &self.deps,
             InternalTopic {
                 name: TRANSACTION_STATE_TOPIC,
                 partitions: config.transaction_state_log_num_partitions(),
@@ -86,7 +89,7 @@ impl TxnService {
             if coordinator.is_partition_loaded(p) {
                 continue;
             }
-            let records = match broker.replicas.get(TRANSACTION_STATE_TOPIC, p) {
+            let records = match self.deps.replicas.get(TRANSACTION_STATE_TOPIC, p) {
                 Some(partition) => {
                     tokio::task::block_in_place(|| read_logged_records(partition.log()))
                         .map(|r| r.records)
@@ -121,7 +124,7 @@ impl TxnService {
                 count = pending.len(),
                 "finishing transactions that were ending at the last stop"
             );
-            finish(broker, &self.clock, &mut coordinator, pending).await;
+            self.finish(&mut coordinator, pending).await;
         }
         self.ready.store(true, Ordering::Release);
         Ok(())
@@ -130,17 +133,16 @@ impl TxnService {
     /// InitProducerId with a transactional id.
     pub async fn init_producer_id(
         &self,
-        broker: &Broker,
         transactional_id: &str,
         timeout_ms: i32,
         expected: Option<(i64, i16)>,
     ) -> Result<(i64, i16), ErrorCode> {
-        self.ensure_ready(broker).await.map_err(|e| e.code)?;
+        self.ensure_ready().await.map_err(|e| e.code)?;
         let mut coordinator = self.coordinator.lock().await;
         let mut fresh = None;
         loop {
             let (outcome, effects) = coordinator.init_producer_id(
-                self.clock.now_ms(),
+                self.deps.clock.now_ms(),
                 transactional_id,
                 timeout_ms,
                 expected,
@@ -148,18 +150,24 @@ impl TxnService {
             );
             match outcome {
                 InitOutcome::NeedProducerId => {
-                    fresh = Some(broker.allocate_producer_id().await.map_err(|e| e.code)?);
+                    fresh = Some(
+                        self.deps
+                            .controller
+                            .allocate_producer_id()
+                            .await
+                            .map_err(|e| e.code)?,
+                    );
                 }
                 InitOutcome::Ready {
                     producer_id,
                     producer_epoch,
                 } => {
-                    apply(broker, &self.clock, &mut coordinator, effects).await?;
+                    self.apply(&mut coordinator, effects).await?;
                     return Ok((producer_id, producer_epoch));
                 }
                 InitOutcome::Error(code) => {
                     // The effects of a fence: the old transaction's abort.
-                    apply(broker, &self.clock, &mut coordinator, effects).await?;
+                    self.apply(&mut coordinator, effects).await?;
                     return Err(code);
                 }
             }
@@ -169,24 +177,23 @@ impl TxnService {
     /// AddPartitionsToTxn and AddOffsetsToTxn.
     pub async fn add_partitions(
         &self,
-        broker: &Broker,
         transactional_id: &str,
         producer_id: i64,
         producer_epoch: i16,
         partitions: &[(String, i32)],
     ) -> ErrorCode {
-        if let Err(e) = self.ensure_ready(broker).await {
+        if let Err(e) = self.ensure_ready().await {
             return e.code;
         }
         let mut coordinator = self.coordinator.lock().await;
         let (code, effects) = coordinator.add_partitions(
-            self.clock.now_ms(),
+            self.deps.clock.now_ms(),
             transactional_id,
             producer_id,
             producer_epoch,
             partitions,
         );
-        match apply(broker, &self.clock, &mut coordinator, effects).await {
+        match self.apply(&mut coordinator, effects).await {
             Ok(()) => code,
             Err(code) => code,
         }
@@ -196,13 +203,12 @@ impl TxnService {
     /// producer's ongoing transaction (see `verify_partition`).
     pub async fn verify_partition(
         &self,
-        broker: &Broker,
         transactional_id: &str,
         producer_id: i64,
         producer_epoch: i16,
         partition: &(String, i32),
     ) -> Result<(), ErrorCode> {
-        self.ensure_ready(broker).await.map_err(|e| e.code)?;
+        self.ensure_ready().await.map_err(|e| e.code)?;
         self.coordinator.lock().await.verify_partition(
             transactional_id,
             producer_id,
@@ -214,42 +220,37 @@ impl TxnService {
     /// EndTxn: answers once every marker is written.
     pub async fn end_txn(
         &self,
-        broker: &Broker,
         transactional_id: &str,
         producer_id: i64,
         producer_epoch: i16,
         commit: bool,
     ) -> ErrorCode {
-        if let Err(e) = self.ensure_ready(broker).await {
+        if let Err(e) = self.ensure_ready().await {
             return e.code;
         }
         let mut coordinator = self.coordinator.lock().await;
         let (code, effects) = coordinator.end_txn(
-            self.clock.now_ms(),
+            self.deps.clock.now_ms(),
             transactional_id,
             producer_id,
             producer_epoch,
             commit,
         );
-        match apply(broker, &self.clock, &mut coordinator, effects).await {
+        match self.apply(&mut coordinator, effects).await {
             Ok(()) => code,
             Err(code) => code,
         }
     }
 
     /// A copy of one transaction's state (DescribeTransactions).
-    pub async fn describe(
-        &self,
-        broker: &Broker,
-        transactional_id: &str,
-    ) -> Result<Option<Transaction>, ErrorCode> {
-        self.ensure_ready(broker).await.map_err(|e| e.code)?;
+    pub async fn describe(&self, transactional_id: &str) -> Result<Option<Transaction>, ErrorCode> {
+        self.ensure_ready().await.map_err(|e| e.code)?;
         Ok(self.coordinator.lock().await.get(transactional_id).cloned())
     }
 
     /// Copies of every transaction's state (ListTransactions).
-    pub async fn list(&self, broker: &Broker) -> Result<Vec<Transaction>, ErrorCode> {
-        self.ensure_ready(broker).await.map_err(|e| e.code)?;
+    pub async fn list(&self) -> Result<Vec<Transaction>, ErrorCode> {
+        self.ensure_ready().await.map_err(|e| e.code)?;
         let mut all: Vec<Transaction> = self
             .coordinator
             .lock()
@@ -264,12 +265,10 @@ impl TxnService {
     /// Aborts timed-out transactions, expires idle transactional ids and
     /// retries unfinished completions, every
     /// transaction.abort.timed.out.transaction.cleanup.interval.ms.
-    pub async fn run_timers(
-        self: Arc<Self>,
-        broker: Arc<Broker>,
-        mut shutdown: tokio::sync::watch::Receiver<bool>,
-    ) {
-        let every = broker
+    pub async fn run_timers(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        let every = self
+            .deps
+            .metadata
             .config()
             .transaction_abort_timed_out_transaction_cleanup_interval_ms()
             .max(10) as u64;
@@ -282,103 +281,102 @@ impl TxnService {
                 continue;
             }
             let mut coordinator = self.coordinator.lock().await;
-            let effects = coordinator.tick(self.clock.now_ms());
+            let effects = coordinator.tick(self.deps.clock.now_ms());
             for c in &effects.completions {
                 info!(transactional_id = %c.transactional_id, producer_id = c.producer_id, "aborting a transaction past its timeout");
             }
-            if let Err(code) = apply(&broker, &self.clock, &mut coordinator, effects).await {
+            if let Err(code) = self.apply(&mut coordinator, effects).await {
                 warn!("transaction timeouts: {code}");
             }
             let pending = coordinator.pending_completions();
-            finish(&broker, &self.clock, &mut coordinator, pending).await;
+            self.finish(&mut coordinator, pending).await;
         }
     }
-}
 
-/// Appends the records (undoing the state change if that fails), then
-/// writes the markers of each completion and completes it.
-async fn apply(
-    broker: &Broker,
-    clock: &Clock,
-    coordinator: &mut TransactionCoordinator,
-    effects: Effects,
-) -> Result<(), ErrorCode> {
-    if let Err(e) = append_records(broker, clock.now_ms(), effects.records) {
-        warn!("cannot write to {TRANSACTION_STATE_TOPIC}: {e}");
-        coordinator.restore(effects.undo);
-        return Err(ErrorCode::COORDINATOR_NOT_AVAILABLE);
-    }
-    finish(broker, clock, coordinator, effects.completions).await;
-    Ok(())
-}
-
-/// Writes every marker of each completion; completes those whose markers
-/// are all written. The others stay in their Prepare state and are
-/// retried by the timer.
-async fn finish(
-    broker: &Broker,
-    clock: &Clock,
-    coordinator: &mut TransactionCoordinator,
-    completions: Vec<Completion>,
-) {
-    for completion in completions {
-        if write_markers(broker, clock.now_ms(), &completion).await {
-            let effects = coordinator.complete(clock.now_ms(), &completion);
-            if let Err(e) = append_records(broker, clock.now_ms(), effects.records) {
-                warn!("cannot write to {TRANSACTION_STATE_TOPIC}: {e}");
-                coordinator.restore(effects.undo);
-            }
+    /// Appends the records (undoing the state change if that fails), then
+    /// writes the markers of each completion and completes it.
+    async fn apply(
+        &self,
+        coordinator: &mut TransactionCoordinator,
+        effects: Effects,
+    ) -> Result<(), ErrorCode> {
+        if let Err(e) = self.append_records(self.deps.clock.now_ms(), effects.records) {
+            warn!("cannot write to {TRANSACTION_STATE_TOPIC}: {e}");
+            coordinator.restore(effects.undo);
+            return Err(ErrorCode::COORDINATOR_NOT_AVAILABLE);
         }
+        self.finish(coordinator, effects.completions).await;
+        Ok(())
     }
-}
 
-async fn write_markers(broker: &Broker, now: i64, c: &Completion) -> bool {
-    let mut all_written = true;
-    for (topic, index) in &c.partitions {
-        let Some(partition) = broker.replicas.get(topic, *index) else {
-            // Deleted since it joined the transaction: nothing to mark.
-            warn!(
-                topic,
-                partition = index,
-                "no marker for a partition that no longer exists"
-            );
-            continue;
-        };
-        match partition.append_marker(c.producer_id, c.producer_epoch, c.commit, 0, now) {
-            Ok(_) => {
-                if topic == OFFSETS_TOPIC {
-                    broker
-                        .groups
-                        .complete_transaction(c.producer_id, *index, c.commit)
-                        .await;
+    /// Writes every marker of each completion; completes those whose markers
+    /// are all written. The others stay in their Prepare state and are
+    /// retried by the timer.
+    async fn finish(&self, coordinator: &mut TransactionCoordinator, completions: Vec<Completion>) {
+        let clock = &self.deps.clock;
+        for completion in completions {
+            if self.write_markers(clock.now_ms(), &completion).await {
+                let effects = coordinator.complete(clock.now_ms(), &completion);
+                if let Err(e) = self.append_records(clock.now_ms(), effects.records) {
+                    warn!("cannot write to {TRANSACTION_STATE_TOPIC}: {e}");
+                    coordinator.restore(effects.undo);
                 }
             }
-            Err(rejection) => {
+        }
+    }
+
+    async fn write_markers(&self, now: i64, c: &Completion) -> bool {
+        let mut all_written = true;
+        for (topic, index) in &c.partitions {
+            let Some(partition) = self.deps.replicas.get(topic, *index) else {
+                // Deleted since it joined the transaction: nothing to mark.
                 warn!(
                     topic,
                     partition = index,
-                    "cannot write a transaction marker: {}: {}",
-                    rejection.code,
-                    rejection.message
+                    "no marker for a partition that no longer exists"
                 );
-                all_written = false;
+                continue;
+            };
+            match partition.append_marker(c.producer_id, c.producer_epoch, c.commit, 0, now) {
+                Ok(_) => {
+                    if topic == OFFSETS_TOPIC {
+                        self.groups
+                            .complete_transaction(c.producer_id, *index, c.commit)
+                            .await;
+                    }
+                }
+                Err(e) => {
+                    warn!(
+                        topic,
+                        partition = index,
+                        "cannot write a transaction marker: {e}"
+                    );
+                    all_written = false;
+                }
             }
         }
+        all_written
     }
-    all_written
-}
 
-fn append_records(
-    broker: &Broker,
-    now: i64,
-    records: Vec<(i32, Bytes, Option<Bytes>)>,
-) -> Result<(), String> {
-    let mut by_partition: HashMap<i32, Vec<(Bytes, Option<Bytes>)>> = HashMap::new();
-    for (p, k, v) in records {
-        by_partition.entry(p).or_default().push((k, v));
+    fn append_records(
+        &self,
+        now: i64,
+        records: Vec<(i32, Bytes, Option<Bytes>)>,
+    ) -> Result<(), String> {
+        let mut by_partition: HashMap<i32, Vec<(Bytes, Option<Bytes>)>> = HashMap::new();
+        for (p, k, v) in records {
+            by_partition.entry(p).or_default().push((k, v));
+        }
+        for (p, records) in by_partition {
+            internal_topics::append(
+                &self.deps.replicas,
+                TRANSACTION_STATE_TOPIC,
+                p,
+                &records,
+                None,
+                now,
+            )?;
+        }
+        Ok(())
     }
-    for (p, records) in by_partition {
-        internal_topics::append(broker, TRANSACTION_STATE_TOPIC, p, &records, None, now)?;
-    }
-    Ok(())
 }

@@ -1,8 +1,11 @@
 //! Admin APIs: topics, partitions, records deletion, configs, cluster and
 //! log-directory descriptions. Changes to cluster metadata go through the
-//! controller (`Broker::create_topics` and friends), which writes metadata
+//! controller (`Controller::create_topic` and friends), which writes metadata
 //! records and publishes the new image before answering.
 
+use std::collections::BTreeMap;
+
+use vltava_config::TopicConfig;
 use vltava_metadata::controller::NewTopic;
 use vltava_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use vltava_protocol::messages::create_topics_response::CreatableTopicResult;
@@ -21,8 +24,8 @@ use vltava_protocol::messages::*;
 use vltava_protocol::{ErrorCode, ResponseBody, Uuid};
 
 use super::RequestContext;
+use crate::broker::Broker;
 use crate::error::KafkaError;
-use crate::state::Broker;
 
 pub use super::configs::{alter_configs, describe_configs, incremental_alter_configs};
 
@@ -40,7 +43,7 @@ pub async fn create_topics(
     context: &RequestContext<'_>,
     request: CreateTopicsRequest,
 ) -> ResponseBody {
-    let default_partitions = i64::from(broker.config().num_partitions());
+    let default_partitions = i64::from(broker.metadata.config().num_partitions());
     let new_partitions: i64 = request
         .topics
         .iter()
@@ -85,6 +88,7 @@ pub async fn create_topics(
             let configs: Vec<(String, Option<String>)> =
                 t.configs.into_iter().map(|c| (c.name, c.value)).collect();
             broker
+                .controller
                 .create_topic(
                     NewTopic {
                         name: t.name,
@@ -109,9 +113,8 @@ pub async fn create_topics(
                 error_code: 0,
                 num_partitions: created.num_partitions,
                 replication_factor: created.replication_factor,
-                configs: (context.version >= 5).then(|| {
-                    broker.describe_topic_configs_for_create(&created.name, &created.configs)
-                }),
+                configs: (context.version >= 5)
+                    .then(|| created_topic_configs(broker, &created.configs)),
                 ..Default::default()
             },
             Err(KafkaError { code, message }) => CreatableTopicResult {
@@ -128,6 +131,25 @@ pub async fn create_topics(
         topics: results,
         ..Default::default()
     })
+}
+
+/// The topic configs to report in a CreateTopics v5+ response.
+fn created_topic_configs(
+    broker: &Broker,
+    overrides: &BTreeMap<String, String>,
+) -> Vec<create_topics_response::CreatableTopicConfigs> {
+    let config = TopicConfig::from_overrides(overrides.iter()).unwrap_or_default();
+    config
+        .describe(&broker.metadata.config())
+        .map(|d| create_topics_response::CreatableTopicConfigs {
+            name: d.name.to_string(),
+            value: d.value,
+            read_only: d.read_only,
+            config_source: d.source.code(),
+            is_sensitive: d.is_sensitive,
+            ..Default::default()
+        })
+        .collect()
 }
 
 pub async fn delete_topics(
@@ -151,7 +173,10 @@ pub async fn delete_topics(
     let mut responses = Vec::with_capacity(targets.len());
     for (name, id) in targets {
         let id_arg = (!id.is_zero()).then_some(id);
-        let result = broker.delete_topic(name.as_deref(), id_arg).await;
+        let result = broker
+            .controller
+            .delete_topic(name.as_deref(), id_arg)
+            .await;
         responses.push(match result {
             Ok((deleted_name, deleted_id)) => DeletableTopicResult {
                 name: Some(deleted_name),
@@ -179,7 +204,7 @@ pub async fn create_partitions(
     _context: &RequestContext<'_>,
     request: CreatePartitionsRequest,
 ) -> ResponseBody {
-    let image = broker.image();
+    let image = broker.metadata.image();
     let new_partitions: i64 = request
         .topics
         .iter()
@@ -211,6 +236,7 @@ pub async fn create_partitions(
             .assignments
             .map(|a| a.into_iter().map(|a| a.broker_ids).collect());
         let result = broker
+            .controller
             .create_partitions(
                 &t.name,
                 t.count,
@@ -298,7 +324,7 @@ pub fn describe_cluster(
             ..Default::default()
         });
     }
-    let image = broker.image();
+    let image = broker.metadata.image();
     let brokers = super::metadata::brokers(broker, &image)
         .into_iter()
         .map(|b| DescribeClusterBroker {
@@ -312,7 +338,7 @@ pub fn describe_cluster(
     ResponseBody::DescribeCluster(DescribeClusterResponse {
         endpoint_type: 1,
         cluster_id: broker.cluster_id.clone(),
-        controller_id: broker.controller_id(),
+        controller_id: broker.controller.id(),
         brokers,
         cluster_authorized_operations: if request.include_cluster_authorized_operations {
             super::metadata::CLUSTER_AUTHORIZED_OPERATIONS
@@ -328,7 +354,7 @@ pub fn describe_topic_partitions(
     _context: &RequestContext<'_>,
     request: DescribeTopicPartitionsRequest,
 ) -> ResponseBody {
-    let image = broker.image();
+    let image = broker.metadata.image();
     let limit = request.response_partition_limit.max(1) as usize;
     let mut names: Vec<String> = if request.topics.is_empty() {
         image.topics().iter().map(|t| t.name.clone()).collect()
@@ -413,7 +439,7 @@ pub fn describe_log_dirs(
     _context: &RequestContext<'_>,
     request: DescribeLogDirsRequest,
 ) -> ResponseBody {
-    let image = broker.image();
+    let image = broker.metadata.image();
     let wanted: Vec<(String, Vec<i32>)> = match request.topics {
         None => image
             .topics()

@@ -12,9 +12,10 @@ use vltava_protocol::messages::describe_configs_response::{
 use vltava_protocol::messages::*;
 use vltava_protocol::{ErrorCode, ResponseBody};
 
+use crate::broker::Broker;
 use crate::error::KafkaError;
 use crate::handlers::RequestContext;
-use crate::state::{topic_config, Broker};
+use crate::metadata_cache::topic_config;
 
 pub fn describe_configs(
     broker: &Broker,
@@ -28,14 +29,14 @@ pub fn describe_configs(
         .map(|resource| {
             let described: Result<Vec<DescribedConfig>, KafkaError> = match resource.resource_type {
                 RESOURCE_TOPIC => {
-                    let image = broker.image();
+                    let image = broker.metadata.image();
                     if image.topic(&resource.resource_name).is_none() {
                         Err(KafkaError::new(
                             ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
                             format!("Topic {} does not exist.", resource.resource_name),
                         ))
                     } else {
-                        let config = broker.config();
+                        let config = broker.metadata.config();
                         Ok(topic_config(&image, &resource.resource_name)
                             .describe(&config)
                             .collect())
@@ -95,7 +96,7 @@ fn broker_resource(
     name: &str,
 ) -> Result<std::sync::Arc<BrokerConfig>, KafkaError> {
     if name.is_empty() || name == broker.node_id.to_string() {
-        Ok(broker.config())
+        Ok(broker.metadata.config())
     } else {
         Err(KafkaError::new(
             ErrorCode::INVALID_REQUEST,
@@ -178,12 +179,14 @@ pub async fn alter_configs(
             (Some(e), _) => Err(e),
             (None, RESOURCE_TOPIC) => {
                 broker
+                    .controller
                     .set_topic_configs(&resource.resource_name, overrides, request.validate_only)
                     .await
             }
             (None, RESOURCE_BROKER) => match broker_resource(broker, &resource.resource_name) {
                 Ok(_) => {
                     broker
+                        .controller
                         .set_broker_configs(
                             &resource.resource_name,
                             overrides,
@@ -234,10 +237,14 @@ pub async fn incremental_alter_configs(
             Err(e) => Err(e),
             Ok(ops) => match resource.resource_type {
                 RESOURCE_TOPIC => {
-                    let current = broker.image().topic_configs(&resource.resource_name);
+                    let current = broker
+                        .metadata
+                        .image()
+                        .topic_configs(&resource.resource_name);
                     match vltava_config::incremental_alter_topic(&current, &ops) {
                         Ok(next) => {
                             broker
+                                .controller
                                 .set_topic_configs(
                                     &resource.resource_name,
                                     next,
@@ -251,8 +258,9 @@ pub async fn incremental_alter_configs(
                 RESOURCE_BROKER => match broker_resource(broker, &resource.resource_name) {
                     Err(e) => Err(e),
                     Ok(_) => {
+                        let image = broker.metadata.image();
                         let mut next: BTreeMap<String, String> =
-                            (*broker.image().broker_configs(&resource.resource_name)).clone();
+                            (*image.broker_configs(&resource.resource_name)).clone();
                         let mut bad = None;
                         for op in ops {
                             match op.op {
@@ -269,6 +277,7 @@ pub async fn incremental_alter_configs(
                             Some(e) => Err(e),
                             None => {
                                 broker
+                                    .controller
                                     .set_broker_configs(
                                         &resource.resource_name,
                                         next,

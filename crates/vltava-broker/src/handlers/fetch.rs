@@ -22,9 +22,9 @@ use vltava_protocol::messages::{FetchRequest, FetchResponse};
 use vltava_protocol::{ErrorCode, ResponseBody, Uuid};
 
 use super::RequestContext;
+use crate::broker::Broker;
 use crate::clock::Clock;
 use crate::replica::Partition;
-use crate::state::Broker;
 
 /// One partition the request asked for, resolved (or not) to a log.
 struct Wanted {
@@ -54,7 +54,7 @@ pub async fn handle(
         return session_error(ErrorCode::INVALID_FETCH_SESSION_EPOCH);
     }
     let by_id = version >= 13;
-    let image = broker.image();
+    let image = broker.metadata.image();
     let topics: Vec<WantedTopic> = request
         .topics
         .iter()

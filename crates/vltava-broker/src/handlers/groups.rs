@@ -27,8 +27,8 @@ use vltava_protocol::messages::*;
 use vltava_protocol::{ErrorCode, Message, ResponseBody};
 
 use super::RequestContext;
+use crate::broker::Broker;
 use crate::error::KafkaError;
-use crate::state::Broker;
 
 const GROUP_KEY: i8 = 0;
 const TRANSACTION_KEY: i8 = 1;
@@ -43,7 +43,7 @@ fn client_id(context: &RequestContext<'_>) -> String {
 
 /// This broker's address as clients reach it.
 fn own_endpoint(broker: &Broker) -> (String, i32) {
-    let image = broker.image();
+    let image = broker.metadata.image();
     image
         .brokers
         .get(&broker.node_id)
@@ -67,8 +67,8 @@ pub async fn find_coordinator(
     };
     let (host, port) = own_endpoint(broker);
     let outcome = match request.key_type {
-        GROUP_KEY => broker.groups.ensure_ready(broker).await,
-        TRANSACTION_KEY => broker.txns.ensure_ready(broker).await,
+        GROUP_KEY => broker.groups.ensure_ready().await,
+        TRANSACTION_KEY => broker.txns.ensure_ready().await,
         other => Err(KafkaError::new(
             ErrorCode::INVALID_REQUEST,
             format!("Unknown coordinator key type {other}."),
@@ -120,7 +120,7 @@ pub async fn find_coordinator(
 
 /// Makes sure the offsets topic exists and is loaded; the error to answer with otherwise.
 async fn ready(broker: &Broker) -> Result<(), ErrorCode> {
-    broker.groups.ensure_ready(broker).await.map_err(|e| e.code)
+    broker.groups.ensure_ready().await.map_err(|e| e.code)
 }
 
 fn join_response(result: JoinResult, version: i16) -> ResponseBody {
@@ -186,7 +186,7 @@ pub async fn join_group(
     let now = broker.now_ms();
     match broker
         .groups
-        .call_delayed(broker, |c, id| c.join(now, join, id))
+        .call_delayed(|c, id| c.join(now, join, id))
         .await
     {
         Some(Reply::Join(result)) => join_response(result, version),
@@ -231,7 +231,7 @@ pub async fn sync_group(
     let now = broker.now_ms();
     match broker
         .groups
-        .call_delayed(broker, |c, id| c.sync(now, sync, id))
+        .call_delayed(|c, id| c.sync(now, sync, id))
         .await
     {
         Some(Reply::Sync(result)) => sync_response(result),
@@ -250,7 +250,7 @@ pub async fn heartbeat(
             let now = broker.now_ms();
             broker
                 .groups
-                .call(broker, |c| {
+                .call(|c| {
                     (
                         c.heartbeat(
                             now,
@@ -292,7 +292,7 @@ pub async fn leave_group(
             let now = broker.now_ms();
             broker
                 .groups
-                .call(broker, |c| {
+                .call(|c| {
                     let (code, errors, effects) = c.leave(now, &request.group_id, &members);
                     ((code, errors), effects)
                 })
@@ -349,12 +349,12 @@ pub async fn offset_commit(
     let errors = match ready(broker).await {
         Err(code) => vec![code; offsets.len()],
         Ok(()) => {
-            let image = broker.image();
+            let image = broker.metadata.image();
             let exists = |topic: &str, partition: i32| image.partition(topic, partition).is_some();
             let now = broker.now_ms();
             broker
                 .groups
-                .call(broker, |c| {
+                .call(|c| {
                     c.commit_offsets(
                         now,
                         &request.group_id,
@@ -662,10 +662,7 @@ pub async fn delete_groups(
             Err(code) => code,
             Ok(()) => {
                 let now = broker.now_ms();
-                broker
-                    .groups
-                    .call(broker, |c| c.delete_group(now, &group_id))
-                    .await
+                broker.groups.call(|c| c.delete_group(now, &group_id)).await
             }
         };
         results.push(DeletableGroupResult {
@@ -717,7 +714,7 @@ pub async fn offset_delete(
         Ok(()) => {
             broker
                 .groups
-                .call(broker, |c| {
+                .call(|c| {
                     let (code, errors, effects) =
                         c.delete_offsets(&request.group_id, &partitions, &subscribes_to);
                     ((code, errors), effects)

@@ -1,6 +1,6 @@
 //! InitProducerId. Without a transactional id (idempotent producers): a
 //! fresh producer id with epoch 0, as Kafka answers. Ids come from blocks
-//! recorded in the metadata log (`Broker::allocate_producer_id`), so none is
+//! recorded in the metadata log (`Controller::allocate_producer_id`), so none is
 //! handed out twice, across restarts included. With a transactional id the
 //! transaction coordinator answers (`crate::coordinators::transactions`): the id's
 //! producer id with the next epoch, which fences older instances. The
@@ -11,7 +11,7 @@ use vltava_protocol::{ErrorCode, ResponseBody};
 
 use super::transactions::fenced_for;
 use super::RequestContext;
-use crate::state::Broker;
+use crate::broker::Broker;
 
 pub async fn handle(
     broker: &Broker,
@@ -44,19 +44,14 @@ pub async fn handle(
             (request.producer_id >= 0).then_some((request.producer_id, request.producer_epoch));
         return match broker
             .txns
-            .init_producer_id(
-                broker,
-                transactional_id,
-                request.transaction_timeout_ms,
-                expected,
-            )
+            .init_producer_id(transactional_id, request.transaction_timeout_ms, expected)
             .await
         {
             Ok(ids) => answer(ids),
             Err(code) => refuse(code),
         };
     }
-    match broker.allocate_producer_id().await {
+    match broker.controller.allocate_producer_id().await {
         Ok(producer_id) => answer((producer_id, 0)),
         Err(e) => refuse(e.code),
     }

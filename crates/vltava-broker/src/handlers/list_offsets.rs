@@ -10,8 +10,8 @@ use vltava_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 use vltava_protocol::{ErrorCode, ResponseBody};
 
 use super::RequestContext;
+use crate::broker::Broker;
 use crate::replica::Partition;
-use crate::state::Broker;
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;

@@ -11,7 +11,7 @@ use vltava_protocol::messages::{MetadataRequest, MetadataResponse};
 use vltava_protocol::{ErrorCode, ResponseBody, Uuid};
 
 use super::RequestContext;
-use crate::state::Broker;
+use crate::broker::Broker;
 
 /// Kafka's marker for "authorized operations were not requested".
 const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
@@ -79,8 +79,8 @@ pub async fn handle(
     // Versions before 4 always allow auto-creation.
     let allow_auto_create = request.allow_auto_topic_creation || version < 4;
     if let Some(wanted) = &wanted {
-        if allow_auto_create && broker.auto_create_topics_enabled() {
-            let image = broker.image();
+        if allow_auto_create && broker.metadata.config().auto_create_topics_enable() {
+            let image = broker.metadata.image();
             let missing: Vec<String> = wanted
                 .iter()
                 .filter_map(|(name, _)| name.as_ref())
@@ -88,11 +88,11 @@ pub async fn handle(
                 .cloned()
                 .collect();
             if !missing.is_empty() {
-                broker.auto_create_topics(&missing).await;
+                broker.controller.auto_create_topics(&missing).await;
             }
         }
     }
-    let image = broker.image();
+    let image = broker.metadata.image();
     let mut topics: Vec<MetadataResponseTopic> = match wanted {
         None => image
             .topics()
@@ -120,7 +120,7 @@ pub async fn handle(
     ResponseBody::Metadata(MetadataResponse {
         brokers: brokers(broker, &image),
         cluster_id: Some(broker.cluster_id.clone()),
-        controller_id: broker.controller_id(),
+        controller_id: broker.controller.id(),
         topics,
         cluster_authorized_operations,
         ..Default::default()

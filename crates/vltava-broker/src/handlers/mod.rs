@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use vltava_protocol::messages::{ApiKey, RequestHeader};
 use vltava_protocol::{RequestBody, VersionRange};
 
-use crate::state::Broker;
+use crate::broker::Broker;
 
 pub mod admin;
 pub mod api_versions;

@@ -16,9 +16,9 @@ use vltava_protocol::{ErrorCode, ResponseBody};
 use vltava_records::{BatchSplitter, TimestampType};
 
 use super::RequestContext;
+use crate::broker::Broker;
 use crate::error::KafkaError;
 use crate::replica::{Appended, Partition, TopicSettings};
-use crate::state::Broker;
 
 /// A partition-level rejection as Produce reports it: the error, and
 /// (KIP-467) which records were bad, by index within the batch.
@@ -132,7 +132,6 @@ async fn verify_transactional(
     broker
         .txns
         .verify_partition(
-            broker,
             transactional_id,
             batch.producer_id(),
             batch.producer_epoch(),

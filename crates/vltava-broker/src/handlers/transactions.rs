@@ -19,8 +19,8 @@ use vltava_protocol::{ErrorCode, ResponseBody};
 use vltava_txn::TxnState;
 
 use super::RequestContext;
+use crate::broker::Broker;
 use crate::coordinators::groups::OFFSETS_TOPIC;
-use crate::state::Broker;
 
 /// Before KIP-588 (these versions) clients know a fenced producer only as
 /// INVALID_PRODUCER_EPOCH.
@@ -44,7 +44,7 @@ async fn add_partitions_for(
     verify_only: bool,
     version: i16,
 ) -> Vec<AddPartitionsToTxnTopicResult> {
-    let image = broker.image();
+    let image = broker.metadata.image();
     let exists = |topic: &str, p: i32| {
         image
             .topic(topic)
@@ -76,13 +76,7 @@ async fn add_partitions_for(
             per_partition.push(
                 match broker
                     .txns
-                    .verify_partition(
-                        broker,
-                        transactional_id,
-                        producer_id,
-                        producer_epoch,
-                        partition,
-                    )
+                    .verify_partition(transactional_id, producer_id, producer_epoch, partition)
                     .await
                 {
                     Ok(()) => ErrorCode::NONE,
@@ -93,13 +87,7 @@ async fn add_partitions_for(
     } else {
         let code = broker
             .txns
-            .add_partitions(
-                broker,
-                transactional_id,
-                producer_id,
-                producer_epoch,
-                &wanted,
-            )
+            .add_partitions(transactional_id, producer_id, producer_epoch, &wanted)
             .await;
         per_partition.resize(wanted.len(), code);
     }
@@ -177,7 +165,7 @@ pub async fn add_offsets_to_txn(
     context: &RequestContext<'_>,
     request: AddOffsetsToTxnRequest,
 ) -> ResponseBody {
-    let code = match broker.groups.ensure_ready(broker).await {
+    let code = match broker.groups.ensure_ready().await {
         Err(e) => e.code,
         Ok(()) => {
             let partition = broker
@@ -187,7 +175,6 @@ pub async fn add_offsets_to_txn(
             broker
                 .txns
                 .add_partitions(
-                    broker,
                     &request.transactional_id,
                     request.producer_id,
                     request.producer_epoch,
@@ -210,7 +197,6 @@ pub async fn end_txn(
     let code = broker
         .txns
         .end_txn(
-            broker,
             &request.transactional_id,
             request.producer_id,
             request.producer_epoch,
@@ -231,11 +217,7 @@ async fn txn_offset_commit_allowed(
     broker: &Broker,
     request: &TxnOffsetCommitRequest,
 ) -> Result<(), ErrorCode> {
-    broker
-        .groups
-        .ensure_ready(broker)
-        .await
-        .map_err(|e| e.code)?;
+    broker.groups.ensure_ready().await.map_err(|e| e.code)?;
     let partition = broker
         .groups
         .read(|c| c.partition_for(&request.group_id))
@@ -243,7 +225,6 @@ async fn txn_offset_commit_allowed(
     broker
         .txns
         .verify_partition(
-            broker,
             &request.transactional_id,
             request.producer_id,
             request.producer_epoch,
@@ -275,7 +256,7 @@ pub async fn txn_offset_commit(
     let errors = match txn_offset_commit_allowed(broker, &request).await {
         Err(code) => vec![code; offsets.len()],
         Ok(()) => {
-            let image = broker.image();
+            let image = broker.metadata.image();
             let exists = |topic: &str, p: i32| {
                 image
                     .topic(topic)
@@ -295,7 +276,7 @@ pub async fn txn_offset_commit(
             let now = broker.now_ms();
             broker
                 .groups
-                .call_transactional(broker, request.producer_id, request.producer_epoch, |c| {
+                .call_transactional(request.producer_id, request.producer_epoch, |c| {
                     c.txn_commit_offsets(
                         now,
                         &request.group_id,
@@ -350,7 +331,7 @@ pub async fn describe_transactions(
 ) -> ResponseBody {
     let mut states = Vec::with_capacity(request.transactional_ids.len());
     for id in &request.transactional_ids {
-        let state = match broker.txns.describe(broker, id).await {
+        let state = match broker.txns.describe(id).await {
             Ok(Some(txn)) => {
                 let mut topics: Vec<TopicData> = Vec::new();
                 for (topic, p) in &txn.partitions {
@@ -416,7 +397,7 @@ pub async fn list_transactions(
         .filter(|f| !STATES.iter().any(|s| s.name() == f.as_str()))
         .cloned()
         .collect();
-    let all = match broker.txns.list(broker).await {
+    let all = match broker.txns.list().await {
         Ok(all) => all,
         Err(code) => {
             return ResponseBody::ListTransactions(ListTransactionsResponse {

@@ -22,8 +22,8 @@ use vltava_protocol::header::{self, split_frame};
 use vltava_protocol::messages::{ApiKey, RequestHeader};
 use vltava_protocol::{Message, RequestBody};
 
+use crate::broker::Broker;
 use crate::handlers;
-use crate::state::Broker;
 
 /// Accepts connections until `shutdown` turns true.
 pub async fn serve(
