@@ -332,3 +332,95 @@ fn error_for_topic(topic: &TopicProduceData, rejection: Rejection) -> TopicProdu
         ..Default::default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    use std::sync::Arc;
+
+    use vltava_config::BrokerConfig;
+    use vltava_metadata::controller::NewTopic;
+    use vltava_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use vltava_protocol::messages::{ApiKey, ProduceRequest, RequestHeader};
+    use vltava_protocol::{RequestBody, ResponseBody};
+    use vltava_records::RecordBatchBuilder;
+
+    use crate::broker::Broker;
+    use crate::clock::Clock;
+    use crate::handlers::{self, RequestContext};
+
+    /// The clock handed to `open_with_clock` is the one requests see: a
+    /// batch produced to a LogAppendTime topic is stamped with the manual
+    /// clock's time, not the system's.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn requests_read_the_clock_the_broker_was_opened_with() {
+        let dir = std::env::temp_dir().join(format!(
+            "vltava-broker-clock-{}-{}",
+            std::process::id(),
+            Clock::system().now_ms()
+        ));
+        let time = Arc::new(AtomicI64::new(1_000_000));
+        let clock = Clock::from_fn({
+            let time = time.clone();
+            move || time.load(Ordering::SeqCst)
+        });
+        let broker = Broker::open_with_clock(BrokerConfig::new(), &dir, clock).unwrap();
+        broker
+            .controller
+            .create_topic(
+                NewTopic {
+                    name: "stamped".into(),
+                    num_partitions: 1,
+                    replication_factor: 1,
+                    ..Default::default()
+                },
+                vec![(
+                    "message.timestamp.type".into(),
+                    Some("LogAppendTime".into()),
+                )],
+                false,
+            )
+            .await
+            .unwrap();
+        time.store(2_000_000, Ordering::SeqCst);
+
+        let mut batch = RecordBatchBuilder::new();
+        batch.append(5, None, Some(b"v"), &[]).unwrap();
+        let request = ProduceRequest {
+            acks: 1,
+            timeout_ms: 1000,
+            topic_data: vec![TopicProduceData {
+                name: "stamped".into(),
+                partition_data: vec![PartitionProduceData {
+                    index: 0,
+                    records: Some(batch.build().unwrap()),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let header = RequestHeader {
+            request_api_key: ApiKey::Produce as i16,
+            request_api_version: 9,
+            ..Default::default()
+        };
+        let context = RequestContext {
+            header: &header,
+            version: 9,
+            peer: "127.0.0.1:1".parse().unwrap(),
+        };
+        let response = handlers::handle(&broker, &context, RequestBody::Produce(request))
+            .await
+            .unwrap();
+        let Some(ResponseBody::Produce(response)) = response else {
+            panic!("not a produce response: {response:?}");
+        };
+        let partition = &response.responses[0].partition_responses[0];
+        assert_eq!(partition.error_code, 0, "{:?}", partition.error_message);
+        assert_eq!(partition.log_append_time_ms, 2_000_000);
+
+        broker.shutdown().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
