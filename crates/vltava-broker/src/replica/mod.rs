@@ -1134,8 +1134,8 @@ mod tests {
     /// opens it for reading.
     #[test]
     fn creating_a_log_does_not_block_partition_lookups() {
-        use std::io::Read;
         use std::os::unix::ffi::OsStrExt;
+        use std::os::unix::fs::OpenOptionsExt;
         use std::sync::mpsc;
         use std::time::Duration;
         use vltava_metadata::{MetadataImage, MetadataRecord};
@@ -1206,10 +1206,16 @@ mod tests {
             }
         });
         let looked_up = lookup.recv_timeout(Duration::from_secs(5));
-        // Release the creation whatever happened, then judge.
-        let mut reader = std::fs::File::open(&fifo).unwrap();
-        let mut written = Vec::new();
-        reader.read_to_end(&mut written).unwrap();
+        // Release the creation whatever happened, then judge. A reader
+        // opened without blocking lets the writer's open return, and never
+        // waits itself, even if the creation did not stop at the FIFO.
+        let reader = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&fifo)
+            .unwrap();
+        let _ = syncing.join().unwrap();
+        drop(reader);
         assert_eq!(
             looked_up,
             Ok(true),
@@ -1217,8 +1223,7 @@ mod tests {
         );
         // The FIFO cannot be fsynced, so that creation failed; the next sync
         // creates the log.
-        let _ = syncing.join().unwrap();
-        std::fs::remove_file(&fifo).unwrap();
+        let _ = std::fs::remove_file(&fifo);
         replicas.sync(&after, &config, 1, 0).unwrap();
         assert!(replicas.get("fresh", 0).is_some());
         let _ = std::fs::remove_dir_all(&dir);
