@@ -353,6 +353,9 @@ mod tests {
                 0,
                 &MetadataRecord::RegisterBroker {
                     broker_id: 1,
+                    incarnation_id: Uuid::ZERO,
+                    broker_epoch: 0,
+                    fenced: false,
                     endpoints: vec![Endpoint {
                         listener: "PLAINTEXT".into(),
                         host: "h".into(),

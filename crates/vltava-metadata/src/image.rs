@@ -12,11 +12,32 @@ use crate::records::{Endpoint, MetadataRecord};
 pub const RESOURCE_TOPIC: i8 = 2;
 pub const RESOURCE_BROKER: i8 = 4;
 
+/// A registered broker: its latest registration and the fencing and
+/// controlled-shutdown changes made to it since.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BrokerImage {
     pub id: i32,
     pub endpoints: Vec<Endpoint>,
     pub rack: Option<String>,
+    /// The broker process that registered (zero in logs written before
+    /// brokers had incarnation ids).
+    pub incarnation_id: Uuid,
+    /// The epoch of this registration (Kafka: the offset of its
+    /// RegisterBrokerRecord; 0 in logs written before epochs).
+    pub epoch: i64,
+    /// A fenced broker leads nothing and gets no new replicas.
+    pub fenced: bool,
+    /// Set when the broker asked to shut down; cleared only by a new
+    /// registration.
+    pub in_controlled_shutdown: bool,
+}
+
+impl BrokerImage {
+    /// Unfenced and not shutting down: a broker new replicas may go to
+    /// (Kafka's `isActive`).
+    pub fn is_active(&self) -> bool {
+        !self.fenced && !self.in_controlled_shutdown
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -91,6 +112,21 @@ impl MetadataImage {
         topics
     }
 
+    /// The ids of the unfenced brokers, sorted.
+    pub fn unfenced_brokers(&self) -> Vec<i32> {
+        self.brokers
+            .values()
+            .filter(|b| !b.fenced)
+            .map(|b| b.id)
+            .collect()
+    }
+
+    /// The brokers that are unfenced and not in controlled shutdown, sorted
+    /// by id: where the controller places new replicas.
+    pub fn active_brokers(&self) -> Vec<&BrokerImage> {
+        self.brokers.values().filter(|b| b.is_active()).collect()
+    }
+
     pub fn topic_count(&self) -> usize {
         self.topics.len()
     }
@@ -139,12 +175,40 @@ impl MetadataImage {
         Ok(next)
     }
 
+    /// The registration a broker record refers to. A record naming an
+    /// unknown broker or another epoch than the registered one is refused,
+    /// as Kafka's `ClusterControlManager` refuses to replay it ("no broker
+    /// registration found for that id" / "with that epoch found"): the
+    /// controller only writes such records against the registration in its
+    /// image, so one that does not match means the log is inconsistent, and
+    /// ignoring it would let a stale change hide that.
+    fn registered_broker(
+        &mut self,
+        record: &MetadataRecord,
+        id: i32,
+        epoch: i64,
+    ) -> Result<&mut BrokerImage, ApplyError> {
+        match self.brokers.get_mut(&id) {
+            None => Err(ApplyError(format!(
+                "{record:?}: no broker registration found for that id"
+            ))),
+            Some(b) if b.epoch != epoch => Err(ApplyError(format!(
+                "{record:?}: the registration of broker {id} has epoch {}",
+                b.epoch
+            ))),
+            Some(b) => Ok(b),
+        }
+    }
+
     fn apply_in_place(&mut self, record: &MetadataRecord) -> Result<(), ApplyError> {
         match record {
             MetadataRecord::RegisterBroker {
                 broker_id,
+                incarnation_id,
+                broker_epoch,
                 endpoints,
                 rack,
+                fenced,
             } => {
                 self.brokers.insert(
                     *broker_id,
@@ -152,8 +216,39 @@ impl MetadataImage {
                         id: *broker_id,
                         endpoints: endpoints.clone(),
                         rack: rack.clone(),
+                        incarnation_id: *incarnation_id,
+                        epoch: *broker_epoch,
+                        fenced: *fenced,
+                        in_controlled_shutdown: false,
                     },
                 );
+            }
+            MetadataRecord::UnregisterBroker {
+                broker_id,
+                broker_epoch,
+            } => {
+                self.registered_broker(record, *broker_id, *broker_epoch)?;
+                self.brokers.remove(broker_id);
+            }
+            MetadataRecord::FenceBroker { id, epoch } => {
+                self.registered_broker(record, *id, *epoch)?.fenced = true;
+            }
+            MetadataRecord::UnfenceBroker { id, epoch } => {
+                self.registered_broker(record, *id, *epoch)?.fenced = false;
+            }
+            MetadataRecord::BrokerRegistrationChange {
+                broker_id,
+                broker_epoch,
+                fenced,
+                in_controlled_shutdown,
+            } => {
+                let broker = self.registered_broker(record, *broker_id, *broker_epoch)?;
+                if let Some(fenced) = fenced {
+                    broker.fenced = *fenced;
+                }
+                if *in_controlled_shutdown {
+                    broker.in_controlled_shutdown = true;
+                }
             }
             MetadataRecord::Topic { name, topic_id } => {
                 if self.topics.contains_key(name) || self.topic_names.contains_key(topic_id) {

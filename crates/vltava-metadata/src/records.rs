@@ -20,8 +20,9 @@
 use bytes::{Bytes, BytesMut};
 use vltava_protocol::codec::{self, DecodeError, EncodeError, Uuid};
 use vltava_protocol::messages::{
-    register_broker_record, ConfigRecord, PartitionRecord, ProducerIdsRecord, RegisterBrokerRecord,
-    RemoveTopicRecord, TopicRecord,
+    register_broker_record, BrokerRegistrationChangeRecord, ConfigRecord, FenceBrokerRecord,
+    PartitionRecord, ProducerIdsRecord, RegisterBrokerRecord, RemoveTopicRecord, TopicRecord,
+    UnfenceBrokerRecord, UnregisterBrokerRecord,
 };
 use vltava_protocol::{MetadataRecordBody, MetadataRecordType};
 
@@ -36,11 +37,39 @@ pub struct Endpoint {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MetadataRecord {
-    /// A broker joined or changed its endpoints or rack.
+    /// A broker (re)registered: a new registration replaces the old one
+    /// whole. `broker_epoch` is the epoch the controller gave it (Kafka: the
+    /// offset of this record); `incarnation_id` identifies the broker
+    /// process. Logs written before brokers had epochs hold the placeholders
+    /// `Uuid::ZERO`, 0 and `fenced: false` (a live single node).
     RegisterBroker {
         broker_id: i32,
+        incarnation_id: Uuid,
+        broker_epoch: i64,
         endpoints: Vec<Endpoint>,
         rack: Option<String>,
+        fenced: bool,
+    },
+    /// The broker's registration of epoch `broker_epoch` was removed.
+    UnregisterBroker { broker_id: i32, broker_epoch: i64 },
+    /// The broker `id` of epoch `epoch` is fenced (Kafka's FenceBrokerRecord,
+    /// written before metadata.version 3.3-IV2; newer controllers write
+    /// `BrokerRegistrationChange`). Read, never planned.
+    FenceBroker { id: i32, epoch: i64 },
+    /// The broker `id` of epoch `epoch` is unfenced (Kafka's
+    /// UnfenceBrokerRecord; as `FenceBroker`).
+    UnfenceBroker { id: i32, epoch: i64 },
+    /// A change to the registration of epoch `broker_epoch`: `fenced` is
+    /// `Some(true)` to fence, `Some(false)` to unfence, `None` for no change;
+    /// `in_controlled_shutdown` true when the broker entered controlled
+    /// shutdown, false for no change. Kafka's record has no value that
+    /// leaves controlled shutdown (a new registration does that), so neither
+    /// does this one.
+    BrokerRegistrationChange {
+        broker_id: i32,
+        broker_epoch: i64,
+        fenced: Option<bool>,
+        in_controlled_shutdown: bool,
     },
     /// A topic was created; its partitions follow as `Partition` records.
     Topic { name: String, topic_id: Uuid },
@@ -81,6 +110,20 @@ pub const FRAME_VERSION: u32 = 1;
 /// directories); the other records have only version 0.
 const REGISTER_BROKER_VERSION: i16 = 3;
 const PARTITION_VERSION: i16 = 2;
+/// BrokerRegistrationChangeRecord v2 (log directories), as written since
+/// 3.7-IV2 alongside RegisterBrokerRecord v3.
+const BROKER_REGISTRATION_CHANGE_VERSION: i16 = 2;
+
+/// BrokerRegistrationChangeRecord's `Fenced`: "-1 if the broker has been
+/// unfenced, 0 if no change, 1 if the broker has been fenced" (Kafka's
+/// `BrokerRegistrationFencingChange`).
+const FENCING_UNFENCE: i8 = -1;
+const FENCING_NONE: i8 = 0;
+const FENCING_FENCE: i8 = 1;
+/// BrokerRegistrationChangeRecord's `InControlledShutdown`: "0 if no
+/// change, 1 if the broker is in controlled shutdown".
+const SHUTDOWN_NONE: i8 = 0;
+const SHUTDOWN_IN_CONTROLLED_SHUTDOWN: i8 = 1;
 
 /// Kafka's `DirectoryId.UNASSIGNED`: a replica whose log directory the
 /// controller does not know. Written for every replica in PartitionRecord
@@ -108,6 +151,12 @@ pub enum RecordError {
         record: &'static str,
         why: &'static str,
     },
+    /// A field holds a value its spec does not define.
+    InvalidValue {
+        record: &'static str,
+        field: &'static str,
+        value: i64,
+    },
 }
 
 impl std::fmt::Display for RecordError {
@@ -128,6 +177,11 @@ impl std::fmt::Display for RecordError {
             RecordError::Unsupported { record, why } => {
                 write!(f, "{record} is not supported: {why}")
             }
+            RecordError::InvalidValue {
+                record,
+                field,
+                value,
+            } => write!(f, "{record}: {field} {value} is not defined"),
         }
     }
 }
@@ -146,15 +200,16 @@ impl MetadataRecord {
         match self {
             MetadataRecord::RegisterBroker {
                 broker_id,
+                incarnation_id,
+                broker_epoch,
                 endpoints,
                 rack,
+                fenced,
             } => (
                 MetadataRecordBody::RegisterBroker(RegisterBrokerRecord {
                     broker_id: *broker_id,
-                    // No incarnation ids or broker epochs on a single node
-                    // yet (Kafka's epoch is the record's offset).
-                    incarnation_id: Uuid::ZERO,
-                    broker_epoch: 0,
+                    incarnation_id: *incarnation_id,
+                    broker_epoch: *broker_epoch,
                     end_points: endpoints
                         .iter()
                         .map(|e| register_broker_record::BrokerEndpoint {
@@ -166,11 +221,61 @@ impl MetadataRecord {
                         })
                         .collect(),
                     rack: rack.clone(),
-                    // Nothing fences a broker yet: a registered broker is live.
-                    fenced: false,
+                    fenced: *fenced,
+                    in_controlled_shutdown: false,
                     ..Default::default()
                 }),
                 REGISTER_BROKER_VERSION,
+            ),
+            MetadataRecord::UnregisterBroker {
+                broker_id,
+                broker_epoch,
+            } => (
+                MetadataRecordBody::UnregisterBroker(UnregisterBrokerRecord {
+                    broker_id: *broker_id,
+                    broker_epoch: *broker_epoch,
+                    ..Default::default()
+                }),
+                0,
+            ),
+            MetadataRecord::FenceBroker { id, epoch } => (
+                MetadataRecordBody::FenceBroker(FenceBrokerRecord {
+                    id: *id,
+                    epoch: *epoch,
+                    ..Default::default()
+                }),
+                0,
+            ),
+            MetadataRecord::UnfenceBroker { id, epoch } => (
+                MetadataRecordBody::UnfenceBroker(UnfenceBrokerRecord {
+                    id: *id,
+                    epoch: *epoch,
+                    ..Default::default()
+                }),
+                0,
+            ),
+            MetadataRecord::BrokerRegistrationChange {
+                broker_id,
+                broker_epoch,
+                fenced,
+                in_controlled_shutdown,
+            } => (
+                MetadataRecordBody::BrokerRegistrationChange(BrokerRegistrationChangeRecord {
+                    broker_id: *broker_id,
+                    broker_epoch: *broker_epoch,
+                    fenced: match fenced {
+                        None => FENCING_NONE,
+                        Some(true) => FENCING_FENCE,
+                        Some(false) => FENCING_UNFENCE,
+                    },
+                    in_controlled_shutdown: if *in_controlled_shutdown {
+                        SHUTDOWN_IN_CONTROLLED_SHUTDOWN
+                    } else {
+                        SHUTDOWN_NONE
+                    },
+                    ..Default::default()
+                }),
+                BROKER_REGISTRATION_CHANGE_VERSION,
             ),
             MetadataRecord::Topic { name, topic_id } => (
                 MetadataRecordBody::Topic(TopicRecord {
@@ -241,26 +346,82 @@ impl MetadataRecord {
     }
 
     /// Our record for Kafka's, where we have one. Fields this node does not
-    /// model and that do not change what it serves (incarnation id, broker
-    /// epoch, features, fencing, log directories, leader recovery state,
-    /// eligible leader replicas) are dropped; a record whose meaning would be
-    /// lost (a reassignment in progress) is refused.
+    /// model and that do not change what it serves (features, log
+    /// directories, ZK migration, leader recovery state, eligible leader
+    /// replicas) are dropped; a record whose meaning would be lost (a
+    /// reassignment in progress, a registration already in controlled
+    /// shutdown) or whose values the spec does not define is refused.
     pub fn from_kafka(body: MetadataRecordBody) -> Result<MetadataRecord, RecordError> {
         Ok(match body {
-            MetadataRecordBody::RegisterBroker(r) => MetadataRecord::RegisterBroker {
+            MetadataRecordBody::RegisterBroker(r) => {
+                if r.in_controlled_shutdown {
+                    return Err(RecordError::Unsupported {
+                        record: "RegisterBrokerRecord",
+                        why: "a registration already in controlled shutdown",
+                    });
+                }
+                MetadataRecord::RegisterBroker {
+                    broker_id: r.broker_id,
+                    incarnation_id: r.incarnation_id,
+                    broker_epoch: r.broker_epoch,
+                    endpoints: r
+                        .end_points
+                        .into_iter()
+                        .map(|e| Endpoint {
+                            listener: e.name,
+                            host: e.host,
+                            port: e.port,
+                            security_protocol: e.security_protocol,
+                        })
+                        .collect(),
+                    rack: r.rack,
+                    fenced: r.fenced,
+                }
+            }
+            MetadataRecordBody::UnregisterBroker(r) => MetadataRecord::UnregisterBroker {
                 broker_id: r.broker_id,
-                endpoints: r
-                    .end_points
-                    .into_iter()
-                    .map(|e| Endpoint {
-                        listener: e.name,
-                        host: e.host,
-                        port: e.port,
-                        security_protocol: e.security_protocol,
-                    })
-                    .collect(),
-                rack: r.rack,
+                broker_epoch: r.broker_epoch,
             },
+            MetadataRecordBody::FenceBroker(r) => MetadataRecord::FenceBroker {
+                id: r.id,
+                epoch: r.epoch,
+            },
+            MetadataRecordBody::UnfenceBroker(r) => MetadataRecord::UnfenceBroker {
+                id: r.id,
+                epoch: r.epoch,
+            },
+            MetadataRecordBody::BrokerRegistrationChange(r) => {
+                const RECORD: &str = "BrokerRegistrationChangeRecord";
+                let fenced = match r.fenced {
+                    FENCING_NONE => None,
+                    FENCING_FENCE => Some(true),
+                    FENCING_UNFENCE => Some(false),
+                    other => {
+                        return Err(RecordError::InvalidValue {
+                            record: RECORD,
+                            field: "Fenced",
+                            value: other.into(),
+                        })
+                    }
+                };
+                let in_controlled_shutdown = match r.in_controlled_shutdown {
+                    SHUTDOWN_NONE => false,
+                    SHUTDOWN_IN_CONTROLLED_SHUTDOWN => true,
+                    other => {
+                        return Err(RecordError::InvalidValue {
+                            record: RECORD,
+                            field: "InControlledShutdown",
+                            value: other.into(),
+                        })
+                    }
+                };
+                MetadataRecord::BrokerRegistrationChange {
+                    broker_id: r.broker_id,
+                    broker_epoch: r.broker_epoch,
+                    fenced,
+                    in_controlled_shutdown,
+                }
+            }
             MetadataRecordBody::Topic(r) => MetadataRecord::Topic {
                 name: r.name,
                 topic_id: r.topic_id,
@@ -372,7 +533,9 @@ pub fn is_legacy(value: &[u8]) -> bool {
 /// directories written in it; nothing writes it outside tests.
 pub mod legacy {
     use bytes::{Buf, BufMut, Bytes, BytesMut};
-    use vltava_protocol::codec::{self, DecodeError, DecodeErrorKind, EncodeError};
+    use vltava_protocol::codec::{
+        self, DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, Uuid,
+    };
 
     use super::{Endpoint, MetadataRecord};
 
@@ -402,15 +565,29 @@ pub mod legacy {
         (0..n).map(|_| codec::read_i32(buf)).collect()
     }
 
-    /// A record in the old encoding (for tests of the migration).
+    /// A record in the old encoding (for tests of the migration). Only what
+    /// the old encoding could say: no broker membership records, and a
+    /// registration only with the placeholders it decodes to.
     pub fn encode(record: &MetadataRecord) -> Result<Bytes, EncodeError> {
+        let not_in_legacy = |message| {
+            Err(EncodeError::new(EncodeErrorKind::UnsupportedVersion {
+                message,
+                version: VERSION.into(),
+            }))
+        };
         let mut buf = BytesMut::with_capacity(64);
         match record {
             MetadataRecord::RegisterBroker {
                 broker_id,
+                incarnation_id,
+                broker_epoch,
                 endpoints,
                 rack,
+                fenced,
             } => {
+                if *incarnation_id != Uuid::ZERO || *broker_epoch != 0 || *fenced {
+                    return not_in_legacy("RegisterBrokerRecord with an epoch or fencing");
+                }
                 buf.put_i8(REGISTER_BROKER);
                 buf.put_i8(VERSION);
                 buf.put_i32(*broker_id);
@@ -475,6 +652,14 @@ pub mod legacy {
                 buf.put_i32(*broker_id);
                 buf.put_i64(*next_producer_id);
             }
+            MetadataRecord::UnregisterBroker { .. } => {
+                return not_in_legacy("UnregisterBrokerRecord")
+            }
+            MetadataRecord::FenceBroker { .. } => return not_in_legacy("FenceBrokerRecord"),
+            MetadataRecord::UnfenceBroker { .. } => return not_in_legacy("UnfenceBrokerRecord"),
+            MetadataRecord::BrokerRegistrationChange { .. } => {
+                return not_in_legacy("BrokerRegistrationChangeRecord")
+            }
         }
         Ok(buf.freeze())
     }
@@ -510,10 +695,15 @@ pub mod legacy {
                     });
                 }
                 let rack = codec::read_nullable_string(buf, true)?;
+                // The old encoding had no epochs or fencing: the placeholders
+                // a single node wrote, a live broker.
                 MetadataRecord::RegisterBroker {
                     broker_id,
+                    incarnation_id: Uuid::ZERO,
+                    broker_epoch: 0,
                     endpoints,
                     rack,
+                    fenced: false,
                 }
             }
             TOPIC => MetadataRecord::Topic {
@@ -561,6 +751,8 @@ mod tests {
         vec![
             MetadataRecord::RegisterBroker {
                 broker_id: 1,
+                incarnation_id: Uuid::ZERO,
+                broker_epoch: 0,
                 endpoints: vec![Endpoint {
                     listener: "PLAINTEXT".into(),
                     host: "127.0.0.1".into(),
@@ -568,11 +760,47 @@ mod tests {
                     security_protocol: 0,
                 }],
                 rack: None,
+                fenced: false,
             },
             MetadataRecord::RegisterBroker {
                 broker_id: 2,
+                incarnation_id: Uuid::ZERO,
+                broker_epoch: 0,
                 endpoints: vec![],
                 rack: Some("r1".into()),
+                fenced: false,
+            },
+            MetadataRecord::RegisterBroker {
+                broker_id: 3,
+                incarnation_id: Uuid([3; 16]),
+                broker_epoch: 1234,
+                endpoints: vec![],
+                rack: Some("r2".into()),
+                fenced: true,
+            },
+            MetadataRecord::UnregisterBroker {
+                broker_id: 3,
+                broker_epoch: 1234,
+            },
+            MetadataRecord::FenceBroker { id: 4, epoch: 7 },
+            MetadataRecord::UnfenceBroker { id: 4, epoch: 7 },
+            MetadataRecord::BrokerRegistrationChange {
+                broker_id: 5,
+                broker_epoch: 8,
+                fenced: None,
+                in_controlled_shutdown: false,
+            },
+            MetadataRecord::BrokerRegistrationChange {
+                broker_id: 5,
+                broker_epoch: 8,
+                fenced: Some(true),
+                in_controlled_shutdown: true,
+            },
+            MetadataRecord::BrokerRegistrationChange {
+                broker_id: 5,
+                broker_epoch: 8,
+                fenced: Some(false),
+                in_controlled_shutdown: false,
             },
             MetadataRecord::Topic {
                 name: "t".into(),
@@ -628,9 +856,31 @@ mod tests {
         }
     }
 
+    /// What the old encoding could say: no membership records, and
+    /// registrations only with the placeholders.
+    fn in_legacy(r: &MetadataRecord) -> bool {
+        match r {
+            MetadataRecord::RegisterBroker {
+                incarnation_id,
+                broker_epoch,
+                fenced,
+                ..
+            } => *incarnation_id == Uuid::ZERO && *broker_epoch == 0 && !*fenced,
+            MetadataRecord::UnregisterBroker { .. }
+            | MetadataRecord::FenceBroker { .. }
+            | MetadataRecord::UnfenceBroker { .. }
+            | MetadataRecord::BrokerRegistrationChange { .. } => false,
+            _ => true,
+        }
+    }
+
     #[test]
     fn every_record_round_trips_in_the_legacy_encoding() {
         for r in samples() {
+            if !in_legacy(&r) {
+                assert!(legacy::encode(&r).is_err(), "{r:?}");
+                continue;
+            }
             let bytes = legacy::encode(&r).unwrap();
             assert!(is_legacy(&bytes), "{r:?}");
             assert_eq!(legacy::decode(bytes.clone()).unwrap(), r);
@@ -736,6 +986,113 @@ mod tests {
         record.adding_replicas = vec![2];
         assert!(matches!(
             MetadataRecord::from_kafka(MetadataRecordBody::Partition(record)),
+            Err(RecordError::Unsupported { .. })
+        ));
+    }
+
+    /// A registration as versions before broker epochs wrote it (their
+    /// placeholders: zero incarnation id, epoch 0, not fenced) still reads,
+    /// as a live broker of epoch 0.
+    #[test]
+    fn registrations_written_before_epochs_still_decode() {
+        // Frame 1, type 0 (RegisterBrokerRecord), version 3; broker id 1,
+        // IsMigratingZkBroker false (v2+), incarnation id zero, epoch 0,
+        // one endpoint (compact array length 2): "PLAINTEXT", "127.0.0.1",
+        // port 9092, protocol 0, no tags; no features; null rack; fenced
+        // false; in controlled shutdown false (v1+); no tagged fields.
+        let mut old = vec![0x01, 0x00, 0x03, 0, 0, 0, 1, 0];
+        old.extend_from_slice(&[0; 16]);
+        old.extend_from_slice(&[0; 8]);
+        old.push(0x02);
+        old.push(10);
+        old.extend_from_slice(b"PLAINTEXT");
+        old.push(10);
+        old.extend_from_slice(b"127.0.0.1");
+        old.extend_from_slice(&[0x23, 0x84, 0, 0, 0x00]);
+        old.extend_from_slice(&[0x01, 0x00, 0x00, 0x00, 0x00]);
+        let record = MetadataRecord::decode(old.clone().into()).unwrap();
+        assert_eq!(record, samples()[0]);
+        assert_eq!(&record.encode().unwrap()[..], &old[..]);
+    }
+
+    /// BrokerRegistrationChangeRecord's Fenced is "-1 if the broker has
+    /// been unfenced, 0 if no change, 1 if the broker has been fenced", a
+    /// tagged field (tag 0) written only when not 0; InControlledShutdown
+    /// (tag 1) is 0 or 1.
+    #[test]
+    fn registration_change_frames_byte_by_byte() {
+        let change = |fenced, in_controlled_shutdown| MetadataRecord::BrokerRegistrationChange {
+            broker_id: 2,
+            broker_epoch: 9,
+            fenced,
+            in_controlled_shutdown,
+        };
+        // Frame 1, type 17, version 2; broker id 2; epoch 9; tagged fields.
+        let head = [0x01, 17, 0x02, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 9];
+        let frame = |tags: &[u8]| [&head[..], tags].concat();
+        let cases: [(MetadataRecord, Vec<u8>); 4] = [
+            (change(None, false), frame(&[0x00])),
+            (change(Some(true), false), frame(&[0x01, 0x00, 0x01, 0x01])),
+            (change(Some(false), false), frame(&[0x01, 0x00, 0x01, 0xff])),
+            (
+                change(Some(false), true),
+                frame(&[0x02, 0x00, 0x01, 0xff, 0x01, 0x01, 0x01]),
+            ),
+        ];
+        for (record, bytes) in cases {
+            assert_eq!(&record.encode().unwrap()[..], &bytes[..], "{record:?}");
+            assert_eq!(MetadataRecord::decode(bytes.into()).unwrap(), record);
+        }
+        // Values the spec does not define are refused.
+        assert_eq!(
+            MetadataRecord::decode(frame(&[0x01, 0x00, 0x01, 0x02]).into()),
+            Err(RecordError::InvalidValue {
+                record: "BrokerRegistrationChangeRecord",
+                field: "Fenced",
+                value: 2
+            })
+        );
+        assert_eq!(
+            MetadataRecord::decode(frame(&[0x01, 0x01, 0x01, 0xff]).into()),
+            Err(RecordError::InvalidValue {
+                record: "BrokerRegistrationChangeRecord",
+                field: "InControlledShutdown",
+                value: -1
+            })
+        );
+    }
+
+    #[test]
+    fn fence_unfence_and_unregister_frames_byte_by_byte() {
+        // Frame 1, type (7 fence, 8 unfence, 1 unregister), version 0; id
+        // 4; epoch 7; no tagged fields.
+        let body = [0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 7, 0x00];
+        for (record, record_type) in [
+            (MetadataRecord::FenceBroker { id: 4, epoch: 7 }, 7),
+            (MetadataRecord::UnfenceBroker { id: 4, epoch: 7 }, 8),
+            (
+                MetadataRecord::UnregisterBroker {
+                    broker_id: 4,
+                    broker_epoch: 7,
+                },
+                1,
+            ),
+        ] {
+            let bytes = [&[0x01, record_type, 0x00][..], &body[..]].concat();
+            assert_eq!(&record.encode().unwrap()[..], &bytes[..]);
+            assert_eq!(MetadataRecord::decode(bytes.into()).unwrap(), record);
+        }
+    }
+
+    #[test]
+    fn a_registration_already_in_controlled_shutdown_is_refused() {
+        let record = RegisterBrokerRecord {
+            broker_id: 1,
+            in_controlled_shutdown: true,
+            ..Default::default()
+        };
+        assert!(matches!(
+            MetadataRecord::from_kafka(MetadataRecordBody::RegisterBroker(record)),
             Err(RecordError::Unsupported { .. })
         ));
     }

@@ -316,6 +316,9 @@ mod tests {
         vec![
             vec![MetadataRecord::RegisterBroker {
                 broker_id: 1,
+                incarnation_id: Uuid::ZERO,
+                broker_epoch: 0,
+                fenced: false,
                 endpoints: vec![Endpoint {
                     listener: "PLAINTEXT".into(),
                     host: "127.0.0.1".into(),

@@ -91,8 +91,11 @@ impl Controller {
         }
         let record = MetadataRecord::RegisterBroker {
             broker_id: self.node_id,
+            incarnation_id: Uuid::ZERO,
+            broker_epoch: 0,
             endpoints,
             rack,
+            fenced: false,
         };
         let log = self
             .log
