@@ -427,4 +427,124 @@ mod tests {
         );
         assert!(image.apply(1, &partition(Uuid([9; 16]), 0)).is_err());
     }
+
+    fn register(id: i32, epoch: i64, fenced: bool) -> MetadataRecord {
+        MetadataRecord::RegisterBroker {
+            broker_id: id,
+            incarnation_id: Uuid([id as u8; 16]),
+            broker_epoch: epoch,
+            endpoints: vec![],
+            rack: None,
+            fenced,
+        }
+    }
+
+    fn change(id: i32, epoch: i64, fenced: Option<bool>, shutdown: bool) -> MetadataRecord {
+        MetadataRecord::BrokerRegistrationChange {
+            broker_id: id,
+            broker_epoch: epoch,
+            fenced,
+            in_controlled_shutdown: shutdown,
+        }
+    }
+
+    fn replay(records: &[MetadataRecord]) -> Result<MetadataImage, ApplyError> {
+        MetadataImage::empty().apply_all(records.iter().enumerate().map(|(i, r)| (i as i64, r)))
+    }
+
+    #[test]
+    fn broker_registration_fencing_and_removal() {
+        let image = replay(&[
+            register(1, 0, true),
+            register(2, 1, true),
+            register(3, 2, false),
+        ])
+        .unwrap();
+        assert_eq!(image.unfenced_brokers(), vec![3]);
+        let b1 = &image.brokers[&1];
+        assert_eq!(
+            (b1.epoch, b1.incarnation_id, b1.fenced),
+            (0, Uuid([1; 16]), true)
+        );
+
+        let image = image
+            .apply_all([
+                (3, &MetadataRecord::UnfenceBroker { id: 1, epoch: 0 }),
+                (4, &change(2, 1, Some(false), false)),
+            ])
+            .unwrap();
+        assert_eq!(image.unfenced_brokers(), vec![1, 2, 3]);
+        assert_eq!(image.active_brokers().len(), 3);
+
+        // Controlled shutdown: still unfenced, no longer active.
+        let image = image.apply(5, &change(2, 1, None, true)).unwrap();
+        assert!(image.brokers[&2].in_controlled_shutdown);
+        assert_eq!(image.unfenced_brokers(), vec![1, 2, 3]);
+        let active: Vec<i32> = image.active_brokers().iter().map(|b| b.id).collect();
+        assert_eq!(active, vec![1, 3]);
+        // A change that only fences keeps the controlled shutdown.
+        let image = image.apply(6, &change(2, 1, Some(true), false)).unwrap();
+        assert!(image.brokers[&2].fenced && image.brokers[&2].in_controlled_shutdown);
+        // A new registration replaces the old one whole.
+        let image = image.apply(7, &register(2, 7, true)).unwrap();
+        assert_eq!(image.brokers[&2].epoch, 7);
+        assert!(!image.brokers[&2].in_controlled_shutdown);
+
+        let image = image
+            .apply_all([
+                (8, &MetadataRecord::FenceBroker { id: 1, epoch: 0 }),
+                (
+                    9,
+                    &MetadataRecord::UnregisterBroker {
+                        broker_id: 3,
+                        broker_epoch: 2,
+                    },
+                ),
+            ])
+            .unwrap();
+        assert_eq!(image.unfenced_brokers(), Vec::<i32>::new());
+        assert_eq!(
+            image.brokers.keys().copied().collect::<Vec<_>>(),
+            vec![1, 2]
+        );
+        assert_eq!(image.offset, 9);
+    }
+
+    #[test]
+    fn broker_changes_for_unknown_brokers_or_other_epochs_are_refused() {
+        let image = replay(&[register(1, 5, true)]).unwrap();
+        for bad in [
+            MetadataRecord::FenceBroker { id: 2, epoch: 5 },
+            MetadataRecord::UnfenceBroker { id: 1, epoch: 4 },
+            change(1, 6, Some(false), false),
+            change(9, 5, None, true),
+            MetadataRecord::UnregisterBroker {
+                broker_id: 1,
+                broker_epoch: 0,
+            },
+        ] {
+            assert!(image.apply(1, &bad).is_err(), "{bad:?}");
+        }
+        // After re-registration the old epoch is stale.
+        let image = image.apply(1, &register(1, 1, true)).unwrap();
+        assert!(image.apply(2, &change(1, 5, Some(false), false)).is_err());
+        assert!(image.apply(2, &change(1, 1, Some(false), false)).is_ok());
+    }
+
+    /// A log as a single node wrote it before epochs (placeholders) gives a
+    /// live, unfenced broker of epoch 0.
+    #[test]
+    fn single_node_registrations_of_older_versions_are_unfenced() {
+        let old = MetadataRecord::RegisterBroker {
+            broker_id: 1,
+            incarnation_id: Uuid::ZERO,
+            broker_epoch: 0,
+            endpoints: vec![],
+            rack: None,
+            fenced: false,
+        };
+        let image = replay(&[old.clone(), old]).unwrap();
+        assert_eq!(image.unfenced_brokers(), vec![1]);
+        assert_eq!(image.brokers[&1].epoch, 0);
+    }
 }
