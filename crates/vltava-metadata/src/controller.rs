@@ -4,10 +4,12 @@
 //! records and applying them is the caller's job; keeping this part free of
 //! I/O makes it deterministic and testable.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use vltava_protocol::{ErrorCode, Uuid};
 
-use crate::image::{MetadataImage, RESOURCE_TOPIC};
-use crate::records::MetadataRecord;
+use crate::image::{BrokerImage, MetadataImage, RESOURCE_TOPIC};
+use crate::records::{Endpoint, MetadataRecord};
 
 /// Longest legal topic name (Kafka's limit, from file-name length limits).
 pub const MAX_TOPIC_NAME_LENGTH: usize = 249;
@@ -85,12 +87,32 @@ fn collides(a: &str, b: &str) -> bool {
 }
 
 /// Plans the creation of one topic: a Topic record, one Partition record per
-/// partition, and one Config record per override.
+/// partition, and one Config record per override. Replicas are placed over
+/// the active brokers (see [`place_replicas`]) starting where the topic id
+/// says ([`PlacementSeed::from_topic_id`]), so topics with random ids lead
+/// on different brokers.
 pub fn plan_create_topic(
     image: &MetadataImage,
     topic: &NewTopic,
     defaults: TopicDefaults,
     topic_id: Uuid,
+) -> Result<Vec<MetadataRecord>, Refusal> {
+    plan_create_topic_with(
+        image,
+        topic,
+        defaults,
+        topic_id,
+        PlacementSeed::from_topic_id(&topic_id),
+    )
+}
+
+/// [`plan_create_topic`] with the placement's starting point given.
+pub fn plan_create_topic_with(
+    image: &MetadataImage,
+    topic: &NewTopic,
+    defaults: TopicDefaults,
+    topic_id: Uuid,
+    seed: PlacementSeed,
 ) -> Result<Vec<MetadataRecord>, Refusal> {
     validate_topic_name(&topic.name)?;
     if image.topic(&topic.name).is_some() {
@@ -114,7 +136,6 @@ pub fn plan_create_topic(
             ));
         }
     }
-    let brokers: Vec<i32> = image.brokers.keys().copied().collect();
     let assignments: Vec<Vec<i32>> = if topic.assignments.is_empty() {
         let partitions = if topic.num_partitions == -1 {
             defaults.num_partitions
@@ -138,16 +159,8 @@ pub fn plan_create_topic(
                 "Replication factor must be larger than 0.",
             ));
         }
-        if rf as usize > brokers.len() {
-            return Err(Refusal::new(
-                ErrorCode::INVALID_REPLICATION_FACTOR,
-                format!(
-                    "Unable to replicate the partition {rf} time(s): The target replication factor of {rf} cannot be reached because only {} broker(s) are registered.",
-                    brokers.len()
-                ),
-            ));
-        }
-        assign_round_robin(&brokers, 0, partitions, rf as usize, image.topic_count())
+        let brokers = placement_brokers(image, rf as usize)?;
+        place_replicas(&brokers, 0, partitions, rf as usize, seed)?
     } else {
         if topic.num_partitions != -1 || topic.replication_factor != -1 {
             return Err(Refusal::new(
@@ -164,7 +177,7 @@ pub fn plan_create_topic(
                     "Partitions must be numbered consecutively from 0.",
                 ));
             }
-            validate_replicas(replicas, &brokers, sorted[0].1.len())?;
+            validate_replicas(image, replicas, sorted[0].1.len())?;
         }
         sorted.into_iter().map(|(_, r)| r).collect()
     };
@@ -173,12 +186,9 @@ pub fn plan_create_topic(
         name: topic.name.clone(),
         topic_id,
     });
-    records.extend(
-        assignments
-            .into_iter()
-            .enumerate()
-            .map(|(p, replicas)| partition_record(topic_id, p as i32, replicas)),
-    );
+    for (p, replicas) in assignments.into_iter().enumerate() {
+        records.push(partition_record(image, topic_id, p as i32, replicas)?);
+    }
     records.extend(topic.configs.iter().map(|(k, v)| MetadataRecord::Config {
         resource_type: RESOURCE_TOPIC,
         resource_name: topic.name.clone(),
@@ -188,9 +198,12 @@ pub fn plan_create_topic(
     Ok(records)
 }
 
+/// Checks a manual assignment of one partition: the same length as the
+/// others, no broker twice, every broker registered (fenced ones too, as
+/// Kafka allows: they join the ISR when unfenced).
 fn validate_replicas(
+    image: &MetadataImage,
     replicas: &[i32],
-    brokers: &[i32],
     expected_len: usize,
 ) -> Result<(), Refusal> {
     if replicas.is_empty() || replicas.len() != expected_len {
@@ -208,44 +221,188 @@ fn validate_replicas(
             "A partition lists the same broker twice.",
         ));
     }
-    if let Some(b) = replicas.iter().find(|b| !brokers.contains(b)) {
+    if let Some(b) = replicas.iter().find(|b| !image.brokers.contains_key(b)) {
         return Err(Refusal::new(
             ErrorCode::INVALID_REPLICA_ASSIGNMENT,
-            format!("Broker {b} is not registered."),
+            format!(
+                "The manual partition assignment includes broker {b}, but no such broker is registered."
+            ),
         ));
     }
     Ok(())
 }
 
-fn partition_record(topic_id: Uuid, partition: i32, replicas: Vec<i32>) -> MetadataRecord {
-    MetadataRecord::Partition {
+/// A new partition: its ISR is its active replicas (all of them when
+/// placed; a manual assignment may name fenced brokers), led by the first.
+fn partition_record(
+    image: &MetadataImage,
+    topic_id: Uuid,
+    partition: i32,
+    replicas: Vec<i32>,
+) -> Result<MetadataRecord, Refusal> {
+    let isr: Vec<i32> = replicas
+        .iter()
+        .copied()
+        .filter(|b| image.brokers.get(b).is_some_and(BrokerImage::is_active))
+        .collect();
+    let Some(&leader) = isr.first() else {
+        return Err(Refusal::new(
+            ErrorCode::INVALID_REPLICA_ASSIGNMENT,
+            format!(
+                "All brokers specified in the manual partition assignment for partition {partition} are fenced or in controlled shutdown."
+            ),
+        ));
+    };
+    Ok(MetadataRecord::Partition {
         topic_id,
         partition,
-        leader: replicas[0],
-        isr: replicas.clone(),
+        leader,
+        isr,
         replicas,
         leader_epoch: 0,
         partition_epoch: 0,
+    })
+}
+
+/// Where a placement starts: Kafka's start index (which broker of the
+/// rack-alternated list leads partition 0) and replica shift (how far a
+/// partition's followers are from its leader). Kafka draws both at random;
+/// here they come from an injected value so plans are deterministic.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PlacementSeed {
+    pub start_index: usize,
+    pub replica_shift: usize,
+}
+
+impl PlacementSeed {
+    /// Both from the topic id (random when the caller draws it), so topics
+    /// start on different brokers, and partitions added later continue the
+    /// same stripe.
+    pub fn from_topic_id(id: &Uuid) -> Self {
+        let word =
+            |i: usize| u32::from_be_bytes(id.0[i..i + 4].try_into().expect("4 bytes")) as usize;
+        PlacementSeed {
+            start_index: word(0),
+            replica_shift: word(4),
+        }
     }
 }
 
-/// Spreads replicas over brokers: partition p's replicas start at broker
-/// (start + p) and continue round the ring; `start` varies by topic so the
-/// first partitions of different topics do not all land on one broker.
-fn assign_round_robin(
-    brokers: &[i32],
+/// The brokers new replicas may go to (unfenced, not in controlled
+/// shutdown), with their racks, or Kafka's refusal when there are fewer
+/// than `rf`. Fenced brokers are never a fallback: a placement on them
+/// would have no leader.
+pub fn placement_brokers(
+    image: &MetadataImage,
+    rf: usize,
+) -> Result<Vec<(i32, Option<&str>)>, Refusal> {
+    let refuse = |why: String| {
+        Err(Refusal::new(
+            ErrorCode::INVALID_REPLICATION_FACTOR,
+            format!("Unable to replicate the partition {rf} time(s): {why}"),
+        ))
+    };
+    let registered = image.brokers.len();
+    if rf > registered {
+        return refuse(format!(
+            "The target replication factor of {rf} cannot be reached because only {registered} broker(s) are registered."
+        ));
+    }
+    let active: Vec<(i32, Option<&str>)> = image
+        .active_brokers()
+        .into_iter()
+        .map(|b| (b.id, b.rack.as_deref()))
+        .collect();
+    if active.is_empty() {
+        return refuse("All brokers are currently fenced.".into());
+    }
+    if rf > active.len() {
+        return refuse(format!(
+            "The target replication factor of {rf} cannot be reached because only {} of the {registered} registered broker(s) are unfenced and not in controlled shutdown.",
+            active.len()
+        ));
+    }
+    Ok(active)
+}
+
+/// Kafka's rack-alternated broker list: the first broker of each rack (in
+/// rack order), then the second of each, and so on, so that consecutive
+/// brokers are on different racks where possible. Brokers without a rack
+/// count as one rack of their own.
+fn rack_alternated<'a>(brokers: &[(i32, Option<&'a str>)]) -> Vec<(i32, Option<&'a str>)> {
+    let mut racks: BTreeMap<Option<&str>, Vec<i32>> = BTreeMap::new();
+    for &(id, rack) in brokers {
+        racks.entry(rack).or_default().push(id);
+    }
+    for ids in racks.values_mut() {
+        ids.sort_unstable();
+    }
+    let longest = racks.values().map(Vec::len).max().unwrap_or(0);
+    (0..longest)
+        .flat_map(|i| {
+            racks
+                .iter()
+                .filter_map(move |(rack, ids)| ids.get(i).map(|&id| (id, *rack)))
+        })
+        .collect()
+}
+
+/// Places the replicas of partitions `first_partition..first_partition +
+/// count` on `brokers` (id, rack), the way Kafka's rack-aware assignment
+/// does: the brokers are alternated by rack; partition p is led by the
+/// broker at `(p + start_index) % n` of that list, so leaders rotate and
+/// no broker leads more than one partition more than another; its
+/// followers are taken at a shift from the leader that grows by one every
+/// `n` partitions (so followers spread too), skipping a broker whose rack
+/// already holds a replica while some rack holds none. Every partition's
+/// replicas are distinct brokers, on `min(rf, racks)` distinct racks.
+///
+/// Refused when `rf` is 0, exceeds the brokers, or a broker is listed twice.
+pub fn place_replicas(
+    brokers: &[(i32, Option<&str>)],
     first_partition: i32,
     count: i32,
     rf: usize,
-    start: usize,
-) -> Vec<Vec<i32>> {
-    (first_partition..first_partition + count)
+    seed: PlacementSeed,
+) -> Result<Vec<Vec<i32>>, Refusal> {
+    let arranged = rack_alternated(brokers);
+    let n = arranged.len();
+    let distinct: BTreeSet<i32> = arranged.iter().map(|b| b.0).collect();
+    if rf == 0 || rf > n || distinct.len() != n || first_partition < 0 || count < 0 {
+        return Err(Refusal::new(
+            ErrorCode::INVALID_REPLICATION_FACTOR,
+            format!("Cannot place {count} partition(s) {rf} time(s) over {n} broker(s)."),
+        ));
+    }
+    let racks = arranged.iter().map(|b| b.1).collect::<BTreeSet<_>>().len();
+    let start = seed.start_index % n;
+    Ok((first_partition..first_partition + count)
         .map(|p| {
-            (0..rf)
-                .map(|r| brokers[(start + p as usize + r) % brokers.len()])
-                .collect()
+            let p = p as usize;
+            let shift = seed.replica_shift.wrapping_add(p / n) % n.max(1);
+            let first = (p + start) % n;
+            let mut replicas = vec![arranged[first].0];
+            let mut used_racks = BTreeSet::from([arranged[first].1]);
+            let mut k = 0;
+            while replicas.len() < rf {
+                let (id, rack) = arranged[follower_index(first, shift * racks, k, n)];
+                k += 1;
+                let rack_ok = !used_racks.contains(&rack) || used_racks.len() == racks;
+                if rack_ok && !replicas.contains(&id) {
+                    replicas.push(id);
+                    used_racks.insert(rack);
+                }
+            }
+            replicas
         })
-        .collect()
+        .collect())
+}
+
+/// Kafka's `replicaIndex`: the k-th candidate follower of the leader at
+/// `first`, never the leader itself (n > 1 whenever a follower is needed).
+fn follower_index(first: usize, shift: usize, k: usize, n: usize) -> usize {
+    let step = 1 + (shift + k) % (n - 1);
+    (first + step) % n
 }
 
 /// Plans deleting a topic.
@@ -281,11 +438,28 @@ pub fn plan_delete_topic(
 }
 
 /// Plans raising a topic's partition count to `total` (never lowering it).
+/// New partitions are placed like the topic's first ones (the seed comes
+/// from the topic id), over the brokers active now.
 pub fn plan_create_partitions(
     image: &MetadataImage,
     name: &str,
     total: i32,
     assignments: Option<&[Vec<i32>]>,
+) -> Result<Vec<MetadataRecord>, Refusal> {
+    let seed = image
+        .topic(name)
+        .map(|t| PlacementSeed::from_topic_id(&t.id))
+        .unwrap_or_default();
+    plan_create_partitions_with(image, name, total, assignments, seed)
+}
+
+/// [`plan_create_partitions`] with the placement's starting point given.
+pub fn plan_create_partitions_with(
+    image: &MetadataImage,
+    name: &str,
+    total: i32,
+    assignments: Option<&[Vec<i32>]>,
+    seed: PlacementSeed,
 ) -> Result<Vec<MetadataRecord>, Refusal> {
     let topic = image.topic(name).ok_or_else(|| {
         Refusal::new(
@@ -307,7 +481,6 @@ pub fn plan_create_partitions(
         ));
     }
     let rf = topic.partitions.first().map_or(1, |p| p.replicas.len());
-    let brokers: Vec<i32> = image.brokers.keys().copied().collect();
     let new: Vec<Vec<i32>> = match assignments {
         Some(a) => {
             if a.len() as i32 != total - current {
@@ -321,25 +494,190 @@ pub fn plan_create_partitions(
                 ));
             }
             for replicas in a {
-                validate_replicas(replicas, &brokers, rf)?;
+                validate_replicas(image, replicas, rf)?;
             }
             a.to_vec()
         }
         None => {
-            if rf > brokers.len() {
-                return Err(Refusal::new(
-                    ErrorCode::INVALID_REPLICATION_FACTOR,
-                    "Not enough brokers for the topic's replication factor.",
-                ));
-            }
-            assign_round_robin(&brokers, current, total - current, rf, 0)
+            let brokers = placement_brokers(image, rf)?;
+            place_replicas(&brokers, current, total - current, rf, seed)?
         }
     };
-    Ok(new
-        .into_iter()
+    new.into_iter()
         .enumerate()
-        .map(|(i, r)| partition_record(topic.id, current + i as i32, r))
-        .collect())
+        .map(|(i, r)| partition_record(image, topic.id, current + i as i32, r))
+        .collect()
+}
+
+/// A registration planned: the records to append (none when the broker is
+/// already registered with this incarnation) and the broker's epoch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Registration {
+    pub records: Vec<MetadataRecord>,
+    pub broker_epoch: i64,
+}
+
+/// Plans a BrokerRegistration. Kafka gives a (re)registering broker a new
+/// epoch, the offset of its RegisterBrokerRecord; planning happens before
+/// the append, so the caller passes that offset as `new_epoch`.
+///
+/// - The same incarnation id as the registered one is a retry: no records,
+///   the existing epoch (the process's endpoints and rack cannot have
+///   changed).
+/// - Another incarnation while the registered one's heartbeat session is
+///   alive (`session_alive`, which the image does not know) is
+///   DUPLICATE_BROKER_REGISTRATION. As in Kafka, fencing does not matter: a
+///   fenced broker that is catching up still heartbeats.
+/// - Otherwise a RegisterBroker record replaces any old registration. It
+///   starts fenced: Kafka unfences a broker once it has caught up with the
+///   metadata log and says so in a heartbeat ([`plan_unfence_broker`]).
+pub fn plan_register_broker(
+    image: &MetadataImage,
+    broker_id: i32,
+    incarnation_id: Uuid,
+    endpoints: Vec<Endpoint>,
+    rack: Option<String>,
+    new_epoch: i64,
+    session_alive: bool,
+) -> Result<Registration, Refusal> {
+    if broker_id < 0 {
+        return Err(Refusal::new(
+            ErrorCode::INVALID_REQUEST,
+            format!("Broker id {broker_id} is negative."),
+        ));
+    }
+    if let Some(existing) = image.brokers.get(&broker_id) {
+        if existing.incarnation_id == incarnation_id {
+            return Ok(Registration {
+                records: Vec::new(),
+                broker_epoch: existing.epoch,
+            });
+        }
+        if session_alive {
+            return Err(Refusal::new(
+                ErrorCode::DUPLICATE_BROKER_REGISTRATION,
+                format!(
+                    "Another broker is registered with broker id {broker_id}. If the broker was recently restarted this should self-resolve once the heartbeat timeout expires."
+                ),
+            ));
+        }
+        debug_assert!(new_epoch > existing.epoch, "broker epochs only grow");
+    }
+    Ok(Registration {
+        records: vec![MetadataRecord::RegisterBroker {
+            broker_id,
+            incarnation_id,
+            broker_epoch: new_epoch,
+            endpoints,
+            rack,
+            fenced: true,
+        }],
+        broker_epoch: new_epoch,
+    })
+}
+
+fn registered(image: &MetadataImage, broker_id: i32) -> Result<&BrokerImage, Refusal> {
+    image.brokers.get(&broker_id).ok_or_else(|| {
+        Refusal::new(
+            ErrorCode::BROKER_ID_NOT_REGISTERED,
+            format!("Broker {broker_id} is not registered."),
+        )
+    })
+}
+
+/// The registration a broker's own request (a heartbeat) names: unknown ids
+/// are BROKER_ID_NOT_REGISTERED, other epochs STALE_BROKER_EPOCH.
+fn registered_at(
+    image: &MetadataImage,
+    broker_id: i32,
+    broker_epoch: i64,
+) -> Result<&BrokerImage, Refusal> {
+    let broker = registered(image, broker_id)?;
+    if broker.epoch != broker_epoch {
+        return Err(Refusal::new(
+            ErrorCode::STALE_BROKER_EPOCH,
+            format!(
+                "Expected broker epoch {}, but got broker epoch {broker_epoch}.",
+                broker.epoch
+            ),
+        ));
+    }
+    Ok(broker)
+}
+
+fn registration_change(
+    broker: &BrokerImage,
+    fenced: Option<bool>,
+    in_controlled_shutdown: bool,
+) -> Vec<MetadataRecord> {
+    vec![MetadataRecord::BrokerRegistrationChange {
+        broker_id: broker.id,
+        broker_epoch: broker.epoch,
+        fenced,
+        in_controlled_shutdown,
+    }]
+}
+
+/// Plans fencing a broker (its session expired, or it asked to be
+/// fenced): a BrokerRegistrationChange, as Kafka writes since 3.3-IV2; none
+/// when it is fenced already. Removing it from ISRs and moving leadership
+/// away is not planned here yet.
+pub fn plan_fence_broker(
+    image: &MetadataImage,
+    broker_id: i32,
+) -> Result<Vec<MetadataRecord>, Refusal> {
+    let broker = registered(image, broker_id)?;
+    Ok(if broker.fenced {
+        Vec::new()
+    } else {
+        registration_change(broker, Some(true), false)
+    })
+}
+
+/// Plans unfencing a broker that has caught up with the metadata log (its
+/// heartbeat of epoch `broker_epoch` says so). None when it is unfenced
+/// already, or in controlled shutdown (it is on its way out; only a new
+/// registration brings it back).
+pub fn plan_unfence_broker(
+    image: &MetadataImage,
+    broker_id: i32,
+    broker_epoch: i64,
+) -> Result<Vec<MetadataRecord>, Refusal> {
+    let broker = registered_at(image, broker_id, broker_epoch)?;
+    Ok(if !broker.fenced || broker.in_controlled_shutdown {
+        Vec::new()
+    } else {
+        registration_change(broker, Some(false), false)
+    })
+}
+
+/// Plans a broker's entry into controlled shutdown (its heartbeat of epoch
+/// `broker_epoch` asks to shut down). None when it is in controlled
+/// shutdown already, or fenced (it leads nothing: it may stop at once).
+/// Moving its leaderships away comes later.
+pub fn plan_controlled_shutdown(
+    image: &MetadataImage,
+    broker_id: i32,
+    broker_epoch: i64,
+) -> Result<Vec<MetadataRecord>, Refusal> {
+    let broker = registered_at(image, broker_id, broker_epoch)?;
+    Ok(if broker.fenced || broker.in_controlled_shutdown {
+        Vec::new()
+    } else {
+        registration_change(broker, None, true)
+    })
+}
+
+/// Plans removing a broker's registration (UnregisterBroker).
+pub fn plan_unregister_broker(
+    image: &MetadataImage,
+    broker_id: i32,
+) -> Result<Vec<MetadataRecord>, Refusal> {
+    let broker = registered(image, broker_id)?;
+    Ok(vec![MetadataRecord::UnregisterBroker {
+        broker_id,
+        broker_epoch: broker.epoch,
+    }])
 }
 
 #[cfg(test)]
