@@ -881,4 +881,516 @@ mod tests {
             ErrorCode::UNKNOWN_TOPIC_ID
         );
     }
+
+    fn endpoint(port: u16) -> Endpoint {
+        Endpoint {
+            listener: "PLAINTEXT".into(),
+            host: "h".into(),
+            port,
+            security_protocol: 0,
+        }
+    }
+
+    /// Applies planned records at the next offsets.
+    fn commit(image: &MetadataImage, records: &[MetadataRecord]) -> MetadataImage {
+        let base = image.offset + 1;
+        image
+            .apply_all(
+                records
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| (base + i as i64, r)),
+            )
+            .unwrap()
+    }
+
+    /// Registers and unfences brokers with the given racks, as a cluster
+    /// would: each registration's epoch is the offset its record gets.
+    fn cluster(racks: &[(i32, Option<&str>)]) -> MetadataImage {
+        let mut image = MetadataImage::empty();
+        for &(id, rack) in racks {
+            let epoch = image.offset + 1;
+            let reg = plan_register_broker(
+                &image,
+                id,
+                Uuid([id as u8; 16]),
+                vec![endpoint(9000 + id as u16)],
+                rack.map(str::to_string),
+                epoch,
+                false,
+            )
+            .unwrap();
+            assert_eq!(reg.broker_epoch, epoch);
+            image = commit(&image, &reg.records);
+            assert!(image.brokers[&id].fenced, "new registrations start fenced");
+            let unfence = plan_unfence_broker(&image, id, epoch).unwrap();
+            image = commit(&image, &unfence);
+        }
+        image
+    }
+
+    /// A small deterministic generator for the property tests.
+    struct Lcg(u64);
+
+    impl Lcg {
+        fn next(&mut self, bound: usize) -> usize {
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((self.0 >> 33) as usize) % bound
+        }
+    }
+
+    fn check_placement(
+        brokers: &[(i32, Option<&str>)],
+        placement: &[Vec<i32>],
+        rf: usize,
+        first_partition: usize,
+    ) {
+        let rack_of: BTreeMap<i32, Option<&str>> = brokers.iter().copied().collect();
+        let racks = rack_of.values().collect::<BTreeSet<_>>().len();
+        let mut leaders: BTreeMap<i32, usize> = brokers.iter().map(|b| (b.0, 0)).collect();
+        for replicas in placement {
+            assert_eq!(replicas.len(), rf);
+            let distinct: BTreeSet<_> = replicas.iter().collect();
+            assert_eq!(distinct.len(), rf, "distinct brokers: {replicas:?}");
+            assert!(replicas.iter().all(|b| rack_of.contains_key(b)));
+            let used: BTreeSet<_> = replicas.iter().map(|b| rack_of[b]).collect();
+            assert_eq!(used.len(), rf.min(racks), "racks spread: {replicas:?}");
+            *leaders.get_mut(&replicas[0]).unwrap() += 1;
+        }
+        // Leaders rotate over the brokers: when the placement starts on a
+        // stripe boundary, no broker leads two more than another.
+        if first_partition == 0 {
+            let (min, max) = (leaders.values().min(), leaders.values().max());
+            assert!(
+                max.unwrap() - min.unwrap() <= 1,
+                "leaders balanced: {leaders:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn placement_properties_hold_for_many_clusters() {
+        let rack_names = ["a", "b", "c", "d"];
+        let mut rng = Lcg(42);
+        for _ in 0..2000 {
+            let n = 1 + rng.next(9);
+            let rack_count = rng.next(5); // 0: no racks
+            let brokers: Vec<(i32, Option<&str>)> = (0..n)
+                .map(|i| {
+                    let id = (i * 3 + rng.next(3)) as i32 + 1;
+                    let rack = (rack_count > 0).then(|| rack_names[rng.next(rack_count)]);
+                    (id, rack)
+                })
+                .collect();
+            let rf = 1 + rng.next(n);
+            let count = 1 + rng.next(60) as i32;
+            let seed = PlacementSeed {
+                start_index: rng.next(1000),
+                replica_shift: rng.next(1000),
+            };
+            let placement = place_replicas(&brokers, 0, count, rf, seed).unwrap();
+            assert_eq!(placement.len(), count as usize);
+            check_placement(&brokers, &placement, rf, 0);
+            // Deterministic, and adding partitions later continues the
+            // same placement.
+            assert_eq!(
+                place_replicas(&brokers, 0, count, rf, seed).unwrap(),
+                placement
+            );
+            let cut = rng.next(count as usize + 1) as i32;
+            let mut pieces = place_replicas(&brokers, 0, cut, rf, seed).unwrap();
+            pieces.extend(place_replicas(&brokers, cut, count - cut, rf, seed).unwrap());
+            assert_eq!(pieces, placement);
+            // More replicas than brokers is refused.
+            assert_eq!(
+                place_replicas(&brokers, 0, count, n + 1, seed)
+                    .unwrap_err()
+                    .code,
+                ErrorCode::INVALID_REPLICATION_FACTOR
+            );
+        }
+    }
+
+    #[test]
+    fn placement_spreads_replicas_over_racks() {
+        // Rack a holds four brokers, b and c one each: every partition of
+        // RF 3 still gets one replica per rack.
+        let brokers = [
+            (1, Some("a")),
+            (2, Some("a")),
+            (3, Some("a")),
+            (4, Some("a")),
+            (5, Some("b")),
+            (6, Some("c")),
+        ];
+        for start_index in 0..6 {
+            let seed = PlacementSeed {
+                start_index,
+                replica_shift: 0,
+            };
+            let placement = place_replicas(&brokers, 0, 12, 3, seed).unwrap();
+            for replicas in &placement {
+                let racks: BTreeSet<_> = replicas
+                    .iter()
+                    .map(|b| brokers.iter().find(|x| x.0 == *b).unwrap().1)
+                    .collect();
+                assert_eq!(racks.len(), 3, "{replicas:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn topics_lead_on_different_brokers() {
+        let image = cluster(&[(1, None), (2, None), (3, None)]);
+        let leaders: BTreeSet<i32> = (1..=12u8)
+            .map(|i| {
+                let topic = NewTopic {
+                    name: format!("t{i}"),
+                    num_partitions: 1,
+                    replication_factor: 2,
+                    ..Default::default()
+                };
+                let mut id = [0; 16];
+                id[3] = i;
+                let records = plan_create_topic(&image, &topic, DEFAULTS, Uuid(id)).unwrap();
+                match &records[1] {
+                    MetadataRecord::Partition { leader, .. } => *leader,
+                    other => panic!("{other:?}"),
+                }
+            })
+            .collect();
+        assert_eq!(leaders, BTreeSet::from([1, 2, 3]));
+    }
+
+    #[test]
+    fn placement_uses_only_active_brokers() {
+        let image = cluster(&[(1, Some("a")), (2, Some("b")), (3, Some("a"))]);
+        let topic = |rf| NewTopic {
+            name: "t".into(),
+            num_partitions: 20,
+            replication_factor: rf,
+            ..Default::default()
+        };
+        let placed = |image: &MetadataImage, rf| -> Result<BTreeSet<i32>, Refusal> {
+            let records = plan_create_topic(image, &topic(rf), DEFAULTS, Uuid([5; 16]))?;
+            let mut used = BTreeSet::new();
+            for r in records {
+                if let MetadataRecord::Partition {
+                    replicas,
+                    isr,
+                    leader,
+                    ..
+                } = r
+                {
+                    assert_eq!(isr, replicas);
+                    assert_eq!(leader, replicas[0]);
+                    used.extend(replicas);
+                }
+            }
+            Ok(used)
+        };
+        assert_eq!(placed(&image, 3).unwrap(), BTreeSet::from([1, 2, 3]));
+
+        let image = commit(&image, &plan_fence_broker(&image, 2).unwrap());
+        assert_eq!(placed(&image, 2).unwrap(), BTreeSet::from([1, 3]));
+        let refused = placed(&image, 3).unwrap_err();
+        assert_eq!(refused.code, ErrorCode::INVALID_REPLICATION_FACTOR);
+        assert_eq!(
+            refused.message,
+            "Unable to replicate the partition 3 time(s): The target replication factor of 3 cannot be reached because only 2 of the 3 registered broker(s) are unfenced and not in controlled shutdown."
+        );
+        let refused = placed(&image, 4).unwrap_err();
+        assert_eq!(
+            refused.message,
+            "Unable to replicate the partition 4 time(s): The target replication factor of 4 cannot be reached because only 3 broker(s) are registered."
+        );
+
+        // A broker in controlled shutdown gets no new replicas either.
+        let epoch = image.brokers[&3].epoch;
+        let image = commit(&image, &plan_controlled_shutdown(&image, 3, epoch).unwrap());
+        assert_eq!(placed(&image, 1).unwrap(), BTreeSet::from([1]));
+
+        let image = commit(&image, &plan_fence_broker(&image, 1).unwrap());
+        assert_eq!(
+            placed(&image, 1).unwrap_err().message,
+            "Unable to replicate the partition 1 time(s): All brokers are currently fenced."
+        );
+
+        // Adding partitions follows the same rules.
+        let image = cluster(&[(1, None), (2, None), (3, None)]);
+        let image = commit(
+            &image,
+            &plan_create_topic(&image, &topic(2), DEFAULTS, Uuid([5; 16])).unwrap(),
+        );
+        let image = commit(&image, &plan_fence_broker(&image, 3).unwrap());
+        let records = plan_create_partitions(&image, "t", 30, None).unwrap();
+        assert_eq!(records.len(), 10);
+        for r in &records {
+            let MetadataRecord::Partition { replicas, .. } = r else {
+                panic!("{r:?}")
+            };
+            assert!(!replicas.contains(&3), "{replicas:?}");
+        }
+        let image = commit(&image, &plan_fence_broker(&image, 2).unwrap());
+        assert_eq!(
+            plan_create_partitions(&image, "t", 31, None)
+                .unwrap_err()
+                .code,
+            ErrorCode::INVALID_REPLICATION_FACTOR
+        );
+    }
+
+    #[test]
+    fn manual_assignments_need_registered_brokers_and_one_active() {
+        let image = cluster(&[(1, None), (2, None), (3, None)]);
+        let image = commit(&image, &plan_fence_broker(&image, 2).unwrap());
+        let manual = |assignments: Vec<(i32, Vec<i32>)>| {
+            plan_create_topic(
+                &image,
+                &NewTopic {
+                    name: "m".into(),
+                    num_partitions: -1,
+                    replication_factor: -1,
+                    assignments,
+                    ..Default::default()
+                },
+                DEFAULTS,
+                Uuid([6; 16]),
+            )
+        };
+        // A fenced broker may be a replica; it is not in the ISR and does
+        // not lead.
+        let records = manual(vec![(0, vec![2, 1]), (1, vec![3, 2])]).unwrap();
+        assert!(matches!(
+            &records[1],
+            MetadataRecord::Partition { replicas, isr, leader: 1, .. }
+                if replicas == &[2, 1] && isr == &[1]
+        ));
+        let refused = manual(vec![(0, vec![2])]).unwrap_err();
+        assert_eq!(refused.code, ErrorCode::INVALID_REPLICA_ASSIGNMENT);
+        assert_eq!(
+            refused.message,
+            "All brokers specified in the manual partition assignment for partition 0 are fenced or in controlled shutdown."
+        );
+        let refused = manual(vec![(0, vec![1, 9])]).unwrap_err();
+        assert_eq!(
+            refused.message,
+            "The manual partition assignment includes broker 9, but no such broker is registered."
+        );
+        let image = commit(&image, &manual(vec![(0, vec![1, 3])]).unwrap());
+        assert_eq!(
+            plan_create_partitions(&image, "m", 2, Some(&[vec![9, 1]]))
+                .unwrap_err()
+                .code,
+            ErrorCode::INVALID_REPLICA_ASSIGNMENT
+        );
+        assert!(plan_create_partitions(&image, "m", 2, Some(&[vec![2, 3]])).is_ok());
+    }
+
+    #[test]
+    fn registration_epochs_and_duplicates() {
+        let image = cluster(&[(1, None)]);
+        let epoch = image.brokers[&1].epoch;
+        assert_eq!(epoch, 0);
+        // The same incarnation again (a retried request): nothing to write.
+        let again = plan_register_broker(&image, 1, Uuid([1; 16]), vec![], None, 99, true).unwrap();
+        assert_eq!(
+            again,
+            Registration {
+                records: vec![],
+                broker_epoch: epoch
+            }
+        );
+        // Another process with the same id while the session is alive.
+        let duplicate =
+            plan_register_broker(&image, 1, Uuid([7; 16]), vec![], None, 99, true).unwrap_err();
+        assert_eq!(duplicate.code, ErrorCode::DUPLICATE_BROKER_REGISTRATION);
+        // Also while fenced: a catching-up broker still heartbeats.
+        let fenced = commit(&image, &plan_fence_broker(&image, 1).unwrap());
+        assert_eq!(
+            plan_register_broker(&fenced, 1, Uuid([7; 16]), vec![], None, 99, true)
+                .unwrap_err()
+                .code,
+            ErrorCode::DUPLICATE_BROKER_REGISTRATION
+        );
+        // Once the session expired, the new incarnation replaces the old
+        // registration with the new epoch, fenced.
+        let new_epoch = image.offset + 1;
+        let reg = plan_register_broker(
+            &image,
+            1,
+            Uuid([7; 16]),
+            vec![endpoint(1)],
+            None,
+            new_epoch,
+            false,
+        )
+        .unwrap();
+        assert_eq!(reg.broker_epoch, new_epoch);
+        let image = commit(&image, &reg.records);
+        let b = &image.brokers[&1];
+        assert_eq!(
+            (b.epoch, b.incarnation_id, b.fenced),
+            (new_epoch, Uuid([7; 16]), true)
+        );
+        assert_eq!(b.endpoints, vec![endpoint(1)]);
+        // Heartbeats of the old epoch are stale now.
+        assert_eq!(
+            plan_unfence_broker(&image, 1, epoch).unwrap_err().code,
+            ErrorCode::STALE_BROKER_EPOCH
+        );
+        assert_eq!(
+            plan_register_broker(&image, -1, Uuid([7; 16]), vec![], None, 9, false)
+                .unwrap_err()
+                .code,
+            ErrorCode::INVALID_REQUEST
+        );
+    }
+
+    #[test]
+    fn fencing_state_transitions() {
+        let image = cluster(&[(1, None), (2, None)]);
+        let epoch = image.brokers[&2].epoch;
+        for unknown in [
+            plan_fence_broker(&image, 9),
+            plan_unfence_broker(&image, 9, 0),
+            plan_controlled_shutdown(&image, 9, 0),
+            plan_unregister_broker(&image, 9),
+        ] {
+            assert_eq!(
+                unknown.unwrap_err().code,
+                ErrorCode::BROKER_ID_NOT_REGISTERED
+            );
+        }
+        assert_eq!(
+            plan_controlled_shutdown(&image, 2, epoch + 1)
+                .unwrap_err()
+                .code,
+            ErrorCode::STALE_BROKER_EPOCH
+        );
+        // Unfenced: unfencing again writes nothing; fencing writes a change.
+        assert!(plan_unfence_broker(&image, 2, epoch).unwrap().is_empty());
+        let fence = plan_fence_broker(&image, 2).unwrap();
+        assert_eq!(
+            fence,
+            vec![MetadataRecord::BrokerRegistrationChange {
+                broker_id: 2,
+                broker_epoch: epoch,
+                fenced: Some(true),
+                in_controlled_shutdown: false
+            }]
+        );
+        let fenced = commit(&image, &fence);
+        assert_eq!(fenced.unfenced_brokers(), vec![1]);
+        assert!(plan_fence_broker(&fenced, 2).unwrap().is_empty());
+        // A fenced broker may stop at once: no controlled shutdown record.
+        assert!(plan_controlled_shutdown(&fenced, 2, epoch)
+            .unwrap()
+            .is_empty());
+        let unfenced = commit(&fenced, &plan_unfence_broker(&fenced, 2, epoch).unwrap());
+        assert_eq!(unfenced.unfenced_brokers(), vec![1, 2]);
+
+        // Controlled shutdown, then fenced when done; no way back but a
+        // new registration.
+        let shutting = commit(
+            &unfenced,
+            &plan_controlled_shutdown(&unfenced, 2, epoch).unwrap(),
+        );
+        assert!(shutting.brokers[&2].in_controlled_shutdown);
+        assert!(plan_controlled_shutdown(&shutting, 2, epoch)
+            .unwrap()
+            .is_empty());
+        let down = commit(&shutting, &plan_fence_broker(&shutting, 2).unwrap());
+        assert!(plan_unfence_broker(&down, 2, epoch).unwrap().is_empty());
+
+        let gone = commit(&down, &plan_unregister_broker(&down, 2).unwrap());
+        assert_eq!(gone.brokers.keys().copied().collect::<Vec<_>>(), vec![1]);
+    }
+
+    /// A cluster's whole history, written in Kafka's framing and replayed
+    /// from the start, gives the same image as applying the plans did.
+    #[test]
+    fn a_log_of_membership_and_topics_replays_to_the_same_image() {
+        let mut log: Vec<MetadataRecord> = Vec::new();
+        let mut image = MetadataImage::empty();
+        let mut append = |image: &mut MetadataImage, records: Vec<MetadataRecord>| {
+            *image = commit(image, &records);
+            log.extend(records);
+        };
+        for (id, rack) in [(1, "a"), (2, "b"), (3, "c")] {
+            let epoch = image.offset + 1;
+            let reg = plan_register_broker(
+                &image,
+                id,
+                Uuid([id as u8; 16]),
+                vec![endpoint(id as u16)],
+                Some(rack.into()),
+                epoch,
+                false,
+            )
+            .unwrap();
+            append(&mut image, reg.records);
+        }
+        for id in [1, 2, 3] {
+            let epoch = image.brokers[&id].epoch;
+            let records = plan_unfence_broker(&image, id, epoch).unwrap();
+            append(&mut image, records);
+        }
+        let topic = NewTopic {
+            name: "orders".into(),
+            num_partitions: 6,
+            replication_factor: 3,
+            ..Default::default()
+        };
+        let records = plan_create_topic(&image, &topic, DEFAULTS, Uuid([0xab; 16])).unwrap();
+        append(&mut image, records);
+        let records = plan_fence_broker(&image, 3).unwrap();
+        append(&mut image, records);
+        assert_eq!(
+            plan_create_partitions(&image, "orders", 9, None)
+                .unwrap_err()
+                .code,
+            ErrorCode::INVALID_REPLICATION_FACTOR,
+            "RF 3 needs three active brokers"
+        );
+        let epoch = image.offset + 1;
+        let reg = plan_register_broker(
+            &image,
+            3,
+            Uuid([0x33; 16]),
+            vec![endpoint(3)],
+            Some("c".into()),
+            epoch,
+            false,
+        )
+        .unwrap();
+        append(&mut image, reg.records);
+        let records = plan_unfence_broker(&image, 3, epoch).unwrap();
+        append(&mut image, records);
+        let records = plan_create_partitions(&image, "orders", 9, None).unwrap();
+        append(&mut image, records);
+        let records = plan_unregister_broker(&image, 2).unwrap();
+        append(&mut image, records);
+
+        let decoded: Vec<MetadataRecord> = log
+            .iter()
+            .map(|r| MetadataRecord::decode(r.encode().unwrap()).unwrap())
+            .collect();
+        assert_eq!(decoded, log);
+        let replayed = MetadataImage::empty()
+            .apply_all(decoded.iter().enumerate().map(|(i, r)| (i as i64, r)))
+            .unwrap();
+        assert_eq!(replayed.offset, image.offset);
+        assert_eq!(replayed.brokers, image.brokers);
+        assert_eq!(replayed.brokers[&3].epoch, epoch);
+        assert_eq!(
+            replayed.topic("orders").unwrap(),
+            image.topic("orders").unwrap()
+        );
+        assert_eq!(replayed.topic("orders").unwrap().partitions.len(), 9);
+        assert_eq!(replayed.unfenced_brokers(), vec![1, 3]);
+    }
 }
