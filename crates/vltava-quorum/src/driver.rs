@@ -131,6 +131,13 @@ pub struct QuorumStatus {
     pub leader: Option<NodeId>,
     /// Records below this offset are committed.
     pub high_watermark: Offset,
+    /// Whether this replica holds every record committed so far: a leader
+    /// once it has committed an entry of its own epoch, a follower once its
+    /// high watermark reached the one its leader last reported in this
+    /// epoch. Before that, the committed prefix it can read may be short of
+    /// the quorum's (after a restart, say), and the application must not
+    /// treat what it is missing as deleted.
+    pub caught_up: bool,
     /// Counts the snapshots installed from a leader; when it changes, the
     /// application must reload its state from the snapshot.
     pub snapshots_installed: u64,
@@ -190,6 +197,10 @@ impl std::error::Error for QuorumError {}
 
 type Reply<T> = oneshot::Sender<T>;
 
+/// Builds the values of a proposal from the offset its first record will
+/// get (Kafka gives a registering broker its record's offset as its epoch).
+pub type MakeValues = Box<dyn FnOnce(Offset) -> Vec<Bytes> + Send>;
+
 /// A caller waiting for the batch ending at an offset, written in an epoch,
 /// to commit.
 struct CommitWaiter<T> {
@@ -215,7 +226,7 @@ enum Command {
     },
     Flushed(std::io::Result<Offset>),
     Propose {
-        values: Vec<Bytes>,
+        make: MakeValues,
         reply: Reply<Result<(Offset, Epoch), QuorumError>>,
     },
     WaitCommitted {
@@ -288,7 +299,7 @@ impl Quorum {
             "metadata quorum replica starting"
         );
         let (commands_tx, commands_rx) = mpsc::unbounded_channel();
-        let (status_tx, status_rx) = watch::channel(status_of(&node, 0, None));
+        let (status_tx, status_rx) = watch::channel(status_of(&node, None, 0, None));
         let driver = Driver {
             node,
             config,
@@ -305,6 +316,7 @@ impl Quorum {
             voter_waiters: Vec::new(),
             snapshots_installed: 0,
             failed: None,
+            leader_hw: None,
         };
         tokio::spawn(driver.run(commands_rx));
         Ok(Quorum {
@@ -344,10 +356,17 @@ impl Quorum {
     }
 
     /// Leader only: appends one batch of metadata records (the values) and
-    /// returns its base offset and epoch. It is not committed yet; see
+    /// returns its last offset and epoch. It is not committed yet; see
     /// [`Quorum::wait_committed`].
     pub async fn propose(&self, values: Vec<Bytes>) -> Result<(Offset, Epoch), QuorumError> {
-        self.ask(|reply| Command::Propose { values, reply }).await?
+        self.propose_with(Box::new(move |_| values)).await
+    }
+
+    /// Like [`Quorum::propose`], with the values made from the offset the
+    /// batch will start at (nothing can be appended between the two, as
+    /// the replica's task does both).
+    pub async fn propose_with(&self, make: MakeValues) -> Result<(Offset, Epoch), QuorumError> {
+        self.ask(|reply| Command::Propose { make, reply }).await?
     }
 
     /// Waits until the batch ending at `last_offset`, written in `epoch`, is
@@ -435,15 +454,23 @@ fn random_seed() -> u64 {
 
 fn status_of(
     node: &RaftNode<DiskLog>,
+    leader_hw: Option<(Epoch, Offset)>,
     snapshots_installed: u64,
     failed: Option<String>,
 ) -> QuorumStatus {
+    let hw = node.high_watermark();
+    let caught_up = match node.role() {
+        // The leader's HW moves only once an entry of its epoch commits.
+        RoleKind::Leader => hw > 0 && node.log().epoch_before(hw) == Some(node.epoch()),
+        _ => leader_hw.is_some_and(|(epoch, leader_hw)| epoch == node.epoch() && hw >= leader_hw),
+    };
     QuorumStatus {
         node_id: node.id(),
         role: node.role(),
         epoch: node.epoch(),
         leader: node.leader(),
-        high_watermark: node.high_watermark(),
+        high_watermark: hw,
+        caught_up,
         snapshots_installed,
         failed,
     }
@@ -482,6 +509,9 @@ struct Driver {
     voter_waiters: Vec<CommitWaiter<Offset>>,
     snapshots_installed: u64,
     failed: Option<String>,
+    /// The high watermark the leader last reported in a Fetch answer, with
+    /// the epoch it was reported in.
+    leader_hw: Option<(Epoch, Offset)>,
 }
 
 impl Driver {
@@ -563,6 +593,14 @@ impl Driver {
                 correlation_id,
                 message,
             } => {
+                if let Message::FetchResponse(r) = &message {
+                    if r.error_code == vltava_raft::ErrorCode::NONE
+                        && r.partition_error_code == vltava_raft::ErrorCode::NONE
+                        && r.current_leader.0 == Some(from)
+                    {
+                        self.leader_hw = Some((r.current_leader.1, r.high_watermark));
+                    }
+                }
                 let actions = self.node.on_message(from, correlation_id, message, now);
                 self.execute(actions);
             }
@@ -588,7 +626,12 @@ impl Driver {
                     Err(e) => self.fail(format!("flushing the metadata log: {e}")),
                 }
             }
-            Command::Propose { values, reply } => {
+            Command::Propose { make, reply } => {
+                if !self.node.is_leader() {
+                    let _ = reply.send(Err(QuorumError::NotLeader(self.node.leader())));
+                    return;
+                }
+                let values = make(self.node.log().end_offset());
                 if values.is_empty() {
                     let _ = reply.send(Ok((self.node.log().end_offset(), self.node.epoch())));
                     return;
@@ -734,7 +777,12 @@ impl Driver {
         }
         self.check_log();
         self.settle_waiters();
-        let status = status_of(&self.node, self.snapshots_installed, self.failed.clone());
+        let status = status_of(
+            &self.node,
+            self.leader_hw,
+            self.snapshots_installed,
+            self.failed.clone(),
+        );
         if status_changed || *self.status.borrow() != status {
             if self.status.borrow().role != status.role
                 || self.status.borrow().leader != status.leader
@@ -763,7 +811,12 @@ impl Driver {
             "metadata quorum replica stops: {reason}"
         );
         self.failed = Some(reason);
-        let status = status_of(&self.node, self.snapshots_installed, self.failed.clone());
+        let status = status_of(
+            &self.node,
+            self.leader_hw,
+            self.snapshots_installed,
+            self.failed.clone(),
+        );
         self.status.send_replace(status);
     }
 

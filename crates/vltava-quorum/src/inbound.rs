@@ -213,12 +213,22 @@ pub fn describe_quorum_response(d: &QuorumDescription, version: i16) -> Describe
         Some(t) if version >= 1 => d.wall_clock_at_start_ms + t as i64,
         _ => -1,
     };
-    let replica = |r: &vltava_raft::ReplicaInfo| dq::ReplicaState {
-        replica_id: r.replica_id,
-        log_end_offset: r.log_end_offset,
-        last_fetch_timestamp: wall(r.last_fetch_ms),
-        last_caught_up_timestamp: wall(r.last_caught_up_ms),
-        ..Default::default()
+    let now = wall_clock_ms();
+    let replica = |r: &vltava_raft::ReplicaInfo| {
+        // The leader does not fetch from itself; like Kafka, report it as
+        // having fetched and caught up just now.
+        let (fetched, caught_up) = if r.replica_id == d.info.leader_id && version >= 1 {
+            (now, now)
+        } else {
+            (wall(r.last_fetch_ms), wall(r.last_caught_up_ms))
+        };
+        dq::ReplicaState {
+            replica_id: r.replica_id,
+            log_end_offset: r.log_end_offset,
+            last_fetch_timestamp: fetched,
+            last_caught_up_timestamp: caught_up,
+            ..Default::default()
+        }
     };
     let nodes = d
         .voter_addresses
