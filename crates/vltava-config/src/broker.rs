@@ -582,6 +582,11 @@ impl BrokerConfig {
             .or_else(|| self.log_dirs().into_iter().next())
     }
 
+    /// `metadata.log.dir` as set, `None` when it is not.
+    pub fn metadata_log_dir_setting(&self) -> Option<String> {
+        self.text("metadata.log.dir").map(str::to_string)
+    }
+
     pub fn broker_rack(&self) -> Option<String> {
         self.text("broker.rack").map(str::to_string)
     }
