@@ -269,3 +269,25 @@ def test_excessive_partition_count_refused(admin, topic_name):
     assert [(x.name, x.error_code) for x in r.results] == [(topic_name, POLICY_VIOLATION)]
     [desc] = admin.describe_topics([topic_name])
     assert len(desc["partitions"]) == 2
+
+
+def test_describe_metadata_quorum(admin, topic_name):
+    """DescribeQuorum (what kafka-python's own integration test of the same
+    name checks): a single node is the one voter and leader of the
+    __cluster_metadata quorum, its high watermark moves with every change,
+    and it lists itself as the controller endpoint."""
+    before = admin.describe_metadata_quorum()
+    [topic] = before["topics"]
+    assert topic["topic_name"] == "__cluster_metadata"
+    [p] = topic["partitions"]
+    assert p["error"] is None
+    assert p["partition_index"] == 0 and p["leader_id"] == 1 and p["leader_epoch"] >= 1
+    assert [v["replica_id"] for v in p["current_voters"]] == [1]
+    [voter] = p["current_voters"]
+    assert voter["log_end_offset"] >= p["high_watermark"] > 0
+    assert voter["last_fetch_timestamp"] > 0 and voter["last_caught_up_timestamp"] > 0
+    assert p["observers"] == []
+    assert [n["node_id"] for n in before["nodes"]] == [1]
+    assert create(admin, topic_name, num_partitions=1, replication_factor=1)[0] == NONE
+    [after] = admin.describe_metadata_quorum()["topics"][0]["partitions"]
+    assert after["high_watermark"] > p["high_watermark"]

@@ -8,18 +8,24 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::collections::BTreeMap;
+
+use tokio::sync::watch;
 use tracing::{info, warn};
-use vltava_config::{BrokerConfig, TopicConfig};
+use vltava_config::{BrokerConfig, ProcessRoles, TopicConfig};
 use vltava_metadata::{Endpoint, MetadataImage};
+use vltava_quorum::driver::{Quorum, QuorumConfig};
 use vltava_storage::{KafkaUuid, LogManager, LogManagerOptions, MetaProperties};
 
 use crate::clock::Clock;
-use crate::controller::metadata_log::MetadataLog;
+use crate::controller::metadata_log::{MetadataLog, METADATA_DIR};
 use crate::controller::Controller;
+use crate::controller_channel::ControllerChannel;
 use crate::coordinators::groups::{coordinator_config, GroupService};
 use crate::coordinators::transactions::{txn_config, TxnService};
 use crate::coordinators::CoordinatorDeps;
 use crate::metadata_cache::MetadataCache;
+use crate::metadata_publisher::{self, Applied};
 use crate::replica::{log_config_from, ReplicaManager};
 
 /// Limits the connection loop reads on every request.
@@ -28,6 +34,10 @@ pub struct ConnectionLimits {
     pub max_request_bytes: usize,
     pub idle_timeout: Duration,
 }
+
+/// How long a single node may take to elect itself, load its metadata and
+/// register before its start is called failed.
+const STARTUP_LIMIT: Duration = Duration::from_secs(60);
 
 /// Why the broker could not start.
 #[derive(Debug)]
@@ -49,30 +59,102 @@ pub struct Broker {
     pub metadata: Arc<MetadataCache>,
     pub replicas: Arc<ReplicaManager>,
     pub controller: Arc<Controller>,
+    /// This node's side of the active controller (registration,
+    /// heartbeats, producer ids); `None` on a controller-only node.
+    pub channel: Arc<ControllerChannel>,
     pub groups: Arc<GroupService>,
     pub txns: Arc<TxnService>,
+    /// Progress of the metadata publisher.
+    pub applied: watch::Receiver<Applied>,
+    roles: ProcessRoles,
     clock: Clock,
+}
+
+/// The quorum settings from the broker config. Without
+/// `controller.quorum.voters` the node is a single-node cluster: a quorum of
+/// itself, reached at its own advertised listener (never dialled).
+fn quorum_config(
+    config: &BrokerConfig,
+    node_id: i32,
+    cluster_id: &str,
+    metadata_dir: PathBuf,
+    own_address: String,
+) -> QuorumConfig {
+    let configured: BTreeMap<i32, String> = config
+        .controller_quorum_voters()
+        .into_iter()
+        .map(|v| (v.id, format!("{}:{}", v.host, v.port)))
+        .collect();
+    let voters = if configured.is_empty() {
+        BTreeMap::from([(node_id, own_address)])
+    } else {
+        configured
+    };
+    let ms = |v: i32| v.max(0) as u64;
+    let mut q = QuorumConfig::new(node_id, cluster_id, voters, metadata_dir);
+    q.election_timeout_ms = ms(config.controller_quorum_election_timeout_ms());
+    q.fetch_timeout_ms = ms(config.controller_quorum_fetch_timeout_ms());
+    q.election_backoff_max_ms = ms(config.controller_quorum_election_backoff_max_ms());
+    q.retry_backoff_ms = ms(config.controller_quorum_retry_backoff_ms());
+    q.request_timeout_ms = ms(config.controller_quorum_request_timeout_ms());
+    q
 }
 
 impl Broker {
     /// Opens the data directory on the system clock (see `open_with_clock`).
-    pub fn open(config: BrokerConfig, data_dir: &Path) -> Result<Arc<Broker>, StartError> {
-        Broker::open_with_clock(config, data_dir, Clock::system())
+    pub async fn open(config: BrokerConfig, data_dir: &Path) -> Result<Arc<Broker>, StartError> {
+        Broker::open_with_clock(config, data_dir, Clock::system()).await
     }
 
-    /// Opens the data directory: identity, metadata log (replayed into the
-    /// image), partition logs (recovered if the last stop was unclean).
+    /// Opens the data directory: identity, partition logs (recovered if the
+    /// last stop was unclean), and the metadata quorum, whose committed log
+    /// the metadata publisher applies to the image from here on.
+    ///
+    /// A single node (no `controller.quorum.voters`) formats its directory
+    /// on first start, elects itself, loads the metadata and registers
+    /// before this returns, as it always has. A node of a multi-node quorum
+    /// must be formatted (`vltava storage format`) and returns at once: it
+    /// needs its listener up to take part in elections, and it joins (loads
+    /// the metadata, registers, is unfenced) in the background.
     /// Everything the broker does reads the time from `clock`.
-    pub fn open_with_clock(
+    pub async fn open_with_clock(
         config: BrokerConfig,
         data_dir: &Path,
         clock: Clock,
     ) -> Result<Arc<Broker>, StartError> {
         let now = clock.now_ms();
         let fail = |what: &str, e: &dyn std::fmt::Display| StartError(format!("{what}: {e}"));
+        let multi_node = !config.controller_quorum_voters().is_empty();
+        let roles = match config.process_roles() {
+            // Unset: what `vltava server` alone runs, both roles.
+            ProcessRoles {
+                broker: false,
+                controller: false,
+            } => ProcessRoles {
+                broker: true,
+                controller: true,
+            },
+            roles => roles,
+        };
+        let node_id = config.node_id().unwrap_or(1);
+        if roles.controller
+            && multi_node
+            && !config
+                .controller_quorum_voters()
+                .iter()
+                .any(|v| v.id == node_id)
+        {
+            return Err(StartError(format!(
+                "process.roles includes controller, but node.id={node_id} is not in controller.quorum.voters"
+            )));
+        }
+        if !roles.controller && !multi_node {
+            return Err(StartError(
+                "a broker-only node (process.roles=broker) needs controller.quorum.voters".into(),
+            ));
+        }
         std::fs::create_dir_all(data_dir)
             .map_err(|e| fail(&format!("cannot create {}", data_dir.display()), &e))?;
-        let node_id = config.node_id().unwrap_or(1);
         let cluster_id = match vltava_storage::read_meta_properties(data_dir)
             .map_err(|e| fail("meta.properties", &e))?
         {
@@ -84,6 +166,15 @@ impl Broker {
                 )))
             }
             Some(meta) => meta.cluster_id,
+            None if multi_node => {
+                // Kafka's rule: a node of a multi-node quorum never formats
+                // itself, so a wiped disk cannot rejoin as an empty voter
+                // and help elect a leader that lacks committed metadata.
+                return Err(StartError(format!(
+                    "{} is not formatted; a node of a multi-node cluster starts only on a                      directory prepared with `vltava storage format --cluster-id ID --config FILE`",
+                    data_dir.display()
+                )));
+            }
             None => {
                 let cluster_id = KafkaUuid::random().to_string();
                 let meta = MetaProperties {
@@ -98,19 +189,16 @@ impl Broker {
             }
         };
 
-        let metadata_log =
-            MetadataLog::open(data_dir, now).map_err(|e| fail("metadata log", &e))?;
-        let records = metadata_log
-            .replay()
-            .map_err(|e| fail("metadata log", &e))?;
-        let image = MetadataImage::empty()
-            .apply_all(records.iter().map(|(o, r)| (*o, r)))
-            .map_err(|e| fail("replaying the metadata log", &e))?;
-        info!(
-            records = records.len(),
-            topics = image.topic_count(),
-            "metadata loaded"
-        );
+        // A metadata log in Vltava's earlier encoding is rewritten in
+        // Kafka's record formats first; the quorum then opens the same log.
+        let metadata_dir = match config.metadata_log_dir_setting() {
+            Some(dir) => PathBuf::from(dir),
+            None => data_dir.join(METADATA_DIR),
+        };
+        tokio::task::block_in_place(|| {
+            MetadataLog::open_dir(&metadata_dir, now).and_then(|log| log.close())
+        })
+        .map_err(|e| fail("metadata log", &e))?;
 
         let advertised = config.advertised_listeners();
         let Some(listener) = advertised.first().cloned() else {
@@ -118,45 +206,61 @@ impl Broker {
                 "no listener configured (listeners / advertised.listeners)".into(),
             ));
         };
-        let metadata = Arc::new(MetadataCache::new(config, node_id, image));
+        let own_address = format!(
+            "{}:{}",
+            if listener.host.is_empty() {
+                "127.0.0.1"
+            } else {
+                &listener.host
+            },
+            listener.port
+        );
+        let quorum_config = quorum_config(&config, node_id, &cluster_id, metadata_dir, own_address);
+        let voters = quorum_config.voters.clone();
+        let single_voter = voters.len() == 1 && voters.contains_key(&node_id);
+        let heartbeat_interval =
+            Duration::from_millis(config.broker_heartbeat_interval_ms().max(1) as u64);
+        let request_timeout =
+            Duration::from_millis(config.controller_quorum_request_timeout_ms().max(1) as u64);
+
+        let metadata = Arc::new(MetadataCache::new(config, node_id, MetadataImage::empty()));
         let dynamic = metadata.config();
         let group_config = coordinator_config(&dynamic);
         let txn_settings = txn_config(&dynamic);
         let default_log_config = log_config_from(&TopicConfig::new().resolve(&dynamic));
-        let logs = LogManager::open(
-            data_dir,
-            LogManagerOptions {
-                default_config: default_log_config,
-                ..LogManagerOptions::default()
-            },
-            now,
-        )
+        let logs = tokio::task::block_in_place(|| {
+            LogManager::open(
+                data_dir,
+                LogManagerOptions {
+                    default_config: default_log_config,
+                    ..LogManagerOptions::default()
+                },
+                now,
+            )
+        })
         .map_err(|e| fail("opening the partition logs", &e))?;
         if !logs.had_clean_shutdown() && !logs.logs().is_empty() {
             warn!("the last shutdown was not clean: partition logs were recovered");
         }
         let replicas = Arc::new(ReplicaManager::new(Arc::new(logs)));
-        let controller = Arc::new(Controller::new(
-            node_id,
-            metadata_log,
+
+        let quorum = Quorum::start(quorum_config).map_err(|e| fail("metadata quorum", &e))?;
+        let applied = metadata_publisher::spawn(
+            quorum.clone(),
             metadata.clone(),
             replicas.clone(),
+            node_id,
+            clock.clone(),
+        );
+        let controller = Arc::new(Controller::new(
+            node_id,
+            cluster_id.clone(),
+            quorum,
+            metadata.clone(),
+            replicas.clone(),
+            applied.clone(),
             clock.clone(),
         ));
-        let deps = CoordinatorDeps {
-            metadata: metadata.clone(),
-            controller: controller.clone(),
-            replicas: replicas.clone(),
-            clock: clock.clone(),
-        };
-        let groups = Arc::new(GroupService::new(
-            group_config,
-            u64::from_le_bytes(KafkaUuid::random().0[..8].try_into().expect("8 bytes")),
-            deps.clone(),
-        ));
-        let txns = Arc::new(TxnService::new(txn_settings, deps, groups.clone()));
-
-        // Register (or re-register with new endpoints) this broker.
         let endpoints: Vec<Endpoint> = advertised
             .iter()
             .map(|e| Endpoint {
@@ -170,14 +274,31 @@ impl Broker {
                 security_protocol: 0,
             })
             .collect();
-        let rack = metadata.static_config().broker_rack();
-        controller
-            .register_broker(endpoints, rack)
-            .map_err(|e| StartError(format!("registering the broker: {}", e.message)))?;
-        controller
-            .sync_replicas()
-            .map_err(|e| fail("creating partition logs", &e))?;
-        Ok(Arc::new(Broker {
+        let channel = Arc::new(ControllerChannel::new(
+            node_id,
+            cluster_id.clone(),
+            endpoints,
+            metadata.static_config().broker_rack(),
+            controller.clone(),
+            voters,
+            applied.clone(),
+            heartbeat_interval,
+            request_timeout,
+        ));
+        let deps = CoordinatorDeps {
+            metadata: metadata.clone(),
+            controller: controller.clone(),
+            channel: channel.clone(),
+            replicas: replicas.clone(),
+            clock: clock.clone(),
+        };
+        let groups = Arc::new(GroupService::new(
+            group_config,
+            u64::from_le_bytes(KafkaUuid::random().0[..8].try_into().expect("8 bytes")),
+            deps.clone(),
+        ));
+        let txns = Arc::new(TxnService::new(txn_settings, deps, groups.clone()));
+        let broker = Arc::new(Broker {
             node_id,
             cluster_id,
             data_dir: data_dir.to_path_buf(),
@@ -185,10 +306,40 @@ impl Broker {
             metadata,
             replicas,
             controller,
+            channel,
             groups,
             txns,
+            applied,
+            roles,
             clock,
-        }))
+        });
+        if single_voter {
+            // Nothing to wait for but our own disk: be ready on return.
+            let mut applied = broker.applied.clone();
+            let loaded = applied.wait_for(|a| a.loaded || a.failed);
+            match tokio::time::timeout(STARTUP_LIMIT, loaded).await {
+                Ok(Ok(a)) if a.loaded => {}
+                _ => {
+                    return Err(StartError(
+                        "the metadata log could not be loaded; see the log above".into(),
+                    ))
+                }
+            }
+            if roles.broker {
+                broker
+                    .channel
+                    .join(STARTUP_LIMIT)
+                    .await
+                    .map_err(|e| StartError(format!("registering the broker: {}", e.message)))?;
+            }
+        }
+        Ok(broker)
+    }
+
+    /// Whether this node runs the broker role (hosts partitions and
+    /// registers with the controller).
+    pub fn is_broker(&self) -> bool {
+        self.roles.broker
     }
 
     pub fn data_dir(&self) -> &Path {

@@ -9,8 +9,12 @@
 //! - [`handlers`]: one module per API family; [`handlers::SUPPORTED`] is
 //!   what ApiVersions advertises. [`broker`]: the [`Broker`] that owns the
 //!   parts below and hands each one only the others it uses.
-//! - [`coordinators`] (group and transaction coordinator adapters) and
-//!   [`controller`] (metadata changes, the metadata log).
+//! - [`coordinators`] (group and transaction coordinator adapters), above
+//!   [`controller_channel`] (this node's registration, heartbeats and
+//!   producer-id blocks with the active controller), above [`controller`]
+//!   (metadata changes through the KRaft quorum, broker membership).
+//! - [`metadata_publisher`]: applies the committed metadata log to the
+//!   image and the hosted partitions.
 //! - [`replica`] (hosted partitions over `vltava-storage` logs, producer
 //!   state) and [`metadata_cache`] (the published image and effective
 //!   broker config).
@@ -19,10 +23,12 @@
 pub mod broker;
 pub mod clock;
 pub mod controller;
+pub mod controller_channel;
 pub mod coordinators;
 pub mod error;
 pub mod handlers;
 pub mod metadata_cache;
+pub mod metadata_publisher;
 pub mod network;
 pub mod replica;
 
@@ -50,6 +56,12 @@ pub async fn run(
     let background = tokio::spawn(background(broker.clone(), shutdown.clone()));
     let cleaner = tokio::spawn(log_cleaner(broker.clone(), shutdown.clone()));
     let timers = tokio::spawn(broker.groups.clone().run_timers(shutdown.clone()));
+    // Registration and heartbeats with the active controller; its last act
+    // is the controlled-shutdown request.
+    let channel = broker
+        .is_broker()
+        .then(|| tokio::spawn(broker.channel.clone().run(shutdown.clone())));
+    let sessions = tokio::spawn(fence_expired_sessions(broker.clone(), shutdown.clone()));
     let txn_timers = tokio::spawn(broker.txns.clone().run_timers(shutdown.clone()));
     if broker
         .metadata
@@ -86,7 +98,23 @@ pub async fn run(
     let _ = cleaner.await;
     let _ = timers.await;
     let _ = txn_timers.await;
+    let _ = sessions.await;
+    if let Some(channel) = channel {
+        let _ = channel.await;
+    }
     broker.shutdown().await;
+}
+
+/// On the active controller, fences brokers whose heartbeats stopped for
+/// `broker.session.timeout.ms`; checked every second.
+async fn fence_expired_sessions(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+        broker.controller.fence_expired_sessions().await;
+    }
 }
 
 /// The log cleaner: compacts the dirtiest compacted log, one pass at a

@@ -113,7 +113,7 @@ pub fn run(args: ServerArgs) -> ExitCode {
             .first()
             .map(|l| format!("{}:{}", if l.host.is_empty() { "0.0.0.0" } else { &l.host }, l.port))
             .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
-        let broker = match tokio::task::block_in_place(|| vltava_broker::Broker::open(config, &data_dir)) {
+        let broker = match vltava_broker::Broker::open(config, &data_dir).await {
             Ok(b) => b,
             Err(e) => {
                 error!("cannot start: {e}");
@@ -139,7 +139,7 @@ pub fn run(args: ServerArgs) -> ExitCode {
     })
 }
 
-async fn wait_for_signal() {
+pub(crate) async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};

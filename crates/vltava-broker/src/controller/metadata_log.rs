@@ -1,7 +1,10 @@
-//! The metadata log on a single node: a one-voter log of metadata records
-//! in `DATA_DIR/metadata/__cluster_metadata-0`, one record batch per
-//! controller decision, fsynced before the decision is published. The
-//! multi-node work replicates this log with Raft; the records stay the same.
+//! The migration of a metadata log written by earlier versions.
+//!
+//! `DATA_DIR/metadata/__cluster_metadata-0` is the KRaft quorum's log
+//! (`vltava-quorum`); before the quorum existed, a single node wrote it
+//! directly, one batch per controller decision. Such a log is a valid
+//! quorum log already (data batches of epoch 0), except when its records
+//! are in the earlier encoding.
 //!
 //! Record values are in Kafka's metadata record framing
 //! ([`vltava_metadata::records`]). A log written before that, in our own
@@ -242,6 +245,11 @@ fn is_legacy(log: &Log) -> Result<bool, MetadataLogError> {
         return Ok(false);
     };
     let batch = batch.map_err(err)?;
+    // The quorum starts every leadership with a control batch; the earlier
+    // encoding predates the quorum and never wrote one.
+    if batch.is_control() {
+        return Ok(false);
+    }
     let first = batch.records().map_err(err)?.next();
     match first {
         Some(record) => Ok(record
@@ -257,7 +265,13 @@ impl MetadataLog {
     /// `data_dir`, migrating a log in the earlier Vltava encoding to Kafka's
     /// metadata records first.
     pub fn open(data_dir: &Path, now_ms: i64) -> Result<MetadataLog, MetadataLogError> {
-        let metadata_dir = data_dir.join(METADATA_DIR);
+        MetadataLog::open_dir(&data_dir.join(METADATA_DIR), now_ms)
+    }
+
+    /// [`MetadataLog::open`] of the log in `metadata_dir` (the directory
+    /// that holds `__cluster_metadata-0`).
+    pub fn open_dir(metadata_dir: &Path, now_ms: i64) -> Result<MetadataLog, MetadataLogError> {
+        let metadata_dir = metadata_dir.to_path_buf();
         std::fs::create_dir_all(&metadata_dir).map_err(|e| io_err("creating", &metadata_dir, e))?;
         recover_interrupted_migration(&metadata_dir)?;
         let dir = metadata_dir.join(METADATA_LOG);
@@ -290,7 +304,7 @@ impl MetadataLog {
         Ok(info.first_offset)
     }
 
-    pub fn close(&self) -> Result<(), MetadataLogError> {
+    pub fn close(self) -> Result<(), MetadataLogError> {
         self.log.close().map_err(err)
     }
 }

@@ -1,29 +1,43 @@
-//! The single-node controller: the only writer of cluster metadata.
+//! The controller: the only writer of cluster metadata. It acts only on
+//! the node that leads the KRaft quorum of `__cluster_metadata` (the
+//! active controller); everywhere else its operations answer
+//! NOT_CONTROLLER, with the leader's id in Metadata for clients to go to.
 //!
-//! Every metadata change follows one path: take the controller lock, plan
-//! records against the current image (`vltava_metadata::controller`), append
-//! them durably to the metadata log, apply them to get the next image,
-//! publish it in the metadata cache, and bring the hosted partitions in line
-//! with it. Handlers only ever read a published image.
+//! Every metadata change follows one path: take the controller lock (which
+//! also waits until this node leads and has applied everything committed
+//! before its leadership), plan records against the published image
+//! (`vltava_metadata::controller`), propose them to the quorum as one batch,
+//! wait until a majority has them (committed), then until the metadata
+//! publisher has applied them to the image and synced the partitions.
+//! Only then is the lock released and the request answered, so the next
+//! change is planned against an image that includes this one.
+//!
+//! Broker membership lives here too: registrations, heartbeats (with the
+//! sessions that fence a broker whose heartbeats stop) and producer-id
+//! blocks, as Kafka's controller serves them.
 
 pub mod metadata_log;
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use tokio::sync::{watch, MutexGuard};
 use tracing::{info, warn};
 use vltava_config::TopicConfig;
 use vltava_metadata::controller::{self, NewTopic, TopicDefaults};
 use vltava_metadata::image::{RESOURCE_BROKER, RESOURCE_TOPIC};
-use vltava_metadata::{Endpoint, MetadataRecord};
+use vltava_metadata::{Endpoint, MetadataImage, MetadataRecord};
 use vltava_protocol::{ErrorCode, Uuid};
+use vltava_quorum::driver::{Quorum, QuorumError};
+use vltava_raft::RoleKind;
 use vltava_storage::KafkaUuid;
 
 use crate::clock::Clock;
 use crate::error::KafkaError;
 use crate::metadata_cache::MetadataCache;
+use crate::metadata_publisher::Applied;
 use crate::replica::ReplicaManager;
-use metadata_log::MetadataLog;
 
 /// What a created topic looks like, for the CreateTopics response.
 pub struct CreatedTopic {
@@ -34,116 +48,454 @@ pub struct CreatedTopic {
     pub configs: BTreeMap<String, String>,
 }
 
-/// Producer ids taken from the metadata log at a time (Kafka's block size).
-const PRODUCER_ID_BLOCK: i64 = 1000;
+/// Producer ids handed out per AllocateProducerIds (Kafka's block size).
+pub const PRODUCER_ID_BLOCK: i64 = 1000;
+
+/// How long a change may take from proposal to being applied here. A
+/// quorum that cannot commit within it (no majority) fails the request
+/// with REQUEST_TIMED_OUT; the change may still commit later.
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long an operation waits for a new leader to finish loading the
+/// metadata before it answers NOT_CONTROLLER.
+const ACTIVATION_WAIT: Duration = Duration::from_secs(5);
+
+/// What a broker registration brings (BrokerRegistration's fields).
+#[derive(Clone, Debug)]
+pub struct Registration {
+    pub broker_id: i32,
+    pub cluster_id: String,
+    pub incarnation_id: Uuid,
+    pub endpoints: Vec<Endpoint>,
+    pub rack: Option<String>,
+}
+
+/// What a heartbeat answer says (BrokerHeartbeat's fields).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HeartbeatAnswer {
+    pub is_caught_up: bool,
+    pub is_fenced: bool,
+    pub should_shut_down: bool,
+}
+
+/// The active controller's broker sessions: when each broker last
+/// heartbeated. Kept in memory only, as in Kafka: a new active controller
+/// gives every unfenced broker a fresh session.
+#[derive(Default)]
+struct Sessions {
+    /// The quorum epoch the sessions belong to.
+    epoch: i32,
+    last_heartbeat_ms: HashMap<i32, i64>,
+}
 
 pub struct Controller {
     node_id: i32,
-    /// The controller lock: held across planning, appending and publishing,
+    cluster_id: String,
+    quorum: Quorum,
+    /// The controller lock: held across planning, committing and applying,
     /// so changes are decided one at a time against the image they follow.
-    log: tokio::sync::Mutex<MetadataLog>,
+    lock: tokio::sync::Mutex<()>,
     metadata: Arc<MetadataCache>,
     replicas: Arc<ReplicaManager>,
+    applied: watch::Receiver<Applied>,
     clock: Clock,
-    /// The producer ids this broker may hand out: `next..end` of the block
-    /// last taken from the metadata log (see `allocate_producer_id`).
-    producer_ids: tokio::sync::Mutex<(i64, i64)>,
+    sessions: Mutex<Sessions>,
+    session_timeout_ms: i64,
+}
+
+fn not_controller(leader: Option<i32>) -> KafkaError {
+    KafkaError::new(
+        ErrorCode::NOT_CONTROLLER,
+        match leader {
+            Some(l) => format!("This node is not the active controller; node {l} is."),
+            None => "The metadata quorum has no leader at the moment.".to_string(),
+        },
+    )
+}
+
+fn quorum_error(e: QuorumError) -> KafkaError {
+    match e {
+        QuorumError::NotLeader(leader) => not_controller(leader),
+        QuorumError::Lost => KafkaError::new(
+            ErrorCode::NOT_CONTROLLER,
+            "The controller lost its leadership before the change committed.",
+        ),
+        QuorumError::VoterChange(e) => {
+            KafkaError::new(ErrorCode(e.error_code().code()), format!("{e:?}"))
+        }
+        QuorumError::Stopped => KafkaError::new(
+            ErrorCode::UNKNOWN_SERVER_ERROR,
+            "The metadata quorum replica has stopped; see the broker log.",
+        ),
+    }
+}
+
+fn encode_all(records: &[MetadataRecord]) -> Result<Vec<bytes::Bytes>, KafkaError> {
+    records
+        .iter()
+        .map(|r| {
+            r.encode()
+                .map_err(|e| KafkaError::new(ErrorCode::UNKNOWN_SERVER_ERROR, e.to_string()))
+        })
+        .collect()
 }
 
 impl Controller {
     pub fn new(
         node_id: i32,
-        log: MetadataLog,
+        cluster_id: String,
+        quorum: Quorum,
         metadata: Arc<MetadataCache>,
         replicas: Arc<ReplicaManager>,
+        applied: watch::Receiver<Applied>,
         clock: Clock,
     ) -> Controller {
+        let session_timeout_ms = i64::from(metadata.static_config().broker_session_timeout_ms());
         Controller {
             node_id,
-            log: tokio::sync::Mutex::new(log),
+            cluster_id,
+            quorum,
+            lock: tokio::sync::Mutex::new(()),
             metadata,
             replicas,
+            applied,
             clock,
-            producer_ids: tokio::sync::Mutex::new((0, 0)),
+            sessions: Mutex::new(Sessions::default()),
+            session_timeout_ms,
         }
     }
 
-    /// A single node is its own controller.
+    /// The active controller's id (the quorum leader), -1 when none is known.
     pub fn id(&self) -> i32 {
-        self.node_id
+        self.quorum.status().borrow().leader.unwrap_or(-1)
     }
 
-    /// Registers this broker at start, or re-registers it if its endpoints
-    /// or rack changed since the registration in the image.
-    pub fn register_broker(
-        &self,
-        endpoints: Vec<Endpoint>,
-        rack: Option<String>,
-    ) -> Result<(), KafkaError> {
-        let registered = self
-            .metadata
-            .image()
-            .brokers
-            .get(&self.node_id)
-            .map(|b| (b.endpoints.clone(), b.rack.clone()));
-        if registered == Some((endpoints.clone(), rack.clone())) {
-            return Ok(());
+    /// The quorum this controller acts through.
+    pub fn quorum(&self) -> &Quorum {
+        &self.quorum
+    }
+
+    /// Takes the controller lock once this node is the active controller:
+    /// it leads the quorum and has applied every record committed before
+    /// (a new leader first catches up on what its predecessor committed).
+    async fn lead(&self) -> Result<MutexGuard<'_, ()>, KafkaError> {
+        let guard = self.lock.lock().await;
+        let deadline = tokio::time::Instant::now() + ACTIVATION_WAIT;
+        let mut status = self.quorum.status();
+        let mut applied = self.applied.clone();
+        loop {
+            let s = status.borrow_and_update().clone();
+            let a = *applied.borrow_and_update();
+            if s.role != RoleKind::Leader {
+                return Err(not_controller(s.leader));
+            }
+            if a.failed {
+                return Err(KafkaError::new(
+                    ErrorCode::UNKNOWN_SERVER_ERROR,
+                    "The controller cannot apply the metadata log; see the broker log.",
+                ));
+            }
+            if s.caught_up && a.loaded && a.end >= s.high_watermark {
+                self.activate_sessions(s.epoch);
+                return Ok(guard);
+            }
+            tokio::select! {
+                r = status.changed() => if r.is_err() { return Err(quorum_error(QuorumError::Stopped)) },
+                r = applied.changed() => if r.is_err() { return Err(quorum_error(QuorumError::Stopped)) },
+                _ = tokio::time::sleep_until(deadline) => {
+                    return Err(KafkaError::new(
+                        ErrorCode::NOT_CONTROLLER,
+                        "The controller is still loading the metadata log.",
+                    ));
+                }
+            }
         }
-        let record = MetadataRecord::RegisterBroker {
-            broker_id: self.node_id,
-            incarnation_id: Uuid::ZERO,
-            broker_epoch: 0,
-            endpoints,
-            rack,
-            fenced: false,
+    }
+
+    /// A new leadership gives every unfenced broker a fresh session.
+    fn activate_sessions(&self, epoch: i32) {
+        let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        if sessions.epoch != epoch {
+            let now = self.clock.now_ms();
+            sessions.epoch = epoch;
+            sessions.last_heartbeat_ms = self
+                .metadata
+                .image()
+                .brokers
+                .values()
+                .filter(|b| !b.fenced)
+                .map(|b| (b.id, now))
+                .collect();
+        }
+    }
+
+    fn touch_session(&self, broker_id: i32) {
+        let now = self.clock.now_ms();
+        self.sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .last_heartbeat_ms
+            .insert(broker_id, now);
+    }
+
+    fn session_alive(&self, broker_id: i32) -> bool {
+        let now = self.clock.now_ms();
+        self.sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .last_heartbeat_ms
+            .get(&broker_id)
+            .is_some_and(|t| now - t < self.session_timeout_ms)
+    }
+
+    /// Proposes the values `make` builds (from the batch's base offset),
+    /// waits until they are committed and applied here; returns the offset
+    /// of the last record. Call with the controller lock held.
+    async fn propose_and_apply(
+        &self,
+        make: vltava_quorum::driver::MakeValues,
+    ) -> Result<i64, KafkaError> {
+        let (last, epoch) = self.quorum.propose_with(make).await.map_err(quorum_error)?;
+        let timed_out = || {
+            KafkaError::new(
+                ErrorCode::REQUEST_TIMED_OUT,
+                "The metadata change was not committed in time (is a majority of the quorum up?).",
+            )
         };
-        let log = self
-            .log
-            .try_lock()
-            .expect("no one else holds the lock during start");
-        self.commit(&log, vec![record])
+        tokio::time::timeout(COMMIT_TIMEOUT, self.quorum.wait_committed(last, epoch))
+            .await
+            .map_err(|_| timed_out())?
+            .map_err(quorum_error)?;
+        let mut applied = self.applied.clone();
+        tokio::time::timeout(
+            COMMIT_TIMEOUT,
+            applied.wait_for(|a| a.end > last || a.failed),
+        )
+        .await
+        .map_err(|_| timed_out())?
+        .map_err(|_| quorum_error(QuorumError::Stopped))?;
+        Ok(last)
     }
 
-    /// Brings the hosted partitions in line with the published image.
-    pub fn sync_replicas(&self) -> Result<(), vltava_storage::Error> {
-        let image = self.metadata.image();
-        let config = self.metadata.config();
-        self.replicas
-            .sync(&image, &config, self.node_id, self.clock.now_ms())
-    }
-
-    /// Appends `records` as one decision, publishes the next image and syncs
-    /// the hosted partitions. Must be called with the controller lock held
-    /// (`log` is the guarded metadata log).
-    fn commit(&self, log: &MetadataLog, records: Vec<MetadataRecord>) -> Result<(), KafkaError> {
+    /// Commits `records` as one decision and waits until they are in the
+    /// published image and the partitions. Call with the controller lock
+    /// held (the guard proves it).
+    async fn commit(
+        &self,
+        _lock: &MutexGuard<'_, ()>,
+        records: Vec<MetadataRecord>,
+    ) -> Result<(), KafkaError> {
         if records.is_empty() {
             return Ok(());
         }
-        let now = self.clock.now_ms();
-        // The append fsyncs: keep it off the async worker's hot loop.
-        let base = tokio::task::block_in_place(|| log.append(&records, now)).map_err(|e| {
-            warn!("metadata append failed: {e}");
-            KafkaError::new(ErrorCode::KAFKA_STORAGE_ERROR, e.to_string())
-        })?;
-        let image = self.metadata.image();
-        let next = image
-            .apply_all(
-                records
-                    .iter()
-                    .enumerate()
-                    .map(|(i, r)| (base + i as i64, r)),
-            )
-            .map_err(|e| KafkaError::new(ErrorCode::UNKNOWN_SERVER_ERROR, e.to_string()))?;
-        self.metadata.publish(next);
-        // The change is committed and published whatever happens next, so it
-        // is not refused: as in Kafka, where brokers apply committed metadata
-        // after the controller answered, a partition whose log cannot be
-        // created or deleted is a storage problem of that partition (logged,
-        // retried at the next sync), not a failure of this or later requests.
-        if let Err(e) = tokio::task::block_in_place(|| self.sync_replicas()) {
-            warn!("applying metadata to partition logs failed: {e}");
-        }
+        let values = encode_all(&records)?;
+        self.propose_and_apply(Box::new(move |_| values)).await?;
         Ok(())
+    }
+
+    /// BrokerRegistration: a broker (re)joins. Returns its new epoch (the
+    /// offset of its registration record, as in Kafka); a new registration
+    /// starts fenced until the broker's heartbeats say it caught up.
+    pub async fn register_broker(&self, r: Registration) -> Result<i64, KafkaError> {
+        let lock = self.lead().await?;
+        if r.cluster_id != self.cluster_id {
+            return Err(KafkaError::new(
+                ErrorCode::INCONSISTENT_CLUSTER_ID,
+                format!(
+                    "Broker {} is of cluster {}, this controller of cluster {}.",
+                    r.broker_id, r.cluster_id, self.cluster_id
+                ),
+            ));
+        }
+        // A restarted broker must wait for its old session to expire (it
+        // may still be a live process elsewhere with the same id), except
+        // the broker of this very node: its old incarnation is gone.
+        let session_alive = r.broker_id != self.node_id && self.session_alive(r.broker_id);
+        let image = self.metadata.image();
+        let plan = move |epoch: i64| {
+            controller::plan_register_broker(
+                &image,
+                r.broker_id,
+                r.incarnation_id,
+                r.endpoints.clone(),
+                r.rack.clone(),
+                epoch,
+                session_alive,
+            )
+        };
+        let broker_id = r.broker_id;
+        let image_offset = self.metadata.image().offset;
+        // Checked first for its refusal; planned again below with the
+        // offset the record really gets.
+        let check = plan(image_offset + 1).map_err(KafkaError::from)?;
+        if check.records.is_empty() {
+            self.touch_session(broker_id);
+            return Ok(check.broker_epoch);
+        }
+        let values = Box::new(move |base: i64| {
+            plan(base)
+                .ok()
+                .and_then(|p| encode_all(&p.records).ok())
+                .unwrap_or_default()
+        });
+        self.propose_and_apply(values).await?;
+        drop(lock);
+        self.touch_session(broker_id);
+        let epoch = self
+            .metadata
+            .image()
+            .brokers
+            .get(&broker_id)
+            .map(|b| b.epoch)
+            .ok_or_else(|| {
+                KafkaError::new(ErrorCode::UNKNOWN_SERVER_ERROR, "registration not applied")
+            })?;
+        info!(broker = broker_id, epoch, "broker registered");
+        Ok(epoch)
+    }
+
+    /// BrokerHeartbeat: keeps a broker's session alive, unfences it once it
+    /// has caught up with the metadata log, fences it on request, and
+    /// starts its controlled shutdown.
+    pub async fn broker_heartbeat(
+        &self,
+        broker_id: i32,
+        broker_epoch: i64,
+        current_metadata_offset: i64,
+        want_fence: bool,
+        want_shut_down: bool,
+    ) -> Result<HeartbeatAnswer, KafkaError> {
+        let lock = self.lead().await?;
+        let image = self.metadata.image();
+        let Some(broker) = image.brokers.get(&broker_id) else {
+            return Err(KafkaError::new(
+                ErrorCode::BROKER_ID_NOT_REGISTERED,
+                format!("Broker {broker_id} is not registered."),
+            ));
+        };
+        if broker.epoch != broker_epoch {
+            return Err(KafkaError::new(
+                ErrorCode::STALE_BROKER_EPOCH,
+                format!(
+                    "Broker {broker_id} has epoch {}, not {broker_epoch}.",
+                    broker.epoch
+                ),
+            ));
+        }
+        self.touch_session(broker_id);
+        // Caught up: the broker has applied its own registration.
+        let is_caught_up = current_metadata_offset >= broker.epoch;
+        let records = if want_shut_down {
+            controller::plan_controlled_shutdown(&image, broker_id, broker_epoch)
+        } else if want_fence {
+            controller::plan_fence_broker(&image, broker_id)
+        } else if broker.fenced && is_caught_up {
+            controller::plan_unfence_broker(&image, broker_id, broker_epoch)
+        } else {
+            Ok(Vec::new())
+        }
+        .map_err(KafkaError::from)?;
+        if !records.is_empty() {
+            self.commit(&lock, records).await?;
+        }
+        let is_fenced = self
+            .metadata
+            .image()
+            .brokers
+            .get(&broker_id)
+            .is_none_or(|b| b.fenced);
+        Ok(HeartbeatAnswer {
+            is_caught_up,
+            is_fenced,
+            // Leadership moves arrive with replication; with nothing to
+            // move, a broker may stop as soon as it asked.
+            should_shut_down: want_shut_down,
+        })
+    }
+
+    /// Fences every broker whose session expired. The active controller
+    /// runs this periodically; elsewhere it does nothing.
+    pub async fn fence_expired_sessions(&self) {
+        if self.quorum.status().borrow().role != RoleKind::Leader {
+            return;
+        }
+        let Ok(lock) = self.lead().await else { return };
+        let now = self.clock.now_ms();
+        let expired: Vec<i32> = {
+            let sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+            // Not this node's own broker: while this controller runs, so
+            // does that broker (a paused process would otherwise fence
+            // itself when it resumes).
+            self.metadata
+                .image()
+                .brokers
+                .values()
+                .filter(|b| !b.fenced && b.id != self.node_id)
+                .filter(|b| {
+                    sessions
+                        .last_heartbeat_ms
+                        .get(&b.id)
+                        .is_none_or(|t| now - t >= self.session_timeout_ms)
+                })
+                .map(|b| b.id)
+                .collect()
+        };
+        for id in expired {
+            let image = self.metadata.image();
+            match controller::plan_fence_broker(&image, id) {
+                Ok(records) => match self.commit(&lock, records).await {
+                    Ok(()) => warn!(broker = id, "fenced a broker whose heartbeats stopped"),
+                    Err(e) => warn!(broker = id, "fencing failed: {e}"),
+                },
+                Err(e) => warn!(broker = id, "fencing refused: {}", e.message),
+            }
+        }
+    }
+
+    /// AllocateProducerIds: a block of producer ids no broker has had,
+    /// recorded in the metadata log before it is handed out, so no two
+    /// brokers (and no restart) ever use an id twice.
+    pub async fn allocate_producer_ids(
+        &self,
+        broker_id: i32,
+        broker_epoch: i64,
+    ) -> Result<(i64, i64), KafkaError> {
+        let lock = self.lead().await?;
+        let image = self.metadata.image();
+        match image.brokers.get(&broker_id) {
+            None => {
+                return Err(KafkaError::new(
+                    ErrorCode::BROKER_ID_NOT_REGISTERED,
+                    format!("Broker {broker_id} is not registered."),
+                ))
+            }
+            Some(b) if broker_epoch >= 0 && b.epoch != broker_epoch => {
+                return Err(KafkaError::new(
+                    ErrorCode::STALE_BROKER_EPOCH,
+                    format!(
+                        "Broker {broker_id} has epoch {}, not {broker_epoch}.",
+                        b.epoch
+                    ),
+                ))
+            }
+            Some(_) => {}
+        }
+        let start = image.next_producer_id;
+        let end = start + PRODUCER_ID_BLOCK;
+        self.commit(
+            &lock,
+            vec![MetadataRecord::ProducerIds {
+                broker_id,
+                next_producer_id: end,
+            }],
+        )
+        .await?;
+        Ok((start, PRODUCER_ID_BLOCK))
+    }
+
+    /// The image this controller plans against.
+    pub fn image(&self) -> Arc<MetadataImage> {
+        self.metadata.image()
     }
 
     fn defaults(&self) -> TopicDefaults {
@@ -154,29 +506,6 @@ impl Controller {
                 .default_replication_factor()
                 .clamp(1, i16::MAX as i32) as i16,
         }
-    }
-
-    /// A producer id no producer has had (InitProducerId). Ids come in
-    /// blocks recorded in the metadata log before use, so a restart never
-    /// hands out an id again; the rest of a block is skipped after a restart.
-    pub async fn allocate_producer_id(&self) -> Result<i64, KafkaError> {
-        let mut ids = self.producer_ids.lock().await;
-        if ids.0 >= ids.1 {
-            let log = self.log.lock().await;
-            let start = self.metadata.image().next_producer_id;
-            let end = start + PRODUCER_ID_BLOCK;
-            self.commit(
-                &log,
-                vec![MetadataRecord::ProducerIds {
-                    broker_id: self.node_id,
-                    next_producer_id: end,
-                }],
-            )?;
-            *ids = (start, end);
-        }
-        let id = ids.0;
-        ids.0 += 1;
-        Ok(id)
     }
 
     /// CreateTopics for one topic (also used by auto-creation).
@@ -196,7 +525,7 @@ impl Controller {
             .and_then(|c| c.check_against(&self.metadata.config()))
             .map_err(KafkaError::from)?;
         topic.configs = overrides.clone().into_iter().collect();
-        let log = self.log.lock().await;
+        let lock = self.lead().await?;
         let topic_id = Uuid(KafkaUuid::random().0);
         let records = controller::plan_create_topic(
             &self.metadata.image(),
@@ -217,7 +546,7 @@ impl Controller {
             })
             .unwrap_or(-1);
         if !validate_only {
-            self.commit(&log, records)?;
+            self.commit(&lock, records).await?;
             info!(topic = %topic.name, partitions = num_partitions, "created topic");
         }
         Ok(CreatedTopic {
@@ -259,12 +588,12 @@ impl Controller {
                 "Topic deletion is disabled (delete.topic.enable=false).",
             ));
         }
-        let log = self.log.lock().await;
+        let lock = self.lead().await?;
         let image = self.metadata.image();
         let (deleted, records) =
             controller::plan_delete_topic(&image, name, id).map_err(KafkaError::from)?;
         let topic_id = image.topic(&deleted).map(|t| t.id).unwrap_or_default();
-        self.commit(&log, records)?;
+        self.commit(&lock, records).await?;
         info!(topic = %deleted, "deleted topic");
         Ok((deleted, topic_id))
     }
@@ -276,12 +605,12 @@ impl Controller {
         assignments: Option<&[Vec<i32>]>,
         validate_only: bool,
     ) -> Result<(), KafkaError> {
-        let log = self.log.lock().await;
+        let lock = self.lead().await?;
         let records =
             controller::plan_create_partitions(&self.metadata.image(), name, total, assignments)
                 .map_err(KafkaError::from)?;
         if !validate_only {
-            self.commit(&log, records)?;
+            self.commit(&lock, records).await?;
             info!(topic = %name, partitions = total, "added partitions");
         }
         Ok(())
@@ -298,7 +627,7 @@ impl Controller {
         config
             .check_against(&self.metadata.config())
             .map_err(KafkaError::from)?;
-        let log = self.log.lock().await;
+        let lock = self.lead().await?;
         let image = self.metadata.image();
         if image.topic(topic).is_none() {
             return Err(KafkaError::new(
@@ -309,7 +638,7 @@ impl Controller {
         let current = image.topic_configs(topic);
         let records = config_diff(RESOURCE_TOPIC, topic, &current, &config.to_strings());
         if !validate_only {
-            self.commit(&log, records)?;
+            self.commit(&lock, records).await?;
         }
         Ok(())
     }
@@ -331,27 +660,24 @@ impl Controller {
             }
             .map_err(KafkaError::from)?;
         }
-        let log = self.log.lock().await;
+        let lock = self.lead().await?;
         let current = self.metadata.image().broker_configs(resource);
         let records = config_diff(RESOURCE_BROKER, resource, &current, &overrides);
         if !validate_only {
-            self.commit(&log, records)?;
+            self.commit(&lock, records).await?;
         }
         Ok(())
     }
 
-    /// Clean shutdown of the logs: the metadata log, then every partition
-    /// log (flushed, checkpointed, marked clean). The controller lock is
-    /// held throughout, so no metadata change creates or deletes a log
+    /// Clean shutdown: the quorum replica resigns and stops (so the others
+    /// elect a successor at once), then every partition log is flushed,
+    /// checkpointed and marked clean. The controller lock is held
+    /// throughout, so no change of this node's creates or deletes a log
     /// meanwhile.
     pub async fn shutdown(&self) -> Result<(), vltava_storage::Error> {
-        let log = self.log.lock().await;
-        tokio::task::block_in_place(|| {
-            if let Err(e) = log.close() {
-                warn!("closing the metadata log: {e}");
-            }
-            self.replicas.log_manager().close()
-        })
+        let _lock = self.lock.lock().await;
+        self.quorum.shutdown().await;
+        tokio::task::block_in_place(|| self.replicas.log_manager().close())
     }
 }
 

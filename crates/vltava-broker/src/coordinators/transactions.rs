@@ -152,7 +152,7 @@ impl TxnService {
                 InitOutcome::NeedProducerId => {
                     fresh = Some(
                         self.deps
-                            .controller
+                            .channel
                             .allocate_producer_id()
                             .await
                             .map_err(|e| e.code)?,

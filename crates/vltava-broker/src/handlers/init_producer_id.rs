@@ -1,6 +1,6 @@
 //! InitProducerId. Without a transactional id (idempotent producers): a
 //! fresh producer id with epoch 0, as Kafka answers. Ids come from blocks
-//! recorded in the metadata log (`Controller::allocate_producer_id`), so none is
+//! recorded in the metadata log (`ControllerChannel::allocate_producer_id`), so none is
 //! handed out twice, across restarts included. With a transactional id the
 //! transaction coordinator answers (`crate::coordinators::transactions`): the id's
 //! producer id with the next epoch, which fences older instances. The
@@ -51,7 +51,7 @@ pub async fn handle(
             Err(code) => refuse(code),
         };
     }
-    match broker.controller.allocate_producer_id().await {
+    match broker.channel.allocate_producer_id().await {
         Ok(producer_id) => answer((producer_id, 0)),
         Err(e) => refuse(e.code),
     }

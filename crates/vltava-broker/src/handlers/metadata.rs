@@ -127,10 +127,13 @@ pub async fn handle(
     })
 }
 
+/// The brokers clients may use: registered and not fenced (as Kafka lists
+/// them), at their endpoint on the listener the request came in on.
 pub fn brokers(broker: &Broker, image: &MetadataImage) -> Vec<MetadataResponseBroker> {
     image
         .brokers
         .values()
+        .filter(|b| !b.fenced)
         .filter_map(|b| {
             let endpoint = b
                 .endpoints

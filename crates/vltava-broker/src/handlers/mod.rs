@@ -10,6 +10,7 @@ use crate::broker::Broker;
 
 pub mod admin;
 pub mod api_versions;
+pub mod cluster;
 pub mod configs;
 pub mod fetch;
 pub mod groups;
@@ -66,6 +67,16 @@ pub const SUPPORTED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::TxnOffsetCommit, v(0, 4)),
     (ApiKey::DescribeTransactions, v(0, 0)),
     (ApiKey::ListTransactions, v(0, 1)),
+    // The KRaft quorum's RPCs (answered by `vltava_quorum::inbound`) and
+    // the controller's broker-membership RPCs.
+    (ApiKey::Vote, v(0, 2)),
+    (ApiKey::BeginQuorumEpoch, v(0, 1)),
+    (ApiKey::EndQuorumEpoch, v(0, 1)),
+    (ApiKey::DescribeQuorum, v(0, 2)),
+    (ApiKey::FetchSnapshot, v(0, 1)),
+    (ApiKey::BrokerRegistration, v(0, 4)),
+    (ApiKey::BrokerHeartbeat, v(0, 1)),
+    (ApiKey::AllocateProducerIds, v(0, 0)),
 ];
 
 pub fn supported_versions(api_key: ApiKey) -> Option<VersionRange> {
@@ -82,8 +93,16 @@ pub async fn handle(
     context: &RequestContext<'_>,
     body: RequestBody,
 ) -> Result<Option<vltava_protocol::ResponseBody>, String> {
+    if vltava_quorum::inbound::is_quorum_request(&body, context.version) {
+        let wait = std::time::Duration::from_secs(5);
+        let quorum = broker.controller.quorum();
+        return Ok(vltava_quorum::inbound::answer(quorum, &body, context.version, wait).await);
+    }
     Ok(Some(match body {
         RequestBody::ApiVersions(r) => api_versions::handle(r),
+        RequestBody::BrokerRegistration(r) => cluster::broker_registration(broker, r).await,
+        RequestBody::BrokerHeartbeat(r) => cluster::broker_heartbeat(broker, r).await,
+        RequestBody::AllocateProducerIds(r) => cluster::allocate_producer_ids(broker, r).await,
         RequestBody::Metadata(r) => metadata::handle(broker, context, r).await,
         RequestBody::Produce(r) => return Ok(produce::handle(broker, context, r).await),
         RequestBody::Fetch(r) => fetch::handle(broker, context, r).await,

@@ -364,7 +364,9 @@ mod tests {
             let time = time.clone();
             move || time.load(Ordering::SeqCst)
         });
-        let broker = Broker::open_with_clock(BrokerConfig::new(), &dir, clock).unwrap();
+        let broker = Broker::open_with_clock(BrokerConfig::new(), &dir, clock)
+            .await
+            .unwrap();
         broker
             .controller
             .create_topic(

@@ -1,0 +1,367 @@
+//! The broker's side of the controller (Kafka's node-to-controller
+//! channel): it registers this broker with the active controller, sends
+//! its heartbeats, asks for producer-id blocks, and asks to shut down.
+//!
+//! The active controller is whichever node leads the metadata quorum. When
+//! that is this node, the channel calls the `Controller` directly; otherwise
+//! it sends the Kafka request (BrokerRegistration, BrokerHeartbeat,
+//! AllocateProducerIds) to the leader's address from
+//! `controller.quorum.voters` over one `vltava-net` connection, which it
+//! replaces when the leader changes or the connection breaks.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
+use vltava_metadata::Endpoint;
+use vltava_net::{Connection, ConnectionConfig};
+use vltava_protocol::messages::{
+    broker_registration_request, AllocateProducerIdsRequest, BrokerHeartbeatRequest,
+    BrokerRegistrationRequest,
+};
+use vltava_protocol::{ErrorCode, Request, Uuid};
+use vltava_quorum::driver::Quorum;
+use vltava_storage::KafkaUuid;
+
+use crate::controller::{Controller, HeartbeatAnswer, Registration};
+use crate::error::KafkaError;
+use crate::metadata_publisher::Applied;
+use std::sync::Arc;
+
+/// How long a call waits for the quorum to know a leader.
+const LEADER_WAIT: Duration = Duration::from_secs(5);
+
+pub struct ControllerChannel {
+    node_id: i32,
+    cluster_id: String,
+    /// New at every start: tells the controller this is a new process.
+    incarnation_id: Uuid,
+    endpoints: Vec<Endpoint>,
+    rack: Option<String>,
+    controller: Arc<Controller>,
+    quorum: Quorum,
+    /// `controller.quorum.voters`: where each voter is reached.
+    voters: BTreeMap<i32, String>,
+    applied: watch::Receiver<Applied>,
+    heartbeat_interval: Duration,
+    request_timeout: Duration,
+    /// This broker's epoch once registered.
+    epoch: Mutex<Option<i64>>,
+    /// The producer-id block being handed out: `next..end`.
+    producer_ids: tokio::sync::Mutex<(i64, i64)>,
+    connection: tokio::sync::Mutex<Option<(i32, Connection)>>,
+}
+
+impl ControllerChannel {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        node_id: i32,
+        cluster_id: String,
+        endpoints: Vec<Endpoint>,
+        rack: Option<String>,
+        controller: Arc<Controller>,
+        voters: BTreeMap<i32, String>,
+        applied: watch::Receiver<Applied>,
+        heartbeat_interval: Duration,
+        request_timeout: Duration,
+    ) -> ControllerChannel {
+        let quorum = controller.quorum().clone();
+        ControllerChannel {
+            node_id,
+            cluster_id,
+            incarnation_id: Uuid(KafkaUuid::random().0),
+            endpoints,
+            rack,
+            controller,
+            quorum,
+            voters,
+            applied,
+            heartbeat_interval,
+            request_timeout,
+            epoch: Mutex::new(None),
+            producer_ids: tokio::sync::Mutex::new((0, 0)),
+            connection: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    fn epoch(&self) -> Option<i64> {
+        *self.epoch.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn set_epoch(&self, epoch: Option<i64>) {
+        *self.epoch.lock().unwrap_or_else(|e| e.into_inner()) = epoch;
+    }
+
+    /// The active controller, waiting a little for an election to end.
+    async fn leader(&self) -> Result<i32, KafkaError> {
+        let mut status = self.quorum.status();
+        let leader = tokio::time::timeout(LEADER_WAIT, async {
+            status
+                .wait_for(|s| s.leader.is_some())
+                .await
+                .ok()
+                .and_then(|s| s.leader)
+        })
+        .await;
+        match leader {
+            Ok(Some(leader)) => Ok(leader),
+            _ => Err(KafkaError::new(
+                ErrorCode::NOT_CONTROLLER,
+                "The metadata quorum has no leader at the moment.",
+            )),
+        }
+    }
+
+    /// Sends `request` to the active controller `leader` (another node).
+    async fn call<R: Request>(&self, leader: i32, request: &R) -> Result<R::Response, KafkaError> {
+        let unreachable = |e: &dyn std::fmt::Display| {
+            KafkaError::new(
+                ErrorCode::NOT_CONTROLLER,
+                format!("cannot reach the active controller {leader}: {e}"),
+            )
+        };
+        let Some(addr) = self.voters.get(&leader) else {
+            return Err(unreachable(&"it is not in controller.quorum.voters"));
+        };
+        let mut slot = self.connection.lock().await;
+        if !matches!(&*slot, Some((id, c)) if *id == leader && !c.is_broken()) {
+            let config = ConnectionConfig {
+                client_id: Some(format!("broker-{}-to-controller", self.node_id)),
+                connect_timeout: self.request_timeout,
+                request_timeout: self.request_timeout,
+                ..ConnectionConfig::default()
+            };
+            let connection = Connection::connect(addr, config)
+                .await
+                .map_err(|e| unreachable(&e))?;
+            *slot = Some((leader, connection));
+        }
+        let (_, connection) = slot.as_mut().expect("connected above");
+        match connection.send(request).await {
+            Ok(response) => Ok(response),
+            Err(e) => {
+                *slot = None;
+                Err(unreachable(&e))
+            }
+        }
+    }
+
+    /// The last metadata offset this broker has applied, -1 before it has
+    /// loaded the metadata.
+    fn current_metadata_offset(&self) -> i64 {
+        let applied = *self.applied.borrow();
+        if applied.loaded {
+            applied.end - 1
+        } else {
+            -1
+        }
+    }
+
+    /// Registers this broker with the active controller; returns its epoch.
+    pub async fn register(&self) -> Result<i64, KafkaError> {
+        let leader = self.leader().await?;
+        let epoch = if leader == self.node_id {
+            self.controller
+                .register_broker(Registration {
+                    broker_id: self.node_id,
+                    cluster_id: self.cluster_id.clone(),
+                    incarnation_id: self.incarnation_id,
+                    endpoints: self.endpoints.clone(),
+                    rack: self.rack.clone(),
+                })
+                .await?
+        } else {
+            let request = BrokerRegistrationRequest {
+                broker_id: self.node_id,
+                cluster_id: self.cluster_id.clone(),
+                incarnation_id: self.incarnation_id,
+                listeners: self
+                    .endpoints
+                    .iter()
+                    .map(|e| broker_registration_request::Listener {
+                        name: e.listener.clone(),
+                        host: e.host.clone(),
+                        port: e.port,
+                        security_protocol: e.security_protocol,
+                        ..Default::default()
+                    })
+                    .collect(),
+                rack: self.rack.clone(),
+                previous_broker_epoch: self.epoch().unwrap_or(-1),
+                ..Default::default()
+            };
+            let response = self.call(leader, &request).await?;
+            if response.error_code != 0 {
+                return Err(KafkaError::new(
+                    ErrorCode(response.error_code),
+                    format!("BrokerRegistration refused by controller {leader}"),
+                ));
+            }
+            response.broker_epoch
+        };
+        self.set_epoch(Some(epoch));
+        Ok(epoch)
+    }
+
+    /// One heartbeat to the active controller.
+    pub async fn heartbeat(&self, want_shut_down: bool) -> Result<HeartbeatAnswer, KafkaError> {
+        let Some(epoch) = self.epoch() else {
+            return Err(KafkaError::new(
+                ErrorCode::BROKER_ID_NOT_REGISTERED,
+                "This broker has not registered yet.",
+            ));
+        };
+        let offset = self.current_metadata_offset();
+        let leader = self.leader().await?;
+        let answer = if leader == self.node_id {
+            self.controller
+                .broker_heartbeat(self.node_id, epoch, offset, false, want_shut_down)
+                .await
+        } else {
+            let request = BrokerHeartbeatRequest {
+                broker_id: self.node_id,
+                broker_epoch: epoch,
+                current_metadata_offset: offset,
+                want_fence: false,
+                want_shut_down,
+                ..Default::default()
+            };
+            let response = self.call(leader, &request).await?;
+            if response.error_code != 0 {
+                Err(KafkaError::new(
+                    ErrorCode(response.error_code),
+                    format!("BrokerHeartbeat refused by controller {leader}"),
+                ))
+            } else {
+                Ok(HeartbeatAnswer {
+                    is_caught_up: response.is_caught_up,
+                    is_fenced: response.is_fenced,
+                    should_shut_down: response.should_shut_down,
+                })
+            }
+        };
+        if let Err(e) = &answer {
+            if matches!(
+                e.code,
+                ErrorCode::STALE_BROKER_EPOCH | ErrorCode::BROKER_ID_NOT_REGISTERED
+            ) {
+                // The controller forgot this registration (or a newer one
+                // replaced it): register again.
+                self.set_epoch(None);
+            }
+        }
+        answer
+    }
+
+    /// Registers, then heartbeats until the controller has unfenced this
+    /// broker (it has caught up with the metadata log): how a node joins.
+    pub async fn join(&self, limit: Duration) -> Result<(), KafkaError> {
+        let deadline = tokio::time::Instant::now() + limit;
+        let mut last_error = None;
+        while tokio::time::Instant::now() < deadline {
+            let step = async {
+                if self.epoch().is_none() {
+                    self.register().await?;
+                }
+                self.heartbeat(false).await
+            };
+            match step.await {
+                Ok(answer) if !answer.is_fenced => return Ok(()),
+                Ok(_) => last_error = None,
+                Err(e) => last_error = Some(e),
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Err(last_error.unwrap_or_else(|| {
+            KafkaError::new(
+                ErrorCode::REQUEST_TIMED_OUT,
+                "The controller has not unfenced this broker yet.",
+            )
+        }))
+    }
+
+    /// Registration and heartbeats for as long as the node runs; on
+    /// shutdown, one heartbeat asking to shut down (controlled shutdown).
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let mut fenced_logged = false;
+        loop {
+            let step = async {
+                if self.epoch().is_none() {
+                    let epoch = self.register().await?;
+                    info!(epoch, "registered with the active controller");
+                }
+                self.heartbeat(false).await
+            };
+            let pause = match step.await {
+                Ok(answer) => {
+                    if answer.is_fenced != fenced_logged {
+                        fenced_logged = answer.is_fenced;
+                        if answer.is_fenced {
+                            info!(
+                                "this broker is fenced until it catches up with the metadata log"
+                            );
+                        }
+                    }
+                    self.heartbeat_interval
+                }
+                Err(e) => {
+                    debug!("controller channel: {e}");
+                    // Retry sooner while not registered, so a node joins
+                    // quickly once the quorum has a leader.
+                    self.heartbeat_interval.min(Duration::from_millis(500))
+                }
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = shutdown.wait_for(|s| *s) => break,
+            }
+        }
+        if self.epoch().is_some() {
+            match tokio::time::timeout(self.request_timeout, self.heartbeat(true)).await {
+                Ok(Ok(_)) => info!("controlled shutdown acknowledged by the controller"),
+                Ok(Err(e)) => warn!("controlled shutdown: {e}"),
+                Err(_) => warn!("controlled shutdown: no answer from the controller"),
+            }
+        }
+    }
+
+    /// A producer id no producer has had (InitProducerId). Ids come in
+    /// blocks the controller records in the metadata log before handing
+    /// them out, so no two brokers and no restart ever reuse one; the rest
+    /// of a block is skipped after a restart.
+    pub async fn allocate_producer_id(&self) -> Result<i64, KafkaError> {
+        let mut ids = self.producer_ids.lock().await;
+        if ids.0 >= ids.1 {
+            let epoch = self.epoch().unwrap_or(-1);
+            let leader = self.leader().await?;
+            let (start, len) = if leader == self.node_id {
+                self.controller
+                    .allocate_producer_ids(self.node_id, epoch)
+                    .await?
+            } else {
+                let request = AllocateProducerIdsRequest {
+                    broker_id: self.node_id,
+                    broker_epoch: epoch,
+                    ..Default::default()
+                };
+                let response = self.call(leader, &request).await?;
+                if response.error_code != 0 {
+                    return Err(KafkaError::new(
+                        ErrorCode(response.error_code),
+                        format!("AllocateProducerIds refused by controller {leader}"),
+                    ));
+                }
+                (
+                    response.producer_id_start,
+                    i64::from(response.producer_id_len),
+                )
+            };
+            *ids = (start, start + len);
+        }
+        let id = ids.0;
+        ids.0 += 1;
+        Ok(id)
+    }
+}

@@ -1,0 +1,92 @@
+//! The controller's broker-membership APIs: BrokerRegistration,
+//! BrokerHeartbeat and AllocateProducerIds, which brokers send to the active
+//! controller (see `controller_channel` for the sending side). A node that
+//! is not the active controller answers NOT_CONTROLLER.
+
+use vltava_metadata::Endpoint;
+use vltava_protocol::messages::{
+    AllocateProducerIdsRequest, AllocateProducerIdsResponse, BrokerHeartbeatRequest,
+    BrokerHeartbeatResponse, BrokerRegistrationRequest, BrokerRegistrationResponse,
+};
+use vltava_protocol::ResponseBody;
+
+use crate::broker::Broker;
+use crate::controller::Registration;
+
+pub async fn broker_registration(broker: &Broker, r: BrokerRegistrationRequest) -> ResponseBody {
+    let registration = Registration {
+        broker_id: r.broker_id,
+        cluster_id: r.cluster_id,
+        incarnation_id: r.incarnation_id,
+        endpoints: r
+            .listeners
+            .into_iter()
+            .map(|l| Endpoint {
+                listener: l.name,
+                host: l.host,
+                port: l.port,
+                security_protocol: l.security_protocol,
+            })
+            .collect(),
+        rack: r.rack,
+    };
+    ResponseBody::BrokerRegistration(
+        match broker.controller.register_broker(registration).await {
+            Ok(epoch) => BrokerRegistrationResponse {
+                broker_epoch: epoch,
+                ..Default::default()
+            },
+            Err(e) => BrokerRegistrationResponse {
+                error_code: e.code.0,
+                broker_epoch: -1,
+                ..Default::default()
+            },
+        },
+    )
+}
+
+pub async fn broker_heartbeat(broker: &Broker, r: BrokerHeartbeatRequest) -> ResponseBody {
+    let answer = broker
+        .controller
+        .broker_heartbeat(
+            r.broker_id,
+            r.broker_epoch,
+            r.current_metadata_offset,
+            r.want_fence,
+            r.want_shut_down,
+        )
+        .await;
+    ResponseBody::BrokerHeartbeat(match answer {
+        Ok(a) => BrokerHeartbeatResponse {
+            is_caught_up: a.is_caught_up,
+            is_fenced: a.is_fenced,
+            should_shut_down: a.should_shut_down,
+            ..Default::default()
+        },
+        Err(e) => BrokerHeartbeatResponse {
+            error_code: e.code.0,
+            is_fenced: true,
+            ..Default::default()
+        },
+    })
+}
+
+pub async fn allocate_producer_ids(broker: &Broker, r: AllocateProducerIdsRequest) -> ResponseBody {
+    ResponseBody::AllocateProducerIds(
+        match broker
+            .controller
+            .allocate_producer_ids(r.broker_id, r.broker_epoch)
+            .await
+        {
+            Ok((start, len)) => AllocateProducerIdsResponse {
+                producer_id_start: start,
+                producer_id_len: len as i32,
+                ..Default::default()
+            },
+            Err(e) => AllocateProducerIdsResponse {
+                error_code: e.code.0,
+                ..Default::default()
+            },
+        },
+    )
+}
