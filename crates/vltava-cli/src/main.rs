@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod dev_cluster;
 mod server;
 mod storage;
 mod tools;
@@ -28,6 +29,8 @@ enum Command {
     /// Prepare data directories: `format` a node's directories, `random-uuid` for a cluster id.
     #[command(subcommand)]
     Storage(storage::StorageCommand),
+    /// Run a local multi-node cluster (real processes on free ports) until Ctrl-C.
+    DevCluster(dev_cluster::DevClusterArgs),
     #[command(flatten)]
     Tool(tools::ToolCommand),
 }
@@ -37,6 +40,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Server(args) => server::run(args),
         Command::Storage(command) => storage::run(command),
+        Command::DevCluster(args) => dev_cluster::run(args),
         Command::Tool(command) => tools::run(command),
     }
 }

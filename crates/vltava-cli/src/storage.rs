@@ -100,7 +100,9 @@ pub fn format(args: &FormatArgs) -> Result<Vec<String>, String> {
     }
     let node_id = config.node_id().expect("checked");
     let mut dirs = vec![data_dir.clone()];
-    if let Some(meta) = config.metadata_log_dir() {
+    // Only an explicit metadata.log.dir is a directory of its own; without
+    // it the metadata lives in the data directory, as the server puts it.
+    if let Some(meta) = config.metadata_log_dir_setting() {
         let meta = PathBuf::from(meta);
         if meta != data_dir {
             dirs.push(meta);

@@ -1,0 +1,364 @@
+//! Multi-node clusters of real `vltava server` processes on this machine:
+//! three combined (broker + controller) nodes formatted with `vltava
+//! storage format`, a KRaft quorum electing an active controller, brokers
+//! registering with it, topics placed over all brokers, and the loss and
+//! return of the active controller.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use vltava_client::{Acks, Client, ClientConfig, Compression, NewTopic, ProducerRecord};
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().unwrap().port()
+}
+
+fn vltava() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_vltava"))
+}
+
+struct Node {
+    id: i32,
+    port: u16,
+    config: PathBuf,
+    data_dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl Node {
+    fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn start(&mut self) {
+        let child = vltava()
+            .arg("server")
+            .arg("--config")
+            .arg(&self.config)
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start vltava server");
+        self.child = Some(child);
+    }
+
+    fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().ok().flatten().is_none())
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+struct Cluster {
+    nodes: Vec<Node>,
+    _temp: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// Formats and starts `n` combined nodes.
+    fn start(n: i32) -> Cluster {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let out = vltava()
+            .args(["storage", "random-uuid"])
+            .output()
+            .expect("random-uuid");
+        assert!(out.status.success());
+        let cluster_id = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        let ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
+        let voters: Vec<String> = ports
+            .iter()
+            .enumerate()
+            .map(|(i, p)| format!("{}@127.0.0.1:{p}", i + 1))
+            .collect();
+        let mut nodes = Vec::new();
+        for (i, port) in ports.iter().enumerate() {
+            let id = i as i32 + 1;
+            let config = temp.path().join(format!("node-{id}.properties"));
+            let data_dir = temp.path().join(format!("node-{id}"));
+            std::fs::write(
+                &config,
+                format!(
+                    "node.id={id}\n\
+                     process.roles=broker,controller\n\
+                     listeners=PLAINTEXT://127.0.0.1:{port}\n\
+                     controller.quorum.voters={}\n\
+                     controller.quorum.election.timeout.ms=300\n\
+                     controller.quorum.fetch.timeout.ms=600\n\
+                     controller.quorum.election.backoff.max.ms=300\n\
+                     controller.quorum.request.timeout.ms=500\n\
+                     broker.heartbeat.interval.ms=300\n\
+                     broker.session.timeout.ms=2000\n",
+                    voters.join(",")
+                ),
+            )
+            .unwrap();
+            let status = vltava()
+                .args(["storage", "format", "--cluster-id", &cluster_id, "--config"])
+                .arg(&config)
+                .arg("--data-dir")
+                .arg(&data_dir)
+                .stdout(Stdio::null())
+                .status()
+                .expect("storage format");
+            assert!(status.success(), "formatting node {id}");
+            nodes.push(Node {
+                id,
+                port: *port,
+                config,
+                data_dir,
+                child: None,
+            });
+        }
+        for node in &mut nodes {
+            node.start();
+        }
+        Cluster { nodes, _temp: temp }
+    }
+
+    fn node(&mut self, id: i32) -> &mut Node {
+        &mut self.nodes[(id - 1) as usize]
+    }
+}
+
+/// A topic of `partitions` partitions, one replica each (replication
+/// arrives with the next issue).
+fn topic(name: &str, partitions: i32) -> NewTopic {
+    NewTopic {
+        num_partitions: Some(partitions),
+        replication_factor: Some(1),
+        ..NewTopic::new(name)
+    }
+}
+
+async fn client_of(bootstrap: &str) -> Option<Client> {
+    let mut config = ClientConfig::new([bootstrap.to_string()]);
+    config.connection.connect_timeout = Duration::from_secs(2);
+    config.connection.request_timeout = Duration::from_secs(10);
+    Client::connect(config).await.ok()
+}
+
+/// Polls `check` every 100 ms until it returns `Some`, for up to `limit`.
+async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Retries CreateTopics of a one-partition topic through `bootstrap` until
+/// it succeeds.
+async fn create_eventually(bootstrap: &str, name: &str, limit: Duration) {
+    eventually(limit, &format!("CreateTopics {name}"), || async move {
+        let mut client = client_of(bootstrap).await?;
+        client.create_topic(&topic(name, 1)).await.ok()
+    })
+    .await;
+}
+
+/// The brokers and controller a node's Metadata answer lists.
+async fn view(bootstrap: &str) -> Option<(Vec<i32>, i32)> {
+    let mut client = client_of(bootstrap).await?;
+    let md = client.metadata(Some(&[])).await.ok()?;
+    Some((
+        md.brokers.iter().map(|b| b.node_id).collect(),
+        md.controller_id,
+    ))
+}
+
+/// Waits until every listed node's Metadata shows exactly `brokers` and the
+/// same active controller; returns that controller.
+async fn converged(cluster: &Cluster, nodes: &[i32], brokers: &[i32]) -> i32 {
+    let bootstraps: Vec<String> = nodes
+        .iter()
+        .map(|id| cluster.nodes[(*id - 1) as usize].bootstrap())
+        .collect();
+    eventually(Duration::from_secs(30), "the cluster to converge", || {
+        let bootstraps = bootstraps.clone();
+        let brokers = brokers.to_vec();
+        async move {
+            let mut controllers = Vec::new();
+            for b in &bootstraps {
+                let (listed, controller) = view(b).await?;
+                if listed != brokers || controller < 0 {
+                    return None;
+                }
+                controllers.push(controller);
+            }
+            controllers.dedup();
+            (controllers.len() == 1).then(|| controllers[0])
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_elect_register_place_and_survive_the_loss_of_the_controller() {
+    let mut cluster = Cluster::start(3);
+    let controller = converged(&cluster, &[1, 2, 3], &[1, 2, 3]).await;
+    assert!((1..=3).contains(&controller));
+
+    // Admin requests may start at any node; the client follows
+    // NOT_CONTROLLER to the active controller.
+    let other = if controller == 1 { 2 } else { 1 };
+    let mut client = client_of(&cluster.node(other).bootstrap()).await.unwrap();
+    client
+        .create_topic(&topic("spread", 6))
+        .await
+        .expect("create topic");
+    // Replicas are placed over all three brokers, two leaderships each.
+    let md = eventually(Duration::from_secs(10), "the topic on every node", || {
+        let bootstraps: Vec<String> = cluster.nodes.iter().map(Node::bootstrap).collect();
+        async move {
+            let mut last = None;
+            for b in bootstraps {
+                let mut c = client_of(&b).await?;
+                last = Some(c.topic_metadata("spread").await.ok()?);
+            }
+            last
+        }
+    })
+    .await;
+    let mut per_broker = [0; 4];
+    for p in &md.partitions {
+        assert_eq!(p.replicas.len(), 1);
+        per_broker[p.leader as usize] += 1;
+    }
+    assert_eq!(&per_broker[1..], &[2, 2, 2], "leaders: {per_broker:?}");
+
+    // Records go to each partition's leader and come back from it.
+    let records: Vec<ProducerRecord> = (0..5)
+        .map(|i| ProducerRecord::value(format!("v{i}")))
+        .collect();
+    for p in 0..6 {
+        client
+            .produce("spread", p, &records, Acks::All, Compression::None)
+            .await
+            .expect("produce to the leader");
+    }
+
+    // The active controller dies; the others elect a new one, fence the
+    // dead broker after its session timeout, and take admin requests again.
+    let killed_at = Instant::now();
+    cluster.node(controller).kill9();
+    let survivors: Vec<i32> = (1..=3).filter(|id| *id != controller).collect();
+    let new_controller = converged(&cluster, &survivors, &survivors).await;
+    assert_ne!(new_controller, controller);
+    create_eventually(
+        &cluster.node(survivors[0]).bootstrap(),
+        "after-failover",
+        Duration::from_secs(20),
+    )
+    .await;
+    eprintln!(
+        "kill -9 of the active controller to the next CreateTopics: {} ms",
+        killed_at.elapsed().as_millis()
+    );
+
+    // The dead node comes back from its disk, catches up, registers and is
+    // unfenced; it knows every topic created while it was down.
+    cluster.node(controller).start();
+    converged(&cluster, &[1, 2, 3], &[1, 2, 3]).await;
+    let back = cluster.node(controller).bootstrap();
+    let topics = eventually(
+        Duration::from_secs(10),
+        "the returning node's metadata",
+        || {
+            let back = back.clone();
+            async move {
+                let mut c = client_of(&back).await?;
+                let topics = c.list_topics(false).await.ok()?;
+                topics
+                    .contains(&"after-failover".to_string())
+                    .then_some(topics)
+            }
+        },
+    )
+    .await;
+    assert!(topics.contains(&"spread".to_string()));
+    for node in &mut cluster.nodes {
+        assert!(node.is_running(), "node {} exited", node.id);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_minority_cannot_change_metadata_until_the_majority_returns() {
+    let mut cluster = Cluster::start(3);
+    let controller = converged(&cluster, &[1, 2, 3], &[1, 2, 3]).await;
+    let others: Vec<i32> = (1..=3).filter(|id| *id != controller).collect();
+    // Two of three voters go: the remaining node may not commit anything.
+    cluster.node(others[0]).kill9();
+    cluster.node(others[1]).kill9();
+    let mut client = client_of(&cluster.node(controller).bootstrap())
+        .await
+        .unwrap();
+    let refused = tokio::time::timeout(
+        Duration::from_secs(40),
+        client.create_topic(&topic("minority", 1)),
+    )
+    .await;
+    assert!(
+        !matches!(refused, Ok(Ok(_))),
+        "a lone voter of three committed a topic"
+    );
+    // One comes back: a majority again, and changes go through.
+    cluster.node(others[0]).start();
+    create_eventually(
+        &cluster.node(others[0]).bootstrap(),
+        "majority",
+        Duration::from_secs(30),
+    )
+    .await;
+}
+
+#[test]
+fn a_voter_refuses_to_start_on_an_unformatted_directory() {
+    let temp = tempfile::tempdir().unwrap();
+    let config = temp.path().join("node.properties");
+    let port = free_port();
+    std::fs::write(
+        &config,
+        format!(
+            "node.id=1\nprocess.roles=broker,controller\nlisteners=PLAINTEXT://127.0.0.1:{port}\n\
+             controller.quorum.voters=1@127.0.0.1:{port},2@127.0.0.1:1,3@127.0.0.1:2\n"
+        ),
+    )
+    .unwrap();
+    let out = vltava()
+        .arg("server")
+        .arg("--config")
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(temp.path().join("data"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not formatted"), "{stderr}");
+}
