@@ -15,13 +15,14 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
+use vltava_metadata::controller::NewTopic;
 use vltava_metadata::Endpoint;
 use vltava_net::{Connection, ConnectionConfig};
 use vltava_protocol::messages::{
-    broker_registration_request, AllocateProducerIdsRequest, BrokerHeartbeatRequest,
-    BrokerRegistrationRequest,
+    broker_registration_request, create_topics_request, AllocateProducerIdsRequest,
+    BrokerHeartbeatRequest, BrokerRegistrationRequest, CreateTopicsRequest,
 };
-use vltava_protocol::{ErrorCode, Request, Uuid};
+use vltava_protocol::{ErrorCode, Request, RequestBody, ResponseBody, Uuid};
 use vltava_quorum::driver::Quorum;
 use vltava_storage::KafkaUuid;
 
@@ -114,8 +115,18 @@ impl ControllerChannel {
         }
     }
 
-    /// Sends `request` to the active controller `leader` (another node).
+    /// Sends `request` to the active controller `leader` (another node),
+    /// in the version negotiated with it.
     async fn call<R: Request>(&self, leader: i32, request: &R) -> Result<R::Response, KafkaError> {
+        self.call_version(leader, request, None).await
+    }
+
+    async fn call_version<R: Request>(
+        &self,
+        leader: i32,
+        request: &R,
+        version: Option<i16>,
+    ) -> Result<R::Response, KafkaError> {
         let unreachable = |e: &dyn std::fmt::Display| {
             KafkaError::new(
                 ErrorCode::NOT_CONTROLLER,
@@ -139,7 +150,11 @@ impl ControllerChannel {
             *slot = Some((leader, connection));
         }
         let (_, connection) = slot.as_mut().expect("connected above");
-        match connection.send(request).await {
+        let sent = match version {
+            Some(v) => connection.send_version(request, v).await,
+            None => connection.send(request).await,
+        };
+        match sent {
             Ok(response) => Ok(response),
             Err(e) => {
                 *slot = None;
@@ -294,7 +309,11 @@ impl ControllerChannel {
                 }
                 self.heartbeat(false).await
             };
-            let pause = match step.await {
+            let outcome = tokio::select! {
+                outcome = step => outcome,
+                _ = shutdown.wait_for(|s| *s) => break,
+            };
+            let pause = match outcome {
                 Ok(answer) => {
                     if answer.is_fenced != fenced_logged {
                         fenced_logged = answer.is_fenced;
@@ -323,6 +342,142 @@ impl ControllerChannel {
                 Ok(Ok(_)) => info!("controlled shutdown acknowledged by the controller"),
                 Ok(Err(e)) => warn!("controlled shutdown: {e}"),
                 Err(_) => warn!("controlled shutdown: no answer from the controller"),
+            }
+        }
+    }
+
+    /// Kafka 4 brokers forward admin requests to the active controller; so
+    /// does this one. `None` when this node is the active controller (the
+    /// caller handles the request) or the request is not one that changes
+    /// metadata; otherwise the controller's answer, or the error that kept
+    /// the request from reaching it.
+    pub async fn forward(
+        &self,
+        body: &RequestBody,
+        version: i16,
+    ) -> Option<Result<ResponseBody, KafkaError>> {
+        let forwarded = matches!(
+            body,
+            RequestBody::CreateTopics(_)
+                | RequestBody::DeleteTopics(_)
+                | RequestBody::CreatePartitions(_)
+                | RequestBody::AlterConfigs(_)
+                | RequestBody::IncrementalAlterConfigs(_)
+        );
+        if !forwarded {
+            return None;
+        }
+        let leader = match self.leader().await {
+            Ok(l) if l == self.node_id => return None,
+            Ok(l) => l,
+            Err(e) => return Some(Err(e)),
+        };
+        let v = Some(version);
+        Some(match body {
+            RequestBody::CreateTopics(r) => self
+                .call_version(leader, r, v)
+                .await
+                .map(ResponseBody::CreateTopics),
+            RequestBody::DeleteTopics(r) => self
+                .call_version(leader, r, v)
+                .await
+                .map(ResponseBody::DeleteTopics),
+            RequestBody::CreatePartitions(r) => self
+                .call_version(leader, r, v)
+                .await
+                .map(ResponseBody::CreatePartitions),
+            RequestBody::AlterConfigs(r) => self
+                .call_version(leader, r, v)
+                .await
+                .map(ResponseBody::AlterConfigs),
+            RequestBody::IncrementalAlterConfigs(r) => self
+                .call_version(leader, r, v)
+                .await
+                .map(ResponseBody::IncrementalAlterConfigs),
+            _ => unreachable!("matched above"),
+        })
+    }
+
+    /// CreateTopics of one topic through the active controller, wherever it
+    /// runs; returns the partition count created.
+    pub async fn create_topic(
+        &self,
+        topic: NewTopic,
+        configs: Vec<(String, Option<String>)>,
+    ) -> Result<i32, KafkaError> {
+        let leader = self.leader().await?;
+        if leader == self.node_id {
+            return self
+                .controller
+                .create_topic(topic, configs, false)
+                .await
+                .map(|c| c.num_partitions);
+        }
+        let request = CreateTopicsRequest {
+            topics: vec![create_topics_request::CreatableTopic {
+                name: topic.name.clone(),
+                num_partitions: topic.num_partitions,
+                replication_factor: topic.replication_factor,
+                configs: configs
+                    .into_iter()
+                    .map(
+                        |(name, value)| create_topics_request::CreatableTopicConfig {
+                            name,
+                            value,
+                            ..Default::default()
+                        },
+                    )
+                    .collect(),
+                ..Default::default()
+            }],
+            timeout_ms: self.request_timeout.as_millis() as i32,
+            ..Default::default()
+        };
+        let response = self.call(leader, &request).await?;
+        let Some(result) = response.topics.iter().find(|t| t.name == topic.name) else {
+            return Err(KafkaError::new(
+                ErrorCode::UNKNOWN_SERVER_ERROR,
+                "CreateTopics answer without the topic",
+            ));
+        };
+        if result.error_code != 0 {
+            return Err(KafkaError::new(
+                ErrorCode(result.error_code),
+                result.error_message.clone().unwrap_or_default(),
+            ));
+        }
+        // The controller answered once it applied the topic; wait until
+        // this node has too, so the caller finds it in its image.
+        let mut applied = self.applied.clone();
+        let name = topic.name.clone();
+        let here = applied.wait_for(|_| self.controller.image().topic(&name).is_some());
+        if tokio::time::timeout(self.request_timeout, here)
+            .await
+            .is_err()
+        {
+            return Err(KafkaError::new(
+                ErrorCode::REQUEST_TIMED_OUT,
+                format!("{name} was created but has not reached this node yet"),
+            ));
+        }
+        Ok(result.num_partitions)
+    }
+
+    /// Creates each missing topic with the broker defaults (Metadata with
+    /// auto-creation allowed), through the active controller. Failures
+    /// leave the topic missing; the Metadata response then reports it.
+    pub async fn auto_create_topics(&self, names: &[String]) {
+        for name in names {
+            let topic = NewTopic {
+                name: name.clone(),
+                num_partitions: -1,
+                replication_factor: -1,
+                ..Default::default()
+            };
+            match self.create_topic(topic, Vec::new()).await {
+                Ok(_) => {}
+                Err(e) if e.code == ErrorCode::TOPIC_ALREADY_EXISTS => {}
+                Err(e) => info!(topic = %name, "not auto-creating: {e}"),
             }
         }
     }

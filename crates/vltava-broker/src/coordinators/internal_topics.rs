@@ -69,10 +69,10 @@ pub async fn ensure(deps: &CoordinatorDeps, topic: InternalTopic<'_>) -> Result<
             Some(topic.segment_bytes.to_string()),
         ),
     ];
-    match deps.controller.create_topic(new, configs, false).await {
-        Ok(created) => {
-            info!(partitions = created.num_partitions, "created {name}");
-            Ok(created.num_partitions)
+    match deps.channel.create_topic(new, configs).await {
+        Ok(partitions) => {
+            info!(partitions, "created {name}");
+            Ok(partitions)
         }
         Err(e) if e.code == ErrorCode::TOPIC_ALREADY_EXISTS => Ok(deps
             .metadata

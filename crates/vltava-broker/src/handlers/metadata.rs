@@ -88,7 +88,7 @@ pub async fn handle(
                 .cloned()
                 .collect();
             if !missing.is_empty() {
-                broker.controller.auto_create_topics(&missing).await;
+                broker.channel.auto_create_topics(&missing).await;
             }
         }
     }

@@ -98,6 +98,12 @@ pub async fn handle(
         let quorum = broker.controller.quorum();
         return Ok(vltava_quorum::inbound::answer(quorum, &body, context.version, wait).await);
     }
+    // Metadata changes go to the active controller; on any other node the
+    // request is relayed to it, as Kafka 4 brokers forward them. If it
+    // cannot be reached, the request is answered here (NOT_CONTROLLER).
+    if let Some(Ok(response)) = broker.channel.forward(&body, context.version).await {
+        return Ok(Some(response));
+    }
     Ok(Some(match body {
         RequestBody::ApiVersions(r) => api_versions::handle(r),
         RequestBody::BrokerRegistration(r) => cluster::broker_registration(broker, r).await,
