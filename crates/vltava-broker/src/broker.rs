@@ -286,6 +286,7 @@ impl Broker {
             request_timeout,
         ));
         let deps = CoordinatorDeps {
+            node_id,
             metadata: metadata.clone(),
             controller: controller.clone(),
             channel: channel.clone(),

@@ -113,7 +113,12 @@ async fn fence_expired_sessions(broker: Arc<Broker>, mut shutdown: watch::Receiv
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             _ = shutdown.wait_for(|s| *s) => return,
         }
-        broker.controller.fence_expired_sessions().await;
+        // A fencing that cannot commit (no majority) waits for its commit
+        // timeout; shutting down must not wait for it.
+        tokio::select! {
+            _ = broker.controller.fence_expired_sessions() => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
     }
 }
 

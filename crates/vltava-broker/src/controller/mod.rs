@@ -558,25 +558,6 @@ impl Controller {
         })
     }
 
-    /// Creates each missing topic with the broker defaults (Metadata with
-    /// auto-creation allowed). Failures leave the topic missing; the
-    /// Metadata response then reports it.
-    pub async fn auto_create_topics(&self, names: &[String]) {
-        for name in names {
-            let topic = NewTopic {
-                name: name.clone(),
-                num_partitions: -1,
-                replication_factor: -1,
-                ..Default::default()
-            };
-            match self.create_topic(topic, Vec::new(), false).await {
-                Ok(_) => {}
-                Err(e) if e.code == ErrorCode::TOPIC_ALREADY_EXISTS => {}
-                Err(e) => info!(topic = %name, "not auto-creating: {e}"),
-            }
-        }
-    }
-
     pub async fn delete_topic(
         &self,
         name: Option<&str>,
@@ -675,7 +656,16 @@ impl Controller {
     /// throughout, so no change of this node's creates or deletes a log
     /// meanwhile.
     pub async fn shutdown(&self) -> Result<(), vltava_storage::Error> {
-        let _lock = self.lock.lock().await;
+        // A change in flight that cannot commit (the quorum lost its
+        // majority) holds the lock until its commit timeout; do not wait
+        // that long to stop. Its records, if they commit later, are applied
+        // at the next start.
+        let _lock = tokio::time::timeout(Duration::from_secs(5), self.lock.lock())
+            .await
+            .ok();
+        if _lock.is_none() {
+            warn!("stopping while a metadata change is still waiting to commit");
+        }
         self.quorum.shutdown().await;
         tokio::task::block_in_place(|| self.replicas.log_manager().close())
     }

@@ -93,7 +93,11 @@ impl GroupService {
             inner.coordinator.set_config(config);
         }
         for p in 0..partitions {
-            if inner.coordinator.is_partition_loaded(p) {
+            // Only the partitions this node leads: the others' groups are
+            // coordinated by their leaders.
+            if inner.coordinator.is_partition_loaded(p)
+                || super::partition_leader(&self.deps, OFFSETS_TOPIC, p) != Some(self.deps.node_id)
+            {
                 continue;
             }
             let records = match self.deps.replicas.get(OFFSETS_TOPIC, p) {
@@ -142,6 +146,26 @@ impl GroupService {
         }
         self.ready.store(true, std::sync::atomic::Ordering::Release);
         Ok(())
+    }
+
+    /// Makes sure this node is ready to coordinate `group`: the offsets
+    /// topic is loaded and this node leads the group's partition of it
+    /// (NOT_COORDINATOR otherwise, which sends the client to
+    /// FindCoordinator).
+    pub async fn ensure_coordinator(&self, group: &str) -> Result<(), KafkaError> {
+        self.ensure_ready().await?;
+        let partition = self.read(|c| c.partition_for(group)).await;
+        super::check_owner(
+            &self.deps,
+            OFFSETS_TOPIC,
+            partition,
+            &format!("group {group}"),
+        )
+    }
+
+    /// The partition of the offsets topic that holds `group`.
+    pub async fn partition_for(&self, group: &str) -> i32 {
+        self.read(|c| c.partition_for(group)).await
     }
 
     /// Runs `call` on the coordinator with a fresh reply id, applies its

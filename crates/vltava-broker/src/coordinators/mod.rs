@@ -19,9 +19,42 @@ use crate::replica::ReplicaManager;
 /// partitions they append to and replay from, and the time.
 #[derive(Clone)]
 pub struct CoordinatorDeps {
+    /// This node: it coordinates the groups and transactions whose internal
+    /// topic partition it leads.
+    pub node_id: i32,
     pub metadata: Arc<MetadataCache>,
     pub controller: Arc<Controller>,
     pub channel: Arc<ControllerChannel>,
     pub replicas: Arc<ReplicaManager>,
     pub clock: Clock,
+}
+
+/// The node that leads `partition` of `topic` in the published image (the
+/// coordinator of the groups or transactional ids that hash to it), if any.
+pub fn partition_leader(deps: &CoordinatorDeps, topic: &str, partition: i32) -> Option<i32> {
+    deps.metadata
+        .image()
+        .partition(topic, partition)
+        .map(|p| p.leader)
+        .filter(|l| *l >= 0)
+}
+
+/// NOT_COORDINATOR unless this node leads `partition` of `topic`.
+pub fn check_owner(
+    deps: &CoordinatorDeps,
+    topic: &str,
+    partition: i32,
+    what: &str,
+) -> Result<(), crate::error::KafkaError> {
+    match partition_leader(deps, topic, partition) {
+        Some(leader) if leader == deps.node_id => Ok(()),
+        Some(leader) => Err(crate::error::KafkaError::new(
+            vltava_protocol::ErrorCode::NOT_COORDINATOR,
+            format!("{what} is coordinated by node {leader} ({topic}-{partition})."),
+        )),
+        None => Err(crate::error::KafkaError::new(
+            vltava_protocol::ErrorCode::COORDINATOR_NOT_AVAILABLE,
+            format!("{topic}-{partition} has no leader."),
+        )),
+    }
 }

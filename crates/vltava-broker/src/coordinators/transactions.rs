@@ -86,7 +86,12 @@ impl TxnService {
             coordinator.set_config(txn_config);
         }
         for p in 0..partitions {
-            if coordinator.is_partition_loaded(p) {
+            // Only the partitions this node leads: the others' transactional
+            // ids are coordinated by their leaders.
+            if coordinator.is_partition_loaded(p)
+                || super::partition_leader(&self.deps, TRANSACTION_STATE_TOPIC, p)
+                    != Some(self.deps.node_id)
+            {
                 continue;
             }
             let records = match self.deps.replicas.get(TRANSACTION_STATE_TOPIC, p) {
@@ -130,6 +135,28 @@ impl TxnService {
         Ok(())
     }
 
+    /// The partition of `__transaction_state` that holds `transactional_id`.
+    pub async fn partition_for(&self, transactional_id: &str) -> i32 {
+        self.coordinator
+            .lock()
+            .await
+            .partition_for(transactional_id)
+    }
+
+    /// The topic is loaded and this node coordinates `transactional_id`
+    /// (NOT_COORDINATOR otherwise).
+    async fn ensure_coordinator(&self, transactional_id: &str) -> Result<(), ErrorCode> {
+        self.ensure_ready().await.map_err(|e| e.code)?;
+        let partition = self.partition_for(transactional_id).await;
+        super::check_owner(
+            &self.deps,
+            TRANSACTION_STATE_TOPIC,
+            partition,
+            &format!("transactional id {transactional_id}"),
+        )
+        .map_err(|e| e.code)
+    }
+
     /// InitProducerId with a transactional id.
     pub async fn init_producer_id(
         &self,
@@ -137,7 +164,7 @@ impl TxnService {
         timeout_ms: i32,
         expected: Option<(i64, i16)>,
     ) -> Result<(i64, i16), ErrorCode> {
-        self.ensure_ready().await.map_err(|e| e.code)?;
+        self.ensure_coordinator(transactional_id).await?;
         let mut coordinator = self.coordinator.lock().await;
         let mut fresh = None;
         loop {
@@ -182,8 +209,8 @@ impl TxnService {
         producer_epoch: i16,
         partitions: &[(String, i32)],
     ) -> ErrorCode {
-        if let Err(e) = self.ensure_ready().await {
-            return e.code;
+        if let Err(code) = self.ensure_coordinator(transactional_id).await {
+            return code;
         }
         let mut coordinator = self.coordinator.lock().await;
         let (code, effects) = coordinator.add_partitions(
@@ -225,8 +252,8 @@ impl TxnService {
         producer_epoch: i16,
         commit: bool,
     ) -> ErrorCode {
-        if let Err(e) = self.ensure_ready().await {
-            return e.code;
+        if let Err(code) = self.ensure_coordinator(transactional_id).await {
+            return code;
         }
         let mut coordinator = self.coordinator.lock().await;
         let (code, effects) = coordinator.end_txn(
@@ -244,7 +271,7 @@ impl TxnService {
 
     /// A copy of one transaction's state (DescribeTransactions).
     pub async fn describe(&self, transactional_id: &str) -> Result<Option<Transaction>, ErrorCode> {
-        self.ensure_ready().await.map_err(|e| e.code)?;
+        self.ensure_coordinator(transactional_id).await?;
         Ok(self.coordinator.lock().await.get(transactional_id).cloned())
     }
 

@@ -28,6 +28,8 @@ use vltava_protocol::{ErrorCode, Message, ResponseBody};
 
 use super::RequestContext;
 use crate::broker::Broker;
+use crate::coordinators::groups::OFFSETS_TOPIC;
+use crate::coordinators::transactions::TRANSACTION_STATE_TOPIC;
 use crate::error::KafkaError;
 
 const GROUP_KEY: i8 = 0;
@@ -41,18 +43,57 @@ fn client_id(context: &RequestContext<'_>) -> String {
     context.header.client_id.clone().unwrap_or_default()
 }
 
-/// This broker's address as clients reach it.
-fn own_endpoint(broker: &Broker) -> (String, i32) {
+/// A broker's address on the listener the request came in on.
+fn endpoint_of(broker: &Broker, node: i32) -> Option<(String, i32)> {
     let image = broker.metadata.image();
-    image
-        .brokers
-        .get(&broker.node_id)
-        .and_then(|b| {
-            b.endpoints
-                .iter()
-                .find(|e| e.listener == broker.listener_name())
-        })
-        .map_or((String::new(), -1), |e| (e.host.clone(), i32::from(e.port)))
+    let b = image.brokers.get(&node).filter(|b| !b.fenced)?;
+    b.endpoints
+        .iter()
+        .find(|e| e.listener == broker.listener_name())
+        .map(|e| (e.host.clone(), i32::from(e.port)))
+}
+
+/// The coordinator of `key`: the leader of its partition of the internal
+/// topic (`__consumer_offsets` for groups, `__transaction_state` for
+/// transactional ids), which is created on first use.
+async fn coordinator_of(
+    broker: &Broker,
+    key_type: i8,
+    key: &str,
+) -> Result<(i32, String, i32), KafkaError> {
+    let (topic, partition) = match key_type {
+        GROUP_KEY => {
+            broker.groups.ensure_ready().await?;
+            (OFFSETS_TOPIC, broker.groups.partition_for(key).await)
+        }
+        TRANSACTION_KEY => {
+            broker.txns.ensure_ready().await?;
+            (
+                TRANSACTION_STATE_TOPIC,
+                broker.txns.partition_for(key).await,
+            )
+        }
+        other => {
+            return Err(KafkaError::new(
+                ErrorCode::INVALID_REQUEST,
+                format!("Unknown coordinator key type {other}."),
+            ))
+        }
+    };
+    let unavailable = || {
+        KafkaError::new(
+            ErrorCode::COORDINATOR_NOT_AVAILABLE,
+            format!("{topic}-{partition} has no available leader."),
+        )
+    };
+    let leader = broker
+        .metadata
+        .image()
+        .partition(topic, partition)
+        .map(|p| p.leader)
+        .ok_or_else(unavailable)?;
+    let (host, port) = endpoint_of(broker, leader).ok_or_else(unavailable)?;
+    Ok((leader, host, port))
 }
 
 pub async fn find_coordinator(
@@ -65,23 +106,19 @@ pub async fn find_coordinator(
     } else {
         vec![request.key.clone()]
     };
-    let (host, port) = own_endpoint(broker);
-    let outcome = match request.key_type {
-        GROUP_KEY => broker.groups.ensure_ready().await,
-        TRANSACTION_KEY => broker.txns.ensure_ready().await,
-        other => Err(KafkaError::new(
-            ErrorCode::INVALID_REQUEST,
-            format!("Unknown coordinator key type {other}."),
-        )),
-    };
+    let mut found = Vec::with_capacity(keys.len());
+    for key in keys {
+        let outcome = coordinator_of(broker, request.key_type, &key).await;
+        found.push((key, outcome));
+    }
     if context.version >= 4 {
-        let coordinators = keys
+        let coordinators = found
             .into_iter()
-            .map(|key| match &outcome {
-                Ok(()) => Coordinator {
+            .map(|(key, outcome)| match outcome {
+                Ok((node_id, host, port)) => Coordinator {
                     key,
-                    node_id: broker.node_id,
-                    host: host.clone(),
+                    node_id,
+                    host,
                     port,
                     error_code: 0,
                     ..Default::default()
@@ -91,7 +128,7 @@ pub async fn find_coordinator(
                     node_id: -1,
                     port: -1,
                     error_code: code.code(),
-                    error_message: Some(message.clone()),
+                    error_message: Some(message),
                     ..Default::default()
                 },
             })
@@ -101,9 +138,10 @@ pub async fn find_coordinator(
             ..Default::default()
         });
     }
+    let (_, outcome) = found.pop().expect("one key before v4");
     ResponseBody::FindCoordinator(match outcome {
-        Ok(()) => FindCoordinatorResponse {
-            node_id: broker.node_id,
+        Ok((node_id, host, port)) => FindCoordinatorResponse {
+            node_id,
             host,
             port,
             ..Default::default()
@@ -118,8 +156,19 @@ pub async fn find_coordinator(
     })
 }
 
-/// Makes sure the offsets topic exists and is loaded; the error to answer with otherwise.
-async fn ready(broker: &Broker) -> Result<(), ErrorCode> {
+/// Makes sure the offsets topic exists and is loaded, and that this node
+/// coordinates `group`; the error to answer with otherwise.
+async fn ready(broker: &Broker, group: &str) -> Result<(), ErrorCode> {
+    broker
+        .groups
+        .ensure_coordinator(group)
+        .await
+        .map_err(|e| e.code)
+}
+
+/// Makes sure the offsets topic exists and its partitions led here are
+/// loaded (requests about every group this node coordinates).
+async fn ready_all(broker: &Broker) -> Result<(), ErrorCode> {
     broker.groups.ensure_ready().await.map_err(|e| e.code)
 }
 
@@ -158,7 +207,7 @@ pub async fn join_group(
     request: JoinGroupRequest,
 ) -> ResponseBody {
     let version = context.version;
-    if let Err(code) = ready(broker).await {
+    if let Err(code) = ready(broker, &request.group_id).await {
         return join_response(JoinResult::error(code, &request.member_id), version);
     }
     let join = JoinRequest {
@@ -212,7 +261,7 @@ pub async fn sync_group(
     _context: &RequestContext<'_>,
     request: SyncGroupRequest,
 ) -> ResponseBody {
-    if let Err(code) = ready(broker).await {
+    if let Err(code) = ready(broker, &request.group_id).await {
         return sync_response(SyncResult::error(code));
     }
     let sync = SyncRequest {
@@ -244,7 +293,7 @@ pub async fn heartbeat(
     _context: &RequestContext<'_>,
     request: HeartbeatRequest,
 ) -> ResponseBody {
-    let code = match ready(broker).await {
+    let code = match ready(broker, &request.group_id).await {
         Err(code) => code,
         Ok(()) => {
             let now = broker.now_ms();
@@ -286,7 +335,7 @@ pub async fn leave_group(
     } else {
         vec![(request.member_id.clone(), None)]
     };
-    let (code, errors) = match ready(broker).await {
+    let (code, errors) = match ready(broker, &request.group_id).await {
         Err(code) => (code, vec![code; members.len()]),
         Ok(()) => {
             let now = broker.now_ms();
@@ -346,7 +395,7 @@ pub async fn offset_commit(
             })
         })
         .collect();
-    let errors = match ready(broker).await {
+    let errors = match ready(broker, &request.group_id).await {
         Err(code) => vec![code; offsets.len()],
         Ok(()) => {
             let image = broker.metadata.image();
@@ -427,7 +476,6 @@ pub async fn offset_fetch(
     request: OffsetFetchRequest,
 ) -> ResponseBody {
     let version = context.version;
-    let loaded = ready(broker).await;
     // KIP-447 (v7+): a consumer that asks for stable offsets is told to
     // retry while a transaction holds an undecided commit.
     let require_stable = version >= 7 && request.require_stable;
@@ -439,7 +487,7 @@ pub async fn offset_fetch(
                     .map(|t| (t.name, t.partition_indexes))
                     .collect()
             });
-            let result = match loaded {
+            let result = match ready(broker, &g.group_id).await {
                 Err(code) => Err(code),
                 Ok(()) => {
                     broker
@@ -485,7 +533,7 @@ pub async fn offset_fetch(
             .map(|t| (t.name, t.partition_indexes))
             .collect()
     });
-    let result = match loaded {
+    let result = match ready(broker, &request.group_id).await {
         Err(code) => Err(code),
         Ok(()) => {
             broker
@@ -562,7 +610,7 @@ pub async fn list_groups(
     _context: &RequestContext<'_>,
     request: ListGroupsRequest,
 ) -> ResponseBody {
-    if let Err(code) = ready(broker).await {
+    if let Err(code) = ready_all(broker).await {
         return ResponseBody::ListGroups(ListGroupsResponse {
             error_code: code.code(),
             ..Default::default()
@@ -606,10 +654,9 @@ pub async fn describe_groups(
     _context: &RequestContext<'_>,
     request: DescribeGroupsRequest,
 ) -> ResponseBody {
-    let loaded = ready(broker).await;
     let mut groups = Vec::with_capacity(request.groups.len());
     for group_id in request.groups {
-        let result = match loaded {
+        let result = match ready(broker, &group_id).await {
             Err(code) => Err(code),
             Ok(()) => broker.groups.read(|c| c.describe_group(&group_id)).await,
         };
@@ -655,10 +702,9 @@ pub async fn delete_groups(
     _context: &RequestContext<'_>,
     request: DeleteGroupsRequest,
 ) -> ResponseBody {
-    let loaded = ready(broker).await;
     let mut results = Vec::with_capacity(request.groups_names.len());
     for group_id in request.groups_names {
-        let code = match loaded {
+        let code = match ready(broker, &group_id).await {
             Err(code) => code,
             Ok(()) => {
                 let now = broker.now_ms();
@@ -709,7 +755,7 @@ pub async fn offset_delete(
                 .map(|p| (t.name.clone(), p.partition_index))
         })
         .collect();
-    let (code, errors) = match ready(broker).await {
+    let (code, errors) = match ready(broker, &request.group_id).await {
         Err(code) => (code, Vec::new()),
         Ok(()) => {
             broker
