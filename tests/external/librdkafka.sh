@@ -33,6 +33,9 @@
 #                           emulator (it delays/cuts the client's own sockets;
 #                           the default passes -E, which skips them)
 #   SUBTESTS, TEST_DEBUG    passed to test-runner (see librdkafka tests/README.md)
+#   LIBRDKAFKA_NODES        1 (default): one `vltava server`; N > 1: a cluster of
+#                           N combined nodes from `vltava dev-cluster` (topics
+#                           get one replica each until replication exists)
 #   LIBRDKAFKA_SCENARIO     librdkafka test scenario: default, or noautocreate
 #                           (broker runs with auto.create.topics.enable=false;
 #                           tests 0045 (two of its parts), 0107 and 0111 need it)
@@ -45,6 +48,7 @@ CACHE="${VLTAVA_CACHE:-$HOME/.cache/vltava}"
 RDKAFKA_SYS_VERSION="${RDKAFKA_SYS_VERSION:-4.10.0}"
 TEST_TIMEOUT="${LIBRDKAFKA_TEST_TIMEOUT:-120}"
 SCENARIO="${LIBRDKAFKA_SCENARIO:-default}"
+NODES="${LIBRDKAFKA_NODES:-1}"
 KAFKA_VERSION="${TEST_KAFKA_VERSION:-3.9.0}"
 # librdkafka's tests/scenarios/*.json, as broker settings.
 case "$SCENARIO" in
@@ -170,7 +174,7 @@ BROKER_PID=""
 stop_broker() {
   if [ -n "$BROKER_PID" ] && kill -0 "$BROKER_PID" 2>/dev/null; then
     kill -TERM "$BROKER_PID" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$BROKER_PID" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 150); do kill -0 "$BROKER_PID" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$BROKER_PID" 2>/dev/null || true
     wait "$BROKER_PID" 2>/dev/null || true
   fi
@@ -184,6 +188,36 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+BROKERS=""
+if [ "$NODES" -gt 1 ]; then
+  # A cluster: dev-cluster formats and starts the nodes on free ports and
+  # prints the bootstrap servers; SIGTERM stops them all.
+  "$VLTAVA_BIN" dev-cluster --nodes "$NODES" --dir "$WORK/data" "${BROKER_SETTINGS[@]}" \
+    >"$LOGS/broker.log" 2>&1 &
+  BROKER_PID=$!
+  for _ in $(seq 100); do
+    BROKERS="$(sed -n 's/^bootstrap servers: //p' "$LOGS/broker.log")"
+    [ -n "$BROKERS" ] && break
+    kill -0 "$BROKER_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  [ -n "$BROKERS" ] || { log "could not start the cluster: $(tail -3 "$LOGS/broker.log")"; exit 2; }
+  # Ready when every node lists all N brokers.
+  for _ in $(seq 300); do
+    ready=1
+    for b in ${BROKERS//,/ }; do
+      n="$("$VLTAVA_BIN" cluster --bootstrap "$b" --output json 2>/dev/null |
+        python3 -c 'import json,sys; print(len(json.load(sys.stdin)["brokers"]))' 2>/dev/null || echo 0)"
+      [ "$n" = "$NODES" ] || ready=0
+    done
+    [ "$ready" = 1 ] && break
+    sleep 0.2
+  done
+  [ "$ready" = 1 ] || { log "the cluster did not converge on $NODES brokers"; exit 2; }
+  PORT="${BROKERS%%,*}"
+  PORT="${PORT##*:}"
+  log "cluster of $NODES nodes (dev-cluster pid $BROKER_PID) at $BROKERS, logs in $WORK/data"
+else
 # A free port: pick one, start the broker on it, retry if it was taken.
 PORT=""
 for attempt in $(seq 10); do
@@ -202,7 +236,9 @@ for attempt in $(seq 10); do
   stop_broker
 done
 [ -n "$PORT" ] || { log "could not start the broker"; exit 2; }
+BROKERS="127.0.0.1:$PORT"
 log "broker pid $BROKER_PID on 127.0.0.1:$PORT, logs in $LOGS"
+fi
 
 # --- 4. the tests ---------------------------------------------------------------
 # Tests that shell out to Kafka's kafka-topics.sh get a stand-in that does
@@ -210,7 +246,7 @@ log "broker pid $BROKER_PID on 127.0.0.1:$PORT, logs in $LOGS"
 KAFKA_PATH="$REPO/tests/external/kafka-bin"
 VLTAVA_BIN="$(cd "$(dirname "$VLTAVA_BIN")" && pwd)/$(basename "$VLTAVA_BIN")"
 cat >"$WORK/test.conf" <<EOF
-bootstrap.servers=127.0.0.1:$PORT
+bootstrap.servers=$BROKERS
 EOF
 log "librdkafka $LIBRDKAFKA_VERSION ($FULL_VERSION), scenario $SCENARIO, TEST_KAFKA_VERSION $KAFKA_VERSION, tests: ${TESTS_TO_RUN[*]}"
 passed=0
@@ -225,7 +261,7 @@ for i in "${!TESTS_TO_RUN[@]}"; do
   { (
     cd "$BUILD/tests" &&
       LD_LIBRARY_PATH="$BUILD/src:$BUILD/src-cpp" RDKAFKA_TEST_CONF="$WORK/test.conf" \
-        TEST_KAFKA_VERSION="$KAFKA_VERSION" TESTS="$t" KAFKA_PATH="$KAFKA_PATH" BROKERS="127.0.0.1:$PORT" \
+        TEST_KAFKA_VERSION="$KAFKA_VERSION" TESTS="$t" KAFKA_PATH="$KAFKA_PATH" BROKERS="$BROKERS" \
         VLTAVA_BIN="$VLTAVA_BIN" timeout -k 10 "$TEST_TIMEOUT" ./test-runner "${RUNNER_FLAGS[@]}"
   ) >"$LOGS/$t.log" 2>&1 </dev/null; } 2>/dev/null
   rc=$?

@@ -25,6 +25,9 @@ pub struct DevClusterArgs {
     /// First port; node i listens on PORT+i-1. Default: free ports.
     #[arg(long, value_name = "PORT")]
     base_port: Option<u16>,
+    /// A property for every node's file (repeatable), e.g. --set num.partitions=4.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
 }
 
 fn free_port() -> std::io::Result<u16> {
@@ -76,6 +79,12 @@ fn prepare(args: &DevClusterArgs) -> Result<Vec<u16>, String> {
         .map(|(i, p)| format!("{}@127.0.0.1:{p}", i + 1))
         .collect();
     let cluster_id = KafkaUuid::random().to_string();
+    let mut extra = String::new();
+    for item in &args.set {
+        let (k, v) = vltava_config::parse_override(item)
+            .ok_or_else(|| format!("--set {item}: expected KEY=VALUE"))?;
+        extra.push_str(&format!("{k}={v}\n"));
+    }
     for (i, port) in ports.iter().enumerate() {
         let id = i as u16 + 1;
         let config = node_config(dir, id);
@@ -86,7 +95,7 @@ fn prepare(args: &DevClusterArgs) -> Result<Vec<u16>, String> {
                  node.id={id}\n\
                  process.roles=broker,controller\n\
                  listeners=PLAINTEXT://127.0.0.1:{port}\n\
-                 controller.quorum.voters={}\n",
+                 controller.quorum.voters={}\n{extra}",
                 voters.join(",")
             ),
         )
