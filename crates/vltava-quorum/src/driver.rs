@@ -56,7 +56,9 @@ pub struct QuorumConfig {
     /// The cluster id every request carries.
     pub cluster_id: String,
     /// `controller.quorum.voters`: every voter's id and `host:port` (this
-    /// node's own entry, if it votes, is not dialled).
+    /// node's own entry, if it votes, is not dialled). The initial voter set
+    /// when the log holds no VotersRecord; in the running driver also the
+    /// address book, which AddRaftVoter extends.
     pub voters: BTreeMap<NodeId, String>,
     /// `metadata.log.dir`: the `__cluster_metadata-0` directory is made in
     /// it; the `quorum-state` file lives in that directory, as in Kafka.
@@ -153,7 +155,9 @@ pub struct QuorumDescription {
     /// Wall-clock milliseconds at the driver's time zero, to turn those
     /// times into the timestamps Kafka reports.
     pub wall_clock_at_start_ms: i64,
-    /// `controller.quorum.voters`, for the response's node endpoints.
+    /// Where the replicas this one knows of are reached
+    /// (`controller.quorum.voters` plus voters added since the start), for
+    /// the response's node endpoints.
     pub voter_addresses: BTreeMap<NodeId, String>,
 }
 
@@ -249,6 +253,7 @@ enum Command {
     },
     AddVoter {
         voter: NodeId,
+        address: String,
         reply: Reply<Result<Offset, QuorumError>>,
     },
     RemoveVoter {
@@ -420,9 +425,19 @@ impl Quorum {
     }
 
     /// KIP-853 AddRaftVoter, on the leader: returns once the new voter set
-    /// is committed.
-    pub async fn add_voter(&self, voter: NodeId) -> Result<Offset, QuorumError> {
-        self.ask(|reply| Command::AddVoter { voter, reply }).await?
+    /// is committed. `address` (`host:port`) is where the new voter takes
+    /// KRaft requests; this replica dials it from now on (in an election it
+    /// leads or stands in). The address lives in this process only: other
+    /// replicas, and this one after a restart, know it only if their
+    /// `controller.quorum.voters` lists it (the VotersRecord we write does
+    /// not carry endpoints yet).
+    pub async fn add_voter(&self, voter: NodeId, address: String) -> Result<Offset, QuorumError> {
+        self.ask(|reply| Command::AddVoter {
+            voter,
+            address,
+            reply,
+        })
+        .await?
     }
 
     /// KIP-853 RemoveRaftVoter, on the leader: returns once committed.
@@ -684,8 +699,16 @@ impl Driver {
                 self.check_log();
                 let _ = reply.send(id);
             }
-            Command::AddVoter { voter, reply } => match self.node.add_voter(voter, now) {
+            Command::AddVoter {
+                voter,
+                address,
+                reply,
+            } => match self.node.add_voter(voter, now) {
                 Ok((offset, actions)) => {
+                    // Known before any action is carried out, so the first
+                    // request the new voter set causes can already reach it.
+                    // A refused change leaves the addresses as they were.
+                    self.set_address(voter, address);
                     let epoch = self.node.epoch();
                     self.voter_waiters.push(CommitWaiter {
                         last_offset: offset,
@@ -872,6 +895,23 @@ impl Driver {
                 .unwrap_or_else(|e| Err(std::io::Error::other(format!("flush task: {e}"))));
             let _ = commands.send(Command::Flushed(result));
         });
+    }
+
+    /// Records where `voter` is reached. A peer task dialling an older
+    /// address is dropped (its channel closes), so the next request starts
+    /// one at the new address.
+    fn set_address(&mut self, voter: NodeId, address: String) {
+        if self.config.voters.get(&voter) == Some(&address) {
+            return;
+        }
+        info!(
+            node = self.config.node_id,
+            voter,
+            %address,
+            "metadata quorum peer address recorded"
+        );
+        self.config.voters.insert(voter, address);
+        self.peers.retain(|(to, _), _| *to != voter);
     }
 
     fn send(&mut self, to: NodeId, correlation_id: u64, message: Message) {

@@ -230,10 +230,13 @@ pub fn describe_quorum_response(d: &QuorumDescription, version: i16) -> Describe
             ..Default::default()
         }
     };
+    // Endpoints of the current voters only: the address book also keeps
+    // removed voters (they may come back) and is not the voter set.
     let nodes = d
         .voter_addresses
         .iter()
         .filter(|_| version >= 2)
+        .filter(|(id, _)| d.info.current_voters.iter().any(|v| v.replica_id == **id))
         .filter_map(|(id, addr)| {
             let (host, port) = addr.rsplit_once(':')?;
             Some(dq::Node {

@@ -22,9 +22,9 @@ use vltava_protocol::messages::{
 };
 use vltava_protocol::ApiKey;
 use vltava_quorum::batch_codec;
-use vltava_quorum::driver::{CommittedRead, Quorum, QuorumConfig};
+use vltava_quorum::driver::{CommittedRead, Quorum, QuorumConfig, QuorumError};
 use vltava_quorum::inbound;
-use vltava_raft::{BatchKind, RoleKind};
+use vltava_raft::{BatchKind, RoleKind, VoterChangeError};
 
 /// The quorum a listener serves; swapped when the replica restarts, and
 /// `None` while it is down (requests then go unanswered and the
@@ -90,6 +90,8 @@ async fn serve_connection(mut stream: TcpStream, slot: Slot) {
 
 struct Replica {
     config: QuorumConfig,
+    /// `host:port` of its listener.
+    address: String,
     slot: Slot,
 }
 
@@ -126,18 +128,26 @@ fn fast(mut c: QuorumConfig) -> QuorumConfig {
 
 impl Cluster {
     async fn new(n: i32) -> Cluster {
+        Cluster::with_observers(n, 0).await
+    }
+
+    /// Voters 1..=n and then `observers` more replicas, which are observers
+    /// because `controller.quorum.voters` (the first n) leaves them out.
+    async fn with_observers(n: i32, observers: i32) -> Cluster {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut listeners = BTreeMap::new();
-        for id in 1..=n {
+        for id in 1..=n + observers {
             let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
             listeners.insert(id, listener);
         }
         let voters: BTreeMap<i32, String> = listeners
             .iter()
+            .filter(|(id, _)| **id <= n)
             .map(|(id, l)| (*id, l.local_addr().expect("addr").to_string()))
             .collect();
         let mut replicas = BTreeMap::new();
         for (id, listener) in listeners {
+            let listener_address = listener.local_addr().expect("addr").to_string();
             let slot: Slot = Arc::new(Mutex::new(None));
             let accept_slot = slot.clone();
             tokio::spawn(async move {
@@ -151,7 +161,11 @@ impl Cluster {
                 voters.clone(),
                 node_dir(dir.path(), id),
             ));
-            let replica = Replica { config, slot };
+            let replica = Replica {
+                config,
+                address: listener_address,
+                slot,
+            };
             replica.start().await;
             replicas.insert(id, replica);
         }
@@ -364,4 +378,96 @@ async fn a_minority_cannot_commit() {
         );
     }
     assert_eq!(committed_values(&q).await, vec![Bytes::from("before")]);
+}
+
+/// The leader's DescribeQuorum answer (v2, with node endpoints).
+async fn describe(q: &Quorum) -> vltava_protocol::messages::DescribeQuorumResponse {
+    let described = inbound::answer(
+        q,
+        &RequestBody::DescribeQuorum(DescribeQuorumRequest {
+            topics: vec![describe_quorum_request::TopicData {
+                topic_name: "__cluster_metadata".into(),
+                partitions: vec![describe_quorum_request::PartitionData {
+                    partition_index: 0,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+        2,
+        Duration::from_secs(1),
+    )
+    .await;
+    let Some(ResponseBody::DescribeQuorum(d)) = described else {
+        panic!("no DescribeQuorum answer")
+    };
+    d
+}
+
+fn ids(replicas: &[vltava_protocol::messages::describe_quorum_response::ReplicaState]) -> Vec<i32> {
+    replicas.iter().map(|r| r.replica_id).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_observer_is_added_as_a_voter_with_its_address_and_a_voter_removed() {
+    let cluster = Cluster::with_observers(3, 1).await;
+    let (leader, _) = cluster.stable_leader().await;
+    let q = cluster.replicas[&leader].quorum().await.expect("running");
+    propose_committed(&q, "a").await;
+
+    // Replica 4 fetches as an observer; it may be added once caught up.
+    let new_address = cluster.replicas[&4].address.clone();
+    let mut added = None;
+    for _ in 0..100 {
+        match q.add_voter(4, new_address.clone()).await {
+            Ok(offset) => {
+                added = Some(offset);
+                break;
+            }
+            Err(QuorumError::VoterChange(
+                VoterChangeError::NotCaughtUp | VoterChangeError::ChangeInProgress,
+            )) => tokio::time::sleep(Duration::from_millis(100)).await,
+            Err(e) => panic!("add_voter: {e}"),
+        }
+    }
+    assert!(added.is_some(), "replica 4 never caught up");
+    let d = describe(&q).await;
+    let p = &d.topics[0].partitions[0];
+    assert_eq!(ids(&p.current_voters), vec![1, 2, 3, 4]);
+    assert!(ids(&p.observers).is_empty());
+    // The address given with the change is the new voter's endpoint.
+    let node4 = d.nodes.iter().find(|n| n.node_id == 4).expect("node 4");
+    assert_eq!(
+        format!("{}:{}", node4.listeners[0].host, node4.listeners[0].port),
+        new_address
+    );
+    assert_eq!(
+        q.add_voter(4, new_address.clone()).await,
+        Err(QuorumError::VoterChange(VoterChangeError::DuplicateVoter))
+    );
+    propose_committed(&q, "b").await;
+    wait_for_values(
+        &cluster.replicas[&4].quorum().await.expect("running"),
+        &[Bytes::from("a"), Bytes::from("b")],
+    )
+    .await;
+
+    // Removing a voter that does not lead leaves three, and the endpoints
+    // list only those.
+    let gone = (1..=3).find(|id| *id != leader).expect("a follower");
+    q.remove_voter(gone).await.expect("remove_voter");
+    let d = describe(&q).await;
+    let p = &d.topics[0].partitions[0];
+    let mut remaining = vec![1, 2, 3, 4];
+    remaining.retain(|id| *id != gone);
+    assert_eq!(ids(&p.current_voters), remaining);
+    let mut node_ids: Vec<i32> = d.nodes.iter().map(|n| n.node_id).collect();
+    node_ids.sort();
+    assert_eq!(node_ids, remaining);
+    assert_eq!(
+        q.remove_voter(gone).await,
+        Err(QuorumError::VoterChange(VoterChangeError::VoterNotFound))
+    );
+    propose_committed(&q, "c").await;
 }
