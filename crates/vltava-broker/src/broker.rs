@@ -137,15 +137,27 @@ impl Broker {
             roles => roles,
         };
         let node_id = config.node_id().unwrap_or(1);
+        // A controller outside the configured voters is refused unless it
+        // says it is meant to join later: with
+        // `controller.quorum.bootstrap.servers` set it starts as an
+        // observer (the quorum sees a node id it has no vote for) and
+        // becomes a voter when the leader is sent AddRaftVoter (KIP-853).
+        // Without that, such a config is most likely a typo in node.id or
+        // the voters list, and the node would silently never vote.
+        // The bootstrap servers' value is not used for discovery yet: the
+        // voters are still found through controller.quorum.voters.
+        let joins_later = !config.controller_quorum_bootstrap_servers().is_empty();
         if roles.controller
             && multi_node
+            && !joins_later
             && !config
                 .controller_quorum_voters()
                 .iter()
                 .any(|v| v.id == node_id)
         {
             return Err(StartError(format!(
-                "process.roles includes controller, but node.id={node_id} is not in controller.quorum.voters"
+                "process.roles includes controller, but node.id={node_id} is not in controller.quorum.voters \
+                 (set controller.quorum.bootstrap.servers to start it as an observer to be added with AddRaftVoter)"
             )));
         }
         if !roles.controller && !multi_node {

@@ -18,6 +18,7 @@ pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
+pub mod quorum;
 pub mod transactions;
 
 /// What a handler knows about the request besides its body.
@@ -74,6 +75,8 @@ pub const SUPPORTED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::EndQuorumEpoch, v(0, 1)),
     (ApiKey::DescribeQuorum, v(0, 2)),
     (ApiKey::FetchSnapshot, v(0, 1)),
+    (ApiKey::AddRaftVoter, v(0, 0)),
+    (ApiKey::RemoveRaftVoter, v(0, 0)),
     (ApiKey::BrokerRegistration, v(0, 4)),
     (ApiKey::BrokerHeartbeat, v(0, 1)),
     (ApiKey::AllocateProducerIds, v(0, 0)),
@@ -109,6 +112,8 @@ pub async fn handle(
         RequestBody::BrokerRegistration(r) => cluster::broker_registration(broker, r).await,
         RequestBody::BrokerHeartbeat(r) => cluster::broker_heartbeat(broker, r).await,
         RequestBody::AllocateProducerIds(r) => cluster::allocate_producer_ids(broker, r).await,
+        RequestBody::AddRaftVoter(r) => quorum::add_raft_voter(broker, r).await,
+        RequestBody::RemoveRaftVoter(r) => quorum::remove_raft_voter(broker, r).await,
         RequestBody::Metadata(r) => metadata::handle(broker, context, r).await,
         RequestBody::Produce(r) => return Ok(produce::handle(broker, context, r).await),
         RequestBody::Fetch(r) => fetch::handle(broker, context, r).await,

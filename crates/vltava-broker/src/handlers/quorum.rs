@@ -1,0 +1,230 @@
+//! KIP-853's voter changes of the metadata quorum: AddRaftVoter and
+//! RemoveRaftVoter. Only the quorum leader changes the voter set; it appends
+//! a VotersRecord and answers once that record commits. Other nodes answer
+//! NOT_LEADER_OR_FOLLOWER naming the leader.
+//!
+//! What Vltava's quorum does not track: voter directory ids (the request's
+//! `VoterDirectoryId` is accepted and ignored, so a voter is its node id
+//! alone) and endpoints in the log (the new voter's address reaches this
+//! leader's driver only; see `Quorum::add_voter`).
+
+use std::time::Duration;
+
+use vltava_protocol::messages::{
+    AddRaftVoterRequest, AddRaftVoterResponse, RemoveRaftVoterRequest, RemoveRaftVoterResponse,
+};
+use vltava_protocol::{ErrorCode, ResponseBody};
+use vltava_quorum::driver::QuorumError;
+use vltava_raft::VoterChangeError;
+
+use crate::broker::Broker;
+
+/// Used when a request asks for no time (or a negative one): a change
+/// takes one commit, well below this on a healthy quorum.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The error code and message a refused or failed change is answered with.
+fn refusal(voter: i32, e: &QuorumError) -> (ErrorCode, String) {
+    let leader = |l: &Option<i32>| match l {
+        Some(l) => format!("node {l} leads the metadata quorum"),
+        None => "the metadata quorum has no leader".to_string(),
+    };
+    match e {
+        QuorumError::NotLeader(l) | QuorumError::VoterChange(VoterChangeError::NotLeader(l)) => {
+            (ErrorCode::NOT_LEADER_OR_FOLLOWER, leader(l))
+        }
+        QuorumError::VoterChange(v) => {
+            let message = match v {
+                VoterChangeError::ChangeInProgress => {
+                    "an earlier voter change is not committed yet, or the leader has not \
+                     committed in its epoch yet; retry"
+                        .to_string()
+                }
+                VoterChangeError::NotCaughtUp => format!(
+                    "node {voter} has not caught up: it must fetch the metadata log as an \
+                     observer up to the high watermark first"
+                ),
+                VoterChangeError::DuplicateVoter => format!("node {voter} is already a voter"),
+                VoterChangeError::VoterNotFound => format!("node {voter} is not a voter"),
+                VoterChangeError::LastVoter => {
+                    format!("node {voter} is the last voter and cannot be removed")
+                }
+                VoterChangeError::NotLeader(_) => unreachable!("matched above"),
+            };
+            (ErrorCode(v.error_code().code()), message)
+        }
+        // The VotersRecord was truncated away: leadership moved before it
+        // committed, so the change should be asked of the new leader.
+        QuorumError::Lost => (
+            ErrorCode::NOT_LEADER_OR_FOLLOWER,
+            "leadership changed before the voter change committed".to_string(),
+        ),
+        QuorumError::Stopped => (ErrorCode::BROKER_NOT_AVAILABLE, e.to_string()),
+    }
+}
+
+fn timeout_of(ms: i32) -> Duration {
+    if ms > 0 {
+        Duration::from_millis(ms as u64)
+    } else {
+        DEFAULT_TIMEOUT
+    }
+}
+
+fn wrong_cluster(broker: &Broker, cluster_id: &Option<String>) -> Option<String> {
+    match cluster_id {
+        Some(id) if *id != broker.cluster_id => Some(format!(
+            "cluster id {id} is not this cluster's ({})",
+            broker.cluster_id
+        )),
+        _ => None,
+    }
+}
+
+/// Joins a listener's host and port the way `controller.quorum.voters`
+/// entries are joined, so the driver dials both the same way.
+fn address(host: &str, port: u16) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+pub async fn add_raft_voter(broker: &Broker, r: AddRaftVoterRequest) -> ResponseBody {
+    let answer = |code: ErrorCode, message: Option<String>| {
+        ResponseBody::AddRaftVoter(AddRaftVoterResponse {
+            error_code: code.0,
+            error_message: message,
+            ..Default::default()
+        })
+    };
+    if let Some(m) = wrong_cluster(broker, &r.cluster_id) {
+        return answer(ErrorCode::INCONSISTENT_CLUSTER_ID, Some(m));
+    }
+    if r.voter_id < 0 {
+        return answer(
+            ErrorCode::INVALID_REQUEST,
+            Some(format!("{} is not a node id", r.voter_id)),
+        );
+    }
+    // Every Vltava node serves the KRaft RPCs on the one listener it has,
+    // so the first endpoint given is where the new voter is reached.
+    let Some(listener) = r.listeners.first() else {
+        return answer(
+            ErrorCode::INVALID_REQUEST,
+            Some("the new voter needs at least one listener endpoint".to_string()),
+        );
+    };
+    if listener.host.is_empty() || listener.port == 0 {
+        return answer(
+            ErrorCode::INVALID_REQUEST,
+            Some(format!(
+                "listener {} has no usable host and port",
+                listener.name
+            )),
+        );
+    }
+    let change = broker
+        .controller
+        .quorum()
+        .add_voter(r.voter_id, address(&listener.host, listener.port));
+    match tokio::time::timeout(timeout_of(r.timeout_ms), change).await {
+        Ok(Ok(_)) => answer(ErrorCode::NONE, None),
+        Ok(Err(e)) => {
+            let (code, message) = refusal(r.voter_id, &e);
+            answer(code, Some(message))
+        }
+        Err(_) => answer(
+            ErrorCode::REQUEST_TIMED_OUT,
+            Some(format!(
+                "adding node {} did not commit in time; it may still",
+                r.voter_id
+            )),
+        ),
+    }
+}
+
+pub async fn remove_raft_voter(broker: &Broker, r: RemoveRaftVoterRequest) -> ResponseBody {
+    let answer = |code: ErrorCode, message: Option<String>| {
+        ResponseBody::RemoveRaftVoter(RemoveRaftVoterResponse {
+            error_code: code.0,
+            error_message: message,
+            ..Default::default()
+        })
+    };
+    if let Some(m) = wrong_cluster(broker, &r.cluster_id) {
+        return answer(ErrorCode::INCONSISTENT_CLUSTER_ID, Some(m));
+    }
+    // The request has no timeout field; a bound keeps a stalled quorum
+    // from holding the connection forever.
+    let change = broker.controller.quorum().remove_voter(r.voter_id);
+    match tokio::time::timeout(DEFAULT_TIMEOUT, change).await {
+        Ok(Ok(_)) => answer(ErrorCode::NONE, None),
+        Ok(Err(e)) => {
+            let (code, message) = refusal(r.voter_id, &e);
+            answer(code, Some(message))
+        }
+        Err(_) => answer(
+            ErrorCode::REQUEST_TIMED_OUT,
+            Some(format!(
+                "removing node {} did not commit in time; it may still",
+                r.voter_id
+            )),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_map_to_kafka_codes() {
+        let code = |e: QuorumError| refusal(4, &e).0;
+        assert_eq!(
+            code(QuorumError::NotLeader(Some(2))),
+            ErrorCode::NOT_LEADER_OR_FOLLOWER
+        );
+        assert_eq!(
+            code(QuorumError::VoterChange(VoterChangeError::NotLeader(None))),
+            ErrorCode::NOT_LEADER_OR_FOLLOWER
+        );
+        assert_eq!(
+            code(QuorumError::VoterChange(VoterChangeError::DuplicateVoter)),
+            ErrorCode::DUPLICATE_VOTER
+        );
+        assert_eq!(
+            code(QuorumError::VoterChange(VoterChangeError::VoterNotFound)),
+            ErrorCode::VOTER_NOT_FOUND
+        );
+        assert_eq!(
+            code(QuorumError::VoterChange(VoterChangeError::LastVoter)),
+            ErrorCode::VOTER_NOT_FOUND
+        );
+        assert_eq!(
+            code(QuorumError::VoterChange(VoterChangeError::NotCaughtUp)),
+            ErrorCode::REQUEST_TIMED_OUT
+        );
+        assert_eq!(code(QuorumError::Lost), ErrorCode::NOT_LEADER_OR_FOLLOWER);
+        assert_eq!(code(QuorumError::Stopped), ErrorCode::BROKER_NOT_AVAILABLE);
+        assert!(refusal(4, &QuorumError::NotLeader(Some(2)))
+            .1
+            .contains("node 2 leads"));
+        assert!(
+            refusal(4, &QuorumError::VoterChange(VoterChangeError::NotCaughtUp))
+                .1
+                .contains("node 4 has not caught up")
+        );
+    }
+
+    #[test]
+    fn addresses_and_timeouts() {
+        assert_eq!(address("127.0.0.1", 9092), "127.0.0.1:9092");
+        assert_eq!(address("::1", 9092), "[::1]:9092");
+        assert_eq!(address("[::1]", 9092), "[::1]:9092");
+        assert_eq!(timeout_of(0), DEFAULT_TIMEOUT);
+        assert_eq!(timeout_of(-1), DEFAULT_TIMEOUT);
+        assert_eq!(timeout_of(1500), Duration::from_millis(1500));
+    }
+}
