@@ -1,6 +1,6 @@
 //! The cluster-level client: bootstrap, metadata, connections by node id,
 //! admin operations, produce and fetch; consumer-group administration is in
-//! `client/groups.rs`.
+//! `client/groups.rs`, the metadata quorum in `client/quorum.rs`.
 //!
 //! Requests that go to a partition's leader (produce, fetch, list offsets,
 //! delete records) look the leader up in the cached metadata; when the
@@ -44,6 +44,7 @@ use crate::partitioner::partition_for_key;
 use crate::types::*;
 
 mod groups;
+mod quorum;
 mod transactions;
 
 /// Settings of a [`Client`].

@@ -11,7 +11,10 @@
 //!   sends partition requests to the leader and admin requests to the
 //!   controller, retries what a metadata refresh can fix. Group requests
 //!   (list, describe, delete groups; fetch, commit, delete offsets) go to
-//!   the group's coordinator, found with FindCoordinator.
+//!   the group's coordinator, found with FindCoordinator. The metadata
+//!   quorum is described (DescribeQuorum) and its voters changed
+//!   (AddRaftVoter, RemoveRaftVoter) at the quorum leader, which any
+//!   node's NOT_LEADER_OR_FOLLOWER answer names.
 //! - [`consumer_protocol`]: the subscription and assignment formats Kafka
 //!   consumers embed in JoinGroup and SyncGroup.
 //! - [`partitioner`]: Kafka's murmur2 key partitioning.

@@ -520,3 +520,52 @@ impl OffsetToCommit {
         }
     }
 }
+
+/// One member of the metadata quorum as its leader sees it (DescribeQuorum).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuorumReplica {
+    pub replica_id: i32,
+    /// Zero when the broker does not track directory ids (Vltava) or
+    /// answers below v2.
+    pub directory_id: Uuid,
+    /// The end of its metadata log as far as the leader knows; -1 unknown.
+    pub log_end_offset: i64,
+    /// Wall-clock milliseconds of its last fetch; `None` when unknown (or
+    /// the broker answers v0, which has no times).
+    pub last_fetch_timestamp: Option<i64>,
+    /// When it last fetched up to the leader's end; `None` when unknown.
+    pub last_caught_up_timestamp: Option<i64>,
+}
+
+impl QuorumReplica {
+    /// How many records it is behind the high watermark (never negative:
+    /// a replica may hold records past the HW that are not committed yet);
+    /// `None` when its end offset is unknown.
+    pub fn lag(&self, high_watermark: i64) -> Option<i64> {
+        (self.log_end_offset >= 0).then(|| (high_watermark - self.log_end_offset).max(0))
+    }
+}
+
+/// Where a quorum member takes requests (DescribeQuorum v2's nodes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuorumEndpoint {
+    /// The listener's name, e.g. `CONTROLLER`.
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+}
+
+/// The metadata quorum (`__cluster_metadata-0`) as its leader describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuorumDescription {
+    pub leader_id: i32,
+    pub leader_epoch: i32,
+    pub high_watermark: i64,
+    /// The voters, the leader among them, by id.
+    pub voters: Vec<QuorumReplica>,
+    /// Replicas that fetch without voting (broker-only nodes, nodes not in
+    /// the voter set), by id.
+    pub observers: Vec<QuorumReplica>,
+    /// The voters' endpoints by node id (empty below v2).
+    pub endpoints: std::collections::BTreeMap<i32, Vec<QuorumEndpoint>>,
+}
