@@ -28,7 +28,8 @@ pub enum ToolCommand {
     Produce(produce::ProduceArgs),
     /// Print a topic's records (no consumer group; reads partitions directly).
     Consume(consume::ConsumeArgs),
-    /// Show the cluster's brokers, controller and id.
+    /// Show the cluster's brokers, controller, id and metadata quorum; add and
+    /// remove quorum voters.
     Cluster(cluster::ClusterArgs),
     /// List, describe and delete consumer groups; reset their offsets.
     Groups(groups::GroupsArgs),
