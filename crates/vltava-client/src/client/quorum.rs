@@ -266,8 +266,11 @@ impl Client {
         let mut attempt = 0;
         loop {
             let leader = self.describe_quorum().await?.leader_id;
-            let key = self.node_connection(leader).await?;
-            let err = match send(self, key).await {
+            let sent = match self.node_connection(leader).await {
+                Ok(key) => send(self, key).await,
+                Err(e) => Err(e),
+            };
+            let err = match sent {
                 Ok((0, _)) => return Ok(()),
                 Ok((code, message)) => Error::broker(ErrorCode(code), nonempty(message), context),
                 Err(e) => e,
