@@ -11,7 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use vltava_client::{Client, ClientConfig, NewTopic};
+use vltava_client::protocol::messages::{add_raft_voter_request, AddRaftVoterRequest};
+use vltava_client::{Client, ClientConfig, Connection, ConnectionConfig, ErrorCode, NewTopic};
 
 fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
@@ -283,6 +284,31 @@ async fn cluster_tool_shows_the_quorum_and_changes_its_voters() {
         );
     }
     assert_eq!(ids(&q["observers"]), Vec::<i64>::new());
+
+    // A voter that does not lead refuses voter changes.
+    let follower = (1..=3).find(|id| *id != leader).unwrap();
+    let mut conn = Connection::connect(
+        &cluster.node(follower).bootstrap(),
+        ConnectionConfig::default(),
+    )
+    .await
+    .expect("connect to a follower");
+    let refused = conn
+        .send(&AddRaftVoterRequest {
+            cluster_id: Some(cluster.cluster_id.clone()),
+            voter_id: 9,
+            timeout_ms: 1000,
+            listeners: vec![add_raft_voter_request::Listener {
+                name: "CONTROLLER".into(),
+                host: "127.0.0.1".into(),
+                port: 1,
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+        .await
+        .expect("AddRaftVoter answered");
+    assert_eq!(refused.error_code, ErrorCode::NOT_LEADER_OR_FOLLOWER.code());
 
     // A fourth node with the broker role only is an observer of the quorum
     // (and a broker once it has registered).
