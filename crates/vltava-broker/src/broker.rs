@@ -97,6 +97,7 @@ fn quorum_config(
     q.election_backoff_max_ms = ms(config.controller_quorum_election_backoff_max_ms());
     q.retry_backoff_ms = ms(config.controller_quorum_retry_backoff_ms());
     q.request_timeout_ms = ms(config.controller_quorum_request_timeout_ms());
+    q.segment_bytes = config.metadata_log_segment_bytes().max(0) as u32;
     q
 }
 

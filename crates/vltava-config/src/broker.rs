@@ -575,6 +575,14 @@ impl BrokerConfig {
         }
     }
 
+    /// The metadata log's segment size: `internal.metadata.log.segment.bytes`
+    /// when set (tests), else `metadata.log.segment.bytes`.
+    pub fn metadata_log_segment_bytes(&self) -> i32 {
+        self.get("internal.metadata.log.segment.bytes")
+            .and_then(ConfigValue::as_i32)
+            .unwrap_or_else(|| self.int("metadata.log.segment.bytes"))
+    }
+
     /// `metadata.log.dir`, or the first data directory.
     pub fn metadata_log_dir(&self) -> Option<String> {
         self.text("metadata.log.dir")

@@ -151,6 +151,11 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         "Smallest session timeout a consumer may ask for."),
     broker("inter.broker.listener.name", ConfigType::String, None, Medium, ReadOnly,
         "Listener brokers use to talk to each other; unset means security.inter.broker.protocol's name."),
+    // Kafka 4.0's test-only escape hatch below metadata.log.segment.bytes' minimum; never described.
+    broker("internal.metadata.log.segment.bytes", Int, None, Low, ReadOnly,
+        "Test-only metadata log segment size that overrides metadata.log.segment.bytes without its minimum.")
+        .at_least(12)
+        .internal(),
     broker("listener.security.protocol.map", ConfigType::String,
         Some("SASL_SSL:SASL_SSL,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT"), Low, PerBroker,
         "Security protocol of each listener name, as NAME:PROTOCOL pairs.")
@@ -298,6 +303,11 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     broker("metadata.log.max.snapshot.interval.ms", Long, Some("3600000"), High, ReadOnly,
         "Snapshot new metadata at least this often (0: never by time).")
         .at_least(0),
+    // Kafka's minimum: a metadata batch larger than a segment cannot be
+    // appended at all, which would stop the node.
+    broker("metadata.log.segment.bytes", Int, Some("1073741824"), High, ReadOnly,
+        "Size of a metadata log segment; segments wholly before the latest snapshot are deleted.")
+        .at_least(8 * 1024 * 1024),
     broker("metadata.max.retention.bytes", Long, Some("104857600"), High, ReadOnly,
         "Size of old metadata snapshots and log to keep (-1: no limit).")
         .at_least(-1),

@@ -79,6 +79,9 @@ pub struct QuorumConfig {
     pub fetch_max_bytes: u32,
     /// Chunk size of FetchSnapshot.
     pub snapshot_chunk_bytes: u32,
+    /// `metadata.log.segment.bytes`: a snapshot frees the log's prefix by
+    /// whole segments, so this bounds what stays on disk before it.
+    pub segment_bytes: u32,
 }
 
 impl QuorumConfig {
@@ -102,6 +105,7 @@ impl QuorumConfig {
             fetch_max_wait_ms: 500,
             fetch_max_bytes: 8 << 20,
             snapshot_chunk_bytes: 1 << 20,
+            segment_bytes: DiskLogOptions::default().segment_bytes,
         }
     }
 
@@ -277,7 +281,12 @@ impl Quorum {
     /// starts the replica's task on the current tokio runtime.
     pub fn start(config: QuorumConfig) -> std::io::Result<Quorum> {
         let log_dir = config.log_dir();
-        let log = DiskLog::open(&log_dir, DiskLogOptions::default())?;
+        let log = DiskLog::open(
+            &log_dir,
+            DiskLogOptions {
+                segment_bytes: config.segment_bytes,
+            },
+        )?;
         let persisted = quorum_state::read(&config.quorum_state_path())?.unwrap_or_default();
         let mut raft_config = Config::new(
             config.node_id,
