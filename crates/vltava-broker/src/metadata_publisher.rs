@@ -213,6 +213,17 @@ async fn run(
             }
             continue;
         }
+        if let Some(first) = batches.first() {
+            if first.base_offset != applied.end {
+                // Records after a gap would apply to an image missing what
+                // the gap held.
+                let why = format!(
+                    "the read from {} began at {}",
+                    applied.end, first.base_offset
+                );
+                return stop(&tx, applied, applied.end, &why);
+            }
+        }
         let mut records = Vec::new();
         let mut end = applied.end;
         let mut bytes = 0u64;

@@ -689,7 +689,10 @@ impl Driver {
                 max_bytes,
                 reply,
             } => {
-                let _ = reply.send(self.read_committed(from, max_bytes));
+                // `None`: the replica failed; dropping the reply says so.
+                if let Some(read) = self.read_committed(from, max_bytes) {
+                    let _ = reply.send(read);
+                }
             }
             Command::Describe { reply } => {
                 let description = self.node.describe_quorum().map(|info| QuorumDescription {
@@ -748,28 +751,36 @@ impl Driver {
         }
     }
 
-    fn read_committed(&self, from: Offset, max_bytes: usize) -> CommittedRead {
+    /// `None` when the snapshot the read needs cannot be read: the replica
+    /// then stops, as on any metadata log error. Answering with empty
+    /// content instead would load an empty image, and the node would take
+    /// every partition log it has for a stray.
+    fn read_committed(&mut self, from: Offset, max_bytes: usize) -> Option<CommittedRead> {
         let log = self.node.log();
         if from < log.start_offset() {
             if let Some(id) = log.latest_snapshot() {
-                if let Some(data) = read_whole_snapshot(log, id) {
-                    let content = vltava_raft::decode_snapshot(&data)
-                        .map(|(_, content)| content)
-                        .unwrap_or_default();
-                    return CommittedRead::Snapshot(id, content);
-                }
+                let content = read_whole_snapshot(log, id)
+                    .and_then(|data| vltava_raft::decode_snapshot(&data))
+                    .map(|(_, content)| content);
+                return match content {
+                    Some(content) => Some(CommittedRead::Snapshot(id, content)),
+                    None => {
+                        self.fail(format!("the snapshot {id:?} cannot be read"));
+                        None
+                    }
+                };
             }
         }
         let hw = self.node.high_watermark();
         if from >= hw {
-            return CommittedRead::Batches(Vec::new());
+            return Some(CommittedRead::Batches(Vec::new()));
         }
         let batches = log
             .read(from, max_bytes)
             .into_iter()
             .take_while(|b| b.last_offset() < hw)
             .collect();
-        CommittedRead::Batches(batches)
+        Some(CommittedRead::Batches(batches))
     }
 
     /// Runs the state machine's actions in order.

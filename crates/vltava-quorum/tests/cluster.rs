@@ -471,3 +471,46 @@ async fn an_observer_is_added_as_a_voter_with_its_address_and_a_voter_removed() 
     );
     propose_committed(&q, "c").await;
 }
+
+/// The driver's snapshot path: a snapshot moves the log start, a read from
+/// below it is answered with the snapshot's content, and a snapshot that
+/// cannot be read stops the replica rather than hand out empty content
+/// (which the broker would load as an empty image).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_below_a_snapshot_get_it_and_an_unreadable_one_stops_the_replica() {
+    let cluster = Cluster::new(1).await;
+    cluster.stable_leader().await;
+    let q = cluster.replicas[&1].quorum().await.expect("running");
+    propose_committed(&q, "a").await;
+    let (last, epoch) = q.propose(vec![Bytes::from("b")]).await.expect("propose");
+    q.wait_committed(last, epoch).await.expect("committed");
+    let end = last + 1;
+    let id = q
+        .create_snapshot(end, Bytes::from_static(b"state at the end"))
+        .await
+        .expect("running")
+        .expect("a snapshot at the high watermark");
+    assert_eq!(id.end_offset, end);
+    // Not twice at the same offset.
+    assert_eq!(q.create_snapshot(end, Bytes::new()).await, Ok(None));
+    assert_eq!(
+        q.read_committed(0, 1 << 20).await.unwrap(),
+        CommittedRead::Snapshot(id, Bytes::from_static(b"state at the end"))
+    );
+    propose_committed(&q, "c").await;
+    assert_eq!(committed_values(&q).await, vec![Bytes::from("c")]);
+
+    // Damage the snapshot's header while the replica is down.
+    cluster.replicas[&1].stop().await;
+    let file = cluster.replicas[&1]
+        .config
+        .log_dir()
+        .join(vltava_quorum::disk_log::snapshot_file_name(id));
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes[..4].copy_from_slice(b"XXXX");
+    std::fs::write(&file, bytes).unwrap();
+    cluster.replicas[&1].start().await;
+    let q = cluster.replicas[&1].quorum().await.expect("running");
+    assert!(q.read_committed(0, 1 << 20).await.is_err());
+    assert!(q.status().borrow().failed.is_some());
+}
