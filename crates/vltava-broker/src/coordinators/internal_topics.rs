@@ -74,11 +74,20 @@ pub async fn ensure(deps: &CoordinatorDeps, topic: InternalTopic<'_>) -> Result<
             info!(partitions, "created {name}");
             Ok(partitions)
         }
-        Err(e) if e.code == ErrorCode::TOPIC_ALREADY_EXISTS => Ok(deps
+        // Another node created it; until this node's image has it, the
+        // coordinator cannot know where groups live: not ready yet (a
+        // partition count of 0 here would be kept for good).
+        Err(e) if e.code == ErrorCode::TOPIC_ALREADY_EXISTS => deps
             .metadata
             .image()
             .topic(name)
-            .map_or(0, |t| t.partitions.len() as i32)),
+            .map(|t| t.partitions.len() as i32)
+            .ok_or_else(|| {
+                KafkaError::new(
+                    ErrorCode::COORDINATOR_NOT_AVAILABLE,
+                    format!("{name} exists but has not reached this node yet"),
+                )
+            }),
         Err(e) => Err(KafkaError::new(
             ErrorCode::COORDINATOR_NOT_AVAILABLE,
             format!("cannot create {name}: {e}"),
