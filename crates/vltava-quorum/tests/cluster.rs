@@ -514,3 +514,43 @@ async fn reads_below_a_snapshot_get_it_and_an_unreadable_one_stops_the_replica()
     assert!(q.read_committed(0, 1 << 20).await.is_err());
     assert!(q.status().borrow().failed.is_some());
 }
+
+/// Every follower learns of a commit at once, not when its parked fetch
+/// times out: with two followers, the second one's fetch does not move the
+/// HW (the first one's did), and a leader that parked it would leave it
+/// unaware of the commit for a whole fetch wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn followers_learn_a_commit_without_waiting_for_a_parked_fetch() {
+    let mut cluster = Cluster::new(3).await;
+    for replica in cluster.replicas.values_mut() {
+        replica.stop().await;
+        replica.config.fetch_max_wait_ms = 4000;
+        replica.config.fetch_timeout_ms = 10_000;
+        replica.config.request_timeout_ms = 6000;
+        replica.start().await;
+    }
+    let (leader, _) = cluster.stable_leader().await;
+    let q = cluster.replicas[&leader].quorum().await.expect("running");
+    propose_committed(&q, "warm-up").await;
+    for round in 0..5 {
+        // Let every follower's fetch settle into the leader's wait.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let (last, epoch) = q
+            .propose(vec![Bytes::from(format!("r{round}"))])
+            .await
+            .expect("propose");
+        q.wait_committed(last, epoch).await.expect("committed");
+        let committed_at = tokio::time::Instant::now();
+        for r in cluster.replicas.values() {
+            let mut status = r.quorum().await.expect("running").status();
+            tokio::time::timeout(
+                Duration::from_millis(1500),
+                status.wait_for(|s| s.high_watermark > last),
+            )
+            .await
+            .expect("a follower learns the HW well within the 4 s fetch wait")
+            .expect("running");
+        }
+        assert!(committed_at.elapsed() < Duration::from_millis(1500));
+    }
+}

@@ -146,6 +146,12 @@ struct ReplicaProgress {
     end_offset: Option<Offset>,
     last_fetch_ms: Option<Millis>,
     last_caught_up_ms: Option<Millis>,
+    /// The high watermark in the last Fetch answer sent to the replica. A
+    /// fetch is not parked while the replica has not been told the current
+    /// HW: the replica whose fetch did not move the HW (the slower of two
+    /// followers) would otherwise learn of the commit only when its parked
+    /// fetch times out.
+    hw_sent: Option<Offset>,
 }
 
 #[derive(Clone, Debug)]
@@ -782,6 +788,7 @@ impl<L: ReplicatedLog> RaftNode<L> {
                     end_offset: None,
                     last_fetch_ms: None,
                     last_caught_up_ms: None,
+                    hw_sent: None,
                 });
                 ls.voters.insert(v, p);
             }
@@ -1014,6 +1021,7 @@ impl<L: ReplicatedLog> RaftNode<L> {
                         end_offset: None,
                         last_fetch_ms: None,
                         last_caught_up_ms: None,
+                        hw_sent: None,
                     },
                 )
             })
@@ -1648,6 +1656,7 @@ impl<L: ReplicatedLog> RaftNode<L> {
                     end_offset: None,
                     last_fetch_ms: None,
                     last_caught_up_ms: None,
+                    hw_sent: None,
                 })
                 .last_fetch_ms = Some(now);
         }
@@ -1669,9 +1678,15 @@ impl<L: ReplicatedLog> RaftNode<L> {
                 self.update_replica(from, r.fetch_offset, now);
                 resp.high_watermark = self.high_watermark;
                 resp.records = self.log.read(r.fetch_offset, r.max_bytes as usize);
-                // Park only when there is nothing to tell: no records and
-                // no HW movement (this fetch itself may have moved it).
-                let nothing_new = resp.records.is_empty() && self.high_watermark == hw_before;
+                // Park only when there is nothing to tell: no records, no
+                // HW movement (this fetch itself may have moved it), and a
+                // HW the replica has already been sent.
+                let told = self
+                    .progress_of(from)
+                    .and_then(|p| p.hw_sent)
+                    .is_some_and(|hw| hw >= self.high_watermark);
+                let nothing_new =
+                    resp.records.is_empty() && self.high_watermark == hw_before && told;
                 if nothing_new && may_park && r.max_wait_ms > 0 {
                     let id = self.inbound_correlation_id;
                     if let Role::Leader(ls) = &mut self.role {
@@ -1683,7 +1698,33 @@ impl<L: ReplicatedLog> RaftNode<L> {
                 }
             }
         }
+        if resp.error_code == ErrorCode::NONE && resp.partition_error_code == ErrorCode::NONE {
+            let hw = resp.high_watermark;
+            if let Some(p) = self.progress_of_mut(from) {
+                p.hw_sent = Some(p.hw_sent.map_or(hw, |h| h.max(hw)));
+            }
+        }
         self.send_reply(from, Message::FetchResponse(resp));
+    }
+
+    fn progress_of(&self, replica: NodeId) -> Option<&ReplicaProgress> {
+        let Role::Leader(ls) = &self.role else {
+            return None;
+        };
+        ls.voters
+            .get(&replica)
+            .or_else(|| ls.observers.get(&replica))
+    }
+
+    fn progress_of_mut(&mut self, replica: NodeId) -> Option<&mut ReplicaProgress> {
+        let Role::Leader(ls) = &mut self.role else {
+            return None;
+        };
+        if ls.voters.contains_key(&replica) {
+            ls.voters.get_mut(&replica)
+        } else {
+            ls.observers.get_mut(&replica)
+        }
     }
 
     /// Answers parked fetches: all of them (new data or HW), or with
