@@ -26,6 +26,7 @@ use crate::coordinators::transactions::{txn_config, TxnService};
 use crate::coordinators::CoordinatorDeps;
 use crate::metadata_cache::MetadataCache;
 use crate::metadata_publisher::{self, Applied};
+use crate::peers::Peers;
 use crate::replica::{log_config_from, ReplicaManager};
 
 /// Limits the connection loop reads on every request.
@@ -298,8 +299,10 @@ impl Broker {
             heartbeat_interval,
             request_timeout,
         ));
+        let peers = Arc::new(Peers::new(node_id, metadata.clone(), request_timeout));
         let deps = CoordinatorDeps {
             node_id,
+            peers,
             metadata: metadata.clone(),
             controller: controller.clone(),
             channel: channel.clone(),

@@ -30,6 +30,7 @@ pub mod handlers;
 pub mod metadata_cache;
 pub mod metadata_publisher;
 pub mod network;
+pub mod peers;
 pub mod replica;
 
 use std::sync::Arc;

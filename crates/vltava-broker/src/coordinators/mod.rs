@@ -11,6 +11,7 @@ use crate::clock::Clock;
 use crate::controller::Controller;
 use crate::controller_channel::ControllerChannel;
 use crate::metadata_cache::MetadataCache;
+use crate::peers::Peers;
 use crate::replica::ReplicaManager;
 
 /// What the coordinator adapters use of the rest of the broker, and no
@@ -25,6 +26,9 @@ pub struct CoordinatorDeps {
     pub metadata: Arc<MetadataCache>,
     pub controller: Arc<Controller>,
     pub channel: Arc<ControllerChannel>,
+    /// Connections to the other brokers (transaction markers, KIP-890
+    /// verification).
+    pub peers: Arc<Peers>,
     pub replicas: Arc<ReplicaManager>,
     pub clock: Clock,
 }

@@ -1,10 +1,11 @@
 //! The adapter around the transaction coordinator state machine
 //! (`vltava-txn`): it owns the coordinator behind a lock, creates and
 //! loads `__transaction_state`, appends the coordinator's records before
-//! answering, writes the transaction markers to the partitions (what
-//! WriteTxnMarkers does between brokers in a cluster; on one node the
-//! coordinator is every partition's leader and writes them directly), and
-//! aborts transactions past their timeout.
+//! answering, writes the transaction markers to the partitions (directly to
+//! the partitions this node leads, by WriteTxnMarkers to the leaders of the
+//! others), and aborts transactions past their timeout. A partition leader
+//! asks the transactional id's coordinator, wherever it is, whether a
+//! transactional write belongs to an ongoing transaction (KIP-890).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,6 +15,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::Mutex;
 use tracing::{info, warn};
+use vltava_protocol::messages::add_partitions_to_txn_request::{
+    AddPartitionsToTxnTopic, AddPartitionsToTxnTransaction,
+};
+use vltava_protocol::messages::write_txn_markers_request::{
+    WritableTxnMarker, WritableTxnMarkerTopic,
+};
+use vltava_protocol::messages::{AddPartitionsToTxnRequest, WriteTxnMarkersRequest};
 use vltava_protocol::ErrorCode;
 use vltava_txn::{
     Completion, Effects, InitOutcome, Transaction, TransactionCoordinator, TxnConfig,
@@ -135,6 +143,11 @@ impl TxnService {
         Ok(())
     }
 
+    /// What the service works with (WriteTxnMarkers writes markers with it).
+    pub fn deps(&self) -> &CoordinatorDeps {
+        &self.deps
+    }
+
     /// The partition of `__transaction_state` that holds `transactional_id`.
     pub async fn partition_for(&self, transactional_id: &str) -> i32 {
         self.coordinator
@@ -235,6 +248,21 @@ impl TxnService {
         producer_epoch: i16,
         partition: &(String, i32),
     ) -> Result<(), ErrorCode> {
+        // The coordinator is the leader of the id's partition of
+        // __transaction_state; ask it when it is another node.
+        if let Some(coordinator) = self.coordinator_node(transactional_id) {
+            if coordinator != self.deps.node_id {
+                return self
+                    .verify_remotely(
+                        coordinator,
+                        transactional_id,
+                        producer_id,
+                        producer_epoch,
+                        partition,
+                    )
+                    .await;
+            }
+        }
         self.ensure_ready().await.map_err(|e| e.code)?;
         self.coordinator.lock().await.verify_partition(
             transactional_id,
@@ -242,6 +270,61 @@ impl TxnService {
             producer_epoch,
             partition,
         )
+    }
+
+    /// The node coordinating `transactional_id` per the published image,
+    /// once `__transaction_state` exists.
+    fn coordinator_node(&self, transactional_id: &str) -> Option<i32> {
+        let image = self.deps.metadata.image();
+        let partitions = image.topic(TRANSACTION_STATE_TOPIC)?.partitions.len() as i32;
+        let p = vltava_txn::records::partition_for(transactional_id, partitions);
+        super::partition_leader(&self.deps, TRANSACTION_STATE_TOPIC, p)
+    }
+
+    /// AddPartitionsToTxn v4 with `verify_only` to the coordinator node.
+    async fn verify_remotely(
+        &self,
+        coordinator: i32,
+        transactional_id: &str,
+        producer_id: i64,
+        producer_epoch: i16,
+        partition: &(String, i32),
+    ) -> Result<(), ErrorCode> {
+        let request = AddPartitionsToTxnRequest {
+            transactions: vec![AddPartitionsToTxnTransaction {
+                transactional_id: transactional_id.to_string(),
+                producer_id,
+                producer_epoch,
+                verify_only: true,
+                topics: vec![AddPartitionsToTxnTopic {
+                    name: partition.0.clone(),
+                    partitions: vec![partition.1],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let response = self
+            .deps
+            .peers
+            .send(coordinator, &request)
+            .await
+            .map_err(|_| ErrorCode::NOT_COORDINATOR)?;
+        if ErrorCode(response.error_code).is_error() {
+            return Err(ErrorCode(response.error_code));
+        }
+        let code = response
+            .results_by_transaction
+            .iter()
+            .flat_map(|t| &t.topic_results)
+            .flat_map(|t| &t.results_by_partition)
+            .map(|p| ErrorCode(p.partition_error_code))
+            .find(|c| c.is_error());
+        match code {
+            Some(code) => Err(code),
+            None => Ok(()),
+        }
     }
 
     /// EndTxn: answers once every marker is written.
@@ -354,35 +437,97 @@ impl TxnService {
 
     async fn write_markers(&self, now: i64, c: &Completion) -> bool {
         let mut all_written = true;
+        // Partitions led elsewhere get their markers by WriteTxnMarkers, one
+        // request per leader.
+        let mut remote: HashMap<i32, Vec<(String, i32)>> = HashMap::new();
         for (topic, index) in &c.partitions {
-            let Some(partition) = self.deps.replicas.get(topic, *index) else {
-                // Deleted since it joined the transaction: nothing to mark.
-                warn!(
-                    topic,
-                    partition = index,
-                    "no marker for a partition that no longer exists"
-                );
-                continue;
-            };
-            match partition.append_marker(c.producer_id, c.producer_epoch, c.commit, 0, now) {
-                Ok(_) => {
-                    if topic == OFFSETS_TOPIC {
-                        self.groups
-                            .complete_transaction(c.producer_id, *index, c.commit)
-                            .await;
-                    }
+            let leader = super::partition_leader(&self.deps, topic, *index);
+            match leader {
+                Some(l) if l != self.deps.node_id => {
+                    remote.entry(l).or_default().push((topic.clone(), *index));
+                    continue;
                 }
-                Err(e) => {
+                None if self.deps.metadata.image().topic(topic).is_some() => {
                     warn!(
                         topic,
                         partition = index,
-                        "cannot write a transaction marker: {e}"
+                        "no leader for a transaction marker"
                     );
                     all_written = false;
+                    continue;
                 }
+                _ => {}
+            }
+            if !write_marker_here(&self.deps, &self.groups, c, topic, *index, now).await {
+                all_written = false;
+            }
+        }
+        for (leader, partitions) in remote {
+            if !self.write_markers_at(leader, c, partitions).await {
+                all_written = false;
             }
         }
         all_written
+    }
+
+    /// WriteTxnMarkers to `leader` for `partitions`; whether every marker
+    /// was written.
+    async fn write_markers_at(
+        &self,
+        leader: i32,
+        c: &Completion,
+        partitions: Vec<(String, i32)>,
+    ) -> bool {
+        let mut topics: Vec<WritableTxnMarkerTopic> = Vec::new();
+        for (topic, index) in partitions {
+            match topics.iter_mut().find(|t| t.name == topic) {
+                Some(t) => t.partition_indexes.push(index),
+                None => topics.push(WritableTxnMarkerTopic {
+                    name: topic,
+                    partition_indexes: vec![index],
+                    ..Default::default()
+                }),
+            }
+        }
+        let request = WriteTxnMarkersRequest {
+            markers: vec![WritableTxnMarker {
+                producer_id: c.producer_id,
+                producer_epoch: c.producer_epoch,
+                transaction_result: c.commit,
+                topics,
+                coordinator_epoch: 0,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        match self.deps.peers.send(leader, &request).await {
+            Ok(response) => {
+                let mut ok = true;
+                for marker in &response.markers {
+                    for t in &marker.topics {
+                        for p in &t.partitions {
+                            let code = ErrorCode(p.error_code);
+                            // A partition deleted since it joined the
+                            // transaction needs no marker.
+                            if code.is_error() && code != ErrorCode::UNKNOWN_TOPIC_OR_PARTITION {
+                                warn!(
+                                    topic = %t.name,
+                                    partition = p.partition_index,
+                                    leader,
+                                    "transaction marker refused: {code}"
+                                );
+                                ok = false;
+                            }
+                        }
+                    }
+                }
+                ok
+            }
+            Err(e) => {
+                warn!(leader, "cannot send transaction markers: {e}");
+                false
+            }
+        }
     }
 
     fn append_records(
@@ -405,5 +550,46 @@ impl TxnService {
             )?;
         }
         Ok(())
+    }
+}
+
+/// Writes one transaction marker to a partition this node hosts (and tells
+/// the group coordinator when the partition is one of `__consumer_offsets`):
+/// the coordinator's local case, and WriteTxnMarkers from another node's
+/// coordinator. Whether it was written (a partition deleted since it joined
+/// the transaction counts as written: nothing is left to mark).
+pub async fn write_marker_here(
+    deps: &CoordinatorDeps,
+    groups: &GroupService,
+    c: &Completion,
+    topic: &str,
+    index: i32,
+    now: i64,
+) -> bool {
+    let Some(partition) = deps.replicas.get(topic, index) else {
+        warn!(
+            topic,
+            partition = index,
+            "no marker for a partition that no longer exists"
+        );
+        return true;
+    };
+    match partition.append_marker(c.producer_id, c.producer_epoch, c.commit, 0, now) {
+        Ok(_) => {
+            if topic == OFFSETS_TOPIC {
+                groups
+                    .complete_transaction(c.producer_id, index, c.commit)
+                    .await;
+            }
+            true
+        }
+        Err(e) => {
+            warn!(
+                topic,
+                partition = index,
+                "cannot write a transaction marker: {e}"
+            );
+            false
+        }
     }
 }

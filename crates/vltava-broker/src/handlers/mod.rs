@@ -80,6 +80,7 @@ pub const SUPPORTED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::BrokerRegistration, v(0, 4)),
     (ApiKey::BrokerHeartbeat, v(0, 1)),
     (ApiKey::AllocateProducerIds, v(0, 0)),
+    (ApiKey::WriteTxnMarkers, v(0, 1)),
 ];
 
 pub fn supported_versions(api_key: ApiKey) -> Option<VersionRange> {
@@ -156,6 +157,9 @@ pub async fn handle(
         }
         RequestBody::DescribeTransactions(r) => {
             transactions::describe_transactions(broker, context, r).await
+        }
+        RequestBody::WriteTxnMarkers(r) => {
+            transactions::write_txn_markers(broker, context, r).await
         }
         RequestBody::ListTransactions(r) => {
             transactions::list_transactions(broker, context, r).await

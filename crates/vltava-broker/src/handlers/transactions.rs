@@ -439,3 +439,74 @@ pub async fn list_transactions(
         ..Default::default()
     })
 }
+
+/// WriteTxnMarkers: a transaction coordinator on another node asks this
+/// node, the leader of the listed partitions, to write the commit or abort
+/// markers. A partition not led here is NOT_LEADER_OR_FOLLOWER (the
+/// coordinator retries after learning the new leader); one that does not
+/// exist is UNKNOWN_TOPIC_OR_PARTITION (deleted: nothing left to mark).
+pub async fn write_txn_markers(
+    broker: &Broker,
+    _context: &RequestContext<'_>,
+    request: WriteTxnMarkersRequest,
+) -> ResponseBody {
+    use vltava_protocol::messages::write_txn_markers_response::{
+        WritableTxnMarkerPartitionResult, WritableTxnMarkerResult, WritableTxnMarkerTopicResult,
+    };
+    let mut markers = Vec::with_capacity(request.markers.len());
+    for marker in request.markers {
+        let completion = vltava_txn::Completion {
+            transactional_id: String::new(),
+            producer_id: marker.producer_id,
+            producer_epoch: marker.producer_epoch,
+            commit: marker.transaction_result,
+            partitions: Vec::new(),
+        };
+        let mut topics = Vec::with_capacity(marker.topics.len());
+        for t in marker.topics {
+            let mut partitions = Vec::with_capacity(t.partition_indexes.len());
+            for index in t.partition_indexes {
+                let image = broker.metadata.image();
+                let code = match image.partition(&t.name, index) {
+                    None => ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                    Some(p) if p.leader != broker.node_id => ErrorCode::NOT_LEADER_OR_FOLLOWER,
+                    Some(_) => {
+                        let written = crate::coordinators::transactions::write_marker_here(
+                            broker.txns.deps(),
+                            &broker.groups,
+                            &completion,
+                            &t.name,
+                            index,
+                            broker.now_ms(),
+                        )
+                        .await;
+                        if written {
+                            ErrorCode::NONE
+                        } else {
+                            ErrorCode::KAFKA_STORAGE_ERROR
+                        }
+                    }
+                };
+                partitions.push(WritableTxnMarkerPartitionResult {
+                    partition_index: index,
+                    error_code: code.code(),
+                    ..Default::default()
+                });
+            }
+            topics.push(WritableTxnMarkerTopicResult {
+                name: t.name,
+                partitions,
+                ..Default::default()
+            });
+        }
+        markers.push(WritableTxnMarkerResult {
+            producer_id: marker.producer_id,
+            topics,
+            ..Default::default()
+        });
+    }
+    ResponseBody::WriteTxnMarkers(WriteTxnMarkersResponse {
+        markers,
+        ..Default::default()
+    })
+}

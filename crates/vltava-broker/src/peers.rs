@@ -1,0 +1,101 @@
+//! Connections from this broker to the other brokers, for the requests
+//! brokers send each other: a transaction coordinator's WriteTxnMarkers to
+//! the leaders of the transaction's partitions, and a partition leader's
+//! AddPartitionsToTxn (verify only, KIP-890) to a transaction coordinator.
+//!
+//! A broker is reached at its registered endpoint on
+//! `inter.broker.listener.name` (the first endpoint when it has none by that
+//! name), over one `vltava-net` connection per broker, made on first use and
+//! made again after a failure. Requests to one broker go one at a time; the
+//! connection's lock is held across the exchange on purpose, since the
+//! connection is the request's channel, and no other lock is.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use vltava_net::{Connection, ConnectionConfig};
+use vltava_protocol::{ErrorCode, Request};
+
+use crate::error::KafkaError;
+use crate::metadata_cache::MetadataCache;
+
+type Slot = Arc<tokio::sync::Mutex<Option<(String, Connection)>>>;
+
+pub struct Peers {
+    node_id: i32,
+    metadata: Arc<MetadataCache>,
+    request_timeout: Duration,
+    slots: Mutex<HashMap<i32, Slot>>,
+}
+
+impl Peers {
+    pub fn new(node_id: i32, metadata: Arc<MetadataCache>, request_timeout: Duration) -> Peers {
+        Peers {
+            node_id,
+            metadata,
+            request_timeout,
+            slots: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Where `broker` is reached from here, if it is registered.
+    fn address_of(&self, broker: i32) -> Option<String> {
+        let image = self.metadata.image();
+        let b = image.brokers.get(&broker)?;
+        let listener = self.metadata.static_config().inter_broker_listener_name();
+        let endpoint = b
+            .endpoints
+            .iter()
+            .find(|e| e.listener == listener)
+            .or_else(|| b.endpoints.first())?;
+        Some(format!("{}:{}", endpoint.host, endpoint.port))
+    }
+
+    /// Sends `request` to `broker` and returns its answer.
+    pub async fn send<R: Request>(
+        &self,
+        broker: i32,
+        request: &R,
+    ) -> Result<R::Response, KafkaError> {
+        let unreachable = |why: &dyn std::fmt::Display| {
+            KafkaError::new(
+                ErrorCode::NOT_LEADER_OR_FOLLOWER,
+                format!("broker {broker} cannot be reached: {why}"),
+            )
+        };
+        let addr = self
+            .address_of(broker)
+            .ok_or_else(|| unreachable(&"it is not registered"))?;
+        let slot = self
+            .slots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(broker)
+            .or_default()
+            .clone();
+        let mut slot = slot.lock().await;
+        // A broker that re-registered at another address gets a new
+        // connection.
+        if !matches!(&*slot, Some((a, c)) if *a == addr && !c.is_broken()) {
+            let config = ConnectionConfig {
+                client_id: Some(format!("broker-{}", self.node_id)),
+                connect_timeout: self.request_timeout,
+                request_timeout: self.request_timeout,
+                ..ConnectionConfig::default()
+            };
+            let connection = Connection::connect(&addr, config)
+                .await
+                .map_err(|e| unreachable(&e))?;
+            *slot = Some((addr, connection));
+        }
+        let (_, connection) = slot.as_mut().expect("connected above");
+        match connection.send(request).await {
+            Ok(response) => Ok(response),
+            Err(e) => {
+                *slot = None;
+                Err(unreachable(&e))
+            }
+        }
+    }
+}
