@@ -1,0 +1,180 @@
+"""Real clients against a three-node cluster (`vltava dev-cluster`): every
+node lists every broker (kcat -L, confluent-kafka, kafka-python), admin
+requests work from any node, a consumer group spans partitions led by all
+three nodes, and a transaction over partitions on all three nodes commits or
+aborts as a whole (markers by WriteTxnMarkers, KIP-890 checks at the
+coordinator on another node). Topics have one replica each until
+replication exists (issue 9).
+"""
+
+import json
+import signal
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic as KafkaNewTopic
+
+from conftest import BIN, BROKER_BUGS
+
+
+class Cluster:
+    def __init__(self, nodes=3):
+        self.dir = Path(tempfile.mkdtemp(prefix="vltava-cluster-"))
+        self.proc = subprocess.Popen(
+            [str(BIN), "dev-cluster", "--nodes", str(nodes), "--dir", str(self.dir / "c")],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        line = self.proc.stdout.readline()
+        assert line.startswith("bootstrap servers: "), line
+        self.servers = line.split(": ", 1)[1].strip().split(",")
+        self.nodes = nodes
+        self.wait_converged()
+
+    @property
+    def bootstrap(self):
+        return ",".join(self.servers)
+
+    def describe(self, server):
+        out = subprocess.run([str(BIN), "cluster", "--bootstrap", server, "--output", "json"],
+                             capture_output=True, text=True, timeout=30)
+        return json.loads(out.stdout) if out.returncode == 0 else None
+
+    def wait_converged(self, timeout=60):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            views = [self.describe(s) for s in self.servers]
+            if all(v and len(v["brokers"]) == self.nodes and v["controller_id"] >= 0 for v in views):
+                if len({v["controller_id"] for v in views}) == 1:
+                    return
+            time.sleep(0.2)
+        raise AssertionError("the cluster did not converge")
+
+    def logs(self):
+        return "\n".join(p.read_text(errors="replace") for p in sorted((self.dir / "c").glob("node-*.log")))
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    c = Cluster()
+    yield c
+    c.stop()
+    bugs = [l for l in c.logs().splitlines() if BROKER_BUGS.search(l)]
+    assert not bugs, "\n".join(bugs[:20])
+
+
+def create(cluster, name, partitions):
+    # Through the last node: it forwards to the active controller if need be.
+    admin = AdminClient({"bootstrap.servers": cluster.servers[-1]})
+    admin.create_topics([NewTopic(name, partitions, 1)])[name].result(30)
+    # Until every node has the topic with a leader for each partition.
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        ok = True
+        for s in cluster.servers:
+            md = AdminClient({"bootstrap.servers": s}).list_topics(topic=name, timeout=5)
+            t = md.topics.get(name)
+            if t is None or t.error is not None or len(t.partitions) != partitions:
+                ok = False
+        if ok:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{name} did not reach every node")
+
+
+def leaders(cluster, name):
+    md = AdminClient({"bootstrap.servers": cluster.bootstrap}).list_topics(topic=name, timeout=10)
+    return {p.id: p.leader for p in md.topics[name].partitions.values()}
+
+
+def test_kcat_lists_every_broker_from_every_node(cluster):
+    for s in cluster.servers:
+        out = subprocess.run(["kcat", "-L", "-b", s, "-m", "10"], capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0, out.stderr
+        assert f"{cluster.nodes} brokers:" in out.stdout, out.stdout
+
+
+def test_kafka_python_admin_from_any_node(cluster):
+    name = f"kp-{uuid.uuid4().hex[:8]}"
+    for s in cluster.servers:
+        admin = KafkaAdminClient(bootstrap_servers=s, request_timeout_ms=30000)
+        info = admin.describe_cluster()
+        assert sorted(b["broker_id"] for b in info["brokers"]) == list(range(1, cluster.nodes + 1))
+        admin.close()
+    admin = KafkaAdminClient(bootstrap_servers=cluster.servers[1], request_timeout_ms=30000)
+    admin.create_topics([KafkaNewTopic(name, 3, 1)])
+    quorum = admin.describe_metadata_quorum()
+    [p] = quorum["topics"][0]["partitions"]
+    assert sorted(v["replica_id"] for v in p["current_voters"]) == list(range(1, cluster.nodes + 1))
+    assert p["high_watermark"] > 0
+    admin.delete_topics([name])
+    admin.close()
+
+
+def test_partitions_spread_and_a_group_reads_them_all(cluster):
+    name = f"spread-{uuid.uuid4().hex[:8]}"
+    create(cluster, name, 6)
+    assert set(leaders(cluster, name).values()) == set(range(1, cluster.nodes + 1))
+    p = Producer({"bootstrap.servers": cluster.bootstrap})
+    for part in range(6):
+        for i in range(10):
+            p.produce(name, value=f"{part}-{i}".encode(), partition=part)
+    assert p.flush(30) == 0
+    c = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": f"g-{name}",
+                  "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    c.subscribe([name])
+    got = set()
+    deadline = time.time() + 60
+    while time.time() < deadline and len(got) < 60:
+        m = c.poll(0.5)
+        if m is None or m.error():
+            continue
+        got.add(m.value().decode())
+    c.commit(asynchronous=False)
+    committed = c.committed([TopicPartition(name, part) for part in range(6)], timeout=30)
+    c.close()
+    assert len(got) == 60
+    assert sorted(tp.offset for tp in committed) == [10] * 6
+
+
+def test_a_transaction_over_all_nodes_commits_or_aborts_as_a_whole(cluster):
+    name = f"txn-{uuid.uuid4().hex[:8]}"
+    create(cluster, name, 6)
+    p = Producer({"bootstrap.servers": cluster.bootstrap, "transactional.id": f"tid-{name}"})
+    p.init_transactions(60)
+    for round in range(3):
+        p.begin_transaction()
+        for part in range(6):
+            for i in range(5):
+                p.produce(name, value=f"r{round}-{part}-{i}".encode(), partition=part)
+        if round == 1:
+            p.abort_transaction(60)
+        else:
+            p.commit_transaction(60)
+    c = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": f"rc-{name}",
+                  "isolation.level": "read_committed", "enable.auto.commit": False})
+    c.assign([TopicPartition(name, part, 0) for part in range(6)])
+    got = []
+    deadline = time.time() + 30
+    while time.time() < deadline and len(got) < 60:
+        m = c.poll(0.5)
+        if m is None or m.error():
+            continue
+        got.append(m.value().decode())
+    c.close()
+    assert len(got) == 60
+    assert not [v for v in got if v.startswith("r1-")], "an aborted record was read"
+    assert {v.split("-")[1] for v in got} == {str(part) for part in range(6)}
