@@ -55,6 +55,16 @@ impl Node {
         }
     }
 
+    /// SIGSTOP or SIGCONT: a process that stops answering without dying.
+    fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("running").id();
+        let status = Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
     fn is_running(&mut self) -> bool {
         self.child
             .as_mut()
@@ -76,6 +86,13 @@ struct Cluster {
 impl Cluster {
     /// Formats and starts `n` combined nodes.
     fn start(n: i32) -> Cluster {
+        Cluster::start_with(n, 0)
+    }
+
+    /// Formats and starts nodes 1..=`voters` (controllers; combined when
+    /// `brokers` is 0) and then `brokers` broker-only nodes.
+    fn start_with(voters: i32, brokers: i32) -> Cluster {
+        let n = voters + brokers;
         let temp = tempfile::tempdir().expect("temp dir");
         let out = vltava()
             .args(["storage", "random-uuid"])
@@ -84,21 +101,27 @@ impl Cluster {
         assert!(out.status.success());
         let cluster_id = String::from_utf8(out.stdout).unwrap().trim().to_string();
         let ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
-        let voters: Vec<String> = ports
+        let voter_list: Vec<String> = ports
             .iter()
+            .take(voters as usize)
             .enumerate()
             .map(|(i, p)| format!("{}@127.0.0.1:{p}", i + 1))
             .collect();
         let mut nodes = Vec::new();
         for (i, port) in ports.iter().enumerate() {
             let id = i as i32 + 1;
+            let roles = match (id <= voters, brokers) {
+                (true, 0) => "broker,controller",
+                (true, _) => "controller",
+                (false, _) => "broker",
+            };
             let config = temp.path().join(format!("node-{id}.properties"));
             let data_dir = temp.path().join(format!("node-{id}"));
             std::fs::write(
                 &config,
                 format!(
                     "node.id={id}\n\
-                     process.roles=broker,controller\n\
+                     process.roles={roles}\n\
                      listeners=PLAINTEXT://127.0.0.1:{port}\n\
                      controller.quorum.voters={}\n\
                      controller.quorum.election.timeout.ms=300\n\
@@ -107,7 +130,7 @@ impl Cluster {
                      controller.quorum.request.timeout.ms=500\n\
                      broker.heartbeat.interval.ms=300\n\
                      broker.session.timeout.ms=2000\n",
-                    voters.join(",")
+                    voter_list.join(",")
                 ),
             )
             .unwrap();
@@ -333,6 +356,101 @@ async fn a_minority_cannot_change_metadata_until_the_majority_returns() {
         &cluster.node(others[0]).bootstrap(),
         "majority",
         Duration::from_secs(30),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_controllers_and_two_brokers_keep_the_roles_apart() {
+    let mut cluster = Cluster::start_with(3, 2);
+    // The brokers list only the brokers; a controller is no broker.
+    let controller = converged(&cluster, &[4, 5], &[4, 5]).await;
+    assert!((1..=3).contains(&controller), "controller {controller}");
+    create_eventually(
+        &cluster.node(4).bootstrap(),
+        "on-brokers",
+        Duration::from_secs(20),
+    )
+    .await;
+    let mut client = client_of(&cluster.node(5).bootstrap()).await.unwrap();
+    client
+        .create_topic(&topic("four", 4))
+        .await
+        .expect("create through a broker");
+    let md = eventually(
+        Duration::from_secs(10),
+        "the topic on both brokers",
+        || async {
+            let mut c = client_of(&cluster.nodes[3].bootstrap()).await?;
+            let md = c.topic_metadata("four").await.ok()?;
+            (md.partitions.len() == 4).then_some(md)
+        },
+    )
+    .await;
+    let mut leaders: Vec<i32> = md.partitions.iter().map(|p| p.leader).collect();
+    leaders.sort();
+    assert_eq!(leaders, vec![4, 4, 5, 5], "replicas go to brokers only");
+    client
+        .produce(
+            "four",
+            0,
+            &[ProducerRecord::value("x")],
+            Acks::All,
+            Compression::None,
+        )
+        .await
+        .expect("produce");
+
+    // The active controller dies: the other two controllers elect one, and
+    // the brokers take admin requests again.
+    cluster.node(controller).kill9();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, now_controller) = view(&cluster.node(4).bootstrap()).await.unwrap_or_default();
+        if now_controller > 0 && now_controller != controller {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no new controller");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    create_eventually(
+        &cluster.node(5).bootstrap(),
+        "after-controller-loss",
+        Duration::from_secs(20),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_controller_is_replaced_and_rejoins_when_resumed() {
+    let mut cluster = Cluster::start(3);
+    let controller = converged(&cluster, &[1, 2, 3], &[1, 2, 3]).await;
+    cluster.node(controller).signal("-STOP");
+    let others: Vec<i32> = (1..=3).filter(|id| *id != controller).collect();
+    // Its heartbeats stop: fenced; its quorum fetches stop: replaced.
+    let new_controller = converged(&cluster, &others, &others).await;
+    assert_ne!(new_controller, controller);
+    create_eventually(
+        &cluster.node(others[0]).bootstrap(),
+        "while-paused",
+        Duration::from_secs(20),
+    )
+    .await;
+    // Resumed, it learns of the new epoch, catches up and is unfenced.
+    cluster.node(controller).signal("-CONT");
+    converged(&cluster, &[1, 2, 3], &[1, 2, 3]).await;
+    let back = cluster.node(controller).bootstrap();
+    eventually(
+        Duration::from_secs(10),
+        "the resumed node's metadata",
+        || {
+            let back = back.clone();
+            async move {
+                let mut c = client_of(&back).await?;
+                let topics = c.list_topics(false).await.ok()?;
+                topics.contains(&"while-paused".to_string()).then_some(())
+            }
+        },
     )
     .await;
 }
