@@ -486,7 +486,16 @@ fn status_of(
     let caught_up = match node.role() {
         // The leader's HW moves only once an entry of its epoch commits.
         RoleKind::Leader => hw > 0 && node.log().epoch_before(hw) == Some(node.epoch()),
-        _ => leader_hw.is_some_and(|(epoch, leader_hw)| epoch == node.epoch() && hw >= leader_hw),
+        // A follower: at the HW its leader last reported in this epoch, and
+        // only once that HW covers the leader's first entry of the epoch.
+        // Until then the leader has not committed anything in its epoch,
+        // and its HW may be far short of what the quorum had committed
+        // (after a restart of every node it is 0).
+        _ => leader_hw.is_some_and(|(epoch, leader_hw)| {
+            epoch == node.epoch()
+                && hw >= leader_hw
+                && node.log().epoch_before(leader_hw) == Some(epoch)
+        }),
     };
     QuorumStatus {
         node_id: node.id(),
