@@ -172,9 +172,15 @@ async fn run(
             }
         };
         if batches.is_empty() {
-            let caught_up = {
+            // Marks the status seen: a HW that moved after the read above
+            // must be caught by the check below, or the wait would sleep
+            // through it until the next change (which may not come).
+            let (caught_up, high_watermark) = {
                 let s = status.borrow_and_update();
-                s.caught_up && applied.end >= s.high_watermark
+                (
+                    s.caught_up && applied.end >= s.high_watermark,
+                    s.high_watermark,
+                )
             };
             if caught_up && !applied.loaded {
                 sync(&metadata, &replicas, node_id, &clock).await;
@@ -188,8 +194,8 @@ async fn run(
                 );
             }
             tx.send_replace(applied);
-            if caught_up && applied.end < status.borrow().high_watermark {
-                // More was committed while we synced.
+            if applied.end < high_watermark.max(status.borrow().high_watermark) {
+                // More was committed since the read (or while we synced).
                 continue;
             }
             if snapshots.due(applied.end, Instant::now()) {
@@ -249,6 +255,12 @@ async fn run(
             epoch = batch.epoch;
             end = batch.next_offset();
         }
+        tracing::debug!(
+            from = applied.end,
+            to = end,
+            records = records.len(),
+            "applying committed metadata records"
+        );
         if !records.is_empty() {
             let image = metadata.image();
             match image.apply_all(records.iter().map(|(o, r)| (*o, r))) {

@@ -162,23 +162,30 @@ fn lookup(
     };
     match topic {
         Some(t) => describe_topic(t, node_id),
-        None => MetadataResponseTopic {
-            // Kafka answers a name that can never exist with
-            // INVALID_TOPIC_EXCEPTION (KafkaApis: Topic.validate), so clients
-            // fail its messages at once instead of waiting for the topic.
-            error_code: match name {
-                Some(name) if validate_topic_name(name).is_err() => {
-                    ErrorCode::INVALID_TOPIC_EXCEPTION
+        None => {
+            tracing::debug!(
+                ?name,
+                image_offset = image.offset,
+                "Metadata: unknown topic"
+            );
+            MetadataResponseTopic {
+                // Kafka answers a name that can never exist with
+                // INVALID_TOPIC_EXCEPTION (KafkaApis: Topic.validate), so clients
+                // fail its messages at once instead of waiting for the topic.
+                error_code: match name {
+                    Some(name) if validate_topic_name(name).is_err() => {
+                        ErrorCode::INVALID_TOPIC_EXCEPTION
+                    }
+                    Some(_) => ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                    None => ErrorCode::UNKNOWN_TOPIC_ID,
                 }
-                Some(_) => ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
-                None => ErrorCode::UNKNOWN_TOPIC_ID,
+                .code(),
+                name: name.map(str::to_string),
+                topic_id: *id,
+                topic_authorized_operations: AUTHORIZED_OPERATIONS_OMITTED,
+                ..Default::default()
             }
-            .code(),
-            name: name.map(str::to_string),
-            topic_id: *id,
-            topic_authorized_operations: AUTHORIZED_OPERATIONS_OMITTED,
-            ..Default::default()
-        },
+        }
     }
 }
 
