@@ -2,207 +2,18 @@
 //! quorum it shows (voters, leader, lag, observers), and KIP-853 voter
 //! changes through `cluster remove-voter` and `cluster add-voter`.
 //!
-//! The node helpers are copied from `tests/cluster.rs` (each test binary is
-//! its own crate), with a fourth node whose roles the test picks.
+//! A fourth node, whose roles the test picks, joins the three voters.
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
+use std::time::Duration;
+
+use common::cluster::{
+    create_eventually, eventually, format_storage, free_port, properties, vltava, Cluster, Node,
+};
 use serde_json::Value;
 use vltava_client::protocol::messages::{add_raft_voter_request, AddRaftVoterRequest};
-use vltava_client::{Client, ClientConfig, Connection, ConnectionConfig, ErrorCode, NewTopic};
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().unwrap().port()
-}
-
-fn vltava() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_vltava"))
-}
-
-struct Node {
-    id: i32,
-    port: u16,
-    config: PathBuf,
-    data_dir: PathBuf,
-    child: Option<Child>,
-}
-
-impl Node {
-    fn bootstrap(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    fn start(&mut self) {
-        let child = vltava()
-            .arg("server")
-            .arg("--config")
-            .arg(&self.config)
-            .arg("--data-dir")
-            .arg(&self.data_dir)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start vltava server");
-        self.child = Some(child);
-    }
-
-    fn kill9(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    fn is_running(&mut self) -> bool {
-        self.child
-            .as_mut()
-            .is_some_and(|c| c.try_wait().ok().flatten().is_none())
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        self.kill9();
-    }
-}
-
-struct Cluster {
-    cluster_id: String,
-    /// `controller.quorum.voters` of the three founding voters.
-    voters: String,
-    nodes: Vec<Node>,
-    temp: tempfile::TempDir,
-}
-
-/// A node's properties: `roles` and any `extra` lines on top of the
-/// settings every node here shares (short timeouts keep the test quick).
-fn properties(id: i32, port: u16, roles: &str, voters: &str, extra: &str) -> String {
-    format!(
-        "node.id={id}\n\
-         process.roles={roles}\n\
-         listeners=PLAINTEXT://127.0.0.1:{port}\n\
-         controller.quorum.voters={voters}\n\
-         controller.quorum.election.timeout.ms=300\n\
-         controller.quorum.fetch.timeout.ms=600\n\
-         controller.quorum.election.backoff.max.ms=300\n\
-         controller.quorum.request.timeout.ms=500\n\
-         broker.heartbeat.interval.ms=300\n\
-         broker.session.timeout.ms=2000\n\
-         {extra}"
-    )
-}
-
-fn format_storage(cluster_id: &str, config: &Path, data_dir: &Path) {
-    let status = vltava()
-        .args(["storage", "format", "--cluster-id", cluster_id, "--config"])
-        .arg(config)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .stdout(Stdio::null())
-        .status()
-        .expect("storage format");
-    assert!(status.success(), "formatting {}", data_dir.display());
-}
-
-impl Cluster {
-    /// Formats and starts three combined nodes, the voters.
-    fn start() -> Cluster {
-        let temp = tempfile::tempdir().expect("temp dir");
-        let out = vltava()
-            .args(["storage", "random-uuid"])
-            .output()
-            .expect("random-uuid");
-        assert!(out.status.success());
-        let cluster_id = String::from_utf8(out.stdout).unwrap().trim().to_string();
-        let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-        let voters = ports
-            .iter()
-            .enumerate()
-            .map(|(i, p)| format!("{}@127.0.0.1:{p}", i + 1))
-            .collect::<Vec<_>>()
-            .join(",");
-        let mut cluster = Cluster {
-            cluster_id,
-            voters,
-            nodes: Vec::new(),
-            temp,
-        };
-        for (i, port) in ports.into_iter().enumerate() {
-            cluster.add_node(i as i32 + 1, port, "broker,controller", "");
-        }
-        for node in &mut cluster.nodes {
-            node.start();
-        }
-        cluster
-    }
-
-    /// Writes the config of node `id`, formats its directory (once) with
-    /// the cluster's id, and adds it to the cluster without starting it.
-    fn add_node(&mut self, id: i32, port: u16, roles: &str, extra: &str) {
-        let config = self.temp.path().join(format!("node-{id}.properties"));
-        let data_dir = self.temp.path().join(format!("node-{id}"));
-        std::fs::write(&config, properties(id, port, roles, &self.voters, extra)).unwrap();
-        format_storage(&self.cluster_id, &config, &data_dir);
-        self.nodes.push(Node {
-            id,
-            port,
-            config,
-            data_dir,
-            child: None,
-        });
-    }
-
-    fn node(&mut self, id: i32) -> &mut Node {
-        &mut self.nodes[(id - 1) as usize]
-    }
-}
-
-async fn client_of(bootstrap: &str) -> Option<Client> {
-    let mut config = ClientConfig::new([bootstrap.to_string()]);
-    config.connection.connect_timeout = Duration::from_secs(2);
-    config.connection.request_timeout = Duration::from_secs(10);
-    Client::connect(config).await.ok()
-}
-
-/// Polls `check` every 200 ms until it returns `Some`, for up to `limit`.
-async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// Retries CreateTopics of a one-partition topic through `bootstrap` until
-/// it succeeds.
-async fn create_eventually(bootstrap: &str, name: &str) {
-    eventually(
-        Duration::from_secs(30),
-        &format!("CreateTopics {name}"),
-        || async move {
-            let mut client = client_of(bootstrap).await?;
-            let topic = NewTopic {
-                num_partitions: Some(1),
-                replication_factor: Some(1),
-                ..NewTopic::new(name)
-            };
-            client.create_topic(&topic).await.ok()
-        },
-    )
-    .await;
-}
+use vltava_client::{Connection, ConnectionConfig, ErrorCode};
 
 /// Runs `vltava cluster ARGS --bootstrap B --output json`: the exit status,
 /// the JSON document on success, stderr otherwise.
@@ -252,9 +63,9 @@ fn all_caught_up(replicas: &Value) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_tool_shows_the_quorum_and_changes_its_voters() {
-    let mut cluster = Cluster::start();
+    let mut cluster = Cluster::start(3);
     let first = cluster.node(1).bootstrap();
-    create_eventually(&first, "before").await;
+    create_eventually(&first, "before", Duration::from_secs(30)).await;
 
     // Three voters, one of them the leader (and the active controller),
     // none behind the high watermark once the topic's records are fetched.
@@ -335,7 +146,7 @@ async fn cluster_tool_shows_the_quorum_and_changes_its_voters() {
     })
     .await;
     assert_eq!(v["quorum"]["leader_id"], leader);
-    create_eventually(&first, "after-remove").await;
+    create_eventually(&first, "after-remove", Duration::from_secs(30)).await;
     // Removing it again is refused with the leader's reason.
     let err = cluster_tool(&first, &["remove-voter", "--id", &gone.to_string()])
         .await
@@ -397,7 +208,7 @@ async fn cluster_tool_shows_the_quorum_and_changes_its_voters() {
         .find(|r| r["id"] == 4)
         .unwrap();
     assert_eq!(voter4["endpoints"][0]["port"], port4);
-    create_eventually(&first, "after-add").await;
+    create_eventually(&first, "after-add", Duration::from_secs(30)).await;
     for node in &mut cluster.nodes {
         assert!(node.is_running(), "node {} exited", node.id);
     }
@@ -444,13 +255,7 @@ fn a_controller_outside_the_voters_starts_only_when_it_joins_later() {
         ),
     )
     .unwrap();
-    let mut node = Node {
-        id: 4,
-        port,
-        config,
-        data_dir,
-        child: None,
-    };
+    let mut node = Node::new(4, port, config, data_dir);
     node.start();
     std::thread::sleep(Duration::from_secs(2));
     assert!(node.is_running(), "node 4 exited");

@@ -1,0 +1,270 @@
+//! Multi-node clusters of real `vltava server` processes for the cluster,
+//! snapshot and quorum-tool tests: nodes formatted with `vltava storage
+//! format` and one cluster id, short quorum timeouts so faults resolve
+//! quickly, and the polling helpers the tests wait with.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use vltava_client::{Client, ClientConfig, NewTopic};
+
+pub use super::free_port;
+
+/// The binary under test.
+pub fn vltava() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_vltava"))
+}
+
+/// One node: its config file, data directory and process.
+pub struct Node {
+    pub id: i32,
+    pub port: u16,
+    pub config: PathBuf,
+    pub data_dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl Node {
+    /// A node that is not running yet.
+    pub fn new(id: i32, port: u16, config: PathBuf, data_dir: PathBuf) -> Node {
+        Node {
+            id,
+            port,
+            config,
+            data_dir,
+            child: None,
+        }
+    }
+
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn start(&mut self) {
+        let child = vltava()
+            .arg("server")
+            .arg("--config")
+            .arg(&self.config)
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start vltava server");
+        self.child = Some(child);
+    }
+
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGSTOP or SIGCONT: a process that stops answering without dying.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("running").id();
+        let status = Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().ok().flatten().is_none())
+    }
+
+    pub fn metadata_log_dir(&self) -> PathBuf {
+        self.data_dir.join("metadata").join("__cluster_metadata-0")
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A node's properties: `roles` and any `extra` lines on top of the
+/// settings every test node shares (short timeouts keep the tests quick).
+pub fn properties(id: i32, port: u16, roles: &str, voters: &str, extra: &str) -> String {
+    format!(
+        "node.id={id}\n\
+         process.roles={roles}\n\
+         listeners=PLAINTEXT://127.0.0.1:{port}\n\
+         controller.quorum.voters={voters}\n\
+         controller.quorum.election.timeout.ms=300\n\
+         controller.quorum.fetch.timeout.ms=600\n\
+         controller.quorum.election.backoff.max.ms=300\n\
+         controller.quorum.request.timeout.ms=500\n\
+         broker.heartbeat.interval.ms=300\n\
+         broker.session.timeout.ms=2000\n\
+         {extra}"
+    )
+}
+
+/// `vltava storage format` of one node's directory.
+pub fn format_storage(cluster_id: &str, config: &Path, data_dir: &Path) {
+    let status = vltava()
+        .args(["storage", "format", "--cluster-id", cluster_id, "--config"])
+        .arg(config)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .stdout(Stdio::null())
+        .status()
+        .expect("storage format");
+    assert!(status.success(), "formatting {}", data_dir.display());
+}
+
+pub struct Cluster {
+    pub cluster_id: String,
+    /// `controller.quorum.voters` of the founding voters.
+    pub voters: String,
+    pub nodes: Vec<Node>,
+    temp: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// Formats and starts `n` combined nodes.
+    pub fn start(n: i32) -> Cluster {
+        Cluster::start_with(n, 0, "")
+    }
+
+    /// Formats and starts nodes 1..=`voters` (controllers; combined when
+    /// `brokers` is 0) and then `brokers` broker-only nodes, every one with
+    /// the `extra` config lines.
+    pub fn start_with(voters: i32, brokers: i32, extra: &str) -> Cluster {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let out = vltava()
+            .args(["storage", "random-uuid"])
+            .output()
+            .expect("random-uuid");
+        assert!(out.status.success());
+        let cluster_id = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        let ports: Vec<u16> = (0..voters + brokers).map(|_| free_port()).collect();
+        let voter_list = ports
+            .iter()
+            .take(voters as usize)
+            .enumerate()
+            .map(|(i, p)| format!("{}@127.0.0.1:{p}", i + 1))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut cluster = Cluster {
+            cluster_id,
+            voters: voter_list,
+            nodes: Vec::new(),
+            temp,
+        };
+        for (i, port) in ports.into_iter().enumerate() {
+            let id = i as i32 + 1;
+            let roles = match (id <= voters, brokers) {
+                (true, 0) => "broker,controller",
+                (true, _) => "controller",
+                (false, _) => "broker",
+            };
+            cluster.add_node(id, port, roles, extra);
+        }
+        for node in &mut cluster.nodes {
+            node.start();
+        }
+        cluster
+    }
+
+    /// Writes the config of node `id`, formats its directory with the
+    /// cluster's id, and adds it to the cluster without starting it.
+    pub fn add_node(&mut self, id: i32, port: u16, roles: &str, extra: &str) {
+        let config = self.temp.path().join(format!("node-{id}.properties"));
+        let data_dir = self.temp.path().join(format!("node-{id}"));
+        std::fs::write(&config, properties(id, port, roles, &self.voters, extra)).unwrap();
+        format_storage(&self.cluster_id, &config, &data_dir);
+        self.nodes.push(Node::new(id, port, config, data_dir));
+    }
+
+    pub fn node(&mut self, id: i32) -> &mut Node {
+        &mut self.nodes[(id - 1) as usize]
+    }
+}
+
+/// A topic of `partitions` partitions, one replica each (replication
+/// arrives with the next issue).
+pub fn topic(name: &str, partitions: i32) -> NewTopic {
+    NewTopic {
+        num_partitions: Some(partitions),
+        replication_factor: Some(1),
+        ..NewTopic::new(name)
+    }
+}
+
+pub async fn client_of(bootstrap: &str) -> Option<Client> {
+    let mut config = ClientConfig::new([bootstrap.to_string()]);
+    config.connection.connect_timeout = Duration::from_secs(2);
+    config.connection.request_timeout = Duration::from_secs(10);
+    Client::connect(config).await.ok()
+}
+
+/// Polls `check` every 100 ms until it returns `Some`, for up to `limit`.
+pub async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Retries CreateTopics of a one-partition topic through `bootstrap` until
+/// it succeeds.
+pub async fn create_eventually(bootstrap: &str, name: &str, limit: Duration) {
+    eventually(limit, &format!("CreateTopics {name}"), || async move {
+        let mut client = client_of(bootstrap).await?;
+        client.create_topic(&topic(name, 1)).await.ok()
+    })
+    .await;
+}
+
+/// The brokers and controller a node's Metadata answer lists.
+pub async fn view(bootstrap: &str) -> Option<(Vec<i32>, i32)> {
+    let mut client = client_of(bootstrap).await?;
+    let md = client.metadata(Some(&[])).await.ok()?;
+    Some((
+        md.brokers.iter().map(|b| b.node_id).collect(),
+        md.controller_id,
+    ))
+}
+
+/// Waits until every listed node's Metadata shows exactly `brokers` and the
+/// same active controller; returns that controller.
+pub async fn converged(cluster: &Cluster, nodes: &[i32], brokers: &[i32]) -> i32 {
+    let bootstraps: Vec<String> = nodes
+        .iter()
+        .map(|id| cluster.nodes[(*id - 1) as usize].bootstrap())
+        .collect();
+    eventually(Duration::from_secs(30), "the cluster to converge", || {
+        let bootstraps = bootstraps.clone();
+        let brokers = brokers.to_vec();
+        async move {
+            let mut controllers = Vec::new();
+            for b in &bootstraps {
+                let (listed, controller) = view(b).await?;
+                if listed != brokers || controller < 0 {
+                    return None;
+                }
+                controllers.push(controller);
+            }
+            controllers.dedup();
+            (controllers.len() == 1).then(|| controllers[0])
+        }
+    })
+    .await
+}
