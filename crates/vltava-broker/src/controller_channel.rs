@@ -17,7 +17,7 @@ use tokio::sync::watch;
 use tracing::{debug, info, warn};
 use vltava_metadata::controller::NewTopic;
 use vltava_metadata::Endpoint;
-use vltava_net::{Connection, ConnectionConfig};
+use vltava_net::{ConnectionConfig, Redial};
 use vltava_protocol::messages::{
     broker_registration_request, create_topics_request, AllocateProducerIdsRequest,
     BrokerHeartbeatRequest, BrokerRegistrationRequest, CreateTopicsRequest,
@@ -52,7 +52,8 @@ pub struct ControllerChannel {
     epoch: Mutex<Option<i64>>,
     /// The producer-id block being handed out: `next..end`.
     producer_ids: tokio::sync::Mutex<(i64, i64)>,
-    connection: tokio::sync::Mutex<Option<(i32, Connection)>>,
+    /// To the active controller; remade when the leader moves.
+    connection: tokio::sync::Mutex<Redial>,
 }
 
 impl ControllerChannel {
@@ -83,7 +84,12 @@ impl ControllerChannel {
             request_timeout,
             epoch: Mutex::new(None),
             producer_ids: tokio::sync::Mutex::new((0, 0)),
-            connection: tokio::sync::Mutex::new(None),
+            connection: tokio::sync::Mutex::new(Redial::new(ConnectionConfig {
+                client_id: Some(format!("broker-{node_id}-to-controller")),
+                connect_timeout: request_timeout,
+                request_timeout,
+                ..ConnectionConfig::default()
+            })),
         }
     }
 
@@ -136,31 +142,12 @@ impl ControllerChannel {
         let Some(addr) = self.voters.get(&leader) else {
             return Err(unreachable(&"it is not in controller.quorum.voters"));
         };
-        let mut slot = self.connection.lock().await;
-        if !matches!(&*slot, Some((id, c)) if *id == leader && !c.is_broken()) {
-            let config = ConnectionConfig {
-                client_id: Some(format!("broker-{}-to-controller", self.node_id)),
-                connect_timeout: self.request_timeout,
-                request_timeout: self.request_timeout,
-                ..ConnectionConfig::default()
-            };
-            let connection = Connection::connect(addr, config)
-                .await
-                .map_err(|e| unreachable(&e))?;
-            *slot = Some((leader, connection));
-        }
-        let (_, connection) = slot.as_mut().expect("connected above");
-        let sent = match version {
-            Some(v) => connection.send_version(request, v).await,
-            None => connection.send(request).await,
-        };
-        match sent {
-            Ok(response) => Ok(response),
-            Err(e) => {
-                *slot = None;
-                Err(unreachable(&e))
-            }
-        }
+        self.connection
+            .lock()
+            .await
+            .send(addr, request, version)
+            .await
+            .map_err(|e| unreachable(&e))
     }
 
     /// The last metadata offset this broker has applied, -1 before it has

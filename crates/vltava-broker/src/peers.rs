@@ -14,13 +14,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use vltava_net::{Connection, ConnectionConfig};
+use vltava_net::{ConnectionConfig, Redial};
 use vltava_protocol::{ErrorCode, Request};
 
 use crate::error::KafkaError;
 use crate::metadata_cache::MetadataCache;
 
-type Slot = Arc<tokio::sync::Mutex<Option<(String, Connection)>>>;
+type Slot = Arc<tokio::sync::Mutex<Redial>>;
 
 pub struct Peers {
     node_id: i32,
@@ -72,30 +72,21 @@ impl Peers {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .entry(broker)
-            .or_default()
+            .or_insert_with(|| {
+                Arc::new(tokio::sync::Mutex::new(Redial::new(ConnectionConfig {
+                    client_id: Some(format!("broker-{}", self.node_id)),
+                    connect_timeout: self.request_timeout,
+                    request_timeout: self.request_timeout,
+                    ..ConnectionConfig::default()
+                })))
+            })
             .clone();
-        let mut slot = slot.lock().await;
         // A broker that re-registered at another address gets a new
-        // connection.
-        if !matches!(&*slot, Some((a, c)) if *a == addr && !c.is_broken()) {
-            let config = ConnectionConfig {
-                client_id: Some(format!("broker-{}", self.node_id)),
-                connect_timeout: self.request_timeout,
-                request_timeout: self.request_timeout,
-                ..ConnectionConfig::default()
-            };
-            let connection = Connection::connect(&addr, config)
-                .await
-                .map_err(|e| unreachable(&e))?;
-            *slot = Some((addr, connection));
-        }
-        let (_, connection) = slot.as_mut().expect("connected above");
-        match connection.send(request).await {
-            Ok(response) => Ok(response),
-            Err(e) => {
-                *slot = None;
-                Err(unreachable(&e))
-            }
-        }
+        // connection (Redial compares the address).
+        let mut redial = slot.lock().await;
+        redial
+            .send(&addr, request, None)
+            .await
+            .map_err(|e| unreachable(&e))
     }
 }

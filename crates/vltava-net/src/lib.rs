@@ -5,9 +5,13 @@
 //!
 //! - [`connection`]: one TCP connection to one broker.
 //! - [`error`]: the error type of a connection and of the client built on it.
+//! - [`redial`]: a connection to whatever address is current, remade after
+//!   a failure.
 
 pub mod connection;
 pub mod error;
+pub mod redial;
 
 pub use connection::{our_versions, pick_version, Connection, ConnectionConfig};
 pub use error::{BrokerError, Error, Result};
+pub use redial::Redial;

@@ -986,7 +986,10 @@ impl Driver {
     }
 }
 
-fn wall_clock_ms() -> i64 {
+/// Milliseconds since the epoch: Kafka's timestamps (batch times, the fetch
+/// times DescribeQuorum reports). Read here, in the driver, never inside the
+/// state machine.
+pub(crate) fn wall_clock_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)

@@ -13,7 +13,7 @@ use vltava_protocol::messages::{
 use vltava_protocol::ErrorCode;
 use vltava_raft::Message;
 
-use crate::driver::{Quorum, QuorumDescription};
+use crate::driver::{wall_clock_ms, Quorum, QuorumDescription};
 use crate::wire::{self, WireError};
 
 /// Whether `body` is a request this module answers.
@@ -197,13 +197,6 @@ pub async fn answer(
         }
         _ => return None,
     })
-}
-
-fn wall_clock_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// DescribeQuorum's answer from the leader's view, in `version` (fetch
