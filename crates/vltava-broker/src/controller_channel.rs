@@ -350,6 +350,7 @@ impl ControllerChannel {
                 | RequestBody::CreatePartitions(_)
                 | RequestBody::AlterConfigs(_)
                 | RequestBody::IncrementalAlterConfigs(_)
+                | RequestBody::DescribeQuorum(_)
         );
         if !forwarded {
             return None;
@@ -381,6 +382,10 @@ impl ControllerChannel {
                 .call_version(leader, r, v)
                 .await
                 .map(ResponseBody::IncrementalAlterConfigs),
+            RequestBody::DescribeQuorum(r) => self
+                .call_version(leader, r, v)
+                .await
+                .map(ResponseBody::DescribeQuorum),
             _ => unreachable!("matched above"),
         })
     }

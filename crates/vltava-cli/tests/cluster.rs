@@ -12,6 +12,7 @@ use common::cluster::{
     client_of, converged, create_eventually, eventually, free_port, topic, view, vltava, Cluster,
     Node,
 };
+use vltava_client::protocol::messages::{describe_quorum_request, DescribeQuorumRequest};
 use vltava_client::{Acks, Compression, ProducerRecord};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -19,6 +20,37 @@ async fn three_nodes_elect_register_place_and_survive_the_loss_of_the_controller
     let mut cluster = Cluster::start(3);
     let controller = converged(&cluster, &[1, 2, 3], &[1, 2, 3]).await;
     assert!((1..=3).contains(&controller));
+
+    // DescribeQuorum sent to any node answers with the whole quorum: the
+    // nodes that do not lead relay it to the one that does, as Kafka's
+    // brokers forward it to the active controller.
+    for id in 1..=3 {
+        let mut c = client_of(&cluster.node(id).bootstrap()).await.unwrap();
+        let request = DescribeQuorumRequest {
+            topics: vec![describe_quorum_request::TopicData {
+                topic_name: "__cluster_metadata".to_string(),
+                partitions: vec![describe_quorum_request::PartitionData {
+                    partition_index: 0,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let resp = c
+            .connection(id)
+            .await
+            .unwrap()
+            .send(&request)
+            .await
+            .unwrap();
+        let p = &resp.topics[0].partitions[0];
+        assert_eq!(p.error_code, 0, "DescribeQuorum at node {id}: {p:?}");
+        assert_eq!(p.leader_id, controller);
+        let mut voters: Vec<i32> = p.current_voters.iter().map(|v| v.replica_id).collect();
+        voters.sort();
+        assert_eq!(voters, vec![1, 2, 3], "DescribeQuorum at node {id}");
+    }
 
     // Admin requests may start at any node; the client follows
     // NOT_CONTROLLER to the active controller.

@@ -97,6 +97,14 @@ pub async fn handle(
     context: &RequestContext<'_>,
     body: RequestBody,
 ) -> Result<Option<vltava_protocol::ResponseBody>, String> {
+    // DescribeQuorum is answered from the quorum leader's view; a node that
+    // does not lead relays it there, as Kafka's brokers forward it to the
+    // active controller (the Admin client sends it to any node).
+    if matches!(body, RequestBody::DescribeQuorum(_)) {
+        if let Some(Ok(response)) = broker.channel.forward(&body, context.version).await {
+            return Ok(Some(response));
+        }
+    }
     if vltava_quorum::inbound::is_quorum_request(&body, context.version) {
         let wait = std::time::Duration::from_secs(5);
         let quorum = broker.controller.quorum();

@@ -2,11 +2,12 @@
 //! and changes it: DescribeQuorum (KIP-595; fetch times in v1, endpoints in
 //! v2) and KIP-853's AddRaftVoter / RemoveRaftVoter.
 //!
-//! Only the quorum leader describes the quorum or changes its voters. Any
-//! node answers DescribeQuorum, a non-leader with NOT_LEADER_OR_FOLLOWER and
-//! the leader's id, so the client asks any broker first and follows that id
-//! (found in the brokers of the cluster metadata). Voter changes go to the
-//! leader found that way.
+//! Only the quorum leader describes the quorum or changes its voters. A
+//! Vltava node that does not lead relays DescribeQuorum to the leader (as
+//! Kafka's brokers forward it to the active controller); one that cannot
+//! answers NOT_LEADER_OR_FOLLOWER with the leader's id, so the client asks
+//! any broker first and follows that id (found in the brokers of the
+//! cluster metadata). Voter changes go to the leader found that way.
 
 use std::collections::BTreeMap;
 
