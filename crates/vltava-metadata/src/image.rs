@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use vltava_protocol::Uuid;
 
-use crate::records::{Endpoint, MetadataRecord};
+use crate::records::{Endpoint, MetadataRecord, NO_LEADER, NO_LEADER_CHANGE};
 
 pub const RESOURCE_TOPIC: i8 = 2;
 pub const RESOURCE_BROKER: i8 = 4;
@@ -42,11 +42,47 @@ impl BrokerImage {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PartitionImage {
+    /// In preference order: the first is the preferred leader.
     pub replicas: Vec<i32>,
     pub isr: Vec<i32>,
+    /// The leader, or [`NO_LEADER`] (-1) when the partition is offline.
     pub leader: i32,
+    /// Bumped whenever the leader changes (including to no leader).
     pub leader_epoch: i32,
+    /// Bumped on every change to the partition.
     pub partition_epoch: i32,
+}
+
+impl PartitionImage {
+    pub fn has_leader(&self) -> bool {
+        self.leader != NO_LEADER
+    }
+
+    /// The state after a PartitionChange with these fields (Kafka's
+    /// `PartitionRegistration.merge`): the ISR and the replicas are replaced
+    /// when given, the leader unless `leader` is [`NO_LEADER_CHANGE`]; the
+    /// partition epoch always goes up by one, the leader epoch by one when
+    /// the leader field is set (even to the same leader, which is how Kafka
+    /// fences a leader's old epoch without moving it).
+    pub fn merge(
+        &self,
+        isr: Option<&[i32]>,
+        leader: i32,
+        replicas: Option<&[i32]>,
+    ) -> PartitionImage {
+        let (leader, leader_epoch) = if leader == NO_LEADER_CHANGE {
+            (self.leader, self.leader_epoch)
+        } else {
+            (leader, self.leader_epoch + 1)
+        };
+        PartitionImage {
+            replicas: replicas.map_or_else(|| self.replicas.clone(), <[i32]>::to_vec),
+            isr: isr.map_or_else(|| self.isr.clone(), <[i32]>::to_vec),
+            leader,
+            leader_epoch,
+            partition_epoch: self.partition_epoch + 1,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -387,6 +423,42 @@ impl MetadataImage {
                     }
                 }
             }
+            MetadataRecord::PartitionChange {
+                topic_id,
+                partition,
+                isr,
+                leader,
+                replicas,
+                removing_replicas,
+                adding_replicas,
+                leader_recovery_state: _,
+            } => {
+                let name = self.topic_names.get(topic_id).ok_or_else(|| {
+                    ApplyError(format!(
+                        "change to a partition of unknown topic id {topic_id}"
+                    ))
+                })?;
+                let topic =
+                    Arc::make_mut(self.topics.get_mut(name).expect("name index is consistent"));
+                let state = usize::try_from(*partition)
+                    .ok()
+                    .and_then(|p| topic.partitions.get_mut(p))
+                    .ok_or_else(|| {
+                        ApplyError(format!(
+                            "change to partition {partition} of {}, which has no such partition",
+                            topic.name
+                        ))
+                    })?;
+                let reassigning =
+                    |list: &Option<Vec<i32>>| list.as_ref().is_some_and(|l| !l.is_empty());
+                if reassigning(removing_replicas) || reassigning(adding_replicas) {
+                    return Err(ApplyError(format!(
+                        "change to partition {partition} of {} starts a reassignment, which this node does not support",
+                        topic.name
+                    )));
+                }
+                *state = state.merge(isr.as_deref(), *leader, replicas.as_deref());
+            }
             MetadataRecord::Config {
                 resource_type,
                 resource_name,
@@ -485,6 +557,137 @@ mod tests {
         assert!(after.topic_configs("a").is_empty());
         // The earlier image is untouched.
         assert!(image.topic("a").is_some());
+    }
+
+    fn partition_change(
+        topic_id: Uuid,
+        p: i32,
+        isr: Option<Vec<i32>>,
+        leader: i32,
+    ) -> MetadataRecord {
+        MetadataRecord::PartitionChange {
+            topic_id,
+            partition: p,
+            isr,
+            leader,
+            replicas: None,
+            removing_replicas: None,
+            adding_replicas: None,
+            leader_recovery_state: crate::records::LEADER_RECOVERY_NO_CHANGE,
+        }
+    }
+
+    /// Kafka's `PartitionRegistration.merge`: the partition epoch goes up
+    /// on every change, the leader epoch only when the leader field is set.
+    #[test]
+    fn partition_changes_merge_into_the_partition() {
+        let id = Uuid([1; 16]);
+        let image = MetadataImage::empty()
+            .apply_all([
+                (
+                    0,
+                    &MetadataRecord::Topic {
+                        name: "a".into(),
+                        topic_id: id,
+                    },
+                ),
+                (
+                    1,
+                    &MetadataRecord::Partition {
+                        topic_id: id,
+                        partition: 0,
+                        replicas: vec![1, 2, 3],
+                        isr: vec![1, 2, 3],
+                        leader: 1,
+                        leader_epoch: 4,
+                        partition_epoch: 9,
+                    },
+                ),
+            ])
+            .unwrap();
+        let state = |image: &MetadataImage| image.partition("a", 0).unwrap().clone();
+
+        // An ISR shrink: partition epoch only.
+        let image = image
+            .apply(
+                2,
+                &partition_change(id, 0, Some(vec![1, 3]), NO_LEADER_CHANGE),
+            )
+            .unwrap();
+        let p = state(&image);
+        assert_eq!((p.isr.as_slice(), p.leader), (&[1, 3][..], 1));
+        assert_eq!((p.leader_epoch, p.partition_epoch), (4, 10));
+
+        // A new leader: both epochs.
+        let image = image.apply(3, &partition_change(id, 0, None, 3)).unwrap();
+        let p = state(&image);
+        assert_eq!((p.isr.as_slice(), p.leader), (&[1, 3][..], 3));
+        assert_eq!((p.leader_epoch, p.partition_epoch), (5, 11));
+
+        // No leader is a leader change too; so is naming the same leader.
+        let image = image
+            .apply(4, &partition_change(id, 0, None, NO_LEADER))
+            .unwrap();
+        let p = state(&image);
+        assert!(!p.has_leader());
+        assert_eq!((p.leader_epoch, p.partition_epoch), (6, 12));
+        let image = image
+            .apply(5, &partition_change(id, 0, None, NO_LEADER))
+            .unwrap();
+        assert_eq!(state(&image).leader_epoch, 7);
+
+        // Even a change that changes nothing bumps the partition epoch.
+        let image = image
+            .apply(6, &partition_change(id, 0, None, NO_LEADER_CHANGE))
+            .unwrap();
+        assert_eq!(state(&image).partition_epoch, 14);
+
+        // New replicas replace the old ones.
+        let image = image
+            .apply(
+                7,
+                &MetadataRecord::PartitionChange {
+                    topic_id: id,
+                    partition: 0,
+                    isr: Some(vec![2]),
+                    leader: 2,
+                    replicas: Some(vec![2, 1]),
+                    removing_replicas: Some(vec![]),
+                    adding_replicas: Some(vec![]),
+                    leader_recovery_state: crate::records::LEADER_RECOVERING,
+                },
+            )
+            .unwrap();
+        assert_eq!(
+            state(&image),
+            PartitionImage {
+                replicas: vec![2, 1],
+                isr: vec![2],
+                leader: 2,
+                leader_epoch: 8,
+                partition_epoch: 15,
+            }
+        );
+        assert_eq!(image.offset, 7);
+
+        // Unknown topics and partitions, and reassignments, are refused.
+        for bad in [
+            partition_change(Uuid([9; 16]), 0, None, 1),
+            partition_change(id, 1, None, 1),
+            partition_change(id, -1, None, 1),
+            MetadataRecord::PartitionChange {
+                topic_id: id,
+                partition: 0,
+                isr: None,
+                leader: NO_LEADER_CHANGE,
+                replicas: Some(vec![1, 2, 3]),
+                removing_replicas: None,
+                adding_replicas: Some(vec![3]),
+                leader_recovery_state: crate::records::LEADER_RECOVERY_NO_CHANGE,
+            },
+        ] {
+            assert!(image.apply(8, &bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
@@ -671,7 +874,7 @@ mod tests {
         let brokers: Vec<&BrokerImage> = image.brokers.values().collect();
         let topics = image.topics();
         loop {
-            match rng.below(11) {
+            match rng.below(12) {
                 0 => {
                     let id = rng.below(6) as i32;
                     let endpoints = (0..rng.below(3))
@@ -784,6 +987,23 @@ mod tests {
                         name: format!("c{}", rng.below(5)),
                         value: rng.chance(75).then(|| format!("v{}", rng.below(1000))),
                     };
+                }
+                10 => {
+                    let with_partitions: Vec<_> =
+                        topics.iter().filter(|t| !t.partitions.is_empty()).collect();
+                    if let Some(t) = rng.pick(&with_partitions) {
+                        let some_ids = |rng: &mut Rng, max| rng.chance(50).then(|| rng.ids(max));
+                        return MetadataRecord::PartitionChange {
+                            topic_id: t.id,
+                            partition: rng.below(t.partitions.len() as u64) as i32,
+                            isr: some_ids(rng, 3),
+                            leader: rng.below(10) as i32 - 2,
+                            replicas: some_ids(rng, 4),
+                            removing_replicas: rng.chance(20).then(Vec::new),
+                            adding_replicas: None,
+                            leader_recovery_state: rng.below(3) as i8 - 1,
+                        };
+                    }
                 }
                 9 => {
                     if let Some(t) = rng.pick(&topics) {

@@ -21,8 +21,8 @@ use bytes::{Bytes, BytesMut};
 use vltava_protocol::codec::{self, DecodeError, EncodeError, Uuid};
 use vltava_protocol::messages::{
     register_broker_record, BrokerRegistrationChangeRecord, ConfigRecord, FenceBrokerRecord,
-    PartitionRecord, ProducerIdsRecord, RegisterBrokerRecord, RemoveTopicRecord, TopicRecord,
-    UnfenceBrokerRecord, UnregisterBrokerRecord,
+    PartitionChangeRecord, PartitionRecord, ProducerIdsRecord, RegisterBrokerRecord,
+    RemoveTopicRecord, TopicRecord, UnfenceBrokerRecord, UnregisterBrokerRecord,
 };
 use vltava_protocol::{MetadataRecordBody, MetadataRecordType};
 
@@ -83,6 +83,35 @@ pub enum MetadataRecord {
         leader_epoch: i32,
         partition_epoch: i32,
     },
+    /// A change to one partition (Kafka's PartitionChangeRecord): every
+    /// field left at its "no change" value (`None`, [`NO_LEADER_CHANGE`],
+    /// [`LEADER_RECOVERY_NO_CHANGE`]) keeps the partition's current value.
+    /// Applying it always bumps the partition epoch, and bumps the leader
+    /// epoch when `leader` is not [`NO_LEADER_CHANGE`] (Kafka's
+    /// `PartitionRegistration.merge`).
+    PartitionChange {
+        topic_id: Uuid,
+        partition: i32,
+        /// The new in-sync replicas, or `None` when they did not change.
+        isr: Option<Vec<i32>>,
+        /// [`NO_LEADER_CHANGE`] (-2) when the leader did not change,
+        /// [`NO_LEADER`] (-1) when the partition now has none, otherwise
+        /// the new leader.
+        leader: i32,
+        /// The new replicas, or `None` when they did not change.
+        replicas: Option<Vec<i32>>,
+        /// The replicas a reassignment is removing, or `None` for no
+        /// change. Only `None` or empty is applied: this node does not
+        /// reassign partitions.
+        removing_replicas: Option<Vec<i32>>,
+        /// The replicas a reassignment is adding (as `removing_replicas`).
+        adding_replicas: Option<Vec<i32>>,
+        /// [`LEADER_RECOVERY_NO_CHANGE`] (-1), [`LEADER_RECOVERED`] (0) or
+        /// [`LEADER_RECOVERING`] (1, a leader chosen by an unclean
+        /// election that has not recovered yet). Carried, not applied: the
+        /// image does not keep a partition's recovery state.
+        leader_recovery_state: i8,
+    },
     /// A config was set (`Some`) or removed (`None`) on a resource
     /// (`resource_type` uses DescribeConfigs codes: 2 topic, 4 broker).
     Config {
@@ -124,6 +153,25 @@ const FENCING_FENCE: i8 = 1;
 /// change, 1 if the broker is in controlled shutdown".
 const SHUTDOWN_NONE: i8 = 0;
 const SHUTDOWN_IN_CONTROLLED_SHUTDOWN: i8 = 1;
+
+/// PartitionChangeRecord version 0: every field this node writes is in it.
+/// Kafka 4.0 writes v2 at 4.0-IV3, but the versions differ only in the
+/// tagged fields v1 and v2 add (Directories, the ELR lists), which are null
+/// ("no change") in everything we write; any Kafka reads v0.
+const PARTITION_CHANGE_VERSION: i16 = 0;
+
+/// A partition's leader: none (Kafka's `LeaderConstants.NO_LEADER`).
+pub const NO_LEADER: i32 = -1;
+/// PartitionChangeRecord's `Leader` when the leader did not change
+/// (Kafka's `LeaderConstants.NO_LEADER_CHANGE`).
+pub const NO_LEADER_CHANGE: i32 = -2;
+/// PartitionChangeRecord's `LeaderRecoveryState` when it did not change.
+pub const LEADER_RECOVERY_NO_CHANGE: i8 = -1;
+/// The leader was elected from the ISR, or has recovered from an unclean
+/// election.
+pub const LEADER_RECOVERED: i8 = 0;
+/// The leader was elected by an unclean election and is still recovering.
+pub const LEADER_RECOVERING: i8 = 1;
 
 /// Kafka's `DirectoryId.UNASSIGNED`: a replica whose log directory the
 /// controller does not know. Written for every replica in PartitionRecord
@@ -307,6 +355,29 @@ impl MetadataRecord {
                 }),
                 PARTITION_VERSION,
             ),
+            MetadataRecord::PartitionChange {
+                topic_id,
+                partition,
+                isr,
+                leader,
+                replicas,
+                removing_replicas,
+                adding_replicas,
+                leader_recovery_state,
+            } => (
+                MetadataRecordBody::PartitionChange(PartitionChangeRecord {
+                    partition_id: *partition,
+                    topic_id: *topic_id,
+                    isr: isr.clone(),
+                    leader: *leader,
+                    replicas: replicas.clone(),
+                    removing_replicas: removing_replicas.clone(),
+                    adding_replicas: adding_replicas.clone(),
+                    leader_recovery_state: *leader_recovery_state,
+                    ..Default::default()
+                }),
+                PARTITION_CHANGE_VERSION,
+            ),
             MetadataRecord::Config {
                 resource_type,
                 resource_name,
@@ -441,6 +512,45 @@ impl MetadataRecord {
                     leader: r.leader,
                     leader_epoch: r.leader_epoch,
                     partition_epoch: r.partition_epoch,
+                }
+            }
+            MetadataRecordBody::PartitionChange(r) => {
+                const RECORD: &str = "PartitionChangeRecord";
+                let reassigning =
+                    |list: &Option<Vec<i32>>| list.as_ref().is_some_and(|l| !l.is_empty());
+                if reassigning(&r.adding_replicas) || reassigning(&r.removing_replicas) {
+                    return Err(RecordError::Unsupported {
+                        record: RECORD,
+                        why: "partition reassignment (adding or removing replicas)",
+                    });
+                }
+                if r.leader < NO_LEADER_CHANGE {
+                    return Err(RecordError::InvalidValue {
+                        record: RECORD,
+                        field: "Leader",
+                        value: r.leader.into(),
+                    });
+                }
+                if !(LEADER_RECOVERY_NO_CHANGE..=LEADER_RECOVERING)
+                    .contains(&r.leader_recovery_state)
+                {
+                    return Err(RecordError::InvalidValue {
+                        record: RECORD,
+                        field: "LeaderRecoveryState",
+                        value: r.leader_recovery_state.into(),
+                    });
+                }
+                // Directories (v1+) and the ELR lists (v2+) are dropped, as
+                // PartitionRecord's are.
+                MetadataRecord::PartitionChange {
+                    topic_id: r.topic_id,
+                    partition: r.partition_id,
+                    isr: r.isr,
+                    leader: r.leader,
+                    replicas: r.replicas,
+                    removing_replicas: r.removing_replicas,
+                    adding_replicas: r.adding_replicas,
+                    leader_recovery_state: r.leader_recovery_state,
                 }
             }
             MetadataRecordBody::Config(r) => MetadataRecord::Config {
@@ -660,6 +770,9 @@ pub mod legacy {
             MetadataRecord::BrokerRegistrationChange { .. } => {
                 return not_in_legacy("BrokerRegistrationChangeRecord")
             }
+            MetadataRecord::PartitionChange { .. } => {
+                return not_in_legacy("PartitionChangeRecord")
+            }
         }
         Ok(buf.freeze())
     }
@@ -815,6 +928,36 @@ mod tests {
                 leader_epoch: 4,
                 partition_epoch: 5,
             },
+            MetadataRecord::PartitionChange {
+                topic_id: id,
+                partition: 3,
+                isr: None,
+                leader: NO_LEADER_CHANGE,
+                replicas: None,
+                removing_replicas: None,
+                adding_replicas: None,
+                leader_recovery_state: LEADER_RECOVERY_NO_CHANGE,
+            },
+            MetadataRecord::PartitionChange {
+                topic_id: id,
+                partition: 0,
+                isr: Some(vec![2, 1]),
+                leader: NO_LEADER,
+                replicas: Some(vec![1, 2, 3]),
+                removing_replicas: Some(vec![]),
+                adding_replicas: Some(vec![]),
+                leader_recovery_state: LEADER_RECOVERING,
+            },
+            MetadataRecord::PartitionChange {
+                topic_id: id,
+                partition: 1,
+                isr: Some(vec![]),
+                leader: 2,
+                replicas: None,
+                removing_replicas: None,
+                adding_replicas: None,
+                leader_recovery_state: LEADER_RECOVERED,
+            },
             MetadataRecord::Config {
                 resource_type: 2,
                 resource_name: "t".into(),
@@ -869,7 +1012,8 @@ mod tests {
             MetadataRecord::UnregisterBroker { .. }
             | MetadataRecord::FenceBroker { .. }
             | MetadataRecord::UnfenceBroker { .. }
-            | MetadataRecord::BrokerRegistrationChange { .. } => false,
+            | MetadataRecord::BrokerRegistrationChange { .. }
+            | MetadataRecord::PartitionChange { .. } => false,
             _ => true,
         }
     }
@@ -1060,6 +1204,103 @@ mod tests {
                 value: -1
             })
         );
+    }
+
+    /// PartitionChangeRecord (type 5) laid out by hand from its spec: after
+    /// the partition id and topic id, everything is a tagged field, written
+    /// only when it differs from its default ("no change"), in tag order:
+    /// 0 Isr, 1 Leader, 2 Replicas, 3 RemovingReplicas, 4 AddingReplicas,
+    /// 5 LeaderRecoveryState; v1 adds 8 Directories, v2 6 and 7 (ELR).
+    #[test]
+    fn partition_change_frames_byte_by_byte() {
+        let id = Uuid([0x42; 16]);
+        let head = |version: u8| {
+            let mut h = vec![0x01, 0x05, version, 0, 0, 0, 7];
+            h.extend_from_slice(&id.0);
+            h
+        };
+        let change = |isr, leader, replicas, recovery| MetadataRecord::PartitionChange {
+            topic_id: id,
+            partition: 7,
+            isr,
+            leader,
+            replicas,
+            removing_replicas: None,
+            adding_replicas: None,
+            leader_recovery_state: recovery,
+        };
+
+        // Nothing changed: no tagged fields at all.
+        let none = change(None, NO_LEADER_CHANGE, None, LEADER_RECOVERY_NO_CHANGE);
+        let bytes = [head(0), vec![0x00]].concat();
+        assert_eq!(&none.encode().unwrap()[..], &bytes[..]);
+        assert_eq!(MetadataRecord::decode(bytes.into()).unwrap(), none);
+
+        // ISR [2, 3] (tag 0: compact array, length + 1 = 3, two int32s;
+        // 9 bytes) and leader 3 (tag 1: an int32; 4 bytes).
+        let shrink = change(Some(vec![2, 3]), 3, None, LEADER_RECOVERY_NO_CHANGE);
+        let mut bytes = head(0);
+        bytes.extend_from_slice(&[0x02, 0x00, 0x09, 0x03, 0, 0, 0, 2, 0, 0, 0, 3]);
+        bytes.extend_from_slice(&[0x01, 0x04, 0, 0, 0, 3]);
+        assert_eq!(&shrink.encode().unwrap()[..], &bytes[..]);
+        assert_eq!(MetadataRecord::decode(bytes.into()).unwrap(), shrink);
+
+        // No leader (-1), replicas [1] (tag 2), recovering (tag 5).
+        let offline = change(None, NO_LEADER, Some(vec![1]), LEADER_RECOVERING);
+        let mut bytes = head(0);
+        bytes.extend_from_slice(&[0x03, 0x01, 0x04, 0xff, 0xff, 0xff, 0xff]);
+        bytes.extend_from_slice(&[0x02, 0x05, 0x02, 0, 0, 0, 1]);
+        bytes.extend_from_slice(&[0x05, 0x01, 0x01]);
+        assert_eq!(&offline.encode().unwrap()[..], &bytes[..]);
+        assert_eq!(MetadataRecord::decode(bytes.into()).unwrap(), offline);
+
+        // Version 2 as Kafka 4.0 writes it, with Directories (tag 8, one
+        // uuid), EligibleLeaderReplicas [1] (tag 6) and LastKnownElr null
+        // (tag 7, compact length 0): read, and those fields dropped.
+        let mut bytes = head(2);
+        bytes.extend_from_slice(&[0x05]);
+        bytes.extend_from_slice(&[0x00, 0x05, 0x02, 0, 0, 0, 2]);
+        bytes.extend_from_slice(&[0x01, 0x04, 0, 0, 0, 2]);
+        bytes.extend_from_slice(&[0x06, 0x05, 0x02, 0, 0, 0, 1]);
+        bytes.extend_from_slice(&[0x07, 0x01, 0x00]);
+        bytes.extend_from_slice(&[0x08, 0x11, 0x02]);
+        bytes.extend_from_slice(&[0x33; 16]);
+        assert_eq!(
+            MetadataRecord::decode(bytes.into()).unwrap(),
+            change(Some(vec![2]), 2, None, LEADER_RECOVERY_NO_CHANGE)
+        );
+        // Version 1 with only Directories (null: "no change").
+        let mut bytes = head(1);
+        bytes.extend_from_slice(&[0x01, 0x08, 0x01, 0x00]);
+        assert_eq!(MetadataRecord::decode(bytes.into()).unwrap(), none);
+
+        // Values the spec does not define, and reassignments, are refused.
+        let mut bytes = head(0);
+        bytes.extend_from_slice(&[0x01, 0x01, 0x04, 0xff, 0xff, 0xff, 0xfd]);
+        assert_eq!(
+            MetadataRecord::decode(bytes.into()),
+            Err(RecordError::InvalidValue {
+                record: "PartitionChangeRecord",
+                field: "Leader",
+                value: -3
+            })
+        );
+        let mut bytes = head(0);
+        bytes.extend_from_slice(&[0x01, 0x05, 0x01, 0x02]);
+        assert_eq!(
+            MetadataRecord::decode(bytes.into()),
+            Err(RecordError::InvalidValue {
+                record: "PartitionChangeRecord",
+                field: "LeaderRecoveryState",
+                value: 2
+            })
+        );
+        let mut bytes = head(0);
+        bytes.extend_from_slice(&[0x01, 0x04, 0x05, 0x02, 0, 0, 0, 4]);
+        assert!(matches!(
+            MetadataRecord::decode(bytes.into()),
+            Err(RecordError::Unsupported { .. })
+        ));
     }
 
     #[test]
