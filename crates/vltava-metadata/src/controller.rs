@@ -1,15 +1,21 @@
 //! The controller's decisions, as pure functions of the current image and a
 //! request: which metadata records a topic creation, deletion or partition
-//! increase produces, or which Kafka error refuses it. Persisting the
+//! increase, a broker's registration, fencing, unfencing or shutdown, an
+//! AlterPartition or an ElectLeaders produces, or which Kafka error refuses
+//! it. Leader elections and ISR changes follow Kafka's KRaft controller
+//! (`ReplicationControlManager`, `PartitionChangeBuilder`). Persisting the
 //! records and applying them is the caller's job; keeping this part free of
-//! I/O makes it deterministic and testable.
+//! I/O makes it deterministic and testable. The records a plan returns
+//! apply, in order, to the image it was planned on.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use vltava_protocol::{ErrorCode, Uuid};
 
-use crate::image::{BrokerImage, MetadataImage, RESOURCE_TOPIC};
-use crate::records::{Endpoint, MetadataRecord};
+use crate::image::{BrokerImage, MetadataImage, PartitionImage, RESOURCE_TOPIC};
+use crate::records::{
+    Endpoint, MetadataRecord, LEADER_RECOVERY_NO_CHANGE, NO_LEADER, NO_LEADER_CHANGE,
+};
 
 /// Longest legal topic name (Kafka's limit, from file-name length limits).
 pub const MAX_TOPIC_NAME_LENGTH: usize = 249;
@@ -531,6 +537,14 @@ pub struct Registration {
 /// - Otherwise a RegisterBroker record replaces any old registration. It
 ///   starts fenced: Kafka unfences a broker once it has caught up with the
 ///   metadata log and says so in a heartbeat ([`plan_unfence_broker`]).
+///   When it replaces another incarnation, that process is gone: as Kafka's
+///   `registerBroker` does (through `handleBrokerShutdown`), the old
+///   incarnation leaves every ISR and its leaderships move
+///   ([`plan_remove_broker_from_isrs`]). Those changes follow the
+///   RegisterBroker record (Kafka writes them before it), so the record's
+///   offset stays the first of the batch, which is the epoch the caller
+///   passes.
+#[allow(clippy::too_many_arguments)]
 pub fn plan_register_broker(
     image: &MetadataImage,
     broker_id: i32,
@@ -539,6 +553,7 @@ pub fn plan_register_broker(
     rack: Option<String>,
     new_epoch: i64,
     session_alive: bool,
+    policy: ElectionPolicy,
 ) -> Result<Registration, Refusal> {
     if broker_id < 0 {
         return Err(Refusal::new(
@@ -546,6 +561,7 @@ pub fn plan_register_broker(
             format!("Broker id {broker_id} is negative."),
         ));
     }
+    let mut departed = Vec::new();
     if let Some(existing) = image.brokers.get(&broker_id) {
         if existing.incarnation_id == incarnation_id {
             return Ok(Registration {
@@ -562,16 +578,19 @@ pub fn plan_register_broker(
             ));
         }
         debug_assert!(new_epoch > existing.epoch, "broker epochs only grow");
+        departed = plan_remove_broker_from_isrs(image, broker_id, policy);
     }
+    let mut records = vec![MetadataRecord::RegisterBroker {
+        broker_id,
+        incarnation_id,
+        broker_epoch: new_epoch,
+        endpoints,
+        rack,
+        fenced: true,
+    }];
+    records.extend(departed);
     Ok(Registration {
-        records: vec![MetadataRecord::RegisterBroker {
-            broker_id,
-            incarnation_id,
-            broker_epoch: new_epoch,
-            endpoints,
-            rack,
-            fenced: true,
-        }],
+        records,
         broker_epoch: new_epoch,
     })
 }
@@ -609,75 +628,615 @@ fn registration_change(
     broker: &BrokerImage,
     fenced: Option<bool>,
     in_controlled_shutdown: bool,
-) -> Vec<MetadataRecord> {
-    vec![MetadataRecord::BrokerRegistrationChange {
+) -> MetadataRecord {
+    MetadataRecord::BrokerRegistrationChange {
         broker_id: broker.id,
         broker_epoch: broker.epoch,
         fenced,
         in_controlled_shutdown,
-    }]
+    }
 }
 
-/// Plans fencing a broker (its session expired, or it asked to be
-/// fenced): a BrokerRegistrationChange, as Kafka writes since 3.3-IV2; none
-/// when it is fenced already. Removing it from ISRs and moving leadership
-/// away is not planned here yet.
+/// Plans fencing a broker (its session expired, or it asked to be fenced),
+/// as Kafka's `handleBrokerFenced`: it leaves every ISR and its
+/// leaderships move ([`plan_remove_broker_from_isrs`]), then a
+/// BrokerRegistrationChange fences it (as Kafka writes since 3.3-IV2;
+/// none when it is fenced already). A fenced broker normally is in no ISR
+/// but the ones it is the last member of, so fencing it again plans
+/// nothing, unless unclean election can now bring one of those online.
 pub fn plan_fence_broker(
     image: &MetadataImage,
     broker_id: i32,
+    policy: ElectionPolicy,
 ) -> Result<Vec<MetadataRecord>, Refusal> {
     let broker = registered(image, broker_id)?;
-    Ok(if broker.fenced {
-        Vec::new()
-    } else {
-        registration_change(broker, Some(true), false)
-    })
+    let mut records = plan_remove_broker_from_isrs(image, broker_id, policy);
+    if !broker.fenced {
+        records.push(registration_change(broker, Some(true), false));
+    }
+    Ok(records)
 }
 
 /// Plans unfencing a broker that has caught up with the metadata log (its
 /// heartbeat of epoch `broker_epoch` says so). None when it is unfenced
 /// already, or in controlled shutdown (it is on its way out; only a new
 /// registration brings it back).
+///
+/// As Kafka's `handleBrokerUnfenced`: after the BrokerRegistrationChange,
+/// every partition without a leader gets an election in which this broker
+/// counts as live: an ISR member in replica order (this broker, when it is
+/// the ISR member that was left), or, where the topic allows unclean
+/// election, any live replica with the ISR reset to it.
 pub fn plan_unfence_broker(
     image: &MetadataImage,
     broker_id: i32,
     broker_epoch: i64,
+    policy: ElectionPolicy,
 ) -> Result<Vec<MetadataRecord>, Refusal> {
     let broker = registered_at(image, broker_id, broker_epoch)?;
-    Ok(if !broker.fenced || broker.in_controlled_shutdown {
-        Vec::new()
-    } else {
-        registration_change(broker, Some(false), false)
-    })
+    if !broker.fenced || broker.in_controlled_shutdown {
+        return Ok(Vec::new());
+    }
+    let mut records = vec![registration_change(broker, Some(false), false)];
+    records.extend(plan_leader_and_isr_updates(
+        image,
+        policy,
+        None,
+        Some(broker_id),
+        |p| !p.has_leader(),
+    ));
+    Ok(records)
 }
 
 /// Plans a broker's entry into controlled shutdown (its heartbeat of epoch
-/// `broker_epoch` asks to shut down). None when it is in controlled
-/// shutdown already, or fenced (it leads nothing: it may stop at once).
-/// Moving its leaderships away comes later.
+/// `broker_epoch` asks to shut down), as Kafka's
+/// `handleBrokerInControlledShutdown`: a BrokerRegistrationChange (none
+/// when it is in controlled shutdown already), then it leaves every ISR
+/// and its leaderships move ([`plan_remove_broker_from_isrs`]). Once these
+/// are applied it leads nothing. A fenced broker leads nothing already and
+/// may stop at once: no controlled shutdown record.
 pub fn plan_controlled_shutdown(
     image: &MetadataImage,
     broker_id: i32,
     broker_epoch: i64,
+    policy: ElectionPolicy,
 ) -> Result<Vec<MetadataRecord>, Refusal> {
     let broker = registered_at(image, broker_id, broker_epoch)?;
-    Ok(if broker.fenced || broker.in_controlled_shutdown {
-        Vec::new()
-    } else {
-        registration_change(broker, None, true)
-    })
+    let mut records = Vec::new();
+    if !broker.fenced && !broker.in_controlled_shutdown {
+        records.push(registration_change(broker, None, true));
+    }
+    records.extend(plan_remove_broker_from_isrs(image, broker_id, policy));
+    Ok(records)
 }
 
-/// Plans removing a broker's registration (UnregisterBroker).
+/// Plans removing a broker's registration, as Kafka's
+/// `handleBrokerUnregistered`: it leaves every ISR and its leaderships
+/// move ([`plan_remove_broker_from_isrs`]), then UnregisterBroker.
 pub fn plan_unregister_broker(
     image: &MetadataImage,
     broker_id: i32,
+    policy: ElectionPolicy,
 ) -> Result<Vec<MetadataRecord>, Refusal> {
     let broker = registered(image, broker_id)?;
-    Ok(vec![MetadataRecord::UnregisterBroker {
+    let mut records = plan_remove_broker_from_isrs(image, broker_id, policy);
+    records.push(MetadataRecord::UnregisterBroker {
         broker_id,
         broker_epoch: broker.epoch,
-    }])
+    });
+    Ok(records)
+}
+
+// ---------------------------------------------------------------------------
+// Leader election and ISR changes
+// ---------------------------------------------------------------------------
+
+/// The topic config (and broker config) that allows electing a leader from
+/// outside the ISR when no ISR member can lead, at the risk of losing the
+/// records only the ISR had.
+pub const UNCLEAN_LEADER_ELECTION_ENABLE: &str = "unclean.leader.election.enable";
+
+/// What the controller may do when a partition has no eligible ISR member.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ElectionPolicy {
+    /// `unclean.leader.election.enable` of the controller's effective broker
+    /// config (static, with the cluster's and its own dynamic configs):
+    /// what a topic without its own override gets.
+    pub unclean_default: bool,
+}
+
+impl ElectionPolicy {
+    /// Whether `topic` allows unclean leader election: its own override of
+    /// [`UNCLEAN_LEADER_ELECTION_ENABLE`] if it has one, else the default
+    /// (Kafka's `uncleanLeaderElectionEnabledForTopic`, which resolves topic,
+    /// node, cluster and static configs in that order). Parsed as Java's
+    /// `Boolean.parseBoolean`: "true" in any case, anything else false.
+    pub fn unclean_enabled(&self, image: &MetadataImage, topic: &str) -> bool {
+        match image
+            .topic_configs(topic)
+            .get(UNCLEAN_LEADER_ELECTION_ENABLE)
+        {
+            Some(value) => value.eq_ignore_ascii_case("true"),
+            None => self.unclean_default,
+        }
+    }
+}
+
+/// How a new leader is chosen (Kafka's `PartitionChangeBuilder.Election`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Election {
+    /// The first replica if it can lead; else keep a leader that still
+    /// can; else as `Online`.
+    Preferred,
+    /// Keep a leader that can still lead; else the first replica, in
+    /// replica order, that is in the ISR and can lead.
+    Online,
+    /// As `Online`; failing that, the first replica that can lead at all,
+    /// with the ISR reset to it (records only the old ISR had may be lost).
+    Unclean,
+}
+
+/// The change that takes a partition to `target_isr` and holds the
+/// election, or `None` when nothing would change: Kafka's
+/// `PartitionChangeBuilder` for what this node models (no reassignment, no
+/// ELR). `can_lead` says which brokers may lead (alive, and not on their
+/// way out).
+///
+/// As in Kafka: the ISR is never set empty (a partition whose last ISR
+/// member leaves keeps it, with no leader, so that broker can lead again
+/// cleanly when it returns); an unclean election sets the ISR to the new
+/// leader alone; the leader field is set only when the leader changes, so
+/// an ISR change alone bumps only the partition epoch (metadata.version
+/// 3.6+ behaviour, KAFKA-15021).
+///
+/// The leader recovery state is left alone (-1) even after an unclean
+/// election, where Kafka marks the leader RECOVERING: the image does not
+/// keep that state, so nothing would ever mark it recovered.
+fn change_partition(
+    topic_id: Uuid,
+    partition: i32,
+    current: &PartitionImage,
+    target_isr: &[i32],
+    election: Election,
+    can_lead: &dyn Fn(i32) -> bool,
+) -> Option<MetadataRecord> {
+    let valid = |r: i32| target_isr.contains(&r) && can_lead(r);
+    let first_valid = |replicas: &[i32]| replicas.iter().copied().find(|&r| valid(r));
+    let keep = valid(current.leader).then_some(current.leader);
+    let (leader, unclean) = match election {
+        Election::Preferred => {
+            let preferred = current.replicas.first().copied().filter(|&r| valid(r));
+            let others = current.replicas.get(1..).unwrap_or_default();
+            match preferred.or(keep).or_else(|| first_valid(others)) {
+                Some(r) => (r, false),
+                None => (NO_LEADER, false),
+            }
+        }
+        Election::Online | Election::Unclean => {
+            match keep.or_else(|| first_valid(&current.replicas)) {
+                Some(r) => (r, false),
+                None => {
+                    let unclean = (election == Election::Unclean)
+                        .then(|| current.replicas.iter().copied().find(|&r| can_lead(r)))
+                        .flatten();
+                    match unclean {
+                        Some(r) => (r, true),
+                        None => (NO_LEADER, false),
+                    }
+                }
+            }
+        }
+    };
+    let mut new_leader = NO_LEADER_CHANGE;
+    let mut isr = None;
+    if leader != current.leader {
+        new_leader = leader;
+        if unclean {
+            isr = Some(vec![leader]);
+        }
+    }
+    if isr.is_none() && !target_isr.is_empty() && target_isr != current.isr.as_slice() {
+        isr = Some(target_isr.to_vec());
+    }
+    if isr.is_none() && new_leader == NO_LEADER_CHANGE {
+        return None;
+    }
+    Some(MetadataRecord::PartitionChange {
+        topic_id,
+        partition,
+        isr,
+        leader: new_leader,
+        replicas: None,
+        removing_replicas: None,
+        adding_replicas: None,
+        leader_recovery_state: LEADER_RECOVERY_NO_CHANGE,
+    })
+}
+
+/// The state a planned PartitionChange leads to.
+fn merged(current: &PartitionImage, change: &MetadataRecord) -> PartitionImage {
+    match change {
+        MetadataRecord::PartitionChange {
+            isr,
+            leader,
+            replicas,
+            ..
+        } => current.merge(isr.as_deref(), *leader, replicas.as_deref()),
+        other => unreachable!("not a partition change: {other:?}"),
+    }
+}
+
+/// Kafka's `generateLeaderAndIsrUpdates`: for every partition `affected`
+/// selects (topics by name, partitions in order), the change that takes
+/// `removing` out of its ISR and elects a leader if the current one can no
+/// longer lead. A broker can lead when it is registered, unfenced and not
+/// in controlled shutdown, except `removing`, which never can, and
+/// `adding`, which always can (it is being unfenced by a record planned
+/// alongside, not yet in `image`). Topics that allow unclean election
+/// (`policy`) get one when no ISR member can lead.
+fn plan_leader_and_isr_updates(
+    image: &MetadataImage,
+    policy: ElectionPolicy,
+    removing: Option<i32>,
+    adding: Option<i32>,
+    affected: impl Fn(&PartitionImage) -> bool,
+) -> Vec<MetadataRecord> {
+    let can_lead = |r: i32| {
+        Some(r) != removing
+            && (Some(r) == adding || image.brokers.get(&r).is_some_and(BrokerImage::is_active))
+    };
+    let mut records = Vec::new();
+    for topic in image.topics() {
+        let election = if policy.unclean_enabled(image, &topic.name) {
+            Election::Unclean
+        } else {
+            Election::Online
+        };
+        for (p, current) in topic.partitions.iter().enumerate() {
+            if !affected(current) {
+                continue;
+            }
+            let target_isr: Vec<i32> = current
+                .isr
+                .iter()
+                .copied()
+                .filter(|&r| Some(r) != removing)
+                .collect();
+            records.extend(change_partition(
+                topic.id,
+                p as i32,
+                current,
+                &target_isr,
+                election,
+                &can_lead,
+            ));
+        }
+    }
+    records
+}
+
+/// The changes that take `broker_id` out of every ISR it is in and elect
+/// new leaders where it led (Kafka's `generateLeaderAndIsrUpdates` with it
+/// as `brokerToRemove`; used when it is fenced, shuts down, is
+/// unregistered or replaced by a new incarnation). The new leader is the
+/// first replica, in replica order, that is in the new ISR and registered,
+/// unfenced and not in controlled shutdown. The ISR never becomes empty:
+/// when `broker_id` is its last member, it stays, with no leader (-1).
+/// When no ISR member can lead and the topic allows unclean election
+/// (`policy`), the first live replica outside the ISR leads, with the ISR
+/// reset to it. Partitions where nothing changes get no record.
+pub fn plan_remove_broker_from_isrs(
+    image: &MetadataImage,
+    broker_id: i32,
+    policy: ElectionPolicy,
+) -> Vec<MetadataRecord> {
+    plan_leader_and_isr_updates(image, policy, Some(broker_id), None, |p| {
+        p.leader == broker_id || p.isr.contains(&broker_id)
+    })
+}
+
+/// Plans an AlterPartition (KIP-497) from the leader `leader_id` of
+/// registration epoch `leader_broker_epoch`: setting the ISR of one
+/// partition to `new_isr`, each member with the broker epoch the leader
+/// saw it at (-1: not checked, as requests before AlterPartition v3 send).
+/// Returns the records (none when the ISR is already exactly that, in that
+/// order, as Kafka compares it) and the partition's state once they are
+/// applied, which the response reports.
+///
+/// Checked in Kafka's order (`ReplicationControlManager.alterPartition`
+/// and `validateAlterPartitionData`), with Kafka's codes:
+/// - the requester's registration is not of that epoch (or missing):
+///   STALE_BROKER_EPOCH (for the whole request, in Kafka);
+/// - unknown or zero topic id: UNKNOWN_TOPIC_ID;
+/// - unknown partition: UNKNOWN_TOPIC_OR_PARTITION;
+/// - a leader or partition epoch newer than the image's: NOT_CONTROLLER
+///   (this controller is likely behind a newer one);
+/// - an older leader epoch: FENCED_LEADER_EPOCH;
+/// - the requester is not the leader: INVALID_REQUEST;
+/// - an older partition epoch: INVALID_UPDATE_VERSION;
+/// - a member listed twice or not a replica, or the leader not in the new
+///   ISR: INVALID_REQUEST;
+/// - a member that is not registered, in controlled shutdown, fenced, or
+///   of another broker epoch than given: INELIGIBLE_REPLICA. Kafka checks
+///   every member of the new ISR, not only the added ones; the ones that
+///   stay pass anyway, since a broker that became ineligible was taken out
+///   of the ISR, which bumped the partition epoch.
+#[allow(clippy::too_many_arguments)]
+pub fn plan_alter_partition(
+    image: &MetadataImage,
+    leader_id: i32,
+    leader_broker_epoch: i64,
+    topic_id: Uuid,
+    partition: i32,
+    leader_epoch: i32,
+    partition_epoch: i32,
+    new_isr: &[(i32, i64)],
+) -> Result<(Vec<MetadataRecord>, PartitionImage), Refusal> {
+    match image.brokers.get(&leader_id) {
+        Some(b) if b.epoch == leader_broker_epoch => {}
+        Some(b) => {
+            return Err(Refusal::new(
+                ErrorCode::STALE_BROKER_EPOCH,
+                format!(
+                    "Expected broker epoch {}, but got broker epoch {leader_broker_epoch}.",
+                    b.epoch
+                ),
+            ))
+        }
+        None => {
+            return Err(Refusal::new(
+                ErrorCode::STALE_BROKER_EPOCH,
+                format!("No broker registration found for broker id {leader_id}."),
+            ))
+        }
+    }
+    let topic = image
+        .topic_by_id(&topic_id)
+        .filter(|_| topic_id != Uuid::ZERO)
+        .ok_or_else(|| {
+            Refusal::new(
+                ErrorCode::UNKNOWN_TOPIC_ID,
+                format!("No topic with id {topic_id}."),
+            )
+        })?;
+    let name = &topic.name;
+    let current = usize::try_from(partition)
+        .ok()
+        .and_then(|p| topic.partitions.get(p))
+        .ok_or_else(|| {
+            Refusal::new(
+                ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                format!("No partition {name}-{partition}."),
+            )
+        })?;
+    if leader_epoch > current.leader_epoch || partition_epoch > current.partition_epoch {
+        return Err(Refusal::new(
+            ErrorCode::NOT_CONTROLLER,
+            format!(
+                "The leader and partition epochs of {name}-{partition} are {} and {}, older than the request's {leader_epoch} and {partition_epoch}: this controller is behind.",
+                current.leader_epoch, current.partition_epoch
+            ),
+        ));
+    }
+    if leader_epoch < current.leader_epoch {
+        return Err(Refusal::new(
+            ErrorCode::FENCED_LEADER_EPOCH,
+            format!(
+                "The leader epoch of {name}-{partition} is {}, not {leader_epoch}.",
+                current.leader_epoch
+            ),
+        ));
+    }
+    if leader_id != current.leader {
+        return Err(Refusal::new(
+            ErrorCode::INVALID_REQUEST,
+            format!(
+                "Broker {leader_id} does not lead {name}-{partition}; its leader is {}.",
+                current.leader
+            ),
+        ));
+    }
+    if partition_epoch < current.partition_epoch {
+        return Err(Refusal::new(
+            ErrorCode::INVALID_UPDATE_VERSION,
+            format!(
+                "The partition epoch of {name}-{partition} is {}, not {partition_epoch}.",
+                current.partition_epoch
+            ),
+        ));
+    }
+    let isr: Vec<i32> = new_isr.iter().map(|&(id, _)| id).collect();
+    let mut distinct = isr.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if distinct.len() != isr.len() || isr.iter().any(|r| !current.replicas.contains(r)) {
+        return Err(Refusal::new(
+            ErrorCode::INVALID_REQUEST,
+            format!(
+                "The ISR {isr:?} of {name}-{partition} is not a set of its replicas {:?}.",
+                current.replicas
+            ),
+        ));
+    }
+    if !isr.contains(&current.leader) {
+        return Err(Refusal::new(
+            ErrorCode::INVALID_REQUEST,
+            format!(
+                "The ISR {isr:?} of {name}-{partition} does not include its leader {leader_id}."
+            ),
+        ));
+    }
+    let ineligible: Vec<String> = new_isr
+        .iter()
+        .filter_map(|&(id, epoch)| {
+            let why = match image.brokers.get(&id) {
+                None => "not registered".to_string(),
+                Some(b) if b.in_controlled_shutdown => "shutting down".to_string(),
+                Some(b) if b.fenced => "fenced".to_string(),
+                Some(b) if epoch != -1 && epoch != b.epoch => {
+                    format!("broker epoch {epoch}, registered with {}", b.epoch)
+                }
+                Some(_) => return None,
+            };
+            Some(format!("{id} ({why})"))
+        })
+        .collect();
+    if !ineligible.is_empty() {
+        return Err(Refusal::new(
+            ErrorCode::INELIGIBLE_REPLICA,
+            format!(
+                "The ISR {isr:?} of {name}-{partition} names ineligible replicas: {}.",
+                ineligible.join(", ")
+            ),
+        ));
+    }
+    let can_lead = |r: i32| image.brokers.get(&r).is_some_and(BrokerImage::is_active);
+    match change_partition(
+        topic.id,
+        partition,
+        current,
+        &isr,
+        Election::Online,
+        &can_lead,
+    ) {
+        None => Ok((Vec::new(), current.clone())),
+        Some(change) => {
+            let after = merged(current, &change);
+            // The leader is in the new ISR and eligible, so it stays.
+            debug_assert_eq!(after.leader, leader_id);
+            Ok((vec![change], after))
+        }
+    }
+}
+
+/// ElectLeaders' election type (its wire values).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ElectionType {
+    /// 0: move leadership to the preferred (first) replica.
+    Preferred,
+    /// 1: give a partition with no leader one, from outside the ISR if no
+    /// ISR member can lead.
+    Unclean,
+}
+
+impl ElectionType {
+    pub fn from_code(code: i8) -> Option<ElectionType> {
+        match code {
+            0 => Some(ElectionType::Preferred),
+            1 => Some(ElectionType::Unclean),
+            _ => None,
+        }
+    }
+
+    pub fn code(self) -> i8 {
+        match self {
+            ElectionType::Preferred => 0,
+            ElectionType::Unclean => 1,
+        }
+    }
+}
+
+/// ElectLeaders results, by topic, as the response lists them: each
+/// partition's outcome (`Ok` for an election planned).
+pub type ElectionResults = Vec<(String, Vec<(i32, Result<(), Refusal>)>)>;
+
+/// Plans an ElectLeaders request, as Kafka's `electLeaders`: for each
+/// partition named (`None`: every partition of every topic, sorted by
+/// name, leaving out those that need no election), either a PartitionChange
+/// or why not:
+/// - unknown topic or partition: UNKNOWN_TOPIC_OR_PARTITION;
+/// - preferred, and the first replica leads already; unclean, and the
+///   partition has a leader: ELECTION_NOT_NEEDED;
+/// - preferred: the first replica leads if it is in the ISR and registered,
+///   unfenced and not shutting down; failing that, a leader that cannot
+///   lead is replaced by the next replica in the ISR that can (Kafka's
+///   preferred election does both). Nothing to change:
+///   PREFERRED_LEADER_NOT_AVAILABLE;
+/// - unclean: an ISR member that can lead, else any replica that can, with
+///   the ISR reset to it (the topic's `unclean.leader.election.enable` does
+///   not matter: the request asks for it). No replica can lead:
+///   ELIGIBLE_LEADERS_NOT_AVAILABLE.
+///
+/// A partition named twice is planned against the state the first
+/// planned change leaves, so the records apply in order.
+pub fn plan_elect_leaders(
+    image: &MetadataImage,
+    topic_partitions: Option<&[(String, Vec<i32>)]>,
+    election_type: ElectionType,
+) -> (Vec<MetadataRecord>, ElectionResults) {
+    let mut records = Vec::new();
+    let mut planned: BTreeMap<(Uuid, i32), PartitionImage> = BTreeMap::new();
+    let mut elect = |topic: &str, partition: i32| -> Result<(), Refusal> {
+        let unknown = || {
+            Refusal::new(
+                ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                format!("No such partition as {topic}-{partition}."),
+            )
+        };
+        let t = image.topic(topic).ok_or_else(|| {
+            Refusal::new(
+                ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                format!("No such topic as {topic}."),
+            )
+        })?;
+        let current = match planned.get(&(t.id, partition)) {
+            Some(p) => p.clone(),
+            None => image
+                .partition(topic, partition)
+                .cloned()
+                .ok_or_else(unknown)?,
+        };
+        let refuse = |code: ErrorCode| Err(Refusal::new(code, code.message()));
+        let election = match election_type {
+            ElectionType::Preferred => {
+                if current.replicas.first() == Some(&current.leader) {
+                    return refuse(ErrorCode::ELECTION_NOT_NEEDED);
+                }
+                Election::Preferred
+            }
+            ElectionType::Unclean => {
+                if current.has_leader() {
+                    return refuse(ErrorCode::ELECTION_NOT_NEEDED);
+                }
+                Election::Unclean
+            }
+        };
+        let can_lead = |r: i32| image.brokers.get(&r).is_some_and(BrokerImage::is_active);
+        match change_partition(t.id, partition, &current, &current.isr, election, &can_lead) {
+            None => refuse(match election_type {
+                ElectionType::Preferred => ErrorCode::PREFERRED_LEADER_NOT_AVAILABLE,
+                ElectionType::Unclean => ErrorCode::ELIGIBLE_LEADERS_NOT_AVAILABLE,
+            }),
+            Some(change) => {
+                planned.insert((t.id, partition), merged(&current, &change));
+                records.push(change);
+                Ok(())
+            }
+        }
+    };
+    let results = match topic_partitions {
+        Some(requested) => requested
+            .iter()
+            .map(|(topic, partitions)| {
+                let outcomes = partitions.iter().map(|&p| (p, elect(topic, p))).collect();
+                (topic.clone(), outcomes)
+            })
+            .collect(),
+        None => image
+            .topics()
+            .into_iter()
+            .map(|t| {
+                let outcomes = (0..t.partitions.len() as i32)
+                    .map(|p| (p, elect(&t.name, p)))
+                    .filter(
+                        |(_, r)| !matches!(r, Err(e) if e.code == ErrorCode::ELECTION_NOT_NEEDED),
+                    )
+                    .collect();
+                (t.name.clone(), outcomes)
+            })
+            .collect(),
+    };
+    (records, results)
 }
 
 #[cfg(test)]
@@ -705,6 +1264,10 @@ mod tests {
             )
             .unwrap()
     }
+
+    const POLICY: ElectionPolicy = ElectionPolicy {
+        unclean_default: false,
+    };
 
     const DEFAULTS: TopicDefaults = TopicDefaults {
         num_partitions: 3,
@@ -918,12 +1481,13 @@ mod tests {
                 rack.map(str::to_string),
                 epoch,
                 false,
+                POLICY,
             )
             .unwrap();
             assert_eq!(reg.broker_epoch, epoch);
             image = commit(&image, &reg.records);
             assert!(image.brokers[&id].fenced, "new registrations start fenced");
-            let unfence = plan_unfence_broker(&image, id, epoch).unwrap();
+            let unfence = plan_unfence_broker(&image, id, epoch, POLICY).unwrap();
             image = commit(&image, &unfence);
         }
         image
@@ -1094,7 +1658,7 @@ mod tests {
         };
         assert_eq!(placed(&image, 3).unwrap(), BTreeSet::from([1, 2, 3]));
 
-        let image = commit(&image, &plan_fence_broker(&image, 2).unwrap());
+        let image = commit(&image, &plan_fence_broker(&image, 2, POLICY).unwrap());
         assert_eq!(placed(&image, 2).unwrap(), BTreeSet::from([1, 3]));
         let refused = placed(&image, 3).unwrap_err();
         assert_eq!(refused.code, ErrorCode::INVALID_REPLICATION_FACTOR);
@@ -1110,10 +1674,13 @@ mod tests {
 
         // A broker in controlled shutdown gets no new replicas either.
         let epoch = image.brokers[&3].epoch;
-        let image = commit(&image, &plan_controlled_shutdown(&image, 3, epoch).unwrap());
+        let image = commit(
+            &image,
+            &plan_controlled_shutdown(&image, 3, epoch, POLICY).unwrap(),
+        );
         assert_eq!(placed(&image, 1).unwrap(), BTreeSet::from([1]));
 
-        let image = commit(&image, &plan_fence_broker(&image, 1).unwrap());
+        let image = commit(&image, &plan_fence_broker(&image, 1, POLICY).unwrap());
         assert_eq!(
             placed(&image, 1).unwrap_err().message,
             "Unable to replicate the partition 1 time(s): All brokers are currently fenced."
@@ -1125,7 +1692,7 @@ mod tests {
             &image,
             &plan_create_topic(&image, &topic(2), DEFAULTS, Uuid([5; 16])).unwrap(),
         );
-        let image = commit(&image, &plan_fence_broker(&image, 3).unwrap());
+        let image = commit(&image, &plan_fence_broker(&image, 3, POLICY).unwrap());
         let records = plan_create_partitions(&image, "t", 30, None).unwrap();
         assert_eq!(records.len(), 10);
         for r in &records {
@@ -1134,7 +1701,7 @@ mod tests {
             };
             assert!(!replicas.contains(&3), "{replicas:?}");
         }
-        let image = commit(&image, &plan_fence_broker(&image, 2).unwrap());
+        let image = commit(&image, &plan_fence_broker(&image, 2, POLICY).unwrap());
         assert_eq!(
             plan_create_partitions(&image, "t", 31, None)
                 .unwrap_err()
@@ -1146,7 +1713,7 @@ mod tests {
     #[test]
     fn manual_assignments_need_registered_brokers_and_one_active() {
         let image = cluster(&[(1, None), (2, None), (3, None)]);
-        let image = commit(&image, &plan_fence_broker(&image, 2).unwrap());
+        let image = commit(&image, &plan_fence_broker(&image, 2, POLICY).unwrap());
         let manual = |assignments: Vec<(i32, Vec<i32>)>| {
             plan_create_topic(
                 &image,
@@ -1196,7 +1763,8 @@ mod tests {
         let epoch = image.brokers[&1].epoch;
         assert_eq!(epoch, 0);
         // The same incarnation again (a retried request): nothing to write.
-        let again = plan_register_broker(&image, 1, Uuid([1; 16]), vec![], None, 99, true).unwrap();
+        let again =
+            plan_register_broker(&image, 1, Uuid([1; 16]), vec![], None, 99, true, POLICY).unwrap();
         assert_eq!(
             again,
             Registration {
@@ -1206,12 +1774,13 @@ mod tests {
         );
         // Another process with the same id while the session is alive.
         let duplicate =
-            plan_register_broker(&image, 1, Uuid([7; 16]), vec![], None, 99, true).unwrap_err();
+            plan_register_broker(&image, 1, Uuid([7; 16]), vec![], None, 99, true, POLICY)
+                .unwrap_err();
         assert_eq!(duplicate.code, ErrorCode::DUPLICATE_BROKER_REGISTRATION);
         // Also while fenced: a catching-up broker still heartbeats.
-        let fenced = commit(&image, &plan_fence_broker(&image, 1).unwrap());
+        let fenced = commit(&image, &plan_fence_broker(&image, 1, POLICY).unwrap());
         assert_eq!(
-            plan_register_broker(&fenced, 1, Uuid([7; 16]), vec![], None, 99, true)
+            plan_register_broker(&fenced, 1, Uuid([7; 16]), vec![], None, 99, true, POLICY)
                 .unwrap_err()
                 .code,
             ErrorCode::DUPLICATE_BROKER_REGISTRATION
@@ -1227,6 +1796,7 @@ mod tests {
             None,
             new_epoch,
             false,
+            POLICY,
         )
         .unwrap();
         assert_eq!(reg.broker_epoch, new_epoch);
@@ -1239,11 +1809,13 @@ mod tests {
         assert_eq!(b.endpoints, vec![endpoint(1)]);
         // Heartbeats of the old epoch are stale now.
         assert_eq!(
-            plan_unfence_broker(&image, 1, epoch).unwrap_err().code,
+            plan_unfence_broker(&image, 1, epoch, POLICY)
+                .unwrap_err()
+                .code,
             ErrorCode::STALE_BROKER_EPOCH
         );
         assert_eq!(
-            plan_register_broker(&image, -1, Uuid([7; 16]), vec![], None, 9, false)
+            plan_register_broker(&image, -1, Uuid([7; 16]), vec![], None, 9, false, POLICY)
                 .unwrap_err()
                 .code,
             ErrorCode::INVALID_REQUEST
@@ -1255,10 +1827,10 @@ mod tests {
         let image = cluster(&[(1, None), (2, None)]);
         let epoch = image.brokers[&2].epoch;
         for unknown in [
-            plan_fence_broker(&image, 9),
-            plan_unfence_broker(&image, 9, 0),
-            plan_controlled_shutdown(&image, 9, 0),
-            plan_unregister_broker(&image, 9),
+            plan_fence_broker(&image, 9, POLICY),
+            plan_unfence_broker(&image, 9, 0, POLICY),
+            plan_controlled_shutdown(&image, 9, 0, POLICY),
+            plan_unregister_broker(&image, 9, POLICY),
         ] {
             assert_eq!(
                 unknown.unwrap_err().code,
@@ -1266,14 +1838,16 @@ mod tests {
             );
         }
         assert_eq!(
-            plan_controlled_shutdown(&image, 2, epoch + 1)
+            plan_controlled_shutdown(&image, 2, epoch + 1, POLICY)
                 .unwrap_err()
                 .code,
             ErrorCode::STALE_BROKER_EPOCH
         );
         // Unfenced: unfencing again writes nothing; fencing writes a change.
-        assert!(plan_unfence_broker(&image, 2, epoch).unwrap().is_empty());
-        let fence = plan_fence_broker(&image, 2).unwrap();
+        assert!(plan_unfence_broker(&image, 2, epoch, POLICY)
+            .unwrap()
+            .is_empty());
+        let fence = plan_fence_broker(&image, 2, POLICY).unwrap();
         assert_eq!(
             fence,
             vec![MetadataRecord::BrokerRegistrationChange {
@@ -1285,28 +1859,33 @@ mod tests {
         );
         let fenced = commit(&image, &fence);
         assert_eq!(fenced.unfenced_brokers(), vec![1]);
-        assert!(plan_fence_broker(&fenced, 2).unwrap().is_empty());
+        assert!(plan_fence_broker(&fenced, 2, POLICY).unwrap().is_empty());
         // A fenced broker may stop at once: no controlled shutdown record.
-        assert!(plan_controlled_shutdown(&fenced, 2, epoch)
+        assert!(plan_controlled_shutdown(&fenced, 2, epoch, POLICY)
             .unwrap()
             .is_empty());
-        let unfenced = commit(&fenced, &plan_unfence_broker(&fenced, 2, epoch).unwrap());
+        let unfenced = commit(
+            &fenced,
+            &plan_unfence_broker(&fenced, 2, epoch, POLICY).unwrap(),
+        );
         assert_eq!(unfenced.unfenced_brokers(), vec![1, 2]);
 
         // Controlled shutdown, then fenced when done; no way back but a
         // new registration.
         let shutting = commit(
             &unfenced,
-            &plan_controlled_shutdown(&unfenced, 2, epoch).unwrap(),
+            &plan_controlled_shutdown(&unfenced, 2, epoch, POLICY).unwrap(),
         );
         assert!(shutting.brokers[&2].in_controlled_shutdown);
-        assert!(plan_controlled_shutdown(&shutting, 2, epoch)
+        assert!(plan_controlled_shutdown(&shutting, 2, epoch, POLICY)
             .unwrap()
             .is_empty());
-        let down = commit(&shutting, &plan_fence_broker(&shutting, 2).unwrap());
-        assert!(plan_unfence_broker(&down, 2, epoch).unwrap().is_empty());
+        let down = commit(&shutting, &plan_fence_broker(&shutting, 2, POLICY).unwrap());
+        assert!(plan_unfence_broker(&down, 2, epoch, POLICY)
+            .unwrap()
+            .is_empty());
 
-        let gone = commit(&down, &plan_unregister_broker(&down, 2).unwrap());
+        let gone = commit(&down, &plan_unregister_broker(&down, 2, POLICY).unwrap());
         assert_eq!(gone.brokers.keys().copied().collect::<Vec<_>>(), vec![1]);
     }
 
@@ -1330,13 +1909,14 @@ mod tests {
                 Some(rack.into()),
                 epoch,
                 false,
+                POLICY,
             )
             .unwrap();
             append(&mut image, reg.records);
         }
         for id in [1, 2, 3] {
             let epoch = image.brokers[&id].epoch;
-            let records = plan_unfence_broker(&image, id, epoch).unwrap();
+            let records = plan_unfence_broker(&image, id, epoch, POLICY).unwrap();
             append(&mut image, records);
         }
         let topic = NewTopic {
@@ -1347,7 +1927,7 @@ mod tests {
         };
         let records = plan_create_topic(&image, &topic, DEFAULTS, Uuid([0xab; 16])).unwrap();
         append(&mut image, records);
-        let records = plan_fence_broker(&image, 3).unwrap();
+        let records = plan_fence_broker(&image, 3, POLICY).unwrap();
         append(&mut image, records);
         assert_eq!(
             plan_create_partitions(&image, "orders", 9, None)
@@ -1365,14 +1945,15 @@ mod tests {
             Some("c".into()),
             epoch,
             false,
+            POLICY,
         )
         .unwrap();
         append(&mut image, reg.records);
-        let records = plan_unfence_broker(&image, 3, epoch).unwrap();
+        let records = plan_unfence_broker(&image, 3, epoch, POLICY).unwrap();
         append(&mut image, records);
         let records = plan_create_partitions(&image, "orders", 9, None).unwrap();
         append(&mut image, records);
-        let records = plan_unregister_broker(&image, 2).unwrap();
+        let records = plan_unregister_broker(&image, 2, POLICY).unwrap();
         append(&mut image, records);
 
         let decoded: Vec<MetadataRecord> = log
@@ -1392,5 +1973,928 @@ mod tests {
         );
         assert_eq!(replayed.topic("orders").unwrap().partitions.len(), 9);
         assert_eq!(replayed.unfenced_brokers(), vec![1, 3]);
+    }
+
+    // -- Leader election and ISR changes --------------------------------
+
+    /// A topic with explicit replica lists (partition p gets `replicas[p]`)
+    /// and config overrides.
+    fn manual_topic(
+        image: &MetadataImage,
+        name: &str,
+        replicas: &[&[i32]],
+        configs: &[(&str, &str)],
+    ) -> MetadataImage {
+        let topic = NewTopic {
+            name: name.into(),
+            num_partitions: -1,
+            replication_factor: -1,
+            assignments: replicas
+                .iter()
+                .enumerate()
+                .map(|(p, r)| (p as i32, r.to_vec()))
+                .collect(),
+            configs: configs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
+        let id = Uuid([image.topic_count() as u8 + 0x40; 16]);
+        commit(
+            image,
+            &plan_create_topic(image, &topic, DEFAULTS, id).unwrap(),
+        )
+    }
+
+    fn state(image: &MetadataImage, topic: &str, p: i32) -> PartitionImage {
+        image.partition(topic, p).unwrap().clone()
+    }
+
+    /// (replicas, isr, leader, leader epoch, partition epoch)
+    fn summary(p: &PartitionImage) -> (Vec<i32>, Vec<i32>, i32, i32, i32) {
+        (
+            p.replicas.clone(),
+            p.isr.clone(),
+            p.leader,
+            p.leader_epoch,
+            p.partition_epoch,
+        )
+    }
+
+    fn epoch_of(image: &MetadataImage, id: i32) -> i64 {
+        image.brokers[&id].epoch
+    }
+
+    const UNCLEAN: (&str, &str) = (UNCLEAN_LEADER_ELECTION_ENABLE, "true");
+
+    #[test]
+    fn fencing_the_leader_moves_leadership_and_the_last_isr_member_stays() {
+        let image = cluster(&[(1, None), (2, None), (3, None)]);
+        let image = manual_topic(&image, "t", &[&[1, 2, 3]], &[]);
+        let id = image.topic("t").unwrap().id;
+        assert_eq!(
+            summary(&state(&image, "t", 0)),
+            (vec![1, 2, 3], vec![1, 2, 3], 1, 0, 0)
+        );
+
+        // The leader goes: the next ISR member in replica order leads; both
+        // epochs go up. The partition change comes before the fencing, as
+        // in Kafka.
+        let records = plan_fence_broker(&image, 1, POLICY).unwrap();
+        assert_eq!(
+            records,
+            vec![
+                MetadataRecord::PartitionChange {
+                    topic_id: id,
+                    partition: 0,
+                    isr: Some(vec![2, 3]),
+                    leader: 2,
+                    replicas: None,
+                    removing_replicas: None,
+                    adding_replicas: None,
+                    leader_recovery_state: LEADER_RECOVERY_NO_CHANGE,
+                },
+                MetadataRecord::BrokerRegistrationChange {
+                    broker_id: 1,
+                    broker_epoch: epoch_of(&image, 1),
+                    fenced: Some(true),
+                    in_controlled_shutdown: false,
+                },
+            ]
+        );
+        let image = commit(&image, &records);
+        assert_eq!(
+            summary(&state(&image, "t", 0)),
+            (vec![1, 2, 3], vec![2, 3], 2, 1, 1)
+        );
+
+        // A follower goes: the ISR shrinks, the leader epoch stays.
+        let image = commit(&image, &plan_fence_broker(&image, 3, POLICY).unwrap());
+        assert_eq!(
+            summary(&state(&image, "t", 0)),
+            (vec![1, 2, 3], vec![2], 2, 1, 2)
+        );
+
+        // The last ISR member goes: the ISR keeps it, with no leader.
+        let image = commit(&image, &plan_fence_broker(&image, 2, POLICY).unwrap());
+        assert_eq!(
+            summary(&state(&image, "t", 0)),
+            (vec![1, 2, 3], vec![2], -1, 2, 3)
+        );
+        // Fencing it again changes nothing.
+        assert!(plan_fence_broker(&image, 2, POLICY).unwrap().is_empty());
+
+        // Brokers that are not in the ISR come back: still offline (clean
+        // election only), only their unfencing is written.
+        for b in [3, 1] {
+            let records = plan_unfence_broker(&image, b, epoch_of(&image, b), POLICY).unwrap();
+            assert_eq!(records.len(), 1, "{records:?}");
+        }
+        let image = commit(
+            &image,
+            &plan_unfence_broker(&image, 3, epoch_of(&image, 3), POLICY).unwrap(),
+        );
+        assert_eq!(state(&image, "t", 0).leader, -1);
+
+        // The last ISR member comes back: it leads again.
+        let records = plan_unfence_broker(&image, 2, epoch_of(&image, 2), POLICY).unwrap();
+        assert!(matches!(
+            records[0],
+            MetadataRecord::BrokerRegistrationChange { .. }
+        ));
+        let image = commit(&image, &records);
+        assert_eq!(
+            summary(&state(&image, "t", 0)),
+            (vec![1, 2, 3], vec![2], 2, 3, 4)
+        );
+    }
+
+    #[test]
+    fn unclean_election_follows_the_topic_config_then_the_default() {
+        let image = cluster(&[(1, None), (2, None), (3, None)]);
+        let image = manual_topic(&image, "clean", &[&[1, 2, 3]], &[]);
+        let image = manual_topic(&image, "unclean", &[&[1, 2, 3]], &[UNCLEAN]);
+        let image = manual_topic(
+            &image,
+            "never",
+            &[&[1, 2, 3]],
+            &[(UNCLEAN_LEADER_ELECTION_ENABLE, "false")],
+        );
+        // Brokers 2 and 3 fall out of every ISR, then come back: only an
+        // AlterPartition from the leader would take them back in.
+        let mut image = image;
+        for b in [2, 3] {
+            image = commit(&image, &plan_fence_broker(&image, b, POLICY).unwrap());
+        }
+        for b in [2, 3] {
+            let epoch = epoch_of(&image, b);
+            image = commit(
+                &image,
+                &plan_unfence_broker(&image, b, epoch, POLICY).unwrap(),
+            );
+        }
+        for t in ["clean", "unclean", "never"] {
+            assert_eq!(state(&image, t, 0).isr, vec![1], "{t}");
+        }
+
+        // The only ISR member fails.
+        let default_on = ElectionPolicy {
+            unclean_default: true,
+        };
+        for (policy, clean_leader) in [(POLICY, -1), (default_on, 2)] {
+            let after = commit(&image, &plan_fence_broker(&image, 1, policy).unwrap());
+            // Unclean: the first live replica leads, alone in the ISR.
+            assert_eq!(
+                summary(&state(&after, "unclean", 0)),
+                (vec![1, 2, 3], vec![2], 2, 1, 3)
+            );
+            // No override: the default decides.
+            let clean = state(&after, "clean", 0);
+            assert_eq!(clean.leader, clean_leader);
+            assert_eq!(
+                clean.isr,
+                if clean_leader == -1 { vec![1] } else { vec![2] }
+            );
+            // An override of false beats a default of true.
+            assert_eq!(
+                summary(&state(&after, "never", 0)),
+                (vec![1, 2, 3], vec![1], -1, 1, 3)
+            );
+        }
+    }
+
+    #[test]
+    fn unfencing_a_replica_outside_the_isr_elects_it_only_where_unclean_is_allowed() {
+        let image = cluster(&[(1, None), (2, None), (3, None)]);
+        let image = manual_topic(&image, "clean", &[&[1, 3]], &[]);
+        let image = manual_topic(&image, "unclean", &[&[1, 3]], &[UNCLEAN]);
+        // 3 goes first (out of the ISRs), then 1, the last ISR member: with
+        // no live replica left, both partitions are offline.
+        let mut image = image;
+        for b in [3, 1] {
+            image = commit(&image, &plan_fence_broker(&image, b, POLICY).unwrap());
+        }
+        for t in ["clean", "unclean"] {
+            assert_eq!(
+                summary(&state(&image, t, 0)),
+                (vec![1, 3], vec![1], -1, 1, 2)
+            );
+        }
+        // 3 comes back: the unclean topic gets it as leader.
+        let records = plan_unfence_broker(&image, 3, epoch_of(&image, 3), POLICY).unwrap();
+        assert_eq!(records.len(), 2, "{records:?}");
+        let image = commit(&image, &records);
+        assert_eq!(
+            summary(&state(&image, "clean", 0)),
+            (vec![1, 3], vec![1], -1, 1, 2)
+        );
+        assert_eq!(
+            summary(&state(&image, "unclean", 0)),
+            (vec![1, 3], vec![3], 3, 2, 3)
+        );
+        // 1 comes back: it leads the clean one again.
+        let image = commit(
+            &image,
+            &plan_unfence_broker(&image, 1, epoch_of(&image, 1), POLICY).unwrap(),
+        );
+        assert_eq!(
+            summary(&state(&image, "clean", 0)),
+            (vec![1, 3], vec![1], 1, 2, 3)
+        );
+        assert_eq!(state(&image, "unclean", 0).leader, 3);
+    }
+
+    #[test]
+    fn controlled_shutdown_moves_every_leadership_away() {
+        let image = cluster(&[(1, Some("a")), (2, Some("b")), (3, Some("c"))]);
+        let topic = NewTopic {
+            name: "t".into(),
+            num_partitions: 12,
+            replication_factor: 3,
+            ..Default::default()
+        };
+        let image = commit(
+            &image,
+            &plan_create_topic(&image, &topic, DEFAULTS, Uuid([9; 16])).unwrap(),
+        );
+        let before = image.topic("t").unwrap().clone();
+        assert!(before.partitions.iter().any(|p| p.leader == 2));
+
+        let records = plan_controlled_shutdown(&image, 2, epoch_of(&image, 2), POLICY).unwrap();
+        assert!(matches!(
+            records[0],
+            MetadataRecord::BrokerRegistrationChange {
+                broker_id: 2,
+                in_controlled_shutdown: true,
+                fenced: None,
+                ..
+            }
+        ));
+        // One change per partition: every ISR holds broker 2.
+        assert_eq!(records.len(), 13);
+        let image = commit(&image, &records);
+        for (old, new) in before
+            .partitions
+            .iter()
+            .zip(&image.topic("t").unwrap().partitions)
+        {
+            assert!(!new.isr.contains(&2) && new.leader != 2, "{new:?}");
+            assert!(new.has_leader());
+            assert_eq!(new.partition_epoch, old.partition_epoch + 1);
+            if old.leader == 2 {
+                // The next replica in order that is still in the ISR.
+                let next = *old.replicas.iter().find(|&&r| r != 2).unwrap();
+                assert_eq!((new.leader, new.leader_epoch), (next, old.leader_epoch + 1));
+            } else {
+                assert_eq!(
+                    (new.leader, new.leader_epoch),
+                    (old.leader, old.leader_epoch)
+                );
+            }
+        }
+        // Asking again finds nothing left to move.
+        assert!(
+            plan_controlled_shutdown(&image, 2, epoch_of(&image, 2), POLICY)
+                .unwrap()
+                .is_empty()
+        );
+        // A broker shutting down is not elected.
+        let image = commit(&image, &plan_fence_broker(&image, 1, POLICY).unwrap());
+        for p in &image.topic("t").unwrap().partitions {
+            assert_eq!(p.leader, 3, "{p:?}");
+        }
+    }
+
+    #[test]
+    fn replacing_or_unregistering_a_broker_moves_its_leaderships() {
+        let image = cluster(&[(1, None), (2, None)]);
+        let image = manual_topic(&image, "t", &[&[1, 2], &[2, 1]], &[]);
+        // A new incarnation of 1 whose old session expired: the old one
+        // leaves the ISRs. The registration comes first: its offset is the
+        // epoch the caller planned with.
+        let epoch = image.offset + 1;
+        let reg = plan_register_broker(
+            &image,
+            1,
+            Uuid([0x11; 16]),
+            vec![],
+            None,
+            epoch,
+            false,
+            POLICY,
+        )
+        .unwrap();
+        assert!(matches!(
+            reg.records[0],
+            MetadataRecord::RegisterBroker { broker_epoch, fenced: true, .. } if broker_epoch == epoch
+        ));
+        assert_eq!(reg.records.len(), 3);
+        let image = commit(&image, &reg.records);
+        assert_eq!(
+            summary(&state(&image, "t", 0)),
+            (vec![1, 2], vec![2], 2, 1, 1)
+        );
+        assert_eq!(
+            summary(&state(&image, "t", 1)),
+            (vec![2, 1], vec![2], 2, 0, 1)
+        );
+
+        // Unregistering the last ISR member leaves the partitions offline.
+        let records = plan_unregister_broker(&image, 2, POLICY).unwrap();
+        assert!(matches!(
+            records.last(),
+            Some(MetadataRecord::UnregisterBroker { broker_id: 2, .. })
+        ));
+        let image = commit(&image, &records);
+        for p in 0..2 {
+            let s = state(&image, "t", p);
+            assert_eq!((s.isr.as_slice(), s.leader), (&[2][..], -1));
+        }
+    }
+
+    /// The leader's AlterPartition for partition 0 of "t".
+    fn alter(
+        image: &MetadataImage,
+        leader: i32,
+        leader_epoch: i32,
+        partition_epoch: i32,
+        isr: &[(i32, i64)],
+    ) -> Result<(Vec<MetadataRecord>, PartitionImage), Refusal> {
+        let id = image.topic("t").unwrap().id;
+        plan_alter_partition(
+            image,
+            leader,
+            epoch_of(image, leader),
+            id,
+            0,
+            leader_epoch,
+            partition_epoch,
+            isr,
+        )
+    }
+
+    #[test]
+    fn alter_partition_shrinks_and_expands_the_isr() {
+        let image = cluster(&[(1, None), (2, None), (3, None)]);
+        let image = manual_topic(&image, "t", &[&[1, 2, 3]], &[]);
+        let e = |b| epoch_of(&image, b);
+
+        // Shrink: the partition epoch goes up, the leader epoch stays.
+        let (records, after) = alter(&image, 1, 0, 0, &[(1, e(1)), (3, -1)]).unwrap();
+        assert_eq!(records.len(), 1);
+        assert_eq!(summary(&after), (vec![1, 2, 3], vec![1, 3], 1, 0, 1));
+        let image = commit(&image, &records);
+        assert_eq!(state(&image, "t", 0), after);
+
+        // The same ISR again: nothing to write, the state as it is.
+        let (records, same) = alter(&image, 1, 0, 1, &[(1, -1), (3, e(3))]).unwrap();
+        assert!(records.is_empty());
+        assert_eq!(same, after);
+
+        // Expand, in a new order.
+        let (records, after) = alter(&image, 1, 0, 1, &[(2, e(2)), (1, -1), (3, -1)]).unwrap();
+        let image = commit(&image, &records);
+        assert_eq!(summary(&after), (vec![1, 2, 3], vec![2, 1, 3], 1, 0, 2));
+        assert_eq!(state(&image, "t", 0), after);
+    }
+
+    #[test]
+    fn alter_partition_refusals_follow_kafka() {
+        let image = cluster(&[(1, None), (2, None), (3, None), (4, None)]);
+        let image = manual_topic(&image, "t", &[&[1, 2, 3]], &[]);
+        // Leader epoch 1, partition epoch 2: 2 took over from 1, 1 came
+        // back (so it is live, but no longer in the ISR).
+        let image = commit(&image, &plan_fence_broker(&image, 1, POLICY).unwrap());
+        let image = commit(
+            &image,
+            &plan_unfence_broker(&image, 1, epoch_of(&image, 1), POLICY).unwrap(),
+        );
+        let (records, _) = alter(&image, 2, 1, 1, &[(2, -1), (3, -1)]).unwrap();
+        assert!(records.is_empty());
+        let image = commit(
+            &image,
+            &alter(&image, 2, 1, 1, &[(3, -1), (2, -1)]).unwrap().0,
+        );
+        assert_eq!(
+            summary(&state(&image, "t", 0)),
+            (vec![1, 2, 3], vec![3, 2], 2, 1, 2)
+        );
+        let id = image.topic("t").unwrap().id;
+        let e = |b| epoch_of(&image, b);
+        let code = |r: Result<(Vec<MetadataRecord>, PartitionImage), Refusal>| r.unwrap_err().code;
+
+        // The requester's own registration epoch.
+        assert_eq!(
+            code(plan_alter_partition(
+                &image,
+                2,
+                e(2) + 1,
+                id,
+                0,
+                1,
+                2,
+                &[(2, -1)]
+            )),
+            ErrorCode::STALE_BROKER_EPOCH
+        );
+        assert_eq!(
+            code(plan_alter_partition(&image, 9, 0, id, 0, 1, 2, &[(9, -1)])),
+            ErrorCode::STALE_BROKER_EPOCH
+        );
+        // Unknown topic id (the zero id too), unknown partition.
+        for topic in [Uuid([0x77; 16]), Uuid::ZERO] {
+            assert_eq!(
+                code(plan_alter_partition(
+                    &image,
+                    2,
+                    e(2),
+                    topic,
+                    0,
+                    1,
+                    2,
+                    &[(2, -1)]
+                )),
+                ErrorCode::UNKNOWN_TOPIC_ID
+            );
+        }
+        for p in [1, -1] {
+            assert_eq!(
+                code(plan_alter_partition(
+                    &image,
+                    2,
+                    e(2),
+                    id,
+                    p,
+                    1,
+                    2,
+                    &[(2, -1)]
+                )),
+                ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
+            );
+        }
+        // Epochs newer than the controller's: it is behind.
+        assert_eq!(
+            code(alter(&image, 2, 2, 2, &[(2, -1)])),
+            ErrorCode::NOT_CONTROLLER
+        );
+        assert_eq!(
+            code(alter(&image, 2, 1, 3, &[(2, -1)])),
+            ErrorCode::NOT_CONTROLLER
+        );
+        // An older leader epoch: fenced, before who asks is checked.
+        assert_eq!(
+            code(alter(&image, 1, 0, 0, &[(1, -1)])),
+            ErrorCode::FENCED_LEADER_EPOCH
+        );
+        assert_eq!(
+            code(alter(&image, 2, 0, 2, &[(2, -1)])),
+            ErrorCode::FENCED_LEADER_EPOCH
+        );
+        // Not the leader (Kafka answers INVALID_REQUEST, not
+        // NOT_LEADER_OR_FOLLOWER).
+        assert_eq!(
+            code(alter(&image, 3, 1, 2, &[(3, -1)])),
+            ErrorCode::INVALID_REQUEST
+        );
+        // An older partition epoch.
+        assert_eq!(
+            code(alter(&image, 2, 1, 1, &[(2, -1)])),
+            ErrorCode::INVALID_UPDATE_VERSION
+        );
+        // Not replicas, twice, without the leader, empty.
+        for isr in [
+            &[(2, -1), (4, -1)][..],
+            &[(2, -1), (3, -1), (2, -1)][..],
+            &[(3, -1)][..],
+            &[][..],
+        ] {
+            assert_eq!(
+                code(alter(&image, 2, 1, 2, isr)),
+                ErrorCode::INVALID_REQUEST,
+                "{isr:?}"
+            );
+        }
+        // Ineligible members: another broker epoch than registered, fenced,
+        // shutting down, unregistered.
+        let refusal = alter(&image, 2, 1, 2, &[(2, -1), (1, e(1) + 1)]).unwrap_err();
+        assert_eq!(refusal.code, ErrorCode::INELIGIBLE_REPLICA);
+        assert!(
+            refusal.message.contains("broker epoch"),
+            "{}",
+            refusal.message
+        );
+        assert!(alter(&image, 2, 1, 2, &[(2, -1), (1, e(1))]).is_ok());
+        let fenced = commit(&image, &plan_fence_broker(&image, 1, POLICY).unwrap());
+        assert_eq!(
+            code(alter(&fenced, 2, 1, 2, &[(2, -1), (1, -1)])),
+            ErrorCode::INELIGIBLE_REPLICA
+        );
+        let shutting = commit(
+            &image,
+            &plan_controlled_shutdown(&image, 1, e(1), POLICY).unwrap(),
+        );
+        assert_eq!(
+            code(alter(&shutting, 2, 1, 2, &[(2, -1), (1, -1)])),
+            ErrorCode::INELIGIBLE_REPLICA
+        );
+        let gone = commit(&image, &plan_unregister_broker(&image, 1, POLICY).unwrap());
+        assert_eq!(
+            code(alter(&gone, 2, 1, 2, &[(2, -1), (1, -1)])),
+            ErrorCode::INELIGIBLE_REPLICA
+        );
+    }
+
+    #[test]
+    fn elect_leaders_preferred_and_unclean() {
+        let image = cluster(&[(1, None), (2, None), (3, None)]);
+        let image = manual_topic(&image, "t", &[&[1, 2], &[3, 1], &[2, 3]], &[]);
+        // 3 then 1 go away, and 3 comes back: partition 0 is led by 2, out
+        // of order; partition 1 is offline with ISR [1] (3 left first).
+        let mut image = image;
+        for b in [3, 1] {
+            image = commit(&image, &plan_fence_broker(&image, b, POLICY).unwrap());
+        }
+        image = commit(
+            &image,
+            &plan_unfence_broker(&image, 3, epoch_of(&image, 3), POLICY).unwrap(),
+        );
+        assert_eq!(
+            summary(&state(&image, "t", 0)),
+            (vec![1, 2], vec![2], 2, 1, 1)
+        );
+        assert_eq!(
+            summary(&state(&image, "t", 1)),
+            (vec![3, 1], vec![1], -1, 2, 2)
+        );
+        let req = |parts: &[i32]| vec![("t".to_string(), parts.to_vec())];
+        let codes = |results: &ElectionResults| -> Vec<(i32, ErrorCode)> {
+            results[0]
+                .1
+                .iter()
+                .map(|(p, r)| (*p, r.as_ref().err().map_or(ErrorCode::NONE, |e| e.code)))
+                .collect()
+        };
+
+        // Preferred: 1 is not in partition 0's ISR; nobody can lead
+        // partition 1; partition 2 is led by its preferred replica.
+        let (records, results) =
+            plan_elect_leaders(&image, Some(&req(&[0, 1, 2, 7])), ElectionType::Preferred);
+        assert!(records.is_empty());
+        assert_eq!(
+            codes(&results),
+            vec![
+                (0, ErrorCode::PREFERRED_LEADER_NOT_AVAILABLE),
+                (1, ErrorCode::PREFERRED_LEADER_NOT_AVAILABLE),
+                (2, ErrorCode::ELECTION_NOT_NEEDED),
+                (7, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION),
+            ]
+        );
+        let (_, results) = plan_elect_leaders(
+            &image,
+            Some(&[("nope".to_string(), vec![0])]),
+            ElectionType::Preferred,
+        );
+        assert_eq!(
+            results[0].1[0].1.as_ref().unwrap_err().code,
+            ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
+        );
+
+        // Unclean: partition 1 gets 3, outside its ISR; the others have
+        // leaders.
+        let (records, results) =
+            plan_elect_leaders(&image, Some(&req(&[0, 1, 1])), ElectionType::Unclean);
+        assert_eq!(
+            codes(&results),
+            vec![
+                (0, ErrorCode::ELECTION_NOT_NEEDED),
+                (1, ErrorCode::NONE),
+                // Named twice: the second sees the first's result.
+                (1, ErrorCode::ELECTION_NOT_NEEDED),
+            ]
+        );
+        let image = commit(&image, &records);
+        assert_eq!(
+            summary(&state(&image, "t", 1)),
+            (vec![3, 1], vec![3], 3, 3, 3)
+        );
+
+        // With 1 back in partition 0's ISR, the preferred election moves
+        // leadership to it. Asking for every partition leaves out the
+        // ones already led by their preferred replica.
+        let image = commit(
+            &image,
+            &plan_unfence_broker(&image, 1, epoch_of(&image, 1), POLICY).unwrap(),
+        );
+        let e1 = epoch_of(&image, 1);
+        let image = commit(
+            &image,
+            &alter(&image, 2, 1, 1, &[(2, -1), (1, e1)]).unwrap().0,
+        );
+        let (records, results) = plan_elect_leaders(&image, None, ElectionType::Preferred);
+        assert_eq!(results.len(), 1);
+        assert_eq!(codes(&results), vec![(0, ErrorCode::NONE)]);
+        let image = commit(&image, &records);
+        assert_eq!(
+            summary(&state(&image, "t", 0)),
+            (vec![1, 2], vec![2, 1], 1, 2, 3)
+        );
+        // Unclean for every partition: nothing is leaderless, nothing listed.
+        let (records, results) = plan_elect_leaders(&image, None, ElectionType::Unclean);
+        assert!(records.is_empty());
+        assert_eq!(results, vec![("t".to_string(), vec![])]);
+        assert_eq!(ElectionType::from_code(1), Some(ElectionType::Unclean));
+        assert_eq!(ElectionType::from_code(2), None);
+    }
+
+    /// A tiny xorshift generator for the leadership property test.
+    struct XorShift(u64);
+
+    impl XorShift {
+        fn next(&mut self) -> u64 {
+            let mut x = self.0;
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            self.0 = x;
+            x
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+        fn chance(&mut self, percent: u64) -> bool {
+            self.next() % 100 < percent
+        }
+    }
+
+    /// Invariants every partition keeps whatever happens to the brokers.
+    fn check_partitions(image: &MetadataImage, context: &str) {
+        for t in image.topics() {
+            for (p, s) in t.partitions.iter().enumerate() {
+                let at = || format!("{context}: {}-{p} {s:?}", t.name);
+                assert!(!s.isr.is_empty(), "ISR never empty: {}", at());
+                assert!(
+                    s.isr.iter().all(|r| s.replicas.contains(r)),
+                    "ISR within the replicas: {}",
+                    at()
+                );
+                let mut distinct = s.isr.clone();
+                distinct.sort_unstable();
+                distinct.dedup();
+                assert_eq!(distinct.len(), s.isr.len(), "{}", at());
+                if s.has_leader() {
+                    assert!(
+                        s.isr.contains(&s.leader),
+                        "the leader is in the ISR: {}",
+                        at()
+                    );
+                    let b = image.brokers.get(&s.leader);
+                    assert!(
+                        b.is_some_and(BrokerImage::is_active),
+                        "the leader is registered, unfenced, not shutting down: {}",
+                        at()
+                    );
+                } else {
+                    assert_eq!(s.leader, -1, "{}", at());
+                }
+            }
+        }
+    }
+
+    /// Property: random fencing, unfencing, controlled shutdowns,
+    /// re-registrations, unregistrations, ISR changes and elections on
+    /// 3-5 brokers with RF 3 topics keep every partition valid (see
+    /// `check_partitions`), never move an epoch back, elect outside the
+    /// ISR only where unclean election is allowed (or asked for), and the
+    /// log of what was planned replays, through Kafka's framing, to the
+    /// same image.
+    #[test]
+    fn leadership_stays_valid_under_random_membership_changes() {
+        // How often each interesting thing happened, over all seeds.
+        let (mut moved, mut offline, mut back, mut unclean, mut shrunk, mut expanded) =
+            (0, 0, 0, 0, 0, 0);
+        let mut refused = 0;
+        for seed in 1..=60u64 {
+            let mut rng = XorShift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+            let brokers = 3 + rng.below(3) as i32;
+            let policy = ElectionPolicy {
+                unclean_default: rng.chance(30),
+            };
+            let mut log: Vec<MetadataRecord> = Vec::new();
+            let mut image = MetadataImage::empty();
+            let mut append = |image: &mut MetadataImage, records: Vec<MetadataRecord>| {
+                for r in &records {
+                    let decoded = MetadataRecord::decode(r.encode().unwrap()).unwrap();
+                    assert_eq!(&decoded, r);
+                }
+                *image = commit(image, &records);
+                log.extend(records);
+            };
+            let mut incarnation = 0u8;
+            for id in 1..=brokers {
+                incarnation += 1;
+                let epoch = image.offset + 1;
+                let reg = plan_register_broker(
+                    &image,
+                    id,
+                    Uuid([incarnation; 16]),
+                    vec![endpoint(id as u16)],
+                    None,
+                    epoch,
+                    false,
+                    policy,
+                )
+                .unwrap();
+                append(&mut image, reg.records);
+                let records = plan_unfence_broker(&image, id, epoch, policy).unwrap();
+                append(&mut image, records);
+            }
+            for (i, configs) in [
+                vec![],
+                vec![UNCLEAN],
+                vec![(UNCLEAN_LEADER_ELECTION_ENABLE, "false")],
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                let topic = NewTopic {
+                    name: format!("t{i}"),
+                    num_partitions: 2 + rng.below(4) as i32,
+                    replication_factor: 3,
+                    configs: configs
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                    ..Default::default()
+                };
+                let id = Uuid([
+                    i as u8 + 1,
+                    seed as u8,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                ]);
+                let records = plan_create_topic(&image, &topic, DEFAULTS, id).unwrap();
+                append(&mut image, records);
+            }
+            check_partitions(&image, &format!("seed {seed} created"));
+
+            for step in 0..150 {
+                let before = image.clone();
+                let ids: Vec<i32> = (1..=brokers).collect();
+                let b = ids[rng.below(ids.len())];
+                let registered = image.brokers.get(&b).cloned();
+                let mut asked_unclean = false;
+                let records = match rng.below(9) {
+                    0 | 1 => plan_fence_broker(&image, b, policy).unwrap_or_default(),
+                    2 | 3 => match &registered {
+                        Some(r) => plan_unfence_broker(&image, b, r.epoch, policy).unwrap(),
+                        None => vec![],
+                    },
+                    4 => match &registered {
+                        Some(r) => plan_controlled_shutdown(&image, b, r.epoch, policy).unwrap(),
+                        None => vec![],
+                    },
+                    5 => {
+                        // A restart: a new incarnation once the old session
+                        // is gone; sometimes the broker is removed instead.
+                        if registered.is_some() && rng.chance(20) {
+                            plan_unregister_broker(&image, b, policy).unwrap()
+                        } else {
+                            incarnation = incarnation.wrapping_add(1);
+                            plan_register_broker(
+                                &image,
+                                b,
+                                Uuid([incarnation; 16]),
+                                vec![endpoint(b as u16)],
+                                None,
+                                image.offset + 1,
+                                false,
+                                policy,
+                            )
+                            .unwrap()
+                            .records
+                        }
+                    }
+                    6 | 7 => {
+                        // A leader changes its ISR: it keeps itself, each
+                        // other replica at random, sometimes with stale
+                        // epochs.
+                        let topics = image.topics();
+                        let t = topics[rng.below(topics.len())];
+                        let p = rng.below(t.partitions.len());
+                        let s = &t.partitions[p];
+                        if !s.has_leader() {
+                            vec![]
+                        } else {
+                            let mut isr = vec![(s.leader, -1)];
+                            for &r in &s.replicas {
+                                if r != s.leader && rng.chance(60) {
+                                    let epoch = image.brokers.get(&r).map_or(-1, |b| b.epoch);
+                                    isr.push((r, if rng.chance(10) { epoch + 1 } else { epoch }));
+                                }
+                            }
+                            let stale = rng.chance(15) as i32;
+                            let result = plan_alter_partition(
+                                &image,
+                                s.leader,
+                                image.brokers[&s.leader].epoch,
+                                t.id,
+                                p as i32,
+                                s.leader_epoch - stale,
+                                s.partition_epoch,
+                                &isr,
+                            );
+                            match result {
+                                Ok((records, after)) => {
+                                    let applied = commit(&image, &records);
+                                    assert_eq!(applied.partition(&t.name, p as i32), Some(&after));
+                                    records
+                                }
+                                Err(e) => {
+                                    refused += 1;
+                                    assert!(
+                                        matches!(
+                                            e.code,
+                                            ErrorCode::INELIGIBLE_REPLICA
+                                                | ErrorCode::FENCED_LEADER_EPOCH
+                                        ),
+                                        "seed {seed} step {step}: {e:?}"
+                                    );
+                                    vec![]
+                                }
+                            }
+                        }
+                    }
+                    _ => {
+                        let election = if rng.chance(50) {
+                            ElectionType::Preferred
+                        } else {
+                            asked_unclean = true;
+                            ElectionType::Unclean
+                        };
+                        plan_elect_leaders(&image, None, election).0
+                    }
+                };
+                append(&mut image, records);
+                let context = format!("seed {seed} step {step}");
+                check_partitions(&image, &context);
+                for t in image.topics() {
+                    let unclean_ok = asked_unclean || policy.unclean_enabled(&image, &t.name);
+                    for (p, s) in t.partitions.iter().enumerate() {
+                        let old = before.partition(&t.name, p as i32).unwrap();
+                        assert!(s.leader_epoch >= old.leader_epoch, "{context}");
+                        assert!(s.partition_epoch >= old.partition_epoch, "{context}");
+                        if s.leader != old.leader {
+                            assert!(s.leader_epoch > old.leader_epoch, "{context}");
+                        }
+                        if s != old {
+                            assert!(s.partition_epoch > old.partition_epoch, "{context}");
+                        }
+                        match (old.has_leader(), s.has_leader()) {
+                            (true, true) if s.leader != old.leader => moved += 1,
+                            (true, false) => offline += 1,
+                            (false, true) => back += 1,
+                            _ => {}
+                        }
+                        if s.has_leader() && s.leader != old.leader && !old.isr.contains(&s.leader)
+                        {
+                            unclean += 1;
+                        }
+                        if s.isr.len() < old.isr.len() {
+                            shrunk += 1;
+                        }
+                        if s.isr.len() > old.isr.len() {
+                            expanded += 1;
+                        }
+                        if s.has_leader() && s.leader != old.leader && !unclean_ok {
+                            assert!(
+                                old.isr.contains(&s.leader),
+                                "{context}: {}-{p} elected {} from outside {:?}",
+                                t.name,
+                                s.leader,
+                                old.isr
+                            );
+                        }
+                    }
+                }
+            }
+            let replayed = MetadataImage::empty()
+                .apply_all(log.iter().enumerate().map(|(i, r)| (i as i64, r)))
+                .unwrap();
+            assert_eq!(replayed, image, "seed {seed}: replay");
+        }
+        let seen = [moved, offline, back, unclean, shrunk, expanded, refused];
+        assert!(seen.iter().all(|&n| n > 20), "{seen:?}");
     }
 }

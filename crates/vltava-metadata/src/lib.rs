@@ -11,4 +11,4 @@ pub mod image;
 pub mod records;
 
 pub use image::{BrokerImage, MetadataImage, PartitionImage, TopicImage};
-pub use records::{Endpoint, MetadataRecord, RecordError};
+pub use records::{Endpoint, MetadataRecord, RecordError, NO_LEADER, NO_LEADER_CHANGE};

@@ -312,6 +312,7 @@ impl Controller {
         // the broker of this very node: its old incarnation is gone.
         let session_alive = r.broker_id != self.node_id && self.session_alive(r.broker_id);
         let image = self.metadata.image();
+        let policy = self.election_policy();
         let plan = move |epoch: i64| {
             controller::plan_register_broker(
                 &image,
@@ -321,6 +322,7 @@ impl Controller {
                 r.rack.clone(),
                 epoch,
                 session_alive,
+                policy,
             )
         };
         let broker_id = r.broker_id;
@@ -385,12 +387,13 @@ impl Controller {
         self.touch_session(broker_id);
         // Caught up: the broker has applied its own registration.
         let is_caught_up = current_metadata_offset >= broker.epoch;
+        let policy = self.election_policy();
         let records = if want_shut_down {
-            controller::plan_controlled_shutdown(&image, broker_id, broker_epoch)
+            controller::plan_controlled_shutdown(&image, broker_id, broker_epoch, policy)
         } else if want_fence {
-            controller::plan_fence_broker(&image, broker_id)
+            controller::plan_fence_broker(&image, broker_id, policy)
         } else if broker.fenced && is_caught_up {
-            controller::plan_unfence_broker(&image, broker_id, broker_epoch)
+            controller::plan_unfence_broker(&image, broker_id, broker_epoch, policy)
         } else {
             Ok(Vec::new())
         }
@@ -442,7 +445,7 @@ impl Controller {
         };
         for id in expired {
             let image = self.metadata.image();
-            match controller::plan_fence_broker(&image, id) {
+            match controller::plan_fence_broker(&image, id, self.election_policy()) {
                 Ok(records) => match self.commit(&lock, records).await {
                     Ok(()) => warn!(broker = id, "fenced a broker whose heartbeats stopped"),
                     Err(e) => warn!(broker = id, "fencing failed: {e}"),
@@ -496,6 +499,14 @@ impl Controller {
     /// The image this controller plans against.
     pub fn image(&self) -> Arc<MetadataImage> {
         self.metadata.image()
+    }
+
+    /// Leader elections follow the effective broker config's
+    /// `unclean.leader.election.enable` for topics without an override.
+    fn election_policy(&self) -> controller::ElectionPolicy {
+        controller::ElectionPolicy {
+            unclean_default: self.metadata.config().unclean_leader_election_enable(),
+        }
     }
 
     fn defaults(&self) -> TopicDefaults {
