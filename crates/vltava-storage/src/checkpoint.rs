@@ -129,7 +129,7 @@ fn tmp_path(path: &Path) -> PathBuf {
 }
 
 /// Reads a file that may not exist.
-fn read_optional(path: &Path) -> Result<Option<String>> {
+pub(crate) fn read_optional(path: &Path) -> Result<Option<String>> {
     match fs::read(path) {
         Ok(b) => String::from_utf8(b)
             .map(Some)

@@ -15,6 +15,8 @@
 //! * [`checkpoint`] — Kafka's small files: offset checkpoints,
 //!   `partition.metadata`, `meta.properties`.
 //! * [`FdCache`] — the bound on open read-only segment files.
+//! * [`LeaderEpochCache`] — where each leader epoch began in a log
+//!   (Kafka's `leader-epoch-checkpoint`), kept by [`Log`].
 //! * [`AbortedTxn`] — an entry of the aborted-transaction index
 //!   (`.txnindex`), kept per segment by [`Log`].
 
@@ -25,6 +27,7 @@ mod config;
 mod error;
 mod fdcache;
 mod index;
+mod leader_epoch;
 mod log;
 mod manager;
 mod readbuf;
@@ -37,6 +40,10 @@ pub use config::{CleanupPolicy, LogConfig, TimestampType, SEVEN_DAYS_MS};
 pub use error::{Error, Result};
 pub use fdcache::{FdCache, DEFAULT_MAX_OPEN_SEGMENT_FILES};
 pub use index::{OFFSET_ENTRY_LEN, TIME_ENTRY_LEN};
+pub use leader_epoch::{
+    read_leader_epoch_checkpoint, write_leader_epoch_checkpoint, LeaderEpochCache,
+    LEADER_EPOCH_CHECKPOINT, UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET,
+};
 pub use log::{
     AppendInfo, BatchSummary, CleanStats, CleanableRange, CleanerLimits, Log, LogOpenOptions,
     ReadResult, TimestampAndOffset,
