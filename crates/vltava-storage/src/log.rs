@@ -11,6 +11,12 @@
 //!   need, and `pread` the files, so a fetch never waits behind an append
 //!   or an fsync. The active segment's handle is shared: appends write at
 //!   the file cursor, reads use positioned reads.
+//! * `epochs` (the leader epoch cache) has its own short lock for readers
+//!   (OffsetsForLeaderEpoch, Fetch's diverging-epoch check), never held
+//!   across I/O. It changes only under `writer`, which also covers the
+//!   fsync of its small checkpoint file on a change: epoch changes are
+//!   rare (a new leader's first append, truncation, the log start moving),
+//!   and readers never wait for it.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -30,6 +36,7 @@ use crate::checkpoint::{self, fsync_dir, TopicPartition};
 use crate::config::LogConfig;
 use crate::error::{Error, Result};
 use crate::fdcache::{lock, FdCache, DEFAULT_MAX_OPEN_SEGMENT_FILES};
+use crate::leader_epoch::{LeaderEpochFileCache, Loaded};
 use crate::readbuf::{self, ReadBuf};
 use crate::segment::{
     self, roll_jitter, BatchHeader, HeaderScanner, ScanError, Segment, DELETED_SUFFIX,
@@ -40,6 +47,8 @@ use crate::uuid::KafkaUuid;
 
 mod cleaner;
 pub use cleaner::{CleanStats, CleanableRange, CleanerLimits};
+#[cfg(test)]
+mod epoch_tests;
 
 /// How to open a log. `Default` is "unclean, no checkpoints, private fd
 /// cache": every segment is recovered by scanning.
@@ -157,6 +166,9 @@ pub struct Log {
     /// (`i64::MAX`: none; 0 after open: not known yet).
     next_delete_horizon: AtomicI64,
     fds: Arc<FdCache>,
+    /// Where each leader epoch began (`leader-epoch-checkpoint`). Changed
+    /// only under `writer`; see the module docs for the locking.
+    epochs: LeaderEpochFileCache,
     closed: AtomicBool,
     /// Set by `stop_cleaning` (shutdown): a cleaning pass stops at its
     /// next batch.
@@ -213,6 +225,8 @@ impl Log {
             }
         };
 
+        let (epochs, epochs_loaded) = LeaderEpochFileCache::load(dir, &tp);
+
         // A cleaner swap a crash interrupted is finished first.
         let swapped = cleaner::complete_swaps(dir)?;
         let (bases, mut dir_changed) = scan_dir(dir)?;
@@ -220,6 +234,8 @@ impl Log {
         let mut segments = BTreeMap::new();
         let mut expected: Option<i64> = None;
         let mut cut = false;
+        // Base offset of the first segment recovered by scanning.
+        let mut first_recovered: Option<i64> = None;
         for (i, &base) in bases.iter().enumerate() {
             // A segment may start past the previous one's last batch (the
             // cleaner removed batches there) but never inside it.
@@ -242,6 +258,9 @@ impl Log {
             let trust = opts.clean_shutdown || below_recovery_point;
             // Recovery may create index files.
             dir_changed |= !trust;
+            if !trust {
+                first_recovered.get_or_insert(base);
+            }
             let loaded = Segment::load(dir, base, &config, &fds, trust, now_ms)?;
             if loaded.truncated {
                 cut = true;
@@ -266,6 +285,7 @@ impl Log {
             .expect("non-empty")
             .next_offset();
         let mut log_start = checkpoint_start.max(first_base);
+        let mut started_over = false;
         if log_start > log_end {
             tracing::warn!(log = %tp, log_start, log_end,
                 "log start offset checkpoint is beyond the log end; starting the log over at it");
@@ -277,6 +297,7 @@ impl Log {
             segments.insert(log_start, seg);
             log_end = log_start;
             dir_changed = true;
+            started_over = true;
         }
         if dir_changed {
             fsync_dir(dir)?;
@@ -309,10 +330,106 @@ impl Log {
             recovery_point: AtomicI64::new(log_end),
             next_delete_horizon: AtomicI64::new(0),
             fds,
+            epochs,
             closed: AtomicBool::new(false),
             cleaning_stopped: AtomicBool::new(false),
         };
+        log.load_epochs(epochs_loaded, first_recovered, started_over)?;
         Ok(log)
+    }
+
+    /// Brings the leader epoch cache in line with the log just opened.
+    ///
+    /// Entries are rebuilt from batch headers (each batch's partition
+    /// leader epoch, at its base offset, when it is above the latest epoch
+    /// so far, as Kafka's segment recovery does); no records are read.
+    ///
+    /// * No usable file (missing: a new log or one written before the
+    ///   cache existed; corrupt), or the log was started over: rebuild
+    ///   from the log start, reading every header once.
+    /// * The file's entries past the log end are dropped (an assignment
+    ///   is written before its batches, so a crash may leave one beyond
+    ///   the data).
+    /// * If the last batch of the log carries an epoch above the file's
+    ///   latest, the file is older than the log (written by a version
+    ///   without the cache, or restored): rebuild from the log start.
+    ///   Checking costs one short header scan.
+    /// * Otherwise entries below the first segment recovered by scanning
+    ///   (the recovery point) are kept and only the recovered segments
+    ///   are read again: their batches may differ from what the file was
+    ///   written for. Usually that is the active segment alone; after a
+    ///   clean shutdown, nothing.
+    ///
+    /// Then entries below the log start are trimmed, and the file written
+    /// if anything changed. A compacted log may rebuild other start
+    /// offsets than it recorded (the first batches of an epoch may have
+    /// been cleaned away); either answer is safe for truncation.
+    fn load_epochs(
+        &self,
+        loaded: Loaded,
+        first_recovered: Option<i64>,
+        started_over: bool,
+    ) -> Result<()> {
+        let log_start = self.log_start_offset();
+        let log_end = self.log_end_offset();
+        let before = self.epochs.snapshot();
+        let mut cache = before.clone();
+        let rebuild_from = if loaded != Loaded::File || started_over {
+            cache.clear();
+            Some(log_start)
+        } else {
+            cache.truncate_from_end(log_end);
+            let last_epoch = self
+                .last_batch_header()?
+                .map(|h| h.leader_epoch)
+                .filter(|&e| e >= 0);
+            if last_epoch.is_some_and(|e| cache.latest_epoch().is_none_or(|l| e > l)) {
+                tracing::warn!(log = %self.tp, latest_in_file = ?cache.latest_epoch(), last_batch_epoch = ?last_epoch,
+                    "leader epoch checkpoint is older than the log; rebuilding it from every batch");
+                cache.clear();
+                Some(log_start)
+            } else if let Some(base) = first_recovered.filter(|&b| b < log_end) {
+                cache.truncate_from_end(base);
+                Some(base)
+            } else {
+                None
+            }
+        };
+        if let Some(from) = rebuild_from {
+            self.visit_headers(from, i64::MAX, |_, _, h| {
+                let e = h.leader_epoch;
+                if e >= 0 && cache.latest_epoch().is_none_or(|l| e > l) {
+                    cache.assign(e, h.base_offset);
+                }
+                Ok(ControlFlow::Continue(()))
+            })?;
+        }
+        cache.truncate_from_start(log_start);
+        let changed = cache != before;
+        if changed {
+            tracing::info!(log = %self.tp, entries = ?cache.entries(), "leader epoch cache recovered");
+        }
+        self.epochs.replace(cache);
+        if changed || loaded != Loaded::File {
+            self.epochs.flush()?;
+        }
+        Ok(())
+    }
+
+    /// The header of the last batch in the log, if any (a scan from the
+    /// last offset index entry of the last non-empty segment).
+    fn last_batch_header(&self) -> Result<Option<BatchHeader>> {
+        let Some(seg) = self.snapshot().into_iter().rev().find(|s| s.size() > 0) else {
+            return Ok(None);
+        };
+        let file = self.segment_file(&seg, seg.base_offset)?;
+        let from = seg.index_position(seg.next_offset() - 1);
+        let mut scan = HeaderScanner::new(&file, from, seg.size());
+        let mut last = None;
+        while let Some(h) = next_or_io(&mut scan, &seg)? {
+            last = Some(h);
+        }
+        Ok(last)
     }
 
     /// Topic.
@@ -358,6 +475,26 @@ impl Log {
     /// Everything below this offset is fsynced.
     pub fn recovery_point(&self) -> i64 {
         self.recovery_point.load(Ordering::Acquire)
+    }
+    /// The latest leader epoch that wrote to the log (from the leader
+    /// epoch cache), `None` if no batch carries one.
+    pub fn latest_epoch(&self) -> Option<i32> {
+        self.epochs.latest_epoch()
+    }
+    /// Kafka's `endOffsetFor` over this log's epochs, with the current log
+    /// end offset: `(largest epoch <= epoch, start of the next higher
+    /// epoch)`, `(epoch, log end)` for the latest epoch, `(epoch, start of
+    /// the first epoch)` below every epoch, and
+    /// [`(UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET)`](crate::UNDEFINED_EPOCH)
+    /// for -1, above the latest, or when no epoch is known. See
+    /// [`LeaderEpochCache::end_offset_for`](crate::LeaderEpochCache::end_offset_for).
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> (i32, i64) {
+        self.epochs.end_offset_for(epoch, self.log_end_offset())
+    }
+    /// The leader epoch cache: `(epoch, start offset)`, oldest first (for
+    /// tests and tools).
+    pub fn epoch_entries(&self) -> Vec<(i32, i64)> {
+        self.epochs.entries()
     }
     /// ListOffsets `EARLIEST` (-2).
     pub fn earliest_offset(&self) -> i64 {
@@ -449,6 +586,14 @@ impl Log {
     /// partition leader epoch and, for LogAppendTime topics, `now_ms` as max
     /// timestamp (CRC recomputed). The record bytes are written as they
     /// arrived; only the 61-byte headers are copied.
+    ///
+    /// A `leader_epoch` other than the log's latest epoch is recorded in
+    /// the leader epoch cache (and its file) at the first offset of the
+    /// append before anything is written. As in Kafka, an epoch below the
+    /// latest one (which only a fenced leader or a damaged log could give:
+    /// the replica manager checks the epoch) replaces the entries it
+    /// conflicts with, with a warning, rather than blocking the partition.
+    /// A negative epoch is stamped but not recorded.
     pub fn append_as_leader(
         &self,
         batches: Bytes,
@@ -460,6 +605,8 @@ impl Log {
         let log_append = cfg.message_timestamp_type == TimestampType::LogAppendTime;
         let mut w = self.lock_writer()?;
         let first = self.log_end_offset();
+        let new_epoch = (leader_epoch >= 0 && self.epochs.latest_epoch() != Some(leader_epoch))
+            .then_some((leader_epoch, first));
         let mut next = first;
         let mut pending = Vec::with_capacity(list.len());
         let mut max_ts = -1i64;
@@ -492,7 +639,8 @@ impl Log {
             pending.push(Pending { header, info, rest });
             next = last + 1;
         }
-        let mut info = self.write_pending(&mut w, pending, &cfg, now_ms)?;
+        let new_epochs: Vec<(i32, i64)> = new_epoch.into_iter().collect();
+        let mut info = self.write_pending(&mut w, pending, &new_epochs, &cfg, now_ms)?;
         info.log_append_time = if log_append { now_ms } else { -1 };
         info.max_timestamp = max_ts;
         info.offset_of_max_timestamp = offset_of_max;
@@ -502,6 +650,13 @@ impl Log {
     /// Appends batches whose offsets were assigned by a leader (replication).
     /// They must start at the log end offset and be contiguous; each batch
     /// is fully validated (CRC), since the bytes come from another broker.
+    ///
+    /// Each batch whose partition leader epoch is above the latest epoch
+    /// so far is recorded in the leader epoch cache at its base offset,
+    /// before anything is written. Lower or undefined (-1) epochs are not
+    /// recorded: a leader's log never goes back in epochs, and a batch
+    /// that does must not erase the history (Kafka would assign it and
+    /// drop the later entries).
     pub fn append_as_follower(&self, batches: Bytes, now_ms: i64) -> Result<AppendInfo> {
         let cfg = self.config();
         let list = split_batches(batches)?;
@@ -510,6 +665,8 @@ impl Log {
         let mut pending = Vec::with_capacity(list.len());
         let mut max_ts = -1i64;
         let mut offset_of_max = -1i64;
+        let mut latest_epoch = self.epochs.latest_epoch();
+        let mut new_epochs = Vec::new();
         for b in list {
             b.validate()
                 .map_err(|e| Error::InvalidRecords(e.to_string()))?;
@@ -531,6 +688,11 @@ impl Log {
             let mut header = [0u8; BATCH_HEADER_LEN];
             header.copy_from_slice(&bytes[..BATCH_HEADER_LEN]);
             let info = segment::parse_header(&header, 0).map_err(Error::InvalidRecords)?;
+            let epoch = info.leader_epoch;
+            if epoch >= 0 && latest_epoch.is_none_or(|l| epoch > l) {
+                new_epochs.push((epoch, info.base_offset));
+                latest_epoch = Some(epoch);
+            }
             pending.push(Pending {
                 header,
                 rest: bytes.slice(BATCH_HEADER_LEN..),
@@ -538,16 +700,21 @@ impl Log {
             });
             next = last + 1;
         }
-        let mut info = self.write_pending(&mut w, pending, &cfg, now_ms)?;
+        let mut info = self.write_pending(&mut w, pending, &new_epochs, &cfg, now_ms)?;
         info.max_timestamp = max_ts;
         info.offset_of_max_timestamp = offset_of_max;
         Ok(info)
     }
 
+    /// Writes `pending` at the log end. `new_epochs` are recorded in the
+    /// leader epoch cache first (its file written, under the writer lock),
+    /// after the checks that could refuse the append, so an entry is never
+    /// missing from the file for a batch that reached the log.
     fn write_pending(
         &self,
         w: &mut Writer,
         mut pending: Vec<Pending>,
+        new_epochs: &[(i32, i64)],
         cfg: &LogConfig,
         now_ms: i64,
     ) -> Result<AppendInfo> {
@@ -567,6 +734,9 @@ impl Log {
             .unwrap_or(-1);
         if self.should_roll(w, total, last, incoming_max_ts, now_ms, cfg) {
             self.roll(w, cfg, now_ms)?;
+        }
+        if !new_epochs.is_empty() {
+            self.epochs.assign_all(new_epochs)?;
         }
         let seg = w.active.clone();
         let start = seg.size();
@@ -1156,6 +1326,7 @@ impl Log {
             tracing::info!(log = %self.tp, base_offset = s.base_offset, size = s.size(), "deleting segment");
             s.delete_files(&self.fds)?;
         }
+        self.epochs.truncate_from_start(self.log_start_offset())?;
         Ok(n)
     }
 
@@ -1176,6 +1347,7 @@ impl Log {
             self.delete_segments_while(&mut w, &cfg, i64::MIN, i64::MAX, |_, next| {
                 next.is_some_and(|n| n.base_offset <= log_start)
             })?;
+            self.epochs.truncate_from_start(log_start)?;
         }
         Ok(self.log_start_offset())
     }
@@ -1185,8 +1357,13 @@ impl Log {
     /// Drops every batch at or above `offset` (a follower after a leader
     /// change): later segments are deleted, the segment holding `offset` is
     /// cut before the batch containing it and becomes active, indexes are
-    /// trimmed and rewritten, and aborted transactions whose markers were
-    /// cut off are dropped. Returns whether anything was removed.
+    /// trimmed and rewritten, aborted transactions whose markers were cut
+    /// off are dropped, and so are leader epoch entries starting at or
+    /// after the new log end (after the data is cut: a crash in between
+    /// leaves entries past the log end, which the next open drops).
+    /// Truncating at or past the log end still drops epoch entries at or
+    /// past it (an epoch assigned by an append that then failed), as
+    /// Kafka does. Returns whether anything was removed.
     pub fn truncate_to(&self, offset: i64) -> Result<bool> {
         if offset < 0 {
             return Err(self.out_of_range(offset));
@@ -1194,6 +1371,7 @@ impl Log {
         let cfg = self.config();
         let mut w = self.lock_writer()?;
         if offset >= self.log_end_offset() {
+            self.epochs.truncate_from_end(self.log_end_offset())?;
             return Ok(false);
         }
         let first_base = *self.segments_read().keys().next().expect("non-empty");
@@ -1265,12 +1443,14 @@ impl Log {
         self.log_end_offset.store(new_end, Ordering::Release);
         self.recovery_point.fetch_min(new_end, Ordering::AcqRel);
         self.log_start_offset.fetch_min(new_end, Ordering::AcqRel);
+        self.epochs.truncate_from_end(new_end)?;
         tracing::info!(log = %self.tp, offset, log_end = new_end, "truncated log");
         Ok(true)
     }
 
     /// Deletes every segment and starts the log over, empty, at `offset`
-    /// (log start = log end = `offset`).
+    /// (log start = log end = `offset`). The leader epoch cache is
+    /// cleared: no epoch is known for the data to come.
     pub fn truncate_fully_and_start_at(&self, offset: i64, now_ms: i64) -> Result<()> {
         if !(0..=segment::MAX_BASE_OFFSET).contains(&offset) {
             return Err(self.out_of_range(offset));
@@ -1304,6 +1484,7 @@ impl Log {
         self.log_end_offset.store(offset, Ordering::Release);
         self.log_start_offset.store(offset, Ordering::Release);
         self.recovery_point.store(offset, Ordering::Release);
+        self.epochs.clear()?;
         tracing::info!(log = %self.tp, offset, "truncated log fully");
         Ok(())
     }
