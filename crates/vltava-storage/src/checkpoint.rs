@@ -2,7 +2,8 @@
 //! (temp file, fsync, rename, fsync of the directory):
 //!
 //! * offset checkpoints (`recovery-point-offset-checkpoint`,
-//!   `log-start-offset-checkpoint`): `0\n<count>\n<topic> <partition> <offset>\n...`
+//!   `log-start-offset-checkpoint`, `replication-offset-checkpoint`):
+//!   `0\n<count>\n<topic> <partition> <offset>\n...`
 //! * `partition.metadata`: `version: 0\ntopic_id: <base64>\n`
 //! * `meta.properties` (KRaft, version 1): `node.id`, `cluster.id`,
 //!   `directory.id`.
@@ -20,6 +21,9 @@ use crate::uuid::KafkaUuid;
 pub const RECOVERY_POINT_CHECKPOINT: &str = "recovery-point-offset-checkpoint";
 /// File name of the log-start-offset checkpoint in a data directory.
 pub const LOG_START_OFFSET_CHECKPOINT: &str = "log-start-offset-checkpoint";
+/// File name of the high-watermark checkpoint in a data directory
+/// (Kafka's name: it is written by replication).
+pub const REPLICATION_OFFSET_CHECKPOINT: &str = "replication-offset-checkpoint";
 /// File name of the per-partition metadata file.
 pub const PARTITION_METADATA: &str = "partition.metadata";
 /// File name of the directory's identity file.

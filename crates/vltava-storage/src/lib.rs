@@ -35,7 +35,10 @@ mod segment;
 mod txnindex;
 mod uuid;
 
-pub use checkpoint::{read_meta_properties, write_meta_properties, MetaProperties, TopicPartition};
+pub use checkpoint::{
+    read_meta_properties, write_meta_properties, MetaProperties, TopicPartition,
+    REPLICATION_OFFSET_CHECKPOINT,
+};
 pub use config::{CleanupPolicy, LogConfig, TimestampType, SEVEN_DAYS_MS};
 pub use error::{Error, Result};
 pub use fdcache::{FdCache, DEFAULT_MAX_OPEN_SEGMENT_FILES};

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use crate::checkpoint::{
     self, fsync_dir, TopicPartition, LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT,
+    REPLICATION_OFFSET_CHECKPOINT,
 };
 use crate::config::LogConfig;
 use crate::error::{Error, Result};
@@ -296,6 +297,24 @@ impl LogManager {
         checkpoint::write_offset_checkpoint(&self.dir.join(LOG_START_OFFSET_CHECKPOINT), &starts)
     }
 
+    /// Writes the high watermarks (`replication-offset-checkpoint`, in
+    /// Kafka's offset checkpoint format) atomically. The replica manager
+    /// owns the high watermarks and passes all of this directory's at
+    /// once: the file is replaced, not merged.
+    pub fn write_high_watermarks(&self, hws: &BTreeMap<TopicPartition, i64>) -> Result<()> {
+        let _g = lock(&self.checkpoint_lock);
+        checkpoint::write_offset_checkpoint(&self.dir.join(REPLICATION_OFFSET_CHECKPOINT), hws)
+    }
+
+    /// Reads the high-watermark checkpoint: empty if the file does not
+    /// exist, [`Error::Corrupt`] if it is not Kafka's format (the caller
+    /// decides: Kafka fails the directory; starting every high watermark
+    /// at the log start is the safe fallback).
+    pub fn read_high_watermarks(&self) -> Result<BTreeMap<TopicPartition, i64>> {
+        let _g = lock(&self.checkpoint_lock);
+        checkpoint::read_offset_checkpoint(&self.dir.join(REPLICATION_OFFSET_CHECKPOINT))
+    }
+
     /// The cleaner checkpoint of a log (where its next pass starts), if
     /// it was ever cleaned.
     pub fn cleaner_checkpoint(&self, topic: &str, partition: i32) -> Option<i64> {
@@ -454,5 +473,53 @@ impl LogManager {
     /// The options this manager was opened with.
     pub fn options(&self) -> &LogManagerOptions {
         &self.opts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tp(topic: &str, partition: i32) -> TopicPartition {
+        TopicPartition::new(topic, partition).unwrap()
+    }
+
+    #[test]
+    fn high_watermarks_round_trip_in_kafkas_format() {
+        let dir = tempfile::tempdir().unwrap();
+        let mgr = LogManager::open(dir.path(), LogManagerOptions::default(), 0).unwrap();
+        // No file yet: no high watermarks.
+        assert!(mgr.read_high_watermarks().unwrap().is_empty());
+
+        let mut hws = BTreeMap::new();
+        hws.insert(tp("orders", 0), 42);
+        hws.insert(tp("orders", 1), 0);
+        hws.insert(tp("a-b.c", 7), 1_000_000_000_000);
+        mgr.write_high_watermarks(&hws).unwrap();
+        let path = dir.path().join(REPLICATION_OFFSET_CHECKPOINT);
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            "0\n3\na-b.c 7 1000000000000\norders 0 42\norders 1 0\n"
+        );
+        assert_eq!(mgr.read_high_watermarks().unwrap(), hws);
+
+        // A later write replaces the whole file.
+        let mut fewer = BTreeMap::new();
+        fewer.insert(tp("orders", 0), 50);
+        mgr.write_high_watermarks(&fewer).unwrap();
+        assert_eq!(mgr.read_high_watermarks().unwrap(), fewer);
+
+        // It survives a restart of the manager.
+        mgr.close().unwrap();
+        drop(mgr);
+        let mgr = LogManager::open(dir.path(), LogManagerOptions::default(), 0).unwrap();
+        assert_eq!(mgr.read_high_watermarks().unwrap(), fewer);
+
+        // A damaged file is an error, not an empty map.
+        fs::write(&path, "0\n2\norders 0 50\n").unwrap();
+        assert!(matches!(
+            mgr.read_high_watermarks(),
+            Err(Error::Corrupt { .. })
+        ));
     }
 }
