@@ -361,7 +361,8 @@ impl Log {
     ///   clean shutdown, nothing.
     ///
     /// Then entries below the log start are trimmed, and the file written
-    /// if anything changed. A compacted log may rebuild other start
+    /// if anything changed or it was unusable (but not for a new, empty
+    /// log: a missing file reads as empty). A compacted log may rebuild other start
     /// offsets than it recorded (the first batches of an epoch may have
     /// been cleaned away); either answer is safe for truncation.
     fn load_epochs(
@@ -409,8 +410,11 @@ impl Log {
         if changed {
             tracing::info!(log = %self.tp, entries = ?cache.entries(), "leader epoch cache recovered");
         }
+        // A new, empty log gets its file with its first epoch: writing
+        // an empty one here would cost two fsyncs per partition created.
+        let new_log = loaded == Loaded::Missing && log_start == log_end && cache.is_empty();
         self.epochs.replace(cache);
-        if changed || loaded != Loaded::File {
+        if changed || (loaded != Loaded::File && !new_log) {
             self.epochs.flush()?;
         }
         Ok(())

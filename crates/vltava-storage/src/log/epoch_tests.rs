@@ -95,12 +95,21 @@ fn leader_log(root: &Path) -> Log {
 const LEADER_ENTRIES: [(i32, i64); 3] = [(0, 0), (3, 4), (5, 8)];
 
 #[test]
-fn a_new_log_has_no_epochs_and_an_empty_checkpoint() {
+fn a_new_log_has_no_epochs_and_its_file_comes_with_the_first_one() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path());
     assert_eq!(log.latest_epoch(), None);
     assert!(log.epoch_entries().is_empty());
     assert_eq!(log.end_offset_for_epoch(0), UNDEFINED);
+    // Nothing to record yet: no file (and no fsync) at creation.
+    assert!(!checkpoint_path(dir.path()).exists());
+    log.append_as_leader(batch(1), 0, 2).unwrap();
+    assert_eq!(
+        fs::read_to_string(checkpoint_path(dir.path())).unwrap(),
+        "0\n1\n2 0\n"
+    );
+    // A log that was emptied has its (empty) file rewritten.
+    log.truncate_to(0).unwrap();
     assert_eq!(
         fs::read_to_string(checkpoint_path(dir.path())).unwrap(),
         "0\n0\n"
