@@ -362,9 +362,9 @@ impl Log {
     ///
     /// Then entries below the log start are trimmed, and the file written
     /// if anything changed or it was unusable (but not for a new, empty
-    /// log: a missing file reads as empty). A compacted log may rebuild other start
-    /// offsets than it recorded (the first batches of an epoch may have
-    /// been cleaned away); either answer is safe for truncation.
+    /// log: a missing file reads as empty). A compacted log may rebuild
+    /// other start offsets than it recorded (the first batches of an epoch
+    /// may have been cleaned away); either answer is safe for truncation.
     fn load_epochs(
         &self,
         loaded: Loaded,
