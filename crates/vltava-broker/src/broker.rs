@@ -68,6 +68,7 @@ pub struct Broker {
     /// Progress of the metadata publisher.
     pub applied: watch::Receiver<Applied>,
     roles: ProcessRoles,
+    peers: Arc<Peers>,
     clock: Clock,
 }
 
@@ -302,7 +303,7 @@ impl Broker {
         let peers = Arc::new(Peers::new(node_id, metadata.clone(), request_timeout));
         let deps = CoordinatorDeps {
             node_id,
-            peers,
+            peers: peers.clone(),
             metadata: metadata.clone(),
             controller: controller.clone(),
             channel: channel.clone(),
@@ -328,6 +329,7 @@ impl Broker {
             txns,
             applied,
             roles,
+            peers,
             clock,
         });
         if single_voter {
@@ -391,7 +393,22 @@ impl Broker {
     }
 
     /// Clean shutdown: flush and checkpoint every log, mark the shutdown clean.
+    /// What the replica fetchers and the ISR updater work with.
+    pub fn replication_deps(&self) -> crate::replication::FetcherDeps {
+        crate::replication::FetcherDeps {
+            node_id: self.node_id,
+            replicas: self.replicas.clone(),
+            metadata: self.metadata.clone(),
+            channel: self.channel.clone(),
+            peers: self.peers.clone(),
+            clock: self.clock.clone(),
+        }
+    }
+
     pub async fn shutdown(&self) {
+        if let Err(e) = self.replicas.checkpoint_high_watermarks() {
+            warn!("checkpointing high watermarks at shutdown: {e}");
+        }
         match self.controller.shutdown().await {
             Ok(()) => info!("shut down cleanly"),
             Err(e) => warn!("shutdown was not clean: {e}"),

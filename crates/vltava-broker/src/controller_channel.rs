@@ -20,13 +20,14 @@ use vltava_metadata::Endpoint;
 use vltava_net::{ConnectionConfig, Redial};
 use vltava_protocol::messages::{
     broker_registration_request, create_topics_request, AllocateProducerIdsRequest,
-    BrokerHeartbeatRequest, BrokerRegistrationRequest, CreateTopicsRequest,
+    AlterPartitionRequest, AlterPartitionResponse, BrokerHeartbeatRequest,
+    BrokerRegistrationRequest, CreateTopicsRequest,
 };
 use vltava_protocol::{ErrorCode, Request, RequestBody, ResponseBody, Uuid};
 use vltava_quorum::driver::Quorum;
 use vltava_storage::KafkaUuid;
 
-use crate::controller::{Controller, HeartbeatAnswer, Registration};
+use crate::controller::{Controller, HeartbeatAnswer, IsrChange, Registration};
 use crate::error::KafkaError;
 use crate::metadata_publisher::Applied;
 use std::sync::Arc;
@@ -95,6 +96,12 @@ impl ControllerChannel {
 
     fn epoch(&self) -> Option<i64> {
         *self.epoch.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// This broker's epoch (its registration's), once registered: the
+    /// replica fetchers and AlterPartition carry it (KIP-903).
+    pub fn broker_epoch(&self) -> Option<i64> {
+        self.epoch()
     }
 
     fn set_epoch(&self, epoch: Option<i64>) {
@@ -351,6 +358,7 @@ impl ControllerChannel {
                 | RequestBody::AlterConfigs(_)
                 | RequestBody::IncrementalAlterConfigs(_)
                 | RequestBody::DescribeQuorum(_)
+                | RequestBody::ElectLeaders(_)
         );
         if !forwarded {
             return None;
@@ -386,6 +394,10 @@ impl ControllerChannel {
                 .call_version(leader, r, v)
                 .await
                 .map(ResponseBody::DescribeQuorum),
+            RequestBody::ElectLeaders(r) => self
+                .call_version(leader, r, v)
+                .await
+                .map(ResponseBody::ElectLeaders),
             _ => unreachable!("matched above"),
         })
     }
@@ -471,6 +483,109 @@ impl ControllerChannel {
                 Err(e) if e.code == ErrorCode::TOPIC_ALREADY_EXISTS => {}
                 Err(e) => info!(topic = %name, "not auto-creating: {e}"),
             }
+        }
+    }
+
+    /// Sends a leader's ISR changes to the active controller (a direct
+    /// call when it is this node) and returns its answer. The request holds
+    /// only v2+ fields (topic ids, member epochs): it goes out as v3.
+    pub async fn alter_partition(
+        &self,
+        request: &AlterPartitionRequest,
+    ) -> Result<AlterPartitionResponse, KafkaError> {
+        let leader = self.leader().await?;
+        if leader == self.node_id {
+            Ok(self.answer_alter_partition(request, 3).await)
+        } else {
+            self.call_version(leader, request, Some(3)).await
+        }
+    }
+
+    /// The active controller's answer to AlterPartition in `version`
+    /// (topic names before v2, ids since; broker epochs of the new ISR's
+    /// members since v3).
+    pub async fn answer_alter_partition(
+        &self,
+        request: &AlterPartitionRequest,
+        version: i16,
+    ) -> AlterPartitionResponse {
+        use vltava_protocol::messages::alter_partition_response as resp;
+        let image = self.controller.image();
+        let mut changes = Vec::new();
+        // (response topic index, partition index) of each change, and the
+        // partitions refused before reaching the controller.
+        let mut topics: Vec<resp::TopicData> = Vec::new();
+        let mut where_: Vec<(usize, usize)> = Vec::new();
+        for t in &request.topics {
+            let topic_id = if version >= 2 {
+                Some(t.topic_id)
+            } else {
+                image.topic(&t.topic_name).map(|topic| topic.id)
+            };
+            let mut out = resp::TopicData {
+                topic_name: t.topic_name.clone(),
+                topic_id: t.topic_id,
+                ..Default::default()
+            };
+            for p in &t.partitions {
+                let Some(topic_id) = topic_id else {
+                    out.partitions.push(resp::PartitionData {
+                        partition_index: p.partition_index,
+                        error_code: ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.0,
+                        ..Default::default()
+                    });
+                    continue;
+                };
+                let new_isr = if version >= 3 {
+                    p.new_isr_with_epochs
+                        .iter()
+                        .map(|b| (b.broker_id, b.broker_epoch))
+                        .collect()
+                } else {
+                    p.new_isr.iter().map(|id| (*id, -1)).collect()
+                };
+                where_.push((topics.len(), out.partitions.len()));
+                out.partitions.push(resp::PartitionData {
+                    partition_index: p.partition_index,
+                    ..Default::default()
+                });
+                changes.push(IsrChange {
+                    topic_id,
+                    partition: p.partition_index,
+                    leader_epoch: p.leader_epoch,
+                    partition_epoch: p.partition_epoch,
+                    new_isr,
+                });
+            }
+            topics.push(out);
+        }
+        match self
+            .controller
+            .alter_partition(request.broker_id, request.broker_epoch, changes)
+            .await
+        {
+            Ok(results) => {
+                for ((t, p), result) in where_.into_iter().zip(results) {
+                    let data = &mut topics[t].partitions[p];
+                    match result {
+                        Ok(state) => {
+                            data.leader_id = state.leader;
+                            data.leader_epoch = state.leader_epoch;
+                            data.isr = state.isr;
+                            data.partition_epoch = state.partition_epoch;
+                        }
+                        Err(e) => data.error_code = e.code.0,
+                    }
+                }
+                AlterPartitionResponse {
+                    topics,
+                    ..Default::default()
+                }
+            }
+            Err(e) => AlterPartitionResponse {
+                error_code: e.code.0,
+                ..Default::default()
+            },
         }
     }
 

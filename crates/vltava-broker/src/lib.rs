@@ -13,6 +13,8 @@
 //!   [`controller_channel`] (this node's registration, heartbeats and
 //!   producer-id blocks with the active controller), above [`controller`]
 //!   (metadata changes through the KRaft quorum, broker membership).
+//! - [`replication`]: the replica fetchers of the partitions this broker
+//!   follows and the ISR changes of those it leads.
 //! - [`metadata_publisher`]: applies the committed metadata log to the
 //!   image and the hosted partitions.
 //! - [`replica`] (hosted partitions over `vltava-storage` logs, producer
@@ -32,6 +34,7 @@ pub mod metadata_publisher;
 pub mod network;
 pub mod peers;
 pub mod replica;
+pub mod replication;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -64,6 +67,16 @@ pub async fn run(
         .then(|| tokio::spawn(broker.channel.clone().run(shutdown.clone())));
     let sessions = tokio::spawn(fence_expired_sessions(broker.clone(), shutdown.clone()));
     let txn_timers = tokio::spawn(broker.txns.clone().run_timers(shutdown.clone()));
+    // Replication: fetchers for the partitions this broker follows, and the
+    // ISR changes of those it leads.
+    let fetchers = tokio::spawn(replication::fetcher::run(
+        broker.replication_deps(),
+        shutdown.clone(),
+    ));
+    let isr = tokio::spawn(replication::isr::run(
+        broker.replication_deps(),
+        shutdown.clone(),
+    ));
     if broker
         .metadata
         .image()
@@ -99,6 +112,8 @@ pub async fn run(
     let _ = cleaner.await;
     let _ = timers.await;
     let _ = txn_timers.await;
+    let _ = fetchers.await;
+    let _ = isr.await;
     let _ = sessions.await;
     if let Some(channel) = channel {
         let _ = channel.await;
@@ -226,10 +241,21 @@ async fn background(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
     );
     // Kafka's log.flush.offset.checkpoint.interval.ms default.
     let checkpoint_every = Duration::from_secs(60);
+    let hw_checkpoint_every = Duration::from_millis(
+        config
+            .replica_high_watermark_checkpoint_interval_ms()
+            .clamp(100, 3_600_000) as u64,
+    );
     let mut retention = tokio::time::interval(retention_every);
     let mut flush = tokio::time::interval(flush_every);
     let mut checkpoint = tokio::time::interval(checkpoint_every);
-    for timer in [&mut retention, &mut flush, &mut checkpoint] {
+    let mut hw_checkpoint = tokio::time::interval(hw_checkpoint_every);
+    for timer in [
+        &mut retention,
+        &mut flush,
+        &mut checkpoint,
+        &mut hw_checkpoint,
+    ] {
         timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         timer.reset();
     }
@@ -237,9 +263,16 @@ async fn background(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
         let logs = broker.replicas.log_manager().clone();
         let clock = broker.clock().clone();
         let job: Box<dyn FnOnce() -> Result<(), vltava_storage::Error> + Send> = tokio::select! {
-            _ = retention.tick() => Box::new(move || logs.run_retention(clock.now_ms()).map(|n| if n > 0 { info!(segments = n, "retention deleted segments") })),
+            _ = retention.tick() => {
+                let replicas = broker.replicas.clone();
+                Box::new(move || replicas.run_retention(clock.now_ms()).map(|n| if n > 0 { info!(segments = n, "retention deleted segments") }))
+            }
             _ = flush.tick() => Box::new(move || logs.maybe_flush_all(clock.now_ms()).map(|_| ())),
             _ = checkpoint.tick() => Box::new(move || logs.checkpoint_all()),
+            _ = hw_checkpoint.tick() => {
+                let replicas = broker.replicas.clone();
+                Box::new(move || replicas.checkpoint_high_watermarks())
+            }
             _ = shutdown.wait_for(|stop| *stop) => return,
         };
         match tokio::task::spawn_blocking(job).await {

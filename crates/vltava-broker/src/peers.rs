@@ -40,7 +40,7 @@ impl Peers {
     }
 
     /// Where `broker` is reached from here, if it is registered.
-    fn address_of(&self, broker: i32) -> Option<String> {
+    pub fn address_of(&self, broker: i32) -> Option<String> {
         let image = self.metadata.image();
         let b = image.brokers.get(&broker)?;
         let listener = self.metadata.static_config().inter_broker_listener_name();

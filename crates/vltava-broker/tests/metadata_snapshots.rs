@@ -22,8 +22,10 @@ fn config() -> BrokerConfig {
             set("metadata.log.max.record.bytes.between.snapshots", "2000"),
             // ...and one soon after the last change, covering all of it.
             set("metadata.log.max.snapshot.interval.ms", "300"),
-            // Segments of a few batches, so that snapshots free whole ones.
-            set("internal.metadata.log.segment.bytes", "4096"),
+            // Segments of a few batches, so that snapshots free whole ones;
+            // a batch must fit in one, and a restart writes one that moves
+            // the leadership of all 80 partitions (~6 KB).
+            set("internal.metadata.log.segment.bytes", "8192"),
         ],
         vec![],
     )
@@ -60,18 +62,39 @@ fn image_in(dir: &Path, id: SnapshotId) -> MetadataImage {
     image_of_snapshot(content, id.end_offset).unwrap()
 }
 
-/// Everything but the brokers' registrations, which a restart renews (a new
-/// incarnation and epoch): topics, partitions, configs, producer ids.
+/// The image's records without what a restart changes: the broker's
+/// registration, and the leader and partition epochs that its fencing and
+/// unfencing bump (its partitions lose their leader and get it back).
 fn without_registrations(image: &MetadataImage) -> Vec<vltava_metadata::MetadataRecord> {
+    use vltava_metadata::MetadataRecord;
     image
         .to_snapshot_records()
         .into_iter()
         .filter(|r| {
             !matches!(
                 r,
-                vltava_metadata::MetadataRecord::RegisterBroker { .. }
-                    | vltava_metadata::MetadataRecord::BrokerRegistrationChange { .. }
+                MetadataRecord::RegisterBroker { .. }
+                    | MetadataRecord::BrokerRegistrationChange { .. }
             )
+        })
+        .map(|r| match r {
+            MetadataRecord::Partition {
+                topic_id,
+                partition,
+                replicas,
+                isr,
+                leader,
+                ..
+            } => MetadataRecord::Partition {
+                topic_id,
+                partition,
+                replicas,
+                isr,
+                leader,
+                leader_epoch: 0,
+                partition_epoch: 0,
+            },
+            other => other,
         })
         .collect()
 }

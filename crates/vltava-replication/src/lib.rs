@@ -251,8 +251,11 @@ impl LeaderState {
             // It has what the leader had at its previous fetch: it was
             // caught up as of then.
             if let Some(previous) = follower.last_fetch_ms {
-                follower.last_caught_up_ms =
-                    Some(follower.last_caught_up_ms.map_or(previous, |t| t.max(previous)));
+                follower.last_caught_up_ms = Some(
+                    follower
+                        .last_caught_up_ms
+                        .map_or(previous, |t| t.max(previous)),
+                );
             }
         }
         // A follower that fetches beyond the leader's end has a log the

@@ -68,7 +68,10 @@ fn fetches_from_strangers_and_old_incarnations_are_refused() {
         l.on_follower_fetch(9, 1, 100, 1),
         Err(FollowerFetchError::NotAReplica)
     );
-    assert_eq!(l.on_follower_fetch(1, 1, 100, 1), Err(FollowerFetchError::NotAReplica));
+    assert_eq!(
+        l.on_follower_fetch(1, 1, 100, 1),
+        Err(FollowerFetchError::NotAReplica)
+    );
     assert_eq!(l.on_follower_fetch(2, 8, 100, 1), Ok(None));
     assert_eq!(
         l.on_follower_fetch(2, 7, 100, 2),
@@ -109,16 +112,29 @@ fn a_lagging_member_is_proposed_out_and_the_high_watermark_waits_for_the_commit(
     for t in (1_000..=LAG + 1_000).step_by(500) {
         l.on_follower_fetch(2, 11, 150, t).unwrap();
     }
-    assert_eq!(l.propose_isr_change(LAG, |_, _| true), None, "3 is not late yet");
-    let p = l.propose_isr_change(LAG + 2, |_, _| true).expect("a shrink");
+    assert_eq!(
+        l.propose_isr_change(LAG, |_, _| true),
+        None,
+        "3 is not late yet"
+    );
+    let p = l
+        .propose_isr_change(LAG + 2, |_, _| true)
+        .expect("a shrink");
     assert_eq!(p.new_isr, vec![(1, -1), (2, 11)]);
     assert_eq!((p.leader_epoch, p.partition_epoch), (5, 7));
     assert!(l.isr_change_pending());
-    assert_eq!(l.propose_isr_change(LAG + 3, |_, _| true), None, "one change at a time");
+    assert_eq!(
+        l.propose_isr_change(LAG + 3, |_, _| true),
+        None,
+        "one change at a time"
+    );
     // Until the controller commits it, 3 still holds the high watermark.
     assert_eq!(l.high_watermark(), 100);
     assert_eq!(l.acks_all_outcome(150, 2), None);
-    assert_eq!(l.on_isr_committed(state(&[1, 2, 3], &[1, 2], 5, 8)), Some(150));
+    assert_eq!(
+        l.on_isr_committed(state(&[1, 2, 3], &[1, 2], 5, 8)),
+        Some(150)
+    );
     assert_eq!(l.isr(), &[1, 2]);
     assert_eq!(l.acks_all_outcome(150, 2), Some(AcksOutcome::Done));
     assert_eq!(
@@ -179,7 +195,10 @@ fn metadata_older_than_held_or_of_another_epoch_is_ignored() {
     assert_eq!(l.isr(), &[1, 2, 3]);
     // The controller removed 3 (fenced) under the same leader epoch.
     l.on_follower_fetch(2, 1, 100, 1).unwrap();
-    assert_eq!(l.on_isr_committed(state(&[1, 2, 3], &[1, 2], 5, 8)), Some(100));
+    assert_eq!(
+        l.on_isr_committed(state(&[1, 2, 3], &[1, 2], 5, 8)),
+        Some(100)
+    );
     // A reassignment adds replica 4: it is tracked from then on.
     l.on_isr_committed(state(&[1, 2, 3, 4], &[1, 2], 5, 9));
     assert!(l.follower(4).is_some());
@@ -223,7 +242,13 @@ fn divergence_is_found_and_cut_where_the_logs_agree() {
     assert_eq!(follower_truncation_offset((3, 90), follower, 95, 60), 85);
     // The leader's epoch 2 is not in the follower's cache: cut at the end
     // of its epoch 1 and go on from there.
-    let sparse = |e: i32| if e >= 1 { (1, 50) } else { (UNDEFINED_EPOCH, UNDEFINED_OFFSET) };
+    let sparse = |e: i32| {
+        if e >= 1 {
+            (1, 50)
+        } else {
+            (UNDEFINED_EPOCH, UNDEFINED_OFFSET)
+        }
+    };
     assert_eq!(follower_truncation_offset((2, 70), sparse, 95, 30), 50);
     // Nothing to go on: the high watermark.
     let empty = |_| (UNDEFINED_EPOCH, UNDEFINED_OFFSET);

@@ -60,6 +60,17 @@ const COMMIT_TIMEOUT: Duration = Duration::from_secs(30);
 /// metadata before it answers NOT_CONTROLLER.
 const ACTIVATION_WAIT: Duration = Duration::from_secs(5);
 
+/// One partition's proposed ISR in an AlterPartition.
+#[derive(Debug, Clone)]
+pub struct IsrChange {
+    pub topic_id: Uuid,
+    pub partition: i32,
+    pub leader_epoch: i32,
+    pub partition_epoch: i32,
+    /// Members with their broker epochs (-1 where the request has none).
+    pub new_isr: Vec<(i32, i64)>,
+}
+
 /// What a broker registration brings (BrokerRegistration's fields).
 #[derive(Clone, Debug)]
 pub struct Registration {
@@ -494,6 +505,64 @@ impl Controller {
         )
         .await?;
         Ok((start, PRODUCER_ID_BLOCK))
+    }
+
+    /// AlterPartition (KIP-497): each partition leader's proposed ISR,
+    /// checked against the image (epochs, eligibility; Kafka's rules in
+    /// `plan_alter_partition`) and committed as PartitionChange records in
+    /// one decision. Per partition: the state after the change, or why it
+    /// was refused. The whole request fails (NOT_CONTROLLER, a commit
+    /// timeout) only when nothing could be committed.
+    pub async fn alter_partition(
+        &self,
+        broker_id: i32,
+        broker_epoch: i64,
+        changes: Vec<IsrChange>,
+    ) -> Result<Vec<Result<vltava_metadata::image::PartitionImage, KafkaError>>, KafkaError> {
+        let lock = self.lead().await?;
+        let mut working = (*self.metadata.image()).clone();
+        let mut records = Vec::new();
+        let mut results = Vec::with_capacity(changes.len());
+        for c in changes {
+            match controller::plan_alter_partition(
+                &working,
+                broker_id,
+                broker_epoch,
+                c.topic_id,
+                c.partition,
+                c.leader_epoch,
+                c.partition_epoch,
+                &c.new_isr,
+            ) {
+                Ok((planned, after)) => {
+                    for record in &planned {
+                        working = working.apply(working.offset, record).map_err(|e| {
+                            KafkaError::new(ErrorCode::UNKNOWN_SERVER_ERROR, e.to_string())
+                        })?;
+                    }
+                    records.extend(planned);
+                    results.push(Ok(after));
+                }
+                Err(refusal) => results.push(Err(KafkaError::new(refusal.code, refusal.message))),
+            }
+        }
+        self.commit(&lock, records).await?;
+        Ok(results)
+    }
+
+    /// ElectLeaders: preferred or unclean elections of the given partitions
+    /// (every partition when `None`), committed in one decision.
+    pub async fn elect_leaders(
+        &self,
+        partitions: Option<Vec<(String, Vec<i32>)>>,
+        election_type: controller::ElectionType,
+    ) -> Result<controller::ElectionResults, KafkaError> {
+        let lock = self.lead().await?;
+        let image = self.metadata.image();
+        let (records, results) =
+            controller::plan_elect_leaders(&image, partitions.as_deref(), election_type);
+        self.commit(&lock, records).await?;
+        Ok(results)
     }
 
     /// The image this controller plans against.

@@ -187,8 +187,10 @@ pub fn append(
             .map_err(|e| e.to_string())?;
     }
     let batch = builder.build().map_err(|e| e.to_string())?;
+    // Not yet acks=all: the coordinators answer once the leader has
+    // appended (see docs/compatibility.md, replication).
     target
-        .append(batch, now)
+        .append(batch, false, now)
         .map(|_| ())
         .map_err(|e| e.to_string())
 }

@@ -574,8 +574,16 @@ pub async fn write_marker_here(
         );
         return true;
     };
-    match partition.append_marker(c.producer_id, c.producer_epoch, c.commit, 0, now) {
-        Ok(_) => {
+    // Kafka writes markers with acks=all: the transaction is complete only
+    // once its markers are on every ISR member of their partitions.
+    let timeout = deps.metadata.static_config().request_timeout_ms().max(0) as u64;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(timeout);
+    let written = match partition.append_marker(c.producer_id, c.producer_epoch, c.commit, 0, now) {
+        Ok((offset, epoch)) => partition.wait_committed(epoch, offset + 1, deadline).await,
+        Err(e) => Err(e),
+    };
+    match written {
+        Ok(()) => {
             if topic == OFFSETS_TOPIC {
                 groups
                     .complete_transaction(c.producer_id, index, c.commit)

@@ -487,3 +487,64 @@ pub fn describe_log_dirs(
         ..Default::default()
     })
 }
+
+/// ElectLeaders (KIP-460): preferred-leader or unclean elections, decided
+/// by the active controller (other nodes relay the request to it). Every
+/// partition when the request names none.
+pub async fn elect_leaders(
+    broker: &Broker,
+    context: &RequestContext<'_>,
+    request: vltava_protocol::messages::ElectLeadersRequest,
+) -> ResponseBody {
+    use vltava_metadata::controller::ElectionType;
+    use vltava_protocol::messages::elect_leaders_response::{
+        PartitionResult, ReplicaElectionResult,
+    };
+    use vltava_protocol::messages::ElectLeadersResponse;
+    // v0 has no election type: preferred.
+    let code = if context.version >= 1 {
+        request.election_type
+    } else {
+        0
+    };
+    let Some(election_type) = ElectionType::from_code(code) else {
+        return ResponseBody::ElectLeaders(ElectLeadersResponse {
+            error_code: ErrorCode::INVALID_REQUEST.0,
+            ..Default::default()
+        });
+    };
+    let wanted: Option<Vec<(String, Vec<i32>)>> = request
+        .topic_partitions
+        .map(|t| t.into_iter().map(|t| (t.topic, t.partitions)).collect());
+    match broker.controller.elect_leaders(wanted, election_type).await {
+        Ok(results) => ResponseBody::ElectLeaders(ElectLeadersResponse {
+            replica_election_results: results
+                .into_iter()
+                .map(|(topic, partitions)| ReplicaElectionResult {
+                    topic,
+                    partition_result: partitions
+                        .into_iter()
+                        .map(|(partition_id, r)| match r {
+                            Ok(()) => PartitionResult {
+                                partition_id,
+                                ..Default::default()
+                            },
+                            Err(refusal) => PartitionResult {
+                                partition_id,
+                                error_code: refusal.code.0,
+                                error_message: Some(refusal.message),
+                                ..Default::default()
+                            },
+                        })
+                        .collect(),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }),
+        Err(e) => ResponseBody::ElectLeaders(ElectLeadersResponse {
+            error_code: e.code.0,
+            ..Default::default()
+        }),
+    }
+}

@@ -5,8 +5,9 @@
 
 use vltava_metadata::Endpoint;
 use vltava_protocol::messages::{
-    AllocateProducerIdsRequest, AllocateProducerIdsResponse, BrokerHeartbeatRequest,
-    BrokerHeartbeatResponse, BrokerRegistrationRequest, BrokerRegistrationResponse,
+    AllocateProducerIdsRequest, AllocateProducerIdsResponse, AlterPartitionRequest,
+    BrokerHeartbeatRequest, BrokerHeartbeatResponse, BrokerRegistrationRequest,
+    BrokerRegistrationResponse,
 };
 use vltava_protocol::ResponseBody;
 
@@ -88,5 +89,20 @@ pub async fn allocate_producer_ids(broker: &Broker, r: AllocateProducerIdsReques
                 ..Default::default()
             },
         },
+    )
+}
+
+/// AlterPartition: a partition leader's ISR change (KIP-497), decided by
+/// the active controller; elsewhere NOT_CONTROLLER.
+pub async fn alter_partition(
+    broker: &Broker,
+    context: &super::RequestContext<'_>,
+    r: AlterPartitionRequest,
+) -> ResponseBody {
+    ResponseBody::AlterPartition(
+        broker
+            .channel
+            .answer_alter_partition(&r, context.version)
+            .await,
     )
 }

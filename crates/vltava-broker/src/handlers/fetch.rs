@@ -33,6 +33,17 @@ struct Wanted {
     fetch_offset: i64,
     max_bytes: usize,
     current_leader_epoch: i32,
+    last_fetched_epoch: i32,
+    /// For a follower's fetch: the divergence the leader found, if any.
+    diverging: Option<(i32, i64)>,
+}
+
+/// Who fetches: a consumer reads up to the high watermark (or the last
+/// stable offset), a follower replica up to the log end.
+#[derive(Clone, Copy)]
+enum Fetcher {
+    Consumer { read_committed: bool },
+    Follower,
 }
 
 struct WantedTopic {
@@ -87,6 +98,12 @@ pub async fn handle(
                         fetch_offset: p.fetch_offset,
                         max_bytes: p.partition_max_bytes.max(0) as usize,
                         current_leader_epoch: p.current_leader_epoch,
+                        last_fetched_epoch: if version >= 12 {
+                            p.last_fetched_epoch
+                        } else {
+                            -1
+                        },
+                        diverging: None,
                     })
                     .collect(),
             }
@@ -101,7 +118,50 @@ pub async fn handle(
     };
     let min_bytes = request.min_bytes.max(0) as usize;
     let deadline = Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
-    let read_committed = request.isolation_level == 1;
+    // A follower names itself: in the request's replica id before v15,
+    // in its replica state (with its broker epoch, KIP-903) since.
+    let (replica_id, replica_epoch) = if version >= 15 {
+        (
+            request.replica_state.replica_id,
+            request.replica_state.replica_epoch,
+        )
+    } else {
+        (request.replica_id, -1)
+    };
+    let mut topics = topics;
+    let fetcher = if replica_id >= 0 {
+        // The leader counts the follower's position once, at arrival: that
+        // is what its fetch offset says it has.
+        let now = broker.now_ms();
+        let mut outside_isr = false;
+        for wanted in topics.iter_mut().flat_map(|t| t.partitions.iter_mut()) {
+            let Ok(partition) = &wanted.partition else {
+                continue;
+            };
+            match partition.on_follower_fetch(
+                replica_id,
+                replica_epoch,
+                wanted.fetch_offset,
+                wanted.current_leader_epoch,
+                wanted.last_fetched_epoch,
+                now,
+            ) {
+                Ok(f) => {
+                    wanted.diverging = f.diverging;
+                    outside_isr |= f.outside_isr;
+                }
+                Err(code) => wanted.partition = Err(code),
+            }
+        }
+        if outside_isr {
+            broker.replicas.isr_check().notify_one();
+        }
+        Fetcher::Follower
+    } else {
+        Fetcher::Consumer {
+            read_committed: request.isolation_level == 1,
+        }
+    };
     loop {
         // Arm the wake-ups before reading, so an append that lands between
         // the read and the wait is not missed.
@@ -118,8 +178,7 @@ pub async fn handle(
             w.as_mut().enable();
         }
 
-        let (responses, bytes, any_error) =
-            read_all(&topics, max_bytes, read_committed, broker.clock());
+        let (responses, bytes, any_error) = read_all(&topics, max_bytes, fetcher, broker.clock());
         if bytes >= min_bytes || any_error || Instant::now() >= deadline || wakeups.is_empty() {
             return ResponseBody::Fetch(FetchResponse {
                 responses,
@@ -141,7 +200,7 @@ pub async fn handle(
 fn read_all(
     topics: &[WantedTopic],
     max_bytes: usize,
-    read_committed: bool,
+    fetcher: Fetcher,
     clock: &Clock,
 ) -> (Vec<FetchableTopicResponse>, usize, bool) {
     let mut budget = max_bytes;
@@ -163,7 +222,7 @@ fn read_all(
                         wanted,
                         limit,
                         min_one_batch,
-                        read_committed,
+                        fetcher,
                         clock.now_ms(),
                     ) {
                         Ok(data) => {
@@ -172,15 +231,27 @@ fn read_all(
                             budget = budget.saturating_sub(n);
                             data
                         }
-                        Err((code, hw, log_start)) => PartitionData {
-                            high_watermark: hw,
-                            log_start_offset: log_start,
-                            ..error_data(wanted.index, code)
-                        },
+                        Err((code, hw, log_start)) => {
+                            let mut data = PartitionData {
+                                high_watermark: hw,
+                                log_start_offset: log_start,
+                                ..error_data(wanted.index, code)
+                            };
+                            // KIP-951: the leader as this broker knows it,
+                            // so the client need not refresh its metadata.
+                            if matches!(
+                                code,
+                                ErrorCode::NOT_LEADER_OR_FOLLOWER | ErrorCode::FENCED_LEADER_EPOCH
+                            ) {
+                                data.current_leader.leader_id = partition.leader_id();
+                                data.current_leader.leader_epoch = partition.leader_epoch();
+                            }
+                            data
+                        }
                     }
                 }
             };
-            any_error |= data.error_code != 0;
+            any_error |= data.error_code != 0 || data.diverging_epoch.epoch >= 0;
             partitions.push(data);
         }
         responses.push(FetchableTopicResponse {
@@ -198,24 +269,46 @@ fn read_partition(
     wanted: &Wanted,
     limit: usize,
     min_one_batch: bool,
-    read_committed: bool,
+    fetcher: Fetcher,
     now_ms: i64,
 ) -> Result<PartitionData, (ErrorCode, i64, i64)> {
-    let epoch = partition.leader_epoch();
-    if wanted.current_leader_epoch >= 0 && wanted.current_leader_epoch != epoch {
-        let code = if wanted.current_leader_epoch < epoch {
-            ErrorCode::FENCED_LEADER_EPOCH
-        } else {
-            ErrorCode::UNKNOWN_LEADER_EPOCH
-        };
-        return Err((code, -1, -1));
-    }
+    let read_committed = match fetcher {
+        Fetcher::Consumer { read_committed } => {
+            partition
+                .check_leader(wanted.current_leader_epoch)
+                .map_err(|e| (e.code, -1, -1))?;
+            read_committed
+        }
+        Fetcher::Follower => false,
+    };
     let high_watermark = partition.high_watermark();
-    let last_stable = partition.last_stable_offset(now_ms);
-    let upper = if read_committed {
-        last_stable
-    } else {
-        high_watermark
+    if let Some((epoch, end_offset)) = wanted.diverging {
+        // The follower truncates first; no records until it has.
+        let mut data = PartitionData {
+            partition_index: wanted.index,
+            high_watermark,
+            last_stable_offset: -1,
+            log_start_offset: partition.log_start_offset(),
+            preferred_read_replica: -1,
+            records: Some(Bytes::new()),
+            ..Default::default()
+        };
+        data.diverging_epoch.epoch = epoch;
+        data.diverging_epoch.end_offset = end_offset;
+        return Ok(data);
+    }
+    let last_stable = match fetcher {
+        Fetcher::Consumer { .. } => partition.last_stable_offset(now_ms),
+        Fetcher::Follower => -1,
+    };
+    let upper = match fetcher {
+        Fetcher::Follower => partition.log().log_end_offset(),
+        Fetcher::Consumer {
+            read_committed: true,
+        } => last_stable,
+        Fetcher::Consumer {
+            read_committed: false,
+        } => high_watermark,
     };
     let read = partition.read(wanted.fetch_offset, limit, upper, min_one_batch);
     match read {

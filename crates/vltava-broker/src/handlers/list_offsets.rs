@@ -90,14 +90,11 @@ fn lookup(
     read_committed: bool,
     now_ms: i64,
 ) -> Result<(i64, i64, i32), ErrorCode> {
-    let epoch = partition.leader_epoch();
-    if current_leader_epoch >= 0 && current_leader_epoch != epoch {
-        return Err(if current_leader_epoch < epoch {
-            ErrorCode::FENCED_LEADER_EPOCH
-        } else {
-            ErrorCode::UNKNOWN_LEADER_EPOCH
-        });
-    }
+    // Only the leader answers (KIP-320 epochs checked), as for consumers'
+    // fetches: a follower's high watermark may trail.
+    let epoch = partition
+        .check_leader(current_leader_epoch)
+        .map_err(|e| e.code)?;
     let upper = if read_committed {
         partition.last_stable_offset(now_ms)
     } else {

@@ -17,6 +17,7 @@ pub mod groups;
 pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offsets_for_leader_epoch;
 pub mod produce;
 pub mod quorum;
 pub mod transactions;
@@ -38,6 +39,9 @@ pub const SUPPORTED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::Produce, v(0, 11)),
     (ApiKey::Fetch, v(0, 17)),
     (ApiKey::ListOffsets, v(0, 10)),
+    (ApiKey::OffsetForLeaderEpoch, v(0, 4)),
+    (ApiKey::AlterPartition, v(0, 3)),
+    (ApiKey::ElectLeaders, v(0, 2)),
     (ApiKey::Metadata, v(0, 12)),
     (ApiKey::ApiVersions, v(0, 4)),
     (ApiKey::CreateTopics, v(0, 7)),
@@ -127,6 +131,11 @@ pub async fn handle(
         RequestBody::Produce(r) => return Ok(produce::handle(broker, context, r).await),
         RequestBody::Fetch(r) => fetch::handle(broker, context, r).await,
         RequestBody::ListOffsets(r) => list_offsets::handle(broker, context, r),
+        RequestBody::OffsetForLeaderEpoch(r) => {
+            offsets_for_leader_epoch::handle(broker, context, r)
+        }
+        RequestBody::AlterPartition(r) => cluster::alter_partition(broker, context, r).await,
+        RequestBody::ElectLeaders(r) => admin::elect_leaders(broker, context, r).await,
         RequestBody::CreateTopics(r) => admin::create_topics(broker, context, r).await,
         RequestBody::DeleteTopics(r) => admin::delete_topics(broker, context, r).await,
         RequestBody::CreatePartitions(r) => admin::create_partitions(broker, context, r).await,

@@ -6,6 +6,8 @@
 //! (every record must have a key). Everything else is checked from the 61-byte
 //! batch headers: magic, CRC, length, record count, timestamps, size limits.
 
+use std::time::{Duration, Instant};
+
 use bytes::Bytes;
 use vltava_protocol::messages::produce_request::TopicProduceData;
 use vltava_protocol::messages::produce_response::{
@@ -66,12 +68,18 @@ pub async fn handle(
             })
             .collect()
     } else {
-        let mut responses = Vec::with_capacity(request.topic_data.len());
+        // Every partition is appended first; acks=all then waits for all of
+        // them together, until `timeout_ms` from now.
+        let deadline = Instant::now() + Duration::from_millis(request.timeout_ms.max(0) as u64);
+        let mut appended = Vec::with_capacity(request.topic_data.len());
         for topic in request.topic_data {
             let mut partitions = Vec::with_capacity(topic.partition_data.len());
             for p in topic.partition_data {
-                let result = match broker.replicas.get(&topic.name, p.index) {
-                    None => Err(Rejection::new(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, "")),
+                let (result, partition) = match broker.replicas.get(&topic.name, p.index) {
+                    None => (
+                        Err(Rejection::new(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, "")),
+                        None,
+                    ),
                     Some(partition) => match verify_transactional(
                         broker,
                         request.transactional_id.as_deref(),
@@ -81,15 +89,34 @@ pub async fn handle(
                     )
                     .await
                     {
-                        Ok(()) => produce_to(broker, &partition, p.records, acks, now_ms),
-                        Err(rejection) => Err(rejection),
+                        Ok(()) => (
+                            produce_to(&partition, p.records, acks, now_ms),
+                            Some(partition),
+                        ),
+                        Err(rejection) => (Err(rejection), None),
                     },
                 };
-                partitions.push(partition_response(p.index, result));
+                partitions.push((p.index, result, partition));
+            }
+            appended.push((topic.name, partitions));
+        }
+        let mut responses = Vec::with_capacity(appended.len());
+        for (name, partitions) in appended {
+            let mut out = Vec::with_capacity(partitions.len());
+            for (index, mut result, partition) in partitions {
+                if let (-1, Ok(a), Some(partition)) = (acks, &result, &partition) {
+                    if let Err(e) = partition
+                        .wait_committed(a.leader_epoch, a.next_offset, deadline)
+                        .await
+                    {
+                        result = Err(e.into());
+                    }
+                }
+                out.push(partition_response(index, result));
             }
             responses.push(TopicProduceResponse {
-                name: topic.name,
-                partition_responses: partitions,
+                name,
+                partition_responses: out,
                 ..Default::default()
             });
         }
@@ -152,7 +179,6 @@ async fn verify_transactional(
 }
 
 fn produce_to(
-    broker: &Broker,
     partition: &Partition,
     records: Option<Bytes>,
     acks: i16,
@@ -166,18 +192,9 @@ fn produce_to(
         ));
     };
     validate(&records, &settings, now_ms)?;
-    if acks == -1 && partition.isr_size() < settings.min_insync_replicas {
-        return Err(Rejection::new(
-            ErrorCode::NOT_ENOUGH_REPLICAS,
-            format!(
-                "{} in-sync replicas, min.insync.replicas is {}",
-                partition.isr_size(),
-                settings.min_insync_replicas
-            ),
-        ));
-    }
-    let _ = broker;
-    partition.append(records, now_ms).map_err(Rejection::from)
+    partition
+        .append(records, acks == -1, now_ms)
+        .map_err(Rejection::from)
 }
 
 /// Checks every batch of a produce request against the topic's rules.

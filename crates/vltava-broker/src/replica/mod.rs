@@ -8,6 +8,7 @@
 //! will move the high watermark under followers' progress without changing
 //! the handlers.
 
+pub mod leadership;
 pub mod producer_state;
 
 use std::collections::{HashMap, HashSet};
@@ -116,6 +117,11 @@ pub struct Appended {
     pub base_offset: i64,
     pub log_append_time_ms: i64,
     pub log_start_offset: i64,
+    /// One past the last offset written (or, for a retried batch, first
+    /// written): acks=all waits until the high watermark reaches it.
+    pub next_offset: i64,
+    /// The leader epoch it was written in.
+    pub leader_epoch: i32,
 }
 
 /// One hosted partition.
@@ -123,10 +129,18 @@ pub struct Partition {
     pub topic: String,
     pub index: i32,
     pub topic_id: KafkaUuid,
+    /// This broker's id.
+    local_id: i32,
     log: Arc<Log>,
     settings: RwLock<Arc<TopicSettings>>,
-    leader_epoch: std::sync::atomic::AtomicI32,
-    isr_size: std::sync::atomic::AtomicI32,
+    /// Leader, follower or offline (see `leadership`).
+    role: Mutex<leadership::Role>,
+    /// See `Partition::high_watermark`.
+    high_watermark: AtomicI64,
+    /// Woken when the high watermark moves or leadership changes.
+    committed: Notify,
+    /// Woken on every append and high watermark move; long-poll fetches
+    /// wait on it.
     appended: Notify,
     /// Idempotent producers' epochs and last batches, and the open
     /// transactions; held across the check and the append so the two are
@@ -153,14 +167,6 @@ impl Partition {
             .clone()
     }
 
-    pub fn leader_epoch(&self) -> i32 {
-        self.leader_epoch.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    pub fn isr_size(&self) -> i32 {
-        self.isr_size.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
     /// Woken on every append; long-poll fetches wait on it.
     pub fn appended(&self) -> &Notify {
         &self.appended
@@ -168,11 +174,6 @@ impl Partition {
 
     pub fn log(&self) -> &Arc<Log> {
         &self.log
-    }
-
-    /// Single node: everything appended is committed.
-    pub fn high_watermark(&self) -> i64 {
-        self.log.log_end_offset()
     }
 
     /// The offset below which every transaction is decided: the first
@@ -229,7 +230,16 @@ impl Partition {
     /// producer checks first: a retried batch is answered with the offsets
     /// it got the first time and not appended again; a transactional batch
     /// opens its producer's transaction here if none is open.
-    pub fn append(&self, records: Bytes, now_ms: i64) -> Result<Appended, KafkaError> {
+    ///
+    /// Only the leader appends; `acks_all` also checks min.insync.replicas
+    /// first (NOT_ENOUGH_REPLICAS).
+    pub fn append(
+        &self,
+        records: Bytes,
+        acks_all: bool,
+        now_ms: i64,
+    ) -> Result<Appended, KafkaError> {
+        let epoch = self.epoch_for_append(acks_all)?;
         let batches: Vec<(Option<ProducerBatch>, i64)> = BatchSplitter::new(records.clone())
             .filter_map(Result::ok)
             .map(|b| {
@@ -254,6 +264,8 @@ impl Partition {
                         base_offset: original.first_offset,
                         log_append_time_ms: -1,
                         log_start_offset: self.log_start_offset(),
+                        next_offset: original.last_offset + 1,
+                        leader_epoch: epoch,
                     })
                 }
                 Err(refused) => return Err(refused),
@@ -267,7 +279,7 @@ impl Partition {
         }
         let appended = self
             .log
-            .append_as_leader(records, now_ms, self.leader_epoch())
+            .append_as_leader(records, now_ms, epoch)
             .map_err(|e| storage_rejection(&self.topic, self.index, e));
         if let Some(producers) = &mut producers {
             if let Ok(info) = &appended {
@@ -290,18 +302,23 @@ impl Partition {
         }
         drop(guard);
         let info = appended?;
+        self.after_local_append(epoch);
         self.appended.notify_waiters();
         Ok(Appended {
             base_offset: info.first_offset,
             log_append_time_ms: info.log_append_time,
             log_start_offset: info.log_start_offset,
+            next_offset: info.last_offset + 1,
+            leader_epoch: epoch,
         })
     }
 
     /// Writes a transaction marker (what Kafka's WriteTxnMarkers does on a
     /// partition leader) and closes the producer's transaction here. For an
     /// abort, the aborted-transaction index gets its entry before the
-    /// stable offset moves past the transaction. Returns the marker's offset.
+    /// stable offset moves past the transaction. Returns the marker's
+    /// offset and the leader epoch it was written in (Kafka writes markers
+    /// with acks=all: the caller waits for the commit).
     pub fn append_marker(
         &self,
         producer_id: i64,
@@ -309,18 +326,19 @@ impl Partition {
         commit: bool,
         coordinator_epoch: i32,
         now_ms: i64,
-    ) -> Result<i64, KafkaError> {
+    ) -> Result<(i64, i32), KafkaError> {
+        let epoch = self.epoch_for_append(false)?;
         let mut guard = self.producers(now_ms);
         let producers = guard.as_mut().expect("loaded by producers()");
         let marker = EndTxnMarker {
             commit,
             coordinator_epoch,
         }
-        .to_batch(0, self.leader_epoch(), producer_id, producer_epoch, now_ms)
+        .to_batch(0, epoch, producer_id, producer_epoch, now_ms)
         .map_err(|e| KafkaError::new(ErrorCode::UNKNOWN_SERVER_ERROR, e.to_string()))?;
         let info = self
             .log
-            .append_as_leader(marker, now_ms, self.leader_epoch())
+            .append_as_leader(marker, now_ms, epoch)
             .map_err(|e| storage_rejection(&self.topic, self.index, e))?;
         let offset = info.first_offset;
         if let Some(first_offset) = producers.open_transaction(producer_id) {
@@ -341,8 +359,51 @@ impl Partition {
         producers.end_transaction(producer_id, producer_epoch, now_ms);
         self.publish_first_unstable(producers);
         drop(guard);
+        self.after_local_append(epoch);
         self.appended.notify_waiters();
-        Ok(offset)
+        Ok((offset, epoch))
+    }
+
+    /// Keeps a follower's producer state in step with the batches it just
+    /// appended from its leader (`records`, with the leader's offsets). A
+    /// state not loaded yet is loaded from the log now, which covers these
+    /// batches: a follower must write the aborted-transaction entries of
+    /// the abort markers it receives, as its leader did.
+    fn replay_follower_batches(&self, records: Bytes, now_ms: i64) {
+        let mut guard = self.producers.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(states) = guard.as_mut() else {
+            let states = self.load_producer_states(now_ms);
+            self.publish_first_unstable(&states);
+            *guard = Some(states);
+            self.producers_loaded.store(true, Ordering::Release);
+            return;
+        };
+        for batch in BatchSplitter::new(records) {
+            let Ok(batch) = batch else { break };
+            if batch.producer_id() < 0 {
+                continue;
+            }
+            if batch.is_control() {
+                self.replay_marker(states, &batch, now_ms);
+                continue;
+            }
+            let producer = ProducerBatch {
+                producer_id: batch.producer_id(),
+                epoch: batch.producer_epoch(),
+                first_seq: batch.base_sequence(),
+                last_seq: batch.last_sequence(),
+                transactional: batch.is_transactional(),
+            };
+            let offsets = BatchOffsets {
+                first_seq: producer.first_seq,
+                last_seq: producer.last_seq,
+                first_offset: batch.base_offset(),
+                last_offset: batch.last_offset(),
+            };
+            states.record(producer, offsets, now_ms);
+        }
+        states.expire(now_ms, self.settings().producer_id_expiration_ms);
+        self.publish_first_unstable(states);
     }
 
     /// The producer state after a restart: the producer batches and
@@ -572,19 +633,34 @@ impl Partition {
     fn for_test(log: Log) -> Partition {
         let broker = BrokerConfig::new();
         let effective = TopicConfig::new().resolve(&broker);
-        Partition {
+        let partition = Partition {
             topic: log.topic().to_string(),
             index: log.partition(),
             topic_id: KafkaUuid([0; 16]),
+            local_id: 0,
             log: Arc::new(log),
             settings: RwLock::new(Arc::new(settings_from(&effective, &broker))),
-            leader_epoch: 0.into(),
-            isr_size: 1.into(),
+            role: Mutex::new(leadership::Role::Offline { leader_epoch: -1 }),
+            high_watermark: AtomicI64::new(0),
+            committed: Notify::new(),
             appended: Notify::new(),
             producers: Mutex::new(None),
             producers_loaded: AtomicBool::new(false),
             first_unstable: AtomicI64::new(NO_OPEN_TXN),
-        }
+        };
+        // The sole replica, leading.
+        partition.apply_partition_state(
+            0,
+            vltava_replication::PartitionState {
+                replicas: vec![0],
+                isr: vec![0],
+                leader_epoch: 0,
+                partition_epoch: 0,
+            },
+            0,
+            30_000,
+        );
+        partition
     }
 }
 
@@ -638,6 +714,13 @@ fn storage_rejection(topic: &str, partition: i32, e: vltava_storage::Error) -> K
 pub struct ReplicaManager {
     logs: Arc<LogManager>,
     partitions: RwLock<HashMap<(String, i32), Arc<Partition>>>,
+    checkpointed_hws: std::sync::OnceLock<HashMap<(String, i32), i64>>,
+    /// Bumped after every `sync`: the replica fetchers re-read which
+    /// partitions they follow.
+    roles_changed: tokio::sync::watch::Sender<u64>,
+    /// Poked when a follower outside an ISR fetched: an expansion may be
+    /// due (the ISR updater wakes).
+    isr_check: Notify,
 }
 
 impl ReplicaManager {
@@ -645,11 +728,80 @@ impl ReplicaManager {
         ReplicaManager {
             logs,
             partitions: RwLock::new(HashMap::new()),
+            checkpointed_hws: std::sync::OnceLock::new(),
+            roles_changed: tokio::sync::watch::Sender::new(0),
+            isr_check: Notify::new(),
         }
     }
 
     pub fn log_manager(&self) -> &Arc<LogManager> {
         &self.logs
+    }
+
+    /// Changes after every sync of roles with the metadata image.
+    pub fn roles_changed(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.roles_changed.subscribe()
+    }
+
+    pub fn isr_check(&self) -> &Notify {
+        &self.isr_check
+    }
+
+    /// The high watermark this broker last checkpointed for a partition
+    /// (`replication-offset-checkpoint`), read once at startup.
+    fn checkpointed_high_watermark(&self, topic: &str, partition: i32) -> Option<i64> {
+        let checkpoint =
+            self.checkpointed_hws
+                .get_or_init(|| match self.logs.read_high_watermarks() {
+                    Ok(hws) => hws
+                        .into_iter()
+                        .map(|(tp, hw)| ((tp.topic.clone(), tp.partition), hw))
+                        .collect(),
+                    Err(e) => {
+                        warn!("reading the high watermark checkpoint: {e}");
+                        HashMap::new()
+                    }
+                });
+        checkpoint.get(&(topic.to_string(), partition)).copied()
+    }
+
+    /// Retention over every hosted partition, never deleting at or above
+    /// its high watermark (records a follower may not have yet, or that a
+    /// new leader may still need). Returns the segments deleted; a log that
+    /// fails is logged and skipped, the first error returned at the end.
+    pub fn run_retention(&self, now_ms: i64) -> Result<usize, vltava_storage::Error> {
+        let mut total = 0;
+        let mut first_error = None;
+        for p in self.all() {
+            match p.log.delete_retention_up_to(now_ms, p.high_watermark()) {
+                Ok(n) => total += n,
+                Err(vltava_storage::Error::Closed) => {}
+                Err(e) => {
+                    warn!(topic = %p.topic, partition = p.index, "retention failed: {e}");
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        if total > 0 {
+            self.logs.checkpoint_all()?;
+        }
+        first_error.map_or(Ok(total), Err)
+    }
+
+    /// Writes every hosted partition's high watermark to
+    /// `replication-offset-checkpoint` (periodically and at shutdown), so a
+    /// restarted leader does not start from 0 and hide committed records.
+    pub fn checkpoint_high_watermarks(&self) -> Result<(), vltava_storage::Error> {
+        let hws = self
+            .all()
+            .iter()
+            .filter_map(|p| {
+                vltava_storage::TopicPartition::new(&p.topic, p.index)
+                    .ok()
+                    .map(|tp| (tp, p.high_watermark()))
+            })
+            .collect();
+        self.logs.write_high_watermarks(&hws)
     }
 
     pub fn get(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
@@ -785,14 +937,20 @@ impl ReplicaManager {
                         let Some(log) = created.remove(&key) else {
                             continue;
                         };
+                        let high_watermark = self
+                            .checkpointed_high_watermark(&topic.name, index as i32)
+                            .unwrap_or(0)
+                            .min(log.log_end_offset());
                         let p = Arc::new(Partition {
                             topic: topic.name.clone(),
                             index: index as i32,
                             topic_id: KafkaUuid(topic.id.0),
+                            local_id: node_id,
                             log,
                             settings: RwLock::new(settings.clone()),
-                            leader_epoch: state.leader_epoch.into(),
-                            isr_size: (state.isr.len() as i32).into(),
+                            role: Mutex::new(leadership::Role::Offline { leader_epoch: -1 }),
+                            high_watermark: AtomicI64::new(high_watermark),
+                            committed: Notify::new(),
                             appended: Notify::new(),
                             producers: Mutex::new(None),
                             producers_loaded: AtomicBool::new(false),
@@ -811,14 +969,21 @@ impl ReplicaManager {
                     .settings
                     .write()
                     .unwrap_or_else(|e| e.into_inner()) = settings.clone();
-                partition
-                    .leader_epoch
-                    .store(state.leader_epoch, std::sync::atomic::Ordering::Relaxed);
-                partition
-                    .isr_size
-                    .store(state.isr.len() as i32, std::sync::atomic::Ordering::Relaxed);
+                partition.apply_partition_state(
+                    state.leader,
+                    vltava_replication::PartitionState {
+                        replicas: state.replicas.clone(),
+                        isr: state.isr.clone(),
+                        leader_epoch: state.leader_epoch,
+                        partition_epoch: state.partition_epoch,
+                    },
+                    now_ms,
+                    broker.replica_lag_time_max_ms(),
+                );
             }
         }
+        drop(partitions);
+        self.roles_changed.send_modify(|g| *g += 1);
         first_error.map_or(Ok(()), Err)
     }
 }
@@ -913,20 +1078,20 @@ mod tests {
     fn open_transactions_hold_the_last_stable_offset_until_their_marker() {
         let dir = temp_dir("lso");
         let p = Partition::for_test(open_log(&dir));
-        p.append(batch(-1, 0, 2, false), 0).unwrap(); // 0..=1
+        p.append(batch(-1, 0, 2, false), false, 0).unwrap(); // 0..=1
         assert_eq!(p.last_stable_offset(0), 2);
-        p.append(batch(7, 0, 3, true), 0).unwrap(); // 2..=4, txn of 7
-        p.append(batch(-1, 0, 1, false), 0).unwrap(); // 5
-        p.append(batch(8, 0, 2, true), 0).unwrap(); // 6..=7, txn of 8
+        p.append(batch(7, 0, 3, true), false, 0).unwrap(); // 2..=4, txn of 7
+        p.append(batch(-1, 0, 1, false), false, 0).unwrap(); // 5
+        p.append(batch(8, 0, 2, true), false, 0).unwrap(); // 6..=7, txn of 8
         assert_eq!(p.high_watermark(), 8);
         assert_eq!(p.last_stable_offset(0), 2);
         // Producer 8 aborts: the index gets its entry, the LSO stays at 7's.
-        let marker = p.append_marker(8, 0, false, 0, 0).unwrap();
+        let marker = p.append_marker(8, 0, false, 0, 0).unwrap().0;
         assert_eq!(marker, 8);
         assert_eq!(p.last_stable_offset(0), 2);
         assert_eq!(p.aborted_transactions(0, 100), vec![(8, 6)]);
         // Producer 7 commits: everything is stable, nothing more aborted.
-        assert_eq!(p.append_marker(7, 0, true, 0, 0).unwrap(), 9);
+        assert_eq!(p.append_marker(7, 0, true, 0, 0).unwrap().0, 9);
         assert_eq!(p.last_stable_offset(0), 10);
         assert_eq!(p.aborted_transactions(0, 100), vec![(8, 6)]);
         // A fetch that starts after the aborted transaction is told nothing.
@@ -939,8 +1104,8 @@ mod tests {
     fn a_producer_in_a_transaction_cannot_write_outside_it() {
         let dir = temp_dir("outside");
         let p = Partition::for_test(open_log(&dir));
-        p.append(batch(7, 0, 1, true), 0).unwrap();
-        let refused = p.append(batch(7, 1, 1, false), 0).unwrap_err();
+        p.append(batch(7, 0, 1, true), false, 0).unwrap();
+        let refused = p.append(batch(7, 1, 1, false), false, 0).unwrap_err();
         assert_eq!(refused.code, ErrorCode::INVALID_TXN_STATE);
         p.log().close().unwrap();
         let _ = std::fs::remove_dir_all(&dir);
@@ -951,9 +1116,9 @@ mod tests {
         let dir = temp_dir("restart");
         {
             let p = Partition::for_test(open_log(&dir));
-            p.append(batch(7, 0, 2, true), 0).unwrap(); // 0..=1 aborted below
+            p.append(batch(7, 0, 2, true), false, 0).unwrap(); // 0..=1 aborted below
             p.append_marker(7, 0, false, 0, 0).unwrap(); // 2
-            p.append(batch(9, 0, 1, true), 0).unwrap(); // 3, still open
+            p.append(batch(9, 0, 1, true), false, 0).unwrap(); // 3, still open
             p.log().close().unwrap();
         }
         let p = Partition::for_test(open_log(&dir));
@@ -984,16 +1149,16 @@ mod tests {
         };
         {
             let p = Partition::for_test(open_small(&dir));
-            p.append(batch(5, 0, 1, true), 0).unwrap(); // 0: txn of 5
+            p.append(batch(5, 0, 1, true), false, 0).unwrap(); // 0: txn of 5
             p.append_marker(5, 0, true, 0, 0).unwrap(); // 1: committed
-            p.append(batch(-1, 0, 1, false), 0).unwrap(); // 2
-            p.append(batch(9, 0, 2, true), 0).unwrap(); // 3..=4: txn of 9 opens
-            p.append(batch(5, 1, 1, true), 0).unwrap(); // 5: a new txn of 5
+            p.append(batch(-1, 0, 1, false), false, 0).unwrap(); // 2
+            p.append(batch(9, 0, 2, true), false, 0).unwrap(); // 3..=4: txn of 9 opens
+            p.append(batch(5, 1, 1, true), false, 0).unwrap(); // 5: a new txn of 5
             p.append_marker(5, 0, false, 0, 0).unwrap(); // 6: aborted
             for _ in 0..40 {
-                p.append(big(), 0).unwrap(); // 7..=46, well past the 16 MiB tail
+                p.append(big(), false, 0).unwrap(); // 7..=46, well past the 16 MiB tail
             }
-            p.append(batch(9, 2, 1, true), 0).unwrap(); // 47: still txn of 9
+            p.append(batch(9, 2, 1, true), false, 0).unwrap(); // 47: still txn of 9
             assert_eq!(p.last_stable_offset(0), 3);
             p.log().close().unwrap();
         }

@@ -1,0 +1,320 @@
+//! Partition replication between real `vltava server` processes: three
+//! combined nodes, topics with replication factor 3 and
+//! min.insync.replicas 2, acks=all producers, and the loss of a partition's
+//! leader. Every acknowledged record must survive, exactly once, at the
+//! offset it was acknowledged at.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use common::cluster::{client_of, converged, eventually, Cluster, Node};
+use vltava_client::{
+    Acks, AlterConfigOp, Client, Compression, ConfigResource, NewTopic, ProducerRecord,
+};
+
+/// Replication factor 3, min.insync.replicas 2.
+fn replicated(name: &str, partitions: i32) -> NewTopic {
+    NewTopic {
+        num_partitions: Some(partitions),
+        replication_factor: Some(3),
+        configs: vec![("min.insync.replicas".to_string(), "2".to_string())],
+        ..NewTopic::new(name)
+    }
+}
+
+/// Metadata of `topic` as node `via` sees it: per partition (leader, isr).
+async fn partitions_of(via: &str, topic: &str) -> Option<Vec<(i32, Vec<i32>)>> {
+    let mut c = client_of(via).await?;
+    let md = c.topic_metadata(topic).await.ok()?;
+    let mut out: Vec<(i32, (i32, Vec<i32>))> = md
+        .partitions
+        .iter()
+        .map(|p| {
+            let mut isr = p.isr.clone();
+            isr.sort();
+            (p.partition, (p.leader, isr))
+        })
+        .collect();
+    out.sort_by_key(|(p, _)| *p);
+    Some(out.into_iter().map(|(_, v)| v).collect())
+}
+
+/// Produces one record with acks=all through any live node until it is
+/// acknowledged or `limit` passes; returns its offset. Each attempt carries
+/// its own value, so an attempt that failed but was written anyway is told
+/// apart from the acknowledged one.
+async fn produce_acked(
+    bootstraps: &[String],
+    topic: &str,
+    partition: i32,
+    value: &str,
+    limit: Duration,
+) -> Option<(String, i64)> {
+    let deadline = Instant::now() + limit;
+    let mut attempt = 0;
+    while Instant::now() < deadline {
+        attempt += 1;
+        let v = format!("{value}-a{attempt}");
+        for b in bootstraps {
+            let Some(mut c) = client_of(b).await else {
+                continue;
+            };
+            let record = [ProducerRecord::value(v.clone())];
+            if let Ok(offset) = c
+                .produce(topic, partition, &record, Acks::All, Compression::None)
+                .await
+            {
+                return Some((v, offset));
+            }
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
+}
+
+/// Every record of `topic`-`partition` up to its high watermark, read from
+/// its leader: offset → value.
+async fn read_all(client: &mut Client, topic: &str, partition: i32) -> BTreeMap<i64, String> {
+    let mut out = BTreeMap::new();
+    let mut offset = 0;
+    loop {
+        let fetched = client
+            .fetch(topic, partition, offset, 100, 1 << 20)
+            .await
+            .expect("fetch");
+        if fetched.records.is_empty() {
+            if offset >= fetched.high_watermark {
+                return out;
+            }
+            continue;
+        }
+        for r in fetched.records {
+            let value = String::from_utf8(r.value.unwrap_or_default().to_vec()).unwrap();
+            out.insert(r.offset, value);
+            offset = r.offset + 1;
+        }
+    }
+}
+
+/// Checks that every acknowledged (value, offset) is in `log` at that
+/// offset, and that the value is nowhere else.
+fn check_acked(log: &BTreeMap<i64, String>, acked: &[(String, i64)], what: &str) {
+    for (value, offset) in acked {
+        assert_eq!(
+            log.get(offset),
+            Some(value),
+            "{what}: acknowledged {value} at {offset} is not there"
+        );
+        let copies = log.values().filter(|v| *v == value).count();
+        assert_eq!(copies, 1, "{what}: {value} appears {copies} times");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_records_survive_the_loss_of_the_leader() {
+    let mut cluster = Cluster::start_with(3, 0, "replica.lag.time.max.ms=3000\n");
+    converged(&cluster, &[1, 2, 3], &[1, 2, 3]).await;
+    let bootstraps: Vec<String> = cluster.nodes.iter().map(Node::bootstrap).collect();
+    let mut admin = client_of(&bootstraps[0]).await.unwrap();
+    admin
+        .create_topic(&replicated("r3", 3))
+        .await
+        .expect("create a topic of replication factor 3");
+
+    // Every partition has three replicas in its ISR once the followers
+    // have fetched.
+    let layout = eventually(Duration::from_secs(20), "a full ISR everywhere", || {
+        let b = bootstraps[0].clone();
+        async move {
+            let parts = partitions_of(&b, "r3").await?;
+            parts
+                .iter()
+                .all(|(leader, isr)| *leader > 0 && isr == &vec![1, 2, 3])
+                .then_some(parts)
+        }
+    })
+    .await;
+
+    let mut acked: Vec<Vec<(String, i64)>> = vec![Vec::new(); 3];
+    for i in 0..30 {
+        for (p, acked) in acked.iter_mut().enumerate() {
+            let r = produce_acked(
+                &bootstraps,
+                "r3",
+                p as i32,
+                &format!("p{p}-{i}"),
+                Duration::from_secs(20),
+            )
+            .await
+            .expect("acks=all produce with a full ISR");
+            acked.push(r);
+        }
+    }
+
+    // The leader of partition 0 dies without warning.
+    let victim = layout[0].0;
+    let killed_at = Instant::now();
+    cluster.node(victim).kill9();
+    let survivors: Vec<String> = cluster
+        .nodes
+        .iter()
+        .filter(|n| n.id != victim)
+        .map(Node::bootstrap)
+        .collect();
+    let first = produce_acked(&survivors, "r3", 0, "after-kill", Duration::from_secs(30))
+        .await
+        .expect("acks=all produce after the leader's loss");
+    eprintln!(
+        "kill -9 of the leader to the next acknowledged acks=all produce: {} ms",
+        killed_at.elapsed().as_millis()
+    );
+    acked[0].push(first);
+    for i in 0..20 {
+        for (p, acked) in acked.iter_mut().enumerate() {
+            let r = produce_acked(
+                &survivors,
+                "r3",
+                p as i32,
+                &format!("p{p}-late-{i}"),
+                Duration::from_secs(20),
+            )
+            .await
+            .expect("acks=all produce on two of three replicas");
+            acked.push(r);
+        }
+    }
+    let parts = partitions_of(&survivors[0], "r3").await.unwrap();
+    assert_ne!(parts[0].0, victim, "partition 0 has a new leader");
+    assert!(
+        !parts[0].1.contains(&victim),
+        "the dead broker left the ISR"
+    );
+
+    let mut reader = client_of(&survivors[0]).await.unwrap();
+    for (p, acked) in acked.iter().enumerate() {
+        let log = read_all(&mut reader, "r3", p as i32).await;
+        check_acked(&log, acked, &format!("r3-{p} after the kill"));
+    }
+
+    // The dead broker comes back, catches up from the new leaders and
+    // rejoins every ISR; then the new leader of partition 0 dies too, and
+    // still nothing acknowledged is lost.
+    cluster.node(victim).start();
+    eventually(
+        Duration::from_secs(30),
+        "the returning broker back in every ISR",
+        || {
+            let b = survivors[0].clone();
+            async move {
+                let parts = partitions_of(&b, "r3").await?;
+                parts
+                    .iter()
+                    .all(|(_, isr)| isr == &vec![1, 2, 3])
+                    .then_some(())
+            }
+        },
+    )
+    .await;
+    let second_victim = partitions_of(&survivors[0], "r3").await.unwrap()[0].0;
+    cluster.node(second_victim).kill9();
+    let live: Vec<String> = cluster
+        .nodes
+        .iter()
+        .filter(|n| n.id != second_victim)
+        .map(Node::bootstrap)
+        .collect();
+    let r = produce_acked(&live, "r3", 0, "after-second-kill", Duration::from_secs(30))
+        .await
+        .expect("acks=all produce after the second loss");
+    acked[0].push(r);
+    let mut reader = client_of(&live[0]).await.unwrap();
+    for (p, acked) in acked.iter().enumerate() {
+        let log = read_all(&mut reader, "r3", p as i32).await;
+        check_acked(&log, acked, &format!("r3-{p} after the second kill"));
+    }
+    for node in &mut cluster.nodes {
+        if node.id != second_victim {
+            assert!(node.is_running(), "node {} exited", node.id);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn below_min_insync_replicas_acks_all_is_refused_and_acks_1_is_not() {
+    let mut cluster = Cluster::start_with(3, 0, "replica.lag.time.max.ms=2000\n");
+    converged(&cluster, &[1, 2, 3], &[1, 2, 3]).await;
+    let bootstraps: Vec<String> = cluster.nodes.iter().map(Node::bootstrap).collect();
+    let mut admin = client_of(&bootstraps[0]).await.unwrap();
+    admin.create_topic(&replicated("mi", 1)).await.unwrap();
+    let layout = eventually(Duration::from_secs(20), "a full ISR", || {
+        let b = bootstraps[0].clone();
+        async move {
+            let parts = partitions_of(&b, "mi").await?;
+            (parts[0].1 == vec![1, 2, 3]).then_some(parts)
+        }
+    })
+    .await;
+    // One follower dies and leaves the ISR (the quorum keeps its majority,
+    // so the controller can change the ISR); with min.insync.replicas
+    // raised to 3 the two left are too few for acks=all.
+    let leader = layout[0].0;
+    let followers: Vec<i32> = (1..=3).filter(|id| *id != leader).collect();
+    cluster.node(followers[0]).kill9();
+    let leader_addr = cluster.node(leader).bootstrap();
+    eventually(
+        Duration::from_secs(20),
+        "the ISR without the dead follower",
+        || {
+            let b = leader_addr.clone();
+            async move {
+                let parts = partitions_of(&b, "mi").await?;
+                (parts[0].1.len() == 2).then_some(())
+            }
+        },
+    )
+    .await;
+    let mut c = client_of(&leader_addr).await.unwrap();
+    c.alter_configs(
+        &ConfigResource::Topic("mi".to_string()),
+        &[AlterConfigOp::Set(
+            "min.insync.replicas".to_string(),
+            "3".to_string(),
+        )],
+    )
+    .await
+    .expect("raise min.insync.replicas");
+    let refused = eventually(Duration::from_secs(10), "NOT_ENOUGH_REPLICAS", || {
+        let b = leader_addr.clone();
+        async move {
+            let mut c = client_of(&b).await?;
+            let r = c
+                .produce(
+                    "mi",
+                    0,
+                    &[ProducerRecord::value("x")],
+                    Acks::All,
+                    Compression::None,
+                )
+                .await;
+            match r {
+                Err(e) if e.to_string().contains("NOT_ENOUGH_REPLICAS") => Some(e.to_string()),
+                _ => None,
+            }
+        }
+    })
+    .await;
+    assert!(refused.contains("NOT_ENOUGH_REPLICAS"), "{refused}");
+    // acks=1 does not ask for the ISR.
+    c.produce(
+        "mi",
+        0,
+        &[ProducerRecord::value("y")],
+        Acks::Leader,
+        Compression::None,
+    )
+    .await
+    .expect("acks=1 below min.insync.replicas");
+}
