@@ -34,8 +34,10 @@
 #                           the default passes -E, which skips them)
 #   SUBTESTS, TEST_DEBUG    passed to test-runner (see librdkafka tests/README.md)
 #   LIBRDKAFKA_NODES        1 (default): one `vltava server`; N > 1: a cluster of
-#                           N combined nodes from `vltava dev-cluster` (topics
-#                           get one replica each until replication exists)
+#                           N combined nodes from `vltava dev-cluster`
+#   LIBRDKAFKA_SET          extra broker properties, space-separated KEY=VALUE,
+#                           e.g. "default.replication.factor=3 min.insync.replicas=2"
+#                           with LIBRDKAFKA_NODES=3 (replicated auto-created topics)
 #   LIBRDKAFKA_SCENARIO     librdkafka test scenario: default, or noautocreate
 #                           (broker runs with auto.create.topics.enable=false;
 #                           tests 0045 (two of its parts), 0107 and 0111 need it)
@@ -56,6 +58,7 @@ case "$SCENARIO" in
   noautocreate) BROKER_SETTINGS=(--set num.partitions=4 --set auto.create.topics.enable=false) ;;
   *) echo "unknown LIBRDKAFKA_SCENARIO $SCENARIO (default or noautocreate)" >&2; exit 2 ;;
 esac
+for kv in ${LIBRDKAFKA_SET:-}; do BROKER_SETTINGS+=(--set "$kv"); done
 JOBS="${LIBRDKAFKA_JOBS:-$(nproc)}"
 RUNNER_FLAGS=(-p1 -L -s "$SCENARIO")
 [ "${LIBRDKAFKA_SOCKEM:-0}" = 1 ] || RUNNER_FLAGS+=(-E)
