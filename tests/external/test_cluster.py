@@ -3,8 +3,8 @@ node lists every broker (kcat -L, confluent-kafka, kafka-python), admin
 requests work from any node, a consumer group spans partitions led by all
 three nodes, and a transaction over partitions on all three nodes commits or
 aborts as a whole (markers by WriteTxnMarkers, KIP-890 checks at the
-coordinator on another node). Topics have one replica each until
-replication exists (issue 9).
+coordinator on another node). Replicated topics (RF 3, min.insync.replicas
+2): an idempotent acks=all round trip and kafka-python's ElectLeaders.
 """
 
 import json
@@ -178,3 +178,65 @@ def test_a_transaction_over_all_nodes_commits_or_aborts_as_a_whole(cluster):
     assert len(got) == 60
     assert not [v for v in got if v.startswith("r1-")], "an aborted record was read"
     assert {v.split("-")[1] for v in got} == {str(part) for part in range(6)}
+
+
+def create_replicated(cluster, name, partitions, rf=3, min_isr=2):
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+    topic = NewTopic(name, partitions, rf, config={"min.insync.replicas": str(min_isr)})
+    admin.create_topics([topic])[name].result(30)
+    # Until every partition has a leader and a full ISR.
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        md = admin.list_topics(topic=name, timeout=5)
+        t = md.topics.get(name)
+        if t is not None and t.error is None and len(t.partitions) == partitions and all(
+            p.leader >= 0 and len(p.isrs) == rf for p in t.partitions.values()
+        ):
+            return t
+        time.sleep(0.2)
+    raise AssertionError(f"{name} did not get a full ISR")
+
+
+def test_replicated_topic_idempotent_acks_all_round_trip(cluster):
+    name = f"rf3-{uuid.uuid4().hex[:8]}"
+    t = create_replicated(cluster, name, 3)
+    for p in t.partitions.values():
+        assert sorted(p.replicas) == [1, 2, 3], p
+    producer = Producer({"bootstrap.servers": cluster.bootstrap, "acks": "all",
+                         "enable.idempotence": True})
+    delivered = []
+    for i in range(300):
+        producer.produce(name, value=f"v{i}".encode(), partition=i % 3,
+                         on_delivery=lambda err, msg: delivered.append((err, msg.partition(), msg.offset())))
+    assert producer.flush(30) == 0
+    assert all(err is None for err, _, _ in delivered), [e for e, _, _ in delivered if e][:3]
+    assert sorted(o for _, p, o in delivered if p == 0) == list(range(100))
+    # Read back from the leaders: everything below the high watermark.
+    consumer = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": f"g-{name}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer.assign([TopicPartition(name, p, 0) for p in range(3)])
+    seen = set()
+    deadline = time.time() + 30
+    while len(seen) < 300 and time.time() < deadline:
+        m = consumer.poll(1)
+        if m is not None and m.error() is None:
+            seen.add(m.value().decode())
+    consumer.close()
+    assert seen == {f"v{i}" for i in range(300)}
+
+
+def test_kafka_python_elect_leaders_on_a_replicated_topic(cluster):
+    name = f"elect-{uuid.uuid4().hex[:8]}"
+    create_replicated(cluster, name, 3)
+    admin = KafkaAdminClient(bootstrap_servers=cluster.servers[0], request_timeout_ms=30000)
+    # Every partition is led by its preferred replica already: the election
+    # is not needed, which kafka-python treats as success.
+    response = admin.elect_leaders(0, {name: [0, 1, 2]})
+    codes = [p.error_code for r in response.replica_election_results for p in r.partition_result]
+    assert codes == [84, 84, 84], response  # ELECTION_NOT_NEEDED
+    # An unclean election of partitions that have a leader is not needed
+    # either.
+    response = admin.elect_leaders(1, {name: [0]}, raise_errors=False)
+    codes = [p.error_code for r in response.replica_election_results for p in r.partition_result]
+    assert codes == [84], response
+    admin.close()

@@ -52,11 +52,12 @@ pub async fn run(
     listener: tokio::net::TcpListener,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let server = tokio::spawn(network::server::serve(
-        listener,
-        broker.clone(),
-        shutdown.clone(),
-    ));
+    // The listener stops only after the controlled shutdown (below): while
+    // the controller moves this broker's leaderships away, clients still
+    // reach it and are told where each partition went, as Kafka's broker
+    // keeps its socket server up until its controlled shutdown is done.
+    let (stop_serving, serving) = watch::channel(false);
+    let server = tokio::spawn(network::server::serve(listener, broker.clone(), serving));
     let background = tokio::spawn(background(broker.clone(), shutdown.clone()));
     let cleaner = tokio::spawn(log_cleaner(broker.clone(), shutdown.clone()));
     let timers = tokio::spawn(broker.groups.clone().run_timers(shutdown.clone()));
@@ -107,6 +108,10 @@ pub async fn run(
     }
     let _ = shutdown.wait_for(|stop| *stop).await;
     info!("shutting down");
+    if let Some(channel) = channel {
+        let _ = channel.await;
+    }
+    let _ = stop_serving.send(true);
     let _ = server.await;
     let _ = background.await;
     let _ = cleaner.await;
@@ -115,9 +120,6 @@ pub async fn run(
     let _ = fetchers.await;
     let _ = isr.await;
     let _ = sessions.await;
-    if let Some(channel) = channel {
-        let _ = channel.await;
-    }
     broker.shutdown().await;
 }
 
