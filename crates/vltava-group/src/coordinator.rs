@@ -384,6 +384,51 @@ impl GroupCoordinator {
         problems
     }
 
+    /// Forgets one partition of `__consumer_offsets`: this broker no longer
+    /// coordinates its groups (leadership of the partition moved, Kafka's
+    /// `onResignation`). Every group of the partition is dropped with its
+    /// members and offsets, and so are the offsets that undecided
+    /// transactions committed for those groups; members waiting for a
+    /// JoinGroup or SyncGroup answer get NOT_COORDINATOR in the returned
+    /// effects (which carry no records), so they look for the new
+    /// coordinator. Until it is loaded again, requests for its groups get
+    /// COORDINATOR_LOAD_IN_PROGRESS from here; the state a later load
+    /// builds comes from the log alone.
+    pub fn unload_partition(&mut self, partition: i32) -> Effects {
+        let mut effects = Effects::default();
+        let partitions = self.config.partitions;
+        let here = |group: &str| records::partition_for_group(group, partitions) == partition;
+        let mut gone: Vec<String> = self.groups.keys().filter(|g| here(g)).cloned().collect();
+        // Answers in a stable order (the map's is not).
+        gone.sort();
+        for id in gone {
+            let mut group = self.groups.remove(&id).expect("listed above");
+            for member in group.members.values_mut() {
+                if let Some(pending) = member.awaiting_join.take() {
+                    effects.reply(
+                        pending.reply,
+                        Reply::Join(JoinResult::error(
+                            ErrorCode::NOT_COORDINATOR,
+                            &member.member_id,
+                        )),
+                    );
+                }
+                if let Some(reply) = member.awaiting_sync.take() {
+                    effects.reply(
+                        reply,
+                        Reply::Sync(SyncResult::error(ErrorCode::NOT_COORDINATOR)),
+                    );
+                }
+            }
+        }
+        self.pending_txn.retain(|_, offsets| {
+            offsets.retain(|(group, _, _), _| !here(group));
+            !offsets.is_empty()
+        });
+        self.loaded.remove(&partition);
+        effects
+    }
+
     fn check_loaded(&self, group_id: &str) -> Result<(), ErrorCode> {
         if group_id.is_empty() {
             Err(ErrorCode::INVALID_GROUP_ID)

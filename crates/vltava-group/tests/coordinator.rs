@@ -789,3 +789,213 @@ fn open_transactional_offsets_are_pending_again_after_a_reload() {
     reloaded.complete_transaction(h.now, 9, partition, true);
     assert_eq!(committed(&reloaded, "g"), 33);
 }
+
+/// The records the harness's coordinator appended to one partition, as a
+/// load reads them back.
+fn log_of(h: &Harness, partition: i32) -> Vec<(Option<Bytes>, Option<Bytes>)> {
+    h.log
+        .iter()
+        .filter(|(p, _, _)| *p == partition)
+        .map(|(_, k, v)| (Some(k.clone()), v.clone()))
+        .collect()
+}
+
+fn commit_one(h: &mut Harness, group: &str, offset: i64) {
+    let exists = |_: &str, _: i32| true;
+    let (errors, e) = h.c.commit_offsets(
+        h.now,
+        group,
+        -1,
+        "",
+        None,
+        &[OffsetToCommit {
+            topic: "t".into(),
+            partition: 0,
+            offset,
+            leader_epoch: -1,
+            metadata: None,
+        }],
+        &exists,
+    );
+    assert_eq!(errors, vec![ErrorCode::NONE]);
+    h.absorb(e);
+}
+
+#[test]
+fn an_unloaded_partition_is_forgotten_and_a_reload_gives_the_state_of_the_log() {
+    let mut h = Harness::new(0);
+    // "g" lives in partition 3 and "h" in partition 0 of 4.
+    let (pg, ph) = (h.c.partition_for("g"), h.c.partition_for("h"));
+    assert_ne!(pg, ph);
+    let (a, ja) = h.join_new(RANGE);
+    h.join_result(ja).unwrap();
+    let s = h.sync(&a, 1, &[(&a, "all")]);
+    h.sync_result(s).unwrap();
+    let exists = |_: &str, _: i32| true;
+    let (errors, e) = h.c.commit_offsets(
+        h.now,
+        "g",
+        1,
+        &a,
+        None,
+        &[OffsetToCommit {
+            topic: "t".into(),
+            partition: 0,
+            offset: 10,
+            leader_epoch: -1,
+            metadata: None,
+        }],
+        &exists,
+    );
+    assert_eq!(errors, vec![ErrorCode::NONE]);
+    h.absorb(e);
+    commit_one(&mut h, "h", 20);
+
+    let e = h.c.unload_partition(pg);
+    assert!(e.records.is_empty() && e.replies.is_empty());
+    assert!(!h.c.is_partition_loaded(pg));
+    assert!(!h.c.is_loaded("g"));
+    assert_eq!(
+        h.c.fetch_offsets("g", None),
+        Err(ErrorCode::COORDINATOR_LOAD_IN_PROGRESS)
+    );
+    assert_eq!(
+        h.c.heartbeat(h.now, "g", 1, &a, None),
+        ErrorCode::COORDINATOR_LOAD_IN_PROGRESS
+    );
+    assert!(
+        h.c.describe_group("g").is_err(),
+        "the group is gone with its partition"
+    );
+    assert_eq!(
+        h.c.list_groups(),
+        vec![("h".to_string(), String::new(), "Empty")],
+        "only the groups of loaded partitions are listed"
+    );
+    assert_eq!(committed(&h.c, "h"), 20, "other partitions are untouched");
+    assert!(
+        h.c.next_deadline().is_none(),
+        "no timers of the unloaded group"
+    );
+
+    // Meanwhile the partition's new leader (another coordinator replaying
+    // the same log) moved the offset on and the member left.
+    let mut other = GroupCoordinator::new(h.c.config().clone(), 9);
+    assert!(other.load_partition(pg, log_of(&h, pg), h.now).is_empty());
+    assert_eq!(committed(&other, "g"), 10);
+    assert_eq!(other.describe_group("g").unwrap().state, "Stable");
+    let (_, _, e) = other.leave(h.now, "g", &[(a.clone(), None)]);
+    h.absorb(e);
+    let (errors, e) = other.commit_offsets(
+        h.now,
+        "g",
+        -1,
+        "",
+        None,
+        &[OffsetToCommit {
+            topic: "t".into(),
+            partition: 0,
+            offset: 15,
+            leader_epoch: -1,
+            metadata: None,
+        }],
+        &exists,
+    );
+    assert_eq!(errors, vec![ErrorCode::NONE]);
+    h.absorb(e);
+
+    // Loading again gives what the log says, not what this coordinator
+    // knew when it let go.
+    assert!(h.c.load_partition(pg, log_of(&h, pg), h.now).is_empty());
+    assert!(h.c.is_partition_loaded(pg));
+    assert_eq!(committed(&h.c, "g"), 15);
+    let d = h.c.describe_group("g").unwrap();
+    assert_eq!((d.state, d.members.len()), ("Empty", 0));
+    assert_eq!(
+        h.c.heartbeat(h.now, "g", 1, &a, None),
+        ErrorCode::UNKNOWN_MEMBER_ID
+    );
+    assert_eq!(committed(&h.c, "h"), 20);
+}
+
+#[test]
+fn members_waiting_for_a_join_or_sync_answer_get_not_coordinator_on_unload() {
+    let mut h = Harness::new(0);
+    let pg = h.c.partition_for("g");
+    let (a, b) = stable_pair(&mut h);
+    // C joins: the group rebalances; A rejoins and waits for B.
+    let (c, join_c) = h.join_new(RANGE);
+    let rejoin_a = h.join(Harness::join_request(&a, None, RANGE));
+    assert!(h.join_result(join_c).is_none() && h.join_result(rejoin_a).is_none());
+
+    let e = h.c.unload_partition(pg);
+    assert!(e.records.is_empty(), "an unload writes nothing");
+    h.absorb(e);
+    let rc = h.join_result(join_c).expect("C is answered");
+    assert_eq!(
+        (rc.error, rc.member_id.as_str()),
+        (ErrorCode::NOT_COORDINATOR, c.as_str())
+    );
+    let ra = h.join_result(rejoin_a).expect("A is answered");
+    assert_eq!(
+        (ra.error, ra.member_id.as_str()),
+        (ErrorCode::NOT_COORDINATOR, a.as_str())
+    );
+    assert!(h.replies.is_empty(), "nothing else was answered");
+    assert_eq!(h.heartbeat(&b, 2), ErrorCode::COORDINATOR_LOAD_IN_PROGRESS);
+
+    // A follower waiting in SyncGroup for the leader's assignment.
+    let mut h = Harness::new(0);
+    let (a, ja) = h.join_new(RANGE);
+    h.join_result(ja).unwrap();
+    let s = h.sync(&a, 1, &[]);
+    h.sync_result(s).unwrap();
+    let (b, jb) = h.join_new(RANGE);
+    let ra = h.join(Harness::join_request(&a, None, RANGE));
+    h.join_result(ra).unwrap();
+    h.join_result(jb).unwrap();
+    let sb = h.sync(&b, 2, &[]);
+    assert!(h.sync_result(sb).is_none(), "B waits for the leader");
+    let e = h.c.unload_partition(pg);
+    h.absorb(e);
+    assert_eq!(
+        h.sync_result(sb).expect("B is answered").error,
+        ErrorCode::NOT_COORDINATOR
+    );
+    // The leader's late SyncGroup finds no loaded group.
+    let sa = h.sync(&a, 2, &[(&a, "A"), (&b, "B")]);
+    assert_eq!(
+        h.sync_result(sa).unwrap().error,
+        ErrorCode::COORDINATOR_LOAD_IN_PROGRESS
+    );
+}
+
+#[test]
+fn unloading_drops_the_pending_transactional_offsets_of_that_partition_only() {
+    let mut h = Harness::new(0);
+    let exists = |_: &str, _: i32| true;
+    let one = vec![OffsetToCommit {
+        topic: "t".into(),
+        partition: 0,
+        offset: 7,
+        leader_epoch: -1,
+        metadata: None,
+    }];
+    let (pg, ph) = (h.c.partition_for("g"), h.c.partition_for("h"));
+    // Producer 5's transaction commits offsets for both groups.
+    let (_, e) =
+        h.c.txn_commit_offsets(h.now, "g", 5, -1, "", None, &one, &exists);
+    h.absorb(e);
+    let (_, e) =
+        h.c.txn_commit_offsets(h.now, "h", 5, -1, "", None, &one, &exists);
+    h.absorb(e);
+    h.c.unload_partition(pg);
+    assert!(!h.c.has_pending_txn_offset("g", "t", 0));
+    assert!(h.c.has_pending_txn_offset("h", "t", 0));
+    // A marker reaching the unloaded partition (written by its new leader)
+    // decides nothing here.
+    h.c.complete_transaction(h.now, 5, pg, true);
+    assert!(!h.c.is_loaded("g"));
+    h.c.complete_transaction(h.now, 5, ph, true);
+    assert_eq!(committed(&h.c, "h"), 7);
+}

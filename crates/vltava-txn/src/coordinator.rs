@@ -251,6 +251,22 @@ impl TransactionCoordinator {
         problems
     }
 
+    /// Forgets one partition of `__transaction_state`: this broker no
+    /// longer coordinates its transactional ids (leadership of the
+    /// partition moved, Kafka's `onResignation`). Every transaction of the
+    /// partition is dropped, whatever its state: one that was ending is
+    /// finished by the partition's new leader, which finds it in a Prepare
+    /// state in the log. Until the partition is loaded again its ids get
+    /// COORDINATOR_LOAD_IN_PROGRESS here. Returns how many ids were dropped.
+    pub fn unload_partition(&mut self, partition: i32) -> usize {
+        let partitions = self.config.partitions;
+        let before = self.transactions.len();
+        self.transactions
+            .retain(|id, _| records::partition_for(id, partitions) != partition);
+        self.loaded.remove(&partition);
+        before - self.transactions.len()
+    }
+
     /// Puts back the states a failed call changed.
     pub fn restore(&mut self, undo: Vec<(String, Option<Transaction>)>) {
         for (id, previous) in undo.into_iter().rev() {
@@ -568,10 +584,21 @@ impl TransactionCoordinator {
     /// Transactions whose markers are still to be written (after a reload,
     /// or a marker write that failed).
     pub fn pending_completions(&self) -> Vec<Completion> {
+        self.pending_where(|_| true)
+    }
+
+    /// The pending completions of one partition's transactional ids: what
+    /// a coordinator that just loaded the partition resumes.
+    pub fn pending_completions_in(&self, partition: i32) -> Vec<Completion> {
+        self.pending_where(|id| self.partition_for(id) == partition)
+    }
+
+    fn pending_where(&self, mut keep: impl FnMut(&str) -> bool) -> Vec<Completion> {
         let mut out: Vec<Completion> = self
             .transactions
             .values()
             .filter(|t| matches!(t.state, TxnState::PrepareCommit | TxnState::PrepareAbort))
+            .filter(|t| keep(&t.transactional_id))
             .map(|t| completion_of(t, t.state == TxnState::PrepareCommit))
             .collect();
         out.sort_by(|a, b| a.transactional_id.cmp(&b.transactional_id));

@@ -337,3 +337,90 @@ fn requests_before_the_partition_is_loaded_wait() {
         InitOutcome::Error(ErrorCode::COORDINATOR_LOAD_IN_PROGRESS)
     );
 }
+
+#[test]
+fn an_unloaded_partition_is_forgotten_and_a_reload_gives_the_state_of_the_log() {
+    let mut c = coordinator();
+    let mut log: Vec<(i32, bytes::Bytes, Option<bytes::Bytes>)> = Vec::new();
+    let records_of = |log: &[(i32, bytes::Bytes, Option<bytes::Bytes>)], p: i32| {
+        log.iter()
+            .filter(|r| r.0 == p)
+            .map(|(_, k, v)| (Some(k.clone()), v.clone()))
+            .collect::<Vec<_>>()
+    };
+    let (pa, pb) = (c.partition_for("a"), c.partition_for("b"));
+    assert_ne!(pa, pb);
+    // "a" is committing (its markers are not written yet), "b" is ongoing.
+    let (_, e) = c.init_producer_id(0, "a", 10_000, None, Some(1));
+    log.extend(e.records);
+    let (_, e) = c.add_partitions(1, "a", 1, 0, &parts(&[("t", 0)]));
+    log.extend(e.records);
+    let (code, e) = c.end_txn(2, "a", 1, 0, true);
+    assert_eq!(code, ErrorCode::NONE);
+    log.extend(e.records);
+    let (_, e) = c.init_producer_id(0, "b", 10_000, None, Some(2));
+    log.extend(e.records);
+    let (_, e) = c.add_partitions(1, "b", 2, 0, &parts(&[("t", 1)]));
+    log.extend(e.records);
+
+    assert_eq!(c.unload_partition(pa), 1);
+    assert!(!c.is_partition_loaded(pa));
+    assert!(c.get("a").is_none());
+    assert_eq!(
+        c.init_producer_id(3, "a", 10_000, None, None).0,
+        InitOutcome::Error(ErrorCode::COORDINATOR_LOAD_IN_PROGRESS)
+    );
+    assert_eq!(
+        c.end_txn(3, "a", 1, 0, true).0,
+        ErrorCode::COORDINATOR_LOAD_IN_PROGRESS
+    );
+    assert!(
+        c.pending_completions().is_empty(),
+        "an unloaded transaction is finished by the new coordinator, not here"
+    );
+    assert_eq!(
+        c.get("b").unwrap().state,
+        TxnState::Ongoing,
+        "other partitions stay"
+    );
+    let timeouts = c.tick(10_000_000);
+    assert!(timeouts
+        .completions
+        .iter()
+        .all(|x| x.transactional_id == "b"));
+
+    // The partition's new coordinator loads it and resumes the commit.
+    let mut other = TransactionCoordinator::new(c.config().clone());
+    other.load_partition(pa, records_of(&log, pa));
+    let resumed = other.pending_completions_in(pa);
+    assert_eq!(resumed.len(), 1);
+    assert_eq!(
+        (resumed[0].transactional_id.as_str(), resumed[0].commit),
+        ("a", true)
+    );
+    assert!(other.pending_completions_in(pb).is_empty());
+    log.extend(other.complete(4, &resumed[0]).records);
+    let (outcome, e) = other.init_producer_id(5, "a", 10_000, None, None);
+    assert_eq!(
+        outcome,
+        InitOutcome::Ready {
+            producer_id: 1,
+            producer_epoch: 1
+        }
+    );
+    log.extend(e.records);
+
+    // Loading it back here gives what the log says now.
+    assert!(c.load_partition(pa, records_of(&log, pa)).is_empty());
+    let a = c.get("a").unwrap();
+    assert_eq!(
+        (a.state, a.producer_id, a.producer_epoch),
+        (TxnState::Empty, 1, 1)
+    );
+    assert!(c.pending_completions_in(pa).is_empty());
+    // The producer fenced by the new epoch stays fenced.
+    assert_eq!(
+        c.add_partitions(6, "a", 1, 0, &parts(&[("t", 0)])).0,
+        ErrorCode::PRODUCER_FENCED
+    );
+}
