@@ -78,34 +78,12 @@ pub async fn run(
         broker.replication_deps(),
         shutdown.clone(),
     ));
-    if broker
-        .metadata
-        .image()
-        .topic(coordinators::transactions::TRANSACTION_STATE_TOPIC)
-        .is_some()
-    {
-        // Finish transactions that were ending, and start their timeouts.
-        let broker = broker.clone();
-        tokio::spawn(async move {
-            if let Err(e) = broker.txns.ensure_ready().await {
-                warn!("loading transactions: {e}");
-            }
-        });
-    }
-    if broker
-        .metadata
-        .image()
-        .topic(coordinators::groups::OFFSETS_TOPIC)
-        .is_some()
-    {
-        // Load committed offsets and groups now rather than at the first request.
-        let broker = broker.clone();
-        tokio::spawn(async move {
-            if let Err(e) = broker.groups.ensure_ready().await {
-                warn!("loading consumer groups: {e}");
-            }
-        });
-    }
+    // The coordinators load the partitions of their internal topics this
+    // node leads (at startup, and as leadership moves) and unload those it
+    // stops leading; the transaction coordinator finishes the transactions
+    // a partition it takes over left ending.
+    let group_leadership = tokio::spawn(broker.groups.clone().run_leadership(shutdown.clone()));
+    let txn_leadership = tokio::spawn(broker.txns.clone().run_leadership(shutdown.clone()));
     let _ = shutdown.wait_for(|stop| *stop).await;
     info!("shutting down");
     if let Some(channel) = channel {
@@ -117,6 +95,8 @@ pub async fn run(
     let _ = cleaner.await;
     let _ = timers.await;
     let _ = txn_timers.await;
+    let _ = group_leadership.await;
+    let _ = txn_leadership.await;
     let _ = fetchers.await;
     let _ = isr.await;
     let _ = sessions.await;

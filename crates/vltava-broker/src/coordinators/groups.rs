@@ -2,11 +2,16 @@
 //! (`vltava-group`): it owns the coordinator behind a lock, turns its
 //! delayed answers into awaited futures, appends its records to
 //! `__consumer_offsets` before releasing the answers that depend on them,
-//! drives its timers from real time, and creates and loads the offsets topic.
+//! drives its timers from real time, creates the offsets topic, and keeps
+//! loaded exactly the partitions of it this node leads: a partition is
+//! loaded from the log when this node becomes its leader, in that leader
+//! epoch, and unloaded when it stops leading it (Kafka's `onElection` and
+//! `onResignation`).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::sync::{oneshot, Mutex, Notify};
@@ -14,8 +19,10 @@ use tracing::{info, warn};
 use vltava_group::{CoordinatorConfig, Effects, GroupCoordinator, Reply, ReplyId};
 use vltava_protocol::ErrorCode;
 
-use super::internal_topics::{self, read_logged_records, InternalTopic, LoggedRecords};
-use super::CoordinatorDeps;
+use super::internal_topics::{self, InternalTopic, LogReplay, LoggedRecords, Written};
+use super::{
+    leadership, settle_for_request, standing, CoordinatorDeps, Leadership, LoadedEpochs, Standing,
+};
 use crate::error::KafkaError;
 
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
@@ -30,11 +37,20 @@ pub struct GroupService {
     inner: Mutex<Inner>,
     /// Wakes the timer task when a call may have moved the next deadline.
     changed: Notify,
-    /// Serialises creating and loading the offsets topic.
-    setup: Mutex<()>,
-    /// Set once every partition of the offsets topic is loaded: the fast
-    /// path of `ensure_ready` for every later group request.
-    ready: std::sync::atomic::AtomicBool,
+    /// Serialises creating the offsets topic.
+    creating: Mutex<()>,
+    /// The offsets topic's partition count once it exists and the
+    /// coordinator follows it (0 before): the fast path of `ensure_topic`.
+    partitions: AtomicI32,
+    /// Serialises loading and unloading partitions. A request that finds
+    /// its partition pending waits for it for at most `SETTLE_WAIT`, then
+    /// is answered COORDINATOR_LOAD_IN_PROGRESS.
+    loading: Mutex<()>,
+    /// The leader epoch each loaded partition was loaded in; changed only
+    /// with `inner` held.
+    loaded: LoadedEpochs,
+    /// Wakes the leadership task (`run_leadership`).
+    resettle: Notify,
     deps: CoordinatorDeps,
 }
 
@@ -59,20 +75,28 @@ impl GroupService {
                 next_reply: 1,
             }),
             changed: Notify::new(),
-            setup: Mutex::new(()),
-            ready: std::sync::atomic::AtomicBool::new(false),
+            creating: Mutex::new(()),
+            partitions: AtomicI32::new(0),
+            loading: Mutex::new(()),
+            loaded: LoadedEpochs::default(),
+            resettle: Notify::new(),
             deps,
         }
     }
 
-    /// Makes sure `__consumer_offsets` exists and every partition of it is
-    /// loaded into the coordinator. Called by FindCoordinator and by every
-    /// group request (a no-op once done).
-    pub async fn ensure_ready(&self) -> Result<(), KafkaError> {
-        if self.ready.load(std::sync::atomic::Ordering::Acquire) {
-            return Ok(());
+    /// Makes sure `__consumer_offsets` exists (creating it at first use)
+    /// and the coordinator places groups by its real partition count;
+    /// returns that count.
+    pub async fn ensure_topic(&self) -> Result<i32, KafkaError> {
+        let known = self.partitions.load(Ordering::Acquire);
+        if known > 0 {
+            return Ok(known);
         }
-        let _setup = self.setup.lock().await;
+        let _creating = self.creating.lock().await;
+        let known = self.partitions.load(Ordering::Acquire);
+        if known > 0 {
+            return Ok(known);
+        }
         let config = self.deps.metadata.config();
         let partitions = internal_topics::ensure(
             &self.deps,
@@ -85,82 +109,231 @@ impl GroupService {
             },
         )
         .await?;
+        self.adopt_partition_count(partitions).await;
+        Ok(partitions)
+    }
+
+    /// The topic's real partition count decides where groups live.
+    async fn adopt_partition_count(&self, partitions: i32) {
+        if self.partitions.load(Ordering::Acquire) == partitions {
+            return;
+        }
         let mut inner = self.inner.lock().await;
         let mut config = inner.coordinator.config().clone();
         if config.partitions != partitions {
-            // The topic's real partition count decides where groups live.
             config.partitions = partitions;
             inner.coordinator.set_config(config);
         }
-        for p in 0..partitions {
-            // Only the partitions this node leads: the others' groups are
-            // coordinated by their leaders.
-            if inner.coordinator.is_partition_loaded(p)
-                || super::partition_leader(&self.deps, OFFSETS_TOPIC, p) != Some(self.deps.node_id)
-            {
-                continue;
-            }
-            let records = match self.deps.replicas.get(OFFSETS_TOPIC, p) {
-                Some(partition) => {
-                    tokio::task::block_in_place(|| read_logged_records(partition.log()))
-                }
-                None => Ok(LoggedRecords::default()),
-            };
-            match records {
-                Ok(LoggedRecords { records, open }) => {
-                    let count = records.len() + open.len();
-                    for problem in
-                        inner
-                            .coordinator
-                            .load_partition(p, records, self.deps.clock.now_ms())
-                    {
-                        warn!("{problem}");
-                    }
-                    // Offsets committed in transactions still undecided.
-                    for (producer_id, (key, value)) in open {
-                        if let Err(problem) =
-                            inner
-                                .coordinator
-                                .load_pending_txn_offset(producer_id, key, value)
-                        {
-                            warn!(
-                                "{OFFSETS_TOPIC}-{p}: skipping a transactional record: {problem}"
-                            );
-                        }
-                    }
-                    if count > 0 {
-                        info!(
-                            partition = p,
-                            records = count,
-                            "loaded {OFFSETS_TOPIC} partition"
-                        );
-                    }
-                }
-                Err(e) => {
-                    return Err(KafkaError::new(
-                        ErrorCode::COORDINATOR_LOAD_IN_PROGRESS,
-                        format!("loading {OFFSETS_TOPIC}-{p}: {e}"),
-                    ))
-                }
-            }
+        self.partitions.store(partitions, Ordering::Release);
+    }
+
+    /// Makes sure the offsets topic exists and every partition of it is as
+    /// this node's leadership wants it (loaded in the epoch it leads it in,
+    /// or not loaded): what requests about every group this node
+    /// coordinates need (ListGroups). COORDINATOR_LOAD_IN_PROGRESS while a
+    /// partition is still pending after `SETTLE_WAIT`.
+    pub async fn ensure_ready(&self) -> Result<(), KafkaError> {
+        let partitions: Vec<i32> = (0..self.ensure_topic().await?).collect();
+        let pending = |p: &i32| {
+            standing(
+                leadership(&self.deps, OFFSETS_TOPIC, *p),
+                self.loaded.get(*p),
+            ) == Standing::Pending
+        };
+        if partitions.iter().any(pending) {
+            settle_for_request(
+                &self.deps,
+                OFFSETS_TOPIC,
+                &partitions,
+                &self.loaded,
+                &self.loading,
+                |p| self.settle(p),
+            )
+            .await;
         }
-        self.ready.store(true, std::sync::atomic::Ordering::Release);
-        Ok(())
+        match partitions.iter().find(|p| pending(p)) {
+            None => Ok(()),
+            Some(p) => Err(KafkaError::new(
+                ErrorCode::COORDINATOR_LOAD_IN_PROGRESS,
+                format!("{OFFSETS_TOPIC}-{p} is being loaded or unloaded."),
+            )),
+        }
     }
 
     /// Makes sure this node is ready to coordinate `group`: the offsets
-    /// topic is loaded and this node leads the group's partition of it
-    /// (NOT_COORDINATOR otherwise, which sends the client to
-    /// FindCoordinator).
+    /// topic exists, this node leads the group's partition of it, and the
+    /// partition is loaded in the epoch it leads it in (NOT_COORDINATOR
+    /// when another node leads it, which sends the client to
+    /// FindCoordinator; COORDINATOR_LOAD_IN_PROGRESS while it loads). The
+    /// first request to see a leadership change settles the partition.
     pub async fn ensure_coordinator(&self, group: &str) -> Result<(), KafkaError> {
-        self.ensure_ready().await?;
-        let partition = self.read(|c| c.partition_for(group)).await;
-        super::check_owner(
-            &self.deps,
-            OFFSETS_TOPIC,
+        let partitions = self.ensure_topic().await?;
+        let partition = vltava_group::records::partition_for_group(group, partitions);
+        let now = leadership(&self.deps, OFFSETS_TOPIC, partition);
+        if standing(now, self.loaded.get(partition)) == Standing::Pending {
+            settle_for_request(
+                &self.deps,
+                OFFSETS_TOPIC,
+                &[partition],
+                &self.loaded,
+                &self.loading,
+                |p| self.settle(p),
+            )
+            .await;
+        }
+        let now = leadership(&self.deps, OFFSETS_TOPIC, partition);
+        match standing(now, self.loaded.get(partition)) {
+            Standing::Ready => Ok(()),
+            _ => Err(now.refusal(OFFSETS_TOPIC, partition, &format!("group {group}"))),
+        }
+    }
+
+    /// FindCoordinator for `group`: creates the offsets topic at first use,
+    /// and wakes the leadership task if the group's partition is not as
+    /// this node's leadership wants it (the client's next request will
+    /// likely come here). Returns the group's partition.
+    pub async fn prepare_for(&self, group: &str) -> Result<i32, KafkaError> {
+        let partitions = self.ensure_topic().await?;
+        let partition = vltava_group::records::partition_for_group(group, partitions);
+        if !leadership(&self.deps, OFFSETS_TOPIC, partition).settled(self.loaded.get(partition)) {
+            self.resettle.notify_one();
+        }
+        Ok(partition)
+    }
+
+    /// Brings one partition in line with this node's leadership of it:
+    /// unloads it if it is loaded in an epoch this node does not lead it in
+    /// (members waiting for a join or sync answer get NOT_COORDINATOR), and
+    /// loads it from the log if this node leads it and it is not loaded.
+    /// The caller holds `loading`. Whether the partition is settled
+    /// (false: waiting for the partition's role, or the read failed).
+    async fn settle(&self, partition: i32) -> bool {
+        let wanted = leadership(&self.deps, OFFSETS_TOPIC, partition);
+        let loaded = self.loaded.get(partition);
+        if wanted.settled(loaded) {
+            return true;
+        }
+        if let Some(epoch) = loaded {
+            let mut inner = self.inner.lock().await;
+            let effects = inner.coordinator.unload_partition(partition);
+            self.loaded.set(partition, None);
+            let answered = effects.replies.len();
+            // Answers only: an unload writes nothing.
+            let outcome = apply(&self.deps, &self.loaded, &mut inner, effects);
+            drop(inner);
+            let _ = outcome.finish().await;
+            info!(
+                partition,
+                epoch,
+                answered,
+                "unloaded {OFFSETS_TOPIC} partition: this node no longer leads it in that epoch"
+            );
+        }
+        let Leadership::Leads(epoch) = wanted else {
+            return wanted.settled(None);
+        };
+        let Some(log) = self.deps.replicas.get(OFFSETS_TOPIC, partition) else {
+            return false;
+        };
+        let started = Instant::now();
+        let mut replay = LogReplay::default();
+        // The bulk of the log without the coordinator, so the groups of the
+        // other partitions are served meanwhile.
+        if let Err(e) = tokio::task::block_in_place(|| replay.read_to_end(log.log())) {
+            warn!(partition, "loading {OFFSETS_TOPIC}-{partition}: {e}");
+            return false;
+        }
+        let mut inner = self.inner.lock().await;
+        // Then what was appended since (transaction markers), holding the
+        // coordinator so that no marker's completion falls in between.
+        if let Err(e) = tokio::task::block_in_place(|| replay.read_to_end(log.log())) {
+            warn!(partition, "loading {OFFSETS_TOPIC}-{partition}: {e}");
+            return false;
+        }
+        if log.leading_epoch() != Some(epoch) {
+            // Lost again while reading; the next settle sees the new role.
+            return false;
+        }
+        let LoggedRecords { records, open } = replay.finish();
+        let count = records.len() + open.len();
+        let now = self.deps.clock.now_ms();
+        for problem in inner.coordinator.load_partition(partition, records, now) {
+            warn!("{problem}");
+        }
+        // Offsets committed in transactions still undecided.
+        for (producer_id, (key, value)) in open {
+            if let Err(problem) = inner
+                .coordinator
+                .load_pending_txn_offset(producer_id, key, value)
+            {
+                warn!("{OFFSETS_TOPIC}-{partition}: skipping a transactional record: {problem}");
+            }
+        }
+        self.loaded.set(partition, Some(epoch));
+        drop(inner);
+        // Timers of the loaded groups (session expiries) start now.
+        self.changed.notify_one();
+        info!(
             partition,
-            &format!("group {group}"),
-        )
+            epoch,
+            records = count,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "loaded {OFFSETS_TOPIC} partition"
+        );
+        true
+    }
+
+    /// Every partition in line with this node's leadership; whether all
+    /// are settled.
+    async fn settle_all(&self) -> bool {
+        let Some(partitions) = self
+            .deps
+            .metadata
+            .image()
+            .topic(OFFSETS_TOPIC)
+            .map(|t| t.partitions.len() as i32)
+        else {
+            return true;
+        };
+        self.adopt_partition_count(partitions).await;
+        let unsettled: Vec<i32> = (0..partitions)
+            .filter(|p| !leadership(&self.deps, OFFSETS_TOPIC, *p).settled(self.loaded.get(*p)))
+            .collect();
+        if unsettled.is_empty() {
+            return true;
+        }
+        let _loading = self.loading.lock().await;
+        let mut all = true;
+        for p in unsettled {
+            all &= self.settle(p).await;
+        }
+        all
+    }
+
+    /// Loads and unloads partitions of the offsets topic as this node's
+    /// leadership of them changes (after every sync of partition roles with
+    /// the metadata image), until the broker stops. A partition that could
+    /// not be settled is tried again a second later.
+    pub async fn run_leadership(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        let mut roles = self.deps.replicas.roles_changed();
+        loop {
+            let settled = self.settle_all().await;
+            let retry = if settled {
+                Duration::from_secs(3600)
+            } else {
+                Duration::from_secs(1)
+            };
+            tokio::select! {
+                changed = roles.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                }
+                _ = self.resettle.notified() => {}
+                _ = tokio::time::sleep(retry) => {}
+                _ = shutdown.wait_for(|s| *s) => return,
+            }
+        }
     }
 
     /// The partition of the offsets topic that holds `group`.
@@ -175,61 +348,67 @@ impl GroupService {
         call: impl FnOnce(&mut GroupCoordinator, ReplyId) -> Effects,
     ) -> Option<Reply> {
         let (tx, rx) = oneshot::channel();
-        {
+        let outcome = {
             let mut inner = self.inner.lock().await;
             let id = inner.next_reply;
             inner.next_reply += 1;
             inner.waiting.insert(id, tx);
             let effects = call(&mut inner.coordinator, id);
-            apply(&self.deps, &mut inner, effects);
-        }
+            apply(&self.deps, &self.loaded, &mut inner, effects)
+        };
         self.changed.notify_one();
+        // A failed write fails the answers that depend on it (the own
+        // answer among them, if it came with this call).
+        let _ = outcome.finish().await;
         rx.await.ok()
     }
 
-    /// Runs an immediate call (heartbeat, commit, leave, ...), applying the
-    /// records it produced before returning its answer.
-    pub async fn call<T>(&self, call: impl FnOnce(&mut GroupCoordinator) -> (T, Effects)) -> T {
-        let result = {
+    /// Runs an immediate call (heartbeat, commit, leave, ...); returns its
+    /// answer once the records it produced are written, or the error the
+    /// whole answer becomes when they could not be (Kafka's mapping of
+    /// append errors for the group coordinator).
+    pub async fn call<T>(
+        &self,
+        call: impl FnOnce(&mut GroupCoordinator) -> (T, Effects),
+    ) -> Result<T, ErrorCode> {
+        let (result, outcome) = {
             let mut inner = self.inner.lock().await;
             let (result, effects) = call(&mut inner.coordinator);
-            apply(&self.deps, &mut inner, effects);
-            result
+            (result, apply(&self.deps, &self.loaded, &mut inner, effects))
         };
         self.changed.notify_one();
-        result
+        outcome.finish().await.map(|()| result)
     }
 
     /// TxnOffsetCommit: runs `call`, then appends its records as a
     /// transactional batch of the producer, so they count only once the
     /// transaction's commit marker follows them. Every offset of a failed
-    /// append gets COORDINATOR_NOT_AVAILABLE.
+    /// write gets the write's error.
     pub async fn call_transactional(
         &self,
         producer_id: i64,
         producer_epoch: i16,
         call: impl FnOnce(&mut GroupCoordinator) -> (Vec<ErrorCode>, Effects),
     ) -> Vec<ErrorCode> {
-        let mut inner = self.inner.lock().await;
-        let (mut errors, effects) = call(&mut inner.coordinator);
-        let mut by_partition: HashMap<i32, Vec<(Bytes, Option<Bytes>)>> = HashMap::new();
-        for (p, k, v) in effects.records {
-            by_partition.entry(p).or_default().push((k, v));
-        }
-        let now = self.deps.clock.now_ms();
-        for (p, records) in by_partition {
-            if let Err(e) = internal_topics::append(
-                &self.deps.replicas,
-                OFFSETS_TOPIC,
-                p,
-                &records,
+        let (mut errors, appended) = {
+            let mut inner = self.inner.lock().await;
+            let (errors, effects) = call(&mut inner.coordinator);
+            let appended = append_records(
+                &self.deps,
+                &self.loaded,
+                effects.records,
                 Some((producer_id, producer_epoch)),
-                now,
-            ) {
-                warn!(partition = p, "cannot write to {OFFSETS_TOPIC}: {e}");
-                for error in errors.iter_mut().filter(|e| **e == ErrorCode::NONE) {
-                    *error = ErrorCode::COORDINATOR_NOT_AVAILABLE;
-                }
+            );
+            (errors, appended)
+        };
+        let outcome = Outcome {
+            appended,
+            replies: Vec::new(),
+            timeout: commit_timeout(&self.deps),
+        };
+        if let Err(code) = outcome.finish().await {
+            for error in errors.iter_mut().filter(|e| **e == ErrorCode::NONE) {
+                *error = code;
             }
         }
         errors
@@ -257,6 +436,11 @@ impl GroupService {
         f(&self.inner.lock().await.coordinator)
     }
 
+    /// The leader epoch `partition` is loaded in, if it is loaded.
+    pub fn loaded_epoch(&self, partition: i32) -> Option<i32> {
+        self.loaded.get(partition)
+    }
+
     /// Drives the coordinator's timers until the broker stops.
     pub async fn run_timers(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
         loop {
@@ -272,42 +456,122 @@ impl GroupService {
             }
             let mut inner = self.inner.lock().await;
             let effects = inner.coordinator.tick(self.deps.clock.now_ms());
-            apply(&self.deps, &mut inner, effects);
+            let outcome = apply(&self.deps, &self.loaded, &mut inner, effects);
+            drop(inner);
+            // The answers of completed joins wait for their records to be
+            // replicated; the timers go on meanwhile.
+            tokio::spawn(outcome.finish());
         }
     }
 }
 
-/// Appends the records, then releases the answers.
-fn apply(deps: &CoordinatorDeps, inner: &mut Inner, effects: Effects) {
-    let mut failed = false;
-    if !effects.records.is_empty() {
-        let mut by_partition: HashMap<i32, Vec<(Bytes, Option<Bytes>)>> = HashMap::new();
-        for (p, k, v) in effects.records {
-            by_partition.entry(p).or_default().push((k, v));
-        }
-        let now = deps.clock.now_ms();
-        for (p, records) in by_partition {
-            if let Err(e) =
-                internal_topics::append(&deps.replicas, OFFSETS_TOPIC, p, &records, None, now)
-            {
-                warn!(partition = p, "cannot write to {OFFSETS_TOPIC}: {e}");
-                failed = true;
-            }
-        }
+/// Appends the records and takes the answers out of the waiting list; the
+/// answers are sent by `Outcome::finish` once the records are replicated.
+fn apply(
+    deps: &CoordinatorDeps,
+    loaded: &LoadedEpochs,
+    inner: &mut Inner,
+    effects: Effects,
+) -> Outcome {
+    let appended = append_records(deps, loaded, effects.records, None);
+    let replies = effects
+        .replies
+        .into_iter()
+        .filter_map(|(id, reply)| inner.waiting.remove(&id).map(|tx| (tx, reply)))
+        .collect();
+    Outcome {
+        appended,
+        replies,
+        timeout: commit_timeout(deps),
     }
-    for (id, reply) in effects.replies {
-        let reply = if failed { fail_reply(reply) } else { reply };
-        if let Some(tx) = inner.waiting.remove(&id) {
+}
+
+/// How long a coordinator's write may take to reach every ISR member
+/// (offsets.commit.timeout.ms, which Kafka's group coordinator uses for
+/// all its writes).
+fn commit_timeout(deps: &CoordinatorDeps) -> Duration {
+    Duration::from_millis(deps.metadata.config().offsets_commit_timeout_ms().max(1) as u64)
+}
+
+/// A call's records, appended or refused, and the answers that depend on
+/// them.
+struct Outcome {
+    appended: Result<Vec<Written>, ErrorCode>,
+    replies: Vec<(oneshot::Sender<Reply>, Reply)>,
+    timeout: Duration,
+}
+
+impl Outcome {
+    /// Waits until the records are on every ISR member, then sends the
+    /// answers (failed ones if the records did not make it); the error for
+    /// the caller's own answer if they did not.
+    async fn finish(self) -> Result<(), ErrorCode> {
+        let written = match self.appended {
+            Ok(written) => internal_topics::wait_replicated(&written, self.timeout)
+                .await
+                .map_err(|e| {
+                    warn!("a write to {OFFSETS_TOPIC} was not replicated: {e}");
+                    internal_topics::append_error(e.code)
+                }),
+            Err(code) => Err(code),
+        };
+        for (tx, reply) in self.replies {
+            let reply = match written {
+                Ok(()) => reply,
+                Err(code) => fail_reply(reply, code),
+            };
             // The requester may have gone away; nothing to do then.
             let _ = tx.send(reply);
         }
+        written
     }
 }
 
-fn fail_reply(reply: Reply) -> Reply {
+/// Appends records to their partitions of the offsets topic, each in the
+/// leader epoch it was loaded in; the error for the answers otherwise.
+fn append_records(
+    deps: &CoordinatorDeps,
+    loaded: &LoadedEpochs,
+    records: Vec<(i32, Bytes, Option<Bytes>)>,
+    producer: Option<(i64, i16)>,
+) -> Result<Vec<Written>, ErrorCode> {
+    if records.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut by_partition: HashMap<i32, Vec<(Bytes, Option<Bytes>)>> = HashMap::new();
+    for (p, k, v) in records {
+        by_partition.entry(p).or_default().push((k, v));
+    }
+    let now = deps.clock.now_ms();
+    let mut written = Vec::with_capacity(by_partition.len());
+    let mut failed = None;
+    for (p, records) in by_partition {
+        match internal_topics::append(
+            &deps.replicas,
+            OFFSETS_TOPIC,
+            p,
+            loaded.get(p),
+            &records,
+            producer,
+            now,
+        ) {
+            Ok(w) => written.push(w),
+            Err(e) => {
+                warn!(partition = p, "cannot write to {OFFSETS_TOPIC}: {e}");
+                failed = Some(internal_topics::append_error(e.code));
+            }
+        }
+    }
+    match failed {
+        Some(code) => Err(code),
+        None => Ok(written),
+    }
+}
+
+fn fail_reply(reply: Reply, code: ErrorCode) -> Reply {
     match reply {
         Reply::Sync(mut r) if r.error == ErrorCode::NONE => {
-            r.error = ErrorCode::COORDINATOR_NOT_AVAILABLE;
+            r.error = code;
             r.assignment = Bytes::new();
             Reply::Sync(r)
         }

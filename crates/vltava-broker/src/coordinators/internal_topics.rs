@@ -1,8 +1,10 @@
 //! What the coordinators (`groups`, `transactions`) share about their
-//! internal topics: creating the topic at first use, and reading a
-//! partition back for replay with transactions resolved.
+//! internal topics: creating the topic at first use, reading a partition
+//! back for replay with transactions resolved, and appending to it.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use tracing::info;
@@ -13,7 +15,7 @@ use vltava_records::RecordBatchBuilder;
 
 use super::CoordinatorDeps;
 use crate::error::KafkaError;
-use crate::replica::ReplicaManager;
+use crate::replica::{Partition, ReplicaManager};
 
 /// Kafka's minimum for the `segment.bytes` topic config.
 const MIN_SEGMENT_BYTES: i32 = 1 << 20;
@@ -109,20 +111,41 @@ pub struct LoggedRecords {
     pub open: Vec<(i64, KeyValue)>,
 }
 
-/// Reads every batch of a partition log in order.
-pub fn read_logged_records(log: &vltava_storage::Log) -> Result<LoggedRecords, String> {
-    let mut out = LoggedRecords::default();
-    let mut open: HashMap<i64, Vec<KeyValue>> = HashMap::new();
-    let mut offset = log.log_start_offset();
-    let end = log.log_end_offset();
-    while offset < end {
-        let read = log
-            .read(offset, 1 << 20, end, true)
-            .map_err(|e| e.to_string())?;
-        if read.records.is_empty() {
-            break;
+/// Reads a partition log for replay, in order, possibly in several steps:
+/// a coordinator reads the bulk of a partition it is taking over without
+/// holding its state, then the few batches appended since under it.
+#[derive(Default)]
+pub struct LogReplay {
+    /// Where the next read starts (`None`: at the log start).
+    next_offset: Option<i64>,
+    out: LoggedRecords,
+    open: HashMap<i64, Vec<KeyValue>>,
+}
+
+impl LogReplay {
+    /// Reads every batch from where the last call stopped to the log end.
+    pub fn read_to_end(&mut self, log: &vltava_storage::Log) -> Result<(), String> {
+        let mut offset = self
+            .next_offset
+            .unwrap_or_else(|| log.log_start_offset())
+            .max(log.log_start_offset());
+        let end = log.log_end_offset();
+        while offset < end {
+            let read = log
+                .read(offset, 1 << 20, end, true)
+                .map_err(|e| e.to_string())?;
+            if read.records.is_empty() {
+                break;
+            }
+            self.replay(read.records)?;
+            offset = read.next_offset;
         }
-        for batch in vltava_records::BatchSplitter::new(read.records) {
+        self.next_offset = Some(offset.max(self.next_offset.unwrap_or(offset)));
+        Ok(())
+    }
+
+    fn replay(&mut self, batches: Bytes) -> Result<(), String> {
+        for batch in vltava_records::BatchSplitter::new(batches) {
             let batch = batch.map_err(|e| e.to_string())?;
             let records = batch.records().map_err(|e| e.to_string())?;
             if batch.is_control() {
@@ -131,9 +154,9 @@ pub fn read_logged_records(log: &vltava_storage::Log) -> Result<LoggedRecords, S
                     let Ok(marker) = EndTxnMarker::from_record(&record) else {
                         continue;
                     };
-                    let pending = open.remove(&batch.producer_id()).unwrap_or_default();
+                    let pending = self.open.remove(&batch.producer_id()).unwrap_or_default();
                     if marker.commit {
-                        out.records.extend(pending);
+                        self.out.records.extend(pending);
                     }
                 }
                 continue;
@@ -141,56 +164,121 @@ pub fn read_logged_records(log: &vltava_storage::Log) -> Result<LoggedRecords, S
             for record in records {
                 let record = record.map_err(|e| e.to_string())?;
                 if batch.is_transactional() {
-                    open.entry(batch.producer_id())
+                    self.open
+                        .entry(batch.producer_id())
                         .or_default()
                         .push((record.key, record.value));
                 } else {
-                    out.records.push((record.key, record.value));
+                    self.out.records.push((record.key, record.value));
                 }
             }
         }
-        offset = read.next_offset;
+        Ok(())
     }
-    let mut open: Vec<(i64, Vec<KeyValue>)> = open.into_iter().collect();
-    open.sort_by_key(|(pid, _)| *pid);
-    out.open = open
-        .into_iter()
-        .flat_map(|(pid, records)| records.into_iter().map(move |r| (pid, r)))
-        .collect();
-    Ok(out)
+
+    /// Everything read, with the transactions still open at the end.
+    pub fn finish(self) -> LoggedRecords {
+        let mut out = self.out;
+        let mut open: Vec<(i64, Vec<KeyValue>)> = self.open.into_iter().collect();
+        open.sort_by_key(|(pid, _)| *pid);
+        out.open = open
+            .into_iter()
+            .flat_map(|(pid, records)| records.into_iter().map(move |r| (pid, r)))
+            .collect();
+        out
+    }
+}
+
+/// Records a coordinator appended, not yet known to be on every ISR
+/// member: its answer waits for them (`wait_replicated`).
+pub struct Written {
+    partition: Arc<Partition>,
+    leader_epoch: i32,
+    next_offset: i64,
 }
 
 /// Appends records to a partition of an internal topic in one batch; with
 /// `producer`, as a transactional batch of that producer without a
 /// sequence (a coordinator's write, like Kafka's transactional offset
-/// commits).
+/// commits). Only while this node leads the partition in `loaded_epoch`,
+/// the epoch the coordinator's state of it was loaded in: a coordinator
+/// that lost the partition and got it back must not write from the state
+/// it had before. The coordinator answers once `wait_replicated` says the
+/// records are on every ISR member (Kafka's coordinators append with
+/// acks=all), so an answered change survives the loss of this node.
 pub fn append(
     replicas: &ReplicaManager,
     topic: &str,
     partition: i32,
+    loaded_epoch: Option<i32>,
     records: &[(Bytes, Option<Bytes>)],
     producer: Option<(i64, i16)>,
     now: i64,
-) -> Result<(), String> {
-    let target = replicas
-        .get(topic, partition)
-        .ok_or_else(|| format!("{topic}-{partition} is not hosted here"))?;
+) -> Result<Written, KafkaError> {
+    let target = replicas.get(topic, partition).ok_or_else(|| {
+        KafkaError::new(
+            ErrorCode::NOT_LEADER_OR_FOLLOWER,
+            format!("{topic}-{partition} is not hosted here"),
+        )
+    })?;
+    let leading = target.leading_epoch();
+    if loaded_epoch.is_none() || leading != loaded_epoch {
+        return Err(KafkaError::new(
+            ErrorCode::NOT_LEADER_OR_FOLLOWER,
+            format!(
+                "{topic}-{partition} was loaded in leader epoch {loaded_epoch:?}, \
+                 this node leads it in {leading:?}"
+            ),
+        ));
+    }
     let mut builder = RecordBatchBuilder::new();
     if let Some((id, epoch)) = producer {
         builder = builder
             .producer(id, epoch, vltava_records::batch::NO_SEQUENCE)
             .transactional(true);
     }
+    let invalid = |e: String| KafkaError::new(ErrorCode::UNKNOWN_SERVER_ERROR, e);
     for (k, v) in records {
         builder
             .append(now, Some(k), v.as_deref(), &[])
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| invalid(e.to_string()))?;
     }
-    let batch = builder.build().map_err(|e| e.to_string())?;
-    // Not yet acks=all: the coordinators answer once the leader has
-    // appended (see docs/compatibility.md, replication).
-    target
-        .append(batch, false, now)
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+    let batch = builder.build().map_err(|e| invalid(e.to_string()))?;
+    // acks=all: min.insync.replicas is checked before appending.
+    let appended = target.append(batch, true, now)?;
+    Ok(Written {
+        partition: target,
+        leader_epoch: appended.leader_epoch,
+        next_offset: appended.next_offset,
+    })
+}
+
+/// Waits, for at most `timeout`, until every record of `written` is on
+/// every ISR member of its partition (the high watermark passed it in the
+/// epoch it was written in). Woken by the high watermark, never polled.
+pub async fn wait_replicated(written: &[Written], timeout: Duration) -> Result<(), KafkaError> {
+    let deadline = std::time::Instant::now() + timeout;
+    for w in written {
+        w.partition
+            .wait_committed(w.leader_epoch, w.next_offset, deadline)
+            .await?;
+    }
+    Ok(())
+}
+
+/// What a client is told when a coordinator's records could not be
+/// appended (the mapping of Kafka's group and transaction coordinators): a
+/// partition this node no longer leads sends it to FindCoordinator, a
+/// shortage of replicas makes it retry.
+pub fn append_error(code: ErrorCode) -> ErrorCode {
+    match code {
+        ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
+        | ErrorCode::NOT_ENOUGH_REPLICAS
+        | ErrorCode::NOT_ENOUGH_REPLICAS_AFTER_APPEND
+        | ErrorCode::REQUEST_TIMED_OUT => ErrorCode::COORDINATOR_NOT_AVAILABLE,
+        ErrorCode::NOT_LEADER_OR_FOLLOWER
+        | ErrorCode::FENCED_LEADER_EPOCH
+        | ErrorCode::KAFKA_STORAGE_ERROR => ErrorCode::NOT_COORDINATOR,
+        _ => ErrorCode::UNKNOWN_SERVER_ERROR,
+    }
 }

@@ -1,19 +1,24 @@
 //! The adapter around the transaction coordinator state machine
-//! (`vltava-txn`): it owns the coordinator behind a lock, creates and
-//! loads `__transaction_state`, appends the coordinator's records before
-//! answering, writes the transaction markers to the partitions (directly to
-//! the partitions this node leads, by WriteTxnMarkers to the leaders of the
-//! others), and aborts transactions past their timeout. A partition leader
-//! asks the transactional id's coordinator, wherever it is, whether a
-//! transactional write belongs to an ongoing transaction (KIP-890).
+//! (`vltava-txn`): it owns the coordinator behind a lock, creates
+//! `__transaction_state` and keeps loaded exactly the partitions of it this
+//! node leads (loaded from the log in the leader epoch it leads them in,
+//! unloaded when it stops leading them: Kafka's `onElection` and
+//! `onResignation`), appends the coordinator's records before answering,
+//! writes the transaction markers to the partitions (directly to the
+//! partitions this node leads, by WriteTxnMarkers to the leaders of the
+//! others) with the leader epoch of the transactional id's partition as the
+//! coordinator epoch, resumes the transactions a newly loaded partition
+//! left ending, and aborts transactions past their timeout. A partition
+//! leader asks the transactional id's coordinator, wherever it is, whether
+//! a transactional write belongs to an ongoing transaction (KIP-890).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, Notify};
 use tracing::{info, warn};
 use vltava_protocol::messages::add_partitions_to_txn_request::{
     AddPartitionsToTxnTopic, AddPartitionsToTxnTransaction,
@@ -28,18 +33,33 @@ use vltava_txn::{
 };
 
 use super::groups::{GroupService, OFFSETS_TOPIC};
-use super::internal_topics::{self, read_logged_records, InternalTopic};
-use super::CoordinatorDeps;
+use super::internal_topics::{self, InternalTopic, LogReplay};
+use super::{
+    leadership, settle_for_request, standing, CoordinatorDeps, Leadership, LoadedEpochs, Standing,
+};
 use crate::error::KafkaError;
 
 pub const TRANSACTION_STATE_TOPIC: &str = "__transaction_state";
 
 pub struct TxnService {
     coordinator: Mutex<TransactionCoordinator>,
-    /// Serialises creating and loading the topic.
-    setup: Mutex<()>,
-    /// Set once every partition of the topic is loaded.
-    ready: AtomicBool,
+    /// Serialises creating the topic.
+    creating: Mutex<()>,
+    /// The topic's partition count once it exists and the coordinator
+    /// follows it (0 before).
+    partitions: AtomicI32,
+    /// Serialises loading and unloading partitions (a request that finds
+    /// its partition pending waits for at most `SETTLE_WAIT`).
+    loading: Mutex<()>,
+    /// The leader epoch each loaded partition was loaded in, which is also
+    /// the coordinator epoch of its transactions' markers; changed only
+    /// with `coordinator` held.
+    loaded: LoadedEpochs,
+    /// Partitions loaded (in that epoch) whose ending transactions are
+    /// still to be resumed by the leadership task.
+    to_resume: std::sync::Mutex<Vec<(i32, i32)>>,
+    /// Wakes the leadership task (`run_leadership`).
+    resettle: Notify,
     deps: CoordinatorDeps,
     /// Told when a marker reaches `__consumer_offsets`, where it decides
     /// offsets committed in the transaction.
@@ -58,22 +78,29 @@ impl TxnService {
     pub fn new(config: TxnConfig, deps: CoordinatorDeps, groups: Arc<GroupService>) -> TxnService {
         TxnService {
             coordinator: Mutex::new(TransactionCoordinator::new(config)),
-            setup: Mutex::new(()),
-            ready: AtomicBool::new(false),
+            creating: Mutex::new(()),
+            partitions: AtomicI32::new(0),
+            loading: Mutex::new(()),
+            loaded: LoadedEpochs::default(),
+            to_resume: std::sync::Mutex::new(Vec::new()),
+            resettle: Notify::new(),
             deps,
             groups,
         }
     }
 
-    /// Makes sure `__transaction_state` exists and is loaded, and finishes
-    /// the transactions that were ending when the broker stopped.
-    pub async fn ensure_ready(&self) -> Result<(), KafkaError> {
-        if self.ready.load(Ordering::Acquire) {
-            return Ok(());
+    /// Makes sure `__transaction_state` exists (creating it at first use)
+    /// and the coordinator places ids by its real partition count; returns
+    /// that count.
+    pub async fn ensure_topic(&self) -> Result<i32, KafkaError> {
+        let known = self.partitions.load(Ordering::Acquire);
+        if known > 0 {
+            return Ok(known);
         }
-        let _setup = self.setup.lock().await;
-        if self.ready.load(Ordering::Acquire) {
-            return Ok(());
+        let _creating = self.creating.lock().await;
+        let known = self.partitions.load(Ordering::Acquire);
+        if known > 0 {
+            return Ok(known);
         }
         let config = self.deps.metadata.config();
         let partitions = internal_topics::ensure(
@@ -87,60 +114,213 @@ impl TxnService {
             },
         )
         .await?;
+        self.adopt_partition_count(partitions).await;
+        Ok(partitions)
+    }
+
+    async fn adopt_partition_count(&self, partitions: i32) {
+        if self.partitions.load(Ordering::Acquire) == partitions {
+            return;
+        }
         let mut coordinator = self.coordinator.lock().await;
-        let mut txn_config = coordinator.config().clone();
-        if txn_config.partitions != partitions {
-            txn_config.partitions = partitions;
-            coordinator.set_config(txn_config);
+        let mut config = coordinator.config().clone();
+        if config.partitions != partitions {
+            config.partitions = partitions;
+            coordinator.set_config(config);
         }
-        for p in 0..partitions {
-            // Only the partitions this node leads: the others' transactional
-            // ids are coordinated by their leaders.
-            if coordinator.is_partition_loaded(p)
-                || super::partition_leader(&self.deps, TRANSACTION_STATE_TOPIC, p)
-                    != Some(self.deps.node_id)
-            {
-                continue;
-            }
-            let records = match self.deps.replicas.get(TRANSACTION_STATE_TOPIC, p) {
-                Some(partition) => {
-                    tokio::task::block_in_place(|| read_logged_records(partition.log()))
-                        .map(|r| r.records)
-                }
-                None => Ok(Vec::new()),
-            };
-            match records {
-                Ok(records) => {
-                    let count = records.len();
-                    for problem in coordinator.load_partition(p, records) {
-                        warn!("{TRANSACTION_STATE_TOPIC}: {problem}");
-                    }
-                    if count > 0 {
-                        info!(
-                            partition = p,
-                            records = count,
-                            "loaded {TRANSACTION_STATE_TOPIC} partition"
-                        );
-                    }
-                }
-                Err(e) => {
-                    return Err(KafkaError::new(
-                        ErrorCode::COORDINATOR_LOAD_IN_PROGRESS,
-                        format!("loading {TRANSACTION_STATE_TOPIC}-{p}: {e}"),
-                    ))
-                }
-            }
+        self.partitions.store(partitions, Ordering::Release);
+    }
+
+    fn unsettled(&self, partition: i32) -> bool {
+        !leadership(&self.deps, TRANSACTION_STATE_TOPIC, partition)
+            .settled(self.loaded.get(partition))
+    }
+
+    /// Makes sure the topic exists and exactly its partitions this node
+    /// leads are loaded (ListTransactions); COORDINATOR_LOAD_IN_PROGRESS
+    /// while one of them is still pending after `SETTLE_WAIT`.
+    pub async fn ensure_ready(&self) -> Result<(), KafkaError> {
+        let partitions: Vec<i32> = (0..self.ensure_topic().await?).collect();
+        let pending = |p: &i32| {
+            standing(
+                leadership(&self.deps, TRANSACTION_STATE_TOPIC, *p),
+                self.loaded.get(*p),
+            ) == Standing::Pending
+        };
+        if partitions.iter().any(pending) {
+            settle_for_request(
+                &self.deps,
+                TRANSACTION_STATE_TOPIC,
+                &partitions,
+                &self.loaded,
+                &self.loading,
+                |p| self.settle(p),
+            )
+            .await;
         }
-        let pending = coordinator.pending_completions();
-        if !pending.is_empty() {
+        match partitions.iter().find(|p| pending(p)) {
+            None => Ok(()),
+            Some(p) => Err(KafkaError::new(
+                ErrorCode::COORDINATOR_LOAD_IN_PROGRESS,
+                format!("{TRANSACTION_STATE_TOPIC}-{p} is being loaded or unloaded."),
+            )),
+        }
+    }
+
+    /// FindCoordinator for `transactional_id`: creates the topic at first
+    /// use, and wakes the leadership task if the id's partition is not as
+    /// this node's leadership wants it. Returns the id's partition.
+    pub async fn prepare_for(&self, transactional_id: &str) -> Result<i32, KafkaError> {
+        let partitions = self.ensure_topic().await?;
+        let partition = vltava_txn::records::partition_for(transactional_id, partitions);
+        if self.unsettled(partition) {
+            self.resettle.notify_one();
+        }
+        Ok(partition)
+    }
+
+    /// Brings one partition in line with this node's leadership of it:
+    /// unloads it if it is loaded in an epoch this node does not lead it in,
+    /// and loads it from the log if this node leads it and it is not
+    /// loaded; its ending transactions are then resumed by the leadership
+    /// task. The caller holds `loading`. Whether the partition is settled.
+    async fn settle(&self, partition: i32) -> bool {
+        let wanted = leadership(&self.deps, TRANSACTION_STATE_TOPIC, partition);
+        let loaded = self.loaded.get(partition);
+        if wanted.settled(loaded) {
+            return true;
+        }
+        if let Some(epoch) = loaded {
+            let mut coordinator = self.coordinator.lock().await;
+            let dropped = coordinator.unload_partition(partition);
+            self.loaded.set(partition, None);
             info!(
-                count = pending.len(),
-                "finishing transactions that were ending at the last stop"
+                partition,
+                epoch,
+                transactional_ids = dropped,
+                "unloaded {TRANSACTION_STATE_TOPIC} partition: this node no longer leads it in that epoch"
             );
-            self.finish(&mut coordinator, pending).await;
         }
-        self.ready.store(true, Ordering::Release);
-        Ok(())
+        let Leadership::Leads(epoch) = wanted else {
+            return wanted.settled(None);
+        };
+        let Some(log) = self.deps.replicas.get(TRANSACTION_STATE_TOPIC, partition) else {
+            return false;
+        };
+        let started = Instant::now();
+        let mut replay = LogReplay::default();
+        // Nothing appends to the partition while it is not loaded here, so
+        // one read without the coordinator held sees all of it.
+        if let Err(e) = tokio::task::block_in_place(|| replay.read_to_end(log.log())) {
+            warn!(
+                partition,
+                "loading {TRANSACTION_STATE_TOPIC}-{partition}: {e}"
+            );
+            return false;
+        }
+        let records = replay.finish().records;
+        let count = records.len();
+        let mut coordinator = self.coordinator.lock().await;
+        if log.leading_epoch() != Some(epoch) {
+            return false;
+        }
+        for problem in coordinator.load_partition(partition, records) {
+            warn!("{TRANSACTION_STATE_TOPIC}: {problem}");
+        }
+        self.loaded.set(partition, Some(epoch));
+        let ending = coordinator.pending_completions_in(partition).len();
+        drop(coordinator);
+        info!(
+            partition,
+            epoch,
+            records = count,
+            ending,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "loaded {TRANSACTION_STATE_TOPIC} partition"
+        );
+        if ending > 0 {
+            self.to_resume
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((partition, epoch));
+            self.resettle.notify_one();
+        }
+        true
+    }
+
+    /// Every partition in line with this node's leadership; whether all
+    /// are settled.
+    async fn settle_all(&self) -> bool {
+        let Some(partitions) = self
+            .deps
+            .metadata
+            .image()
+            .topic(TRANSACTION_STATE_TOPIC)
+            .map(|t| t.partitions.len() as i32)
+        else {
+            return true;
+        };
+        self.adopt_partition_count(partitions).await;
+        let unsettled: Vec<i32> = (0..partitions).filter(|p| self.unsettled(*p)).collect();
+        if unsettled.is_empty() {
+            return true;
+        }
+        let _loading = self.loading.lock().await;
+        let mut all = true;
+        for p in unsettled {
+            all &= self.settle(p).await;
+        }
+        all
+    }
+
+    /// Finishes the transactions a newly loaded partition left in
+    /// PrepareCommit or PrepareAbort (their producers' EndTxn, or a timeout,
+    /// was answered or decided under the partition's previous leader), if
+    /// the partition is still loaded in that epoch.
+    async fn resume(&self, partition: i32, epoch: i32) {
+        let mut coordinator = self.coordinator.lock().await;
+        if self.loaded.get(partition) != Some(epoch) {
+            return;
+        }
+        let pending = coordinator.pending_completions_in(partition);
+        info!(
+            partition,
+            epoch,
+            count = pending.len(),
+            "finishing the transactions that were ending under the partition's last leader"
+        );
+        self.finish(&mut coordinator, pending).await;
+    }
+
+    /// Loads and unloads partitions of `__transaction_state` as this
+    /// node's leadership of them changes (after every sync of partition
+    /// roles with the metadata image), and resumes the ending transactions
+    /// of each partition it loads, until the broker stops.
+    pub async fn run_leadership(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        let mut roles = self.deps.replicas.roles_changed();
+        loop {
+            let settled = self.settle_all().await;
+            let resumable =
+                std::mem::take(&mut *self.to_resume.lock().unwrap_or_else(|e| e.into_inner()));
+            for (partition, epoch) in resumable {
+                self.resume(partition, epoch).await;
+            }
+            let retry = if settled {
+                Duration::from_secs(3600)
+            } else {
+                Duration::from_secs(1)
+            };
+            tokio::select! {
+                changed = roles.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                }
+                _ = self.resettle.notified() => {}
+                _ = tokio::time::sleep(retry) => {}
+                _ = shutdown.wait_for(|s| *s) => return,
+            }
+        }
     }
 
     /// What the service works with (WriteTxnMarkers writes markers with it).
@@ -156,18 +336,37 @@ impl TxnService {
             .partition_for(transactional_id)
     }
 
-    /// The topic is loaded and this node coordinates `transactional_id`
-    /// (NOT_COORDINATOR otherwise).
+    /// This node coordinates `transactional_id`: it leads the id's
+    /// partition of the topic, loaded in the epoch it leads it in
+    /// (NOT_COORDINATOR when another node leads it,
+    /// COORDINATOR_LOAD_IN_PROGRESS while it loads).
     async fn ensure_coordinator(&self, transactional_id: &str) -> Result<(), ErrorCode> {
-        self.ensure_ready().await.map_err(|e| e.code)?;
-        let partition = self.partition_for(transactional_id).await;
-        super::check_owner(
-            &self.deps,
-            TRANSACTION_STATE_TOPIC,
-            partition,
-            &format!("transactional id {transactional_id}"),
-        )
-        .map_err(|e| e.code)
+        let partitions = self.ensure_topic().await.map_err(|e| e.code)?;
+        let partition = vltava_txn::records::partition_for(transactional_id, partitions);
+        let now = leadership(&self.deps, TRANSACTION_STATE_TOPIC, partition);
+        if standing(now, self.loaded.get(partition)) == Standing::Pending {
+            // The first request to see a leadership change settles it.
+            settle_for_request(
+                &self.deps,
+                TRANSACTION_STATE_TOPIC,
+                &[partition],
+                &self.loaded,
+                &self.loading,
+                |p| self.settle(p),
+            )
+            .await;
+        }
+        let now = leadership(&self.deps, TRANSACTION_STATE_TOPIC, partition);
+        match standing(now, self.loaded.get(partition)) {
+            Standing::Ready => Ok(()),
+            _ => Err(now
+                .refusal(
+                    TRANSACTION_STATE_TOPIC,
+                    partition,
+                    &format!("transactional id {transactional_id}"),
+                )
+                .code),
+        }
     }
 
     /// InitProducerId with a transactional id.
@@ -263,7 +462,7 @@ impl TxnService {
                     .await;
             }
         }
-        self.ensure_ready().await.map_err(|e| e.code)?;
+        self.ensure_coordinator(transactional_id).await?;
         self.coordinator.lock().await.verify_partition(
             transactional_id,
             producer_id,
@@ -387,7 +586,7 @@ impl TxnService {
                 _ = tokio::time::sleep(Duration::from_millis(every)) => {}
                 _ = shutdown.wait_for(|s| *s) => return,
             }
-            if !self.ready.load(Ordering::Acquire) {
+            if self.partitions.load(Ordering::Acquire) == 0 {
                 continue;
             }
             let mut coordinator = self.coordinator.lock().await;
@@ -410,10 +609,13 @@ impl TxnService {
         coordinator: &mut TransactionCoordinator,
         effects: Effects,
     ) -> Result<(), ErrorCode> {
-        if let Err(e) = self.append_records(self.deps.clock.now_ms(), effects.records) {
+        if let Err(e) = self
+            .append_records(self.deps.clock.now_ms(), effects.records)
+            .await
+        {
             warn!("cannot write to {TRANSACTION_STATE_TOPIC}: {e}");
             coordinator.restore(effects.undo);
-            return Err(ErrorCode::COORDINATOR_NOT_AVAILABLE);
+            return Err(internal_topics::append_error(e.code));
         }
         self.finish(coordinator, effects.completions).await;
         Ok(())
@@ -425,9 +627,19 @@ impl TxnService {
     async fn finish(&self, coordinator: &mut TransactionCoordinator, completions: Vec<Completion>) {
         let clock = &self.deps.clock;
         for completion in completions {
-            if self.write_markers(clock.now_ms(), &completion).await {
+            // Kafka's coordinator epoch: the leader epoch the id's
+            // partition is loaded in. Not loaded any more: its new leader
+            // finishes the transaction.
+            let partition = coordinator.partition_for(&completion.transactional_id);
+            let Some(coordinator_epoch) = self.loaded.get(partition) else {
+                continue;
+            };
+            if self
+                .write_markers(clock.now_ms(), &completion, coordinator_epoch)
+                .await
+            {
                 let effects = coordinator.complete(clock.now_ms(), &completion);
-                if let Err(e) = self.append_records(clock.now_ms(), effects.records) {
+                if let Err(e) = self.append_records(clock.now_ms(), effects.records).await {
                     warn!("cannot write to {TRANSACTION_STATE_TOPIC}: {e}");
                     coordinator.restore(effects.undo);
                 }
@@ -435,7 +647,7 @@ impl TxnService {
         }
     }
 
-    async fn write_markers(&self, now: i64, c: &Completion) -> bool {
+    async fn write_markers(&self, now: i64, c: &Completion, coordinator_epoch: i32) -> bool {
         let mut all_written = true;
         // Partitions led elsewhere get their markers by WriteTxnMarkers, one
         // request per leader.
@@ -458,12 +670,25 @@ impl TxnService {
                 }
                 _ => {}
             }
-            if !write_marker_here(&self.deps, &self.groups, c, topic, *index, now).await {
+            if !write_marker_here(
+                &self.deps,
+                &self.groups,
+                c,
+                coordinator_epoch,
+                topic,
+                *index,
+                now,
+            )
+            .await
+            {
                 all_written = false;
             }
         }
         for (leader, partitions) in remote {
-            if !self.write_markers_at(leader, c, partitions).await {
+            if !self
+                .write_markers_at(leader, c, coordinator_epoch, partitions)
+                .await
+            {
                 all_written = false;
             }
         }
@@ -476,6 +701,7 @@ impl TxnService {
         &self,
         leader: i32,
         c: &Completion,
+        coordinator_epoch: i32,
         partitions: Vec<(String, i32)>,
     ) -> bool {
         let mut topics: Vec<WritableTxnMarkerTopic> = Vec::new();
@@ -495,7 +721,7 @@ impl TxnService {
                 producer_epoch: c.producer_epoch,
                 transaction_result: c.commit,
                 topics,
-                coordinator_epoch: 0,
+                coordinator_epoch,
                 ..Default::default()
             }],
             ..Default::default()
@@ -530,38 +756,55 @@ impl TxnService {
         }
     }
 
-    fn append_records(
+    /// Appends records to their partitions, each in the leader epoch it
+    /// was loaded in, and waits until they are on every ISR member (for at
+    /// most request.timeout.ms, as Kafka's transaction coordinator).
+    async fn append_records(
         &self,
         now: i64,
         records: Vec<(i32, Bytes, Option<Bytes>)>,
-    ) -> Result<(), String> {
+    ) -> Result<(), KafkaError> {
+        if records.is_empty() {
+            return Ok(());
+        }
         let mut by_partition: HashMap<i32, Vec<(Bytes, Option<Bytes>)>> = HashMap::new();
         for (p, k, v) in records {
             by_partition.entry(p).or_default().push((k, v));
         }
+        let mut written = Vec::with_capacity(by_partition.len());
         for (p, records) in by_partition {
-            internal_topics::append(
+            written.push(internal_topics::append(
                 &self.deps.replicas,
                 TRANSACTION_STATE_TOPIC,
                 p,
+                self.loaded.get(p),
                 &records,
                 None,
                 now,
-            )?;
+            )?);
         }
-        Ok(())
+        let timeout = self
+            .deps
+            .metadata
+            .static_config()
+            .request_timeout_ms()
+            .max(1) as u64;
+        internal_topics::wait_replicated(&written, Duration::from_millis(timeout)).await
     }
 }
 
 /// Writes one transaction marker to a partition this node hosts (and tells
 /// the group coordinator when the partition is one of `__consumer_offsets`):
 /// the coordinator's local case, and WriteTxnMarkers from another node's
-/// coordinator. Whether it was written (a partition deleted since it joined
+/// coordinator. `coordinator_epoch` is the leader epoch of the transactional
+/// id's partition of `__transaction_state` at its coordinator; the marker
+/// carries it. Whether it was written (a partition deleted since it joined
 /// the transaction counts as written: nothing is left to mark).
 pub async fn write_marker_here(
     deps: &CoordinatorDeps,
     groups: &GroupService,
     c: &Completion,
+    coordinator_epoch: i32,
     topic: &str,
     index: i32,
     now: i64,
@@ -578,7 +821,13 @@ pub async fn write_marker_here(
     // once its markers are on every ISR member of their partitions.
     let timeout = deps.metadata.static_config().request_timeout_ms().max(0) as u64;
     let deadline = std::time::Instant::now() + std::time::Duration::from_millis(timeout);
-    let written = match partition.append_marker(c.producer_id, c.producer_epoch, c.commit, 0, now) {
+    let written = match partition.append_marker(
+        c.producer_id,
+        c.producer_epoch,
+        c.commit,
+        coordinator_epoch,
+        now,
+    ) {
         Ok((offset, epoch)) => partition.wait_committed(epoch, offset + 1, deadline).await,
         Err(e) => Err(e),
     };

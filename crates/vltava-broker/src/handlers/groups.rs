@@ -62,17 +62,8 @@ async fn coordinator_of(
     key: &str,
 ) -> Result<(i32, String, i32), KafkaError> {
     let (topic, partition) = match key_type {
-        GROUP_KEY => {
-            broker.groups.ensure_ready().await?;
-            (OFFSETS_TOPIC, broker.groups.partition_for(key).await)
-        }
-        TRANSACTION_KEY => {
-            broker.txns.ensure_ready().await?;
-            (
-                TRANSACTION_STATE_TOPIC,
-                broker.txns.partition_for(key).await,
-            )
-        }
+        GROUP_KEY => (OFFSETS_TOPIC, broker.groups.prepare_for(key).await?),
+        TRANSACTION_KEY => (TRANSACTION_STATE_TOPIC, broker.txns.prepare_for(key).await?),
         other => {
             return Err(KafkaError::new(
                 ErrorCode::INVALID_REQUEST,
@@ -156,8 +147,9 @@ pub async fn find_coordinator(
     })
 }
 
-/// Makes sure the offsets topic exists and is loaded, and that this node
-/// coordinates `group`; the error to answer with otherwise.
+/// Makes sure this node coordinates `group` (it leads the group's
+/// partition of the offsets topic, loaded in the epoch it leads it in);
+/// the error to answer with otherwise.
 async fn ready(broker: &Broker, group: &str) -> Result<(), ErrorCode> {
     broker
         .groups
@@ -166,8 +158,8 @@ async fn ready(broker: &Broker, group: &str) -> Result<(), ErrorCode> {
         .map_err(|e| e.code)
 }
 
-/// Makes sure the offsets topic exists and its partitions led here are
-/// loaded (requests about every group this node coordinates).
+/// Makes sure the offsets topic exists and exactly its partitions led
+/// here are loaded (requests about every group this node coordinates).
 async fn ready_all(broker: &Broker) -> Result<(), ErrorCode> {
     broker.groups.ensure_ready().await.map_err(|e| e.code)
 }
@@ -312,6 +304,7 @@ pub async fn heartbeat(
                     )
                 })
                 .await
+                .unwrap_or_else(|code| code)
         }
     };
     ResponseBody::Heartbeat(HeartbeatResponse {
@@ -346,6 +339,7 @@ pub async fn leave_group(
                     ((code, errors), effects)
                 })
                 .await
+                .unwrap_or_else(|code| (code, vec![code; members.len()]))
         }
     };
     if version >= 3 {
@@ -415,6 +409,7 @@ pub async fn offset_commit(
                     )
                 })
                 .await
+                .unwrap_or_else(|code| vec![code; offsets.len()])
         }
     };
     let mut errors = errors.into_iter();
@@ -708,7 +703,11 @@ pub async fn delete_groups(
             Err(code) => code,
             Ok(()) => {
                 let now = broker.now_ms();
-                broker.groups.call(|c| c.delete_group(now, &group_id)).await
+                broker
+                    .groups
+                    .call(|c| c.delete_group(now, &group_id))
+                    .await
+                    .unwrap_or_else(|code| code)
             }
         };
         results.push(DeletableGroupResult {
@@ -757,16 +756,15 @@ pub async fn offset_delete(
         .collect();
     let (code, errors) = match ready(broker, &request.group_id).await {
         Err(code) => (code, Vec::new()),
-        Ok(()) => {
-            broker
-                .groups
-                .call(|c| {
-                    let (code, errors, effects) =
-                        c.delete_offsets(&request.group_id, &partitions, &subscribes_to);
-                    ((code, errors), effects)
-                })
-                .await
-        }
+        Ok(()) => broker
+            .groups
+            .call(|c| {
+                let (code, errors, effects) =
+                    c.delete_offsets(&request.group_id, &partitions, &subscribes_to);
+                ((code, errors), effects)
+            })
+            .await
+            .unwrap_or_else(|code| (code, Vec::new())),
     };
     if code.is_error() {
         return ResponseBody::OffsetDelete(OffsetDeleteResponse {

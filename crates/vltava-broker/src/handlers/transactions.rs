@@ -165,13 +165,12 @@ pub async fn add_offsets_to_txn(
     context: &RequestContext<'_>,
     request: AddOffsetsToTxnRequest,
 ) -> ResponseBody {
-    let code = match broker.groups.ensure_ready().await {
+    // Sent to the transaction coordinator: only the group's partition is
+    // needed here, wherever the group is coordinated.
+    let code = match broker.groups.ensure_topic().await {
         Err(e) => e.code,
-        Ok(()) => {
-            let partition = broker
-                .groups
-                .read(|c| c.partition_for(&request.group_id))
-                .await;
+        Ok(_) => {
+            let partition = broker.groups.partition_for(&request.group_id).await;
             broker
                 .txns
                 .add_partitions(
@@ -217,11 +216,13 @@ async fn txn_offset_commit_allowed(
     broker: &Broker,
     request: &TxnOffsetCommitRequest,
 ) -> Result<(), ErrorCode> {
-    broker.groups.ensure_ready().await.map_err(|e| e.code)?;
-    let partition = broker
+    // TxnOffsetCommit goes to the group's coordinator.
+    broker
         .groups
-        .read(|c| c.partition_for(&request.group_id))
-        .await;
+        .ensure_coordinator(&request.group_id)
+        .await
+        .map_err(|e| e.code)?;
+    let partition = broker.groups.partition_for(&request.group_id).await;
     broker
         .txns
         .verify_partition(
@@ -475,6 +476,7 @@ pub async fn write_txn_markers(
                             broker.txns.deps(),
                             &broker.groups,
                             &completion,
+                            marker.coordinator_epoch,
                             &t.name,
                             index,
                             broker.now_ms(),

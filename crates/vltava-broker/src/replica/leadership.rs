@@ -101,6 +101,15 @@ impl Partition {
         matches!(&*self.role(), Role::Leader(_))
     }
 
+    /// The leader epoch this broker leads the partition in, if it leads
+    /// (read at once, where `is_leader` and `leader_epoch` are two looks).
+    pub fn leading_epoch(&self) -> Option<i32> {
+        match &*self.role() {
+            Role::Leader(l) => Some(l.leader_epoch()),
+            _ => None,
+        }
+    }
+
     /// The committed ISR's size, as the leader knows it (0 elsewhere).
     pub fn isr_size(&self) -> i32 {
         match &*self.role() {
