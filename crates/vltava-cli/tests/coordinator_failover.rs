@@ -12,7 +12,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::cluster::{client_of, converged, eventually, Cluster, Node};
+use common::cluster::{client_of, converged, eventually, internal_partition, Cluster, Node};
 use vltava_client::protocol::messages::elect_leaders_request::TopicPartitions;
 use vltava_client::protocol::messages::{ElectLeadersRequest, OffsetFetchRequest};
 use vltava_client::{
@@ -23,15 +23,6 @@ const OFFSETS: &str = "__consumer_offsets";
 const PARTITIONS: i32 = 3;
 const GROUP: &str = "failover-group";
 const TOPIC: &str = "events";
-
-/// Kafka's placement of a group: Java's String.hashCode, sign bit masked,
-/// modulo the partition count.
-fn partition_for_group(group: &str, partitions: i32) -> i32 {
-    let hash = group
-        .encode_utf16()
-        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)));
-    (hash & 0x7fff_ffff) % partitions
-}
 
 /// (leader, replicas, sorted ISR) of one partition, as node `via` sees it.
 async fn partition_state(
@@ -201,7 +192,7 @@ async fn committed_offsets_follow_the_leadership_of_the_offsets_partition() {
         coordinator(&bootstraps[0])
     })
     .await;
-    let p = partition_for_group(GROUP, PARTITIONS);
+    let p = internal_partition(GROUP, PARTITIONS);
     let (leader, replicas) = full_isr(&bootstraps[0], p).await;
     assert_eq!(leader, first, "the coordinator is the partition's leader");
     assert_eq!(

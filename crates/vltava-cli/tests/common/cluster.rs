@@ -268,3 +268,12 @@ pub async fn converged(cluster: &Cluster, nodes: &[i32], brokers: &[i32]) -> i32
     })
     .await
 }
+
+/// Kafka's placement of a group or transactional id in its internal topic:
+/// Java's String.hashCode, sign bit masked, modulo the partition count.
+pub fn internal_partition(key: &str, partitions: i32) -> i32 {
+    let hash = key
+        .encode_utf16()
+        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)));
+    (hash & 0x7fff_ffff) % partitions
+}
