@@ -8,6 +8,7 @@ coordinator on another node). Replicated topics (RF 3, min.insync.replicas
 """
 
 import json
+import os
 import signal
 import subprocess
 import tempfile
@@ -25,10 +26,11 @@ from conftest import BIN, BROKER_BUGS
 
 
 class Cluster:
-    def __init__(self, nodes=3):
+    def __init__(self, nodes=3, settings=()):
         self.dir = Path(tempfile.mkdtemp(prefix="vltava-cluster-"))
+        sets = [a for kv in settings for a in ("--set", kv)]
         self.proc = subprocess.Popen(
-            [str(BIN), "dev-cluster", "--nodes", str(nodes), "--dir", str(self.dir / "c")],
+            [str(BIN), "dev-cluster", "--nodes", str(nodes), "--dir", str(self.dir / "c"), *sets],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         line = self.proc.stdout.readline()
         assert line.startswith("bootstrap servers: "), line
@@ -54,6 +56,28 @@ class Cluster:
                     return
             time.sleep(0.2)
         raise AssertionError("the cluster did not converge")
+
+    def node_pid(self, node_id):
+        """The pid of node `node_id`'s `vltava server`, a child of the
+        dev-cluster process this fixture started."""
+        config = f"node-{node_id}.properties"
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                # "pid (comm) state ppid ...": comm may hold spaces.
+                ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+                cmdline = (stat.parent / "cmdline").read_bytes().split(b"\0")
+            except (OSError, ValueError, IndexError):
+                continue
+            if ppid == self.proc.pid and any(a.decode(errors="replace").endswith(config) for a in cmdline):
+                return int(stat.parent.name)
+        return None
+
+    def kill9(self, node_id):
+        """SIGKILL to one node (dev-cluster notes its exit and keeps the
+        others running)."""
+        pid = self.node_pid(node_id)
+        assert pid is not None, f"node {node_id} is not running"
+        os.kill(pid, signal.SIGKILL)
 
     def logs(self):
         return "\n".join(p.read_text(errors="replace") for p in sorted((self.dir / "c").glob("node-*.log")))
