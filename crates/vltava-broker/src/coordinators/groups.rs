@@ -460,7 +460,9 @@ impl GroupService {
             drop(inner);
             // The answers of completed joins wait for their records to be
             // replicated; the timers go on meanwhile.
-            tokio::spawn(outcome.finish());
+            if !outcome.is_empty() {
+                tokio::spawn(outcome.finish());
+            }
         }
     }
 }
@@ -502,6 +504,11 @@ struct Outcome {
 }
 
 impl Outcome {
+    /// Nothing was written and nobody waits for an answer.
+    fn is_empty(&self) -> bool {
+        self.replies.is_empty() && self.appended.as_ref().is_ok_and(|w| w.is_empty())
+    }
+
     /// Waits until the records are on every ISR member, then sends the
     /// answers (failed ones if the records did not make it); the error for
     /// the caller's own answer if they did not.
