@@ -529,6 +529,8 @@ mod tests {
                 partition: 0,
                 replicas: vec![1],
                 isr: vec![1],
+                removing_replicas: vec![],
+                adding_replicas: vec![],
                 leader: 1,
                 leader_epoch: 0,
                 partition_epoch: 0,

@@ -83,6 +83,8 @@ fn without_registrations(image: &MetadataImage) -> Vec<vltava_metadata::Metadata
                 partition,
                 replicas,
                 isr,
+                removing_replicas,
+                adding_replicas,
                 leader,
                 ..
             } => MetadataRecord::Partition {
@@ -90,6 +92,8 @@ fn without_registrations(image: &MetadataImage) -> Vec<vltava_metadata::Metadata
                 partition,
                 replicas,
                 isr,
+                removing_replicas,
+                adding_replicas,
                 leader,
                 leader_epoch: 0,
                 partition_epoch: 0,

@@ -1,9 +1,11 @@
 //! The controller's decisions, as pure functions of the current image and a
 //! request: which metadata records a topic creation, deletion or partition
 //! increase, a broker's registration, fencing, unfencing or shutdown, an
-//! AlterPartition or an ElectLeaders produces, or which Kafka error refuses
-//! it. Leader elections and ISR changes follow Kafka's KRaft controller
-//! (`ReplicationControlManager`, `PartitionChangeBuilder`). Persisting the
+//! AlterPartition, an ElectLeaders or an AlterPartitionReassignments
+//! produces, or which Kafka error refuses it. Leader elections, ISR changes
+//! and partition reassignments follow Kafka's KRaft controller
+//! (`ReplicationControlManager`, `PartitionChangeBuilder`,
+//! `PartitionReassignmentReplicas`). Persisting the
 //! records and applying them is the caller's job; keeping this part free of
 //! I/O makes it deterministic and testable. The records a plan returns
 //! apply, in order, to the image it was planned on.
@@ -12,7 +14,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use vltava_protocol::{ErrorCode, Uuid};
 
-use crate::image::{BrokerImage, MetadataImage, PartitionImage, RESOURCE_TOPIC};
+use crate::image::{
+    BrokerImage, MetadataImage, PartitionChangeFields, PartitionImage, RESOURCE_TOPIC,
+};
 use crate::records::{
     Endpoint, MetadataRecord, LEADER_RECOVERY_NO_CHANGE, NO_LEADER, NO_LEADER_CHANGE,
 };
@@ -265,6 +269,8 @@ fn partition_record(
         leader,
         isr,
         replicas,
+        removing_replicas: Vec::new(),
+        adding_replicas: Vec::new(),
         leader_epoch: 0,
         partition_epoch: 0,
     })
@@ -776,18 +782,79 @@ enum Election {
     Unclean,
 }
 
-/// The change that takes a partition to `target_isr` and holds the
-/// election, or `None` when nothing would change: Kafka's
-/// `PartitionChangeBuilder` for what this node models (no reassignment, no
-/// ELR). `can_lead` says which brokers may lead (alive, and not on their
-/// way out).
+/// Where a change wants a partition to be (Kafka's `PartitionChangeBuilder`
+/// targets): ISR, replicas and the reassignment's lists. Starts from the
+/// partition as it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Target {
+    isr: Vec<i32>,
+    replicas: Vec<i32>,
+    removing: Vec<i32>,
+    adding: Vec<i32>,
+}
+
+impl Target {
+    fn of(current: &PartitionImage) -> Target {
+        Target {
+            isr: current.isr.clone(),
+            replicas: current.replicas.clone(),
+            removing: current.removing_replicas.clone(),
+            adding: current.adding_replicas.clone(),
+        }
+    }
+
+    fn with_isr(mut self, isr: &[i32]) -> Target {
+        self.isr = isr.to_vec();
+        self
+    }
+
+    /// Completes a reassignment in progress once its target replicas (the
+    /// replicas without the ones being removed) are all in the ISR without
+    /// the ones being removed, and that ISR is not empty (Kafka's
+    /// `maybeCompleteReassignment`): the replicas become the target, the
+    /// removed ones leave the ISR, and both lists are cleared. Otherwise
+    /// nothing changes.
+    fn complete_reassignment_if_ready(&mut self) {
+        if self.removing.is_empty() && self.adding.is_empty() {
+            return;
+        }
+        let staying = |list: &[i32]| -> Vec<i32> {
+            list.iter()
+                .copied()
+                .filter(|r| !self.removing.contains(r))
+                .collect()
+        };
+        let isr = staying(&self.isr);
+        let replicas = staying(&self.replicas);
+        if isr.is_empty() || replicas.is_empty() || !replicas.iter().all(|r| isr.contains(r)) {
+            return;
+        }
+        self.isr = isr;
+        self.replicas = replicas;
+        self.removing.clear();
+        self.adding.clear();
+    }
+}
+
+/// The change that takes a partition to `target` and holds the election,
+/// or `None` when nothing would change: Kafka's `PartitionChangeBuilder`
+/// for what this node models (no ELR, no log directories). `can_lead` says
+/// which brokers may lead (alive, and not on their way out).
 ///
-/// As in Kafka: the ISR is never set empty (a partition whose last ISR
-/// member leaves keeps it, with no leader, so that broker can lead again
-/// cleanly when it returns); an unclean election sets the ISR to the new
-/// leader alone; the leader field is set only when the leader changes, so
-/// an ISR change alone bumps only the partition epoch (metadata.version
-/// 3.6+ behaviour, KAFKA-15021).
+/// As in Kafka:
+/// - a reassignment in progress completes first when the target ISR lets
+///   it ([`Target::complete_reassignment_if_ready`]), whatever the change
+///   was for (an ISR expansion, usually); the election then runs over the
+///   completed replicas and ISR, so a leader being removed hands over to
+///   the first target replica in the ISR that can lead;
+/// - the ISR is never set empty (a partition whose last ISR member leaves
+///   keeps it, with no leader, so that broker can lead again cleanly when
+///   it returns); an unclean election sets the ISR to the new leader
+///   alone;
+/// - the leader field is set only when the leader changes, or when
+///   replicas leave the replica set (the leader epoch goes up, fencing the
+///   removed replicas' fetches of the old epoch); an ISR change alone bumps
+///   only the partition epoch (metadata.version 3.6+, KAFKA-15021).
 ///
 /// The leader recovery state is left alone (-1) even after an unclean
 /// election, where Kafka marks the leader RECOVERING: the image does not
@@ -796,28 +863,29 @@ fn change_partition(
     topic_id: Uuid,
     partition: i32,
     current: &PartitionImage,
-    target_isr: &[i32],
+    mut target: Target,
     election: Election,
     can_lead: &dyn Fn(i32) -> bool,
 ) -> Option<MetadataRecord> {
-    let valid = |r: i32| target_isr.contains(&r) && can_lead(r);
+    target.complete_reassignment_if_ready();
+    let valid = |r: i32| target.isr.contains(&r) && can_lead(r);
     let first_valid = |replicas: &[i32]| replicas.iter().copied().find(|&r| valid(r));
     let keep = valid(current.leader).then_some(current.leader);
     let (leader, unclean) = match election {
         Election::Preferred => {
-            let preferred = current.replicas.first().copied().filter(|&r| valid(r));
-            let others = current.replicas.get(1..).unwrap_or_default();
+            let preferred = target.replicas.first().copied().filter(|&r| valid(r));
+            let others = target.replicas.get(1..).unwrap_or_default();
             match preferred.or(keep).or_else(|| first_valid(others)) {
                 Some(r) => (r, false),
                 None => (NO_LEADER, false),
             }
         }
         Election::Online | Election::Unclean => {
-            match keep.or_else(|| first_valid(&current.replicas)) {
+            match keep.or_else(|| first_valid(&target.replicas)) {
                 Some(r) => (r, false),
                 None => {
                     let unclean = (election == Election::Unclean)
-                        .then(|| current.replicas.iter().copied().find(|&r| can_lead(r)))
+                        .then(|| target.replicas.iter().copied().find(|&r| can_lead(r)))
                         .flatten();
                     match unclean {
                         Some(r) => (r, true),
@@ -833,12 +901,33 @@ fn change_partition(
         new_leader = leader;
         if unclean {
             isr = Some(vec![leader]);
+            // The new ISR may complete a reassignment too (the leader is a
+            // target replica, the rest are gone). Kafka checks before the
+            // election only, and leaves such a partition reassigning
+            // until its next change.
+            target.isr = vec![leader];
+            target.complete_reassignment_if_ready();
         }
     }
-    if isr.is_none() && !target_isr.is_empty() && target_isr != current.isr.as_slice() {
-        isr = Some(target_isr.to_vec());
+    // Kafka's `triggerLeaderEpochBumpForReplicaReassignmentIfNeeded`.
+    if new_leader == NO_LEADER_CHANGE
+        && !current.replicas.iter().all(|r| target.replicas.contains(r))
+    {
+        new_leader = current.leader;
     }
-    if isr.is_none() && new_leader == NO_LEADER_CHANGE {
+    if isr.is_none() && !target.isr.is_empty() && target.isr != current.isr {
+        isr = Some(target.isr.clone());
+    }
+    let replicas = (!target.replicas.is_empty() && target.replicas != current.replicas)
+        .then_some(target.replicas);
+    let removing = (target.removing != current.removing_replicas).then_some(target.removing);
+    let adding = (target.adding != current.adding_replicas).then_some(target.adding);
+    if isr.is_none()
+        && new_leader == NO_LEADER_CHANGE
+        && replicas.is_none()
+        && removing.is_none()
+        && adding.is_none()
+    {
         return None;
     }
     Some(MetadataRecord::PartitionChange {
@@ -846,9 +935,9 @@ fn change_partition(
         partition,
         isr,
         leader: new_leader,
-        replicas: None,
-        removing_replicas: None,
-        adding_replicas: None,
+        replicas,
+        removing_replicas: removing,
+        adding_replicas: adding,
         leader_recovery_state: LEADER_RECOVERY_NO_CHANGE,
     })
 }
@@ -860,8 +949,16 @@ fn merged(current: &PartitionImage, change: &MetadataRecord) -> PartitionImage {
             isr,
             leader,
             replicas,
+            removing_replicas,
+            adding_replicas,
             ..
-        } => current.merge(isr.as_deref(), *leader, replicas.as_deref()),
+        } => current.merge(PartitionChangeFields {
+            isr: isr.as_deref(),
+            leader: *leader,
+            replicas: replicas.as_deref(),
+            removing_replicas: removing_replicas.as_deref(),
+            adding_replicas: adding_replicas.as_deref(),
+        }),
         other => unreachable!("not a partition change: {other:?}"),
     }
 }
@@ -906,7 +1003,7 @@ fn plan_leader_and_isr_updates(
                 topic.id,
                 p as i32,
                 current,
-                &target_isr,
+                Target::of(current).with_isr(&target_isr),
                 election,
                 &can_lead,
             ));
@@ -941,7 +1038,11 @@ pub fn plan_remove_broker_from_isrs(
 /// saw it at (-1: not checked, as requests before AlterPartition v3 send).
 /// Returns the records (none when the ISR is already exactly that, in that
 /// order, as Kafka compares it) and the partition's state once they are
-/// applied, which the response reports.
+/// applied, which the response reports. An ISR that holds every target
+/// replica of a reassignment in progress completes it (see
+/// `change_partition`); when that moves the leadership away from the
+/// requester (it was being removed), the state names the new leader, and
+/// Kafka answers the requester NEW_LEADER_ELECTED.
 ///
 /// Checked in Kafka's order (`ReplicationControlManager.alterPartition`
 /// and `validateAlterPartitionData`), with Kafka's codes:
@@ -1095,15 +1196,16 @@ pub fn plan_alter_partition(
         topic.id,
         partition,
         current,
-        &isr,
+        Target::of(current).with_isr(&isr),
         Election::Online,
         &can_lead,
     ) {
         None => Ok((Vec::new(), current.clone())),
         Some(change) => {
             let after = merged(current, &change);
-            // The leader is in the new ISR and eligible, so it stays.
-            debug_assert_eq!(after.leader, leader_id);
+            // The leader is in the new ISR and eligible, so it stays,
+            // unless the change completed a reassignment that removes it.
+            debug_assert!(after.leader == leader_id || !after.replicas.contains(&leader_id));
             Ok((vec![change], after))
         }
     }
@@ -1202,7 +1304,14 @@ pub fn plan_elect_leaders(
             }
         };
         let can_lead = |r: i32| image.brokers.get(&r).is_some_and(BrokerImage::is_active);
-        match change_partition(t.id, partition, &current, &current.isr, election, &can_lead) {
+        match change_partition(
+            t.id,
+            partition,
+            &current,
+            Target::of(&current),
+            election,
+            &can_lead,
+        ) {
             None => refuse(match election_type {
                 ElectionType::Preferred => ErrorCode::PREFERRED_LEADER_NOT_AVAILABLE,
                 ElectionType::Unclean => ErrorCode::ELIGIBLE_LEADERS_NOT_AVAILABLE,
@@ -1237,6 +1346,267 @@ pub fn plan_elect_leaders(
             .collect(),
     };
     (records, results)
+}
+
+// ---------------------------------------------------------------------------
+// Partition reassignment (KIP-455)
+// ---------------------------------------------------------------------------
+
+/// One partition of an AlterPartitionReassignments: topic, partition, and
+/// the replicas to move it to, or `None` to cancel the reassignment in
+/// progress.
+pub type ReassignmentRequest = (String, i32, Option<Vec<i32>>);
+
+/// Checks the replicas a reassignment targets, as Kafka's
+/// `validateManualPartitionAssignment`: not empty, no broker twice, every
+/// broker registered (a fenced one may be a target: it catches up once it
+/// is back).
+fn validate_reassignment_target(image: &MetadataImage, target: &[i32]) -> Result<(), Refusal> {
+    let invalid =
+        |message: String| Err(Refusal::new(ErrorCode::INVALID_REPLICA_ASSIGNMENT, message));
+    if target.is_empty() {
+        return invalid("The manual partition assignment includes an empty replica list.".into());
+    }
+    for (i, b) in target.iter().enumerate() {
+        if target[..i].contains(b) {
+            return invalid(format!(
+                "The manual partition assignment includes the broker {b} more than once."
+            ));
+        }
+    }
+    if let Some(b) = target.iter().find(|b| !image.brokers.contains_key(b)) {
+        return invalid(format!(
+            "The manual partition assignment includes broker {b}, but no such broker is registered."
+        ));
+    }
+    Ok(())
+}
+
+/// Where a new reassignment of a partition to `target` starts, as Kafka's
+/// `PartitionReassignmentReplicas`: the replicas being removed are the
+/// current ones not in the target, sorted; the replica list is the target
+/// in its order followed by them; the ISR is left as it is. The replicas
+/// being added are the target's that were not replicas before any
+/// reassignment in progress (its `adding` ones are still catching up, so
+/// they count as added again when the new target keeps them); with none
+/// in progress, the target's that are not replicas now.
+fn reassignment_target(current: &PartitionImage, target: &[i32]) -> Target {
+    let original: Vec<i32> = current
+        .replicas
+        .iter()
+        .copied()
+        .filter(|r| !current.adding_replicas.contains(r))
+        .collect();
+    let mut removing: Vec<i32> = current
+        .replicas
+        .iter()
+        .copied()
+        .filter(|r| !target.contains(r))
+        .collect();
+    removing.sort_unstable();
+    let mut adding: Vec<i32> = target
+        .iter()
+        .copied()
+        .filter(|r| !original.contains(r))
+        .collect();
+    adding.sort_unstable();
+    let mut replicas = target.to_vec();
+    replicas.extend(&removing);
+    Target {
+        isr: current.isr.clone(),
+        replicas,
+        removing,
+        adding,
+    }
+}
+
+/// Where cancelling the reassignment in progress takes a partition, as
+/// Kafka's `PartitionReassignmentRevert`: the replicas and ISR without the
+/// replicas being added. When the ISR held only replicas being added, it
+/// becomes the first remaining replica, which is an unclean election:
+/// `true` says so.
+fn revert_target(current: &PartitionImage) -> Option<(Target, bool)> {
+    let keep = |list: &[i32]| -> Vec<i32> {
+        list.iter()
+            .copied()
+            .filter(|r| !current.adding_replicas.contains(r))
+            .collect()
+    };
+    let replicas = keep(&current.replicas);
+    let mut isr = keep(&current.isr);
+    let first = *replicas.first()?;
+    let unclean = isr.is_empty();
+    if unclean {
+        isr.push(first);
+    }
+    Some((
+        Target {
+            isr,
+            replicas,
+            removing: Vec::new(),
+            adding: Vec::new(),
+        },
+        unclean,
+    ))
+}
+
+/// Plans an AlterPartitionReassignments (KIP-455), as Kafka's KRaft
+/// controller (`ReplicationControlManager.alterPartitionReassignments`):
+/// for each partition named, in order, a PartitionChange (or none when
+/// nothing changes) or why not:
+/// - unknown topic or partition: UNKNOWN_TOPIC_OR_PARTITION;
+/// - a target that is empty, names a broker twice or one that is not
+///   registered: INVALID_REPLICA_ASSIGNMENT;
+/// - a cancel (`None`) of a partition that is not being reassigned:
+///   NO_REASSIGNMENT_IN_PROGRESS; one whose ISR holds only replicas being
+///   added, on a topic that does not allow unclean election:
+///   INVALID_REPLICA_ASSIGNMENT.
+///
+/// Starting: the replicas become the target followed by the replicas it
+/// removes, which leave once every target replica is in the ISR; until
+/// then the partition lists the ones being added and removed (see
+/// [`reassignment_target`]). The completion is checked at once, so a
+/// target the ISR already covers (a smaller replica set, a new order)
+/// completes in the same record, and afterwards by every change planned
+/// for the partition (an ISR expansion from [`plan_alter_partition`],
+/// usually). Completing sets the replicas to the target, takes the removed
+/// replicas out of the ISR and, when the leader was removed, elects the
+/// first target replica in the ISR that can lead. A target equal to the
+/// replicas of a partition not being reassigned changes nothing.
+///
+/// Cancelling restores the replicas and ISR without the replicas being
+/// added (see [`revert_target`]).
+///
+/// A partition named twice is planned against the state the first planned
+/// change leaves, so the records apply in order.
+pub fn plan_alter_partition_reassignments(
+    image: &MetadataImage,
+    requests: &[ReassignmentRequest],
+    policy: ElectionPolicy,
+) -> (Vec<MetadataRecord>, Vec<Result<(), Refusal>>) {
+    let mut records = Vec::new();
+    let mut planned: BTreeMap<(Uuid, i32), PartitionImage> = BTreeMap::new();
+    let can_lead = |r: i32| image.brokers.get(&r).is_some_and(BrokerImage::is_active);
+    let mut reassign = |topic: &str, partition: i32, target: Option<&[i32]>| {
+        let t = image.topic(topic).ok_or_else(|| {
+            Refusal::new(
+                ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                format!("Unable to find a topic named {topic}."),
+            )
+        })?;
+        let current = match planned.get(&(t.id, partition)) {
+            Some(p) => p.clone(),
+            None => image.partition(topic, partition).cloned().ok_or_else(|| {
+                Refusal::new(
+                    ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                    format!("Unable to find partition {topic}:{partition}."),
+                )
+            })?,
+        };
+        let (target, election) = match target {
+            Some(target) => {
+                validate_reassignment_target(image, target)?;
+                (reassignment_target(&current, target), Election::Online)
+            }
+            None => {
+                if !current.is_reassigning() {
+                    return Err(Refusal::new(
+                        ErrorCode::NO_REASSIGNMENT_IN_PROGRESS,
+                        ErrorCode::NO_REASSIGNMENT_IN_PROGRESS.message(),
+                    ));
+                }
+                let unclean_allowed = policy.unclean_enabled(image, topic);
+                let Some((target, unclean)) = revert_target(&current) else {
+                    return Err(Refusal::new(
+                        ErrorCode::INVALID_REPLICA_ASSIGNMENT,
+                        format!("Unable to revert the assignment of {topic}:{partition}: every replica is being added."),
+                    ));
+                };
+                if unclean && !unclean_allowed {
+                    return Err(Refusal::new(
+                        ErrorCode::INVALID_REPLICA_ASSIGNMENT,
+                        format!("Unable to revert partition assignment for {topic}:{partition} because it would require an unclean leader election."),
+                    ));
+                }
+                let election = if unclean_allowed {
+                    Election::Unclean
+                } else {
+                    Election::Online
+                };
+                (target, election)
+            }
+        };
+        if let Some(change) =
+            change_partition(t.id, partition, &current, target, election, &can_lead)
+        {
+            planned.insert((t.id, partition), merged(&current, &change));
+            records.push(change);
+        }
+        Ok(())
+    };
+    let results = requests
+        .iter()
+        .map(|(topic, partition, target)| reassign(topic, *partition, target.as_deref()))
+        .collect();
+    (records, results)
+}
+
+/// A partition being reassigned, as ListPartitionReassignments reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OngoingReassignment {
+    pub partition: i32,
+    /// The replicas now: the target, then the ones being removed.
+    pub replicas: Vec<i32>,
+    pub adding_replicas: Vec<i32>,
+    pub removing_replicas: Vec<i32>,
+}
+
+/// The reassignments in progress, by topic, as Kafka's
+/// `listPartitionReassignments` answers: with no filter, every partition
+/// being reassigned (topics by name); with one, the named partitions of
+/// the named topics that are being reassigned. Unknown topics and
+/// partitions, and topics with none left, are left out.
+pub fn list_reassignments(
+    image: &MetadataImage,
+    filter: Option<&[(String, Vec<i32>)]>,
+) -> Vec<(String, Vec<OngoingReassignment>)> {
+    let ongoing = |p: i32, state: &PartitionImage| {
+        state.is_reassigning().then(|| OngoingReassignment {
+            partition: p,
+            replicas: state.replicas.clone(),
+            adding_replicas: state.adding_replicas.clone(),
+            removing_replicas: state.removing_replicas.clone(),
+        })
+    };
+    let topics: Vec<(String, Vec<OngoingReassignment>)> = match filter {
+        None => image
+            .topics()
+            .into_iter()
+            .map(|t| {
+                let parts = t
+                    .partitions
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(p, state)| ongoing(p as i32, state))
+                    .collect();
+                (t.name.clone(), parts)
+            })
+            .collect(),
+        Some(wanted) => wanted
+            .iter()
+            .map(|(topic, partitions)| {
+                let parts = partitions
+                    .iter()
+                    .filter_map(|&p| ongoing(p, image.partition(topic, p)?))
+                    .collect();
+                (topic.clone(), parts)
+            })
+            .collect(),
+    };
+    topics
+        .into_iter()
+        .filter(|(_, parts)| !parts.is_empty())
+        .collect()
 }
 
 #[cfg(test)]
@@ -2895,6 +3265,628 @@ mod tests {
             assert_eq!(replayed, image, "seed {seed}: replay");
         }
         let seen = [moved, offline, back, unclean, shrunk, expanded, refused];
+        assert!(seen.iter().all(|&n| n > 20), "{seen:?}");
+    }
+
+    // -----------------------------------------------------------------
+    // Partition reassignment
+    // -----------------------------------------------------------------
+
+    fn reassign(
+        image: &MetadataImage,
+        requests: &[(&str, i32, Option<&[i32]>)],
+        policy: ElectionPolicy,
+    ) -> (Vec<MetadataRecord>, Vec<Result<(), Refusal>>) {
+        let requests: Vec<ReassignmentRequest> = requests
+            .iter()
+            .map(|(t, p, r)| (t.to_string(), *p, r.map(<[i32]>::to_vec)))
+            .collect();
+        plan_alter_partition_reassignments(image, &requests, policy)
+    }
+
+    /// (replicas, isr, adding, removing, leader, leader epoch)
+    fn reassigning(p: &PartitionImage) -> (Vec<i32>, Vec<i32>, Vec<i32>, Vec<i32>, i32, i32) {
+        (
+            p.replicas.clone(),
+            p.isr.clone(),
+            p.adding_replicas.clone(),
+            p.removing_replicas.clone(),
+            p.leader,
+            p.leader_epoch,
+        )
+    }
+
+    /// KIP-455's stages with the leader moving away: the new replica is
+    /// added, joins the ISR by the leader's AlterPartition, which completes
+    /// the reassignment and hands leadership to the first target replica.
+    #[test]
+    fn a_reassignment_completes_when_the_new_replicas_join_the_isr() {
+        let image = cluster(&[(1, None), (2, None), (3, None)]);
+        let image = manual_topic(&image, "t", &[&[1, 2]], &[]);
+        let id = image.topic("t").unwrap().id;
+        assert!(list_reassignments(&image, None).is_empty());
+
+        let (records, results) = reassign(&image, &[("t", 0, Some(&[2, 3]))], POLICY);
+        assert_eq!(results, vec![Ok(())]);
+        // The target first, then the replica being removed; the ISR and
+        // the leader stay, and so does the leader epoch: no replica left.
+        assert_eq!(
+            records,
+            vec![MetadataRecord::PartitionChange {
+                topic_id: id,
+                partition: 0,
+                isr: None,
+                leader: NO_LEADER_CHANGE,
+                replicas: Some(vec![2, 3, 1]),
+                removing_replicas: Some(vec![1]),
+                adding_replicas: Some(vec![3]),
+                leader_recovery_state: LEADER_RECOVERY_NO_CHANGE,
+            }]
+        );
+        let image = commit(&image, &records);
+        assert_eq!(
+            reassigning(&state(&image, "t", 0)),
+            (vec![2, 3, 1], vec![1, 2], vec![3], vec![1], 1, 0)
+        );
+        let ongoing = OngoingReassignment {
+            partition: 0,
+            replicas: vec![2, 3, 1],
+            adding_replicas: vec![3],
+            removing_replicas: vec![1],
+        };
+        assert_eq!(
+            list_reassignments(&image, None),
+            vec![("t".to_string(), vec![ongoing.clone()])]
+        );
+        let filter = |parts: Vec<i32>| vec![("t".to_string(), parts)];
+        assert_eq!(
+            list_reassignments(&image, Some(&filter(vec![0, 1]))),
+            vec![("t".to_string(), vec![ongoing])]
+        );
+        assert!(list_reassignments(&image, Some(&filter(vec![1]))).is_empty());
+        assert!(list_reassignments(&image, Some(&[("x".to_string(), vec![0])])).is_empty());
+
+        // The same target again changes nothing.
+        let (records, results) = reassign(&image, &[("t", 0, Some(&[2, 3]))], POLICY);
+        assert_eq!((records.len(), results), (0, vec![Ok(())]));
+
+        // The leader takes 3 into the ISR: the reassignment completes in
+        // the same change. 1 leaves replicas and ISR; 2 leads in a new epoch.
+        let e = |b| epoch_of(&image, b);
+        let (records, after) = alter(&image, 1, 0, 1, &[(1, e(1)), (2, e(2)), (3, e(3))]).unwrap();
+        assert_eq!(
+            records,
+            vec![MetadataRecord::PartitionChange {
+                topic_id: id,
+                partition: 0,
+                isr: Some(vec![2, 3]),
+                leader: 2,
+                replicas: Some(vec![2, 3]),
+                removing_replicas: Some(vec![]),
+                adding_replicas: Some(vec![]),
+                leader_recovery_state: LEADER_RECOVERY_NO_CHANGE,
+            }]
+        );
+        let image = commit(&image, &records);
+        assert_eq!(after, state(&image, "t", 0));
+        assert_eq!(
+            reassigning(&after),
+            (vec![2, 3], vec![2, 3], vec![], vec![], 2, 1)
+        );
+        assert!(list_reassignments(&image, None).is_empty());
+        let (records, results) = reassign(&image, &[("t", 0, None)], POLICY);
+        assert!(records.is_empty());
+        assert_eq!(
+            results[0].as_ref().unwrap_err().code,
+            ErrorCode::NO_REASSIGNMENT_IN_PROGRESS
+        );
+    }
+
+    #[test]
+    fn a_reassignment_that_keeps_the_leader_bumps_its_epoch_when_it_completes() {
+        let image = cluster(&[(1, None), (2, None), (3, None)]);
+        let image = manual_topic(&image, "t", &[&[1, 2]], &[]);
+        let (records, _) = reassign(&image, &[("t", 0, Some(&[1, 3]))], POLICY);
+        let image = commit(&image, &records);
+        assert_eq!(
+            reassigning(&state(&image, "t", 0)),
+            (vec![1, 3, 2], vec![1, 2], vec![3], vec![2], 1, 0)
+        );
+        // An ISR change that does not bring in 3 leaves it going.
+        let e = |b| epoch_of(&image, b);
+        let (records, _) = alter(&image, 1, 0, 1, &[(1, e(1))]).unwrap();
+        let image = commit(&image, &records);
+        assert_eq!(
+            reassigning(&state(&image, "t", 0)),
+            (vec![1, 3, 2], vec![1], vec![3], vec![2], 1, 0)
+        );
+        let (records, after) = alter(&image, 1, 0, 2, &[(1, e(1)), (3, e(3))]).unwrap();
+        let image = commit(&image, &records);
+        assert_eq!(after, state(&image, "t", 0));
+        // 2 left the replicas: the leader epoch goes up though 1 still leads.
+        assert_eq!(
+            reassigning(&after),
+            (vec![1, 3], vec![1, 3], vec![], vec![], 1, 1)
+        );
+    }
+
+    #[test]
+    fn targets_the_isr_already_covers_complete_at_once() {
+        let image = cluster(&[(1, None), (2, None), (3, None)]);
+        let image = manual_topic(&image, "t", &[&[1, 2, 3]], &[]);
+        let image = manual_topic(&image, "u", &[&[1, 2]], &[]);
+        let (t, u) = (image.topic("t").unwrap().id, image.topic("u").unwrap().id);
+        // A smaller replica set and a new order: one change each.
+        let (records, results) = reassign(
+            &image,
+            &[("t", 0, Some(&[2, 1])), ("u", 0, Some(&[2, 1]))],
+            POLICY,
+        );
+        assert_eq!(results, vec![Ok(()), Ok(())]);
+        assert_eq!(
+            records,
+            vec![
+                MetadataRecord::PartitionChange {
+                    topic_id: t,
+                    partition: 0,
+                    isr: Some(vec![1, 2]),
+                    leader: 1,
+                    replicas: Some(vec![2, 1]),
+                    removing_replicas: None,
+                    adding_replicas: None,
+                    leader_recovery_state: LEADER_RECOVERY_NO_CHANGE,
+                },
+                MetadataRecord::PartitionChange {
+                    topic_id: u,
+                    partition: 0,
+                    isr: None,
+                    leader: NO_LEADER_CHANGE,
+                    replicas: Some(vec![2, 1]),
+                    removing_replicas: None,
+                    adding_replicas: None,
+                    leader_recovery_state: LEADER_RECOVERY_NO_CHANGE,
+                },
+            ]
+        );
+        let image = commit(&image, &records);
+        assert_eq!(
+            reassigning(&state(&image, "t", 0)),
+            (vec![2, 1], vec![1, 2], vec![], vec![], 1, 1)
+        );
+        // Adding a replica only: no epoch bump when it completes.
+        let (records, _) = reassign(&image, &[("u", 0, Some(&[2, 1, 3]))], POLICY);
+        let image = commit(&image, &records);
+        assert_eq!(
+            reassigning(&state(&image, "u", 0)),
+            (vec![2, 1, 3], vec![1, 2], vec![3], vec![], 1, 0)
+        );
+        let e = |b| epoch_of(&image, b);
+        let p = state(&image, "u", 0);
+        let (records, after) = plan_alter_partition(
+            &image,
+            1,
+            e(1),
+            u,
+            0,
+            p.leader_epoch,
+            p.partition_epoch,
+            &[(1, e(1)), (2, e(2)), (3, e(3))],
+        )
+        .unwrap();
+        commit(&image, &records);
+        assert_eq!(
+            reassigning(&after),
+            (vec![2, 1, 3], vec![1, 2, 3], vec![], vec![], 1, 0)
+        );
+    }
+
+    #[test]
+    fn cancelling_restores_the_original_replicas() {
+        let image = cluster(&[(1, None), (2, None), (3, None), (4, None)]);
+        let image = manual_topic(&image, "t", &[&[1, 2]], &[]);
+        let (records, _) = reassign(&image, &[("t", 0, Some(&[3, 4]))], POLICY);
+        let image = commit(&image, &records);
+        assert_eq!(
+            reassigning(&state(&image, "t", 0)),
+            (vec![3, 4, 1, 2], vec![1, 2], vec![3, 4], vec![1, 2], 1, 0)
+        );
+        // 3 caught up, 4 not yet: no completion.
+        let e = |b| epoch_of(&image, b);
+        let (records, _) = alter(&image, 1, 0, 1, &[(1, e(1)), (2, e(2)), (3, e(3))]).unwrap();
+        let image = commit(&image, &records);
+        assert!(state(&image, "t", 0).is_reassigning());
+        // A new target replaces the old one: 3 and 4 still count as being
+        // added (they were not replicas before), 2 is no longer removed;
+        // submitting it again changes nothing.
+        let (records, _) = reassign(&image, &[("t", 0, Some(&[2, 3, 4]))], POLICY);
+        assert_eq!(records.len(), 1);
+        let image = commit(&image, &records);
+        assert_eq!(
+            reassigning(&state(&image, "t", 0)),
+            (vec![2, 3, 4, 1], vec![1, 2, 3], vec![3, 4], vec![1], 1, 0)
+        );
+        let (records, results) = reassign(&image, &[("t", 0, Some(&[2, 3, 4]))], POLICY);
+        assert_eq!((records.len(), results), (0, vec![Ok(())]));
+
+        // Cancelled: the replicas without the ones being added (in their
+        // current order, as Kafka keeps it), 3 out of the ISR, the leader
+        // epoch up as replicas left.
+        let (records, results) = reassign(&image, &[("t", 0, None), ("t", 0, None)], POLICY);
+        assert_eq!(results[0], Ok(()));
+        assert_eq!(
+            results[1].as_ref().unwrap_err().code,
+            ErrorCode::NO_REASSIGNMENT_IN_PROGRESS,
+            "the second cancel sees the first"
+        );
+        let image = commit(&image, &records);
+        assert_eq!(
+            reassigning(&state(&image, "t", 0)),
+            (vec![2, 1], vec![1, 2], vec![], vec![], 1, 1)
+        );
+    }
+    #[test]
+    fn a_cancel_that_needs_an_unclean_election_needs_the_topic_to_allow_it() {
+        let image = cluster(&[(1, None), (2, None), (3, None)]);
+        let image = manual_topic(&image, "t", &[&[1]], &[]);
+        let image = manual_topic(&image, "u", &[&[1]], &[UNCLEAN]);
+        let (records, _) = reassign(
+            &image,
+            &[("t", 0, Some(&[2, 3])), ("u", 0, Some(&[2, 3]))],
+            POLICY,
+        );
+        let mut image = commit(&image, &records);
+        // 2 joins both ISRs, then 1 is fenced: only a replica being added
+        // is left in sync, and it leads.
+        for topic in ["t", "u"] {
+            let p = state(&image, topic, 0);
+            let e = |b| epoch_of(&image, b);
+            let (records, _) = plan_alter_partition(
+                &image,
+                1,
+                e(1),
+                image.topic(topic).unwrap().id,
+                0,
+                p.leader_epoch,
+                p.partition_epoch,
+                &[(1, e(1)), (2, e(2))],
+            )
+            .unwrap();
+            image = commit(&image, &records);
+        }
+        let image = commit(&image, &plan_fence_broker(&image, 1, POLICY).unwrap());
+        assert_eq!(
+            reassigning(&state(&image, "t", 0)),
+            (vec![2, 3, 1], vec![2], vec![2, 3], vec![1], 2, 1)
+        );
+        let (records, results) = reassign(&image, &[("t", 0, None), ("u", 0, None)], POLICY);
+        assert_eq!(
+            results[0].as_ref().unwrap_err().code,
+            ErrorCode::INVALID_REPLICA_ASSIGNMENT
+        );
+        assert_eq!(results[1], Ok(()));
+        let image = commit(&image, &records);
+        // Back on 1 alone, which is fenced: no leader until it returns.
+        assert_eq!(
+            reassigning(&state(&image, "u", 0)),
+            (vec![1], vec![1], vec![], vec![], -1, 2)
+        );
+        assert!(state(&image, "t", 0).is_reassigning());
+    }
+
+    #[test]
+    fn reassignment_requests_are_checked() {
+        let image = cluster(&[(1, None), (2, None)]);
+        let image = manual_topic(&image, "t", &[&[1]], &[]);
+        let (records, results) = reassign(
+            &image,
+            &[
+                ("x", 0, Some(&[1])),
+                ("t", 1, Some(&[1])),
+                ("t", -1, None),
+                ("t", 0, Some(&[])),
+                ("t", 0, Some(&[2, 2])),
+                ("t", 0, Some(&[2, 7])),
+                ("t", 0, None),
+                ("t", 0, Some(&[1])),
+                ("t", 0, Some(&[2])),
+            ],
+            POLICY,
+        );
+        let codes: Vec<ErrorCode> = results
+            .iter()
+            .map(|r| r.as_ref().map_or_else(|e| e.code, |_| ErrorCode::NONE))
+            .collect();
+        assert_eq!(
+            codes,
+            vec![
+                ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                ErrorCode::INVALID_REPLICA_ASSIGNMENT,
+                ErrorCode::INVALID_REPLICA_ASSIGNMENT,
+                ErrorCode::INVALID_REPLICA_ASSIGNMENT,
+                ErrorCode::NO_REASSIGNMENT_IN_PROGRESS,
+                ErrorCode::NONE,
+                ErrorCode::NONE,
+            ]
+        );
+        assert_eq!(
+            results[5].as_ref().unwrap_err().message,
+            "The manual partition assignment includes broker 7, but no such broker is registered."
+        );
+        // Only the last one changes anything.
+        assert_eq!(records.len(), 1);
+        // A fenced broker may be a target; it cannot lead.
+        let image = commit(&image, &plan_fence_broker(&image, 2, POLICY).unwrap());
+        let (records, results) = reassign(&image, &[("t", 0, Some(&[2, 1]))], POLICY);
+        assert_eq!(results, vec![Ok(())]);
+        let image = commit(&image, &records);
+        assert_eq!(
+            reassigning(&state(&image, "t", 0)),
+            (vec![2, 1], vec![1], vec![2], vec![], 1, 0)
+        );
+    }
+
+    /// Whether a reassignment in progress could complete now: no planned
+    /// change may leave a partition like that.
+    fn completable(p: &PartitionImage) -> bool {
+        let staying = |l: &[i32]| -> Vec<i32> {
+            l.iter()
+                .copied()
+                .filter(|r| !p.removing_replicas.contains(r))
+                .collect()
+        };
+        let (isr, replicas) = (staying(&p.isr), staying(&p.replicas));
+        p.is_reassigning()
+            && !isr.is_empty()
+            && !replicas.is_empty()
+            && replicas.iter().all(|r| isr.contains(r))
+    }
+
+    fn check_reassignments(image: &MetadataImage, context: &str) {
+        for t in image.topics() {
+            for (p, s) in t.partitions.iter().enumerate() {
+                let at = || format!("{context}: {}-{p} {s:?}", t.name);
+                assert!(
+                    s.adding_replicas.iter().all(|r| s.replicas.contains(r)),
+                    "adding within the replicas: {}",
+                    at()
+                );
+                assert!(
+                    s.removing_replicas.iter().all(|r| s.replicas.contains(r)),
+                    "removing within the replicas: {}",
+                    at()
+                );
+                assert!(
+                    !s.adding_replicas
+                        .iter()
+                        .any(|r| s.removing_replicas.contains(r)),
+                    "adding and removing apart: {}",
+                    at()
+                );
+                let mut distinct = s.replicas.clone();
+                distinct.sort_unstable();
+                distinct.dedup();
+                assert_eq!(distinct.len(), s.replicas.len(), "{}", at());
+                assert!(!completable(s), "left completable: {}", at());
+            }
+        }
+    }
+
+    /// Property: random reassignments (valid and not), cancels, ISR
+    /// changes by the leaders, fencing, unfencing and elections keep every
+    /// partition valid (`check_partitions`, and the reassignment's lists
+    /// within the replicas and apart), never leave a reassignment that
+    /// could complete uncompleted, end every completed one on its target
+    /// and every cancelled one on the replicas it started from, and the
+    /// log of what was planned replays, through Kafka's framing, to the
+    /// same image.
+    #[test]
+    fn reassignments_stay_valid_under_random_isr_changes() {
+        let (mut started, mut completed, mut at_once, mut cancelled, mut refused) = (0, 0, 0, 0, 0);
+        for seed in 1..=60u64 {
+            let mut rng = XorShift(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) | 1);
+            let brokers = 3 + rng.below(3) as i32;
+            let policy = ElectionPolicy {
+                unclean_default: rng.chance(30),
+            };
+            let mut log: Vec<MetadataRecord> = Vec::new();
+            let mut image = MetadataImage::empty();
+            let mut append = |image: &mut MetadataImage, records: Vec<MetadataRecord>| {
+                for r in &records {
+                    let decoded = MetadataRecord::decode(r.encode().unwrap()).unwrap();
+                    assert_eq!(&decoded, r);
+                }
+                *image = commit(image, &records);
+                log.extend(records);
+            };
+            for id in 1..=brokers {
+                let epoch = image.offset + 1;
+                let reg = plan_register_broker(
+                    &image,
+                    id,
+                    Uuid([id as u8; 16]),
+                    vec![endpoint(id as u16)],
+                    None,
+                    epoch,
+                    false,
+                    policy,
+                )
+                .unwrap();
+                append(&mut image, reg.records);
+                let records = plan_unfence_broker(&image, id, epoch, policy).unwrap();
+                append(&mut image, records);
+            }
+            for i in 0..2u8 {
+                let topic = NewTopic {
+                    name: format!("t{i}"),
+                    num_partitions: 2 + rng.below(3) as i32,
+                    replication_factor: 2 + rng.below(2) as i16,
+                    ..Default::default()
+                };
+                let mut id = [0; 16];
+                id[0] = i + 1;
+                id[1] = seed as u8;
+                let records = plan_create_topic(&image, &topic, DEFAULTS, Uuid(id)).unwrap();
+                append(&mut image, records);
+            }
+            // The target of each reassignment in progress.
+            let mut targets: BTreeMap<(String, i32), Vec<i32>> = BTreeMap::new();
+            for step in 0..200 {
+                let context = format!("seed {seed} step {step}");
+                let before = image.clone();
+                let topics = image.topics();
+                let t = topics[rng.below(topics.len())].clone();
+                let p = rng.below(t.partitions.len()) as i32;
+                let current = t.partitions[p as usize].clone();
+                let key = (t.name.clone(), p);
+                let records = match rng.below(10) {
+                    0 | 1 => {
+                        // A new target: 1-4 distinct brokers, sometimes
+                        // invalid.
+                        let mut pool: Vec<i32> = (1..=brokers).collect();
+                        let mut target = Vec::new();
+                        for _ in 0..1 + rng.below(4.min(brokers as usize)) {
+                            target.push(pool.remove(rng.below(pool.len())));
+                        }
+                        let invalid = match rng.below(12) {
+                            0 => {
+                                target.clear();
+                                true
+                            }
+                            1 => {
+                                target.push(target[0]);
+                                true
+                            }
+                            2 => {
+                                target.push(42);
+                                true
+                            }
+                            _ => false,
+                        };
+                        let (records, results) =
+                            reassign(&image, &[(&t.name, p, Some(&target))], policy);
+                        match &results[0] {
+                            Ok(()) => {
+                                assert!(!invalid, "{context}: {target:?} accepted");
+                                started += 1;
+                                targets.insert(key.clone(), target);
+                            }
+                            Err(e) => {
+                                assert!(invalid, "{context}: {e:?}");
+                                assert_eq!(e.code, ErrorCode::INVALID_REPLICA_ASSIGNMENT);
+                                refused += 1;
+                            }
+                        }
+                        records
+                    }
+                    2 => {
+                        let (records, results) = reassign(&image, &[(&t.name, p, None)], policy);
+                        match &results[0] {
+                            Ok(()) => {
+                                assert!(current.is_reassigning(), "{context}");
+                                let (revert, _) = revert_target(&current).unwrap();
+                                let after = commit(&image, &records);
+                                assert_eq!(
+                                    after.partition(&t.name, p).unwrap().replicas,
+                                    revert.replicas,
+                                    "{context}: cancelled"
+                                );
+                                targets.remove(&key);
+                                cancelled += 1;
+                            }
+                            Err(e) if e.code == ErrorCode::NO_REASSIGNMENT_IN_PROGRESS => {
+                                assert!(!current.is_reassigning(), "{context}");
+                            }
+                            Err(e) => {
+                                assert_eq!(e.code, ErrorCode::INVALID_REPLICA_ASSIGNMENT);
+                                assert!(!policy.unclean_enabled(&image, &t.name), "{context}");
+                            }
+                        }
+                        records
+                    }
+                    3..=6 => {
+                        // The leader changes the ISR: it keeps itself and
+                        // each other replica (most of the time).
+                        if !current.has_leader() {
+                            vec![]
+                        } else {
+                            let mut isr = vec![(current.leader, -1)];
+                            for &r in &current.replicas {
+                                if r != current.leader && rng.chance(75) {
+                                    isr.push((r, image.brokers.get(&r).map_or(-1, |b| b.epoch)));
+                                }
+                            }
+                            match plan_alter_partition(
+                                &image,
+                                current.leader,
+                                image.brokers[&current.leader].epoch,
+                                t.id,
+                                p,
+                                current.leader_epoch,
+                                current.partition_epoch,
+                                &isr,
+                            ) {
+                                Ok((records, after)) => {
+                                    assert_eq!(
+                                        commit(&image, &records).partition(&t.name, p),
+                                        Some(&after),
+                                        "{context}"
+                                    );
+                                    records
+                                }
+                                Err(e) => {
+                                    assert_eq!(e.code, ErrorCode::INELIGIBLE_REPLICA, "{context}");
+                                    vec![]
+                                }
+                            }
+                        }
+                    }
+                    7 => {
+                        let b = 1 + rng.below(brokers as usize) as i32;
+                        plan_fence_broker(&image, b, policy).unwrap()
+                    }
+                    8 => {
+                        let b = 1 + rng.below(brokers as usize) as i32;
+                        let epoch = image.brokers[&b].epoch;
+                        plan_unfence_broker(&image, b, epoch, policy).unwrap()
+                    }
+                    _ => plan_elect_leaders(&image, None, ElectionType::Preferred).0,
+                };
+                append(&mut image, records);
+                check_partitions(&image, &context);
+                check_reassignments(&image, &context);
+                for t in image.topics() {
+                    for (p, s) in t.partitions.iter().enumerate() {
+                        let old = before.partition(&t.name, p as i32).unwrap();
+                        assert!(s.leader_epoch >= old.leader_epoch, "{context}");
+                        if old.replicas.iter().any(|r| !s.replicas.contains(r)) {
+                            assert!(
+                                s.leader_epoch > old.leader_epoch,
+                                "{context}: removed replicas bump the leader epoch"
+                            );
+                        }
+                        let key = (t.name.clone(), p as i32);
+                        if s.is_reassigning() {
+                            continue;
+                        }
+                        if let Some(target) = targets.remove(&key) {
+                            assert_eq!(s.replicas, target, "{context}: {}-{p} completed", t.name);
+                            if old.is_reassigning() {
+                                completed += 1;
+                            } else {
+                                at_once += 1;
+                            }
+                        }
+                    }
+                }
+            }
+            let replayed = MetadataImage::empty()
+                .apply_all(log.iter().enumerate().map(|(i, r)| (i as i64, r)))
+                .unwrap();
+            assert_eq!(replayed, image, "seed {seed}: replay");
+        }
+        let seen = [started, completed, at_once, cancelled, refused];
         assert!(seen.iter().all(|&n| n > 20), "{seen:?}");
     }
 }

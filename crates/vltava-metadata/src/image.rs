@@ -42,9 +42,17 @@ impl BrokerImage {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PartitionImage {
-    /// In preference order: the first is the preferred leader.
+    /// In preference order: the first is the preferred leader. During a
+    /// reassignment (KIP-455) the target replicas first, then the ones
+    /// being removed.
     pub replicas: Vec<i32>,
     pub isr: Vec<i32>,
+    /// The replicas a reassignment in progress takes away once it
+    /// completes (they stay in `replicas` until then); empty otherwise.
+    pub removing_replicas: Vec<i32>,
+    /// The replicas a reassignment in progress adds (already in
+    /// `replicas`, catching up); empty otherwise.
+    pub adding_replicas: Vec<i32>,
     /// The leader, or [`NO_LEADER`] (-1) when the partition is offline.
     pub leader: i32,
     /// Bumped whenever the leader changes (including to no leader).
@@ -53,31 +61,48 @@ pub struct PartitionImage {
     pub partition_epoch: i32,
 }
 
+/// The fields of a PartitionChange, borrowed: each `None` (or a `leader`
+/// of [`NO_LEADER_CHANGE`]) keeps the partition's current value.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PartitionChangeFields<'a> {
+    pub isr: Option<&'a [i32]>,
+    pub leader: i32,
+    pub replicas: Option<&'a [i32]>,
+    pub removing_replicas: Option<&'a [i32]>,
+    pub adding_replicas: Option<&'a [i32]>,
+}
+
 impl PartitionImage {
     pub fn has_leader(&self) -> bool {
         self.leader != NO_LEADER
     }
 
+    /// Whether a reassignment is in progress (Kafka's `isReassigning`).
+    pub fn is_reassigning(&self) -> bool {
+        !self.removing_replicas.is_empty() || !self.adding_replicas.is_empty()
+    }
+
     /// The state after a PartitionChange with these fields (Kafka's
-    /// `PartitionRegistration.merge`): the ISR and the replicas are replaced
-    /// when given, the leader unless `leader` is [`NO_LEADER_CHANGE`]; the
-    /// partition epoch always goes up by one, the leader epoch by one when
-    /// the leader field is set (even to the same leader, which is how Kafka
-    /// fences a leader's old epoch without moving it).
-    pub fn merge(
-        &self,
-        isr: Option<&[i32]>,
-        leader: i32,
-        replicas: Option<&[i32]>,
-    ) -> PartitionImage {
-        let (leader, leader_epoch) = if leader == NO_LEADER_CHANGE {
+    /// `PartitionRegistration.merge`): the ISR, the replicas and the
+    /// reassignment's lists are replaced when given, the leader unless it
+    /// is [`NO_LEADER_CHANGE`]; the partition epoch always goes up by one,
+    /// the leader epoch by one when the leader field is set (even to the
+    /// same leader, which is how Kafka fences a leader's old epoch without
+    /// moving it).
+    pub fn merge(&self, change: PartitionChangeFields<'_>) -> PartitionImage {
+        let (leader, leader_epoch) = if change.leader == NO_LEADER_CHANGE {
             (self.leader, self.leader_epoch)
         } else {
-            (leader, self.leader_epoch + 1)
+            (change.leader, self.leader_epoch + 1)
+        };
+        let or_current = |new: Option<&[i32]>, current: &Vec<i32>| {
+            new.map_or_else(|| current.clone(), <[i32]>::to_vec)
         };
         PartitionImage {
-            replicas: replicas.map_or_else(|| self.replicas.clone(), <[i32]>::to_vec),
-            isr: isr.map_or_else(|| self.isr.clone(), <[i32]>::to_vec),
+            replicas: or_current(change.replicas, &self.replicas),
+            isr: or_current(change.isr, &self.isr),
+            removing_replicas: or_current(change.removing_replicas, &self.removing_replicas),
+            adding_replicas: or_current(change.adding_replicas, &self.adding_replicas),
             leader,
             leader_epoch,
             partition_epoch: self.partition_epoch + 1,
@@ -253,6 +278,8 @@ impl MetadataImage {
                     partition: p as i32,
                     replicas: state.replicas.clone(),
                     isr: state.isr.clone(),
+                    removing_replicas: state.removing_replicas.clone(),
+                    adding_replicas: state.adding_replicas.clone(),
                     leader: state.leader,
                     leader_epoch: state.leader_epoch,
                     partition_epoch: state.partition_epoch,
@@ -394,6 +421,8 @@ impl MetadataImage {
                 partition,
                 replicas,
                 isr,
+                removing_replicas,
+                adding_replicas,
                 leader,
                 leader_epoch,
                 partition_epoch,
@@ -406,6 +435,8 @@ impl MetadataImage {
                 let state = PartitionImage {
                     replicas: replicas.clone(),
                     isr: isr.clone(),
+                    removing_replicas: removing_replicas.clone(),
+                    adding_replicas: adding_replicas.clone(),
                     leader: *leader,
                     leader_epoch: *leader_epoch,
                     partition_epoch: *partition_epoch,
@@ -449,15 +480,13 @@ impl MetadataImage {
                             topic.name
                         ))
                     })?;
-                let reassigning =
-                    |list: &Option<Vec<i32>>| list.as_ref().is_some_and(|l| !l.is_empty());
-                if reassigning(removing_replicas) || reassigning(adding_replicas) {
-                    return Err(ApplyError(format!(
-                        "change to partition {partition} of {} starts a reassignment, which this node does not support",
-                        topic.name
-                    )));
-                }
-                *state = state.merge(isr.as_deref(), *leader, replicas.as_deref());
+                *state = state.merge(PartitionChangeFields {
+                    isr: isr.as_deref(),
+                    leader: *leader,
+                    replicas: replicas.as_deref(),
+                    removing_replicas: removing_replicas.as_deref(),
+                    adding_replicas: adding_replicas.as_deref(),
+                });
             }
             MetadataRecord::Config {
                 resource_type,
@@ -514,6 +543,8 @@ mod tests {
             partition: p,
             replicas: vec![1],
             isr: vec![1],
+            removing_replicas: vec![],
+            adding_replicas: vec![],
             leader: 1,
             leader_epoch: 0,
             partition_epoch: 0,
@@ -598,6 +629,8 @@ mod tests {
                         partition: 0,
                         replicas: vec![1, 2, 3],
                         isr: vec![1, 2, 3],
+                        removing_replicas: vec![],
+                        adding_replicas: vec![],
                         leader: 1,
                         leader_epoch: 4,
                         partition_epoch: 9,
@@ -663,6 +696,8 @@ mod tests {
             PartitionImage {
                 replicas: vec![2, 1],
                 isr: vec![2],
+                removing_replicas: vec![],
+                adding_replicas: vec![],
                 leader: 2,
                 leader_epoch: 8,
                 partition_epoch: 15,
@@ -670,23 +705,61 @@ mod tests {
         );
         assert_eq!(image.offset, 7);
 
-        // Unknown topics and partitions, and reassignments, are refused.
-        for bad in [
-            partition_change(Uuid([9; 16]), 0, None, 1),
-            partition_change(id, 1, None, 1),
-            partition_change(id, -1, None, 1),
+        // A reassignment's lists are kept until a change replaces them; a
+        // change that leaves them out keeps them.
+        let reassign = |replicas: Vec<i32>, removing: Vec<i32>, adding: Vec<i32>| {
             MetadataRecord::PartitionChange {
                 topic_id: id,
                 partition: 0,
                 isr: None,
                 leader: NO_LEADER_CHANGE,
-                replicas: Some(vec![1, 2, 3]),
-                removing_replicas: None,
-                adding_replicas: Some(vec![3]),
+                replicas: Some(replicas),
+                removing_replicas: Some(removing),
+                adding_replicas: Some(adding),
                 leader_recovery_state: crate::records::LEADER_RECOVERY_NO_CHANGE,
-            },
+            }
+        };
+        let image = image
+            .apply(8, &reassign(vec![3, 2, 1], vec![1], vec![3]))
+            .unwrap();
+        let p = state(&image);
+        assert!(p.is_reassigning());
+        assert_eq!(
+            (p.replicas.as_slice(), p.removing_replicas.as_slice()),
+            (&[3, 2, 1][..], &[1][..])
+        );
+        assert_eq!(
+            (p.adding_replicas.as_slice(), p.leader_epoch),
+            (&[3][..], 8)
+        );
+        let image = image
+            .apply(
+                9,
+                &partition_change(id, 0, Some(vec![2, 3]), NO_LEADER_CHANGE),
+            )
+            .unwrap();
+        assert!(state(&image).is_reassigning());
+        let image = image
+            .apply(10, &reassign(vec![3, 2], vec![], vec![]))
+            .unwrap();
+        let p = state(&image);
+        assert!(!p.is_reassigning());
+        assert_eq!((p.replicas, p.isr), (vec![3, 2], vec![2, 3]));
+        // Snapshots carry a reassignment in progress.
+        let image = image
+            .apply(11, &reassign(vec![1, 3, 2], vec![2], vec![1]))
+            .unwrap();
+        let rebuilt =
+            MetadataImage::from_snapshot_records(&image.to_snapshot_records(), 12).unwrap();
+        assert_eq!(rebuilt, image);
+
+        // Unknown topics and partitions are refused.
+        for bad in [
+            partition_change(Uuid([9; 16]), 0, None, 1),
+            partition_change(id, 1, None, 1),
+            partition_change(id, -1, None, 1),
         ] {
-            assert!(image.apply(8, &bad).is_err(), "{bad:?}");
+            assert!(image.apply(12, &bad).is_err(), "{bad:?}");
         }
     }
 
@@ -964,11 +1037,21 @@ mod tests {
                         let len = t.partitions.len() as u64;
                         // A new partition or a change to an existing one.
                         let partition = rng.below(len + 1) as i32;
+                        let reassigning = rng.chance(25);
+                        let list = |rng: &mut Rng| {
+                            if reassigning {
+                                rng.ids(2)
+                            } else {
+                                Vec::new()
+                            }
+                        };
                         return MetadataRecord::Partition {
                             topic_id: t.id,
                             partition,
                             replicas: rng.ids(4),
                             isr: rng.ids(3),
+                            removing_replicas: list(rng),
+                            adding_replicas: list(rng),
                             leader: rng.below(9) as i32 - 1,
                             leader_epoch: rng.below(50) as i32,
                             partition_epoch: rng.below(50) as i32,
@@ -999,8 +1082,8 @@ mod tests {
                             isr: some_ids(rng, 3),
                             leader: rng.below(10) as i32 - 2,
                             replicas: some_ids(rng, 4),
-                            removing_replicas: rng.chance(20).then(Vec::new),
-                            adding_replicas: None,
+                            removing_replicas: some_ids(rng, 2),
+                            adding_replicas: some_ids(rng, 2),
                             leader_recovery_state: rng.below(3) as i8 - 1,
                         };
                     }

@@ -79,6 +79,12 @@ pub enum MetadataRecord {
         partition: i32,
         replicas: Vec<i32>,
         isr: Vec<i32>,
+        /// The replicas a reassignment in progress is taking away (still
+        /// in `replicas` until it completes); empty when none is.
+        removing_replicas: Vec<i32>,
+        /// The replicas a reassignment in progress is adding (already in
+        /// `replicas`); empty when none is.
+        adding_replicas: Vec<i32>,
         leader: i32,
         leader_epoch: i32,
         partition_epoch: i32,
@@ -100,9 +106,9 @@ pub enum MetadataRecord {
         leader: i32,
         /// The new replicas, or `None` when they did not change.
         replicas: Option<Vec<i32>>,
-        /// The replicas a reassignment is removing, or `None` for no
-        /// change. Only `None` or empty is applied: this node does not
-        /// reassign partitions.
+        /// The replicas a reassignment is removing (empty: none, the
+        /// reassignment completed or was cancelled), or `None` for no
+        /// change.
         removing_replicas: Option<Vec<i32>>,
         /// The replicas a reassignment is adding (as `removing_replicas`).
         adding_replicas: Option<Vec<i32>>,
@@ -338,6 +344,8 @@ impl MetadataRecord {
                 partition,
                 replicas,
                 isr,
+                removing_replicas,
+                adding_replicas,
                 leader,
                 leader_epoch,
                 partition_epoch,
@@ -347,6 +355,8 @@ impl MetadataRecord {
                     topic_id: *topic_id,
                     replicas: replicas.clone(),
                     isr: isr.clone(),
+                    removing_replicas: removing_replicas.clone(),
+                    adding_replicas: adding_replicas.clone(),
                     leader: *leader,
                     leader_epoch: *leader_epoch,
                     partition_epoch: *partition_epoch,
@@ -420,8 +430,8 @@ impl MetadataRecord {
     /// model and that do not change what it serves (features, log
     /// directories, ZK migration, leader recovery state, eligible leader
     /// replicas) are dropped; a record whose meaning would be lost (a
-    /// reassignment in progress, a registration already in controlled
-    /// shutdown) or whose values the spec does not define is refused.
+    /// registration already in controlled shutdown) or whose values the
+    /// spec does not define is refused.
     pub fn from_kafka(body: MetadataRecordBody) -> Result<MetadataRecord, RecordError> {
         Ok(match body {
             MetadataRecordBody::RegisterBroker(r) => {
@@ -497,33 +507,19 @@ impl MetadataRecord {
                 name: r.name,
                 topic_id: r.topic_id,
             },
-            MetadataRecordBody::Partition(r) => {
-                if !r.adding_replicas.is_empty() || !r.removing_replicas.is_empty() {
-                    return Err(RecordError::Unsupported {
-                        record: "PartitionRecord",
-                        why: "partition reassignment (adding or removing replicas)",
-                    });
-                }
-                MetadataRecord::Partition {
-                    topic_id: r.topic_id,
-                    partition: r.partition_id,
-                    replicas: r.replicas,
-                    isr: r.isr,
-                    leader: r.leader,
-                    leader_epoch: r.leader_epoch,
-                    partition_epoch: r.partition_epoch,
-                }
-            }
+            MetadataRecordBody::Partition(r) => MetadataRecord::Partition {
+                topic_id: r.topic_id,
+                partition: r.partition_id,
+                replicas: r.replicas,
+                isr: r.isr,
+                removing_replicas: r.removing_replicas,
+                adding_replicas: r.adding_replicas,
+                leader: r.leader,
+                leader_epoch: r.leader_epoch,
+                partition_epoch: r.partition_epoch,
+            },
             MetadataRecordBody::PartitionChange(r) => {
                 const RECORD: &str = "PartitionChangeRecord";
-                let reassigning =
-                    |list: &Option<Vec<i32>>| list.as_ref().is_some_and(|l| !l.is_empty());
-                if reassigning(&r.adding_replicas) || reassigning(&r.removing_replicas) {
-                    return Err(RecordError::Unsupported {
-                        record: RECORD,
-                        why: "partition reassignment (adding or removing replicas)",
-                    });
-                }
                 if r.leader < NO_LEADER_CHANGE {
                     return Err(RecordError::InvalidValue {
                         record: RECORD,
@@ -721,10 +717,15 @@ pub mod legacy {
                 partition,
                 replicas,
                 isr,
+                removing_replicas,
+                adding_replicas,
                 leader,
                 leader_epoch,
                 partition_epoch,
             } => {
+                if !removing_replicas.is_empty() || !adding_replicas.is_empty() {
+                    return not_in_legacy("PartitionRecord with a reassignment in progress");
+                }
                 buf.put_i8(PARTITION);
                 buf.put_i8(VERSION);
                 codec::write_uuid(&mut buf, topic_id);
@@ -828,6 +829,8 @@ pub mod legacy {
                 partition: codec::read_i32(buf)?,
                 replicas: get_i32s(buf)?,
                 isr: get_i32s(buf)?,
+                removing_replicas: Vec::new(),
+                adding_replicas: Vec::new(),
                 leader: codec::read_i32(buf)?,
                 leader_epoch: codec::read_i32(buf)?,
                 partition_epoch: codec::read_i32(buf)?,
@@ -924,9 +927,33 @@ mod tests {
                 partition: 3,
                 replicas: vec![1, 2],
                 isr: vec![1],
+                removing_replicas: vec![],
+                adding_replicas: vec![],
                 leader: 1,
                 leader_epoch: 4,
                 partition_epoch: 5,
+            },
+            // A reassignment from [1, 2] to [3, 2] in progress.
+            MetadataRecord::Partition {
+                topic_id: id,
+                partition: 4,
+                replicas: vec![3, 2, 1],
+                isr: vec![1, 2],
+                removing_replicas: vec![1],
+                adding_replicas: vec![3],
+                leader: 1,
+                leader_epoch: 0,
+                partition_epoch: 1,
+            },
+            MetadataRecord::PartitionChange {
+                topic_id: id,
+                partition: 4,
+                isr: None,
+                leader: NO_LEADER_CHANGE,
+                replicas: Some(vec![3, 2, 1]),
+                removing_replicas: Some(vec![1]),
+                adding_replicas: Some(vec![3]),
+                leader_recovery_state: LEADER_RECOVERY_NO_CHANGE,
             },
             MetadataRecord::PartitionChange {
                 topic_id: id,
@@ -1009,6 +1036,11 @@ mod tests {
                 fenced,
                 ..
             } => *incarnation_id == Uuid::ZERO && *broker_epoch == 0 && !*fenced,
+            MetadataRecord::Partition {
+                removing_replicas,
+                adding_replicas,
+                ..
+            } => removing_replicas.is_empty() && adding_replicas.is_empty(),
             MetadataRecord::UnregisterBroker { .. }
             | MetadataRecord::FenceBroker { .. }
             | MetadataRecord::UnfenceBroker { .. }
@@ -1069,6 +1101,8 @@ mod tests {
             partition: 0,
             replicas: vec![1],
             isr: vec![1],
+            removing_replicas: vec![],
+            adding_replicas: vec![],
             leader: 1,
             leader_epoch: 0,
             partition_epoch: 0,
@@ -1114,24 +1148,36 @@ mod tests {
     }
 
     #[test]
-    fn kafka_fields_we_do_not_model_are_dropped_or_refused() {
+    fn kafka_fields_we_do_not_model_are_dropped_and_reassignments_kept() {
         let id = Uuid([1; 16]);
-        let mut record = PartitionRecord {
+        let record = PartitionRecord {
             partition_id: 0,
             topic_id: id,
-            replicas: vec![1],
+            replicas: vec![2, 1],
             isr: vec![1],
+            removing_replicas: vec![1],
+            adding_replicas: vec![2],
             leader: 1,
+            leader_epoch: 3,
+            partition_epoch: 4,
             leader_recovery_state: 1,
             eligible_leader_replicas: Some(vec![1]),
             ..Default::default()
         };
-        assert!(MetadataRecord::from_kafka(MetadataRecordBody::Partition(record.clone())).is_ok());
-        record.adding_replicas = vec![2];
-        assert!(matches!(
+        assert_eq!(
             MetadataRecord::from_kafka(MetadataRecordBody::Partition(record)),
-            Err(RecordError::Unsupported { .. })
-        ));
+            Ok(MetadataRecord::Partition {
+                topic_id: id,
+                partition: 0,
+                replicas: vec![2, 1],
+                isr: vec![1],
+                removing_replicas: vec![1],
+                adding_replicas: vec![2],
+                leader: 1,
+                leader_epoch: 3,
+                partition_epoch: 4,
+            })
+        );
     }
 
     /// A registration as versions before broker epochs wrote it (their
@@ -1274,7 +1320,7 @@ mod tests {
         bytes.extend_from_slice(&[0x01, 0x08, 0x01, 0x00]);
         assert_eq!(MetadataRecord::decode(bytes.into()).unwrap(), none);
 
-        // Values the spec does not define, and reassignments, are refused.
+        // Values the spec does not define are refused.
         let mut bytes = head(0);
         bytes.extend_from_slice(&[0x01, 0x01, 0x04, 0xff, 0xff, 0xff, 0xfd]);
         assert_eq!(
@@ -1295,12 +1341,23 @@ mod tests {
                 value: 2
             })
         );
+        // AddingReplicas [4] (tag 4) and RemovingReplicas [] (tag 3,
+        // compact length 1): a reassignment's lists.
         let mut bytes = head(0);
-        bytes.extend_from_slice(&[0x01, 0x04, 0x05, 0x02, 0, 0, 0, 4]);
-        assert!(matches!(
+        bytes.extend_from_slice(&[0x02, 0x03, 0x01, 0x01, 0x04, 0x05, 0x02, 0, 0, 0, 4]);
+        assert_eq!(
             MetadataRecord::decode(bytes.into()),
-            Err(RecordError::Unsupported { .. })
-        ));
+            Ok(MetadataRecord::PartitionChange {
+                topic_id: id,
+                partition: 7,
+                isr: None,
+                leader: NO_LEADER_CHANGE,
+                replicas: None,
+                removing_replicas: Some(vec![]),
+                adding_replicas: Some(vec![4]),
+                leader_recovery_state: LEADER_RECOVERY_NO_CHANGE,
+            })
+        );
     }
 
     #[test]
