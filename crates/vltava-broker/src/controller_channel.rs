@@ -359,6 +359,8 @@ impl ControllerChannel {
                 | RequestBody::IncrementalAlterConfigs(_)
                 | RequestBody::DescribeQuorum(_)
                 | RequestBody::ElectLeaders(_)
+                | RequestBody::AlterPartitionReassignments(_)
+                | RequestBody::ListPartitionReassignments(_)
         );
         if !forwarded {
             return None;
@@ -398,6 +400,14 @@ impl ControllerChannel {
                 .call_version(leader, r, v)
                 .await
                 .map(ResponseBody::ElectLeaders),
+            RequestBody::AlterPartitionReassignments(r) => self
+                .call_version(leader, r, v)
+                .await
+                .map(ResponseBody::AlterPartitionReassignments),
+            RequestBody::ListPartitionReassignments(r) => self
+                .call_version(leader, r, v)
+                .await
+                .map(ResponseBody::ListPartitionReassignments),
             _ => unreachable!("matched above"),
         })
     }
@@ -568,6 +578,17 @@ impl ControllerChannel {
                 for ((t, p), result) in where_.into_iter().zip(results) {
                     let data = &mut topics[t].partitions[p];
                     match result {
+                        // The change committed, but it completed a
+                        // reassignment that took the leadership from the
+                        // requester (Kafka: NEW_LEADER_ELECTED since v2,
+                        // FENCED_LEADER_EPOCH before).
+                        Ok(state) if state.leader != request.broker_id => {
+                            data.error_code = if version >= 2 {
+                                ErrorCode::NEW_LEADER_ELECTED.0
+                            } else {
+                                ErrorCode::FENCED_LEADER_EPOCH.0
+                            };
+                        }
                         Ok(state) => {
                             data.leader_id = state.leader;
                             data.leader_epoch = state.leader_epoch;

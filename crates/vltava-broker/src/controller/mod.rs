@@ -565,6 +565,53 @@ impl Controller {
         Ok(results)
     }
 
+    /// AlterPartitionReassignments (KIP-455): each partition's new target
+    /// replicas, or a cancel (`None`), planned as Kafka's controller does
+    /// (`plan_alter_partition_reassignments`) and committed in one
+    /// decision. Per partition, in the request's order: done, or why not.
+    /// A reassignment completes later, when the leader's AlterPartition
+    /// brings the new replicas into the ISR.
+    pub async fn alter_partition_reassignments(
+        &self,
+        requests: Vec<controller::ReassignmentRequest>,
+    ) -> Result<Vec<Result<(), KafkaError>>, KafkaError> {
+        let lock = self.lead().await?;
+        let image = self.metadata.image();
+        let (records, results) = controller::plan_alter_partition_reassignments(
+            &image,
+            &requests,
+            self.election_policy(),
+        );
+        self.commit(&lock, records).await?;
+        for ((topic, partition, target), result) in requests.iter().zip(&results) {
+            match (target, result) {
+                (Some(target), Ok(())) => {
+                    info!(%topic, partition, ?target, "partition reassignment started")
+                }
+                (None, Ok(())) => info!(%topic, partition, "partition reassignment cancelled"),
+                (_, Err(_)) => {}
+            }
+        }
+        Ok(results
+            .into_iter()
+            .map(|r| r.map_err(KafkaError::from))
+            .collect())
+    }
+
+    /// ListPartitionReassignments: the reassignments in progress (of the
+    /// named partitions, or all), as the active controller's image has
+    /// them.
+    pub async fn list_partition_reassignments(
+        &self,
+        filter: Option<Vec<(String, Vec<i32>)>>,
+    ) -> Result<Vec<(String, Vec<controller::OngoingReassignment>)>, KafkaError> {
+        let _lock = self.lead().await?;
+        Ok(controller::list_reassignments(
+            &self.metadata.image(),
+            filter.as_deref(),
+        ))
+    }
+
     /// The image this controller plans against.
     pub fn image(&self) -> Arc<MetadataImage> {
         self.metadata.image()

@@ -548,3 +548,115 @@ pub async fn elect_leaders(
         }),
     }
 }
+
+/// AlterPartitionReassignments (KIP-455): start, change or cancel (null
+/// replicas) partition reassignments, decided by the active controller
+/// (other nodes relay the request to it). The answer comes once the
+/// reassignments have started; they complete as the new replicas catch up
+/// (ListPartitionReassignments shows what is left).
+pub async fn alter_partition_reassignments(
+    broker: &Broker,
+    request: AlterPartitionReassignmentsRequest,
+) -> ResponseBody {
+    use vltava_protocol::messages::alter_partition_reassignments_response::{
+        ReassignablePartitionResponse, ReassignableTopicResponse,
+    };
+    let requests: Vec<(String, i32, Option<Vec<i32>>)> = request
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(|p| (t.name.clone(), p.partition_index, p.replicas.clone()))
+        })
+        .collect();
+    let mut results = match broker
+        .controller
+        .alter_partition_reassignments(requests)
+        .await
+    {
+        Ok(results) => results.into_iter(),
+        Err(e) => {
+            return ResponseBody::AlterPartitionReassignments(AlterPartitionReassignmentsResponse {
+                error_code: e.code.0,
+                error_message: Some(e.message),
+                ..Default::default()
+            })
+        }
+    };
+    let responses = request
+        .topics
+        .into_iter()
+        .map(|t| ReassignableTopicResponse {
+            name: t.name,
+            partitions: t
+                .partitions
+                .iter()
+                .map(|p| {
+                    let (error_code, error_message) = match results.next() {
+                        Some(Ok(())) => (0, None),
+                        Some(Err(e)) => (e.code.0, Some(e.message)),
+                        None => (ErrorCode::UNKNOWN_SERVER_ERROR.0, None),
+                    };
+                    ReassignablePartitionResponse {
+                        partition_index: p.partition_index,
+                        error_code,
+                        error_message,
+                        ..Default::default()
+                    }
+                })
+                .collect(),
+            ..Default::default()
+        })
+        .collect();
+    ResponseBody::AlterPartitionReassignments(AlterPartitionReassignmentsResponse {
+        responses,
+        ..Default::default()
+    })
+}
+
+/// ListPartitionReassignments: the reassignments in progress, of the named
+/// partitions or (null topics) of all, from the active controller.
+pub async fn list_partition_reassignments(
+    broker: &Broker,
+    request: ListPartitionReassignmentsRequest,
+) -> ResponseBody {
+    use vltava_protocol::messages::list_partition_reassignments_response::{
+        OngoingPartitionReassignment, OngoingTopicReassignment,
+    };
+    let filter = request.topics.map(|topics| {
+        topics
+            .into_iter()
+            .map(|t| (t.name, t.partition_indexes))
+            .collect()
+    });
+    ResponseBody::ListPartitionReassignments(
+        match broker.controller.list_partition_reassignments(filter).await {
+            Ok(topics) => ListPartitionReassignmentsResponse {
+                topics: topics
+                    .into_iter()
+                    .map(|(name, partitions)| OngoingTopicReassignment {
+                        name,
+                        partitions: partitions
+                            .into_iter()
+                            .map(|p| OngoingPartitionReassignment {
+                                partition_index: p.partition,
+                                replicas: p.replicas,
+                                adding_replicas: p.adding_replicas,
+                                removing_replicas: p.removing_replicas,
+                                ..Default::default()
+                            })
+                            .collect(),
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            },
+            Err(e) => ListPartitionReassignmentsResponse {
+                error_code: e.code.0,
+                error_message: Some(e.message),
+                ..Default::default()
+            },
+        },
+    )
+}

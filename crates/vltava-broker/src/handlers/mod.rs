@@ -42,6 +42,8 @@ pub const SUPPORTED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::OffsetForLeaderEpoch, v(0, 4)),
     (ApiKey::AlterPartition, v(0, 3)),
     (ApiKey::ElectLeaders, v(0, 2)),
+    (ApiKey::AlterPartitionReassignments, v(0, 0)),
+    (ApiKey::ListPartitionReassignments, v(0, 0)),
     (ApiKey::Metadata, v(0, 12)),
     (ApiKey::ApiVersions, v(0, 4)),
     (ApiKey::CreateTopics, v(0, 7)),
@@ -136,6 +138,12 @@ pub async fn handle(
         }
         RequestBody::AlterPartition(r) => cluster::alter_partition(broker, context, r).await,
         RequestBody::ElectLeaders(r) => admin::elect_leaders(broker, context, r).await,
+        RequestBody::AlterPartitionReassignments(r) => {
+            admin::alter_partition_reassignments(broker, r).await
+        }
+        RequestBody::ListPartitionReassignments(r) => {
+            admin::list_partition_reassignments(broker, r).await
+        }
         RequestBody::CreateTopics(r) => admin::create_topics(broker, context, r).await,
         RequestBody::DeleteTopics(r) => admin::delete_topics(broker, context, r).await,
         RequestBody::CreatePartitions(r) => admin::create_partitions(broker, context, r).await,

@@ -313,6 +313,13 @@ impl Partition {
                     self.publish_high_watermark(hw);
                 }
             }
+            Err(ErrorCode::NEW_LEADER_ELECTED) => {
+                // Committed, and it completed a reassignment that moved
+                // the leadership away: the change stays in flight until
+                // the metadata arrives and takes this leadership, as Kafka's
+                // leader waits for it.
+                info!(topic = %self.topic, partition = self.index, "an ISR change completed a reassignment and moved the leadership");
+            }
             Err(code) => {
                 warn!(topic = %self.topic, partition = self.index, "the controller refused an ISR change: {code:?}");
                 l.on_isr_failed();
@@ -378,6 +385,22 @@ impl Partition {
             drop(role);
             self.committed.notify_waiters();
         }
+    }
+
+    /// This broker is no longer a replica (a reassignment moved the
+    /// partition away): the partition stops leading or following before its
+    /// log is deleted, and every acks=all produce waiting here fails with
+    /// NOT_LEADER_OR_FOLLOWER.
+    pub(super) fn stop(&self, leader_epoch: i32) {
+        let mut role = self.role();
+        let epoch = leader_epoch.max(role.leader_epoch());
+        *role = Role::Offline {
+            leader_epoch: epoch,
+        };
+        drop(role);
+        debug!(topic = %self.topic, partition = self.index, epoch, "no longer a replica");
+        self.committed.notify_waiters();
+        self.appended.notify_waiters();
     }
 
     /// The leader and epoch a follower fetches from, if it follows.

@@ -822,11 +822,15 @@ impl ReplicaManager {
     }
 
     /// Brings the hosted partitions in line with `image`: creates logs for
-    /// new partitions, removes the logs of deleted topics (and of logs left
-    /// from a topic since deleted and recreated), and applies config and
-    /// leadership changes. A partition that fails (out of file descriptors,
-    /// a disk error) is logged and skipped so that every other partition is
-    /// still brought in line; the first error is returned after all were tried.
+    /// new partitions (and for partitions a reassignment adds this broker
+    /// to: it starts empty and its fetcher from offset 0), removes the logs
+    /// of deleted topics (and of logs left from a topic since deleted and
+    /// recreated) and of partitions this broker is no longer a replica of
+    /// (a completed or cancelled reassignment took it out), and applies
+    /// config and leadership changes. A partition that fails (out of file
+    /// descriptors, a disk error) is logged and skipped so that every other
+    /// partition is still brought in line; the first error is returned
+    /// after all were tried.
     pub fn sync(
         &self,
         image: &MetadataImage,
@@ -847,26 +851,44 @@ impl ReplicaManager {
         let mut doomed: Vec<(String, i32)> = Vec::new();
         {
             let mut partitions = self.partitions.write().unwrap_or_else(|e| e.into_inner());
-            // Drop what the image no longer has.
+            // Drop what the image no longer has, or no longer has here.
             let existing: Vec<(String, i32)> = partitions.keys().cloned().collect();
             for key in existing {
-                let keep = image.topic(&key.0).is_some_and(|t| {
-                    KafkaUuid(t.id.0) == partitions[&key].topic_id
-                        && (key.1 as usize) < t.partitions.len()
-                });
-                if !keep {
-                    partitions.remove(&key);
-                    info!(topic = %key.0, partition = key.1, "deleting the log of a deleted partition");
-                    doomed.push(key);
+                let state = image
+                    .topic(&key.0)
+                    .filter(|t| KafkaUuid(t.id.0) == partitions[&key].topic_id)
+                    .and_then(|t| t.partitions.get(key.1 as usize));
+                match state {
+                    Some(s) if s.replicas.contains(&node_id) => {}
+                    Some(s) => {
+                        // Out of the map first (fetchers and handlers stop
+                        // finding it), stopped, and its log deleted below,
+                        // outside the lock.
+                        if let Some(p) = partitions.remove(&key) {
+                            p.stop(s.leader_epoch);
+                        }
+                        info!(topic = %key.0, partition = key.1, "no longer a replica: deleting the log");
+                        doomed.push(key);
+                    }
+                    None => {
+                        if let Some(p) = partitions.remove(&key) {
+                            p.stop(-1);
+                        }
+                        info!(topic = %key.0, partition = key.1, "deleting the log of a deleted partition");
+                        doomed.push(key);
+                    }
                 }
             }
-            // Logs on disk that the image does not know (deleted while we were down).
+            // Logs on disk that the image does not know (deleted while we
+            // were down) or does not place here (reassigned away meanwhile).
             for log in self.logs.logs() {
                 let stray = match image.topic(log.topic()) {
                     None => true,
                     Some(t) => {
                         log.topic_id().is_some_and(|id| id.0 != t.id.0)
-                            || log.partition() as usize >= t.partitions.len()
+                            || t.partitions
+                                .get(log.partition() as usize)
+                                .is_none_or(|s| !s.replicas.contains(&node_id))
                     }
                 };
                 let key = (log.topic().to_string(), log.partition());
@@ -1195,6 +1217,111 @@ mod tests {
         assert_eq!(p.aborted_transactions(0, 10), vec![(7, 0)]);
         p.log().close().unwrap();
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A reassignment adds this broker (a new, empty log it follows from
+    /// offset 0) and later takes it out: the partition leaves the map, stops
+    /// (its role is offline, so nothing leads or follows through an old
+    /// handle) and its log is deleted; a log left from a partition
+    /// reassigned away while the broker was down goes at the next sync.
+    #[test]
+    fn a_reassignment_adds_and_removes_this_broker() {
+        use vltava_metadata::{MetadataImage, MetadataRecord, NO_LEADER_CHANGE};
+        use vltava_protocol::codec::Uuid;
+
+        let dir = temp_dir("sync-reassign");
+        let open = || {
+            Arc::new(ReplicaManager::new(Arc::new(
+                LogManager::open(&dir, vltava_storage::LogManagerOptions::default(), 0).unwrap(),
+            )))
+        };
+        let replicas = open();
+        let id = Uuid([7; 16]);
+        let change = |replicas: Vec<i32>, isr: Vec<i32>, leader| MetadataRecord::PartitionChange {
+            topic_id: id,
+            partition: 0,
+            isr: Some(isr),
+            leader,
+            replicas: Some(replicas),
+            removing_replicas: Some(vec![]),
+            adding_replicas: Some(vec![]),
+            leader_recovery_state: -1,
+        };
+        let image = MetadataImage::empty()
+            .apply_all([
+                (
+                    0,
+                    &MetadataRecord::Topic {
+                        name: "moving".into(),
+                        topic_id: id,
+                    },
+                ),
+                (
+                    1,
+                    &MetadataRecord::Partition {
+                        topic_id: id,
+                        partition: 0,
+                        replicas: vec![2, 3],
+                        isr: vec![2, 3],
+                        removing_replicas: vec![],
+                        adding_replicas: vec![],
+                        leader: 2,
+                        leader_epoch: 0,
+                        partition_epoch: 0,
+                    },
+                ),
+            ])
+            .unwrap();
+        let config = BrokerConfig::new();
+        replicas.sync(&image, &config, 1, 0).unwrap();
+        assert!(replicas.get("moving", 0).is_none());
+        // Broker 1 is being added: it hosts an empty log and follows 2.
+        let image = image
+            .apply(
+                2,
+                &MetadataRecord::PartitionChange {
+                    topic_id: id,
+                    partition: 0,
+                    isr: None,
+                    leader: NO_LEADER_CHANGE,
+                    replicas: Some(vec![1, 3, 2]),
+                    removing_replicas: Some(vec![2]),
+                    adding_replicas: Some(vec![1]),
+                    leader_recovery_state: -1,
+                },
+            )
+            .unwrap();
+        replicas.sync(&image, &config, 1, 0).unwrap();
+        let p = replicas.get("moving", 0).expect("hosted once added");
+        assert_eq!(p.following(), Some((2, 0)));
+        assert_eq!(p.log().log_end_offset(), 0);
+        let log_dir = dir.join("moving-0");
+        assert!(log_dir.is_dir());
+        // Cancelled: 1 is out again; the old handle sees it stopped.
+        let image = image.apply(3, &change(vec![3, 2], vec![2, 3], 2)).unwrap();
+        replicas.sync(&image, &config, 1, 0).unwrap();
+        assert!(replicas.get("moving", 0).is_none());
+        assert_eq!(p.following(), None);
+        assert_eq!(p.leader_epoch(), 1);
+        assert!(
+            !log_dir.exists(),
+            "the log of a replica taken away is deleted"
+        );
+
+        // Added again and then taken away while this broker is down: the
+        // log it left is deleted at the next start's sync.
+        let added = image
+            .apply(4, &change(vec![1, 3, 2], vec![2, 3], 2))
+            .unwrap();
+        replicas.sync(&added, &config, 1, 0).unwrap();
+        assert!(log_dir.is_dir());
+        replicas.log_manager().close().unwrap();
+        drop(replicas);
+        let restarted = open();
+        let gone = added.apply(5, &change(vec![3, 2], vec![2, 3], 2)).unwrap();
+        restarted.sync(&gone, &config, 1, 0).unwrap();
+        assert!(restarted.get("moving", 0).is_none());
+        assert!(!log_dir.exists(), "a stray replica's log is deleted");
     }
 
     /// The cleaner holds its pass lock while it asks this manager for each
