@@ -30,9 +30,10 @@ use vltava_protocol::messages::list_offsets_request::{ListOffsetsPartition, List
 use vltava_protocol::messages::metadata_request::MetadataRequestTopic;
 use vltava_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use vltava_protocol::messages::{
-    CreatePartitionsRequest, CreateTopicsRequest, DeleteRecordsRequest, DeleteTopicsRequest,
-    DescribeClusterRequest, DescribeConfigsRequest, FetchRequest, IncrementalAlterConfigsRequest,
-    ListOffsetsRequest, MetadataRequest, MetadataResponse, ProduceRequest,
+    AlterPartitionReassignmentsRequest, CreatePartitionsRequest, CreateTopicsRequest,
+    DeleteRecordsRequest, DeleteTopicsRequest, DescribeClusterRequest, DescribeConfigsRequest,
+    FetchRequest, IncrementalAlterConfigsRequest, ListOffsetsRequest,
+    ListPartitionReassignmentsRequest, MetadataRequest, MetadataResponse, ProduceRequest,
 };
 use vltava_protocol::{ApiKey, ErrorCode, Uuid};
 use vltava_records::Compression;
@@ -687,6 +688,155 @@ impl Client {
             ));
         }
         Ok(())
+    }
+
+    /// Starts, changes or cancels partition reassignments (KIP-455): each
+    /// partition to its target replicas, or `None` to cancel the one in
+    /// progress. One result per partition, in order; the reassignments
+    /// have started when this returns and complete as the new replicas
+    /// catch up (see [`Client::list_partition_reassignments`]).
+    pub async fn alter_partition_reassignments(
+        &mut self,
+        reassignments: &[(TopicPartition, Option<Vec<i32>>)],
+    ) -> Result<Vec<Result<()>>> {
+        use vltava_protocol::messages::alter_partition_reassignments_request::{
+            ReassignablePartition, ReassignableTopic,
+        };
+        let timeout_ms = millis_i32(self.config.connection.request_timeout);
+        let mut topics: Vec<ReassignableTopic> = Vec::new();
+        for (tp, target) in reassignments {
+            let partition = ReassignablePartition {
+                partition_index: tp.partition,
+                replicas: target.clone(),
+                ..Default::default()
+            };
+            match topics.last_mut() {
+                Some(t) if t.name == tp.topic => t.partitions.push(partition),
+                _ => topics.push(ReassignableTopic {
+                    name: tp.topic.clone(),
+                    partitions: vec![partition],
+                    ..Default::default()
+                }),
+            }
+        }
+        let key = self.admin_connection().await?;
+        let req = AlterPartitionReassignmentsRequest {
+            timeout_ms,
+            topics,
+            ..Default::default()
+        };
+        let resp = self.conn_mut(key).send(&req).await?;
+        let code = ErrorCode(resp.error_code);
+        if code.is_error() {
+            return Err(Error::broker(
+                code,
+                nonempty(resp.error_message),
+                "alter partition reassignments",
+            ));
+        }
+        for (tp, _) in reassignments {
+            self.topics.remove(&tp.topic);
+        }
+        let answers: Vec<(String, i32, ErrorCode, Option<String>)> = resp
+            .responses
+            .into_iter()
+            .flat_map(|t| {
+                let name = t.name;
+                t.partitions.into_iter().map(move |p| {
+                    (
+                        name.clone(),
+                        p.partition_index,
+                        ErrorCode(p.error_code),
+                        p.error_message,
+                    )
+                })
+            })
+            .collect();
+        if answers.len() != reassignments.len() {
+            return Err(Error::Protocol(format!(
+                "AlterPartitionReassignments answered {} of {} partitions",
+                answers.len(),
+                reassignments.len()
+            )));
+        }
+        Ok(reassignments
+            .iter()
+            .zip(answers)
+            .map(|((tp, _), (topic, partition, code, message))| {
+                if topic != tp.topic || partition != tp.partition {
+                    return Err(Error::Protocol(format!(
+                        "AlterPartitionReassignments answered {topic}-{partition} for {tp}"
+                    )));
+                }
+                if code.is_error() {
+                    return Err(Error::broker(
+                        code,
+                        nonempty(message),
+                        format!("reassign {tp}"),
+                    ));
+                }
+                Ok(())
+            })
+            .collect())
+    }
+
+    /// The partition reassignments in progress: of the given partitions,
+    /// or (`None`) of every partition; sorted by topic and partition.
+    pub async fn list_partition_reassignments(
+        &mut self,
+        partitions: Option<&[TopicPartition]>,
+    ) -> Result<Vec<PartitionReassignment>> {
+        use vltava_protocol::messages::list_partition_reassignments_request::ListPartitionReassignmentsTopics;
+        let timeout_ms = millis_i32(self.config.connection.request_timeout);
+        let topics = partitions.map(|wanted| {
+            let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+            for tp in wanted {
+                by_topic.entry(&tp.topic).or_default().push(tp.partition);
+            }
+            by_topic
+                .into_iter()
+                .map(
+                    |(name, partition_indexes)| ListPartitionReassignmentsTopics {
+                        name: name.to_string(),
+                        partition_indexes,
+                        ..Default::default()
+                    },
+                )
+                .collect()
+        });
+        let key = self.admin_connection().await?;
+        let req = ListPartitionReassignmentsRequest {
+            timeout_ms,
+            topics,
+            ..Default::default()
+        };
+        let resp = self.conn_mut(key).send(&req).await?;
+        let code = ErrorCode(resp.error_code);
+        if code.is_error() {
+            return Err(Error::broker(
+                code,
+                nonempty(resp.error_message),
+                "list partition reassignments",
+            ));
+        }
+        let mut out: Vec<PartitionReassignment> = resp
+            .topics
+            .into_iter()
+            .flat_map(|t| {
+                let topic = t.name;
+                t.partitions
+                    .into_iter()
+                    .map(move |p| PartitionReassignment {
+                        topic: topic.clone(),
+                        partition: p.partition_index,
+                        replicas: p.replicas,
+                        adding_replicas: p.adding_replicas,
+                        removing_replicas: p.removing_replicas,
+                    })
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+        Ok(out)
     }
 
     /// The configuration of a topic or broker, sorted by name.

@@ -400,6 +400,20 @@ impl std::fmt::Display for TopicPartition {
     }
 }
 
+/// A partition being reassigned (KIP-455), as ListPartitionReassignments
+/// shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionReassignment {
+    pub topic: String,
+    pub partition: i32,
+    /// The replicas now: the target ones, then the ones being removed.
+    pub replicas: Vec<i32>,
+    /// Replicas catching up, to join once the reassignment completes.
+    pub adding_replicas: Vec<i32>,
+    /// Replicas to leave once it completes.
+    pub removing_replicas: Vec<i32>,
+}
+
 /// A transactional id as ListTransactions shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListedTransaction {

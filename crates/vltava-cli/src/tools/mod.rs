@@ -22,7 +22,7 @@ pub use output::OutputFormat;
 
 #[derive(clap::Subcommand, Debug)]
 pub enum ToolCommand {
-    /// Create, list, describe, alter and delete topics.
+    /// Create, list, describe, alter, reassign and delete topics.
     Topics(topics::TopicsArgs),
     /// Write lines from stdin to a topic, one record per line.
     Produce(produce::ProduceArgs),

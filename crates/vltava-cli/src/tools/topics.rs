@@ -1,11 +1,11 @@
 //! `vltava topics ...`: create, list, describe, alter-config,
-//! add-partitions, delete.
+//! add-partitions, reassign, delete.
 
 use clap::{Args, Subcommand};
 use serde_json::json;
 use vltava_client::{
     AlterConfigOp, Client, ConfigEntry, ConfigResource, ConfigSource, CreatedTopic, Error,
-    NewTopic, TopicMetadata,
+    NewTopic, PartitionReassignment, TopicMetadata, TopicPartition,
 };
 
 use super::output::{id_list, Table};
@@ -61,8 +61,41 @@ pub enum TopicsCommand {
         #[arg(long, value_parser = clap::value_parser!(i32).range(1..))]
         total: i32,
     },
+    /// Move a partition to other brokers (KIP-455), list the moves in
+    /// progress, or cancel one.
+    Reassign(ReassignArgs),
     /// Delete a topic.
     Delete { name: String },
+}
+
+#[derive(Args, Debug)]
+pub struct ReassignArgs {
+    /// The topic (with --list: only its reassignments).
+    #[arg(long, required_unless_present = "list")]
+    pub topic: Option<String>,
+    /// The partition (with --list: only its reassignment).
+    #[arg(long, value_parser = clap::value_parser!(i32).range(0..), required_unless_present = "list")]
+    pub partition: Option<i32>,
+    #[command(flatten)]
+    pub action: ReassignAction,
+}
+
+/// What `reassign` does: exactly one.
+#[derive(Args, Debug, Clone, PartialEq, Eq)]
+#[group(required = true, multiple = false)]
+pub struct ReassignAction {
+    /// Move the partition to these brokers, comma-separated, the preferred
+    /// leader first. The new replicas copy the log; the old ones leave
+    /// once every new one is in sync.
+    #[arg(long, value_name = "ID,...", value_delimiter = ',', num_args = 1)]
+    pub replicas: Option<Vec<i32>>,
+    /// List the reassignments in progress.
+    #[arg(long)]
+    pub list: bool,
+    /// Cancel the partition's reassignment in progress: back to the
+    /// replicas it had.
+    #[arg(long)]
+    pub cancel: bool,
 }
 
 pub async fn run(args: TopicsArgs) -> Result<(), ToolError> {
@@ -159,6 +192,7 @@ pub async fn run(args: TopicsArgs) -> Result<(), ToolError> {
                 print(&format!("Topic {name} now has {total} partitions.\n"))
             }
         }
+        TopicsCommand::Reassign(args) => reassign(&mut client, args, json).await,
         TopicsCommand::Delete { name } => {
             client.delete_topic(&name).await?;
             if json {
@@ -168,6 +202,85 @@ pub async fn run(args: TopicsArgs) -> Result<(), ToolError> {
             }
         }
     }
+}
+
+async fn reassign(client: &mut Client, args: ReassignArgs, json: bool) -> Result<(), ToolError> {
+    let ReassignArgs {
+        topic,
+        partition,
+        action,
+    } = args;
+    if action.list {
+        let filter: Option<Vec<TopicPartition>> = match (&topic, partition) {
+            (None, None) => None,
+            (Some(t), Some(p)) => Some(vec![TopicPartition::new(t, p)]),
+            (Some(t), None) => {
+                let partitions = client.topic_metadata(t).await?.partitions.len() as i32;
+                Some((0..partitions).map(|p| TopicPartition::new(t, p)).collect())
+            }
+            (None, Some(_)) => {
+                return Err(ToolError::Input("--partition needs --topic".into()));
+            }
+        };
+        let ongoing = client
+            .list_partition_reassignments(filter.as_deref())
+            .await?;
+        return if json {
+            print_json(&reassignments_json(&ongoing))
+        } else {
+            print(&reassignments_table(&ongoing))
+        };
+    }
+    // Required unless --list (clap checks).
+    let (Some(topic), Some(partition)) = (topic, partition) else {
+        return Err(ToolError::Input("give --topic and --partition".into()));
+    };
+    let tp = TopicPartition::new(topic, partition);
+    let target = action.replicas;
+    client
+        .alter_partition_reassignments(&[(tp.clone(), target.clone())])
+        .await?
+        .pop()
+        .expect("one result per partition")?;
+    match (target, json) {
+        (Some(r), true) => print_json(&json!({
+            "topic": tp.topic, "partition": tp.partition, "replicas": r,
+        })),
+        (Some(r), false) => print(&format!(
+            "Reassigning {tp} to brokers {}; `vltava topics reassign --list` shows it until it completes.\n",
+            id_list(&r)
+        )),
+        (None, true) => print_json(&json!({
+            "topic": tp.topic, "partition": tp.partition, "cancelled": true,
+        })),
+        (None, false) => print(&format!("Cancelled the reassignment of {tp}.\n")),
+    }
+}
+
+fn reassignments_table(ongoing: &[PartitionReassignment]) -> String {
+    let mut t = Table::new(&["TOPIC", "PARTITION", "REPLICAS", "ADDING", "REMOVING"]);
+    for r in ongoing {
+        t.push(vec![
+            r.topic.clone(),
+            r.partition.to_string(),
+            id_list(&r.replicas),
+            id_list(&r.adding_replicas),
+            id_list(&r.removing_replicas),
+        ]);
+    }
+    t.render()
+}
+
+fn reassignments_json(ongoing: &[PartitionReassignment]) -> serde_json::Value {
+    json!({
+        "reassignments": ongoing.iter().map(|r| json!({
+            "topic": r.topic,
+            "partition": r.partition,
+            "replicas": r.replicas,
+            "adding_replicas": r.adding_replicas,
+            "removing_replicas": r.removing_replicas,
+        })).collect::<Vec<_>>()
+    })
 }
 
 fn created_text(c: &CreatedTopic) -> String {
@@ -450,6 +563,78 @@ mod tests {
             topics(&["delete", "t"]).command,
             TopicsCommand::Delete { .. }
         ));
+    }
+
+    #[test]
+    fn reassign_arguments() {
+        let TopicsCommand::Reassign(r) = topics(&[
+            "reassign",
+            "--topic",
+            "t",
+            "--partition",
+            "2",
+            "--replicas",
+            "3,1,2",
+        ])
+        .command
+        else {
+            panic!()
+        };
+        assert_eq!((r.topic.as_deref(), r.partition), (Some("t"), Some(2)));
+        assert_eq!(r.action.replicas, Some(vec![3, 1, 2]));
+        let TopicsCommand::Reassign(r) = topics(&["reassign", "--list"]).command else {
+            panic!()
+        };
+        assert!(r.action.list && r.topic.is_none());
+        let TopicsCommand::Reassign(r) =
+            topics(&["reassign", "--cancel", "--topic", "t", "--partition", "0"]).command
+        else {
+            panic!()
+        };
+        assert!(r.action.cancel);
+        // Exactly one action; a move or a cancel names its partition.
+        for bad in [
+            &["topics", "reassign", "--topic", "t", "--partition", "0"][..],
+            &["topics", "reassign", "--list", "--cancel"],
+            &["topics", "reassign", "--replicas", "1,2", "--topic", "t"],
+            &["topics", "reassign", "--cancel", "--partition", "0"],
+            &[
+                "topics",
+                "reassign",
+                "--replicas",
+                "1,x",
+                "--topic",
+                "t",
+                "--partition",
+                "0",
+            ],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn reassignments_output() {
+        let ongoing = vec![PartitionReassignment {
+            topic: "orders".into(),
+            partition: 1,
+            replicas: vec![2, 3, 1],
+            adding_replicas: vec![3],
+            removing_replicas: vec![1],
+        }];
+        assert_eq!(
+            reassignments_table(&ongoing),
+            "TOPIC   PARTITION  REPLICAS  ADDING  REMOVING\n\
+             orders  1          2,3,1     3       1\n"
+        );
+        assert_eq!(
+            reassignments_json(&ongoing)["reassignments"][0]["adding_replicas"],
+            json!([3])
+        );
+        assert_eq!(
+            reassignments_table(&[]),
+            "TOPIC  PARTITION  REPLICAS  ADDING  REMOVING\n"
+        );
     }
 
     fn partition(p: i32, leader: i32, replicas: &[i32], isr: &[i32]) -> PartitionMetadata {
