@@ -1,0 +1,425 @@
+//! Partition reassignment (KIP-455) between real `vltava server`
+//! processes: three combined nodes, a topic of replication factor 2 moved
+//! to another pair of brokers (its leader among the ones leaving) while
+//! acks=all producers write, then cancelled reassignments and the errors
+//! AlterPartitionReassignments answers. Every acknowledged record must be
+//! on the new replicas at the offset it was acknowledged at, and the
+//! broker that left must have deleted its copy.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use common::cluster::{client_of, converged, eventually, vltava, Cluster, Node};
+use vltava_client::protocol::messages::alter_partition_reassignments_request::{
+    ReassignablePartition, ReassignableTopic,
+};
+use vltava_client::protocol::messages::{
+    AlterPartitionReassignmentsRequest, ListPartitionReassignmentsRequest,
+};
+use vltava_client::{
+    Acks, Client, ClientConfig, Compression, Connection, ConnectionConfig, ErrorCode, NewTopic,
+    PartitionMetadata, ProducerRecord, TopicPartition,
+};
+
+fn topic(name: &str, replication_factor: i16) -> NewTopic {
+    NewTopic {
+        num_partitions: Some(1),
+        replication_factor: Some(replication_factor),
+        ..NewTopic::new(name)
+    }
+}
+
+/// Partition 0 of `topic` as node `via` sees it.
+async fn partition_of(via: &str, topic: &str) -> Option<PartitionMetadata> {
+    let mut c = client_of(via).await?;
+    let md = c.topic_metadata(topic).await.ok()?;
+    md.partitions.into_iter().find(|p| p.partition == 0)
+}
+
+fn sorted(ids: &[i32]) -> Vec<i32> {
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    ids
+}
+
+/// A client that sends each produce once. The client retries a produce
+/// answered NOT_LEADER_OR_FOLLOWER, which an acks=all produce also gets
+/// when the leadership moved after the append (as in Kafka); the retry can
+/// write the batch a second time. `produce_acked` retries instead, with a
+/// new value each time.
+async fn producer_of(bootstrap: &str) -> Option<Client> {
+    let mut config = ClientConfig::new([bootstrap.to_string()]);
+    config.connection.connect_timeout = Duration::from_secs(2);
+    config.connection.request_timeout = Duration::from_secs(10);
+    config.retries = 0;
+    Client::connect(config).await.ok()
+}
+
+/// Produces `values` as one acks=all batch through any of `bootstraps`
+/// until it is acknowledged; returns the offset of each value. Every
+/// attempt carries its own suffix, so a batch that failed but was written
+/// anyway is told apart from the acknowledged one.
+async fn produce_acked(
+    bootstraps: &[String],
+    topic: &str,
+    values: &[String],
+    limit: Duration,
+) -> Vec<(String, i64)> {
+    let deadline = Instant::now() + limit;
+    let mut attempt = 0;
+    loop {
+        assert!(Instant::now() < deadline, "no acknowledgement in time");
+        attempt += 1;
+        let batch: Vec<String> = values.iter().map(|v| format!("{v}-a{attempt}")).collect();
+        let records: Vec<ProducerRecord> = batch
+            .iter()
+            .map(|v| ProducerRecord::value(v.clone()))
+            .collect();
+        let b = &bootstraps[attempt % bootstraps.len()];
+        if let Some(mut c) = producer_of(b).await {
+            if let Ok(base) = c
+                .produce(topic, 0, &records, Acks::All, Compression::None)
+                .await
+            {
+                return batch
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, v)| (v, base + i as i64))
+                    .collect();
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Every record of partition 0 up to its high watermark, read from its
+/// leader: offset → value.
+async fn read_all(client: &mut Client, topic: &str) -> BTreeMap<i64, String> {
+    let mut out = BTreeMap::new();
+    let mut offset = 0;
+    loop {
+        let fetched = client
+            .fetch(topic, 0, offset, 100, 1 << 20)
+            .await
+            .expect("fetch");
+        for r in &fetched.records {
+            let value = String::from_utf8(r.value.clone().unwrap_or_default().to_vec()).unwrap();
+            out.insert(r.offset, value);
+        }
+        if fetched.next_offset >= fetched.high_watermark {
+            return out;
+        }
+        offset = fetched.next_offset;
+    }
+}
+
+/// `vltava topics reassign ARGS --bootstrap B`: (success, stdout, stderr).
+fn reassign_tool(bootstrap: &str, args: &[&str]) -> (bool, String, String) {
+    let out = vltava()
+        .args(["topics", "reassign", "--bootstrap", bootstrap])
+        .args(args)
+        .output()
+        .expect("run vltava topics reassign");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_moves_to_other_brokers_with_every_acknowledged_record() {
+    let mut cluster = Cluster::start_with(3, 0, "replica.lag.time.max.ms=3000\n");
+    converged(&cluster, &[1, 2, 3], &[1, 2, 3]).await;
+    let bootstraps: Vec<String> = cluster.nodes.iter().map(Node::bootstrap).collect();
+    let mut admin = client_of(&bootstraps[0]).await.unwrap();
+    admin.create_topic(&topic("moving", 2)).await.unwrap();
+    let before = eventually(Duration::from_secs(20), "a full ISR", || {
+        let b = bootstraps[0].clone();
+        async move {
+            let p = partition_of(&b, "moving").await?;
+            (p.leader > 0 && sorted(&p.isr) == sorted(&p.replicas)).then_some(p)
+        }
+    })
+    .await;
+    assert_eq!(before.replicas.len(), 2);
+
+    // 1000 acknowledged records, in batches of 10.
+    let mut acked: Vec<(String, i64)> = Vec::new();
+    for batch in 0..100 {
+        let values: Vec<String> = (0..10).map(|i| format!("r{batch}-{i}")).collect();
+        acked.extend(produce_acked(&bootstraps, "moving", &values, Duration::from_secs(20)).await);
+    }
+    assert_eq!(acked.len(), 1000);
+
+    // Onto the broker that has no replica and the follower: the leader
+    // leaves, and the new replica copies the whole log.
+    let leaving = before.leader;
+    let follower = *before.replicas.iter().find(|r| **r != leaving).unwrap();
+    let joining = (1..=3).find(|b| !before.replicas.contains(b)).unwrap();
+    let target = vec![joining, follower];
+    let target_arg = format!("{joining},{follower}");
+    let (ok, stdout, stderr) = reassign_tool(
+        &bootstraps[0],
+        &[
+            "--topic",
+            "moving",
+            "--partition",
+            "0",
+            "--replicas",
+            &target_arg,
+        ],
+    );
+    assert!(ok, "reassign: {stdout} {stderr}");
+    assert!(stdout.contains("Reassigning moving-0"), "{stdout}");
+
+    // Writes go on while the new replica catches up and the leadership
+    // moves; each is acknowledged by whoever leads.
+    for batch in 0..20 {
+        let values: Vec<String> = (0..10).map(|i| format!("during{batch}-{i}")).collect();
+        acked.extend(produce_acked(&bootstraps, "moving", &values, Duration::from_secs(30)).await);
+    }
+
+    let after = eventually(
+        Duration::from_secs(30),
+        "the reassignment to complete",
+        || {
+            let b = bootstraps[1].clone();
+            let target = target.clone();
+            async move {
+                let mut c = client_of(&b).await?;
+                let ongoing = c.list_partition_reassignments(None).await.ok()?;
+                if !ongoing.is_empty() {
+                    return None;
+                }
+                let p = partition_of(&b, "moving").await?;
+                (p.replicas == target && sorted(&p.isr) == sorted(&target) && p.leader > 0)
+                    .then_some(p)
+            }
+        },
+    )
+    .await;
+    assert_ne!(after.leader, leaving, "the leader that left handed over");
+    assert!(after.leader_epoch > before.leader_epoch);
+    let (ok, stdout, _) = reassign_tool(&bootstraps[2], &["--list", "--output", "json"]);
+    assert!(ok);
+    assert_eq!(stdout.trim(), r#"{"reassignments":[]}"#);
+
+    // The broker that left deleted its log; the new one has it.
+    let gone = cluster.nodes[(leaving - 1) as usize]
+        .data_dir
+        .join("moving-0");
+    eventually(
+        Duration::from_secs(10),
+        "the old replica's log deleted",
+        || {
+            let gone = gone.clone();
+            async move { (!gone.exists()).then_some(()) }
+        },
+    )
+    .await;
+    assert!(cluster.nodes[(joining - 1) as usize]
+        .data_dir
+        .join("moving-0")
+        .is_dir());
+
+    // One more write under the new leadership, then everything
+    // acknowledged is there, once, at its offset, read from the new leader.
+    acked.extend(
+        produce_acked(
+            &bootstraps,
+            "moving",
+            &["after".to_string()],
+            Duration::from_secs(20),
+        )
+        .await,
+    );
+    let mut reader = client_of(&bootstraps[(after.leader - 1) as usize])
+        .await
+        .unwrap();
+    let log = read_all(&mut reader, "moving").await;
+    for (value, offset) in &acked {
+        assert_eq!(log.get(offset), Some(value), "{value} at {offset}");
+        assert_eq!(log.values().filter(|v| *v == value).count(), 1, "{value}");
+    }
+    assert!(log.len() >= 1201);
+    for node in &mut cluster.nodes {
+        assert!(node.is_running(), "node {} exited", node.id);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reassignment_is_cancelled_and_bad_ones_are_refused() {
+    let mut cluster = Cluster::start_with(3, 0, "replica.lag.time.max.ms=3000\n");
+    let controller = converged(&cluster, &[1, 2, 3], &[1, 2, 3]).await;
+    let bootstraps: Vec<String> = cluster.nodes.iter().map(Node::bootstrap).collect();
+    let mut admin = client_of(&bootstraps[0]).await.unwrap();
+    admin.create_topic(&topic("stays", 1)).await.unwrap();
+    let before = eventually(Duration::from_secs(20), "a leader", || {
+        let b = bootstraps[0].clone();
+        async move { partition_of(&b, "stays").await.filter(|p| p.leader > 0) }
+    })
+    .await;
+    let home = before.leader;
+    let tp = TopicPartition::new("stays", 0);
+
+    // Refusals, one result per partition.
+    let results = admin
+        .alter_partition_reassignments(&[
+            (TopicPartition::new("nope", 0), Some(vec![1])),
+            (TopicPartition::new("stays", 5), Some(vec![1])),
+            (tp.clone(), Some(vec![])),
+            (tp.clone(), Some(vec![home, home])),
+            (tp.clone(), Some(vec![home, 9])),
+            (tp.clone(), None),
+            (tp.clone(), Some(vec![home])),
+        ])
+        .await
+        .unwrap();
+    let codes: Vec<Option<ErrorCode>> = results
+        .iter()
+        .map(|r| r.as_ref().err().and_then(|e| e.code()))
+        .collect();
+    assert_eq!(
+        codes,
+        vec![
+            Some(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION),
+            Some(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION),
+            Some(ErrorCode::INVALID_REPLICA_ASSIGNMENT),
+            Some(ErrorCode::INVALID_REPLICA_ASSIGNMENT),
+            Some(ErrorCode::INVALID_REPLICA_ASSIGNMENT),
+            Some(ErrorCode::NO_REASSIGNMENT_IN_PROGRESS),
+            None,
+        ]
+    );
+    let (ok, _, stderr) = reassign_tool(
+        &bootstraps[0],
+        &["--cancel", "--topic", "stays", "--partition", "0"],
+    );
+    assert!(!ok);
+    assert!(stderr.contains("NO_REASSIGNMENT_IN_PROGRESS"), "{stderr}");
+
+    // A new replica on a broker that is down cannot catch up: the
+    // reassignment stays in progress until it is cancelled. (Not the
+    // active controller, so the quorum keeps its leader.)
+    let down = (1..=3)
+        .find(|b| *b != home && *b != controller)
+        .unwrap_or_else(|| (1..=3).find(|b| *b != home).unwrap());
+    cluster.node(down).kill9();
+    let live: Vec<String> = cluster
+        .nodes
+        .iter()
+        .filter(|n| n.id != down)
+        .map(Node::bootstrap)
+        .collect();
+    let mut admin = eventually(Duration::from_secs(20), "a client", || {
+        let b = live[0].clone();
+        async move { client_of(&b).await }
+    })
+    .await;
+    let results = admin
+        .alter_partition_reassignments(&[(tp.clone(), Some(vec![down, home]))])
+        .await
+        .unwrap();
+    assert!(results[0].is_ok(), "{results:?}");
+    let ongoing = admin.list_partition_reassignments(None).await.unwrap();
+    assert_eq!(ongoing.len(), 1);
+    assert_eq!(
+        (
+            ongoing[0].replicas.clone(),
+            ongoing[0].adding_replicas.clone(),
+            ongoing[0].removing_replicas.clone()
+        ),
+        (vec![down, home], vec![down], vec![])
+    );
+    let p = partition_of(&live[0], "stays").await.unwrap();
+    assert_eq!(
+        (p.replicas, p.isr, p.leader),
+        (vec![down, home], vec![home], home)
+    );
+
+    // Every node answers, relaying to the active controller: a raw request
+    // to each live node.
+    for b in &live {
+        let mut conn = Connection::connect(b, ConnectionConfig::default())
+            .await
+            .unwrap();
+        let listed = conn
+            .send(&ListPartitionReassignmentsRequest {
+                topics: None,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(listed.error_code, 0);
+        assert_eq!(listed.topics.len(), 1, "via {b}");
+        assert_eq!(listed.topics[0].partitions[0].adding_replicas, vec![down]);
+    }
+    let (ok, stdout, _) = reassign_tool(&live[1], &["--list"]);
+    assert!(ok);
+    assert!(
+        stdout.contains(&format!("stays  0          {down},{home}")),
+        "{stdout}"
+    );
+
+    // Cancelled through a raw request to a node that is not the
+    // controller (or any live one): back to the one replica it had.
+    let relay = cluster
+        .nodes
+        .iter()
+        .find(|n| n.id != down && n.id != controller)
+        .map(Node::bootstrap)
+        .unwrap_or_else(|| live[0].clone());
+    let mut conn = Connection::connect(&relay, ConnectionConfig::default())
+        .await
+        .unwrap();
+    let cancelled = conn
+        .send(&AlterPartitionReassignmentsRequest {
+            topics: vec![ReassignableTopic {
+                name: "stays".into(),
+                partitions: vec![ReassignablePartition {
+                    partition_index: 0,
+                    replicas: None,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(cancelled.error_code, 0);
+    assert_eq!(cancelled.responses[0].partitions[0].error_code, 0);
+    assert!(admin
+        .list_partition_reassignments(None)
+        .await
+        .unwrap()
+        .is_empty());
+    let p = partition_of(&live[0], "stays").await.unwrap();
+    assert_eq!(
+        (p.replicas, p.isr, p.leader),
+        (vec![home], vec![home], home)
+    );
+    assert!(p.leader_epoch > before.leader_epoch);
+
+    // The partition still takes writes; the broker that was to be added
+    // comes back and hosts nothing of it.
+    admin
+        .produce(
+            "stays",
+            0,
+            &[ProducerRecord::value("still here")],
+            Acks::All,
+            Compression::None,
+        )
+        .await
+        .unwrap();
+    cluster.node(down).start();
+    converged(&cluster, &[1, 2, 3], &[1, 2, 3]).await;
+    assert!(!cluster.nodes[(down - 1) as usize]
+        .data_dir
+        .join("stays-0")
+        .exists());
+}
