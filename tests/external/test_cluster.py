@@ -4,7 +4,8 @@ requests work from any node, a consumer group spans partitions led by all
 three nodes, and a transaction over partitions on all three nodes commits or
 aborts as a whole (markers by WriteTxnMarkers, KIP-890 checks at the
 coordinator on another node). Replicated topics (RF 3, min.insync.replicas
-2): an idempotent acks=all round trip and kafka-python's ElectLeaders.
+2): an idempotent acks=all round trip, kafka-python's ElectLeaders, and
+kafka-python's admin reassigning partitions (KIP-455).
 """
 
 import json
@@ -144,6 +145,60 @@ def test_kafka_python_admin_from_any_node(cluster):
     [p] = quorum["topics"][0]["partitions"]
     assert sorted(v["replica_id"] for v in p["current_voters"]) == list(range(1, cluster.nodes + 1))
     assert p["high_watermark"] > 0
+    admin.delete_topics([name])
+    admin.close()
+
+
+def test_kafka_python_reassigns_partitions(cluster):
+    """KIP-455 through kafka-python's admin: every partition of a topic of
+    replication factor 2 moves onto the broker that had no replica and its
+    follower (the leader leaves); ListPartitionReassignments empties, the
+    metadata shows the target replicas all in sync, every record stays."""
+    from kafka import KafkaConsumer, KafkaProducer
+    from kafka import TopicPartition as KTopicPartition
+    from kafka.errors import NoReassignmentInProgressError
+
+    name = f"move-{uuid.uuid4().hex[:8]}"
+    admin = KafkaAdminClient(bootstrap_servers=cluster.servers[-1], request_timeout_ms=30000)
+    admin.create_topics([KafkaNewTopic(name, 3, 2)])
+
+    def layout():
+        [t] = admin.describe_topics([name])
+        return {p["partition_index"]: (p["leader_id"], p["replica_nodes"], p["isr_nodes"])
+                for p in t["partitions"]}
+
+    deadline = time.time() + 20
+    while not all(l >= 0 and sorted(i) == sorted(r) for l, r, i in layout().values()):
+        assert time.time() < deadline, layout()
+        time.sleep(0.1)
+    producer = KafkaProducer(bootstrap_servers=cluster.bootstrap, acks="all")
+    for i in range(300):
+        producer.send(name, value=b"v%d" % i, partition=i % 3)
+    producer.flush()
+    producer.close()
+
+    targets = {}
+    for p, (leader, replicas, _) in layout().items():
+        [joining] = [b for b in range(1, cluster.nodes + 1) if b not in replicas]
+        [follower] = [b for b in replicas if b != leader]
+        targets[KTopicPartition(name, p)] = [joining, follower]
+    assert admin.alter_partition_reassignments(targets) == {tp: None for tp in targets}
+    deadline = time.time() + 30
+    while admin.list_partition_reassignments({name: [0, 1, 2]}):
+        assert time.time() < deadline, admin.list_partition_reassignments()
+        time.sleep(0.2)
+    for p, (leader, replicas, isr) in layout().items():
+        target = targets[KTopicPartition(name, p)]
+        assert replicas == target and sorted(isr) == sorted(target) and leader in target
+    assert admin.alter_partition_reassignments({KTopicPartition(name, 0): None}) == {
+        KTopicPartition(name, 0): NoReassignmentInProgressError}
+
+    consumer = KafkaConsumer(bootstrap_servers=cluster.bootstrap, auto_offset_reset="earliest",
+                             consumer_timeout_ms=5000)
+    consumer.assign([KTopicPartition(name, p) for p in range(3)])
+    values = sorted(m.value for m in consumer)
+    consumer.close()
+    assert values == sorted(b"v%d" % i for i in range(300))
     admin.delete_topics([name])
     admin.close()
 
