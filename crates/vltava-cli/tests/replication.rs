@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use common::cluster::{client_of, converged, eventually, Cluster, Node};
 use vltava_client::{
-    Acks, AlterConfigOp, Client, Compression, ConfigResource, NewTopic, ProducerRecord,
+    Acks, AlterConfigOp, Client, ClientConfig, Compression, ConfigResource, NewTopic,
+    ProducerRecord,
 };
 
 /// Replication factor 3, min.insync.replicas 2.
@@ -58,7 +59,14 @@ async fn produce_acked(
         attempt += 1;
         let v = format!("{value}-a{attempt}");
         for b in bootstraps {
-            let Some(mut c) = client_of(b).await else {
+            // One send per attempt: the client's own retry of a batch
+            // answered NOT_LEADER_OR_FOLLOWER after its append could write
+            // it twice (see vltava-client's retry rules).
+            let mut config = ClientConfig::new([b.to_string()]);
+            config.connection.connect_timeout = Duration::from_secs(2);
+            config.connection.request_timeout = Duration::from_secs(10);
+            config.retries = 0;
+            let Ok(mut c) = Client::connect(config).await else {
                 continue;
             };
             let record = [ProducerRecord::value(v.clone())];

@@ -6,9 +6,13 @@
 //! delete records) look the leader up in the cached metadata; when the
 //! broker says it is not (or no longer) the leader, or a connection cannot
 //! be made, the cache is dropped and the request retried after a backoff,
-//! `retries` times. Produce is retried only when the batch was certainly not
-//! written (connect failures and error codes that mean "not appended");
-//! reads are also retried after I/O errors and timeouts.
+//! `retries` times. Produce is retried only after connect failures and
+//! error codes that mean "not appended by this leader": with acks=all,
+//! NOT_LEADER_OR_FOLLOWER also answers a batch the old leader appended but
+//! could not replicate before its leadership moved (as in Kafka), and a
+//! retried batch may then be written twice: at least once, as Kafka's
+//! producer without idempotence. Reads are also retried after I/O errors
+//! and timeouts.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
