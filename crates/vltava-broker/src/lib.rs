@@ -67,6 +67,7 @@ pub async fn run(
         .is_broker()
         .then(|| tokio::spawn(broker.channel.clone().run(shutdown.clone())));
     let sessions = tokio::spawn(fence_expired_sessions(broker.clone(), shutdown.clone()));
+    let rebalance = tokio::spawn(rebalance_leaders(broker.clone(), shutdown.clone()));
     let txn_timers = tokio::spawn(broker.txns.clone().run_timers(shutdown.clone()));
     // Replication: fetchers for the partitions this broker follows, and the
     // ISR changes of those it leads.
@@ -100,6 +101,7 @@ pub async fn run(
     let _ = fetchers.await;
     let _ = isr.await;
     let _ = sessions.await;
+    let _ = rebalance.await;
     broker.shutdown().await;
 }
 
@@ -115,6 +117,31 @@ async fn fence_expired_sessions(broker: Arc<Broker>, mut shutdown: watch::Receiv
         // timeout; shutting down must not wait for it.
         tokio::select! {
             _ = broker.controller.fence_expired_sessions() => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+/// On the active controller, every `leader.imbalance.check.interval.seconds`,
+/// gives leadership back to preferred replicas that are in sync
+/// (`auto.leader.rebalance.enable`), as Kafka's KRaft controller does.
+async fn rebalance_leaders(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+    let config = broker.metadata.config();
+    if !config.auto_leader_rebalance_enable() {
+        return;
+    }
+    let every = Duration::from_secs(config.leader_imbalance_check_interval_seconds().max(1) as u64);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+        tokio::select! {
+            r = broker.controller.rebalance_leaders() => match r {
+                Ok(0) => {}
+                Ok(n) => info!(partitions = n, "moved leadership back to preferred replicas"),
+                Err(e) => warn!("preferred-leader rebalancing: {e}"),
+            },
             _ = shutdown.wait_for(|s| *s) => return,
         }
     }

@@ -9,7 +9,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::cluster::{client_of, converged, eventually, Cluster, Node};
+use common::cluster::{client_of, converged, eventually, vltava, Cluster, Node};
 use vltava_client::{
     Acks, AlterConfigOp, Client, ClientConfig, Compression, ConfigResource, NewTopic,
     ProducerRecord,
@@ -200,6 +200,30 @@ async fn acknowledged_records_survive_the_loss_of_the_leader() {
         !parts[0].1.contains(&victim),
         "the dead broker left the ISR"
     );
+    // Every partition of r3 lost a replica: all are under-replicated, none
+    // is offline.
+    let listed = |flag: &str| {
+        let out = vltava()
+            .args(["topics", "list", flag, "--output", "json", "--bootstrap"])
+            .arg(&survivors[0])
+            .output()
+            .expect("vltava topics list");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["partitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["topic"] == "r3")
+            .map(|p| p["partition"].as_i64().unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(listed("--under-replicated"), vec![0, 1, 2]);
+    assert_eq!(listed("--unavailable"), Vec::<i64>::new());
 
     let mut reader = client_of(&survivors[0]).await.unwrap();
     for (p, acked) in acked.iter().enumerate() {
@@ -225,6 +249,30 @@ async fn acknowledged_records_survive_the_loss_of_the_leader() {
             }
         },
     )
+    .await;
+    // The returning broker leads nothing; `vltava cluster elect-leaders`
+    // gives each partition back to its preferred (first) replica.
+    let out = vltava()
+        .args(["cluster", "elect-leaders", "--topic", "r3", "--bootstrap"])
+        .arg(&survivors[0])
+        .output()
+        .expect("vltava cluster elect-leaders");
+    assert!(
+        out.status.success(),
+        "elect-leaders: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eventually(Duration::from_secs(10), "preferred leaders", || {
+        let b = survivors[0].clone();
+        async move {
+            let mut c = client_of(&b).await?;
+            let md = c.topic_metadata("r3").await.ok()?;
+            md.partitions
+                .iter()
+                .all(|p| p.leader == p.replicas[0])
+                .then_some(())
+        }
+    })
     .await;
     let second_victim = partitions_of(&survivors[0], "r3").await.unwrap()[0].0;
     cluster.node(second_victim).kill9();
@@ -325,4 +373,47 @@ async fn below_min_insync_replicas_acks_all_is_refused_and_acks_1_is_not() {
     )
     .await
     .expect("acks=1 below min.insync.replicas");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leadership_returns_to_preferred_replicas_by_itself() {
+    let mut cluster = Cluster::start_with(
+        3,
+        0,
+        "replica.lag.time.max.ms=3000\nleader.imbalance.check.interval.seconds=1\n",
+    );
+    converged(&cluster, &[1, 2, 3], &[1, 2, 3]).await;
+    let bootstraps: Vec<String> = cluster.nodes.iter().map(Node::bootstrap).collect();
+    let mut admin = client_of(&bootstraps[0]).await.unwrap();
+    admin.create_topic(&replicated("pref", 3)).await.unwrap();
+    let preferred = |via: String| async move {
+        let mut c = client_of(&via).await?;
+        let md = c.topic_metadata("pref").await.ok()?;
+        md.partitions
+            .iter()
+            .all(|p| p.leader == p.replicas[0] && p.isr.len() == 3)
+            .then(|| md.partitions[0].leader)
+    };
+    let victim = eventually(Duration::from_secs(20), "preferred leaders, full ISRs", || {
+        preferred(bootstraps[0].clone())
+    })
+    .await;
+    cluster.node(victim).kill9();
+    let other = bootstraps[(victim % 3) as usize].clone();
+    eventually(Duration::from_secs(20), "a new leader of partition 0", || {
+        let b = other.clone();
+        async move {
+            let parts = partitions_of(&b, "pref").await?;
+            (parts[0].0 > 0 && parts[0].0 != victim).then_some(())
+        }
+    })
+    .await;
+    // The victim returns, catches up and, with no election asked for, the
+    // controller gives it its preferred partitions back.
+    cluster.node(victim).start();
+    let back = eventually(Duration::from_secs(30), "leadership back where it was", || {
+        preferred(other.clone())
+    })
+    .await;
+    assert_eq!(back, victim);
 }

@@ -48,9 +48,12 @@ use crate::error::{Error, Result};
 use crate::partitioner::partition_for_key;
 use crate::types::*;
 
+mod elections;
 mod groups;
 mod quorum;
 mod transactions;
+
+pub use elections::{ElectionOutcome, ElectionType};
 
 /// Settings of a [`Client`].
 #[derive(Debug, Clone)]

@@ -31,7 +31,7 @@ pub mod error;
 pub mod partitioner;
 pub mod types;
 
-pub use client::{Client, ClientConfig};
+pub use client::{Client, ClientConfig, ElectionOutcome, ElectionType};
 pub use connection::{Connection, ConnectionConfig};
 pub use consumer_protocol::CONSUMER_PROTOCOL_TYPE;
 pub use error::{BrokerError, Error, Result};

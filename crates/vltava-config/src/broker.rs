@@ -434,6 +434,8 @@ getters! {
     replica_fetch_min_bytes -> i32 = int("replica.fetch.min.bytes");
     replica_fetch_backoff_ms -> i32 = int("replica.fetch.backoff.ms");
     replica_lag_time_max_ms -> i64 = long("replica.lag.time.max.ms");
+    auto_leader_rebalance_enable -> bool = boolean("auto.leader.rebalance.enable");
+    leader_imbalance_check_interval_seconds -> i64 = long("leader.imbalance.check.interval.seconds");
     replica_high_watermark_checkpoint_interval_ms -> i64 = long("replica.high.watermark.checkpoint.interval.ms");
     num_replica_fetchers -> i32 = int("num.replica.fetchers");
     fetch_max_bytes -> i32 = int("fetch.max.bytes");

@@ -80,6 +80,8 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         .check(Validator::Custom(&net::ADVERTISED_LISTENERS)),
     broker("auto.create.topics.enable", Boolean, Some("true"), High, ReadOnly,
         "Create a topic on first use (metadata request or produce) when it does not exist."),
+    broker("auto.leader.rebalance.enable", Boolean, Some("true"), High, ReadOnly,
+        "Every leader.imbalance.check.interval.seconds the active controller moves leadership back to each partition's preferred replica where that replica is in sync and live (as Kafka's KRaft controller, which does not use leader.imbalance.per.broker.percentage)."),
     broker("background.threads", Int, Some("10"), High, ClusterWide,
         "Threads for background housekeeping work.")
         .at_least(1),
@@ -156,6 +158,9 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         "Test-only metadata log segment size that overrides metadata.log.segment.bytes without its minimum.")
         .at_least(12)
         .internal(),
+    broker("leader.imbalance.check.interval.seconds", Long, Some("300"), High, ReadOnly,
+        "How often the active controller checks for leadership imbalance.")
+        .at_least(1),
     broker("listener.security.protocol.map", ConfigType::String,
         Some("SASL_SSL:SASL_SSL,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT"), Low, PerBroker,
         "Security protocol of each listener name, as NAME:PROTOCOL pairs.")

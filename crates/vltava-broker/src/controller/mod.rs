@@ -612,6 +612,30 @@ impl Controller {
         ))
     }
 
+    /// Preferred-leader rebalancing (`auto.leader.rebalance.enable`): on
+    /// the active controller, every partition whose preferred (first)
+    /// replica is in sync and live but does not lead gets it back, in one
+    /// decision. Elsewhere nothing. Returns how many leaderships moved.
+    pub async fn rebalance_leaders(&self) -> Result<usize, KafkaError> {
+        if self.quorum.status().borrow().role != RoleKind::Leader {
+            return Ok(0);
+        }
+        let lock = self.lead().await?;
+        let image = self.metadata.image();
+        let (records, results) =
+            controller::plan_elect_leaders(&image, None, controller::ElectionType::Preferred);
+        if records.is_empty() {
+            return Ok(0);
+        }
+        let moved = results
+            .iter()
+            .flat_map(|(_, ps)| ps.iter())
+            .filter(|(_, r)| r.is_ok())
+            .count();
+        self.commit(&lock, records).await?;
+        Ok(moved)
+    }
+
     /// The image this controller plans against.
     pub fn image(&self) -> Arc<MetadataImage> {
         self.metadata.image()

@@ -1,7 +1,9 @@
 //! `vltava cluster`: the cluster id, the active controller, the brokers,
 //! and the KRaft metadata quorum (after Kafka's `kafka-metadata-quorum.sh
 //! describe --status --replication`); `vltava cluster add-voter` and
-//! `remove-voter` change the quorum's voters (KIP-853).
+//! `remove-voter` change the quorum's voters (KIP-853);
+//! `vltava cluster elect-leaders` asks for preferred or unclean leader
+//! elections (after `kafka-leader-election.sh`).
 //!
 //! The quorum comes from DescribeQuorum at its leader: per voter and
 //! observer the log end offset, the lag behind the high watermark and how
@@ -10,7 +12,9 @@
 
 use clap::{Args, Subcommand};
 use serde_json::json;
-use vltava_client::{ClusterDescription, QuorumDescription, QuorumEndpoint, QuorumReplica, Uuid};
+use vltava_client::{
+    ClusterDescription, ElectionType, QuorumDescription, QuorumEndpoint, QuorumReplica, Uuid,
+};
 use vltava_storage::KafkaUuid;
 
 use super::output::Table;
@@ -67,6 +71,23 @@ pub enum ClusterCommand {
         #[arg(long, value_parser = parse_directory_id)]
         directory_id: Option<Uuid>,
     },
+    /// Elect partition leaders: by default move each partition's
+    /// leadership back to its preferred (first) replica when that replica
+    /// is in sync; with --unclean give partitions without a leader one
+    /// from outside their ISR (records the ISR did not have are lost).
+    /// Without --topic, every partition that needs it.
+    ElectLeaders {
+        /// Unclean election instead of preferred.
+        #[arg(long)]
+        unclean: bool,
+        /// Only this topic's partitions (repeatable).
+        #[arg(long)]
+        topic: Vec<String>,
+        /// Only these partitions of the --topic (repeatable; needs exactly
+        /// one --topic).
+        #[arg(long)]
+        partition: Vec<i32>,
+    },
 }
 
 fn parse_directory_id(s: &str) -> Result<Uuid, String> {
@@ -119,6 +140,72 @@ pub async fn run(args: ClusterArgs) -> Result<(), ToolError> {
                 print(&format!(
                     "Node {id} is now a voter of the metadata quorum.\n"
                 ))
+            }
+        }
+        Some(ClusterCommand::ElectLeaders {
+            unclean,
+            topic,
+            partition,
+        }) => {
+            let election = if unclean {
+                ElectionType::Unclean
+            } else {
+                ElectionType::Preferred
+            };
+            let wanted: Option<Vec<(String, Vec<i32>)>> = match (topic.len(), partition.is_empty()) {
+                (0, true) => None,
+                (1, false) => Some(vec![(topic[0].clone(), partition)]),
+                (0, false) | (2.., false) => {
+                    return Err(ToolError::Input(
+                        "--partition needs exactly one --topic".to_string(),
+                    ))
+                }
+                (_, true) => {
+                    let mut all = Vec::new();
+                    for t in &topic {
+                        let count = client.partition_count(t).await?;
+                        all.push((t.clone(), (0..count).collect()));
+                    }
+                    Some(all)
+                }
+            };
+            let outcomes = client.elect_leaders(election, wanted.as_deref()).await?;
+            // ELECTION_NOT_NEEDED is success: the leader is already the one
+            // asked for (kafka-leader-election.sh says so too).
+            let failed = outcomes.iter().any(|(_, _, e)| {
+                e.as_ref()
+                    .is_some_and(|(code, _)| *code != vltava_client::ErrorCode::ELECTION_NOT_NEEDED)
+            });
+            if json {
+                print_json(&json!(outcomes
+                    .iter()
+                    .map(|(t, p, e)| json!({
+                        "topic": t,
+                        "partition": p,
+                        "error": e.as_ref().map(|(code, _)| format!("{code:?}")),
+                        "message": e.as_ref().and_then(|(_, m)| m.clone()),
+                    }))
+                    .collect::<Vec<_>>()))?;
+            } else {
+                let mut table = Table::new(&["TOPIC", "PARTITION", "RESULT"]);
+                for (t, p, e) in &outcomes {
+                    let result = match e {
+                        None => "elected".to_string(),
+                        Some((code, message)) => match message {
+                            Some(m) => format!("{code:?}: {m}"),
+                            None => format!("{code:?}"),
+                        },
+                    };
+                    table.push(vec![t.clone(), p.to_string(), result]);
+                }
+                print(&table.render())?;
+            }
+            if failed {
+                Err(ToolError::Input(
+                    "some partitions could not get the leader asked for".to_string(),
+                ))
+            } else {
+                Ok(())
             }
         }
         Some(ClusterCommand::RemoveVoter { id, directory_id }) => {

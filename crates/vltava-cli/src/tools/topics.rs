@@ -39,6 +39,14 @@ pub enum TopicsCommand {
         /// Leave out internal topics (__consumer_offsets, ...).
         #[arg(long)]
         exclude_internal: bool,
+        /// List the partitions whose ISR is smaller than their replica set
+        /// instead (as `kafka-topics.sh --under-replicated-partitions`).
+        #[arg(long)]
+        under_replicated: bool,
+        /// List the partitions without a leader instead (offline; as
+        /// `kafka-topics.sh --unavailable-partitions`).
+        #[arg(long)]
+        unavailable: bool,
     },
     /// Show partitions, leaders, replicas, ISR and overridden configs of a
     /// topic (of every topic without NAME).
@@ -129,7 +137,62 @@ pub async fn run(args: TopicsArgs) -> Result<(), ToolError> {
                 print(&created_text(&created))
             }
         }
-        TopicsCommand::List { exclude_internal } => {
+        TopicsCommand::List {
+            exclude_internal,
+            under_replicated,
+            unavailable,
+        } if under_replicated || unavailable => {
+            let md = client.metadata(None).await?;
+            let mut topics: Vec<TopicMetadata> = md
+                .topics
+                .into_iter()
+                .filter(|t| !t.error.is_error())
+                .filter(|t| !(exclude_internal && t.is_internal))
+                .collect();
+            topics.sort_by(|a, b| a.name.cmp(&b.name));
+            let mut rows = Vec::new();
+            for t in &topics {
+                let mut partitions: Vec<_> = t.partitions.iter().collect();
+                partitions.sort_by_key(|p| p.partition);
+                for p in partitions {
+                    let lagging = p.isr.len() < p.replicas.len();
+                    let offline = p.leader < 0;
+                    if (under_replicated && lagging) || (unavailable && offline) {
+                        rows.push((t.name.clone(), p));
+                    }
+                }
+            }
+            if json {
+                print_json(&json!({
+                    "partitions": rows.iter().map(|(t, p)| json!({
+                        "topic": t,
+                        "partition": p.partition,
+                        "leader": p.leader,
+                        "replicas": p.replicas,
+                        "isr": p.isr,
+                    })).collect::<Vec<_>>()
+                }))
+            } else {
+                let mut table = Table::new(&["TOPIC", "PARTITION", "LEADER", "REPLICAS", "ISR"]);
+                for (t, p) in &rows {
+                    table.push(vec![
+                        t.clone(),
+                        p.partition.to_string(),
+                        if p.leader < 0 {
+                            "none".to_string()
+                        } else {
+                            p.leader.to_string()
+                        },
+                        id_list(&p.replicas),
+                        id_list(&p.isr),
+                    ]);
+                }
+                print(&table.render())
+            }
+        }
+        TopicsCommand::List {
+            exclude_internal, ..
+        } => {
             let md = client.metadata(None).await?;
             let mut topics: Vec<TopicMetadata> = md
                 .topics
@@ -528,7 +591,9 @@ mod tests {
         assert!(matches!(
             t.command,
             TopicsCommand::List {
-                exclude_internal: true
+                exclude_internal: true,
+                under_replicated: false,
+                unavailable: false,
             }
         ));
         let t = topics(&["describe", "--output", "json"]);
