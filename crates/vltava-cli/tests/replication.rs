@@ -394,26 +394,34 @@ async fn leadership_returns_to_preferred_replicas_by_itself() {
             .all(|p| p.leader == p.replicas[0] && p.isr.len() == 3)
             .then(|| md.partitions[0].leader)
     };
-    let victim = eventually(Duration::from_secs(20), "preferred leaders, full ISRs", || {
-        preferred(bootstraps[0].clone())
-    })
+    let victim = eventually(
+        Duration::from_secs(20),
+        "preferred leaders, full ISRs",
+        || preferred(bootstraps[0].clone()),
+    )
     .await;
     cluster.node(victim).kill9();
     let other = bootstraps[(victim % 3) as usize].clone();
-    eventually(Duration::from_secs(20), "a new leader of partition 0", || {
-        let b = other.clone();
-        async move {
-            let parts = partitions_of(&b, "pref").await?;
-            (parts[0].0 > 0 && parts[0].0 != victim).then_some(())
-        }
-    })
+    eventually(
+        Duration::from_secs(20),
+        "a new leader of partition 0",
+        || {
+            let b = other.clone();
+            async move {
+                let parts = partitions_of(&b, "pref").await?;
+                (parts[0].0 > 0 && parts[0].0 != victim).then_some(())
+            }
+        },
+    )
     .await;
     // The victim returns, catches up and, with no election asked for, the
     // controller gives it its preferred partitions back.
     cluster.node(victim).start();
-    let back = eventually(Duration::from_secs(30), "leadership back where it was", || {
-        preferred(other.clone())
-    })
+    let back = eventually(
+        Duration::from_secs(30),
+        "leadership back where it was",
+        || preferred(other.clone()),
+    )
     .await;
     assert_eq!(back, victim);
 }

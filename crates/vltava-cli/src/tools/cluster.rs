@@ -152,7 +152,8 @@ pub async fn run(args: ClusterArgs) -> Result<(), ToolError> {
             } else {
                 ElectionType::Preferred
             };
-            let wanted: Option<Vec<(String, Vec<i32>)>> = match (topic.len(), partition.is_empty()) {
+            let wanted: Option<Vec<(String, Vec<i32>)>> = match (topic.len(), partition.is_empty())
+            {
                 (0, true) => None,
                 (1, false) => Some(vec![(topic[0].clone(), partition)]),
                 (0, false) | (2.., false) => {

@@ -37,11 +37,13 @@ impl Client {
             },
             topic_partitions: partitions.map(|ps| {
                 ps.iter()
-                    .map(|(topic, partitions)| elect_leaders_request::TopicPartitions {
-                        topic: topic.clone(),
-                        partitions: partitions.clone(),
-                        ..Default::default()
-                    })
+                    .map(
+                        |(topic, partitions)| elect_leaders_request::TopicPartitions {
+                            topic: topic.clone(),
+                            partitions: partitions.clone(),
+                            ..Default::default()
+                        },
+                    )
                     .collect()
             }),
             timeout_ms: millis_i32(self.config.connection.request_timeout),
@@ -62,9 +64,7 @@ impl Client {
                 let topic = t.topic;
                 t.partition_result.into_iter().map(move |p| {
                     let code = ErrorCode(p.error_code);
-                    let error = code
-                        .is_error()
-                        .then(|| (code, nonempty(p.error_message)));
+                    let error = code.is_error().then(|| (code, nonempty(p.error_message)));
                     (topic.clone(), p.partition_id, error)
                 })
             })
