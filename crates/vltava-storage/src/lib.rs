@@ -19,6 +19,9 @@
 //!   (Kafka's `leader-epoch-checkpoint`), kept by [`Log`].
 //! * [`AbortedTxn`] — an entry of the aborted-transaction index
 //!   (`.txnindex`), kept per segment by [`Log`].
+//! * [`SnapshotPoint`] — where a producer-state snapshot (`.snapshot`,
+//!   content opaque here) is taken; [`Log`] keeps the files in step with
+//!   its data (flushed first, dropped by truncation and retention).
 
 #![doc = include_str!("../README.md")]
 
@@ -49,7 +52,8 @@ pub use leader_epoch::{
 };
 pub use log::{
     AppendInfo, BatchSummary, CleanStats, CleanableRange, CleanerLimits, Log, LogOpenOptions,
-    ReadResult, TimestampAndOffset,
+    ReadResult, SnapshotPoint, TimestampAndOffset, PRODUCER_SNAPSHOTS_RETAINED,
+    PRODUCER_SNAPSHOT_SUFFIX,
 };
 pub use manager::{
     CleanedLog, LogManager, LogManagerOptions, CLEANER_OFFSET_CHECKPOINT, CLEAN_SHUTDOWN_FILE,

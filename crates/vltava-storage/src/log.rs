@@ -25,7 +25,7 @@ use std::io::{self, ErrorKind, IoSlice, Seek, SeekFrom, Write};
 use std::ops::ControlFlow;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use bytes::Bytes;
@@ -46,7 +46,11 @@ use crate::txnindex::{AbortedTxn, TXN_INDEX_SUFFIX};
 use crate::uuid::KafkaUuid;
 
 mod cleaner;
+mod producer_snapshots;
 pub use cleaner::{CleanStats, CleanableRange, CleanerLimits};
+pub use producer_snapshots::{
+    SnapshotPoint, PRODUCER_SNAPSHOTS_RETAINED, PRODUCER_SNAPSHOT_SUFFIX,
+};
 #[cfg(test)]
 mod epoch_tests;
 
@@ -173,6 +177,14 @@ pub struct Log {
     /// Set by `stop_cleaning` (shutdown): a cleaning pass stops at its
     /// next batch.
     cleaning_stopped: AtomicBool,
+    /// Base offset of the last segment rolled and not yet reported by
+    /// `take_rolled` (-1: none).
+    rolled_at: AtomicI64,
+    /// Truncations so far (see `SnapshotPoint`).
+    truncations: AtomicU64,
+    /// Held while producer snapshot files are written or deleted; never
+    /// while taking `writer` (a snapshot's flush happens before it).
+    snapshot_files: Mutex<()>,
 }
 
 impl std::fmt::Debug for Log {
@@ -333,8 +345,14 @@ impl Log {
             epochs,
             closed: AtomicBool::new(false),
             cleaning_stopped: AtomicBool::new(false),
+            rolled_at: AtomicI64::new(-1),
+            truncations: AtomicU64::new(0),
+            snapshot_files: Mutex::new(()),
         };
         log.load_epochs(epochs_loaded, first_recovered, started_over)?;
+        // Producer snapshots of data the recovery cut off, or from before
+        // the log start, describe a log that is not this one.
+        log.delete_producer_snapshots_where(|o| o > log_end || o < log_start)?;
         Ok(log)
     }
 
@@ -844,6 +862,7 @@ impl Log {
         w.file = Some(file);
         // Every older segment was fsynced when it was rolled.
         self.recovery_point.fetch_max(new_base, Ordering::AcqRel);
+        self.rolled_at.store(new_base, Ordering::Release);
         tracing::debug!(log = %self.tp, base_offset = new_base, "rolled new segment");
         Ok(())
     }
@@ -1283,6 +1302,9 @@ impl Log {
             self.delete_segments_while(&mut w, &cfg, now_ms, high_watermark, |_, next| {
                 next.is_some_and(|n| n.base_offset <= log_start)
             })?;
+        let log_start = self.log_start_offset();
+        drop(w);
+        self.delete_producer_snapshots_where(|o| o < log_start)?;
         Ok(deleted)
     }
 
@@ -1353,7 +1375,10 @@ impl Log {
             })?;
             self.epochs.truncate_from_start(log_start)?;
         }
-        Ok(self.log_start_offset())
+        let log_start = self.log_start_offset();
+        drop(w);
+        self.delete_producer_snapshots_where(|o| o < log_start)?;
+        Ok(log_start)
     }
 
     // ------------------------------------------------------------ truncation
@@ -1383,6 +1408,12 @@ impl Log {
             self.truncate_fully_locked(&mut w, offset, &cfg, 0)?;
             return Ok(true);
         }
+        // Producer snapshots above the cut go first (a crash then leaves
+        // fewer snapshots, never one of data that is gone). Snapshots sit at
+        // batch boundaries, so none lies inside the batch cut below and
+        // those at or below `offset` stay at or below the new end.
+        self.begin_truncation();
+        self.delete_producer_snapshots_where(|o| o > offset)?;
         let target = self.floor_segment(offset).expect("offset >= first base");
         // Later segments first, so a crash leaves a prefix of the log.
         let later: Vec<Arc<Segment>> = self
@@ -1471,6 +1502,8 @@ impl Log {
         cfg: &LogConfig,
         now_ms: i64,
     ) -> Result<()> {
+        self.begin_truncation();
+        self.delete_producer_snapshots_where(|_| true)?;
         let old: Vec<Arc<Segment>> = {
             let mut map = self.segments_write();
             std::mem::take(&mut *map).into_values().collect()
