@@ -9,6 +9,7 @@
 //! the handlers.
 
 pub mod leadership;
+pub mod producer_snapshot;
 pub mod producer_state;
 
 use std::collections::{HashMap, HashSet};
@@ -240,7 +241,7 @@ impl Partition {
         now_ms: i64,
     ) -> Result<Appended, KafkaError> {
         let epoch = self.epoch_for_append(acks_all)?;
-        let batches: Vec<(Option<ProducerBatch>, i64)> = BatchSplitter::new(records.clone())
+        let batches: Vec<(Option<ProducerBatch>, i64, i64)> = BatchSplitter::new(records.clone())
             .filter_map(Result::ok)
             .map(|b| {
                 let producer = (b.producer_id() >= 0).then(|| ProducerBatch {
@@ -250,7 +251,11 @@ impl Partition {
                     last_seq: b.last_sequence(),
                     transactional: b.is_transactional(),
                 });
-                (producer, i64::from(b.last_offset_delta()))
+                (
+                    producer,
+                    i64::from(b.last_offset_delta()),
+                    b.max_timestamp(),
+                )
             })
             .collect();
         let idempotent: Vec<ProducerBatch> = batches.iter().filter_map(|b| b.0).collect();
@@ -284,7 +289,7 @@ impl Partition {
         if let Some(producers) = &mut producers {
             if let Ok(info) = &appended {
                 let mut first_offset = info.first_offset;
-                for (producer, delta) in batches {
+                for (producer, delta, max_timestamp) in batches {
                     if let Some(batch) = producer {
                         let offsets = BatchOffsets {
                             first_seq: batch.first_seq,
@@ -292,7 +297,13 @@ impl Partition {
                             first_offset,
                             last_offset: first_offset + delta,
                         };
-                        producers.record(batch, offsets, now_ms);
+                        // As stored: LogAppendTime replaced the producer's.
+                        let stored_timestamp = if info.log_append_time >= 0 {
+                            info.log_append_time
+                        } else {
+                            max_timestamp
+                        };
+                        producers.record(batch, offsets, stored_timestamp, now_ms);
                     }
                     first_offset += delta + 1;
                 }
@@ -356,7 +367,15 @@ impl Partition {
                     .map_err(|e| storage_rejection(&self.topic, self.index, e))?;
             }
         }
-        producers.end_transaction(producer_id, producer_epoch, now_ms);
+        // The marker's timestamp is `now_ms` (`to_batch`, and LogAppendTime
+        // stamps the same).
+        producers.end_transaction(
+            producer_id,
+            producer_epoch,
+            coordinator_epoch,
+            now_ms,
+            now_ms,
+        );
         self.publish_first_unstable(producers);
         drop(guard);
         self.after_local_append(epoch);
@@ -400,7 +419,7 @@ impl Partition {
                 first_offset: batch.base_offset(),
                 last_offset: batch.last_offset(),
             };
-            states.record(producer, offsets, now_ms);
+            states.record(producer, offsets, batch.max_timestamp(), now_ms);
         }
         states.expire(now_ms, self.settings().producer_id_expiration_ms);
         self.publish_first_unstable(states);
@@ -470,7 +489,7 @@ impl Partition {
                     first_offset: batch.base_offset(),
                     last_offset: batch.last_offset(),
                 };
-                states.record(producer, offsets, now_ms);
+                states.record(producer, offsets, batch.max_timestamp(), now_ms);
             }
             if next <= offset {
                 break;
@@ -571,7 +590,13 @@ impl Partition {
                 }
             }
         }
-        states.end_transaction(producer_id, batch.producer_epoch(), now_ms);
+        states.end_transaction(
+            producer_id,
+            batch.producer_epoch(),
+            marker.coordinator_epoch,
+            batch.max_timestamp(),
+            now_ms,
+        );
     }
 
     /// Whole batches from `offset`, below `upper` (the high watermark or

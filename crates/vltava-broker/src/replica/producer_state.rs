@@ -21,9 +21,19 @@
 //!
 //! A pure state machine: no I/O, no clock (times are passed in).
 //!
-//! After a restart the table is rebuilt from the batches of the last
-//! 16 MiB of each log (`Partition::load_producer_states`; Kafka uses
-//! snapshots plus the log): producers older than that are unknown, which
+//! The table survives restarts as Kafka keeps it: snapshots
+//! (`snapshot_entries` / `from_snapshot_entries`, one entry per producer
+//! with its last batch, in Kafka's `ProducerSnapshot` format, see
+//! `producer_snapshot`) taken at segment rolls and at clean shutdown, plus
+//! a replay of the batches after the snapshot
+//! (`Partition::load_producer_states`). As in Kafka, a producer loaded from
+//! a snapshot remembers only its last batch, not the last five: a retry of
+//! an older one of its in-flight batches after the restart is
+//! OUT_OF_ORDER_SEQUENCE_NUMBER rather than a duplicate.
+//!
+//! Without a usable snapshot (a log written before snapshots existed, or
+//! every snapshot corrupt) the table is rebuilt from the batches of the
+//! last 16 MiB of the log: producers older than that are unknown, which
 //! the KIP-360 rule above lets continue at any sequence. A transaction
 //! still open whose producer's first batch in that tail is transactional
 //! may have begun earlier: the headers before the tail are walked back to
@@ -32,6 +42,7 @@
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
+use vltava_protocol::messages::producer_snapshot::ProducerEntry;
 use vltava_protocol::ErrorCode;
 
 use crate::error::KafkaError;
@@ -67,10 +78,26 @@ pub struct BatchOffsets {
 struct Entry {
     epoch: i16,
     batches: VecDeque<BatchOffsets>,
+    /// When this broker last heard from the producer (for expiry).
     last_update_ms: i64,
+    /// The max timestamp of its last batch or marker (Kafka's
+    /// `lastTimestamp`; -1 if none). Kept for the snapshots.
+    last_timestamp: i64,
+    /// The coordinator epoch of its last transaction marker (-1 if none).
+    coordinator_epoch: i32,
 }
 
 impl Entry {
+    fn new(epoch: i16, now_ms: i64) -> Entry {
+        Entry {
+            epoch,
+            batches: VecDeque::with_capacity(BATCHES_RETAINED),
+            last_update_ms: now_ms,
+            last_timestamp: -1,
+            coordinator_epoch: -1,
+        }
+    }
+
     fn last_seq(&self) -> Option<i32> {
         self.batches.back().map(|b| b.last_seq)
     }
@@ -96,6 +123,18 @@ pub struct ProducerStates {
 
 fn in_sequence(last: i32, next: i32) -> bool {
     next == last.wrapping_add(1) && next >= 0 || (next == 0 && last == i32::MAX)
+}
+
+/// The sequence `delta` before `seq`, in sequences that wrap from
+/// `i32::MAX` to 0 (the first sequence of a batch from its last and its
+/// offset delta).
+fn sequence_before(seq: i32, delta: i32) -> i32 {
+    if seq >= delta {
+        seq - delta
+    } else {
+        // Wrapped: delta - seq - 1 steps back from i32::MAX.
+        i32::MAX - (delta - seq - 1)
+    }
 }
 
 impl ProducerStates {
@@ -189,13 +228,19 @@ impl ProducerStates {
         Ok(Verdict::Append)
     }
 
-    /// Records a batch that was appended (after `check` said `Append`).
-    pub fn record(&mut self, batch: ProducerBatch, offsets: BatchOffsets, now_ms: i64) {
-        let entry = self.entries.entry(batch.producer_id).or_insert(Entry {
-            epoch: batch.epoch,
-            batches: VecDeque::with_capacity(BATCHES_RETAINED),
-            last_update_ms: now_ms,
-        });
+    /// Records a batch that was appended (after `check` said `Append`);
+    /// `max_timestamp` is the max timestamp of the batch as stored.
+    pub fn record(
+        &mut self,
+        batch: ProducerBatch,
+        offsets: BatchOffsets,
+        max_timestamp: i64,
+        now_ms: i64,
+    ) {
+        let entry = self
+            .entries
+            .entry(batch.producer_id)
+            .or_insert_with(|| Entry::new(batch.epoch, now_ms));
         if entry.epoch < batch.epoch || (entry.epoch != batch.epoch && batch.first_seq >= 0) {
             entry.epoch = batch.epoch;
             entry.batches.clear();
@@ -207,6 +252,7 @@ impl ProducerStates {
             entry.batches.push_back(offsets);
         }
         entry.last_update_ms = now_ms;
+        entry.last_timestamp = max_timestamp;
         if batch.transactional && !self.open.contains_key(&batch.producer_id) {
             self.open.insert(batch.producer_id, offsets.first_offset);
             self.open_by_offset
@@ -214,21 +260,30 @@ impl ProducerStates {
         }
     }
 
-    /// Records a transaction marker of `producer_id` at `epoch`: closes its
-    /// open transaction and returns where that began (None if it had no
-    /// batch here). A marker of a newer epoch (the coordinator fenced the
-    /// producer) moves the producer to that epoch.
-    pub fn end_transaction(&mut self, producer_id: i64, epoch: i16, now_ms: i64) -> Option<i64> {
-        let entry = self.entries.entry(producer_id).or_insert(Entry {
-            epoch,
-            batches: VecDeque::new(),
-            last_update_ms: now_ms,
-        });
+    /// Records a transaction marker of `producer_id` at `epoch`, written by
+    /// the coordinator in `coordinator_epoch` with timestamp `timestamp`:
+    /// closes its open transaction and returns where that began (None if
+    /// it had no batch here). A marker of a newer epoch (the coordinator
+    /// fenced the producer) moves the producer to that epoch.
+    pub fn end_transaction(
+        &mut self,
+        producer_id: i64,
+        epoch: i16,
+        coordinator_epoch: i32,
+        timestamp: i64,
+        now_ms: i64,
+    ) -> Option<i64> {
+        let entry = self
+            .entries
+            .entry(producer_id)
+            .or_insert_with(|| Entry::new(epoch, now_ms));
         if epoch > entry.epoch {
             entry.epoch = epoch;
             entry.batches.clear();
         }
         entry.last_update_ms = now_ms;
+        entry.last_timestamp = timestamp;
+        entry.coordinator_epoch = coordinator_epoch;
         let first = self.open.remove(&producer_id)?;
         self.open_by_offset.remove(&(first, producer_id));
         Some(first)
@@ -261,6 +316,79 @@ impl ProducerStates {
         self.open.get(&producer_id).copied()
     }
 
+    /// The table as a snapshot holds it (Kafka's `ProducerSnapshot`
+    /// entries), ordered by producer id: per producer its epoch, its last
+    /// batch (sequence -1 and offset -1 if none), the timestamp and
+    /// coordinator epoch of its last write, and where its open transaction
+    /// began (-1 if none).
+    pub fn snapshot_entries(&self) -> Vec<ProducerEntry> {
+        let mut out: Vec<ProducerEntry> = self
+            .entries
+            .iter()
+            .map(|(&producer_id, e)| {
+                let last = e.batches.back();
+                ProducerEntry {
+                    producer_id,
+                    epoch: e.epoch,
+                    last_sequence: last.map_or(-1, |b| b.last_seq),
+                    last_offset: last.map_or(-1, |b| b.last_offset),
+                    offset_delta: last.map_or(0, |b| {
+                        i32::try_from(b.last_offset - b.first_offset).unwrap_or(i32::MAX)
+                    }),
+                    timestamp: e.last_timestamp,
+                    coordinator_epoch: e.coordinator_epoch,
+                    current_txn_first_offset: self.open.get(&producer_id).copied().unwrap_or(-1),
+                }
+            })
+            .collect();
+        out.sort_unstable_by_key(|e| e.producer_id);
+        out
+    }
+
+    /// The table a snapshot's entries describe, as Kafka loads one: each
+    /// producer with its last batch only (when the entry has one: an offset
+    /// and a sequence of at least 0), heard from at `now_ms`. A later entry
+    /// for the same producer replaces an earlier one.
+    pub fn from_snapshot_entries(entries: &[ProducerEntry], now_ms: i64) -> ProducerStates {
+        let mut states = ProducerStates::default();
+        for e in entries {
+            let mut entry = Entry::new(e.epoch, now_ms);
+            entry.last_timestamp = e.timestamp;
+            entry.coordinator_epoch = e.coordinator_epoch;
+            if e.last_offset >= 0 && e.last_sequence >= 0 {
+                let delta = e.offset_delta.max(0);
+                entry.batches.push_back(BatchOffsets {
+                    first_seq: sequence_before(e.last_sequence, delta),
+                    last_seq: e.last_sequence,
+                    first_offset: e.last_offset.saturating_sub(i64::from(delta)).max(0),
+                    last_offset: e.last_offset,
+                });
+            }
+            states.entries.insert(e.producer_id, entry);
+            if let Some(first) = states.open.remove(&e.producer_id) {
+                states.open_by_offset.remove(&(first, e.producer_id));
+            }
+            if e.current_txn_first_offset >= 0 {
+                states
+                    .open
+                    .insert(e.producer_id, e.current_txn_first_offset);
+                states
+                    .open_by_offset
+                    .insert((e.current_txn_first_offset, e.producer_id));
+            }
+        }
+        states
+    }
+
+    /// The batches remembered for `producer_id`, oldest first.
+    #[cfg(test)]
+    pub fn retained_batches(&self, producer_id: i64) -> Vec<BatchOffsets> {
+        self.entries
+            .get(&producer_id)
+            .map(|e| e.batches.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
     /// Forgets producers not heard from for `expiration_ms`
     /// (producer.id.expiration.ms); walks the table at most once a minute.
     pub fn expire(&mut self, now_ms: i64, expiration_ms: i64) {
@@ -285,7 +413,9 @@ mod tests {
             producer_id: pid,
             epoch,
             first_seq: first,
-            last_seq: first.wrapping_add(count - 1),
+            // Sequences wrap from i32::MAX to 0.
+            last_seq: ((i64::from(first) + i64::from(count) - 1) % (i64::from(i32::MAX) + 1))
+                as i32,
             transactional: false,
         }
     }
@@ -304,9 +434,11 @@ mod tests {
                 first_seq: b.first_seq,
                 last_seq: b.last_seq,
                 first_offset,
-                last_offset: first_offset + i64::from(b.last_seq - b.first_seq),
+                last_offset: first_offset
+                    + (i64::from(b.last_seq) - i64::from(b.first_seq))
+                        .rem_euclid(i64::from(i32::MAX) + 1),
             };
-            states.record(b, offsets, 0);
+            states.record(b, offsets, 0, 0);
         }
         verdict
     }
@@ -436,12 +568,12 @@ mod tests {
         assert_eq!(s.open_transaction(2), Some(1));
         // A producer in a transaction may not write outside it.
         assert_eq!(refused(&s, batch(2, 0, 3, 1)), ErrorCode::INVALID_TXN_STATE);
-        assert_eq!(s.end_transaction(2, 0, 0), Some(1));
+        assert_eq!(s.end_transaction(2, 0, -1, 0, 0), Some(1));
         assert_eq!(s.first_unstable_offset(), Some(3));
-        assert_eq!(s.end_transaction(3, 0, 0), Some(3));
+        assert_eq!(s.end_transaction(3, 0, -1, 0, 0), Some(3));
         assert_eq!(s.first_unstable_offset(), None);
         // A marker for a producer with nothing open here closes nothing.
-        assert_eq!(s.end_transaction(3, 0, 0), None);
+        assert_eq!(s.end_transaction(3, 0, -1, 0, 0), None);
         // Its next transaction opens at its next batch.
         append(&mut s, txn_batch(2, 0, 3, 1), 9);
         assert_eq!(s.first_unstable_offset(), Some(9));
@@ -451,12 +583,94 @@ mod tests {
     fn a_fencing_marker_moves_the_producer_to_the_new_epoch() {
         let mut s = ProducerStates::default();
         append(&mut s, txn_batch(4, 0, 0, 1), 0);
-        assert_eq!(s.end_transaction(4, 1, 0), Some(0));
+        assert_eq!(s.end_transaction(4, 1, -1, 0, 0), Some(0));
         assert_eq!(
             refused(&s, txn_batch(4, 0, 1, 1)),
             ErrorCode::INVALID_PRODUCER_EPOCH
         );
         assert_eq!(append(&mut s, txn_batch(4, 1, 0, 1), 2), Verdict::Append);
+    }
+
+    /// A snapshot keeps, per producer, what Kafka's does: the epoch, the
+    /// last batch, the open transaction, the last timestamp and
+    /// coordinator epoch. Loaded back, the last batch is still a duplicate
+    /// and the next sequence follows it; an older batch is no longer known.
+    #[test]
+    fn a_snapshot_keeps_each_producers_last_batch_and_transaction() {
+        let mut s = ProducerStates::default();
+        for i in 0..3 {
+            append(&mut s, batch(1, 2, i * 4, 4), i64::from(i) * 4); // 0..=11
+        }
+        append(&mut s, txn_batch(2, 0, 0, 2), 12); // 12..=13, open
+        append(&mut s, txn_batch(3, 5, 0, 1), 14);
+        assert_eq!(s.end_transaction(3, 6, 17, 999, 0), Some(14)); // fenced
+                                                                   // Sequences that wrap inside the last batch.
+        append(&mut s, batch(4, 0, i32::MAX - 1, 3), 16); // MAX-1, MAX, 0
+        let entries = s.snapshot_entries();
+        let ids: Vec<i64> = entries.iter().map(|e| e.producer_id).collect();
+        assert_eq!(ids, vec![1, 2, 3, 4], "ordered by producer id");
+        assert_eq!(
+            entries[0],
+            ProducerEntry {
+                producer_id: 1,
+                epoch: 2,
+                last_sequence: 11,
+                last_offset: 11,
+                offset_delta: 3,
+                timestamp: 0,
+                coordinator_epoch: -1,
+                current_txn_first_offset: -1,
+            }
+        );
+        assert_eq!(entries[1].current_txn_first_offset, 12);
+        // A producer known by its marker only: no batch.
+        assert_eq!(
+            (
+                entries[2].epoch,
+                entries[2].last_sequence,
+                entries[2].last_offset
+            ),
+            (6, -1, -1)
+        );
+        assert_eq!(
+            (entries[2].timestamp, entries[2].coordinator_epoch),
+            (999, 17)
+        );
+
+        let loaded = ProducerStates::from_snapshot_entries(&entries, 0);
+        assert_eq!(loaded.snapshot_entries(), entries);
+        assert_eq!(loaded.first_unstable_offset(), Some(12));
+        assert_eq!(
+            loaded.check(&[batch(1, 2, 8, 4)]),
+            Ok(Verdict::Duplicate(BatchOffsets {
+                first_seq: 8,
+                last_seq: 11,
+                first_offset: 8,
+                last_offset: 11
+            }))
+        );
+        assert_eq!(loaded.check(&[batch(1, 2, 12, 1)]), Ok(Verdict::Append));
+        assert_eq!(
+            refused(&loaded, batch(1, 2, 4, 4)),
+            ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER,
+            "only the last batch survives a snapshot, as in Kafka"
+        );
+        assert_eq!(
+            refused(&loaded, txn_batch(3, 5, 1, 1)),
+            ErrorCode::INVALID_PRODUCER_EPOCH
+        );
+        assert_eq!(
+            refused(&loaded, batch(2, 0, 2, 1)),
+            ErrorCode::INVALID_TXN_STATE
+        );
+        assert!(matches!(
+            loaded.check(&[batch(4, 0, i32::MAX - 1, 3)]),
+            Ok(Verdict::Duplicate(BatchOffsets {
+                first_offset: 16,
+                ..
+            }))
+        ));
+        assert_eq!(loaded.check(&[batch(4, 0, 1, 1)]), Ok(Verdict::Append));
     }
 
     #[test]
