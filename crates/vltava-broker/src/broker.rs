@@ -409,6 +409,12 @@ impl Broker {
         if let Err(e) = self.replicas.checkpoint_high_watermarks() {
             warn!("checkpointing high watermarks at shutdown: {e}");
         }
+        // Before the logs close (in the controller's shutdown): nothing
+        // appends any more (the listener, fetchers and coordinators have
+        // stopped), so each snapshot is at its log's end and the next start
+        // replays nothing.
+        let now = self.now_ms();
+        tokio::task::block_in_place(|| self.replicas.snapshot_producer_states(now));
         match self.controller.shutdown().await {
             Ok(()) => info!("shut down cleanly"),
             Err(e) => warn!("shutdown was not clean: {e}"),

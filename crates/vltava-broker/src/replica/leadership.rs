@@ -418,7 +418,8 @@ impl Partition {
     /// watermark as far as this log reaches. Producer state is kept up to
     /// date batch by batch, so a follower that becomes leader answers
     /// retries without duplicates; abort markers get their
-    /// aborted-transaction entries here as on the leader.
+    /// aborted-transaction entries here as on the leader. A roll takes a
+    /// producer snapshot, as on the leader.
     pub fn append_as_follower(
         &self,
         records: Bytes,
@@ -426,8 +427,8 @@ impl Partition {
         now_ms: i64,
     ) -> Result<(), vltava_storage::Error> {
         if !records.is_empty() {
-            self.log.append_as_follower(records.clone(), now_ms)?;
-            self.replay_follower_batches(records, now_ms);
+            self.append_and_replay_as_follower(records, now_ms)?;
+            self.snapshot_if_rolled(now_ms);
         }
         let hw = leader_high_watermark.min(self.log.log_end_offset());
         if hw != self.high_watermark() {
@@ -437,9 +438,13 @@ impl Partition {
     }
 
     /// Cuts a follower's log at `offset` (a divergence), and its producer
-    /// state with it (rebuilt from the log on next use).
+    /// state with it (rebuilt on next use from the newest snapshot left and
+    /// the log after it). The log deletes the producer snapshots above the
+    /// cut before cutting, and refuses a snapshot whose state was copied
+    /// before it (`Log::truncate_to`, `SnapshotPoint`).
     pub fn truncate_as_follower(&self, offset: i64) -> Result<(), vltava_storage::Error> {
         let mut producers = self.producers.lock().unwrap_or_else(|e| e.into_inner());
+        self.snapshot_offset.store(-1, Ordering::Release);
         self.log.truncate_to(offset)?;
         *producers = None;
         self.producers_loaded.store(false, Ordering::Release);
@@ -452,13 +457,16 @@ impl Partition {
         Ok(())
     }
 
-    /// A follower behind its leader's log start starts over there.
+    /// A follower behind its leader's log start starts over there, with
+    /// no producer state and no producer snapshot (the log deletes them
+    /// all).
     pub fn restart_as_follower_at(
         &self,
         offset: i64,
         now_ms: i64,
     ) -> Result<(), vltava_storage::Error> {
         let mut producers = self.producers.lock().unwrap_or_else(|e| e.into_inner());
+        self.snapshot_offset.store(-1, Ordering::Release);
         self.log.truncate_fully_and_start_at(offset, now_ms)?;
         *producers = None;
         self.producers_loaded.store(false, Ordering::Release);

@@ -18,12 +18,12 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use bytes::Bytes;
 use tokio::sync::Notify;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 use vltava_config::{BrokerConfig, EffectiveTopicConfig, TopicConfig};
 use vltava_metadata::MetadataImage;
 use vltava_protocol::ErrorCode;
 use vltava_records::control::EndTxnMarker;
-use vltava_records::{BatchSplitter, TimestampType};
+use vltava_records::{BatchSplitter, RecordBatch, TimestampType};
 use vltava_storage::{AbortedTxn, CleanupPolicy, KafkaUuid, Log, LogConfig, LogManager};
 
 use crate::error::KafkaError;
@@ -145,9 +145,15 @@ pub struct Partition {
     appended: Notify,
     /// Idempotent producers' epochs and last batches, and the open
     /// transactions; held across the check and the append so the two are
-    /// one step. Loaded from the tail of the log at first use
-    /// (`load_producer_states`).
+    /// one step, and by a follower across its append and the replay of
+    /// what it appended: whoever holds it sees every producer batch below
+    /// the log end recorded (what a snapshot needs). Loaded from the newest
+    /// snapshot and the log after it at first use (`load_producer_states`).
     producers: Mutex<Option<ProducerStates>>,
+    /// The offset of the last producer snapshot this process wrote (-1:
+    /// none, or a truncation removed it): a shutdown with nothing new
+    /// since writes none.
+    snapshot_offset: AtomicI64,
     /// Whether `producers` is loaded: lets fetches skip the lock.
     producers_loaded: AtomicBool,
     /// The first offset of the oldest open transaction, `NO_OPEN_TXN` if
@@ -315,6 +321,7 @@ impl Partition {
         let info = appended?;
         self.after_local_append(epoch);
         self.appended.notify_waiters();
+        self.snapshot_if_rolled(now_ms);
         Ok(Appended {
             base_offset: info.first_offset,
             log_append_time_ms: info.log_append_time,
@@ -380,130 +387,262 @@ impl Partition {
         drop(guard);
         self.after_local_append(epoch);
         self.appended.notify_waiters();
+        self.snapshot_if_rolled(now_ms);
         Ok((offset, epoch))
     }
 
-    /// Keeps a follower's producer state in step with the batches it just
-    /// appended from its leader (`records`, with the leader's offsets). A
+    /// A follower's append of what its leader sent (`records`, with the
+    /// leader's offsets), with its producer state kept in step: the
+    /// producers lock is held across the append and the replay, so a
+    /// snapshot never sees the log end past batches not yet recorded. A
     /// state not loaded yet is loaded from the log now, which covers these
     /// batches: a follower must write the aborted-transaction entries of
     /// the abort markers it receives, as its leader did.
-    fn replay_follower_batches(&self, records: Bytes, now_ms: i64) {
+    fn append_and_replay_as_follower(
+        &self,
+        records: Bytes,
+        now_ms: i64,
+    ) -> Result<(), vltava_storage::Error> {
         let mut guard = self.producers.lock().unwrap_or_else(|e| e.into_inner());
+        self.log.append_as_follower(records.clone(), now_ms)?;
         let Some(states) = guard.as_mut() else {
             let states = self.load_producer_states(now_ms);
             self.publish_first_unstable(&states);
             *guard = Some(states);
             self.producers_loaded.store(true, Ordering::Release);
-            return;
+            return Ok(());
         };
         for batch in BatchSplitter::new(records) {
             let Ok(batch) = batch else { break };
-            if batch.producer_id() < 0 {
-                continue;
+            if batch.producer_id() >= 0 {
+                self.replay_batch(states, &batch, now_ms);
             }
-            if batch.is_control() {
-                self.replay_marker(states, &batch, now_ms);
-                continue;
-            }
-            let producer = ProducerBatch {
-                producer_id: batch.producer_id(),
-                epoch: batch.producer_epoch(),
-                first_seq: batch.base_sequence(),
-                last_seq: batch.last_sequence(),
-                transactional: batch.is_transactional(),
-            };
-            let offsets = BatchOffsets {
-                first_seq: producer.first_seq,
-                last_seq: producer.last_seq,
-                first_offset: batch.base_offset(),
-                last_offset: batch.last_offset(),
-            };
-            states.record(producer, offsets, batch.max_timestamp(), now_ms);
         }
         states.expire(now_ms, self.settings().producer_id_expiration_ms);
         self.publish_first_unstable(states);
+        Ok(())
     }
 
-    /// The producer state after a restart: the producer batches and
-    /// transaction markers in the last `PRODUCER_STATE_SCAN_BYTES` of the
-    /// log, read batch by batch. Kafka restores it from snapshots and the
-    /// log; here older producers count as unknown, which KIP-360 lets start
-    /// at any sequence, and a transaction whose first batch lies before the
-    /// window counts as open from its first batch inside it.
-    ///
-    /// An abort marker whose aborted-transaction entry is missing (the
-    /// broker stopped between the two writes) gets its entry now.
-    /// A read error leaves the state as far as it got (logged); the append
-    /// that asked is never failed for it.
-    fn load_producer_states(&self, now_ms: i64) -> ProducerStates {
-        let mut states = ProducerStates::default();
-        let end = self.log.log_end_offset();
-        let mut offset = match tail_start_offset(&self.log, PRODUCER_STATE_SCAN_BYTES) {
-            Ok(offset) => offset,
-            Err(e) => {
-                warn!(topic = %self.topic, partition = self.index, "loading producer state: {e}");
-                return states;
-            }
+    /// Applies one stored batch with a producer id to `states`: a data
+    /// batch is recorded, a marker ends its producer's transaction. The one
+    /// replay a follower's appends, a load after a snapshot and the tail
+    /// scan share.
+    fn replay_batch(&self, states: &mut ProducerStates, batch: &RecordBatch, now_ms: i64) {
+        if batch.is_control() {
+            self.replay_marker(states, batch, now_ms);
+            return;
+        }
+        let producer = ProducerBatch {
+            producer_id: batch.producer_id(),
+            epoch: batch.producer_epoch(),
+            first_seq: batch.base_sequence(),
+            last_seq: batch.last_sequence(),
+            transactional: batch.is_transactional(),
         };
-        let window_start = offset;
-        // Producers whose first batch in the window is transactional data:
-        // their transaction may have begun before the window.
-        let mut maybe_earlier: HashSet<i64> = HashSet::new();
-        let mut seen: HashSet<i64> = HashSet::new();
+        let offsets = BatchOffsets {
+            first_seq: producer.first_seq,
+            last_seq: producer.last_seq,
+            first_offset: batch.base_offset(),
+            last_offset: batch.last_offset(),
+        };
+        states.record(producer, offsets, batch.max_timestamp(), now_ms);
+    }
+
+    /// Replays the batches with a producer id from `from` up to `end`
+    /// (batches starting below `from` are skipped), calling `visit` with
+    /// each before it is applied. Returns how many were replayed; a read
+    /// error stops it where it got.
+    fn replay_log(
+        &self,
+        states: &mut ProducerStates,
+        from: i64,
+        end: i64,
+        now_ms: i64,
+        mut visit: impl FnMut(&RecordBatch),
+    ) -> Result<usize, vltava_storage::Error> {
+        let mut replayed = 0;
+        let mut offset = from;
         while offset < end {
-            let read = match self.log.read(offset, 1 << 20, end, true) {
-                Ok(read) => read.records,
-                Err(e) => {
-                    warn!(topic = %self.topic, partition = self.index, "loading producer state: {e}");
-                    break;
-                }
-            };
+            let read = self.log.read(offset, 1 << 20, end, true)?.records;
             let mut next = offset;
             for batch in BatchSplitter::new(read) {
                 let Ok(batch) = batch else { break };
                 next = batch.next_offset();
-                if batch.producer_id() < 0 {
+                if batch.base_offset() < from || batch.producer_id() < 0 {
                     continue;
                 }
-                if seen.insert(batch.producer_id())
-                    && batch.is_transactional()
-                    && !batch.is_control()
-                {
-                    maybe_earlier.insert(batch.producer_id());
-                }
-                if batch.is_control() {
-                    self.replay_marker(&mut states, &batch, now_ms);
-                    continue;
-                }
-                let producer = ProducerBatch {
-                    producer_id: batch.producer_id(),
-                    epoch: batch.producer_epoch(),
-                    first_seq: batch.base_sequence(),
-                    last_seq: batch.last_sequence(),
-                    transactional: batch.is_transactional(),
-                };
-                let offsets = BatchOffsets {
-                    first_seq: producer.first_seq,
-                    last_seq: producer.last_seq,
-                    first_offset: batch.base_offset(),
-                    last_offset: batch.last_offset(),
-                };
-                states.record(producer, offsets, batch.max_timestamp(), now_ms);
+                visit(&batch);
+                self.replay_batch(states, &batch, now_ms);
+                replayed += 1;
             }
             if next <= offset {
                 break;
             }
             offset = next;
         }
+        Ok(replayed)
+    }
+
+    /// The producer state at first use: the newest usable snapshot and the
+    /// batches after it (`load_from_snapshot`), as Kafka loads it; without
+    /// one, the tail scan (`load_from_tail`). Neither fails the caller: an
+    /// error is logged and the state is what was read so far.
+    fn load_producer_states(&self, now_ms: i64) -> ProducerStates {
+        self.load_from_snapshot(now_ms)
+            .unwrap_or_else(|| self.load_from_tail(now_ms))
+    }
+
+    /// The newest snapshot at or below the log end (and not below the log
+    /// start) whose CRC and content check, plus a replay of every batch
+    /// after its offset. A snapshot that does not check is logged, deleted
+    /// and the next older one tried. `None` without a usable snapshot.
+    fn load_from_snapshot(&self, now_ms: i64) -> Option<ProducerStates> {
+        let (start, end) = (self.log.log_start_offset(), self.log.log_end_offset());
+        let offsets = match self.log.producer_snapshot_offsets() {
+            Ok(offsets) => offsets,
+            Err(e) => {
+                warn!(topic = %self.topic, partition = self.index, "listing producer snapshots: {e}");
+                return None;
+            }
+        };
+        for &offset in offsets.iter().rev() {
+            if offset > end || offset < start {
+                continue;
+            }
+            let bytes = match self.log.read_producer_snapshot(offset) {
+                Ok(Some(bytes)) => bytes,
+                Ok(None) => continue,
+                Err(e) => {
+                    warn!(topic = %self.topic, partition = self.index, offset, "reading a producer snapshot: {e}");
+                    continue;
+                }
+            };
+            let entries = match producer_snapshot::decode(&bytes) {
+                Ok(entries) => entries,
+                Err(reason) => {
+                    warn!(topic = %self.topic, partition = self.index, offset, "deleting a corrupt producer snapshot: {reason}");
+                    if let Err(e) = self.log.delete_producer_snapshot(offset) {
+                        warn!(topic = %self.topic, partition = self.index, offset, "deleting a producer snapshot: {e}");
+                    }
+                    continue;
+                }
+            };
+            let mut states = ProducerStates::from_snapshot_entries(&entries, now_ms);
+            let replayed = self
+                .replay_log(&mut states, offset, end, now_ms, |_| {})
+                .unwrap_or_else(|e| {
+                    warn!(topic = %self.topic, partition = self.index, "loading producer state after the snapshot at {offset}: {e}");
+                    0
+                });
+            info!(topic = %self.topic, partition = self.index, snapshot = offset, batches = replayed, producers = states.len(), "loaded producer state from a snapshot and the log after it");
+            return Some(states);
+        }
+        None
+    }
+
+    /// The fallback without a snapshot (a log written before snapshots
+    /// existed, or every snapshot corrupt): the producer batches and
+    /// transaction markers in the last `PRODUCER_STATE_SCAN_BYTES` of the
+    /// log, read batch by batch. Older producers count as unknown, which
+    /// KIP-360 lets start at any sequence; a transaction whose first batch
+    /// lies before the window is traced back to its real start
+    /// (`find_transaction_starts`).
+    ///
+    /// An abort marker whose aborted-transaction entry is missing (the
+    /// broker stopped between the two writes) gets its entry now (in the
+    /// replay after a snapshot too).
+    fn load_from_tail(&self, now_ms: i64) -> ProducerStates {
+        let mut states = ProducerStates::default();
+        let end = self.log.log_end_offset();
+        let window_start = match tail_start_offset(&self.log, PRODUCER_STATE_SCAN_BYTES) {
+            Ok(offset) => offset,
+            Err(e) => {
+                warn!(topic = %self.topic, partition = self.index, "loading producer state: {e}");
+                return states;
+            }
+        };
+        // Producers whose first batch in the window is transactional data:
+        // their transaction may have begun before the window.
+        let mut maybe_earlier: HashSet<i64> = HashSet::new();
+        let mut seen: HashSet<i64> = HashSet::new();
+        let visit = |batch: &RecordBatch| {
+            if seen.insert(batch.producer_id()) && batch.is_transactional() && !batch.is_control() {
+                maybe_earlier.insert(batch.producer_id());
+            }
+        };
+        if let Err(e) = self.replay_log(&mut states, window_start, end, now_ms, visit) {
+            warn!(topic = %self.topic, partition = self.index, "loading producer state: {e}");
+        }
         maybe_earlier.retain(|pid| states.open_transaction(*pid).is_some());
         if !maybe_earlier.is_empty() && window_start > self.log.log_start_offset() {
             self.find_transaction_starts(&mut states, maybe_earlier, window_start);
         }
         if !states.is_empty() {
-            info!(topic = %self.topic, partition = self.index, producers = states.len(), "loaded producer state from the log");
+            info!(topic = %self.topic, partition = self.index, producers = states.len(), "loaded producer state from the log's tail (no snapshot)");
         }
         states
+    }
+
+    /// After an append: if the log rolled a segment, a snapshot of the
+    /// producer state at the log end, as Kafka takes one at each roll.
+    ///
+    /// The log reports its rolls (`Log::take_rolled`, a flag asked after
+    /// each append) rather than calling back into the broker: the roll
+    /// happens inside the log's append, under its writer lock, before the
+    /// appender (holding the producers lock) has recorded the batches. So
+    /// the snapshot is taken after the append and named by the log end it
+    /// covers: the end of the append that rolled, a few offsets past the
+    /// new segment's base, where Kafka's is at the base itself (its roll
+    /// runs before the producer state is updated). For loading (the newest
+    /// snapshot plus the batches after it) and for deletion (by the log
+    /// start and end) either offset serves. Comparing segment counts after
+    /// each append instead would miss a roll when retention deleted a
+    /// segment in between. A roll by retention itself is reported at the
+    /// next append.
+    fn snapshot_if_rolled(&self, now_ms: i64) {
+        if self.log.take_rolled().is_some() {
+            self.snapshot_producer_state(now_ms, true);
+        }
+    }
+
+    /// Writes a snapshot of the producer state at the log end
+    /// (`<offset>.snapshot`, see `producer_snapshot`), unless one at that
+    /// offset was written already. With `load` the state is loaded first
+    /// if it is not yet; without, an unloaded state is skipped (the
+    /// snapshots and the log on disk still give it). The state is copied
+    /// under the producers lock and the file written after it is
+    /// released. A failure is logged: a missing snapshot only makes the
+    /// next load replay more.
+    fn snapshot_producer_state(&self, now_ms: i64, load: bool) {
+        let (entries, at) = {
+            let guard = if load {
+                self.producers(now_ms)
+            } else {
+                self.producers.lock().unwrap_or_else(|e| e.into_inner())
+            };
+            let Some(states) = guard.as_ref() else {
+                return;
+            };
+            let at = self.log.snapshot_point();
+            if at.offset() == self.snapshot_offset.load(Ordering::Acquire) {
+                return;
+            }
+            (states.snapshot_entries(), at)
+        };
+        let producers = entries.len();
+        let bytes = producer_snapshot::encode(entries);
+        match self.log.write_producer_snapshot(at, &bytes, now_ms) {
+            Ok(true) => {
+                self.snapshot_offset.store(at.offset(), Ordering::Release);
+                debug!(topic = %self.topic, partition = self.index, offset = at.offset(), producers, "wrote a producer snapshot");
+            }
+            Ok(false) => {
+                debug!(topic = %self.topic, partition = self.index, offset = at.offset(), "a producer snapshot went stale before it was written");
+            }
+            Err(e) => {
+                warn!(topic = %self.topic, partition = self.index, offset = at.offset(), "writing a producer snapshot: {e}");
+            }
+        }
     }
 
     /// For transactions still open after the tail scan whose producer's
@@ -670,6 +809,7 @@ impl Partition {
             committed: Notify::new(),
             appended: Notify::new(),
             producers: Mutex::new(None),
+            snapshot_offset: AtomicI64::new(-1),
             producers_loaded: AtomicBool::new(false),
             first_unstable: AtomicI64::new(NO_OPEN_TXN),
         };
@@ -811,6 +951,16 @@ impl ReplicaManager {
             self.logs.checkpoint_all()?;
         }
         first_error.map_or(Ok(total), Err)
+    }
+
+    /// A producer snapshot of every hosted partition whose producer state
+    /// is loaded and changed since its last snapshot (clean shutdown, as
+    /// Kafka takes one when it closes a log). An unloaded state needs none:
+    /// the snapshots and the log on disk give it as they did.
+    pub fn snapshot_producer_states(&self, now_ms: i64) {
+        for p in self.all() {
+            p.snapshot_producer_state(now_ms, false);
+        }
     }
 
     /// Writes every hosted partition's high watermark to
@@ -1000,6 +1150,7 @@ impl ReplicaManager {
                             committed: Notify::new(),
                             appended: Notify::new(),
                             producers: Mutex::new(None),
+                            snapshot_offset: AtomicI64::new(-1),
                             producers_loaded: AtomicBool::new(false),
                             first_unstable: AtomicI64::new(NO_OPEN_TXN),
                         });
@@ -1038,6 +1189,7 @@ impl ReplicaManager {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use vltava_protocol::messages::producer_snapshot::ProducerEntry;
     use vltava_records::RecordBatchBuilder;
     use vltava_storage::LogOpenOptions;
 
@@ -1209,12 +1361,404 @@ mod tests {
             assert_eq!(p.last_stable_offset(0), 3);
             p.log().close().unwrap();
         }
+        // Loaded from the snapshot of the last roll: it has the start.
+        {
+            let p = Partition::for_test(open_small(&dir));
+            assert!(
+                p.load_from_snapshot(0).is_some(),
+                "the rolls left snapshots"
+            );
+            assert_eq!(p.last_stable_offset(0), 3);
+            p.log().close().unwrap();
+        }
+        // Without snapshots (a log from before them), the tail scan's
+        // fallback: rebuilt from the tail alone, 9's transaction would
+        // start at 47.
+        remove_producer_snapshots(&dir.join("t-0"));
         let p = Partition::for_test(open_small(&dir));
         assert!(p.log().segment_count() > 4);
-        // Rebuilt from the tail alone, 9's transaction would start at 47.
+        assert!(p.load_from_snapshot(0).is_none());
         assert_eq!(p.last_stable_offset(0), 3);
         p.append_marker(9, 0, true, 0, 0).unwrap();
         assert_eq!(p.last_stable_offset(0), p.high_watermark());
+        p.log().close().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn remove_producer_snapshots(log_dir: &std::path::Path) {
+        for path in producer_snapshot_files(log_dir) {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+
+    fn producer_snapshot_files(log_dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+        let mut files: Vec<_> = std::fs::read_dir(log_dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "snapshot"))
+            .collect();
+        files.sort();
+        files
+    }
+
+    /// `count` records of producer `pid` in `epoch` from sequence `seq`.
+    fn producer_batch(
+        pid: i64,
+        epoch: i16,
+        seq: i32,
+        count: i32,
+        transactional: bool,
+        timestamp: i64,
+    ) -> Bytes {
+        let mut b = RecordBatchBuilder::new()
+            .producer(pid, epoch, seq)
+            .transactional(transactional);
+        for i in 0..count {
+            let value = format!("{pid}/{epoch}/{seq}/{i}:{}", "v".repeat(40));
+            b.append(timestamp, None, Some(value.as_bytes()), &[])
+                .unwrap();
+        }
+        b.build().unwrap()
+    }
+
+    /// The sequence `count` after `seq` (sequences wrap to 0 after
+    /// i32::MAX).
+    fn sequence_after(seq: i32, count: i32) -> i32 {
+        ((i64::from(seq) + i64::from(count)) % (i64::from(i32::MAX) + 1)) as i32
+    }
+
+    impl Partition {
+        /// What replaying the whole log gives.
+        fn replay_everything(&self, now_ms: i64) -> ProducerStates {
+            let mut states = ProducerStates::default();
+            let (start, end) = (self.log.log_start_offset(), self.log.log_end_offset());
+            self.replay_log(&mut states, start, end, now_ms, |_| {})
+                .unwrap();
+            states
+        }
+
+        /// The loaded producer state's snapshot entries and first unstable
+        /// offset (`None` if not loaded).
+        fn loaded_state(&self) -> Option<(Vec<ProducerEntry>, Option<i64>)> {
+            let guard = self.producers.lock().unwrap();
+            guard
+                .as_ref()
+                .map(|s| (s.snapshot_entries(), s.first_unstable_offset()))
+        }
+    }
+
+    /// `loaded` (a snapshot and the batches after it) holds what `full` (a
+    /// replay of the whole log) holds: every field a snapshot keeps per
+    /// producer (epoch, last batch, timestamp, coordinator epoch, open
+    /// transaction), the same first unstable offset, and of the batches
+    /// remembered the newest ones of the full replay's (a snapshot keeps a
+    /// producer's last batch only, as Kafka's does).
+    fn assert_same_state(loaded: &ProducerStates, full: &ProducerStates, context: &str) {
+        assert_eq!(
+            loaded.snapshot_entries(),
+            full.snapshot_entries(),
+            "{context}: the entries"
+        );
+        assert_eq!(
+            loaded.first_unstable_offset(),
+            full.first_unstable_offset(),
+            "{context}: the first unstable offset"
+        );
+        for entry in full.snapshot_entries() {
+            let ours = loaded.retained_batches(entry.producer_id);
+            let all = full.retained_batches(entry.producer_id);
+            assert!(
+                all.ends_with(&ours) && (ours.is_empty() == all.is_empty()),
+                "{context}: producer {} remembers {ours:?}, the full replay {all:?}",
+                entry.producer_id
+            );
+        }
+    }
+
+    #[derive(Debug)]
+    struct ModelProducer {
+        pid: i64,
+        epoch: i16,
+        next_seq: i32,
+        transactional: bool,
+        in_txn: bool,
+        /// The last batch appended in the current epoch and its offset.
+        last: Option<(Bytes, i64)>,
+    }
+
+    /// Random histories of idempotent and transactional producers
+    /// (commits, aborts, fencing markers, epoch bumps, retries, batches
+    /// without a producer, sequences that wrap) in a log of small segments
+    /// that rolls every few batches, mirrored to a follower; restarted at
+    /// random, with a shutdown snapshot or without one. After every
+    /// restart the state loaded from the newest snapshot plus the batches
+    /// after it equals a replay of the whole log and the state before the
+    /// restart, and every producer's last batch retried is answered with
+    /// its original offset and not appended again.
+    #[test]
+    fn snapshot_and_replay_give_what_a_full_replay_gives() {
+        use vltava_raft::SplitMix64;
+        use vltava_storage::LogOpenOptions;
+
+        let mut from_snapshots = 0;
+        for seed in 1..=4u64 {
+            let dir = temp_dir(&format!("snapshot-replay-{seed}"));
+            let open = |name: &str| {
+                let config = LogConfig {
+                    retention_ms: -1,
+                    segment_bytes: 2048,
+                    ..LogConfig::default()
+                };
+                let log = Log::open(&dir.join(name), config, LogOpenOptions::default(), 0).unwrap();
+                Partition::for_test(log)
+            };
+            let mut rng = SplitMix64::new(seed);
+            let mut leader = open("t-0");
+            let mut follower = open("t-1");
+            let mut producers: Vec<ModelProducer> = (1..=6)
+                .map(|pid| ModelProducer {
+                    pid,
+                    epoch: 0,
+                    // Producer 6 starts near the end of the sequences.
+                    next_seq: if pid == 6 { i32::MAX - 5 } else { 0 },
+                    transactional: pid % 2 == 0,
+                    in_txn: false,
+                    last: None,
+                })
+                .collect();
+            let mut coordinator_epoch = 0;
+            let mut now = 1_000;
+            for step in 0..400 {
+                now += 7;
+                let context = format!("seed {seed} step {step}");
+                let i = rng.range(0, producers.len() as u64) as usize;
+                let roll = rng.range(0, 100);
+                if roll < 12 && producers[i].transactional && producers[i].in_txn {
+                    let p = &mut producers[i];
+                    let fence = rng.chance(0.15);
+                    let commit = !fence && rng.chance(0.5);
+                    if rng.chance(0.2) {
+                        coordinator_epoch += 1;
+                    }
+                    let epoch = if fence { p.epoch + 1 } else { p.epoch };
+                    leader
+                        .append_marker(p.pid, epoch, commit, coordinator_epoch, now)
+                        .unwrap();
+                    p.in_txn = false;
+                    if fence {
+                        p.epoch = epoch;
+                        p.next_seq = 0;
+                        p.last = None;
+                    }
+                } else if roll < 16 && !producers[i].in_txn {
+                    // A new epoch (InitProducerId again): starts at 0.
+                    let p = &mut producers[i];
+                    p.epoch += 1;
+                    p.next_seq = 0;
+                    p.last = None;
+                } else if roll < 26 {
+                    let values = batch(-1, 0, 1 + rng.range(0, 3) as i32, false);
+                    leader.append(values, false, now).unwrap();
+                } else if roll < 34 {
+                    let p = &producers[i];
+                    if let Some((bytes, offset)) = &p.last {
+                        let end = leader.log().log_end_offset();
+                        let again = leader.append(bytes.clone(), false, now).unwrap();
+                        assert_eq!(again.base_offset, *offset, "{context}: a retry");
+                        assert_eq!(leader.log().log_end_offset(), end, "{context}");
+                    }
+                } else if roll < 37 {
+                    // A clean restart: a snapshot at shutdown, then the log
+                    // closes.
+                    leader.snapshot_producer_state(now, false);
+                    follower.snapshot_producer_state(now, false);
+                    (leader, follower) = restart(
+                        leader,
+                        follower,
+                        &open,
+                        &producers,
+                        now,
+                        &context,
+                        &mut from_snapshots,
+                    );
+                } else if roll < 39 {
+                    // A restart without the shutdown snapshot: the next
+                    // load starts from the last roll's snapshot.
+                    (leader, follower) = restart(
+                        leader,
+                        follower,
+                        &open,
+                        &producers,
+                        now,
+                        &context,
+                        &mut from_snapshots,
+                    );
+                } else {
+                    let p = &mut producers[i];
+                    let count = 1 + rng.range(0, 4) as i32;
+                    let txn = p.transactional;
+                    let bytes = producer_batch(p.pid, p.epoch, p.next_seq, count, txn, now);
+                    let appended = leader.append(bytes.clone(), false, now).unwrap();
+                    p.next_seq = sequence_after(p.next_seq, count);
+                    p.last = Some((bytes, appended.base_offset));
+                    p.in_txn |= txn;
+                }
+                mirror(&leader, &follower, now);
+            }
+            leader.snapshot_producer_state(now, false);
+            follower.snapshot_producer_state(now, false);
+            let _ = restart(
+                leader,
+                follower,
+                &open,
+                &producers,
+                now,
+                "at the end",
+                &mut from_snapshots,
+            );
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        assert!(
+            from_snapshots >= 20,
+            "only {from_snapshots} loads came from a snapshot"
+        );
+    }
+
+    /// Appends to `follower` what `leader` has beyond its log end, as a
+    /// replica fetcher does.
+    fn mirror(leader: &Partition, follower: &Partition, now_ms: i64) {
+        loop {
+            let from = follower.log().log_end_offset();
+            let end = leader.log().log_end_offset();
+            if from >= end {
+                return;
+            }
+            let records = leader.log().read(from, 1 << 16, end, true).unwrap().records;
+            follower.append_as_follower(records, end, now_ms).unwrap();
+        }
+    }
+
+    /// Closes both logs and opens them again, then checks what the loads
+    /// give (see `snapshot_and_replay_give_what_a_full_replay_gives`).
+    fn restart(
+        leader: Partition,
+        follower: Partition,
+        open: &dyn Fn(&str) -> Partition,
+        producers: &[ModelProducer],
+        now_ms: i64,
+        context: &str,
+        from_snapshots: &mut usize,
+    ) -> (Partition, Partition) {
+        let before = leader.loaded_state();
+        let follower_before = follower.loaded_state();
+        leader.log().close().unwrap();
+        follower.log().close().unwrap();
+        let (leader, follower) = (open("t-0"), open("t-1"));
+        for (p, name, before) in [
+            (&leader, "leader", &before),
+            (&follower, "follower", &follower_before),
+        ] {
+            let context = format!("{context}, {name}");
+            let full = p.replay_everything(now_ms);
+            match p.load_from_snapshot(now_ms) {
+                Some(loaded) => {
+                    *from_snapshots += 1;
+                    assert_same_state(&loaded, &full, &context);
+                }
+                None => assert!(
+                    producer_snapshot_files(p.log().dir()).is_empty(),
+                    "{context}: a snapshot was there but not used"
+                ),
+            }
+            if let Some((entries, first_unstable)) = before {
+                assert_eq!(
+                    &full.snapshot_entries(),
+                    entries,
+                    "{context}: the state before the restart"
+                );
+                assert_eq!(full.first_unstable_offset(), *first_unstable, "{context}");
+            }
+        }
+        assert_eq!(
+            leader.loaded_state(),
+            None,
+            "the checks above loaded nothing"
+        );
+        // Every producer's last batch is still known: a retry is answered
+        // with its offset and not appended again.
+        for p in producers {
+            if let Some((bytes, offset)) = &p.last {
+                let end = leader.log().log_end_offset();
+                let again = leader.append(bytes.clone(), false, now_ms).unwrap();
+                assert_eq!(
+                    again.base_offset, *offset,
+                    "{context}: producer {}'s retry",
+                    p.pid
+                );
+                assert_eq!(leader.log().log_end_offset(), end, "{context}");
+            }
+        }
+        (leader, follower)
+    }
+
+    /// A snapshot whose CRC does not check is logged and deleted, and the
+    /// one before it used (with a longer replay); with none left, the tail
+    /// scan.
+    #[test]
+    fn a_corrupt_snapshot_is_deleted_and_the_one_before_it_used() {
+        let dir = temp_dir("corrupt-snapshot");
+        let open = || {
+            let config = LogConfig {
+                retention_ms: -1,
+                segment_bytes: 1024,
+                ..LogConfig::default()
+            };
+            let log = Log::open(
+                &dir.join("t-0"),
+                config,
+                vltava_storage::LogOpenOptions::default(),
+                0,
+            )
+            .unwrap();
+            Partition::for_test(log)
+        };
+        let p = open();
+        for seq in 0..40 {
+            p.append(producer_batch(7, 0, seq, 1, false, 0), false, 0)
+                .unwrap();
+        }
+        p.append(producer_batch(8, 0, 0, 2, true, 0), false, 0)
+            .unwrap();
+        p.snapshot_producer_state(0, false);
+        let end = p.log().log_end_offset();
+        p.log().close().unwrap();
+        let files = producer_snapshot_files(&dir.join("t-0"));
+        assert!(files.len() >= 2, "{files:?}");
+        let newest = files.last().unwrap().clone();
+        assert!(newest.ends_with(format!("{end:020}.snapshot")));
+        let mut bytes = std::fs::read(&newest).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        std::fs::write(&newest, bytes).unwrap();
+
+        let p = open();
+        let loaded = p.load_from_snapshot(0).expect("the older snapshot");
+        assert!(!newest.exists(), "the corrupt snapshot is deleted");
+        assert_same_state(&loaded, &p.replay_everything(0), "after a corrupt snapshot");
+        assert_eq!(loaded.first_unstable_offset(), Some(40));
+        // Every snapshot corrupt: none is used, the tail scan is.
+        for file in producer_snapshot_files(&dir.join("t-0")) {
+            std::fs::write(file, b"\x00\x01garbage").unwrap();
+        }
+        assert!(p.load_from_snapshot(0).is_none());
+        assert!(producer_snapshot_files(&dir.join("t-0")).is_empty());
+        assert_eq!(p.last_stable_offset(0), 40);
+        let again = p.append(producer_batch(7, 0, 39, 1, false, 0), false, 0);
+        assert_eq!(
+            again.unwrap().base_offset,
+            39,
+            "the tail scan knows 7's last batch"
+        );
         p.log().close().unwrap();
         let _ = std::fs::remove_dir_all(&dir);
     }
