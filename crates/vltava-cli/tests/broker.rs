@@ -531,3 +531,141 @@ async fn data_directory_from_before_kafka_metadata_records_is_migrated() {
     assert_eq!(client.partition_count("old").await.unwrap(), 3);
     assert_eq!(client.partition_count("new").await.unwrap(), 1);
 }
+
+/// An idempotent producer (InitProducerId without a transactional id).
+async fn init_idempotent_producer(broker: &TestBroker) -> (i64, i16) {
+    use vltava_client::protocol::messages::InitProducerIdRequest;
+    use vltava_client::{Connection, ConnectionConfig};
+    let mut conn = Connection::connect(&broker.bootstrap(), ConnectionConfig::default())
+        .await
+        .expect("connect");
+    let request = InitProducerIdRequest {
+        transactional_id: None,
+        transaction_timeout_ms: -1,
+        producer_id: -1,
+        producer_epoch: -1,
+        ..Default::default()
+    };
+    let resp = conn.send_version(&request, 4).await.unwrap();
+    assert_eq!(ErrorCode(resp.error_code), ErrorCode::NONE);
+    (resp.producer_id, resp.producer_epoch)
+}
+
+/// `count` records of producer `pid` from sequence `seq`.
+fn idempotent_batch(pid: i64, epoch: i16, seq: i32, count: i32) -> Bytes {
+    let mut b = vltava_records::RecordBatchBuilder::new().producer(pid, epoch, seq);
+    for i in 0..count {
+        let value = format!("idempotent {}", seq + i);
+        b.append(now_ms(), None, Some(value.as_bytes()), &[])
+            .unwrap();
+    }
+    b.build().unwrap()
+}
+
+/// Producer state survives restarts through `.snapshot` files, however
+/// old the producer's last batch: here more than the 16 MiB of log tail
+/// the broker scans when it has no snapshot lie after it. After a kill -9
+/// (the snapshot of the last segment roll, and the log after it) and after
+/// a clean restart (the snapshot taken at shutdown), a retry of the last
+/// batch is answered with its original offset and not written again, and a
+/// sequence gap is refused (an unknown producer could start anywhere).
+/// Without the snapshots, it is unknown.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_idempotent_producer_older_than_the_scanned_tail_survives_restarts() {
+    let mut broker = TestBroker::start(&[]);
+    let mut client = broker.client().await;
+    create(&mut client, "idem", 1, &[("segment.bytes", "1048576")]).await;
+    let (pid, epoch) = init_idempotent_producer(&broker).await;
+    let mut offsets = Vec::new();
+    for seq in (0..12).step_by(3) {
+        let batch = idempotent_batch(pid, epoch, seq, 3);
+        offsets.push(
+            client
+                .produce_batch("idem", 0, batch, Acks::All)
+                .await
+                .unwrap(),
+        );
+    }
+    assert_eq!(offsets, vec![0, 3, 6, 9]);
+    let last = idempotent_batch(pid, epoch, 9, 3);
+    // 25 MB of other records after it, ten batches a segment.
+    for _ in 0..250 {
+        let big = ProducerRecord::value(vec![b'x'; 100_000]);
+        client
+            .produce("idem", 0, &[big], Acks::Leader, Compression::None)
+            .await
+            .unwrap();
+    }
+    let end = 12 + 250;
+    let latest = async |client: &mut Client| {
+        client
+            .list_offsets("idem", 0, OffsetSpec::Latest)
+            .await
+            .unwrap()
+            .offset
+    };
+    assert_eq!(latest(&mut client).await, end);
+    let snapshots = || {
+        std::fs::read_dir(broker.partition_dir("idem", 0))
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "snapshot")
+            })
+            .count()
+    };
+    assert!(snapshots() > 0, "the segment rolls took snapshots");
+    drop(client);
+
+    for clean in [false, true] {
+        if clean {
+            broker.stop();
+        } else {
+            broker.kill9();
+        }
+        broker.restart();
+        let mut client = broker.client().await;
+        let retried = client
+            .produce_batch("idem", 0, last.clone(), Acks::All)
+            .await
+            .unwrap();
+        assert_eq!(
+            retried, 9,
+            "clean={clean}: the retry gets its original offset"
+        );
+        assert_eq!(
+            latest(&mut client).await,
+            end,
+            "clean={clean}: and is not written again"
+        );
+        let gap = client
+            .produce_batch("idem", 0, idempotent_batch(pid, epoch, 20, 1), Acks::All)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            gap.code(),
+            Some(ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER),
+            "clean={clean}: the producer is known"
+        );
+    }
+    // What the snapshots made the difference for: without them the scan of
+    // the log's tail does not reach the producer, which is then unknown
+    // and may continue at any sequence (KIP-360).
+    broker.stop();
+    for entry in std::fs::read_dir(broker.partition_dir("idem", 0)).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|x| x == "snapshot") {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    broker.restart();
+    let mut client = broker.client().await;
+    let anywhere = client
+        .produce_batch("idem", 0, idempotent_batch(pid, epoch, 20, 1), Acks::All)
+        .await
+        .unwrap();
+    assert_eq!(anywhere, end);
+}
