@@ -1304,7 +1304,9 @@ impl Log {
             })?;
         let log_start = self.log_start_offset();
         drop(w);
-        self.delete_producer_snapshots_where(|o| o < log_start)?;
+        if deleted > 0 {
+            self.delete_producer_snapshots_where(|o| o < log_start)?;
+        }
         Ok(deleted)
     }
 
@@ -1367,7 +1369,8 @@ impl Log {
         if offset > limit || offset < 0 {
             return Err(self.out_of_range(offset));
         }
-        if offset > self.log_start_offset() {
+        let moved = offset > self.log_start_offset();
+        if moved {
             self.log_start_offset.fetch_max(offset, Ordering::AcqRel);
             let log_start = self.log_start_offset();
             self.delete_segments_while(&mut w, &cfg, i64::MIN, i64::MAX, |_, next| {
@@ -1377,7 +1380,9 @@ impl Log {
         }
         let log_start = self.log_start_offset();
         drop(w);
-        self.delete_producer_snapshots_where(|o| o < log_start)?;
+        if moved {
+            self.delete_producer_snapshots_where(|o| o < log_start)?;
+        }
         Ok(log_start)
     }
 
