@@ -41,19 +41,36 @@ impl Node {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// Starts the server. Its log goes to the test's stderr at `warn`,
+    /// unless `VLTAVA_TEST_LOG_DIR` names a directory: then each node
+    /// appends to `node-<id>.log` there, at `VLTAVA_TEST_RUST_LOG` (default
+    /// `info`), which outlives the cluster's temporary directory.
     pub fn start(&mut self) {
-        let child = vltava()
+        let mut command = vltava();
+        command
             .arg("server")
             .arg("--config")
             .arg(&self.config)
             .arg("--data-dir")
             .arg(&self.data_dir)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start vltava server");
-        self.child = Some(child);
+            .stdout(Stdio::null());
+        match std::env::var_os("VLTAVA_TEST_LOG_DIR") {
+            Some(dir) => {
+                let path = PathBuf::from(dir).join(format!("node-{}.log", self.id));
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)
+                    .expect("open the node's log file");
+                eprintln!("node {} logs to {}", self.id, path.display());
+                let level = std::env::var("VLTAVA_TEST_RUST_LOG").unwrap_or_else(|_| "info".into());
+                command.env("RUST_LOG", level).stderr(file);
+            }
+            None => {
+                command.env("RUST_LOG", "warn").stderr(Stdio::inherit());
+            }
+        }
+        self.child = Some(command.spawn().expect("start vltava server"));
     }
 
     pub fn kill9(&mut self) {
@@ -71,6 +88,32 @@ impl Node {
             .status()
             .expect("kill");
         assert!(status.success());
+    }
+
+    /// SIGTERM (the broker's controlled shutdown) and waits for the
+    /// process to exit, for up to `limit`; returns how long it took.
+    /// Panics if it is still running then or exits unsuccessfully.
+    pub fn stop(&mut self, limit: Duration) -> Duration {
+        let started = Instant::now();
+        self.signal("-TERM");
+        let mut child = self.child.take().expect("running");
+        loop {
+            if let Some(status) = child.try_wait().expect("wait for the node") {
+                assert!(status.success(), "node {} exited with {status}", self.id);
+                return started.elapsed();
+            }
+            if started.elapsed() > limit {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("node {} did not stop within {limit:?} of SIGTERM", self.id);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The directory of a partition's log on this node.
+    pub fn partition_dir(&self, topic: &str, partition: i32) -> PathBuf {
+        self.data_dir.join(format!("{topic}-{partition}"))
     }
 
     pub fn is_running(&mut self) -> bool {
