@@ -1609,6 +1609,38 @@ pub fn list_reassignments(
         .collect()
 }
 
+/// Plans unclean elections of every partition without a leader whose
+/// topic allows them (`unclean.leader.election.enable` on the topic, else
+/// the policy's default): what the controller does after that setting
+/// changes and on its periodic leadership pass, so that enabling it brings
+/// an offline partition back without an ElectLeaders request (Kafka: the
+/// KRaft controller's periodic unclean election, KAFKA-12670). Partitions
+/// with no live replica stay offline.
+pub fn plan_unclean_elections_allowed(
+    image: &MetadataImage,
+    policy: ElectionPolicy,
+) -> Vec<MetadataRecord> {
+    let wanted: Vec<(String, Vec<i32>)> = image
+        .topics()
+        .into_iter()
+        .filter(|t| policy.unclean_enabled(image, &t.name))
+        .filter_map(|t| {
+            let offline: Vec<i32> = t
+                .partitions
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| !p.has_leader())
+                .map(|(i, _)| i as i32)
+                .collect();
+            (!offline.is_empty()).then(|| (t.name.clone(), offline))
+        })
+        .collect();
+    if wanted.is_empty() {
+        return Vec::new();
+    }
+    plan_elect_leaders(image, Some(&wanted), ElectionType::Unclean).0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -2531,6 +2563,44 @@ mod tests {
                 (vec![1, 2, 3], vec![1], -1, 1, 3)
             );
         }
+    }
+
+    #[test]
+    fn enabling_unclean_election_on_a_topic_brings_its_offline_partitions_back() {
+        let image = cluster(&[(1, None), (2, None), (3, None)]);
+        let mut image = manual_topic(&image, "t", &[&[1, 2, 3]], &[]);
+        for b in [2, 3] {
+            image = commit(&image, &plan_fence_broker(&image, b, POLICY).unwrap());
+        }
+        for b in [2, 3] {
+            let epoch = epoch_of(&image, b);
+            image = commit(
+                &image,
+                &plan_unfence_broker(&image, b, epoch, POLICY).unwrap(),
+            );
+        }
+        // The only ISR member fails: offline, and nothing to do while
+        // unclean election is off.
+        image = commit(&image, &plan_fence_broker(&image, 1, POLICY).unwrap());
+        assert_eq!(state(&image, "t", 0).leader, -1);
+        assert!(plan_unclean_elections_allowed(&image, POLICY).is_empty());
+        // Enabled on the topic: the first live replica leads, alone.
+        image = commit(
+            &image,
+            &[MetadataRecord::Config {
+                resource_type: crate::image::RESOURCE_TOPIC,
+                resource_name: "t".to_string(),
+                name: UNCLEAN_LEADER_ELECTION_ENABLE.to_string(),
+                value: Some("true".to_string()),
+            }],
+        );
+        let records = plan_unclean_elections_allowed(&image, POLICY);
+        assert_eq!(records.len(), 1);
+        image = commit(&image, &records);
+        let p = state(&image, "t", 0);
+        assert_eq!((p.leader, p.isr.clone()), (2, vec![2]));
+        // Nothing left to elect.
+        assert!(plan_unclean_elections_allowed(&image, POLICY).is_empty());
     }
 
     #[test]

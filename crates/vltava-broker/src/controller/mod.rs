@@ -320,9 +320,13 @@ impl Controller {
         }
         // A restarted broker must wait for its old session to expire (it
         // may still be a live process elsewhere with the same id), except
-        // the broker of this very node: its old incarnation is gone.
-        let session_alive = r.broker_id != self.node_id && self.session_alive(r.broker_id);
+        // the broker of this very node (its old incarnation is gone) and a
+        // fenced one (it has no session: a broker is fenced when its
+        // controlled shutdown ends, so a rolling restart rejoins at once).
         let image = self.metadata.image();
+        let fenced = image.brokers.get(&r.broker_id).is_some_and(|b| b.fenced);
+        let session_alive =
+            r.broker_id != self.node_id && !fenced && self.session_alive(r.broker_id);
         let policy = self.election_policy();
         let plan = move |epoch: i64| {
             controller::plan_register_broker(
@@ -412,6 +416,19 @@ impl Controller {
         if !records.is_empty() {
             self.commit(&lock, records).await?;
         }
+        if want_shut_down {
+            // Its leaderships have moved away (or, where no other replica
+            // could take one, the partition went offline): the controlled
+            // shutdown is complete, and the broker is fenced so that the
+            // next incarnation may register at once, as Kafka does.
+            let image = self.metadata.image();
+            let fence = controller::plan_fence_broker(&image, broker_id, policy)
+                .map_err(KafkaError::from)?;
+            if !fence.is_empty() {
+                self.commit(&lock, fence).await?;
+                info!(broker = broker_id, "controlled shutdown complete: fenced");
+            }
+        }
         let is_fenced = self
             .metadata
             .image()
@@ -421,8 +438,8 @@ impl Controller {
         Ok(HeartbeatAnswer {
             is_caught_up,
             is_fenced,
-            // Leadership moves arrive with replication; with nothing to
-            // move, a broker may stop as soon as it asked.
+            // The leaderships moved in the commit above: the broker may
+            // stop as soon as it asked.
             should_shut_down: want_shut_down,
         })
     }
@@ -612,6 +629,24 @@ impl Controller {
         ))
     }
 
+    /// Unclean elections of the offline partitions whose topic now allows
+    /// them (after a config change, and on the periodic leadership pass).
+    async fn elect_unclean_where_allowed(
+        &self,
+        lock: &MutexGuard<'_, ()>,
+    ) -> Result<(), KafkaError> {
+        let image = self.metadata.image();
+        let records = controller::plan_unclean_elections_allowed(&image, self.election_policy());
+        if !records.is_empty() {
+            warn!(
+                partitions = records.len(),
+                "unclean leader election: replicas outside the ISR now lead; records only the lost ISR had are gone"
+            );
+            self.commit(lock, records).await?;
+        }
+        Ok(())
+    }
+
     /// Preferred-leader rebalancing (`auto.leader.rebalance.enable`): on
     /// the active controller, every partition whose preferred (first)
     /// replica is in sync and live but does not lead gets it back, in one
@@ -621,6 +656,7 @@ impl Controller {
             return Ok(0);
         }
         let lock = self.lead().await?;
+        self.elect_unclean_where_allowed(&lock).await?;
         let image = self.metadata.image();
         let (records, results) =
             controller::plan_elect_leaders(&image, None, controller::ElectionType::Preferred);
@@ -771,6 +807,7 @@ impl Controller {
         let records = config_diff(RESOURCE_TOPIC, topic, &current, &config.to_strings());
         if !validate_only {
             self.commit(&lock, records).await?;
+            self.elect_unclean_where_allowed(&lock).await?;
         }
         Ok(())
     }
@@ -797,6 +834,7 @@ impl Controller {
         let records = config_diff(RESOURCE_BROKER, resource, &current, &overrides);
         if !validate_only {
             self.commit(&lock, records).await?;
+            self.elect_unclean_where_allowed(&lock).await?;
         }
         Ok(())
     }
