@@ -81,7 +81,7 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     broker("auto.create.topics.enable", Boolean, Some("true"), High, ReadOnly,
         "Create a topic on first use (metadata request or produce) when it does not exist."),
     broker("auto.leader.rebalance.enable", Boolean, Some("true"), High, ReadOnly,
-        "Every leader.imbalance.check.interval.seconds the active controller moves leadership back to each partition's preferred replica where that replica is in sync and live (as Kafka's KRaft controller, which does not use leader.imbalance.per.broker.percentage)."),
+        "Periodically give leadership back to in-sync preferred replicas (active controller)."),
     broker("background.threads", Int, Some("10"), High, ClusterWide,
         "Threads for background housekeeping work.")
         .at_least(1),
