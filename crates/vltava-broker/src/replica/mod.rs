@@ -348,6 +348,21 @@ impl Partition {
         let epoch = self.epoch_for_append(false)?;
         let mut guard = self.producers(now_ms);
         let producers = guard.as_mut().expect("loaded by producers()");
+        // A marker from a coordinator older than the one that wrote this
+        // producer's last marker is a deposed coordinator's (the
+        // transaction moved on without it): refused, as Kafka does.
+        if let Some(newer) = producers
+            .coordinator_epoch(producer_id)
+            .filter(|e| *e > coordinator_epoch)
+        {
+            return Err(KafkaError::new(
+                ErrorCode::TRANSACTION_COORDINATOR_FENCED,
+                format!(
+                    "a marker of coordinator epoch {coordinator_epoch} for producer \
+                     {producer_id}, whose last marker here was of epoch {newer}"
+                ),
+            ));
+        }
         let marker = EndTxnMarker {
             commit,
             coordinator_epoch,
@@ -1295,6 +1310,16 @@ mod tests {
         assert_eq!(p.aborted_transactions(0, 100), vec![(8, 6)]);
         // A fetch that starts after the aborted transaction is told nothing.
         assert!(p.aborted_transactions(9, 100).is_empty());
+        // A later transaction of producer 7 is ended by a coordinator of
+        // epoch 3; a marker of the deposed epoch-0 coordinator is refused
+        // and writes nothing.
+        p.append(batch(7, 3, 1, true), false, 0).unwrap(); // 10
+        assert_eq!(p.append_marker(7, 0, false, 3, 0).unwrap().0, 11);
+        let end = p.log().log_end_offset();
+        let fenced = p.append_marker(7, 0, true, 0, 0).unwrap_err();
+        assert_eq!(fenced.code, ErrorCode::TRANSACTION_COORDINATOR_FENCED);
+        assert_eq!(p.log().log_end_offset(), end);
+        assert_eq!(p.append_marker(7, 0, true, 3, 0).unwrap().0, end);
         p.log().close().unwrap();
         let _ = std::fs::remove_dir_all(&dir);
     }

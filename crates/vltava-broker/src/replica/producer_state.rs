@@ -311,6 +311,12 @@ impl ProducerStates {
         self.open_by_offset.insert((first_offset, producer_id));
     }
 
+    /// The coordinator epoch of `producer_id`'s last transaction marker
+    /// here (-1 before any), if the producer is known.
+    pub fn coordinator_epoch(&self, producer_id: i64) -> Option<i32> {
+        self.entries.get(&producer_id).map(|e| e.coordinator_epoch)
+    }
+
     /// The first offset of `producer_id`'s open transaction here.
     pub fn open_transaction(&self, producer_id: i64) -> Option<i64> {
         self.open.get(&producer_id).copied()
