@@ -134,30 +134,15 @@ impl GroupService {
     /// partition is still pending after `SETTLE_WAIT`.
     pub async fn ensure_ready(&self) -> Result<(), KafkaError> {
         let partitions: Vec<i32> = (0..self.ensure_topic().await?).collect();
-        let pending = |p: &i32| {
-            standing(
-                leadership(&self.deps, OFFSETS_TOPIC, *p),
-                self.loaded.get(*p),
-            ) == Standing::Pending
-        };
-        if partitions.iter().any(pending) {
-            settle_for_request(
-                &self.deps,
-                OFFSETS_TOPIC,
-                &partitions,
-                &self.loaded,
-                &self.loading,
-                |p| self.settle(p),
-            )
-            .await;
-        }
-        match partitions.iter().find(|p| pending(p)) {
-            None => Ok(()),
-            Some(p) => Err(KafkaError::new(
-                ErrorCode::COORDINATOR_LOAD_IN_PROGRESS,
-                format!("{OFFSETS_TOPIC}-{p} is being loaded or unloaded."),
-            )),
-        }
+        super::ready_for_all(
+            &self.deps,
+            OFFSETS_TOPIC,
+            &partitions,
+            &self.loaded,
+            &self.loading,
+            |p| self.settle(p),
+        )
+        .await
     }
 
     /// Makes sure this node is ready to coordinate `group`: the offsets

@@ -198,6 +198,37 @@ pub async fn settle_for_request<F, Fut>(
     }
 }
 
+/// What requests about every group or transactional id this node
+/// coordinates need (ListGroups, ListTransactions): each of `partitions`
+/// of `topic` as this node's leadership wants it, settled for at most
+/// `SETTLE_WAIT`; COORDINATOR_LOAD_IN_PROGRESS naming the first one still
+/// pending after that.
+pub async fn ready_for_all<F, Fut>(
+    deps: &CoordinatorDeps,
+    topic: &str,
+    partitions: &[i32],
+    loaded: &LoadedEpochs,
+    loading: &tokio::sync::Mutex<()>,
+    settle: F,
+) -> Result<(), crate::error::KafkaError>
+where
+    F: FnMut(i32) -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let pending =
+        |p: &i32| standing(leadership(deps, topic, *p), loaded.get(*p)) == Standing::Pending;
+    if partitions.iter().any(pending) {
+        settle_for_request(deps, topic, partitions, loaded, loading, settle).await;
+    }
+    match partitions.iter().find(|p| pending(p)) {
+        None => Ok(()),
+        Some(p) => Err(crate::error::KafkaError::new(
+            vltava_protocol::ErrorCode::COORDINATOR_LOAD_IN_PROGRESS,
+            format!("{topic}-{p} is being loaded or unloaded."),
+        )),
+    }
+}
+
 /// The leader epoch each loaded partition of an internal topic was loaded
 /// in. A coordinator adapter changes it only while it holds its state
 /// machine, so whoever holds the state machine reads it in step; the fast

@@ -141,30 +141,15 @@ impl TxnService {
     /// while one of them is still pending after `SETTLE_WAIT`.
     pub async fn ensure_ready(&self) -> Result<(), KafkaError> {
         let partitions: Vec<i32> = (0..self.ensure_topic().await?).collect();
-        let pending = |p: &i32| {
-            standing(
-                leadership(&self.deps, TRANSACTION_STATE_TOPIC, *p),
-                self.loaded.get(*p),
-            ) == Standing::Pending
-        };
-        if partitions.iter().any(pending) {
-            settle_for_request(
-                &self.deps,
-                TRANSACTION_STATE_TOPIC,
-                &partitions,
-                &self.loaded,
-                &self.loading,
-                |p| self.settle(p),
-            )
-            .await;
-        }
-        match partitions.iter().find(|p| pending(p)) {
-            None => Ok(()),
-            Some(p) => Err(KafkaError::new(
-                ErrorCode::COORDINATOR_LOAD_IN_PROGRESS,
-                format!("{TRANSACTION_STATE_TOPIC}-{p} is being loaded or unloaded."),
-            )),
-        }
+        super::ready_for_all(
+            &self.deps,
+            TRANSACTION_STATE_TOPIC,
+            &partitions,
+            &self.loaded,
+            &self.loading,
+            |p| self.settle(p),
+        )
+        .await
     }
 
     /// FindCoordinator for `transactional_id`: creates the topic at first
