@@ -8,10 +8,9 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::cluster::{client_of, converged, eventually, vltava, Cluster, Node};
+use common::cluster::{client_of, converged, eventually, values_by_offset, vltava, Cluster, Node};
 use vltava_client::protocol::messages::alter_partition_reassignments_request::{
     ReassignablePartition, ReassignableTopic,
 };
@@ -91,27 +90,6 @@ async fn produce_acked(
             }
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Every record of partition 0 up to its high watermark, read from its
-/// leader: offset → value.
-async fn read_all(client: &mut Client, topic: &str) -> BTreeMap<i64, String> {
-    let mut out = BTreeMap::new();
-    let mut offset = 0;
-    loop {
-        let fetched = client
-            .fetch(topic, 0, offset, 100, 1 << 20)
-            .await
-            .expect("fetch");
-        for r in &fetched.records {
-            let value = String::from_utf8(r.value.clone().unwrap_or_default().to_vec()).unwrap();
-            out.insert(r.offset, value);
-        }
-        if fetched.next_offset >= fetched.high_watermark {
-            return out;
-        }
-        offset = fetched.next_offset;
     }
 }
 
@@ -239,7 +217,7 @@ async fn a_partition_moves_to_other_brokers_with_every_acknowledged_record() {
     let mut reader = client_of(&bootstraps[(after.leader - 1) as usize])
         .await
         .unwrap();
-    let log = read_all(&mut reader, "moving").await;
+    let log = values_by_offset(&mut reader, "moving", 0).await;
     for (value, offset) in &acked {
         assert_eq!(log.get(offset), Some(value), "{value} at {offset}");
         assert_eq!(log.values().filter(|v| *v == value).count(), 1, "{value}");

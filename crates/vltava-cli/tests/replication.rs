@@ -6,10 +6,11 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::cluster::{client_of, converged, eventually, vltava, Cluster, Node};
+use common::cluster::{
+    check_acked, client_of, converged, eventually, values_by_offset, vltava, Cluster, Node,
+};
 use vltava_client::{
     Acks, AlterConfigOp, Client, ClientConfig, Compression, ConfigResource, NewTopic,
     ProducerRecord,
@@ -81,44 +82,6 @@ async fn produce_acked(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     None
-}
-
-/// Every record of `topic`-`partition` up to its high watermark, read from
-/// its leader: offset → value.
-async fn read_all(client: &mut Client, topic: &str, partition: i32) -> BTreeMap<i64, String> {
-    let mut out = BTreeMap::new();
-    let mut offset = 0;
-    loop {
-        let fetched = client
-            .fetch(topic, partition, offset, 100, 1 << 20)
-            .await
-            .expect("fetch");
-        if fetched.records.is_empty() {
-            if offset >= fetched.high_watermark {
-                return out;
-            }
-            continue;
-        }
-        for r in fetched.records {
-            let value = String::from_utf8(r.value.unwrap_or_default().to_vec()).unwrap();
-            out.insert(r.offset, value);
-            offset = r.offset + 1;
-        }
-    }
-}
-
-/// Checks that every acknowledged (value, offset) is in `log` at that
-/// offset, and that the value is nowhere else.
-fn check_acked(log: &BTreeMap<i64, String>, acked: &[(String, i64)], what: &str) {
-    for (value, offset) in acked {
-        assert_eq!(
-            log.get(offset),
-            Some(value),
-            "{what}: acknowledged {value} at {offset} is not there"
-        );
-        let copies = log.values().filter(|v| *v == value).count();
-        assert_eq!(copies, 1, "{what}: {value} appears {copies} times");
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -227,7 +190,7 @@ async fn acknowledged_records_survive_the_loss_of_the_leader() {
 
     let mut reader = client_of(&survivors[0]).await.unwrap();
     for (p, acked) in acked.iter().enumerate() {
-        let log = read_all(&mut reader, "r3", p as i32).await;
+        let log = values_by_offset(&mut reader, "r3", p as i32).await;
         check_acked(&log, acked, &format!("r3-{p} after the kill"));
     }
 
@@ -288,7 +251,7 @@ async fn acknowledged_records_survive_the_loss_of_the_leader() {
     acked[0].push(r);
     let mut reader = client_of(&live[0]).await.unwrap();
     for (p, acked) in acked.iter().enumerate() {
-        let log = read_all(&mut reader, "r3", p as i32).await;
+        let log = values_by_offset(&mut reader, "r3", p as i32).await;
         check_acked(&log, acked, &format!("r3-{p} after the second kill"));
     }
     for node in &mut cluster.nodes {

@@ -31,7 +31,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::cluster::{client_of, converged, eventually, vltava, Cluster, Node};
+use common::cluster::{check_acked, client_of, converged, eventually, vltava, Cluster, Node};
 use vltava_client::batches::{build_batch, decode_fetched};
 use vltava_client::protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use vltava_client::protocol::messages::ProduceRequest;
@@ -449,20 +449,6 @@ async fn converged_replicas(
             panic!("timed out waiting for {what}");
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// Every acknowledged (value, offset) is in `log` at that offset, and the
-/// value nowhere else.
-fn check_acked(log: &BTreeMap<i64, String>, acked: &[(String, i64)], what: &str) {
-    for (value, offset) in acked {
-        assert_eq!(
-            log.get(offset),
-            Some(value),
-            "{what}: acknowledged {value} at {offset} is not there"
-        );
-        let copies = log.values().filter(|v| *v == value).count();
-        assert_eq!(copies, 1, "{what}: {value} appears {copies} times");
     }
 }
 

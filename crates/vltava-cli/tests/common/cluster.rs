@@ -320,3 +320,39 @@ pub fn internal_partition(key: &str, partitions: i32) -> i32 {
         .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)));
     (hash & 0x7fff_ffff) % partitions
 }
+
+/// Every record of `topic`-`partition` up to its high watermark, read from
+/// its leader, as offset → value (`super::read_all` does the paging).
+pub async fn values_by_offset(
+    client: &mut Client,
+    topic: &str,
+    partition: i32,
+) -> std::collections::BTreeMap<i64, String> {
+    super::read_all(client, topic, partition, 0)
+        .await
+        .into_iter()
+        .map(|r| {
+            let value = String::from_utf8(r.value.unwrap_or_default().to_vec()).unwrap();
+            (r.offset, value)
+        })
+        .collect()
+}
+
+/// Every acknowledged (value, offset) is in `log` at that offset, and the
+/// value is nowhere else: nothing acknowledged was lost, moved or written
+/// twice.
+pub fn check_acked(
+    log: &std::collections::BTreeMap<i64, String>,
+    acked: &[(String, i64)],
+    what: &str,
+) {
+    for (value, offset) in acked {
+        assert_eq!(
+            log.get(offset),
+            Some(value),
+            "{what}: acknowledged {value} at {offset} is not there"
+        );
+        let copies = log.values().filter(|v| *v == value).count();
+        assert_eq!(copies, 1, "{what}: {value} appears {copies} times");
+    }
+}
