@@ -304,6 +304,13 @@ impl Partition {
         let mut role = self.role();
         let Role::Leader(l) = &mut *role else { return };
         match result {
+            // An answer from the wire that leaves the leader out of its own
+            // ISR is not a state this leader can hold (the bookkeeping
+            // asserts it): refused, not applied.
+            Ok(state) if !state.isr.contains(&self.local_id) => {
+                warn!(topic = %self.topic, partition = self.index, isr = ?state.isr, "an AlterPartition answer without this leader in the ISR: ignored");
+                l.on_isr_failed();
+            }
             Ok(mut state) => {
                 if state.replicas.is_empty() {
                     state.replicas = l.replicas().to_vec();
@@ -338,6 +345,14 @@ impl Partition {
         now_ms: i64,
         replica_lag_time_max_ms: i64,
     ) {
+        let mut state = state;
+        if leader == self.local_id && !state.isr.contains(&self.local_id) {
+            // A leader is in sync with itself; metadata that says otherwise
+            // (a log this controller did not write) must not take the
+            // broker down.
+            warn!(topic = %self.topic, partition = self.index, isr = ?state.isr, "the metadata names this broker leader outside its ISR; counting it in");
+            state.isr.push(self.local_id);
+        }
         let mut role = self.role();
         let epoch = state.leader_epoch;
         match &mut *role {

@@ -1289,6 +1289,37 @@ mod tests {
     }
 
     #[test]
+    fn states_that_leave_the_leader_out_of_its_isr_do_not_take_it_down() {
+        let dir = temp_dir("isr-without-leader");
+        let p = Partition::for_test(open_log(&dir));
+        let without_leader = |partition_epoch| vltava_replication::PartitionState {
+            replicas: vec![0, 1],
+            isr: vec![1],
+            leader_epoch: 0,
+            partition_epoch,
+        };
+        // An AlterPartition answer: refused, the ISR stays.
+        p.isr_change_done(Ok(without_leader(1)));
+        assert!(p.is_leader());
+        assert_eq!(p.isr_size(), 1);
+        // Metadata naming this broker leader of a new epoch outside its ISR:
+        // it leads, counted in.
+        p.apply_partition_state(
+            0,
+            vltava_replication::PartitionState {
+                leader_epoch: 1,
+                ..without_leader(2)
+            },
+            0,
+            30_000,
+        );
+        assert!(p.is_leader());
+        assert_eq!((p.leader_epoch(), p.isr_size()), (1, 2));
+        p.log().close().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn open_transactions_hold_the_last_stable_offset_until_their_marker() {
         let dir = temp_dir("lso");
         let p = Partition::for_test(open_log(&dir));
