@@ -112,6 +112,28 @@ def test_duplicate_is_caught_and_promised_only_with_idempotence():
     assert dup and not dup[0]["promised"]
 
 
+def test_an_acknowledgement_without_an_offset_is_checked_where_it_landed():
+    """librdkafka's implicit acknowledgement (a later batch's success) has
+    no offset: the record must still be there once, in order."""
+    h, final = clean()
+    for e in h.events:
+        if e["type"] == "ok" and e["f"] == "produce" and e["value"] == "0-2":
+            e["offset"] = None
+    result = checker.check(h.events, final, OPTIONS)
+    assert result["valid"], result["violations"]
+    assert result["stats"]["acknowledged_without_offset"] == 1
+    # Lost, duplicated or out of order, it is caught like any other.
+    lost = copy.deepcopy(final)
+    del lost["logs"]["t"]["0"][2]
+    assert ("produce", "lost") in kinds(checker.check(h.events, lost, OPTIONS))
+    twice = copy.deepcopy(final)
+    twice["logs"]["t"]["0"].append([4, "0-2"])
+    assert ("produce", "duplicated") in kinds(checker.check(h.events, twice, OPTIONS))
+    swapped = copy.deepcopy(final)
+    swapped["logs"]["t"]["0"][2:4] = [[2, "0-3"], [3, "0-2"]]
+    assert ("produce", "reordered") in kinds(checker.check(h.events, swapped, OPTIONS))
+
+
 def test_reordering_is_caught():
     h, final = clean()
     # producer-0's acknowledgements of 0-2 and 0-3 arrive in the wrong offset order.
@@ -258,6 +280,40 @@ def test_schedule_is_a_function_of_the_seed_and_names_every_fault():
     assert all(5.0 <= s.start and s.start + s.hold <= 60 - 8.0 for s in a)
     starts = [s.start for s in a]
     assert starts == sorted(starts)
+
+
+def test_cluster_faults_split_the_nodes_into_sides():
+    from vltava_chaos.nemesis import schedule
+
+    for nodes in (3, 5):
+        plan = schedule(11, 300, ["partition", "bridge", "isolate-leader"], nodes)
+        assert {s.fault for s in plan} == {"partition", "bridge", "isolate-leader"}
+        for s in plan:
+            if s.fault == "partition":
+                minority, majority = s.arg
+                assert sorted(minority + majority) == list(range(nodes))
+                assert len(minority) < len(majority) and s.node in minority
+            elif s.fault == "bridge":
+                a, b = s.arg
+                # Two halves that cannot talk, and the bridging node on neither side.
+                assert a and b and not set(a) & set(b) and s.node not in a + b
+                assert sorted(a + b + [s.node]) == list(range(nodes))
+            else:
+                assert s.arg in ("partition", "controller")
+
+
+def test_acks_1_loss_is_promised_on_one_node_only():
+    h, final = clean()
+    del final["logs"]["t"]["0"][2]
+    one = checker.check(h.events, final, {"acks": "1", "idempotence": False, "nodes": 1})
+    three = checker.check(h.events, final, {"acks": "1", "idempotence": False, "nodes": 3})
+    all3 = checker.check(h.events, final, {"acks": "all", "idempotence": True, "nodes": 3})
+    assert not one["valid"] and not all3["valid"]
+    lost = [v for v in three["violations"] if v["kind"] == "lost"]
+    assert lost and not lost[0]["promised"]
+    # (A consumer that read the record still makes it a violation: consumers
+    # read below the high watermark, which a clean election never loses.)
+    assert not [v for v in three["violations"] if v["checker"] == "produce" and v["promised"]]
 
 
 def test_reads_that_overlap_a_commit_may_see_the_older_offset():

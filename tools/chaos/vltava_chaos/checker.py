@@ -58,7 +58,15 @@ def check_produce(events, final, options):
     """Every acknowledged produce is in the log exactly once, at the offset it
     was acknowledged with, in acknowledgement order per producer and
     partition; nothing is in the log that was never sent, or that was
-    refused before it was sent."""
+    refused before it was sent.
+
+    An acknowledgement may come without an offset: an idempotent producer
+    whose batch failed with an outcome unknown (a request timed out at the
+    broker, say) learns from the success of a later batch of the same
+    partition that the earlier one was written, without learning where
+    (librdkafka's "implicitly acked by subsequent batch success"). Such a
+    record must still be in its partition exactly once; its order is
+    checked at the offset where it was found."""
     promised = promises(options)
     out = []
     invoked = {}
@@ -93,7 +101,7 @@ def check_produce(events, final, options):
                                   partition=p, offset=o, acked_at=e["t"], process=e["process"],
                                   now_at_offset=at.get((topic, p, o))))
             continue
-        if (p, o) not in found:
+        if (p, o) not in found if o is not None else all(fp != p for fp, _ in found):
             out.append(_violation("produce", "moved", promised["moved"], topic=topic, value=value,
                                   acked_partition=p, acked_offset=o, found_at=found,
                                   now_at_offset=at.get((topic, p, o))))
@@ -112,8 +120,16 @@ def check_produce(events, final, options):
     by_stream = defaultdict(list)
     for e in acked:  # history order is acknowledgement order
         by_stream[(e["process"], e["topic"], e["partition"])].append(e)
+    def offset_of(e):
+        if e["offset"] is not None:
+            return e["offset"]
+        found = [o for fp, o in where.get((e["topic"], e["value"]), []) if fp == e["partition"]]
+        return found[0] if len(found) == 1 else None
+
     for (process, topic, p), acks in by_stream.items():
-        for prev, cur in zip(acks, acks[1:]):
+        known = [dict(e, offset=offset_of(e)) for e in acks]
+        known = [e for e in known if e["offset"] is not None]
+        for prev, cur in zip(known, known[1:]):
             if cur["offset"] <= prev["offset"]:
                 out.append(_violation("produce", "reordered", promised["reordered"], topic=topic,
                                       partition=p, process=process,
@@ -121,12 +137,14 @@ def check_produce(events, final, options):
                                       then={"value": cur["value"], "offset": cur["offset"]}))
 
     landed_unknown = sum(1 for v in infos if where.get((invoked[v]["topic"], v)))
+    acked_without_offset = sum(1 for e in acked if e["offset"] is None)
     stats = {
         "invoked": len(invoked),
         "acknowledged": len(acked),
         "failed": len(failed),
         "indeterminate": len(infos),
         "indeterminate_present": landed_unknown,
+        "acknowledged_without_offset": acked_without_offset,
     }
     return out, stats
 

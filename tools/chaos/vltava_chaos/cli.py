@@ -1,8 +1,9 @@
 """tools/chaos/run: run Vltava under faults and check what the clients saw.
 
-  tools/chaos/run [run] [--seed N] [--runs N] [--duration S] [--nodes 1]
+  tools/chaos/run [run] [--seed N] [--runs N] [--duration S] [--nodes 1|3|5]
                   [--workload producer,consumer,txn,admin]
-                  [--nemesis kill,pause,disk-full,restart] [--acks all|1]
+                  [--nemesis kill,pause,disk-full,restart,clock,isolate,
+                             partition,bridge,isolate-leader] [--acks all|1]
                   [--no-idempotence] [--out DIR] [--bin PATH]
   tools/chaos/run check RUN_DIR      re-check a stored history
   tools/chaos/run summarize DIR...   a Markdown table of the runs under each DIR
@@ -12,6 +13,7 @@ failed, 2 for bad arguments.
 """
 
 import argparse
+import base64
 import faulthandler
 import json
 import os
@@ -27,6 +29,7 @@ from pathlib import Path
 from . import checker, report
 from .history import History, load
 from .nemesis import CLUSTER_FAULTS, FAULTS, Nemesis, Step, schedule
+from .network import TestNetwork
 from .node import Node
 
 REPO = Path(__file__).resolve().parents[3]
@@ -36,9 +39,6 @@ WORKLOADS = ("producer", "consumer", "txn", "admin")
 def _list(value, allowed, what):
     items = [v for v in value.split(",") if v] if value else []
     for v in items:
-        if v in CLUSTER_FAULTS:
-            raise argparse.ArgumentTypeError(f"{what} {v} needs a cluster of several nodes, which Vltava "
-                                             "does not have yet (issues 8 and 9)")
         if v not in allowed:
             raise argparse.ArgumentTypeError(f"unknown {what} {v}; choose from {', '.join(allowed)}")
     return items
@@ -53,7 +53,9 @@ def parse(argv):
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--runs", type=int, default=1, help="runs with seeds seed, seed+1, ...")
     p.add_argument("--duration", type=float, default=60.0, help="seconds of workload under faults")
-    p.add_argument("--nodes", type=int, default=1)
+    p.add_argument("--nodes", type=int, default=1,
+                   help="1, or a cluster: every node a broker and a quorum voter, topics with replication "
+                   "factor min(3, nodes) and min.insync.replicas 2")
     p.add_argument("--workload", default="producer,consumer",
                    type=lambda v: _list(v, WORKLOADS, "workload"))
     p.add_argument("--nemesis", default="kill", type=lambda v: _list(v, FAULTS, "fault"))
@@ -71,8 +73,11 @@ def parse(argv):
     p.add_argument("--out", default=None, help="where runs are written (default: a temp dir)")
     p.add_argument("--bin", default=os.environ.get("VLTAVA_BIN", str(REPO / "target" / "debug" / "vltava")))
     args = p.parse_args(argv)
-    if args.nodes != 1:
-        p.error("--nodes above 1 needs the multi-node cluster (issues 8 and 9); only 1 works today")
+    if args.nodes < 1:
+        p.error("--nodes must be at least 1")
+    for fault in args.nemesis:
+        if args.nodes < CLUSTER_FAULTS.get(fault, 1):
+            p.error(f"fault {fault} is between nodes: it needs --nodes {CLUSTER_FAULTS[fault]} or more")
     if args.acks == "1" and args.idempotence:
         args.idempotence = False  # librdkafka's idempotence needs acks=all
     return args
@@ -80,6 +85,7 @@ def parse(argv):
 
 def replay_command(args, seed):
     parts = ["tools/chaos/run", "--seed", str(seed), "--runs", "1", "--duration", f"{args.duration:g}",
+             "--nodes", str(args.nodes),
              "--workload", ",".join(args.workload), "--nemesis", ",".join(args.nemesis) or "''",
              "--acks", args.acks, "--producers", str(args.producers), "--consumers", str(args.consumers),
              "--rate", f"{args.rate:g}", "--partitions", str(args.partitions)]
@@ -118,6 +124,11 @@ def _read_committed_offsets(monitor, group, within_s=60):
             time.sleep(1)
 
 
+def _cluster_id():
+    """A Kafka cluster id: 16 random bytes in URL-safe base64, unpadded."""
+    return base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
+
+
 def run_once(args, seed, run_dir):
     from . import workloads as w  # confluent-kafka is needed only to run, not to check
 
@@ -134,23 +145,49 @@ def run_once(args, seed, run_dir):
     # Small segments rolled every few seconds, so that faults meet rolls.
     settings = ["log.segment.bytes=1048576", "log.roll.ms=4000", "group.initial.rebalance.delay.ms=0",
                 "transaction.state.log.segment.bytes=1048576"] + args.broker_set
+    cluster = args.nodes > 1
+    replication = min(3, args.nodes)
+    topic_configs = {"min.insync.replicas": "2"} if replication >= 3 else {}
+    if cluster:
+        # Replicated internal topics, and a follower that stops fetching
+        # leaves the ISR after 5 s (Kafka: 30 s) so that faults of a few
+        # seconds reach ISR changes and leader elections.
+        settings = [f"offsets.topic.replication.factor={replication}",
+                    f"transaction.state.log.replication.factor={replication}",
+                    f"transaction.state.log.min.isr={min(2, replication)}",
+                    f"default.replication.factor={replication}", "replica.lag.time.max.ms=5000"] + settings
     errors = []
     final = {}
-    node = None
+    nodes = []
+    network = None
     nemesis = None
     stop_faults = threading.Event()
     stop_producers = threading.Event()
     stop_consumers = threading.Event()
     stop_others = threading.Event()
     try:
-        node = Node(args.bin, run_dir, 0, settings, disk_mb=args.disk_mb if "disk-full" in args.nemesis else None,
-                    own_clock="clock" in args.nemesis, own_host="isolate" in args.nemesis)
-        node.start()
-        bootstrap = node.bootstrap
+        between_nodes = any(f in CLUSTER_FAULTS for f in args.nemesis)
+        if cluster or between_nodes or "isolate" in args.nemesis:
+            network = TestNetwork()
+        hosts = [network.add_host(i) if network else None for i in range(args.nodes)]
+        cluster_info = None
+        if cluster:
+            if network is None:
+                raise RuntimeError("a cluster's nodes live on test hosts, which need root")
+            cluster_info = {"id": _cluster_id(), "voters": ",".join(
+                f"{i + 1}@{h.address}:9092" for i, h in enumerate(hosts))}
+        for i in range(args.nodes):
+            nodes.append(Node(args.bin, run_dir, i, settings,
+                              disk_mb=args.disk_mb if "disk-full" in args.nemesis else None,
+                              own_clock="clock" in args.nemesis, host=hosts[i], network=network,
+                              cluster=cluster_info))
+        for node in nodes:
+            node.start()
+        bootstrap = ",".join(n.bootstrap for n in nodes)
         topics = {w.MAIN_TOPIC: args.partitions}
         if "txn" in args.workload:
             topics[w.TXN_OUTPUT_TOPIC] = args.partitions
-        w.create_topics(bootstrap, topics)
+        w.create_topics(bootstrap, topics, replication, topic_configs)
         if "txn" in args.workload:
             w.commit_initial_offsets(bootstrap, w.TXN_GROUP, w.MAIN_TOPIC, args.partitions)
 
@@ -165,10 +202,12 @@ def run_once(args, seed, run_dir):
             others += [w.TxnWorker(i, bootstrap, history, stop_others, seed, out_partitions=args.partitions)
                        for i in range(2)]
         if "admin" in args.workload:
-            others.append(w.AdminWorker(0, bootstrap, history, stop_others, seed))
+            others.append(w.AdminWorker(0, bootstrap, history, stop_others, seed, replication=replication,
+                                        configs=topic_configs))
         groups = ([w.GROUP] if consumers else []) + ([w.TXN_GROUP] if "txn" in args.workload else [])
         monitor = w.CommittedMonitor(bootstrap, history, stop_others, seed, groups, [w.MAIN_TOPIC])
-        nemesis = Nemesis([node], plan, history, stop_faults)
+        nemesis = Nemesis(nodes, plan, history, stop_faults, network,
+                          leaders=lambda: w.leaders(bootstrap, w.MAIN_TOPIC), origin=history.now())
         workers = producers + consumers + others + ([monitor] if groups else [])
         for t in workers:
             t.start()
@@ -225,15 +264,18 @@ def run_once(args, seed, run_dir):
             event.set()
         if nemesis is not None:
             nemesis.join(30)
-        if node is not None:
+        for node in nodes:
             node.close()
+        if network is not None:
+            network.close()
         history.close()
 
-    # The broker's own word: a panic is a bug whatever the clients saw.
-    for line in (node.log_text() if node else "").splitlines():
-        if "panicked" in line:
-            errors.append(f"broker panicked: {line.strip()[:300]}")
-            break
+    # The brokers' own word: a panic is a bug whatever the clients saw.
+    for node in nodes:
+        for line in node.log_text().splitlines():
+            if "panicked" in line:
+                errors.append(f"node {node.node_id} panicked: {line.strip()[:300]}")
+                break
     (run_dir / "final.json").write_text(json.dumps(final) + "\n")
     (run_dir / "options.json").write_text(json.dumps(options, indent=2) + "\n")
     events = history.events

@@ -10,8 +10,16 @@ Faults (the names `--nemesis` takes):
   restart    a clean stop (SIGTERM) and start
   clock      step the node's wall clock forward or back by between a minute
              and two hours (libfaketime), then step it back
-  isolate    cut the node off from every client (its own network namespace's
-             link goes down) while it keeps running, then reconnect it
+  isolate    cut the node off from every client and every other node (its own
+             network namespace's link goes down) while it keeps running,
+             then reconnect it
+Faults between the nodes of a cluster (clients still reach every node):
+  partition       a minority of the nodes cannot talk to the majority
+  bridge          the nodes split in two halves that cannot talk to each
+                  other, and one more node talks to both
+  isolate-leader  the leader of a partition of the workload's topic, or the
+                  metadata quorum's leader (the active controller), cannot
+                  talk to any other node: a zombie leader that clients reach
 
 The schedule is a pure function of (seed, duration, faults, nodes), so a run
 is replayed by giving the same arguments; the timing of what the clients do
@@ -27,9 +35,10 @@ from collections import namedtuple
 # on which node, how long it is held, and its argument (the clock's step).
 Step = namedtuple("Step", "start fault node hold arg")
 
-FAULTS = ("kill", "pause", "disk-full", "restart", "clock", "isolate")
-# Faults that need a cluster; refused with a message until it exists.
-CLUSTER_FAULTS = ("partition", "bridge", "isolate-leader")
+FAULTS = ("kill", "pause", "disk-full", "restart", "clock", "isolate", "partition", "bridge",
+          "isolate-leader")
+# Faults between nodes: they need a cluster (bridge needs three nodes).
+CLUSTER_FAULTS = {"partition": 2, "bridge": 3, "isolate-leader": 2}
 
 
 def schedule(seed, duration, faults, nodes=1, quiet_start=5.0, quiet_end=8.0):
@@ -47,21 +56,43 @@ def schedule(seed, duration, faults, nodes=1, quiet_start=5.0, quiet_end=8.0):
         fault = first.pop(0) if first else rng.choice(sorted(faults))
         hold = {"kill": rng.uniform(0.5, 4.0), "pause": rng.uniform(1.0, 8.0),
                 "disk-full": rng.uniform(2.0, 8.0), "restart": 0.0, "clock": rng.uniform(2.0, 8.0),
-                "isolate": rng.uniform(1.0, 10.0)}[fault]
+                "isolate": rng.uniform(1.0, 10.0), "partition": rng.uniform(3.0, 15.0),
+                "bridge": rng.uniform(3.0, 15.0), "isolate-leader": rng.uniform(3.0, 15.0)}[fault]
         if t + hold > duration - quiet_end:
             break
         node = rng.randrange(nodes)
-        # The clock's step (seconds, either way) is drawn here so that the plan says it.
-        arg = rng.choice((-1, 1)) * round(rng.uniform(60, 7200)) if fault == "clock" else None
+        # The fault's argument is drawn here so that the plan says it: the
+        # clock's step (seconds, either way), a partition's sides, whose leader.
+        arg = None
+        if fault == "clock":
+            arg = rng.choice((-1, 1)) * round(rng.uniform(60, 7200))
+        elif fault == "partition":
+            shuffled = rng.sample(range(nodes), nodes)
+            minority = sorted(shuffled[:(nodes - 1) // 2 or 1])
+            arg = [minority, sorted(shuffled[len(minority):])]
+            node = minority[0]
+        elif fault == "bridge":
+            shuffled = rng.sample(range(nodes), nodes)
+            node, rest = shuffled[0], shuffled[1:]
+            arg = [sorted(rest[:len(rest) // 2]), sorted(rest[len(rest) // 2:])]
+        elif fault == "isolate-leader":
+            arg = rng.choice(("partition", "controller"))
         plan.append(Step(round(t, 3), fault, node, round(hold, 3), arg))
         t += hold + rng.uniform(3.0, 9.0)
     return plan
 
 
 class Nemesis(threading.Thread):
-    def __init__(self, nodes, plan, history, stop_event):
+    def __init__(self, nodes, plan, history, stop_event, network=None, leaders=None, origin=0.0):
+        """The plan's times count from `origin` (the history's clock when
+        the workload started). `leaders()` answers {"partition": node,
+        "controller": node} (node indexes, None when unknown), for
+        isolate-leader."""
         super().__init__(name="nemesis", daemon=True)
+        self.origin = origin
         self.nodes = nodes
+        self.network = network
+        self.leaders = leaders
         self.plan = plan
         self.history = history
         self.stop_event = stop_event
@@ -70,7 +101,7 @@ class Nemesis(threading.Thread):
 
     def _wait_until(self, t):
         while not self.stop_event.is_set():
-            left = t - self.history.now()
+            left = self.origin + t - self.history.now()
             if left <= 0:
                 return True
             time.sleep(min(left, 0.1))
@@ -81,6 +112,8 @@ class Nemesis(threading.Thread):
             for step in self.plan:
                 if not self._wait_until(step.start):
                     break
+                if step.fault == "isolate-leader":
+                    step = self._find_leader(step)
                 extra = {} if step.arg is None else {"arg": step.arg}
                 self.history.add("nemesis", "info", step.fault, value="start", node=step.node, **extra)
                 detail = self._apply(step, self.nodes[step.node])
@@ -90,8 +123,28 @@ class Nemesis(threading.Thread):
             self.error = f"{type(e).__name__}: {e}"
             self.history.add("nemesis", "info", "error", value=self.error)
 
+    def _find_leader(self, step):
+        """The plan names whose leader; the node is whoever leads now (the
+        planned node when that cannot be learnt)."""
+        try:
+            node = (self.leaders() or {}).get(step.arg)
+        except Exception:  # noqa: BLE001 - a cluster under faults may not answer
+            node = None
+        return step._replace(node=step.node if node is None else node)
+
     def _apply(self, step, node):
         fault, hold = step.fault, step.hold
+        if fault in ("partition", "bridge"):
+            self.network.partition(step.arg)
+            time.sleep(hold)
+            self.network.heal()
+            return {}
+        if fault == "isolate-leader":
+            others = [i for i in range(len(self.nodes)) if i != step.node]
+            self.network.partition([[step.node], others])
+            time.sleep(hold)
+            self.network.heal()
+            return {}
         if fault == "clock":
             node.set_clock_offset(step.arg)
             time.sleep(hold)
@@ -126,12 +179,12 @@ class Nemesis(threading.Thread):
 
     def heal_all(self):
         """Undoes whatever a stopped or failed nemesis left behind."""
+        if self.network:
+            self.network.heal_all()
         for node in self.nodes:
             node.free_disk()
             if node.clock_file:
                 node.set_clock_offset(0)
-            if node.netns:
-                node.reconnect()
             if node.paused:
                 node.resume()
             if not node.alive():

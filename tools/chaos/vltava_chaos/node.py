@@ -9,12 +9,15 @@ is preloaded and reads the clock's offset from a file once a second, so the
 clock fault steps the node's CLOCK_REALTIME forward or back without touching
 the host's clock. Monotonic time is left alone, as an NTP step leaves it.
 
-A node can live on a test host of its own: a network namespace joined to
-this machine's by a veth pair (10.213.X.Y/30, addresses that exist only
-inside this sandbox), so that the isolate fault can take the link down and
-cut the node off from its clients mid-request, with no reset: what was in
-flight is lost, as in a real network partition. (`tc netem` delay and loss
-would go on the same link; this machine's kernel has no netem.)
+A node can live on a test host of its own (network.py): a network
+namespace on a bridge of test hosts, so that the nemesis can cut it off from
+its clients or from other nodes mid-request, with no reset.
+
+In a cluster (several nodes) each node is a combined broker and controller
+and a voter of the metadata quorum, with a properties file of its own
+(`node.properties`: node.id, process.roles, listeners,
+controller.quorum.voters, then the harness's settings) and a data directory
+formatted with `vltava storage format` and the cluster's id.
 """
 
 import glob
@@ -29,10 +32,6 @@ import time
 from pathlib import Path
 
 
-# Addresses of the test hosts (network namespaces made here); never routed off this machine.
-TEST_HOSTS = "10.213.0.0/16"
-
-
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -41,7 +40,7 @@ def free_port():
 
 class Node:
     def __init__(self, binary, run_dir, node_id=0, settings=(), disk_mb=None, own_clock=False,
-                 own_host=False):
+                 host=None, network=None, cluster=None):
         self.binary = str(binary)
         self.node_id = node_id
         self.dir = Path(run_dir) / f"node-{node_id}"
@@ -56,16 +55,20 @@ class Node:
         self.faketime = None
         self.mounted = False
         self.closed = False
-        self.netns = None
+        self.network = network
+        self.test_host = host
+        self.netns = host.netns if host else None
+        self.cluster = cluster  # {"id": cluster id, "voters": "1@addr:port,..."} or None
+        self.config = self.dir / "node.properties"
         self.proc = None
         self.paused = False
         try:
-            self._set_up(disk_mb, own_clock, own_host)
+            self._set_up(disk_mb, own_clock)
         except BaseException:
             self.close()  # undo whatever part was made
             raise
 
-    def _set_up(self, disk_mb, own_clock, own_host):
+    def _set_up(self, disk_mb, own_clock):
         if disk_mb:
             if os.geteuid() != 0:
                 raise RuntimeError("the disk-full fault needs root (it mounts a small tmpfs)")
@@ -79,71 +82,51 @@ class Node:
             self.faketime = libs[0]
             self.clock_file = self.dir / "clock-offset"
             self.set_clock_offset(0)
-        self.host = "127.0.0.1"
-        if own_host:
-            self._make_host()
-            self.port = 9092
+        if self.test_host:
+            self.host, self.port = self.test_host.address, 9092
         else:
-            self.port = free_port()
+            self.host, self.port = "127.0.0.1", free_port()
+        if self.cluster:
+            self._format()
+
+    @property
+    def kafka_id(self):
+        """The node.id the broker knows itself by (Kafka's ids start at 1 here)."""
+        return self.node_id + 1
+
+    def _format(self):
+        lines = [f"node.id={self.kafka_id}", "process.roles=broker,controller",
+                 f"listeners=PLAINTEXT://{self.bootstrap}",
+                 f"controller.quorum.voters={self.cluster['voters']}"] + self.settings
+        self.config.write_text("# A node of a tools/chaos cluster.\n" + "\n".join(lines) + "\n")
+        out = subprocess.run([self.binary, "storage", "format", "--cluster-id", self.cluster["id"], "--config",
+                              str(self.config), "--data-dir", str(self.data)], capture_output=True, text=True)
+        if out.returncode != 0:
+            raise RuntimeError(f"formatting node {self.node_id}: {out.stderr.strip()}")
 
     @property
     def bootstrap(self):
         return f"{self.host}:{self.port}"
 
-    def _make_host(self):
-        if os.geteuid() != 0:
-            raise RuntimeError("the isolate fault needs root (it makes a network namespace)")
-        tag = f"vch{os.getpid() % 100000}n{self.node_id}"
-        self.veth, self.inner = tag + "h", tag + "g"
-        subprocess.run(["ip", "netns", "add", tag], check=True)
-        self.netns = tag  # from here on, close() deletes it (and the veth with it)
-        subnet = os.getpid() % 250
-        outside, inside = f"10.213.{subnet}.{4 * self.node_id + 1}", f"10.213.{subnet}.{4 * self.node_id + 2}"
-        # Guard: should the link's own route ever vanish, packets for the
-        # test hosts are dropped here instead of following the default
-        # route off this machine. (Installed once; it stays, harmlessly.)
-        subprocess.run(["ip", "route", "add", "blackhole", TEST_HOSTS, "metric", "4000"],
-                       check=False, stderr=subprocess.DEVNULL)
-        for cmd in (["ip", "link", "add", self.veth, "type", "veth", "peer", "name", self.inner],
-                    ["ip", "link", "set", self.inner, "netns", self.netns],
-                    ["ip", "addr", "add", f"{outside}/30", "dev", self.veth],
-                    ["ip", "link", "set", self.veth, "up"],
-                    ["ip", "netns", "exec", self.netns, "ip", "addr", "add", f"{inside}/30", "dev", self.inner],
-                    ["ip", "netns", "exec", self.netns, "ip", "link", "set", self.inner, "up"],
-                    ["ip", "netns", "exec", self.netns, "ip", "link", "set", "lo", "up"]):
-            subprocess.run(cmd, check=True)
-        self.host = inside
-        self._check_route()
-
-    def _check_route(self):
-        """Refuses to go on unless traffic for the node goes into its veth."""
-        got = subprocess.run(["ip", "route", "get", self.host], capture_output=True, text=True).stdout
-        if f"dev {self.veth}" not in got:
-            raise RuntimeError(f"traffic for {self.host} would not stay on this machine: {got.strip()}")
-
     def isolate(self):
-        """Cuts the node off: the namespace's end of the link goes down, so
-        nothing gets through either way. The host's end stays up, keeping
-        the route that holds the node's address on this machine."""
-        subprocess.run(["ip", "netns", "exec", self.netns, "ip", "link", "set", self.inner, "down"], check=True)
-        try:
-            self._check_route()
-        except RuntimeError:
-            self.reconnect()
-            raise
+        """Cuts the node off from clients and other nodes alike."""
+        self.network.isolate(self.node_id)
 
     def reconnect(self):
-        subprocess.run(["ip", "netns", "exec", self.netns, "ip", "link", "set", self.inner, "up"], check=True)
+        self.network.reconnect(self.node_id)
 
     def start(self, timeout=30):
         """Starts the broker and waits until it accepts connections."""
         if self.closed:
             raise RuntimeError(f"node {self.node_id} is closed")
-        args = [self.binary, "server", "--listen", self.bootstrap, "--data-dir", str(self.data)]
+        if self.cluster:
+            args = [self.binary, "server", "--config", str(self.config), "--data-dir", str(self.data)]
+        else:
+            args = [self.binary, "server", "--listen", self.bootstrap, "--data-dir", str(self.data)]
+            for s in self.settings:
+                args += ["--set", s]
         if self.netns:
             args = ["ip", "netns", "exec", self.netns] + args  # execs the broker: same pid
-        for s in self.settings:
-            args += ["--set", s]
         env = dict(os.environ)
         env.setdefault("RUST_LOG", "info")
         env["NO_COLOR"] = "1"
@@ -248,7 +231,3 @@ class Node:
         if self.mounted:
             subprocess.run(["umount", "-l", str(self.disk)], check=False)
             self.mounted = False
-        if self.netns:
-            # Deleting the namespace deletes both ends of the link at once.
-            subprocess.run(["ip", "netns", "del", self.netns], check=False)
-            self.netns = None

@@ -7,7 +7,8 @@ from collections import defaultdict
 from pathlib import Path
 
 FAULT_COLOURS = {"kill": "#d62728", "pause": "#9467bd", "disk-full": "#ff7f0e", "restart": "#8c564b",
-                 "clock": "#2ca02c", "isolate": "#17becf"}
+                 "clock": "#2ca02c", "isolate": "#17becf", "partition": "#7f7f7f", "bridge": "#bcbd22",
+                 "isolate-leader": "#e377c2"}
 MAX_LISTED = 50  # violations of one kind written out in full
 
 
@@ -132,8 +133,8 @@ def summary_text(report):
     verdict = "VALID" if report["valid"] else "INVALID"
     lines = [
         f'{verdict}  seed {report["options"]["seed"]}  faults: {", ".join(report["faults_applied"]) or "none"}',
-        f'  produce: {s.get("invoked", 0)} sent, {s.get("acknowledged", 0)} acknowledged, '
-        f'{s.get("failed", 0)} refused, {s.get("indeterminate", 0)} unknown '
+        f'  produce: {s.get("invoked", 0)} sent, {s.get("acknowledged", 0)} acknowledged '
+        f'({s.get("acknowledged_without_offset", 0)} without an offset), {s.get("failed", 0)} refused, {s.get("indeterminate", 0)} unknown '
         f'({s.get("indeterminate_present", 0)} of them landed)',
         f'  consumed: {s.get("consumed", 0)} records by {s.get("consumers", 0)} consumers, '
         f'{s.get("commits_ok", 0)} commits acknowledged',

@@ -529,9 +529,11 @@ class TxnWorker(LivesWorker):
 
 
 class AdminWorker(Worker):
-    def __init__(self, idx, bootstrap, history, stop, seed, pace_s=(0.5, 2.0)):
+    def __init__(self, idx, bootstrap, history, stop, seed, pace_s=(0.5, 2.0), replication=1, configs=None):
         super().__init__(f"admin-{idx}", history, stop, seed)
         self.admin = AdminClient(base_conf(bootstrap))
+        self.replication = replication
+        self.configs = dict(configs or {})
         self.pace_s = pace_s
         self.live = {}  # topic -> partitions, as far as this worker knows
         self.count = 0
@@ -560,7 +562,8 @@ class AdminWorker(Worker):
                 self.count += 1
                 n = self.rng.randint(1, 3)
                 if self.op("create", topic, lambda: self.admin.create_topics(
-                        [NewTopic(topic, n, 1)], request_timeout=10)[topic].result(15), partitions=n):
+                        [NewTopic(topic, n, self.replication, config=self.configs)],
+                        request_timeout=10)[topic].result(15), partitions=n):
                     self.live[topic] = n
             else:
                 topic = self.rng.choice(sorted(self.live))
@@ -598,14 +601,15 @@ def commit_initial_offsets(bootstrap, group, topic, partitions, timeout=30):
         c.close()
 
 
-def create_topics(bootstrap, topics, timeout=60):
-    """Creates {name: partitions} (replication factor 1 on one node),
-    retrying while the broker is starting."""
+def create_topics(bootstrap, topics, replication=1, configs=None, timeout=60):
+    """Creates {name: partitions}, retrying while the brokers are starting
+    (a cluster may not have every broker registered yet)."""
     admin = AdminClient(base_conf(bootstrap))
     deadline = time.monotonic() + timeout
     pending = dict(topics)
     while pending:
-        futures = admin.create_topics([NewTopic(t, n, 1) for t, n in pending.items()], request_timeout=10)
+        futures = admin.create_topics([NewTopic(t, n, replication, config=dict(configs or {}))
+                                       for t, n in pending.items()], request_timeout=10)
         for t, f in futures.items():
             try:
                 f.result(15)
@@ -667,6 +671,19 @@ def read_all(bootstrap, topic, isolation, timeout=90):
         c.close()
 
 
+def leaders(bootstrap, topic, partition=0):
+    """{"partition": the node (index) leading `topic`'s `partition`,
+    "controller": the node the cluster names its controller}, from the
+    metadata (None where unknown). Node ids start at 1, indexes at 0."""
+    admin = AdminClient(base_conf(bootstrap))
+    meta = admin.list_topics(topic, timeout=5)
+    part = meta.topics[topic].partitions.get(partition) if topic in meta.topics else None
+    leader = part.leader if part is not None and part.leader >= 0 else None
+    controller = meta.controller_id if meta.controller_id >= 0 else None
+    return {"partition": None if leader is None else leader - 1,
+            "controller": None if controller is None else controller - 1}
+
+
 def end_offsets(bootstrap, topic):
     c = Consumer({**base_conf(bootstrap), "group.id": "chaos-watermarks"})
     try:
@@ -678,4 +695,4 @@ def end_offsets(bootstrap, topic):
 
 
 __all__ = ["ProducerWorker", "ConsumerWorker", "CommittedMonitor", "TxnWorker", "AdminWorker",
-           "create_topics", "topic_partitions", "read_all", "end_offsets"]
+           "create_topics", "topic_partitions", "read_all", "end_offsets", "leaders"]
