@@ -655,7 +655,7 @@ impl TxnService {
                 }
                 _ => {}
             }
-            if !write_marker_here(
+            if write_marker_here(
                 &self.deps,
                 &self.groups,
                 c,
@@ -665,6 +665,7 @@ impl TxnService {
                 now,
             )
             .await
+            .is_err()
             {
                 all_written = false;
             }
@@ -793,14 +794,14 @@ pub async fn write_marker_here(
     topic: &str,
     index: i32,
     now: i64,
-) -> bool {
+) -> Result<(), ErrorCode> {
     let Some(partition) = deps.replicas.get(topic, index) else {
         warn!(
             topic,
             partition = index,
             "no marker for a partition that no longer exists"
         );
-        return true;
+        return Ok(());
     };
     // Kafka writes markers with acks=all: the transaction is complete only
     // once its markers are on every ISR member of their partitions.
@@ -823,7 +824,7 @@ pub async fn write_marker_here(
                     .complete_transaction(c.producer_id, index, c.commit)
                     .await;
             }
-            true
+            Ok(())
         }
         Err(e) => {
             warn!(
@@ -831,7 +832,7 @@ pub async fn write_marker_here(
                 partition = index,
                 "cannot write a transaction marker: {e}"
             );
-            false
+            Err(e.code)
         }
     }
 }

@@ -471,23 +471,21 @@ pub async fn write_txn_markers(
                 let code = match image.partition(&t.name, index) {
                     None => ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
                     Some(p) if p.leader != broker.node_id => ErrorCode::NOT_LEADER_OR_FOLLOWER,
-                    Some(_) => {
-                        let written = crate::coordinators::transactions::write_marker_here(
-                            broker.txns.deps(),
-                            &broker.groups,
-                            &completion,
-                            marker.coordinator_epoch,
-                            &t.name,
-                            index,
-                            broker.now_ms(),
-                        )
-                        .await;
-                        if written {
-                            ErrorCode::NONE
-                        } else {
-                            ErrorCode::KAFKA_STORAGE_ERROR
-                        }
-                    }
+                    // The append's own error (NOT_ENOUGH_REPLICAS, a
+                    // replication timeout, a fenced coordinator epoch...),
+                    // as Kafka answers: the coordinator retries on it.
+                    Some(_) => crate::coordinators::transactions::write_marker_here(
+                        broker.txns.deps(),
+                        &broker.groups,
+                        &completion,
+                        marker.coordinator_epoch,
+                        &t.name,
+                        index,
+                        broker.now_ms(),
+                    )
+                    .await
+                    .err()
+                    .unwrap_or(ErrorCode::NONE),
                 };
                 partitions.push(WritableTxnMarkerPartitionResult {
                     partition_index: index,
