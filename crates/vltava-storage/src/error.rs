@@ -54,10 +54,10 @@ pub enum Error {
     /// batch is unusable (no records, offset overflow, bad CRC on a
     /// follower append).
     InvalidRecords(String),
-    /// A follower append whose offsets do not continue the log or are not
-    /// contiguous.
+    /// A follower append whose offsets go back below the log end or below
+    /// an earlier batch of the same append.
     InvalidOffsets {
-        /// The offset the log expected next.
+        /// The lowest offset the log could take next.
         expected: i64,
         /// The offset found.
         found: i64,
@@ -139,7 +139,7 @@ impl fmt::Display for Error {
             Error::InvalidOffsets { expected, found } => {
                 write!(
                     f,
-                    "non-contiguous offsets: expected {expected}, found {found}"
+                    "offsets go backwards: expected at least {expected}, found {found}"
                 )
             }
             Error::InvalidAbortedTxn { txn, reason } => write!(

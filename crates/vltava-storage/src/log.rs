@@ -670,8 +670,11 @@ impl Log {
     }
 
     /// Appends batches whose offsets were assigned by a leader (replication).
-    /// They must start at the log end offset and be contiguous; each batch
-    /// is fully validated (CRC), since the bytes come from another broker.
+    /// Offsets must only grow, from the log end offset on; gaps are allowed,
+    /// because a leader's compacted log has them where the cleaner removed
+    /// whole batches (a follower fetching there gets the next batch kept, as
+    /// Kafka's followers do). Each batch is fully validated (CRC), since the
+    /// bytes come from another broker.
     ///
     /// Each batch whose partition leader epoch is above the latest epoch
     /// so far is recorded in the leader epoch cache at its base offset,
@@ -692,7 +695,7 @@ impl Log {
         for b in list {
             b.validate()
                 .map_err(|e| Error::InvalidRecords(e.to_string()))?;
-            if b.base_offset() != next {
+            if b.base_offset() < next {
                 return Err(Error::InvalidOffsets {
                     expected: next,
                     found: b.base_offset(),
@@ -722,7 +725,33 @@ impl Log {
             });
             next = last + 1;
         }
-        let mut info = self.write_pending(&mut w, pending, &new_epochs, &cfg, now_ms)?;
+        // One fetch may carry more than a segment holds (replica.fetch.max.bytes
+        // above the topic's segment size): it is written in pieces that each
+        // fit, rolling between them, each with the epoch entries of its own
+        // batches. A single batch larger than a segment is still refused.
+        let mut info: Option<AppendInfo> = None;
+        for piece in split_to_fit(pending, u64::from(cfg.segment_bytes)) {
+            let (first, last) = (
+                piece[0].info.base_offset,
+                piece[piece.len() - 1].info.last_offset,
+            );
+            let epochs: Vec<(i32, i64)> = new_epochs
+                .iter()
+                .copied()
+                .filter(|(_, offset)| (first..=last).contains(offset))
+                .collect();
+            let written = self.write_pending(&mut w, piece, &epochs, &cfg, now_ms)?;
+            info = Some(match info {
+                None => written,
+                Some(before) => AppendInfo {
+                    first_offset: before.first_offset,
+                    batch_count: before.batch_count + written.batch_count,
+                    size_in_bytes: before.size_in_bytes + written.size_in_bytes,
+                    ..written
+                },
+            });
+        }
+        let mut info = info.expect("split_batches returns at least one batch");
         info.max_timestamp = max_ts;
         info.offset_of_max_timestamp = offset_of_max;
         Ok(info)
@@ -1917,6 +1946,27 @@ fn delete_segment_files(dir: &Path, base: i64) -> Result<()> {
         segment::remove_if_exists(&dir.join(segment::segment_file_name(base, ext)))?;
     }
     Ok(())
+}
+
+/// Groups `pending` in order into pieces of at most `limit` bytes each (a
+/// batch larger than `limit` alone in its piece, for `write_pending` to
+/// refuse).
+fn split_to_fit(pending: Vec<Pending>, limit: u64) -> Vec<Vec<Pending>> {
+    let mut pieces: Vec<Vec<Pending>> = Vec::new();
+    let mut size = 0u64;
+    for p in pending {
+        match pieces.last_mut() {
+            Some(piece) if size + p.info.size <= limit => {
+                size += p.info.size;
+                piece.push(p);
+            }
+            _ => {
+                size = p.info.size;
+                pieces.push(vec![p]);
+            }
+        }
+    }
+    pieces
 }
 
 #[cfg(test)]

@@ -526,7 +526,47 @@ fn truncate_to_drops_everything_above_across_segments() {
 }
 
 #[test]
-fn follower_appends_must_continue_the_log() {
+fn a_follower_append_larger_than_a_segment_is_written_across_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), small_config(1024));
+    let mk = |base: i64, epoch: i32| {
+        let mut b = vltava_records::RecordBatchBuilder::new()
+            .base_offset(base)
+            .partition_leader_epoch(epoch);
+        for i in 0..4 {
+            b.append(i, None, Some(&[b'x'; 40][..]), &[]).unwrap();
+        }
+        b.build().unwrap()
+    };
+    // Ten batches of ~250 bytes in one fetch: more than two segments' worth,
+    // the epoch changing halfway.
+    let parts: Vec<_> = (0..10)
+        .map(|i| mk(i * 4, if i < 5 { 1 } else { 2 }))
+        .collect();
+    let total: usize = parts.iter().map(|b| b.len()).sum();
+    assert!(total > 2 * 1024, "{total} bytes");
+    let info = log.append_as_follower(batches(&parts), 0).unwrap();
+    assert_eq!((info.first_offset, info.last_offset), (0, 39));
+    assert_eq!(info.batch_count, 10);
+    assert_eq!(info.size_in_bytes, total as u64);
+    assert!(log.segment_count() >= 3, "{} segments", log.segment_count());
+    for p in files(dir.path(), "log") {
+        assert!(std::fs::metadata(p).unwrap().len() <= 1024);
+    }
+    assert_eq!(read_all(&log).len(), 10);
+    assert_eq!(log.epoch_entries(), vec![(1, 0), (2, 20)]);
+    // A single batch larger than a segment is still refused.
+    let mut big = vltava_records::RecordBatchBuilder::new().base_offset(40);
+    big.append(0, None, Some(&[b'y'; 2000][..]), &[]).unwrap();
+    assert!(matches!(
+        log.append_as_follower(big.build().unwrap(), 0),
+        Err(Error::MessageSetTooLarge { .. })
+    ));
+    assert_eq!(log.log_end_offset(), 40);
+}
+
+#[test]
+fn follower_appends_only_go_forward_and_may_skip_offsets() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path(), small_config(1 << 20));
     let mk = |base: i64, n: usize| {
@@ -542,15 +582,17 @@ fn follower_appends_must_continue_the_log() {
         .append_as_follower(batches(&[mk(0, 2), mk(2, 3)]), 0)
         .unwrap();
     assert_eq!((info.first_offset, info.last_offset), (0, 4));
-    match log.append_as_follower(mk(6, 1), 0) {
+    // Below the log end: refused.
+    match log.append_as_follower(mk(4, 1), 0) {
         Err(Error::InvalidOffsets {
             expected: 5,
-            found: 6,
+            found: 4,
         }) => {}
         other => panic!("{other:?}"),
     }
+    // Backwards inside one append: refused, nothing of it written.
     assert!(matches!(
-        log.append_as_follower(batches(&[mk(5, 1), mk(7, 1)]), 0),
+        log.append_as_follower(batches(&[mk(7, 1), mk(6, 1)]), 0),
         Err(Error::InvalidOffsets { .. })
     ));
     let mut bad = mk(5, 1).to_vec();
@@ -561,9 +603,34 @@ fn follower_appends_must_continue_the_log() {
         Err(Error::InvalidRecords(_))
     ));
     assert_eq!(log.log_end_offset(), 5);
-    let all = read_all(&log);
-    assert_eq!(all.len(), 2);
+
+    // Gaps, as a leader's compacted log has where the cleaner removed
+    // whole batches: taken as they are.
+    let info = log
+        .append_as_follower(batches(&[mk(8, 2), mk(12, 1)]), 0)
+        .unwrap();
+    assert_eq!((info.first_offset, info.last_offset), (8, 12));
+    assert_eq!(log.log_end_offset(), 13);
+    // A read from inside a gap starts at the next batch kept.
+    for (from, want) in [(5, 8), (9, 8), (10, 12), (11, 12)] {
+        let r = log.read(from, 1 << 20, i64::MAX, false).unwrap();
+        assert_eq!(split(&r.records)[0].base_offset(), want, "from {from}");
+    }
+    // (`read_all` insists on dense offsets: one read of everything instead.)
+    let everything = |log: &vltava_storage::Log| {
+        let r = log.read(0, 1 << 20, i64::MAX, false).unwrap();
+        split(&r.records)
+    };
+    let all = everything(&log);
+    let bases: Vec<i64> = all.iter().map(|b| b.base_offset()).collect();
+    assert_eq!(bases, [0, 2, 8, 12]);
     assert_eq!(all[1].partition_leader_epoch(), 3);
+    // The gaps survive a restart's recovery.
+    drop(log);
+    let log = open(dir.path(), small_config(1 << 20));
+    assert_eq!(log.log_end_offset(), 13);
+    let bases: Vec<i64> = everything(&log).iter().map(|b| b.base_offset()).collect();
+    assert_eq!(bases, [0, 2, 8, 12]);
 }
 
 #[test]
