@@ -1438,3 +1438,104 @@ async fn unclean_election(trigger: UncleanTrigger) {
         lost.len()
     );
 }
+
+// ---- 5. a follower behind a compacted leader -----------------------------
+
+/// A follower that was down while its leader's cleaner compacted the
+/// partition fetches from an offset the cleaner removed: the leader answers
+/// with the next batch it kept, and the follower must take it, leaving the
+/// same gap in its own log (as Kafka's followers do), rather than refuse it
+/// and never catch up. The first cluster runs of `tools/chaos` found
+/// followers of `__consumer_offsets` stuck this way, out of the ISR for
+/// good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_catches_up_across_offsets_its_leaders_cleaner_removed() {
+    let _serial = serial().await;
+    let name = "compacted";
+    let mut cluster = Cluster::start_with(
+        3,
+        0,
+        "replica.lag.time.max.ms=2000\nlog.cleaner.backoff.ms=100\n",
+    );
+    converged(&cluster, &[1, 2, 3], &[1, 2, 3]).await;
+    let all = bootstraps(&cluster, &[1, 2, 3]);
+    let mut admin = client_of(&all[0]).await.unwrap();
+    admin
+        .create_topic(&topic(
+            name,
+            1,
+            3,
+            &[
+                ("min.insync.replicas", "2"),
+                ("cleanup.policy", "compact"),
+                // Small segments (below segment.bytes' 1 MiB minimum) and
+                // any dirt at all: the cleaner runs after a few records.
+                ("internal.segment.bytes", "1024"),
+                ("min.cleanable.dirty.ratio", "0.01"),
+            ],
+        ))
+        .await
+        .expect("create the topic");
+    let leader = wait_for_isr(&all[0], name, 0, &[1, 2, 3], Duration::from_secs(20))
+        .await
+        .leader;
+    let follower = (1..=3).find(|id| *id != leader).unwrap();
+    let others: Vec<i32> = (1..=3).filter(|id| *id != follower).collect();
+    let live = bootstraps(&cluster, &others);
+    cluster.node(follower).kill9();
+    wait_for_isr(&live[0], name, 0, &others, Duration::from_secs(20)).await;
+
+    // Many values for three keys, one batch each.
+    let mut producer = client_of(&live[0]).await.unwrap();
+    let mut end = 0;
+    for i in 0..300 {
+        let record = ProducerRecord {
+            key: Some(format!("k{}", i % 3).into()),
+            value: Some(format!("v{i}").into()),
+            ..ProducerRecord::default()
+        };
+        end = producer
+            .produce(name, 0, &[record], Acks::All, Compression::None)
+            .await
+            .expect("acks=all with two in-sync replicas")
+            + 1;
+    }
+    // The leader's cleaner has removed records: its log has gaps.
+    let leader_node = &cluster.nodes[(leader - 1) as usize];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(log) = replica_log(leader_node, name, 0) {
+            if (log.records.len() as i64) < log.end_offset / 2 {
+                break;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the leader's cleaner removed nothing"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // The follower comes back, catches up and rejoins the ISR.
+    cluster.node(follower).start();
+    wait_for_rejoin(
+        &cluster,
+        &live[0],
+        name,
+        0,
+        &[1, 2, 3],
+        Duration::from_secs(30),
+    )
+    .await;
+    // Its log is the leader's (compacted further meanwhile or not): the
+    // replicas converge, and every key's last value is there.
+    let log = converged_replicas(&cluster, &[1, 2, 3], name, 0, end, Duration::from_secs(30)).await;
+    for k in 0..3 {
+        let last = (0..300).rev().find(|i| i % 3 == k).unwrap();
+        assert!(
+            log.records.values().any(|v| *v == format!("v{last}")),
+            "key k{k}'s last value v{last} is missing: {:?}",
+            log.records
+        );
+    }
+}
