@@ -14,6 +14,7 @@ failed, 2 for bad arguments.
 
 import argparse
 import base64
+import datetime
 import faulthandler
 import json
 import os
@@ -142,6 +143,7 @@ def run_once(args, seed, run_dir):
     plan = schedule(seed, args.duration, args.nemesis, args.nodes)
     options["schedule"] = [step._asdict() for step in plan]
     history = History(run_dir / "history.jsonl")
+    options["started_at"] = datetime.datetime.fromtimestamp(history.started_wall, datetime.timezone.utc).isoformat()
     # Small segments rolled every few seconds, so that faults meet rolls.
     settings = ["log.segment.bytes=1048576", "log.roll.ms=4000", "group.initial.rebalance.delay.ms=0",
                 "transaction.state.log.segment.bytes=1048576"] + args.broker_set

@@ -26,6 +26,8 @@ class History:
     def __init__(self, path=None):
         self._lock = threading.Lock()
         self._start = time.monotonic()
+        # The wall clock at t=0, to find an event's moment in the brokers' logs.
+        self.started_wall = time.time()
         self.events = []
         self._file = open(path, "w", encoding="utf-8") if path else None
 

@@ -246,8 +246,13 @@ class ConsumerWorker(LivesWorker):
         consumer = Consumer(conf)
         history.add(name, "ok", "open", group=self.group, isolation=self.isolation)
 
-        def commit(mode):
-            assigned = {(tp.topic, tp.partition) for tp in consumer.assignment()}
+        def commit(mode, assigned=None):
+            """`assigned`: the partitions still owned, when known (inside a
+            rebalance callback they must be given: consumer.assignment()
+            there, during close(), waits for the thread it runs on, holding
+            the GIL, and freezes every thread of the harness)."""
+            if assigned is None:
+                assigned = {(tp.topic, tp.partition) for tp in consumer.assignment()}
             todo = {tp: o for tp, o in processed.items() if committed.get(tp) != o and tp in assigned}
             if not todo:
                 return
@@ -278,7 +283,7 @@ class ConsumerWorker(LivesWorker):
             history.add(name, "ok", "assign", partitions=[[tp.topic, tp.partition] for tp in partitions])
 
         def on_revoke(c, partitions):
-            commit("sync")
+            commit("sync", assigned={(tp.topic, tp.partition) for tp in partitions})
             for tp in partitions:
                 processed.pop((tp.topic, tp.partition), None)
             history.add(name, "ok", "revoke", partitions=[[tp.topic, tp.partition] for tp in partitions])
