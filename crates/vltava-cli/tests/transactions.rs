@@ -2,7 +2,8 @@
 //! (InitProducerId, AddPartitionsToTxn, a transactional Produce, EndTxn) so
 //! that each answer is checked: what read_committed and read_uncommitted
 //! fetches see while the transaction is open, after an abort and after a
-//! kill -9; fencing by a newer epoch; and `vltava transactions`.
+//! kill -9; fencing by a newer epoch; DescribeProducers; and
+//! `vltava transactions`.
 
 mod common;
 
@@ -12,6 +13,8 @@ use bytes::Bytes;
 use common::TestBroker;
 use serde_json::Value;
 use vltava_client::protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
+use vltava_client::protocol::messages::describe_producers_request::TopicRequest;
+use vltava_client::protocol::messages::describe_producers_response::PartitionResponse;
 use vltava_client::protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use vltava_client::protocol::messages::fetch_response::PartitionData;
 use vltava_client::protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
@@ -20,8 +23,9 @@ use vltava_client::protocol::messages::txn_offset_commit_request::{
     TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
 };
 use vltava_client::protocol::messages::{
-    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, EndTxnRequest, FetchRequest,
-    InitProducerIdRequest, OffsetFetchRequest, ProduceRequest, TxnOffsetCommitRequest,
+    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, DescribeProducersRequest, EndTxnRequest,
+    FetchRequest, InitProducerIdRequest, OffsetFetchRequest, ProduceRequest,
+    TxnOffsetCommitRequest,
 };
 use vltava_client::{Connection, ConnectionConfig, ErrorCode, NewTopic};
 use vltava_records::RecordBatchBuilder;
@@ -365,4 +369,68 @@ async fn offsets_committed_in_a_transaction_count_once_it_commits() {
     );
     assert_eq!(end_txn(&mut conn, pid, epoch, false).await, ErrorCode::NONE);
     assert_eq!(committed(&mut conn, true).await, (5, ErrorCode::NONE));
+}
+
+/// DescribeProducers for partitions 0 and 1 of `topic`.
+async fn describe_producers(conn: &mut Connection, topic: &str) -> Vec<PartitionResponse> {
+    let request = DescribeProducersRequest {
+        topics: vec![TopicRequest {
+            name: topic.into(),
+            partition_indexes: vec![0, 1],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let mut resp = conn.send_version(&request, 0).await.unwrap();
+    assert_eq!(resp.topics.len(), 1);
+    assert_eq!(resp.topics[0].name, topic);
+    resp.topics.remove(0).partitions
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn describe_producers_shows_each_producer_and_its_open_transaction() {
+    let broker = TestBroker::start(&[]);
+    let mut client = broker.client().await;
+    client.create_topic(&NewTopic::new(TOPIC)).await.unwrap();
+    let mut conn = connect(&broker).await;
+
+    // No producer yet; partition 1 does not exist.
+    let described = describe_producers(&mut conn, TOPIC).await;
+    assert_eq!(described[0].error_code, 0);
+    assert!(described[0].active_producers.is_empty());
+    assert_eq!(described[1].partition_index, 1);
+    assert_eq!(
+        ErrorCode(described[1].error_code),
+        ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
+    );
+    let unknown = describe_producers(&mut conn, "no-such-topic").await;
+    assert_eq!(
+        ErrorCode(unknown[0].error_code),
+        ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
+    );
+
+    let (pid, epoch) = init_producer_id(&mut conn).await;
+    assert_eq!(add_partition(&mut conn, pid, epoch).await, ErrorCode::NONE);
+    assert_eq!(
+        produce(&mut conn, pid, epoch, 0, &["a0", "a1", "a2"]).await,
+        ErrorCode::NONE
+    );
+    let open = describe_producers(&mut conn, TOPIC).await;
+    let state = &open[0].active_producers;
+    assert_eq!(state.len(), 1);
+    assert_eq!(state[0].producer_id, pid);
+    assert_eq!(state[0].producer_epoch, i32::from(epoch));
+    assert_eq!(state[0].last_sequence, 2);
+    // The batch's max timestamp: this test's records carry 0.
+    assert_eq!(state[0].last_timestamp, 0);
+    assert_eq!(state[0].coordinator_epoch, -1);
+    assert_eq!(state[0].current_txn_start_offset, 0);
+
+    assert_eq!(end_txn(&mut conn, pid, epoch, true).await, ErrorCode::NONE);
+    let done = describe_producers(&mut conn, TOPIC).await;
+    let state = &done[0].active_producers;
+    assert_eq!(state.len(), 1);
+    assert_eq!(state[0].last_sequence, 2);
+    assert_eq!(state[0].current_txn_start_offset, -1);
+    assert!(state[0].coordinator_epoch >= 0);
 }

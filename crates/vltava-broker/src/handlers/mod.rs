@@ -74,6 +74,7 @@ pub const SUPPORTED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::TxnOffsetCommit, v(0, 4)),
     (ApiKey::DescribeTransactions, v(0, 0)),
     (ApiKey::ListTransactions, v(0, 1)),
+    (ApiKey::DescribeProducers, v(0, 0)),
     // The KRaft quorum's RPCs (answered by `vltava_quorum::inbound`) and
     // the controller's broker-membership RPCs.
     (ApiKey::Vote, v(0, 2)),
@@ -189,6 +190,7 @@ pub async fn handle(
         RequestBody::ListTransactions(r) => {
             transactions::list_transactions(broker, context, r).await
         }
+        RequestBody::DescribeProducers(r) => transactions::describe_producers(broker, context, r),
         // The connection layer refuses every API not in SUPPORTED before
         // decoding, so this is only reached if that list and this match disagree.
         other => return Err(format!("{} has no handler", other.api_key().name())),

@@ -376,6 +376,70 @@ pub async fn describe_transactions(
     })
 }
 
+/// DescribeProducers (KIP-664): the idempotent and transactional
+/// producers of each partition this node holds a replica of, as Kafka's
+/// `ReplicaManager.activeProducerState` answers: a partition of an unknown
+/// topic, or beyond its count, is UNKNOWN_TOPIC_OR_PARTITION; one that
+/// exists but has no replica here is NOT_LEADER_OR_FOLLOWER (a follower
+/// answers too, from its own copy of the producer state).
+pub fn describe_producers(
+    broker: &Broker,
+    _context: &RequestContext<'_>,
+    request: DescribeProducersRequest,
+) -> ResponseBody {
+    use vltava_protocol::messages::describe_producers_response::{
+        PartitionResponse, ProducerState, TopicResponse,
+    };
+    let image = broker.metadata.image();
+    let now_ms = broker.now_ms();
+    let topics = request
+        .topics
+        .into_iter()
+        .map(|t| TopicResponse {
+            partitions: t
+                .partition_indexes
+                .iter()
+                .map(|&index| {
+                    let mut response = PartitionResponse {
+                        partition_index: index,
+                        ..Default::default()
+                    };
+                    match broker.replicas.get(&t.name, index) {
+                        Some(partition) => {
+                            response.active_producers = partition
+                                .active_producers(now_ms)
+                                .into_iter()
+                                .map(|e| ProducerState {
+                                    producer_id: e.producer_id,
+                                    producer_epoch: i32::from(e.epoch),
+                                    last_sequence: e.last_sequence,
+                                    last_timestamp: e.timestamp,
+                                    coordinator_epoch: e.coordinator_epoch,
+                                    current_txn_start_offset: e.current_txn_first_offset,
+                                    ..Default::default()
+                                })
+                                .collect();
+                        }
+                        None if image.partition(&t.name, index).is_some() => {
+                            response.error_code = ErrorCode::NOT_LEADER_OR_FOLLOWER.code();
+                        }
+                        None => {
+                            response.error_code = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.code();
+                        }
+                    }
+                    response
+                })
+                .collect(),
+            name: t.name,
+            ..Default::default()
+        })
+        .collect();
+    ResponseBody::DescribeProducers(DescribeProducersResponse {
+        topics,
+        ..Default::default()
+    })
+}
+
 const STATES: [TxnState; 8] = [
     TxnState::Empty,
     TxnState::Ongoing,

@@ -792,6 +792,20 @@ impl Partition {
             .map(|t| (t.offset, t.timestamp))
     }
 
+    /// DescribeProducers: the producers this replica tracks (Kafka's
+    /// `UnifiedLog.activeProducers`), each with its epoch, last sequence
+    /// and timestamp, the coordinator epoch of its last marker and the
+    /// first offset of its open transaction (-1 if none), by producer id.
+    pub fn active_producers(
+        &self,
+        now_ms: i64,
+    ) -> Vec<vltava_protocol::messages::producer_snapshot::ProducerEntry> {
+        self.producers(now_ms)
+            .as_ref()
+            .map(|states| states.snapshot_entries())
+            .unwrap_or_default()
+    }
+
     /// DeleteRecords: offset -1 means "up to the high watermark".
     pub fn delete_records_before(&self, offset: i64) -> Result<i64, ErrorCode> {
         let hw = self.high_watermark();
