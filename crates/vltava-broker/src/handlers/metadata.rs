@@ -4,6 +4,7 @@
 
 use vltava_metadata::controller::validate_topic_name;
 use vltava_metadata::{MetadataImage, TopicImage};
+use vltava_protocol::messages::metadata_request::MetadataRequestTopic;
 use vltava_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
@@ -70,12 +71,7 @@ pub async fn handle(
     request: MetadataRequest,
 ) -> ResponseBody {
     let version = context.version;
-    // v0: an empty list means every topic; v1+: null means every topic.
-    let wanted: Option<Vec<(Option<String>, Uuid)>> = match request.topics {
-        None => None,
-        Some(topics) if topics.is_empty() && version == 0 => None,
-        Some(topics) => Some(topics.into_iter().map(|t| (t.name, t.topic_id)).collect()),
-    };
+    let wanted = wanted_topics(request.topics, version);
     // Versions before 4 always allow auto-creation.
     let allow_auto_create = request.allow_auto_topic_creation || version < 4;
     if let Some(wanted) = &wanted {
@@ -148,6 +144,30 @@ pub fn brokers(broker: &Broker, image: &MetadataImage) -> Vec<MetadataResponseBr
             })
         })
         .collect()
+}
+
+/// The topics a Metadata request asks for, each as (name, id); `None`
+/// for every topic (v0: an empty list; v1+: null). A topic asked for by
+/// id (v12+) is looked up by its id, whatever its name field says: the
+/// Java client leaves the name at its default, "", not null (Kafka's
+/// KafkaApis uses the ids when any is set).
+fn wanted_topics(
+    topics: Option<Vec<MetadataRequestTopic>>,
+    version: i16,
+) -> Option<Vec<(Option<String>, Uuid)>> {
+    match topics {
+        None => None,
+        Some(topics) if topics.is_empty() && version == 0 => None,
+        Some(topics) => Some(
+            topics
+                .into_iter()
+                .map(|t| {
+                    let name = if t.topic_id.is_zero() { t.name } else { None };
+                    (name, t.topic_id)
+                })
+                .collect(),
+        ),
+    }
 }
 
 fn lookup(
@@ -239,6 +259,35 @@ mod tests {
             );
         }
         assert_eq!(code(None), ErrorCode::UNKNOWN_TOPIC_ID.code());
+    }
+
+    #[test]
+    fn a_topic_asked_for_by_id_is_looked_up_by_id() {
+        let id = Uuid([7; 16]);
+        let topic = |name: Option<&str>, topic_id| MetadataRequestTopic {
+            name: name.map(str::to_string),
+            topic_id,
+            ..Default::default()
+        };
+        let wanted = wanted_topics(
+            Some(vec![
+                topic(Some(""), id),
+                topic(None, id),
+                topic(Some("by-name"), Uuid::ZERO),
+            ]),
+            12,
+        );
+        assert_eq!(
+            wanted,
+            Some(vec![
+                (None, id),
+                (None, id),
+                (Some("by-name".to_string()), Uuid::ZERO)
+            ])
+        );
+        assert_eq!(wanted_topics(Some(Vec::new()), 0), None);
+        assert_eq!(wanted_topics(Some(Vec::new()), 1), Some(Vec::new()));
+        assert_eq!(wanted_topics(None, 12), None);
     }
 
     #[test]
