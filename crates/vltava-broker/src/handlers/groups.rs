@@ -649,6 +649,13 @@ pub async fn describe_groups(
     _context: &RequestContext<'_>,
     request: DescribeGroupsRequest,
 ) -> ResponseBody {
+    // With no authorizer, Kafka answers every operation a group supports
+    // when they are asked for (v3+), for the groups it could describe.
+    let authorized_operations = if request.include_authorized_operations {
+        super::metadata::GROUP_AUTHORIZED_OPERATIONS
+    } else {
+        i32::MIN
+    };
     let mut groups = Vec::with_capacity(request.groups.len());
     for group_id in request.groups {
         let result = match ready(broker, &group_id).await {
@@ -681,7 +688,7 @@ pub async fn describe_groups(
                         ..Default::default()
                     })
                     .collect(),
-                authorized_operations: i32::MIN,
+                authorized_operations,
                 ..Default::default()
             },
         });

@@ -54,6 +54,11 @@ pub const TOPIC_AUTHORIZED_OPERATIONS: i32 = bits(&[
     ALTER_CONFIGS,
 ]);
 
+/// The same for a group (Kafka 4's AclEntry.supportedOperations, which
+/// added the group configs of KIP-848).
+pub const GROUP_AUTHORIZED_OPERATIONS: i32 =
+    bits(&[READ, DESCRIBE, DELETE, DESCRIBE_CONFIGS, ALTER_CONFIGS]);
+
 /// The same for the cluster resource.
 pub const CLUSTER_AUTHORIZED_OPERATIONS: i32 = bits(&[
     CREATE,
@@ -293,10 +298,12 @@ mod tests {
     #[test]
     fn authorized_operations_are_kafkas_supported_operations() {
         // Kafka's bitfields with no authorizer: 8 topic operations
-        // (READ..ALTER_CONFIGS but not CLUSTER_ACTION) and 7 cluster ones.
+        // (READ..ALTER_CONFIGS but not CLUSTER_ACTION), 7 cluster ones and
+        // 5 group ones.
         assert_eq!(TOPIC_AUTHORIZED_OPERATIONS, 0b0000_1101_1111_1000);
         assert_eq!(TOPIC_AUTHORIZED_OPERATIONS.count_ones(), 8);
         assert_eq!(CLUSTER_AUTHORIZED_OPERATIONS, 0b0001_1111_1010_0000);
         assert_eq!(CLUSTER_AUTHORIZED_OPERATIONS.count_ones(), 7);
+        assert_eq!(GROUP_AUTHORIZED_OPERATIONS, 0b0000_1101_0100_1000);
     }
 }
