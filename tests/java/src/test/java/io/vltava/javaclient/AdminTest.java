@@ -32,17 +32,22 @@ import org.apache.kafka.clients.admin.ConfigEntry;
 import org.apache.kafka.clients.admin.ConsumerGroupDescription;
 import org.apache.kafka.clients.admin.ConsumerGroupListing;
 import org.apache.kafka.clients.admin.CreateTopicsOptions;
+import org.apache.kafka.clients.admin.DescribeClusterOptions;
 import org.apache.kafka.clients.admin.DescribeClusterResult;
+import org.apache.kafka.clients.admin.DescribeConsumerGroupsOptions;
+import org.apache.kafka.clients.admin.DescribeTopicsOptions;
 import org.apache.kafka.clients.admin.ListConsumerGroupsOptions;
 import org.apache.kafka.clients.admin.ListOffsetsResult.ListOffsetsResultInfo;
 import org.apache.kafka.clients.admin.ListTransactionsOptions;
 import org.apache.kafka.clients.admin.LogDirDescription;
+import org.apache.kafka.clients.admin.MemberToRemove;
 import org.apache.kafka.clients.admin.NewPartitionReassignment;
 import org.apache.kafka.clients.admin.NewPartitions;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.admin.OffsetSpec;
 import org.apache.kafka.clients.admin.QuorumInfo;
 import org.apache.kafka.clients.admin.RecordsToDelete;
+import org.apache.kafka.clients.admin.RemoveMembersFromConsumerGroupOptions;
 import org.apache.kafka.clients.admin.ReplicaInfo;
 import org.apache.kafka.clients.admin.TopicDescription;
 import org.apache.kafka.clients.admin.TopicListing;
@@ -56,6 +61,7 @@ import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.ConsumerGroupState;
 import org.apache.kafka.common.ElectionType;
+import org.apache.kafka.common.acl.AclOperation;
 import org.apache.kafka.common.Node;
 import org.apache.kafka.common.TopicCollection;
 import org.apache.kafka.common.TopicPartition;
@@ -590,6 +596,83 @@ class AdminTest {
             assertEquals(Map.of(), admin.listPartitionReassignments().reassignments().get(T, TimeUnit.SECONDS));
             failure(InvalidReplicaAssignmentException.class, admin.alterPartitionReassignments(
                     Map.of(tp, Optional.of(new NewPartitionReassignment(List.of(2))))).all());
+        }
+    }
+
+    /**
+     * With no authorizer Kafka answers "every operation the resource type
+     * supports" when a client asks for its authorized operations
+     * (AclEntry.supportedOperations): topics, the cluster and groups.
+     */
+    @Test
+    void authorizedOperationsWithoutAnAuthorizer(TestInfo info) throws Exception {
+        String topic = name(info);
+        String group = name(info);
+        createTopic(broker, topic, 1);
+        try (Admin admin = admin(broker);
+                KafkaConsumer<String, String> c = consumer(broker, ConsumerConfig.GROUP_ID_CONFIG, group)) {
+            c.subscribe(List.of(topic));
+            Kafka.waitUntil("an assignment", () -> {
+                c.poll(Duration.ofMillis(50));
+                return !c.assignment().isEmpty();
+            });
+            TopicDescription t = admin.describeTopics(List.of(topic),
+                    new DescribeTopicsOptions().includeAuthorizedOperations(true)).allTopicNames().get().get(topic);
+            assertEquals(Set.of(AclOperation.READ, AclOperation.WRITE, AclOperation.CREATE, AclOperation.DESCRIBE,
+                    AclOperation.DELETE, AclOperation.ALTER, AclOperation.DESCRIBE_CONFIGS,
+                    AclOperation.ALTER_CONFIGS), t.authorizedOperations());
+            Set<AclOperation> cluster = admin.describeCluster(
+                    new DescribeClusterOptions().includeAuthorizedOperations(true)).authorizedOperations().get();
+            assertEquals(Set.of(AclOperation.CREATE, AclOperation.CLUSTER_ACTION, AclOperation.DESCRIBE_CONFIGS,
+                    AclOperation.ALTER_CONFIGS, AclOperation.IDEMPOTENT_WRITE, AclOperation.ALTER,
+                    AclOperation.DESCRIBE), cluster);
+            ConsumerGroupDescription g = admin.describeConsumerGroups(List.of(group),
+                    new DescribeConsumerGroupsOptions().includeAuthorizedOperations(true)).describedGroups()
+                    .get(group).get();
+            assertEquals(Set.of(AclOperation.READ, AclOperation.DESCRIBE, AclOperation.DELETE,
+                    AclOperation.DESCRIBE_CONFIGS, AclOperation.ALTER_CONFIGS), g.authorizedOperations());
+            // Not asked for: none.
+            assertEquals(null, admin.describeTopics(List.of(topic)).allTopicNames().get().get(topic)
+                    .authorizedOperations());
+        }
+    }
+
+    /**
+     * removeMembersFromConsumerGroup takes a static member out at once
+     * (LeaveGroup by group.instance.id), where it would otherwise stay
+     * until its session timeout; an instance id the group does not have
+     * is UnknownMemberIdException.
+     */
+    @Test
+    void removeStaticMember(TestInfo info) throws Exception {
+        String topic = name(info);
+        String group = name(info);
+        createTopic(broker, topic, 1);
+        try (Admin admin = admin(broker)) {
+            try (KafkaConsumer<String, String> c = consumer(broker, ConsumerConfig.GROUP_ID_CONFIG, group,
+                    ConsumerConfig.GROUP_INSTANCE_ID_CONFIG, "static-1",
+                    ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, 60000)) {
+                c.subscribe(List.of(topic));
+                Kafka.waitUntil("an assignment", () -> {
+                    c.poll(Duration.ofMillis(50));
+                    return !c.assignment().isEmpty();
+                });
+            }
+            // Closed, but a static member stays in the group.
+            ConsumerGroupDescription d = admin.describeConsumerGroups(List.of(group)).describedGroups()
+                    .get(group).get(T, TimeUnit.SECONDS);
+            assertEquals(ConsumerGroupState.STABLE, d.state());
+            assertEquals(Optional.of("static-1"), d.members().iterator().next().groupInstanceId());
+
+            var missing = admin.removeMembersFromConsumerGroup(group, new RemoveMembersFromConsumerGroupOptions(
+                    List.of(new MemberToRemove("static-2"))));
+            failure(UnknownMemberIdException.class, missing.all());
+
+            admin.removeMembersFromConsumerGroup(group, new RemoveMembersFromConsumerGroupOptions(
+                    List.of(new MemberToRemove("static-1")))).all().get(T, TimeUnit.SECONDS);
+            d = admin.describeConsumerGroups(List.of(group)).describedGroups().get(group).get(T, TimeUnit.SECONDS);
+            assertEquals(ConsumerGroupState.EMPTY, d.state());
+            assertTrue(d.members().isEmpty());
         }
     }
 }

@@ -11,8 +11,8 @@ import org.junit.jupiter.api.extension.ParameterContext;
 import org.junit.jupiter.api.extension.ParameterResolver;
 
 /**
- * A fresh {@code vltava server} per test class, stopped and deleted after the
- * class's last test. Test methods, constructors and {@code @BeforeAll}
+ * A fresh {@code vltava server} per test class (and per {@code @Nested}
+ * class), stopped and deleted after the class's last test. Test methods, constructors and {@code @BeforeAll}
  * methods get it as a {@link VltavaBroker} parameter. The class's
  * {@link BrokerSettings} are passed to the broker, after
  * {@code group.initial.rebalance.delay.ms=0} (the setting Kafka's own
@@ -27,10 +27,10 @@ public final class VltavaExtension implements ParameterResolver, BeforeEachCallb
 
     static VltavaBroker broker(ExtensionContext context) {
         Class<?> cls = context.getRequiredTestClass();
-        // Kept in the class-level store: closed when the class's tests end.
+        // Kept in the store of the innermost class (a @Nested class gets a
+        // broker of its own): closed when that class's tests end.
         ExtensionContext classContext = context;
-        while (classContext.getParent().isPresent()
-                && classContext.getParent().get().getTestClass().isPresent()) {
+        while (classContext.getTestMethod().isPresent() && classContext.getParent().isPresent()) {
             classContext = classContext.getParent().get();
         }
         return classContext.getStore(NS).getOrComputeIfAbsent("broker", k -> {
