@@ -508,4 +508,46 @@ class ConsumerGroupTest {
                     c.assignment().stream().map(TopicPartition::topic).collect(Collectors.toSet()));
         }
     }
+
+    /**
+     * A record larger than fetch.max.bytes and max.partition.fetch.bytes
+     * still comes back (KIP-74: the first batch is returned whole), so a
+     * consumer never gets stuck behind it.
+     */
+    @Test
+    void recordLargerThanFetchLimits(TestInfo info) throws Exception {
+        String topic = name(info);
+        createTopic(broker, topic, 1);
+        String big = "b".repeat(200_000);
+        try (KafkaProducer<String, String> p = producer(broker)) {
+            p.send(new ProducerRecord<>(topic, "k", big)).get();
+            p.send(new ProducerRecord<>(topic, "k", "small")).get();
+        }
+        try (KafkaConsumer<String, String> c = consumer(broker, ConsumerConfig.FETCH_MAX_BYTES_CONFIG, 1024,
+                ConsumerConfig.MAX_PARTITION_FETCH_BYTES_CONFIG, 1024)) {
+            c.assign(List.of(new TopicPartition(topic, 0)));
+            List<ConsumerRecord<String, String>> got = pollN(c, 2);
+            assertEquals(big, got.get(0).value());
+            assertEquals("small", got.get(1).value());
+        }
+    }
+
+    /**
+     * The KIP-848 consumer protocol (group.protocol=consumer), which Kafka
+     * 4 brokers serve: the client needs ConsumerGroupHeartbeat, which
+     * Vltava does not have yet (see docs/compatibility.md).
+     */
+    @Test
+    @org.junit.jupiter.api.Disabled("the KIP-848 consumer protocol (ConsumerGroupHeartbeat) is not served yet")
+    void consumerGroupProtocol(TestInfo info) throws Exception {
+        String topic = name(info);
+        createTopic(broker, topic, 2);
+        produce(topic, 2, 3);
+        try (KafkaConsumer<String, String> c = consumer(broker, ConsumerConfig.GROUP_ID_CONFIG, name(info),
+                ConsumerConfig.GROUP_PROTOCOL_CONFIG, "consumer")) {
+            c.subscribe(List.of(topic));
+            assertEquals(6, pollN(c, 6).size());
+            assertEquals(Set.of(0, 1), indexes(c.assignment()));
+        }
+    }
 }
