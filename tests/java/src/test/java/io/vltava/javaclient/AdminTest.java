@@ -34,6 +34,7 @@ import org.apache.kafka.clients.admin.ConsumerGroupListing;
 import org.apache.kafka.clients.admin.CreateTopicsOptions;
 import org.apache.kafka.clients.admin.DescribeClusterOptions;
 import org.apache.kafka.clients.admin.DescribeClusterResult;
+import org.apache.kafka.clients.admin.DescribeConfigsOptions;
 import org.apache.kafka.clients.admin.DescribeConsumerGroupsOptions;
 import org.apache.kafka.clients.admin.DescribeTopicsOptions;
 import org.apache.kafka.clients.admin.ListConsumerGroupsOptions;
@@ -673,6 +674,35 @@ class AdminTest {
             d = admin.describeConsumerGroups(List.of(group)).describedGroups().get(group).get(T, TimeUnit.SECONDS);
             assertEquals(ConsumerGroupState.EMPTY, d.state());
             assertTrue(d.members().isEmpty());
+        }
+    }
+
+    /**
+     * includeSynonyms: a topic config lists where its value could come
+     * from, most specific first (the topic's override, then the broker's
+     * log.* default, as Kafka names it); includeDocumentation gives its
+     * description.
+     */
+    @Test
+    void describeConfigsSynonymsAndDocumentation(TestInfo info) throws Exception {
+        String name = name(info);
+        try (Admin admin = admin(broker)) {
+            admin.createTopics(List.of(topic(name, 1).configs(Map.of("retention.ms", "1234567"))))
+                    .all().get(T, TimeUnit.SECONDS);
+            ConfigResource r = new ConfigResource(ConfigResource.Type.TOPIC, name);
+            Config c = admin.describeConfigs(List.of(r), new DescribeConfigsOptions().includeSynonyms(true)
+                    .includeDocumentation(true)).all().get(T, TimeUnit.SECONDS).get(r);
+            ConfigEntry retention = c.get("retention.ms");
+            List<String> synonyms = retention.synonyms().stream()
+                    .map(s -> s.name() + "=" + s.value() + " " + s.source()).toList();
+            assertEquals(List.of("retention.ms=1234567 DYNAMIC_TOPIC_CONFIG",
+                    "log.retention.hours=168 DEFAULT_CONFIG"), synonyms);
+            // Our own wording, shorter than Kafka's.
+            assertNotNull(retention.documentation());
+            assertFalse(retention.documentation().isBlank());
+            ConfigEntry segment = c.get("segment.bytes");
+            assertEquals(List.of("log.segment.bytes=1073741824 DEFAULT_CONFIG"), segment.synonyms().stream()
+                    .map(s -> s.name() + "=" + s.value() + " " + s.source()).toList());
         }
     }
 }
