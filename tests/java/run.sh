@@ -14,6 +14,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 export VLTAVA_BIN="${VLTAVA_BIN:-$repo/target/debug/vltava}"
+case "$VLTAVA_BIN" in /*) ;; *) VLTAVA_BIN="$PWD/$VLTAVA_BIN" ;; esac # Maven runs in tests/java
 versions="${KAFKA_CLIENT_VERSIONS:-4.4.0 3.9.1}"
 
 loud() {
