@@ -10,7 +10,7 @@
 //! appends `Effects::records` durably *before* sending the replies of the
 //! same `Effects`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use bytes::Bytes;
 use vltava_protocol::messages::group_metadata_value::MemberMetadata;
@@ -136,6 +136,26 @@ pub enum Reply {
 pub struct Effects {
     pub records: Vec<(i32, Bytes, Option<Bytes>)>,
     pub replies: Vec<(ReplyId, Reply)>,
+    /// Offsets this call committed (OffsetCommit). They are not visible to
+    /// OffsetFetch until the caller reports, with
+    /// [`GroupCoordinator::offsets_written`], whether `records` reached
+    /// every in-sync replica: a read must never see an offset that a
+    /// coordinator failover could still lose (Kafka keeps such commits
+    /// pending the same way).
+    pub offset_write: Option<OffsetWrite>,
+}
+
+/// One OffsetCommit's offsets, pending until their records are replicated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct OffsetWrite(u64);
+
+/// Offsets written but not yet known to be replicated.
+#[derive(Clone, Debug)]
+struct PendingOffsetWrite {
+    /// The `__consumer_offsets` partition the records went to.
+    partition: i32,
+    group: String,
+    offsets: Vec<((String, i32), CommittedOffset)>,
 }
 
 impl Effects {
@@ -207,6 +227,10 @@ pub struct GroupCoordinator {
     /// become committed offsets when the commit marker reaches the group's
     /// partition, and vanish on abort.
     pending_txn: HashMap<i64, HashMap<(String, String, i32), CommittedOffset>>,
+    /// OffsetCommits appended but not yet replicated, in append order (the
+    /// order of the log of each partition).
+    pending_offset_writes: BTreeMap<OffsetWrite, PendingOffsetWrite>,
+    next_offset_write: u64,
     loaded: HashSet<i32>,
     /// Source of unique member ids: a per-process random prefix plus a counter.
     id_prefix: String,
@@ -221,6 +245,8 @@ impl GroupCoordinator {
             config,
             groups: HashMap::new(),
             pending_txn: HashMap::new(),
+            pending_offset_writes: BTreeMap::new(),
+            next_offset_write: 0,
             loaded: HashSet::new(),
             id_prefix: format!("{id_seed:016x}"),
             id_counter: 0,
@@ -425,6 +451,8 @@ impl GroupCoordinator {
             offsets.retain(|(group, _, _), _| !here(group));
             !offsets.is_empty()
         });
+        self.pending_offset_writes
+            .retain(|_, w| w.partition != partition);
         self.loaded.remove(&partition);
         effects
     }
@@ -749,6 +777,7 @@ impl GroupCoordinator {
             return (all(e), effects);
         }
         let mut errors = Vec::with_capacity(offsets.len());
+        let mut pending = Vec::with_capacity(offsets.len());
         for o in offsets {
             let metadata = o.metadata.clone().unwrap_or_default();
             if metadata.len() > max_metadata {
@@ -771,7 +800,7 @@ impl GroupCoordinator {
                 records::offset_commit_key(group_id, &o.topic, o.partition),
                 Some(records::offset_commit_value(&value)),
             ));
-            group.offsets.insert(
+            pending.push((
                 (o.topic.clone(), o.partition),
                 CommittedOffset {
                     offset: o.offset,
@@ -779,10 +808,57 @@ impl GroupCoordinator {
                     metadata,
                     commit_timestamp: now,
                 },
-            );
+            ));
             errors.push(ErrorCode::NONE);
         }
+        if !pending.is_empty() {
+            let id = OffsetWrite(self.next_offset_write);
+            self.next_offset_write += 1;
+            self.pending_offset_writes.insert(
+                id,
+                PendingOffsetWrite {
+                    partition,
+                    group: group_id.to_string(),
+                    offsets: pending,
+                },
+            );
+            effects.offset_write = Some(id);
+        }
         (errors, effects)
+    }
+
+    /// The caller's report on an OffsetCommit's records: replicated to
+    /// every in-sync replica, or not (refused, timed out, leadership
+    /// lost). Replicated, its offsets become visible, together with those
+    /// of every earlier write to the same partition still pending: a
+    /// later record replicated means every earlier one is. Not replicated,
+    /// its offsets are dropped (the committer was told it failed; its
+    /// records may still turn up in the log, as a retry's would).
+    pub fn offsets_written(&mut self, write: OffsetWrite, replicated: bool) {
+        if !replicated {
+            self.pending_offset_writes.remove(&write);
+            return;
+        }
+        let Some(partition) = self.pending_offset_writes.get(&write).map(|w| w.partition) else {
+            return; // already applied by a later write's report, or dropped
+        };
+        let done: Vec<OffsetWrite> = self
+            .pending_offset_writes
+            .range(..=write)
+            .filter(|(_, w)| w.partition == partition)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in done {
+            let w = self.pending_offset_writes.remove(&id).expect("listed");
+            let first_commit = w.offsets.first().map_or(0, |(_, c)| c.commit_timestamp);
+            let group = self
+                .groups
+                .entry(w.group.clone())
+                .or_insert_with(|| Group::new(&w.group, first_commit));
+            for (key, committed) in w.offsets {
+                group.offsets.insert(key, committed);
+            }
+        }
     }
 
     /// TxnOffsetCommit: offsets committed as part of producer
@@ -1087,6 +1163,10 @@ impl GroupCoordinator {
             .push((partition, records::group_metadata_key(group_id), None));
         let _ = now;
         self.groups.remove(group_id);
+        // A commit still in flight must not bring the offsets back after
+        // the tombstones that follow it in the log.
+        self.pending_offset_writes
+            .retain(|_, w| w.group != group_id);
         (ErrorCode::NONE, effects)
     }
 
@@ -1124,7 +1204,16 @@ impl GroupCoordinator {
                 errors.push(ErrorCode::GROUP_SUBSCRIBED_TO_TOPIC);
                 continue;
             }
-            if group.offsets.remove(&(topic.clone(), *p)).is_some() {
+            let key = (topic.clone(), *p);
+            let mut in_flight = false;
+            for w in self.pending_offset_writes.values_mut() {
+                if w.group == group_id {
+                    let before = w.offsets.len();
+                    w.offsets.retain(|(k, _)| *k != key);
+                    in_flight |= w.offsets.len() != before;
+                }
+            }
+            if group.offsets.remove(&key).is_some() || in_flight {
                 effects.records.push((
                     partition,
                     records::offset_commit_key(group_id, topic, *p),
@@ -1175,6 +1264,12 @@ impl GroupCoordinator {
         let config = self.config.clone();
         let ids: Vec<String> = self.groups.keys().cloned().collect();
         let mut expired_groups = Vec::new();
+        // A group whose first commit is still in flight is not expired.
+        let pending_groups: HashSet<String> = self
+            .pending_offset_writes
+            .values()
+            .map(|w| w.group.clone())
+            .collect();
         for id in ids {
             let partition = records::partition_for_group(&id, config.partitions);
             let group = self.groups.get_mut(&id).expect("listed");
@@ -1242,6 +1337,7 @@ impl GroupCoordinator {
                     ));
                 }
                 if group.offsets.is_empty()
+                    && !pending_groups.contains(&id)
                     && group.members.is_empty()
                     && group.pending_members.is_empty()
                     && group.state_timestamp + retention <= now

@@ -15,6 +15,7 @@ pub mod records;
 
 pub use coordinator::{
     CoordinatorConfig, Effects, FetchedOffset, GroupCoordinator, GroupDescription, JoinMember,
-    JoinRequest, JoinResult, MemberDescription, OffsetToCommit, Reply, SyncRequest, SyncResult,
+    JoinRequest, JoinResult, MemberDescription, OffsetToCommit, OffsetWrite, Reply, SyncRequest,
+    SyncResult,
 };
 pub use group::{GroupState, ReplyId};

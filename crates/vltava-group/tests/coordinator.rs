@@ -37,9 +37,13 @@ impl Harness {
         }
     }
 
+    /// Takes a call's effects as a driver whose writes all replicate.
     fn absorb(&mut self, e: Effects) {
         self.log.extend(e.records);
         self.replies.extend(e.replies);
+        if let Some(w) = e.offset_write {
+            self.c.offsets_written(w, true);
+        }
     }
 
     fn take_reply(&mut self, id: ReplyId) -> Option<Reply> {
@@ -998,4 +1002,71 @@ fn unloading_drops_the_pending_transactional_offsets_of_that_partition_only() {
     assert!(!h.c.is_loaded("g"));
     h.c.complete_transaction(h.now, 5, ph, true);
     assert_eq!(committed(&h.c, "h"), 7);
+}
+
+/// Committed offsets are readable only once their records are replicated:
+/// an OffsetFetch never shows an offset a coordinator failover could still
+/// lose (the fault harness saw a group's committed offsets go backwards when
+/// they were). A later write's replication makes every earlier one of the
+/// same partition visible, in order; a failed write shows nothing; a
+/// deletion is not undone by a commit that was in flight.
+#[test]
+fn committed_offsets_are_visible_only_once_replicated() {
+    let mut h = Harness::new(0);
+    let exists = |_: &str, _: i32| true;
+    let one = |o: i64| {
+        vec![OffsetToCommit {
+            topic: "t".into(),
+            partition: 0,
+            offset: o,
+            leader_epoch: 1,
+            metadata: None,
+        }]
+    };
+    let fetched = |h: &Harness| {
+        h.c.fetch_offsets("g", Some(&[("t".into(), vec![0])]))
+            .unwrap()[0]
+            .offset
+    };
+    let commit = |h: &mut Harness, o: i64| {
+        let (errors, e) =
+            h.c.commit_offsets(h.now, "g", -1, "", None, &one(o), &exists);
+        assert_eq!(errors, vec![ErrorCode::NONE]);
+        h.log.extend(e.records);
+        e.offset_write.expect("a commit to report on")
+    };
+
+    let w5 = commit(&mut h, 5);
+    assert_eq!(fetched(&h), -1, "not replicated yet");
+    let w6 = commit(&mut h, 6);
+    // The later write replicated first: both are, in log order.
+    h.c.offsets_written(w6, true);
+    assert_eq!(fetched(&h), 6);
+    // The earlier write's own report comes late and changes nothing.
+    h.c.offsets_written(w5, true);
+    assert_eq!(fetched(&h), 6);
+
+    // A write that failed is never shown.
+    let w7 = commit(&mut h, 7);
+    h.c.offsets_written(w7, false);
+    assert_eq!(fetched(&h), 6);
+
+    // Deleted while a commit was in flight: the commit does not bring it back.
+    let w8 = commit(&mut h, 8);
+    let (group_error, errors, _) =
+        h.c.delete_offsets("g", &[("t".into(), 0)], &|_: &Bytes, _: &str| false);
+    assert_eq!(
+        (group_error, errors),
+        (ErrorCode::NONE, vec![ErrorCode::NONE])
+    );
+    h.c.offsets_written(w8, true);
+    assert_eq!(fetched(&h), -1);
+
+    // Unloading the partition forgets what was in flight there.
+    let w9 = commit(&mut h, 9);
+    let partition = vltava_group::records::partition_for_group("g", 4);
+    let _ = h.c.unload_partition(partition);
+    h.c.load_partition(partition, Vec::new(), h.now);
+    h.c.offsets_written(w9, true);
+    assert_eq!(fetched(&h), -1);
 }

@@ -356,13 +356,25 @@ impl GroupService {
         &self,
         call: impl FnOnce(&mut GroupCoordinator) -> (T, Effects),
     ) -> Result<T, ErrorCode> {
-        let (result, outcome) = {
+        let (result, outcome, offset_write) = {
             let mut inner = self.inner.lock().await;
-            let (result, effects) = call(&mut inner.coordinator);
-            (result, apply(&self.deps, &self.loaded, &mut inner, effects))
+            let (result, mut effects) = call(&mut inner.coordinator);
+            let offset_write = effects.offset_write.take();
+            (
+                result,
+                apply(&self.deps, &self.loaded, &mut inner, effects),
+                offset_write,
+            )
         };
         self.changed.notify_one();
-        outcome.finish().await.map(|()| result)
+        let written = outcome.finish().await;
+        // Committed offsets become readable once replicated, before the
+        // committer hears back (so its own OffsetFetch sees them).
+        if let Some(w) = offset_write {
+            let mut inner = self.inner.lock().await;
+            inner.coordinator.offsets_written(w, written.is_ok());
+        }
+        written.map(|()| result)
     }
 
     /// TxnOffsetCommit: runs `call`, then appends its records as a
@@ -460,6 +472,12 @@ fn apply(
     inner: &mut Inner,
     effects: Effects,
 ) -> Outcome {
+    // Only `GroupService::call` runs OffsetCommit, and it takes the write
+    // out first: one left here would stay invisible to OffsetFetch.
+    debug_assert!(
+        effects.offset_write.is_none(),
+        "offsets written outside call()"
+    );
     let appended = append_records(deps, loaded, effects.records, None);
     let replies = effects
         .replies
