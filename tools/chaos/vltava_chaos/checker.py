@@ -450,6 +450,9 @@ def check(events, final, options):
     stats["unavailable_s"] = total
     stats["longest_unavailable_s"] = longest
     stats["operations"] = sum(1 for e in events if e["type"] == "invoke")
+    # Client calls the harness gave up on (librdkafka calls that never
+    # returned; the worker was restarted): not a verdict, but worth a look.
+    stats["hung_calls"] = sum(1 for e in events if e["f"] == "hung")
     by_kind = defaultdict(int)
     for v in violations:
         by_kind[f'{v["checker"]}/{v["kind"]}'] += 1

@@ -139,6 +139,8 @@ def summary_text(report):
         f'  consumed: {s.get("consumed", 0)} records by {s.get("consumers", 0)} consumers, '
         f'{s.get("commits_ok", 0)} commits acknowledged',
     ]
+    if s.get("hung_calls"):
+        lines.append(f'  client calls given up as hung (worker restarted): {s["hung_calls"]}')
     if s.get("transactions"):
         lines.append(f'  transactions: {s["transactions"]} '
                      f'({s.get("txn_committed", 0)} committed, {s.get("txn_aborted", 0)} aborted, '

@@ -246,7 +246,7 @@ class ConsumerWorker(LivesWorker):
         consumer = Consumer(conf)
         history.add(name, "ok", "open", group=self.group, isolation=self.isolation)
 
-        def commit(mode, assigned=None):
+        def commit(mode, assigned=None, inside_callback=False):
             """`assigned`: the partitions still owned, when known (inside a
             rebalance callback they must be given: consumer.assignment()
             there, during close(), waits for the thread it runs on, holding
@@ -266,7 +266,19 @@ class ConsumerWorker(LivesWorker):
                 consumer.commit(offsets=tps, asynchronous=True)  # completes in record_commit
                 return
             try:
-                result = consumer.commit(offsets=tps, asynchronous=False)
+                if inside_callback:
+                    result = consumer.commit(offsets=tps, asynchronous=False)
+                else:
+                    # librdkafka's synchronous commit has no timeout of its
+                    # own, and was seen to never return after its
+                    # coordinator was killed: the worker is restarted then.
+                    result = bounded(lambda: consumer.commit(offsets=tps, asynchronous=False),
+                                     COMMIT_HANG_S, (consumer,))
+            except Hung as e:
+                history.add(name, "info", "commit", group=self.group, offsets=offsets, mode=mode,
+                            error=f"hung: {e}", invoked=invoked)
+                history.add(name, "info", "hung", error=f"commit: {e}")
+                raise
             except KafkaException as e:
                 history.add(name, _outcome(e), "commit", group=self.group, offsets=offsets, mode=mode,
                             error=_error(e)[1], invoked=invoked)
@@ -283,7 +295,7 @@ class ConsumerWorker(LivesWorker):
             history.add(name, "ok", "assign", partitions=[[tp.topic, tp.partition] for tp in partitions])
 
         def on_revoke(c, partitions):
-            commit("sync", assigned={(tp.topic, tp.partition) for tp in partitions})
+            commit("sync", assigned={(tp.topic, tp.partition) for tp in partitions}, inside_callback=True)
             for tp in partitions:
                 processed.pop((tp.topic, tp.partition), None)
             history.add(name, "ok", "revoke", partitions=[[tp.topic, tp.partition] for tp in partitions])
@@ -298,6 +310,7 @@ class ConsumerWorker(LivesWorker):
         ends_at = time.monotonic() + self.rng.uniform(*self.life_s)
         next_commit = time.monotonic() + self.rng.uniform(0.2, 1.0)
         clean = False
+        hung = False
         try:
             while not self.stop_event.is_set():
                 if self.restarts.is_set() and time.monotonic() >= ends_at:
@@ -313,7 +326,11 @@ class ConsumerWorker(LivesWorker):
             clean = self.stop_event.is_set() or self.rng.random() < 0.7
             if clean:
                 commit("sync")
+        except Hung:
+            hung = True  # abandoned (bounded() keeps it referenced); a new life begins
         finally:
+            if hung:
+                return
             try:
                 bounded(consumer.close, 60, (consumer,))
                 history.add(name, "ok", "close", clean=clean)
@@ -356,6 +373,12 @@ class CommittedMonitor(Worker):
                     continue
                 self.latest[group] = offsets
                 self.history.add("monitor", "ok", "committed", group=group, offsets=offsets, invoked=invoked)
+
+
+# How long a synchronous offset commit may take before the consumer is
+# given up as hung (librdkafka's own request timeout is 30 s, its retries
+# come on top).
+COMMIT_HANG_S = 40.0
 
 
 class Hung(Exception):
