@@ -260,6 +260,32 @@ impl ProducerStates {
         }
     }
 
+    /// Puts back an earlier batch of a producer loaded from a snapshot,
+    /// which keeps only each producer's last batch (Kafka's format): read
+    /// from the log just before the snapshot, newest first, so that a retry
+    /// of one of the last few batches is still answered as a duplicate
+    /// rather than OUT_OF_ORDER_SEQUENCE_NUMBER, which an idempotent
+    /// producer takes as fatal. Only batches of the producer's current
+    /// epoch, older than every batch it has, up to `BATCHES_RETAINED`.
+    pub fn remember_earlier(&mut self, batch: ProducerBatch, offsets: BatchOffsets) {
+        let Some(entry) = self.entries.get_mut(&batch.producer_id) else {
+            return;
+        };
+        if entry.epoch != batch.epoch || batch.first_seq < 0 {
+            return;
+        }
+        let Some(oldest) = entry.batches.front() else {
+            return;
+        };
+        if offsets.last_offset >= oldest.first_offset
+            || entry.batches.len() == BATCHES_RETAINED
+            || !in_sequence(offsets.last_seq, oldest.first_seq)
+        {
+            return;
+        }
+        entry.batches.push_front(offsets);
+    }
+
     /// Records a transaction marker of `producer_id` at `epoch`, written by
     /// the coordinator in `coordinator_epoch` with timestamp `timestamp`:
     /// closes its open transaction and returns where that began (None if
