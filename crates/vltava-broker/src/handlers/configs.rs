@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use vltava_config::{AlterConfigOp, BrokerConfig, DescribedConfig};
+use vltava_metadata::controller::validate_topic_name;
 use vltava_metadata::image::{RESOURCE_BROKER, RESOURCE_TOPIC};
 use vltava_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
@@ -30,7 +31,11 @@ pub fn describe_configs(
             let described: Result<Vec<DescribedConfig>, KafkaError> = match resource.resource_type {
                 RESOURCE_TOPIC => {
                     let image = broker.metadata.image();
-                    if image.topic(&resource.resource_name).is_none() {
+                    // As Kafka's ConfigHelper: a name no topic can have is
+                    // INVALID_TOPIC_EXCEPTION, not an unknown topic.
+                    if let Err(refusal) = validate_topic_name(&resource.resource_name) {
+                        Err(refusal.into())
+                    } else if image.topic(&resource.resource_name).is_none() {
                         Err(KafkaError::new(
                             ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
                             format!("Topic {} does not exist.", resource.resource_name),
