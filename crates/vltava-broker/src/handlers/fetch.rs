@@ -235,6 +235,10 @@ fn read_all(
                             let mut data = PartitionData {
                                 high_watermark: hw,
                                 log_start_offset: log_start,
+                                // Null, as Kafka answers a read the log
+                                // refused (an unknown partition gets the
+                                // empty list of `error_data`).
+                                aborted_transactions: None,
                                 ..error_data(wanted.index, code)
                             };
                             // KIP-951: the leader as this broker knows it,
