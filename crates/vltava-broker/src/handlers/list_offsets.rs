@@ -35,6 +35,12 @@ pub fn handle(
                 .map(|p| {
                     let result = match broker.replicas.get(&topic.name, p.partition_index) {
                         None => Err(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION),
+                        // A special timestamp older than the version that
+                        // introduced it is refused, as Kafka does: an old
+                        // client cannot have meant it.
+                        Some(_) if !timestamp_allowed(p.timestamp, version) => {
+                            Err(ErrorCode::UNSUPPORTED_VERSION)
+                        }
                         Some(partition) => lookup(
                             &partition,
                             p.timestamp,
@@ -80,6 +86,16 @@ pub fn handle(
         topics,
         ..Default::default()
     })
+}
+
+/// Whether `version` knows the special timestamp: max timestamp from v7
+/// (KIP-734), earliest local from v8 (KIP-405).
+fn timestamp_allowed(timestamp: i64, version: i16) -> bool {
+    match timestamp {
+        MAX_TIMESTAMP => version >= 7,
+        EARLIEST_LOCAL => version >= 8,
+        _ => true,
+    }
 }
 
 /// (offset, timestamp, leader epoch); offset -1 when no record qualifies.
