@@ -6,7 +6,7 @@
 //!
 //! Only the leader answers, except for the "debug" replica id -2 (the
 //! default before v3), which any replica answers from its own log, as Kafka
-//! does.
+//! does; the request's current leader epoch (v2+) is checked either way.
 
 use vltava_protocol::messages::offset_for_leader_epoch_response::{
     EpochEndOffset, OffsetForLeaderTopicResult,
@@ -44,10 +44,13 @@ pub fn handle(
                     let Some(partition) = broker.replicas.get(&topic.topic, p.partition) else {
                         return answer(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, (-1, -1));
                     };
-                    if !any_replica {
-                        if let Err(e) = partition.check_leader(p.current_leader_epoch) {
-                            return answer(e.code, (-1, -1));
-                        }
+                    let checked = if any_replica {
+                        partition.check_epoch(p.current_leader_epoch)
+                    } else {
+                        partition.check_leader(p.current_leader_epoch)
+                    };
+                    if let Err(e) = checked {
+                        return answer(e.code, (-1, -1));
                     }
                     answer(
                         ErrorCode::NONE,

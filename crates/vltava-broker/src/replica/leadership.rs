@@ -132,6 +132,21 @@ impl Partition {
         self.appended.notify_waiters();
     }
 
+    /// Checks a request's leader epoch (KIP-320) against the epoch this
+    /// replica knows, leader or not: Kafka checks it even where any replica
+    /// may answer (OffsetsForLeaderEpoch from the "debug" replica id).
+    /// Returns that epoch.
+    pub fn check_epoch(&self, current_leader_epoch: i32) -> Result<i32, KafkaError> {
+        let epoch = self.leader_epoch();
+        check_leader_epoch(epoch, current_leader_epoch).map_err(|m| {
+            KafkaError::new(
+                epoch_error(m),
+                format!("leader epoch {current_leader_epoch} of the request, {epoch} here"),
+            )
+        })?;
+        Ok(epoch)
+    }
+
     /// Checks a client request's leader epoch (KIP-320) and that this broker
     /// leads; returns the epoch it leads in.
     pub fn check_leader(&self, current_leader_epoch: i32) -> Result<i32, KafkaError> {
