@@ -72,13 +72,18 @@ pub async fn create_topics(
         });
     }
     let mut results = Vec::with_capacity(request.topics.len());
-    // Kafka answers a name listed twice with INVALID_REQUEST for both.
+    // Kafka answers a name listed twice with INVALID_REQUEST, once: its
+    // answer has one entry per name, as clients match results by name.
     let mut counts = std::collections::HashMap::new();
     for t in &request.topics {
         *counts.entry(t.name.clone()).or_insert(0) += 1;
     }
+    let mut answered = std::collections::HashSet::new();
     for t in request.topics {
         let name = t.name.clone();
+        if !answered.insert(name.clone()) {
+            continue;
+        }
         let outcome = if counts[&name] > 1 {
             Err(KafkaError::new(
                 ErrorCode::INVALID_REQUEST,
