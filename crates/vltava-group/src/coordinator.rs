@@ -1139,6 +1139,12 @@ impl GroupCoordinator {
     /// DeleteGroups for one group: only groups without members.
     pub fn delete_group(&mut self, now: i64, group_id: &str) -> (ErrorCode, Effects) {
         let mut effects = Effects::default();
+        // Kafka 4's coordinator looks the empty id up like any other, so it
+        // is a group that does not exist (the classic coordinator of Kafka
+        // 3 refused it as INVALID_GROUP_ID).
+        if group_id.is_empty() {
+            return (ErrorCode::GROUP_ID_NOT_FOUND, effects);
+        }
         if let Err(e) = self.check_loaded(group_id) {
             return (e, effects);
         }

@@ -604,6 +604,8 @@ fn delete_group_only_when_empty_and_offsets_expire() {
     let (a, ja) = h.join_new(RANGE);
     h.join_result(ja).unwrap();
     assert_eq!(h.c.delete_group(h.now, "g").0, ErrorCode::NON_EMPTY_GROUP);
+    // As Kafka 4: the empty id names no group.
+    assert_eq!(h.c.delete_group(h.now, "").0, ErrorCode::GROUP_ID_NOT_FOUND);
     let (_, _, e) = h.c.leave(h.now, "g", &[(a.clone(), None)]);
     h.absorb(e);
     assert_eq!(h.state(), "Empty");
