@@ -401,7 +401,16 @@ impl TransactionCoordinator {
                             txn.last_producer_epoch = -1;
                         }
                         None => {
-                            txn.last_producer_epoch = txn.producer_epoch;
+                            // Only a bump the producer asked for (KIP-360,
+                            // naming its epoch) may be retried with the
+                            // epoch before it; after a plain InitProducerId
+                            // (a new instance) the old epoch is fenced, as
+                            // in Kafka, or a zombie could get the new one.
+                            txn.last_producer_epoch = if expected.is_some() {
+                                txn.producer_epoch
+                            } else {
+                                -1
+                            };
                             txn.producer_epoch += 1;
                         }
                     }

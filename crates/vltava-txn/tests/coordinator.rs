@@ -330,6 +330,20 @@ fn kip_360_expected_epochs() {
 }
 
 #[test]
+fn a_plain_init_fences_the_epoch_before_it_for_kip_360_retries() {
+    let mut c = coordinator();
+    init(&mut c, 0, "t", 5);
+    // A new instance (no expected epoch) takes epoch 1.
+    init(&mut c, 1, "t", 5);
+    // The instance of epoch 0 cannot pass for a retry of that bump.
+    assert_eq!(
+        c.init_producer_id(2, "t", 10_000, Some((5, 0)), None).0,
+        InitOutcome::Error(ErrorCode::PRODUCER_FENCED)
+    );
+    assert_eq!(c.get("t").unwrap().producer_epoch, 1);
+}
+
+#[test]
 fn requests_before_the_partition_is_loaded_wait() {
     let mut c = TransactionCoordinator::new(TxnConfig::default());
     assert_eq!(
