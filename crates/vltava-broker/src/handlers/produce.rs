@@ -47,7 +47,7 @@ impl From<KafkaError> for Rejection {
 
 pub async fn handle(
     broker: &Broker,
-    _context: &RequestContext<'_>,
+    context: &RequestContext<'_>,
     request: ProduceRequest,
 ) -> Option<ResponseBody> {
     let acks = request.acks;
@@ -86,6 +86,7 @@ pub async fn handle(
                         &topic.name,
                         p.index,
                         p.records.as_ref(),
+                        context.version,
                     )
                     .await
                     {
@@ -142,6 +143,7 @@ async fn verify_transactional(
     topic: &str,
     partition: i32,
     records: Option<&Bytes>,
+    version: i16,
 ) -> Result<(), Rejection> {
     let Some(first) = records.and_then(|r| BatchSplitter::new(r.clone()).next()) else {
         return Ok(());
@@ -166,10 +168,15 @@ async fn verify_transactional(
         )
         .await
         .map_err(|code| {
-            let code = if code == ErrorCode::PRODUCER_FENCED {
-                ErrorCode::INVALID_PRODUCER_EPOCH
-            } else {
-                code
+            let code = match code {
+                ErrorCode::PRODUCER_FENCED => ErrorCode::INVALID_PRODUCER_EPOCH,
+                // Produce v11 clients know TRANSACTION_ABORTABLE (KIP-890)
+                // and abort the transaction on it, as Kafka answers them;
+                // older ones get INVALID_TXN_STATE.
+                ErrorCode::INVALID_TXN_STATE if version >= 11 => {
+                    ErrorCode::TRANSACTION_ABORTABLE
+                }
+                code => code,
             };
             Rejection::new(
                 code,
