@@ -28,6 +28,9 @@ use crate::replica::{Appended, Partition, TopicSettings};
 pub struct Rejection {
     pub error: KafkaError,
     pub record_errors: Vec<(i32, String)>,
+    /// The partition's log start offset when the log refused the records,
+    /// -1 otherwise.
+    pub log_start_offset: i64,
 }
 
 impl Rejection {
@@ -41,6 +44,7 @@ impl From<KafkaError> for Rejection {
         Rejection {
             error,
             record_errors: Vec::new(),
+            log_start_offset: -1,
         }
     }
 }
@@ -198,10 +202,30 @@ fn produce_to(
             "the produce request carried no record batch",
         ));
     };
-    validate(&records, &settings, now_ms)?;
-    partition
-        .append(records, acks == -1, now_ms)
-        .map_err(Rejection::from)
+    validate(&records, &settings, now_ms)
+        .and_then(|()| {
+            partition
+                .append(records, acks == -1, now_ms)
+                .map_err(Rejection::from)
+        })
+        .map_err(|mut r| {
+            // As Kafka's ReplicaManager: a refusal by the partition's log
+            // carries its log start offset, except for the errors it lists
+            // as answered without one (unknown partition, not the leader,
+            // too large, corrupt, storage).
+            if !matches!(
+                r.error.code,
+                ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
+                    | ErrorCode::NOT_LEADER_OR_FOLLOWER
+                    | ErrorCode::MESSAGE_TOO_LARGE
+                    | ErrorCode::RECORD_LIST_TOO_LARGE
+                    | ErrorCode::CORRUPT_MESSAGE
+                    | ErrorCode::KAFKA_STORAGE_ERROR
+            ) {
+                r.log_start_offset = partition.log_start_offset();
+            }
+            r
+        })
 }
 
 /// Checks every batch of a produce request against the topic's rules.
@@ -282,6 +306,7 @@ pub fn validate(records: &Bytes, settings: &TopicSettings, now_ms: i64) -> Resul
                         ),
                     ),
                     record_errors: vec![(0, "timestamp out of range".into())],
+                    log_start_offset: -1,
                 });
             }
         }
@@ -307,6 +332,7 @@ pub fn validate(records: &Bytes, settings: &TopicSettings, now_ms: i64) -> Resul
                         "One or more records have been rejected",
                     ),
                     record_errors,
+                    log_start_offset: -1,
                 });
             }
         }
@@ -329,7 +355,7 @@ fn partition_response(index: i32, result: Result<Appended, Rejection>) -> Partit
             error_code: r.error.code.code(),
             base_offset: -1,
             log_append_time_ms: -1,
-            log_start_offset: -1,
+            log_start_offset: r.log_start_offset,
             record_errors: r
                 .record_errors
                 .into_iter()
