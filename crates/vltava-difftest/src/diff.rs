@@ -1,5 +1,6 @@
 //! Field-by-field comparison of two normalised answers.
 
+use crate::normalise::key_of;
 use crate::tree::Value;
 
 /// One field that differs: its path (`topics[0].error_code`) and the
@@ -34,6 +35,23 @@ fn walk(path: &str, k: &Value, v: &Value, out: &mut Vec<Difference>) {
                 }
             }
         }
+        (Value::List(ki), Value::List(vi)) if keyed(ki) && keyed(vi) => {
+            // Elements with keys are lined up by key, so one missing
+            // element is one difference and not a shift of all after it.
+            let key = |x: &Value| key_of(x).map(|(_, k)| k).unwrap_or_default();
+            for a in ki {
+                let p = format!("{path}[{}]", key(a));
+                match vi.iter().find(|b| key(b) == key(a)) {
+                    Some(b) => walk(&p, a, b, out),
+                    None => out.push(differ(p, Some(a), None)),
+                }
+            }
+            for b in vi {
+                if !ki.iter().any(|a| key(a) == key(b)) {
+                    out.push(differ(format!("{path}[{}]", key(b)), None, Some(b)));
+                }
+            }
+        }
         (Value::List(ki), Value::List(vi)) => {
             for i in 0..ki.len().max(vi.len()) {
                 let p = format!("{path}[{i}]");
@@ -46,6 +64,14 @@ fn walk(path: &str, k: &Value, v: &Value, out: &mut Vec<Difference>) {
         _ if k == v => {}
         _ => out.push(differ(path.to_string(), Some(k), Some(v))),
     }
+}
+
+/// A list of several elements that all have distinct keys.
+fn keyed(items: &[Value]) -> bool {
+    let keys: Vec<_> = items.iter().map(key_of).collect();
+    items.len() > 1
+        && keys.iter().all(Option::is_some)
+        && keys.iter().collect::<std::collections::HashSet<_>>().len() == keys.len()
 }
 
 fn join(path: &str, name: &str) -> String {

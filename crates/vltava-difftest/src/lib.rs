@@ -61,6 +61,8 @@ pub struct CaseReport {
     pub known: Vec<(Difference, &'static str)>,
     /// Entries of `known` that matched nothing: failures too.
     pub stale: Vec<&'static str>,
+    /// Which entries of the battery-wide list matched something.
+    pub global_used: Vec<bool>,
     /// Steps compared.
     pub steps: usize,
 }
@@ -106,6 +108,7 @@ pub async fn common_versions(
 /// the transcripts.
 pub async fn run_case(
     case: &Case,
+    global: &[Known],
     kafka: &str,
     vltava: &str,
     versions: &CommonVersions,
@@ -118,29 +121,38 @@ pub async fn run_case(
     if let Some(dir) = std::env::var_os("DIFFTEST_DUMP") {
         dump(std::path::Path::new(&dir), case.name, &k.steps, &v.steps);
     }
-    let differences = compare(&k.steps, &v.steps);
+    let mut report = classify(compare(&k.steps, &v.steps), case.known, global);
+    report.name = case.name;
+    report.steps = k.steps.len().max(v.steps.len());
+    report
+}
+
+/// Sorts differences into explained (by the case's entries first, then the
+/// battery-wide ones) and unexpected, and finds the case's stale entries.
+pub fn classify(differences: Vec<Difference>, known: &[Known], global: &[Known]) -> CaseReport {
     let mut report = CaseReport {
-        name: case.name,
-        steps: k.steps.len().max(v.steps.len()),
+        global_used: vec![false; global.len()],
         ..Default::default()
     };
-    let mut used = vec![false; case.known.len()];
+    let mut used = vec![false; known.len()];
     for d in differences {
-        let full = d.path.clone();
-        match case
-            .known
+        let here = known.iter().position(|k| diff::matches(k.pattern, &d.path));
+        let everywhere = global
             .iter()
-            .position(|k| diff::matches(k.pattern, &full))
-        {
-            Some(i) => {
+            .position(|k| diff::matches(k.pattern, &d.path));
+        match (here, everywhere) {
+            (Some(i), _) => {
                 used[i] = true;
-                report.known.push((d, case.known[i].reason));
+                report.known.push((d, known[i].reason));
             }
-            None => report.unexpected.push(d),
+            (None, Some(i)) => {
+                report.global_used[i] = true;
+                report.known.push((d, global[i].reason));
+            }
+            (None, None) => report.unexpected.push(d),
         }
     }
-    report.stale = case
-        .known
+    report.stale = known
         .iter()
         .zip(used)
         .filter(|(_, used)| !used)
@@ -210,5 +222,70 @@ fn show(o: &Outcome) -> String {
             s.chars().take(160).collect()
         }
         Outcome::Failed(why) => format!("({why})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tree::parse;
+
+    fn step(label: &str, text: &str) -> Step {
+        Step {
+            label: label.into(),
+            outcome: Outcome::Answer(parse(text).unwrap()),
+        }
+    }
+
+    #[test]
+    fn transcripts_are_compared_step_by_step_and_differences_sorted() {
+        let kafka = [
+            step("A v1", "R { error_code: 3, configs: [C { name: \"x\", value: 1 }, C { name: \"y\", value: 2 }] }"),
+            step("B v1", "R { error_code: 0 }"),
+        ];
+        let vltava = [
+            step("A v1", "R { error_code: 0, configs: [C { name: \"y\", value: 2 }, C { name: \"z\", value: 3 }] }"),
+            step("B v1", "R { error_code: 0 }"),
+        ];
+        let d = compare(&kafka, &vltava);
+        let paths: Vec<_> = d.iter().map(|d| d.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            ["A v1: error_code", "A v1: configs[x]", "A v1: configs[z]"]
+        );
+
+        let known = [
+            Known {
+                pattern: "A v*: configs[*]",
+                reason: "sets differ",
+            },
+            Known {
+                pattern: "C v*: error_code",
+                reason: "no longer shows",
+            },
+        ];
+        let global = [Known {
+            pattern: "*error_message",
+            reason: "free text",
+        }];
+        let r = classify(d, &known, &global);
+        assert_eq!(r.unexpected.len(), 1, "{r:?}");
+        assert_eq!(r.unexpected[0].path, "A v1: error_code");
+        assert_eq!(r.known.len(), 2);
+        assert_eq!(r.stale, ["C v*: error_code"]);
+        assert_eq!(r.global_used, [false]);
+        assert!(!r.passed());
+    }
+
+    #[test]
+    fn a_step_one_side_skipped_stops_the_comparison() {
+        let kafka = [step("A v1", "R { a: 1 }"), step("B v1", "R { a: 1 }")];
+        let vltava = [step("B v1", "R { a: 1 }")];
+        let d = compare(&kafka, &vltava);
+        assert_eq!(d.len(), 1);
+        assert_eq!(
+            (d[0].kafka.as_str(), d[0].vltava.as_str()),
+            ("A v1", "B v1")
+        );
     }
 }

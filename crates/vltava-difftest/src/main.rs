@@ -87,11 +87,23 @@ async fn main() -> ExitCode {
     );
 
     let total = selected.len();
+    let mut global_used = vec![false; cases::EVERY_CASE.len()];
     let started = Instant::now();
     let (mut failed, mut known, mut steps) = (0, 0, 0);
     for case in selected {
         let t = Instant::now();
-        let report = run_case(case, &kafka.bootstrap, &vltava, &versions, &run_id).await;
+        let report = run_case(
+            case,
+            cases::EVERY_CASE,
+            &kafka.bootstrap,
+            &vltava,
+            &versions,
+            &run_id,
+        )
+        .await;
+        for (used, now) in global_used.iter_mut().zip(&report.global_used) {
+            *used |= now;
+        }
         steps += report.steps;
         known += report.known.len();
         let verdict = if report.passed() { "ok  " } else { "FAIL" };
@@ -121,6 +133,18 @@ async fn main() -> ExitCode {
         }
         if !report.passed() {
             failed += 1;
+        }
+    }
+    // The battery-wide entries are checked only when every case ran.
+    if filters.is_empty() {
+        for (k, used) in cases::EVERY_CASE.iter().zip(&global_used) {
+            if !used {
+                println!(
+                    "FAIL stale battery-wide known difference {:?}: fix the table",
+                    k.pattern
+                );
+                failed += 1;
+            }
         }
     }
     println!(

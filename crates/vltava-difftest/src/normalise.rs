@@ -88,8 +88,12 @@ impl Normaliser {
                 *v = self.rename("producer-id", a.clone())
             }
             ("session_id", Value::Atom(a)) if a != "0" => *v = self.rename("session-id", a.clone()),
-            ("error_message", Value::Str(s)) if s.is_empty() => *v = Value::Atom("null".into()),
-            ("error_message", Value::Str(_)) => *v = Value::Atom("<message>".into()),
+            ("error_message" | "batch_index_error_message", Value::Str(s)) if s.is_empty() => {
+                *v = Value::Atom("null".into())
+            }
+            ("error_message" | "batch_index_error_message", Value::Str(_)) => {
+                *v = Value::Atom("<message>".into())
+            }
             (n, Value::Atom(a)) if n.ends_with("error_code") && a != "0" => {
                 // Named, so that a report reads UNKNOWN_TOPIC_OR_PARTITION.
                 if let Ok(code) = a.parse::<i16>() {
@@ -215,23 +219,25 @@ const LIST_KEYS: &[&str] = &[
     "key",
 ];
 
+/// The key of a list element, if it has one: numbers in numeric order.
+pub fn key_of(item: &Value) -> Option<(i64, String)> {
+    LIST_KEYS
+        .iter()
+        .find_map(|k| item.field(k))
+        .map(|k| match k {
+            Value::Atom(a) => match a.parse::<i64>() {
+                Ok(n) => (n, a.clone()),
+                Err(_) => (i64::MIN, a.clone()),
+            },
+            Value::Str(s) => (i64::MIN, s.clone()),
+            other => (i64::MIN, other.to_string()),
+        })
+}
+
 fn sort_keyed(v: &mut Value) {
     let Value::List(items) = v else { return };
-    let key_of = |item: &Value| {
-        LIST_KEYS
-            .iter()
-            .find_map(|k| item.field(k))
-            .map(|k| match k {
-                // Numbers in numeric order.
-                Value::Atom(a) => match a.parse::<i64>() {
-                    Ok(n) => (n, String::new()),
-                    Err(_) => (0, a.clone()),
-                },
-                other => (0, other.to_string()),
-            })
-    };
     if items.len() > 1 && items.iter().all(|i| key_of(i).is_some()) {
-        items.sort_by_key(|i| key_of(i));
+        items.sort_by_key(key_of);
     }
 }
 

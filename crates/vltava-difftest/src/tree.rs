@@ -141,6 +141,11 @@ impl Parser<'_> {
                 self.i += 1;
                 Ok(Value::List(self.items(b']')?))
             }
+            // A tuple: a list of its elements.
+            Some(b'(') => {
+                self.i += 1;
+                Ok(Value::List(self.items(b')')?))
+            }
             Some(_) => {
                 let word = self.word();
                 if word.is_empty() {
@@ -305,6 +310,7 @@ mod tests {
         topic_id: vltava_client::Uuid,
         items: Vec<Inner>,
         nested: Vec<Vec<i32>>,
+        pair: Option<(i16, i16)>,
     }
 
     #[test]
@@ -321,6 +327,7 @@ mod tests {
                 data: bytes::Bytes::from_static(b"\x00\x7f\xff\"\\ab"),
             }],
             nested: vec![vec![], vec![1, 2]],
+            pair: Some((0, -13)),
         };
         let v = parse(&format!("{outer:?}")).unwrap();
         assert_eq!(v.field("error_code"), Some(&Value::Atom("-3".into())));
@@ -340,6 +347,13 @@ mod tests {
         assert_eq!(
             inner.field("data"),
             Some(&Value::Bytes(b"\x00\x7f\xff\"\\ab".to_vec()))
+        );
+        assert_eq!(
+            v.field("pair"),
+            Some(&Value::List(vec![
+                Value::Atom("0".into()),
+                Value::Atom("-13".into())
+            ]))
         );
         assert_eq!(
             v.field("nested"),
