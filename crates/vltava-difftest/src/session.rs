@@ -12,6 +12,28 @@ use vltava_client::{Connection, ConnectionConfig, Error};
 use crate::normalise::Normaliser;
 use crate::tree::{self, Value};
 
+/// How long an answer with a retriable error is asked again.
+const RETRY_FOR: Duration = Duration::from_secs(5);
+
+/// Errors a client retries because the broker is not ready yet: not the
+/// leader (yet), coordinator loading or elsewhere, a transaction still
+/// completing.
+const RETRIABLE: &[i16] = &[5, 6, 14, 15, 16, 51];
+
+/// Whether any error code in the answer is one of [`RETRIABLE`].
+fn retriable(v: &Value) -> bool {
+    match v {
+        Value::Struct(fields) => fields.iter().any(|(name, value)| match value {
+            Value::Atom(a) if name.ends_with("error_code") => {
+                a.parse::<i16>().is_ok_and(|c| RETRIABLE.contains(&c))
+            }
+            other => retriable(other),
+        }),
+        Value::List(items) => items.iter().any(retriable),
+        _ => false,
+    }
+}
+
 /// What a step left in the transcript.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Outcome {
@@ -139,9 +161,24 @@ impl Session {
             return None;
         }
         let label = format!("{label} v{version}");
-        let result = self.exchange(req, version).await;
-        self.record(label, &result);
-        result.ok()
+        // An answer with a retriable error is asked again for a while, as
+        // a client would: such errors say the broker is not ready yet
+        // (Kafka's brokers learn of leaders and coordinators a moment
+        // after its controller), and nothing was done. One that persists
+        // is compared like any answer.
+        let deadline = Instant::now() + RETRY_FOR;
+        loop {
+            let result = self.exchange(req, version).await;
+            let again = match &result {
+                Ok(answer) => tree::parse(&format!("{answer:?}")).is_ok_and(|v| retriable(&v)),
+                Err(_) => false,
+            };
+            if !again || Instant::now() >= deadline {
+                self.record(label, &result);
+                return result.ok();
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Sends `req` in the newest common version without recording it: set-up
