@@ -5,6 +5,10 @@
 #
 #   kafka.sh classpath          print the classpath of Kafka's jars (fetched
 #                               by Maven into ~/.m2 the first time)
+#   kafka.sh prepare            make sure Java 17+ and Maven are there
+#                               (apt-get installs them when missing and this
+#                               runs as root; otherwise it fails, loudly)
+#                               and fetch Kafka's jars
 #   kafka.sh version            print the Kafka version the pom names
 #   kafka.sh start [-n N] [DIR] start N combined broker+controller nodes in
 #                               KRaft mode (default 1) with their data in DIR
@@ -49,7 +53,8 @@ classpath() {
   file="$cache/classpath-$sum"
   if [ -s "$file" ]; then
     local ok=1 jar
-    IFS=: read -ra jars <"$file"
+    # No newline ends the file, so read reports EOF: not an error.
+    IFS=: read -ra jars <"$file" || true
     for jar in "${jars[@]}"; do [ -f "$jar" ] || { ok=0; break; }; done
     if [ $ok = 1 ]; then cat "$file"; return; fi
   fi
@@ -60,6 +65,33 @@ classpath() {
     || die "Maven could not resolve Apache Kafka $(kafka_version) (see above)"
   mv "$file.tmp" "$file"
   cat "$file"
+}
+
+# Java's major version, 0 when there is no java.
+java_major() {
+  command -v java >/dev/null 2>&1 || { echo 0; return; }
+  java -XshowSettings:properties -version 2>&1 \
+    | sed -n 's/^ *java.specification.version = \([0-9]*\).*/\1/p' | head -n1
+}
+
+prepare() {
+  local missing=()
+  [ "$(java_major)" -ge 17 ] 2>/dev/null || missing+=(openjdk-17-jdk-headless)
+  command -v mvn >/dev/null 2>&1 || missing+=(maven)
+  command -v python3 >/dev/null 2>&1 || missing+=(python3)
+  if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+      die "missing ${missing[*]} and cannot install them here (needs root and apt-get): install them"
+    fi
+    echo "kafka.sh: apt-get install ${missing[*]}" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+  local v
+  v="$(java -version 2>&1)" && echo "${v%%$'\n'*}" >&2
+  v="$(mvn -B -v 2>/dev/null | sed 's/\x1b\[[0-9;]*m//g')" && echo "${v%%$'\n'*}" >&2
+  classpath >/dev/null
+  echo "kafka.sh: Apache Kafka $(kafka_version) ready" >&2
 }
 
 free_ports() {
@@ -231,6 +263,7 @@ cmd="${1:-}"
 [ $# -gt 0 ] && shift
 case "$cmd" in
   classpath) classpath ;;
+  prepare) prepare ;;
   version) kafka_version ;;
   start) start "$@" ;;
   stop) stop "$@" ;;
