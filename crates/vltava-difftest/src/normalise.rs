@@ -147,6 +147,11 @@ impl Normaliser {
         } else {
             atom(b.producer_id().to_string())
         };
+        // A transaction marker's value is its version then the
+        // coordinator epoch, which is the leader epoch of the coordinator's
+        // internal partition: a broker's count, like a node id. Only the
+        // version is compared.
+        let control = b.is_control();
         let records = match b.records() {
             Ok(records) => Value::List(
                 records
@@ -155,7 +160,13 @@ impl Normaliser {
                             ("offset".into(), atom(r.offset.to_string())),
                             ("timestamp".into(), clock(r.timestamp)),
                             ("key".into(), opt_bytes(r.key)),
-                            ("value".into(), opt_bytes(r.value)),
+                            (
+                                "value".into(),
+                                opt_bytes(match r.value {
+                                    Some(v) if control && v.len() >= 2 => Some(v.slice(..2)),
+                                    v => v,
+                                }),
+                            ),
                             (
                                 "headers".into(),
                                 Value::List(
