@@ -1372,11 +1372,14 @@ fn validate_member(
     member_id: &str,
     instance_id: Option<&str>,
 ) -> Result<(), ErrorCode> {
+    // As Kafka's ClassicGroup.validateMember: a request naming a group
+    // instance id must come from that static member; an instance the
+    // group does not know is an unknown member.
     if let Some(instance) = instance_id {
-        if let Some(current) = group.static_members.get(instance) {
-            if current != member_id {
-                return Err(ErrorCode::FENCED_INSTANCE_ID);
-            }
+        match group.static_members.get(instance) {
+            None => return Err(ErrorCode::UNKNOWN_MEMBER_ID),
+            Some(current) if current != member_id => return Err(ErrorCode::FENCED_INSTANCE_ID),
+            Some(_) => {}
         }
     }
     if !group.members.contains_key(member_id) {

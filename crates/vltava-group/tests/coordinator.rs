@@ -308,6 +308,12 @@ fn static_member_restart_keeps_its_assignment_without_a_rebalance() {
         h.c.heartbeat(h.now, "g", 1, &old, Some("instance-1")),
         ErrorCode::FENCED_INSTANCE_ID
     );
+    // A known member naming an instance the group does not have is an
+    // unknown member, as in Kafka.
+    assert_eq!(
+        h.c.heartbeat(h.now, "g", 1, &r.member_id, Some("instance-2")),
+        ErrorCode::UNKNOWN_MEMBER_ID
+    );
 }
 
 /// Two static members, "a" (the leader) and "b", stable in generation 2
