@@ -22,6 +22,9 @@ use crate::broker::Broker;
 use crate::error::KafkaError;
 use crate::replica::{Appended, Partition, TopicSettings};
 
+/// The client id Kafka's own tools use when they may write internal topics.
+const ADMIN_CLIENT_ID: &str = "__admin_client";
+
 /// A partition-level rejection as Produce reports it: the error, and
 /// (KIP-467) which records were bad, by index within the batch.
 #[derive(Debug)]
@@ -76,10 +79,24 @@ pub async fn handle(
         // them together, until `timeout_ms` from now.
         let deadline = Instant::now() + Duration::from_millis(request.timeout_ms.max(0) as u64);
         let mut appended = Vec::with_capacity(request.topic_data.len());
+        let image = broker.metadata.image();
         for topic in request.topic_data {
+            // Only the coordinators write the internal topics (they append
+            // to the log directly); a client's records there would be read
+            // back as group or transaction state. Kafka refuses them too,
+            // except from its own "__admin_client".
+            let internal = image.topic(&topic.name).is_some_and(|t| t.is_internal())
+                && context.header.client_id.as_deref() != Some(ADMIN_CLIENT_ID);
             let mut partitions = Vec::with_capacity(topic.partition_data.len());
             for p in topic.partition_data {
                 let (result, partition) = match broker.replicas.get(&topic.name, p.index) {
+                    _ if internal => (
+                        Err(Rejection::new(
+                            ErrorCode::INVALID_TOPIC_EXCEPTION,
+                            format!("Cannot append to internal topic {}", topic.name),
+                        )),
+                        None,
+                    ),
                     None => (
                         Err(Rejection::new(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, "")),
                         None,
