@@ -1,5 +1,6 @@
 //! ListOffsets: earliest (-2), latest (-1), max timestamp (-3, v7+),
 //! earliest local (-4, v8+: the same as earliest without tiered storage),
+//! latest tiered (-5, v9+: none without tiered storage),
 //! and offset by timestamp through the time index. v0 answers in the old
 //! shape (`old_style_offsets`), which Burrow still reads.
 
@@ -17,6 +18,7 @@ const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
+const LATEST_TIERED: i64 = -5;
 
 pub fn handle(
     broker: &Broker,
@@ -89,11 +91,13 @@ pub fn handle(
 }
 
 /// Whether `version` knows the special timestamp: max timestamp from v7
-/// (KIP-734), earliest local from v8 (KIP-405).
+/// (KIP-734), earliest local from v8 (KIP-405), latest tiered from v9
+/// (KIP-1005).
 fn timestamp_allowed(timestamp: i64, version: i16) -> bool {
     match timestamp {
         MAX_TIMESTAMP => version >= 7,
         EARLIEST_LOCAL => version >= 8,
+        LATEST_TIERED => version >= 9,
         _ => true,
     }
 }
@@ -119,6 +123,9 @@ fn lookup(
     Ok(match timestamp {
         LATEST => (upper, -1, epoch),
         EARLIEST | EARLIEST_LOCAL => (partition.log_start_offset(), -1, epoch),
+        // Without tiered storage nothing is in remote storage: no offset,
+        // as Kafka answers when remote storage is off.
+        LATEST_TIERED => (-1, -1, -1),
         MAX_TIMESTAMP => match partition.max_timestamp_offset() {
             Some((offset, ts)) if offset < upper => (offset, ts, epoch),
             _ => (-1, -1, -1),
