@@ -45,6 +45,13 @@ const MIN_ISR_SOURCE: &str = "a Kafka 4 cluster stores min.insync.replicas=1 as 
 const OUT_OF_RANGE: &str = "Vltava's OFFSET_OUT_OF_RANGE carries the partition's high watermark \
     and log start offset (its replica fetchers restart from them without a ListOffsets); \
     Kafka sends -1";
+const CONFIG_SET: &str =
+    "topic config sets: Vltava keeps the three Kafka 3.x configs Kafka 4 removed \
+             (message.format.version, message.downconversion.enable, \
+             message.timestamp.difference.max.ms) so 3.x tooling that sets them still works, \
+             and does not list Kafka 4's configs for features it lacks \
+             (errors.deadletterqueue.group.enable, max.decompressed.message.bytes, \
+             remote.copy.lag.bytes, remote.copy.lag.ms)";
 const NOT_DECOMPRESSED: &str = "Vltava checks a batch from its header and CRC and does not \
     decompress it on produce (except on compacted topics), so a batch whose compressed bytes \
     are bad is stored; Kafka decompresses every batch and answers UNKNOWN_SERVER_ERROR";
@@ -61,15 +68,7 @@ pub const ALL: &[Case] = &[
     case!(metadata_unknown_topics),
     case!(create_topics_errors, [
         ("CreateTopics ok v*: topics[0].configs[min.insync.replicas].config_source", MIN_ISR_SOURCE),
-        (
-            "CreateTopics ok v*: topics[0].configs[*]",
-            "topic config sets: Vltava keeps the three Kafka 3.x configs Kafka 4 removed \
-             (message.format.version, message.downconversion.enable, \
-             message.timestamp.difference.max.ms) so 3.x tooling that sets them still works, \
-             and does not list Kafka 4's configs for features it lacks \
-             (errors.deadletterqueue.group.enable, max.decompressed.message.bytes, \
-             remote.copy.lag.bytes, remote.copy.lag.ms)"
-        ),
+        ("CreateTopics ok v*: topics[0].configs[*]", CONFIG_SET),
     ]),
     case!(create_topics_configs),
     case!(delete_topics),
@@ -123,6 +122,14 @@ pub const ALL: &[Case] = &[
     case!(transaction_commit_and_abort),
     case!(transaction_errors),
     case!(describe_cluster_and_log_dirs),
+    case!(static_membership),
+    case!(more_admin_and_produce_errors, [
+        (
+            "CreateTopics assigned to this broker v*: topics[0].configs[min.insync.replicas].config_source",
+            MIN_ISR_SOURCE
+        ),
+        ("CreateTopics assigned to this broker v*: topics[0].configs[*]", CONFIG_SET),
+    ]),
 ];
 
 // ---- helpers -------------------------------------------------------------
@@ -1184,6 +1191,18 @@ async fn list_offsets(s: &mut Session) {
         )
         .await;
         s.send_v(
+            "ListOffsets earliest local",
+            &list_offsets_req(&name, 0, -4, -1),
+            v,
+        )
+        .await;
+        s.send_v(
+            "ListOffsets latest tiered",
+            &list_offsets_req(&name, 0, -5, -1),
+            v,
+        )
+        .await;
+        s.send_v(
             "ListOffsets at 1001",
             &list_offsets_req(&name, 0, 1001, -1),
             v,
@@ -2085,6 +2104,149 @@ async fn describe_cluster_and_log_dirs(s: &mut Session) {
             topics: None,
             ..Default::default()
         },
+    )
+    .await;
+}
+
+async fn static_membership(s: &mut Session) {
+    let group = s.name("sm");
+    coordinator(s, &group, GROUP_KEY).await;
+    let join_as = |member: &str, instance: &str| {
+        let mut j = join(&group, member, 30_000, "consumer");
+        j.group_instance_id = Some(instance.into());
+        j
+    };
+    // A static member gets its id at once (no KIP-394 round trip).
+    let Some(first) = s.send("JoinGroup static", &join_as("", "i1")).await else {
+        return;
+    };
+    let member = first.member_id.clone();
+    let generation = first.generation_id;
+    let hb = |member: &str, instance: &str| HeartbeatRequest {
+        group_id: group.clone(),
+        generation_id: generation,
+        member_id: member.into(),
+        group_instance_id: Some(instance.into()),
+        ..Default::default()
+    };
+    s.send("Heartbeat with another instance's id", &hb(&member, "i2"))
+        .await;
+    s.send("Heartbeat with another member id", &hb("other", "i1"))
+        .await;
+    // The same instance joining again without its member id takes over
+    // (the old member id is fenced).
+    let Some(again) = s.send("JoinGroup static again", &join_as("", "i1")).await else {
+        return;
+    };
+    s.send("Heartbeat of the replaced member id", &hb(&member, "i1"))
+        .await;
+    let describe = DescribeGroupsRequest {
+        groups: vec![group.clone()],
+        ..Default::default()
+    };
+    s.send("DescribeGroups", &describe).await;
+    let leave = |instance: &str, member: &str| LeaveGroupRequest {
+        group_id: group.clone(),
+        members: vec![leave_group_request::MemberIdentity {
+            member_id: member.into(),
+            group_instance_id: Some(instance.into()),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    s.send("LeaveGroup unknown instance", &leave("i9", ""))
+        .await;
+    s.send(
+        "LeaveGroup by instance with a stale member id",
+        &leave("i1", &member),
+    )
+    .await;
+    s.send("LeaveGroup by instance", &leave("i1", &again.member_id))
+        .await;
+    s.send("DescribeGroups after leaving", &describe).await;
+}
+
+async fn more_admin_and_produce_errors(s: &mut Session) {
+    let t = s.name("more");
+    topic(s, &t, 1, &[]).await;
+    let node = node_id(s).await;
+    let prefix = s.name("more-assigned");
+    let assigned = |brokers: Vec<i32>, partitions: i32| CreateTopicsRequest {
+        topics: vec![create_topics_request::CreatableTopic {
+            name: format!("{prefix}-{partitions}-{}", brokers.len()),
+            num_partitions: -1,
+            replication_factor: -1,
+            assignments: (0..partitions)
+                .map(|p| create_topics_request::CreatableReplicaAssignment {
+                    partition_index: p,
+                    broker_ids: brokers.clone(),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }],
+        timeout_ms: TIMEOUT,
+        validate_only: true,
+        ..Default::default()
+    };
+    s.send(
+        "CreateTopics assigned to this broker",
+        &assigned(vec![node], 2),
+    )
+    .await;
+    s.send(
+        "CreateTopics assigned to an unknown broker",
+        &assigned(vec![4242], 1),
+    )
+    .await;
+    s.send(
+        "CreateTopics assigned twice to one broker",
+        &assigned(vec![node, node], 1),
+    )
+    .await;
+    let mut both = assigned(vec![node], 1);
+    both.topics[0].num_partitions = 3;
+    s.send("CreateTopics with assignments and a count", &both)
+        .await;
+    // Clients may not write to the internal topics.
+    s.send(
+        "Produce to __consumer_offsets",
+        &produce("__consumer_offsets", 0, batch(&["x"]), -1),
+    )
+    .await;
+    s.send(
+        "DeleteTopics of a missing topic by name state",
+        &DeleteTopicsRequest {
+            topic_names: vec![],
+            topics: vec![delete_topics_request::DeleteTopicState {
+                name: Some(s.name("more-missing")),
+                ..Default::default()
+            }],
+            timeout_ms: TIMEOUT,
+            ..Default::default()
+        },
+    )
+    .await;
+    let dr = DeleteRecordsRequest {
+        topics: vec![delete_records_request::DeleteRecordsTopic {
+            name: s.name("more-missing"),
+            partitions: vec![delete_records_request::DeleteRecordsPartition {
+                partition_index: 0,
+                offset: 1,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        timeout_ms: TIMEOUT,
+        ..Default::default()
+    };
+    s.send("DeleteRecords of a missing topic", &dr).await;
+    let mut lo = list_offsets_req(&t, 0, -5, -1);
+    lo.timeout_ms = TIMEOUT;
+    s.send("ListOffsets latest tiered", &lo).await;
+    s.send(
+        "ListOffsets earliest local",
+        &list_offsets_req(&t, 0, -4, -1),
     )
     .await;
 }
