@@ -58,11 +58,11 @@ pub async fn handle(
     request: FetchRequest,
 ) -> ResponseBody {
     let version = context.version;
-    if request.session_id != 0 {
+    // An epoch above 0 continues a session, and none exists (not even
+    // "session 0"): Kafka answers FETCH_SESSION_ID_NOT_FOUND, and the
+    // client starts over with a full fetch.
+    if request.session_id != 0 || request.session_epoch > 0 {
         return session_error(ErrorCode::FETCH_SESSION_ID_NOT_FOUND);
-    }
-    if request.session_epoch > 0 {
-        return session_error(ErrorCode::INVALID_FETCH_SESSION_EPOCH);
     }
     let by_id = version >= 13;
     let image = broker.metadata.image();
