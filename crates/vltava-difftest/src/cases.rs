@@ -123,6 +123,12 @@ pub const ALL: &[Case] = &[
     case!(transaction_errors),
     case!(describe_cluster_and_log_dirs),
     case!(static_membership),
+    case!(fetch_sessions, [(
+        "Fetch creating a session v*: session_id",
+        "Vltava never creates a fetch session (KIP-227): it answers a request for one with \
+         session id 0, which tells the client to keep sending full fetches; Kafka creates one"
+    )]),
+    case!(describe_producers),
     case!(more_admin_and_produce_errors, [
         (
             "CreateTopics assigned to this broker v*: topics[0].configs[min.insync.replicas].config_source",
@@ -2249,4 +2255,59 @@ async fn more_admin_and_produce_errors(s: &mut Session) {
         &list_offsets_req(&t, 0, -4, -1),
     )
     .await;
+}
+
+async fn fetch_sessions(s: &mut Session) {
+    let t = s.name("fs");
+    topic(s, &t, 1, &[]).await;
+    s.setup(&produce(&t, 0, batch(&["a"]), -1)).await;
+    let id = topic_id(s, &t).await;
+    let v = s.latest::<FetchRequest>();
+    let with_session = |session_id: i32, session_epoch: i32| {
+        let mut f = fetch(&t, id, 0, 0, -1);
+        f.topics[0].topic.clear();
+        f.session_id = session_id;
+        f.session_epoch = session_epoch;
+        f
+    };
+    // Epoch 0 without a session id asks for a new session.
+    s.send_v("Fetch creating a session", &with_session(0, 0), v)
+        .await;
+    s.send_v("Fetch in an unknown session", &with_session(123_456, 1), v)
+        .await;
+    s.send_v("Fetch with an epoch but no session", &with_session(0, 5), v)
+        .await;
+    s.send_v("Fetch closing no session", &with_session(0, -1), v)
+        .await;
+}
+
+async fn describe_producers(s: &mut Session) {
+    let t = s.name("dp");
+    topic(s, &t, 2, &[]).await;
+    let Some(p) = s.setup(&init_pid(None, -1, -1, -1)).await else {
+        return;
+    };
+    let b = batch_with(
+        RecordBatchBuilder::new().producer(p.producer_id, p.producer_epoch, 0),
+        &["a", "b", "c"],
+    );
+    s.send("Produce idempotent", &produce(&t, 0, b, -1)).await;
+    s.send("Produce plain", &produce(&t, 1, batch(&["x"]), -1))
+        .await;
+    let req = DescribeProducersRequest {
+        topics: vec![
+            describe_producers_request::TopicRequest {
+                name: t.clone(),
+                partition_indexes: vec![0, 1, 5],
+                ..Default::default()
+            },
+            describe_producers_request::TopicRequest {
+                name: s.name("dp-missing"),
+                partition_indexes: vec![0],
+                ..Default::default()
+            },
+        ],
+        ..Default::default()
+    };
+    s.send("DescribeProducers", &req).await;
 }
