@@ -3,8 +3,10 @@
 //! in place and appends them as they arrived.
 //!
 //! Records are decoded only where a rule needs them: on compacted topics
-//! (every record must have a key). Everything else is checked from the 61-byte
-//! batch headers: magic, CRC, length, record count, timestamps, size limits.
+//! (every record must have a key), and on topics whose compression.type
+//! names a codec (batches in another codec are recompressed, as Kafka does).
+//! Everything else is checked from the 61-byte batch headers: magic, CRC,
+//! length, record count, timestamps, size limits.
 
 use std::time::{Duration, Instant};
 
@@ -15,7 +17,7 @@ use vltava_protocol::messages::produce_response::{
 };
 use vltava_protocol::messages::{ProduceRequest, ProduceResponse};
 use vltava_protocol::{ErrorCode, ResponseBody};
-use vltava_records::{BatchSplitter, TimestampType};
+use vltava_records::{BatchSplitter, Compression, RecordBatchBuilder, TimestampType};
 
 use super::RequestContext;
 use crate::broker::Broker;
@@ -220,7 +222,11 @@ fn produce_to(
         ));
     };
     validate(&records, &settings, now_ms)
-        .and_then(|()| {
+        .and_then(|()| match settings.compression {
+            Some((codec, level)) => recompress(&records, codec, level, &settings),
+            None => Ok(records),
+        })
+        .and_then(|records| {
             partition
                 .append(records, acks == -1, now_ms)
                 .map_err(Rejection::from)
@@ -243,6 +249,66 @@ fn produce_to(
             }
             r
         })
+}
+
+/// The batches re-encoded with the topic's codec (compression.type other
+/// than "producer"), as Kafka stores them; batches already in it are kept
+/// as they are. Offsets deltas, timestamps, producer id, epoch and
+/// sequence, and the transactional bit stay; the log patches the base
+/// offset and leader epoch as for any batch. Only here are records
+/// decompressed on a topic that is not compacted: a topic that asks for a
+/// codec pays for it.
+pub fn recompress(
+    records: &Bytes,
+    codec: Compression,
+    level: Option<i32>,
+    settings: &TopicSettings,
+) -> Result<Bytes, Rejection> {
+    let corrupt =
+        |e: vltava_records::Error| Rejection::new(ErrorCode::CORRUPT_MESSAGE, e.to_string());
+    let mut out = Vec::with_capacity(records.len());
+    for batch in BatchSplitter::new(records.clone()) {
+        let batch = batch.map_err(corrupt)?;
+        if batch.compression().map_err(corrupt)? == codec {
+            out.extend_from_slice(batch.as_bytes());
+            continue;
+        }
+        let mut b = RecordBatchBuilder::new()
+            .compression(codec)
+            .compression_level(level)
+            .timestamp_type(batch.timestamp_type())
+            .producer(
+                batch.producer_id(),
+                batch.producer_epoch(),
+                batch.base_sequence(),
+            )
+            .transactional(batch.is_transactional())
+            .last_offset_delta(batch.last_offset_delta());
+        if batch.timestamp_type() == TimestampType::LogAppendTime {
+            b = b.max_timestamp(batch.max_timestamp());
+        }
+        for record in batch
+            .records_with_limit(settings.max_decompressed_bytes)
+            .map_err(corrupt)?
+        {
+            b.append_record(&record.map_err(corrupt)?)
+                .map_err(corrupt)?;
+        }
+        let rebuilt = b.build().map_err(corrupt)?;
+        // Kafka checks the size of the batch it stores.
+        if rebuilt.len() as u64 > settings.max_message_bytes as u64 {
+            return Err(Rejection::new(
+                ErrorCode::MESSAGE_TOO_LARGE,
+                format!(
+                    "batch of {} bytes recompressed with {codec:?} exceeds max.message.bytes {}",
+                    rebuilt.len(),
+                    settings.max_message_bytes
+                ),
+            ));
+        }
+        out.extend_from_slice(&rebuilt);
+    }
+    Ok(Bytes::from(out))
 }
 
 /// Checks every batch of a produce request against the topic's rules.
@@ -415,6 +481,72 @@ mod tests {
     use crate::broker::Broker;
     use crate::clock::Clock;
     use crate::handlers::{self, RequestContext};
+    use crate::replica::TopicSettings;
+
+    fn settings(max_message_bytes: i32) -> TopicSettings {
+        TopicSettings {
+            max_message_bytes,
+            segment_bytes: 1 << 30,
+            timestamp_type: vltava_records::TimestampType::CreateTime,
+            timestamp_before_max_ms: i64::MAX,
+            timestamp_after_max_ms: i64::MAX,
+            compacted: false,
+            min_insync_replicas: 1,
+            max_decompressed_bytes: 1 << 20,
+            producer_id_expiration_ms: 86_400_000,
+            compression: None,
+        }
+    }
+
+    /// A topic with compression.type=gzip stores gzip batches: another
+    /// codec is re-encoded with every record, offset delta, timestamp and
+    /// producer field kept; a gzip batch is kept byte for byte.
+    #[test]
+    fn batches_are_recompressed_to_the_topic_codec() {
+        use vltava_records::{BatchSplitter, Compression};
+        let mut b = RecordBatchBuilder::new()
+            .compression(Compression::Snappy)
+            .producer(42, 3, 7)
+            .transactional(true);
+        b.append(1_000, Some(b"k0"), Some(b"v0"), &[(b"h", Some(b"x"))])
+            .unwrap();
+        b.append_with_offset_delta(2, 1_005, None, Some(b"v2"), &[])
+            .unwrap();
+        let snappy = b.build().unwrap();
+        let mut g = RecordBatchBuilder::new().compression(Compression::Gzip);
+        g.append(9, None, Some(b"already gzip"), &[]).unwrap();
+        let gzip = g.build().unwrap();
+        let both = bytes::Bytes::from([&snappy[..], &gzip[..]].concat());
+
+        let out = super::recompress(&both, Compression::Gzip, None, &settings(1 << 20)).unwrap();
+        let batches: Vec<_> = BatchSplitter::new(out).map(Result::unwrap).collect();
+        assert_eq!(batches.len(), 2);
+        let (a, before) = (
+            &batches[0],
+            BatchSplitter::new(snappy).next().unwrap().unwrap(),
+        );
+        assert_eq!(a.compression().unwrap(), Compression::Gzip);
+        a.validate().unwrap();
+        assert_eq!(
+            (a.producer_id(), a.producer_epoch(), a.base_sequence()),
+            (42, 3, 7)
+        );
+        assert!(a.is_transactional());
+        assert_eq!(a.last_offset_delta(), 2);
+        assert_eq!(a.max_timestamp(), 1_005);
+        let records = |b: &vltava_records::RecordBatch| -> Vec<_> {
+            b.records().unwrap().map(Result::unwrap).collect()
+        };
+        assert_eq!(records(a), records(&before));
+        assert_eq!(batches[1].as_bytes(), &gzip);
+
+        // The recompressed batch must fit max.message.bytes.
+        let refused = super::recompress(&both, Compression::None, None, &settings(60)).unwrap_err();
+        assert_eq!(
+            refused.error.code,
+            vltava_protocol::ErrorCode::MESSAGE_TOO_LARGE
+        );
+    }
 
     /// The clock handed to `open_with_clock` is the one requests see: a
     /// batch produced to a LogAppendTime topic is stamped with the manual

@@ -44,6 +44,9 @@ pub struct TopicSettings {
     pub max_decompressed_bytes: usize,
     /// producer.id.expiration.ms: idle producers' state is dropped after it.
     pub producer_id_expiration_ms: i64,
+    /// compression.type other than "producer": the codec (and level)
+    /// batches are stored with, recompressed on produce when they differ.
+    pub compression: Option<(vltava_records::Compression, Option<i32>)>,
 }
 
 /// Decompressed batches larger than this are refused on compacted topics
@@ -63,7 +66,28 @@ fn settings_from(effective: &EffectiveTopicConfig, broker: &BrokerConfig) -> Top
         min_insync_replicas: effective.min_insync_replicas,
         max_decompressed_bytes: broker.socket_request_max_bytes().max(0) as usize,
         producer_id_expiration_ms: broker.producer_id_expiration_ms().into(),
+        compression: topic_codec(effective),
     }
+}
+
+/// The codec and level compression.type asks for, `None` for "producer".
+fn topic_codec(
+    effective: &EffectiveTopicConfig,
+) -> Option<(vltava_records::Compression, Option<i32>)> {
+    use vltava_config::CompressionType as T;
+    use vltava_records::Compression as C;
+    Some(match effective.compression_type {
+        T::Producer => return None,
+        T::Uncompressed => (C::None, None),
+        // -1 is gzip's own default level.
+        T::Gzip => (
+            C::Gzip,
+            Some(effective.compression_gzip_level).filter(|l| *l >= 0),
+        ),
+        T::Snappy => (C::Snappy, None),
+        T::Lz4 => (C::Lz4, Some(effective.compression_lz4_level)),
+        T::Zstd => (C::Zstd, Some(effective.compression_zstd_level)),
+    })
 }
 
 /// The storage configuration of a topic's logs.
