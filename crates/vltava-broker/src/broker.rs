@@ -28,6 +28,7 @@ use crate::metadata_cache::MetadataCache;
 use crate::metadata_publisher::{self, Applied};
 use crate::peers::Peers;
 use crate::replica::{log_config_from, ReplicaManager};
+use crate::stats::BrokerStats;
 
 /// Limits the connection loop reads on every request.
 #[derive(Clone, Copy, Debug)]
@@ -67,6 +68,8 @@ pub struct Broker {
     pub txns: Arc<TxnService>,
     /// Progress of the metadata publisher.
     pub applied: watch::Receiver<Applied>,
+    /// Counters of the request paths, read by the HTTP listener.
+    pub stats: Arc<BrokerStats>,
     roles: ProcessRoles,
     peers: Arc<Peers>,
     clock: Clock,
@@ -328,6 +331,7 @@ impl Broker {
             groups,
             txns,
             applied,
+            stats: Arc::new(BrokerStats::default()),
             roles,
             peers,
             clock,

@@ -35,6 +35,7 @@ pub mod network;
 pub mod peers;
 pub mod replica;
 pub mod replication;
+pub mod stats;
 
 use std::sync::Arc;
 use std::time::Duration;

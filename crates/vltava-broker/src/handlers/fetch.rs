@@ -25,6 +25,7 @@ use super::RequestContext;
 use crate::broker::Broker;
 use crate::clock::Clock;
 use crate::replica::Partition;
+use crate::stats::{add, record_count, BrokerStats};
 
 /// One partition the request asked for, resolved (or not) to a log.
 struct Wanted {
@@ -180,6 +181,7 @@ pub async fn handle(
 
         let (responses, bytes, any_error) = read_all(&topics, max_bytes, fetcher, broker.clock());
         if bytes >= min_bytes || any_error || Instant::now() >= deadline || wakeups.is_empty() {
+            count_fetched(&topics, &responses, fetcher);
             return ResponseBody::Fetch(FetchResponse {
                 responses,
                 ..Default::default()
@@ -193,7 +195,38 @@ pub async fn handle(
             }
             Poll::Pending
         });
+        let _waiting = BrokerStats::waiting(&broker.stats.fetch_waiting);
         let _ = tokio::time::timeout_at(deadline.into(), any_append).await;
+    }
+}
+
+/// Counts what a fetch sends, once per answered request (not per read of
+/// its long poll), in each partition's BrokerTopicMetrics: `responses`
+/// lists the partitions of `topics` in the same order.
+fn count_fetched(topics: &[WantedTopic], responses: &[FetchableTopicResponse], fetcher: Fetcher) {
+    let wanted = topics.iter().flat_map(|t| t.partitions.iter());
+    let answered = responses.iter().flat_map(|t| t.partitions.iter());
+    for (wanted, data) in wanted.zip(answered) {
+        let Ok(partition) = &wanted.partition else {
+            continue;
+        };
+        let stats = &partition.stats;
+        let bytes = data.records.as_ref().map_or(0, Bytes::len) as u64;
+        match fetcher {
+            Fetcher::Follower => add(&stats.replication_bytes_out, bytes),
+            Fetcher::Consumer { .. } => {
+                add(&stats.fetch_requests, 1);
+                if data.error_code != 0 {
+                    add(&stats.failed_fetch_requests, 1);
+                }
+                if bytes > 0 {
+                    add(&stats.bytes_out, bytes);
+                    if let Some(records) = &data.records {
+                        add(&stats.messages_out, record_count(records));
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -23,6 +23,7 @@ use super::RequestContext;
 use crate::broker::Broker;
 use crate::error::KafkaError;
 use crate::replica::{Appended, Partition, TopicSettings};
+use crate::stats::{add, BrokerStats};
 
 /// The client id Kafka's own tools use when they may write internal topics.
 const ADMIN_CLIENT_ID: &str = "__admin_client";
@@ -114,7 +115,7 @@ pub async fn handle(
                     .await
                     {
                         Ok(()) => (
-                            produce_to(&partition, p.records, acks, now_ms),
+                            produce_counted(&partition, p.records, acks, now_ms),
                             Some(partition),
                         ),
                         Err(rejection) => (Err(rejection), None),
@@ -129,10 +130,12 @@ pub async fn handle(
             let mut out = Vec::with_capacity(partitions.len());
             for (index, mut result, partition) in partitions {
                 if let (-1, Ok(a), Some(partition)) = (acks, &result, &partition) {
+                    let _waiting = BrokerStats::waiting(&broker.stats.produce_waiting);
                     if let Err(e) = partition
                         .wait_committed(a.leader_epoch, a.next_offset, deadline)
                         .await
                     {
+                        add(&partition.stats.failed_produce_requests, 1);
                         result = Err(e.into());
                     }
                 }
@@ -206,6 +209,33 @@ async fn verify_transactional(
                 format!("{topic}-{partition} is not part of the ongoing transaction of {transactional_id:?}"),
             )
         })
+}
+
+/// `produce_to`, counted in the partition's BrokerTopicMetrics.
+fn produce_counted(
+    partition: &Partition,
+    records: Option<Bytes>,
+    acks: i16,
+    now_ms: i64,
+) -> Result<Appended, Rejection> {
+    let bytes = records.as_ref().map_or(0, Bytes::len) as u64;
+    let result = produce_to(partition, records, acks, now_ms);
+    let stats = &partition.stats;
+    add(&stats.produce_requests, 1);
+    match &result {
+        Ok(a) => {
+            add(&stats.bytes_in, bytes);
+            // Offsets assigned; a retried batch answered from the producer
+            // state (nothing appended) reports the offsets of its first
+            // append and is counted again.
+            add(
+                &stats.messages_in,
+                (a.next_offset - a.base_offset).max(0) as u64,
+            );
+        }
+        Err(_) => add(&stats.failed_produce_requests, 1),
+    }
+    result
 }
 
 fn produce_to(

@@ -10,8 +10,9 @@
 
 use std::io::IoSlice;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -24,6 +25,7 @@ use vltava_protocol::{Message, RequestBody};
 
 use crate::broker::Broker;
 use crate::handlers;
+use crate::stats::{add, BrokerStats};
 
 /// Accepts connections until `shutdown` turns true.
 pub async fn serve(
@@ -39,6 +41,9 @@ pub async fn serve(
                     let shutdown = shutdown.clone();
                     tokio::spawn(async move {
                         let _ = stream.set_nodelay(true);
+                        let stats = broker.stats.clone();
+                        stats.connections_accepted.fetch_add(1, Relaxed);
+                        let _open = BrokerStats::waiting(&stats.connections_open);
                         if let Err(reason) = handle_connection(stream, peer, broker, shutdown).await {
                             warn!(%peer, "closing connection: {reason}");
                         }
@@ -102,7 +107,15 @@ async fn handle_connection(
             }
         };
         output.clear();
-        let spliced = handle_frame(&broker, frame, peer, &mut output).await?;
+        let started = Instant::now();
+        let api_key = header::peek_api_key_and_version(&frame).map_or(-1, |(key, _)| key);
+        let spliced = match handle_frame(&broker, frame, peer, &mut output).await {
+            Ok(spliced) => spliced,
+            Err(reason) => {
+                add(&broker.stats.api(api_key).failed, 1);
+                return Err(reason);
+            }
+        };
         let written = if spliced.is_empty() && !output.is_empty() {
             stream.write_all(&output).await
         } else if !spliced.is_empty() {
@@ -121,6 +134,11 @@ async fn handle_connection(
             }
             Err(e) => return Err(format!("write failed: {e}")),
         }
+        // Kafka's TotalTimeMs: from the request being taken up to its
+        // response written (acks=0 produces included, with no response).
+        let api = broker.stats.api(api_key);
+        add(&api.requests, 1);
+        api.observe(started.elapsed());
     }
 }
 

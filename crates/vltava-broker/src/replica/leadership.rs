@@ -331,6 +331,13 @@ impl Partition {
                     state.replicas = l.replicas().to_vec();
                 }
                 info!(topic = %self.topic, partition = self.index, isr = ?state.isr, "ISR changed");
+                // Kafka's IsrShrinksPerSec / IsrExpandsPerSec, counted where
+                // the leader takes the committed change.
+                match state.isr.len().cmp(&l.isr().len()) {
+                    std::cmp::Ordering::Less => crate::stats::add(&self.stats.isr_shrinks, 1),
+                    std::cmp::Ordering::Greater => crate::stats::add(&self.stats.isr_expands, 1),
+                    std::cmp::Ordering::Equal => {}
+                }
                 if let Some(hw) = l.on_isr_committed(state) {
                     self.publish_high_watermark(hw);
                 }
@@ -457,7 +464,9 @@ impl Partition {
         now_ms: i64,
     ) -> Result<(), vltava_storage::Error> {
         if !records.is_empty() {
+            let bytes = records.len() as u64;
             self.append_and_replay_as_follower(records, now_ms)?;
+            crate::stats::add(&self.stats.replication_bytes_in, bytes);
             self.snapshot_if_rolled(now_ms);
         }
         let hw = leader_high_watermark.min(self.log.log_end_offset());

@@ -28,6 +28,7 @@ use vltava_storage::{AbortedTxn, CleanupPolicy, KafkaUuid, Log, LogConfig, LogMa
 
 use crate::error::KafkaError;
 use crate::replica::producer_state::{BatchOffsets, ProducerBatch, ProducerStates, Verdict};
+use crate::stats::PartitionStats;
 
 /// The topic rules the produce path checks, resolved once per config change.
 #[derive(Debug, Clone)]
@@ -186,6 +187,8 @@ pub struct Partition {
     /// only after a marker's aborted-transaction entry is written, so a
     /// read_committed fetch never passes an undecided or unindexed batch.
     first_unstable: AtomicI64,
+    /// Traffic counters (`/metrics`).
+    pub stats: PartitionStats,
 }
 
 const NO_OPEN_TXN: i64 = i64::MAX;
@@ -919,6 +922,7 @@ impl Partition {
             snapshot_offset: AtomicI64::new(-1),
             producers_loaded: AtomicBool::new(false),
             first_unstable: AtomicI64::new(NO_OPEN_TXN),
+            stats: PartitionStats::default(),
         };
         // The sole replica, leading.
         partition.apply_partition_state(
@@ -1265,6 +1269,7 @@ impl ReplicaManager {
                             snapshot_offset: AtomicI64::new(-1),
                             producers_loaded: AtomicBool::new(false),
                             first_unstable: AtomicI64::new(NO_OPEN_TXN),
+                            stats: PartitionStats::default(),
                         });
                         partitions.insert(key, p.clone());
                         p
