@@ -207,6 +207,16 @@ pub struct GroupDescription {
     pub members: Vec<MemberDescription>,
 }
 
+/// A group as monitoring sees it (`GroupCoordinator::group_offsets`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct GroupOffsets {
+    pub group_id: String,
+    pub state: &'static str,
+    pub members: usize,
+    /// (topic, partition, committed offset, commit timestamp in ms).
+    pub offsets: Vec<(String, i32, i64, i64)>,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct MemberDescription {
     pub member_id: String,
@@ -1083,6 +1093,35 @@ impl GroupCoordinator {
             })
             .collect();
         out.sort();
+        out
+    }
+
+    /// Every loaded, live group with its state, member count and committed
+    /// offsets (topic, partition, offset, commit timestamp), sorted: what
+    /// monitoring reads (lag, group state) without one call per group.
+    pub fn group_offsets(&self) -> Vec<GroupOffsets> {
+        let mut out: Vec<GroupOffsets> = self
+            .groups
+            .values()
+            .filter(|g| {
+                self.loaded.contains(&self.partition_for(&g.id)) && g.state != GroupState::Dead
+            })
+            .map(|g| {
+                let mut offsets: Vec<(String, i32, i64, i64)> = g
+                    .offsets
+                    .iter()
+                    .map(|((t, p), c)| (t.clone(), *p, c.offset, c.commit_timestamp))
+                    .collect();
+                offsets.sort();
+                GroupOffsets {
+                    group_id: g.id.clone(),
+                    state: g.state.name(),
+                    members: g.members.len(),
+                    offsets,
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| a.group_id.cmp(&b.group_id));
         out
     }
 

@@ -14,8 +14,8 @@ pub mod group;
 pub mod records;
 
 pub use coordinator::{
-    CoordinatorConfig, Effects, FetchedOffset, GroupCoordinator, GroupDescription, JoinMember,
-    JoinRequest, JoinResult, MemberDescription, OffsetToCommit, OffsetWrite, Reply, SyncRequest,
-    SyncResult,
+    CoordinatorConfig, Effects, FetchedOffset, GroupCoordinator, GroupDescription, GroupOffsets,
+    JoinMember, JoinRequest, JoinResult, MemberDescription, OffsetToCommit, OffsetWrite, Reply,
+    SyncRequest, SyncResult,
 };
 pub use group::{GroupState, ReplyId};
