@@ -567,6 +567,19 @@ impl BrokerConfig {
         self.list("controller.quorum.bootstrap.servers")
     }
 
+    /// `http.listeners`: host:port addresses of the HTTP listener.
+    pub fn http_listeners(&self) -> Vec<String> {
+        self.list("http.listeners")
+    }
+
+    pub fn http_lag_intervals(&self) -> i32 {
+        self.int("http.lag.intervals")
+    }
+
+    pub fn http_lag_sample_interval_ms(&self) -> i32 {
+        self.int("http.lag.sample.interval.ms")
+    }
+
     /// Data directories: `log.dirs`, or `log.dir` when that is not set.
     pub fn log_dirs(&self) -> Vec<String> {
         match self.text("log.dirs") {

@@ -151,6 +151,18 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         .at_least(1),
     broker("group.min.session.timeout.ms", Int, Some("6000"), Medium, ReadOnly,
         "Smallest session timeout a consumer may ask for."),
+    // Vltava's own (no Kafka equivalent): the HTTP listener for health
+    // probes, /metrics and consumer-lag evaluation. Empty: no listener;
+    // `vltava server` on a single node sets 127.0.0.1:9644 when unset.
+    broker("http.lag.intervals", Int, Some("10"), Low, ReadOnly,
+        "Committed offsets kept per group and partition for lag evaluation (Burrow's intervals).")
+        .at_least(2),
+    broker("http.lag.sample.interval.ms", Int, Some("5000"), Low, ReadOnly,
+        "How often committed offsets and log end offsets are sampled for lag evaluation.")
+        .at_least(100),
+    broker("http.listeners", List, Some(""), Medium, ReadOnly,
+        "host:port addresses of the HTTP listener (health, metrics, consumer lag); empty turns it off.")
+        .check(Validator::Custom(&net::BOOTSTRAP_SERVERS)),
     broker("inter.broker.listener.name", ConfigType::String, None, Medium, ReadOnly,
         "Listener brokers use to talk to each other; unset means security.inter.broker.protocol's name."),
     // Kafka 4.0's test-only escape hatch below metadata.log.segment.bytes' minimum; never described.
