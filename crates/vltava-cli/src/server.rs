@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use tokio::sync::watch;
 use tracing::{error, info};
@@ -27,6 +28,7 @@ pub struct ServerArgs {
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:9092";
 const DEFAULT_DATA_DIR: &str = "./vltava-data";
+const DEFAULT_HTTP: &str = "127.0.0.1:9644";
 
 /// The broker config from defaults, the file, `--listen` and `--set`
 /// (in that order of increasing precedence), plus the data directory.
@@ -58,6 +60,12 @@ pub fn build_config(args: &ServerArgs) -> Result<(BrokerConfig, PathBuf), String
         if !set_anywhere(key) {
             defaults.push((key.to_string(), value.to_string()));
         }
+    }
+    // The HTTP listener (health, metrics, lag) on by default for a single
+    // node only: nodes of a multi-node cluster often share a machine in
+    // development, and would fight over one default port.
+    if !set_anywhere("http.listeners") && !set_anywhere("controller.quorum.voters") {
+        defaults.push(("http.listeners".to_string(), DEFAULT_HTTP.to_string()));
     }
     match &args.listen {
         Some(listen) => overrides.push(("listeners".to_string(), format!("PLAINTEXT://{listen}"))),
@@ -113,6 +121,24 @@ pub fn run(args: ServerArgs) -> ExitCode {
             .first()
             .map(|l| format!("{}:{}", if l.host.is_empty() { "0.0.0.0" } else { &l.host }, l.port))
             .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+        // The HTTP listener comes up first, so /health/live answers (and
+        // /health/ready says why not) while the logs are recovered.
+        let (stop, stopped) = watch::channel(false);
+        let http_node = vltava_http::Node::new(config.http_lag_intervals().max(1) as usize);
+        let lag_every = Duration::from_millis(config.http_lag_sample_interval_ms().max(1) as u64);
+        let http = match vltava_http::bind(&config.http_listeners()).await {
+            Ok(listeners) if listeners.is_empty() => None,
+            Ok(listeners) => Some(tokio::spawn(vltava_http::serve(
+                listeners,
+                http_node.clone(),
+                lag_every,
+                stopped.clone(),
+            ))),
+            Err(e) => {
+                error!("cannot listen: {e} (http.listeners; empty turns it off)");
+                return ExitCode::FAILURE;
+            }
+        };
         let broker = match vltava_broker::Broker::open(config, &data_dir).await {
             Ok(b) => b,
             Err(e) => {
@@ -120,6 +146,7 @@ pub fn run(args: ServerArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        http_node.set_broker(broker.clone());
         let listener = match vltava_broker::network::server::bind(&listen).await {
             Ok(l) => l,
             Err(e) => {
@@ -129,12 +156,16 @@ pub fn run(args: ServerArgs) -> ExitCode {
             }
         };
         info!(node_id = broker.node_id, cluster_id = %broker.cluster_id, data_dir = %data_dir.display(), "broker started");
-        let (stop, stopped) = watch::channel(false);
+        let stopping = http_node.clone();
         tokio::spawn(async move {
             wait_for_signal().await;
+            stopping.set_stopping();
             let _ = stop.send(true);
         });
         vltava_broker::run(broker, listener, stopped).await;
+        if let Some(http) = http {
+            let _ = http.await;
+        }
         ExitCode::SUCCESS
     })
 }
