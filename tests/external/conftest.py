@@ -60,6 +60,9 @@ class Broker:
 
     def _start(self):
         args = [str(BIN), "server", "--listen", self.bootstrap, "--data-dir", str(self.dir / "data")]
+        # No HTTP listener unless a test asks: its default port would be
+        # shared by every broker these tests start.
+        args += ["--set", "http.listeners="]
         for s in self.settings:
             args += ["--set", s]
         env = dict(os.environ)

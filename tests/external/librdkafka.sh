@@ -226,8 +226,9 @@ PORT=""
 for attempt in $(seq 10); do
   candidate=$((20000 + RANDOM % 40000))
   rm -rf "$WORK/data"
+  # No HTTP listener: its default port is one per machine.
   "$VLTAVA_BIN" server --listen "127.0.0.1:$candidate" --data-dir "$WORK/data" \
-    "${BROKER_SETTINGS[@]}" >"$LOGS/broker.log" 2>&1 &
+    --set http.listeners= "${BROKER_SETTINGS[@]}" >"$LOGS/broker.log" 2>&1 &
   BROKER_PID=$!
   for _ in $(seq 100); do
     if grep -q "broker started" "$LOGS/broker.log"; then PORT=$candidate; break; fi

@@ -85,9 +85,21 @@ fn prepare(args: &DevClusterArgs) -> Result<Vec<u16>, String> {
             .ok_or_else(|| format!("--set {item}: expected KEY=VALUE"))?;
         extra.push_str(&format!("{k}={v}\n"));
     }
+    let own_http = !args.set.iter().any(|s| s.starts_with("http.listeners="));
     for (i, port) in ports.iter().enumerate() {
         let id = i as u16 + 1;
         let config = node_config(dir, id);
+        // Each node's HTTP listener on a port of its own (a multi-node
+        // cluster gets none by default).
+        let http = if own_http {
+            let http_port = match args.base_port {
+                Some(base) => base + 100 + i as u16,
+                None => free_port().map_err(|e| format!("finding free ports: {e}"))?,
+            };
+            format!("http.listeners=127.0.0.1:{http_port}\n")
+        } else {
+            String::new()
+        };
         std::fs::write(
             &config,
             format!(
@@ -95,7 +107,7 @@ fn prepare(args: &DevClusterArgs) -> Result<Vec<u16>, String> {
                  node.id={id}\n\
                  process.roles=broker,controller\n\
                  listeners=PLAINTEXT://127.0.0.1:{port}\n\
-                 controller.quorum.voters={}\n{extra}",
+                 controller.quorum.voters={}\n{http}{extra}",
                 voters.join(",")
             ),
         )
@@ -157,6 +169,17 @@ pub fn run(args: DevClusterArgs) -> ExitCode {
     }
     let bootstrap: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
     println!("bootstrap servers: {}", bootstrap.join(","));
+    let http: Vec<String> = (1..=args.nodes)
+        .filter_map(|id| {
+            let text = std::fs::read_to_string(node_config(&args.dir, id)).ok()?;
+            text.lines()
+                .find_map(|l| l.strip_prefix("http.listeners="))
+                .map(|v| format!("http://{}/metrics", v.trim()))
+        })
+        .collect();
+    if !http.is_empty() {
+        println!("metrics: {}", http.join(" "));
+    }
     println!(
         "logs: {}/node-N.log; Ctrl-C stops all {} nodes",
         args.dir.display(),

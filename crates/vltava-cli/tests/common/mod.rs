@@ -14,6 +14,9 @@ use vltava_client::{Client, ClientConfig, ConsumedRecord};
 
 pub struct TestBroker {
     pub port: u16,
+    /// The HTTP listener's port (`http.listeners`), a free one of its own
+    /// so that tests running side by side never share the default.
+    pub http_port: u16,
     pub data_dir: PathBuf,
     extra: Vec<String>,
     child: Option<Child>,
@@ -31,6 +34,7 @@ impl TestBroker {
         let temp = tempfile::tempdir().expect("temp dir");
         let mut broker = TestBroker {
             port: free_port(),
+            http_port: free_port(),
             data_dir: temp.path().join("data"),
             extra: extra.iter().map(|s| s.to_string()).collect(),
             child: None,
@@ -54,6 +58,14 @@ impl TestBroker {
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
+        if !self
+            .extra
+            .iter()
+            .any(|kv| kv.starts_with("http.listeners="))
+        {
+            cmd.arg("--set")
+                .arg(format!("http.listeners=127.0.0.1:{}", self.http_port));
+        }
         for kv in &self.extra {
             cmd.arg("--set").arg(kv);
         }

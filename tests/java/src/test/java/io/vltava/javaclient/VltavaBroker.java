@@ -92,6 +92,10 @@ public final class VltavaBroker implements AutoCloseable {
         args.add(bootstrap());
         args.add("--data-dir");
         args.add(dataDir().toString());
+        // No HTTP listener unless a test asks: its default port would be
+        // shared by every broker these tests start.
+        args.add("--set");
+        args.add("http.listeners=");
         for (String s : settings) {
             args.add("--set");
             args.add(s);
