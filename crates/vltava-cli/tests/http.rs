@@ -1,0 +1,479 @@
+//! The HTTP listener of a real `vltava server`: health probes, `/metrics`
+//! scraped and parsed after a known produce and fetch (every figure is
+//! checked against what the test did), and Burrow's v3 lag endpoints.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use common::TestBroker;
+use serde_json::Value;
+use vltava_client::{Acks, Compression, NewTopic, OffsetToCommit, ProducerRecord};
+
+/// GET `path` on 127.0.0.1:`port`: (status, content type, body).
+fn get(port: u16, path: &str) -> std::io::Result<(u16, String, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP response");
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status line");
+    let header = |name: &str| {
+        head.lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+            })
+            .unwrap_or_default()
+    };
+    let body = if header("transfer-encoding").eq_ignore_ascii_case("chunked") {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    Ok((status, header("content-type"), body))
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    loop {
+        let (size, rest) = body.split_once("\r\n").expect("a chunk size");
+        let size = usize::from_str_radix(size.trim(), 16).expect("hex chunk size");
+        if size == 0 {
+            return out;
+        }
+        out.push_str(&rest[..size]);
+        body = &rest[size + 2..];
+    }
+}
+
+type Samples = Vec<(String, BTreeMap<String, String>, f64)>;
+
+/// Parses the text format: `name{k="v",...} value` lines; comments skipped.
+fn parse(text: &str) -> Samples {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').expect("a sample line");
+        let value: f64 = match value {
+            "+Inf" => f64::INFINITY,
+            v => v
+                .parse()
+                .unwrap_or_else(|_| panic!("bad value in {line:?}")),
+        };
+        let (name, labels) = match series.split_once('{') {
+            None => (series.to_string(), BTreeMap::new()),
+            Some((name, rest)) => {
+                let inner = rest.strip_suffix('}').expect("closing brace");
+                let mut labels = BTreeMap::new();
+                // Label values here never hold '",' (topic and group names
+                // of this test), so splitting on it is enough.
+                for pair in inner.split("\",") {
+                    let (k, v) = pair.split_once("=\"").expect("k=\"v\"");
+                    labels.insert(k.to_string(), v.trim_end_matches('"').to_string());
+                }
+                (name.to_string(), labels)
+            }
+        };
+        out.push((name, labels, value));
+    }
+    out
+}
+
+/// The value of the sample `name` whose labels are exactly `labels`.
+fn value(samples: &Samples, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let want: BTreeMap<String, String> = labels
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    samples
+        .iter()
+        .find(|(n, l, _)| n == name && *l == want)
+        .map(|(_, _, v)| *v)
+}
+
+fn must(samples: &Samples, name: &str, labels: &[(&str, &str)]) -> f64 {
+    value(samples, name, labels).unwrap_or_else(|| panic!("no {name}{labels:?} in the scrape"))
+}
+
+fn scrape(broker: &TestBroker) -> Samples {
+    let (status, content_type, body) = get(broker.http_port, "/metrics").expect("scrape");
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "{content_type}"
+    );
+    assert!(
+        body.ends_with("# EOF\n"),
+        "an OpenMetrics exposition ends with # EOF"
+    );
+    parse(&body)
+}
+
+fn wait_ready(broker: &TestBroker) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok((200, _, body)) = get(broker.http_port, "/health/ready") {
+            assert_eq!(body, "ready\n");
+            return;
+        }
+        assert!(Instant::now() < deadline, "never ready");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn records(n: usize, tag: &str) -> Vec<ProducerRecord> {
+    (0..n)
+        .map(|i| ProducerRecord::keyed(format!("k{i}"), format!("{tag}-value-{i}")))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_match_what_was_produced_and_consumed() {
+    let broker = TestBroker::start(&[]);
+    let (status, _, body) = get(broker.http_port, "/health/live").unwrap();
+    assert_eq!((status, body.as_str()), (200, "live\n"));
+    wait_ready(&broker);
+
+    let mut client = broker.client().await;
+    let mut topic = NewTopic::new("m");
+    topic.num_partitions = Some(2);
+    client.create_topic(&topic).await.unwrap();
+    // Partition 0: three batches of four records, acks=all; partition 1:
+    // one batch of five, acks=1.
+    for b in 0..3 {
+        client
+            .produce(
+                "m",
+                0,
+                &records(4, &format!("b{b}")),
+                Acks::All,
+                Compression::None,
+            )
+            .await
+            .unwrap();
+    }
+    client
+        .produce("m", 1, &records(5, "p1"), Acks::Leader, Compression::None)
+        .await
+        .unwrap();
+    let fetched = common::read_all(&mut client, "m", 0, 0).await;
+    assert_eq!(fetched.len(), 12);
+    client
+        .commit_offsets("lagging", &[OffsetToCommit::new("m", 0, 5)])
+        .await
+        .unwrap();
+    client
+        .commit_offsets("caught-up", &[OffsetToCommit::new("m", 0, 12)])
+        .await
+        .unwrap();
+
+    // Request counters are bumped after the response is written, so the
+    // client may read its answer a moment before they move: scrape until
+    // the last request shows.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let s = loop {
+        let s = scrape(&broker);
+        let commits = value(
+            &s,
+            "kafka_network_requestmetrics_requests_total",
+            &[("request", "OffsetCommit")],
+        );
+        if commits.is_some_and(|n| n >= 2.0) {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "OffsetCommit never counted: {commits:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+
+    // The log, per partition.
+    let p0 = [("topic", "m"), ("partition", "0")];
+    let p1 = [("topic", "m"), ("partition", "1")];
+    assert_eq!(must(&s, "kafka_log_log_logendoffset", &p0), 12.0);
+    assert_eq!(must(&s, "kafka_log_log_logendoffset", &p1), 5.0);
+    assert_eq!(must(&s, "kafka_log_log_logstartoffset", &p0), 0.0);
+    assert_eq!(must(&s, "vltava_log_highwatermark", &p0), 12.0);
+    assert_eq!(must(&s, "kafka_log_log_numlogsegments", &p0), 1.0);
+    let size0 = must(&s, "kafka_log_log_size", &p0);
+    let size1 = must(&s, "kafka_log_log_size", &p1);
+    assert!(size0 > 0.0 && size1 > 0.0);
+
+    // Traffic per topic: batches are stored as they arrived, so the bytes
+    // produced are the log's bytes, and a fetch of the whole partition
+    // sends exactly its log.
+    let m = [("topic", "m")];
+    assert_eq!(
+        must(&s, "kafka_server_brokertopicmetrics_bytesin_total", &m),
+        size0 + size1
+    );
+    assert_eq!(
+        must(&s, "kafka_server_brokertopicmetrics_messagesin_total", &m),
+        17.0
+    );
+    assert_eq!(
+        must(
+            &s,
+            "kafka_server_brokertopicmetrics_totalproducerequests_total",
+            &m
+        ),
+        4.0
+    );
+    assert_eq!(
+        must(
+            &s,
+            "kafka_server_brokertopicmetrics_failedproducerequests_total",
+            &m
+        ),
+        0.0
+    );
+    assert_eq!(
+        must(&s, "kafka_server_brokertopicmetrics_bytesout_total", &m),
+        size0
+    );
+    assert_eq!(
+        must(&s, "vltava_brokertopicmetrics_messagesout_total", &m),
+        12.0
+    );
+    assert!(
+        must(
+            &s,
+            "kafka_server_brokertopicmetrics_totalfetchrequests_total",
+            &m
+        ) >= 1.0
+    );
+    assert_eq!(
+        must(
+            &s,
+            "kafka_server_brokertopicmetrics_failedfetchrequests_total",
+            &m
+        ),
+        0.0
+    );
+    // The all-topics figure includes this topic.
+    assert!(must(&s, "kafka_server_brokertopicmetrics_messagesin_total", &[]) >= 17.0);
+
+    // Requests per API, with a latency histogram whose count matches.
+    let produce = [("request", "Produce")];
+    assert_eq!(
+        must(&s, "kafka_network_requestmetrics_requests_total", &produce),
+        4.0
+    );
+    assert_eq!(
+        must(
+            &s,
+            "kafka_network_requestmetrics_totaltime_seconds_count",
+            &produce
+        ),
+        4.0
+    );
+    assert_eq!(
+        must(
+            &s,
+            "kafka_network_requestmetrics_totaltime_seconds_bucket",
+            &[("request", "Produce"), ("le", "+Inf")]
+        ),
+        4.0
+    );
+    assert!(
+        must(
+            &s,
+            "kafka_network_requestmetrics_totaltime_seconds_sum",
+            &produce
+        ) > 0.0
+    );
+    assert!(
+        must(
+            &s,
+            "kafka_network_requestmetrics_requests_total",
+            &[("request", "Fetch")]
+        ) >= 1.0
+    );
+    assert!(
+        must(
+            &s,
+            "kafka_server_socketservermetrics_connection_count",
+            &[("listener", "PLAINTEXT")]
+        ) >= 1.0
+    );
+    assert_eq!(
+        must(
+            &s,
+            "kafka_server_delayedoperationpurgatory_purgatorysize",
+            &[("delayedoperation", "Produce")]
+        ),
+        0.0
+    );
+
+    // Replication and the quorum of one.
+    let partitions = must(&s, "kafka_server_replicamanager_partitioncount", &[]);
+    assert!(
+        partitions >= 2.0,
+        "m's two partitions and __consumer_offsets'"
+    );
+    assert_eq!(
+        must(&s, "kafka_server_replicamanager_leadercount", &[]),
+        partitions
+    );
+    assert_eq!(
+        must(
+            &s,
+            "kafka_server_replicamanager_underreplicatedpartitions",
+            &[]
+        ),
+        0.0
+    );
+    assert_eq!(
+        must(
+            &s,
+            "kafka_server_replicamanager_underminisrpartitioncount",
+            &[]
+        ),
+        0.0
+    );
+    assert_eq!(
+        must(
+            &s,
+            "kafka_controller_kafkacontroller_activecontrollercount",
+            &[]
+        ),
+        1.0
+    );
+    assert_eq!(
+        must(
+            &s,
+            "kafka_controller_kafkacontroller_offlinepartitionscount",
+            &[]
+        ),
+        0.0
+    );
+    assert_eq!(
+        must(
+            &s,
+            "kafka_controller_kafkacontroller_globalpartitioncount",
+            &[]
+        ),
+        partitions
+    );
+    assert_eq!(
+        must(&s, "kafka_server_raft_metrics_current_leader", &[]),
+        1.0
+    );
+    assert!(must(&s, "kafka_server_raft_metrics_current_epoch", &[]) >= 1.0);
+    assert_eq!(
+        must(
+            &s,
+            "kafka_server_raft_metrics_current_state",
+            &[("state", "leader")]
+        ),
+        1.0
+    );
+
+    // Groups: committed offsets, lag against the high watermark (12), and
+    // Burrow's status. "lagging" committed once, with lag, and not since:
+    // STOP (group ERR); "caught-up" has no lag: OK.
+    let lagging = [
+        ("consumergroup", "lagging"),
+        ("topic", "m"),
+        ("partition", "0"),
+    ];
+    let caught_up = [
+        ("consumergroup", "caught-up"),
+        ("topic", "m"),
+        ("partition", "0"),
+    ];
+    assert_eq!(
+        must(&s, "kafka_consumergroup_current_offset", &lagging),
+        5.0
+    );
+    assert_eq!(must(&s, "kafka_consumergroup_lag", &lagging), 7.0);
+    assert_eq!(must(&s, "kafka_consumergroup_lag", &caught_up), 0.0);
+    assert_eq!(
+        must(&s, "vltava_consumergroup_partition_status", &lagging),
+        4.0
+    );
+    assert_eq!(
+        must(
+            &s,
+            "vltava_consumergroup_status",
+            &[("consumergroup", "lagging")]
+        ),
+        3.0
+    );
+    assert_eq!(
+        must(
+            &s,
+            "vltava_consumergroup_status",
+            &[("consumergroup", "caught-up")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        must(
+            &s,
+            "kafka_consumergroup_members",
+            &[("consumergroup", "lagging")]
+        ),
+        0.0
+    );
+    assert_eq!(
+        must(
+            &s,
+            "vltava_consumergroup_state",
+            &[("consumergroup", "lagging"), ("state", "Empty")]
+        ),
+        1.0
+    );
+
+    // The process.
+    assert!(must(&s, "process_open_fds", &[]) > 0.0);
+    assert!(must(&s, "process_resident_memory_bytes", &[]) > 0.0);
+    assert!(must(&s, "process_max_fds", &[]) > 0.0);
+
+    // Burrow's v3 endpoints.
+    let (status, _, body) =
+        get(broker.http_port, "/v3/kafka/local/consumer/lagging/status").unwrap();
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["error"], false);
+    assert_eq!(v["status"]["cluster"], "local");
+    assert_eq!(v["status"]["group"], "lagging");
+    assert_eq!(v["status"]["status"], "ERR");
+    assert_eq!(v["status"]["totallag"], 7);
+    assert_eq!(v["status"]["partitions"][0]["status"], "STOP");
+    let (status, _, body) =
+        get(broker.http_port, "/v3/kafka/local/consumer/caught-up/lag").unwrap();
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["status"]["status"], "OK");
+    assert_eq!(v["status"]["partitions"][0]["current_lag"], 0);
+    assert_eq!(v["status"]["partitions"][0]["end"]["offset"], 12);
+    let (status, _, _) = get(broker.http_port, "/v3/kafka/local/consumer/nobody/status").unwrap();
+    assert_eq!(status, 404);
+    let (status, _, _) = get(broker.http_port, "/no/such/page").unwrap();
+    assert_eq!(status, 404);
+}
+
+#[test]
+fn an_empty_http_listeners_turns_the_listener_off() {
+    let broker = TestBroker::start(&["http.listeners="]);
+    // The Kafka listener is up (start waited for it); nothing answers HTTP.
+    assert!(TcpStream::connect(broker.bootstrap()).is_ok());
+    assert!(TcpStream::connect(("127.0.0.1", broker.http_port)).is_err());
+}
