@@ -441,6 +441,40 @@ async fn metrics_match_what_was_produced_and_consumed() {
         1.0
     );
 
+    // The same lag as `vltava groups describe` (the command line asks
+    // over the Kafka protocol: OffsetFetch and ListOffsets).
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vltava"))
+        .args([
+            "groups",
+            "describe",
+            "lagging",
+            "--output",
+            "json",
+            "--bootstrap",
+        ])
+        .arg(broker.bootstrap())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let described: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let row = &described["offsets"][0];
+    assert_eq!(
+        (&row["topic"], &row["partition"]),
+        (&Value::from("m"), &Value::from(0))
+    );
+    assert_eq!(
+        row["lag"].as_f64(),
+        Some(must(&s, "kafka_consumergroup_lag", &lagging))
+    );
+    assert_eq!(
+        row["current_offset"].as_f64(),
+        Some(must(&s, "kafka_consumergroup_current_offset", &lagging))
+    );
+
     // The process.
     assert!(must(&s, "process_open_fds", &[]) > 0.0);
     assert!(must(&s, "process_resident_memory_bytes", &[]) > 0.0);

@@ -271,3 +271,17 @@ async fn burrow_answer(node: Arc<Node>, cluster: String, group: String, all: boo
         }),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_ready_before_the_broker_is_open_nor_once_stopping() {
+        let node = Node::new(10);
+        let reason = node.not_ready().expect("no broker yet");
+        assert!(reason.contains("recovering logs"), "{reason}");
+        node.set_stopping();
+        assert_eq!(node.not_ready().as_deref(), Some("shutting down"));
+    }
+}
