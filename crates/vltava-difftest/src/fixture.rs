@@ -51,6 +51,8 @@ impl VltavaServer {
         for kv in SHARED_CONFIG {
             cmd.arg("--set").arg(kv);
         }
+        // No HTTP listener: its default port is one per machine.
+        cmd.arg("--set").arg("http.listeners=");
         let mut child = cmd
             .spawn()
             .map_err(|e| format!("starting {}: {e}", bin.display()))?;

@@ -123,8 +123,6 @@ class Node:
             args = [self.binary, "server", "--config", str(self.config), "--data-dir", str(self.data)]
         else:
             args = [self.binary, "server", "--listen", self.bootstrap, "--data-dir", str(self.data)]
-            # No HTTP listener: its default port is one per machine.
-            args += ["--set", "http.listeners="]
             for s in self.settings:
                 args += ["--set", s]
         if self.netns:
