@@ -331,13 +331,7 @@ impl Partition {
                     state.replicas = l.replicas().to_vec();
                 }
                 info!(topic = %self.topic, partition = self.index, isr = ?state.isr, "ISR changed");
-                // Kafka's IsrShrinksPerSec / IsrExpandsPerSec, counted where
-                // the leader takes the committed change.
-                match state.isr.len().cmp(&l.isr().len()) {
-                    std::cmp::Ordering::Less => crate::stats::add(&self.stats.isr_shrinks, 1),
-                    std::cmp::Ordering::Greater => crate::stats::add(&self.stats.isr_expands, 1),
-                    std::cmp::Ordering::Equal => {}
-                }
+                self.count_isr_change(l.isr().len(), state.isr.len());
                 if let Some(hw) = l.on_isr_committed(state) {
                     self.publish_high_watermark(hw);
                 }
@@ -360,6 +354,19 @@ impl Partition {
     /// Becoming leader starts the follower bookkeeping from this broker's
     /// log end and high watermark; leaving leadership wakes every acks=all
     /// produce waiting here (they fail with NOT_LEADER_OR_FOLLOWER).
+    /// Kafka's IsrShrinksPerSec / IsrExpandsPerSec: a committed ISR change
+    /// of a partition this broker leads, counted where the leader takes it
+    /// in, whether it asked for it (AlterPartition) or the controller made
+    /// it (a fenced broker removed). The same change arriving by the other
+    /// path too finds the ISR already changed and is not counted twice.
+    fn count_isr_change(&self, before: usize, after: usize) {
+        match after.cmp(&before) {
+            std::cmp::Ordering::Less => crate::stats::add(&self.stats.isr_shrinks, 1),
+            std::cmp::Ordering::Greater => crate::stats::add(&self.stats.isr_expands, 1),
+            std::cmp::Ordering::Equal => {}
+        }
+    }
+
     pub(super) fn apply_partition_state(
         &self,
         leader: i32,
@@ -379,6 +386,7 @@ impl Partition {
         let epoch = state.leader_epoch;
         match &mut *role {
             Role::Leader(l) if leader == self.local_id && l.leader_epoch() == epoch => {
+                self.count_isr_change(l.isr().len(), state.isr.len());
                 if let Some(hw) = l.on_isr_committed(state) {
                     self.publish_high_watermark(hw);
                 }
