@@ -511,3 +511,150 @@ fn an_empty_http_listeners_turns_the_listener_off() {
     assert!(TcpStream::connect(broker.bootstrap()).is_ok());
     assert!(TcpStream::connect(("127.0.0.1", broker.http_port)).is_err());
 }
+
+/// One scrape of a cluster node, or `None` while it does not answer.
+fn scrape_node(node: &common::cluster::Node) -> Option<Samples> {
+    match get(node.http_port.expect("an HTTP port"), "/metrics") {
+        Ok((200, _, body)) => Some(parse(&body)),
+        _ => None,
+    }
+}
+
+/// Polls `check` every 100 ms for up to 30 s.
+fn until<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_reports_readiness_replication_and_isr_changes() {
+    use common::cluster::{client_of, Cluster};
+    let mut cluster = Cluster::start_with(3, 0, "replica.lag.time.max.ms=2000\n");
+    // Every node becomes ready: metadata loaded, registered, unfenced.
+    for node in &cluster.nodes {
+        let port = node.http_port.unwrap();
+        until("every node ready", || {
+            matches!(get(port, "/health/ready"), Ok((200, _, _))).then_some(())
+        });
+    }
+    let bootstrap = cluster.nodes[0].bootstrap();
+    let mut client = until("a client", || {
+        tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(client_of(&bootstrap))
+        })
+    });
+    let mut topic = NewTopic::new("r");
+    topic.num_partitions = Some(1);
+    topic.replication_factor = Some(3);
+    client.create_topic(&topic).await.unwrap();
+    let leader = until("a leader for r-0", || {
+        tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(async {
+                let md = client.topic_metadata("r").await.ok()?;
+                let p = md.partitions.first()?;
+                (p.leader > 0 && p.isr.len() == 3).then_some(p.leader)
+            })
+        })
+    });
+    client
+        .produce("r", 0, &records(10, "r"), Acks::All, Compression::None)
+        .await
+        .unwrap();
+
+    // One active controller in the cluster; the leader's log, sent to both
+    // followers, arrives whole at each of them.
+    let r0 = [("topic", "r"), ("partition", "0")];
+    let r = [("topic", "r")];
+    let scrapes: Vec<Samples> = cluster
+        .nodes
+        .iter()
+        .map(|n| scrape_node(n).unwrap())
+        .collect();
+    let controllers: f64 = scrapes
+        .iter()
+        .map(|s| {
+            must(
+                s,
+                "kafka_controller_kafkacontroller_activecontrollercount",
+                &[],
+            )
+        })
+        .sum();
+    assert_eq!(controllers, 1.0);
+    let leader_node = &cluster.nodes[(leader - 1) as usize];
+    let size = must(
+        &scrape_node(leader_node).unwrap(),
+        "kafka_log_log_size",
+        &r0,
+    );
+    for follower in cluster.nodes.iter().filter(|n| n.id != leader) {
+        until("the follower's replicated bytes", || {
+            let s = scrape_node(follower)?;
+            (value(
+                &s,
+                "kafka_server_brokertopicmetrics_replicationbytesin_total",
+                &r,
+            ) == Some(size)
+                && value(&s, "kafka_log_log_logendoffset", &r0) == Some(10.0))
+            .then_some(())
+        });
+    }
+    let s = scrape_node(leader_node).unwrap();
+    assert!(
+        must(
+            &s,
+            "kafka_server_brokertopicmetrics_replicationbytesout_total",
+            &r
+        ) >= 2.0 * size
+    );
+    assert_eq!(
+        must(&s, "kafka_server_brokertopicmetrics_messagesin_total", &r),
+        10.0
+    );
+    assert_eq!(
+        must(
+            &s,
+            "kafka_server_replicamanager_underreplicatedpartitions",
+            &[]
+        ),
+        0.0
+    );
+
+    // A follower dies: the leader shrinks the ISR and reports the partition
+    // under-replicated; it comes back: the ISR grows again.
+    let victim = cluster.nodes.iter().find(|n| n.id != leader).unwrap().id;
+    cluster.node(victim).kill9();
+    let leader_node = &cluster.nodes[(leader - 1) as usize];
+    until("an ISR shrink", || {
+        let s = scrape_node(leader_node)?;
+        (value(&s, "kafka_server_replicamanager_isrshrinks_total", &[])? >= 1.0
+            && value(
+                &s,
+                "kafka_server_replicamanager_underreplicatedpartitions",
+                &[],
+            )? >= 1.0)
+            .then_some(())
+    });
+    cluster.node(victim).start();
+    let leader_node = &cluster.nodes[(leader - 1) as usize];
+    until("an ISR expansion", || {
+        let s = scrape_node(leader_node)?;
+        (value(&s, "kafka_server_replicamanager_isrexpands_total", &[])? >= 1.0
+            && value(
+                &s,
+                "kafka_server_replicamanager_underreplicatedpartitions",
+                &[],
+            )? == 0.0)
+            .then_some(())
+    });
+    let port = cluster.node(victim).http_port.unwrap();
+    until("the restarted node ready", || {
+        matches!(get(port, "/health/ready"), Ok((200, _, _))).then_some(())
+    });
+}

@@ -22,6 +22,9 @@ pub struct Node {
     pub port: u16,
     pub config: PathBuf,
     pub data_dir: PathBuf,
+    /// The HTTP listener's port, when the node has one (`Cluster` gives
+    /// each node a free port of its own).
+    pub http_port: Option<u16>,
     child: Option<Child>,
 }
 
@@ -33,6 +36,7 @@ impl Node {
             port,
             config,
             data_dir,
+            http_port: None,
             child: None,
         }
     }
@@ -223,9 +227,13 @@ impl Cluster {
     pub fn add_node(&mut self, id: i32, port: u16, roles: &str, extra: &str) {
         let config = self.temp.path().join(format!("node-{id}.properties"));
         let data_dir = self.temp.path().join(format!("node-{id}"));
-        std::fs::write(&config, properties(id, port, roles, &self.voters, extra)).unwrap();
+        let http_port = free_port();
+        let extra = format!("http.listeners=127.0.0.1:{http_port}\n{extra}");
+        std::fs::write(&config, properties(id, port, roles, &self.voters, &extra)).unwrap();
         format_storage(&self.cluster_id, &config, &data_dir);
-        self.nodes.push(Node::new(id, port, config, data_dir));
+        let mut node = Node::new(id, port, config, data_dir);
+        node.http_port = Some(http_port);
+        self.nodes.push(node);
     }
 
     pub fn node(&mut self, id: i32) -> &mut Node {
