@@ -182,6 +182,9 @@ async fn metrics_match_what_was_produced_and_consumed() {
         .await
         .unwrap();
 
+    // STOP needs time since the last commit longer than the window spans
+    // (0 ms for a single commit): let a few milliseconds pass.
+    std::thread::sleep(Duration::from_millis(20));
     // Request counters are bumped after the response is written, so the
     // client may read its answer a moment before they move: scrape until
     // the last request shows.
