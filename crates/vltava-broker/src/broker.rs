@@ -302,6 +302,7 @@ impl Broker {
             applied.clone(),
             heartbeat_interval,
             request_timeout,
+            Duration::from_millis(metadata.config().broker_session_timeout_ms().max(1) as u64),
         ));
         let peers = Arc::new(Peers::new(node_id, metadata.clone(), request_timeout));
         let deps = CoordinatorDeps {

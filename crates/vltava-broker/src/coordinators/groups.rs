@@ -152,6 +152,7 @@ impl GroupService {
     /// FindCoordinator; COORDINATOR_LOAD_IN_PROGRESS while it loads). The
     /// first request to see a leadership change settles the partition.
     pub async fn ensure_coordinator(&self, group: &str) -> Result<(), KafkaError> {
+        super::check_lease(&self.deps)?;
         let partitions = self.ensure_topic().await?;
         let partition = vltava_group::records::partition_for_group(group, partitions);
         let now = leadership(&self.deps, OFFSETS_TOPIC, partition);

@@ -38,6 +38,21 @@ pub struct CoordinatorDeps {
     pub clock: Clock,
 }
 
+/// NOT_COORDINATOR while this node's lease with the controller has lapsed
+/// (`ControllerChannel::holds_lease`): cut off from the controller, it may
+/// already have been fenced and replaced, and must not answer for groups or
+/// transactions from state a successor may have moved past.
+pub fn check_lease(deps: &CoordinatorDeps) -> Result<(), KafkaError> {
+    if deps.channel.holds_lease() {
+        Ok(())
+    } else {
+        Err(KafkaError::new(
+            ErrorCode::NOT_COORDINATOR,
+            "this node has not heard from the controller for most of its session timeout",
+        ))
+    }
+}
+
 /// The node that leads `partition` of `topic` in the published image (the
 /// coordinator of the groups or transactional ids that hash to it), if any.
 pub fn partition_leader(deps: &CoordinatorDeps, topic: &str, partition: i32) -> Option<i32> {

@@ -326,6 +326,7 @@ impl TxnService {
     /// (NOT_COORDINATOR when another node leads it,
     /// COORDINATOR_LOAD_IN_PROGRESS while it loads).
     async fn ensure_coordinator(&self, transactional_id: &str) -> Result<(), ErrorCode> {
+        super::check_lease(&self.deps).map_err(|e| e.code)?;
         let partitions = self.ensure_topic().await.map_err(|e| e.code)?;
         let partition = vltava_txn::records::partition_for(transactional_id, partitions);
         let now = leadership(&self.deps, TRANSACTION_STATE_TOPIC, partition);
