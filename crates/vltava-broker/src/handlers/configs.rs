@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use vltava_config::{AlterConfigOp, BrokerConfig, DescribedConfig};
+use vltava_config::{AlterConfigOp, BrokerConfig, ConfigSource, DescribedConfig};
 use vltava_metadata::controller::validate_topic_name;
 use vltava_metadata::image::{RESOURCE_BROKER, RESOURCE_TOPIC};
 use vltava_protocol::messages::describe_configs_response::{
@@ -47,9 +47,13 @@ pub fn describe_configs(
                             .collect())
                     }
                 }
-                RESOURCE_BROKER => {
-                    broker_resource(broker, &resource.resource_name).map(|c| c.describe().collect())
-                }
+                RESOURCE_BROKER => broker_resource(broker, &resource.resource_name).map(|c| {
+                    if resource.resource_name.is_empty() {
+                        c.describe().filter_map(cluster_default).collect()
+                    } else {
+                        c.describe().collect()
+                    }
+                }),
                 other => Err(KafkaError::new(
                     ErrorCode::INVALID_REQUEST,
                     format!("Resource type {other} is not supported."),
@@ -110,6 +114,20 @@ fn broker_resource(
     }
 }
 
+/// The cluster-wide default resource ("") holds only the keys set as
+/// dynamic cluster defaults, each with that level's value and synonyms
+/// alone, as Kafka's ConfigHelper describes it (`perBrokerConfig = false`):
+/// the values of a broker, its static settings and the defaults belong to
+/// the broker's own resource.
+fn cluster_default(mut c: DescribedConfig) -> Option<DescribedConfig> {
+    c.synonyms
+        .retain(|s| s.source == ConfigSource::DynamicDefaultBrokerConfig);
+    let own = c.synonyms.iter().find(|s| s.name == c.name)?;
+    c.value = own.value.clone();
+    c.source = ConfigSource::DynamicDefaultBrokerConfig;
+    Some(c)
+}
+
 fn entry(
     c: DescribedConfig,
     version: i16,
@@ -117,7 +135,7 @@ fn entry(
     include_documentation: bool,
 ) -> DescribeConfigsResourceResult {
     // IsDefault exists only in v0; v1+ carry ConfigSource instead.
-    let is_default = version == 0 && c.source == vltava_config::ConfigSource::DefaultConfig;
+    let is_default = version == 0 && c.source == ConfigSource::DefaultConfig;
     DescribeConfigsResourceResult {
         name: c.name.to_string(),
         value: c.value,
@@ -344,5 +362,32 @@ mod tests {
             vltava_protocol::header::encode_response(7, &body, version, &mut buf)
                 .unwrap_or_else(|e| panic!("DescribeConfigs v{version}: {e}"));
         }
+    }
+
+    /// The cluster-wide default resource lists only the dynamic cluster
+    /// defaults, with that level alone as synonyms, even where the broker
+    /// overrides the key (`kafka-configs --entity-default --describe`).
+    #[test]
+    fn the_cluster_default_resource_holds_only_dynamic_defaults() {
+        let mut config = BrokerConfig::new();
+        config
+            .set_dynamic_default("log.cleaner.backoff.ms", "20000")
+            .unwrap();
+        config
+            .set_dynamic("log.cleaner.backoff.ms", "30000")
+            .unwrap();
+        config.set_dynamic("log.cleaner.threads", "2").unwrap();
+        let described: Vec<DescribedConfig> =
+            config.describe().filter_map(cluster_default).collect();
+        assert_eq!(described.len(), 1, "{described:?}");
+        let c = &described[0];
+        assert_eq!(c.name, "log.cleaner.backoff.ms");
+        assert_eq!(c.value.as_deref(), Some("20000"));
+        assert_eq!(c.source, ConfigSource::DynamicDefaultBrokerConfig);
+        assert_eq!(c.synonyms.len(), 1);
+        assert_eq!(
+            c.synonyms[0].source,
+            ConfigSource::DynamicDefaultBrokerConfig
+        );
     }
 }
