@@ -169,6 +169,20 @@ fn alter_response(
 ) -> (i16, Option<String>, i8, String) {
     match result {
         Ok(()) => (0, None, resource_type, resource_name),
+        // Kafka refuses a broker config it cannot apply (a bad value, a
+        // read-only key) with INVALID_REQUEST: its dynamic broker config
+        // validation raises InvalidRequestException where a topic's raises
+        // InvalidConfigurationException.
+        Err(KafkaError { code, message })
+            if resource_type == RESOURCE_BROKER && code == ErrorCode::INVALID_CONFIG =>
+        {
+            (
+                ErrorCode::INVALID_REQUEST.code(),
+                Some(message),
+                resource_type,
+                resource_name,
+            )
+        }
         Err(KafkaError { code, message }) => {
             (code.code(), Some(message), resource_type, resource_name)
         }
@@ -362,6 +376,22 @@ mod tests {
             vltava_protocol::header::encode_response(7, &body, version, &mut buf)
                 .unwrap_or_else(|e| panic!("DescribeConfigs v{version}: {e}"));
         }
+    }
+
+    /// A broker config refused as invalid is INVALID_REQUEST, as in Kafka;
+    /// a topic's stays INVALID_CONFIG.
+    #[test]
+    fn refused_broker_configs_are_invalid_request() {
+        let refused = || {
+            Err(KafkaError::new(
+                ErrorCode::INVALID_CONFIG,
+                "bad".to_string(),
+            ))
+        };
+        let broker = alter_response(RESOURCE_BROKER, "1".into(), refused());
+        assert_eq!(broker.0, ErrorCode::INVALID_REQUEST.code());
+        let topic = alter_response(RESOURCE_TOPIC, "t".into(), refused());
+        assert_eq!(topic.0, ErrorCode::INVALID_CONFIG.code());
     }
 
     /// The cluster-wide default resource lists only the dynamic cluster
