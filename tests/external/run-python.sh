@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # External-client tests: kcat, kafka-python and confluent-kafka against a real
-# `vltava server` (one fresh broker per test module, see conftest.py).
+# `vltava server` (one fresh broker per test module, see conftest.py), and
+# Apache Kafka's own command-line tools against Vltava and against Apache
+# Kafka itself (test_kafka_tools.py: it starts one Kafka node with
+# tests/reference/kafka/kafka.sh, or uses KAFKA_BOOTSTRAP, and needs Java 17+
+# and Maven; it fails, it does not skip, without them).
 #
 #   tests/external/run-python.sh [pytest args...]
 #
