@@ -83,6 +83,7 @@ pub const ALL: &[Case] = &[
         "an unknown operation: Kafka's handler fails on it (UNKNOWN_SERVER_ERROR); Vltava \
          answers INVALID_REQUEST"
     )]),
+    case!(broker_configs),
     case!(produce_and_fetch_every_version, [
         ("Produce acks=* v0:", OLD_PRODUCE),
         ("Produce acks=* v1:", OLD_PRODUCE),
@@ -954,6 +955,84 @@ async fn incremental_alter_configs(s: &mut Session) {
         ]))
         .await;
     }
+}
+
+/// A broker's dynamic configs and the cluster-wide defaults (resource
+/// ""): set, refused (a bad value, a read-only key), described, deleted.
+async fn broker_configs(s: &mut Session) {
+    let node = node_id(s).await.to_string();
+    let req = |resource: &str, kv: &[(&str, i8, Option<&str>)]| IncrementalAlterConfigsRequest {
+        resources: vec![incremental_alter_configs_request::AlterConfigsResource {
+            resource_type: BROKER_RESOURCE,
+            resource_name: resource.into(),
+            configs: kv
+                .iter()
+                .map(
+                    |(k, op, v)| incremental_alter_configs_request::AlterableConfig {
+                        name: (*k).into(),
+                        config_operation: *op,
+                        value: v.map(Into::into),
+                        ..Default::default()
+                    },
+                )
+                .collect(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let keys = ["log.cleaner.threads", "log.cleaner.backoff.ms"];
+    s.send(
+        "IncrementalAlterConfigs a broker key",
+        &req(&node, &[("log.cleaner.threads", 0, Some("2"))]),
+    )
+    .await;
+    s.send(
+        "IncrementalAlterConfigs a cluster default",
+        &req("", &[("log.cleaner.backoff.ms", 0, Some("20000"))]),
+    )
+    .await;
+    s.send(
+        "IncrementalAlterConfigs the broker's own value of a default",
+        &req(&node, &[("log.cleaner.backoff.ms", 0, Some("30000"))]),
+    )
+    .await;
+    s.send(
+        "IncrementalAlterConfigs a bad broker value",
+        &req(&node, &[("log.cleaner.threads", 0, Some("x"))]),
+    )
+    .await;
+    s.send(
+        "IncrementalAlterConfigs a read-only broker key",
+        &req(&node, &[("broker.id", 0, Some("7"))]),
+    )
+    .await;
+    // Kafka answers DescribeConfigs from the broker's copy of the
+    // metadata, which follows the controller's a moment later.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for v in s.old_and_new::<DescribeConfigsRequest>() {
+        s.send_v(
+            "DescribeConfigs of the broker",
+            &describe_configs_req(BROKER_RESOURCE, &node, Some(&keys)),
+            v,
+        )
+        .await;
+        s.send_v(
+            "DescribeConfigs of the cluster defaults",
+            &describe_configs_req(BROKER_RESOURCE, "", Some(&keys)),
+            v,
+        )
+        .await;
+    }
+    s.setup(&req(
+        &node,
+        &[
+            ("log.cleaner.threads", 1, None),
+            ("log.cleaner.backoff.ms", 1, None),
+        ],
+    ))
+    .await;
+    s.setup(&req("", &[("log.cleaner.backoff.ms", 1, None)]))
+        .await;
 }
 
 // ---- produce and fetch ---------------------------------------------------
