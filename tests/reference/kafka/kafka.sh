@@ -71,7 +71,7 @@ classpath() {
 java_major() {
   command -v java >/dev/null 2>&1 || { echo 0; return; }
   java -XshowSettings:properties -version 2>&1 \
-    | sed -n 's/^ *java.specification.version = \([0-9]*\).*/\1/p' | head -n1
+    | sed -n 's/^ *java.specification.version = \([0-9]*\).*/\1/p' | sed -n 1p
 }
 
 prepare() {
