@@ -28,6 +28,64 @@ pub struct BrokerConfig {
     static_values: BTreeMap<&'static str, ConfigValue>,
     dynamic_default: BTreeMap<&'static str, ConfigValue>,
     dynamic_broker: BTreeMap<&'static str, ConfigValue>,
+    /// Settings given for one listener (`listener.name.<name>.<key>`,
+    /// static only), keyed by the upper-case listener name and the key
+    /// (`ssl.keystore.location`, or `plain.sasl.jaas.config` for a
+    /// mechanism's JAAS settings).
+    listener_values: BTreeMap<(String, String), ConfigValue>,
+}
+
+/// A value as text, a secret's included; `None` when empty.
+fn plain_text(value: &ConfigValue) -> Option<String> {
+    let text = match value {
+        ConfigValue::List(items) => items.join(","),
+        ConfigValue::Password(secret) => secret.expose().to_string(),
+        other => other.as_str()?.to_string(),
+    };
+    (!text.is_empty()).then_some(text)
+}
+
+/// The prefix of a listener's own settings.
+const LISTENER_PREFIX: &str = "listener.name.";
+
+/// SASL mechanisms whose JAAS settings may be given per listener as
+/// `listener.name.<listener>.<mechanism>.sasl.jaas.config`.
+const JAAS_MECHANISMS: &[&str] = &["plain", "scram-sha-256", "scram-sha-512", "oauthbearer"];
+
+/// Parses `listener.name.<listener>.<key>`: the listener name (upper
+/// case), the key as stored, and its definition. Only keys Kafka lets a
+/// listener override (the `ssl.*` and `sasl.*` families and
+/// `connections.max.reauth.ms`) are taken.
+fn listener_key(
+    name: &str,
+    raw: &str,
+) -> Result<(String, String, &'static ConfigDef, ConfigValue), ConfigError> {
+    let unknown = || ConfigError::UnknownKey {
+        scope: Scope::Broker,
+        name: name.to_string(),
+        suggestion: None,
+    };
+    let rest = &name[LISTENER_PREFIX.len()..];
+    let (listener, key) = rest.split_once('.').ok_or_else(unknown)?;
+    if listener.is_empty() {
+        return Err(unknown());
+    }
+    let base = JAAS_MECHANISMS
+        .iter()
+        .find_map(|m| {
+            key.strip_prefix(m)
+                .and_then(|k| k.strip_prefix('.'))
+                .filter(|k| *k == "sasl.jaas.config")
+        })
+        .unwrap_or(key);
+    let overridable = base.starts_with("ssl.")
+        || base.starts_with("sasl.")
+        || base == "connections.max.reauth.ms";
+    if !overridable {
+        return Err(unknown());
+    }
+    let (def, value) = parse_entry(Scope::Broker, broker_def(base), name, raw)?;
+    Ok((listener.to_ascii_uppercase(), key.to_string(), def, value))
 }
 
 /// The parsed built-in defaults of the broker table.
@@ -107,6 +165,11 @@ impl BrokerConfig {
     ) -> Result<BrokerConfig, ConfigError> {
         let mut config = BrokerConfig::default();
         for (name, raw) in file_props.iter().chain(overrides.iter()) {
+            if name.starts_with(LISTENER_PREFIX) {
+                let (listener, key, _, value) = listener_key(name, raw)?;
+                config.listener_values.insert((listener, key), value);
+                continue;
+            }
             let (def, value) = lookup(name, raw)?;
             config.static_values.insert(def.name, value);
         }
@@ -565,6 +628,52 @@ impl BrokerConfig {
 
     pub fn controller_quorum_bootstrap_servers(&self) -> Vec<String> {
         self.list("controller.quorum.bootstrap.servers")
+    }
+
+    /// A setting as one listener sees it: `listener.name.<listener>.<key>`
+    /// when set, else the broker-wide key (Kafka's per-listener override).
+    pub fn listener_value(&self, listener: &str, key: &str) -> Option<&ConfigValue> {
+        self.listener_values
+            .get(&(listener.to_ascii_uppercase(), key.to_string()))
+            .or_else(|| self.get(key))
+    }
+
+    /// Text of a listener's setting (see [`BrokerConfig::listener_value`]),
+    /// secrets included, for the code that uses them (TLS keys, JAAS
+    /// settings); lists are joined with commas, and an empty value is
+    /// `None`.
+    pub fn listener_text(&self, listener: &str, key: &str) -> Option<String> {
+        plain_text(self.listener_value(listener, key)?)
+    }
+
+    /// A listener's list setting (empty when unset).
+    pub fn listener_list(&self, listener: &str, key: &str) -> Vec<String> {
+        self.listener_value(listener, key)
+            .and_then(ConfigValue::as_list)
+            .map(<[String]>::to_vec)
+            .unwrap_or_default()
+    }
+
+    /// The JAAS settings of one SASL mechanism on one listener: Kafka's
+    /// `listener.name.<listener>.<mechanism>.sasl.jaas.config`; failing
+    /// that, the listener's or the broker's `sasl.jaas.config`.
+    pub fn jaas_config(&self, listener: &str, mechanism: &str) -> Option<String> {
+        let key = format!("{}.sasl.jaas.config", mechanism.to_ascii_lowercase());
+        self.listener_values
+            .get(&(listener.to_ascii_uppercase(), key))
+            .and_then(plain_text)
+            .or_else(|| self.listener_text(listener, "sasl.jaas.config"))
+    }
+
+    /// `super.users`: principals the authorizer allows everything.
+    pub fn super_users(&self) -> Vec<String> {
+        self.text("super.users")
+            .unwrap_or("")
+            .split(';')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(str::to_string)
+            .collect()
     }
 
     /// `http.listeners`: host:port addresses of the HTTP listener.

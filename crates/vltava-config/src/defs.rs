@@ -78,6 +78,12 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     broker("advertised.listeners", ConfigType::String, None, High, ReadOnly,
         "Listener addresses published to clients and other brokers; falls back to listeners.")
         .check(Validator::Custom(&net::ADVERTISED_LISTENERS)),
+    // Authorization (issue 12): Kafka's StandardAuthorizer is the one
+    // authorizer; its class name switches ACL checks on.
+    broker("allow.everyone.if.no.acl.found", Boolean, Some("false"), Medium, ReadOnly,
+        "With an authorizer: allow a request on a resource that has no ACL at all."),
+    broker("authorizer.class.name", ConfigType::String, Some(""), Low, ReadOnly,
+        "The authorizer; org.apache.kafka.metadata.authorizer.StandardAuthorizer turns ACL checks on, empty leaves them off."),
     broker("auto.create.topics.enable", Boolean, Some("true"), High, ReadOnly,
         "Create a topic on first use (metadata request or produce) when it does not exist."),
     broker("auto.leader.rebalance.enable", Boolean, Some("true"), High, ReadOnly,
@@ -109,6 +115,9 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         .between(-131_072, 22),
     broker("connections.max.idle.ms", Long, Some("600000"), Medium, ReadOnly,
         "Close client connections that have been idle this long."),
+    broker("connections.max.reauth.ms", Long, Some("0"), Medium, PerBroker,
+        "Longest a SASL session lasts before the client must authenticate again (KIP-368); 0 means forever.")
+        .at_least(0),
     broker("controller.listener.names", ConfigType::String, None, High, ReadOnly,
         "Names of the listeners the controller quorum is reached on, comma-separated.")
         .check(Validator::Custom(&net::LISTENER_NAMES)),
@@ -374,6 +383,8 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     broker("offsets.topic.segment.bytes", Int, Some("104857600"), High, ReadOnly,
         "Segment size of __consumer_offsets, kept small for fast compaction and loading.")
         .at_least(1),
+    broker("principal.builder.class", ConfigType::String, Some("org.apache.kafka.common.security.authenticator.DefaultKafkaPrincipalBuilder"), Medium, PerBroker,
+        "How a connection's principal is built; only Kafka's default builder (User:<name>) is offered."),
     // Kafka has no default and requires the key; Vltava's default runs one
     // node in both roles.
     broker("process.roles", List, Some("broker,controller"), High, ReadOnly,
@@ -442,6 +453,9 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         .check(Validator::DoubleBetween(0.0, 0.25)),
     broker("sasl.mechanism.inter.broker.protocol", ConfigType::String, Some("GSSAPI"), Medium, PerBroker,
         "SASL mechanism brokers use with each other."),
+    broker("sasl.server.max.receive.size", Int, Some("524288"), Low, ReadOnly,
+        "Largest SASL token accepted before authentication completes.")
+        .at_least(1),
     broker("security.inter.broker.protocol", ConfigType::String, Some("PLAINTEXT"), Medium, ReadOnly,
         "Security protocol between brokers; do not set together with inter.broker.listener.name.")
         .check(Validator::OneOf(SECURITY_PROTOCOLS)),
@@ -455,19 +469,41 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         .at_least(1),
     broker("socket.send.buffer.bytes", Int, Some("102400"), High, ReadOnly,
         "SO_SNDBUF of accepted sockets; -1 keeps the OS default."),
+    broker("ssl.cipher.suites", List, Some(""), Medium, PerBroker,
+        "TLS cipher suites allowed (IANA or Java names); empty allows every suite the TLS library offers."),
     broker("ssl.client.auth", ConfigType::String, Some("none"), Medium, PerBroker,
         "Whether TLS clients must, may or need not present a certificate.")
         .check(Validator::OneOf(SSL_CLIENT_AUTH)),
+    broker("ssl.enabled.protocols", List, Some("TLSv1.2,TLSv1.3"), Medium, PerBroker,
+        "TLS protocol versions allowed on SSL and SASL_SSL listeners."),
+    broker("ssl.endpoint.identification.algorithm", ConfigType::String, Some("https"), Low, PerBroker,
+        "Host name verification of the peer's certificate when this broker is the TLS client."),
     broker("ssl.key.password", Password, None, Medium, PerBroker,
         "Password of the private key in the key store."),
+    broker("ssl.keystore.certificate.chain", Password, None, Medium, PerBroker,
+        "The certificate chain in PEM, inline (with ssl.keystore.type=PEM)."),
+    broker("ssl.keystore.key", Password, None, Medium, PerBroker,
+        "The private key in PEM, inline (with ssl.keystore.type=PEM)."),
     broker("ssl.keystore.location", ConfigType::String, None, Medium, PerBroker,
         "Path of the key store file."),
     broker("ssl.keystore.password", Password, None, Medium, PerBroker,
         "Password of the key store file."),
+    broker("ssl.keystore.type", ConfigType::String, Some("JKS"), Medium, PerBroker,
+        "Format of the key store: PEM or PKCS12 (JKS is Java's own and not read)."),
+    broker("ssl.principal.mapping.rules", ConfigType::String, Some("DEFAULT"), Low, ReadOnly,
+        "Rules mapping a client certificate's subject to a principal name (Kafka's RULE:pattern/replacement/[LU] list)."),
+    broker("ssl.protocol", ConfigType::String, Some("TLSv1.3"), Medium, PerBroker,
+        "The TLS protocol named when the context is made; the versions allowed are ssl.enabled.protocols."),
+    broker("ssl.truststore.certificates", Password, None, Medium, PerBroker,
+        "Trusted certificates in PEM, inline (with ssl.truststore.type=PEM)."),
     broker("ssl.truststore.location", ConfigType::String, None, Medium, PerBroker,
         "Path of the trust store file."),
     broker("ssl.truststore.password", Password, None, Medium, PerBroker,
         "Password of the trust store file."),
+    broker("ssl.truststore.type", ConfigType::String, Some("JKS"), Medium, PerBroker,
+        "Format of the trust store: PEM or PKCS12 (JKS is Java's own and not read)."),
+    broker("super.users", ConfigType::String, Some(""), Medium, ReadOnly,
+        "Principals allowed everything by the authorizer, separated by semicolons (User:admin;User:ops)."),
     broker("transaction.abort.timed.out.transaction.cleanup.interval.ms", Int, Some("10000"), Low, ReadOnly,
         "How often transactions past their timeout are aborted.")
         .at_least(1),

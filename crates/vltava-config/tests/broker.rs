@@ -366,3 +366,85 @@ fn read_only_and_per_broker_keys_are_guarded() {
     let err = c.set_dynamic("listeners", "CLIENT://:9092").unwrap_err();
     assert!(matches!(err, ConfigError::Conflict { .. }), "{err:?}");
 }
+
+#[test]
+fn a_listener_setting_overrides_the_broker_wide_one_for_that_listener_only() {
+    let c = BrokerConfig::from_sources(
+        vec![
+            kv("ssl.keystore.location", "/etc/broad.pem"),
+            kv(
+                "listener.name.external.ssl.keystore.location",
+                "/etc/external.pem",
+            ),
+            kv("listener.name.EXTERNAL.ssl.client.auth", "required"),
+            kv(
+                "listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config",
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+            ),
+            kv("sasl.jaas.config", "broad"),
+        ],
+        vec![],
+    )
+    .unwrap();
+    assert_eq!(
+        c.listener_text("EXTERNAL", "ssl.keystore.location")
+            .as_deref(),
+        Some("/etc/external.pem")
+    );
+    assert_eq!(
+        c.listener_text("INTERNAL", "ssl.keystore.location")
+            .as_deref(),
+        Some("/etc/broad.pem")
+    );
+    assert_eq!(
+        c.listener_text("external", "ssl.client.auth").as_deref(),
+        Some("required")
+    );
+    assert_eq!(
+        c.listener_text("INTERNAL", "ssl.client.auth").as_deref(),
+        Some("none")
+    );
+    assert_eq!(
+        c.jaas_config("SASL_SSL", "SCRAM-SHA-256").as_deref(),
+        Some("org.apache.kafka.common.security.scram.ScramLoginModule required;")
+    );
+    // No mechanism-specific entry: the broker-wide sasl.jaas.config.
+    assert_eq!(c.jaas_config("SASL_SSL", "PLAIN").as_deref(), Some("broad"));
+    assert_eq!(
+        c.listener_list("X", "ssl.enabled.protocols"),
+        vec!["TLSv1.2".to_string(), "TLSv1.3".to_string()]
+    );
+}
+
+#[test]
+fn a_listener_setting_must_be_one_kafka_lets_a_listener_override() {
+    for key in [
+        "listener.name.external.log.retention.ms",
+        "listener.name.external.ssl.no.such.key",
+        "listener.name..ssl.keystore.location",
+        "listener.name.external",
+    ] {
+        let err = BrokerConfig::from_sources(vec![kv(key, "1")], vec![]).unwrap_err();
+        assert!(err.to_string().contains("Unknown"), "{key}: {err}");
+    }
+    let err = BrokerConfig::from_sources(
+        vec![kv("listener.name.external.ssl.client.auth", "sometimes")],
+        vec![],
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("ssl.client.auth"), "{err}");
+}
+
+#[test]
+fn super_users_are_separated_by_semicolons() {
+    let c = BrokerConfig::from_sources(
+        vec![kv("super.users", "User:admin; User:CN=ops,O=Example ;")],
+        vec![],
+    )
+    .unwrap();
+    assert_eq!(c.super_users(), vec!["User:admin", "User:CN=ops,O=Example"]);
+}
+
+fn kv(key: &str, value: &str) -> (String, String) {
+    (key.to_string(), value.to_string())
+}
