@@ -1,0 +1,28 @@
+//! TLS for the broker's SSL and SASL_SSL listeners, configured the way
+//! Kafka names it, done with rustls.
+//!
+//! - [`TlsSettings`]: one listener's `ssl.*` settings, already resolved
+//!   (`listener.name.<l>.ssl.*` over the broker-wide keys).
+//! - [`ServerTls`]: the listener's rustls configuration, made again when a
+//!   key, certificate or trust file changes, so operators rotate
+//!   certificates without a restart.
+//! - [`principal`]: the principal of a client certificate, from its subject
+//!   in RFC 2253 form through `ssl.principal.mapping.rules`.
+//! - [`dev`]: a self-signed CA and certificates for a development node
+//!   (`vltava dev-certs`).
+//!
+//! Key and trust stores are PEM, as `ssl.keystore.type=PEM` takes them:
+//! one file with the private key and the certificate chain, or the
+//! inline `ssl.keystore.key` and `ssl.keystore.certificate.chain`. JKS is
+//! Java's own format and is refused with a message saying what to use;
+//! PKCS12 is refused too for now (no PKCS12 reader is in the dependency
+//! tree yet).
+
+pub mod dev;
+pub mod principal;
+mod server;
+mod settings;
+
+pub use principal::{subject_of, PrincipalMapper};
+pub use server::{client_config, ServerTls};
+pub use settings::{ClientAuth, StoreType, TlsError, TlsSettings};

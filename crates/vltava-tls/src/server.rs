@@ -1,0 +1,306 @@
+//! The rustls configuration of a listener, and its reload when the files
+//! behind it change.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use rustls::crypto::{ring, CryptoProvider};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{ClientConfig, RootCertStore, ServerConfig, SupportedProtocolVersion};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tracing::{info, warn};
+
+use crate::settings::{ClientAuth, StoreType, TlsError, TlsSettings};
+
+/// A listener's TLS configuration. [`ServerTls::config`] hands out the
+/// current one without touching the disk; [`ServerTls::reload_if_changed`]
+/// (called now and then off the accept path) makes a new one when a key,
+/// certificate or trust file was replaced. A new configuration that does not
+/// load is logged and the old one stays in use: a half-copied certificate
+/// must not take the listener down.
+pub struct ServerTls {
+    settings: TlsSettings,
+    current: Mutex<Current>,
+}
+
+struct Current {
+    config: Arc<ServerConfig>,
+    /// (modification time, length) of each watched file when `config` was
+    /// made, or when a failed reload was last tried.
+    stamps: Vec<Option<(SystemTime, u64)>>,
+}
+
+impl ServerTls {
+    /// Loads the configuration; errors name the listener and the setting.
+    pub fn new(settings: TlsSettings) -> Result<ServerTls, TlsError> {
+        let stamps = stamps(&settings);
+        let config = Arc::new(server_config(&settings)?);
+        Ok(ServerTls {
+            settings,
+            current: Mutex::new(Current { config, stamps }),
+        })
+    }
+
+    /// The configuration to accept a connection with.
+    pub fn config(&self) -> Arc<ServerConfig> {
+        self.current.lock().expect("tls lock").config.clone()
+    }
+
+    pub fn settings(&self) -> &TlsSettings {
+        &self.settings
+    }
+
+    /// Makes the configuration again if a watched file changed since the
+    /// last look; returns true when a new one is in use. Reads the disk;
+    /// the lock is taken only to compare and to swap.
+    pub fn reload_if_changed(&self) -> bool {
+        let now = stamps(&self.settings);
+        if self.current.lock().expect("tls lock").stamps == now {
+            return false;
+        }
+        let loaded = server_config(&self.settings);
+        let mut current = self.current.lock().expect("tls lock");
+        current.stamps = now;
+        match loaded {
+            Ok(config) => {
+                current.config = Arc::new(config);
+                info!(listener = %self.settings.listener, "TLS key store or trust store changed: reloaded");
+                true
+            }
+            Err(e) => {
+                warn!(listener = %self.settings.listener, "TLS files changed but do not load, keeping the previous ones: {e}");
+                false
+            }
+        }
+    }
+}
+
+fn stamps(settings: &TlsSettings) -> Vec<Option<(SystemTime, u64)>> {
+    settings
+        .watched_files()
+        .iter()
+        .map(|path| {
+            let meta = std::fs::metadata(path).ok()?;
+            Some((meta.modified().ok()?, meta.len()))
+        })
+        .collect()
+}
+
+fn read(path: &Path, what: &str, listener: &str) -> Result<Vec<u8>, TlsError> {
+    std::fs::read(path).map_err(|e| {
+        TlsError::config(format!(
+            "listener {listener}: cannot read {what} {}: {e}",
+            path.display()
+        ))
+    })
+}
+
+/// The PEM text of the key store: the file, or the inline key and chain.
+fn keystore_pem(s: &TlsSettings) -> Result<Vec<u8>, TlsError> {
+    let l = &s.listener;
+    match s.keystore_type {
+        StoreType::Pem => {}
+        StoreType::Jks => {
+            return Err(TlsError::config(format!(
+                "listener {l}: ssl.keystore.type is JKS, Java's own format; set ssl.keystore.type=PEM with a PEM file holding the key and the certificate chain (keytool and openssl convert)"
+            )))
+        }
+        StoreType::Pkcs12 => {
+            return Err(TlsError::config(format!(
+                "listener {l}: PKCS12 key stores are not read yet; set ssl.keystore.type=PEM (openssl pkcs12 -nodes converts)"
+            )))
+        }
+    }
+    match (&s.keystore_location, &s.keystore_key, &s.keystore_certificate_chain) {
+        (Some(path), None, None) => read(path, "ssl.keystore.location", l),
+        (None, Some(key), Some(chain)) => Ok(format!("{key}\n{chain}\n").into_bytes()),
+        (None, None, None) => Err(TlsError::config(format!(
+            "listener {l} uses TLS but has no key store: set ssl.keystore.location (or ssl.keystore.key and ssl.keystore.certificate.chain)"
+        ))),
+        _ => Err(TlsError::config(format!(
+            "listener {l}: set either ssl.keystore.location or both ssl.keystore.key and ssl.keystore.certificate.chain"
+        ))),
+    }
+}
+
+/// Trusted certificates: the trust store file or the inline ones; `None`
+/// when neither is set.
+fn truststore_pem(s: &TlsSettings) -> Result<Option<Vec<u8>>, TlsError> {
+    let l = &s.listener;
+    if s.truststore_location.is_none() && s.truststore_certificates.is_none() {
+        return Ok(None);
+    }
+    if s.truststore_type != StoreType::Pem {
+        return Err(TlsError::config(format!(
+            "listener {l}: only PEM trust stores are read; set ssl.truststore.type=PEM"
+        )));
+    }
+    match (&s.truststore_location, &s.truststore_certificates) {
+        (Some(path), None) => read(path, "ssl.truststore.location", l).map(Some),
+        (None, Some(inline)) => Ok(Some(inline.clone().into_bytes())),
+        _ => Err(TlsError::config(format!(
+            "listener {l}: set only one of ssl.truststore.location and ssl.truststore.certificates"
+        ))),
+    }
+}
+
+fn certificates(pem: &[u8], what: &str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| TlsError::config(format!("{what}: bad PEM certificate: {e}")))?;
+    if certs.is_empty() {
+        return Err(TlsError::config(format!("{what}: no certificate found")));
+    }
+    Ok(certs)
+}
+
+fn private_key(pem: &[u8], what: &str) -> Result<PrivateKeyDer<'static>, TlsError> {
+    if std::str::from_utf8(pem).is_ok_and(|t| t.contains("ENCRYPTED PRIVATE KEY")) {
+        return Err(TlsError::config(format!(
+            "{what}: the private key is encrypted; give it unencrypted (openssl pkcs8 -nocrypt) and protect the file instead"
+        )));
+    }
+    PrivateKeyDer::from_pem_slice(pem)
+        .map_err(|e| TlsError::config(format!("{what}: no usable private key: {e}")))
+}
+
+fn roots(pem: &[u8], what: &str) -> Result<RootCertStore, TlsError> {
+    let mut roots = RootCertStore::empty();
+    for cert in certificates(pem, what)? {
+        roots
+            .add(cert)
+            .map_err(|e| TlsError::config(format!("{what}: unusable certificate: {e}")))?;
+    }
+    Ok(roots)
+}
+
+/// rustls on ring. ring rather than aws-lc-rs (rustls' default) because it
+/// builds in seconds with no CMake-sized C library; the price is no
+/// post-quantum key exchange, which rustls marks by deprecating this
+/// constructor. Revisit when aws-lc-rs is in the tree for other reasons.
+#[allow(deprecated)]
+fn ring_provider() -> CryptoProvider {
+    ring::default_provider()
+}
+
+/// The crypto provider (ring) with the suites `ssl.cipher.suites` allows.
+fn provider(s: &TlsSettings) -> Result<Arc<CryptoProvider>, TlsError> {
+    let mut provider = ring_provider();
+    if !s.cipher_suites.is_empty() {
+        let wanted: Vec<String> = s
+            .cipher_suites
+            .iter()
+            .map(|n| n.trim().to_ascii_uppercase())
+            .collect();
+        let offered: Vec<String> = provider
+            .cipher_suites
+            .iter()
+            .map(|c| iana_name(c.suite()))
+            .collect();
+        provider
+            .cipher_suites
+            .retain(|c| wanted.contains(&iana_name(c.suite())));
+        if provider.cipher_suites.is_empty() {
+            return Err(TlsError::config(format!(
+                "listener {}: none of ssl.cipher.suites is offered; choose from {}",
+                s.listener,
+                offered.join(", ")
+            )));
+        }
+    }
+    Ok(Arc::new(provider))
+}
+
+/// A suite's IANA name, as Java and Kafka configurations spell it (rustls
+/// names the TLS 1.3 suites `TLS13_...`).
+fn iana_name(suite: rustls::CipherSuite) -> String {
+    let name = suite.as_str().unwrap_or("");
+    match name.strip_prefix("TLS13_") {
+        Some(rest) => format!("TLS_{rest}"),
+        None => name.to_string(),
+    }
+}
+
+fn versions(s: &TlsSettings) -> Result<Vec<&'static SupportedProtocolVersion>, TlsError> {
+    let mut out = Vec::new();
+    for name in &s.enabled_protocols {
+        match name.trim() {
+            "TLSv1.3" => out.push(&rustls::version::TLS13),
+            "TLSv1.2" => out.push(&rustls::version::TLS12),
+            "" => {}
+            other => {
+                warn!(listener = %s.listener, "ssl.enabled.protocols: {other} is not offered (only TLSv1.2 and TLSv1.3 are)")
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(TlsError::config(format!(
+            "listener {}: ssl.enabled.protocols allows neither TLSv1.2 nor TLSv1.3",
+            s.listener
+        )));
+    }
+    Ok(out)
+}
+
+/// Makes a listener's rustls server configuration from its settings.
+pub(crate) fn server_config(s: &TlsSettings) -> Result<ServerConfig, TlsError> {
+    let l = &s.listener;
+    let keystore = keystore_pem(s)?;
+    let what = format!("listener {l} key store");
+    let chain = certificates(&keystore, &what)?;
+    let key = private_key(&keystore, &what)?;
+    let provider = provider(s)?;
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&versions(s)?)
+        .map_err(|e| TlsError::config(format!("listener {l}: {e}")))?;
+    let trusted = truststore_pem(s)?;
+    let builder = match (s.client_auth, trusted) {
+        (ClientAuth::None, _) => builder.with_no_client_auth(),
+        (_, None) => {
+            return Err(TlsError::config(format!(
+                "listener {l}: ssl.client.auth asks for client certificates but no trust store is set (ssl.truststore.location)"
+            )))
+        }
+        (auth, Some(pem)) => {
+            let roots = roots(&pem, &format!("listener {l} trust store"))?;
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
+            let verifier = if auth == ClientAuth::Requested {
+                verifier.allow_unauthenticated()
+            } else {
+                verifier
+            };
+            let verifier = verifier
+                .build()
+                .map_err(|e| TlsError::config(format!("listener {l} trust store: {e}")))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    builder
+        .with_single_cert(chain, key)
+        .map_err(|e| TlsError::config(format!("listener {l}: key and certificate do not fit: {e}")))
+}
+
+/// A client configuration trusting the certificates of `truststore_pem`,
+/// presenting the key and chain of `identity_pem` when given: for Vltava's
+/// own tools and tests.
+pub fn client_config(
+    truststore_pem: &[u8],
+    identity_pem: Option<&[u8]>,
+) -> Result<ClientConfig, TlsError> {
+    let roots = roots(truststore_pem, "trust store")?;
+    let builder = ClientConfig::builder_with_provider(Arc::new(ring_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::config(e.to_string()))?
+        .with_root_certificates(roots);
+    match identity_pem {
+        None => Ok(builder.with_no_client_auth()),
+        Some(pem) => builder
+            .with_client_auth_cert(
+                certificates(pem, "client key store")?,
+                private_key(pem, "client key store")?,
+            )
+            .map_err(|e| TlsError::config(format!("client key store: {e}"))),
+    }
+}

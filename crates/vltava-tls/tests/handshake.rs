@@ -1,0 +1,250 @@
+//! Listener TLS configurations made from Kafka-style settings, checked by
+//! handshakes in memory between a rustls client and server.
+
+use std::sync::Arc;
+
+use rustls::pki_types::ServerName;
+use rustls::{ClientConnection, ServerConnection};
+use vltava_tls::dev::{DevCa, Use};
+use vltava_tls::{client_config, subject_of, ClientAuth, ServerTls, StoreType, TlsSettings};
+
+struct Pki {
+    ca: DevCa,
+    dir: std::path::PathBuf,
+}
+
+fn pki(name: &str) -> Pki {
+    let dir = std::env::temp_dir().join(format!("vltava-tls-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    Pki {
+        ca: DevCa::new("test CA").unwrap(),
+        dir,
+    }
+}
+
+impl Pki {
+    fn write(&self, file: &str, text: &str) -> std::path::PathBuf {
+        let path = self.dir.join(file);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn broker_settings(&self) -> TlsSettings {
+        let broker = self
+            .ca
+            .issue(Use::Server, "localhost", &["localhost".into()], None)
+            .unwrap();
+        let keystore = self.write("broker.pem", &broker.keystore_pem(&self.ca));
+        TlsSettings::with_keystore("SSL", keystore)
+    }
+}
+
+/// Runs a handshake to its end; the error of whichever side failed.
+fn handshake(server: &mut ServerConnection, client: &mut ClientConnection) -> Result<(), String> {
+    for _ in 0..20 {
+        let mut buf = Vec::new();
+        while client.wants_write() {
+            client.write_tls(&mut buf).unwrap();
+        }
+        if !buf.is_empty() {
+            server.read_tls(&mut buf.as_slice()).unwrap();
+            server
+                .process_new_packets()
+                .map_err(|e| format!("server: {e}"))?;
+        }
+        let mut buf = Vec::new();
+        while server.wants_write() {
+            server.write_tls(&mut buf).unwrap();
+        }
+        if !buf.is_empty() {
+            client.read_tls(&mut buf.as_slice()).unwrap();
+            client
+                .process_new_packets()
+                .map_err(|e| format!("client: {e}"))?;
+        }
+        if !server.is_handshaking() && !client.is_handshaking() {
+            return Ok(());
+        }
+    }
+    Err("handshake did not finish".into())
+}
+
+fn connect(
+    tls: &ServerTls,
+    trust: &str,
+    identity: Option<&str>,
+) -> (Result<(), String>, ServerConnection) {
+    let client = client_config(trust.as_bytes(), identity.map(str::as_bytes)).unwrap();
+    let mut client =
+        ClientConnection::new(Arc::new(client), ServerName::try_from("localhost").unwrap())
+            .unwrap();
+    let mut server = ServerConnection::new(tls.config()).unwrap();
+    (handshake(&mut server, &mut client), server)
+}
+
+#[test]
+fn a_client_that_trusts_the_ca_connects() {
+    let p = pki("plain");
+    let tls = ServerTls::new(p.broker_settings()).unwrap();
+    let (result, server) = connect(&tls, &p.ca.cert_pem, None);
+    result.unwrap();
+    assert!(server.peer_certificates().is_none());
+}
+
+#[test]
+fn a_client_that_trusts_another_ca_is_refused() {
+    let p = pki("other-ca");
+    let tls = ServerTls::new(p.broker_settings()).unwrap();
+    let other = DevCa::new("someone else").unwrap();
+    let (result, _) = connect(&tls, &other.cert_pem, None);
+    let err = result.unwrap_err();
+    assert!(err.starts_with("client:"), "{err}");
+}
+
+#[test]
+fn required_client_certificates_are_checked_and_give_the_principal() {
+    let p = pki("mtls");
+    let mut settings = p.broker_settings();
+    settings.client_auth = ClientAuth::Required;
+    settings.truststore_location = Some(p.write("ca.pem", &p.ca.cert_pem));
+    let tls = ServerTls::new(settings).unwrap();
+
+    // No certificate: refused by the server.
+    let (result, _) = connect(&tls, &p.ca.cert_pem, None);
+    assert!(result.unwrap_err().starts_with("server:"));
+
+    // A certificate from the CA: accepted, its subject is the principal.
+    let alice = p.ca.issue(Use::Client, "alice", &[], None).unwrap();
+    let (result, server) = connect(&tls, &p.ca.cert_pem, Some(&alice.keystore_pem(&p.ca)));
+    result.unwrap();
+    let certs = server.peer_certificates().expect("the client's chain");
+    // The certificate lists CN, then O; RFC 2253 (and Java's
+    // X500Principal) writes the last one first.
+    assert_eq!(
+        subject_of(&certs[0]).unwrap(),
+        "O=Vltava development,CN=alice"
+    );
+
+    // An expired certificate from the same CA: refused.
+    let expired =
+        p.ca.issue(Use::Client, "old", &[], Some(((2020, 1, 1), (2021, 1, 1))))
+            .unwrap();
+    let (result, _) = connect(&tls, &p.ca.cert_pem, Some(&expired.keystore_pem(&p.ca)));
+    let err = result.unwrap_err();
+    assert!(
+        err.contains("server:") && err.to_lowercase().contains("expired"),
+        "{err}"
+    );
+
+    // A certificate from another CA: refused.
+    let other = DevCa::new("someone else").unwrap();
+    let mallory = other.issue(Use::Client, "mallory", &[], None).unwrap();
+    let (result, _) = connect(&tls, &p.ca.cert_pem, Some(&mallory.keystore_pem(&other)));
+    assert!(result.unwrap_err().starts_with("server:"));
+}
+
+#[test]
+fn requested_client_certificates_are_optional() {
+    let p = pki("requested");
+    let mut settings = p.broker_settings();
+    settings.client_auth = ClientAuth::Requested;
+    settings.truststore_certificates = Some(p.ca.cert_pem.clone());
+    let tls = ServerTls::new(settings).unwrap();
+    let (result, server) = connect(&tls, &p.ca.cert_pem, None);
+    result.unwrap();
+    assert!(server.peer_certificates().is_none());
+}
+
+#[test]
+fn inline_key_and_chain_work_like_a_file() {
+    let p = pki("inline");
+    let broker =
+        p.ca.issue(Use::Server, "localhost", &["localhost".into()], None)
+            .unwrap();
+    let mut settings = p.broker_settings();
+    settings.keystore_location = None;
+    settings.keystore_key = Some(broker.key_pem.clone());
+    settings.keystore_certificate_chain = Some(broker.cert_pem.clone());
+    let tls = ServerTls::new(settings).unwrap();
+    connect(&tls, &p.ca.cert_pem, None).0.unwrap();
+}
+
+#[test]
+fn unusable_settings_say_what_to_do() {
+    let p = pki("bad");
+    let mut jks = p.broker_settings();
+    jks.keystore_type = StoreType::Jks;
+    let err = ServerTls::new(jks).err().unwrap().to_string();
+    assert!(err.contains("ssl.keystore.type=PEM"), "{err}");
+
+    let mut none = p.broker_settings();
+    none.keystore_location = None;
+    let err = ServerTls::new(none).err().unwrap().to_string();
+    assert!(err.contains("no key store"), "{err}");
+
+    let mut no_trust = p.broker_settings();
+    no_trust.client_auth = ClientAuth::Required;
+    let err = ServerTls::new(no_trust).err().unwrap().to_string();
+    assert!(err.contains("trust store"), "{err}");
+
+    let mut suites = p.broker_settings();
+    suites.cipher_suites = vec!["TLS_RSA_WITH_NULL_SHA".into()];
+    let err = ServerTls::new(suites).err().unwrap().to_string();
+    assert!(err.contains("TLS_AES_128_GCM_SHA256"), "{err}");
+
+    let mut old = p.broker_settings();
+    old.enabled_protocols = vec!["TLSv1.1".into()];
+    assert!(ServerTls::new(old).is_err());
+
+    let garbage = p.write("garbage.pem", "not a certificate");
+    let err = ServerTls::new(TlsSettings::with_keystore("SSL", garbage))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("no certificate"), "{err}");
+}
+
+#[test]
+fn cipher_suites_and_protocols_narrow_what_is_offered() {
+    let p = pki("narrow");
+    let mut settings = p.broker_settings();
+    settings.enabled_protocols = vec!["TLSv1.2".into()];
+    settings.cipher_suites = vec!["TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384".into()];
+    let tls = ServerTls::new(settings).unwrap();
+    let (result, server) = connect(&tls, &p.ca.cert_pem, None);
+    result.unwrap();
+    assert_eq!(
+        server.protocol_version(),
+        Some(rustls::ProtocolVersion::TLSv1_2)
+    );
+    assert_eq!(
+        server.negotiated_cipher_suite().unwrap().suite(),
+        rustls::CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384
+    );
+}
+
+#[test]
+fn a_replaced_key_store_is_used_after_a_reload_and_a_broken_one_is_not() {
+    let p = pki("reload");
+    let settings = p.broker_settings();
+    let path = settings.keystore_location.clone().unwrap();
+    let tls = ServerTls::new(settings).unwrap();
+    assert!(!tls.reload_if_changed(), "nothing changed yet");
+
+    // A new CA's certificate replaces the file: after the reload, clients
+    // of the old CA are refused and clients of the new one connect.
+    let next = DevCa::new("next CA").unwrap();
+    let broker = next
+        .issue(Use::Server, "localhost", &["localhost".into()], None)
+        .unwrap();
+    std::fs::write(&path, broker.keystore_pem(&next) + "\n").unwrap();
+    assert!(tls.reload_if_changed());
+    assert!(connect(&tls, &p.ca.cert_pem, None).0.is_err());
+    connect(&tls, &next.cert_pem, None).0.unwrap();
+
+    // A half-written file does not load: the last good one stays.
+    std::fs::write(&path, "-----BEGIN CERTIFICATE-----\nMIIB").unwrap();
+    assert!(!tls.reload_if_changed());
+    connect(&tls, &next.cert_pem, None).0.unwrap();
+}
