@@ -289,7 +289,10 @@ impl Broker {
                     e.host.clone()
                 },
                 port: e.port,
-                security_protocol: 0,
+                security_protocol: metadata
+                    .static_config()
+                    .security_protocol_of(&e.listener_name)
+                    .map_or(0, |p| p.code()),
             })
             .collect();
         let channel = Arc::new(ControllerChannel::new(

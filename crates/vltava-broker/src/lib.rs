@@ -50,7 +50,7 @@ pub use broker::{Broker, StartError};
 /// cleanly.
 pub async fn run(
     broker: Arc<Broker>,
-    listener: tokio::net::TcpListener,
+    listeners: Vec<network::server::Listener>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     // The listener stops only after the controlled shutdown (below): while
@@ -58,7 +58,17 @@ pub async fn run(
     // reach it and are told where each partition went, as Kafka's broker
     // keeps its socket server up until its controlled shutdown is done.
     let (stop_serving, serving) = watch::channel(false);
-    let server = tokio::spawn(network::server::serve(listener, broker.clone(), serving));
+    let tls: Vec<_> = listeners.iter().filter_map(|l| l.tls.clone()).collect();
+    let tls_reload = tokio::spawn(network::server::reload_tls(tls, shutdown.clone()));
+    let servers: Vec<_> = listeners
+        .into_iter()
+        .map(|l| tokio::spawn(network::server::serve(l, broker.clone(), serving.clone())))
+        .collect();
+    let server = tokio::spawn(async move {
+        for s in servers {
+            let _ = s.await;
+        }
+    });
     let background = tokio::spawn(background(broker.clone(), shutdown.clone()));
     let cleaner = tokio::spawn(log_cleaner(broker.clone(), shutdown.clone()));
     let timers = tokio::spawn(broker.groups.clone().run_timers(shutdown.clone()));
@@ -95,7 +105,8 @@ pub async fn run(
     // Each task stops on the shutdown signal; one that takes long to is
     // named in the log (a restart under faults was seen to take 15 s).
     for (name, task) in [
-        ("listener", server),
+        ("listeners", server),
+        ("TLS reloads", tls_reload),
         ("background", background),
         ("log cleaner", cleaner),
         ("group timers", timers),

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod dev_certs;
 mod dev_cluster;
 mod server;
 mod storage;
@@ -31,6 +32,8 @@ enum Command {
     Storage(storage::StorageCommand),
     /// Run a local multi-node cluster (real processes on free ports) until Ctrl-C.
     DevCluster(dev_cluster::DevClusterArgs),
+    /// Write a development CA, a broker and a client certificate (PEM) for TLS listeners.
+    DevCerts(dev_certs::DevCertsArgs),
     #[command(flatten)]
     Tool(tools::ToolCommand),
 }
@@ -41,6 +44,7 @@ fn main() -> ExitCode {
         Command::Server(args) => server::run(args),
         Command::Storage(command) => storage::run(command),
         Command::DevCluster(args) => dev_cluster::run(args),
+        Command::DevCerts(args) => dev_certs::run(args),
         Command::Tool(command) => tools::run(command),
     }
 }

@@ -116,11 +116,6 @@ pub fn run(args: ServerArgs) -> ExitCode {
         }
     };
     runtime.block_on(async move {
-        let listen = config
-            .listeners()
-            .first()
-            .map(|l| format!("{}:{}", if l.host.is_empty() { "0.0.0.0" } else { &l.host }, l.port))
-            .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
         // The HTTP listener comes up first, so /health/live answers (and
         // /health/ready says why not) while the logs are recovered.
         let (stop, stopped) = watch::channel(false);
@@ -147,14 +142,15 @@ pub fn run(args: ServerArgs) -> ExitCode {
             }
         };
         http_node.set_broker(broker.clone());
-        let listener = match vltava_broker::network::server::bind(&listen).await {
-            Ok(l) => l,
-            Err(e) => {
-                error!("cannot listen on {listen}: {e}");
-                broker.shutdown().await;
-                return ExitCode::FAILURE;
-            }
-        };
+        let listeners =
+            match vltava_broker::network::server::bind_all(broker.metadata.static_config()).await {
+                Ok(l) => l,
+                Err(e) => {
+                    error!("cannot start the listeners: {e}");
+                    broker.shutdown().await;
+                    return ExitCode::FAILURE;
+                }
+            };
         info!(node_id = broker.node_id, cluster_id = %broker.cluster_id, data_dir = %data_dir.display(), "broker started");
         let stopping = http_node.clone();
         tokio::spawn(async move {
@@ -162,7 +158,7 @@ pub fn run(args: ServerArgs) -> ExitCode {
             stopping.set_stopping();
             let _ = stop.send(true);
         });
-        vltava_broker::run(broker, listener, stopped).await;
+        vltava_broker::run(broker, listeners, stopped).await;
         if let Some(http) = http {
             let _ = http.await;
         }

@@ -638,6 +638,13 @@ impl BrokerConfig {
             .or_else(|| self.get(key))
     }
 
+    /// True when the key is set for the listener or broker-wide.
+    pub fn listener_is_set(&self, listener: &str, key: &str) -> bool {
+        self.listener_values
+            .contains_key(&(listener.to_ascii_uppercase(), key.to_string()))
+            || self.is_set(key)
+    }
+
     /// Text of a listener's setting (see [`BrokerConfig::listener_value`]),
     /// secrets included, for the code that uses them (TLS keys, JAAS
     /// settings); lists are joined with commas, and an empty value is

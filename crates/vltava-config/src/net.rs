@@ -32,6 +32,30 @@ impl SecurityProtocol {
     }
 
     /// Exact, upper-case names only (Kafka accepts no other spelling).
+    /// Kafka's id of the protocol (`SecurityProtocol.id`), as broker
+    /// registrations carry it.
+    pub fn code(self) -> i16 {
+        match self {
+            SecurityProtocol::Plaintext => 0,
+            SecurityProtocol::Ssl => 1,
+            SecurityProtocol::SaslPlaintext => 2,
+            SecurityProtocol::SaslSsl => 3,
+        }
+    }
+
+    /// True for SSL and SASL_SSL.
+    pub fn uses_tls(self) -> bool {
+        matches!(self, SecurityProtocol::Ssl | SecurityProtocol::SaslSsl)
+    }
+
+    /// True for SASL_PLAINTEXT and SASL_SSL.
+    pub fn uses_sasl(self) -> bool {
+        matches!(
+            self,
+            SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
+        )
+    }
+
     pub fn from_name(name: &str) -> Option<SecurityProtocol> {
         SecurityProtocol::ALL.into_iter().find(|p| p.name() == name)
     }

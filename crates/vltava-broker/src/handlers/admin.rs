@@ -314,7 +314,7 @@ pub fn delete_records(
 
 pub fn describe_cluster(
     broker: &Broker,
-    _context: &RequestContext<'_>,
+    context: &RequestContext<'_>,
     request: DescribeClusterRequest,
 ) -> ResponseBody {
     // Endpoint type 1 is "brokers"; 2 ("controllers") is for KIP-919 clients
@@ -330,7 +330,7 @@ pub fn describe_cluster(
         });
     }
     let image = broker.metadata.image();
-    let brokers = super::metadata::brokers(broker, &image)
+    let brokers = super::metadata::brokers(&image, &context.session.listener)
         .into_iter()
         .map(|b| DescribeClusterBroker {
             broker_id: b.node_id,

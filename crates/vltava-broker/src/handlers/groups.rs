@@ -44,12 +44,12 @@ fn client_id(context: &RequestContext<'_>) -> String {
 }
 
 /// A broker's address on the listener the request came in on.
-fn endpoint_of(broker: &Broker, node: i32) -> Option<(String, i32)> {
+fn endpoint_of(broker: &Broker, node: i32, listener: &str) -> Option<(String, i32)> {
     let image = broker.metadata.image();
     let b = image.brokers.get(&node).filter(|b| !b.fenced)?;
     b.endpoints
         .iter()
-        .find(|e| e.listener == broker.listener_name())
+        .find(|e| e.listener == listener)
         .map(|e| (e.host.clone(), i32::from(e.port)))
 }
 
@@ -60,6 +60,7 @@ async fn coordinator_of(
     broker: &Broker,
     key_type: i8,
     key: &str,
+    listener: &str,
 ) -> Result<(i32, String, i32), KafkaError> {
     let (topic, partition) = match key_type {
         GROUP_KEY => (OFFSETS_TOPIC, broker.groups.prepare_for(key).await?),
@@ -83,7 +84,7 @@ async fn coordinator_of(
         .partition(topic, partition)
         .map(|p| p.leader)
         .ok_or_else(unavailable)?;
-    let (host, port) = endpoint_of(broker, leader).ok_or_else(unavailable)?;
+    let (host, port) = endpoint_of(broker, leader, listener).ok_or_else(unavailable)?;
     Ok((leader, host, port))
 }
 
@@ -99,7 +100,8 @@ pub async fn find_coordinator(
     };
     let mut found = Vec::with_capacity(keys.len());
     for key in keys {
-        let outcome = coordinator_of(broker, request.key_type, &key).await;
+        let outcome =
+            coordinator_of(broker, request.key_type, &key, &context.session.listener).await;
         found.push((key, outcome));
     }
     if context.version >= 4 {

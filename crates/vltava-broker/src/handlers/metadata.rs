@@ -119,7 +119,7 @@ pub async fn handle(
             AUTHORIZED_OPERATIONS_OMITTED
         };
     ResponseBody::Metadata(MetadataResponse {
-        brokers: brokers(broker, &image),
+        brokers: brokers(&image, &context.session.listener),
         cluster_id: Some(broker.cluster_id.clone()),
         controller_id: broker.controller.id(),
         topics,
@@ -130,16 +130,13 @@ pub async fn handle(
 
 /// The brokers clients may use: registered and not fenced (as Kafka lists
 /// them), at their endpoint on the listener the request came in on.
-pub fn brokers(broker: &Broker, image: &MetadataImage) -> Vec<MetadataResponseBroker> {
+pub fn brokers(image: &MetadataImage, listener: &str) -> Vec<MetadataResponseBroker> {
     image
         .brokers
         .values()
         .filter(|b| !b.fenced)
         .filter_map(|b| {
-            let endpoint = b
-                .endpoints
-                .iter()
-                .find(|e| e.listener == broker.listener_name())?;
+            let endpoint = b.endpoints.iter().find(|e| e.listener == listener)?;
             Some(MetadataResponseBroker {
                 node_id: b.id,
                 host: endpoint.host.clone(),

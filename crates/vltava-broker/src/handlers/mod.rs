@@ -27,6 +27,19 @@ pub struct RequestContext<'a> {
     pub header: &'a RequestHeader,
     pub version: i16,
     pub peer: SocketAddr,
+    pub session: &'a Session,
+}
+
+/// The connection a request came on: its listener and who is on it.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// The listener's name, upper case: the endpoints a client is told
+    /// about are those of this listener.
+    pub listener: String,
+    pub protocol: vltava_config::SecurityProtocol,
+    /// `User:<name>`: from SASL, from a client certificate, or
+    /// `User:ANONYMOUS`.
+    pub principal: String,
 }
 
 const fn v(min: i16, max: i16) -> VersionRange {

@@ -636,10 +636,16 @@ mod tests {
             request_api_version: 9,
             ..Default::default()
         };
+        let session = handlers::Session {
+            listener: "PLAINTEXT".into(),
+            protocol: vltava_config::SecurityProtocol::Plaintext,
+            principal: "User:ANONYMOUS".into(),
+        };
         let context = RequestContext {
             header: &header,
             version: 9,
             peer: "127.0.0.1:1".parse().unwrap(),
+            session: &session,
         };
         let response = handlers::handle(&broker, &context, RequestBody::Produce(request))
             .await

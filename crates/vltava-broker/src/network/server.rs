@@ -1,4 +1,12 @@
-//! The listener and the per-connection loop.
+//! The listeners and the per-connection loop.
+//!
+//! Each listener (`listeners=NAME://host:port,...`) has a security
+//! protocol; on SSL and SASL_SSL listeners the connection's first act is a
+//! TLS handshake (bounded by `connections.max.idle.ms`), and a client
+//! certificate, when one was asked for and given, names the principal. A
+//! plaintext client on a TLS listener fails the handshake, and a TLS client
+//! on a plaintext listener sends a "frame" far over the size limit; both
+//! are closed with a log line saying so.
 //!
 //! A connection's requests are handled one at a time, in arrival order, and
 //! answered in that order; a client may pipeline requests, they simply wait
@@ -15,37 +23,53 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
+use vltava_config::SecurityProtocol;
 use vltava_protocol::header::{self, split_frame};
 use vltava_protocol::messages::{ApiKey, RequestHeader};
 use vltava_protocol::{Message, RequestBody};
+use vltava_tls::{PrincipalMapper, ServerTls};
 
 use crate::broker::Broker;
-use crate::handlers;
+use crate::handlers::{self, Session};
 use crate::stats::{add, BrokerStats};
 
+/// A bound listener and what its connections need.
+pub struct Listener {
+    pub tcp: TcpListener,
+    /// The listener's name (upper case), as in `listeners`.
+    pub name: String,
+    pub protocol: SecurityProtocol,
+    /// TLS, on SSL and SASL_SSL listeners.
+    pub tls: Option<Arc<ServerTls>>,
+    /// `ssl.principal.mapping.rules`, for client certificates.
+    pub principal_mapper: Option<PrincipalMapper>,
+}
+
+/// The principal of a connection nobody authenticated (Kafka's
+/// `KafkaPrincipal.ANONYMOUS`).
+pub const ANONYMOUS: &str = "User:ANONYMOUS";
+
 /// Accepts connections until `shutdown` turns true.
-pub async fn serve(
-    listener: TcpListener,
-    broker: Arc<Broker>,
-    mut shutdown: watch::Receiver<bool>,
-) {
+pub async fn serve(listener: Listener, broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+    let listener = Arc::new(listener);
     loop {
         tokio::select! {
-            accepted = listener.accept() => match accepted {
+            accepted = listener.tcp.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let broker = broker.clone();
                     let shutdown = shutdown.clone();
+                    let listener = listener.clone();
                     tokio::spawn(async move {
                         let _ = stream.set_nodelay(true);
                         let stats = broker.stats.clone();
                         stats.connections_accepted.fetch_add(1, Relaxed);
                         let _open = BrokerStats::waiting(&stats.connections_open);
-                        if let Err(reason) = handle_connection(stream, peer, broker, shutdown).await {
-                            warn!(%peer, "closing connection: {reason}");
+                        if let Err(reason) = open_connection(stream, peer, &listener, broker, shutdown).await {
+                            warn!(%peer, listener = %listener.name, "closing connection: {reason}");
                         }
                     });
                 }
@@ -63,13 +87,65 @@ pub async fn serve(
 /// Why a connection was closed by us.
 type CloseReason = String;
 
-async fn handle_connection(
-    mut stream: TcpStream,
+/// Runs the TLS handshake where the listener has TLS, then the
+/// connection's request loop.
+async fn open_connection(
+    stream: TcpStream,
     peer: SocketAddr,
+    listener: &Listener,
+    broker: Arc<Broker>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(), CloseReason> {
+    let mut session = Session {
+        listener: listener.name.clone(),
+        protocol: listener.protocol,
+        principal: ANONYMOUS.to_string(),
+    };
+    let Some(tls) = &listener.tls else {
+        return handle_connection(stream, peer, session, broker, shutdown).await;
+    };
+    let limit = broker.connection_limits().idle_timeout;
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls.config());
+    let stream = match tokio::time::timeout(limit, acceptor.accept(stream)).await {
+        Err(_) => {
+            return Err(format!(
+                "no TLS handshake within {limit:?} (connections.max.idle.ms)"
+            ))
+        }
+        Ok(Err(e)) => {
+            // Kafka logs a failed handshake as a failed authentication.
+            return Err(format!(
+                "failed authentication: TLS handshake failed ({e}); a plaintext client on a TLS listener fails here"
+            ));
+        }
+        Ok(Ok(stream)) => stream,
+    };
+    if let Some(chain) = stream.get_ref().1.peer_certificates() {
+        let subject = vltava_tls::subject_of(&chain[0]).map_err(|e| e.to_string())?;
+        let name = match &listener.principal_mapper {
+            Some(mapper) => mapper.apply(&subject).map_err(|e| e.to_string())?,
+            None => subject,
+        };
+        session.principal = format!("User:{name}");
+    }
+    debug!(%peer, principal = %session.principal, "TLS connection");
+    handle_connection(stream, peer, session, broker, shutdown).await
+}
+
+/// True when a "request" looks like the start of a TLS handshake record
+/// (content type 22, version 3.x): a TLS client on a plaintext listener.
+fn looks_like_tls(input: &[u8]) -> bool {
+    input.len() >= 2 && input[0] == 0x16 && input[1] == 0x03
+}
+
+async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    peer: SocketAddr,
+    session: Session,
     broker: Arc<Broker>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), CloseReason> {
-    debug!(%peer, "connection opened");
+    debug!(%peer, listener = %session.listener, "connection opened");
     let mut input = BytesMut::with_capacity(64 * 1024);
     let mut output = BytesMut::with_capacity(64 * 1024);
     loop {
@@ -78,6 +154,14 @@ async fn handle_connection(
             match split_frame(&mut input, limits.max_request_bytes) {
                 Ok(Some(frame)) => break frame,
                 Ok(None) => {}
+                Err(_) if looks_like_tls(&input) => {
+                    return Err(format!(
+                        "a TLS handshake on the {} listener, which is {}: the client must use security.protocol={}",
+                        session.listener,
+                        session.protocol.name(),
+                        session.protocol.name()
+                    ))
+                }
                 Err(e) => return Err(format!("{e} (socket.request.max.bytes)")),
             }
             // Grow the buffer as bytes arrive, never by the declared size alone.
@@ -109,7 +193,7 @@ async fn handle_connection(
         output.clear();
         let started = Instant::now();
         let api_key = header::peek_api_key_and_version(&frame).map_or(-1, |(key, _)| key);
-        let spliced = match handle_frame(&broker, frame, peer, &mut output).await {
+        let spliced = match handle_frame(&broker, frame, peer, &session, &mut output).await {
             Ok(spliced) => spliced,
             Err(reason) => {
                 add(&broker.stats.api(api_key).failed, 1);
@@ -155,6 +239,7 @@ async fn handle_frame(
     broker: &Broker,
     mut frame: Bytes,
     peer: SocketAddr,
+    session: &Session,
     output: &mut BytesMut,
 ) -> Result<Vec<(usize, Bytes)>, CloseReason> {
     let (key, version) =
@@ -184,6 +269,7 @@ async fn handle_frame(
         header: &request_header,
         version,
         peer,
+        session,
     };
     match handlers::handle(broker, &context, body).await? {
         Some(response) => encode(output, request_header.correlation_id, &response, version),
@@ -224,8 +310,8 @@ fn encode(
 
 /// Writes `head` with each `(position, bytes)` of `spliced` inserted at its
 /// position, with vectored writes.
-async fn write_spliced(
-    stream: &mut TcpStream,
+async fn write_spliced<S: AsyncWrite + Unpin>(
+    stream: &mut S,
     head: &[u8],
     spliced: &[(usize, Bytes)],
 ) -> std::io::Result<()> {
@@ -250,9 +336,117 @@ async fn write_spliced(
     Ok(())
 }
 
-/// Binds the listener.
+/// The `ssl.*` settings of one listener, its own overrides first.
+pub fn tls_settings(
+    config: &vltava_config::BrokerConfig,
+    listener: &str,
+) -> Result<vltava_tls::TlsSettings, String> {
+    let text = |key: &str| config.listener_text(listener, key);
+    // Kafka's default store type is JKS, which is Java's own; unless a
+    // type is set for this listener or the broker, the stores are PEM.
+    let store = |key: &str| match text(key) {
+        Some(name) if config.listener_is_set(listener, key) => {
+            vltava_tls::StoreType::from_name(&name)
+                .map_err(|e| format!("listener {listener}: {key}: {e}"))
+        }
+        _ => Ok(vltava_tls::StoreType::Pem),
+    };
+    let keystore_type = store("ssl.keystore.type")?;
+    let truststore_type = store("ssl.truststore.type")?;
+    Ok(vltava_tls::TlsSettings {
+        listener: listener.to_string(),
+        keystore_type,
+        keystore_location: text("ssl.keystore.location").map(Into::into),
+        keystore_key: text("ssl.keystore.key"),
+        keystore_certificate_chain: text("ssl.keystore.certificate.chain"),
+        key_password: text("ssl.key.password"),
+        truststore_type,
+        truststore_location: text("ssl.truststore.location").map(Into::into),
+        truststore_certificates: text("ssl.truststore.certificates"),
+        client_auth: vltava_tls::ClientAuth::from_name(
+            &text("ssl.client.auth").unwrap_or_else(|| "none".into()),
+        )
+        .unwrap_or_default(),
+        enabled_protocols: config.listener_list(listener, "ssl.enabled.protocols"),
+        cipher_suites: config.listener_list(listener, "ssl.cipher.suites"),
+        principal_mapping_rules: text("ssl.principal.mapping.rules")
+            .unwrap_or_else(|| "DEFAULT".into()),
+    })
+}
+
+/// Binds every listener of `listeners`, with TLS where its protocol asks
+/// for it; an error names the listener and what is wrong.
+pub async fn bind_all(config: &vltava_config::BrokerConfig) -> Result<Vec<Listener>, String> {
+    let mut out = Vec::new();
+    for endpoint in config.listeners() {
+        let name = endpoint.listener_name.clone();
+        let protocol = config
+            .security_protocol_of(&name)
+            .unwrap_or(SecurityProtocol::Plaintext);
+        let (tls, principal_mapper) = if protocol.uses_tls() {
+            let settings = tls_settings(config, &name)?;
+            let mapper = PrincipalMapper::parse(&settings.principal_mapping_rules)
+                .map_err(|e| e.to_string())?;
+            let tls = ServerTls::new(settings).map_err(|e| e.to_string())?;
+            (Some(Arc::new(tls)), Some(mapper))
+        } else {
+            (None, None)
+        };
+        let host = if endpoint.host.is_empty() {
+            "0.0.0.0"
+        } else {
+            &endpoint.host
+        };
+        let addr = if host.contains(':') {
+            format!("[{host}]:{}", endpoint.port)
+        } else {
+            format!("{host}:{}", endpoint.port)
+        };
+        let tcp = TcpListener::bind(&addr)
+            .await
+            .map_err(|e| format!("cannot listen on {addr} (listener {name}): {e}"))?;
+        info!(listener = %name, protocol = protocol.name(), "listening on {}", tcp.local_addr().map_or(addr.clone(), |a| a.to_string()));
+        out.push(Listener {
+            tcp,
+            name,
+            protocol,
+            tls,
+            principal_mapper,
+        });
+    }
+    if out.is_empty() {
+        return Err("no listener configured (listeners)".into());
+    }
+    Ok(out)
+}
+
+/// Binds a listener's address.
 pub async fn bind(addr: &str) -> std::io::Result<TcpListener> {
     let listener = TcpListener::bind(addr).await?;
     info!("listening on {}", listener.local_addr()?);
     Ok(listener)
+}
+
+/// How often the TLS listeners look for replaced key and trust files.
+const TLS_RELOAD_EVERY: Duration = Duration::from_secs(10);
+
+/// Makes each TLS listener's configuration again when its files change,
+/// off the accept path (the file reads run on the blocking pool).
+pub async fn reload_tls(tls: Vec<Arc<ServerTls>>, mut shutdown: watch::Receiver<bool>) {
+    if tls.is_empty() {
+        return;
+    }
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(TLS_RELOAD_EVERY) => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+        let each = tls.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            for t in &each {
+                t.reload_if_changed();
+            }
+        })
+        .await;
+    }
 }
