@@ -1,0 +1,33 @@
+//! Kafka's access control lists and the decisions its KRaft authorizer
+//! (`StandardAuthorizer`) makes from them, with no I/O: the broker turns
+//! CreateAcls, DescribeAcls and DeleteAcls requests and the metadata log's
+//! ACL records into the types here, and asks `Authorizer` before it serves
+//! a request.
+//!
+//! - `types`: resource types, pattern types, operations and permissions,
+//!   with their wire codes and names;
+//! - `principal`: `Type:name` principals;
+//! - `binding`: ACLs, the resources they are asked about, and the filters
+//!   that select ACLs for DescribeAcls and DeleteAcls;
+//! - `validate`: what CreateAcls refuses and DeleteAcls filters refused,
+//!   as Kafka's error code and message;
+//! - `authorizer`: the ACLs held by id, and the authorization decision.
+//!
+//! Kafka's ZooKeeper-era `AclAuthorizer` is not followed where it differs;
+//! the rules are the KRaft ones.
+
+mod binding;
+mod principal;
+mod types;
+mod validate;
+
+pub use binding::{
+    AccessControlEntry, AccessControlEntryFilter, AclBinding, AclBindingFilter, Resource,
+    ResourcePattern, ResourcePatternFilter, CLUSTER_NAME, WILDCARD_HOST, WILDCARD_RESOURCE,
+};
+pub use principal::{KafkaPrincipal, PrincipalParseError, USER_TYPE, WILDCARD_PRINCIPAL};
+pub use types::{AclOperation, AclPermissionType, PatternType, ResourceType};
+pub use validate::{
+    validate_create, validate_delete_filter, validate_new_acl, validate_on_broker, AclError,
+    INVALID_REQUEST,
+};
