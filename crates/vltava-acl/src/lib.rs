@@ -16,11 +16,13 @@
 //! Kafka's ZooKeeper-era `AclAuthorizer` is not followed where it differs;
 //! the rules are the KRaft ones.
 
+mod authorizer;
 mod binding;
 mod principal;
 mod types;
 mod validate;
 
+pub use authorizer::{AclId, Authorizer, Decision, RequestContext};
 pub use binding::{
     AccessControlEntry, AccessControlEntryFilter, AclBinding, AclBindingFilter, Resource,
     ResourcePattern, ResourcePatternFilter, CLUSTER_NAME, WILDCARD_HOST, WILDCARD_RESOURCE,
@@ -31,3 +33,6 @@ pub use validate::{
     validate_create, validate_delete_filter, validate_new_acl, validate_on_broker, AclError,
     INVALID_REQUEST,
 };
+
+#[cfg(test)]
+mod tests;
