@@ -899,8 +899,18 @@ fn validation_of_new_acls() {
     );
     assert_eq!(
         refused(|b| b.entry.principal = "alice".into()),
-        "expected a string in format principalType:principalName but got alice"
+        "Could not parse principal from `alice` (no colon is present separating the \
+         principal type from the principal name)"
     );
+    assert_eq!(
+        refused(|b| b.entry.principal.clear()),
+        "Could not parse principal from `` (no colon is present separating the \
+         principal type from the principal name)"
+    );
+    // Only the colon is checked: an empty type or name is accepted.
+    let mut odd = valid();
+    odd.entry.principal = ":x".into();
+    assert_eq!(validate_create(&odd), Ok(()));
     assert_eq!(
         refused(|b| {
             b.pattern.resource_type = Cluster;

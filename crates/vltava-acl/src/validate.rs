@@ -4,13 +4,13 @@
 //! refuses a cluster ACL not named `kafka-cluster` and an empty resource
 //! name, then the controller's `AclControlManager.validateNewAcl` refuses
 //! the codes that only make sense in a filter (ANY, MATCH) or were not
-//! understood (UNKNOWN). Each refusal is INVALID_REQUEST with a message
-//! the client shows the user; the other ACLs of the same request go on.
+//! understood (UNKNOWN), and a principal without a colon. Each refusal is
+//! INVALID_REQUEST with a message the client shows the user; the other
+//! ACLs of the same request go on.
 
 use std::fmt;
 
 use crate::binding::{AclBinding, AclBindingFilter, CLUSTER_NAME};
-use crate::principal::KafkaPrincipal;
 use crate::types::{AclOperation, AclPermissionType, PatternType, ResourceType};
 
 /// Kafka's INVALID_REQUEST error code.
@@ -36,7 +36,7 @@ pub enum AclError {
     /// check comes first, so only a binding checked by the controller's
     /// rules alone gets this one).
     ControllerEmptyResourceName,
-    /// A principal that is not `Type:name`.
+    /// A principal with no colon, so not `Type:name`.
     InvalidPrincipal(String),
     /// A DeleteAcls filter whose resource type or pattern type was not
     /// understood.
@@ -75,7 +75,8 @@ impl fmt::Display for AclError {
             }
             AclError::InvalidPrincipal(p) => write!(
                 f,
-                "expected a string in format principalType:principalName but got {p}"
+                "Could not parse principal from `{p}` (no colon is present separating the \
+                 principal type from the principal name)"
             ),
             AclError::UnknownPatternFilter => f.write_str("Unknown patternFilter."),
             AclError::UnknownEntryFilter => f.write_str("Unknown entryFilter."),
@@ -86,15 +87,10 @@ impl fmt::Display for AclError {
 impl std::error::Error for AclError {}
 
 /// Every check a new ACL of a CreateAcls request goes through, in the order
-/// Kafka makes them: the broker's, then the controller's, then that the
-/// principal is `Type:name`.
+/// Kafka makes them: the broker's, then the controller's.
 pub fn validate_create(binding: &AclBinding) -> Result<(), AclError> {
     validate_on_broker(binding)?;
-    validate_new_acl(binding)?;
-    if KafkaPrincipal::parse(&binding.entry.principal).is_err() {
-        return Err(AclError::InvalidPrincipal(binding.entry.principal.clone()));
-    }
-    Ok(())
+    validate_new_acl(binding)
 }
 
 /// The broker's checks (`AclApis.handleCreateAcls`), before the ACL is
@@ -136,6 +132,11 @@ pub fn validate_new_acl(binding: &AclBinding) -> Result<(), AclError> {
     }
     if pattern.name.is_empty() {
         return Err(AclError::ControllerEmptyResourceName);
+    }
+    // Since KAFKA-18051 (Kafka 4.0): an ACL whose principal has no colon
+    // would concern nobody, and made Kafka's authorizer fail on it.
+    if !entry.principal.contains(':') {
+        return Err(AclError::InvalidPrincipal(entry.principal.clone()));
     }
     Ok(())
 }
