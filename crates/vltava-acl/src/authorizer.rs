@@ -197,9 +197,16 @@ impl Authorizer {
         self.acls.iter().map(|(id, stored)| (id, &stored.binding))
     }
 
+    /// Kafka compares `super.users` entries with the principal's
+    /// `Type:name` string; this does the same without building it.
     fn is_super_user(&self, principal: &KafkaPrincipal) -> bool {
-        let name = principal.to_string();
-        self.super_users.contains(&name)
+        let (t, n) = (principal.principal_type.as_str(), principal.name.as_str());
+        self.super_users.iter().any(|s| {
+            s.len() == t.len() + 1 + n.len()
+                && s.starts_with(t)
+                && s.as_bytes()[t.len()] == b':'
+                && s.ends_with(n)
+        })
     }
 
     fn ids_with_pattern<'a>(

@@ -1399,6 +1399,30 @@ fn super_users_pass_by_resource_type_despite_a_wildcard_deny() {
 }
 
 #[test]
+fn super_users_are_compared_as_type_colon_name_strings() {
+    let a = Authorizer::new(vec!["User:a:b".into(), "Group:ops".into()], false);
+    let t = Resource::new(Topic, "t");
+    for (principal, expected) in [
+        (KafkaPrincipal::new("User", "a:b"), Allowed),
+        // Kafka builds the same string from a type holding the colon.
+        (KafkaPrincipal::new("User:a", "b"), Allowed),
+        (KafkaPrincipal::new("User", "a"), Denied),
+        (KafkaPrincipal::new("User", "a:bc"), Denied),
+        (KafkaPrincipal::new("Group", "ops"), Allowed),
+        (KafkaPrincipal::new("User", "ops"), Denied),
+        (KafkaPrincipal::new("Group", "ops2"), Denied),
+    ] {
+        let c = RequestContext::new(principal.clone(), H1);
+        assert_eq!(a.authorize(&c, Op::Alter, &t), expected, "{principal}");
+        assert_eq!(
+            a.authorize_by_resource_type(&c, Op::Write, Topic),
+            expected,
+            "{principal}"
+        );
+    }
+}
+
+#[test]
 fn authorization_is_by_literal_resource_only() {
     // A resource whose name looks like a pattern is still one name.
     let a = authorizer_with(ALICE_READS_T, &[], false);
