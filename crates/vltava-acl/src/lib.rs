@@ -15,6 +15,25 @@
 //!
 //! Kafka's ZooKeeper-era `AclAuthorizer` is not followed where it differs;
 //! the rules are the KRaft ones.
+//!
+//! ```
+//! use vltava_acl::*;
+//!
+//! let mut authorizer = Authorizer::new(vec!["User:admin".into()], false);
+//! let acl = AclBinding::new(
+//!     ResourcePattern::new(ResourceType::Topic, "orders-", PatternType::Prefixed),
+//!     AccessControlEntry::new("User:alice", "*", AclOperation::Read, AclPermissionType::Allow),
+//! );
+//! validate_create(&acl).unwrap();
+//! authorizer.add_acl([1; 16], acl);
+//!
+//! let alice = RequestContext::new(KafkaPrincipal::user("alice"), "10.0.0.1");
+//! let topic = Resource::new(ResourceType::Topic, "orders-eu");
+//! assert_eq!(authorizer.authorize(&alice, AclOperation::Read, &topic), Decision::Allowed);
+//! // Read implies Describe; it does not imply Write.
+//! assert_eq!(authorizer.authorize(&alice, AclOperation::Describe, &topic), Decision::Allowed);
+//! assert_eq!(authorizer.authorize(&alice, AclOperation::Write, &topic), Decision::Denied);
+//! ```
 
 mod authorizer;
 mod binding;
