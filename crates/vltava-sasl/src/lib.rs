@@ -20,6 +20,7 @@
 //! an unknown user from a wrong password.
 
 pub mod jaas;
+pub mod plain;
 
 use std::fmt;
 
