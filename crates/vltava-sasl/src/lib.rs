@@ -21,6 +21,7 @@
 
 pub mod jaas;
 pub mod plain;
+pub mod scram;
 
 use std::fmt;
 
