@@ -10,7 +10,9 @@
 //! - [`plain`]: RFC 4616 PLAIN against that table;
 //! - [`scram`]: SCRAM-SHA-256/512 (RFC 5802, RFC 7677) against stored
 //!   credentials (Kafka's `UserScramCredentialRecord`), and the derivation
-//!   of those credentials.
+//!   of those credentials;
+//! - [`oauthbearer`]: RFC 7628 OAUTHBEARER with Kafka's unsecured
+//!   (`alg: none`) development tokens; signed JWTs are not handled.
 //!
 //! Errors keep two texts apart, as Kafka's `SaslServerAuthenticator` does:
 //! what the mechanism said (for the broker's log) and what the client may
@@ -20,6 +22,7 @@
 //! an unknown user from a wrong password.
 
 pub mod jaas;
+pub mod oauthbearer;
 pub mod plain;
 pub mod scram;
 

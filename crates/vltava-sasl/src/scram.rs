@@ -538,7 +538,7 @@ fn authzid_field_len(text: &str, flag: &str) -> usize {
 
 /// A saslname with `=2C` and `=3D` turned back into `,` and `=`; `None` if
 /// it is empty, holds NUL, or has any other `=`.
-fn decode_saslname(name: &str) -> Option<String> {
+pub(crate) fn decode_saslname(name: &str) -> Option<String> {
     if name.is_empty() || name.contains('\0') {
         return None;
     }
