@@ -1,4 +1,5 @@
 use super::*;
+use crate::Mechanism;
 
 const RFC7677_SALT: &str = "W22ZaJ0SNY7soEsUEjb6gQ==";
 const RFC7677_CLIENT_NONCE: &str = "rOprNGfwEbeRWgbNEkqO";
