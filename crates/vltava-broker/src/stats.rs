@@ -93,6 +93,10 @@ pub struct BrokerStats {
     pub produce_waiting: AtomicI64,
     /// Fetches waiting for data in their long poll (the fetch purgatory).
     pub fetch_waiting: AtomicI64,
+    /// SASL exchanges that succeeded / failed (Kafka's
+    /// successful-authentication-total and failed-authentication-total).
+    pub sasl_authentications: AtomicU64,
+    pub sasl_failed_authentications: AtomicU64,
 }
 
 impl Default for BrokerStats {
@@ -103,6 +107,8 @@ impl Default for BrokerStats {
             connections_accepted: AtomicU64::new(0),
             produce_waiting: AtomicI64::new(0),
             fetch_waiting: AtomicI64::new(0),
+            sasl_authentications: AtomicU64::new(0),
+            sasl_failed_authentications: AtomicU64::new(0),
         }
     }
 }

@@ -485,6 +485,10 @@ getters! {
     socket_receive_buffer_bytes -> i32 = int("socket.receive.buffer.bytes");
     socket_listen_backlog_size -> i32 = int("socket.listen.backlog.size");
     connections_max_idle_ms -> i64 = long("connections.max.idle.ms");
+    connections_max_reauth_ms -> i64 = long("connections.max.reauth.ms");
+    connection_failed_authentication_delay_ms -> i32 = int("connection.failed.authentication.delay.ms");
+    sasl_server_max_receive_size -> i32 = int("sasl.server.max.receive.size");
+    allow_everyone_if_no_acl_found -> bool = boolean("allow.everyone.if.no.acl.found");
     num_network_threads -> i32 = int("num.network.threads");
     num_io_threads -> i32 = int("num.io.threads");
     background_threads -> i32 = int("background.threads");

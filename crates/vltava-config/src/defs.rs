@@ -113,6 +113,9 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     broker("compression.zstd.level", Int, Some("3"), Medium, ClusterWide,
         "Zstandard level used when compression.type is zstd.")
         .between(-131_072, 22),
+    broker("connection.failed.authentication.delay.ms", Int, Some("100"), Low, ReadOnly,
+        "How long a connection whose authentication failed is held before it is closed (slows password guessing).")
+        .at_least(0),
     broker("connections.max.idle.ms", Long, Some("600000"), Medium, ReadOnly,
         "Close client connections that have been idle this long."),
     broker("connections.max.reauth.ms", Long, Some("0"), Medium, PerBroker,

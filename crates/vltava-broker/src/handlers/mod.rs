@@ -88,6 +88,10 @@ pub const SUPPORTED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::DescribeTransactions, v(0, 0)),
     (ApiKey::ListTransactions, v(0, 1)),
     (ApiKey::DescribeProducers, v(0, 0)),
+    // SASL: answered by the connection layer on SASL listeners
+    // (`network/sasl.rs`); here only on the others.
+    (ApiKey::SaslHandshake, v(0, 1)),
+    (ApiKey::SaslAuthenticate, v(0, 2)),
     // The KRaft quorum's RPCs (answered by `vltava_quorum::inbound`) and
     // the controller's broker-membership RPCs.
     (ApiKey::Vote, v(0, 2)),
@@ -138,6 +142,24 @@ pub async fn handle(
     }
     Ok(Some(match body {
         RequestBody::ApiVersions(r) => api_versions::handle(r),
+        // On a listener without SASL, as Kafka answers them there.
+        RequestBody::SaslHandshake(_) => vltava_protocol::ResponseBody::SaslHandshake(
+            vltava_protocol::messages::SaslHandshakeResponse {
+                error_code: vltava_protocol::ErrorCode::ILLEGAL_SASL_STATE.code(),
+                mechanisms: Vec::new(),
+                ..Default::default()
+            },
+        ),
+        RequestBody::SaslAuthenticate(_) => vltava_protocol::ResponseBody::SaslAuthenticate(
+            vltava_protocol::messages::SaslAuthenticateResponse {
+                error_code: vltava_protocol::ErrorCode::ILLEGAL_SASL_STATE.code(),
+                error_message: Some(format!(
+                    "SaslAuthenticate on the {} listener, which does not use SASL",
+                    context.session.listener
+                )),
+                ..Default::default()
+            },
+        ),
         RequestBody::BrokerRegistration(r) => cluster::broker_registration(broker, r).await,
         RequestBody::BrokerHeartbeat(r) => cluster::broker_heartbeat(broker, r).await,
         RequestBody::AllocateProducerIds(r) => cluster::allocate_producer_ids(broker, r).await,

@@ -1,3 +1,5 @@
-//! The network side of the broker: listeners and connections.
+//! The network side of the broker: listeners and connections, and SASL
+//! authentication on them.
 
+pub mod sasl;
 pub mod server;

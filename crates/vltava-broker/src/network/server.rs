@@ -30,9 +30,11 @@ use tracing::{debug, info, warn};
 use vltava_config::SecurityProtocol;
 use vltava_protocol::header::{self, split_frame};
 use vltava_protocol::messages::{ApiKey, RequestHeader};
+use vltava_protocol::ErrorCode;
 use vltava_protocol::{Message, RequestBody};
 use vltava_tls::{PrincipalMapper, ServerTls};
 
+use super::sasl::{Authenticator, SaslListener, Stage, Step};
 use crate::broker::Broker;
 use crate::handlers::{self, Session};
 use crate::stats::{add, BrokerStats};
@@ -47,6 +49,8 @@ pub struct Listener {
     pub tls: Option<Arc<ServerTls>>,
     /// `ssl.principal.mapping.rules`, for client certificates.
     pub principal_mapper: Option<PrincipalMapper>,
+    /// SASL, on SASL_PLAINTEXT and SASL_SSL listeners.
+    pub sasl: Option<Arc<SaslListener>>,
 }
 
 /// The principal of a connection nobody authenticated (Kafka's
@@ -101,8 +105,9 @@ async fn open_connection(
         protocol: listener.protocol,
         principal: ANONYMOUS.to_string(),
     };
+    let auth = listener.sasl.clone().map(Authenticator::new);
     let Some(tls) = &listener.tls else {
-        return handle_connection(stream, peer, session, broker, shutdown).await;
+        return handle_connection(stream, peer, session, auth, broker, shutdown).await;
     };
     let limit = broker.connection_limits().idle_timeout;
     let acceptor = tokio_rustls::TlsAcceptor::from(tls.config());
@@ -129,7 +134,7 @@ async fn open_connection(
         session.principal = format!("User:{name}");
     }
     debug!(%peer, principal = %session.principal, "TLS connection");
-    handle_connection(stream, peer, session, broker, shutdown).await
+    handle_connection(stream, peer, session, auth, broker, shutdown).await
 }
 
 /// True when a "request" looks like the start of a TLS handshake record
@@ -141,7 +146,8 @@ fn looks_like_tls(input: &[u8]) -> bool {
 async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     peer: SocketAddr,
-    session: Session,
+    mut session: Session,
+    mut auth: Option<Authenticator>,
     broker: Arc<Broker>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), CloseReason> {
@@ -192,6 +198,29 @@ async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
         };
         output.clear();
         let started = Instant::now();
+        // On a SASL listener, the handshake and the exchange are answered
+        // here, and nothing else passes before it has succeeded.
+        let frame = match &mut auth {
+            None => frame,
+            Some(auth) => {
+                match sasl_gate(&broker, auth, frame, peer, &mut session, &mut output).await {
+                    Gate::Pass(frame) => frame,
+                    Gate::Answer => {
+                        stream
+                            .write_all(&output)
+                            .await
+                            .map_err(|e| format!("write failed: {e}"))?;
+                        continue;
+                    }
+                    Gate::AnswerAndClose { reason, delay } => {
+                        let _ = stream.write_all(&output).await;
+                        let _ = stream.flush().await;
+                        tokio::time::sleep(delay).await;
+                        return Err(reason);
+                    }
+                }
+            }
+        };
         let api_key = header::peek_api_key_and_version(&frame).map_or(-1, |(key, _)| key);
         let spliced = match handle_frame(&broker, frame, peer, &session, &mut output).await {
             Ok(spliced) => spliced,
@@ -224,6 +253,189 @@ async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
         add(&api.requests, 1);
         api.observe(started.elapsed());
     }
+}
+
+/// What the SASL layer did with a frame.
+enum Gate {
+    /// Not SASL's: handle it as a request.
+    Pass(Bytes),
+    /// Answered (in `output`); go on.
+    Answer,
+    /// Answered (possibly with nothing); close after `delay`.
+    AnswerAndClose {
+        reason: CloseReason,
+        delay: Duration,
+    },
+}
+
+fn close(reason: impl Into<String>) -> Gate {
+    Gate::AnswerAndClose {
+        reason: reason.into(),
+        delay: Duration::ZERO,
+    }
+}
+
+/// The SASL part of a connection's request loop (see `network/sasl.rs`).
+async fn sasl_gate(
+    broker: &Broker,
+    auth: &mut Authenticator,
+    mut frame: Bytes,
+    peer: SocketAddr,
+    session: &mut Session,
+    output: &mut BytesMut,
+) -> Gate {
+    // Handshake v0: the tokens come bare, a length and the bytes.
+    if let Stage::Exchange { raw: true, .. } = auth.stage {
+        let step = auth.step(&frame, |m, u| scram_credential(broker, m, u));
+        return match finish_step(broker, auth, step, peer, session) {
+            Ok((response, _)) => {
+                output.extend_from_slice(&(response.len() as u32).to_be_bytes());
+                output.extend_from_slice(&response);
+                Gate::Answer
+            }
+            Err((_, reason)) => Gate::AnswerAndClose {
+                reason,
+                delay: auth.listener.failure_delay,
+            },
+        };
+    }
+    let Ok((key, version)) = header::peek_api_key_and_version(&frame) else {
+        return Gate::Pass(frame);
+    };
+    let api = ApiKey::from_i16(key);
+    let in_exchange = matches!(auth.stage, Stage::Exchange { .. });
+    match api {
+        Some(ApiKey::SaslHandshake) => {}
+        Some(ApiKey::SaslAuthenticate) if in_exchange => {}
+        Some(ApiKey::ApiVersions) => return Gate::Pass(frame),
+        _ if auth.session_expired(Instant::now()) => {
+            return close("the SASL session expired (connections.max.reauth.ms) and the client did not re-authenticate")
+        }
+        _ if auth.is_authenticated() => return Gate::Pass(frame),
+        _ => {
+            return close(format!(
+                "unexpected {} request during the SASL handshake",
+                api.map_or_else(|| format!("API {key}"), |a| a.name().to_string())
+            ))
+        }
+    }
+    let api = api.expect("matched above");
+    if !handlers::supported_versions(api).is_some_and(|r| r.contains(version)) {
+        return close(format!("{} v{version} is not supported", api.name()));
+    }
+    let request_header =
+        match RequestHeader::decode(&mut frame, api.request_header_version(version)) {
+            Ok(h) => h,
+            Err(e) => return close(format!("bad {} header: {e}", api.name())),
+        };
+    let body = match RequestBody::decode(api, &mut frame, version) {
+        Ok(b) => b,
+        Err(e) => return close(format!("malformed {} v{version} request: {e}", api.name())),
+    };
+    let correlation_id = request_header.correlation_id;
+    match body {
+        RequestBody::SaslHandshake(request) => {
+            let code = auth.handshake(&request.mechanism, version);
+            let response = vltava_protocol::messages::SaslHandshakeResponse {
+                error_code: code.code(),
+                mechanisms: auth.listener.mechanism_names(),
+                ..Default::default()
+            };
+            let body = vltava_protocol::ResponseBody::SaslHandshake(response);
+            if encode(output, correlation_id, &body, version).is_err() {
+                return close("cannot encode a SaslHandshake response");
+            }
+            if code == ErrorCode::NONE {
+                Gate::Answer
+            } else {
+                warn!(%peer, listener = %session.listener, mechanism = %request.mechanism, "failed authentication: SASL mechanism not enabled ({})", code.name());
+                Gate::AnswerAndClose {
+                    reason: format!("SASL mechanism {} is not enabled", request.mechanism),
+                    delay: auth.listener.failure_delay,
+                }
+            }
+        }
+        RequestBody::SaslAuthenticate(request) => {
+            let step = auth.step(&request.auth_bytes, |m, u| scram_credential(broker, m, u));
+            let (response, failed) = match finish_step(broker, auth, step, peer, session) {
+                Ok((bytes, lifetime_ms)) => (
+                    vltava_protocol::messages::SaslAuthenticateResponse {
+                        error_code: 0,
+                        error_message: None,
+                        auth_bytes: bytes.into(),
+                        session_lifetime_ms: lifetime_ms,
+                        ..Default::default()
+                    },
+                    None,
+                ),
+                Err((client_message, reason)) => (
+                    vltava_protocol::messages::SaslAuthenticateResponse {
+                        error_code: ErrorCode::SASL_AUTHENTICATION_FAILED.code(),
+                        error_message: Some(client_message),
+                        ..Default::default()
+                    },
+                    Some(reason),
+                ),
+            };
+            let body = vltava_protocol::ResponseBody::SaslAuthenticate(response);
+            if encode(output, correlation_id, &body, version).is_err() {
+                return close("cannot encode a SaslAuthenticate response");
+            }
+            match failed {
+                None => Gate::Answer,
+                Some(reason) => Gate::AnswerAndClose {
+                    reason,
+                    delay: auth.listener.failure_delay,
+                },
+            }
+        }
+        _ => close("unexpected request during the SASL handshake"),
+    }
+}
+
+/// Applies a step's outcome to the connection: on success the principal
+/// (and the bytes to send with the session lifetime); on failure the
+/// audit line, and (client message, close reason).
+fn finish_step(
+    broker: &Broker,
+    auth: &mut Authenticator,
+    step: Step,
+    peer: SocketAddr,
+    session: &mut Session,
+) -> Result<(Vec<u8>, i64), (String, CloseReason)> {
+    match step {
+        Step::Continue(bytes) => Ok((bytes, 0)),
+        Step::Complete {
+            response,
+            user,
+            token_expires_ms,
+        } => {
+            let lifetime = auth.complete(&user, token_expires_ms);
+            session.principal = format!("User:{user}");
+            add(&broker.stats.sasl_authentications, 1);
+            info!(%peer, listener = %session.listener, principal = %session.principal, "authenticated");
+            Ok((response, lifetime))
+        }
+        Step::Failed {
+            client_message,
+            reason,
+            user,
+        } => {
+            add(&broker.stats.sasl_failed_authentications, 1);
+            warn!(%peer, listener = %session.listener, user = user.as_deref().unwrap_or("-"), "failed authentication: {reason}");
+            Err((client_message, format!("failed authentication: {reason}")))
+        }
+    }
+}
+
+/// A user's stored SCRAM credential, from the metadata image.
+fn scram_credential(
+    broker: &Broker,
+    mechanism: vltava_sasl::scram::ScramMechanism,
+    user: &str,
+) -> Option<vltava_sasl::scram::ScramCredential> {
+    let _ = (broker, mechanism, user);
+    None
 }
 
 /// Errors that mean the client closed or reset its end.
@@ -392,6 +604,11 @@ pub async fn bind_all(config: &vltava_config::BrokerConfig) -> Result<Vec<Listen
         } else {
             (None, None)
         };
+        let sasl = if protocol.uses_sasl() {
+            Some(Arc::new(SaslListener::from_config(config, &name)?))
+        } else {
+            None
+        };
         let host = if endpoint.host.is_empty() {
             "0.0.0.0"
         } else {
@@ -412,6 +629,7 @@ pub async fn bind_all(config: &vltava_config::BrokerConfig) -> Result<Vec<Listen
             protocol,
             tls,
             principal_mapper,
+            sasl,
         });
     }
     if out.is_empty() {
