@@ -147,7 +147,6 @@ pub async fn handle(
             vltava_protocol::messages::SaslHandshakeResponse {
                 error_code: vltava_protocol::ErrorCode::ILLEGAL_SASL_STATE.code(),
                 mechanisms: Vec::new(),
-                ..Default::default()
             },
         ),
         RequestBody::SaslAuthenticate(_) => vltava_protocol::ResponseBody::SaslAuthenticate(

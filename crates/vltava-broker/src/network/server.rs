@@ -339,7 +339,6 @@ async fn sasl_gate(
             let response = vltava_protocol::messages::SaslHandshakeResponse {
                 error_code: code.code(),
                 mechanisms: auth.listener.mechanism_names(),
-                ..Default::default()
             };
             let body = vltava_protocol::ResponseBody::SaslHandshake(response);
             if encode(output, correlation_id, &body, version).is_err() {
