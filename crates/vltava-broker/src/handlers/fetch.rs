@@ -21,6 +21,7 @@ use vltava_protocol::messages::fetch_response::{
 use vltava_protocol::messages::{FetchRequest, FetchResponse};
 use vltava_protocol::{ErrorCode, ResponseBody, Uuid};
 
+use super::authz::{Access, Kind, Op};
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::clock::Clock;
@@ -66,6 +67,21 @@ pub async fn handle(
         return session_error(ErrorCode::FETCH_SESSION_ID_NOT_FOUND);
     }
     let by_id = version >= 13;
+    // A follower names itself: in the request's replica id before v15,
+    // in its replica state (with its broker epoch, KIP-903) since.
+    let (replica_id, replica_epoch) = if version >= 15 {
+        (
+            request.replica_state.replica_id,
+            request.replica_state.replica_epoch,
+        )
+    } else {
+        (request.replica_id, -1)
+    };
+    // Kafka's checks: a follower needs ClusterAction on the cluster, a
+    // consumer Read on each topic; a refused partition answers
+    // TOPIC_AUTHORIZATION_FAILED either way.
+    let access = Access::of(broker, context);
+    let follower_allowed = replica_id < 0 || access.allows_cluster(Op::ClusterAction);
     let image = broker.metadata.image();
     let topics: Vec<WantedTopic> = request
         .topics
@@ -81,6 +97,9 @@ pub async fn handle(
             } else {
                 ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
             };
+            let name = topic.map_or(t.topic.as_str(), |t| t.name.as_str());
+            let denied = !follower_allowed
+                || (replica_id < 0 && !access.allows(Op::Read, Kind::Topic, name));
             WantedTopic {
                 name: topic.map_or_else(|| t.topic.clone(), |t| t.name.clone()),
                 id: t.topic_id,
@@ -88,13 +107,17 @@ pub async fn handle(
                     .partitions
                     .iter()
                     .map(|p| Wanted {
-                        partition: topic
-                            .and_then(|topic| broker.replicas.get(&topic.name, p.partition))
-                            .ok_or(if topic.is_some() {
-                                ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
-                            } else {
-                                missing
-                            }),
+                        partition: match topic {
+                            // An unknown topic id says so before any check,
+                            // as in Kafka.
+                            None if by_id => Err(missing),
+                            _ if denied => Err(ErrorCode::TOPIC_AUTHORIZATION_FAILED),
+                            None => Err(missing),
+                            Some(topic) => broker
+                                .replicas
+                                .get(&topic.name, p.partition)
+                                .ok_or(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION),
+                        },
                         index: p.partition,
                         fetch_offset: p.fetch_offset,
                         max_bytes: p.partition_max_bytes.max(0) as usize,
@@ -119,16 +142,6 @@ pub async fn handle(
     };
     let min_bytes = request.min_bytes.max(0) as usize;
     let deadline = Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
-    // A follower names itself: in the request's replica id before v15,
-    // in its replica state (with its broker epoch, KIP-903) since.
-    let (replica_id, replica_epoch) = if version >= 15 {
-        (
-            request.replica_state.replica_id,
-            request.replica_state.replica_epoch,
-        )
-    } else {
-        (request.replica_id, -1)
-    };
     let mut topics = topics;
     let fetcher = if replica_id >= 0 {
         // The leader counts the follower's position once, at arrival: that

@@ -26,6 +26,7 @@ use vltava_protocol::messages::offset_fetch_response::{
 use vltava_protocol::messages::*;
 use vltava_protocol::{ErrorCode, Message, ResponseBody};
 
+use super::authz::{self, Access, Kind, Op};
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::coordinators::groups::OFFSETS_TOPIC;
@@ -98,8 +99,23 @@ pub async fn find_coordinator(
     } else {
         vec![request.key.clone()]
     };
+    // Kafka's checks: Describe on the group or on the transactional id.
+    let access = Access::of(broker, context);
     let mut found = Vec::with_capacity(keys.len());
     for key in keys {
+        let refused = match request.key_type {
+            GROUP_KEY if !access.allows(Op::Describe, Kind::Group, &key) => {
+                Some(ErrorCode::GROUP_AUTHORIZATION_FAILED)
+            }
+            TRANSACTION_KEY if !access.allows(Op::Describe, Kind::TransactionalId, &key) => {
+                Some(ErrorCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
+            }
+            _ => None,
+        };
+        if let Some(code) = refused {
+            found.push((key, Err(KafkaError::new(code, code.message()))));
+            continue;
+        }
         let outcome =
             coordinator_of(broker, request.key_type, &key, &context.session.listener).await;
         found.push((key, outcome));
@@ -152,6 +168,20 @@ pub async fn find_coordinator(
 /// Makes sure this node coordinates `group` (it leads the group's
 /// partition of the offsets topic, loaded in the epoch it leads it in);
 /// the error to answer with otherwise.
+/// The group's ACL check (Kafka's: the operation on the group, else
+/// GROUP_AUTHORIZATION_FAILED), then [`ready`].
+async fn ready_for(
+    broker: &Broker,
+    access: &Access,
+    operation: Op,
+    group: &str,
+) -> Result<(), ErrorCode> {
+    if !access.allows(operation, Kind::Group, group) {
+        return Err(ErrorCode::GROUP_AUTHORIZATION_FAILED);
+    }
+    ready(broker, group).await
+}
+
 async fn ready(broker: &Broker, group: &str) -> Result<(), ErrorCode> {
     broker
         .groups
@@ -200,8 +230,9 @@ pub async fn join_group(
     context: &RequestContext<'_>,
     request: JoinGroupRequest,
 ) -> ResponseBody {
+    let access = Access::of(broker, context);
     let version = context.version;
-    if let Err(code) = ready(broker, &request.group_id).await {
+    if let Err(code) = ready_for(broker, &access, Op::Read, &request.group_id).await {
         return join_response(JoinResult::error(code, &request.member_id), version);
     }
     let join = JoinRequest {
@@ -252,10 +283,11 @@ fn sync_response(result: SyncResult) -> ResponseBody {
 
 pub async fn sync_group(
     broker: &Broker,
-    _context: &RequestContext<'_>,
+    context: &RequestContext<'_>,
     request: SyncGroupRequest,
 ) -> ResponseBody {
-    if let Err(code) = ready(broker, &request.group_id).await {
+    let access = Access::of(broker, context);
+    if let Err(code) = ready_for(broker, &access, Op::Read, &request.group_id).await {
         return sync_response(SyncResult::error(code));
     }
     let sync = SyncRequest {
@@ -284,10 +316,11 @@ pub async fn sync_group(
 
 pub async fn heartbeat(
     broker: &Broker,
-    _context: &RequestContext<'_>,
+    context: &RequestContext<'_>,
     request: HeartbeatRequest,
 ) -> ResponseBody {
-    let code = match ready(broker, &request.group_id).await {
+    let access = Access::of(broker, context);
+    let code = match ready_for(broker, &access, Op::Read, &request.group_id).await {
         Err(code) => code,
         Ok(()) => {
             let now = broker.now_ms();
@@ -320,6 +353,7 @@ pub async fn leave_group(
     context: &RequestContext<'_>,
     request: LeaveGroupRequest,
 ) -> ResponseBody {
+    let access = Access::of(broker, context);
     let version = context.version;
     let members: Vec<(String, Option<String>)> = if version >= 3 {
         request
@@ -330,7 +364,7 @@ pub async fn leave_group(
     } else {
         vec![(request.member_id.clone(), None)]
     };
-    let (code, errors) = match ready(broker, &request.group_id).await {
+    let (code, errors) = match ready_for(broker, &access, Op::Read, &request.group_id).await {
         Err(code) => (code, vec![code; members.len()]),
         Ok(()) => {
             let now = broker.now_ms();
@@ -375,9 +409,10 @@ pub async fn leave_group(
 
 pub async fn offset_commit(
     broker: &Broker,
-    _context: &RequestContext<'_>,
+    context: &RequestContext<'_>,
     request: OffsetCommitRequest,
 ) -> ResponseBody {
+    let access = Access::of(broker, context);
     let offsets: Vec<OffsetToCommit> = request
         .topics
         .iter()
@@ -391,8 +426,21 @@ pub async fn offset_commit(
             })
         })
         .collect();
-    let errors = match ready(broker, &request.group_id).await {
-        Err(code) => vec![code; offsets.len()],
+    // Kafka's checks: Read on the group (every partition fails without
+    // it), then Read on each topic (only that topic's partitions fail).
+    let topic_allowed: Vec<bool> = offsets
+        .iter()
+        .map(|o| access.allows(Op::Read, Kind::Topic, &o.topic))
+        .collect();
+    let all = offsets.len();
+    let offsets: Vec<OffsetToCommit> = offsets
+        .into_iter()
+        .zip(&topic_allowed)
+        .filter_map(|(o, allowed)| allowed.then_some(o))
+        .collect();
+    let errors = match ready_for(broker, &access, Op::Read, &request.group_id).await {
+        Err(code) => vec![code; all],
+        Ok(()) if offsets.is_empty() => Vec::new(),
         Ok(()) => {
             let image = broker.metadata.image();
             let exists = |topic: &str, partition: i32| image.partition(topic, partition).is_some();
@@ -413,6 +461,18 @@ pub async fn offset_commit(
                 .await
                 .unwrap_or_else(|code| vec![code; offsets.len()])
         }
+    };
+    let errors = if errors.len() == all {
+        errors
+    } else {
+        let mut committed = errors.into_iter();
+        topic_allowed
+            .iter()
+            .map(|allowed| match allowed {
+                true => committed.next().unwrap_or(ErrorCode::UNKNOWN_SERVER_ERROR),
+                false => ErrorCode::TOPIC_AUTHORIZATION_FAILED,
+            })
+            .collect()
     };
     let mut errors = errors.into_iter();
     let topics = request
@@ -472,6 +532,7 @@ pub async fn offset_fetch(
     context: &RequestContext<'_>,
     request: OffsetFetchRequest,
 ) -> ResponseBody {
+    let access = Access::of(broker, context);
     let version = context.version;
     // KIP-447 (v7+): a consumer that asks for stable offsets is told to
     // retry while a transaction holds an undecided commit.
@@ -484,14 +545,13 @@ pub async fn offset_fetch(
                     .map(|t| (t.name, t.partition_indexes))
                     .collect()
             });
-            let result = match ready(broker, &g.group_id).await {
+            let result = match ready_for(broker, &access, Op::Describe, &g.group_id).await {
                 Err(code) => Err(code),
-                Ok(()) => {
-                    broker
-                        .groups
-                        .read(|c| stable_offsets(c, &g.group_id, topics.as_deref(), require_stable))
-                        .await
-                }
+                Ok(()) => broker
+                    .groups
+                    .read(|c| stable_offsets(c, &g.group_id, topics.as_deref(), require_stable))
+                    .await
+                    .map(|o| described_only(&access, o, topics.is_none())),
             };
             groups.push(match result {
                 Err(code) => OffsetFetchResponseGroup {
@@ -530,14 +590,13 @@ pub async fn offset_fetch(
             .map(|t| (t.name, t.partition_indexes))
             .collect()
     });
-    let result = match ready(broker, &request.group_id).await {
+    let result = match ready_for(broker, &access, Op::Describe, &request.group_id).await {
         Err(code) => Err(code),
-        Ok(()) => {
-            broker
-                .groups
-                .read(|c| stable_offsets(c, &request.group_id, topics.as_deref(), require_stable))
-                .await
-        }
+        Ok(()) => broker
+            .groups
+            .read(|c| stable_offsets(c, &request.group_id, topics.as_deref(), require_stable))
+            .await
+            .map(|o| described_only(&access, o, topics.is_none())),
     };
     match result {
         // Before v2 there is no top-level error: report it per partition.
@@ -587,6 +646,32 @@ pub async fn offset_fetch(
     }
 }
 
+/// Kafka's topic check of OffsetFetch: Describe on each topic. Asked for
+/// every topic, the others are left out; asked by name, a refused topic's
+/// partitions answer TOPIC_AUTHORIZATION_FAILED.
+fn described_only(
+    access: &Access,
+    mut offsets: Vec<vltava_group::FetchedOffset>,
+    all_topics: bool,
+) -> Vec<vltava_group::FetchedOffset> {
+    if !access.enabled() {
+        return offsets;
+    }
+    if all_topics {
+        offsets.retain(|o| access.allows(Op::Describe, Kind::Topic, &o.topic));
+    } else {
+        for o in &mut offsets {
+            if !access.allows(Op::Describe, Kind::Topic, &o.topic) {
+                o.offset = -1;
+                o.leader_epoch = -1;
+                o.metadata = Some(String::new());
+                o.error = ErrorCode::TOPIC_AUTHORIZATION_FAILED;
+            }
+        }
+    }
+    offsets
+}
+
 /// Groups fetched offsets by topic, keeping the order topics first appear in.
 fn group_by_topic<T>(
     offsets: Vec<vltava_group::FetchedOffset>,
@@ -604,9 +689,13 @@ fn group_by_topic<T>(
 
 pub async fn list_groups(
     broker: &Broker,
-    _context: &RequestContext<'_>,
+    context: &RequestContext<'_>,
     request: ListGroupsRequest,
 ) -> ResponseBody {
+    // Kafka's check: Describe on the cluster lists every group; otherwise
+    // only the groups the principal may describe.
+    let access = Access::of(broker, context);
+    let all_groups = access.allows_cluster(Op::Describe);
     if let Err(code) = ready_all(broker).await {
         return ResponseBody::ListGroups(ListGroupsResponse {
             error_code: code.code(),
@@ -625,6 +714,7 @@ pub async fn list_groups(
                     .iter()
                     .any(|s| s.eq_ignore_ascii_case(state))
         })
+        .filter(|(group_id, _, _)| all_groups || access.allows(Op::Describe, Kind::Group, group_id))
         .filter(|_| {
             request.types_filter.is_empty()
                 || request
@@ -648,9 +738,10 @@ pub async fn list_groups(
 
 pub async fn describe_groups(
     broker: &Broker,
-    _context: &RequestContext<'_>,
+    context: &RequestContext<'_>,
     request: DescribeGroupsRequest,
 ) -> ResponseBody {
+    let access = Access::of(broker, context);
     // With no authorizer, Kafka answers every operation a group supports
     // when they are asked for (v3+), for the groups it could describe.
     let authorized_operations = if request.include_authorized_operations {
@@ -660,9 +751,14 @@ pub async fn describe_groups(
     };
     let mut groups = Vec::with_capacity(request.groups.len());
     for group_id in request.groups {
-        let result = match ready(broker, &group_id).await {
+        let result = match ready_for(broker, &access, Op::Describe, &group_id).await {
             Err(code) => Err(code),
             Ok(()) => broker.groups.read(|c| c.describe_group(&group_id)).await,
+        };
+        let group_operations = if access.enabled() && authorized_operations != i32::MIN {
+            access.authorized_operations(Kind::Group, &group_id, authz::GROUP_OPERATIONS)
+        } else {
+            authorized_operations
         };
         groups.push(match result {
             Err(code) => DescribedGroup {
@@ -690,7 +786,7 @@ pub async fn describe_groups(
                         ..Default::default()
                     })
                     .collect(),
-                authorized_operations,
+                authorized_operations: group_operations,
                 ..Default::default()
             },
         });
@@ -703,12 +799,13 @@ pub async fn describe_groups(
 
 pub async fn delete_groups(
     broker: &Broker,
-    _context: &RequestContext<'_>,
+    context: &RequestContext<'_>,
     request: DeleteGroupsRequest,
 ) -> ResponseBody {
+    let access = Access::of(broker, context);
     let mut results = Vec::with_capacity(request.groups_names.len());
     for group_id in request.groups_names {
-        let code = match ready(broker, &group_id).await {
+        let code = match ready_for(broker, &access, Op::Delete, &group_id).await {
             Err(code) => code,
             Ok(()) => {
                 let now = broker.now_ms();
@@ -751,9 +848,10 @@ fn subscribes_to(metadata: &Bytes, topic: &str) -> bool {
 
 pub async fn offset_delete(
     broker: &Broker,
-    _context: &RequestContext<'_>,
+    context: &RequestContext<'_>,
     request: OffsetDeleteRequest,
 ) -> ResponseBody {
+    let access = Access::of(broker, context);
     let partitions: Vec<(String, i32)> = request
         .topics
         .iter()
@@ -763,7 +861,18 @@ pub async fn offset_delete(
                 .map(|p| (t.name.clone(), p.partition_index))
         })
         .collect();
-    let (code, errors) = match ready(broker, &request.group_id).await {
+    // Kafka's checks: Delete on the group, then Read on each topic (a
+    // refused topic's partitions answer TOPIC_AUTHORIZATION_FAILED).
+    let topic_allowed: Vec<bool> = partitions
+        .iter()
+        .map(|(t, _)| access.allows(Op::Read, Kind::Topic, t))
+        .collect();
+    let partitions: Vec<(String, i32)> = partitions
+        .into_iter()
+        .zip(&topic_allowed)
+        .filter_map(|(p, allowed)| allowed.then_some(p))
+        .collect();
+    let (code, errors) = match ready_for(broker, &access, Op::Delete, &request.group_id).await {
         Err(code) => (code, Vec::new()),
         Ok(()) => broker
             .groups
@@ -775,6 +884,14 @@ pub async fn offset_delete(
             .await
             .unwrap_or_else(|code| (code, Vec::new())),
     };
+    let mut deleted = errors.into_iter();
+    let errors: Vec<ErrorCode> = topic_allowed
+        .iter()
+        .map(|allowed| match allowed {
+            true => deleted.next().unwrap_or(ErrorCode::NONE),
+            false => ErrorCode::TOPIC_AUTHORIZATION_FAILED,
+        })
+        .collect();
     if code.is_error() {
         return ResponseBody::OffsetDelete(OffsetDeleteResponse {
             error_code: code.code(),

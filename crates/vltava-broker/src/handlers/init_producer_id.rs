@@ -9,6 +9,7 @@
 use vltava_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse};
 use vltava_protocol::{ErrorCode, ResponseBody};
 
+use super::authz::{Access, Kind, Op};
 use super::transactions::fenced_for;
 use super::RequestContext;
 use crate::broker::Broker;
@@ -30,6 +31,21 @@ pub async fn handle(
     // Kafka: a producer id without an epoch (or the reverse) is malformed.
     if (request.producer_id == -1) != (request.producer_epoch == -1) {
         return refuse(ErrorCode::INVALID_REQUEST);
+    }
+    // Kafka's checks: Write on the transactional id; without one, an
+    // idempotent producer needs IdempotentWrite on the cluster or Write on
+    // some topic.
+    let access = Access::of(broker, context);
+    match &request.transactional_id {
+        Some(id) if !access.allows(Op::Write, Kind::TransactionalId, id) => {
+            return refuse(ErrorCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
+        }
+        None if !access.allows_cluster(Op::IdempotentWrite)
+            && !access.allows_some(Op::Write, Kind::Topic) =>
+        {
+            return refuse(ErrorCode::CLUSTER_AUTHORIZATION_FAILED)
+        }
+        _ => {}
     }
     let answer = |(producer_id, producer_epoch)| {
         ResponseBody::InitProducerId(InitProducerIdResponse {

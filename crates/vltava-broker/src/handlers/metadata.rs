@@ -11,6 +11,7 @@ use vltava_protocol::messages::metadata_response::{
 use vltava_protocol::messages::{MetadataRequest, MetadataResponse};
 use vltava_protocol::{ErrorCode, ResponseBody, Uuid};
 
+use super::authz::{self, Access, Kind, Op};
 use super::RequestContext;
 use crate::broker::Broker;
 
@@ -77,15 +78,23 @@ pub async fn handle(
 ) -> ResponseBody {
     let version = context.version;
     let wanted = wanted_topics(request.topics, version);
+    // Kafka's checks: Describe on a topic to see it (topics asked for by
+    // name answer TOPIC_AUTHORIZATION_FAILED; "all topics" leaves the
+    // others out), Create on the cluster or the topic to auto-create it.
+    let access = Access::of(broker, context);
+    let may_create = |name: &str| {
+        access.allows_cluster(Op::Create) || access.allows(Op::Create, Kind::Topic, name)
+    };
     // Versions before 4 always allow auto-creation.
     let allow_auto_create = request.allow_auto_topic_creation || version < 4;
+    let auto_create = allow_auto_create && broker.metadata.config().auto_create_topics_enable();
     if let Some(wanted) = &wanted {
-        if allow_auto_create && broker.metadata.config().auto_create_topics_enable() {
+        if auto_create {
             let image = broker.metadata.image();
             let missing: Vec<String> = wanted
                 .iter()
                 .filter_map(|(name, _)| name.as_ref())
-                .filter(|name| image.topic(name).is_none())
+                .filter(|name| image.topic(name).is_none() && may_create(name))
                 .cloned()
                 .collect();
             if !missing.is_empty() {
@@ -94,27 +103,68 @@ pub async fn handle(
         }
     }
     let image = broker.metadata.image();
+    let denied = |name: Option<&str>, id: &Uuid| MetadataResponseTopic {
+        error_code: ErrorCode::TOPIC_AUTHORIZATION_FAILED.code(),
+        name: name.map(str::to_string),
+        topic_id: *id,
+        topic_authorized_operations: AUTHORIZED_OPERATIONS_OMITTED,
+        ..Default::default()
+    };
     let mut topics: Vec<MetadataResponseTopic> = match wanted {
         None => image
             .topics()
             .into_iter()
+            .filter(|t| access.allows(Op::Describe, Kind::Topic, &t.name))
             .map(|t| describe_topic(t, broker.node_id))
             .collect(),
         Some(wanted) => wanted
             .iter()
-            .map(|(name, id)| lookup(&image, name.as_deref(), id, broker.node_id))
+            .map(|(name, id)| {
+                let known = match name {
+                    Some(n) => image.topic(n),
+                    None => image.topic_by_id(id),
+                };
+                match (known, name) {
+                    (Some(t), _) if !access.allows(Op::Describe, Kind::Topic, &t.name) => {
+                        denied(name.as_deref(), id)
+                    }
+                    (None, Some(n))
+                        if !access.allows(Op::Describe, Kind::Topic, n)
+                            || (auto_create && !may_create(n)) =>
+                    {
+                        denied(name.as_deref(), id)
+                    }
+                    _ => lookup(&image, name.as_deref(), id, broker.node_id),
+                }
+            })
             .collect(),
     };
     // v8+: asked-for authorized operations (KafkaApis sets them on every
     // topic of the answer); the cluster's exist in v8-10 only.
     if version >= 8 && request.include_topic_authorized_operations {
         for topic in &mut topics {
-            topic.topic_authorized_operations = TOPIC_AUTHORIZED_OPERATIONS;
+            if topic.error_code == ErrorCode::TOPIC_AUTHORIZATION_FAILED.code() {
+                continue;
+            }
+            topic.topic_authorized_operations = if access.enabled() {
+                let name = topic.name.clone().unwrap_or_default();
+                access.authorized_operations(Kind::Topic, &name, authz::TOPIC_OPERATIONS)
+            } else {
+                TOPIC_AUTHORIZED_OPERATIONS
+            };
         }
     }
     let cluster_authorized_operations =
         if (8..=10).contains(&version) && request.include_cluster_authorized_operations {
-            CLUSTER_AUTHORIZED_OPERATIONS
+            if access.enabled() {
+                access.authorized_operations(
+                    Kind::Cluster,
+                    vltava_acl::CLUSTER_NAME,
+                    authz::CLUSTER_OPERATIONS,
+                )
+            } else {
+                CLUSTER_AUTHORIZED_OPERATIONS
+            }
         } else {
             AUTHORIZED_OPERATIONS_OMITTED
         };

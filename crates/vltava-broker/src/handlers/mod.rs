@@ -10,6 +10,7 @@ use crate::broker::Broker;
 
 pub mod admin;
 pub mod api_versions;
+pub mod authz;
 pub mod cluster;
 pub mod configs;
 pub mod fetch;
@@ -107,6 +108,77 @@ pub const SUPPORTED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::WriteTxnMarkers, v(0, 1)),
 ];
 
+/// The requests that need an operation on the cluster resource before
+/// anything else (Kafka's checks for them): brokers' and voters' own RPCs
+/// need ClusterAction; the quorum's admin requests Describe or Alter. A
+/// refused admin request is answered CLUSTER_AUTHORIZATION_FAILED; a
+/// refused inter-node RPC closes the connection with a log line (only a
+/// node sends those, and its principal lacks what a node must have).
+fn cluster_check(
+    broker: &Broker,
+    context: &RequestContext<'_>,
+    body: &RequestBody,
+) -> Option<Result<Option<vltava_protocol::ResponseBody>, String>> {
+    use authz::Op;
+    use vltava_protocol::ErrorCode;
+    use vltava_protocol::ResponseBody as R;
+    let operation = match body {
+        RequestBody::DescribeQuorum(_) => Op::Describe,
+        RequestBody::AddRaftVoter(_) | RequestBody::RemoveRaftVoter(_) => Op::Alter,
+        RequestBody::BrokerRegistration(_)
+        | RequestBody::BrokerHeartbeat(_)
+        | RequestBody::AllocateProducerIds(_)
+        | RequestBody::AlterPartition(_)
+        | RequestBody::WriteTxnMarkers(_)
+        | RequestBody::Vote(_)
+        | RequestBody::BeginQuorumEpoch(_)
+        | RequestBody::EndQuorumEpoch(_)
+        | RequestBody::FetchSnapshot(_) => Op::ClusterAction,
+        _ if vltava_quorum::inbound::is_quorum_request(body, context.version) => Op::ClusterAction,
+        _ => return None,
+    };
+    let access = authz::Access::of(broker, context);
+    if access.allows_cluster(operation) {
+        return None;
+    }
+    let code = ErrorCode::CLUSTER_AUTHORIZATION_FAILED.code();
+    let message = Some(format!(
+        "{} needs {} on the cluster",
+        body.api_key().name(),
+        operation.name()
+    ));
+    Some(Ok(Some(match body {
+        RequestBody::DescribeQuorum(_) => {
+            R::DescribeQuorum(vltava_protocol::messages::DescribeQuorumResponse {
+                error_code: code,
+                error_message: message,
+                ..Default::default()
+            })
+        }
+        RequestBody::AddRaftVoter(_) => {
+            R::AddRaftVoter(vltava_protocol::messages::AddRaftVoterResponse {
+                error_code: code,
+                error_message: message,
+                ..Default::default()
+            })
+        }
+        RequestBody::RemoveRaftVoter(_) => {
+            R::RemoveRaftVoter(vltava_protocol::messages::RemoveRaftVoterResponse {
+                error_code: code,
+                error_message: message,
+                ..Default::default()
+            })
+        }
+        _ => {
+            return Some(Err(format!(
+                "{} from {} refused: it needs ClusterAction on the cluster",
+                body.api_key().name(),
+                context.session.principal
+            )))
+        }
+    })))
+}
+
 pub fn supported_versions(api_key: ApiKey) -> Option<VersionRange> {
     SUPPORTED
         .iter()
@@ -121,6 +193,10 @@ pub async fn handle(
     context: &RequestContext<'_>,
     body: RequestBody,
 ) -> Result<Option<vltava_protocol::ResponseBody>, String> {
+    // The cluster-level checks, before anything is relayed or answered.
+    if let Some(refused) = cluster_check(broker, context, &body) {
+        return refused;
+    }
     // DescribeQuorum is answered from the quorum leader's view; a node that
     // does not lead relays it there, as Kafka's brokers forward it to the
     // active controller (the Admin client sends it to any node).

@@ -19,6 +19,7 @@ use vltava_protocol::messages::{ProduceRequest, ProduceResponse};
 use vltava_protocol::{ErrorCode, ResponseBody};
 use vltava_records::{BatchSplitter, Compression, RecordBatchBuilder, TimestampType};
 
+use super::authz::{Access, Kind, Op};
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::error::KafkaError;
@@ -83,7 +84,15 @@ pub async fn handle(
         let deadline = Instant::now() + Duration::from_millis(request.timeout_ms.max(0) as u64);
         let mut appended = Vec::with_capacity(request.topic_data.len());
         let image = broker.metadata.image();
+        // Kafka's checks: Write on the transactional id (every partition
+        // fails without it), then Write on each topic.
+        let access = Access::of(broker, context);
+        let txn_denied = request
+            .transactional_id
+            .as_deref()
+            .is_some_and(|id| !access.allows(Op::Write, Kind::TransactionalId, id));
         for topic in request.topic_data {
+            let topic_denied = !access.allows(Op::Write, Kind::Topic, &topic.name);
             // Only the coordinators write the internal topics (they append
             // to the log directly); a client's records there would be read
             // back as group or transaction state. Kafka refuses them too,
@@ -93,6 +102,17 @@ pub async fn handle(
             let mut partitions = Vec::with_capacity(topic.partition_data.len());
             for p in topic.partition_data {
                 let (result, partition) = match broker.replicas.get(&topic.name, p.index) {
+                    _ if txn_denied => (
+                        Err(Rejection::new(
+                            ErrorCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+                            "",
+                        )),
+                        None,
+                    ),
+                    _ if topic_denied => (
+                        Err(Rejection::new(ErrorCode::TOPIC_AUTHORIZATION_FAILED, "")),
+                        None,
+                    ),
                     _ if internal => (
                         Err(Rejection::new(
                             ErrorCode::INVALID_TOPIC_EXCEPTION,

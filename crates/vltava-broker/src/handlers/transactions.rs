@@ -18,6 +18,7 @@ use vltava_protocol::messages::*;
 use vltava_protocol::{ErrorCode, ResponseBody};
 use vltava_txn::TxnState;
 
+use super::authz::{Access, Kind, Op};
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::coordinators::groups::OFFSETS_TOPIC;
@@ -43,7 +44,46 @@ async fn add_partitions_for(
     topics: &[AddPartitionsToTxnTopic],
     verify_only: bool,
     version: i16,
+    access: &Access,
 ) -> Vec<AddPartitionsToTxnTopicResult> {
+    // Kafka's checks for a producer's request: Write on the transactional
+    // id (every partition fails without it), then Write on each topic (a
+    // refused topic fails, the others are not attempted).
+    if !verify_only {
+        let answer = |code_of: &dyn Fn(&str) -> ErrorCode| {
+            topics
+                .iter()
+                .map(|t| AddPartitionsToTxnTopicResult {
+                    name: t.name.clone(),
+                    results_by_partition: t
+                        .partitions
+                        .iter()
+                        .map(|&p| AddPartitionsToTxnPartitionResult {
+                            partition_index: p,
+                            partition_error_code: code_of(&t.name).code(),
+                            ..Default::default()
+                        })
+                        .collect(),
+                    ..Default::default()
+                })
+                .collect()
+        };
+        if !access.allows(Op::Write, Kind::TransactionalId, transactional_id) {
+            return answer(&|_| ErrorCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+        }
+        if topics
+            .iter()
+            .any(|t| !access.allows(Op::Write, Kind::Topic, &t.name))
+        {
+            return answer(&|name| {
+                if access.allows(Op::Write, Kind::Topic, name) {
+                    ErrorCode::OPERATION_NOT_ATTEMPTED
+                } else {
+                    ErrorCode::TOPIC_AUTHORIZATION_FAILED
+                }
+            });
+        }
+    }
     let image = broker.metadata.image();
     let exists = |topic: &str, p: i32| {
         image
@@ -119,6 +159,7 @@ pub async fn add_partitions_to_txn(
     request: AddPartitionsToTxnRequest,
 ) -> ResponseBody {
     let version = context.version;
+    let access = Access::of(broker, context);
     if version < 4 {
         let results = add_partitions_for(
             broker,
@@ -128,6 +169,7 @@ pub async fn add_partitions_to_txn(
             &request.v3_and_below_topics,
             false,
             version,
+            &access,
         )
         .await;
         return ResponseBody::AddPartitionsToTxn(AddPartitionsToTxnResponse {
@@ -135,7 +177,16 @@ pub async fn add_partitions_to_txn(
             ..Default::default()
         });
     }
-    // v4+: several transactions per request (the broker-to-broker form).
+    // v4+: several transactions per request (the broker-to-broker form):
+    // a broker's verify-only request needs ClusterAction.
+    if request.transactions.iter().any(|t| t.verify_only)
+        && !access.allows_cluster(Op::ClusterAction)
+    {
+        return ResponseBody::AddPartitionsToTxn(AddPartitionsToTxnResponse {
+            error_code: ErrorCode::CLUSTER_AUTHORIZATION_FAILED.code(),
+            ..Default::default()
+        });
+    }
     let mut results_by_transaction = Vec::with_capacity(request.transactions.len());
     for txn in &request.transactions {
         let topic_results = add_partitions_for(
@@ -146,6 +197,7 @@ pub async fn add_partitions_to_txn(
             &txn.topics,
             txn.verify_only,
             version,
+            &access,
         )
         .await;
         results_by_transaction.push(AddPartitionsToTxnResult {
@@ -165,6 +217,21 @@ pub async fn add_offsets_to_txn(
     context: &RequestContext<'_>,
     request: AddOffsetsToTxnRequest,
 ) -> ResponseBody {
+    // Kafka's checks: Write on the transactional id, Read on the group.
+    let access = Access::of(broker, context);
+    let refused = if !access.allows(Op::Write, Kind::TransactionalId, &request.transactional_id) {
+        Some(ErrorCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
+    } else if !access.allows(Op::Read, Kind::Group, &request.group_id) {
+        Some(ErrorCode::GROUP_AUTHORIZATION_FAILED)
+    } else {
+        None
+    };
+    if let Some(code) = refused {
+        return ResponseBody::AddOffsetsToTxn(AddOffsetsToTxnResponse {
+            error_code: code.code(),
+            ..Default::default()
+        });
+    }
     // Sent to the transaction coordinator: only the group's partition is
     // needed here, wherever the group is coordinated.
     let code = match broker.groups.ensure_topic().await {
@@ -193,6 +260,14 @@ pub async fn end_txn(
     context: &RequestContext<'_>,
     request: EndTxnRequest,
 ) -> ResponseBody {
+    // Kafka's check: Write on the transactional id.
+    let access = Access::of(broker, context);
+    if !access.allows(Op::Write, Kind::TransactionalId, &request.transactional_id) {
+        return ResponseBody::EndTxn(EndTxnResponse {
+            error_code: ErrorCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED.code(),
+            ..Default::default()
+        });
+    }
     let code = broker
         .txns
         .end_txn(
@@ -254,43 +329,71 @@ pub async fn txn_offset_commit(
             })
         })
         .collect();
-    let errors = match txn_offset_commit_allowed(broker, &request).await {
+    // Kafka's checks: Write on the transactional id, Read on the group
+    // (every partition fails without either), Read on each topic.
+    let access = Access::of(broker, context);
+    let refused = if !access.allows(Op::Write, Kind::TransactionalId, &request.transactional_id) {
+        Some(ErrorCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
+    } else if !access.allows(Op::Read, Kind::Group, &request.group_id) {
+        Some(ErrorCode::GROUP_AUTHORIZATION_FAILED)
+    } else if offsets
+        .iter()
+        .any(|o| !access.allows(Op::Read, Kind::Topic, &o.topic))
+    {
+        Some(ErrorCode::TOPIC_AUTHORIZATION_FAILED)
+    } else {
+        None
+    };
+    let errors = match refused.map_or_else(|| Ok(()), Err) {
+        Err(ErrorCode::TOPIC_AUTHORIZATION_FAILED) => offsets
+            .iter()
+            .map(|o| {
+                if access.allows(Op::Read, Kind::Topic, &o.topic) {
+                    ErrorCode::OPERATION_NOT_ATTEMPTED
+                } else {
+                    ErrorCode::TOPIC_AUTHORIZATION_FAILED
+                }
+            })
+            .collect(),
         Err(code) => vec![code; offsets.len()],
-        Ok(()) => {
-            let image = broker.metadata.image();
-            let exists = |topic: &str, p: i32| {
-                image
-                    .topic(topic)
-                    .is_some_and(|t| p >= 0 && (p as usize) < t.partitions.len())
-            };
-            // v3+ carries the consumer's group metadata; before that the
-            // producer is not a member and only the group id is known.
-            let (generation, member_id, instance_id) = if context.version >= 3 {
-                (
-                    request.generation_id,
-                    request.member_id.as_str(),
-                    request.group_instance_id.as_deref(),
-                )
-            } else {
-                (-1, "", None)
-            };
-            let now = broker.now_ms();
-            broker
-                .groups
-                .call_transactional(request.producer_id, request.producer_epoch, |c| {
-                    c.txn_commit_offsets(
-                        now,
-                        &request.group_id,
-                        request.producer_id,
-                        generation,
-                        member_id,
-                        instance_id,
-                        &offsets,
-                        &exists,
+        Ok(()) => match txn_offset_commit_allowed(broker, &request).await {
+            Err(code) => vec![code; offsets.len()],
+            Ok(()) => {
+                let image = broker.metadata.image();
+                let exists = |topic: &str, p: i32| {
+                    image
+                        .topic(topic)
+                        .is_some_and(|t| p >= 0 && (p as usize) < t.partitions.len())
+                };
+                // v3+ carries the consumer's group metadata; before that the
+                // producer is not a member and only the group id is known.
+                let (generation, member_id, instance_id) = if context.version >= 3 {
+                    (
+                        request.generation_id,
+                        request.member_id.as_str(),
+                        request.group_instance_id.as_deref(),
                     )
-                })
-                .await
-        }
+                } else {
+                    (-1, "", None)
+                };
+                let now = broker.now_ms();
+                broker
+                    .groups
+                    .call_transactional(request.producer_id, request.producer_epoch, |c| {
+                        c.txn_commit_offsets(
+                            now,
+                            &request.group_id,
+                            request.producer_id,
+                            generation,
+                            member_id,
+                            instance_id,
+                            &offsets,
+                            &exists,
+                        )
+                    })
+                    .await
+            }
+        },
     };
     tracing::debug!(
         group_id = %request.group_id,
@@ -327,11 +430,21 @@ pub async fn txn_offset_commit(
 
 pub async fn describe_transactions(
     broker: &Broker,
-    _context: &RequestContext<'_>,
+    context: &RequestContext<'_>,
     request: DescribeTransactionsRequest,
 ) -> ResponseBody {
+    // Kafka's check: Describe on each transactional id.
+    let access = Access::of(broker, context);
     let mut states = Vec::with_capacity(request.transactional_ids.len());
     for id in &request.transactional_ids {
+        if !access.allows(Op::Describe, Kind::TransactionalId, id) {
+            states.push(describe_transactions_response::TransactionState {
+                error_code: ErrorCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED.code(),
+                transactional_id: id.clone(),
+                ..Default::default()
+            });
+            continue;
+        }
         let state = match broker.txns.describe(id).await {
             Ok(Some(txn)) => {
                 let mut topics: Vec<TopicData> = Vec::new();
@@ -384,9 +497,11 @@ pub async fn describe_transactions(
 /// answers too, from its own copy of the producer state).
 pub fn describe_producers(
     broker: &Broker,
-    _context: &RequestContext<'_>,
+    context: &RequestContext<'_>,
     request: DescribeProducersRequest,
 ) -> ResponseBody {
+    // Kafka's check: Read on each topic.
+    let access = Access::of(broker, context);
     use vltava_protocol::messages::describe_producers_response::{
         PartitionResponse, ProducerState, TopicResponse,
     };
@@ -405,6 +520,9 @@ pub fn describe_producers(
                         ..Default::default()
                     };
                     match broker.replicas.get(&t.name, index) {
+                        _ if !access.allows(Op::Read, Kind::Topic, &t.name) => {
+                            response.error_code = ErrorCode::TOPIC_AUTHORIZATION_FAILED.code();
+                        }
                         Some(partition) => {
                             response.active_producers = partition
                                 .active_producers(now_ms)
@@ -456,6 +574,7 @@ pub async fn list_transactions(
     context: &RequestContext<'_>,
     request: ListTransactionsRequest,
 ) -> ResponseBody {
+    let access = Access::of(broker, context);
     let unknown_state_filters: Vec<String> = request
         .state_filters
         .iter()
@@ -491,6 +610,8 @@ pub async fn list_transactions(
         .filter(|t| {
             min_duration < 0 || (t.state == TxnState::Ongoing && now - t.start_ms >= min_duration)
         })
+        // Kafka's check: only the ids the principal may describe.
+        .filter(|t| access.allows(Op::Describe, Kind::TransactionalId, &t.transactional_id))
         .map(|t| list_transactions_response::TransactionState {
             transactional_id: t.transactional_id,
             producer_id: t.producer_id,
