@@ -39,8 +39,7 @@ pub fn fenced_for(code: ErrorCode, version: i16, first_version_with_fenced: i16)
 async fn add_partitions_for(
     broker: &Broker,
     transactional_id: &str,
-    producer_id: i64,
-    producer_epoch: i16,
+    (producer_id, producer_epoch): (i64, i16),
     topics: &[AddPartitionsToTxnTopic],
     verify_only: bool,
     version: i16,
@@ -164,8 +163,10 @@ pub async fn add_partitions_to_txn(
         let results = add_partitions_for(
             broker,
             &request.v3_and_below_transactional_id,
-            request.v3_and_below_producer_id,
-            request.v3_and_below_producer_epoch,
+            (
+                request.v3_and_below_producer_id,
+                request.v3_and_below_producer_epoch,
+            ),
             &request.v3_and_below_topics,
             false,
             version,
@@ -192,8 +193,7 @@ pub async fn add_partitions_to_txn(
         let topic_results = add_partitions_for(
             broker,
             &txn.transactional_id,
-            txn.producer_id,
-            txn.producer_epoch,
+            (txn.producer_id, txn.producer_epoch),
             &txn.topics,
             txn.verify_only,
             version,
