@@ -23,6 +23,7 @@ use vltava_protocol::messages::describe_topic_partitions_response::{
 use vltava_protocol::messages::*;
 use vltava_protocol::{ErrorCode, ResponseBody, Uuid};
 
+use super::authz::{self, Access, Kind, Op};
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::error::KafkaError;
@@ -79,6 +80,9 @@ pub async fn create_topics(
         *counts.entry(t.name.clone()).or_insert(0) += 1;
     }
     let mut answered = std::collections::HashSet::new();
+    // Kafka's check: Create on the cluster or on the topic.
+    let access = Access::of(broker, context);
+    let may_create_any = access.allows_cluster(Op::Create);
     for t in request.topics {
         let name = t.name.clone();
         if !answered.insert(name.clone()) {
@@ -88,6 +92,11 @@ pub async fn create_topics(
             Err(KafkaError::new(
                 ErrorCode::INVALID_REQUEST,
                 format!("Create topics request from client contains a duplicate topic: {name}"),
+            ))
+        } else if !may_create_any && !access.allows(Op::Create, Kind::Topic, &name) {
+            Err(KafkaError::new(
+                ErrorCode::TOPIC_AUTHORIZATION_FAILED,
+                "Authorization failed.",
             ))
         } else {
             let configs: Vec<(String, Option<String>)> =
@@ -176,12 +185,32 @@ pub async fn delete_topics(
             .collect()
     };
     let mut responses = Vec::with_capacity(targets.len());
+    // Kafka's check: Delete on each topic (named, or found by its id).
+    let access = Access::of(broker, context);
     for (name, id) in targets {
         let id_arg = (!id.is_zero()).then_some(id);
-        let result = broker
-            .controller
-            .delete_topic(name.as_deref(), id_arg)
-            .await;
+        let known = match &name {
+            Some(n) => Some(n.clone()),
+            None => broker
+                .metadata
+                .image()
+                .topic_by_id(&id)
+                .map(|t| t.name.clone()),
+        };
+        let denied = known
+            .as_deref()
+            .is_some_and(|n| !access.allows(Op::Delete, Kind::Topic, n));
+        let result = if denied {
+            Err(KafkaError::new(
+                ErrorCode::TOPIC_AUTHORIZATION_FAILED,
+                "Authorization failed.",
+            ))
+        } else {
+            broker
+                .controller
+                .delete_topic(name.as_deref(), id_arg)
+                .await
+        };
         responses.push(match result {
             Ok((deleted_name, deleted_id)) => DeletableTopicResult {
                 name: Some(deleted_name),
@@ -206,9 +235,11 @@ pub async fn delete_topics(
 
 pub async fn create_partitions(
     broker: &Broker,
-    _context: &RequestContext<'_>,
+    context: &RequestContext<'_>,
     request: CreatePartitionsRequest,
 ) -> ResponseBody {
+    // Kafka's check: Alter on each topic.
+    let access = Access::of(broker, context);
     let image = broker.metadata.image();
     let new_partitions: i64 = request
         .topics
@@ -240,15 +271,22 @@ pub async fn create_partitions(
         let assignments: Option<Vec<Vec<i32>>> = t
             .assignments
             .map(|a| a.into_iter().map(|a| a.broker_ids).collect());
-        let result = broker
-            .controller
-            .create_partitions(
-                &t.name,
-                t.count,
-                assignments.as_deref(),
-                request.validate_only,
-            )
-            .await;
+        let result = if !access.allows(Op::Alter, Kind::Topic, &t.name) {
+            Err(KafkaError::new(
+                ErrorCode::TOPIC_AUTHORIZATION_FAILED,
+                "Authorization failed.",
+            ))
+        } else {
+            broker
+                .controller
+                .create_partitions(
+                    &t.name,
+                    t.count,
+                    assignments.as_deref(),
+                    request.validate_only,
+                )
+                .await
+        };
         results.push(match result {
             Ok(()) => CreatePartitionsTopicResult {
                 name: t.name,
@@ -271,9 +309,11 @@ pub async fn create_partitions(
 
 pub fn delete_records(
     broker: &Broker,
-    _context: &RequestContext<'_>,
+    context: &RequestContext<'_>,
     request: DeleteRecordsRequest,
 ) -> ResponseBody {
+    // Kafka's check: Delete on each topic.
+    let access = Access::of(broker, context);
     let topics = request
         .topics
         .into_iter()
@@ -283,6 +323,9 @@ pub fn delete_records(
                 .iter()
                 .map(|p| {
                     let result = match broker.replicas.get(&t.name, p.partition_index) {
+                        _ if !access.allows(Op::Delete, Kind::Topic, &t.name) => {
+                            Err(ErrorCode::TOPIC_AUTHORIZATION_FAILED)
+                        }
                         None => Err(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION),
                         Some(partition) => partition.delete_records_before(p.offset),
                     };
@@ -346,7 +389,16 @@ pub fn describe_cluster(
         controller_id: broker.controller.id(),
         brokers,
         cluster_authorized_operations: if request.include_cluster_authorized_operations {
-            super::metadata::CLUSTER_AUTHORIZED_OPERATIONS
+            let access = Access::of(broker, context);
+            if access.enabled() {
+                access.authorized_operations(
+                    Kind::Cluster,
+                    vltava_acl::CLUSTER_NAME,
+                    authz::CLUSTER_OPERATIONS,
+                )
+            } else {
+                super::metadata::CLUSTER_AUTHORIZED_OPERATIONS
+            }
         } else {
             AUTHORIZED_OPERATIONS_OMITTED
         },
@@ -356,13 +408,21 @@ pub fn describe_cluster(
 
 pub fn describe_topic_partitions(
     broker: &Broker,
-    _context: &RequestContext<'_>,
+    context: &RequestContext<'_>,
     request: DescribeTopicPartitionsRequest,
 ) -> ResponseBody {
+    // Kafka's check: Describe on each topic (listing all leaves the
+    // others out; one asked for by name answers TOPIC_AUTHORIZATION_FAILED).
+    let access = Access::of(broker, context);
     let image = broker.metadata.image();
     let limit = request.response_partition_limit.max(1) as usize;
     let mut names: Vec<String> = if request.topics.is_empty() {
-        image.topics().iter().map(|t| t.name.clone()).collect()
+        image
+            .topics()
+            .iter()
+            .filter(|t| access.allows(Op::Describe, Kind::Topic, &t.name))
+            .map(|t| t.name.clone())
+            .collect()
     } else {
         request.topics.iter().map(|t| t.name.clone()).collect()
     };
@@ -375,6 +435,15 @@ pub fn describe_topic_partitions(
     let mut topics = Vec::new();
     let mut next_cursor = None;
     for name in names.into_iter().filter(|n| *n >= start_topic) {
+        if !access.allows(Op::Describe, Kind::Topic, &name) {
+            topics.push(DescribeTopicPartitionsResponseTopic {
+                error_code: ErrorCode::TOPIC_AUTHORIZATION_FAILED.code(),
+                name: Some(name),
+                topic_authorized_operations: AUTHORIZED_OPERATIONS_OMITTED,
+                ..Default::default()
+            });
+            continue;
+        }
         let Some(topic) = image.topic(&name) else {
             topics.push(DescribeTopicPartitionsResponseTopic {
                 error_code: ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.code(),

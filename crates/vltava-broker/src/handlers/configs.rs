@@ -15,6 +15,7 @@ use vltava_protocol::{ErrorCode, ResponseBody};
 
 use crate::broker::Broker;
 use crate::error::KafkaError;
+use crate::handlers::authz::{Access, Kind, Op};
 use crate::handlers::RequestContext;
 use crate::metadata_cache::topic_config;
 
@@ -24,11 +25,21 @@ pub fn describe_configs(
     request: DescribeConfigsRequest,
 ) -> ResponseBody {
     let version = context.version;
+    let access = Access::of(broker, context);
     let results = request
         .resources
         .into_iter()
         .map(|resource| {
             let described: Result<Vec<DescribedConfig>, KafkaError> = match resource.resource_type {
+                kind if !config_allowed(
+                    &access,
+                    Op::DescribeConfigs,
+                    kind,
+                    &resource.resource_name,
+                ) =>
+                {
+                    Err(config_refused(kind))
+                }
                 RESOURCE_TOPIC => {
                     let image = broker.metadata.image();
                     // As Kafka's ConfigHelper: a name no topic can have is
@@ -189,12 +200,33 @@ fn alter_response(
     }
 }
 
+/// Kafka's config checks: the operation on the topic, or on the cluster
+/// for a broker's configs; other resource types are refused later as
+/// unsupported.
+fn config_allowed(access: &Access, operation: Op, resource_type: i8, name: &str) -> bool {
+    match resource_type {
+        RESOURCE_TOPIC => access.allows(operation, Kind::Topic, name),
+        RESOURCE_BROKER => access.allows_cluster(operation),
+        _ => true,
+    }
+}
+
+fn config_refused(resource_type: i8) -> KafkaError {
+    let code = if resource_type == RESOURCE_TOPIC {
+        ErrorCode::TOPIC_AUTHORIZATION_FAILED
+    } else {
+        ErrorCode::CLUSTER_AUTHORIZATION_FAILED
+    };
+    KafkaError::new(code, code.message())
+}
+
 /// AlterConfigs: the given set replaces all of the resource's overrides.
 pub async fn alter_configs(
     broker: &Broker,
-    _context: &RequestContext<'_>,
+    context: &RequestContext<'_>,
     request: AlterConfigsRequest,
 ) -> ResponseBody {
+    let access = Access::of(broker, context);
     let mut responses = Vec::with_capacity(request.resources.len());
     for resource in request.resources {
         let mut overrides = BTreeMap::new();
@@ -213,6 +245,11 @@ pub async fn alter_configs(
             }
         }
         let result = match (bad, resource.resource_type) {
+            (_, kind)
+                if !config_allowed(&access, Op::AlterConfigs, kind, &resource.resource_name) =>
+            {
+                Err(config_refused(kind))
+            }
             (Some(e), _) => Err(e),
             (None, RESOURCE_TOPIC) => {
                 broker
@@ -257,9 +294,10 @@ pub async fn alter_configs(
 /// IncrementalAlterConfigs: SET / DELETE / APPEND / SUBTRACT on the current overrides.
 pub async fn incremental_alter_configs(
     broker: &Broker,
-    _context: &RequestContext<'_>,
+    context: &RequestContext<'_>,
     request: IncrementalAlterConfigsRequest,
 ) -> ResponseBody {
+    let access = Access::of(broker, context);
     let mut responses = Vec::with_capacity(request.resources.len());
     for resource in request.resources {
         let ops: Result<Vec<AlterConfigOp>, KafkaError> = resource
@@ -271,6 +309,15 @@ pub async fn incremental_alter_configs(
             })
             .collect();
         let result = match ops {
+            _ if !config_allowed(
+                &access,
+                Op::AlterConfigs,
+                resource.resource_type,
+                &resource.resource_name,
+            ) =>
+            {
+                Err(config_refused(resource.resource_type))
+            }
             Err(e) => Err(e),
             Ok(ops) => match resource.resource_type {
                 RESOURCE_TOPIC => {

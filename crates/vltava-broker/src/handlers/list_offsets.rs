@@ -10,6 +10,7 @@ use vltava_protocol::messages::list_offsets_response::{
 use vltava_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 use vltava_protocol::{ErrorCode, ResponseBody};
 
+use super::authz::{Access, Kind, Op};
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::replica::Partition;
@@ -27,6 +28,8 @@ pub fn handle(
 ) -> ResponseBody {
     let version = context.version;
     let read_committed = request.isolation_level == 1;
+    // Kafka's check: Describe on each topic.
+    let access = Access::of(broker, context);
     let topics = request
         .topics
         .into_iter()
@@ -36,6 +39,9 @@ pub fn handle(
                 .iter()
                 .map(|p| {
                     let result = match broker.replicas.get(&topic.name, p.partition_index) {
+                        _ if !access.allows(Op::Describe, Kind::Topic, &topic.name) => {
+                            Err(ErrorCode::TOPIC_AUTHORIZATION_FAILED)
+                        }
                         None => Err(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION),
                         // A special timestamp older than the version that
                         // introduced it is refused, as Kafka does: an old

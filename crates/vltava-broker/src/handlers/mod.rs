@@ -123,8 +123,13 @@ fn cluster_check(
     use vltava_protocol::ErrorCode;
     use vltava_protocol::ResponseBody as R;
     let operation = match body {
-        RequestBody::DescribeQuorum(_) => Op::Describe,
-        RequestBody::AddRaftVoter(_) | RequestBody::RemoveRaftVoter(_) => Op::Alter,
+        RequestBody::DescribeQuorum(_)
+        | RequestBody::DescribeLogDirs(_)
+        | RequestBody::ListPartitionReassignments(_) => Op::Describe,
+        RequestBody::AddRaftVoter(_)
+        | RequestBody::RemoveRaftVoter(_)
+        | RequestBody::ElectLeaders(_)
+        | RequestBody::AlterPartitionReassignments(_) => Op::Alter,
         RequestBody::BrokerRegistration(_)
         | RequestBody::BrokerHeartbeat(_)
         | RequestBody::AllocateProducerIds(_)
@@ -169,6 +174,32 @@ fn cluster_check(
                 ..Default::default()
             })
         }
+        RequestBody::DescribeLogDirs(_) => {
+            R::DescribeLogDirs(vltava_protocol::messages::DescribeLogDirsResponse {
+                error_code: code,
+                ..Default::default()
+            })
+        }
+        RequestBody::ListPartitionReassignments(_) => R::ListPartitionReassignments(
+            vltava_protocol::messages::ListPartitionReassignmentsResponse {
+                error_code: code,
+                error_message: message,
+                ..Default::default()
+            },
+        ),
+        RequestBody::ElectLeaders(_) => {
+            R::ElectLeaders(vltava_protocol::messages::ElectLeadersResponse {
+                error_code: code,
+                ..Default::default()
+            })
+        }
+        RequestBody::AlterPartitionReassignments(_) => R::AlterPartitionReassignments(
+            vltava_protocol::messages::AlterPartitionReassignmentsResponse {
+                error_code: code,
+                error_message: message,
+                ..Default::default()
+            },
+        ),
         _ => {
             return Some(Err(format!(
                 "{} from {} refused: it needs ClusterAction on the cluster",

@@ -14,6 +14,7 @@ use vltava_protocol::messages::offset_for_leader_epoch_response::{
 use vltava_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 use vltava_protocol::{ErrorCode, ResponseBody};
 
+use super::authz::{Access, Kind, Op};
 use super::RequestContext;
 use crate::broker::Broker;
 
@@ -26,6 +27,8 @@ pub fn handle(
     request: OffsetForLeaderEpochRequest,
 ) -> ResponseBody {
     let any_replica = context.version < 3 || request.replica_id == DEBUG_REPLICA_ID;
+    // Kafka's check: Describe on each topic.
+    let access = Access::of(broker, context);
     let topics = request
         .topics
         .into_iter()
@@ -41,6 +44,9 @@ pub fn handle(
                         end_offset: end,
                         ..Default::default()
                     };
+                    if !access.allows(Op::Describe, Kind::Topic, &topic.topic) {
+                        return answer(ErrorCode::TOPIC_AUTHORIZATION_FAILED, (-1, -1));
+                    }
                     let Some(partition) = broker.replicas.get(&topic.topic, p.partition) else {
                         return answer(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, (-1, -1));
                     };
