@@ -60,9 +60,17 @@ pub async fn run(
     let (stop_serving, serving) = watch::channel(false);
     let tls: Vec<_> = listeners.iter().filter_map(|l| l.tls.clone()).collect();
     let tls_reload = tokio::spawn(network::server::reload_tls(tls, shutdown.clone()));
+    let counts = Arc::new(network::limits::ConnectionCounts::default());
     let servers: Vec<_> = listeners
         .into_iter()
-        .map(|l| tokio::spawn(network::server::serve(l, broker.clone(), serving.clone())))
+        .map(|l| {
+            tokio::spawn(network::server::serve(
+                l,
+                broker.clone(),
+                counts.clone(),
+                serving.clone(),
+            ))
+        })
         .collect();
     let server = tokio::spawn(async move {
         for s in servers {

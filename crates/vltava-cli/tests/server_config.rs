@@ -46,3 +46,55 @@ fn properties_file_errors_name_the_key() {
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("auto.create.topics.enable"), "{stderr}");
 }
+
+/// Runs `vltava server` with its own `listeners` (no `--listen`), which
+/// must fail to start; returns the exit code and stderr.
+fn server_with_listeners(args: &[&str]) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_vltava"))
+        .arg("server")
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["--set", "http.listeners="])
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_tls_listener_without_a_key_store_is_a_start_up_error_saying_what_to_set() {
+    let (code, stderr) = server_with_listeners(&["--set", "listeners=SSL://127.0.0.1:0"]);
+    assert_ne!(code, Some(0));
+    assert!(
+        stderr.contains("listener SSL") && stderr.contains("ssl.keystore.location"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_sasl_listener_offering_plain_without_users_is_a_start_up_error() {
+    let (code, stderr) = server_with_listeners(&[
+        "--set",
+        "listeners=SASL_PLAINTEXT://127.0.0.1:0",
+        "--set",
+        "sasl.enabled.mechanisms=PLAIN",
+    ]);
+    assert_ne!(code, Some(0));
+    assert!(
+        stderr.contains("offers PLAIN") && stderr.contains("plain.sasl.jaas.config"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_sasl_listener_with_only_kerberos_is_a_start_up_error() {
+    // Kafka's default sasl.enabled.mechanisms is GSSAPI.
+    let (code, stderr) =
+        server_with_listeners(&["--set", "listeners=SASL_PLAINTEXT://127.0.0.1:0"]);
+    assert_ne!(code, Some(0));
+    assert!(stderr.contains("GSSAPI"), "{stderr}");
+}

@@ -676,6 +676,11 @@ impl BrokerConfig {
             .or_else(|| self.listener_text(listener, "sasl.jaas.config"))
     }
 
+    /// `max.connections.per.ip.overrides`: `host:count` pairs.
+    pub fn max_connections_per_ip_overrides(&self) -> &str {
+        self.text("max.connections.per.ip.overrides").unwrap_or("")
+    }
+
     /// `super.users`: principals the authorizer allows everything.
     pub fn super_users(&self) -> Vec<String> {
         self.text("super.users")

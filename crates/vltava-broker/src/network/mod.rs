@@ -1,5 +1,6 @@
 //! The network side of the broker: listeners and connections, and SASL
 //! authentication on them.
 
+pub mod limits;
 pub mod sasl;
 pub mod server;

@@ -34,6 +34,7 @@ use vltava_protocol::ErrorCode;
 use vltava_protocol::{Message, RequestBody};
 use vltava_tls::{PrincipalMapper, ServerTls};
 
+use super::limits::{self, ConnectionCounts};
 use super::sasl::{Authenticator, SaslListener, Stage, Step};
 use crate::broker::Broker;
 use crate::handlers::{self, Session};
@@ -57,17 +58,43 @@ pub struct Listener {
 /// `KafkaPrincipal.ANONYMOUS`).
 pub const ANONYMOUS: &str = "User:ANONYMOUS";
 
-/// Accepts connections until `shutdown` turns true.
-pub async fn serve(listener: Listener, broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+/// Accepts connections until `shutdown` turns true, within the
+/// connection limits (`network/limits.rs`) counted in `counts`, which all
+/// listeners share.
+pub async fn serve(
+    listener: Listener,
+    broker: Arc<Broker>,
+    counts: Arc<ConnectionCounts>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let listener = Arc::new(listener);
+    let exempt = listener.name == broker.metadata.static_config().inter_broker_listener_name();
     loop {
+        let config = broker.metadata.config();
+        tokio::select! {
+            _ = counts.wait_for_room(config.max_connections(), exempt) => {}
+            _ = shutdown.changed() => break,
+        }
         tokio::select! {
             accepted = listener.tcp.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    let limit = limits::limit_for(
+                        peer.ip(),
+                        config.max_connections_per_ip(),
+                        config.max_connections_per_ip_overrides(),
+                    );
+                    let admitted = match counts.admit(peer.ip(), limit) {
+                        Ok(a) => a,
+                        Err(reason) => {
+                            warn!(%peer, listener = %listener.name, "refusing a connection: {reason}");
+                            continue;
+                        }
+                    };
                     let broker = broker.clone();
                     let shutdown = shutdown.clone();
                     let listener = listener.clone();
                     tokio::spawn(async move {
+                        let _admitted = admitted;
                         let _ = stream.set_nodelay(true);
                         let stats = broker.stats.clone();
                         stats.connections_accepted.fetch_add(1, Relaxed);
