@@ -5,9 +5,11 @@ mod common;
 
 use std::io::Read;
 use std::net::TcpStream;
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::TestBroker;
+use vltava_client::{Client, ClientConfig, ClientSecurity, Connection, SaslLogin};
 
 /// True when the broker closed `stream` (a read sees the end) within `wait`.
 fn closed_by_broker(stream: &mut TcpStream, wait: Duration) -> bool {
@@ -57,4 +59,149 @@ async fn an_override_raises_the_limit_for_one_address() {
     }
     let mut fourth = TcpStream::connect(&addr).unwrap();
     assert!(closed_by_broker(&mut fourth, Duration::from_secs(3)));
+}
+
+// ---- TLS and SASL listeners ----------------------------------------------
+
+const PLAIN_USERS: &str = "listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_alice=\"alice-secret\" user_bob=\"bob-secret\";";
+
+fn secured_client_config(
+    addr: String,
+    tls: Option<Arc<vltava_tls::ClientTlsConfig>>,
+    sasl: Option<(&str, &str, &str)>,
+) -> ClientConfig {
+    let mut config = ClientConfig::new([addr]);
+    config.retries = 0;
+    config.connection.security = Some(Arc::new(ClientSecurity {
+        tls,
+        tls_server_name: Some("localhost".into()),
+        sasl: sasl.map(|(mechanism, username, password)| SaslLogin {
+            mechanism: mechanism.into(),
+            username: username.into(),
+            password: password.into(),
+        }),
+    }));
+    config
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sasl_plain_authenticates_known_users_and_refuses_others() {
+    let broker = TestBroker::start_with_listeners(
+        &["SASL_PLAINTEXT"],
+        &["sasl.enabled.mechanisms=PLAIN", PLAIN_USERS],
+    );
+    let addr = broker.address_of("SASL_PLAINTEXT");
+    let mut alice = Client::connect(secured_client_config(
+        addr.clone(),
+        None,
+        Some(("PLAIN", "alice", "alice-secret")),
+    ))
+    .await
+    .expect("alice authenticates");
+    // Metadata over the SASL listener names that listener's address.
+    let metadata = alice.metadata(None).await.expect("metadata");
+    assert!(
+        metadata
+            .brokers
+            .iter()
+            .any(|b| format!("{}:{}", b.host, b.port) == addr),
+        "{:?}",
+        metadata.brokers
+    );
+    for (user, password) in [("alice", "wrong"), ("mallory", "alice-secret")] {
+        let err = Client::connect(secured_client_config(
+            addr.clone(),
+            None,
+            Some(("PLAIN", user, password)),
+        ))
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("{user}/{password} must be refused"));
+        assert!(
+            err.to_string().contains("SASL_AUTHENTICATION_FAILED")
+                || err.to_string().contains("Invalid username or password"),
+            "{err}"
+        );
+    }
+    // A mechanism the listener does not offer.
+    let Err(err) = Client::connect(secured_client_config(
+        addr,
+        None,
+        Some(("SCRAM-SHA-256", "alice", "alice-secret")),
+    ))
+    .await
+    else {
+        panic!("SCRAM is not enabled");
+    };
+    assert!(
+        err.to_string().contains("UNSUPPORTED_SASL_MECHANISM"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_skips_sasl_on_a_sasl_listener_is_closed() {
+    let broker = TestBroker::start_with_listeners(
+        &["SASL_PLAINTEXT"],
+        &["sasl.enabled.mechanisms=PLAIN", PLAIN_USERS],
+    );
+    // ApiVersions is answered; a Metadata request before authenticating
+    // closes the connection.
+    let mut conn = Connection::connect(&broker.address_of("SASL_PLAINTEXT"), Default::default())
+        .await
+        .expect("ApiVersions is allowed before SASL");
+    let Err(err) = conn
+        .send(&vltava_client::protocol::messages::MetadataRequest::default())
+        .await
+    else {
+        panic!("Metadata before SASL is answered");
+    };
+    assert!(err.to_string().contains("closed"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_clients_trusting_the_ca_connect_and_others_do_not() {
+    let certs = tempfile::tempdir().unwrap();
+    let files = vltava_tls::dev::write_dev_certs(certs.path(), &[], "client").unwrap();
+    let keystore = format!("ssl.keystore.location={}", files.broker_keystore.display());
+    let truststore = format!("ssl.truststore.location={}", files.ca.display());
+    let broker = TestBroker::start_with_listeners(
+        &["SSL"],
+        &[
+            &keystore,
+            &truststore,
+            "listener.name.ssl.ssl.client.auth=required",
+        ],
+    );
+    let addr = broker.address_of("SSL");
+    let ca = std::fs::read(&files.ca).unwrap();
+    let identity = std::fs::read(&files.client_keystore).unwrap();
+
+    // With the client certificate: connected, topics made over TLS.
+    let tls = Arc::new(vltava_tls::client_config(&ca, Some(&identity)).unwrap());
+    let mut client = Client::connect(secured_client_config(addr.clone(), Some(tls), None))
+        .await
+        .expect("mutual TLS");
+    client
+        .create_topic(&common::cluster::topic("over-tls", 1))
+        .await
+        .expect("a request over TLS");
+
+    // Without one: the broker requires it.
+    let tls = Arc::new(vltava_tls::client_config(&ca, None).unwrap());
+    assert!(
+        Client::connect(secured_client_config(addr.clone(), Some(tls), None))
+            .await
+            .is_err(),
+        "ssl.client.auth=required refuses a client without a certificate"
+    );
+
+    // Trusting another CA: the client refuses the broker.
+    let other = vltava_tls::dev::DevCa::new("someone else").unwrap();
+    let tls = Arc::new(vltava_tls::client_config(other.cert_pem.as_bytes(), None).unwrap());
+    assert!(
+        Client::connect(secured_client_config(addr, Some(tls), None))
+            .await
+            .is_err()
+    );
 }

@@ -2,3 +2,4 @@
 //! broker's outbound traffic shares.
 
 pub use vltava_net::connection::*;
+pub use vltava_net::security::{ClientSecurity, SaslLogin};

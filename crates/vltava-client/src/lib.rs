@@ -32,7 +32,7 @@ pub mod partitioner;
 pub mod types;
 
 pub use client::{Client, ClientConfig, ElectionOutcome, ElectionType};
-pub use connection::{Connection, ConnectionConfig};
+pub use connection::{ClientSecurity, Connection, ConnectionConfig, SaslLogin};
 pub use consumer_protocol::CONSUMER_PROTOCOL_TYPE;
 pub use error::{BrokerError, Error, Result};
 pub use partitioner::{murmur2, partition_for_key, to_positive, Partitioner};

@@ -8,6 +8,7 @@
 //! and the owner should drop it and connect again.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -21,6 +22,7 @@ use vltava_protocol::messages::{
 use vltava_protocol::{ApiKey, ErrorCode, Message, Request, VersionRange};
 
 use crate::error::{Error, Result};
+use crate::security::{nonce, ClientSecurity, Stream};
 
 /// The ApiVersions version sent first: v3 is the first with the client's
 /// software name and version (KIP-511) and what every broker since Kafka 2.4
@@ -44,6 +46,8 @@ pub struct ConnectionConfig {
     /// Response frames larger than this are refused (and the connection
     /// dropped) instead of being buffered.
     pub max_response_size: usize,
+    /// TLS and SASL, for SSL, SASL_PLAINTEXT and SASL_SSL listeners.
+    pub security: Option<Arc<ClientSecurity>>,
 }
 
 impl Default for ConnectionConfig {
@@ -55,8 +59,15 @@ impl Default for ConnectionConfig {
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             max_response_size: 128 << 20,
+            security: None,
         }
     }
+}
+
+/// The host part of `host:port` (without IPv6 brackets).
+fn host_of(addr: &str) -> &str {
+    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+    host.trim_start_matches('[').trim_end_matches(']')
 }
 
 /// The versions of `api` this crate can encode and decode and is willing to
@@ -81,7 +92,7 @@ pub fn pick_version(ours: VersionRange, theirs: VersionRange) -> Option<i16> {
 #[derive(Debug)]
 pub struct Connection {
     addr: String,
-    stream: TcpStream,
+    stream: Stream,
     read_buf: BytesMut,
     write_buf: BytesMut,
     next_correlation_id: i32,
@@ -116,6 +127,38 @@ impl Connection {
             };
         // Requests are written whole, so Nagle only adds latency.
         stream.set_nodelay(true).map_err(connect_err)?;
+        let security = config.security.clone();
+        let stream = match security.as_ref().and_then(|s| s.tls.clone()) {
+            None => Stream::Plain(stream),
+            Some(tls) => {
+                let name = security
+                    .as_ref()
+                    .and_then(|s| s.tls_server_name.clone())
+                    .unwrap_or_else(|| host_of(addr).to_string());
+                let server_name = rustls::pki_types::ServerName::try_from(name.clone())
+                    .map_err(|e| Error::Invalid(format!("TLS server name {name}: {e}")))?;
+                let connector = tokio_rustls::TlsConnector::from(tls);
+                match tokio::time::timeout(
+                    config.connect_timeout,
+                    connector.connect(server_name, stream),
+                )
+                .await
+                {
+                    Ok(Ok(s)) => Stream::Tls(Box::new(s)),
+                    Ok(Err(e)) => {
+                        return Err(connect_err(std::io::Error::other(format!(
+                            "TLS handshake failed: {e}"
+                        ))))
+                    }
+                    Err(_) => {
+                        return Err(connect_err(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            "no TLS handshake within the connect timeout",
+                        )))
+                    }
+                }
+            }
+        };
         let mut conn = Connection {
             addr: addr.to_string(),
             stream,
@@ -128,7 +171,91 @@ impl Connection {
             broken: false,
         };
         conn.handshake().await?;
+        if let Some(login) = security.as_ref().and_then(|s| s.sasl.clone()) {
+            conn.authenticate(&login).await?;
+        }
         Ok(conn)
+    }
+
+    /// SASL after ApiVersions: SaslHandshake v1 names the mechanism, then
+    /// SaslAuthenticate carries the exchange.
+    async fn authenticate(&mut self, login: &crate::security::SaslLogin) -> Result<()> {
+        use vltava_protocol::messages::{SaslAuthenticateRequest, SaslHandshakeRequest};
+        let failed = |code: i16, message: Option<String>, what: &str| {
+            Error::broker(
+                ErrorCode(code),
+                message,
+                format!("SASL {what} as {}", login.username),
+            )
+        };
+        let handshake = self
+            .send_version(
+                &SaslHandshakeRequest {
+                    mechanism: login.mechanism.clone(),
+                },
+                1,
+            )
+            .await?;
+        if handshake.error_code != 0 {
+            self.broken = true;
+            return Err(failed(
+                handshake.error_code,
+                Some(format!("the broker offers {:?}", handshake.mechanisms)),
+                "handshake",
+            ));
+        }
+        let version = self.negotiated_version(ApiKey::SaslAuthenticate)?;
+        let step = |bytes: Vec<u8>| {
+            let request = SaslAuthenticateRequest {
+                auth_bytes: bytes.into(),
+                ..Default::default()
+            };
+            (request, version)
+        };
+        match login.mechanism.as_str() {
+            "PLAIN" => {
+                let token = format!("\0{}\0{}", login.username, login.password).into_bytes();
+                let (request, version) = step(token);
+                let response = self.send_version(&request, version).await?;
+                if response.error_code != 0 {
+                    self.broken = true;
+                    return Err(failed(response.error_code, response.error_message, "PLAIN"));
+                }
+                Ok(())
+            }
+            "SCRAM-SHA-256" | "SCRAM-SHA-512" => {
+                let mechanism = if login.mechanism == "SCRAM-SHA-256" {
+                    vltava_sasl::scram::ScramMechanism::Sha256
+                } else {
+                    vltava_sasl::scram::ScramMechanism::Sha512
+                };
+                let mut client = vltava_sasl::scram::ScramClient::new(
+                    mechanism,
+                    &login.username,
+                    &login.password,
+                    &nonce(),
+                );
+                let (request, version) = step(client.client_first());
+                let first = self.send_version(&request, version).await?;
+                if first.error_code != 0 {
+                    self.broken = true;
+                    return Err(failed(first.error_code, first.error_message, &login.mechanism));
+                }
+                let last = client.client_final(&first.auth_bytes).map_err(Error::Protocol)?;
+                let (request, version) = step(last);
+                let last = self.send_version(&request, version).await?;
+                if last.error_code != 0 {
+                    self.broken = true;
+                    return Err(failed(last.error_code, last.error_message, &login.mechanism));
+                }
+                client
+                    .verify_server_final(&last.auth_bytes)
+                    .map_err(Error::Protocol)
+            }
+            other => Err(Error::Invalid(format!(
+                "SASL mechanism {other} is not offered by this client (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)"
+            ))),
+        }
     }
 
     /// The address this connection was made to.

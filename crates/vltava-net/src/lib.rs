@@ -7,11 +7,14 @@
 //! - [`error`]: the error type of a connection and of the client built on it.
 //! - [`redial`]: a connection to whatever address is current, remade after
 //!   a failure.
+//! - [`security`]: TLS and SASL for secured listeners.
 
 pub mod connection;
 pub mod error;
 pub mod redial;
+pub mod security;
 
 pub use connection::{our_versions, pick_version, Connection, ConnectionConfig};
 pub use error::{BrokerError, Error, Result};
 pub use redial::Redial;
+pub use security::{ClientSecurity, SaslLogin};

@@ -1038,6 +1038,10 @@ async fn peer_task(
         request_timeout: request_timeout
             + Duration::from_millis(u64::from(config.fetch_max_wait_ms)),
         max_response_size: config.fetch_max_bytes as usize + (1 << 20),
+        // Voters reach each other on the listener they name in
+        // controller.quorum.voters, in plaintext (securing the controller
+        // listener is not done yet; see docs/security.md).
+        security: None,
     };
     let mut connection: Option<Connection> = None;
     while let Some(outbound) = requests.recv().await {

@@ -65,9 +65,11 @@ use subtle::ConstantTimeEq;
 
 use crate::generic_failure_message;
 
+mod client;
 mod credential;
 mod message;
 
+pub use client::ScramClient;
 pub use credential::{CredentialError, ScramCredential, ScramMechanism};
 pub(crate) use message::decode_saslname;
 use message::{is_printable, parse_extension};

@@ -18,6 +18,8 @@ pub struct TestBroker {
     /// so that tests running side by side never share the default.
     pub http_port: u16,
     pub data_dir: PathBuf,
+    /// Listeners besides PLAINTEXT (name, port), for security tests.
+    pub listeners: Vec<(String, u16)>,
     extra: Vec<String>,
     child: Option<Child>,
     _temp: Option<tempfile::TempDir>,
@@ -31,11 +33,19 @@ pub fn free_port() -> u16 {
 impl TestBroker {
     /// Starts a broker; `extra` are `--set KEY=VALUE` pairs.
     pub fn start(extra: &[&str]) -> TestBroker {
+        TestBroker::start_with_listeners(&[], extra)
+    }
+
+    /// Starts a broker with the PLAINTEXT listener and one more listener
+    /// of each name in `names` (SSL, SASL_PLAINTEXT, SASL_SSL, ...), each
+    /// on a free port.
+    pub fn start_with_listeners(names: &[&str], extra: &[&str]) -> TestBroker {
         let temp = tempfile::tempdir().expect("temp dir");
         let mut broker = TestBroker {
             port: free_port(),
             http_port: free_port(),
             data_dir: temp.path().join("data"),
+            listeners: names.iter().map(|n| (n.to_string(), free_port())).collect(),
             extra: extra.iter().map(|s| s.to_string()).collect(),
             child: None,
             _temp: Some(temp),
@@ -48,12 +58,31 @@ impl TestBroker {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// The address of the listener named `name` (see
+    /// [`TestBroker::start_with_listeners`]).
+    pub fn address_of(&self, name: &str) -> String {
+        let port = self
+            .listeners
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, p)| *p)
+            .unwrap_or_else(|| panic!("no listener {name}"));
+        format!("127.0.0.1:{port}")
+    }
+
     fn spawn(&mut self) {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_vltava"));
-        cmd.arg("server")
-            .arg("--listen")
-            .arg(self.bootstrap())
-            .arg("--data-dir")
+        cmd.arg("server");
+        if self.listeners.is_empty() {
+            cmd.arg("--listen").arg(self.bootstrap());
+        } else {
+            let mut all = format!("PLAINTEXT://{}", self.bootstrap());
+            for (name, port) in &self.listeners {
+                all.push_str(&format!(",{name}://127.0.0.1:{port}"));
+            }
+            cmd.arg("--set").arg(format!("listeners={all}"));
+        }
+        cmd.arg("--data-dir")
             .arg(&self.data_dir)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
