@@ -11,8 +11,11 @@
 //! client ids: producer_byte_rate, consumer_byte_rate, request_percentage,
 //! controller_mutation_rate; IPs: connection_creation_rate); or an
 //! integral key gets a fractional value. Removing a key is not checked: it
-//! is a no-op unless the entity has it. Kafka's controller does not refuse
-//! zero or negative values, and neither does this.
+//! is a no-op unless the entity has it. Kafka's controller has no range
+//! check, so zero passes; a negative integral value fails the integer
+//! test by accident (the cast truncates toward zero), so negative byte and
+//! connection rates are refused as "must be a Long value" while negative
+//! request percentages pass. Both are kept as Kafka has them.
 
 use std::collections::BTreeMap;
 use std::fmt;
