@@ -944,3 +944,23 @@ fn key_names_round_trip() {
         "ClientQuotaEntity(entries={user=u, client-id=null})"
     );
 }
+
+#[test]
+fn a_more_specific_quota_moves_the_usage_to_a_new_sensor() {
+    let mut q = QuotaManager::new(QuotaConfig::default());
+    q.set(
+        &QuotaEntity::client(None, name("app")),
+        "producer_byte_rate",
+        Some(MB),
+    );
+    assert_eq!(q.record_produce("alice", "app", 9_000_000, 0), 0);
+    // A /users/alice quota now applies: alice's usage is counted under
+    // (alice, "") from zero; the client-id sensor keeps its history.
+    q.set(
+        &QuotaEntity::client(name("alice"), None),
+        "producer_byte_rate",
+        Some(MB),
+    );
+    assert_eq!(q.record_produce("alice", "app", 9_000_000, 0), 0);
+    assert_eq!(q.record_produce("bob", "app", 2_000_000, 0), 1_000);
+}
