@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::Args;
 use vltava_client::{Client, ClientConfig, ConnectionConfig};
 
+mod client_properties;
 mod cluster;
 mod consume;
 mod format;
@@ -54,10 +55,15 @@ pub struct Common {
     /// Limit on each request to a broker, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 30_000, global = true)]
     pub request_timeout_ms: u64,
+    /// Client properties as Kafka's tools take them: security.protocol,
+    /// sasl.mechanism, sasl.jaas.config (or sasl.username and
+    /// sasl.password), ssl.truststore.location, ssl.keystore.location (PEM).
+    #[arg(long, value_name = "FILE", global = true)]
+    pub command_config: Option<std::path::PathBuf>,
 }
 
 impl Common {
-    pub fn client_config(&self) -> ClientConfig {
+    pub fn client_config(&self) -> Result<ClientConfig, ToolError> {
         let servers = self
             .bootstrap
             .split(',')
@@ -70,11 +76,15 @@ impl Common {
             connect_timeout: Duration::from_millis(self.request_timeout_ms.min(10_000)),
             ..ConnectionConfig::default()
         };
-        config
+        if let Some(path) = &self.command_config {
+            let props = client_properties::read(path)?;
+            config.connection.security = client_properties::security(&props)?.map(Into::into);
+        }
+        Ok(config)
     }
 
     pub async fn connect(&self) -> Result<Client, ToolError> {
-        Ok(Client::connect(self.client_config()).await?)
+        Ok(Client::connect(self.client_config()?).await?)
     }
 
     pub fn json(&self) -> bool {
@@ -206,7 +216,7 @@ pub(crate) mod tests {
         };
         assert_eq!(args.common.bootstrap, "127.0.0.1:9092");
         assert_eq!(args.common.output, OutputFormat::Table);
-        let config = args.common.client_config();
+        let config = args.common.client_config().unwrap();
         assert_eq!(config.bootstrap_servers, ["127.0.0.1:9092"]);
         assert_eq!(config.connection.request_timeout, Duration::from_secs(30));
 
@@ -222,7 +232,7 @@ pub(crate) mod tests {
         .unwrap() else {
             panic!()
         };
-        let config = args.common.client_config();
+        let config = args.common.client_config().unwrap();
         assert_eq!(config.bootstrap_servers, ["a:1", "b:2"]);
         assert_eq!(
             config.connection.request_timeout,

@@ -1,0 +1,222 @@
+//! `--command-config FILE`: the client properties Kafka's tools take
+//! (`security.protocol`, `sasl.mechanism`, `sasl.jaas.config`, `ssl.*`),
+//! and librdkafka's names for the same things (`sasl.username`,
+//! `sasl.password`, `ssl.ca.location`, `ssl.certificate.location`,
+//! `ssl.key.location`), turned into the connection's TLS and SASL
+//! settings. Stores are PEM, as on the broker.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use vltava_client::{ClientSecurity, SaslLogin};
+
+use super::ToolError;
+
+fn input(message: impl Into<String>) -> ToolError {
+    ToolError::Input(message.into())
+}
+
+/// Reads a client properties file.
+pub fn read(path: &Path) -> Result<BTreeMap<String, String>, ToolError> {
+    let entries = vltava_config::read_properties_file(path)
+        .map_err(|e| input(format!("{}: {e}", path.display())))?;
+    Ok(entries.into_iter().collect())
+}
+
+/// The TLS and SASL settings the properties ask for (`None`: plaintext).
+pub fn security(props: &BTreeMap<String, String>) -> Result<Option<ClientSecurity>, ToolError> {
+    let get = |k: &str| {
+        props
+            .get(k)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    let protocol = get("security.protocol")
+        .unwrap_or_else(|| "PLAINTEXT".into())
+        .to_ascii_uppercase();
+    let (tls, sasl) = match protocol.as_str() {
+        "PLAINTEXT" => return Ok(None),
+        "SSL" => (true, false),
+        "SASL_PLAINTEXT" => (false, true),
+        "SASL_SSL" => (true, true),
+        other => {
+            return Err(input(format!(
+                "security.protocol={other}: expected PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"
+            )))
+        }
+    };
+    let read_file = |key: &str| -> Result<Option<Vec<u8>>, ToolError> {
+        match get(key) {
+            None => Ok(None),
+            Some(path) => std::fs::read(&path)
+                .map(Some)
+                .map_err(|e| input(format!("{key}={path}: {e}"))),
+        }
+    };
+    let tls = if tls {
+        let trust = match (read_file("ssl.truststore.location")?, get("ssl.truststore.certificates")) {
+            (Some(pem), _) => pem,
+            (None, Some(inline)) => inline.into_bytes(),
+            (None, None) => read_file("ssl.ca.location")?.ok_or_else(|| {
+                input("TLS needs trusted certificates: ssl.truststore.location (PEM) or ssl.ca.location")
+            })?,
+        };
+        for key in ["ssl.truststore.type", "ssl.keystore.type"] {
+            if let Some(t) = get(key).filter(|t| !t.eq_ignore_ascii_case("PEM")) {
+                return Err(input(format!("{key}={t}: only PEM stores are read")));
+            }
+        }
+        let identity = match (
+            read_file("ssl.keystore.location")?,
+            get("ssl.keystore.key"),
+            get("ssl.keystore.certificate.chain"),
+        ) {
+            (Some(pem), _, _) => Some(pem),
+            (None, Some(key), Some(chain)) => Some(format!("{key}\n{chain}\n").into_bytes()),
+            _ => match (
+                read_file("ssl.key.location")?,
+                read_file("ssl.certificate.location")?,
+            ) {
+                (Some(mut key), Some(cert)) => {
+                    key.push(b'\n');
+                    key.extend_from_slice(&cert);
+                    Some(key)
+                }
+                _ => None,
+            },
+        };
+        let config = vltava_tls::client_config(&trust, identity.as_deref())
+            .map_err(|e| input(e.to_string()))?;
+        Some(Arc::new(config))
+    } else {
+        None
+    };
+    let sasl = if sasl {
+        let mechanism = get("sasl.mechanism").unwrap_or_else(|| "GSSAPI".into());
+        if !matches!(
+            mechanism.as_str(),
+            "PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512"
+        ) {
+            return Err(input(format!(
+                "sasl.mechanism={mechanism}: the tools speak PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512"
+            )));
+        }
+        let (username, password) = match get("sasl.jaas.config") {
+            Some(jaas) => {
+                let entry = vltava_sasl::jaas::parse_single(&jaas)
+                    .map_err(|e| input(format!("sasl.jaas.config: {}", e.message())))?;
+                (
+                    entry.option("username").map(str::to_string),
+                    entry.option("password").map(str::to_string),
+                )
+            }
+            None => (get("sasl.username"), get("sasl.password")),
+        };
+        let (Some(username), Some(password)) = (username, password) else {
+            return Err(input(
+                "SASL needs a user: sasl.jaas.config with username and password, or sasl.username and sasl.password",
+            ));
+        };
+        Some(SaslLogin {
+            mechanism,
+            username,
+            password,
+        })
+    } else {
+        None
+    };
+    Ok(Some(ClientSecurity {
+        tls,
+        tls_server_name: None,
+        sasl,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn props(items: &[(&str, &str)]) -> BTreeMap<String, String> {
+        items
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn plaintext_needs_nothing() {
+        assert!(security(&props(&[])).unwrap().is_none());
+        assert!(security(&props(&[("security.protocol", "plaintext")]))
+            .unwrap()
+            .is_none());
+    }
+
+    #[test]
+    fn sasl_users_come_from_the_jaas_config_or_librdkafka_names() {
+        let s = security(&props(&[
+            ("security.protocol", "SASL_PLAINTEXT"),
+            ("sasl.mechanism", "SCRAM-SHA-512"),
+            (
+                "sasl.jaas.config",
+                "org.apache.kafka.common.security.scram.ScramLoginModule required username=\"alice\" password=\"a-secret\";",
+            ),
+        ]))
+        .unwrap()
+        .unwrap();
+        let login = s.sasl.unwrap();
+        assert_eq!(
+            (login.username.as_str(), login.password.as_str()),
+            ("alice", "a-secret")
+        );
+        assert!(s.tls.is_none());
+
+        let s = security(&props(&[
+            ("security.protocol", "SASL_PLAINTEXT"),
+            ("sasl.mechanism", "PLAIN"),
+            ("sasl.username", "bob"),
+            ("sasl.password", "b"),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(s.sasl.unwrap().username, "bob");
+    }
+
+    #[test]
+    fn missing_or_unsupported_settings_say_what_is_wrong() {
+        let err = |items: &[(&str, &str)]| security(&props(items)).err().unwrap().to_string();
+        assert!(err(&[("security.protocol", "SASL_PLAINTEXT")]).contains("GSSAPI"));
+        assert!(err(&[
+            ("security.protocol", "SASL_PLAINTEXT"),
+            ("sasl.mechanism", "PLAIN")
+        ])
+        .contains("sasl.username"));
+        assert!(err(&[("security.protocol", "SSL")]).contains("ssl.truststore.location"));
+        assert!(err(&[("security.protocol", "TLS")]).contains("expected PLAINTEXT"));
+    }
+
+    #[test]
+    fn tls_takes_a_pem_trust_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = vltava_tls::dev::write_dev_certs(dir.path(), &[], "c").unwrap();
+        let s = security(&props(&[
+            ("security.protocol", "SSL"),
+            ("ssl.truststore.location", files.ca.to_str().unwrap()),
+            (
+                "ssl.keystore.location",
+                files.client_keystore.to_str().unwrap(),
+            ),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert!(s.tls.is_some() && s.sasl.is_none());
+        let err = security(&props(&[
+            ("security.protocol", "SSL"),
+            ("ssl.truststore.location", files.ca.to_str().unwrap()),
+            ("ssl.truststore.type", "JKS"),
+        ]))
+        .err()
+        .unwrap();
+        assert!(err.to_string().contains("only PEM"), "{err}");
+    }
+}
