@@ -1,5 +1,5 @@
-//! Security of a running broker: connection limits, TLS and SASL
-//! listeners, authorization with ACLs.
+//! The listeners of a running broker: connection limits, TLS (mutual
+//! too) and SASL.
 
 mod common;
 
