@@ -5,12 +5,66 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use bytes::Bytes;
+use vltava_acl::AclBinding;
 use vltava_protocol::Uuid;
 
 use crate::records::{Endpoint, MetadataRecord, NO_LEADER, NO_LEADER_CHANGE};
 
 pub const RESOURCE_TOPIC: i8 = 2;
 pub const RESOURCE_BROKER: i8 = 4;
+
+/// Kafka's `ScramMechanism` types, as UserScramCredentialRecord and the
+/// SCRAM admin APIs carry them.
+pub const SCRAM_SHA_256: i8 = 1;
+pub const SCRAM_SHA_512: i8 = 2;
+
+/// The SASL name of a SCRAM mechanism type, `None` for a type Kafka does
+/// not define.
+pub fn scram_mechanism_name(mechanism: i8) -> Option<&'static str> {
+    match mechanism {
+        SCRAM_SHA_256 => Some("SCRAM-SHA-256"),
+        SCRAM_SHA_512 => Some("SCRAM-SHA-512"),
+        _ => None,
+    }
+}
+
+/// The mechanism type of a SASL SCRAM mechanism name (exact, as Kafka's
+/// `ScramMechanism.fromMechanismName`), `None` for any other name.
+pub fn scram_mechanism_type(name: &str) -> Option<i8> {
+    match name {
+        "SCRAM-SHA-256" => Some(SCRAM_SHA_256),
+        "SCRAM-SHA-512" => Some(SCRAM_SHA_512),
+        _ => None,
+    }
+}
+
+/// One user's SCRAM credential for one mechanism (RFC 5802): what the
+/// server needs to check a client's proof, never the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ScramCredentialImage {
+    pub salt: Vec<u8>,
+    /// H(ClientKey), ClientKey = HMAC(SaltedPassword, "Client Key").
+    pub stored_key: Vec<u8>,
+    /// HMAC(SaltedPassword, "Server Key").
+    pub server_key: Vec<u8>,
+    pub iterations: i32,
+}
+
+impl std::fmt::Debug for ScramCredentialImage {
+    // The keys stay out of logs, as Kafka's `ScramCredentialValue` hides them.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScramCredentialImage")
+            .field("iterations", &self.iterations)
+            .finish_non_exhaustive()
+    }
+}
+
+/// ACLs by record id.
+pub type AclMap = BTreeMap<[u8; 16], AclBinding>;
+
+/// SCRAM credentials by mechanism type, then user name.
+pub type ScramMap = BTreeMap<i8, BTreeMap<String, ScramCredentialImage>>;
 
 /// A registered broker: its latest registration and the fencing and
 /// controlled-shutdown changes made to it since.
@@ -149,6 +203,12 @@ pub struct MetadataImage {
     configs: HashMap<(i8, String), Arc<BTreeMap<String, String>>>,
     /// The first producer id not yet handed out (ProducerIds records).
     pub next_producer_id: i64,
+    /// ACLs by id (AccessControlEntry records). Behind an `Arc` so that
+    /// images share it until an ACL changes, and readers can tell a change
+    /// by the pointer.
+    acls: Arc<AclMap>,
+    /// SCRAM credentials (UserScramCredential records).
+    scram: Arc<ScramMap>,
 }
 
 impl MetadataImage {
@@ -216,6 +276,31 @@ impl MetadataImage {
             .unwrap_or_default()
     }
 
+    /// Every ACL with its id, in id order.
+    pub fn acls(&self) -> impl Iterator<Item = (&[u8; 16], &AclBinding)> {
+        self.acls.iter()
+    }
+
+    /// The ACLs as one shared map: equal pointers (`Arc::ptr_eq`) between
+    /// two images mean no ACL changed between them.
+    pub fn acl_map(&self) -> &Arc<AclMap> {
+        &self.acls
+    }
+
+    /// The SCRAM credential of `user` for a mechanism type (1
+    /// SCRAM-SHA-256, 2 SCRAM-SHA-512).
+    pub fn scram_credential(&self, mechanism: i8, user: &str) -> Option<&ScramCredentialImage> {
+        self.scram.get(&mechanism)?.get(user)
+    }
+
+    /// Every SCRAM credential as (mechanism type, user, credential), by
+    /// mechanism then user.
+    pub fn scram_credentials(&self) -> impl Iterator<Item = (i8, &str, &ScramCredentialImage)> {
+        self.scram
+            .iter()
+            .flat_map(|(m, users)| users.iter().map(move |(u, c)| (*m, u.as_str(), c)))
+    }
+
     /// Applies one record at `offset`, returning the next image.
     pub fn apply(&self, offset: i64, record: &MetadataRecord) -> Result<MetadataImage, ApplyError> {
         let mut next = self.clone();
@@ -243,7 +328,8 @@ impl MetadataImage {
     ///
     /// The order is brokers, topics (each followed by its partitions in
     /// partition order, which replay requires: numbers are dense), configs,
-    /// producer ids; sorted throughout, so equal images give equal records.
+    /// producer ids, ACLs, SCRAM credentials; sorted throughout, so equal
+    /// images give equal records.
     /// A broker in controlled shutdown is written as its registration plus
     /// a `BrokerRegistrationChange`, since our `RegisterBroker` (like the
     /// RegisterBrokerRecord versions we write it in) does not carry that flag.
@@ -305,6 +391,22 @@ impl MetadataImage {
             out.push(MetadataRecord::ProducerIds {
                 broker_id: -1,
                 next_producer_id: self.next_producer_id,
+            });
+        }
+        for (id, binding) in self.acls.iter() {
+            out.push(MetadataRecord::AccessControlEntry {
+                id: Uuid(*id),
+                binding: binding.clone(),
+            });
+        }
+        for (mechanism, user, c) in self.scram_credentials() {
+            out.push(MetadataRecord::UserScramCredential {
+                name: user.to_string(),
+                mechanism,
+                salt: Bytes::copy_from_slice(&c.salt),
+                stored_key: Bytes::copy_from_slice(&c.stored_key),
+                server_key: Bytes::copy_from_slice(&c.server_key),
+                iterations: c.iterations,
             });
         }
         out
@@ -527,6 +629,56 @@ impl MetadataImage {
                     )));
                 }
                 self.next_producer_id = *next_producer_id;
+            }
+            // As Kafka's AclControlManager and ScramControlManager replay
+            // them: an ACL id is never reused, and only what exists is
+            // removed; anything else means the log is inconsistent.
+            MetadataRecord::AccessControlEntry { id, binding } => {
+                if self.acls.contains_key(&id.0) {
+                    return Err(ApplyError(format!("an ACL with id {id} already exists")));
+                }
+                Arc::make_mut(&mut self.acls).insert(id.0, binding.clone());
+            }
+            MetadataRecord::RemoveAccessControlEntry { id } => {
+                if !self.acls.contains_key(&id.0) {
+                    return Err(ApplyError(format!("removing unknown ACL id {id}")));
+                }
+                Arc::make_mut(&mut self.acls).remove(&id.0);
+            }
+            MetadataRecord::UserScramCredential {
+                name,
+                mechanism,
+                salt,
+                stored_key,
+                server_key,
+                iterations,
+            } => {
+                Arc::make_mut(&mut self.scram)
+                    .entry(*mechanism)
+                    .or_default()
+                    .insert(
+                        name.clone(),
+                        ScramCredentialImage {
+                            salt: salt.to_vec(),
+                            stored_key: stored_key.to_vec(),
+                            server_key: server_key.to_vec(),
+                            iterations: *iterations,
+                        },
+                    );
+            }
+            MetadataRecord::RemoveUserScramCredential { name, mechanism } => {
+                if self.scram_credential(*mechanism, name).is_none() {
+                    return Err(ApplyError(format!(
+                        "removing the SCRAM credential of {name} for mechanism {mechanism}, which does not exist"
+                    )));
+                }
+                let scram = Arc::make_mut(&mut self.scram);
+                if let Some(users) = scram.get_mut(mechanism) {
+                    users.remove(name);
+                    if users.is_empty() {
+                        scram.remove(mechanism);
+                    }
+                }
             }
         }
         Ok(())
@@ -1194,5 +1346,209 @@ mod tests {
         assert_eq!(rebuilt, MetadataImage::empty());
         let at = MetadataImage::from_snapshot_records(&image.to_snapshot_records(), 42).unwrap();
         assert_eq!(at.offset, 41);
+    }
+
+    fn acl(principal: &str, name: &str, op: vltava_acl::AclOperation) -> AclBinding {
+        use vltava_acl::*;
+        AclBinding::new(
+            ResourcePattern::new(ResourceType::Topic, name, PatternType::Literal),
+            AccessControlEntry::new(principal, "*", op, AclPermissionType::Allow),
+        )
+    }
+
+    fn credential(name: &str, mechanism: i8, iterations: i32) -> MetadataRecord {
+        MetadataRecord::UserScramCredential {
+            name: name.into(),
+            mechanism,
+            salt: Bytes::from(vec![mechanism as u8; 8]),
+            stored_key: Bytes::from(vec![1; 32]),
+            server_key: Bytes::from(vec![2; 32]),
+            iterations,
+        }
+    }
+
+    #[test]
+    fn acls_are_added_and_removed_by_id() {
+        use vltava_acl::AclOperation::{Read, Write};
+        let (a, b) = (Uuid([1; 16]), Uuid([2; 16]));
+        let image = replay(&[
+            MetadataRecord::AccessControlEntry {
+                id: b,
+                binding: acl("User:bob", "t", Write),
+            },
+            MetadataRecord::AccessControlEntry {
+                id: a,
+                binding: acl("User:alice", "t", Read),
+            },
+        ])
+        .unwrap();
+        let listed: Vec<_> = image.acls().map(|(id, b)| (*id, b.clone())).collect();
+        assert_eq!(
+            listed,
+            vec![
+                (a.0, acl("User:alice", "t", Read)),
+                (b.0, acl("User:bob", "t", Write)),
+            ]
+        );
+        // An image whose ACLs did not change shares the map.
+        let later = image
+            .apply(
+                5,
+                &MetadataRecord::ProducerIds {
+                    broker_id: 1,
+                    next_producer_id: 1000,
+                },
+            )
+            .unwrap();
+        assert!(Arc::ptr_eq(image.acl_map(), later.acl_map()));
+        let removed = later
+            .apply(6, &MetadataRecord::RemoveAccessControlEntry { id: a })
+            .unwrap();
+        assert!(!Arc::ptr_eq(later.acl_map(), removed.acl_map()));
+        assert_eq!(removed.acls().count(), 1);
+        assert_eq!(removed.acls().next().unwrap().0, &b.0);
+        // The same id twice, or removing an id that is not there, means the
+        // log is inconsistent.
+        assert!(removed
+            .apply(
+                7,
+                &MetadataRecord::AccessControlEntry {
+                    id: b,
+                    binding: acl("User:carol", "u", Read),
+                }
+            )
+            .is_err());
+        assert!(removed
+            .apply(7, &MetadataRecord::RemoveAccessControlEntry { id: a })
+            .is_err());
+    }
+
+    #[test]
+    fn scram_credentials_are_set_replaced_and_removed() {
+        let image = replay(&[
+            credential("alice", SCRAM_SHA_256, 4096),
+            credential("alice", SCRAM_SHA_512, 8192),
+            credential("bob", SCRAM_SHA_256, 4096),
+            // A new credential for the same user and mechanism replaces it.
+            credential("bob", SCRAM_SHA_256, 10000),
+        ])
+        .unwrap();
+        let alice = image.scram_credential(SCRAM_SHA_256, "alice").unwrap();
+        assert_eq!(alice.iterations, 4096);
+        assert_eq!(alice.salt, vec![1; 8]);
+        assert_eq!(alice.stored_key, vec![1; 32]);
+        assert_eq!(alice.server_key, vec![2; 32]);
+        assert_eq!(
+            image
+                .scram_credential(SCRAM_SHA_512, "alice")
+                .unwrap()
+                .iterations,
+            8192
+        );
+        assert_eq!(
+            image
+                .scram_credential(SCRAM_SHA_256, "bob")
+                .unwrap()
+                .iterations,
+            10000
+        );
+        assert!(image.scram_credential(SCRAM_SHA_512, "bob").is_none());
+        let listed: Vec<_> = image
+            .scram_credentials()
+            .map(|(m, u, c)| (m, u.to_string(), c.iterations))
+            .collect();
+        assert_eq!(
+            listed,
+            vec![
+                (SCRAM_SHA_256, "alice".to_string(), 4096),
+                (SCRAM_SHA_256, "bob".to_string(), 10000),
+                (SCRAM_SHA_512, "alice".to_string(), 8192),
+            ]
+        );
+        let removed = image
+            .apply(
+                9,
+                &MetadataRecord::RemoveUserScramCredential {
+                    name: "alice".into(),
+                    mechanism: SCRAM_SHA_512,
+                },
+            )
+            .unwrap();
+        assert!(removed.scram_credential(SCRAM_SHA_512, "alice").is_none());
+        assert!(removed.scram_credential(SCRAM_SHA_256, "alice").is_some());
+        assert!(removed
+            .apply(
+                10,
+                &MetadataRecord::RemoveUserScramCredential {
+                    name: "alice".into(),
+                    mechanism: SCRAM_SHA_512,
+                },
+            )
+            .is_err());
+        // The keys never reach a log line.
+        let shown = format!("{alice:?}");
+        assert!(
+            shown.contains("4096") && !shown.contains("[1, 1"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn acls_and_credentials_survive_a_snapshot() {
+        use vltava_acl::AclOperation::{Alter, Read};
+        let (a, b) = (Uuid([9; 16]), Uuid([4; 16]));
+        let image = replay(&[
+            MetadataRecord::ProducerIds {
+                broker_id: 1,
+                next_producer_id: 1000,
+            },
+            MetadataRecord::AccessControlEntry {
+                id: a,
+                binding: acl("User:alice", "t", Read),
+            },
+            MetadataRecord::AccessControlEntry {
+                id: b,
+                binding: acl("User:bob", "*", Alter),
+            },
+            credential("alice", SCRAM_SHA_512, 4096),
+            credential("bob", SCRAM_SHA_256, 5000),
+            credential("carol", SCRAM_SHA_256, 6000),
+            MetadataRecord::RemoveUserScramCredential {
+                name: "carol".into(),
+                mechanism: SCRAM_SHA_256,
+            },
+        ])
+        .unwrap();
+        let records = image.to_snapshot_records();
+        assert_eq!(
+            records[1..],
+            [
+                MetadataRecord::AccessControlEntry {
+                    id: b,
+                    binding: acl("User:bob", "*", Alter),
+                },
+                MetadataRecord::AccessControlEntry {
+                    id: a,
+                    binding: acl("User:alice", "t", Read),
+                },
+                credential("bob", SCRAM_SHA_256, 5000),
+                credential("alice", SCRAM_SHA_512, 4096),
+            ]
+        );
+        // Through the record encoding, as a snapshot file holds them.
+        let decoded: Vec<_> = records
+            .iter()
+            .map(|r| MetadataRecord::decode(r.encode().unwrap()).unwrap())
+            .collect();
+        let rebuilt = MetadataImage::from_snapshot_records(&decoded, image.offset + 1).unwrap();
+        assert_eq!(rebuilt, image);
+        assert_eq!(
+            rebuilt
+                .scram_credential(SCRAM_SHA_256, "bob")
+                .unwrap()
+                .iterations,
+            5000
+        );
+        assert!(rebuilt.scram_credential(SCRAM_SHA_256, "carol").is_none());
     }
 }

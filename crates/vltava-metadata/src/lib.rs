@@ -10,5 +10,5 @@ pub mod controller;
 pub mod image;
 pub mod records;
 
-pub use image::{BrokerImage, MetadataImage, PartitionImage, TopicImage};
+pub use image::{BrokerImage, MetadataImage, PartitionImage, ScramCredentialImage, TopicImage};
 pub use records::{Endpoint, MetadataRecord, RecordError, NO_LEADER, NO_LEADER_CHANGE};

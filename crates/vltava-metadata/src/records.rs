@@ -18,11 +18,17 @@
 //! migrating old data directories.
 
 use bytes::{Bytes, BytesMut};
+use vltava_acl::{
+    AccessControlEntry, AclBinding, AclOperation, AclPermissionType, PatternType, ResourcePattern,
+    ResourceType,
+};
 use vltava_protocol::codec::{self, DecodeError, EncodeError, Uuid};
 use vltava_protocol::messages::{
-    register_broker_record, BrokerRegistrationChangeRecord, ConfigRecord, FenceBrokerRecord,
-    PartitionChangeRecord, PartitionRecord, ProducerIdsRecord, RegisterBrokerRecord,
-    RemoveTopicRecord, TopicRecord, UnfenceBrokerRecord, UnregisterBrokerRecord,
+    register_broker_record, AccessControlEntryRecord, BrokerRegistrationChangeRecord, ConfigRecord,
+    FenceBrokerRecord, PartitionChangeRecord, PartitionRecord, ProducerIdsRecord,
+    RegisterBrokerRecord, RemoveAccessControlEntryRecord, RemoveTopicRecord,
+    RemoveUserScramCredentialRecord, TopicRecord, UnfenceBrokerRecord, UnregisterBrokerRecord,
+    UserScramCredentialRecord,
 };
 use vltava_protocol::{MetadataRecordBody, MetadataRecordType};
 
@@ -134,6 +140,26 @@ pub enum MetadataRecord {
         broker_id: i32,
         next_producer_id: i64,
     },
+    /// An ACL was created with this id (Kafka's AccessControlEntryRecord).
+    /// The codes are kept as `vltava_acl` reads them: a code Kafka does not
+    /// define becomes that type's `Unknown` (code 0).
+    AccessControlEntry { id: Uuid, binding: AclBinding },
+    /// The ACL with this id was deleted (RemoveAccessControlEntryRecord).
+    RemoveAccessControlEntry { id: Uuid },
+    /// A user's SCRAM credential for one mechanism was set, replacing any
+    /// earlier one (UserScramCredentialRecord). `mechanism` is Kafka's
+    /// `ScramMechanism` type: 1 SCRAM-SHA-256, 2 SCRAM-SHA-512.
+    UserScramCredential {
+        name: String,
+        mechanism: i8,
+        salt: Bytes,
+        stored_key: Bytes,
+        server_key: Bytes,
+        iterations: i32,
+    },
+    /// A user's SCRAM credential for one mechanism was deleted
+    /// (RemoveUserScramCredentialRecord).
+    RemoveUserScramCredential { name: String, mechanism: i8 },
 }
 
 /// The frame version of Kafka's metadata record serde (0 was the 2.8 KRaft
@@ -423,6 +449,54 @@ impl MetadataRecord {
                 }),
                 0,
             ),
+            MetadataRecord::AccessControlEntry { id, binding } => (
+                MetadataRecordBody::AccessControlEntry(AccessControlEntryRecord {
+                    id: *id,
+                    resource_type: binding.pattern.resource_type.code(),
+                    resource_name: binding.pattern.name.clone(),
+                    pattern_type: binding.pattern.pattern_type.code(),
+                    principal: binding.entry.principal.clone(),
+                    host: binding.entry.host.clone(),
+                    operation: binding.entry.operation.code(),
+                    permission_type: binding.entry.permission.code(),
+                    ..Default::default()
+                }),
+                0,
+            ),
+            MetadataRecord::RemoveAccessControlEntry { id } => (
+                MetadataRecordBody::RemoveAccessControlEntry(RemoveAccessControlEntryRecord {
+                    id: *id,
+                    ..Default::default()
+                }),
+                0,
+            ),
+            MetadataRecord::UserScramCredential {
+                name,
+                mechanism,
+                salt,
+                stored_key,
+                server_key,
+                iterations,
+            } => (
+                MetadataRecordBody::UserScramCredential(UserScramCredentialRecord {
+                    name: name.clone(),
+                    mechanism: *mechanism,
+                    salt: salt.clone(),
+                    stored_key: stored_key.clone(),
+                    server_key: server_key.clone(),
+                    iterations: *iterations,
+                    ..Default::default()
+                }),
+                0,
+            ),
+            MetadataRecord::RemoveUserScramCredential { name, mechanism } => (
+                MetadataRecordBody::RemoveUserScramCredential(RemoveUserScramCredentialRecord {
+                    name: name.clone(),
+                    mechanism: *mechanism,
+                    ..Default::default()
+                }),
+                0,
+            ),
         }
     }
 
@@ -562,6 +636,39 @@ impl MetadataRecord {
                 broker_id: r.broker_id,
                 next_producer_id: r.next_producer_id,
             },
+            MetadataRecordBody::AccessControlEntry(r) => MetadataRecord::AccessControlEntry {
+                id: r.id,
+                binding: AclBinding::new(
+                    ResourcePattern::new(
+                        ResourceType::from_code(r.resource_type),
+                        r.resource_name,
+                        PatternType::from_code(r.pattern_type),
+                    ),
+                    AccessControlEntry::new(
+                        r.principal,
+                        r.host,
+                        AclOperation::from_code(r.operation),
+                        AclPermissionType::from_code(r.permission_type),
+                    ),
+                ),
+            },
+            MetadataRecordBody::RemoveAccessControlEntry(r) => {
+                MetadataRecord::RemoveAccessControlEntry { id: r.id }
+            }
+            MetadataRecordBody::UserScramCredential(r) => MetadataRecord::UserScramCredential {
+                name: r.name,
+                mechanism: r.mechanism,
+                salt: r.salt,
+                stored_key: r.stored_key,
+                server_key: r.server_key,
+                iterations: r.iterations,
+            },
+            MetadataRecordBody::RemoveUserScramCredential(r) => {
+                MetadataRecord::RemoveUserScramCredential {
+                    name: r.name,
+                    mechanism: r.mechanism,
+                }
+            }
             other => {
                 return Err(RecordError::Unsupported {
                     record: other.record_type().name(),
@@ -773,6 +880,18 @@ pub mod legacy {
             }
             MetadataRecord::PartitionChange { .. } => {
                 return not_in_legacy("PartitionChangeRecord")
+            }
+            MetadataRecord::AccessControlEntry { .. } => {
+                return not_in_legacy("AccessControlEntryRecord")
+            }
+            MetadataRecord::RemoveAccessControlEntry { .. } => {
+                return not_in_legacy("RemoveAccessControlEntryRecord")
+            }
+            MetadataRecord::UserScramCredential { .. } => {
+                return not_in_legacy("UserScramCredentialRecord")
+            }
+            MetadataRecord::RemoveUserScramCredential { .. } => {
+                return not_in_legacy("RemoveUserScramCredentialRecord")
             }
         }
         Ok(buf.freeze())
@@ -1002,6 +1121,35 @@ mod tests {
                 broker_id: 1,
                 next_producer_id: 2000,
             },
+            MetadataRecord::AccessControlEntry {
+                id,
+                binding: vltava_acl::AclBinding::new(
+                    vltava_acl::ResourcePattern::new(
+                        vltava_acl::ResourceType::Topic,
+                        "orders-",
+                        vltava_acl::PatternType::Prefixed,
+                    ),
+                    vltava_acl::AccessControlEntry::new(
+                        "User:alice",
+                        "*",
+                        vltava_acl::AclOperation::Read,
+                        vltava_acl::AclPermissionType::Allow,
+                    ),
+                ),
+            },
+            MetadataRecord::RemoveAccessControlEntry { id },
+            MetadataRecord::UserScramCredential {
+                name: "alice".into(),
+                mechanism: 1,
+                salt: Bytes::from_static(b"salt"),
+                stored_key: Bytes::from(vec![1u8; 32]),
+                server_key: Bytes::from(vec![2u8; 32]),
+                iterations: 4096,
+            },
+            MetadataRecord::RemoveUserScramCredential {
+                name: "alice".into(),
+                mechanism: 2,
+            },
         ]
     }
 
@@ -1045,7 +1193,11 @@ mod tests {
             | MetadataRecord::FenceBroker { .. }
             | MetadataRecord::UnfenceBroker { .. }
             | MetadataRecord::BrokerRegistrationChange { .. }
-            | MetadataRecord::PartitionChange { .. } => false,
+            | MetadataRecord::PartitionChange { .. }
+            | MetadataRecord::AccessControlEntry { .. }
+            | MetadataRecord::RemoveAccessControlEntry { .. }
+            | MetadataRecord::UserScramCredential { .. }
+            | MetadataRecord::RemoveUserScramCredential { .. } => false,
             _ => true,
         }
     }
