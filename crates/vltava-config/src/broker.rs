@@ -369,6 +369,19 @@ impl BrokerConfig {
                     .to_string(),
             );
         }
+        if let Some(class) = self.authorizer_class_name() {
+            if class != STANDARD_AUTHORIZER {
+                let why = if class == "kafka.security.authorizer.AclAuthorizer" {
+                    "the ZooKeeper-based AclAuthorizer was removed in Kafka 4.0"
+                } else {
+                    "no other authorizer can be loaded"
+                };
+                return conflict(format!(
+                    "authorizer.class.name={class} is not supported ({why}); set it to \
+                     {STANDARD_AUTHORIZER} for ACLs, or leave it empty for none"
+                ));
+            }
+        }
         let min_lag = self.long("log.cleaner.min.compaction.lag.ms");
         let max_lag = self.long("log.cleaner.max.compaction.lag.ms");
         if min_lag > max_lag {
@@ -435,6 +448,10 @@ impl BrokerConfig {
     }
 }
 
+/// The class name of Kafka's KRaft authorizer: the one value of
+/// `authorizer.class.name` that turns ACLs on.
+pub const STANDARD_AUTHORIZER: &str = "org.apache.kafka.metadata.authorizer.StandardAuthorizer";
+
 macro_rules! getters {
     ($($(#[$doc:meta])* $fn_name:ident -> $ty:ty = $conv:ident($key:literal);)*) => {
         impl BrokerConfig {
@@ -488,7 +505,6 @@ getters! {
     connections_max_reauth_ms -> i64 = long("connections.max.reauth.ms");
     connection_failed_authentication_delay_ms -> i32 = int("connection.failed.authentication.delay.ms");
     sasl_server_max_receive_size -> i32 = int("sasl.server.max.receive.size");
-    allow_everyone_if_no_acl_found -> bool = boolean("allow.everyone.if.no.acl.found");
     num_network_threads -> i32 = int("num.network.threads");
     num_io_threads -> i32 = int("num.io.threads");
     background_threads -> i32 = int("background.threads");
@@ -679,6 +695,26 @@ impl BrokerConfig {
     /// `max.connections.per.ip.overrides`: `host:count` pairs.
     pub fn max_connections_per_ip_overrides(&self) -> &str {
         self.text("max.connections.per.ip.overrides").unwrap_or("")
+    }
+
+    /// `authorizer.class.name`, `None` when empty (no authorizer).
+    pub fn authorizer_class_name(&self) -> Option<&str> {
+        self.text("authorizer.class.name")
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    }
+
+    /// Whether ACLs are in force: `authorizer.class.name` names Kafka's
+    /// KRaft authorizer, the only one Kafka 4 ships (any other value is
+    /// refused when the config is read).
+    pub fn authorizer_enabled(&self) -> bool {
+        self.authorizer_class_name() == Some(STANDARD_AUTHORIZER)
+    }
+
+    /// `allow.everyone.if.no.acl.found`: with an authorizer, a resource
+    /// without any ACL is open to everyone.
+    pub fn allow_everyone_if_no_acl_found(&self) -> bool {
+        self.boolean("allow.everyone.if.no.acl.found")
     }
 
     /// `super.users`: principals the authorizer allows everything.

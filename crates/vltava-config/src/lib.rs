@@ -116,7 +116,7 @@ mod topic;
 mod types;
 
 pub use alter::{incremental_alter_topic, AlterConfigOp, AlterOpType};
-pub use broker::{BrokerConfig, ProcessRoles};
+pub use broker::{BrokerConfig, ProcessRoles, STANDARD_AUTHORIZER};
 pub use defs::{
     broker_def, topic_def, BROKER_CONFIGS, TOPIC_CONFIGS, TOPIC_CONFIGS_WITHOUT_BROKER_SYNONYM,
 };

@@ -445,6 +445,35 @@ fn super_users_are_separated_by_semicolons() {
     assert_eq!(c.super_users(), vec!["User:admin", "User:CN=ops,O=Example"]);
 }
 
+#[test]
+fn only_the_kraft_authorizer_is_accepted() {
+    let none = BrokerConfig::from_sources(vec![], vec![]).unwrap();
+    assert_eq!(none.authorizer_class_name(), None);
+    assert!(!none.authorizer_enabled());
+    assert!(!none.allow_everyone_if_no_acl_found());
+
+    let standard = BrokerConfig::from_sources(
+        vec![
+            kv("authorizer.class.name", vltava_config::STANDARD_AUTHORIZER),
+            kv("allow.everyone.if.no.acl.found", "true"),
+        ],
+        vec![],
+    )
+    .unwrap();
+    assert!(standard.authorizer_enabled());
+    assert!(standard.allow_everyone_if_no_acl_found());
+
+    for class in ["kafka.security.authorizer.AclAuthorizer", "com.example.Mine"] {
+        let err = BrokerConfig::from_sources(vec![kv("authorizer.class.name", class)], vec![])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(class) && err.contains(vltava_config::STANDARD_AUTHORIZER),
+            "{err}"
+        );
+    }
+}
+
 fn kv(key: &str, value: &str) -> (String, String) {
     (key.to_string(), value.to_string())
 }
