@@ -399,6 +399,9 @@ impl ControllerChannel {
                 | RequestBody::ElectLeaders(_)
                 | RequestBody::AlterPartitionReassignments(_)
                 | RequestBody::ListPartitionReassignments(_)
+                | RequestBody::CreateAcls(_)
+                | RequestBody::DeleteAcls(_)
+                | RequestBody::AlterUserScramCredentials(_)
         );
         if !forwarded {
             return None;
@@ -446,6 +449,18 @@ impl ControllerChannel {
                 .call_version(leader, r, v)
                 .await
                 .map(ResponseBody::ListPartitionReassignments),
+            RequestBody::CreateAcls(r) => self
+                .call_version(leader, r, v)
+                .await
+                .map(ResponseBody::CreateAcls),
+            RequestBody::DeleteAcls(r) => self
+                .call_version(leader, r, v)
+                .await
+                .map(ResponseBody::DeleteAcls),
+            RequestBody::AlterUserScramCredentials(r) => self
+                .call_version(leader, r, v)
+                .await
+                .map(ResponseBody::AlterUserScramCredentials),
             _ => unreachable!("matched above"),
         })
     }

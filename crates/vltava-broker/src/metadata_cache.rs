@@ -9,7 +9,9 @@
 use std::sync::{Arc, RwLock};
 
 use tracing::warn;
+use vltava_acl::Authorizer;
 use vltava_config::{BrokerConfig, TopicConfig};
+use vltava_metadata::image::AclMap;
 use vltava_metadata::MetadataImage;
 
 pub struct MetadataCache {
@@ -19,17 +21,47 @@ pub struct MetadataCache {
     /// `static_config` plus the dynamic broker configs in the image.
     config: RwLock<Arc<BrokerConfig>>,
     image: RwLock<Arc<MetadataImage>>,
+    /// The authorizer over the ACLs of the map it was built from; built
+    /// again only when an image with other ACLs is asked about.
+    authorizer: RwLock<(Arc<AclMap>, Arc<Authorizer>)>,
 }
 
 impl MetadataCache {
     pub fn new(static_config: BrokerConfig, node_id: i32, image: MetadataImage) -> MetadataCache {
         let config = effective_broker_config(&static_config, &image, node_id);
+        let authorizer = build_authorizer(&static_config, image.acl_map());
         MetadataCache {
             node_id,
             static_config,
             config: RwLock::new(Arc::new(config)),
+            authorizer: RwLock::new((image.acl_map().clone(), Arc::new(authorizer))),
             image: RwLock::new(Arc::new(image)),
         }
+    }
+
+    /// Whether ACLs are checked: `authorizer.class.name` is Kafka's
+    /// `StandardAuthorizer` (the config refuses any other non-empty value).
+    pub fn authorizer_enabled(&self) -> bool {
+        self.static_config.authorizer_enabled()
+    }
+
+    /// The authorizer over the current image's ACLs, with `super.users` and
+    /// `allow.everyone.if.no.acl.found` (both read-only configs, so only
+    /// the ACLs can change it). Built again only after the ACLs changed.
+    pub fn authorizer(&self) -> Arc<Authorizer> {
+        let acls = self.image().acl_map().clone();
+        {
+            let cached = self.authorizer.read().unwrap_or_else(|e| e.into_inner());
+            if Arc::ptr_eq(&cached.0, &acls) {
+                return cached.1.clone();
+            }
+        }
+        let mut cached = self.authorizer.write().unwrap_or_else(|e| e.into_inner());
+        if !Arc::ptr_eq(&cached.0, &acls) {
+            let authorizer = Arc::new(build_authorizer(&self.static_config, &acls));
+            *cached = (acls, authorizer);
+        }
+        cached.1.clone()
     }
 
     pub fn image(&self) -> Arc<MetadataImage> {
@@ -55,6 +87,17 @@ impl MetadataCache {
         *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
         *self.image.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(image);
     }
+}
+
+fn build_authorizer(config: &BrokerConfig, acls: &AclMap) -> Authorizer {
+    let mut authorizer = Authorizer::new(
+        config.super_users(),
+        config.allow_everyone_if_no_acl_found(),
+    );
+    for (id, binding) in acls {
+        authorizer.add_acl(*id, binding.clone());
+    }
+    authorizer
 }
 
 /// The static config with the image's dynamic broker configs applied.

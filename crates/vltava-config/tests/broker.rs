@@ -463,7 +463,10 @@ fn only_the_kraft_authorizer_is_accepted() {
     assert!(standard.authorizer_enabled());
     assert!(standard.allow_everyone_if_no_acl_found());
 
-    for class in ["kafka.security.authorizer.AclAuthorizer", "com.example.Mine"] {
+    for class in [
+        "kafka.security.authorizer.AclAuthorizer",
+        "com.example.Mine",
+    ] {
         let err = BrokerConfig::from_sources(vec![kv("authorizer.class.name", class)], vec![])
             .unwrap_err()
             .to_string();

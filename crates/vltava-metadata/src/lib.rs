@@ -9,6 +9,7 @@
 pub mod controller;
 pub mod image;
 pub mod records;
+pub mod security;
 
 pub use image::{BrokerImage, MetadataImage, PartitionImage, ScramCredentialImage, TopicImage};
 pub use records::{Endpoint, MetadataRecord, RecordError, NO_LEADER, NO_LEADER_CHANGE};

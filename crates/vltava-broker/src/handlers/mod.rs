@@ -21,6 +21,7 @@ pub mod metadata;
 pub mod offsets_for_leader_epoch;
 pub mod produce;
 pub mod quorum;
+pub mod security;
 pub mod transactions;
 
 /// What a handler knows about the request besides its body.
@@ -93,6 +94,11 @@ pub const SUPPORTED: &[(ApiKey, VersionRange)] = &[
     // (`network/sasl.rs`); here only on the others.
     (ApiKey::SaslHandshake, v(0, 1)),
     (ApiKey::SaslAuthenticate, v(0, 2)),
+    (ApiKey::CreateAcls, v(0, 3)),
+    (ApiKey::DescribeAcls, v(0, 3)),
+    (ApiKey::DeleteAcls, v(0, 3)),
+    (ApiKey::DescribeUserScramCredentials, v(0, 0)),
+    (ApiKey::AlterUserScramCredentials, v(0, 0)),
     // The KRaft quorum's RPCs (answered by `vltava_quorum::inbound`) and
     // the controller's broker-membership RPCs.
     (ApiKey::Vote, v(0, 2)),
@@ -332,6 +338,15 @@ pub async fn handle(
             transactions::list_transactions(broker, context, r).await
         }
         RequestBody::DescribeProducers(r) => transactions::describe_producers(broker, context, r),
+        RequestBody::CreateAcls(r) => security::create_acls(broker, context, r).await,
+        RequestBody::DescribeAcls(r) => security::describe_acls(broker, context, r),
+        RequestBody::DeleteAcls(r) => security::delete_acls(broker, context, r).await,
+        RequestBody::AlterUserScramCredentials(r) => {
+            security::alter_user_scram_credentials(broker, context, r).await
+        }
+        RequestBody::DescribeUserScramCredentials(r) => {
+            security::describe_user_scram_credentials(broker, context, r)
+        }
         // The connection layer refuses every API not in SUPPORTED before
         // decoding, so this is only reached if that list and this match disagree.
         other => return Err(format!("{} has no handler", other.api_key().name())),

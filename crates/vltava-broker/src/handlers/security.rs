@@ -1,0 +1,377 @@
+//! CreateAcls, DescribeAcls and DeleteAcls (KIP-140), and
+//! AlterUserScramCredentials / DescribeUserScramCredentials (KIP-554).
+//!
+//! ACLs and credentials live in the metadata image. Changes are made by
+//! the active controller (other nodes relay the requests to it before they
+//! get here); descriptions are answered from this node's image. Without an
+//! authorizer (`authorizer.class.name` empty) the ACL APIs answer
+//! SECURITY_DISABLED, as Kafka's do; the SCRAM APIs work either way.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use vltava_acl::{
+    AccessControlEntry, AccessControlEntryFilter, AclBinding, AclBindingFilter, AclOperation,
+    AclPermissionType, PatternType, ResourcePattern, ResourcePatternFilter, ResourceType,
+};
+use vltava_metadata::image::{SCRAM_SHA_256, SCRAM_SHA_512};
+use vltava_protocol::messages::alter_user_scram_credentials_response::AlterUserScramCredentialsResult;
+use vltava_protocol::messages::create_acls_response::AclCreationResult;
+use vltava_protocol::messages::delete_acls_response::{
+    DeleteAclsFilterResult, DeleteAclsMatchingAcl,
+};
+use vltava_protocol::messages::describe_acls_response::{AclDescription, DescribeAclsResource};
+use vltava_protocol::messages::describe_user_scram_credentials_response::{
+    CredentialInfo, DescribeUserScramCredentialsResult,
+};
+use vltava_protocol::messages::*;
+use vltava_protocol::{ErrorCode, ResponseBody};
+
+use crate::broker::Broker;
+use crate::controller::security::ScramCredentialUpsertion;
+use crate::error::KafkaError;
+use crate::handlers::RequestContext;
+
+/// Kafka's answer when the ACL APIs are asked of a broker without an
+/// authorizer.
+fn security_disabled() -> KafkaError {
+    KafkaError::new(ErrorCode::SECURITY_DISABLED, "No Authorizer is configured.")
+}
+
+pub async fn create_acls(
+    broker: &Broker,
+    _context: &RequestContext<'_>,
+    request: CreateAclsRequest,
+) -> ResponseBody {
+    let results: Vec<Result<(), KafkaError>> = if !broker.metadata.authorizer_enabled() {
+        let e = security_disabled();
+        request.creations.iter().map(|_| Err(e.clone())).collect()
+    } else {
+        let acls = request
+            .creations
+            .into_iter()
+            .map(|c| {
+                AclBinding::new(
+                    ResourcePattern::new(
+                        ResourceType::from_code(c.resource_type),
+                        c.resource_name,
+                        PatternType::from_code(c.resource_pattern_type),
+                    ),
+                    AccessControlEntry::new(
+                        c.principal,
+                        c.host,
+                        AclOperation::from_code(c.operation),
+                        AclPermissionType::from_code(c.permission_type),
+                    ),
+                )
+            })
+            .collect::<Vec<_>>();
+        let n = acls.len();
+        match broker.controller.create_acls(acls).await {
+            Ok(results) => results,
+            Err(e) => (0..n).map(|_| Err(e.clone())).collect(),
+        }
+    };
+    ResponseBody::CreateAcls(CreateAclsResponse {
+        results: results
+            .into_iter()
+            .map(|r| match r {
+                Ok(()) => AclCreationResult::default(),
+                Err(e) => AclCreationResult {
+                    error_code: e.code.code(),
+                    error_message: Some(e.message),
+                    ..Default::default()
+                },
+            })
+            .collect(),
+        ..Default::default()
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn filter(
+    resource_type: i8,
+    name: Option<String>,
+    pattern_type: i8,
+    principal: Option<String>,
+    host: Option<String>,
+    operation: i8,
+    permission: i8,
+) -> AclBindingFilter {
+    AclBindingFilter::new(
+        ResourcePatternFilter::new(
+            ResourceType::from_code(resource_type),
+            name.as_deref(),
+            PatternType::from_code(pattern_type),
+        ),
+        AccessControlEntryFilter::new(
+            principal.as_deref(),
+            host.as_deref(),
+            AclOperation::from_code(operation),
+            AclPermissionType::from_code(permission),
+        ),
+    )
+}
+
+pub fn describe_acls(
+    broker: &Broker,
+    _context: &RequestContext<'_>,
+    request: DescribeAclsRequest,
+) -> ResponseBody {
+    let error = |e: KafkaError| {
+        ResponseBody::DescribeAcls(DescribeAclsResponse {
+            error_code: e.code.code(),
+            error_message: Some(e.message),
+            ..Default::default()
+        })
+    };
+    if !broker.metadata.authorizer_enabled() {
+        return error(security_disabled());
+    }
+    let filter = filter(
+        request.resource_type_filter,
+        request.resource_name_filter,
+        request.pattern_type_filter,
+        request.principal_filter,
+        request.host_filter,
+        request.operation,
+        request.permission_type,
+    );
+    // Kafka refuses to read a DescribeAcls filter with an UNKNOWN part.
+    if filter.is_unknown() {
+        return error(KafkaError::new(
+            ErrorCode::INVALID_REQUEST,
+            "The DescribeAcls filter contains UNKNOWN elements.",
+        ));
+    }
+    // The matching ACLs, grouped by resource pattern.
+    let image = broker.metadata.image();
+    let mut by_pattern: BTreeMap<&ResourcePattern, BTreeSet<&AccessControlEntry>> = BTreeMap::new();
+    for (_, binding) in image.acls() {
+        if filter.matches(binding) {
+            by_pattern
+                .entry(&binding.pattern)
+                .or_default()
+                .insert(&binding.entry);
+        }
+    }
+    ResponseBody::DescribeAcls(DescribeAclsResponse {
+        resources: by_pattern
+            .into_iter()
+            .map(|(pattern, entries)| DescribeAclsResource {
+                resource_type: pattern.resource_type.code(),
+                resource_name: pattern.name.clone(),
+                pattern_type: pattern.pattern_type.code(),
+                acls: entries
+                    .into_iter()
+                    .map(|e| AclDescription {
+                        principal: e.principal.clone(),
+                        host: e.host.clone(),
+                        operation: e.operation.code(),
+                        permission_type: e.permission.code(),
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    })
+}
+
+pub async fn delete_acls(
+    broker: &Broker,
+    _context: &RequestContext<'_>,
+    request: DeleteAclsRequest,
+) -> ResponseBody {
+    let n = request.filters.len();
+    let results: Vec<Result<Vec<AclBinding>, KafkaError>> = if !broker.metadata.authorizer_enabled()
+    {
+        (0..n).map(|_| Err(security_disabled())).collect()
+    } else {
+        let filters = request
+            .filters
+            .into_iter()
+            .map(|f| {
+                filter(
+                    f.resource_type_filter,
+                    f.resource_name_filter,
+                    f.pattern_type_filter,
+                    f.principal_filter,
+                    f.host_filter,
+                    f.operation,
+                    f.permission_type,
+                )
+            })
+            .collect();
+        match broker.controller.delete_acls(filters).await {
+            Ok(results) => results,
+            Err(e) => (0..n).map(|_| Err(e.clone())).collect(),
+        }
+    };
+    ResponseBody::DeleteAcls(DeleteAclsResponse {
+        filter_results: results
+            .into_iter()
+            .map(|r| match r {
+                Ok(matched) => DeleteAclsFilterResult {
+                    matching_acls: matched
+                        .into_iter()
+                        .map(|b| DeleteAclsMatchingAcl {
+                            resource_type: b.pattern.resource_type.code(),
+                            resource_name: b.pattern.name,
+                            pattern_type: b.pattern.pattern_type.code(),
+                            principal: b.entry.principal,
+                            host: b.entry.host,
+                            operation: b.entry.operation.code(),
+                            permission_type: b.entry.permission.code(),
+                            ..Default::default()
+                        })
+                        .collect(),
+                    ..Default::default()
+                },
+                Err(e) => DeleteAclsFilterResult {
+                    error_code: e.code.code(),
+                    error_message: Some(e.message),
+                    ..Default::default()
+                },
+            })
+            .collect(),
+        ..Default::default()
+    })
+}
+
+pub async fn alter_user_scram_credentials(
+    broker: &Broker,
+    _context: &RequestContext<'_>,
+    request: AlterUserScramCredentialsRequest,
+) -> ResponseBody {
+    // Every user named, for answering each when the whole request fails.
+    let mut users: Vec<String> = Vec::new();
+    for name in request
+        .deletions
+        .iter()
+        .map(|d| &d.name)
+        .chain(request.upsertions.iter().map(|u| &u.name))
+    {
+        if !users.contains(name) {
+            users.push(name.clone());
+        }
+    }
+    let deletions = request
+        .deletions
+        .into_iter()
+        .map(|d| (d.name, d.mechanism))
+        .collect();
+    let upsertions = request
+        .upsertions
+        .into_iter()
+        .map(|u| ScramCredentialUpsertion {
+            name: u.name,
+            mechanism: u.mechanism,
+            iterations: u.iterations,
+            salt: u.salt,
+            salted_password: u.salted_password,
+        })
+        .collect();
+    let results = match broker
+        .controller
+        .alter_user_scram_credentials(deletions, upsertions)
+        .await
+    {
+        Ok(results) => results,
+        Err(e) => users.into_iter().map(|u| (u, Err(e.clone()))).collect(),
+    };
+    ResponseBody::AlterUserScramCredentials(AlterUserScramCredentialsResponse {
+        results: results
+            .into_iter()
+            .map(|(user, r)| match r {
+                Ok(()) => AlterUserScramCredentialsResult {
+                    user,
+                    ..Default::default()
+                },
+                Err(e) => AlterUserScramCredentialsResult {
+                    user,
+                    error_code: e.code.code(),
+                    error_message: Some(e.message),
+                    ..Default::default()
+                },
+            })
+            .collect(),
+        ..Default::default()
+    })
+}
+
+/// DescribeUserScramCredentials, from this node's image as Kafka's
+/// `ScramImage.describe` answers it: every user with a credential when no
+/// users (null or empty) are asked for; otherwise each user asked for once,
+/// with RESOURCE_NOT_FOUND when it has no credential and DUPLICATE_RESOURCE
+/// when it was asked for more than once.
+pub fn describe_user_scram_credentials(
+    broker: &Broker,
+    _context: &RequestContext<'_>,
+    request: DescribeUserScramCredentialsRequest,
+) -> ResponseBody {
+    let image = broker.metadata.image();
+    // Users in the order asked (or by name), each with whether it was
+    // asked for twice.
+    let mut users: Vec<(String, bool)> = Vec::new();
+    match request.users.filter(|u| !u.is_empty()) {
+        None => {
+            let all: BTreeSet<&str> = image.scram_credentials().map(|(_, u, _)| u).collect();
+            users.extend(all.into_iter().map(|u| (u.to_string(), false)));
+        }
+        Some(asked) => {
+            for u in asked {
+                match users.iter_mut().find(|(name, _)| *name == u.name) {
+                    Some((_, twice)) => *twice = true,
+                    None => users.push((u.name, false)),
+                }
+            }
+        }
+    }
+    let results = users
+        .into_iter()
+        .map(|(user, twice)| {
+            if twice {
+                return DescribeUserScramCredentialsResult {
+                    error_code: ErrorCode::DUPLICATE_RESOURCE.code(),
+                    error_message: Some(format!(
+                        "Cannot describe SCRAM credentials for the same user twice in a single request: {user}"
+                    )),
+                    user,
+                    ..Default::default()
+                };
+            }
+            let infos: Vec<CredentialInfo> = [SCRAM_SHA_256, SCRAM_SHA_512]
+                .into_iter()
+                .filter_map(|mechanism| {
+                    let c = image.scram_credential(mechanism, &user)?;
+                    Some(CredentialInfo {
+                        mechanism,
+                        iterations: c.iterations,
+                        ..Default::default()
+                    })
+                })
+                .collect();
+            if infos.is_empty() {
+                DescribeUserScramCredentialsResult {
+                    error_code: ErrorCode::RESOURCE_NOT_FOUND.code(),
+                    error_message: Some(format!(
+                        "Attempt to describe a user credential that does not exist: {user}"
+                    )),
+                    user,
+                    ..Default::default()
+                }
+            } else {
+                DescribeUserScramCredentialsResult {
+                    user,
+                    credential_infos: infos,
+                    ..Default::default()
+                }
+            }
+        })
+        .collect();
+    ResponseBody::DescribeUserScramCredentials(DescribeUserScramCredentialsResponse {
+        results,
+        ..Default::default()
+    })
+}
