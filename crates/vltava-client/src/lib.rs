@@ -31,12 +31,15 @@ pub mod error;
 pub mod partitioner;
 pub mod types;
 
+pub use client::security::{ScramUpsertion, UserCredentials, SCRAM_SHA_256, SCRAM_SHA_512};
 pub use client::{Client, ClientConfig, ElectionOutcome, ElectionType};
 pub use connection::{ClientSecurity, Connection, ConnectionConfig, SaslLogin};
 pub use consumer_protocol::CONSUMER_PROTOCOL_TYPE;
 pub use error::{BrokerError, Error, Result};
 pub use partitioner::{murmur2, partition_for_key, to_positive, Partitioner};
 pub use types::*;
+/// Kafka's ACL model, which the ACL methods take and return.
+pub use vltava_acl as acl;
 /// The wire types, for requests sent by hand with [`Connection::send`].
 pub use vltava_protocol as protocol;
 pub use vltava_protocol::{ErrorCode, Uuid};

@@ -1,5 +1,5 @@
 //! Client subcommands: `topics`, `produce`, `consume`, `cluster`, `groups`,
-//! `transactions`. Each talks
+//! `transactions`, `acls`, `users`. Each talks
 //! to a broker through `vltava-client`; errors end the process with a
 //! message on stderr and exit code 1.
 
@@ -10,6 +10,7 @@ use clap::Args;
 use vltava_client::{Client, ClientConfig, ConnectionConfig};
 
 mod client_properties;
+mod acls;
 mod cluster;
 mod consume;
 mod format;
@@ -18,6 +19,7 @@ mod output;
 mod produce;
 mod topics;
 mod transactions;
+mod users;
 
 pub use output::OutputFormat;
 
@@ -36,6 +38,10 @@ pub enum ToolCommand {
     Groups(groups::GroupsArgs),
     /// List transactional ids and describe their transactions.
     Transactions(transactions::TransactionsArgs),
+    /// Create, list and delete ACLs (like kafka-acls.sh).
+    Acls(acls::AclsArgs),
+    /// Set, delete and list users' SCRAM credentials.
+    Users(users::UsersArgs),
 }
 
 /// Options every tool takes.
@@ -164,6 +170,8 @@ pub fn run(command: ToolCommand) -> ExitCode {
             ToolCommand::Cluster(args) => cluster::run(args).await,
             ToolCommand::Groups(args) => groups::run(args).await,
             ToolCommand::Transactions(args) => transactions::run(args).await,
+            ToolCommand::Acls(args) => acls::run(args).await,
+            ToolCommand::Users(args) => users::run(args).await,
         }
     });
     match result {
