@@ -1,0 +1,680 @@
+//! ACLs (CreateAcls, DescribeAcls, DeleteAcls) and SCRAM credentials
+//! (AlterUserScramCredentials, DescribeUserScramCredentials) against real
+//! `vltava server` processes, through the client and the `vltava acls` /
+//! `vltava users scram` tools: filters, Kafka's refusals and error codes,
+//! SECURITY_DISABLED without an authorizer, and the state surviving a
+//! restart from a metadata snapshot. Authorization itself is not checked
+//! here (every request is `User:ANONYMOUS`, a super user).
+
+mod common;
+
+use std::process::Command;
+
+use common::TestBroker;
+use serde_json::{json, Value};
+use vltava_client::acl::{
+    AccessControlEntry, AccessControlEntryFilter, AclBinding, AclBindingFilter, AclOperation,
+    AclPermissionType, PatternType, ResourcePattern, ResourcePatternFilter, ResourceType,
+};
+use vltava_client::{Client, ErrorCode, ScramUpsertion, SCRAM_SHA_256, SCRAM_SHA_512};
+
+const AUTHORIZER: &str =
+    "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer";
+const SUPER_USERS: &str = "super.users=User:ANONYMOUS";
+
+/// Runs `vltava ARGS --bootstrap ...`: (exit code, stdout, stderr).
+fn vltava(broker: &TestBroker, args: &[&str]) -> (i32, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_vltava"))
+        .args(args)
+        .arg("--bootstrap")
+        .arg(broker.bootstrap())
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run vltava");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// A tool run that must succeed, with `--output json`: its document.
+fn vltava_json(broker: &TestBroker, args: &[&str]) -> Value {
+    let mut full = args.to_vec();
+    full.extend(["--output", "json"]);
+    let (code, stdout, stderr) = vltava(broker, &full);
+    assert_eq!(code, 0, "vltava {args:?} failed:\n{stdout}\n{stderr}");
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
+}
+
+fn acl(
+    resource_type: ResourceType,
+    name: &str,
+    pattern: PatternType,
+    principal: &str,
+    operation: AclOperation,
+    permission: AclPermissionType,
+) -> AclBinding {
+    AclBinding::new(
+        ResourcePattern::new(resource_type, name, pattern),
+        AccessControlEntry::new(principal, "*", operation, permission),
+    )
+}
+
+fn topic_read(name: &str, pattern: PatternType, principal: &str) -> AclBinding {
+    acl(
+        ResourceType::Topic,
+        name,
+        pattern,
+        principal,
+        AclOperation::Read,
+        AclPermissionType::Allow,
+    )
+}
+
+fn sorted(mut acls: Vec<AclBinding>) -> Vec<AclBinding> {
+    acls.sort();
+    acls
+}
+
+fn code_of<T: std::fmt::Debug>(r: &vltava_client::Result<T>) -> Option<ErrorCode> {
+    r.as_ref().err().and_then(|e| e.code())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn acls_are_created_described_and_deleted_with_kafkas_rules() {
+    let broker = TestBroker::start(&[AUTHORIZER, SUPER_USERS]);
+    let mut client = broker.client().await;
+
+    let alice_orders = topic_read("orders", PatternType::Literal, "User:alice");
+    let bob_prefix = topic_read("ord", PatternType::Prefixed, "User:bob");
+    let everyone_all_topics = topic_read("*", PatternType::Literal, "User:*");
+    let group = acl(
+        ResourceType::Group,
+        "billing",
+        PatternType::Literal,
+        "User:alice",
+        AclOperation::Read,
+        AclPermissionType::Deny,
+    );
+    let cluster = acl(
+        ResourceType::Cluster,
+        "kafka-cluster",
+        PatternType::Literal,
+        "User:ops",
+        AclOperation::Alter,
+        AclPermissionType::Allow,
+    );
+    let results = client
+        .create_acls(&[
+            alice_orders.clone(),
+            bob_prefix.clone(),
+            everyone_all_topics.clone(),
+            group.clone(),
+            cluster.clone(),
+            // The same ACL again: accepted, stored once.
+            alice_orders.clone(),
+            // Refused, each on its own: a cluster not named kafka-cluster,
+            // an empty name, a filter-only pattern type, a principal
+            // without a colon.
+            acl(
+                ResourceType::Cluster,
+                "other",
+                PatternType::Literal,
+                "User:ops",
+                AclOperation::Alter,
+                AclPermissionType::Allow,
+            ),
+            topic_read("", PatternType::Literal, "User:alice"),
+            topic_read("x", PatternType::Match, "User:alice"),
+            topic_read("x", PatternType::Literal, "alice"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(results.len(), 10);
+    for r in &results[..6] {
+        assert!(r.is_ok(), "{r:?}");
+    }
+    for r in &results[6..] {
+        assert_eq!(code_of(r), Some(ErrorCode::INVALID_REQUEST), "{r:?}");
+    }
+    let message = results[6].as_ref().unwrap_err().to_string();
+    assert!(message.contains("kafka-cluster"), "{message}");
+
+    // Every ACL, each once.
+    let all = client.describe_acls(&AclBindingFilter::ANY).await.unwrap();
+    assert_eq!(
+        sorted(all),
+        sorted(vec![
+            alice_orders.clone(),
+            bob_prefix.clone(),
+            everyone_all_topics.clone(),
+            group.clone(),
+            cluster.clone(),
+        ])
+    );
+    // MATCH: every ACL that applies to the topic "orders".
+    let matching_orders = AclBindingFilter::new(
+        ResourcePatternFilter::new(ResourceType::Topic, Some("orders"), PatternType::Match),
+        AccessControlEntryFilter::ANY,
+    );
+    assert_eq!(
+        sorted(client.describe_acls(&matching_orders).await.unwrap()),
+        sorted(vec![
+            alice_orders.clone(),
+            bob_prefix.clone(),
+            everyone_all_topics.clone()
+        ])
+    );
+    // A literal filter compares the name exactly.
+    let literal_orders = AclBindingFilter::new(
+        ResourcePatternFilter::new(ResourceType::Topic, Some("orders"), PatternType::Literal),
+        AccessControlEntryFilter::ANY,
+    );
+    assert_eq!(
+        client.describe_acls(&literal_orders).await.unwrap(),
+        vec![alice_orders.clone()]
+    );
+    // By principal and permission.
+    let alice_denied = AclBindingFilter::new(
+        ResourcePatternFilter::ANY,
+        AccessControlEntryFilter::new(
+            Some("User:alice"),
+            None,
+            AclOperation::Any,
+            AclPermissionType::Deny,
+        ),
+    );
+    assert_eq!(
+        client.describe_acls(&alice_denied).await.unwrap(),
+        vec![group.clone()]
+    );
+
+    // DeleteAcls: per filter, what it removed; an ACL two filters match is
+    // listed under both; a filter with an unknown code is refused.
+    let bob = AclBindingFilter::new(
+        ResourcePatternFilter::ANY,
+        AccessControlEntryFilter::new(
+            Some("User:bob"),
+            None,
+            AclOperation::Any,
+            AclPermissionType::Any,
+        ),
+    );
+    let unknown = AclBindingFilter::new(
+        ResourcePatternFilter::new(ResourceType::Unknown, None, PatternType::Any),
+        AccessControlEntryFilter::ANY,
+    );
+    let deleted = client
+        .delete_acls(&[matching_orders.clone(), unknown, bob])
+        .await
+        .unwrap();
+    assert_eq!(
+        sorted(deleted[0].as_ref().unwrap().clone()),
+        sorted(vec![
+            alice_orders.clone(),
+            bob_prefix.clone(),
+            everyone_all_topics.clone()
+        ])
+    );
+    assert_eq!(code_of(&deleted[1]), Some(ErrorCode::INVALID_REQUEST));
+    assert_eq!(deleted[2].as_ref().unwrap(), &vec![bob_prefix.clone()]);
+    assert_eq!(
+        sorted(client.describe_acls(&AclBindingFilter::ANY).await.unwrap()),
+        sorted(vec![group.clone(), cluster.clone()])
+    );
+    // Nothing left to match: an empty answer, not an error.
+    let again = client.delete_acls(&[matching_orders]).await.unwrap();
+    assert_eq!(again[0].as_ref().unwrap(), &Vec::<AclBinding>::new());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_acls_tool_creates_lists_and_deletes() {
+    let broker = TestBroker::start(&[AUTHORIZER, SUPER_USERS]);
+    let created = vltava_json(
+        &broker,
+        &[
+            "acls",
+            "create",
+            "--allow-principal",
+            "User:alice",
+            "--operation",
+            "Read",
+            "--operation",
+            "Describe",
+            "--topic",
+            "payments-",
+            "--resource-pattern-type",
+            "prefixed",
+        ],
+    );
+    assert_eq!(created.as_array().unwrap().len(), 2, "{created}");
+    let created = vltava_json(
+        &broker,
+        &[
+            "acls",
+            "create",
+            "--allow-principal",
+            "User:alice",
+            "--operation",
+            "read",
+            "--operation",
+            "describe",
+            "--group",
+            "billing",
+        ],
+    );
+    assert_eq!(created.as_array().unwrap().len(), 2, "{created}");
+    vltava_json(
+        &broker,
+        &[
+            "acls",
+            "create",
+            "--deny-principal",
+            "User:mallory",
+            "--deny-host",
+            "10.1.2.3",
+            "--topic",
+            "payments-eu",
+        ],
+    );
+
+    let all = vltava_json(&broker, &["acls", "list"]);
+    assert_eq!(all.as_array().unwrap().len(), 5, "{all}");
+    let matching = vltava_json(
+        &broker,
+        &[
+            "acls",
+            "list",
+            "--topic",
+            "payments-eu",
+            "--resource-pattern-type",
+            "match",
+        ],
+    );
+    assert_eq!(
+        matching,
+        json!([
+            {"resource_type": "TOPIC", "resource_name": "payments-", "pattern_type": "PREFIXED",
+             "principal": "User:alice", "host": "*", "operation": "READ", "permission": "ALLOW"},
+            {"resource_type": "TOPIC", "resource_name": "payments-", "pattern_type": "PREFIXED",
+             "principal": "User:alice", "host": "*", "operation": "DESCRIBE", "permission": "ALLOW"},
+            {"resource_type": "TOPIC", "resource_name": "payments-eu", "pattern_type": "LITERAL",
+             "principal": "User:mallory", "host": "10.1.2.3", "operation": "ALL", "permission": "DENY"},
+        ])
+    );
+    let (code, table, _) = vltava(&broker, &["acls", "list", "--group", "billing"]);
+    assert_eq!(code, 0);
+    assert!(table.starts_with("RESOURCE-TYPE"), "{table}");
+    assert_eq!(table.lines().count(), 3, "{table}");
+
+    // Deleting one principal's ACL of a resource, then all of another's.
+    let deleted = vltava_json(
+        &broker,
+        &[
+            "acls",
+            "delete",
+            "--allow-principal",
+            "User:alice",
+            "--operation",
+            "Describe",
+            "--group",
+            "billing",
+            "--force",
+        ],
+    );
+    assert_eq!(deleted.as_array().unwrap().len(), 1, "{deleted}");
+    let deleted = vltava_json(
+        &broker,
+        &[
+            "acls",
+            "delete",
+            "--topic",
+            "payments-",
+            "--resource-pattern-type",
+            "prefixed",
+            "--force",
+        ],
+    );
+    assert_eq!(deleted.as_array().unwrap().len(), 2, "{deleted}");
+    let left = vltava_json(&broker, &["acls", "list"]);
+    assert_eq!(left.as_array().unwrap().len(), 2, "{left}");
+
+    // A refused ACL fails the tool with the broker's reason.
+    let (code, _, stderr) = vltava(
+        &broker,
+        &[
+            "acls",
+            "create",
+            "--allow-principal",
+            "alice",
+            "--topic",
+            "t",
+        ],
+    );
+    assert_ne!(code, 0);
+    assert!(stderr.contains("no colon"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_an_authorizer_the_acl_apis_answer_security_disabled() {
+    let broker = TestBroker::start(&[]);
+    let mut client = broker.client().await;
+    let a = topic_read("orders", PatternType::Literal, "User:alice");
+    let created = client.create_acls(&[a.clone(), a]).await.unwrap();
+    for r in &created {
+        assert_eq!(code_of(r), Some(ErrorCode::SECURITY_DISABLED));
+        assert!(
+            r.as_ref()
+                .unwrap_err()
+                .to_string()
+                .contains("No Authorizer is configured."),
+            "{r:?}"
+        );
+    }
+    let described = client.describe_acls(&AclBindingFilter::ANY).await;
+    assert_eq!(code_of(&described), Some(ErrorCode::SECURITY_DISABLED));
+    let deleted = client.delete_acls(&[AclBindingFilter::ANY]).await.unwrap();
+    assert_eq!(code_of(&deleted[0]), Some(ErrorCode::SECURITY_DISABLED));
+    let (code, _, stderr) = vltava(&broker, &["acls", "list"]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("No Authorizer"), "{stderr}");
+    // SCRAM credentials do not need an authorizer.
+    let set = client
+        .alter_scram_credentials(
+            &[],
+            &[ScramUpsertion::new("alice", SCRAM_SHA_256, 4096, "pw").unwrap()],
+        )
+        .await
+        .unwrap();
+    assert!(set[0].1.is_ok(), "{set:?}");
+}
+
+#[test]
+fn a_broker_refuses_to_start_with_another_authorizer() {
+    for class in [
+        "kafka.security.authorizer.AclAuthorizer",
+        "com.example.Mine",
+    ] {
+        let temp = tempfile::tempdir().unwrap();
+        let output = Command::new(env!("CARGO_BIN_EXE_vltava"))
+            .arg("server")
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{}", common::free_port()))
+            .arg("--data-dir")
+            .arg(temp.path().join("data"))
+            .arg("--set")
+            .arg(format!("authorizer.class.name={class}"))
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(class) && stderr.contains("StandardAuthorizer"),
+            "{stderr}"
+        );
+    }
+}
+
+/// The credentials the broker describes, as (user, [(mechanism, iterations)])
+/// or the error code for the user.
+async fn described(
+    client: &mut Client,
+    users: Option<&[&str]>,
+) -> Vec<(String, Result<Vec<(i8, i32)>, ErrorCode>)> {
+    client
+        .describe_scram_credentials(users)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(u, r)| (u, r.map_err(|e| e.code().unwrap())))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scram_credentials_are_set_described_and_deleted() {
+    let broker = TestBroker::start(&[AUTHORIZER, SUPER_USERS]);
+    let mut client = broker.client().await;
+    let up = |user: &str, mechanism: i8, iterations: i32| {
+        let mut u = ScramUpsertion::new(user, mechanism, 4096, "secret").unwrap();
+        u.iterations = iterations;
+        u
+    };
+    let results = client
+        .alter_scram_credentials(
+            &[("ghost".into(), SCRAM_SHA_256)],
+            &[
+                up("alice", SCRAM_SHA_256, 4096),
+                up("bob", SCRAM_SHA_512, 16384),
+                up("", SCRAM_SHA_256, 4096),
+                ScramUpsertion {
+                    mechanism: 3,
+                    ..up("carol", SCRAM_SHA_256, 4096)
+                },
+                up("dave", SCRAM_SHA_256, 4095),
+                up("erin", SCRAM_SHA_256, 16385),
+                up("frank", SCRAM_SHA_256, 8192),
+                up("frank", SCRAM_SHA_512, 8192),
+            ],
+        )
+        .await
+        .unwrap();
+    let codes: Vec<(String, Option<ErrorCode>)> = results
+        .iter()
+        .map(|(u, r)| (u.clone(), code_of(r)))
+        .collect();
+    assert_eq!(
+        codes,
+        vec![
+            ("alice".into(), None),
+            ("bob".into(), None),
+            ("ghost".into(), Some(ErrorCode::RESOURCE_NOT_FOUND)),
+            ("".into(), Some(ErrorCode::UNACCEPTABLE_CREDENTIAL)),
+            ("carol".into(), Some(ErrorCode::UNSUPPORTED_SASL_MECHANISM)),
+            ("dave".into(), Some(ErrorCode::UNACCEPTABLE_CREDENTIAL)),
+            ("erin".into(), Some(ErrorCode::UNACCEPTABLE_CREDENTIAL)),
+            ("frank".into(), Some(ErrorCode::DUPLICATE_RESOURCE)),
+        ]
+    );
+
+    // The tool: a second mechanism for alice, with more iterations.
+    let (code, stdout, stderr) = vltava(
+        &broker,
+        &[
+            "users",
+            "scram",
+            "set",
+            "--user",
+            "alice",
+            "--mechanism",
+            "SCRAM-SHA-512",
+            "--password",
+            "alice-secret",
+            "--iterations",
+            "8192",
+        ],
+    );
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+
+    assert_eq!(
+        described(&mut client, None).await,
+        vec![
+            (
+                "alice".into(),
+                Ok(vec![(SCRAM_SHA_256, 4096), (SCRAM_SHA_512, 8192)])
+            ),
+            ("bob".into(), Ok(vec![(SCRAM_SHA_512, 16384)])),
+        ]
+    );
+    assert_eq!(
+        described(&mut client, Some(&["bob", "nobody", "alice", "bob"])).await,
+        vec![
+            ("bob".into(), Err(ErrorCode::DUPLICATE_RESOURCE)),
+            ("nobody".into(), Err(ErrorCode::RESOURCE_NOT_FOUND)),
+            (
+                "alice".into(),
+                Ok(vec![(SCRAM_SHA_256, 4096), (SCRAM_SHA_512, 8192)])
+            ),
+        ]
+    );
+    assert_eq!(
+        vltava_json(&broker, &["users", "scram", "list"]),
+        json!([
+            {"user": "alice", "mechanism": "SCRAM-SHA-256", "iterations": 4096},
+            {"user": "alice", "mechanism": "SCRAM-SHA-512", "iterations": 8192},
+            {"user": "bob", "mechanism": "SCRAM-SHA-512", "iterations": 16384},
+        ])
+    );
+
+    // Deleting: by the tool, and a credential that is not there.
+    let (code, _, stderr) = vltava(
+        &broker,
+        &[
+            "users",
+            "scram",
+            "delete",
+            "--user",
+            "alice",
+            "--mechanism",
+            "SCRAM-SHA-256",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let (code, _, stderr) = vltava(
+        &broker,
+        &[
+            "users",
+            "scram",
+            "delete",
+            "--user",
+            "alice",
+            "--mechanism",
+            "SCRAM-SHA-256",
+        ],
+    );
+    assert_ne!(code, 0);
+    assert!(stderr.contains("does not exist"), "{stderr}");
+    let (code, _, stderr) = vltava(
+        &broker,
+        &[
+            "users",
+            "scram",
+            "set",
+            "--user",
+            "zed",
+            "--mechanism",
+            "SCRAM-SHA-256",
+            "--password",
+            "pw",
+            "--iterations",
+            "100",
+        ],
+    );
+    assert_ne!(code, 0);
+    assert!(stderr.contains("Too few iterations"), "{stderr}");
+    assert_eq!(
+        described(&mut client, Some(&["alice"])).await,
+        vec![("alice".into(), Ok(vec![(SCRAM_SHA_512, 8192)]))]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn acls_and_credentials_survive_a_restart_from_a_metadata_snapshot() {
+    let mut broker = TestBroker::start(&[
+        AUTHORIZER,
+        SUPER_USERS,
+        // A snapshot after every change: the log before it is deleted, so
+        // what comes back after the restart was in the snapshot.
+        "metadata.log.max.record.bytes.between.snapshots=1",
+        "metadata.log.max.snapshot.interval.ms=0",
+    ]);
+    let mut client = broker.client().await;
+    let kept = topic_read("orders", PatternType::Literal, "User:alice");
+    let dropped = topic_read("orders", PatternType::Literal, "User:bob");
+    for r in client
+        .create_acls(&[kept.clone(), dropped.clone()])
+        .await
+        .unwrap()
+    {
+        r.unwrap();
+    }
+    let literal_bob = AclBindingFilter::new(
+        ResourcePatternFilter::ANY,
+        AccessControlEntryFilter::new(
+            Some("User:bob"),
+            None,
+            AclOperation::Any,
+            AclPermissionType::Any,
+        ),
+    );
+    client.delete_acls(&[literal_bob]).await.unwrap()[0]
+        .as_ref()
+        .unwrap();
+    let upsertions = [
+        ScramUpsertion::new("alice", SCRAM_SHA_256, 4096, "a").unwrap(),
+        ScramUpsertion::new("bob", SCRAM_SHA_512, 5000, "b").unwrap(),
+    ];
+    for (_, r) in client
+        .alter_scram_credentials(&[], &upsertions)
+        .await
+        .unwrap()
+    {
+        r.unwrap();
+    }
+    for (_, r) in client
+        .alter_scram_credentials(&[("bob".into(), SCRAM_SHA_512)], &[])
+        .await
+        .unwrap()
+    {
+        r.unwrap();
+    }
+    // A snapshot is taken by the metadata publisher after the changes
+    // are applied; wait for one that covers the last of them.
+    let metadata_dir = broker
+        .data_dir
+        .join("metadata")
+        .join("__cluster_metadata-0");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let before = || {
+        std::fs::read_dir(&metadata_dir)
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .filter(|e| e.file_name().to_string_lossy().ends_with(".checkpoint"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    while before() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no metadata snapshot in {metadata_dir:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    drop(client);
+
+    broker.stop();
+    broker.restart();
+    let mut client = broker.client().await;
+    assert_eq!(
+        client.describe_acls(&AclBindingFilter::ANY).await.unwrap(),
+        vec![kept]
+    );
+    assert_eq!(
+        described(&mut client, None).await,
+        vec![("alice".into(), Ok(vec![(SCRAM_SHA_256, 4096)]))]
+    );
+    broker.kill9();
+    broker.restart();
+    let mut client = broker.client().await;
+    assert_eq!(
+        client
+            .describe_acls(&AclBindingFilter::ANY)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(described(&mut client, None).await.len(), 1);
+}
