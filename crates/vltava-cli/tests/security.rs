@@ -678,3 +678,101 @@ async fn acls_and_credentials_survive_a_restart_from_a_metadata_snapshot() {
     );
     assert_eq!(described(&mut client, None).await.len(), 1);
 }
+
+/// In a cluster, CreateAcls and AlterUserScramCredentials sent to a node
+/// that is not the active controller are relayed to it (as Kafka's brokers
+/// forward them), and every node then describes the same ACLs and
+/// credentials from its own image.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_relays_changes_to_the_controller_and_every_node_describes_them() {
+    use common::cluster::{client_of, converged, eventually, Cluster};
+    use std::time::Duration;
+    use vltava_client::protocol::messages::{
+        alter_user_scram_credentials_request, create_acls_request,
+        AlterUserScramCredentialsRequest, CreateAclsRequest, DescribeAclsRequest,
+        DescribeUserScramCredentialsRequest,
+    };
+
+    let extra = format!("{AUTHORIZER}\n{SUPER_USERS}\n");
+    let mut cluster = Cluster::start_with(3, 0, &extra);
+    let controller = converged(&cluster, &[1, 2, 3], &[1, 2, 3]).await;
+    let other = if controller == 1 { 2 } else { 1 };
+
+    let mut client = client_of(&cluster.node(other).bootstrap()).await.unwrap();
+    let conn = client.connection(other).await.unwrap();
+    let created = conn
+        .send(&CreateAclsRequest {
+            creations: vec![create_acls_request::AclCreation {
+                resource_type: ResourceType::Topic.code(),
+                resource_name: "orders".into(),
+                resource_pattern_type: PatternType::Literal.code(),
+                principal: "User:alice".into(),
+                host: "*".into(),
+                operation: AclOperation::Write.code(),
+                permission_type: AclPermissionType::Allow.code(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(created.results[0].error_code, 0, "{created:?}");
+    let upsertion = ScramUpsertion::new("alice", SCRAM_SHA_512, 4096, "pw").unwrap();
+    let altered = conn
+        .send(&AlterUserScramCredentialsRequest {
+            upsertions: vec![
+                alter_user_scram_credentials_request::ScramCredentialUpsertion {
+                    name: upsertion.user.clone(),
+                    mechanism: upsertion.mechanism,
+                    iterations: upsertion.iterations,
+                    salt: upsertion.salt.clone().into(),
+                    salted_password: upsertion.salted_password.clone().into(),
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(altered.results[0].error_code, 0, "{altered:?}");
+
+    for id in 1..=3 {
+        let bootstrap = cluster.node(id).bootstrap();
+        eventually(
+            Duration::from_secs(10),
+            &format!("node {id} to describe the ACL and the credential"),
+            || {
+                let bootstrap = bootstrap.clone();
+                async move {
+                    let mut c = client_of(&bootstrap).await?;
+                    let conn = c.connection(id).await.ok()?;
+                    let acls = conn
+                        .send(&DescribeAclsRequest {
+                            resource_type_filter: ResourceType::Any.code(),
+                            resource_name_filter: None,
+                            pattern_type_filter: PatternType::Any.code(),
+                            principal_filter: None,
+                            host_filter: None,
+                            operation: AclOperation::Any.code(),
+                            permission_type: AclPermissionType::Any.code(),
+                            ..Default::default()
+                        })
+                        .await
+                        .ok()?;
+                    let users = conn
+                        .send(&DescribeUserScramCredentialsRequest::default())
+                        .await
+                        .ok()?;
+                    let acl_ok = acls.error_code == 0
+                        && acls.resources.len() == 1
+                        && acls.resources[0].resource_name == "orders";
+                    let user_ok = users.results.len() == 1
+                        && users.results[0].user == "alice"
+                        && users.results[0].credential_infos.len() == 1;
+                    (acl_ok && user_ok).then_some(())
+                }
+            },
+        )
+        .await;
+    }
+}
