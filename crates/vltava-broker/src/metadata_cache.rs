@@ -125,3 +125,100 @@ pub fn topic_config(image: &MetadataImage, topic: &str) -> TopicConfig {
     let overrides = image.topic_configs(topic);
     TopicConfig::from_overrides(overrides.iter()).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vltava_acl::*;
+    use vltava_metadata::MetadataRecord;
+    use vltava_protocol::Uuid;
+
+    fn config(props: &[(&str, &str)]) -> BrokerConfig {
+        BrokerConfig::from_sources(
+            props
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            vec![],
+        )
+        .unwrap()
+    }
+
+    fn add(id: u8, principal: &str) -> MetadataRecord {
+        MetadataRecord::AccessControlEntry {
+            id: Uuid([id; 16]),
+            binding: AclBinding::new(
+                ResourcePattern::new(ResourceType::Topic, "t", PatternType::Literal),
+                AccessControlEntry::new(
+                    principal,
+                    "*",
+                    AclOperation::Read,
+                    AclPermissionType::Allow,
+                ),
+            ),
+        }
+    }
+
+    #[test]
+    fn the_authorizer_follows_the_acls_and_is_built_only_when_they_change() {
+        let cache = MetadataCache::new(
+            config(&[
+                ("authorizer.class.name", vltava_config::STANDARD_AUTHORIZER),
+                ("super.users", "User:admin"),
+            ]),
+            1,
+            MetadataImage::empty(),
+        );
+        assert!(cache.authorizer_enabled());
+        let topic = Resource::new(ResourceType::Topic, "t");
+        let alice = RequestContext::new(KafkaPrincipal::user("alice"), "10.0.0.1");
+        let admin = RequestContext::new(KafkaPrincipal::user("admin"), "10.0.0.1");
+        let first = cache.authorizer();
+        assert!(first.is_empty());
+        assert_eq!(
+            first.authorize(&alice, AclOperation::Read, &topic),
+            Decision::Denied
+        );
+        assert_eq!(
+            first.authorize(&admin, AclOperation::Write, &topic),
+            Decision::Allowed
+        );
+        // Asked again with no change: the same authorizer.
+        assert!(Arc::ptr_eq(&first, &cache.authorizer()));
+
+        let image = cache.image().apply(0, &add(1, "User:alice")).unwrap();
+        cache.publish(image);
+        let second = cache.authorizer();
+        assert!(!Arc::ptr_eq(&first, &second));
+        assert_eq!(
+            second.authorize(&alice, AclOperation::Read, &topic),
+            Decision::Allowed
+        );
+        // A change that is not to the ACLs keeps it.
+        let image = cache
+            .image()
+            .apply(
+                1,
+                &MetadataRecord::ProducerIds {
+                    broker_id: 1,
+                    next_producer_id: 1000,
+                },
+            )
+            .unwrap();
+        cache.publish(image);
+        assert!(Arc::ptr_eq(&second, &cache.authorizer()));
+
+        let without = MetadataCache::new(config(&[]), 1, MetadataImage::empty());
+        assert!(!without.authorizer_enabled());
+        let open = MetadataCache::new(
+            config(&[("allow.everyone.if.no.acl.found", "true")]),
+            1,
+            MetadataImage::empty(),
+        );
+        assert_eq!(
+            open.authorizer()
+                .authorize(&alice, AclOperation::Read, &topic),
+            Decision::Allowed
+        );
+    }
+}
