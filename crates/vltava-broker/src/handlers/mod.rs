@@ -94,9 +94,10 @@ pub const SUPPORTED: &[(ApiKey, VersionRange)] = &[
     // (`network/sasl.rs`); here only on the others.
     (ApiKey::SaslHandshake, v(0, 1)),
     (ApiKey::SaslAuthenticate, v(0, 2)),
-    (ApiKey::CreateAcls, v(0, 3)),
-    (ApiKey::DescribeAcls, v(0, 3)),
-    (ApiKey::DeleteAcls, v(0, 3)),
+    // Kafka 4 serves the ACL APIs from version 1 (KIP-896).
+    (ApiKey::CreateAcls, v(1, 3)),
+    (ApiKey::DescribeAcls, v(1, 3)),
+    (ApiKey::DeleteAcls, v(1, 3)),
     (ApiKey::DescribeUserScramCredentials, v(0, 0)),
     (ApiKey::AlterUserScramCredentials, v(0, 0)),
     // The KRaft quorum's RPCs (answered by `vltava_quorum::inbound`) and
@@ -338,9 +339,9 @@ pub async fn handle(
             transactions::list_transactions(broker, context, r).await
         }
         RequestBody::DescribeProducers(r) => transactions::describe_producers(broker, context, r),
-        RequestBody::CreateAcls(r) => security::create_acls(broker, context, r).await,
-        RequestBody::DescribeAcls(r) => security::describe_acls(broker, context, r),
-        RequestBody::DeleteAcls(r) => security::delete_acls(broker, context, r).await,
+        RequestBody::CreateAcls(r) => security::create_acls(broker, context, r).await?,
+        RequestBody::DescribeAcls(r) => security::describe_acls(broker, context, r)?,
+        RequestBody::DeleteAcls(r) => security::delete_acls(broker, context, r).await?,
         RequestBody::AlterUserScramCredentials(r) => {
             security::alter_user_scram_credentials(broker, context, r).await
         }

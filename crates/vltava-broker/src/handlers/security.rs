@@ -15,6 +15,7 @@ use vltava_acl::{
 };
 use vltava_metadata::image::{SCRAM_SHA_256, SCRAM_SHA_512};
 use vltava_protocol::messages::alter_user_scram_credentials_response::AlterUserScramCredentialsResult;
+use vltava_protocol::messages::create_acls_request::AclCreation;
 use vltava_protocol::messages::create_acls_response::AclCreationResult;
 use vltava_protocol::messages::delete_acls_response::{
     DeleteAclsFilterResult, DeleteAclsMatchingAcl,
@@ -37,54 +38,92 @@ fn security_disabled() -> KafkaError {
     KafkaError::new(ErrorCode::SECURITY_DISABLED, "No Authorizer is configured.")
 }
 
+/// Kafka cannot read an ACL request holding a code it does not know
+/// (UNKNOWN, or one it does not define): its request classes refuse to be
+/// built, and the broker closes the connection as for any request it
+/// cannot parse. The same here: the handler's error closes it.
+fn unreadable(api: &str) -> String {
+    format!("{api} request with an UNKNOWN resource type, pattern type, operation or permission")
+}
+
+fn binding_of(c: AclCreation) -> AclBinding {
+    AclBinding::new(
+        ResourcePattern::new(
+            ResourceType::from_code(c.resource_type),
+            c.resource_name,
+            PatternType::from_code(c.resource_pattern_type),
+        ),
+        AccessControlEntry::new(
+            c.principal,
+            c.host,
+            AclOperation::from_code(c.operation),
+            AclPermissionType::from_code(c.permission_type),
+        ),
+    )
+}
+
+/// Whether an ACL holds a value only filters may have (ANY, MATCH). Kafka's
+/// `ResourcePattern` and `AccessControlEntry` refuse to be built with one,
+/// which fails the whole CreateAcls request (UNKNOWN_SERVER_ERROR without
+/// a message for every ACL) before any ACL is checked.
+fn has_filter_value(b: &AclBinding) -> bool {
+    b.pattern.resource_type == ResourceType::Any
+        || matches!(
+            b.pattern.pattern_type,
+            PatternType::Any | PatternType::Match
+        )
+        || b.entry.operation == AclOperation::Any
+        || b.entry.permission == AclPermissionType::Any
+}
+
+fn has_unknown(b: &AclBinding) -> bool {
+    b.pattern.resource_type.is_unknown()
+        || b.pattern.pattern_type.is_unknown()
+        || b.entry.operation.is_unknown()
+        || b.entry.permission.is_unknown()
+}
+
 pub async fn create_acls(
     broker: &Broker,
     _context: &RequestContext<'_>,
     request: CreateAclsRequest,
-) -> ResponseBody {
-    let results: Vec<Result<(), KafkaError>> = if !broker.metadata.authorizer_enabled() {
-        let e = security_disabled();
-        request.creations.iter().map(|_| Err(e.clone())).collect()
-    } else {
-        let acls = request
-            .creations
-            .into_iter()
-            .map(|c| {
-                AclBinding::new(
-                    ResourcePattern::new(
-                        ResourceType::from_code(c.resource_type),
-                        c.resource_name,
-                        PatternType::from_code(c.resource_pattern_type),
-                    ),
-                    AccessControlEntry::new(
-                        c.principal,
-                        c.host,
-                        AclOperation::from_code(c.operation),
-                        AclPermissionType::from_code(c.permission_type),
-                    ),
-                )
-            })
-            .collect::<Vec<_>>();
-        let n = acls.len();
-        match broker.controller.create_acls(acls).await {
-            Ok(results) => results,
-            Err(e) => (0..n).map(|_| Err(e.clone())).collect(),
-        }
+) -> Result<ResponseBody, String> {
+    let acls: Vec<AclBinding> = request.creations.into_iter().map(binding_of).collect();
+    if acls.iter().any(has_unknown) {
+        return Err(unreadable("CreateAcls"));
+    }
+    let answer = |results: Vec<Result<(), KafkaError>>| {
+        ResponseBody::CreateAcls(CreateAclsResponse {
+            results: results
+                .into_iter()
+                .map(|r| match r {
+                    Ok(()) => AclCreationResult::default(),
+                    Err(e) => AclCreationResult {
+                        error_code: e.code.code(),
+                        // Kafka's whole-request failure carries no message.
+                        error_message: (!e.message.is_empty()).then_some(e.message),
+                        ..Default::default()
+                    },
+                })
+                .collect(),
+            ..Default::default()
+        })
     };
-    ResponseBody::CreateAcls(CreateAclsResponse {
-        results: results
-            .into_iter()
-            .map(|r| match r {
-                Ok(()) => AclCreationResult::default(),
-                Err(e) => AclCreationResult {
-                    error_code: e.code.code(),
-                    error_message: Some(e.message),
-                    ..Default::default()
-                },
-            })
-            .collect(),
-        ..Default::default()
-    })
+    let n = acls.len();
+    let all = |e: KafkaError| (0..n).map(|_| Err(e.clone())).collect::<Vec<_>>();
+    if !broker.metadata.authorizer_enabled() {
+        return Ok(answer(all(security_disabled())));
+    }
+    if acls.iter().any(has_filter_value) {
+        return Ok(answer(all(KafkaError::new(
+            ErrorCode::UNKNOWN_SERVER_ERROR,
+            "",
+        ))));
+    }
+    Ok(answer(match broker.controller.create_acls(acls).await {
+        Ok(results) => results,
+        Err(e) => all(e),
+    }))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -116,7 +155,7 @@ pub fn describe_acls(
     broker: &Broker,
     _context: &RequestContext<'_>,
     request: DescribeAclsRequest,
-) -> ResponseBody {
+) -> Result<ResponseBody, String> {
     let error = |e: KafkaError| {
         ResponseBody::DescribeAcls(DescribeAclsResponse {
             error_code: e.code.code(),
@@ -124,9 +163,6 @@ pub fn describe_acls(
             ..Default::default()
         })
     };
-    if !broker.metadata.authorizer_enabled() {
-        return error(security_disabled());
-    }
     let filter = filter(
         request.resource_type_filter,
         request.resource_name_filter,
@@ -136,12 +172,11 @@ pub fn describe_acls(
         request.operation,
         request.permission_type,
     );
-    // Kafka refuses to read a DescribeAcls filter with an UNKNOWN part.
     if filter.is_unknown() {
-        return error(KafkaError::new(
-            ErrorCode::INVALID_REQUEST,
-            "The DescribeAcls filter contains UNKNOWN elements.",
-        ));
+        return Err(unreadable("DescribeAcls"));
+    }
+    if !broker.metadata.authorizer_enabled() {
+        return Ok(error(security_disabled()));
     }
     // The matching ACLs, grouped by resource pattern.
     let image = broker.metadata.image();
@@ -154,7 +189,7 @@ pub fn describe_acls(
                 .insert(&binding.entry);
         }
     }
-    ResponseBody::DescribeAcls(DescribeAclsResponse {
+    Ok(ResponseBody::DescribeAcls(DescribeAclsResponse {
         resources: by_pattern
             .into_iter()
             .map(|(pattern, entries)| DescribeAclsResource {
@@ -175,47 +210,53 @@ pub fn describe_acls(
             })
             .collect(),
         ..Default::default()
-    })
+    }))
 }
 
 pub async fn delete_acls(
     broker: &Broker,
     _context: &RequestContext<'_>,
     request: DeleteAclsRequest,
-) -> ResponseBody {
-    let n = request.filters.len();
+) -> Result<ResponseBody, String> {
+    let filters: Vec<AclBindingFilter> = request
+        .filters
+        .into_iter()
+        .map(|f| {
+            filter(
+                f.resource_type_filter,
+                f.resource_name_filter,
+                f.pattern_type_filter,
+                f.principal_filter,
+                f.host_filter,
+                f.operation,
+                f.permission_type,
+            )
+        })
+        .collect();
+    if filters.iter().any(AclBindingFilter::is_unknown) {
+        return Err(unreadable("DeleteAcls"));
+    }
+    let n = filters.len();
     let results: Vec<Result<Vec<AclBinding>, KafkaError>> = if !broker.metadata.authorizer_enabled()
     {
         (0..n).map(|_| Err(security_disabled())).collect()
     } else {
-        let filters = request
-            .filters
-            .into_iter()
-            .map(|f| {
-                filter(
-                    f.resource_type_filter,
-                    f.resource_name_filter,
-                    f.pattern_type_filter,
-                    f.principal_filter,
-                    f.host_filter,
-                    f.operation,
-                    f.permission_type,
-                )
-            })
-            .collect();
         match broker.controller.delete_acls(filters).await {
             Ok(results) => results,
             Err(e) => (0..n).map(|_| Err(e.clone())).collect(),
         }
     };
-    ResponseBody::DeleteAcls(DeleteAclsResponse {
+    // Kafka leaves the messages of what succeeded null here, not empty.
+    Ok(ResponseBody::DeleteAcls(DeleteAclsResponse {
         filter_results: results
             .into_iter()
             .map(|r| match r {
                 Ok(matched) => DeleteAclsFilterResult {
+                    error_message: None,
                     matching_acls: matched
                         .into_iter()
                         .map(|b| DeleteAclsMatchingAcl {
+                            error_message: None,
                             resource_type: b.pattern.resource_type.code(),
                             resource_name: b.pattern.name,
                             pattern_type: b.pattern.pattern_type.code(),
@@ -236,7 +277,7 @@ pub async fn delete_acls(
             })
             .collect(),
         ..Default::default()
-    })
+    }))
 }
 
 pub async fn alter_user_scram_credentials(
@@ -284,8 +325,10 @@ pub async fn alter_user_scram_credentials(
         results: results
             .into_iter()
             .map(|(user, r)| match r {
+                // Kafka leaves the message of a success null.
                 Ok(()) => AlterUserScramCredentialsResult {
                     user,
+                    error_message: None,
                     ..Default::default()
                 },
                 Err(e) => AlterUserScramCredentialsResult {
