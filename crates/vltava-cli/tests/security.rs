@@ -210,7 +210,7 @@ async fn acls_are_created_described_and_deleted_with_kafkas_rules() {
         ResourcePatternFilter::new(ResourceType::Unknown, None, PatternType::Any),
         AccessControlEntryFilter::ANY,
     );
-    let refused = client.delete_acls(&[unknown.clone()]).await;
+    let refused = client.delete_acls(std::slice::from_ref(&unknown)).await;
     assert!(
         matches!(refused, Err(ref e) if e.code().is_none()),
         "{refused:?}"
