@@ -126,6 +126,8 @@ pub const ALL: &[Case] = &[
          session id 0, which tells the client to keep sending full fetches; Kafka creates one"
     )]),
     case!(describe_producers),
+    case!(acls_without_an_authorizer),
+    case!(scram_credentials),
     case!(more_admin_and_produce_errors, [
         (
             "CreateTopics assigned to this broker v*: topics[0].configs[min.insync.replicas].config_source",
@@ -537,6 +539,11 @@ const CLIENT_APIS: &[ApiKey] = &[
     ApiKey::DescribeTransactions,
     ApiKey::ListTransactions,
     ApiKey::DescribeTopicPartitions,
+    ApiKey::CreateAcls,
+    ApiKey::DescribeAcls,
+    ApiKey::DeleteAcls,
+    ApiKey::DescribeUserScramCredentials,
+    ApiKey::AlterUserScramCredentials,
 ];
 
 async fn metadata_every_version(s: &mut Session) {
@@ -2398,4 +2405,118 @@ async fn describe_producers(s: &mut Session) {
         ..Default::default()
     };
     s.send("DescribeProducers", &req).await;
+}
+
+/// The reference broker runs without an authorizer: every ACL API answers
+/// SECURITY_DISABLED, whatever it is asked.
+async fn acls_without_an_authorizer(s: &mut Session) {
+    let creation = |name: &str, principal: &str| create_acls_request::AclCreation {
+        resource_type: 2,
+        resource_name: name.into(),
+        resource_pattern_type: 3,
+        principal: principal.into(),
+        host: "*".into(),
+        operation: 3,
+        permission_type: 3,
+        ..Default::default()
+    };
+    let t = s.name("acl");
+    let req = CreateAclsRequest {
+        creations: vec![creation(&t, "User:alice"), creation("", "alice")],
+        ..Default::default()
+    };
+    s.send("CreateAcls", &req).await;
+    let every = DescribeAclsRequest {
+        resource_type_filter: 1,
+        resource_name_filter: None,
+        pattern_type_filter: 1,
+        principal_filter: None,
+        host_filter: None,
+        operation: 1,
+        permission_type: 1,
+        ..Default::default()
+    };
+    s.send("DescribeAcls", &every).await;
+    let req = DeleteAclsRequest {
+        filters: vec![delete_acls_request::DeleteAclsFilter {
+            resource_type_filter: 1,
+            resource_name_filter: None,
+            pattern_type_filter: 1,
+            principal_filter: None,
+            host_filter: None,
+            operation: 1,
+            permission_type: 1,
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    s.send("DeleteAcls", &req).await;
+}
+
+/// SCRAM credentials (no authorizer needed): set, with each of Kafka's
+/// refusals, described, deleted.
+async fn scram_credentials(s: &mut Session) {
+    let (alice, bob, ghost, frank) = (
+        s.name("alice"),
+        s.name("bob"),
+        s.name("ghost"),
+        s.name("frank"),
+    );
+    let upsert = |name: &str, mechanism: i8, iterations: i32| {
+        alter_user_scram_credentials_request::ScramCredentialUpsertion {
+            name: name.into(),
+            mechanism,
+            iterations,
+            salt: Bytes::from_static(b"0123456789abcdef"),
+            salted_password: Bytes::from(vec![7u8; if mechanism == 2 { 64 } else { 32 }]),
+            ..Default::default()
+        }
+    };
+    let req = AlterUserScramCredentialsRequest {
+        deletions: vec![
+            alter_user_scram_credentials_request::ScramCredentialDeletion {
+                name: ghost.clone(),
+                mechanism: 1,
+                ..Default::default()
+            },
+        ],
+        upsertions: vec![
+            upsert(&alice, 1, 4096),
+            upsert(&bob, 2, 16384),
+            upsert(&s.name("carol"), 3, 4096),
+            upsert(&s.name("dave"), 1, 4095),
+            upsert(&s.name("erin"), 1, 16385),
+            upsert(&frank, 1, 8192),
+            upsert(&frank, 2, 8192),
+            upsert("", 1, 4096),
+        ],
+        ..Default::default()
+    };
+    s.send("AlterUserScramCredentials", &req).await;
+    let user = |name: &str| describe_user_scram_credentials_request::UserName {
+        name: name.into(),
+        ..Default::default()
+    };
+    let req = DescribeUserScramCredentialsRequest {
+        users: Some(vec![user(&alice), user(&bob), user(&ghost), user(&bob)]),
+        ..Default::default()
+    };
+    s.send("DescribeUserScramCredentials", &req).await;
+    let req = AlterUserScramCredentialsRequest {
+        deletions: vec![
+            alter_user_scram_credentials_request::ScramCredentialDeletion {
+                name: bob.clone(),
+                mechanism: 2,
+                ..Default::default()
+            },
+        ],
+        ..Default::default()
+    };
+    s.send("AlterUserScramCredentials delete", &req).await;
+    let req = DescribeUserScramCredentialsRequest {
+        users: Some(vec![user(&alice), user(&bob)]),
+        ..Default::default()
+    };
+    s.send("DescribeUserScramCredentials after the deletion", &req)
+        .await;
 }

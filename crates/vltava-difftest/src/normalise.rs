@@ -228,6 +228,7 @@ const LIST_KEYS: &[&str] = &[
     "transactional_id",
     "resource_name",
     "key",
+    "user",
 ];
 
 /// The key of a list element, if it has one: numbers in numeric order.
