@@ -1099,7 +1099,7 @@ mod tests {
         let brokers: Vec<&BrokerImage> = image.brokers.values().collect();
         let topics = image.topics();
         loop {
-            match rng.below(12) {
+            match rng.below(14) {
                 0 => {
                     let id = rng.below(6) as i32;
                     let endpoints = (0..rng.below(3))
@@ -1247,6 +1247,64 @@ mod tests {
                         }
                     }
                 }
+                11 => {
+                    // An ACL added (a fresh id) or one removed.
+                    let ids: Vec<[u8; 16]> = image.acls().map(|(id, _)| *id).collect();
+                    if rng.chance(30) {
+                        if let Some(id) = rng.pick(&ids) {
+                            return MetadataRecord::RemoveAccessControlEntry { id: Uuid(*id) };
+                        }
+                    }
+                    let mut id = [0u8; 16];
+                    id[..8].copy_from_slice(&rng.next().to_be_bytes());
+                    id[8..].copy_from_slice(&rng.next().to_be_bytes());
+                    if image.acl_map().contains_key(&id) {
+                        continue;
+                    }
+                    let binding = AclBinding::new(
+                        vltava_acl::ResourcePattern::new(
+                            vltava_acl::ResourceType::from_code(rng.below(8) as i8),
+                            format!("r{}", rng.below(5)),
+                            vltava_acl::PatternType::from_code(rng.below(5) as i8),
+                        ),
+                        vltava_acl::AccessControlEntry::new(
+                            format!("User:u{}", rng.below(4)),
+                            if rng.chance(50) {
+                                "*".to_string()
+                            } else {
+                                format!("10.0.0.{}", rng.below(4))
+                            },
+                            vltava_acl::AclOperation::from_code(rng.below(15) as i8),
+                            vltava_acl::AclPermissionType::from_code(rng.below(4) as i8),
+                        ),
+                    );
+                    return MetadataRecord::AccessControlEntry {
+                        id: Uuid(id),
+                        binding,
+                    };
+                }
+                12 => {
+                    // A credential set, replaced or removed.
+                    let name = format!("user{}", rng.below(4));
+                    let mechanism = 1 + rng.below(2) as i8;
+                    if image.scram_credential(mechanism, &name).is_some() && rng.chance(40) {
+                        return MetadataRecord::RemoveUserScramCredential { name, mechanism };
+                    }
+                    let bytes = |rng: &mut Rng, n: usize| -> Bytes {
+                        (0..n)
+                            .map(|_| rng.below(256) as u8)
+                            .collect::<Vec<u8>>()
+                            .into()
+                    };
+                    return MetadataRecord::UserScramCredential {
+                        salt: bytes(rng, 16),
+                        stored_key: bytes(rng, 32),
+                        server_key: bytes(rng, 32),
+                        iterations: 4096 + rng.below(12288) as i32,
+                        name,
+                        mechanism,
+                    };
+                }
                 _ => {
                     return MetadataRecord::ProducerIds {
                         broker_id: rng.below(6) as i32,
@@ -1291,8 +1349,9 @@ mod tests {
             assert_eq!(rebuilt.to_snapshot_records(), records, "seed {seed}");
         }
         // The generator reached every kind a snapshot writes: registrations,
-        // controlled shutdown, topics, partitions, configs, producer ids.
-        assert_eq!(kinds.len(), 6, "{kinds:?}");
+        // controlled shutdown, topics, partitions, configs, producer ids,
+        // ACLs, SCRAM credentials.
+        assert_eq!(kinds.len(), 8, "{kinds:?}");
     }
 
     #[test]
