@@ -64,6 +64,7 @@ TOOL = {
     "metadata-quorum": "org.apache.kafka.tools.MetadataQuorumCommand",
     "producer-perf-test": "org.apache.kafka.tools.ProducerPerformance",
     "consumer-perf-test": "org.apache.kafka.tools.ConsumerPerformance",
+    "acls": "org.apache.kafka.tools.AclCommand",
 }
 
 TOOL_ENV = dict(os.environ, JAVA_TOOL_OPTIONS="-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
@@ -640,3 +641,43 @@ def test_perf_tests(tools):
     r = tools.same("consumer-perf-test", "--bootstrap-server", B, "--topic", t, "--num-records", "50000",
                    "--timeout", "30000", norm=perf_figures)
     assert r.lines()[-1] == "<start>, <end>, 4.7684, <figures>, 50000, <figures>"
+
+
+# --- kafka-acls, kafka-configs --entity-type users ---------------------------------
+
+def test_acls_without_an_authorizer(tools):
+    """Neither broker has an authorizer here: the ACL APIs answer
+    SECURITY_DISABLED, which kafka-acls reports the same way for both."""
+    B = "{B}"
+    r = tools.same("acls", "--bootstrap-server", B, "--list")
+    assert r.rc == 1 and "SecurityDisabledException: No Authorizer is configured on the broker" in r.all()
+    r = tools.same("acls", "--bootstrap-server", B, "--add", "--allow-principal", "User:alice",
+                   "--operation", "Read", "--topic", name("acl"))
+    assert r.rc == 1 and "SecurityDisabledException" in r.all()
+    r = tools.same("acls", "--bootstrap-server", B, "--remove", "--topic", name("acl"), "--force")
+    assert r.rc == 1 and "SecurityDisabledException" in r.all()
+
+
+def test_scram_credentials_with_kafka_configs(tools):
+    """SCRAM credentials need no authorizer. Setting two mechanisms of one
+    user in one command is refused by Kafka's controller itself
+    (DUPLICATE_RESOURCE: it allows one change per user and request), and
+    Vltava does the same. (`--describe` of users also asks for client
+    quotas, which Vltava does not serve, so it is not compared.)"""
+    B = "{B}"
+    user = ["--entity-type", "users", "--entity-name", name("alice")]
+    r = tools.same("configs", "--bootstrap-server", B, "--alter", "--add-config",
+                   "SCRAM-SHA-256=[iterations=8192,password=alice-secret]", *user)
+    assert r.rc == 0, r
+    r = tools.same("configs", "--bootstrap-server", B, "--alter", "--add-config",
+                   "SCRAM-SHA-256=[iterations=8192,password=a],SCRAM-SHA-512=[password=a]", *user,
+                   norm=sub(r"\n\tat .*", ""))
+    assert r.rc == 1 and "DuplicateResourceException" in r.all()
+    r = tools.same("configs", "--bootstrap-server", B, "--alter", "--add-config",
+                   "SCRAM-SHA-512=[iterations=100,password=a]", *user, norm=sub(r"\n\tat .*", ""))
+    assert r.rc == 1 and "less than the minimum 4096" in r.all()
+    r = tools.same("configs", "--bootstrap-server", B, "--alter", "--delete-config", "SCRAM-SHA-512", *user,
+                   norm=sub(r"\n\tat .*", ""))
+    assert r.rc == 1 and "ResourceNotFoundException" in r.all()
+    r = tools.same("configs", "--bootstrap-server", B, "--alter", "--delete-config", "SCRAM-SHA-256", *user)
+    assert r.rc == 0, r

@@ -401,6 +401,11 @@ async fn without_an_authorizer_the_acl_apis_answer_security_disabled() {
     }
     let described = client.describe_acls(&AclBindingFilter::ANY).await;
     assert_eq!(code_of(&described), Some(ErrorCode::SECURITY_DISABLED));
+    let message = described.unwrap_err().to_string();
+    assert!(
+        message.contains("No Authorizer is configured on the broker"),
+        "{message}"
+    );
     let deleted = client.delete_acls(&[AclBindingFilter::ANY]).await.unwrap();
     assert_eq!(code_of(&deleted[0]), Some(ErrorCode::SECURITY_DISABLED));
     let (code, _, stderr) = vltava(&broker, &["acls", "list"]);

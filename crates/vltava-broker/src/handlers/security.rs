@@ -176,7 +176,11 @@ pub fn describe_acls(
         return Err(unreadable("DescribeAcls"));
     }
     if !broker.metadata.authorizer_enabled() {
-        return Ok(error(security_disabled()));
+        // Kafka words DescribeAcls' answer differently from the others'.
+        return Ok(error(KafkaError::new(
+            ErrorCode::SECURITY_DISABLED,
+            "No Authorizer is configured on the broker",
+        )));
     }
     // The matching ACLs, grouped by resource pattern.
     let image = broker.metadata.image();
