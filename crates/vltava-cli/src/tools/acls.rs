@@ -202,6 +202,60 @@ fn entries(entries: &Entries) -> Result<Vec<AccessControlEntry>, ToolError> {
     Ok(out)
 }
 
+/// The operations an ACL on a resource of this type may name, as
+/// kafka-acls.sh allows them (`AclCommand`'s table; its TWO_PHASE_COMMIT of
+/// transactional ids, KIP-939, is not among the operations here yet).
+fn valid_operations(resource_type: ResourceType) -> &'static [AclOperation] {
+    use AclOperation::*;
+    match resource_type {
+        ResourceType::Topic => &[
+            Read,
+            Write,
+            Create,
+            Describe,
+            Delete,
+            Alter,
+            DescribeConfigs,
+            AlterConfigs,
+            All,
+        ],
+        ResourceType::Group => &[Read, Describe, Delete, DescribeConfigs, AlterConfigs, All],
+        ResourceType::Cluster => &[
+            Create,
+            ClusterAction,
+            DescribeConfigs,
+            AlterConfigs,
+            IdempotentWrite,
+            Alter,
+            Describe,
+            All,
+        ],
+        ResourceType::TransactionalId => &[Describe, Write, All],
+        ResourceType::DelegationToken => &[Describe, All],
+        ResourceType::User => &[CreateTokens, DescribeTokens, All],
+        _ => &[],
+    }
+}
+
+/// Refuses an operation the resource type does not have, before anything
+/// is sent (kafka-acls.sh does the same).
+fn check_operations(
+    named: &[(ResourceType, String)],
+    ops: &[AclOperation],
+) -> Result<(), ToolError> {
+    for (resource_type, _) in named {
+        let valid = valid_operations(*resource_type);
+        if let Some(op) = ops.iter().find(|op| !valid.contains(op)) {
+            let names: Vec<&str> = valid.iter().map(|o| o.name()).collect();
+            return Err(ToolError::Input(format!(
+                "{op} is not an operation of {resource_type}; it has {}",
+                names.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// The ACLs `create` adds.
 fn bindings_to_create(
     resources: &Resources,
@@ -225,6 +279,7 @@ fn bindings_to_create(
             "name a principal: --allow-principal or --deny-principal".into(),
         ));
     }
+    check_operations(&named, &operations(given)?)?;
     let mut out = Vec::new();
     for (resource_type, name) in &named {
         for entry in &entries {
@@ -285,6 +340,9 @@ fn delete_filters(
         ));
     }
     let entries = entries(given)?;
+    if !entries.is_empty() {
+        check_operations(&resources.named(), &operations(given)?)?;
+    }
     let mut out = Vec::new();
     for pattern in pattern_filters(resources) {
         if entries.is_empty() {
@@ -512,6 +570,25 @@ mod tests {
             ][..],
             &["acls", "create", "--allow-principal", "User:a"],
             &["acls", "create", "--topic", "t"],
+            &[
+                "acls",
+                "create",
+                "--allow-principal",
+                "User:a",
+                "--group",
+                "g",
+                "--operation",
+                "write",
+            ],
+            &[
+                "acls",
+                "create",
+                "--allow-principal",
+                "User:a",
+                "--cluster",
+                "--operation",
+                "read",
+            ],
             &[
                 "acls",
                 "create",
