@@ -3,8 +3,11 @@
 //! `vltava server` processes, through the client and the `vltava acls` /
 //! `vltava users scram` tools: filters, Kafka's refusals and error codes,
 //! SECURITY_DISABLED without an authorizer, and the state surviving a
-//! restart from a metadata snapshot. Authorization itself is not checked
-//! here (every request is `User:ANONYMOUS`, a super user).
+//! restart from a metadata snapshot (there every request is
+//! `User:ANONYMOUS`, a super user). Module `enforced`: authorization in
+//! force, with principals from SASL (PLAIN and SCRAM users), each
+//! operation refused without its ACL, DENY over ALLOW, prefixed ACLs,
+//! super users, revoked SCRAM credentials.
 
 mod common;
 
@@ -806,5 +809,303 @@ async fn a_cluster_relays_changes_to_the_controller_and_every_node_describes_the
             },
         )
         .await;
+    }
+}
+
+// ---- Authorization in force: principals from SASL, ACLs checked ----------
+
+mod enforced {
+    use std::sync::Arc;
+
+    use super::*;
+    use vltava_client::{
+        Acks, ClientConfig, ClientSecurity, Compression, OffsetToCommit, ProducerRecord, SaslLogin,
+    };
+
+    const USERS: &str = "listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_admin=\"admin-secret\" user_alice=\"alice-secret\" user_bob=\"bob-secret\";";
+
+    fn start() -> TestBroker {
+        TestBroker::start_with_listeners(
+            &["SASL_PLAINTEXT"],
+            &[
+                AUTHORIZER,
+                "super.users=User:admin",
+                "sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
+                USERS,
+                "listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;",
+            ],
+        )
+    }
+
+    async fn as_user(
+        broker: &TestBroker,
+        mechanism: &str,
+        user: &str,
+        password: &str,
+    ) -> vltava_client::Result<Client> {
+        let mut config = ClientConfig::new([broker.address_of("SASL_PLAINTEXT")]);
+        config.retries = 0;
+        config.connection.security = Some(Arc::new(ClientSecurity {
+            tls: None,
+            tls_server_name: None,
+            sasl: Some(SaslLogin {
+                mechanism: mechanism.into(),
+                username: user.into(),
+                password: password.into(),
+            }),
+        }));
+        Client::connect(config).await
+    }
+
+    fn record(value: &str) -> ProducerRecord {
+        ProducerRecord {
+            value: Some(value.to_string().into()),
+            ..ProducerRecord::default()
+        }
+    }
+
+    fn code_of(err: &vltava_client::Error) -> Option<ErrorCode> {
+        err.code()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn each_operation_needs_its_acl_and_deny_wins() {
+        let broker = start();
+        let mut admin = as_user(&broker, "PLAIN", "admin", "admin-secret")
+            .await
+            .unwrap();
+        admin
+            .create_topic(&common::cluster::topic("orders", 1))
+            .await
+            .expect("a super user creates topics");
+        admin
+            .create_topic(&common::cluster::topic("orders-eu", 1))
+            .await
+            .unwrap();
+        let mut alice = as_user(&broker, "PLAIN", "alice", "alice-secret")
+            .await
+            .unwrap();
+
+        // No ACL: alice cannot create, write, read or even see the topic.
+        let err = alice
+            .create_topic(&common::cluster::topic("alices", 1))
+            .await
+            .expect_err("Create needs an ACL");
+        assert_eq!(
+            code_of(&err),
+            Some(ErrorCode::TOPIC_AUTHORIZATION_FAILED),
+            "{err}"
+        );
+        let err = alice
+            .produce("orders", 0, &[record("a")], Acks::Leader, Compression::None)
+            .await
+            .expect_err("Write needs an ACL");
+        assert_eq!(
+            code_of(&err),
+            Some(ErrorCode::TOPIC_AUTHORIZATION_FAILED),
+            "{err}"
+        );
+        let listed = alice.list_topics(false).await.unwrap();
+        assert!(
+            listed.is_empty(),
+            "Metadata shows only described topics: {listed:?}"
+        );
+
+        // Write on "orders": alice produces, but still cannot read it.
+        let write = acl(
+            ResourceType::Topic,
+            "orders",
+            PatternType::Literal,
+            "User:alice",
+            AclOperation::Write,
+            AclPermissionType::Allow,
+        );
+        for r in admin.create_acls(&[write]).await.unwrap() {
+            r.unwrap();
+        }
+        alice
+            .produce("orders", 0, &[record("a")], Acks::Leader, Compression::None)
+            .await
+            .expect("Write allowed");
+        let err = alice
+            .fetch("orders", 0, 0, 0, 1 << 20)
+            .await
+            .expect_err("no Read");
+        assert_eq!(
+            code_of(&err),
+            Some(ErrorCode::TOPIC_AUTHORIZATION_FAILED),
+            "{err}"
+        );
+        // Write implies Describe: the topic is listed now.
+        assert_eq!(
+            alice.list_topics(false).await.unwrap(),
+            vec!["orders".to_string()]
+        );
+
+        // Read on the prefix "orders", and a DENY on "orders-eu": the DENY
+        // wins there, the prefix allows the rest.
+        let acls = [
+            acl(
+                ResourceType::Topic,
+                "orders",
+                PatternType::Prefixed,
+                "User:alice",
+                AclOperation::Read,
+                AclPermissionType::Allow,
+            ),
+            acl(
+                ResourceType::Topic,
+                "orders-eu",
+                PatternType::Literal,
+                "User:*",
+                AclOperation::Read,
+                AclPermissionType::Deny,
+            ),
+        ];
+        for r in admin.create_acls(&acls).await.unwrap() {
+            r.unwrap();
+        }
+        let fetched = alice
+            .fetch("orders", 0, 0, 0, 1 << 20)
+            .await
+            .expect("Read by prefix");
+        assert_eq!(fetched.records.len(), 1);
+        let err = alice
+            .fetch("orders-eu", 0, 0, 0, 1 << 20)
+            .await
+            .expect_err("DENY wins");
+        assert_eq!(
+            code_of(&err),
+            Some(ErrorCode::TOPIC_AUTHORIZATION_FAILED),
+            "{err}"
+        );
+
+        // Committing offsets needs Read on the group too.
+        let offsets = [OffsetToCommit {
+            topic: "orders".into(),
+            partition: 0,
+            offset: 1,
+            leader_epoch: -1,
+            metadata: None,
+        }];
+        let err = alice
+            .commit_offsets("billing", &offsets)
+            .await
+            .expect_err("no group ACL");
+        assert_eq!(
+            code_of(&err),
+            Some(ErrorCode::GROUP_AUTHORIZATION_FAILED),
+            "{err}"
+        );
+        let group = acl(
+            ResourceType::Group,
+            "billing",
+            PatternType::Literal,
+            "User:alice",
+            AclOperation::Read,
+            AclPermissionType::Allow,
+        );
+        for r in admin.create_acls(&[group]).await.unwrap() {
+            r.unwrap();
+        }
+        alice
+            .commit_offsets("billing", &offsets)
+            .await
+            .expect("Read on the group");
+
+        // bob has none of alice's ACLs; and alice may not change ACLs.
+        let mut bob = as_user(&broker, "PLAIN", "bob", "bob-secret")
+            .await
+            .unwrap();
+        let err = bob
+            .fetch("orders", 0, 0, 0, 1 << 20)
+            .await
+            .expect_err("bob has no ACL");
+        assert_eq!(
+            code_of(&err),
+            Some(ErrorCode::TOPIC_AUTHORIZATION_FAILED),
+            "{err}"
+        );
+        let results = alice
+            .create_acls(&[acl(
+                ResourceType::Topic,
+                "orders",
+                PatternType::Literal,
+                "User:bob",
+                AclOperation::Read,
+                AclPermissionType::Allow,
+            )])
+            .await
+            .unwrap();
+        let err = results
+            .into_iter()
+            .next()
+            .unwrap()
+            .expect_err("Alter on the cluster is needed");
+        assert_eq!(
+            code_of(&err),
+            Some(ErrorCode::CLUSTER_AUTHORIZATION_FAILED),
+            "{err}"
+        );
+
+        // The plaintext listener's anonymous principal gets nothing either.
+        let mut anonymous = broker.client().await;
+        let err = anonymous
+            .fetch("orders", 0, 0, 0, 1 << 20)
+            .await
+            .expect_err("anonymous");
+        assert_eq!(
+            code_of(&err),
+            Some(ErrorCode::TOPIC_AUTHORIZATION_FAILED),
+            "{err}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn scram_users_authenticate_until_their_credential_is_removed() {
+        let broker = start();
+        let mut admin = as_user(&broker, "PLAIN", "admin", "admin-secret")
+            .await
+            .unwrap();
+        // No credential yet.
+        assert!(as_user(&broker, "SCRAM-SHA-256", "carol", "carol-secret")
+            .await
+            .is_err());
+        let upsert = ScramUpsertion::new("carol", SCRAM_SHA_256, 4096, "carol-secret").unwrap();
+        for (_, r) in admin.alter_scram_credentials(&[], &[upsert]).await.unwrap() {
+            r.unwrap();
+        }
+        let mut carol = as_user(&broker, "SCRAM-SHA-256", "carol", "carol-secret")
+            .await
+            .expect("carol's SCRAM-SHA-256 credential");
+        // Authenticated as User:carol, who has no ACL.
+        let err = carol
+            .create_topic(&common::cluster::topic("carols", 1))
+            .await
+            .expect_err("carol has no ACL");
+        assert_eq!(
+            code_of(&err),
+            Some(ErrorCode::TOPIC_AUTHORIZATION_FAILED),
+            "{err}"
+        );
+        assert!(as_user(&broker, "SCRAM-SHA-256", "carol", "guess")
+            .await
+            .is_err());
+        // A mechanism with no credential for her, and one the listener
+        // does not accept without one.
+        assert!(as_user(&broker, "SCRAM-SHA-512", "carol", "carol-secret")
+            .await
+            .is_err());
+        // Revoked: new connections fail.
+        for (_, r) in admin
+            .alter_scram_credentials(&[("carol".to_string(), SCRAM_SHA_256)], &[])
+            .await
+            .unwrap()
+        {
+            r.unwrap();
+        }
+        assert!(as_user(&broker, "SCRAM-SHA-256", "carol", "carol-secret")
+            .await
+            .is_err());
     }
 }

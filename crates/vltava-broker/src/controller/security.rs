@@ -4,8 +4,6 @@
 //! `ScramControlManager` rules) and committed like every other change.
 
 use bytes::Bytes;
-use hmac::{Hmac, Mac};
-use sha2::{Digest, Sha256, Sha512};
 use tracing::info;
 use vltava_acl::{AclBinding, AclBindingFilter};
 use vltava_metadata::image::{SCRAM_SHA_256, SCRAM_SHA_512};
@@ -102,33 +100,21 @@ impl Controller {
     }
 }
 
-/// StoredKey = H(HMAC(SaltedPassword, "Client Key")) and ServerKey =
-/// HMAC(SaltedPassword, "Server Key") (RFC 5802), H being SHA-256 or
-/// SHA-512 for the mechanism; `None` for an unknown mechanism.
-///
-/// The SASL crate (vltava-sasl, not merged yet) derives the same keys when
-/// it checks a client; this should move there and be shared once it is.
+/// StoredKey and ServerKey (RFC 5802) of a salted password, for the
+/// mechanism's type (1 SCRAM-SHA-256, 2 SCRAM-SHA-512); `None` for an
+/// unknown mechanism. The derivation is vltava-sasl's, which checks
+/// clients against these keys.
 fn scram_keys(mechanism: i8, salted_password: &[u8]) -> Option<ScramKeys> {
-    macro_rules! derive {
-        ($hash:ty) => {{
-            let hmac = |message: &[u8]| {
-                let mut mac = <Hmac<$hash> as Mac>::new_from_slice(salted_password)
-                    .expect("HMAC takes a key of any length");
-                mac.update(message);
-                mac.finalize().into_bytes().to_vec()
-            };
-            let client_key = hmac(b"Client Key");
-            ScramKeys {
-                stored_key: Bytes::from(<$hash>::digest(&client_key).to_vec()),
-                server_key: Bytes::from(hmac(b"Server Key")),
-            }
-        }};
-    }
-    match mechanism {
-        SCRAM_SHA_256 => Some(derive!(Sha256)),
-        SCRAM_SHA_512 => Some(derive!(Sha512)),
-        _ => None,
-    }
+    let mechanism = match mechanism {
+        SCRAM_SHA_256 => vltava_sasl::scram::ScramMechanism::Sha256,
+        SCRAM_SHA_512 => vltava_sasl::scram::ScramMechanism::Sha512,
+        _ => return None,
+    };
+    let (stored_key, server_key) = mechanism.keys_of(salted_password);
+    Some(ScramKeys {
+        stored_key: Bytes::from(stored_key),
+        server_key: Bytes::from(server_key),
+    })
 }
 
 #[cfg(test)]

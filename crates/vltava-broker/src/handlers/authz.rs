@@ -100,9 +100,10 @@ impl Access {
 
 /// The authorizer in force, if one is configured.
 fn current(broker: &Broker) -> Option<Arc<Authorizer>> {
-    // WIRING PENDING: MetadataCache::authorizer() (the image's ACLs).
-    let _ = broker;
-    None
+    broker
+        .metadata
+        .authorizer_enabled()
+        .then(|| broker.metadata.authorizer())
 }
 
 /// The operations Kafka reports for a topic, a group and the cluster.

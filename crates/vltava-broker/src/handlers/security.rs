@@ -30,10 +30,16 @@ use vltava_protocol::{ErrorCode, ResponseBody};
 use crate::broker::Broker;
 use crate::controller::security::ScramCredentialUpsertion;
 use crate::error::KafkaError;
+use crate::handlers::authz::{Access, Op};
 use crate::handlers::RequestContext;
 
 /// Kafka's answer when the ACL APIs are asked of a broker without an
 /// authorizer.
+fn cluster_refused() -> KafkaError {
+    let code = ErrorCode::CLUSTER_AUTHORIZATION_FAILED;
+    KafkaError::new(code, code.message())
+}
+
 fn security_disabled() -> KafkaError {
     KafkaError::new(ErrorCode::SECURITY_DISABLED, "No Authorizer is configured.")
 }
@@ -85,7 +91,7 @@ fn has_unknown(b: &AclBinding) -> bool {
 
 pub async fn create_acls(
     broker: &Broker,
-    _context: &RequestContext<'_>,
+    context: &RequestContext<'_>,
     request: CreateAclsRequest,
 ) -> Result<ResponseBody, String> {
     let acls: Vec<AclBinding> = request.creations.into_iter().map(binding_of).collect();
@@ -113,6 +119,10 @@ pub async fn create_acls(
     let all = |e: KafkaError| (0..n).map(|_| Err(e.clone())).collect::<Vec<_>>();
     if !broker.metadata.authorizer_enabled() {
         return Ok(answer(all(security_disabled())));
+    }
+    // Kafka's check: Alter on the cluster.
+    if !Access::of(broker, context).allows_cluster(Op::Alter) {
+        return Ok(answer(all(cluster_refused())));
     }
     if acls.iter().any(has_filter_value) {
         return Ok(answer(all(KafkaError::new(
@@ -153,7 +163,7 @@ fn filter(
 
 pub fn describe_acls(
     broker: &Broker,
-    _context: &RequestContext<'_>,
+    context: &RequestContext<'_>,
     request: DescribeAclsRequest,
 ) -> Result<ResponseBody, String> {
     let error = |e: KafkaError| {
@@ -181,6 +191,10 @@ pub fn describe_acls(
             ErrorCode::SECURITY_DISABLED,
             "No Authorizer is configured on the broker",
         )));
+    }
+    // Kafka's check: Describe on the cluster.
+    if !Access::of(broker, context).allows_cluster(Op::Describe) {
+        return Ok(error(cluster_refused()));
     }
     // The matching ACLs, grouped by resource pattern.
     let image = broker.metadata.image();
@@ -219,7 +233,7 @@ pub fn describe_acls(
 
 pub async fn delete_acls(
     broker: &Broker,
-    _context: &RequestContext<'_>,
+    context: &RequestContext<'_>,
     request: DeleteAclsRequest,
 ) -> Result<ResponseBody, String> {
     let filters: Vec<AclBindingFilter> = request
@@ -244,6 +258,9 @@ pub async fn delete_acls(
     let results: Vec<Result<Vec<AclBinding>, KafkaError>> = if !broker.metadata.authorizer_enabled()
     {
         (0..n).map(|_| Err(security_disabled())).collect()
+    } else if !Access::of(broker, context).allows_cluster(Op::Alter) {
+        // Kafka's check: Alter on the cluster.
+        (0..n).map(|_| Err(cluster_refused())).collect()
     } else {
         match broker.controller.delete_acls(filters).await {
             Ok(results) => results,
@@ -286,7 +303,7 @@ pub async fn delete_acls(
 
 pub async fn alter_user_scram_credentials(
     broker: &Broker,
-    _context: &RequestContext<'_>,
+    context: &RequestContext<'_>,
     request: AlterUserScramCredentialsRequest,
 ) -> ResponseBody {
     // Every user named, for answering each when the whole request fails.
@@ -317,13 +334,21 @@ pub async fn alter_user_scram_credentials(
             salted_password: u.salted_password,
         })
         .collect();
-    let results = match broker
-        .controller
-        .alter_user_scram_credentials(deletions, upsertions)
-        .await
-    {
-        Ok(results) => results,
-        Err(e) => users.into_iter().map(|u| (u, Err(e.clone()))).collect(),
+    // Kafka's check: Alter on the cluster.
+    let results = if !Access::of(broker, context).allows_cluster(Op::Alter) {
+        users
+            .into_iter()
+            .map(|u| (u, Err(cluster_refused())))
+            .collect()
+    } else {
+        match broker
+            .controller
+            .alter_user_scram_credentials(deletions, upsertions)
+            .await
+        {
+            Ok(results) => results,
+            Err(e) => users.into_iter().map(|u| (u, Err(e.clone()))).collect(),
+        }
     };
     ResponseBody::AlterUserScramCredentials(AlterUserScramCredentialsResponse {
         results: results
@@ -354,9 +379,18 @@ pub async fn alter_user_scram_credentials(
 /// when it was asked for more than once.
 pub fn describe_user_scram_credentials(
     broker: &Broker,
-    _context: &RequestContext<'_>,
+    context: &RequestContext<'_>,
     request: DescribeUserScramCredentialsRequest,
 ) -> ResponseBody {
+    // Kafka's check: Describe on the cluster.
+    if !Access::of(broker, context).allows_cluster(Op::Describe) {
+        let refused = cluster_refused();
+        return ResponseBody::DescribeUserScramCredentials(DescribeUserScramCredentialsResponse {
+            error_code: refused.code.code(),
+            error_message: Some(refused.message),
+            ..Default::default()
+        });
+    }
     let image = broker.metadata.image();
     // Users in the order asked (or by name), each with whether it was
     // asked for twice.

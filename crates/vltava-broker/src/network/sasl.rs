@@ -155,7 +155,9 @@ pub enum Stage {
 /// A mechanism's server state during one exchange.
 pub enum Exchange {
     Plain,
-    Scram(Box<ScramServer>),
+    /// The server, and the user the client-first message named (for the
+    /// audit log), once it was taken.
+    Scram(Box<ScramServer>, Option<String>),
     OAuth(Box<OAuthBearerServer>),
 }
 
@@ -227,10 +229,10 @@ impl Authenticator {
         let exchange = match mechanism {
             Mechanism::Plain => Exchange::Plain,
             Mechanism::ScramSha256 => {
-                Exchange::Scram(Box::new(ScramServer::new(ScramMechanism::Sha256)))
+                Exchange::Scram(Box::new(ScramServer::new(ScramMechanism::Sha256)), None)
             }
             Mechanism::ScramSha512 => {
-                Exchange::Scram(Box::new(ScramServer::new(ScramMechanism::Sha512)))
+                Exchange::Scram(Box::new(ScramServer::new(ScramMechanism::Sha512)), None)
             }
             Mechanism::OAuthBearer => Exchange::OAuth(Box::new(OAuthBearerServer::new(
                 self.listener.oauth.clone().unwrap_or_default(),
@@ -292,15 +294,19 @@ impl Authenticator {
                     },
                 }
             }
-            Exchange::Scram(server) => {
-                if server.user().is_none() {
+            Exchange::Scram(server, named) => {
+                if named.is_none() {
                     let mech = server.mechanism();
+                    *named = Some(
+                        vltava_sasl::scram::parse_client_first(mech, token)
+                            .map_or_else(|_| String::new(), |first| first.user),
+                    );
                     match server.client_first(token, |user| scram(mech, user), &nonce()) {
                         Ok(first) => Step::Continue(first),
                         Err(e) => Step::Failed {
                             client_message: e.client_message(reauth),
                             reason: e.message().to_string(),
-                            user: server.user().map(str::to_string),
+                            user: named.clone().filter(|u| !u.is_empty()),
                         },
                     }
                 } else {
@@ -313,7 +319,7 @@ impl Authenticator {
                         Err(e) => Step::Failed {
                             client_message: e.client_message(reauth),
                             reason: e.message().to_string(),
-                            user: server.user().map(str::to_string),
+                            user: named.clone().filter(|u| !u.is_empty()),
                         },
                     }
                 }

@@ -460,8 +460,20 @@ fn scram_credential(
     mechanism: vltava_sasl::scram::ScramMechanism,
     user: &str,
 ) -> Option<vltava_sasl::scram::ScramCredential> {
-    let _ = (broker, mechanism, user);
-    None
+    use vltava_sasl::scram::ScramMechanism;
+    // Kafka's mechanism types in UserScramCredentialRecord.
+    let code = match mechanism {
+        ScramMechanism::Sha256 => 1,
+        ScramMechanism::Sha512 => 2,
+    };
+    let image = broker.metadata.image();
+    let stored = image.scram_credential(code, user)?;
+    Some(vltava_sasl::scram::ScramCredential {
+        salt: stored.salt.clone(),
+        stored_key: stored.stored_key.clone(),
+        server_key: stored.server_key.clone(),
+        iterations: u32::try_from(stored.iterations).ok()?,
+    })
 }
 
 /// Errors that mean the client closed or reset its end.

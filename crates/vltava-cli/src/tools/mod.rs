@@ -9,8 +9,8 @@ use std::time::Duration;
 use clap::Args;
 use vltava_client::{Client, ClientConfig, ConnectionConfig};
 
-mod client_properties;
 mod acls;
+mod client_properties;
 mod cluster;
 mod consume;
 mod format;

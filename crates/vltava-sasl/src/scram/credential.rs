@@ -181,13 +181,26 @@ impl ScramCredential {
                 ),
             });
         }
-        let client_key = mechanism.hmac(salted_password, &[b"Client Key"]);
+        let (stored_key, server_key) = mechanism.keys_of(salted_password);
         Ok(ScramCredential {
             salt: salt.to_vec(),
-            stored_key: mechanism.hash(&client_key),
-            server_key: mechanism.hmac(salted_password, &[b"Server Key"]),
+            stored_key,
+            server_key,
             iterations,
         })
+    }
+}
+
+impl ScramMechanism {
+    /// RFC 5802's StoredKey = H(HMAC(SaltedPassword, "Client Key")) and
+    /// ServerKey = HMAC(SaltedPassword, "Server Key"), with no checks of
+    /// the salted password (the controller checks what Kafka checks).
+    pub fn keys_of(self, salted_password: &[u8]) -> (Vec<u8>, Vec<u8>) {
+        let client_key = self.hmac(salted_password, &[b"Client Key"]);
+        (
+            self.hash(&client_key),
+            self.hmac(salted_password, &[b"Server Key"]),
+        )
     }
 }
 
