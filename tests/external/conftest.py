@@ -37,19 +37,47 @@ def free_port():
 
 
 class Broker:
-    """One running `vltava server`."""
+    """One running `vltava server`.
 
-    def __init__(self, settings=(), nofile=None):
+    listeners: extra listeners besides PLAINTEXT, {NAME: spec}. NAME is the
+    listener's name (upper case); spec is None or a list of settings for that
+    listener only ("ssl.client.auth=required" becomes
+    "listener.name.<name>.ssl.client.auth=required"), or a dict
+    {"protocol": "SSL", "settings": [...]} for a name that is not a security
+    protocol's. Each listener gets a free 127.0.0.1 port and the broker runs
+    with `--set listeners=PLAINTEXT://...,NAME://...` instead of `--listen`;
+    bootstrap_for(NAME) is its address. `bootstrap` and `port` stay the
+    PLAINTEXT listener's."""
+
+    PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+
+    def __init__(self, settings=(), nofile=None, listeners=None):
         if not BIN.exists():
             raise RuntimeError(f"{BIN} does not exist: run `cargo build -p vltava` or set VLTAVA_BIN")
         self.dir = Path(tempfile.mkdtemp(prefix="vltava-ext-"))
         self.settings = list(settings)
         self.nofile = nofile  # RLIMIT_NOFILE for the broker process
+        self.listeners = {}  # NAME -> (protocol, [settings])
+        for name, spec in (listeners or {}).items():
+            name = name.upper()
+            if name == "PLAINTEXT":
+                raise ValueError("the PLAINTEXT listener is always there")
+            if isinstance(spec, dict):
+                protocol, extra = spec["protocol"].upper(), list(spec.get("settings", ()))
+            else:
+                protocol, extra = name, list(spec or ())
+            if protocol not in self.PROTOCOLS:
+                raise ValueError(f"listener {name}: name a protocol with {{'protocol': ...}}")
+            self.listeners[name] = (protocol, extra)
         self.log_path = self.dir / "broker.log"
         self.proc = None
         self.log_offset = 0
+        self.ports = {}
         for attempt in range(5):
             self.port = free_port()
+            self.ports = {"PLAINTEXT": self.port}
+            for name in self.listeners:
+                self.ports[name] = free_port()
             if self._start():
                 return
         raise RuntimeError(f"broker did not start; log:\n{self.log_tail()}")
@@ -58,8 +86,26 @@ class Broker:
     def bootstrap(self):
         return f"127.0.0.1:{self.port}"
 
+    def bootstrap_for(self, name):
+        """The address ("127.0.0.1:PORT") of listener NAME."""
+        return f"127.0.0.1:{self.ports[name.upper()]}"
+
+    def _listener_args(self):
+        if not self.listeners:
+            return ["--listen", self.bootstrap]
+        spec = ",".join(f"{name}://127.0.0.1:{port}" for name, port in self.ports.items())
+        args = ["--set", f"listeners={spec}"]
+        if any(name != protocol for name, (protocol, _) in self.listeners.items()):
+            mapping = {p: p for p in self.PROTOCOLS}
+            mapping.update({name: protocol for name, (protocol, _) in self.listeners.items()})
+            args += ["--set", "listener.security.protocol.map=" + ",".join(f"{k}:{v}" for k, v in mapping.items())]
+        for name, (_, extra) in self.listeners.items():
+            for s in extra:
+                args += ["--set", f"listener.name.{name.lower()}.{s}"]
+        return args
+
     def _start(self):
-        args = [str(BIN), "server", "--listen", self.bootstrap, "--data-dir", str(self.dir / "data")]
+        args = [str(BIN), "server", *self._listener_args(), "--data-dir", str(self.dir / "data")]
         # No HTTP listener unless a test asks: its default port would be
         # shared by every broker these tests start.
         args += ["--set", "http.listeners="]
@@ -69,6 +115,7 @@ class Broker:
         env.setdefault("RUST_LOG", "info")
         env["NO_COLOR"] = "1"
         log = open(self.log_path, "ab")
+        log_start = log.tell()
         def limits():
             if self.nofile is not None:
                 resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
@@ -81,11 +128,26 @@ class Broker:
                 return False  # e.g. the port was taken between probe and bind
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return True
+                    pass
             except OSError:
                 time.sleep(0.05)
+                continue
+            if self._listening(log_start):
+                return True
+            time.sleep(0.05)
         self.stop()
         return False
+
+    def _listening(self, log_start):
+        """True when the log (since log_start) says every extra listener is
+        bound. The other listeners are not probed with a connection: a bare
+        TCP connect on a TLS or SASL listener would log a closed connection."""
+        if not self.listeners:
+            return True
+        with open(self.log_path, "rb") as f:
+            f.seek(log_start)
+            text = f.read().decode(errors="replace")
+        return all(f"listening on 127.0.0.1:{self.ports[name]} " in text for name in self.listeners)
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
