@@ -386,7 +386,43 @@ def closed_within(sock, seconds):
     return False
 
 
+def unsecured_jwt(sub, exp_s, iat_s=None):
+    """An unsecured JWS (alg none) as Kafka's OAuthBearerUnsecuredJws reads it."""
+    import base64
+
+    def b64(obj):
+        return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
+    iat_s = int(time.time()) if iat_s is None else iat_s
+    return f"{b64({'alg': 'none'})}.{b64({'sub': sub, 'iat': iat_s, 'exp': exp_s})}."
+
+
+def oauth_message(token):
+    return f"n,,\x01auth=Bearer {token}\x01\x01".encode()
+
+
+def raw_authenticate(s, mechanism, token, cid=1):
+    """SaslHandshake v1 + SaslAuthenticate v1 on socket s; returns
+    (handshake error, authenticate (error, message, lifetime)) with the
+    authenticate part None when the handshake failed or the broker closed."""
+    s.sendall(sasl_handshake(mechanism, cid=cid))
+    body = read_frame(s)
+    if body is None:
+        return None, None
+    error, _ = parse_handshake(body)
+    if error != 0:
+        return error, None
+    s.sendall(sasl_authenticate(token, version=1, cid=cid + 1))
+    body = read_frame(s)
+    return error, None if body is None else parse_authenticate(body, version=1)
+
+
+def metadata_answered(s, cid):
+    s.sendall(frame(3, 1, cid, struct.pack(">i", -1)))
+    return read_frame(s) is not None
+
+
 SASL_AUTHENTICATION_FAILED = 58
+ILLEGAL_SASL_STATE = 34
 UNSUPPORTED_SASL_MECHANISM = 33
 
 
@@ -901,6 +937,98 @@ def test_sasl_oversized_frame_before_authentication_is_refused_on_its_size(sec):
     with socket.create_connection(("127.0.0.1", sec.port("SASL_PLAINTEXT")), timeout=5) as s:
         s.sendall(struct.pack(">i", 600_000) + b"\0" * 1000)
         assert closed_within(s, 3), "an unauthenticated 600000-byte request is being buffered, not refused"
+
+
+def test_raw_reauthentication_cannot_change_principal(sec):
+    """Kafka: "Cannot change principals during re-authentication", answered
+    SASL_AUTHENTICATION_FAILED, then closed."""
+    with socket.create_connection(("127.0.0.1", sec.port("REAUTH")), timeout=5) as s:
+        assert raw_authenticate(s, "PLAIN", plain_token("alice", USERS["alice"])) == (0, (0, None, REAUTH_MS))
+        error, auth = raw_authenticate(s, "PLAIN", plain_token("bob", USERS["bob"]), cid=11)
+        assert error == 0
+        assert auth is not None and auth[0] == SASL_AUTHENTICATION_FAILED, auth
+        assert "Cannot change principals" in auth[1], auth
+        assert closed_within(s, 5)
+    sec.wait_log(r"failed authentication: re-authentication as bob, was alice")
+
+
+def test_raw_reauthentication_cannot_change_mechanism(sec):
+    """Kafka refuses a re-authentication with another mechanism than the
+    session's (SaslServerAuthenticator state REAUTH_BAD_MECHANISM: "SASL
+    mechanism 'OAUTHBEARER' requested by client is not supported for
+    re-authentication of mechanism 'PLAIN'"), even for the same principal:
+    the exchange fails and the connection is closed, never answered with
+    success."""
+    with socket.create_connection(("127.0.0.1", sec.port("REAUTH")), timeout=5) as s:
+        assert raw_authenticate(s, "PLAIN", plain_token("alice", USERS["alice"])) == (0, (0, None, REAUTH_MS))
+        token = oauth_message(unsecured_jwt("alice", int(time.time()) + 600))
+        error, auth = raw_authenticate(s, "OAUTHBEARER", token, cid=11)
+        assert not (error == 0 and auth is not None and auth[0] == 0), \
+            f"re-authenticated a PLAIN session with OAUTHBEARER: handshake {error}, authenticate {auth}"
+
+
+def test_raw_handshake_after_authentication_without_session_lifetime(sec):
+    """No connections.max.reauth.ms and a credential that does not expire:
+    the session lifetime is 0 and re-authentication is off. Kafka then
+    hands a SaslHandshake on the authenticated connection to KafkaApis,
+    which answers ILLEGAL_SASL_STATE (34) and keeps the connection."""
+    with socket.create_connection(("127.0.0.1", sec.port("SASL_PLAINTEXT")), timeout=5) as s:
+        assert raw_authenticate(s, "PLAIN", plain_token("alice", USERS["alice"])) == (0, (0, None, 0))
+        s.sendall(sasl_handshake("PLAIN", cid=11))
+        body = read_frame(s)
+        assert body is not None, "closed"
+        assert parse_handshake(body)[0] == ILLEGAL_SASL_STATE, parse_handshake(body)
+        assert metadata_answered(s, 12)
+
+
+@pytest.mark.parametrize("listener,exp_in,lifetime", [
+    ("SASL_PLAINTEXT", 5, (3500, 5000)),  # no max: the token's remaining life
+    ("REAUTH", 60, (REAUTH_MS, REAUTH_MS)),  # the max, shorter than the token's
+    ("REAUTH", 2, (500, 2000)),  # the token's, shorter than the max
+])
+def test_raw_oauthbearer_session_lifetime(sec, listener, exp_in, lifetime):
+    """Kafka: min(connections.max.reauth.ms, the token's expiry - now),
+    either alone when the other is unset."""
+    with socket.create_connection(("127.0.0.1", sec.port(listener)), timeout=5) as s:
+        token = oauth_message(unsecured_jwt("dave", int(time.time()) + exp_in))
+        error, auth = raw_authenticate(s, "OAUTHBEARER", token)
+        assert error == 0 and auth is not None and auth[0] == 0, auth
+        low, high = lifetime
+        assert low <= auth[2] <= high, auth
+        assert metadata_answered(s, 5)
+    sec.wait_log(rf"authenticated peer=.* listener={listener} principal=User:dave")
+
+
+def test_raw_oauthbearer_expired_token_is_refused(sec):
+    with socket.create_connection(("127.0.0.1", sec.port("SASL_PLAINTEXT")), timeout=5) as s:
+        now = int(time.time())
+        token = oauth_message(unsecured_jwt("erin", now - 60, iat_s=now - 120))
+        error, auth = raw_authenticate(s, "OAUTHBEARER", token)
+        assert error == 0 and auth is not None
+        # RFC 7628: an error challenge first, success code, JSON status.
+        assert auth[0] == 0
+        s.sendall(sasl_authenticate(b"\x01", version=1, cid=7))
+        error, message, _ = parse_authenticate(read_frame(s))
+        assert error == SASL_AUTHENTICATION_FAILED, message
+        assert closed_within(s, 5)
+    assert "principal=User:erin" not in sec.log()
+
+
+def test_raw_sasl_handshake_v0_plain(sec):
+    """SaslHandshake v0: the token goes bare (length + bytes) and the
+    answer too (an empty one for PLAIN); then requests are served."""
+    with socket.create_connection(("127.0.0.1", sec.port("SASL_PLAINTEXT")), timeout=5) as s:
+        s.sendall(frame(17, 0, 1, kstr("PLAIN")))
+        assert parse_handshake(read_frame(s)) == (0, ["PLAIN", "OAUTHBEARER"])
+        s.sendall(kbytes(plain_token("alice", USERS["alice"])))
+        assert s.recv(4) == struct.pack(">i", 0)
+        assert metadata_answered(s, 2)
+    with socket.create_connection(("127.0.0.1", sec.port("SASL_PLAINTEXT")), timeout=5) as s:
+        s.sendall(frame(17, 0, 1, kstr("PLAIN")))
+        assert parse_handshake(read_frame(s))[0] == 0
+        s.sendall(kbytes(plain_token("alice", "wrong")))
+        # v0 has no error response: the connection is closed.
+        assert closed_within(s, 5)
 
 
 # --- KIP-368 re-authentication ----------------------------------------------------------------
