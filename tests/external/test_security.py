@@ -11,6 +11,7 @@ One broker for the module, with listeners
   PLAINTEXT       the usual one (topics are created through it)
   SSL             TLS, no client certificate
   MTLS            TLS with ssl.client.auth=required
+  REQUESTED       TLS with ssl.client.auth=requested and a principal mapping rule
   SASL_PLAINTEXT  PLAIN (alice, bob) and OAUTHBEARER
   SASL_SSL        the same over TLS
   REAUTH          SASL_PLAINTEXT with connections.max.reauth.ms=3000
@@ -136,6 +137,10 @@ def broker_proc(request, certs):
             listeners={
                 "SSL": None,
                 "MTLS": {"protocol": "SSL", "settings": ["ssl.client.auth=required"]},
+                "REQUESTED": {"protocol": "SSL", "settings": [
+                    "ssl.client.auth=requested",
+                    # Kafka's rule syntax: the CN, lower case.
+                    "ssl.principal.mapping.rules=RULE:^O=[^,]*,CN=([^,]+)$/$1/L,DEFAULT"]},
                 "SASL_PLAINTEXT": sasl,
                 "SASL_SSL": sasl,
                 "REAUTH": {"protocol": "SASL_PLAINTEXT",
@@ -587,6 +592,45 @@ def test_mtls_expired_certificate_is_refused(sec):
     conf = sec.ck("MTLS", ssl_certificate_location=sec.certs.expired_cert, ssl_key_location=sec.certs.expired_key)
     assert_refused(sec, conf, why="certificate expired")
     assert "CN=expired" not in sec.log()
+
+
+def test_ssl_listener_without_client_auth_ignores_a_client_certificate(sec):
+    """ssl.client.auth=none: the broker asks for no certificate, so a client
+    that has one is still User:ANONYMOUS."""
+    errors = Errors()
+    p = Producer({**sec.ck("SSL", ssl_certificate_location=sec.certs.client_cert,
+                           ssl_key_location=sec.certs.client_key), "error_cb": errors})
+    assert p.list_topics(timeout=10).brokers, errors.text()
+    lines = sec.wait_log(r"TLS connection .*principal=")
+    assert all("principal=User:ANONYMOUS" in l for l in lines), lines
+
+
+def test_requested_client_auth_without_certificate(sec):
+    errors = Errors()
+    p = Producer({**sec.ck("REQUESTED"), "error_cb": errors})
+    md = p.list_topics(timeout=10)
+    assert {(b.host, b.port) for b in md.brokers.values()} == {("127.0.0.1", sec.port("REQUESTED"))}
+    sec.wait_log(r"TLS connection .*principal=User:ANONYMOUS$")
+
+
+def test_requested_client_auth_with_certificate_and_mapping_rule(sec):
+    """The certificate is used when given; the listener's
+    ssl.principal.mapping.rules turns O=Vltava development,CN=client into
+    client."""
+    errors = Errors()
+    p = Producer({**sec.ck("REQUESTED", ssl_certificate_location=sec.certs.client_cert,
+                           ssl_key_location=sec.certs.client_key), "error_cb": errors})
+    assert p.list_topics(timeout=10).brokers, errors.text()
+    sec.wait_log(r"TLS connection .*principal=User:client$")
+
+
+def test_requested_client_auth_refuses_a_bad_certificate(sec):
+    """requested: a certificate is optional, but one that is given must
+    verify (as with Kafka's JSSE setWantClientAuth)."""
+    took, errors = ck_connect_fails(sec.ck("REQUESTED", ssl_certificate_location=sec.certs.expired_cert,
+                                           ssl_key_location=sec.certs.expired_key))
+    assert took < 5
+    sec.wait_log(r"TLS handshake failed \(.*certificate expired.*listener=REQUESTED")
 
 
 def test_mtls_raw_python_ssl_without_certificate(sec):
