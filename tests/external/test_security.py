@@ -566,7 +566,8 @@ def assert_refused(sec, conf, why):
 
 def test_mtls_without_client_certificate_is_refused(sec):
     errors, line = assert_refused(sec, sec.ck("MTLS"), why="peer sent no certificates")
-    assert "SSL" in errors.text() or "Disconnected" in errors.text() or "handshake" in errors.text(), errors.text()
+    # TLS 1.3's certificate_required alert (116) reaches the client.
+    assert "certificate required" in errors.text(), errors.text()
 
 
 def test_mtls_certificate_from_another_ca_is_refused(sec):
@@ -590,7 +591,9 @@ def test_mtls_certificate_signed_by_the_ca_with_cryptography_is_accepted(sec):
 
 def test_mtls_expired_certificate_is_refused(sec):
     conf = sec.ck("MTLS", ssl_certificate_location=sec.certs.expired_cert, ssl_key_location=sec.certs.expired_key)
-    assert_refused(sec, conf, why="certificate expired")
+    errors, _ = assert_refused(sec, conf, why="certificate expired")
+    # The broker's TLS alert reaches the client.
+    assert "certificate expired" in errors.text(), errors.text()
     assert "CN=expired" not in sec.log()
 
 
@@ -1073,6 +1076,70 @@ def test_raw_sasl_handshake_v0_plain(sec):
         s.sendall(kbytes(plain_token("alice", "wrong")))
         # v0 has no error response: the connection is closed.
         assert closed_within(s, 5)
+
+
+@pytest.mark.parametrize("token,ok", [
+    (b"alice\0alice\0alice-secret", True),  # authzid = the user: allowed
+    (b"bob\0alice\0alice-secret", False),  # another authzid: Kafka refuses
+    (b"alice-secret", False),  # not three fields
+    (b"\0alice\0", False),  # empty password
+    (b"\0\0alice-secret", False),  # empty user
+])
+def test_raw_plain_token_forms(sec, token, ok):
+    """Kafka's PlainSaslServer: authzid, if given, must equal the user;
+    the message must have three fields, user and password non-empty."""
+    with socket.create_connection(("127.0.0.1", sec.port("SASL_PLAINTEXT")), timeout=5) as s:
+        error, auth = raw_authenticate(s, "PLAIN", token)
+        assert error == 0 and auth is not None
+        if ok:
+            assert auth[0] == 0, auth
+            assert metadata_answered(s, 5)
+        else:
+            assert auth[0] == SASL_AUTHENTICATION_FAILED, auth
+            assert closed_within(s, 5)
+
+
+def test_raw_second_handshake_during_the_exchange(sec):
+    """A SaslHandshake where a SaslAuthenticate is due: ILLEGAL_SASL_STATE,
+    then the connection is closed (Kafka: IllegalSaslStateException)."""
+    with socket.create_connection(("127.0.0.1", sec.port("SASL_PLAINTEXT")), timeout=5) as s:
+        s.sendall(sasl_handshake("PLAIN"))
+        assert parse_handshake(read_frame(s))[0] == 0
+        s.sendall(sasl_handshake("PLAIN", cid=2))
+        body = read_frame(s)
+        assert body is None or parse_handshake(body)[0] == ILLEGAL_SASL_STATE
+        assert closed_within(s, 5)
+
+
+def test_raw_second_handshake_is_not_logged_as_a_disabled_mechanism(sec):
+    """The audit line for the case above must not say the (enabled) PLAIN
+    mechanism is not enabled."""
+    with socket.create_connection(("127.0.0.1", sec.port("SASL_PLAINTEXT")), timeout=5) as s:
+        local = s.getsockname()[1]
+        s.sendall(sasl_handshake("PLAIN") + sasl_handshake("PLAIN", cid=2))
+        assert closed_within(s, 5)
+    [line, *_] = sec.wait_log(rf"failed authentication: .*peer=127\.0\.0\.1:{local} ")
+    assert "mechanism not enabled" not in line, line
+
+
+def test_a_bad_client_certificate_is_not_logged_as_a_plaintext_client(sec):
+    """The close reason for a refused certificate should not blame a
+    plaintext client."""
+    ck_connect_fails(sec.ck("MTLS", ssl_certificate_location=sec.certs.expired_cert,
+                            ssl_key_location=sec.certs.expired_key))
+    [line, *_] = sec.wait_log(r"TLS handshake failed \(.*certificate expired")
+    assert "plaintext client" not in line, line
+
+
+def test_raw_pipelined_authentication_and_request(sec):
+    """Handshake, authenticate and a Metadata request in one write: all
+    three answered, in order."""
+    with socket.create_connection(("127.0.0.1", sec.port("SASL_PLAINTEXT")), timeout=5) as s:
+        s.sendall(sasl_handshake("PLAIN", cid=1) + sasl_authenticate(plain_token("alice", USERS["alice"]), cid=2)
+                  + frame(3, 1, 3, struct.pack(">i", -1)))
+        assert parse_handshake(read_frame(s))[0] == 0
+        assert parse_authenticate(read_frame(s))[0] == 0
+        assert read_frame(s) is not None
 
 
 # --- KIP-368 re-authentication ----------------------------------------------------------------
