@@ -17,13 +17,6 @@ One broker for the module, with listeners
   REAUTH          SASL_PLAINTEXT with connections.max.reauth.ms=3000
 and certificates from `vltava dev-certs` (plus one signed by another dev CA
 and an expired one signed with Python's cryptography package).
-
-Tests that fail against the broker as of this writing (each says what
-Kafka does): test_sasl_oversized_frame_before_authentication_is_refused_on_its_size,
-test_raw_reauthentication_cannot_change_mechanism,
-test_raw_handshake_after_authentication_without_session_lifetime, and two
-log-wording ones, test_raw_second_handshake_is_not_logged_as_a_disabled_mechanism
-and test_a_bad_client_certificate_is_not_logged_as_a_plaintext_client.
 """
 
 import asyncio

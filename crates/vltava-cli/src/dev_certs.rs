@@ -19,7 +19,8 @@ pub struct DevCertsArgs {
     /// localhost and 127.0.0.1 (repeat or separate with commas).
     #[arg(long = "host", value_delimiter = ',')]
     pub hosts: Vec<String>,
-    /// Common name of the client certificate (the principal is User:CN=<name>,...).
+    /// Common name of the client certificate (its principal on a TLS
+    /// listener: User:O=Vltava development,CN=<name>).
     #[arg(long, default_value = "client")]
     pub client: String,
 }

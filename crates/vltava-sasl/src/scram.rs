@@ -206,6 +206,8 @@ struct Pending {
     client_first_bare: String,
     server_first: String,
     nonce: String,
+    /// The client's part of `nonce`.
+    client_nonce: String,
     user: String,
     credential: ScramCredential,
 }
@@ -347,6 +349,7 @@ impl ScramServer {
                 client_first_bare: first.bare,
                 server_first,
                 nonce,
+                client_nonce: first.nonce,
                 user: first.user,
                 credential,
             },
@@ -406,7 +409,14 @@ impl ScramServer {
             parse_extension(ext).ok_or_else(|| malformed("bad extension"))?;
         }
 
-        if nonce != pending.nonce {
+        // librdkafka 2.0 (the one Debian ships, seen with kcat) sends its
+        // own nonce again in front of the combined one; Kafka's server
+        // accepted that for years (its check was `endsWith`), so clients
+        // in the field do it. Exactly that form is taken, nothing else.
+        let librdkafka_form = nonce
+            .strip_suffix(pending.nonce.as_str())
+            .is_some_and(|prefix| prefix == pending.client_nonce);
+        if nonce != pending.nonce && !librdkafka_form {
             return Err(ScramError::new(
                 ScramErrorKind::NonceMismatch,
                 mechanism,

@@ -188,6 +188,9 @@ pub struct Authenticator {
     pub reauthenticating: bool,
     /// The principal of the last successful authentication.
     pub authenticated_user: Option<String>,
+    /// The mechanism of the last successful authentication: a
+    /// re-authentication must use the same one, as in Kafka.
+    authenticated_mechanism: Option<Mechanism>,
 }
 
 impl Authenticator {
@@ -197,11 +200,20 @@ impl Authenticator {
             stage: Stage::Handshake,
             reauthenticating: false,
             authenticated_user: None,
+            authenticated_mechanism: None,
         }
     }
 
     pub fn is_authenticated(&self) -> bool {
         matches!(self.stage, Stage::Done { .. })
+    }
+
+    /// True once authenticated with a session lifetime: only then may the
+    /// client re-authenticate (KIP-368; without `connections.max.reauth.ms`
+    /// a SaslHandshake after authentication is an ordinary request, which
+    /// Kafka answers ILLEGAL_SASL_STATE).
+    pub fn may_reauthenticate(&self) -> bool {
+        matches!(self.stage, Stage::Done { expires: Some(_) })
     }
 
     /// True when the session has run out and the request is not the start
@@ -226,6 +238,10 @@ impl Authenticator {
         else {
             return ErrorCode::UNSUPPORTED_SASL_MECHANISM;
         };
+        // Kafka re-authenticates only with the session's mechanism.
+        if self.reauthenticating && self.authenticated_mechanism != Some(mechanism) {
+            return ErrorCode::UNSUPPORTED_SASL_MECHANISM;
+        }
         let exchange = match mechanism {
             Mechanism::Plain => Exchange::Plain,
             Mechanism::ScramSha256 => {
@@ -370,6 +386,9 @@ impl Authenticator {
             };
         }
         let expires = (lifetime_ms > 0).then(|| now + Duration::from_millis(lifetime_ms as u64));
+        if let Stage::Exchange { mechanism, .. } = &self.stage {
+            self.authenticated_mechanism = Some(*mechanism);
+        }
         self.stage = Stage::Done { expires };
         self.authenticated_user = Some(user.to_string());
         self.reauthenticating = false;

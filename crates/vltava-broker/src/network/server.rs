@@ -145,9 +145,17 @@ async fn open_connection(
             ))
         }
         Ok(Err(e)) => {
-            // Kafka logs a failed handshake as a failed authentication.
+            // Kafka logs a failed handshake as a failed authentication. A
+            // Kafka request where a TLS record should be is a plaintext
+            // client; say so only then.
+            let text = e.to_string();
+            let hint = if text.contains("InvalidContentType") || text.contains("corrupt message") {
+                "; a plaintext client on a TLS listener fails this way"
+            } else {
+                ""
+            };
             return Err(format!(
-                "failed authentication: TLS handshake failed ({e}); a plaintext client on a TLS listener fails here"
+                "failed authentication: TLS handshake failed ({text}){hint}"
             ));
         }
         Ok(Ok(stream)) => stream,
@@ -183,8 +191,16 @@ async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
     let mut output = BytesMut::with_capacity(64 * 1024);
     loop {
         let limits = broker.connection_limits();
+        // Before SASL has succeeded, no frame may exceed
+        // sasl.server.max.receive.size (Kafka's receive limit then), so an
+        // unauthenticated client cannot make the broker buffer a large one.
+        let unauthenticated = auth.as_ref().is_some_and(|a| !a.is_authenticated());
+        let max_frame = match &auth {
+            Some(a) if unauthenticated => limits.max_request_bytes.min(a.listener.max_receive),
+            _ => limits.max_request_bytes,
+        };
         let frame = loop {
-            match split_frame(&mut input, limits.max_request_bytes) {
+            match split_frame(&mut input, max_frame) {
                 Ok(Some(frame)) => break frame,
                 Ok(None) => {}
                 Err(_) if looks_like_tls(&input) => {
@@ -193,6 +209,11 @@ async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
                         session.listener,
                         session.protocol.name(),
                         session.protocol.name()
+                    ))
+                }
+                Err(e) if unauthenticated => {
+                    return Err(format!(
+                        "{e} before SASL authentication (sasl.server.max.receive.size)"
                     ))
                 }
                 Err(e) => return Err(format!("{e} (socket.request.max.bytes)")),
@@ -332,6 +353,11 @@ async fn sasl_gate(
     let api = ApiKey::from_i16(key);
     let in_exchange = matches!(auth.stage, Stage::Exchange { .. });
     match api {
+        // After authentication without a session lifetime, SaslHandshake
+        // is an ordinary request (the handlers answer ILLEGAL_SASL_STATE).
+        Some(ApiKey::SaslHandshake) if auth.is_authenticated() && !auth.may_reauthenticate() => {
+            return Gate::Pass(frame)
+        }
         Some(ApiKey::SaslHandshake) => {}
         Some(ApiKey::SaslAuthenticate) if in_exchange => {}
         Some(ApiKey::ApiVersions) => return Gate::Pass(frame),
@@ -374,9 +400,17 @@ async fn sasl_gate(
             if code == ErrorCode::NONE {
                 Gate::Answer
             } else {
-                warn!(%peer, listener = %session.listener, mechanism = %request.mechanism, "failed authentication: SASL mechanism not enabled ({})", code.name());
+                let why = if code == ErrorCode::UNSUPPORTED_SASL_MECHANISM && auth.reauthenticating
+                {
+                    "re-authentication must use the session's mechanism"
+                } else if code == ErrorCode::UNSUPPORTED_SASL_MECHANISM {
+                    "SASL mechanism not enabled"
+                } else {
+                    "SaslHandshake out of order"
+                };
+                warn!(%peer, listener = %session.listener, mechanism = %request.mechanism, "failed authentication: {why} ({})", code.name());
                 Gate::AnswerAndClose {
-                    reason: format!("SASL mechanism {} is not enabled", request.mechanism),
+                    reason: format!("SaslHandshake for {}: {why}", request.mechanism),
                     delay: auth.listener.failure_delay,
                 }
             }

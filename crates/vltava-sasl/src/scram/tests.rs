@@ -360,6 +360,30 @@ fn bad_nonce_in_the_final_message() {
 }
 
 #[test]
+fn librdkafkas_repeated_client_nonce_is_taken_and_nothing_else_in_front() {
+    // librdkafka 2.0 sends r=<its nonce><the combined nonce>.
+    let check = |prefix: &str| {
+        let mut client = TestClient::new(ScramMechanism::Sha256, "user", "pencil", "nonce");
+        let mut server = ScramServer::new(ScramMechanism::Sha256);
+        let server_first = server
+            .client_first(
+                &client.first(),
+                table(vec![("user", rfc7677_credential())]),
+                "srv",
+            )
+            .unwrap();
+        let sent = format!("{prefix}noncesrv");
+        server.client_final(&client.final_with(&server_first, "n,,", Some(&sent)))
+    };
+    let (_, user) = check("nonce").expect("librdkafka's form");
+    assert_eq!(user, "user");
+    for other in ["x", "nonc", "noncenonce"] {
+        let err = check(other).unwrap_err();
+        assert_eq!(err.kind(), ScramErrorKind::NonceMismatch, "{other}");
+    }
+}
+
+#[test]
 fn bad_channel_binding_in_the_final_message() {
     for binding in ["y,,", "n,a=user,", "", "p=tls-unique,,"] {
         let mut client = TestClient::new(ScramMechanism::Sha256, "user", "pencil", "nonce");
