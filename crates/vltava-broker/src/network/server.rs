@@ -54,6 +54,15 @@ pub struct Listener {
     pub sasl: Option<Arc<SaslListener>>,
 }
 
+/// What a listener's connections need of it.
+struct ListenerSettings {
+    name: String,
+    protocol: SecurityProtocol,
+    tls: Option<Arc<ServerTls>>,
+    principal_mapper: Option<PrincipalMapper>,
+    sasl: Option<Arc<SaslListener>>,
+}
+
 /// The principal of a connection nobody authenticated (Kafka's
 /// `KafkaPrincipal.ANONYMOUS`).
 pub const ANONYMOUS: &str = "User:ANONYMOUS";
@@ -67,7 +76,23 @@ pub async fn serve(
     counts: Arc<ConnectionCounts>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let listener = Arc::new(listener);
+    // The connections share what they need of the listener, not the
+    // socket: it closes when accepting stops, while connections may go on.
+    let Listener {
+        tcp,
+        name,
+        protocol,
+        tls,
+        principal_mapper,
+        sasl,
+    } = listener;
+    let listener = Arc::new(ListenerSettings {
+        name,
+        protocol,
+        tls,
+        principal_mapper,
+        sasl,
+    });
     let exempt = listener.name == broker.metadata.static_config().inter_broker_listener_name();
     loop {
         let config = broker.metadata.config();
@@ -76,7 +101,7 @@ pub async fn serve(
             _ = shutdown.changed() => break,
         }
         tokio::select! {
-            accepted = listener.tcp.accept() => match accepted {
+            accepted = tcp.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let limit = limits::limit_for(
                         peer.ip(),
@@ -123,7 +148,7 @@ type CloseReason = String;
 async fn open_connection(
     stream: TcpStream,
     peer: SocketAddr,
-    listener: &Listener,
+    listener: &ListenerSettings,
     broker: Arc<Broker>,
     shutdown: watch::Receiver<bool>,
 ) -> Result<(), CloseReason> {

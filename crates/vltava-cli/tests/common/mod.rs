@@ -25,9 +25,30 @@ pub struct TestBroker {
     _temp: Option<tempfile::TempDir>,
 }
 
+/// A port nothing listens on, for a broker to bind later. It is taken
+/// below the kernel's ephemeral range (32768 and up here), not from it:
+/// a port the kernel handed out for a moment is one it may hand out again
+/// as the source port of some connection before the broker binds it,
+/// which made cluster tests fail to start with "Address already in use".
+/// Ports are taken in turn from a start that differs per process, so the
+/// tests of one binary never pick the same one.
 pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().unwrap().port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let seed = std::process::id().wrapping_mul(7919)
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+    let _ = NEXT.compare_exchange(0, seed % SPAN + 1, Ordering::Relaxed, Ordering::Relaxed);
+    for _ in 0..SPAN {
+        let port = (LOW + NEXT.fetch_add(1, Ordering::Relaxed) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between {LOW} and {}", LOW + SPAN);
 }
 
 impl TestBroker {
