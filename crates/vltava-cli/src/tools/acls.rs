@@ -120,6 +120,18 @@ pub struct Entries {
     /// CreateTokens, DescribeTokens, All); repeatable; default All.
     #[arg(long = "operation", value_name = "OPERATION")]
     pub operations: Vec<String>,
+    /// The ACLs a producer needs (create only): Write, Describe and
+    /// Create on each --topic, Write and Describe on each
+    /// --transactional-id (kafka-acls.sh --producer).
+    #[arg(long)]
+    pub producer: bool,
+    /// With --producer: IdempotentWrite on the cluster too.
+    #[arg(long)]
+    pub idempotent: bool,
+    /// The ACLs a consumer needs (create only): Read and Describe on each
+    /// --topic, Read on each --group (kafka-acls.sh --consumer).
+    #[arg(long)]
+    pub consumer: bool,
 }
 
 impl Resources {
@@ -173,6 +185,11 @@ fn hosts(given: &[String]) -> Vec<String> {
 /// Every (principal, host, operation, permission) the options name.
 fn entries(entries: &Entries) -> Result<Vec<AccessControlEntry>, ToolError> {
     let ops = operations(entries)?;
+    Ok(entries_with(entries, &ops))
+}
+
+/// Every (principal, host, permission) the options name, with each of `ops`.
+fn entries_with(entries: &Entries, ops: &[AclOperation]) -> Vec<AccessControlEntry> {
     let mut out = Vec::new();
     for (principals, hosts, permission) in [
         (
@@ -188,7 +205,7 @@ fn entries(entries: &Entries) -> Result<Vec<AccessControlEntry>, ToolError> {
     ] {
         for principal in principals {
             for host in &hosts {
-                for op in &ops {
+                for op in ops {
                     out.push(AccessControlEntry::new(
                         principal.clone(),
                         host.clone(),
@@ -199,7 +216,31 @@ fn entries(entries: &Entries) -> Result<Vec<AccessControlEntry>, ToolError> {
             }
         }
     }
-    Ok(out)
+    out
+}
+
+/// The operations --producer and --consumer stand for on a resource type
+/// (kafka-acls.sh's), and whether the cluster gets IdempotentWrite.
+fn convenience_operations(given: &Entries, resource_type: ResourceType) -> Vec<AclOperation> {
+    use AclOperation::*;
+    let mut ops = Vec::new();
+    if given.producer {
+        ops.extend_from_slice(match resource_type {
+            ResourceType::Topic => &[Write, Describe, Create][..],
+            ResourceType::TransactionalId => &[Write, Describe][..],
+            ResourceType::Cluster if given.idempotent => &[IdempotentWrite][..],
+            _ => &[][..],
+        });
+    }
+    if given.consumer {
+        ops.extend_from_slice(match resource_type {
+            ResourceType::Topic => &[Read, Describe][..],
+            ResourceType::Group => &[Read][..],
+            _ => &[][..],
+        });
+    }
+    ops.dedup();
+    ops
 }
 
 /// The operations an ACL on a resource of this type may name, as
@@ -267,7 +308,13 @@ fn bindings_to_create(
             "an ACL's --resource-pattern-type is literal or prefixed".into(),
         ));
     }
-    let named = resources.named();
+    let mut named = resources.named();
+    if given.producer || given.consumer {
+        return convenience_bindings(resources, given, &mut named, pattern_type);
+    }
+    if given.idempotent {
+        return Err(ToolError::Input("--idempotent goes with --producer".into()));
+    }
     if named.is_empty() {
         return Err(ToolError::Input(
             "name a resource: --topic, --group, --cluster or --transactional-id".into(),
@@ -288,6 +335,62 @@ fn bindings_to_create(
                 entry.clone(),
             ));
         }
+    }
+    Ok(out)
+}
+
+fn given_convenience(entries: &Entries) -> bool {
+    entries.producer || entries.consumer || entries.idempotent
+}
+
+/// The ACLs of `create --producer` / `--consumer`: each resource with the
+/// operations a producer or consumer needs on it.
+fn convenience_bindings(
+    resources: &Resources,
+    given: &Entries,
+    named: &mut Vec<(ResourceType, String)>,
+    pattern_type: PatternType,
+) -> Result<Vec<AclBinding>, ToolError> {
+    if !given.operations.is_empty() {
+        return Err(ToolError::Input(
+            "--operation does not go with --producer or --consumer".into(),
+        ));
+    }
+    if resources.topics.is_empty() {
+        return Err(ToolError::Input(
+            "--producer and --consumer need --topic".into(),
+        ));
+    }
+    if given.consumer && resources.groups.is_empty() {
+        return Err(ToolError::Input("--consumer needs --group".into()));
+    }
+    if given.idempotent && !given.producer {
+        return Err(ToolError::Input("--idempotent goes with --producer".into()));
+    }
+    if given.idempotent && !resources.cluster {
+        named.push((ResourceType::Cluster, CLUSTER_NAME.to_string()));
+    }
+    let mut out = Vec::new();
+    for (resource_type, name) in named.iter() {
+        // The cluster ACL of --idempotent is literal whatever the topics'
+        // pattern type is; the cluster has one name.
+        let pattern = if *resource_type == ResourceType::Cluster {
+            PatternType::Literal
+        } else {
+            pattern_type
+        };
+        let ops = convenience_operations(given, *resource_type);
+        for entry in entries_with(given, &ops) {
+            out.push(AclBinding::new(
+                ResourcePattern::new(*resource_type, name.clone(), pattern),
+                entry,
+            ));
+        }
+    }
+    if out.is_empty() {
+        return Err(ToolError::Input(
+            "name a principal: --allow-principal or --deny-principal".into(),
+        ));
     }
     Ok(out)
 }
@@ -334,6 +437,12 @@ fn delete_filters(
     resources: &Resources,
     given: &Entries,
 ) -> Result<Vec<AclBindingFilter>, ToolError> {
+    if given_convenience(given) {
+        return Err(ToolError::Input(
+            "--producer, --consumer and --idempotent are for create; name the operations to delete"
+                .into(),
+        ));
+    }
     if resources.named().is_empty() {
         return Err(ToolError::Input(
             "name a resource: --topic, --group, --cluster or --transactional-id".into(),
@@ -494,6 +603,101 @@ mod tests {
             panic!()
         };
         a.command
+    }
+
+    fn create_bindings(args: &[&str]) -> Result<Vec<AclBinding>, ToolError> {
+        let mut full = vec!["acls", "create"];
+        full.extend_from_slice(args);
+        let AclsCommand::Create { resources, entries } = command(&full) else {
+            panic!()
+        };
+        bindings_to_create(&resources, &entries)
+    }
+
+    fn summary(acls: &[AclBinding]) -> Vec<String> {
+        let mut out: Vec<String> = acls
+            .iter()
+            .map(|a| {
+                format!(
+                    "{} {} {} {} {}",
+                    a.pattern.resource_type.name(),
+                    a.pattern.name,
+                    a.pattern.pattern_type.name(),
+                    a.entry.principal,
+                    a.entry.operation.name()
+                )
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn producer_and_consumer_stand_for_what_each_needs() {
+        let producer = create_bindings(&[
+            "--allow-principal",
+            "User:p",
+            "--producer",
+            "--topic",
+            "orders",
+            "--transactional-id",
+            "tx",
+            "--idempotent",
+        ])
+        .unwrap();
+        assert_eq!(
+            summary(&producer),
+            [
+                "CLUSTER kafka-cluster LITERAL User:p IDEMPOTENT_WRITE",
+                "TOPIC orders LITERAL User:p CREATE",
+                "TOPIC orders LITERAL User:p DESCRIBE",
+                "TOPIC orders LITERAL User:p WRITE",
+                "TRANSACTIONAL_ID tx LITERAL User:p DESCRIBE",
+                "TRANSACTIONAL_ID tx LITERAL User:p WRITE",
+            ]
+        );
+        let consumer = create_bindings(&[
+            "--allow-principal",
+            "User:c",
+            "--consumer",
+            "--topic",
+            "orders",
+            "--resource-pattern-type",
+            "prefixed",
+            "--group",
+            "billing",
+        ])
+        .unwrap();
+        assert_eq!(
+            summary(&consumer),
+            [
+                "GROUP billing PREFIXED User:c READ",
+                "TOPIC orders PREFIXED User:c DESCRIBE",
+                "TOPIC orders PREFIXED User:c READ",
+            ]
+        );
+        for bad in [
+            &["--allow-principal", "User:c", "--consumer", "--topic", "t"][..],
+            &["--allow-principal", "User:p", "--producer", "--group", "g"][..],
+            &[
+                "--allow-principal",
+                "User:p",
+                "--producer",
+                "--topic",
+                "t",
+                "--operation",
+                "Read",
+            ][..],
+            &[
+                "--allow-principal",
+                "User:p",
+                "--idempotent",
+                "--topic",
+                "t",
+            ][..],
+        ] {
+            assert!(create_bindings(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
