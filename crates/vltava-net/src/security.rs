@@ -101,9 +101,5 @@ impl AsyncWrite for Stream {
 pub(crate) fn nonce() -> String {
     let mut bytes = [0u8; 18];
     getrandom::getrandom(&mut bytes).expect("the system's random source");
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    bytes
-        .iter()
-        .map(|b| ALPHABET[(*b & 63) as usize] as char)
-        .collect()
+    vltava_sasl::scram::nonce_text(&bytes)
 }

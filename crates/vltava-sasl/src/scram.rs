@@ -72,6 +72,7 @@ mod message;
 pub use client::ScramClient;
 pub use credential::{CredentialError, ScramCredential, ScramMechanism};
 pub(crate) use message::decode_saslname;
+pub use message::nonce_text;
 use message::{is_printable, parse_extension};
 pub use message::{parse_client_first, ClientFirst, ScramExtensions};
 

@@ -227,7 +227,9 @@ fn relay_permitted(broker: &Broker, context: &RequestContext<'_>, body: &Request
         return true;
     }
     let config_allowed = |resource_type: i8, name: &str| match resource_type {
-        2 => access.allows(Op::AlterConfigs, Kind::Topic, name),
+        vltava_metadata::image::RESOURCE_TOPIC => {
+            access.allows(Op::AlterConfigs, Kind::Topic, name)
+        }
         _ => access.allows_cluster(Op::AlterConfigs),
     };
     match body {

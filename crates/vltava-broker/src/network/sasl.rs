@@ -409,11 +409,7 @@ fn plain_user(token: &[u8]) -> Option<String> {
 fn nonce() -> String {
     let mut bytes = [0u8; 18];
     getrandom::getrandom(&mut bytes).expect("the system's random source");
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    bytes
-        .iter()
-        .map(|b| ALPHABET[(*b & 63) as usize] as char)
-        .collect()
+    vltava_sasl::scram::nonce_text(&bytes)
 }
 
 fn now_ms() -> i64 {

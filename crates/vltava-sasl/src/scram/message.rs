@@ -181,3 +181,28 @@ pub(super) fn parse_extension(ext: &str) -> Option<(&str, &str)> {
         && !value.contains('\0');
     ok.then_some((name, value))
 }
+
+/// A nonce as SCRAM text (printable, no `,`), one character per byte of
+/// `random`, which the caller draws from a secure source (this crate has
+/// no randomness of its own): 6 bits of each byte, so 18 bytes give 108
+/// bits.
+pub fn nonce_text(random: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    random
+        .iter()
+        .map(|b| ALPHABET[(*b & 63) as usize] as char)
+        .collect()
+}
+
+#[cfg(test)]
+mod nonce_tests {
+    use super::*;
+
+    #[test]
+    fn every_byte_gives_a_character_a_nonce_may_hold() {
+        let all: Vec<u8> = (0..=255).collect();
+        let text = nonce_text(&all);
+        assert_eq!(text.len(), 256);
+        assert!(is_printable(&text), "{text}");
+    }
+}
