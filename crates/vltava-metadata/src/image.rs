@@ -8,8 +8,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use vltava_acl::AclBinding;
 use vltava_protocol::Uuid;
+use vltava_quota::{QuotaEntity, QuotaStore};
 
-use crate::records::{Endpoint, MetadataRecord, NO_LEADER, NO_LEADER_CHANGE};
+use crate::records::{Endpoint, MetadataRecord, QuotaValue, NO_LEADER, NO_LEADER_CHANGE};
 
 pub const RESOURCE_TOPIC: i8 = 2;
 pub const RESOURCE_BROKER: i8 = 4;
@@ -209,7 +210,37 @@ pub struct MetadataImage {
     acls: Arc<AclMap>,
     /// SCRAM credentials (UserScramCredential records).
     scram: Arc<ScramMap>,
+    /// Client quotas (ClientQuota records), shared like `acls`.
+    quotas: Arc<ClientQuotaImage>,
 }
+
+/// The client quotas of the image: `vltava_quota`'s store, which also
+/// resolves which quota applies to a connection.
+#[derive(Clone, Debug, Default)]
+pub struct ClientQuotaImage(QuotaStore);
+
+impl ClientQuotaImage {
+    pub fn store(&self) -> &QuotaStore {
+        &self.0
+    }
+}
+
+// Images are compared (replay and snapshot tests); quota values are
+// doubles, compared by their bits as Java's `Double.equals` does.
+impl PartialEq for ClientQuotaImage {
+    fn eq(&self, other: &Self) -> bool {
+        fn bits(
+            store: &QuotaStore,
+        ) -> impl Iterator<Item = (&QuotaEntity, Vec<(&String, u64)>)> + '_ {
+            store
+                .entities()
+                .map(|(e, v)| (e, v.iter().map(|(k, x)| (k, x.to_bits())).collect()))
+        }
+        bits(&self.0).eq(bits(&other.0))
+    }
+}
+
+impl Eq for ClientQuotaImage {}
 
 impl MetadataImage {
     pub fn empty() -> Self {
@@ -299,6 +330,12 @@ impl MetadataImage {
         self.scram
             .iter()
             .flat_map(|(m, users)| users.iter().map(move |(u, c)| (*m, u.as_str(), c)))
+    }
+
+    /// The client quotas as one shared value: equal pointers between two
+    /// images mean no quota changed between them.
+    pub fn client_quotas(&self) -> &Arc<ClientQuotaImage> {
+        &self.quotas
     }
 
     /// Applies one record at `offset`, returning the next image.
@@ -408,6 +445,20 @@ impl MetadataImage {
                 server_key: Bytes::copy_from_slice(&c.server_key),
                 iterations: c.iterations,
             });
+        }
+        for (entity, values) in self.quotas.store().entities() {
+            let parts: Vec<(String, Option<String>)> = entity
+                .parts()
+                .into_iter()
+                .map(|(t, n)| (t.to_string(), n.map(str::to_string)))
+                .collect();
+            for (key, value) in values {
+                out.push(MetadataRecord::ClientQuota {
+                    entity: parts.clone(),
+                    key: key.clone(),
+                    value: Some(QuotaValue(*value)),
+                });
+            }
         }
         out
     }
@@ -679,6 +730,21 @@ impl MetadataImage {
                         scram.remove(mechanism);
                     }
                 }
+            }
+            // As Kafka's ClientQuotaControlManager replays it: the entity
+            // must be one AlterClientQuotas could have made; removing a key
+            // that is not set changes nothing.
+            MetadataRecord::ClientQuota { entity, key, value } => {
+                let parts: Vec<(&str, Option<&str>)> = entity
+                    .iter()
+                    .map(|(t, n)| (t.as_str(), n.as_deref()))
+                    .collect();
+                let entity = vltava_quota::validate_entity(&parts).map_err(|e| {
+                    ApplyError(format!("a client quota record's entity: {}", e.message))
+                })?;
+                Arc::make_mut(&mut self.quotas)
+                    .0
+                    .set(&entity, key, value.map(|v| v.0));
             }
         }
         Ok(())
@@ -1099,7 +1165,7 @@ mod tests {
         let brokers: Vec<&BrokerImage> = image.brokers.values().collect();
         let topics = image.topics();
         loop {
-            match rng.below(14) {
+            match rng.below(15) {
                 0 => {
                     let id = rng.below(6) as i32;
                     let endpoints = (0..rng.below(3))
@@ -1305,6 +1371,41 @@ mod tests {
                         mechanism,
                     };
                 }
+                13 => {
+                    // A quota key set or removed, on any of the entity
+                    // shapes AlterClientQuotas allows.
+                    let user = match rng.below(3) {
+                        0 => None,
+                        1 => Some(("user".to_string(), None)),
+                        n => Some(("user".to_string(), Some(format!("u{n}")))),
+                    };
+                    let client = match rng.below(3) {
+                        0 => None,
+                        1 => Some(("client-id".to_string(), None)),
+                        _ => Some(("client-id".to_string(), Some("app".to_string()))),
+                    };
+                    let (entity, key): (Vec<_>, &str) = match (user, client) {
+                        (None, None) => (
+                            vec![("ip".to_string(), Some(format!("10.0.0.{}", rng.below(3))))],
+                            "connection_creation_rate",
+                        ),
+                        (u, c) => (
+                            u.into_iter().chain(c).collect(),
+                            [
+                                "producer_byte_rate",
+                                "consumer_byte_rate",
+                                "request_percentage",
+                            ][rng.below(3) as usize],
+                        ),
+                    };
+                    let value = (!rng.chance(25))
+                        .then(|| crate::records::QuotaValue(1.0 + rng.below(100_000) as f64));
+                    return MetadataRecord::ClientQuota {
+                        entity,
+                        key: key.to_string(),
+                        value,
+                    };
+                }
                 _ => {
                     return MetadataRecord::ProducerIds {
                         broker_id: rng.below(6) as i32,
@@ -1350,8 +1451,8 @@ mod tests {
         }
         // The generator reached every kind a snapshot writes: registrations,
         // controlled shutdown, topics, partitions, configs, producer ids,
-        // ACLs, SCRAM credentials.
-        assert_eq!(kinds.len(), 8, "{kinds:?}");
+        // ACLs, SCRAM credentials, client quotas.
+        assert_eq!(kinds.len(), 9, "{kinds:?}");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 pub mod controller;
 pub mod image;
+pub mod quotas;
 pub mod records;
 pub mod security;
 

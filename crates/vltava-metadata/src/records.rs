@@ -24,11 +24,11 @@ use vltava_acl::{
 };
 use vltava_protocol::codec::{self, DecodeError, EncodeError, Uuid};
 use vltava_protocol::messages::{
-    register_broker_record, AccessControlEntryRecord, BrokerRegistrationChangeRecord, ConfigRecord,
-    FenceBrokerRecord, PartitionChangeRecord, PartitionRecord, ProducerIdsRecord,
-    RegisterBrokerRecord, RemoveAccessControlEntryRecord, RemoveTopicRecord,
-    RemoveUserScramCredentialRecord, TopicRecord, UnfenceBrokerRecord, UnregisterBrokerRecord,
-    UserScramCredentialRecord,
+    client_quota_record, register_broker_record, AccessControlEntryRecord,
+    BrokerRegistrationChangeRecord, ClientQuotaRecord, ConfigRecord, FenceBrokerRecord,
+    PartitionChangeRecord, PartitionRecord, ProducerIdsRecord, RegisterBrokerRecord,
+    RemoveAccessControlEntryRecord, RemoveTopicRecord, RemoveUserScramCredentialRecord,
+    TopicRecord, UnfenceBrokerRecord, UnregisterBrokerRecord, UserScramCredentialRecord,
 };
 use vltava_protocol::{MetadataRecordBody, MetadataRecordType};
 
@@ -160,7 +160,29 @@ pub enum MetadataRecord {
     /// A user's SCRAM credential for one mechanism was deleted
     /// (RemoveUserScramCredentialRecord).
     RemoveUserScramCredential { name: String, mechanism: i8 },
+    /// One key of a client quota was set (`Some`) or removed (`None`)
+    /// (ClientQuotaRecord). `entity` is the record's list of (entity type,
+    /// name), a `None` name meaning that type's default entity; it is kept
+    /// as written, and checked where it is applied.
+    ClientQuota {
+        entity: Vec<(String, Option<String>)>,
+        key: String,
+        value: Option<QuotaValue>,
+    },
 }
+
+/// A client quota's value. Compared by its bits, as Java's
+/// `Double.equals` compares, so that records can be `Eq`.
+#[derive(Clone, Copy, Debug)]
+pub struct QuotaValue(pub f64);
+
+impl PartialEq for QuotaValue {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.to_bits() == other.0.to_bits()
+    }
+}
+
+impl Eq for QuotaValue {}
 
 /// The frame version of Kafka's metadata record serde (0 was the 2.8 KRaft
 /// preview, which Kafka no longer reads either).
@@ -497,6 +519,24 @@ impl MetadataRecord {
                 }),
                 0,
             ),
+            MetadataRecord::ClientQuota { entity, key, value } => (
+                MetadataRecordBody::ClientQuota(ClientQuotaRecord {
+                    entity: entity
+                        .iter()
+                        .map(|(t, n)| client_quota_record::EntityData {
+                            entity_type: t.clone(),
+                            entity_name: n.clone(),
+                            ..Default::default()
+                        })
+                        .collect(),
+                    key: key.clone(),
+                    // Kafka writes 0.0 with `remove`; the value is ignored then.
+                    value: value.map_or(0.0, |v| v.0),
+                    remove: value.is_none(),
+                    ..Default::default()
+                }),
+                0,
+            ),
         }
     }
 
@@ -669,6 +709,15 @@ impl MetadataRecord {
                     mechanism: r.mechanism,
                 }
             }
+            MetadataRecordBody::ClientQuota(r) => MetadataRecord::ClientQuota {
+                entity: r
+                    .entity
+                    .into_iter()
+                    .map(|e| (e.entity_type, e.entity_name))
+                    .collect(),
+                key: r.key,
+                value: (!r.remove).then_some(QuotaValue(r.value)),
+            },
             other => {
                 return Err(RecordError::Unsupported {
                     record: other.record_type().name(),
@@ -893,6 +942,7 @@ pub mod legacy {
             MetadataRecord::RemoveUserScramCredential { .. } => {
                 return not_in_legacy("RemoveUserScramCredentialRecord")
             }
+            MetadataRecord::ClientQuota { .. } => return not_in_legacy("ClientQuotaRecord"),
         }
         Ok(buf.freeze())
     }
@@ -1150,6 +1200,19 @@ mod tests {
                 name: "alice".into(),
                 mechanism: 2,
             },
+            MetadataRecord::ClientQuota {
+                entity: vec![
+                    ("user".into(), Some("alice".into())),
+                    ("client-id".into(), None),
+                ],
+                key: "producer_byte_rate".into(),
+                value: Some(QuotaValue(1_048_576.0)),
+            },
+            MetadataRecord::ClientQuota {
+                entity: vec![("ip".into(), Some("10.0.0.1".into()))],
+                key: "connection_creation_rate".into(),
+                value: None,
+            },
         ]
     }
 
@@ -1197,7 +1260,8 @@ mod tests {
             | MetadataRecord::AccessControlEntry { .. }
             | MetadataRecord::RemoveAccessControlEntry { .. }
             | MetadataRecord::UserScramCredential { .. }
-            | MetadataRecord::RemoveUserScramCredential { .. } => false,
+            | MetadataRecord::RemoveUserScramCredential { .. }
+            | MetadataRecord::ClientQuota { .. } => false,
             _ => true,
         }
     }

@@ -153,6 +153,22 @@ impl QuotaManager {
         self.store.set(entity, key, value);
     }
 
+    /// Replaces every configured quota at once with `store` (the metadata
+    /// image's, after it changed): as if each difference had been `set`.
+    /// Sensors keep their history; a type once measured stays measured.
+    pub fn replace_store(&mut self, store: QuotaStore) {
+        for (entity, values) in store.entities() {
+            if entity.ip.is_none() {
+                for key in values.keys() {
+                    if let Some(t) = ClientQuotaType::of_key(key) {
+                        self.enabled.insert(t, true);
+                    }
+                }
+            }
+        }
+        self.store = store;
+    }
+
     /// Whether values of this type are measured at all.
     pub fn quotas_enabled(&self, quota_type: ClientQuotaType) -> bool {
         self.enabled.get(&quota_type).copied().unwrap_or(false)

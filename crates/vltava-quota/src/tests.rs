@@ -964,3 +964,33 @@ fn a_more_specific_quota_moves_the_usage_to_a_new_sensor() {
     assert_eq!(q.record_produce("alice", "app", 9_000_000, 0), 0);
     assert_eq!(q.record_produce("bob", "app", 2_000_000, 0), 1_000);
 }
+
+#[test]
+fn replacing_the_store_applies_new_limits_and_keeps_history() {
+    let mut q = QuotaManager::new(QuotaConfig::default());
+    // Nothing configured: nothing measured, nothing throttled.
+    assert_eq!(q.record_produce("alice", "app", 50_000_000, 0), 0);
+    let mut store = QuotaStore::new();
+    store.set(
+        &QuotaEntity::client(name("alice"), None),
+        "producer_byte_rate",
+        Some(MB),
+    );
+    q.replace_store(store.clone());
+    assert!(q.quotas_enabled(ClientQuotaType::Produce));
+    assert!(!q.quotas_enabled(ClientQuotaType::Fetch));
+    assert_eq!(q.record_produce("alice", "app", 9_000_000, 0), 0);
+    assert!(q.record_produce("alice", "app", 2_000_000, 0) > 0);
+    // The limit raised: the same sensor, its history kept, now within it.
+    store.set(
+        &QuotaEntity::client(name("alice"), None),
+        "producer_byte_rate",
+        Some(100.0 * MB),
+    );
+    q.replace_store(store.clone());
+    assert_eq!(q.record_produce("alice", "app", 1_000, 0), 0);
+    // Removed: no quota applies; the type stays measured, as in Kafka.
+    q.replace_store(QuotaStore::new());
+    assert!(q.quotas_enabled(ClientQuotaType::Produce));
+    assert_eq!(q.record_produce("alice", "app", 500_000_000, 0), 0);
+}
