@@ -27,6 +27,7 @@ use crate::coordinators::CoordinatorDeps;
 use crate::metadata_cache::MetadataCache;
 use crate::metadata_publisher::{self, Applied};
 use crate::peers::Peers;
+use crate::quotas::ClientQuotas;
 use crate::replica::{log_config_from, ReplicaManager};
 use crate::stats::BrokerStats;
 
@@ -70,6 +71,8 @@ pub struct Broker {
     pub applied: watch::Receiver<Applied>,
     /// Counters of the request paths, read by the HTTP listener.
     pub stats: Arc<BrokerStats>,
+    /// Client quotas in force (produce and fetch rates, connection rates).
+    pub quotas: Arc<ClientQuotas>,
     roles: ProcessRoles,
     peers: Arc<Peers>,
     clock: Clock,
@@ -323,6 +326,14 @@ impl Broker {
             deps.clone(),
         ));
         let txns = Arc::new(TxnService::new(txn_settings, deps, groups.clone()));
+        let quotas = {
+            let config = metadata.static_config();
+            Arc::new(ClientQuotas::new(
+                config.quota_window_num(),
+                config.quota_window_size_seconds(),
+                clock.clone(),
+            ))
+        };
         let broker = Arc::new(Broker {
             node_id,
             cluster_id,
@@ -336,6 +347,7 @@ impl Broker {
             txns,
             applied,
             stats: Arc::new(BrokerStats::default()),
+            quotas,
             roles,
             peers,
             clock,

@@ -402,6 +402,7 @@ impl ControllerChannel {
                 | RequestBody::CreateAcls(_)
                 | RequestBody::DeleteAcls(_)
                 | RequestBody::AlterUserScramCredentials(_)
+                | RequestBody::AlterClientQuotas(_)
         );
         if !forwarded {
             return None;
@@ -461,6 +462,10 @@ impl ControllerChannel {
                 .call_version(leader, r, v)
                 .await
                 .map(ResponseBody::AlterUserScramCredentials),
+            RequestBody::AlterClientQuotas(r) => self
+                .call_version(leader, r, v)
+                .await
+                .map(ResponseBody::AlterClientQuotas),
             _ => unreachable!("matched above"),
         })
     }

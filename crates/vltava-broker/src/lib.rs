@@ -33,6 +33,7 @@ pub mod metadata_cache;
 pub mod metadata_publisher;
 pub mod network;
 pub mod peers;
+pub mod quotas;
 pub mod replica;
 pub mod replication;
 pub mod stats;

@@ -548,6 +548,8 @@ getters! {
     max_connections -> i32 = int("max.connections");
     max_connections_per_ip -> i32 = int("max.connections.per.ip");
     max_connection_creation_rate -> i32 = int("max.connection.creation.rate");
+    quota_window_num -> i32 = int("quota.window.num");
+    quota_window_size_seconds -> i32 = int("quota.window.size.seconds");
     num_recovery_threads_per_data_dir -> i32 = int("num.recovery.threads.per.data.dir");
     broker_heartbeat_interval_ms -> i32 = int("broker.heartbeat.interval.ms");
     broker_session_timeout_ms -> i32 = int("broker.session.timeout.ms");

@@ -401,6 +401,12 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     broker("queued.max.requests", Int, Some("500"), High, ReadOnly,
         "Requests queued for the handler threads before network threads stop reading.")
         .at_least(1),
+    broker("quota.window.num", Int, Some("11"), Low, ReadOnly,
+        "Samples kept to measure client quota rates: the window is this many samples.")
+        .at_least(1),
+    broker("quota.window.size.seconds", Int, Some("1"), Low, ReadOnly,
+        "Length of one client quota sample, in seconds.")
+        .at_least(1),
     broker("replica.fetch.backoff.ms", Int, Some("1000"), Medium, ReadOnly,
         "How long a follower waits after a fetch error.")
         .at_least(0),

@@ -17,6 +17,7 @@
 //! blocks, as Kafka's controller serves them.
 
 pub mod metadata_log;
+pub mod quotas;
 pub mod security;
 
 use std::collections::{BTreeMap, HashMap};

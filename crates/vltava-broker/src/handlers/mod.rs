@@ -21,6 +21,7 @@ pub mod metadata;
 pub mod offsets_for_leader_epoch;
 pub mod produce;
 pub mod quorum;
+pub mod quotas;
 pub mod security;
 pub mod transactions;
 
@@ -100,6 +101,8 @@ pub const SUPPORTED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::DeleteAcls, v(1, 3)),
     (ApiKey::DescribeUserScramCredentials, v(0, 0)),
     (ApiKey::AlterUserScramCredentials, v(0, 0)),
+    (ApiKey::DescribeClientQuotas, v(0, 1)),
+    (ApiKey::AlterClientQuotas, v(0, 1)),
     // The KRaft quorum's RPCs (answered by `vltava_quorum::inbound`) and
     // the controller's broker-membership RPCs.
     (ApiKey::Vote, v(0, 2)),
@@ -266,6 +269,7 @@ fn relay_permitted(broker: &Broker, context: &RequestContext<'_>, body: &Request
         RequestBody::CreateAcls(_)
         | RequestBody::DeleteAcls(_)
         | RequestBody::AlterUserScramCredentials(_) => access.allows_cluster(Op::Alter),
+        RequestBody::AlterClientQuotas(_) => access.allows_cluster(Op::AlterConfigs),
         _ => true,
     }
 }
@@ -408,6 +412,8 @@ pub async fn handle(
         RequestBody::DescribeUserScramCredentials(r) => {
             security::describe_user_scram_credentials(broker, context, r)
         }
+        RequestBody::AlterClientQuotas(r) => quotas::alter_client_quotas(broker, context, r).await,
+        RequestBody::DescribeClientQuotas(r) => quotas::describe_client_quotas(broker, context, r),
         // The connection layer refuses every API not in SUPPORTED before
         // decoding, so this is only reached if that list and this match disagree.
         other => return Err(format!("{} has no handler", other.api_key().name())),

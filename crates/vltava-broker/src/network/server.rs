@@ -32,12 +32,14 @@ use vltava_protocol::header::{self, split_frame};
 use vltava_protocol::messages::{ApiKey, RequestHeader};
 use vltava_protocol::ErrorCode;
 use vltava_protocol::{Message, RequestBody};
+use vltava_quota::ConnectionDecision;
 use vltava_tls::{PrincipalMapper, ServerTls};
 
 use super::limits::{self, ConnectionCounts};
 use super::sasl::{Authenticator, SaslListener, Stage, Step};
 use crate::broker::Broker;
 use crate::handlers::{self, Session};
+use crate::quotas::{self, QuotaClient};
 use crate::stats::{add, BrokerStats};
 
 /// A bound listener and what its connections need.
@@ -120,6 +122,19 @@ pub async fn serve(
                     let listener = listener.clone();
                     tokio::spawn(async move {
                         let _admitted = admitted;
+                        // An IP over its connection_creation_rate quota
+                        // (KIP-612) is answered nothing: its connection is
+                        // held for the throttle time, then closed. As in
+                        // Kafka, this applies on every listener, the
+                        // inter-broker one included.
+                        let image = broker.metadata.image();
+                        if let ConnectionDecision::Throttle { throttle_ms } =
+                            broker.quotas.record_connection(&image, peer.ip())
+                        {
+                            warn!(%peer, listener = %listener.name, "closing a connection in {throttle_ms} ms: over the IP's connection_creation_rate quota");
+                            tokio::time::sleep(Duration::from_millis(throttle_ms.max(0) as u64)).await;
+                            return;
+                        }
                         let _ = stream.set_nodelay(true);
                         let stats = broker.stats.clone();
                         stats.connections_accepted.fetch_add(1, Relaxed);
@@ -295,13 +310,33 @@ async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
             }
         };
         let api_key = header::peek_api_key_and_version(&frame).map_or(-1, |(key, _)| key);
-        let spliced = match handle_frame(&broker, frame, peer, &session, &mut output).await {
-            Ok(spliced) => spliced,
-            Err(reason) => {
-                add(&broker.stats.api(api_key).failed, 1);
-                return Err(reason);
+        let Answered { spliced, throttle } =
+            match handle_frame(&broker, frame, peer, &session, &mut output).await {
+                Ok(answered) => answered,
+                Err(reason) => {
+                    add(&broker.stats.api(api_key).failed, 1);
+                    return Err(reason);
+                }
+            };
+        // A throttled client is muted: nothing more is read from it until
+        // the throttle time has passed (before or after its answer).
+        let mute = |delay_answer: bool| {
+            let wait = throttle
+                .as_ref()
+                .filter(|t| t.delay_answer == delay_answer)
+                .map(|t| t.duration);
+            let mut shutdown = shutdown.clone();
+            async move {
+                if let Some(wait) = wait {
+                    debug!(%peer, "throttled for {wait:?} (client quota)");
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                }
             }
         };
+        mute(true).await;
         let written = if spliced.is_empty() && !output.is_empty() {
             stream.write_all(&output).await
         } else if !spliced.is_empty() {
@@ -325,6 +360,7 @@ async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
         let api = broker.stats.api(api_key);
         add(&api.requests, 1);
         api.observe(started.elapsed());
+        mute(false).await;
     }
 }
 
@@ -550,7 +586,8 @@ async fn handle_frame(
     peer: SocketAddr,
     session: &Session,
     output: &mut BytesMut,
-) -> Result<Vec<(usize, Bytes)>, CloseReason> {
+) -> Result<Answered, CloseReason> {
+    let request_size = frame.len();
     let (key, version) =
         header::peek_api_key_and_version(&frame).map_err(|e| format!("bad request header: {e}"))?;
     let Some(api_key) = ApiKey::from_i16(key) else {
@@ -565,14 +602,14 @@ async fn handle_frame(
             RequestHeader::decode(&mut frame, api_key.request_header_version(version))
                 .map_err(|e| format!("bad ApiVersions header: {e}"))?;
         let body = handlers::api_versions::unsupported_version_response();
-        return encode(output, request_header.correlation_id, &body, 0);
+        return encode(output, request_header.correlation_id, &body, 0).map(Answered::now);
     }
     if !known.contains(version) || !supported.is_some_and(|r| r.contains(version)) {
         return Err(format!("{} v{version} is not supported", api_key.name()));
     }
     let request_header = RequestHeader::decode(&mut frame, api_key.request_header_version(version))
         .map_err(|e| format!("bad {} v{version} header: {e}", api_key.name()))?;
-    let body = RequestBody::decode(api_key, &mut frame, version)
+    let mut body = RequestBody::decode(api_key, &mut frame, version)
         .map_err(|e| format!("malformed {} v{version} request: {e}", api_key.name()))?;
     let context = handlers::RequestContext {
         header: &request_header,
@@ -580,10 +617,127 @@ async fn handle_frame(
         peer,
         session,
     };
-    match handlers::handle(broker, &context, body).await? {
-        Some(response) => encode(output, request_header.correlation_id, &response, version),
-        None => Ok(Vec::new()),
+    let client = QuotaClient {
+        user: quotas::user_of(&session.principal),
+        client_id: request_header.client_id.as_deref().unwrap_or(""),
+    };
+    // A consumer's fetch is bounded by what its fetch quota allows in one
+    // window, as Kafka bounds it, so one answer cannot overrun it by much.
+    let consumer_fetch = matches!(&body, RequestBody::Fetch(f) if !is_follower(f, version));
+    if consumer_fetch {
+        if let RequestBody::Fetch(fetch) = &mut body {
+            if let Some(max) = broker
+                .quotas
+                .max_fetch_bytes(&broker.metadata.image(), &client)
+            {
+                fetch.max_bytes = fetch.max_bytes.min(max.max(1));
+            }
+        }
     }
+    let fetch_session = match &body {
+        RequestBody::Fetch(f) => Some((f.session_id, f.session_epoch)),
+        _ => None,
+    };
+    let mut response = handlers::handle(broker, &context, body).await?;
+    // Produce and consumer fetch bytes count against the client's quotas
+    // (Kafka's ClientQuotaManager): over quota, the answer carries the
+    // throttle time and the connection reads nothing more until it has
+    // passed (`Throttle`).
+    let throttle_ms = match (api_key, &mut response) {
+        (ApiKey::Produce, _) => {
+            let image = broker.metadata.image();
+            let t = broker.quotas.record_produce(&image, &client, request_size);
+            if let Some(vltava_protocol::ResponseBody::Produce(p)) = &mut response {
+                p.throttle_time_ms = clamp_ms(t);
+            }
+            t
+        }
+        (ApiKey::Fetch, Some(vltava_protocol::ResponseBody::Fetch(fetch))) if consumer_fetch => {
+            let image = broker.metadata.image();
+            let size = fetch_response_bytes(fetch);
+            let t = broker.quotas.record_fetch(&image, &client, size);
+            if t > 0 {
+                // Kafka answers a throttled fetch without data, and takes
+                // its bytes back from the quota since they were not sent.
+                broker.quotas.unrecord_fetch(&image, &client, size);
+                let (session_id, epoch) = fetch_session.unwrap_or((0, -1));
+                fetch.responses.clear();
+                fetch.error_code = 0;
+                // A session this request created is not handed out: the
+                // client opens another with its next full fetch.
+                fetch.session_id = if epoch > 0 { session_id } else { 0 };
+                fetch.throttle_time_ms = clamp_ms(t);
+            }
+            t
+        }
+        _ => 0,
+    };
+    let throttle = (throttle_ms > 0).then(|| Throttle {
+        duration: Duration::from_millis(throttle_ms as u64),
+        // Clients from these versions on wait out throttle_time_ms
+        // themselves (KIP-219), so the answer goes at once; older ones
+        // get it late, as Kafka delays it for them.
+        delay_answer: match api_key {
+            ApiKey::Produce => version < 6,
+            ApiKey::Fetch => version < 8,
+            _ => false,
+        },
+    });
+    let spliced = match response {
+        Some(response) => encode(output, request_header.correlation_id, &response, version)?,
+        None => Vec::new(),
+    };
+    Ok(Answered { spliced, throttle })
+}
+
+/// What `handle_frame` produced besides the bytes in `output`.
+struct Answered {
+    /// Fetched records to write from their own buffers: (position in
+    /// `output`, bytes).
+    spliced: Vec<(usize, Bytes)>,
+    throttle: Option<Throttle>,
+}
+
+impl Answered {
+    fn now(spliced: Vec<(usize, Bytes)>) -> Answered {
+        Answered {
+            spliced,
+            throttle: None,
+        }
+    }
+}
+
+/// A client over its quota: the connection is muted for `duration`.
+struct Throttle {
+    duration: Duration,
+    /// Hold the answer back for `duration` instead of sending it first.
+    delay_answer: bool,
+}
+
+fn clamp_ms(ms: i64) -> i32 {
+    ms.clamp(0, i64::from(i32::MAX)) as i32
+}
+
+/// Whether a Fetch comes from a follower replica (replication is not
+/// subject to client quotas).
+fn is_follower(fetch: &vltava_protocol::messages::FetchRequest, version: i16) -> bool {
+    let replica_id = if version >= 15 {
+        fetch.replica_state.replica_id
+    } else {
+        fetch.replica_id
+    };
+    replica_id >= 0
+}
+
+/// The bytes a fetch answer carries: its records, which is what the
+/// fetch quota is about (the rest is a few bytes per partition).
+fn fetch_response_bytes(fetch: &vltava_protocol::messages::FetchResponse) -> usize {
+    fetch
+        .responses
+        .iter()
+        .flat_map(|t| t.partitions.iter())
+        .map(|p| p.records.as_ref().map_or(0, |r| r.len()) + 32)
+        .sum()
 }
 
 /// Fetched records at least this large are written from their own buffers
