@@ -51,6 +51,7 @@ use crate::types::*;
 mod elections;
 mod groups;
 mod quorum;
+pub mod quotas;
 pub mod security;
 mod transactions;
 

@@ -31,6 +31,9 @@ pub mod error;
 pub mod partitioner;
 pub mod types;
 
+pub use client::quotas::{
+    DescribedQuotas, QuotaEntityParts, QuotaFilterComponent, QuotaKeyChange, QuotaMatch,
+};
 pub use client::security::{ScramUpsertion, UserCredentials, SCRAM_SHA_256, SCRAM_SHA_512};
 pub use client::{Client, ClientConfig, ElectionOutcome, ElectionType};
 pub use connection::{ClientSecurity, Connection, ConnectionConfig, SaslLogin};

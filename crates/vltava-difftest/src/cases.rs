@@ -128,6 +128,7 @@ pub const ALL: &[Case] = &[
     case!(describe_producers),
     case!(acls_without_an_authorizer),
     case!(scram_credentials),
+    case!(client_quotas),
     case!(more_admin_and_produce_errors, [
         (
             "CreateTopics assigned to this broker v*: topics[0].configs[min.insync.replicas].config_source",
@@ -544,6 +545,8 @@ const CLIENT_APIS: &[ApiKey] = &[
     ApiKey::DeleteAcls,
     ApiKey::DescribeUserScramCredentials,
     ApiKey::AlterUserScramCredentials,
+    ApiKey::DescribeClientQuotas,
+    ApiKey::AlterClientQuotas,
 ];
 
 async fn metadata_every_version(s: &mut Session) {
@@ -2519,4 +2522,183 @@ async fn scram_credentials(s: &mut Session) {
     };
     s.send("DescribeUserScramCredentials after the deletion", &req)
         .await;
+}
+
+/// Client quotas: set on user and user/client-id entities, with each of
+/// Kafka's refusals, checked without being made, described through strict
+/// filters (one entity each: Kafka lists several in hash-map order), the
+/// refused filters, then removed again so a shared Kafka is left as found.
+async fn client_quotas(s: &mut Session) {
+    let (alice, app, bob, dave) = (
+        s.name("alice"),
+        s.name("app"),
+        s.name("bob"),
+        s.name("dave"),
+    );
+    let entity = |parts: &[(&str, Option<&str>)]| {
+        parts
+            .iter()
+            .map(|(t, n)| alter_client_quotas_request::EntityData {
+                entity_type: (*t).into(),
+                entity_name: n.map(Into::into),
+                ..Default::default()
+            })
+            .collect::<Vec<_>>()
+    };
+    let op = |key: &str, value: Option<f64>| alter_client_quotas_request::OpData {
+        key: key.into(),
+        value: value.unwrap_or(0.0),
+        remove: value.is_none(),
+        ..Default::default()
+    };
+    let entry = |parts: &[(&str, Option<&str>)], ops: Vec<alter_client_quotas_request::OpData>| {
+        alter_client_quotas_request::EntryData {
+            entity: entity(parts),
+            ops,
+            ..Default::default()
+        }
+    };
+    let req = AlterClientQuotasRequest {
+        entries: vec![
+            entry(
+                &[("user", Some(&alice))],
+                vec![
+                    op("producer_byte_rate", Some(1024.0)),
+                    op("consumer_byte_rate", Some(2048.0)),
+                ],
+            ),
+            entry(
+                &[("user", Some(&alice)), ("client-id", Some(&app))],
+                vec![op("request_percentage", Some(12.5))],
+            ),
+            // Refused: an unknown key, a fractional byte rate, a negative
+            // rate, a key twice, an IP's key on a user, a user's key on an
+            // IP, an address that is not one, no entity, a type twice, an
+            // unknown type.
+            entry(&[("user", Some(&bob))], vec![op("no_such_rate", Some(1.0))]),
+            entry(
+                &[("user", Some(&bob))],
+                vec![op("producer_byte_rate", Some(1.5))],
+            ),
+            entry(
+                &[("user", Some(&bob))],
+                vec![op("consumer_byte_rate", Some(-1.0))],
+            ),
+            entry(
+                &[("user", Some(&bob))],
+                vec![
+                    op("producer_byte_rate", Some(1.0)),
+                    op("producer_byte_rate", Some(2.0)),
+                ],
+            ),
+            entry(
+                &[("user", Some(&bob))],
+                vec![op("connection_creation_rate", Some(1.0))],
+            ),
+            entry(
+                &[("ip", Some("10.9.9.9"))],
+                vec![op("producer_byte_rate", Some(1.0))],
+            ),
+            entry(
+                &[("ip", Some("not-an-address"))],
+                vec![op("connection_creation_rate", Some(1.0))],
+            ),
+            entry(&[], vec![op("producer_byte_rate", Some(1.0))]),
+            entry(
+                &[("user", Some(&bob)), ("user", Some(&dave))],
+                vec![op("producer_byte_rate", Some(1.0))],
+            ),
+            entry(
+                &[("group", Some(&bob))],
+                vec![op("producer_byte_rate", Some(1.0))],
+            ),
+            // Removing a key that is not set is no change and no error.
+            entry(
+                &[("user", Some(&bob))],
+                vec![op("producer_byte_rate", None)],
+            ),
+        ],
+        validate_only: false,
+        ..Default::default()
+    };
+    s.send("AlterClientQuotas", &req).await;
+    let req = AlterClientQuotasRequest {
+        entries: vec![entry(
+            &[("user", Some(&dave))],
+            vec![op("producer_byte_rate", Some(1.0))],
+        )],
+        validate_only: true,
+        ..Default::default()
+    };
+    s.send("AlterClientQuotas validate only", &req).await;
+
+    let component = |t: &str, match_type: i8, name: Option<&str>| {
+        describe_client_quotas_request::ComponentData {
+            entity_type: t.into(),
+            match_type,
+            r#match: name.map(Into::into),
+            ..Default::default()
+        }
+    };
+    let describe = |components: Vec<describe_client_quotas_request::ComponentData>| {
+        DescribeClientQuotasRequest {
+            components,
+            strict: true,
+            ..Default::default()
+        }
+    };
+    let req = describe(vec![component("user", 0, Some(&alice))]);
+    s.send("DescribeClientQuotas user", &req).await;
+    let req = describe(vec![
+        component("user", 0, Some(&alice)),
+        component("client-id", 0, Some(&app)),
+    ]);
+    s.send("DescribeClientQuotas user and client id", &req)
+        .await;
+    let req = describe(vec![component("user", 0, Some(&dave))]);
+    s.send("DescribeClientQuotas after validate only", &req)
+        .await;
+    for (label, components) in [
+        (
+            "ip with user",
+            vec![component("ip", 2, None), component("user", 2, None)],
+        ),
+        ("unknown type", vec![component("group", 2, None)]),
+        ("exact without a name", vec![component("user", 0, None)]),
+        (
+            "default with a name",
+            vec![component("user", 1, Some(&alice))],
+        ),
+        ("unknown match type", vec![component("user", 7, None)]),
+        (
+            "a type twice",
+            vec![component("user", 2, None), component("user", 1, None)],
+        ),
+    ] {
+        s.send(
+            &format!("DescribeClientQuotas refused: {label}"),
+            &describe(components),
+        )
+        .await;
+    }
+
+    let req = AlterClientQuotasRequest {
+        entries: vec![
+            entry(
+                &[("user", Some(&alice))],
+                vec![
+                    op("producer_byte_rate", None),
+                    op("consumer_byte_rate", None),
+                ],
+            ),
+            entry(
+                &[("user", Some(&alice)), ("client-id", Some(&app))],
+                vec![op("request_percentage", None)],
+            ),
+        ],
+        ..Default::default()
+    };
+    s.send("AlterClientQuotas removal", &req).await;
+    let req = describe(vec![component("user", 0, Some(&alice))]);
+    s.send("DescribeClientQuotas after the removal", &req).await;
 }

@@ -229,6 +229,7 @@ const LIST_KEYS: &[&str] = &[
     "resource_name",
     "key",
     "user",
+    "entity_type",
 ];
 
 /// The key of a list element, if it has one: numbers in numeric order.

@@ -1,5 +1,5 @@
 //! Client subcommands: `topics`, `produce`, `consume`, `cluster`, `groups`,
-//! `transactions`, `acls`, `users`. Each talks
+//! `transactions`, `acls`, `users`, `quotas`. Each talks
 //! to a broker through `vltava-client`; errors end the process with a
 //! message on stderr and exit code 1.
 
@@ -17,6 +17,7 @@ mod format;
 mod groups;
 mod output;
 mod produce;
+mod quotas;
 mod topics;
 mod transactions;
 mod users;
@@ -42,6 +43,9 @@ pub enum ToolCommand {
     Acls(acls::AclsArgs),
     /// Set, delete and list users' SCRAM credentials.
     Users(users::UsersArgs),
+    /// Set and describe client quotas (produce and fetch byte rates,
+    /// request percentage, connection creation rate).
+    Quotas(quotas::QuotasArgs),
 }
 
 /// Options every tool takes.
@@ -172,6 +176,7 @@ pub fn run(command: ToolCommand) -> ExitCode {
             ToolCommand::Transactions(args) => transactions::run(args).await,
             ToolCommand::Acls(args) => acls::run(args).await,
             ToolCommand::Users(args) => users::run(args).await,
+            ToolCommand::Quotas(args) => quotas::run(args).await,
         }
     });
     match result {
