@@ -662,8 +662,8 @@ def test_scram_credentials_with_kafka_configs(tools):
     """SCRAM credentials need no authorizer. Setting two mechanisms of one
     user in one command is refused by Kafka's controller itself
     (DUPLICATE_RESOURCE: it allows one change per user and request), and
-    Vltava does the same. (`--describe` of users also asks for client
-    quotas, which Vltava does not serve, so it is not compared.)"""
+    Vltava does the same. `--describe` of a user lists its client quotas
+    (none here) and its SCRAM mechanisms."""
     B = "{B}"
     user = ["--entity-type", "users", "--entity-name", name("alice")]
     r = tools.same("configs", "--bootstrap-server", B, "--alter", "--add-config",
@@ -679,5 +679,52 @@ def test_scram_credentials_with_kafka_configs(tools):
     r = tools.same("configs", "--bootstrap-server", B, "--alter", "--delete-config", "SCRAM-SHA-512", *user,
                    norm=sub(r"\n\tat .*", ""))
     assert r.rc == 1 and "ResourceNotFoundException" in r.all()
+    r = tools.same("configs", "--bootstrap-server", B, "--describe", *user)
+    assert r.lines() == [f"SCRAM credential configs for user-principal '{name('alice')}' are SCRAM-SHA-256=iterations=8192"], r
     r = tools.same("configs", "--bootstrap-server", B, "--alter", "--delete-config", "SCRAM-SHA-256", *user)
     assert r.rc == 0, r
+
+
+def test_client_quotas_with_kafka_configs(tools):
+    """Client quotas of users, client ids, a user with a client id, and an
+    IP: set, described, refused, removed, with the same output from both
+    brokers. (The IP is one from TEST-NET-1, removed again at the end, so a
+    shared Kafka is left as found.)"""
+    B = "{B}"
+    user = ["--entity-type", "users", "--entity-name", name("quser")]
+    client = ["--entity-type", "clients", "--entity-name", name("qapp")]
+    ip = ["--entity-type", "ips", "--entity-name", "192.0.2.77"]
+    alter = ["configs", "--bootstrap-server", B, "--alter"]
+    describe = ["configs", "--bootstrap-server", B, "--describe"]
+    r = tools.same(*alter, "--add-config", "producer_byte_rate=1024,consumer_byte_rate=2048", *user)
+    assert r.rc == 0, r
+    r = tools.same(*alter, "--add-config", "request_percentage=12.5", *user, *client)
+    assert r.rc == 0, r
+    r = tools.same(*alter, "--add-config", "producer_byte_rate=4096", *client)
+    assert r.rc == 0, r
+    r = tools.same(*alter, "--add-config", "connection_creation_rate=7", *ip)
+    assert r.rc == 0, r
+    r = tools.same(*describe, *user)
+    assert "consumer_byte_rate=2048.0" in r.out and "producer_byte_rate=1024.0" in r.out, r
+    r = tools.same(*describe, *user, *client)
+    assert "request_percentage=12.5" in r.out, r
+    r = tools.same(*describe, *client)
+    assert "producer_byte_rate=4096.0" in r.out, r
+    r = tools.same(*describe, *ip)
+    assert "connection_creation_rate=7.0" in r.out, r
+    # Refused: a fractional byte rate, an IP's key on a user, a user's key
+    # on an IP (the broker's reasons), and an unknown key (the tool's own).
+    for bad, entity in [("producer_byte_rate=1.5", user), ("connection_creation_rate=3", user),
+                        ("producer_byte_rate=3", ip), ("no_such_rate=1", user)]:
+        r = tools.same(*alter, "--add-config", bad, *entity, norm=sub(r"\n\tat .*", ""))
+        assert r.rc != 0, (bad, r)
+    r = tools.same(*alter, "--delete-config", "producer_byte_rate,consumer_byte_rate", *user)
+    assert r.rc == 0, r
+    r = tools.same(*alter, "--delete-config", "request_percentage", *user, *client)
+    assert r.rc == 0, r
+    r = tools.same(*alter, "--delete-config", "producer_byte_rate", *client)
+    assert r.rc == 0, r
+    r = tools.same(*alter, "--delete-config", "connection_creation_rate", *ip)
+    assert r.rc == 0, r
+    r = tools.same(*describe, *user)
+    assert "producer_byte_rate" not in r.out, r

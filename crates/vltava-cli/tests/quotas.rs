@@ -177,7 +177,7 @@ fn quotas_are_set_described_refused_and_survive_a_restart() {
             "--add",
             "producer_byte_rate=1.5",
         ],
-        "must be a Long value",
+        "cannot be a fractional value",
     );
 
     let expected_all = json!([

@@ -230,6 +230,9 @@ const LIST_KEYS: &[&str] = &[
     "key",
     "user",
     "entity_type",
+    // A client quota entity: a list of (type, name) parts, compared as a
+    // set (Kafka keeps them in a map).
+    "entity",
 ];
 
 /// The key of a list element, if it has one: numbers in numeric order.
@@ -243,6 +246,11 @@ pub fn key_of(item: &Value) -> Option<(i64, String)> {
                 Err(_) => (i64::MIN, a.clone()),
             },
             Value::Str(s) => (i64::MIN, s.clone()),
+            Value::List(items) => {
+                let mut parts: Vec<String> = items.iter().map(|i| i.to_string()).collect();
+                parts.sort();
+                (i64::MIN, parts.join(","))
+            }
             other => (i64::MIN, other.to_string()),
         })
 }

@@ -51,8 +51,8 @@ pub use manager::{
 pub use rate::{Rate, RateConfig};
 pub use store::{QuotaLevel, QuotaStore, ResolvedQuota};
 pub use validate::{
-    allowed_keys, describe, validate_alteration, validate_entity, validate_value, DescribedEntity,
-    FilterComponent, MatchType, QuotaChange, QuotaError, QuotaOp, INVALID_REQUEST,
+    allowed_keys, describe, display_parts, validate_alteration, validate_entity, validate_value,
+    DescribedEntity, FilterComponent, MatchType, QuotaChange, QuotaError, QuotaOp, INVALID_REQUEST,
     UNSUPPORTED_VERSION,
 };
 

@@ -662,9 +662,7 @@ fn key_and_value_validation() {
     );
     assert_eq!(
         validate_alteration(&store, &user, &[QuotaOp::set("producer_byte_rate", 1.5)]),
-        Err(invalid(
-            "Configuration producer_byte_rate must be a Long value"
-        ))
+        Err(invalid("producer_byte_rate cannot be a fractional value."))
     );
     assert_eq!(
         validate_alteration(
@@ -673,7 +671,7 @@ fn key_and_value_validation() {
             &[QuotaOp::set("connection_creation_rate", 2.5)]
         ),
         Err(invalid(
-            "Configuration connection_creation_rate must be a Long value"
+            "connection_creation_rate cannot be a fractional value."
         ))
     );
     // One bad op refuses the whole entity.
@@ -702,36 +700,40 @@ fn key_and_value_validation() {
         &[QuotaOp::set("controller_mutation_rate", 0.5)]
     )
     .is_ok());
-    // Kafka's controller has no range check: zero passes everywhere. A
-    // negative integral value fails its integer test by accident (the cast
-    // truncates toward zero: (long)(-5 + 1e-6) is -4), so negative byte
-    // and connection rates are refused as "must be a Long value"; negative
-    // request percentages and mutation rates pass.
-    assert!(validate_alteration(&store, &user, &[QuotaOp::set("producer_byte_rate", 0.0)]).is_ok());
-    assert!(validate_alteration(
-        &store,
-        &ipe,
-        &[QuotaOp::set("connection_creation_rate", 0.0)]
-    )
-    .is_ok());
-    assert_eq!(
-        validate_alteration(&store, &user, &[QuotaOp::set("consumer_byte_rate", -5.0)]),
-        Err(invalid(
-            "Configuration consumer_byte_rate must be a Long value"
-        ))
-    );
+    // Kafka 4's controller: zero and negative values are refused for
+    // every key; integral keys have their type's range.
+    for (key, entity) in [
+        ("producer_byte_rate", &user),
+        ("request_percentage", &user),
+        ("controller_mutation_rate", &user),
+        ("connection_creation_rate", &ipe),
+    ] {
+        for value in [0.0, -1.0] {
+            assert_eq!(
+                validate_alteration(&store, entity, &[QuotaOp::set(key, value)]),
+                Err(invalid(&format!("Quota {key} must be greater than 0"))),
+                "{key}={value}"
+            );
+        }
+    }
     assert_eq!(
         validate_alteration(
             &store,
             &ipe,
-            &[QuotaOp::set("connection_creation_rate", -1.0)]
+            &[QuotaOp::set("connection_creation_rate", 3e9)]
         ),
         Err(invalid(
-            "Configuration connection_creation_rate must be a Long value"
+            "Proposed value for connection_creation_rate is too large for an INT."
+        ))
+    );
+    assert_eq!(
+        validate_alteration(&store, &user, &[QuotaOp::set("consumer_byte_rate", 1e19)]),
+        Err(invalid(
+            "Proposed value for consumer_byte_rate is too large for a LONG."
         ))
     );
     assert!(
-        validate_alteration(&store, &user, &[QuotaOp::set("request_percentage", -1.0)]).is_ok()
+        validate_alteration(&store, &user, &[QuotaOp::set("producer_byte_rate", 1e18)]).is_ok()
     );
     // Removing an unknown key is not checked.
     assert_eq!(

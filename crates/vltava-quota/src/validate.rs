@@ -156,14 +156,28 @@ pub fn validate_value(entity: &QuotaEntity, key: &str, value: f64) -> Result<(),
             "Invalid configuration key {key}"
         )));
     };
+    // Kafka 4's controller (`ClientQuotaControlManager`): positive, within
+    // the key's type, and whole for the integral types (a remainder of
+    // more than 1e-6 is a fraction).
+    if value <= 0.0 {
+        return Err(QuotaError::invalid(format!(
+            "Quota {key} must be greater than 0"
+        )));
+    }
     if k.is_integral() {
-        // Kafka's test: the value within 1e-6 of an integer (Java's
-        // `(long)` cast truncates and saturates, as `as i64` does).
-        let epsilon = 1e-6;
-        let whole = (value + epsilon) as i64;
-        if (whole as f64 - value).abs() > epsilon {
+        let (max, type_name) = if k == QuotaKey::ConnectionCreationRate {
+            (i32::MAX as f64, "an INT")
+        } else {
+            (i64::MAX as f64, "a LONG")
+        };
+        if value > max {
             return Err(QuotaError::invalid(format!(
-                "Configuration {key} must be a Long value"
+                "Proposed value for {key} is too large for {type_name}."
+            )));
+        }
+        if (value % 1.0).abs() > 1e-6 {
+            return Err(QuotaError::invalid(format!(
+                "{key} cannot be a fractional value."
             )));
         }
     }
@@ -233,7 +247,8 @@ fn same_double(a: f64, b: f64) -> bool {
     a.to_bits() == b.to_bits()
 }
 
-fn display_parts(parts: &[(&str, Option<&str>)]) -> String {
+/// An entity's parts as Kafka prints a `ClientQuotaEntity` in messages.
+pub fn display_parts(parts: &[(&str, Option<&str>)]) -> String {
     let inner: Vec<String> = parts
         .iter()
         .map(|(t, n)| format!("{t}={}", n.unwrap_or("null")))

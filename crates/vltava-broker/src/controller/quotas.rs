@@ -3,20 +3,20 @@
 //! other change.
 
 use tracing::info;
-use vltava_metadata::quotas::{self, QuotaAlteration};
+use vltava_metadata::quotas::{self, CollapsedEntity, QuotaAlteration};
 
 use super::Controller;
 use crate::error::KafkaError;
 
 impl Controller {
-    /// AlterClientQuotas: per entry, in request order, done or why not.
-    /// The accepted entries are committed in one decision, unless
-    /// `validate_only`, when nothing is written.
+    /// AlterClientQuotas: per distinct entity, in order of first
+    /// appearance, done or why not. The accepted entries are committed in
+    /// one decision, unless `validate_only`, when nothing is written.
     pub async fn alter_client_quotas(
         &self,
         alterations: Vec<QuotaAlteration>,
         validate_only: bool,
-    ) -> Result<Vec<Result<(), KafkaError>>, KafkaError> {
+    ) -> Result<Vec<(CollapsedEntity, Result<(), KafkaError>)>, KafkaError> {
         let lock = self.lead().await?;
         let image = self.metadata.image();
         let (records, results) = quotas::plan_alter_client_quotas(&image, &alterations);
@@ -29,7 +29,7 @@ impl Controller {
         }
         Ok(results
             .into_iter()
-            .map(|r| r.map_err(KafkaError::from))
+            .map(|(entity, r)| (entity, r.map_err(KafkaError::from)))
             .collect())
     }
 }

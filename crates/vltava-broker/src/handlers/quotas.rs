@@ -5,7 +5,7 @@
 //! descriptions are answered from this node's image. Enforcement is in
 //! `crate::quotas`.
 
-use vltava_metadata::quotas::QuotaAlteration;
+use vltava_metadata::quotas::{collapse, CollapsedEntity, QuotaAlteration};
 use vltava_protocol::messages::alter_client_quotas_response;
 use vltava_protocol::messages::describe_client_quotas_response;
 use vltava_protocol::messages::*;
@@ -22,57 +22,15 @@ pub async fn alter_client_quotas(
     context: &RequestContext<'_>,
     request: AlterClientQuotasRequest,
 ) -> ResponseBody {
-    let entities: Vec<Vec<(String, Option<String>)>> = request
-        .entries
-        .iter()
-        .map(|e| {
-            e.entity
-                .iter()
-                .map(|p| (p.entity_type.clone(), p.entity_name.clone()))
-                .collect()
-        })
-        .collect();
-    let answer = |results: Vec<Result<(), KafkaError>>| {
-        ResponseBody::AlterClientQuotas(AlterClientQuotasResponse {
-            entries: entities
-                .iter()
-                .zip(results)
-                .map(|(entity, r)| {
-                    let (error_code, error_message) = match r {
-                        Ok(()) => (0, None),
-                        Err(e) => (e.code.code(), Some(e.message)),
-                    };
-                    alter_client_quotas_response::EntryData {
-                        error_code,
-                        error_message,
-                        entity: entity
-                            .iter()
-                            .map(|(t, n)| alter_client_quotas_response::EntityData {
-                                entity_type: t.clone(),
-                                entity_name: n.clone(),
-                                ..Default::default()
-                            })
-                            .collect(),
-                        ..Default::default()
-                    }
-                })
-                .collect(),
-            ..Default::default()
-        })
-    };
-    let n = entities.len();
-    let all = |e: KafkaError| (0..n).map(|_| Err(e.clone())).collect::<Vec<_>>();
-    // Kafka's check: AlterConfigs on the cluster.
-    if !Access::of(broker, context).allows_cluster(Op::AlterConfigs) {
-        let code = ErrorCode::CLUSTER_AUTHORIZATION_FAILED;
-        return answer(all(KafkaError::new(code, code.message())));
-    }
     let alterations: Vec<QuotaAlteration> = request
         .entries
         .into_iter()
-        .zip(entities.iter().cloned())
-        .map(|(e, entity)| QuotaAlteration {
-            entity,
+        .map(|e| QuotaAlteration {
+            entity: e
+                .entity
+                .into_iter()
+                .map(|p| (p.entity_type, p.entity_name))
+                .collect(),
             ops: e
                 .ops
                 .into_iter()
@@ -84,16 +42,59 @@ pub async fn alter_client_quotas(
                 .collect(),
         })
         .collect();
-    answer(
-        match broker
-            .controller
-            .alter_client_quotas(alterations, request.validate_only)
-            .await
-        {
-            Ok(results) => results,
-            Err(e) => all(e),
-        },
-    )
+    // Kafka answers from a map of entity to result: one entry per
+    // distinct entity.
+    let answer = |results: Vec<(CollapsedEntity, Result<(), KafkaError>)>| {
+        ResponseBody::AlterClientQuotas(AlterClientQuotasResponse {
+            entries: results
+                .into_iter()
+                .map(|(entity, r)| {
+                    let (error_code, error_message) = match r {
+                        Ok(()) => (0, None),
+                        Err(e) => (e.code.code(), Some(e.message)),
+                    };
+                    alter_client_quotas_response::EntryData {
+                        error_code,
+                        error_message,
+                        entity: entity
+                            .into_iter()
+                            .map(|(t, n)| alter_client_quotas_response::EntityData {
+                                entity_type: t,
+                                entity_name: n,
+                                ..Default::default()
+                            })
+                            .collect(),
+                        ..Default::default()
+                    }
+                })
+                .collect(),
+            ..Default::default()
+        })
+    };
+    // Refused as a whole: each distinct entity gets the error.
+    let all = |e: KafkaError| {
+        let mut out: Vec<(CollapsedEntity, Result<(), KafkaError>)> = Vec::new();
+        for a in &alterations {
+            let entity = collapse(&a.entity);
+            if !out.iter().any(|(seen, _)| *seen == entity) {
+                out.push((entity, Err(e.clone())));
+            }
+        }
+        out
+    };
+    // Kafka's check: AlterConfigs on the cluster.
+    if !Access::of(broker, context).allows_cluster(Op::AlterConfigs) {
+        let code = ErrorCode::CLUSTER_AUTHORIZATION_FAILED;
+        return answer(all(KafkaError::new(code, code.message())));
+    }
+    match broker
+        .controller
+        .alter_client_quotas(alterations.clone(), request.validate_only)
+        .await
+    {
+        Ok(results) => answer(results),
+        Err(e) => answer(all(e)),
+    }
 }
 
 pub fn describe_client_quotas(

@@ -38,6 +38,16 @@ pub struct QuotaFilterComponent {
     pub matching: QuotaMatch,
 }
 
+/// An entity as the broker reads it: one name per type (the last named),
+/// sorted by type.
+fn canonical(entity: &QuotaEntityParts) -> QuotaEntityParts {
+    let mut map = std::collections::BTreeMap::new();
+    for (t, n) in entity {
+        map.insert(t.clone(), n.clone());
+    }
+    map.into_iter().collect()
+}
+
 /// An entity and its configured quota values, as described.
 pub type DescribedQuotas = (QuotaEntityParts, Vec<(String, f64)>);
 
@@ -78,30 +88,44 @@ impl Client {
         };
         let key = self.admin_connection().await?;
         let resp = self.conn_mut(key).send(&request).await?;
-        if resp.entries.len() != entries.len() {
-            return Err(Error::Protocol(format!(
-                "AlterClientQuotas answered {} entries for {}",
-                resp.entries.len(),
-                entries.len()
-            )));
-        }
-        Ok(resp
+        // The broker answers once per distinct entity, in no set order
+        // (Kafka answers from a map): find each entry's answer by entity.
+        let answers: Vec<(QuotaEntityParts, ErrorCode, Option<String>)> = resp
             .entries
             .into_iter()
-            .zip(entries)
-            .map(|(r, (entity, _))| {
-                let code = ErrorCode(r.error_code);
-                if code.is_error() {
+            .map(|r| {
+                let entity = r
+                    .entity
+                    .into_iter()
+                    .map(|p| (p.entity_type, p.entity_name))
+                    .collect();
+                (
+                    canonical(&entity),
+                    ErrorCode(r.error_code),
+                    nonempty(r.error_message),
+                )
+            })
+            .collect();
+        entries
+            .iter()
+            .map(|(entity, _)| {
+                let wanted = canonical(entity);
+                let Some((_, code, message)) = answers.iter().find(|(e, _, _)| *e == wanted) else {
+                    return Err(Error::Protocol(format!(
+                        "AlterClientQuotas answered nothing for {entity:?}"
+                    )));
+                };
+                Ok(if code.is_error() {
                     Err(Error::broker(
-                        code,
-                        nonempty(r.error_message),
+                        *code,
+                        message.clone(),
                         format!("alter client quotas of {entity:?}"),
                     ))
                 } else {
                     Ok(())
-                }
+                })
             })
-            .collect())
+            .collect()
     }
 
     /// The entities a filter selects, with their quota values. Every
