@@ -86,10 +86,16 @@ impl DevCa {
             KeyUsagePurpose::DigitalSignature,
             KeyUsagePurpose::KeyEncipherment,
         ];
-        params.extended_key_usages = vec![match usage {
-            Use::Server => ExtendedKeyUsagePurpose::ServerAuth,
-            Use::Client => ExtendedKeyUsagePurpose::ClientAuth,
-        }];
+        params.extended_key_usages = match usage {
+            // A broker is a TLS client too when it connects to the other
+            // nodes, presenting the same certificate to listeners that ask
+            // for one (ssl.client.auth).
+            Use::Server => vec![
+                ExtendedKeyUsagePurpose::ServerAuth,
+                ExtendedKeyUsagePurpose::ClientAuth,
+            ],
+            Use::Client => vec![ExtendedKeyUsagePurpose::ClientAuth],
+        };
         if let Some(((y1, m1, d1), (y2, m2, d2))) = validity {
             params.not_before = rcgen::date_time_ymd(y1, m1, d1);
             params.not_after = rcgen::date_time_ymd(y2, m2, d2);

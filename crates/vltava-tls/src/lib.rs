@@ -26,5 +26,5 @@ mod settings;
 pub use principal::{subject_of, PrincipalMapper};
 /// The client side of TLS, as [`client_config`] makes it.
 pub use rustls::ClientConfig as ClientTlsConfig;
-pub use server::{client_config, ServerTls};
+pub use server::{client_config, outbound_client_config, ServerTls};
 pub use settings::{ClientAuth, StoreType, TlsError, TlsSettings};

@@ -248,3 +248,52 @@ fn a_replaced_key_store_is_used_after_a_reload_and_a_broken_one_is_not() {
     assert!(!tls.reload_if_changed());
     connect(&tls, &next.cert_pem, None).0.unwrap();
 }
+
+#[test]
+fn a_broker_dials_other_brokers_with_its_listener_settings() {
+    let p = pki("outbound");
+    // The listener requires client certificates; the dialling broker uses
+    // the same listener settings: its key store is its client certificate.
+    let mut settings = p.broker_settings();
+    settings.client_auth = ClientAuth::Required;
+    settings.truststore_location = Some(p.write("ca.pem", &p.ca.cert_pem));
+    let tls = ServerTls::new(settings.clone()).unwrap();
+    let dial = |verify: bool, name: &str| {
+        let client = vltava_tls::outbound_client_config(&settings, verify).unwrap();
+        let mut client = ClientConnection::new(
+            Arc::new(client),
+            ServerName::try_from(name.to_string()).unwrap(),
+        )
+        .unwrap();
+        let mut server = ServerConnection::new(tls.config()).unwrap();
+        (handshake(&mut server, &mut client), server)
+    };
+    let (result, server) = dial(true, "localhost");
+    result.unwrap();
+    let subject = subject_of(server.peer_certificates().unwrap()[0].as_ref()).unwrap();
+    assert!(subject.contains("CN=localhost"), "{subject}");
+    // The certificate is for localhost only: another name is refused when
+    // host names are verified (ssl.endpoint.identification.algorithm=https)
+    // and accepted when they are not (an empty algorithm).
+    let err = dial(true, "broker-2.example").0.unwrap_err();
+    assert!(err.starts_with("client:"), "{err}");
+    dial(false, "broker-2.example").0.unwrap();
+    // Without host name verification the chain is still checked.
+    let mut other = settings.clone();
+    let stranger = DevCa::new("someone else").unwrap();
+    other.truststore_location = Some(p.write("other-ca.pem", &stranger.cert_pem));
+    let client = vltava_tls::outbound_client_config(&other, false).unwrap();
+    let mut client =
+        ClientConnection::new(Arc::new(client), ServerName::try_from("localhost").unwrap())
+            .unwrap();
+    let mut server = ServerConnection::new(tls.config()).unwrap();
+    assert!(handshake(&mut server, &mut client).is_err());
+    // A trust store is needed to dial at all.
+    let mut none = settings.clone();
+    none.truststore_location = None;
+    let err = vltava_tls::outbound_client_config(&none, true)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("ssl.truststore.location"), "{err}");
+}
