@@ -26,6 +26,7 @@ use crate::coordinators::transactions::{txn_config, TxnService};
 use crate::coordinators::CoordinatorDeps;
 use crate::metadata_cache::MetadataCache;
 use crate::metadata_publisher::{self, Applied};
+use crate::network::outbound::OutboundSecurity;
 use crate::peers::Peers;
 use crate::quotas::ClientQuotas;
 use crate::replica::{log_config_from, ReplicaManager};
@@ -174,6 +175,9 @@ impl Broker {
                 "a broker-only node (process.roles=broker) needs controller.quorum.voters".into(),
             ));
         }
+        // The TLS and SASL of the connections this node opens to the other
+        // nodes, checked before anything is opened.
+        let outbound = OutboundSecurity::from_config(&config, roles.broker).map_err(StartError)?;
         std::fs::create_dir_all(data_dir)
             .map_err(|e| fail(&format!("cannot create {}", data_dir.display()), &e))?;
         let cluster_id = match vltava_storage::read_meta_properties(data_dir)
@@ -236,7 +240,9 @@ impl Broker {
             },
             listener.port
         );
-        let quorum_config = quorum_config(&config, node_id, &cluster_id, metadata_dir, own_address);
+        let mut quorum_config =
+            quorum_config(&config, node_id, &cluster_id, metadata_dir, own_address);
+        quorum_config.security = outbound.controller.security.clone();
         let voters = quorum_config.voters.clone();
         let single_voter = voters.len() == 1 && voters.contains_key(&node_id);
         let heartbeat_interval =
@@ -309,8 +315,14 @@ impl Broker {
             heartbeat_interval,
             request_timeout,
             Duration::from_millis(metadata.config().broker_session_timeout_ms().max(1) as u64),
+            outbound.controller.security.clone(),
         ));
-        let peers = Arc::new(Peers::new(node_id, metadata.clone(), request_timeout));
+        let peers = Arc::new(Peers::new(
+            node_id,
+            metadata.clone(),
+            request_timeout,
+            outbound.inter_broker,
+        ));
         let deps = CoordinatorDeps {
             node_id,
             peers: peers.clone(),

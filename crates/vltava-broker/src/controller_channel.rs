@@ -17,7 +17,7 @@ use tokio::sync::watch;
 use tracing::{debug, info, warn};
 use vltava_metadata::controller::NewTopic;
 use vltava_metadata::Endpoint;
-use vltava_net::{ConnectionConfig, Redial};
+use vltava_net::{ClientSecurity, ConnectionConfig, Redial};
 use vltava_protocol::messages::{
     broker_registration_request, create_topics_request, AllocateProducerIdsRequest,
     AlterPartitionRequest, AlterPartitionResponse, BrokerHeartbeatRequest,
@@ -76,6 +76,7 @@ impl ControllerChannel {
         heartbeat_interval: Duration,
         request_timeout: Duration,
         session_timeout: Duration,
+        security: Option<Arc<ClientSecurity>>,
     ) -> ControllerChannel {
         let quorum = controller.quorum().clone();
         ControllerChannel {
@@ -96,6 +97,8 @@ impl ControllerChannel {
                 client_id: Some(format!("broker-{node_id}-to-controller")),
                 connect_timeout: request_timeout,
                 request_timeout,
+                // The controller listener's TLS and SASL.
+                security,
                 ..ConnectionConfig::default()
             })),
             lease_length: session_timeout * 3 / 4,

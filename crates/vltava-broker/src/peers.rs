@@ -3,22 +3,26 @@
 //! the leaders of the transaction's partitions, and a partition leader's
 //! AddPartitionsToTxn (verify only, KIP-890) to a transaction coordinator.
 //!
-//! A broker is reached at its registered endpoint on
-//! `inter.broker.listener.name` (the first endpoint when it has none by that
-//! name), over one `vltava-net` connection per broker, made on first use and
-//! made again after a failure. Requests to one broker go one at a time; the
-//! connection's lock is held across the exchange on purpose, since the
-//! connection is the request's channel, and no other lock is.
+//! A broker is reached at its registered endpoint on the inter-broker
+//! listener (`inter.broker.listener.name`), with that listener's TLS and
+//! SASL (see `network::outbound`), over one `vltava-net` connection per
+//! broker, made on first use and made again after a failure. A broker with
+//! no endpoint of that name is not reached at all: another of its
+//! endpoints may speak another protocol, or be meant for clients only.
+//! Requests to one broker go one at a time; the connection's lock is held
+//! across the exchange on purpose, since the connection is the request's
+//! channel, and no other lock is.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use vltava_net::{ConnectionConfig, Redial};
+use vltava_net::{ClientSecurity, ConnectionConfig, Redial};
 use vltava_protocol::{ErrorCode, Request};
 
 use crate::error::KafkaError;
 use crate::metadata_cache::MetadataCache;
+use crate::network::outbound::Outbound;
 
 type Slot = Arc<tokio::sync::Mutex<Redial>>;
 
@@ -26,15 +30,23 @@ pub struct Peers {
     node_id: i32,
     metadata: Arc<MetadataCache>,
     request_timeout: Duration,
+    /// The inter-broker listener and its security.
+    outbound: Outbound,
     slots: Mutex<HashMap<i32, Slot>>,
 }
 
 impl Peers {
-    pub fn new(node_id: i32, metadata: Arc<MetadataCache>, request_timeout: Duration) -> Peers {
+    pub fn new(
+        node_id: i32,
+        metadata: Arc<MetadataCache>,
+        request_timeout: Duration,
+        outbound: Outbound,
+    ) -> Peers {
         Peers {
             node_id,
             metadata,
             request_timeout,
+            outbound,
             slots: Mutex::new(HashMap::new()),
         }
     }
@@ -43,13 +55,17 @@ impl Peers {
     pub fn address_of(&self, broker: i32) -> Option<String> {
         let image = self.metadata.image();
         let b = image.brokers.get(&broker)?;
-        let listener = self.metadata.static_config().inter_broker_listener_name();
         let endpoint = b
             .endpoints
             .iter()
-            .find(|e| e.listener == listener)
-            .or_else(|| b.endpoints.first())?;
+            .find(|e| e.listener == self.outbound.listener)?;
         Some(format!("{}:{}", endpoint.host, endpoint.port))
+    }
+
+    /// The TLS and SASL of connections to other brokers (replica fetchers
+    /// open their own).
+    pub fn security(&self) -> Option<Arc<ClientSecurity>> {
+        self.outbound.security.clone()
     }
 
     /// Sends `request` to `broker` and returns its answer.
@@ -77,6 +93,7 @@ impl Peers {
                     client_id: Some(format!("broker-{}", self.node_id)),
                     connect_timeout: self.request_timeout,
                     request_timeout: self.request_timeout,
+                    security: self.outbound.security.clone(),
                     ..ConnectionConfig::default()
                 })))
             })

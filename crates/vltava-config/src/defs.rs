@@ -460,6 +460,8 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     broker("sasl.login.refresh.window.jitter", Double, Some("0.05"), Medium, PerBroker,
         "Random jitter added to the login refresh time (OAUTHBEARER).")
         .check(Validator::DoubleBetween(0.0, 0.25)),
+    broker("sasl.mechanism.controller.protocol", ConfigType::String, Some("GSSAPI"), High, ReadOnly,
+        "SASL mechanism a node uses to reach the controllers."),
     broker("sasl.mechanism.inter.broker.protocol", ConfigType::String, Some("GSSAPI"), Medium, PerBroker,
         "SASL mechanism brokers use with each other."),
     broker("sasl.server.max.receive.size", Int, Some("524288"), Low, ReadOnly,

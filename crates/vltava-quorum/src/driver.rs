@@ -31,12 +31,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
+use vltava_net::security::ClientSecurity;
 use vltava_net::{Connection, ConnectionConfig};
 use vltava_protocol::ApiKey;
 use vltava_raft::{
@@ -82,6 +84,10 @@ pub struct QuorumConfig {
     /// `metadata.log.segment.bytes`: a snapshot frees the log's prefix by
     /// whole segments, so this bounds what stays on disk before it.
     pub segment_bytes: u32,
+    /// TLS and SASL of the connections to the other voters: those of the
+    /// controller listener (the first of `controller.listener.names`);
+    /// `None` for plaintext.
+    pub security: Option<Arc<ClientSecurity>>,
 }
 
 impl QuorumConfig {
@@ -106,6 +112,7 @@ impl QuorumConfig {
             fetch_max_bytes: 8 << 20,
             snapshot_chunk_bytes: 1 << 20,
             segment_bytes: DiskLogOptions::default().segment_bytes,
+            security: None,
         }
     }
 
@@ -1038,10 +1045,9 @@ async fn peer_task(
         request_timeout: request_timeout
             + Duration::from_millis(u64::from(config.fetch_max_wait_ms)),
         max_response_size: config.fetch_max_bytes as usize + (1 << 20),
-        // Voters reach each other on the listener they name in
-        // controller.quorum.voters, in plaintext (securing the controller
-        // listener is not done yet; see docs/security.md).
-        security: None,
+        // Voters reach each other at the addresses of
+        // controller.quorum.voters, with the controller listener's security.
+        security: config.security.clone(),
     };
     let mut connection: Option<Connection> = None;
     while let Some(outbound) = requests.recv().await {

@@ -2,5 +2,6 @@
 //! authentication on them.
 
 pub mod limits;
+pub mod outbound;
 pub mod sasl;
 pub mod server;

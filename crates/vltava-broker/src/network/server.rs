@@ -281,6 +281,13 @@ async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
                     debug!(%peer, "connection reset by peer: {e}");
                     return Ok(());
                 }
+                // A TLS peer that closes between requests without a
+                // close_notify (as the other nodes' clients do when they
+                // drop a connection) has simply hung up.
+                Ok(Err(e)) if input.is_empty() && e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    debug!(%peer, "connection closed by peer: {e}");
+                    return Ok(());
+                }
                 Ok(Err(e)) => return Err(format!("read failed: {e}")),
             }
         };

@@ -87,6 +87,8 @@ async fn fetch_from(deps: FetcherDeps, leader: i32, mut shutdown: watch::Receive
         connect_timeout: request_timeout,
         // The leader may hold the fetch for `wait` before answering.
         request_timeout: request_timeout + wait,
+        // The inter-broker listener's TLS and SASL.
+        security: deps.peers.security(),
         ..ConnectionConfig::default()
     });
     let mut roles = deps.replicas.roles_changed();
