@@ -25,6 +25,9 @@ pub struct Node {
     /// The HTTP listener's port, when the node has one (`Cluster` gives
     /// each node a free port of its own).
     pub http_port: Option<u16>,
+    /// When set, the node's log goes to this file at `info` (for tests
+    /// that look for a log line), whatever `VLTAVA_TEST_LOG_DIR` says.
+    pub log_file: Option<PathBuf>,
     child: Option<Child>,
 }
 
@@ -37,6 +40,7 @@ impl Node {
             config,
             data_dir,
             http_port: None,
+            log_file: None,
             child: None,
         }
     }
@@ -58,6 +62,16 @@ impl Node {
             .arg("--data-dir")
             .arg(&self.data_dir)
             .stdout(Stdio::null());
+        if let Some(path) = &self.log_file {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .expect("open the node's log file");
+            command.env("RUST_LOG", "info").stderr(file);
+            self.child = Some(command.spawn().expect("start vltava server"));
+            return;
+        }
         match std::env::var_os("VLTAVA_TEST_LOG_DIR") {
             Some(dir) => {
                 let path = PathBuf::from(dir).join(format!("node-{}.log", self.id));
@@ -234,6 +248,48 @@ impl Cluster {
         let mut node = Node::new(id, port, config, data_dir);
         node.http_port = Some(http_port);
         self.nodes.push(node);
+    }
+
+    /// Formats `n` combined nodes whose whole properties `config(id, port,
+    /// controller_port, voters)` gives, for tests that choose their own
+    /// listeners: `port` is the one clients bootstrap from (`Node::port`),
+    /// `voters` is `controller.quorum.voters` at the controller ports. The
+    /// nodes are not started, so a test may set their `log_file` first.
+    pub fn format_custom(n: i32, config: impl Fn(i32, u16, u16, &str) -> String) -> Cluster {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let out = vltava()
+            .args(["storage", "random-uuid"])
+            .output()
+            .expect("random-uuid");
+        assert!(out.status.success());
+        let cluster_id = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
+        let voters = ports
+            .iter()
+            .enumerate()
+            .map(|(i, (_, c))| format!("{}@127.0.0.1:{c}", i + 1))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut nodes = Vec::new();
+        for (i, (port, controller_port)) in ports.into_iter().enumerate() {
+            let id = i as i32 + 1;
+            let path = temp.path().join(format!("node-{id}.properties"));
+            let data_dir = temp.path().join(format!("node-{id}"));
+            std::fs::write(&path, config(id, port, controller_port, &voters)).unwrap();
+            format_storage(&cluster_id, &path, &data_dir);
+            nodes.push(Node::new(id, port, path, data_dir));
+        }
+        Cluster {
+            cluster_id,
+            voters,
+            nodes,
+            temp,
+        }
+    }
+
+    /// The cluster's temporary directory (certificates, logs).
+    pub fn dir(&self) -> &Path {
+        self.temp.path()
     }
 
     pub fn node(&mut self, id: i32) -> &mut Node {

@@ -1,0 +1,492 @@
+//! The connections nodes open to each other (replica fetchers, the channel
+//! to the active controller, quorum voters) use the TLS and SASL of the
+//! listener they target, configured with Kafka's names: clusters of real
+//! `vltava server` processes whose only listeners are secured, and the
+//! start-up errors of settings that cannot work.
+
+mod common;
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::cluster::{eventually, Cluster};
+use vltava_client::protocol::messages::elect_leaders_request::TopicPartitions;
+use vltava_client::protocol::messages::ElectLeadersRequest;
+use vltava_client::{
+    Acks, Client, ClientConfig, ClientSecurity, Compression, Connection, ConnectionConfig,
+    NewTopic, ProducerRecord, SaslLogin, TopicPartition,
+};
+
+/// Quorum and heartbeat timings short enough for a test (as the other
+/// cluster tests use), and followers dropped from the ISR after 2 s.
+const TIMINGS: &str = "controller.quorum.election.timeout.ms=300\n\
+                       controller.quorum.fetch.timeout.ms=600\n\
+                       controller.quorum.election.backoff.max.ms=300\n\
+                       controller.quorum.request.timeout.ms=500\n\
+                       broker.heartbeat.interval.ms=300\n\
+                       broker.session.timeout.ms=2000\n\
+                       replica.lag.time.max.ms=2000\n\
+                       http.listeners=\n";
+
+fn client_config(bootstrap: &str, security: &Arc<ClientSecurity>) -> ClientConfig {
+    let mut config = ClientConfig::new([bootstrap.to_string()]);
+    config.connection.connect_timeout = Duration::from_secs(2);
+    config.connection.request_timeout = Duration::from_secs(10);
+    config.connection.security = Some(security.clone());
+    config
+}
+
+async fn client(bootstrap: &str, security: &Arc<ClientSecurity>) -> Option<Client> {
+    Client::connect(client_config(bootstrap, security))
+        .await
+        .ok()
+}
+
+/// Waits until every node lists brokers 1, 2 and 3 and an active
+/// controller: the quorum elected a leader and every broker registered,
+/// all over the secured listeners.
+async fn converged(bootstraps: &[String], security: &Arc<ClientSecurity>) {
+    eventually(
+        Duration::from_secs(40),
+        "three registered brokers and a controller",
+        || async move {
+            for b in bootstraps {
+                let mut c = client(b, security).await?;
+                let md = c.metadata(Some(&[])).await.ok()?;
+                let mut ids: Vec<i32> = md.brokers.iter().map(|b| b.node_id).collect();
+                ids.sort();
+                if ids != [1, 2, 3] || md.controller_id < 0 {
+                    return None;
+                }
+            }
+            Some(())
+        },
+    )
+    .await;
+}
+
+/// Per partition of `topic`: (leader, replicas, sorted ISR).
+async fn layout(
+    bootstrap: &str,
+    security: &Arc<ClientSecurity>,
+    topic: &str,
+) -> Option<Vec<(i32, Vec<i32>, Vec<i32>)>> {
+    let mut c = client(bootstrap, security).await?;
+    let md = c.topic_metadata(topic).await.ok()?;
+    let mut parts: Vec<_> = md
+        .partitions
+        .iter()
+        .map(|p| {
+            let mut isr = p.isr.clone();
+            isr.sort();
+            (p.partition, (p.leader, p.replicas.clone(), isr))
+        })
+        .collect();
+    parts.sort_by_key(|(p, _)| *p);
+    Some(parts.into_iter().map(|(_, v)| v).collect())
+}
+
+fn replicated(name: &str, partitions: i32) -> NewTopic {
+    NewTopic {
+        num_partitions: Some(partitions),
+        replication_factor: Some(3),
+        configs: vec![("min.insync.replicas".to_string(), "2".to_string())],
+        ..NewTopic::new(name)
+    }
+}
+
+/// The values of `topic`/`partition` from offset 0 to `end`, as its
+/// current leader serves them.
+async fn read_back(
+    bootstrap: &str,
+    security: &Arc<ClientSecurity>,
+    topic: &str,
+    partition: i32,
+    end: i64,
+) -> Option<Vec<String>> {
+    let mut c = client(bootstrap, security).await?;
+    let mut values = Vec::new();
+    let mut offset = 0;
+    while offset < end {
+        let fetched = c.fetch(topic, partition, offset, 500, 1 << 20).await.ok()?;
+        for r in &fetched.records {
+            values.push(String::from_utf8_lossy(r.value.as_deref().unwrap_or(b"")).into_owned());
+        }
+        if fetched.next_offset == offset {
+            return None;
+        }
+        offset = fetched.next_offset;
+    }
+    Some(values)
+}
+
+/// Produces `count` records to `topic`/`partition` with acks=all.
+async fn produce_all(
+    bootstrap: &str,
+    security: &Arc<ClientSecurity>,
+    topic: &str,
+    partition: i32,
+    count: usize,
+) -> Vec<String> {
+    let mut c = client(bootstrap, security).await.expect("a client");
+    let mut sent = Vec::new();
+    for i in 0..count {
+        let value = format!("{topic}-{partition}-{i}");
+        let record = [ProducerRecord::value(value.clone())];
+        // Retried while the ISR settles (NOT_ENOUGH_REPLICAS and the like).
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let offset = loop {
+            match c
+                .produce(topic, partition, &record, Acks::All, Compression::None)
+                .await
+            {
+                Ok(offset) => break offset,
+                Err(e) => {
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "acks=all produce to {topic}/{partition}: {e}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        };
+        assert_eq!(offset, i as i64, "each record once, in order");
+        sent.push(value);
+    }
+    sent
+}
+
+/// Makes `leader` the leader of `topic`/0: reorders the replicas so it is
+/// the preferred one, then asks for a preferred-replica election. Only an
+/// in-sync replica can be elected, so this fails for one that never
+/// replicated.
+async fn move_leadership(
+    bootstraps: &[String],
+    security: &Arc<ClientSecurity>,
+    topic: &str,
+    leader: i32,
+) {
+    let mut order = vec![leader];
+    order.extend([1, 2, 3].into_iter().filter(|r| *r != leader));
+    let mut admin = client(&bootstraps[0], security).await.expect("a client");
+    let results = admin
+        .alter_partition_reassignments(&[(TopicPartition::new(topic, 0), Some(order.clone()))])
+        .await
+        .expect("AlterPartitionReassignments");
+    assert!(results[0].is_ok(), "{results:?}");
+    eventually(
+        Duration::from_secs(30),
+        &format!("node {leader} to lead {topic}/0"),
+        || {
+            let order = order.clone();
+            async move {
+                let parts = layout(&bootstraps[0], security, topic).await?;
+                if parts[0].1 != order {
+                    return None;
+                }
+                if parts[0].0 == leader {
+                    return Some(());
+                }
+                let mut conn = Connection::connect(
+                    &bootstraps[0],
+                    ConnectionConfig {
+                        security: Some(security.clone()),
+                        ..ConnectionConfig::default()
+                    },
+                )
+                .await
+                .ok()?;
+                let request = ElectLeadersRequest {
+                    election_type: 0,
+                    topic_partitions: Some(vec![TopicPartitions {
+                        topic: topic.into(),
+                        partitions: vec![0],
+                        ..Default::default()
+                    }]),
+                    timeout_ms: 10_000,
+                    ..Default::default()
+                };
+                let _ = conn.send_version(&request, 1).await;
+                None
+            }
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_with_only_mutual_tls_listeners_replicates() {
+    let certs_dir = tempfile::tempdir().unwrap();
+    let certs = vltava_tls::dev::write_dev_certs(certs_dir.path(), &[], "client").unwrap();
+    let ca = certs.ca.display().to_string();
+    let keystore = certs.broker_keystore.display().to_string();
+    // Brokers, controllers and clients all speak TLS with certificates
+    // required on both listeners; host names are verified (the default
+    // ssl.endpoint.identification.algorithm=https; the broker certificate
+    // is for 127.0.0.1).
+    let mut cluster = Cluster::format_custom(3, |id, port, controller_port, voters| {
+        format!(
+            "node.id={id}\n\
+             process.roles=broker,controller\n\
+             listeners=BROKER://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}\n\
+             listener.security.protocol.map=BROKER:SSL,CONTROLLER:SSL\n\
+             inter.broker.listener.name=BROKER\n\
+             controller.listener.names=CONTROLLER\n\
+             controller.quorum.voters={voters}\n\
+             ssl.keystore.type=PEM\n\
+             ssl.keystore.location={keystore}\n\
+             ssl.truststore.type=PEM\n\
+             ssl.truststore.location={ca}\n\
+             ssl.client.auth=required\n\
+             {TIMINGS}"
+        )
+    });
+    for node in &mut cluster.nodes {
+        node.start();
+    }
+    let security = Arc::new(ClientSecurity {
+        tls: Some(Arc::new(
+            vltava_tls::client_config(
+                &std::fs::read(&certs.ca).unwrap(),
+                Some(&std::fs::read(&certs.client_keystore).unwrap()),
+            )
+            .unwrap(),
+        )),
+        tls_server_name: None,
+        sasl: None,
+    });
+    let bootstraps: Vec<String> = cluster.nodes.iter().map(|n| n.bootstrap()).collect();
+    converged(&bootstraps, &security).await;
+
+    let mut admin = client(&bootstraps[0], &security).await.unwrap();
+    admin
+        .create_topic(&replicated("secure", 1))
+        .await
+        .expect("a topic of replication factor 3");
+    eventually(Duration::from_secs(20), "a leader for secure/0", || async {
+        let parts = layout(&bootstraps[0], &security, "secure").await?;
+        (parts[0].0 > 0).then_some(())
+    })
+    .await;
+    let sent = produce_all(&bootstraps[0], &security, "secure", 0, 20).await;
+
+    // Each replica in turn leads and serves every record: each has
+    // replicated them over the TLS listener.
+    for leader in [1, 2, 3] {
+        move_leadership(&bootstraps, &security, "secure", leader).await;
+        let values = eventually(
+            Duration::from_secs(20),
+            &format!("the records from node {leader}"),
+            || read_back(&bootstraps[0], &security, "secure", 0, sent.len() as i64),
+        )
+        .await;
+        assert_eq!(values, sent, "as node {leader} serves them");
+    }
+}
+
+const GOOD_PASSWORD: &str = "broker-secret";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sasl_between_brokers_with_acls_and_a_broker_with_a_wrong_password() {
+    // Nodes 1 and 2 log in to the inter-broker listener as User:broker with
+    // its password; node 3 with a wrong one. The controller listener uses
+    // SASL PLAIN too, with the right password everywhere, so node 3 is a
+    // registered broker and a voter: only its replica fetches fail.
+    let mut cluster = Cluster::format_custom(3, |id, port, controller_port, voters| {
+        let password = if id == 3 { "wrong" } else { GOOD_PASSWORD };
+        let users = format!("user_broker=\"{GOOD_PASSWORD}\" user_admin=\"admin-secret\"");
+        format!(
+            "node.id={id}\n\
+             process.roles=broker,controller\n\
+             listeners=INTERNAL://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}\n\
+             listener.security.protocol.map=INTERNAL:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT\n\
+             inter.broker.listener.name=INTERNAL\n\
+             controller.listener.names=CONTROLLER\n\
+             controller.quorum.voters={voters}\n\
+             sasl.enabled.mechanisms=PLAIN\n\
+             sasl.mechanism.inter.broker.protocol=PLAIN\n\
+             sasl.mechanism.controller.protocol=PLAIN\n\
+             listener.name.internal.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"broker\" password=\"{password}\" {users};\n\
+             listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"broker\" password=\"{GOOD_PASSWORD}\" {users};\n\
+             authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer\n\
+             super.users=User:broker;User:admin\n\
+             {TIMINGS}"
+        )
+    });
+    let log = cluster.dir().join("node-3.log");
+    cluster.node(3).log_file = Some(log.clone());
+    for node in &mut cluster.nodes {
+        node.start();
+    }
+    let security = Arc::new(ClientSecurity {
+        tls: None,
+        tls_server_name: None,
+        sasl: Some(SaslLogin {
+            mechanism: "PLAIN".into(),
+            username: "admin".into(),
+            password: "admin-secret".into(),
+        }),
+    });
+    let bootstraps: Vec<String> = cluster.nodes.iter().map(|n| n.bootstrap()).collect();
+    converged(&bootstraps, &security).await;
+
+    let mut admin = client(&bootstraps[0], &security).await.unwrap();
+    admin
+        .create_topic(&replicated("guarded", 3))
+        .await
+        .expect("a topic of replication factor 3");
+
+    // Where node 1 or 2 leads, the other one follows in sync and node 3
+    // drops out of the ISR (it never fetched). Where node 3 leads, nodes 1
+    // and 2 fetch from it and stay in sync.
+    let parts = eventually(
+        Duration::from_secs(40),
+        "node 3 out of the ISR of the partitions it follows",
+        || async {
+            let parts = layout(&bootstraps[0], &security, "guarded").await?;
+            parts
+                .iter()
+                .all(|(leader, _, isr)| match leader {
+                    1 | 2 => isr == &vec![1, 2],
+                    3 => isr.contains(&1) && isr.contains(&2),
+                    _ => false,
+                })
+                .then_some(parts)
+        },
+    )
+    .await;
+
+    // acks=all (min.insync.replicas=2) is acknowledged on every partition,
+    // and the records read back from the leaders.
+    for (partition, (leader, _, _)) in parts.iter().enumerate() {
+        let partition = partition as i32;
+        let sent = produce_all(&bootstraps[0], &security, "guarded", partition, 5).await;
+        let values = eventually(
+            Duration::from_secs(20),
+            &format!("guarded/{partition} from node {leader}"),
+            || read_back(&bootstraps[0], &security, "guarded", partition, 5),
+        )
+        .await;
+        assert_eq!(values, sent);
+    }
+
+    // Still out of sync after the produces: its fetches are refused.
+    let parts = layout(&bootstraps[0], &security, "guarded").await.unwrap();
+    for (leader, _, isr) in &parts {
+        if *leader != 3 {
+            assert!(!isr.contains(&3), "{parts:?}");
+        }
+    }
+    // And node 3 says why.
+    eventually(
+        Duration::from_secs(20),
+        "an authentication failure in node 3's log",
+        || {
+            let log = log.clone();
+            async move {
+                let text = std::fs::read_to_string(&log).ok()?;
+                text.lines()
+                    .any(|l| {
+                        l.contains("replica fetch failed")
+                            && l.contains("SASL_AUTHENTICATION_FAILED")
+                    })
+                    .then_some(())
+            }
+        },
+    )
+    .await;
+}
+
+// ---- start-up errors -------------------------------------------------------
+
+/// Runs `vltava server` as node 1 of a two-voter quorum with these extra
+/// settings, which must fail to start; returns stderr.
+fn refused(settings: &[&str]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_vltava"));
+    command
+        .arg("server")
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["--set", "http.listeners="])
+        .args(["--set", "node.id=1"])
+        .args(["--set", "process.roles=broker,controller"])
+        .args([
+            "--set",
+            "controller.quorum.voters=1@127.0.0.1:1,2@127.0.0.1:2",
+        ]);
+    for s in settings {
+        command.arg("--set").arg(s);
+    }
+    let output = command.output().unwrap();
+    assert!(!output.status.success());
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+const SERVER_ONLY_USERS: &str = "listener.name.internal.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_broker=\"secret\";";
+
+#[test]
+fn inter_broker_settings_that_cannot_work_are_refused_at_start_naming_the_key() {
+    let sasl_listener = [
+        "listeners=INTERNAL://127.0.0.1:0,CONTROLLER://127.0.0.1:0",
+        "listener.security.protocol.map=INTERNAL:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "controller.listener.names=CONTROLLER",
+        "inter.broker.listener.name=INTERNAL",
+        "sasl.enabled.mechanisms=PLAIN",
+        SERVER_ONLY_USERS,
+    ];
+    // The JAAS config has users for the server side, but no username and
+    // password for this node to log in with.
+    let mut settings = sasl_listener.to_vec();
+    settings.push("sasl.mechanism.inter.broker.protocol=PLAIN");
+    let stderr = refused(&settings);
+    assert!(
+        stderr.contains("listener.name.internal.plain.sasl.jaas.config")
+            && stderr.contains("username"),
+        "{stderr}"
+    );
+    // Kafka's default mechanism, GSSAPI, is not one this node logs in with.
+    let stderr = refused(&sasl_listener);
+    assert!(
+        stderr.contains("sasl.mechanism.inter.broker.protocol=GSSAPI"),
+        "{stderr}"
+    );
+    // An inter-broker listener the protocol map does not know.
+    let stderr = refused(&[
+        "listeners=PLAINTEXT://127.0.0.1:0",
+        "inter.broker.listener.name=INTERNAL",
+    ]);
+    assert!(
+        stderr.contains("inter.broker.listener.name") && stderr.contains("INTERNAL"),
+        "{stderr}"
+    );
+    // SCRAM on the controller listener cannot bootstrap.
+    let stderr = refused(&[
+        "listeners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0",
+        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
+        "controller.listener.names=CONTROLLER",
+        "sasl.enabled.mechanisms=SCRAM-SHA-256",
+        "sasl.mechanism.controller.protocol=SCRAM-SHA-256",
+    ]);
+    assert!(
+        stderr.contains("sasl.mechanism.controller.protocol=SCRAM-SHA-256"),
+        "{stderr}"
+    );
+    // A TLS controller listener needs a trust store to check the other
+    // controllers' certificates.
+    let certs_dir = tempfile::tempdir().unwrap();
+    let certs = vltava_tls::dev::write_dev_certs(certs_dir.path(), &[], "client").unwrap();
+    let keystore = format!("ssl.keystore.location={}", certs.broker_keystore.display());
+    let stderr = refused(&[
+        "listeners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0",
+        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:SSL",
+        "controller.listener.names=CONTROLLER",
+        "ssl.keystore.type=PEM",
+        &keystore,
+    ]);
+    assert!(
+        stderr.contains("listener CONTROLLER") && stderr.contains("ssl.truststore.location"),
+        "{stderr}"
+    );
+}
