@@ -398,6 +398,75 @@ async fn sasl_between_brokers_with_acls_and_a_broker_with_a_wrong_password() {
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scram_between_brokers_starts_working_once_the_brokers_user_exists() {
+    // Brokers log in to each other with SCRAM-SHA-512 as User:broker, whose
+    // credential lives in the cluster metadata: until it is created, the
+    // followers cannot fetch. Clients and controllers use plaintext
+    // listeners here.
+    let mut cluster = Cluster::format_custom(3, |id, port, controller_port, voters| {
+        let internal = common::free_port();
+        format!(
+            "node.id={id}\n\
+             process.roles=broker,controller\n\
+             listeners=CLIENT://127.0.0.1:{port},INTERNAL://127.0.0.1:{internal},CONTROLLER://127.0.0.1:{controller_port}\n\
+             listener.security.protocol.map=CLIENT:PLAINTEXT,INTERNAL:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT\n\
+             inter.broker.listener.name=INTERNAL\n\
+             controller.listener.names=CONTROLLER\n\
+             controller.quorum.voters={voters}\n\
+             sasl.enabled.mechanisms=SCRAM-SHA-512\n\
+             sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512\n\
+             listener.name.internal.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username=\"broker\" password=\"{GOOD_PASSWORD}\";\n\
+             {TIMINGS}"
+        )
+    });
+    for node in &mut cluster.nodes {
+        node.start();
+    }
+    let plaintext = Arc::new(ClientSecurity {
+        tls: None,
+        tls_server_name: None,
+        sasl: None,
+    });
+    let bootstraps: Vec<String> = cluster.nodes.iter().map(|n| n.bootstrap()).collect();
+    converged(&bootstraps, &plaintext).await;
+    let mut admin = client(&bootstraps[0], &plaintext).await.unwrap();
+    admin
+        .create_topic(&replicated("scrammed", 1))
+        .await
+        .expect("a topic of replication factor 3");
+    eventually(
+        Duration::from_secs(30),
+        "the followers out of the ISR without a SCRAM user",
+        || async {
+            let parts = layout(&bootstraps[0], &plaintext, "scrammed").await?;
+            (parts[0].0 > 0 && parts[0].2 == vec![parts[0].0]).then_some(())
+        },
+    )
+    .await;
+
+    let status = Command::new(env!("CARGO_BIN_EXE_vltava"))
+        .args(["users", "scram", "set", "--user", "broker"])
+        .args(["--mechanism", "SCRAM-SHA-512", "--password", GOOD_PASSWORD])
+        .args(["--bootstrap", &bootstraps[0]])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    eventually(
+        Duration::from_secs(30),
+        "the followers back in the ISR",
+        || async {
+            let parts = layout(&bootstraps[0], &plaintext, "scrammed").await?;
+            (parts[0].2 == vec![1, 2, 3]).then_some(())
+        },
+    )
+    .await;
+    let sent = produce_all(&bootstraps[0], &plaintext, "scrammed", 0, 5).await;
+    let values = read_back(&bootstraps[0], &plaintext, "scrammed", 0, 5).await;
+    assert_eq!(values, Some(sent));
+}
+
 // ---- start-up errors -------------------------------------------------------
 
 /// Runs `vltava server` as node 1 of a two-voter quorum with these extra
