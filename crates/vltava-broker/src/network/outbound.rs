@@ -222,3 +222,106 @@ fn sasl_login(
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VOTERS: (&str, &str) = (
+        "controller.quorum.voters",
+        "1@127.0.0.1:9093,2@127.0.0.1:9095",
+    );
+
+    fn config(items: &[(&str, &str)]) -> BrokerConfig {
+        let props = std::iter::once(VOTERS)
+            .chain(items.iter().copied())
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        BrokerConfig::from_sources(props, vec![]).unwrap()
+    }
+
+    fn jaas(user: &str, password: &str) -> String {
+        format!(
+            "org.apache.kafka.common.security.plain.PlainLoginModule required \
+             username=\"{user}\" password=\"{password}\" user_{user}=\"{password}\";"
+        )
+    }
+
+    #[test]
+    fn plaintext_listeners_need_nothing() {
+        let c = config(&[("listeners", "PLAINTEXT://127.0.0.1:9092")]);
+        let o = OutboundSecurity::from_config(&c, true).unwrap();
+        assert_eq!(o.inter_broker.listener, "PLAINTEXT");
+        assert!(o.inter_broker.security.is_none() && o.controller.security.is_none());
+    }
+
+    #[test]
+    fn the_login_is_the_mechanisms_jaas_config_of_the_listener() {
+        let broker_wide = jaas("fallback", "f");
+        let per_listener = jaas("broker", "b-secret");
+        let controller = jaas("controller", "c-secret");
+        let c = config(&[
+            (
+                "listeners",
+                "INTERNAL://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093",
+            ),
+            (
+                "listener.security.protocol.map",
+                "INTERNAL:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
+            ),
+            ("inter.broker.listener.name", "internal"),
+            ("controller.listener.names", "CONTROLLER"),
+            ("sasl.mechanism.inter.broker.protocol", "PLAIN"),
+            ("sasl.mechanism.controller.protocol", "PLAIN"),
+            ("sasl.jaas.config", &broker_wide),
+            (
+                "listener.name.internal.plain.sasl.jaas.config",
+                &per_listener,
+            ),
+            ("listener.name.controller.sasl.jaas.config", &controller),
+        ]);
+        let o = OutboundSecurity::from_config(&c, true).unwrap();
+        assert_eq!(o.inter_broker.listener, "INTERNAL");
+        let login = |o: &Outbound| {
+            let sasl = o.security.as_ref().unwrap().sasl.clone().unwrap();
+            (sasl.mechanism, sasl.username, sasl.password)
+        };
+        assert_eq!(
+            login(&o.inter_broker),
+            ("PLAIN".into(), "broker".into(), "b-secret".into())
+        );
+        assert_eq!(
+            login(&o.controller),
+            ("PLAIN".into(), "controller".into(), "c-secret".into())
+        );
+        assert!(o.inter_broker.security.as_ref().unwrap().tls.is_none());
+    }
+
+    #[test]
+    fn a_controller_only_node_does_not_need_the_inter_broker_listener() {
+        let c = config(&[
+            ("listeners", "CONTROLLER://127.0.0.1:9093"),
+            ("controller.listener.names", "CONTROLLER"),
+            ("inter.broker.listener.name", "INTERNAL"),
+            ("listener.security.protocol.map", "INTERNAL:SASL_SSL"),
+        ]);
+        assert!(OutboundSecurity::from_config(&c, false).is_ok());
+        let err = OutboundSecurity::from_config(&c, true).unwrap_err();
+        assert!(err.contains("inter.broker.listener.name"), "{err}");
+    }
+
+    #[test]
+    fn bad_host_name_verification_settings_are_refused() {
+        let c = config(&[
+            ("listeners", "SSL://127.0.0.1:9092"),
+            ("security.inter.broker.protocol", "SSL"),
+            ("ssl.endpoint.identification.algorithm", "ldap"),
+            ("ssl.truststore.certificates", "not read before the check"),
+        ]);
+        let err = OutboundSecurity::from_config(&c, true).unwrap_err();
+        assert!(
+            err.contains("ssl.endpoint.identification.algorithm=ldap"),
+            "{err}"
+        );
+    }
+}
