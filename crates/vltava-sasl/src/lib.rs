@@ -12,7 +12,8 @@
 //!   credentials (Kafka's `UserScramCredentialRecord`), and the derivation
 //!   of those credentials;
 //! - [`oauthbearer`]: RFC 7628 OAUTHBEARER with Kafka's unsecured
-//!   (`alg: none`) development tokens; signed JWTs are not handled.
+//!   (`alg: none`) development tokens, and signed JWTs checked against a
+//!   JWKS key set ([`oauthbearer::jwt`]; the broker reads the key file).
 //!
 //! Errors keep two texts apart, as Kafka's `SaslServerAuthenticator` does:
 //! what the mechanism said (for the broker's log) and what the client may

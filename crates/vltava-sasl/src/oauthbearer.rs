@@ -3,9 +3,9 @@
 //! `OAuthBearerUnsecuredValidatorCallbackHandler`. An unsecured token is a
 //! JWS with header `{"alg":"none"}` and no signature, so anyone can make
 //! one for any principal: this is for development and tests only, as it is
-//! in Kafka. Signed JWTs (Kafka's `OAuthBearerValidatorCallbackHandler`
-//! with a JWKS endpoint, KIP-768) are out of scope here; they need keys
-//! fetched over the network and signature checks this module does not do.
+//! in Kafka. Signed JWTs (Kafka's `OAuthBearerValidatorCallbackHandler`,
+//! KIP-768) are checked by [`jwt`]; the exchange below is the same for
+//! both, only the [`TokenValidator`] differs.
 //!
 //! The exchange:
 //! - the client sends `n,[a=<authzid>],\x01auth=Bearer <token>\x01[<key>=<value>\x01...]\x01`
@@ -35,6 +35,7 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
+use std::sync::Arc;
 
 use base64::alphabet;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
@@ -46,6 +47,8 @@ use crate::generic_failure_message;
 use crate::jaas::JaasEntry;
 use crate::scram::decode_saslname;
 use crate::Mechanism;
+
+pub mod jwt;
 
 /// JWS parts are base64url; padding is not used by JWS but tolerated.
 const BASE64URL: GeneralPurpose = GeneralPurpose::new(
@@ -285,9 +288,9 @@ pub fn parse_client_initial_response(
     })
 }
 
-/// What a valid unsecured token says.
+/// What a valid token says (unsecured or signed).
 #[derive(Clone, Debug, PartialEq)]
-pub struct UnsecuredToken {
+pub struct OAuthBearerToken {
     pub principal: String,
     pub scope: BTreeSet<String>,
     /// `exp` in milliseconds: when the broker must stop serving a session
@@ -299,6 +302,24 @@ pub struct UnsecuredToken {
     pub claims: serde_json::Map<String, Value>,
 }
 
+/// The name this type had while only unsecured tokens were checked.
+pub type UnsecuredToken = OAuthBearerToken;
+
+/// Checks a token's text at `now_ms` (milliseconds since the epoch): the
+/// part of Kafka's server callback handler that differs between unsecured
+/// and signed tokens. Implementations may keep state (a key set they
+/// refresh) but must not block for long: the broker calls this on a
+/// connection's task.
+pub trait TokenValidator: Send + Sync {
+    fn validate(&self, token: &str, now_ms: i64) -> Result<OAuthBearerToken, TokenRejection>;
+}
+
+impl TokenValidator for UnsecuredValidatorConfig {
+    fn validate(&self, token: &str, now_ms: i64) -> Result<OAuthBearerToken, TokenRejection> {
+        validate_unsecured_token(token, self, now_ms)
+    }
+}
+
 /// Why a token was refused: Kafka's reason (logged only) and, for a scope
 /// failure, the scope to put in the challenge.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -308,7 +329,8 @@ pub struct TokenRejection {
 }
 
 impl TokenRejection {
-    fn invalid(reason: impl Into<String>) -> TokenRejection {
+    /// A refusal answered with `{"status":"invalid_token"}`.
+    pub fn invalid(reason: impl Into<String>) -> TokenRejection {
         TokenRejection {
             reason: reason.into(),
             failure_scope: None,
@@ -365,7 +387,7 @@ pub fn validate_unsecured_token(
     token: &str,
     config: &UnsecuredValidatorConfig,
     now_ms: i64,
-) -> Result<UnsecuredToken, TokenRejection> {
+) -> Result<OAuthBearerToken, TokenRejection> {
     if token.contains("..") {
         return Err(TokenRejection::invalid(
             "Malformed compact serialization contains '..'",
@@ -448,7 +470,7 @@ pub fn validate_unsecured_token(
             failure_scope: Some(format!("[{}]", config.required_scope.join(", "))),
         });
     }
-    Ok(UnsecuredToken {
+    Ok(OAuthBearerToken {
         principal,
         scope,
         expiration_ms: (exp * 1000.0).round() as i64,
@@ -494,14 +516,14 @@ pub enum OAuthBearerStep {
     Challenge { challenge: Vec<u8>, reason: String },
     /// Authenticated; the answer is empty.
     Complete {
-        token: UnsecuredToken,
+        token: OAuthBearerToken,
         extensions: Vec<(String, String)>,
     },
 }
 
 /// One OAUTHBEARER exchange on the server side.
 pub struct OAuthBearerServer {
-    config: UnsecuredValidatorConfig,
+    validator: Arc<dyn TokenValidator>,
     /// The JSON of the last challenge, while the client owes its `\x01`.
     pending_error: Option<String>,
     done: bool,
@@ -510,8 +532,15 @@ pub struct OAuthBearerServer {
 impl OAuthBearerServer {
     #[must_use]
     pub fn new(config: UnsecuredValidatorConfig) -> OAuthBearerServer {
+        OAuthBearerServer::with_validator(Arc::new(config))
+    }
+
+    /// A server whose tokens `validator` checks (signed tokens: a
+    /// [`jwt::JwtValidator`] or the broker's JWKS-file one).
+    #[must_use]
+    pub fn with_validator(validator: Arc<dyn TokenValidator>) -> OAuthBearerServer {
         OAuthBearerServer {
-            config,
+            validator,
             pending_error: None,
             done: false,
         }
@@ -550,7 +579,7 @@ impl OAuthBearerServer {
 
     fn read(&mut self, message: &[u8], now_ms: i64) -> Result<OAuthBearerStep, OAuthBearerError> {
         let response = parse_client_initial_response(message)?;
-        let token = match validate_unsecured_token(&response.token, &self.config, now_ms) {
+        let token = match self.validator.validate(&response.token, now_ms) {
             Ok(token) => token,
             Err(rejection) => {
                 let json = rejection.challenge();
