@@ -48,9 +48,17 @@ fn plain_text(value: &ConfigValue) -> Option<String> {
 /// The prefix of a listener's own settings.
 const LISTENER_PREFIX: &str = "listener.name.";
 
-/// SASL mechanisms whose JAAS settings may be given per listener as
-/// `listener.name.<listener>.<mechanism>.sasl.jaas.config`.
+/// SASL mechanisms whose JAAS settings (and server callback handler, and
+/// for OAUTHBEARER the `sasl.oauthbearer.*` keys) may be given per listener
+/// as `listener.name.<listener>.<mechanism>.<key>`.
 const JAAS_MECHANISMS: &[&str] = &["plain", "scram-sha-256", "scram-sha-512", "oauthbearer"];
+
+/// Whether a key may follow `listener.name.<listener>.<mechanism>.`.
+fn mechanism_key(key: &str) -> bool {
+    key == "sasl.jaas.config"
+        || key == "sasl.server.callback.handler.class"
+        || key.starts_with("sasl.oauthbearer.")
+}
 
 /// Parses `listener.name.<listener>.<key>`: the listener name (upper
 /// case), the key as stored, and its definition. Only keys Kafka lets a
@@ -75,7 +83,7 @@ fn listener_key(
         .find_map(|m| {
             key.strip_prefix(m)
                 .and_then(|k| k.strip_prefix('.'))
-                .filter(|k| *k == "sasl.jaas.config")
+                .filter(|k| mechanism_key(k))
         })
         .unwrap_or(key);
     let overridable = base.starts_with("ssl.")
@@ -692,6 +700,28 @@ impl BrokerConfig {
             .get(&(listener.to_ascii_uppercase(), key))
             .and_then(plain_text)
             .or_else(|| self.listener_text(listener, "sasl.jaas.config"))
+    }
+
+    /// A SASL mechanism's setting on one listener, as Kafka looks it up for
+    /// the mechanism's callback handler:
+    /// `listener.name.<listener>.<mechanism>.<key>`, then the listener's
+    /// `<key>`, then the broker's (the default last).
+    pub fn mechanism_value(
+        &self,
+        listener: &str,
+        mechanism: &str,
+        key: &str,
+    ) -> Option<&ConfigValue> {
+        let prefixed = format!("{}.{key}", mechanism.to_ascii_lowercase());
+        self.listener_values
+            .get(&(listener.to_ascii_uppercase(), prefixed))
+            .or_else(|| self.listener_value(listener, key))
+    }
+
+    /// The text of [`BrokerConfig::mechanism_value`] (lists joined with
+    /// commas), `None` when unset or empty.
+    pub fn mechanism_text(&self, listener: &str, mechanism: &str, key: &str) -> Option<String> {
+        plain_text(self.mechanism_value(listener, mechanism, key)?)
     }
 
     /// `max.connections.per.ip.overrides`: `host:count` pairs.

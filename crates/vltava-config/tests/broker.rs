@@ -417,6 +417,71 @@ fn a_listener_setting_overrides_the_broker_wide_one_for_that_listener_only() {
 }
 
 #[test]
+fn oauthbearer_settings_come_from_the_mechanism_then_the_listener_then_the_broker() {
+    let c = BrokerConfig::from_sources(
+        vec![
+            kv(
+                "listener.name.secure.oauthbearer.sasl.server.callback.handler.class",
+                "org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler",
+            ),
+            kv(
+                "listener.name.secure.oauthbearer.sasl.oauthbearer.jwks.endpoint.url",
+                "file:///etc/jwks.json",
+            ),
+            kv(
+                "listener.name.secure.sasl.oauthbearer.expected.audience",
+                "kafka,other",
+            ),
+            kv("sasl.oauthbearer.expected.issuer", "https://idp"),
+        ],
+        vec![],
+    )
+    .unwrap();
+    let text = |l: &str, k: &str| c.mechanism_text(l, "OAUTHBEARER", k);
+    assert_eq!(
+        text("SECURE", "sasl.server.callback.handler.class").as_deref(),
+        Some("org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler")
+    );
+    assert_eq!(text("OTHER", "sasl.server.callback.handler.class"), None);
+    assert_eq!(
+        text("secure", "sasl.oauthbearer.jwks.endpoint.url").as_deref(),
+        Some("file:///etc/jwks.json")
+    );
+    assert_eq!(
+        text("SECURE", "sasl.oauthbearer.expected.audience").as_deref(),
+        Some("kafka,other")
+    );
+    assert_eq!(
+        text("SECURE", "sasl.oauthbearer.expected.issuer").as_deref(),
+        Some("https://idp")
+    );
+    // Kafka's defaults.
+    assert_eq!(
+        text("SECURE", "sasl.oauthbearer.sub.claim.name").as_deref(),
+        Some("sub")
+    );
+    assert_eq!(
+        c.mechanism_value(
+            "SECURE",
+            "OAUTHBEARER",
+            "sasl.oauthbearer.clock.skew.seconds"
+        )
+        .and_then(|v| v.as_i64()),
+        Some(30)
+    );
+    // Only SASL keys may follow the mechanism.
+    let err = BrokerConfig::from_sources(
+        vec![kv(
+            "listener.name.secure.oauthbearer.ssl.client.auth",
+            "none",
+        )],
+        vec![],
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("Unknown"), "{err}");
+}
+
+#[test]
 fn a_listener_setting_must_be_one_kafka_lets_a_listener_override() {
     for key in [
         "listener.name.external.log.retention.ms",
