@@ -1,6 +1,8 @@
 //! The network side of the broker: listeners and connections, and SASL
-//! authentication on them.
+//! authentication on them (with the JWKS file of signed OAUTHBEARER
+//! tokens).
 
+pub mod jwks;
 pub mod limits;
 pub mod outbound;
 pub mod sasl;

@@ -18,14 +18,26 @@
 //! request. The principal may not change on re-authentication.
 //!
 //! The mechanisms themselves are `vltava-sasl`'s; this module feeds them
-//! bytes and keeps the per-connection state.
+//! bytes and keeps the per-connection state. OAUTHBEARER checks Kafka's
+//! unsecured tokens unless the listener's
+//! `oauthbearer.sasl.server.callback.handler.class` names Kafka's
+//! `OAuthBearerValidatorCallbackHandler`: then tokens must be signed by a
+//! key of the JWKS file `sasl.oauthbearer.jwks.endpoint.url` names
+//! (`network/jwks.rs`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tracing::warn;
+
+use super::jwks;
 use vltava_protocol::ErrorCode;
-use vltava_sasl::oauthbearer::{OAuthBearerServer, OAuthBearerStep, UnsecuredValidatorConfig};
+use vltava_sasl::oauthbearer::jwt::{
+    JwtValidatorConfig, LEGACY_VALIDATOR_CALLBACK_HANDLER, VALIDATOR_CALLBACK_HANDLER,
+};
+use vltava_sasl::oauthbearer::{
+    OAuthBearerServer, OAuthBearerStep, TokenValidator, UnsecuredValidatorConfig,
+};
 use vltava_sasl::plain::PlainUsers;
 use vltava_sasl::scram::{ScramCredential, ScramMechanism, ScramServer};
 use vltava_sasl::Mechanism;
@@ -36,8 +48,9 @@ pub struct SaslListener {
     pub mechanisms: Vec<Mechanism>,
     /// PLAIN's users (`user_<name>` options of the listener's JAAS config).
     pub plain: Option<PlainUsers>,
-    /// OAUTHBEARER's unsecured-token validator.
-    pub oauth: Option<UnsecuredValidatorConfig>,
+    /// OAUTHBEARER's token validator: Kafka's unsecured tokens, or signed
+    /// ones checked against a JWKS file.
+    pub oauth: Option<Arc<dyn TokenValidator>>,
     /// `connections.max.reauth.ms`; zero: sessions do not expire.
     pub max_reauth: Duration,
     /// `sasl.server.max.receive.size`.
@@ -103,10 +116,29 @@ impl SaslListener {
         };
         let oauth = if mechanisms.contains(&Mechanism::OAuthBearer) {
             let entry = jaas(Mechanism::OAuthBearer)?;
-            Some(match entry {
-                Some(e) => UnsecuredValidatorConfig::from_jaas(&e)
-                    .map_err(|why| format!("listener {listener}: OAUTHBEARER: {why}"))?,
-                None => UnsecuredValidatorConfig::default(),
+            let handler = config.mechanism_text(
+                listener,
+                Mechanism::OAuthBearer.name(),
+                "sasl.server.callback.handler.class",
+            );
+            Some(match handler.as_deref().map(str::trim) {
+                None | Some(UNSECURED_VALIDATOR_CALLBACK_HANDLER) => {
+                    let unsecured = match entry {
+                        Some(e) => UnsecuredValidatorConfig::from_jaas(&e)
+                            .map_err(|why| format!("listener {listener}: OAUTHBEARER: {why}"))?,
+                        None => UnsecuredValidatorConfig::default(),
+                    };
+                    Arc::new(unsecured) as Arc<dyn TokenValidator>
+                }
+                Some(VALIDATOR_CALLBACK_HANDLER | LEGACY_VALIDATOR_CALLBACK_HANDLER) => {
+                    Arc::new(signed_validator(config, listener)?)
+                }
+                Some(other) => {
+                    return Err(format!(
+                        "listener {listener}: listener.name.{}.oauthbearer.sasl.server.callback.handler.class={other} is not offered: {VALIDATOR_CALLBACK_HANDLER} checks signed tokens against a JWKS file, and without the key OAUTHBEARER takes Kafka's unsecured tokens",
+                        listener.to_ascii_lowercase()
+                    ))
+                }
             })
         } else {
             None
@@ -135,6 +167,57 @@ impl SaslListener {
             .map(|m| m.name().to_string())
             .collect()
     }
+}
+
+/// Kafka's default OAUTHBEARER server callback handler, named outright.
+const UNSECURED_VALIDATOR_CALLBACK_HANDLER: &str =
+    "org.apache.kafka.common.security.oauthbearer.internals.unsecured.OAuthBearerUnsecuredValidatorCallbackHandler";
+
+/// The signed-token validator of `listener`, from the `sasl.oauthbearer.*`
+/// keys Kafka's `OAuthBearerValidatorCallbackHandler` reads.
+fn signed_validator(
+    config: &vltava_config::BrokerConfig,
+    listener: &str,
+) -> Result<jwks::JwksFileValidator, String> {
+    let mech = Mechanism::OAuthBearer.name();
+    let text = |key: &str| {
+        config
+            .mechanism_text(listener, mech, key)
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty())
+    };
+    let number = |key: &str| {
+        config
+            .mechanism_value(listener, mech, key)
+            .and_then(|v| v.as_i64())
+    };
+    let err = |why: String| format!("listener {listener}: OAUTHBEARER: {why}");
+    let url = text("sasl.oauthbearer.jwks.endpoint.url").ok_or_else(|| {
+        err("signed tokens need sasl.oauthbearer.jwks.endpoint.url, a file: URL of the identity provider's JWKS".into())
+    })?;
+    let skew = number("sasl.oauthbearer.clock.skew.seconds").unwrap_or(30);
+    let clock_skew_seconds = u32::try_from(skew).map_err(|_| {
+        err(format!(
+            "sasl.oauthbearer.clock.skew.seconds must not be negative: {skew}"
+        ))
+    })?;
+    let refresh_ms = number("sasl.oauthbearer.jwks.endpoint.refresh.ms").unwrap_or(3_600_000);
+    let validator = JwtValidatorConfig {
+        expected_audience: config
+            .mechanism_value(listener, mech, "sasl.oauthbearer.expected.audience")
+            .and_then(|v| v.as_list())
+            .unwrap_or_default()
+            .iter()
+            .map(|a| a.trim().to_owned())
+            .filter(|a| !a.is_empty())
+            .collect(),
+        expected_issuer: text("sasl.oauthbearer.expected.issuer"),
+        sub_claim_name: text("sasl.oauthbearer.sub.claim.name").unwrap_or_else(|| "sub".into()),
+        scope_claim_name: text("sasl.oauthbearer.scope.claim.name")
+            .unwrap_or_else(|| "scope".into()),
+        clock_skew_seconds,
+    };
+    jwks::JwksFileValidator::open(&url, validator, refresh_ms, now_ms()).map_err(err)
 }
 
 /// Where a connection's SASL exchange stands.
@@ -250,9 +333,12 @@ impl Authenticator {
             Mechanism::ScramSha512 => {
                 Exchange::Scram(Box::new(ScramServer::new(ScramMechanism::Sha512)), None)
             }
-            Mechanism::OAuthBearer => Exchange::OAuth(Box::new(OAuthBearerServer::new(
-                self.listener.oauth.clone().unwrap_or_default(),
-            ))),
+            Mechanism::OAuthBearer => {
+                Exchange::OAuth(Box::new(match self.listener.oauth.clone() {
+                    Some(validator) => OAuthBearerServer::with_validator(validator),
+                    None => OAuthBearerServer::new(UnsecuredValidatorConfig::default()),
+                }))
+            }
         };
         self.stage = Stage::Exchange {
             mechanism,
@@ -416,4 +502,100 @@ fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listener(extra: &[(&str, &str)]) -> Result<SaslListener, String> {
+        let mut props = vec![(
+            "sasl.enabled.mechanisms".to_owned(),
+            "OAUTHBEARER".to_owned(),
+        )];
+        props.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let config = vltava_config::BrokerConfig::from_sources(props, vec![]).unwrap();
+        SaslListener::from_config(&config, "SECURE")
+    }
+
+    const HANDLER: &str = "listener.name.secure.oauthbearer.sasl.server.callback.handler.class";
+    const URL: &str = "listener.name.secure.oauthbearer.sasl.oauthbearer.jwks.endpoint.url";
+
+    /// What the listener's validator says of an unsecured token for alice.
+    fn unsecured_token_result(listener: &SaslListener) -> Result<String, String> {
+        let token = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhbGljZSIsImV4cCI6OTk5OTk5OTk5OX0.";
+        listener
+            .oauth
+            .as_ref()
+            .unwrap()
+            .validate(token, now_ms())
+            .map(|t| t.principal)
+            .map_err(|r| r.reason)
+    }
+
+    #[test]
+    fn without_a_handler_class_oauthbearer_takes_unsecured_tokens() {
+        for extra in [
+            vec![],
+            vec![(HANDLER, UNSECURED_VALIDATOR_CALLBACK_HANDLER)],
+        ] {
+            let l = listener(&extra).unwrap();
+            assert_eq!(unsecured_token_result(&l).unwrap(), "alice");
+        }
+    }
+
+    #[test]
+    fn kafkas_validator_class_checks_signed_tokens_against_the_jwks_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jwks.json");
+        std::fs::write(
+            &path,
+            format!(
+                r#"{{"keys":[{{"kty":"RSA","kid":"k","n":"{}","e":"AQAB"}}]}}"#,
+                "A".repeat(342)
+            ),
+        )
+        .unwrap();
+        let url = format!("file://{}", path.display());
+        for class in [
+            VALIDATOR_CALLBACK_HANDLER,
+            LEGACY_VALIDATOR_CALLBACK_HANDLER,
+        ] {
+            let l = listener(&[(HANDLER, class), (URL, &url)]).unwrap();
+            let err = unsecured_token_result(&l).unwrap_err();
+            assert!(err.contains("alg \"none\""), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_bad_signed_token_setup_stops_the_listener_with_a_reason() {
+        let cases: [(&[(&str, &str)], &str); 4] = [
+            (
+                &[(HANDLER, "com.example.MyHandler")],
+                "com.example.MyHandler is not offered",
+            ),
+            (
+                &[(HANDLER, VALIDATOR_CALLBACK_HANDLER)],
+                "need sasl.oauthbearer.jwks.endpoint.url",
+            ),
+            (
+                &[
+                    (HANDLER, VALIDATOR_CALLBACK_HANDLER),
+                    (URL, "https://idp.example/keys"),
+                ],
+                "only file: URLs are supported",
+            ),
+            (
+                &[
+                    (HANDLER, VALIDATOR_CALLBACK_HANDLER),
+                    (URL, "file:///no/such/jwks.json"),
+                ],
+                "cannot read the JWKS file /no/such/jwks.json",
+            ),
+        ];
+        for (extra, expected) in cases {
+            let err = listener(extra).err().unwrap();
+            assert!(err.contains(expected), "{err}");
+        }
+    }
 }
