@@ -479,7 +479,7 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         "Longest wait between JWKS fetch retries (HTTP endpoints only, which are not supported)."),
     broker("sasl.oauthbearer.jwks.endpoint.retry.backoff.ms", Long, Some("100"), Low, ReadOnly,
         "First wait between JWKS fetch retries (HTTP endpoints only, which are not supported)."),
-    broker("sasl.oauthbearer.jwks.endpoint.url", ConfigType::String, None, Low, ReadOnly,
+    broker("sasl.oauthbearer.jwks.endpoint.url", ConfigType::String, None, Medium, ReadOnly,
         "The identity provider's public keys: a file: URL of a JWKS document."),
     broker("sasl.oauthbearer.scope.claim.name", ConfigType::String, Some("scope"), Low, ReadOnly,
         "The claim of a signed token that holds its scope."),
