@@ -1,6 +1,6 @@
 //! Client quotas in force (Kafka's `ClientQuotaManager`s): the produce and
-//! fetch byte rates of each user / client-id, and the connection creation
-//! rate of each IP. The rules and the measuring are `vltava_quota`'s
+//! fetch byte rates and the request percentage (thread time) of each user /
+//! client-id, and the connection creation rate of each IP. The rules and the measuring are `vltava_quota`'s
 //! state machine; this is where the broker feeds it the metadata image's
 //! quotas, the bytes of each request and the time.
 //!
@@ -99,6 +99,25 @@ impl ClientQuotas {
                     .manager
                     .record_produce(client.user, client.client_id, bytes as u64, now)
             }
+            None => 0,
+        }
+    }
+
+    /// Records the thread time a request took (request_percentage); the
+    /// throttle time in ms.
+    pub fn record_request_time(
+        &self,
+        image: &MetadataImage,
+        client: &QuotaClient,
+        busy: std::time::Duration,
+    ) -> i64 {
+        match self.manager(image) {
+            Some((mut state, now)) => state.manager.record_request_time(
+                client.user,
+                client.client_id,
+                i64::try_from(busy.as_nanos()).unwrap_or(i64::MAX),
+                now,
+            ),
             None => 0,
         }
     }

@@ -565,3 +565,61 @@ async fn an_ip_over_its_connection_rate_has_new_connections_closed() {
     let results = connect_at_once(&broker.bootstrap(), 12).await;
     assert!(results.iter().all(|&a| a), "{results:?}");
 }
+
+#[tokio::test]
+async fn a_client_over_its_request_percentage_is_throttled_on_any_api() {
+    let broker = TestBroker::start(&FAST_WINDOWS);
+    let mut client = broker.client().await;
+    client
+        .create_topics(&[NewTopic::new("m")])
+        .await
+        .unwrap()
+        .remove(0)
+        .unwrap();
+    // 0.1 % of a thread: one millisecond of handling a second.
+    client
+        .alter_client_quotas(
+            &[(
+                vec![("client-id".into(), Some("busy".into()))],
+                vec![("request_percentage".into(), Some(0.1))],
+            )],
+            false,
+        )
+        .await
+        .unwrap()
+        .remove(0)
+        .unwrap();
+    let request = produce_request("m", 1000, 20);
+    let mut busy = connection(&broker, "busy").await;
+    let mut first_throttle = None;
+    for i in 0..400 {
+        let resp = busy.send(&request).await.unwrap();
+        if resp.throttle_time_ms > 0 {
+            first_throttle = Some((i, resp.throttle_time_ms));
+            break;
+        }
+    }
+    let (i, ms) = first_throttle.expect("a produce flood over 0.1 % of a thread is throttled");
+    eprintln!("throttled {ms} ms after {i} produce requests");
+    // Throttled on another API too: the quota is on time, not bytes.
+    let metadata = vltava_client::protocol::messages::MetadataRequest::default();
+    let resp = busy.send(&metadata).await.unwrap();
+    let mut throttled_metadata = resp.throttle_time_ms > 0;
+    for _ in 0..400 {
+        if throttled_metadata {
+            break;
+        }
+        busy.send(&request).await.unwrap();
+        throttled_metadata = busy.send(&metadata).await.unwrap().throttle_time_ms > 0;
+    }
+    assert!(
+        throttled_metadata,
+        "Metadata answers carry the request throttle"
+    );
+
+    // Another client id has no request quota.
+    let mut other = connection(&broker, "idle").await;
+    for _ in 0..20 {
+        assert_eq!(other.send(&request).await.unwrap().throttle_time_ms, 0);
+    }
+}

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::generate::fmt_versions;
-use crate::spec::{snake_case, Kind, MessageSpec, Versions};
+use crate::spec::{snake_case, FieldType, Kind, MessageSpec, Primitive, Versions};
 
 fn range(v: Versions) -> String {
     match v.0 {
@@ -221,6 +221,33 @@ pub fn generate_index(specs: &[MessageSpec]) -> Result<String, String> {
                 .map(|a| format!("{enum_name}::{}(_) => ApiKey::{},\n", a.variant, a.variant))
                 .collect::<String>()
         );
+        if enum_name == "ResponseBody" {
+            // Quotas throttle any API (Kafka's request quota): the broker
+            // sets the time on whichever answer it sends.
+            let arms = apis
+                .iter()
+                .map(|a| {
+                    let has = a.response.structs.first().is_some_and(|s| {
+                        s.fields.iter().any(|f| {
+                            f.spec_name == "ThrottleTimeMs"
+                                && f.ty == FieldType::Primitive(Primitive::Int32)
+                        })
+                    });
+                    if has {
+                        format!(
+                            "ResponseBody::{}(m) => {{\n                m.throttle_time_ms = ms;\n                true\n            }}\n",
+                            a.variant
+                        )
+                    } else {
+                        format!("ResponseBody::{}(_) => false,\n", a.variant)
+                    }
+                })
+                .collect::<String>();
+            let _ = write!(
+                out,
+                "    /// Sets the answer's top-level `throttle_time_ms`; false for an API\n    /// whose answer has none. (Versions without the field do not encode it.)\n    pub fn set_throttle_time_ms(&mut self, ms: i32) -> bool {{\n        match self {{\n{arms}        }}\n    }}\n\n"
+            );
+        }
         let _ = write!(
             out,
             "    /// A random body valid in `version`, for round-trip tests and fuzz seeds.\n    #[cfg(any(test, feature = \"sample\"))]\n    pub fn sample(api_key: ApiKey, rng: &mut crate::sample::SampleRng, version: i16) -> Self {{\n        match api_key {{\n{}        }}\n    }}\n",

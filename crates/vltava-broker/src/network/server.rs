@@ -645,24 +645,32 @@ async fn handle_frame(
         RequestBody::Fetch(f) => Some((f.session_id, f.session_epoch)),
         _ => None,
     };
-    let mut response = handlers::handle(broker, &context, body).await?;
-    // Produce and consumer fetch bytes count against the client's quotas
-    // (Kafka's ClientQuotaManager): over quota, the answer carries the
-    // throttle time and the connection reads nothing more until it has
-    // passed (`Throttle`).
+    let exempt = exempt_from_request_quota(&body, version);
+    let (handled, busy) =
+        PollTimed::new(std::pin::pin!(handlers::handle(broker, &context, body))).await;
+    let mut response = handled?;
+    // Quotas (Kafka's ClientQuotaManagers): the time the request kept a
+    // thread busy counts against request_percentage, produce request bytes
+    // and consumer fetch answer bytes against the byte rates. Over quota,
+    // the answer carries the throttle time, and the connection reads
+    // nothing more until it has passed (`Throttle`).
+    let image = broker.metadata.image();
+    let request_ms = if exempt {
+        0
+    } else {
+        broker.quotas.record_request_time(&image, &client, busy)
+    };
     let throttle_ms = match (api_key, &mut response) {
-        (ApiKey::Produce, _) => {
-            let image = broker.metadata.image();
-            let t = broker.quotas.record_produce(&image, &client, request_size);
-            if let Some(vltava_protocol::ResponseBody::Produce(p)) = &mut response {
-                p.throttle_time_ms = clamp_ms(t);
-            }
-            t
-        }
+        (ApiKey::Produce, _) => broker
+            .quotas
+            .record_produce(&image, &client, request_size)
+            .max(request_ms),
         (ApiKey::Fetch, Some(vltava_protocol::ResponseBody::Fetch(fetch))) if consumer_fetch => {
-            let image = broker.metadata.image();
             let size = fetch_response_bytes(fetch);
-            let t = broker.quotas.record_fetch(&image, &client, size);
+            let t = broker
+                .quotas
+                .record_fetch(&image, &client, size)
+                .max(request_ms);
             if t > 0 {
                 // Kafka answers a throttled fetch without data, and takes
                 // its bytes back from the quota since they were not sent.
@@ -673,12 +681,16 @@ async fn handle_frame(
                 // A session this request created is not handed out: the
                 // client opens another with its next full fetch.
                 fetch.session_id = if epoch > 0 { session_id } else { 0 };
-                fetch.throttle_time_ms = clamp_ms(t);
             }
             t
         }
-        _ => 0,
+        _ => request_ms,
     };
+    if throttle_ms > 0 {
+        if let Some(response) = &mut response {
+            response.set_throttle_time_ms(clamp_ms(throttle_ms));
+        }
+    }
     let throttle = (throttle_ms > 0).then(|| Throttle {
         duration: Duration::from_millis(throttle_ms as u64),
         // Clients from these versions on wait out throttle_time_ms
@@ -723,6 +735,62 @@ struct Throttle {
 
 fn clamp_ms(ms: i64) -> i32 {
     ms.clamp(0, i64::from(i32::MAX)) as i32
+}
+
+/// Runs a future and adds up the time spent inside its polls: the thread
+/// time a request takes, not the time it waits (for acks, for fetched
+/// bytes), which is what Kafka's request quota measures.
+struct PollTimed<'a, F: std::future::Future> {
+    inner: std::pin::Pin<&'a mut F>,
+    busy: Duration,
+}
+
+impl<'a, F: std::future::Future> PollTimed<'a, F> {
+    fn new(inner: std::pin::Pin<&'a mut F>) -> Self {
+        PollTimed {
+            inner,
+            busy: Duration::ZERO,
+        }
+    }
+}
+
+impl<F: std::future::Future> std::future::Future for PollTimed<'_, F> {
+    type Output = (F::Output, Duration);
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let started = Instant::now();
+        let polled = self.inner.as_mut().poll(cx);
+        self.busy += started.elapsed();
+        let busy = self.busy;
+        polled.map(|out| (out, busy))
+    }
+}
+
+/// Requests not counted against request_percentage, as Kafka exempts
+/// them: the nodes' own RPCs (ClusterAction), follower fetches, and the
+/// requests a client needs before anything else.
+fn exempt_from_request_quota(body: &RequestBody, version: i16) -> bool {
+    match body {
+        RequestBody::ApiVersions(_)
+        | RequestBody::SaslHandshake(_)
+        | RequestBody::SaslAuthenticate(_)
+        | RequestBody::BrokerRegistration(_)
+        | RequestBody::BrokerHeartbeat(_)
+        | RequestBody::AllocateProducerIds(_)
+        | RequestBody::AlterPartition(_)
+        | RequestBody::WriteTxnMarkers(_)
+        | RequestBody::Vote(_)
+        | RequestBody::BeginQuorumEpoch(_)
+        | RequestBody::EndQuorumEpoch(_)
+        | RequestBody::FetchSnapshot(_) => true,
+        RequestBody::Fetch(f) => {
+            is_follower(f, version) || vltava_quorum::inbound::is_quorum_request(body, version)
+        }
+        _ => false,
+    }
 }
 
 /// Whether a Fetch comes from a follower replica (replication is not

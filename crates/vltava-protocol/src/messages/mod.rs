@@ -3963,6 +3963,314 @@ impl ResponseBody {
         }
     }
 
+    /// Sets the answer's top-level `throttle_time_ms`; false for an API
+    /// whose answer has none. (Versions without the field do not encode it.)
+    pub fn set_throttle_time_ms(&mut self, ms: i32) -> bool {
+        match self {
+            ResponseBody::Produce(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::Fetch(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::ListOffsets(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::Metadata(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::LeaderAndIsr(_) => false,
+            ResponseBody::StopReplica(_) => false,
+            ResponseBody::UpdateMetadata(_) => false,
+            ResponseBody::ControlledShutdown(_) => false,
+            ResponseBody::OffsetCommit(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::OffsetFetch(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::FindCoordinator(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::JoinGroup(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::Heartbeat(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::LeaveGroup(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::SyncGroup(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::DescribeGroups(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::ListGroups(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::SaslHandshake(_) => false,
+            ResponseBody::ApiVersions(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::CreateTopics(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::DeleteTopics(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::DeleteRecords(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::InitProducerId(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::OffsetForLeaderEpoch(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::AddPartitionsToTxn(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::AddOffsetsToTxn(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::EndTxn(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::WriteTxnMarkers(_) => false,
+            ResponseBody::TxnOffsetCommit(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::DescribeAcls(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::CreateAcls(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::DeleteAcls(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::DescribeConfigs(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::AlterConfigs(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::AlterReplicaLogDirs(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::DescribeLogDirs(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::SaslAuthenticate(_) => false,
+            ResponseBody::CreatePartitions(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::CreateDelegationToken(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::RenewDelegationToken(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::ExpireDelegationToken(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::DescribeDelegationToken(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::DeleteGroups(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::ElectLeaders(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::IncrementalAlterConfigs(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::AlterPartitionReassignments(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::ListPartitionReassignments(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::OffsetDelete(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::DescribeClientQuotas(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::AlterClientQuotas(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::DescribeUserScramCredentials(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::AlterUserScramCredentials(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::Vote(_) => false,
+            ResponseBody::BeginQuorumEpoch(_) => false,
+            ResponseBody::EndQuorumEpoch(_) => false,
+            ResponseBody::DescribeQuorum(_) => false,
+            ResponseBody::AlterPartition(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::UpdateFeatures(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::Envelope(_) => false,
+            ResponseBody::FetchSnapshot(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::DescribeCluster(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::DescribeProducers(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::BrokerRegistration(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::BrokerHeartbeat(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::UnregisterBroker(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::DescribeTransactions(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::ListTransactions(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::AllocateProducerIds(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::ConsumerGroupHeartbeat(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::ConsumerGroupDescribe(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::ControllerRegistration(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::GetTelemetrySubscriptions(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::PushTelemetry(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::AssignReplicasToDirs(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::ListClientMetricsResources(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::DescribeTopicPartitions(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::ShareGroupHeartbeat(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::ShareGroupDescribe(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::ShareFetch(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::ShareAcknowledge(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::AddRaftVoter(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::RemoveRaftVoter(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::UpdateRaftVoter(m) => {
+                m.throttle_time_ms = ms;
+                true
+            }
+            ResponseBody::InitializeShareGroupState(_) => false,
+            ResponseBody::ReadShareGroupState(_) => false,
+            ResponseBody::WriteShareGroupState(_) => false,
+            ResponseBody::DeleteShareGroupState(_) => false,
+            ResponseBody::ReadShareGroupStateSummary(_) => false,
+        }
+    }
+
     /// A random body valid in `version`, for round-trip tests and fuzz seeds.
     #[cfg(any(test, feature = "sample"))]
     pub fn sample(api_key: ApiKey, rng: &mut crate::sample::SampleRng, version: i16) -> Self {
