@@ -3,7 +3,7 @@
 //! Quotas live in the metadata image. Changes are made by the active
 //! controller (other nodes relay the request to it before it gets here);
 //! descriptions are answered from this node's image. Enforcement is in
-//! `crate::quotas`.
+//! the broker's `quotas` module.
 
 use vltava_metadata::quotas::{collapse, CollapsedEntity, QuotaAlteration};
 use vltava_protocol::messages::alter_client_quotas_response;
