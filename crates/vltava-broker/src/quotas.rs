@@ -23,6 +23,7 @@ use crate::clock::Clock;
 const EXPIRY_CHECK_MS: i64 = 60_000;
 
 pub struct ClientQuotas {
+    rate: RateConfig,
     /// Set once the image has held any quota: from then on every request
     /// is measured, as Kafka measures a quota type once it was enabled.
     active: AtomicBool,
@@ -56,6 +57,7 @@ impl ClientQuotas {
             ..QuotaConfig::default()
         };
         ClientQuotas {
+            rate: config.rate,
             active: AtomicBool::new(false),
             clock,
             state: Mutex::new(State {
@@ -64,6 +66,12 @@ impl ClientQuotas {
                 next_expiry_ms: 0,
             }),
         }
+    }
+
+    /// How rates are measured (`quota.window.num` samples of
+    /// `quota.window.size.seconds`); connection creation rates use it too.
+    pub fn rate_config(&self) -> RateConfig {
+        self.rate
     }
 
     /// The manager, holding the image's current quotas; `None` while no

@@ -495,10 +495,14 @@ async fn a_consumer_over_its_byte_rate_gets_empty_throttled_fetches_and_loses_no
 /// `n` connections opened at once, each asking ApiVersions v0: whether
 /// each was answered.
 async fn connect_at_once(addr: &str, n: usize) -> Vec<bool> {
+    connect_at_once_waiting(addr, n, Duration::from_secs(5)).await
+}
+
+async fn connect_at_once_waiting(addr: &str, n: usize, wait: Duration) -> Vec<bool> {
     let threads: Vec<_> = (0..n)
         .map(|_| {
             let addr = addr.to_string();
-            std::thread::spawn(move || answered(&addr))
+            std::thread::spawn(move || answered(&addr, wait))
         })
         .collect();
     tokio::task::spawn_blocking(move || threads.into_iter().map(|t| t.join().unwrap()).collect())
@@ -507,11 +511,11 @@ async fn connect_at_once(addr: &str, n: usize) -> Vec<bool> {
 }
 
 /// Opens a TCP connection and asks ApiVersions v0; whether it was answered.
-fn answered(addr: &str) -> bool {
+fn answered(addr: &str, wait: Duration) -> bool {
     let Ok(mut s) = TcpStream::connect(addr) else {
         return false;
     };
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.set_read_timeout(Some(wait)).unwrap();
     // size, api key 18, version 0, correlation id 7, client id "t".
     let req = [0, 0, 0, 11, 0, 18, 0, 0, 0, 0, 0, 7, 0, 1, b't'];
     if s.write_all(&req).is_err() {
@@ -622,4 +626,29 @@ async fn a_client_over_its_request_percentage_is_throttled_on_any_api() {
     for _ in 0..20 {
         assert_eq!(other.send(&request).await.unwrap().throttle_time_ms, 0);
     }
+}
+
+/// A listener's `max.connection.creation.rate` (KIP-612): connections
+/// over the rate are not refused but taken up late. (The broker-wide
+/// setting does not apply here: the only listener is also the
+/// inter-broker one, which Kafka exempts from it.)
+#[tokio::test]
+async fn a_listener_over_the_connection_creation_rate_takes_connections_up_late() {
+    let broker = TestBroker::start(&[
+        "quota.window.num=2",
+        "quota.window.size.seconds=1",
+        "max.connection.creation.rate=2",
+        "listener.name.plaintext.max.connection.creation.rate=2",
+    ]);
+    // Let the connections of the start-up check age out of the window.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let started = Instant::now();
+    let results = connect_at_once_waiting(&broker.bootstrap(), 6, Duration::from_secs(30)).await;
+    let elapsed = started.elapsed();
+    eprintln!("6 connections answered {results:?} in {elapsed:?}");
+    assert!(results.iter().all(|&a| a), "{results:?}");
+    assert!(
+        elapsed >= Duration::from_millis(1500),
+        "6 connections at 2 a second were all taken up in {elapsed:?}"
+    );
 }

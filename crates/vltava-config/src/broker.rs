@@ -62,8 +62,9 @@ fn mechanism_key(key: &str) -> bool {
 
 /// Parses `listener.name.<listener>.<key>`: the listener name (upper
 /// case), the key as stored, and its definition. Only keys Kafka lets a
-/// listener override (the `ssl.*` and `sasl.*` families and
-/// `connections.max.reauth.ms`) are taken.
+/// listener override (the `ssl.*` and `sasl.*` families,
+/// `connections.max.reauth.ms` and `max.connection.creation.rate`) are
+/// taken.
 fn listener_key(
     name: &str,
     raw: &str,
@@ -88,7 +89,8 @@ fn listener_key(
         .unwrap_or(key);
     let overridable = base.starts_with("ssl.")
         || base.starts_with("sasl.")
-        || base == "connections.max.reauth.ms";
+        || base == "connections.max.reauth.ms"
+        || base == "max.connection.creation.rate";
     if !overridable {
         return Err(unknown());
     }
@@ -666,6 +668,20 @@ impl BrokerConfig {
         self.listener_values
             .get(&(listener.to_ascii_uppercase(), key.to_string()))
             .or_else(|| self.get(key))
+    }
+
+    /// An integer set for this listener itself
+    /// (`listener.name.<listener>.<key>`), not inherited from the
+    /// broker-wide key: for limits Kafka applies per listener on top of a
+    /// broker-wide one.
+    pub fn listener_only_int(&self, listener: &str, key: &str) -> Option<i32> {
+        match self
+            .listener_values
+            .get(&(listener.to_ascii_uppercase(), key.to_string()))?
+        {
+            ConfigValue::Int(v) => Some(*v),
+            _ => None,
+        }
     }
 
     /// True when the key is set for the listener or broker-wide.

@@ -6,7 +6,13 @@
 //! - `max.connections`: at the broker-wide limit the listeners stop
 //!   accepting until a connection closes (the kernel's backlog holds the
 //!   rest), except the inter-broker listener, which is exempt so the
-//!   cluster keeps working when clients fill the broker.
+//!   cluster keeps working when clients fill the broker;
+//! - `max.connection.creation.rate` (broker-wide, again not on the
+//!   inter-broker listener) and `listener.name.<l>.max.connection.creation.rate`
+//!   (KIP-612): a listener over a rate waits out the throttle time before
+//!   it takes up the connection and accepts the next. The rates are
+//!   measured as client quotas are (`quota.window.num` samples of
+//!   `quota.window.size.seconds`).
 //!
 //! The limits are read at each accept, so a dynamic change applies to the
 //! next connection.
@@ -17,13 +23,37 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
+use vltava_quota::{throttle_time_ms, Rate, RateConfig};
 
-/// Counts of open connections, broker-wide and per address.
+/// Counts of open connections, broker-wide and per address, and the rates
+/// at which connections are made.
 #[derive(Default)]
 pub struct ConnectionCounts {
     total: AtomicU32,
     per_ip: Mutex<HashMap<IpAddr, u32>>,
     closed: Notify,
+    /// Connection creation rates: `None` broker-wide, `Some(listener)`
+    /// per listener.
+    rates: Mutex<HashMap<Option<String>, Rate>>,
+}
+
+/// The creation rate limits that apply to one new connection, in
+/// connections a second; `None` where there is none.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CreationLimits {
+    pub broker: Option<f64>,
+    pub listener: Option<f64>,
+}
+
+impl CreationLimits {
+    /// From the settings' values: Kafka's default (i32::MAX) means none.
+    pub fn from_settings(broker: i32, listener: Option<i32>, exempt: bool) -> CreationLimits {
+        let limit = |v: i32| (v < i32::MAX).then_some(f64::from(v.max(0)));
+        CreationLimits {
+            broker: if exempt { None } else { limit(broker) },
+            listener: listener.and_then(limit),
+        }
+    }
 }
 
 /// A counted connection; dropping it uncounts it.
@@ -100,6 +130,40 @@ impl ConnectionCounts {
             ip,
         })
     }
+
+    /// Counts a new connection on `listener` against the creation rates
+    /// that apply; the ms to wait before taking it up (0 within them). A
+    /// rate of 0 lets nothing through without a full window's wait.
+    pub fn record_creation(
+        &self,
+        listener: &str,
+        limits: CreationLimits,
+        config: &RateConfig,
+        now_ms: i64,
+    ) -> i64 {
+        let mut rates = self.rates.lock().unwrap_or_else(|e| e.into_inner());
+        // The longest a listener waits: one whole measuring window.
+        let cap = config.window_ms * config.samples as i64;
+        let mut throttle = 0;
+        for (key, limit) in [
+            (None, limits.broker),
+            (Some(listener.to_string()), limits.listener),
+        ] {
+            let Some(limit) = limit else { continue };
+            let rate = rates.entry(key).or_default();
+            rate.record(config, 1.0, now_ms);
+            let observed = rate.measure(config, now_ms);
+            if observed > limit {
+                let t = if limit <= 0.0 {
+                    cap
+                } else {
+                    throttle_time_ms(observed, limit, rate.window_size_ms(config, now_ms))
+                };
+                throttle = throttle.max(t.min(cap));
+            }
+        }
+        throttle
+    }
 }
 
 #[cfg(test)]
@@ -126,6 +190,39 @@ mod tests {
         let _c = counts.admit("10.0.0.8".parse().unwrap(), 2).unwrap();
         drop(a);
         assert!(counts.admit(ip, 2).is_ok());
+    }
+
+    #[test]
+    fn creation_rates_throttle_past_the_limit_and_exempt_the_inter_broker_listener() {
+        let counts = ConnectionCounts::default();
+        let config = RateConfig {
+            samples: 2,
+            window_ms: 1000,
+        };
+        // 2 a second, over two one-second samples: a fresh rate is
+        // measured over one whole sample, so two fit at once, and each
+        // one more waits longer, up to the whole window.
+        let limits = CreationLimits::from_settings(2, None, false);
+        let waits: Vec<i64> = (0..8)
+            .map(|_| counts.record_creation("EXTERNAL", limits, &config, 10_000))
+            .collect();
+        assert_eq!(&waits[..2], &[0, 0], "{waits:?}");
+        assert!(waits[2..].iter().all(|&w| w > 0), "{waits:?}");
+        assert!(waits.windows(2).all(|w| w[0] <= w[1]), "{waits:?}");
+        assert!(waits.iter().all(|&w| w <= 2000), "{waits:?}");
+        // The inter-broker listener is not held to the broker-wide rate.
+        let exempt = CreationLimits::from_settings(2, None, true);
+        assert_eq!(
+            counts.record_creation("INTERNAL", exempt, &config, 10_000),
+            0
+        );
+        // A listener's own rate is counted apart from the others'.
+        let own = CreationLimits::from_settings(i32::MAX, Some(1), false);
+        assert_eq!(counts.record_creation("OTHER", own, &config, 10_000), 0);
+        assert!(counts.record_creation("OTHER", own, &config, 10_000) > 0);
+        // No limits: never throttled, nothing measured.
+        let none = CreationLimits::from_settings(i32::MAX, None, false);
+        assert_eq!(counts.record_creation("X", none, &config, 10_000), 0);
     }
 
     #[tokio::test]

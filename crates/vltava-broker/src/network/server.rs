@@ -35,7 +35,7 @@ use vltava_protocol::{Message, RequestBody};
 use vltava_quota::ConnectionDecision;
 use vltava_tls::{PrincipalMapper, ServerTls};
 
-use super::limits::{self, ConnectionCounts};
+use super::limits::{self, ConnectionCounts, CreationLimits};
 use super::sasl::{Authenticator, SaslListener, Stage, Step};
 use crate::broker::Broker;
 use crate::handlers::{self, Session};
@@ -117,6 +117,21 @@ pub async fn serve(
                             continue;
                         }
                     };
+                    // Over a connection creation rate, the listener waits
+                    // before it takes this connection up or accepts more.
+                    let limits = CreationLimits::from_settings(
+                        config.max_connection_creation_rate(),
+                        config.listener_only_int(&listener.name, "max.connection.creation.rate"),
+                        exempt,
+                    );
+                    let wait = counts.record_creation(&listener.name, limits, &broker.quotas.rate_config(), broker.now_ms());
+                    if wait > 0 {
+                        debug!(%peer, listener = %listener.name, "connection creation rate exceeded: waiting {wait} ms");
+                        tokio::select! {
+                            _ = tokio::time::sleep(Duration::from_millis(wait as u64)) => {}
+                            _ = shutdown.changed() => break,
+                        }
+                    }
                     let broker = broker.clone();
                     let shutdown = shutdown.clone();
                     let listener = listener.clone();
