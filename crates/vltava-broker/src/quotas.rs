@@ -9,12 +9,14 @@
 //! await. Until a quota has been configured the mutex is not taken at all.
 
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use vltava_metadata::image::ClientQuotaImage;
 use vltava_metadata::MetadataImage;
-use vltava_quota::{ClientQuotaType, ConnectionDecision, QuotaConfig, QuotaManager, RateConfig};
+use vltava_quota::{
+    ClientQuotaType, ConnectionDecision, MetricTags, QuotaConfig, QuotaManager, RateConfig,
+};
 
 use crate::clock::Clock;
 
@@ -24,6 +26,10 @@ const EXPIRY_CHECK_MS: i64 = 60_000;
 
 pub struct ClientQuotas {
     rate: RateConfig,
+    /// Throttled answers and their throttle time, per quota type
+    /// (produce, fetch, request, connection), for the metrics.
+    throttled: [AtomicU64; 4],
+    throttle_ms: [AtomicU64; 4],
     /// Set once the image has held any quota: from then on every request
     /// is measured, as Kafka measures a quota type once it was enabled.
     active: AtomicBool,
@@ -58,6 +64,8 @@ impl ClientQuotas {
         };
         ClientQuotas {
             rate: config.rate,
+            throttled: Default::default(),
+            throttle_ms: Default::default(),
             active: AtomicBool::new(false),
             clock,
             state: Mutex::new(State {
@@ -66,6 +74,41 @@ impl ClientQuotas {
                 next_expiry_ms: 0,
             }),
         }
+    }
+
+    /// Counts a throttle for the metrics. `kind` is one of `KINDS`.
+    fn count(&self, kind: usize, throttle_ms: i64) -> i64 {
+        if throttle_ms > 0 {
+            self.throttled[kind].fetch_add(1, Relaxed);
+            self.throttle_ms[kind].fetch_add(throttle_ms as u64, Relaxed);
+        }
+        throttle_ms
+    }
+
+    /// The quota metrics: per kind, (kind, throttled answers, their total
+    /// throttle ms); and every live sensor with its rate.
+    pub fn metrics(&self, image: &MetadataImage) -> QuotaMetrics {
+        let throttles = KINDS
+            .iter()
+            .enumerate()
+            .map(|(i, kind)| {
+                (
+                    *kind,
+                    self.throttled[i].load(Relaxed),
+                    self.throttle_ms[i].load(Relaxed),
+                )
+            })
+            .collect();
+        let rates = match self.manager(image) {
+            Some((mut state, now)) => state
+                .manager
+                .sensor_rates(now)
+                .into_iter()
+                .map(|(t, tags, rate)| (kind_name(t), tags, rate))
+                .collect(),
+            None => Vec::new(),
+        };
+        QuotaMetrics { throttles, rates }
     }
 
     /// How rates are measured (`quota.window.num` samples of
@@ -103,9 +146,11 @@ impl ClientQuotas {
     pub fn record_produce(&self, image: &MetadataImage, client: &QuotaClient, bytes: usize) -> i64 {
         match self.manager(image) {
             Some((mut state, now)) => {
-                state
-                    .manager
-                    .record_produce(client.user, client.client_id, bytes as u64, now)
+                let t =
+                    state
+                        .manager
+                        .record_produce(client.user, client.client_id, bytes as u64, now);
+                self.count(0, t)
             }
             None => 0,
         }
@@ -120,12 +165,15 @@ impl ClientQuotas {
         busy: std::time::Duration,
     ) -> i64 {
         match self.manager(image) {
-            Some((mut state, now)) => state.manager.record_request_time(
-                client.user,
-                client.client_id,
-                i64::try_from(busy.as_nanos()).unwrap_or(i64::MAX),
-                now,
-            ),
+            Some((mut state, now)) => {
+                let t = state.manager.record_request_time(
+                    client.user,
+                    client.client_id,
+                    i64::try_from(busy.as_nanos()).unwrap_or(i64::MAX),
+                    now,
+                );
+                self.count(2, t)
+            }
             None => 0,
         }
     }
@@ -134,9 +182,11 @@ impl ClientQuotas {
     pub fn record_fetch(&self, image: &MetadataImage, client: &QuotaClient, bytes: usize) -> i64 {
         match self.manager(image) {
             Some((mut state, now)) => {
-                state
-                    .manager
-                    .record_fetch(client.user, client.client_id, bytes as u64, now)
+                let t =
+                    state
+                        .manager
+                        .record_fetch(client.user, client.client_id, bytes as u64, now);
+                self.count(1, t)
             }
             None => 0,
         }
@@ -171,10 +221,37 @@ impl ClientQuotas {
     /// A new connection from `ip`, against its connection creation rate.
     pub fn record_connection(&self, image: &MetadataImage, ip: IpAddr) -> ConnectionDecision {
         match self.manager(image) {
-            Some((mut state, now)) => state.manager.record_connection(ip, now),
+            Some((mut state, now)) => {
+                let decision = state.manager.record_connection(ip, now);
+                if let ConnectionDecision::Throttle { throttle_ms } = decision {
+                    self.count(3, throttle_ms);
+                }
+                decision
+            }
             None => ConnectionDecision::Accept,
         }
     }
+}
+
+/// The kinds of throttle counted, in the counters' order.
+pub const KINDS: [&str; 4] = ["produce", "fetch", "request", "connection"];
+
+fn kind_name(t: ClientQuotaType) -> &'static str {
+    match t {
+        ClientQuotaType::Produce => KINDS[0],
+        ClientQuotaType::Fetch => KINDS[1],
+        ClientQuotaType::Request => KINDS[2],
+    }
+}
+
+/// What `/metrics` shows of the quotas.
+#[derive(Clone, Debug, Default)]
+pub struct QuotaMetrics {
+    /// (kind, throttled answers or connections, total throttle ms).
+    pub throttles: Vec<(&'static str, u64, u64)>,
+    /// (kind, sensor's user and client id, measured rate): bytes a second
+    /// for produce and fetch, percent of a thread for request.
+    pub rates: Vec<(&'static str, MetricTags, f64)>,
 }
 
 /// The quota user of a principal: its name without the `User:` type.

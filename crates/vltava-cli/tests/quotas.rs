@@ -378,6 +378,22 @@ async fn a_producer_over_its_byte_rate_is_throttled_and_muted() {
         elapsed >= Duration::from_secs(3),
         "600 KiB at 100 KiB/s went through in {elapsed:?}"
     );
+    // The metrics show the sensor and the throttles.
+    let metrics = scrape(&broker);
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("kafka_server_produce_byte_rate{user=\"\",client_id=\"slow\"}")),
+        "{metrics}"
+    );
+    let throttled = metric_value(&metrics, "vltava_quota_throttled_total{quota=\"produce\"}");
+    assert!(throttled >= throttled_count_floor(&throttles), "{metrics}");
+    assert!(
+        metric_value(
+            &metrics,
+            "vltava_quota_throttle_seconds_total{quota=\"produce\"}"
+        ) > 0.0
+    );
     // Every record was written once.
     let end = client
         .list_offsets("q", 0, OffsetSpec::Latest)
@@ -651,4 +667,35 @@ async fn a_listener_over_the_connection_creation_rate_takes_connections_up_late(
         elapsed >= Duration::from_millis(1500),
         "6 connections at 2 a second were all taken up in {elapsed:?}"
     );
+}
+
+/// `/metrics` of the broker's HTTP listener.
+fn scrape(broker: &TestBroker) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", broker.http_port)).expect("HTTP listener");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).unwrap();
+    raw.split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+        .unwrap_or_default()
+}
+
+/// The value of the sample named exactly `series` (name and labels).
+fn metric_value(metrics: &str, series: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in\n{metrics}"))
+}
+
+/// Throttled answers the client saw: the broker counted at least these.
+fn throttled_count_floor(throttles: &[i32]) -> f64 {
+    throttles.iter().filter(|&&t| t > 0).count() as f64
 }

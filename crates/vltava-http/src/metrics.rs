@@ -112,6 +112,7 @@ pub struct Snapshot {
     brokers_unfenced: usize,
     groups: Vec<(GroupOffsets, GroupLag)>,
     process: Option<ProcessStats>,
+    quotas: vltava_broker::quotas::QuotaMetrics,
 }
 
 impl fmt::Debug for Snapshot {
@@ -207,6 +208,7 @@ impl Snapshot {
             quorum,
             groups,
             process: crate::process::read(),
+            quotas: broker.quotas.metrics(&image),
         }
     }
 
@@ -299,6 +301,7 @@ impl Collector for Snapshot {
         self.encode_replication(&mut e)?;
         self.encode_quorum(&mut e)?;
         self.encode_groups(&mut e)?;
+        self.encode_quotas(&mut e)?;
         self.encode_process(&mut e)
     }
 }
@@ -671,6 +674,69 @@ impl Snapshot {
     }
 
     /// Prometheus' standard process metrics.
+    /// Client quotas: Kafka's per-sensor `byte-rate` (Produce, Fetch) and
+    /// `request-time` (Request) under the tags the sensor shares (user and
+    /// client id, empty where the quota does not name one), and how often
+    /// and how long clients were throttled.
+    fn encode_quotas(&self, e: &mut DescriptorEncoder) -> fmt::Result {
+        let rates = |kind: &'static str| {
+            self.quotas
+                .rates
+                .iter()
+                .filter(move |(k, _, _)| *k == kind)
+                .map(|(_, tags, rate)| {
+                    (
+                        vec![
+                            ("user", tags.user.as_str()),
+                            ("client_id", tags.client_id.as_str()),
+                        ],
+                        *rate,
+                    )
+                })
+        };
+        family(
+            e,
+            "kafka_server_produce_byte_rate",
+            "Produce bytes a second of a quota sensor (Kafka's type=Produce byte-rate).",
+            Gauge,
+            rates("produce"),
+        )?;
+        family(
+            e,
+            "kafka_server_fetch_byte_rate",
+            "Consumer fetch bytes a second of a quota sensor (type=Fetch byte-rate).",
+            Gauge,
+            rates("fetch"),
+        )?;
+        family(
+            e,
+            "kafka_server_request_request_time",
+            "Percent of one thread's time used by a quota sensor's requests (type=Request request-time).",
+            Gauge,
+            rates("request"),
+        )?;
+        family(
+            e,
+            "vltava_quota_throttled",
+            "Answers throttled (produce, fetch, request) and connections closed (connection) for being over a client quota.",
+            Counter,
+            self.quotas
+                .throttles
+                .iter()
+                .map(|(kind, n, _)| (vec![("quota", *kind)], *n as f64)),
+        )?;
+        family(
+            e,
+            "vltava_quota_throttle_seconds",
+            "Throttle time handed out for client quotas.",
+            Counter,
+            self.quotas
+                .throttles
+                .iter()
+                .map(|(kind, _, ms)| (vec![("quota", *kind)], *ms as f64 / 1000.0)),
+        )
+    }
+
     fn encode_process(&self, e: &mut DescriptorEncoder) -> fmt::Result {
         let Some(p) = &self.process else {
             return Ok(());

@@ -400,6 +400,17 @@ impl QuotaManager {
         self.sensors.len() + self.ip_sensors.len()
     }
 
+    /// Every live client sensor with its measured rate at `now_ms` (bytes
+    /// a second, or percent of a thread for `Request`): what Kafka's
+    /// `byte-rate` and `request-time` metrics show.
+    pub fn sensor_rates(&mut self, now_ms: i64) -> Vec<(ClientQuotaType, MetricTags, f64)> {
+        let config = self.config.rate;
+        self.sensors
+            .iter_mut()
+            .map(|((t, tags), sensor)| (*t, tags.clone(), sensor.rate.measure(&config, now_ms)))
+            .collect()
+    }
+
     /// The tags of the live client sensors of a type.
     pub fn sensor_tags(&self, quota_type: ClientQuotaType) -> Vec<MetricTags> {
         self.sensors
