@@ -27,9 +27,9 @@ const EXPIRY_CHECK_MS: i64 = 60_000;
 pub struct ClientQuotas {
     rate: RateConfig,
     /// Throttled answers and their throttle time, per quota type
-    /// (produce, fetch, request, connection), for the metrics.
-    throttled: [AtomicU64; 4],
-    throttle_ms: [AtomicU64; 4],
+    /// (produce, fetch, request, connection, mutation), for the metrics.
+    throttled: [AtomicU64; 5],
+    throttle_ms: [AtomicU64; 5],
     /// Set once the image has held any quota: from then on every request
     /// is measured, as Kafka measures a quota type once it was enabled.
     active: AtomicBool,
@@ -178,6 +178,49 @@ impl ClientQuotas {
         }
     }
 
+    /// Takes `permits` partition mutations from the client's controller
+    /// mutation credits (KIP-599). `strict`: refused (with the time until
+    /// the credits recover) while they are overdrawn, as Kafka does for
+    /// the request versions that know THROTTLING_QUOTA_EXCEEDED; otherwise
+    /// always taken.
+    pub fn record_mutations(
+        &self,
+        image: &MetadataImage,
+        client: &QuotaClient,
+        permits: usize,
+        strict: bool,
+    ) -> Result<(), i64> {
+        let Some((mut state, now)) = self.manager(image) else {
+            return Ok(());
+        };
+        if strict {
+            state
+                .manager
+                .record_mutations_strict(client.user, client.client_id, permits as f64, now)
+                .map_err(|t| t.throttle_ms)
+        } else {
+            state
+                .manager
+                .record_mutations(client.user, client.client_id, permits as f64, now);
+            Ok(())
+        }
+    }
+
+    /// The time until the client's mutation credits are no longer
+    /// overdrawn: the throttle of a CreateTopics, CreatePartitions or
+    /// DeleteTopics answer.
+    pub fn mutation_throttle_ms(&self, image: &MetadataImage, client: &QuotaClient) -> i64 {
+        match self.manager(image) {
+            Some((mut state, now)) => {
+                let t = state
+                    .manager
+                    .mutation_throttle_ms(client.user, client.client_id, now);
+                self.count(4, t)
+            }
+            None => 0,
+        }
+    }
+
     /// Records a fetch response's size; the throttle time in ms.
     pub fn record_fetch(&self, image: &MetadataImage, client: &QuotaClient, bytes: usize) -> i64 {
         match self.manager(image) {
@@ -234,7 +277,7 @@ impl ClientQuotas {
 }
 
 /// The kinds of throttle counted, in the counters' order.
-pub const KINDS: [&str; 4] = ["produce", "fetch", "request", "connection"];
+pub const KINDS: [&str; 5] = ["produce", "fetch", "request", "connection", "mutation"];
 
 fn kind_name(t: ClientQuotaType) -> &'static str {
     match t {

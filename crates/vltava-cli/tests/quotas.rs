@@ -699,3 +699,114 @@ fn metric_value(metrics: &str, series: &str) -> f64 {
 fn throttled_count_floor(throttles: &[i32]) -> f64 {
     throttles.iter().filter(|&&t| t > 0).count() as f64
 }
+
+fn creatable(
+    name: &str,
+    partitions: i32,
+) -> vltava_client::protocol::messages::create_topics_request::CreatableTopic {
+    vltava_client::protocol::messages::create_topics_request::CreatableTopic {
+        name: name.to_string(),
+        num_partitions: partitions,
+        replication_factor: -1,
+        ..Default::default()
+    }
+}
+
+/// KIP-599: partitions created or deleted take credits from the client's
+/// controller_mutation_rate; a burst goes through, then topics are refused
+/// with THROTTLING_QUOTA_EXCEEDED (new request versions) until the credits
+/// recover, or let through and throttled (old versions).
+#[tokio::test]
+async fn topic_mutations_over_the_controller_mutation_rate_are_refused_then_allowed() {
+    use vltava_client::protocol::messages::{CreateTopicsRequest, DeleteTopicsRequest};
+    let broker = TestBroker::start(&FAST_WINDOWS);
+    let mut client = broker.client().await;
+    // 1 partition a second; over two one-second samples, a burst of 2.
+    client
+        .alter_client_quotas(
+            &[(
+                vec![("client-id".into(), Some("admin".into()))],
+                vec![("controller_mutation_rate".into(), Some(1.0))],
+            )],
+            false,
+        )
+        .await
+        .unwrap()
+        .remove(0)
+        .unwrap();
+    // A throttled answer mutes its connection until the credits recover,
+    // so each step that must find them overdrawn has a connection of its
+    // own (the same client id shares the credits).
+    let mut first = connection(&broker, "admin").await;
+    let mut second = connection(&broker, "admin").await;
+    let mut third = connection(&broker, "admin").await;
+    let mut fourth = connection(&broker, "admin").await;
+    let create = |names: &[(&str, i32)]| CreateTopicsRequest {
+        topics: names.iter().map(|(n, p)| creatable(n, *p)).collect(),
+        timeout_ms: 10_000,
+        ..Default::default()
+    };
+    let codes = |r: &vltava_client::protocol::messages::CreateTopicsResponse| {
+        let mut c: Vec<(String, i16)> = r
+            .topics
+            .iter()
+            .map(|t| (t.name.clone(), t.error_code))
+            .collect();
+        c.sort();
+        c
+    };
+    // m1's 2 partitions take the burst; m2's overdraw it and are still
+    // allowed (only a mutation on overdrawn credits is refused); m3 is
+    // refused, and the request goes on without it.
+    let throttled = ErrorCode::THROTTLING_QUOTA_EXCEEDED.code();
+    let resp = first
+        .send_version(&create(&[("m1", 2), ("m2", 2), ("m3", 1)]), 7)
+        .await
+        .unwrap();
+    assert_eq!(
+        codes(&resp),
+        vec![("m1".into(), 0), ("m2".into(), 0), ("m3".into(), throttled)]
+    );
+    assert!(
+        resp.throttle_time_ms > 0,
+        "overdrawn: the answer is throttled"
+    );
+    // On another connection of the same client id, at once: refused.
+    let resp = second
+        .send_version(&create(&[("m4", 1), ("m5", 1)]), 7)
+        .await
+        .unwrap();
+    assert_eq!(
+        codes(&resp),
+        vec![("m4".into(), throttled), ("m5".into(), throttled)]
+    );
+    assert!(resp.throttle_time_ms > 0);
+    let deleted = third
+        .send_version(
+            &DeleteTopicsRequest {
+                topic_names: vec!["m1".into()],
+                timeout_ms: 10_000,
+                ..Default::default()
+            },
+            5,
+        )
+        .await
+        .unwrap();
+    assert_eq!(deleted.responses[0].error_code, throttled);
+    // CreateTopics v5 predates the error: let through, and throttled.
+    let resp = fourth.send_version(&create(&[("m6", 1)]), 5).await.unwrap();
+    assert_eq!(codes(&resp), vec![("m6".into(), 0)]);
+    assert!(resp.throttle_time_ms > 0);
+    // Once the credits are back, topics are created again: the muted
+    // connection is read again just then.
+    let resp = fourth.send_version(&create(&[("m7", 1)]), 7).await.unwrap();
+    assert_eq!(codes(&resp), vec![("m7".into(), 0)]);
+    // Another client id is not held to the quota.
+    let mut other = connection(&broker, "other").await;
+    let resp = other
+        .send_version(&create(&[("o1", 8), ("o2", 8)]), 7)
+        .await
+        .unwrap();
+    assert_eq!(codes(&resp), vec![("o1".into(), 0), ("o2".into(), 0)]);
+    assert_eq!(resp.throttle_time_ms, 0);
+}

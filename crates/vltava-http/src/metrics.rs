@@ -718,7 +718,7 @@ impl Snapshot {
         family(
             e,
             "vltava_quota_throttled",
-            "Answers throttled (produce, fetch, request) and connections closed (connection) for being over a client quota.",
+            "Answers throttled (produce, fetch, request, mutation) and connections closed (connection) for being over a client quota.",
             Counter,
             self.quotas
                 .throttles

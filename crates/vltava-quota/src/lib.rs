@@ -13,8 +13,9 @@
 //! - `rate`: Kafka's windowed `Rate` (`quota.window.num` samples of
 //!   `quota.window.size.seconds`);
 //! - `manager`: sensors shared by the connections of one quota entity,
-//!   throttle times (KIP-219), per-IP connection rates (KIP-612), expiry
-//!   of idle sensors;
+//!   throttle times (KIP-219), per-IP connection rates (KIP-612), the
+//!   controller mutation quota (KIP-599), expiry of idle sensors;
+//! - `token_bucket`: the credits the mutation quota is measured with;
 //! - `validate`: AlterClientQuotas validation and DescribeClientQuotas
 //!   filters (KIP-546), with Kafka's error codes and messages.
 //!
@@ -39,17 +40,19 @@ mod entity;
 mod manager;
 mod rate;
 mod store;
+mod token_bucket;
 mod validate;
 
 pub use entity::{
     EntityName, MetricTags, QuotaEntity, QuotaKey, CLIENT_ID, DEFAULT_NAME, IP, USER,
 };
 pub use manager::{
-    throttle_time_ms, ClientQuotaType, ConnectionDecision, QuotaConfig, QuotaManager,
-    INACTIVE_SENSOR_EXPIRATION_MS, NANOS_TO_PERCENTAGE_PER_SECOND, UNLIMITED,
+    throttle_time_ms, ClientQuotaType, ConnectionDecision, MutationThrottled, QuotaConfig,
+    QuotaManager, INACTIVE_SENSOR_EXPIRATION_MS, NANOS_TO_PERCENTAGE_PER_SECOND, UNLIMITED,
 };
 pub use rate::{Rate, RateConfig};
 pub use store::{QuotaLevel, QuotaStore, ResolvedQuota};
+pub use token_bucket::TokenBucket;
 pub use validate::{
     allowed_keys, describe, display_parts, validate_alteration, validate_entity, validate_value,
     DescribedEntity, FilterComponent, MatchType, QuotaChange, QuotaError, QuotaOp, INVALID_REQUEST,

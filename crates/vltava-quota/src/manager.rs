@@ -26,6 +26,7 @@ use std::net::IpAddr;
 use crate::entity::{MetricTags, QuotaEntity, QuotaKey};
 use crate::rate::{Rate, RateConfig};
 use crate::store::{QuotaStore, ResolvedQuota};
+use crate::token_bucket::TokenBucket;
 
 /// Kafka's limit when none applies (`Long.MaxValue` bytes per second).
 pub const UNLIMITED: f64 = i64::MAX as f64;
@@ -122,6 +123,15 @@ pub struct QuotaManager {
     enabled: BTreeMap<ClientQuotaType, bool>,
     sensors: BTreeMap<(ClientQuotaType, MetricTags), Sensor>,
     ip_sensors: BTreeMap<IpAddr, Sensor>,
+    /// Controller mutation credits, and when each was last used.
+    mutation_buckets: BTreeMap<MetricTags, (TokenBucket, i64)>,
+}
+
+/// A controller mutation refused because the credits are overdrawn
+/// (Kafka's THROTTLING_QUOTA_EXCEEDED), with the time until they are not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MutationThrottled {
+    pub throttle_ms: i64,
 }
 
 impl QuotaManager {
@@ -383,16 +393,84 @@ impl QuotaManager {
         }
     }
 
+    /// The controller mutation credits of a connection, with its quota;
+    /// `None` without a `controller_mutation_rate` that applies.
+    fn mutation_bucket(
+        &mut self,
+        user: &str,
+        client_id: &str,
+        now_ms: i64,
+    ) -> Option<(&mut (TokenBucket, i64), f64)> {
+        let resolved = self
+            .store
+            .resolve(QuotaKey::ControllerMutationRate, user, client_id);
+        let quota = resolved.limit?;
+        let config = self.config.rate;
+        let bucket = self
+            .mutation_buckets
+            .entry(resolved.tags)
+            .or_insert_with(|| (TokenBucket::new(quota, &config, now_ms), now_ms));
+        Some((bucket, quota))
+    }
+
+    /// Takes `permits` (partitions created or deleted) from the
+    /// connection's mutation credits, as Kafka's strict mutation quota
+    /// does (CreateTopics v6+, CreatePartitions v3+, DeleteTopics v5+):
+    /// refused, and nothing taken, while the credits are overdrawn; taken
+    /// even when that overdraws them.
+    pub fn record_mutations_strict(
+        &mut self,
+        user: &str,
+        client_id: &str,
+        permits: f64,
+        now_ms: i64,
+    ) -> Result<(), MutationThrottled> {
+        let config = self.config.rate;
+        let Some(((bucket, last), quota)) = self.mutation_bucket(user, client_id, now_ms) else {
+            return Ok(());
+        };
+        if bucket.credits(quota, &config, now_ms) < 0.0 {
+            return Err(MutationThrottled {
+                throttle_ms: bucket.throttle_ms(quota, &config, now_ms),
+            });
+        }
+        bucket.record(permits, quota, &config, now_ms);
+        *last = now_ms;
+        Ok(())
+    }
+
+    /// Takes `permits` without a check (the permissive quota of older
+    /// request versions, which are throttled afterwards instead).
+    pub fn record_mutations(&mut self, user: &str, client_id: &str, permits: f64, now_ms: i64) {
+        let config = self.config.rate;
+        if let Some(((bucket, last), quota)) = self.mutation_bucket(user, client_id, now_ms) {
+            bucket.record(permits, quota, &config, now_ms);
+            *last = now_ms;
+        }
+    }
+
+    /// The time until the connection's mutation credits are no longer
+    /// overdrawn (0 if they are not, or no quota applies).
+    pub fn mutation_throttle_ms(&mut self, user: &str, client_id: &str, now_ms: i64) -> i64 {
+        let config = self.config.rate;
+        match self.mutation_bucket(user, client_id, now_ms) {
+            Some(((bucket, _), quota)) => bucket.throttle_ms(quota, &config, now_ms),
+            None => 0,
+        }
+    }
+
     /// Drops the sensors nothing was recorded in for more than the
     /// expiration time; returns how many went.
     pub fn expire(&mut self, now_ms: i64) -> usize {
         let limit = self.config.inactive_sensor_expiration_ms;
-        let before = self.sensors.len() + self.ip_sensors.len();
+        let before = self.sensors.len() + self.ip_sensors.len() + self.mutation_buckets.len();
         self.sensors
             .retain(|_, s| now_ms - s.last_record_ms <= limit);
         self.ip_sensors
             .retain(|_, s| now_ms - s.last_record_ms <= limit);
-        before - self.sensors.len() - self.ip_sensors.len()
+        self.mutation_buckets
+            .retain(|_, (_, last)| now_ms - *last <= limit);
+        before - self.sensors.len() - self.ip_sensors.len() - self.mutation_buckets.len()
     }
 
     /// The number of live sensors (client and IP).

@@ -996,3 +996,72 @@ fn replacing_the_store_applies_new_limits_and_keeps_history() {
     assert!(q.quotas_enabled(ClientQuotaType::Produce));
     assert_eq!(q.record_produce("alice", "app", 500_000_000, 0), 0);
 }
+
+#[test]
+fn the_mutation_quota_lets_a_burst_through_then_refuses_until_credits_return() {
+    // 2 partitions a second over 2 samples of 1 s: a burst of 4.
+    let config = QuotaConfig {
+        rate: RateConfig {
+            samples: 2,
+            window_ms: 1000,
+        },
+        ..QuotaConfig::default()
+    };
+    let mut q = QuotaManager::new(config);
+    // No quota: never refused.
+    assert_eq!(q.record_mutations_strict("alice", "app", 1000.0, 0), Ok(()));
+    q.set(
+        &QuotaEntity::client(name("alice"), None),
+        "controller_mutation_rate",
+        Some(2.0),
+    );
+    // 3 of the 4 credits, then 3 more: allowed though it overdraws (-2).
+    assert_eq!(q.record_mutations_strict("alice", "app", 3.0, 0), Ok(()));
+    assert_eq!(q.mutation_throttle_ms("alice", "app", 0), 0);
+    assert_eq!(q.record_mutations_strict("alice", "app", 3.0, 0), Ok(()));
+    // -2 credits at 2 a second: a second to wait, and refused meanwhile.
+    assert_eq!(q.mutation_throttle_ms("alice", "app", 0), 1000);
+    assert_eq!(
+        q.record_mutations_strict("alice", "app", 1.0, 500),
+        Err(MutationThrottled { throttle_ms: 500 })
+    );
+    // Another user has no quota; the same user with another client id
+    // shares alice's credits (the quota names the user only).
+    assert_eq!(q.record_mutations_strict("bob", "app", 50.0, 500), Ok(()));
+    assert!(q
+        .record_mutations_strict("alice", "other", 1.0, 500)
+        .is_err());
+    // Back at zero after a second: allowed again.
+    assert_eq!(q.record_mutations_strict("alice", "app", 1.0, 1000), Ok(()));
+    // Refill stops at the burst.
+    assert_eq!(q.mutation_throttle_ms("alice", "app", 60_000), 0);
+    assert_eq!(
+        q.record_mutations_strict("alice", "app", 4.0, 60_000),
+        Ok(())
+    );
+    assert_eq!(
+        q.record_mutations_strict("alice", "app", 0.0, 60_000),
+        Ok(())
+    );
+    q.record_mutations("alice", "app", 1.0, 60_000);
+    assert_eq!(q.mutation_throttle_ms("alice", "app", 60_000), 500);
+    // Idle buckets expire with the sensors.
+    assert!(q.expire(60_000 + INACTIVE_SENSOR_EXPIRATION_MS + 1) >= 1);
+}
+
+#[test]
+fn token_bucket_follows_kafkas_arithmetic() {
+    let config = RateConfig {
+        samples: 11,
+        window_ms: 1000,
+    };
+    // Burst: 11 samples × 1 s × 10 a second = 110.
+    let mut b = TokenBucket::new(10.0, &config, 0);
+    assert_eq!(b.credits(10.0, &config, 0), 110.0);
+    b.record(115.0, 10.0, &config, 0);
+    assert_eq!(b.credits(10.0, &config, 0), -5.0);
+    assert_eq!(b.throttle_ms(10.0, &config, 0), 500);
+    assert_eq!(b.credits(10.0, &config, 250), -2.5);
+    assert_eq!(b.throttle_ms(10.0, &config, 250), 250);
+    assert_eq!(b.credits(10.0, &config, 100_000), 110.0);
+}

@@ -18,6 +18,7 @@ pub mod groups;
 pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
+pub mod mutation_quota;
 pub mod offsets_for_leader_epoch;
 pub mod produce;
 pub mod quorum;
@@ -286,12 +287,35 @@ pub fn supported_versions(api_key: ApiKey) -> Option<VersionRange> {
 pub async fn handle(
     broker: &Broker,
     context: &RequestContext<'_>,
-    body: RequestBody,
+    mut body: RequestBody,
 ) -> Result<Option<vltava_protocol::ResponseBody>, String> {
     // The cluster-level checks, before anything is relayed or answered.
     if let Some(refused) = cluster_check(broker, context, &body) {
         return refused;
     }
+    // Topics over the controller mutation quota are refused here and the
+    // rest goes on (see `mutation_quota`).
+    if let Some(refused) = mutation_quota::apply(broker, context, &mut body) {
+        let mut response = if mutation_quota::is_empty(&body) {
+            mutation_quota::empty_answer(&refused)
+        } else {
+            match dispatch(broker, context, body).await? {
+                Some(response) => response,
+                None => return Ok(None),
+            }
+        };
+        mutation_quota::merge(&mut response, refused);
+        return Ok(Some(response));
+    }
+    dispatch(broker, context, body).await
+}
+
+/// Relays or answers a request that passed the cluster checks.
+async fn dispatch(
+    broker: &Broker,
+    context: &RequestContext<'_>,
+    body: RequestBody,
+) -> Result<Option<vltava_protocol::ResponseBody>, String> {
     // DescribeQuorum is answered from the quorum leader's view; a node that
     // does not lead relays it there, as Kafka's brokers forward it to the
     // active controller (the Admin client sends it to any node).

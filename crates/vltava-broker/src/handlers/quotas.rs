@@ -128,6 +128,8 @@ pub fn describe_client_quotas(
     match describe(image.client_quotas().store(), &components, request.strict) {
         Err(e) => refused(ErrorCode(e.code), e.message),
         Ok(found) => ResponseBody::DescribeClientQuotas(DescribeClientQuotasResponse {
+            // Null on success, as Kafka answers (the spec's default is "").
+            error_message: None,
             entries: Some(
                 found
                     .into_iter()

@@ -699,6 +699,13 @@ async fn handle_frame(
             }
             t
         }
+        // The controller mutation quota: the time until the client's
+        // credits recover (topics refused meanwhile were answered
+        // THROTTLING_QUOTA_EXCEEDED by the handler).
+        (ApiKey::CreateTopics | ApiKey::CreatePartitions | ApiKey::DeleteTopics, _) => broker
+            .quotas
+            .mutation_throttle_ms(&image, &client)
+            .max(request_ms),
         _ => request_ms,
     };
     if throttle_ms > 0 {
