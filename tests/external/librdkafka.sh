@@ -7,6 +7,10 @@
 #   tests/external/librdkafka.sh 0017 0052  # these tests instead
 #   tests/external/librdkafka.sh extended   # required + the other tests that
 #                                           # pass and take < 25 s (~6 min)
+#   tests/external/librdkafka.sh security   # the SSL, SASL and ACL tests, each
+#                                           # with the client settings trivup
+#                                           # would give it (see below)
+#   tests/external/librdkafka.sh security 0135 0097:ssl   # some of them
 #
 # 1. fetches librdkafka's source as shipped in the rdkafka-sys crate, with
 #    cargo (crates.io is the only place it comes from), into $VLTAVA_CACHE;
@@ -42,15 +46,39 @@
 #                           (broker runs with auto.create.topics.enable=false;
 #                           tests 0045 (two of its parts), 0107 and 0111 need it)
 #
+# Security mode (`security [TEST[:VARIANT]...]`) sets up what librdkafka's
+# trivup would: a cluster of LIBRDKAFKA_NODES (default 3 here: 0142 creates a
+# topic with replication factor 3) combined nodes, each with PLAINTEXT, SSL,
+# SASL_PLAINTEXT and SASL_SSL listeners; `vltava dev-certs` for the CA and the
+# broker and client certificates (plus, with openssl, the DER, PKCS#12 and
+# second-CA files and the SSL_* variables 0097 reads); TLS 1.2 and
+# ssl.client.auth=LIBRDKAFKA_SSL_CLIENT_AUTH (default required, as trivup's
+# ssl_client_auth; requested is its other setting, which 0097 knows too);
+# PLAIN, SCRAM-SHA-256/512 (users set with `vltava users scram set`) and
+# OAUTHBEARER (unsecured tokens); StandardAuthorizer with trivup's
+# super.users=User:admin and allow.everyone.if.no.acl.found=true;
+# connections.max.reauth.ms=LIBRDKAFKA_REAUTH_MS (default 10000, as trivup).
+# Each run is TEST:VARIANT, the variant naming the test.conf it gets
+# (SECURITY_RUNS and write_security_conf below); a bare TEST runs all its
+# variants. Tests that call kafka-acls.sh get Apache Kafka's own AclCommand
+# (tests/external/librdkafka-security/bin; needs Java 17+ and
+# `tests/reference/kafka/kafka.sh prepare`). The nodes' logs are
+# broker-N.log. About 6 minutes; 0097 fails (docs/compatibility.md).
+#
 # Results and the reasons for the tests not run here: docs/compatibility.md.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "$0")/../.." && pwd)"
+MODE=plain
+if [ "$#" -ge 1 ] && [ "$1" = security ]; then MODE=security; shift; fi
 CACHE="${VLTAVA_CACHE:-$HOME/.cache/vltava}"
 RDKAFKA_SYS_VERSION="${RDKAFKA_SYS_VERSION:-4.10.0}"
 TEST_TIMEOUT="${LIBRDKAFKA_TEST_TIMEOUT:-120}"
 SCENARIO="${LIBRDKAFKA_SCENARIO:-default}"
 NODES="${LIBRDKAFKA_NODES:-1}"
+if [ "$MODE" = security ]; then NODES="${LIBRDKAFKA_NODES:-3}"; fi
+REAUTH_MS="${LIBRDKAFKA_REAUTH_MS:-10000}"
+SSL_CLIENT_AUTH="${LIBRDKAFKA_SSL_CLIENT_AUTH:-required}"
 KAFKA_VERSION="${TEST_KAFKA_VERSION:-3.9.0}"
 # librdkafka's tests/scenarios/*.json, as broker settings.
 case "$SCENARIO" in
@@ -70,7 +98,24 @@ REQUIRED_TESTS=(0001 0002 0003 0005 0007 0008 0011 0012 0013 0035 0044 0054 0063
 EXTENDED_TESTS=(0014 0015 0016 0017 0019 0020 0021 0022 0029 0031 0034 0036 0038 0039 0040
   0041 0042 0048 0053 0056 0057 0059 0060 0064 0065 0067 0069 0070 0073 0082 0083 0085
   0086 0090 0092 0099 0110 0112 0114 0118 0123 0125 0127 0130 0132 0140)
-if [ "$#" -eq 1 ] && [ "$1" = extended ]; then
+# Security mode: TEST:VARIANT, the variant naming the client settings
+# (write_security_conf below). The order keeps the long 0142 runs last.
+SECURITY_RUNS=(0097:ssl 0097:sasl_ssl 0135:plain 0135:scram256 0135:sasl_ssl_scram512
+  0115:plaintext 0119:plaintext 0109:plaintext 0142:plain 0142:scram512 0142:oauthbearer)
+if [ "$MODE" = security ]; then
+  TESTS_TO_RUN=()
+  for run in "${SECURITY_RUNS[@]}"; do
+    if [ "$#" -eq 0 ]; then TESTS_TO_RUN+=("$run"); continue; fi
+    for want in "$@"; do
+      if [ "$want" = "$run" ] || [ "$want" = "${run%%:*}" ]; then TESTS_TO_RUN+=("$run"); fi
+    done
+  done
+  for want in "$@"; do
+    case "$want" in *:*) ;; *) continue ;; esac
+    printf '%s\n' "${TESTS_TO_RUN[@]}" | grep -qxF "$want" || TESTS_TO_RUN+=("$want")
+  done
+  [ "${#TESTS_TO_RUN[@]}" -gt 0 ] || { echo "no security runs match: $* (known: ${SECURITY_RUNS[*]}; or name TEST:VARIANT)" >&2; exit 2; }
+elif [ "$#" -eq 1 ] && [ "$1" = extended ]; then
   TESTS_TO_RUN=("${REQUIRED_TESTS[@]}" "${EXTENDED_TESTS[@]}")
 elif [ "$#" -gt 0 ]; then
   TESTS_TO_RUN=("$@")
@@ -90,7 +135,7 @@ GROUP_TESTS=(0015 0017 0022 0029 0031 0034 0036 0041 0042 0070 0073 0085 0092 01
 # CI is set (its latency bounds are not for shared machines), so CI leaves
 # it out.
 TXN_TESTS=(0137)
-if [ "$#" -eq 0 ]; then TESTS_TO_RUN+=("${GROUP_TESTS[@]}" "${TXN_TESTS[@]}"); fi
+if [ "$#" -eq 0 ] && [ "$MODE" = plain ]; then TESTS_TO_RUN+=("${GROUP_TESTS[@]}" "${TXN_TESTS[@]}"); fi
 
 log() { printf '[librdkafka.sh] %s\n' "$*" >&2; }
 
@@ -174,14 +219,25 @@ WORK="$(mktemp -d "${TMPDIR:-/tmp}/vltava-librdkafka.XXXXXX")"
 LOGS="${LIBRDKAFKA_LOGS:-$WORK/logs}"
 mkdir -p "$LOGS"
 BROKER_PID=""
+# Security mode runs its nodes itself: their pids, space-separated.
+NODE_PIDS=""
 stop_broker() {
-  if [ -n "$BROKER_PID" ] && kill -0 "$BROKER_PID" 2>/dev/null; then
-    kill -TERM "$BROKER_PID" 2>/dev/null || true
-    for _ in $(seq 150); do kill -0 "$BROKER_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$BROKER_PID" 2>/dev/null || true
-    wait "$BROKER_PID" 2>/dev/null || true
-  fi
+  local pid
+  for pid in $BROKER_PID $NODE_PIDS; do
+    if kill -0 "$pid" 2>/dev/null; then kill -TERM "$pid" 2>/dev/null || true; fi
+  done
+  for pid in $BROKER_PID $NODE_PIDS; do
+    for _ in $(seq 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
   BROKER_PID=""
+  NODE_PIDS=""
+}
+# Whether the broker (every node, in security mode) is still running.
+broker_alive() {
+  local pid
+  for pid in $BROKER_PID $NODE_PIDS; do kill -0 "$pid" 2>/dev/null || return 1; done
 }
 cleanup() {
   stop_broker
@@ -192,7 +248,122 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 BROKERS=""
-if [ "$NODES" -gt 1 ]; then
+# The protocols' bootstrap lists in security mode.
+declare -A BOOTSTRAP=()
+CERTS="$WORK/certs"
+KEY_PASSWORD=12345678
+if [ "$MODE" = security ]; then
+  # Certificates: vltava's development CA, broker and client certificate,
+  # then the other forms of the client's that trivup writes (SslApp), which
+  # 0097 loads with ssl.*.pem and set_ssl_cert(): the certificate with the
+  # CA appended, DER, PKCS#12 and a second, unused CA first in all_cas.pem.
+  command -v openssl >/dev/null || { log "security mode needs openssl"; exit 2; }
+  "$VLTAVA_BIN" dev-certs --dir "$CERTS" >/dev/null
+  (
+    cd "$CERTS"
+    cat client-cert.pem ca.pem >client-pub.pem
+    cp client-key.pem client-priv.pem
+    openssl x509 -outform der -in client-cert.pem -out client-pub.der
+    openssl pkey -outform der -in client-key.pem -out client-priv.der
+    openssl x509 -outform der -in ca.pem -out ca.der
+    openssl pkcs12 -export -out client.pfx -inkey client-key.pem -in client-pub.pem \
+      -passout "pass:$KEY_PASSWORD"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+      -subj "/CN=Unused test CA" -keyout unused-ca-key.pem -out unused-ca.pem
+    openssl x509 -outform der -in unused-ca.pem -out unused-ca.der
+    cat unused-ca.pem ca.pem >all_cas.pem
+  ) >"$LOGS/certs.log" 2>&1 || { log "could not write the certificates: $(tail -3 "$LOGS/certs.log")"; exit 2; }
+  # Four listeners a node, on ports bound together (so distinct) and
+  # released just before the nodes bind them.
+  read -ra PORTS <<<"$(python3 -c '
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+' "$((NODES * 4))")"
+  PROTOCOLS=(PLAINTEXT SSL SASL_PLAINTEXT SASL_SSL)
+  voters=()
+  for n in $(seq "$NODES"); do voters+=("$n@127.0.0.1:${PORTS[$(((n - 1) * 4))]}"); done
+  CLUSTER_ID="$(python3 -c 'import base64,uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')"
+  plain_jaas='org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" password="admin" user_admin="admin" user_testuser="testpass";'
+  oauth_jaas='org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required unsecuredLoginStringClaim_sub="admin";'
+  for n in $(seq "$NODES"); do
+    listeners=()
+    for i in 0 1 2 3; do
+      proto="${PROTOCOLS[$i]}"
+      p="${PORTS[$(((n - 1) * 4 + i))]}"
+      listeners+=("$proto://127.0.0.1:$p")
+      BOOTSTRAP[$proto]="${BOOTSTRAP[$proto]:+${BOOTSTRAP[$proto]},}127.0.0.1:$p"
+    done
+    {
+      echo "# librdkafka.sh security: node $n, set up as trivup sets up Kafka for librdkafka's tests"
+      echo "node.id=$n"
+      echo "process.roles=broker,controller"
+      echo "listeners=$(IFS=,; echo "${listeners[*]}")"
+      echo "controller.quorum.voters=$(IFS=,; echo "${voters[*]}")"
+      echo "http.listeners="
+      echo "num.partitions=4"
+      if [ "$SCENARIO" = noautocreate ]; then echo "auto.create.topics.enable=false"; fi
+      echo "ssl.keystore.type=PEM"
+      echo "ssl.keystore.location=$CERTS/broker.pem"
+      echo "ssl.truststore.type=PEM"
+      echo "ssl.truststore.location=$CERTS/ca.pem"
+      echo "ssl.client.auth=$SSL_CLIENT_AUTH"
+      # trivup's brokers offer TLS 1.2 (and older, which vltava does not):
+      # a client certificate the broker refuses then fails the handshake
+      # itself, which 0097 expects, rather than the first read after it.
+      echo "ssl.enabled.protocols=TLSv1.2"
+      echo "sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512,OAUTHBEARER"
+      for l in sasl_plaintext sasl_ssl; do
+        echo "listener.name.$l.plain.sasl.jaas.config=$plain_jaas"
+        echo "listener.name.$l.oauthbearer.sasl.jaas.config=$oauth_jaas"
+      done
+      echo "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+      echo "super.users=User:admin"
+      echo "allow.everyone.if.no.acl.found=true"
+      echo "connections.max.reauth.ms=$REAUTH_MS"
+      for kv in ${LIBRDKAFKA_SET:-}; do echo "$kv"; done
+    } >"$WORK/node-$n.properties"
+    "$VLTAVA_BIN" storage format --cluster-id "$CLUSTER_ID" --config "$WORK/node-$n.properties" \
+      --data-dir "$WORK/data/node-$n" >"$LOGS/format-$n.log" 2>&1 ||
+      { log "formatting node $n failed: $(tail -3 "$LOGS/format-$n.log")"; exit 2; }
+  done
+  for n in $(seq "$NODES"); do
+    "$VLTAVA_BIN" server --config "$WORK/node-$n.properties" --data-dir "$WORK/data/node-$n" \
+      >"$LOGS/broker-$n.log" 2>&1 &
+    NODE_PIDS="$NODE_PIDS $!"
+  done
+  BROKERS="${BOOTSTRAP[PLAINTEXT]}"
+  # Ready when every node lists all N brokers.
+  ready=0
+  for _ in $(seq 300); do
+    broker_alive || break
+    ready=1
+    for b in ${BROKERS//,/ }; do
+      c="$("$VLTAVA_BIN" cluster --bootstrap "$b" --output json 2>/dev/null |
+        python3 -c 'import json,sys; print(len(json.load(sys.stdin)["brokers"]))' 2>/dev/null || echo 0)"
+      [ "$c" = "$NODES" ] || ready=0
+    done
+    [ "$ready" = 1 ] && break
+    sleep 0.2
+  done
+  [ "$ready" = 1 ] || { log "the nodes did not start: $(tail -q -n 3 "$LOGS"/broker-*.log)"; exit 2; }
+  # SCRAM credentials for the SASL user and admin, as trivup sets them with
+  # kafka-configs.sh --add-config 'SCRAM-SHA-n=[iterations=4096,password=...]'.
+  for mech in SCRAM-SHA-256 SCRAM-SHA-512; do
+    for up in testuser=testpass admin=admin; do
+      "$VLTAVA_BIN" users scram set --bootstrap "$BROKERS" --user "${up%%=*}" --password "${up#*=}" \
+        --mechanism "$mech" >>"$LOGS/scram.log" 2>&1 ||
+        { log "could not set SCRAM credentials: $(tail -3 "$LOGS/scram.log")"; exit 2; }
+    done
+  done
+  PORT="${BROKERS%%,*}"
+  PORT="${PORT##*:}"
+  log "$NODES node(s) (pids$NODE_PIDS): PLAINTEXT ${BOOTSTRAP[PLAINTEXT]}, SSL ${BOOTSTRAP[SSL]}, SASL_PLAINTEXT ${BOOTSTRAP[SASL_PLAINTEXT]}, SASL_SSL ${BOOTSTRAP[SASL_SSL]}; logs in $LOGS"
+elif [ "$NODES" -gt 1 ]; then
   # A cluster: dev-cluster formats and starts the nodes on free ports and
   # prints the bootstrap servers; SIGTERM stops them all.
   "$VLTAVA_BIN" dev-cluster --nodes "$NODES" --dir "$WORK/data" "${BROKER_SETTINGS[@]}" \
@@ -252,6 +423,62 @@ VLTAVA_BIN="$(cd "$(dirname "$VLTAVA_BIN")" && pwd)/$(basename "$VLTAVA_BIN")"
 cat >"$WORK/test.conf" <<EOF
 bootstrap.servers=$BROKERS
 EOF
+# Security mode: the test.conf of a variant, written as trivup's
+# LibrdkafkaTestApp writes it for that cluster (plaintext, ssl, or
+# [sasl_ssl_]plain|scram256|scram512|oauthbearer, SASL_PLAINTEXT unless
+# sasl_ssl_; sasl_ssl alone is sasl_ssl_plain); prints its path.
+write_security_conf() {
+  local v="$1" f="$WORK/test-$1.conf" proto=SASL_PLAINTEXT mech
+  case "$v" in
+    plaintext) proto=PLAINTEXT mech="" ;;
+    ssl) proto=SSL mech="" ;;
+    sasl_ssl) proto=SASL_SSL mech=plain ;;
+    sasl_ssl_*) proto=SASL_SSL mech="${v#sasl_ssl_}" ;;
+    *) mech="$v" ;;
+  esac
+  case "$mech" in
+    "") ;;
+    plain) mech=PLAIN ;;
+    scram256) mech=SCRAM-SHA-256 ;;
+    scram512) mech=SCRAM-SHA-512 ;;
+    oauthbearer) mech=OAUTHBEARER ;;
+    *) log "unknown variant $v: plaintext, ssl, [sasl_ssl_]plain|scram256|scram512|oauthbearer"; return 1 ;;
+  esac
+  {
+    echo "broker.address.family=v4"
+    # trivup's too: the tests' own time limits doubled (0119 spends ~4 s in
+    # kafka-acls.sh's JVM before its 15 s of consuming, under a 20 s limit).
+    echo "test.timeout.multiplier=2"
+    echo "bootstrap.servers=${BOOTSTRAP[$proto]}"
+    echo "security.protocol=$proto"
+    if [ -n "$mech" ]; then echo "sasl.mechanisms=$mech"; fi
+    case "$mech" in
+      PLAIN | SCRAM-*) printf 'sasl.username=testuser\nsasl.password=testpass\n' ;;
+      OAUTHBEARER) printf 'enable.sasl.oauthbearer.unsecure.jwt=true\nsasl.oauthbearer.config=scope=requiredScope principal=admin\n' ;;
+    esac
+    case "$proto" in
+      *SSL)
+        echo "ssl.ca.location=$CERTS/ca.pem"
+        echo "ssl.certificate.location=$CERTS/client-pub.pem"
+        echo "ssl.key.location=$CERTS/client-priv.pem"
+        echo "ssl.key.password=$KEY_PASSWORD"
+        ;;
+    esac
+  } >"$f"
+  echo "$f"
+}
+if [ "$MODE" = security ]; then
+  # Tests that run kafka-acls.sh get Apache Kafka's own (and kafka-topics.sh
+  # the stand-in above).
+  KAFKA_PATH="$REPO/tests/external/librdkafka-security"
+  # The files trivup names in SSL_* for the tests (0097).
+  export SSL_pkcs="$CERTS/client.pfx" SSL_pub_der="$CERTS/client-pub.der" \
+    SSL_pub_pem="$CERTS/client-pub.pem" SSL_priv_der="$CERTS/client-priv.der" \
+    SSL_priv_pem="$CERTS/client-priv.pem" SSL_ca_der="$CERTS/ca.der" SSL_ca_pem="$CERTS/ca.pem" \
+    SSL_ca_key="$CERTS/ca-key.pem" SSL_unused_ca_pem="$CERTS/unused-ca.pem" \
+    SSL_unused_ca_der="$CERTS/unused-ca.der" SSL_all_cas_pem="$CERTS/all_cas.pem" \
+    SSL_password="$KEY_PASSWORD" SSL_client_auth="$SSL_CLIENT_AUTH"
+fi
 log "librdkafka $LIBRDKAFKA_VERSION ($FULL_VERSION), scenario $SCENARIO, TEST_KAFKA_VERSION $KAFKA_VERSION, tests: ${TESTS_TO_RUN[*]}"
 passed=0
 failed=0
@@ -259,19 +486,38 @@ failed_tests=()
 for i in "${!TESTS_TO_RUN[@]}"; do
   t="${TESTS_TO_RUN[$i]}"
   started=$SECONDS
+  # In security mode t is TEST:VARIANT.
+  tnum="${t%%:*}"
+  conf="$WORK/test.conf"
+  log_file="$LOGS/$t.log"
+  run_timeout="$TEST_TIMEOUT"
+  if [ "$MODE" = security ]; then
+    log_file="$LOGS/${t/:/-}.log"
+    if ! conf="$(write_security_conf "${t#*:}")"; then
+      echo "FAIL $t (unknown variant)"
+      failed=$((failed + 1))
+      failed_tests+=("$t")
+      continue
+    fi
+    # 0142 runs 7 parts of a little over one re-authentication interval
+    # each, under a limit of its own (9 intervals + 30 s, doubled).
+    if [ "$tnum" = 0142 ] && [ "$run_timeout" -lt $((2 * (9 * REAUTH_MS / 1000 + 30) + 10)) ]; then
+      run_timeout=$((2 * (9 * REAUTH_MS / 1000 + 30) + 10))
+    fi
+  fi
   set +e
   # The braces keep bash's "Aborted" notice for a test-runner that died on
   # an assertion out of our output (the log has the details).
   { (
     cd "$BUILD/tests" &&
-      LD_LIBRARY_PATH="$BUILD/src:$BUILD/src-cpp" RDKAFKA_TEST_CONF="$WORK/test.conf" \
-        TEST_KAFKA_VERSION="$KAFKA_VERSION" TESTS="$t" KAFKA_PATH="$KAFKA_PATH" BROKERS="$BROKERS" \
-        VLTAVA_BIN="$VLTAVA_BIN" timeout -k 10 "$TEST_TIMEOUT" ./test-runner "${RUNNER_FLAGS[@]}"
-  ) >"$LOGS/$t.log" 2>&1 </dev/null; } 2>/dev/null
+      LD_LIBRARY_PATH="$BUILD/src:$BUILD/src-cpp" RDKAFKA_TEST_CONF="$conf" \
+        TEST_KAFKA_VERSION="$KAFKA_VERSION" TESTS="$tnum" KAFKA_PATH="$KAFKA_PATH" BROKERS="$BROKERS" \
+        VLTAVA_BIN="$VLTAVA_BIN" timeout -k 10 "$run_timeout" ./test-runner "${RUNNER_FLAGS[@]}"
+  ) >"$log_file" 2>&1 </dev/null; } 2>/dev/null
   rc=$?
   set -e
   # The summary table: "| 0012_produce_consume | PASSED | 1.6s |".
-  summary="$(sed 's/\x1b\[[0-9;]*m//g' "$LOGS/$t.log" | grep -aE "^\| ${t}_" || true)"
+  summary="$(sed 's/\x1b\[[0-9;]*m//g' "$log_file" | grep -aE "^\| ${tnum}_" || true)"
   elapsed=$((SECONDS - started))
   if [ "$rc" = 0 ] && grep -qE '\| +PASSED +\|' <<<"$summary" && ! grep -qE '\| +FAILED +\|' <<<"$summary"; then
     echo "PASS $t ($(grep -E '\| +PASSED +\|' <<<"$summary" | awk -F'|' '{gsub(/ /,"",$2); printf "%s ", $2}')${elapsed}s)"
@@ -280,22 +526,22 @@ for i in "${!TESTS_TO_RUN[@]}"; do
     why="exit $rc"
     # 124: timeout(1) stopped it; 137 after the limit: killed by timeout -k.
     # (test-runner kills itself with SIGKILL on its own per-test timeouts.)
-    if [ "$rc" = 124 ] || { [ "$rc" = 137 ] && [ "$elapsed" -ge "$TEST_TIMEOUT" ]; }; then
-      why="timed out after ${TEST_TIMEOUT}s"
+    if [ "$rc" = 124 ] || { [ "$rc" = 137 ] && [ "$elapsed" -ge "$run_timeout" ]; }; then
+      why="timed out after ${run_timeout}s"
     fi
     [ -n "$summary" ] || why="$why, no summary"
     # A test that skipped itself did not pass: say so, and why.
     if grep -qE '\| +SKIPPED +\|' <<<"$summary"; then
-      why="$why, skipped by librdkafka: $(sed 's/\x1b\[[0-9;]*m//g' "$LOGS/$t.log" | grep -a -m1 -oE 'SKIPPING TEST: .*' | head -1 || echo 'see log')"
+      why="$why, skipped by librdkafka: $(sed 's/\x1b\[[0-9;]*m//g' "$log_file" | grep -a -m1 -oE 'SKIPPING TEST: .*' | head -1 || echo 'see log')"
     fi
-    echo "FAIL $t ($why, ${elapsed}s; log: $LOGS/$t.log)"
-    sed 's/\x1b\[[0-9;]*m//g' "$LOGS/$t.log" | grep -a -A3 "TEST FAILURE" | head -12 | sed 's/^/    /' || true
+    echo "FAIL $t ($why, ${elapsed}s; log: $log_file)"
+    sed 's/\x1b\[[0-9;]*m//g' "$log_file" | grep -a -A3 "TEST FAILURE" | head -12 | sed 's/^/    /' || true
     failed=$((failed + 1))
     failed_tests+=("$t")
   fi
-  if ! kill -0 "$BROKER_PID" 2>/dev/null; then
-    log "the broker died during $t; its log: $LOGS/broker.log"
-    tail -20 "$LOGS/broker.log" >&2
+  if ! broker_alive; then
+    log "the broker died during $t; its log: $(ls "$LOGS"/broker*.log | tr '\n' ' ')"
+    tail -q -n 20 "$LOGS"/broker*.log >&2
     for rest in "${TESTS_TO_RUN[@]:$((i + 1))}"; do
       echo "FAIL $rest (not run: the broker died)"
       failed=$((failed + 1))
@@ -310,9 +556,9 @@ if [ "$failed" -gt 0 ]; then
   log "failed: ${failed_tests[*]}; logs kept in $LOGS"
 fi
 stop_broker
-if grep -qaE "cannot encode|panicked" "$LOGS/broker.log"; then
+if grep -qaE "cannot encode|panicked" "$LOGS"/broker*.log; then
   log "the broker logged encode errors or panics:"
-  grep -aE "cannot encode|panicked" "$LOGS/broker.log" | head -5 >&2
+  grep -aE "cannot encode|panicked" "$LOGS"/broker*.log | head -5 >&2
 fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
