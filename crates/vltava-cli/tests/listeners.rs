@@ -205,3 +205,45 @@ async fn tls_clients_trusting_the_ca_connect_and_others_do_not() {
             .is_err()
     );
 }
+
+/// KIP-684: the broker-wide `ssl.client.auth` is for SSL listeners; a
+/// SASL_SSL listener asks for a client certificate only when its own
+/// `listener.name.<l>.ssl.client.auth` says so, since its clients
+/// authenticate with SASL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_wide_client_auth_applies_to_ssl_listeners_only() {
+    let certs = tempfile::tempdir().unwrap();
+    let files = vltava_tls::dev::write_dev_certs(certs.path(), &[], "client").unwrap();
+    let keystore = format!("ssl.keystore.location={}", files.broker_keystore.display());
+    let truststore = format!("ssl.truststore.location={}", files.ca.display());
+    let broker = TestBroker::start_with_listeners(
+        &["SSL", "SASL_SSL"],
+        &[
+            &keystore,
+            &truststore,
+            "ssl.client.auth=required",
+            "sasl.enabled.mechanisms=PLAIN",
+            &PLAIN_USERS.replace("sasl_plaintext", "sasl_ssl"),
+        ],
+    );
+    let ca = std::fs::read(&files.ca).unwrap();
+    // TLS clients with no certificate of their own.
+    let tls = || Some(Arc::new(vltava_tls::client_config(&ca, None).unwrap()));
+    assert!(
+        Client::connect(secured_client_config(broker.address_of("SSL"), tls(), None))
+            .await
+            .is_err(),
+        "the SSL listener takes the broker-wide ssl.client.auth=required"
+    );
+    let mut client = Client::connect(secured_client_config(
+        broker.address_of("SASL_SSL"),
+        tls(),
+        Some(("PLAIN", "alice", "alice-secret")),
+    ))
+    .await
+    .expect("the SASL_SSL listener asks for no client certificate");
+    client
+        .create_topic(&common::cluster::topic("over-sasl-ssl", 1))
+        .await
+        .expect("a request over SASL_SSL");
+}

@@ -684,6 +684,15 @@ impl BrokerConfig {
         }
     }
 
+    /// Text set for this listener itself (`listener.name.<listener>.<key>`),
+    /// not inherited from the broker-wide key.
+    pub fn listener_only_text(&self, listener: &str, key: &str) -> Option<String> {
+        plain_text(
+            self.listener_values
+                .get(&(listener.to_ascii_uppercase(), key.to_string()))?,
+        )
+    }
+
     /// True when the key is set for the listener or broker-wide.
     pub fn listener_is_set(&self, listener: &str, key: &str) -> bool {
         self.listener_values

@@ -896,6 +896,17 @@ async fn write_spliced<S: AsyncWrite + Unpin>(
     Ok(())
 }
 
+/// `ssl.client.auth` as Kafka applies it (KIP-684): the broker-wide
+/// value only on SSL listeners; a SASL_SSL listener asks for client
+/// certificates only when its own `listener.name.<l>.ssl.client.auth`
+/// says so (its clients authenticate with SASL).
+fn client_auth_setting(config: &vltava_config::BrokerConfig, listener: &str) -> Option<String> {
+    match config.security_protocol_of(listener) {
+        Some(SecurityProtocol::SaslSsl) => config.listener_only_text(listener, "ssl.client.auth"),
+        _ => config.listener_text(listener, "ssl.client.auth"),
+    }
+}
+
 /// The `ssl.*` settings of one listener, its own overrides first.
 pub fn tls_settings(
     config: &vltava_config::BrokerConfig,
@@ -924,7 +935,7 @@ pub fn tls_settings(
         truststore_location: text("ssl.truststore.location").map(Into::into),
         truststore_certificates: text("ssl.truststore.certificates"),
         client_auth: vltava_tls::ClientAuth::from_name(
-            &text("ssl.client.auth").unwrap_or_else(|| "none".into()),
+            &client_auth_setting(config, listener).unwrap_or_else(|| "none".into()),
         )
         .unwrap_or_default(),
         enabled_protocols: config.listener_list(listener, "ssl.enabled.protocols"),
