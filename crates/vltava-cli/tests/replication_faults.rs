@@ -1384,13 +1384,30 @@ async fn unclean_election(trigger: UncleanTrigger) {
     // record, and follows `dirty`, cutting the records only it had.
     cluster.node(last_in_sync).start();
     let restarted_at = Instant::now();
+    // A restarted broker leads once it has registered, caught up with the
+    // metadata and been unfenced; under a loaded CI machine that once took
+    // longer than 30 s, so the limit is 60 s, and the view is printed every
+    // 5 s so that a failure shows where it stopped.
+    let last_print = Arc::new(Mutex::new(Instant::now()));
     let back = eventually(
-        Duration::from_secs(30),
+        Duration::from_secs(60),
         "the in-sync replica leading clean",
         || {
             let via = stale_addr.clone();
+            let last_print = last_print.clone();
             async move {
                 let v = partition_view(&via, "clean", 0).await?;
+                let mut last = last_print.lock().unwrap();
+                if last.elapsed() >= Duration::from_secs(5) {
+                    *last = Instant::now();
+                    let brokers = client_of(&via)
+                        .await
+                        .map(|c| c.brokers().map(|b| b.node_id).collect::<Vec<_>>());
+                    eprintln!(
+                        "{} ms after the restart: clean {v:?}; brokers in metadata {brokers:?}",
+                        ms(restarted_at.elapsed())
+                    );
+                }
                 (v.leader == last_in_sync).then_some(v)
             }
         },
