@@ -1397,9 +1397,15 @@ async fn unclean_election(trigger: UncleanTrigger) {
             let last_print = last_print.clone();
             async move {
                 let v = partition_view(&via, "clean", 0).await?;
-                let mut last = last_print.lock().unwrap();
-                if last.elapsed() >= Duration::from_secs(5) {
-                    *last = Instant::now();
+                let due = {
+                    let mut last = last_print.lock().unwrap();
+                    let due = last.elapsed() >= Duration::from_secs(5);
+                    if due {
+                        *last = Instant::now();
+                    }
+                    due
+                };
+                if due {
                     let brokers = client_of(&via)
                         .await
                         .map(|c| c.brokers().map(|b| b.node_id).collect::<Vec<_>>());
