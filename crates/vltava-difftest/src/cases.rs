@@ -2496,6 +2496,10 @@ async fn scram_credentials(s: &mut Session) {
         ..Default::default()
     };
     s.send("AlterUserScramCredentials", &req).await;
+    // Kafka answers the change once its controller committed it, and the
+    // describe from its broker's metadata image, which may not have it yet
+    // (CI saw RESOURCE_NOT_FOUND once); let it settle.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let user = |name: &str| describe_user_scram_credentials_request::UserName {
         name: name.into(),
         ..Default::default()
