@@ -447,18 +447,14 @@ async fn a_consumer_over_its_byte_rate_gets_empty_throttled_fetches_and_loses_no
             .await
             .unwrap();
     }
-    client
-        .alter_client_quotas(
-            &[(
-                vec![("client-id".into(), Some("reader".into()))],
-                vec![("consumer_byte_rate".into(), Some(100.0 * 1024.0))],
-            )],
-            false,
-        )
-        .await
-        .unwrap()
-        .remove(0)
-        .unwrap();
+    set_quota(
+        &mut client,
+        "client-id",
+        "reader",
+        "consumer_byte_rate",
+        Some(100.0 * 1024.0),
+    )
+    .await;
 
     let mut conn = connection(&broker, "reader").await;
     let started = Instant::now();
@@ -545,18 +541,14 @@ fn answered(addr: &str, wait: Duration) -> bool {
 async fn an_ip_over_its_connection_rate_has_new_connections_closed() {
     let broker = TestBroker::start(&FAST_WINDOWS);
     let mut client = broker.client().await;
-    client
-        .alter_client_quotas(
-            &[(
-                vec![("ip".into(), Some("127.0.0.1".into()))],
-                vec![("connection_creation_rate".into(), Some(2.0))],
-            )],
-            false,
-        )
-        .await
-        .unwrap()
-        .remove(0)
-        .unwrap();
+    set_quota(
+        &mut client,
+        "ip",
+        "127.0.0.1",
+        "connection_creation_rate",
+        Some(2.0),
+    )
+    .await;
     // At 2 a second, measured over two one-second windows, a burst of 12
     // has at most 4 or so let in.
     let results = connect_at_once(&broker.bootstrap(), 12).await;
@@ -570,18 +562,14 @@ async fn an_ip_over_its_connection_rate_has_new_connections_closed() {
 
     // Without the quota every connection is answered again (the client's
     // connection, opened before, was never closed).
-    client
-        .alter_client_quotas(
-            &[(
-                vec![("ip".into(), Some("127.0.0.1".into()))],
-                vec![("connection_creation_rate".into(), None)],
-            )],
-            false,
-        )
-        .await
-        .unwrap()
-        .remove(0)
-        .unwrap();
+    set_quota(
+        &mut client,
+        "ip",
+        "127.0.0.1",
+        "connection_creation_rate",
+        None,
+    )
+    .await;
     let results = connect_at_once(&broker.bootstrap(), 12).await;
     assert!(results.iter().all(|&a| a), "{results:?}");
 }
@@ -597,18 +585,14 @@ async fn a_client_over_its_request_percentage_is_throttled_on_any_api() {
         .remove(0)
         .unwrap();
     // 0.1 % of a thread: one millisecond of handling a second.
-    client
-        .alter_client_quotas(
-            &[(
-                vec![("client-id".into(), Some("busy".into()))],
-                vec![("request_percentage".into(), Some(0.1))],
-            )],
-            false,
-        )
-        .await
-        .unwrap()
-        .remove(0)
-        .unwrap();
+    set_quota(
+        &mut client,
+        "client-id",
+        "busy",
+        "request_percentage",
+        Some(0.1),
+    )
+    .await;
     let request = produce_request("m", 1000, 20);
     let mut busy = connection(&broker, "busy").await;
     let mut first_throttle = None;
@@ -722,18 +706,14 @@ async fn topic_mutations_over_the_controller_mutation_rate_are_refused_then_allo
     let broker = TestBroker::start(&FAST_WINDOWS);
     let mut client = broker.client().await;
     // 1 partition a second; over two one-second samples, a burst of 2.
-    client
-        .alter_client_quotas(
-            &[(
-                vec![("client-id".into(), Some("admin".into()))],
-                vec![("controller_mutation_rate".into(), Some(1.0))],
-            )],
-            false,
-        )
-        .await
-        .unwrap()
-        .remove(0)
-        .unwrap();
+    set_quota(
+        &mut client,
+        "client-id",
+        "admin",
+        "controller_mutation_rate",
+        Some(1.0),
+    )
+    .await;
     // A throttled answer mutes its connection until the credits recover,
     // so each step that must find them overdrawn has a connection of its
     // own (the same client id shares the credits).
@@ -809,4 +789,27 @@ async fn topic_mutations_over_the_controller_mutation_rate_are_refused_then_allo
         .unwrap();
     assert_eq!(codes(&resp), vec![("o1".into(), 0), ("o2".into(), 0)]);
     assert_eq!(resp.throttle_time_ms, 0);
+}
+
+/// Sets (`Some`) or removes (`None`) one key of a one-part quota entity,
+/// which must be accepted.
+async fn set_quota(
+    client: &mut vltava_client::Client,
+    entity_type: &str,
+    name: &str,
+    key: &str,
+    value: Option<f64>,
+) {
+    client
+        .alter_client_quotas(
+            &[(
+                vec![(entity_type.into(), Some(name.into()))],
+                vec![(key.into(), value)],
+            )],
+            false,
+        )
+        .await
+        .unwrap()
+        .remove(0)
+        .unwrap();
 }
