@@ -125,6 +125,23 @@ pub const SUPPORTED: &[(ApiKey, VersionRange)] = &[
 /// refused admin request is answered CLUSTER_AUTHORIZATION_FAILED; a
 /// refused inter-node RPC closes the connection with a log line (only a
 /// node sends those, and its principal lacks what a node must have).
+/// The RPCs only nodes send each other (Kafka's ClusterAction APIs):
+/// broker membership, ISR changes, transaction markers and the quorum's.
+pub fn is_node_rpc(body: &RequestBody, version: i16) -> bool {
+    matches!(
+        body,
+        RequestBody::BrokerRegistration(_)
+            | RequestBody::BrokerHeartbeat(_)
+            | RequestBody::AllocateProducerIds(_)
+            | RequestBody::AlterPartition(_)
+            | RequestBody::WriteTxnMarkers(_)
+            | RequestBody::Vote(_)
+            | RequestBody::BeginQuorumEpoch(_)
+            | RequestBody::EndQuorumEpoch(_)
+            | RequestBody::FetchSnapshot(_)
+    ) || vltava_quorum::inbound::is_quorum_request(body, version)
+}
+
 fn cluster_check(
     broker: &Broker,
     context: &RequestContext<'_>,
@@ -141,16 +158,7 @@ fn cluster_check(
         | RequestBody::RemoveRaftVoter(_)
         | RequestBody::ElectLeaders(_)
         | RequestBody::AlterPartitionReassignments(_) => Op::Alter,
-        RequestBody::BrokerRegistration(_)
-        | RequestBody::BrokerHeartbeat(_)
-        | RequestBody::AllocateProducerIds(_)
-        | RequestBody::AlterPartition(_)
-        | RequestBody::WriteTxnMarkers(_)
-        | RequestBody::Vote(_)
-        | RequestBody::BeginQuorumEpoch(_)
-        | RequestBody::EndQuorumEpoch(_)
-        | RequestBody::FetchSnapshot(_) => Op::ClusterAction,
-        _ if vltava_quorum::inbound::is_quorum_request(body, context.version) => Op::ClusterAction,
+        _ if is_node_rpc(body, context.version) => Op::ClusterAction,
         _ => return None,
     };
     let access = authz::Access::of(broker, context);

@@ -798,20 +798,11 @@ fn exempt_from_request_quota(body: &RequestBody, version: i16) -> bool {
     match body {
         RequestBody::ApiVersions(_)
         | RequestBody::SaslHandshake(_)
-        | RequestBody::SaslAuthenticate(_)
-        | RequestBody::BrokerRegistration(_)
-        | RequestBody::BrokerHeartbeat(_)
-        | RequestBody::AllocateProducerIds(_)
-        | RequestBody::AlterPartition(_)
-        | RequestBody::WriteTxnMarkers(_)
-        | RequestBody::Vote(_)
-        | RequestBody::BeginQuorumEpoch(_)
-        | RequestBody::EndQuorumEpoch(_)
-        | RequestBody::FetchSnapshot(_) => true,
-        RequestBody::Fetch(f) => {
-            is_follower(f, version) || vltava_quorum::inbound::is_quorum_request(body, version)
-        }
-        _ => false,
+        | RequestBody::SaslAuthenticate(_) => true,
+        RequestBody::Fetch(f) if is_follower(f, version) => true,
+        // An admin request the quorum answers, not a node's RPC.
+        RequestBody::DescribeQuorum(_) => false,
+        _ => handlers::is_node_rpc(body, version),
     }
 }
 
