@@ -134,6 +134,11 @@ pub fn run(args: ServerArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        let notifier = (
+            config.http_lag_notifier_url(),
+            config.http_lag_notifier_threshold(),
+            config.http_lag_notifier_timeout_ms(),
+        );
         let broker = match vltava_broker::Broker::open(config, &data_dir).await {
             Ok(b) => b,
             Err(e) => {
@@ -142,6 +147,32 @@ pub fn run(args: ServerArgs) -> ExitCode {
             }
         };
         http_node.set_broker(broker.clone());
+        if let (Some(url), threshold, timeout_ms) = notifier {
+            // Lag is sampled by the HTTP listener's task: with no listener
+            // nothing would ever be sent.
+            if http.is_none() {
+                error!("cannot start: http.lag.notifier.url is set but http.listeners is empty");
+                broker.shutdown().await;
+                return ExitCode::FAILURE;
+            }
+            match vltava_http::notify::NotifierSettings::new(
+                &url,
+                &threshold,
+                timeout_ms,
+                &broker.cluster_id,
+                broker.node_id,
+            ) {
+                Ok(settings) => {
+                    info!("lag status changes are POSTed to {url}");
+                    http_node.set_notifier(vltava_http::notify::Notifier::start(settings));
+                }
+                Err(e) => {
+                    error!("cannot start: {e}");
+                    broker.shutdown().await;
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
         let listeners =
             match vltava_broker::network::server::bind_all(broker.metadata.static_config()).await {
                 Ok(l) => l,

@@ -661,3 +661,105 @@ async fn a_cluster_reports_readiness_replication_and_isr_changes() {
         matches!(get(port, "/health/ready"), Ok((200, _, _))).then_some(())
     });
 }
+
+/// A webhook receiver on a free port: every POST's body, as JSON, in order.
+fn webhook() -> (u16, std::sync::mpsc::Receiver<(String, Value)>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut got = Vec::new();
+            let mut buf = [0u8; 8192];
+            let (head, body) = loop {
+                let n = stream.read(&mut buf).unwrap_or(0);
+                if n == 0 {
+                    break (String::new(), String::new());
+                }
+                got.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&got).to_string();
+                let Some(end) = text.find("\r\n\r\n") else {
+                    continue;
+                };
+                let length: usize = text[..end]
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse().unwrap())
+                    })
+                    .unwrap_or(0);
+                if got.len() >= end + 4 + length {
+                    break (text[..end].to_string(), text[end + 4..].to_string());
+                }
+            };
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+            if let Ok(v) = serde_json::from_str(&body) {
+                let _ = tx.send((head, v));
+            }
+        }
+    });
+    (port, rx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_status_change_is_posted_to_the_webhook_and_so_is_its_recovery() {
+    let (port, posts) = webhook();
+    let broker = TestBroker::start(&[
+        &format!("http.lag.notifier.url=http://127.0.0.1:{port}/burrow"),
+        "http.lag.sample.interval.ms=200",
+    ]);
+    wait_ready(&broker);
+    let mut client = broker.client().await;
+    client.create_topic(&NewTopic::new("w")).await.unwrap();
+    client
+        .produce("w", 0, &records(12, "w"), Acks::All, Compression::None)
+        .await
+        .unwrap();
+    // One commit with lag, then none: STOP, so the group is ERR.
+    client
+        .commit_offsets("slow", &[OffsetToCommit::new("w", 0, 5)])
+        .await
+        .unwrap();
+    let (head, opened) = posts
+        .recv_timeout(Duration::from_secs(20))
+        .expect("no notification for the stopped group");
+    assert!(head.starts_with("POST /burrow HTTP/1.1"), "{head}");
+    assert_eq!(opened["event"], "open", "{opened}");
+    assert_eq!(opened["group"], "slow");
+    assert_eq!(opened["status"], "ERR");
+    assert_eq!(opened["previous"], Value::Null);
+    assert_eq!(opened["totallag"], 7);
+    assert_eq!(opened["result"]["partitions"][0]["status"], "STOP");
+    assert_eq!(opened["result"]["partitions"][0]["topic"], "w");
+
+    // The consumer catches up: the incident closes, under the same id.
+    client
+        .commit_offsets("slow", &[OffsetToCommit::new("w", 0, 12)])
+        .await
+        .unwrap();
+    let (_, closed) = posts
+        .recv_timeout(Duration::from_secs(20))
+        .expect("no notification of the recovery");
+    assert_eq!(closed["event"], "close", "{closed}");
+    assert_eq!(closed["status"], "OK");
+    assert_eq!(closed["previous"], "ERR");
+    assert_eq!(closed["id"], opened["id"]);
+    assert_eq!(closed["totallag"], 0);
+    // Nothing more while nothing changes.
+    assert!(posts.recv_timeout(Duration::from_millis(800)).is_err());
+    let s = scrape(&broker);
+    assert_eq!(
+        must(&s, "vltava_lag_notifications_total", &[("result", "sent")]),
+        2.0
+    );
+    assert_eq!(
+        must(
+            &s,
+            "vltava_lag_notifications_total",
+            &[("result", "failed")]
+        ),
+        0.0
+    );
+}

@@ -798,6 +798,24 @@ impl BrokerConfig {
         self.int("http.lag.sample.interval.ms")
     }
 
+    /// `http.lag.notifier.url`, `None` when empty (no notifications).
+    pub fn http_lag_notifier_url(&self) -> Option<String> {
+        self.text("http.lag.notifier.url")
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(str::to_string)
+    }
+
+    pub fn http_lag_notifier_threshold(&self) -> String {
+        self.text("http.lag.notifier.threshold")
+            .unwrap_or("WARN")
+            .to_string()
+    }
+
+    pub fn http_lag_notifier_timeout_ms(&self) -> i32 {
+        self.int("http.lag.notifier.timeout.ms")
+    }
+
     /// Data directories: `log.dirs`, or `log.dir` when that is not set.
     pub fn log_dirs(&self) -> Vec<String> {
         match self.text("log.dirs") {

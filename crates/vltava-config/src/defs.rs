@@ -169,6 +169,14 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     broker("http.lag.intervals", Int, Some("10"), Low, ReadOnly,
         "Committed offsets kept per group and partition for lag evaluation (Burrow's intervals).")
         .at_least(2),
+    broker("http.lag.notifier.threshold", ConfigType::String, Some("WARN"), Low, ReadOnly,
+        "Lowest group status (WARN or ERR) whose changes are POSTed to http.lag.notifier.url, with the change back below it.")
+        .check(Validator::OneOf(&["WARN", "ERR"])),
+    broker("http.lag.notifier.timeout.ms", Int, Some("5000"), Low, ReadOnly,
+        "How long one webhook POST of a group's status change may take.")
+        .at_least(1),
+    broker("http.lag.notifier.url", ConfigType::String, Some(""), Low, ReadOnly,
+        "http:// or https:// URL POSTed a JSON body when a consumer group's lag status changes (Burrow's HTTP notifier); empty: no notifications."),
     broker("http.lag.sample.interval.ms", Int, Some("5000"), Low, ReadOnly,
         "How often committed offsets and log end offsets are sampled for lag evaluation.")
         .at_least(100),

@@ -315,6 +315,16 @@ pub async fn sample(node: &Node, broker: &Broker) {
     let groups = broker.groups.read(|c| c.group_offsets()).await;
     let ends = crate::metrics::log_ends(broker);
     node.lag().observe(&groups, &ends);
+    // The notifier judges every group at each sample (not only when one is
+    // scraped), so a change is sent within one sample interval.
+    if let Some(notifier) = node.notifier() {
+        let now_ms = broker.now_ms();
+        let evaluated: Vec<GroupLag> = groups
+            .iter()
+            .map(|g| node.lag().evaluate(g, &ends, now_ms))
+            .collect();
+        notifier.observe(&evaluated, now_ms);
+    }
 }
 
 #[cfg(test)]

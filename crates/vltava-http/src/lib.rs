@@ -12,6 +12,7 @@
 
 pub mod lag;
 pub mod metrics;
+pub mod notify;
 pub mod process;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -38,6 +39,7 @@ pub struct Node {
     broker: OnceLock<Arc<Broker>>,
     stopping: AtomicBool,
     lag: lag::Tracker,
+    notifier: OnceLock<Arc<notify::Notifier>>,
     scrapes: Semaphore,
 }
 
@@ -49,6 +51,7 @@ impl Node {
             broker: OnceLock::new(),
             stopping: AtomicBool::new(false),
             lag: lag::Tracker::new(intervals),
+            notifier: OnceLock::new(),
             scrapes: Semaphore::new(MAX_CONCURRENT_SCRAPES),
         })
     }
@@ -71,6 +74,16 @@ impl Node {
 
     pub fn lag(&self) -> &lag::Tracker {
         &self.lag
+    }
+
+    /// Group status changes are POSTed by `notifier` from now on
+    /// (`http.lag.notifier.url`).
+    pub fn set_notifier(&self, notifier: Arc<notify::Notifier>) {
+        let _ = self.notifier.set(notifier);
+    }
+
+    pub fn notifier(&self) -> Option<&Arc<notify::Notifier>> {
+        self.notifier.get()
     }
 
     /// Why the node is not ready, or `None` when it is: the logs are
@@ -195,7 +208,15 @@ async fn metrics_page(State(node): State<Arc<Node>>) -> Response {
     let Ok(_turn) = node.scrapes.acquire().await else {
         return starting();
     };
-    let snapshot = metrics::Snapshot::take(&broker, node.lag()).await;
+    let mut snapshot = metrics::Snapshot::take(&broker, node.lag()).await;
+    snapshot.notifications = node.notifier().map(|n| {
+        let get = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+        (
+            get(&n.stats.sent),
+            get(&n.stats.failed),
+            get(&n.stats.dropped),
+        )
+    });
     match metrics::render(snapshot) {
         Ok(text) => (
             [(

@@ -113,6 +113,8 @@ pub struct Snapshot {
     groups: Vec<(GroupOffsets, GroupLag)>,
     process: Option<ProcessStats>,
     quotas: vltava_broker::quotas::QuotaMetrics,
+    /// The lag notifier's (sent, failed, dropped), when one is configured.
+    pub(crate) notifications: Option<(u64, u64, u64)>,
 }
 
 impl fmt::Debug for Snapshot {
@@ -209,6 +211,7 @@ impl Snapshot {
             groups,
             process: crate::process::read(),
             quotas: broker.quotas.metrics(&image),
+            notifications: None,
         }
     }
 
@@ -670,7 +673,21 @@ impl Snapshot {
             rows(|p| p.committed as f64),
         )?;
         family(e, "kafka_consumergroup_lag", "High watermark minus committed offset per group and partition (partitions hosted on this node).", Gauge, rows(|p| p.current_lag as f64))?;
-        family(e, "vltava_consumergroup_partition_status", "Each partition's lag status by Burrow's rules: 1 OK, 2 WARN, 4 STOP, 5 STALL, 6 REWIND.", Gauge, rows(|p| p.status as i32 as f64))
+        family(e, "vltava_consumergroup_partition_status", "Each partition's lag status by Burrow's rules: 1 OK, 2 WARN, 4 STOP, 5 STALL, 6 REWIND.", Gauge, rows(|p| p.status as i32 as f64))?;
+        if let Some((sent, failed, dropped)) = self.notifications {
+            family(
+                e,
+                "vltava_lag_notifications",
+                "Group status changes for http.lag.notifier.url: POSTed and answered 2xx (sent), refused or failed (failed), dropped with the queue full (dropped).",
+                Counter,
+                [
+                    (vec![("result", "sent")], sent as f64),
+                    (vec![("result", "failed")], failed as f64),
+                    (vec![("result", "dropped")], dropped as f64),
+                ],
+            )?;
+        }
+        Ok(())
     }
 
     /// Prometheus' standard process metrics.
