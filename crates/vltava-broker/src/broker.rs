@@ -409,6 +409,84 @@ impl Broker {
         self.clock.now_ms()
     }
 
+    /// High watermarks of partitions this node does not host, asked of
+    /// their leaders with ListOffsets (latest, read_uncommitted: the high
+    /// watermark), one request per leader, all at once, each bounded by
+    /// `timeout`. Partitions hosted here, without a leader, or whose
+    /// leader did not answer in time are left out. Used by the lag
+    /// evaluation of a group coordinator whose groups read partitions
+    /// that live on other brokers.
+    pub async fn high_watermarks_elsewhere(
+        &self,
+        wanted: &[(String, i32)],
+        timeout: Duration,
+    ) -> BTreeMap<(String, i32), i64> {
+        use vltava_protocol::messages::list_offsets_request::{
+            ListOffsetsPartition, ListOffsetsTopic,
+        };
+        use vltava_protocol::messages::ListOffsetsRequest;
+        let image = self.metadata.image();
+        let mut by_leader: BTreeMap<i32, BTreeMap<&str, Vec<ListOffsetsPartition>>> =
+            BTreeMap::new();
+        for (topic, partition) in wanted {
+            if self.replicas.get(topic, *partition).is_some() {
+                continue;
+            }
+            let Some(p) = image.partition(topic, *partition) else {
+                continue;
+            };
+            if p.leader < 0 || p.leader == self.node_id {
+                continue;
+            }
+            by_leader
+                .entry(p.leader)
+                .or_default()
+                .entry(topic)
+                .or_default()
+                .push(ListOffsetsPartition {
+                    partition_index: *partition,
+                    current_leader_epoch: p.leader_epoch,
+                    timestamp: -1,
+                    ..Default::default()
+                });
+        }
+        let mut asks = tokio::task::JoinSet::new();
+        for (leader, topics) in by_leader {
+            let request = ListOffsetsRequest {
+                replica_id: -1,
+                isolation_level: 0,
+                topics: topics
+                    .into_iter()
+                    .map(|(name, partitions)| ListOffsetsTopic {
+                        name: name.to_string(),
+                        partitions,
+                        ..Default::default()
+                    })
+                    .collect(),
+                timeout_ms: timeout.as_millis().min(i32::MAX as u128) as i32,
+                ..Default::default()
+            };
+            let peers = self.peers.clone();
+            asks.spawn(
+                async move { tokio::time::timeout(timeout, peers.send(leader, &request)).await },
+            );
+        }
+        let mut out = BTreeMap::new();
+        while let Some(answer) = asks.join_next().await {
+            let Ok(Ok(Ok(answer))) = answer else {
+                continue;
+            };
+            for t in answer.topics {
+                for p in t.partitions {
+                    if p.error_code == 0 && p.offset >= 0 {
+                        out.insert((t.name.clone(), p.partition_index), p.offset);
+                    }
+                }
+            }
+        }
+        out
+    }
+
     pub fn connection_limits(&self) -> ConnectionLimits {
         let config = self.metadata.config();
         ConnectionLimits {

@@ -629,6 +629,66 @@ async fn a_cluster_reports_readiness_replication_and_isr_changes() {
         0.0
     );
 
+    // Lag of partitions on other brokers: three single-replica partitions
+    // (spread over the three nodes), ten records each, a group committed
+    // at 4 on each. The group's coordinator asks the leaders it does not
+    // host for their high watermarks, so it reports every partition's lag.
+    let mut spread = NewTopic::new("spread");
+    spread.num_partitions = Some(3);
+    spread.replication_factor = Some(1);
+    client.create_topic(&spread).await.unwrap();
+    for p in 0..3 {
+        until("a produce to spread", || {
+            tokio::task::block_in_place(|| {
+                tokio::runtime::Handle::current().block_on(async {
+                    client
+                        .produce("spread", p, &records(10, "s"), Acks::All, Compression::None)
+                        .await
+                        .ok()
+                })
+            })
+        });
+    }
+    let commits: Vec<OffsetToCommit> = (0..3)
+        .map(|p| OffsetToCommit::new("spread", p, 4))
+        .collect();
+    client.commit_offsets("remote-lag", &commits).await.unwrap();
+    let (coordinator, lags) = until("the coordinator's lag for every partition", || {
+        cluster.nodes.iter().find_map(|n| {
+            let s = scrape_node(n)?;
+            let lags: Vec<f64> = (0..3)
+                .map(|p| {
+                    value(
+                        &s,
+                        "kafka_consumergroup_lag",
+                        &[
+                            ("consumergroup", "remote-lag"),
+                            ("topic", "spread"),
+                            ("partition", &p.to_string()),
+                        ],
+                    )
+                })
+                .collect::<Option<_>>()?;
+            Some((n.id, lags))
+        })
+    });
+    assert_eq!(lags, vec![6.0, 6.0, 6.0], "coordinator {coordinator}");
+    let hosted = scrape_node(cluster.node(coordinator)).unwrap();
+    let here = (0..3)
+        .filter(|p| {
+            value(
+                &hosted,
+                "kafka_log_log_logendoffset",
+                &[("topic", "spread"), ("partition", &p.to_string())],
+            )
+            .is_some()
+        })
+        .count();
+    assert!(
+        here < 3,
+        "every spread partition is on the coordinator: nothing tested"
+    );
+
     // A follower dies: the leader shrinks the ISR and reports the partition
     // under-replicated; it comes back: the ISR grows again.
     let victim = cluster.nodes.iter().find(|n| n.id != leader).unwrap().id;

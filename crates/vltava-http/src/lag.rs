@@ -29,8 +29,10 @@
 //! partition's high watermark when the sampler sees the commit (at most one
 //! sample interval later), not when the commit happened; commits between
 //! two samples collapse into the last one (Burrow's `min-distance` does the
-//! same); and only partitions this node hosts (as leader or follower) are
-//! evaluated, since the node knows no other log end offsets.
+//! same). Partitions hosted here (as leader or follower) are judged
+//! against their own high watermark; for the others each sample asks
+//! their leaders (ListOffsets), and a partition whose leader did not
+//! answer is left out of that sample.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -202,6 +204,9 @@ struct Window {
 pub struct Tracker {
     intervals: usize,
     windows: Mutex<HashMap<Key, Window>>,
+    /// High watermarks of partitions hosted on other brokers, as their
+    /// leaders answered at the last sample.
+    remote_ends: Mutex<HashMap<(String, i32), i64>>,
 }
 
 impl Tracker {
@@ -209,6 +214,23 @@ impl Tracker {
         Tracker {
             intervals: intervals.max(1),
             windows: Mutex::new(HashMap::new()),
+            remote_ends: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The other brokers' high watermarks learnt at this sample (the
+    /// previous ones are dropped: a partition that moved here, or whose
+    /// leader did not answer, is not judged on a stale figure).
+    pub fn set_remote_ends(&self, ends: HashMap<(String, i32), i64>) {
+        *self.remote_ends.lock().unwrap_or_else(|e| e.into_inner()) = ends;
+    }
+
+    /// Adds the other brokers' high watermarks to `ends` (the partitions
+    /// hosted here), where `ends` has none of its own.
+    pub fn add_remote_ends(&self, ends: &mut HashMap<(String, i32), i64>) {
+        let remote = self.remote_ends.lock().unwrap_or_else(|e| e.into_inner());
+        for (k, v) in remote.iter() {
+            ends.entry(k.clone()).or_insert(*v);
         }
     }
 
@@ -294,6 +316,9 @@ impl Tracker {
     }
 }
 
+/// How long a sample waits for other brokers' high watermarks.
+const REMOTE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Samples committed offsets into the tracker every `every` until
 /// `shutdown`; does nothing before the broker is open.
 pub async fn run_sampler(node: Arc<Node>, every: Duration, mut shutdown: watch::Receiver<bool>) {
@@ -313,7 +338,28 @@ pub async fn run_sampler(node: Arc<Node>, every: Duration, mut shutdown: watch::
 /// made since the last tick).
 pub async fn sample(node: &Node, broker: &Broker) {
     let groups = broker.groups.read(|c| c.group_offsets()).await;
-    let ends = crate::metrics::log_ends(broker);
+    let mut ends = crate::metrics::log_ends(broker);
+    // Partitions the groups read that live on other brokers: their high
+    // watermarks are asked of their leaders here, once a sample, and kept
+    // for scrapes and the v3 endpoints in between.
+    let elsewhere: std::collections::BTreeSet<(String, i32)> = groups
+        .iter()
+        .flat_map(|g| g.offsets.iter())
+        .map(|(t, p, _, _)| (t.clone(), *p))
+        .filter(|k| !ends.contains_key(k))
+        .collect();
+    let remote = if elsewhere.is_empty() {
+        HashMap::new()
+    } else {
+        let wanted: Vec<(String, i32)> = elsewhere.into_iter().collect();
+        broker
+            .high_watermarks_elsewhere(&wanted, REMOTE_TIMEOUT)
+            .await
+            .into_iter()
+            .collect()
+    };
+    node.lag().set_remote_ends(remote);
+    node.lag().add_remote_ends(&mut ends);
     node.lag().observe(&groups, &ends);
     // The notifier judges every group at each sample (not only when one is
     // scraped), so a change is sent within one sample interval.

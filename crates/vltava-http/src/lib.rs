@@ -280,7 +280,8 @@ async fn burrow_answer(node: Arc<Node>, cluster: String, group: String, all: boo
         );
     };
     let now_ms = broker.now_ms();
-    let ends = metrics::log_ends(&broker);
+    let mut ends = metrics::log_ends(&broker);
+    node.lag().add_remote_ends(&mut ends);
     let status = node.lag().evaluate(&offsets, &ends, now_ms);
     json(
         StatusCode::OK,

@@ -182,10 +182,11 @@ impl Snapshot {
         let brokers_unfenced = image.brokers.len() - brokers_fenced;
 
         let group_offsets = broker.groups.read(|c| c.group_offsets()).await;
-        let ends: HashMap<(String, i32), i64> = partitions
+        let mut ends: HashMap<(String, i32), i64> = partitions
             .iter()
             .map(|p| ((p.topic.clone(), p.partition), p.high_watermark))
             .collect();
+        lag.add_remote_ends(&mut ends);
         lag.observe(&group_offsets, &ends);
         let now = broker.now_ms();
         let groups = group_offsets
@@ -672,7 +673,13 @@ impl Snapshot {
             Gauge,
             rows(|p| p.committed as f64),
         )?;
-        family(e, "kafka_consumergroup_lag", "High watermark minus committed offset per group and partition (partitions hosted on this node).", Gauge, rows(|p| p.current_lag as f64))?;
+        family(
+            e,
+            "kafka_consumergroup_lag",
+            "High watermark minus committed offset per group and partition.",
+            Gauge,
+            rows(|p| p.current_lag as f64),
+        )?;
         family(e, "vltava_consumergroup_partition_status", "Each partition's lag status by Burrow's rules: 1 OK, 2 WARN, 4 STOP, 5 STALL, 6 REWIND.", Gauge, rows(|p| p.status as i32 as f64))?;
         if let Some((sent, failed, dropped)) = self.notifications {
             family(
