@@ -10,6 +10,7 @@
 //! committed offsets) and renders from the copy. At most
 //! `MAX_CONCURRENT_SCRAPES` scrapes run at once; more wait their turn.
 
+pub mod client;
 pub mod lag;
 pub mod metrics;
 pub mod notify;

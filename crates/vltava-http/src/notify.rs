@@ -24,14 +24,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::Full;
-use hyper::Uri;
-use hyper_util::rt::TokioIo;
+use hyper::Method;
 use serde_json::json;
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
+use crate::client::{HttpClient, Target};
 use crate::lag::{GroupLag, Status};
 
 /// Notifications waiting for delivery; more are dropped (and counted).
@@ -59,7 +57,7 @@ impl NotifierSettings {
         cluster: &str,
         node_id: i32,
     ) -> Result<NotifierSettings, String> {
-        Target::parse(url)?;
+        Target::parse(url).map_err(|e| format!("http.lag.notifier.url {url:?}: {e}"))?;
         let threshold = match threshold {
             "WARN" => Status::Warn,
             "ERR" => Status::Err,
@@ -209,97 +207,37 @@ fn changes(
     seen.retain(|g, _| present.contains(g));
     out
 }
-
-/// The parsed URL: scheme, host, port and the path with its query.
-#[derive(Clone, Debug, PartialEq)]
-struct Target {
-    https: bool,
-    host: String,
-    port: u16,
-    path: String,
-}
-
-impl Target {
-    fn parse(url: &str) -> Result<Target, String> {
-        let bad = |why: &str| format!("http.lag.notifier.url {url:?}: {why}");
-        let uri: Uri = url.parse().map_err(|e| bad(&format!("{e}")))?;
-        let https = match uri.scheme_str() {
-            Some("http") => false,
-            Some("https") => true,
-            _ => return Err(bad("the scheme must be http or https")),
-        };
-        let host = uri.host().ok_or_else(|| bad("no host"))?;
-        // A bracketed IPv6 literal is kept bracketed in Host but not for
-        // connecting or naming the TLS server.
-        let host = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string();
-        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-        let path = uri
-            .path_and_query()
-            .map(|p| p.as_str().to_string())
-            .filter(|p| !p.is_empty())
-            .unwrap_or_else(|| "/".into());
-        Ok(Target {
-            https,
-            host,
-            port,
-            path,
-        })
-    }
-
-    fn host_header(&self) -> String {
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
-        let default = if self.https { 443 } else { 80 };
-        if self.port == default {
-            host
-        } else {
-            format!("{host}:{}", self.port)
-        }
-    }
-}
-
 async fn deliver(
     settings: NotifierSettings,
     mut rx: mpsc::Receiver<Notification>,
     stats: Arc<NotifierStats>,
 ) {
-    let Ok(target) = Target::parse(&settings.url) else {
-        return;
+    let (target, client) = match (
+        Target::parse(&settings.url),
+        HttpClient::new("vltava-lag-notifier"),
+    ) {
+        (Ok(target), Ok(client)) => (target, client),
+        (Err(e), _) | (_, Err(e)) => {
+            warn!("lag notifications cannot be sent to {}: {e}", settings.url);
+            return;
+        }
     };
-    // Trust for https receivers: Mozilla's roots (webpki-roots), the set
-    // browsers trust, so a public webhook endpoint works with no setup.
-    let tls = target.https.then(|| {
-        let roots = rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        };
-        let config = rustls::ClientConfig::builder_with_provider(Arc::new(ring_provider()))
-            .with_safe_default_protocol_versions()
-            .map(|b| b.with_root_certificates(roots).with_no_client_auth());
-        config.map(|c| tokio_rustls::TlsConnector::from(Arc::new(c)))
-    });
     while let Some(n) = rx.recv().await {
         let body = Bytes::from(n.body.to_string());
-        let connector = match &tls {
-            Some(Ok(c)) => Some(c.clone()),
-            Some(Err(e)) => {
-                warn!("lag notification for group {} not sent: TLS: {e}", n.group);
-                stats.failed.fetch_add(1, Ordering::Relaxed);
-                continue;
-            }
-            None => None,
-        };
-        match tokio::time::timeout(settings.timeout, post(&target, connector, body)).await {
-            Ok(Ok(status)) if (200..300).contains(&status) => {
+        let sent = client
+            .request(
+                Method::POST,
+                &target,
+                Some(("application/json", body)),
+                settings.timeout,
+            )
+            .await;
+        match sent {
+            Ok((status, _)) if (200..300).contains(&status) => {
                 debug!(group = %n.group, status = n.status.name(), "lag notification sent");
                 stats.sent.fetch_add(1, Ordering::Relaxed);
             }
-            Ok(Ok(status)) => {
+            Ok((status, _)) => {
                 warn!(
                     "lag notification for group {} ({}): {} answered HTTP {status}",
                     n.group,
@@ -308,7 +246,7 @@ async fn deliver(
                 );
                 stats.failed.fetch_add(1, Ordering::Relaxed);
             }
-            Ok(Err(e)) => {
+            Err(e) => {
                 warn!(
                     "lag notification for group {} ({}) to {} failed: {e}",
                     n.group,
@@ -317,74 +255,8 @@ async fn deliver(
                 );
                 stats.failed.fetch_add(1, Ordering::Relaxed);
             }
-            Err(_) => {
-                warn!(
-                    "lag notification for group {} ({}) to {} took longer than {:?}",
-                    n.group,
-                    n.status.name(),
-                    settings.url,
-                    settings.timeout
-                );
-                stats.failed.fetch_add(1, Ordering::Relaxed);
-            }
         }
     }
-}
-
-/// rustls on ring, as the node's listeners use (vltava-tls explains the
-/// choice); rustls deprecates the constructor only to flag that ring has
-/// no post-quantum key exchange.
-#[allow(deprecated)]
-fn ring_provider() -> rustls::crypto::CryptoProvider {
-    rustls::crypto::ring::default_provider()
-}
-
-/// One POST on a fresh connection; the answer's status code.
-async fn post(
-    target: &Target,
-    tls: Option<tokio_rustls::TlsConnector>,
-    body: Bytes,
-) -> Result<u16, String> {
-    let tcp = TcpStream::connect((target.host.as_str(), target.port))
-        .await
-        .map_err(|e| format!("connect: {e}"))?;
-    let request = hyper::Request::post(target.path.as_str())
-        .header(hyper::header::HOST, target.host_header())
-        .header(hyper::header::CONTENT_TYPE, "application/json")
-        .header(hyper::header::USER_AGENT, "vltava-lag-notifier")
-        .body(Full::new(body))
-        .map_err(|e| format!("request: {e}"))?;
-    match tls {
-        None => send(TokioIo::new(tcp), request).await,
-        Some(connector) => {
-            let name = rustls::pki_types::ServerName::try_from(target.host.clone())
-                .map_err(|e| format!("TLS server name {}: {e}", target.host))?;
-            let stream = connector
-                .connect(name, tcp)
-                .await
-                .map_err(|e| format!("TLS: {e}"))?;
-            send(TokioIo::new(stream), request).await
-        }
-    }
-}
-
-async fn send<S>(io: TokioIo<S>, request: hyper::Request<Full<Bytes>>) -> Result<u16, String>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(io)
-        .await
-        .map_err(|e| format!("HTTP: {e}"))?;
-    // The connection future drives the socket; it ends when the answer is
-    // read and the sender dropped.
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    let answer = sender
-        .send_request(request)
-        .await
-        .map_err(|e| format!("HTTP: {e}"))?;
-    Ok(answer.status().as_u16())
 }
 
 #[cfg(test)]
@@ -537,29 +409,13 @@ mod tests {
     }
 
     #[test]
-    fn urls_are_parsed_or_refused_by_name() {
-        let t = Target::parse("https://hooks.example.com/services/x?y=1").unwrap();
-        assert_eq!(
-            t,
-            Target {
-                https: true,
-                host: "hooks.example.com".into(),
-                port: 443,
-                path: "/services/x?y=1".into()
-            }
-        );
-        assert_eq!(t.host_header(), "hooks.example.com");
-        let t = Target::parse("http://[::1]:8080").unwrap();
-        assert_eq!(
-            (t.host.as_str(), t.port, t.path.as_str()),
-            ("::1", 8080, "/")
-        );
-        assert_eq!(t.host_header(), "[::1]:8080");
-        for bad in ["ftp://x/", "/just/a/path", "http://", "not a url"] {
-            let e = Target::parse(bad).unwrap_err();
+    fn bad_settings_are_refused_by_name() {
+        for bad in ["ftp://x/", "/just/a/path", "not a url"] {
+            let e = NotifierSettings::new(bad, "WARN", 1000, "c", 1).unwrap_err();
             assert!(e.contains("http.lag.notifier.url"), "{bad}: {e}");
         }
-        assert!(NotifierSettings::new("http://h/", "OK", 1000, "c", 1).is_err());
+        let e = NotifierSettings::new("http://h/", "OK", 1000, "c", 1).unwrap_err();
+        assert!(e.contains("http.lag.notifier.threshold"), "{e}");
     }
 
     #[tokio::test]
