@@ -692,6 +692,8 @@ async fn plan_reset(
     let committed = client.fetch_offsets(group, Some(&partitions)).await?;
     let target = args.target.target();
     let mut plan = Vec::with_capacity(partitions.len());
+    // Two or three ListOffsets per partition: slow over thousands of them.
+    let bar = super::progress::items(partitions.len() as u64, "looking up offsets");
     for tp in partitions {
         let current = committed
             .iter()
@@ -717,14 +719,17 @@ async fn plan_reset(
         let (new, warning) = new_offset(&tp, target, current, earliest, latest, at_time)
             .map_err(ToolError::Input)?;
         if let Some(w) = warning {
-            eprintln!("Warning: {w}");
+            // Above the bar, not through it.
+            bar.suspend(|| eprintln!("Warning: {w}"));
         }
         plan.push(PlannedOffset {
             partition: tp,
             current,
             new,
         });
+        bar.inc(1);
     }
+    bar.finish_and_clear();
     Ok(plan)
 }
 

@@ -17,6 +17,7 @@ mod format;
 mod groups;
 mod output;
 mod produce;
+mod progress;
 mod quotas;
 mod topics;
 mod transactions;

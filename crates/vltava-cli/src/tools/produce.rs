@@ -12,12 +12,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use clap::{Args, ValueEnum};
+use indicatif::ProgressBar;
 use serde_json::json;
 use tokio::sync::mpsc;
 use vltava_client::batches::now_ms;
 use vltava_client::{Acks, Client, Compression, Partitioner, ProducerRecord};
 
 use super::output::Table;
+use super::progress;
 use super::{parse_key_value, print, print_json, Common, ToolError};
 
 #[derive(Args, Debug)]
@@ -249,8 +251,18 @@ fn summary_json(topic: &str, summary: &Summary) -> serde_json::Value {
     })
 }
 
-/// Reads stdin on a thread of its own (blocking reads), line by line.
-fn stdin_lines() -> mpsc::Receiver<std::io::Result<Vec<u8>>> {
+/// The size of stdin when it is a regular file (`< big.txt`), for a bar
+/// of bytes read; `None` for pipes and terminals, whose end is unknown.
+fn stdin_file_size() -> Option<u64> {
+    use std::os::fd::AsFd;
+    let fd = std::io::stdin().as_fd().try_clone_to_owned().ok()?;
+    let metadata = std::fs::File::from(fd).metadata().ok()?;
+    metadata.is_file().then_some(metadata.len())
+}
+
+/// Reads stdin on a thread of its own (blocking reads), line by line,
+/// moving `progress` on by the bytes read.
+fn stdin_lines(progress: Option<ProgressBar>) -> mpsc::Receiver<std::io::Result<Vec<u8>>> {
     let (tx, rx) = mpsc::channel(1024);
     std::thread::spawn(move || {
         let stdin = std::io::stdin();
@@ -259,7 +271,10 @@ fn stdin_lines() -> mpsc::Receiver<std::io::Result<Vec<u8>>> {
             let mut line = Vec::new();
             match input.read_until(b'\n', &mut line) {
                 Ok(0) => return,
-                Ok(_) => {
+                Ok(n) => {
+                    if let Some(bar) = &progress {
+                        bar.inc(n as u64);
+                    }
                     trim_line_end(&mut line);
                     if tx.blocking_send(Ok(line)).is_err() {
                         return;
@@ -329,7 +344,10 @@ pub async fn run(args: ProduceArgs) -> Result<(), ToolError> {
     };
     let mut pending = Pending::default();
     let mut deadline = tokio::time::Instant::now();
-    let mut lines = stdin_lines();
+    // Shown only on a terminal; a file's bar reaches its end when the
+    // last line has been read, before the last batch is sent.
+    let progress = stdin_file_size().map(progress::file_bytes);
+    let mut lines = stdin_lines(progress.clone());
     let mut line_number = 0u64;
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
@@ -368,6 +386,9 @@ pub async fn run(args: ProduceArgs) -> Result<(), ToolError> {
         }
     }
     producer.flush(&mut pending).await?;
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
     let summary = producer.summary;
     if args.common.json() {
         print_json(&summary_json(&args.topic, &summary))
