@@ -1,5 +1,5 @@
 //! Client subcommands: `topics`, `produce`, `consume`, `cluster`, `groups`,
-//! `transactions`, `acls`, `users`, `quotas`. Each talks
+//! `transactions`, `acls`, `users`, `quotas`, `perf`. Each talks
 //! to a broker through `vltava-client`; errors end the process with a
 //! message on stderr and exit code 1.
 
@@ -16,6 +16,7 @@ mod consume;
 mod format;
 mod groups;
 mod output;
+mod perf;
 mod produce;
 mod progress;
 mod quotas;
@@ -47,6 +48,9 @@ pub enum ToolCommand {
     /// Set and describe client quotas (produce and fetch byte rates,
     /// request percentage, connection creation rate).
     Quotas(quotas::QuotasArgs),
+    /// Measure produce and consume throughput and latency (like
+    /// kafka-producer-perf-test and kafka-consumer-perf-test).
+    Perf(perf::PerfArgs),
 }
 
 /// Options every tool takes.
@@ -178,6 +182,7 @@ pub fn run(command: ToolCommand) -> ExitCode {
             ToolCommand::Acls(args) => acls::run(args).await,
             ToolCommand::Users(args) => users::run(args).await,
             ToolCommand::Quotas(args) => quotas::run(args).await,
+            ToolCommand::Perf(args) => perf::run(args).await,
         }
     });
     match result {
