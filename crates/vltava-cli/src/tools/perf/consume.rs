@@ -42,7 +42,7 @@ pub struct PerfConsumeArgs {
           value_parser = clap::value_parser!(i32).range(1..))]
     pub fetch_max_bytes: i32,
     /// Give up when no record has arrived for this long while more are
-    /// expected.
+    /// expected (not with --duration, which waits out its time).
     #[arg(long, value_name = "MS", default_value_t = 10_000,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout_ms: u64,
@@ -164,7 +164,10 @@ pub async fn run(args: PerfConsumeArgs, common: &Common) -> Result<(), ToolError
         if finished || stop.load(Ordering::Relaxed) {
             break;
         }
-        if now.duration_since(last_record) >= timeout {
+        // A timed run just waits out its time; a run that expects more
+        // records fails rather than waiting forever for them.
+        let expecting = !matches!(limit, Some(Limit::Time(_)));
+        if expecting && now.duration_since(last_record) >= timeout {
             report.finish();
             return Err(ToolError::Input(format!(
                 "no record arrived for {} ms; read {} records",

@@ -72,7 +72,7 @@ impl LimitArgs {
 pub const PERF_HEADER: &str = "vltava.perf";
 
 /// The bar's layout; the message carries the last second's numbers.
-pub const BAR: &str = "{spinner} [{bar:30}] {percent:>3}% {elapsed_precise} {prefix} {msg}";
+pub const BAR: &str = "{spinner} [{bar:20}] {percent:>3}% {elapsed:>4} {prefix} {msg}";
 
 /// Where once-a-second progress goes.
 enum Report {

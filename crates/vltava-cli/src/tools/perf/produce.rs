@@ -189,7 +189,6 @@ struct Sender<'a> {
     topic: &'a str,
     acks: Acks,
     compression: Compression,
-    value_len: u64,
 }
 
 impl Sender<'_> {
@@ -212,8 +211,13 @@ impl Sender<'_> {
         for created in &batch.created {
             stats.latency(acked.saturating_duration_since(*created));
         }
-        let n = batch.records.len() as u64;
-        stats.add(n, n * self.value_len);
+        // Payload as the consumer counts it: keys and values.
+        let payload: usize = batch
+            .records
+            .iter()
+            .map(|r| r.key.as_ref().map_or(0, Bytes::len) + r.value.as_ref().map_or(0, Bytes::len))
+            .sum();
+        stats.add(batch.records.len() as u64, payload as u64);
         Ok(())
     }
 }
@@ -245,7 +249,6 @@ pub async fn run(args: PerfProduceArgs, common: &Common) -> Result<(), ToolError
         topic: &args.topic,
         acks: args.acks.into(),
         compression: args.compression.into(),
-        value_len: args.record_size as u64,
     };
     let mut batches = Batches::new(
         args.batch_size as usize,
