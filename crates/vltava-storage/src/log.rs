@@ -182,6 +182,9 @@ pub struct Log {
     rolled_at: AtomicI64,
     /// Truncations so far (see `SnapshotPoint`).
     truncations: AtomicU64,
+    /// Bytes of the segments `open` recovered by scanning (0 after a
+    /// clean shutdown), for the start-up progress log.
+    recovered_bytes: u64,
     /// Held while producer snapshot files are written or deleted; never
     /// while taking `writer` (a snapshot's flush happens before it).
     snapshot_files: Mutex<()>,
@@ -248,6 +251,7 @@ impl Log {
         let mut cut = false;
         // Base offset of the first segment recovered by scanning.
         let mut first_recovered: Option<i64> = None;
+        let mut recovered_bytes = 0u64;
         for (i, &base) in bases.iter().enumerate() {
             // A segment may start past the previous one's last batch (the
             // cleaner removed batches there) but never inside it.
@@ -274,6 +278,9 @@ impl Log {
                 first_recovered.get_or_insert(base);
             }
             let loaded = Segment::load(dir, base, &config, &fds, trust, now_ms)?;
+            if !trust {
+                recovered_bytes += loaded.segment.size();
+            }
             if loaded.truncated {
                 cut = true;
             }
@@ -347,6 +354,7 @@ impl Log {
             cleaning_stopped: AtomicBool::new(false),
             rolled_at: AtomicI64::new(-1),
             truncations: AtomicU64::new(0),
+            recovered_bytes,
             snapshot_files: Mutex::new(()),
         };
         log.load_epochs(epochs_loaded, first_recovered, started_over)?;
@@ -542,6 +550,11 @@ impl Log {
         Ok(())
     }
     /// Total bytes of all segments.
+    /// Bytes `open` checked by scanning segments past the recovery point
+    /// (0 after a clean shutdown).
+    pub fn recovered_bytes(&self) -> u64 {
+        self.recovered_bytes
+    }
     pub fn size_in_bytes(&self) -> u64 {
         self.snapshot().iter().map(|s| s.size()).sum()
     }

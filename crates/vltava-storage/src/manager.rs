@@ -73,6 +73,9 @@ pub struct CleanedLog {
     pub stats: CleanStats,
 }
 
+/// How often `open` reports its progress on a large data directory.
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl LogManager {
     /// Opens the data directory (creating it if needed) and every
     /// `<topic>-<partition>` log in it. With the clean-shutdown marker the
@@ -106,6 +109,27 @@ impl LogManager {
             .collect::<std::io::Result<Vec<_>>>()
             .map_err(Error::io("list", dir))?;
         entries.sort_by_key(|e| e.file_name());
+        // Progress for an operator watching a large data directory come
+        // up: how many logs there are, then every PROGRESS_EVERY how far
+        // along opening them is and how much recovery has scanned.
+        let total = entries
+            .iter()
+            .filter(|e| e.path().is_dir() && e.file_name().to_string_lossy().contains('-'))
+            .count();
+        let started = std::time::Instant::now();
+        let mut last_report = started;
+        let (mut opened, mut bytes, mut recovered) = (0usize, 0u64, 0u64);
+        if total > 0 {
+            tracing::info!(
+                "opening {total} partition logs in {} ({})",
+                dir.display(),
+                if clean {
+                    "clean shutdown: no recovery"
+                } else {
+                    "unclean shutdown: segments past each recovery point are checked"
+                }
+            );
+        }
         for entry in entries {
             let path = entry.path();
             if !path.is_dir() {
@@ -149,7 +173,22 @@ impl LogManager {
                 },
                 now_ms,
             )?;
+            opened += 1;
+            bytes += log.size_in_bytes();
+            recovered += log.recovered_bytes();
             logs.insert(tp, Arc::new(log));
+            if last_report.elapsed() >= PROGRESS_EVERY {
+                last_report = std::time::Instant::now();
+                tracing::info!(
+                    "opened {opened} of {total} partition logs ({bytes} bytes, {recovered} bytes recovered)"
+                );
+            }
+        }
+        if total > 0 {
+            tracing::info!(
+                "opened {opened} partition logs in {:.1} s ({bytes} bytes, {recovered} bytes recovered)",
+                started.elapsed().as_secs_f64()
+            );
         }
         fsync_dir(dir)?;
         Ok(LogManager {

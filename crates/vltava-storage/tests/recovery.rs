@@ -80,6 +80,11 @@ fn clean_reopen_trusts_the_files() {
     let log = m.get_log(TOPIC, PARTITION).unwrap();
     assert_eq!(log.log_end_offset(), 60);
     assert_eq!(read_all(&log), before);
+    assert_eq!(
+        log.recovered_bytes(),
+        0,
+        "nothing scanned after a clean stop"
+    );
     // Indexes were loaded, not rebuilt: files untouched.
     for (t, bytes, p) in &index_times {
         assert_eq!(&mtime(p), t, "{} rewritten", p.display());
@@ -108,6 +113,9 @@ fn unclean_reopen_recovers_everything_written() {
     let log = m.get_log(TOPIC, PARTITION).unwrap();
     assert_eq!(read_all(&log), before);
     assert_eq!(log.log_end_offset(), 50);
+    // No recovery point was checkpointed: every segment was scanned.
+    assert_eq!(log.recovered_bytes(), log.size_in_bytes());
+    assert!(log.recovered_bytes() > 0);
     assert_eq!(
         log.append_as_leader(batch(1, 0, 1), 0, 1)
             .unwrap()
