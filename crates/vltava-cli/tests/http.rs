@@ -823,3 +823,83 @@ async fn a_group_status_change_is_posted_to_the_webhook_and_so_is_its_recovery()
         0.0
     );
 }
+
+/// `vltava groups lag ARGS... --bootstrap B`: (exit ok, stdout, stderr).
+fn groups_lag(broker: &TestBroker, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vltava"))
+        .args(["groups", "lag"])
+        .args(args)
+        .arg("--bootstrap")
+        .arg(broker.bootstrap())
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_lag_shows_the_coordinators_status_beside_the_offsets() {
+    let broker = TestBroker::start(&["http.lag.sample.interval.ms=200"]);
+    wait_ready(&broker);
+    let mut client = broker.client().await;
+    client.create_topic(&NewTopic::new("l")).await.unwrap();
+    client
+        .produce("l", 0, &records(12, "l"), Acks::All, Compression::None)
+        .await
+        .unwrap();
+    // A name that needs escaping in the URL's path.
+    let group = "team a/orders?v=1";
+    client
+        .commit_offsets(group, &[OffsetToCommit::new("l", 0, 5)])
+        .await
+        .unwrap();
+    let http = format!("127.0.0.1:{}", broker.http_port);
+    let v = until("the group judged STOP", || {
+        let (ok, out, err) = groups_lag(&broker, &[group, "--http", &http, "--output", "json"]);
+        assert!(ok, "{err}");
+        let v: Value = serde_json::from_str(&out).unwrap();
+        (v["status"] == "ERR").then_some(v)
+    });
+    assert_eq!(v["group"], group);
+    assert_eq!(v["total_lag"], 7);
+    let p = &v["partitions"][0];
+    assert_eq!(
+        (
+            &p["topic"],
+            &p["partition"],
+            &p["current_offset"],
+            &p["log_end_offset"],
+            &p["lag"]
+        ),
+        (
+            &Value::from("l"),
+            &Value::from(0),
+            &Value::from(5),
+            &Value::from(12),
+            &Value::from(7)
+        )
+    );
+    assert_eq!(p["status"], "STOP");
+
+    let (ok, table, _) = groups_lag(&broker, &[group, "--http", &http]);
+    assert!(ok);
+    assert!(
+        table.contains("STATUS") && table.contains("ERR") && table.contains("STOP"),
+        "{table}"
+    );
+
+    // A node that cannot be asked: the offsets still show, the status
+    // does not, and stderr says where to point --http.
+    let unused = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let nowhere = format!("127.0.0.1:{}", unused.local_addr().unwrap().port());
+    drop(unused);
+    let (ok, out, err) = groups_lag(&broker, &[group, "--http", &nowhere, "--output", "json"]);
+    assert!(ok, "{err}");
+    assert!(err.contains("point --http at"), "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["status"], Value::Null);
+    assert_eq!(v["partitions"][0]["lag"], 7);
+}

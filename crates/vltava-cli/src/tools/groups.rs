@@ -6,6 +6,10 @@
 //!   and members, and per partition the committed offset, the log-end
 //!   offset, the lag (log end - committed; `-` where nothing is committed)
 //!   and the member it is assigned to (`-` for none).
+//! - `lag GROUP`: per partition the committed offset, log end, lag and
+//!   consumer (as `describe`), with each partition's and the group's
+//!   status by Burrow's rules, read from the HTTP listener of the node
+//!   that coordinates the group (`--http`); `--watch` repeats it.
 //! - `delete GROUP...`: groups without members, with their offsets.
 //! - `reset-offsets GROUP`: computes new offsets (earliest, latest, an
 //!   offset, a shift, or the first offset at a time) for the chosen
@@ -51,6 +55,9 @@ pub enum GroupsCommand {
         #[arg(long)]
         offsets: bool,
     },
+    /// Show a group's lag per partition with its status by Burrow's rules
+    /// (OK, WARN, STOP, STALL, REWIND), as judged by the node coordinating it.
+    Lag(LagArgs),
     /// Delete groups that have no members, with their committed offsets.
     Delete {
         #[arg(required = true, value_name = "GROUP")]
@@ -58,6 +65,23 @@ pub enum GroupsCommand {
     },
     /// Move a group's committed offsets (only while it has no members).
     ResetOffsets(ResetArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct LagArgs {
+    /// The group.
+    pub group: String,
+    /// The HTTP listener (`http.listeners`) of the node that coordinates
+    /// the group, HOST:PORT or a URL: it keeps the window of commits
+    /// Burrow's rules judge. A single node's default is 127.0.0.1:9644.
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:9644")]
+    pub http: String,
+    /// Show it again every --interval seconds, until Ctrl-C.
+    #[arg(long)]
+    pub watch: bool,
+    /// Seconds between two looks with --watch.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    pub interval: u64,
 }
 
 #[derive(Args, Debug)]
@@ -180,6 +204,41 @@ pub async fn run(args: GroupsArgs) -> Result<(), ToolError> {
                 offsets: all || offsets,
             };
             print(&describe_text(&described, sections))
+        }
+        GroupsCommand::Lag(lag) => {
+            let http = vltava_http::client::HttpClient::new("vltava-groups-lag")
+                .map_err(ToolError::Input)?;
+            let terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
+            loop {
+                let described = describe(&mut client, &lag.group).await?;
+                let statuses = burrow_statuses(&http, &lag).await;
+                if let Err(why) = &statuses {
+                    eprintln!(
+                        "Warning: no status for group '{}' from {}: {why} (its coordinator is node {}; point --http at that node's HTTP listener)",
+                        lag.group, lag.http, described.group.coordinator.node_id
+                    );
+                }
+                let statuses = statuses.unwrap_or_default();
+                if json {
+                    print_json(&lag_json(&described, &statuses))?;
+                } else {
+                    if lag.watch && terminal {
+                        // Clear the screen and go home, as `watch` does.
+                        print!("\x1b[2J\x1b[H");
+                    }
+                    print(&lag_text(&described, &statuses))?;
+                }
+                if !lag.watch {
+                    return Ok(());
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(lag.interval)) => {}
+                    _ = tokio::signal::ctrl_c() => return Ok(()),
+                }
+                if !terminal && !json {
+                    println!();
+                }
+            }
         }
         GroupsCommand::Delete { groups } => {
             let names: Vec<&str> = groups.iter().map(String::as_str).collect();
@@ -533,6 +592,152 @@ fn describe_json(d: &Described) -> serde_json::Value {
                 "host": member.map(|m| &m.client_host),
                 "client_id": member.map(|m| &m.client_id),
             })
+        }).collect::<Vec<_>>(),
+    })
+}
+
+// ---- lag -------------------------------------------------------------
+
+/// What the coordinator's Burrow endpoint said: the group's status and
+/// each partition's.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct BurrowStatuses {
+    group: Option<String>,
+    partitions: BTreeMap<TopicPartition, String>,
+}
+
+/// Escapes a path segment (RFC 3986: everything but unreserved
+/// characters), since group names may hold any character.
+fn path_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The node's Burrow `/lag` answer for the group (every partition).
+async fn burrow_statuses(
+    http: &vltava_http::client::HttpClient,
+    args: &LagArgs,
+) -> Result<BurrowStatuses, String> {
+    let base = if args.http.contains("://") {
+        args.http.trim_end_matches('/').to_string()
+    } else {
+        format!("http://{}", args.http)
+    };
+    let url = format!(
+        "{base}/v3/kafka/local/consumer/{}/lag",
+        path_segment(&args.group)
+    );
+    let target = vltava_http::client::Target::parse(&url)?;
+    let (status, body) = http
+        .request(
+            vltava_http::client::Method::GET,
+            &target,
+            None,
+            std::time::Duration::from_secs(10),
+        )
+        .await?;
+    if status == 404 {
+        return Err("that node does not coordinate the group (404)".into());
+    }
+    if status != 200 {
+        return Err(format!(
+            "HTTP {status}: {}",
+            String::from_utf8_lossy(&body).trim()
+        ));
+    }
+    parse_burrow(&body)
+}
+
+fn parse_burrow(body: &[u8]) -> Result<BurrowStatuses, String> {
+    let v: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| format!("not a Burrow answer: {e}"))?;
+    let status = &v["status"];
+    let mut out = BurrowStatuses {
+        group: status["status"].as_str().map(str::to_string),
+        ..Default::default()
+    };
+    for p in status["partitions"].as_array().into_iter().flatten() {
+        let (Some(topic), Some(partition), Some(s)) = (
+            p["topic"].as_str(),
+            p["partition"].as_i64(),
+            p["status"].as_str(),
+        ) else {
+            continue;
+        };
+        out.partitions.insert(
+            TopicPartition::new(topic.to_string(), partition as i32),
+            s.to_string(),
+        );
+    }
+    Ok(out)
+}
+
+fn lag_text(d: &Described, statuses: &BurrowStatuses) -> String {
+    let g = &d.group;
+    let total: i64 = d.rows.iter().filter_map(OffsetRow::lag).sum();
+    let mut head = Table::new(&["GROUP", "STATE", "STATUS", "TOTAL-LAG", "#PARTITIONS"]);
+    head.push(vec![
+        g.group_id.clone(),
+        g.state.clone(),
+        dash(statuses.group.clone()),
+        total.to_string(),
+        d.rows
+            .iter()
+            .filter(|r| r.partition.is_some())
+            .count()
+            .to_string(),
+    ]);
+    let mut t = Table::new(&[
+        "TOPIC",
+        "PARTITION",
+        "CURRENT-OFFSET",
+        "LOG-END-OFFSET",
+        "LAG",
+        "STATUS",
+        "CONSUMER-ID",
+    ]);
+    for r in d.rows.iter().filter(|r| r.partition.is_some()) {
+        let tp = r.partition.as_ref().expect("filtered");
+        let member = r.member.map(|i| &g.members[i]);
+        t.push(vec![
+            tp.topic.clone(),
+            tp.partition.to_string(),
+            dash(r.committed),
+            dash(r.log_end),
+            dash(r.lag()),
+            dash(statuses.partitions.get(tp).cloned()),
+            dash(member.map(|m| m.member_id.clone())),
+        ]);
+    }
+    format!("{}\n{}", head.render(), t.render())
+}
+
+fn lag_json(d: &Described, statuses: &BurrowStatuses) -> serde_json::Value {
+    let g = &d.group;
+    json!({
+        "group": g.group_id,
+        "state": g.state,
+        "status": statuses.group,
+        "total_lag": d.rows.iter().filter_map(OffsetRow::lag).sum::<i64>(),
+        "partitions": d.rows.iter().filter_map(|r| {
+            let tp = r.partition.as_ref()?;
+            let member = r.member.map(|i| &g.members[i]);
+            Some(json!({
+                "topic": tp.topic,
+                "partition": tp.partition,
+                "current_offset": r.committed,
+                "log_end_offset": r.log_end,
+                "lag": r.lag(),
+                "status": statuses.partitions.get(tp),
+                "consumer_id": member.map(|m| &m.member_id),
+            }))
         }).collect::<Vec<_>>(),
     })
 }
