@@ -22,8 +22,10 @@ pub const LATENCY_BUCKETS: [f64; 14] = [
 /// API keys below this have their own slot (Kafka's keys are below 100).
 pub const API_SLOTS: usize = 128;
 
-/// Per API: requests handled and their latency from the first byte of
-/// the frame being decoded to the response being written.
+/// Per API: requests handled, and how long they took, in total and split
+/// the way Kafka's RequestMetrics split it (as far as a connection served
+/// by one task, with no request queue between a network thread and a
+/// handler pool, has the same phases).
 #[derive(Default)]
 pub struct ApiStats {
     /// Requests that reached a handler.
@@ -31,7 +33,34 @@ pub struct ApiStats {
     /// Requests whose connection was closed instead of answered (bad
     /// version, undecodable body, a response that could not be encoded).
     pub failed: AtomicU64,
-    /// Non-cumulative counts per bucket of `LATENCY_BUCKETS` (+ overflow).
+    /// From the frame being taken up to the response written (TotalTimeMs).
+    total: LatencyHistogram,
+    /// Decoding, the handler's own work (the time its future was being
+    /// polled) and encoding (LocalTimeMs).
+    local: LatencyHistogram,
+    /// The handler waiting on something else: acks=all for the followers,
+    /// a fetch's long poll, the controller or another broker (RemoteTimeMs).
+    remote: LatencyHistogram,
+    /// The answer held back for an old client over its quota
+    /// (ThrottleTimeMs); 0 for everyone else.
+    throttle: LatencyHistogram,
+    /// Writing the response to the socket (ResponseSendTimeMs).
+    response_send: LatencyHistogram,
+}
+
+/// One request's time, by phase (they add up to its total).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct RequestPhases {
+    pub local: Duration,
+    pub remote: Duration,
+    pub throttle: Duration,
+    pub response_send: Duration,
+}
+
+/// Non-cumulative counts per bucket of `LATENCY_BUCKETS` (+ overflow) and
+/// the sum, all atomics.
+#[derive(Default)]
+struct LatencyHistogram {
     buckets: [AtomicU64; LATENCY_BUCKETS.len() + 1],
     sum_nanos: AtomicU64,
 }
@@ -45,8 +74,8 @@ pub struct Histogram {
     pub sum_seconds: f64,
 }
 
-impl ApiStats {
-    pub fn observe(&self, elapsed: Duration) {
+impl LatencyHistogram {
+    fn observe(&self, elapsed: Duration) {
         let seconds = elapsed.as_secs_f64();
         let slot = LATENCY_BUCKETS
             .iter()
@@ -59,10 +88,10 @@ impl ApiStats {
         );
     }
 
-    /// The histogram as of now. Buckets are read one by one, so a scrape
-    /// racing requests may be off by those requests, never inconsistent
-    /// within itself: the count is the last cumulative bucket.
-    pub fn histogram(&self) -> Histogram {
+    /// Buckets are read one by one, so a scrape racing requests may be off
+    /// by those requests, never inconsistent within itself: the count is
+    /// the last cumulative bucket.
+    fn read(&self) -> Histogram {
         let mut cumulative = 0;
         let mut buckets = Vec::with_capacity(LATENCY_BUCKETS.len() + 1);
         for (i, upper) in LATENCY_BUCKETS
@@ -79,6 +108,36 @@ impl ApiStats {
             count: cumulative,
             sum_seconds: self.sum_nanos.load(Relaxed) as f64 / 1e9,
         }
+    }
+}
+
+impl ApiStats {
+    /// A request's total time.
+    pub fn observe(&self, elapsed: Duration) {
+        self.total.observe(elapsed);
+    }
+
+    /// A request's time split by phase.
+    pub fn observe_phases(&self, phases: RequestPhases) {
+        self.local.observe(phases.local);
+        self.remote.observe(phases.remote);
+        self.throttle.observe(phases.throttle);
+        self.response_send.observe(phases.response_send);
+    }
+
+    /// The total-time histogram as of now.
+    pub fn histogram(&self) -> Histogram {
+        self.total.read()
+    }
+
+    /// The phases' histograms as of now: local, remote, throttle, response send.
+    pub fn phase_histograms(&self) -> [Histogram; 4] {
+        [
+            self.local.read(),
+            self.remote.read(),
+            self.throttle.read(),
+            self.response_send.read(),
+        ]
     }
 }
 
@@ -224,6 +283,27 @@ mod tests {
         assert_eq!(at(5.0), 2);
         assert_eq!(h.buckets.last(), Some(&(f64::INFINITY, 3)));
         assert!((h.sum_seconds - 10.00305).abs() < 1e-9);
+    }
+
+    #[test]
+    fn phases_are_kept_apart() {
+        let s = ApiStats::default();
+        s.observe_phases(RequestPhases {
+            local: Duration::from_micros(200),
+            remote: Duration::from_millis(300),
+            throttle: Duration::ZERO,
+            response_send: Duration::from_micros(50),
+        });
+        let [local, remote, throttle, send] = s.phase_histograms();
+        for h in [&local, &remote, &throttle, &send] {
+            assert_eq!(h.count, 1);
+        }
+        assert!((remote.sum_seconds - 0.3).abs() < 1e-9);
+        assert_eq!(throttle.sum_seconds, 0.0);
+        assert_eq!(throttle.buckets[0], (0.0001, 1));
+        assert_eq!(send.buckets[0], (0.0001, 1));
+        assert_eq!(local.buckets[0], (0.0001, 0));
+        assert_eq!(s.histogram().count, 0, "the total is observed on its own");
     }
 
     #[test]

@@ -903,3 +903,65 @@ async fn groups_lag_shows_the_coordinators_status_beside_the_offsets() {
     assert_eq!(v["status"], Value::Null);
     assert_eq!(v["partitions"][0]["lag"], 7);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_poll_counts_as_remote_time_and_the_phases_add_up_to_the_total() {
+    let broker = TestBroker::start(&[]);
+    wait_ready(&broker);
+    let mut client = broker.client().await;
+    client.create_topic(&NewTopic::new("idle")).await.unwrap();
+    // Nothing to read: the fetch waits out its 600 ms in the purgatory.
+    let fetched = client.fetch("idle", 0, 0, 600, 1 << 20).await.unwrap();
+    assert!(fetched.records.is_empty());
+    let fetch = [("request", "Fetch")];
+    let s = until("the fetch counted", || {
+        let s = scrape(&broker);
+        (value(
+            &s,
+            "kafka_network_requestmetrics_remotetime_seconds_count",
+            &fetch,
+        )? >= 1.0)
+            .then_some(s)
+    });
+    let sum = |name: &str| {
+        must(
+            &s,
+            &format!("kafka_network_requestmetrics_{name}_seconds_sum"),
+            &fetch,
+        )
+    };
+    let count = |name: &str| {
+        must(
+            &s,
+            &format!("kafka_network_requestmetrics_{name}_seconds_count"),
+            &fetch,
+        )
+    };
+    assert!(sum("remotetime") >= 0.5, "remote {}", sum("remotetime"));
+    assert!(sum("localtime") < 0.1, "local {}", sum("localtime"));
+    assert_eq!(sum("throttletime"), 0.0);
+    for phase in [
+        "localtime",
+        "remotetime",
+        "throttletime",
+        "responsesendtime",
+    ] {
+        assert_eq!(count(phase), count("totaltime"), "{phase}");
+    }
+    let phases: f64 = [
+        "localtime",
+        "remotetime",
+        "throttletime",
+        "responsesendtime",
+    ]
+    .iter()
+    .map(|p| sum(p))
+    .sum();
+    // The phases are measured between the same instants as the total,
+    // short of the few microseconds between two clock reads.
+    assert!(
+        (sum("totaltime") - phases).abs() < 0.01,
+        "total {} vs phases {phases}",
+        sum("totaltime")
+    );
+}

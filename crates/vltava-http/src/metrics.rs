@@ -389,6 +389,23 @@ impl Snapshot {
                 )?;
             }
         }
+        // The total split by phase, as Kafka's RequestMetrics split it.
+        let phases = [
+            ("kafka_network_requestmetrics_localtime_seconds", "Decoding, the handler's own work and encoding, per API (Kafka's LocalTimeMs, in seconds)."),
+            ("kafka_network_requestmetrics_remotetime_seconds", "Time the handler waited on others: followers for acks=all, a fetch's long poll, the controller or another broker (Kafka's RemoteTimeMs, in seconds)."),
+            ("kafka_network_requestmetrics_throttletime_seconds", "Time the answer was held back for a client over its quota (Kafka's ThrottleTimeMs, in seconds)."),
+            ("kafka_network_requestmetrics_responsesendtime_seconds", "Time writing the response to the socket (Kafka's ResponseSendTimeMs, in seconds)."),
+        ];
+        let split: Vec<[Histogram; 4]> = apis
+            .iter()
+            .map(|(k, _)| self.stats.api(*k).phase_histograms())
+            .collect();
+        for (i, (name, help)) in phases.iter().enumerate() {
+            let mut metric = e.encode_descriptor(name, help, None, MetricType::Histogram)?;
+            for ((_, api), histograms) in apis.iter().zip(&split) {
+                histogram(&mut metric, &[("request", *api)], &histograms[i])?;
+            }
+        }
         let listener = vec![("listener", self.listener.as_str())];
         family(
             e,

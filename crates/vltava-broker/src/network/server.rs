@@ -40,7 +40,7 @@ use super::sasl::{Authenticator, SaslListener, Stage, Step};
 use crate::broker::Broker;
 use crate::handlers::{self, Session};
 use crate::quotas::{self, QuotaClient};
-use crate::stats::{add, BrokerStats};
+use crate::stats::{add, BrokerStats, RequestPhases};
 
 /// A bound listener and what its connections need.
 pub struct Listener {
@@ -332,14 +332,17 @@ async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
             }
         };
         let api_key = header::peek_api_key_and_version(&frame).map_or(-1, |(key, _)| key);
-        let Answered { spliced, throttle } =
-            match handle_frame(&broker, frame, peer, &session, &mut output).await {
-                Ok(answered) => answered,
-                Err(reason) => {
-                    add(&broker.stats.api(api_key).failed, 1);
-                    return Err(reason);
-                }
-            };
+        let Answered {
+            spliced,
+            throttle,
+            waited,
+        } = match handle_frame(&broker, frame, peer, &session, &mut output).await {
+            Ok(answered) => answered,
+            Err(reason) => {
+                add(&broker.stats.api(api_key).failed, 1);
+                return Err(reason);
+            }
+        };
         // A throttled client is muted: nothing more is read from it until
         // the throttle time has passed (before or after its answer).
         let mute = |delay_answer: bool| {
@@ -358,7 +361,10 @@ async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
                 }
             }
         };
+        let handled = Instant::now();
+        let held_back = throttle.as_ref().is_some_and(|t| t.delay_answer);
         mute(true).await;
+        let sending = Instant::now();
         let written = if spliced.is_empty() && !output.is_empty() {
             stream.write_all(&output).await
         } else if !spliced.is_empty() {
@@ -382,6 +388,15 @@ async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
         let api = broker.stats.api(api_key);
         add(&api.requests, 1);
         api.observe(started.elapsed());
+        // (Only an answer actually held back has throttle time; the
+        // moment it takes to find that out counts as local.)
+        let local_end = if held_back { handled } else { sending };
+        api.observe_phases(RequestPhases {
+            local: local_end.duration_since(started).saturating_sub(waited),
+            remote: waited,
+            throttle: sending.duration_since(local_end),
+            response_send: sending.elapsed(),
+        });
         mute(false).await;
     }
 }
@@ -661,8 +676,12 @@ async fn handle_frame(
         _ => None,
     };
     let exempt = exempt_from_request_quota(&body, version);
+    let handler_started = Instant::now();
     let (handled, busy) =
         PollTimed::new(std::pin::pin!(handlers::handle(broker, &context, body))).await;
+    // The handler's time not spent in its own polls went to waiting on
+    // others (followers, a long poll, the controller): Kafka's remote time.
+    let waited = handler_started.elapsed().saturating_sub(busy);
     let mut response = handled?;
     // Quotas (Kafka's ClientQuotaManagers): the time the request kept a
     // thread busy counts against request_percentage, produce request bytes
@@ -728,7 +747,11 @@ async fn handle_frame(
         Some(response) => encode(output, request_header.correlation_id, &response, version)?,
         None => Vec::new(),
     };
-    Ok(Answered { spliced, throttle })
+    Ok(Answered {
+        spliced,
+        throttle,
+        waited,
+    })
 }
 
 /// What `handle_frame` produced besides the bytes in `output`.
@@ -737,6 +760,8 @@ struct Answered {
     /// `output`, bytes).
     spliced: Vec<(usize, Bytes)>,
     throttle: Option<Throttle>,
+    /// The part of the handler's time it spent waiting on others.
+    waited: Duration,
 }
 
 impl Answered {
@@ -744,6 +769,7 @@ impl Answered {
         Answered {
             spliced,
             throttle: None,
+            waited: Duration::ZERO,
         }
     }
 }
