@@ -225,6 +225,7 @@ async fn log_cleaner(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
             return;
         }
         let b = broker.clone();
+        let pass_started = std::time::Instant::now();
         let mut job = tokio::task::spawn_blocking(move || {
             let now = b.now_ms();
             // The last stable offset: nothing of an undecided transaction
@@ -249,6 +250,18 @@ async fn log_cleaner(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
         let worked = match pass {
             Ok(Ok(Some(done))) => {
                 let s = &done.stats;
+                let stats = &broker.stats;
+                stats::add(&stats.cleaner_passes, 1);
+                stats::add(&stats.cleaner_bytes_read, s.bytes_read);
+                stats::add(&stats.cleaner_bytes_written, s.bytes_written);
+                stats::add(&stats.cleaner_records_removed, s.records_removed);
+                stats.cleaner_last_pass_micros.store(
+                    pass_started.elapsed().as_micros().min(u64::MAX as u128) as u64,
+                    std::sync::atomic::Ordering::Relaxed,
+                );
+                stats
+                    .cleaner_last_run_ms
+                    .store(broker.now_ms(), std::sync::atomic::Ordering::Relaxed);
                 info!(
                     log = %done.log,
                     dirty_ratio = format!("{:.2}", done.dirty_ratio),
@@ -320,7 +333,11 @@ async fn background(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
         let job: Box<dyn FnOnce() -> Result<(), vltava_storage::Error> + Send> = tokio::select! {
             _ = retention.tick() => {
                 let replicas = broker.replicas.clone();
-                Box::new(move || replicas.run_retention(clock.now_ms()).map(|n| if n > 0 { info!(segments = n, "retention deleted segments") }))
+                let stats = broker.stats.clone();
+                Box::new(move || replicas.run_retention(clock.now_ms()).map(|n| if n > 0 {
+                    stats::add(&stats.retention_segments_deleted, n as u64);
+                    info!(segments = n, "retention deleted segments")
+                }))
             }
             _ = flush.tick() => Box::new(move || logs.maybe_flush_all(clock.now_ms()).map(|_| ())),
             _ = checkpoint.tick() => Box::new(move || logs.checkpoint_all()),

@@ -156,6 +156,18 @@ pub struct BrokerStats {
     /// successful-authentication-total and failed-authentication-total).
     pub sasl_authentications: AtomicU64,
     pub sasl_failed_authentications: AtomicU64,
+    /// The log cleaner: passes that cleaned a log, their bytes read and
+    /// written and records removed, the last pass's duration in
+    /// microseconds and when a pass last ended (ms since the epoch, 0:
+    /// never).
+    pub cleaner_passes: AtomicU64,
+    pub cleaner_bytes_read: AtomicU64,
+    pub cleaner_bytes_written: AtomicU64,
+    pub cleaner_records_removed: AtomicU64,
+    pub cleaner_last_pass_micros: AtomicU64,
+    pub cleaner_last_run_ms: AtomicI64,
+    /// Segments deleted by time/size retention (and the log start moving).
+    pub retention_segments_deleted: AtomicU64,
 }
 
 impl Default for BrokerStats {
@@ -168,6 +180,13 @@ impl Default for BrokerStats {
             fetch_waiting: AtomicI64::new(0),
             sasl_authentications: AtomicU64::new(0),
             sasl_failed_authentications: AtomicU64::new(0),
+            cleaner_passes: AtomicU64::new(0),
+            cleaner_bytes_read: AtomicU64::new(0),
+            cleaner_bytes_written: AtomicU64::new(0),
+            cleaner_records_removed: AtomicU64::new(0),
+            cleaner_last_pass_micros: AtomicU64::new(0),
+            cleaner_last_run_ms: AtomicI64::new(0),
+            retention_segments_deleted: AtomicU64::new(0),
         }
     }
 }

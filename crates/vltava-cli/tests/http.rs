@@ -590,6 +590,46 @@ async fn a_cluster_reports_readiness_replication_and_isr_changes() {
         })
         .sum();
     assert_eq!(controllers, 1.0);
+    // The active controller reports each voter's progress on the metadata
+    // log; the others report none.
+    until("every voter's metadata lag at the leader", || {
+        let leader = cluster.nodes.iter().find_map(|n| {
+            let s = scrape_node(n)?;
+            (value(
+                &s,
+                "kafka_controller_kafkacontroller_activecontrollercount",
+                &[],
+            )? == 1.0)
+                .then_some(s)
+        })?;
+        let lags: Vec<f64> = cluster
+            .nodes
+            .iter()
+            .map(|n| {
+                value(
+                    &leader,
+                    "vltava_raft_replica_lag",
+                    &[("replica", &n.id.to_string()), ("role", "voter")],
+                )
+            })
+            .collect::<Option<_>>()?;
+        lags.iter().all(|l| *l <= 10.0).then_some(())
+    });
+    for (n, s) in cluster.nodes.iter().zip(&scrapes) {
+        if must(
+            s,
+            "kafka_controller_kafkacontroller_activecontrollercount",
+            &[],
+        ) == 0.0
+        {
+            assert!(
+                !s.iter()
+                    .any(|(name, _, _)| name == "vltava_raft_replica_lag"),
+                "node {} is not the leader",
+                n.id
+            );
+        }
+    }
     let leader_node = &cluster.nodes[(leader - 1) as usize];
     let size = must(
         &scrape_node(leader_node).unwrap(),
@@ -963,5 +1003,88 @@ async fn a_long_poll_counts_as_remote_time_and_the_phases_add_up_to_the_total() 
         (sum("totaltime") - phases).abs() < 0.01,
         "total {} vs phases {phases}",
         sum("totaltime")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cleaner_and_retention_report_their_work() {
+    let broker = TestBroker::start(&[
+        "log.cleaner.backoff.ms=100",
+        "log.retention.check.interval.ms=200",
+    ]);
+    wait_ready(&broker);
+    let mut client = broker.client().await;
+    let topic = |name: &str, configs: &[(&str, &str)]| {
+        let mut t = NewTopic::new(name);
+        t.configs = configs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        t
+    };
+    // Small segments (below segment.bytes' 1 MiB minimum) so both have
+    // rolled segments to work on.
+    client
+        .create_topic(&topic(
+            "compacted",
+            &[
+                ("cleanup.policy", "compact"),
+                ("internal.segment.bytes", "4096"),
+                ("min.cleanable.dirty.ratio", "0.01"),
+            ],
+        ))
+        .await
+        .unwrap();
+    client
+        .create_topic(&topic(
+            "expiring",
+            &[("internal.segment.bytes", "4096"), ("retention.ms", "1000")],
+        ))
+        .await
+        .unwrap();
+    for round in 0..30 {
+        let batch: Vec<ProducerRecord> = (0..10)
+            .map(|k| {
+                ProducerRecord::keyed(
+                    format!("key-{k}"),
+                    format!("round-{round}-{}", "v".repeat(40)),
+                )
+            })
+            .collect();
+        for t in ["compacted", "expiring"] {
+            client
+                .produce(t, 0, &batch, Acks::All, Compression::None)
+                .await
+                .unwrap();
+        }
+    }
+    let s = until("the cleaner's and retention's counts", || {
+        let s = scrape(&broker);
+        (value(&s, "vltava_log_cleaner_records_removed_total", &[])? > 0.0
+            && value(&s, "vltava_log_retention_segments_deleted_total", &[])? > 0.0)
+            .then_some(s)
+    });
+    assert!(must(&s, "vltava_log_cleaner_passes_total", &[]) >= 1.0);
+    let read = must(&s, "vltava_log_cleaner_bytes_read_total", &[]);
+    let written = must(&s, "vltava_log_cleaner_bytes_written_total", &[]);
+    assert!(
+        written < read,
+        "compaction shrank nothing: {written} of {read}"
+    );
+    assert!(must(&s, "vltava_log_cleaner_last_pass_seconds", &[]) > 0.0);
+    assert!(
+        must(
+            &s,
+            "kafka_log_logcleanermanager_time_since_last_run_ms",
+            &[]
+        ) >= 0.0
+    );
+    assert_eq!(
+        must(
+            &s,
+            "kafka_log_logcleanermanager_uncleanable_partitions_count",
+            &[]
+        ),
+        0.0
     );
 }

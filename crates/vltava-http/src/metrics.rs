@@ -102,6 +102,10 @@ pub struct Snapshot {
     stats: Arc<BrokerStats>,
     partitions: Vec<PartitionRow>,
     quorum: QuorumStatus,
+    now_ms: i64,
+    uncleanable: usize,
+    /// DescribeQuorum's view, on the quorum leader.
+    quorum_replicas: Option<vltava_raft::QuorumInfo>,
     node_id: i32,
     metadata_offset: i64,
     applied_offset: i64,
@@ -142,6 +146,21 @@ impl Snapshot {
     pub async fn take(broker: &Arc<Broker>, lag: &Tracker) -> Snapshot {
         let image = broker.metadata.image();
         let quorum = broker.controller.quorum().status().borrow().clone();
+        // Per-replica progress is known to the quorum leader only; others
+        // (and a leader too busy to answer within a second) show none.
+        let replicas = if quorum.leader == Some(broker.node_id) {
+            match tokio::time::timeout(
+                std::time::Duration::from_secs(1),
+                broker.controller.quorum().describe(),
+            )
+            .await
+            {
+                Ok(Ok(Some(d))) => Some(d.info),
+                _ => None,
+            }
+        } else {
+            None
+        };
         let applied_offset = broker.applied.borrow().end;
         let mut partitions = Vec::new();
         for p in broker.replicas.all() {
@@ -209,6 +228,9 @@ impl Snapshot {
             brokers_fenced,
             brokers_unfenced,
             quorum,
+            quorum_replicas: replicas,
+            now_ms: broker.now_ms(),
+            uncleanable: broker.replicas.log_manager().uncleanable_count(),
             groups,
             process: crate::process::read(),
             quotas: broker.quotas.metrics(&image),
@@ -468,6 +490,45 @@ impl Snapshot {
                 (0..self.partitions.len()).map(|i| (labels(i), pick(&self.partitions[i]))),
             )?;
         }
+        // The log cleaner (Kafka's LogCleaner / LogCleanerManager) and
+        // retention.
+        let st = &self.stats;
+        let counters: [(&str, &str, u64); 5] = [
+            ("vltava_log_cleaner_passes", "Log cleaner passes that cleaned a log.", get(&st.cleaner_passes)),
+            ("vltava_log_cleaner_bytes_read", "Bytes of the segments the cleaner read (its dirty sections and what it recopied).", get(&st.cleaner_bytes_read)),
+            ("vltava_log_cleaner_bytes_written", "Bytes the cleaner wrote in their place (bytes_written / bytes_read is Kafka's cleaner-recopy-percent).", get(&st.cleaner_bytes_written)),
+            ("vltava_log_cleaner_records_removed", "Records (and transaction markers) the cleaner removed.", get(&st.cleaner_records_removed)),
+            ("vltava_log_retention_segments_deleted", "Segments deleted by time or size retention or the log start moving.", get(&st.retention_segments_deleted)),
+        ];
+        for (name, help, v) in counters {
+            family(e, name, help, Counter, one(v as f64))?;
+        }
+        family(
+            e,
+            "vltava_log_cleaner_last_pass_seconds",
+            "How long the cleaner's last pass took.",
+            Gauge,
+            one(get(&st.cleaner_last_pass_micros) as f64 / 1e6),
+        )?;
+        let last_run = st
+            .cleaner_last_run_ms
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if last_run > 0 {
+            family(
+                e,
+                "kafka_log_logcleanermanager_time_since_last_run_ms",
+                "Milliseconds since the cleaner last cleaned a log.",
+                Gauge,
+                one((self.now_ms - last_run).max(0) as f64),
+            )?;
+        }
+        family(
+            e,
+            "kafka_log_logcleanermanager_uncleanable_partitions_count",
+            "Logs the cleaner gave up on after a failed pass (until restart).",
+            Gauge,
+            one(self.uncleanable as f64),
+        )?;
         Ok(())
     }
 
@@ -594,6 +655,44 @@ impl Snapshot {
             Gauge,
             [(vec![("state", state.as_str())], 1.0)],
         )?;
+        if let Some(info) = &self.quorum_replicas {
+            let leader_end = info
+                .current_voters
+                .iter()
+                .find(|r| r.replica_id == info.leader_id)
+                .map_or(info.high_watermark, |r| r.log_end_offset);
+            let rows: Vec<(String, &'static str, i64)> = info
+                .current_voters
+                .iter()
+                .map(|r| (r.replica_id.to_string(), "voter", r.log_end_offset))
+                .chain(
+                    info.observers
+                        .iter()
+                        .map(|r| (r.replica_id.to_string(), "observer", r.log_end_offset)),
+                )
+                .collect();
+            family(
+                e,
+                "vltava_raft_replica_log_end_offset",
+                "On the quorum leader: each voter's and observer's metadata log end offset as the leader knows it (-1 unknown).",
+                Gauge,
+                rows.iter().map(|(id, role, end)| {
+                    (vec![("replica", id.as_str()), ("role", *role)], *end as f64)
+                }),
+            )?;
+            family(
+                e,
+                "vltava_raft_replica_lag",
+                "On the quorum leader: records of the metadata log each voter and observer is behind the leader's log end.",
+                Gauge,
+                rows.iter().filter(|(_, _, end)| *end >= 0).map(|(id, role, end)| {
+                    (
+                        vec![("replica", id.as_str()), ("role", *role)],
+                        (leader_end - end).max(0) as f64,
+                    )
+                }),
+            )?;
+        }
         family(
             e,
             "vltava_metadata_applied_offset",

@@ -434,6 +434,11 @@ impl LogManager {
         }
     }
 
+    /// Logs the cleaner gave up on after a failed pass (until restart).
+    pub fn uncleanable_count(&self) -> usize {
+        lock(&self.uncleanable).len()
+    }
+
     /// Stops a running cleaning pass at its next batch and every later
     /// one (for shutdown): see [`Log::stop_cleaning`].
     pub fn stop_cleaning(&self) {
