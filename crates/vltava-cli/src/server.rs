@@ -121,12 +121,27 @@ pub fn run(args: ServerArgs) -> ExitCode {
         let (stop, stopped) = watch::channel(false);
         let http_node = vltava_http::Node::new(config.http_lag_intervals().max(1) as usize);
         let lag_every = Duration::from_millis(config.http_lag_sample_interval_ms().max(1) as u64);
+        let (http_tls, http_security) = match http_security(&config) {
+            Ok(s) => s,
+            Err(e) => {
+                error!("cannot start the HTTP listener: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        http_node.set_security(http_security);
+        if let Some(t) = &http_tls {
+            tokio::spawn(vltava_broker::network::server::reload_tls(
+                vec![t.tls.clone()],
+                stopped.clone(),
+            ));
+        }
         let http = match vltava_http::bind(&config.http_listeners()).await {
             Ok(listeners) if listeners.is_empty() => None,
             Ok(listeners) => Some(tokio::spawn(vltava_http::serve(
                 listeners,
                 http_node.clone(),
                 lag_every,
+                http_tls,
                 stopped.clone(),
             ))),
             Err(e) => {
@@ -214,4 +229,47 @@ pub(crate) async fn wait_for_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// The HTTP listener's TLS (`http.listener.security.protocol=SSL`, with
+/// the `ssl.*` settings of a listener named `http`) and who may ask it
+/// (`http.authentication`, Basic passwords against the PLAIN users of
+/// `listener.name.http.plain.sasl.jaas.config` when set, else against the
+/// SCRAM credentials in the metadata).
+fn http_security(
+    config: &vltava_config::BrokerConfig,
+) -> Result<
+    (
+        Option<vltava_http::HttpTls>,
+        vltava_http::auth::HttpSecurity,
+    ),
+    String,
+> {
+    const LISTENER: &str = "HTTP";
+    let tls = if config.http_tls() {
+        let settings = vltava_broker::network::server::tls_settings(config, LISTENER)?;
+        let principals = vltava_tls::PrincipalMapper::parse(&settings.principal_mapping_rules)
+            .map_err(|e| e.to_string())?;
+        let tls = vltava_tls::ServerTls::new(settings).map_err(|e| format!("TLS: {e}"))?;
+        Some(vltava_http::HttpTls {
+            tls: std::sync::Arc::new(tls),
+            principals,
+        })
+    } else {
+        None
+    };
+    let plain_users = match config.jaas_config(LISTENER, "PLAIN") {
+        Some(text) => {
+            let entry = vltava_sasl::jaas::parse_single(&text).map_err(|e| {
+                format!("listener.name.http.plain.sasl.jaas.config: {}", e.message())
+            })?;
+            let users = vltava_sasl::plain::PlainUsers::from_jaas(std::slice::from_ref(&entry));
+            (entry.login_module.ends_with("PlainLoginModule") && !users.is_empty()).then_some(users)
+        }
+        None => None,
+    };
+    Ok((
+        tls,
+        vltava_http::auth::HttpSecurity::new(config.http_requires_credentials(), plain_users),
+    ))
 }

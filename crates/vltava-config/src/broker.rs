@@ -790,6 +790,16 @@ impl BrokerConfig {
         self.list("http.listeners")
     }
 
+    /// `http.listener.security.protocol=SSL`.
+    pub fn http_tls(&self) -> bool {
+        self.text("http.listener.security.protocol") == Some("SSL")
+    }
+
+    /// `http.authentication=basic`.
+    pub fn http_requires_credentials(&self) -> bool {
+        self.text("http.authentication") == Some("basic")
+    }
+
     pub fn http_lag_intervals(&self) -> i32 {
         self.int("http.lag.intervals")
     }

@@ -166,6 +166,9 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     // Vltava's own (no Kafka equivalent): the HTTP listener for health
     // probes, /metrics and consumer-lag evaluation. Empty: no listener;
     // `vltava server` on a single node sets 127.0.0.1:9644 when unset.
+    broker("http.authentication", ConfigType::String, Some("none"), Medium, ReadOnly,
+        "none: requests without credentials are User:ANONYMOUS; basic: HTTP Basic credentials (or a client certificate) are required, except for /health/*.")
+        .check(Validator::OneOf(&["none", "basic"])),
     broker("http.lag.intervals", Int, Some("10"), Low, ReadOnly,
         "Committed offsets kept per group and partition for lag evaluation (Burrow's intervals).")
         .at_least(2),
@@ -180,6 +183,9 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     broker("http.lag.sample.interval.ms", Int, Some("5000"), Low, ReadOnly,
         "How often committed offsets and log end offsets are sampled for lag evaluation.")
         .at_least(100),
+    broker("http.listener.security.protocol", ConfigType::String, Some("PLAINTEXT"), Medium, ReadOnly,
+        "PLAINTEXT or SSL for the HTTP listener; SSL takes listener.name.http.ssl.* (else ssl.*) as a Kafka listener does.")
+        .check(Validator::OneOf(&["PLAINTEXT", "SSL"])),
     broker("http.listeners", List, Some(""), Medium, ReadOnly,
         "host:port addresses of the HTTP listener (health, metrics, consumer lag); empty turns it off.")
         .check(Validator::Custom(&net::BOOTSTRAP_SERVERS)),

@@ -74,6 +74,8 @@ impl Target {
 pub struct HttpClient {
     tls: tokio_rustls::TlsConnector,
     user_agent: &'static str,
+    /// `Authorization` for every request (HTTP Basic), when set.
+    authorization: Option<String>,
 }
 
 impl HttpClient {
@@ -86,10 +88,25 @@ impl HttpClient {
             .map_err(|e| format!("TLS: {e}"))?
             .with_root_certificates(roots)
             .with_no_client_auth();
-        Ok(HttpClient {
+        Ok(HttpClient::with_tls(config, user_agent))
+    }
+
+    /// A client with its own TLS configuration (a private CA, a client
+    /// certificate), e.g. from `vltava_tls::client_config`.
+    pub fn with_tls(config: rustls::ClientConfig, user_agent: &'static str) -> HttpClient {
+        HttpClient {
             tls: tokio_rustls::TlsConnector::from(Arc::new(config)),
             user_agent,
-        })
+            authorization: None,
+        }
+    }
+
+    /// Sends HTTP Basic credentials with every request.
+    pub fn with_basic_auth(mut self, user: &str, password: &str) -> HttpClient {
+        use base64::Engine;
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        self.authorization = Some(format!("Basic {token}"));
+        self
     }
 
     /// One request on a fresh connection, all of it (connecting, TLS,
@@ -121,6 +138,9 @@ impl HttpClient {
             .uri(target.path.as_str())
             .header(hyper::header::HOST, target.host_header())
             .header(hyper::header::USER_AGENT, self.user_agent);
+        if let Some(authorization) = &self.authorization {
+            request = request.header(hyper::header::AUTHORIZATION, authorization.as_str());
+        }
         let body = match body {
             Some((content_type, bytes)) => {
                 request = request.header(hyper::header::CONTENT_TYPE, content_type);

@@ -10,6 +10,7 @@
 //! committed offsets) and renders from the copy. At most
 //! `MAX_CONCURRENT_SCRAPES` scrapes run at once; more wait their turn.
 
+pub mod auth;
 pub mod client;
 pub mod lag;
 pub mod metrics;
@@ -41,7 +42,16 @@ pub struct Node {
     stopping: AtomicBool,
     lag: lag::Tracker,
     notifier: OnceLock<Arc<notify::Notifier>>,
+    security: OnceLock<Arc<auth::HttpSecurity>>,
     scrapes: Semaphore,
+}
+
+/// TLS for the HTTP listener (`http.listener.security.protocol=SSL`):
+/// the listener's certificates (reloaded when their files change, as the
+/// Kafka listeners' are) and how client certificates name principals.
+pub struct HttpTls {
+    pub tls: Arc<vltava_tls::ServerTls>,
+    pub principals: vltava_tls::PrincipalMapper,
 }
 
 impl Node {
@@ -53,6 +63,7 @@ impl Node {
             stopping: AtomicBool::new(false),
             lag: lag::Tracker::new(intervals),
             notifier: OnceLock::new(),
+            security: OnceLock::new(),
             scrapes: Semaphore::new(MAX_CONCURRENT_SCRAPES),
         })
     }
@@ -85,6 +96,18 @@ impl Node {
 
     pub fn notifier(&self) -> Option<&Arc<notify::Notifier>> {
         self.notifier.get()
+    }
+
+    /// Who may ask what (`http.authentication`, Basic credentials); set
+    /// before serving. Unset: anonymous requests, checked with ACLs.
+    pub fn set_security(&self, security: auth::HttpSecurity) {
+        let _ = self.security.set(Arc::new(security));
+    }
+
+    pub fn security(&self) -> Arc<auth::HttpSecurity> {
+        self.security
+            .get_or_init(|| Arc::new(auth::HttpSecurity::default()))
+            .clone()
     }
 
     /// Why the node is not ready, or `None` when it is: the logs are
@@ -146,28 +169,43 @@ pub fn router(node: Arc<Node>) -> Router {
             get(group_status),
         )
         .route("/v3/kafka/{cluster}/consumer/{group}/lag", get(group_lag))
+        .layer(axum::middleware::from_fn_with_state(
+            node.clone(),
+            auth::guard,
+        ))
         .with_state(node)
 }
 
-/// Serves `listeners` until `shutdown` turns true, and samples committed
-/// offsets for the lag evaluation every `lag_every` once the broker is set.
+/// Serves `listeners` (over TLS when `tls` is given) until `shutdown`
+/// turns true, and samples committed offsets for the lag evaluation every
+/// `lag_every` once the broker is set.
 pub async fn serve(
     listeners: Vec<TcpListener>,
     node: Arc<Node>,
     lag_every: Duration,
+    tls: Option<HttpTls>,
     shutdown: watch::Receiver<bool>,
 ) {
+    let tls = tls.map(Arc::new);
     let mut tasks = Vec::new();
     for listener in listeners {
         let app = router(node.clone());
         let mut stop = shutdown.clone();
+        let tls = tls.clone();
         tasks.push(tokio::spawn(async move {
+            if let Some(tls) = tls {
+                serve_tls(listener, app, tls, stop).await;
+                return;
+            }
             let stopped = async move {
                 let _ = stop.wait_for(|s| *s).await;
             };
-            if let Err(e) = axum::serve(listener, app)
-                .with_graceful_shutdown(stopped)
-                .await
+            if let Err(e) = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(stopped)
+            .await
             {
                 warn!("HTTP listener failed: {e}");
             }
@@ -180,6 +218,78 @@ pub async fn serve(
     )));
     for task in tasks {
         let _ = task.await;
+    }
+}
+
+/// Until `stop` turns true (the watch's guard stays inside, so a future
+/// selecting on this one stays `Send`).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+/// How long a client has to finish its TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The HTTPS accept loop: axum's `serve` speaks plain TCP only, so each
+/// connection's handshake is done here (tokio-rustls), its certificate
+/// principal attached to its requests, and the connection served by
+/// hyper's HTTP/1.1 server over the same router.
+async fn serve_tls(
+    listener: TcpListener,
+    app: Router,
+    tls: Arc<HttpTls>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors, say: wait rather than spin.
+                    warn!("HTTPS accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = stopped(&mut stop) => return,
+        };
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls.tls.config());
+        let app = app.clone();
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            let stream =
+                match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, "HTTPS handshake failed: {e}");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "HTTPS handshake timed out");
+                        return;
+                    }
+                };
+            let certificate_principal = stream
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .and_then(|cert| vltava_tls::subject_of(cert).ok())
+                .and_then(|subject| tls.principals.apply(&subject).ok())
+                .map(|name| format!("User:{name}"));
+            let identity = auth::ConnectionIdentity {
+                peer,
+                certificate_principal,
+            };
+            let app = app.layer(axum::Extension(identity));
+            let service = hyper_util::service::TowerToHyperService::new(app);
+            if let Err(e) = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await
+            {
+                tracing::debug!(%peer, "HTTPS connection ended: {e}");
+            }
+        });
     }
 }
 

@@ -42,6 +42,24 @@ impl Access {
         }
     }
 
+    /// The access of `principal` (Kafka's `User:name` text) from `ip`,
+    /// for requests that do not come over the Kafka protocol (the HTTP
+    /// listener's).
+    pub fn for_principal(broker: &Broker, principal: &str, ip: IpAddr) -> Access {
+        let Some(authorizer) = current(broker) else {
+            return Access::unrestricted();
+        };
+        let principal = principal
+            .parse::<KafkaPrincipal>()
+            .unwrap_or_else(|_| KafkaPrincipal::user("ANONYMOUS"));
+        Access {
+            checked: Some((
+                authorizer,
+                vltava_acl::RequestContext::new(principal, java_host(ip)),
+            )),
+        }
+    }
+
     /// Everything allowed (no authorizer).
     pub fn unrestricted() -> Access {
         Access { checked: None }

@@ -79,6 +79,15 @@ pub struct LagArgs {
     /// Show it again every --interval seconds, until Ctrl-C.
     #[arg(long)]
     pub watch: bool,
+    /// CA certificates (PEM) to trust for an https:// --http (default:
+    /// the public web's roots).
+    #[arg(long, value_name = "FILE")]
+    pub http_ca: Option<std::path::PathBuf>,
+    /// User for an HTTP listener with `http.authentication=basic`; the
+    /// password is read from the VLTAVA_HTTP_PASSWORD environment variable
+    /// (not an argument, which other users of the machine can see).
+    #[arg(long, value_name = "USER")]
+    pub http_user: Option<String>,
     /// Seconds between two looks with --watch.
     #[arg(long, value_name = "SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
     pub interval: u64,
@@ -206,8 +215,7 @@ pub async fn run(args: GroupsArgs) -> Result<(), ToolError> {
             print(&describe_text(&described, sections))
         }
         GroupsCommand::Lag(lag) => {
-            let http = vltava_http::client::HttpClient::new("vltava-groups-lag")
-                .map_err(ToolError::Input)?;
+            let http = lag_http_client(&lag)?;
             let terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
             loop {
                 let described = describe(&mut client, &lag.group).await?;
@@ -618,6 +626,31 @@ fn path_segment(s: &str) -> String {
         }
     }
     out
+}
+
+/// The client for the node's HTTP listener: its trust (--http-ca) and
+/// credentials (--http-user, VLTAVA_HTTP_PASSWORD).
+fn lag_http_client(args: &LagArgs) -> Result<vltava_http::client::HttpClient, ToolError> {
+    use vltava_http::client::HttpClient;
+    let client = match &args.http_ca {
+        None => HttpClient::new("vltava-groups-lag").map_err(ToolError::Input)?,
+        Some(path) => {
+            let pem = std::fs::read(path)
+                .map_err(|e| ToolError::Input(format!("--http-ca {}: {e}", path.display())))?;
+            let tls = vltava_tls::client_config(&pem, None)
+                .map_err(|e| ToolError::Input(format!("--http-ca {}: {e}", path.display())))?;
+            HttpClient::with_tls(tls, "vltava-groups-lag")
+        }
+    };
+    Ok(match &args.http_user {
+        None => client,
+        Some(user) => {
+            let password = std::env::var("VLTAVA_HTTP_PASSWORD").map_err(|_| {
+                ToolError::Input("--http-user needs the password in VLTAVA_HTTP_PASSWORD".into())
+            })?;
+            client.with_basic_auth(user, &password)
+        }
+    })
 }
 
 /// The node's Burrow `/lag` answer for the group (every partition).
