@@ -478,6 +478,21 @@ async fn metrics_match_what_was_produced_and_consumed() {
         Some(must(&s, "kafka_consumergroup_current_offset", &lagging))
     );
 
+    // The runtime's workers (the broker runs on several) have been busy.
+    let workers = must(&s, "vltava_runtime_workers", &[]);
+    assert!(workers >= 1.0);
+    let busy: f64 = (0..workers as usize)
+        .map(|w| {
+            must(
+                &s,
+                "vltava_runtime_worker_busy_seconds_total",
+                &[("worker", &w.to_string())],
+            )
+        })
+        .sum();
+    assert!(busy > 0.0);
+    assert!(must(&s, "vltava_runtime_alive_tasks", &[]) >= 1.0);
+
     // The process.
     assert!(must(&s, "process_open_fds", &[]) > 0.0);
     assert!(must(&s, "process_resident_memory_bytes", &[]) > 0.0);

@@ -96,6 +96,34 @@ impl Counts {
     }
 }
 
+/// The tokio runtime's figures: Vltava's equivalent of Kafka's network
+/// and request-handler thread idle ratios, since every connection is a
+/// task on one pool of worker threads rather than a fixed set of network
+/// threads feeding handler threads.
+#[derive(Debug, Default)]
+struct RuntimeFigures {
+    /// Each worker's busy time since the runtime started.
+    busy: Vec<std::time::Duration>,
+    alive_tasks: usize,
+    global_queue_depth: usize,
+}
+
+impl RuntimeFigures {
+    fn read() -> RuntimeFigures {
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return RuntimeFigures::default();
+        };
+        let m = handle.metrics();
+        RuntimeFigures {
+            busy: (0..m.num_workers())
+                .map(|w| m.worker_total_busy_duration(w))
+                .collect(),
+            alive_tasks: m.num_alive_tasks(),
+            global_queue_depth: m.global_queue_depth(),
+        }
+    }
+}
+
 /// Everything one scrape reports, copied out of the broker.
 pub struct Snapshot {
     listener: String,
@@ -104,6 +132,7 @@ pub struct Snapshot {
     quorum: QuorumStatus,
     now_ms: i64,
     uncleanable: usize,
+    runtime: RuntimeFigures,
     /// DescribeQuorum's view, on the quorum leader.
     quorum_replicas: Option<vltava_raft::QuorumInfo>,
     node_id: i32,
@@ -233,6 +262,7 @@ impl Snapshot {
             uncleanable: broker.replicas.log_manager().uncleanable_count(),
             groups,
             process: crate::process::read(),
+            runtime: RuntimeFigures::read(),
             quotas: broker.quotas.metrics(&image),
             notifications: None,
         }
@@ -328,6 +358,7 @@ impl Collector for Snapshot {
         self.encode_quorum(&mut e)?;
         self.encode_groups(&mut e)?;
         self.encode_quotas(&mut e)?;
+        self.encode_runtime(&mut e)?;
         self.encode_process(&mut e)
     }
 }
@@ -874,6 +905,48 @@ impl Snapshot {
                 .throttles
                 .iter()
                 .map(|(kind, _, ms)| (vec![("quota", *kind)], *ms as f64 / 1000.0)),
+        )
+    }
+
+    /// The runtime's worker threads: busy time (1 - rate(busy)/workers is
+    /// the idle ratio Kafka reports for its network processors), tasks
+    /// and the queue of tasks woken from outside the workers.
+    fn encode_runtime(&self, e: &mut DescriptorEncoder) -> fmt::Result {
+        let r = &self.runtime;
+        if r.busy.is_empty() {
+            return Ok(());
+        }
+        family(
+            e,
+            "vltava_runtime_workers",
+            "Worker threads of the runtime serving connections, requests and background work.",
+            Gauge,
+            one(r.busy.len() as f64),
+        )?;
+        let workers: Vec<String> = (0..r.busy.len()).map(|w| w.to_string()).collect();
+        family(
+            e,
+            "vltava_runtime_worker_busy_seconds",
+            "Time each worker thread spent running tasks (not parked); 1 - rate(this)/workers is the idle ratio.",
+            Counter,
+            r.busy
+                .iter()
+                .zip(&workers)
+                .map(|(d, w)| (vec![("worker", w.as_str())], d.as_secs_f64())),
+        )?;
+        family(
+            e,
+            "vltava_runtime_alive_tasks",
+            "Tasks alive on the runtime (connections, long polls, background loops).",
+            Gauge,
+            one(r.alive_tasks as f64),
+        )?;
+        family(
+            e,
+            "vltava_runtime_global_queue_depth",
+            "Tasks woken from outside the workers and waiting for one (a backlog here means the workers are saturated).",
+            Gauge,
+            one(r.global_queue_depth as f64),
         )
     }
 
