@@ -1,6 +1,7 @@
 //! The node's HTTP listener (`http.listeners`): health probes for systemd
 //! and Kubernetes, `/metrics` for Prometheus, and consumer-lag evaluation
-//! with Burrow's rules at Burrow's v3 paths.
+//! with Burrow's rules at Burrow's v3 paths, and the read-only web console
+//! at `/ui` (the `console` module).
 //!
 //! It runs on the broker's tokio runtime and is bound before the broker
 //! opens its data directory, so `/health/live` answers while logs are
@@ -12,6 +13,7 @@
 
 pub mod auth;
 pub mod client;
+pub mod console;
 pub mod lag;
 pub mod metrics;
 pub mod notify;
@@ -44,6 +46,8 @@ pub struct Node {
     notifier: OnceLock<Arc<notify::Notifier>>,
     security: OnceLock<Arc<auth::HttpSecurity>>,
     scrapes: Semaphore,
+    /// The console's sampled rates and lag (bounded ring buffers).
+    history: console::history::History,
 }
 
 /// TLS for the HTTP listener (`http.listener.security.protocol=SSL`):
@@ -65,6 +69,7 @@ impl Node {
             notifier: OnceLock::new(),
             security: OnceLock::new(),
             scrapes: Semaphore::new(MAX_CONCURRENT_SCRAPES),
+            history: console::history::History::default(),
         })
     }
 
@@ -169,6 +174,8 @@ pub fn router(node: Arc<Node>) -> Router {
             get(group_status),
         )
         .route("/v3/kafka/{cluster}/consumer/{group}/lag", get(group_lag))
+        .merge(console::routes())
+        // Last, so it covers every route above (the console's too).
         .layer(axum::middleware::from_fn_with_state(
             node.clone(),
             auth::guard,
@@ -214,6 +221,10 @@ pub async fn serve(
     tasks.push(tokio::spawn(lag::run_sampler(
         node.clone(),
         lag_every,
+        shutdown.clone(),
+    )));
+    tasks.push(tokio::spawn(console::history::run(
+        node.clone(),
         shutdown.clone(),
     )));
     for task in tasks {
