@@ -1102,4 +1102,70 @@ async fn the_cleaner_and_retention_report_their_work() {
         ),
         0.0
     );
+
+/// The web console's pages on a real broker: each answers HTML, the
+/// figures are the ones produced and committed, and a key with markup
+/// comes back escaped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_serves_its_pages() {
+    let broker = TestBroker::start(&[]);
+    wait_ready(&broker);
+    let mut client = broker.client().await;
+    let mut topic = NewTopic::new("shown");
+    topic.num_partitions = Some(2);
+    client.create_topic(&topic).await.unwrap();
+    let mut batch = records(3, "ui");
+    batch.push(ProducerRecord::keyed("<script>k</script>", "{\"a\":1}"));
+    client
+        .produce("shown", 0, &batch, Acks::All, Compression::Lz4)
+        .await
+        .unwrap();
+    client
+        .commit_offsets("viewer", &[OffsetToCommit::new("shown", 0, 1)])
+        .await
+        .unwrap();
+
+    let page = |path: &str| {
+        let (status, content_type, body) = get(broker.http_port, path).unwrap();
+        assert_eq!(status, 200, "{path}: {body}");
+        assert!(
+            content_type.starts_with("text/html"),
+            "{path}: {content_type}"
+        );
+        assert!(
+            body.starts_with("<!DOCTYPE html>") && body.ends_with("</html>"),
+            "{path}"
+        );
+        body
+    };
+    assert!(page("/ui").contains("<h1>Cluster</h1>"));
+    let topics = page("/ui/topics?q=show");
+    assert!(
+        topics.contains("href=\"/ui/topics/shown\">shown</a></td><td class=\"n\">2</td>"),
+        "{topics}"
+    );
+    let one = page("/ui/topics/shown");
+    assert!(one.contains("<td class=\"n\">4</td>"), "log end 4: {one}");
+    let messages = page("/ui/topics/shown/0?n=10");
+    assert!(messages.contains("4 records from offset 0."), "{messages}");
+    assert!(
+        messages.contains("&lt;script&gt;k&lt;/script&gt;"),
+        "{messages}"
+    );
+    assert!(!messages.contains("<script>k"));
+    assert!(
+        messages.contains("&quot;a&quot;: 1"),
+        "JSON pretty-printed: {messages}"
+    );
+    let groups = page("/ui/groups");
+    assert!(groups.contains(">viewer</a>"), "{groups}");
+    let group = page("/ui/groups/viewer");
+    assert!(group.contains("id=\"total-lag\">3<"), "{group}");
+
+    let (status, _, _) = get(broker.http_port, "/ui/topics/nope").unwrap();
+    assert_eq!(status, 404);
+    let (status, _, _) = get(broker.http_port, "/ui/topics/shown/7").unwrap();
+    assert_eq!(status, 404);
+    let (status, _, _) = get(broker.http_port, "/ui/groups/nobody").unwrap();
+    assert_eq!(status, 404);
 }

@@ -173,7 +173,7 @@ th,td{border-bottom:1px solid #ddd;padding:3px 10px;text-align:left;vertical-ali
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}th{background:#f1f3f5}\
 pre{margin:0;white-space:pre-wrap;word-break:break-all;max-width:60em}\
 .ok{color:#2b8a3e}.warn{color:#e67700}.err{color:#c92a2a}.muted{color:#868e96}\
-.pager a{margin:0 6px}form{margin:8px 0}input,select{margin-right:8px}\
+.pager a{margin:0 6px}td a{white-space:nowrap}form{margin:8px 0}input,select{margin-right:8px}\
 .cards{display:flex;gap:16px;flex-wrap:wrap}.card{border:1px solid #ddd;padding:8px 12px;border-radius:4px}\
 .card .v{font-size:20px;font-weight:600}";
 
@@ -292,6 +292,9 @@ xmlns=\"http://www.w3.org/2000/svg\">"
         .collect();
     if !finite.is_empty() {
         let max = finite.iter().copied().fold(0.0_f64, f64::max);
+        // A plot keeps a quarter of headroom, so a flat line is seen inside
+        // the box rather than on its edge; sparklines use their full height.
+        let max = if axes { max * 1.25 } else { max };
         let pad = 2.0;
         let y = |v: f64| {
             if max > 0.0 {
