@@ -187,7 +187,7 @@ def test_message_browser(broker, data, artifacts):
 
     latest = dom(f"/ui/topics/{TOPIC}/2?n=3&format=text")
     assert [r[0] for r in cells(latest) if r and r[0].isdigit()] == ["7", "8", "9"]
-    by_time = dom(f"/ui/topics/{TOPIC}/0?from=timestamp&ts=0&n=1")
+    by_time = dom(f"/ui/topics/{TOPIC}/0?from=timestamp&ts=1970-01-01+00:00:00&n=1")
     assert "1 records from offset 0." in by_time and "order-0" in by_time
     screenshot(artifacts, f"/ui/topics/{TOPIC}/1?n=6", "messages")
 

@@ -258,6 +258,52 @@ pub fn timestamp(ms: i64) -> String {
     )
 }
 
+/// A point in time typed by a reader: milliseconds since the epoch, or a
+/// UTC date `YYYY-MM-DD`, optionally with ` HH:MM[:SS[.mmm]]` (or `T`
+/// between, and a trailing `Z` or ` UTC`).
+pub fn parse_time(s: &str) -> Option<i64> {
+    let s = s.trim();
+    if let Ok(ms) = s.parse::<i64>() {
+        return Some(ms);
+    }
+    let s = s
+        .strip_suffix(" UTC")
+        .or_else(|| s.strip_suffix('Z'))
+        .unwrap_or(s);
+    let (date, time) = match s.split_once(['T', ' ']) {
+        Some((d, t)) => (d, t),
+        None => (s, "00:00"),
+    };
+    let mut d = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
+    let (year, month, day) = (d.next()??, d.next()??, d.next()??);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return None;
+    }
+    let (hms, millis) = match time.split_once('.') {
+        Some((hms, frac)) => {
+            let frac = format!("{frac:0<3}");
+            (hms, frac.get(..3)?.parse::<i64>().ok()?)
+        }
+        None => (time, 0),
+    };
+    let mut t = hms.splitn(3, ':').map(|p| p.parse::<i64>().ok());
+    let hour = t.next()??;
+    let minute = t.next()??;
+    let second = t.next().unwrap_or(Some(0))?;
+    if hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    // Howard Hinnant's days_from_civil, the inverse of `timestamp`'s.
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + millis)
+}
+
 /// A small inline line chart of `points` (oldest first), scaled to its own
 /// maximum. Empty: an empty box; one point: a flat line at its level.
 pub fn sparkline(points: &[f64]) -> String {
@@ -452,5 +498,22 @@ mod tests {
         assert_eq!(timestamp(0), "1970-01-01 00:00:00.000 UTC");
         assert_eq!(timestamp(1_709_210_096_789), "2024-02-29 12:34:56.789 UTC");
         assert_eq!(timestamp(-1), "-1");
+        assert_eq!(parse_time("1709210096789"), Some(1_709_210_096_789));
+        assert_eq!(
+            parse_time("2024-02-29 12:34:56.789"),
+            Some(1_709_210_096_789)
+        );
+        assert_eq!(
+            parse_time("2024-02-29T12:34:56.789Z"),
+            Some(1_709_210_096_789)
+        );
+        assert_eq!(
+            parse_time("2024-02-29 12:34:56.789 UTC"),
+            Some(1_709_210_096_789)
+        );
+        assert_eq!(parse_time("1970-01-01"), Some(0));
+        assert_eq!(parse_time("2024-03-01 00:01"), Some(1_709_251_260_000));
+        assert_eq!(parse_time("2024-13-01"), None);
+        assert_eq!(parse_time("yesterday"), None);
     }
 }

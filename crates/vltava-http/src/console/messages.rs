@@ -322,7 +322,8 @@ pub async fn handle(
     let count = q
         .int("n")
         .map_or(DEFAULT_RECORDS, |n| n.clamp(1, MAX_RECORDS as i64) as usize);
-    let from = match (q.get("from"), q.int("offset"), q.int("ts")) {
+    let ts = q.get("ts").and_then(html::parse_time);
+    let from = match (q.get("from"), q.int("offset"), ts) {
         (Some("offset"), Some(o), _) => From::Offset(o),
         (Some("timestamp"), _, Some(ts)) => From::Timestamp(ts),
         _ => From::Latest,
@@ -354,12 +355,21 @@ pub async fn handle(
         );
         return super::ok(html::page(&format!("{topic}-{partition}"), &body, false));
     };
-    let result = tokio::task::spawn_blocking(move || read(&hosted, from, count))
+    let mut result = tokio::task::spawn_blocking(move || read(&hosted, from, count))
         .await
         .unwrap_or_else(|e| Read {
             notes: vec![format!("the read failed: {e}")],
             ..Read::default()
         });
+    if leader != broker.node_id {
+        result.notes.insert(
+            0,
+            format!(
+                "node {} holds a follower copy of this partition (its leader is node {leader}); shown up to this copy's high watermark",
+                broker.node_id
+            ),
+        );
+    }
     super::ok(render(&topic, partition, from, count, format, &result))
 }
 
@@ -388,8 +398,8 @@ pub fn render(
     let _ = write!(
         body,
         "<form method=\"get\"><select name=\"from\"><option value=\"latest\"{sel_latest}>latest</option>\
-<option value=\"offset\"{sel_offset}>from offset</option><option value=\"timestamp\"{sel_ts}>from timestamp (ms)</option></select>\
-offset <input name=\"offset\" size=\"10\" value=\"{offset}\"> timestamp <input name=\"ts\" size=\"14\" value=\"{ts}\"> \
+<option value=\"offset\"{sel_offset}>from offset</option><option value=\"timestamp\"{sel_ts}>from time (ms or UTC date)</option></select>\
+offset <input name=\"offset\" size=\"10\" value=\"{offset}\"> time <input name=\"ts\" size=\"22\" placeholder=\"2024-02-29 12:00:00\" value=\"{ts}\"> \
 records <input name=\"n\" size=\"4\" value=\"{count}\"> as <select name=\"format\">"
     );
     for f in [Format::Auto, Format::Text, Format::Json, Format::Hex] {
