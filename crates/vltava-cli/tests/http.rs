@@ -663,6 +663,39 @@ async fn a_cluster_reports_readiness_replication_and_isr_changes() {
             .then_some(())
         });
     }
+    // The console on a follower shows its copy and names the leader; for a
+    // single-replica partition on another node it fetches nothing and
+    // names the node that has it.
+    let follower = cluster.nodes.iter().find(|n| n.id != leader).unwrap();
+    until("the follower's console showing its copy", || {
+        let (_, _, page) = get(follower.http_port.unwrap(), "/ui/topics/r/0").ok()?;
+        (page.contains(&format!("its leader is node {leader}"))
+            && page.contains("10 records from offset 0."))
+        .then_some(())
+    });
+    let mut solo = NewTopic::new("solo");
+    solo.num_partitions = Some(1);
+    solo.replication_factor = Some(1);
+    client.create_topic(&solo).await.unwrap();
+    let solo_leader = until("a leader for solo-0", || {
+        tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(async {
+                let md = client.topic_metadata("solo").await.ok()?;
+                let p = md.partitions.first()?;
+                (p.leader > 0).then_some(p.leader)
+            })
+        })
+    });
+    let elsewhere = cluster.nodes.iter().find(|n| n.id != solo_leader).unwrap();
+    let expected = format!(
+        "is not hosted on node {}; its leader is node {solo_leader}",
+        elsewhere.id
+    );
+    until("another node's console naming solo-0's leader", || {
+        let (_, _, page) = get(elsewhere.http_port.unwrap(), "/ui/topics/solo/0").ok()?;
+        page.contains(&expected).then_some(())
+    });
+
     let s = scrape_node(leader_node).unwrap();
     assert!(
         must(
