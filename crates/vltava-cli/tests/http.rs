@@ -1135,6 +1135,7 @@ async fn the_cleaner_and_retention_report_their_work() {
         ),
         0.0
     );
+}
 
 /// The web console's pages on a real broker: each answers HTML, the
 /// figures are the ones produced and committed, and a key with markup

@@ -171,6 +171,28 @@ async fn https_with_basic_passwords_and_acls() {
     let warning = String::from_utf8_lossy(&out.stderr);
     assert!(warning.contains("HTTP 403"), "{warning}");
 
+    // The console: its pages need Describe on the cluster, and the message
+    // browser Read on the topic too.
+    assert_eq!(get(&ops, port, "/ui").await.unwrap().0, 200);
+    assert_eq!(get(&alice, port, "/ui").await.unwrap().0, 403);
+    let (status, body) = get(&ops, port, "/ui/topics/t/0").await.unwrap();
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("may not read topic t"), "{body}");
+    for r in admin
+        .create_acls(&[allow(
+            ResourceType::Topic,
+            "t",
+            "User:ops",
+            AclOperation::Read,
+        )])
+        .await
+        .unwrap()
+    {
+        r.unwrap();
+    }
+    let page = until_status(&ops, port, "/ui/topics/t/0", 200).await;
+    assert!(page.contains("offset"), "{page}");
+
     // A client that does not trust the listener's CA gets no answer.
     let other = vltava_tls::dev::DevCa::new("someone else").unwrap();
     let untrusting = HttpClient::with_tls(

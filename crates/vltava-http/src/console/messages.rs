@@ -316,6 +316,7 @@ pub async fn handle(
     State(node): State<Arc<Node>>,
     Path((topic, partition)): Path<(String, i32)>,
     RawQuery(raw): RawQuery,
+    who: Option<axum::Extension<crate::auth::HttpPrincipal>>,
 ) -> Response {
     let q = Query::parse(raw.as_deref());
     let format = Format::parse(q.get("format"));
@@ -332,6 +333,23 @@ pub async fn handle(
         Ok(b) => b,
         Err(r) => return r,
     };
+    // Record contents are what a consumer reads: the principal needs Read
+    // on the topic, as Fetch asks (the guard checked Describe on the
+    // cluster already).
+    if !crate::auth::may_read_topic(who.as_deref(), &broker, &topic) {
+        return super::html_response(
+            axum::http::StatusCode::FORBIDDEN,
+            html::page(
+                "Not allowed",
+                &format!(
+                    "<p>{} may not read topic {}.</p>",
+                    html::esc(who.as_deref().map_or("", |w| w.principal.as_str())),
+                    html::esc(&topic)
+                ),
+                false,
+            ),
+        );
+    }
     let leader = broker
         .metadata
         .image()
