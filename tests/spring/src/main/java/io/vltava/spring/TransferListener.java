@@ -1,0 +1,41 @@
+package io.vltava.spring;
+
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.springframework.beans.factory.annotation.Qualifier;
+import org.springframework.kafka.annotation.KafkaListener;
+import org.springframework.kafka.core.KafkaTemplate;
+import org.springframework.stereotype.Component;
+
+/**
+ * Consume-process-produce: the txFactory's container runs each delivery in a
+ * Kafka transaction (KafkaTransactionManager), the template's send joins it
+ * and the consumed offsets are committed in it. A record whose value starts
+ * with "boom" fails after its output was sent: the transaction aborts.
+ */
+@Component
+public class TransferListener {
+    private final KafkaTemplate<String, String> txTemplate;
+    private final Map<String, AtomicInteger> attempts = new ConcurrentHashMap<>();
+
+    public TransferListener(@Qualifier("txTemplate") KafkaTemplate<String, String> txTemplate) {
+        this.txTemplate = txTemplate;
+    }
+
+    public Map<String, AtomicInteger> attempts() {
+        return attempts;
+    }
+
+    @KafkaListener(id = "transfer", topics = "tx-in", groupId = "transfer", containerFactory = "txFactory",
+            concurrency = "3", autoStartup = "false", properties = "isolation.level=read_committed")
+    public void onTransfer(ConsumerRecord<String, String> r) {
+        attempts.computeIfAbsent(r.value(), v -> new AtomicInteger()).incrementAndGet();
+        txTemplate.send("tx-out", r.key(), "out-" + r.value());
+        if (r.value().startsWith("boom")) {
+            throw new IllegalStateException("cannot transfer " + r.value());
+        }
+    }
+}
