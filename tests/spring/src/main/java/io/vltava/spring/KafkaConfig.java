@@ -55,9 +55,9 @@ public class KafkaConfig {
     NewTopic ackManualImmediate() { return TopicBuilder.name("ack-manual-immediate").partitions(3).replicas(1).build(); }
     @Bean
     NewTopic orders() { return TopicBuilder.name("orders").partitions(3).replicas(1).build(); }
-    /** DeadLetterPublishingRecoverer publishes to the same partition of {@code <topic>.DLT}. */
+    /** DeadLetterPublishingRecoverer (Spring Kafka 3.3) publishes to the same partition of {@code <topic>-dlt}. */
     @Bean
-    NewTopic ordersDlt() { return TopicBuilder.name("orders.DLT").partitions(3).replicas(1).build(); }
+    NewTopic ordersDlt() { return TopicBuilder.name("orders-dlt").partitions(3).replicas(1).build(); }
     @Bean
     NewTopic txPlain() { return TopicBuilder.name("tx-plain").partitions(1).replicas(1).build(); }
     @Bean

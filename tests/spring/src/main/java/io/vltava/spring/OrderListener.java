@@ -11,7 +11,7 @@ import org.springframework.stereotype.Component;
 /**
  * A listener that fails on the records whose value starts with "bad": the
  * ordersFactory's DefaultErrorHandler retries them (FixedBackOff) and then
- * the DeadLetterPublishingRecoverer sends them to orders.DLT.
+ * the DeadLetterPublishingRecoverer sends them to orders-dlt.
  */
 @Component
 public class OrderListener {

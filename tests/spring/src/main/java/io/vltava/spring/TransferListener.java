@@ -35,6 +35,9 @@ public class TransferListener {
         attempts.computeIfAbsent(r.value(), v -> new AtomicInteger()).incrementAndGet();
         txTemplate.send("tx-out", r.key(), "out-" + r.value());
         if (r.value().startsWith("boom")) {
+            // The output reaches the broker before the abort (else the producer
+            // may just drop it from its buffer), so the tests can see it aborted.
+            txTemplate.flush();
             throw new IllegalStateException("cannot transfer " + r.value());
         }
     }
