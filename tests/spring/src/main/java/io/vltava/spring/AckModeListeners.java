@@ -57,31 +57,31 @@ public class AckModeListeners {
     private static final String PROPS_POLL = "max.poll.records=3";
     private static final String PROPS_LOG = "interceptor.classes=io.vltava.spring.PollLog";
 
-    @KafkaListener(id = "ack-record", topics = "ack-record", groupId = "ack-record", containerFactory = "recordFactory",
+    @KafkaListener(id = "ack-record", topics = "ack-record${vltava.run:}", groupId = "ack-record${vltava.run:}", containerFactory = "recordFactory",
             concurrency = "3", autoStartup = "false", properties = {PROPS_POLL, PROPS_LOG})
     public void record(ConsumerRecord<String, String> r) {
         note(r, committed(r), -2);
     }
 
-    @KafkaListener(id = "ack-batch", topics = "ack-batch", groupId = "ack-batch", containerFactory = "batchFactory",
+    @KafkaListener(id = "ack-batch", topics = "ack-batch${vltava.run:}", groupId = "ack-batch${vltava.run:}", containerFactory = "batchFactory",
             concurrency = "3", autoStartup = "false", properties = {PROPS_POLL, PROPS_LOG})
     public void batch(ConsumerRecord<String, String> r) {
         note(r, committed(r), -2);
     }
 
-    @KafkaListener(id = "ack-time", topics = "ack-time", groupId = "ack-time", containerFactory = "timeFactory",
+    @KafkaListener(id = "ack-time", topics = "ack-time${vltava.run:}", groupId = "ack-time${vltava.run:}", containerFactory = "timeFactory",
             concurrency = "3", autoStartup = "false", properties = {PROPS_POLL, PROPS_LOG})
     public void time(ConsumerRecord<String, String> r) {
         note(r, committed(r), -2);
     }
 
-    @KafkaListener(id = "ack-count", topics = "ack-count", groupId = "ack-count", containerFactory = "countFactory",
+    @KafkaListener(id = "ack-count", topics = "ack-count${vltava.run:}", groupId = "ack-count${vltava.run:}", containerFactory = "countFactory",
             concurrency = "3", autoStartup = "false", properties = {PROPS_POLL, PROPS_LOG})
     public void count(ConsumerRecord<String, String> r) {
         note(r, committed(r), -2);
     }
 
-    @KafkaListener(id = "ack-manual", topics = "ack-manual", groupId = "ack-manual", containerFactory = "manualFactory",
+    @KafkaListener(id = "ack-manual", topics = "ack-manual${vltava.run:}", groupId = "ack-manual${vltava.run:}", containerFactory = "manualFactory",
             concurrency = "3", autoStartup = "false", properties = {PROPS_POLL, PROPS_LOG})
     public void manual(ConsumerRecord<String, String> r, Acknowledgment ack) {
         long atEntry = committed(r);
@@ -93,7 +93,7 @@ public class AckModeListeners {
         note(r, atEntry, afterAck);
     }
 
-    @KafkaListener(id = "ack-manual-immediate", topics = "ack-manual-immediate", groupId = "ack-manual-immediate",
+    @KafkaListener(id = "ack-manual-immediate", topics = "ack-manual-immediate${vltava.run:}", groupId = "ack-manual-immediate${vltava.run:}",
             containerFactory = "manualImmediateFactory", concurrency = "3", autoStartup = "false",
             properties = {PROPS_POLL, PROPS_LOG})
     public void manualImmediate(ConsumerRecord<String, String> r, Acknowledgment ack) {

@@ -39,31 +39,38 @@ public class KafkaConfig {
     @Value("${spring.kafka.bootstrap-servers}")
     String bootstrap;
 
+    /**
+     * Appended to every topic and group name (set by the tests, one value a
+     * run), so that runs against the same broker do not see each other's records.
+     */
+    @Value("${vltava.run:}")
+    String run;
+
     // --- topics (created by Spring Boot's KafkaAdmin at startup) ---
 
     @Bean
-    NewTopic ackRecord() { return TopicBuilder.name("ack-record").partitions(3).replicas(1).build(); }
+    NewTopic ackRecord() { return TopicBuilder.name("ack-record" + run).partitions(3).replicas(1).build(); }
     @Bean
-    NewTopic ackBatch() { return TopicBuilder.name("ack-batch").partitions(3).replicas(1).build(); }
+    NewTopic ackBatch() { return TopicBuilder.name("ack-batch" + run).partitions(3).replicas(1).build(); }
     @Bean
-    NewTopic ackTime() { return TopicBuilder.name("ack-time").partitions(3).replicas(1).build(); }
+    NewTopic ackTime() { return TopicBuilder.name("ack-time" + run).partitions(3).replicas(1).build(); }
     @Bean
-    NewTopic ackCount() { return TopicBuilder.name("ack-count").partitions(3).replicas(1).build(); }
+    NewTopic ackCount() { return TopicBuilder.name("ack-count" + run).partitions(3).replicas(1).build(); }
     @Bean
-    NewTopic ackManual() { return TopicBuilder.name("ack-manual").partitions(3).replicas(1).build(); }
+    NewTopic ackManual() { return TopicBuilder.name("ack-manual" + run).partitions(3).replicas(1).build(); }
     @Bean
-    NewTopic ackManualImmediate() { return TopicBuilder.name("ack-manual-immediate").partitions(3).replicas(1).build(); }
+    NewTopic ackManualImmediate() { return TopicBuilder.name("ack-manual-immediate" + run).partitions(3).replicas(1).build(); }
     @Bean
-    NewTopic orders() { return TopicBuilder.name("orders").partitions(3).replicas(1).build(); }
+    NewTopic orders() { return TopicBuilder.name("orders" + run).partitions(3).replicas(1).build(); }
     /** DeadLetterPublishingRecoverer (Spring Kafka 3.3) publishes to the same partition of {@code <topic>-dlt}. */
     @Bean
-    NewTopic ordersDlt() { return TopicBuilder.name("orders-dlt").partitions(3).replicas(1).build(); }
+    NewTopic ordersDlt() { return TopicBuilder.name("orders" + run + "-dlt").partitions(3).replicas(1).build(); }
     @Bean
-    NewTopic txPlain() { return TopicBuilder.name("tx-plain").partitions(1).replicas(1).build(); }
+    NewTopic txPlain() { return TopicBuilder.name("tx-plain" + run).partitions(1).replicas(1).build(); }
     @Bean
-    NewTopic txIn() { return TopicBuilder.name("tx-in").partitions(3).replicas(1).build(); }
+    NewTopic txIn() { return TopicBuilder.name("tx-in" + run).partitions(3).replicas(1).build(); }
     @Bean
-    NewTopic txOut() { return TopicBuilder.name("tx-out").partitions(1).replicas(1).build(); }
+    NewTopic txOut() { return TopicBuilder.name("tx-out" + run).partitions(1).replicas(1).build(); }
 
     // --- producers ---
 

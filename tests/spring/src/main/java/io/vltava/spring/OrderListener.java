@@ -21,7 +21,7 @@ public class OrderListener {
         return attempts;
     }
 
-    @KafkaListener(id = "orders", topics = "orders", groupId = "orders", containerFactory = "ordersFactory",
+    @KafkaListener(id = "orders", topics = "orders${vltava.run:}", groupId = "orders${vltava.run:}", containerFactory = "ordersFactory",
             concurrency = "3", autoStartup = "false")
     public void onOrder(ConsumerRecord<String, String> r) {
         attempts.computeIfAbsent(r.value(), v -> new AtomicInteger()).incrementAndGet();

@@ -6,6 +6,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.springframework.beans.factory.annotation.Qualifier;
+import org.springframework.beans.factory.annotation.Value;
 import org.springframework.kafka.annotation.KafkaListener;
 import org.springframework.kafka.core.KafkaTemplate;
 import org.springframework.stereotype.Component;
@@ -21,19 +22,23 @@ public class TransferListener {
     private final KafkaTemplate<String, String> txTemplate;
     private final Map<String, AtomicInteger> attempts = new ConcurrentHashMap<>();
 
-    public TransferListener(@Qualifier("txTemplate") KafkaTemplate<String, String> txTemplate) {
+    private final String outTopic;
+
+    public TransferListener(@Qualifier("txTemplate") KafkaTemplate<String, String> txTemplate,
+            @Value("tx-out${vltava.run:}") String outTopic) {
         this.txTemplate = txTemplate;
+        this.outTopic = outTopic;
     }
 
     public Map<String, AtomicInteger> attempts() {
         return attempts;
     }
 
-    @KafkaListener(id = "transfer", topics = "tx-in", groupId = "transfer", containerFactory = "txFactory",
+    @KafkaListener(id = "transfer", topics = "tx-in${vltava.run:}", groupId = "transfer${vltava.run:}", containerFactory = "txFactory",
             concurrency = "3", autoStartup = "false", properties = "isolation.level=read_committed")
     public void onTransfer(ConsumerRecord<String, String> r) {
         attempts.computeIfAbsent(r.value(), v -> new AtomicInteger()).incrementAndGet();
-        txTemplate.send("tx-out", r.key(), "out-" + r.value());
+        txTemplate.send(outTopic, r.key(), "out-" + r.value());
         if (r.value().startsWith("boom")) {
             // The output reaches the broker before the abort (else the producer
             // may just drop it from its buffer), so the tests can see it aborted.

@@ -45,7 +45,7 @@ class AckModeTest extends SpringKafkaTest {
     /** Starts the listener, waits until each of its 3 consumers owns one partition, produces, waits until all are processed. */
     private long run(String topic) {
         ConcurrentMessageListenerContainer<?, ?> c =
-                (ConcurrentMessageListenerContainer<?, ?>) registry.getListenerContainer(topic);
+                (ConcurrentMessageListenerContainer<?, ?>) registry.getListenerContainer(id(topic));
         long started = System.nanoTime();
         c.start();
         waitFor(topic + ": one partition for each of the 3 consumers", Duration.ofSeconds(30), () -> {
@@ -85,7 +85,7 @@ class AckModeTest extends SpringKafkaTest {
     }
 
     private void stop(String topic) {
-        registry.getListenerContainer(topic).stop();
+        registry.getListenerContainer(id(topic)).stop();
     }
 
     private static Map<Integer, List<Seen>> byPartition(List<Seen> seen) {
@@ -159,7 +159,7 @@ class AckModeTest extends SpringKafkaTest {
 
     @Test
     void recordCommitsAfterEachRecord() {
-        String topic = "ack-record";
+        String topic = n("ack-record");
         run(topic);
         try {
             Map<Integer, List<Seen>> seen = byPartition(listeners.seen(topic));
@@ -175,7 +175,7 @@ class AckModeTest extends SpringKafkaTest {
 
     @Test
     void batchCommitsAfterEachPoll() {
-        String topic = "ack-batch";
+        String topic = n("ack-batch");
         run(topic);
         try {
             Map<Integer, List<Seen>> seen = byPartition(listeners.seen(topic));
@@ -193,7 +193,7 @@ class AckModeTest extends SpringKafkaTest {
 
     @Test
     void countCommitsAfterAckCountRecords() {
-        String topic = "ack-count";
+        String topic = n("ack-count");
         run(topic);
         try {
             Map<Integer, List<Seen>> seen = byPartition(listeners.seen(topic));
@@ -212,7 +212,7 @@ class AckModeTest extends SpringKafkaTest {
 
     @Test
     void timeCommitsAfterAckTime() {
-        String topic = "ack-time";
+        String topic = n("ack-time");
         run(topic);
         try {
             // TIME commits what was processed once ackTime has passed since the
@@ -252,7 +252,7 @@ class AckModeTest extends SpringKafkaTest {
 
     @Test
     void manualCommitsAcknowledgedAtNextPoll() {
-        String topic = "ack-manual";
+        String topic = n("ack-manual");
         run(topic);
         try {
             Map<Integer, List<Seen>> seen = byPartition(listeners.seen(topic));
@@ -279,7 +279,7 @@ class AckModeTest extends SpringKafkaTest {
 
     @Test
     void manualImmediateCommitsAtAcknowledge() {
-        String topic = "ack-manual-immediate";
+        String topic = n("ack-manual-immediate");
         run(topic);
         try {
             Map<Integer, List<Seen>> seen = byPartition(listeners.seen(topic));

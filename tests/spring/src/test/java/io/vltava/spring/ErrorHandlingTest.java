@@ -49,7 +49,7 @@ class ErrorHandlingTest extends SpringKafkaTest {
                 // Offsets 1 and 3 of each partition fail; the last record is good.
                 String v = (i == 1 || i == 3 ? "bad-" : "good-") + p + "-" + i;
                 (v.startsWith("bad") ? bad : good).add(v);
-                kafkaTemplate.send("orders", p, "k" + i, v);
+                kafkaTemplate.send(n("orders"), p, "k" + i, v);
             }
         }
         kafkaTemplate.flush();
@@ -57,7 +57,7 @@ class ErrorHandlingTest extends SpringKafkaTest {
         try {
             Map<Integer, Long> end = new TreeMap<>(Map.of(0, 5L, 1, 5L, 2, 5L));
             waitFor("orders: the group committed past every record", Duration.ofSeconds(60),
-                    () -> offsets.committed("orders", "orders").equals(end));
+                    () -> offsets.committed(n("orders"), n("orders")).equals(end));
 
             Map<String, Integer> attempts = new TreeMap<>();
             listener.attempts().forEach((v, n) -> attempts.put(v, n.get()));
@@ -68,7 +68,7 @@ class ErrorHandlingTest extends SpringKafkaTest {
                 assertEquals(1, (int) attempts.getOrDefault(v, 0), v + ": processed once (" + attempts + ")");
             }
 
-            List<ConsumerRecord<String, String>> dlt = Records.readAll(bootstrap, "orders-dlt", "read_committed");
+            List<ConsumerRecord<String, String>> dlt = Records.readAll(bootstrap, n("orders") + "-dlt", "read_committed");
             assertEquals(new TreeSet<>(bad), new TreeSet<>(Records.values(dlt)), "orders-dlt holds the failed records");
             assertEquals(bad.size(), dlt.size(), "each failed record on the DLT once");
             for (ConsumerRecord<String, String> r : dlt) {
@@ -76,10 +76,10 @@ class ErrorHandlingTest extends SpringKafkaTest {
                 int partition = Integer.parseInt(parts[1]);
                 long offset = Long.parseLong(parts[2]);
                 assertEquals(partition, r.partition(), r.value() + ": the DLT partition is the original's");
-                assertEquals("orders", header(r, KafkaHeaders.DLT_ORIGINAL_TOPIC));
+                assertEquals(n("orders"), header(r, KafkaHeaders.DLT_ORIGINAL_TOPIC));
                 assertEquals(partition, intHeader(r, KafkaHeaders.DLT_ORIGINAL_PARTITION));
                 assertEquals(offset, longHeader(r, KafkaHeaders.DLT_ORIGINAL_OFFSET));
-                assertEquals("orders", header(r, KafkaHeaders.DLT_ORIGINAL_CONSUMER_GROUP));
+                assertEquals(n("orders"), header(r, KafkaHeaders.DLT_ORIGINAL_CONSUMER_GROUP));
                 assertEquals(ListenerExecutionFailedException.class.getName(), header(r, KafkaHeaders.DLT_EXCEPTION_FQCN));
                 assertEquals(IllegalStateException.class.getName(), header(r, KafkaHeaders.DLT_EXCEPTION_CAUSE_FQCN));
                 String message = header(r, KafkaHeaders.DLT_EXCEPTION_MESSAGE);
@@ -88,7 +88,7 @@ class ErrorHandlingTest extends SpringKafkaTest {
             }
             // Nothing more happens later: no redelivery after the commit.
             VltavaBroker.sleep(500);
-            assertEquals(end, offsets.committed("orders", "orders"));
+            assertEquals(end, offsets.committed(n("orders"), n("orders")));
             assertEquals(bad.size() + good.size(), listener.attempts().size());
         } finally {
             registry.getListenerContainer("orders").stop();

@@ -24,6 +24,17 @@ abstract class SpringKafkaTest {
     @DynamicPropertySource
     static void broker(DynamicPropertyRegistry registry) {
         registry.add("spring.kafka.bootstrap-servers", TestBroker::bootstrap);
+        registry.add("vltava.run", () -> TestBroker.RUN);
+    }
+
+    /** A topic's or group's name in this run. */
+    static String n(String name) {
+        return name + TestBroker.RUN;
+    }
+
+    /** The listener id of this run's topic. */
+    static String id(String topic) {
+        return topic.substring(0, topic.length() - TestBroker.RUN.length());
     }
 
     /** Stops our broker when the context closes (beans are destroyed after the containers stop). */

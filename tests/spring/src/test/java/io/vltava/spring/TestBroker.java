@@ -15,6 +15,9 @@ import java.util.stream.Collectors;
  * outlive a per-class broker. Every test uses topics and groups of its own.
  */
 final class TestBroker {
+    /** This run's suffix of topic and group names (property vltava.run). */
+    static final String RUN = "-" + java.util.UUID.randomUUID().toString().substring(0, 8);
+
     private static VltavaBroker vltava;
     private static String bootstrap;
 

@@ -46,29 +46,29 @@ class TransactionTest extends SpringKafkaTest {
     void executeInTransactionCommitIsVisibleToReadCommitted() {
         txTemplate.executeInTransaction(t -> {
             for (int i = 0; i < 3; i++) {
-                t.send("tx-plain", "k", "committed-" + i);
+                t.send(n("tx-plain"), "k", "committed-" + i);
             }
             return null;
         });
         List<String> want = List.of("committed-0", "committed-1", "committed-2");
-        assertEquals(want, read("tx-plain", "read_committed", "committed-"));
-        assertEquals(want, read("tx-plain", "read_uncommitted", "committed-"));
+        assertEquals(want, read(n("tx-plain"), "read_committed", "committed-"));
+        assertEquals(want, read(n("tx-plain"), "read_uncommitted", "committed-"));
     }
 
     @Test
     void aTransactionThatThrowsIsAbortedAndInvisibleToReadCommitted() {
         RuntimeException boom = assertThrows(RuntimeException.class, () -> txTemplate.executeInTransaction(t -> {
-            t.send("tx-plain", "k", "aborted-0");
-            t.send("tx-plain", "k", "aborted-1");
+            t.send(n("tx-plain"), "k", "aborted-0");
+            t.send(n("tx-plain"), "k", "aborted-1");
             t.flush(); // the records are on the broker before the abort
             throw new IllegalStateException("boom");
         }));
         assertEquals("boom", boom.getMessage());
         // A later transaction commits after the aborted one, so the last stable offset moves past it.
-        txTemplate.executeInTransaction(t -> t.send("tx-plain", "k", "aborted-after"));
+        txTemplate.executeInTransaction(t -> t.send(n("tx-plain"), "k", "aborted-after"));
 
-        assertEquals(List.of("aborted-after"), read("tx-plain", "read_committed", "aborted-"));
-        assertEquals(List.of("aborted-0", "aborted-1", "aborted-after"), read("tx-plain", "read_uncommitted", "aborted-"));
+        assertEquals(List.of("aborted-after"), read(n("tx-plain"), "read_committed", "aborted-"));
+        assertEquals(List.of("aborted-0", "aborted-1", "aborted-after"), read(n("tx-plain"), "read_uncommitted", "aborted-"));
     }
 
     @Test
@@ -79,7 +79,7 @@ class TransactionTest extends SpringKafkaTest {
             for (int i = 0; i < 4; i++) {
                 String v = ((p == 0 && i == 1) || (p == 2 && i == 2) ? "boom-" : "move-") + p + "-" + i;
                 (v.startsWith("boom") ? bad : good).add(v);
-                kafkaTemplate.send("tx-in", p, "k" + p, v);
+                kafkaTemplate.send(n("tx-in"), p, "k" + p, v);
             }
         }
         kafkaTemplate.flush();
@@ -87,7 +87,7 @@ class TransactionTest extends SpringKafkaTest {
         try {
             Map<Integer, Long> end = new TreeMap<>(Map.of(0, 4L, 1, 4L, 2, 4L));
             waitFor("transfer: the group committed past every record of tx-in", Duration.ofSeconds(60),
-                    () -> offsets.committed("transfer", "tx-in").equals(end));
+                    () -> offsets.committed(n("transfer"), n("tx-in")).equals(end));
             Map<String, Integer> attempts = new TreeMap<>();
             transfer.attempts().forEach((v, n) -> attempts.put(v, n.get()));
             for (String v : good) {
@@ -97,7 +97,7 @@ class TransactionTest extends SpringKafkaTest {
                 // DefaultAfterRollbackProcessor with FixedBackOff(0, 1): tried twice, then skipped.
                 assertEquals(2, (int) attempts.getOrDefault(v, 0), v + ": attempts (" + attempts + ")");
             }
-            List<String> committed = read("tx-out", "read_committed", "out-");
+            List<String> committed = read(n("tx-out"), "read_committed", "out-");
             List<String> wantCommitted = good.stream().map(v -> "out-" + v).sorted().toList();
             assertEquals(wantCommitted, committed, "tx-out, read_committed: each good record's output once");
 
@@ -107,7 +107,7 @@ class TransactionTest extends SpringKafkaTest {
                 wantAll.add("out-" + v);
             }
             Collections.sort(wantAll);
-            assertEquals(wantAll, read("tx-out", "read_uncommitted", "out-"),
+            assertEquals(wantAll, read(n("tx-out"), "read_uncommitted", "out-"),
                     "tx-out, read_uncommitted: also the aborted outputs of the failed attempts");
         } finally {
             registry.getListenerContainer("transfer").stop();
