@@ -43,7 +43,7 @@ start_broker() {
       --set http.listeners= "${sets[@]}" >"$WORK/broker.log" 2>&1 &
     BROKER_PID=$!
     for _ in $(seq 200); do
-      if grep -q "broker started" "$WORK/broker.log"; then port=$candidate; break; fi
+      if grep -qs "broker started" "$WORK/broker.log"; then port=$candidate; break; fi
       kill -0 "$BROKER_PID" 2>/dev/null || break
       sleep 0.1
     done
