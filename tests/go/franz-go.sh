@@ -10,11 +10,14 @@
 #    cache is read-only; `go test` there would be refused);
 # 2. starts `vltava server` on a free port with a temp data dir and
 #    group.initial.rebalance.delay.ms=0 (the group tests join and leave
-#    often; Kafka's 3 s default only slows them down);
+#    often; Kafka's 3 s default only slows them down), plus a SASL_PLAINTEXT
+#    listener on the next port (SCRAM-SHA-256 with a user set by
+#    `vltava users scram set`, and OAUTHBEARER with unsecured tokens) for
+#    TestSCRAMAuth, TestSCRAMAuthBadCredentials and TestOAuthAuth;
 # 3. runs `go test -p 1 -v` in pkg/kgo with KGO_SEEDS=<broker>,
-#    KGO_TEST_RF=1 (one node), KGO_TEST_RECORDS (default 20000; franz-go's
-#    own default is 500000, which takes far longer against a debug build),
-#    KGO_TEST_UNSAFE (EndAndBeginTransaction's unsafe mode, which Kafka
+#    KGO_TEST_RF=1 (one node), KGO_TEST_RECORDS if set (franz-go's own
+#    default, 500000 records through the ETL tests, takes about 50 s against
+#    a debug build), KGO_TEST_UNSAFE (EndAndBeginTransaction's unsafe mode, which Kafka
 #    allows) and KGO_LOG_LEVEL=none, under FRANZ_GO_TIMEOUT;
 # 4. prints one PASS/FAIL/SKIP line per top-level test and the counts;
 #    always stops the broker; exits non-zero if go test failed.
@@ -23,7 +26,7 @@
 #   VLTAVA_BIN         broker binary (default <repo>/target/debug/vltava)
 #   FRANZ_GO_VERSION   default v1.22.3
 #   FRANZ_GO_TIMEOUT   go test -timeout (default 20m)
-#   KGO_TEST_RECORDS   default 20000
+#   KGO_TEST_RECORDS   records per ETL test (franz-go's default: 500000)
 #   FRANZ_GO_LOGS      keep go test's output and the broker log here
 #                      (default: a temp dir, removed unless the run failed)
 #
@@ -63,17 +66,23 @@ chmod -R u+w "$WORK/src"
 log "franz-go $FRANZ_GO_VERSION copied from $DIR"
 
 # --- 2. the broker ---------------------------------------------------------------
-start_broker group.initial.rebalance.delay.ms=0
+SASL_LISTENER=1 start_broker group.initial.rebalance.delay.ms=0
+SCRAM_USER=kgo SCRAM_PASS=kgo-test-password
+"$VLTAVA_BIN" users scram set --bootstrap "$BROKERS" --user "$SCRAM_USER" \
+  --password "$SCRAM_PASS" --mechanism SCRAM-SHA-256 >"$WORK/scram.log" 2>&1 ||
+  { log "FATAL: could not set the SCRAM credential: $(tail -3 "$WORK/scram.log")"; exit 2; }
+log "SASL_PLAINTEXT listener at $SASL_BROKERS (SCRAM-SHA-256 user $SCRAM_USER, OAUTHBEARER)"
 
 # --- 3. the tests ----------------------------------------------------------------
 args=(test -p 1 -count=1 -v -timeout "$TIMEOUT" .)
 [ -n "$RUN" ] && args+=(-run "$RUN")
-log "go ${args[*]} (KGO_TEST_RECORDS=${KGO_TEST_RECORDS:-20000})"
+log "go ${args[*]} (KGO_TEST_RECORDS=${KGO_TEST_RECORDS:-unset, franz-go default 500000})"
 start=$(date +%s)
 set +e
 (cd "$WORK/src/pkg/kgo" &&
-  KGO_SEEDS="$BROKERS" KGO_TEST_RF=1 KGO_TEST_RECORDS="${KGO_TEST_RECORDS:-20000}" \
-  KGO_TEST_UNSAFE=1 KGO_LOG_LEVEL="${KGO_LOG_LEVEL:-none}" \
+  KGO_SEEDS="$BROKERS" KGO_TEST_RF=1 \
+  KGO_TEST_UNSAFE=1 KGO_TEST_SCRAM_SEEDS="$SASL_BROKERS" KGO_TEST_SCRAM="$SCRAM_USER:$SCRAM_PASS" \
+  KGO_TEST_OAUTH_SEEDS="$SASL_BROKERS" KGO_LOG_LEVEL="${KGO_LOG_LEVEL:-none}" \
   go "${args[@]}") >"$LOGS/go-test.log" 2>&1
 STATUS=$?
 set -e
