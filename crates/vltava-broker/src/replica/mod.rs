@@ -1002,6 +1002,66 @@ pub struct ReplicaManager {
     /// Poked when a follower outside an ISR fetched: an expansion may be
     /// due (the ISR updater wakes).
     isr_check: Notify,
+    /// Each topic's resolved settings as of the last `sync`, with what they
+    /// were resolved from; used only by `sync` (one at a time).
+    topic_settings: Mutex<TopicSettingsCache>,
+}
+
+/// Resolved topic settings, kept between syncs: resolving a topic's
+/// config walks every key with its broker-level synonyms, and `sync` runs
+/// after every metadata change, so resolving every topic each time made
+/// creating N topics cost O(N^2) (thousands of topics took minutes). A
+/// topic is resolved again only when its overrides or the broker's config
+/// changed.
+#[derive(Default)]
+struct TopicSettingsCache {
+    broker: Option<BrokerConfig>,
+    topics: HashMap<String, CachedTopicSettings>,
+}
+
+struct CachedTopicSettings {
+    overrides: Arc<std::collections::BTreeMap<String, String>>,
+    settings: Arc<TopicSettings>,
+    log_config: LogConfig,
+}
+
+impl TopicSettingsCache {
+    /// Forgets everything when the broker's config is not the one the
+    /// cache was filled with.
+    fn check_broker(&mut self, broker: &BrokerConfig) {
+        if self.broker.as_ref() != Some(broker) {
+            self.topics.clear();
+            self.broker = Some(broker.clone());
+        }
+    }
+
+    fn get(
+        &mut self,
+        image: &MetadataImage,
+        topic: &str,
+        broker: &BrokerConfig,
+    ) -> (Arc<TopicSettings>, LogConfig) {
+        let overrides = image.topic_configs(topic);
+        if let Some(c) = self.topics.get(topic) {
+            // Equal overrides (usually the same `Arc`; a topic without
+            // any gets a fresh empty map each time): nothing to resolve.
+            if Arc::ptr_eq(&c.overrides, &overrides) || c.overrides == overrides {
+                return (c.settings.clone(), c.log_config.clone());
+            }
+        }
+        let effective = effective_topic_config(image, topic, broker);
+        let settings = Arc::new(settings_from(&effective, broker));
+        let log_config = log_config_from(&effective);
+        self.topics.insert(
+            topic.to_string(),
+            CachedTopicSettings {
+                overrides,
+                settings: settings.clone(),
+                log_config: log_config.clone(),
+            },
+        );
+        (settings, log_config)
+    }
 }
 
 impl ReplicaManager {
@@ -1012,6 +1072,7 @@ impl ReplicaManager {
             checkpointed_hws: std::sync::OnceLock::new(),
             roles_changed: tokio::sync::watch::Sender::new(0),
             isr_check: Notify::new(),
+            topic_settings: Mutex::new(TopicSettingsCache::default()),
         }
     }
 
@@ -1206,18 +1267,20 @@ impl ReplicaManager {
         // same log).
         let mut missing: Vec<(String, i32, KafkaUuid, LogConfig)> = Vec::new();
         {
+            let mut cache = self
+                .topic_settings
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            cache.check_broker(broker);
             let partitions = self.partitions.read().unwrap_or_else(|e| e.into_inner());
             for topic in image.topics() {
-                let mut log_config = None;
                 for (index, state) in topic.partitions.iter().enumerate() {
                     let key = (topic.name.clone(), index as i32);
                     if !state.replicas.contains(&node_id) || partitions.contains_key(&key) {
                         continue;
                     }
-                    let log_config = log_config.get_or_insert_with(|| {
-                        log_config_from(&effective_topic_config(image, &topic.name, broker))
-                    });
-                    missing.push((key.0, key.1, KafkaUuid(topic.id.0), log_config.clone()));
+                    let (_, log_config) = cache.get(image, &topic.name, broker);
+                    missing.push((key.0, key.1, KafkaUuid(topic.id.0), log_config));
                 }
             }
         }
@@ -1233,11 +1296,22 @@ impl ReplicaManager {
                 Err(e) => failed("creating the log", &topic, index, e),
             }
         }
+        let mut cache = self
+            .topic_settings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         let mut partitions = self.partitions.write().unwrap_or_else(|e| e.into_inner());
-        for topic in image.topics() {
-            let effective = effective_topic_config(image, &topic.name, broker);
-            let settings = Arc::new(settings_from(&effective, broker));
-            let log_config = log_config_from(&effective);
+        let topics = image.topics();
+        cache.topics.retain(|name, _| image.topic(name).is_some());
+        for topic in topics {
+            if !topic
+                .partitions
+                .iter()
+                .any(|s| s.replicas.contains(&node_id))
+            {
+                continue;
+            }
+            let (settings, log_config) = cache.get(image, &topic.name, broker);
             for (index, state) in topic.partitions.iter().enumerate() {
                 if !state.replicas.contains(&node_id) {
                     continue;
@@ -1298,6 +1372,7 @@ impl ReplicaManager {
             }
         }
         drop(partitions);
+        drop(cache);
         self.roles_changed.send_modify(|g| *g += 1);
         first_error.map_or(Ok(()), Err)
     }
@@ -2008,6 +2083,88 @@ mod tests {
     /// (its role is offline, so nothing leads or follows through an old
     /// handle) and its log is deleted; a log left from a partition
     /// reassigned away while the broker was down goes at the next sync.
+    /// The settings `sync` keeps per topic follow the topic's overrides
+    /// and the broker's config: each change reaches the partition, and a
+    /// sync with neither changed hands out the same resolved settings.
+    #[test]
+    fn sync_resolves_a_topic_again_only_when_its_config_changed() {
+        use vltava_metadata::{MetadataImage, MetadataRecord};
+        use vltava_protocol::codec::Uuid;
+
+        let dir = temp_dir("sync-settings");
+        let replicas = ReplicaManager::new(Arc::new(
+            LogManager::open(&dir, vltava_storage::LogManagerOptions::default(), 0).unwrap(),
+        ));
+        let id = Uuid([9; 16]);
+        let image = MetadataImage::empty()
+            .apply_all([
+                (
+                    0,
+                    &MetadataRecord::Topic {
+                        name: "s".into(),
+                        topic_id: id,
+                    },
+                ),
+                (
+                    1,
+                    &MetadataRecord::Partition {
+                        topic_id: id,
+                        partition: 0,
+                        replicas: vec![1],
+                        isr: vec![1],
+                        removing_replicas: vec![],
+                        adding_replicas: vec![],
+                        leader: 1,
+                        leader_epoch: 0,
+                        partition_epoch: 0,
+                    },
+                ),
+            ])
+            .unwrap();
+        let mut config = BrokerConfig::new();
+        replicas.sync(&image, &config, 1, 0).unwrap();
+        let p = replicas.get("s", 0).unwrap();
+        let first = p.settings();
+        assert_eq!(first.max_message_bytes, 1048588, "the broker default");
+        // Nothing changed: the same resolved settings.
+        replicas.sync(&image, &config, 1, 0).unwrap();
+        assert!(Arc::ptr_eq(&first, &p.settings()));
+        // The broker's default changed: resolved again.
+        config
+            .set_dynamic_default("message.max.bytes", "2000")
+            .unwrap();
+        replicas.sync(&image, &config, 1, 0).unwrap();
+        assert_eq!(p.settings().max_message_bytes, 2000);
+        // The topic's override: resolved again, and it wins.
+        let image = image
+            .apply(
+                2,
+                &MetadataRecord::Config {
+                    resource_type: vltava_metadata::image::RESOURCE_TOPIC,
+                    resource_name: "s".into(),
+                    name: "max.message.bytes".into(),
+                    value: Some("3000".into()),
+                },
+            )
+            .unwrap();
+        replicas.sync(&image, &config, 1, 0).unwrap();
+        assert_eq!(p.settings().max_message_bytes, 3000);
+        // And removed again: back to the broker's.
+        let image = image
+            .apply(
+                3,
+                &MetadataRecord::Config {
+                    resource_type: vltava_metadata::image::RESOURCE_TOPIC,
+                    resource_name: "s".into(),
+                    name: "max.message.bytes".into(),
+                    value: None,
+                },
+            )
+            .unwrap();
+        replicas.sync(&image, &config, 1, 0).unwrap();
+        assert_eq!(p.settings().max_message_bytes, 2000);
+    }
+
     #[test]
     fn a_reassignment_adds_and_removes_this_broker() {
         use vltava_metadata::{MetadataImage, MetadataRecord, NO_LEADER_CHANGE};
