@@ -136,7 +136,8 @@ for t in "${targets[@]}"; do
   if [ -n "${STREAMS_KEEP:-}" ]; then
     mkdir -p "$STREAMS_KEEP"
     [ "$t" != vltava ] || cp "$work/vltava.log" "$STREAMS_KEEP/vltava.log"
-    cp target/surefire-reports-"$t"/*-output.txt "$STREAMS_KEEP/" 2>/dev/null || true
+    cp target/surefire-reports-"$t"/*-output.txt "$STREAMS_KEEP/$t-test-output.txt" 2>/dev/null || true
+    cp "$results/$t-killed-instance.log" "$STREAMS_KEEP/" 2>/dev/null || true
   fi
   cleanup
   took[$t]=$(( $(date +%s) - start ))

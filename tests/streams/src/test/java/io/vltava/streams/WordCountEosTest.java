@@ -31,6 +31,7 @@ import java.util.stream.Stream;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.Config;
+import org.apache.kafka.clients.admin.ListOffsetsOptions;
 import org.apache.kafka.clients.admin.ListOffsetsResult;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.admin.OffsetSpec;
@@ -42,6 +43,7 @@ import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.IsolationLevel;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.serialization.LongDeserializer;
@@ -72,22 +74,35 @@ import org.junit.jupiter.api.Test;
  * count() into the persistent store {@code word-counts} (the changelog
  * {@code <app>-word-counts-changelog}) -> toStream -> output.
  *
- * <p>A seeded corpus is produced in two halves. The first Streams instance
- * starts on the first half; once it has committed output, the second half
- * is produced from another thread while the instance is closed and a new
- * one with the same application.id takes over. The test then waits until
- * the output's last count of every word equals the expected count and
- * checks:
+ * <p>A seeded corpus is produced in two halves, and three Streams instances
+ * with the same application.id work on it one after the other:
+ * <ul>
+ * <li>"killed", in a JVM of its own (KilledInstance), on the first half,
+ * killed with SIGKILL once the group has committed an eighth of the input:
+ * no commit, no abort, no LeaveGroup, and almost surely an open transaction
+ * that the broker must abort on its timeout (-Dstreams.kill=false leaves
+ * this instance out);
+ * <li>"closed", in this JVM, which takes over, while the second half is
+ * produced from another thread; closed cleanly (leaving the group) once the
+ * group has committed a quarter of the input and 1,000 lines more than the
+ * killed one;
+ * <li>"final", which takes over while the second half may still be
+ * produced, and runs until the output's last count of every word equals
+ * the expected count.
+ * </ul>
+ * The test then checks:
  * <ol>
  * <li>every word's final count equals the expected count exactly;
- * <li>read_committed reading of the output sees each word's count strictly
- * increase and never pass the expected count (an aborted transaction's
- * records would show as a count that repeats or goes back), and never sees
- * records of a transaction the test aborted itself;
+ * <li>read_committed reading of the output sees each word's counts as
+ * exactly 1, 2, ..., the expected count, in order (the record cache is off,
+ * so every update is output; an aborted transaction's records would show as
+ * a count that repeats or skips), and never sees records of a transaction
+ * the test aborted itself; read_uncommitted does see those;
  * <li>the changelog topic exists with cleanup.policy=compact, the
  * repartition topic exists with the input's 3 partitions;
- * <li>the second instance resumed where the first committed: the counts
- * are exact although an instance was closed mid-way.
+ * <li>each instance resumed where the one before committed: the counts are
+ * exact although one instance was killed and one closed mid-way, and the
+ * group's committed offsets are the input's end offsets.
  * </ol>
  * The final counts are written to {@code target/results/<target>-counts.txt}
  * (one "word count" a line, sorted) for run.sh to compare between brokers.
@@ -104,6 +119,8 @@ class WordCountEosTest {
     static final int LINES = Integer.getInteger("streams.lines", 20_000);
     static final long SEED = 20261206L;
     static final int PARTITIONS = 3;
+    /** -Dstreams.kill=false leaves out the instance killed with SIGKILL. */
+    static final boolean KILL = Boolean.parseBoolean(System.getProperty("streams.kill", "true"));
     static final Duration TIMEOUT = Duration.ofSeconds(Integer.getInteger("streams.timeout.s", 150));
 
     final String bootstrap = required("streams.bootstrap");
@@ -124,8 +141,7 @@ class WordCountEosTest {
     }
 
     static void log(String fmt, Object... args) {
-        System.out.printf("[wordcount] " + fmt + "%n", args);
-        System.err.printf("[wordcount] " + fmt + "%n", args);
+        System.out.println("[wordcount] " + String.format(Locale.ROOT, fmt, args));
     }
 
     /** The seeded corpus: LINES lines of 1 to 8 words of WORDS, some upper-case. */
@@ -164,6 +180,10 @@ class WordCountEosTest {
     }
 
     Topology topology() {
+        return topology(input, output);
+    }
+
+    static Topology topology(String input, String output) {
         StreamsBuilder b = new StreamsBuilder();
         KStream<String, String> lines = b.stream(input, Consumed.with(Serdes.String(), Serdes.String()));
         lines.flatMapValues(WordCountEosTest::words)
@@ -177,6 +197,10 @@ class WordCountEosTest {
     }
 
     Properties streamsProps(Path stateDir) {
+        return streamsProps(bootstrap, appId, stateDir);
+    }
+
+    static Properties streamsProps(String bootstrap, String appId, Path stateDir) {
         Properties p = new Properties();
         p.put(StreamsConfig.APPLICATION_ID_CONFIG, appId);
         p.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
@@ -186,7 +210,18 @@ class WordCountEosTest {
         p.put(StreamsConfig.NUM_STREAM_THREADS_CONFIG, 1);
         // A single broker: Streams' internal topics with one replica.
         p.put(StreamsConfig.REPLICATION_FACTOR_CONFIG, 1);
+        // No record cache: every count update goes to the output (and the
+        // changelog) at once, so each word's committed counts must be
+        // exactly 1, 2, ..., its expected count, and an open transaction
+        // holds output records for read_committed to hide.
+        p.put(StreamsConfig.STATESTORE_CACHE_MAX_BYTES_CONFIG, 0L);
         p.put(StreamsConfig.consumerPrefix(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG), "earliest");
+        // After the killed instance: its member leaves the group after 6 s
+        // (Kafka's group.min.session.timeout.ms), its open transaction is
+        // aborted by the broker after 5 s (Streams' default is 10 s).
+        p.put(StreamsConfig.mainConsumerPrefix(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG), 6000);
+        p.put(StreamsConfig.mainConsumerPrefix(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG), 1000);
+        p.put(StreamsConfig.producerPrefix(ProducerConfig.TRANSACTION_TIMEOUT_CONFIG), 5000);
         return p;
     }
 
@@ -204,6 +239,7 @@ class WordCountEosTest {
         long records;
 
         OutputReader(String isolation) {
+            strict = isolation.equals("read_committed");
             Properties p = clientProps();
             p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, isolation);
             p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
@@ -217,6 +253,9 @@ class WordCountEosTest {
             consumer.seekToBeginning(tps);
         }
 
+        /** strict: each count must be the one before plus one (read_committed, no cache). */
+        final boolean strict;
+
         void poll(Duration d, Map<String, Long> expected) {
             for (ConsumerRecord<String, Long> r : consumer.poll(d)) {
                 records++;
@@ -224,7 +263,7 @@ class WordCountEosTest {
                 Long want = expected.get(r.key());
                 if (want == null) {
                     violations.add("unexpected key " + r.key() + "=" + r.value() + " at " + r.partition() + "@" + r.offset());
-                } else if (prev != null && r.value() <= prev) {
+                } else if (strict ? r.value() != (prev == null ? 1 : prev + 1) : prev != null && r.value() <= prev) {
                     violations.add(r.key() + ": count " + r.value() + " after " + prev + " at " + r.partition() + "@" + r.offset());
                 } else if (r.value() > want) {
                     violations.add(r.key() + ": count " + r.value() + " > expected " + want + " at " + r.partition() + "@" + r.offset());
@@ -236,6 +275,54 @@ class WordCountEosTest {
         public void close() {
             consumer.close();
         }
+    }
+
+    /**
+     * A first instance in a JVM of its own, killed (SIGKILL) once the group
+     * has committed at least {@code lines} lines of the input: it leaves a
+     * member in the group and, almost surely, an open transaction (on the
+     * repartition, changelog and output topics and the group's offsets)
+     * that the broker must abort when it times out. Returns the input lines
+     * committed when it was killed.
+     */
+    long killedInstance(Admin admin, Path stateDir, long lines, long t0) throws Exception {
+        Path logFile = Paths.get(System.getProperty("streams.results", "target/results"), target + "-killed-instance.log");
+        Files.createDirectories(logFile.getParent());
+        String java = ProcessHandle.current().info().command().orElse("java");
+        ProcessBuilder pb = new ProcessBuilder(java, "-Xmx256m", "-cp", System.getProperty("java.class.path"),
+                "-Dorg.slf4j.simpleLogger.defaultLogLevel=info", "-Dorg.slf4j.simpleLogger.showDateTime=true",
+                "-Dorg.slf4j.simpleLogger.dateTimeFormat=HH:mm:ss.SSS",
+                KilledInstance.class.getName(), bootstrap, appId, input, output, stateDir.toString());
+        pb.redirectErrorStream(true);
+        pb.redirectOutput(logFile.toFile());
+        Process p = pb.start();
+        try {
+            long deadline = System.nanoTime() + TIMEOUT.toNanos();
+            long done = 0;
+            // Killed when the output holds records of an open transaction
+            // (its end offset is past its last stable offset), so that the
+            // broker's abort must hide output records from read_committed.
+            while ((done = sum(committedInput(admin))) < lines || openOutput(admin) == 0) {
+                if (!p.isAlive() || System.nanoTime() > deadline) {
+                    fail("the killed instance " + (p.isAlive() ? "committed " + done + " lines in " + TIMEOUT
+                            : "exited with " + p.exitValue()) + "; its log: " + logFile);
+                }
+                Thread.sleep(20);
+            }
+            p.destroyForcibly();
+            log("SIGKILL to the killed instance at %.1f s; group offsets on the input: %s; output records past "
+                    + "the last stable offset: %d", secs(t0), committedInput(admin), openOutput(admin));
+            return done;
+        } finally {
+            p.destroyForcibly().waitFor();
+            log("killed instance gone at %.1f s; group offsets on the input: %s", secs(t0), committedInput(admin));
+        }
+    }
+
+    /** The output's end offsets minus its last stable offsets: records of open transactions. */
+    long openOutput(Admin admin) throws Exception {
+        return sum(endOffsets(admin, output, IsolationLevel.READ_UNCOMMITTED))
+                - sum(endOffsets(admin, output, IsolationLevel.READ_COMMITTED));
     }
 
     static long sum(Map<String, Long> offsets) {
@@ -322,11 +409,17 @@ class WordCountEosTest {
             produce(lines, 0, half, half, 0);
             log("first half produced (%d lines) at %.1f s", half, secs(t0));
 
-            KafkaStreams first = start(stateDir.resolve("first"), "first");
+            long killedAt = 0;
+            if (KILL) {
+                killedAt = killedInstance(admin, stateDir.resolve("killed"), lines.size() / 8, t0);
+            }
+
+            KafkaStreams first = start(stateDir.resolve("closed"), "closed");
             Thread second;
             Map<String, Long> seen;
+            long committedRecords;
             try (OutputReader committed = new OutputReader("read_committed")) {
-                // The second half is produced while the first instance
+                // The second half is produced while the closed instance
                 // works, in chunks, so that it is still being produced when
                 // the instance is closed and the next one starts.
                 AtomicReference<Throwable> producerError = new AtomicReference<>();
@@ -338,27 +431,29 @@ class WordCountEosTest {
                     }
                 }, "second-half");
                 second.start();
-                // Mid-way: the first instance has committed output and a
-                // quarter of the input, not all of it.
+                // Mid-way: the closed instance has committed output and a
+                // quarter of the input (and 1,000 lines more than the
+                // killed one), not all of it.
                 long deadline = System.nanoTime() + TIMEOUT.toNanos();
-                while ((committed.records == 0 || sum(committedInput(admin)) < lines.size() / 4)
+                long closeAt = Math.max(lines.size() / 4, killedAt + 1000);
+                while ((committed.records == 0 || sum(committedInput(admin)) < closeAt)
                         && System.nanoTime() < deadline) {
                     committed.poll(Duration.ofMillis(100), expected);
                 }
-                assertTrue(committed.records > 0, "the first instance committed no output in " + TIMEOUT);
-                log("first instance has committed output at %.1f s; group offsets on the input: %s", secs(t0),
+                assertTrue(committed.records > 0, "the closed instance committed no output in " + TIMEOUT);
+                log("closed instance has committed output at %.1f s; group offsets on the input: %s", secs(t0),
                         committedInput(admin));
                 // Leaving the group, so that the next instance need not wait
                 // for the session timeout (Streams does not leave by default).
                 first.close(CloseOptions.groupMembershipOperation(CloseOptions.GroupMembershipOperation.LEAVE_GROUP)
                         .withTimeout(Duration.ofSeconds(60)));
                 Map<String, Long> atClose = committedInput(admin);
-                log("first instance closed (%s) at %.1f s; group offsets on the input: %s (%d of %d lines; "
+                log("closed instance closed (%s) at %.1f s; group offsets on the input: %s (%d of %d lines; "
                         + "%d produced so far)", first.state(), secs(t0), atClose, sum(atClose), lines.size(),
                         sum(endOffsets(admin, input)));
-                assertEquals(KafkaStreams.State.NOT_RUNNING, first.state(), "the first instance did not close cleanly");
+                assertEquals(KafkaStreams.State.NOT_RUNNING, first.state(), "the closed instance did not close cleanly");
 
-                KafkaStreams next = start(stateDir.resolve("second"), "second");
+                KafkaStreams next = start(stateDir.resolve("final"), "final");
                 try {
                     second.join(TIMEOUT.toMillis());
                     assertFalse(second.isAlive(), "the second half was not produced in " + TIMEOUT);
@@ -367,7 +462,7 @@ class WordCountEosTest {
                     while (!committed.last.equals(expected) && System.nanoTime() < deadline + TIMEOUT.toNanos()) {
                         committed.poll(Duration.ofMillis(200), expected);
                         if (next.state() != KafkaStreams.State.RUNNING && next.state() != KafkaStreams.State.REBALANCING) {
-                            fail("the second instance is " + next.state());
+                            fail("the final instance is " + next.state());
                         }
                     }
                     // Keep reading a little: a double count would show as a
@@ -378,7 +473,10 @@ class WordCountEosTest {
                     }
                     log("output read_committed: %d records at %.1f s", committed.records, secs(t0));
                     seen = new TreeMap<>(committed.last);
-                    assertEquals(List.of(), committed.violations, "read_committed output: counts that repeat, go back, or pass the expected");
+                    committedRecords = committed.records;
+                    assertEquals(List.of(), committed.violations.subList(0, Math.min(20, committed.violations.size())),
+                            committed.violations.size() + " read_committed output records not the count before plus one "
+                            + "(the first 20)");
                     assertEquals(expected, seen, "final counts (read_committed) differ from the expected ones");
 
                     // The group committed all of the input.
@@ -408,7 +506,9 @@ class WordCountEosTest {
                     all.poll(Duration.ofMillis(300), anything);
                 }
                 long aborted = all.last.keySet().stream().filter(k -> k.startsWith("aborted-")).count();
-                log("output read_uncommitted: %d records, %d of the test's aborted records", all.records, aborted);
+                log("output read_uncommitted: %d records: %d read_committed, the test's %d aborted, %d more of "
+                        + "transactions Streams aborted", all.records, committedRecords, aborted,
+                        all.records - committedRecords - aborted);
                 assertEquals(PARTITIONS, aborted, "read_uncommitted does not show the test's aborted records");
             }
 
@@ -451,11 +551,16 @@ class WordCountEosTest {
     }
 
     Map<String, Long> endOffsets(Admin admin, String topic) throws Exception {
+        return endOffsets(admin, topic, IsolationLevel.READ_UNCOMMITTED);
+    }
+
+    Map<String, Long> endOffsets(Admin admin, String topic, IsolationLevel isolation) throws Exception {
         Map<TopicPartition, OffsetSpec> req = new HashMap<>();
         for (int i = 0; i < PARTITIONS; i++) {
             req.put(new TopicPartition(topic, i), OffsetSpec.latest());
         }
-        Map<TopicPartition, ListOffsetsResult.ListOffsetsResultInfo> r = admin.listOffsets(req).all()
+        Map<TopicPartition, ListOffsetsResult.ListOffsetsResultInfo> r = admin.listOffsets(req,
+                new ListOffsetsOptions(isolation)).all()
                 .get(30, TimeUnit.SECONDS);
         Map<String, Long> out = new TreeMap<>();
         r.forEach((tp, info) -> out.put(tp.toString(), info.offset()));
