@@ -1,8 +1,12 @@
 package io.vltava.streams;
 
 import java.nio.file.Paths;
+import java.util.Properties;
+
+import org.apache.kafka.clients.producer.ProducerConfig;
 
 import org.apache.kafka.streams.KafkaStreams;
+import org.apache.kafka.streams.StreamsConfig;
 
 /**
  * The word count of {@link WordCountEosTest} in a JVM of its own, for the
@@ -11,8 +15,12 @@ import org.apache.kafka.streams.KafkaStreams;
  */
 public final class KilledInstance {
     public static void main(String[] args) throws Exception {
-        KafkaStreams s = new KafkaStreams(WordCountEosTest.topology(args[2], args[3]),
-                WordCountEosTest.streamsProps(args[0], args[1], Paths.get(args[4])));
+        Properties props = WordCountEosTest.streamsProps(args[0], args[1], Paths.get(args[4]));
+        // Records go to the broker as they are made, not at commit time
+        // (Streams' producer lingers 100 ms): the test can catch a
+        // transaction open with output records on the broker.
+        props.put(StreamsConfig.producerPrefix(ProducerConfig.LINGER_MS_CONFIG), 0);
+        KafkaStreams s = new KafkaStreams(WordCountEosTest.topology(args[2], args[3]), props);
         s.setStateListener((to, from) -> System.out.println("[killed] " + from + " -> " + to));
         s.start();
         Thread.sleep(Long.MAX_VALUE);

@@ -124,6 +124,8 @@ class WordCountEosTest {
     static final Duration TIMEOUT = Duration.ofSeconds(Integer.getInteger("streams.timeout.s", 150));
 
     final String bootstrap = required("streams.bootstrap");
+    /** Output records of the killed instance's open transaction when it was killed. */
+    long openAtKill;
     final String target = System.getProperty("streams.target", "unnamed");
     final String run = Long.toString(System.currentTimeMillis(), 36);
     final String appId = "wordcount-" + run;
@@ -285,7 +287,7 @@ class WordCountEosTest {
      * that the broker must abort when it times out. Returns the input lines
      * committed when it was killed.
      */
-    long killedInstance(Admin admin, Path stateDir, long lines, long t0) throws Exception {
+    long killedInstance(Admin admin, Path stateDir, long lines, long all, long t0) throws Exception {
         Path logFile = Paths.get(System.getProperty("streams.results", "target/results"), target + "-killed-instance.log");
         Files.createDirectories(logFile.getParent());
         String java = ProcessHandle.current().info().command().orElse("java");
@@ -301,22 +303,43 @@ class WordCountEosTest {
             long done = 0;
             // Killed when the output holds records of an open transaction
             // (its end offset is past its last stable offset), so that the
-            // broker's abort must hide output records from read_committed.
-            while ((done = sum(committedInput(admin))) < lines || openOutput(admin) == 0) {
+            // broker's abort must hide output records from read_committed:
+            // stopped (SIGSTOP) first, so that it cannot commit between the
+            // check and the kill; let go on (SIGCONT) when it has no open
+            // transaction on the output.
+            while (true) {
                 if (!p.isAlive() || System.nanoTime() > deadline) {
                     fail("the killed instance " + (p.isAlive() ? "committed " + done + " lines in " + TIMEOUT
                             : "exited with " + p.exitValue()) + "; its log: " + logFile);
                 }
+                done = sum(committedInput(admin));
+                if (done >= all) {
+                    break; // all of the first half: no more transactions to catch open
+                }
+                if (done >= lines) {
+                    signal(p, "STOP");
+                    Thread.sleep(300); // a commit already sent completes
+                    if (openOutput(admin) > 0) {
+                        break;
+                    }
+                    signal(p, "CONT");
+                }
                 Thread.sleep(20);
             }
             p.destroyForcibly();
+            openAtKill = openOutput(admin);
             log("SIGKILL to the killed instance at %.1f s; group offsets on the input: %s; output records past "
-                    + "the last stable offset: %d", secs(t0), committedInput(admin), openOutput(admin));
+                    + "the last stable offset: %d", secs(t0), committedInput(admin), openAtKill);
             return done;
         } finally {
             p.destroyForcibly().waitFor();
             log("killed instance gone at %.1f s; group offsets on the input: %s", secs(t0), committedInput(admin));
         }
+    }
+
+    static void signal(Process p, String sig) throws Exception {
+        int rc = new ProcessBuilder("kill", "-" + sig, Long.toString(p.pid())).inheritIO().start().waitFor();
+        assertEquals(0, rc, "kill -" + sig + " " + p.pid());
     }
 
     /** The output's end offsets minus its last stable offsets: records of open transactions. */
@@ -411,7 +434,7 @@ class WordCountEosTest {
 
             long killedAt = 0;
             if (KILL) {
-                killedAt = killedInstance(admin, stateDir.resolve("killed"), lines.size() / 8, t0);
+                killedAt = killedInstance(admin, stateDir.resolve("killed"), lines.size() / 8, half, t0);
             }
 
             KafkaStreams first = start(stateDir.resolve("closed"), "closed");
@@ -509,6 +532,10 @@ class WordCountEosTest {
                 log("output read_uncommitted: %d records: %d read_committed, the test's %d aborted, %d more of "
                         + "transactions Streams aborted", all.records, committedRecords, aborted,
                         all.records - committedRecords - aborted);
+                if (openAtKill > 0) {
+                    assertTrue(all.records - committedRecords - aborted > 0,
+                            "read_uncommitted shows no output record of the killed instance's aborted transaction");
+                }
                 assertEquals(PARTITIONS, aborted, "read_uncommitted does not show the test's aborted records");
             }
 
