@@ -301,6 +301,7 @@ class WordCountEosTest {
         try {
             long deadline = System.nanoTime() + TIMEOUT.toNanos();
             long done = 0;
+            long lastEnd = -1;
             // Killed when the output holds records of an open transaction
             // (its end offset is past its last stable offset), so that the
             // broker's abort must hide output records from read_committed:
@@ -313,15 +314,17 @@ class WordCountEosTest {
                             : "exited with " + p.exitValue()) + "; its log: " + logFile);
                 }
                 done = sum(committedInput(admin));
-                if (done >= all) {
-                    break; // all of the first half: no more transactions to catch open
-                }
                 if (done >= lines) {
                     signal(p, "STOP");
                     Thread.sleep(300); // a commit already sent completes
                     if (openOutput(admin) > 0) {
                         break;
                     }
+                    long end = sum(endOffsets(admin, output));
+                    if (done >= all && end == lastEnd) {
+                        break; // the first half is done: no transaction left to catch open
+                    }
+                    lastEnd = end;
                     signal(p, "CONT");
                 }
                 Thread.sleep(20);
