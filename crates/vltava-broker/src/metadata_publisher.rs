@@ -51,7 +51,7 @@ use vltava_raft::BatchKind;
 
 use crate::clock::Clock;
 use crate::metadata_cache::MetadataCache;
-use crate::replica::ReplicaManager;
+use crate::replica::{ReplicaManager, SyncScope};
 
 /// Bytes read from the metadata log per step.
 const READ_BYTES: usize = 4 << 20;
@@ -69,6 +69,64 @@ pub struct Applied {
     /// inconsistent or was written by something newer); the node keeps its
     /// last image.
     pub failed: bool,
+}
+
+/// The topics `records` touch, for a sync of those alone: by name, the id
+/// of a removed topic looked up in the image before them (`old`), of a
+/// new partition in the image after (`new`). A broker config change moves
+/// every topic's defaults: all of them. Records of brokers, producer ids,
+/// ACLs, credentials and quotas touch no partition.
+fn scope_of(
+    old: &MetadataImage,
+    new: &MetadataImage,
+    records: &[(i64, MetadataRecord)],
+) -> SyncScope {
+    let mut topics = std::collections::HashSet::new();
+    let name_of = |id| {
+        new.topic_by_id(id)
+            .or_else(|| old.topic_by_id(id))
+            .map(|t| t.name.clone())
+    };
+    for (_, record) in records {
+        match record {
+            MetadataRecord::Topic { name, .. } => {
+                topics.insert(name.clone());
+            }
+            MetadataRecord::Partition { topic_id, .. }
+            | MetadataRecord::PartitionChange { topic_id, .. }
+            | MetadataRecord::RemoveTopic { topic_id } => match name_of(topic_id) {
+                Some(name) => {
+                    topics.insert(name);
+                }
+                // Not in either image (created and removed within these
+                // records): look at everything rather than guess.
+                None => return SyncScope::All,
+            },
+            MetadataRecord::Config {
+                resource_type,
+                resource_name,
+                ..
+            } => {
+                if *resource_type == vltava_metadata::image::RESOURCE_TOPIC {
+                    topics.insert(resource_name.clone());
+                } else {
+                    return SyncScope::All;
+                }
+            }
+            MetadataRecord::RegisterBroker { .. }
+            | MetadataRecord::UnregisterBroker { .. }
+            | MetadataRecord::FenceBroker { .. }
+            | MetadataRecord::UnfenceBroker { .. }
+            | MetadataRecord::BrokerRegistrationChange { .. }
+            | MetadataRecord::ProducerIds { .. }
+            | MetadataRecord::AccessControlEntry { .. }
+            | MetadataRecord::RemoveAccessControlEntry { .. }
+            | MetadataRecord::UserScramCredential { .. }
+            | MetadataRecord::RemoveUserScramCredential { .. }
+            | MetadataRecord::ClientQuota { .. } => {}
+        }
+    }
+    SyncScope::Topics(topics)
 }
 
 /// Starts the publisher task; the receiver follows its progress.
@@ -89,14 +147,17 @@ async fn sync(
     replicas: &Arc<ReplicaManager>,
     node_id: i32,
     clock: &Clock,
+    scope: SyncScope,
 ) {
     let image = metadata.image();
     let config = metadata.config();
     let replicas = replicas.clone();
     let now = clock.now_ms();
     // Creating and deleting logs touches the disk and fsyncs.
-    let result =
-        tokio::task::spawn_blocking(move || replicas.sync(&image, &config, node_id, now)).await;
+    let result = tokio::task::spawn_blocking(move || {
+        replicas.sync_scoped(&image, &config, node_id, now, &scope)
+    })
+    .await;
     match result {
         Ok(Ok(())) => {}
         // A partition whose log cannot be created or deleted is a storage
@@ -164,7 +225,7 @@ async fn run(
                 // module docs); one that was loaded syncs now, as after any
                 // change, since the snapshot is committed metadata.
                 if applied.loaded {
-                    sync(&metadata, &replicas, node_id, &clock).await;
+                    sync(&metadata, &replicas, node_id, &clock, SyncScope::All).await;
                 }
                 applied.end = id.end_offset;
                 tx.send_replace(applied);
@@ -183,7 +244,7 @@ async fn run(
                 )
             };
             if caught_up && !applied.loaded {
-                sync(&metadata, &replicas, node_id, &clock).await;
+                sync(&metadata, &replicas, node_id, &clock, SyncScope::All).await;
                 applied.loaded = true;
                 let image = metadata.image();
                 info!(
@@ -263,12 +324,14 @@ async fn run(
         );
         if !records.is_empty() {
             let image = metadata.image();
-            match image.apply_all(records.iter().map(|(o, r)| (*o, r))) {
-                Ok(next) => metadata.publish(next),
+            let next = match image.apply_all(records.iter().map(|(o, r)| (*o, r))) {
+                Ok(next) => next,
                 Err(e) => return stop(&tx, applied, records[0].0, &e.to_string()),
-            }
+            };
+            let scope = scope_of(&image, &next, &records);
+            metadata.publish(next);
             if applied.loaded {
-                sync(&metadata, &replicas, node_id, &clock).await;
+                sync(&metadata, &replicas, node_id, &clock, scope).await;
             }
         }
         applied.end = end;
@@ -449,6 +512,71 @@ mod tests {
     use super::*;
     use vltava_metadata::image::RESOURCE_TOPIC;
     use vltava_protocol::Uuid;
+
+    #[test]
+    fn a_sync_looks_at_the_topics_the_records_touched() {
+        let a = Uuid([1; 16]);
+        let partition = |topic_id| MetadataRecord::Partition {
+            topic_id,
+            partition: 0,
+            replicas: vec![1],
+            isr: vec![1],
+            removing_replicas: vec![],
+            adding_replicas: vec![],
+            leader: 1,
+            leader_epoch: 0,
+            partition_epoch: 0,
+        };
+        let created = vec![
+            (
+                0,
+                MetadataRecord::Topic {
+                    name: "a".into(),
+                    topic_id: a,
+                },
+            ),
+            (1, partition(a)),
+        ];
+        let empty = MetadataImage::empty();
+        let with_a = empty
+            .apply_all(created.iter().map(|(o, r)| (*o, r)))
+            .unwrap();
+        let names = |list: &[&str]| SyncScope::Topics(list.iter().map(|s| s.to_string()).collect());
+        assert_eq!(scope_of(&empty, &with_a, &created), names(&["a"]));
+        // Removed: the name comes from the image before.
+        let removed = vec![(2, MetadataRecord::RemoveTopic { topic_id: a })];
+        let without = with_a
+            .apply_all(removed.iter().map(|(o, r)| (*o, r)))
+            .unwrap();
+        assert_eq!(scope_of(&with_a, &without, &removed), names(&["a"]));
+        // A topic's config: that topic; a broker's: everything.
+        let topic_config = vec![(
+            3,
+            MetadataRecord::Config {
+                resource_type: RESOURCE_TOPIC,
+                resource_name: "a".into(),
+                name: "retention.ms".into(),
+                value: Some("1000".into()),
+            },
+        )];
+        assert_eq!(scope_of(&with_a, &with_a, &topic_config), names(&["a"]));
+        let broker_config = vec![(
+            4,
+            MetadataRecord::Config {
+                resource_type: vltava_metadata::image::RESOURCE_BROKER,
+                resource_name: String::new(),
+                name: "log.retention.ms".into(),
+                value: Some("1000".into()),
+            },
+        )];
+        assert_eq!(scope_of(&with_a, &with_a, &broker_config), SyncScope::All);
+        // A partition of a topic neither image knows: everything.
+        let unknown = vec![(5, partition(Uuid([9; 16])))];
+        assert_eq!(scope_of(&with_a, &with_a, &unknown), SyncScope::All);
+        // Records that touch no partition: nothing.
+        let fenced = vec![(6, MetadataRecord::FenceBroker { id: 2, epoch: 7 })];
+        assert_eq!(scope_of(&with_a, &with_a, &fenced), names(&[]));
+    }
 
     fn policy(max_bytes: u64, interval_ms: u64) -> SnapshotPolicy {
         SnapshotPolicy {

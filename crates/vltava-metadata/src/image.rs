@@ -258,6 +258,12 @@ impl MetadataImage {
         self.topic_names.get(id).and_then(|n| self.topics.get(n))
     }
 
+    /// Every topic, in no particular order (no sort: for walks over every
+    /// topic that do not show the order, on images of many topics).
+    pub fn topics_unordered(&self) -> impl Iterator<Item = &Arc<TopicImage>> {
+        self.topics.values()
+    }
+
     /// Every topic, sorted by name.
     pub fn topics(&self) -> Vec<&Arc<TopicImage>> {
         let mut topics: Vec<_> = self.topics.values().collect();

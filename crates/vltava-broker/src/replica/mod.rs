@@ -1005,6 +1005,31 @@ pub struct ReplicaManager {
     /// Each topic's resolved settings as of the last `sync`, with what they
     /// were resolved from; used only by `sync` (one at a time).
     topic_settings: Mutex<TopicSettingsCache>,
+    /// A sync failed for some partition: the next one looks at every topic,
+    /// so the failed partition is tried again even if nothing touches it.
+    full_sync_due: AtomicBool,
+}
+
+/// Which topics a [`ReplicaManager::sync_scoped`] brings in line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SyncScope {
+    /// Every topic, and the logs on disk no topic owns: at start, after a
+    /// snapshot replaced the image, after a broker config change (every
+    /// topic's defaults), and after a sync that failed somewhere.
+    All,
+    /// Only these topics (by name), the ones the applied records touched.
+    /// A metadata change touches a few topics; looking at every partition
+    /// after each one made a cluster of N partitions pay O(N) per change.
+    Topics(std::collections::HashSet<String>),
+}
+
+impl SyncScope {
+    fn covers(&self, topic: &str) -> bool {
+        match self {
+            SyncScope::All => true,
+            SyncScope::Topics(t) => t.contains(topic),
+        }
+    }
 }
 
 /// Resolved topic settings, kept between syncs: resolving a topic's
@@ -1073,6 +1098,7 @@ impl ReplicaManager {
             roles_changed: tokio::sync::watch::Sender::new(0),
             isr_check: Notify::new(),
             topic_settings: Mutex::new(TopicSettingsCache::default()),
+            full_sync_due: AtomicBool::new(false),
         }
     }
 
@@ -1190,6 +1216,30 @@ impl ReplicaManager {
         node_id: i32,
         now_ms: i64,
     ) -> Result<(), vltava_storage::Error> {
+        self.sync_scoped(image, broker, node_id, now_ms, &SyncScope::All)
+    }
+
+    /// [`ReplicaManager::sync`] for the topics of `scope` only (every topic
+    /// when the last sync failed somewhere).
+    pub fn sync_scoped(
+        &self,
+        image: &MetadataImage,
+        broker: &BrokerConfig,
+        node_id: i32,
+        now_ms: i64,
+        scope: &SyncScope,
+    ) -> Result<(), vltava_storage::Error> {
+        let scope = if self.full_sync_due.swap(false, Ordering::Relaxed) {
+            &SyncScope::All
+        } else {
+            scope
+        };
+        // The topics to look at: all of them, or those of the scope the
+        // image still has (a deleted one is handled by the first loop).
+        let in_scope: Vec<&Arc<vltava_metadata::TopicImage>> = match scope {
+            SyncScope::All => image.topics_unordered().collect(),
+            SyncScope::Topics(names) => names.iter().filter_map(|n| image.topic(n)).collect(),
+        };
         let mut first_error = None;
         let mut failed = |what: &str, topic: &str, partition: i32, e: vltava_storage::Error| {
             warn!(topic, partition, "{what} failed: {e}");
@@ -1204,7 +1254,11 @@ impl ReplicaManager {
         {
             let mut partitions = self.partitions.write().unwrap_or_else(|e| e.into_inner());
             // Drop what the image no longer has, or no longer has here.
-            let existing: Vec<(String, i32)> = partitions.keys().cloned().collect();
+            let existing: Vec<(String, i32)> = partitions
+                .keys()
+                .filter(|(topic, _)| scope.covers(topic))
+                .cloned()
+                .collect();
             for key in existing {
                 let state = image
                     .topic(&key.0)
@@ -1233,7 +1287,11 @@ impl ReplicaManager {
             }
             // Logs on disk that the image does not know (deleted while we
             // were down) or does not place here (reassigned away meanwhile).
-            for log in self.logs.logs() {
+            let on_disk = match scope {
+                SyncScope::All => self.logs.logs(),
+                SyncScope::Topics(_) => Vec::new(),
+            };
+            for log in on_disk {
                 let stray = match image.topic(log.topic()) {
                     None => true,
                     Some(t) => {
@@ -1273,10 +1331,13 @@ impl ReplicaManager {
                 .unwrap_or_else(|e| e.into_inner());
             cache.check_broker(broker);
             let partitions = self.partitions.read().unwrap_or_else(|e| e.into_inner());
-            for topic in image.topics() {
+            for topic in &in_scope {
                 for (index, state) in topic.partitions.iter().enumerate() {
+                    if !state.replicas.contains(&node_id) {
+                        continue;
+                    }
                     let key = (topic.name.clone(), index as i32);
-                    if !state.replicas.contains(&node_id) || partitions.contains_key(&key) {
+                    if partitions.contains_key(&key) {
                         continue;
                     }
                     let (_, log_config) = cache.get(image, &topic.name, broker);
@@ -1301,9 +1362,16 @@ impl ReplicaManager {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         let mut partitions = self.partitions.write().unwrap_or_else(|e| e.into_inner());
-        let topics = image.topics();
-        cache.topics.retain(|name, _| image.topic(name).is_some());
-        for topic in topics {
+        match scope {
+            SyncScope::All => cache.topics.retain(|name, _| image.topic(name).is_some()),
+            SyncScope::Topics(names) => {
+                for name in names.iter().filter(|n| image.topic(n).is_none()) {
+                    cache.topics.remove(name);
+                }
+            }
+        }
+        let replica_lag_time_max_ms = broker.replica_lag_time_max_ms();
+        for topic in in_scope {
             if !topic
                 .partitions
                 .iter()
@@ -1367,13 +1435,16 @@ impl ReplicaManager {
                         partition_epoch: state.partition_epoch,
                     },
                     now_ms,
-                    broker.replica_lag_time_max_ms(),
+                    replica_lag_time_max_ms,
                 );
             }
         }
         drop(partitions);
         drop(cache);
         self.roles_changed.send_modify(|g| *g += 1);
+        if first_error.is_some() {
+            self.full_sync_due.store(true, Ordering::Relaxed);
+        }
         first_error.map_or(Ok(()), Err)
     }
 }
@@ -2083,6 +2154,82 @@ mod tests {
     /// (its role is offline, so nothing leads or follows through an old
     /// handle) and its log is deleted; a log left from a partition
     /// reassigned away while the broker was down goes at the next sync.
+    /// A scoped sync brings in line the topics of its scope and no other;
+    /// a full one everything.
+    #[test]
+    fn a_scoped_sync_touches_only_its_topics() {
+        use std::collections::HashSet;
+        use vltava_metadata::{MetadataImage, MetadataRecord};
+        use vltava_protocol::codec::Uuid;
+
+        let dir = temp_dir("sync-scoped");
+        let replicas = ReplicaManager::new(Arc::new(
+            LogManager::open(&dir, vltava_storage::LogManagerOptions::default(), 0).unwrap(),
+        ));
+        let topic = |name: &str, id: u8, offset: i64| {
+            [
+                (
+                    offset,
+                    MetadataRecord::Topic {
+                        name: name.into(),
+                        topic_id: Uuid([id; 16]),
+                    },
+                ),
+                (
+                    offset + 1,
+                    MetadataRecord::Partition {
+                        topic_id: Uuid([id; 16]),
+                        partition: 0,
+                        replicas: vec![1],
+                        isr: vec![1],
+                        removing_replicas: vec![],
+                        adding_replicas: vec![],
+                        leader: 1,
+                        leader_epoch: 0,
+                        partition_epoch: 0,
+                    },
+                ),
+            ]
+        };
+        let records: Vec<_> = topic("a", 1, 0)
+            .into_iter()
+            .chain(topic("b", 2, 2))
+            .collect();
+        let image = MetadataImage::empty()
+            .apply_all(records.iter().map(|(o, r)| (*o, r)))
+            .unwrap();
+        let config = BrokerConfig::new();
+        let only = |name: &str| SyncScope::Topics(HashSet::from([name.to_string()]));
+        replicas
+            .sync_scoped(&image, &config, 1, 0, &only("a"))
+            .unwrap();
+        assert!(replicas.get("a", 0).is_some());
+        assert!(replicas.get("b", 0).is_none(), "b is not in the scope");
+        replicas
+            .sync_scoped(&image, &config, 1, 0, &only("b"))
+            .unwrap();
+        assert!(replicas.get("b", 0).is_some());
+        // a removed, but the scope names b: a stays until a sync covers it.
+        let removed = image
+            .apply(
+                4,
+                &MetadataRecord::RemoveTopic {
+                    topic_id: Uuid([1; 16]),
+                },
+            )
+            .unwrap();
+        replicas
+            .sync_scoped(&removed, &config, 1, 0, &only("b"))
+            .unwrap();
+        assert!(replicas.get("a", 0).is_some());
+        replicas
+            .sync_scoped(&removed, &config, 1, 0, &only("a"))
+            .unwrap();
+        assert!(replicas.get("a", 0).is_none());
+        assert!(!dir.join("a-0").exists(), "the log of a is deleted");
+        assert!(replicas.get("b", 0).is_some());
+    }
+
     /// The settings `sync` keeps per topic follow the topic's overrides
     /// and the broker's config: each change reaches the partition, and a
     /// sync with neither changed hands out the same resolved settings.
