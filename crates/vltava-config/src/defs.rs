@@ -167,7 +167,7 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     // probes, /metrics and consumer-lag evaluation. Empty: no listener;
     // `vltava server` on a single node sets 127.0.0.1:9644 when unset.
     broker("http.authentication", ConfigType::String, Some("none"), Medium, ReadOnly,
-        "none: requests without credentials are User:ANONYMOUS; basic: HTTP Basic credentials (or a client certificate) are required, except for /health/*.")
+        "basic: the HTTP listener needs Basic credentials or a client certificate (not /health/*); none: anonymous allowed.")
         .check(Validator::OneOf(&["none", "basic"])),
     broker("http.lag.intervals", Int, Some("10"), Low, ReadOnly,
         "Committed offsets kept per group and partition for lag evaluation (Burrow's intervals).")
@@ -179,7 +179,7 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         "How long one webhook POST of a group's status change may take.")
         .at_least(1),
     broker("http.lag.notifier.url", ConfigType::String, Some(""), Low, ReadOnly,
-        "http:// or https:// URL POSTed a JSON body when a consumer group's lag status changes (Burrow's HTTP notifier); empty: no notifications."),
+        "URL POSTed a JSON body when a group's lag status changes (Burrow's HTTP notifier); empty: none."),
     broker("http.lag.sample.interval.ms", Int, Some("5000"), Low, ReadOnly,
         "How often committed offsets and log end offsets are sampled for lag evaluation.")
         .at_least(100),
