@@ -2651,6 +2651,10 @@ async fn client_quotas(s: &mut Session) {
             ..Default::default()
         }
     };
+    // Kafka answers a change once its controller committed it, and a
+    // describe from its broker's metadata image, which may lag (CI saw the
+    // removed value described once, as for SCRAM credentials): let it settle.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let req = describe(vec![component("user", 0, Some(&alice))]);
     s.send("DescribeClientQuotas user", &req).await;
     let req = describe(vec![
@@ -2703,6 +2707,7 @@ async fn client_quotas(s: &mut Session) {
         ..Default::default()
     };
     s.send("AlterClientQuotas removal", &req).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let req = describe(vec![component("user", 0, Some(&alice))]);
     s.send("DescribeClientQuotas after the removal", &req).await;
 }
