@@ -28,7 +28,7 @@ import java.util.stream.Stream;
  */
 public final class VltavaBroker implements AutoCloseable {
     /** Log lines that mean a broker bug whatever the client saw. */
-    static final Pattern BROKER_BUGS = Pattern.compile("cannot encode|panicked|has no handler");
+    public static final Pattern BROKER_BUGS = Pattern.compile("cannot encode|panicked|has no handler");
 
     private final Path dir;
     private final Path log;
@@ -195,7 +195,7 @@ public final class VltavaBroker implements AutoCloseable {
         }
     }
 
-    static void sleep(long ms) {
+    public static void sleep(long ms) {
         try {
             Thread.sleep(ms);
         } catch (InterruptedException e) {

@@ -1,5 +1,6 @@
 package io.vltava.spring;
 
+import io.vltava.javaclient.VltavaBroker;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;

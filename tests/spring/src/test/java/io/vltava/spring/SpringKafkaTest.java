@@ -1,5 +1,6 @@
 package io.vltava.spring;
 
+import io.vltava.javaclient.VltavaBroker;
 import java.time.Duration;
 import java.util.function.BooleanSupplier;
 

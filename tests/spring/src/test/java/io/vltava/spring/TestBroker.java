@@ -1,11 +1,12 @@
 package io.vltava.spring;
 
+import io.vltava.javaclient.VltavaBroker;
 import java.util.List;
 import java.util.stream.Collectors;
 
 /**
  * The broker the tests run against: a fresh {@code vltava server} (see
- * {@link VltavaBroker}, copied from tests/java) started once for this test
+ * {@link VltavaBroker}, the class tests/java uses, linked into this project) started once for this test
  * JVM, or, when the system property vltava.bootstrap is set (run.sh
  * --bootstrap HOST:PORT), a broker already running there, e.g. Apache Kafka.
  *

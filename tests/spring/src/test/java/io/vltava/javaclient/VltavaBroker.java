@@ -1,0 +1,1 @@
+../../../../../../../java/src/test/java/io/vltava/javaclient/VltavaBroker.java
