@@ -51,8 +51,8 @@ pub use leader_epoch::{
     LEADER_EPOCH_CHECKPOINT, UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET,
 };
 pub use log::{
-    AppendInfo, BatchSummary, CleanStats, CleanableRange, CleanerLimits, Log, LogOpenOptions,
-    ReadResult, SnapshotPoint, TimestampAndOffset, PRODUCER_SNAPSHOTS_RETAINED,
+    AppendInfo, BatchSummary, CleanStats, CleanableRange, CleanerLimits, FileSlice, Located, Log,
+    LogOpenOptions, ReadResult, SnapshotPoint, TimestampAndOffset, PRODUCER_SNAPSHOTS_RETAINED,
     PRODUCER_SNAPSHOT_SUFFIX,
 };
 pub use manager::{

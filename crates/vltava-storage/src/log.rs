@@ -37,7 +37,6 @@ use crate::config::LogConfig;
 use crate::error::{Error, Result};
 use crate::fdcache::{lock, FdCache, DEFAULT_MAX_OPEN_SEGMENT_FILES};
 use crate::leader_epoch::{LeaderEpochFileCache, Loaded};
-use crate::readbuf::{self, ReadBuf};
 use crate::segment::{
     self, roll_jitter, BatchHeader, HeaderScanner, ScanError, Segment, DELETED_SUFFIX,
     INDEX_SUFFIX, LOG_SUFFIX, MAX_RELATIVE_OFFSET, TIME_INDEX_SUFFIX,
@@ -46,8 +45,11 @@ use crate::txnindex::{AbortedTxn, TXN_INDEX_SUFFIX};
 use crate::uuid::KafkaUuid;
 
 mod cleaner;
+mod located;
 mod producer_snapshots;
 pub use cleaner::{CleanStats, CleanableRange, CleanerLimits};
+use located::Rewriting;
+pub use located::{FileSlice, Located};
 pub use producer_snapshots::{
     SnapshotPoint, PRODUCER_SNAPSHOTS_RETAINED, PRODUCER_SNAPSHOT_SUFFIX,
 };
@@ -182,6 +184,10 @@ pub struct Log {
     rolled_at: AtomicI64,
     /// Truncations so far (see `SnapshotPoint`).
     truncations: AtomicU64,
+    /// In-place rewrites of segment bytes (truncations) begun and ended:
+    /// odd while one is under way. Senders of located ranges check it
+    /// (see `Located::unchanged`).
+    rewrites: Arc<AtomicU64>,
     /// Bytes of the segments `open` recovered by scanning (0 after a
     /// clean shutdown), for the start-up progress log.
     recovered_bytes: u64,
@@ -354,6 +360,7 @@ impl Log {
             cleaning_stopped: AtomicBool::new(false),
             rolled_at: AtomicI64::new(-1),
             truncations: AtomicU64::new(0),
+            rewrites: Arc::new(AtomicU64::new(0)),
             recovered_bytes,
             snapshot_files: Mutex::new(()),
         };
@@ -925,18 +932,35 @@ impl Log {
         max_offset_exclusive: i64,
         min_one_batch: bool,
     ) -> Result<ReadResult> {
-        retry_replaced(|| {
-            self.read_once(start_offset, max_bytes, max_offset_exclusive, min_one_batch)
-        })
+        self.locate(start_offset, max_bytes, max_offset_exclusive, min_one_batch)?
+            .load()
     }
 
-    fn read_once(
+    /// Finds what [`Log::read`] would return without reading it: the byte
+    /// ranges of the segment files that hold those whole batches, to be
+    /// read with [`Located::load`] or sent straight from the files.
+    pub fn locate(
         &self,
         start_offset: i64,
         max_bytes: usize,
         max_offset_exclusive: i64,
         min_one_batch: bool,
-    ) -> Result<ReadResult> {
+    ) -> Result<Located> {
+        retry_replaced(|| {
+            self.locate_once(start_offset, max_bytes, max_offset_exclusive, min_one_batch)
+        })
+    }
+
+    fn locate_once(
+        &self,
+        start_offset: i64,
+        max_bytes: usize,
+        max_offset_exclusive: i64,
+        min_one_batch: bool,
+    ) -> Result<Located> {
+        // Before anything is planned: a truncation that begins after this
+        // moves the count, which tells a sender of the planned ranges.
+        let rewrites_seen = self.rewrites.load(Ordering::SeqCst);
         let log_end = self.log_end_offset();
         let log_start = self.log_start_offset();
         if start_offset < log_start || start_offset > log_end {
@@ -946,22 +970,29 @@ impl Log {
                 log_end,
             });
         }
-        let mut result = ReadResult {
-            records: Bytes::new(),
+        let mut located = Located {
+            slices: Vec::new(),
+            planned_bases: Vec::new(),
+            len: 0,
+            records: 0,
+            start_offset,
             first_batch_offset: None,
             next_offset: start_offset,
             log_start_offset: log_start,
             log_end_offset: log_end,
+            rewrites: self.rewrites.clone(),
+            rewrites_seen,
         };
         let limit = max_offset_exclusive.min(log_end);
         if start_offset >= limit {
-            return Ok(result);
+            return Ok(located);
         }
         let max_bytes = max_bytes as u64;
-        // Plan: (file, start, len) ranges of whole batches.
-        let mut plan: Vec<(Arc<File>, u64, u64, PathBuf)> = Vec::new();
-        // Base offsets of the planned batches, to check what was read.
+        // Plan: ranges of whole batches, and the base offsets of the
+        // batches in them, to check what is read.
+        let mut plan: Vec<FileSlice> = Vec::new();
         let mut planned_bases: Vec<i64> = Vec::new();
+        let mut records = 0u64;
         let mut total = 0u64;
         let mut first_base = None;
         let mut next_offset = start_offset;
@@ -1011,6 +1042,7 @@ impl Log {
                 }
                 first_base.get_or_insert(h.base_offset);
                 planned_bases.push(h.base_offset);
+                records += (h.last_offset - h.base_offset + 1) as u64;
                 range = Some(match range {
                     None => (h.position, h.size),
                     Some((s, l)) => (s, l + h.size),
@@ -1022,8 +1054,13 @@ impl Log {
                     break;
                 }
             }
-            if let Some((s, l)) = range {
-                plan.push((file, s, l, seg.log_path.clone()));
+            if let Some((position, len)) = range {
+                plan.push(FileSlice {
+                    file,
+                    position,
+                    len,
+                    path: seg.log_path.clone(),
+                });
             }
             if stop || next_offset >= limit {
                 break 'segments;
@@ -1045,46 +1082,13 @@ impl Log {
                 None => break,
             }
         }
-        if plan.is_empty() {
-            return Ok(result);
-        }
-        let mut buf = ReadBuf::new(total as usize, &readbuf::POOL);
-        let mut at = 0usize;
-        for (file, start, len, path) in &plan {
-            let dst = &mut buf[at..at + *len as usize];
-            match file.read_exact_at(dst, *start) {
-                Ok(()) => at += *len as usize,
-                Err(e) if e.kind() == ErrorKind::UnexpectedEof => break,
-                Err(e) => {
-                    return Err(Error::Io {
-                        op: "read",
-                        path: path.clone(),
-                        source: e,
-                    })
-                }
-            }
-        }
-        // Keep only the whole batches that were planned: a concurrent
-        // truncation may have changed the bytes between plan and read.
-        // (Offsets may have gaps where the cleaner removed batches.)
-        let bytes = buf.freeze(at);
-        let mut keep = 0usize;
-        let mut last_next = start_offset;
-        for (b, &planned) in BatchSplitter::new(bytes.clone()).zip(&planned_bases) {
-            let Ok(b) = b else { break };
-            if b.base_offset() != planned {
-                break;
-            }
-            keep += b.size_in_bytes();
-            last_next = b.next_offset();
-        }
-        if keep == 0 {
-            return Ok(result);
-        }
-        result.records = bytes.slice(..keep);
-        result.first_batch_offset = first_base;
-        result.next_offset = last_next;
-        Ok(result)
+        located.slices = plan;
+        located.planned_bases = planned_bases;
+        located.len = total;
+        located.records = records;
+        located.first_batch_offset = first_base;
+        located.next_offset = next_offset;
+        Ok(located)
     }
 
     fn segment_file(&self, seg: &Arc<Segment>, requested: i64) -> Result<Arc<File>> {
@@ -1459,6 +1463,7 @@ impl Log {
         // fewer snapshots, never one of data that is gone). Snapshots sit at
         // batch boundaries, so none lies inside the batch cut below and
         // those at or below `offset` stay at or below the new end.
+        let _rewriting = Rewriting::begin(&self.rewrites);
         self.begin_truncation();
         self.delete_producer_snapshots_where(|o| o > offset)?;
         let target = self.floor_segment(offset).expect("offset >= first base");
@@ -1549,6 +1554,7 @@ impl Log {
         cfg: &LogConfig,
         now_ms: i64,
     ) -> Result<()> {
+        let _rewriting = Rewriting::begin(&self.rewrites);
         self.begin_truncation();
         self.delete_producer_snapshots_where(|_| true)?;
         let old: Vec<Arc<Segment>> = {

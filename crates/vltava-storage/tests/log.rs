@@ -679,3 +679,84 @@ fn closed_log_refuses_appends_but_serves_reads() {
     ));
     assert_eq!(read_all(&log).len(), 1);
 }
+
+/// What `locate` plans is exactly what `read` returns: the same bytes,
+/// read from its file ranges, and the records counted from the headers.
+#[test]
+fn located_ranges_hold_what_read_returns() {
+    use std::os::unix::fs::FileExt;
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), small_config(1024));
+    for i in 0..40 {
+        log.append_as_leader(batch(1 + i % 3, 0, 30), 0, 0).unwrap();
+    }
+    assert!(log.segment_count() >= 3);
+    for (start, max) in [(0, 1 << 20), (7, 700), (30, 1 << 20), (0, 1)] {
+        let read = log.read(start, max, i64::MAX, true).unwrap();
+        let located = log.locate(start, max, i64::MAX, true).unwrap();
+        assert_eq!(located.len(), read.records.len(), "start {start} max {max}");
+        assert!(
+            located.slices().len() > 1 || max < 1024,
+            "ranges of several segments"
+        );
+        let mut bytes = Vec::new();
+        for s in located.slices() {
+            let mut b = vec![0; s.len as usize];
+            s.file.read_exact_at(&mut b, s.position).unwrap();
+            bytes.extend_from_slice(&b);
+        }
+        assert_eq!(bytes, &read.records[..]);
+        let counted: i64 = split(&read.records)
+            .iter()
+            .map(|b| b.last_offset() - b.base_offset() + 1)
+            .sum();
+        assert_eq!(located.record_count() as i64, counted);
+        assert_eq!(located.next_offset(), read.next_offset);
+        assert!(located.unchanged());
+        assert_eq!(located.load().unwrap(), read);
+    }
+    // At the log end: nothing located.
+    let end = log
+        .locate(log.log_end_offset(), 1 << 20, i64::MAX, true)
+        .unwrap();
+    assert!(end.is_empty() && end.slices().is_empty());
+}
+
+/// A truncation after the plan tells a sender of the ranges that the
+/// bytes may have changed; the copying read drops what moved.
+#[test]
+fn truncation_after_locate_is_seen() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), small_config(1 << 20));
+    for _ in 0..10 {
+        log.append_as_leader(batch(2, 0, 30), 0, 0).unwrap();
+    }
+    let before = log.locate(0, 1 << 20, i64::MAX, false).unwrap();
+    let untouched = log.locate(0, 1 << 20, i64::MAX, false).unwrap();
+    // Truncating at or past the end cuts nothing and changes nothing.
+    assert!(!log.truncate_to(log.log_end_offset()).unwrap());
+    assert!(untouched.unchanged());
+    assert!(log.truncate_to(8).unwrap());
+    assert!(!before.unchanged(), "a truncation after the plan must show");
+    // New records where the cut ones were: the copying read keeps only
+    // batches that begin where the plan saw batches begin, which are the
+    // log's batches as they are now.
+    for _ in 0..5 {
+        log.append_as_leader(batch(3, 0, 30), 0, 1).unwrap();
+    }
+    let loaded = before.load().unwrap();
+    let now = log.read(0, 1 << 20, i64::MAX, false).unwrap();
+    assert!(loaded.next_offset >= 8);
+    assert!(now.records.starts_with(&loaded.records));
+    // A plan made after the truncation is good again.
+    assert!(log.locate(0, 1 << 20, i64::MAX, false).unwrap().unchanged());
+    // So is one after a full truncation.
+    let planned = log.locate(0, 1 << 20, i64::MAX, false).unwrap();
+    log.truncate_fully_and_start_at(100, 0).unwrap();
+    assert!(!planned.unchanged());
+    log.append_as_leader(batch(2, 0, 30), 0, 2).unwrap();
+    assert!(log
+        .locate(100, 1 << 20, i64::MAX, false)
+        .unwrap()
+        .unchanged());
+}
