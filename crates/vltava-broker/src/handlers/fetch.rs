@@ -25,6 +25,7 @@ use super::authz::{Access, Kind, Op};
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::clock::Clock;
+use crate::replica::zero_copy::ZeroCopy;
 use crate::replica::Partition;
 use crate::stats::{add, record_count, BrokerStats};
 
@@ -192,9 +193,15 @@ pub async fn handle(
             w.as_mut().enable();
         }
 
-        let (responses, bytes, any_error) = read_all(&topics, max_bytes, fetcher, broker.clock());
+        let (responses, bytes, any_error) = read_all(
+            &topics,
+            max_bytes,
+            fetcher,
+            broker.clock(),
+            context.zero_copy,
+        );
         if bytes >= min_bytes || any_error || Instant::now() >= deadline || wakeups.is_empty() {
-            count_fetched(&topics, &responses, fetcher);
+            count_fetched(&topics, &responses, fetcher, context.zero_copy);
             return ResponseBody::Fetch(FetchResponse {
                 responses,
                 ..Default::default()
@@ -216,7 +223,12 @@ pub async fn handle(
 /// Counts what a fetch sends, once per answered request (not per read of
 /// its long poll), in each partition's BrokerTopicMetrics: `responses`
 /// lists the partitions of `topics` in the same order.
-fn count_fetched(topics: &[WantedTopic], responses: &[FetchableTopicResponse], fetcher: Fetcher) {
+fn count_fetched(
+    topics: &[WantedTopic],
+    responses: &[FetchableTopicResponse],
+    fetcher: Fetcher,
+    zero_copy: Option<&ZeroCopy>,
+) {
     let wanted = topics.iter().flat_map(|t| t.partitions.iter());
     let answered = responses.iter().flat_map(|t| t.partitions.iter());
     for (wanted, data) in wanted.zip(answered) {
@@ -235,7 +247,12 @@ fn count_fetched(topics: &[WantedTopic], responses: &[FetchableTopicResponse], f
                 if bytes > 0 {
                     add(&stats.bytes_out, bytes);
                     if let Some(records) = &data.records {
-                        add(&stats.messages_out, record_count(records));
+                        // A placeholder's bytes say nothing; its located
+                        // read knows.
+                        let count = zero_copy
+                            .and_then(|z| z.record_count(records))
+                            .unwrap_or_else(|| record_count(records));
+                        add(&stats.messages_out, count);
                     }
                 }
             }
@@ -248,6 +265,7 @@ fn read_all(
     max_bytes: usize,
     fetcher: Fetcher,
     clock: &Clock,
+    zero_copy: Option<&ZeroCopy>,
 ) -> (Vec<FetchableTopicResponse>, usize, bool) {
     let mut budget = max_bytes;
     let mut total = 0usize;
@@ -270,6 +288,7 @@ fn read_all(
                         min_one_batch,
                         fetcher,
                         clock.now_ms(),
+                        zero_copy,
                     ) {
                         Ok(data) => {
                             let n = data.records.as_ref().map_or(0, Bytes::len);
@@ -321,6 +340,7 @@ fn read_partition(
     min_one_batch: bool,
     fetcher: Fetcher,
     now_ms: i64,
+    zero_copy: Option<&ZeroCopy>,
 ) -> Result<PartitionData, (ErrorCode, i64, i64)> {
     let read_committed = match fetcher {
         Fetcher::Consumer { read_committed } => {
@@ -360,7 +380,7 @@ fn read_partition(
             read_committed: false,
         } => high_watermark,
     };
-    let read = partition.read(wanted.fetch_offset, limit, upper, min_one_batch);
+    let read = partition.read_for(wanted.fetch_offset, limit, upper, min_one_batch, zero_copy);
     match read {
         Ok(records) => Ok(PartitionData {
             // The consumer drops the batches of these producers from each

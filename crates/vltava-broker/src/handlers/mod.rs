@@ -32,6 +32,10 @@ pub struct RequestContext<'a> {
     pub version: i16,
     pub peer: SocketAddr,
     pub session: &'a Session,
+    /// Set when the connection sends fetched records from the files
+    /// (a plaintext socket): reads then stand in the response as
+    /// placeholders.
+    pub zero_copy: Option<&'a crate::replica::zero_copy::ZeroCopy>,
 }
 
 /// The connection a request came on: its listener and who is on it.

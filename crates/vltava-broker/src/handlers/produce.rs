@@ -666,6 +666,7 @@ mod tests {
             version: 9,
             peer: "127.0.0.1:1".parse().unwrap(),
             session: &session,
+            zero_copy: None,
         };
         let response = handlers::handle(&broker, &context, RequestBody::Produce(request))
             .await

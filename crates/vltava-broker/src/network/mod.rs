@@ -2,8 +2,10 @@
 //! authentication on them (with the JWKS file of signed OAUTHBEARER
 //! tokens).
 
+pub mod answer;
 pub mod jwks;
 pub mod limits;
 pub mod outbound;
 pub mod sasl;
 pub mod server;
+pub mod sockopt;

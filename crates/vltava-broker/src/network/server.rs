@@ -16,7 +16,6 @@
 //! API or an unsupported version closes that connection with a log line; the
 //! broker goes on serving everyone else.
 
-use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -35,11 +34,14 @@ use vltava_protocol::{Message, RequestBody};
 use vltava_quota::ConnectionDecision;
 use vltava_tls::{PrincipalMapper, ServerTls};
 
+use super::answer::{write_answer, FileSocket, Splice};
 use super::limits::{self, ConnectionCounts, CreationLimits};
 use super::sasl::{Authenticator, SaslListener, Stage, Step};
+use super::sockopt;
 use crate::broker::Broker;
 use crate::handlers::{self, Session};
 use crate::quotas::{self, QuotaClient};
+use crate::replica::zero_copy::{self, ZeroCopy};
 use crate::stats::{add, BrokerStats, RequestPhases};
 
 /// A bound listener and what its connections need.
@@ -151,6 +153,14 @@ pub async fn serve(
                             return;
                         }
                         let _ = stream.set_nodelay(true);
+                        let config = broker.metadata.config();
+                        if let Err(e) = sockopt::set_buffer_sizes(
+                            &stream,
+                            config.socket_send_buffer_bytes(),
+                            config.socket_receive_buffer_bytes(),
+                        ) {
+                            debug!(%peer, "cannot set the socket's buffer sizes: {e}");
+                        }
                         let stats = broker.stats.clone();
                         stats.connections_accepted.fetch_add(1, Relaxed);
                         let _open = BrokerStats::waiting(&stats.connections_open);
@@ -233,7 +243,7 @@ fn looks_like_tls(input: &[u8]) -> bool {
     input.len() >= 2 && input[0] == 0x16 && input[1] == 0x03
 }
 
-async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
+async fn handle_connection<S: AsyncRead + AsyncWrite + FileSocket + Unpin>(
     mut stream: S,
     peer: SocketAddr,
     mut session: Session,
@@ -332,11 +342,22 @@ async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
             }
         };
         let api_key = header::peek_api_key_and_version(&frame).map_or(-1, |(key, _)| key);
+        // Fetched records go from the files to a plaintext socket.
+        let zero_copy = stream.plain_tcp().is_some().then(ZeroCopy::new);
         let Answered {
             spliced,
             throttle,
             waited,
-        } = match handle_frame(&broker, frame, peer, &session, &mut output).await {
+        } = match handle_frame(
+            &broker,
+            frame,
+            peer,
+            &session,
+            &mut output,
+            zero_copy.as_ref(),
+        )
+        .await
+        {
             Ok(answered) => answered,
             Err(reason) => {
                 add(&broker.stats.api(api_key).failed, 1);
@@ -365,12 +386,10 @@ async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
         let held_back = throttle.as_ref().is_some_and(|t| t.delay_answer);
         mute(true).await;
         let sending = Instant::now();
-        let written = if spliced.is_empty() && !output.is_empty() {
-            stream.write_all(&output).await
-        } else if !spliced.is_empty() {
-            write_spliced(&mut stream, &output, &spliced).await
-        } else {
+        let written = if output.is_empty() {
             Ok(())
+        } else {
+            write_answer(&mut stream, &output, &spliced).await
         };
         match written {
             Ok(()) => {}
@@ -492,7 +511,7 @@ async fn sasl_gate(
                 mechanisms: auth.listener.mechanism_names(),
             };
             let body = vltava_protocol::ResponseBody::SaslHandshake(response);
-            if encode(output, correlation_id, &body, version).is_err() {
+            if encode(output, correlation_id, &body, version, None).is_err() {
                 return close("cannot encode a SaslHandshake response");
             }
             if code == ErrorCode::NONE {
@@ -536,7 +555,7 @@ async fn sasl_gate(
                 ),
             };
             let body = vltava_protocol::ResponseBody::SaslAuthenticate(response);
-            if encode(output, correlation_id, &body, version).is_err() {
+            if encode(output, correlation_id, &body, version, None).is_err() {
                 return close("cannot encode a SaslAuthenticate response");
             }
             match failed {
@@ -623,6 +642,7 @@ async fn handle_frame(
     peer: SocketAddr,
     session: &Session,
     output: &mut BytesMut,
+    zero_copy: Option<&ZeroCopy>,
 ) -> Result<Answered, CloseReason> {
     let request_size = frame.len();
     let (key, version) =
@@ -639,7 +659,7 @@ async fn handle_frame(
             RequestHeader::decode(&mut frame, api_key.request_header_version(version))
                 .map_err(|e| format!("bad ApiVersions header: {e}"))?;
         let body = handlers::api_versions::unsupported_version_response();
-        return encode(output, request_header.correlation_id, &body, 0).map(Answered::now);
+        return encode(output, request_header.correlation_id, &body, 0, None).map(Answered::now);
     }
     if !known.contains(version) || !supported.is_some_and(|r| r.contains(version)) {
         return Err(format!("{} v{version} is not supported", api_key.name()));
@@ -653,6 +673,7 @@ async fn handle_frame(
         version,
         peer,
         session,
+        zero_copy,
     };
     let client = QuotaClient {
         user: quotas::user_of(&session.principal),
@@ -744,7 +765,13 @@ async fn handle_frame(
         },
     });
     let spliced = match response {
-        Some(response) => encode(output, request_header.correlation_id, &response, version)?,
+        Some(response) => encode(
+            output,
+            request_header.correlation_id,
+            &response,
+            version,
+            zero_copy,
+        )?,
         None => Vec::new(),
     };
     Ok(Answered {
@@ -756,16 +783,16 @@ async fn handle_frame(
 
 /// What `handle_frame` produced besides the bytes in `output`.
 struct Answered {
-    /// Fetched records to write from their own buffers: (position in
-    /// `output`, bytes).
-    spliced: Vec<(usize, Bytes)>,
+    /// Fetched records to write from their own buffers or files:
+    /// (position in `output`, records).
+    spliced: Vec<(usize, Splice)>,
     throttle: Option<Throttle>,
     /// The part of the handler's time it spent waiting on others.
     waited: Duration,
 }
 
 impl Answered {
-    fn now(spliced: Vec<(usize, Bytes)>) -> Answered {
+    fn now(spliced: Vec<(usize, Splice)>) -> Answered {
         Answered {
             spliced,
             throttle: None,
@@ -863,54 +890,58 @@ fn encode(
     correlation_id: i32,
     body: &vltava_protocol::ResponseBody,
     version: i16,
-) -> Result<Vec<(usize, Bytes)>, CloseReason> {
+    zero_copy: Option<&ZeroCopy>,
+) -> Result<Vec<(usize, Splice)>, CloseReason> {
+    // Every placeholder must be spliced (copied, it would send zeros);
+    // other records are, when large.
+    let mut placeholders = 0;
     let shared: Vec<Bytes> = match body {
         vltava_protocol::ResponseBody::Fetch(fetch) => fetch
             .responses
             .iter()
             .flat_map(|t| t.partitions.iter())
             .filter_map(|p| p.records.as_ref())
-            .filter(|r| r.len() >= SPLICE_MIN_BYTES)
+            .filter(|r| {
+                let placeholder = zero_copy::is_placeholder(r);
+                placeholders += usize::from(placeholder);
+                placeholder || r.len() >= SPLICE_MIN_BYTES
+            })
             .cloned()
             .collect(),
         _ => Vec::new(),
     };
-    header::encode_response_sharing(correlation_id, body, version, output, shared).map_err(|e| {
-        // A response we cannot encode is our bug; say so loudly.
+    let spliced = header::encode_response_sharing(correlation_id, body, version, output, shared)
+        .map_err(|e| {
+            // A response we cannot encode is our bug; say so loudly.
+            warn!(
+                "cannot encode {} v{version} response: {e}",
+                body.api_key().name()
+            );
+            format!("internal error encoding a response: {e}")
+        })?;
+    let mut files = 0;
+    let spliced: Vec<(usize, Splice)> = spliced
+        .into_iter()
+        .map(
+            |(at, bytes)| match zero_copy.filter(|_| zero_copy::is_placeholder(&bytes)) {
+                Some(zero_copy) => {
+                    let located = zero_copy.take(&bytes)?;
+                    files += 1;
+                    Some((at, Splice::File(located)))
+                }
+                None => Some((at, Splice::Bytes(bytes))),
+            },
+        )
+        .collect::<Option<_>>()
+        .ok_or("internal error: a response holds a placeholder of another request")?;
+    if files != placeholders {
         warn!(
-            "cannot encode {} v{version} response: {e}",
+            "{} v{version} response: {placeholders} located reads, {files} spliced",
             body.api_key().name()
         );
-        format!("internal error encoding a response: {e}")
-    })
-}
-
-/// Writes `head` with each `(position, bytes)` of `spliced` inserted at its
-/// position, with vectored writes.
-async fn write_spliced<S: AsyncWrite + Unpin>(
-    stream: &mut S,
-    head: &[u8],
-    spliced: &[(usize, Bytes)],
-) -> std::io::Result<()> {
-    let mut slices = Vec::with_capacity(spliced.len() * 2 + 1);
-    let mut at = 0;
-    for (position, bytes) in spliced {
-        slices.push(IoSlice::new(&head[at..*position]));
-        slices.push(IoSlice::new(bytes));
-        at = *position;
+        return Err("internal error: located records were not spliced into the response".into());
     }
-    slices.push(IoSlice::new(&head[at..]));
-    slices.retain(|s| !s.is_empty());
-    let mut bufs = &mut slices[..];
-    while !bufs.is_empty() {
-        match stream.write_vectored(bufs).await {
-            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-            Ok(n) => IoSlice::advance_slices(&mut bufs, n),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
+    Ok(spliced)
 }
 
 /// `ssl.client.auth` as Kafka applies it (KIP-684): the broker-wide
@@ -1042,5 +1073,75 @@ pub async fn reload_tls(tls: Vec<Arc<ServerTls>>, mut shutdown: watch::Receiver<
             }
         })
         .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use vltava_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+    use vltava_protocol::messages::FetchResponse;
+    use vltava_protocol::ResponseBody;
+    use vltava_records::RecordBatchBuilder;
+    use vltava_storage::{Log, LogConfig, LogOpenOptions};
+
+    use super::*;
+
+    /// A Fetch answer whose one partition's records stand in as a
+    /// placeholder, from the table `zero_copy`.
+    fn answer_with_placeholder(dir: &std::path::Path, zero_copy: &ZeroCopy) -> ResponseBody {
+        let log = Log::open(
+            &dir.join("t-0"),
+            LogConfig::default(),
+            LogOpenOptions::default(),
+            0,
+        )
+        .unwrap();
+        for _ in 0..30 {
+            let mut b = RecordBatchBuilder::new();
+            b.append(0, None, Some(&[b'v'; 1000]), &[]).unwrap();
+            log.append_as_leader(b.build().unwrap(), 0, 0).unwrap();
+        }
+        let located = log.locate(0, 1 << 20, i64::MAX, false).unwrap();
+        let records = zero_copy.stand_in(located).unwrap();
+        assert!(zero_copy::is_placeholder(&records));
+        ResponseBody::Fetch(FetchResponse {
+            responses: vec![FetchableTopicResponse {
+                topic: "t".into(),
+                partitions: vec![
+                    PartitionData {
+                        records: Some(records),
+                        ..Default::default()
+                    },
+                    PartitionData {
+                        partition_index: 1,
+                        records: Some(Bytes::from_static(b"small")),
+                        ..Default::default()
+                    },
+                ],
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn placeholders_are_spliced_as_files_never_copied() {
+        let dir = tempfile::tempdir().unwrap();
+        let zero_copy = ZeroCopy::new();
+        let body = answer_with_placeholder(dir.path(), &zero_copy);
+        let mut output = BytesMut::new();
+        let spliced = encode(&mut output, 7, &body, 12, Some(&zero_copy)).unwrap();
+        assert_eq!(spliced.len(), 1);
+        assert!(matches!(&spliced[0].1, Splice::File(l) if l.len() >= 30_000));
+        // The small records were copied into the encoded bytes.
+        assert!(output.windows(5).any(|w| w == b"small"));
+
+        // Without the request's table, a placeholder cannot be written:
+        // the connection is closed rather than zeros sent.
+        let other = ZeroCopy::new();
+        let body = answer_with_placeholder(tempfile::tempdir().unwrap().path(), &other);
+        let mut output = BytesMut::new();
+        assert!(encode(&mut output, 7, &body, 12, None).is_err());
+        assert!(encode(&mut output, 7, &body, 12, Some(&ZeroCopy::new())).is_err());
     }
 }

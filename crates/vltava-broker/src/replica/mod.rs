@@ -11,6 +11,7 @@
 pub mod leadership;
 pub mod producer_snapshot;
 pub mod producer_state;
+pub mod zero_copy;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -843,8 +844,32 @@ impl Partition {
         upper: i64,
         min_one_batch: bool,
     ) -> Result<Bytes, ErrorCode> {
-        match self.log.read(offset, max_bytes, upper, min_one_batch) {
-            Ok(r) => Ok(r.records),
+        self.read_for(offset, max_bytes, upper, min_one_batch, None)
+    }
+
+    /// Like [`Partition::read`]; with `zero_copy`, a large enough read is
+    /// not read but located, and a placeholder for it is returned (see
+    /// [`zero_copy`]).
+    pub fn read_for(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        upper: i64,
+        min_one_batch: bool,
+        zero_copy: Option<&zero_copy::ZeroCopy>,
+    ) -> Result<Bytes, ErrorCode> {
+        let read = match zero_copy {
+            None => self
+                .log
+                .read(offset, max_bytes, upper, min_one_batch)
+                .map(|r| r.records),
+            Some(zero_copy) => self
+                .log
+                .locate(offset, max_bytes, upper, min_one_batch)
+                .and_then(|located| zero_copy.stand_in(located)),
+        };
+        match read {
+            Ok(records) => Ok(records),
             Err(vltava_storage::Error::OffsetOutOfRange { .. }) => {
                 Err(ErrorCode::OFFSET_OUT_OF_RANGE)
             }
