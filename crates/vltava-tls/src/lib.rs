@@ -11,17 +11,17 @@
 //! - [`dev`]: a self-signed CA and certificates for a development node
 //!   (`vltava dev-certs`).
 //!
-//! Key and trust stores are PEM, as `ssl.keystore.type=PEM` takes them:
-//! one file with the private key and the certificate chain, or the
-//! inline `ssl.keystore.key` and `ssl.keystore.certificate.chain`. JKS is
-//! Java's own format and is refused with a message saying what to use;
-//! PKCS12 is refused too for now (no PKCS12 reader is in the dependency
-//! tree yet).
+//! Key and trust stores are PEM (one file with the private key and the
+//! certificate chain, or the inline `ssl.keystore.key` and
+//! `ssl.keystore.certificate.chain`) or PKCS12 (see `stores`). JKS is
+//! Java's own format and is refused with a message saying how to convert
+//! it.
 
 pub mod dev;
 pub mod principal;
 mod server;
 mod settings;
+mod stores;
 
 pub use principal::{subject_of, PrincipalMapper};
 /// The client side of TLS, as [`client_config`] makes it.

@@ -1,7 +1,6 @@
 //! The rustls configuration of a listener, and its reload when the files
 //! behind it change.
 
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
@@ -10,14 +9,14 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::{ring, CryptoProvider};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{
-    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig,
-    SignatureScheme, SupportedProtocolVersion,
+    CertificateError, ClientConfig, DigitallySignedStruct, ServerConfig, SignatureScheme,
+    SupportedProtocolVersion,
 };
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use tracing::{info, warn};
 
-use crate::settings::{ClientAuth, StoreType, TlsError, TlsSettings};
+use crate::settings::{ClientAuth, TlsError, TlsSettings};
+use crate::stores::{certificates, keystore, private_key, roots, truststore, Identity};
 
 /// A listener's TLS configuration. [`ServerTls::config`] hands out the
 /// current one without touching the disk; [`ServerTls::reload_if_changed`]
@@ -93,94 +92,6 @@ fn stamps(settings: &TlsSettings) -> Vec<Option<(SystemTime, u64)>> {
         .collect()
 }
 
-fn read(path: &Path, what: &str, listener: &str) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|e| {
-        TlsError::config(format!(
-            "listener {listener}: cannot read {what} {}: {e}",
-            path.display()
-        ))
-    })
-}
-
-/// The PEM text of the key store: the file, or the inline key and chain.
-fn keystore_pem(s: &TlsSettings) -> Result<Vec<u8>, TlsError> {
-    let l = &s.listener;
-    match s.keystore_type {
-        StoreType::Pem => {}
-        StoreType::Jks => {
-            return Err(TlsError::config(format!(
-                "listener {l}: ssl.keystore.type is JKS, Java's own format; set ssl.keystore.type=PEM with a PEM file holding the key and the certificate chain (keytool and openssl convert)"
-            )))
-        }
-        StoreType::Pkcs12 => {
-            return Err(TlsError::config(format!(
-                "listener {l}: PKCS12 key stores are not read yet; set ssl.keystore.type=PEM (openssl pkcs12 -nodes converts)"
-            )))
-        }
-    }
-    match (&s.keystore_location, &s.keystore_key, &s.keystore_certificate_chain) {
-        (Some(path), None, None) => read(path, "ssl.keystore.location", l),
-        (None, Some(key), Some(chain)) => Ok(format!("{key}\n{chain}\n").into_bytes()),
-        (None, None, None) => Err(TlsError::config(format!(
-            "listener {l} uses TLS but has no key store: set ssl.keystore.location (or ssl.keystore.key and ssl.keystore.certificate.chain)"
-        ))),
-        _ => Err(TlsError::config(format!(
-            "listener {l}: set either ssl.keystore.location or both ssl.keystore.key and ssl.keystore.certificate.chain"
-        ))),
-    }
-}
-
-/// Trusted certificates: the trust store file or the inline ones; `None`
-/// when neither is set.
-fn truststore_pem(s: &TlsSettings) -> Result<Option<Vec<u8>>, TlsError> {
-    let l = &s.listener;
-    if s.truststore_location.is_none() && s.truststore_certificates.is_none() {
-        return Ok(None);
-    }
-    if s.truststore_type != StoreType::Pem {
-        return Err(TlsError::config(format!(
-            "listener {l}: only PEM trust stores are read; set ssl.truststore.type=PEM"
-        )));
-    }
-    match (&s.truststore_location, &s.truststore_certificates) {
-        (Some(path), None) => read(path, "ssl.truststore.location", l).map(Some),
-        (None, Some(inline)) => Ok(Some(inline.clone().into_bytes())),
-        _ => Err(TlsError::config(format!(
-            "listener {l}: set only one of ssl.truststore.location and ssl.truststore.certificates"
-        ))),
-    }
-}
-
-fn certificates(pem: &[u8], what: &str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let certs = CertificateDer::pem_slice_iter(pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| TlsError::config(format!("{what}: bad PEM certificate: {e}")))?;
-    if certs.is_empty() {
-        return Err(TlsError::config(format!("{what}: no certificate found")));
-    }
-    Ok(certs)
-}
-
-fn private_key(pem: &[u8], what: &str) -> Result<PrivateKeyDer<'static>, TlsError> {
-    if std::str::from_utf8(pem).is_ok_and(|t| t.contains("ENCRYPTED PRIVATE KEY")) {
-        return Err(TlsError::config(format!(
-            "{what}: the private key is encrypted; give it unencrypted (openssl pkcs8 -nocrypt) and protect the file instead"
-        )));
-    }
-    PrivateKeyDer::from_pem_slice(pem)
-        .map_err(|e| TlsError::config(format!("{what}: no usable private key: {e}")))
-}
-
-fn roots(pem: &[u8], what: &str) -> Result<RootCertStore, TlsError> {
-    let mut roots = RootCertStore::empty();
-    for cert in certificates(pem, what)? {
-        roots
-            .add(cert)
-            .map_err(|e| TlsError::config(format!("{what}: unusable certificate: {e}")))?;
-    }
-    Ok(roots)
-}
-
 /// rustls on ring. ring rather than aws-lc-rs (rustls' default) because it
 /// builds in seconds with no CMake-sized C library; the price is no
 /// post-quantum key exchange, which rustls marks by deprecating this
@@ -252,15 +163,12 @@ fn versions(s: &TlsSettings) -> Result<Vec<&'static SupportedProtocolVersion>, T
 /// Makes a listener's rustls server configuration from its settings.
 pub(crate) fn server_config(s: &TlsSettings) -> Result<ServerConfig, TlsError> {
     let l = &s.listener;
-    let keystore = keystore_pem(s)?;
-    let what = format!("listener {l} key store");
-    let chain = certificates(&keystore, &what)?;
-    let key = private_key(&keystore, &what)?;
+    let Identity { chain, key } = keystore(s)?;
     let provider = provider(s)?;
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&versions(s)?)
         .map_err(|e| TlsError::config(format!("listener {l}: {e}")))?;
-    let trusted = truststore_pem(s)?;
+    let trusted = truststore(s)?;
     let builder = match (s.client_auth, trusted) {
         (ClientAuth::None, _) => builder.with_no_client_auth(),
         (_, None) => {
@@ -268,8 +176,8 @@ pub(crate) fn server_config(s: &TlsSettings) -> Result<ServerConfig, TlsError> {
                 "listener {l}: ssl.client.auth asks for client certificates but no trust store is set (ssl.truststore.location)"
             )))
         }
-        (auth, Some(pem)) => {
-            let roots = roots(&pem, &format!("listener {l} trust store"))?;
+        (auth, Some(certs)) => {
+            let roots = roots(certs, &format!("listener {l} trust store"))?;
             let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
             let verifier = if auth == ClientAuth::Requested {
                 verifier.allow_unauthenticated()
@@ -294,7 +202,7 @@ pub fn client_config(
     truststore_pem: &[u8],
     identity_pem: Option<&[u8]>,
 ) -> Result<ClientConfig, TlsError> {
-    let roots = roots(truststore_pem, "trust store")?;
+    let roots = roots(certificates(truststore_pem, "trust store")?, "trust store")?;
     let builder = ClientConfig::builder_with_provider(Arc::new(ring_provider()))
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::config(e.to_string()))?
@@ -323,14 +231,14 @@ pub fn outbound_client_config(
     verify_host_name: bool,
 ) -> Result<ClientConfig, TlsError> {
     let l = &s.listener;
-    let Some(trusted) = truststore_pem(s)? else {
+    let Some(trusted) = truststore(s)? else {
         return Err(TlsError::config(format!(
             "listener {l}: this node connects to it on other nodes and needs a trust store to \
              verify their certificates: set ssl.truststore.location (or ssl.truststore.certificates)"
         )));
     };
     let provider = provider(s)?;
-    let roots = Arc::new(roots(&trusted, &format!("listener {l} trust store"))?);
+    let roots = Arc::new(roots(trusted, &format!("listener {l} trust store"))?);
     let verifier = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
         .build()
         .map_err(|e| TlsError::config(format!("listener {l} trust store: {e}")))?;
@@ -348,14 +256,10 @@ pub fn outbound_client_config(
     if !has_keystore {
         return Ok(builder.with_no_client_auth());
     }
-    let keystore = keystore_pem(s)?;
-    let what = format!("listener {l} key store");
+    let Identity { chain, key } = keystore(s)?;
     builder
-        .with_client_auth_cert(
-            certificates(&keystore, &what)?,
-            private_key(&keystore, &what)?,
-        )
-        .map_err(|e| TlsError::config(format!("{what}: {e}")))
+        .with_client_auth_cert(chain, key)
+        .map_err(|e| TlsError::config(format!("listener {l} key store: {e}")))
 }
 
 /// Verifies the server's chain like webpki but accepts a certificate for

@@ -43,7 +43,7 @@ impl StoreType {
             "PKCS12" => Ok(StoreType::Pkcs12),
             "JKS" => Ok(StoreType::Jks),
             other => Err(TlsError::config(format!(
-                "unknown store type {other}: use PEM"
+                "unknown store type {other}: use PEM or PKCS12"
             ))),
         }
     }
@@ -56,17 +56,23 @@ pub struct TlsSettings {
     pub listener: String,
     pub keystore_type: StoreType,
     /// `ssl.keystore.location`: a PEM file holding the private key and the
-    /// certificate chain.
+    /// certificate chain, or a PKCS12 file holding them.
     pub keystore_location: Option<PathBuf>,
+    /// `ssl.keystore.password`: opens a PKCS12 key store.
+    pub keystore_password: Option<String>,
     /// `ssl.keystore.key`: the private key in PEM, inline.
     pub keystore_key: Option<String>,
     /// `ssl.keystore.certificate.chain`: the chain in PEM, inline.
     pub keystore_certificate_chain: Option<String>,
-    /// `ssl.key.password`: set only for an encrypted key, which is refused.
+    /// `ssl.key.password`: for a PKCS12 key store without
+    /// `ssl.keystore.password`; an encrypted PEM key is refused.
     pub key_password: Option<String>,
     pub truststore_type: StoreType,
-    /// `ssl.truststore.location`: a PEM file of trusted certificates.
+    /// `ssl.truststore.location`: a PEM or PKCS12 file of trusted
+    /// certificates.
     pub truststore_location: Option<PathBuf>,
+    /// `ssl.truststore.password`: opens a PKCS12 trust store.
+    pub truststore_password: Option<String>,
     /// `ssl.truststore.certificates`: trusted certificates in PEM, inline.
     pub truststore_certificates: Option<String>,
     pub client_auth: ClientAuth,
@@ -86,11 +92,13 @@ impl TlsSettings {
             listener: listener.to_string(),
             keystore_type: StoreType::Pem,
             keystore_location: Some(keystore.into()),
+            keystore_password: None,
             keystore_key: None,
             keystore_certificate_chain: None,
             key_password: None,
             truststore_type: StoreType::Pem,
             truststore_location: None,
+            truststore_password: None,
             truststore_certificates: None,
             client_auth: ClientAuth::None,
             enabled_protocols: vec!["TLSv1.2".into(), "TLSv1.3".into()],

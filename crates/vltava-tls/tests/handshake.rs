@@ -176,7 +176,7 @@ fn unusable_settings_say_what_to_do() {
     let mut jks = p.broker_settings();
     jks.keystore_type = StoreType::Jks;
     let err = ServerTls::new(jks).err().unwrap().to_string();
-    assert!(err.contains("ssl.keystore.type=PEM"), "{err}");
+    assert!(err.contains("keytool -importkeystore"), "{err}");
 
     let mut none = p.broker_settings();
     none.keystore_location = None;
@@ -296,4 +296,150 @@ fn a_broker_dials_other_brokers_with_its_listener_settings() {
         .unwrap()
         .to_string();
     assert!(err.contains("ssl.truststore.location"), "{err}");
+}
+
+/// A PKCS12 file, as keytool or `openssl pkcs12 -export` write one: each
+/// of `keys` with its chain (leaf, then the CA), and `trusted` certificates
+/// on their own, under `password`.
+fn pkcs12(
+    keys: &[(&vltava_tls::dev::Issued, &DevCa)],
+    trusted: &[&str],
+    password: &str,
+    algorithm: p12_keystore::EncryptionAlgorithm,
+) -> Vec<u8> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer};
+    let der = |pem: &str| {
+        CertificateDer::from_pem_slice(pem.as_bytes())
+            .unwrap()
+            .to_vec()
+    };
+    let mut store = p12_keystore::KeyStore::new();
+    for (i, (issued, ca)) in keys.iter().enumerate() {
+        let key = PrivatePkcs8KeyDer::from_pem_slice(issued.key_pem.as_bytes()).unwrap();
+        let chain = p12_keystore::PrivateKeyChain::new(
+            format!("key-{i}").into_bytes(),
+            p12_keystore::PrivateKey::from_der(key.secret_pkcs8_der()).unwrap(),
+            [
+                p12_keystore::Certificate::from_der(&der(&issued.cert_pem)).unwrap(),
+                p12_keystore::Certificate::from_der(&der(&ca.cert_pem)).unwrap(),
+            ],
+        );
+        store.add_entry(
+            &format!("key-{i}"),
+            p12_keystore::KeyStoreEntry::PrivateKeyChain(chain),
+        );
+    }
+    for (i, pem) in trusted.iter().enumerate() {
+        store.add_entry(
+            &format!("ca-{i}"),
+            p12_keystore::KeyStoreEntry::Certificate(
+                p12_keystore::Certificate::from_der(&der(pem)).unwrap(),
+            ),
+        );
+    }
+    store
+        .writer(password)
+        .encryption_algorithm(algorithm)
+        .write()
+        .unwrap()
+}
+
+#[test]
+fn pkcs12_key_and_trust_stores_work_like_pem() {
+    use p12_keystore::EncryptionAlgorithm::{
+        PbeWithHmacSha256AndAes256, PbeWithShaAnd3KeyTripleDesCbc,
+    };
+    let p = pki("pkcs12");
+    let broker =
+        p.ca.issue(Use::Server, "localhost", &["localhost".into()], None)
+            .unwrap();
+    // PBES2 with AES (what Java 17's keytool writes) and the older 3DES
+    // (what Java 8 and older OpenSSL wrote).
+    for (name, algorithm) in [
+        ("aes", PbeWithHmacSha256AndAes256),
+        ("3des", PbeWithShaAnd3KeyTripleDesCbc),
+    ] {
+        let keystore = pkcs12(&[(&broker, &p.ca)], &[], "broker-secret", algorithm);
+        let truststore = pkcs12(&[], &[&p.ca.cert_pem], "trust-secret", algorithm);
+        let mut settings =
+            TlsSettings::with_keystore("SSL", p.dir.join(format!("broker-{name}.p12")));
+        std::fs::write(settings.keystore_location.as_ref().unwrap(), &keystore).unwrap();
+        settings.keystore_type = StoreType::Pkcs12;
+        settings.keystore_password = Some("broker-secret".into());
+        settings.truststore_type = StoreType::Pkcs12;
+        settings.truststore_location = Some(p.dir.join(format!("trust-{name}.p12")));
+        std::fs::write(settings.truststore_location.as_ref().unwrap(), &truststore).unwrap();
+        settings.truststore_password = Some("trust-secret".into());
+        settings.client_auth = ClientAuth::Required;
+        let tls = ServerTls::new(settings.clone()).unwrap();
+
+        // The broker presents the PKCS12 key's chain to a client that
+        // trusts the CA, and trusts the CA of the PKCS12 trust store.
+        let alice = p.ca.issue(Use::Client, "alice", &[], None).unwrap();
+        let (result, server) = connect(&tls, &p.ca.cert_pem, Some(&alice.keystore_pem(&p.ca)));
+        result.unwrap();
+        assert!(server.peer_certificates().is_some());
+        let other = DevCa::new("someone else").unwrap();
+        let mallory = other.issue(Use::Client, "mallory", &[], None).unwrap();
+        let (result, _) = connect(&tls, &p.ca.cert_pem, Some(&mallory.keystore_pem(&other)));
+        assert!(result.unwrap_err().starts_with("server:"), "{name}");
+
+        // The wrong password, or none, opens neither store.
+        let mut wrong = settings.clone();
+        wrong.keystore_password = Some("guess".into());
+        let err = ServerTls::new(wrong).err().unwrap().to_string();
+        assert!(
+            err.contains("key store: cannot open the PKCS12 file"),
+            "{err}"
+        );
+        let mut none = settings.clone();
+        none.truststore_password = None;
+        let err = ServerTls::new(none).err().unwrap().to_string();
+        assert!(
+            err.contains("trust store: cannot open the PKCS12 file"),
+            "{err}"
+        );
+
+        // Java keeps a PKCS12 key under the store's password; without
+        // ssl.keystore.password, ssl.key.password is tried.
+        let mut key_password = settings.clone();
+        key_password.keystore_password = None;
+        key_password.key_password = Some("broker-secret".into());
+        ServerTls::new(key_password).unwrap();
+    }
+}
+
+#[test]
+fn a_pkcs12_key_store_must_hold_exactly_one_key() {
+    use p12_keystore::EncryptionAlgorithm::PbeWithHmacSha256AndAes256;
+    let p = pki("pkcs12-keys");
+    let one =
+        p.ca.issue(Use::Server, "localhost", &["localhost".into()], None)
+            .unwrap();
+    let two =
+        p.ca.issue(Use::Server, "other", &["other".into()], None)
+            .unwrap();
+    for (file, keys, wanted) in [
+        (
+            "two.p12",
+            vec![(&one, &p.ca), (&two, &p.ca)],
+            "holds 2 private keys",
+        ),
+        ("none.p12", vec![], "holds no private key"),
+    ] {
+        let data = pkcs12(&keys, &[&p.ca.cert_pem], "pw", PbeWithHmacSha256AndAes256);
+        let mut settings = TlsSettings::with_keystore("SSL", p.dir.join(file));
+        std::fs::write(settings.keystore_location.as_ref().unwrap(), data).unwrap();
+        settings.keystore_type = StoreType::Pkcs12;
+        settings.keystore_password = Some("pw".into());
+        let err = ServerTls::new(settings).err().unwrap().to_string();
+        assert!(err.contains(wanted), "{err}");
+    }
+    // PEM inline keys do not mix with a PKCS12 key store.
+    let mut inline = p.broker_settings();
+    inline.keystore_type = StoreType::Pkcs12;
+    inline.keystore_key = Some(one.key_pem.clone());
+    let err = ServerTls::new(inline).err().unwrap().to_string();
+    assert!(err.contains("ssl.keystore.location"), "{err}");
 }

@@ -976,11 +976,13 @@ pub fn tls_settings(
         listener: listener.to_string(),
         keystore_type,
         keystore_location: text("ssl.keystore.location").map(Into::into),
+        keystore_password: text("ssl.keystore.password"),
         keystore_key: text("ssl.keystore.key"),
         keystore_certificate_chain: text("ssl.keystore.certificate.chain"),
         key_password: text("ssl.key.password"),
         truststore_type,
         truststore_location: text("ssl.truststore.location").map(Into::into),
+        truststore_password: text("ssl.truststore.password"),
         truststore_certificates: text("ssl.truststore.certificates"),
         client_auth: vltava_tls::ClientAuth::from_name(
             &client_auth_setting(config, listener).unwrap_or_else(|| "none".into()),
