@@ -10,7 +10,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::cluster::{client_of, converged, eventually, values_by_offset, vltava, Cluster, Node};
+use common::cluster::{
+    check_acked, client_of, converged, eventually, values_by_offset, vltava, Cluster, Node,
+};
 use vltava_client::protocol::messages::alter_partition_reassignments_request::{
     ReassignablePartition, ReassignableTopic,
 };
@@ -400,4 +402,131 @@ async fn a_reassignment_is_cancelled_and_bad_ones_are_refused() {
         .data_dir
         .join("stays-0")
         .exists());
+}
+
+/// The kafka-reassign-partitions workflow: a plan generated for two
+/// topics onto two of the three brokers, executed from its file, verified
+/// until complete; the data is on the planned replicas afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_generated_plan_is_executed_and_verified() {
+    let cluster = Cluster::start_with(3, 0, "replica.lag.time.max.ms=3000\n");
+    converged(&cluster, &[1, 2, 3], &[1, 2, 3]).await;
+    let bootstraps: Vec<String> = cluster.nodes.iter().map(Node::bootstrap).collect();
+    let mut admin = client_of(&bootstraps[0]).await.unwrap();
+    for (name, partitions) in [("plan-a", 3), ("plan-b", 2)] {
+        admin
+            .create_topic(&NewTopic {
+                num_partitions: Some(partitions),
+                replication_factor: Some(2),
+                ..NewTopic::new(name)
+            })
+            .await
+            .unwrap();
+    }
+    eventually(Duration::from_secs(20), "leaders", || {
+        let b = bootstraps[0].clone();
+        async move {
+            let mut c = client_of(&b).await?;
+            let md = c.topic_metadata("plan-a").await.ok()?;
+            (md.partitions.len() == 3 && md.partitions.iter().all(|p| p.leader > 0)).then_some(())
+        }
+    })
+    .await;
+    let mut acked = Vec::new();
+    for batch in 0..10 {
+        let values: Vec<String> = (0..20).map(|i| format!("b{batch}-{i}")).collect();
+        acked.extend(produce_acked(&bootstraps, "plan-a", &values, Duration::from_secs(20)).await);
+    }
+
+    // --generate: the current assignment and a plan onto brokers 2 and 3.
+    let (ok, out, err) = reassign_tool(
+        &bootstraps[0],
+        &[
+            "--generate",
+            "--topics",
+            "plan-a,plan-b",
+            "--brokers",
+            "2,3",
+            "--output",
+            "json",
+        ],
+    );
+    assert!(ok, "{err}");
+    let generated: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let proposed = &generated["proposed"];
+    let partitions = proposed["partitions"].as_array().unwrap();
+    assert_eq!(partitions.len(), 5);
+    for p in partitions {
+        let mut r: Vec<i64> = p["replicas"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_i64().unwrap())
+            .collect();
+        r.sort_unstable();
+        assert_eq!(r, vec![2, 3], "{p}");
+    }
+    assert_eq!(
+        generated["current"]["partitions"].as_array().unwrap().len(),
+        5
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let plan_file = dir.path().join("plan.json");
+    std::fs::write(&plan_file, proposed.to_string()).unwrap();
+    let plan = plan_file.to_str().unwrap();
+
+    // --execute, then --verify until every partition is complete.
+    let (ok, out, err) = reassign_tool(&bootstraps[0], &["--execute", plan]);
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("Submitted the reassignment of 5 partition(s)"),
+        "{out}"
+    );
+    let verified = eventually(Duration::from_secs(60), "the plan complete", || {
+        let b = bootstraps[0].clone();
+        let plan = plan.to_string();
+        async move {
+            let (ok, out, _) = reassign_tool(&b, &["--verify", &plan]);
+            ok.then_some(out)
+        }
+    })
+    .await;
+    assert!(
+        verified.contains("5 of 5 partition(s) complete"),
+        "{verified}"
+    );
+
+    // Every partition is on the planned replicas, broker 1 holds none,
+    // and the acknowledged records are all still there.
+    let mut c = client_of(&bootstraps[1]).await.unwrap();
+    for p in partitions {
+        let topic = p["topic"].as_str().unwrap();
+        let md = c.topic_metadata(topic).await.unwrap();
+        let part = &md.partitions[p["partition"].as_i64().unwrap() as usize];
+        let want: Vec<i32> = p["replicas"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_i64().unwrap() as i32)
+            .collect();
+        assert_eq!(part.replicas, want, "{topic}-{}", part.partition);
+    }
+    // (A new leader's high watermark can trail the old one's for a moment.)
+    let want = acked.iter().map(|(_, o)| o + 1).max().unwrap();
+    let log = eventually(Duration::from_secs(20), "the new leader's HW", || {
+        let b = bootstraps[1].clone();
+        async move {
+            let mut c = client_of(&b).await?;
+            let log = values_by_offset(&mut c, "plan-a", 0).await;
+            (log.len() as i64 >= want).then_some(log)
+        }
+    })
+    .await;
+    check_acked(&log, &acked, "plan-a-0 after the plan");
+
+    // A bad plan file is refused before anything is sent.
+    std::fs::write(&plan_file, r#"{"version":1,"partitions":[]}"#).unwrap();
+    let (ok, _, err) = reassign_tool(&bootstraps[0], &["--execute", plan]);
+    assert!(!ok && err.contains("empty"), "{err}");
+    drop(cluster);
 }

@@ -20,6 +20,7 @@ mod perf;
 mod produce;
 mod progress;
 mod quotas;
+mod reassign_plan;
 mod topics;
 mod transactions;
 mod users;

@@ -9,6 +9,7 @@ use vltava_client::{
 };
 
 use super::output::{id_list, Table};
+use super::reassign_plan;
 use super::{parse_key_value, print, print_json, Common, ToolError};
 
 #[derive(Args, Debug)]
@@ -69,7 +70,9 @@ pub enum TopicsCommand {
         #[arg(long, value_parser = clap::value_parser!(i32).range(1..))]
         total: i32,
     },
-    /// Move a partition to other brokers (KIP-455), list the moves in
+    /// Move partitions to other brokers (KIP-455): one partition with
+    /// --replicas, or whole topics with a plan (--generate, then --execute
+    /// and --verify, as kafka-reassign-partitions); list the moves in
     /// progress, or cancel one.
     Reassign(ReassignArgs),
     /// Delete a topic.
@@ -79,11 +82,29 @@ pub enum TopicsCommand {
 #[derive(Args, Debug)]
 pub struct ReassignArgs {
     /// The topic (with --list: only its reassignments).
-    #[arg(long, required_unless_present = "list")]
+    #[arg(long, required_unless_present_any = ["list", "generate", "execute", "verify"])]
     pub topic: Option<String>,
     /// The partition (with --list: only its reassignment).
-    #[arg(long, value_parser = clap::value_parser!(i32).range(0..), required_unless_present = "list")]
+    #[arg(long, value_parser = clap::value_parser!(i32).range(0..), required_unless_present_any = ["list", "generate", "execute", "verify"])]
     pub partition: Option<i32>,
+    /// With --generate: the topics to move, comma-separated.
+    #[arg(
+        long,
+        value_name = "TOPIC,...",
+        value_delimiter = ',',
+        num_args = 1,
+        requires = "generate"
+    )]
+    pub topics: Vec<String>,
+    /// With --generate: the brokers to move them onto, comma-separated.
+    #[arg(
+        long,
+        value_name = "ID,...",
+        value_delimiter = ',',
+        num_args = 1,
+        requires = "generate"
+    )]
+    pub brokers: Vec<i32>,
     #[command(flatten)]
     pub action: ReassignAction,
 }
@@ -104,6 +125,21 @@ pub struct ReassignAction {
     /// replicas it had.
     #[arg(long)]
     pub cancel: bool,
+    /// Propose a plan that places every partition of --topics on
+    /// --brokers (rack-aware, leaders rotated, replication factors kept);
+    /// prints the current assignment (to roll back with) and the plan, in
+    /// kafka-reassign-partitions' JSON format. Changes nothing.
+    #[arg(long, requires_all = ["topics", "brokers"])]
+    pub generate: bool,
+    /// Submit the plan in FILE (kafka-reassign-partitions' JSON format);
+    /// prints the current assignment of its partitions first.
+    #[arg(long, value_name = "FILE")]
+    pub execute: Option<std::path::PathBuf>,
+    /// Tell, for each partition of the plan in FILE, whether its move is
+    /// complete, in progress or not done; exits non-zero unless all are
+    /// complete.
+    #[arg(long, value_name = "FILE")]
+    pub verify: Option<std::path::PathBuf>,
 }
 
 pub async fn run(args: TopicsArgs) -> Result<(), ToolError> {
@@ -271,8 +307,19 @@ async fn reassign(client: &mut Client, args: ReassignArgs, json: bool) -> Result
     let ReassignArgs {
         topic,
         partition,
+        topics,
+        brokers,
         action,
     } = args;
+    if action.generate {
+        return generate_plan(client, &topics, &brokers, json).await;
+    }
+    if let Some(file) = &action.execute {
+        return execute_plan(client, file, json).await;
+    }
+    if let Some(file) = &action.verify {
+        return verify_plan(client, file, json).await;
+    }
     if action.list {
         let filter: Option<Vec<TopicPartition>> = match (&topic, partition) {
             (None, None) => None,
@@ -317,6 +364,183 @@ async fn reassign(client: &mut Client, args: ReassignArgs, json: bool) -> Result
             "topic": tp.topic, "partition": tp.partition, "cancelled": true,
         })),
         (None, false) => print(&format!("Cancelled the reassignment of {tp}.\n")),
+    }
+}
+
+async fn plan_topics(client: &mut Client, names: &[&str]) -> Result<Vec<TopicMetadata>, ToolError> {
+    let mut topics = Vec::with_capacity(names.len());
+    for name in names {
+        topics.push(client.topic_metadata(name).await?);
+    }
+    Ok(topics)
+}
+
+async fn generate_plan(
+    client: &mut Client,
+    names: &[String],
+    to: &[i32],
+    json: bool,
+) -> Result<(), ToolError> {
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let topics = plan_topics(client, &names).await?;
+    let brokers = client.metadata(Some(&[])).await?.brokers;
+    let current = reassign_plan::current(&topics);
+    let proposed = reassign_plan::generate(&topics, &brokers, to)?;
+    if json {
+        return print_json(&json!({
+            "current": reassign_plan::plan_json(&current),
+            "proposed": reassign_plan::plan_json(&proposed),
+        }));
+    }
+    print(&format!(
+        "Current partition replica assignment (keep it to roll back):\n{}\n\nProposed partition reassignment configuration:\n{}\n",
+        reassign_plan::plan_json(&current),
+        reassign_plan::plan_json(&proposed)
+    ))
+}
+
+fn read_plan(file: &std::path::Path) -> Result<Vec<reassign_plan::Assignment>, ToolError> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| ToolError::Input(format!("cannot read {}: {e}", file.display())))?;
+    reassign_plan::parse_plan(&text)
+}
+
+async fn execute_plan(
+    client: &mut Client,
+    file: &std::path::Path,
+    json: bool,
+) -> Result<(), ToolError> {
+    let plan = read_plan(file)?;
+    let mut names: Vec<&str> = plan.iter().map(|a| a.topic.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    let topics = plan_topics(client, &names).await?;
+    let current: Vec<_> = reassign_plan::current(&topics)
+        .into_iter()
+        .filter(|c| {
+            plan.iter()
+                .any(|a| a.topic == c.topic && a.partition == c.partition)
+        })
+        .collect();
+    let moves: Vec<(TopicPartition, Option<Vec<i32>>)> = plan
+        .iter()
+        .map(|a| {
+            (
+                TopicPartition::new(&a.topic, a.partition),
+                Some(a.replicas.clone()),
+            )
+        })
+        .collect();
+    let results = client.alter_partition_reassignments(&moves).await?;
+    let mut refused = Vec::new();
+    for ((tp, _), result) in moves.iter().zip(results) {
+        if let Err(e) = result {
+            refused.push(format!("{tp}: {e}"));
+        }
+    }
+    if json {
+        print_json(&json!({
+            "current": reassign_plan::plan_json(&current),
+            "submitted": moves.len() - refused.len(),
+            "refused": refused,
+        }))?;
+    } else {
+        print(&format!(
+            "Current partition replica assignment (keep it to roll back):\n{}\n\nSubmitted the reassignment of {} partition(s); `vltava topics reassign --verify {}` tells how far it got.\n",
+            reassign_plan::plan_json(&current),
+            moves.len() - refused.len(),
+            file.display()
+        ))?;
+    }
+    if refused.is_empty() {
+        Ok(())
+    } else {
+        Err(ToolError::Input(format!("refused: {}", refused.join("; "))))
+    }
+}
+
+async fn verify_plan(
+    client: &mut Client,
+    file: &std::path::Path,
+    json: bool,
+) -> Result<(), ToolError> {
+    use reassign_plan::MoveState;
+    let plan = read_plan(file)?;
+    let mut names: Vec<&str> = plan.iter().map(|a| a.topic.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    // A topic deleted since is reported as missing, not an error.
+    let mut topics = Vec::new();
+    for name in &names {
+        match client.topic_metadata(name).await {
+            Ok(t) => topics.push(t),
+            Err(Error::Broker(e))
+                if e.code == vltava_client::ErrorCode::UNKNOWN_TOPIC_OR_PARTITION => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let partitions: Vec<TopicPartition> = plan
+        .iter()
+        .filter(|a| topics.iter().any(|t| t.name == a.topic))
+        .map(|a| TopicPartition::new(&a.topic, a.partition))
+        .collect();
+    let ongoing = if partitions.is_empty() {
+        Vec::new()
+    } else {
+        client
+            .list_partition_reassignments(Some(&partitions))
+            .await?
+    };
+    let states = reassign_plan::progress(&plan, &topics, &ongoing);
+    let complete = states
+        .iter()
+        .filter(|(_, s)| *s == MoveState::Complete)
+        .count();
+    if json {
+        print_json(&json!({
+            "partitions": states.iter().map(|(tp, s)| {
+                let (state, detail) = match s {
+                    MoveState::Complete => ("complete", json!(null)),
+                    MoveState::InProgress { adding, removing } => ("in_progress", json!({"adding": adding, "removing": removing})),
+                    MoveState::Differs { replicas } => ("differs", json!({"replicas": replicas})),
+                    MoveState::Missing => ("missing", json!(null)),
+                };
+                json!({"topic": tp.topic, "partition": tp.partition, "state": state, "detail": detail})
+            }).collect::<Vec<_>>(),
+            "complete": complete,
+            "total": states.len(),
+        }))?;
+    } else {
+        let mut text = String::new();
+        for (tp, s) in &states {
+            text.push_str(&match s {
+                MoveState::Complete => format!("Reassignment of {tp} is complete.\n"),
+                MoveState::InProgress { adding, removing } => format!(
+                    "Reassignment of {tp} is still in progress (adding {}, removing {}).\n",
+                    id_list(adding),
+                    id_list(removing)
+                ),
+                MoveState::Differs { replicas } => format!(
+                    "{tp} is on brokers {}, not the plan's: the reassignment was not submitted, was cancelled, or was replaced.\n",
+                    id_list(replicas)
+                ),
+                MoveState::Missing => format!("{tp} does not exist.\n"),
+            });
+        }
+        text.push_str(&format!(
+            "{complete} of {} partition(s) complete.\n",
+            states.len()
+        ));
+        print(&text)?;
+    }
+    if complete == states.len() {
+        Ok(())
+    } else {
+        Err(ToolError::Input(format!(
+            "{} of {} partition(s) not yet where the plan puts them",
+            states.len() - complete,
+            states.len()
+        )))
     }
 }
 
