@@ -530,3 +530,105 @@ async fn a_generated_plan_is_executed_and_verified() {
     assert!(!ok && err.contains("empty"), "{err}");
     drop(cluster);
 }
+
+/// Replication throttles (`leader.replication.throttled.rate` with a
+/// topic's `leader.replication.throttled.replicas`): a new replica of a
+/// throttled topic catches up at about the throttled rate, and as fast as
+/// it can once the throttle is removed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_reassignment_catches_up_at_the_throttled_rate() {
+    use vltava_client::{AlterConfigOp, ConfigResource};
+    // Small fetches and a short rate window, so the throttle shows within
+    // seconds: 64 KiB per fetch, a rate over the last 2 one-second samples.
+    let cluster = Cluster::start_with(
+        3,
+        0,
+        "replica.lag.time.max.ms=3000\nreplica.fetch.max.bytes=65536\n\
+         replication.quota.window.num=2\nreplication.quota.window.size.seconds=1\n",
+    );
+    converged(&cluster, &[1, 2, 3], &[1, 2, 3]).await;
+    let bootstraps: Vec<String> = cluster.nodes.iter().map(Node::bootstrap).collect();
+    let mut admin = client_of(&bootstraps[0]).await.unwrap();
+    let mut elapsed = Vec::new();
+    for (topic_name, throttled) in [("throttled", true), ("free", false)] {
+        admin.create_topic(&topic(topic_name, 1)).await.unwrap();
+        let home = eventually(Duration::from_secs(20), "a leader", || {
+            let b = bootstraps[0].clone();
+            async move { partition_of(&b, topic_name).await.filter(|p| p.leader > 0) }
+        })
+        .await
+        .leader;
+        // 1.5 MB in acknowledged batches of 50 records of 1 KiB.
+        for batch in 0..30 {
+            let values: Vec<String> = (0..50)
+                .map(|i| format!("{batch}-{i}-{}", "x".repeat(1000)))
+                .collect();
+            produce_acked(&bootstraps, topic_name, &values, Duration::from_secs(20)).await;
+        }
+        if throttled {
+            // 300 KB/s on every broker's leader side, for every replica of
+            // the topic.
+            // (A broker's own configs go to that broker, as Kafka's
+            // Admin client sends them.)
+            for id in 1..=3 {
+                client_of(&bootstraps[id as usize - 1])
+                    .await
+                    .unwrap()
+                    .alter_configs(
+                        &ConfigResource::Broker(id),
+                        &[AlterConfigOp::Set(
+                            "leader.replication.throttled.rate".into(),
+                            "300000".into(),
+                        )],
+                    )
+                    .await
+                    .unwrap();
+            }
+            admin
+                .alter_configs(
+                    &ConfigResource::Topic(topic_name.into()),
+                    &[AlterConfigOp::Set(
+                        "leader.replication.throttled.replicas".into(),
+                        "*".into(),
+                    )],
+                )
+                .await
+                .unwrap();
+            // Let every broker see the new configs.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        let joining = (1..=3).find(|id| *id != home).unwrap();
+        let started = Instant::now();
+        admin
+            .alter_partition_reassignments(&[(
+                TopicPartition::new(topic_name, 0),
+                Some(vec![home, joining]),
+            )])
+            .await
+            .unwrap()
+            .pop()
+            .unwrap()
+            .unwrap();
+        eventually(Duration::from_secs(60), "the new replica in sync", || {
+            let b = bootstraps[0].clone();
+            async move {
+                let p = partition_of(&b, topic_name).await?;
+                (sorted(&p.isr) == sorted(&[home, joining]) && p.replicas.len() == 2).then_some(())
+            }
+        })
+        .await;
+        elapsed.push(started.elapsed());
+    }
+    let (throttled, free) = (elapsed[0], elapsed[1]);
+    eprintln!("caught up: throttled {throttled:?}, unthrottled {free:?}");
+    // About 1.6 MB at 300 KB/s, less the first window's allowance: well
+    // over 3 s; unthrottled, a fraction of that.
+    assert!(
+        throttled >= Duration::from_secs(3),
+        "the throttled replica caught up in {throttled:?}"
+    );
+    assert!(
+        free * 2 < throttled,
+        "unthrottled {free:?} against throttled {throttled:?}"
+    );
+}

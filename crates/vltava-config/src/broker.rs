@@ -559,6 +559,10 @@ getters! {
     max_connections_per_ip -> i32 = int("max.connections.per.ip");
     max_connection_creation_rate -> i32 = int("max.connection.creation.rate");
     quota_window_num -> i32 = int("quota.window.num");
+    leader_replication_throttled_rate -> i64 = long("leader.replication.throttled.rate");
+    follower_replication_throttled_rate -> i64 = long("follower.replication.throttled.rate");
+    replication_quota_window_num -> i32 = int("replication.quota.window.num");
+    replication_quota_window_size_seconds -> i32 = int("replication.quota.window.size.seconds");
     quota_window_size_seconds -> i32 = int("quota.window.size.seconds");
     num_recovery_threads_per_data_dir -> i32 = int("num.recovery.threads.per.data.dir");
     broker_heartbeat_interval_ms -> i32 = int("broker.heartbeat.interval.ms");

@@ -154,6 +154,9 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     broker("fetch.max.bytes", Int, Some("57671680"), Medium, ReadOnly,
         "Upper bound on the bytes one fetch response carries.")
         .at_least(1024),
+    broker("follower.replication.throttled.rate", Long, Some("9223372036854775807"), Medium, PerBroker,
+        "Bytes per second a follower fetches for its throttled replicas while outside the ISR.")
+        .at_least(0),
     broker("group.initial.rebalance.delay.ms", Int, Some("3000"), Medium, ReadOnly,
         "How long a new, empty group waits for more members before its first rebalance."),
     broker("group.max.session.timeout.ms", Int, Some("1800000"), Medium, ReadOnly,
@@ -199,6 +202,9 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     broker("leader.imbalance.check.interval.seconds", Long, Some("300"), High, ReadOnly,
         "How often the active controller checks for leadership imbalance.")
         .at_least(1),
+    broker("leader.replication.throttled.rate", Long, Some("9223372036854775807"), Medium, PerBroker,
+        "Bytes per second a leader sends its throttled replicas while they are outside the ISR.")
+        .at_least(0),
     broker("listener.security.protocol.map", ConfigType::String,
         Some("SASL_SSL:SASL_SSL,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT"), Low, PerBroker,
         "Security protocol of each listener name, as NAME:PROTOCOL pairs.")
@@ -442,6 +448,12 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         "Socket receive buffer of follower connections."),
     broker("replica.socket.timeout.ms", Int, Some("30000"), High, ReadOnly,
         "Socket timeout of follower connections."),
+    broker("replication.quota.window.num", Int, Some("11"), Low, ReadOnly,
+        "Samples kept to measure replication throttle rates: the window is this many samples.")
+        .at_least(1),
+    broker("replication.quota.window.size.seconds", Int, Some("1"), Low, ReadOnly,
+        "Length of one replication throttle sample, in seconds.")
+        .at_least(1),
     broker("request.timeout.ms", Int, Some("30000"), High, ReadOnly,
         "How long the broker's own client requests wait for an answer."),
     broker("sasl.enabled.mechanisms", List, Some("GSSAPI"), Medium, PerBroker,

@@ -125,6 +125,22 @@ fn broker_resource(
     }
 }
 
+/// A broker resource to change: "" (the cluster-wide default) or any
+/// broker's id. Changes are made by the active controller, which gets
+/// them relayed from the broker the client sent them to (the Admin client
+/// sends a broker's own configs to that broker): it must not require the
+/// id to be its own, as Kafka's controller does not.
+fn alterable_broker_resource(name: &str) -> Result<(), KafkaError> {
+    if name.is_empty() || name.parse::<i32>().is_ok_and(|id| id >= 0) {
+        Ok(())
+    } else {
+        Err(KafkaError::new(
+            ErrorCode::INVALID_REQUEST,
+            format!("Invalid broker name {name}: a broker id or the empty default."),
+        ))
+    }
+}
+
 /// The cluster-wide default resource ("") holds only the keys set as
 /// dynamic cluster defaults, each with that level's value and synonyms
 /// alone, as Kafka's ConfigHelper describes it (`perBrokerConfig = false`):
@@ -257,7 +273,7 @@ pub async fn alter_configs(
                     .set_topic_configs(&resource.resource_name, overrides, request.validate_only)
                     .await
             }
-            (None, RESOURCE_BROKER) => match broker_resource(broker, &resource.resource_name) {
+            (None, RESOURCE_BROKER) => match alterable_broker_resource(&resource.resource_name) {
                 Ok(_) => {
                     broker
                         .controller
@@ -339,7 +355,7 @@ pub async fn incremental_alter_configs(
                         Err(e) => Err(e.into()),
                     }
                 }
-                RESOURCE_BROKER => match broker_resource(broker, &resource.resource_name) {
+                RESOURCE_BROKER => match alterable_broker_resource(&resource.resource_name) {
                     Err(e) => Err(e),
                     Ok(_) => {
                         let image = broker.metadata.image();

@@ -25,6 +25,7 @@ use super::authz::{Access, Kind, Op};
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::clock::Clock;
+use crate::replica::replication_quota;
 use crate::replica::zero_copy::ZeroCopy;
 use crate::replica::Partition;
 use crate::stats::{add, record_count, BrokerStats};
@@ -39,6 +40,13 @@ struct Wanted {
     last_fetched_epoch: i32,
     /// For a follower's fetch: the divergence the leader found, if any.
     diverging: Option<(i32, i64)>,
+    /// For a follower's fetch: the topic throttles this partition's
+    /// replication on this leader (its bytes count towards the leader's
+    /// throttle rate)...
+    throttled: bool,
+    /// ...and the follower is outside the ISR (it gets no records while
+    /// the rate is over its bound).
+    outside_isr: bool,
 }
 
 /// Who fetches: a consumer reads up to the high watermark (or the last
@@ -129,6 +137,8 @@ pub async fn handle(
                             -1
                         },
                         diverging: None,
+                        throttled: false,
+                        outside_isr: false,
                     })
                     .collect(),
             }
@@ -163,6 +173,8 @@ pub async fn handle(
             ) {
                 Ok(f) => {
                     wanted.diverging = f.diverging;
+                    wanted.throttled = partition.settings().leader_throttled.contains(wanted.index);
+                    wanted.outside_isr = f.outside_isr;
                     outside_isr |= f.outside_isr;
                 }
                 Err(code) => wanted.partition = Err(code),
@@ -193,15 +205,33 @@ pub async fn handle(
             w.as_mut().enable();
         }
 
+        // Throttled followers get no records while the leader's
+        // replication throttle is over its rate (see `replication_quota`).
+        let config = broker.metadata.config();
+        let quota_config = replication_quota::rate_config(&config);
+        let throttling = topics
+            .iter()
+            .any(|t| t.partitions.iter().any(|p| p.throttled && p.outside_isr))
+            && broker.replicas.leader_quota.exceeded(
+                &quota_config,
+                config.leader_replication_throttled_rate(),
+                broker.now_ms(),
+            );
         let (responses, bytes, any_error) = read_all(
             &topics,
             max_bytes,
             fetcher,
             broker.clock(),
             context.zero_copy,
+            throttling,
         );
         if bytes >= min_bytes || any_error || Instant::now() >= deadline || wakeups.is_empty() {
             count_fetched(&topics, &responses, fetcher, context.zero_copy);
+            let throttled_bytes = throttled_bytes(&topics, &responses);
+            broker
+                .replicas
+                .leader_quota
+                .record(&quota_config, throttled_bytes, broker.now_ms());
             return ResponseBody::Fetch(FetchResponse {
                 responses,
                 ..Default::default()
@@ -260,12 +290,25 @@ fn count_fetched(
     }
 }
 
+/// The record bytes a follower's answer carries for its throttled
+/// partitions (`responses` lists the partitions of `topics` in order).
+fn throttled_bytes(topics: &[WantedTopic], responses: &[FetchableTopicResponse]) -> usize {
+    let wanted = topics.iter().flat_map(|t| t.partitions.iter());
+    let answered = responses.iter().flat_map(|t| t.partitions.iter());
+    wanted
+        .zip(answered)
+        .filter(|(w, _)| w.throttled)
+        .map(|(_, data)| data.records.as_ref().map_or(0, Bytes::len))
+        .sum()
+}
+
 fn read_all(
     topics: &[WantedTopic],
     max_bytes: usize,
     fetcher: Fetcher,
     clock: &Clock,
     zero_copy: Option<&ZeroCopy>,
+    throttling: bool,
 ) -> (Vec<FetchableTopicResponse>, usize, bool) {
     let mut budget = max_bytes;
     let mut total = 0usize;
@@ -279,8 +322,15 @@ fn read_all(
                 Ok(partition) => {
                     // KIP-74: until some partition has returned data, the
                     // first batch is returned whole even above the limits.
-                    let min_one_batch = total == 0;
-                    let limit = wanted.max_bytes.min(budget);
+                    // A throttled partition is read for nothing: its
+                    // offsets and watermarks, no records.
+                    let held = throttling && wanted.throttled && wanted.outside_isr;
+                    let min_one_batch = total == 0 && !held;
+                    let limit = if held {
+                        0
+                    } else {
+                        wanted.max_bytes.min(budget)
+                    };
                     match read_partition(
                         partition,
                         wanted,

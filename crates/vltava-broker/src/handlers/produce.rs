@@ -545,6 +545,8 @@ mod tests {
             max_decompressed_bytes: 1 << 20,
             producer_id_expiration_ms: 86_400_000,
             compression: None,
+            leader_throttled: Default::default(),
+            follower_throttled: Default::default(),
         }
     }
 

@@ -11,6 +11,7 @@
 pub mod leadership;
 pub mod producer_snapshot;
 pub mod producer_state;
+pub mod replication_quota;
 pub mod zero_copy;
 
 use std::collections::{HashMap, HashSet};
@@ -49,6 +50,10 @@ pub struct TopicSettings {
     /// compression.type other than "producer": the codec (and level)
     /// batches are stored with, recompressed on produce when they differ.
     pub compression: Option<(vltava_records::Compression, Option<i32>)>,
+    /// The topic's partitions whose replication this broker throttles as
+    /// a leader, and as a follower (see `replication_quota`).
+    pub leader_throttled: replication_quota::ThrottledReplicas,
+    pub follower_throttled: replication_quota::ThrottledReplicas,
 }
 
 /// Decompressed batches larger than this are refused on compacted topics
@@ -69,6 +74,15 @@ fn settings_from(effective: &EffectiveTopicConfig, broker: &BrokerConfig) -> Top
         max_decompressed_bytes: broker.socket_request_max_bytes().max(0) as usize,
         producer_id_expiration_ms: broker.producer_id_expiration_ms().into(),
         compression: topic_codec(effective),
+        // (Node 1 when node.id is unset, as `Broker` takes it.)
+        leader_throttled: replication_quota::ThrottledReplicas::parse(
+            &effective.leader_replication_throttled_replicas,
+            broker.node_id().unwrap_or(1),
+        ),
+        follower_throttled: replication_quota::ThrottledReplicas::parse(
+            &effective.follower_replication_throttled_replicas,
+            broker.node_id().unwrap_or(1),
+        ),
     }
 }
 
@@ -1033,6 +1047,10 @@ pub struct ReplicaManager {
     /// A sync failed for some partition: the next one looks at every topic,
     /// so the failed partition is tried again even if nothing touches it.
     full_sync_due: AtomicBool,
+    /// Replication throttles: bytes this broker sent as a leader, and
+    /// fetched as a follower, for throttled replicas.
+    pub leader_quota: replication_quota::ReplicationQuota,
+    pub follower_quota: replication_quota::ReplicationQuota,
 }
 
 /// Which topics a [`ReplicaManager::sync_scoped`] brings in line.
@@ -1124,6 +1142,8 @@ impl ReplicaManager {
             isr_check: Notify::new(),
             topic_settings: Mutex::new(TopicSettingsCache::default()),
             full_sync_due: AtomicBool::new(false),
+            leader_quota: Default::default(),
+            follower_quota: Default::default(),
         }
     }
 

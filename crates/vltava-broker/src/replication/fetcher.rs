@@ -29,7 +29,7 @@ use crate::clock::Clock;
 use crate::controller_channel::ControllerChannel;
 use crate::metadata_cache::MetadataCache;
 use crate::peers::Peers;
-use crate::replica::{Partition, ReplicaManager};
+use crate::replica::{replication_quota, Partition, ReplicaManager};
 
 /// What the fetcher tasks share.
 #[derive(Clone)]
@@ -126,6 +126,39 @@ async fn fetch_from(deps: FetcherDeps, leader: i32, mut shutdown: watch::Receive
             pause(backoff, &mut shutdown).await;
             continue;
         };
+        // The follower side of the replication throttle: while its rate is
+        // over the bound, throttled partitions this broker is not in the
+        // ISR of are left out of the fetch (see `replication_quota`).
+        let config = deps.metadata.config();
+        let quota_config = replication_quota::rate_config(&config);
+        let over = deps.replicas.follower_quota.exceeded(
+            &quota_config,
+            config.follower_replication_throttled_rate(),
+            deps.clock.now_ms(),
+        );
+        let partitions: Vec<(Arc<Partition>, i32)> = if over {
+            let image = deps.metadata.image();
+            partitions
+                .into_iter()
+                .filter(|(p, _)| {
+                    !p.settings().follower_throttled.contains(p.index)
+                        || image
+                            .partition(&p.topic, p.index)
+                            .is_some_and(|state| state.isr.contains(&deps.node_id))
+                })
+                .collect()
+        } else {
+            partitions
+        };
+        if partitions.is_empty() {
+            // Every partition waits for the throttle: a window's sample.
+            pause(
+                Duration::from_millis(quota_config.window_ms as u64),
+                &mut shutdown,
+            )
+            .await;
+            continue;
+        }
         let request = fetch_request_for(&deps, &partitions, wait, &config);
         let sent = tokio::select! {
             r = connection.send(&addr, &request, Some(FETCH_VERSION)) => r,
@@ -158,6 +191,10 @@ async fn fetch_from(deps: FetcherDeps, leader: i32, mut shutdown: watch::Receive
         }
         // Partitions the leader refused are held back for `backoff`, which
         // paces their retries; the others fetch on at once.
+        let throttled_bytes = throttled_bytes(&partitions, &response);
+        deps.replicas
+            .follower_quota
+            .record(&quota_config, throttled_bytes, deps.clock.now_ms());
         apply_response(&deps, &partitions, response, backoff, &mut held_back);
     }
 }
@@ -226,6 +263,24 @@ fn fetch_request_for(
         topics,
         ..Default::default()
     }
+}
+
+/// The record bytes of the answer's partitions that the topic throttles on
+/// this follower.
+fn throttled_bytes(asked: &[(Arc<Partition>, i32)], response: &FetchResponse) -> usize {
+    response
+        .responses
+        .iter()
+        .flat_map(|topic| topic.partitions.iter().map(move |data| (topic, data)))
+        .filter(|(topic, data)| {
+            asked.iter().any(|(p, _)| {
+                p.index == data.partition_index
+                    && (p.topic == topic.topic || Uuid(p.topic_id.0) == topic.topic_id)
+                    && p.settings().follower_throttled.contains(p.index)
+            })
+        })
+        .map(|(_, data)| data.records.as_ref().map_or(0, |r| r.len()))
+        .sum()
 }
 
 /// Appends, truncates or holds back each partition as the leader answered.
