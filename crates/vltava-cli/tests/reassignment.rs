@@ -475,12 +475,47 @@ async fn a_generated_plan_is_executed_and_verified() {
     std::fs::write(&plan_file, proposed.to_string()).unwrap();
     let plan = plan_file.to_str().unwrap();
 
-    // --execute, then --verify until every partition is complete.
-    let (ok, out, err) = reassign_tool(&bootstraps[0], &["--execute", plan]);
+    // --execute with a (generous) throttle, then --verify until every
+    // partition is complete.
+    let (ok, out, err) = reassign_tool(
+        &bootstraps[0],
+        &["--execute", plan, "--throttle", "100000000"],
+    );
     assert!(ok, "{out}{err}");
     assert!(
         out.contains("Submitted the reassignment of 5 partition(s)"),
         "{out}"
+    );
+    let override_of = |entries: &[vltava_client::ConfigEntry], key: &str| {
+        entries
+            .iter()
+            .find(|e| {
+                e.name == key
+                    && matches!(
+                        e.source,
+                        vltava_client::ConfigSource::DynamicTopic
+                            | vltava_client::ConfigSource::DynamicBroker
+                    )
+            })
+            .and_then(|e| e.value.clone())
+    };
+    let topic_configs = admin
+        .describe_configs(&vltava_client::ConfigResource::Topic("plan-a".into()))
+        .await
+        .unwrap();
+    let leader_list = override_of(&topic_configs, "leader.replication.throttled.replicas")
+        .expect("the leader side throttled");
+    // The current replicas (the sources) are on the leader list.
+    assert!(leader_list.split(',').count() >= 3, "{leader_list}");
+    let broker_configs = client_of(&bootstraps[1])
+        .await
+        .unwrap()
+        .describe_configs(&vltava_client::ConfigResource::Broker(2))
+        .await
+        .unwrap();
+    assert_eq!(
+        override_of(&broker_configs, "leader.replication.throttled.rate").as_deref(),
+        Some("100000000")
     );
     let verified = eventually(Duration::from_secs(60), "the plan complete", || {
         let b = bootstraps[0].clone();
@@ -494,6 +529,26 @@ async fn a_generated_plan_is_executed_and_verified() {
     assert!(
         verified.contains("5 of 5 partition(s) complete"),
         "{verified}"
+    );
+    // The complete --verify removed the throttles.
+    assert!(verified.contains("Throttles removed."), "{verified}");
+    let topic_configs = admin
+        .describe_configs(&vltava_client::ConfigResource::Topic("plan-a".into()))
+        .await
+        .unwrap();
+    assert_eq!(
+        override_of(&topic_configs, "leader.replication.throttled.replicas"),
+        None
+    );
+    let broker_configs = client_of(&bootstraps[1])
+        .await
+        .unwrap()
+        .describe_configs(&vltava_client::ConfigResource::Broker(2))
+        .await
+        .unwrap();
+    assert_eq!(
+        override_of(&broker_configs, "leader.replication.throttled.rate"),
+        None
     );
 
     // Every partition is on the planned replicas, broker 1 holds none,

@@ -87,6 +87,12 @@ pub struct ReassignArgs {
     /// The partition (with --list: only its reassignment).
     #[arg(long, value_parser = clap::value_parser!(i32).range(0..), required_unless_present_any = ["list", "generate", "execute", "verify"])]
     pub partition: Option<i32>,
+    /// With --execute: throttle the moving replicas to this many bytes/s,
+    /// as kafka-reassign-partitions --throttle does (the brokers' leader
+    /// and follower replication rates, and the topics' throttled replica
+    /// lists); a --verify that finds the plan complete removes it.
+    #[arg(long, value_name = "BYTES_PER_SEC", requires = "execute", value_parser = clap::value_parser!(i64).range(1..))]
+    pub throttle: Option<i64>,
     /// With --generate: the topics to move, comma-separated.
     #[arg(
         long,
@@ -309,13 +315,14 @@ async fn reassign(client: &mut Client, args: ReassignArgs, json: bool) -> Result
         partition,
         topics,
         brokers,
+        throttle,
         action,
     } = args;
     if action.generate {
         return generate_plan(client, &topics, &brokers, json).await;
     }
     if let Some(file) = &action.execute {
-        return execute_plan(client, file, json).await;
+        return execute_plan(client, file, throttle, json).await;
     }
     if let Some(file) = &action.verify {
         return verify_plan(client, file, json).await;
@@ -408,6 +415,7 @@ fn read_plan(file: &std::path::Path) -> Result<Vec<reassign_plan::Assignment>, T
 async fn execute_plan(
     client: &mut Client,
     file: &std::path::Path,
+    throttle: Option<i64>,
     json: bool,
 ) -> Result<(), ToolError> {
     let plan = read_plan(file)?;
@@ -422,6 +430,9 @@ async fn execute_plan(
                 .any(|a| a.topic == c.topic && a.partition == c.partition)
         })
         .collect();
+    if let Some(rate) = throttle {
+        set_throttles(client, &plan, &current, rate).await?;
+    }
     let moves: Vec<(TopicPartition, Option<Vec<i32>>)> = plan
         .iter()
         .map(|a| {
@@ -457,6 +468,145 @@ async fn execute_plan(
     } else {
         Err(ToolError::Input(format!("refused: {}", refused.join("; "))))
     }
+}
+
+/// The throttled replica lists of a move, per topic: the leader side on
+/// the current replicas (where the data comes from), the follower side on
+/// the ones joining (as kafka-reassign-partitions sets them).
+fn throttled_replicas(
+    plan: &[reassign_plan::Assignment],
+    current: &[reassign_plan::Assignment],
+) -> std::collections::BTreeMap<String, (Vec<String>, Vec<String>)> {
+    let mut lists: std::collections::BTreeMap<String, (Vec<String>, Vec<String>)> =
+        Default::default();
+    for a in plan {
+        let Some(now) = current
+            .iter()
+            .find(|c| c.topic == a.topic && c.partition == a.partition)
+        else {
+            continue;
+        };
+        let entry = lists.entry(a.topic.clone()).or_default();
+        for r in &now.replicas {
+            entry.0.push(format!("{}:{r}", a.partition));
+        }
+        for r in a.replicas.iter().filter(|r| !now.replicas.contains(r)) {
+            entry.1.push(format!("{}:{r}", a.partition));
+        }
+    }
+    lists
+}
+
+const THROTTLE_RATES: [&str; 2] = [
+    "leader.replication.throttled.rate",
+    "follower.replication.throttled.rate",
+];
+const THROTTLED_REPLICAS: [&str; 2] = [
+    "leader.replication.throttled.replicas",
+    "follower.replication.throttled.replicas",
+];
+
+async fn set_throttles(
+    client: &mut Client,
+    plan: &[reassign_plan::Assignment],
+    current: &[reassign_plan::Assignment],
+    rate: i64,
+) -> Result<(), ToolError> {
+    let mut brokers: Vec<i32> = plan
+        .iter()
+        .flat_map(|a| a.replicas.iter().copied())
+        .chain(current.iter().flat_map(|c| c.replicas.iter().copied()))
+        .collect();
+    brokers.sort_unstable();
+    brokers.dedup();
+    for id in brokers {
+        let ops: Vec<AlterConfigOp> = THROTTLE_RATES
+            .iter()
+            .map(|k| AlterConfigOp::Set(k.to_string(), rate.to_string()))
+            .collect();
+        client
+            .alter_configs(&ConfigResource::Broker(id), &ops)
+            .await?;
+    }
+    for (topic, (leader, follower)) in throttled_replicas(plan, current) {
+        let ops = vec![
+            AlterConfigOp::Set(THROTTLED_REPLICAS[0].into(), leader.join(",")),
+            AlterConfigOp::Set(THROTTLED_REPLICAS[1].into(), follower.join(",")),
+        ];
+        client
+            .alter_configs(&ConfigResource::Topic(topic), &ops)
+            .await?;
+    }
+    Ok(())
+}
+
+/// After a complete plan: the throttles `--execute --throttle` set go,
+/// from the topics and from every broker holding a replica of them, as
+/// kafka-reassign-partitions --verify removes them. A broker without a
+/// throttle is left as it is.
+async fn remove_throttles(
+    client: &mut Client,
+    plan: &[reassign_plan::Assignment],
+    topics: &[TopicMetadata],
+    json: bool,
+) -> Result<(), ToolError> {
+    let mut removed = false;
+    for topic in topics {
+        let entries = client
+            .describe_configs(&ConfigResource::Topic(topic.name.clone()))
+            .await?;
+        let set: Vec<&str> = THROTTLED_REPLICAS
+            .iter()
+            .copied()
+            .filter(|k| {
+                entries
+                    .iter()
+                    .any(|e| e.name == *k && e.source == ConfigSource::DynamicTopic)
+            })
+            .collect();
+        if !set.is_empty() {
+            let ops: Vec<AlterConfigOp> = set
+                .iter()
+                .map(|k| AlterConfigOp::Delete(k.to_string()))
+                .collect();
+            client
+                .alter_configs(&ConfigResource::Topic(topic.name.clone()), &ops)
+                .await?;
+            removed = true;
+        }
+    }
+    let mut brokers: Vec<i32> = plan
+        .iter()
+        .flat_map(|a| a.replicas.iter().copied())
+        .collect();
+    brokers.sort_unstable();
+    brokers.dedup();
+    for id in brokers {
+        let entries = client.describe_configs(&ConfigResource::Broker(id)).await?;
+        let set: Vec<&str> = THROTTLE_RATES
+            .iter()
+            .copied()
+            .filter(|k| {
+                entries
+                    .iter()
+                    .any(|e| e.name == *k && e.source == ConfigSource::DynamicBroker)
+            })
+            .collect();
+        if !set.is_empty() {
+            let ops: Vec<AlterConfigOp> = set
+                .iter()
+                .map(|k| AlterConfigOp::Delete(k.to_string()))
+                .collect();
+            client
+                .alter_configs(&ConfigResource::Broker(id), &ops)
+                .await?;
+            removed = true;
+        }
+    }
+    if removed && !json {
+        print("Throttles removed.\n")?;
+    }
+    Ok(())
 }
 
 async fn verify_plan(
@@ -534,7 +684,7 @@ async fn verify_plan(
         print(&text)?;
     }
     if complete == states.len() {
-        Ok(())
+        remove_throttles(client, &plan, &topics, json).await
     } else {
         Err(ToolError::Input(format!(
             "{} of {} partition(s) not yet where the plan puts them",
