@@ -813,6 +813,14 @@ impl BrokerConfig {
     }
 
     /// `http.lag.notifier.url`, `None` when empty (no notifications).
+    /// Whether `replica.selector.class` names the rack-aware selector
+    /// (the only value it accepts): leaders then send consumers with a
+    /// `client.rack` to a replica in their rack (KIP-392).
+    pub fn rack_aware_replica_selector(&self) -> bool {
+        self.text("replica.selector.class")
+            .is_some_and(|c| c == crate::defs::RACK_AWARE_REPLICA_SELECTOR)
+    }
+
     pub fn http_lag_notifier_url(&self) -> Option<String> {
         self.text("http.lag.notifier.url")
             .map(str::trim)

@@ -444,6 +444,9 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         "How often high watermarks are written to disk."),
     broker("replica.lag.time.max.ms", Long, Some("30000"), High, ReadOnly,
         "A follower that has not caught up for this long leaves the ISR."),
+    broker("replica.selector.class", ConfigType::String, None, Medium, ReadOnly,
+        "Replica selector for consumers with client.rack (KIP-392): RackAwareReplicaSelector, or unset.")
+        .check(Validator::OneOf(&[RACK_AWARE_REPLICA_SELECTOR])),
     broker("replica.socket.receive.buffer.bytes", Int, Some("65536"), High, ReadOnly,
         "Socket receive buffer of follower connections."),
     broker("replica.socket.timeout.ms", Int, Some("30000"), High, ReadOnly,
@@ -591,6 +594,11 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     broker("unclean.leader.election.enable", Boolean, Some("false"), High, ClusterWide,
         "Broker default for unclean.leader.election.enable."),
 ];
+
+/// The one `replica.selector.class` Vltava has (Kafka's class name): a
+/// consumer is sent to a replica in its own rack (KIP-392).
+pub const RACK_AWARE_REPLICA_SELECTOR: &str =
+    "org.apache.kafka.common.replica.RackAwareReplicaSelector";
 
 /// Topic keys that have no broker-level counterpart: their default comes
 /// from the topic table alone.

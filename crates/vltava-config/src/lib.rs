@@ -118,7 +118,8 @@ mod types;
 pub use alter::{incremental_alter_topic, AlterConfigOp, AlterOpType};
 pub use broker::{BrokerConfig, ProcessRoles, STANDARD_AUTHORIZER};
 pub use defs::{
-    broker_def, topic_def, BROKER_CONFIGS, TOPIC_CONFIGS, TOPIC_CONFIGS_WITHOUT_BROKER_SYNONYM,
+    broker_def, topic_def, BROKER_CONFIGS, RACK_AWARE_REPLICA_SELECTOR, TOPIC_CONFIGS,
+    TOPIC_CONFIGS_WITHOUT_BROKER_SYNONYM,
 };
 pub use describe::{DescribedConfig, DescribedSynonym};
 pub use error::{ConfigError, Scope, INVALID_CONFIG, INVALID_REQUEST};

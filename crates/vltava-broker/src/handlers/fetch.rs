@@ -53,8 +53,19 @@ struct Wanted {
 /// stable offset), a follower replica up to the log end.
 #[derive(Clone, Copy)]
 enum Fetcher {
-    Consumer { read_committed: bool },
+    /// `any_replica`: Fetch v11+, which a follower may answer (KIP-392).
+    Consumer {
+        read_committed: bool,
+        any_replica: bool,
+    },
     Follower,
+}
+
+/// KIP-392 on a leader with `replica.selector.class` set: the consumer's
+/// `client.rack`, and the rack of every unfenced broker.
+struct RackSelector {
+    client_rack: String,
+    racks: std::collections::HashMap<i32, Option<String>>,
 }
 
 struct WantedTopic {
@@ -187,8 +198,23 @@ pub async fn handle(
     } else {
         Fetcher::Consumer {
             read_committed: request.isolation_level == 1,
+            any_replica: version >= 11,
         }
     };
+    let selector = (matches!(fetcher, Fetcher::Consumer { .. })
+        && version >= 11
+        && !request.rack_id.is_empty()
+        && broker.metadata.config().rack_aware_replica_selector())
+    .then(|| RackSelector {
+        client_rack: request.rack_id.clone(),
+        racks: broker
+            .metadata
+            .image()
+            .active_brokers()
+            .into_iter()
+            .map(|b| (b.id, b.rack.clone()))
+            .collect(),
+    });
     loop {
         // Arm the wake-ups before reading, so an append that lands between
         // the read and the wait is not missed.
@@ -217,16 +243,25 @@ pub async fn handle(
                 config.leader_replication_throttled_rate(),
                 broker.now_ms(),
             );
-        let (responses, bytes, any_error) = read_all(
+        let (mut responses, bytes, any_error) = read_all(
             &topics,
             max_bytes,
             fetcher,
             broker.clock(),
             context.zero_copy,
             throttling,
+            selector.as_ref(),
         );
         if bytes >= min_bytes || any_error || Instant::now() >= deadline || wakeups.is_empty() {
             count_fetched(&topics, &responses, fetcher, context.zero_copy);
+            if version < 12 {
+                // KIP-951's CurrentLeader is a tagged field of v12+: older
+                // answers carry only the error (which sends the client to
+                // its metadata for the new leader).
+                for data in responses.iter_mut().flat_map(|t| t.partitions.iter_mut()) {
+                    data.current_leader = Default::default();
+                }
+            }
             let throttled_bytes = throttled_bytes(&topics, &responses);
             broker
                 .replicas
@@ -309,6 +344,7 @@ fn read_all(
     clock: &Clock,
     zero_copy: Option<&ZeroCopy>,
     throttling: bool,
+    selector: Option<&RackSelector>,
 ) -> (Vec<FetchableTopicResponse>, usize, bool) {
     let mut budget = max_bytes;
     let mut total = 0usize;
@@ -331,15 +367,13 @@ fn read_all(
                     } else {
                         wanted.max_bytes.min(budget)
                     };
-                    match read_partition(
-                        partition,
-                        wanted,
-                        limit,
-                        min_one_batch,
+                    let context = ReadContext {
                         fetcher,
-                        clock.now_ms(),
+                        now_ms: clock.now_ms(),
                         zero_copy,
-                    ) {
+                        selector,
+                    };
+                    match read_partition(partition, wanted, limit, min_one_batch, &context) {
                         Ok(data) => {
                             let n = data.records.as_ref().map_or(0, Bytes::len);
                             total += n;
@@ -383,20 +417,38 @@ fn read_all(
     (responses, total, any_error)
 }
 
+/// What every partition read of one request shares.
+struct ReadContext<'a> {
+    fetcher: Fetcher,
+    now_ms: i64,
+    zero_copy: Option<&'a ZeroCopy>,
+    selector: Option<&'a RackSelector>,
+}
+
 fn read_partition(
     partition: &Partition,
     wanted: &Wanted,
     limit: usize,
     min_one_batch: bool,
-    fetcher: Fetcher,
-    now_ms: i64,
-    zero_copy: Option<&ZeroCopy>,
+    context: &ReadContext<'_>,
 ) -> Result<PartitionData, (ErrorCode, i64, i64)> {
+    let ReadContext {
+        fetcher,
+        now_ms,
+        zero_copy,
+        selector,
+    } = *context;
     let read_committed = match fetcher {
-        Fetcher::Consumer { read_committed } => {
-            partition
-                .check_leader(wanted.current_leader_epoch)
-                .map_err(|e| (e.code, -1, -1))?;
+        Fetcher::Consumer {
+            read_committed,
+            any_replica,
+        } => {
+            let checked = if any_replica {
+                partition.check_readable(wanted.current_leader_epoch)
+            } else {
+                partition.check_leader(wanted.current_leader_epoch)
+            };
+            checked.map_err(|e| (e.code, -1, -1))?;
             read_committed
         }
         Fetcher::Follower => false,
@@ -421,13 +473,35 @@ fn read_partition(
         Fetcher::Consumer { .. } => partition.last_stable_offset(now_ms),
         Fetcher::Follower => -1,
     };
+    // KIP-392: a consumer in another rack than this leader's is sent to a
+    // follower in its own, and gets no records here.
+    if let Some(selector) = selector {
+        if let Some(replica) = partition.preferred_read_replica(
+            &selector.client_rack,
+            wanted.fetch_offset,
+            now_ms,
+            |id| selector.racks.get(&id).cloned(),
+        ) {
+            return Ok(PartitionData {
+                partition_index: wanted.index,
+                high_watermark,
+                last_stable_offset: last_stable,
+                log_start_offset: partition.log_start_offset(),
+                preferred_read_replica: replica,
+                records: Some(Bytes::new()),
+                ..Default::default()
+            });
+        }
+    }
     let upper = match fetcher {
         Fetcher::Follower => partition.log().log_end_offset(),
         Fetcher::Consumer {
             read_committed: true,
+            ..
         } => last_stable,
         Fetcher::Consumer {
             read_committed: false,
+            ..
         } => high_watermark,
     };
     let read = partition.read_for(wanted.fetch_offset, limit, upper, min_one_batch, zero_copy);

@@ -147,6 +147,67 @@ impl Partition {
         Ok(epoch)
     }
 
+    /// A consumer's fetch from a follower (KIP-392, Fetch v11+): allowed
+    /// when the request's leader epoch is this replica's (KIP-320 checks as
+    /// on the leader). On the leader, the same as `check_leader`.
+    pub fn check_readable(&self, current_leader_epoch: i32) -> Result<i32, KafkaError> {
+        let role = self.role();
+        let epoch = match &*role {
+            Role::Leader(l) => l.leader_epoch(),
+            Role::Follower { leader_epoch, .. } => *leader_epoch,
+            Role::Offline { .. } => return Err(not_leader(self, &role)),
+        };
+        check_leader_epoch(epoch, current_leader_epoch).map_err(|m| {
+            KafkaError::new(
+                epoch_error(m),
+                format!("leader epoch {current_leader_epoch} of the request, {epoch} here"),
+            )
+        })?;
+        Ok(epoch)
+    }
+
+    /// The replica a consumer in `client_rack` should fetch from instead of
+    /// this leader (KIP-392, Kafka's RackAwareReplicaSelector), if any:
+    /// none when the client names no rack, when no replica is in its rack,
+    /// or when the leader is; otherwise the most caught-up in-sync
+    /// follower in that rack, among those alive (`rack_of` gives the rack
+    /// of an unfenced broker, `None` for others) whose log reaches
+    /// `fetch_offset`.
+    pub fn preferred_read_replica(
+        &self,
+        client_rack: &str,
+        fetch_offset: i64,
+        now_ms: i64,
+        rack_of: impl Fn(i32) -> Option<Option<String>>,
+    ) -> Option<i32> {
+        if client_rack.is_empty() {
+            return None;
+        }
+        let role = self.role();
+        let Role::Leader(l) = &*role else {
+            return None;
+        };
+        let in_rack = |id: i32| rack_of(id).flatten().is_some_and(|r| r == client_rack);
+        if in_rack(l.local_id()) {
+            return None;
+        }
+        l.isr()
+            .iter()
+            .copied()
+            .filter(|&id| id != l.local_id() && in_rack(id))
+            .filter_map(|id| l.follower(id).map(|f| (id, f)))
+            .filter(|(_, f)| f.log_end_offset >= fetch_offset)
+            // Most caught up: the highest log end, then the most recently
+            // caught up.
+            .max_by_key(|(_, f)| {
+                (
+                    f.log_end_offset,
+                    f.last_caught_up_ms.map_or(i64::MIN, |t| t - now_ms),
+                )
+            })
+            .map(|(id, _)| id)
+    }
+
     /// Checks a client request's leader epoch (KIP-320) and that this broker
     /// leads; returns the epoch it leads in.
     pub fn check_leader(&self, current_leader_epoch: i32) -> Result<i32, KafkaError> {

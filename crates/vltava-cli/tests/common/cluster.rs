@@ -200,6 +200,12 @@ impl Cluster {
     /// `brokers` is 0) and then `brokers` broker-only nodes, every one with
     /// the `extra` config lines.
     pub fn start_with(voters: i32, brokers: i32, extra: &str) -> Cluster {
+        Cluster::start_with_each(voters, brokers, |_| extra.to_string())
+    }
+
+    /// Like [`Cluster::start_with`], with each node's own extra config
+    /// lines (`extra(id)`), e.g. its `broker.rack`.
+    pub fn start_with_each(voters: i32, brokers: i32, extra: impl Fn(i32) -> String) -> Cluster {
         let temp = tempfile::tempdir().expect("temp dir");
         let out = vltava()
             .args(["storage", "random-uuid"])
@@ -228,7 +234,7 @@ impl Cluster {
                 (true, _) => "controller",
                 (false, _) => "broker",
             };
-            cluster.add_node(id, port, roles, extra);
+            cluster.add_node(id, port, roles, &extra(id));
         }
         for node in &mut cluster.nodes {
             node.start();
