@@ -11,7 +11,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::cluster::{
-    check_acked, client_of, converged, eventually, values_by_offset, vltava, Cluster, Node,
+    check_acked, client_of, converged, eventually, serial, values_by_offset, vltava, Cluster, Node,
 };
 use vltava_client::protocol::messages::alter_partition_reassignments_request::{
     ReassignablePartition, ReassignableTopic,
@@ -111,6 +111,7 @@ fn reassign_tool(bootstrap: &str, args: &[&str]) -> (bool, String, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partition_moves_to_other_brokers_with_every_acknowledged_record() {
+    let _serial = serial().await;
     let mut cluster = Cluster::start_with(3, 0, "replica.lag.time.max.ms=3000\n");
     converged(&cluster, &[1, 2, 3], &[1, 2, 3]).await;
     let bootstraps: Vec<String> = cluster.nodes.iter().map(Node::bootstrap).collect();
@@ -232,6 +233,7 @@ async fn a_partition_moves_to_other_brokers_with_every_acknowledged_record() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reassignment_is_cancelled_and_bad_ones_are_refused() {
+    let _serial = serial().await;
     let mut cluster = Cluster::start_with(3, 0, "replica.lag.time.max.ms=3000\n");
     let controller = converged(&cluster, &[1, 2, 3], &[1, 2, 3]).await;
     let bootstraps: Vec<String> = cluster.nodes.iter().map(Node::bootstrap).collect();
@@ -314,7 +316,20 @@ async fn a_reassignment_is_cancelled_and_bad_ones_are_refused() {
         ),
         (vec![down, home], vec![down], vec![])
     );
-    let p = partition_of(&live[0], "stays").await.unwrap();
+    // (The node's metadata image may trail the controller's a moment.)
+    let p = eventually(
+        Duration::from_secs(10),
+        "the reassignment in metadata",
+        || {
+            let b = live[0].clone();
+            async move {
+                partition_of(&b, "stays")
+                    .await
+                    .filter(|p| p.replicas == vec![down, home])
+            }
+        },
+    )
+    .await;
     assert_eq!(
         (p.replicas, p.isr, p.leader),
         (vec![down, home], vec![home], home)
@@ -409,6 +424,7 @@ async fn a_reassignment_is_cancelled_and_bad_ones_are_refused() {
 /// until complete; the data is on the planned replicas afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_generated_plan_is_executed_and_verified() {
+    let _serial = serial().await;
     let cluster = Cluster::start_with(3, 0, "replica.lag.time.max.ms=3000\n");
     converged(&cluster, &[1, 2, 3], &[1, 2, 3]).await;
     let bootstraps: Vec<String> = cluster.nodes.iter().map(Node::bootstrap).collect();
@@ -592,6 +608,7 @@ async fn a_generated_plan_is_executed_and_verified() {
 /// it can once the throttle is removed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_throttled_reassignment_catches_up_at_the_throttled_rate() {
+    let _serial = serial().await;
     use vltava_client::{AlterConfigOp, ConfigResource};
     // Small fetches and a short rate window, so the throttle shows within
     // seconds: 64 KiB per fetch, a rate over the last 2 one-second samples.

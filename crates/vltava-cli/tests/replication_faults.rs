@@ -31,7 +31,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::cluster::{check_acked, client_of, converged, eventually, vltava, Cluster, Node};
+use common::cluster::{
+    check_acked, client_of, converged, eventually, serial, vltava, Cluster, Node,
+};
 use vltava_client::batches::{build_batch, decode_fetched};
 use vltava_client::protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use vltava_client::protocol::messages::ProduceRequest;
@@ -41,17 +43,6 @@ use vltava_client::{
     ConnectionConfig, ErrorCode, NewTopic, ProducerRecord,
 };
 use vltava_storage::{Log, LogConfig, LogOpenOptions};
-
-// ---- running one test at a time ------------------------------------------
-
-// An async-aware lock: it is held across the whole test, awaits
-// included; a test that panicked releases it (no poisoning).
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// Held for a whole test.
-async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().await
-}
 
 // ---- topics and metadata -------------------------------------------------
 

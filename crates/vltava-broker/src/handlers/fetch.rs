@@ -233,16 +233,24 @@ pub async fn handle(
 
         // Throttled followers get no records while the leader's
         // replication throttle is over its rate (see `replication_quota`).
-        let config = broker.metadata.config();
-        let quota_config = replication_quota::rate_config(&config);
-        let throttling = topics
-            .iter()
-            .any(|t| t.partitions.iter().any(|p| p.throttled && p.outside_isr))
-            && broker.replicas.leader_quota.exceeded(
-                &quota_config,
+        // (Only a follower's fetch can list throttled partitions: a
+        // consumer's reads no config for this.)
+        let throttle = matches!(fetcher, Fetcher::Follower).then(|| {
+            let config = broker.metadata.config();
+            (
+                replication_quota::rate_config(&config),
                 config.leader_replication_throttled_rate(),
-                broker.now_ms(),
-            );
+            )
+        });
+        let throttling = throttle.as_ref().is_some_and(|(quota_config, rate)| {
+            topics
+                .iter()
+                .any(|t| t.partitions.iter().any(|p| p.throttled && p.outside_isr))
+                && broker
+                    .replicas
+                    .leader_quota
+                    .exceeded(quota_config, *rate, broker.now_ms())
+        });
         let (mut responses, bytes, any_error) = read_all(
             &topics,
             max_bytes,
@@ -262,11 +270,13 @@ pub async fn handle(
                     data.current_leader = Default::default();
                 }
             }
-            let throttled_bytes = throttled_bytes(&topics, &responses);
-            broker
-                .replicas
-                .leader_quota
-                .record(&quota_config, throttled_bytes, broker.now_ms());
+            if let Some((quota_config, _)) = &throttle {
+                let throttled_bytes = throttled_bytes(&topics, &responses);
+                broker
+                    .replicas
+                    .leader_quota
+                    .record(quota_config, throttled_bytes, broker.now_ms());
+            }
             return ResponseBody::Fetch(FetchResponse {
                 responses,
                 ..Default::default()

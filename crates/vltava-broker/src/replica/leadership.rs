@@ -77,6 +77,18 @@ fn epoch_error(mismatch: EpochMismatch) -> ErrorCode {
     }
 }
 
+/// A request's leader epoch against `epoch`, the one this replica is in
+/// (KIP-320); `epoch` when they agree (or the request names none).
+fn request_epoch_checked(epoch: i32, current_leader_epoch: i32) -> Result<i32, KafkaError> {
+    check_leader_epoch(epoch, current_leader_epoch).map_err(|m| {
+        KafkaError::new(
+            epoch_error(m),
+            format!("leader epoch {current_leader_epoch} of the request, {epoch} here"),
+        )
+    })?;
+    Ok(epoch)
+}
+
 impl Partition {
     fn role(&self) -> std::sync::MutexGuard<'_, Role> {
         self.role.lock().unwrap_or_else(|e| e.into_inner())
@@ -137,14 +149,7 @@ impl Partition {
     /// may answer (OffsetsForLeaderEpoch from the "debug" replica id).
     /// Returns that epoch.
     pub fn check_epoch(&self, current_leader_epoch: i32) -> Result<i32, KafkaError> {
-        let epoch = self.leader_epoch();
-        check_leader_epoch(epoch, current_leader_epoch).map_err(|m| {
-            KafkaError::new(
-                epoch_error(m),
-                format!("leader epoch {current_leader_epoch} of the request, {epoch} here"),
-            )
-        })?;
-        Ok(epoch)
+        request_epoch_checked(self.leader_epoch(), current_leader_epoch)
     }
 
     /// A consumer's fetch from a follower (KIP-392, Fetch v11+): allowed
@@ -157,13 +162,7 @@ impl Partition {
             Role::Follower { leader_epoch, .. } => *leader_epoch,
             Role::Offline { .. } => return Err(not_leader(self, &role)),
         };
-        check_leader_epoch(epoch, current_leader_epoch).map_err(|m| {
-            KafkaError::new(
-                epoch_error(m),
-                format!("leader epoch {current_leader_epoch} of the request, {epoch} here"),
-            )
-        })?;
-        Ok(epoch)
+        request_epoch_checked(epoch, current_leader_epoch)
     }
 
     /// The replica a consumer in `client_rack` should fetch from instead of
@@ -215,16 +214,7 @@ impl Partition {
         let Role::Leader(l) = &*role else {
             return Err(not_leader(self, &role));
         };
-        check_leader_epoch(l.leader_epoch(), current_leader_epoch).map_err(|m| {
-            KafkaError::new(
-                epoch_error(m),
-                format!(
-                    "leader epoch {current_leader_epoch} of the request, {} here",
-                    l.leader_epoch()
-                ),
-            )
-        })?;
-        Ok(l.leader_epoch())
+        request_epoch_checked(l.leader_epoch(), current_leader_epoch)
     }
 
     /// The epoch to stamp on an append, if this broker leads; and whether

@@ -552,28 +552,14 @@ async fn remove_throttles(
 ) -> Result<(), ToolError> {
     let mut removed = false;
     for topic in topics {
-        let entries = client
-            .describe_configs(&ConfigResource::Topic(topic.name.clone()))
-            .await?;
-        let set: Vec<&str> = THROTTLED_REPLICAS
-            .iter()
-            .copied()
-            .filter(|k| {
-                entries
-                    .iter()
-                    .any(|e| e.name == *k && e.source == ConfigSource::DynamicTopic)
-            })
-            .collect();
-        if !set.is_empty() {
-            let ops: Vec<AlterConfigOp> = set
-                .iter()
-                .map(|k| AlterConfigOp::Delete(k.to_string()))
-                .collect();
-            client
-                .alter_configs(&ConfigResource::Topic(topic.name.clone()), &ops)
-                .await?;
-            removed = true;
-        }
+        let resource = ConfigResource::Topic(topic.name.clone());
+        removed |= delete_overrides(
+            client,
+            &resource,
+            &THROTTLED_REPLICAS,
+            ConfigSource::DynamicTopic,
+        )
+        .await?;
     }
     let mut brokers: Vec<i32> = plan
         .iter()
@@ -582,31 +568,40 @@ async fn remove_throttles(
     brokers.sort_unstable();
     brokers.dedup();
     for id in brokers {
-        let entries = client.describe_configs(&ConfigResource::Broker(id)).await?;
-        let set: Vec<&str> = THROTTLE_RATES
-            .iter()
-            .copied()
-            .filter(|k| {
-                entries
-                    .iter()
-                    .any(|e| e.name == *k && e.source == ConfigSource::DynamicBroker)
-            })
-            .collect();
-        if !set.is_empty() {
-            let ops: Vec<AlterConfigOp> = set
-                .iter()
-                .map(|k| AlterConfigOp::Delete(k.to_string()))
-                .collect();
-            client
-                .alter_configs(&ConfigResource::Broker(id), &ops)
-                .await?;
-            removed = true;
-        }
+        let resource = ConfigResource::Broker(id);
+        removed |= delete_overrides(
+            client,
+            &resource,
+            &THROTTLE_RATES,
+            ConfigSource::DynamicBroker,
+        )
+        .await?;
     }
     if removed && !json {
         print("Throttles removed.\n")?;
     }
     Ok(())
+}
+
+/// Deletes those of `keys` that `resource` has set at `source` (its own
+/// dynamic level); whether there were any.
+async fn delete_overrides(
+    client: &mut Client,
+    resource: &ConfigResource,
+    keys: &[&str],
+    source: ConfigSource,
+) -> Result<bool, ToolError> {
+    let entries = client.describe_configs(resource).await?;
+    let ops: Vec<AlterConfigOp> = keys
+        .iter()
+        .filter(|k| entries.iter().any(|e| e.name == **k && e.source == source))
+        .map(|k| AlterConfigOp::Delete(k.to_string()))
+        .collect();
+    if ops.is_empty() {
+        return Ok(false);
+    }
+    client.alter_configs(resource, &ops).await?;
+    Ok(true)
 }
 
 async fn verify_plan(

@@ -426,3 +426,13 @@ pub fn check_acked(
         assert_eq!(copies, 1, "{what}: {value} appears {copies} times");
     }
 }
+
+// An async-aware lock: it is held across the whole test, awaits
+// included; a test that panicked releases it (no poisoning).
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Held for a whole test, so that the clusters of one test binary's tests
+/// do not share the machine's cores with each other.
+pub async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().await
+}
