@@ -51,12 +51,15 @@ class Broker:
 
     PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 
-    def __init__(self, settings=(), nofile=None, listeners=None):
+    def __init__(self, settings=(), nofile=None, listeners=None, advertise=False):
         if not BIN.exists():
             raise RuntimeError(f"{BIN} does not exist: run `cargo build -p vltava` or set VLTAVA_BIN")
         self.dir = Path(tempfile.mkdtemp(prefix="vltava-ext-"))
         self.settings = list(settings)
         self.nofile = nofile  # RLIMIT_NOFILE for the broker process
+        # advertise: set advertised.listeners to the listeners' addresses
+        # (as a static setting, the way a Kafka properties file names it).
+        self.advertise = advertise
         self.listeners = {}  # NAME -> (protocol, [settings])
         for name, spec in (listeners or {}).items():
             name = name.upper()
@@ -91,10 +94,11 @@ class Broker:
         return f"127.0.0.1:{self.ports[name.upper()]}"
 
     def _listener_args(self):
-        if not self.listeners:
-            return ["--listen", self.bootstrap]
         spec = ",".join(f"{name}://127.0.0.1:{port}" for name, port in self.ports.items())
-        args = ["--set", f"listeners={spec}"]
+        advertised = ["--set", f"advertised.listeners={spec}"] if self.advertise else []
+        if not self.listeners:
+            return ["--listen", self.bootstrap, *advertised]
+        args = ["--set", f"listeners={spec}", *advertised]
         if any(name != protocol for name, (protocol, _) in self.listeners.items()):
             mapping = {p: p for p in self.PROTOCOLS}
             mapping.update({name: protocol for name, (protocol, _) in self.listeners.items()})

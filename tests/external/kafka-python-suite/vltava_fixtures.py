@@ -1,5 +1,5 @@
 """Stands in for kafka-python's test/integration/fixtures.py so that its own
-integration tests (test_ssl_integration.py, test_sasl_integration.py) run,
+integration tests (every module of test/integration/) run,
 unchanged, against a `vltava server` instead of a Kafka it downloads and
 starts with Java.
 
@@ -20,7 +20,10 @@ settings follow Kafka's fixture: sasl.enabled.mechanisms=<the mechanism>,
 PLAIN users in the listener's JAAS config (user_alice), SCRAM credentials
 for alice (`vltava users scram set`), StandardAuthorizer with
 allow.everyone.if.no.acl.found=true, num.partitions from `partitions`,
-certificates from `vltava dev-certs` (ca.pem is copied to <ssl_dir>/ca-cert).
+certificates from `vltava dev-certs` (ca.pem is copied to <ssl_dir>/ca-cert),
+and from Kafka's fixture template: node.id = the broker id the tests give
+(0), advertised.listeners, group.min.session.timeout.ms=1000,
+group.initial.rebalance.delay.ms=0, offsets.topic.num.partitions=2.
 """
 
 import base64
@@ -220,11 +223,17 @@ class KafkaFixture(Fixture):
 
     def _settings(self):
         settings = [
+            f"node.id={self.broker_id}",
             f"num.partitions={self.partitions}",
             f"default.replication.factor={self.replicas}",
             f"auto.create.topics.enable={'true' if self.auto_create_topic else 'false'}",
             "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
             "allow.everyone.if.no.acl.found=true",
+            # As kafka-python's own broker template sets them for its tests.
+            "group.min.session.timeout.ms=1000",
+            "group.initial.rebalance.delay.ms=0",
+            "offsets.topic.num.partitions=2",
+            "replica.lag.time.max.ms=1000",
         ]
         listener = []
         if self.ssl_enabled:
@@ -252,7 +261,7 @@ class KafkaFixture(Fixture):
         settings, listener = self._settings()
         listeners = {} if self.transport == "PLAINTEXT" else {self.transport: listener}
         self.out(f"starting {BIN} ({self.transport}, {self.sasl_mechanism})")
-        self.broker = Broker(settings=settings, listeners=listeners)
+        self.broker = Broker(settings=settings, listeners=listeners, advertise=True)
         self.child = _Child(self.broker)
         self.port = self.broker.ports[self.transport]
         if self.sasl_enabled and self.sasl_mechanism.startswith("SCRAM-SHA-"):
