@@ -15,7 +15,7 @@ use tracing::{info, warn};
 use vltava_config::{BrokerConfig, ProcessRoles, TopicConfig};
 use vltava_metadata::{Endpoint, MetadataImage};
 use vltava_quorum::driver::{Quorum, QuorumConfig};
-use vltava_storage::{KafkaUuid, LogManager, LogManagerOptions, MetaProperties};
+use vltava_storage::{KafkaUuid, LogDirs, LogManagerOptions, MetaProperties};
 
 use crate::clock::Clock;
 use crate::controller::metadata_log::{MetadataLog, METADATA_DIR};
@@ -110,6 +110,79 @@ fn quorum_config(
     q
 }
 
+/// The broker's log directories: `data_dir` (where the metadata log lives
+/// unless `metadata.log.dir` says otherwise) first, then every other
+/// directory of `log.dirs`, in its order.
+pub fn data_dirs(config: &BrokerConfig, data_dir: &Path) -> Vec<PathBuf> {
+    let mut dirs = vec![data_dir.to_path_buf()];
+    if config.get("log.dirs").is_some() {
+        for dir in config.log_dirs() {
+            let dir = PathBuf::from(dir);
+            if !dirs.contains(&dir) {
+                dirs.push(dir);
+            }
+        }
+    }
+    dirs
+}
+
+/// Each log directory with its `directory.id`. The first one is already
+/// formatted (the caller checked its identity); another one that is empty
+/// is formatted now for this node and cluster (a disk added to
+/// `log.dirs`), one formatted for another node or cluster is refused, and
+/// one without a `directory.id` (formatted before KIP-858) gets one.
+fn identify_log_dirs(
+    dirs: &[PathBuf],
+    node_id: i32,
+    cluster_id: &str,
+) -> Result<Vec<(PathBuf, KafkaUuid)>, StartError> {
+    let mut out: Vec<(PathBuf, KafkaUuid)> = Vec::with_capacity(dirs.len());
+    for dir in dirs {
+        let fail = |e: &dyn std::fmt::Display| StartError(format!("{}: {e}", dir.display()));
+        std::fs::create_dir_all(dir).map_err(|e| fail(&e))?;
+        let meta = vltava_storage::read_meta_properties(dir).map_err(|e| fail(&e))?;
+        let id = match meta {
+            Some(meta) if meta.node_id != node_id || meta.cluster_id != cluster_id => {
+                return Err(StartError(format!(
+                    "{} belongs to node {} of cluster {}, but this is node {node_id} of cluster {cluster_id}",
+                    dir.display(),
+                    meta.node_id,
+                    meta.cluster_id
+                )))
+            }
+            Some(MetaProperties {
+                directory_id: Some(id),
+                ..
+            }) => id,
+            found => {
+                let id = KafkaUuid::random();
+                vltava_storage::write_meta_properties(
+                    dir,
+                    &MetaProperties {
+                        node_id,
+                        cluster_id: cluster_id.to_string(),
+                        directory_id: Some(id),
+                    },
+                )
+                .map_err(|e| fail(&e))?;
+                if found.is_none() {
+                    info!(dir = %dir.display(), "formatted a new log directory");
+                }
+                id
+            }
+        };
+        if let Some((other, _)) = out.iter().find(|(_, seen)| *seen == id) {
+            return Err(StartError(format!(
+                "{} and {} have the same directory.id {id}: one was copied from the other",
+                other.display(),
+                dir.display()
+            )));
+        }
+        out.push((dir.clone(), id));
+    }
+    Ok(out)
+}
+
 impl Broker {
     /// Opens the data directory on the system clock (see `open_with_clock`).
     pub async fn open(config: BrokerConfig, data_dir: &Path) -> Result<Arc<Broker>, StartError> {
@@ -178,6 +251,7 @@ impl Broker {
         // The TLS and SASL of the connections this node opens to the other
         // nodes, checked before anything is opened.
         let outbound = OutboundSecurity::from_config(&config, roles.broker).map_err(StartError)?;
+        let config_dirs = data_dirs(&config, data_dir);
         std::fs::create_dir_all(data_dir)
             .map_err(|e| fail(&format!("cannot create {}", data_dir.display()), &e))?;
         let cluster_id = match vltava_storage::read_meta_properties(data_dir)
@@ -255,9 +329,10 @@ impl Broker {
         let group_config = coordinator_config(&dynamic);
         let txn_settings = txn_config(&dynamic);
         let default_log_config = log_config_from(&TopicConfig::new().resolve(&dynamic));
+        let dirs = identify_log_dirs(&config_dirs, node_id, &cluster_id)?;
         let logs = tokio::task::block_in_place(|| {
-            LogManager::open(
-                data_dir,
+            LogDirs::open(
+                &dirs,
                 LogManagerOptions {
                     default_config: default_log_config,
                     ..LogManagerOptions::default()
@@ -266,8 +341,10 @@ impl Broker {
             )
         })
         .map_err(|e| fail("opening the partition logs", &e))?;
-        if !logs.had_clean_shutdown() && !logs.logs().is_empty() {
-            warn!("the last shutdown was not clean: partition logs were recovered");
+        for d in logs.dirs() {
+            if !d.logs.had_clean_shutdown() && !d.logs.logs().is_empty() {
+                warn!(dir = %d.path.display(), "the last shutdown was not clean: partition logs were recovered");
+            }
         }
         let replicas = Arc::new(ReplicaManager::new(Arc::new(logs)));
 
@@ -495,11 +572,10 @@ impl Broker {
         }
     }
 
-    /// Total and usable bytes of the file system holding the data
-    /// directory, as Kafka's `FileStore` reports them; -1 when it cannot
-    /// tell.
-    pub fn data_dir_space(&self) -> (i64, i64) {
-        file_system_space(self.replicas.log_manager().dir()).unwrap_or((-1, -1))
+    /// Total and usable bytes of the file system holding `dir`, as Kafka's
+    /// `FileStore` reports them; -1 when it cannot tell.
+    pub fn dir_space(dir: &Path) -> (i64, i64) {
+        file_system_space(dir).unwrap_or((-1, -1))
     }
 
     /// Clean shutdown: flush and checkpoint every log, mark the shutdown clean.

@@ -235,7 +235,7 @@ async fn log_cleaner(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
                     .get(log.topic(), log.partition())
                     .map(|p| p.last_stable_offset(now))
             };
-            b.replicas.log_manager().clean_dirtiest(now, &upper, limits)
+            b.replicas.log_dirs().clean_dirtiest(now, &upper, limits)
         });
         let finished = tokio::select! {
             done = &mut job => Some(done),
@@ -243,7 +243,7 @@ async fn log_cleaner(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
         };
         let Some(pass) = finished else {
             // Stop the pass at its next batch rather than wait for it.
-            broker.replicas.log_manager().stop_cleaning();
+            broker.replicas.log_dirs().stop_cleaning();
             let _ = job.await;
             return;
         };
@@ -328,7 +328,7 @@ async fn background(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
         timer.reset();
     }
     loop {
-        let logs = broker.replicas.log_manager().clone();
+        let logs = broker.replicas.log_dirs().clone();
         let clock = broker.clock().clone();
         let job: Box<dyn FnOnce() -> Result<(), vltava_storage::Error> + Send> = tokio::select! {
             _ = retention.tick() => {

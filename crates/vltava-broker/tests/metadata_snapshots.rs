@@ -205,11 +205,7 @@ fn snapshots_cut_the_log_and_a_restart_loads_the_same_metadata() {
         for topic in before.topics() {
             for p in 0..topic.partitions.len() as i32 {
                 assert!(
-                    broker
-                        .replicas
-                        .log_manager()
-                        .get_log(&topic.name, p)
-                        .is_some(),
+                    broker.replicas.log_dirs().get_log(&topic.name, p).is_some(),
                     "{}-{p} is hosted",
                     topic.name
                 );

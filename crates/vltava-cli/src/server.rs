@@ -77,7 +77,18 @@ pub fn build_config(args: &ServerArgs) -> Result<(BrokerConfig, PathBuf), String
     }
     defaults.append(&mut file);
     let data_dir = match &args.data_dir {
-        Some(dir) => dir.clone(),
+        Some(dir) => {
+            // --data-dir is the first log directory; the others are those
+            // a --set log.dirs names, and none from a file.
+            if !args
+                .set
+                .iter()
+                .any(|s| s.trim_start().starts_with("log.dirs="))
+            {
+                overrides.push(("log.dirs".to_string(), dir.display().to_string()));
+            }
+            dir.clone()
+        }
         None => defaults
             .iter()
             .chain(overrides.iter())

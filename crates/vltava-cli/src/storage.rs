@@ -99,12 +99,13 @@ pub fn format(args: &FormatArgs) -> Result<Vec<String>, String> {
         return Err(format!("{}: node.id is not set", args.config.display()));
     }
     let node_id = config.node_id().expect("checked");
-    let mut dirs = vec![data_dir.clone()];
+    // Every log directory (log.dirs), and the metadata log's.
+    let mut dirs = vltava_broker::broker::data_dirs(&config, &data_dir);
     // Only an explicit metadata.log.dir is a directory of its own; without
     // it the metadata lives in the data directory, as the server puts it.
     if let Some(meta) = config.metadata_log_dir_setting() {
         let meta = PathBuf::from(meta);
-        if meta != data_dir {
+        if !dirs.contains(&meta) {
             dirs.push(meta);
         }
     }

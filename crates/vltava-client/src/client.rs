@@ -50,6 +50,7 @@ use crate::types::*;
 
 mod elections;
 mod groups;
+pub mod log_dirs;
 mod quorum;
 pub mod quotas;
 pub mod security;

@@ -259,7 +259,7 @@ impl Snapshot {
             quorum,
             quorum_replicas: replicas,
             now_ms: broker.now_ms(),
-            uncleanable: broker.replicas.log_manager().uncleanable_count(),
+            uncleanable: broker.replicas.log_dirs().uncleanable_count(),
             groups,
             process: crate::process::read(),
             runtime: RuntimeFigures::read(),

@@ -26,6 +26,10 @@ pub const LOG_START_OFFSET_CHECKPOINT: &str = "log-start-offset-checkpoint";
 pub const REPLICATION_OFFSET_CHECKPOINT: &str = "replication-offset-checkpoint";
 /// File name of the per-partition metadata file.
 pub const PARTITION_METADATA: &str = "partition.metadata";
+/// Suffix of the directory of a future log: a replica being copied into
+/// another log directory (AlterReplicaLogDirs).
+pub const FUTURE_DIR_SUFFIX: &str = "-future";
+
 /// File name of the directory's identity file.
 pub const META_PROPERTIES: &str = "meta.properties";
 /// Suffix of temp files written by [`write_atomic`].
@@ -67,6 +71,19 @@ impl TopicPartition {
         }
         let partition: i32 = partition.parse().map_err(|_| bad())?;
         TopicPartition::new(topic, partition)
+    }
+
+    /// Parses the directory name of a future log (a replica being moved
+    /// into another log directory, Kafka's naming):
+    /// `<topic>-<partition>.<32 hex digits>-future`.
+    pub fn from_future_dir_name(name: &str) -> Result<TopicPartition> {
+        let bad = || Error::InvalidTopicPartition(format!("not a future log name: {name:?}"));
+        let stem = name.strip_suffix(FUTURE_DIR_SUFFIX).ok_or_else(bad)?;
+        let (current, id) = stem.rsplit_once('.').ok_or_else(bad)?;
+        if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(bad());
+        }
+        TopicPartition::from_dir_name(current)
     }
 
     /// `<topic>-<partition>`.

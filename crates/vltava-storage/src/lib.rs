@@ -11,6 +11,8 @@
 //! * [`LogManager`] — the logs of one data directory: open with recovery,
 //!   create, delete, checkpoints, retention and flush over all logs, clean
 //!   shutdown.
+//! * [`LogDirs`] — every log directory of a broker (JBOD): placement of
+//!   new logs, and moves of a replica between directories (future logs).
 //! * [`LogConfig`] — Kafka's topic configs that concern the log.
 //! * [`checkpoint`] — Kafka's small files: offset checkpoints,
 //!   `partition.metadata`, `meta.properties`.
@@ -32,6 +34,7 @@ mod fdcache;
 mod index;
 mod leader_epoch;
 mod log;
+mod log_dirs;
 mod manager;
 mod readbuf;
 mod segment;
@@ -39,7 +42,7 @@ mod txnindex;
 mod uuid;
 
 pub use checkpoint::{
-    read_meta_properties, write_meta_properties, MetaProperties, TopicPartition,
+    read_meta_properties, write_meta_properties, MetaProperties, TopicPartition, FUTURE_DIR_SUFFIX,
     REPLICATION_OFFSET_CHECKPOINT,
 };
 pub use config::{CleanupPolicy, LogConfig, TimestampType, SEVEN_DAYS_MS};
@@ -55,6 +58,7 @@ pub use log::{
     LogOpenOptions, ReadResult, SnapshotPoint, TimestampAndOffset, PRODUCER_SNAPSHOTS_RETAINED,
     PRODUCER_SNAPSHOT_SUFFIX,
 };
+pub use log_dirs::{FutureLog, LogDir, LogDirs};
 pub use manager::{
     CleanedLog, LogManager, LogManagerOptions, CLEANER_OFFSET_CHECKPOINT, CLEAN_SHUTDOWN_FILE,
     DELETE_DIR_SUFFIX,

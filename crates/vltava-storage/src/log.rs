@@ -222,7 +222,10 @@ impl Log {
         let name = dir.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
             Error::InvalidTopicPartition(format!("bad log dir {}", dir.display()))
         })?;
-        let tp = TopicPartition::from_dir_name(name)?;
+        // A future log (a replica being moved between log directories)
+        // is named `<topic>-<partition>.<id>-future`.
+        let tp = TopicPartition::from_dir_name(name)
+            .or_else(|_| TopicPartition::from_future_dir_name(name))?;
         fs::create_dir_all(dir).map_err(Error::io("create dir", dir))?;
         let fds = opts
             .fd_cache

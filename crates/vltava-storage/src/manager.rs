@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
 use crate::checkpoint::{
-    self, fsync_dir, TopicPartition, LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT,
-    REPLICATION_OFFSET_CHECKPOINT,
+    self, fsync_dir, TopicPartition, FUTURE_DIR_SUFFIX, LOG_START_OFFSET_CHECKPOINT,
+    RECOVERY_POINT_CHECKPOINT, REPLICATION_OFFSET_CHECKPOINT,
 };
 use crate::config::LogConfig;
 use crate::error::{Error, Result};
@@ -33,6 +33,10 @@ pub struct LogManagerOptions {
     /// Read-only segment files kept open at most, across all logs (active
     /// segments are not counted: one each).
     pub max_open_segment_files: usize,
+    /// A file cache shared with the managers of the other log directories
+    /// (the bound is the broker's, not a directory's); `None`: one of its
+    /// own of `max_open_segment_files`.
+    pub fd_cache: Option<Arc<FdCache>>,
 }
 
 impl Default for LogManagerOptions {
@@ -40,6 +44,7 @@ impl Default for LogManagerOptions {
         LogManagerOptions {
             default_config: LogConfig::default(),
             max_open_segment_files: DEFAULT_MAX_OPEN_SEGMENT_FILES,
+            fd_cache: None,
         }
     }
 }
@@ -60,6 +65,10 @@ pub struct LogManager {
     uncleanable: Mutex<BTreeSet<TopicPartition>>,
     /// Held by a cleaning pass; deleting a log waits for it.
     cleaner_lock: Mutex<()>,
+    /// Future logs (`<topic>-<partition>.<id>-future`) found at open, not
+    /// opened: [`crate::LogDirs`] decides whether each is promoted or
+    /// removed.
+    found_futures: Mutex<Vec<(TopicPartition, PathBuf)>>,
 }
 
 /// What [`LogManager::clean_dirtiest`] did.
@@ -82,7 +91,9 @@ impl LogManager {
     /// files are trusted; without it every log is recovered from its
     /// recovery point. The marker is removed before anything else, so a
     /// crash from here on means recovery next time. Directories being
-    /// deleted (`*-delete`) are removed; other entries are ignored.
+    /// deleted (`*-delete`) are removed; future logs (`*-future`) are set
+    /// aside for [`LogManager::take_found_futures`]; other entries are
+    /// ignored.
     pub fn open(dir: &Path, opts: LogManagerOptions, now_ms: i64) -> Result<LogManager> {
         opts.default_config.validate()?;
         fs::create_dir_all(dir).map_err(Error::io("create dir", dir))?;
@@ -102,8 +113,12 @@ impl LogManager {
         let recovery_points = read_cp(RECOVERY_POINT_CHECKPOINT);
         let log_starts = read_cp(LOG_START_OFFSET_CHECKPOINT);
         let cleaner_checkpoints = read_cp(CLEANER_OFFSET_CHECKPOINT);
-        let fds = FdCache::new(opts.max_open_segment_files);
+        let fds = opts
+            .fd_cache
+            .clone()
+            .unwrap_or_else(|| FdCache::new(opts.max_open_segment_files));
         let mut logs = BTreeMap::new();
+        let mut found_futures = Vec::new();
         let mut entries: Vec<_> = fs::read_dir(dir)
             .map_err(Error::io("list", dir))?
             .collect::<std::io::Result<Vec<_>>>()
@@ -145,6 +160,15 @@ impl LogManager {
             if name.ends_with(DELETE_DIR_SUFFIX) {
                 tracing::info!(dir = %path.display(), "removing log directory marked for deletion");
                 fs::remove_dir_all(&path).map_err(Error::io("remove dir", &path))?;
+                continue;
+            }
+            if name.ends_with(FUTURE_DIR_SUFFIX) {
+                match TopicPartition::from_future_dir_name(&name) {
+                    Ok(tp) => found_futures.push((tp, path)),
+                    Err(_) => {
+                        tracing::warn!(dir = %path.display(), "ignoring directory that is not a future log")
+                    }
+                }
                 continue;
             }
             let tp = match TopicPartition::from_dir_name(&name) {
@@ -201,7 +225,53 @@ impl LogManager {
             cleaner_checkpoints: Mutex::new(cleaner_checkpoints),
             uncleanable: Mutex::new(BTreeSet::new()),
             cleaner_lock: Mutex::new(()),
+            found_futures: Mutex::new(found_futures),
         })
+    }
+
+    /// The future logs `open` found (each once).
+    pub fn take_found_futures(&self) -> Vec<(TopicPartition, PathBuf)> {
+        std::mem::take(&mut *lock(&self.found_futures))
+    }
+
+    /// How many logs this directory holds (new replicas go to the
+    /// directory with the fewest, as Kafka places them).
+    pub fn log_count(&self) -> usize {
+        self.logs_read().len()
+    }
+
+    /// Takes in a complete, cleanly closed log that was just renamed to
+    /// `<topic>-<partition>` in this directory (a moved replica): opens it
+    /// trusting its files, as after a clean shutdown, with `log_start_offset`
+    /// as its start. Fails if this directory already has that partition.
+    pub fn adopt_log(
+        &self,
+        tp: &TopicPartition,
+        log_start_offset: i64,
+        now_ms: i64,
+    ) -> Result<Arc<Log>> {
+        let mut logs = self.logs_write();
+        if logs.contains_key(tp) {
+            return Err(Error::LogAlreadyExists {
+                topic: tp.topic.clone(),
+                partition: tp.partition,
+            });
+        }
+        let path = self.dir.join(tp.dir_name());
+        let log = Arc::new(Log::open(
+            &path,
+            self.opts.default_config.clone(),
+            LogOpenOptions {
+                clean_shutdown: true,
+                recovery_point: i64::MAX,
+                log_start_offset: Some(log_start_offset),
+                topic_id: None,
+                fd_cache: Some(self.fds.clone()),
+            },
+            now_ms,
+        )?);
+        logs.insert(tp.clone(), log.clone());
+        Ok(log)
     }
 
     /// The data directory.
@@ -274,6 +344,31 @@ impl LogManager {
         };
         let log = Arc::new(log);
         logs.insert(tp, log.clone());
+        Ok(log)
+    }
+
+    /// Opens a log again after [`Log::close`] (a move that sealed it and
+    /// then failed): the closed log is replaced in the map by a new one
+    /// over the same files, which accepts writes. Returns the new log.
+    pub fn reopen_log(&self, tp: &TopicPartition, now_ms: i64) -> Result<Arc<Log>> {
+        let mut logs = self.logs_write();
+        let old = logs.get(tp).cloned().ok_or_else(|| Error::UnknownLog {
+            topic: tp.topic.clone(),
+            partition: tp.partition,
+        })?;
+        let log = Arc::new(Log::open(
+            old.dir(),
+            (*old.config()).clone(),
+            LogOpenOptions {
+                clean_shutdown: true,
+                recovery_point: i64::MAX,
+                log_start_offset: Some(old.log_start_offset()),
+                topic_id: old.topic_id(),
+                fd_cache: Some(self.fds.clone()),
+            },
+            now_ms,
+        )?);
+        logs.insert(tp.clone(), log.clone());
         Ok(log)
     }
 

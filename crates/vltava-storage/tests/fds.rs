@@ -58,6 +58,7 @@ fn two_thousand_partitions_stay_within_the_fd_budget() {
         LogManagerOptions {
             default_config: cfg,
             max_open_segment_files: CAP,
+            fd_cache: None,
         },
         0,
     )

@@ -24,6 +24,7 @@ fn opts(cfg: LogConfig) -> LogManagerOptions {
     LogManagerOptions {
         default_config: cfg,
         max_open_segment_files: 8,
+        fd_cache: None,
     }
 }
 

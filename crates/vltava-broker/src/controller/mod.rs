@@ -858,7 +858,7 @@ impl Controller {
             warn!("stopping while a metadata change is still waiting to commit");
         }
         self.quorum.shutdown().await;
-        tokio::task::block_in_place(|| self.replicas.log_manager().close())
+        tokio::task::block_in_place(|| self.replicas.log_dirs().close())
     }
 }
 

@@ -225,14 +225,14 @@ impl GroupService {
         let mut replay = LogReplay::default();
         // The bulk of the log without the coordinator, so the groups of the
         // other partitions are served meanwhile.
-        if let Err(e) = tokio::task::block_in_place(|| replay.read_to_end(log.log())) {
+        if let Err(e) = tokio::task::block_in_place(|| replay.read_to_end(&log.log())) {
             warn!(partition, "loading {OFFSETS_TOPIC}-{partition}: {e}");
             return false;
         }
         let mut inner = self.inner.lock().await;
         // Then what was appended since (transaction markers), holding the
         // coordinator so that no marker's completion falls in between.
-        if let Err(e) = tokio::task::block_in_place(|| replay.read_to_end(log.log())) {
+        if let Err(e) = tokio::task::block_in_place(|| replay.read_to_end(&log.log())) {
             warn!(partition, "loading {OFFSETS_TOPIC}-{partition}: {e}");
             return false;
         }

@@ -196,7 +196,7 @@ impl TxnService {
         let mut replay = LogReplay::default();
         // Nothing appends to the partition while it is not loaded here, so
         // one read without the coordinator held sees all of it.
-        if let Err(e) = tokio::task::block_in_place(|| replay.read_to_end(log.log())) {
+        if let Err(e) = tokio::task::block_in_place(|| replay.read_to_end(&log.log())) {
             warn!(
                 partition,
                 "loading {TRANSACTION_STATE_TOPIC}-{partition}: {e}"

@@ -7,6 +7,9 @@ use std::collections::BTreeMap;
 
 use vltava_config::TopicConfig;
 use vltava_metadata::controller::NewTopic;
+use vltava_protocol::messages::alter_replica_log_dirs_response::{
+    AlterReplicaLogDirPartitionResult, AlterReplicaLogDirTopicResult,
+};
 use vltava_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use vltava_protocol::messages::create_topics_response::CreatableTopicResult;
 use vltava_protocol::messages::delete_records_response::{
@@ -508,56 +511,166 @@ pub fn describe_topic_partitions(
     })
 }
 
+/// DescribeLogDirs: one result per log directory of this broker, with the
+/// partitions whose current log it holds and the future logs of replicas
+/// moving into it (`is_future_key`). An offline directory answers
+/// KAFKA_STORAGE_ERROR and no partitions, as Kafka's does. The offset lag
+/// is Kafka's: how far a current log is below the high watermark, or a
+/// future log below the current one.
 pub fn describe_log_dirs(
     broker: &Broker,
     _context: &RequestContext<'_>,
     request: DescribeLogDirsRequest,
 ) -> ResponseBody {
-    let image = broker.metadata.image();
-    let wanted: Vec<(String, Vec<i32>)> = match request.topics {
-        None => image
-            .topics()
-            .iter()
-            .map(|t| (t.name.clone(), (0..t.partitions.len() as i32).collect()))
-            .collect(),
-        Some(topics) => topics
-            .into_iter()
-            .map(|t| (t.topic, t.partitions))
-            .collect(),
-    };
-    let topics = wanted
-        .into_iter()
-        .filter_map(|(name, partitions)| {
-            let partitions: Vec<DescribeLogDirsPartition> = partitions
+    let wanted: Option<std::collections::HashMap<String, std::collections::HashSet<i32>>> =
+        request.topics.map(|topics| {
+            topics
                 .into_iter()
-                .filter_map(|p| {
-                    let partition = broker.replicas.get(&name, p)?;
-                    Some(DescribeLogDirsPartition {
-                        partition_index: p,
-                        partition_size: partition.size_in_bytes() as i64,
-                        offset_lag: 0,
+                .map(|t| (t.topic, t.partitions.into_iter().collect()))
+                .collect()
+        });
+    let is_wanted = |topic: &str, partition: i32| {
+        wanted
+            .as_ref()
+            .is_none_or(|w| w.get(topic).is_some_and(|ps| ps.contains(&partition)))
+    };
+    let log_dirs = broker.replicas.log_dirs();
+    let futures = log_dirs.futures();
+    let results = log_dirs
+        .dirs()
+        .iter()
+        .enumerate()
+        .map(|(index, dir)| {
+            let (total_bytes, usable_bytes) = Broker::dir_space(&dir.path);
+            if dir.is_offline() {
+                return DescribeLogDirsResult {
+                    error_code: ErrorCode::KAFKA_STORAGE_ERROR.code(),
+                    log_dir: dir.path.display().to_string(),
+                    total_bytes,
+                    usable_bytes,
+                    ..Default::default()
+                };
+            }
+            let mut by_topic: std::collections::BTreeMap<String, Vec<DescribeLogDirsPartition>> =
+                Default::default();
+            for log in dir.logs.logs() {
+                let (topic, partition) = (log.topic(), log.partition());
+                if !is_wanted(topic, partition) {
+                    continue;
+                }
+                let Some(hosted) = broker.replicas.get(topic, partition) else {
+                    continue;
+                };
+                by_topic
+                    .entry(topic.to_string())
+                    .or_default()
+                    .push(DescribeLogDirsPartition {
+                        partition_index: partition,
+                        partition_size: log.size_in_bytes() as i64,
+                        offset_lag: (hosted.high_watermark() - log.log_end_offset()).max(0),
                         is_future_key: false,
                         ..Default::default()
+                    });
+            }
+            for (tp, future) in futures.iter().filter(|(_, f)| f.dir == index) {
+                if !is_wanted(&tp.topic, tp.partition) {
+                    continue;
+                }
+                let current_end = log_dirs
+                    .get_log(&tp.topic, tp.partition)
+                    .map_or(0, |l| l.log_end_offset());
+                by_topic
+                    .entry(tp.topic.clone())
+                    .or_default()
+                    .push(DescribeLogDirsPartition {
+                        partition_index: tp.partition,
+                        partition_size: future.log.size_in_bytes() as i64,
+                        offset_lag: (current_end - future.log.log_end_offset()).max(0),
+                        is_future_key: true,
+                        ..Default::default()
+                    });
+            }
+            DescribeLogDirsResult {
+                error_code: 0,
+                log_dir: dir.path.display().to_string(),
+                topics: by_topic
+                    .into_iter()
+                    .map(|(name, mut partitions)| {
+                        partitions.sort_by_key(|p| (p.partition_index, p.is_future_key));
+                        DescribeLogDirsTopic {
+                            name,
+                            partitions,
+                            ..Default::default()
+                        }
                     })
-                })
-                .collect();
-            (!partitions.is_empty()).then_some(DescribeLogDirsTopic {
-                name,
-                partitions,
+                    .collect(),
+                total_bytes,
+                usable_bytes,
                 ..Default::default()
-            })
+            }
         })
         .collect();
-    let (total_bytes, usable_bytes) = broker.data_dir_space();
     ResponseBody::DescribeLogDirs(DescribeLogDirsResponse {
-        results: vec![DescribeLogDirsResult {
-            error_code: 0,
-            log_dir: broker.data_dir().display().to_string(),
-            topics,
-            total_bytes,
-            usable_bytes,
-            ..Default::default()
-        }],
+        results,
+        ..Default::default()
+    })
+}
+
+/// AlterReplicaLogDirs: moves replicas of this broker between its log
+/// directories (`replica::moves`). Needs Alter on the cluster
+/// (CLUSTER_AUTHORIZATION_FAILED for every partition otherwise, as Kafka
+/// answers). A directory the request names twice for a partition: the
+/// last one wins.
+pub fn alter_replica_log_dirs(
+    broker: &Broker,
+    context: &RequestContext<'_>,
+    request: AlterReplicaLogDirsRequest,
+) -> ResponseBody {
+    let allowed = authz::Access::of(broker, context).allows_cluster(Op::Alter);
+    let image = broker.metadata.image();
+    let mut results: Vec<AlterReplicaLogDirTopicResult> = Vec::new();
+    for dir in request.dirs {
+        for topic in dir.topics {
+            let mut partitions = Vec::with_capacity(topic.partitions.len());
+            for partition in topic.partitions {
+                let error = if !allowed {
+                    ErrorCode::CLUSTER_AUTHORIZATION_FAILED
+                } else {
+                    let known = image
+                        .topic(&topic.name)
+                        .is_some_and(|t| (0..t.partitions.len() as i32).contains(&partition));
+                    match broker.replicas.alter_log_dir(
+                        &topic.name,
+                        partition,
+                        &dir.path,
+                        known,
+                        broker.clock(),
+                    ) {
+                        Ok(_) => ErrorCode::NONE,
+                        Err(e) => {
+                            tracing::debug!(topic = %topic.name, partition, dir = %dir.path, "AlterReplicaLogDirs: {}", e.message);
+                            e.code
+                        }
+                    }
+                };
+                partitions.push(AlterReplicaLogDirPartitionResult {
+                    partition_index: partition,
+                    error_code: error.code(),
+                    ..Default::default()
+                });
+            }
+            match results.iter_mut().find(|r| r.topic_name == topic.name) {
+                Some(r) => r.partitions.extend(partitions),
+                None => results.push(AlterReplicaLogDirTopicResult {
+                    topic_name: topic.name,
+                    partitions,
+                    ..Default::default()
+                }),
+            }
+        }
+    }
+    ResponseBody::AlterReplicaLogDirs(AlterReplicaLogDirsResponse {
+        results,
         ..Default::default()
     })
 }

@@ -73,6 +73,7 @@ pub const SUPPORTED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::DescribeConfigs, v(0, 4)),
     (ApiKey::AlterConfigs, v(0, 2)),
     (ApiKey::DescribeLogDirs, v(0, 4)),
+    (ApiKey::AlterReplicaLogDirs, v(0, 2)),
     (ApiKey::CreatePartitions, v(0, 3)),
     (ApiKey::IncrementalAlterConfigs, v(0, 1)),
     (ApiKey::DescribeCluster, v(0, 1)),
@@ -407,6 +408,7 @@ async fn dispatch(
             admin::describe_topic_partitions(broker, context, r)
         }
         RequestBody::DescribeLogDirs(r) => admin::describe_log_dirs(broker, context, r),
+        RequestBody::AlterReplicaLogDirs(r) => admin::alter_replica_log_dirs(broker, context, r),
         RequestBody::FindCoordinator(r) => groups::find_coordinator(broker, context, r).await,
         RequestBody::JoinGroup(r) => groups::join_group(broker, context, r).await,
         RequestBody::SyncGroup(r) => groups::sync_group(broker, context, r).await,

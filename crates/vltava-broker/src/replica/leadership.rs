@@ -245,7 +245,7 @@ impl Partition {
             if l.leader_epoch() == epoch {
                 // Read under the lock: concurrent appends report in
                 // some order, and the end they report only grows.
-                let end = self.log.log_end_offset().max(l.log_end_offset());
+                let end = self.log().log_end_offset().max(l.log_end_offset());
                 if let Some(hw) = l.on_local_append(end) {
                     self.publish_high_watermark(hw);
                 }
@@ -326,7 +326,7 @@ impl Partition {
         };
         check_leader_epoch(l.leader_epoch(), current_leader_epoch).map_err(epoch_error)?;
         let diverging = diverging_epoch(last_fetched_epoch, fetch_offset, |e| {
-            self.log.end_offset_for_epoch(e)
+            self.log().end_offset_for_epoch(e)
         });
         if diverging.is_some() {
             return Ok(FollowerFetch {
@@ -451,7 +451,7 @@ impl Partition {
             _ => {}
         }
         if leader == self.local_id {
-            let end = self.log.log_end_offset();
+            let end = self.log().log_end_offset();
             let leader_state = LeaderState::new(
                 self.local_id,
                 state,
@@ -528,7 +528,7 @@ impl Partition {
             crate::stats::add(&self.stats.replication_bytes_in, bytes);
             self.snapshot_if_rolled(now_ms);
         }
-        let hw = leader_high_watermark.min(self.log.log_end_offset());
+        let hw = leader_high_watermark.min(self.log().log_end_offset());
         if hw != self.high_watermark() {
             self.publish_high_watermark(hw);
         }
@@ -543,7 +543,7 @@ impl Partition {
     pub fn truncate_as_follower(&self, offset: i64) -> Result<(), vltava_storage::Error> {
         let mut producers = self.producers.lock().unwrap_or_else(|e| e.into_inner());
         self.snapshot_offset.store(-1, Ordering::Release);
-        self.log.truncate_to(offset)?;
+        self.on_log(|log| log.truncate_to(offset))?;
         *producers = None;
         self.producers_loaded.store(false, Ordering::Release);
         self.first_unstable
@@ -565,7 +565,7 @@ impl Partition {
     ) -> Result<(), vltava_storage::Error> {
         let mut producers = self.producers.lock().unwrap_or_else(|e| e.into_inner());
         self.snapshot_offset.store(-1, Ordering::Release);
-        self.log.truncate_fully_and_start_at(offset, now_ms)?;
+        self.on_log(|log| log.truncate_fully_and_start_at(offset, now_ms))?;
         *producers = None;
         self.producers_loaded.store(false, Ordering::Release);
         self.first_unstable

@@ -9,6 +9,7 @@
 //! the handlers.
 
 pub mod leadership;
+pub mod moves;
 pub mod producer_snapshot;
 pub mod producer_state;
 pub mod replication_quota;
@@ -26,7 +27,7 @@ use vltava_metadata::MetadataImage;
 use vltava_protocol::ErrorCode;
 use vltava_records::control::EndTxnMarker;
 use vltava_records::{BatchSplitter, RecordBatch, TimestampType};
-use vltava_storage::{AbortedTxn, CleanupPolicy, KafkaUuid, Log, LogConfig, LogManager};
+use vltava_storage::{AbortedTxn, CleanupPolicy, KafkaUuid, Log, LogConfig, LogDirs};
 
 use crate::error::KafkaError;
 use crate::replica::producer_state::{BatchOffsets, ProducerBatch, ProducerStates, Verdict};
@@ -172,7 +173,12 @@ pub struct Partition {
     pub topic_id: KafkaUuid,
     /// This broker's id.
     local_id: i32,
-    log: Arc<Log>,
+    /// The current log. Replaced only when the replica moves to another
+    /// log directory (`moves`): every writer goes through `on_log`.
+    log: RwLock<Arc<Log>>,
+    /// Set while a move seals the current log and puts the new one in
+    /// place: a write refused as closed meanwhile waits for the new log.
+    moving: AtomicBool,
     settings: RwLock<Arc<TopicSettings>>,
     /// Leader, follower or offline (see `leadership`).
     role: Mutex<leadership::Role>,
@@ -208,6 +214,10 @@ pub struct Partition {
 
 const NO_OPEN_TXN: i64 = i64::MAX;
 
+/// How long a write waits for a move between log directories to put the
+/// new log in place before it fails.
+const MOVE_SWAP_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl Partition {
     pub fn settings(&self) -> Arc<TopicSettings> {
         self.settings
@@ -221,8 +231,40 @@ impl Partition {
         &self.appended
     }
 
-    pub fn log(&self) -> &Arc<Log> {
-        &self.log
+    /// The current log (see `on_log` for writes).
+    pub fn log(&self) -> Arc<Log> {
+        self.log.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Runs a write on the current log. A write the log refused as closed
+    /// because a move to another log directory sealed it is run again on
+    /// the log that replaced it (the move copies everything the sealed log
+    /// had; the window is the copy of its last few batches and two
+    /// renames). Bounded by `MOVE_SWAP_WAIT`.
+    fn on_log<T>(
+        &self,
+        mut write: impl FnMut(&Log) -> Result<T, vltava_storage::Error>,
+    ) -> Result<T, vltava_storage::Error> {
+        let deadline = std::time::Instant::now() + MOVE_SWAP_WAIT;
+        loop {
+            let log = self.log();
+            match write(&log) {
+                Err(vltava_storage::Error::Closed)
+                    if (self.moving.load(Ordering::Acquire) || !Arc::ptr_eq(&log, &self.log()))
+                        && std::time::Instant::now() < deadline =>
+                {
+                    if Arc::ptr_eq(&log, &self.log()) {
+                        std::thread::sleep(std::time::Duration::from_millis(1));
+                    }
+                }
+                result => return result,
+            }
+        }
+    }
+
+    /// Puts `log` in place of the current log (a finished move).
+    fn replace_log(&self, log: Arc<Log>) {
+        *self.log.write().unwrap_or_else(|e| e.into_inner()) = log;
     }
 
     /// The offset below which every transaction is decided: the first
@@ -260,7 +302,7 @@ impl Partition {
     /// The aborted transactions a read_committed fetch from `from` up to
     /// `upper` must tell the consumer about: (producer id, first offset).
     pub fn aborted_transactions(&self, from: i64, upper: i64) -> Vec<(i64, i64)> {
-        self.log
+        self.log()
             .collect_aborted_txns(from, upper)
             .into_iter()
             .map(|t| (t.producer_id, t.first_offset))
@@ -268,11 +310,11 @@ impl Partition {
     }
 
     pub fn log_start_offset(&self) -> i64 {
-        self.log.log_start_offset()
+        self.log().log_start_offset()
     }
 
     pub fn size_in_bytes(&self) -> u64 {
-        self.log.size_in_bytes()
+        self.log().size_in_bytes()
     }
 
     /// Appends validated batches. Batches with a producer id go through the
@@ -328,11 +370,10 @@ impl Partition {
             // The batch lands at or after the current end: hold the stable
             // offset there until its real position is recorded below.
             self.first_unstable
-                .fetch_min(self.log.log_end_offset(), Ordering::SeqCst);
+                .fetch_min(self.log().log_end_offset(), Ordering::SeqCst);
         }
         let appended = self
-            .log
-            .append_as_leader(records, now_ms, epoch)
+            .on_log(|log| log.append_as_leader(records.clone(), now_ms, epoch))
             .map_err(|e| storage_rejection(&self.topic, self.index, e));
         if let Some(producers) = &mut producers {
             if let Ok(info) = &appended {
@@ -412,8 +453,7 @@ impl Partition {
         .to_batch(0, epoch, producer_id, producer_epoch, now_ms)
         .map_err(|e| KafkaError::new(ErrorCode::UNKNOWN_SERVER_ERROR, e.to_string()))?;
         let info = self
-            .log
-            .append_as_leader(marker, now_ms, epoch)
+            .on_log(|log| log.append_as_leader(marker.clone(), now_ms, epoch))
             .map_err(|e| storage_rejection(&self.topic, self.index, e))?;
         let offset = info.first_offset;
         if let Some(first_offset) = producers.open_transaction(producer_id) {
@@ -421,7 +461,9 @@ impl Partition {
                 let others = producers
                     .first_unstable_offset()
                     .filter(|&o| o != first_offset);
-                self.log
+                // The log the marker went to: a move seals the log only
+                // under the producers lock, which this holds.
+                self.log()
                     .append_aborted_txn(AbortedTxn {
                         producer_id,
                         first_offset,
@@ -461,7 +503,7 @@ impl Partition {
         now_ms: i64,
     ) -> Result<(), vltava_storage::Error> {
         let mut guard = self.producers.lock().unwrap_or_else(|e| e.into_inner());
-        self.log.append_as_follower(records.clone(), now_ms)?;
+        self.on_log(|log| log.append_as_follower(records.clone(), now_ms))?;
         let Some(states) = guard.as_mut() else {
             let states = self.load_producer_states(now_ms);
             self.publish_first_unstable(&states);
@@ -520,7 +562,7 @@ impl Partition {
         let mut replayed = 0;
         let mut offset = from;
         while offset < end {
-            let read = self.log.read(offset, 1 << 20, end, true)?.records;
+            let read = self.log().read(offset, 1 << 20, end, true)?.records;
             let mut next = offset;
             for batch in BatchSplitter::new(read) {
                 let Ok(batch) = batch else { break };
@@ -554,8 +596,8 @@ impl Partition {
     /// after its offset. A snapshot that does not check is logged, deleted
     /// and the next older one tried. `None` without a usable snapshot.
     fn load_from_snapshot(&self, now_ms: i64) -> Option<ProducerStates> {
-        let (start, end) = (self.log.log_start_offset(), self.log.log_end_offset());
-        let offsets = match self.log.producer_snapshot_offsets() {
+        let (start, end) = (self.log().log_start_offset(), self.log().log_end_offset());
+        let offsets = match self.log().producer_snapshot_offsets() {
             Ok(offsets) => offsets,
             Err(e) => {
                 warn!(topic = %self.topic, partition = self.index, "listing producer snapshots: {e}");
@@ -566,7 +608,7 @@ impl Partition {
             if offset > end || offset < start {
                 continue;
             }
-            let bytes = match self.log.read_producer_snapshot(offset) {
+            let bytes = match self.log().read_producer_snapshot(offset) {
                 Ok(Some(bytes)) => bytes,
                 Ok(None) => continue,
                 Err(e) => {
@@ -578,7 +620,7 @@ impl Partition {
                 Ok(entries) => entries,
                 Err(reason) => {
                     warn!(topic = %self.topic, partition = self.index, offset, "deleting a corrupt producer snapshot: {reason}");
-                    if let Err(e) = self.log.delete_producer_snapshot(offset) {
+                    if let Err(e) = self.log().delete_producer_snapshot(offset) {
                         warn!(topic = %self.topic, partition = self.index, offset, "deleting a producer snapshot: {e}");
                     }
                     continue;
@@ -604,8 +646,8 @@ impl Partition {
     /// timed out at a leader that then failed retries it at the new one,
     /// which may have just loaded its state from a snapshot taken after it.
     fn remember_batches_before(&self, states: &mut ProducerStates, snapshot: i64) {
-        let from = match tail_start_offset(&self.log, PRODUCER_DEDUP_SCAN_BYTES) {
-            Ok(offset) => offset.max(self.log.log_start_offset()),
+        let from = match tail_start_offset(&self.log(), PRODUCER_DEDUP_SCAN_BYTES) {
+            Ok(offset) => offset.max(self.log().log_start_offset()),
             Err(e) => {
                 warn!(topic = %self.topic, partition = self.index, "reading batches before a producer snapshot: {e}");
                 return;
@@ -614,7 +656,7 @@ impl Partition {
         let mut earlier = Vec::new();
         let mut offset = from;
         while offset < snapshot {
-            let Ok(read) = self.log.read(offset, 1 << 20, snapshot, true) else {
+            let Ok(read) = self.log().read(offset, 1 << 20, snapshot, true) else {
                 break;
             };
             let mut next = offset;
@@ -664,8 +706,8 @@ impl Partition {
     /// replay after a snapshot too).
     fn load_from_tail(&self, now_ms: i64) -> ProducerStates {
         let mut states = ProducerStates::default();
-        let end = self.log.log_end_offset();
-        let window_start = match tail_start_offset(&self.log, PRODUCER_STATE_SCAN_BYTES) {
+        let end = self.log().log_end_offset();
+        let window_start = match tail_start_offset(&self.log(), PRODUCER_STATE_SCAN_BYTES) {
             Ok(offset) => offset,
             Err(e) => {
                 warn!(topic = %self.topic, partition = self.index, "loading producer state: {e}");
@@ -685,7 +727,7 @@ impl Partition {
             warn!(topic = %self.topic, partition = self.index, "loading producer state: {e}");
         }
         maybe_earlier.retain(|pid| states.open_transaction(*pid).is_some());
-        if !maybe_earlier.is_empty() && window_start > self.log.log_start_offset() {
+        if !maybe_earlier.is_empty() && window_start > self.log().log_start_offset() {
             self.find_transaction_starts(&mut states, maybe_earlier, window_start);
         }
         if !states.is_empty() {
@@ -711,7 +753,7 @@ impl Partition {
     /// segment in between. A roll by retention itself is reported at the
     /// next append.
     fn snapshot_if_rolled(&self, now_ms: i64) {
-        if self.log.take_rolled().is_some() {
+        if self.log().take_rolled().is_some() {
             self.snapshot_producer_state(now_ms, true);
         }
     }
@@ -734,7 +776,7 @@ impl Partition {
             let Some(states) = guard.as_ref() else {
                 return;
             };
-            let at = self.log.snapshot_point();
+            let at = self.log().snapshot_point();
             if at.offset() == self.snapshot_offset.load(Ordering::Acquire) {
                 return;
             }
@@ -742,7 +784,7 @@ impl Partition {
         };
         let producers = entries.len();
         let bytes = producer_snapshot::encode(entries);
-        match self.log.write_producer_snapshot(at, &bytes, now_ms) {
+        match self.log().write_producer_snapshot(at, &bytes, now_ms) {
             Ok(true) => {
                 self.snapshot_offset.store(at.offset(), Ordering::Release);
                 debug!(topic = %self.topic, partition = self.index, offset = at.offset(), producers, "wrote a producer snapshot");
@@ -771,9 +813,9 @@ impl Partition {
         mut pending: HashSet<i64>,
         window_start: i64,
     ) {
-        let log_start = self.log.log_start_offset();
+        let log_start = self.log().log_start_offset();
         let mut upper = window_start;
-        let bases = self.log.segment_base_offsets();
+        let bases = self.log().segment_base_offsets();
         for &base in bases.iter().rev() {
             if pending.is_empty() || upper <= log_start {
                 break;
@@ -781,7 +823,7 @@ impl Partition {
             if base >= upper {
                 continue;
             }
-            let summaries = match self.log.batch_summaries(base.max(log_start), upper) {
+            let summaries = match self.log().batch_summaries(base.max(log_start), upper) {
                 Ok(s) => s,
                 Err(e) => {
                     warn!(topic = %self.topic, partition = self.index, "looking for where open transactions began: {e}");
@@ -819,7 +861,7 @@ impl Partition {
         let offset = batch.base_offset();
         if let (false, Some(first_offset)) = (marker.commit, states.open_transaction(producer_id)) {
             let indexed = self
-                .log
+                .log()
                 .collect_aborted_txns(offset, offset + 1)
                 .iter()
                 .any(|t| t.producer_id == producer_id && t.last_offset == offset);
@@ -830,7 +872,7 @@ impl Partition {
                     last_offset: offset,
                     last_stable_offset: offset + 1,
                 };
-                match self.log.append_aborted_txn(entry) {
+                match self.log().append_aborted_txn(entry) {
                     Ok(()) => {
                         info!(topic = %self.topic, partition = self.index, producer_id, offset, "restored a missing aborted-transaction entry")
                     }
@@ -874,11 +916,11 @@ impl Partition {
     ) -> Result<Bytes, ErrorCode> {
         let read = match zero_copy {
             None => self
-                .log
+                .log()
                 .read(offset, max_bytes, upper, min_one_batch)
                 .map(|r| r.records),
             Some(zero_copy) => self
-                .log
+                .log()
                 .locate(offset, max_bytes, upper, min_one_batch)
                 .and_then(|located| zero_copy.stand_in(located)),
         };
@@ -895,7 +937,7 @@ impl Partition {
     }
 
     pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>, ErrorCode> {
-        self.log
+        self.log()
             .offset_for_timestamp(ts)
             .map(|r| r.map(|t| (t.offset, t.timestamp)))
             .map_err(|e| {
@@ -905,7 +947,7 @@ impl Partition {
     }
 
     pub fn max_timestamp_offset(&self) -> Option<(i64, i64)> {
-        self.log
+        self.log()
             .max_timestamp_offset()
             .ok()
             .flatten()
@@ -933,10 +975,11 @@ impl Partition {
         if target < 0 || target > hw {
             return Err(ErrorCode::OFFSET_OUT_OF_RANGE);
         }
-        self.log.delete_records_before(target, hw).map_err(|e| {
-            warn!(topic = %self.topic, partition = self.index, "delete records failed: {e}");
-            ErrorCode::KAFKA_STORAGE_ERROR
-        })
+        self.on_log(|log| log.delete_records_before(target, hw))
+            .map_err(|e| {
+                warn!(topic = %self.topic, partition = self.index, "delete records failed: {e}");
+                ErrorCode::KAFKA_STORAGE_ERROR
+            })
     }
 }
 
@@ -951,7 +994,8 @@ impl Partition {
             index: log.partition(),
             topic_id: KafkaUuid([0; 16]),
             local_id: 0,
-            log: Arc::new(log),
+            log: RwLock::new(Arc::new(log)),
+            moving: AtomicBool::new(false),
             settings: RwLock::new(Arc::new(settings_from(&effective, &broker))),
             role: Mutex::new(leadership::Role::Offline { leader_epoch: -1 }),
             high_watermark: AtomicI64::new(0),
@@ -1032,7 +1076,7 @@ fn storage_rejection(topic: &str, partition: i32, e: vltava_storage::Error) -> K
 
 /// Every partition this broker hosts, kept in step with the metadata image.
 pub struct ReplicaManager {
-    logs: Arc<LogManager>,
+    logs: Arc<LogDirs>,
     partitions: RwLock<HashMap<(String, i32), Arc<Partition>>>,
     checkpointed_hws: std::sync::OnceLock<HashMap<(String, i32), i64>>,
     /// Bumped after every `sync`: the replica fetchers re-read which
@@ -1133,7 +1177,7 @@ impl TopicSettingsCache {
 }
 
 impl ReplicaManager {
-    pub fn new(logs: Arc<LogManager>) -> Self {
+    pub fn new(logs: Arc<LogDirs>) -> Self {
         ReplicaManager {
             logs,
             partitions: RwLock::new(HashMap::new()),
@@ -1147,7 +1191,8 @@ impl ReplicaManager {
         }
     }
 
-    pub fn log_manager(&self) -> &Arc<LogManager> {
+    /// Every log directory and its logs.
+    pub fn log_dirs(&self) -> &Arc<LogDirs> {
         &self.logs
     }
 
@@ -1186,7 +1231,7 @@ impl ReplicaManager {
         let mut total = 0;
         let mut first_error = None;
         for p in self.all() {
-            match p.log.delete_retention_up_to(now_ms, p.high_watermark()) {
+            match p.log().delete_retention_up_to(now_ms, p.high_watermark()) {
                 Ok(n) => total += n,
                 Err(vltava_storage::Error::Closed) => {}
                 Err(e) => {
@@ -1446,7 +1491,8 @@ impl ReplicaManager {
                             index: index as i32,
                             topic_id: KafkaUuid(topic.id.0),
                             local_id: node_id,
-                            log,
+                            log: RwLock::new(log),
+                            moving: AtomicBool::new(false),
                             settings: RwLock::new(settings.clone()),
                             role: Mutex::new(leadership::Role::Offline { leader_epoch: -1 }),
                             high_watermark: AtomicI64::new(high_watermark),
@@ -1462,8 +1508,8 @@ impl ReplicaManager {
                         p
                     }
                 };
-                if *partition.log.config() != log_config {
-                    if let Err(e) = partition.log.set_config(log_config.clone()) {
+                if *partition.log().config() != log_config {
+                    if let Err(e) = partition.log().set_config(log_config.clone()) {
                         failed("changing the log config", &topic.name, index as i32, e);
                     }
                 }
@@ -1780,7 +1826,7 @@ mod tests {
         /// What replaying the whole log gives.
         fn replay_everything(&self, now_ms: i64) -> ProducerStates {
             let mut states = ProducerStates::default();
-            let (start, end) = (self.log.log_start_offset(), self.log.log_end_offset());
+            let (start, end) = (self.log().log_start_offset(), self.log().log_end_offset());
             self.replay_log(&mut states, start, end, now_ms, |_| {})
                 .unwrap();
             states
@@ -2209,7 +2255,12 @@ mod tests {
 
         let dir = temp_dir("sync-scoped");
         let replicas = ReplicaManager::new(Arc::new(
-            LogManager::open(&dir, vltava_storage::LogManagerOptions::default(), 0).unwrap(),
+            LogDirs::open(
+                &[(dir.clone(), KafkaUuid::random())],
+                vltava_storage::LogManagerOptions::default(),
+                0,
+            )
+            .unwrap(),
         ));
         let topic = |name: &str, id: u8, offset: i64| {
             [
@@ -2285,7 +2336,12 @@ mod tests {
 
         let dir = temp_dir("sync-settings");
         let replicas = ReplicaManager::new(Arc::new(
-            LogManager::open(&dir, vltava_storage::LogManagerOptions::default(), 0).unwrap(),
+            LogDirs::open(
+                &[(dir.clone(), KafkaUuid::random())],
+                vltava_storage::LogManagerOptions::default(),
+                0,
+            )
+            .unwrap(),
         ));
         let id = Uuid([9; 16]);
         let image = MetadataImage::empty()
@@ -2365,7 +2421,12 @@ mod tests {
         let dir = temp_dir("sync-reassign");
         let open = || {
             Arc::new(ReplicaManager::new(Arc::new(
-                LogManager::open(&dir, vltava_storage::LogManagerOptions::default(), 0).unwrap(),
+                LogDirs::open(
+                    &[(dir.clone(), KafkaUuid::random())],
+                    vltava_storage::LogManagerOptions::default(),
+                    0,
+                )
+                .unwrap(),
             )))
         };
         let replicas = open();
@@ -2448,7 +2509,7 @@ mod tests {
             .unwrap();
         replicas.sync(&added, &config, 1, 0).unwrap();
         assert!(log_dir.is_dir());
-        replicas.log_manager().close().unwrap();
+        replicas.log_dirs().close().unwrap();
         drop(replicas);
         let restarted = open();
         let gone = added.apply(5, &change(vec![3, 2], vec![2, 3], 2)).unwrap();
@@ -2472,7 +2533,12 @@ mod tests {
 
         let dir = temp_dir("sync-cleaner");
         let logs = Arc::new(
-            LogManager::open(&dir, vltava_storage::LogManagerOptions::default(), 0).unwrap(),
+            LogDirs::open(
+                &[(dir.clone(), KafkaUuid::random())],
+                vltava_storage::LogManagerOptions::default(),
+                0,
+            )
+            .unwrap(),
         );
         let replicas = Arc::new(ReplicaManager::new(logs));
         let (kept, doomed) = (Uuid([1; 16]), Uuid([2; 16]));
@@ -2524,14 +2590,14 @@ mod tests {
                     std::thread::sleep(Duration::from_millis(300));
                     replicas
                         .get(log.topic(), log.partition())
-                        .map(|p| p.log.log_end_offset())
+                        .map(|p| p.log().log_end_offset())
                 };
                 let limits = vltava_storage::CleanerLimits {
                     map_budget_bytes: 1 << 20,
                     max_decompressed_bytes: 1 << 20,
                     max_io_bytes_per_second: f64::INFINITY,
                 };
-                let _ = replicas.log_manager().clean_dirtiest(0, &upper, limits);
+                let _ = replicas.log_dirs().clean_dirtiest(0, &upper, limits);
             }
         });
         in_pass.recv().unwrap();
@@ -2570,7 +2636,12 @@ mod tests {
 
         let dir = temp_dir("sync-create");
         let logs = Arc::new(
-            LogManager::open(&dir, vltava_storage::LogManagerOptions::default(), 0).unwrap(),
+            LogDirs::open(
+                &[(dir.clone(), KafkaUuid::random())],
+                vltava_storage::LogManagerOptions::default(),
+                0,
+            )
+            .unwrap(),
         );
         let replicas = Arc::new(ReplicaManager::new(logs));
         let (hosted, fresh) = (Uuid([1; 16]), Uuid([2; 16]));

@@ -1,0 +1,221 @@
+//! Several log directories per broker (JBOD, `log.dirs`): placement of new
+//! replicas, DescribeLogDirs per directory, and AlterReplicaLogDirs moving a
+//! replica between directories while it is written to, across restarts.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use common::{read_all, TestBroker};
+use vltava_client::client::log_dirs::LogDirDescription;
+use vltava_client::{Acks, Client, Compression, ErrorCode, NewTopic, ProducerRecord};
+
+async fn create(client: &mut Client, name: &str, partitions: i32) {
+    let mut topic = NewTopic::new(name);
+    topic.num_partitions = Some(partitions);
+    client.create_topic(&topic).await.expect("create topic");
+}
+
+/// Which directory holds each partition of `topic` (current logs only), and
+/// whether any future log of it is left.
+fn placement(dirs: &[LogDirDescription], topic: &str) -> (BTreeMap<i32, String>, bool) {
+    let mut at = BTreeMap::new();
+    let mut futures = false;
+    for d in dirs {
+        for r in d.replicas.iter().filter(|r| r.topic == topic) {
+            if r.is_future {
+                futures = true;
+            } else {
+                assert!(
+                    at.insert(r.partition, d.path.clone()).is_none(),
+                    "{topic}-{} in two directories",
+                    r.partition
+                );
+            }
+        }
+    }
+    (at, futures)
+}
+
+async fn check_records(client: &mut Client, topic: &str, acked: &BTreeMap<i64, String>) {
+    let records = read_all(client, topic, 0, 0).await;
+    let got: BTreeMap<i64, String> = records
+        .iter()
+        .map(|r| {
+            (
+                r.offset,
+                String::from_utf8(r.value.clone().unwrap().to_vec()).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got.len(), records.len(), "an offset twice");
+    for (offset, value) in acked {
+        assert_eq!(
+            got.get(offset),
+            Some(value),
+            "acknowledged record at {offset}"
+        );
+    }
+    assert_eq!(got.len(), acked.len(), "records that were not acknowledged");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_moves_between_log_directories_while_written() {
+    let second = tempfile::tempdir().unwrap();
+    let second_dir = second.path().join("logs-b");
+    let mut broker = TestBroker::start(&[&format!("log.dirs={}", second_dir.display())]);
+    let first_dir = broker.path().to_path_buf();
+    let mut client = broker.client().await;
+    create(&mut client, "jbod", 4).await;
+
+    // Two directories, two replicas each (fewest logs first), once the
+    // replicas are created.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let dirs = loop {
+        let dirs = client.describe_log_dirs(1).await.unwrap();
+        if placement(&dirs, "jbod").0.len() == 4 || Instant::now() > deadline {
+            break dirs;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let paths: Vec<&str> = dirs.iter().map(|d| d.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [first_dir.to_str().unwrap(), second_dir.to_str().unwrap()]
+    );
+    assert!(dirs
+        .iter()
+        .all(|d| d.error == ErrorCode::NONE && d.total_bytes > 0));
+    let (at, _) = placement(&dirs, "jbod");
+    assert_eq!(at.len(), 4);
+    let in_first = at.values().filter(|p| **p == paths[0]).count();
+    assert_eq!(in_first, 2, "{at:?}");
+    let from = at[&0].clone();
+    let to = if from == paths[0] { paths[1] } else { paths[0] }.to_string();
+
+    // Errors Kafka gives: an unknown directory, an unknown partition; and
+    // the replica's own directory is a no-op.
+    let answers = client
+        .alter_replica_log_dirs(
+            1,
+            &[
+                ("jbod".into(), 0, "/no/such/dir".into()),
+                ("nope".into(), 0, to.clone()),
+                ("jbod".into(), 1, at[&1].clone()),
+            ],
+        )
+        .await
+        .unwrap();
+    let codes: BTreeMap<(String, i32), ErrorCode> =
+        answers.into_iter().map(|(t, p, e)| ((t, p), e)).collect();
+    assert_eq!(
+        codes[&("jbod".to_string(), 0)],
+        ErrorCode::LOG_DIR_NOT_FOUND
+    );
+    assert_eq!(
+        codes[&("nope".to_string(), 0)],
+        ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
+    );
+    assert_eq!(codes[&("jbod".to_string(), 1)], ErrorCode::NONE);
+
+    // Enough data that the copy takes several steps, then a writer that
+    // keeps going through the move.
+    let mut acked: BTreeMap<i64, String> = BTreeMap::new();
+    let filler = "x".repeat(900);
+    for i in 0..10_000 {
+        let value = format!("before-{i}-{filler}");
+        let offset = client
+            .produce(
+                "jbod",
+                0,
+                &[ProducerRecord::value(value.clone())],
+                Acks::All,
+                Compression::None,
+            )
+            .await
+            .unwrap();
+        acked.insert(offset, value);
+    }
+    let bootstrap = broker.bootstrap();
+    // The writer and the move run side by side in this task (the client's
+    // futures are not `Send` for every lifetime, so no spawn).
+    let writer = async move {
+        let mut client = Client::connect(vltava_client::ClientConfig::new([bootstrap]))
+            .await
+            .unwrap();
+        let mut acked = BTreeMap::new();
+        let started = Instant::now();
+        let mut i = 0;
+        while started.elapsed() < Duration::from_secs(4) {
+            let value = format!("during-{i}");
+            let records = vec![ProducerRecord::value(value.clone())];
+            let written = client
+                .produce("jbod", 0, &records, Acks::All, Compression::None)
+                .await;
+            let offset = written.unwrap_or_else(|e| panic!("a write during the move failed: {e}"));
+            acked.insert(offset, value);
+            i += 1;
+        }
+        acked
+    };
+    let mover = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let answers = client
+            .alter_replica_log_dirs(1, &[("jbod".into(), 0, to.clone())])
+            .await
+            .unwrap();
+        assert_eq!(answers, vec![("jbod".to_string(), 0, ErrorCode::NONE)]);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let dirs = client.describe_log_dirs(1).await.unwrap();
+            let (at, futures) = placement(&dirs, "jbod");
+            if at.get(&0) == Some(&to) && !futures {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the move did not finish: {dirs:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let (during, ()) = tokio::join!(writer, mover);
+    assert!(
+        during.len() > 10,
+        "the writer wrote only {} records",
+        during.len()
+    );
+    acked.extend(during);
+    check_records(&mut client, "jbod", &acked).await;
+    assert!(!std::path::Path::new(&from).join("jbod-0").exists());
+    assert!(std::path::Path::new(&to).join("jbod-0").exists());
+
+    // A clean restart, then a crash: the replica stays where it moved to.
+    drop(client);
+    broker.stop();
+    broker.restart();
+    let mut client = broker.client().await;
+    let (at, _) = placement(&client.describe_log_dirs(1).await.unwrap(), "jbod");
+    assert_eq!(at[&0], to);
+    check_records(&mut client, "jbod", &acked).await;
+    let offset = client
+        .produce(
+            "jbod",
+            0,
+            &[ProducerRecord::value("after")],
+            Acks::All,
+            Compression::None,
+        )
+        .await
+        .unwrap();
+    acked.insert(offset, "after".to_string());
+    drop(client);
+    broker.kill9();
+    broker.restart();
+    let mut client = broker.client().await;
+    let (at, _) = placement(&client.describe_log_dirs(1).await.unwrap(), "jbod");
+    assert_eq!(at[&0], to);
+    check_records(&mut client, "jbod", &acked).await;
+    drop(second);
+}
