@@ -79,6 +79,7 @@ pub async fn run(
         }
     });
     let background = tokio::spawn(background(broker.clone(), shutdown.clone()));
+    let dir_watch = tokio::spawn(watch_log_dirs(broker.clone(), shutdown.clone()));
     let cleaner = tokio::spawn(log_cleaner(broker.clone(), shutdown.clone()));
     let timers = tokio::spawn(broker.groups.clone().run_timers(shutdown.clone()));
     // Registration and heartbeats with the active controller; its last act
@@ -117,6 +118,7 @@ pub async fn run(
         ("listeners", server),
         ("TLS reloads", tls_reload),
         ("background", background),
+        ("log directory watch", dir_watch),
         ("log cleaner", cleaner),
         ("group timers", timers),
         ("transaction timers", txn_timers),
@@ -298,6 +300,40 @@ async fn log_cleaner(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
 
 /// Periodic log maintenance. Each job runs on the blocking pool so a slow
 /// disk never stalls request handling.
+/// How often the log directories are looked at for one that failed.
+const LOG_DIR_WATCH_EVERY: Duration = Duration::from_millis(250);
+
+/// Takes offline the replicas of a log directory that failed (an I/O error
+/// seen by any operation on it), so the other directories keep serving; the
+/// heartbeats report it to the controller. When every directory has failed
+/// the process exits, as Kafka halts: nothing it hosts can be served.
+async fn watch_log_dirs(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+    let mut seen_offline = 0;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(LOG_DIR_WATCH_EVERY) => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+        let dirs = broker.replicas.log_dirs();
+        let offline = dirs.dirs().iter().filter(|d| d.is_offline()).count();
+        if offline == seen_offline {
+            continue;
+        }
+        seen_offline = offline;
+        let n = broker.replicas.take_failed_dirs_offline();
+        warn!(
+            offline,
+            of = dirs.dirs().len(),
+            replicas = n,
+            "log directories offline; their replicas are not served"
+        );
+        if dirs.all_offline() {
+            tracing::error!("every log directory has failed; stopping the broker");
+            std::process::exit(1);
+        }
+    }
+}
+
 async fn background(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
     let config = broker.metadata.config();
     let retention_every =

@@ -219,3 +219,89 @@ async fn a_replica_moves_between_log_directories_while_written() {
     check_records(&mut client, "jbod", &acked).await;
     drop(second);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_directory_takes_only_its_replicas_offline() {
+    let second = tempfile::tempdir().unwrap();
+    let second_dir = second.path().join("logs-b");
+    let broker = TestBroker::start(&[&format!("log.dirs={}", second_dir.display())]);
+    let first_dir = broker.path().to_path_buf();
+    let mut client = broker.client().await;
+    let mut topic = NewTopic::new("fail");
+    topic.num_partitions = Some(4);
+    // Small segments: the next append rolls, and a roll makes files.
+    topic.configs = [("internal.segment.bytes".to_string(), "1024".to_string())]
+        .into_iter()
+        .collect();
+    client.create_topic(&topic).await.expect("create topic");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let at = loop {
+        let (at, _) = placement(&client.describe_log_dirs(1).await.unwrap(), "fail");
+        if at.len() == 4 || Instant::now() > deadline {
+            break at;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let second_path = second_dir.to_str().unwrap().to_string();
+    let (doomed, healthy): (Vec<i32>, Vec<i32>) = at.keys().partition(|p| at[*p] == second_path);
+    assert_eq!((doomed.len(), healthy.len()), (2, 2), "{at:?}");
+
+    // The disk goes away under the broker.
+    std::fs::remove_dir_all(&second_dir).unwrap();
+    let value = "v".repeat(600);
+    let records = vec![ProducerRecord::value(value.clone())];
+    let mut refused = false;
+    for _ in 0..10 {
+        match client
+            .produce("fail", doomed[0], &records, Acks::All, Compression::None)
+            .await
+        {
+            Ok(_) => continue,
+            Err(e) => {
+                assert_eq!(e.code(), Some(ErrorCode::KAFKA_STORAGE_ERROR), "{e}");
+                refused = true;
+                break;
+            }
+        }
+    }
+    assert!(refused, "writes to a vanished directory kept succeeding");
+    // The other partition of that directory is offline too (once the
+    // broker's watcher saw the directory fail); the first directory's
+    // replicas are untouched.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let answer = client
+            .produce("fail", doomed[1], &records, Acks::All, Compression::None)
+            .await;
+        if answer.as_ref().err().and_then(|e| e.code()) == Some(ErrorCode::KAFKA_STORAGE_ERROR) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{answer:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for p in &healthy {
+        for _ in 0..5 {
+            client
+                .produce("fail", *p, &records, Acks::All, Compression::None)
+                .await
+                .expect("a replica in a healthy directory");
+        }
+        let read = read_all(&mut client, "fail", *p, 0).await;
+        assert_eq!(read.len(), 5);
+    }
+    let fetched = client.fetch("fail", doomed[0], 0, 0, 1 << 20).await;
+    assert_eq!(
+        fetched.err().and_then(|e| e.code()),
+        Some(ErrorCode::KAFKA_STORAGE_ERROR)
+    );
+    let dirs = client.describe_log_dirs(1).await.unwrap();
+    let errors: Vec<(String, ErrorCode)> = dirs.iter().map(|d| (d.path.clone(), d.error)).collect();
+    assert_eq!(
+        errors,
+        vec![
+            (first_dir.display().to_string(), ErrorCode::NONE),
+            (second_path.clone(), ErrorCode::KAFKA_STORAGE_ERROR)
+        ]
+    );
+    drop(second);
+}

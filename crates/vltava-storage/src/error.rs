@@ -96,6 +96,12 @@ pub enum Error {
     /// A segment was replaced by the log cleaner while it was being read;
     /// the read may be retried (`Log::read` retries on its own).
     SegmentReplaced,
+    /// The log's directory failed (an I/O error other than a full disk);
+    /// nothing in it is read or written until restart.
+    LogDirOffline {
+        /// The directory.
+        dir: PathBuf,
+    },
 }
 
 impl Error {
@@ -105,6 +111,25 @@ impl Error {
             op,
             path: path.to_path_buf(),
             source,
+        }
+    }
+
+    /// Whether this error means the directory holding `path` failed, as
+    /// Kafka takes any I/O error: every operating-system error except a
+    /// full disk or quota (ENOSPC, EDQUOT), which frees up without a
+    /// restart and is answered as a refused write instead.
+    pub fn is_dir_failure(&self) -> bool {
+        match self {
+            Error::Io { source, .. } => !matches!(source.raw_os_error(), Some(28) | Some(122)),
+            _ => false,
+        }
+    }
+
+    /// The file or directory an I/O error was on.
+    pub fn io_path(&self) -> Option<&Path> {
+        match self {
+            Error::Io { path, .. } => Some(path),
+            _ => None,
         }
     }
 
@@ -159,6 +184,9 @@ impl fmt::Display for Error {
             Error::Closed => f.write_str("log is closed"),
             Error::SegmentReplaced => {
                 f.write_str("segment replaced by the log cleaner during the read")
+            }
+            Error::LogDirOffline { dir } => {
+                write!(f, "log directory {} is offline", dir.display())
             }
         }
     }

@@ -181,6 +181,34 @@ impl LogDirs {
         }
     }
 
+    /// Takes an error from an operation on a log: an I/O error that means
+    /// its directory failed ([`Error::is_dir_failure`]) marks that
+    /// directory offline. Returns the directory's index when this error
+    /// took it offline.
+    pub fn note_error(&self, error: &Error) -> Option<usize> {
+        if !error.is_dir_failure() {
+            return None;
+        }
+        let path = error.io_path()?;
+        let (index, dir) = self
+            .dirs
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| path.starts_with(&d.path))
+            .max_by_key(|(_, d)| d.path.as_os_str().len())?;
+        if dir.is_offline() {
+            return None;
+        }
+        tracing::error!(dir = %dir.path.display(), "I/O error in a log directory: {error}");
+        self.mark_offline(index);
+        Some(index)
+    }
+
+    /// Whether every directory is offline (the broker cannot go on).
+    pub fn all_offline(&self) -> bool {
+        self.dirs.iter().all(LogDir::is_offline)
+    }
+
     /// The index of the directory holding a partition's current log.
     pub fn dir_of(&self, topic: &str, partition: i32) -> Option<usize> {
         self.dirs
@@ -481,6 +509,7 @@ impl LogDirs {
         let mut first = None;
         for d in self.online() {
             if let Err(e) = f(d) {
+                self.note_error(&e);
                 first.get_or_insert(e);
             }
         }

@@ -179,6 +179,12 @@ pub struct Partition {
     /// Set while a move seals the current log and puts the new one in
     /// place: a write refused as closed meanwhile waits for the new log.
     moving: AtomicBool,
+    /// The broker's log directories, told about I/O errors (a directory
+    /// that fails goes offline); `None` in unit tests.
+    log_dirs: Option<Arc<LogDirs>>,
+    /// The log's directory failed: nothing is read or written (answers
+    /// KAFKA_STORAGE_ERROR) until restart.
+    dir_offline: AtomicBool,
     settings: RwLock<Arc<TopicSettings>>,
     /// Leader, follower or offline (see `leadership`).
     role: Mutex<leadership::Role>,
@@ -248,7 +254,8 @@ impl Partition {
         let deadline = std::time::Instant::now() + MOVE_SWAP_WAIT;
         loop {
             let log = self.log();
-            match write(&log) {
+            self.check_dir_online(&log)?;
+            match write(&log).inspect_err(|e| self.note_storage_error(&log, e)) {
                 Err(vltava_storage::Error::Closed)
                     if (self.moving.load(Ordering::Acquire) || !Arc::ptr_eq(&log, &self.log()))
                         && std::time::Instant::now() < deadline =>
@@ -260,6 +267,46 @@ impl Partition {
                 result => return result,
             }
         }
+    }
+
+    /// `LogDirOffline` when the log's directory failed.
+    fn check_dir_online(&self, log: &Log) -> Result<(), vltava_storage::Error> {
+        if self.dir_offline.load(Ordering::Acquire) {
+            return Err(vltava_storage::Error::LogDirOffline {
+                dir: log.dir().parent().unwrap_or(log.dir()).to_path_buf(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Tells the log directories about an error on this partition's log:
+    /// an I/O error that means the directory failed takes it offline, and
+    /// this partition with it at once (the others of that directory when
+    /// the broker's watcher sees it).
+    fn note_storage_error(&self, log: &Log, error: &vltava_storage::Error) {
+        let Some(dirs) = &self.log_dirs else { return };
+        dirs.note_error(error);
+        let offline = log
+            .dir()
+            .parent()
+            .and_then(|parent| dirs.index_of_path(parent))
+            .is_some_and(|i| dirs.dirs()[i].is_offline());
+        if offline {
+            self.take_offline();
+        }
+    }
+
+    /// Stops serving this partition: its log directory failed.
+    pub fn take_offline(&self) {
+        if !self.dir_offline.swap(true, Ordering::AcqRel) {
+            warn!(topic = %self.topic, partition = self.index, "the replica's log directory is offline: it is not served until restart");
+            self.appended.notify_waiters();
+        }
+    }
+
+    /// Whether the log's directory failed.
+    pub fn is_dir_offline(&self) -> bool {
+        self.dir_offline.load(Ordering::Acquire)
     }
 
     /// Puts `log` in place of the current log (a finished move).
@@ -914,16 +961,19 @@ impl Partition {
         min_one_batch: bool,
         zero_copy: Option<&zero_copy::ZeroCopy>,
     ) -> Result<Bytes, ErrorCode> {
+        let log = self.log();
+        if self.check_dir_online(&log).is_err() {
+            return Err(ErrorCode::KAFKA_STORAGE_ERROR);
+        }
         let read = match zero_copy {
-            None => self
-                .log()
+            None => log
                 .read(offset, max_bytes, upper, min_one_batch)
                 .map(|r| r.records),
-            Some(zero_copy) => self
-                .log()
+            Some(zero_copy) => log
                 .locate(offset, max_bytes, upper, min_one_batch)
                 .and_then(|located| zero_copy.stand_in(located)),
-        };
+        }
+        .inspect_err(|e| self.note_storage_error(&log, e));
         match read {
             Ok(records) => Ok(records),
             Err(vltava_storage::Error::OffsetOutOfRange { .. }) => {
@@ -996,6 +1046,8 @@ impl Partition {
             local_id: 0,
             log: RwLock::new(Arc::new(log)),
             moving: AtomicBool::new(false),
+            log_dirs: None,
+            dir_offline: AtomicBool::new(false),
             settings: RwLock::new(Arc::new(settings_from(&effective, &broker))),
             role: Mutex::new(leadership::Role::Offline { leader_epoch: -1 }),
             high_watermark: AtomicI64::new(0),
@@ -1066,6 +1118,8 @@ fn storage_rejection(topic: &str, partition: i32, e: vltava_storage::Error) -> K
     let code = match &e {
         vltava_storage::Error::MessageSetTooLarge { .. } => ErrorCode::RECORD_LIST_TOO_LARGE,
         vltava_storage::Error::InvalidRecords(_) => ErrorCode::CORRUPT_MESSAGE,
+        // Said once, when the directory went offline.
+        vltava_storage::Error::LogDirOffline { .. } => ErrorCode::KAFKA_STORAGE_ERROR,
         _ => {
             warn!(topic, partition, "append failed: {e}");
             ErrorCode::KAFKA_STORAGE_ERROR
@@ -1191,6 +1245,33 @@ impl ReplicaManager {
         }
     }
 
+    /// Takes offline every hosted partition whose log is in a directory
+    /// that failed; returns how many went offline now.
+    pub fn take_failed_dirs_offline(&self) -> usize {
+        let offline: Vec<&std::path::Path> = self
+            .logs
+            .dirs()
+            .iter()
+            .filter(|d| d.is_offline())
+            .map(|d| d.path.as_path())
+            .collect();
+        if offline.is_empty() {
+            return 0;
+        }
+        let mut n = 0;
+        for p in self.all() {
+            if p.is_dir_offline() {
+                continue;
+            }
+            let log = p.log();
+            if log.dir().parent().is_some_and(|d| offline.contains(&d)) {
+                p.take_offline();
+                n += 1;
+            }
+        }
+        n
+    }
+
     /// Every log directory and its logs.
     pub fn log_dirs(&self) -> &Arc<LogDirs> {
         &self.logs
@@ -1230,7 +1311,7 @@ impl ReplicaManager {
     pub fn run_retention(&self, now_ms: i64) -> Result<usize, vltava_storage::Error> {
         let mut total = 0;
         let mut first_error = None;
-        for p in self.all() {
+        for p in self.all().into_iter().filter(|p| !p.is_dir_offline()) {
             match p.log().delete_retention_up_to(now_ms, p.high_watermark()) {
                 Ok(n) => total += n,
                 Err(vltava_storage::Error::Closed) => {}
@@ -1493,6 +1574,8 @@ impl ReplicaManager {
                             local_id: node_id,
                             log: RwLock::new(log),
                             moving: AtomicBool::new(false),
+                            log_dirs: Some(self.logs.clone()),
+                            dir_offline: AtomicBool::new(false),
                             settings: RwLock::new(settings.clone()),
                             role: Mutex::new(leadership::Role::Offline { leader_epoch: -1 }),
                             high_watermark: AtomicI64::new(high_watermark),

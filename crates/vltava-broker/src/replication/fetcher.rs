@@ -109,6 +109,8 @@ async fn fetch_from(deps: FetcherDeps, leader: i32, mut shutdown: watch::Receive
                 _ => None,
             })
             .filter(|(p, _)| !held_back.contains_key(&(p.topic.clone(), p.index)))
+            // A replica whose log directory failed is not fetched for.
+            .filter(|(p, _)| !p.is_dir_offline())
             .collect();
         if partitions.is_empty() {
             // Nothing to fetch from this leader now: wait for a role change
