@@ -65,6 +65,7 @@ TOOL = {
     "producer-perf-test": "org.apache.kafka.tools.ProducerPerformance",
     "consumer-perf-test": "org.apache.kafka.tools.ConsumerPerformance",
     "acls": "org.apache.kafka.tools.AclCommand",
+    "reassign": "org.apache.kafka.tools.reassign.ReassignPartitionsCommand",
 }
 
 TOOL_ENV = dict(os.environ, JAVA_TOOL_OPTIONS="-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
@@ -594,6 +595,72 @@ def test_log_dirs(tools, kafka, broker):
     parts = doc["brokers"][0]["logDirs"][0]["partitions"]
     assert [(p["partition"], p["size"]) for p in parts] == [(f"{t}-0", "data"), (f"{t}-1", "empty")]
     tools.same("log-dirs", "--bootstrap-server", B, "--describe", "--topic-list", t, "--broker-list", "1", norm=norm)
+
+
+def test_reassign_between_log_dirs(kafka, tmp_path):
+    """kafka-reassign-partitions moving a replica to another log directory
+    of its broker (the plan's "log_dirs": AlterReplicaLogDirs, then
+    --verify through DescribeLogDirs) and kafka-log-dirs showing where it
+    went, against a Vltava with two log directories. Kafka's reference
+    broker has one directory, so this runs on Vltava alone (`kafka` only
+    makes sure the tools are prepared)."""
+    from conftest import Broker
+    second = tmp_path / "second"
+    b = Broker(settings=[f"log.dirs={second}"])
+    try:
+        t = name("movedir")
+        B = b.bootstrap
+
+        def run(tool, *args, stdin=None):
+            p = subprocess.run([str(KAFKA_SH), "run", tool, *args], input=stdin, capture_output=True,
+                               text=True, env=TOOL_ENV, timeout=120)
+            assert p.returncode == 0, f"{tool} {args}: {p.stdout}\n{p.stderr}"
+            return p.stdout
+
+        def placement():
+            doc = json.loads(run(TOOL["log-dirs"], "--bootstrap-server", B, "--describe",
+                                 "--topic-list", t).splitlines()[-1])
+            return {p["partition"]: (d["logDir"], p["isFuture"])
+                    for d in doc["brokers"][0]["logDirs"] for p in d["partitions"]}
+
+        run(TOOL["topics"], "--bootstrap-server", B, "--create", "--topic", t, "--partitions", "2")
+        produce(B, t, 2000, 2)
+        deadline = time.monotonic() + 20
+        while len(placement()) < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        where = placement()
+        dirs = sorted({d for d, _ in where.values()})
+        assert len(dirs) == 2, where  # one partition in each directory
+        source = where[f"{t}-0"][0]
+        target = dirs[1] if source == dirs[0] else dirs[0]
+        plan = tmp_path / "plan.json"
+        plan.write_text(json.dumps({"version": 1, "partitions": [
+            {"topic": t, "partition": 0, "replicas": [1], "log_dirs": [target]}]}))
+        out = run(TOOL["reassign"], "--bootstrap-server", B, "--execute", "--reassignment-json-file", str(plan))
+        assert f"Successfully started moving log directory to {target} for replica {t}-0 with broker 1" in out
+        deadline = time.monotonic() + 30
+        while True:
+            out = run(TOOL["reassign"], "--bootstrap-server", B, "--verify", "--reassignment-json-file", str(plan))
+            if f"Reassignment of replica {t}-0-1 completed successfully." in out:
+                break
+            assert time.monotonic() < deadline, out
+            time.sleep(0.5)
+        assert placement() == {f"{t}-0": (target, False), f"{t}-1": (target, False)}
+        # Every record is still there.
+        from confluent_kafka import Consumer, TopicPartition
+        c = Consumer({"bootstrap.servers": B, "group.id": name("movedir-g"), "enable.auto.commit": False})
+        try:
+            c.assign([TopicPartition(t, 0, 0)])
+            got = 0
+            deadline = time.monotonic() + 20
+            while got < 1000 and time.monotonic() < deadline:
+                got += len([m for m in c.consume(500, 1) if m.error() is None])
+            assert got == 1000
+        finally:
+            c.close()
+    finally:
+        b.stop()
 
 
 def test_metadata_quorum(tools):

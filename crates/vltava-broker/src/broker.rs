@@ -393,6 +393,7 @@ impl Broker {
             request_timeout,
             Duration::from_millis(metadata.config().broker_session_timeout_ms().max(1) as u64),
             outbound.controller.security.clone(),
+            replicas.log_dirs().clone(),
         ));
         let peers = Arc::new(Peers::new(
             node_id,

@@ -19,13 +19,14 @@ use vltava_metadata::controller::NewTopic;
 use vltava_metadata::Endpoint;
 use vltava_net::{ClientSecurity, ConnectionConfig, Redial};
 use vltava_protocol::messages::{
-    broker_registration_request, create_topics_request, AllocateProducerIdsRequest,
-    AlterPartitionRequest, AlterPartitionResponse, BrokerHeartbeatRequest,
-    BrokerRegistrationRequest, CreateTopicsRequest,
+    assign_replicas_to_dirs_request, broker_registration_request, create_topics_request,
+    AllocateProducerIdsRequest, AlterPartitionRequest, AlterPartitionResponse,
+    AssignReplicasToDirsRequest, BrokerHeartbeatRequest, BrokerRegistrationRequest,
+    CreateTopicsRequest,
 };
 use vltava_protocol::{ErrorCode, Request, RequestBody, ResponseBody, Uuid};
 use vltava_quorum::driver::Quorum;
-use vltava_storage::KafkaUuid;
+use vltava_storage::{KafkaUuid, LogDirs};
 
 use crate::controller::{Controller, HeartbeatAnswer, IsrChange, Registration};
 use crate::error::KafkaError;
@@ -59,6 +60,9 @@ pub struct ControllerChannel {
     /// `holds_lease`), and until when the last one does, in milliseconds
     /// since `lease_clock` (0: never).
     lease_length: Duration,
+    /// This broker's log directories: their ids go with the registration,
+    /// the failed ones with every heartbeat (KIP-858).
+    log_dirs: Arc<LogDirs>,
     lease_clock: std::time::Instant,
     lease_until_ms: std::sync::atomic::AtomicU64,
 }
@@ -77,6 +81,7 @@ impl ControllerChannel {
         request_timeout: Duration,
         session_timeout: Duration,
         security: Option<Arc<ClientSecurity>>,
+        log_dirs: Arc<LogDirs>,
     ) -> ControllerChannel {
         let quorum = controller.quorum().clone();
         ControllerChannel {
@@ -101,6 +106,7 @@ impl ControllerChannel {
                 security,
                 ..ConnectionConfig::default()
             })),
+            log_dirs,
             lease_length: session_timeout * 3 / 4,
             lease_clock: std::time::Instant::now(),
             lease_until_ms: std::sync::atomic::AtomicU64::new(0),
@@ -204,6 +210,98 @@ impl ControllerChannel {
         }
     }
 
+    /// The ids of the log directories that work.
+    fn online_log_dirs(&self) -> Vec<Uuid> {
+        self.log_dirs
+            .dirs()
+            .iter()
+            .filter(|d| !d.is_offline())
+            .map(|d| Uuid(d.id.0))
+            .collect()
+    }
+
+    /// The ids of the log directories that failed (reported in every
+    /// heartbeat, so a new active controller learns them too).
+    fn offline_log_dirs(&self) -> Vec<Uuid> {
+        self.log_dirs
+            .dirs()
+            .iter()
+            .filter(|d| d.is_offline())
+            .map(|d| Uuid(d.id.0))
+            .collect()
+    }
+
+    /// Tells the active controller which log directory holds each replica
+    /// (AssignReplicasToDirs, KIP-858): `(topic id, partition, directory)`.
+    /// Returns each partition's answer.
+    pub async fn assign_replicas_to_dirs(
+        &self,
+        assignments: Vec<(Uuid, i32, Uuid)>,
+    ) -> Result<Vec<(Uuid, i32, ErrorCode)>, KafkaError> {
+        let Some(epoch) = self.epoch() else {
+            return Err(KafkaError::new(
+                ErrorCode::BROKER_ID_NOT_REGISTERED,
+                "This broker has not registered yet.",
+            ));
+        };
+        let leader = self.leader().await?;
+        if leader == self.node_id {
+            return self
+                .controller
+                .assign_replicas_to_dirs(self.node_id, epoch, assignments)
+                .await;
+        }
+        let mut directories: Vec<assign_replicas_to_dirs_request::DirectoryData> = Vec::new();
+        for (topic_id, partition, dir) in assignments {
+            let d = match directories.iter().position(|d| d.id == dir) {
+                Some(i) => &mut directories[i],
+                None => {
+                    directories.push(assign_replicas_to_dirs_request::DirectoryData {
+                        id: dir,
+                        ..Default::default()
+                    });
+                    directories.last_mut().expect("just pushed")
+                }
+            };
+            let partition = assign_replicas_to_dirs_request::PartitionData {
+                partition_index: partition,
+                ..Default::default()
+            };
+            match d.topics.iter_mut().find(|t| t.topic_id == topic_id) {
+                Some(t) => t.partitions.push(partition),
+                None => d.topics.push(assign_replicas_to_dirs_request::TopicData {
+                    topic_id,
+                    partitions: vec![partition],
+                    ..Default::default()
+                }),
+            }
+        }
+        let request = AssignReplicasToDirsRequest {
+            broker_id: self.node_id,
+            broker_epoch: epoch,
+            directories,
+            ..Default::default()
+        };
+        let response = self.call(leader, &request).await?;
+        if response.error_code != 0 {
+            return Err(KafkaError::new(
+                ErrorCode(response.error_code),
+                format!("AssignReplicasToDirs refused by controller {leader}"),
+            ));
+        }
+        Ok(response
+            .directories
+            .into_iter()
+            .flat_map(|d| d.topics)
+            .flat_map(|t| {
+                let topic_id = t.topic_id;
+                t.partitions
+                    .into_iter()
+                    .map(move |p| (topic_id, p.partition_index, ErrorCode(p.error_code)))
+            })
+            .collect())
+    }
+
     /// Registers this broker with the active controller; returns its epoch.
     pub async fn register(&self) -> Result<i64, KafkaError> {
         let leader = self.leader().await?;
@@ -215,6 +313,7 @@ impl ControllerChannel {
                     incarnation_id: self.incarnation_id,
                     endpoints: self.endpoints.clone(),
                     rack: self.rack.clone(),
+                    log_dirs: self.online_log_dirs(),
                 })
                 .await?
         } else {
@@ -235,6 +334,7 @@ impl ControllerChannel {
                     .collect(),
                 rack: self.rack.clone(),
                 previous_broker_epoch: self.epoch().unwrap_or(-1),
+                log_dirs: self.online_log_dirs(),
                 ..Default::default()
             };
             let response = self.call(leader, &request).await?;
@@ -262,7 +362,14 @@ impl ControllerChannel {
         let leader = self.leader().await?;
         let answer = if leader == self.node_id {
             self.controller
-                .broker_heartbeat(self.node_id, epoch, offset, false, want_shut_down)
+                .broker_heartbeat(
+                    self.node_id,
+                    epoch,
+                    offset,
+                    false,
+                    want_shut_down,
+                    &self.offline_log_dirs(),
+                )
                 .await
         } else {
             let request = BrokerHeartbeatRequest {
@@ -271,6 +378,7 @@ impl ControllerChannel {
                 current_metadata_offset: offset,
                 want_fence: false,
                 want_shut_down,
+                offline_log_dirs: self.offline_log_dirs(),
                 ..Default::default()
             };
             let response = self.call(leader, &request).await?;

@@ -100,6 +100,10 @@ pub async fn run(
         broker.replication_deps(),
         shutdown.clone(),
     ));
+    let directories = tokio::spawn(replication::directories::run(
+        broker.replication_deps(),
+        shutdown.clone(),
+    ));
     // The coordinators load the partitions of their internal topics this
     // node leads (at startup, and as leadership moves) and unload those it
     // stops leading; the transaction coordinator finishes the transactions
@@ -126,6 +130,7 @@ pub async fn run(
         ("transaction coordinator leadership", txn_leadership),
         ("replica fetchers", fetchers),
         ("ISR changes", isr),
+        ("log directory assignments", directories),
         ("broker sessions", sessions),
         ("leader rebalancing", rebalance),
     ] {

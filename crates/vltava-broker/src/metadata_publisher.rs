@@ -113,7 +113,10 @@ fn scope_of(
                     return SyncScope::All;
                 }
             }
-            MetadataRecord::RegisterBroker { .. }
+            // Which directory holds a replica changes nothing a sync does.
+            MetadataRecord::AssignDirectories { .. }
+            | MetadataRecord::BrokerLogDirs { .. }
+            | MetadataRecord::RegisterBroker { .. }
             | MetadataRecord::UnregisterBroker { .. }
             | MetadataRecord::FenceBroker { .. }
             | MetadataRecord::UnfenceBroker { .. }

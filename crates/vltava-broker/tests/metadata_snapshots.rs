@@ -75,6 +75,7 @@ fn without_registrations(image: &MetadataImage) -> Vec<vltava_metadata::Metadata
                 r,
                 MetadataRecord::RegisterBroker { .. }
                     | MetadataRecord::BrokerRegistrationChange { .. }
+                    | MetadataRecord::BrokerLogDirs { .. }
             )
         })
         .map(|r| match r {

@@ -305,3 +305,122 @@ async fn a_failed_directory_takes_only_its_replicas_offline() {
     );
     drop(second);
 }
+
+/// Three combined nodes; node 1 has two log directories. When one of them
+/// fails, only the partitions whose replica on node 1 is in it lose node 1
+/// from their ISR and leadership (the controller knows each replica's
+/// directory from AssignReplicasToDirs); node 1 keeps its other replicas in
+/// sync, and every partition keeps taking acks=all writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_cluster_a_failed_directory_moves_only_its_replicas_out() {
+    use common::cluster::{client_of, converged, eventually, Cluster};
+
+    let mut cluster = Cluster::start_with(3, 0, "min.insync.replicas=2\n");
+    converged(&cluster, &[1, 2, 3], &[1, 2, 3]).await;
+    let second_dir = cluster.dir().join("node-1-b");
+    {
+        let node = cluster.node(1);
+        node.stop(Duration::from_secs(20));
+        let first = node.data_dir.clone();
+        node.extra_args = vec![
+            "--set".into(),
+            format!("log.dirs={},{}", first.display(), second_dir.display()),
+        ];
+        node.start();
+    }
+    converged(&cluster, &[1, 2, 3], &[1, 2, 3]).await;
+    let bootstrap = cluster.nodes[1].bootstrap();
+    let mut admin = client_of(&bootstrap).await.unwrap();
+    let mut topic = NewTopic::new("jbodc");
+    topic.num_partitions = Some(6);
+    topic.replication_factor = Some(3);
+    topic.configs = [("internal.segment.bytes".to_string(), "1024".to_string())]
+        .into_iter()
+        .collect();
+    admin.create_topic(&topic).await.unwrap();
+    eventually(Duration::from_secs(20), "full ISRs", || {
+        let b = bootstrap.clone();
+        async move {
+            let mut c = client_of(&b).await?;
+            let t = c.topic_metadata("jbodc").await.ok()?;
+            (t.partitions.len() == 6 && t.partitions.iter().all(|p| p.isr.len() == 3)).then_some(())
+        }
+    })
+    .await;
+    // Where node 1 keeps each replica.
+    let node1 = cluster.nodes[0].bootstrap();
+    let mut c1 = client_of(&node1).await.unwrap();
+    let dirs = c1.describe_log_dirs(1).await.unwrap();
+    let (at, _) = placement(&dirs, "jbodc");
+    let second_path = second_dir.display().to_string();
+    let doomed: Vec<i32> = at
+        .iter()
+        .filter(|(_, d)| **d == second_path)
+        .map(|(p, _)| *p)
+        .collect();
+    let kept: Vec<i32> = at
+        .iter()
+        .filter(|(_, d)| **d != second_path)
+        .map(|(p, _)| *p)
+        .collect();
+    assert_eq!((doomed.len(), kept.len()), (3, 3), "{at:?}");
+    // The assignments reach the controller right after the replicas are
+    // created; give them a moment.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    std::fs::remove_dir_all(&second_dir).unwrap();
+    // Writes make node 1 roll segments in the vanished directory (as the
+    // leader or as a follower appending what it fetched).
+    let value = "w".repeat(600);
+    let records = vec![ProducerRecord::value(value)];
+    for _ in 0..5 {
+        for p in 0..6 {
+            let _ = admin
+                .produce("jbodc", p, &records, Acks::All, Compression::None)
+                .await;
+        }
+    }
+    let state = eventually(
+        Duration::from_secs(30),
+        "node 1 out of the failed replicas' ISRs",
+        || {
+            let b = bootstrap.clone();
+            let doomed = doomed.clone();
+            async move {
+                let mut c = client_of(&b).await?;
+                let t = c.topic_metadata("jbodc").await.ok()?;
+                let out = doomed.iter().all(|p| {
+                    let m = &t.partitions[*p as usize];
+                    !m.isr.contains(&1) && m.leader > 0 && m.leader != 1
+                });
+                out.then_some(t)
+            }
+        },
+    )
+    .await;
+    for p in &kept {
+        let m = &state.partitions[*p as usize];
+        assert!(
+            m.isr.contains(&1),
+            "partition {p} in a healthy directory: {m:?}"
+        );
+    }
+    // Every partition still takes acks=all writes (min.insync.replicas=2).
+    for p in 0..6 {
+        eventually(Duration::from_secs(20), "an acks=all write", || {
+            let b = bootstrap.clone();
+            let records = records.clone();
+            async move {
+                let mut c = client_of(&b).await?;
+                c.produce("jbodc", p, &records, Acks::All, Compression::None)
+                    .await
+                    .ok()
+            }
+        })
+        .await;
+    }
+    // Node 1 is alive and serves its healthy directory.
+    let dirs = c1.describe_log_dirs(1).await.unwrap();
+    assert_eq!(dirs[1].error, ErrorCode::KAFKA_STORAGE_ERROR);
+    assert_eq!(dirs[0].error, ErrorCode::NONE);
+}

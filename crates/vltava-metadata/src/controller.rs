@@ -1,11 +1,13 @@
 //! The controller's decisions, as pure functions of the current image and a
 //! request: which metadata records a topic creation, deletion or partition
-//! increase, a broker's registration, fencing, unfencing or shutdown, an
+//! increase, a broker's registration, fencing, unfencing or shutdown, its
+//! replicas' log directories and the directories that failed (KIP-858), an
 //! AlterPartition, an ElectLeaders or an AlterPartitionReassignments
 //! produces, or which Kafka error refuses it. Leader elections, ISR changes
 //! and partition reassignments follow Kafka's KRaft controller
 //! (`ReplicationControlManager`, `PartitionChangeBuilder`,
-//! `PartitionReassignmentReplicas`). Persisting the
+//! `PartitionReassignmentReplicas`); a replica whose log directory failed
+//! never leads and cannot join an ISR. Persisting the
 //! records and applying them is the caller's job; keeping this part free of
 //! I/O makes it deterministic and testable. The records a plan returns
 //! apply, in order, to the image it was planned on.
@@ -15,7 +17,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use vltava_protocol::{ErrorCode, Uuid};
 
 use crate::image::{
-    BrokerImage, MetadataImage, PartitionChangeFields, PartitionImage, RESOURCE_TOPIC,
+    BrokerImage, MetadataImage, PartitionChangeFields, PartitionImage, LOST_DIRECTORY,
+    RESOURCE_TOPIC, UNASSIGNED_DIRECTORY,
 };
 use crate::records::{
     Endpoint, MetadataRecord, LEADER_RECOVERY_NO_CHANGE, NO_LEADER, NO_LEADER_CHANGE,
@@ -550,6 +553,11 @@ pub struct Registration {
 ///   RegisterBroker record (Kafka writes them before it), so the record's
 ///   offset stays the first of the batch, which is the epoch the caller
 ///   passes.
+/// - `log_dirs` are the directories the broker registers with that work
+///   (KIP-858); when it names any, a BrokerLogDirs of the new epoch comes
+///   right after the RegisterBroker record (Kafka carries them in that
+///   record; ours has no field for them). None: the broker does not say,
+///   and every directory counts as online.
 #[allow(clippy::too_many_arguments)]
 pub fn plan_register_broker(
     image: &MetadataImage,
@@ -557,6 +565,7 @@ pub fn plan_register_broker(
     incarnation_id: Uuid,
     endpoints: Vec<Endpoint>,
     rack: Option<String>,
+    log_dirs: Vec<Uuid>,
     new_epoch: i64,
     session_alive: bool,
     policy: ElectionPolicy,
@@ -594,6 +603,13 @@ pub fn plan_register_broker(
         rack,
         fenced: true,
     }];
+    if !log_dirs.is_empty() {
+        records.push(MetadataRecord::BrokerLogDirs {
+            broker_id,
+            broker_epoch: new_epoch,
+            log_dirs,
+        });
+    }
     records.extend(departed);
     Ok(Registration {
         records,
@@ -689,7 +705,7 @@ pub fn plan_unfence_broker(
         policy,
         None,
         Some(broker_id),
-        |p| !p.has_leader(),
+        |_, _, p| !p.has_leader(),
     ));
     Ok(records)
 }
@@ -838,8 +854,10 @@ impl Target {
 
 /// The change that takes a partition to `target` and holds the election,
 /// or `None` when nothing would change: Kafka's `PartitionChangeBuilder`
-/// for what this node models (no ELR, no log directories). `can_lead` says
-/// which brokers may lead (alive, and not on their way out).
+/// for what this node models (no ELR; directories are assigned by their
+/// own records). `can_lead` says which replicas may lead this partition
+/// (alive, not on their way out, and with their copy in a directory that
+/// works: see [`can_lead`]).
 ///
 /// As in Kafka:
 /// - a reassignment in progress completes first when the target ISR lets
@@ -963,25 +981,33 @@ fn merged(current: &PartitionImage, change: &MetadataRecord) -> PartitionImage {
     }
 }
 
+/// Whether `replica` may lead `partition` (Kafka's `LeaderAcceptor`): its
+/// broker is registered, unfenced and not in controlled shutdown, and its
+/// copy is not in a log directory that failed. Per partition, since one
+/// broker may hold copies in working and failed directories at once.
+fn can_lead(image: &MetadataImage, partition: &PartitionImage, replica: i32) -> bool {
+    image
+        .brokers
+        .get(&replica)
+        .is_some_and(BrokerImage::is_active)
+        && image.replica_dir_online(partition, replica)
+}
+
 /// Kafka's `generateLeaderAndIsrUpdates`: for every partition `affected`
-/// selects (topics by name, partitions in order), the change that takes
-/// `removing` out of its ISR and elects a leader if the current one can no
-/// longer lead. A broker can lead when it is registered, unfenced and not
-/// in controlled shutdown, except `removing`, which never can, and
-/// `adding`, which always can (it is being unfenced by a record planned
-/// alongside, not yet in `image`). Topics that allow unclean election
-/// (`policy`) get one when no ISR member can lead.
+/// selects (by topic id, partition and state; topics by name, partitions
+/// in order), the change that takes `removing` out of its ISR and elects a
+/// leader if the current one can no longer lead. A replica can lead as
+/// [`can_lead`] says, except `removing`, which never can, and `adding`,
+/// which can whenever its directory works (it is being unfenced by a
+/// record planned alongside, not yet in `image`). Topics that allow
+/// unclean election (`policy`) get one when no ISR member can lead.
 fn plan_leader_and_isr_updates(
     image: &MetadataImage,
     policy: ElectionPolicy,
     removing: Option<i32>,
     adding: Option<i32>,
-    affected: impl Fn(&PartitionImage) -> bool,
+    affected: impl Fn(Uuid, i32, &PartitionImage) -> bool,
 ) -> Vec<MetadataRecord> {
-    let can_lead = |r: i32| {
-        Some(r) != removing
-            && (Some(r) == adding || image.brokers.get(&r).is_some_and(BrokerImage::is_active))
-    };
     let mut records = Vec::new();
     for topic in image.topics() {
         let election = if policy.unclean_enabled(image, &topic.name) {
@@ -990,9 +1016,17 @@ fn plan_leader_and_isr_updates(
             Election::Online
         };
         for (p, current) in topic.partitions.iter().enumerate() {
-            if !affected(current) {
+            if !affected(topic.id, p as i32, current) {
                 continue;
             }
+            let can_lead = |r: i32| {
+                Some(r) != removing
+                    && if Some(r) == adding {
+                        image.replica_dir_online(current, r)
+                    } else {
+                        can_lead(image, current, r)
+                    }
+            };
             let target_isr: Vec<i32> = current
                 .isr
                 .iter()
@@ -1017,7 +1051,8 @@ fn plan_leader_and_isr_updates(
 /// as `brokerToRemove`; used when it is fenced, shuts down, is
 /// unregistered or replaced by a new incarnation). The new leader is the
 /// first replica, in replica order, that is in the new ISR and registered,
-/// unfenced and not in controlled shutdown. The ISR never becomes empty:
+/// unfenced and not in controlled shutdown, with its copy in a log
+/// directory that works. The ISR never becomes empty:
 /// when `broker_id` is its last member, it stays, with no leader (-1).
 /// When no ISR member can lead and the topic allows unclean election
 /// (`policy`), the first live replica outside the ISR leads, with the ISR
@@ -1027,9 +1062,173 @@ pub fn plan_remove_broker_from_isrs(
     broker_id: i32,
     policy: ElectionPolicy,
 ) -> Vec<MetadataRecord> {
-    plan_leader_and_isr_updates(image, policy, Some(broker_id), None, |p| {
+    plan_leader_and_isr_updates(image, policy, Some(broker_id), None, |_, _, p| {
         p.leader == broker_id || p.isr.contains(&broker_id)
     })
+}
+
+// ---------------------------------------------------------------------------
+// Log directories (KIP-858)
+// ---------------------------------------------------------------------------
+
+/// AssignReplicasToDirs results: (topic id, partition, error code) for
+/// each assignment, in request order.
+pub type AssignmentResults = Vec<(Uuid, i32, ErrorCode)>;
+
+/// Plans an AssignReplicasToDirs from broker `broker_id` of registration
+/// epoch `broker_epoch`: each assignment names a partition (topic id,
+/// partition) and the log directory the broker keeps its copy in. As
+/// Kafka's `handleAssignReplicasToDirs`:
+/// - the registration is unknown: BROKER_ID_NOT_REGISTERED; of another
+///   epoch: STALE_BROKER_EPOCH (the whole request);
+/// - per assignment, in request order: unknown topic id UNKNOWN_TOPIC_ID,
+///   unknown partition UNKNOWN_TOPIC_OR_PARTITION, a partition the broker
+///   holds no replica of NOT_LEADER_OR_FOLLOWER, else NONE;
+/// - a partition whose directory for this broker changes gets one
+///   AssignDirectories (the last assignment wins when the request names it
+///   more than once), in the order the partitions were first named;
+/// - a copy assigned to a directory that is not online (a report racing a
+///   failure the broker already told us about) leaves the ISR and any
+///   leadership, as [`plan_log_dirs_offline`] does. Those elections are
+///   clean unless the topic itself enables unclean election: the
+///   cluster's default is not known here, and the controller's periodic
+///   unclean pass ([`plan_unclean_elections_allowed`]) covers it.
+pub fn plan_assign_replicas_to_dirs(
+    image: &MetadataImage,
+    broker_id: i32,
+    broker_epoch: i64,
+    assignments: &[(Uuid, i32, Uuid)],
+) -> Result<(Vec<MetadataRecord>, AssignmentResults), Refusal> {
+    let broker = registered_at(image, broker_id, broker_epoch)?;
+    let mut results = Vec::with_capacity(assignments.len());
+    // The directory wanted per partition, in the order first named; the
+    // index keeps a large request (every replica, after a restart) linear.
+    let mut wanted: Vec<((Uuid, i32), Uuid)> = Vec::new();
+    let mut index: BTreeMap<(Uuid, i32), usize> = BTreeMap::new();
+    for &(topic_id, partition, dir) in assignments {
+        let code = match image.topic_by_id(&topic_id) {
+            None => ErrorCode::UNKNOWN_TOPIC_ID,
+            Some(t) => match usize::try_from(partition)
+                .ok()
+                .and_then(|p| t.partitions.get(p))
+            {
+                None => ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                Some(p) if !p.replicas.contains(&broker_id) => ErrorCode::NOT_LEADER_OR_FOLLOWER,
+                Some(_) => {
+                    let key = (topic_id, partition);
+                    match index.get(&key) {
+                        Some(&i) => wanted[i].1 = dir,
+                        None => {
+                            index.insert(key, wanted.len());
+                            wanted.push((key, dir));
+                        }
+                    }
+                    ErrorCode::NONE
+                }
+            },
+        };
+        results.push((topic_id, partition, code));
+    }
+    let mut records = Vec::new();
+    let mut failed: BTreeSet<(Uuid, i32)> = BTreeSet::new();
+    for ((topic_id, partition), dir) in wanted {
+        let current = image
+            .topic_by_id(&topic_id)
+            .and_then(|t| t.partitions.get(partition as usize))
+            .expect("checked above");
+        let directories: Vec<Uuid> = current
+            .replicas
+            .iter()
+            .enumerate()
+            .map(|(i, &r)| {
+                if r == broker_id {
+                    dir
+                } else {
+                    current
+                        .directories
+                        .get(i)
+                        .copied()
+                        .unwrap_or(UNASSIGNED_DIRECTORY)
+                }
+            })
+            .collect();
+        if directories != current.directories {
+            records.push(MetadataRecord::AssignDirectories {
+                topic_id,
+                partition,
+                directories,
+            });
+        }
+        if !broker.has_online_dir(dir) {
+            failed.insert((topic_id, partition));
+        }
+    }
+    if !failed.is_empty() {
+        records.extend(plan_leader_and_isr_updates(
+            image,
+            ElectionPolicy::default(),
+            Some(broker_id),
+            None,
+            |t, p, _| failed.contains(&(t, p)),
+        ));
+    }
+    Ok((records, results))
+}
+
+/// Plans what a heartbeat from broker `broker_id` of registration epoch
+/// `broker_epoch` reporting the log directories `offline` as failed
+/// changes (Kafka's `handleDirectoriesOffline`):
+/// - nothing when none of them is among the broker's online directories:
+///   reported before (heartbeats keep reporting them), not the broker's,
+///   or the broker registered without naming its directories (as in
+///   Kafka, such a broker's report changes nothing);
+/// - otherwise a BrokerLogDirs with the directories that still work
+///   ([`LOST_DIRECTORY`] alone when none does), then, for every partition
+///   whose copy on this broker is in one of `offline`, the change that
+///   takes the broker out of its ISR and moves its leadership, exactly as
+///   fencing does for every partition ([`plan_remove_broker_from_isrs`]).
+///   Its other copies (in working directories, or not assigned to one yet)
+///   are untouched: the broker still serves them.
+///
+/// The reserved ids (unassigned, lost) are never a failed directory.
+pub fn plan_log_dirs_offline(
+    image: &MetadataImage,
+    broker_id: i32,
+    broker_epoch: i64,
+    offline: &[Uuid],
+    policy: ElectionPolicy,
+) -> Result<Vec<MetadataRecord>, Refusal> {
+    let broker = registered_at(image, broker_id, broker_epoch)?;
+    let offline: BTreeSet<Uuid> = offline
+        .iter()
+        .copied()
+        .filter(|d| *d != UNASSIGNED_DIRECTORY && *d != LOST_DIRECTORY)
+        .collect();
+    if !broker.log_dirs.iter().any(|d| offline.contains(d)) {
+        return Ok(Vec::new());
+    }
+    let mut remaining: Vec<Uuid> = broker
+        .log_dirs
+        .iter()
+        .copied()
+        .filter(|d| !offline.contains(d))
+        .collect();
+    if remaining.is_empty() {
+        remaining.push(LOST_DIRECTORY);
+    }
+    let mut records = vec![MetadataRecord::BrokerLogDirs {
+        broker_id,
+        broker_epoch,
+        log_dirs: remaining,
+    }];
+    records.extend(plan_leader_and_isr_updates(
+        image,
+        policy,
+        Some(broker_id),
+        None,
+        |_, _, p| p.replicas.contains(&broker_id) && offline.contains(&p.directory_of(broker_id)),
+    ));
+    Ok(records)
 }
 
 /// Plans an AlterPartition (KIP-497) from the leader `leader_id` of
@@ -1057,11 +1256,12 @@ pub fn plan_remove_broker_from_isrs(
 /// - an older partition epoch: INVALID_UPDATE_VERSION;
 /// - a member listed twice or not a replica, or the leader not in the new
 ///   ISR: INVALID_REQUEST;
-/// - a member that is not registered, in controlled shutdown, fenced, or
-///   of another broker epoch than given: INELIGIBLE_REPLICA. Kafka checks
-///   every member of the new ISR, not only the added ones; the ones that
-///   stay pass anyway, since a broker that became ineligible was taken out
-///   of the ISR, which bumped the partition epoch.
+/// - a member that is not registered, in controlled shutdown, fenced, of
+///   another broker epoch than given, or whose copy is in a log directory
+///   that failed: INELIGIBLE_REPLICA. Kafka checks every member of the new
+///   ISR, not only the added ones; the ones that stay pass anyway, since a
+///   broker that became ineligible was taken out of the ISR, which bumped
+///   the partition epoch.
 #[allow(clippy::too_many_arguments)]
 pub fn plan_alter_partition(
     image: &MetadataImage,
@@ -1177,6 +1377,9 @@ pub fn plan_alter_partition(
                 Some(b) if epoch != -1 && epoch != b.epoch => {
                     format!("broker epoch {epoch}, registered with {}", b.epoch)
                 }
+                Some(_) if !image.replica_dir_online(current, id) => {
+                    format!("its log directory {} is offline", current.directory_of(id))
+                }
                 Some(_) => return None,
             };
             Some(format!("{id} ({why})"))
@@ -1191,7 +1394,7 @@ pub fn plan_alter_partition(
             ),
         ));
     }
-    let can_lead = |r: i32| image.brokers.get(&r).is_some_and(BrokerImage::is_active);
+    let can_lead = |r: i32| can_lead(image, current, r);
     match change_partition(
         topic.id,
         partition,
@@ -1250,10 +1453,10 @@ pub type ElectionResults = Vec<(String, Vec<(i32, Result<(), Refusal>)>)>;
 /// - preferred, and the first replica leads already; unclean, and the
 ///   partition has a leader: ELECTION_NOT_NEEDED;
 /// - preferred: the first replica leads if it is in the ISR and registered,
-///   unfenced and not shutting down; failing that, a leader that cannot
-///   lead is replaced by the next replica in the ISR that can (Kafka's
-///   preferred election does both). Nothing to change:
-///   PREFERRED_LEADER_NOT_AVAILABLE;
+///   unfenced and not shutting down, with its copy in a log directory that
+///   works; failing that, a leader that cannot lead is replaced by the next
+///   replica in the ISR that can (Kafka's preferred election does both).
+///   Nothing to change: PREFERRED_LEADER_NOT_AVAILABLE;
 /// - unclean: an ISR member that can lead, else any replica that can, with
 ///   the ISR reset to it (the topic's `unclean.leader.election.enable` does
 ///   not matter: the request asks for it). No replica can lead:
@@ -1303,7 +1506,7 @@ pub fn plan_elect_leaders(
                 Election::Unclean
             }
         };
-        let can_lead = |r: i32| image.brokers.get(&r).is_some_and(BrokerImage::is_active);
+        let can_lead = |r: i32| can_lead(image, &current, r);
         match change_partition(
             t.id,
             partition,
@@ -1486,7 +1689,6 @@ pub fn plan_alter_partition_reassignments(
 ) -> (Vec<MetadataRecord>, Vec<Result<(), Refusal>>) {
     let mut records = Vec::new();
     let mut planned: BTreeMap<(Uuid, i32), PartitionImage> = BTreeMap::new();
-    let can_lead = |r: i32| image.brokers.get(&r).is_some_and(BrokerImage::is_active);
     let mut reassign = |topic: &str, partition: i32, target: Option<&[i32]>| {
         let t = image.topic(topic).ok_or_else(|| {
             Refusal::new(
@@ -1536,6 +1738,7 @@ pub fn plan_alter_partition_reassignments(
                 (target, election)
             }
         };
+        let can_lead = |r: i32| can_lead(image, &current, r);
         if let Some(change) =
             change_partition(t.id, partition, &current, target, election, &can_lead)
         {
@@ -1881,6 +2084,7 @@ mod tests {
                 Uuid([id as u8; 16]),
                 vec![endpoint(9000 + id as u16)],
                 rack.map(str::to_string),
+                vec![],
                 epoch,
                 false,
                 POLICY,
@@ -2165,8 +2369,18 @@ mod tests {
         let epoch = image.brokers[&1].epoch;
         assert_eq!(epoch, 0);
         // The same incarnation again (a retried request): nothing to write.
-        let again =
-            plan_register_broker(&image, 1, Uuid([1; 16]), vec![], None, 99, true, POLICY).unwrap();
+        let again = plan_register_broker(
+            &image,
+            1,
+            Uuid([1; 16]),
+            vec![],
+            None,
+            vec![],
+            99,
+            true,
+            POLICY,
+        )
+        .unwrap();
         assert_eq!(
             again,
             Registration {
@@ -2175,16 +2389,35 @@ mod tests {
             }
         );
         // Another process with the same id while the session is alive.
-        let duplicate =
-            plan_register_broker(&image, 1, Uuid([7; 16]), vec![], None, 99, true, POLICY)
-                .unwrap_err();
+        let duplicate = plan_register_broker(
+            &image,
+            1,
+            Uuid([7; 16]),
+            vec![],
+            None,
+            vec![],
+            99,
+            true,
+            POLICY,
+        )
+        .unwrap_err();
         assert_eq!(duplicate.code, ErrorCode::DUPLICATE_BROKER_REGISTRATION);
         // Also while fenced: a catching-up broker still heartbeats.
         let fenced = commit(&image, &plan_fence_broker(&image, 1, POLICY).unwrap());
         assert_eq!(
-            plan_register_broker(&fenced, 1, Uuid([7; 16]), vec![], None, 99, true, POLICY)
-                .unwrap_err()
-                .code,
+            plan_register_broker(
+                &fenced,
+                1,
+                Uuid([7; 16]),
+                vec![],
+                None,
+                vec![],
+                99,
+                true,
+                POLICY
+            )
+            .unwrap_err()
+            .code,
             ErrorCode::DUPLICATE_BROKER_REGISTRATION
         );
         // Once the session expired, the new incarnation replaces the old
@@ -2196,6 +2429,7 @@ mod tests {
             Uuid([7; 16]),
             vec![endpoint(1)],
             None,
+            vec![],
             new_epoch,
             false,
             POLICY,
@@ -2217,9 +2451,19 @@ mod tests {
             ErrorCode::STALE_BROKER_EPOCH
         );
         assert_eq!(
-            plan_register_broker(&image, -1, Uuid([7; 16]), vec![], None, 9, false, POLICY)
-                .unwrap_err()
-                .code,
+            plan_register_broker(
+                &image,
+                -1,
+                Uuid([7; 16]),
+                vec![],
+                None,
+                vec![],
+                9,
+                false,
+                POLICY
+            )
+            .unwrap_err()
+            .code,
             ErrorCode::INVALID_REQUEST
         );
     }
@@ -2309,6 +2553,7 @@ mod tests {
                 Uuid([id as u8; 16]),
                 vec![endpoint(id as u16)],
                 Some(rack.into()),
+                vec![],
                 epoch,
                 false,
                 POLICY,
@@ -2345,6 +2590,7 @@ mod tests {
             Uuid([0x33; 16]),
             vec![endpoint(3)],
             Some("c".into()),
+            vec![],
             epoch,
             false,
             POLICY,
@@ -2719,6 +2965,7 @@ mod tests {
             Uuid([0x11; 16]),
             vec![],
             None,
+            vec![],
             epoch,
             false,
             POLICY,
@@ -3072,6 +3319,7 @@ mod tests {
             for (p, s) in t.partitions.iter().enumerate() {
                 let at = || format!("{context}: {}-{p} {s:?}", t.name);
                 assert!(!s.isr.is_empty(), "ISR never empty: {}", at());
+                assert_eq!(s.directories.len(), s.replicas.len(), "{}", at());
                 assert!(
                     s.isr.iter().all(|r| s.replicas.contains(r)),
                     "ISR within the replicas: {}",
@@ -3093,6 +3341,11 @@ mod tests {
                         "the leader is registered, unfenced, not shutting down: {}",
                         at()
                     );
+                    assert!(
+                        image.replica_dir_online(s, s.leader),
+                        "the leader's copy is in a directory that works: {}",
+                        at()
+                    );
                 } else {
                     assert_eq!(s.leader, -1, "{}", at());
                 }
@@ -3100,19 +3353,30 @@ mod tests {
         }
     }
 
+    /// The two log directories of broker `b` (the same across restarts, as
+    /// a directory's id is kept on its disk).
+    fn dirs_of(b: i32) -> [Uuid; 2] {
+        let dir = |n: u8| {
+            let mut id = [0xd0; 16];
+            (id[0], id[1]) = (b as u8, n);
+            Uuid(id)
+        };
+        [dir(1), dir(2)]
+    }
+
     /// Property: random fencing, unfencing, controlled shutdowns,
-    /// re-registrations, unregistrations, ISR changes and elections on
-    /// 3-5 brokers with RF 3 topics keep every partition valid (see
-    /// `check_partitions`), never move an epoch back, elect outside the
-    /// ISR only where unclean election is allowed (or asked for), and the
-    /// log of what was planned replays, through Kafka's framing, to the
-    /// same image.
+    /// re-registrations, unregistrations, ISR changes, elections, directory
+    /// assignments and failed directories on 3-5 brokers with RF 3 topics
+    /// keep every partition valid (see `check_partitions`), never move an
+    /// epoch back, elect outside the ISR only where unclean election is
+    /// allowed (or asked for), and the log of what was planned replays,
+    /// through Kafka's framing, to the same image.
     #[test]
     fn leadership_stays_valid_under_random_membership_changes() {
         // How often each interesting thing happened, over all seeds.
         let (mut moved, mut offline, mut back, mut unclean, mut shrunk, mut expanded) =
             (0, 0, 0, 0, 0, 0);
-        let mut refused = 0;
+        let (mut refused, mut assigned, mut failed) = (0, 0, 0);
         for seed in 1..=60u64 {
             let mut rng = XorShift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
             let brokers = 3 + rng.below(3) as i32;
@@ -3139,6 +3403,7 @@ mod tests {
                     Uuid([incarnation; 16]),
                     vec![endpoint(id as u16)],
                     None,
+                    dirs_of(id).to_vec(),
                     epoch,
                     false,
                     policy,
@@ -3195,7 +3460,7 @@ mod tests {
                 let b = ids[rng.below(ids.len())];
                 let registered = image.brokers.get(&b).cloned();
                 let mut asked_unclean = false;
-                let records = match rng.below(9) {
+                let records = match rng.below(11) {
                     0 | 1 => plan_fence_broker(&image, b, policy).unwrap_or_default(),
                     2 | 3 => match &registered {
                         Some(r) => plan_unfence_broker(&image, b, r.epoch, policy).unwrap(),
@@ -3211,13 +3476,22 @@ mod tests {
                         if registered.is_some() && rng.chance(20) {
                             plan_unregister_broker(&image, b, policy).unwrap()
                         } else {
+                            // It comes back with both directories, one
+                            // (the other's disk is still broken) or
+                            // without saying.
                             incarnation = incarnation.wrapping_add(1);
+                            let dirs = match rng.below(3) {
+                                0 => dirs_of(b).to_vec(),
+                                1 => vec![dirs_of(b)[rng.below(2)]],
+                                _ => vec![],
+                            };
                             plan_register_broker(
                                 &image,
                                 b,
                                 Uuid([incarnation; 16]),
                                 vec![endpoint(b as u16)],
                                 None,
+                                dirs,
                                 image.offset + 1,
                                 false,
                                 policy,
@@ -3276,6 +3550,48 @@ mod tests {
                             }
                         }
                     }
+                    9 => {
+                        // The broker says where some of its copies are,
+                        // now and then in a directory that failed.
+                        match &registered {
+                            Some(r) => {
+                                let mut assignments = Vec::new();
+                                for t in image.topics() {
+                                    for (p, s) in t.partitions.iter().enumerate() {
+                                        if s.replicas.contains(&b) && rng.chance(40) {
+                                            assignments.push((
+                                                t.id,
+                                                p as i32,
+                                                dirs_of(b)[rng.below(2)],
+                                            ));
+                                        }
+                                    }
+                                }
+                                let (records, results) =
+                                    plan_assign_replicas_to_dirs(&image, b, r.epoch, &assignments)
+                                        .unwrap();
+                                assert!(results.iter().all(|r| r.2 == ErrorCode::NONE));
+                                assigned += records.len();
+                                records
+                            }
+                            None => vec![],
+                        }
+                    }
+                    10 => match &registered {
+                        Some(r) => {
+                            let records = plan_log_dirs_offline(
+                                &image,
+                                b,
+                                r.epoch,
+                                &[dirs_of(b)[rng.below(2)]],
+                                policy,
+                            )
+                            .unwrap();
+                            failed += !records.is_empty() as usize;
+                            records
+                        }
+                        None => vec![],
+                    },
                     _ => {
                         let election = if rng.chance(50) {
                             ElectionType::Preferred
@@ -3298,7 +3614,13 @@ mod tests {
                         if s.leader != old.leader {
                             assert!(s.leader_epoch > old.leader_epoch, "{context}");
                         }
-                        if s != old {
+                        // Only where a copy lives may change without an
+                        // epoch.
+                        let without_dirs = |p: &PartitionImage| PartitionImage {
+                            directories: vec![],
+                            ..p.clone()
+                        };
+                        if without_dirs(s) != without_dirs(old) {
                             assert!(s.partition_epoch > old.partition_epoch, "{context}");
                         }
                         match (old.has_leader(), s.has_leader()) {
@@ -3334,8 +3656,443 @@ mod tests {
                 .unwrap();
             assert_eq!(replayed, image, "seed {seed}: replay");
         }
-        let seen = [moved, offline, back, unclean, shrunk, expanded, refused];
+        let seen = [
+            moved, offline, back, unclean, shrunk, expanded, refused, assigned, failed,
+        ];
         assert!(seen.iter().all(|&n| n > 20), "{seen:?}");
+    }
+
+    // -----------------------------------------------------------------
+    // Log directories (KIP-858)
+    // -----------------------------------------------------------------
+
+    const D1: Uuid = Uuid([0xd1; 16]);
+    const D2: Uuid = Uuid([0xd2; 16]);
+    const D3: Uuid = Uuid([0xd3; 16]);
+    const D4: Uuid = Uuid([0xd4; 16]);
+
+    /// Registers and unfences brokers, each with the log directories
+    /// given (none: it does not say).
+    fn cluster_with_dirs(brokers: &[(i32, &[Uuid])]) -> MetadataImage {
+        let mut image = MetadataImage::empty();
+        for &(id, dirs) in brokers {
+            let epoch = image.offset + 1;
+            let reg = plan_register_broker(
+                &image,
+                id,
+                Uuid([id as u8; 16]),
+                vec![endpoint(id as u16)],
+                None,
+                dirs.to_vec(),
+                epoch,
+                false,
+                POLICY,
+            )
+            .unwrap();
+            image = commit(&image, &reg.records);
+            image = commit(
+                &image,
+                &plan_unfence_broker(&image, id, epoch, POLICY).unwrap(),
+            );
+        }
+        image
+    }
+
+    /// Broker `b` says where its copies of partitions of "t" are.
+    fn assign_dirs(image: &MetadataImage, b: i32, dirs: &[(i32, Uuid)]) -> MetadataImage {
+        let id = image.topic("t").unwrap().id;
+        let assignments: Vec<(Uuid, i32, Uuid)> = dirs.iter().map(|&(p, d)| (id, p, d)).collect();
+        let (records, results) =
+            plan_assign_replicas_to_dirs(image, b, epoch_of(image, b), &assignments).unwrap();
+        assert!(
+            results.iter().all(|r| r.2 == ErrorCode::NONE),
+            "{results:?}"
+        );
+        commit(image, &records)
+    }
+
+    #[test]
+    fn a_registration_names_its_log_dirs_after_the_register_record() {
+        let image = cluster_with_dirs(&[(1, &[D1, D2]), (2, &[])]);
+        assert_eq!(image.brokers[&1].log_dirs, vec![D1, D2]);
+        assert!(image.brokers[&2].log_dirs.is_empty());
+        let image = manual_topic(&image, "t", &[&[1, 2]], &[]);
+        let id = image.topic("t").unwrap().id;
+
+        // A new incarnation of 1: its registration first (its offset is the
+        // epoch), its directories of that epoch, then it leaves the ISR.
+        let epoch = image.offset + 1;
+        let reg = plan_register_broker(
+            &image,
+            1,
+            Uuid([0x71; 16]),
+            vec![endpoint(1)],
+            None,
+            vec![D2],
+            epoch,
+            false,
+            POLICY,
+        )
+        .unwrap();
+        assert_eq!(reg.records.len(), 3, "{:?}", reg.records);
+        assert!(matches!(
+            reg.records[0],
+            MetadataRecord::RegisterBroker { broker_id: 1, broker_epoch, .. } if broker_epoch == epoch
+        ));
+        assert_eq!(
+            reg.records[1],
+            MetadataRecord::BrokerLogDirs {
+                broker_id: 1,
+                broker_epoch: epoch,
+                log_dirs: vec![D2],
+            }
+        );
+        assert!(matches!(
+            reg.records[2],
+            MetadataRecord::PartitionChange { topic_id, leader: 2, .. } if topic_id == id
+        ));
+        let image = commit(&image, &reg.records);
+        assert_eq!(image.brokers[&1].log_dirs, vec![D2]);
+        assert_eq!(image.brokers[&1].epoch, epoch);
+    }
+
+    #[test]
+    fn assign_replicas_to_dirs_answers_each_partition_as_kafka_does() {
+        let image = cluster_with_dirs(&[(1, &[D1, D2]), (2, &[D3]), (3, &[])]);
+        let image = manual_topic(&image, "t", &[&[1, 2], &[2, 3], &[1, 3]], &[]);
+        let id = image.topic("t").unwrap().id;
+        let e1 = epoch_of(&image, 1);
+
+        // The registration must be the one of that epoch.
+        assert_eq!(
+            plan_assign_replicas_to_dirs(&image, 1, e1 + 1, &[(id, 0, D1)])
+                .unwrap_err()
+                .code,
+            ErrorCode::STALE_BROKER_EPOCH
+        );
+        assert_eq!(
+            plan_assign_replicas_to_dirs(&image, 9, 0, &[(id, 0, D1)])
+                .unwrap_err()
+                .code,
+            ErrorCode::BROKER_ID_NOT_REGISTERED
+        );
+
+        let unknown = Uuid([0x99; 16]);
+        let (records, results) = plan_assign_replicas_to_dirs(
+            &image,
+            1,
+            e1,
+            &[
+                (id, 2, D1),
+                (unknown, 0, D1),
+                (id, 7, D1),
+                (id, -1, D1),
+                (id, 1, D1),
+                (id, 0, D1),
+                (id, 2, D2),
+                (Uuid::ZERO, 0, D1),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            results,
+            vec![
+                (id, 2, ErrorCode::NONE),
+                (unknown, 0, ErrorCode::UNKNOWN_TOPIC_ID),
+                (id, 7, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION),
+                (id, -1, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION),
+                (id, 1, ErrorCode::NOT_LEADER_OR_FOLLOWER),
+                (id, 0, ErrorCode::NONE),
+                (id, 2, ErrorCode::NONE),
+                (Uuid::ZERO, 0, ErrorCode::UNKNOWN_TOPIC_ID),
+            ]
+        );
+        // One record per partition, the last assignment winning, in the
+        // order the partitions were first named.
+        assert_eq!(
+            records,
+            vec![
+                MetadataRecord::AssignDirectories {
+                    topic_id: id,
+                    partition: 2,
+                    directories: vec![D2, UNASSIGNED_DIRECTORY],
+                },
+                MetadataRecord::AssignDirectories {
+                    topic_id: id,
+                    partition: 0,
+                    directories: vec![D1, UNASSIGNED_DIRECTORY],
+                },
+            ]
+        );
+        let image = commit(&image, &records);
+        let before = (state(&image, "t", 0), state(&image, "t", 2));
+
+        // Where the image has it already: nothing to write.
+        let (records, results) =
+            plan_assign_replicas_to_dirs(&image, 1, e1, &[(id, 0, D1), (id, 2, D2)]).unwrap();
+        assert!(records.is_empty(), "{records:?}");
+        assert_eq!(results.len(), 2);
+
+        // Another broker's assignment keeps broker 1's directory.
+        let image = assign_dirs(&image, 2, &[(0, D3)]);
+        assert_eq!(state(&image, "t", 0).directories, vec![D1, D3]);
+        // Leadership and the ISR are not touched, nor the epochs.
+        assert_eq!(
+            summary(&state(&image, "t", 0)),
+            summary(&before.0),
+            "assignments move no leadership"
+        );
+        assert_eq!(state(&image, "t", 2), before.1);
+    }
+
+    #[test]
+    fn failed_directories_take_only_their_copies_out() {
+        let image = cluster_with_dirs(&[(1, &[D1, D2]), (2, &[D3]), (3, &[D4]), (4, &[])]);
+        let image = manual_topic(
+            &image,
+            "t",
+            &[&[1, 2, 3], &[1, 2, 3], &[2, 1, 3], &[1, 2, 3], &[2, 3, 4]],
+            &[],
+        );
+        let id = image.topic("t").unwrap().id;
+        // Broker 1 keeps partition 0 in D1, 1 and 2 in D2; its copy of 3 is
+        // not assigned yet.
+        let image = assign_dirs(&image, 1, &[(0, D1), (1, D2), (2, D2)]);
+        let image = assign_dirs(&image, 2, &[(0, D3), (1, D3), (2, D3), (3, D3), (4, D3)]);
+        let e1 = epoch_of(&image, 1);
+
+        assert_eq!(
+            plan_log_dirs_offline(&image, 1, e1 - 1, &[D2], POLICY)
+                .unwrap_err()
+                .code,
+            ErrorCode::STALE_BROKER_EPOCH
+        );
+
+        let records = plan_log_dirs_offline(&image, 1, e1, &[D2], POLICY).unwrap();
+        assert_eq!(
+            records,
+            vec![
+                MetadataRecord::BrokerLogDirs {
+                    broker_id: 1,
+                    broker_epoch: e1,
+                    log_dirs: vec![D1],
+                },
+                // It led partition 1: 2 takes over.
+                MetadataRecord::PartitionChange {
+                    topic_id: id,
+                    partition: 1,
+                    isr: Some(vec![2, 3]),
+                    leader: 2,
+                    replicas: None,
+                    removing_replicas: None,
+                    adding_replicas: None,
+                    leader_recovery_state: LEADER_RECOVERY_NO_CHANGE,
+                },
+                // It followed in partition 2: out of the ISR only.
+                MetadataRecord::PartitionChange {
+                    topic_id: id,
+                    partition: 2,
+                    isr: Some(vec![2, 3]),
+                    leader: NO_LEADER_CHANGE,
+                    replicas: None,
+                    removing_replicas: None,
+                    adding_replicas: None,
+                    leader_recovery_state: LEADER_RECOVERY_NO_CHANGE,
+                },
+            ]
+        );
+        let after = commit(&image, &records);
+        // Its copies in D1 and the one not assigned yet keep serving.
+        for p in [0, 3] {
+            assert_eq!(state(&after, "t", p).leader, 1, "partition {p}");
+            assert_eq!(state(&after, "t", p).isr, vec![1, 2, 3], "partition {p}");
+        }
+        assert_eq!(state(&after, "t", 4), state(&image, "t", 4));
+        assert!(!after.replica_dir_online(&state(&after, "t", 1), 1));
+        assert!(after.replica_dir_online(&state(&after, "t", 0), 1));
+
+        // Heartbeats keep reporting it: nothing more to do; nor for a
+        // directory the broker never named, or the reserved ids.
+        for offline in [
+            &[D2][..],
+            &[D2, Uuid([0x99; 16])],
+            &[Uuid([0x99; 16])],
+            &[UNASSIGNED_DIRECTORY],
+            &[LOST_DIRECTORY],
+            &[],
+        ] {
+            assert_eq!(
+                plan_log_dirs_offline(&after, 1, e1, offline, POLICY).unwrap(),
+                vec![],
+                "{offline:?}"
+            );
+        }
+        // A broker that never named its directories: nothing to go on.
+        let image_no_dirs = cluster_with_dirs(&[(1, &[]), (2, &[])]);
+        assert!(plan_log_dirs_offline(
+            &image_no_dirs,
+            1,
+            epoch_of(&image_no_dirs, 1),
+            &[D1],
+            POLICY
+        )
+        .unwrap()
+        .is_empty());
+
+        // A copy assigned later to the failed directory (the assignment
+        // raced the failure) leaves the ISR and its leadership too.
+        let (records, _) = plan_assign_replicas_to_dirs(&after, 1, e1, &[(id, 3, D2)]).unwrap();
+        let later = commit(&after, &records);
+        let p3 = state(&later, "t", 3);
+        assert_eq!((p3.leader, p3.isr.clone()), (2, vec![2, 3]));
+        assert_eq!(p3.directories[0], D2);
+
+        // The last directory fails: none is online, which is "lost" (an
+        // empty list would read as "not known", all online).
+        let records = plan_log_dirs_offline(&after, 1, e1, &[D1, D2], POLICY).unwrap();
+        assert_eq!(
+            records[0],
+            MetadataRecord::BrokerLogDirs {
+                broker_id: 1,
+                broker_epoch: e1,
+                log_dirs: vec![LOST_DIRECTORY],
+            }
+        );
+        let after = commit(&after, &records);
+        assert_eq!(state(&after, "t", 0).leader, 2);
+        // Its copy of partition 3 is not assigned: untouched.
+        assert_eq!(state(&after, "t", 3).leader, 1);
+        assert!(plan_log_dirs_offline(&after, 1, e1, &[D1], POLICY)
+            .unwrap()
+            .is_empty());
+    }
+
+    /// Eligibility is per partition: broker 1 is alive and may lead
+    /// partitions in its working directory, but its copy in a failed one
+    /// never leads, in any kind of election, and cannot join an ISR.
+    #[test]
+    fn replicas_in_failed_directories_never_lead() {
+        let image = cluster_with_dirs(&[(1, &[D1, D2]), (2, &[D3]), (3, &[D4])]);
+        let image = manual_topic(
+            &image,
+            "t",
+            &[&[1, 2, 3], &[1, 2, 3], &[1, 2, 3]],
+            &[UNCLEAN],
+        );
+        let image = assign_dirs(&image, 1, &[(0, D2), (1, D2), (2, D1)]);
+        let e1 = epoch_of(&image, 1);
+        // 1 leaves and comes back: 2 leads everything, and takes 1 back
+        // into partition 0's ISR. Then D2 fails, without the ISR changes
+        // that go with it (as if they were still to come), which is what
+        // the elections below must cope with.
+        let image = commit(&image, &plan_fence_broker(&image, 1, POLICY).unwrap());
+        let image = commit(&image, &plan_unfence_broker(&image, 1, e1, POLICY).unwrap());
+        let (records, _) = alter(&image, 2, 1, 1, &[(2, -1), (1, -1), (3, -1)]).unwrap();
+        let image = commit(&image, &records);
+        assert_eq!(
+            summary(&state(&image, "t", 0)),
+            (vec![1, 2, 3], vec![2, 1, 3], 2, 1, 2)
+        );
+        let id = image.topic("t").unwrap().id;
+        let (records, _) = plan_alter_partition(
+            &image,
+            2,
+            epoch_of(&image, 2),
+            id,
+            2,
+            1,
+            1,
+            &[(2, -1), (1, -1), (3, -1)],
+        )
+        .unwrap();
+        let image = commit(&image, &records);
+        let image = commit(
+            &image,
+            &[MetadataRecord::BrokerLogDirs {
+                broker_id: 1,
+                broker_epoch: e1,
+                log_dirs: vec![D1],
+            }],
+        );
+
+        // Preferred: 1 is first and in both ISRs, but cannot lead
+        // partition 0; its copy of partition 2 is in D1, so it can.
+        let req = |parts: &[i32]| vec![("t".to_string(), parts.to_vec())];
+        let (records, results) =
+            plan_elect_leaders(&image, Some(&req(&[0, 2])), ElectionType::Preferred);
+        assert_eq!(
+            results[0].1[0].1.as_ref().unwrap_err().code,
+            ErrorCode::PREFERRED_LEADER_NOT_AVAILABLE
+        );
+        assert!(results[0].1[1].1.is_ok());
+        assert_eq!(records.len(), 1);
+        assert_eq!(
+            commit(&image, &records).partition("t", 2).unwrap().leader,
+            1
+        );
+
+        // Partition 0's leader goes: 3, not 1, although 1 comes first and
+        // is in the ISR.
+        let fenced = commit(&image, &plan_fence_broker(&image, 2, POLICY).unwrap());
+        let p0 = state(&fenced, "t", 0);
+        assert_eq!((p0.leader, p0.isr.clone()), (3, vec![1, 3]));
+        // With 3 gone too, nobody: 1 stays in the ISR (never empty), with
+        // no leader.
+        let fenced = commit(&fenced, &plan_fence_broker(&fenced, 3, POLICY).unwrap());
+        let p0 = state(&fenced, "t", 0);
+        assert_eq!((p0.isr.clone(), p0.leader), (vec![1], NO_LEADER));
+        // Unclean (the topic allows it): still not 1, in either partition.
+        assert_eq!(state(&fenced, "t", 1).leader, NO_LEADER);
+        let (records, results) =
+            plan_elect_leaders(&fenced, Some(&req(&[0, 1])), ElectionType::Unclean);
+        assert!(records.is_empty(), "{records:?}");
+        for (p, r) in &results[0].1 {
+            assert_eq!(
+                r.as_ref().unwrap_err().code,
+                ErrorCode::ELIGIBLE_LEADERS_NOT_AVAILABLE,
+                "partition {p}"
+            );
+        }
+        assert!(plan_unclean_elections_allowed(&fenced, POLICY).is_empty());
+        // Unfencing 3 brings it back as leader of partition 0.
+        let back = commit(
+            &fenced,
+            &plan_unfence_broker(&fenced, 3, epoch_of(&fenced, 3), POLICY).unwrap(),
+        );
+        assert_eq!(state(&back, "t", 0).leader, 3);
+
+        // AlterPartition: 1 cannot join partition 0's ISR again.
+        let p0 = state(&image, "t", 0);
+        let (records, _) = alter(
+            &image,
+            2,
+            p0.leader_epoch,
+            p0.partition_epoch,
+            &[(2, -1), (3, -1)],
+        )
+        .unwrap();
+        let shrunk = commit(&image, &records);
+        let p0 = state(&shrunk, "t", 0);
+        let refused = alter(
+            &shrunk,
+            2,
+            p0.leader_epoch,
+            p0.partition_epoch,
+            &[(2, -1), (3, -1), (1, e1)],
+        )
+        .unwrap_err();
+        assert_eq!(refused.code, ErrorCode::INELIGIBLE_REPLICA);
+        assert!(refused.message.contains("offline"), "{}", refused.message);
+
+        // A reassignment that removes the leader hands over to a target
+        // replica in the ISR that can lead: 3, not 1.
+        let (records, results) = reassign(&image, &[("t", 0, Some(&[1, 3][..]))], POLICY);
+        assert!(results[0].is_ok());
+        let moved = commit(&image, &records);
+        let p0 = state(&moved, "t", 0);
+        assert_eq!((p0.replicas.clone(), p0.leader), (vec![1, 3], 3));
+        // The directories followed the replicas: 1's copy is still in D2.
+        assert_eq!(p0.directories, vec![D2, UNASSIGNED_DIRECTORY]);
     }
 
     // -----------------------------------------------------------------
@@ -3778,6 +4535,7 @@ mod tests {
                     Uuid([id as u8; 16]),
                     vec![endpoint(id as u16)],
                     None,
+                    vec![],
                     epoch,
                     false,
                     policy,

@@ -67,6 +67,18 @@ pub type AclMap = BTreeMap<[u8; 16], AclBinding>;
 /// SCRAM credentials by mechanism type, then user name.
 pub type ScramMap = BTreeMap<i8, BTreeMap<String, ScramCredentialImage>>;
 
+/// Kafka's `DirectoryId.UNASSIGNED`: a replica whose log directory the
+/// controller has not been told (yet). A replica there counts as online:
+/// nothing says its directory failed.
+pub const UNASSIGNED_DIRECTORY: Uuid = Uuid::ZERO;
+
+/// Kafka's `DirectoryId.LOST`: a directory that is gone. Never online. A
+/// broker whose every directory failed has `[LOST_DIRECTORY]` as its
+/// online directories, since an empty list would mean "not known" (all
+/// online), and Kafka's record cannot say "none" either (empty there is
+/// "no change").
+pub const LOST_DIRECTORY: Uuid = Uuid([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+
 /// A registered broker: its latest registration and the fencing and
 /// controlled-shutdown changes made to it since.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -85,9 +97,28 @@ pub struct BrokerImage {
     /// Set when the broker asked to shut down; cleared only by a new
     /// registration.
     pub in_controlled_shutdown: bool,
+    /// The ids of the broker's log directories that work (KIP-858). Empty
+    /// when not known (a registration that named none, as brokers before
+    /// JBOD support do): then every directory counts as online, as in
+    /// Kafka. A new registration clears it.
+    pub log_dirs: Vec<Uuid>,
 }
 
 impl BrokerImage {
+    /// Whether a replica of this broker in directory `dir` can serve
+    /// (Kafka's `hasOnlineDir`): unassigned counts as online, lost never
+    /// does, and a broker that named no directories is taken to have all
+    /// of them (it would have stopped if none worked).
+    pub fn has_online_dir(&self, dir: Uuid) -> bool {
+        if dir == UNASSIGNED_DIRECTORY {
+            return true;
+        }
+        if dir == LOST_DIRECTORY {
+            return false;
+        }
+        self.log_dirs.is_empty() || self.log_dirs.contains(&dir)
+    }
+
     /// Unfenced and not shutting down: a broker new replicas may go to
     /// (Kafka's `isActive`).
     pub fn is_active(&self) -> bool {
@@ -114,6 +145,9 @@ pub struct PartitionImage {
     pub leader_epoch: i32,
     /// Bumped on every change to the partition.
     pub partition_epoch: i32,
+    /// The log directory of each replica, parallel to `replicas`
+    /// ([`UNASSIGNED_DIRECTORY`] until its broker says where it put it).
+    pub directories: Vec<Uuid>,
 }
 
 /// The fields of a PartitionChange, borrowed: each `None` (or a `leader`
@@ -137,13 +171,26 @@ impl PartitionImage {
         !self.removing_replicas.is_empty() || !self.adding_replicas.is_empty()
     }
 
+    /// The log directory of `replica`'s copy, [`UNASSIGNED_DIRECTORY`]
+    /// when it has not been assigned or `replica` is not a replica.
+    pub fn directory_of(&self, replica: i32) -> Uuid {
+        self.replicas
+            .iter()
+            .position(|&r| r == replica)
+            .and_then(|i| self.directories.get(i).copied())
+            .unwrap_or(UNASSIGNED_DIRECTORY)
+    }
+
     /// The state after a PartitionChange with these fields (Kafka's
     /// `PartitionRegistration.merge`): the ISR, the replicas and the
     /// reassignment's lists are replaced when given, the leader unless it
     /// is [`NO_LEADER_CHANGE`]; the partition epoch always goes up by one,
     /// the leader epoch by one when the leader field is set (even to the
     /// same leader, which is how Kafka fences a leader's old epoch without
-    /// moving it).
+    /// moving it). A replica that stays keeps its directory and a new one
+    /// starts unassigned: a change of replicas moves no data, so where a
+    /// staying copy lives is still true, while a new copy is placed by its
+    /// broker, which then assigns it.
     pub fn merge(&self, change: PartitionChangeFields<'_>) -> PartitionImage {
         let (leader, leader_epoch) = if change.leader == NO_LEADER_CHANGE {
             (self.leader, self.leader_epoch)
@@ -153,6 +200,10 @@ impl PartitionImage {
         let or_current = |new: Option<&[i32]>, current: &Vec<i32>| {
             new.map_or_else(|| current.clone(), <[i32]>::to_vec)
         };
+        let directories = match change.replicas {
+            None => self.directories.clone(),
+            Some(replicas) => replicas.iter().map(|&r| self.directory_of(r)).collect(),
+        };
         PartitionImage {
             replicas: or_current(change.replicas, &self.replicas),
             isr: or_current(change.isr, &self.isr),
@@ -161,6 +212,7 @@ impl PartitionImage {
             leader,
             leader_epoch,
             partition_epoch: self.partition_epoch + 1,
+            directories,
         }
     }
 }
@@ -280,6 +332,18 @@ impl MetadataImage {
             .collect()
     }
 
+    /// Whether `replica`'s copy of `partition` is in a directory that
+    /// works (see [`BrokerImage::has_online_dir`]); a broker this image
+    /// does not know has told nothing about its directories, so its copy
+    /// counts as online (whether it may lead is decided elsewhere).
+    pub fn replica_dir_online(&self, partition: &PartitionImage, replica: i32) -> bool {
+        let dir = partition.directory_of(replica);
+        match self.brokers.get(&replica) {
+            Some(b) => b.has_online_dir(dir),
+            None => dir != LOST_DIRECTORY,
+        }
+    }
+
     /// The brokers that are unfenced and not in controlled shutdown, sorted
     /// by id: where the controller places new replicas.
     pub fn active_brokers(&self) -> Vec<&BrokerImage> {
@@ -375,7 +439,10 @@ impl MetadataImage {
     /// images give equal records.
     /// A broker in controlled shutdown is written as its registration plus
     /// a `BrokerRegistrationChange`, since our `RegisterBroker` (like the
-    /// RegisterBrokerRecord versions we write it in) does not carry that flag.
+    /// RegisterBrokerRecord versions we write it in) does not carry that flag;
+    /// its online log directories, when known, follow as `BrokerLogDirs`.
+    /// A partition with any replica's directory assigned is followed by an
+    /// `AssignDirectories`, since our `Partition` writes them unassigned.
     pub fn to_snapshot_records(&self) -> Vec<MetadataRecord> {
         let mut out = Vec::new();
         for b in self.brokers.values() {
@@ -393,6 +460,13 @@ impl MetadataImage {
                     broker_epoch: b.epoch,
                     fenced: None,
                     in_controlled_shutdown: true,
+                });
+            }
+            if !b.log_dirs.is_empty() {
+                out.push(MetadataRecord::BrokerLogDirs {
+                    broker_id: b.id,
+                    broker_epoch: b.epoch,
+                    log_dirs: b.log_dirs.clone(),
                 });
             }
         }
@@ -413,6 +487,13 @@ impl MetadataImage {
                     leader_epoch: state.leader_epoch,
                     partition_epoch: state.partition_epoch,
                 });
+                if state.directories.iter().any(|d| *d != UNASSIGNED_DIRECTORY) {
+                    out.push(MetadataRecord::AssignDirectories {
+                        topic_id: topic.id,
+                        partition: p as i32,
+                        directories: state.directories.clone(),
+                    });
+                }
             }
         }
         let mut resources: Vec<_> = self.configs.iter().collect();
@@ -509,6 +590,30 @@ impl MetadataImage {
         }
     }
 
+    /// The partition a change names; a change to a topic or partition that
+    /// does not exist means the log is inconsistent.
+    fn partition_mut(
+        &mut self,
+        topic_id: Uuid,
+        partition: i32,
+    ) -> Result<&mut PartitionImage, ApplyError> {
+        let name = self.topic_names.get(&topic_id).ok_or_else(|| {
+            ApplyError(format!(
+                "change to a partition of unknown topic id {topic_id}"
+            ))
+        })?;
+        let topic = Arc::make_mut(self.topics.get_mut(name).expect("name index is consistent"));
+        let topic_name = &topic.name;
+        usize::try_from(partition)
+            .ok()
+            .and_then(|p| topic.partitions.get_mut(p))
+            .ok_or_else(|| {
+                ApplyError(format!(
+                    "change to partition {partition} of {topic_name}, which has no such partition",
+                ))
+            })
+    }
+
     fn apply_in_place(&mut self, record: &MetadataRecord) -> Result<(), ApplyError> {
         match record {
             MetadataRecord::RegisterBroker {
@@ -529,8 +634,28 @@ impl MetadataImage {
                         epoch: *broker_epoch,
                         fenced: *fenced,
                         in_controlled_shutdown: false,
+                        // A new process: what the old one said about its
+                        // directories no longer holds; its own report
+                        // follows as `BrokerLogDirs`.
+                        log_dirs: Vec::new(),
                     },
                 );
+            }
+            // Only the registration the report was made for: a report about
+            // another (older) registration's directories says nothing about
+            // the process registered now.
+            MetadataRecord::BrokerLogDirs {
+                broker_id,
+                broker_epoch,
+                log_dirs,
+            } => {
+                if let Some(b) = self
+                    .brokers
+                    .get_mut(broker_id)
+                    .filter(|b| b.epoch == *broker_epoch)
+                {
+                    b.log_dirs = log_dirs.clone();
+                }
             }
             MetadataRecord::UnregisterBroker {
                 broker_id,
@@ -599,6 +724,7 @@ impl MetadataImage {
                     leader: *leader,
                     leader_epoch: *leader_epoch,
                     partition_epoch: *partition_epoch,
+                    directories: vec![UNASSIGNED_DIRECTORY; replicas.len()],
                 };
                 let index = usize::try_from(*partition)
                     .map_err(|_| ApplyError(format!("negative partition {partition}")))?;
@@ -623,22 +749,7 @@ impl MetadataImage {
                 adding_replicas,
                 leader_recovery_state: _,
             } => {
-                let name = self.topic_names.get(topic_id).ok_or_else(|| {
-                    ApplyError(format!(
-                        "change to a partition of unknown topic id {topic_id}"
-                    ))
-                })?;
-                let topic =
-                    Arc::make_mut(self.topics.get_mut(name).expect("name index is consistent"));
-                let state = usize::try_from(*partition)
-                    .ok()
-                    .and_then(|p| topic.partitions.get_mut(p))
-                    .ok_or_else(|| {
-                        ApplyError(format!(
-                            "change to partition {partition} of {}, which has no such partition",
-                            topic.name
-                        ))
-                    })?;
+                let state = self.partition_mut(*topic_id, *partition)?;
                 *state = state.merge(PartitionChangeFields {
                     isr: isr.as_deref(),
                     leader: *leader,
@@ -646,6 +757,22 @@ impl MetadataImage {
                     removing_replicas: removing_replicas.as_deref(),
                     adding_replicas: adding_replicas.as_deref(),
                 });
+            }
+            // Unlike Kafka's merge of a PartitionChangeRecord, no epoch moves:
+            // where a copy lives changes neither leadership nor the ISR, so a
+            // leader's AlterPartition in flight stays valid, and a snapshot
+            // can write the directories after the partition's record. One
+            // whose length is not the replica count was planned against
+            // another replica list (a reassignment since) and is ignored.
+            MetadataRecord::AssignDirectories {
+                topic_id,
+                partition,
+                directories,
+            } => {
+                let state = self.partition_mut(*topic_id, *partition)?;
+                if directories.len() == state.replicas.len() {
+                    state.directories = directories.clone();
+                }
             }
             MetadataRecord::Config {
                 resource_type,
@@ -925,6 +1052,7 @@ mod tests {
                 leader: 2,
                 leader_epoch: 8,
                 partition_epoch: 15,
+                directories: vec![UNASSIGNED_DIRECTORY; 2],
             }
         );
         assert_eq!(image.offset, 7);
@@ -1118,6 +1246,222 @@ mod tests {
         assert!(image.apply(2, &change(1, 1, Some(false), false)).is_ok());
     }
 
+    fn assign(topic_id: Uuid, p: i32, directories: &[Uuid]) -> MetadataRecord {
+        MetadataRecord::AssignDirectories {
+            topic_id,
+            partition: p,
+            directories: directories.to_vec(),
+        }
+    }
+
+    fn log_dirs(id: i32, epoch: i64, dirs: &[Uuid]) -> MetadataRecord {
+        MetadataRecord::BrokerLogDirs {
+            broker_id: id,
+            broker_epoch: epoch,
+            log_dirs: dirs.to_vec(),
+        }
+    }
+
+    const D1: Uuid = Uuid([0xd1; 16]);
+    const D2: Uuid = Uuid([0xd2; 16]);
+    const D3: Uuid = Uuid([0xd3; 16]);
+
+    /// Directories stay parallel to the replicas: a copy that stays keeps
+    /// its directory, a new one starts unassigned, and an assignment meant
+    /// for another replica list is ignored.
+    #[test]
+    fn directories_follow_the_replicas() {
+        let id = Uuid([1; 16]);
+        let image = replay(&[
+            MetadataRecord::Topic {
+                name: "a".into(),
+                topic_id: id,
+            },
+            MetadataRecord::Partition {
+                topic_id: id,
+                partition: 0,
+                replicas: vec![1, 2, 3],
+                isr: vec![1, 2, 3],
+                removing_replicas: vec![],
+                adding_replicas: vec![],
+                leader: 1,
+                leader_epoch: 0,
+                partition_epoch: 0,
+            },
+        ])
+        .unwrap();
+        let state = |image: &MetadataImage| image.partition("a", 0).unwrap().clone();
+        assert_eq!(state(&image).directories, vec![UNASSIGNED_DIRECTORY; 3]);
+
+        // Assigned: no epoch moves.
+        let image = image.apply(2, &assign(id, 0, &[D1, D2, D3])).unwrap();
+        let p = state(&image);
+        assert_eq!(p.directories, vec![D1, D2, D3]);
+        assert_eq!((p.leader_epoch, p.partition_epoch), (0, 0));
+        assert_eq!(
+            (p.directory_of(2), p.directory_of(9)),
+            (D2, UNASSIGNED_DIRECTORY)
+        );
+
+        // An ISR or leader change keeps them.
+        let image = image
+            .apply(3, &partition_change(id, 0, Some(vec![1, 3]), 3))
+            .unwrap();
+        assert_eq!(state(&image).directories, vec![D1, D2, D3]);
+
+        // New replicas [4, 3, 1]: 3 and 1 keep theirs, 4 has none yet.
+        let image = image
+            .apply(
+                4,
+                &MetadataRecord::PartitionChange {
+                    topic_id: id,
+                    partition: 0,
+                    isr: None,
+                    leader: NO_LEADER_CHANGE,
+                    replicas: Some(vec![4, 3, 1]),
+                    removing_replicas: None,
+                    adding_replicas: None,
+                    leader_recovery_state: crate::records::LEADER_RECOVERY_NO_CHANGE,
+                },
+            )
+            .unwrap();
+        assert_eq!(
+            state(&image).directories,
+            vec![UNASSIGNED_DIRECTORY, D3, D1]
+        );
+
+        // Planned for three replicas, applied to two: ignored.
+        let image = image
+            .apply(
+                5,
+                &MetadataRecord::PartitionChange {
+                    topic_id: id,
+                    partition: 0,
+                    isr: Some(vec![3]),
+                    leader: 3,
+                    replicas: Some(vec![3, 1]),
+                    removing_replicas: None,
+                    adding_replicas: None,
+                    leader_recovery_state: crate::records::LEADER_RECOVERY_NO_CHANGE,
+                },
+            )
+            .unwrap();
+        assert_eq!(state(&image).directories, vec![D3, D1]);
+        let ignored = image.apply(6, &assign(id, 0, &[D2, D2, D2])).unwrap();
+        assert_eq!(state(&ignored).directories, vec![D3, D1]);
+        assert_eq!(ignored.offset, 6);
+
+        // A full Partition record has them all unassigned again.
+        let image = image
+            .apply(
+                7,
+                &MetadataRecord::Partition {
+                    topic_id: id,
+                    partition: 0,
+                    replicas: vec![3, 1],
+                    isr: vec![3],
+                    removing_replicas: vec![],
+                    adding_replicas: vec![],
+                    leader: 3,
+                    leader_epoch: 9,
+                    partition_epoch: 9,
+                },
+            )
+            .unwrap();
+        assert_eq!(state(&image).directories, vec![UNASSIGNED_DIRECTORY; 2]);
+
+        // As changes to unknown partitions are, an assignment to one is
+        // an inconsistent log.
+        assert!(image.apply(8, &assign(id, 1, &[D1])).is_err());
+        assert!(image.apply(8, &assign(Uuid([9; 16]), 0, &[D1])).is_err());
+    }
+
+    /// A broker's online directories belong to one registration; which
+    /// copies count as online follows from them.
+    #[test]
+    fn broker_log_dirs_belong_to_one_registration() {
+        let id = Uuid([1; 16]);
+        let image = replay(&[
+            register(1, 0, false),
+            register(2, 1, false),
+            MetadataRecord::Topic {
+                name: "a".into(),
+                topic_id: id,
+            },
+            MetadataRecord::Partition {
+                topic_id: id,
+                partition: 0,
+                replicas: vec![1, 2],
+                isr: vec![1, 2],
+                removing_replicas: vec![],
+                adding_replicas: vec![],
+                leader: 1,
+                leader_epoch: 0,
+                partition_epoch: 0,
+            },
+            assign(id, 0, &[D1, D2]),
+        ])
+        .unwrap();
+        let online = |image: &MetadataImage, r| {
+            image.replica_dir_online(image.partition("a", 0).unwrap(), r)
+        };
+        // Not known: every directory counts as online.
+        assert!(image.brokers[&1].log_dirs.is_empty());
+        assert!(online(&image, 1) && online(&image, 2));
+
+        let image = image.apply(5, &log_dirs(1, 0, &[D1, D3])).unwrap();
+        assert_eq!(image.brokers[&1].log_dirs, vec![D1, D3]);
+        assert!(online(&image, 1));
+        let image = image.apply(6, &log_dirs(1, 0, &[D3])).unwrap();
+        assert!(!online(&image, 1), "D1 failed");
+        assert!(online(&image, 2), "broker 2's directories are not known");
+        // Not a replica, or not assigned: nothing says it failed.
+        assert!(online(&image, 7));
+        assert!(image.brokers[&1].has_online_dir(UNASSIGNED_DIRECTORY));
+        // Lost is never online, even for a broker that named nothing.
+        assert!(!image.brokers[&2].has_online_dir(LOST_DIRECTORY));
+        let image = image.apply(7, &log_dirs(1, 0, &[LOST_DIRECTORY])).unwrap();
+        assert!(!image.brokers[&1].has_online_dir(D3));
+
+        // Another epoch's report is ignored, as is one for nobody.
+        let stale = image
+            .apply(8, &log_dirs(1, 5, &[D1]))
+            .unwrap()
+            .apply(9, &log_dirs(9, 0, &[D1]))
+            .unwrap();
+        assert_eq!(stale.brokers[&1].log_dirs, vec![LOST_DIRECTORY]);
+        assert!(!stale.brokers.contains_key(&9));
+
+        // A new registration starts over: not known until it reports.
+        let image = image.apply(8, &register(1, 8, true)).unwrap();
+        assert!(image.brokers[&1].log_dirs.is_empty());
+        assert!(online(&image, 1));
+        // The old registration's report no longer applies.
+        let image = image.apply(9, &log_dirs(1, 0, &[D3])).unwrap();
+        assert!(image.brokers[&1].log_dirs.is_empty());
+        let image = image.apply(10, &log_dirs(1, 8, &[D2])).unwrap();
+        assert_eq!(image.brokers[&1].log_dirs, vec![D2]);
+        assert!(!online(&image, 1));
+
+        // Snapshots carry both.
+        let records = image.to_snapshot_records();
+        assert_eq!(
+            records[..3],
+            [
+                register(1, 8, true),
+                log_dirs(1, 8, &[D2]),
+                register(2, 1, false)
+            ]
+        );
+        assert!(records.contains(&assign(id, 0, &[D1, D2])));
+        let decoded: Vec<_> = records
+            .iter()
+            .map(|r| MetadataRecord::decode(r.encode().unwrap()).unwrap())
+            .collect();
+        let rebuilt = MetadataImage::from_snapshot_records(&decoded, image.offset + 1).unwrap();
+        assert_eq!(rebuilt, image);
+    }
+
     /// A log as a single node wrote it before epochs (placeholders) gives a
     /// live, unfenced broker of epoch 0.
     #[test]
@@ -1166,12 +1510,21 @@ mod tests {
         }
     }
 
+    /// A directory id from a small set, unassigned or lost now and then.
+    fn random_dir(rng: &mut Rng) -> Uuid {
+        match rng.below(8) {
+            0 => UNASSIGNED_DIRECTORY,
+            1 => LOST_DIRECTORY,
+            n => Uuid([0xd0 + n as u8; 16]),
+        }
+    }
+
     /// One valid change to `image`, of any kind the image records.
     fn random_record(rng: &mut Rng, image: &MetadataImage, offset: i64) -> MetadataRecord {
         let brokers: Vec<&BrokerImage> = image.brokers.values().collect();
         let topics = image.topics();
         loop {
-            match rng.below(15) {
+            match rng.below(17) {
                 0 => {
                     let id = rng.below(6) as i32;
                     let endpoints = (0..rng.below(3))
@@ -1190,6 +1543,33 @@ mod tests {
                         rack: rng.chance(50).then(|| format!("rack{}", rng.below(3))),
                         fenced: rng.chance(50),
                     };
+                }
+                15 => {
+                    // A broker's online directories, now and then for an
+                    // epoch that is not its own (ignored).
+                    if let Some(b) = rng.pick(&brokers) {
+                        let log_dirs = (0..rng.below(3) + 1).map(|_| random_dir(rng)).collect();
+                        return MetadataRecord::BrokerLogDirs {
+                            broker_id: b.id,
+                            broker_epoch: b.epoch + rng.chance(10) as i64,
+                            log_dirs,
+                        };
+                    }
+                }
+                16 => {
+                    // Directories for a partition, now and then for another
+                    // replica count (ignored).
+                    let with_partitions: Vec<_> =
+                        topics.iter().filter(|t| !t.partitions.is_empty()).collect();
+                    if let Some(t) = rng.pick(&with_partitions) {
+                        let p = rng.below(t.partitions.len() as u64) as usize;
+                        let n = t.partitions[p].replicas.len() + rng.chance(10) as usize;
+                        return MetadataRecord::AssignDirectories {
+                            topic_id: t.id,
+                            partition: p as i32,
+                            directories: (0..n.max(1)).map(|_| random_dir(rng)).collect(),
+                        };
+                    }
                 }
                 1 => {
                     if let Some(b) = rng.pick(&brokers) {
@@ -1456,9 +1836,10 @@ mod tests {
             assert_eq!(rebuilt.to_snapshot_records(), records, "seed {seed}");
         }
         // The generator reached every kind a snapshot writes: registrations,
-        // controlled shutdown, topics, partitions, configs, producer ids,
-        // ACLs, SCRAM credentials, client quotas.
-        assert_eq!(kinds.len(), 9, "{kinds:?}");
+        // controlled shutdown, online log directories, topics, partitions,
+        // directory assignments, configs, producer ids, ACLs, SCRAM
+        // credentials, client quotas.
+        assert_eq!(kinds.len(), 11, "{kinds:?}");
     }
 
     #[test]

@@ -12,5 +12,8 @@ pub mod quotas;
 pub mod records;
 pub mod security;
 
-pub use image::{BrokerImage, MetadataImage, PartitionImage, ScramCredentialImage, TopicImage};
+pub use image::{
+    BrokerImage, MetadataImage, PartitionImage, ScramCredentialImage, TopicImage, LOST_DIRECTORY,
+    UNASSIGNED_DIRECTORY,
+};
 pub use records::{Endpoint, MetadataRecord, RecordError, NO_LEADER, NO_LEADER_CHANGE};

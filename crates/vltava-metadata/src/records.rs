@@ -32,6 +32,8 @@ use vltava_protocol::messages::{
 };
 use vltava_protocol::{MetadataRecordBody, MetadataRecordType};
 
+use crate::image::UNASSIGNED_DIRECTORY;
+
 /// A broker's address for one listener.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Endpoint {
@@ -76,6 +78,17 @@ pub enum MetadataRecord {
         broker_epoch: i64,
         fenced: Option<bool>,
         in_controlled_shutdown: bool,
+    },
+    /// The log directories of the broker's registration of epoch
+    /// `broker_epoch` that work (KIP-858): every directory it registered
+    /// with at first, fewer once a heartbeat reports some failed. Kafka's
+    /// BrokerRegistrationChangeRecord (v2) with only `LogDirs` set; an
+    /// empty list there means "no change", so this record always names
+    /// at least one directory.
+    BrokerLogDirs {
+        broker_id: i32,
+        broker_epoch: i64,
+        log_dirs: Vec<Uuid>,
     },
     /// A topic was created; its partitions follow as `Partition` records.
     Topic { name: String, topic_id: Uuid },
@@ -123,6 +136,16 @@ pub enum MetadataRecord {
         /// election that has not recovered yet). Carried, not applied: the
         /// image does not keep a partition's recovery state.
         leader_recovery_state: i8,
+    },
+    /// The log directory of each replica of a partition (KIP-858), in the
+    /// order of its replicas ([`UNASSIGNED_DIRECTORY`] where not known).
+    /// Kafka's PartitionChangeRecord (v2) with only `Directories` set: kept
+    /// apart from `PartitionChange` because the image applies it apart
+    /// (it is ignored unless it is as long as the replica list it meets).
+    AssignDirectories {
+        topic_id: Uuid,
+        partition: i32,
+        directories: Vec<Uuid>,
     },
     /// A config was set (`Some`) or removed (`None`) on a resource
     /// (`resource_type` uses DescribeConfigs codes: 2 topic, 4 broker).
@@ -208,11 +231,15 @@ const FENCING_FENCE: i8 = 1;
 const SHUTDOWN_NONE: i8 = 0;
 const SHUTDOWN_IN_CONTROLLED_SHUTDOWN: i8 = 1;
 
-/// PartitionChangeRecord version 0: every field this node writes is in it.
-/// Kafka 4.0 writes v2 at 4.0-IV3, but the versions differ only in the
-/// tagged fields v1 and v2 add (Directories, the ELR lists), which are null
-/// ("no change") in everything we write; any Kafka reads v0.
+/// PartitionChangeRecord version 0 for [`MetadataRecord::PartitionChange`]:
+/// every field it carries is in v0. Kafka 4.0 writes v2 at 4.0-IV3, but
+/// the versions differ only in the tagged fields v1 and v2 add
+/// (Directories, the ELR lists), which are null ("no change") in those
+/// records; any Kafka reads v0.
 const PARTITION_CHANGE_VERSION: i16 = 0;
+/// PartitionChangeRecord version for [`MetadataRecord::AssignDirectories`]:
+/// `Directories` needs v1+; v2 is what Kafka 4.0 writes.
+const ASSIGN_DIRECTORIES_VERSION: i16 = 2;
 
 /// A partition's leader: none (Kafka's `LeaderConstants.NO_LEADER`).
 pub const NO_LEADER: i32 = -1;
@@ -226,11 +253,6 @@ pub const LEADER_RECOVERY_NO_CHANGE: i8 = -1;
 pub const LEADER_RECOVERED: i8 = 0;
 /// The leader was elected by an unclean election and is still recovering.
 pub const LEADER_RECOVERING: i8 = 1;
-
-/// Kafka's `DirectoryId.UNASSIGNED`: a replica whose log directory the
-/// controller does not know. Written for every replica in PartitionRecord
-/// v1+, whose `Directories` must be as long as `Replicas`.
-const UNASSIGNED_DIRECTORY: Uuid = Uuid::ZERO;
 
 /// Why a metadata record value could not be read.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -379,6 +401,21 @@ impl MetadataRecord {
                 }),
                 BROKER_REGISTRATION_CHANGE_VERSION,
             ),
+            MetadataRecord::BrokerLogDirs {
+                broker_id,
+                broker_epoch,
+                log_dirs,
+            } => (
+                MetadataRecordBody::BrokerRegistrationChange(BrokerRegistrationChangeRecord {
+                    broker_id: *broker_id,
+                    broker_epoch: *broker_epoch,
+                    fenced: FENCING_NONE,
+                    in_controlled_shutdown: SHUTDOWN_NONE,
+                    log_dirs: log_dirs.clone(),
+                    ..Default::default()
+                }),
+                BROKER_REGISTRATION_CHANGE_VERSION,
+            ),
             MetadataRecord::Topic { name, topic_id } => (
                 MetadataRecordBody::Topic(TopicRecord {
                     name: name.clone(),
@@ -408,6 +445,8 @@ impl MetadataRecord {
                     leader: *leader,
                     leader_epoch: *leader_epoch,
                     partition_epoch: *partition_epoch,
+                    // v1+ needs one per replica; where they are known, an
+                    // AssignDirectories follows (this variant has none).
                     directories: vec![UNASSIGNED_DIRECTORY; replicas.len()],
                     ..Default::default()
                 }),
@@ -435,6 +474,27 @@ impl MetadataRecord {
                     ..Default::default()
                 }),
                 PARTITION_CHANGE_VERSION,
+            ),
+            MetadataRecord::AssignDirectories {
+                topic_id,
+                partition,
+                directories,
+            } => (
+                MetadataRecordBody::PartitionChange(PartitionChangeRecord {
+                    partition_id: *partition,
+                    topic_id: *topic_id,
+                    isr: None,
+                    leader: NO_LEADER_CHANGE,
+                    replicas: None,
+                    removing_replicas: None,
+                    adding_replicas: None,
+                    leader_recovery_state: LEADER_RECOVERY_NO_CHANGE,
+                    directories: Some(directories.clone()),
+                    eligible_leader_replicas: None,
+                    last_known_elr: None,
+                    ..Default::default()
+                }),
+                ASSIGN_DIRECTORIES_VERSION,
             ),
             MetadataRecord::Config {
                 resource_type,
@@ -541,11 +601,13 @@ impl MetadataRecord {
     }
 
     /// Our record for Kafka's, where we have one. Fields this node does not
-    /// model and that do not change what it serves (features, log
-    /// directories, ZK migration, leader recovery state, eligible leader
-    /// replicas) are dropped; a record whose meaning would be lost (a
-    /// registration already in controlled shutdown) or whose values the
-    /// spec does not define is refused.
+    /// model and that do not change what it serves (features, ZK
+    /// migration, leader recovery state, eligible leader replicas) are
+    /// dropped; so are log directories except where a record carries
+    /// nothing else (a directory assignment, a broker's online
+    /// directories), which is how this node writes them. A record whose
+    /// meaning would be lost (a registration already in controlled
+    /// shutdown) or whose values the spec does not define is refused.
     pub fn from_kafka(body: MetadataRecordBody) -> Result<MetadataRecord, RecordError> {
         Ok(match body {
             MetadataRecordBody::RegisterBroker(r) => {
@@ -610,11 +672,26 @@ impl MetadataRecord {
                         })
                     }
                 };
-                MetadataRecord::BrokerRegistrationChange {
-                    broker_id: r.broker_id,
-                    broker_epoch: r.broker_epoch,
-                    fenced,
-                    in_controlled_shutdown,
+                // We never write log directories together with a fencing or
+                // shutdown change. Should another writer's record carry
+                // both, the fencing change is read and the directories
+                // dropped: losing a fencing would be unsafe, while the older
+                // directory list this leaves in the image is brought up to
+                // date by the broker's heartbeats, which keep reporting
+                // its failed directories.
+                if fenced.is_none() && !in_controlled_shutdown && !r.log_dirs.is_empty() {
+                    MetadataRecord::BrokerLogDirs {
+                        broker_id: r.broker_id,
+                        broker_epoch: r.broker_epoch,
+                        log_dirs: r.log_dirs,
+                    }
+                } else {
+                    MetadataRecord::BrokerRegistrationChange {
+                        broker_id: r.broker_id,
+                        broker_epoch: r.broker_epoch,
+                        fenced,
+                        in_controlled_shutdown,
+                    }
                 }
             }
             MetadataRecordBody::Topic(r) => MetadataRecord::Topic {
@@ -650,8 +727,28 @@ impl MetadataRecord {
                         value: r.leader_recovery_state.into(),
                     });
                 }
-                // Directories (v1+) and the ELR lists (v2+) are dropped, as
-                // PartitionRecord's are.
+                let only_directories = r.isr.is_none()
+                    && r.leader == NO_LEADER_CHANGE
+                    && r.replicas.is_none()
+                    && r.removing_replicas.is_none()
+                    && r.adding_replicas.is_none()
+                    && r.leader_recovery_state == LEADER_RECOVERY_NO_CHANGE
+                    && r.eligible_leader_replicas.is_none()
+                    && r.last_known_elr.is_none();
+                if let Some(directories) =
+                    r.directories.filter(|d| only_directories && !d.is_empty())
+                {
+                    return Ok(MetadataRecord::AssignDirectories {
+                        topic_id: r.topic_id,
+                        partition: r.partition_id,
+                        directories,
+                    });
+                }
+                // With other changes, the directories are dropped: the image
+                // keeps each staying replica's directory across a change of
+                // replicas itself, and a new replica's broker assigns its
+                // own. The ELR lists (v2+) are dropped, as PartitionRecord's
+                // are.
                 MetadataRecord::PartitionChange {
                     topic_id: r.topic_id,
                     partition: r.partition_id,
@@ -927,8 +1024,11 @@ pub mod legacy {
             MetadataRecord::BrokerRegistrationChange { .. } => {
                 return not_in_legacy("BrokerRegistrationChangeRecord")
             }
-            MetadataRecord::PartitionChange { .. } => {
+            MetadataRecord::PartitionChange { .. } | MetadataRecord::AssignDirectories { .. } => {
                 return not_in_legacy("PartitionChangeRecord")
+            }
+            MetadataRecord::BrokerLogDirs { .. } => {
+                return not_in_legacy("BrokerRegistrationChangeRecord")
             }
             MetadataRecord::AccessControlEntry { .. } => {
                 return not_in_legacy("AccessControlEntryRecord")
@@ -1087,6 +1187,11 @@ mod tests {
                 fenced: Some(false),
                 in_controlled_shutdown: false,
             },
+            MetadataRecord::BrokerLogDirs {
+                broker_id: 5,
+                broker_epoch: 8,
+                log_dirs: vec![Uuid([0xd1; 16]), Uuid([0xd2; 16])],
+            },
             MetadataRecord::Topic {
                 name: "t".into(),
                 topic_id: id,
@@ -1153,6 +1258,11 @@ mod tests {
                 removing_replicas: None,
                 adding_replicas: None,
                 leader_recovery_state: LEADER_RECOVERED,
+            },
+            MetadataRecord::AssignDirectories {
+                topic_id: id,
+                partition: 3,
+                directories: vec![Uuid([0xd1; 16]), UNASSIGNED_DIRECTORY],
             },
             MetadataRecord::Config {
                 resource_type: 2,
@@ -1257,6 +1367,8 @@ mod tests {
             | MetadataRecord::UnfenceBroker { .. }
             | MetadataRecord::BrokerRegistrationChange { .. }
             | MetadataRecord::PartitionChange { .. }
+            | MetadataRecord::AssignDirectories { .. }
+            | MetadataRecord::BrokerLogDirs { .. }
             | MetadataRecord::AccessControlEntry { .. }
             | MetadataRecord::RemoveAccessControlEntry { .. }
             | MetadataRecord::UserScramCredential { .. }
@@ -1573,6 +1685,165 @@ mod tests {
                 adding_replicas: Some(vec![4]),
                 leader_recovery_state: LEADER_RECOVERY_NO_CHANGE,
             })
+        );
+    }
+
+    /// A directory assignment is Kafka's PartitionChangeRecord v2 that
+    /// changes nothing but `Directories`; a broker's online directories
+    /// are BrokerRegistrationChangeRecord v2 that changes nothing but
+    /// `LogDirs`. Both read back as themselves.
+    #[test]
+    fn directory_records_are_kafka_records_with_only_directories() {
+        let (topic_id, d1, d2) = (Uuid([7; 16]), Uuid([0xd1; 16]), Uuid([0xd2; 16]));
+        let assign = MetadataRecord::AssignDirectories {
+            topic_id,
+            partition: 2,
+            directories: vec![d1, UNASSIGNED_DIRECTORY, d2],
+        };
+        let (body, version) = decode_frame(assign.encode().unwrap()).unwrap();
+        assert_eq!(version, 2);
+        assert_eq!(
+            body,
+            MetadataRecordBody::PartitionChange(PartitionChangeRecord {
+                partition_id: 2,
+                topic_id,
+                isr: None,
+                leader: NO_LEADER_CHANGE,
+                replicas: None,
+                removing_replicas: None,
+                adding_replicas: None,
+                leader_recovery_state: LEADER_RECOVERY_NO_CHANGE,
+                directories: Some(vec![d1, UNASSIGNED_DIRECTORY, d2]),
+                eligible_leader_replicas: None,
+                last_known_elr: None,
+                unknown_tagged_fields: vec![],
+            })
+        );
+        assert_eq!(MetadataRecord::decode(assign.encode().unwrap()), Ok(assign));
+
+        let log_dirs = MetadataRecord::BrokerLogDirs {
+            broker_id: 3,
+            broker_epoch: 41,
+            log_dirs: vec![d2, d1],
+        };
+        let (body, version) = decode_frame(log_dirs.encode().unwrap()).unwrap();
+        assert_eq!(version, 2);
+        assert_eq!(
+            body,
+            MetadataRecordBody::BrokerRegistrationChange(BrokerRegistrationChangeRecord {
+                broker_id: 3,
+                broker_epoch: 41,
+                fenced: 0,
+                in_controlled_shutdown: 0,
+                log_dirs: vec![d2, d1],
+                unknown_tagged_fields: vec![],
+            })
+        );
+        assert_eq!(
+            MetadataRecord::decode(log_dirs.encode().unwrap()),
+            Ok(log_dirs)
+        );
+
+        // Ordinary partition changes are still written at v0.
+        let change = MetadataRecord::PartitionChange {
+            topic_id,
+            partition: 2,
+            isr: Some(vec![1]),
+            leader: 1,
+            replicas: None,
+            removing_replicas: None,
+            adding_replicas: None,
+            leader_recovery_state: LEADER_RECOVERY_NO_CHANGE,
+        };
+        assert_eq!(decode_frame(change.encode().unwrap()).unwrap().1, 0);
+    }
+
+    /// Kafka records that carry directories with other changes: the other
+    /// changes are what is read.
+    #[test]
+    fn directories_with_other_changes_are_dropped() {
+        let (topic_id, d1) = (Uuid([7; 16]), Uuid([0xd1; 16]));
+        let kafka_change = |f: &dyn Fn(&mut PartitionChangeRecord)| {
+            let mut r = PartitionChangeRecord {
+                partition_id: 0,
+                topic_id,
+                directories: Some(vec![d1, d1]),
+                ..Default::default()
+            };
+            f(&mut r);
+            MetadataRecord::from_kafka(MetadataRecordBody::PartitionChange(r)).unwrap()
+        };
+        let plain = |isr, leader, replicas| MetadataRecord::PartitionChange {
+            topic_id,
+            partition: 0,
+            isr,
+            leader,
+            replicas,
+            removing_replicas: None,
+            adding_replicas: None,
+            leader_recovery_state: LEADER_RECOVERY_NO_CHANGE,
+        };
+        assert_eq!(
+            kafka_change(&|r| r.replicas = Some(vec![1, 2])),
+            plain(None, NO_LEADER_CHANGE, Some(vec![1, 2]))
+        );
+        assert_eq!(kafka_change(&|r| r.leader = 2), plain(None, 2, None));
+        assert_eq!(
+            kafka_change(&|r| r.isr = Some(vec![2])),
+            plain(Some(vec![2]), NO_LEADER_CHANGE, None)
+        );
+        assert!(matches!(
+            kafka_change(&|r| r.eligible_leader_replicas = Some(vec![2])),
+            MetadataRecord::PartitionChange { .. }
+        ));
+        // An empty list assigns nothing: a change that changes nothing.
+        assert_eq!(
+            kafka_change(&|r| r.directories = Some(vec![])),
+            plain(None, NO_LEADER_CHANGE, None)
+        );
+        assert_eq!(
+            kafka_change(&|_| {}),
+            MetadataRecord::AssignDirectories {
+                topic_id,
+                partition: 0,
+                directories: vec![d1, d1],
+            }
+        );
+
+        // A registration change that fences and names directories reads as
+        // the fencing; one with neither as a change of nothing.
+        let kafka_broker_change = |fenced: i8, in_controlled_shutdown: i8, log_dirs: Vec<Uuid>| {
+            MetadataRecord::from_kafka(MetadataRecordBody::BrokerRegistrationChange(
+                BrokerRegistrationChangeRecord {
+                    broker_id: 1,
+                    broker_epoch: 2,
+                    fenced,
+                    in_controlled_shutdown,
+                    log_dirs,
+                    ..Default::default()
+                },
+            ))
+            .unwrap()
+        };
+        let change = |fenced, in_controlled_shutdown| MetadataRecord::BrokerRegistrationChange {
+            broker_id: 1,
+            broker_epoch: 2,
+            fenced,
+            in_controlled_shutdown,
+        };
+        assert_eq!(
+            kafka_broker_change(1, 0, vec![d1]),
+            change(Some(true), false)
+        );
+        assert_eq!(kafka_broker_change(0, 1, vec![d1]), change(None, true));
+        assert_eq!(kafka_broker_change(0, 0, vec![]), change(None, false));
+        assert_eq!(
+            kafka_broker_change(0, 0, vec![d1]),
+            MetadataRecord::BrokerLogDirs {
+                broker_id: 1,
+                broker_epoch: 2,
+                log_dirs: vec![d1],
+            }
         );
     }
 

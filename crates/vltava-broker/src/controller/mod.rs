@@ -81,6 +81,9 @@ pub struct Registration {
     pub incarnation_id: Uuid,
     pub endpoints: Vec<Endpoint>,
     pub rack: Option<String>,
+    /// The broker's online log directories (KIP-858; empty from brokers
+    /// that do not send them).
+    pub log_dirs: Vec<Uuid>,
 }
 
 /// What a heartbeat answer says (BrokerHeartbeat's fields).
@@ -337,6 +340,7 @@ impl Controller {
                 r.incarnation_id,
                 r.endpoints.clone(),
                 r.rack.clone(),
+                r.log_dirs.clone(),
                 epoch,
                 session_alive,
                 policy,
@@ -383,6 +387,7 @@ impl Controller {
         current_metadata_offset: i64,
         want_fence: bool,
         want_shut_down: bool,
+        offline_log_dirs: &[Uuid],
     ) -> Result<HeartbeatAnswer, KafkaError> {
         let lock = self.lead().await?;
         let image = self.metadata.image();
@@ -418,6 +423,28 @@ impl Controller {
         if !records.is_empty() {
             self.commit(&lock, records).await?;
         }
+        if !offline_log_dirs.is_empty() && !want_shut_down && !want_fence {
+            // Failed log directories: their replicas leave the ISRs and
+            // their leaderships move (once; a later report of the same
+            // directories plans nothing).
+            let image = self.metadata.image();
+            let moves = controller::plan_log_dirs_offline(
+                &image,
+                broker_id,
+                broker_epoch,
+                offline_log_dirs,
+                policy,
+            )
+            .map_err(KafkaError::from)?;
+            if !moves.is_empty() {
+                warn!(
+                    broker = broker_id,
+                    dirs = offline_log_dirs.len(),
+                    "log directories failed: moving their replicas out of the ISRs"
+                );
+                self.commit(&lock, moves).await?;
+            }
+        }
         if want_shut_down {
             // Its leaderships have moved away (or, where no other replica
             // could take one, the partition went offline): the controlled
@@ -444,6 +471,26 @@ impl Controller {
             // stop as soon as it asked.
             should_shut_down: want_shut_down,
         })
+    }
+
+    /// AssignReplicasToDirs (KIP-858): a broker says which of its log
+    /// directories holds each of its replicas. Returns each partition's
+    /// answer, in request order.
+    pub async fn assign_replicas_to_dirs(
+        &self,
+        broker_id: i32,
+        broker_epoch: i64,
+        assignments: Vec<(Uuid, i32, Uuid)>,
+    ) -> Result<Vec<(Uuid, i32, ErrorCode)>, KafkaError> {
+        let lock = self.lead().await?;
+        let image = self.metadata.image();
+        let (records, answers) =
+            controller::plan_assign_replicas_to_dirs(&image, broker_id, broker_epoch, &assignments)
+                .map_err(KafkaError::from)?;
+        if !records.is_empty() {
+            self.commit(&lock, records).await?;
+        }
+        Ok(answers)
     }
 
     /// Fences every broker whose session expired. The active controller

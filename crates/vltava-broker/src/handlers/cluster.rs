@@ -5,7 +5,8 @@
 
 use vltava_metadata::Endpoint;
 use vltava_protocol::messages::{
-    AllocateProducerIdsRequest, AllocateProducerIdsResponse, AlterPartitionRequest,
+    assign_replicas_to_dirs_response, AllocateProducerIdsRequest, AllocateProducerIdsResponse,
+    AlterPartitionRequest, AssignReplicasToDirsRequest, AssignReplicasToDirsResponse,
     BrokerHeartbeatRequest, BrokerHeartbeatResponse, BrokerRegistrationRequest,
     BrokerRegistrationResponse,
 };
@@ -30,6 +31,7 @@ pub async fn broker_registration(broker: &Broker, r: BrokerRegistrationRequest) 
             })
             .collect(),
         rack: r.rack,
+        log_dirs: r.log_dirs,
     };
     ResponseBody::BrokerRegistration(
         match broker.controller.register_broker(registration).await {
@@ -55,6 +57,7 @@ pub async fn broker_heartbeat(broker: &Broker, r: BrokerHeartbeatRequest) -> Res
             r.current_metadata_offset,
             r.want_fence,
             r.want_shut_down,
+            &r.offline_log_dirs,
         )
         .await;
     ResponseBody::BrokerHeartbeat(match answer {
@@ -69,6 +72,69 @@ pub async fn broker_heartbeat(broker: &Broker, r: BrokerHeartbeatRequest) -> Res
             is_fenced: true,
             ..Default::default()
         },
+    })
+}
+
+/// AssignReplicasToDirs (KIP-858): which log directory of the sending
+/// broker holds each of its replicas. Answered per partition, grouped by
+/// directory as asked.
+pub async fn assign_replicas_to_dirs(
+    broker: &Broker,
+    r: AssignReplicasToDirsRequest,
+) -> ResponseBody {
+    let assignments: Vec<(vltava_protocol::Uuid, i32, vltava_protocol::Uuid)> = r
+        .directories
+        .iter()
+        .flat_map(|d| {
+            d.topics.iter().flat_map(move |t| {
+                t.partitions
+                    .iter()
+                    .map(move |p| (t.topic_id, p.partition_index, d.id))
+            })
+        })
+        .collect();
+    let answers = match broker
+        .controller
+        .assign_replicas_to_dirs(r.broker_id, r.broker_epoch, assignments.clone())
+        .await
+    {
+        Ok(answers) => answers,
+        Err(e) => {
+            return ResponseBody::AssignReplicasToDirs(AssignReplicasToDirsResponse {
+                error_code: e.code.0,
+                ..Default::default()
+            })
+        }
+    };
+    let mut directories: Vec<assign_replicas_to_dirs_response::DirectoryData> = Vec::new();
+    for ((topic_id, partition, dir), (_, _, code)) in assignments.into_iter().zip(answers) {
+        let d = match directories.iter().position(|d| d.id == dir) {
+            Some(i) => &mut directories[i],
+            None => {
+                directories.push(assign_replicas_to_dirs_response::DirectoryData {
+                    id: dir,
+                    ..Default::default()
+                });
+                directories.last_mut().expect("just pushed")
+            }
+        };
+        let answer = assign_replicas_to_dirs_response::PartitionData {
+            partition_index: partition,
+            error_code: code.0,
+            ..Default::default()
+        };
+        match d.topics.iter_mut().find(|t| t.topic_id == topic_id) {
+            Some(t) => t.partitions.push(answer),
+            None => d.topics.push(assign_replicas_to_dirs_response::TopicData {
+                topic_id,
+                partitions: vec![answer],
+                ..Default::default()
+            }),
+        }
+    }
+    ResponseBody::AssignReplicasToDirs(AssignReplicasToDirsResponse {
+        directories,
+        ..Default::default()
     })
 }
 

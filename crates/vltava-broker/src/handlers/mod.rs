@@ -120,6 +120,7 @@ pub const SUPPORTED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::RemoveRaftVoter, v(0, 0)),
     (ApiKey::BrokerRegistration, v(0, 4)),
     (ApiKey::BrokerHeartbeat, v(0, 1)),
+    (ApiKey::AssignReplicasToDirs, v(0, 0)),
     (ApiKey::AllocateProducerIds, v(0, 0)),
     (ApiKey::WriteTxnMarkers, v(0, 1)),
 ];
@@ -137,6 +138,7 @@ pub fn is_node_rpc(body: &RequestBody, version: i16) -> bool {
         body,
         RequestBody::BrokerRegistration(_)
             | RequestBody::BrokerHeartbeat(_)
+            | RequestBody::AssignReplicasToDirs(_)
             | RequestBody::AllocateProducerIds(_)
             | RequestBody::AlterPartition(_)
             | RequestBody::WriteTxnMarkers(_)
@@ -376,6 +378,7 @@ async fn dispatch(
         ),
         RequestBody::BrokerRegistration(r) => cluster::broker_registration(broker, r).await,
         RequestBody::BrokerHeartbeat(r) => cluster::broker_heartbeat(broker, r).await,
+        RequestBody::AssignReplicasToDirs(r) => cluster::assign_replicas_to_dirs(broker, r).await,
         RequestBody::AllocateProducerIds(r) => cluster::allocate_producer_ids(broker, r).await,
         RequestBody::AddRaftVoter(r) => quorum::add_raft_voter(broker, r).await,
         RequestBody::RemoveRaftVoter(r) => quorum::remove_raft_voter(broker, r).await,

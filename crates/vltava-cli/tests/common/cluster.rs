@@ -28,6 +28,8 @@ pub struct Node {
     /// When set, the node's log goes to this file at `info` (for tests
     /// that look for a log line), whatever `VLTAVA_TEST_LOG_DIR` says.
     pub log_file: Option<PathBuf>,
+    /// More arguments for `vltava server` (e.g. `--set log.dirs=...`).
+    pub extra_args: Vec<String>,
     child: Option<Child>,
 }
 
@@ -41,6 +43,7 @@ impl Node {
             data_dir,
             http_port: None,
             log_file: None,
+            extra_args: Vec::new(),
             child: None,
         }
     }
@@ -61,6 +64,7 @@ impl Node {
             .arg(&self.config)
             .arg("--data-dir")
             .arg(&self.data_dir)
+            .args(&self.extra_args)
             .stdout(Stdio::null());
         if let Some(path) = &self.log_file {
             let file = std::fs::OpenOptions::new()
