@@ -303,7 +303,34 @@ async fn a_failed_directory_takes_only_its_replicas_offline() {
             (second_path.clone(), ErrorCode::KAFKA_STORAGE_ERROR)
         ]
     );
+    // And /metrics says so, as Kafka's LogManager gauges do.
+    let metrics = scrape(broker.http_port);
+    assert!(
+        metrics.contains("kafka_log_logmanager_offlinelogdirectorycount 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains(&format!(
+        "kafka_log_logmanager_logdirectoryoffline{{logDirectory=\"{second_path}\"}} 1"
+    )));
+    assert!(metrics.contains(&format!(
+        "kafka_log_logmanager_logdirectoryoffline{{logDirectory=\"{}\"}} 0",
+        first_dir.display()
+    )));
     drop(second);
+}
+
+/// The body of GET /metrics on the broker's HTTP listener.
+fn scrape(port: u16) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
 }
 
 /// Three combined nodes; node 1 has two log directories. When one of them

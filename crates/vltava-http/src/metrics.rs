@@ -132,6 +132,8 @@ pub struct Snapshot {
     quorum: QuorumStatus,
     now_ms: i64,
     uncleanable: usize,
+    /// Each log directory and whether it is offline.
+    log_dirs: Vec<(String, bool)>,
     runtime: RuntimeFigures,
     /// DescribeQuorum's view, on the quorum leader.
     quorum_replicas: Option<vltava_raft::QuorumInfo>,
@@ -260,6 +262,13 @@ impl Snapshot {
             quorum_replicas: replicas,
             now_ms: broker.now_ms(),
             uncleanable: broker.replicas.log_dirs().uncleanable_count(),
+            log_dirs: broker
+                .replicas
+                .log_dirs()
+                .dirs()
+                .iter()
+                .map(|d| (d.path.display().to_string(), d.is_offline()))
+                .collect(),
             groups,
             process: crate::process::read(),
             runtime: RuntimeFigures::read(),
@@ -559,6 +568,25 @@ impl Snapshot {
             "Logs the cleaner gave up on after a failed pass (until restart).",
             Gauge,
             one(self.uncleanable as f64),
+        )?;
+        family(
+            e,
+            "kafka_log_logmanager_offlinelogdirectorycount",
+            "Log directories that failed (their replicas are not served until restart).",
+            Gauge,
+            one(self.log_dirs.iter().filter(|(_, off)| *off).count() as f64),
+        )?;
+        family(
+            e,
+            "kafka_log_logmanager_logdirectoryoffline",
+            "1 for a log directory that failed, 0 for one in use.",
+            Gauge,
+            self.log_dirs.iter().map(|(dir, off)| {
+                (
+                    vec![("logDirectory", dir.as_str())],
+                    f64::from(u8::from(*off)),
+                )
+            }),
         )?;
         Ok(())
     }
