@@ -184,6 +184,9 @@ pub struct Log {
     rolled_at: AtomicI64,
     /// Truncations so far (see `SnapshotPoint`).
     truncations: AtomicU64,
+    /// The lowest offset truncated at since `take_truncation_mark` last
+    /// took it (`i64::MAX`: none).
+    truncation_mark: AtomicI64,
     /// In-place rewrites of segment bytes (truncations) begun and ended:
     /// odd while one is under way. Senders of located ranges check it
     /// (see `Located::unchanged`).
@@ -363,6 +366,7 @@ impl Log {
             cleaning_stopped: AtomicBool::new(false),
             rolled_at: AtomicI64::new(-1),
             truncations: AtomicU64::new(0),
+            truncation_mark: AtomicI64::new(i64::MAX),
             rewrites: Arc::new(AtomicU64::new(0)),
             recovered_bytes,
             snapshot_files: Mutex::new(()),
@@ -1467,7 +1471,7 @@ impl Log {
         // batch boundaries, so none lies inside the batch cut below and
         // those at or below `offset` stay at or below the new end.
         let _rewriting = Rewriting::begin(&self.rewrites);
-        self.begin_truncation();
+        self.begin_truncation(offset);
         self.delete_producer_snapshots_where(|o| o > offset)?;
         let target = self.floor_segment(offset).expect("offset >= first base");
         // Later segments first, so a crash leaves a prefix of the log.
@@ -1558,7 +1562,7 @@ impl Log {
         now_ms: i64,
     ) -> Result<()> {
         let _rewriting = Rewriting::begin(&self.rewrites);
-        self.begin_truncation();
+        self.begin_truncation(offset);
         self.delete_producer_snapshots_where(|_| true)?;
         let old: Vec<Arc<Segment>> = {
             let mut map = self.segments_write();

@@ -189,10 +189,23 @@ struct Copied {
 }
 
 /// Copies the next batches of `current` (from `future`'s end) into
-/// `future`, with the aborted-transaction entries of the markers copied.
+/// `future`, with the aborted-transaction entries of the markers copied,
+/// after cutting `future` where `current` was truncated since the last
+/// step.
 /// A current log whose start moved past the future's end (retention,
 /// DeleteRecords) restarts the future log at that start.
 fn copy_chunk(current: &Log, future: &Log, now_ms: i64) -> Result<Copied, vltava_storage::Error> {
+    // A truncation of the current log (a follower cutting a divergent
+    // tail) since the last step: what the copy holds from there on may be
+    // gone, or read before the cut. Cut the copy there too; the batches
+    // are read again.
+    if let Some(mark) = current.take_truncation_mark() {
+        if mark <= future.log_start_offset() {
+            future.truncate_fully_and_start_at(current.log_start_offset(), now_ms)?;
+        } else if mark < future.log_end_offset() {
+            future.truncate_to(mark)?;
+        }
+    }
     let from = future.log_end_offset();
     let end = current.log_end_offset();
     if from >= end {
@@ -283,4 +296,97 @@ fn swap(
     partition.moving.store(false, Ordering::Release);
     partition.appended().notify_waiters();
     outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use vltava_records::{BatchSplitter, RecordBatchBuilder};
+    use vltava_storage::{KafkaUuid, LogConfig, LogDirs, LogManagerOptions};
+
+    fn batch(tag: &str, count: usize) -> Bytes {
+        let mut b = RecordBatchBuilder::new();
+        for i in 0..count {
+            b.append(0, None, Some(format!("{tag}{i}").as_bytes()), &[])
+                .unwrap();
+        }
+        b.build().unwrap()
+    }
+
+    /// Every record value of a log, with its offset.
+    fn contents(log: &Log) -> Vec<(i64, Vec<u8>)> {
+        let read = log
+            .read(log.log_start_offset(), 1 << 30, i64::MAX, true)
+            .unwrap();
+        BatchSplitter::new(read.records)
+            .map(|b| b.unwrap())
+            .flat_map(|b| {
+                let base = b.base_offset();
+                b.records()
+                    .unwrap()
+                    .into_iter()
+                    .map(move |r| {
+                        let r = r.unwrap();
+                        (base + r.offset_delta as i64, r.value.unwrap().to_vec())
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// A follower that cuts its log (a divergent tail) and appends its
+    /// leader's batches while a copy of it is under way: the copy ends
+    /// with the log's records, not the ones cut.
+    #[test]
+    fn a_truncation_during_a_copy_is_carried_into_the_copy() {
+        let root = tempfile::tempdir().unwrap();
+        let dirs = LogDirs::open(
+            &[
+                (root.path().join("a"), KafkaUuid::random()),
+                (root.path().join("b"), KafkaUuid::random()),
+            ],
+            LogManagerOptions::default(),
+            0,
+        )
+        .unwrap();
+        let id = KafkaUuid::random();
+        let config = LogConfig {
+            segment_bytes: 2048,
+            ..LogConfig::default()
+        };
+        let current = dirs.create_log("t", 0, id, config.clone(), 0).unwrap();
+        for i in 0..20 {
+            current
+                .append_as_leader(batch(&format!("old{i}-"), 3), 0, 1)
+                .unwrap();
+        }
+        let tp = TopicPartition::new("t", 0).unwrap();
+        let future = dirs
+            .create_future_log(&tp, id, config, 1, 0, 0)
+            .unwrap()
+            .log;
+        // The copy has everything; then the log loses its last 10 batches
+        // and gets others in their place.
+        while !copy_chunk(&current, &future, 0).unwrap().caught_up {}
+        assert_eq!(future.log_end_offset(), 60);
+        current.truncate_to(30).unwrap();
+        for i in 0..12 {
+            current
+                .append_as_leader(batch(&format!("new{i}-"), 3), 0, 2)
+                .unwrap();
+        }
+        assert_eq!(current.log_end_offset(), 66);
+        while !copy_chunk(&current, &future, 0).unwrap().caught_up {}
+        assert_eq!(contents(&future), contents(&current));
+        assert!(contents(&future)
+            .iter()
+            .any(|(o, v)| *o == 30 && v.starts_with(b"new0-")));
+        // A cut below the copy's start starts it over at the log's start.
+        current.truncate_fully_and_start_at(100, 0).unwrap();
+        current.append_as_leader(batch("late-", 2), 0, 3).unwrap();
+        while !copy_chunk(&current, &future, 0).unwrap().caught_up {}
+        assert_eq!(future.log_start_offset(), 100);
+        assert_eq!(contents(&future), contents(&current));
+    }
 }

@@ -157,11 +157,23 @@ impl Log {
         Ok(())
     }
 
-    /// Marks the start of a truncation: a snapshot point read before it is
-    /// stale from now on. Called under the writer lock, before any data is
-    /// cut.
-    pub(super) fn begin_truncation(&self) {
+    /// Marks the start of a truncation at `offset`: a snapshot point read
+    /// before it is stale from now on, and a copy of the log (a move
+    /// between directories) must be cut there too (see
+    /// [`Log::take_truncation_mark`]). Called under the writer lock, before
+    /// any data is cut.
+    pub(super) fn begin_truncation(&self, offset: i64) {
+        self.truncation_mark.fetch_min(offset, Ordering::AcqRel);
         self.truncations.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The lowest offset the log was truncated at since the last call
+    /// (`None`: no truncation). Whoever copies the log batch by batch takes
+    /// it before each step: a copy's batches at or above it may be ones the
+    /// log no longer has.
+    pub fn take_truncation_mark(&self) -> Option<i64> {
+        let mark = self.truncation_mark.swap(i64::MAX, Ordering::AcqRel);
+        (mark != i64::MAX).then_some(mark)
     }
 
     fn producer_snapshot_path(&self, offset: i64) -> PathBuf {
