@@ -325,7 +325,6 @@ mod tests {
                 let base = b.base_offset();
                 b.records()
                     .unwrap()
-                    .into_iter()
                     .map(move |r| {
                         let r = r.unwrap();
                         (base + r.offset_delta as i64, r.value.unwrap().to_vec())
