@@ -146,7 +146,9 @@ async fn send_located(tcp: &TcpStream, located: &Located) -> io::Result<u8> {
     Ok(byte[0])
 }
 
-/// `len` bytes of `file` from `position` to the socket, by the kernel.
+/// `len` bytes of `file` from `position` to the socket, by the kernel
+/// (`sendfile`). Where the file system cannot (`sendfile_unsupported`), the
+/// rest is read and written instead.
 async fn send_file(
     tcp: &TcpStream,
     file: &std::fs::File,
@@ -156,6 +158,9 @@ async fn send_file(
     let end = position + len;
     let mut offset = libc::off_t::try_from(position).map_err(io::Error::other)?;
     while (offset as u64) < end {
+        if !SENDFILE_WORKS.load(std::sync::atomic::Ordering::Relaxed) {
+            return copy_file(tcp, file, offset as u64, end).await;
+        }
         // sendfile moves at most 0x7ffff000 bytes at a time.
         let want = (end - offset as u64).min(1 << 30) as usize;
         tcp.writable().await?;
@@ -177,11 +182,58 @@ async fn send_file(
             )),
             Ok(_) => {}
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {}
+            Err(e) if sendfile_unsupported(&e) => {
+                tracing::warn!(
+                    "sendfile is not supported for the segment files ({e}); fetches copy through memory from now on"
+                );
+                SENDFILE_WORKS.store(false, std::sync::atomic::Ordering::Relaxed);
+                return copy_file(tcp, file, offset as u64, end).await;
+            }
             Err(e) => return Err(e),
         }
     }
     Ok(())
 }
+
+/// Cleared the first time `sendfile` says it cannot send from the
+/// segment files (a file system without it): every later send copies.
+static SENDFILE_WORKS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Whether a `sendfile` error means it cannot work for this file at all
+/// (EINVAL for a file that cannot be mapped, ENOSYS, EOPNOTSUPP), rather
+/// than a broken connection.
+fn sendfile_unsupported(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EINVAL) | Some(libc::ENOSYS) | Some(libc::EOPNOTSUPP)
+    )
+}
+
+/// Bytes `position..end` of `file` to the socket through a buffer.
+async fn copy_file(
+    tcp: &TcpStream,
+    file: &std::fs::File,
+    mut position: u64,
+    end: u64,
+) -> io::Result<()> {
+    let mut buf = vec![0u8; COPY_CHUNK.min((end - position) as usize)];
+    while position < end {
+        let want = ((end - position) as usize).min(buf.len());
+        let n = file.read_at(&mut buf[..want], position)?;
+        if n == 0 {
+            return Err(io::Error::new(
+                ErrorKind::UnexpectedEof,
+                "a segment file ended before its located records did (truncated while being sent)",
+            ));
+        }
+        write_all_tcp(tcp, vec![IoSlice::new(&buf[..n])]).await?;
+        position += n as u64;
+    }
+    Ok(())
+}
+
+/// The buffer of `copy_file`.
+const COPY_CHUNK: usize = 256 * 1024;
 
 async fn write_all_tcp(tcp: &TcpStream, mut slices: Vec<IoSlice<'_>>) -> io::Result<()> {
     slices.retain(|s| !s.is_empty());
@@ -255,6 +307,50 @@ mod tests {
         let written = write_answer(&mut ours, head, spliced).await;
         drop(ours);
         (written, reader.await.unwrap())
+    }
+
+    /// The path taken where `sendfile` does not work: the same bytes,
+    /// read in buffers bigger and smaller than the range.
+    #[tokio::test]
+    async fn without_sendfile_the_range_is_copied_through_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("segment");
+        let content: Vec<u8> = (0..(COPY_CHUNK * 2 + 12_345))
+            .map(|i| (i % 251) as u8)
+            .collect();
+        std::fs::write(&path, &content).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        for (from, to) in [(100, content.len() - 50), (7, 19), (0, content.len())] {
+            let (ours, mut theirs) = pair().await;
+            let reader = tokio::spawn(async move {
+                let mut got = Vec::new();
+                let _ = theirs.read_to_end(&mut got).await;
+                got
+            });
+            copy_file(&ours, &file, from as u64, to as u64)
+                .await
+                .unwrap();
+            drop(ours);
+            let got = reader.await.unwrap();
+            assert!(got == content[from..to], "bytes {from}..{to} differ");
+        }
+        // A range past the end of the file is an error, not zeros.
+        let (ours, _theirs) = pair().await;
+        let past = content.len() as u64;
+        let err = copy_file(&ours, &file, past - 10, past + 10)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::UnexpectedEof);
+    }
+
+    #[test]
+    fn only_errors_of_an_unsupported_sendfile_switch_to_copying() {
+        for code in [libc::EINVAL, libc::ENOSYS, libc::EOPNOTSUPP] {
+            assert!(sendfile_unsupported(&io::Error::from_raw_os_error(code)));
+        }
+        for code in [libc::EPIPE, libc::ECONNRESET, libc::EIO, libc::EAGAIN] {
+            assert!(!sendfile_unsupported(&io::Error::from_raw_os_error(code)));
+        }
     }
 
     #[tokio::test]
