@@ -80,6 +80,7 @@ pub async fn run(
     });
     let background = tokio::spawn(background(broker.clone(), shutdown.clone()));
     let dir_watch = tokio::spawn(watch_log_dirs(broker.clone(), shutdown.clone()));
+    let moves = tokio::spawn(resume_moves(broker.clone(), shutdown.clone()));
     let cleaner = tokio::spawn(log_cleaner(broker.clone(), shutdown.clone()));
     let timers = tokio::spawn(broker.groups.clone().run_timers(shutdown.clone()));
     // Registration and heartbeats with the active controller; its last act
@@ -123,6 +124,7 @@ pub async fn run(
         ("TLS reloads", tls_reload),
         ("background", background),
         ("log directory watch", dir_watch),
+        ("moves between log directories", moves),
         ("log cleaner", cleaner),
         ("group timers", timers),
         ("transaction timers", txn_timers),
@@ -305,6 +307,22 @@ async fn log_cleaner(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
 
 /// Periodic log maintenance. Each job runs on the blocking pool so a slow
 /// disk never stalls request handling.
+/// Resumes the moves between log directories a stop interrupted, for each
+/// partition as soon as it is hosted (now, or after a later sync).
+async fn resume_moves(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+    let mut roles = broker.replicas.roles_changed();
+    loop {
+        if broker.replicas.log_dirs().futures().is_empty() {
+            return;
+        }
+        broker.replicas.resume_moves(broker.clock());
+        tokio::select! {
+            changed = roles.changed() => if changed.is_err() { return },
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+    }
+}
+
 /// How often the log directories are looked at for one that failed.
 const LOG_DIR_WATCH_EVERY: Duration = Duration::from_millis(250);
 

@@ -10,7 +10,8 @@
 //! the future one into place. A crash in between leaves only the future
 //! log, complete and closed, which the next open promotes. A crash earlier
 //! leaves the current log and an incomplete future log, which the next
-//! open removes: the move is abandoned, nothing is lost.
+//! open keeps for the broker to resume the copy; nothing is lost either
+//! way.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -76,9 +77,9 @@ impl LogDirs {
     /// with one file cache shared by all. A partition whose current log is
     /// in two directories is refused (as Kafka refuses to start): which
     /// copy is right cannot be told. A future log whose partition has a
-    /// current log is an abandoned move and removed; one without is a move
-    /// that crashed after the current log was renamed for deletion, and is
-    /// promoted.
+    /// current log is an unfinished move, kept for the broker to resume
+    /// ([`LogDirs::futures`]); one without is a move that crashed after the
+    /// current log was renamed for deletion, and is promoted.
     pub fn open(
         dirs: &[(PathBuf, KafkaUuid)],
         opts: LogManagerOptions,
@@ -131,9 +132,36 @@ impl LogDirs {
         for i in 0..log_dirs.dirs.len() {
             for (tp, path) in log_dirs.dirs[i].logs.take_found_futures() {
                 if owner.contains_key(&tp) {
-                    tracing::warn!(future = %path.display(), "removing the copy of an unfinished move between log directories; the replica stays where it was");
-                    fs::remove_dir_all(&path).map_err(Error::io("remove dir", &path))?;
-                    fsync_dir(&log_dirs.dirs[i].path)?;
+                    // An unfinished copy: opened (recovered) and kept for
+                    // the broker to resume, after it checked the copy
+                    // against the current log (which may have been cut
+                    // since, and the cut not carried into the copy).
+                    if lock(&log_dirs.futures).contains_key(&tp) {
+                        tracing::warn!(future = %path.display(), "removing a second copy of one replica");
+                        fs::remove_dir_all(&path).map_err(Error::io("remove dir", &path))?;
+                        fsync_dir(&log_dirs.dirs[i].path)?;
+                        continue;
+                    }
+                    let log = Log::open(
+                        &path,
+                        opts.default_config.clone(),
+                        LogOpenOptions {
+                            clean_shutdown: false,
+                            recovery_point: 0,
+                            log_start_offset: None,
+                            topic_id: None,
+                            fd_cache: Some(fds.clone()),
+                        },
+                        now_ms,
+                    )?;
+                    tracing::info!(future = %path.display(), "found an unfinished move between log directories; it resumes");
+                    lock(&log_dirs.futures).insert(
+                        tp,
+                        FutureLog {
+                            log: Arc::new(log),
+                            dir: i,
+                        },
+                    );
                     continue;
                 }
                 tracing::info!(future = %path.display(), "finishing a move between log directories that a stop interrupted");
@@ -495,7 +523,7 @@ impl LogDirs {
     }
 
     /// Clean shutdown of every online directory; future logs are closed
-    /// too (the next open removes them: the move is abandoned).
+    /// too (the next open finds them, and the move resumes).
     pub fn close(&self) -> Result<()> {
         for (_, f) in self.futures() {
             let _ = f.log.close();

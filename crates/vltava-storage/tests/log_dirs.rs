@@ -122,7 +122,7 @@ fn a_moved_log_keeps_its_offsets_epochs_and_start() {
 }
 
 #[test]
-fn an_unfinished_copy_is_dropped_and_the_replica_stays() {
+fn an_unfinished_copy_is_kept_for_the_move_to_resume() {
     let root = tempfile::tempdir().unwrap();
     let spec = dirs(root.path(), 2);
     let dirs = open(&spec);
@@ -137,14 +137,23 @@ fn an_unfinished_copy_is_dropped_and_the_replica_stays() {
         .unwrap();
     let read = log.read(0, 300, i64::MAX, true).unwrap();
     future.log.append_as_follower(read.records, 0).unwrap();
+    let copied = future.log.log_end_offset();
+    assert!(copied > 0 && copied < 20);
     let future_dir = future.log.dir().to_path_buf();
     // A crash mid-copy (no clean close).
     drop((future, log, dirs));
-    assert!(future_dir.exists());
     let dirs = open(&spec);
-    assert!(!future_dir.exists());
     assert_eq!(dirs.dir_of("t", 0), Some(0));
     assert_eq!(dirs.get_log("t", 0).unwrap().log_end_offset(), 20);
+    let kept = dirs.future(&tp).expect("the copy is kept");
+    assert_eq!(kept.dir, 1);
+    assert_eq!(kept.log.dir(), future_dir);
+    assert_eq!(kept.log.log_end_offset(), copied);
+    assert_eq!(kept.log.topic_id(), Some(id));
+    // Deleting the partition removes its copy too.
+    assert!(dirs.delete_log("t", 0).unwrap());
+    assert!(dirs.future(&tp).is_none());
+    assert!(!future_dir.exists());
 }
 
 #[test]

@@ -1149,6 +1149,9 @@ pub struct ReplicaManager {
     /// fetched as a follower, for throttled replicas.
     pub leader_quota: replication_quota::ReplicationQuota,
     pub follower_quota: replication_quota::ReplicationQuota,
+    /// The partitions whose move between log directories has a task
+    /// (`moves`): one task per move.
+    movers: Mutex<HashSet<(String, i32)>>,
 }
 
 /// Which topics a [`ReplicaManager::sync_scoped`] brings in line.
@@ -1242,6 +1245,7 @@ impl ReplicaManager {
             full_sync_due: AtomicBool::new(false),
             leader_quota: Default::default(),
             follower_quota: Default::default(),
+            movers: Mutex::new(HashSet::new()),
         }
     }
 

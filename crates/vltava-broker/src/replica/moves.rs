@@ -109,9 +109,111 @@ impl ReplicaManager {
         })
         .map_err(storage)?;
         info!(%tp, dir, "moving the replica to another log directory");
-        tokio::spawn(run_move(self.clone(), hosted, tp, future, clock.clone()));
+        self.start_move(hosted, tp, future, clock);
         Ok(MoveStarted::Copying)
     }
+
+    /// Resumes the moves a stop interrupted (`LogDirs::open` keeps their
+    /// copies) of the partitions hosted now: each copy is first cut where
+    /// it stops agreeing with the current log (`align`). Called at start
+    /// and after every sync (a partition is hosted from its first sync).
+    pub fn resume_moves(self: &Arc<Self>, clock: &Clock) {
+        for (tp, future) in self.log_dirs().futures() {
+            let Some(partition) = self.get(&tp.topic, tp.partition) else {
+                continue;
+            };
+            if self.has_mover(&tp) {
+                continue;
+            }
+            let current = partition.log();
+            let now = clock.now_ms();
+            match tokio::task::block_in_place(|| align(&current, &future.log, now)) {
+                Ok(()) => {
+                    info!(%tp, from = future.log.log_end_offset(), "resuming the move of the replica to another log directory");
+                    self.start_move(partition, tp, future, clock);
+                }
+                Err(e) => {
+                    warn!(%tp, "the copy of an interrupted move does not fit its log; the move is dropped: {e}");
+                    let _ = tokio::task::block_in_place(|| self.log_dirs().abandon_future(&tp));
+                }
+            }
+        }
+    }
+
+    fn has_mover(&self, tp: &TopicPartition) -> bool {
+        self.movers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&(tp.topic.clone(), tp.partition))
+    }
+
+    /// Spawns the task of a move, unless one runs for the partition.
+    fn start_move(
+        self: &Arc<Self>,
+        partition: Arc<Partition>,
+        tp: TopicPartition,
+        future: FutureLog,
+        clock: &Clock,
+    ) {
+        let key = (tp.topic.clone(), tp.partition);
+        if !self
+            .movers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.clone())
+        {
+            return;
+        }
+        let replicas = self.clone();
+        let clock = clock.clone();
+        tokio::spawn(async move {
+            run_move(replicas.clone(), partition, tp, future, clock).await;
+            replicas
+                .movers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&key);
+        });
+    }
+}
+
+/// Cuts `future` (a copy of `current` a stop interrupted) where it stops
+/// agreeing with `current`, by their leader epochs, as a follower does with
+/// its leader's (KIP-101, KIP-279): a cut of the current log that happened
+/// before the stop may not have been carried into the copy. A copy with
+/// nothing `current` still agrees with starts over at its start.
+fn align(current: &Log, future: &Log, now_ms: i64) -> Result<(), vltava_storage::Error> {
+    let restart = || future.truncate_fully_and_start_at(current.log_start_offset(), now_ms);
+    if future.log_end_offset() <= future.log_start_offset() {
+        return restart();
+    }
+    let Some(latest) = future.latest_epoch() else {
+        return restart();
+    };
+    let (epoch, end) = match current.end_offset_for_epoch(latest) {
+        // An epoch newer than any the log has: the log's latest epoch is
+        // the newest they can share, up to the log's end.
+        (epoch, _) if epoch < 0 => match current.latest_epoch() {
+            Some(newest) if newest < latest => (newest, current.log_end_offset()),
+            _ => return restart(),
+        },
+        found => found,
+    };
+    // The current log has the copy's latest epoch up to `end`; or it has
+    // only an older one, `epoch`, which the copy holds up to its own end
+    // for it.
+    let cut = if epoch == latest {
+        end
+    } else {
+        end.min(future.end_offset_for_epoch(epoch).1)
+    };
+    if cut <= future.log_start_offset() {
+        return restart();
+    }
+    if cut < future.log_end_offset() {
+        future.truncate_to(cut)?;
+    }
+    Ok(())
 }
 
 /// The task of one move.
@@ -387,5 +489,77 @@ mod tests {
         while !copy_chunk(&current, &future, 0).unwrap().caught_up {}
         assert_eq!(future.log_start_offset(), 100);
         assert_eq!(contents(&future), contents(&current));
+    }
+
+    /// A copy a stop interrupted, whose log was cut and rewritten in a new
+    /// leader epoch before the stop without the copy knowing (the mark is
+    /// in memory only): `align` cuts the copy where the epochs part, and
+    /// the copy then ends with the log's records.
+    #[test]
+    fn a_resumed_copy_is_cut_where_its_epochs_leave_the_log() {
+        let root = tempfile::tempdir().unwrap();
+        let dirs = LogDirs::open(
+            &[
+                (root.path().join("a"), KafkaUuid::random()),
+                (root.path().join("b"), KafkaUuid::random()),
+            ],
+            LogManagerOptions::default(),
+            0,
+        )
+        .unwrap();
+        let id = KafkaUuid::random();
+        let config = LogConfig {
+            segment_bytes: 2048,
+            ..LogConfig::default()
+        };
+        let current = dirs.create_log("t", 0, id, config.clone(), 0).unwrap();
+        for i in 0..10 {
+            current
+                .append_as_leader(batch(&format!("e1-{i}-"), 2), 0, 1)
+                .unwrap();
+        }
+        for i in 0..10 {
+            current
+                .append_as_leader(batch(&format!("e2-{i}-"), 2), 0, 2)
+                .unwrap();
+        }
+        let tp = TopicPartition::new("t", 0).unwrap();
+        let future = dirs
+            .create_future_log(&tp, id, config, 1, 0, 0)
+            .unwrap()
+            .log;
+        while !copy_chunk(&current, &future, 0).unwrap().caught_up {}
+        assert_eq!(future.log_end_offset(), 40);
+        // Epoch 2's records past offset 30 were never committed: the log
+        // loses them and gets epoch 3's, and the cut's mark is lost.
+        current.truncate_to(30).unwrap();
+        current.take_truncation_mark();
+        for i in 0..3 {
+            current
+                .append_as_leader(batch(&format!("e3-{i}-"), 2), 0, 3)
+                .unwrap();
+        }
+        align(&current, &future, 0).unwrap();
+        assert_eq!(future.log_end_offset(), 30);
+        while !copy_chunk(&current, &future, 0).unwrap().caught_up {}
+        assert_eq!(contents(&future), contents(&current));
+        assert_eq!(future.epoch_entries(), current.epoch_entries());
+
+        // A copy with an epoch the log never had keeps only what the log's
+        // older epoch holds.
+        let other = dirs
+            .create_log("u", 0, id, LogConfig::default(), 0)
+            .unwrap();
+        other.append_as_leader(batch("x-", 4), 0, 1).unwrap();
+        let tp = TopicPartition::new("u", 0).unwrap();
+        let copy = dirs
+            .create_future_log(&tp, id, LogConfig::default(), 1, 0, 0)
+            .unwrap()
+            .log;
+        while !copy_chunk(&other, &copy, 0).unwrap().caught_up {}
+        copy.append_as_leader(batch("stale-", 4), 0, 5).unwrap();
+        align(&other, &copy, 0).unwrap();
+        assert_eq!(copy.log_end_offset(), 4);
+        assert_eq!(contents(&copy), contents(&other));
     }
 }
