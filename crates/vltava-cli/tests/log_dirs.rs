@@ -451,3 +451,145 @@ async fn in_a_cluster_a_failed_directory_moves_only_its_replicas_out() {
     assert_eq!(dirs[1].error, ErrorCode::KAFKA_STORAGE_ERROR);
     assert_eq!(dirs[0].error, ErrorCode::NONE);
 }
+
+/// `vltava topics reassign` with `log_dirs` in the plan (kafka-reassign-
+/// partitions' format), `vltava cluster log-dirs` and `move-replica`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tools_move_replicas_between_log_directories() {
+    let second = tempfile::tempdir().unwrap();
+    let second_dir = second.path().join("logs-b");
+    let broker = TestBroker::start(&[&format!("log.dirs={}", second_dir.display())]);
+    let mut client = broker.client().await;
+    create(&mut client, "tooled", 2).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let at = loop {
+        let (at, _) = placement(&client.describe_log_dirs(1).await.unwrap(), "tooled");
+        if at.len() == 2 || Instant::now() > deadline {
+            break at;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let first_path = broker.path().display().to_string();
+    let second_path = second_dir.display().to_string();
+    let other = |p: &str| {
+        if p == first_path {
+            second_path.clone()
+        } else {
+            first_path.clone()
+        }
+    };
+    let target = other(&at[&0]);
+    let vltava = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_vltava"))
+            .args(args)
+            .args(["--bootstrap", &broker.bootstrap()])
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+
+    // A plan that keeps the replicas and moves partition 0's directory.
+    let plan = second.path().join("plan.json");
+    std::fs::write(
+        &plan,
+        format!(
+            r#"{{"version":1,"partitions":[{{"topic":"tooled","partition":0,"replicas":[1],"log_dirs":["{target}"]}}]}}"#
+        ),
+    )
+    .unwrap();
+    let plan = plan.display().to_string();
+    let (ok, out) = vltava(&["topics", "reassign", "--execute", &plan]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains(&format!("Started moving tooled-0 on broker 1 to {target}")),
+        "{out}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (ok, out) = vltava(&["topics", "reassign", "--verify", &plan]);
+        if ok {
+            assert!(
+                out.contains(&format!("Replica tooled-0 on broker 1 is in {target}.")),
+                "{out}"
+            );
+            assert!(
+                out.contains("1 of 1 replica(s) in their log directories."),
+                "{out}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "{out}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // log-dirs shows it there; move-replica brings it back.
+    let (ok, out) = vltava(&[
+        "cluster", "log-dirs", "--topic", "tooled", "--output", "json",
+    ]);
+    assert!(ok, "{out}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let dirs = doc["brokers"][0]["log_dirs"].as_array().unwrap();
+    assert_eq!(dirs.len(), 2);
+    let holder = dirs
+        .iter()
+        .find(|d| {
+            d["replicas"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["partition"] == 0 && r["future"] == false)
+        })
+        .unwrap();
+    assert_eq!(holder["path"], target.as_str());
+    let back = other(&target);
+    let (ok, out) = vltava(&[
+        "cluster",
+        "move-replica",
+        "--broker",
+        "1",
+        "--topic",
+        "tooled",
+        "--partition",
+        "0",
+        "--dir",
+        &back,
+    ]);
+    assert!(ok, "{out}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        // (For an instant while the copy is put in place the replica is
+        // in no directory.)
+        let (at, futures) = placement(&client.describe_log_dirs(1).await.unwrap(), "tooled");
+        if at.get(&0) == Some(&back) && !futures {
+            break;
+        }
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (ok, out) = vltava(&["cluster", "log-dirs"]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains(&first_path) && out.contains(&second_path),
+        "{out}"
+    );
+    assert!(out.contains("online"), "{out}");
+    // A directory the broker does not have is refused.
+    let (ok, out) = vltava(&[
+        "cluster",
+        "move-replica",
+        "--broker",
+        "1",
+        "--topic",
+        "tooled",
+        "--partition",
+        "0",
+        "--dir",
+        "/nowhere",
+    ]);
+    assert!(!ok);
+    assert!(out.contains("LOG_DIR_NOT_FOUND"), "{out}");
+}

@@ -88,6 +88,36 @@ pub enum ClusterCommand {
         #[arg(long)]
         partition: Vec<i32>,
     },
+    /// Show each broker's log directories (as kafka-log-dirs --describe):
+    /// whether each works, its space, and the replicas in it with their
+    /// sizes; a replica being copied into a directory shows as FUTURE with
+    /// how far its copy is behind.
+    LogDirs {
+        /// Only these brokers (repeatable; all without).
+        #[arg(long)]
+        broker: Vec<i32>,
+        /// Only these topics' replicas (repeatable; all without).
+        #[arg(long)]
+        topic: Vec<String>,
+    },
+    /// Move a broker's replica to another of its log directories
+    /// (AlterReplicaLogDirs): copied while it serves, then swapped in.
+    /// Follow it with `log-dirs`.
+    MoveReplica {
+        /// The broker holding the replica.
+        #[arg(long)]
+        broker: i32,
+        /// The replica's topic.
+        #[arg(long)]
+        topic: String,
+        /// The replica's partition.
+        #[arg(long)]
+        partition: i32,
+        /// The destination: one of the broker's log directories, as its
+        /// log.dirs names it.
+        #[arg(long)]
+        dir: String,
+    },
 }
 
 fn parse_directory_id(s: &str) -> Result<Uuid, String> {
@@ -209,6 +239,127 @@ pub async fn run(args: ClusterArgs) -> Result<(), ToolError> {
                 Ok(())
             }
         }
+        Some(ClusterCommand::LogDirs { broker, topic }) => {
+            let brokers: Vec<i32> = if broker.is_empty() {
+                client
+                    .describe_cluster()
+                    .await?
+                    .brokers
+                    .iter()
+                    .map(|b| b.node_id)
+                    .collect()
+            } else {
+                broker
+            };
+            let mut described = Vec::new();
+            for id in brokers {
+                described.push((id, client.describe_log_dirs(id).await?));
+            }
+            let wanted = |t: &str| topic.is_empty() || topic.iter().any(|w| w == t);
+            if json {
+                print_json(&json!({
+                    "brokers": described.iter().map(|(id, dirs)| json!({
+                        "broker": id,
+                        "log_dirs": dirs.iter().map(|d| json!({
+                            "path": d.path,
+                            "error": (d.error != vltava_client::ErrorCode::NONE).then(|| d.error.name()),
+                            "total_bytes": d.total_bytes,
+                            "usable_bytes": d.usable_bytes,
+                            "replicas": d.replicas.iter().filter(|r| wanted(&r.topic)).map(|r| json!({
+                                "topic": r.topic,
+                                "partition": r.partition,
+                                "size": r.size,
+                                "offset_lag": r.offset_lag,
+                                "future": r.is_future,
+                            })).collect::<Vec<_>>(),
+                        })).collect::<Vec<_>>(),
+                    })).collect::<Vec<_>>(),
+                }))
+            } else {
+                let mut dirs =
+                    Table::new(&["BROKER", "LOG DIR", "STATUS", "REPLICAS", "USABLE", "TOTAL"]);
+                let mut replicas = Table::new(&[
+                    "BROKER",
+                    "LOG DIR",
+                    "TOPIC",
+                    "PARTITION",
+                    "SIZE",
+                    "LAG",
+                    "KIND",
+                ]);
+                for (id, ds) in &described {
+                    for d in ds {
+                        let status = if d.error == vltava_client::ErrorCode::NONE {
+                            "online".to_string()
+                        } else {
+                            d.error.name().to_string()
+                        };
+                        let shown: Vec<_> =
+                            d.replicas.iter().filter(|r| wanted(&r.topic)).collect();
+                        dirs.push(vec![
+                            id.to_string(),
+                            d.path.clone(),
+                            status,
+                            shown.len().to_string(),
+                            bytes(d.usable_bytes),
+                            bytes(d.total_bytes),
+                        ]);
+                        for r in shown {
+                            replicas.push(vec![
+                                id.to_string(),
+                                d.path.clone(),
+                                r.topic.clone(),
+                                r.partition.to_string(),
+                                r.size.to_string(),
+                                r.offset_lag.to_string(),
+                                if r.is_future { "FUTURE" } else { "current" }.to_string(),
+                            ]);
+                        }
+                    }
+                }
+                print(&format!("{}\n{}", dirs.render(), replicas.render()))
+            }
+        }
+        Some(ClusterCommand::MoveReplica {
+            broker,
+            topic,
+            partition,
+            dir,
+        }) => {
+            let answers = client
+                .alter_replica_log_dirs(broker, &[(topic.clone(), partition, dir.clone())])
+                .await?;
+            let code = answers.first().map_or(
+                vltava_client::ErrorCode::UNKNOWN_SERVER_ERROR,
+                |(_, _, c)| *c,
+            );
+            let started = matches!(
+                code,
+                vltava_client::ErrorCode::NONE | vltava_client::ErrorCode::NOT_LEADER_OR_FOLLOWER
+            );
+            if json {
+                print_json(&json!({
+                    "broker": broker, "topic": topic, "partition": partition, "dir": dir,
+                    "error": (code != vltava_client::ErrorCode::NONE).then(|| code.name()),
+                }))?;
+            } else if code == vltava_client::ErrorCode::NONE {
+                print(&format!(
+                    "Moving {topic}-{partition} on broker {broker} to {dir} (or it is there already); `vltava cluster log-dirs --broker {broker}` shows the copy.\n"
+                ))?;
+            } else if started {
+                print(&format!(
+                    "Broker {broker} has no replica of {topic}-{partition} yet: it will be created in {dir}.\n"
+                ))?;
+            }
+            if started {
+                Ok(())
+            } else {
+                Err(ToolError::Input(format!(
+                    "broker {broker} refused to move {topic}-{partition} to {dir}: {}",
+                    code.name()
+                )))
+            }
+        }
         Some(ClusterCommand::RemoveVoter { id, directory_id }) => {
             client
                 .remove_raft_voter(id, directory_id.unwrap_or(Uuid::ZERO))
@@ -221,6 +372,20 @@ pub async fn run(args: ClusterArgs) -> Result<(), ToolError> {
                 ))
             }
         }
+    }
+}
+
+/// A byte count for people (-1: unknown).
+fn bytes(n: i64) -> String {
+    if n < 0 {
+        return "?".into();
+    }
+    let n = n as f64;
+    match n {
+        n if n >= 1e12 => format!("{:.1} TB", n / 1e12),
+        n if n >= 1e9 => format!("{:.1} GB", n / 1e9),
+        n if n >= 1e6 => format!("{:.1} MB", n / 1e6),
+        n => format!("{n:.0} B"),
     }
 }
 

@@ -39,8 +39,9 @@ pub fn plan_json(assignments: &[Assignment]) -> Value {
 }
 
 /// Reads a plan; refuses what Kafka's tool refuses (no partitions, a
-/// partition twice, empty or repeated replicas) and log directories other
-/// than "any" (this broker has one).
+/// partition twice, empty or repeated replicas, a `log_dirs` list not as
+/// long as the replicas'). Where each replica's log directory goes is read
+/// by [`parse_log_dirs`].
 pub fn parse_plan(text: &str) -> Result<Vec<Assignment>, ToolError> {
     let bad = |why: String| ToolError::Input(format!("reassignment plan: {why}"));
     let value: Value = serde_json::from_str(text).map_err(|e| bad(format!("not JSON: {e}")))?;
@@ -89,9 +90,16 @@ pub fn parse_plan(text: &str) -> Result<Vec<Assignment>, ToolError> {
             )));
         }
         if let Some(dirs) = p.get("log_dirs").and_then(Value::as_array) {
-            if dirs.iter().any(|d| d.as_str() != Some("any")) {
+            if dirs.len() != replicas.len() {
                 return Err(bad(format!(
-                    "{topic}-{partition}: log_dirs other than \"any\" are not supported (one log directory per broker)"
+                    "{topic}-{partition}: {} log_dirs for {} replicas",
+                    dirs.len(),
+                    replicas.len()
+                )));
+            }
+            if dirs.iter().any(|d| d.as_str().is_none_or(str::is_empty)) {
+                return Err(bad(format!(
+                    "{topic}-{partition}: log_dirs must be paths or \"any\""
                 )));
             }
         }
@@ -106,6 +114,53 @@ pub fn parse_plan(text: &str) -> Result<Vec<Assignment>, ToolError> {
             partition,
             replicas,
         });
+    }
+    Ok(out)
+}
+
+/// A replica a plan puts in a given log directory of its broker
+/// (AlterReplicaLogDirs), not "any".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirMove {
+    pub topic: String,
+    pub partition: i32,
+    pub broker: i32,
+    pub dir: String,
+}
+
+/// The replicas of a plan ([`parse_plan`] checked it) with a log
+/// directory other than "any", in plan order.
+pub fn parse_log_dirs(text: &str) -> Result<Vec<DirMove>, ToolError> {
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| ToolError::Input(format!("reassignment plan: not JSON: {e}")))?;
+    let mut out = Vec::new();
+    for p in value
+        .get("partitions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let (Some(topic), Some(partition), Some(replicas), Some(dirs)) = (
+            p.get("topic").and_then(Value::as_str),
+            p.get("partition").and_then(Value::as_i64),
+            p.get("replicas").and_then(Value::as_array),
+            p.get("log_dirs").and_then(Value::as_array),
+        ) else {
+            continue;
+        };
+        for (broker, dir) in replicas.iter().zip(dirs) {
+            let (Some(broker), Some(dir)) = (broker.as_i64(), dir.as_str()) else {
+                continue;
+            };
+            if dir != "any" {
+                out.push(DirMove {
+                    topic: topic.to_string(),
+                    partition: partition as i32,
+                    broker: broker as i32,
+                    dir: dir.to_string(),
+                });
+            }
+        }
     }
     Ok(out)
 }
@@ -363,8 +418,12 @@ mod tests {
                 "partition",
             ),
             (
-                r#"{"partitions":[{"topic":"a","partition":0,"replicas":[1],"log_dirs":["/d"]}]}"#,
-                "log_dirs",
+                r#"{"partitions":[{"topic":"a","partition":0,"replicas":[1],"log_dirs":["/d","/e"]}]}"#,
+                "2 log_dirs for 1 replicas",
+            ),
+            (
+                r#"{"partitions":[{"topic":"a","partition":0,"replicas":[1],"log_dirs":[""]}]}"#,
+                "paths",
             ),
             (
                 r#"{"partitions":[{"topic":"a","partition":0,"replicas":[1]},{"topic":"a","partition":0,"replicas":[2]}]}"#,
@@ -374,6 +433,32 @@ mod tests {
             let err = parse_plan(bad).unwrap_err().to_string();
             assert!(err.contains(why), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn log_directories_other_than_any_are_moves() {
+        let text = r#"{"version":1,"partitions":[
+            {"topic":"a","partition":0,"replicas":[2,1],"log_dirs":["any","/disk2"]},
+            {"topic":"b","partition":3,"replicas":[1],"log_dirs":["/disk1"]},
+            {"topic":"c","partition":1,"replicas":[1]}]}"#;
+        assert_eq!(parse_plan(text).unwrap().len(), 3);
+        assert_eq!(
+            parse_log_dirs(text).unwrap(),
+            vec![
+                DirMove {
+                    topic: "a".into(),
+                    partition: 0,
+                    broker: 1,
+                    dir: "/disk2".into()
+                },
+                DirMove {
+                    topic: "b".into(),
+                    partition: 3,
+                    broker: 1,
+                    dir: "/disk1".into()
+                },
+            ]
+        );
     }
 
     #[test]

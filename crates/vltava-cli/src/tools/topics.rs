@@ -5,7 +5,7 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 use vltava_client::{
     AlterConfigOp, Client, ConfigEntry, ConfigResource, ConfigSource, CreatedTopic, Error,
-    NewTopic, PartitionReassignment, TopicMetadata, TopicPartition,
+    ErrorCode, NewTopic, PartitionReassignment, TopicMetadata, TopicPartition,
 };
 
 use super::output::{id_list, Table};
@@ -406,10 +406,98 @@ async fn generate_plan(
     ))
 }
 
-fn read_plan(file: &std::path::Path) -> Result<Vec<reassign_plan::Assignment>, ToolError> {
+/// A plan's replica assignments, and the replicas it puts in a given log
+/// directory.
+type Plan = (Vec<reassign_plan::Assignment>, Vec<reassign_plan::DirMove>);
+
+fn read_plan(file: &std::path::Path) -> Result<Plan, ToolError> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| ToolError::Input(format!("cannot read {}: {e}", file.display())))?;
-    reassign_plan::parse_plan(&text)
+    Ok((
+        reassign_plan::parse_plan(&text)?,
+        reassign_plan::parse_log_dirs(&text)?,
+    ))
+}
+
+/// Asks each broker to put its replicas of `dirs` in the plan's log
+/// directories (AlterReplicaLogDirs, as kafka-reassign-partitions does).
+/// A replica the broker does not host yet is created there when it comes.
+/// Returns what was started and what was refused, a line each.
+async fn move_log_dirs(
+    client: &mut Client,
+    dirs: &[reassign_plan::DirMove],
+) -> Result<(Vec<String>, Vec<String>), ToolError> {
+    let mut brokers: Vec<i32> = dirs.iter().map(|d| d.broker).collect();
+    brokers.sort_unstable();
+    brokers.dedup();
+    let (mut started, mut refused) = (Vec::new(), Vec::new());
+    for broker in brokers {
+        let moves: Vec<(String, i32, String)> = dirs
+            .iter()
+            .filter(|d| d.broker == broker)
+            .map(|d| (d.topic.clone(), d.partition, d.dir.clone()))
+            .collect();
+        let answers = client.alter_replica_log_dirs(broker, &moves).await?;
+        for (topic, partition, code) in answers {
+            let dir = moves
+                .iter()
+                .find(|(t, p, _)| *t == topic && *p == partition)
+                .map_or("?", |(_, _, d)| d.as_str());
+            match code {
+                ErrorCode::NONE => started.push(format!(
+                    "Started moving {topic}-{partition} on broker {broker} to {dir}"
+                )),
+                ErrorCode::NOT_LEADER_OR_FOLLOWER | ErrorCode::REPLICA_NOT_AVAILABLE => started
+                    .push(format!(
+                        "{topic}-{partition} will be created in {dir} when broker {broker} gets it"
+                    )),
+                code => refused.push(format!(
+                    "{topic}-{partition} on broker {broker} to {dir}: {}",
+                    code.name()
+                )),
+            }
+        }
+    }
+    Ok((started, refused))
+}
+
+/// Where each replica a plan puts in a log directory is: complete (in it,
+/// no copy under way), moving (a copy into it under way), or elsewhere.
+async fn log_dir_states(
+    client: &mut Client,
+    dirs: &[reassign_plan::DirMove],
+) -> Result<Vec<(reassign_plan::DirMove, &'static str, Option<String>)>, ToolError> {
+    let mut brokers: Vec<i32> = dirs.iter().map(|d| d.broker).collect();
+    brokers.sort_unstable();
+    brokers.dedup();
+    let mut described = std::collections::BTreeMap::new();
+    for broker in brokers {
+        described.insert(broker, client.describe_log_dirs(broker).await?);
+    }
+    Ok(dirs
+        .iter()
+        .map(|d| {
+            let mut current = None;
+            let mut future = None;
+            for ld in &described[&d.broker] {
+                for r in &ld.replicas {
+                    if r.topic == d.topic && r.partition == d.partition {
+                        if r.is_future {
+                            future = Some(ld.path.clone());
+                        } else {
+                            current = Some(ld.path.clone());
+                        }
+                    }
+                }
+            }
+            let state = match (&current, &future) {
+                (Some(c), None) if *c == d.dir => "complete",
+                (_, Some(f)) if *f == d.dir => "moving",
+                _ => "elsewhere",
+            };
+            (d.clone(), state, current)
+        })
+        .collect())
 }
 
 async fn execute_plan(
@@ -418,7 +506,7 @@ async fn execute_plan(
     throttle: Option<i64>,
     json: bool,
 ) -> Result<(), ToolError> {
-    let plan = read_plan(file)?;
+    let (plan, dirs) = read_plan(file)?;
     let mut names: Vec<&str> = plan.iter().map(|a| a.topic.as_str()).collect();
     names.sort_unstable();
     names.dedup();
@@ -449,19 +537,27 @@ async fn execute_plan(
             refused.push(format!("{tp}: {e}"));
         }
     }
+    let submitted = moves.len() - refused.len();
+    let (dirs_started, dirs_refused) = move_log_dirs(client, &dirs).await?;
+    refused.extend(dirs_refused);
     if json {
         print_json(&json!({
             "current": reassign_plan::plan_json(&current),
-            "submitted": moves.len() - refused.len(),
+            "submitted": submitted,
+            "log_dirs": dirs_started,
             "refused": refused,
         }))?;
     } else {
-        print(&format!(
-            "Current partition replica assignment (keep it to roll back):\n{}\n\nSubmitted the reassignment of {} partition(s); `vltava topics reassign --verify {}` tells how far it got.\n",
+        let mut text = format!(
+            "Current partition replica assignment (keep it to roll back):\n{}\n\nSubmitted the reassignment of {submitted} partition(s); `vltava topics reassign --verify {}` tells how far it got.\n",
             reassign_plan::plan_json(&current),
-            moves.len() - refused.len(),
             file.display()
-        ))?;
+        );
+        for line in &dirs_started {
+            text.push_str(line);
+            text.push('\n');
+        }
+        print(&text)?;
     }
     if refused.is_empty() {
         Ok(())
@@ -610,7 +706,7 @@ async fn verify_plan(
     json: bool,
 ) -> Result<(), ToolError> {
     use reassign_plan::MoveState;
-    let plan = read_plan(file)?;
+    let (plan, dirs) = read_plan(file)?;
     let mut names: Vec<&str> = plan.iter().map(|a| a.topic.as_str()).collect();
     names.sort_unstable();
     names.dedup();
@@ -641,8 +737,17 @@ async fn verify_plan(
         .iter()
         .filter(|(_, s)| *s == MoveState::Complete)
         .count();
+    let dir_states = log_dir_states(client, &dirs).await?;
+    let dirs_complete = dir_states
+        .iter()
+        .filter(|(_, s, _)| *s == "complete")
+        .count();
     if json {
         print_json(&json!({
+            "log_dirs": dir_states.iter().map(|(d, state, current)| json!({
+                "topic": d.topic, "partition": d.partition, "broker": d.broker,
+                "dir": d.dir, "state": state, "current_dir": current,
+            })).collect::<Vec<_>>(),
             "partitions": states.iter().map(|(tp, s)| {
                 let (state, detail) = match s {
                     MoveState::Complete => ("complete", json!(null)),
@@ -676,15 +781,39 @@ async fn verify_plan(
             "{complete} of {} partition(s) complete.\n",
             states.len()
         ));
+        for (d, state, current) in &dir_states {
+            let replica = format!("{}-{} on broker {}", d.topic, d.partition, d.broker);
+            text.push_str(&match *state {
+                "complete" => format!("Replica {replica} is in {}.\n", d.dir),
+                "moving" => format!(
+                    "Replica {replica} is being copied to {} (from {}).\n",
+                    d.dir,
+                    current.as_deref().unwrap_or("?")
+                ),
+                _ => format!(
+                    "Replica {replica} is in {}, not {}.\n",
+                    current.as_deref().unwrap_or("no directory"),
+                    d.dir
+                ),
+            });
+        }
+        if !dir_states.is_empty() {
+            text.push_str(&format!(
+                "{dirs_complete} of {} replica(s) in their log directories.\n",
+                dir_states.len()
+            ));
+        }
         print(&text)?;
     }
-    if complete == states.len() {
+    if complete == states.len() && dirs_complete == dir_states.len() {
         remove_throttles(client, &plan, &topics, json).await
     } else {
         Err(ToolError::Input(format!(
-            "{} of {} partition(s) not yet where the plan puts them",
+            "{} of {} partition(s) and {} of {} replica(s) not yet where the plan puts them",
             states.len() - complete,
-            states.len()
+            states.len(),
+            dir_states.len() - dirs_complete,
+            dir_states.len()
         )))
     }
 }
