@@ -168,21 +168,8 @@ impl LogDirs {
                 let target = log_dirs.dirs[i].path.join(tp.dir_name());
                 fs::rename(&path, &target).map_err(Error::io("rename", &path))?;
                 fsync_dir(&log_dirs.dirs[i].path)?;
-                let probe = Log::open(
-                    &target,
-                    opts.default_config.clone(),
-                    LogOpenOptions {
-                        clean_shutdown: false,
-                        recovery_point: 0,
-                        log_start_offset: None,
-                        topic_id: None,
-                        fd_cache: Some(fds.clone()),
-                    },
-                    now_ms,
-                )?;
-                let start = probe.log_start_offset();
-                drop(probe);
-                log_dirs.dirs[i].logs.adopt_log(&tp, start, now_ms)?;
+                // Recovered, not trusted: nothing here says how it stopped.
+                log_dirs.dirs[i].logs.adopt_log(&tp, None, false, now_ms)?;
                 owner.insert(tp, i);
             }
         }
@@ -433,7 +420,9 @@ impl LogDirs {
         fs::rename(&future_path, &target).map_err(Error::io("rename", &future_path))?;
         fsync_dir(target_dir)?;
         lock(&self.futures).remove(&tp);
-        self.dirs[future.dir].logs.adopt_log(&tp, start, now_ms)
+        self.dirs[future.dir]
+            .logs
+            .adopt_log(&tp, Some(start), true, now_ms)
     }
 
     /// Opens a partition's current log again after the caller closed it

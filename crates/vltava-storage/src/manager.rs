@@ -240,14 +240,17 @@ impl LogManager {
         self.logs_read().len()
     }
 
-    /// Takes in a complete, cleanly closed log that was just renamed to
+    /// Takes in a complete log that was just renamed to
     /// `<topic>-<partition>` in this directory (a moved replica): opens it
-    /// trusting its files, as after a clean shutdown, with `log_start_offset`
-    /// as its start. Fails if this directory already has that partition.
+    /// trusting its files when `trusted` (it was closed cleanly just now),
+    /// else recovering it, with `log_start_offset` as its start (`None`:
+    /// where its files begin). Fails if this directory already has that
+    /// partition.
     pub fn adopt_log(
         &self,
         tp: &TopicPartition,
-        log_start_offset: i64,
+        log_start_offset: Option<i64>,
+        trusted: bool,
         now_ms: i64,
     ) -> Result<Arc<Log>> {
         let mut logs = self.logs_write();
@@ -262,9 +265,9 @@ impl LogManager {
             &path,
             self.opts.default_config.clone(),
             LogOpenOptions {
-                clean_shutdown: true,
-                recovery_point: i64::MAX,
-                log_start_offset: Some(log_start_offset),
+                clean_shutdown: trusted,
+                recovery_point: if trusted { i64::MAX } else { 0 },
+                log_start_offset,
                 topic_id: None,
                 fd_cache: Some(self.fds.clone()),
             },

@@ -436,26 +436,32 @@ mod tests {
             .collect()
     }
 
+    /// Two log directories under `root`, a topic id and a config of small
+    /// segments.
+    fn two_dirs(root: &std::path::Path) -> (LogDirs, KafkaUuid, LogConfig) {
+        let dirs = LogDirs::open(
+            &[
+                (root.join("a"), KafkaUuid::random()),
+                (root.join("b"), KafkaUuid::random()),
+            ],
+            LogManagerOptions::default(),
+            0,
+        )
+        .unwrap();
+        let config = LogConfig {
+            segment_bytes: 2048,
+            ..LogConfig::default()
+        };
+        (dirs, KafkaUuid::random(), config)
+    }
+
     /// A follower that cuts its log (a divergent tail) and appends its
     /// leader's batches while a copy of it is under way: the copy ends
     /// with the log's records, not the ones cut.
     #[test]
     fn a_truncation_during_a_copy_is_carried_into_the_copy() {
         let root = tempfile::tempdir().unwrap();
-        let dirs = LogDirs::open(
-            &[
-                (root.path().join("a"), KafkaUuid::random()),
-                (root.path().join("b"), KafkaUuid::random()),
-            ],
-            LogManagerOptions::default(),
-            0,
-        )
-        .unwrap();
-        let id = KafkaUuid::random();
-        let config = LogConfig {
-            segment_bytes: 2048,
-            ..LogConfig::default()
-        };
+        let (dirs, id, config) = two_dirs(root.path());
         let current = dirs.create_log("t", 0, id, config.clone(), 0).unwrap();
         for i in 0..20 {
             current
@@ -498,20 +504,7 @@ mod tests {
     #[test]
     fn a_resumed_copy_is_cut_where_its_epochs_leave_the_log() {
         let root = tempfile::tempdir().unwrap();
-        let dirs = LogDirs::open(
-            &[
-                (root.path().join("a"), KafkaUuid::random()),
-                (root.path().join("b"), KafkaUuid::random()),
-            ],
-            LogManagerOptions::default(),
-            0,
-        )
-        .unwrap();
-        let id = KafkaUuid::random();
-        let config = LogConfig {
-            segment_bytes: 2048,
-            ..LogConfig::default()
-        };
+        let (dirs, id, config) = two_dirs(root.path());
         let current = dirs.create_log("t", 0, id, config.clone(), 0).unwrap();
         for i in 0..10 {
             current
