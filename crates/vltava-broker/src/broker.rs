@@ -79,9 +79,65 @@ pub struct Broker {
     clock: Clock,
 }
 
+/// Whether the config makes this node part of a multi-node cluster: static
+/// voters (`controller.quorum.voters`) or a dynamic quorum found through
+/// `controller.quorum.bootstrap.servers` (KIP-853).
+pub fn is_multi_node(config: &BrokerConfig) -> bool {
+    !config.controller_quorum_voters().is_empty()
+        || !config.controller_quorum_bootstrap_servers().is_empty()
+}
+
+/// This node's endpoints as a voter of the metadata quorum, as a
+/// VotersRecord and AddRaftVoter carry them: its listeners named in
+/// `controller.listener.names` (advertised first, then bound), or, when
+/// none is named, its first listener, since a Vltava node then serves the
+/// KRaft requests on it. An empty host is the loopback address, as the
+/// server's own address is elsewhere.
+pub fn controller_endpoints(config: &BrokerConfig) -> Vec<vltava_raft::Endpoint> {
+    let names = config.controller_listener_names();
+    let advertised = config.advertised_listeners();
+    let bound = config.listeners();
+    let chosen: Vec<&vltava_config::Endpoint> = if names.is_empty() {
+        advertised.first().into_iter().collect()
+    } else {
+        names
+            .iter()
+            .filter_map(|n| {
+                advertised
+                    .iter()
+                    .chain(bound.iter())
+                    .find(|e| &e.listener_name == n)
+            })
+            .collect()
+    };
+    chosen
+        .into_iter()
+        .map(|e| vltava_raft::Endpoint {
+            name: e.listener_name.clone(),
+            host: if e.host.is_empty() {
+                "127.0.0.1".to_string()
+            } else {
+                e.host.clone()
+            },
+            port: e.port,
+        })
+        .collect()
+}
+
+/// Where the metadata log's directory (`__cluster_metadata-0`) is made:
+/// `metadata.log.dir`, or the `metadata` directory in the data directory.
+pub fn metadata_dir(config: &BrokerConfig, data_dir: &Path) -> PathBuf {
+    match config.metadata_log_dir_setting() {
+        Some(dir) => PathBuf::from(dir),
+        None => data_dir.join(METADATA_DIR),
+    }
+}
+
 /// The quorum settings from the broker config. Without
-/// `controller.quorum.voters` the node is a single-node cluster: a quorum of
-/// itself, reached at its own advertised listener (never dialled).
+/// `controller.quorum.voters` or `controller.quorum.bootstrap.servers` the
+/// node is a single-node cluster: a quorum of itself, reached at its own
+/// advertised listener (never dialled). With bootstrap servers alone the
+/// voters come from the metadata log (KIP-853).
 fn quorum_config(
     config: &BrokerConfig,
     node_id: i32,
@@ -94,13 +150,16 @@ fn quorum_config(
         .into_iter()
         .map(|v| (v.id, format!("{}:{}", v.host, v.port)))
         .collect();
-    let voters = if configured.is_empty() {
+    let bootstrap_servers = config.controller_quorum_bootstrap_servers();
+    let voters = if configured.is_empty() && bootstrap_servers.is_empty() {
         BTreeMap::from([(node_id, own_address)])
     } else {
         configured
     };
     let ms = |v: i32| v.max(0) as u64;
     let mut q = QuorumConfig::new(node_id, cluster_id, voters, metadata_dir);
+    q.bootstrap_servers = bootstrap_servers;
+    q.listener_name = config.controller_listener_names().into_iter().next();
     q.election_timeout_ms = ms(config.controller_quorum_election_timeout_ms());
     q.fetch_timeout_ms = ms(config.controller_quorum_fetch_timeout_ms());
     q.election_backoff_max_ms = ms(config.controller_quorum_election_backoff_max_ms());
@@ -207,7 +266,8 @@ impl Broker {
     ) -> Result<Arc<Broker>, StartError> {
         let now = clock.now_ms();
         let fail = |what: &str, e: &dyn std::fmt::Display| StartError(format!("{what}: {e}"));
-        let multi_node = !config.controller_quorum_voters().is_empty();
+        let multi_node = is_multi_node(&config);
+        let static_voters = !config.controller_quorum_voters().is_empty();
         let roles = match config.process_roles() {
             // Unset: what `vltava server` alone runs, both roles.
             ProcessRoles {
@@ -227,11 +287,11 @@ impl Broker {
         // becomes a voter when the leader is sent AddRaftVoter (KIP-853).
         // Without that, such a config is most likely a typo in node.id or
         // the voters list, and the node would silently never vote.
-        // The bootstrap servers' value is not used for discovery yet: the
-        // voters are still found through controller.quorum.voters.
+        // (Without static voters at all, the quorum is dynamic: the voters
+        // come from the bootstrap checkpoint and the log.)
         let joins_later = !config.controller_quorum_bootstrap_servers().is_empty();
         if roles.controller
-            && multi_node
+            && static_voters
             && !joins_later
             && !config
                 .controller_quorum_voters()
@@ -245,7 +305,9 @@ impl Broker {
         }
         if !roles.controller && !multi_node {
             return Err(StartError(
-                "a broker-only node (process.roles=broker) needs controller.quorum.voters".into(),
+                "a broker-only node (process.roles=broker) needs controller.quorum.voters or \
+                 controller.quorum.bootstrap.servers"
+                    .into(),
             ));
         }
         // The TLS and SASL of the connections this node opens to the other
@@ -290,10 +352,7 @@ impl Broker {
 
         // A metadata log in Vltava's earlier encoding is rewritten in
         // Kafka's record formats first; the quorum then opens the same log.
-        let metadata_dir = match config.metadata_log_dir_setting() {
-            Some(dir) => PathBuf::from(dir),
-            None => data_dir.join(METADATA_DIR),
-        };
+        let metadata_dir = metadata_dir(&config, data_dir);
         tokio::task::block_in_place(|| {
             MetadataLog::open_dir(&metadata_dir, now).and_then(|log| log.close())
         })
@@ -316,6 +375,17 @@ impl Broker {
         );
         let mut quorum_config =
             quorum_config(&config, node_id, &cluster_id, metadata_dir, own_address);
+        // The voter key's directory: the one holding the metadata log, as
+        // `storage format` wrote it (KIP-853).
+        let metadata_home = config
+            .metadata_log_dir_setting()
+            .map_or_else(|| data_dir.to_path_buf(), PathBuf::from);
+        if let Some(id) = vltava_storage::read_meta_properties(&metadata_home)
+            .map_err(|e| fail("meta.properties", &e))?
+            .and_then(|m| m.directory_id)
+        {
+            quorum_config.directory_id = id.0;
+        }
         quorum_config.security = outbound.controller.security.clone();
         let voters = quorum_config.voters.clone();
         let single_voter = voters.len() == 1 && voters.contains_key(&node_id);
@@ -387,7 +457,6 @@ impl Broker {
             endpoints,
             metadata.static_config().broker_rack(),
             controller.clone(),
-            voters,
             applied.clone(),
             heartbeat_interval,
             request_timeout,

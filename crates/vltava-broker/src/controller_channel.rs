@@ -5,11 +5,11 @@
 //! The active controller is whichever node leads the metadata quorum. When
 //! that is this node, the channel calls the `Controller` directly; otherwise
 //! it sends the Kafka request (BrokerRegistration, BrokerHeartbeat,
-//! AllocateProducerIds) to the leader's address from
-//! `controller.quorum.voters` over one `vltava-net` connection, which it
+//! AllocateProducerIds) to the leader's address, as the quorum knows it
+//! (`controller.quorum.voters`, or the voters' endpoints in the metadata
+//! log for a dynamic quorum), over one `vltava-net` connection, which it
 //! replaces when the leader changes or the connection breaks.
 
-use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -45,8 +45,6 @@ pub struct ControllerChannel {
     rack: Option<String>,
     controller: Arc<Controller>,
     quorum: Quorum,
-    /// `controller.quorum.voters`: where each voter is reached.
-    voters: BTreeMap<i32, String>,
     applied: watch::Receiver<Applied>,
     heartbeat_interval: Duration,
     request_timeout: Duration,
@@ -75,7 +73,6 @@ impl ControllerChannel {
         endpoints: Vec<Endpoint>,
         rack: Option<String>,
         controller: Arc<Controller>,
-        voters: BTreeMap<i32, String>,
         applied: watch::Receiver<Applied>,
         heartbeat_interval: Duration,
         request_timeout: Duration,
@@ -92,7 +89,6 @@ impl ControllerChannel {
             rack,
             controller,
             quorum,
-            voters,
             applied,
             heartbeat_interval,
             request_timeout,
@@ -188,13 +184,13 @@ impl ControllerChannel {
                 format!("cannot reach the active controller {leader}: {e}"),
             )
         };
-        let Some(addr) = self.voters.get(&leader) else {
-            return Err(unreachable(&"it is not in controller.quorum.voters"));
+        let Some(addr) = self.quorum.address_of(leader) else {
+            return Err(unreachable(&"the quorum knows no address for it"));
         };
         self.connection
             .lock()
             .await
-            .send(addr, request, version)
+            .send(&addr, request, version)
             .await
             .map_err(|e| unreachable(&e))
     }

@@ -260,3 +260,167 @@ fn a_controller_outside_the_voters_starts_only_when_it_joins_later() {
     std::thread::sleep(Duration::from_secs(2));
     assert!(node.is_running(), "node 4 exited");
 }
+
+/// `vltava storage format` of a node of a dynamic quorum with `flags`;
+/// stderr on failure.
+fn format_dynamic(
+    config: &std::path::Path,
+    data_dir: &std::path::Path,
+    flags: &[&str],
+) -> Result<String, String> {
+    let out = vltava()
+        .args([
+            "storage",
+            "format",
+            "--cluster-id",
+            "MkU3OEVBNTcwNTJENDM2Qg",
+            "--config",
+        ])
+        .arg(config)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(flags)
+        .output()
+        .unwrap();
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// KIP-853 from the first step: node 1 is formatted `--standalone` (the
+/// only voter), nodes 2 and 3 with `--no-initial-controllers`. No node has
+/// `controller.quorum.voters`; all find the quorum through
+/// `controller.quorum.bootstrap.servers` and learn every voter's endpoint
+/// from the metadata log. Nodes 2 and 3 are added with `cluster add-voter`,
+/// the quorum survives the loss of the node it started from, and that node
+/// is removed again by id alone (its directory id looked up).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dynamic_quorum_starts_standalone_and_grows_with_add_voter() {
+    let temp = tempfile::tempdir().unwrap();
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let bootstrap_servers = ports
+        .iter()
+        .map(|p| format!("127.0.0.1:{p}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut nodes = Vec::new();
+    for (i, port) in ports.iter().enumerate() {
+        let id = i as i32 + 1;
+        let config = temp.path().join(format!("node-{id}.properties"));
+        let data_dir = temp.path().join(format!("node-{id}"));
+        std::fs::write(
+            &config,
+            properties(
+                id,
+                *port,
+                "broker,controller",
+                "",
+                &format!("controller.quorum.bootstrap.servers={bootstrap_servers}\n"),
+            ),
+        )
+        .unwrap();
+        if id == 2 {
+            // A controller of a dynamic quorum must say how it starts.
+            let err = format_dynamic(&config, &data_dir, &[]).expect_err("no flag");
+            assert!(err.contains("--no-initial-controllers"), "{err}");
+            assert!(!data_dir.join("meta.properties").exists());
+        }
+        let flag = if id == 1 {
+            "--standalone"
+        } else {
+            "--no-initial-controllers"
+        };
+        let out = format_dynamic(&config, &data_dir, &[flag]).expect("format");
+        assert_eq!(out.contains("bootstrap checkpoint"), id == 1, "{out}");
+        nodes.push(Node::new(id, *port, config, data_dir));
+    }
+    for node in &mut nodes {
+        node.start();
+    }
+    let first = nodes[0].bootstrap();
+    view_until(
+        &first,
+        "node 1 voting, 2 and 3 caught up as observers",
+        |v| {
+            ids(&v["quorum"]["voters"]) == [1]
+                && ids(&v["quorum"]["observers"]) == [2, 3]
+                && all_caught_up(&v["quorum"]["observers"])
+        },
+    )
+    .await;
+    // Node 2 found the active controller through the quorum alone: it
+    // registered, and an admin request sent to it is carried out.
+    create_eventually(&nodes[1].bootstrap(), "via-2", Duration::from_secs(30)).await;
+
+    for id in [2, 3] {
+        let dir = vltava_storage::read_meta_properties(&nodes[id - 1].data_dir)
+            .unwrap()
+            .unwrap()
+            .directory_id
+            .unwrap()
+            .to_string();
+        let port = ports[id - 1].to_string();
+        let id = id.to_string();
+        let add = [
+            "add-voter",
+            "--id",
+            &id,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--listener",
+            "PLAINTEXT",
+            "--directory-id",
+            &dir,
+        ];
+        eventually(Duration::from_secs(30), "add-voter", || async {
+            match cluster_tool(&first, &add).await {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    assert!(e.contains("REQUEST_TIMED_OUT"), "add-voter: {e}");
+                    None
+                }
+            }
+        })
+        .await;
+    }
+    let v = view_until(&first, "three caught-up voters", |v| {
+        ids(&v["quorum"]["voters"]) == [1, 2, 3] && all_caught_up(&v["quorum"]["voters"])
+    })
+    .await;
+    for voter in v["quorum"]["voters"].as_array().unwrap() {
+        let id = voter["id"].as_i64().unwrap() as usize;
+        assert_eq!(voter["endpoints"][0]["port"], ports[id - 1], "{voter}");
+    }
+
+    // The node the quorum started from dies: 2 and 3 elect a leader between
+    // them at the addresses the log gave them, and metadata still commits.
+    nodes[0].kill9();
+    let second = nodes[1].bootstrap();
+    create_eventually(&second, "after-kill", Duration::from_secs(30)).await;
+    // Back from its disk, it votes again and catches up.
+    nodes[0].start();
+    view_until(&second, "node 1 back and caught up", |v| {
+        ids(&v["quorum"]["voters"]) == [1, 2, 3] && all_caught_up(&v["quorum"]["voters"])
+    })
+    .await;
+    // Removed by id alone: the tool takes its directory id from the quorum.
+    let removed = eventually(Duration::from_secs(30), "remove-voter 1", || async {
+        cluster_tool(&second, &["remove-voter", "--id", "1"])
+            .await
+            .ok()
+    })
+    .await;
+    assert_eq!(removed["removed"], true);
+    view_until(&second, "voters 2 and 3", |v| {
+        ids(&v["quorum"]["voters"]) == [2, 3]
+    })
+    .await;
+    create_eventually(&second, "after-remove", Duration::from_secs(30)).await;
+    for node in &mut nodes {
+        assert!(node.is_running(), "node {} exited", node.id);
+    }
+}

@@ -25,10 +25,12 @@ use std::fmt;
 
 use bytes::{Bytes, BytesMut};
 use vltava_protocol::messages::leader_change_message::Voter as LeaderChangeVoter;
-use vltava_protocol::messages::voters_record::{KRaftVersionFeature, Voter as VotersRecordVoter};
+use vltava_protocol::messages::voters_record::{
+    Endpoint as VotersRecordEndpoint, KRaftVersionFeature, Voter as VotersRecordVoter,
+};
 use vltava_protocol::messages::{LeaderChangeMessage, VotersRecord};
 use vltava_protocol::{Message, Uuid};
-use vltava_raft::{Batch, BatchKind, NodeId};
+use vltava_raft::{Batch, BatchKind, Endpoint, Voter};
 use vltava_records::batch::{offsets, BATCH_HEADER_LEN, LOG_OVERHEAD, MAGIC_V2, NO_SEQUENCE};
 use vltava_records::record::BatchContext;
 use vltava_records::{BatchSplitter, ControlRecordType, RecordBatch, RecordBatchBuilder, Records};
@@ -220,10 +222,19 @@ pub fn encode_batch(b: &Batch, timestamp_ms: i64) -> Bytes {
                 version: VOTERS_RECORD_VERSION,
                 voters: voters
                     .iter()
-                    .map(|&v| VotersRecordVoter {
-                        voter_id: v,
-                        voter_directory_id: Uuid::ZERO,
-                        endpoints: Vec::new(),
+                    .map(|v| VotersRecordVoter {
+                        voter_id: v.id,
+                        voter_directory_id: Uuid(v.directory_id),
+                        endpoints: v
+                            .endpoints
+                            .iter()
+                            .map(|e| VotersRecordEndpoint {
+                                name: e.name.clone(),
+                                host: e.host.clone(),
+                                port: e.port,
+                                unknown_tagged_fields: Vec::new(),
+                            })
+                            .collect(),
                         k_raft_version_feature: KRaftVersionFeature {
                             min_supported_version: KRAFT_VERSION_RANGE.0,
                             max_supported_version: KRAFT_VERSION_RANGE.1,
@@ -421,8 +432,20 @@ fn decode_control(
                 voters: msg
                     .voters
                     .iter()
-                    .map(|v| v.voter_id)
-                    .collect::<Vec<NodeId>>(),
+                    .map(|v| Voter {
+                        id: v.voter_id,
+                        directory_id: v.voter_directory_id.0,
+                        endpoints: v
+                            .endpoints
+                            .iter()
+                            .map(|e| Endpoint {
+                                name: e.name.clone(),
+                                host: e.host.clone(),
+                                port: e.port,
+                            })
+                            .collect(),
+                    })
+                    .collect(),
             }
         }
         other => {
@@ -541,7 +564,19 @@ mod tests {
                 epoch,
                 record_count: 1,
                 kind: BatchKind::Voters {
-                    voters: (0..rng.range(0, 6)).map(|i| 100 + i as i32).collect(),
+                    voters: (0..rng.range(0, 6))
+                        .map(|i| Voter {
+                            id: 100 + i as i32,
+                            directory_id: [rng.range(0, 256) as u8; 16],
+                            endpoints: (0..rng.range(0, 3))
+                                .map(|j| Endpoint {
+                                    name: format!("L{j}"),
+                                    host: format!("h{i}.example"),
+                                    port: rng.range(1, 65536) as u16,
+                                })
+                                .collect(),
+                        })
+                        .collect(),
                 },
                 payload: Bytes::new(),
             },
@@ -669,7 +704,20 @@ mod tests {
             base_offset: 45,
             epoch: 8,
             record_count: 1,
-            kind: BatchKind::Voters { voters: vec![4, 5] },
+            kind: BatchKind::Voters {
+                voters: vec![
+                    Voter::id_only(4),
+                    Voter {
+                        id: 5,
+                        directory_id: [9; 16],
+                        endpoints: vec![Endpoint {
+                            name: "CONTROLLER".into(),
+                            host: "c5".into(),
+                            port: 9093,
+                        }],
+                    },
+                ],
+            },
             payload: Bytes::new(),
         };
         let view = RecordBatch::new(encode_batch(&voters, 0)).unwrap();
@@ -682,7 +730,11 @@ mod tests {
         let msg = VotersRecord::decode(&mut value, 0).unwrap();
         assert_eq!(msg.voters.len(), 2);
         assert_eq!(msg.voters[1].voter_id, 5);
-        assert!(msg.voters[1].voter_directory_id.is_zero());
+        assert!(msg.voters[0].voter_directory_id.is_zero());
+        assert_eq!(msg.voters[1].voter_directory_id, Uuid([9; 16]));
+        assert_eq!(msg.voters[1].endpoints[0].name, "CONTROLLER");
+        assert_eq!(msg.voters[1].endpoints[0].host, "c5");
+        assert_eq!(msg.voters[1].endpoints[0].port, 9093);
         assert_eq!(
             msg.voters[1].k_raft_version_feature.max_supported_version,
             1
@@ -695,7 +747,9 @@ mod tests {
             base_offset: 10,
             epoch: 1,
             record_count: 3,
-            kind: BatchKind::Voters { voters: vec![1] },
+            kind: BatchKind::Voters {
+                voters: vec![Voter::id_only(1)],
+            },
             payload: Bytes::new(),
         };
         assert_eq!(decode_batches(&encode_batch(&b, 0)).unwrap(), vec![b]);

@@ -75,7 +75,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use vltava_raft::{Batch, Epoch, EpochCache, Offset, ReplicatedLog, SnapshotId};
+use vltava_raft::{Batch, Epoch, EpochCache, Offset, ReplicatedLog, SnapshotId, Voter};
 use vltava_records::BatchSplitter;
 use vltava_storage::{segment_file_name, Log, LogConfig, LogOpenOptions, LOG_SUFFIX};
 
@@ -345,6 +345,30 @@ impl DiskLog {
         if !self.failed.swap(true, Ordering::AcqRel) {
             *lock(&self.error) = Some(e);
         }
+    }
+
+    /// Writes KIP-853's bootstrap checkpoint into the log directory `dir`:
+    /// a snapshot at offset 0, epoch 0, holding the initial voters and no
+    /// content (what `storage format --standalone` or
+    /// `--initial-controllers` leaves). The replica then takes its voter
+    /// set from it, and the first leader writes that set into the log.
+    /// Refused if the log already holds records or snapshots.
+    pub fn write_bootstrap_checkpoint(dir: &Path, voters: &[Voter]) -> io::Result<()> {
+        let mut log = DiskLog::open(dir, DiskLogOptions::default())?;
+        if log.end != 0 || !log.snapshots.is_empty() {
+            return Err(invalid(format!(
+                "{}: the metadata log is not empty; a bootstrap checkpoint goes only into a new one",
+                dir.display()
+            )));
+        }
+        log.write_snapshot(
+            SnapshotId {
+                end_offset: 0,
+                epoch: 0,
+            },
+            &vltava_raft::encode_snapshot(voters, &[]),
+        )?;
+        log.close()
     }
 
     fn snapshot_path(&self, id: SnapshotId) -> PathBuf {

@@ -43,7 +43,7 @@ use vltava_net::{Connection, ConnectionConfig};
 use vltava_protocol::ApiKey;
 use vltava_raft::{
     Action, Batch, Config, Epoch, Message, Millis, NodeId, Offset, ProposeError, QuorumInfo,
-    RaftNode, ReplicatedLog, RoleKind, SnapshotId, VoterChangeError,
+    RaftNode, ReplicatedLog, RoleKind, SnapshotId, Voter, VoterChangeError,
 };
 
 use crate::disk_log::{DiskLog, DiskLogOptions, Flusher};
@@ -55,13 +55,25 @@ use crate::{quorum_state, wire};
 pub struct QuorumConfig {
     /// This replica's `node.id`.
     pub node_id: NodeId,
+    /// The `directory.id` of the directory holding the metadata log: with
+    /// the node id, this replica's voter key (KIP-853). Zeros if unknown.
+    pub directory_id: [u8; 16],
     /// The cluster id every request carries.
     pub cluster_id: String,
     /// `controller.quorum.voters`: every voter's id and `host:port` (this
     /// node's own entry, if it votes, is not dialled). The initial voter set
-    /// when the log holds no VotersRecord; in the running driver also the
-    /// address book, which AddRaftVoter extends.
+    /// when the log holds no VotersRecord and no bootstrap checkpoint;
+    /// empty for a dynamic quorum (KIP-853), whose voters and their
+    /// endpoints come from the log.
     pub voters: BTreeMap<NodeId, String>,
+    /// `controller.quorum.bootstrap.servers` (`host:port`): where a replica
+    /// that knows no leader asks who leads (KIP-853).
+    pub bootstrap_servers: Vec<String>,
+    /// The controller listener's name (the first of
+    /// `controller.listener.names`): the endpoint of that name is where a
+    /// voter named in the log is dialled; without one of that name, its
+    /// first endpoint.
+    pub listener_name: Option<String>,
     /// `metadata.log.dir`: the `__cluster_metadata-0` directory is made in
     /// it; the `quorum-state` file lives in that directory, as in Kafka.
     pub metadata_log_dir: PathBuf,
@@ -100,8 +112,11 @@ impl QuorumConfig {
     ) -> QuorumConfig {
         QuorumConfig {
             node_id,
+            directory_id: [0; 16],
             cluster_id: cluster_id.into(),
             voters,
+            bootstrap_servers: Vec::new(),
+            listener_name: None,
             metadata_log_dir: metadata_log_dir.into(),
             election_timeout_ms: 1000,
             fetch_timeout_ms: 2000,
@@ -166,9 +181,11 @@ pub struct QuorumDescription {
     /// Wall-clock milliseconds at the driver's time zero, to turn those
     /// times into the timestamps Kafka reports.
     pub wall_clock_at_start_ms: i64,
-    /// Where the replicas this one knows of are reached
-    /// (`controller.quorum.voters` plus voters added since the start), for
-    /// the response's node endpoints.
+    /// The current voters with their directory ids and endpoints (as the
+    /// log names them; static voters have none).
+    pub voters: Vec<Voter>,
+    /// Where the replicas this one knows of are reached, for voters that
+    /// the log names without endpoints (static voters).
     pub voter_addresses: BTreeMap<NodeId, String>,
 }
 
@@ -234,6 +251,8 @@ enum Command {
         from: NodeId,
         correlation_id: u64,
         message: Message,
+        /// Endpoints the answer named (Kafka's NodeEndpoints).
+        endpoints: Vec<(NodeId, String)>,
     },
     RequestFailed {
         to: NodeId,
@@ -263,12 +282,12 @@ enum Command {
         reply: Reply<Option<SnapshotId>>,
     },
     AddVoter {
-        voter: NodeId,
-        address: String,
+        voter: Voter,
         reply: Reply<Result<Offset, QuorumError>>,
     },
     RemoveVoter {
         voter: NodeId,
+        directory_id: [u8; 16],
         reply: Reply<Result<Offset, QuorumError>>,
     },
     Shutdown {
@@ -281,6 +300,17 @@ enum Command {
 pub struct Quorum {
     commands: mpsc::UnboundedSender<Command>,
     status: watch::Receiver<QuorumStatus>,
+    addresses: watch::Receiver<Arc<AddressBook>>,
+}
+
+/// Where each replica is reached, by id: the static voters, the voters the
+/// log names with endpoints, leaders named in answers, and the bootstrap
+/// servers under their negative ids.
+pub type AddressBook = BTreeMap<NodeId, String>;
+
+/// Kafka's numbering of bootstrap servers: -2, -3, ... (-1 means "none").
+fn bootstrap_id(index: usize) -> NodeId {
+    -2 - index as NodeId
 }
 
 impl Quorum {
@@ -300,6 +330,10 @@ impl Quorum {
             config.cluster_id.clone(),
             config.voters.keys().copied(),
         );
+        raft_config.directory_id = config.directory_id;
+        raft_config.bootstrap_servers = (0..config.bootstrap_servers.len())
+            .map(bootstrap_id)
+            .collect();
         raft_config.election_timeout_ms = config.election_timeout_ms;
         raft_config.fetch_timeout_ms = config.fetch_timeout_ms;
         raft_config.election_backoff_max_ms = config.election_backoff_max_ms;
@@ -316,12 +350,20 @@ impl Quorum {
             node = config.node_id,
             epoch = node.epoch(),
             end_offset = node.log().end_offset(),
-            voters = ?config.voters.keys().collect::<Vec<_>>(),
+            voters = ?node.voters(),
+            bootstrap_servers = ?config.bootstrap_servers,
             "metadata quorum replica starting"
         );
+        let mut addresses = config.voters.clone();
+        for (i, addr) in config.bootstrap_servers.iter().enumerate() {
+            addresses.insert(bootstrap_id(i), addr.clone());
+        }
         let (commands_tx, commands_rx) = mpsc::unbounded_channel();
         let (status_tx, status_rx) = watch::channel(status_of(&node, None, 0, None));
-        let driver = Driver {
+        let (addresses_tx, addresses_rx) = watch::channel(Arc::new(addresses.clone()));
+        let mut driver = Driver {
+            addresses,
+            addresses_tx,
             node,
             config,
             flusher,
@@ -339,11 +381,20 @@ impl Quorum {
             failed: None,
             leader_hw: None,
         };
+        driver.learn_voter_addresses();
         tokio::spawn(driver.run(commands_rx));
         Ok(Quorum {
             commands: commands_tx,
             status: status_rx,
+            addresses: addresses_rx,
         })
+    }
+
+    /// Where replica `id` is reached (`host:port`), if known: how brokers
+    /// find the active controller in a quorum whose voters come from the
+    /// log.
+    pub fn address_of(&self, id: NodeId) -> Option<String> {
+        self.addresses.borrow().get(&id).cloned()
     }
 
     /// The replica's status, updated on every change.
@@ -441,25 +492,26 @@ impl Quorum {
     }
 
     /// KIP-853 AddRaftVoter, on the leader: returns once the new voter set
-    /// is committed. `address` (`host:port`) is where the new voter takes
-    /// KRaft requests; this replica dials it from now on (in an election it
-    /// leads or stands in). The address lives in this process only: other
-    /// replicas, and this one after a restart, know it only if their
-    /// `controller.quorum.voters` lists it (the VotersRecord we write does
-    /// not carry endpoints yet).
-    pub async fn add_voter(&self, voter: NodeId, address: String) -> Result<Offset, QuorumError> {
-        self.ask(|reply| Command::AddVoter {
+    /// is committed. The voter's endpoints go into the VotersRecord, so
+    /// every replica (and this one after a restart) learns from the log
+    /// where it takes KRaft requests.
+    pub async fn add_voter(&self, voter: Voter) -> Result<Offset, QuorumError> {
+        self.ask(|reply| Command::AddVoter { voter, reply }).await?
+    }
+
+    /// KIP-853 RemoveRaftVoter, on the leader: returns once committed. The
+    /// voter is named by id and directory id (zeros: a static voter).
+    pub async fn remove_voter(
+        &self,
+        voter: NodeId,
+        directory_id: [u8; 16],
+    ) -> Result<Offset, QuorumError> {
+        self.ask(|reply| Command::RemoveVoter {
             voter,
-            address,
+            directory_id,
             reply,
         })
         .await?
-    }
-
-    /// KIP-853 RemoveRaftVoter, on the leader: returns once committed.
-    pub async fn remove_voter(&self, voter: NodeId) -> Result<Offset, QuorumError> {
-        self.ask(|reply| Command::RemoveVoter { voter, reply })
-            .await?
     }
 
     /// Resigns if leading (so the others elect a successor at once rather
@@ -531,6 +583,9 @@ struct Outbound {
 
 struct Driver {
     node: RaftNode<DiskLog>,
+    /// See [`AddressBook`]; published on `addresses_tx` when it changes.
+    addresses: AddressBook,
+    addresses_tx: watch::Sender<Arc<AddressBook>>,
     config: QuorumConfig,
     flusher: Flusher,
     started: Instant,
@@ -632,7 +687,15 @@ impl Driver {
                 from,
                 correlation_id,
                 message,
+                endpoints,
             } => {
+                // Where the leader an answer names is reached (how a
+                // replica that asked a bootstrap server finds its leader).
+                for (id, address) in endpoints {
+                    if id >= 0 && id != self.config.node_id {
+                        self.set_address(id, address);
+                    }
+                }
                 if let Message::FetchResponse(r) = &message {
                     if r.error_code == vltava_raft::ErrorCode::NONE
                         && r.partition_error_code == vltava_raft::ErrorCode::NONE
@@ -714,7 +777,8 @@ impl Driver {
                 let description = self.node.describe_quorum().map(|info| QuorumDescription {
                     info,
                     wall_clock_at_start_ms: wall_clock_ms() - now as i64,
-                    voter_addresses: self.config.voters.clone(),
+                    voters: self.node.voter_details().to_vec(),
+                    voter_addresses: self.addresses.clone(),
                 });
                 let _ = reply.send(description);
             }
@@ -727,16 +791,11 @@ impl Driver {
                 self.check_log();
                 let _ = reply.send(id);
             }
-            Command::AddVoter {
-                voter,
-                address,
-                reply,
-            } => match self.node.add_voter(voter, now) {
+            Command::AddVoter { voter, reply } => match self.node.add_voter(voter, now) {
                 Ok((offset, actions)) => {
                     // Known before any action is carried out, so the first
                     // request the new voter set causes can already reach it.
-                    // A refused change leaves the addresses as they were.
-                    self.set_address(voter, address);
+                    self.learn_voter_addresses();
                     let epoch = self.node.epoch();
                     self.voter_waiters.push(CommitWaiter {
                         last_offset: offset,
@@ -749,7 +808,11 @@ impl Driver {
                     let _ = reply.send(Err(QuorumError::VoterChange(e)));
                 }
             },
-            Command::RemoveVoter { voter, reply } => match self.node.remove_voter(voter, now) {
+            Command::RemoveVoter {
+                voter,
+                directory_id,
+                reply,
+            } => match self.node.remove_voter(voter, directory_id, now) {
                 Ok((offset, actions)) => {
                     let epoch = self.node.epoch();
                     self.voter_waiters.push(CommitWaiter {
@@ -836,6 +899,7 @@ impl Driver {
         }
         self.check_log();
         self.settle_waiters();
+        self.learn_voter_addresses();
         let status = status_of(
             &self.node,
             self.leader_hw,
@@ -937,7 +1001,7 @@ impl Driver {
     /// address is dropped (its channel closes), so the next request starts
     /// one at the new address.
     fn set_address(&mut self, voter: NodeId, address: String) {
-        if self.config.voters.get(&voter) == Some(&address) {
+        if self.addresses.get(&voter) == Some(&address) {
             return;
         }
         info!(
@@ -946,8 +1010,33 @@ impl Driver {
             %address,
             "metadata quorum peer address recorded"
         );
-        self.config.voters.insert(voter, address);
+        self.addresses.insert(voter, address);
         self.peers.retain(|(to, _), _| *to != voter);
+        self.addresses_tx
+            .send_replace(Arc::new(self.addresses.clone()));
+    }
+
+    /// Takes the addresses of the voters the log names with endpoints
+    /// (VotersRecords, the snapshot's or the bootstrap checkpoint's voter
+    /// set): the controller listener's endpoint, else the first one.
+    fn learn_voter_addresses(&mut self) {
+        let learned: Vec<(NodeId, String)> = self
+            .node
+            .voter_details()
+            .iter()
+            .filter_map(|v| {
+                let named = self
+                    .config
+                    .listener_name
+                    .as_deref()
+                    .and_then(|name| v.endpoints.iter().find(|e| e.name == name));
+                let e = named.or(v.endpoints.first())?;
+                Some((v.id, host_port(&e.host, e.port)))
+            })
+            .collect();
+        for (id, address) in learned {
+            self.set_address(id, address);
+        }
     }
 
     fn send(&mut self, to: NodeId, correlation_id: u64, message: Message) {
@@ -963,7 +1052,7 @@ impl Driver {
             }
             return;
         }
-        let Some(addr) = self.config.voters.get(&to).cloned() else {
+        let Some(addr) = self.addresses.get(&to).cloned() else {
             // Observers are never sent requests; a voter we have no address
             // for (added by KIP-853 without an endpoint) cannot be reached.
             let actions = self.node.on_request_failed(to, correlation_id, self.now());
@@ -1076,11 +1165,12 @@ async fn peer_task(
         }
         let conn = connection.as_mut().expect("connected above");
         match exchange(conn, &outbound.message).await {
-            Ok(message) => {
+            Ok((message, endpoints)) => {
                 let _ = commands.send(Command::Response {
                     from: peer,
                     correlation_id,
                     message,
+                    endpoints,
                 });
             }
             Err(e) => {
@@ -1095,10 +1185,24 @@ async fn peer_task(
     }
 }
 
-/// Sends one KRaft request and converts the answer.
-async fn exchange(conn: &mut Connection, message: &Message) -> Result<Message, String> {
+/// Joins a host and a port into an address to dial, bracketing IPv6.
+pub fn host_port(host: &str, port: u16) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// Sends one KRaft request and converts the answer; also returns the
+/// endpoints the answer names (a Fetch answer's NodeEndpoints).
+async fn exchange(
+    conn: &mut Connection,
+    message: &Message,
+) -> Result<(Message, Vec<(NodeId, String)>), String> {
     let err = |e: &dyn std::fmt::Display| e.to_string();
-    Ok(match message {
+    let mut endpoints = Vec::new();
+    let message = match message {
         Message::VoteRequest(r) => {
             let version = conn.negotiated_version(ApiKey::Vote).map_err(|e| err(&e))?;
             let req = wire::vote_request_to_wire(r, version).map_err(|e| err(&e))?;
@@ -1145,6 +1249,7 @@ async fn exchange(conn: &mut Connection, message: &Message) -> Result<Message, S
                 .send_version(&req, version)
                 .await
                 .map_err(|e| err(&e))?;
+            endpoints = wire::fetch_response_endpoints(&resp);
             Message::FetchResponse(wire::fetch_response_from_wire(&resp, r).map_err(|e| err(&e))?)
         }
         Message::FetchSnapshotRequest(r) => {
@@ -1161,5 +1266,6 @@ async fn exchange(conn: &mut Connection, message: &Message) -> Result<Message, S
             )
         }
         other => return Err(format!("not a request: {other:?}")),
-    })
+    };
+    Ok((message, endpoints))
 }

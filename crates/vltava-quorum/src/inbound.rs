@@ -132,7 +132,21 @@ pub async fn answer(
                         .await
                     {
                         Some(Message::FetchResponse(r)) => {
-                            wire::fetch_response_to_wire(&r, version, wall_clock_ms())
+                            let leader = r.current_leader.0;
+                            let mut resp =
+                                wire::fetch_response_to_wire(&r, version, wall_clock_ms());
+                            // Where the leader is reached, so a replica
+                            // that asked a bootstrap server (or any
+                            // non-leader) can dial it (KIP-853, KIP-951).
+                            if let Some((leader, address)) = leader
+                                .and_then(|l| Some((l, quorum.address_of(l)?)))
+                                .filter(|_| version >= 16)
+                            {
+                                if let Some((host, port)) = split_address(&address) {
+                                    wire::add_fetch_leader_endpoint(&mut resp, leader, host, port);
+                                }
+                            }
+                            resp
                         }
                         _ => FetchResponse {
                             error_code: ErrorCode::BROKER_NOT_AVAILABLE.0,
@@ -215,8 +229,14 @@ pub fn describe_quorum_response(d: &QuorumDescription, version: i16) -> Describe
         } else {
             (wall(r.last_fetch_ms), wall(r.last_caught_up_ms))
         };
+        let directory_id = d
+            .voters
+            .iter()
+            .find(|v| v.id == r.replica_id)
+            .map_or([0; 16], |v| v.directory_id);
         dq::ReplicaState {
             replica_id: r.replica_id,
+            replica_directory_id: vltava_protocol::Uuid(directory_id),
             log_end_offset: r.log_end_offset,
             last_fetch_timestamp: fetched,
             last_caught_up_timestamp: caught_up,
@@ -224,22 +244,40 @@ pub fn describe_quorum_response(d: &QuorumDescription, version: i16) -> Describe
         }
     };
     // Endpoints of the current voters only: the address book also keeps
-    // removed voters (they may come back) and is not the voter set.
+    // removed voters (they may come back) and is not the voter set. A voter
+    // the log names with endpoints is reported with all of them; a static
+    // one with the address it is dialled at.
     let nodes = d
-        .voter_addresses
+        .info
+        .current_voters
         .iter()
         .filter(|_| version >= 2)
-        .filter(|(id, _)| d.info.current_voters.iter().any(|v| v.replica_id == **id))
-        .filter_map(|(id, addr)| {
-            let (host, port) = addr.rsplit_once(':')?;
+        .filter_map(|r| {
+            let id = r.replica_id;
+            let listeners: Vec<dq::Listener> = match d.voters.iter().find(|v| v.id == id) {
+                Some(v) if !v.endpoints.is_empty() => v
+                    .endpoints
+                    .iter()
+                    .map(|e| dq::Listener {
+                        name: e.name.clone(),
+                        host: e.host.clone(),
+                        port: e.port,
+                        ..Default::default()
+                    })
+                    .collect(),
+                _ => {
+                    let (host, port) = split_address(d.voter_addresses.get(&id)?)?;
+                    vec![dq::Listener {
+                        name: "CONTROLLER".to_string(),
+                        host: host.to_string(),
+                        port,
+                        ..Default::default()
+                    }]
+                }
+            };
             Some(dq::Node {
-                node_id: *id,
-                listeners: vec![dq::Listener {
-                    name: "CONTROLLER".to_string(),
-                    host: host.to_string(),
-                    port: port.parse().ok()?,
-                    ..Default::default()
-                }],
+                node_id: id,
+                listeners,
                 ..Default::default()
             })
         })
@@ -261,4 +299,14 @@ pub fn describe_quorum_response(d: &QuorumDescription, version: i16) -> Describe
         nodes,
         ..Default::default()
     }
+}
+
+/// `host:port` (IPv6 in brackets) split into host and port.
+fn split_address(address: &str) -> Option<(&str, u16)> {
+    let (host, port) = address.rsplit_once(':')?;
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    Some((host, port.parse().ok()?))
 }

@@ -153,6 +153,8 @@ pub fn vote_request_from_wire(
             cluster_id: cluster_from_wire(&req.cluster_id),
             // v0 has no VoterId: such a request is for whoever receives it.
             voter_id: if version >= 1 { req.voter_id } else { -1 },
+            voter_directory_id: p.voter_directory_id.0,
+            candidate_directory_id: p.candidate_directory_id.0,
             candidate_epoch: p.candidate_epoch,
             candidate_id: p.candidate_id,
             last_offset_epoch: p.last_offset_epoch,
@@ -178,6 +180,8 @@ pub fn vote_request_to_wire(r: &raft::VoteRequest, version: i16) -> Result<VoteR
                 partition_index: METADATA_PARTITION,
                 candidate_epoch: r.candidate_epoch,
                 candidate_id: r.candidate_id,
+                candidate_directory_id: Uuid(r.candidate_directory_id),
+                voter_directory_id: Uuid(r.voter_directory_id),
                 last_offset_epoch: r.last_offset_epoch,
                 last_offset: r.last_offset,
                 pre_vote: r.pre_vote,
@@ -260,6 +264,7 @@ pub fn begin_quorum_epoch_request_from_wire(
         raft::BeginQuorumEpochRequest {
             cluster_id: cluster_from_wire(&req.cluster_id),
             voter_id: if version >= 1 { req.voter_id } else { -1 },
+            voter_directory_id: p.voter_directory_id.0,
             leader_id: p.leader_id,
             leader_epoch: p.leader_epoch,
         },
@@ -278,6 +283,7 @@ pub fn begin_quorum_epoch_request_to_wire(
             topic_name: METADATA_TOPIC.to_string(),
             partitions: vec![bqe_req::PartitionData {
                 partition_index: METADATA_PARTITION,
+                voter_directory_id: Uuid(r.voter_directory_id),
                 leader_id: r.leader_id,
                 leader_epoch: r.leader_epoch,
                 ..Default::default()
@@ -492,6 +498,7 @@ pub fn fetch_request_from_wire(
         raft::FetchRequest {
             cluster_id: cluster_from_wire(&req.cluster_id),
             replica_id,
+            replica_directory_id: p.replica_directory_id.0,
             current_leader_epoch: p.current_leader_epoch,
             fetch_offset: p.fetch_offset,
             last_fetched_epoch: p.last_fetched_epoch,
@@ -538,6 +545,7 @@ pub fn fetch_request_to_wire(
                 last_fetched_epoch: r.last_fetched_epoch,
                 log_start_offset: -1,
                 partition_max_bytes: r.max_bytes as i32,
+                replica_directory_id: Uuid(r.replica_directory_id),
                 ..Default::default()
             }],
             ..Default::default()
@@ -610,6 +618,29 @@ pub fn fetch_response_to_wire(
         }],
         ..Default::default()
     }
+}
+
+/// Names where `leader` is reached in a Fetch answer (NodeEndpoints, v16+;
+/// Kafka fills it in for the current leader), so that a replica that asked
+/// a bootstrap server, or any non-leader, can dial the leader it names.
+pub fn add_fetch_leader_endpoint(resp: &mut FetchResponse, leader: NodeId, host: &str, port: u16) {
+    if resp.node_endpoints.iter().all(|e| e.node_id != leader) {
+        resp.node_endpoints.push(fetch_response::NodeEndpoint {
+            node_id: leader,
+            host: host.to_string(),
+            port: i32::from(port),
+            ..Default::default()
+        });
+    }
+}
+
+/// The endpoints a Fetch answer names, as `(node id, host:port)`.
+pub fn fetch_response_endpoints(resp: &FetchResponse) -> Vec<(NodeId, String)> {
+    resp.node_endpoints
+        .iter()
+        .filter(|e| !e.host.is_empty() && (1..=i32::from(u16::MAX)).contains(&e.port))
+        .map(|e| (e.node_id, crate::driver::host_port(&e.host, e.port as u16)))
+        .collect()
 }
 
 /// A Fetch answer to `request` received.
@@ -842,6 +873,8 @@ mod tests {
             let r = raft::VoteRequest {
                 cluster_id: "c".into(),
                 voter_id: 3,
+                voter_directory_id: [3; 16],
+                candidate_directory_id: [2; 16],
                 candidate_epoch: 7,
                 candidate_id: 2,
                 last_offset_epoch: 6,
@@ -863,6 +896,8 @@ mod tests {
                 let mut expected = r.clone();
                 if version == 0 {
                     expected.voter_id = -1;
+                    expected.voter_directory_id = [0; 16];
+                    expected.candidate_directory_id = [0; 16];
                 }
                 assert_eq!(back, expected, "v{version}");
             }
@@ -885,6 +920,7 @@ mod tests {
         let begin = raft::BeginQuorumEpochRequest {
             cluster_id: "c".into(),
             voter_id: 2,
+            voter_directory_id: [2; 16],
             leader_id: 1,
             leader_epoch: 4,
         };
@@ -897,6 +933,10 @@ mod tests {
             assert_eq!(from, 1);
             assert_eq!(back.leader_epoch, 4);
             assert_eq!(back.voter_id, if version >= 1 { 2 } else { -1 });
+            assert_eq!(
+                back.voter_directory_id,
+                if version >= 1 { [2; 16] } else { [0; 16] }
+            );
         }
         let end = raft::EndQuorumEpochRequest {
             cluster_id: "c".into(),
@@ -932,6 +972,7 @@ mod tests {
         let r = raft::FetchRequest {
             cluster_id: "c".into(),
             replica_id: 2,
+            replica_directory_id: [2; 16],
             current_leader_epoch: 5,
             fetch_offset: 40,
             last_fetched_epoch: 4,
@@ -942,7 +983,11 @@ mod tests {
             let w = through_wire(&fetch_request_to_wire(&r, version).expect("v12+"), version);
             assert!(is_metadata_fetch(&w, version));
             let (from, back) = fetch_request_from_wire(&w, version).expect("ours");
-            assert_eq!((from, back), (2, r.clone()), "v{version}");
+            let mut expected = r.clone();
+            if version < 17 {
+                expected.replica_directory_id = [0; 16];
+            }
+            assert_eq!((from, back), (2, expected), "v{version}");
         }
         assert!(fetch_request_to_wire(&r, 11).is_err());
 
@@ -1039,6 +1084,8 @@ mod tests {
             &raft::VoteRequest {
                 cluster_id: "c".into(),
                 voter_id: 1,
+                voter_directory_id: [0; 16],
+                candidate_directory_id: [0; 16],
                 candidate_epoch: 1,
                 candidate_id: 2,
                 last_offset_epoch: 0,
@@ -1067,6 +1114,7 @@ mod tests {
             &raft::FetchRequest {
                 cluster_id: "c".into(),
                 replica_id: 1,
+                replica_directory_id: [0; 16],
                 current_leader_epoch: 1,
                 fetch_offset: 0,
                 last_fetched_epoch: 0,

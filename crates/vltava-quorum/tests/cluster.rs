@@ -22,9 +22,10 @@ use vltava_protocol::messages::{
 };
 use vltava_protocol::ApiKey;
 use vltava_quorum::batch_codec;
+use vltava_quorum::disk_log::DiskLog;
 use vltava_quorum::driver::{CommittedRead, Quorum, QuorumConfig, QuorumError};
 use vltava_quorum::inbound;
-use vltava_raft::{BatchKind, RoleKind, VoterChangeError};
+use vltava_raft::{BatchKind, Endpoint, RoleKind, Voter, VoterChangeError};
 
 /// The quorum a listener serves; swapped when the replica restarts, and
 /// `None` while it is down (requests then go unanswered and the
@@ -199,6 +200,164 @@ impl Cluster {
         }
         panic!("no stable leader within 10 s");
     }
+}
+
+/// Voter `id` reached at `address`, with a directory id of its own.
+fn voter_at(id: i32, address: &str) -> Voter {
+    let (host, port) = address.rsplit_once(':').expect("host:port");
+    Voter {
+        id,
+        directory_id: [id as u8; 16],
+        endpoints: vec![Endpoint {
+            name: "CONTROLLER".into(),
+            host: host.into(),
+            port: port.parse().expect("port"),
+        }],
+    }
+}
+
+impl Cluster {
+    /// A dynamic quorum (KIP-853): replica 1 is formatted with a bootstrap
+    /// checkpoint naming itself (`--standalone`), the others with nothing
+    /// (`--no-initial-controllers`). No replica has static voters; all know
+    /// only the bootstrap servers (every listener).
+    async fn dynamic(n: i32) -> Cluster {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut listeners = BTreeMap::new();
+        for id in 1..=n {
+            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            listeners.insert(id, listener);
+        }
+        let bootstrap: Vec<String> = listeners
+            .values()
+            .map(|l| l.local_addr().expect("addr").to_string())
+            .collect();
+        let mut replicas = BTreeMap::new();
+        for (id, listener) in listeners {
+            let address = listener.local_addr().expect("addr").to_string();
+            let slot: Slot = Arc::new(Mutex::new(None));
+            let accept_slot = slot.clone();
+            tokio::spawn(async move {
+                while let Ok((stream, _)) = listener.accept().await {
+                    tokio::spawn(serve_connection(stream, accept_slot.clone()));
+                }
+            });
+            let mut config = fast(QuorumConfig::new(
+                id,
+                "test-cluster-id",
+                BTreeMap::new(),
+                node_dir(dir.path(), id),
+            ));
+            config.bootstrap_servers = bootstrap.clone();
+            config.listener_name = Some("CONTROLLER".into());
+            config.directory_id = [id as u8; 16];
+            if id == 1 {
+                DiskLog::write_bootstrap_checkpoint(&config.log_dir(), &[voter_at(1, &address)])
+                    .expect("bootstrap checkpoint");
+            }
+            let replica = Replica {
+                config,
+                address,
+                slot,
+            };
+            replica.start().await;
+            replicas.insert(id, replica);
+        }
+        Cluster {
+            replicas,
+            _dir: dir,
+        }
+    }
+}
+
+/// Adds `id` through the leader `q`, retrying while it catches up.
+async fn add_when_caught_up(q: &Quorum, voter: Voter) {
+    for _ in 0..200 {
+        match q.add_voter(voter.clone()).await {
+            Ok(_) => return,
+            Err(QuorumError::VoterChange(
+                VoterChangeError::NotCaughtUp | VoterChangeError::ChangeInProgress,
+            )) => tokio::time::sleep(Duration::from_millis(50)).await,
+            Err(e) => panic!("add_voter {}: {e}", voter.id),
+        }
+    }
+    panic!("replica {} never caught up", voter.id);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dynamic_quorum_grows_from_one_bootstrapped_voter_and_survives_its_loss() {
+    let cluster = Cluster::dynamic(3).await;
+    // Replicas 2 and 3 know no voter: they find the leader through the
+    // bootstrap servers and follow it as observers.
+    let (leader, _) = cluster.stable_leader().await;
+    assert_eq!(leader, 1, "the only voter leads");
+    let q1 = cluster.replicas[&1].quorum().await.expect("running");
+    propose_committed(&q1, "a").await;
+    for id in [2, 3] {
+        add_when_caught_up(&q1, voter_at(id, &cluster.replicas[&id].address)).await;
+    }
+    let d = describe(&q1).await;
+    let p = &d.topics[0].partitions[0];
+    assert_eq!(ids(&p.current_voters), vec![1, 2, 3]);
+    // DescribeQuorum v2 reports each voter's directory id and endpoint.
+    for r in &p.current_voters {
+        assert_eq!(r.replica_directory_id.0, [r.replica_id as u8; 16]);
+    }
+    let node3 = d.nodes.iter().find(|n| n.node_id == 3).expect("node 3");
+    assert_eq!(node3.listeners[0].name, "CONTROLLER");
+    assert_eq!(
+        format!("{}:{}", node3.listeners[0].host, node3.listeners[0].port),
+        cluster.replicas[&3].address
+    );
+    // Every replica learned every voter's address from the log.
+    for id in [2, 3] {
+        let q = cluster.replicas[&id].quorum().await.expect("running");
+        wait_for_values(&q, &[Bytes::from("a")]).await;
+        for other in [1, 2, 3] {
+            assert_eq!(
+                q.address_of(other).as_deref(),
+                Some(cluster.replicas[&other].address.as_str()),
+                "replica {id}'s address of {other}"
+            );
+        }
+    }
+
+    // The bootstrapped voter dies: 2 and 3 elect a leader between them,
+    // dialling each other at the addresses the log gave them.
+    cluster.replicas[&1].stop().await;
+    let (leader, _) = stable_leader_among(&cluster, &[2, 3]).await;
+    let q = cluster.replicas[&leader].quorum().await.expect("running");
+    propose_committed(&q, "b").await;
+    // Back from its disk, replica 1 rejoins as a voter and catches up.
+    cluster.replicas[&1].start().await;
+    let q1 = cluster.replicas[&1].quorum().await.expect("running");
+    wait_for_values(&q1, &[Bytes::from("a"), Bytes::from("b")]).await;
+    let voters_of_1 = q1.status().borrow().clone();
+    assert!(voters_of_1.leader.is_some());
+}
+
+/// Like `Cluster::stable_leader`, over the replicas in `among` only.
+async fn stable_leader_among(cluster: &Cluster, among: &[i32]) -> (i32, i32) {
+    for _ in 0..200 {
+        let mut leaders = Vec::new();
+        let mut views = Vec::new();
+        for id in among {
+            if let Some(q) = cluster.replicas[id].quorum().await {
+                let s = q.status().borrow().clone();
+                if s.role == RoleKind::Leader {
+                    leaders.push((s.node_id, s.epoch));
+                }
+                views.push((s.leader, s.epoch));
+            }
+        }
+        if let [(leader, epoch)] = leaders[..] {
+            if views.iter().all(|v| *v == (Some(leader), epoch)) {
+                return (leader, epoch);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no stable leader among {among:?} within 10 s");
 }
 
 fn node_dir(root: &Path, id: i32) -> PathBuf {
@@ -420,7 +579,7 @@ async fn an_observer_is_added_as_a_voter_with_its_address_and_a_voter_removed() 
     let new_address = cluster.replicas[&4].address.clone();
     let mut added = None;
     for _ in 0..100 {
-        match q.add_voter(4, new_address.clone()).await {
+        match q.add_voter(voter_at(4, &new_address)).await {
             Ok(offset) => {
                 added = Some(offset);
                 break;
@@ -443,7 +602,7 @@ async fn an_observer_is_added_as_a_voter_with_its_address_and_a_voter_removed() 
         new_address
     );
     assert_eq!(
-        q.add_voter(4, new_address.clone()).await,
+        q.add_voter(voter_at(4, &new_address)).await,
         Err(QuorumError::VoterChange(VoterChangeError::DuplicateVoter))
     );
     propose_committed(&q, "b").await;
@@ -456,7 +615,8 @@ async fn an_observer_is_added_as_a_voter_with_its_address_and_a_voter_removed() 
     // Removing a voter that does not lead leaves three, and the endpoints
     // list only those.
     let gone = (1..=3).find(|id| *id != leader).expect("a follower");
-    q.remove_voter(gone).await.expect("remove_voter");
+    // A static voter has no directory id: all zeros names it.
+    q.remove_voter(gone, [0; 16]).await.expect("remove_voter");
     let d = describe(&q).await;
     let p = &d.topics[0].partitions[0];
     let mut remaining = vec![1, 2, 3, 4];
@@ -466,7 +626,7 @@ async fn an_observer_is_added_as_a_voter_with_its_address_and_a_voter_removed() 
     node_ids.sort();
     assert_eq!(node_ids, remaining);
     assert_eq!(
-        q.remove_voter(gone).await,
+        q.remove_voter(gone, [0; 16]).await,
         Err(QuorumError::VoterChange(VoterChangeError::VoterNotFound))
     );
     propose_committed(&q, "c").await;

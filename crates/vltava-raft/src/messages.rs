@@ -20,6 +20,11 @@ pub struct VoteRequest {
     pub cluster_id: String,
     /// The replica this request is addressed to.
     pub voter_id: NodeId,
+    /// Its directory id as the sender's voter set has it (zeros: unknown,
+    /// matches any).
+    pub voter_directory_id: [u8; 16],
+    /// The sender's own directory id.
+    pub candidate_directory_id: [u8; 16],
     /// `CandidateEpoch` (v0-1) / `ReplicaEpoch` (v2): the epoch the sender
     /// wants to be elected in (real vote) or its current epoch (pre-vote).
     pub candidate_epoch: Epoch,
@@ -58,6 +63,8 @@ pub struct BeginQuorumEpochRequest {
     pub cluster_id: String,
     /// The voter this is addressed to.
     pub voter_id: NodeId,
+    /// Its directory id as the leader's voter set has it (zeros: any).
+    pub voter_directory_id: [u8; 16],
     /// The new leader.
     pub leader_id: NodeId,
     /// Its epoch.
@@ -99,6 +106,8 @@ pub struct FetchRequest {
     pub cluster_id: String,
     /// The fetching replica (voter or observer).
     pub replica_id: NodeId,
+    /// Its directory id (zeros: unknown).
+    pub replica_directory_id: [u8; 16],
     /// The epoch the fetcher believes is current.
     pub current_leader_epoch: Epoch,
     /// The fetcher's log end offset (it has flushed everything below it).

@@ -15,11 +15,24 @@ use crate::types::*;
 pub struct Config {
     /// This replica's `node.id`.
     pub node_id: NodeId,
+    /// The `directory.id` of this replica's metadata log directory (zeros
+    /// when unknown). With its id it is the replica's voter key (KIP-853):
+    /// a replica whose directory id is not the one the voter set holds for
+    /// its id is not that voter (its disk was replaced and it lacks what
+    /// the voter acknowledged), so it neither votes nor stands, and its
+    /// fetches do not count.
+    pub directory_id: [u8; 16],
     /// The cluster id every request must carry.
     pub cluster_id: String,
     /// The voters (`controller.quorum.voters`). A node not in it is an
     /// observer: it fetches but never votes or stands.
     pub voters: BTreeSet<NodeId>,
+    /// `controller.quorum.bootstrap.servers` (KIP-853), as ids the driver
+    /// maps to their addresses; negative, as Kafka numbers them (-2, -3,
+    /// ...), since who answers there is not known beforehand. A replica
+    /// that cannot stand and knows no leader fetches from these in turn
+    /// rather than from the voters; the answer names the leader.
+    pub bootstrap_servers: Vec<NodeId>,
     /// `controller.quorum.election.timeout.ms`: an election is started after
     /// a random time in `[t, 2t)`.
     pub election_timeout_ms: Millis,
@@ -76,8 +89,10 @@ impl Config {
     ) -> Self {
         Config {
             node_id,
+            directory_id: [0; 16],
             cluster_id: cluster_id.into(),
             voters: voters.into_iter().collect(),
+            bootstrap_servers: Vec::new(),
             election_timeout_ms: 1000,
             fetch_timeout_ms: 2000,
             election_backoff_max_ms: 1000,
@@ -137,6 +152,34 @@ pub enum RoleKind {
     Follower,
     /// Was leader of its epoch and gave it up.
     Resigned,
+}
+
+/// Whether two directory ids may name the same replica: equal, or one of
+/// them unknown (zeros).
+fn same_directory(a: [u8; 16], b: [u8; 16]) -> bool {
+    a == [0; 16] || b == [0; 16] || a == b
+}
+
+/// A voter set and the log offset it is in force from.
+#[derive(Clone, Debug)]
+struct VoterSetAt {
+    from: Offset,
+    /// The voters' ids: what consensus counts.
+    ids: BTreeSet<NodeId>,
+    /// The voters in full, by id.
+    voters: Vec<Voter>,
+}
+
+impl VoterSetAt {
+    fn new(from: Offset, mut voters: Vec<Voter>) -> VoterSetAt {
+        voters.sort_by_key(|v| v.id);
+        voters.dedup_by_key(|v| v.id);
+        VoterSetAt {
+            from,
+            ids: voters.iter().map(|v| v.id).collect(),
+            voters,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -304,7 +347,13 @@ pub struct RaftNode<L: ReplicatedLog> {
     next_correlation_id: u64,
     /// Voter sets by the offset they start at: entry 0 is the base (the
     /// snapshot's or the static one), the rest are VotersRecords in the log.
-    voter_sets: Vec<(Offset, BTreeSet<NodeId>)>,
+    voter_sets: Vec<VoterSetAt>,
+    /// Whether the base voter set came from a bootstrap checkpoint (a
+    /// snapshot at offset 0 written by `storage format`): the first leader
+    /// then writes it into the log, as Kafka's does, because replicas
+    /// formatted without one (observers that join later) learn the voters
+    /// only from the log.
+    bootstrapped: bool,
     /// Vote requests to send again after a delivery failure: voter -> when.
     vote_retries: BTreeMap<NodeId, Millis>,
     /// Correlation id of the request being handled, for its response.
@@ -342,6 +391,7 @@ impl<L: ReplicatedLog> RaftNode<L> {
             next_correlation_id,
             vote_retries: BTreeMap::new(),
             voter_sets: Vec::new(),
+            bootstrapped: false,
             inbound_correlation_id: 0,
             out: Vec::new(),
         };
@@ -441,10 +491,29 @@ impl<L: ReplicatedLog> RaftNode<L> {
     /// or not), else the one in the snapshot the log starts from, else the
     /// static `Config::voters`.
     pub fn voters(&self) -> &BTreeSet<NodeId> {
-        &self.voter_sets.last().expect("base voter set").1
+        &self.voter_sets.last().expect("base voter set").ids
+    }
+    /// The current voters with their directory ids and endpoints.
+    pub fn voter_details(&self) -> &[Voter] {
+        &self.voter_sets.last().expect("base voter set").voters
     }
     fn is_voter(&self) -> bool {
-        self.voters().contains(&self.cfg.node_id)
+        self.is_voter_key(self.cfg.node_id, self.cfg.directory_id)
+    }
+    /// Whether (id, directory) is a voter of the current set. Zeros on
+    /// either side match any directory (static voters, older peers).
+    fn is_voter_key(&self, id: NodeId, directory_id: [u8; 16]) -> bool {
+        self.voter_details()
+            .iter()
+            .any(|v| v.id == id && same_directory(v.directory_id, directory_id))
+    }
+    /// The directory id the current set holds for voter `id` (zeros if none
+    /// or unknown).
+    fn directory_of(&self, id: NodeId) -> [u8; 16] {
+        self.voter_details()
+            .iter()
+            .find(|v| v.id == id)
+            .map_or([0; 16], |v| v.directory_id)
     }
     fn majority(&self) -> usize {
         self.voters().len() / 2 + 1
@@ -459,17 +528,19 @@ impl<L: ReplicatedLog> RaftNode<L> {
     /// elects it, and it steps down once the change commits.
     fn can_stand(&self) -> bool {
         let me = self.cfg.node_id;
-        if self.voters().contains(&me) {
+        if self.is_voter() {
             return true;
         }
         let n = self.voter_sets.len();
+        let mine = |v: &Voter| v.id == me && same_directory(v.directory_id, self.cfg.directory_id);
         n >= 2
-            && self.voter_sets[n - 1].0 >= self.high_watermark
-            && self.voter_sets[n - 2].1.contains(&me)
+            && !self.voters().contains(&me)
+            && self.voter_sets[n - 1].from >= self.high_watermark
+            && self.voter_sets[n - 2].voters.iter().any(mine)
     }
     /// Offset of the newest VotersRecord in the log, if any.
     fn last_voters_record(&self) -> Option<Offset> {
-        self.voter_sets.iter().skip(1).last().map(|(o, _)| *o)
+        self.voter_sets.iter().skip(1).last().map(|v| v.from)
     }
 
     /// When [`RaftNode::tick`] must be called next at the latest.
@@ -645,9 +716,10 @@ impl<L: ReplicatedLog> RaftNode<L> {
         self.log.store_snapshot(id, encode_snapshot(&voters, &data));
         // Records before the snapshot are gone; their voter set lives on
         // as the base.
-        let keep = self.voter_sets[1..].partition_point(|(o, _)| *o < end_offset);
+        let keep = self.voter_sets[1..].partition_point(|v| v.from < end_offset);
         let rest = self.voter_sets.split_off(1 + keep);
-        self.voter_sets = vec![(end_offset, voters.into_iter().collect())];
+        self.voter_sets = vec![VoterSetAt::new(end_offset, voters)];
+        self.bootstrapped = false;
         self.voter_sets.extend(rest);
         if self.flushed < self.log.start_offset() {
             self.flushed = self.log.start_offset();
@@ -725,15 +797,17 @@ impl<L: ReplicatedLog> RaftNode<L> {
     /// snapshot install).
     fn rebuild_voter_sets(&mut self) {
         let start = self.log.start_offset();
-        let mut base: BTreeSet<NodeId> = self.cfg.voters.clone();
+        let mut base: Vec<Voter> = self.cfg.voters.iter().map(|&v| Voter::id_only(v)).collect();
+        self.bootstrapped = false;
         if let Some(id) = self.log.latest_snapshot().filter(|s| s.end_offset == start) {
             if let Some((_, bytes)) = self.log.read_snapshot(id, 0, usize::MAX) {
                 if let Some((voters, _)) = decode_snapshot(&bytes) {
-                    base = voters.into_iter().collect();
+                    base = voters;
+                    self.bootstrapped = id.end_offset == 0;
                 }
             }
         }
-        self.voter_sets = vec![(start, base)];
+        self.voter_sets = vec![VoterSetAt::new(start, base)];
         let batches = self.log.read(start, usize::MAX);
         self.note_voters_records(&batches);
     }
@@ -742,15 +816,15 @@ impl<L: ReplicatedLog> RaftNode<L> {
         for b in batches {
             if let BatchKind::Voters { voters } = &b.kind {
                 self.voter_sets
-                    .push((b.base_offset, voters.iter().copied().collect()));
+                    .push(VoterSetAt::new(b.base_offset, voters.clone()));
             }
         }
     }
 
     /// The voter set in force for the record at `offset - 1`.
-    fn voters_before(&self, offset: Offset) -> Vec<NodeId> {
-        let i = self.voter_sets[1..].partition_point(|(o, _)| *o < offset);
-        self.voter_sets[i].1.iter().copied().collect()
+    fn voters_before(&self, offset: Offset) -> Vec<Voter> {
+        let i = self.voter_sets[1..].partition_point(|v| v.from < offset);
+        self.voter_sets[i].voters.clone()
     }
 
     /// Every append goes through here so that a VotersRecord takes effect
@@ -800,10 +874,11 @@ impl<L: ReplicatedLog> RaftNode<L> {
     /// (and the RPC may be answered) once the HW passes it.
     pub fn add_voter(
         &mut self,
-        voter: NodeId,
+        new_voter: Voter,
         now: Millis,
     ) -> Result<(Offset, Vec<Action>), VoterChangeError> {
         self.check_voter_change()?;
+        let voter = new_voter.id;
         if self.voters().contains(&voter) {
             return Err(VoterChangeError::DuplicateVoter);
         }
@@ -820,28 +895,38 @@ impl<L: ReplicatedLog> RaftNode<L> {
         if !caught_up {
             return Err(VoterChangeError::NotCaughtUp);
         }
-        let mut voters = self.voters().clone();
-        voters.insert(voter);
+        let mut voters = self.voter_details().to_vec();
+        voters.push(new_voter);
         Ok(self.append_voters_record(voters, now))
     }
 
     /// RemoveRaftVoter (KIP-853), on the leader: appends a VotersRecord
     /// without `voter`. A leader that removes itself keeps leading until the
     /// record commits, then resigns.
+    ///
+    /// The voter is named by id and directory id, as in Kafka: a replica
+    /// whose metadata directory was replaced has a new directory id and is
+    /// not the voter the set holds. All zeros names a voter whose directory
+    /// id is unknown (a static voter).
     pub fn remove_voter(
         &mut self,
         voter: NodeId,
+        directory_id: [u8; 16],
         now: Millis,
     ) -> Result<(Offset, Vec<Action>), VoterChangeError> {
         self.check_voter_change()?;
-        if !self.voters().contains(&voter) {
+        if !self
+            .voter_details()
+            .iter()
+            .any(|v| v.id == voter && v.directory_id == directory_id)
+        {
             return Err(VoterChangeError::VoterNotFound);
         }
         if self.voters().len() == 1 {
             return Err(VoterChangeError::LastVoter);
         }
-        let mut voters = self.voters().clone();
-        voters.remove(&voter);
+        let mut voters = self.voter_details().to_vec();
+        voters.retain(|v| v.id != voter);
         Ok(self.append_voters_record(voters, now))
     }
 
@@ -865,17 +950,16 @@ impl<L: ReplicatedLog> RaftNode<L> {
 
     fn append_voters_record(
         &mut self,
-        voters: BTreeSet<NodeId>,
+        mut voters: Vec<Voter>,
         now: Millis,
     ) -> (Offset, Vec<Action>) {
+        voters.sort_by_key(|v| v.id);
         let base = self.log.end_offset();
         self.append_batches(vec![Batch {
             base_offset: base,
             epoch: self.epoch,
             record_count: 1,
-            kind: BatchKind::Voters {
-                voters: voters.into_iter().collect(),
-            },
+            kind: BatchKind::Voters { voters },
             payload: Bytes::new(),
         }]);
         self.out.push(Action::Flush);
@@ -1041,7 +1125,7 @@ impl<L: ReplicatedLog> RaftNode<L> {
         // can advance (and commit the old entries) without waiting for a
         // client write.
         let voters: Vec<NodeId> = self.voters().iter().copied().collect();
-        self.append_batches(vec![Batch {
+        let mut batches = vec![Batch {
             base_offset: epoch_start_offset,
             epoch: self.epoch,
             record_count: 1,
@@ -1050,7 +1134,21 @@ impl<L: ReplicatedLog> RaftNode<L> {
                 voters,
             },
             payload: Bytes::new(),
-        }]);
+        }];
+        // The voters of a bootstrap checkpoint, written into the log by the
+        // first leader (see `bootstrapped`).
+        if self.bootstrapped && self.last_voters_record().is_none() {
+            batches.push(Batch {
+                base_offset: epoch_start_offset + 1,
+                epoch: self.epoch,
+                record_count: 1,
+                kind: BatchKind::Voters {
+                    voters: self.voter_details().to_vec(),
+                },
+                payload: Bytes::new(),
+            });
+        }
+        self.append_batches(batches);
         self.out.push(Action::Flush);
         self.send_begin_quorum(now);
         self.leader_update_hw(now);
@@ -1269,6 +1367,8 @@ impl<L: ReplicatedLog> RaftNode<L> {
             Message::VoteRequest(VoteRequest {
                 cluster_id: self.cfg.cluster_id.clone(),
                 voter_id: to,
+                voter_directory_id: self.directory_of(to),
+                candidate_directory_id: self.cfg.directory_id,
                 candidate_epoch: self.epoch,
                 candidate_id: self.cfg.node_id,
                 last_offset_epoch,
@@ -1343,6 +1443,15 @@ impl<L: ReplicatedLog> RaftNode<L> {
         // check keeps out a removed replica whose log lacks its removal.
         if r.voter_id != self.cfg.node_id {
             respond(self, ErrorCode::INCONSISTENT_VOTER_SET, false);
+            return;
+        }
+        // Addressed to the voter whose directory this replica no longer
+        // has: it must not vote in that voter's place.
+        // The same when our own set holds our id with another directory.
+        if !same_directory(r.voter_directory_id, self.cfg.directory_id)
+            || (self.voters().contains(&self.cfg.node_id) && !self.is_voter())
+        {
+            respond(self, ErrorCode::INVALID_VOTER_KEY, false);
             return;
         }
         if r.candidate_epoch < self.epoch {
@@ -1477,6 +1586,7 @@ impl<L: ReplicatedLog> RaftNode<L> {
                 Message::BeginQuorumEpochRequest(BeginQuorumEpochRequest {
                     cluster_id: self.cfg.cluster_id.clone(),
                     voter_id: to,
+                    voter_directory_id: self.directory_of(to),
                     leader_id: self.cfg.node_id,
                     leader_epoch: self.epoch,
                 }),
@@ -1503,6 +1613,10 @@ impl<L: ReplicatedLog> RaftNode<L> {
         // The leader is not checked against our voter set, which may lag.
         if r.voter_id != self.cfg.node_id {
             self.quorum_epoch_response(from, ErrorCode::INCONSISTENT_VOTER_SET, true);
+            return;
+        }
+        if !same_directory(r.voter_directory_id, self.cfg.directory_id) {
+            self.quorum_epoch_response(from, ErrorCode::INVALID_VOTER_KEY, true);
             return;
         }
         if r.leader_epoch < self.epoch {
@@ -1665,6 +1779,15 @@ impl<L: ReplicatedLog> RaftNode<L> {
     fn handle_fetch_request(&mut self, from: NodeId, r: FetchRequest, now: Millis, may_park: bool) {
         if let Err(e) = self.check_fetch_epoch(r.current_leader_epoch) {
             let resp = self.fetch_error(e);
+            self.send_reply(from, Message::FetchResponse(resp));
+            return;
+        }
+        // A replica with a voter's id but not its directory (its disk was
+        // replaced) must not be counted as that voter. It is refused until
+        // the old voter key is removed; it then fetches as an observer and
+        // can be added under its new key.
+        if self.voters().contains(&from) && !self.is_voter_key(from, r.replica_directory_id) {
+            let resp = self.fetch_error(ErrorCode::INVALID_VOTER_KEY);
             self.send_reply(from, Message::FetchResponse(resp));
             return;
         }
@@ -1847,17 +1970,19 @@ impl<L: ReplicatedLog> RaftNode<L> {
         match self.role {
             Role::Follower { .. } => self.leader,
             Role::Unattached { .. } if !self.can_stand() => {
-                let n = self.voters().len();
-                if n == 0 {
-                    None
+                // Observers know no leader yet: ask the bootstrap servers
+                // (or, without them, the voters) in turn (the index moves
+                // with each failed fetch's backoff), and the one that
+                // answers names the leader.
+                let ask: Vec<NodeId> = if self.cfg.bootstrap_servers.is_empty() {
+                    self.voters().iter().copied().collect()
                 } else {
-                    // Observers know no leader yet: ask the voters in turn
-                    // (the index moves with each failed fetch's backoff),
-                    // and the one that answers names the leader.
-                    let idx =
-                        (self.log.end_offset() as usize + self.fetcher.not_before as usize) % n;
-                    self.voters().iter().nth(idx).copied()
-                }
+                    self.cfg.bootstrap_servers.clone()
+                };
+                let n = ask.len();
+                (n > 0).then(|| {
+                    ask[(self.log.end_offset() as usize + self.fetcher.not_before as usize) % n]
+                })
             }
             _ => None,
         }
@@ -1894,6 +2019,7 @@ impl<L: ReplicatedLog> RaftNode<L> {
         let msg = Message::FetchRequest(FetchRequest {
             cluster_id: self.cfg.cluster_id.clone(),
             replica_id: self.cfg.node_id,
+            replica_directory_id: self.cfg.directory_id,
             current_leader_epoch: self.epoch,
             fetch_offset: end,
             last_fetched_epoch,
@@ -1949,7 +2075,7 @@ impl<L: ReplicatedLog> RaftNode<L> {
                 self.log.truncate_to(target);
                 let end = self.log.end_offset();
                 self.voter_sets
-                    .truncate(1 + self.voter_sets[1..].partition_point(|(o, _)| *o < end));
+                    .truncate(1 + self.voter_sets[1..].partition_point(|v| v.from < end));
                 // Committed entries are never truncated: the simulation's
                 // injected bugs trip this first.
                 assert!(

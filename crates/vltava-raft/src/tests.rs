@@ -75,6 +75,8 @@ fn vote_request(
     Message::VoteRequest(VoteRequest {
         cluster_id: CLUSTER.into(),
         voter_id: to,
+        voter_directory_id: [0; 16],
+        candidate_directory_id: [0; 16],
         candidate_epoch: epoch,
         candidate_id: candidate,
         last_offset_epoch: last_epoch,
@@ -102,9 +104,20 @@ fn granted(pre_vote: bool, epoch: Epoch) -> Message {
 }
 
 fn fetch(from: NodeId, epoch: Epoch, offset: Offset, last_epoch: Epoch) -> Message {
+    fetch_with_dir(from, [0; 16], epoch, offset, last_epoch)
+}
+
+fn fetch_with_dir(
+    from: NodeId,
+    directory_id: [u8; 16],
+    epoch: Epoch,
+    offset: Offset,
+    last_epoch: Epoch,
+) -> Message {
     Message::FetchRequest(FetchRequest {
         cluster_id: CLUSTER.into(),
         replica_id: from,
+        replica_directory_id: directory_id,
         current_leader_epoch: epoch,
         fetch_offset: offset,
         last_fetched_epoch: last_epoch,
@@ -234,6 +247,7 @@ fn stale_epochs_are_fenced() {
         Message::BeginQuorumEpochRequest(BeginQuorumEpochRequest {
             cluster_id: CLUSTER.into(),
             voter_id: 2,
+            voter_directory_id: [0; 16],
             leader_id: 1,
             leader_epoch: 3,
         }),
@@ -321,6 +335,7 @@ fn follower_that_hears_its_leader_refuses_pre_votes() {
         Message::BeginQuorumEpochRequest(BeginQuorumEpochRequest {
             cluster_id: CLUSTER.into(),
             voter_id: 2,
+            voter_directory_id: [0; 16],
             leader_id: 1,
             leader_epoch: 3,
         }),
@@ -557,7 +572,7 @@ fn lagging_follower_catches_up_through_fetch_snapshot() {
     let mut rounds = 0;
     while f.log().start_offset() < 4 {
         rounds += 1;
-        assert!(rounds < 20);
+        assert!(rounds < 60);
         let (_, resp) = last(&l.on_message(2, cid, msg.clone(), t));
         if let Message::FetchResponse(r) = &resp {
             assert_eq!(r.snapshot_id, Some(id));
@@ -573,7 +588,7 @@ fn lagging_follower_catches_up_through_fetch_snapshot() {
     // The state machine puts the voter set in front of the content, as
     // Kafka's snapshots carry a VotersRecord.
     let (voters, content) = decode_snapshot(f.log().snapshot_data(id).unwrap()).unwrap();
-    assert_eq!(voters, vec![1, 2, 3]);
+    assert_eq!(voters, ids_only(&[1, 2, 3]));
     assert_eq!(content, Bytes::from_static(b"SNAPSHOT"));
     assert_eq!(f.high_watermark(), 4);
     // It then continues with a Fetch from the snapshot's end.
@@ -735,33 +750,37 @@ fn voters_of(n: &RaftNode<MemLog>) -> Vec<NodeId> {
     n.voters().iter().copied().collect()
 }
 
+fn ids_only(ids: &[NodeId]) -> Vec<Voter> {
+    ids.iter().map(|&id| Voter::id_only(id)).collect()
+}
+
 #[test]
 fn add_voter_takes_effect_when_appended_and_one_change_at_a_time() {
     let mut l = committed_leader();
     // Observer 9 has not fetched: not caught up.
     assert_eq!(
-        l.add_voter(9, 2).unwrap_err(),
+        l.add_voter(Voter::id_only(9), 2).unwrap_err(),
         VoterChangeError::NotCaughtUp
     );
     l.on_message(9, 0, fetch(9, 1, 1, 1), 3);
     assert_eq!(
-        l.add_voter(2, 3).unwrap_err(),
+        l.add_voter(Voter::id_only(2), 3).unwrap_err(),
         VoterChangeError::DuplicateVoter
     );
     assert_eq!(
-        l.remove_voter(9, 3).unwrap_err(),
+        l.remove_voter(9, [0; 16], 3).unwrap_err(),
         VoterChangeError::VoterNotFound
     );
-    let (offset, actions) = l.add_voter(9, 4).unwrap();
+    let (offset, actions) = l.add_voter(Voter::id_only(9), 4).unwrap();
     assert_eq!(offset, 1);
     assert!(actions.contains(&Action::Flush));
     assert_eq!(voters_of(&l), vec![1, 2, 3, 9], "in force once appended");
     assert!(
-        matches!(l.log().read(1, 1)[0].kind, BatchKind::Voters { ref voters } if voters == &[1, 2, 3, 9])
+        matches!(l.log().read(1, 1)[0].kind, BatchKind::Voters { ref voters } if voters == &ids_only(&[1, 2, 3, 9]))
     );
     // A second change waits for the first to commit.
     assert_eq!(
-        l.remove_voter(3, 5).unwrap_err(),
+        l.remove_voter(3, [0; 16], 5).unwrap_err(),
         VoterChangeError::ChangeInProgress
     );
     // The new set's majority is 3 of 4: leader + node 2 no longer commit.
@@ -776,7 +795,7 @@ fn add_voter_takes_effect_when_appended_and_one_change_at_a_time() {
         ErrorCode::REQUEST_TIMED_OUT
     );
     // Now the next change is allowed.
-    assert!(l.remove_voter(3, 9).is_ok());
+    assert!(l.remove_voter(3, [0; 16], 9).is_ok());
     assert_eq!(voters_of(&l), vec![1, 2, 9]);
 }
 
@@ -785,7 +804,7 @@ fn no_voter_change_before_the_leader_commits_in_its_epoch() {
     let mut l = elect_leader(MemLog::new(), 1);
     l.on_message(9, 0, fetch(9, 1, 0, 0), 1);
     assert_eq!(
-        l.add_voter(9, 2).unwrap_err(),
+        l.add_voter(Voter::id_only(9), 2).unwrap_err(),
         VoterChangeError::ChangeInProgress
     );
     let f = node(2, &[1, 2, 3], MemLog::new(), QuorumStateData::default());
@@ -802,7 +821,9 @@ fn follower_voter_set_follows_its_log_and_reverts_on_truncation() {
         base_offset: 2,
         epoch: 2,
         record_count: 1,
-        kind: BatchKind::Voters { voters: vec![1, 2] },
+        kind: BatchKind::Voters {
+            voters: ids_only(&[1, 2]),
+        },
         payload: Bytes::new(),
     }]);
     flog.flush();
@@ -826,7 +847,7 @@ fn follower_voter_set_follows_its_log_and_reverts_on_truncation() {
 #[test]
 fn leader_that_removes_itself_resigns_once_the_change_commits() {
     let mut l = committed_leader();
-    l.remove_voter(1, 2).unwrap();
+    l.remove_voter(1, [0; 16], 2).unwrap();
     assert!(l.is_leader(), "it leads until the change commits");
     let end = l.log_mut().flush();
     l.on_flushed(end, 3);
@@ -853,7 +874,7 @@ fn leader_that_removes_itself_resigns_once_the_change_commits() {
 fn snapshot_carries_the_voter_set() {
     let mut l = committed_leader();
     l.on_message(9, 0, fetch(9, 1, 1, 1), 2);
-    l.add_voter(9, 3).unwrap();
+    l.add_voter(Voter::id_only(9), 3).unwrap();
     let end = l.log_mut().flush();
     l.on_flushed(end, 4);
     l.on_message(2, 0, fetch(2, 1, 2, 1), 5);
@@ -861,7 +882,7 @@ fn snapshot_carries_the_voter_set() {
     assert_eq!(l.high_watermark(), 2);
     let id = l.create_snapshot(2, Bytes::from_static(b"s")).unwrap();
     let (voters, _) = decode_snapshot(l.log().snapshot_data(id).unwrap()).unwrap();
-    assert_eq!(voters, vec![1, 2, 3, 9]);
+    assert_eq!(voters, ids_only(&[1, 2, 3, 9]));
     // A restart from the snapshot alone knows the set.
     let n = node(1, &[1, 2, 3], l.log().crash(), l.quorum_state().clone());
     assert_eq!(n.log().start_offset(), 2);
@@ -897,7 +918,7 @@ fn follower_with_a_longer_log_of_older_epochs_installs_the_leaders_snapshot() {
             end_offset: 4,
             epoch: 2,
         },
-        encode_snapshot(&[1, 2, 3], b"s"),
+        encode_snapshot(&ids_only(&[1, 2, 3]), b"s"),
     );
     let mut l = elect_leader(llog, 3);
     // The follower has six records of epoch 1: longer than the snapshot,
@@ -934,7 +955,9 @@ fn removed_by_uncommitted_change() -> MemLog {
         base_offset: 1,
         epoch: 1,
         record_count: 1,
-        kind: BatchKind::Voters { voters: vec![1] },
+        kind: BatchKind::Voters {
+            voters: ids_only(&[1]),
+        },
         payload: Bytes::new(),
     }]);
     log.flush();
@@ -979,4 +1002,195 @@ fn replica_removed_by_an_uncommitted_change_may_stand_and_counts_the_new_set() {
     n.on_message(1, 0, fetch(1, 2, 3, 2), t + 1);
     assert_eq!(n.high_watermark(), 3);
     assert_eq!(n.role(), RoleKind::Resigned);
+}
+
+fn controller(id: NodeId) -> Voter {
+    Voter {
+        id,
+        directory_id: [id as u8; 16],
+        endpoints: vec![Endpoint {
+            name: "CONTROLLER".into(),
+            host: format!("c{id}"),
+            port: 9093,
+        }],
+    }
+}
+
+/// A log holding only a bootstrap checkpoint (what `storage format
+/// --standalone` or `--initial-controllers` writes) naming `voters`.
+fn bootstrapped_log(voters: &[Voter]) -> MemLog {
+    let mut log = MemLog::new();
+    log.store_snapshot(
+        SnapshotId {
+            end_offset: 0,
+            epoch: 0,
+        },
+        encode_snapshot(voters, b""),
+    );
+    log
+}
+
+#[test]
+fn bootstrap_checkpoint_names_the_voters_and_the_first_leader_logs_them() {
+    // No static voters: the set comes from the checkpoint alone.
+    let mut n = node(
+        1,
+        &[],
+        bootstrapped_log(&[controller(1)]),
+        QuorumStateData::default(),
+    );
+    assert_eq!(voters_of(&n), vec![1]);
+    n.tick(0);
+    assert!(n.is_leader(), "a quorum of one elects itself");
+    let batches = n.log().read(0, usize::MAX);
+    assert!(matches!(batches[0].kind, BatchKind::LeaderChange { .. }));
+    assert!(
+        matches!(&batches[1].kind, BatchKind::Voters { voters } if voters == &[controller(1)]),
+        "the checkpoint's voters, endpoints and all, go into the log: {:?}",
+        batches[1].kind
+    );
+    // Written once: a later leader of the same log writes no second one.
+    let end = n.log_mut().flush();
+    n.on_flushed(end, 1);
+    assert_eq!(n.high_watermark(), 2);
+    n.resign(2);
+    let mut log = n.log().crash();
+    log.flush();
+    let mut again = node(1, &[], log, n.quorum_state().clone());
+    again.tick(10_000);
+    again.tick(20_000);
+    assert!(again.is_leader());
+    let voter_records = again
+        .log()
+        .read(0, usize::MAX)
+        .iter()
+        .filter(|b| matches!(b.kind, BatchKind::Voters { .. }))
+        .count();
+    assert_eq!(voter_records, 1);
+    assert_eq!(again.voter_details(), &[controller(1)]);
+}
+
+#[test]
+fn an_observer_without_a_checkpoint_learns_the_voters_from_the_log() {
+    let mut l = node(
+        1,
+        &[],
+        bootstrapped_log(&[controller(1)]),
+        QuorumStateData::default(),
+    );
+    l.tick(0);
+    let end = l.log_mut().flush();
+    l.on_flushed(end, 0);
+    // Node 5 was formatted with no initial controllers: it knows no voter,
+    // only a bootstrap server (-2, which is node 1's address).
+    let mut c = cfg(5, &[]);
+    c.bootstrap_servers = vec![-2];
+    let mut o = RaftNode::new(c, MemLog::new(), QuorumStateData::default(), 0);
+    assert!(o.voters().is_empty());
+    let mut t = 1;
+    let mut actions = Vec::new();
+    for _ in 0..10 {
+        t += 1000;
+        actions.extend(o.tick(t));
+        let Some((to, cid, request)) = sends_with_ids(&actions).into_iter().next() else {
+            continue;
+        };
+        assert!(to == -2 || to == 1, "fetched from {to}");
+        let answer = fetch_answer(&l.on_message(5, 0, request, t));
+        actions = o.on_message(to, cid, Message::FetchResponse(answer), t);
+        let end = o.log_mut().flush();
+        actions.extend(o.on_flushed(end, t));
+        if o.log().end_offset() >= 2 {
+            break;
+        }
+    }
+    assert_eq!(
+        o.leader(),
+        Some(1),
+        "the bootstrap server's answer named the leader"
+    );
+    assert_eq!(voters_of(&o), vec![1]);
+    assert_eq!(o.voter_details(), &[controller(1)]);
+}
+
+#[test]
+fn voters_keep_their_details_and_are_removed_by_id_and_directory() {
+    let mut l = committed_leader();
+    l.on_message(9, 0, fetch(9, 1, 1, 1), 2);
+    l.add_voter(controller(9), 3).unwrap();
+    let end = l.log_mut().flush();
+    l.on_flushed(end, 4);
+    l.on_message(2, 0, fetch(2, 1, 2, 1), 5);
+    l.on_message(9, 0, fetch(9, 1, 2, 1), 5);
+    assert_eq!(l.high_watermark(), 2);
+    let mut expected = ids_only(&[1, 2, 3]);
+    expected.push(controller(9));
+    assert_eq!(l.voter_details(), &expected[..]);
+    // A replica with another directory (a wiped disk) is not the voter.
+    assert_eq!(
+        l.remove_voter(9, [0; 16], 6).unwrap_err(),
+        VoterChangeError::VoterNotFound
+    );
+    l.remove_voter(9, controller(9).directory_id, 6).unwrap();
+    assert_eq!(voters_of(&l), vec![1, 2, 3]);
+}
+
+#[test]
+fn a_voter_whose_disk_was_replaced_is_not_that_voter() {
+    // Voters 1, 2 and 3 with directories 1, 2, 3 from a bootstrap checkpoint.
+    let voters = [controller(1), controller(2), controller(3)];
+    let mut c = cfg(1, &[]);
+    c.directory_id = [1; 16];
+    let mut l = RaftNode::new(c, bootstrapped_log(&voters), QuorumStateData::default(), 0);
+    let t = l.next_deadline();
+    l.tick(t);
+    l.on_message(2, 0, granted(true, 0), t);
+    l.on_message(2, 0, granted(false, 1), t);
+    assert!(l.is_leader());
+    let end = l.log_mut().flush();
+    l.on_flushed(end, t);
+
+    // Node 2 comes back from a new, empty disk: directory 22.
+    let mut c = cfg(2, &[]);
+    c.directory_id = [22; 16];
+    let mut wiped = RaftNode::new(c, bootstrapped_log(&voters), QuorumStateData::default(), 0);
+    assert_eq!(voters_of(&wiped), vec![1, 2, 3]);
+    // It does not stand ...
+    for now in [10_000, 20_000, 30_000] {
+        wiped.tick(now);
+        assert!(
+            !matches!(wiped.role(), RoleKind::Prospective | RoleKind::Candidate),
+            "a replaced disk stood for election"
+        );
+    }
+    // ... refuses to vote in voter 2's place, even asked without a directory ...
+    let mut ask = vote_request(3, 2, 5, 0, 0, false);
+    let answer = vote_answer(&wiped.on_message(3, 0, ask.clone(), 40_000));
+    assert!(!answer.vote_granted);
+    assert_eq!(answer.partition_error_code, ErrorCode::INVALID_VOTER_KEY);
+    // ... and an intact voter refuses a request for another directory.
+    let mut c = cfg(3, &[]);
+    c.directory_id = [3; 16];
+    let mut three = RaftNode::new(c, bootstrapped_log(&voters), QuorumStateData::default(), 0);
+    if let Message::VoteRequest(r) = &mut ask {
+        r.voter_id = 3;
+        r.voter_directory_id = [33; 16];
+    }
+    let answer = vote_answer(&three.on_message(1, 0, ask, 0));
+    assert_eq!(answer.partition_error_code, ErrorCode::INVALID_VOTER_KEY);
+
+    // The leader does not count its fetches as voter 2's: with node 3
+    // silent, nothing new commits.
+    let hw = l.high_watermark();
+    let (last, _, actions) = l.propose(Bytes::from_static(b"x"), 1, t + 1).unwrap();
+    drop(actions);
+    let end = l.log_mut().flush();
+    l.on_flushed(end, t + 1);
+    let answer =
+        fetch_answer(&l.on_message(2, 0, fetch_with_dir(2, [22; 16], 1, last + 1, 1), t + 2));
+    assert_eq!(answer.partition_error_code, ErrorCode::INVALID_VOTER_KEY);
+    assert_eq!(l.high_watermark(), hw);
+    // Voter 2 with its own directory does count.
+    l.on_message(2, 0, fetch_with_dir(2, [2; 16], 1, last + 1, 1), t + 3);
+    assert_eq!(l.high_watermark(), last + 1);
 }

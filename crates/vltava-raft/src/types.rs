@@ -30,9 +30,49 @@ pub enum BatchKind {
     /// It takes effect when appended, committed or not, and is undone if
     /// the batch is truncated away.
     Voters {
-        /// The voters' replica ids.
-        voters: Vec<NodeId>,
+        /// The voters, by replica id.
+        voters: Vec<Voter>,
     },
+}
+
+/// A listener a voter takes KRaft requests on, as a VotersRecord and
+/// AddRaftVoter name it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Endpoint {
+    /// The listener's name (`CONTROLLER`, ...).
+    pub name: String,
+    /// Host name or address.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+}
+
+/// A voter as KIP-853 names it: the replica id, the directory id of its
+/// metadata log (all zero when unknown, as for voters from
+/// `controller.quorum.voters`), and its endpoints. Consensus reads only the
+/// id; the rest travels with the voter set through the log and snapshots,
+/// so that every replica learns from the log how to reach every voter, and
+/// a voter whose disk was wiped (a new directory id) is not taken for the
+/// old one.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Voter {
+    /// The replica id (`node.id`).
+    pub id: NodeId,
+    /// The metadata log directory's `directory.id`, zero if unknown.
+    pub directory_id: [u8; 16],
+    /// Where it takes requests; may be empty for static voters.
+    pub endpoints: Vec<Endpoint>,
+}
+
+impl Voter {
+    /// A voter known by its id alone (a static voter).
+    pub fn id_only(id: NodeId) -> Voter {
+        Voter {
+            id,
+            directory_id: [0; 16],
+            endpoints: Vec::new(),
+        }
+    }
 }
 
 /// One batch of the log: `record_count` consecutive offsets written in one
@@ -123,6 +163,10 @@ pub enum ErrorCode {
     DUPLICATE_VOTER,
     /// RemoveRaftVoter of a replica that does not vote.
     VOTER_NOT_FOUND,
+    /// The request names a voter by a directory id that is not the
+    /// receiver's, or comes from a replica whose directory id is not the
+    /// voter's of that id (a voter whose disk was replaced).
+    INVALID_VOTER_KEY,
 }
 
 impl ErrorCode {
@@ -142,6 +186,7 @@ impl ErrorCode {
             ErrorCode::REQUEST_TIMED_OUT => 7,
             ErrorCode::DUPLICATE_VOTER => 126,
             ErrorCode::VOTER_NOT_FOUND => 127,
+            ErrorCode::INVALID_VOTER_KEY => 125,
         }
     }
 }

@@ -40,7 +40,11 @@ fn batch_hash(b: &Batch) -> u64 {
         BatchKind::LeaderChange { leader_id, .. } => h = mix(h, 0x1EAD_0000 + *leader_id as u64),
         BatchKind::Voters { voters } => {
             for v in voters {
-                h = mix(h, 0x7073_0000 + *v as u64);
+                h = mix(h, 0x7073_0000 + v.id as u64);
+                h = mix(
+                    h,
+                    u64::from_le_bytes(v.directory_id[..8].try_into().unwrap()),
+                );
             }
         }
     }
@@ -245,6 +249,9 @@ impl Sim {
     fn config(&self, id: NodeId, incarnation: u64) -> Config {
         let mut cfg = Config::new(id, CLUSTER, self.voters.iter().copied());
         cfg.random_seed = node_seed(self.seed, id, incarnation);
+        // The directory id voter changes add this node under (see the
+        // reconfiguration step): its voter key checks run under faults.
+        cfg.directory_id = [id as u8 + 1; 16];
         cfg.snapshot_chunk_bytes = 7; // several chunks per snapshot
         cfg.fetch_max_bytes = self.fetch_max_bytes;
         cfg.bugs = self.bugs;
@@ -618,11 +625,30 @@ impl Sim {
                         let add = !outside.is_empty() && (voters.len() < 2 || self.rng.chance(0.6));
                         let res = if add {
                             let v = outside[self.rng.range(0, outside.len() as u64) as usize];
-                            self.slot(l).node.as_mut().unwrap().add_voter(v, now)
+                            // A directory id and an endpoint of its own, so
+                            // that the details ride through the log and
+                            // snapshots under the checks too.
+                            let voter = Voter {
+                                id: v,
+                                directory_id: [v as u8 + 1; 16],
+                                endpoints: vec![Endpoint {
+                                    name: "CONTROLLER".into(),
+                                    host: format!("node{v}"),
+                                    port: 9093,
+                                }],
+                            };
+                            self.slot(l).node.as_mut().unwrap().add_voter(voter, now)
                         } else {
                             let members: Vec<NodeId> = voters.iter().copied().collect();
                             let v = members[self.rng.range(0, members.len() as u64) as usize];
-                            self.slot(l).node.as_mut().unwrap().remove_voter(v, now)
+                            let node = self.slot(l).node.as_mut().unwrap();
+                            let dir = node
+                                .voter_details()
+                                .iter()
+                                .find(|d| d.id == v)
+                                .expect("a voter has details")
+                                .directory_id;
+                            node.remove_voter(v, dir, now)
                         };
                         if let Ok((_, actions)) = res {
                             self.voter_changes += 1;

@@ -3,10 +3,11 @@
 //! a VotersRecord and answers once that record commits. Other nodes answer
 //! NOT_LEADER_OR_FOLLOWER naming the leader.
 //!
-//! What Vltava's quorum does not track: voter directory ids (the request's
-//! `VoterDirectoryId` is accepted and ignored, so a voter is its node id
-//! alone) and endpoints in the log (the new voter's address reaches this
-//! leader's driver only; see `Quorum::add_voter`).
+//! A voter is its node id and directory id, as in Kafka: the new voter's
+//! directory id and every listener it names go into the VotersRecord, so
+//! each replica learns from the log where it is reached, and RemoveRaftVoter
+//! must name the directory id the voter was added with (all zeros for a
+//! static voter from `controller.quorum.voters`).
 
 use std::time::Duration;
 
@@ -15,7 +16,7 @@ use vltava_protocol::messages::{
 };
 use vltava_protocol::{ErrorCode, ResponseBody};
 use vltava_quorum::driver::QuorumError;
-use vltava_raft::VoterChangeError;
+use vltava_raft::{Endpoint, Voter, VoterChangeError};
 
 use crate::broker::Broker;
 
@@ -81,16 +82,6 @@ fn wrong_cluster(broker: &Broker, cluster_id: &Option<String>) -> Option<String>
     }
 }
 
-/// Joins a listener's host and port the way `controller.quorum.voters`
-/// entries are joined, so the driver dials both the same way.
-fn address(host: &str, port: u16) -> String {
-    if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    }
-}
-
 pub async fn add_raft_voter(broker: &Broker, r: AddRaftVoterRequest) -> ResponseBody {
     let answer = |code: ErrorCode, message: Option<String>| {
         ResponseBody::AddRaftVoter(AddRaftVoterResponse {
@@ -108,15 +99,17 @@ pub async fn add_raft_voter(broker: &Broker, r: AddRaftVoterRequest) -> Response
             Some(format!("{} is not a node id", r.voter_id)),
         );
     }
-    // Every Vltava node serves the KRaft RPCs on the one listener it has,
-    // so the first endpoint given is where the new voter is reached.
-    let Some(listener) = r.listeners.first() else {
+    if r.listeners.is_empty() {
         return answer(
             ErrorCode::INVALID_REQUEST,
             Some("the new voter needs at least one listener endpoint".to_string()),
         );
-    };
-    if listener.host.is_empty() || listener.port == 0 {
+    }
+    if let Some(listener) = r
+        .listeners
+        .iter()
+        .find(|l| l.host.is_empty() || l.port == 0)
+    {
         return answer(
             ErrorCode::INVALID_REQUEST,
             Some(format!(
@@ -125,10 +118,20 @@ pub async fn add_raft_voter(broker: &Broker, r: AddRaftVoterRequest) -> Response
             )),
         );
     }
-    let change = broker
-        .controller
-        .quorum()
-        .add_voter(r.voter_id, address(&listener.host, listener.port));
+    let voter = Voter {
+        id: r.voter_id,
+        directory_id: r.voter_directory_id.0,
+        endpoints: r
+            .listeners
+            .iter()
+            .map(|l| Endpoint {
+                name: l.name.to_ascii_uppercase(),
+                host: l.host.clone(),
+                port: l.port,
+            })
+            .collect(),
+    };
+    let change = broker.controller.quorum().add_voter(voter);
     match tokio::time::timeout(timeout_of(r.timeout_ms), change).await {
         Ok(Ok(_)) => answer(ErrorCode::NONE, None),
         Ok(Err(e)) => {
@@ -158,7 +161,10 @@ pub async fn remove_raft_voter(broker: &Broker, r: RemoveRaftVoterRequest) -> Re
     }
     // The request has no timeout field; a bound keeps a stalled quorum
     // from holding the connection forever.
-    let change = broker.controller.quorum().remove_voter(r.voter_id);
+    let change = broker
+        .controller
+        .quorum()
+        .remove_voter(r.voter_id, r.voter_directory_id.0);
     match tokio::time::timeout(DEFAULT_TIMEOUT, change).await {
         Ok(Ok(_)) => answer(ErrorCode::NONE, None),
         Ok(Err(e)) => {
@@ -219,10 +225,7 @@ mod tests {
     }
 
     #[test]
-    fn addresses_and_timeouts() {
-        assert_eq!(address("127.0.0.1", 9092), "127.0.0.1:9092");
-        assert_eq!(address("::1", 9092), "[::1]:9092");
-        assert_eq!(address("[::1]", 9092), "[::1]:9092");
+    fn timeouts() {
         assert_eq!(timeout_of(0), DEFAULT_TIMEOUT);
         assert_eq!(timeout_of(-1), DEFAULT_TIMEOUT);
         assert_eq!(timeout_of(1500), Duration::from_millis(1500));

@@ -57,7 +57,7 @@ impl OutboundSecurity {
     /// the broker role (only brokers use the inter-broker listener).
     pub fn from_config(config: &BrokerConfig, broker: bool) -> Result<OutboundSecurity, String> {
         let inter_broker_name = config.inter_broker_listener_name().to_ascii_uppercase();
-        if config.controller_quorum_voters().is_empty() {
+        if !crate::broker::is_multi_node(config) {
             // A single node (a quorum of itself) dials no other node, so
             // there is nothing to check or make.
             return Ok(OutboundSecurity {

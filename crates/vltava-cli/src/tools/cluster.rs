@@ -54,8 +54,10 @@ pub enum ClusterCommand {
         /// Name of that listener.
         #[arg(long, default_value = "CONTROLLER")]
         listener: String,
-        /// The node's metadata directory id (Kafka's base64 form); Vltava's
-        /// quorum does not check it.
+        /// The node's metadata directory id (Kafka's base64 form: the
+        /// `directory.id` in its metadata directory's meta.properties),
+        /// kept with the voter so that a node whose disk was replaced is
+        /// not taken for it.
         #[arg(long, value_parser = parse_directory_id)]
         directory_id: Option<Uuid>,
     },
@@ -66,8 +68,8 @@ pub enum ClusterCommand {
         /// The node id.
         #[arg(long, value_parser = clap::value_parser!(i32).range(0..))]
         id: i32,
-        /// The node's metadata directory id (Kafka's base64 form); Vltava's
-        /// quorum does not check it.
+        /// The voter's directory id (Kafka's base64 form); by default the
+        /// one the quorum lists for it.
         #[arg(long, value_parser = parse_directory_id)]
         directory_id: Option<Uuid>,
     },
@@ -361,9 +363,19 @@ pub async fn run(args: ClusterArgs) -> Result<(), ToolError> {
             }
         }
         Some(ClusterCommand::RemoveVoter { id, directory_id }) => {
-            client
-                .remove_raft_voter(id, directory_id.unwrap_or(Uuid::ZERO))
-                .await?;
+            // The quorum names a voter by id and directory id; without
+            // --directory-id, the one the quorum lists for this voter.
+            let directory_id = match directory_id {
+                Some(d) => d,
+                None => client
+                    .describe_quorum()
+                    .await?
+                    .voters
+                    .iter()
+                    .find(|v| v.replica_id == id)
+                    .map_or(Uuid::ZERO, |v| v.directory_id),
+            };
+            client.remove_raft_voter(id, directory_id).await?;
             if json {
                 print_json(&json!({"voter": id, "removed": true}))
             } else {
