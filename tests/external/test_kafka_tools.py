@@ -29,13 +29,16 @@ up JAVA_TOOL_OPTIONS" line this prints is dropped.
 import json
 import os
 import re
+import shutil
+import socket
 import subprocess
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
-from conftest import REPO
+from conftest import BIN, BROKER_BUGS, REPO, free_port
 
 KAFKA_SH = REPO / "tests" / "reference" / "kafka" / "kafka.sh"
 
@@ -679,6 +682,213 @@ def test_metadata_quorum(tools):
     assert 'CurrentVoters:          [{"id": 1, "endpoints": ["CONTROLLER://<host:port>"]}]' in r.out
     r = tools.same("metadata-quorum", "--bootstrap-server", B, "describe", "--replication", norm=norm)
     assert r.lines()[1].split("\t")[-2] == "Leader"
+
+
+class QuorumNode:
+    """One `vltava server` of a dynamic (KIP-853) metadata quorum, started
+    from its own properties file: what conftest's Broker cannot express
+    (a config file, storage formatted beforehand)."""
+
+    def __init__(self, node_id, port, config, data_dir):
+        self.id, self.port, self.config, self.data_dir = node_id, port, config, data_dir
+        self.log_path = data_dir.parent / f"node-{node_id}.log"
+        self.proc = None
+
+    @property
+    def bootstrap(self):
+        return f"127.0.0.1:{self.port}"
+
+    def format(self, cluster_id, flag):
+        p = subprocess.run([str(BIN), "storage", "format", "--cluster-id", cluster_id, "--config",
+                            str(self.config), "--data-dir", str(self.data_dir), flag],
+                           capture_output=True, text=True, timeout=30)
+        assert p.returncode == 0, f"format node {self.id}: {p.stdout}\n{p.stderr}"
+
+    def directory_id(self):
+        props = dict(l.split("=", 1) for l in (self.data_dir / "meta.properties").read_text().splitlines()
+                     if "=" in l and not l.startswith("#"))
+        return props["directory.id"]
+
+    def start(self):
+        env = dict(os.environ, RUST_LOG="info", NO_COLOR="1")
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen([str(BIN), "server", "--config", str(self.config),
+                                          "--data-dir", str(self.data_dir)],
+                                         stdout=log, stderr=subprocess.STDOUT, env=env)
+        deadline = time.monotonic() + 20
+        while True:
+            assert self.proc.poll() is None, f"node {self.id} exited:\n{self.log_tail()}"
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return
+            except OSError:
+                assert time.monotonic() < deadline, f"node {self.id} does not listen:\n{self.log_tail()}"
+                time.sleep(0.05)
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_tail(self, n=30):
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+        except FileNotFoundError:
+            return ""
+
+    def stop(self):
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+        keep = os.environ.get("VLTAVA_KEEP_LOGS")
+        if keep and self.log_path.exists():
+            Path(keep).mkdir(parents=True, exist_ok=True)
+            shutil.copy(self.log_path, Path(keep) / f"quorum-node-{self.id}-{self.port}.log")
+
+
+def test_metadata_quorum_add_and_remove_controller(kafka, tmp_path):
+    """kafka-metadata-quorum managing the voters of a Vltava dynamic quorum
+    (KIP-853): node 1 formatted --standalone (the only voter), node 2
+    --no-initial-controllers, both finding the quorum through
+    controller.quorum.bootstrap.servers. `describe --status` shows node 2 as
+    an observer, `add-controller --command-config <node 2's config>` makes it
+    a voter with its directory id and endpoint, `remove-controller` makes it
+    an observer again.
+
+    Kafka's add-controller takes from the config file node.id, the endpoint
+    of the first listener named in controller.listener.names (required) and
+    the directory.id of meta.properties in metadata.log.dir or else the first
+    of log.dirs (required too): node 2's config sets
+    controller.listener.names=PLAINTEXT and log.dirs=<its data directory>,
+    which Vltava runs with unchanged (the data directory is the first log
+    directory; the metadata log stays in <data dir>/metadata). The tool runs
+    with --bootstrap-server: the Admin client sends AddRaftVoter and
+    RemoveRaftVoter to any broker (the least loaded one), so a node that does
+    not lead must relay them to the leader, as Kafka's brokers do.
+    (--bootstrap-controller does not work against Vltava: its listener
+    answers DescribeCluster for controllers with MISMATCHED_ENDPOINT_TYPE.)
+    `kafka` only makes sure the tools are prepared."""
+    cluster_id = subprocess.run([str(BIN), "storage", "random-uuid"], capture_output=True, text=True,
+                                check=True).stdout.strip()
+    ports = [free_port(), free_port()]
+    bootstrap_servers = ",".join(f"127.0.0.1:{p}" for p in ports)
+    nodes = []
+    for node_id, port in zip((1, 2), ports):
+        data_dir = tmp_path / f"node-{node_id}"
+        config = tmp_path / f"node{node_id}.properties"
+        lines = [
+            f"node.id={node_id}",
+            "process.roles=broker,controller",
+            f"listeners=PLAINTEXT://127.0.0.1:{port}",
+            f"controller.quorum.bootstrap.servers={bootstrap_servers}",
+            "controller.quorum.election.timeout.ms=300",
+            "controller.quorum.fetch.timeout.ms=600",
+            "controller.quorum.election.backoff.max.ms=300",
+            "controller.quorum.request.timeout.ms=500",
+            "broker.heartbeat.interval.ms=300",
+            "broker.session.timeout.ms=2000",
+            # No HTTP listener: its default port would be shared.
+            "http.listeners=",
+        ]
+        if node_id == 2:
+            # What Kafka's add-controller reads (see above).
+            lines += ["controller.listener.names=PLAINTEXT", f"log.dirs={data_dir}"]
+        config.write_text("\n".join(lines) + "\n")
+        nodes.append(QuorumNode(node_id, port, config, data_dir))
+    one, two = nodes
+    one.format(cluster_id, "--standalone")
+    two.format(cluster_id, "--no-initial-controllers")
+    dir1, dir2 = one.directory_id(), two.directory_id()
+    voter1 = {"id": 1, "directoryId": dir1, "endpoints": [f"PLAINTEXT://{one.bootstrap}"]}
+    voter2 = {"id": 2, "directoryId": dir2, "endpoints": [f"PLAINTEXT://{two.bootstrap}"]}
+
+    def quorum(*args, bootstrap=one.bootstrap):
+        p = subprocess.run([str(KAFKA_SH), "run", TOOL["metadata-quorum"], "--bootstrap-server", bootstrap,
+                            *args], capture_output=True, text=True, env=TOOL_ENV, timeout=60)
+        return p.returncode, p.stdout + p.stderr
+
+    def status(bootstrap=one.bootstrap):
+        rc, out = quorum("describe", "--status", bootstrap=bootstrap)
+        assert rc == 0, out
+        fields = dict(re.findall(r"(?m)^(\w+): +(.*)$", out))
+        return {"leader": int(fields["LeaderId"]), "voters": json.loads(fields["CurrentVoters"]),
+                "observers": json.loads(fields["CurrentObservers"]), "out": out}
+
+    def status_until(what, ok, timeout=20):
+        deadline = time.monotonic() + timeout
+        while True:
+            s = status()
+            if ok(s):
+                return s
+            assert time.monotonic() < deadline, f"{what}:\n{s['out']}"
+            time.sleep(0.5)
+
+    try:
+        for node in nodes:
+            node.start()
+        # Node 1 votes alone; node 2 fetches as an observer once it has found
+        # the leader through the bootstrap servers.
+        s = status_until("node 2 as an observer",
+                         lambda s: 2 in [o["id"] for o in s["observers"]])
+        assert s["leader"] == 1
+        assert s["voters"] == [voter1]
+        # Either node's address serves as the bootstrap server.
+        assert status(two.bootstrap)["voters"] == [voter1]
+
+        # Refused (REQUEST_TIMED_OUT) until node 2 has caught up.
+        add = ["--command-config", str(two.config), "add-controller"]
+        deadline = time.monotonic() + 30
+        while True:
+            rc, out = quorum(*add)
+            if rc == 0 or "org.apache.kafka.common.errors.TimeoutException" not in out:
+                break
+            assert time.monotonic() < deadline, out
+            time.sleep(0.5)
+        assert rc == 0, out
+        assert f"Added controller 2 with directory id {dir2} and endpoints: PLAINTEXT://{two.bootstrap}" in out
+        s = status()
+        assert s["leader"] == 1
+        assert s["voters"] == [voter1, voter2], s["out"]
+        assert 2 not in [o["id"] for o in s["observers"]], s["out"]
+        # Node 2 replicates as a follower.
+        deadline = time.monotonic() + 20
+        while True:
+            rc, out = quorum("describe", "--replication")
+            assert rc == 0, out
+            rows = {int(cells[0]): cells for cells in
+                    (l.split() for l in out.splitlines()) if cells and cells[0].isdigit()}
+            if 2 in rows and rows[2][-1] == "Follower" and rows[2][3] == "0":
+                break
+            assert time.monotonic() < deadline, out
+            time.sleep(0.5)
+        assert rows[1][1] == dir1 and rows[1][-1] == "Leader" and rows[2][1] == dir2, out
+        # Adding it again is the leader's refusal, wherever it is sent.
+        rc, out = quorum(*add)
+        assert rc == 1 and "DuplicateVoterException" in out, out
+
+        rc, out = quorum("remove-controller", "--controller-id", "2", "--controller-directory-id", dir2)
+        assert rc == 0, out
+        assert f"Removed KRaft controller 2 with directory id {dir2}" in out
+        s = status_until("node 2 an observer again",
+                         lambda s: 2 in [o["id"] for o in s["observers"]])
+        assert s["voters"] == [voter1], s["out"]
+        # Removing it again: node 2 is not a voter.
+        rc, out = quorum("remove-controller", "--controller-id", "2", "--controller-directory-id", dir2)
+        assert rc == 1 and "VoterNotFoundException" in out, out
+
+        for node in nodes:
+            assert node.alive(), f"node {node.id} exited:\n{node.log_tail()}"
+    finally:
+        for node in reversed(nodes):
+            node.stop()
+    for node in nodes:
+        bugs = [l for l in node.log_path.read_text(errors="replace").splitlines() if BROKER_BUGS.search(l)]
+        assert not bugs, f"node {node.id} logged:\n" + "\n".join(bugs)
 
 
 # --- kafka-producer-perf-test and kafka-consumer-perf-test ---------------------------

@@ -503,6 +503,8 @@ impl ControllerChannel {
                 | RequestBody::AlterConfigs(_)
                 | RequestBody::IncrementalAlterConfigs(_)
                 | RequestBody::DescribeQuorum(_)
+                | RequestBody::AddRaftVoter(_)
+                | RequestBody::RemoveRaftVoter(_)
                 | RequestBody::ElectLeaders(_)
                 | RequestBody::AlterPartitionReassignments(_)
                 | RequestBody::ListPartitionReassignments(_)
@@ -545,6 +547,29 @@ impl ControllerChannel {
                 .call_version(leader, r, v)
                 .await
                 .map(ResponseBody::DescribeQuorum),
+            // KIP-853 voter changes, as Kafka's brokers forward them (the
+            // Admin client sends them to any broker). The leader is asked
+            // to answer within this channel's request timeout, so a change
+            // slow to commit comes back as its REQUEST_TIMED_OUT rather
+            // than as a relay that gave up.
+            RequestBody::AddRaftVoter(r) => {
+                let limit = i32::try_from(self.request_timeout.as_millis() / 5 * 4)
+                    .unwrap_or(i32::MAX)
+                    .max(1);
+                let mut r = r.clone();
+                r.timeout_ms = if r.timeout_ms > 0 {
+                    r.timeout_ms.min(limit)
+                } else {
+                    limit
+                };
+                self.call_version(leader, &r, v)
+                    .await
+                    .map(ResponseBody::AddRaftVoter)
+            }
+            RequestBody::RemoveRaftVoter(r) => self
+                .call_version(leader, r, v)
+                .await
+                .map(ResponseBody::RemoveRaftVoter),
             RequestBody::ElectLeaders(r) => self
                 .call_version(leader, r, v)
                 .await

@@ -1,7 +1,10 @@
 //! KIP-853's voter changes of the metadata quorum: AddRaftVoter and
 //! RemoveRaftVoter. Only the quorum leader changes the voter set; it appends
-//! a VotersRecord and answers once that record commits. Other nodes answer
-//! NOT_LEADER_OR_FOLLOWER naming the leader.
+//! a VotersRecord and answers once that record commits. A node that does
+//! not lead relays both requests to the leader (`ControllerChannel::forward`),
+//! as Kafka's brokers forward them to the active controller: Kafka's Admin
+//! client sends them to any broker. Only when the relay fails does the node
+//! answer here, NOT_LEADER_OR_FOLLOWER naming the leader.
 //!
 //! A voter is its node id and directory id, as in Kafka: the new voter's
 //! directory id and every listener it names go into the VotersRecord, so
