@@ -69,6 +69,7 @@ TOOL = {
     "consumer-perf-test": "org.apache.kafka.tools.ConsumerPerformance",
     "acls": "org.apache.kafka.tools.AclCommand",
     "reassign": "org.apache.kafka.tools.reassign.ReassignPartitionsCommand",
+    "features": "org.apache.kafka.tools.FeatureCommand",
 }
 
 TOOL_ENV = dict(os.environ, JAVA_TOOL_OPTIONS="-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
@@ -682,6 +683,48 @@ def test_metadata_quorum(tools):
     assert 'CurrentVoters:          [{"id": 1, "endpoints": ["CONTROLLER://<host:port>"]}]' in r.out
     r = tools.same("metadata-quorum", "--bootstrap-server", B, "describe", "--replication", norm=norm)
     assert r.lines()[1].split("\t")[-2] == "Leader"
+
+
+def test_features(kafka):
+    """kafka-features against a Vltava of its own (turning a feature on in
+    the shared Kafka reference would change it for the other tests): it
+    describes the supported and finalized features, upgrades and
+    downgrades eligible.leader.replicas.version (KIP-966), and an unknown
+    feature is refused. `kafka` only makes sure the tools are prepared."""
+    from conftest import Broker
+    b = Broker()
+    try:
+        def run(*args, ok=True):
+            p = subprocess.run([str(KAFKA_SH), "run", TOOL["features"], "--bootstrap-server", b.bootstrap,
+                                *args], capture_output=True, text=True, env=TOOL_ENV, timeout=120)
+            assert (p.returncode == 0) == ok, f"{args}: {p.stdout}\n{p.stderr}"
+            return p.stdout
+
+        def levels():
+            out = {}
+            for line in run("describe").splitlines():
+                m = re.match(r"Feature: (\S+)\s+SupportedMinVersion: (\S+)\s+SupportedMaxVersion: (\S+)"
+                             r"\s+FinalizedVersionLevel: (\S+)", line)
+                if m:
+                    out[m.group(1)] = m.groups()[1:]
+            return out
+
+        assert levels() == {
+            "eligible.leader.replicas.version": ("0", "1", "0"),
+            "metadata.version": ("4.0-IV3", "4.0-IV3", "4.0-IV3"),
+        }
+        assert "eligible.leader.replicas.version was upgraded to 1." in run(
+            "upgrade", "--feature", "eligible.leader.replicas.version=1")
+        assert levels()["eligible.leader.replicas.version"] == ("0", "1", "1")
+        out = run("upgrade", "--feature", "no.such.version=1", ok=False)
+        assert "Could not upgrade no.such.version to 1" in out, out
+        out = run("upgrade", "--feature", "eligible.leader.replicas.version=2", ok=False)
+        assert "Could not upgrade eligible.leader.replicas.version to 2" in out, out
+        assert "eligible.leader.replicas.version was downgraded to 0." in run(
+            "downgrade", "--feature", "eligible.leader.replicas.version=0")
+        assert levels()["eligible.leader.replicas.version"] == ("0", "1", "0")
+    finally:
+        b.stop()
 
 
 class QuorumNode:

@@ -512,6 +512,7 @@ impl ControllerChannel {
                 | RequestBody::DeleteAcls(_)
                 | RequestBody::AlterUserScramCredentials(_)
                 | RequestBody::AlterClientQuotas(_)
+                | RequestBody::UpdateFeatures(_)
         );
         if !forwarded {
             return None;
@@ -598,6 +599,10 @@ impl ControllerChannel {
                 .call_version(leader, r, v)
                 .await
                 .map(ResponseBody::AlterClientQuotas),
+            RequestBody::UpdateFeatures(r) => self
+                .call_version(leader, r, v)
+                .await
+                .map(ResponseBody::UpdateFeatures),
             _ => unreachable!("matched above"),
         })
     }

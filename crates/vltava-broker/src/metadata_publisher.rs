@@ -113,6 +113,9 @@ fn scope_of(
                     return SyncScope::All;
                 }
             }
+            // A feature (eligible leader replicas) changes how every
+            // partition's high watermark moves.
+            MetadataRecord::FeatureLevel { .. } => return SyncScope::All,
             // Which directory holds a replica changes nothing a sync does.
             MetadataRecord::AssignDirectories { .. }
             | MetadataRecord::BrokerLogDirs { .. }
@@ -529,6 +532,8 @@ mod tests {
             leader: 1,
             leader_epoch: 0,
             partition_epoch: 0,
+            elr: Vec::new(),
+            last_known_elr: Vec::new(),
         };
         let created = vec![
             (
@@ -665,6 +670,8 @@ mod tests {
                 leader: 1,
                 leader_epoch: 0,
                 partition_epoch: 0,
+                elr: Vec::new(),
+                last_known_elr: Vec::new(),
             },
             MetadataRecord::Config {
                 resource_type: RESOURCE_TOPIC,

@@ -98,6 +98,8 @@ fn without_registrations(image: &MetadataImage) -> Vec<vltava_metadata::Metadata
                 leader,
                 leader_epoch: 0,
                 partition_epoch: 0,
+                elr: Vec::new(),
+                last_known_elr: Vec::new(),
             },
             other => other,
         })

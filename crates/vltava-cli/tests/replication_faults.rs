@@ -1582,3 +1582,235 @@ async fn a_follower_catches_up_across_offsets_its_leaders_cleaner_removed() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+// ---- eligible leader replicas (KIP-966) -------------------------------------
+
+/// Turns eligible leader replicas on with UpdateFeatures, sent to `via`
+/// (a broker, which relays it to the active controller).
+async fn enable_elr(via: &str) {
+    use vltava_client::protocol::messages::{update_features_request, UpdateFeaturesRequest};
+    let mut conn = Connection::connect(via, ConnectionConfig::default())
+        .await
+        .expect("connect");
+    let resp = conn
+        .send(&UpdateFeaturesRequest {
+            timeout_ms: 10_000,
+            feature_updates: vec![update_features_request::FeatureUpdateKey {
+                feature: "eligible.leader.replicas.version".into(),
+                max_version_level: 1,
+                upgrade_type: 1,
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+        .await
+        .expect("UpdateFeatures answered");
+    assert_eq!(
+        resp.error_code, 0,
+        "UpdateFeatures: {:?}",
+        resp.error_message
+    );
+}
+
+/// The finalized level of `feature` in `via`'s ApiVersions answer.
+async fn finalized_level(via: &str, feature: &str) -> Option<i16> {
+    use vltava_client::protocol::messages::ApiVersionsRequest;
+    let mut conn = Connection::connect(via, ConnectionConfig::default())
+        .await
+        .ok()?;
+    let resp = conn
+        .send(&ApiVersionsRequest {
+            client_software_name: "vltava-test".into(),
+            client_software_version: "1".into(),
+            ..Default::default()
+        })
+        .await
+        .ok()?;
+    resp.finalized_features
+        .iter()
+        .find(|f| f.name == feature)
+        .map(|f| f.max_version_level)
+}
+
+/// The ELR of `topic`-0 as `via`'s DescribeTopicPartitions reports it.
+async fn described_elr(via: &str, topic: &str) -> Option<Vec<i32>> {
+    use vltava_client::protocol::messages::{
+        describe_topic_partitions_request, DescribeTopicPartitionsRequest,
+    };
+    let mut conn = Connection::connect(via, ConnectionConfig::default())
+        .await
+        .ok()?;
+    let resp = conn
+        .send(&DescribeTopicPartitionsRequest {
+            topics: vec![describe_topic_partitions_request::TopicRequest {
+                name: topic.into(),
+                ..Default::default()
+            }],
+            response_partition_limit: 10,
+            ..Default::default()
+        })
+        .await
+        .ok()?;
+    let p = resp.topics.first()?.partitions.first()?;
+    let mut elr = p.eligible_leader_replicas.clone()?;
+    elr.sort();
+    Some(elr)
+}
+
+/// KIP-966 with replication factor 3 and min.insync.replicas 2 on brokers
+/// 2-4 (the quorum is one controller-only node). Two followers are paused
+/// one after the other: the first leaves the ISR while two remain, the
+/// second leaves it below min.insync.replicas and becomes an eligible
+/// leader replica. From then on the leader's high watermark stands still:
+/// acks=all is refused and an acks=1 record is written but never committed.
+/// The leader is paused too: the ISR empties and the partition has no
+/// leader. The second follower wakes: as an eligible replica it is elected
+/// cleanly (without ELR it could not lead at all, as unclean election is
+/// off), and every acknowledged record is there; the acks=1 record, which
+/// it never had, is not. The others return and converge on its log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_eligible_leader_replica_brings_a_partition_back_without_loss() {
+    let _serial = serial().await;
+    let mut cluster = Cluster::start_with(1, 3, "replica.lag.time.max.ms=2000\n");
+    converged(&cluster, &[2, 3, 4], &[2, 3, 4]).await;
+    let brokers = bootstraps(&cluster, &[2, 3, 4]);
+    enable_elr(&brokers[0]).await;
+    for b in &brokers {
+        eventually(Duration::from_secs(20), "ELR finalized", || async {
+            (finalized_level(b, "eligible.leader.replicas.version").await == Some(1)).then_some(())
+        })
+        .await;
+    }
+    let mut admin = client_of(&brokers[0]).await.unwrap();
+    admin
+        .create_topic(&topic(
+            "elr",
+            1,
+            3,
+            &[
+                ("min.insync.replicas", "2"),
+                ("unclean.leader.election.enable", "false"),
+            ],
+        ))
+        .await
+        .expect("create the topic");
+    let v = wait_for_isr(&brokers[0], "elr", 0, &[2, 3, 4], Duration::from_secs(20)).await;
+    let leader = v.leader;
+    let followers: Vec<i32> = [2, 3, 4].into_iter().filter(|b| *b != leader).collect();
+    let (first, eligible) = (followers[0], followers[1]);
+    let leader_addr = [cluster.node(leader).bootstrap()];
+    let mut acked = Vec::new();
+    for i in 0..5 {
+        acked.push(
+            produce_acked(
+                &brokers,
+                "elr",
+                0,
+                &format!("all-{i}"),
+                Acks::All,
+                Duration::from_secs(20),
+            )
+            .await
+            .expect("acks=all with three in sync"),
+        );
+    }
+
+    // One follower goes: two remain in sync, enough for acks=all.
+    cluster.node(first).signal("-STOP");
+    let mut two = vec![leader, eligible];
+    two.sort();
+    wait_for_isr(&leader_addr[0], "elr", 0, &two, Duration::from_secs(20)).await;
+    assert_eq!(described_elr(&leader_addr[0], "elr").await, Some(vec![]));
+    for i in 0..5 {
+        acked.push(
+            produce_acked(
+                &leader_addr,
+                "elr",
+                0,
+                &format!("two-{i}"),
+                Acks::All,
+                Duration::from_secs(20),
+            )
+            .await
+            .expect("acks=all with two in sync"),
+        );
+    }
+
+    // The second follower goes: below min.insync.replicas it is eligible.
+    cluster.node(eligible).signal("-STOP");
+    wait_for_isr(
+        &leader_addr[0],
+        "elr",
+        0,
+        &[leader],
+        Duration::from_secs(20),
+    )
+    .await;
+    assert_eq!(
+        described_elr(&leader_addr[0], "elr").await,
+        Some(vec![eligible])
+    );
+    let refused = attempt(&leader_addr, "elr", 0, "refused", Acks::All).await;
+    assert!(
+        matches!(&refused.result, Err(e) if e.contains("NOT_ENOUGH_REPLICAS")),
+        "{refused:?}"
+    );
+    let unsafe_write = attempt(&leader_addr, "elr", 0, "acks1", Acks::Leader).await;
+    let unsafe_offset = unsafe_write.result.clone().expect("acks=1 is written");
+
+    // The leader goes: no leader, and nobody in the ISR.
+    cluster.node(leader).signal("-STOP");
+    let controller = cluster.node(1).bootstrap();
+    eventually(Duration::from_secs(20), "the partition offline", || async {
+        let mut c = client_of(&controller).await?;
+        let md = c.topic_metadata("elr").await.ok()?;
+        let p = md.partitions.first()?;
+        (p.leader == -1 && p.isr.is_empty()).then_some(())
+    })
+    .await;
+
+    // The eligible follower wakes, is unfenced and elected from the ELR.
+    cluster.node(eligible).signal("-CONT");
+    let eligible_addr = cluster.node(eligible).bootstrap();
+    let v = wait_for_isr(
+        &eligible_addr,
+        "elr",
+        0,
+        &[eligible],
+        Duration::from_secs(20),
+    )
+    .await;
+    assert_eq!(v.leader, eligible);
+    // The rest come back; the paused leader's acks=1 record is cut.
+    cluster.node(first).signal("-CONT");
+    cluster.node(leader).signal("-CONT");
+    let log = converged_replicas(
+        &cluster,
+        &[2, 3, 4],
+        "elr",
+        0,
+        acked.last().unwrap().1 + 1,
+        Duration::from_secs(60),
+    )
+    .await;
+    check_acked(&log.records, &acked, "after the election from the ELR");
+    assert!(
+        !log.records.values().any(|v| v.starts_with("acks1")),
+        "the uncommitted acks=1 record (offset {unsafe_offset}) survived: {:?}",
+        log.records
+    );
+    // And the partition takes acks=all writes again.
+    produce_acked(
+        &brokers,
+        "elr",
+        0,
+        "after",
+        Acks::All,
+        Duration::from_secs(30),
+    )
+    .await
+    .expect("acks=all once the ISR is back");
+    for node in &mut cluster.nodes {
+        assert!(node.is_running(), "node {} exited", node.id);
+    }
+}

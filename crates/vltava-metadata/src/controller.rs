@@ -276,6 +276,8 @@ fn partition_record(
         adding_replicas: Vec::new(),
         leader_epoch: 0,
         partition_epoch: 0,
+        elr: Vec::new(),
+        last_known_elr: Vec::new(),
     })
 }
 
@@ -593,7 +595,7 @@ pub fn plan_register_broker(
             ));
         }
         debug_assert!(new_epoch > existing.epoch, "broker epochs only grow");
-        departed = plan_remove_broker_from_isrs(image, broker_id, policy);
+        departed = plan_replaced_incarnation(image, broker_id, policy);
     }
     let mut records = vec![MetadataRecord::RegisterBroker {
         broker_id,
@@ -705,6 +707,7 @@ pub fn plan_unfence_broker(
         policy,
         None,
         Some(broker_id),
+        None,
         |_, _, p| !p.has_leader(),
     ));
     Ok(records)
@@ -765,6 +768,9 @@ pub struct ElectionPolicy {
     /// config (static, with the cluster's and its own dynamic configs):
     /// what a topic without its own override gets.
     pub unclean_default: bool,
+    /// `min.insync.replicas` of that config: what a topic without its own
+    /// override gets. Read only while eligible leader replicas are on.
+    pub min_isr_default: i32,
 }
 
 impl ElectionPolicy {
@@ -782,6 +788,38 @@ impl ElectionPolicy {
             None => self.unclean_default,
         }
     }
+
+    /// KIP-966's rules for `topic`'s partitions when eligible leader
+    /// replicas are on (the `eligible.leader.replicas.version` feature):
+    /// the topic's `min.insync.replicas` (its override, else the default).
+    /// `None` while the feature is off.
+    fn elr_min_isr(&self, image: &MetadataImage, topic: &str) -> Option<usize> {
+        if !crate::features::elr_enabled(image) {
+            return None;
+        }
+        let min_isr = image
+            .topic_configs(topic)
+            .get(MIN_INSYNC_REPLICAS)
+            .and_then(|v| v.trim().parse::<i32>().ok())
+            .unwrap_or(self.min_isr_default);
+        Some(min_isr.max(1) as usize)
+    }
+}
+
+/// The topic config (and broker config) of the ISR size acks=all needs,
+/// and, with eligible leader replicas on, the high watermark too.
+pub const MIN_INSYNC_REPLICAS: &str = "min.insync.replicas";
+
+/// KIP-966's rules for one partition, while eligible leader replicas are
+/// on (Kafka's `PartitionChangeBuilder` with ELR enabled).
+#[derive(Clone, Copy, Debug)]
+struct ElrRules<'a> {
+    /// The partition's `min.insync.replicas`.
+    min_isr: usize,
+    /// Replicas whose broker came back from an unclean shutdown (a new
+    /// incarnation): they may have lost records below the high watermark,
+    /// so they leave the ELR.
+    unclean_shutdown: &'a [i32],
 }
 
 /// How a new leader is chosen (Kafka's `PartitionChangeBuilder.Election`).
@@ -807,6 +845,8 @@ struct Target {
     replicas: Vec<i32>,
     removing: Vec<i32>,
     adding: Vec<i32>,
+    elr: Vec<i32>,
+    last_known_elr: Vec<i32>,
 }
 
 impl Target {
@@ -816,7 +856,49 @@ impl Target {
             replicas: current.replicas.clone(),
             removing: current.removing_replicas.clone(),
             adding: current.adding_replicas.clone(),
+            elr: current.elr.clone(),
+            last_known_elr: current.last_known_elr.clone(),
         }
+    }
+
+    /// Kafka's `maybePopulateTargetElr`: with the target ISR at
+    /// `min.insync.replicas` or more, no ELR; below it, every replica that
+    /// was in the ISR or the ELR and is not in the target ISR is eligible
+    /// (the high watermark has not moved since the ISR got too small, so
+    /// each holds everything below it), except replicas back from an
+    /// unclean shutdown and ones no longer replicas. The last known ELR
+    /// keeps every replica that was eligible and no longer is.
+    fn populate_elr(&mut self, current: &PartitionImage, rules: ElrRules<'_>) {
+        if self.isr.len() >= rules.min_isr {
+            self.elr.clear();
+            self.last_known_elr.clear();
+            return;
+        }
+        let mut candidates = self.elr.clone();
+        for r in &current.isr {
+            if !candidates.contains(r) {
+                candidates.push(*r);
+            }
+        }
+        let elr: Vec<i32> = candidates
+            .iter()
+            .copied()
+            .filter(|r| {
+                !self.isr.contains(r)
+                    && !rules.unclean_shutdown.contains(r)
+                    && self.replicas.contains(r)
+            })
+            .collect();
+        for r in &self.last_known_elr {
+            if !candidates.contains(r) {
+                candidates.push(*r);
+            }
+        }
+        self.last_known_elr = candidates
+            .into_iter()
+            .filter(|r| !self.isr.contains(r) && !elr.contains(r))
+            .collect();
+        self.elr = elr;
     }
 
     fn with_isr(mut self, isr: &[i32]) -> Target {
@@ -877,6 +959,15 @@ impl Target {
 /// The leader recovery state is left alone (-1) even after an unclean
 /// election, where Kafka marks the leader RECOVERING: the image does not
 /// keep that state, so nothing would ever mark it recovered.
+///
+/// With eligible leader replicas on (`elr`, KIP-966):
+/// - the ELR is worked out from the target ISR ([`Target::populate_elr`]);
+/// - the ISR may become empty (its last member leaves into the ELR);
+/// - with an empty ISR, an ELR member that can lead is elected cleanly,
+///   and the ISR becomes it alone;
+/// - an unclean election clears the ELR lists.
+///
+/// With it off, any ELR lists a partition still has are cleared.
 fn change_partition(
     topic_id: Uuid,
     partition: i32,
@@ -884,9 +975,14 @@ fn change_partition(
     mut target: Target,
     election: Election,
     can_lead: &dyn Fn(i32) -> bool,
+    elr: Option<ElrRules<'_>>,
 ) -> Option<MetadataRecord> {
     target.complete_reassignment_if_ready();
-    let valid = |r: i32| target.isr.contains(&r) && can_lead(r);
+    if let Some(rules) = elr {
+        target.populate_elr(current, rules);
+    }
+    let from_elr = |r: i32| elr.is_some() && target.isr.is_empty() && target.elr.contains(&r);
+    let valid = |r: i32| (target.isr.contains(&r) || from_elr(r)) && can_lead(r);
     let first_valid = |replicas: &[i32]| replicas.iter().copied().find(|&r| valid(r));
     let keep = valid(current.leader).then_some(current.leader);
     let (leader, unclean) = match election {
@@ -917,7 +1013,10 @@ fn change_partition(
     let mut isr = None;
     if leader != current.leader {
         new_leader = leader;
-        if unclean {
+        if !unclean && from_elr(leader) {
+            target.isr = vec![leader];
+            target.elr.retain(|r| *r != leader);
+        } else if unclean {
             isr = Some(vec![leader]);
             // The new ISR may complete a reassignment too (the leader is a
             // target replica, the rest are gone). Kafka checks before the
@@ -933,7 +1032,16 @@ fn change_partition(
     {
         new_leader = current.leader;
     }
-    if isr.is_none() && !target.isr.is_empty() && target.isr != current.isr {
+    // Kafka's `maybeUpdateRecordElr`: none after an unclean election (it
+    // set the ISR) or with the feature off.
+    if isr.is_some() || elr.is_none() {
+        target.elr.clear();
+        target.last_known_elr.clear();
+    }
+    let elr_change = (target.elr != current.elr).then(|| target.elr.clone());
+    let last_known_elr_change =
+        (target.last_known_elr != current.last_known_elr).then(|| target.last_known_elr.clone());
+    if isr.is_none() && (!target.isr.is_empty() || elr.is_some()) && target.isr != current.isr {
         isr = Some(target.isr.clone());
     }
     let replicas = (!target.replicas.is_empty() && target.replicas != current.replicas)
@@ -945,6 +1053,8 @@ fn change_partition(
         && replicas.is_none()
         && removing.is_none()
         && adding.is_none()
+        && elr_change.is_none()
+        && last_known_elr_change.is_none()
     {
         return None;
     }
@@ -957,6 +1067,8 @@ fn change_partition(
         removing_replicas: removing,
         adding_replicas: adding,
         leader_recovery_state: LEADER_RECOVERY_NO_CHANGE,
+        elr: elr_change,
+        last_known_elr: last_known_elr_change,
     })
 }
 
@@ -969,6 +1081,8 @@ fn merged(current: &PartitionImage, change: &MetadataRecord) -> PartitionImage {
             replicas,
             removing_replicas,
             adding_replicas,
+            elr,
+            last_known_elr,
             ..
         } => current.merge(PartitionChangeFields {
             isr: isr.as_deref(),
@@ -976,6 +1090,8 @@ fn merged(current: &PartitionImage, change: &MetadataRecord) -> PartitionImage {
             replicas: replicas.as_deref(),
             removing_replicas: removing_replicas.as_deref(),
             adding_replicas: adding_replicas.as_deref(),
+            elr: elr.as_deref(),
+            last_known_elr: last_known_elr.as_deref(),
         }),
         other => unreachable!("not a partition change: {other:?}"),
     }
@@ -1006,15 +1122,23 @@ fn plan_leader_and_isr_updates(
     policy: ElectionPolicy,
     removing: Option<i32>,
     adding: Option<i32>,
+    unclean_shutdown: Option<i32>,
     affected: impl Fn(Uuid, i32, &PartitionImage) -> bool,
 ) -> Vec<MetadataRecord> {
     let mut records = Vec::new();
+    let unclean_shutdown: Vec<i32> = unclean_shutdown.into_iter().collect();
     for topic in image.topics() {
         let election = if policy.unclean_enabled(image, &topic.name) {
             Election::Unclean
         } else {
             Election::Online
         };
+        let elr = policy
+            .elr_min_isr(image, &topic.name)
+            .map(|min_isr| ElrRules {
+                min_isr,
+                unclean_shutdown: &unclean_shutdown,
+            });
         for (p, current) in topic.partitions.iter().enumerate() {
             if !affected(topic.id, p as i32, current) {
                 continue;
@@ -1040,6 +1164,7 @@ fn plan_leader_and_isr_updates(
                 Target::of(current).with_isr(&target_isr),
                 election,
                 &can_lead,
+                elr,
             ));
         }
     }
@@ -1062,9 +1187,74 @@ pub fn plan_remove_broker_from_isrs(
     broker_id: i32,
     policy: ElectionPolicy,
 ) -> Vec<MetadataRecord> {
-    plan_leader_and_isr_updates(image, policy, Some(broker_id), None, |_, _, p| {
+    plan_leader_and_isr_updates(image, policy, Some(broker_id), None, None, |_, _, p| {
         p.leader == broker_id || p.isr.contains(&broker_id)
     })
+}
+
+/// The changes that follow turning eligible leader replicas off (planned
+/// against the image with the feature already off): every partition's ELR
+/// lists are cleared, and a partition whose ISR is empty gets its ELR as
+/// its ISR (they hold every committed record) and a clean election among
+/// them, since without the feature an empty ISR cannot elect anyone.
+pub fn plan_elr_disabled(image: &MetadataImage, policy: ElectionPolicy) -> Vec<MetadataRecord> {
+    let mut records = Vec::new();
+    for topic in image.topics() {
+        for (p, current) in topic.partitions.iter().enumerate() {
+            if current.elr.is_empty() && current.last_known_elr.is_empty() {
+                continue;
+            }
+            let isr = if current.isr.is_empty() {
+                current.elr.clone()
+            } else {
+                current.isr.clone()
+            };
+            let can_lead = |r: i32| can_lead(image, current, r);
+            let election = if policy.unclean_enabled(image, &topic.name) {
+                Election::Unclean
+            } else {
+                Election::Online
+            };
+            records.extend(change_partition(
+                topic.id,
+                p as i32,
+                current,
+                Target::of(current).with_isr(&isr),
+                election,
+                &can_lead,
+                None,
+            ));
+        }
+    }
+    records
+}
+
+/// As [`plan_remove_broker_from_isrs`], for a broker back from an unclean
+/// shutdown (a new incarnation replaces its registration): it may have
+/// lost records below the high watermark, so it also leaves every ELR
+/// (Kafka's `handleBrokerUncleanShutdown`). Kafka tells a clean shutdown by
+/// the previous broker epoch a registration carries; Vltava's brokers do
+/// not keep theirs across restarts, so every new incarnation counts as
+/// unclean: an ELR member that restarts can no longer be elected from the
+/// ELR, which may keep a partition offline longer, never lose records.
+fn plan_replaced_incarnation(
+    image: &MetadataImage,
+    broker_id: i32,
+    policy: ElectionPolicy,
+) -> Vec<MetadataRecord> {
+    plan_leader_and_isr_updates(
+        image,
+        policy,
+        Some(broker_id),
+        None,
+        Some(broker_id),
+        |_, _, p| {
+            p.leader == broker_id
+                || p.isr.contains(&broker_id)
+                || p.elr.contains(&broker_id)
+                || p.last_known_elr.contains(&broker_id)
+        },
+    )
 }
 
 // ---------------------------------------------------------------------------
@@ -1169,6 +1359,7 @@ pub fn plan_assign_replicas_to_dirs(
             ElectionPolicy::default(),
             Some(broker_id),
             None,
+            None,
             |t, p, _| failed.contains(&(t, p)),
         ));
     }
@@ -1221,11 +1412,13 @@ pub fn plan_log_dirs_offline(
         broker_epoch,
         log_dirs: remaining,
     }];
+    // A copy in a failed directory is gone: out of the ELR as well.
     records.extend(plan_leader_and_isr_updates(
         image,
         policy,
         Some(broker_id),
         None,
+        Some(broker_id),
         |_, _, p| p.replicas.contains(&broker_id) && offline.contains(&p.directory_of(broker_id)),
     ));
     Ok(records)
@@ -1272,6 +1465,7 @@ pub fn plan_alter_partition(
     leader_epoch: i32,
     partition_epoch: i32,
     new_isr: &[(i32, i64)],
+    policy: ElectionPolicy,
 ) -> Result<(Vec<MetadataRecord>, PartitionImage), Refusal> {
     match image.brokers.get(&leader_id) {
         Some(b) if b.epoch == leader_broker_epoch => {}
@@ -1395,6 +1589,10 @@ pub fn plan_alter_partition(
         ));
     }
     let can_lead = |r: i32| can_lead(image, current, r);
+    let elr = policy.elr_min_isr(image, name).map(|min_isr| ElrRules {
+        min_isr,
+        unclean_shutdown: &[],
+    });
     match change_partition(
         topic.id,
         partition,
@@ -1402,6 +1600,7 @@ pub fn plan_alter_partition(
         Target::of(current).with_isr(&isr),
         Election::Online,
         &can_lead,
+        elr,
     ) {
         None => Ok((Vec::new(), current.clone())),
         Some(change) => {
@@ -1468,6 +1667,7 @@ pub fn plan_elect_leaders(
     image: &MetadataImage,
     topic_partitions: Option<&[(String, Vec<i32>)]>,
     election_type: ElectionType,
+    policy: ElectionPolicy,
 ) -> (Vec<MetadataRecord>, ElectionResults) {
     let mut records = Vec::new();
     let mut planned: BTreeMap<(Uuid, i32), PartitionImage> = BTreeMap::new();
@@ -1507,6 +1707,10 @@ pub fn plan_elect_leaders(
             }
         };
         let can_lead = |r: i32| can_lead(image, &current, r);
+        let elr = policy.elr_min_isr(image, topic).map(|min_isr| ElrRules {
+            min_isr,
+            unclean_shutdown: &[],
+        });
         match change_partition(
             t.id,
             partition,
@@ -1514,6 +1718,7 @@ pub fn plan_elect_leaders(
             Target::of(&current),
             election,
             &can_lead,
+            elr,
         ) {
             None => refuse(match election_type {
                 ElectionType::Preferred => ErrorCode::PREFERRED_LEADER_NOT_AVAILABLE,
@@ -1620,6 +1825,8 @@ fn reassignment_target(current: &PartitionImage, target: &[i32]) -> Target {
         replicas,
         removing,
         adding,
+        elr: current.elr.clone(),
+        last_known_elr: current.last_known_elr.clone(),
     }
 }
 
@@ -1648,6 +1855,8 @@ fn revert_target(current: &PartitionImage) -> Option<(Target, bool)> {
             replicas,
             removing: Vec::new(),
             adding: Vec::new(),
+            elr: current.elr.clone(),
+            last_known_elr: current.last_known_elr.clone(),
         },
         unclean,
     ))
@@ -1739,8 +1948,12 @@ pub fn plan_alter_partition_reassignments(
             }
         };
         let can_lead = |r: i32| can_lead(image, &current, r);
+        let elr = policy.elr_min_isr(image, topic).map(|min_isr| ElrRules {
+            min_isr,
+            unclean_shutdown: &[],
+        });
         if let Some(change) =
-            change_partition(t.id, partition, &current, target, election, &can_lead)
+            change_partition(t.id, partition, &current, target, election, &can_lead, elr)
         {
             planned.insert((t.id, partition), merged(&current, &change));
             records.push(change);
@@ -1841,7 +2054,7 @@ pub fn plan_unclean_elections_allowed(
     if wanted.is_empty() {
         return Vec::new();
     }
-    plan_elect_leaders(image, Some(&wanted), ElectionType::Unclean).0
+    plan_elect_leaders(image, Some(&wanted), ElectionType::Unclean, policy).0
 }
 
 #[cfg(test)]
@@ -1871,6 +2084,7 @@ mod tests {
     }
 
     const POLICY: ElectionPolicy = ElectionPolicy {
+        min_isr_default: 1,
         unclean_default: false,
     };
 
@@ -2701,6 +2915,8 @@ mod tests {
                     removing_replicas: None,
                     adding_replicas: None,
                     leader_recovery_state: LEADER_RECOVERY_NO_CHANGE,
+                    elr: None,
+                    last_known_elr: None,
                 },
                 MetadataRecord::BrokerRegistrationChange {
                     broker_id: 1,
@@ -2757,6 +2973,110 @@ mod tests {
         );
     }
 
+    /// KIP-966 on a partition of three replicas, min.insync.replicas 2.
+    #[test]
+    fn eligible_leader_replicas_keep_a_partition_online_without_loss() {
+        let policy = ElectionPolicy {
+            min_isr_default: 2,
+            unclean_default: false,
+        };
+        let on = MetadataRecord::FeatureLevel {
+            name: crate::features::ELIGIBLE_LEADER_REPLICAS_VERSION.into(),
+            level: 1,
+        };
+        let image = cluster(&[(1, None), (2, None), (3, None)]);
+        let image = commit(&image, &[on]);
+        let image = manual_topic(&image, "t", &[&[1, 2, 3]], &[]);
+        let e = |image: &MetadataImage, b| epoch_of(image, b);
+        let alter_to = |image: &MetadataImage, isr: &[i32]| {
+            let s = state(image, "t", 0);
+            let isr: Vec<(i32, i64)> = isr.iter().map(|&r| (r, -1)).collect();
+            let (records, _) = plan_alter_partition(
+                image,
+                1,
+                e(image, 1),
+                image.topic("t").unwrap().id,
+                0,
+                s.leader_epoch,
+                s.partition_epoch,
+                &isr,
+                policy,
+            )
+            .unwrap();
+            commit(image, &records)
+        };
+        // Down to min.insync.replicas: no ELR yet (the high watermark may
+        // still move past what 3 lacks).
+        let image = alter_to(&image, &[1, 2]);
+        assert_eq!(state(&image, "t", 0).elr, Vec::<i32>::new());
+        // Below it: 2 leaves the ISR into the ELR; the leader alone stops
+        // the high watermark, so 2 keeps everything below it.
+        let image = alter_to(&image, &[1]);
+        let s = state(&image, "t", 0);
+        assert_eq!((s.isr.clone(), s.elr.clone()), (vec![1], vec![2]));
+        // The leader dies: the ISR empties and 2 leads cleanly from the ELR.
+        let image = commit(&image, &plan_fence_broker(&image, 1, policy).unwrap());
+        let s = state(&image, "t", 0);
+        assert_eq!(
+            (s.leader, s.isr.clone(), s.elr.clone()),
+            (2, vec![2], vec![1])
+        );
+        // Broker 1 comes back as a new process: it may have lost records,
+        // so it leaves the ELR (its old registration goes with it).
+        let reg = plan_register_broker(
+            &image,
+            1,
+            Uuid([0x91; 16]),
+            vec![endpoint(1)],
+            None,
+            vec![],
+            image.offset + 1,
+            false,
+            policy,
+        )
+        .unwrap();
+        let image = commit(&image, &reg.records);
+        let s = state(&image, "t", 0);
+        assert_eq!((s.isr.clone(), s.elr.clone()), (vec![2], vec![]));
+        assert_eq!(s.last_known_elr, vec![1]);
+        // Without the feature the last ISR member stays, with no leader.
+        let plain = cluster(&[(1, None), (2, None), (3, None)]);
+        let plain = manual_topic(&plain, "t", &[&[1, 2, 3]], &[]);
+        let plain = alter_to(&plain, &[1]);
+        assert!(state(&plain, "t", 0).elr.is_empty());
+        let plain = commit(&plain, &plan_fence_broker(&plain, 1, policy).unwrap());
+        let s = state(&plain, "t", 0);
+        assert_eq!((s.leader, s.isr.clone()), (-1, vec![1]));
+        // Turning the feature off clears what a partition still lists.
+        let off = MetadataRecord::FeatureLevel {
+            name: crate::features::ELIGIBLE_LEADER_REPLICAS_VERSION.into(),
+            level: 0,
+        };
+        let image = commit(
+            &image,
+            &[
+                MetadataRecord::PartitionChange {
+                    topic_id: image.topic("t").unwrap().id,
+                    partition: 0,
+                    isr: None,
+                    leader: NO_LEADER_CHANGE,
+                    replicas: None,
+                    removing_replicas: None,
+                    adding_replicas: None,
+                    leader_recovery_state: LEADER_RECOVERY_NO_CHANGE,
+                    elr: Some(vec![3]),
+                    last_known_elr: None,
+                },
+                off,
+            ],
+        );
+        let image = commit(&image, &plan_elr_disabled(&image, policy));
+        let s = state(&image, "t", 0);
+        assert!(s.elr.is_empty() && s.last_known_elr.is_empty(), "{s:?}");
+        assert_eq!((s.leader, s.isr.clone()), (2, vec![2]));
+        assert!(plan_elr_disabled(&image, policy).is_empty());
+    }
+
     #[test]
     fn unclean_election_follows_the_topic_config_then_the_default() {
         let image = cluster(&[(1, None), (2, None), (3, None)]);
@@ -2787,6 +3107,7 @@ mod tests {
 
         // The only ISR member fails.
         let default_on = ElectionPolicy {
+            min_isr_default: 1,
             unclean_default: true,
         };
         for (policy, clean_leader) in [(POLICY, -1), (default_on, 2)] {
@@ -3017,6 +3338,7 @@ mod tests {
             leader_epoch,
             partition_epoch,
             isr,
+            POLICY,
         )
     }
 
@@ -3080,12 +3402,23 @@ mod tests {
                 0,
                 1,
                 2,
-                &[(2, -1)]
+                &[(2, -1)],
+                POLICY
             )),
             ErrorCode::STALE_BROKER_EPOCH
         );
         assert_eq!(
-            code(plan_alter_partition(&image, 9, 0, id, 0, 1, 2, &[(9, -1)])),
+            code(plan_alter_partition(
+                &image,
+                9,
+                0,
+                id,
+                0,
+                1,
+                2,
+                &[(9, -1)],
+                POLICY
+            )),
             ErrorCode::STALE_BROKER_EPOCH
         );
         // Unknown topic id (the zero id too), unknown partition.
@@ -3099,7 +3432,8 @@ mod tests {
                     0,
                     1,
                     2,
-                    &[(2, -1)]
+                    &[(2, -1)],
+                    POLICY
                 )),
                 ErrorCode::UNKNOWN_TOPIC_ID
             );
@@ -3114,7 +3448,8 @@ mod tests {
                     p,
                     1,
                     2,
-                    &[(2, -1)]
+                    &[(2, -1)],
+                    POLICY
                 )),
                 ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
             );
@@ -3224,8 +3559,12 @@ mod tests {
 
         // Preferred: 1 is not in partition 0's ISR; nobody can lead
         // partition 1; partition 2 is led by its preferred replica.
-        let (records, results) =
-            plan_elect_leaders(&image, Some(&req(&[0, 1, 2, 7])), ElectionType::Preferred);
+        let (records, results) = plan_elect_leaders(
+            &image,
+            Some(&req(&[0, 1, 2, 7])),
+            ElectionType::Preferred,
+            POLICY,
+        );
         assert!(records.is_empty());
         assert_eq!(
             codes(&results),
@@ -3240,6 +3579,7 @@ mod tests {
             &image,
             Some(&[("nope".to_string(), vec![0])]),
             ElectionType::Preferred,
+            POLICY,
         );
         assert_eq!(
             results[0].1[0].1.as_ref().unwrap_err().code,
@@ -3248,8 +3588,12 @@ mod tests {
 
         // Unclean: partition 1 gets 3, outside its ISR; the others have
         // leaders.
-        let (records, results) =
-            plan_elect_leaders(&image, Some(&req(&[0, 1, 1])), ElectionType::Unclean);
+        let (records, results) = plan_elect_leaders(
+            &image,
+            Some(&req(&[0, 1, 1])),
+            ElectionType::Unclean,
+            POLICY,
+        );
         assert_eq!(
             codes(&results),
             vec![
@@ -3277,7 +3621,7 @@ mod tests {
             &image,
             &alter(&image, 2, 1, 1, &[(2, -1), (1, e1)]).unwrap().0,
         );
-        let (records, results) = plan_elect_leaders(&image, None, ElectionType::Preferred);
+        let (records, results) = plan_elect_leaders(&image, None, ElectionType::Preferred, POLICY);
         assert_eq!(results.len(), 1);
         assert_eq!(codes(&results), vec![(0, ErrorCode::NONE)]);
         let image = commit(&image, &records);
@@ -3286,7 +3630,7 @@ mod tests {
             (vec![1, 2], vec![2, 1], 1, 2, 3)
         );
         // Unclean for every partition: nothing is leaderless, nothing listed.
-        let (records, results) = plan_elect_leaders(&image, None, ElectionType::Unclean);
+        let (records, results) = plan_elect_leaders(&image, None, ElectionType::Unclean, POLICY);
         assert!(records.is_empty());
         assert_eq!(results, vec![("t".to_string(), vec![])]);
         assert_eq!(ElectionType::from_code(1), Some(ElectionType::Unclean));
@@ -3315,10 +3659,27 @@ mod tests {
 
     /// Invariants every partition keeps whatever happens to the brokers.
     fn check_partitions(image: &MetadataImage, context: &str) {
+        let elr_on = crate::features::elr_enabled(image);
         for t in image.topics() {
             for (p, s) in t.partitions.iter().enumerate() {
                 let at = || format!("{context}: {}-{p} {s:?}", t.name);
-                assert!(!s.isr.is_empty(), "ISR never empty: {}", at());
+                assert!(
+                    elr_on || !s.isr.is_empty(),
+                    "ISR never empty without ELR: {}",
+                    at()
+                );
+                assert!(
+                    elr_on || (s.elr.is_empty() && s.last_known_elr.is_empty()),
+                    "no ELR lists without ELR: {}",
+                    at()
+                );
+                assert!(
+                    s.elr
+                        .iter()
+                        .all(|r| !s.isr.contains(r) && s.replicas.contains(r)),
+                    "the ELR is replicas outside the ISR: {}",
+                    at()
+                );
                 assert_eq!(s.directories.len(), s.replicas.len(), "{}", at());
                 assert!(
                     s.isr.iter().all(|r| s.replicas.contains(r)),
@@ -3376,15 +3737,28 @@ mod tests {
         // How often each interesting thing happened, over all seeds.
         let (mut moved, mut offline, mut back, mut unclean, mut shrunk, mut expanded) =
             (0, 0, 0, 0, 0, 0);
-        let (mut refused, mut assigned, mut failed) = (0, 0, 0);
+        let (mut refused, mut assigned, mut failed, mut from_elr) = (0, 0, 0, 0);
         for seed in 1..=60u64 {
             let mut rng = XorShift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
             let brokers = 3 + rng.below(3) as i32;
+            // Every other seed runs with eligible leader replicas on
+            // (KIP-966), min.insync.replicas 2.
+            let elr_on = seed % 2 == 0;
+            let min_isr = if elr_on { 2 } else { 1 };
             let policy = ElectionPolicy {
+                min_isr_default: min_isr,
                 unclean_default: rng.chance(30),
             };
             let mut log: Vec<MetadataRecord> = Vec::new();
             let mut image = MetadataImage::empty();
+            if elr_on {
+                let on = MetadataRecord::FeatureLevel {
+                    name: crate::features::ELIGIBLE_LEADER_REPLICAS_VERSION.into(),
+                    level: 1,
+                };
+                image = commit(&image, std::slice::from_ref(&on));
+                log.push(on);
+            }
             let mut append = |image: &mut MetadataImage, records: Vec<MetadataRecord>| {
                 for r in &records {
                     let decoded = MetadataRecord::decode(r.encode().unwrap()).unwrap();
@@ -3453,6 +3827,19 @@ mod tests {
                 append(&mut image, records);
             }
             check_partitions(&image, &format!("seed {seed} created"));
+            // The replicas known to hold every record below the high
+            // watermark, per partition: the ISR while it has min.insync
+            // replicas (the high watermark may pass what others lack),
+            // plus every replica that joins the ISR, minus replicas whose
+            // copy may be gone (a restart, which counts as unclean, or a
+            // failed directory). A leader elected cleanly, and every ELR
+            // member, must be one of them.
+            let mut complete: BTreeMap<(String, usize), BTreeSet<i32>> = BTreeMap::new();
+            for t in image.topics() {
+                for (p, s) in t.partitions.iter().enumerate() {
+                    complete.insert((t.name.clone(), p), s.isr.iter().copied().collect());
+                }
+            }
 
             for step in 0..150 {
                 let before = image.clone();
@@ -3460,6 +3847,8 @@ mod tests {
                 let b = ids[rng.below(ids.len())];
                 let registered = image.brokers.get(&b).cloned();
                 let mut asked_unclean = false;
+                // Copies that may have lost records in this step.
+                let mut lost: Vec<(i32, Option<Uuid>)> = Vec::new();
                 let records = match rng.below(11) {
                     0 | 1 => plan_fence_broker(&image, b, policy).unwrap_or_default(),
                     2 | 3 => match &registered {
@@ -3480,6 +3869,9 @@ mod tests {
                             // (the other's disk is still broken) or
                             // without saying.
                             incarnation = incarnation.wrapping_add(1);
+                            if registered.is_some() {
+                                lost.push((b, None));
+                            }
                             let dirs = match rng.below(3) {
                                 0 => dirs_of(b).to_vec(),
                                 1 => vec![dirs_of(b)[rng.below(2)]],
@@ -3528,6 +3920,7 @@ mod tests {
                                 s.leader_epoch - stale,
                                 s.partition_epoch,
                                 &isr,
+                                policy,
                             );
                             match result {
                                 Ok((records, after)) => {
@@ -3579,14 +3972,14 @@ mod tests {
                     }
                     10 => match &registered {
                         Some(r) => {
-                            let records = plan_log_dirs_offline(
-                                &image,
-                                b,
-                                r.epoch,
-                                &[dirs_of(b)[rng.below(2)]],
-                                policy,
-                            )
-                            .unwrap();
+                            let dir = dirs_of(b)[rng.below(2)];
+                            // Only a directory the broker has online can
+                            // fail now; another one's copies went before.
+                            if r.log_dirs.contains(&dir) {
+                                lost.push((b, Some(dir)));
+                            }
+                            let records =
+                                plan_log_dirs_offline(&image, b, r.epoch, &[dir], policy).unwrap();
                             failed += !records.is_empty() as usize;
                             records
                         }
@@ -3599,7 +3992,7 @@ mod tests {
                             asked_unclean = true;
                             ElectionType::Unclean
                         };
-                        plan_elect_leaders(&image, None, election).0
+                        plan_elect_leaders(&image, None, election, policy).0
                     }
                 };
                 append(&mut image, records);
@@ -3639,14 +4032,48 @@ mod tests {
                         if s.isr.len() > old.isr.len() {
                             expanded += 1;
                         }
-                        if s.has_leader() && s.leader != old.leader && !unclean_ok {
+                        let known = complete.entry((t.name.clone(), p)).or_default();
+                        for (b, dir) in &lost {
+                            if dir.is_none_or(|d| old.directory_of(*b) == d) {
+                                known.remove(b);
+                            }
+                        }
+                        let changed = s.has_leader() && s.leader != old.leader;
+                        if changed && !old.isr.contains(&s.leader) && old.elr.contains(&s.leader) {
+                            from_elr += 1;
+                        }
+                        if changed && !unclean_ok {
                             assert!(
-                                old.isr.contains(&s.leader),
-                                "{context}: {}-{p} elected {} from outside {:?}",
+                                old.isr.contains(&s.leader) || old.elr.contains(&s.leader),
+                                "{context}: {}-{p} elected {} from outside {:?} and ELR {:?}",
                                 t.name,
                                 s.leader,
-                                old.isr
+                                old.isr,
+                                old.elr
                             );
+                            assert!(
+                                known.contains(&s.leader),
+                                "{context}: {}-{p} elected {}, which may lack committed records ({known:?})",
+                                t.name,
+                                s.leader
+                            );
+                        }
+                        for r in &s.elr {
+                            assert!(
+                                known.contains(r),
+                                "{context}: {}-{p} ELR {:?} names {r}, which may lack committed records ({known:?}); was {old:?}, now {s:?}, lost {lost:?}",
+                                t.name,
+                                s.elr
+                            );
+                        }
+                        // An unclean election starts the history over, as
+                        // does an ISR of min.insync.replicas or more.
+                        let unclean_now =
+                            changed && !old.isr.contains(&s.leader) && !old.elr.contains(&s.leader);
+                        if unclean_now || s.isr.len() >= min_isr as usize {
+                            *known = s.isr.iter().copied().collect();
+                        } else {
+                            known.extend(s.isr.iter().copied());
                         }
                     }
                 }
@@ -3657,7 +4084,7 @@ mod tests {
             assert_eq!(replayed, image, "seed {seed}: replay");
         }
         let seen = [
-            moved, offline, back, unclean, shrunk, expanded, refused, assigned, failed,
+            moved, offline, back, unclean, shrunk, expanded, refused, assigned, failed, from_elr,
         ];
         assert!(seen.iter().all(|&n| n > 20), "{seen:?}");
     }
@@ -3887,6 +4314,8 @@ mod tests {
                     removing_replicas: None,
                     adding_replicas: None,
                     leader_recovery_state: LEADER_RECOVERY_NO_CHANGE,
+                    elr: None,
+                    last_known_elr: None,
                 },
                 // It followed in partition 2: out of the ISR only.
                 MetadataRecord::PartitionChange {
@@ -3898,6 +4327,8 @@ mod tests {
                     removing_replicas: None,
                     adding_replicas: None,
                     leader_recovery_state: LEADER_RECOVERY_NO_CHANGE,
+                    elr: None,
+                    last_known_elr: None,
                 },
             ]
         );
@@ -4003,6 +4434,7 @@ mod tests {
             1,
             1,
             &[(2, -1), (1, -1), (3, -1)],
+            POLICY,
         )
         .unwrap();
         let image = commit(&image, &records);
@@ -4019,7 +4451,7 @@ mod tests {
         // partition 0; its copy of partition 2 is in D1, so it can.
         let req = |parts: &[i32]| vec![("t".to_string(), parts.to_vec())];
         let (records, results) =
-            plan_elect_leaders(&image, Some(&req(&[0, 2])), ElectionType::Preferred);
+            plan_elect_leaders(&image, Some(&req(&[0, 2])), ElectionType::Preferred, POLICY);
         assert_eq!(
             results[0].1[0].1.as_ref().unwrap_err().code,
             ErrorCode::PREFERRED_LEADER_NOT_AVAILABLE
@@ -4044,7 +4476,7 @@ mod tests {
         // Unclean (the topic allows it): still not 1, in either partition.
         assert_eq!(state(&fenced, "t", 1).leader, NO_LEADER);
         let (records, results) =
-            plan_elect_leaders(&fenced, Some(&req(&[0, 1])), ElectionType::Unclean);
+            plan_elect_leaders(&fenced, Some(&req(&[0, 1])), ElectionType::Unclean, POLICY);
         assert!(records.is_empty(), "{records:?}");
         for (p, r) in &results[0].1 {
             assert_eq!(
@@ -4148,6 +4580,8 @@ mod tests {
                 removing_replicas: Some(vec![1]),
                 adding_replicas: Some(vec![3]),
                 leader_recovery_state: LEADER_RECOVERY_NO_CHANGE,
+                elr: None,
+                last_known_elr: None,
             }]
         );
         let image = commit(&image, &records);
@@ -4192,6 +4626,8 @@ mod tests {
                 removing_replicas: Some(vec![]),
                 adding_replicas: Some(vec![]),
                 leader_recovery_state: LEADER_RECOVERY_NO_CHANGE,
+                elr: None,
+                last_known_elr: None,
             }]
         );
         let image = commit(&image, &records);
@@ -4262,6 +4698,8 @@ mod tests {
                     removing_replicas: None,
                     adding_replicas: None,
                     leader_recovery_state: LEADER_RECOVERY_NO_CHANGE,
+                    elr: None,
+                    last_known_elr: None,
                 },
                 MetadataRecord::PartitionChange {
                     topic_id: u,
@@ -4272,6 +4710,8 @@ mod tests {
                     removing_replicas: None,
                     adding_replicas: None,
                     leader_recovery_state: LEADER_RECOVERY_NO_CHANGE,
+                    elr: None,
+                    last_known_elr: None,
                 },
             ]
         );
@@ -4298,6 +4738,7 @@ mod tests {
             p.leader_epoch,
             p.partition_epoch,
             &[(1, e(1)), (2, e(2)), (3, e(3))],
+            POLICY,
         )
         .unwrap();
         commit(&image, &records);
@@ -4376,6 +4817,7 @@ mod tests {
                 p.leader_epoch,
                 p.partition_epoch,
                 &[(1, e(1)), (2, e(2))],
+                POLICY,
             )
             .unwrap();
             image = commit(&image, &records);
@@ -4515,6 +4957,7 @@ mod tests {
             let mut rng = XorShift(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) | 1);
             let brokers = 3 + rng.below(3) as i32;
             let policy = ElectionPolicy {
+                min_isr_default: 1,
                 unclean_default: rng.chance(30),
             };
             let mut log: Vec<MetadataRecord> = Vec::new();
@@ -4654,6 +5097,7 @@ mod tests {
                                 current.leader_epoch,
                                 current.partition_epoch,
                                 &isr,
+                                POLICY,
                             ) {
                                 Ok((records, after)) => {
                                     assert_eq!(
@@ -4679,7 +5123,7 @@ mod tests {
                         let epoch = image.brokers[&b].epoch;
                         plan_unfence_broker(&image, b, epoch, policy).unwrap()
                     }
-                    _ => plan_elect_leaders(&image, None, ElectionType::Preferred).0,
+                    _ => plan_elect_leaders(&image, None, ElectionType::Preferred, POLICY).0,
                 };
                 append(&mut image, records);
                 check_partitions(&image, &context);

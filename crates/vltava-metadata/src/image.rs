@@ -148,6 +148,14 @@ pub struct PartitionImage {
     /// The log directory of each replica, parallel to `replicas`
     /// ([`UNASSIGNED_DIRECTORY`] until its broker says where it put it).
     pub directories: Vec<Uuid>,
+    /// KIP-966's eligible leader replicas: replicas out of the ISR that
+    /// still hold every record below the high watermark (while the ISR is
+    /// under `min.insync.replicas` the high watermark does not move), so
+    /// one may lead cleanly when the ISR is empty. Empty when ELR is off.
+    pub elr: Vec<i32>,
+    /// KIP-966's last known ELR members (kept for recovery when every
+    /// eligible replica is gone). Empty when ELR is off.
+    pub last_known_elr: Vec<i32>,
 }
 
 /// The fields of a PartitionChange, borrowed: each `None` (or a `leader`
@@ -159,6 +167,8 @@ pub struct PartitionChangeFields<'a> {
     pub replicas: Option<&'a [i32]>,
     pub removing_replicas: Option<&'a [i32]>,
     pub adding_replicas: Option<&'a [i32]>,
+    pub elr: Option<&'a [i32]>,
+    pub last_known_elr: Option<&'a [i32]>,
 }
 
 impl PartitionImage {
@@ -213,6 +223,8 @@ impl PartitionImage {
             leader_epoch,
             partition_epoch: self.partition_epoch + 1,
             directories,
+            elr: or_current(change.elr, &self.elr),
+            last_known_elr: or_current(change.last_known_elr, &self.last_known_elr),
         }
     }
 }
@@ -264,6 +276,8 @@ pub struct MetadataImage {
     scram: Arc<ScramMap>,
     /// Client quotas (ClientQuota records), shared like `acls`.
     quotas: Arc<ClientQuotaImage>,
+    /// Finalized feature levels (FeatureLevel records), none at level 0.
+    features: BTreeMap<String, i16>,
 }
 
 /// The client quotas of the image: `vltava_quota`'s store, which also
@@ -408,6 +422,17 @@ impl MetadataImage {
         &self.quotas
     }
 
+    /// The finalized features and their levels (KIP-584); a feature not
+    /// listed is at level 0.
+    pub fn finalized_features(&self) -> &BTreeMap<String, i16> {
+        &self.features
+    }
+
+    /// The finalized level of `feature` (0 when it is not finalized).
+    pub fn feature_level(&self, feature: &str) -> i16 {
+        self.features.get(feature).copied().unwrap_or(0)
+    }
+
     /// Applies one record at `offset`, returning the next image.
     pub fn apply(&self, offset: i64, record: &MetadataRecord) -> Result<MetadataImage, ApplyError> {
         let mut next = self.clone();
@@ -445,6 +470,13 @@ impl MetadataImage {
     /// `AssignDirectories`, since our `Partition` writes them unassigned.
     pub fn to_snapshot_records(&self) -> Vec<MetadataRecord> {
         let mut out = Vec::new();
+        // Features first, as Kafka's snapshots start with metadata.version.
+        for (name, level) in &self.features {
+            out.push(MetadataRecord::FeatureLevel {
+                name: name.clone(),
+                level: *level,
+            });
+        }
         for b in self.brokers.values() {
             out.push(MetadataRecord::RegisterBroker {
                 broker_id: b.id,
@@ -486,6 +518,8 @@ impl MetadataImage {
                     leader: state.leader,
                     leader_epoch: state.leader_epoch,
                     partition_epoch: state.partition_epoch,
+                    elr: state.elr.clone(),
+                    last_known_elr: state.last_known_elr.clone(),
                 });
                 if state.directories.iter().any(|d| *d != UNASSIGNED_DIRECTORY) {
                     out.push(MetadataRecord::AssignDirectories {
@@ -710,6 +744,8 @@ impl MetadataImage {
                 leader,
                 leader_epoch,
                 partition_epoch,
+                elr,
+                last_known_elr,
             } => {
                 let name = self.topic_names.get(topic_id).ok_or_else(|| {
                     ApplyError(format!("partition of unknown topic id {topic_id}"))
@@ -725,6 +761,8 @@ impl MetadataImage {
                     leader_epoch: *leader_epoch,
                     partition_epoch: *partition_epoch,
                     directories: vec![UNASSIGNED_DIRECTORY; replicas.len()],
+                    elr: elr.clone(),
+                    last_known_elr: last_known_elr.clone(),
                 };
                 let index = usize::try_from(*partition)
                     .map_err(|_| ApplyError(format!("negative partition {partition}")))?;
@@ -748,6 +786,8 @@ impl MetadataImage {
                 removing_replicas,
                 adding_replicas,
                 leader_recovery_state: _,
+                elr,
+                last_known_elr,
             } => {
                 let state = self.partition_mut(*topic_id, *partition)?;
                 *state = state.merge(PartitionChangeFields {
@@ -756,6 +796,8 @@ impl MetadataImage {
                     replicas: replicas.as_deref(),
                     removing_replicas: removing_replicas.as_deref(),
                     adding_replicas: adding_replicas.as_deref(),
+                    elr: elr.as_deref(),
+                    last_known_elr: last_known_elr.as_deref(),
                 });
             }
             // Unlike Kafka's merge of a PartitionChangeRecord, no epoch moves:
@@ -867,6 +909,21 @@ impl MetadataImage {
             // As Kafka's ClientQuotaControlManager replays it: the entity
             // must be one AlterClientQuotas could have made; removing a key
             // that is not set changes nothing.
+            // As Kafka's FeatureControlManager replays it: level 0 takes the
+            // feature out; levels are checked by the controller that wrote
+            // the record, not here.
+            MetadataRecord::FeatureLevel { name, level } => {
+                if *level < 0 {
+                    return Err(ApplyError(format!(
+                        "feature {name} at the negative level {level}"
+                    )));
+                }
+                if *level == 0 {
+                    self.features.remove(name);
+                } else {
+                    self.features.insert(name.clone(), *level);
+                }
+            }
             MetadataRecord::ClientQuota { entity, key, value } => {
                 let parts: Vec<(&str, Option<&str>)> = entity
                     .iter()
@@ -899,6 +956,8 @@ mod tests {
             leader: 1,
             leader_epoch: 0,
             partition_epoch: 0,
+            elr: Vec::new(),
+            last_known_elr: Vec::new(),
         }
     }
 
@@ -956,6 +1015,8 @@ mod tests {
             removing_replicas: None,
             adding_replicas: None,
             leader_recovery_state: crate::records::LEADER_RECOVERY_NO_CHANGE,
+            elr: None,
+            last_known_elr: None,
         }
     }
 
@@ -985,6 +1046,8 @@ mod tests {
                         leader: 1,
                         leader_epoch: 4,
                         partition_epoch: 9,
+                        elr: Vec::new(),
+                        last_known_elr: Vec::new(),
                     },
                 ),
             ])
@@ -1039,6 +1102,8 @@ mod tests {
                     removing_replicas: Some(vec![]),
                     adding_replicas: Some(vec![]),
                     leader_recovery_state: crate::records::LEADER_RECOVERING,
+                    elr: None,
+                    last_known_elr: None,
                 },
             )
             .unwrap();
@@ -1053,6 +1118,8 @@ mod tests {
                 leader_epoch: 8,
                 partition_epoch: 15,
                 directories: vec![UNASSIGNED_DIRECTORY; 2],
+                elr: vec![],
+                last_known_elr: vec![],
             }
         );
         assert_eq!(image.offset, 7);
@@ -1069,6 +1136,8 @@ mod tests {
                 removing_replicas: Some(removing),
                 adding_replicas: Some(adding),
                 leader_recovery_state: crate::records::LEADER_RECOVERY_NO_CHANGE,
+                elr: None,
+                last_known_elr: None,
             }
         };
         let image = image
@@ -1287,6 +1356,8 @@ mod tests {
                 leader: 1,
                 leader_epoch: 0,
                 partition_epoch: 0,
+                elr: Vec::new(),
+                last_known_elr: Vec::new(),
             },
         ])
         .unwrap();
@@ -1322,6 +1393,8 @@ mod tests {
                     removing_replicas: None,
                     adding_replicas: None,
                     leader_recovery_state: crate::records::LEADER_RECOVERY_NO_CHANGE,
+                    elr: None,
+                    last_known_elr: None,
                 },
             )
             .unwrap();
@@ -1343,6 +1416,8 @@ mod tests {
                     removing_replicas: None,
                     adding_replicas: None,
                     leader_recovery_state: crate::records::LEADER_RECOVERY_NO_CHANGE,
+                    elr: None,
+                    last_known_elr: None,
                 },
             )
             .unwrap();
@@ -1365,6 +1440,8 @@ mod tests {
                     leader: 3,
                     leader_epoch: 9,
                     partition_epoch: 9,
+                    elr: Vec::new(),
+                    last_known_elr: Vec::new(),
                 },
             )
             .unwrap();
@@ -1398,6 +1475,8 @@ mod tests {
                 leader: 1,
                 leader_epoch: 0,
                 partition_epoch: 0,
+                elr: Vec::new(),
+                last_known_elr: Vec::new(),
             },
             assign(id, 0, &[D1, D2]),
         ])
@@ -1524,7 +1603,7 @@ mod tests {
         let brokers: Vec<&BrokerImage> = image.brokers.values().collect();
         let topics = image.topics();
         loop {
-            match rng.below(17) {
+            match rng.below(18) {
                 0 => {
                     let id = rng.below(6) as i32;
                     let endpoints = (0..rng.below(3))
@@ -1659,6 +1738,8 @@ mod tests {
                             leader: rng.below(9) as i32 - 1,
                             leader_epoch: rng.below(50) as i32,
                             partition_epoch: rng.below(50) as i32,
+                            elr: Vec::new(),
+                            last_known_elr: Vec::new(),
                         };
                     }
                 }
@@ -1689,6 +1770,8 @@ mod tests {
                             removing_replicas: some_ids(rng, 2),
                             adding_replicas: some_ids(rng, 2),
                             leader_recovery_state: rng.below(3) as i8 - 1,
+                            elr: None,
+                            last_known_elr: None,
                         };
                     }
                 }
@@ -1792,6 +1875,15 @@ mod tests {
                         value,
                     };
                 }
+                14 => {
+                    // A feature finalized, changed or taken out (level 0).
+                    return MetadataRecord::FeatureLevel {
+                        name: ["metadata.version", "eligible.leader.replicas.version"]
+                            [rng.below(2) as usize]
+                            .to_string(),
+                        level: rng.below(3) as i16,
+                    };
+                }
                 _ => {
                     return MetadataRecord::ProducerIds {
                         broker_id: rng.below(6) as i32,
@@ -1838,8 +1930,8 @@ mod tests {
         // The generator reached every kind a snapshot writes: registrations,
         // controlled shutdown, online log directories, topics, partitions,
         // directory assignments, configs, producer ids, ACLs, SCRAM
-        // credentials, client quotas.
-        assert_eq!(kinds.len(), 11, "{kinds:?}");
+        // credentials, client quotas, features.
+        assert_eq!(kinds.len(), 12, "{kinds:?}");
     }
 
     #[test]

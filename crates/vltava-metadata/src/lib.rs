@@ -7,6 +7,7 @@
 //! not the records, the image or the handlers that read it.
 
 pub mod controller;
+pub mod features;
 pub mod image;
 pub mod quotas;
 pub mod records;

@@ -25,10 +25,11 @@ use vltava_acl::{
 use vltava_protocol::codec::{self, DecodeError, EncodeError, Uuid};
 use vltava_protocol::messages::{
     client_quota_record, register_broker_record, AccessControlEntryRecord,
-    BrokerRegistrationChangeRecord, ClientQuotaRecord, ConfigRecord, FenceBrokerRecord,
-    PartitionChangeRecord, PartitionRecord, ProducerIdsRecord, RegisterBrokerRecord,
-    RemoveAccessControlEntryRecord, RemoveTopicRecord, RemoveUserScramCredentialRecord,
-    TopicRecord, UnfenceBrokerRecord, UnregisterBrokerRecord, UserScramCredentialRecord,
+    BrokerRegistrationChangeRecord, ClientQuotaRecord, ConfigRecord, FeatureLevelRecord,
+    FenceBrokerRecord, PartitionChangeRecord, PartitionRecord, ProducerIdsRecord,
+    RegisterBrokerRecord, RemoveAccessControlEntryRecord, RemoveTopicRecord,
+    RemoveUserScramCredentialRecord, TopicRecord, UnfenceBrokerRecord, UnregisterBrokerRecord,
+    UserScramCredentialRecord,
 };
 use vltava_protocol::{MetadataRecordBody, MetadataRecordType};
 
@@ -107,6 +108,11 @@ pub enum MetadataRecord {
         leader: i32,
         leader_epoch: i32,
         partition_epoch: i32,
+        /// KIP-966's eligible leader replicas: out of the ISR, yet holding
+        /// everything below the high watermark (empty when ELR is off).
+        elr: Vec<i32>,
+        /// KIP-966's last known ELR members (empty when ELR is off).
+        last_known_elr: Vec<i32>,
     },
     /// A change to one partition (Kafka's PartitionChangeRecord): every
     /// field left at its "no change" value (`None`, [`NO_LEADER_CHANGE`],
@@ -136,6 +142,11 @@ pub enum MetadataRecord {
         /// election that has not recovered yet). Carried, not applied: the
         /// image does not keep a partition's recovery state.
         leader_recovery_state: i8,
+        /// The new eligible leader replicas (KIP-966), or `None` for no
+        /// change.
+        elr: Option<Vec<i32>>,
+        /// The new last known ELR, or `None` for no change.
+        last_known_elr: Option<Vec<i32>>,
     },
     /// The log directory of each replica of a partition (KIP-858), in the
     /// order of its replicas ([`UNASSIGNED_DIRECTORY`] where not known).
@@ -192,6 +203,9 @@ pub enum MetadataRecord {
         key: String,
         value: Option<QuotaValue>,
     },
+    /// A feature's finalized level (FeatureLevelRecord, KIP-584/KIP-778):
+    /// level 0 takes the feature out of the finalized set.
+    FeatureLevel { name: String, level: i16 },
 }
 
 /// A client quota's value. Compared by its bits, as Java's
@@ -237,6 +251,9 @@ const SHUTDOWN_IN_CONTROLLED_SHUTDOWN: i8 = 1;
 /// (Directories, the ELR lists), which are null ("no change") in those
 /// records; any Kafka reads v0.
 const PARTITION_CHANGE_VERSION: i16 = 0;
+/// PartitionChangeRecord version 2, the first with the ELR lists
+/// (KIP-966): written when a change sets them.
+const PARTITION_CHANGE_ELR_VERSION: i16 = 2;
 /// PartitionChangeRecord version for [`MetadataRecord::AssignDirectories`]:
 /// `Directories` needs v1+; v2 is what Kafka 4.0 writes.
 const ASSIGN_DIRECTORIES_VERSION: i16 = 2;
@@ -434,6 +451,8 @@ impl MetadataRecord {
                 leader,
                 leader_epoch,
                 partition_epoch,
+                elr,
+                last_known_elr,
             } => (
                 MetadataRecordBody::Partition(PartitionRecord {
                     partition_id: *partition,
@@ -448,6 +467,9 @@ impl MetadataRecord {
                     // v1+ needs one per replica; where they are known, an
                     // AssignDirectories follows (this variant has none).
                     directories: vec![UNASSIGNED_DIRECTORY; replicas.len()],
+                    // Null, not empty, when there are none, as Kafka writes.
+                    eligible_leader_replicas: (!elr.is_empty()).then(|| elr.clone()),
+                    last_known_elr: (!last_known_elr.is_empty()).then(|| last_known_elr.clone()),
                     ..Default::default()
                 }),
                 PARTITION_VERSION,
@@ -461,6 +483,8 @@ impl MetadataRecord {
                 removing_replicas,
                 adding_replicas,
                 leader_recovery_state,
+                elr,
+                last_known_elr,
             } => (
                 MetadataRecordBody::PartitionChange(PartitionChangeRecord {
                     partition_id: *partition,
@@ -471,9 +495,15 @@ impl MetadataRecord {
                     removing_replicas: removing_replicas.clone(),
                     adding_replicas: adding_replicas.clone(),
                     leader_recovery_state: *leader_recovery_state,
+                    eligible_leader_replicas: elr.clone(),
+                    last_known_elr: last_known_elr.clone(),
                     ..Default::default()
                 }),
-                PARTITION_CHANGE_VERSION,
+                if elr.is_some() || last_known_elr.is_some() {
+                    PARTITION_CHANGE_ELR_VERSION
+                } else {
+                    PARTITION_CHANGE_VERSION
+                },
             ),
             MetadataRecord::AssignDirectories {
                 topic_id,
@@ -575,6 +605,14 @@ impl MetadataRecord {
                 MetadataRecordBody::RemoveUserScramCredential(RemoveUserScramCredentialRecord {
                     name: name.clone(),
                     mechanism: *mechanism,
+                    ..Default::default()
+                }),
+                0,
+            ),
+            MetadataRecord::FeatureLevel { name, level } => (
+                MetadataRecordBody::FeatureLevel(FeatureLevelRecord {
+                    name: name.clone(),
+                    feature_level: *level,
                     ..Default::default()
                 }),
                 0,
@@ -708,6 +746,8 @@ impl MetadataRecord {
                 leader: r.leader,
                 leader_epoch: r.leader_epoch,
                 partition_epoch: r.partition_epoch,
+                elr: r.eligible_leader_replicas.unwrap_or_default(),
+                last_known_elr: r.last_known_elr.unwrap_or_default(),
             },
             MetadataRecordBody::PartitionChange(r) => {
                 const RECORD: &str = "PartitionChangeRecord";
@@ -747,8 +787,7 @@ impl MetadataRecord {
                 // With other changes, the directories are dropped: the image
                 // keeps each staying replica's directory across a change of
                 // replicas itself, and a new replica's broker assigns its
-                // own. The ELR lists (v2+) are dropped, as PartitionRecord's
-                // are.
+                // own.
                 MetadataRecord::PartitionChange {
                     topic_id: r.topic_id,
                     partition: r.partition_id,
@@ -758,6 +797,8 @@ impl MetadataRecord {
                     removing_replicas: r.removing_replicas,
                     adding_replicas: r.adding_replicas,
                     leader_recovery_state: r.leader_recovery_state,
+                    elr: r.eligible_leader_replicas,
+                    last_known_elr: r.last_known_elr,
                 }
             }
             MetadataRecordBody::Config(r) => MetadataRecord::Config {
@@ -806,6 +847,10 @@ impl MetadataRecord {
                     mechanism: r.mechanism,
                 }
             }
+            MetadataRecordBody::FeatureLevel(r) => MetadataRecord::FeatureLevel {
+                name: r.name,
+                level: r.feature_level,
+            },
             MetadataRecordBody::ClientQuota(r) => MetadataRecord::ClientQuota {
                 entity: r
                     .entity
@@ -975,9 +1020,14 @@ pub mod legacy {
                 leader,
                 leader_epoch,
                 partition_epoch,
+                elr,
+                last_known_elr,
             } => {
                 if !removing_replicas.is_empty() || !adding_replicas.is_empty() {
                     return not_in_legacy("PartitionRecord with a reassignment in progress");
+                }
+                if !elr.is_empty() || !last_known_elr.is_empty() {
+                    return not_in_legacy("PartitionRecord with eligible leader replicas");
                 }
                 buf.put_i8(PARTITION);
                 buf.put_i8(VERSION);
@@ -1043,6 +1093,7 @@ pub mod legacy {
                 return not_in_legacy("RemoveUserScramCredentialRecord")
             }
             MetadataRecord::ClientQuota { .. } => return not_in_legacy("ClientQuotaRecord"),
+            MetadataRecord::FeatureLevel { .. } => return not_in_legacy("FeatureLevelRecord"),
         }
         Ok(buf.freeze())
     }
@@ -1103,6 +1154,8 @@ pub mod legacy {
                 leader: codec::read_i32(buf)?,
                 leader_epoch: codec::read_i32(buf)?,
                 partition_epoch: codec::read_i32(buf)?,
+                elr: Vec::new(),
+                last_known_elr: Vec::new(),
             },
             CONFIG => MetadataRecord::Config {
                 resource_type: codec::read_i8(buf)?,
@@ -1206,6 +1259,8 @@ mod tests {
                 leader: 1,
                 leader_epoch: 4,
                 partition_epoch: 5,
+                elr: Vec::new(),
+                last_known_elr: Vec::new(),
             },
             // A reassignment from [1, 2] to [3, 2] in progress.
             MetadataRecord::Partition {
@@ -1218,6 +1273,8 @@ mod tests {
                 leader: 1,
                 leader_epoch: 0,
                 partition_epoch: 1,
+                elr: Vec::new(),
+                last_known_elr: Vec::new(),
             },
             MetadataRecord::PartitionChange {
                 topic_id: id,
@@ -1228,6 +1285,8 @@ mod tests {
                 removing_replicas: Some(vec![1]),
                 adding_replicas: Some(vec![3]),
                 leader_recovery_state: LEADER_RECOVERY_NO_CHANGE,
+                elr: None,
+                last_known_elr: None,
             },
             MetadataRecord::PartitionChange {
                 topic_id: id,
@@ -1238,6 +1297,8 @@ mod tests {
                 removing_replicas: None,
                 adding_replicas: None,
                 leader_recovery_state: LEADER_RECOVERY_NO_CHANGE,
+                elr: None,
+                last_known_elr: None,
             },
             MetadataRecord::PartitionChange {
                 topic_id: id,
@@ -1248,6 +1309,8 @@ mod tests {
                 removing_replicas: Some(vec![]),
                 adding_replicas: Some(vec![]),
                 leader_recovery_state: LEADER_RECOVERING,
+                elr: None,
+                last_known_elr: None,
             },
             MetadataRecord::PartitionChange {
                 topic_id: id,
@@ -1258,6 +1321,8 @@ mod tests {
                 removing_replicas: None,
                 adding_replicas: None,
                 leader_recovery_state: LEADER_RECOVERED,
+                elr: None,
+                last_known_elr: None,
             },
             MetadataRecord::AssignDirectories {
                 topic_id: id,
@@ -1373,7 +1438,8 @@ mod tests {
             | MetadataRecord::RemoveAccessControlEntry { .. }
             | MetadataRecord::UserScramCredential { .. }
             | MetadataRecord::RemoveUserScramCredential { .. }
-            | MetadataRecord::ClientQuota { .. } => false,
+            | MetadataRecord::ClientQuota { .. }
+            | MetadataRecord::FeatureLevel { .. } => false,
             _ => true,
         }
     }
@@ -1434,6 +1500,8 @@ mod tests {
             leader: 1,
             leader_epoch: 0,
             partition_epoch: 0,
+            elr: Vec::new(),
+            last_known_elr: Vec::new(),
         };
         assert_eq!(&record.encode().unwrap()[..], &partition[..]);
         assert_eq!(MetadataRecord::decode(partition.into()).unwrap(), record);
@@ -1459,7 +1527,7 @@ mod tests {
             MetadataRecord::decode(Bytes::from_static(&[0x01, 0x02, 0x01])),
             Err(RecordError::UnknownVersion { version: 1, .. })
         ));
-        // A valid Kafka record we do not apply yet.
+        // Kafka's FeatureLevelRecord, as Kafka frames it, is read.
         let mut buf = BytesMut::from(&[0x01u8, 12, 0][..]);
         MetadataRecordBody::FeatureLevel(FeatureLevelRecord {
             name: "metadata.version".into(),
@@ -1468,15 +1536,29 @@ mod tests {
         })
         .encode(&mut buf, 0)
         .unwrap();
+        let record = MetadataRecord::decode(buf.clone().freeze()).unwrap();
+        assert_eq!(
+            record,
+            MetadataRecord::FeatureLevel {
+                name: "metadata.version".into(),
+                level: 25
+            }
+        );
+        assert_eq!(record.encode().unwrap(), buf.freeze());
+        // A valid Kafka record we do not apply yet.
+        let mut buf = BytesMut::from(&[0x01u8, 20, 0][..]);
+        MetadataRecordBody::NoOp(vltava_protocol::messages::NoOpRecord::default())
+            .encode(&mut buf, 0)
+            .unwrap();
         let err = MetadataRecord::decode(buf.freeze()).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "FeatureLevelRecord is not supported: this node does not apply it yet"
+            "NoOpRecord is not supported: this node does not apply it yet"
         );
     }
 
     #[test]
-    fn kafka_fields_we_do_not_model_are_dropped_and_reassignments_kept() {
+    fn kafka_fields_we_do_not_model_are_dropped_and_reassignments_and_elr_kept() {
         let id = Uuid([1; 16]);
         let record = PartitionRecord {
             partition_id: 0,
@@ -1504,6 +1586,8 @@ mod tests {
                 leader: 1,
                 leader_epoch: 3,
                 partition_epoch: 4,
+                elr: vec![1],
+                last_known_elr: Vec::new(),
             })
         );
     }
@@ -1602,6 +1686,8 @@ mod tests {
             removing_replicas: None,
             adding_replicas: None,
             leader_recovery_state: recovery,
+            elr: None,
+            last_known_elr: None,
         };
 
         // Nothing changed: no tagged fields at all.
@@ -1630,7 +1716,8 @@ mod tests {
 
         // Version 2 as Kafka 4.0 writes it, with Directories (tag 8, one
         // uuid), EligibleLeaderReplicas [1] (tag 6) and LastKnownElr null
-        // (tag 7, compact length 0): read, and those fields dropped.
+        // (tag 7, compact length 0): read, the directories dropped, the
+        // ELR kept.
         let mut bytes = head(2);
         bytes.extend_from_slice(&[0x05]);
         bytes.extend_from_slice(&[0x00, 0x05, 0x02, 0, 0, 0, 2]);
@@ -1639,10 +1726,14 @@ mod tests {
         bytes.extend_from_slice(&[0x07, 0x01, 0x00]);
         bytes.extend_from_slice(&[0x08, 0x11, 0x02]);
         bytes.extend_from_slice(&[0x33; 16]);
-        assert_eq!(
-            MetadataRecord::decode(bytes.into()).unwrap(),
-            change(Some(vec![2]), 2, None, LEADER_RECOVERY_NO_CHANGE)
-        );
+        let mut with_elr = change(Some(vec![2]), 2, None, LEADER_RECOVERY_NO_CHANGE);
+        if let MetadataRecord::PartitionChange { elr, .. } = &mut with_elr {
+            *elr = Some(vec![1]);
+        }
+        assert_eq!(MetadataRecord::decode(bytes.into()).unwrap(), with_elr);
+        // Written back as version 2, the ELR with it.
+        let again = MetadataRecord::decode(with_elr.encode().unwrap()).unwrap();
+        assert_eq!(again, with_elr);
         // Version 1 with only Directories (null: "no change").
         let mut bytes = head(1);
         bytes.extend_from_slice(&[0x01, 0x08, 0x01, 0x00]);
@@ -1684,6 +1775,8 @@ mod tests {
                 removing_replicas: Some(vec![]),
                 adding_replicas: Some(vec![4]),
                 leader_recovery_state: LEADER_RECOVERY_NO_CHANGE,
+                elr: None,
+                last_known_elr: None,
             })
         );
     }
@@ -1754,6 +1847,8 @@ mod tests {
             removing_replicas: None,
             adding_replicas: None,
             leader_recovery_state: LEADER_RECOVERY_NO_CHANGE,
+            elr: None,
+            last_known_elr: None,
         };
         assert_eq!(decode_frame(change.encode().unwrap()).unwrap().1, 0);
     }
@@ -1782,6 +1877,8 @@ mod tests {
             removing_replicas: None,
             adding_replicas: None,
             leader_recovery_state: LEADER_RECOVERY_NO_CHANGE,
+            elr: None,
+            last_known_elr: None,
         };
         assert_eq!(
             kafka_change(&|r| r.replicas = Some(vec![1, 2])),

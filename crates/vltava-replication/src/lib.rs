@@ -105,6 +105,11 @@ pub struct LeaderState {
     /// epoch began.
     epoch_start_offset: i64,
     replica_lag_time_max_ms: i64,
+    /// KIP-966's strict min ISR rule, on while eligible leader replicas
+    /// are: the high watermark moves only while the committed ISR has at
+    /// least this many members, so a replica that leaves a too-small ISR
+    /// still holds everything below it and may lead cleanly.
+    strict_min_isr: Option<usize>,
 }
 
 impl LeaderState {
@@ -120,6 +125,30 @@ impl LeaderState {
         high_watermark: i64,
         now_ms: i64,
         replica_lag_time_max_ms: i64,
+    ) -> LeaderState {
+        LeaderState::with_strict_min_isr(
+            local_id,
+            state,
+            local_end,
+            high_watermark,
+            now_ms,
+            replica_lag_time_max_ms,
+            None,
+        )
+    }
+
+    /// As [`LeaderState::new`], with KIP-966's strict min ISR rule in force
+    /// from the start (see [`LeaderState::set_strict_min_isr`]): a leader
+    /// elected from the eligible replicas, alone in its ISR, must not
+    /// commit its log's tail on taking over.
+    pub fn with_strict_min_isr(
+        local_id: i32,
+        state: PartitionState,
+        local_end: i64,
+        high_watermark: i64,
+        now_ms: i64,
+        replica_lag_time_max_ms: i64,
+        strict_min_isr: Option<usize>,
     ) -> LeaderState {
         assert!(
             state.isr.contains(&local_id),
@@ -151,9 +180,17 @@ impl LeaderState {
             high_watermark: high_watermark.clamp(0, local_end.max(0)),
             epoch_start_offset: local_end,
             replica_lag_time_max_ms,
+            strict_min_isr,
         };
         leader.advance_high_watermark();
         leader
+    }
+
+    /// Turns KIP-966's strict min ISR rule on (`Some(min.insync.replicas)`)
+    /// or off. Returns the high watermark if that let it move.
+    pub fn set_strict_min_isr(&mut self, min_isr: Option<usize>) -> Option<i64> {
+        self.strict_min_isr = min_isr;
+        self.advance_high_watermark()
     }
 
     pub fn local_id(&self) -> i32 {
@@ -408,8 +445,15 @@ impl LeaderState {
     }
 
     /// Raises the high watermark to the lowest log end over the maximal
-    /// ISR, never lowers it. Returns it if it moved.
+    /// ISR, never lowers it, and not at all while the strict min ISR rule
+    /// holds it (see `strict_min_isr`). Returns it if it moved.
     fn advance_high_watermark(&mut self) -> Option<i64> {
+        if self
+            .strict_min_isr
+            .is_some_and(|min| self.committed.isr.len() < min)
+        {
+            return None;
+        }
         let mut candidate = self.local_end;
         for r in self.maximal_isr() {
             if r == self.local_id {

@@ -366,3 +366,34 @@ fn seeded_runs_keep_committed_records_on_every_isr_member() {
         assert!(last_hw > 0, "seed {seed}: nothing was ever committed");
     }
 }
+
+#[test]
+fn under_the_strict_min_isr_rule_the_high_watermark_waits_for_a_big_enough_isr() {
+    // KIP-966: min.insync.replicas 2, and a leader alone in its ISR (as
+    // one elected from the eligible replicas): its log's tail beyond the
+    // high watermark is not committed on taking over.
+    let mut l = LeaderState::with_strict_min_isr(
+        1,
+        state(&[1, 2, 3], &[1], 5, 7),
+        110,
+        100,
+        0,
+        LAG,
+        Some(2),
+    );
+    assert_eq!(l.high_watermark(), 100);
+    assert_eq!(l.set_strict_min_isr(Some(2)), None);
+    // acks=1 records the leader alone has are not committed ...
+    assert_eq!(l.on_local_append(120), None);
+    assert_eq!(l.high_watermark(), 100);
+    // ... and turning the rule off lets the high watermark catch up.
+    assert_eq!(l.set_strict_min_isr(None), Some(120));
+    assert_eq!(l.set_strict_min_isr(Some(2)), None);
+    assert_eq!(l.on_local_append(130), None);
+    // With a second member committed to the ISR, it moves again.
+    assert_eq!(l.on_follower_fetch(2, 1, 130, 1), Ok(None));
+    assert_eq!(
+        l.on_isr_committed(state(&[1, 2, 3], &[1, 2], 5, 8)),
+        Some(130)
+    );
+}

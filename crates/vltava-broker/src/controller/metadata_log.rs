@@ -356,6 +356,8 @@ mod tests {
                     leader: 1,
                     leader_epoch: 0,
                     partition_epoch: 0,
+                    elr: Vec::new(),
+                    last_known_elr: Vec::new(),
                 },
                 MetadataRecord::Config {
                     resource_type: 2,

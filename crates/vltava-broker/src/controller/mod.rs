@@ -16,6 +16,7 @@
 //! sessions that fence a broker whose heartbeats stop) and producer-id
 //! blocks, as Kafka's controller serves them.
 
+pub mod features;
 pub mod metadata_log;
 pub mod quotas;
 pub mod security;
@@ -589,6 +590,7 @@ impl Controller {
         let mut working = (*self.metadata.image()).clone();
         let mut records = Vec::new();
         let mut results = Vec::with_capacity(changes.len());
+        let policy = self.election_policy();
         for c in changes {
             match controller::plan_alter_partition(
                 &working,
@@ -599,6 +601,7 @@ impl Controller {
                 c.leader_epoch,
                 c.partition_epoch,
                 &c.new_isr,
+                policy,
             ) {
                 Ok((planned, after)) => {
                     for record in &planned {
@@ -625,8 +628,12 @@ impl Controller {
     ) -> Result<controller::ElectionResults, KafkaError> {
         let lock = self.lead().await?;
         let image = self.metadata.image();
-        let (records, results) =
-            controller::plan_elect_leaders(&image, partitions.as_deref(), election_type);
+        let (records, results) = controller::plan_elect_leaders(
+            &image,
+            partitions.as_deref(),
+            election_type,
+            self.election_policy(),
+        );
         self.commit(&lock, records).await?;
         Ok(results)
     }
@@ -707,8 +714,12 @@ impl Controller {
         let lock = self.lead().await?;
         self.elect_unclean_where_allowed(&lock).await?;
         let image = self.metadata.image();
-        let (records, results) =
-            controller::plan_elect_leaders(&image, None, controller::ElectionType::Preferred);
+        let (records, results) = controller::plan_elect_leaders(
+            &image,
+            None,
+            controller::ElectionType::Preferred,
+            self.election_policy(),
+        );
         if records.is_empty() {
             return Ok(0);
         }
@@ -727,10 +738,13 @@ impl Controller {
     }
 
     /// Leader elections follow the effective broker config's
-    /// `unclean.leader.election.enable` for topics without an override.
-    fn election_policy(&self) -> controller::ElectionPolicy {
+    /// `unclean.leader.election.enable` (and, with eligible leader replicas
+    /// on, `min.insync.replicas`) for topics without an override.
+    pub(crate) fn election_policy(&self) -> controller::ElectionPolicy {
+        let config = self.metadata.config();
         controller::ElectionPolicy {
-            unclean_default: self.metadata.config().unclean_leader_election_enable(),
+            unclean_default: config.unclean_leader_election_enable(),
+            min_isr_default: config.min_insync_replicas(),
         }
     }
 

@@ -487,8 +487,10 @@ pub fn describe_topic_partitions(
                 leader_epoch: p.leader_epoch,
                 replica_nodes: p.replicas.clone(),
                 isr_nodes: p.isr.clone(),
-                eligible_leader_replicas: Some(Vec::new()),
-                last_known_elr: Some(Vec::new()),
+                // KIP-966's lists, as the controller keeps them (empty
+                // while eligible leader replicas are off).
+                eligible_leader_replicas: Some(p.elr.clone()),
+                last_known_elr: Some(p.last_known_elr.clone()),
                 ..Default::default()
             });
         }

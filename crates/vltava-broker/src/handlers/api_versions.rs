@@ -3,7 +3,11 @@
 //! enables compression only when Produce v0-2 are listed too), so an entry
 //! here is a promise.
 
-use vltava_protocol::messages::api_versions_response::ApiVersion;
+use vltava_metadata::features::{self, SUPPORTED_FEATURES};
+use vltava_metadata::MetadataImage;
+use vltava_protocol::messages::api_versions_response::{
+    ApiVersion, FinalizedFeatureKey, SupportedFeatureKey,
+};
 use vltava_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
 use vltava_protocol::{ErrorCode, ResponseBody};
 
@@ -21,12 +25,37 @@ fn api_keys() -> Vec<ApiVersion> {
         .collect()
 }
 
-pub fn handle(_request: ApiVersionsRequest) -> ResponseBody {
-    ResponseBody::ApiVersions(ApiVersionsResponse {
+/// The answer, with the supported and finalized features (KIP-584, v3+)
+/// of this node and `image`. The finalized features' epoch is the offset of
+/// the image they come from, as Kafka's KRaft brokers report it.
+pub fn handle(_request: ApiVersionsRequest, image: &MetadataImage, version: i16) -> ResponseBody {
+    let mut response = ApiVersionsResponse {
         error_code: ErrorCode::NONE.code(),
         api_keys: api_keys(),
         ..Default::default()
-    })
+    };
+    if version >= 3 {
+        response.supported_features = SUPPORTED_FEATURES
+            .iter()
+            .map(|f| SupportedFeatureKey {
+                name: f.name.to_string(),
+                min_version: f.min_level,
+                max_version: f.max_level,
+                ..Default::default()
+            })
+            .collect();
+        response.finalized_features_epoch = image.offset.max(0);
+        response.finalized_features = features::finalized(image)
+            .into_iter()
+            .map(|(name, level)| FinalizedFeatureKey {
+                name,
+                max_version_level: level,
+                min_version_level: level,
+                ..Default::default()
+            })
+            .collect();
+    }
+    ResponseBody::ApiVersions(response)
 }
 
 /// The v0 answer to an ApiVersions request of a version we do not know

@@ -13,6 +13,7 @@ pub mod api_versions;
 pub mod authz;
 pub mod cluster;
 pub mod configs;
+pub mod features;
 pub mod fetch;
 pub mod groups;
 pub mod init_producer_id;
@@ -109,6 +110,7 @@ pub const SUPPORTED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::AlterUserScramCredentials, v(0, 0)),
     (ApiKey::DescribeClientQuotas, v(0, 1)),
     (ApiKey::AlterClientQuotas, v(0, 1)),
+    (ApiKey::UpdateFeatures, v(0, 2)),
     // The KRaft quorum's RPCs (answered by `vltava_quorum::inbound`) and
     // the controller's broker-membership RPCs.
     (ApiKey::Vote, v(0, 2)),
@@ -286,6 +288,7 @@ fn relay_permitted(broker: &Broker, context: &RequestContext<'_>, body: &Request
         | RequestBody::DeleteAcls(_)
         | RequestBody::AlterUserScramCredentials(_) => access.allows_cluster(Op::Alter),
         RequestBody::AlterClientQuotas(_) => access.allows_cluster(Op::AlterConfigs),
+        RequestBody::UpdateFeatures(_) => access.allows_cluster(Op::Alter),
         _ => true,
     }
 }
@@ -358,7 +361,9 @@ async fn dispatch(
         }
     }
     Ok(Some(match body {
-        RequestBody::ApiVersions(r) => api_versions::handle(r),
+        RequestBody::ApiVersions(r) => {
+            api_versions::handle(r, &broker.metadata.image(), context.version)
+        }
         // On a listener without SASL, as Kafka answers them there.
         RequestBody::SaslHandshake(_) => vltava_protocol::ResponseBody::SaslHandshake(
             vltava_protocol::messages::SaslHandshakeResponse {
@@ -454,6 +459,7 @@ async fn dispatch(
             security::describe_user_scram_credentials(broker, context, r)
         }
         RequestBody::AlterClientQuotas(r) => quotas::alter_client_quotas(broker, context, r).await,
+        RequestBody::UpdateFeatures(r) => features::update_features(broker, context, r).await,
         RequestBody::DescribeClientQuotas(r) => quotas::describe_client_quotas(broker, context, r),
         // The connection layer refuses every API not in SUPPORTED before
         // decoding, so this is only reached if that list and this match disagree.

@@ -424,6 +424,7 @@ impl Partition {
         state: PartitionState,
         now_ms: i64,
         replica_lag_time_max_ms: i64,
+        strict_min_isr: Option<usize>,
     ) {
         let mut state = state;
         if leader == self.local_id && !state.isr.contains(&self.local_id) {
@@ -438,7 +439,8 @@ impl Partition {
         match &mut *role {
             Role::Leader(l) if leader == self.local_id && l.leader_epoch() == epoch => {
                 self.count_isr_change(l.isr().len(), state.isr.len());
-                if let Some(hw) = l.on_isr_committed(state) {
+                let moved = l.on_isr_committed(state);
+                if let Some(hw) = l.set_strict_min_isr(strict_min_isr).or(moved) {
                     self.publish_high_watermark(hw);
                 }
                 return;
@@ -452,13 +454,14 @@ impl Partition {
         }
         if leader == self.local_id {
             let end = self.log().log_end_offset();
-            let leader_state = LeaderState::new(
+            let leader_state = LeaderState::with_strict_min_isr(
                 self.local_id,
                 state,
                 end,
                 self.high_watermark(),
                 now_ms,
                 replica_lag_time_max_ms,
+                strict_min_isr,
             );
             let hw = leader_state.high_watermark();
             debug!(topic = %self.topic, partition = self.index, epoch, log_end = end, high_watermark = hw, "leading");

@@ -1070,6 +1070,7 @@ impl Partition {
             },
             0,
             30_000,
+            None,
         );
         partition
     }
@@ -1604,6 +1605,10 @@ impl ReplicaManager {
                     .settings
                     .write()
                     .unwrap_or_else(|e| e.into_inner()) = settings.clone();
+                // KIP-966: while eligible leader replicas are on, the high
+                // watermark moves only with min.insync.replicas in the ISR.
+                let strict_min_isr = vltava_metadata::features::elr_enabled(image)
+                    .then(|| settings.min_insync_replicas.max(1) as usize);
                 partition.apply_partition_state(
                     state.leader,
                     vltava_replication::PartitionState {
@@ -1614,6 +1619,7 @@ impl ReplicaManager {
                     },
                     now_ms,
                     replica_lag_time_max_ms,
+                    strict_min_isr,
                 );
             }
         }
@@ -1738,6 +1744,7 @@ mod tests {
             },
             0,
             30_000,
+            None,
         );
         assert!(p.is_leader());
         assert_eq!((p.leader_epoch(), p.isr_size()), (1, 2));
@@ -2370,6 +2377,8 @@ mod tests {
                         leader: 1,
                         leader_epoch: 0,
                         partition_epoch: 0,
+                        elr: Vec::new(),
+                        last_known_elr: Vec::new(),
                     },
                 ),
             ]
@@ -2452,6 +2461,8 @@ mod tests {
                         leader: 1,
                         leader_epoch: 0,
                         partition_epoch: 0,
+                        elr: Vec::new(),
+                        last_known_elr: Vec::new(),
                     },
                 ),
             ])
@@ -2527,6 +2538,8 @@ mod tests {
             removing_replicas: Some(vec![]),
             adding_replicas: Some(vec![]),
             leader_recovery_state: -1,
+            elr: None,
+            last_known_elr: None,
         };
         let image = MetadataImage::empty()
             .apply_all([
@@ -2549,6 +2562,8 @@ mod tests {
                         leader: 2,
                         leader_epoch: 0,
                         partition_epoch: 0,
+                        elr: Vec::new(),
+                        last_known_elr: Vec::new(),
                     },
                 ),
             ])
@@ -2569,6 +2584,8 @@ mod tests {
                     removing_replicas: Some(vec![2]),
                     adding_replicas: Some(vec![1]),
                     leader_recovery_state: -1,
+                    elr: None,
+                    last_known_elr: None,
                 },
             )
             .unwrap();
@@ -2639,6 +2656,8 @@ mod tests {
             leader: 1,
             leader_epoch: 0,
             partition_epoch: 0,
+            elr: Vec::new(),
+            last_known_elr: Vec::new(),
         };
         let records = [
             MetadataRecord::Topic {
@@ -2748,6 +2767,8 @@ mod tests {
                     leader: 1,
                     leader_epoch: 0,
                     partition_epoch: 0,
+                    elr: Vec::new(),
+                    last_known_elr: Vec::new(),
                 },
             ]
         };
