@@ -229,14 +229,9 @@ pub fn describe_quorum_response(d: &QuorumDescription, version: i16) -> Describe
         } else {
             (wall(r.last_fetch_ms), wall(r.last_caught_up_ms))
         };
-        let directory_id = d
-            .voters
-            .iter()
-            .find(|v| v.id == r.replica_id)
-            .map_or([0; 16], |v| v.directory_id);
         dq::ReplicaState {
             replica_id: r.replica_id,
-            replica_directory_id: vltava_protocol::Uuid(directory_id),
+            replica_directory_id: vltava_protocol::Uuid(r.directory_id),
             log_end_offset: r.log_end_offset,
             last_fetch_timestamp: fetched,
             last_caught_up_timestamp: caught_up,

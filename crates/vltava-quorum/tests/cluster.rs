@@ -293,6 +293,21 @@ async fn a_dynamic_quorum_grows_from_one_bootstrapped_voter_and_survives_its_los
     assert_eq!(leader, 1, "the only voter leads");
     let q1 = cluster.replicas[&1].quorum().await.expect("running");
     propose_committed(&q1, "a").await;
+    // Observers are described with the directory ids their fetches carry.
+    let mut observer_dirs = Vec::new();
+    for _ in 0..100 {
+        let d = describe(&q1).await;
+        observer_dirs = d.topics[0].partitions[0]
+            .observers
+            .iter()
+            .map(|r| (r.replica_id, r.replica_directory_id.0))
+            .collect();
+        if observer_dirs.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(observer_dirs, vec![(2, [2; 16]), (3, [3; 16])]);
     for id in [2, 3] {
         add_when_caught_up(&q1, voter_at(id, &cluster.replicas[&id].address)).await;
     }

@@ -195,6 +195,8 @@ struct ReplicaProgress {
     /// followers) would otherwise learn of the commit only when its parked
     /// fetch times out.
     hw_sent: Option<Offset>,
+    /// The directory id its fetches carry (zeros until one does).
+    directory_id: [u8; 16],
 }
 
 #[derive(Clone, Debug)]
@@ -266,6 +268,9 @@ pub struct ReplicaInfo {
     pub last_fetch_ms: Option<Millis>,
     /// When it last fetched up to the leader's end.
     pub last_caught_up_ms: Option<Millis>,
+    /// Its directory id: a voter's as the voter set holds it, an
+    /// observer's as its fetches carry it (zeros: unknown).
+    pub directory_id: [u8; 16],
 }
 
 /// DescribeQuorum's partition data.
@@ -741,12 +746,17 @@ impl<L: ReplicatedLog> RaftNode<L> {
             },
             last_fetch_ms: p.last_fetch_ms,
             last_caught_up_ms: p.last_caught_up_ms,
+            directory_id: p.directory_id,
+        };
+        let voter = |entry: (&NodeId, &ReplicaProgress)| ReplicaInfo {
+            directory_id: self.directory_of(*entry.0),
+            ..info(entry)
         };
         Some(QuorumInfo {
             leader_id: self.cfg.node_id,
             leader_epoch: self.epoch,
             high_watermark: self.high_watermark,
-            current_voters: ls.voters.iter().map(info).collect(),
+            current_voters: ls.voters.iter().map(voter).collect(),
             observers: ls.observers.iter().map(info).collect(),
         })
     }
@@ -863,6 +873,7 @@ impl<L: ReplicatedLog> RaftNode<L> {
                     last_fetch_ms: None,
                     last_caught_up_ms: None,
                     hw_sent: None,
+                    directory_id: [0; 16],
                 });
                 ls.voters.insert(v, p);
             }
@@ -1106,6 +1117,7 @@ impl<L: ReplicatedLog> RaftNode<L> {
                         last_fetch_ms: None,
                         last_caught_up_ms: None,
                         hw_sent: None,
+                        directory_id: [0; 16],
                     },
                 )
             })
@@ -1745,7 +1757,7 @@ impl<L: ReplicatedLog> RaftNode<L> {
         Ok(())
     }
 
-    fn note_fetch(&mut self, from: NodeId, now: Millis) {
+    fn note_fetch(&mut self, from: NodeId, directory_id: [u8; 16], now: Millis) {
         let majority = self.majority();
         let me = self.cfg.node_id;
         let timeout = self.cfg.fetch_timeout_ms * 3 / 2;
@@ -1764,15 +1776,17 @@ impl<L: ReplicatedLog> RaftNode<L> {
                 ls.check_quorum_deadline = now + timeout;
             }
         } else {
-            ls.observers
-                .entry(from)
-                .or_insert(ReplicaProgress {
-                    end_offset: None,
-                    last_fetch_ms: None,
-                    last_caught_up_ms: None,
-                    hw_sent: None,
-                })
-                .last_fetch_ms = Some(now);
+            let p = ls.observers.entry(from).or_insert(ReplicaProgress {
+                end_offset: None,
+                last_fetch_ms: None,
+                last_caught_up_ms: None,
+                hw_sent: None,
+                directory_id: [0; 16],
+            });
+            p.last_fetch_ms = Some(now);
+            if directory_id != [0; 16] {
+                p.directory_id = directory_id;
+            }
         }
     }
 
@@ -1791,7 +1805,7 @@ impl<L: ReplicatedLog> RaftNode<L> {
             self.send_reply(from, Message::FetchResponse(resp));
             return;
         }
-        self.note_fetch(from, now);
+        self.note_fetch(from, r.replica_directory_id, now);
         let mut resp = self.fetch_error(ErrorCode::NONE);
         match self.validate_fetch(r.fetch_offset, r.last_fetched_epoch) {
             FetchValidation::Snapshot(id) => resp.snapshot_id = Some(id),
@@ -2152,7 +2166,7 @@ impl<L: ReplicatedLog> RaftNode<L> {
         if let Err(e) = self.check_fetch_epoch(r.current_leader_epoch) {
             resp.partition_error_code = e;
         } else {
-            self.note_fetch(from, now);
+            self.note_fetch(from, [0; 16], now);
             match self
                 .log
                 .read_snapshot(r.snapshot_id, r.position, r.max_bytes as usize)
