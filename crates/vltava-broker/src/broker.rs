@@ -540,6 +540,12 @@ impl Broker {
         self.roles.broker
     }
 
+    /// Whether this node runs the controller role (votes, or may vote, in
+    /// the metadata quorum).
+    pub fn is_controller(&self) -> bool {
+        self.roles.controller
+    }
+
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
     }

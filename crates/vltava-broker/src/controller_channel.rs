@@ -166,6 +166,120 @@ impl ControllerChannel {
         }
     }
 
+    /// One look after this controller's place in a dynamic quorum
+    /// (KIP-853), as `me` (its id, directory id and listeners):
+    /// - it is a voter, but the log names other endpoints for it (its
+    ///   listeners changed): it asks the leader to update them
+    ///   (UpdateRaftVoter);
+    /// - it is not a voter and `auto_join` (Kafka's
+    ///   `controller.quorum.auto.join.enable`): it asks the leader to add
+    ///   it (AddRaftVoter); the leader refuses with REQUEST_TIMED_OUT until
+    ///   it has caught up, and the next look asks again.
+    ///
+    /// Returns whether it is a voter now.
+    pub async fn upkeep_voter(
+        &self,
+        me: &vltava_raft::Voter,
+        auto_join: bool,
+    ) -> Result<bool, KafkaError> {
+        use vltava_protocol::messages::{
+            add_raft_voter_request, update_raft_voter_request, AddRaftVoterRequest,
+            UpdateRaftVoterRequest,
+        };
+        let status = self.quorum.status().borrow().clone();
+        let Some(leader) = status.leader else {
+            return Ok(false);
+        };
+        let voters = self.quorum.voters();
+        let same_dir =
+            |d: [u8; 16]| d == [0; 16] || me.directory_id == [0; 16] || d == me.directory_id;
+        if let Some(v) = voters
+            .iter()
+            .find(|v| v.id == me.id && same_dir(v.directory_id))
+        {
+            if v.endpoints == me.endpoints {
+                return Ok(true);
+            }
+            info!(voter = me.id, from = ?v.endpoints, to = ?me.endpoints, "this voter's endpoints changed: updating them in the metadata quorum");
+            if leader == self.node_id {
+                self.quorum
+                    .update_voter(me.clone())
+                    .await
+                    .map_err(|e| KafkaError::new(ErrorCode::REQUEST_TIMED_OUT, e.to_string()))?;
+                return Ok(true);
+            }
+            let request = UpdateRaftVoterRequest {
+                cluster_id: Some(self.cluster_id.clone()),
+                current_leader_epoch: status.epoch,
+                voter_id: me.id,
+                voter_directory_id: Uuid(me.directory_id),
+                listeners: me
+                    .endpoints
+                    .iter()
+                    .map(|e| update_raft_voter_request::Listener {
+                        name: e.name.clone(),
+                        host: e.host.clone(),
+                        port: e.port,
+                        ..Default::default()
+                    })
+                    .collect(),
+                k_raft_version_feature: update_raft_voter_request::KRaftVersionFeature {
+                    min_supported_version: 0,
+                    max_supported_version: 1,
+                    ..Default::default()
+                },
+                ..Default::default()
+            };
+            let response = self.call(leader, &request).await?;
+            if response.error_code != 0 {
+                return Err(KafkaError::new(
+                    ErrorCode(response.error_code),
+                    format!("UpdateRaftVoter refused by the quorum leader {leader}"),
+                ));
+            }
+            return Ok(true);
+        }
+        if !auto_join || leader == self.node_id {
+            return Ok(false);
+        }
+        let request = AddRaftVoterRequest {
+            cluster_id: Some(self.cluster_id.clone()),
+            timeout_ms: (self.request_timeout.as_millis() as i32 / 5 * 4).max(1),
+            voter_id: me.id,
+            voter_directory_id: Uuid(me.directory_id),
+            listeners: me
+                .endpoints
+                .iter()
+                .map(|e| add_raft_voter_request::Listener {
+                    name: e.name.clone(),
+                    host: e.host.clone(),
+                    port: e.port,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        };
+        let response = self.call(leader, &request).await?;
+        match ErrorCode(response.error_code) {
+            ErrorCode::NONE => {
+                info!(
+                    voter = me.id,
+                    "joined the metadata quorum as a voter (controller.quorum.auto.join.enable)"
+                );
+                Ok(true)
+            }
+            // Not caught up yet, or another change is committing.
+            ErrorCode::REQUEST_TIMED_OUT => Ok(false),
+            code => Err(KafkaError::new(
+                code,
+                format!(
+                    "AddRaftVoter refused by the quorum leader {leader}: {}",
+                    response.error_message.unwrap_or_default()
+                ),
+            )),
+        }
+    }
+
     /// Sends `request` to the active controller `leader` (another node),
     /// in the version negotiated with it.
     async fn call<R: Request>(&self, leader: i32, request: &R) -> Result<R::Response, KafkaError> {

@@ -89,6 +89,7 @@ pub async fn run(
         .is_broker()
         .then(|| tokio::spawn(broker.channel.clone().run(shutdown.clone())));
     let sessions = tokio::spawn(fence_expired_sessions(broker.clone(), shutdown.clone()));
+    let voter_upkeep = tokio::spawn(keep_voter_entry(broker.clone(), shutdown.clone()));
     let rebalance = tokio::spawn(rebalance_leaders(broker.clone(), shutdown.clone()));
     let txn_timers = tokio::spawn(broker.txns.clone().run_timers(shutdown.clone()));
     // Replication: fetchers for the partitions this broker follows, and the
@@ -134,6 +135,7 @@ pub async fn run(
         ("ISR changes", isr),
         ("log directory assignments", directories),
         ("broker sessions", sessions),
+        ("voter upkeep", voter_upkeep),
         ("leader rebalancing", rebalance),
     ] {
         let began = std::time::Instant::now();
@@ -173,6 +175,55 @@ async fn fence_expired_sessions(broker: Arc<Broker>, mut shutdown: watch::Receiv
         tokio::select! {
             _ = broker.controller.fence_expired_sessions() => {}
             _ = shutdown.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+/// On a controller of a dynamic quorum (KIP-853: voters from the log, not
+/// `controller.quorum.voters`), keeps its voter entry right every second:
+/// updates its endpoints when its listeners changed, and with
+/// `controller.quorum.auto.join.enable` adds it as a voter once caught up,
+/// at most once per process (a voter an operator removes later stays
+/// removed until the process restarts), as Kafka's auto-join does.
+async fn keep_voter_entry(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+    let config = broker.metadata.static_config();
+    let dynamic = config.controller_quorum_voters().is_empty()
+        && !config.controller_quorum_bootstrap_servers().is_empty();
+    if !broker.is_controller() || !dynamic {
+        return;
+    }
+    let (id, directory_id) = broker.controller.quorum().local_key();
+    let me = vltava_raft::Voter {
+        id,
+        directory_id,
+        endpoints: crate::broker::controller_endpoints(config),
+    };
+    let mut auto_join = config.controller_quorum_auto_join_enable();
+    let mut last_error = String::new();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+        let upkeep = broker.channel.upkeep_voter(&me, auto_join);
+        let outcome = tokio::select! {
+            outcome = upkeep => outcome,
+            _ = shutdown.wait_for(|s| *s) => return,
+        };
+        match outcome {
+            // A voter now: never join again in this process.
+            Ok(true) => auto_join = false,
+            Ok(false) => {}
+            Err(e) => {
+                // Logged once per kind of failure, not every second.
+                if e.message != last_error {
+                    warn!(
+                        voter = id,
+                        "keeping this controller's voter entry: {}", e.message
+                    );
+                    last_error = e.message;
+                }
+            }
         }
     }
 }

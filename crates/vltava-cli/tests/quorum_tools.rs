@@ -440,3 +440,69 @@ async fn a_dynamic_quorum_starts_standalone_and_grows_with_add_voter() {
         assert!(node.is_running(), "node {} exited", node.id);
     }
 }
+
+/// KIP-853's upkeep by the controllers themselves: node 2, formatted with
+/// `--no-initial-controllers` and `controller.quorum.auto.join.enable`,
+/// becomes a voter of node 1's standalone quorum without an operator; it
+/// then restarts on another port, and tells the leader its new endpoint
+/// (UpdateRaftVoter), which the quorum reports and the cluster uses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_controller_joins_by_itself_and_keeps_its_endpoint_current() {
+    let temp = tempfile::tempdir().unwrap();
+    let (port1, port2, new_port2) = (free_port(), free_port(), free_port());
+    let config = |id: i32, port: u16| {
+        properties(
+            id,
+            port,
+            "broker,controller",
+            "",
+            &format!(
+                "controller.quorum.bootstrap.servers=127.0.0.1:{port1}\n\
+                 controller.quorum.auto.join.enable={}\n",
+                id == 2
+            ),
+        )
+    };
+    let mut nodes = Vec::new();
+    for (id, port, flag) in [
+        (1, port1, "--standalone"),
+        (2, port2, "--no-initial-controllers"),
+    ] {
+        let path = temp.path().join(format!("node-{id}.properties"));
+        let data_dir = temp.path().join(format!("node-{id}"));
+        std::fs::write(&path, config(id, port)).unwrap();
+        format_dynamic(&path, &data_dir, &[flag]).expect("format");
+        nodes.push(Node::new(id, port, path, data_dir));
+    }
+    for node in &mut nodes {
+        node.start();
+    }
+    let first = nodes[0].bootstrap();
+    let v = view_until(&first, "node 2 a voter by itself", |v| {
+        ids(&v["quorum"]["voters"]) == [1, 2] && all_caught_up(&v["quorum"]["voters"])
+    })
+    .await;
+    let endpoint_port = |v: &Value, id: i64| {
+        v["quorum"]["voters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == id)
+            .map(|r| r["endpoints"][0]["port"].clone())
+    };
+    assert_eq!(endpoint_port(&v, 2), Some(port2.into()));
+
+    // Node 2 moves to another port.
+    nodes[1].stop(Duration::from_secs(20));
+    std::fs::write(&nodes[1].config, config(2, new_port2)).unwrap();
+    nodes[1].port = new_port2;
+    nodes[1].start();
+    view_until(&first, "node 2's new endpoint in the quorum", |v| {
+        endpoint_port(v, 2) == Some(new_port2.into()) && all_caught_up(&v["quorum"]["voters"])
+    })
+    .await;
+    create_eventually(&nodes[1].bootstrap(), "moved", Duration::from_secs(30)).await;
+    for node in &mut nodes {
+        assert!(node.is_running(), "node {} exited", node.id);
+    }
+}

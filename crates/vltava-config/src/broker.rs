@@ -571,6 +571,7 @@ getters! {
     controller_quorum_election_timeout_ms -> i32 = int("controller.quorum.election.timeout.ms");
     controller_quorum_fetch_timeout_ms -> i32 = int("controller.quorum.fetch.timeout.ms");
     controller_quorum_request_timeout_ms -> i32 = int("controller.quorum.request.timeout.ms");
+    controller_quorum_auto_join_enable -> bool = boolean("controller.quorum.auto.join.enable");
     controller_quorum_retry_backoff_ms -> i32 = int("controller.quorum.retry.backoff.ms");
     metadata_log_max_record_bytes_between_snapshots -> i64
         = long("metadata.log.max.record.bytes.between.snapshots");

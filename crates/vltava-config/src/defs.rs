@@ -124,6 +124,8 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     broker("controller.listener.names", ConfigType::String, None, High, ReadOnly,
         "Names of the listeners the controller quorum is reached on, comma-separated.")
         .check(Validator::Custom(&net::LISTENER_NAMES)),
+    broker("controller.quorum.auto.join.enable", Boolean, Some("false"), High, ReadOnly,
+        "Whether a controller of a dynamic quorum (KIP-853) that is not a voter adds itself as one once it has caught up."),
     broker("controller.quorum.bootstrap.servers", List, Some(""), High, ReadOnly,
         "host:port addresses used to discover the controller quorum.")
         .check(Validator::Custom(&net::BOOTSTRAP_SERVERS)),

@@ -290,6 +290,10 @@ enum Command {
         directory_id: [u8; 16],
         reply: Reply<Result<Offset, QuorumError>>,
     },
+    UpdateVoter {
+        voter: Voter,
+        reply: Reply<Result<Offset, QuorumError>>,
+    },
     Shutdown {
         reply: Reply<()>,
     },
@@ -301,6 +305,8 @@ pub struct Quorum {
     commands: mpsc::UnboundedSender<Command>,
     status: watch::Receiver<QuorumStatus>,
     addresses: watch::Receiver<Arc<AddressBook>>,
+    voters: watch::Receiver<Arc<Vec<Voter>>>,
+    local_key: (NodeId, [u8; 16]),
 }
 
 /// Where each replica is reached, by id: the static voters, the voters the
@@ -361,9 +367,11 @@ impl Quorum {
         let (commands_tx, commands_rx) = mpsc::unbounded_channel();
         let (status_tx, status_rx) = watch::channel(status_of(&node, None, 0, None));
         let (addresses_tx, addresses_rx) = watch::channel(Arc::new(addresses.clone()));
+        let (voters_tx, voters_rx) = watch::channel(Arc::new(node.voter_details().to_vec()));
         let mut driver = Driver {
             addresses,
             addresses_tx,
+            voters_tx,
             node,
             config,
             flusher,
@@ -382,12 +390,33 @@ impl Quorum {
             leader_hw: None,
         };
         driver.learn_voter_addresses();
+        let (node_id, directory_id) = (driver.config.node_id, driver.config.directory_id);
         tokio::spawn(driver.run(commands_rx));
         Ok(Quorum {
             commands: commands_tx,
             status: status_rx,
             addresses: addresses_rx,
+            voters: voters_rx,
+            local_key: (node_id, directory_id),
         })
+    }
+
+    /// This replica's voter key: its node id and directory id.
+    pub fn local_key(&self) -> (NodeId, [u8; 16]) {
+        self.local_key
+    }
+
+    /// The current voters as this replica's log names them (with their
+    /// directory ids and endpoints; static voters have neither).
+    pub fn voters(&self) -> Arc<Vec<Voter>> {
+        self.voters.borrow().clone()
+    }
+
+    /// KIP-853 UpdateRaftVoter, on the leader: `voter` (id and directory
+    /// id) takes requests at its endpoints now; returns once committed.
+    pub async fn update_voter(&self, voter: Voter) -> Result<Offset, QuorumError> {
+        self.ask(|reply| Command::UpdateVoter { voter, reply })
+            .await?
     }
 
     /// Where replica `id` is reached (`host:port`), if known: how brokers
@@ -586,6 +615,8 @@ struct Driver {
     /// See [`AddressBook`]; published on `addresses_tx` when it changes.
     addresses: AddressBook,
     addresses_tx: watch::Sender<Arc<AddressBook>>,
+    /// The current voters in full, published when they change.
+    voters_tx: watch::Sender<Arc<Vec<Voter>>>,
     config: QuorumConfig,
     flusher: Flusher,
     started: Instant,
@@ -796,6 +827,20 @@ impl Driver {
                     // Known before any action is carried out, so the first
                     // request the new voter set causes can already reach it.
                     self.learn_voter_addresses();
+                    let epoch = self.node.epoch();
+                    self.voter_waiters.push(CommitWaiter {
+                        last_offset: offset,
+                        epoch,
+                        reply,
+                    });
+                    self.execute(actions);
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(QuorumError::VoterChange(e)));
+                }
+            },
+            Command::UpdateVoter { voter, reply } => match self.node.update_voter(voter, now) {
+                Ok((offset, actions)) => {
                     let epoch = self.node.epoch();
                     self.voter_waiters.push(CommitWaiter {
                         last_offset: offset,
@@ -1020,6 +1065,10 @@ impl Driver {
     /// (VotersRecords, the snapshot's or the bootstrap checkpoint's voter
     /// set): the controller listener's endpoint, else the first one.
     fn learn_voter_addresses(&mut self) {
+        if self.voters_tx.borrow().as_slice() != self.node.voter_details() {
+            self.voters_tx
+                .send_replace(Arc::new(self.node.voter_details().to_vec()));
+        }
         let learned: Vec<(NodeId, String)> = self
             .node
             .voter_details()

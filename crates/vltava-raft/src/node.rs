@@ -911,6 +911,30 @@ impl<L: ReplicatedLog> RaftNode<L> {
         Ok(self.append_voters_record(voters, now))
     }
 
+    /// UpdateRaftVoter (KIP-853), on the leader: a voter says where it takes
+    /// requests now (its listeners changed since the log named them).
+    /// Appends a VotersRecord with the voter's new endpoints; the set's
+    /// membership stays. The voter is named by id and directory id.
+    pub fn update_voter(
+        &mut self,
+        updated: Voter,
+        now: Millis,
+    ) -> Result<(Offset, Vec<Action>), VoterChangeError> {
+        self.check_voter_change()?;
+        let mut voters = self.voter_details().to_vec();
+        let Some(v) = voters
+            .iter_mut()
+            .find(|v| v.id == updated.id && same_directory(v.directory_id, updated.directory_id))
+        else {
+            return Err(VoterChangeError::VoterNotFound);
+        };
+        v.endpoints = updated.endpoints;
+        if v.directory_id == [0; 16] {
+            v.directory_id = updated.directory_id;
+        }
+        Ok(self.append_voters_record(voters, now))
+    }
+
     /// RemoveRaftVoter (KIP-853), on the leader: appends a VotersRecord
     /// without `voter`. A leader that removes itself keeps leading until the
     /// record commits, then resigns.

@@ -1194,3 +1194,33 @@ fn a_voter_whose_disk_was_replaced_is_not_that_voter() {
     l.on_message(2, 0, fetch_with_dir(2, [2; 16], 1, last + 1, 1), t + 3);
     assert_eq!(l.high_watermark(), last + 1);
 }
+
+#[test]
+fn a_voter_updates_its_endpoints_and_keeps_its_place() {
+    let mut l = committed_leader();
+    l.on_message(9, 0, fetch(9, 1, 1, 1), 2);
+    l.add_voter(controller(9), 3).unwrap();
+    let end = l.log_mut().flush();
+    l.on_flushed(end, 4);
+    l.on_message(2, 0, fetch(2, 1, 2, 1), 5);
+    l.on_message(9, 0, fetch(9, 1, 2, 1), 5);
+    assert_eq!(l.high_watermark(), 2);
+    let mut moved = controller(9);
+    moved.endpoints[0].host = "c9-new".into();
+    // Another directory is another replica.
+    let mut stranger = moved.clone();
+    stranger.directory_id = [0x99; 16];
+    assert_eq!(
+        l.update_voter(stranger, 6).unwrap_err(),
+        VoterChangeError::VoterNotFound
+    );
+    let (offset, _) = l.update_voter(moved.clone(), 6).unwrap();
+    assert_eq!(offset, 2);
+    assert_eq!(voters_of(&l), vec![1, 2, 3, 9], "the same voters");
+    assert_eq!(l.voter_details().last(), Some(&moved));
+    // One change at a time, as for additions and removals.
+    assert_eq!(
+        l.update_voter(moved, 7).unwrap_err(),
+        VoterChangeError::ChangeInProgress
+    );
+}

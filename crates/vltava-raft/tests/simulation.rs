@@ -641,14 +641,29 @@ impl Sim {
                         } else {
                             let members: Vec<NodeId> = voters.iter().copied().collect();
                             let v = members[self.rng.range(0, members.len() as u64) as usize];
+                            let update = self.rng.chance(0.3);
+                            let port = self.rng.range(1, 65_536) as u16;
                             let node = self.slot(l).node.as_mut().unwrap();
-                            let dir = node
+                            let current = node
                                 .voter_details()
                                 .iter()
                                 .find(|d| d.id == v)
                                 .expect("a voter has details")
-                                .directory_id;
-                            node.remove_voter(v, dir, now)
+                                .clone();
+                            if update {
+                                // UpdateRaftVoter: the same voter, elsewhere.
+                                let moved = Voter {
+                                    endpoints: vec![Endpoint {
+                                        name: "CONTROLLER".into(),
+                                        host: format!("node{v}"),
+                                        port,
+                                    }],
+                                    ..current
+                                };
+                                node.update_voter(moved, now)
+                            } else {
+                                node.remove_voter(v, current.directory_id, now)
+                            }
                         };
                         if let Ok((_, actions)) = res {
                             self.voter_changes += 1;

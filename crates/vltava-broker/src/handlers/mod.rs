@@ -120,6 +120,7 @@ pub const SUPPORTED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::FetchSnapshot, v(0, 1)),
     (ApiKey::AddRaftVoter, v(0, 0)),
     (ApiKey::RemoveRaftVoter, v(0, 0)),
+    (ApiKey::UpdateRaftVoter, v(0, 0)),
     (ApiKey::BrokerRegistration, v(0, 4)),
     (ApiKey::BrokerHeartbeat, v(0, 1)),
     (ApiKey::AssignReplicasToDirs, v(0, 0)),
@@ -148,6 +149,7 @@ pub fn is_node_rpc(body: &RequestBody, version: i16) -> bool {
             | RequestBody::BeginQuorumEpoch(_)
             | RequestBody::EndQuorumEpoch(_)
             | RequestBody::FetchSnapshot(_)
+            | RequestBody::UpdateRaftVoter(_)
     ) || vltava_quorum::inbound::is_quorum_request(body, version)
 }
 
@@ -387,6 +389,7 @@ async fn dispatch(
         RequestBody::AllocateProducerIds(r) => cluster::allocate_producer_ids(broker, r).await,
         RequestBody::AddRaftVoter(r) => quorum::add_raft_voter(broker, r).await,
         RequestBody::RemoveRaftVoter(r) => quorum::remove_raft_voter(broker, r).await,
+        RequestBody::UpdateRaftVoter(r) => quorum::update_raft_voter(broker, r).await,
         RequestBody::Metadata(r) => metadata::handle(broker, context, r).await,
         RequestBody::Produce(r) => return Ok(produce::handle(broker, context, r).await),
         RequestBody::Fetch(r) => fetch::handle(broker, context, r).await,

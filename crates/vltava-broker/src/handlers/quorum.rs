@@ -15,7 +15,8 @@
 use std::time::Duration;
 
 use vltava_protocol::messages::{
-    AddRaftVoterRequest, AddRaftVoterResponse, RemoveRaftVoterRequest, RemoveRaftVoterResponse,
+    update_raft_voter_response, AddRaftVoterRequest, AddRaftVoterResponse, RemoveRaftVoterRequest,
+    RemoveRaftVoterResponse, UpdateRaftVoterRequest, UpdateRaftVoterResponse,
 };
 use vltava_protocol::{ErrorCode, ResponseBody};
 use vltava_quorum::driver::QuorumError;
@@ -181,6 +182,74 @@ pub async fn remove_raft_voter(broker: &Broker, r: RemoveRaftVoterRequest) -> Re
                 r.voter_id
             )),
         ),
+    }
+}
+
+/// UpdateRaftVoter (KIP-853): a voter, named by id and directory id, takes
+/// requests at the listeners it names now. Only voters send it, to the
+/// leader they know (a ClusterAction RPC); the answer names the leader
+/// and its endpoint, so a voter that asked another node can try there.
+pub async fn update_raft_voter(broker: &Broker, r: UpdateRaftVoterRequest) -> ResponseBody {
+    let quorum = broker.controller.quorum();
+    let status = quorum.status().borrow().clone();
+    let answer = |code: ErrorCode| {
+        let mut current_leader = update_raft_voter_response::CurrentLeader {
+            leader_id: status.leader.unwrap_or(-1),
+            leader_epoch: status.epoch,
+            ..Default::default()
+        };
+        if let Some((host, port)) = status
+            .leader
+            .and_then(|l| quorum.address_of(l))
+            .and_then(|a| {
+                let (h, p) = a.rsplit_once(':')?;
+                Some((
+                    h.trim_matches(|c| c == '[' || c == ']').to_string(),
+                    p.parse().ok()?,
+                ))
+            })
+        {
+            current_leader.host = host;
+            current_leader.port = port;
+        }
+        ResponseBody::UpdateRaftVoter(UpdateRaftVoterResponse {
+            error_code: code.0,
+            current_leader,
+            ..Default::default()
+        })
+    };
+    if wrong_cluster(broker, &r.cluster_id).is_some() {
+        return answer(ErrorCode::INCONSISTENT_CLUSTER_ID);
+    }
+    if r.current_leader_epoch >= 0 && r.current_leader_epoch < status.epoch {
+        return answer(ErrorCode::FENCED_LEADER_EPOCH);
+    }
+    if r.current_leader_epoch > status.epoch {
+        return answer(ErrorCode::UNKNOWN_LEADER_EPOCH);
+    }
+    if r.voter_id < 0
+        || r.listeners.is_empty()
+        || r.listeners.iter().any(|l| l.host.is_empty() || l.port == 0)
+    {
+        return answer(ErrorCode::INVALID_REQUEST);
+    }
+    let voter = Voter {
+        id: r.voter_id,
+        directory_id: r.voter_directory_id.0,
+        endpoints: r
+            .listeners
+            .iter()
+            .map(|l| Endpoint {
+                name: l.name.to_ascii_uppercase(),
+                host: l.host.clone(),
+                port: l.port,
+            })
+            .collect(),
+    };
+    match tokio::time::timeout(DEFAULT_TIMEOUT, quorum.update_voter(voter)).await {
+        Ok(Ok(_)) => answer(ErrorCode::NONE),
+        Ok(Err(e)) => answer(refusal(r.voter_id, &e).0),
+        Err(_) => answer(ErrorCode::REQUEST_TIMED_OUT),
     }
 }
 
