@@ -94,23 +94,7 @@ pub fn is_multi_node(config: &BrokerConfig) -> bool {
 /// KRaft requests on it. An empty host is the loopback address, as the
 /// server's own address is elsewhere.
 pub fn controller_endpoints(config: &BrokerConfig) -> Vec<vltava_raft::Endpoint> {
-    let names = config.controller_listener_names();
-    let advertised = config.advertised_listeners();
-    let bound = config.listeners();
-    let chosen: Vec<&vltava_config::Endpoint> = if names.is_empty() {
-        advertised.first().into_iter().collect()
-    } else {
-        names
-            .iter()
-            .filter_map(|n| {
-                advertised
-                    .iter()
-                    .chain(bound.iter())
-                    .find(|e| &e.listener_name == n)
-            })
-            .collect()
-    };
-    chosen
+    configured_controller_endpoints(config)
         .into_iter()
         .map(|e| vltava_raft::Endpoint {
             name: e.listener_name.clone(),
@@ -131,6 +115,52 @@ pub fn metadata_dir(config: &BrokerConfig, data_dir: &Path) -> PathBuf {
         Some(dir) => PathBuf::from(dir),
         None => data_dir.join(METADATA_DIR),
     }
+}
+
+/// The listeners [`controller_endpoints`] takes, as configured.
+fn configured_controller_endpoints(config: &BrokerConfig) -> Vec<vltava_config::Endpoint> {
+    let names = config.controller_listener_names();
+    let advertised = config.advertised_listeners();
+    let bound = config.listeners();
+    if names.is_empty() {
+        return advertised.into_iter().take(1).collect();
+    }
+    names
+        .iter()
+        .filter_map(|n| {
+            advertised
+                .iter()
+                .chain(bound.iter())
+                .find(|e| &e.listener_name == n)
+                .cloned()
+        })
+        .collect()
+}
+
+/// Why this node's controller endpoints cannot go into a dynamic quorum's
+/// VotersRecord (KIP-853): the other nodes dial what it says, so a missing
+/// or wildcard host (which would become this machine's loopback, or no
+/// address at all, on theirs) is refused. `None` when they are usable.
+pub fn dynamic_voter_endpoint_problem(config: &BrokerConfig) -> Option<String> {
+    let endpoints = configured_controller_endpoints(config);
+    if endpoints.is_empty() {
+        return Some(
+            "no controller listener (controller.listener.names in listeners or \
+             advertised.listeners) to name this node's endpoint"
+                .to_string(),
+        );
+    }
+    endpoints
+        .iter()
+        .find(|e| e.host.is_empty() || e.host == "0.0.0.0" || e.host == "::")
+        .map(|e| {
+            format!(
+                "the controller listener {} has no host other nodes can dial ({:?}): a dynamic \
+                 quorum writes it into the metadata log for them; give it one in \
+                 advertised.listeners",
+                e.listener_name, e.host
+            )
+        })
 }
 
 /// The quorum settings from the broker config. Without
@@ -303,6 +333,11 @@ impl Broker {
                  (set controller.quorum.bootstrap.servers to start it as an observer to be added with AddRaftVoter)"
             )));
         }
+        if roles.controller && !static_voters && joins_later {
+            if let Some(problem) = dynamic_voter_endpoint_problem(&config) {
+                return Err(StartError(problem));
+            }
+        }
         if !roles.controller && !multi_node {
             return Err(StartError(
                 "a broker-only node (process.roles=broker) needs controller.quorum.voters or \
@@ -463,6 +498,7 @@ impl Broker {
             Duration::from_millis(metadata.config().broker_session_timeout_ms().max(1) as u64),
             outbound.controller.security.clone(),
             replicas.log_dirs().clone(),
+            replicas.log_dirs().previous_broker_epoch(),
         ));
         let peers = Arc::new(Peers::new(
             node_id,
@@ -670,6 +706,12 @@ impl Broker {
     pub async fn shutdown(&self) {
         if let Err(e) = self.replicas.checkpoint_high_watermarks() {
             warn!("checkpointing high watermarks at shutdown: {e}");
+        }
+        // The clean-shutdown markers the logs leave name this broker's
+        // registration, so that the next process can tell the controller
+        // it is the same broker, whole (KIP-966's PreviousBrokerEpoch).
+        if let Some(epoch) = self.channel.epoch() {
+            self.replicas.log_dirs().set_broker_epoch(epoch);
         }
         // Before the logs close (in the controller's shutdown): nothing
         // appends any more (the listener, fetchers and coordinators have

@@ -50,6 +50,9 @@ pub struct ControllerChannel {
     request_timeout: Duration,
     /// This broker's epoch once registered.
     epoch: Mutex<Option<i64>>,
+    /// The epoch this broker had when it last stopped cleanly (read from
+    /// the clean-shutdown file at start), -1 if it did not.
+    previous_epoch: i64,
     /// The producer-id block being handed out: `next..end`.
     producer_ids: tokio::sync::Mutex<(i64, i64)>,
     /// To the active controller; remade when the leader moves.
@@ -79,6 +82,7 @@ impl ControllerChannel {
         session_timeout: Duration,
         security: Option<Arc<ClientSecurity>>,
         log_dirs: Arc<LogDirs>,
+        previous_epoch: i64,
     ) -> ControllerChannel {
         let quorum = controller.quorum().clone();
         ControllerChannel {
@@ -93,6 +97,7 @@ impl ControllerChannel {
             heartbeat_interval,
             request_timeout,
             epoch: Mutex::new(None),
+            previous_epoch,
             producer_ids: tokio::sync::Mutex::new((0, 0)),
             connection: tokio::sync::Mutex::new(Redial::new(ConnectionConfig {
                 client_id: Some(format!("broker-{node_id}-to-controller")),
@@ -132,7 +137,8 @@ impl ControllerChannel {
             .fetch_max(until, std::sync::atomic::Ordering::AcqRel);
     }
 
-    fn epoch(&self) -> Option<i64> {
+    /// This broker's epoch, once registered.
+    pub fn epoch(&self) -> Option<i64> {
         *self.epoch.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -424,6 +430,7 @@ impl ControllerChannel {
                     endpoints: self.endpoints.clone(),
                     rack: self.rack.clone(),
                     log_dirs: self.online_log_dirs(),
+                    previous_broker_epoch: self.epoch().unwrap_or(self.previous_epoch),
                 })
                 .await?
         } else {
@@ -443,7 +450,7 @@ impl ControllerChannel {
                     })
                     .collect(),
                 rack: self.rack.clone(),
-                previous_broker_epoch: self.epoch().unwrap_or(-1),
+                previous_broker_epoch: self.epoch().unwrap_or(self.previous_epoch),
                 log_dirs: self.online_log_dirs(),
                 ..Default::default()
             };

@@ -262,12 +262,8 @@ fn initial_voters(
         );
     }
     if args.standalone {
-        if vltava_broker::broker::controller_endpoints(config).is_empty() {
-            return Err(
-                "--standalone: this node has no controller listener (controller.listener.names \
-                 and listeners) to write as its endpoint"
-                    .to_string(),
-            );
+        if let Some(problem) = vltava_broker::broker::dynamic_voter_endpoint_problem(config) {
+            return Err(format!("--standalone: {problem}"));
         }
         return Ok(Some(Vec::new()));
     }
@@ -448,6 +444,13 @@ mod tests {
             initial_voters(&args((false, None, false)), &fixed, 1).unwrap(),
             None
         );
+        // Other nodes dial the endpoint it writes: a wildcard host is no use.
+        let wildcard = config(
+            "node.id=1\nprocess.roles=broker,controller\nlisteners=PLAINTEXT://0.0.0.0:9092\n\
+             controller.quorum.bootstrap.servers=127.0.0.1:9092\n",
+        );
+        let err = initial_voters(&args((true, None, false)), &wildcard, 1).unwrap_err();
+        assert!(err.contains("advertised.listeners"), "{err}");
         let broker = config(
             "node.id=5\nprocess.roles=broker\nlisteners=PLAINTEXT://127.0.0.1:9092\n\
              controller.quorum.bootstrap.servers=127.0.0.1:9093\n",

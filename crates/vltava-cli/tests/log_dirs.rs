@@ -376,10 +376,23 @@ async fn in_a_cluster_a_failed_directory_moves_only_its_replicas_out() {
     .await;
     // Where node 1 keeps each replica.
     let node1 = cluster.nodes[0].bootstrap();
-    let mut c1 = client_of(&node1).await.unwrap();
-    let dirs = c1.describe_log_dirs(1).await.unwrap();
-    let (at, _) = placement(&dirs, "jbodc");
     let second_path = second_dir.display().to_string();
+    // Every replica listed in a directory (node 1 may still be creating
+    // the last one when the ISRs are full).
+    let at = eventually(
+        Duration::from_secs(20),
+        "node 1's six replicas placed",
+        || {
+            let node1 = node1.clone();
+            async move {
+                let mut c1 = client_of(&node1).await?;
+                let dirs = c1.describe_log_dirs(1).await.ok()?;
+                let (at, _) = placement(&dirs, "jbodc");
+                (at.len() == 6).then_some(at)
+            }
+        },
+    )
+    .await;
     let doomed: Vec<i32> = at
         .iter()
         .filter(|(_, d)| **d == second_path)
@@ -447,6 +460,7 @@ async fn in_a_cluster_a_failed_directory_moves_only_its_replicas_out() {
         .await;
     }
     // Node 1 is alive and serves its healthy directory.
+    let mut c1 = client_of(&node1).await.unwrap();
     let dirs = c1.describe_log_dirs(1).await.unwrap();
     assert_eq!(dirs[1].error, ErrorCode::KAFKA_STORAGE_ERROR);
     assert_eq!(dirs[0].error, ErrorCode::NONE);

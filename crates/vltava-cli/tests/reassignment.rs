@@ -392,7 +392,16 @@ async fn a_reassignment_is_cancelled_and_bad_ones_are_refused() {
         .await
         .unwrap()
         .is_empty());
-    let p = partition_of(&live[0], "stays").await.unwrap();
+    // The controller answered once the change was applied on its own
+    // node; the broker asked here may apply it a moment later.
+    let p = eventually(Duration::from_secs(20), "the cancelled replicas", || {
+        let via = live[0].clone();
+        async move {
+            let p = partition_of(&via, "stays").await?;
+            (p.replicas == [home]).then_some(p)
+        }
+    })
+    .await;
     assert_eq!(
         (p.replicas, p.isr, p.leader),
         (vec![home], vec![home], home)

@@ -1814,3 +1814,90 @@ async fn an_eligible_leader_replica_brings_a_partition_back_without_loss() {
         assert!(node.is_running(), "node {} exited", node.id);
     }
 }
+
+/// With eligible leader replicas on, a partition whose only replica's
+/// broker restarts empties its ISR; it must come back all the same, as it
+/// does without ELR: after a crash (kill -9) through the last known
+/// leader, after a clean stop through the ELR (the broker names its
+/// previous epoch from its logs' clean-shutdown markers, and so stays
+/// eligible; the controller's tests tell the two paths apart).
+/// Acknowledged records are there both times.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_eligible_leader_replicas_a_restarted_single_replica_comes_back() {
+    let _serial = serial().await;
+    let mut cluster = Cluster::start_with(1, 1, "");
+    converged(&cluster, &[2], &[2]).await;
+    let broker = [cluster.node(2).bootstrap()];
+    enable_elr(&broker[0]).await;
+    let mut admin = client_of(&broker[0]).await.unwrap();
+    admin
+        .create_topic(&topic("solo", 1, 1, &[]))
+        .await
+        .expect("create the topic");
+    wait_for_isr(&broker[0], "solo", 0, &[2], Duration::from_secs(20)).await;
+    let mut acked = Vec::new();
+    for round in ["crash", "clean"] {
+        acked.push(
+            produce_acked(
+                &broker,
+                "solo",
+                0,
+                round,
+                Acks::All,
+                Duration::from_secs(30),
+            )
+            .await
+            .expect("acks=all"),
+        );
+        if round == "crash" {
+            cluster.node(2).kill9();
+        } else {
+            cluster.node(2).stop(Duration::from_secs(20));
+            let marker = cluster.node(2).data_dir.join(".kafka_cleanshutdown");
+            let text = std::fs::read_to_string(&marker).expect("a clean stop leaves its marker");
+            assert!(text.contains("\"brokerEpoch\":"), "{text}");
+            assert!(!text.contains("\"brokerEpoch\":-1"), "{text}");
+        }
+        // The controller takes the broker out (its session expires, or its
+        // controlled shutdown) before it returns: no leader, no ISR, and
+        // the broker eligible.
+        let controller = cluster.node(1).bootstrap();
+        eventually(Duration::from_secs(20), "the partition offline", || async {
+            let mut c = client_of(&controller).await?;
+            let md = c.topic_metadata("solo").await.ok()?;
+            let p = md.partitions.first()?;
+            (p.leader == -1 && p.isr.is_empty()).then_some(())
+        })
+        .await;
+        assert_eq!(
+            described_elr(&controller, "solo").await,
+            Some(vec![2]),
+            "{round}"
+        );
+        cluster.node(2).start();
+        wait_for_isr(&broker[0], "solo", 0, &[2], Duration::from_secs(30)).await;
+        assert!(
+            !cluster
+                .node(2)
+                .data_dir
+                .join(".kafka_cleanshutdown")
+                .exists(),
+            "the epoch is taken at start"
+        );
+    }
+    acked.push(
+        produce_acked(
+            &broker,
+            "solo",
+            0,
+            "after",
+            Acks::All,
+            Duration::from_secs(30),
+        )
+        .await
+        .expect("acks=all after the restarts"),
+    );
+    cluster.node(2).stop(Duration::from_secs(20));
+    let log = replica_log(cluster.node(2), "solo", 0).expect("the replica's log");
+    check_acked(&log.records, &acked, "after two restarts");
+}

@@ -570,6 +570,7 @@ pub fn plan_register_broker(
     log_dirs: Vec<Uuid>,
     new_epoch: i64,
     session_alive: bool,
+    previous_broker_epoch: i64,
     policy: ElectionPolicy,
 ) -> Result<Registration, Refusal> {
     if broker_id < 0 {
@@ -595,7 +596,15 @@ pub fn plan_register_broker(
             ));
         }
         debug_assert!(new_epoch > existing.epoch, "broker epochs only grow");
-        departed = plan_replaced_incarnation(image, broker_id, policy);
+        // A process that stopped cleanly says which registration it was
+        // (Kafka's PreviousBrokerEpoch): its records are all on its disk,
+        // so it may stay eligible. Any other new process may have lost
+        // what it had not flushed.
+        departed = if previous_broker_epoch == existing.epoch {
+            plan_remove_broker_from_isrs(image, broker_id, policy)
+        } else {
+            plan_replaced_incarnation(image, broker_id, policy)
+        };
     }
     let mut records = vec![MetadataRecord::RegisterBroker {
         broker_id,
@@ -744,7 +753,9 @@ pub fn plan_unregister_broker(
     policy: ElectionPolicy,
 ) -> Result<Vec<MetadataRecord>, Refusal> {
     let broker = registered(image, broker_id)?;
-    let mut records = plan_remove_broker_from_isrs(image, broker_id, policy);
+    // Whatever registers under this id next may be another machine: out
+    // of every ELR too, as for a new incarnation.
+    let mut records = plan_replaced_incarnation(image, broker_id, policy);
     records.push(MetadataRecord::UnregisterBroker {
         broker_id,
         broker_epoch: broker.epoch,
@@ -866,12 +877,12 @@ impl Target {
     /// was in the ISR or the ELR and is not in the target ISR is eligible
     /// (the high watermark has not moved since the ISR got too small, so
     /// each holds everything below it), except replicas back from an
-    /// unclean shutdown and ones no longer replicas. The last known ELR
-    /// keeps every replica that was eligible and no longer is.
+    /// unclean shutdown and ones no longer replicas.
     fn populate_elr(&mut self, current: &PartitionImage, rules: ElrRules<'_>) {
-        if self.isr.len() >= rules.min_isr {
+        // Kafka's effective min ISR: never more than there are replicas.
+        let min_isr = rules.min_isr.min(self.replicas.len()).max(1);
+        if self.isr.len() >= min_isr {
             self.elr.clear();
-            self.last_known_elr.clear();
             return;
         }
         let mut candidates = self.elr.clone();
@@ -880,25 +891,14 @@ impl Target {
                 candidates.push(*r);
             }
         }
-        let elr: Vec<i32> = candidates
-            .iter()
-            .copied()
+        self.elr = candidates
+            .into_iter()
             .filter(|r| {
                 !self.isr.contains(r)
                     && !rules.unclean_shutdown.contains(r)
                     && self.replicas.contains(r)
             })
             .collect();
-        for r in &self.last_known_elr {
-            if !candidates.contains(r) {
-                candidates.push(*r);
-            }
-        }
-        self.last_known_elr = candidates
-            .into_iter()
-            .filter(|r| !self.isr.contains(r) && !elr.contains(r))
-            .collect();
-        self.elr = elr;
     }
 
     fn with_isr(mut self, isr: &[i32]) -> Target {
@@ -965,7 +965,12 @@ impl Target {
 /// - the ISR may become empty (its last member leaves into the ELR);
 /// - with an empty ISR, an ELR member that can lead is elected cleanly,
 ///   and the ISR becomes it alone;
-/// - an unclean election clears the ELR lists.
+/// - the last known ELR holds the last leader while the ISR is empty
+///   (Kafka 4.0's "last known leader"): with no ISR and no ELR left, that
+///   replica is elected when it can lead, with the ISR reset to it, as a
+///   partition's last ISR member was re-elected before ELR (it may have
+///   lost what it had not flushed, as then); a leader clears it;
+/// - an unclean election clears the ELR.
 ///
 /// With it off, any ELR lists a partition still has are cleared.
 fn change_partition(
@@ -985,22 +990,40 @@ fn change_partition(
     let valid = |r: i32| (target.isr.contains(&r) || from_elr(r)) && can_lead(r);
     let first_valid = |replicas: &[i32]| replicas.iter().copied().find(|&r| valid(r));
     let keep = valid(current.leader).then_some(current.leader);
+    // Kafka's `canElectLastKnownLeader` (and only when it can lead, which
+    // Kafka 4.0 logs but does not enforce).
+    let last_known_leader = match current.last_known_elr.as_slice() {
+        [r] if elr.is_some()
+            && target.isr.is_empty()
+            && target.elr.is_empty()
+            && target.replicas.contains(r)
+            && can_lead(*r) =>
+        {
+            Some(*r)
+        }
+        _ => None,
+    };
     let (leader, unclean) = match election {
         Election::Preferred => {
             let preferred = target.replicas.first().copied().filter(|&r| valid(r));
             let others = target.replicas.get(1..).unwrap_or_default();
             match preferred.or(keep).or_else(|| first_valid(others)) {
                 Some(r) => (r, false),
-                None => (NO_LEADER, false),
+                None => match last_known_leader {
+                    Some(r) => (r, true),
+                    None => (NO_LEADER, false),
+                },
             }
         }
         Election::Online | Election::Unclean => {
             match keep.or_else(|| first_valid(&target.replicas)) {
                 Some(r) => (r, false),
                 None => {
-                    let unclean = (election == Election::Unclean)
-                        .then(|| target.replicas.iter().copied().find(|&r| can_lead(r)))
-                        .flatten();
+                    let unclean = last_known_leader.or_else(|| {
+                        (election == Election::Unclean)
+                            .then(|| target.replicas.iter().copied().find(|&r| can_lead(r)))
+                            .flatten()
+                    });
                     match unclean {
                         Some(r) => (r, true),
                         None => (NO_LEADER, false),
@@ -1032,18 +1055,30 @@ fn change_partition(
     {
         new_leader = current.leader;
     }
-    // Kafka's `maybeUpdateRecordElr`: none after an unclean election (it
-    // set the ISR) or with the feature off.
+    // Kafka's `maybeUpdateRecordElr`: no ELR after an unclean election
+    // (it set the ISR) or with the feature off.
     if isr.is_some() || elr.is_none() {
         target.elr.clear();
+    }
+    if elr.is_none() {
         target.last_known_elr.clear();
     }
     let elr_change = (target.elr != current.elr).then(|| target.elr.clone());
-    let last_known_elr_change =
-        (target.last_known_elr != current.last_known_elr).then(|| target.last_known_elr.clone());
     if isr.is_none() && (!target.isr.is_empty() || elr.is_some()) && target.isr != current.isr {
         isr = Some(target.isr.clone());
     }
+    // Kafka's `maybeUpdateLastKnownLeader`: the leader the partition had
+    // when its ISR emptied is kept; a leader, new or going on, clears it.
+    if elr.is_some() {
+        let emptied = isr.as_ref().is_some_and(|i| i.is_empty());
+        if emptied && current.leader >= 0 && current.last_known_elr != [current.leader] {
+            target.last_known_elr = vec![current.leader];
+        } else if new_leader >= 0 || (current.leader != NO_LEADER && new_leader != NO_LEADER) {
+            target.last_known_elr.clear();
+        }
+    }
+    let last_known_elr_change =
+        (target.last_known_elr != current.last_known_elr).then(|| target.last_known_elr.clone());
     let replicas = (!target.replicas.is_empty() && target.replicas != current.replicas)
         .then_some(target.replicas);
     let removing = (target.removing != current.removing_replicas).then_some(target.removing);
@@ -1192,6 +1227,38 @@ pub fn plan_remove_broker_from_isrs(
     })
 }
 
+/// Clears the ELR lists of `topic`'s partitions (of every topic with
+/// `None`), as Kafka does when `min.insync.replicas` changes: they were
+/// worked out against the old value. A lower one lets the high watermark
+/// move with fewer replicas in the ISR, so a replica that was eligible
+/// under the higher one may not be any more.
+pub fn plan_clear_elr(image: &MetadataImage, topic: Option<&str>) -> Vec<MetadataRecord> {
+    let mut records = Vec::new();
+    for t in image.topics() {
+        if topic.is_some_and(|name| name != t.name) {
+            continue;
+        }
+        for (p, s) in t.partitions.iter().enumerate() {
+            if s.elr.is_empty() && s.last_known_elr.is_empty() {
+                continue;
+            }
+            records.push(MetadataRecord::PartitionChange {
+                topic_id: t.id,
+                partition: p as i32,
+                isr: None,
+                leader: NO_LEADER_CHANGE,
+                replicas: None,
+                removing_replicas: None,
+                adding_replicas: None,
+                leader_recovery_state: LEADER_RECOVERY_NO_CHANGE,
+                elr: (!s.elr.is_empty()).then(Vec::new),
+                last_known_elr: (!s.last_known_elr.is_empty()).then(Vec::new),
+            });
+        }
+    }
+    records
+}
+
 /// The changes that follow turning eligible leader replicas off (planned
 /// against the image with the feature already off): every partition's ELR
 /// lists are cleared, and a partition whose ISR is empty gets its ELR as
@@ -1288,6 +1355,7 @@ pub fn plan_assign_replicas_to_dirs(
     broker_id: i32,
     broker_epoch: i64,
     assignments: &[(Uuid, i32, Uuid)],
+    policy: ElectionPolicy,
 ) -> Result<(Vec<MetadataRecord>, AssignmentResults), Refusal> {
     let broker = registered_at(image, broker_id, broker_epoch)?;
     let mut results = Vec::with_capacity(assignments.len());
@@ -1354,12 +1422,13 @@ pub fn plan_assign_replicas_to_dirs(
         }
     }
     if !failed.is_empty() {
+        // A copy in a failed directory is gone: out of the ELR as well.
         records.extend(plan_leader_and_isr_updates(
             image,
-            ElectionPolicy::default(),
+            policy,
             Some(broker_id),
             None,
-            None,
+            Some(broker_id),
             |t, p, _| failed.contains(&(t, p)),
         ));
     }
@@ -2301,6 +2370,7 @@ mod tests {
                 vec![],
                 epoch,
                 false,
+                -1,
                 POLICY,
             )
             .unwrap();
@@ -2592,6 +2662,7 @@ mod tests {
             vec![],
             99,
             true,
+            -1,
             POLICY,
         )
         .unwrap();
@@ -2612,6 +2683,7 @@ mod tests {
             vec![],
             99,
             true,
+            -1,
             POLICY,
         )
         .unwrap_err();
@@ -2628,6 +2700,7 @@ mod tests {
                 vec![],
                 99,
                 true,
+                -1,
                 POLICY
             )
             .unwrap_err()
@@ -2646,6 +2719,7 @@ mod tests {
             vec![],
             new_epoch,
             false,
+            -1,
             POLICY,
         )
         .unwrap();
@@ -2674,6 +2748,7 @@ mod tests {
                 vec![],
                 9,
                 false,
+                -1,
                 POLICY
             )
             .unwrap_err()
@@ -2770,6 +2845,7 @@ mod tests {
                 vec![],
                 epoch,
                 false,
+                -1,
                 POLICY,
             )
             .unwrap();
@@ -2807,6 +2883,7 @@ mod tests {
             vec![],
             epoch,
             false,
+            -1,
             POLICY,
         )
         .unwrap();
@@ -3032,13 +3109,51 @@ mod tests {
             vec![],
             image.offset + 1,
             false,
+            -1,
             policy,
         )
         .unwrap();
         let image = commit(&image, &reg.records);
         let s = state(&image, "t", 0);
         assert_eq!((s.isr.clone(), s.elr.clone()), (vec![2], vec![]));
-        assert_eq!(s.last_known_elr, vec![1]);
+        assert_eq!(s.last_known_elr, Vec::<i32>::new());
+        // A partition of one replica whose broker restarts as a new
+        // process: out of the ISR and (unclean) the ELR, no leader; the
+        // last known leader is kept and elected once it is back.
+        let image = manual_topic(&image, "solo", &[&[3]], &[]);
+        let reg = plan_register_broker(
+            &image,
+            3,
+            Uuid([0x93; 16]),
+            vec![endpoint(3)],
+            None,
+            vec![],
+            image.offset + 1,
+            false,
+            -1,
+            policy,
+        )
+        .unwrap();
+        let image = commit(&image, &reg.records);
+        let s = state(&image, "solo", 0);
+        assert_eq!(
+            (
+                s.leader,
+                s.isr.clone(),
+                s.elr.clone(),
+                s.last_known_elr.clone()
+            ),
+            (-1, vec![], vec![], vec![3])
+        );
+        let image = commit(
+            &image,
+            &plan_unfence_broker(&image, 3, epoch_of(&image, 3), policy).unwrap(),
+        );
+        let s = state(&image, "solo", 0);
+        assert_eq!(
+            (s.leader, s.isr.clone(), s.last_known_elr.clone()),
+            (3, vec![3], vec![])
+        );
         // Without the feature the last ISR member stays, with no leader.
         let plain = cluster(&[(1, None), (2, None), (3, None)]);
         let plain = manual_topic(&plain, "t", &[&[1, 2, 3]], &[]);
@@ -3075,6 +3190,58 @@ mod tests {
         assert!(s.elr.is_empty() && s.last_known_elr.is_empty(), "{s:?}");
         assert_eq!((s.leader, s.isr.clone()), (2, vec![2]));
         assert!(plan_elr_disabled(&image, policy).is_empty());
+    }
+
+    /// KIP-966: a broker back from a clean shutdown (it names its last
+    /// registration's epoch) stays an eligible leader replica; one back
+    /// from anything else does not, since it may have lost records.
+    #[test]
+    fn only_a_broker_that_stopped_cleanly_stays_eligible() {
+        let policy = ElectionPolicy {
+            min_isr_default: 2,
+            unclean_default: false,
+        };
+        let on = MetadataRecord::FeatureLevel {
+            name: crate::features::ELIGIBLE_LEADER_REPLICAS_VERSION.into(),
+            level: 1,
+        };
+        let image = cluster(&[(1, None), (2, None), (3, None)]);
+        let image = commit(&image, &[on]);
+        let image = manual_topic(&image, "t", &[&[1, 2, 3]], &[]);
+        let s = state(&image, "t", 0);
+        let (records, _) = plan_alter_partition(
+            &image,
+            1,
+            epoch_of(&image, 1),
+            image.topic("t").unwrap().id,
+            0,
+            s.leader_epoch,
+            s.partition_epoch,
+            &[(1, -1)],
+            policy,
+        )
+        .unwrap();
+        let image = commit(&image, &records);
+        assert_eq!(state(&image, "t", 0).elr, vec![2, 3]);
+        let restart = |previous: i64| {
+            let reg = plan_register_broker(
+                &image,
+                2,
+                Uuid([0x92; 16]),
+                vec![endpoint(2)],
+                None,
+                vec![],
+                image.offset + 1,
+                false,
+                previous,
+                policy,
+            )
+            .unwrap();
+            state(&commit(&image, &reg.records), "t", 0).elr
+        };
+        assert_eq!(restart(epoch_of(&image, 2)), vec![2, 3], "clean");
+        assert_eq!(restart(-1), vec![3], "crashed");
+        assert_eq!(restart(epoch_of(&image, 2) - 1), vec![3], "another epoch");
     }
 
     #[test]
@@ -3289,6 +3456,7 @@ mod tests {
             vec![],
             epoch,
             false,
+            -1,
             POLICY,
         )
         .unwrap();
@@ -3738,6 +3906,7 @@ mod tests {
         let (mut moved, mut offline, mut back, mut unclean, mut shrunk, mut expanded) =
             (0, 0, 0, 0, 0, 0);
         let (mut refused, mut assigned, mut failed, mut from_elr) = (0, 0, 0, 0);
+        let mut last_known_elected = 0;
         for seed in 1..=60u64 {
             let mut rng = XorShift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
             let brokers = 3 + rng.below(3) as i32;
@@ -3780,6 +3949,7 @@ mod tests {
                     dirs_of(id).to_vec(),
                     epoch,
                     false,
+                    -1,
                     policy,
                 )
                 .unwrap();
@@ -3868,10 +4038,18 @@ mod tests {
                             // It comes back with both directories, one
                             // (the other's disk is still broken) or
                             // without saying.
+                            // Half the restarts follow a clean shutdown:
+                            // the process names its last registration, and
+                            // kept every record.
                             incarnation = incarnation.wrapping_add(1);
-                            if registered.is_some() {
-                                lost.push((b, None));
-                            }
+                            let previous = match &registered {
+                                Some(r) if rng.chance(50) => r.epoch,
+                                Some(_) => {
+                                    lost.push((b, None));
+                                    -1
+                                }
+                                None => -1,
+                            };
                             let dirs = match rng.below(3) {
                                 0 => dirs_of(b).to_vec(),
                                 1 => vec![dirs_of(b)[rng.below(2)]],
@@ -3886,6 +4064,7 @@ mod tests {
                                 dirs,
                                 image.offset + 1,
                                 false,
+                                previous,
                                 policy,
                             )
                             .unwrap()
@@ -3960,9 +4139,14 @@ mod tests {
                                         }
                                     }
                                 }
-                                let (records, results) =
-                                    plan_assign_replicas_to_dirs(&image, b, r.epoch, &assignments)
-                                        .unwrap();
+                                let (records, results) = plan_assign_replicas_to_dirs(
+                                    &image,
+                                    b,
+                                    r.epoch,
+                                    &assignments,
+                                    policy,
+                                )
+                                .unwrap();
                                 assert!(results.iter().all(|r| r.2 == ErrorCode::NONE));
                                 assigned += records.len();
                                 records
@@ -4042,10 +4226,20 @@ mod tests {
                         if changed && !old.isr.contains(&s.leader) && old.elr.contains(&s.leader) {
                             from_elr += 1;
                         }
-                        if changed && !unclean_ok {
+                        // Kafka 4.0's last known leader: elected with no ISR
+                        // and no ELR left, as the last ISR member was
+                        // before ELR (and as unclean as that was).
+                        let last_known = changed
+                            && old.isr.is_empty()
+                            && old.last_known_elr == [s.leader]
+                            && s.elr.is_empty();
+                        if last_known {
+                            last_known_elected += 1;
+                        }
+                        if changed && !unclean_ok && !last_known {
                             assert!(
                                 old.isr.contains(&s.leader) || old.elr.contains(&s.leader),
-                                "{context}: {}-{p} elected {} from outside {:?} and ELR {:?}",
+                                "{context}: {}-{p} elected {} from outside {:?} and ELR {:?}; was {old:?}, now {s:?}, lost {lost:?}",
                                 t.name,
                                 s.leader,
                                 old.isr,
@@ -4084,7 +4278,17 @@ mod tests {
             assert_eq!(replayed, image, "seed {seed}: replay");
         }
         let seen = [
-            moved, offline, back, unclean, shrunk, expanded, refused, assigned, failed, from_elr,
+            moved,
+            offline,
+            back,
+            unclean,
+            shrunk,
+            expanded,
+            refused,
+            assigned,
+            failed,
+            from_elr,
+            last_known_elected,
         ];
         assert!(seen.iter().all(|&n| n > 20), "{seen:?}");
     }
@@ -4113,6 +4317,7 @@ mod tests {
                 dirs.to_vec(),
                 epoch,
                 false,
+                -1,
                 POLICY,
             )
             .unwrap();
@@ -4130,7 +4335,8 @@ mod tests {
         let id = image.topic("t").unwrap().id;
         let assignments: Vec<(Uuid, i32, Uuid)> = dirs.iter().map(|&(p, d)| (id, p, d)).collect();
         let (records, results) =
-            plan_assign_replicas_to_dirs(image, b, epoch_of(image, b), &assignments).unwrap();
+            plan_assign_replicas_to_dirs(image, b, epoch_of(image, b), &assignments, POLICY)
+                .unwrap();
         assert!(
             results.iter().all(|r| r.2 == ErrorCode::NONE),
             "{results:?}"
@@ -4158,6 +4364,7 @@ mod tests {
             vec![D2],
             epoch,
             false,
+            -1,
             POLICY,
         )
         .unwrap();
@@ -4192,13 +4399,13 @@ mod tests {
 
         // The registration must be the one of that epoch.
         assert_eq!(
-            plan_assign_replicas_to_dirs(&image, 1, e1 + 1, &[(id, 0, D1)])
+            plan_assign_replicas_to_dirs(&image, 1, e1 + 1, &[(id, 0, D1)], POLICY)
                 .unwrap_err()
                 .code,
             ErrorCode::STALE_BROKER_EPOCH
         );
         assert_eq!(
-            plan_assign_replicas_to_dirs(&image, 9, 0, &[(id, 0, D1)])
+            plan_assign_replicas_to_dirs(&image, 9, 0, &[(id, 0, D1)], POLICY)
                 .unwrap_err()
                 .code,
             ErrorCode::BROKER_ID_NOT_REGISTERED
@@ -4219,6 +4426,7 @@ mod tests {
                 (id, 2, D2),
                 (Uuid::ZERO, 0, D1),
             ],
+            POLICY,
         )
         .unwrap();
         assert_eq!(
@@ -4256,7 +4464,8 @@ mod tests {
 
         // Where the image has it already: nothing to write.
         let (records, results) =
-            plan_assign_replicas_to_dirs(&image, 1, e1, &[(id, 0, D1), (id, 2, D2)]).unwrap();
+            plan_assign_replicas_to_dirs(&image, 1, e1, &[(id, 0, D1), (id, 2, D2)], POLICY)
+                .unwrap();
         assert!(records.is_empty(), "{records:?}");
         assert_eq!(results.len(), 2);
 
@@ -4372,7 +4581,8 @@ mod tests {
 
         // A copy assigned later to the failed directory (the assignment
         // raced the failure) leaves the ISR and its leadership too.
-        let (records, _) = plan_assign_replicas_to_dirs(&after, 1, e1, &[(id, 3, D2)]).unwrap();
+        let (records, _) =
+            plan_assign_replicas_to_dirs(&after, 1, e1, &[(id, 3, D2)], POLICY).unwrap();
         let later = commit(&after, &records);
         let p3 = state(&later, "t", 3);
         assert_eq!((p3.leader, p3.isr.clone()), (2, vec![2, 3]));
@@ -4981,6 +5191,7 @@ mod tests {
                     vec![],
                     epoch,
                     false,
+                    -1,
                     policy,
                 )
                 .unwrap();

@@ -722,8 +722,17 @@ impl Driver {
             } => {
                 // Where the leader an answer names is reached (how a
                 // replica that asked a bootstrap server finds its leader).
+                // The log's endpoints and `controller.quorum.voters`, where
+                // they name the node, win: two sources taking turns would
+                // drop the connection every time.
                 for (id, address) in endpoints {
-                    if id >= 0 && id != self.config.node_id {
+                    let in_log = self
+                        .node
+                        .voter_details()
+                        .iter()
+                        .any(|v| v.id == id && !v.endpoints.is_empty());
+                    let configured = self.config.voters.contains_key(&id);
+                    if id >= 0 && id != self.config.node_id && !in_log && !configured {
                         self.set_address(id, address);
                     }
                 }

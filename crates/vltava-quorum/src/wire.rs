@@ -735,6 +735,7 @@ pub fn fetch_snapshot_request_from_wire(
         raft::FetchSnapshotRequest {
             cluster_id: cluster_from_wire(&req.cluster_id),
             replica_id: req.replica_id,
+            replica_directory_id: p.replica_directory_id.0,
             current_leader_epoch: p.current_leader_epoch,
             snapshot_id: SnapshotId {
                 end_offset: p.snapshot_id.end_offset,
@@ -763,6 +764,7 @@ pub fn fetch_snapshot_request_to_wire(r: &raft::FetchSnapshotRequest) -> FetchSn
                     ..Default::default()
                 },
                 position: r.position as i64,
+                replica_directory_id: Uuid(r.replica_directory_id),
                 ..Default::default()
             }],
             ..Default::default()
@@ -1049,6 +1051,7 @@ mod tests {
         let r = raft::FetchSnapshotRequest {
             cluster_id: "c".into(),
             replica_id: 3,
+            replica_directory_id: [3; 16],
             current_leader_epoch: 2,
             snapshot_id: SnapshotId {
                 end_offset: 100,

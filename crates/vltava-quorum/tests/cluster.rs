@@ -324,14 +324,22 @@ async fn a_dynamic_quorum_grows_from_one_bootstrapped_voter_and_survives_its_los
         format!("{}:{}", node3.listeners[0].host, node3.listeners[0].port),
         cluster.replicas[&3].address
     );
-    // Every replica learned every voter's address from the log.
+    // Every replica learns every voter's address from the log (once it
+    // has fetched the VotersRecords, which come after "a").
     for id in [2, 3] {
         let q = cluster.replicas[&id].quorum().await.expect("running");
         wait_for_values(&q, &[Bytes::from("a")]).await;
         for other in [1, 2, 3] {
+            let want = Some(cluster.replicas[&other].address.clone());
+            for _ in 0..100 {
+                if q.address_of(other) == want {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
             assert_eq!(
-                q.address_of(other).as_deref(),
-                Some(cluster.replicas[&other].address.as_str()),
+                q.address_of(other),
+                want,
                 "replica {id}'s address of {other}"
             );
         }

@@ -150,6 +150,8 @@ pub struct FetchSnapshotRequest {
     pub cluster_id: String,
     /// The fetching replica.
     pub replica_id: NodeId,
+    /// Its directory id (zeros: unknown).
+    pub replica_directory_id: [u8; 16],
     /// The epoch the fetcher believes is current.
     pub current_leader_epoch: Epoch,
     /// The snapshot wanted.

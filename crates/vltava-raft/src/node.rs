@@ -303,6 +303,9 @@ pub enum VoterChangeError {
     DuplicateVoter,
     /// The replica to remove does not vote.
     VoterNotFound,
+    /// The replica to add fetches with another directory id than the one
+    /// it is to be added under.
+    WrongDirectory,
     /// The last voter cannot be removed.
     LastVoter,
 }
@@ -319,6 +322,7 @@ impl VoterChangeError {
             VoterChangeError::VoterNotFound | VoterChangeError::LastVoter => {
                 ErrorCode::VOTER_NOT_FOUND
             }
+            VoterChangeError::WrongDirectory => ErrorCode::INVALID_VOTER_KEY,
         }
     }
 }
@@ -863,8 +867,20 @@ impl<L: ReplicatedLog> RaftNode<L> {
             .filter(|v| !voters.contains(v))
             .collect();
         for v in removed {
+            // Its progress as a voter says nothing about whoever fetches
+            // under its id next (a replaced disk starts from nothing): only
+            // its directory id is kept, to tell that replica apart.
             let p = ls.voters.remove(&v).expect("present");
-            ls.observers.insert(v, p);
+            ls.observers.insert(
+                v,
+                ReplicaProgress {
+                    end_offset: None,
+                    last_fetch_ms: None,
+                    last_caught_up_ms: None,
+                    hw_sent: None,
+                    directory_id: p.directory_id,
+                },
+            );
         }
         for v in voters {
             if !ls.voters.contains_key(&v) {
@@ -883,9 +899,15 @@ impl<L: ReplicatedLog> RaftNode<L> {
     /// AddRaftVoter (KIP-853), on the leader: appends a VotersRecord with
     /// `voter` added. Returns the record's offset; the change is complete
     /// (and the RPC may be answered) once the HW passes it.
+    ///
+    /// The observer that has caught up must be the replica named: with the
+    /// directory id its fetches carry (a voter added under another one
+    /// would have its real fetches refused, and could stall the quorum for
+    /// good). A new voter named without a directory id (zeros) gets the
+    /// one its fetches carry.
     pub fn add_voter(
         &mut self,
-        new_voter: Voter,
+        mut new_voter: Voter,
         now: Millis,
     ) -> Result<(Offset, Vec<Action>), VoterChangeError> {
         self.check_voter_change()?;
@@ -898,13 +920,19 @@ impl<L: ReplicatedLog> RaftNode<L> {
         let Role::Leader(ls) = &self.role else {
             unreachable!()
         };
-        let caught_up = ls.observers.get(&voter).is_some_and(|p| {
-            p.end_offset.is_some_and(|o| o >= self.high_watermark)
-                && p.last_fetch_ms
-                    .is_some_and(|t| now < t + self.cfg.fetch_timeout_ms)
-        });
+        let Some(p) = ls.observers.get(&voter) else {
+            return Err(VoterChangeError::NotCaughtUp);
+        };
+        let caught_up = p.end_offset.is_some_and(|o| o >= self.high_watermark)
+            && p.last_fetch_ms
+                .is_some_and(|t| now < t + self.cfg.fetch_timeout_ms);
         if !caught_up {
             return Err(VoterChangeError::NotCaughtUp);
+        }
+        if new_voter.directory_id == [0; 16] {
+            new_voter.directory_id = p.directory_id;
+        } else if p.directory_id != [0; 16] && p.directory_id != new_voter.directory_id {
+            return Err(VoterChangeError::WrongDirectory);
         }
         let mut voters = self.voter_details().to_vec();
         voters.push(new_voter);
@@ -1809,6 +1837,13 @@ impl<L: ReplicatedLog> RaftNode<L> {
             });
             p.last_fetch_ms = Some(now);
             if directory_id != [0; 16] {
+                if p.directory_id != [0; 16] && p.directory_id != directory_id {
+                    // Another replica under the same id (a replaced disk):
+                    // what the old one had fetched is not its progress.
+                    p.end_offset = None;
+                    p.last_caught_up_ms = None;
+                    p.hw_sent = None;
+                }
                 p.directory_id = directory_id;
             }
         }
@@ -2036,6 +2071,7 @@ impl<L: ReplicatedLog> RaftNode<L> {
         let timeout = Millis::from(self.cfg.fetch_max_wait_ms) + self.cfg.request_timeout_ms;
         if let Some(snap) = &self.fetcher.snapshot {
             let msg = Message::FetchSnapshotRequest(FetchSnapshotRequest {
+                replica_directory_id: self.cfg.directory_id,
                 cluster_id: self.cfg.cluster_id.clone(),
                 replica_id: self.cfg.node_id,
                 current_leader_epoch: self.epoch,
@@ -2189,8 +2225,12 @@ impl<L: ReplicatedLog> RaftNode<L> {
         };
         if let Err(e) = self.check_fetch_epoch(r.current_leader_epoch) {
             resp.partition_error_code = e;
+        } else if self.voters().contains(&from) && !self.is_voter_key(from, r.replica_directory_id)
+        {
+            // As for Fetch: not the voter of that id.
+            resp.partition_error_code = ErrorCode::INVALID_VOTER_KEY;
         } else {
-            self.note_fetch(from, [0; 16], now);
+            self.note_fetch(from, r.replica_directory_id, now);
             match self
                 .log
                 .read_snapshot(r.snapshot_id, r.position, r.max_bytes as usize)

@@ -1224,3 +1224,41 @@ fn a_voter_updates_its_endpoints_and_keeps_its_place() {
         VoterChangeError::ChangeInProgress
     );
 }
+
+#[test]
+fn a_voter_is_added_only_under_the_directory_its_fetches_carry() {
+    let mut l = committed_leader();
+    l.on_message(9, 0, fetch_with_dir(9, [9; 16], 1, 1, 1), 2);
+    let mut wrong = controller(9);
+    wrong.directory_id = [8; 16];
+    assert_eq!(
+        l.add_voter(wrong, 3).unwrap_err(),
+        VoterChangeError::WrongDirectory
+    );
+    assert_eq!(
+        VoterChangeError::WrongDirectory.error_code(),
+        ErrorCode::INVALID_VOTER_KEY
+    );
+    // Named without one, it gets the one its fetches carry.
+    l.add_voter(Voter::id_only(9), 3).unwrap();
+    assert_eq!(l.voter_details().last().unwrap().directory_id, [9; 16]);
+    let end = l.log_mut().flush();
+    l.on_flushed(end, 4);
+    l.on_message(2, 0, fetch(2, 1, 2, 1), 5);
+    l.on_message(9, 0, fetch_with_dir(9, [9; 16], 1, 2, 1), 5);
+    assert_eq!(l.high_watermark(), 2);
+    // Removed, then back on a new disk: what the old copy had fetched is
+    // not the new one's progress, so it is not caught up.
+    l.remove_voter(9, [9; 16], 6).unwrap();
+    let end = l.log_mut().flush();
+    l.on_flushed(end, 7);
+    l.on_message(2, 0, fetch(2, 1, 3, 1), 8);
+    assert_eq!(l.high_watermark(), 3);
+    l.on_message(9, 0, fetch_with_dir(9, [10; 16], 1, 0, 0), 9);
+    let mut fresh = controller(9);
+    fresh.directory_id = [10; 16];
+    assert_eq!(
+        l.add_voter(fresh, 10).unwrap_err(),
+        VoterChangeError::NotCaughtUp
+    );
+}

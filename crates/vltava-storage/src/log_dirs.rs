@@ -520,6 +520,27 @@ impl LogDirs {
         self.each(|d| d.logs.close())
     }
 
+    /// The broker epoch every directory's clean-shutdown marker will name
+    /// (see [`crate::LogManager::set_broker_epoch`]).
+    pub fn set_broker_epoch(&self, epoch: i64) {
+        for d in &self.dirs {
+            d.logs.set_broker_epoch(epoch);
+        }
+    }
+
+    /// The broker epoch the last clean shutdown left, when every directory
+    /// names the same one; -1 otherwise (one of them was not shut down
+    /// cleanly, or they disagree), as Kafka takes it.
+    pub fn previous_broker_epoch(&self) -> i64 {
+        let mut epochs = self.dirs.iter().map(|d| d.logs.previous_broker_epoch());
+        let first = epochs.next().unwrap_or(-1);
+        if epochs.all(|e| e == first) {
+            first
+        } else {
+            -1
+        }
+    }
+
     /// Runs `f` on every online directory; all are tried, the first error
     /// is returned.
     fn each(&self, mut f: impl FnMut(&LogDir) -> Result<()>) -> Result<()> {

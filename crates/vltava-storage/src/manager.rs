@@ -21,6 +21,19 @@ pub const CLEANER_OFFSET_CHECKPOINT: &str = "cleaner-offset-checkpoint";
 
 /// Name of the clean-shutdown marker (Kafka's).
 pub const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
+
+/// The `brokerEpoch` of a clean-shutdown marker (`{"version":0,
+/// "brokerEpoch":N}`), if it names a non-negative one. A two-field object:
+/// read by hand rather than adding a JSON crate for it.
+fn marker_broker_epoch(text: &str) -> Option<i64> {
+    let rest = text.split("\"brokerEpoch\"").nth(1)?;
+    let rest = rest.trim_start().strip_prefix(':')?.trim_start();
+    let digits: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '-')
+        .collect();
+    digits.parse::<i64>().ok().filter(|e| *e >= 0)
+}
 /// Suffix of a log directory being deleted.
 pub const DELETE_DIR_SUFFIX: &str = "-delete";
 
@@ -57,6 +70,10 @@ pub struct LogManager {
     fds: Arc<FdCache>,
     logs: RwLock<BTreeMap<TopicPartition, Arc<Log>>>,
     had_clean_shutdown: bool,
+    /// The broker epoch the clean-shutdown marker named (-1: none, or no
+    /// clean shutdown), and the one the next marker will name.
+    previous_broker_epoch: i64,
+    broker_epoch: std::sync::atomic::AtomicI64,
     checkpoint_lock: Mutex<()>,
     /// First offset not yet cleaned, per compacted log.
     cleaner_checkpoints: Mutex<BTreeMap<TopicPartition, i64>>,
@@ -99,7 +116,12 @@ impl LogManager {
         fs::create_dir_all(dir).map_err(Error::io("create dir", dir))?;
         let marker = dir.join(CLEAN_SHUTDOWN_FILE);
         let clean = marker.exists();
+        let mut previous_broker_epoch = -1;
         if clean {
+            previous_broker_epoch = fs::read_to_string(&marker)
+                .ok()
+                .and_then(|text| marker_broker_epoch(&text))
+                .unwrap_or(-1);
             fs::remove_file(&marker).map_err(Error::io("remove", &marker))?;
             fsync_dir(dir)?;
         }
@@ -221,6 +243,8 @@ impl LogManager {
             fds,
             logs: RwLock::new(logs),
             had_clean_shutdown: clean,
+            previous_broker_epoch,
+            broker_epoch: std::sync::atomic::AtomicI64::new(-1),
             checkpoint_lock: Mutex::new(()),
             cleaner_checkpoints: Mutex::new(cleaner_checkpoints),
             uncleanable: Mutex::new(BTreeSet::new()),
@@ -602,14 +626,33 @@ impl LogManager {
     }
 
     /// Clean shutdown: closes every log (flushes data and indexes), writes
-    /// the checkpoints, then the clean-shutdown marker.
+    /// the checkpoints, then the clean-shutdown marker, which names the
+    /// broker epoch set with [`LogManager::set_broker_epoch`] as Kafka's
+    /// does (`{"version":0,"brokerEpoch":N}`, -1 when none was set).
     pub fn close(&self) -> Result<()> {
         for log in self.logs() {
             log.close()?;
         }
         self.checkpoint_all()?;
-        checkpoint::write_atomic(&self.dir.join(CLEAN_SHUTDOWN_FILE), b"")?;
+        let epoch = self.broker_epoch.load(std::sync::atomic::Ordering::Acquire);
+        let marker = format!("{{\"version\":0,\"brokerEpoch\":{epoch}}}");
+        checkpoint::write_atomic(&self.dir.join(CLEAN_SHUTDOWN_FILE), marker.as_bytes())?;
         Ok(())
+    }
+
+    /// The broker epoch the next clean-shutdown marker names: the broker's
+    /// registration, so that its next process can tell the controller it
+    /// is the same broker, whole (KIP-966's PreviousBrokerEpoch).
+    pub fn set_broker_epoch(&self, epoch: i64) {
+        self.broker_epoch
+            .store(epoch, std::sync::atomic::Ordering::Release);
+    }
+
+    /// The broker epoch the clean-shutdown marker found at open named; -1
+    /// when the last shutdown was not clean or named none (markers written
+    /// before they carried one are empty).
+    pub fn previous_broker_epoch(&self) -> i64 {
+        self.previous_broker_epoch
     }
 
     /// The options this manager was opened with.

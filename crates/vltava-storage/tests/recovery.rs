@@ -478,3 +478,44 @@ fn empty_log_dir_and_lost_segments_start_at_the_checkpoint() {
     log.flush(0).unwrap();
     assert_eq!(files(dir.path(), "index").len(), 1);
 }
+
+/// The clean-shutdown marker names the broker epoch set before the close,
+/// as Kafka's does, and the next open reads it back; an unclean stop, an
+/// empty marker (written before markers carried one) or junk give -1.
+#[test]
+fn the_clean_shutdown_marker_carries_the_broker_epoch() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = small_config(500);
+    let m = populated(dir.path(), cfg.clone(), 3);
+    assert_eq!(m.previous_broker_epoch(), -1);
+    m.set_broker_epoch(42);
+    m.close().unwrap();
+    drop(m);
+    assert_eq!(
+        fs::read_to_string(dir.path().join(CLEAN_SHUTDOWN_FILE)).unwrap(),
+        r#"{"version":0,"brokerEpoch":42}"#
+    );
+    let m = manager(dir.path(), cfg.clone());
+    assert_eq!(m.previous_broker_epoch(), 42);
+    drop(m); // unclean
+    let m = manager(dir.path(), cfg.clone());
+    assert_eq!(m.previous_broker_epoch(), -1);
+    m.close().unwrap(); // no epoch set
+    drop(m);
+    let m = manager(dir.path(), cfg.clone());
+    assert_eq!(m.previous_broker_epoch(), -1);
+    m.close().unwrap();
+    drop(m);
+    for (text, epoch) in [
+        ("", -1),
+        ("junk", -1),
+        (r#"{ "version": 0, "brokerEpoch": 7 }"#, 7),
+    ] {
+        fs::write(dir.path().join(CLEAN_SHUTDOWN_FILE), text).unwrap();
+        let m = manager(dir.path(), cfg.clone());
+        assert!(m.had_clean_shutdown());
+        assert_eq!(m.previous_broker_epoch(), epoch, "{text:?}");
+        m.close().unwrap();
+        drop(m);
+    }
+}

@@ -42,6 +42,28 @@ impl Controller {
                 self.election_policy(),
             ));
         }
+        // Turned on: the controller and every leader must resolve
+        // min.insync.replicas alike (the ELR and the high watermark both
+        // depend on it), so, as Kafka does, the cluster-wide default is
+        // written down if it is not set, and per-broker overrides go.
+        if !features::elr_enabled(&image) && features::elr_enabled(&after) {
+            let key = controller::MIN_INSYNC_REPLICAS;
+            let broker_config = |name: String, value: Option<String>| MetadataRecord::Config {
+                resource_type: vltava_metadata::image::RESOURCE_BROKER,
+                resource_name: name,
+                name: key.to_string(),
+                value,
+            };
+            if !image.broker_configs("").contains_key(key) {
+                let default = self.metadata.config().min_insync_replicas().to_string();
+                records.push(broker_config(String::new(), Some(default)));
+            }
+            for id in image.brokers.keys() {
+                if image.broker_configs(&id.to_string()).contains_key(key) {
+                    records.push(broker_config(id.to_string(), None));
+                }
+            }
+        }
         self.commit(&lock, records).await
     }
 }

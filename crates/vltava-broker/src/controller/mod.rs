@@ -85,6 +85,10 @@ pub struct Registration {
     /// The broker's online log directories (KIP-858; empty from brokers
     /// that do not send them).
     pub log_dirs: Vec<Uuid>,
+    /// The epoch of its registration before a clean shutdown, -1 when the
+    /// last stop was not clean (or unknown): a new process whose previous
+    /// epoch is not the registered one may have lost records (KIP-966).
+    pub previous_broker_epoch: i64,
 }
 
 /// What a heartbeat answer says (BrokerHeartbeat's fields).
@@ -344,6 +348,7 @@ impl Controller {
                 r.log_dirs.clone(),
                 epoch,
                 session_alive,
+                r.previous_broker_epoch,
                 policy,
             )
         };
@@ -485,9 +490,14 @@ impl Controller {
     ) -> Result<Vec<(Uuid, i32, ErrorCode)>, KafkaError> {
         let lock = self.lead().await?;
         let image = self.metadata.image();
-        let (records, answers) =
-            controller::plan_assign_replicas_to_dirs(&image, broker_id, broker_epoch, &assignments)
-                .map_err(KafkaError::from)?;
+        let (records, answers) = controller::plan_assign_replicas_to_dirs(
+            &image,
+            broker_id,
+            broker_epoch,
+            &assignments,
+            self.election_policy(),
+        )
+        .map_err(KafkaError::from)?;
         if !records.is_empty() {
             self.commit(&lock, records).await?;
         }
@@ -867,7 +877,11 @@ impl Controller {
             ));
         }
         let current = image.topic_configs(topic);
-        let records = config_diff(RESOURCE_TOPIC, topic, &current, &config.to_strings());
+        let wanted = config.to_strings();
+        let mut records = config_diff(RESOURCE_TOPIC, topic, &current, &wanted);
+        if changes_min_isr(&image, &current, &wanted) {
+            records.extend(controller::plan_clear_elr(&image, Some(topic)));
+        }
         if !validate_only {
             self.commit(&lock, records).await?;
             self.elect_unclean_where_allowed(&lock).await?;
@@ -893,8 +907,23 @@ impl Controller {
             .map_err(KafkaError::from)?;
         }
         let lock = self.lead().await?;
-        let current = self.metadata.image().broker_configs(resource);
-        let records = config_diff(RESOURCE_BROKER, resource, &current, &overrides);
+        let image = self.metadata.image();
+        let current = image.broker_configs(resource);
+        let mut records = config_diff(RESOURCE_BROKER, resource, &current, &overrides);
+        if changes_min_isr(&image, &current, &overrides) {
+            // With eligible leader replicas the leaders and the controller
+            // must agree on min.insync.replicas, so only the cluster-wide
+            // default (and topics) may set it, as in Kafka.
+            if !resource.is_empty() {
+                return Err(KafkaError::new(
+                    ErrorCode::INVALID_CONFIG,
+                    "min.insync.replicas cannot be set for one broker while eligible leader \
+                     replicas (eligible.leader.replicas.version) are on: set the cluster-wide \
+                     default or the topic's",
+                ));
+            }
+            records.extend(controller::plan_clear_elr(&image, None));
+        }
         if !validate_only {
             self.commit(&lock, records).await?;
             self.elect_unclean_where_allowed(&lock).await?;
@@ -921,6 +950,18 @@ impl Controller {
         self.quorum.shutdown().await;
         tokio::task::block_in_place(|| self.replicas.log_dirs().close())
     }
+}
+
+/// Whether a config change of one resource changes `min.insync.replicas`
+/// while eligible leader replicas are on (the ELR lists depend on it).
+fn changes_min_isr(
+    image: &MetadataImage,
+    current: &BTreeMap<String, String>,
+    wanted: &BTreeMap<String, String>,
+) -> bool {
+    vltava_metadata::features::elr_enabled(image)
+        && current.get(controller::MIN_INSYNC_REPLICAS)
+            != wanted.get(controller::MIN_INSYNC_REPLICAS)
 }
 
 /// Config records turning `current` into `wanted`.

@@ -32,6 +32,7 @@ pub async fn broker_registration(broker: &Broker, r: BrokerRegistrationRequest) 
             .collect(),
         rack: r.rack,
         log_dirs: r.log_dirs,
+        previous_broker_epoch: r.previous_broker_epoch,
     };
     ResponseBody::BrokerRegistration(
         match broker.controller.register_broker(registration).await {

@@ -51,6 +51,10 @@ fn refusal(voter: i32, e: &QuorumError) -> (ErrorCode, String) {
                 ),
                 VoterChangeError::DuplicateVoter => format!("node {voter} is already a voter"),
                 VoterChangeError::VoterNotFound => format!("node {voter} is not a voter"),
+                VoterChangeError::WrongDirectory => format!(
+                    "node {voter} fetches with another directory id than the one given: \
+                     its metadata directory's meta.properties names the right one"
+                ),
                 VoterChangeError::LastVoter => {
                     format!("node {voter} is the last voter and cannot be removed")
                 }

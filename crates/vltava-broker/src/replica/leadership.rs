@@ -439,8 +439,11 @@ impl Partition {
         match &mut *role {
             Role::Leader(l) if leader == self.local_id && l.leader_epoch() == epoch => {
                 self.count_isr_change(l.isr().len(), state.isr.len());
-                let moved = l.on_isr_committed(state);
-                if let Some(hw) = l.set_strict_min_isr(strict_min_isr).or(moved) {
+                // The rule first: the ISR this state brings may already be
+                // below min.insync.replicas (the controller moved the others
+                // to the ELR in the same batch that turned the feature on).
+                let moved = l.set_strict_min_isr(strict_min_isr);
+                if let Some(hw) = l.on_isr_committed(state).or(moved) {
                     self.publish_high_watermark(hw);
                 }
                 return;

@@ -1607,8 +1607,10 @@ impl ReplicaManager {
                     .unwrap_or_else(|e| e.into_inner()) = settings.clone();
                 // KIP-966: while eligible leader replicas are on, the high
                 // watermark moves only with min.insync.replicas in the ISR.
-                let strict_min_isr = vltava_metadata::features::elr_enabled(image)
-                    .then(|| settings.min_insync_replicas.max(1) as usize);
+                // (Kafka's effective min ISR: never more than the replicas.)
+                let strict_min_isr = vltava_metadata::features::elr_enabled(image).then(|| {
+                    (settings.min_insync_replicas.max(1) as usize).min(state.replicas.len().max(1))
+                });
                 partition.apply_partition_state(
                     state.leader,
                     vltava_replication::PartitionState {

@@ -57,7 +57,8 @@ pub enum ClusterCommand {
         /// The node's metadata directory id (Kafka's base64 form: the
         /// `directory.id` in its metadata directory's meta.properties),
         /// kept with the voter so that a node whose disk was replaced is
-        /// not taken for it.
+        /// not taken for it. By default the one the node's fetches carry;
+        /// one that differs is refused (INVALID_VOTER_KEY).
         #[arg(long, value_parser = parse_directory_id)]
         directory_id: Option<Uuid>,
     },
