@@ -1262,8 +1262,9 @@ pub fn plan_clear_elr(image: &MetadataImage, topic: Option<&str>) -> Vec<Metadat
 /// The changes that follow turning eligible leader replicas off (planned
 /// against the image with the feature already off): every partition's ELR
 /// lists are cleared, and a partition whose ISR is empty gets its ELR as
-/// its ISR (they hold every committed record) and a clean election among
-/// them, since without the feature an empty ISR cannot elect anyone.
+/// its ISR (they hold every committed record), or its last known leader,
+/// and an election among them, since without the feature an empty ISR
+/// cannot elect anyone.
 pub fn plan_elr_disabled(image: &MetadataImage, policy: ElectionPolicy) -> Vec<MetadataRecord> {
     let mut records = Vec::new();
     for topic in image.topics() {
@@ -1271,10 +1272,14 @@ pub fn plan_elr_disabled(image: &MetadataImage, policy: ElectionPolicy) -> Vec<M
             if current.elr.is_empty() && current.last_known_elr.is_empty() {
                 continue;
             }
-            let isr = if current.isr.is_empty() {
+            // An empty ISR gets the ELR, or failing that the last known
+            // leader (as the last ISR member stayed before ELR).
+            let isr = if !current.isr.is_empty() {
+                current.isr.clone()
+            } else if !current.elr.is_empty() {
                 current.elr.clone()
             } else {
-                current.isr.clone()
+                current.last_known_elr.clone()
             };
             let can_lead = |r: i32| can_lead(image, current, r);
             let election = if policy.unclean_enabled(image, &topic.name) {
@@ -3145,6 +3150,18 @@ mod tests {
             ),
             (-1, vec![], vec![], vec![3])
         );
+        // (Were the feature turned off now, the ISR would be the last
+        // known leader again, as without ELR.)
+        let turned_off = commit(
+            &image,
+            &[MetadataRecord::FeatureLevel {
+                name: crate::features::ELIGIBLE_LEADER_REPLICAS_VERSION.into(),
+                level: 0,
+            }],
+        );
+        let turned_off = commit(&turned_off, &plan_elr_disabled(&turned_off, policy));
+        let s = state(&turned_off, "solo", 0);
+        assert_eq!((s.isr.clone(), s.last_known_elr.clone()), (vec![3], vec![]));
         let image = commit(
             &image,
             &plan_unfence_broker(&image, 3, epoch_of(&image, 3), policy).unwrap(),
