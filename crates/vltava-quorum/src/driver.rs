@@ -831,56 +831,50 @@ impl Driver {
                 self.check_log();
                 let _ = reply.send(id);
             }
-            Command::AddVoter { voter, reply } => match self.node.add_voter(voter, now) {
-                Ok((offset, actions)) => {
-                    // Known before any action is carried out, so the first
-                    // request the new voter set causes can already reach it.
-                    self.learn_voter_addresses();
-                    let epoch = self.node.epoch();
-                    self.voter_waiters.push(CommitWaiter {
-                        last_offset: offset,
-                        epoch,
-                        reply,
-                    });
-                    self.execute(actions);
-                }
-                Err(e) => {
-                    let _ = reply.send(Err(QuorumError::VoterChange(e)));
-                }
-            },
-            Command::UpdateVoter { voter, reply } => match self.node.update_voter(voter, now) {
-                Ok((offset, actions)) => {
-                    let epoch = self.node.epoch();
-                    self.voter_waiters.push(CommitWaiter {
-                        last_offset: offset,
-                        epoch,
-                        reply,
-                    });
-                    self.execute(actions);
-                }
-                Err(e) => {
-                    let _ = reply.send(Err(QuorumError::VoterChange(e)));
-                }
-            },
+            Command::AddVoter { voter, reply } => {
+                let change = self.node.add_voter(voter, now);
+                self.start_voter_change(change, reply);
+            }
+            Command::UpdateVoter { voter, reply } => {
+                let change = self.node.update_voter(voter, now);
+                self.start_voter_change(change, reply);
+            }
             Command::RemoveVoter {
                 voter,
                 directory_id,
                 reply,
-            } => match self.node.remove_voter(voter, directory_id, now) {
-                Ok((offset, actions)) => {
-                    let epoch = self.node.epoch();
-                    self.voter_waiters.push(CommitWaiter {
-                        last_offset: offset,
-                        epoch,
-                        reply,
-                    });
-                    self.execute(actions);
-                }
-                Err(e) => {
-                    let _ = reply.send(Err(QuorumError::VoterChange(e)));
-                }
-            },
+            } => {
+                let change = self.node.remove_voter(voter, directory_id, now);
+                self.start_voter_change(change, reply);
+            }
             Command::Shutdown { .. } => unreachable!("handled by the loop"),
+        }
+    }
+
+    /// A voter change the state machine accepted (its VotersRecord's offset
+    /// and the actions) waits for its commit; a refused one is answered.
+    fn start_voter_change(
+        &mut self,
+        change: Result<(Offset, Vec<Action>), VoterChangeError>,
+        reply: Reply<Result<Offset, QuorumError>>,
+    ) {
+        match change {
+            Ok((offset, actions)) => {
+                // The new set's endpoints are known before any action is
+                // carried out, so the first request it causes can already
+                // reach an added or moved voter.
+                self.learn_voter_addresses();
+                let epoch = self.node.epoch();
+                self.voter_waiters.push(CommitWaiter {
+                    last_offset: offset,
+                    epoch,
+                    reply,
+                });
+                self.execute(actions);
+            }
+            Err(e) => {
+                let _ = reply.send(Err(QuorumError::VoterChange(e)));
+            }
         }
     }
 
@@ -1241,6 +1235,17 @@ async fn peer_task(
             }
         }
     }
+}
+
+/// `host:port` (IPv6 in brackets) split into host and port: the reverse of
+/// [`host_port`].
+pub fn split_host_port(address: &str) -> Option<(&str, u16)> {
+    let (host, port) = address.rsplit_once(':')?;
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    Some((host, port.parse().ok()?))
 }
 
 /// Joins a host and a port into an address to dial, bracketing IPv6.

@@ -142,7 +142,8 @@ pub async fn answer(
                                 .and_then(|l| Some((l, quorum.address_of(l)?)))
                                 .filter(|_| version >= 16)
                             {
-                                if let Some((host, port)) = split_address(&address) {
+                                if let Some((host, port)) = crate::driver::split_host_port(&address)
+                                {
                                     wire::add_fetch_leader_endpoint(&mut resp, leader, host, port);
                                 }
                             }
@@ -261,7 +262,7 @@ pub fn describe_quorum_response(d: &QuorumDescription, version: i16) -> Describe
                     })
                     .collect(),
                 _ => {
-                    let (host, port) = split_address(d.voter_addresses.get(&id)?)?;
+                    let (host, port) = crate::driver::split_host_port(d.voter_addresses.get(&id)?)?;
                     vec![dq::Listener {
                         name: "CONTROLLER".to_string(),
                         host: host.to_string(),
@@ -294,14 +295,4 @@ pub fn describe_quorum_response(d: &QuorumDescription, version: i16) -> Describe
         nodes,
         ..Default::default()
     }
-}
-
-/// `host:port` (IPv6 in brackets) split into host and port.
-fn split_address(address: &str) -> Option<(&str, u16)> {
-    let (host, port) = address.rsplit_once(':')?;
-    let host = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
-    Some((host, port.parse().ok()?))
 }

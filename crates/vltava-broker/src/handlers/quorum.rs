@@ -19,7 +19,7 @@ use vltava_protocol::messages::{
     RemoveRaftVoterResponse, UpdateRaftVoterRequest, UpdateRaftVoterResponse,
 };
 use vltava_protocol::{ErrorCode, ResponseBody};
-use vltava_quorum::driver::QuorumError;
+use vltava_quorum::driver::{split_host_port, QuorumError};
 use vltava_raft::{Endpoint, Voter, VoterChangeError};
 
 use crate::broker::Broker;
@@ -69,6 +69,26 @@ fn refusal(voter: i32, e: &QuorumError) -> (ErrorCode, String) {
             "leadership changed before the voter change committed".to_string(),
         ),
         QuorumError::Stopped => (ErrorCode::BROKER_NOT_AVAILABLE, e.to_string()),
+    }
+}
+
+/// The voter an AddRaftVoter or UpdateRaftVoter names: its id, directory
+/// id and listeners (names upper-cased, as the config's are).
+fn voter_of<'a>(
+    id: i32,
+    directory_id: vltava_protocol::Uuid,
+    listeners: impl Iterator<Item = (&'a String, &'a String, u16)>,
+) -> Voter {
+    Voter {
+        id,
+        directory_id: directory_id.0,
+        endpoints: listeners
+            .map(|(name, host, port)| Endpoint {
+                name: name.to_ascii_uppercase(),
+                host: host.clone(),
+                port,
+            })
+            .collect(),
     }
 }
 
@@ -126,19 +146,11 @@ pub async fn add_raft_voter(broker: &Broker, r: AddRaftVoterRequest) -> Response
             )),
         );
     }
-    let voter = Voter {
-        id: r.voter_id,
-        directory_id: r.voter_directory_id.0,
-        endpoints: r
-            .listeners
-            .iter()
-            .map(|l| Endpoint {
-                name: l.name.to_ascii_uppercase(),
-                host: l.host.clone(),
-                port: l.port,
-            })
-            .collect(),
-    };
+    let voter = voter_of(
+        r.voter_id,
+        r.voter_directory_id,
+        r.listeners.iter().map(|l| (&l.name, &l.host, l.port)),
+    );
     let change = broker.controller.quorum().add_voter(voter);
     match tokio::time::timeout(timeout_of(r.timeout_ms), change).await {
         Ok(Ok(_)) => answer(ErrorCode::NONE, None),
@@ -202,19 +214,11 @@ pub async fn update_raft_voter(broker: &Broker, r: UpdateRaftVoterRequest) -> Re
             leader_epoch: status.epoch,
             ..Default::default()
         };
-        if let Some((host, port)) = status
-            .leader
-            .and_then(|l| quorum.address_of(l))
-            .and_then(|a| {
-                let (h, p) = a.rsplit_once(':')?;
-                Some((
-                    h.trim_matches(|c| c == '[' || c == ']').to_string(),
-                    p.parse().ok()?,
-                ))
-            })
-        {
-            current_leader.host = host;
-            current_leader.port = port;
+        if let Some(address) = status.leader.and_then(|l| quorum.address_of(l)) {
+            if let Some((host, port)) = split_host_port(&address) {
+                current_leader.host = host.to_string();
+                current_leader.port = i32::from(port);
+            }
         }
         ResponseBody::UpdateRaftVoter(UpdateRaftVoterResponse {
             error_code: code.0,
@@ -237,19 +241,11 @@ pub async fn update_raft_voter(broker: &Broker, r: UpdateRaftVoterRequest) -> Re
     {
         return answer(ErrorCode::INVALID_REQUEST);
     }
-    let voter = Voter {
-        id: r.voter_id,
-        directory_id: r.voter_directory_id.0,
-        endpoints: r
-            .listeners
-            .iter()
-            .map(|l| Endpoint {
-                name: l.name.to_ascii_uppercase(),
-                host: l.host.clone(),
-                port: l.port,
-            })
-            .collect(),
-    };
+    let voter = voter_of(
+        r.voter_id,
+        r.voter_directory_id,
+        r.listeners.iter().map(|l| (&l.name, &l.host, l.port)),
+    );
     match tokio::time::timeout(DEFAULT_TIMEOUT, quorum.update_voter(voter)).await {
         Ok(Ok(_)) => answer(ErrorCode::NONE),
         Ok(Err(e)) => answer(refusal(r.voter_id, &e).0),

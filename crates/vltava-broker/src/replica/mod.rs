@@ -1547,6 +1547,7 @@ impl ReplicaManager {
             }
         }
         let replica_lag_time_max_ms = broker.replica_lag_time_max_ms();
+        let elr_enabled = vltava_metadata::features::elr_enabled(image);
         for topic in in_scope {
             if !topic
                 .partitions
@@ -1608,7 +1609,7 @@ impl ReplicaManager {
                 // KIP-966: while eligible leader replicas are on, the high
                 // watermark moves only with min.insync.replicas in the ISR.
                 // (Kafka's effective min ISR: never more than the replicas.)
-                let strict_min_isr = vltava_metadata::features::elr_enabled(image).then(|| {
+                let strict_min_isr = elr_enabled.then(|| {
                     (settings.min_insync_replicas.max(1) as usize).min(state.replicas.len().max(1))
                 });
                 partition.apply_partition_state(
