@@ -1585,51 +1585,39 @@ async fn a_follower_catches_up_across_offsets_its_leaders_cleaner_removed() {
 
 // ---- eligible leader replicas (KIP-966) -------------------------------------
 
-/// Turns eligible leader replicas on with UpdateFeatures, sent to `via`
-/// (a broker, which relays it to the active controller).
-async fn enable_elr(via: &str) {
-    use vltava_client::protocol::messages::{update_features_request, UpdateFeaturesRequest};
-    let mut conn = Connection::connect(via, ConnectionConfig::default())
-        .await
-        .expect("connect");
-    let resp = conn
-        .send(&UpdateFeaturesRequest {
-            timeout_ms: 10_000,
-            feature_updates: vec![update_features_request::FeatureUpdateKey {
-                feature: "eligible.leader.replicas.version".into(),
-                max_version_level: 1,
-                upgrade_type: 1,
-                ..Default::default()
-            }],
-            ..Default::default()
-        })
-        .await
-        .expect("UpdateFeatures answered");
+/// Turns eligible leader replicas on with `vltava features upgrade`, sent
+/// to `via` (a broker, which relays UpdateFeatures to the active controller).
+fn enable_elr(via: &str) {
+    let out = vltava()
+        .args([
+            "features",
+            "--bootstrap",
+            via,
+            "upgrade",
+            "--feature",
+            "eligible.leader.replicas.version=1",
+        ])
+        .output()
+        .expect("run vltava features");
+    assert!(
+        out.status.success(),
+        "vltava features upgrade: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(
-        resp.error_code, 0,
-        "UpdateFeatures: {:?}",
-        resp.error_message
+        String::from_utf8_lossy(&out.stdout),
+        "eligible.leader.replicas.version is now at level 1.\n"
     );
 }
 
-/// The finalized level of `feature` in `via`'s ApiVersions answer.
+/// The finalized level of `feature` as `via` reports it (ApiVersions).
 async fn finalized_level(via: &str, feature: &str) -> Option<i16> {
-    use vltava_client::protocol::messages::ApiVersionsRequest;
-    let mut conn = Connection::connect(via, ConnectionConfig::default())
-        .await
-        .ok()?;
-    let resp = conn
-        .send(&ApiVersionsRequest {
-            client_software_name: "vltava-test".into(),
-            client_software_version: "1".into(),
-            ..Default::default()
-        })
-        .await
-        .ok()?;
-    resp.finalized_features
+    let described = client_of(via).await?.describe_features().await.ok()?;
+    described
+        .finalized
         .iter()
-        .find(|f| f.name == feature)
-        .map(|f| f.max_version_level)
+        .find(|(name, _)| name == feature)
+        .map(|(_, level)| *level)
 }
 
 /// The ELR of `topic`-0 as `via`'s DescribeTopicPartitions reports it.
@@ -1674,7 +1662,7 @@ async fn an_eligible_leader_replica_brings_a_partition_back_without_loss() {
     let mut cluster = Cluster::start_with(1, 3, "replica.lag.time.max.ms=2000\n");
     converged(&cluster, &[2, 3, 4], &[2, 3, 4]).await;
     let brokers = bootstraps(&cluster, &[2, 3, 4]);
-    enable_elr(&brokers[0]).await;
+    enable_elr(&brokers[0]);
     for b in &brokers {
         eventually(Duration::from_secs(20), "ELR finalized", || async {
             (finalized_level(b, "eligible.leader.replicas.version").await == Some(1)).then_some(())
@@ -1828,7 +1816,71 @@ async fn with_eligible_leader_replicas_a_restarted_single_replica_comes_back() {
     let mut cluster = Cluster::start_with(1, 1, "");
     converged(&cluster, &[2], &[2]).await;
     let broker = [cluster.node(2).bootstrap()];
-    enable_elr(&broker[0]).await;
+    let elr_row = || {
+        let out = vltava()
+            .args([
+                "features",
+                "--bootstrap",
+                &broker[0],
+                "--output",
+                "json",
+                "describe",
+            ])
+            .output()
+            .expect("run vltava features describe");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        doc["features"]
+            .as_array()
+            .and_then(|f| {
+                f.iter()
+                    .find(|f| f["name"] == "eligible.leader.replicas.version")
+            })
+            .cloned()
+            .expect("the ELR feature is described")
+    };
+    let before = elr_row();
+    assert_eq!(
+        (
+            &before["supported_min"],
+            &before["supported_max"],
+            &before["finalized"]
+        ),
+        (
+            &serde_json::json!(0),
+            &serde_json::json!(1),
+            &serde_json::json!(0)
+        )
+    );
+    // A level the software does not support is refused, and a dry run
+    // changes nothing.
+    for (level, dry) in [("2", false), ("1", true)] {
+        let mut cmd = vltava();
+        cmd.args([
+            "features",
+            "--bootstrap",
+            &broker[0],
+            "upgrade",
+            "--feature",
+        ])
+        .arg(format!("eligible.leader.replicas.version={level}"));
+        if dry {
+            cmd.arg("--dry-run");
+        }
+        let out = cmd.output().expect("run vltava features upgrade");
+        assert_eq!(out.status.success(), dry, "level {level}: {out:?}");
+    }
+    assert_eq!(elr_row()["finalized"], 0);
+    enable_elr(&broker[0]);
+    // The relaying broker may answer before its own image has the change.
+    eventually(Duration::from_secs(20), "ELR described as on", || async {
+        (elr_row()["finalized"] == 1).then_some(())
+    })
+    .await;
     let mut admin = client_of(&broker[0]).await.unwrap();
     admin
         .create_topic(&topic("solo", 1, 1, &[]))

@@ -49,6 +49,7 @@ use crate::partitioner::partition_for_key;
 use crate::types::*;
 
 mod elections;
+pub mod features;
 mod groups;
 pub mod log_dirs;
 mod quorum;

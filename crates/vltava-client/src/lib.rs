@@ -31,6 +31,9 @@ pub mod error;
 pub mod partitioner;
 pub mod types;
 
+pub use client::features::{
+    FeatureChange, FeatureDescription, FeatureUpgradeType, SupportedFeature,
+};
 pub use client::quotas::{
     DescribedQuotas, QuotaEntityParts, QuotaFilterComponent, QuotaKeyChange, QuotaMatch,
 };

@@ -35,8 +35,12 @@ pub fn handle(_request: ApiVersionsRequest, image: &MetadataImage, version: i16)
         ..Default::default()
     };
     if version >= 3 {
+        // KIP-1022: a supported range may start at 0 only from v4; older
+        // clients (Kafka's 3.x Admin among them) refuse such a range, so
+        // v3 leaves those features out, as Kafka's brokers do.
         response.supported_features = SUPPORTED_FEATURES
             .iter()
+            .filter(|f| version >= 4 || f.min_level > 0)
             .map(|f| SupportedFeatureKey {
                 name: f.name.to_string(),
                 min_version: f.min_level,
@@ -66,4 +70,36 @@ pub fn unsupported_version_response() -> ResponseBody {
         api_keys: api_keys(),
         ..Default::default()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn supported(version: i16) -> Vec<(String, i16, i16)> {
+        let ResponseBody::ApiVersions(r) = handle(
+            ApiVersionsRequest::default(),
+            &MetadataImage::default(),
+            version,
+        ) else {
+            panic!("not an ApiVersions answer")
+        };
+        r.supported_features
+            .into_iter()
+            .map(|f| (f.name, f.min_version, f.max_version))
+            .collect()
+    }
+
+    #[test]
+    fn features_starting_at_level_zero_are_listed_from_v4_only() {
+        let elr = (features::ELIGIBLE_LEADER_REPLICAS_VERSION.to_string(), 0, 1);
+        let mv = (
+            features::METADATA_VERSION.to_string(),
+            features::METADATA_VERSION_LEVEL,
+            features::METADATA_VERSION_LEVEL,
+        );
+        assert_eq!(supported(4), [mv.clone(), elr]);
+        assert_eq!(supported(3), [mv]);
+        assert!(supported(2).is_empty());
+    }
 }

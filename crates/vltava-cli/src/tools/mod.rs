@@ -1,5 +1,5 @@
 //! Client subcommands: `topics`, `produce`, `consume`, `cluster`, `groups`,
-//! `transactions`, `acls`, `users`, `quotas`, `perf`. Each talks
+//! `transactions`, `acls`, `users`, `quotas`, `features`, `perf`. Each talks
 //! to a broker through `vltava-client`; errors end the process with a
 //! message on stderr and exit code 1.
 
@@ -13,6 +13,7 @@ mod acls;
 mod client_properties;
 mod cluster;
 mod consume;
+mod features;
 mod format;
 mod groups;
 mod output;
@@ -49,6 +50,9 @@ pub enum ToolCommand {
     /// Set and describe client quotas (produce and fetch byte rates,
     /// request percentage, connection creation rate).
     Quotas(quotas::QuotasArgs),
+    /// Show and change the cluster's feature flags (like kafka-features.sh),
+    /// e.g. turn on eligible leader replicas.
+    Features(features::FeaturesArgs),
     /// Measure produce and consume throughput and latency (like
     /// kafka-producer-perf-test and kafka-consumer-perf-test).
     Perf(perf::PerfArgs),
@@ -183,6 +187,7 @@ pub fn run(command: ToolCommand) -> ExitCode {
             ToolCommand::Acls(args) => acls::run(args).await,
             ToolCommand::Users(args) => users::run(args).await,
             ToolCommand::Quotas(args) => quotas::run(args).await,
+            ToolCommand::Features(args) => features::run(args).await,
             ToolCommand::Perf(args) => perf::run(args).await,
         }
     });
