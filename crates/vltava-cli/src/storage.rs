@@ -270,11 +270,13 @@ fn initial_voters(
     let Some(list) = &args.initial_controllers else {
         return Ok(None);
     };
-    let listener = config
-        .controller_listener_names()
+    // The listener name the node itself will report for its endpoint (its
+    // first controller listener, or without controller.listener.names its
+    // first advertised one), so that it has no endpoint update to make.
+    let listener = vltava_broker::broker::controller_endpoints(config)
         .into_iter()
         .next()
-        .unwrap_or_else(|| "CONTROLLER".to_string());
+        .map_or_else(|| "CONTROLLER".to_string(), |e| e.name);
     let mut voters: Vec<Voter> = Vec::new();
     for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
         let voter = parse_initial_controller(entry, &listener)?;

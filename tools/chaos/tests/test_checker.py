@@ -302,6 +302,72 @@ def test_cluster_faults_split_the_nodes_into_sides():
                 assert s.arg in ("partition", "controller")
 
 
+def test_reconfigure_takes_a_voter_out_and_back_and_heal_restores_every_voter():
+    import threading
+
+    from vltava_chaos.cli import parse
+    from vltava_chaos.history import History
+    from vltava_chaos.nemesis import Nemesis, Step, schedule
+
+    plan = schedule(3, 120, ["reconfigure"], 3)
+    assert plan and all(s.fault == "reconfigure" and s.arg in ("node", "controller") for s in plan)
+
+    class FakeNode:
+        def __init__(self, kafka_id):
+            self.kafka_id = kafka_id
+            self.paused, self.clock_file = False, None
+
+        def free_disk(self):
+            pass
+
+        def alive(self):
+            return True
+
+    class FakeVoters:
+        def __init__(self):
+            self.ids, self.calls = {1, 2, 3}, []
+
+        def remove(self, node):
+            self.calls.append(("remove", node.kafka_id))
+            self.ids.discard(node.kafka_id)
+            return 1
+
+        def add(self, node):
+            self.calls.append(("add", node.kafka_id))
+            self.ids.add(node.kafka_id)
+            return 2
+
+        def restore(self, nodes):
+            for n in nodes:
+                if n.kafka_id not in self.ids:
+                    self.add(n)
+
+    nodes = [FakeNode(i + 1) for i in range(3)]
+    voters = FakeVoters()
+    history = History()
+    steps = [Step(0.0, "reconfigure", 1, 0.01, "node"), Step(0.05, "reconfigure", 0, 0.01, "controller")]
+    nemesis = Nemesis(nodes, steps, history, threading.Event(), leaders=lambda: {"controller": 2},
+                      voters=voters)
+    nemesis.run()
+    assert nemesis.error is None
+    # The controller's step is applied to whoever leads then (index 2).
+    assert voters.calls == [("remove", 2), ("add", 2), ("remove", 3), ("add", 3)]
+    stops = [e for e in history.events if e["value"] == "stop"]
+    assert [(e["node"], e["remove_attempts"], e["add_attempts"]) for e in stops] == [(1, 1, 2), (2, 1, 2)]
+    # A voter left out by a fault that failed half-way is added back.
+    voters.ids.discard(1)
+    nemesis.heal_all()
+    assert voters.ids == {1, 2, 3} and voters.calls[-1] == ("add", 1)
+
+    with pytest.raises(SystemExit):
+        parse(["--nodes", "3", "--nemesis", "reconfigure"])  # needs --quorum dynamic
+    with pytest.raises(SystemExit):
+        parse(["--nodes", "1", "--quorum", "dynamic"])
+    args = parse(["--nodes", "3", "--quorum", "dynamic", "--elr", "--nemesis", "reconfigure,kill"])
+    from vltava_chaos.cli import replay_command
+    assert "--quorum dynamic --elr" in replay_command(args, 5)
+
+
 def test_acks_1_loss_is_promised_on_one_node_only():
     h, final = clean()
     del final["logs"]["t"]["0"][2]

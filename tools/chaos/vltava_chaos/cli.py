@@ -3,7 +3,8 @@
   tools/chaos/run [run] [--seed N] [--runs N] [--duration S] [--nodes 1|3|5]
                   [--workload producer,consumer,txn,admin]
                   [--nemesis kill,pause,disk-full,restart,clock,isolate,
-                             partition,bridge,isolate-leader] [--acks all|1]
+                             partition,bridge,isolate-leader,reconfigure]
+                  [--quorum static|dynamic] [--elr] [--acks all|1]
                   [--no-idempotence] [--out DIR] [--bin PATH]
   tools/chaos/run check RUN_DIR      re-check a stored history
   tools/chaos/run summarize DIR...   a Markdown table of the runs under each DIR
@@ -20,6 +21,7 @@ import json
 import os
 import shlex
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -27,9 +29,9 @@ import time
 import traceback
 from pathlib import Path
 
-from . import checker, report
+from . import checker, cluster_tools, report
 from .history import History, load
-from .nemesis import CLUSTER_FAULTS, FAULTS, Nemesis, Step, schedule
+from .nemesis import CLUSTER_FAULTS, DYNAMIC_QUORUM_FAULTS, FAULTS, Nemesis, Step, schedule
 from .network import TestNetwork
 from .node import Node
 
@@ -60,6 +62,12 @@ def parse(argv):
     p.add_argument("--workload", default="producer,consumer",
                    type=lambda v: _list(v, WORKLOADS, "workload"))
     p.add_argument("--nemesis", default="kill", type=lambda v: _list(v, FAULTS, "fault"))
+    p.add_argument("--quorum", default="static", choices=("static", "dynamic"),
+                   help="a cluster's metadata quorum: voters fixed in every node's controller.quorum.voters, "
+                   "or a dynamic quorum (KIP-853) bootstrapped with --initial-controllers, whose voters "
+                   "the reconfigure fault changes")
+    p.add_argument("--elr", action="store_true",
+                   help="turn eligible leader replicas (KIP-966) on once the nodes are up")
     p.add_argument("--acks", default="all", choices=("all", "1"))
     p.add_argument("--no-idempotence", dest="idempotence", action="store_false")
     p.add_argument("--producers", type=int, default=2)
@@ -79,6 +87,10 @@ def parse(argv):
     for fault in args.nemesis:
         if args.nodes < CLUSTER_FAULTS.get(fault, 1):
             p.error(f"fault {fault} is between nodes: it needs --nodes {CLUSTER_FAULTS[fault]} or more")
+        if fault in DYNAMIC_QUORUM_FAULTS and args.quorum != "dynamic":
+            p.error(f"fault {fault} changes the quorum's voters: it needs --quorum dynamic")
+    if args.quorum == "dynamic" and args.nodes < 2:
+        p.error("--quorum dynamic is for a cluster (--nodes 2 or more)")
     if args.acks == "1" and args.idempotence:
         args.idempotence = False  # librdkafka's idempotence needs acks=all
     return args
@@ -92,6 +104,10 @@ def replay_command(args, seed):
              "--rate", f"{args.rate:g}", "--partitions", str(args.partitions)]
     if not args.idempotence:
         parts.append("--no-idempotence")
+    if args.quorum != "static":
+        parts += ["--quorum", args.quorum]
+    if args.elr:
+        parts.append("--elr")
     for setting in args.broker_set:
         parts += ["--broker-set", setting]
     return " ".join(shlex.quote(p) if p != "''" else p for p in parts)
@@ -130,6 +146,12 @@ def _cluster_id():
     return base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
 
 
+def _random_uuid(binary):
+    """A directory id as Kafka draws them (`vltava storage random-uuid`)."""
+    out = subprocess.run([binary, "storage", "random-uuid"], capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
 def run_once(args, seed, run_dir):
     from . import workloads as w  # confluent-kafka is needed only to run, not to check
 
@@ -138,7 +160,8 @@ def run_once(args, seed, run_dir):
     options = {"seed": seed, "duration": args.duration, "nodes": args.nodes, "workload": args.workload,
                "nemesis": args.nemesis, "acks": args.acks, "idempotence": args.idempotence,
                "producers": args.producers, "consumers": args.consumers, "rate": args.rate,
-               "partitions": args.partitions, "liveness_s": args.liveness,
+               "partitions": args.partitions, "liveness_s": args.liveness, "quorum": args.quorum,
+               "elr": args.elr,
                "replay": replay_command(args, seed)}
     plan = schedule(seed, args.duration, args.nemesis, args.nodes)
     options["schedule"] = [step._asdict() for step in plan]
@@ -176,8 +199,16 @@ def run_once(args, seed, run_dir):
         if cluster:
             if network is None:
                 raise RuntimeError("a cluster's nodes live on test hosts, which need root")
-            cluster_info = {"id": _cluster_id(), "voters": ",".join(
-                f"{i + 1}@{h.address}:9092" for i, h in enumerate(hosts))}
+            cluster_info = {"id": _cluster_id()}
+            if args.quorum == "dynamic":
+                dirs = [_random_uuid(args.bin) for _ in hosts]
+                cluster_info.update({
+                    "bootstrap_servers": ",".join(f"{h.address}:9092" for h in hosts),
+                    "initial_controllers": ",".join(
+                        f"{i + 1}@{h.address}:9092:{d}" for i, (h, d) in enumerate(zip(hosts, dirs))),
+                    "directory_ids": dirs})
+            else:
+                cluster_info["voters"] = ",".join(f"{i + 1}@{h.address}:9092" for i, h in enumerate(hosts))
         for i in range(args.nodes):
             nodes.append(Node(args.bin, run_dir, i, settings,
                               disk_mb=args.disk_mb if "disk-full" in args.nemesis else None,
@@ -186,6 +217,9 @@ def run_once(args, seed, run_dir):
         for node in nodes:
             node.start()
         bootstrap = ",".join(n.bootstrap for n in nodes)
+        if args.elr:
+            cluster_tools.enable_elr(args.bin, bootstrap)
+            history.add("setup", "info", "features", value="eligible.leader.replicas.version=1")
         topics = {w.MAIN_TOPIC: args.partitions}
         if "txn" in args.workload:
             topics[w.TXN_OUTPUT_TOPIC] = args.partitions
@@ -208,8 +242,10 @@ def run_once(args, seed, run_dir):
                                         configs=topic_configs))
         groups = ([w.GROUP] if consumers else []) + ([w.TXN_GROUP] if "txn" in args.workload else [])
         monitor = w.CommittedMonitor(bootstrap, history, stop_others, seed, groups, [w.MAIN_TOPIC])
+        voters = cluster_tools.QuorumVoters(args.bin, bootstrap) if args.quorum == "dynamic" else None
         nemesis = Nemesis(nodes, plan, history, stop_faults, network,
-                          leaders=lambda: w.leaders(bootstrap, w.MAIN_TOPIC), origin=history.now())
+                          leaders=lambda: w.leaders(bootstrap, w.MAIN_TOPIC), origin=history.now(),
+                          voters=voters)
         workers = producers + consumers + others + ([monitor] if groups else [])
         for t in workers:
             t.start()

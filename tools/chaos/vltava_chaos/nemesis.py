@@ -20,6 +20,10 @@ Faults between the nodes of a cluster (clients still reach every node):
   isolate-leader  the leader of a partition of the workload's topic, or the
                   metadata quorum's leader (the active controller), cannot
                   talk to any other node: a zombie leader that clients reach
+  reconfigure     (a dynamic quorum only, KIP-853) a node, or the active
+                  controller, is removed from the quorum's voters with
+                  `vltava cluster remove-voter`, goes on as an observer for
+                  a while, and is added back with `cluster add-voter`
 
 The schedule is a pure function of (seed, duration, faults, nodes), so a run
 is replayed by giving the same arguments; the timing of what the clients do
@@ -36,9 +40,11 @@ from collections import namedtuple
 Step = namedtuple("Step", "start fault node hold arg")
 
 FAULTS = ("kill", "pause", "disk-full", "restart", "clock", "isolate", "partition", "bridge",
-          "isolate-leader")
+          "isolate-leader", "reconfigure")
 # Faults between nodes: they need a cluster (bridge needs three nodes).
-CLUSTER_FAULTS = {"partition": 2, "bridge": 3, "isolate-leader": 2}
+CLUSTER_FAULTS = {"partition": 2, "bridge": 3, "isolate-leader": 2, "reconfigure": 2}
+# Faults that change the voters: they need a dynamic quorum.
+DYNAMIC_QUORUM_FAULTS = ("reconfigure",)
 
 
 def schedule(seed, duration, faults, nodes=1, quiet_start=5.0, quiet_end=8.0):
@@ -57,7 +63,8 @@ def schedule(seed, duration, faults, nodes=1, quiet_start=5.0, quiet_end=8.0):
         hold = {"kill": rng.uniform(0.5, 4.0), "pause": rng.uniform(1.0, 8.0),
                 "disk-full": rng.uniform(2.0, 8.0), "restart": 0.0, "clock": rng.uniform(2.0, 8.0),
                 "isolate": rng.uniform(1.0, 10.0), "partition": rng.uniform(3.0, 15.0),
-                "bridge": rng.uniform(3.0, 15.0), "isolate-leader": rng.uniform(3.0, 15.0)}[fault]
+                "bridge": rng.uniform(3.0, 15.0), "isolate-leader": rng.uniform(3.0, 15.0),
+                "reconfigure": rng.uniform(2.0, 10.0)}[fault]
         if t + hold > duration - quiet_end:
             break
         node = rng.randrange(nodes)
@@ -77,17 +84,20 @@ def schedule(seed, duration, faults, nodes=1, quiet_start=5.0, quiet_end=8.0):
             arg = [sorted(rest[:len(rest) // 2]), sorted(rest[len(rest) // 2:])]
         elif fault == "isolate-leader":
             arg = rng.choice(("partition", "controller"))
+        elif fault == "reconfigure":
+            arg = rng.choice(("node", "controller"))
         plan.append(Step(round(t, 3), fault, node, round(hold, 3), arg))
         t += hold + rng.uniform(3.0, 9.0)
     return plan
 
 
 class Nemesis(threading.Thread):
-    def __init__(self, nodes, plan, history, stop_event, network=None, leaders=None, origin=0.0):
+    def __init__(self, nodes, plan, history, stop_event, network=None, leaders=None, origin=0.0, voters=None):
         """The plan's times count from `origin` (the history's clock when
         the workload started). `leaders()` answers {"partition": node,
         "controller": node} (node indexes, None when unknown), for
-        isolate-leader."""
+        isolate-leader and reconfigure. `voters` changes the quorum's
+        voters (remove(node), add(node)), for reconfigure."""
         super().__init__(name="nemesis", daemon=True)
         self.origin = origin
         self.nodes = nodes
@@ -96,6 +106,7 @@ class Nemesis(threading.Thread):
         self.plan = plan
         self.history = history
         self.stop_event = stop_event
+        self.voters = voters
         self.healed_at = None
         self.error = None
 
@@ -112,7 +123,7 @@ class Nemesis(threading.Thread):
             for step in self.plan:
                 if not self._wait_until(step.start):
                     break
-                if step.fault == "isolate-leader":
+                if step.fault == "isolate-leader" or (step.fault == "reconfigure" and step.arg == "controller"):
                     step = self._find_leader(step)
                 extra = {} if step.arg is None else {"arg": step.arg}
                 self.history.add("nemesis", "info", step.fault, value="start", node=step.node, **extra)
@@ -132,6 +143,15 @@ class Nemesis(threading.Thread):
             node = None
         return step._replace(node=step.node if node is None else node)
 
+    def _reconfigure(self, index, hold):
+        """Node `index` leaves the voters, stays an observer for `hold`
+        seconds, and comes back; the attempts each change took."""
+        node = self.nodes[index]
+        removed = self.voters.remove(node)
+        time.sleep(hold)
+        added = self.voters.add(node)
+        return {"remove_attempts": removed, "add_attempts": added}
+
     def _apply(self, step, node):
         fault, hold = step.fault, step.hold
         if fault in ("partition", "bridge"):
@@ -145,6 +165,8 @@ class Nemesis(threading.Thread):
             time.sleep(hold)
             self.network.heal()
             return {}
+        if fault == "reconfigure":
+            return self._reconfigure(step.node, hold)
         if fault == "clock":
             node.set_clock_offset(step.arg)
             time.sleep(hold)
@@ -189,3 +211,7 @@ class Nemesis(threading.Thread):
                 node.resume()
             if not node.alive():
                 node.start()
+        # Voters last: a node taken out (or half taken out by a fault that
+        # failed) comes back once it runs and has caught up.
+        if self.voters:
+            self.voters.restore(self.nodes)

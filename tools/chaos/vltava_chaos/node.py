@@ -17,7 +17,12 @@ In a cluster (several nodes) each node is a combined broker and controller
 and a voter of the metadata quorum, with a properties file of its own
 (`node.properties`: node.id, process.roles, listeners,
 controller.quorum.voters, then the harness's settings) and a data directory
-formatted with `vltava storage format` and the cluster's id.
+formatted with `vltava storage format` and the cluster's id. A dynamic
+quorum (KIP-853) names no voters in the file: every node has
+controller.quorum.bootstrap.servers and is formatted with
+`--initial-controllers`, which gives each voter the directory id the
+harness drew for it, so that the nemesis can remove voters and add them
+back.
 """
 
 import glob
@@ -58,7 +63,12 @@ class Node:
         self.network = network
         self.test_host = host
         self.netns = host.netns if host else None
-        self.cluster = cluster  # {"id": cluster id, "voters": "1@addr:port,..."} or None
+        # None for one node, else {"id": cluster id, "voters": "1@addr:port,..."}
+        # for a static quorum, or {"id", "bootstrap_servers": "addr:port,...",
+        # "initial_controllers": "1@addr:port:dir,...", "directory_ids": [dir
+        # of node 0, ...]} for a dynamic one.
+        self.cluster = cluster
+        self.directory_id = cluster["directory_ids"][node_id] if cluster and "directory_ids" in cluster else None
         self.config = self.dir / "node.properties"
         self.proc = None
         self.paused = False
@@ -96,11 +106,18 @@ class Node:
 
     def _format(self):
         lines = [f"node.id={self.kafka_id}", "process.roles=broker,controller",
-                 f"listeners=PLAINTEXT://{self.bootstrap}",
-                 f"controller.quorum.voters={self.cluster['voters']}"] + self.settings
+                 f"listeners=PLAINTEXT://{self.bootstrap}"]
+        extra = []
+        if self.directory_id:
+            lines.append(f"controller.quorum.bootstrap.servers={self.cluster['bootstrap_servers']}")
+            extra = ["--initial-controllers", self.cluster["initial_controllers"]]
+        else:
+            lines.append(f"controller.quorum.voters={self.cluster['voters']}")
+        lines += self.settings
         self.config.write_text("# A node of a tools/chaos cluster.\n" + "\n".join(lines) + "\n")
         out = subprocess.run([self.binary, "storage", "format", "--cluster-id", self.cluster["id"], "--config",
-                              str(self.config), "--data-dir", str(self.data)], capture_output=True, text=True)
+                              str(self.config), "--data-dir", str(self.data)] + extra,
+                             capture_output=True, text=True)
         if out.returncode != 0:
             raise RuntimeError(f"formatting node {self.node_id}: {out.stderr.strip()}")
 

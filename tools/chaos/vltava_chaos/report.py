@@ -8,7 +8,7 @@ from pathlib import Path
 
 FAULT_COLOURS = {"kill": "#d62728", "pause": "#9467bd", "disk-full": "#ff7f0e", "restart": "#8c564b",
                  "clock": "#2ca02c", "isolate": "#17becf", "partition": "#7f7f7f", "bridge": "#bcbd22",
-                 "isolate-leader": "#e377c2"}
+                 "isolate-leader": "#e377c2", "reconfigure": "#1f77b4"}
 MAX_LISTED = 50  # violations of one kind written out in full
 
 
