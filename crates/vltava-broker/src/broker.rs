@@ -74,6 +74,9 @@ pub struct Broker {
     pub stats: Arc<BrokerStats>,
     /// Client quotas in force (produce and fetch rates, connection rates).
     pub quotas: Arc<ClientQuotas>,
+    /// The TLS of this node's connections to other nodes, reloaded when
+    /// its files change.
+    pub outbound_tls: Vec<Arc<vltava_tls::OutboundTls>>,
     roles: ProcessRoles,
     peers: Arc<Peers>,
     clock: Clock,
@@ -348,6 +351,7 @@ impl Broker {
         // The TLS and SASL of the connections this node opens to the other
         // nodes, checked before anything is opened.
         let outbound = OutboundSecurity::from_config(&config, roles.broker).map_err(StartError)?;
+        let outbound_tls = outbound.reloadable_tls();
         let config_dirs = data_dirs(&config, data_dir);
         std::fs::create_dir_all(data_dir)
             .map_err(|e| fail(&format!("cannot create {}", data_dir.display()), &e))?;
@@ -543,6 +547,7 @@ impl Broker {
             applied,
             stats: Arc::new(BrokerStats::default()),
             quotas,
+            outbound_tls,
             roles,
             peers,
             clock,

@@ -60,7 +60,11 @@ pub async fn run(
     // keeps its socket server up until its controlled shutdown is done.
     let (stop_serving, serving) = watch::channel(false);
     let tls: Vec<_> = listeners.iter().filter_map(|l| l.tls.clone()).collect();
-    let tls_reload = tokio::spawn(network::server::reload_tls(tls, shutdown.clone()));
+    let tls_reload = tokio::spawn(network::server::reload_tls(
+        tls,
+        broker.outbound_tls.clone(),
+        shutdown.clone(),
+    ));
     let counts = Arc::new(network::limits::ConnectionCounts::default());
     let servers: Vec<_> = listeners
         .into_iter()

@@ -143,6 +143,7 @@ pub fn run(args: ServerArgs) -> ExitCode {
         if let Some(t) = &http_tls {
             tokio::spawn(vltava_broker::network::server::reload_tls(
                 vec![t.tls.clone()],
+                Vec::new(),
                 stopped.clone(),
             ));
         }

@@ -215,16 +215,14 @@ async fn move_leadership(
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cluster_with_only_mutual_tls_listeners_replicates() {
-    let certs_dir = tempfile::tempdir().unwrap();
-    let certs = vltava_tls::dev::write_dev_certs(certs_dir.path(), &[], "client").unwrap();
+/// Three nodes whose brokers, controllers and clients all speak TLS with
+/// certificates required on both listeners, from the key and trust stores
+/// of `certs`; host names are verified (the default
+/// ssl.endpoint.identification.algorithm=https; the broker certificate is
+/// for 127.0.0.1). Started, with the clients' security.
+fn mutual_tls_cluster(certs: &vltava_tls::dev::DevFiles) -> (Cluster, Arc<ClientSecurity>) {
     let ca = certs.ca.display().to_string();
     let keystore = certs.broker_keystore.display().to_string();
-    // Brokers, controllers and clients all speak TLS with certificates
-    // required on both listeners; host names are verified (the default
-    // ssl.endpoint.identification.algorithm=https; the broker certificate
-    // is for 127.0.0.1).
     let mut cluster = Cluster::format_custom(3, |id, port, controller_port, voters| {
         format!(
             "node.id={id}\n\
@@ -245,7 +243,11 @@ async fn a_cluster_with_only_mutual_tls_listeners_replicates() {
     for node in &mut cluster.nodes {
         node.start();
     }
-    let security = Arc::new(ClientSecurity {
+    (cluster, mutual_tls_client(certs))
+}
+
+fn mutual_tls_client(certs: &vltava_tls::dev::DevFiles) -> Arc<ClientSecurity> {
+    Arc::new(ClientSecurity {
         tls: Some(Arc::new(
             vltava_tls::client_config(
                 &std::fs::read(&certs.ca).unwrap(),
@@ -255,7 +257,14 @@ async fn a_cluster_with_only_mutual_tls_listeners_replicates() {
         )),
         tls_server_name: None,
         sasl: None,
-    });
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_with_only_mutual_tls_listeners_replicates() {
+    let certs_dir = tempfile::tempdir().unwrap();
+    let certs = vltava_tls::dev::write_dev_certs(certs_dir.path(), &[], "client").unwrap();
+    let (cluster, security) = mutual_tls_cluster(&certs);
     let bootstraps: Vec<String> = cluster.nodes.iter().map(|n| n.bootstrap()).collect();
     converged(&bootstraps, &security).await;
 
@@ -283,6 +292,79 @@ async fn a_cluster_with_only_mutual_tls_listeners_replicates() {
         .await;
         assert_eq!(values, sent, "as node {leader} serves them");
     }
+}
+
+/// Operators rotate certificates without restarts: every node's key and
+/// trust store files are replaced by ones of a new CA while the cluster
+/// runs. Node 3 is then restarted (so it presents only the new CA's
+/// certificate) and made the leader of a partition with
+/// min.insync.replicas=2: acks=all writes succeed only if nodes 1 and 2,
+/// which never restarted, dial node 3 with the new trust store and present
+/// the new certificate, i.e. if their connections to other nodes follow
+/// the files as their listeners do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotated_certificates_reach_the_connections_between_nodes_without_a_restart() {
+    let certs_dir = tempfile::tempdir().unwrap();
+    let certs = vltava_tls::dev::write_dev_certs(certs_dir.path(), &[], "client").unwrap();
+    let (mut cluster, old_security) = mutual_tls_cluster(&certs);
+    let bootstraps: Vec<String> = cluster.nodes.iter().map(|n| n.bootstrap()).collect();
+    converged(&bootstraps, &old_security).await;
+    let mut admin = client(&bootstraps[0], &old_security).await.unwrap();
+    admin
+        .create_topic(&replicated("rotated", 1))
+        .await
+        .expect("a topic of replication factor 3");
+    drop(admin);
+
+    // The new CA's files replace the old ones, each by a rename so that no
+    // reload sees half a file.
+    let next_dir = tempfile::tempdir().unwrap();
+    let next = vltava_tls::dev::write_dev_certs(next_dir.path(), &[], "client").unwrap();
+    for (from, to) in [
+        (&next.ca, &certs.ca),
+        (&next.broker_keystore, &certs.broker_keystore),
+        (&next.client_keystore, &certs.client_keystore),
+    ] {
+        let staged = to.with_extension("new");
+        std::fs::copy(from, &staged).unwrap();
+        std::fs::rename(&staged, to).unwrap();
+    }
+    let security = mutual_tls_client(&certs);
+    // Every listener has reloaded once a client of the new CA gets in
+    // everywhere (they look every 10 s); the outbound side looks in the
+    // same pass.
+    eventually(
+        Duration::from_secs(30),
+        "every listener on the new CA",
+        || async {
+            for b in &bootstraps {
+                client(b, &security).await?.metadata(Some(&[])).await.ok()?;
+            }
+            Some(())
+        },
+    )
+    .await;
+    assert!(
+        client(&bootstraps[0], &old_security).await.is_none(),
+        "a client of the old CA is refused"
+    );
+
+    cluster.node(3).stop(Duration::from_secs(20));
+    cluster.node(3).start();
+    converged(&bootstraps, &security).await;
+    move_leadership(&bootstraps, &security, "rotated", 3).await;
+    let sent = produce_all(&bootstraps[2], &security, "rotated", 0, 10).await;
+    let parts = layout(&bootstraps[0], &security, "rotated").await.unwrap();
+    assert_eq!(parts[0].0, 3, "node 3 led while the records were written");
+    assert!(
+        parts[0].2.len() >= 2,
+        "nodes that never restarted replicate from node 3: ISR {:?}",
+        parts[0].2
+    );
+    let values = read_back(&bootstraps[2], &security, "rotated", 0, sent.len() as i64)
+        .await
+        .unwrap();
+    assert_eq!(values, sent);
 }
 
 const GOOD_PASSWORD: &str = "broker-secret";

@@ -6,6 +6,8 @@
 //! - [`ServerTls`]: the listener's rustls configuration, made again when a
 //!   key, certificate or trust file changes, so operators rotate
 //!   certificates without a restart.
+//! - [`OutboundTls`]: the client side of a listener's TLS, for this node's
+//!   connections to the others, following the same files.
 //! - [`principal`]: the principal of a client certificate, from its subject
 //!   in RFC 2253 form through `ssl.principal.mapping.rules`.
 //! - [`dev`]: a self-signed CA and certificates for a development node
@@ -18,13 +20,15 @@
 //! it.
 
 pub mod dev;
+mod outbound;
 pub mod principal;
 mod server;
 mod settings;
 mod stores;
 
+pub use outbound::OutboundTls;
 pub use principal::{subject_of, PrincipalMapper};
 /// The client side of TLS, as [`client_config`] makes it.
 pub use rustls::ClientConfig as ClientTlsConfig;
-pub use server::{client_config, outbound_client_config, ServerTls};
+pub use server::{client_config, ServerTls};
 pub use settings::{ClientAuth, StoreType, TlsError, TlsSettings};

@@ -4,15 +4,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::{ring, CryptoProvider};
 use rustls::server::WebPkiClientVerifier;
-use rustls::{
-    CertificateError, ClientConfig, DigitallySignedStruct, ServerConfig, SignatureScheme,
-    SupportedProtocolVersion,
-};
-use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, ServerConfig, SupportedProtocolVersion};
 use tracing::{info, warn};
 
 use crate::settings::{ClientAuth, TlsError, TlsSettings};
@@ -81,7 +75,7 @@ impl ServerTls {
     }
 }
 
-fn stamps(settings: &TlsSettings) -> Vec<Option<(SystemTime, u64)>> {
+pub(crate) fn stamps(settings: &TlsSettings) -> Vec<Option<(SystemTime, u64)>> {
     settings
         .watched_files()
         .iter()
@@ -97,12 +91,12 @@ fn stamps(settings: &TlsSettings) -> Vec<Option<(SystemTime, u64)>> {
 /// post-quantum key exchange, which rustls marks by deprecating this
 /// constructor. Revisit when aws-lc-rs is in the tree for other reasons.
 #[allow(deprecated)]
-fn ring_provider() -> CryptoProvider {
+pub(crate) fn ring_provider() -> CryptoProvider {
     ring::default_provider()
 }
 
 /// The crypto provider (ring) with the suites `ssl.cipher.suites` allows.
-fn provider(s: &TlsSettings) -> Result<Arc<CryptoProvider>, TlsError> {
+pub(crate) fn provider(s: &TlsSettings) -> Result<Arc<CryptoProvider>, TlsError> {
     let mut provider = ring_provider();
     if !s.cipher_suites.is_empty() {
         let wanted: Vec<String> = s
@@ -139,7 +133,9 @@ fn iana_name(suite: rustls::CipherSuite) -> String {
     }
 }
 
-fn versions(s: &TlsSettings) -> Result<Vec<&'static SupportedProtocolVersion>, TlsError> {
+pub(crate) fn versions(
+    s: &TlsSettings,
+) -> Result<Vec<&'static SupportedProtocolVersion>, TlsError> {
     let mut out = Vec::new();
     for name in &s.enabled_protocols {
         match name.trim() {
@@ -215,100 +211,5 @@ pub fn client_config(
                 private_key(pem, "client key store")?,
             )
             .map_err(|e| TlsError::config(format!("client key store: {e}"))),
-    }
-}
-
-/// The client side of a listener's TLS, for the connections this node
-/// opens to that listener on other nodes (replica fetchers, the controller
-/// channel, quorum voters), as Kafka makes it from the same `ssl.*`
-/// settings: the trust store verifies the other node's certificate, the key
-/// store (when set) is the certificate presented if the server asks for
-/// one, and `ssl.enabled.protocols` and `ssl.cipher.suites` apply.
-/// `verify_host_name` is `ssl.endpoint.identification.algorithm=https`;
-/// without it the chain is still verified but not the name it is for.
-pub fn outbound_client_config(
-    s: &TlsSettings,
-    verify_host_name: bool,
-) -> Result<ClientConfig, TlsError> {
-    let l = &s.listener;
-    let Some(trusted) = truststore(s)? else {
-        return Err(TlsError::config(format!(
-            "listener {l}: this node connects to it on other nodes and needs a trust store to \
-             verify their certificates: set ssl.truststore.location (or ssl.truststore.certificates)"
-        )));
-    };
-    let provider = provider(s)?;
-    let roots = Arc::new(roots(trusted, &format!("listener {l} trust store"))?);
-    let verifier = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
-        .build()
-        .map_err(|e| TlsError::config(format!("listener {l} trust store: {e}")))?;
-    let builder = ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&versions(s)?)
-        .map_err(|e| TlsError::config(format!("listener {l}: {e}")))?;
-    let builder = if verify_host_name {
-        builder.with_webpki_verifier(verifier)
-    } else {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AnyHostName(verifier)))
-    };
-    let has_keystore = s.keystore_location.is_some() || s.keystore_key.is_some();
-    if !has_keystore {
-        return Ok(builder.with_no_client_auth());
-    }
-    let Identity { chain, key } = keystore(s)?;
-    builder
-        .with_client_auth_cert(chain, key)
-        .map_err(|e| TlsError::config(format!("listener {l} key store: {e}")))
-}
-
-/// Verifies the server's chain like webpki but accepts a certificate for
-/// another host name: `ssl.endpoint.identification.algorithm=` (empty), for
-/// clusters whose certificates do not name the addresses nodes dial.
-#[derive(Debug)]
-struct AnyHostName(Arc<WebPkiServerVerifier>);
-
-impl ServerCertVerifier for AnyHostName {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        // webpki checks the name after the chain, so a name error means
-        // the chain itself was good.
-        match self
-            .0
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-        {
-            Err(rustls::Error::InvalidCertificate(
-                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) => Ok(ServerCertVerified::assertion()),
-            other => other,
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
     }
 }

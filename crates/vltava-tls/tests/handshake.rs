@@ -6,7 +6,9 @@ use std::sync::Arc;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, ServerConnection};
 use vltava_tls::dev::{DevCa, Use};
-use vltava_tls::{client_config, subject_of, ClientAuth, ServerTls, StoreType, TlsSettings};
+use vltava_tls::{
+    client_config, subject_of, ClientAuth, OutboundTls, ServerTls, StoreType, TlsSettings,
+};
 
 struct Pki {
     ca: DevCa,
@@ -259,12 +261,9 @@ fn a_broker_dials_other_brokers_with_its_listener_settings() {
     settings.truststore_location = Some(p.write("ca.pem", &p.ca.cert_pem));
     let tls = ServerTls::new(settings.clone()).unwrap();
     let dial = |verify: bool, name: &str| {
-        let client = vltava_tls::outbound_client_config(&settings, verify).unwrap();
-        let mut client = ClientConnection::new(
-            Arc::new(client),
-            ServerName::try_from(name.to_string()).unwrap(),
-        )
-        .unwrap();
+        let client = OutboundTls::new(settings.clone(), verify).unwrap().config();
+        let mut client =
+            ClientConnection::new(client, ServerName::try_from(name.to_string()).unwrap()).unwrap();
         let mut server = ServerConnection::new(tls.config()).unwrap();
         (handshake(&mut server, &mut client), server)
     };
@@ -282,20 +281,82 @@ fn a_broker_dials_other_brokers_with_its_listener_settings() {
     let mut other = settings.clone();
     let stranger = DevCa::new("someone else").unwrap();
     other.truststore_location = Some(p.write("other-ca.pem", &stranger.cert_pem));
-    let client = vltava_tls::outbound_client_config(&other, false).unwrap();
+    let client = OutboundTls::new(other, false).unwrap().config();
     let mut client =
-        ClientConnection::new(Arc::new(client), ServerName::try_from("localhost").unwrap())
-            .unwrap();
+        ClientConnection::new(client, ServerName::try_from("localhost").unwrap()).unwrap();
     let mut server = ServerConnection::new(tls.config()).unwrap();
     assert!(handshake(&mut server, &mut client).is_err());
     // A trust store is needed to dial at all.
     let mut none = settings.clone();
     none.truststore_location = None;
-    let err = vltava_tls::outbound_client_config(&none, true)
-        .err()
-        .unwrap()
-        .to_string();
+    let err = OutboundTls::new(none, true).err().unwrap().to_string();
     assert!(err.contains("ssl.truststore.location"), "{err}");
+}
+
+/// A node's connections to other nodes follow its key and trust store
+/// files as its listener does: after a rotation to a new CA (every node's
+/// trust store and key store replaced), the same client configuration
+/// dials a node of the new CA and presents the new certificate, and a
+/// half-written file leaves the last good ones in use.
+#[test]
+fn outbound_tls_follows_rotated_files() {
+    let p = pki("outbound-reload");
+    let mut settings = p.broker_settings();
+    settings.client_auth = ClientAuth::Required;
+    let trust_path = p.write("ca.pem", &p.ca.cert_pem);
+    settings.truststore_location = Some(trust_path.clone());
+    let keystore_path = settings.keystore_location.clone().unwrap();
+    let outbound = OutboundTls::new(settings.clone(), true).unwrap();
+    let config = outbound.config();
+    assert!(!outbound.reload_if_changed(), "nothing changed yet");
+    let dial = |server_tls: &ServerTls| {
+        let mut client =
+            ClientConnection::new(config.clone(), ServerName::try_from("localhost").unwrap())
+                .unwrap();
+        let mut server = ServerConnection::new(server_tls.config()).unwrap();
+        handshake(&mut server, &mut client)
+            .map(|()| subject_of(server.peer_certificates().unwrap()[0].as_ref()).unwrap())
+    };
+    let old_node = ServerTls::new(settings.clone()).unwrap();
+    assert!(dial(&old_node).unwrap().contains("CN=localhost"));
+
+    // A node already on the new CA (its own files in another directory).
+    let next = DevCa::new("next CA").unwrap();
+    let q = pki("outbound-reload-next");
+    let mut next_settings = TlsSettings::with_keystore(
+        "SSL",
+        q.write(
+            "broker.pem",
+            &next
+                .issue(Use::Server, "localhost", &["localhost".into()], None)
+                .unwrap()
+                .keystore_pem(&next),
+        ),
+    );
+    next_settings.client_auth = ClientAuth::Required;
+    next_settings.truststore_location = Some(q.write("ca.pem", &next.cert_pem));
+    let next_node = ServerTls::new(next_settings).unwrap();
+    let err = dial(&next_node).unwrap_err();
+    assert!(
+        err.starts_with("client:"),
+        "the old trust store refuses it: {err}"
+    );
+
+    // This node's files are rotated: the same configuration now dials the
+    // new node, presenting the new certificate.
+    std::fs::write(&trust_path, &next.cert_pem).unwrap();
+    let rotated = next
+        .issue(Use::Server, "node-rotated", &["localhost".into()], None)
+        .unwrap();
+    std::fs::write(&keystore_path, rotated.keystore_pem(&next)).unwrap();
+    assert!(outbound.reload_if_changed());
+    assert!(dial(&next_node).unwrap().contains("node-rotated"));
+    assert!(dial(&old_node).is_err(), "the old CA is no longer trusted");
+
+    // A half-written trust store does not load: the last good files stay.
+    std::fs::write(&trust_path, "-----BEGIN CERTIFICATE-----\nMIIB").unwrap();
+    assert!(!outbound.reload_if_changed());
+    assert!(dial(&next_node).unwrap().contains("node-rotated"));
 }
 
 /// A PKCS12 file, as keytool or `openssl pkcs12 -export` write one: each

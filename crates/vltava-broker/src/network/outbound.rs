@@ -11,14 +11,17 @@
 //! `sasl.mechanism.controller.protocol` with the `username` and `password`
 //! of the listener's JAAS config for that mechanism.
 //!
-//! Everything is read once at start, and any setting that cannot work is
+//! Everything is read at start, and any setting that cannot work is
 //! refused then with the key to fix, rather than found out as failing
-//! connections later.
+//! connections later. The key and trust store files are read again when
+//! they change (as the listeners' are), so a rotated certificate reaches
+//! the connections opened after it without a restart.
 
 use std::sync::Arc;
 
 use vltava_config::{BrokerConfig, SecurityProtocol};
 use vltava_net::security::{ClientSecurity, SaslLogin};
+use vltava_tls::OutboundTls;
 
 use super::server::tls_settings;
 
@@ -30,6 +33,8 @@ pub struct Outbound {
     pub protocol: SecurityProtocol,
     /// `None` for PLAINTEXT.
     pub security: Option<Arc<ClientSecurity>>,
+    /// The TLS behind `security`, to reload when its files change.
+    pub tls: Option<Arc<OutboundTls>>,
 }
 
 impl Outbound {
@@ -38,6 +43,7 @@ impl Outbound {
             listener,
             protocol: SecurityProtocol::Plaintext,
             security: None,
+            tls: None,
         }
     }
 }
@@ -47,6 +53,16 @@ impl Outbound {
 pub struct OutboundSecurity {
     pub inter_broker: Outbound,
     pub controller: Outbound,
+}
+
+impl OutboundSecurity {
+    /// The TLS configurations to look at for replaced files.
+    pub fn reloadable_tls(&self) -> Vec<Arc<OutboundTls>> {
+        [&self.inter_broker, &self.controller]
+            .into_iter()
+            .filter_map(|o| o.tls.clone())
+            .collect()
+    }
 }
 
 /// The mechanisms this node can log in with.
@@ -146,8 +162,7 @@ fn outbound(
                 ))
             }
         };
-        let tls = vltava_tls::outbound_client_config(&settings, verify_host_name)
-            .map_err(|e| e.to_string())?;
+        let tls = OutboundTls::new(settings, verify_host_name).map_err(|e| e.to_string())?;
         Some(Arc::new(tls))
     } else {
         None
@@ -159,7 +174,7 @@ fn outbound(
     };
     let security = (tls.is_some() || sasl.is_some()).then(|| {
         Arc::new(ClientSecurity {
-            tls,
+            tls: tls.as_ref().map(|t| t.config()),
             tls_server_name: None,
             sasl,
         })
@@ -168,6 +183,7 @@ fn outbound(
         listener,
         protocol,
         security,
+        tls,
     })
 }
 

@@ -1057,10 +1057,15 @@ pub async fn bind(addr: &str) -> std::io::Result<TcpListener> {
 /// How often the TLS listeners look for replaced key and trust files.
 const TLS_RELOAD_EVERY: Duration = Duration::from_secs(10);
 
-/// Makes each TLS listener's configuration again when its files change,
-/// off the accept path (the file reads run on the blocking pool).
-pub async fn reload_tls(tls: Vec<Arc<ServerTls>>, mut shutdown: watch::Receiver<bool>) {
-    if tls.is_empty() {
+/// Makes each TLS listener's configuration, and the TLS of this node's
+/// connections to other nodes, again when their files change, off the
+/// accept path (the file reads run on the blocking pool).
+pub async fn reload_tls(
+    tls: Vec<Arc<ServerTls>>,
+    outbound: Vec<Arc<vltava_tls::OutboundTls>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    if tls.is_empty() && outbound.is_empty() {
         return;
     }
     loop {
@@ -1068,9 +1073,12 @@ pub async fn reload_tls(tls: Vec<Arc<ServerTls>>, mut shutdown: watch::Receiver<
             _ = tokio::time::sleep(TLS_RELOAD_EVERY) => {}
             _ = shutdown.wait_for(|s| *s) => return,
         }
-        let each = tls.clone();
+        let (each, each_outbound) = (tls.clone(), outbound.clone());
         let _ = tokio::task::spawn_blocking(move || {
             for t in &each {
+                t.reload_if_changed();
+            }
+            for t in &each_outbound {
                 t.reload_if_changed();
             }
         })
