@@ -812,9 +812,11 @@ def test_metadata_quorum_add_and_remove_controller(kafka, tmp_path):
     directory; the metadata log stays in <data dir>/metadata). The tool runs
     with --bootstrap-server: the Admin client sends AddRaftVoter and
     RemoveRaftVoter to any broker (the least loaded one), so a node that does
-    not lead must relay them to the leader, as Kafka's brokers do.
-    (--bootstrap-controller does not work against Vltava: its listener
-    answers DescribeCluster for controllers with MISMATCHED_ENDPOINT_TYPE.)
+    not lead must relay them to the leader, as Kafka's brokers do. The
+    add and the removal run with --bootstrap-controller (as Kafka's own
+    documentation runs them): the Admin client then finds the controllers
+    with DescribeCluster's controller endpoint type (KIP-919), which both
+    nodes answer on their one listener.
     `kafka` only makes sure the tools are prepared."""
     cluster_id = subprocess.run([str(BIN), "storage", "random-uuid"], capture_output=True, text=True,
                                 check=True).stdout.strip()
@@ -850,13 +852,14 @@ def test_metadata_quorum_add_and_remove_controller(kafka, tmp_path):
     voter1 = {"id": 1, "directoryId": dir1, "endpoints": [f"PLAINTEXT://{one.bootstrap}"]}
     voter2 = {"id": 2, "directoryId": dir2, "endpoints": [f"PLAINTEXT://{two.bootstrap}"]}
 
-    def quorum(*args, bootstrap=one.bootstrap):
-        p = subprocess.run([str(KAFKA_SH), "run", TOOL["metadata-quorum"], "--bootstrap-server", bootstrap,
+    def quorum(*args, bootstrap=one.bootstrap, controller=False):
+        how = "--bootstrap-controller" if controller else "--bootstrap-server"
+        p = subprocess.run([str(KAFKA_SH), "run", TOOL["metadata-quorum"], how, bootstrap,
                             *args], capture_output=True, text=True, env=TOOL_ENV, timeout=60)
         return p.returncode, p.stdout + p.stderr
 
-    def status(bootstrap=one.bootstrap):
-        rc, out = quorum("describe", "--status", bootstrap=bootstrap)
+    def status(bootstrap=one.bootstrap, controller=False):
+        rc, out = quorum("describe", "--status", bootstrap=bootstrap, controller=controller)
         assert rc == 0, out
         fields = dict(re.findall(r"(?m)^(\w+): +(.*)$", out))
         return {"leader": int(fields["LeaderId"]), "voters": json.loads(fields["CurrentVoters"]),
@@ -880,14 +883,16 @@ def test_metadata_quorum_add_and_remove_controller(kafka, tmp_path):
                          lambda s: 2 in [o["id"] for o in s["observers"]])
         assert s["leader"] == 1
         assert s["voters"] == [voter1]
-        # Either node's address serves as the bootstrap server.
+        # Either node's address serves as the bootstrap server, or as the
+        # bootstrap controller.
         assert status(two.bootstrap)["voters"] == [voter1]
+        assert status(two.bootstrap, controller=True)["voters"] == [voter1]
 
         # Refused (REQUEST_TIMED_OUT) until node 2 has caught up.
         add = ["--command-config", str(two.config), "add-controller"]
         deadline = time.monotonic() + 30
         while True:
-            rc, out = quorum(*add)
+            rc, out = quorum(*add, bootstrap=two.bootstrap, controller=True)
             if rc == 0 or "org.apache.kafka.common.errors.TimeoutException" not in out:
                 break
             assert time.monotonic() < deadline, out
@@ -914,7 +919,8 @@ def test_metadata_quorum_add_and_remove_controller(kafka, tmp_path):
         rc, out = quorum(*add)
         assert rc == 1 and "DuplicateVoterException" in out, out
 
-        rc, out = quorum("remove-controller", "--controller-id", "2", "--controller-directory-id", dir2)
+        rc, out = quorum("remove-controller", "--controller-id", "2", "--controller-directory-id", dir2,
+                         controller=True)
         assert rc == 0, out
         assert f"Removed KRaft controller 2 with directory id {dir2}" in out
         s = status_until("node 2 an observer again",

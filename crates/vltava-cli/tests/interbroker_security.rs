@@ -260,6 +260,65 @@ fn mutual_tls_client(certs: &vltava_tls::dev::DevFiles) -> Arc<ClientSecurity> {
     })
 }
 
+/// KIP-919 (`--bootstrap-controller`): DescribeCluster for the controller
+/// endpoint type, asked on node 1's controller listener, lists the quorum's
+/// voters at their controller addresses and the active controller; asked
+/// on its broker listener it is refused with MISMATCHED_ENDPOINT_TYPE.
+async fn controllers_described_on_the_controller_listener_only(
+    cluster: &Cluster,
+    bootstraps: &[String],
+    security: &Arc<ClientSecurity>,
+) {
+    use vltava_client::protocol::messages::DescribeClusterRequest;
+    let voters: Vec<(i32, String)> = cluster
+        .voters
+        .split(',')
+        .map(|v| {
+            let (id, addr) = v.split_once('@').unwrap();
+            (id.parse().unwrap(), addr.to_string())
+        })
+        .collect();
+    let describe = |addr: String| async move {
+        let mut conn = Connection::connect(
+            &addr,
+            ConnectionConfig {
+                security: Some(security.clone()),
+                ..ConnectionConfig::default()
+            },
+        )
+        .await
+        .expect("connect");
+        let request = DescribeClusterRequest {
+            endpoint_type: 2,
+            ..Default::default()
+        };
+        conn.send_version(&request, 1)
+            .await
+            .expect("DescribeCluster")
+    };
+    let refused = describe(bootstraps[0].clone()).await;
+    assert_eq!(
+        refused.error_code,
+        vltava_client::ErrorCode::MISMATCHED_ENDPOINT_TYPE.code(),
+        "on the broker listener"
+    );
+    let mut md = client(&bootstraps[0], security).await.unwrap();
+    let controller = md.metadata(Some(&[])).await.unwrap().controller_id;
+    let answer = describe(voters[0].1.clone()).await;
+    assert_eq!(
+        (answer.error_code, answer.endpoint_type),
+        (0, 2),
+        "{answer:?}"
+    );
+    assert_eq!(answer.controller_id, controller);
+    let listed: Vec<(i32, String)> = answer
+        .brokers
+        .iter()
+        .map(|b| (b.broker_id, format!("{}:{}", b.host, b.port)))
+        .collect();
+    assert_eq!(listed, voters);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cluster_with_only_mutual_tls_listeners_replicates() {
     let certs_dir = tempfile::tempdir().unwrap();
@@ -267,6 +326,7 @@ async fn a_cluster_with_only_mutual_tls_listeners_replicates() {
     let (cluster, security) = mutual_tls_cluster(&certs);
     let bootstraps: Vec<String> = cluster.nodes.iter().map(|n| n.bootstrap()).collect();
     converged(&bootstraps, &security).await;
+    controllers_described_on_the_controller_listener_only(&cluster, &bootstraps, &security).await;
 
     let mut admin = client(&bootstraps[0], &security).await.unwrap();
     admin

@@ -363,17 +363,11 @@ pub fn describe_cluster(
     context: &RequestContext<'_>,
     request: DescribeClusterRequest,
 ) -> ResponseBody {
-    // Endpoint type 1 is "brokers"; 2 ("controllers") is for KIP-919 clients
-    // bootstrapping to a controller listener, which we do not expose.
+    // Endpoint type 1 is "brokers"; 2 ("controllers") is KIP-919's, from
+    // clients bootstrapping to a controller listener (Kafka's tools'
+    // --bootstrap-controller).
     if request.endpoint_type == 2 {
-        return ResponseBody::DescribeCluster(DescribeClusterResponse {
-            error_code: ErrorCode::MISMATCHED_ENDPOINT_TYPE.code(),
-            error_message: Some("This listener serves brokers, not controllers.".into()),
-            endpoint_type: 1,
-            cluster_id: broker.cluster_id.clone(),
-            controller_id: -1,
-            ..Default::default()
-        });
+        return describe_controllers(broker, context);
     }
     let image = broker.metadata.image();
     let brokers = super::metadata::brokers(&image, &context.session.listener)
@@ -405,6 +399,78 @@ pub fn describe_cluster(
         } else {
             AUTHORIZED_OPERATIONS_OMITTED
         },
+        ..Default::default()
+    })
+}
+
+/// Endpoint type for DescribeCluster's controllers (KIP-919).
+const CONTROLLER_ENDPOINTS: i8 = 2;
+
+/// DescribeCluster for the controller endpoint type: the quorum's voters
+/// at their endpoints of the listener asked on, and the active controller,
+/// as Kafka's controllers answer it (Alter on the cluster required, as
+/// there). Only a controller's controller listener answers; a listener
+/// that is not one answers MISMATCHED_ENDPOINT_TYPE. A node that names no
+/// `controller.listener.names` serves its one listener to both.
+fn describe_controllers(broker: &Broker, context: &RequestContext<'_>) -> ResponseBody {
+    let listener = &context.session.listener;
+    let names = broker.metadata.static_config().controller_listener_names();
+    let fail = |code: ErrorCode, message: String| {
+        ResponseBody::DescribeCluster(DescribeClusterResponse {
+            error_code: code.code(),
+            error_message: Some(message),
+            endpoint_type: CONTROLLER_ENDPOINTS,
+            cluster_id: broker.cluster_id.clone(),
+            controller_id: -1,
+            ..Default::default()
+        })
+    };
+    if !broker.is_controller() || !(names.is_empty() || names.contains(listener)) {
+        return fail(
+            ErrorCode::MISMATCHED_ENDPOINT_TYPE,
+            format!(
+                "the {listener} listener serves brokers, not controllers (use --bootstrap-server)"
+            ),
+        );
+    }
+    let access = Access::of(broker, context);
+    if access.enabled() && !access.allows_cluster(Op::Alter) {
+        return fail(
+            ErrorCode::CLUSTER_AUTHORIZATION_FAILED,
+            "describing the controllers needs Alter on the cluster".into(),
+        );
+    }
+    let quorum = broker.controller.quorum();
+    let controllers = quorum
+        .voters()
+        .iter()
+        .filter_map(|v| {
+            // Dynamic voters name their listeners; static ones are known
+            // only by controller.quorum.voters' address.
+            let (host, port) = match v.endpoints.iter().find(|e| &e.name == listener) {
+                Some(e) => (e.host.clone(), e.port),
+                None if v.endpoints.is_empty() => {
+                    let address = quorum.address_of(v.id)?;
+                    let (host, port) = vltava_quorum::driver::split_host_port(&address)?;
+                    (host.to_string(), port)
+                }
+                None => return None,
+            };
+            Some(DescribeClusterBroker {
+                broker_id: v.id,
+                host,
+                port: i32::from(port),
+                rack: None,
+                ..Default::default()
+            })
+        })
+        .collect();
+    ResponseBody::DescribeCluster(DescribeClusterResponse {
+        endpoint_type: CONTROLLER_ENDPOINTS,
+        cluster_id: broker.cluster_id.clone(),
+        controller_id: broker.controller.id(),
+        brokers: controllers,
+        cluster_authorized_operations: AUTHORIZED_OPERATIONS_OMITTED,
         ..Default::default()
     })
 }
