@@ -415,13 +415,17 @@ impl Connection {
 
     async fn write_out(&mut self) -> Result<()> {
         let addr = &self.addr;
-        self.stream
-            .write_all(&self.write_buf)
-            .await
-            .map_err(|source| Error::Io {
-                addr: addr.clone(),
-                source,
-            })
+        // The flush sends what a TLS stream sealed but could not send yet
+        // (the socket was full); without it a request larger than the
+        // socket's buffer could wait for the next one.
+        let written = match self.stream.write_all(&self.write_buf).await {
+            Ok(()) => self.stream.flush().await,
+            Err(e) => Err(e),
+        };
+        written.map_err(|source| Error::Io {
+            addr: addr.clone(),
+            source,
+        })
     }
 
     /// Reads one whole frame (without its size prefix).

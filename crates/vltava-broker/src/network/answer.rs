@@ -41,8 +41,21 @@ impl FileSocket for tokio_rustls::server::TlsStream<TcpStream> {
 }
 
 /// Writes `head` with each `(position, splice)` of `spliced` inserted at
-/// its position (positions ascend).
+/// its position (positions ascend), and flushes it: a TLS stream accepts
+/// bytes it has only sealed into records when the socket has no room for
+/// them, and sends those on a later write or a flush. Without the flush
+/// the tail of an answer larger than the socket's buffer would wait for
+/// the next answer, which the client, waiting for this one, never asks for.
 pub async fn write_answer<S: AsyncWrite + FileSocket + Unpin>(
+    stream: &mut S,
+    head: &[u8],
+    spliced: &[(usize, Splice)],
+) -> io::Result<()> {
+    write_unflushed(stream, head, spliced).await?;
+    stream.flush().await
+}
+
+async fn write_unflushed<S: AsyncWrite + FileSocket + Unpin>(
     stream: &mut S,
     head: &[u8],
     spliced: &[(usize, Splice)],
@@ -259,6 +272,7 @@ fn set_cork(tcp: &TcpStream, on: bool) {
 #[cfg(test)]
 mod tests {
     use std::path::Path;
+    use std::sync::Arc;
 
     use tokio::io::AsyncReadExt;
     use tokio::net::TcpListener;
@@ -442,5 +456,63 @@ mod tests {
             .await
             .unwrap_err();
         assert!(e.to_string().contains("cannot send files"), "{e}");
+    }
+
+    impl FileSocket for tokio_rustls::server::TlsStream<tokio::io::DuplexStream> {
+        fn plain_tcp(&self) -> Option<&TcpStream> {
+            None
+        }
+    }
+
+    /// An answer far larger than what the connection buffers, over TLS, to
+    /// a client that starts reading late: every byte arrives. (Before the
+    /// flush, the last records sealed while the connection was full
+    /// stayed in the TLS session and the client waited for them forever.)
+    #[tokio::test]
+    async fn a_tls_answer_larger_than_the_connection_buffer_arrives_whole() {
+        use vltava_tls::dev::{DevCa, Use};
+        let ca = DevCa::new("test CA").unwrap();
+        let issued = ca
+            .issue(Use::Server, "localhost", &["localhost".into()], None)
+            .unwrap();
+        let mut settings = vltava_tls::TlsSettings::with_keystore("SSL", "unused");
+        settings.keystore_location = None;
+        settings.keystore_key = Some(issued.key_pem.clone());
+        settings.keystore_certificate_chain = Some(issued.cert_pem.clone());
+        let server = vltava_tls::ServerTls::new(settings).unwrap();
+        let client = vltava_tls::client_config(ca.cert_pem.as_bytes(), None).unwrap();
+        // 16 KiB in flight at most, as a socket whose buffers are full.
+        let (near, far) = tokio::io::duplex(16 * 1024);
+        let accept = tokio_rustls::TlsAcceptor::from(server.config()).accept(near);
+        let connect = tokio_rustls::TlsConnector::from(Arc::new(client)).connect(
+            tokio_rustls::rustls::pki_types::ServerName::try_from("localhost").unwrap(),
+            far,
+        );
+        let (ours, theirs) = tokio::join!(accept, connect);
+        let (mut ours, mut theirs) = (ours.unwrap(), theirs.unwrap());
+
+        let head: Vec<u8> = (0..200_000u32).map(|i| i as u8).collect();
+        let records = Bytes::from(vec![7u8; 3 << 20]);
+        let expected = head.len() + records.len();
+        let writer = tokio::spawn(async move {
+            write_answer(&mut ours, &head, &[(100, Splice::Bytes(records))]).await?;
+            // The connection stays open, as a client's does between answers.
+            Ok::<_, io::Error>(ours)
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let mut got = vec![0u8; expected];
+        tokio::time::timeout(
+            std::time::Duration::from_secs(20),
+            theirs.read_exact(&mut got),
+        )
+        .await
+        .expect("the whole answer arrives")
+        .unwrap();
+        assert_eq!(
+            &got[..100],
+            &(0..100u32).map(|i| i as u8).collect::<Vec<_>>()[..]
+        );
+        assert!(got[100..100 + (3 << 20)].iter().all(|b| *b == 7));
+        let _still_open = writer.await.unwrap().unwrap();
     }
 }

@@ -326,8 +326,7 @@ async fn handle_connection<S: AsyncRead + AsyncWrite + FileSocket + Unpin>(
                 match sasl_gate(&broker, auth, frame, peer, &mut session, &mut output).await {
                     Gate::Pass(frame) => frame,
                     Gate::Answer => {
-                        stream
-                            .write_all(&output)
+                        write_answer(&mut stream, &output, &[])
                             .await
                             .map_err(|e| format!("write failed: {e}"))?;
                         continue;
