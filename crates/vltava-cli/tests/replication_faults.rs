@@ -1874,14 +1874,35 @@ async fn with_eligible_leader_replicas_a_restarted_single_replica_comes_back() {
         let out = cmd.output().expect("run vltava features upgrade");
         assert_eq!(out.status.success(), dry, "level {level}: {out:?}");
     }
-    assert_eq!(elr_row()["finalized"], 0);
+    // A change the controller commits after the dry run reaches the
+    // broker's image only after anything the dry run might have written:
+    // once the broker sees it, the level it reports is final.
+    let mut admin = client_of(&broker[0]).await.unwrap();
+    admin
+        .create_topic(&topic("after-dry-run", 1, 1, &[]))
+        .await
+        .expect("create a marker topic");
+    eventually(
+        Duration::from_secs(20),
+        "the marker topic on the broker",
+        || async {
+            client_of(&broker[0])
+                .await?
+                .topic_metadata("after-dry-run")
+                .await
+                .ok()
+                .filter(|t| !t.partitions.is_empty())
+                .map(|_| ())
+        },
+    )
+    .await;
+    assert_eq!(elr_row()["finalized"], 0, "the dry run changed nothing");
     enable_elr(&broker[0]);
     // The relaying broker may answer before its own image has the change.
     eventually(Duration::from_secs(20), "ELR described as on", || async {
         (elr_row()["finalized"] == 1).then_some(())
     })
     .await;
-    let mut admin = client_of(&broker[0]).await.unwrap();
     admin
         .create_topic(&topic("solo", 1, 1, &[]))
         .await

@@ -8,7 +8,12 @@
 //! loaded, which [`OutboundTls::reload_if_changed`] swaps. So connections
 //! opened after a rotation use the new files, while the `Arc` held by
 //! every connection factory stays the same. Connections already open keep
-//! the session they made.
+//! the session they made. Session resumption is off: a resumed TLS 1.3
+//! session skips the server's certificate, so a session cached before a
+//! rotation would let a peer the new trust store refuses back in (and
+//! rustls would not notice the change, the verifier object being the
+//! same). Connections between nodes are long-lived, so a full handshake
+//! each costs little.
 
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
@@ -59,12 +64,13 @@ impl OutboundTls {
             identity: RwLock::new(identity),
         });
         let l = &settings.listener;
-        let config = ClientConfig::builder_with_provider(provider.clone())
+        let mut config = ClientConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(&versions(&settings)?)
             .map_err(|e| TlsError::config(format!("listener {l}: {e}")))?
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(CurrentVerifier(parts.clone())))
             .with_client_cert_resolver(Arc::new(CurrentIdentity(parts.clone())));
+        config.resumption = rustls::client::Resumption::disabled();
         Ok(OutboundTls {
             settings,
             verify_host_name,

@@ -442,3 +442,15 @@ def test_input_skipped_by_the_transactional_group_is_caught():
     result = checker.check(h.events, final, OPTIONS)
     skipped = [v for v in result["violations"] if v["kind"] == "input-skipped"]
     assert skipped and skipped[0]["missing"] == [1, 2]
+
+
+def test_voters_are_asked_again_while_the_quorum_is_not_described(monkeypatch):
+    from vltava_chaos import cluster_tools
+
+    answers = iter(['{"quorum": null}', '{"quorum": {"voters": [{"id": 3}, {"id": 1}]}}'])
+    monkeypatch.setattr(cluster_tools, "_run", lambda binary, bootstrap, args, within_s: (next(answers), 1))
+    monkeypatch.setattr(cluster_tools.time, "sleep", lambda s: None)
+    assert cluster_tools.voters("vltava", "b:1", within_s=5) == [1, 3]
+    monkeypatch.setattr(cluster_tools, "_run", lambda binary, bootstrap, args, within_s: ('{"quorum": null}', 1))
+    with pytest.raises(cluster_tools.ToolFailed):
+        cluster_tools.voters("vltava", "b:1", within_s=0)

@@ -43,9 +43,20 @@ def enable_elr(binary, bootstrap, within_s=60):
 
 
 def voters(binary, bootstrap, within_s=30):
-    """The quorum's voter ids, sorted."""
-    out, _ = _run(binary, bootstrap, ["cluster", "--output", "json"], within_s)
-    return sorted(v["id"] for v in json.loads(out)["quorum"]["voters"])
+    """The quorum's voter ids, sorted. `vltava cluster` shows a null
+    quorum when DescribeQuorum failed (between leaders): asked again."""
+    deadline = time.monotonic() + within_s
+    while True:
+        out, _ = _run(binary, bootstrap, ["cluster", "--output", "json"], max(0.0, deadline - time.monotonic()))
+        try:
+            quorum = json.loads(out).get("quorum")
+        except ValueError:
+            quorum = None
+        if quorum is not None:
+            return sorted(v["id"] for v in quorum["voters"])
+        if time.monotonic() >= deadline:
+            raise ToolFailed(f"vltava cluster: no quorum described within {within_s} s")
+        time.sleep(1.0)
 
 
 def _change_voters(binary, bootstrap, args, node_id, want_voter, within_s):

@@ -409,12 +409,17 @@ const CONTROLLER_ENDPOINTS: i8 = 2;
 /// DescribeCluster for the controller endpoint type: the quorum's voters
 /// at their endpoints of the listener asked on, and the active controller,
 /// as Kafka's controllers answer it (Alter on the cluster required, as
-/// there). Only a controller's controller listener answers; a listener
-/// that is not one answers MISMATCHED_ENDPOINT_TYPE. A node that names no
-/// `controller.listener.names` serves its one listener to both.
+/// there). Only a controller's controller listeners answer: those of
+/// `controller.listener.names`, or without it the listener its voter
+/// endpoint is named after (its first advertised one), which then serves
+/// brokers and controllers alike; any other answers
+/// MISMATCHED_ENDPOINT_TYPE.
 fn describe_controllers(broker: &Broker, context: &RequestContext<'_>) -> ResponseBody {
     let listener = &context.session.listener;
-    let names = broker.metadata.static_config().controller_listener_names();
+    let names: Vec<String> = crate::broker::controller_endpoints(broker.metadata.static_config())
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
     let fail = |code: ErrorCode, message: String| {
         ResponseBody::DescribeCluster(DescribeClusterResponse {
             error_code: code.code(),
@@ -425,7 +430,7 @@ fn describe_controllers(broker: &Broker, context: &RequestContext<'_>) -> Respon
             ..Default::default()
         })
     };
-    if !broker.is_controller() || !(names.is_empty() || names.contains(listener)) {
+    if !broker.is_controller() || !names.contains(listener) {
         return fail(
             ErrorCode::MISMATCHED_ENDPOINT_TYPE,
             format!(
