@@ -75,45 +75,43 @@ fn downgrade_type(unsafe_downgrade: bool) -> FeatureUpgradeType {
     }
 }
 
-/// The changes a command asks for (none for `describe`).
+/// The changes a command asks for (none for `describe`), and whether it
+/// is a dry run.
 fn changes(command: &FeaturesCommand) -> (Vec<FeatureChange>, bool) {
-    let change = |(name, level): &(String, i16), upgrade_type| FeatureChange {
-        name: name.clone(),
-        level: *level,
-        upgrade_type,
-    };
-    match command {
-        FeaturesCommand::Describe => (Vec::new(), false),
-        FeaturesCommand::Upgrade { features, dry_run } => (
-            features
-                .iter()
-                .map(|f| change(f, FeatureUpgradeType::Upgrade))
-                .collect(),
-            *dry_run,
-        ),
+    let (levels, upgrade_type, dry_run): (Vec<(String, i16)>, _, _) = match command {
+        FeaturesCommand::Describe => return (Vec::new(), false),
+        FeaturesCommand::Upgrade { features, dry_run } => {
+            (features.clone(), FeatureUpgradeType::Upgrade, *dry_run)
+        }
         FeaturesCommand::Downgrade {
             features,
             unsafe_downgrade,
             dry_run,
         } => (
-            features
-                .iter()
-                .map(|f| change(f, downgrade_type(*unsafe_downgrade)))
-                .collect(),
+            features.clone(),
+            downgrade_type(*unsafe_downgrade),
             *dry_run,
         ),
+        // Disabling is a downgrade to level 0.
         FeaturesCommand::Disable {
             features,
             unsafe_downgrade,
             dry_run,
         } => (
-            features
-                .iter()
-                .map(|name| change(&(name.clone(), 0), downgrade_type(*unsafe_downgrade)))
-                .collect(),
+            features.iter().map(|name| (name.clone(), 0)).collect(),
+            downgrade_type(*unsafe_downgrade),
             *dry_run,
         ),
-    }
+    };
+    let changes = levels
+        .into_iter()
+        .map(|(name, level)| FeatureChange {
+            name,
+            level,
+            upgrade_type,
+        })
+        .collect();
+    (changes, dry_run)
 }
 
 pub async fn run(args: FeaturesArgs) -> Result<(), ToolError> {
