@@ -15,6 +15,8 @@ One broker for the module, with listeners
   SASL_PLAINTEXT  PLAIN (alice, bob) and OAUTHBEARER
   SASL_SSL        the same over TLS
   REAUTH          SASL_PLAINTEXT with connections.max.reauth.ms=3000
+  JKS             TLS with Kafka-style JKS stores made by keytool (no store
+                  type set: Kafka's default), mutual TLS required
 and certificates from `vltava dev-certs` (plus one signed by another dev CA
 and an expired one signed with Python's cryptography package).
 """
@@ -46,6 +48,10 @@ JAAS = "org.apache.kafka.common.security.plain.PlainLoginModule required " + " "
     f'user_{u}="{p}"' for u, p in USERS.items()) + ";"
 REAUTH_MS = 3000
 SASL_LISTENERS = ["SASL_PLAINTEXT", "SASL_SSL"]
+# Key and trust stores written by keytool and openssl
+# (crates/vltava-tls/tests/fixtures/make.sh).
+FIXTURES = Path(__file__).resolve().parents[2] / "crates" / "vltava-tls" / "tests" / "fixtures"
+KAFKA_SH = Path(__file__).resolve().parents[2] / "tests" / "reference" / "kafka" / "kafka.sh"
 
 
 def uid(prefix):
@@ -144,6 +150,15 @@ def broker_proc(request, certs):
                 "SASL_SSL": sasl,
                 "REAUTH": {"protocol": "SASL_PLAINTEXT",
                            "settings": sasl + [f"connections.max.reauth.ms={REAUTH_MS}"]},
+                # The broker's RSA key store and the fixture CA's trust store,
+                # as a Kafka broker's server.properties names them.
+                "JKS": {"protocol": "SSL", "settings": [
+                    f"ssl.keystore.location={FIXTURES / 'broker-rsa.jks'}",
+                    "ssl.keystore.password=store-secret",
+                    "ssl.key.password=key-secret",
+                    f"ssl.truststore.location={FIXTURES / 'trust.jks'}",
+                    "ssl.truststore.password=trust-secret",
+                    "ssl.client.auth=required"]},
             },
         )
     finally:
@@ -483,6 +498,60 @@ def test_kafka_python_ssl_produce_consume_in_group(sec, create_topic, topic_name
 
 
 @pytest.mark.skipif(KCAT is None, reason="kcat is not installed")
+def test_jks_listener_with_a_java_client_using_jks_stores(sec, create_topic, topic_name, tmp_path):
+    """Kafka's console producer and consumer, configured as for a Kafka
+    broker whose stores are JKS: their own key store (the broker's, which
+    the fixture CA signed) and trust store, both JKS, read by Java; the
+    broker reads its JKS stores with Vltava's reader."""
+    prep = subprocess.run([str(KAFKA_SH), "prepare"], capture_output=True, text=True)
+    assert prep.returncode == 0, f"kafka.sh prepare failed (Java 17+ and Maven needed):\n{prep.stderr[-2000:]}"
+    create_topic(topic_name)
+    props = tmp_path / "client.properties"
+    props.write_text("\n".join([
+        "security.protocol=SSL",
+        f"ssl.truststore.location={FIXTURES / 'trust.jks'}",
+        "ssl.truststore.password=trust-secret",
+        f"ssl.keystore.location={FIXTURES / 'broker-ec.jks'}",
+        "ssl.keystore.password=store-secret",
+        "ssl.key.password=key-secret",
+        # The certificate names localhost; the client dials 127.0.0.1.
+        "ssl.endpoint.identification.algorithm=",
+    ]) + "\n")
+    env = dict(os.environ, JAVA_TOOL_OPTIONS="-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
+    values = [f"jks-{i}" for i in range(20)]
+    p = subprocess.run([str(KAFKA_SH), "run", "org.apache.kafka.tools.ConsoleProducer",
+                        "--bootstrap-server", sec.addr("JKS"), "--topic", topic_name,
+                        "--producer.config", str(props)],
+                       input="\n".join(values) + "\n", capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode == 0, p.stderr[-3000:]
+    c = subprocess.run([str(KAFKA_SH), "run", "org.apache.kafka.tools.consumer.ConsoleConsumer",
+                        "--bootstrap-server", sec.addr("JKS"), "--topic", topic_name, "--from-beginning",
+                        "--max-messages", str(len(values)), "--timeout-ms", "30000",
+                        "--consumer.config", str(props)],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert c.returncode == 0, c.stderr[-3000:]
+    # The tool may print a deprecation notice before the records.
+    assert [l for l in c.stdout.splitlines() if not l.startswith("Option ")] == values, c.stdout
+    # The client certificate is the one in the client's JKS key store.
+    assert re.search(r"TLS connection .*principal=User:CN=localhost", sec.log()), sec.log()[-3000:]
+
+
+def test_jks_listener_refuses_a_client_certificate_its_trust_store_lacks(sec):
+    """The JKS trust store decides: the dev CA's client certificate, which
+    the MTLS listener accepts, is refused here. The broker's certificate
+    request names the JKS store's CA, so librdkafka sends no certificate
+    at all (or, were it to send it, it would be UnknownIssuer)."""
+    took, errors = ck_connect_fails({**sec.ck("JKS"), "ssl.ca.location": str(FIXTURES / "ca.pem"),
+                                     "ssl.certificate.location": sec.certs.client_cert,
+                                     "ssl.key.location": sec.certs.client_key,
+                                     # The broker's certificate names localhost.
+                                     "ssl.endpoint.identification.algorithm": "none"})
+    assert took < 5, f"the client took {took:.1f}s to fail"
+    assert errors.errors, "librdkafka reported no error"
+    sec.wait_log(r"closing connection: failed authentication: TLS handshake failed \((peer sent no certificates|.*UnknownIssuer)"
+                 r".*peer=127\.0\.0\.1:\d+ listener=JKS")
+
+
 def test_kcat_ssl(sec, create_topic, topic_name):
     create_topic(topic_name)
     base = [KCAT, "-b", sec.addr("SSL"), "-X", "security.protocol=SSL", "-X", f"ssl.ca.location={sec.certs.ca}",

@@ -13,13 +13,14 @@
 //! - [`dev`]: a self-signed CA and certificates for a development node
 //!   (`vltava dev-certs`).
 //!
-//! Key and trust stores are PEM (one file with the private key and the
-//! certificate chain, or the inline `ssl.keystore.key` and
-//! `ssl.keystore.certificate.chain`) or PKCS12 (see `stores`). JKS is
-//! Java's own format and is refused with a message saying how to convert
-//! it.
+//! Key and trust stores are PEM (one file with the private key, encrypted
+//! or not, and the certificate chain, or the inline `ssl.keystore.key` and
+//! `ssl.keystore.certificate.chain`), PKCS12 or JKS (see `stores` and
+//! `jks`).
 
 pub mod dev;
+mod ec_key;
+mod jks;
 mod outbound;
 pub mod principal;
 mod server;

@@ -208,7 +208,7 @@ pub fn client_config(
         Some(pem) => builder
             .with_client_auth_cert(
                 certificates(pem, "client key store")?,
-                private_key(pem, "client key store")?,
+                private_key(pem, None, "client key store")?,
             )
             .map_err(|e| TlsError::config(format!("client key store: {e}"))),
     }

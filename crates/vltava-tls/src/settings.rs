@@ -34,6 +34,10 @@ pub enum StoreType {
     Pem,
     Pkcs12,
     Jks,
+    /// The type is not set. Kafka's default is JKS; here the file decides:
+    /// PEM text is read as PEM, anything else as JKS or PKCS12 (which Java
+    /// also reads under the JKS type). Inline stores are PEM.
+    Unset,
 }
 
 impl StoreType {
@@ -43,7 +47,7 @@ impl StoreType {
             "PKCS12" => Ok(StoreType::Pkcs12),
             "JKS" => Ok(StoreType::Jks),
             other => Err(TlsError::config(format!(
-                "unknown store type {other}: use PEM or PKCS12"
+                "unknown store type {other}: use PEM, PKCS12 or JKS"
             ))),
         }
     }
@@ -56,22 +60,24 @@ pub struct TlsSettings {
     pub listener: String,
     pub keystore_type: StoreType,
     /// `ssl.keystore.location`: a PEM file holding the private key and the
-    /// certificate chain, or a PKCS12 file holding them.
+    /// certificate chain, or a PKCS12 or JKS file holding them.
     pub keystore_location: Option<PathBuf>,
-    /// `ssl.keystore.password`: opens a PKCS12 key store.
+    /// `ssl.keystore.password`: opens a PKCS12 or JKS key store.
     pub keystore_password: Option<String>,
     /// `ssl.keystore.key`: the private key in PEM, inline.
     pub keystore_key: Option<String>,
     /// `ssl.keystore.certificate.chain`: the chain in PEM, inline.
     pub keystore_certificate_chain: Option<String>,
-    /// `ssl.key.password`: for a PKCS12 key store without
-    /// `ssl.keystore.password`; an encrypted PEM key is refused.
+    /// `ssl.key.password`: opens an encrypted PEM key, or the key of a JKS
+    /// store when it differs from the store's password; for a PKCS12 key
+    /// store, tried when `ssl.keystore.password` is not set.
     pub key_password: Option<String>,
     pub truststore_type: StoreType,
-    /// `ssl.truststore.location`: a PEM or PKCS12 file of trusted
+    /// `ssl.truststore.location`: a PEM, PKCS12 or JKS file of trusted
     /// certificates.
     pub truststore_location: Option<PathBuf>,
-    /// `ssl.truststore.password`: opens a PKCS12 trust store.
+    /// `ssl.truststore.password`: opens a PKCS12 trust store, checks a JKS
+    /// one (a JKS trust store without it is read unchecked, as in Java).
     pub truststore_password: Option<String>,
     /// `ssl.truststore.certificates`: trusted certificates in PEM, inline.
     pub truststore_certificates: Option<String>,
@@ -90,13 +96,13 @@ impl TlsSettings {
     pub fn with_keystore(listener: &str, keystore: impl Into<PathBuf>) -> TlsSettings {
         TlsSettings {
             listener: listener.to_string(),
-            keystore_type: StoreType::Pem,
+            keystore_type: StoreType::Unset,
             keystore_location: Some(keystore.into()),
             keystore_password: None,
             keystore_key: None,
             keystore_certificate_chain: None,
             key_password: None,
-            truststore_type: StoreType::Pem,
+            truststore_type: StoreType::Unset,
             truststore_location: None,
             truststore_password: None,
             truststore_certificates: None,

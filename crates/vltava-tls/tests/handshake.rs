@@ -178,7 +178,7 @@ fn unusable_settings_say_what_to_do() {
     let mut jks = p.broker_settings();
     jks.keystore_type = StoreType::Jks;
     let err = ServerTls::new(jks).err().unwrap().to_string();
-    assert!(err.contains("keytool -importkeystore"), "{err}");
+    assert!(err.contains("is a PEM file, not JKS or PKCS12"), "{err}");
 
     let mut none = p.broker_settings();
     none.keystore_location = None;
@@ -505,4 +505,214 @@ fn a_pkcs12_key_store_must_hold_exactly_one_key() {
     inline.keystore_key = Some(one.key_pem.clone());
     let err = ServerTls::new(inline).err().unwrap().to_string();
     assert!(err.contains("ssl.keystore.location"), "{err}");
+}
+
+/// A store made by `tests/fixtures/make.sh` (keytool and openssl).
+fn fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+fn fixture_text(name: &str) -> String {
+    std::fs::read_to_string(fixture(name)).unwrap()
+}
+
+/// A handshake with a client trusting `trust_pem`; the subjects of the
+/// chain the server presented.
+fn served_chain(tls: &ServerTls, trust_pem: &str) -> Result<Vec<String>, String> {
+    let client = client_config(trust_pem.as_bytes(), None).unwrap();
+    let mut client =
+        ClientConnection::new(Arc::new(client), ServerName::try_from("localhost").unwrap())
+            .unwrap();
+    let mut server = ServerConnection::new(tls.config()).unwrap();
+    handshake(&mut server, &mut client)?;
+    Ok(client
+        .peer_certificates()
+        .unwrap()
+        .iter()
+        .map(|c| subject_of(c.as_ref()).unwrap())
+        .collect())
+}
+
+fn jks_broker_settings(file: &str) -> TlsSettings {
+    let mut settings = TlsSettings::with_keystore("SSL", fixture(file));
+    settings.keystore_type = StoreType::Jks;
+    settings.keystore_password = Some("store-secret".into());
+    settings.key_password = Some("key-secret".into());
+    settings
+}
+
+#[test]
+fn jks_key_stores_written_by_keytool_serve_their_chain() {
+    let ca = fixture_text("ca.pem");
+    for file in ["broker-ec.jks", "broker-rsa.jks"] {
+        // Typed JKS, left unset (Kafka's default), or typed PKCS12 (Java
+        // reads either format under either type).
+        for store_type in [StoreType::Jks, StoreType::Unset, StoreType::Pkcs12] {
+            let mut settings = jks_broker_settings(file);
+            settings.keystore_type = store_type;
+            let tls = ServerTls::new(settings).unwrap();
+            let chain = served_chain(&tls, &ca).unwrap();
+            assert_eq!(chain.len(), 2, "{file}: {chain:?}");
+            assert!(chain[0].contains("CN=localhost"), "{chain:?}");
+            assert!(chain[1].contains("CN=fixture-ca"), "{chain:?}");
+        }
+        // A client trusting another CA is refused: the chain is the CA's.
+        let tls = ServerTls::new(jks_broker_settings(file)).unwrap();
+        let other = DevCa::new("someone else").unwrap();
+        assert!(served_chain(&tls, &other.cert_pem).is_err());
+
+        // The store's password checks the file; a wrong one is refused.
+        let mut wrong = jks_broker_settings(file);
+        wrong.keystore_password = Some("guess".into());
+        let err = ServerTls::new(wrong).err().unwrap().to_string();
+        assert!(err.contains("integrity check failed"), "{err}");
+        // The key has a password of its own: without ssl.key.password the
+        // store's is tried, and does not open it.
+        let mut no_key_password = jks_broker_settings(file);
+        no_key_password.key_password = None;
+        let err = ServerTls::new(no_key_password).err().unwrap().to_string();
+        assert!(err.contains("does not open with its password"), "{err}");
+        let mut wrong_key = jks_broker_settings(file);
+        wrong_key.key_password = Some("store-secret".into());
+        assert!(ServerTls::new(wrong_key).is_err());
+        // Neither password: nothing opens the key.
+        let mut none = jks_broker_settings(file);
+        none.key_password = None;
+        none.keystore_password = None;
+        let err = ServerTls::new(none).err().unwrap().to_string();
+        assert!(err.contains("needs a password"), "{err}");
+    }
+}
+
+#[test]
+fn a_pkcs12_key_store_written_by_keytool_with_an_ec_key_serves_its_chain() {
+    // keytool's PKCS12 keeps an EC key without its public key, as JKS does.
+    for store_type in [StoreType::Pkcs12, StoreType::Unset, StoreType::Jks] {
+        let mut settings = TlsSettings::with_keystore("SSL", fixture("broker-ec.p12"));
+        settings.keystore_type = store_type;
+        settings.keystore_password = Some("store-secret".into());
+        let tls = ServerTls::new(settings).unwrap();
+        let chain = served_chain(&tls, &fixture_text("ca.pem")).unwrap();
+        assert_eq!(chain.len(), 2, "{chain:?}");
+    }
+}
+
+#[test]
+fn jks_trust_stores_written_by_keytool_verify_peers() {
+    let broker = ServerTls::new(jks_broker_settings("broker-ec.jks")).unwrap();
+    let p = pki("jks-trust");
+    let dial = |trust: TlsSettings| -> Result<(), String> {
+        let client = OutboundTls::new(trust, true)
+            .map_err(|e| e.to_string())?
+            .config();
+        let mut client =
+            ClientConnection::new(client, ServerName::try_from("localhost").unwrap()).unwrap();
+        let mut server = ServerConnection::new(broker.config()).unwrap();
+        handshake(&mut server, &mut client)
+    };
+    let trust = |store_type: StoreType, file: &str, password: Option<&str>| {
+        let mut settings = p.broker_settings();
+        settings.truststore_type = store_type;
+        settings.truststore_location = Some(fixture(file));
+        settings.truststore_password = password.map(str::to_string);
+        settings
+    };
+    dial(trust(StoreType::Jks, "trust.jks", Some("trust-secret"))).unwrap();
+    dial(trust(StoreType::Unset, "trust.jks", Some("trust-secret"))).unwrap();
+    // Without a password Java reads a JKS trust store unchecked.
+    dial(trust(StoreType::Jks, "trust.jks", None)).unwrap();
+    let err = dial(trust(StoreType::Jks, "trust.jks", Some("guess"))).unwrap_err();
+    assert!(err.contains("integrity check failed"), "{err}");
+    // A key store trusts the certificate of its key entry and its CA.
+    let mut self_trust = trust(StoreType::Jks, "broker-rsa.jks", Some("store-secret"));
+    self_trust.truststore_password = Some("store-secret".into());
+    dial(self_trust).unwrap();
+    // A trust store of another CA refuses the broker.
+    let stranger = DevCa::new("someone else").unwrap();
+    let mut other = p.broker_settings();
+    other.truststore_location = Some(p.write("stranger.pem", &stranger.cert_pem));
+    assert!(dial(other).unwrap_err().starts_with("client:"));
+    // JCEKS is refused with the way to convert it.
+    let err = dial(trust(StoreType::Jks, "trust.jceks", Some("trust-secret"))).unwrap_err();
+    assert!(
+        err.contains("JCEKS") && err.contains("keytool -importkeystore"),
+        "{err}"
+    );
+    // The server side reads a JKS trust store for client certificates too.
+    let mut mutual = jks_broker_settings("broker-ec.jks");
+    mutual.client_auth = ClientAuth::Required;
+    mutual.truststore_type = StoreType::Jks;
+    mutual.truststore_location = Some(fixture("trust.jks"));
+    mutual.truststore_password = Some("trust-secret".into());
+    let tls = ServerTls::new(mutual).unwrap();
+    let alice = p.ca.issue(Use::Client, "alice", &[], None).unwrap();
+    // A client certificate from a CA the JKS trust store does not hold.
+    let (result, _) = connect(
+        &tls,
+        &fixture_text("ca.pem"),
+        Some(&alice.keystore_pem(&p.ca)),
+    );
+    assert!(result.unwrap_err().starts_with("server:"));
+}
+
+#[test]
+fn encrypted_pem_keys_open_with_the_key_password() {
+    let trust = fixture_text("pem-ca.pem");
+    for kind in ["ec", "rsa"] {
+        let file = format!("broker-encrypted-{kind}.pem");
+        let settings = |password: Option<&str>| {
+            let mut s = TlsSettings::with_keystore("SSL", fixture(&file));
+            s.key_password = password.map(str::to_string);
+            s
+        };
+        let tls = ServerTls::new(settings(Some("key-secret"))).unwrap();
+        let chain = served_chain(&tls, &trust).unwrap();
+        assert!(chain[0].contains("CN=localhost"), "{chain:?}");
+        let err = ServerTls::new(settings(None)).err().unwrap().to_string();
+        assert!(err.contains("encrypted: set ssl.key.password"), "{err}");
+        let err = ServerTls::new(settings(Some("guess")))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("does not open with ssl.key.password"), "{err}");
+        // Inline, as ssl.keystore.key with the chain beside it.
+        let pem = fixture_text(&file);
+        let split = pem.find("-----BEGIN CERTIFICATE-----").unwrap();
+        let mut inline = settings(Some("key-secret"));
+        inline.keystore_location = None;
+        inline.keystore_key = Some(pem[..split].to_string());
+        inline.keystore_certificate_chain = Some(pem[split..].to_string());
+        let tls = ServerTls::new(inline).unwrap();
+        served_chain(&tls, &trust).unwrap();
+    }
+    // A key that is not encrypted is read with or without a password.
+    let p = pki("plain-key-password");
+    let mut plain = p.broker_settings();
+    plain.key_password = Some("unused".into());
+    ServerTls::new(plain).unwrap();
+}
+
+#[test]
+fn an_ec_key_without_its_public_key_takes_it_from_its_certificate_only() {
+    // Java leaves an EC key's public key out (the JKS EC store above works
+    // only because it is taken from the certificate). The same with a PEM
+    // key store made by `openssl ec -no_public`, and with the certificate
+    // of another key, which must be refused.
+    let tls = ServerTls::new(TlsSettings::with_keystore(
+        "SSL",
+        fixture("broker-ec-nopub.pem"),
+    ))
+    .unwrap();
+    let chain = served_chain(&tls, &fixture_text("pem-ca.pem")).unwrap();
+    assert!(chain[0].contains("CN=localhost"), "{chain:?}");
+    let err = ServerTls::new(TlsSettings::with_keystore(
+        "SSL",
+        fixture("broker-ec-nopub-mismatched.pem"),
+    ))
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(err.contains("key and certificate do not fit"), "{err}");
 }

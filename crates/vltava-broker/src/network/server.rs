@@ -960,14 +960,15 @@ pub fn tls_settings(
     listener: &str,
 ) -> Result<vltava_tls::TlsSettings, String> {
     let text = |key: &str| config.listener_text(listener, key);
-    // Kafka's default store type is JKS, which is Java's own; unless a
-    // type is set for this listener or the broker, the stores are PEM.
+    // Kafka's default store type is JKS; unless a type is set for this
+    // listener or the broker, the file's content decides (PEM, JKS or
+    // PKCS12), so both Kafka's stores and PEM files work without one.
     let store = |key: &str| match text(key) {
         Some(name) if config.listener_is_set(listener, key) => {
             vltava_tls::StoreType::from_name(&name)
                 .map_err(|e| format!("listener {listener}: {key}: {e}"))
         }
-        _ => Ok(vltava_tls::StoreType::Pem),
+        _ => Ok(vltava_tls::StoreType::Unset),
     };
     let keystore_type = store("ssl.keystore.type")?;
     let truststore_type = store("ssl.truststore.type")?;

@@ -3,11 +3,11 @@
 //! and librdkafka's names for the same things (`sasl.username`,
 //! `sasl.password`, `ssl.ca.location`, `ssl.certificate.location`,
 //! `ssl.key.location`), turned into the connection's TLS and SASL
-//! settings. Stores are PEM, as on the broker.
+//! settings. Stores are PEM, PKCS12 or JKS, read as the broker reads its
+//! own.
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
 
 use vltava_client::{ClientSecurity, SaslLogin};
 
@@ -46,49 +46,60 @@ pub fn security(props: &BTreeMap<String, String>) -> Result<Option<ClientSecurit
             )))
         }
     };
-    let read_file = |key: &str| -> Result<Option<Vec<u8>>, ToolError> {
+    let read_text = |key: &str| -> Result<Option<String>, ToolError> {
         match get(key) {
             None => Ok(None),
-            Some(path) => std::fs::read(&path)
+            Some(path) => std::fs::read_to_string(&path)
                 .map(Some)
                 .map_err(|e| input(format!("{key}={path}: {e}"))),
         }
     };
     let tls = if tls {
-        let trust = match (read_file("ssl.truststore.location")?, get("ssl.truststore.certificates")) {
-            (Some(pem), _) => pem,
-            (None, Some(inline)) => inline.into_bytes(),
-            (None, None) => read_file("ssl.ca.location")?.ok_or_else(|| {
-                input("TLS needs trusted certificates: ssl.truststore.location (PEM) or ssl.ca.location")
-            })?,
+        let store_type = |key: &str| -> Result<vltava_tls::StoreType, ToolError> {
+            match get(key) {
+                None => Ok(vltava_tls::StoreType::Unset),
+                Some(name) => vltava_tls::StoreType::from_name(&name)
+                    .map_err(|e| input(format!("{key}: {e}"))),
+            }
         };
-        for key in ["ssl.truststore.type", "ssl.keystore.type"] {
-            if let Some(t) = get(key).filter(|t| !t.eq_ignore_ascii_case("PEM")) {
-                return Err(input(format!("{key}={t}: only PEM stores are read")));
+        let mut settings = vltava_tls::TlsSettings::with_keystore("client", "");
+        settings.keystore_location = get("ssl.keystore.location").map(Into::into);
+        settings.keystore_type = store_type("ssl.keystore.type")?;
+        settings.keystore_password = get("ssl.keystore.password");
+        settings.keystore_key = get("ssl.keystore.key");
+        settings.keystore_certificate_chain = get("ssl.keystore.certificate.chain");
+        settings.key_password = get("ssl.key.password");
+        settings.truststore_type = store_type("ssl.truststore.type")?;
+        settings.truststore_location = get("ssl.truststore.location").map(Into::into);
+        settings.truststore_password = get("ssl.truststore.password");
+        settings.truststore_certificates = get("ssl.truststore.certificates");
+        // librdkafka's names: a PEM CA file, and a key and certificate in
+        // files of their own.
+        if settings.truststore_location.is_none() && settings.truststore_certificates.is_none() {
+            settings.truststore_location = get("ssl.ca.location").map(Into::into);
+        }
+        if settings.keystore_location.is_none() && settings.keystore_key.is_none() {
+            if let (Some(key), Some(chain)) = (
+                read_text("ssl.key.location")?,
+                read_text("ssl.certificate.location")?,
+            ) {
+                settings.keystore_key = Some(key);
+                settings.keystore_certificate_chain = Some(chain);
             }
         }
-        let identity = match (
-            read_file("ssl.keystore.location")?,
-            get("ssl.keystore.key"),
-            get("ssl.keystore.certificate.chain"),
-        ) {
-            (Some(pem), _, _) => Some(pem),
-            (None, Some(key), Some(chain)) => Some(format!("{key}\n{chain}\n").into_bytes()),
-            _ => match (
-                read_file("ssl.key.location")?,
-                read_file("ssl.certificate.location")?,
-            ) {
-                (Some(mut key), Some(cert)) => {
-                    key.push(b'\n');
-                    key.extend_from_slice(&cert);
-                    Some(key)
-                }
-                _ => None,
-            },
-        };
-        let config = vltava_tls::client_config(&trust, identity.as_deref())
+        if settings.truststore_location.is_none() && settings.truststore_certificates.is_none() {
+            return Err(input(
+                "TLS needs trusted certificates: ssl.truststore.location (PEM, PKCS12 or JKS) or ssl.ca.location",
+            ));
+        }
+        // Kafka's clients check the broker's host name unless the
+        // algorithm is set empty.
+        let verify_host_name = props
+            .get("ssl.endpoint.identification.algorithm")
+            .is_none_or(|v| !v.trim().is_empty());
+        let outbound = vltava_tls::OutboundTls::new(settings, verify_host_name)
             .map_err(|e| input(e.to_string()))?;
-        Some(Arc::new(config))
+        Some(outbound.config())
     } else {
         None
     };
@@ -217,6 +228,26 @@ mod tests {
         ]))
         .err()
         .unwrap();
-        assert!(err.to_string().contains("only PEM"), "{err}");
+        assert!(err.to_string().contains("is a PEM file"), "{err}");
+    }
+
+    #[test]
+    fn tls_takes_jks_stores_as_kafka_tools_do() {
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../vltava-tls/tests/fixtures");
+        let trust = fixtures.join("trust.jks");
+        let keystore = fixtures.join("broker-rsa.jks");
+        let with = |password: &str| {
+            security(&props(&[
+                ("security.protocol", "SSL"),
+                ("ssl.truststore.location", trust.to_str().unwrap()),
+                ("ssl.truststore.password", "trust-secret"),
+                ("ssl.keystore.location", keystore.to_str().unwrap()),
+                ("ssl.keystore.password", password),
+                ("ssl.key.password", "key-secret"),
+            ]))
+        };
+        assert!(with("store-secret").unwrap().unwrap().tls.is_some());
+        let err = with("guess").err().unwrap().to_string();
+        assert!(err.contains("integrity check failed"), "{err}");
     }
 }
