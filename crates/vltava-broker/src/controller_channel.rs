@@ -13,6 +13,7 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
+use bytes::BytesMut;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 use vltava_metadata::controller::NewTopic;
@@ -22,7 +23,7 @@ use vltava_protocol::messages::{
     assign_replicas_to_dirs_request, broker_registration_request, create_topics_request,
     AllocateProducerIdsRequest, AlterPartitionRequest, AlterPartitionResponse,
     AssignReplicasToDirsRequest, BrokerHeartbeatRequest, BrokerRegistrationRequest,
-    CreateTopicsRequest,
+    CreateTopicsRequest, EnvelopeRequest, RequestHeader,
 };
 use vltava_protocol::{ErrorCode, Request, RequestBody, ResponseBody, Uuid};
 use vltava_quorum::driver::Quorum;
@@ -607,35 +608,20 @@ impl ControllerChannel {
     }
 
     /// Kafka 4 brokers forward admin requests to the active controller; so
-    /// does this one. `None` when this node is the active controller (the
-    /// caller handles the request) or the request is not one that changes
-    /// metadata; otherwise the controller's answer, or the error that kept
-    /// the request from reaching it.
+    /// does this one, in an Envelope (KIP-590) carrying the client's
+    /// `header`, `principal` and address, so the controller decides as if
+    /// the client had asked it. `None` when this node is the active
+    /// controller (the caller handles the request) or the request is not
+    /// one that changes metadata; otherwise the controller's answer, or the
+    /// error that kept the request from reaching it.
     pub async fn forward(
         &self,
         body: &RequestBody,
-        version: i16,
+        header: &RequestHeader,
+        principal: &str,
+        client: std::net::IpAddr,
     ) -> Option<Result<ResponseBody, KafkaError>> {
-        let forwarded = matches!(
-            body,
-            RequestBody::CreateTopics(_)
-                | RequestBody::DeleteTopics(_)
-                | RequestBody::CreatePartitions(_)
-                | RequestBody::AlterConfigs(_)
-                | RequestBody::IncrementalAlterConfigs(_)
-                | RequestBody::DescribeQuorum(_)
-                | RequestBody::AddRaftVoter(_)
-                | RequestBody::RemoveRaftVoter(_)
-                | RequestBody::ElectLeaders(_)
-                | RequestBody::AlterPartitionReassignments(_)
-                | RequestBody::ListPartitionReassignments(_)
-                | RequestBody::CreateAcls(_)
-                | RequestBody::DeleteAcls(_)
-                | RequestBody::AlterUserScramCredentials(_)
-                | RequestBody::AlterClientQuotas(_)
-                | RequestBody::UpdateFeatures(_)
-        );
-        if !forwarded {
+        if !crate::handlers::envelope::is_relayed(body) {
             return None;
         }
         let leader = match self.leader().await {
@@ -643,37 +629,23 @@ impl ControllerChannel {
             Ok(l) => l,
             Err(e) => return Some(Err(e)),
         };
-        let v = Some(version);
-        Some(match body {
-            RequestBody::CreateTopics(r) => self
-                .call_version(leader, r, v)
-                .await
-                .map(ResponseBody::CreateTopics),
-            RequestBody::DeleteTopics(r) => self
-                .call_version(leader, r, v)
-                .await
-                .map(ResponseBody::DeleteTopics),
-            RequestBody::CreatePartitions(r) => self
-                .call_version(leader, r, v)
-                .await
-                .map(ResponseBody::CreatePartitions),
-            RequestBody::AlterConfigs(r) => self
-                .call_version(leader, r, v)
-                .await
-                .map(ResponseBody::AlterConfigs),
-            RequestBody::IncrementalAlterConfigs(r) => self
-                .call_version(leader, r, v)
-                .await
-                .map(ResponseBody::IncrementalAlterConfigs),
-            RequestBody::DescribeQuorum(r) => self
-                .call_version(leader, r, v)
-                .await
-                .map(ResponseBody::DescribeQuorum),
-            // KIP-853 voter changes, as Kafka's brokers forward them (the
-            // Admin client sends them to any broker). The leader is asked
-            // to answer within this channel's request timeout, so a change
-            // slow to commit comes back as its REQUEST_TIMED_OUT rather
-            // than as a relay that gave up.
+        Some(self.relay(leader, body, header, principal, client).await)
+    }
+
+    async fn relay(
+        &self,
+        leader: i32,
+        body: &RequestBody,
+        header: &RequestHeader,
+        principal: &str,
+        client: std::net::IpAddr,
+    ) -> Result<ResponseBody, KafkaError> {
+        let version = header.request_api_version;
+        // KIP-853 voter changes: the leader is asked to answer within this
+        // channel's request timeout, so a change slow to commit comes back
+        // as its REQUEST_TIMED_OUT rather than as a relay that gave up.
+        let clamped;
+        let body = match body {
             RequestBody::AddRaftVoter(r) => {
                 let limit = i32::try_from(self.request_timeout.as_millis() / 5 * 4)
                     .unwrap_or(i32::MAX)
@@ -684,48 +656,45 @@ impl ControllerChannel {
                 } else {
                     limit
                 };
-                self.call_version(leader, &r, v)
-                    .await
-                    .map(ResponseBody::AddRaftVoter)
+                clamped = RequestBody::AddRaftVoter(r);
+                &clamped
             }
-            RequestBody::RemoveRaftVoter(r) => self
-                .call_version(leader, r, v)
-                .await
-                .map(ResponseBody::RemoveRaftVoter),
-            RequestBody::ElectLeaders(r) => self
-                .call_version(leader, r, v)
-                .await
-                .map(ResponseBody::ElectLeaders),
-            RequestBody::AlterPartitionReassignments(r) => self
-                .call_version(leader, r, v)
-                .await
-                .map(ResponseBody::AlterPartitionReassignments),
-            RequestBody::ListPartitionReassignments(r) => self
-                .call_version(leader, r, v)
-                .await
-                .map(ResponseBody::ListPartitionReassignments),
-            RequestBody::CreateAcls(r) => self
-                .call_version(leader, r, v)
-                .await
-                .map(ResponseBody::CreateAcls),
-            RequestBody::DeleteAcls(r) => self
-                .call_version(leader, r, v)
-                .await
-                .map(ResponseBody::DeleteAcls),
-            RequestBody::AlterUserScramCredentials(r) => self
-                .call_version(leader, r, v)
-                .await
-                .map(ResponseBody::AlterUserScramCredentials),
-            RequestBody::AlterClientQuotas(r) => self
-                .call_version(leader, r, v)
-                .await
-                .map(ResponseBody::AlterClientQuotas),
-            RequestBody::UpdateFeatures(r) => self
-                .call_version(leader, r, v)
-                .await
-                .map(ResponseBody::UpdateFeatures),
-            _ => unreachable!("matched above"),
-        })
+            other => other,
+        };
+        let internal = |what: String| KafkaError::new(ErrorCode::UNKNOWN_SERVER_ERROR, what);
+        let mut inner = BytesMut::new();
+        vltava_protocol::header::encode_request(header, body, &mut inner)
+            .map_err(|e| internal(format!("the request to relay does not encode: {e}")))?;
+        let envelope = EnvelopeRequest {
+            // Without the frame's size prefix.
+            request_data: inner.freeze().slice(4..),
+            request_principal: Some(crate::handlers::envelope::principal_bytes(principal, false)),
+            client_host_address: crate::handlers::envelope::address_bytes(client),
+            ..Default::default()
+        };
+        let answer = self.call_version(leader, &envelope, Some(0)).await?;
+        let code = ErrorCode(answer.error_code);
+        if code != ErrorCode::NONE {
+            return Err(KafkaError::new(
+                code,
+                format!(
+                    "the active controller {leader} refused the relayed request: {}",
+                    code.message()
+                ),
+            ));
+        }
+        let data = answer.response_data.ok_or_else(|| {
+            internal(format!(
+                "the active controller {leader} answered the relayed request with nothing"
+            ))
+        })?;
+        vltava_protocol::header::decode_response(data, body.api_key(), version)
+            .map(|(_, response)| response)
+            .map_err(|e| {
+                internal(format!(
+                    "the active controller's answer does not parse: {e}"
+                ))
+            })
     }
 
     /// CreateTopics of one topic through the active controller, wherever it

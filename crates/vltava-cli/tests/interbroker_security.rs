@@ -701,3 +701,141 @@ fn inter_broker_settings_that_cannot_work_are_refused_at_start_naming_the_key() 
         "{stderr}"
     );
 }
+
+/// A node that is not the active controller relays a metadata change in an
+/// Envelope (KIP-590) with the client's principal, and the controller
+/// authorizes it as that client: one CreateTopics request of two topics,
+/// one of which alice may create, creates that one and refuses the other,
+/// each decided at the controller. (Relayed as the node's own principal,
+/// a super user, both would be created; refused on the relaying node, the
+/// allowed one would get NOT_CONTROLLER.) A client that is not a node
+/// cannot send an Envelope itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relayed_changes_are_authorized_at_the_controller_as_the_client() {
+    use vltava_client::acl::{
+        AccessControlEntry, AclBinding, AclOperation, AclPermissionType, PatternType,
+        ResourcePattern, ResourceType,
+    };
+    use vltava_client::protocol::messages::{
+        create_topics_request::CreatableTopic, CreateTopicsRequest, EnvelopeRequest,
+    };
+    let mut cluster = Cluster::format_custom(3, |id, port, controller_port, voters| {
+        let users = format!(
+            "user_broker=\"{GOOD_PASSWORD}\" user_admin=\"admin-secret\" user_alice=\"alice-secret\""
+        );
+        format!(
+            "node.id={id}\n\
+             process.roles=broker,controller\n\
+             listeners=INTERNAL://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}\n\
+             listener.security.protocol.map=INTERNAL:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT\n\
+             inter.broker.listener.name=INTERNAL\n\
+             controller.listener.names=CONTROLLER\n\
+             controller.quorum.voters={voters}\n\
+             sasl.enabled.mechanisms=PLAIN\n\
+             sasl.mechanism.inter.broker.protocol=PLAIN\n\
+             sasl.mechanism.controller.protocol=PLAIN\n\
+             listener.name.internal.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"broker\" password=\"{GOOD_PASSWORD}\" {users};\n\
+             listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"broker\" password=\"{GOOD_PASSWORD}\" {users};\n\
+             authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer\n\
+             super.users=User:broker;User:admin\n\
+             {TIMINGS}"
+        )
+    });
+    for node in &mut cluster.nodes {
+        node.start();
+    }
+    let login = |user: &str, password: &str| {
+        Arc::new(ClientSecurity {
+            tls: None,
+            tls_server_name: None,
+            sasl: Some(SaslLogin {
+                mechanism: "PLAIN".into(),
+                username: user.into(),
+                password: password.into(),
+            }),
+        })
+    };
+    let admin_login = login("admin", "admin-secret");
+    let alice_login = login("alice", "alice-secret");
+    let bootstraps: Vec<String> = cluster.nodes.iter().map(|n| n.bootstrap()).collect();
+    converged(&bootstraps, &admin_login).await;
+
+    let mut admin = client(&bootstraps[0], &admin_login).await.unwrap();
+    let created = admin
+        .create_acls(&[AclBinding::new(
+            ResourcePattern::new(ResourceType::Topic, "alice-", PatternType::Prefixed),
+            AccessControlEntry::new(
+                "User:alice",
+                "*",
+                AclOperation::Create,
+                AclPermissionType::Allow,
+            ),
+        )])
+        .await
+        .unwrap();
+    assert!(created.iter().all(Result::is_ok), "{created:?}");
+
+    // alice asks a node that does not lead the quorum, once every node
+    // applied the ACL.
+    let controller = admin.metadata(Some(&[])).await.unwrap().controller_id;
+    let other = [1, 2, 3].into_iter().find(|id| *id != controller).unwrap();
+    let mut alice = client(&bootstraps[(other - 1) as usize], &alice_login)
+        .await
+        .unwrap();
+    let topic = |name: &str| CreatableTopic {
+        name: name.into(),
+        num_partitions: 1,
+        replication_factor: 1,
+        ..Default::default()
+    };
+    // Until the ACL reached the controller's image and a controller leads.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let answer = loop {
+        let conn = alice.connection(other).await.unwrap();
+        let answer = conn
+            .send(&CreateTopicsRequest {
+                topics: vec![topic("alice-orders"), topic("bob-orders")],
+                timeout_ms: 10_000,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let retriable = [
+            vltava_client::ErrorCode::NOT_CONTROLLER.code(),
+            vltava_client::ErrorCode::TOPIC_AUTHORIZATION_FAILED.code(),
+        ];
+        if !retriable.contains(&answer.topics[0].error_code) || std::time::Instant::now() > deadline
+        {
+            break answer;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let codes: Vec<(String, i16)> = answer
+        .topics
+        .iter()
+        .map(|t| (t.name.clone(), t.error_code))
+        .collect();
+    assert_eq!(
+        codes,
+        vec![
+            ("alice-orders".to_string(), 0),
+            (
+                "bob-orders".to_string(),
+                vltava_client::ErrorCode::TOPIC_AUTHORIZATION_FAILED.code()
+            ),
+        ]
+    );
+
+    // An Envelope from alice (not a node: no ClusterAction) closes her
+    // connection; nothing inside it is done.
+    let conn = alice.connection(other).await.unwrap();
+    let forged = conn
+        .send(&EnvelopeRequest {
+            request_data: bytes::Bytes::from_static(b"\0"),
+            request_principal: None,
+            client_host_address: bytes::Bytes::from_static(&[127, 0, 0, 1]),
+            ..Default::default()
+        })
+        .await;
+    assert!(forged.is_err(), "{forged:?}");
+}

@@ -191,6 +191,12 @@ impl Controller {
         self.quorum.status().borrow().leader.unwrap_or(-1)
     }
 
+    /// Whether this node leads the metadata quorum, that is, is (or is
+    /// becoming) the active controller.
+    pub fn is_active(&self) -> bool {
+        self.quorum.status().borrow().role == RoleKind::Leader
+    }
+
     /// The quorum this controller acts through.
     pub fn quorum(&self) -> &Quorum {
         &self.quorum

@@ -13,6 +13,7 @@ pub mod api_versions;
 pub mod authz;
 pub mod cluster;
 pub mod configs;
+pub mod envelope;
 pub mod features;
 pub mod fetch;
 pub mod groups;
@@ -126,6 +127,9 @@ pub const SUPPORTED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::AssignReplicasToDirs, v(0, 0)),
     (ApiKey::AllocateProducerIds, v(0, 0)),
     (ApiKey::WriteTxnMarkers, v(0, 1)),
+    // KIP-590: a node relaying a client's metadata change to the active
+    // controller, with the client's principal.
+    (ApiKey::Envelope, v(0, 0)),
 ];
 
 /// The requests that need an operation on the cluster resource before
@@ -150,6 +154,7 @@ pub fn is_node_rpc(body: &RequestBody, version: i16) -> bool {
             | RequestBody::EndQuorumEpoch(_)
             | RequestBody::FetchSnapshot(_)
             | RequestBody::UpdateRaftVoter(_)
+            | RequestBody::Envelope(_)
     ) || vltava_quorum::inbound::is_quorum_request(body, version)
 }
 
@@ -240,61 +245,6 @@ fn cluster_check(
     })))
 }
 
-/// Whether every resource of a metadata change is one the client's
-/// principal may change (see where this is called). Always true without
-/// an authorizer.
-fn relay_permitted(broker: &Broker, context: &RequestContext<'_>, body: &RequestBody) -> bool {
-    use authz::{Kind, Op};
-    let access = authz::Access::of(broker, context);
-    if !access.enabled() {
-        return true;
-    }
-    let config_allowed = |resource_type: i8, name: &str| match resource_type {
-        vltava_metadata::image::RESOURCE_TOPIC => {
-            access.allows(Op::AlterConfigs, Kind::Topic, name)
-        }
-        _ => access.allows_cluster(Op::AlterConfigs),
-    };
-    match body {
-        RequestBody::CreateTopics(r) => {
-            access.allows_cluster(Op::Create)
-                || r.topics
-                    .iter()
-                    .all(|t| access.allows(Op::Create, Kind::Topic, &t.name))
-        }
-        RequestBody::DeleteTopics(r) => {
-            let image = broker.metadata.image();
-            r.topic_names
-                .iter()
-                .cloned()
-                .chain(r.topics.iter().filter_map(|t| {
-                    t.name
-                        .clone()
-                        .or_else(|| image.topic_by_id(&t.topic_id).map(|t| t.name.clone()))
-                }))
-                .all(|name| access.allows(Op::Delete, Kind::Topic, &name))
-        }
-        RequestBody::CreatePartitions(r) => r
-            .topics
-            .iter()
-            .all(|t| access.allows(Op::Alter, Kind::Topic, &t.name)),
-        RequestBody::AlterConfigs(r) => r
-            .resources
-            .iter()
-            .all(|c| config_allowed(c.resource_type, &c.resource_name)),
-        RequestBody::IncrementalAlterConfigs(r) => r
-            .resources
-            .iter()
-            .all(|c| config_allowed(c.resource_type, &c.resource_name)),
-        RequestBody::CreateAcls(_)
-        | RequestBody::DeleteAcls(_)
-        | RequestBody::AlterUserScramCredentials(_) => access.allows_cluster(Op::Alter),
-        RequestBody::AlterClientQuotas(_) => access.allows_cluster(Op::AlterConfigs),
-        RequestBody::UpdateFeatures(_) => access.allows_cluster(Op::Alter),
-        _ => true,
-    }
-}
-
 pub fn supported_versions(api_key: ApiKey) -> Option<VersionRange> {
     SUPPORTED
         .iter()
@@ -312,6 +262,24 @@ pub async fn handle(
     // The cluster-level checks, before anything is relayed or answered.
     if let Some(refused) = cluster_check(broker, context, &body) {
         return refused;
+    }
+    // Metadata changes go to the active controller; on any other node the
+    // request is relayed to it in an Envelope, as Kafka's brokers forward
+    // them, and the controller authorizes it with the client's principal
+    // and address and applies the controller mutation quota (so neither
+    // happens here). If the controller cannot be reached, the request is
+    // answered here (NOT_CONTROLLER).
+    if let Some(Ok(response)) = broker
+        .channel
+        .forward(
+            &body,
+            context.header,
+            &context.session.principal,
+            context.peer.ip(),
+        )
+        .await
+    {
+        return Ok(Some(response));
     }
     // Topics over the controller mutation quota are refused here and the
     // rest goes on (see `mutation_quota`).
@@ -336,31 +304,10 @@ async fn dispatch(
     context: &RequestContext<'_>,
     body: RequestBody,
 ) -> Result<Option<vltava_protocol::ResponseBody>, String> {
-    // DescribeQuorum is answered from the quorum leader's view; a node that
-    // does not lead relays it there, as Kafka's brokers forward it to the
-    // active controller (the Admin client sends it to any node).
-    if matches!(body, RequestBody::DescribeQuorum(_)) {
-        if let Some(Ok(response)) = broker.channel.forward(&body, context.version).await {
-            return Ok(Some(response));
-        }
-    }
     if vltava_quorum::inbound::is_quorum_request(&body, context.version) {
         let wait = std::time::Duration::from_secs(5);
         let quorum = broker.controller.quorum();
         return Ok(vltava_quorum::inbound::answer(quorum, &body, context.version, wait).await);
-    }
-    // Metadata changes go to the active controller; on any other node the
-    // request is relayed to it, as Kafka 4 brokers forward them. If it
-    // cannot be reached, the request is answered here (NOT_CONTROLLER).
-    // A request the client's principal may not make in full is not
-    // relayed: the controller would see the relaying broker's principal,
-    // not the client's (Kafka wraps relayed requests in Envelope, which
-    // carries the client's; Vltava does not yet), so the refusals are
-    // answered here, where the client's principal is known.
-    if relay_permitted(broker, context, &body) {
-        if let Some(Ok(response)) = broker.channel.forward(&body, context.version).await {
-            return Ok(Some(response));
-        }
     }
     Ok(Some(match body {
         RequestBody::ApiVersions(r) => {
@@ -387,6 +334,7 @@ async fn dispatch(
         RequestBody::BrokerHeartbeat(r) => cluster::broker_heartbeat(broker, r).await,
         RequestBody::AssignReplicasToDirs(r) => cluster::assign_replicas_to_dirs(broker, r).await,
         RequestBody::AllocateProducerIds(r) => cluster::allocate_producer_ids(broker, r).await,
+        RequestBody::Envelope(r) => envelope::handle(broker, context, r).await,
         RequestBody::AddRaftVoter(r) => quorum::add_raft_voter(broker, r).await,
         RequestBody::RemoveRaftVoter(r) => quorum::remove_raft_voter(broker, r).await,
         RequestBody::UpdateRaftVoter(r) => quorum::update_raft_voter(broker, r).await,
