@@ -10,10 +10,11 @@
 //! log for a dynamic quorum), over one `vltava-net` connection, which it
 //! replaces when the leader changes or the connection breaks.
 
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 use vltava_metadata::controller::NewTopic;
@@ -23,9 +24,9 @@ use vltava_protocol::messages::{
     assign_replicas_to_dirs_request, broker_registration_request, create_topics_request,
     AllocateProducerIdsRequest, AlterPartitionRequest, AlterPartitionResponse,
     AssignReplicasToDirsRequest, BrokerHeartbeatRequest, BrokerRegistrationRequest,
-    CreateTopicsRequest, EnvelopeRequest, RequestHeader,
+    CreateTopicsRequest, DefaultPrincipalData, EnvelopeRequest, RequestHeader,
 };
-use vltava_protocol::{ErrorCode, Request, RequestBody, ResponseBody, Uuid};
+use vltava_protocol::{ErrorCode, Message, Request, RequestBody, ResponseBody, Uuid};
 use vltava_quorum::driver::Quorum;
 use vltava_storage::{KafkaUuid, LogDirs};
 
@@ -619,9 +620,10 @@ impl ControllerChannel {
         body: &RequestBody,
         header: &RequestHeader,
         principal: &str,
-        client: std::net::IpAddr,
+        token_authenticated: bool,
+        client: IpAddr,
     ) -> Option<Result<ResponseBody, KafkaError>> {
-        if !crate::handlers::envelope::is_relayed(body) {
+        if !is_relayed(body) {
             return None;
         }
         let leader = match self.leader().await {
@@ -629,7 +631,8 @@ impl ControllerChannel {
             Ok(l) => l,
             Err(e) => return Some(Err(e)),
         };
-        Some(self.relay(leader, body, header, principal, client).await)
+        let who = (principal, token_authenticated, client);
+        Some(self.relay(leader, body, header, who).await)
     }
 
     async fn relay(
@@ -637,8 +640,7 @@ impl ControllerChannel {
         leader: i32,
         body: &RequestBody,
         header: &RequestHeader,
-        principal: &str,
-        client: std::net::IpAddr,
+        (principal, token_authenticated, client): (&str, bool, IpAddr),
     ) -> Result<ResponseBody, KafkaError> {
         let version = header.request_api_version;
         // KIP-853 voter changes: the leader is asked to answer within this
@@ -668,8 +670,8 @@ impl ControllerChannel {
         let envelope = EnvelopeRequest {
             // Without the frame's size prefix.
             request_data: inner.freeze().slice(4..),
-            request_principal: Some(crate::handlers::envelope::principal_bytes(principal, false)),
-            client_host_address: crate::handlers::envelope::address_bytes(client),
+            request_principal: Some(principal_bytes(principal, token_authenticated)),
+            client_host_address: address_bytes(client),
             ..Default::default()
         };
         let answer = self.call_version(leader, &envelope, Some(0)).await?;
@@ -931,5 +933,59 @@ impl ControllerChannel {
         let id = ids.0;
         ids.0 += 1;
         Ok(id)
+    }
+}
+
+// ---- Envelope (KIP-590): how relayed requests are wrapped -------------------
+
+/// The requests a node relays to the active controller (Kafka's
+/// "forwardable" APIs that Vltava serves).
+pub fn is_relayed(body: &RequestBody) -> bool {
+    matches!(
+        body,
+        RequestBody::CreateTopics(_)
+            | RequestBody::DeleteTopics(_)
+            | RequestBody::CreatePartitions(_)
+            | RequestBody::AlterConfigs(_)
+            | RequestBody::IncrementalAlterConfigs(_)
+            | RequestBody::DescribeQuorum(_)
+            | RequestBody::AddRaftVoter(_)
+            | RequestBody::RemoveRaftVoter(_)
+            | RequestBody::ElectLeaders(_)
+            | RequestBody::AlterPartitionReassignments(_)
+            | RequestBody::ListPartitionReassignments(_)
+            | RequestBody::CreateAcls(_)
+            | RequestBody::DeleteAcls(_)
+            | RequestBody::AlterUserScramCredentials(_)
+            | RequestBody::AlterClientQuotas(_)
+            | RequestBody::UpdateFeatures(_)
+            | RequestBody::CreateDelegationToken(_)
+            | RequestBody::RenewDelegationToken(_)
+            | RequestBody::ExpireDelegationToken(_)
+    )
+}
+
+/// `Type:Name` as Kafka serialises a principal for an Envelope: the
+/// version (0) as an int16, then `DefaultPrincipalData` v0.
+pub fn principal_bytes(principal: &str, token_authenticated: bool) -> Bytes {
+    let (kind, name) = principal.split_once(':').unwrap_or(("User", principal));
+    let data = DefaultPrincipalData {
+        r#type: kind.to_string(),
+        name: name.to_string(),
+        token_authenticated,
+        ..Default::default()
+    };
+    let mut buf = BytesMut::new();
+    buf.extend_from_slice(&0i16.to_be_bytes());
+    data.encode(&mut buf, 0)
+        .expect("a principal's strings always encode");
+    buf.freeze()
+}
+
+/// The client address bytes an Envelope carries: 4 for IPv4, 16 for IPv6.
+pub fn address_bytes(ip: IpAddr) -> Bytes {
+    match ip {
+        IpAddr::V4(v4) => Bytes::copy_from_slice(&v4.octets()),
+        IpAddr::V6(v6) => Bytes::copy_from_slice(&v6.octets()),
     }
 }

@@ -94,6 +94,10 @@ pub async fn run(
         .then(|| tokio::spawn(broker.channel.clone().run(shutdown.clone())));
     let sessions = tokio::spawn(fence_expired_sessions(broker.clone(), shutdown.clone()));
     let voter_upkeep = tokio::spawn(keep_voter_entry(broker.clone(), shutdown.clone()));
+    let token_sweep = tokio::spawn(remove_expired_delegation_tokens(
+        broker.clone(),
+        shutdown.clone(),
+    ));
     let rebalance = tokio::spawn(rebalance_leaders(broker.clone(), shutdown.clone()));
     let txn_timers = tokio::spawn(broker.txns.clone().run_timers(shutdown.clone()));
     // Replication: fetchers for the partitions this broker follows, and the
@@ -140,6 +144,7 @@ pub async fn run(
         ("log directory assignments", directories),
         ("broker sessions", sessions),
         ("voter upkeep", voter_upkeep),
+        ("delegation token expiry", token_sweep),
         ("leader rebalancing", rebalance),
     ] {
         let began = std::time::Instant::now();
@@ -178,6 +183,30 @@ async fn fence_expired_sessions(broker: Arc<Broker>, mut shutdown: watch::Receiv
         // timeout; shutting down must not wait for it.
         tokio::select! {
             _ = broker.controller.fence_expired_sessions() => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+/// On the active controller, removes expired delegation tokens every
+/// `delegation.token.expiry.check.interval.ms` (Kafka's token sweep).
+async fn remove_expired_delegation_tokens(
+    broker: Arc<Broker>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let every_ms = broker
+        .metadata
+        .static_config()
+        .delegation_token_expiry_check_interval_ms()
+        .max(1) as u64;
+    let every = Duration::from_millis(every_ms);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+        tokio::select! {
+            _ = broker.controller.remove_expired_delegation_tokens() => {}
             _ = shutdown.wait_for(|s| *s) => return,
         }
     }

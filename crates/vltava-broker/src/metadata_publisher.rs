@@ -129,6 +129,8 @@ fn scope_of(
             | MetadataRecord::RemoveAccessControlEntry { .. }
             | MetadataRecord::UserScramCredential { .. }
             | MetadataRecord::RemoveUserScramCredential { .. }
+            | MetadataRecord::DelegationToken { .. }
+            | MetadataRecord::RemoveDelegationToken { .. }
             | MetadataRecord::ClientQuota { .. } => {}
         }
     }

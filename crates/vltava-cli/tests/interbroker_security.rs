@@ -468,6 +468,7 @@ async fn sasl_between_brokers_with_acls_and_a_broker_with_a_wrong_password() {
             mechanism: "PLAIN".into(),
             username: "admin".into(),
             password: "admin-secret".into(),
+            token_auth: false,
         }),
     });
     let bootstraps: Vec<String> = cluster.nodes.iter().map(|n| n.bootstrap()).collect();
@@ -752,6 +753,7 @@ async fn relayed_changes_are_authorized_at_the_controller_as_the_client() {
                 mechanism: "PLAIN".into(),
                 username: user.into(),
                 password: password.into(),
+                token_auth: false,
             }),
         })
     };

@@ -79,6 +79,7 @@ fn secured_client_config(
             mechanism: mechanism.into(),
             username: username.into(),
             password: password.into(),
+            token_auth: false,
         }),
     }));
     config

@@ -852,6 +852,7 @@ mod enforced {
                 mechanism: mechanism.into(),
                 username: user.into(),
                 password: password.into(),
+                token_auth: false,
             }),
         }));
         Client::connect(config).await

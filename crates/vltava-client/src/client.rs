@@ -55,6 +55,7 @@ pub mod log_dirs;
 mod quorum;
 pub mod quotas;
 pub mod security;
+pub mod tokens;
 mod transactions;
 
 pub use elections::{ElectionOutcome, ElectionType};

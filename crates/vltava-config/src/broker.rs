@@ -805,6 +805,35 @@ impl BrokerConfig {
         self.text("http.authentication") == Some("basic")
     }
 
+    /// `delegation.token.secret.key`, or the deprecated
+    /// `delegation.token.master.key`: `None` (or empty) disables
+    /// delegation tokens, as in Kafka.
+    pub fn delegation_token_secret(&self) -> Option<String> {
+        ["delegation.token.secret.key", "delegation.token.master.key"]
+            .into_iter()
+            .find_map(|key| match self.get(key) {
+                Some(ConfigValue::Password(p)) if !p.expose().is_empty() => {
+                    Some(p.expose().to_string())
+                }
+                _ => None,
+            })
+    }
+
+    /// `delegation.token.max.lifetime.ms`.
+    pub fn delegation_token_max_lifetime_ms(&self) -> i64 {
+        self.long("delegation.token.max.lifetime.ms")
+    }
+
+    /// `delegation.token.expiry.time.ms`.
+    pub fn delegation_token_expiry_time_ms(&self) -> i64 {
+        self.long("delegation.token.expiry.time.ms")
+    }
+
+    /// `delegation.token.expiry.check.interval.ms`.
+    pub fn delegation_token_expiry_check_interval_ms(&self) -> i64 {
+        self.long("delegation.token.expiry.check.interval.ms")
+    }
+
     pub fn http_lag_intervals(&self) -> i32 {
         self.int("http.lag.intervals")
     }

@@ -149,8 +149,19 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         .check(Validator::Custom(&net::QUORUM_VOTERS)),
     broker("default.replication.factor", Int, Some("1"), Medium, ReadOnly,
         "Replication factor for auto-created topics and for creates that pass -1."),
+    broker("delegation.token.expiry.check.interval.ms", Long, Some("3600000"), Low, ReadOnly,
+        "How often the active controller removes expired delegation tokens.")
+        .at_least(1),
+    broker("delegation.token.expiry.time.ms", Long, Some("86400000"), Medium, ReadOnly,
+        "How long a delegation token lives from its creation or last renewal.")
+        .at_least(1),
+    broker("delegation.token.master.key", Password, None, Low, ReadOnly,
+        "Deprecated name of delegation.token.secret.key, read when that is not set."),
+    broker("delegation.token.max.lifetime.ms", Long, Some("604800000"), Medium, ReadOnly,
+        "The longest a delegation token can live, however often it is renewed.")
+        .at_least(1),
     broker("delegation.token.secret.key", Password, None, Medium, ReadOnly,
-        "Secret for signing delegation tokens; unset disables them."),
+        "Secret for signing delegation tokens (the same on every node); unset disables them."),
     broker("delete.topic.enable", Boolean, Some("true"), High, ReadOnly,
         "Allow topics to be deleted; when false, deletes are refused."),
     broker("fetch.max.bytes", Int, Some("57671680"), Medium, ReadOnly,

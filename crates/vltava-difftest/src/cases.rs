@@ -547,6 +547,10 @@ const CLIENT_APIS: &[ApiKey] = &[
     ApiKey::AlterUserScramCredentials,
     ApiKey::DescribeClientQuotas,
     ApiKey::AlterClientQuotas,
+    ApiKey::CreateDelegationToken,
+    ApiKey::RenewDelegationToken,
+    ApiKey::ExpireDelegationToken,
+    ApiKey::DescribeDelegationToken,
 ];
 
 async fn metadata_every_version(s: &mut Session) {

@@ -61,6 +61,33 @@ impl std::fmt::Debug for ScramCredentialImage {
     }
 }
 
+/// A delegation token as the metadata holds it (DelegationTokenRecord).
+/// Principals are `Type:Name`; times ms since the epoch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DelegationTokenImage {
+    pub token_id: String,
+    pub owner: String,
+    pub requester: String,
+    pub renewers: Vec<String>,
+    pub issue_ms: i64,
+    pub max_ms: i64,
+    pub expiry_ms: i64,
+}
+
+impl DelegationTokenImage {
+    /// Whether `principal` owns the token or may renew it (Kafka's
+    /// `TokenInformation.ownerOrRenewer`).
+    pub fn owner_or_renewer(&self, principal: &str) -> bool {
+        self.owner == principal || self.renewers.iter().any(|r| r == principal)
+    }
+
+    /// Whether the token is past its expiry or its maximum lifetime at
+    /// `now_ms`.
+    pub fn expired_at(&self, now_ms: i64) -> bool {
+        self.expiry_ms < now_ms || self.max_ms < now_ms
+    }
+}
+
 /// ACLs by record id.
 pub type AclMap = BTreeMap<[u8; 16], AclBinding>;
 
@@ -276,6 +303,8 @@ pub struct MetadataImage {
     scram: Arc<ScramMap>,
     /// Client quotas (ClientQuota records), shared like `acls`.
     quotas: Arc<ClientQuotaImage>,
+    /// Delegation tokens by id (DelegationToken records).
+    tokens: Arc<BTreeMap<String, DelegationTokenImage>>,
     /// Finalized feature levels (FeatureLevel records), none at level 0.
     features: BTreeMap<String, i16>,
 }
@@ -414,6 +443,16 @@ impl MetadataImage {
         self.scram
             .iter()
             .flat_map(|(m, users)| users.iter().map(move |(u, c)| (*m, u.as_str(), c)))
+    }
+
+    /// The delegation token of `token_id`.
+    pub fn delegation_token(&self, token_id: &str) -> Option<&DelegationTokenImage> {
+        self.tokens.get(token_id)
+    }
+
+    /// Every delegation token, by id.
+    pub fn delegation_tokens(&self) -> impl Iterator<Item = &DelegationTokenImage> {
+        self.tokens.values()
     }
 
     /// The client quotas as one shared value: equal pointers between two
@@ -565,6 +604,17 @@ impl MetadataImage {
                 stored_key: Bytes::copy_from_slice(&c.stored_key),
                 server_key: Bytes::copy_from_slice(&c.server_key),
                 iterations: c.iterations,
+            });
+        }
+        for t in self.tokens.values() {
+            out.push(MetadataRecord::DelegationToken {
+                token_id: t.token_id.clone(),
+                owner: t.owner.clone(),
+                requester: t.requester.clone(),
+                renewers: t.renewers.clone(),
+                issue_ms: t.issue_ms,
+                max_ms: t.max_ms,
+                expiry_ms: t.expiry_ms,
             });
         }
         for (entity, values) in self.quotas.store().entities() {
@@ -904,6 +954,41 @@ impl MetadataImage {
                     if users.is_empty() {
                         scram.remove(mechanism);
                     }
+                }
+            }
+            // A token record carries the whole token: a renewal replaces
+            // it. Removing a token that does not exist means the log is
+            // inconsistent.
+            MetadataRecord::DelegationToken {
+                token_id,
+                owner,
+                requester,
+                renewers,
+                issue_ms,
+                max_ms,
+                expiry_ms,
+            } => {
+                if token_id.is_empty() {
+                    return Err(ApplyError("a delegation token without an id".into()));
+                }
+                Arc::make_mut(&mut self.tokens).insert(
+                    token_id.clone(),
+                    DelegationTokenImage {
+                        token_id: token_id.clone(),
+                        owner: owner.clone(),
+                        requester: requester.clone(),
+                        renewers: renewers.clone(),
+                        issue_ms: *issue_ms,
+                        max_ms: *max_ms,
+                        expiry_ms: *expiry_ms,
+                    },
+                );
+            }
+            MetadataRecord::RemoveDelegationToken { token_id } => {
+                if Arc::make_mut(&mut self.tokens).remove(token_id).is_none() {
+                    return Err(ApplyError(format!(
+                        "removing the delegation token {token_id}, which does not exist"
+                    )));
                 }
             }
             // As Kafka's ClientQuotaControlManager replays it: the entity
@@ -1603,7 +1688,7 @@ mod tests {
         let brokers: Vec<&BrokerImage> = image.brokers.values().collect();
         let topics = image.topics();
         loop {
-            match rng.below(18) {
+            match rng.below(19) {
                 0 => {
                     let id = rng.below(6) as i32;
                     let endpoints = (0..rng.below(3))
@@ -1875,6 +1960,23 @@ mod tests {
                         value,
                     };
                 }
+                18 => {
+                    // A delegation token created, renewed or removed.
+                    let token_id = format!("token{}", rng.below(4));
+                    if image.delegation_token(&token_id).is_some() && rng.chance(40) {
+                        return MetadataRecord::RemoveDelegationToken { token_id };
+                    }
+                    let issue_ms = rng.below(1_000_000) as i64;
+                    return MetadataRecord::DelegationToken {
+                        token_id,
+                        owner: format!("User:u{}", rng.below(3)),
+                        requester: format!("User:u{}", rng.below(3)),
+                        renewers: (0..rng.below(3)).map(|i| format!("User:r{i}")).collect(),
+                        issue_ms,
+                        max_ms: issue_ms + 7_000,
+                        expiry_ms: issue_ms + rng.below(7_000) as i64,
+                    };
+                }
                 14 => {
                     // A feature finalized, changed or taken out (level 0).
                     return MetadataRecord::FeatureLevel {
@@ -1930,8 +2032,8 @@ mod tests {
         // The generator reached every kind a snapshot writes: registrations,
         // controlled shutdown, online log directories, topics, partitions,
         // directory assignments, configs, producer ids, ACLs, SCRAM
-        // credentials, client quotas, features.
-        assert_eq!(kinds.len(), 12, "{kinds:?}");
+        // credentials, client quotas, features, delegation tokens.
+        assert_eq!(kinds.len(), 13, "{kinds:?}");
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod image;
 pub mod quotas;
 pub mod records;
 pub mod security;
+pub mod tokens;
 
 pub use image::{
     BrokerImage, MetadataImage, PartitionImage, ScramCredentialImage, TopicImage, LOST_DIRECTORY,

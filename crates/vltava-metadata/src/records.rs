@@ -25,11 +25,11 @@ use vltava_acl::{
 use vltava_protocol::codec::{self, DecodeError, EncodeError, Uuid};
 use vltava_protocol::messages::{
     client_quota_record, register_broker_record, AccessControlEntryRecord,
-    BrokerRegistrationChangeRecord, ClientQuotaRecord, ConfigRecord, FeatureLevelRecord,
-    FenceBrokerRecord, PartitionChangeRecord, PartitionRecord, ProducerIdsRecord,
-    RegisterBrokerRecord, RemoveAccessControlEntryRecord, RemoveTopicRecord,
-    RemoveUserScramCredentialRecord, TopicRecord, UnfenceBrokerRecord, UnregisterBrokerRecord,
-    UserScramCredentialRecord,
+    BrokerRegistrationChangeRecord, ClientQuotaRecord, ConfigRecord, DelegationTokenRecord,
+    FeatureLevelRecord, FenceBrokerRecord, PartitionChangeRecord, PartitionRecord,
+    ProducerIdsRecord, RegisterBrokerRecord, RemoveAccessControlEntryRecord,
+    RemoveDelegationTokenRecord, RemoveTopicRecord, RemoveUserScramCredentialRecord, TopicRecord,
+    UnfenceBrokerRecord, UnregisterBrokerRecord, UserScramCredentialRecord,
 };
 use vltava_protocol::{MetadataRecordBody, MetadataRecordType};
 
@@ -194,6 +194,22 @@ pub enum MetadataRecord {
     /// A user's SCRAM credential for one mechanism was deleted
     /// (RemoveUserScramCredentialRecord).
     RemoveUserScramCredential { name: String, mechanism: i8 },
+    /// A delegation token was created or renewed (DelegationTokenRecord,
+    /// KIP-48 / KIP-900): the whole token, replacing an earlier record of
+    /// the same id. Principals are `Type:Name`; times are ms since the
+    /// epoch. The HMAC is not stored: every node computes it from the id
+    /// with `delegation.token.secret.key`.
+    DelegationToken {
+        token_id: String,
+        owner: String,
+        requester: String,
+        renewers: Vec<String>,
+        issue_ms: i64,
+        max_ms: i64,
+        expiry_ms: i64,
+    },
+    /// A delegation token expired or was expired (RemoveDelegationTokenRecord).
+    RemoveDelegationToken { token_id: String },
     /// One key of a client quota was set (`Some`) or removed (`None`)
     /// (ClientQuotaRecord). `entity` is the record's list of (entity type,
     /// name), a `None` name meaning that type's default entity; it is kept
@@ -609,6 +625,34 @@ impl MetadataRecord {
                 }),
                 0,
             ),
+            MetadataRecord::DelegationToken {
+                token_id,
+                owner,
+                requester,
+                renewers,
+                issue_ms,
+                max_ms,
+                expiry_ms,
+            } => (
+                MetadataRecordBody::DelegationToken(DelegationTokenRecord {
+                    owner: owner.clone(),
+                    requester: requester.clone(),
+                    renewers: renewers.clone(),
+                    issue_timestamp: *issue_ms,
+                    max_timestamp: *max_ms,
+                    expiration_timestamp: *expiry_ms,
+                    token_id: token_id.clone(),
+                    ..Default::default()
+                }),
+                0,
+            ),
+            MetadataRecord::RemoveDelegationToken { token_id } => (
+                MetadataRecordBody::RemoveDelegationToken(RemoveDelegationTokenRecord {
+                    token_id: token_id.clone(),
+                    ..Default::default()
+                }),
+                0,
+            ),
             MetadataRecord::FeatureLevel { name, level } => (
                 MetadataRecordBody::FeatureLevel(FeatureLevelRecord {
                     name: name.clone(),
@@ -850,6 +894,18 @@ impl MetadataRecord {
             MetadataRecordBody::FeatureLevel(r) => MetadataRecord::FeatureLevel {
                 name: r.name,
                 level: r.feature_level,
+            },
+            MetadataRecordBody::DelegationToken(r) => MetadataRecord::DelegationToken {
+                token_id: r.token_id,
+                owner: r.owner,
+                requester: r.requester,
+                renewers: r.renewers,
+                issue_ms: r.issue_timestamp,
+                max_ms: r.max_timestamp,
+                expiry_ms: r.expiration_timestamp,
+            },
+            MetadataRecordBody::RemoveDelegationToken(r) => MetadataRecord::RemoveDelegationToken {
+                token_id: r.token_id,
             },
             MetadataRecordBody::ClientQuota(r) => MetadataRecord::ClientQuota {
                 entity: r
@@ -1094,6 +1150,12 @@ pub mod legacy {
             }
             MetadataRecord::ClientQuota { .. } => return not_in_legacy("ClientQuotaRecord"),
             MetadataRecord::FeatureLevel { .. } => return not_in_legacy("FeatureLevelRecord"),
+            MetadataRecord::DelegationToken { .. } => {
+                return not_in_legacy("DelegationTokenRecord")
+            }
+            MetadataRecord::RemoveDelegationToken { .. } => {
+                return not_in_legacy("RemoveDelegationTokenRecord")
+            }
         }
         Ok(buf.freeze())
     }
@@ -1439,7 +1501,9 @@ mod tests {
             | MetadataRecord::UserScramCredential { .. }
             | MetadataRecord::RemoveUserScramCredential { .. }
             | MetadataRecord::ClientQuota { .. }
-            | MetadataRecord::FeatureLevel { .. } => false,
+            | MetadataRecord::FeatureLevel { .. }
+            | MetadataRecord::DelegationToken { .. }
+            | MetadataRecord::RemoveDelegationToken { .. } => false,
             _ => true,
         }
     }

@@ -235,6 +235,9 @@ impl Connection {
                     &login.password,
                     &nonce(),
                 );
+                if login.token_auth {
+                    client = client.with_token_auth();
+                }
                 let (request, version) = step(client.client_first());
                 let first = self.send_version(&request, version).await?;
                 if first.error_code != 0 {

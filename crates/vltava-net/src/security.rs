@@ -39,6 +39,9 @@ pub struct SaslLogin {
     pub mechanism: String,
     pub username: String,
     pub password: String,
+    /// SCRAM with a delegation token (`tokenauth=true`, KIP-48): the user
+    /// name is the token id and the password the base64 of its HMAC.
+    pub token_auth: bool,
 }
 
 impl fmt::Debug for SaslLogin {
@@ -46,6 +49,7 @@ impl fmt::Debug for SaslLogin {
         f.debug_struct("SaslLogin")
             .field("mechanism", &self.mechanism)
             .field("username", &self.username)
+            .field("token_auth", &self.token_auth)
             .finish_non_exhaustive()
     }
 }

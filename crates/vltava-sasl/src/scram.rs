@@ -37,8 +37,10 @@
 //!   the proof is looked at ("Invalid client nonce in the final client
 //!   message."), a wrong proof with "Invalid client credentials";
 //! - client extensions are parsed and kept, unknown ones ignored;
-//!   `tokenauth=true` (delegation tokens, KIP-48) is refused for now with
-//!   the message Kafka gives for a token it does not know;
+//!   `tokenauth=true` (delegation tokens, KIP-48) makes the user name a
+//!   token id, looked up among the tokens rather than the users (Kafka's
+//!   message for one it does not know: "Token Authentication failed:
+//!   Invalid tokenId"); the exchange then authenticates the token's owner;
 //! - the saslname escapes `=2C` and `=3D` stand for `,` and `=`; the
 //!   password is used as its UTF-8 bytes, without SASLprep, as Kafka does.
 //!
@@ -68,8 +70,11 @@ use crate::generic_failure_message;
 mod client;
 mod credential;
 mod message;
+mod token;
 
 pub use client::ScramClient;
+pub use token::{delegation_token_credential, delegation_token_hmac, delegation_token_password};
+
 pub use credential::{CredentialError, ScramCredential, ScramMechanism};
 pub(crate) use message::decode_saslname;
 pub use message::nonce_text;
@@ -85,8 +90,9 @@ pub enum ScramErrorKind {
     ChannelBindingNotSupported,
     /// The client-first message carries a mandatory extension (`m=`).
     MandatoryExtension,
-    /// The client asked for delegation-token authentication.
-    TokenAuthNotSupported,
+    /// The client asked for delegation-token authentication with a token
+    /// that does not exist (or has expired).
+    UnknownToken,
     /// No credential for this user and mechanism.
     UnknownUser,
     /// `a=` names someone else.
@@ -158,7 +164,7 @@ impl ScramError {
             K::MalformedClientFirst | K::MalformedClientFinal => Some("invalid-encoding"),
             K::ChannelBindingNotSupported => Some("channel-binding-not-supported"),
             K::MandatoryExtension => Some("extensions-not-supported"),
-            K::UnknownUser | K::TokenAuthNotSupported => Some("unknown-user"),
+            K::UnknownUser | K::UnknownToken => Some("unknown-user"),
             K::ChannelBindingMismatch => Some("channel-bindings-dont-match"),
             K::InvalidProof => Some("invalid-proof"),
             K::AuthorizationIdMismatch | K::TooFewIterations | K::NonceMismatch => {
@@ -196,9 +202,21 @@ impl std::error::Error for ScramError {}
 /// Where an exchange stands.
 enum State {
     AwaitingClientFirst,
-    AwaitingClientFinal(Pending),
+    AwaitingClientFinal(Box<Pending>),
     Complete { user: String },
     Failed,
+}
+
+/// What a delegation token's lookup gives: the credential made from its
+/// HMAC, and whom the exchange then authenticates.
+#[derive(Clone, Debug)]
+pub struct TokenLogin {
+    pub credential: ScramCredential,
+    /// The token owner's name: the authenticated user.
+    pub owner: String,
+    /// When the token expires (ms since the epoch), for the session's
+    /// lifetime.
+    pub expires_ms: i64,
 }
 
 /// What the server keeps between its first message and the client's last.
@@ -211,6 +229,8 @@ struct Pending {
     client_nonce: String,
     user: String,
     credential: ScramCredential,
+    /// Set when the user is a delegation token.
+    token: Option<TokenLogin>,
 }
 
 /// One SCRAM exchange on the server side: feed it the client's two
@@ -272,6 +292,22 @@ impl ScramServer {
         lookup: impl Fn(&str) -> Option<ScramCredential>,
         server_nonce_suffix: &str,
     ) -> Result<Vec<u8>, ScramError> {
+        self.client_first_with_tokens(message, lookup, |_| None, server_nonce_suffix)
+    }
+
+    /// [`client_first`](Self::client_first) where a client that asks for
+    /// token authentication (`tokenauth=true`) is looked up with
+    /// `lookup_token` (by token id) instead of `lookup`.
+    ///
+    /// # Panics
+    /// As [`client_first`](Self::client_first).
+    pub fn client_first_with_tokens(
+        &mut self,
+        message: &[u8],
+        lookup: impl Fn(&str) -> Option<ScramCredential>,
+        lookup_token: impl Fn(&str) -> Option<TokenLogin>,
+        server_nonce_suffix: &str,
+    ) -> Result<Vec<u8>, ScramError> {
         assert!(
             is_printable(server_nonce_suffix),
             "a SCRAM server nonce must be printable ASCII without ','"
@@ -279,10 +315,10 @@ impl ScramServer {
         if !matches!(self.state, State::AwaitingClientFirst) {
             return Err(self.unexpected());
         }
-        let result = self.read_client_first(message, lookup, server_nonce_suffix);
+        let result = self.read_client_first(message, lookup, lookup_token, server_nonce_suffix);
         match result {
             Ok((pending, reply)) => {
-                self.state = State::AwaitingClientFinal(pending);
+                self.state = State::AwaitingClientFinal(Box::new(pending));
                 Ok(reply)
             }
             Err(e) => {
@@ -296,28 +332,34 @@ impl ScramServer {
         &mut self,
         message: &[u8],
         lookup: impl Fn(&str) -> Option<ScramCredential>,
+        lookup_token: impl Fn(&str) -> Option<TokenLogin>,
         server_nonce_suffix: &str,
     ) -> Result<(Pending, Vec<u8>), ScramError> {
         let mechanism = self.mechanism;
         let first = parse_client_first(mechanism, message)?;
         self.extensions = first.extensions.clone();
-        if first.extensions.token_auth() {
-            return Err(ScramError::new(
-                ScramErrorKind::TokenAuthNotSupported,
-                mechanism,
-                format!(
-                    "Token Authentication failed: Invalid tokenId : {}",
-                    first.user
-                ),
-            ));
-        }
-        let credential = lookup(&first.user).ok_or_else(|| {
-            ScramError::new(
-                ScramErrorKind::UnknownUser,
-                mechanism,
-                "Authentication failed: Invalid user credentials",
-            )
-        })?;
+        let (credential, token) = if first.extensions.token_auth() {
+            let token = lookup_token(&first.user).ok_or_else(|| {
+                ScramError::new(
+                    ScramErrorKind::UnknownToken,
+                    mechanism,
+                    format!(
+                        "Token Authentication failed: Invalid tokenId : {}",
+                        first.user
+                    ),
+                )
+            })?;
+            (token.credential.clone(), Some(token))
+        } else {
+            let credential = lookup(&first.user).ok_or_else(|| {
+                ScramError::new(
+                    ScramErrorKind::UnknownUser,
+                    mechanism,
+                    "Authentication failed: Invalid user credentials",
+                )
+            })?;
+            (credential, None)
+        };
         if first.authzid.as_ref().is_some_and(|a| *a != first.user) {
             return Err(ScramError::new(
                 ScramErrorKind::AuthorizationIdMismatch,
@@ -353,14 +395,26 @@ impl ScramServer {
                 client_nonce: first.nonce,
                 user: first.user,
                 credential,
+                token,
             },
             reply,
         ))
     }
 
     /// Reads the client-final message, checks the proof, and returns the
-    /// server-final message with the authenticated user name.
+    /// server-final message with the authenticated user name (for a
+    /// delegation token, its owner).
     pub fn client_final(&mut self, message: &[u8]) -> Result<(Vec<u8>, String), ScramError> {
+        self.client_final_with_token(message)
+            .map(|(reply, user, _)| (reply, user))
+    }
+
+    /// [`client_final`](Self::client_final), also giving the token the
+    /// client authenticated with, if it used one.
+    pub fn client_final_with_token(
+        &mut self,
+        message: &[u8],
+    ) -> Result<(Vec<u8>, String, Option<TokenLogin>), ScramError> {
         let pending = match std::mem::replace(&mut self.state, State::Failed) {
             State::AwaitingClientFinal(pending) => pending,
             other => {
@@ -369,10 +423,12 @@ impl ScramServer {
             }
         };
         let server_final = self.read_client_final(&pending, message)?;
-        self.state = State::Complete {
-            user: pending.user.clone(),
+        let user = match &pending.token {
+            Some(token) => token.owner.clone(),
+            None => pending.user.clone(),
         };
-        Ok((server_final, pending.user))
+        self.state = State::Complete { user: user.clone() };
+        Ok((server_final, user, pending.token))
     }
 
     fn read_client_final(&self, pending: &Pending, message: &[u8]) -> Result<Vec<u8>, ScramError> {

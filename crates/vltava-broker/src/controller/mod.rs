@@ -20,6 +20,7 @@ pub mod features;
 pub mod metadata_log;
 pub mod quotas;
 pub mod security;
+pub mod tokens;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};

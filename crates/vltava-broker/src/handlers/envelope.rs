@@ -27,50 +27,13 @@ use vltava_protocol::{ErrorCode, Message, ResponseBody};
 
 use super::{RequestContext, Session};
 use crate::broker::Broker;
+use crate::controller_channel::is_relayed;
+#[cfg(test)]
+use crate::controller_channel::{address_bytes, principal_bytes};
 
-/// The requests a node relays to the active controller (Kafka's
-/// "forwardable" APIs that Vltava serves).
-pub fn is_relayed(body: &RequestBody) -> bool {
-    matches!(
-        body,
-        RequestBody::CreateTopics(_)
-            | RequestBody::DeleteTopics(_)
-            | RequestBody::CreatePartitions(_)
-            | RequestBody::AlterConfigs(_)
-            | RequestBody::IncrementalAlterConfigs(_)
-            | RequestBody::DescribeQuorum(_)
-            | RequestBody::AddRaftVoter(_)
-            | RequestBody::RemoveRaftVoter(_)
-            | RequestBody::ElectLeaders(_)
-            | RequestBody::AlterPartitionReassignments(_)
-            | RequestBody::ListPartitionReassignments(_)
-            | RequestBody::CreateAcls(_)
-            | RequestBody::DeleteAcls(_)
-            | RequestBody::AlterUserScramCredentials(_)
-            | RequestBody::AlterClientQuotas(_)
-            | RequestBody::UpdateFeatures(_)
-    )
-}
-
-/// `Type:Name` as Kafka serialises a principal for an Envelope: the
-/// version (0) as an int16, then `DefaultPrincipalData` v0.
-pub fn principal_bytes(principal: &str, token_authenticated: bool) -> Bytes {
-    let (kind, name) = principal.split_once(':').unwrap_or(("User", principal));
-    let data = DefaultPrincipalData {
-        r#type: kind.to_string(),
-        name: name.to_string(),
-        token_authenticated,
-        ..Default::default()
-    };
-    let mut buf = BytesMut::new();
-    buf.extend_from_slice(&0i16.to_be_bytes());
-    data.encode(&mut buf, 0)
-        .expect("a principal's strings always encode");
-    buf.freeze()
-}
-
-/// The principal an Envelope carries, as `Type:Name`.
-fn parse_principal(bytes: &Bytes) -> Result<String, String> {
+/// The principal an Envelope carries, as `Type:Name`, and whether it was
+/// authenticated with a delegation token.
+fn parse_principal(bytes: &Bytes) -> Result<(String, bool), String> {
     if bytes.len() < 2 {
         return Err("too short".into());
     }
@@ -83,15 +46,10 @@ fn parse_principal(bytes: &Bytes) -> Result<String, String> {
     if data.r#type.is_empty() || data.name.is_empty() {
         return Err("an empty type or name".into());
     }
-    Ok(format!("{}:{}", data.r#type, data.name))
-}
-
-/// The client address bytes an Envelope carries: 4 for IPv4, 16 for IPv6.
-pub fn address_bytes(ip: IpAddr) -> Bytes {
-    match ip {
-        IpAddr::V4(v4) => Bytes::copy_from_slice(&v4.octets()),
-        IpAddr::V6(v6) => Bytes::copy_from_slice(&v6.octets()),
-    }
+    Ok((
+        format!("{}:{}", data.r#type, data.name),
+        data.token_authenticated,
+    ))
 }
 
 fn parse_address(bytes: &[u8]) -> Option<IpAddr> {
@@ -124,7 +82,7 @@ pub async fn handle(
         warn!(%relay, "Envelope without a principal");
         return refused(ErrorCode::PRINCIPAL_DESERIALIZATION_FAILURE);
     };
-    let principal = match parse_principal(principal) {
+    let (principal, token_authenticated) = match parse_principal(principal) {
         Ok(p) => p,
         Err(e) => {
             warn!(%relay, "Envelope with a principal that does not parse: {e}");
@@ -156,6 +114,8 @@ pub async fn handle(
         listener: context.session.listener.clone(),
         protocol: context.session.protocol,
         principal,
+        token_authenticated,
+        relayed: true,
     };
     let inner = RequestContext {
         header: &header,
@@ -204,7 +164,14 @@ mod tests {
             bytes.as_ref(),
             b"\x00\x00\x05User\x06alice\x00\x00".as_slice()
         );
-        assert_eq!(parse_principal(&bytes).unwrap(), "User:alice");
+        assert_eq!(
+            parse_principal(&bytes).unwrap(),
+            ("User:alice".to_string(), false)
+        );
+        assert_eq!(
+            parse_principal(&principal_bytes("User:bob", true)).unwrap(),
+            ("User:bob".to_string(), true)
+        );
         assert!(parse_principal(&Bytes::from_static(b"\x00\x01\x05User")).is_err());
         assert!(parse_principal(&Bytes::from_static(b"\x00")).is_err());
         assert!(parse_principal(&principal_bytes("User:", false)).is_err());

@@ -26,6 +26,7 @@ pub mod produce;
 pub mod quorum;
 pub mod quotas;
 pub mod security;
+pub mod tokens;
 pub mod transactions;
 
 /// What a handler knows about the request besides its body.
@@ -50,6 +51,12 @@ pub struct Session {
     /// `User:<name>`: from SASL, from a client certificate, or
     /// `User:ANONYMOUS`.
     pub principal: String,
+    /// Authenticated with a delegation token (SCRAM with `tokenauth`):
+    /// such a session may not create, renew, expire or describe tokens.
+    pub token_authenticated: bool,
+    /// A request another node relayed in an Envelope: the session is the
+    /// client's on that node, whose listener checks were made there.
+    pub relayed: bool,
 }
 
 const fn v(min: i16, max: i16) -> VersionRange {
@@ -108,6 +115,11 @@ pub const SUPPORTED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::DescribeAcls, v(1, 3)),
     (ApiKey::DeleteAcls, v(1, 3)),
     (ApiKey::DescribeUserScramCredentials, v(0, 0)),
+    // Delegation tokens; Kafka 4 serves them from version 1 (KIP-896).
+    (ApiKey::CreateDelegationToken, v(1, 3)),
+    (ApiKey::RenewDelegationToken, v(1, 2)),
+    (ApiKey::ExpireDelegationToken, v(1, 2)),
+    (ApiKey::DescribeDelegationToken, v(1, 3)),
     (ApiKey::AlterUserScramCredentials, v(0, 0)),
     (ApiKey::DescribeClientQuotas, v(0, 1)),
     (ApiKey::AlterClientQuotas, v(0, 1)),
@@ -263,6 +275,11 @@ pub async fn handle(
     if let Some(refused) = cluster_check(broker, context, &body) {
         return refused;
     }
+    // Token requests are refused on the node the client is connected to
+    // when its connection may not make them (see `tokens`).
+    if let Some(refused) = tokens::refuse_unless_allowed(context, &body) {
+        return Ok(Some(refused));
+    }
     // Metadata changes go to the active controller; on any other node the
     // request is relayed to it in an Envelope, as Kafka's brokers forward
     // them, and the controller authorizes it with the client's principal
@@ -275,6 +292,7 @@ pub async fn handle(
             &body,
             context.header,
             &context.session.principal,
+            context.session.token_authenticated,
             context.peer.ip(),
         )
         .await
@@ -335,6 +353,10 @@ async fn dispatch(
         RequestBody::AssignReplicasToDirs(r) => cluster::assign_replicas_to_dirs(broker, r).await,
         RequestBody::AllocateProducerIds(r) => cluster::allocate_producer_ids(broker, r).await,
         RequestBody::Envelope(r) => envelope::handle(broker, context, r).await,
+        RequestBody::CreateDelegationToken(r) => tokens::create(broker, context, r).await,
+        RequestBody::RenewDelegationToken(r) => tokens::renew(broker, context, r).await,
+        RequestBody::ExpireDelegationToken(r) => tokens::expire(broker, context, r).await,
+        RequestBody::DescribeDelegationToken(r) => tokens::describe(broker, context, r),
         RequestBody::AddRaftVoter(r) => quorum::add_raft_voter(broker, r).await,
         RequestBody::RemoveRaftVoter(r) => quorum::remove_raft_voter(broker, r).await,
         RequestBody::UpdateRaftVoter(r) => quorum::update_raft_voter(broker, r).await,

@@ -662,6 +662,8 @@ mod tests {
             listener: "PLAINTEXT".into(),
             protocol: vltava_config::SecurityProtocol::Plaintext,
             principal: "User:ANONYMOUS".into(),
+            token_authenticated: false,
+            relayed: false,
         };
         let context = RequestContext {
             header: &header,

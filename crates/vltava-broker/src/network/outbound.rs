@@ -230,6 +230,7 @@ fn sasl_login(
             mechanism,
             username: username.to_string(),
             password: password.to_string(),
+            token_auth: false,
         }),
         _ => Err(format!(
             "{jaas_key}: no username and password: listener {listener} uses SASL {mechanism}, and \

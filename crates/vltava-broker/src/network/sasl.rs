@@ -39,7 +39,7 @@ use vltava_sasl::oauthbearer::{
     OAuthBearerServer, OAuthBearerStep, TokenValidator, UnsecuredValidatorConfig,
 };
 use vltava_sasl::plain::PlainUsers;
-use vltava_sasl::scram::{ScramCredential, ScramMechanism, ScramServer};
+use vltava_sasl::scram::{ScramCredential, ScramMechanism, ScramServer, TokenLogin};
 use vltava_sasl::Mechanism;
 
 /// One SASL listener's mechanisms and their settings.
@@ -254,6 +254,8 @@ pub enum Step {
         response: Vec<u8>,
         user: String,
         token_expires_ms: Option<i64>,
+        /// Authenticated with a delegation token (SCRAM `tokenauth`).
+        delegation_token: bool,
     },
     /// Failed: the message for the client and the reason for the log.
     Failed {
@@ -349,11 +351,13 @@ impl Authenticator {
     }
 
     /// Feeds one client message to the mechanism. `scram` looks a user's
-    /// stored SCRAM credential up.
+    /// stored SCRAM credential up, `delegation_token` a token's (by id,
+    /// for a SCRAM client that asks for token authentication).
     pub fn step(
         &mut self,
         token: &[u8],
         scram: impl Fn(ScramMechanism, &str) -> Option<ScramCredential>,
+        delegation_token: impl Fn(ScramMechanism, &str) -> Option<TokenLogin>,
     ) -> Step {
         let reauth = self.reauthenticating;
         let Stage::Exchange {
@@ -388,6 +392,7 @@ impl Authenticator {
                         response: Vec::new(),
                         user,
                         token_expires_ms: None,
+                        delegation_token: false,
                     },
                     Err(e) => Step::Failed {
                         client_message: e.client_message(reauth),
@@ -403,7 +408,12 @@ impl Authenticator {
                         vltava_sasl::scram::parse_client_first(mech, token)
                             .map_or_else(|_| String::new(), |first| first.user),
                     );
-                    match server.client_first(token, |user| scram(mech, user), &nonce()) {
+                    match server.client_first_with_tokens(
+                        token,
+                        |user| scram(mech, user),
+                        |id| delegation_token(mech, id),
+                        &nonce(),
+                    ) {
                         Ok(first) => Step::Continue(first),
                         Err(e) => Step::Failed {
                             client_message: e.client_message(reauth),
@@ -412,11 +422,13 @@ impl Authenticator {
                         },
                     }
                 } else {
-                    match server.client_final(token) {
-                        Ok((last, user)) => Step::Complete {
+                    match server.client_final_with_token(token) {
+                        // A token's session lasts no longer than the token.
+                        Ok((last, user, token)) => Step::Complete {
                             response: last,
                             user,
-                            token_expires_ms: None,
+                            token_expires_ms: token.as_ref().map(|t| t.expires_ms),
+                            delegation_token: token.is_some(),
                         },
                         Err(e) => Step::Failed {
                             client_message: e.client_message(reauth),
@@ -435,6 +447,7 @@ impl Authenticator {
                     response: Vec::new(),
                     user: token.principal,
                     token_expires_ms: Some(token.expiration_ms),
+                    delegation_token: false,
                 },
                 Err(e) => Step::Failed {
                     client_message: e.client_message(reauth),

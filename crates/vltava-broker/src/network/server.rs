@@ -196,6 +196,8 @@ async fn open_connection(
         listener: listener.name.clone(),
         protocol: listener.protocol,
         principal: ANONYMOUS.to_string(),
+        token_authenticated: false,
+        relayed: false,
     };
     let auth = listener.sasl.clone().map(Authenticator::new);
     let Some(tls) = &listener.tls else {
@@ -450,7 +452,11 @@ async fn sasl_gate(
 ) -> Gate {
     // Handshake v0: the tokens come bare, a length and the bytes.
     if let Stage::Exchange { raw: true, .. } = auth.stage {
-        let step = auth.step(&frame, |m, u| scram_credential(broker, m, u));
+        let step = auth.step(
+            &frame,
+            |m, u| scram_credential(broker, m, u),
+            |m, id| delegation_token_login(broker, m, id),
+        );
         return match finish_step(broker, auth, step, peer, session) {
             Ok((response, _)) => {
                 output.extend_from_slice(&(response.len() as u32).to_be_bytes());
@@ -532,7 +538,11 @@ async fn sasl_gate(
             }
         }
         RequestBody::SaslAuthenticate(request) => {
-            let step = auth.step(&request.auth_bytes, |m, u| scram_credential(broker, m, u));
+            let step = auth.step(
+                &request.auth_bytes,
+                |m, u| scram_credential(broker, m, u),
+                |m, id| delegation_token_login(broker, m, id),
+            );
             let (response, failed) = match finish_step(broker, auth, step, peer, session) {
                 Ok((bytes, lifetime_ms)) => (
                     vltava_protocol::messages::SaslAuthenticateResponse {
@@ -585,9 +595,11 @@ fn finish_step(
             response,
             user,
             token_expires_ms,
+            delegation_token,
         } => {
             let lifetime = auth.complete(&user, token_expires_ms);
             session.principal = format!("User:{user}");
+            session.token_authenticated = delegation_token;
             add(&broker.stats.sasl_authentications, 1);
             info!(%peer, listener = %session.listener, principal = %session.principal, "authenticated");
             Ok((response, lifetime))
@@ -623,6 +635,37 @@ fn scram_credential(
         stored_key: stored.stored_key.clone(),
         server_key: stored.server_key.clone(),
         iterations: u32::try_from(stored.iterations).ok()?,
+    })
+}
+
+/// The SCRAM login of a delegation token (KIP-48): the token exists and
+/// has not expired, this node has `delegation.token.secret.key`, and the
+/// credential is made from the token's HMAC. The exchange authenticates
+/// the token's owner (the name of its `Type:Name`).
+fn delegation_token_login(
+    broker: &Broker,
+    mechanism: vltava_sasl::scram::ScramMechanism,
+    token_id: &str,
+) -> Option<vltava_sasl::scram::TokenLogin> {
+    let secret = broker.metadata.static_config().delegation_token_secret()?;
+    let image = broker.metadata.image();
+    let token = image.delegation_token(token_id)?;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    if token.expired_at(now_ms) {
+        return None;
+    }
+    let hmac = vltava_sasl::scram::delegation_token_hmac(&secret, token_id);
+    let owner = token
+        .owner
+        .split_once(':')
+        .map_or(token.owner.as_str(), |(_, name)| name)
+        .to_string();
+    Some(vltava_sasl::scram::TokenLogin {
+        credential: vltava_sasl::scram::delegation_token_credential(mechanism, token_id, &hmac),
+        owner,
+        expires_ms: token.expiry_ms.min(token.max_ms),
     })
 }
 

@@ -113,17 +113,27 @@ pub fn security(props: &BTreeMap<String, String>) -> Result<Option<ClientSecurit
                 "sasl.mechanism={mechanism}: the tools speak PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512"
             )));
         }
-        let (username, password) = match get("sasl.jaas.config") {
+        // A delegation token logs in as Kafka's ScramLoginModule does, with
+        // tokenauth="true" beside the token id and HMAC.
+        let (username, password, token_auth) = match get("sasl.jaas.config") {
             Some(jaas) => {
                 let entry = vltava_sasl::jaas::parse_single(&jaas)
                     .map_err(|e| input(format!("sasl.jaas.config: {}", e.message())))?;
                 (
                     entry.option("username").map(str::to_string),
                     entry.option("password").map(str::to_string),
+                    entry
+                        .option("tokenauth")
+                        .is_some_and(|v| v.eq_ignore_ascii_case("true")),
                 )
             }
-            None => (get("sasl.username"), get("sasl.password")),
+            None => (get("sasl.username"), get("sasl.password"), false),
         };
+        if token_auth && mechanism == "PLAIN" {
+            return Err(input(
+                "sasl.jaas.config: tokenauth needs sasl.mechanism SCRAM-SHA-256 or SCRAM-SHA-512",
+            ));
+        }
         let (Some(username), Some(password)) = (username, password) else {
             return Err(input(
                 "SASL needs a user: sasl.jaas.config with username and password, or sasl.username and sasl.password",
@@ -133,6 +143,7 @@ pub fn security(props: &BTreeMap<String, String>) -> Result<Option<ClientSecurit
             mechanism,
             username,
             password,
+            token_auth,
         })
     } else {
         None

@@ -1,5 +1,6 @@
 //! Client subcommands: `topics`, `produce`, `consume`, `cluster`, `groups`,
-//! `transactions`, `acls`, `users`, `quotas`, `features`, `perf`. Each talks
+//! `transactions`, `acls`, `users`, `quotas`, `features`, `delegation-tokens`,
+//! `perf`. Each talks
 //! to a broker through `vltava-client`; errors end the process with a
 //! message on stderr and exit code 1.
 
@@ -22,6 +23,7 @@ mod produce;
 mod progress;
 mod quotas;
 mod reassign_plan;
+mod tokens;
 mod topics;
 mod transactions;
 mod users;
@@ -53,6 +55,9 @@ pub enum ToolCommand {
     /// Show and change the cluster's feature flags (like kafka-features.sh),
     /// e.g. turn on eligible leader replicas.
     Features(features::FeaturesArgs),
+    /// Create, renew, expire and describe delegation tokens (like
+    /// kafka-delegation-tokens.sh).
+    DelegationTokens(tokens::TokensArgs),
     /// Measure produce and consume throughput and latency (like
     /// kafka-producer-perf-test and kafka-consumer-perf-test).
     Perf(perf::PerfArgs),
@@ -77,7 +82,8 @@ pub struct Common {
     pub request_timeout_ms: u64,
     /// Client properties as Kafka's tools take them: security.protocol,
     /// sasl.mechanism, sasl.jaas.config (or sasl.username and
-    /// sasl.password), ssl.truststore.location, ssl.keystore.location (PEM).
+    /// sasl.password; tokenauth="true" in the JAAS config for a delegation
+    /// token), ssl.truststore.* and ssl.keystore.* (PEM, PKCS12 or JKS).
     #[arg(long, value_name = "FILE", global = true)]
     pub command_config: Option<std::path::PathBuf>,
 }
@@ -188,6 +194,7 @@ pub fn run(command: ToolCommand) -> ExitCode {
             ToolCommand::Users(args) => users::run(args).await,
             ToolCommand::Quotas(args) => quotas::run(args).await,
             ToolCommand::Features(args) => features::run(args).await,
+            ToolCommand::DelegationTokens(args) => tokens::run(args).await,
             ToolCommand::Perf(args) => perf::run(args).await,
         }
     });

@@ -34,6 +34,15 @@ impl ScramClient {
         }
     }
 
+    /// Authenticates with a delegation token: `user` is the token id and
+    /// the password its HMAC (base64), and the client-first message
+    /// carries the `tokenauth=true` extension (KIP-48).
+    #[must_use]
+    pub fn with_token_auth(mut self) -> ScramClient {
+        self.client_first_bare.push_str(",tokenauth=true");
+        self
+    }
+
     /// The client-first message (no channel binding, no authzid).
     pub fn client_first(&self) -> Vec<u8> {
         format!("n,,{}", self.client_first_bare).into_bytes()

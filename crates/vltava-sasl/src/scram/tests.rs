@@ -199,7 +199,7 @@ fn escaped_names_authzid_y_flag_and_final_extensions() {
 }
 
 #[test]
-fn extensions_are_parsed_and_tokenauth_is_refused() {
+fn extensions_are_parsed_and_an_unknown_token_is_refused() {
     let first = parse_client_first(
         ScramMechanism::Sha256,
         b"n,,n=tokenid,r=nonce,tokenauth=TRUE,other=x=y",
@@ -219,7 +219,7 @@ fn extensions_are_parsed_and_tokenauth_is_refused() {
             "s",
         )
         .unwrap_err();
-    assert_eq!(err.kind(), ScramErrorKind::TokenAuthNotSupported);
+    assert_eq!(err.kind(), ScramErrorKind::UnknownToken);
     assert_eq!(
         err.message(),
         "Token Authentication failed: Invalid tokenId : tokenid"
@@ -583,4 +583,59 @@ fn credential_parameters_are_checked() {
 fn a_bad_server_nonce_is_a_caller_bug() {
     let mut server = ScramServer::new(ScramMechanism::Sha256);
     let _ = server.client_first(b"n,,n=user,r=abc", table(vec![]), "a,b");
+}
+
+#[test]
+fn a_delegation_token_authenticates_its_owner() {
+    let mechanism = ScramMechanism::Sha512;
+    let hmac_b64 = "c2VjcmV0LWhtYWM=";
+    let credential =
+        ScramCredential::from_password(mechanism, hmac_b64, b"token-salt", 4096).unwrap();
+    let tokens = |id: &str| {
+        (id == "tok-1").then(|| TokenLogin {
+            credential: credential.clone(),
+            owner: "alice".into(),
+            expires_ms: 1_000,
+        })
+    };
+    let users = |_: &str| None;
+
+    // The right HMAC: the owner is the authenticated user.
+    let mut client = ScramClient::new(mechanism, "tok-1", hmac_b64, "cnonce").with_token_auth();
+    let mut server = ScramServer::new(mechanism);
+    let first = server
+        .client_first_with_tokens(&client.client_first(), users, tokens, "snonce")
+        .unwrap();
+    let last = client.client_final(&first).unwrap();
+    let (reply, user, token) = server.client_final_with_token(&last).unwrap();
+    assert_eq!(user, "alice");
+    assert_eq!(token.unwrap().expires_ms, 1_000);
+    assert_eq!(server.user(), Some("alice"));
+    client.verify_server_final(&reply).unwrap();
+
+    // A wrong HMAC fails at the proof.
+    let mut client = ScramClient::new(mechanism, "tok-1", "guess", "cnonce").with_token_auth();
+    let mut server = ScramServer::new(mechanism);
+    let first = server
+        .client_first_with_tokens(&client.client_first(), users, tokens, "snonce")
+        .unwrap();
+    let last = client.client_final(&first).unwrap();
+    let err = server.client_final_with_token(&last).unwrap_err();
+    assert_eq!(err.kind(), ScramErrorKind::InvalidProof);
+
+    // Without the extension the token id is looked up as a user, and is
+    // not one.
+    let client = ScramClient::new(mechanism, "tok-1", hmac_b64, "cnonce");
+    let mut server = ScramServer::new(mechanism);
+    let err = server
+        .client_first_with_tokens(&client.client_first(), users, tokens, "snonce")
+        .unwrap_err();
+    assert_eq!(err.kind(), ScramErrorKind::UnknownUser);
+    // An unknown token.
+    let client = ScramClient::new(mechanism, "tok-2", hmac_b64, "cnonce").with_token_auth();
+    let mut server = ScramServer::new(mechanism);
+    let err = server
+        .client_first_with_tokens(&client.client_first(), users, tokens, "snonce")
+        .unwrap_err();
+    assert_eq!(err.kind(), ScramErrorKind::UnknownToken);
 }
