@@ -1,15 +1,24 @@
 """Signed OAUTHBEARER tokens (Kafka's OAuthBearerValidatorCallbackHandler,
 KIP-768) with confluent-kafka: the client's oauth_cb hands librdkafka a JWT
-signed with PyJWT, and the broker checks it against a JWKS file.
+signed with PyJWT, and the broker checks it against the identity
+provider's JWKS, read from a file or fetched from an HTTP(S) endpoint.
 
-One broker for the module, with a SASL_PLAINTEXT listener JWT that takes
+One broker for the module, with SASL_PLAINTEXT listeners that take
 OAUTHBEARER only, switched to signed tokens, expecting audience "kafka" and
-issuer "https://idp.test". The identity provider here is a key pair made by
-the test; its public half is in the JWKS file the broker reads.
+issuer "https://idp.test": JWT reads the JWKS file, JWTHTTP fetches it from
+an http:// endpoint, JWTHTTPS from an https:// one whose certificate the
+listener trusts through its JAAS options (ssl.truststore.location), and
+UNTRUSTED from that https:// endpoint without trusting it. The identity
+provider here is a key pair made by the test; its public half is in the
+JWKS file, which the endpoints serve as it is at each request.
 """
 
+import http.server
 import json
 import os
+import ssl
+import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -19,7 +28,7 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from conftest import Broker
+from conftest import BIN, Broker
 from test_security import Errors, ck_consume_group, ck_produce
 
 ISSUER = "https://idp.test"
@@ -71,19 +80,82 @@ def idp(tmp_path_factory):
     return Idp(tmp_path_factory.mktemp("idp"))
 
 
+class JwksServer:
+    """The identity provider's JWKS endpoint: serves the JWKS file as it is
+    at each request, over HTTP or (with `certs`) HTTPS, and counts the
+    requests."""
+
+    def __init__(self, idp, certs=None):
+        server = self
+        self.requests = 0
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                server.requests += 1
+                body = idp.jwks_path.read_bytes()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        scheme = "http"
+        if certs:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(str(certs / "broker.pem"))
+            self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+            scheme = "https"
+        # The certificate names localhost.
+        self.url = f"{scheme}://localhost:{self.httpd.server_address[1]}/keys"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+
+
 @pytest.fixture(scope="module")
-def broker_proc(request, idp):
-    """This module's broker (overrides conftest's), with the JWT listener."""
+def endpoints(idp, tmp_path_factory):
+    certs = tmp_path_factory.mktemp("jwks-certs")
+    subprocess.run([str(BIN), "dev-certs", "--dir", str(certs)], check=True, capture_output=True, timeout=30)
+    plain, tls = JwksServer(idp), JwksServer(idp, certs)
+    try:
+        yield plain, tls, certs / "ca.pem"
+    finally:
+        plain.close()
+        tls.close()
+
+
+def signed_listener(url, jaas_options=""):
+    settings = [
+        "sasl.enabled.mechanisms=OAUTHBEARER",
+        f"oauthbearer.sasl.server.callback.handler.class={VALIDATOR}",
+        f"oauthbearer.sasl.oauthbearer.jwks.endpoint.url={url}",
+        f"oauthbearer.sasl.oauthbearer.expected.audience={AUDIENCE}",
+        f"oauthbearer.sasl.oauthbearer.expected.issuer={ISSUER}",
+        # Failed fetches are retried quickly in a test.
+        "oauthbearer.sasl.oauthbearer.jwks.endpoint.retry.backoff.max.ms=500",
+    ]
+    if jaas_options:
+        settings.append("oauthbearer.sasl.jaas.config=org.apache.kafka.common.security.oauthbearer."
+                        f"OAuthBearerLoginModule required {jaas_options};")
+    return {"protocol": "SASL_PLAINTEXT", "settings": settings}
+
+
+@pytest.fixture(scope="module")
+def broker_proc(request, idp, endpoints):
+    """This module's broker (overrides conftest's), with the JWT listeners."""
+    plain, tls, ca = endpoints
     b = Broker(
         settings=["group.initial.rebalance.delay.ms=0", "group.min.session.timeout.ms=1000"],
         listeners={
-            "JWT": {"protocol": "SASL_PLAINTEXT", "settings": [
-                "sasl.enabled.mechanisms=OAUTHBEARER",
-                f"oauthbearer.sasl.server.callback.handler.class={VALIDATOR}",
-                f"oauthbearer.sasl.oauthbearer.jwks.endpoint.url=file://{idp.jwks_path}",
-                f"oauthbearer.sasl.oauthbearer.expected.audience={AUDIENCE}",
-                f"oauthbearer.sasl.oauthbearer.expected.issuer={ISSUER}",
-            ]},
+            "JWT": signed_listener(f"file://{idp.jwks_path}"),
+            "JWTHTTP": signed_listener(plain.url),
+            "JWTHTTPS": signed_listener(tls.url, f'ssl.truststore.location="{ca}" ssl.truststore.type="PEM"'),
+            "UNTRUSTED": signed_listener(tls.url),
         },
     )
     try:
@@ -92,7 +164,7 @@ def broker_proc(request, idp):
         b.cleanup(request.module.__name__)
 
 
-def conf(broker_proc, idp, kid, **token_args):
+def conf(broker_proc, idp, kid, listener="JWT", **token_args):
     """librdkafka settings whose oauth_cb returns a token for `kid`."""
 
     def oauth_cb(_config):
@@ -100,7 +172,7 @@ def conf(broker_proc, idp, kid, **token_args):
         return token, float(expires), token_args.get("sub", "alice"), {}
 
     return {
-        "bootstrap.servers": broker_proc.bootstrap_for("JWT"),
+        "bootstrap.servers": broker_proc.bootstrap_for(listener),
         "security.protocol": "SASL_PLAINTEXT",
         "sasl.mechanism": "OAUTHBEARER",
         "oauth_cb": oauth_cb,
@@ -191,3 +263,55 @@ def test_oauth_rotated_jwks_lets_a_new_key_in_without_a_restart(broker, broker_p
     ck_produce(conf(broker_proc, idp, "rsa-1"), topic_name, ["old-key"])
     assert ck_consume_group(conf(broker_proc, idp, "rsa-1"), topic_name, 2) == ["rotated", "old-key"]
     assert broker_proc.proc.pid == pid and broker_proc.alive()
+
+
+def test_oauth_jwks_fetched_over_http_and_https(broker, broker_proc, idp, endpoints, create_topic, topic_name):
+    plain, tls, _ = endpoints
+    create_topic(topic_name)
+    start = len(broker_proc.log_text())
+    for listener, sub in (("JWTHTTP", "carol"), ("JWTHTTPS", "dave")):
+        c = conf(broker_proc, idp, "rsa-1", listener=listener, sub=sub)
+        _, errors = ck_produce(c, topic_name, [f"via-{listener}"])
+        assert not errors.errors, f"{listener}: {errors.text()}"
+        wait_log(broker_proc, start, f"listener={listener} principal=User:{sub}")
+    assert plain.requests >= 1 and tls.requests >= 1
+    assert ck_consume_group(conf(broker_proc, idp, "rsa-1", listener="JWTHTTP"), topic_name, 2) == \
+        ["via-JWTHTTP", "via-JWTHTTPS"]
+
+
+def test_oauth_jwks_endpoint_not_trusted_lets_no_token_in(broker, broker_proc, idp, endpoints):
+    _, tls, _ = endpoints
+    start = len(broker_proc.log_text())
+    # Mozilla's roots do not vouch for the dev CA: the keys are never
+    # fetched, and a token the other listeners accept is refused here.
+    authentication_fails(conf(broker_proc, idp, "rsa-1", listener="UNTRUSTED"))
+    wait_log(broker_proc, 0, f"JWKS endpoint {tls.url}: TLS")
+    wait_log(broker_proc, start, "OAUTHBEARER token refused")
+
+
+def test_oauth_new_key_at_the_endpoint_is_fetched_early(broker, broker_proc, idp, endpoints, create_topic,
+                                                       topic_name):
+    plain, _, _ = endpoints
+    create_topic(topic_name)
+    idp.add_ec("ec-http")
+    # Not published: refused, and the endpoint is asked again early.
+    before = plain.requests
+    authentication_fails(conf(broker_proc, idp, "ec-http", listener="JWTHTTP"))
+    deadline = time.monotonic() + 10
+    while plain.requests == before:
+        assert time.monotonic() < deadline, "no early fetch for an unknown kid"
+        time.sleep(0.1)
+    # Published: the next attempt (early fetches are at most one a second)
+    # finds it, long before the hourly refresh.
+    idp.publish(["rsa-1", "ec-http"])
+    time.sleep(1.2)
+    start = len(broker_proc.log_text())
+    deadline = time.monotonic() + 20
+    while True:
+        _, errors = ck_produce(conf(broker_proc, idp, "ec-http", listener="JWTHTTP", sub="erin"), topic_name,
+                               ["new-key"])
+        if not errors.errors:
+            break
+        assert time.monotonic() < deadline, errors.text()
+        time.sleep(1.1)
+    wait_log(broker_proc, start, "listener=JWTHTTP principal=User:erin")

@@ -57,8 +57,15 @@ pub struct ControllerChannel {
     previous_epoch: i64,
     /// The producer-id block being handed out: `next..end`.
     producer_ids: tokio::sync::Mutex<(i64, i64)>,
-    /// To the active controller; remade when the leader moves.
+    /// To the active controller; remade when the leader moves. The
+    /// connection is used by one request at a time (the mutex queues them
+    /// across the round trip): this node's own requests (registration,
+    /// heartbeats, ISR changes, producer ids).
     connection: tokio::sync::Mutex<Redial>,
+    /// The same for the clients' requests this node relays in Envelopes,
+    /// so a slow relayed change (a voter change waiting for its commit)
+    /// never holds up a heartbeat and gets this broker fenced.
+    relay_connection: tokio::sync::Mutex<Redial>,
     /// How long an accepted heartbeat vouches for this broker (see
     /// `holds_lease`), and until when the last one does, in milliseconds
     /// since `lease_clock` (0: never).
@@ -106,6 +113,13 @@ impl ControllerChannel {
                 connect_timeout: request_timeout,
                 request_timeout,
                 // The controller listener's TLS and SASL.
+                security: security.clone(),
+                ..ConnectionConfig::default()
+            })),
+            relay_connection: tokio::sync::Mutex::new(Redial::new(ConnectionConfig {
+                client_id: Some(format!("broker-{node_id}-relaying-to-controller")),
+                connect_timeout: request_timeout,
+                request_timeout,
                 security,
                 ..ConnectionConfig::default()
             })),
@@ -300,6 +314,17 @@ impl ControllerChannel {
         request: &R,
         version: Option<i16>,
     ) -> Result<R::Response, KafkaError> {
+        self.call_on(&self.connection, leader, request, version)
+            .await
+    }
+
+    async fn call_on<R: Request>(
+        &self,
+        connection: &tokio::sync::Mutex<Redial>,
+        leader: i32,
+        request: &R,
+        version: Option<i16>,
+    ) -> Result<R::Response, KafkaError> {
         let unreachable = |e: &dyn std::fmt::Display| {
             KafkaError::new(
                 ErrorCode::NOT_CONTROLLER,
@@ -309,7 +334,7 @@ impl ControllerChannel {
         let Some(addr) = self.quorum.address_of(leader) else {
             return Err(unreachable(&"the quorum knows no address for it"));
         };
-        self.connection
+        connection
             .lock()
             .await
             .send(&addr, request, version)
@@ -674,7 +699,9 @@ impl ControllerChannel {
             client_host_address: address_bytes(client),
             ..Default::default()
         };
-        let answer = self.call_version(leader, &envelope, Some(0)).await?;
+        let answer = self
+            .call_on(&self.relay_connection, leader, &envelope, Some(0))
+            .await?;
         let code = ErrorCode(answer.error_code);
         if code != ErrorCode::NONE {
             return Err(KafkaError::new(

@@ -290,8 +290,20 @@ async fn tokens_survive_a_restart_and_are_swept_once_expired() {
         .await
         .expect("a token logs in after a restart");
     }
-    // Past its maximum lifetime the short one is refused at once, and the
-    // sweep removes it from the metadata.
+    // A session of the short token, open until the token's end.
+    let mut short_session = login(
+        &broker,
+        "SCRAM-SHA-512",
+        &short.token_id,
+        &password_of(&short.hmac),
+        true,
+    )
+    .await
+    .unwrap();
+    short_session.metadata(Some(&[])).await.unwrap();
+    // Past its maximum lifetime the short one is refused at once, its
+    // session ends (KIP-368: the next request closes the connection, and
+    // logging in again fails), and the sweep removes it from the metadata.
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -307,6 +319,7 @@ async fn tokens_survive_a_restart_and_are_swept_once_expired() {
     )
     .await
     .is_err());
+    assert!(short_session.metadata(Some(&[])).await.is_err());
     let mut alice = login(&broker, "SCRAM-SHA-512", "alice", "alice-secret", false)
         .await
         .unwrap();

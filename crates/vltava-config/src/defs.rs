@@ -515,14 +515,14 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     broker("sasl.oauthbearer.expected.issuer", ConfigType::String, None, Low, ReadOnly,
         "The iss a signed token must carry; unset, any issuer."),
     broker("sasl.oauthbearer.jwks.endpoint.refresh.ms", Long, Some("3600000"), Low, ReadOnly,
-        "How often the JWKS file is checked for changes.")
+        "How often the JWKS endpoint is fetched (or the JWKS file read) again.")
         .at_least(0),
     broker("sasl.oauthbearer.jwks.endpoint.retry.backoff.max.ms", Long, Some("10000"), Low, ReadOnly,
-        "Longest wait between JWKS fetch retries (HTTP endpoints only, which are not supported)."),
+        "Longest wait between retries of a failed JWKS endpoint fetch."),
     broker("sasl.oauthbearer.jwks.endpoint.retry.backoff.ms", Long, Some("100"), Low, ReadOnly,
-        "First wait between JWKS fetch retries (HTTP endpoints only, which are not supported)."),
+        "First wait before retrying a failed JWKS endpoint fetch (doubling after)."),
     broker("sasl.oauthbearer.jwks.endpoint.url", ConfigType::String, None, Medium, ReadOnly,
-        "The identity provider's public keys: a file: URL of a JWKS document."),
+        "The identity provider's public keys: an https://, http:// or file: URL of a JWKS document."),
     broker("sasl.oauthbearer.scope.claim.name", ConfigType::String, Some("scope"), Low, ReadOnly,
         "The claim of a signed token that holds its scope."),
     broker("sasl.oauthbearer.sub.claim.name", ConfigType::String, Some("sub"), Low, ReadOnly,

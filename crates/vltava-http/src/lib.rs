@@ -12,7 +12,8 @@
 //! `MAX_CONCURRENT_SCRAPES` scrapes run at once; more wait their turn.
 
 pub mod auth;
-pub mod client;
+/// The HTTP client, a crate of its own so the broker can use it too.
+pub use vltava_http_client as client;
 pub mod console;
 pub mod lag;
 pub mod metrics;

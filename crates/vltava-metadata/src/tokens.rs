@@ -153,9 +153,9 @@ pub fn plan_renew(
     Ok((record_of(&renewed), expiry_ms))
 }
 
-/// ExpireDelegationToken: a negative period removes the token now (its
-/// expiry is answered as now); otherwise it expires after the period,
-/// never past its maximum.
+/// ExpireDelegationToken: a negative period removes the token now (the
+/// answer's expiry is that negative period, as Kafka answers it);
+/// otherwise it expires after the period, never past its maximum.
 pub fn plan_expire(
     now_ms: i64,
     token: Option<&DelegationTokenImage>,
@@ -168,7 +168,7 @@ pub fn plan_expire(
             MetadataRecord::RemoveDelegationToken {
                 token_id: token.token_id.clone(),
             },
-            now_ms,
+            expiry_period_ms,
         ));
     }
     let expiry_ms = token.max_ms.min(now_ms.saturating_add(expiry_period_ms));
@@ -273,7 +273,7 @@ mod tests {
         let later = image_with(&[plan_create(LIFETIMES, 100, new_token(0)).unwrap().0, record]);
         assert_eq!(later.delegation_token("t1").unwrap().expiry_ms, 600);
         let (record, expiry) = plan_expire(500, token, "User:alice", -1).unwrap();
-        assert_eq!(expiry, 500);
+        assert_eq!(expiry, -1);
         let gone = image.apply(0, &record).unwrap();
         assert!(gone.delegation_token("t1").is_none());
         let err = plan_expire(500, token, "User:carol", -1).unwrap_err();

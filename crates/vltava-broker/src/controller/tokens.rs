@@ -104,7 +104,8 @@ impl Controller {
 
     /// ExpireDelegationToken: the token named by `hmac` expires after
     /// `expiry_period_ms`, or now (and is removed) when it is negative;
-    /// returns its expiry.
+    /// returns its expiry (Kafka answers the negative period itself when
+    /// the token is removed).
     pub async fn expire_delegation_token(
         &self,
         hmac: &[u8],

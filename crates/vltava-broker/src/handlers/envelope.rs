@@ -11,10 +11,17 @@
 //! address. The inner response, header and body, comes back in the
 //! EnvelopeResponse.
 //!
-//! Envelope-level errors follow Kafka's `EnvelopeUtils`: an inner request
-//! that does not parse or is not one that is relayed is INVALID_REQUEST, a
-//! principal that does not parse PRINCIPAL_DESERIALIZATION_FAILURE, and a
-//! node that is not the active controller answers NOT_CONTROLLER.
+//! As in Kafka, an Envelope is taken only on a controller listener (those
+//! of `controller.listener.names`; without it, the listener the node's
+//! voter endpoint is named after): a client listener is no place to claim
+//! another principal. Envelope-level errors follow Kafka's `EnvelopeUtils`:
+//! a relaying node without ClusterAction gets CLUSTER_AUTHORIZATION_FAILED,
+//! an inner request that does not parse, is not one that is relayed or is
+//! of a version this node does not serve is INVALID_REQUEST or
+//! UNSUPPORTED_VERSION, a principal that does not parse
+//! PRINCIPAL_DESERIALIZATION_FAILURE, and a node that is not the active
+//! controller answers NOT_CONTROLLER (it never relays a relayed request
+//! again).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -25,11 +32,14 @@ use vltava_protocol::messages::{
 };
 use vltava_protocol::{ErrorCode, Message, ResponseBody};
 
+use super::authz::Access;
 use super::{RequestContext, Session};
 use crate::broker::Broker;
 use crate::controller_channel::is_relayed;
 #[cfg(test)]
 use crate::controller_channel::{address_bytes, principal_bytes};
+use crate::quotas::QuotaClient;
+use vltava_acl::AclOperation;
 
 /// The principal an Envelope carries, as `Type:Name`, and whether it was
 /// authenticated with a delegation token.
@@ -70,9 +80,36 @@ fn refused(code: ErrorCode) -> ResponseBody {
     })
 }
 
-/// Answers an Envelope on the active controller. The relaying node's
-/// right to relay (ClusterAction) was checked before this is called.
+/// Whether `listener` is one of this node's controller listeners, where
+/// Envelopes are taken.
+pub fn on_controller_listener(broker: &Broker, listener: &str) -> bool {
+    broker.is_controller()
+        && crate::broker::controller_endpoints(broker.metadata.static_config())
+            .iter()
+            .any(|e| e.name == listener)
+}
+
+/// Answers an Envelope on the active controller.
 pub async fn handle(
+    broker: &Broker,
+    context: &RequestContext<'_>,
+    request: EnvelopeRequest,
+) -> Result<ResponseBody, String> {
+    let relay = &context.session.principal;
+    if !on_controller_listener(broker, &context.session.listener) {
+        return Err(format!(
+            "an Envelope from {relay} on the {} listener, which is not a controller listener",
+            context.session.listener
+        ));
+    }
+    if !Access::of(broker, context).allows_cluster(AclOperation::ClusterAction) {
+        warn!(%relay, "Envelope refused: it needs ClusterAction on the cluster");
+        return Ok(refused(ErrorCode::CLUSTER_AUTHORIZATION_FAILED));
+    }
+    Ok(answer(broker, context, request).await)
+}
+
+async fn answer(
     broker: &Broker,
     context: &RequestContext<'_>,
     request: EnvelopeRequest,
@@ -105,6 +142,10 @@ pub async fn handle(
         warn!(%relay, api = body.api_key().name(), "Envelope holding a request that is not relayed");
         return refused(ErrorCode::INVALID_REQUEST);
     }
+    let version = header.request_api_version;
+    if !super::supported_versions(body.api_key()).is_some_and(|r| r.contains(version)) {
+        return refused(ErrorCode::UNSUPPORTED_VERSION);
+    }
     // Only the active controller answers; the relaying node tells the
     // client, which looks for the controller again.
     if !broker.controller.is_active() {
@@ -124,7 +165,13 @@ pub async fn handle(
         session: &session,
         zero_copy: None,
     };
-    let answer = match Box::pin(super::handle(broker, &inner, body)).await {
+    let mutation = matches!(
+        body,
+        RequestBody::CreateTopics(_)
+            | RequestBody::CreatePartitions(_)
+            | RequestBody::DeleteTopics(_)
+    );
+    let mut answer = match Box::pin(super::handle(broker, &inner, body)).await {
         Ok(Some(answer)) => answer,
         Ok(None) => return refused(ErrorCode::UNKNOWN_SERVER_ERROR),
         Err(e) => {
@@ -132,6 +179,21 @@ pub async fn handle(
             return refused(ErrorCode::INVALID_REQUEST);
         }
     };
+    // The controller mutation quota is kept here, on the controller: the
+    // client's wait goes back in the inner answer (the relaying node has
+    // no record of the client's mutations to work it out from).
+    if mutation {
+        let client = QuotaClient {
+            user: crate::quotas::user_of(&session.principal),
+            client_id: header.client_id.as_deref().unwrap_or(""),
+        };
+        let wait = broker
+            .quotas
+            .mutation_throttle_ms(&broker.metadata.image(), &client);
+        if wait > 0 {
+            answer.set_throttle_time_ms(i32::try_from(wait).unwrap_or(i32::MAX));
+        }
+    }
     let mut buf = BytesMut::new();
     if let Err(e) = vltava_protocol::header::encode_response(
         header.correlation_id,

@@ -166,7 +166,6 @@ pub fn is_node_rpc(body: &RequestBody, version: i16) -> bool {
             | RequestBody::EndQuorumEpoch(_)
             | RequestBody::FetchSnapshot(_)
             | RequestBody::UpdateRaftVoter(_)
-            | RequestBody::Envelope(_)
     ) || vltava_quorum::inbound::is_quorum_request(body, version)
 }
 
@@ -281,22 +280,28 @@ pub async fn handle(
         return Ok(Some(refused));
     }
     // Metadata changes go to the active controller; on any other node the
-    // request is relayed to it in an Envelope, as Kafka's brokers forward
+    // request is relayed to it in an Envelope (but a request that came in
+    // one is never relayed again: a node that lost the leadership answers
+    // it NOT_CONTROLLER, and the relaying node tries the new leader), as Kafka's brokers forward
     // them, and the controller authorizes it with the client's principal
     // and address and applies the controller mutation quota (so neither
     // happens here). If the controller cannot be reached, the request is
     // answered here (NOT_CONTROLLER).
-    if let Some(Ok(response)) = broker
-        .channel
-        .forward(
-            &body,
-            context.header,
-            &context.session.principal,
-            context.session.token_authenticated,
-            context.peer.ip(),
-        )
-        .await
-    {
+    let relayed = if context.session.relayed {
+        None
+    } else {
+        broker
+            .channel
+            .forward(
+                &body,
+                context.header,
+                &context.session.principal,
+                context.session.token_authenticated,
+                context.peer.ip(),
+            )
+            .await
+    };
+    if let Some(Ok(response)) = relayed {
         return Ok(Some(response));
     }
     // Topics over the controller mutation quota are refused here and the
@@ -352,7 +357,7 @@ async fn dispatch(
         RequestBody::BrokerHeartbeat(r) => cluster::broker_heartbeat(broker, r).await,
         RequestBody::AssignReplicasToDirs(r) => cluster::assign_replicas_to_dirs(broker, r).await,
         RequestBody::AllocateProducerIds(r) => cluster::allocate_producer_ids(broker, r).await,
-        RequestBody::Envelope(r) => envelope::handle(broker, context, r).await,
+        RequestBody::Envelope(r) => envelope::handle(broker, context, r).await?,
         RequestBody::CreateDelegationToken(r) => tokens::create(broker, context, r).await,
         RequestBody::RenewDelegationToken(r) => tokens::renew(broker, context, r).await,
         RequestBody::ExpireDelegationToken(r) => tokens::expire(broker, context, r).await,

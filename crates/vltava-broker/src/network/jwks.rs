@@ -17,10 +17,7 @@
 //! and read on the connection's task: a read is a few microseconds, and
 //! happens only on the occasions above.
 //!
-//! HTTP(S) endpoints are refused at start: fetching them needs an HTTP
-//! client the broker does not have. An identity provider's JWKS can be
-//! fetched to a file by anything (a cron job, a sidecar) and the broker
-//! picks up each change.
+//! `http://` and `https://` endpoints are fetched by `jwks_http`.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -183,15 +180,10 @@ pub fn file_url_path(url: &str) -> Result<PathBuf, String> {
     let scheme = url.split_once(':').map(|(s, _)| s.to_ascii_lowercase());
     match scheme.as_deref() {
         Some("file") => {}
-        Some("http" | "https") => {
-            return Err(format!(
-                "sasl.oauthbearer.jwks.endpoint.url {url}: only file: URLs are supported (a JWKS file the broker reads and re-reads); fetching the JWKS over HTTP(S) is not, so save it to a file and name that"
-            ))
-        }
         _ => {
             return Err(format!(
-                "sasl.oauthbearer.jwks.endpoint.url {url}: not a file: URL (file:///path/to/jwks.json)"
-            ))
+            "sasl.oauthbearer.jwks.endpoint.url {url}: not a file: URL (file:///path/to/jwks.json)"
+        ))
         }
     }
     let rest = &url["file:".len()..];
@@ -381,7 +373,7 @@ mod tests {
             PathBuf::from("/x.json")
         );
         let err = file_url_path("https://idp.example/keys").unwrap_err();
-        assert!(err.contains("only file: URLs are supported"), "{err}");
+        assert!(err.contains("not a file: URL"), "{err}");
         for bad in [
             "file://other-host/x",
             "file:relative.json",

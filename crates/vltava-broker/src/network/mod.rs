@@ -4,6 +4,7 @@
 
 pub mod answer;
 pub mod jwks;
+pub mod jwks_http;
 pub mod limits;
 pub mod outbound;
 pub mod sasl;

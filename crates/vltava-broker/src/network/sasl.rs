@@ -25,12 +25,13 @@
 //! key of the JWKS file `sasl.oauthbearer.jwks.endpoint.url` names
 //! (`network/jwks.rs`).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tracing::warn;
 
-use super::jwks;
+use super::{jwks, jwks_http};
 use vltava_protocol::ErrorCode;
 use vltava_sasl::oauthbearer::jwt::{
     JwtValidatorConfig, LEGACY_VALIDATOR_CALLBACK_HANDLER, VALIDATOR_CALLBACK_HANDLER,
@@ -57,6 +58,52 @@ pub struct SaslListener {
     pub max_receive: usize,
     /// `connection.failed.authentication.delay.ms`.
     pub failure_delay: Duration,
+    /// The SCRAM credentials of delegation tokens, made on first use (a
+    /// credential costs 4096 PBKDF2 rounds; a token id is no secret, so an
+    /// unauthenticated client must not be able to make the broker pay
+    /// that on every attempt).
+    pub token_credentials: TokenCredentials,
+}
+
+/// Delegation tokens' SCRAM credentials by (token id, mechanism), with the
+/// HMAC each was made from (a new secret makes new ones).
+#[derive(Default)]
+pub struct TokenCredentials(Mutex<CredentialMap>);
+
+/// (token id, mechanism) to (the HMAC it was made from, the credential).
+type CredentialMap = HashMap<(String, ScramMechanism), (Vec<u8>, ScramCredential)>;
+
+impl TokenCredentials {
+    /// The credential of `token_id` for `mechanism` from `hmac`, made once.
+    /// Entries of tokens that no longer exist are dropped when the cache
+    /// holds more than twice `live` (the number of tokens) plus a margin.
+    pub fn get(
+        &self,
+        token_id: &str,
+        mechanism: ScramMechanism,
+        hmac: &[u8],
+        live: usize,
+        exists: impl Fn(&str) -> bool,
+    ) -> ScramCredential {
+        let key = (token_id.to_string(), mechanism);
+        if let Some((h, c)) = self.lock().get(&key) {
+            if h.as_slice() == hmac {
+                return c.clone();
+            }
+        }
+        // Made outside the lock: PBKDF2 takes milliseconds.
+        let credential = vltava_sasl::scram::delegation_token_credential(mechanism, token_id, hmac);
+        let mut cache = self.lock();
+        if cache.len() > 2 * live + 16 {
+            cache.retain(|(id, _), _| exists(id));
+        }
+        cache.insert(key, (hmac.to_vec(), credential.clone()));
+        credential
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, CredentialMap> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 impl SaslListener {
@@ -131,7 +178,7 @@ impl SaslListener {
                     Arc::new(unsecured) as Arc<dyn TokenValidator>
                 }
                 Some(VALIDATOR_CALLBACK_HANDLER | LEGACY_VALIDATOR_CALLBACK_HANDLER) => {
-                    Arc::new(signed_validator(config, listener)?)
+                    signed_validator(config, listener)?
                 }
                 Some(other) => {
                     return Err(format!(
@@ -158,6 +205,7 @@ impl SaslListener {
             failure_delay: Duration::from_millis(
                 config.connection_failed_authentication_delay_ms().max(0) as u64,
             ),
+            token_credentials: TokenCredentials::default(),
         })
     }
 
@@ -178,7 +226,7 @@ const UNSECURED_VALIDATOR_CALLBACK_HANDLER: &str =
 fn signed_validator(
     config: &vltava_config::BrokerConfig,
     listener: &str,
-) -> Result<jwks::JwksFileValidator, String> {
+) -> Result<Arc<dyn TokenValidator>, String> {
     let mech = Mechanism::OAuthBearer.name();
     let text = |key: &str| {
         config
@@ -193,7 +241,7 @@ fn signed_validator(
     };
     let err = |why: String| format!("listener {listener}: OAUTHBEARER: {why}");
     let url = text("sasl.oauthbearer.jwks.endpoint.url").ok_or_else(|| {
-        err("signed tokens need sasl.oauthbearer.jwks.endpoint.url, a file: URL of the identity provider's JWKS".into())
+        err("signed tokens need sasl.oauthbearer.jwks.endpoint.url, the identity provider's JWKS (https://, http:// or file:)".into())
     })?;
     let skew = number("sasl.oauthbearer.clock.skew.seconds").unwrap_or(30);
     let clock_skew_seconds = u32::try_from(skew).map_err(|_| {
@@ -217,7 +265,62 @@ fn signed_validator(
             .unwrap_or_else(|| "scope".into()),
         clock_skew_seconds,
     };
-    jwks::JwksFileValidator::open(&url, validator, refresh_ms, now_ms()).map_err(err)
+    let scheme = url.split_once(':').map(|(s, _)| s.to_ascii_lowercase());
+    if matches!(scheme.as_deref(), Some("http" | "https")) {
+        let duration = |key: &str, default: i64| {
+            Duration::from_millis(number(key).unwrap_or(default).max(0) as u64)
+        };
+        let times = jwks_http::FetchTimes {
+            refresh: Duration::from_millis(refresh_ms.max(1) as u64),
+            backoff: duration("sasl.oauthbearer.jwks.endpoint.retry.backoff.ms", 100),
+            backoff_max: duration(
+                "sasl.oauthbearer.jwks.endpoint.retry.backoff.max.ms",
+                10_000,
+            ),
+        };
+        let client = jwks_client(config, listener).map_err(err)?;
+        let validator =
+            jwks_http::JwksHttpValidator::start(&url, validator, times, client).map_err(err)?;
+        return Ok(validator);
+    }
+    let file = jwks::JwksFileValidator::open(&url, validator, refresh_ms, now_ms()).map_err(err)?;
+    Ok(Arc::new(file))
+}
+
+/// The HTTP client that fetches a JWKS endpoint: Mozilla's roots, or the
+/// trust store the listener's OAUTHBEARER JAAS options name
+/// (`ssl.truststore.location`, `ssl.truststore.type`,
+/// `ssl.truststore.password`, as Kafka's `JaasOptionsUtils` reads them).
+fn jwks_client(
+    config: &vltava_config::BrokerConfig,
+    listener: &str,
+) -> Result<vltava_http_client::HttpClient, String> {
+    const AGENT: &str = "vltava-jwks";
+    let jaas = config
+        .jaas_config(listener, Mechanism::OAuthBearer.name())
+        .map(|text| vltava_sasl::jaas::parse_single(&text).map_err(|e| e.message().to_string()))
+        .transpose()?;
+    let option = |key: &str| {
+        jaas.as_ref()
+            .and_then(|entry| entry.option(key))
+            .map(str::to_string)
+    };
+    let Some(location) = option("ssl.truststore.location") else {
+        return vltava_http_client::HttpClient::new(AGENT);
+    };
+    let mut settings = vltava_tls::TlsSettings::with_keystore("jwks", "");
+    settings.keystore_location = None;
+    settings.truststore_location = Some(location.into());
+    settings.truststore_password = option("ssl.truststore.password");
+    if let Some(kind) = option("ssl.truststore.type") {
+        settings.truststore_type = vltava_tls::StoreType::from_name(&kind)
+            .map_err(|e| format!("ssl.truststore.type: {e}"))?;
+    }
+    let tls = vltava_tls::OutboundTls::new(settings, true).map_err(|e| e.to_string())?;
+    Ok(vltava_http_client::HttpClient::with_tls(
+        (*tls.config()).clone(),
+        AGENT,
+    ))
 }
 
 /// Where a connection's SASL exchange stands.
@@ -423,6 +526,17 @@ impl Authenticator {
                     }
                 } else {
                     match server.client_final_with_token(token) {
+                        // A token that expired during the exchange does
+                        // not log in.
+                        Ok((_, user, Some(token))) if token.expires_ms <= now_ms() => {
+                            Step::Failed {
+                                client_message: vltava_sasl::generic_failure_message(
+                                    mechanism, reauth,
+                                ),
+                                reason: "the delegation token expired during the exchange".into(),
+                                user: Some(user),
+                            }
+                        }
                         // A token's session lasts no longer than the token.
                         Ok((last, user, token)) => Step::Complete {
                             response: last,
@@ -484,7 +598,14 @@ impl Authenticator {
                 lifetime_ms.min(left)
             };
         }
-        let expires = (lifetime_ms > 0).then(|| now + Duration::from_millis(lifetime_ms as u64));
+        // A credential that expires bounds the session; one already past
+        // its expiry ends it at once (zero would mean "no expiry").
+        let expires = if token_expires_ms.is_some() && lifetime_ms <= 0 {
+            lifetime_ms = 1;
+            Some(now)
+        } else {
+            (lifetime_ms > 0).then(|| now + Duration::from_millis(lifetime_ms as u64))
+        };
         if let Stage::Exchange { mechanism, .. } = &self.stage {
             self.authenticated_mechanism = Some(*mechanism);
         }
@@ -582,7 +703,7 @@ mod tests {
 
     #[test]
     fn a_bad_signed_token_setup_stops_the_listener_with_a_reason() {
-        let cases: [(&[(&str, &str)], &str); 4] = [
+        let cases: [(&[(&str, &str)], &str); 5] = [
             (
                 &[(HANDLER, "com.example.MyHandler")],
                 "com.example.MyHandler is not offered",
@@ -592,11 +713,15 @@ mod tests {
                 "need sasl.oauthbearer.jwks.endpoint.url",
             ),
             (
+                &[(HANDLER, VALIDATOR_CALLBACK_HANDLER), (URL, "https://")],
+                "sasl.oauthbearer.jwks.endpoint.url https://: ",
+            ),
+            (
                 &[
                     (HANDLER, VALIDATOR_CALLBACK_HANDLER),
-                    (URL, "https://idp.example/keys"),
+                    (URL, "ftp://idp.example/keys"),
                 ],
-                "only file: URLs are supported",
+                "not a file: URL",
             ),
             (
                 &[
@@ -610,5 +735,25 @@ mod tests {
             let err = listener(extra).err().unwrap();
             assert!(err.contains(expected), "{err}");
         }
+    }
+
+    #[test]
+    fn a_credential_past_its_expiry_ends_the_session_at_once() {
+        let l = Arc::new(listener(&[]).unwrap());
+        // A token that expired: the session is over now, not endless (a
+        // lifetime of zero would mean no expiry at all).
+        let mut auth = Authenticator::new(l.clone());
+        let lifetime = auth.complete("alice", Some(now_ms() - 1));
+        assert_eq!(lifetime, 1);
+        assert!(auth.session_expired(Instant::now()));
+        // One that expires in a minute bounds the session to it.
+        let mut auth = Authenticator::new(l.clone());
+        let lifetime = auth.complete("alice", Some(now_ms() + 60_000));
+        assert!((50_000..=60_000).contains(&lifetime), "{lifetime}");
+        assert!(!auth.session_expired(Instant::now()));
+        // No expiring credential and no connections.max.reauth.ms: none.
+        let mut auth = Authenticator::new(l);
+        assert_eq!(auth.complete("alice", None), 0);
+        assert!(!auth.session_expired(Instant::now() + Duration::from_secs(3600)));
     }
 }

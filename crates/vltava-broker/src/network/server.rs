@@ -452,10 +452,11 @@ async fn sasl_gate(
 ) -> Gate {
     // Handshake v0: the tokens come bare, a length and the bytes.
     if let Stage::Exchange { raw: true, .. } = auth.stage {
+        let listener = auth.listener.clone();
         let step = auth.step(
             &frame,
             |m, u| scram_credential(broker, m, u),
-            |m, id| delegation_token_login(broker, m, id),
+            |m, id| delegation_token_login(broker, &listener, m, id),
         );
         return match finish_step(broker, auth, step, peer, session) {
             Ok((response, _)) => {
@@ -538,10 +539,11 @@ async fn sasl_gate(
             }
         }
         RequestBody::SaslAuthenticate(request) => {
+            let listener = auth.listener.clone();
             let step = auth.step(
                 &request.auth_bytes,
                 |m, u| scram_credential(broker, m, u),
-                |m, id| delegation_token_login(broker, m, id),
+                |m, id| delegation_token_login(broker, &listener, m, id),
             );
             let (response, failed) = match finish_step(broker, auth, step, peer, session) {
                 Ok((bytes, lifetime_ms)) => (
@@ -644,6 +646,7 @@ fn scram_credential(
 /// the token's owner (the name of its `Type:Name`).
 fn delegation_token_login(
     broker: &Broker,
+    listener: &super::sasl::SaslListener,
     mechanism: vltava_sasl::scram::ScramMechanism,
     token_id: &str,
 ) -> Option<vltava_sasl::scram::TokenLogin> {
@@ -653,7 +656,8 @@ fn delegation_token_login(
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
-    if token.expired_at(now_ms) {
+    // A token at its expiry no longer logs in.
+    if token.expired_at(now_ms) || token.expiry_ms.min(token.max_ms) <= now_ms {
         return None;
     }
     let hmac = vltava_sasl::scram::delegation_token_hmac(&secret, token_id);
@@ -662,8 +666,14 @@ fn delegation_token_login(
         .split_once(':')
         .map_or(token.owner.as_str(), |(_, name)| name)
         .to_string();
+    let live = image.delegation_tokens().count();
+    let credential = listener
+        .token_credentials
+        .get(token_id, mechanism, &hmac, live, |id| {
+            image.delegation_token(id).is_some()
+        });
     Some(vltava_sasl::scram::TokenLogin {
-        credential: vltava_sasl::scram::delegation_token_credential(mechanism, token_id, &hmac),
+        credential,
         owner,
         expires_ms: token.expiry_ms.min(token.max_ms),
     })

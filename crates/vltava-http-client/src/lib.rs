@@ -1,7 +1,8 @@
 //! A small HTTP/1.1 client for what the node and its tools ask of other
-//! HTTP servers: the lag notifier's webhook POSTs, and `vltava groups lag`
-//! reading a node's Burrow endpoint. One request per connection (neither
-//! sends often enough for pooling to matter), hyper's client connection
+//! HTTP servers: the lag notifier's webhook POSTs, `vltava groups lag`
+//! reading a node's Burrow endpoint, and an OAUTHBEARER listener's JWKS
+//! endpoint. One request per connection (none asks often enough for
+//! pooling to matter), hyper's client connection
 //! for the protocol, rustls on ring for `https://` with Mozilla's roots
 //! (webpki-roots), so a public endpoint works with no setup.
 
