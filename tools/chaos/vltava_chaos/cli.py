@@ -14,7 +14,6 @@ failed, 2 for bad arguments.
 """
 
 import argparse
-import base64
 import datetime
 import faulthandler
 import json
@@ -141,9 +140,11 @@ def _read_committed_offsets(monitor, group, within_s=60):
             time.sleep(1)
 
 
-def _cluster_id():
-    """A Kafka cluster id: 16 random bytes in URL-safe base64, unpadded."""
-    return base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
+def _cluster_id(binary):
+    """A Kafka cluster id, as `kafka-storage random-uuid` draws one: never
+    starting with '-', which a command line would read as an option (a
+    run whose id did so failed to format its nodes)."""
+    return _random_uuid(binary)
 
 
 def _random_uuid(binary):
@@ -199,7 +200,7 @@ def run_once(args, seed, run_dir):
         if cluster:
             if network is None:
                 raise RuntimeError("a cluster's nodes live on test hosts, which need root")
-            cluster_info = {"id": _cluster_id()}
+            cluster_info = {"id": _cluster_id(args.bin)}
             if args.quorum == "dynamic":
                 dirs = [_random_uuid(args.bin) for _ in hosts]
                 cluster_info.update({

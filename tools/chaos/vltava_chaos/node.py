@@ -115,7 +115,7 @@ class Node:
             lines.append(f"controller.quorum.voters={self.cluster['voters']}")
         lines += self.settings
         self.config.write_text("# A node of a tools/chaos cluster.\n" + "\n".join(lines) + "\n")
-        out = subprocess.run([self.binary, "storage", "format", "--cluster-id", self.cluster["id"], "--config",
+        out = subprocess.run([self.binary, "storage", "format", f"--cluster-id={self.cluster['id']}", "--config",
                               str(self.config), "--data-dir", str(self.data)] + extra,
                              capture_output=True, text=True)
         if out.returncode != 0:

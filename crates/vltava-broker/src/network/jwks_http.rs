@@ -98,25 +98,26 @@ impl JwksHttpValidator {
     }
 
     /// Asks for an early fetch, unless one was asked less than
-    /// [`EARLY_FETCH_INTERVAL_MS`] ago.
-    fn ask_early_fetch(&self, now_ms: i64) {
+    /// [`EARLY_FETCH_INTERVAL_MS`] ago; true when it asked.
+    fn ask_early_fetch(&self, now_ms: i64) -> bool {
         let mut early = self.early_ms.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(at) = *early {
             if (0..EARLY_FETCH_INTERVAL_MS).contains(&(now_ms - at)) {
-                return;
+                return false;
             }
         }
         *early = Some(now_ms);
         self.wake.notify_one();
+        true
     }
 }
 
 impl TokenValidator for JwksHttpValidator {
     fn validate(&self, token: &str, now_ms: i64) -> Result<OAuthBearerToken, TokenRejection> {
         let keys = self.keys();
-        if keys.is_empty() {
-            warn!(endpoint = %self.url, "an OAUTHBEARER token arrived before the JWKS endpoint answered");
-            self.ask_early_fetch(now_ms);
+        // Said at most once a second, however many clients try.
+        if keys.is_empty() && self.ask_early_fetch(now_ms) {
+            warn!(endpoint = %self.url, "OAUTHBEARER tokens are arriving before the JWKS endpoint answered; they are refused");
         }
         let result = validate_jwt(token, &keys, &self.config, now_ms);
         if result.as_ref().is_err_and(|e| e.is_unknown_key()) {
