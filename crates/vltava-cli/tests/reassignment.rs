@@ -679,6 +679,40 @@ async fn a_throttled_reassignment_catches_up_at_the_throttled_rate() {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
         let joining = (1..=3).find(|id| *id != home).unwrap();
+        // While the new replica catches up, the leader's metrics show the
+        // throttled bytes it sends (Kafka's LeaderReplication byte-rate).
+        let http_port = cluster.nodes[(home - 1) as usize].http_port.unwrap();
+        let scraping = tokio::spawn(async move {
+            let client = vltava_http::client::HttpClient::new("test").unwrap();
+            let target = vltava_http::client::Target::parse(&format!(
+                "http://127.0.0.1:{http_port}/metrics"
+            ))
+            .unwrap();
+            let mut highest = 0.0f64;
+            for _ in 0..100 {
+                if let Ok((200, body)) = client
+                    .request(
+                        vltava_http::client::Method::GET,
+                        &target,
+                        None,
+                        Duration::from_secs(2),
+                    )
+                    .await
+                {
+                    let text = String::from_utf8_lossy(&body).into_owned();
+                    if let Some(v) = text.lines().find_map(|l| {
+                        l.strip_prefix("kafka_server_leaderreplication_byte_rate ")?
+                            .trim()
+                            .parse::<f64>()
+                            .ok()
+                    }) {
+                        highest = highest.max(v);
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            highest
+        });
         let started = Instant::now();
         admin
             .alter_partition_reassignments(&[(
@@ -699,6 +733,18 @@ async fn a_throttled_reassignment_catches_up_at_the_throttled_rate() {
         })
         .await;
         elapsed.push(started.elapsed());
+        let highest = scraping.await.unwrap();
+        if throttled {
+            // Throttled: bytes moved, at about the bound (a rate over two
+            // one-second samples can overshoot by a fetch or two).
+            assert!(
+                highest > 0.0 && highest < 1_000_000.0,
+                "leader replication byte rate {highest}"
+            );
+        } else {
+            // Nothing throttled, nothing counted.
+            assert_eq!(highest, 0.0);
+        }
     }
     let (throttled, free) = (elapsed[0], elapsed[1]);
     eprintln!("caught up: throttled {throttled:?}, unthrottled {free:?}");

@@ -148,6 +148,10 @@ pub struct Snapshot {
     groups: Vec<(GroupOffsets, GroupLag)>,
     process: Option<ProcessStats>,
     quotas: vltava_broker::quotas::QuotaMetrics,
+    /// Throttled replication bytes a second, as a leader and as a
+    /// follower (`leader.replication.throttled.rate` and its follower
+    /// twin bound them).
+    replication_byte_rates: (f64, f64),
     /// The lag notifier's (sent, failed, dropped), when one is configured.
     pub(crate) notifications: Option<(u64, u64, u64)>,
 }
@@ -273,6 +277,16 @@ impl Snapshot {
             process: crate::process::read(),
             runtime: RuntimeFigures::read(),
             quotas: broker.quotas.metrics(&image),
+            replication_byte_rates: {
+                let config = vltava_broker::replica::replication_quota::rate_config(
+                    &broker.metadata.config(),
+                );
+                let now = broker.now_ms();
+                (
+                    broker.replicas.leader_quota.rate(&config, now),
+                    broker.replicas.follower_quota.rate(&config, now),
+                )
+            },
             notifications: None,
         }
     }
@@ -913,6 +927,20 @@ impl Snapshot {
             "Percent of one thread's time used by a quota sensor's requests (type=Request request-time).",
             Gauge,
             rates("request"),
+        )?;
+        family(
+            e,
+            "kafka_server_leaderreplication_byte_rate",
+            "Bytes a second of throttled replicas this broker sent as a leader (Kafka's type=LeaderReplication byte-rate; leader.replication.throttled.rate bounds it).",
+            Gauge,
+            one(self.replication_byte_rates.0),
+        )?;
+        family(
+            e,
+            "kafka_server_followerreplication_byte_rate",
+            "Bytes a second of throttled replicas this broker fetched as a follower (type=FollowerReplication byte-rate; follower.replication.throttled.rate bounds it).",
+            Gauge,
+            one(self.replication_byte_rates.1),
         )?;
         family(
             e,

@@ -103,6 +103,18 @@ impl ReplicationQuota {
     }
 }
 
+impl ReplicationQuota {
+    /// The measured rate of throttled bytes, in bytes a second, at
+    /// `now_ms` (Kafka's `byte-rate` of the LeaderReplication and
+    /// FollowerReplication quotas, for the metrics).
+    pub fn rate(&self, config: &RateConfig, now_ms: i64) -> f64 {
+        self.rate
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .measure(config, now_ms)
+    }
+}
+
 /// The sampling `replication.quota.window.*` give.
 pub fn rate_config(config: &vltava_config::BrokerConfig) -> RateConfig {
     RateConfig {
