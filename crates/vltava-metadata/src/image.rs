@@ -81,6 +81,19 @@ impl DelegationTokenImage {
         self.owner == principal || self.renewers.iter().any(|r| r == principal)
     }
 
+    /// The record that makes this token (DelegationTokenRecord).
+    pub fn record(&self) -> MetadataRecord {
+        MetadataRecord::DelegationToken {
+            token_id: self.token_id.clone(),
+            owner: self.owner.clone(),
+            requester: self.requester.clone(),
+            renewers: self.renewers.clone(),
+            issue_ms: self.issue_ms,
+            max_ms: self.max_ms,
+            expiry_ms: self.expiry_ms,
+        }
+    }
+
     /// Whether the token is past its expiry or its maximum lifetime at
     /// `now_ms`.
     pub fn expired_at(&self, now_ms: i64) -> bool {
@@ -606,17 +619,7 @@ impl MetadataImage {
                 iterations: c.iterations,
             });
         }
-        for t in self.tokens.values() {
-            out.push(MetadataRecord::DelegationToken {
-                token_id: t.token_id.clone(),
-                owner: t.owner.clone(),
-                requester: t.requester.clone(),
-                renewers: t.renewers.clone(),
-                issue_ms: t.issue_ms,
-                max_ms: t.max_ms,
-                expiry_ms: t.expiry_ms,
-            });
-        }
+        out.extend(self.tokens.values().map(DelegationTokenImage::record));
         for (entity, values) in self.quotas.store().entities() {
             let parts: Vec<(String, Option<String>)> = entity
                 .parts()

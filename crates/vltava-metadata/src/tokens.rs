@@ -74,19 +74,7 @@ pub fn plan_create(
         max_ms,
         expiry_ms,
     };
-    Ok((record_of(&token), token))
-}
-
-fn record_of(t: &DelegationTokenImage) -> MetadataRecord {
-    MetadataRecord::DelegationToken {
-        token_id: t.token_id.clone(),
-        owner: t.owner.clone(),
-        requester: t.requester.clone(),
-        renewers: t.renewers.clone(),
-        issue_ms: t.issue_ms,
-        max_ms: t.max_ms,
-        expiry_ms: t.expiry_ms,
-    }
+    Ok((token.record(), token))
 }
 
 /// The token whose HMAC is `hmac` (`hmac_of` computes a token's from its
@@ -150,7 +138,7 @@ pub fn plan_renew(
         expiry_ms,
         ..token.clone()
     };
-    Ok((record_of(&renewed), expiry_ms))
+    Ok((renewed.record(), expiry_ms))
 }
 
 /// ExpireDelegationToken: a negative period removes the token now (the
@@ -176,7 +164,7 @@ pub fn plan_expire(
         expiry_ms,
         ..token.clone()
     };
-    Ok((record_of(&expired), expiry_ms))
+    Ok((expired.record(), expiry_ms))
 }
 
 /// The removals of every token past its expiry or maximum at `now_ms`

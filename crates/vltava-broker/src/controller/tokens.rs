@@ -84,22 +84,11 @@ impl Controller {
         requester: &str,
         renew_period_ms: i64,
     ) -> Result<i64, KafkaError> {
-        let secret = self.token_secret()?;
-        let lock = self.lead().await?;
-        let image = self.metadata.image();
-        let token = tokens::token_by_hmac(&image, hmac, |id| {
-            vltava_sasl::scram::delegation_token_hmac(&secret, id)
-        });
-        let (record, expiry) = tokens::plan_renew(
-            self.token_lifetimes(),
-            self.clock.now_ms(),
-            token,
-            requester,
-            renew_period_ms,
-        )
-        .map_err(KafkaError::from)?;
-        self.commit(&lock, vec![record]).await?;
-        Ok(expiry)
+        let lifetimes = self.token_lifetimes();
+        self.change_token(hmac, |token, now_ms| {
+            tokens::plan_renew(lifetimes, now_ms, token, requester, renew_period_ms)
+        })
+        .await
     }
 
     /// ExpireDelegationToken: the token named by `hmac` expires after
@@ -112,15 +101,32 @@ impl Controller {
         requester: &str,
         expiry_period_ms: i64,
     ) -> Result<i64, KafkaError> {
+        self.change_token(hmac, |token, now_ms| {
+            tokens::plan_expire(now_ms, token, requester, expiry_period_ms)
+        })
+        .await
+    }
+
+    /// Finds the token named by `hmac` (none when no token has it), plans
+    /// its change with `plan` and commits it; the expiry `plan` answered.
+    async fn change_token(
+        &self,
+        hmac: &[u8],
+        plan: impl FnOnce(
+            Option<&DelegationTokenImage>,
+            i64,
+        ) -> Result<
+            (vltava_metadata::records::MetadataRecord, i64),
+            vltava_metadata::controller::Refusal,
+        >,
+    ) -> Result<i64, KafkaError> {
         let secret = self.token_secret()?;
         let lock = self.lead().await?;
         let image = self.metadata.image();
         let token = tokens::token_by_hmac(&image, hmac, |id| {
             vltava_sasl::scram::delegation_token_hmac(&secret, id)
         });
-        let (record, expiry) =
-            tokens::plan_expire(self.clock.now_ms(), token, requester, expiry_period_ms)
-                .map_err(KafkaError::from)?;
+        let (record, expiry) = plan(token, self.clock.now_ms()).map_err(KafkaError::from)?;
         self.commit(&lock, vec![record]).await?;
         Ok(expiry)
     }

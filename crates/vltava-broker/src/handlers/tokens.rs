@@ -60,7 +60,16 @@ pub fn refuse_unless_allowed(
     context: &RequestContext<'_>,
     body: &RequestBody,
 ) -> Option<ResponseBody> {
-    if allowed(context) {
+    let token_request = matches!(
+        body,
+        RequestBody::CreateDelegationToken(_)
+            | RequestBody::RenewDelegationToken(_)
+            | RequestBody::ExpireDelegationToken(_)
+            | RequestBody::DescribeDelegationToken(_)
+    );
+    // Every request passes here: its kind first, the session only for
+    // token requests.
+    if !token_request || allowed(context) {
         return None;
     }
     let code = ErrorCode::DELEGATION_TOKEN_REQUEST_NOT_ALLOWED.code();

@@ -653,9 +653,7 @@ fn delegation_token_login(
     let secret = broker.metadata.static_config().delegation_token_secret()?;
     let image = broker.metadata.image();
     let token = image.delegation_token(token_id)?;
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
+    let now_ms = broker.now_ms();
     // A token at its expiry no longer logs in.
     if token.expired_at(now_ms) || token.expiry_ms.min(token.max_ms) <= now_ms {
         return None;
