@@ -248,3 +248,84 @@ async fn broker_wide_client_auth_applies_to_ssl_listeners_only() {
         .await
         .expect("a request over SASL_SSL");
 }
+
+/// Each listener serves its role's APIs, as the message definitions'
+/// `listeners` say (Kafka's split): a dedicated controller listener lists
+/// and takes the quorum's and the nodes' RPCs (Vote, BrokerHeartbeat,
+/// Envelope) and the admin requests a controller answers, but not Produce
+/// or Metadata; the client listener lists the reverse, and a request of
+/// the other role closes the connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_controller_listener_serves_the_controllers_apis_and_a_client_listener_the_brokers() {
+    use vltava_client::protocol::messages::{ApiKey, MetadataRequest, VoteRequest};
+    let controller_port = std::cell::Cell::new(0);
+    let mut cluster = common::cluster::Cluster::format_custom(1, |id, port, controller, voters| {
+        controller_port.set(controller);
+        format!(
+            "node.id={id}\n\
+             process.roles=broker,controller\n\
+             listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}\n\
+             listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
+             controller.listener.names=CONTROLLER\n\
+             controller.quorum.voters={voters}\n\
+             http.listeners=\n"
+        )
+    });
+    cluster.nodes[0].start();
+    let client_listener = cluster.nodes[0].bootstrap();
+    let controller_listener = format!("127.0.0.1:{}", controller_port.get());
+    let connect = |addr: String| async move {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            match Connection::connect(&addr, Default::default()).await {
+                Ok(c) => return c,
+                Err(e) if std::time::Instant::now() > deadline => panic!("{addr}: {e}"),
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    };
+    let mut client = connect(client_listener).await;
+    let mut controller = connect(controller_listener).await;
+    let listed = |c: &Connection, apis: &[ApiKey]| -> Vec<bool> {
+        apis.iter()
+            .map(|a| c.broker_versions(*a).is_some())
+            .collect()
+    };
+    use ApiKey::*;
+    let apis = [
+        Produce,
+        Metadata,
+        JoinGroup,
+        Vote,
+        BrokerHeartbeat,
+        Envelope,
+        ApiVersions,
+        CreateTopics,
+        DescribeQuorum,
+        Fetch,
+    ];
+    assert_eq!(
+        listed(&client, &apis),
+        [true, true, true, false, false, false, true, true, true, true]
+    );
+    assert_eq!(
+        listed(&controller, &apis),
+        [false, false, false, true, true, true, true, true, true, true]
+    );
+
+    // Metadata on the controller listener and Vote on the client listener
+    // each close their connection.
+    assert!(controller
+        .send_version(&MetadataRequest::default(), 12)
+        .await
+        .is_err());
+    assert!(client
+        .send_version(&VoteRequest::default(), 0)
+        .await
+        .is_err());
+    // What each does serve still works on a new connection.
+    let mut client = Client::connect(ClientConfig::new([cluster.nodes[0].bootstrap()]))
+        .await
+        .unwrap();
+    assert_eq!(client.metadata(Some(&[])).await.unwrap().controller_id, 1);
+}

@@ -11,11 +11,12 @@ use vltava_protocol::messages::api_versions_response::{
 use vltava_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
 use vltava_protocol::{ErrorCode, ResponseBody};
 
-use super::SUPPORTED;
+use super::{ListenerRoles, SUPPORTED};
 
-fn api_keys() -> Vec<ApiVersion> {
+fn api_keys(roles: ListenerRoles) -> Vec<ApiVersion> {
     SUPPORTED
         .iter()
+        .filter(|(key, _)| roles.serves(*key))
         .map(|(key, range)| ApiVersion {
             api_key: *key as i16,
             min_version: range.min,
@@ -25,13 +26,19 @@ fn api_keys() -> Vec<ApiVersion> {
         .collect()
 }
 
-/// The answer, with the supported and finalized features (KIP-584, v3+)
-/// of this node and `image`. The finalized features' epoch is the offset of
-/// the image they come from, as Kafka's KRaft brokers report it.
-pub fn handle(_request: ApiVersionsRequest, image: &MetadataImage, version: i16) -> ResponseBody {
+/// The answer, with the APIs the listener serves (`roles`) and the
+/// supported and finalized features (KIP-584, v3+) of this node and
+/// `image`. The finalized features' epoch is the offset of the image they
+/// come from, as Kafka's KRaft brokers report it.
+pub fn handle(
+    _request: ApiVersionsRequest,
+    image: &MetadataImage,
+    version: i16,
+    roles: ListenerRoles,
+) -> ResponseBody {
     let mut response = ApiVersionsResponse {
         error_code: ErrorCode::NONE.code(),
-        api_keys: api_keys(),
+        api_keys: api_keys(roles),
         ..Default::default()
     };
     if version >= 3 {
@@ -64,10 +71,10 @@ pub fn handle(_request: ApiVersionsRequest, image: &MetadataImage, version: i16)
 
 /// The v0 answer to an ApiVersions request of a version we do not know
 /// (KIP-511): the client retries with the highest version we list.
-pub fn unsupported_version_response() -> ResponseBody {
+pub fn unsupported_version_response(roles: ListenerRoles) -> ResponseBody {
     ResponseBody::ApiVersions(ApiVersionsResponse {
         error_code: ErrorCode::UNSUPPORTED_VERSION.code(),
-        api_keys: api_keys(),
+        api_keys: api_keys(roles),
         ..Default::default()
     })
 }
@@ -81,6 +88,7 @@ mod tests {
             ApiVersionsRequest::default(),
             &MetadataImage::default(),
             version,
+            ListenerRoles::BOTH,
         ) else {
             panic!("not an ApiVersions answer")
         };

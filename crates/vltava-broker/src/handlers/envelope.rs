@@ -157,6 +157,7 @@ async fn answer(
         principal,
         token_authenticated,
         relayed: true,
+        roles: context.session.roles,
     };
     let inner = RequestContext {
         header: &header,

@@ -57,6 +57,67 @@ pub struct Session {
     /// A request another node relayed in an Envelope: the session is the
     /// client's on that node, whose listener checks were made there.
     pub relayed: bool,
+    /// The API sets the listener serves.
+    pub roles: ListenerRoles,
+}
+
+/// Which of Kafka's API sets a listener serves: the broker's (clients'
+/// requests), the controller's (the quorum's and the nodes' own RPCs, and
+/// the admin requests a controller answers), or both, where one listener
+/// does both jobs (a node without `controller.listener.names`, whose
+/// first listener is its voter endpoint). Each API's set comes from its
+/// message definition's `listeners`, as Kafka's do: a dedicated controller
+/// listener does not take Produce, a client listener does not take Vote,
+/// and ApiVersions on each lists only what it takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ListenerRoles {
+    pub broker: bool,
+    pub controller: bool,
+}
+
+impl ListenerRoles {
+    pub const BROKER: ListenerRoles = ListenerRoles {
+        broker: true,
+        controller: false,
+    };
+    pub const BOTH: ListenerRoles = ListenerRoles {
+        broker: true,
+        controller: true,
+    };
+
+    /// Whether a listener with these roles serves `api`.
+    pub fn serves(self, api: ApiKey) -> bool {
+        api.listeners()
+            .iter()
+            .any(|l| (self.broker && *l == "broker") || (self.controller && *l == "controller"))
+    }
+
+    /// The roles of this node's listener `name`. On a node that is a
+    /// controller, its controller listeners (named in
+    /// `controller.listener.names`, or the fallback voter endpoint) serve
+    /// the controller's APIs. Every listener serves the broker's, except a
+    /// listener named in `controller.listener.names` while the node has
+    /// another listener for clients and other brokers (Kafka's layout; a
+    /// node whose one listener is named there serves both on it, as it
+    /// has nowhere else to).
+    pub fn of(broker: &Broker, name: &str) -> ListenerRoles {
+        let config = broker.metadata.static_config();
+        let controller_names = config.controller_listener_names();
+        let controller = broker.is_controller()
+            && crate::broker::controller_endpoints(config)
+                .iter()
+                .any(|e| e.name == name);
+        let named = controller_names.iter().any(|n| n == name);
+        let other_listener = config
+            .listeners()
+            .iter()
+            .any(|l| !controller_names.contains(&l.listener_name));
+        let inter_broker = config.inter_broker_listener_name() == name;
+        ListenerRoles {
+            broker: !(controller && named && other_listener) || inter_broker,
+            controller,
+        }
+    }
 }
 
 const fn v(min: i16, max: i16) -> VersionRange {
@@ -64,7 +125,8 @@ const fn v(min: i16, max: i16) -> VersionRange {
 }
 
 /// Every API this broker serves and the versions it accepts; ApiVersions
-/// advertises exactly this list.
+/// advertises this list, less the APIs of the other listener role
+/// ([`ListenerRoles`]).
 pub const SUPPORTED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::Produce, v(0, 11)),
     (ApiKey::Fetch, v(0, 17)),
@@ -333,9 +395,12 @@ async fn dispatch(
         return Ok(vltava_quorum::inbound::answer(quorum, &body, context.version, wait).await);
     }
     Ok(Some(match body {
-        RequestBody::ApiVersions(r) => {
-            api_versions::handle(r, &broker.metadata.image(), context.version)
-        }
+        RequestBody::ApiVersions(r) => api_versions::handle(
+            r,
+            &broker.metadata.image(),
+            context.version,
+            context.session.roles,
+        ),
         // On a listener without SASL, as Kafka answers them there.
         RequestBody::SaslHandshake(_) => vltava_protocol::ResponseBody::SaslHandshake(
             vltava_protocol::messages::SaslHandshakeResponse {

@@ -664,6 +664,7 @@ mod tests {
             principal: "User:ANONYMOUS".into(),
             token_authenticated: false,
             relayed: false,
+            roles: handlers::ListenerRoles::BROKER,
         };
         let context = RequestContext {
             header: &header,

@@ -39,7 +39,7 @@ use super::limits::{self, ConnectionCounts, CreationLimits};
 use super::sasl::{Authenticator, SaslListener, Stage, Step};
 use super::sockopt;
 use crate::broker::Broker;
-use crate::handlers::{self, Session};
+use crate::handlers::{self, ListenerRoles, Session};
 use crate::quotas::{self, QuotaClient};
 use crate::replica::zero_copy::{self, ZeroCopy};
 use crate::stats::{add, BrokerStats, RequestPhases};
@@ -65,6 +65,7 @@ struct ListenerSettings {
     tls: Option<Arc<ServerTls>>,
     principal_mapper: Option<PrincipalMapper>,
     sasl: Option<Arc<SaslListener>>,
+    roles: ListenerRoles,
 }
 
 /// The principal of a connection nobody authenticated (Kafka's
@@ -90,12 +91,14 @@ pub async fn serve(
         principal_mapper,
         sasl,
     } = listener;
+    let roles = ListenerRoles::of(&broker, &name);
     let listener = Arc::new(ListenerSettings {
         name,
         protocol,
         tls,
         principal_mapper,
         sasl,
+        roles,
     });
     let exempt = listener.name == broker.metadata.static_config().inter_broker_listener_name();
     loop {
@@ -198,6 +201,7 @@ async fn open_connection(
         principal: ANONYMOUS.to_string(),
         token_authenticated: false,
         relayed: false,
+        roles: listener.roles,
     };
     let auth = listener.sasl.clone().map(Authenticator::new);
     let Some(tls) = &listener.tls else {
@@ -708,11 +712,23 @@ async fn handle_frame(
         let request_header =
             RequestHeader::decode(&mut frame, api_key.request_header_version(version))
                 .map_err(|e| format!("bad ApiVersions header: {e}"))?;
-        let body = handlers::api_versions::unsupported_version_response();
+        let body = handlers::api_versions::unsupported_version_response(session.roles);
         return encode(output, request_header.correlation_id, &body, 0, None).map(Answered::now);
     }
     if !known.contains(version) || !supported.is_some_and(|r| r.contains(version)) {
         return Err(format!("{} v{version} is not supported", api_key.name()));
+    }
+    if !session.roles.serves(api_key) {
+        let kind = if session.roles.broker {
+            "client"
+        } else {
+            "controller"
+        };
+        return Err(format!(
+            "{} on the {} listener, a {kind} listener, which does not serve it",
+            api_key.name(),
+            session.listener
+        ));
     }
     let request_header = RequestHeader::decode(&mut frame, api_key.request_header_version(version))
         .map_err(|e| format!("bad {} v{version} header: {e}", api_key.name()))?;
