@@ -638,8 +638,8 @@ impl ControllerChannel {
     /// `header`, `principal` and address, so the controller decides as if
     /// the client had asked it. `None` when this node is the active
     /// controller (the caller handles the request) or the request is not
-    /// one that changes metadata; otherwise the controller's answer, or the
-    /// error that kept the request from reaching it.
+    /// one that changes metadata; otherwise the controller's answer, or why
+    /// there is none.
     pub async fn forward(
         &self,
         body: &RequestBody,
@@ -647,14 +647,14 @@ impl ControllerChannel {
         principal: &str,
         token_authenticated: bool,
         client: IpAddr,
-    ) -> Option<Result<ResponseBody, KafkaError>> {
+    ) -> Option<Result<ResponseBody, RelayFailure>> {
         if !is_relayed(body) {
             return None;
         }
         let leader = match self.leader().await {
             Ok(l) if l == self.node_id => return None,
             Ok(l) => l,
-            Err(e) => return Some(Err(e)),
+            Err(e) => return Some(Err(RelayFailure::Unreached(e))),
         };
         let who = (principal, token_authenticated, client);
         Some(self.relay(leader, body, header, who).await)
@@ -666,7 +666,7 @@ impl ControllerChannel {
         body: &RequestBody,
         header: &RequestHeader,
         (principal, token_authenticated, client): (&str, bool, IpAddr),
-    ) -> Result<ResponseBody, KafkaError> {
+    ) -> Result<ResponseBody, RelayFailure> {
         let version = header.request_api_version;
         // KIP-853 voter changes: the leader is asked to answer within this
         // channel's request timeout, so a change slow to commit comes back
@@ -688,7 +688,9 @@ impl ControllerChannel {
             }
             other => other,
         };
-        let internal = |what: String| KafkaError::new(ErrorCode::UNKNOWN_SERVER_ERROR, what);
+        let internal = |what: String| {
+            RelayFailure::Unreached(KafkaError::new(ErrorCode::UNKNOWN_SERVER_ERROR, what))
+        };
         let mut inner = BytesMut::new();
         vltava_protocol::header::encode_request(header, body, &mut inner)
             .map_err(|e| internal(format!("the request to relay does not encode: {e}")))?;
@@ -701,16 +703,25 @@ impl ControllerChannel {
         };
         let answer = self
             .call_on(&self.relay_connection, leader, &envelope, Some(0))
-            .await?;
+            .await
+            .map_err(RelayFailure::Unreached)?;
         let code = ErrorCode(answer.error_code);
+        if code == ErrorCode::NOT_CONTROLLER {
+            return Err(RelayFailure::Unreached(KafkaError::new(
+                code,
+                format!("node {leader} no longer leads the quorum"),
+            )));
+        }
         if code != ErrorCode::NONE {
-            return Err(KafkaError::new(
+            return Err(RelayFailure::Refused(KafkaError::new(
                 code,
                 format!(
-                    "the active controller {leader} refused the relayed request: {}",
+                    "the active controller {leader} refused the Envelope relaying the client's {}: {} ({})",
+                    body.api_key().name(),
+                    code.name(),
                     code.message()
                 ),
-            ));
+            )));
         }
         let data = answer.response_data.ok_or_else(|| {
             internal(format!(
@@ -1015,4 +1026,21 @@ pub fn address_bytes(ip: IpAddr) -> Bytes {
         IpAddr::V4(v4) => Bytes::copy_from_slice(&v4.octets()),
         IpAddr::V6(v6) => Bytes::copy_from_slice(&v6.octets()),
     }
+}
+
+/// Why a relayed request has no answer from the active controller.
+#[derive(Debug)]
+pub enum RelayFailure {
+    /// It did not reach the active controller, or the controller moved
+    /// (NOT_CONTROLLER): the caller answers as a node that is not the
+    /// controller does, and the client looks for the controller again.
+    Unreached(KafkaError),
+    /// The active controller refused the Envelope itself, not the request
+    /// in it: this node lacks ClusterAction there, or the two nodes
+    /// disagree on versions or on how principals are written. Retrying
+    /// cannot help and the client's request has no error that says so;
+    /// Kafka answers UNKNOWN_SERVER_ERROR, or closes the client's
+    /// connection for UNSUPPORTED_VERSION. Here the client's connection is
+    /// closed with the reason logged, so the operator sees what to fix.
+    Refused(KafkaError),
 }

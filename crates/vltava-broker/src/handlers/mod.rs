@@ -363,8 +363,12 @@ pub async fn handle(
             )
             .await
     };
-    if let Some(Ok(response)) = relayed {
-        return Ok(Some(response));
+    match relayed {
+        Some(Ok(response)) => return Ok(Some(response)),
+        Some(Err(crate::controller_channel::RelayFailure::Refused(e))) => return Err(e.to_string()),
+        // Not relayed, or not reached: answered here (NOT_CONTROLLER on a
+        // node that does not lead).
+        Some(Err(crate::controller_channel::RelayFailure::Unreached(_))) | None => {}
     }
     // Topics over the controller mutation quota are refused here and the
     // rest goes on (see `mutation_quota`).
