@@ -544,6 +544,9 @@ getters! {
     group_min_session_timeout_ms -> i32 = int("group.min.session.timeout.ms");
     group_max_session_timeout_ms -> i32 = int("group.max.session.timeout.ms");
     group_max_size -> i32 = int("group.max.size");
+    group_consumer_session_timeout_ms -> i32 = int("group.consumer.session.timeout.ms");
+    group_consumer_heartbeat_interval_ms -> i32 = int("group.consumer.heartbeat.interval.ms");
+    group_consumer_max_size -> i32 = int("group.consumer.max.size");
     transaction_state_log_num_partitions -> i32 = int("transaction.state.log.num.partitions");
     transaction_state_log_replication_factor -> i16 = short("transaction.state.log.replication.factor");
     transaction_state_log_min_isr -> i32 = int("transaction.state.log.min.isr");

@@ -170,6 +170,15 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     broker("follower.replication.throttled.rate", Long, Some("9223372036854775807"), Medium, PerBroker,
         "Bytes per second a follower fetches for its throttled replicas while outside the ISR.")
         .at_least(0),
+    broker("group.consumer.heartbeat.interval.ms", Int, Some("5000"), Medium, ReadOnly,
+        "How often members of consumer groups of the new protocol (KIP-848) are told to heartbeat.")
+        .at_least(1),
+    broker("group.consumer.max.size", Int, Some(INT_MAX), Medium, ReadOnly,
+        "Most members one consumer group of the new protocol (KIP-848) may have.")
+        .at_least(1),
+    broker("group.consumer.session.timeout.ms", Int, Some("45000"), Medium, ReadOnly,
+        "How long a member of a consumer group of the new protocol (KIP-848) may go without a heartbeat before it is removed.")
+        .at_least(1),
     broker("group.initial.rebalance.delay.ms", Int, Some("3000"), Medium, ReadOnly,
         "How long a new, empty group waits for more members before its first rebalance."),
     broker("group.max.session.timeout.ms", Int, Some("1800000"), Medium, ReadOnly,

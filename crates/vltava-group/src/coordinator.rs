@@ -17,6 +17,7 @@ use vltava_protocol::messages::group_metadata_value::MemberMetadata;
 use vltava_protocol::messages::{GroupMetadataValue, OffsetCommitValue};
 use vltava_protocol::ErrorCode;
 
+use crate::consumer::{self, ConsumerGroup, ConsumerGroupConfig, HeartbeatResult, TopicLookup};
 use crate::group::{CommittedOffset, Group, GroupState, Member, PendingJoin, ReplyId};
 use crate::records::{self, OffsetsRecord};
 
@@ -36,6 +37,8 @@ pub struct CoordinatorConfig {
     pub offsets_retention_ms: i64,
     /// `offset.metadata.max.bytes`.
     pub max_metadata_bytes: usize,
+    /// `group.consumer.*`: groups of the new protocol (KIP-848).
+    pub consumer: ConsumerGroupConfig,
 }
 
 impl Default for CoordinatorConfig {
@@ -48,6 +51,7 @@ impl Default for CoordinatorConfig {
             max_group_size: i32::MAX as usize,
             offsets_retention_ms: 7 * 24 * 3_600_000,
             max_metadata_bytes: 4096,
+            consumer: ConsumerGroupConfig::default(),
         }
     }
 }
@@ -143,6 +147,9 @@ pub struct Effects {
     /// coordinator failover could still lose (Kafka keeps such commits
     /// pending the same way).
     pub offset_write: Option<OffsetWrite>,
+    /// Members of new-protocol groups removed by `tick` (group, why), for
+    /// the log.
+    pub consumer_removals: Vec<(String, consumer::Removal)>,
 }
 
 /// One OffsetCommit's offsets, pending until their records are replicated.
@@ -516,6 +523,16 @@ impl GroupCoordinator {
             fail(&mut effects, ErrorCode::COORDINATOR_NOT_AVAILABLE);
             return effects;
         }
+        // A consumer group of the new protocol takes no classic members
+        // while it has members of its own; once empty, it becomes a
+        // classic group again (its offsets stay).
+        if group.has_consumer_members() {
+            fail(&mut effects, ErrorCode::INCONSISTENT_GROUP_PROTOCOL);
+            return effects;
+        }
+        if group.consumer.take().is_some() {
+            group.protocol_type = None;
+        }
         if !group.accepts(&request.protocol_type, &request.protocols) {
             fail(&mut effects, ErrorCode::INCONSISTENT_GROUP_PROTOCOL);
             return effects;
@@ -534,6 +551,92 @@ impl GroupCoordinator {
             None => join_known_member(group, &config, partition, now, request, reply, &mut effects),
         }
         effects
+    }
+
+    // -----------------------------------------------------------------
+    // ConsumerGroupHeartbeat (KIP-848)
+    // -----------------------------------------------------------------
+
+    /// Answers a ConsumerGroupHeartbeat; `topics` resolves subscribed
+    /// topic names to their ids and partition counts. Nothing is written:
+    /// the membership of these groups is kept in memory only (see
+    /// [`consumer`]).
+    pub fn consumer_heartbeat(
+        &mut self,
+        now: i64,
+        request: consumer::Heartbeat,
+        topics: TopicLookup<'_>,
+    ) -> HeartbeatResult {
+        if !request.group_id.is_empty() && !self.is_loaded(&request.group_id) {
+            return HeartbeatResult::error(
+                ErrorCode::COORDINATOR_LOAD_IN_PROGRESS,
+                "the group's partition of __consumer_offsets is not loaded here",
+            );
+        }
+        let fresh = (request.member_epoch == 0 && request.member_id.is_empty())
+            .then(|| self.new_member_id(&request.client_id, None));
+        if !self.groups.contains_key(&request.group_id) {
+            if request.member_epoch != 0 {
+                // Not a group here (this coordinator restarted or took the
+                // group over): the member joins again.
+                return HeartbeatResult::error(
+                    ErrorCode::UNKNOWN_MEMBER_ID,
+                    format!("group {} has no members here", request.group_id),
+                );
+            }
+            if request.group_id.is_empty() {
+                return HeartbeatResult::error(
+                    ErrorCode::INVALID_REQUEST,
+                    "GroupId can't be empty.",
+                );
+            }
+            self.groups
+                .insert(request.group_id.clone(), Group::new(&request.group_id, now));
+        }
+        let config = self.config.consumer.clone();
+        let group = self.groups.get_mut(&request.group_id).expect("present");
+        if group.state == GroupState::Dead {
+            return HeartbeatResult::error(
+                ErrorCode::COORDINATOR_NOT_AVAILABLE,
+                "the group is being removed",
+            );
+        }
+        if group.consumer.is_none() {
+            if !group.members.is_empty() || !group.pending_members.is_empty() {
+                return HeartbeatResult::error(
+                    ErrorCode::GROUP_ID_NOT_FOUND,
+                    format!("Group {} is not a consumer group.", group.id),
+                );
+            }
+            group.consumer = Some(ConsumerGroup::default());
+            group.protocol_type = Some("consumer".to_string());
+            group.protocol = None;
+        }
+        let consumer = group.consumer.as_mut().expect("set above");
+        let had_members = !consumer.members.is_empty();
+        let result = consumer.heartbeat(now, request, &config, topics, &mut || {
+            fresh.clone().unwrap_or_default()
+        });
+        // The group's state time marks when it last gained its first
+        // member or lost its last (offset retention counts from then).
+        let has_members = !consumer.members.is_empty();
+        if had_members != has_members {
+            group.transition(GroupState::Empty, now);
+        }
+        result
+    }
+
+    /// Whether `group_id` is a consumer group of the new protocol.
+    pub fn is_consumer_group(&self, group_id: &str) -> bool {
+        self.groups
+            .get(group_id)
+            .is_some_and(|g| g.consumer.is_some())
+    }
+
+    /// A consumer group of the new protocol, for ConsumerGroupDescribe.
+    pub fn consumer_group(&self, group_id: &str) -> Result<Option<&ConsumerGroup>, ErrorCode> {
+        self.check_loaded(group_id)?;
+        Ok(self.groups.get(group_id).and_then(|g| g.consumer.as_ref()))
     }
 
     // -----------------------------------------------------------------
@@ -769,6 +872,9 @@ impl GroupCoordinator {
         let group = self.groups.get_mut(group_id).expect("present");
         let check = if group.state == GroupState::Dead {
             Err(ErrorCode::COORDINATOR_NOT_AVAILABLE)
+        } else if let Some(consumer) = group.consumer.as_ref().filter(|c| !c.members.is_empty()) {
+            // KIP-848: the generation is the member's epoch.
+            consumer.check_commit(member_id, generation)
         } else if generation < 0 && group.state == GroupState::Empty {
             Ok(())
         } else if let Err(e) = validate_member(group, member_id, instance_id) {
@@ -905,6 +1011,16 @@ impl GroupCoordinator {
         } else if member_id.is_empty() && generation < 0 {
             // A producer that does not pass its consumer's group metadata.
             Ok(())
+        } else if let Some(consumer) = &group.consumer {
+            // KIP-848: the generation is the member's epoch; a producer
+            // whose consumer fell behind gets the error its classic
+            // counterpart gets.
+            consumer
+                .check_commit(member_id, generation)
+                .map_err(|e| match e {
+                    ErrorCode::UNKNOWN_MEMBER_ID => e,
+                    _ => ErrorCode::ILLEGAL_GENERATION,
+                })
         } else if let Err(e) = validate_member(group, member_id, instance_id) {
             Err(e)
         } else if generation != group.generation {
@@ -1084,12 +1200,13 @@ impl GroupCoordinator {
             .filter(|g| {
                 self.loaded.contains(&self.partition_for(&g.id)) && g.state != GroupState::Dead
             })
-            .map(|g| {
-                (
+            .map(|g| match &g.consumer {
+                Some(c) => (g.id.clone(), "consumer".to_string(), c.state_name()),
+                None => (
                     g.id.clone(),
                     g.protocol_type.clone().unwrap_or_default(),
                     g.state.name(),
-                )
+                ),
             })
             .collect();
         out.sort();
@@ -1115,8 +1232,11 @@ impl GroupCoordinator {
                 offsets.sort();
                 GroupOffsets {
                     group_id: g.id.clone(),
-                    state: g.state.name(),
-                    members: g.members.len(),
+                    state: g
+                        .consumer
+                        .as_ref()
+                        .map_or(g.state.name(), |c| c.state_name()),
+                    members: g.members.len() + g.consumer.as_ref().map_or(0, |c| c.members.len()),
                     offsets,
                 }
             })
@@ -1127,7 +1247,11 @@ impl GroupCoordinator {
 
     pub fn describe_group(&self, group_id: &str) -> Result<GroupDescription, ErrorCode> {
         self.check_loaded(group_id)?;
-        let Some(group) = self.groups.get(group_id) else {
+        // DescribeGroups describes classic groups only: as Kafka's answer
+        // up to v5 (the versions served here), a consumer group of the
+        // new protocol looks like one that does not exist (Dead, no
+        // error); ConsumerGroupDescribe describes it.
+        let Some(group) = self.groups.get(group_id).filter(|g| g.consumer.is_none()) else {
             return Ok(GroupDescription {
                 group_id: group_id.to_string(),
                 state: GroupState::Dead.name(),
@@ -1193,7 +1317,7 @@ impl GroupCoordinator {
         };
         match group.state {
             GroupState::Dead => return (ErrorCode::GROUP_ID_NOT_FOUND, effects),
-            GroupState::Empty => {}
+            GroupState::Empty if !group.has_consumer_members() => {}
             _ => return (ErrorCode::NON_EMPTY_GROUP, effects),
         }
         for (topic, p) in group.offsets.keys() {
@@ -1298,6 +1422,9 @@ impl GroupCoordinator {
             if let Some(t) = g.sync_deadline {
                 consider(t);
             }
+            if let Some(t) = g.consumer.as_ref().and_then(ConsumerGroup::next_deadline) {
+                consider(t);
+            }
         }
         next
     }
@@ -1365,7 +1492,16 @@ impl GroupCoordinator {
                     complete_join(group, partition, now, &mut effects);
                 }
             }
-            if group.state == GroupState::Empty {
+            if let Some(consumer) = group.consumer.as_mut() {
+                let had_members = !consumer.members.is_empty();
+                effects
+                    .consumer_removals
+                    .extend(consumer.expire(now).into_iter().map(|r| (id.clone(), r)));
+                if had_members && consumer.members.is_empty() {
+                    group.transition(GroupState::Empty, now);
+                }
+            }
+            if group.state == GroupState::Empty && !group.has_consumer_members() {
                 let retention = config.offsets_retention_ms;
                 let stale: Vec<(String, i32)> = group
                     .offsets

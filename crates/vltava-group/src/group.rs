@@ -113,6 +113,10 @@ pub struct Group {
     pub offsets: HashMap<(String, i32), CommittedOffset>,
     pub state_timestamp: i64,
     pub next_seq: u64,
+    /// Set while the group is a consumer group of the new protocol
+    /// (KIP-848): its members then live here, none in `members`, and
+    /// `state` stays `Empty` (the classic states do not apply).
+    pub consumer: Option<crate::consumer::ConsumerGroup>,
 }
 
 impl Group {
@@ -133,7 +137,15 @@ impl Group {
             offsets: HashMap::new(),
             state_timestamp: now,
             next_seq: 0,
+            consumer: None,
         }
+    }
+
+    /// Whether members of the new protocol are in the group.
+    pub fn has_consumer_members(&self) -> bool {
+        self.consumer
+            .as_ref()
+            .is_some_and(|c| !c.members.is_empty())
     }
 
     pub fn transition(&mut self, state: GroupState, now: i64) {

@@ -6,9 +6,12 @@
 //!   clock: the broker adapts it to sockets, the log and real time, and the
 //!   tests drive it with a simulated clock.
 //! - [`group`]: one group's state.
+//! - [`consumer`]: the membership and server-side assignment of consumer
+//!   groups of the new protocol (KIP-848, ConsumerGroupHeartbeat).
 //! - [`records`]: Kafka's binary formats for `__consumer_offsets` and the
 //!   group-to-partition rule.
 
+pub mod consumer;
 pub mod coordinator;
 pub mod group;
 pub mod records;

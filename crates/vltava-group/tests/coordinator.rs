@@ -1078,3 +1078,141 @@ fn committed_offsets_are_visible_only_once_replicated() {
     h.c.offsets_written(w9, true);
     assert_eq!(fetched(&h), -1);
 }
+
+// ---------------------------------------------------------------------
+// Consumer groups of the new protocol (KIP-848) beside classic ones
+// ---------------------------------------------------------------------
+
+fn topic_lookup(name: &str) -> Option<(vltava_protocol::Uuid, i32)> {
+    (name == "t").then_some((vltava_protocol::Uuid([9; 16]), 2))
+}
+
+fn consumer_join(h: &mut Harness, group: &str) -> consumer::HeartbeatResult {
+    h.c.consumer_heartbeat(
+        h.now,
+        consumer::Heartbeat {
+            group_id: group.into(),
+            member_epoch: 0,
+            rebalance_timeout_ms: REBALANCE,
+            subscribed_topic_names: Some(vec!["t".into()]),
+            owned: Some(Vec::new()),
+            client_id: "client".into(),
+            ..Default::default()
+        },
+        &topic_lookup,
+    )
+}
+
+fn commit_as(h: &mut Harness, member: &str, epoch: i32) -> ErrorCode {
+    let exists = |_: &str, _: i32| true;
+    let (errors, e) = h.c.commit_offsets(
+        h.now,
+        "g",
+        epoch,
+        member,
+        None,
+        &[OffsetToCommit {
+            topic: "t".into(),
+            partition: 0,
+            offset: 3,
+            leader_epoch: -1,
+            metadata: None,
+        }],
+        &exists,
+    );
+    h.absorb(e);
+    errors[0]
+}
+
+#[test]
+fn a_consumer_group_commits_with_member_epochs_and_keeps_classic_members_out() {
+    let mut h = Harness::new(0);
+    let joined = consumer_join(&mut h, "g");
+    assert_eq!(joined.error, ErrorCode::NONE);
+    let member = joined.member_id.clone().unwrap();
+    assert!(member.starts_with("client-"), "{member}");
+    assert_eq!(joined.member_epoch, 1);
+    assert_eq!(joined.assignment.unwrap()[0].1, vec![0, 1]);
+
+    // OffsetCommit's generation is the member epoch.
+    assert_eq!(commit_as(&mut h, &member, 1), ErrorCode::NONE);
+    assert_eq!(commit_as(&mut h, &member, 0), ErrorCode::STALE_MEMBER_EPOCH);
+    assert_eq!(
+        commit_as(&mut h, &member, 2),
+        ErrorCode::FENCED_MEMBER_EPOCH
+    );
+    assert_eq!(
+        commit_as(&mut h, "stranger", 1),
+        ErrorCode::UNKNOWN_MEMBER_ID
+    );
+    // A commit from outside the group (assign(), admin) while it has members.
+    assert_eq!(commit_as(&mut h, "", -1), ErrorCode::UNKNOWN_MEMBER_ID);
+    assert_eq!(committed(&h.c, "g"), 3);
+
+    // Listed as a consumer group, not described as a classic one, not
+    // deletable while it has members, closed to classic members.
+    assert_eq!(
+        h.c.list_groups(),
+        vec![("g".to_string(), "consumer".to_string(), "Stable")]
+    );
+    assert!(h.c.is_consumer_group("g"));
+    let described = h.c.describe_group("g").unwrap();
+    assert_eq!((described.state, described.members.len()), ("Dead", 0));
+    assert_eq!(h.c.delete_group(h.now, "g").0, ErrorCode::NON_EMPTY_GROUP);
+    let js = h.join(Harness::join_request("", None, RANGE));
+    assert_eq!(
+        h.join_result(js).unwrap().error,
+        ErrorCode::INCONSISTENT_GROUP_PROTOCOL
+    );
+
+    // A classic group with a member (joining) refuses heartbeats of the
+    // new protocol.
+    let mut classic = Harness::join_request("", None, RANGE);
+    classic.group_id = "classic".into();
+    let jc = h.join(classic);
+    assert_eq!(
+        h.join_result(jc).unwrap().error,
+        ErrorCode::MEMBER_ID_REQUIRED
+    );
+    assert_eq!(
+        consumer_join(&mut h, "classic").error,
+        ErrorCode::GROUP_ID_NOT_FOUND
+    );
+
+    // The member's session ends: tick removes it and says so; the group
+    // is empty, keeps its offsets, and takes classic members again.
+    h.now += 45_000;
+    let e = h.c.tick(h.now);
+    assert_eq!(
+        e.consumer_removals,
+        vec![(
+            "g".to_string(),
+            consumer::Removal::SessionExpired(member.clone())
+        )]
+    );
+    assert_eq!(
+        h.c.list_groups()[1],
+        ("g".to_string(), "consumer".to_string(), "Empty")
+    );
+    assert_eq!(committed(&h.c, "g"), 3);
+    let js = h.join(Harness::join_request("", None, RANGE));
+    assert_eq!(
+        h.join_result(js).unwrap().error,
+        ErrorCode::MEMBER_ID_REQUIRED
+    );
+    assert!(!h.c.is_consumer_group("g"));
+    // A heartbeat of a member the coordinator does not know (it moved
+    // here, or restarted) is told to join again.
+    let lost = h.c.consumer_heartbeat(
+        h.now,
+        consumer::Heartbeat {
+            group_id: "elsewhere".into(),
+            member_id: "m".into(),
+            member_epoch: 4,
+            rebalance_timeout_ms: -1,
+            ..Default::default()
+        },
+        &topic_lookup,
+    );
+    assert_eq!(lost.error, ErrorCode::UNKNOWN_MEMBER_ID);
+}

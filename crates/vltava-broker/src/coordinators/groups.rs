@@ -63,6 +63,11 @@ pub fn coordinator_config(config: &vltava_config::BrokerConfig) -> CoordinatorCo
         max_group_size: config.group_max_size().max(1) as usize,
         offsets_retention_ms: config.offsets_retention_ms(),
         max_metadata_bytes: config.offset_metadata_max_bytes().max(0) as usize,
+        consumer: vltava_group::consumer::ConsumerGroupConfig {
+            session_timeout_ms: config.group_consumer_session_timeout_ms().max(1),
+            heartbeat_interval_ms: config.group_consumer_heartbeat_interval_ms().max(1),
+            max_size: config.group_consumer_max_size().max(1) as usize,
+        },
     }
 }
 
@@ -479,6 +484,18 @@ fn apply(
         effects.offset_write.is_none(),
         "offsets written outside call()"
     );
+    for (group, removal) in &effects.consumer_removals {
+        match removal {
+            vltava_group::consumer::Removal::SessionExpired(member) => info!(
+                %group, %member,
+                "member removed: no heartbeat within group.consumer.session.timeout.ms"
+            ),
+            vltava_group::consumer::Removal::RevocationTimedOut(member) => info!(
+                %group, %member,
+                "member removed: it did not give up its revoked partitions within its rebalance timeout"
+            ),
+        }
+    }
     let appended = append_records(deps, loaded, effects.records, None);
     let replies = effects
         .replies

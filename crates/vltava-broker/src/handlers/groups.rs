@@ -348,6 +348,97 @@ pub async fn heartbeat(
     })
 }
 
+/// ConsumerGroupHeartbeat (KIP-848): joins, heartbeats, reconciles and
+/// leaves a consumer group of the new protocol, whose assignment the
+/// coordinator computes (`vltava_group::consumer`). As Kafka checks it:
+/// Read on the group, and Describe on every subscribed topic.
+pub async fn consumer_group_heartbeat(
+    broker: &Broker,
+    context: &RequestContext<'_>,
+    request: ConsumerGroupHeartbeatRequest,
+) -> ResponseBody {
+    let refuse = |code: ErrorCode, message: Option<String>| {
+        ResponseBody::ConsumerGroupHeartbeat(ConsumerGroupHeartbeatResponse {
+            error_code: code.code(),
+            error_message: message,
+            member_epoch: -1,
+            ..Default::default()
+        })
+    };
+    let access = Access::of(broker, context);
+    if let Err(code) = ready_for(broker, &access, Op::Read, &request.group_id).await {
+        return refuse(code, None);
+    }
+    if let Some(names) = &request.subscribed_topic_names {
+        if names
+            .iter()
+            .any(|t| !access.allows(Op::Describe, Kind::Topic, t))
+        {
+            return refuse(
+                ErrorCode::TOPIC_AUTHORIZATION_FAILED,
+                Some("Describe is needed on every subscribed topic".into()),
+            );
+        }
+    }
+    let heartbeat = vltava_group::consumer::Heartbeat {
+        group_id: request.group_id,
+        member_id: request.member_id,
+        member_epoch: request.member_epoch,
+        instance_id: request.instance_id,
+        rack_id: request.rack_id,
+        rebalance_timeout_ms: request.rebalance_timeout_ms,
+        subscribed_topic_names: request.subscribed_topic_names,
+        subscribed_topic_regex: request.subscribed_topic_regex,
+        server_assignor: request.server_assignor,
+        owned: request
+            .topic_partitions
+            .map(|ts| ts.into_iter().map(|t| (t.topic_id, t.partitions)).collect()),
+        client_id: context.header.client_id.clone().unwrap_or_default(),
+        client_host: format!("/{}", context.peer.ip()),
+    };
+    let image = broker.metadata.image();
+    let lookup = |name: &str| {
+        image
+            .topic(name)
+            .map(|t| (t.id, i32::try_from(t.partitions.len()).unwrap_or(i32::MAX)))
+    };
+    let now = broker.now_ms();
+    let result = broker
+        .groups
+        .call(|c| {
+            (
+                c.consumer_heartbeat(now, heartbeat, &lookup),
+                Default::default(),
+            )
+        })
+        .await;
+    match result {
+        Err(code) => refuse(code, None),
+        Ok(r) if r.error != ErrorCode::NONE => refuse(r.error, r.message),
+        Ok(r) => ResponseBody::ConsumerGroupHeartbeat(ConsumerGroupHeartbeatResponse {
+            member_id: r.member_id,
+            member_epoch: r.member_epoch,
+            heartbeat_interval_ms: r.heartbeat_interval_ms,
+            assignment: r
+                .assignment
+                .map(|a| consumer_group_heartbeat_response::Assignment {
+                    topic_partitions: a
+                        .into_iter()
+                        .map(|(topic_id, partitions)| {
+                            consumer_group_heartbeat_response::TopicPartitions {
+                                topic_id,
+                                partitions,
+                                ..Default::default()
+                            }
+                        })
+                        .collect(),
+                    ..Default::default()
+                }),
+            ..Default::default()
+        }),
+    }
+}
+
 pub async fn leave_group(
     broker: &Broker,
     context: &RequestContext<'_>,
@@ -704,29 +795,43 @@ pub async fn list_groups(
     }
     let groups = broker
         .groups
-        .read(|c| c.list_groups())
+        .read(|c| {
+            c.list_groups()
+                .into_iter()
+                .map(|(id, protocol_type, state)| {
+                    let kind = if c.is_consumer_group(&id) {
+                        "consumer"
+                    } else {
+                        "classic"
+                    };
+                    (id, protocol_type, state, kind)
+                })
+                .collect::<Vec<_>>()
+        })
         .await
         .into_iter()
-        .filter(|(_, _, state)| {
+        .filter(|(_, _, state, _)| {
             request.states_filter.is_empty()
                 || request
                     .states_filter
                     .iter()
                     .any(|s| s.eq_ignore_ascii_case(state))
         })
-        .filter(|(group_id, _, _)| all_groups || access.allows(Op::Describe, Kind::Group, group_id))
-        .filter(|_| {
+        .filter(|(group_id, _, _, _)| {
+            all_groups || access.allows(Op::Describe, Kind::Group, group_id)
+        })
+        .filter(|(_, _, _, kind)| {
             request.types_filter.is_empty()
                 || request
                     .types_filter
                     .iter()
-                    .any(|t| t.eq_ignore_ascii_case("classic"))
+                    .any(|t| t.eq_ignore_ascii_case(kind))
         })
-        .map(|(group_id, protocol_type, state)| ListedGroup {
+        .map(|(group_id, protocol_type, state, kind)| ListedGroup {
             group_id,
             protocol_type,
             group_state: state.to_string(),
-            group_type: "classic".to_string(),
+            group_type: kind.to_string(),
             ..Default::default()
         })
         .collect();
@@ -792,6 +897,103 @@ pub async fn describe_groups(
         });
     }
     ResponseBody::DescribeGroups(DescribeGroupsResponse {
+        groups,
+        ..Default::default()
+    })
+}
+
+/// ConsumerGroupDescribe: consumer groups of the new protocol (KIP-848)
+/// with their epochs, assignor and each member's assignment and target.
+/// A classic group, or none, is GROUP_ID_NOT_FOUND (Kafka's Admin then
+/// describes it with DescribeGroups).
+pub async fn consumer_group_describe(
+    broker: &Broker,
+    context: &RequestContext<'_>,
+    request: ConsumerGroupDescribeRequest,
+) -> ResponseBody {
+    use consumer_group_describe_response as cgd;
+    let access = Access::of(broker, context);
+    let image = broker.metadata.image();
+    let assignment = |a: &vltava_group::consumer::Assignment| cgd::Assignment {
+        topic_partitions: a
+            .iter()
+            .filter(|(_, ps)| !ps.is_empty())
+            .map(|(id, ps)| cgd::TopicPartitions {
+                topic_id: *id,
+                topic_name: image
+                    .topic_by_id(id)
+                    .map(|t| t.name.clone())
+                    .unwrap_or_default(),
+                partitions: ps.iter().copied().collect(),
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    };
+    let mut groups = Vec::with_capacity(request.group_ids.len());
+    for group_id in request.group_ids {
+        let described = match ready_for(broker, &access, Op::Describe, &group_id).await {
+            Err(code) => Err((code, None)),
+            Ok(()) => {
+                broker
+                    .groups
+                    .read(|c| match c.consumer_group(&group_id) {
+                        Err(code) => Err((code, None)),
+                        Ok(None) => Err((
+                            ErrorCode::GROUP_ID_NOT_FOUND,
+                            Some(format!("Group {group_id} is not a consumer group.")),
+                        )),
+                        Ok(Some(g)) => Ok(cgd::DescribedGroup {
+                            group_id: group_id.clone(),
+                            group_state: g.state_name().to_string(),
+                            group_epoch: g.group_epoch,
+                            assignment_epoch: g.group_epoch,
+                            assignor_name: g.assignor().to_string(),
+                            members: g
+                                .members
+                                .values()
+                                .map(|m| cgd::Member {
+                                    member_id: m.member_id.clone(),
+                                    instance_id: m.instance_id.clone(),
+                                    rack_id: m.rack_id.clone(),
+                                    member_epoch: m.member_epoch,
+                                    client_id: m.client_id.clone(),
+                                    client_host: m.client_host.clone(),
+                                    subscribed_topic_names: m.subscribed_topics.clone(),
+                                    assignment: assignment(&m.assigned),
+                                    target_assignment: assignment(
+                                        &g.target.get(&m.member_id).cloned().unwrap_or_default(),
+                                    ),
+                                    ..Default::default()
+                                })
+                                .collect(),
+                            ..Default::default()
+                        }),
+                    })
+                    .await
+            }
+        };
+        groups.push(match described {
+            Ok(mut g) => {
+                g.authorized_operations = if !request.include_authorized_operations {
+                    i32::MIN
+                } else if access.enabled() {
+                    access.authorized_operations(Kind::Group, &g.group_id, authz::GROUP_OPERATIONS)
+                } else {
+                    super::metadata::GROUP_AUTHORIZED_OPERATIONS
+                };
+                g
+            }
+            Err((code, message)) => cgd::DescribedGroup {
+                error_code: code.code(),
+                error_message: message,
+                group_id,
+                authorized_operations: i32::MIN,
+                ..Default::default()
+            },
+        });
+    }
+    ResponseBody::ConsumerGroupDescribe(ConsumerGroupDescribeResponse {
         groups,
         ..Default::default()
     })

@@ -154,6 +154,10 @@ pub const SUPPORTED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::FindCoordinator, v(0, 6)),
     (ApiKey::JoinGroup, v(0, 9)),
     (ApiKey::Heartbeat, v(0, 4)),
+    // KIP-848's consumer groups; v1's regular-expression subscriptions
+    // are refused (INVALID_REQUEST, saying so).
+    (ApiKey::ConsumerGroupHeartbeat, v(0, 1)),
+    (ApiKey::ConsumerGroupDescribe, v(0, 0)),
     (ApiKey::LeaveGroup, v(0, 5)),
     (ApiKey::SyncGroup, v(0, 5)),
     (ApiKey::DescribeGroups, v(0, 5)),
@@ -468,6 +472,12 @@ async fn dispatch(
         RequestBody::JoinGroup(r) => groups::join_group(broker, context, r).await,
         RequestBody::SyncGroup(r) => groups::sync_group(broker, context, r).await,
         RequestBody::Heartbeat(r) => groups::heartbeat(broker, context, r).await,
+        RequestBody::ConsumerGroupHeartbeat(r) => {
+            groups::consumer_group_heartbeat(broker, context, r).await
+        }
+        RequestBody::ConsumerGroupDescribe(r) => {
+            groups::consumer_group_describe(broker, context, r).await
+        }
         RequestBody::LeaveGroup(r) => groups::leave_group(broker, context, r).await,
         RequestBody::OffsetCommit(r) => groups::offset_commit(broker, context, r).await,
         RequestBody::OffsetFetch(r) => groups::offset_fetch(broker, context, r).await,

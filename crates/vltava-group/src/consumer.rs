@@ -1,0 +1,1302 @@
+//! Consumer groups of the new protocol (KIP-848): membership by
+//! ConsumerGroupHeartbeat, assignment computed here by a server-side
+//! assignor, and each member moved towards its target assignment
+//! incrementally, so no member stops consuming partitions that are not
+//! moving.
+//!
+//! The model, in our words:
+//! - The *group epoch* counts changes that call for a new assignment: a
+//!   member joining or leaving, a subscription or the assignor changing,
+//!   a subscribed topic gaining partitions. Each bump recomputes the
+//!   *target assignment* at once (the assignors here are synchronous), so
+//!   the target's epoch is always the group epoch.
+//! - Each member has a *member epoch*, the target epoch it has caught up
+//!   with. A member behind the target first gives up what it must
+//!   (`UnrevokedPartitions`: the answer shows the smaller assignment and
+//!   the member keeps its epoch until it reports, in a heartbeat, that it
+//!   no longer owns them), then takes the new epoch and whatever of its
+//!   target no other member still holds (`UnreleasedPartitions` until the
+//!   rest is released, then `Stable`). A partition is never owned by two
+//!   members at once.
+//! - A member is removed when its session times out (no heartbeat within
+//!   `group.consumer.session.timeout.ms`) or when it does not revoke
+//!   within its rebalance timeout; its partitions become free.
+//!
+//! Deterministic: time comes in as `now`, topic metadata as a lookup, and
+//! every collection iterates in a fixed order.
+//!
+//! Not done yet (and documented as such): the membership is not written
+//! to `__consumer_offsets`, so a coordinator that moves or restarts
+//! starts these groups empty (members are told UNKNOWN_MEMBER_ID and join
+//! again; committed offsets are kept); regular-expression subscriptions
+//! (ConsumerGroupHeartbeat v1); static members keep no slot when they
+//! leave with epoch -2 (they leave as a dynamic member does).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use vltava_protocol::{ErrorCode, Uuid};
+
+/// Partitions by topic id.
+pub type Assignment = BTreeMap<Uuid, BTreeSet<i32>>;
+
+/// The assignors this coordinator runs, in Kafka's names; the first is
+/// the default (`group.consumer.assignors`).
+pub const ASSIGNORS: [&str; 2] = ["uniform", "range"];
+
+/// Where a member is on its way to its target assignment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemberState {
+    /// It has its whole target at the target's epoch.
+    Stable,
+    /// It must give up partitions before it can move on.
+    UnrevokedPartitions,
+    /// It is at the target's epoch, but part of its target is still held
+    /// by members that have not given it up yet.
+    UnreleasedPartitions,
+}
+
+impl MemberState {
+    pub fn name(self) -> &'static str {
+        match self {
+            MemberState::Stable => "stable",
+            MemberState::UnrevokedPartitions => "unrevoked_partitions",
+            MemberState::UnreleasedPartitions => "unreleased_partitions",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ConsumerMember {
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    pub rack_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub member_epoch: i32,
+    pub previous_member_epoch: i32,
+    pub state: MemberState,
+    pub rebalance_timeout_ms: i32,
+    /// Sorted, without duplicates.
+    pub subscribed_topics: Vec<String>,
+    pub server_assignor: Option<String>,
+    /// What the member may consume now.
+    pub assigned: Assignment,
+    /// What it was asked to give up and has not yet said it gave up.
+    pub pending_revocation: Assignment,
+    /// Removed unless it heartbeats before then.
+    pub session_deadline: i64,
+    /// Removed unless it revokes before then (its rebalance timeout).
+    pub revocation_deadline: Option<i64>,
+    /// The assignment last sent, so that answers carry it only when it
+    /// changed (or the member asks with a full request).
+    sent: Option<Assignment>,
+}
+
+/// The settings these groups follow (Kafka's names).
+#[derive(Clone, Debug)]
+pub struct ConsumerGroupConfig {
+    /// `group.consumer.session.timeout.ms`.
+    pub session_timeout_ms: i32,
+    /// `group.consumer.heartbeat.interval.ms`.
+    pub heartbeat_interval_ms: i32,
+    /// `group.consumer.max.size`.
+    pub max_size: usize,
+}
+
+impl Default for ConsumerGroupConfig {
+    fn default() -> Self {
+        ConsumerGroupConfig {
+            session_timeout_ms: 45_000,
+            heartbeat_interval_ms: 5_000,
+            max_size: i32::MAX as usize,
+        }
+    }
+}
+
+/// A ConsumerGroupHeartbeat as the coordinator needs it. `None` fields
+/// did not change since the member's last heartbeat.
+#[derive(Clone, Debug, Default)]
+pub struct Heartbeat {
+    pub group_id: String,
+    pub member_id: String,
+    pub member_epoch: i32,
+    pub instance_id: Option<String>,
+    pub rack_id: Option<String>,
+    /// -1: unchanged.
+    pub rebalance_timeout_ms: i32,
+    pub subscribed_topic_names: Option<Vec<String>>,
+    pub subscribed_topic_regex: Option<String>,
+    pub server_assignor: Option<String>,
+    /// The partitions the member owns.
+    pub owned: Option<Vec<(Uuid, Vec<i32>)>>,
+    pub client_id: String,
+    pub client_host: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct HeartbeatResult {
+    pub error: ErrorCode,
+    pub message: Option<String>,
+    pub member_id: Option<String>,
+    pub member_epoch: i32,
+    pub heartbeat_interval_ms: i32,
+    /// Present when it changed since the last answer, or was asked for.
+    pub assignment: Option<Vec<(Uuid, Vec<i32>)>>,
+}
+
+impl HeartbeatResult {
+    pub fn error(error: ErrorCode, message: impl Into<String>) -> HeartbeatResult {
+        HeartbeatResult {
+            error,
+            message: Some(message.into()),
+            member_id: None,
+            member_epoch: 0,
+            heartbeat_interval_ms: 0,
+            assignment: None,
+        }
+    }
+}
+
+/// Topic name to (id, partition count), from the cluster's metadata.
+pub type TopicLookup<'a> = &'a dyn Fn(&str) -> Option<(Uuid, i32)>;
+
+/// One consumer group's membership and assignment.
+#[derive(Clone, Debug, Default)]
+pub struct ConsumerGroup {
+    pub group_epoch: i32,
+    pub members: BTreeMap<String, ConsumerMember>,
+    /// Each member's target assignment, at epoch `group_epoch`.
+    pub target: BTreeMap<String, Assignment>,
+    /// The subscribed topics' ids and partition counts the target was
+    /// computed from.
+    pub topics: BTreeMap<String, (Uuid, i32)>,
+}
+
+/// Why a member left the group, for the log.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Removal {
+    SessionExpired(String),
+    RevocationTimedOut(String),
+}
+
+impl ConsumerGroup {
+    /// Kafka's consumer group states: Empty, Assigning (never seen here:
+    /// targets are computed at once), Reconciling, Stable.
+    pub fn state_name(&self) -> &'static str {
+        if self.members.is_empty() {
+            "Empty"
+        } else if self
+            .members
+            .values()
+            .all(|m| m.state == MemberState::Stable && m.member_epoch == self.group_epoch)
+        {
+            "Stable"
+        } else {
+            "Reconciling"
+        }
+    }
+
+    /// The assignor the group runs: the one most members ask for (ties to
+    /// the earlier in [`ASSIGNORS`]), the default when none asks.
+    pub fn assignor(&self) -> &'static str {
+        let mut best = ASSIGNORS[0];
+        let mut best_votes = 0;
+        for name in ASSIGNORS {
+            let votes = self
+                .members
+                .values()
+                .filter(|m| m.server_assignor.as_deref() == Some(name))
+                .count();
+            if votes > best_votes {
+                best = name;
+                best_votes = votes;
+            }
+        }
+        best
+    }
+
+    /// Answers one heartbeat. `new_member_id` gives an id to a member that
+    /// joins without one (clients before KIP-1082).
+    pub fn heartbeat(
+        &mut self,
+        now: i64,
+        request: Heartbeat,
+        config: &ConsumerGroupConfig,
+        topics: TopicLookup<'_>,
+        new_member_id: &mut dyn FnMut() -> String,
+    ) -> HeartbeatResult {
+        if let Err((code, message)) = validate(&request) {
+            return HeartbeatResult::error(code, message);
+        }
+        if request.member_epoch < 0 {
+            return self.leave(now, &request, topics);
+        }
+        let member_id = if request.member_id.is_empty() {
+            new_member_id()
+        } else {
+            request.member_id.clone()
+        };
+        let mut changed = false;
+        if request.member_epoch == 0 {
+            // A first join, or a member that was fenced joining again
+            // with the id it had: it owns nothing now.
+            if self.members.remove(&member_id).is_some() {
+                self.target.remove(&member_id);
+            }
+            if self.members.len() >= config.max_size {
+                return HeartbeatResult::error(
+                    ErrorCode::GROUP_MAX_SIZE_REACHED,
+                    format!(
+                        "the group has {} members (group.consumer.max.size)",
+                        self.members.len()
+                    ),
+                );
+            }
+            self.members.insert(
+                member_id.clone(),
+                ConsumerMember {
+                    member_id: member_id.clone(),
+                    instance_id: None,
+                    rack_id: None,
+                    client_id: request.client_id.clone(),
+                    client_host: request.client_host.clone(),
+                    member_epoch: 0,
+                    previous_member_epoch: -1,
+                    state: MemberState::Stable,
+                    rebalance_timeout_ms: request.rebalance_timeout_ms,
+                    subscribed_topics: Vec::new(),
+                    server_assignor: None,
+                    assigned: Assignment::new(),
+                    pending_revocation: Assignment::new(),
+                    session_deadline: now,
+                    revocation_deadline: None,
+                    sent: None,
+                },
+            );
+            changed = true;
+        } else {
+            let Some(member) = self.members.get(&member_id) else {
+                return HeartbeatResult::error(
+                    ErrorCode::UNKNOWN_MEMBER_ID,
+                    format!("member {member_id} is not in the group"),
+                );
+            };
+            if let Err(message) = check_epoch(member, request.member_epoch, &request.owned) {
+                return HeartbeatResult::error(ErrorCode::FENCED_MEMBER_EPOCH, message);
+            }
+        }
+        let member = self.members.get_mut(&member_id).expect("present");
+        member.session_deadline = now + i64::from(config.session_timeout_ms);
+        if request.rebalance_timeout_ms >= 0 {
+            member.rebalance_timeout_ms = request.rebalance_timeout_ms;
+        }
+        if request.instance_id.is_some() {
+            member.instance_id = request.instance_id.clone();
+        }
+        if request.rack_id.is_some() {
+            member.rack_id = request.rack_id.clone();
+        }
+        if let Some(names) = &request.subscribed_topic_names {
+            let names: Vec<String> = names
+                .iter()
+                .cloned()
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            if names != member.subscribed_topics {
+                member.subscribed_topics = names;
+                changed = true;
+            }
+        }
+        if request.server_assignor.is_some() && request.server_assignor != member.server_assignor {
+            member.server_assignor = request.server_assignor.clone();
+            changed = true;
+        }
+        let metadata = self.subscribed_metadata(topics);
+        if metadata != self.topics {
+            self.topics = metadata;
+            changed = true;
+        }
+        if changed {
+            self.new_target();
+        }
+        let owned = request.owned.as_ref().map(|o| to_assignment(o));
+        let full = request.member_epoch == 0 || request.owned.is_some();
+        self.reconcile(now, &member_id, owned.as_ref());
+        let member = self.members.get_mut(&member_id).expect("present");
+        let assignment = if full || member.sent.as_ref() != Some(&member.assigned) {
+            member.sent = Some(member.assigned.clone());
+            Some(from_assignment(&member.assigned))
+        } else {
+            None
+        };
+        HeartbeatResult {
+            error: ErrorCode::NONE,
+            message: None,
+            member_id: Some(member_id),
+            member_epoch: member.member_epoch,
+            heartbeat_interval_ms: config.heartbeat_interval_ms,
+            assignment,
+        }
+    }
+
+    fn leave(
+        &mut self,
+        _now: i64,
+        request: &Heartbeat,
+        topics: TopicLookup<'_>,
+    ) -> HeartbeatResult {
+        if self.members.remove(&request.member_id).is_none() {
+            return HeartbeatResult::error(
+                ErrorCode::UNKNOWN_MEMBER_ID,
+                format!("member {} is not in the group", request.member_id),
+            );
+        }
+        self.target.remove(&request.member_id);
+        self.topics = self.subscribed_metadata(topics);
+        self.new_target();
+        HeartbeatResult {
+            error: ErrorCode::NONE,
+            message: None,
+            member_id: Some(request.member_id.clone()),
+            member_epoch: request.member_epoch,
+            heartbeat_interval_ms: 0,
+            assignment: None,
+        }
+    }
+
+    /// Removes members whose session ended or who did not revoke in time,
+    /// and computes a new target when any went.
+    pub fn expire(&mut self, now: i64) -> Vec<Removal> {
+        let mut removed = Vec::new();
+        for member in self.members.values() {
+            if member.session_deadline <= now {
+                removed.push(Removal::SessionExpired(member.member_id.clone()));
+            } else if member.revocation_deadline.is_some_and(|t| t <= now) {
+                removed.push(Removal::RevocationTimedOut(member.member_id.clone()));
+            }
+        }
+        for r in &removed {
+            let (Removal::SessionExpired(id) | Removal::RevocationTimedOut(id)) = r;
+            self.members.remove(id);
+            self.target.remove(id);
+        }
+        if !removed.is_empty() {
+            self.new_target();
+        }
+        removed
+    }
+
+    /// The earliest session or revocation deadline.
+    pub fn next_deadline(&self) -> Option<i64> {
+        self.members
+            .values()
+            .flat_map(|m| std::iter::once(m.session_deadline).chain(m.revocation_deadline))
+            .min()
+    }
+
+    /// Whether `member_id` at `epoch` may commit offsets: Kafka's rule for
+    /// consumer groups (a newer epoch than the member's is fenced, an
+    /// older one stale).
+    pub fn check_commit(&self, member_id: &str, epoch: i32) -> Result<(), ErrorCode> {
+        let Some(member) = self.members.get(member_id) else {
+            return Err(ErrorCode::UNKNOWN_MEMBER_ID);
+        };
+        match epoch.cmp(&member.member_epoch) {
+            std::cmp::Ordering::Equal => Ok(()),
+            std::cmp::Ordering::Greater => Err(ErrorCode::FENCED_MEMBER_EPOCH),
+            std::cmp::Ordering::Less => Err(ErrorCode::STALE_MEMBER_EPOCH),
+        }
+    }
+
+    fn subscribed_metadata(&self, topics: TopicLookup<'_>) -> BTreeMap<String, (Uuid, i32)> {
+        let names: BTreeSet<&String> = self
+            .members
+            .values()
+            .flat_map(|m| m.subscribed_topics.iter())
+            .collect();
+        names
+            .into_iter()
+            .filter_map(|n| topics(n).map(|t| (n.clone(), t)))
+            .collect()
+    }
+
+    /// Bumps the group epoch and computes the target assignment for it.
+    fn new_target(&mut self) {
+        self.group_epoch += 1;
+        let subscriptions: BTreeMap<String, Vec<String>> = self
+            .members
+            .iter()
+            .map(|(id, m)| (id.clone(), m.subscribed_topics.clone()))
+            .collect();
+        self.target = match self.assignor() {
+            "range" => assign_range(&subscriptions, &self.topics),
+            _ => assign_uniform(&subscriptions, &self.topics, &self.target),
+        };
+        debug_assert!(self.target_is_exclusive());
+    }
+
+    fn target_is_exclusive(&self) -> bool {
+        let mut seen = BTreeSet::new();
+        self.target
+            .values()
+            .flat_map(|a| {
+                a.iter()
+                    .flat_map(|(t, ps)| ps.iter().map(move |p| (*t, *p)))
+            })
+            .all(|tp| seen.insert(tp))
+    }
+
+    /// Moves `member_id` as far towards its target as it can go now;
+    /// `owned` is what it says it owns (when it said).
+    fn reconcile(&mut self, now: i64, member_id: &str, owned: Option<&Assignment>) {
+        let epoch = self.group_epoch;
+        let target = self.target.get(member_id).cloned().unwrap_or_default();
+        let held = self.held_by_others(member_id);
+        let member = self.members.get_mut(member_id).expect("present");
+        if member.state == MemberState::UnrevokedPartitions {
+            let revoked = owned.is_some_and(|o| !overlaps(o, &member.pending_revocation));
+            if !revoked {
+                return;
+            }
+            member.pending_revocation.clear();
+            member.revocation_deadline = None;
+            member.state = MemberState::Stable;
+        }
+        if member.member_epoch == epoch && member.state == MemberState::Stable {
+            return;
+        }
+        let keep = intersect(&member.assigned, &target);
+        let revoke = minus(&member.assigned, &target);
+        if !is_empty(&revoke) {
+            // Give up first, keeping the epoch: what it keeps it may go on
+            // consuming meanwhile.
+            member.assigned = keep;
+            member.pending_revocation = revoke;
+            member.state = MemberState::UnrevokedPartitions;
+            member.revocation_deadline = Some(now + i64::from(member.rebalance_timeout_ms.max(0)));
+            return;
+        }
+        let wanted = minus(&target, &member.assigned);
+        let free = minus(&wanted, &held);
+        let unreleased = !is_empty(&minus(&wanted, &free));
+        member.assigned = union(&keep, &free);
+        if member.member_epoch != epoch {
+            member.previous_member_epoch = member.member_epoch;
+            member.member_epoch = epoch;
+        }
+        member.state = if unreleased {
+            MemberState::UnreleasedPartitions
+        } else {
+            MemberState::Stable
+        };
+        debug_assert!(is_empty(&intersect(&member.assigned, &held)));
+    }
+
+    /// What the other members own or have yet to give up.
+    fn held_by_others(&self, member_id: &str) -> Assignment {
+        let mut held = Assignment::new();
+        for m in self.members.values().filter(|m| m.member_id != member_id) {
+            held = union(&held, &m.assigned);
+            held = union(&held, &m.pending_revocation);
+        }
+        held
+    }
+}
+
+/// Kafka's checks of a heartbeat's fields (INVALID_REQUEST), and of the
+/// assignor's name (UNSUPPORTED_ASSIGNOR).
+fn validate(request: &Heartbeat) -> Result<(), (ErrorCode, String)> {
+    let invalid = |m: &str| Err((ErrorCode::INVALID_REQUEST, m.to_string()));
+    if request.group_id.is_empty() {
+        return invalid("GroupId can't be empty.");
+    }
+    if request.member_epoch < -2 {
+        return invalid("MemberEpoch is invalid.");
+    }
+    if request.member_epoch != 0 && request.member_id.is_empty() {
+        return invalid("MemberId can't be empty.");
+    }
+    // librdkafka sends an empty expression when it subscribes by name.
+    if request
+        .subscribed_topic_regex
+        .as_ref()
+        .is_some_and(|r| !r.is_empty())
+    {
+        return invalid("Regular expression subscriptions are not supported by this broker yet; subscribe to topic names.");
+    }
+    if request.member_epoch == 0 {
+        if request.rebalance_timeout_ms < 0 {
+            return invalid("RebalanceTimeoutMs must be provided in first request.");
+        }
+        if request.subscribed_topic_names.is_none() {
+            return invalid("SubscribedTopicNames must be set in first request.");
+        }
+        // Kafka wants an empty list here; librdkafka sends none at all,
+        // which says the same.
+        if request
+            .owned
+            .as_ref()
+            .is_some_and(|o| o.iter().any(|(_, ps)| !ps.is_empty()))
+        {
+            return invalid("TopicPartitions must be empty when (re-)joining.");
+        }
+    }
+    if let Some(name) = &request.server_assignor {
+        if !ASSIGNORS.contains(&name.as_str()) {
+            return Err((
+                ErrorCode::UNSUPPORTED_ASSIGNOR,
+                format!(
+                    "ServerAssignor {name} is not supported. Supported assignors: {}.",
+                    ASSIGNORS.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A heartbeat's epoch against the member's: the current epoch, or the
+/// previous one when the member missed the answer that moved it on and
+/// owns nothing it was not given.
+fn check_epoch(
+    member: &ConsumerMember,
+    epoch: i32,
+    owned: &Option<Vec<(Uuid, Vec<i32>)>>,
+) -> Result<(), String> {
+    if epoch == member.member_epoch {
+        return Ok(());
+    }
+    let owns_only_assigned = owned
+        .as_ref()
+        .is_none_or(|o| is_empty(&minus(&to_assignment(o), &member.assigned)));
+    if epoch == member.previous_member_epoch && epoch < member.member_epoch && owns_only_assigned {
+        return Ok(());
+    }
+    Err(format!(
+        "the member's epoch is {}, the request's {epoch}",
+        member.member_epoch
+    ))
+}
+
+// ---------------------------------------------------------------------
+// Assignors
+// ---------------------------------------------------------------------
+
+/// Kafka's "uniform" assignor, in its spirit: every partition of a
+/// subscribed topic goes to one member subscribed to it, partitions stay
+/// where they were when balance allows (sticky), and no member has two
+/// more than another member that could take one of its partitions.
+pub fn assign_uniform(
+    subscriptions: &BTreeMap<String, Vec<String>>,
+    topics: &BTreeMap<String, (Uuid, i32)>,
+    previous: &BTreeMap<String, Assignment>,
+) -> BTreeMap<String, Assignment> {
+    let subscribed = |member: &str, topic: &str| {
+        subscriptions
+            .get(member)
+            .is_some_and(|s| s.iter().any(|t| t == topic))
+    };
+    // Each partition with its owner: the previous one while it is still
+    // a member subscribed to the topic.
+    let mut owner: BTreeMap<(String, i32), Option<String>> = BTreeMap::new();
+    for (name, (id, count)) in topics {
+        if !subscriptions.values().any(|s| s.contains(name)) {
+            continue;
+        }
+        for p in 0..*count {
+            let before = previous
+                .iter()
+                .find(|(_, a)| a.get(id).is_some_and(|ps| ps.contains(&p)))
+                .map(|(m, _)| m.clone())
+                .filter(|m| subscribed(m, name));
+            owner.insert((name.clone(), p), before);
+        }
+    }
+    let mut load: BTreeMap<String, usize> = subscriptions.keys().map(|m| (m.clone(), 0)).collect();
+    for m in owner.values().flatten() {
+        *load.get_mut(m).expect("a member") += 1;
+    }
+    // Partitions without an owner go to the least loaded member that can
+    // take them.
+    let unowned: Vec<(String, i32)> = owner
+        .iter()
+        .filter(|(_, o)| o.is_none())
+        .map(|(k, _)| k.clone())
+        .collect();
+    for (topic, p) in unowned {
+        let best = load
+            .iter()
+            .filter(|(m, _)| subscribed(m, &topic))
+            .min_by_key(|(m, l)| (**l, (*m).clone()))
+            .map(|(m, _)| m.clone());
+        if let Some(m) = best {
+            *load.get_mut(&m).expect("a member") += 1;
+            owner.insert((topic, p), Some(m));
+        }
+    }
+    // Then balance: move a partition from a member to one subscribed to
+    // its topic that has at least two fewer, until none can move. Each
+    // move lowers the sum of squared loads, so this ends.
+    for _ in 0..=owner.len() * subscriptions.len().max(1) {
+        let mut moved = false;
+        let mut heavy: Vec<(String, usize)> = load.iter().map(|(m, l)| (m.clone(), *l)).collect();
+        heavy.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        'search: for (from, from_load) in &heavy {
+            // Its partitions, the last ones first (the first stay put).
+            let mine: Vec<(String, i32)> = owner
+                .iter()
+                .rev()
+                .filter(|(_, o)| o.as_deref() == Some(from.as_str()))
+                .map(|(k, _)| k.clone())
+                .collect();
+            for (topic, p) in mine {
+                let to = load
+                    .iter()
+                    .filter(|(m, l)| **l + 1 < *from_load && subscribed(m, &topic))
+                    .min_by_key(|(m, l)| (**l, (*m).clone()))
+                    .map(|(m, _)| m.clone());
+                if let Some(to) = to {
+                    *load.get_mut(from).expect("a member") -= 1;
+                    *load.get_mut(&to).expect("a member") += 1;
+                    owner.insert((topic, p), Some(to));
+                    moved = true;
+                    break 'search;
+                }
+            }
+        }
+        if !moved {
+            break;
+        }
+    }
+    let mut out: BTreeMap<String, Assignment> = subscriptions
+        .keys()
+        .map(|m| (m.clone(), Assignment::new()))
+        .collect();
+    for ((topic, p), m) in owner {
+        if let Some(m) = m {
+            let id = topics[&topic].0;
+            out.get_mut(&m)
+                .expect("a member")
+                .entry(id)
+                .or_default()
+                .insert(p);
+        }
+    }
+    out
+}
+
+/// Kafka's "range" assignor: each topic's partitions split into
+/// contiguous ranges over the members subscribed to it, in member id
+/// order, the first ones taking one more when they do not divide evenly.
+pub fn assign_range(
+    subscriptions: &BTreeMap<String, Vec<String>>,
+    topics: &BTreeMap<String, (Uuid, i32)>,
+) -> BTreeMap<String, Assignment> {
+    let mut out: BTreeMap<String, Assignment> = subscriptions
+        .keys()
+        .map(|m| (m.clone(), Assignment::new()))
+        .collect();
+    for (name, (id, count)) in topics {
+        let members: Vec<&String> = subscriptions
+            .iter()
+            .filter(|(_, s)| s.contains(name))
+            .map(|(m, _)| m)
+            .collect();
+        if members.is_empty() {
+            continue;
+        }
+        let count = usize::try_from(*count).unwrap_or(0);
+        let (each, extra) = (count / members.len(), count % members.len());
+        let mut next = 0;
+        for (i, m) in members.into_iter().enumerate() {
+            let n = each + usize::from(i < extra);
+            let range: BTreeSet<i32> = (next..next + n).map(|p| p as i32).collect();
+            next += n;
+            if !range.is_empty() {
+                out.get_mut(m).expect("a member").insert(*id, range);
+            }
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------
+// Assignment arithmetic
+// ---------------------------------------------------------------------
+
+fn to_assignment(partitions: &[(Uuid, Vec<i32>)]) -> Assignment {
+    let mut out = Assignment::new();
+    for (t, ps) in partitions {
+        if !ps.is_empty() {
+            out.entry(*t).or_default().extend(ps.iter().copied());
+        }
+    }
+    out
+}
+
+fn from_assignment(a: &Assignment) -> Vec<(Uuid, Vec<i32>)> {
+    a.iter()
+        .filter(|(_, ps)| !ps.is_empty())
+        .map(|(t, ps)| (*t, ps.iter().copied().collect()))
+        .collect()
+}
+
+fn is_empty(a: &Assignment) -> bool {
+    a.values().all(BTreeSet::is_empty)
+}
+
+fn intersect(a: &Assignment, b: &Assignment) -> Assignment {
+    let mut out = Assignment::new();
+    for (t, ps) in a {
+        if let Some(other) = b.get(t) {
+            let both: BTreeSet<i32> = ps.intersection(other).copied().collect();
+            if !both.is_empty() {
+                out.insert(*t, both);
+            }
+        }
+    }
+    out
+}
+
+fn minus(a: &Assignment, b: &Assignment) -> Assignment {
+    let mut out = Assignment::new();
+    for (t, ps) in a {
+        let rest: BTreeSet<i32> = match b.get(t) {
+            Some(other) => ps.difference(other).copied().collect(),
+            None => ps.clone(),
+        };
+        if !rest.is_empty() {
+            out.insert(*t, rest);
+        }
+    }
+    out
+}
+
+fn union(a: &Assignment, b: &Assignment) -> Assignment {
+    let mut out = a.clone();
+    for (t, ps) in b {
+        if !ps.is_empty() {
+            out.entry(*t).or_default().extend(ps.iter().copied());
+        }
+    }
+    out
+}
+
+fn overlaps(a: &Assignment, b: &Assignment) -> bool {
+    !is_empty(&intersect(a, b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn topic_id(n: u8) -> Uuid {
+        Uuid([n; 16])
+    }
+
+    /// Topics "a" (6 partitions) and "b" (4).
+    fn lookup(name: &str) -> Option<(Uuid, i32)> {
+        match name {
+            "a" => Some((topic_id(1), 6)),
+            "b" => Some((topic_id(2), 4)),
+            _ => None,
+        }
+    }
+
+    struct Harness {
+        group: ConsumerGroup,
+        config: ConsumerGroupConfig,
+        next_id: u32,
+    }
+
+    impl Harness {
+        fn new() -> Harness {
+            Harness {
+                group: ConsumerGroup::default(),
+                config: ConsumerGroupConfig::default(),
+                next_id: 0,
+            }
+        }
+
+        fn beat(&mut self, now: i64, request: Heartbeat) -> HeartbeatResult {
+            let next_id = &mut self.next_id;
+            let result = self
+                .group
+                .heartbeat(now, request, &self.config, &lookup, &mut || {
+                    *next_id += 1;
+                    format!("m{next_id}")
+                });
+            self.check_invariants();
+            result
+        }
+
+        fn join(&mut self, now: i64, topics: &[&str], assignor: Option<&str>) -> HeartbeatResult {
+            self.beat(
+                now,
+                Heartbeat {
+                    group_id: "g".into(),
+                    member_epoch: 0,
+                    rebalance_timeout_ms: 30_000,
+                    subscribed_topic_names: Some(topics.iter().map(|t| t.to_string()).collect()),
+                    server_assignor: assignor.map(str::to_string),
+                    owned: Some(Vec::new()),
+                    ..Default::default()
+                },
+            )
+        }
+
+        fn check_invariants(&self) {
+            // No partition is owned (or still being given up) by two members.
+            let mut seen = BTreeSet::new();
+            for m in self.group.members.values() {
+                for a in [&m.assigned, &m.pending_revocation] {
+                    for (t, ps) in a {
+                        for p in ps {
+                            assert!(
+                                seen.insert((*t, *p)),
+                                "{t:?}-{p} owned twice: {:#?}",
+                                self.group.members
+                            );
+                        }
+                    }
+                }
+                assert!(m.member_epoch <= self.group.group_epoch);
+            }
+            assert!(self.group.target_is_exclusive());
+        }
+    }
+
+    /// A client as the protocol expects one to behave: it remembers its
+    /// member id, epoch and assignment from answers, and owns exactly what
+    /// it was last given.
+    #[derive(Clone, Debug)]
+    struct Client {
+        id: String,
+        epoch: i32,
+        owned: Assignment,
+    }
+
+    impl Client {
+        fn beat(&mut self, h: &mut Harness, now: i64) -> HeartbeatResult {
+            let r = h.beat(
+                now,
+                Heartbeat {
+                    group_id: "g".into(),
+                    member_id: self.id.clone(),
+                    member_epoch: self.epoch,
+                    rebalance_timeout_ms: -1,
+                    owned: Some(from_assignment(&self.owned)),
+                    ..Default::default()
+                },
+            );
+            self.take(&r);
+            r
+        }
+
+        fn take(&mut self, r: &HeartbeatResult) {
+            if r.error == ErrorCode::NONE {
+                self.epoch = r.member_epoch;
+                if let Some(a) = &r.assignment {
+                    self.owned = to_assignment(a);
+                }
+            }
+        }
+    }
+
+    fn joined(h: &mut Harness, now: i64, topics: &[&str]) -> Client {
+        rejoined(h, now, topics, "")
+    }
+
+    /// Joins with `member_id` (empty: the coordinator picks one).
+    fn rejoined(h: &mut Harness, now: i64, topics: &[&str], member_id: &str) -> Client {
+        let r = h.beat(
+            now,
+            Heartbeat {
+                group_id: "g".into(),
+                member_id: member_id.into(),
+                member_epoch: 0,
+                rebalance_timeout_ms: 30_000,
+                subscribed_topic_names: Some(topics.iter().map(|t| t.to_string()).collect()),
+                owned: Some(Vec::new()),
+                ..Default::default()
+            },
+        );
+        assert_eq!(r.error, ErrorCode::NONE, "{r:?}");
+        let mut c = Client {
+            id: r.member_id.clone().unwrap(),
+            epoch: 0,
+            owned: Assignment::new(),
+        };
+        c.take(&r);
+        c
+    }
+
+    fn count(a: &Assignment) -> usize {
+        a.values().map(BTreeSet::len).sum()
+    }
+
+    #[test]
+    fn a_lone_member_gets_every_partition_at_the_first_epoch() {
+        let mut h = Harness::new();
+        let c = joined(&mut h, 0, &["a", "b", "missing"]);
+        assert_eq!(c.epoch, 1);
+        assert_eq!(count(&c.owned), 10);
+        assert_eq!(h.group.state_name(), "Stable");
+    }
+
+    #[test]
+    fn a_second_member_gets_partitions_only_after_the_first_revokes_them() {
+        let mut h = Harness::new();
+        let mut one = joined(&mut h, 0, &["a"]);
+        assert_eq!(count(&one.owned), 6);
+        let mut two = joined(&mut h, 10, &["a"]);
+        // The target moved to epoch 2, but all 6 are still one's.
+        assert_eq!(h.group.group_epoch, 2);
+        assert_eq!(count(&two.owned), 0);
+        assert_eq!(two.epoch, 2);
+        assert_eq!(
+            h.group.members[&two.id].state,
+            MemberState::UnreleasedPartitions
+        );
+        // One is told to keep 3: its epoch stays until it says it gave up
+        // the others.
+        let r = one.beat(&mut h, 20);
+        assert_eq!((r.member_epoch, count(&one.owned)), (1, 3));
+        assert_eq!(
+            h.group.members[&one.id].state,
+            MemberState::UnrevokedPartitions
+        );
+        assert_eq!(h.group.state_name(), "Reconciling");
+        // Reporting the 3 it kept, it moves to epoch 2.
+        let r = one.beat(&mut h, 30);
+        assert_eq!((r.member_epoch, count(&one.owned)), (2, 3));
+        // Two now gets the released 3.
+        two.beat(&mut h, 40);
+        assert_eq!(count(&two.owned), 3);
+        assert!(is_empty(&intersect(&one.owned, &two.owned)));
+        assert_eq!(h.group.state_name(), "Stable");
+        // An answer with nothing new carries no assignment.
+        assert_eq!(h.group.members[&two.id].state, MemberState::Stable);
+        let r = h.beat(
+            50,
+            Heartbeat {
+                group_id: "g".into(),
+                member_id: two.id.clone(),
+                member_epoch: two.epoch,
+                ..Default::default()
+            },
+        );
+        assert_eq!(r.assignment, None);
+    }
+
+    #[test]
+    fn a_member_that_leaves_or_times_out_frees_its_partitions() {
+        let mut h = Harness::new();
+        let mut one = joined(&mut h, 0, &["a"]);
+        let mut two = joined(&mut h, 0, &["a"]);
+        for t in 1..5 {
+            one.beat(&mut h, t);
+            two.beat(&mut h, t);
+        }
+        assert_eq!((count(&one.owned), count(&two.owned)), (3, 3));
+        let r = h.beat(
+            10,
+            Heartbeat {
+                group_id: "g".into(),
+                member_id: two.id.clone(),
+                member_epoch: -1,
+                ..Default::default()
+            },
+        );
+        assert_eq!((r.error, r.member_epoch), (ErrorCode::NONE, -1));
+        one.beat(&mut h, 11);
+        assert_eq!(count(&one.owned), 6);
+
+        // A third joins; then one stops heartbeating.
+        let mut three = joined(&mut h, 20, &["a"]);
+        for t in 21..25 {
+            one.beat(&mut h, t);
+            three.beat(&mut h, t);
+        }
+        assert_eq!(count(&three.owned), 3);
+        let session = i64::from(h.config.session_timeout_ms);
+        assert_eq!(h.group.next_deadline(), Some(24 + session));
+        three.beat(&mut h, 20 + session);
+        let removed = h.group.expire(24 + session);
+        assert_eq!(removed, vec![Removal::SessionExpired(one.id.clone())]);
+        three.beat(&mut h, 25 + session);
+        assert_eq!(count(&three.owned), 6);
+        // The expired member is fenced out: it must join again.
+        let r = one.beat(&mut h, 26 + session);
+        assert_eq!(r.error, ErrorCode::UNKNOWN_MEMBER_ID);
+    }
+
+    #[test]
+    fn a_member_that_does_not_revoke_within_its_rebalance_timeout_is_removed() {
+        let mut h = Harness::new();
+        let mut one = joined(&mut h, 0, &["a"]);
+        let _two = joined(&mut h, 0, &["a"]);
+        one.beat(&mut h, 1);
+        assert_eq!(
+            h.group.members[&one.id].state,
+            MemberState::UnrevokedPartitions
+        );
+        assert_eq!(h.group.members[&one.id].revocation_deadline, Some(30_001));
+        assert!(h.group.expire(30_000).is_empty());
+        assert_eq!(
+            h.group.expire(30_001),
+            vec![Removal::RevocationTimedOut(one.id.clone())]
+        );
+    }
+
+    #[test]
+    fn epochs_ahead_are_fenced_and_the_previous_epoch_is_forgiven() {
+        let mut h = Harness::new();
+        let mut one = joined(&mut h, 0, &["a"]);
+        let mut two = joined(&mut h, 0, &["a"]);
+        for t in 1..5 {
+            one.beat(&mut h, t);
+            two.beat(&mut h, t);
+        }
+        assert_eq!(one.epoch, 2);
+        let mut ahead = one.clone();
+        ahead.epoch = 3;
+        assert_eq!(ahead.beat(&mut h, 6).error, ErrorCode::FENCED_MEMBER_EPOCH);
+        // One lost the answer that moved it from 1 to 2: epoch 1 with what
+        // it was given is still accepted, and answered with epoch 2.
+        let mut behind = one.clone();
+        behind.epoch = 1;
+        let r = behind.beat(&mut h, 7);
+        assert_eq!((r.error, r.member_epoch), (ErrorCode::NONE, 2));
+        // Claiming partitions it was not given, it is fenced.
+        let mut greedy = one.clone();
+        greedy.epoch = 1;
+        greedy.owned = union(&one.owned, &two.owned);
+        assert_eq!(greedy.beat(&mut h, 8).error, ErrorCode::FENCED_MEMBER_EPOCH);
+        // Commits: the current epoch only.
+        assert_eq!(h.group.check_commit(&one.id, 2), Ok(()));
+        assert_eq!(
+            h.group.check_commit(&one.id, 1),
+            Err(ErrorCode::STALE_MEMBER_EPOCH)
+        );
+        assert_eq!(
+            h.group.check_commit(&one.id, 3),
+            Err(ErrorCode::FENCED_MEMBER_EPOCH)
+        );
+        assert_eq!(
+            h.group.check_commit("nobody", 2),
+            Err(ErrorCode::UNKNOWN_MEMBER_ID)
+        );
+    }
+
+    #[test]
+    fn bad_requests_get_kafkas_errors() {
+        let mut h = Harness::new();
+        let r = h.join(0, &["a"], Some("sticky"));
+        assert_eq!(r.error, ErrorCode::UNSUPPORTED_ASSIGNOR);
+        let base = Heartbeat {
+            group_id: "g".into(),
+            member_epoch: 0,
+            rebalance_timeout_ms: 1000,
+            subscribed_topic_names: Some(vec!["a".into()]),
+            owned: Some(Vec::new()),
+            ..Default::default()
+        };
+        for (what, request) in [
+            (
+                "no group",
+                Heartbeat {
+                    group_id: String::new(),
+                    ..base.clone()
+                },
+            ),
+            (
+                "no subscription",
+                Heartbeat {
+                    subscribed_topic_names: None,
+                    ..base.clone()
+                },
+            ),
+            (
+                "no rebalance timeout",
+                Heartbeat {
+                    rebalance_timeout_ms: -1,
+                    ..base.clone()
+                },
+            ),
+            (
+                "owning on join",
+                Heartbeat {
+                    owned: Some(vec![(topic_id(1), vec![0])]),
+                    ..base.clone()
+                },
+            ),
+            (
+                "no member id",
+                Heartbeat {
+                    member_epoch: 3,
+                    ..base.clone()
+                },
+            ),
+            (
+                "epoch -3",
+                Heartbeat {
+                    member_id: "x".into(),
+                    member_epoch: -3,
+                    ..base.clone()
+                },
+            ),
+            (
+                "regex",
+                Heartbeat {
+                    subscribed_topic_regex: Some("a.*".into()),
+                    ..base.clone()
+                },
+            ),
+        ] {
+            assert_eq!(
+                h.beat(0, request).error,
+                ErrorCode::INVALID_REQUEST,
+                "{what}"
+            );
+        }
+        h.config.max_size = 1;
+        assert_eq!(h.beat(0, base.clone()).error, ErrorCode::NONE);
+        assert_eq!(h.beat(0, base).error, ErrorCode::GROUP_MAX_SIZE_REACHED);
+    }
+
+    #[test]
+    fn range_gives_contiguous_ranges_and_uniform_balances_mixed_subscriptions() {
+        let subs: BTreeMap<String, Vec<String>> = [
+            ("m1".to_string(), vec!["a".to_string()]),
+            ("m2".to_string(), vec!["a".to_string(), "b".to_string()]),
+        ]
+        .into();
+        let topics: BTreeMap<String, (Uuid, i32)> = [
+            ("a".to_string(), lookup("a").unwrap()),
+            ("b".to_string(), lookup("b").unwrap()),
+        ]
+        .into();
+        let range = assign_range(&subs, &topics);
+        assert_eq!(range["m1"][&topic_id(1)], (0..3).collect());
+        assert_eq!(range["m2"][&topic_id(1)], (3..6).collect());
+        assert_eq!(range["m2"][&topic_id(2)], (0..4).collect());
+        // Uniform: b's 4 can only go to m2, so m1 takes all of a but
+        // one, which balances the two.
+        let uniform = assign_uniform(&subs, &topics, &BTreeMap::new());
+        assert_eq!(count(&uniform["m1"]), 5);
+        assert_eq!(uniform["m1"].keys().collect::<Vec<_>>(), [&topic_id(1)]);
+        assert_eq!(count(&uniform["m2"]), 5);
+        // Sticky: a third member of "a" takes partitions only from the
+        // most loaded, and each member keeps the rest of what it had.
+        let mut subs3 = subs.clone();
+        subs3.insert("m3".into(), vec!["a".into()]);
+        let next = assign_uniform(&subs3, &topics, &uniform);
+        let loads: Vec<usize> = ["m1", "m2", "m3"]
+            .iter()
+            .map(|m| count(&next[*m]))
+            .collect();
+        assert_eq!(loads, [3, 4, 3]);
+        for m in ["m1", "m2"] {
+            assert!(
+                is_empty(&minus(&next[m], &uniform[m])),
+                "{m} gained partitions it did not have"
+            );
+        }
+    }
+
+    /// Seeded runs of members joining, heartbeating (sometimes losing the
+    /// answer), leaving and being expired: no partition is ever owned by
+    /// two members, and once everyone heartbeats without faults the group
+    /// is stable with every partition assigned and loads within one.
+    #[test]
+    fn simulation() {
+        for seed in 1..=200u64 {
+            let mut rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+            let mut next = move |n: u64| {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                rng % n
+            };
+            let mut h = Harness::new();
+            let mut clients: Vec<Client> = Vec::new();
+            let mut now = 0;
+            for _ in 0..300 {
+                now += 1 + next(200) as i64;
+                match next(10) {
+                    0 if clients.len() < 5 => clients.push(joined(&mut h, now, &["a", "b"])),
+                    1 if !clients.is_empty() => {
+                        let c = clients.remove(next(clients.len() as u64) as usize);
+                        h.beat(
+                            now,
+                            Heartbeat {
+                                group_id: "g".into(),
+                                member_id: c.id,
+                                member_epoch: -1,
+                                ..Default::default()
+                            },
+                        );
+                    }
+                    2 if !clients.is_empty() => {
+                        // The answer is lost: the client keeps what it had.
+                        let i = next(clients.len() as u64) as usize;
+                        let mut copy = clients[i].clone();
+                        copy.beat(&mut h, now);
+                    }
+                    _ if !clients.is_empty() => {
+                        let i = next(clients.len() as u64) as usize;
+                        let r = clients[i].beat(&mut h, now);
+                        if r.error != ErrorCode::NONE {
+                            // Fenced: it gives everything up and joins
+                            // again with its id (KIP-1082).
+                            assert!(
+                                matches!(
+                                    r.error,
+                                    ErrorCode::FENCED_MEMBER_EPOCH | ErrorCode::UNKNOWN_MEMBER_ID
+                                ),
+                                "seed {seed}: {r:?}"
+                            );
+                            let id = clients[i].id.clone();
+                            clients[i] = rejoined(&mut h, now, &["a", "b"], &id);
+                        }
+                    }
+                    _ => {}
+                }
+                for removal in h.group.expire(now) {
+                    let (Removal::SessionExpired(id) | Removal::RevocationTimedOut(id)) = removal;
+                    clients.retain(|c| c.id != id);
+                }
+            }
+            // Quiet: everyone heartbeats in turn.
+            for _ in 0..6 {
+                for c in clients.iter_mut() {
+                    now += 1;
+                    let r = c.beat(&mut h, now);
+                    assert_eq!(r.error, ErrorCode::NONE, "seed {seed}");
+                }
+            }
+            if clients.is_empty() {
+                assert_eq!(h.group.state_name(), "Empty");
+                continue;
+            }
+            assert_eq!(
+                h.group.state_name(),
+                "Stable",
+                "seed {seed}: {:#?}",
+                h.group.members
+            );
+            let loads: Vec<usize> = clients.iter().map(|c| count(&c.owned)).collect();
+            assert_eq!(loads.iter().sum::<usize>(), 10, "seed {seed}");
+            assert!(
+                loads.iter().max().unwrap() - loads.iter().min().unwrap() <= 1,
+                "seed {seed}: {loads:?}"
+            );
+            for c in &clients {
+                assert_eq!(c.owned, h.group.members[&c.id].assigned, "seed {seed}");
+                assert_eq!(c.epoch, h.group.group_epoch, "seed {seed}");
+            }
+        }
+    }
+}
