@@ -25,12 +25,17 @@
 //! Deterministic: time comes in as `now`, topic metadata as a lookup, and
 //! every collection iterates in a fixed order.
 //!
+//! A member subscribes to topic names, to a regular expression
+//! (ConsumerGroupHeartbeat v1), or both; the caller resolves expressions
+//! against the cluster's topics ([`Topics::matching`]) on every
+//! heartbeat, so a new topic that matches joins the subscription at the
+//! next one.
+//!
 //! Not done yet (and documented as such): the membership is not written
 //! to `__consumer_offsets`, so a coordinator that moves or restarts
 //! starts these groups empty (members are told UNKNOWN_MEMBER_ID and join
-//! again; committed offsets are kept); regular-expression subscriptions
-//! (ConsumerGroupHeartbeat v1); static members keep no slot when they
-//! leave with epoch -2 (they leave as a dynamic member does).
+//! again; committed offsets are kept); static members keep no slot when
+//! they leave with epoch -2 (they leave as a dynamic member does).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -78,6 +83,10 @@ pub struct ConsumerMember {
     pub rebalance_timeout_ms: i32,
     /// Sorted, without duplicates.
     pub subscribed_topics: Vec<String>,
+    /// The regular expression it subscribed with, if any.
+    pub subscribed_regex: Option<String>,
+    /// The topics the expression matched at the last heartbeat (sorted).
+    pub regex_topics: Vec<String>,
     pub server_assignor: Option<String>,
     /// What the member may consume now.
     pub assigned: Assignment,
@@ -90,6 +99,15 @@ pub struct ConsumerMember {
     /// The assignment last sent, so that answers carry it only when it
     /// changed (or the member asks with a full request).
     sent: Option<Assignment>,
+}
+
+impl ConsumerMember {
+    /// The topics it subscribes to: by name and by expression.
+    pub fn subscription(&self) -> impl Iterator<Item = &String> {
+        let mut all: BTreeSet<&String> = self.subscribed_topics.iter().collect();
+        all.extend(self.regex_topics.iter());
+        all.into_iter()
+    }
 }
 
 /// The settings these groups follow (Kafka's names).
@@ -157,8 +175,17 @@ impl HeartbeatResult {
     }
 }
 
-/// Topic name to (id, partition count), from the cluster's metadata.
-pub type TopicLookup<'a> = &'a dyn Fn(&str) -> Option<(Uuid, i32)>;
+/// The cluster's topics as the coordinator needs them.
+pub trait Topics {
+    /// A topic's id and partition count.
+    fn lookup(&self, name: &str) -> Option<(Uuid, i32)>;
+    /// The topics whose whole name `regex` matches, sorted; an error when
+    /// it is not a valid expression.
+    fn matching(&self, regex: &str) -> Result<Vec<String>, String>;
+}
+
+/// Topic metadata for a call (see [`Topics`]).
+pub type TopicLookup<'a> = &'a dyn Topics;
 
 /// One consumer group's membership and assignment.
 #[derive(Clone, Debug, Default)]
@@ -231,6 +258,18 @@ impl ConsumerGroup {
         if request.member_epoch < 0 {
             return self.leave(now, &request, topics);
         }
+        if let Some(regex) = request
+            .subscribed_topic_regex
+            .as_ref()
+            .filter(|r| !r.is_empty())
+        {
+            if let Err(why) = topics.matching(regex) {
+                return HeartbeatResult::error(
+                    ErrorCode::INVALID_REGULAR_EXPRESSION,
+                    format!("SubscribedTopicRegex {regex} is not valid: {why}"),
+                );
+            }
+        }
         let member_id = if request.member_id.is_empty() {
             new_member_id()
         } else {
@@ -265,6 +304,8 @@ impl ConsumerGroup {
                     state: MemberState::Stable,
                     rebalance_timeout_ms: request.rebalance_timeout_ms,
                     subscribed_topics: Vec::new(),
+                    subscribed_regex: None,
+                    regex_topics: Vec::new(),
                     server_assignor: None,
                     assigned: Assignment::new(),
                     pending_revocation: Assignment::new(),
@@ -308,9 +349,30 @@ impl ConsumerGroup {
                 changed = true;
             }
         }
+        if let Some(regex) = &request.subscribed_topic_regex {
+            // librdkafka sends an empty expression for "none".
+            let regex = Some(regex.clone()).filter(|r| !r.is_empty());
+            if regex != member.subscribed_regex {
+                member.subscribed_regex = regex;
+                changed = true;
+            }
+        }
         if request.server_assignor.is_some() && request.server_assignor != member.server_assignor {
             member.server_assignor = request.server_assignor.clone();
             changed = true;
+        }
+        // Expressions are matched again at every heartbeat: topics come
+        // and go.
+        for m in self.members.values_mut() {
+            // An expression was checked when it came (below `validate`).
+            let found = match &m.subscribed_regex {
+                None => Vec::new(),
+                Some(regex) => topics.matching(regex).unwrap_or_default(),
+            };
+            if found != m.regex_topics {
+                m.regex_topics = found;
+                changed = true;
+            }
         }
         let metadata = self.subscribed_metadata(topics);
         if metadata != self.topics {
@@ -413,11 +475,11 @@ impl ConsumerGroup {
         let names: BTreeSet<&String> = self
             .members
             .values()
-            .flat_map(|m| m.subscribed_topics.iter())
+            .flat_map(ConsumerMember::subscription)
             .collect();
         names
             .into_iter()
-            .filter_map(|n| topics(n).map(|t| (n.clone(), t)))
+            .filter_map(|n| topics.lookup(n).map(|t| (n.clone(), t)))
             .collect()
     }
 
@@ -427,7 +489,7 @@ impl ConsumerGroup {
         let subscriptions: BTreeMap<String, Vec<String>> = self
             .members
             .iter()
-            .map(|(id, m)| (id.clone(), m.subscribed_topics.clone()))
+            .map(|(id, m)| (id.clone(), m.subscription().cloned().collect()))
             .collect();
         self.target = match self.assignor() {
             "range" => assign_range(&subscriptions, &self.topics),
@@ -517,20 +579,19 @@ fn validate(request: &Heartbeat) -> Result<(), (ErrorCode, String)> {
     if request.member_epoch != 0 && request.member_id.is_empty() {
         return invalid("MemberId can't be empty.");
     }
-    // librdkafka sends an empty expression when it subscribes by name.
-    if request
-        .subscribed_topic_regex
-        .as_ref()
-        .is_some_and(|r| !r.is_empty())
-    {
-        return invalid("Regular expression subscriptions are not supported by this broker yet; subscribe to topic names.");
-    }
     if request.member_epoch == 0 {
         if request.rebalance_timeout_ms < 0 {
             return invalid("RebalanceTimeoutMs must be provided in first request.");
         }
-        if request.subscribed_topic_names.is_none() {
-            return invalid("SubscribedTopicNames must be set in first request.");
+        // librdkafka sends an empty expression when it subscribes by name.
+        let regex = request
+            .subscribed_topic_regex
+            .as_ref()
+            .is_some_and(|r| !r.is_empty());
+        if request.subscribed_topic_names.is_none() && !regex {
+            return invalid(
+                "SubscribedTopicNames or SubscribedTopicRegex must be set in first request.",
+            );
         }
         // Kafka wants an empty list here; librdkafka sends none at all,
         // which says the same.
@@ -804,6 +865,27 @@ mod tests {
         }
     }
 
+    /// The topics of `lookup`; an expression is a name or a prefix and
+    /// `.*`, and invalid when it holds `(`.
+    struct TestTopics;
+
+    impl Topics for TestTopics {
+        fn lookup(&self, name: &str) -> Option<(Uuid, i32)> {
+            lookup(name)
+        }
+        fn matching(&self, regex: &str) -> Result<Vec<String>, String> {
+            if regex.contains('(') {
+                return Err("unclosed group".into());
+            }
+            let prefix = regex.strip_suffix(".*");
+            Ok(["a", "b"]
+                .iter()
+                .filter(|t| prefix.map_or(**t == regex, |p| t.starts_with(p)))
+                .map(|t| t.to_string())
+                .collect())
+        }
+    }
+
     struct Harness {
         group: ConsumerGroup,
         config: ConsumerGroupConfig,
@@ -823,7 +905,7 @@ mod tests {
             let next_id = &mut self.next_id;
             let result = self
                 .group
-                .heartbeat(now, request, &self.config, &lookup, &mut || {
+                .heartbeat(now, request, &self.config, &TestTopics, &mut || {
                     *next_id += 1;
                     format!("m{next_id}")
                 });
@@ -1148,9 +1230,10 @@ mod tests {
                 },
             ),
             (
-                "regex",
+                "neither names nor expression",
                 Heartbeat {
-                    subscribed_topic_regex: Some("a.*".into()),
+                    subscribed_topic_names: None,
+                    subscribed_topic_regex: Some(String::new()),
                     ..base.clone()
                 },
             ),
@@ -1161,9 +1244,48 @@ mod tests {
                 "{what}"
             );
         }
+        let bad = Heartbeat {
+            subscribed_topic_regex: Some("a(".into()),
+            ..base.clone()
+        };
+        assert_eq!(h.beat(0, bad).error, ErrorCode::INVALID_REGULAR_EXPRESSION);
+        assert!(h.group.members.is_empty());
         h.config.max_size = 1;
         assert_eq!(h.beat(0, base.clone()).error, ErrorCode::NONE);
         assert_eq!(h.beat(0, base).error, ErrorCode::GROUP_MAX_SIZE_REACHED);
+    }
+
+    #[test]
+    fn an_expression_subscribes_to_the_topics_it_matches() {
+        let mut h = Harness::new();
+        let r = h.beat(
+            0,
+            Heartbeat {
+                group_id: "g".into(),
+                member_epoch: 0,
+                rebalance_timeout_ms: 1000,
+                subscribed_topic_regex: Some(".*".into()),
+                owned: Some(Vec::new()),
+                ..Default::default()
+            },
+        );
+        assert_eq!(r.error, ErrorCode::NONE);
+        let all: usize = r.assignment.unwrap().iter().map(|(_, ps)| ps.len()).sum();
+        assert_eq!(all, 10);
+        // Narrowed to "a": b's partitions are taken back.
+        let r = h.beat(
+            1,
+            Heartbeat {
+                group_id: "g".into(),
+                member_id: r.member_id.unwrap(),
+                member_epoch: 1,
+                rebalance_timeout_ms: -1,
+                subscribed_topic_regex: Some("a".into()),
+                ..Default::default()
+            },
+        );
+        let topics: Vec<Uuid> = r.assignment.unwrap().iter().map(|(t, _)| *t).collect();
+        assert_eq!(topics, [topic_id(1)]);
     }
 
     #[test]

@@ -1083,8 +1083,20 @@ fn committed_offsets_are_visible_only_once_replicated() {
 // Consumer groups of the new protocol (KIP-848) beside classic ones
 // ---------------------------------------------------------------------
 
-fn topic_lookup(name: &str) -> Option<(vltava_protocol::Uuid, i32)> {
-    (name == "t").then_some((vltava_protocol::Uuid([9; 16]), 2))
+/// One topic, "t", of 2 partitions.
+struct OneTopic;
+
+impl consumer::Topics for OneTopic {
+    fn lookup(&self, name: &str) -> Option<(vltava_protocol::Uuid, i32)> {
+        (name == "t").then_some((vltava_protocol::Uuid([9; 16]), 2))
+    }
+    fn matching(&self, regex: &str) -> Result<Vec<String>, String> {
+        Ok(if regex == "t" {
+            vec!["t".into()]
+        } else {
+            Vec::new()
+        })
+    }
 }
 
 fn consumer_join(h: &mut Harness, group: &str) -> consumer::HeartbeatResult {
@@ -1099,7 +1111,7 @@ fn consumer_join(h: &mut Harness, group: &str) -> consumer::HeartbeatResult {
             client_id: "client".into(),
             ..Default::default()
         },
-        &topic_lookup,
+        &OneTopic,
     )
 }
 
@@ -1212,7 +1224,7 @@ fn a_consumer_group_commits_with_member_epochs_and_keeps_classic_members_out() {
             rebalance_timeout_ms: -1,
             ..Default::default()
         },
-        &topic_lookup,
+        &OneTopic,
     );
     assert_eq!(lost.error, ErrorCode::UNKNOWN_MEMBER_ID);
 }

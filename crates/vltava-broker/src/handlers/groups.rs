@@ -348,6 +348,40 @@ pub async fn heartbeat(
     })
 }
 
+/// The cluster's topics for the group coordinator, from a metadata image.
+struct ImageTopics(std::sync::Arc<vltava_metadata::MetadataImage>);
+
+/// Limit on a compiled subscription expression (the `regex` crate's own
+/// measure): a client cannot make the coordinator build a huge automaton.
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+impl vltava_group::consumer::Topics for ImageTopics {
+    fn lookup(&self, name: &str) -> Option<(vltava_protocol::Uuid, i32)> {
+        self.0
+            .topic(name)
+            .map(|t| (t.id, i32::try_from(t.partitions.len()).unwrap_or(i32::MAX)))
+    }
+
+    /// Kafka matches subscription expressions (RE2/J syntax, which the
+    /// `regex` crate shares in what matters here) against whole topic
+    /// names, internal topics included (an expression that names one,
+    /// quoted, gets it; clients leave them out of their expressions).
+    fn matching(&self, expression: &str) -> Result<Vec<String>, String> {
+        let regex = regex::RegexBuilder::new(&format!("^(?:{expression})$"))
+            .size_limit(REGEX_SIZE_LIMIT)
+            .build()
+            .map_err(|e| e.to_string())?;
+        // Sorted by name already.
+        Ok(self
+            .0
+            .topics()
+            .into_iter()
+            .filter(|t| regex.is_match(&t.name))
+            .map(|t| t.name.clone())
+            .collect())
+    }
+}
+
 /// ConsumerGroupHeartbeat (KIP-848): joins, heartbeats, reconciles and
 /// leaves a consumer group of the new protocol, whose assignment the
 /// coordinator computes (`vltava_group::consumer`). As Kafka checks it:
@@ -396,18 +430,13 @@ pub async fn consumer_group_heartbeat(
         client_id: context.header.client_id.clone().unwrap_or_default(),
         client_host: format!("/{}", context.peer.ip()),
     };
-    let image = broker.metadata.image();
-    let lookup = |name: &str| {
-        image
-            .topic(name)
-            .map(|t| (t.id, i32::try_from(t.partitions.len()).unwrap_or(i32::MAX)))
-    };
+    let topics = ImageTopics(broker.metadata.image());
     let now = broker.now_ms();
     let result = broker
         .groups
         .call(|c| {
             (
-                c.consumer_heartbeat(now, heartbeat, &lookup),
+                c.consumer_heartbeat(now, heartbeat, &topics),
                 Default::default(),
             )
         })
@@ -960,6 +989,7 @@ pub async fn consumer_group_describe(
                                     client_id: m.client_id.clone(),
                                     client_host: m.client_host.clone(),
                                     subscribed_topic_names: m.subscribed_topics.clone(),
+                                    subscribed_topic_regex: m.subscribed_regex.clone(),
                                     assignment: assignment(&m.assigned),
                                     target_assignment: assignment(
                                         &g.target.get(&m.member_id).cloned().unwrap_or_default(),

@@ -154,8 +154,9 @@ pub const SUPPORTED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::FindCoordinator, v(0, 6)),
     (ApiKey::JoinGroup, v(0, 9)),
     (ApiKey::Heartbeat, v(0, 4)),
-    // KIP-848's consumer groups; v1's regular-expression subscriptions
-    // are refused (INVALID_REQUEST, saying so).
+    // KIP-848's consumer groups. librdkafka speaks only v1, whose one
+    // addition, regular-expression subscriptions, is refused
+    // (INVALID_REQUEST, saying so) until it is served.
     (ApiKey::ConsumerGroupHeartbeat, v(0, 1)),
     (ApiKey::ConsumerGroupDescribe, v(0, 0)),
     (ApiKey::LeaveGroup, v(0, 5)),
