@@ -533,12 +533,11 @@ class ConsumerGroupTest {
     }
 
     /**
-     * The KIP-848 consumer protocol (group.protocol=consumer), which Kafka
-     * 4 brokers serve: the client needs ConsumerGroupHeartbeat, which
-     * Vltava does not have yet (see docs/compatibility.md).
+     * The KIP-848 consumer protocol (group.protocol=consumer): the client
+     * joins with ConsumerGroupHeartbeat and the broker assigns (more in
+     * ConsumerProtocolTest).
      */
     @Test
-    @org.junit.jupiter.api.Disabled("the KIP-848 consumer protocol (ConsumerGroupHeartbeat) is not served yet")
     void consumerGroupProtocol(TestInfo info) throws Exception {
         String topic = name(info);
         createTopic(broker, topic, 2);
