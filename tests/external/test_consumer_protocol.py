@@ -402,6 +402,18 @@ def test_kafka_tools_describe_a_consumer_protocol_group(broker, create_topic, to
     listed = run("--list", "--type")
     assert [group, "Consumer"] in [line.split() for line in listed.splitlines()], listed
 
+    # And `vltava groups describe`, which asks ConsumerGroupDescribe first.
+    from conftest import BIN
+    p = subprocess.run([str(BIN), "groups", "describe", group, "--bootstrap", broker, "--state"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "uniform" in p.stdout and "Stable" in p.stdout, p.stdout
+    p = subprocess.run([str(BIN), "groups", "describe", group, "--bootstrap", broker, "--members"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stdout + p.stderr
+    rows = [line.split() for line in p.stdout.splitlines() if line.startswith(group)]
+    assert len(rows) == 1 and rows[0][-2:] == ["2", f"{topic}(0,1)"], p.stdout
+
 
 def test_unknown_assignor_is_refused(broker, create_topic, topic_name, members):
     create_topic(topic_name, partitions=2)
