@@ -277,9 +277,38 @@ impl ConsumerGroup {
         };
         let mut changed = false;
         if request.member_epoch == 0 {
+            if let Some(instance) = &request.instance_id {
+                // Static members keep no slot once they leave, so an
+                // instance id held by another member is held by a live
+                // one.
+                if let Some(other) = self
+                    .members
+                    .values()
+                    .find(|m| m.instance_id.as_ref() == Some(instance) && m.member_id != member_id)
+                {
+                    return HeartbeatResult::error(
+                        ErrorCode::UNRELEASED_INSTANCE_ID,
+                        format!(
+                            "static member {instance} is in the group as {}",
+                            other.member_id
+                        ),
+                    );
+                }
+            }
+            let rejoining = self.members.contains_key(&member_id);
+            if !rejoining && self.members.len() >= config.max_size {
+                return HeartbeatResult::error(
+                    ErrorCode::GROUP_MAX_SIZE_REACHED,
+                    format!(
+                        "the group has {} members (group.consumer.max.size)",
+                        self.members.len()
+                    ),
+                );
+            }
             // A first join, or a member that was fenced joining again
             // with the id it had: it owns nothing now.
-            if self.members.remove(&member_id).is_some() {
+            if rejoining {
+                self.members.remove(&member_id);
                 self.target.remove(&member_id);
             }
             if self.members.len() >= config.max_size {
@@ -361,18 +390,16 @@ impl ConsumerGroup {
             member.server_assignor = request.server_assignor.clone();
             changed = true;
         }
-        // Expressions are matched again at every heartbeat: topics come
-        // and go.
-        for m in self.members.values_mut() {
-            // An expression was checked when it came (below `validate`).
-            let found = match &m.subscribed_regex {
-                None => Vec::new(),
-                Some(regex) => topics.matching(regex).unwrap_or_default(),
-            };
-            if found != m.regex_topics {
-                m.regex_topics = found;
-                changed = true;
-            }
+        // A member's expression is matched again at each of its
+        // heartbeats (topics come and go), with what its principal may
+        // see (`topics` is the requester's view); checked when it came.
+        let found = match &member.subscribed_regex {
+            None => Vec::new(),
+            Some(regex) => topics.matching(regex).unwrap_or_default(),
+        };
+        if found != member.regex_topics {
+            member.regex_topics = found;
+            changed = true;
         }
         let metadata = self.subscribed_metadata(topics);
         if metadata != self.topics {
@@ -458,16 +485,16 @@ impl ConsumerGroup {
     }
 
     /// Whether `member_id` at `epoch` may commit offsets: Kafka's rule for
-    /// consumer groups (a newer epoch than the member's is fenced, an
-    /// older one stale).
+    /// consumer groups, the member's current epoch exactly (any other is
+    /// STALE_MEMBER_EPOCH, which clients retry with their latest epoch).
     pub fn check_commit(&self, member_id: &str, epoch: i32) -> Result<(), ErrorCode> {
         let Some(member) = self.members.get(member_id) else {
             return Err(ErrorCode::UNKNOWN_MEMBER_ID);
         };
-        match epoch.cmp(&member.member_epoch) {
-            std::cmp::Ordering::Equal => Ok(()),
-            std::cmp::Ordering::Greater => Err(ErrorCode::FENCED_MEMBER_EPOCH),
-            std::cmp::Ordering::Less => Err(ErrorCode::STALE_MEMBER_EPOCH),
+        if epoch == member.member_epoch {
+            Ok(())
+        } else {
+            Err(ErrorCode::STALE_MEMBER_EPOCH)
         }
     }
 
@@ -513,24 +540,31 @@ impl ConsumerGroup {
     /// `owned` is what it says it owns (when it said).
     fn reconcile(&mut self, now: i64, member_id: &str, owned: Option<&Assignment>) {
         let epoch = self.group_epoch;
-        let target = self.target.get(member_id).cloned().unwrap_or_default();
-        let held = self.held_by_others(member_id);
-        let member = self.members.get_mut(member_id).expect("present");
+        let member = &self.members[member_id];
         if member.state == MemberState::UnrevokedPartitions {
             let revoked = owned.is_some_and(|o| !overlaps(o, &member.pending_revocation));
             if !revoked {
                 return;
             }
+        } else if member.member_epoch == epoch && member.state == MemberState::Stable {
+            return;
+        }
+        let target = self.target.get(member_id).cloned().unwrap_or_default();
+        let held = self.held_by_others(member_id);
+        let member = self.members.get_mut(member_id).expect("present");
+        if member.state == MemberState::UnrevokedPartitions {
             member.pending_revocation.clear();
             member.revocation_deadline = None;
             member.state = MemberState::Stable;
         }
-        if member.member_epoch == epoch && member.state == MemberState::Stable {
-            return;
-        }
         let keep = intersect(&member.assigned, &target);
         let revoke = minus(&member.assigned, &target);
-        if !is_empty(&revoke) {
+        // A member whose request already shows it no longer owns them
+        // (it missed the answer that asked, or gave them up on its own)
+        // has nothing to revoke: asking would leave it waiting for a
+        // change it never makes (as Kafka's CurrentAssignmentBuilder).
+        let still_owned = owned.is_none_or(|o| overlaps(o, &revoke));
+        if !is_empty(&revoke) && still_owned {
             // Give up first, keeping the epoch: what it keeps it may go on
             // consuming meanwhile.
             member.assigned = keep;
@@ -578,6 +612,9 @@ fn validate(request: &Heartbeat) -> Result<(), (ErrorCode, String)> {
     }
     if request.member_epoch != 0 && request.member_id.is_empty() {
         return invalid("MemberId can't be empty.");
+    }
+    if request.member_epoch == -2 && request.instance_id.is_none() {
+        return invalid("InstanceId can't be null.");
     }
     if request.member_epoch == 0 {
         if request.rebalance_timeout_ms < 0 {
@@ -628,9 +665,11 @@ fn check_epoch(
     if epoch == member.member_epoch {
         return Ok(());
     }
+    // As Kafka: the member must say what it owns (a full request), and own
+    // nothing it was not given.
     let owns_only_assigned = owned
         .as_ref()
-        .is_none_or(|o| is_empty(&minus(&to_assignment(o), &member.assigned)));
+        .is_some_and(|o| is_empty(&minus(&to_assignment(o), &member.assigned)));
     if epoch == member.previous_member_epoch && epoch < member.member_epoch && owns_only_assigned {
         return Ok(());
     }
@@ -1145,6 +1184,18 @@ mod tests {
         let mut ahead = one.clone();
         ahead.epoch = 3;
         assert_eq!(ahead.beat(&mut h, 6).error, ErrorCode::FENCED_MEMBER_EPOCH);
+        // Epoch 1 without saying what it owns is fenced (Kafka's rule).
+        let r = h.beat(
+            6,
+            Heartbeat {
+                group_id: "g".into(),
+                member_id: one.id.clone(),
+                member_epoch: 1,
+                rebalance_timeout_ms: -1,
+                ..Default::default()
+            },
+        );
+        assert_eq!(r.error, ErrorCode::FENCED_MEMBER_EPOCH);
         // One lost the answer that moved it from 1 to 2: epoch 1 with what
         // it was given is still accepted, and answered with epoch 2.
         let mut behind = one.clone();
@@ -1164,7 +1215,7 @@ mod tests {
         );
         assert_eq!(
             h.group.check_commit(&one.id, 3),
-            Err(ErrorCode::FENCED_MEMBER_EPOCH)
+            Err(ErrorCode::STALE_MEMBER_EPOCH)
         );
         assert_eq!(
             h.group.check_commit("nobody", 2),
@@ -1253,6 +1304,66 @@ mod tests {
         h.config.max_size = 1;
         assert_eq!(h.beat(0, base.clone()).error, ErrorCode::NONE);
         assert_eq!(h.beat(0, base).error, ErrorCode::GROUP_MAX_SIZE_REACHED);
+    }
+
+    /// The case a lost answer makes: a member whose request shows it does
+    /// not own what its new target takes away goes straight to the new
+    /// epoch; asked to revoke what it does not hold, it would never
+    /// answer (clients send their owned partitions only when they change).
+    #[test]
+    fn a_member_is_not_asked_to_revoke_what_its_request_shows_it_does_not_own() {
+        let mut h = Harness::new();
+        let mut one = joined(&mut h, 0, &["a"]);
+        let mut two = joined(&mut h, 1, &["a"]);
+        // One revokes three; two gets them in its next heartbeat, whose
+        // answer is lost: the server has two owning 3, the client none.
+        one.beat(&mut h, 2);
+        one.beat(&mut h, 3);
+        let mut lost = two.clone();
+        lost.beat(&mut h, 4);
+        assert_eq!(count(&h.group.members[&two.id].assigned), 3);
+        assert_eq!(count(&two.owned), 0);
+        // A third member: two's target shrinks to 2.
+        let _three = joined(&mut h, 5, &["a"]);
+        let epoch = h.group.group_epoch;
+        // Two resends a full request at its old epoch, owning nothing.
+        let r = two.beat(&mut h, 6);
+        assert_eq!(r.error, ErrorCode::NONE, "{r:?}");
+        assert_eq!(h.group.members[&two.id].state, MemberState::Stable);
+        assert_eq!(r.member_epoch, epoch);
+        assert_eq!(count(&two.owned), 2);
+    }
+
+    #[test]
+    fn static_members_are_unique_and_leave_with_their_instance_id() {
+        let mut h = Harness::new();
+        let join = |id: &str| Heartbeat {
+            group_id: "g".into(),
+            member_id: id.into(),
+            member_epoch: 0,
+            instance_id: Some("i-1".into()),
+            rebalance_timeout_ms: 1000,
+            subscribed_topic_names: Some(vec!["a".into()]),
+            owned: Some(Vec::new()),
+            ..Default::default()
+        };
+        assert_eq!(h.beat(0, join("x")).error, ErrorCode::NONE);
+        assert_eq!(
+            h.beat(1, join("y")).error,
+            ErrorCode::UNRELEASED_INSTANCE_ID
+        );
+        // The same member joining again is not another instance.
+        assert_eq!(h.beat(2, join("x")).error, ErrorCode::NONE);
+        let leave = |instance: Option<&str>| Heartbeat {
+            group_id: "g".into(),
+            member_id: "x".into(),
+            member_epoch: -2,
+            instance_id: instance.map(str::to_string),
+            ..Default::default()
+        };
+        assert_eq!(h.beat(3, leave(None)).error, ErrorCode::INVALID_REQUEST);
+        assert_eq!(h.beat(4, leave(Some("i-1"))).error, ErrorCode::NONE);
+        assert_eq!(h.beat(5, join("y")).error, ErrorCode::NONE);
     }
 
     #[test]

@@ -575,7 +575,8 @@ impl GroupCoordinator {
         }
         let fresh = (request.member_epoch == 0 && request.member_id.is_empty())
             .then(|| self.new_member_id(&request.client_id, None));
-        if !self.groups.contains_key(&request.group_id) {
+        let created = !self.groups.contains_key(&request.group_id);
+        if created {
             if request.member_epoch != 0 {
                 // Not a group here (this coordinator restarted or took the
                 // group over): the member joins again.
@@ -601,7 +602,8 @@ impl GroupCoordinator {
                 "the group is being removed",
             );
         }
-        if group.consumer.is_none() {
+        let converted = group.consumer.is_none();
+        if converted {
             if !group.members.is_empty() || !group.pending_members.is_empty() {
                 return HeartbeatResult::error(
                     ErrorCode::GROUP_ID_NOT_FOUND,
@@ -609,14 +611,29 @@ impl GroupCoordinator {
                 );
             }
             group.consumer = Some(ConsumerGroup::default());
-            group.protocol_type = Some("consumer".to_string());
-            group.protocol = None;
         }
         let consumer = group.consumer.as_mut().expect("set above");
         let had_members = !consumer.members.is_empty();
         let result = consumer.heartbeat(now, request, &config, topics, &mut || {
             fresh.clone().unwrap_or_default()
         });
+        if result.error != ErrorCode::NONE && consumer.members.is_empty() {
+            // A refused first heartbeat leaves nothing behind: no new
+            // group, and a classic group stays classic.
+            if created {
+                let id = group.id.clone();
+                self.groups.remove(&id);
+                return result;
+            }
+            if converted {
+                group.consumer = None;
+                return result;
+            }
+        }
+        if converted {
+            group.protocol_type = Some("consumer".to_string());
+            group.protocol = None;
+        }
         // The group's state time marks when it last gained its first
         // member or lost its last (offset retention counts from then).
         let has_members = !consumer.members.is_empty();
@@ -1362,13 +1379,20 @@ impl GroupCoordinator {
         let consumer = group.protocol_type.as_deref() == Some("consumer");
         let mut errors = Vec::with_capacity(partitions.len());
         for (topic, p) in partitions {
-            let in_use = group.state != GroupState::Empty
+            let classic_use = group.state != GroupState::Empty
                 && consumer
                 && group.members.values().any(|m| {
                     protocol
                         .as_deref()
                         .is_some_and(|pr| subscribed(&m.metadata_for(pr), topic))
                 });
+            // A KIP-848 member subscribed to it by name or expression.
+            let consumer_use = group.consumer.as_ref().is_some_and(|c| {
+                c.members
+                    .values()
+                    .any(|m| m.subscription().any(|t| t == topic))
+            });
+            let in_use = classic_use || consumer_use;
             if in_use {
                 errors.push(ErrorCode::GROUP_SUBSCRIBED_TO_TOPIC);
                 continue;

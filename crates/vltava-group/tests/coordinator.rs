@@ -1149,10 +1149,7 @@ fn a_consumer_group_commits_with_member_epochs_and_keeps_classic_members_out() {
     // OffsetCommit's generation is the member epoch.
     assert_eq!(commit_as(&mut h, &member, 1), ErrorCode::NONE);
     assert_eq!(commit_as(&mut h, &member, 0), ErrorCode::STALE_MEMBER_EPOCH);
-    assert_eq!(
-        commit_as(&mut h, &member, 2),
-        ErrorCode::FENCED_MEMBER_EPOCH
-    );
+    assert_eq!(commit_as(&mut h, &member, 2), ErrorCode::STALE_MEMBER_EPOCH);
     assert_eq!(
         commit_as(&mut h, "stranger", 1),
         ErrorCode::UNKNOWN_MEMBER_ID
@@ -1190,6 +1187,32 @@ fn a_consumer_group_commits_with_member_epochs_and_keeps_classic_members_out() {
         consumer_join(&mut h, "classic").error,
         ErrorCode::GROUP_ID_NOT_FOUND
     );
+
+    // Its offsets of a topic a member subscribes to stay.
+    let (code, errors, _) =
+        h.c.delete_offsets("g", &[("t".to_string(), 0)], &|_: &Bytes, _: &str| false);
+    assert_eq!(
+        (code, errors),
+        (ErrorCode::NONE, vec![ErrorCode::GROUP_SUBSCRIBED_TO_TOPIC])
+    );
+
+    // A refused first heartbeat leaves no group behind.
+    let mut bad = consumer::Heartbeat {
+        group_id: "refused".into(),
+        member_epoch: 0,
+        rebalance_timeout_ms: REBALANCE,
+        subscribed_topic_names: Some(vec!["t".into()]),
+        server_assignor: Some("nosuch".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        h.c.consumer_heartbeat(h.now, bad.clone(), &OneTopic).error,
+        ErrorCode::UNSUPPORTED_ASSIGNOR
+    );
+    assert!(h.c.list_groups().iter().all(|(id, _, _)| id != "refused"));
+    bad.group_id = "classic".into();
+    h.c.consumer_heartbeat(h.now, bad, &OneTopic);
+    assert!(!h.c.is_consumer_group("classic"));
 
     // The member's session ends: tick removes it and says so; the group
     // is empty, keeps its offsets, and takes classic members again.

@@ -348,14 +348,16 @@ pub async fn heartbeat(
     })
 }
 
-/// The cluster's topics for the group coordinator, from a metadata image.
-struct ImageTopics(std::sync::Arc<vltava_metadata::MetadataImage>);
+/// The cluster's topics for the group coordinator, from a metadata image,
+/// as the requesting member's principal may see them (expressions match
+/// only topics it may describe, as Kafka filters resolved expressions).
+struct ImageTopics<'a>(std::sync::Arc<vltava_metadata::MetadataImage>, &'a Access);
 
 /// Limit on a compiled subscription expression (the `regex` crate's own
 /// measure): a client cannot make the coordinator build a huge automaton.
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
-impl vltava_group::consumer::Topics for ImageTopics {
+impl vltava_group::consumer::Topics for ImageTopics<'_> {
     fn lookup(&self, name: &str) -> Option<(vltava_protocol::Uuid, i32)> {
         self.0
             .topic(name)
@@ -367,16 +369,24 @@ impl vltava_group::consumer::Topics for ImageTopics {
     /// names, internal topics included (an expression that names one,
     /// quoted, gets it; clients leave them out of their expressions).
     fn matching(&self, expression: &str) -> Result<Vec<String>, String> {
-        let regex = regex::RegexBuilder::new(&format!("^(?:{expression})$"))
-            .size_limit(REGEX_SIZE_LIMIT)
-            .build()
-            .map_err(|e| e.to_string())?;
+        // Parsed alone first: anchored as written, `a)|(b` would parse
+        // and escape the anchors; alone it is the error it is.
+        let build = |text: &str| {
+            regex::RegexBuilder::new(text)
+                .size_limit(REGEX_SIZE_LIMIT)
+                .build()
+                .map_err(|e| e.to_string())
+        };
+        build(expression)?;
+        let regex = build(&format!("^(?:{expression})$"))?;
         // Sorted by name already.
         Ok(self
             .0
             .topics()
             .into_iter()
-            .filter(|t| regex.is_match(&t.name))
+            .filter(|t| {
+                regex.is_match(&t.name) && self.1.allows(Op::Describe, Kind::Topic, &t.name)
+            })
             .map(|t| t.name.clone())
             .collect())
     }
@@ -430,7 +440,7 @@ pub async fn consumer_group_heartbeat(
         client_id: context.header.client_id.clone().unwrap_or_default(),
         client_host: format!("/{}", context.peer.ip()),
     };
-    let topics = ImageTopics(broker.metadata.image());
+    let topics = ImageTopics(broker.metadata.image(), &access);
     let now = broker.now_ms();
     let result = broker
         .groups
@@ -1003,6 +1013,30 @@ pub async fn consumer_group_describe(
                     .await
             }
         };
+        // As Kafka (KAFKA-18813): a group whose members read a topic the
+        // principal may not describe is not shown.
+        let described = described.and_then(|g| {
+            let hidden = g.members.iter().any(|m| {
+                m.subscribed_topic_names
+                    .iter()
+                    .chain(m.assignment.topic_partitions.iter().map(|t| &t.topic_name))
+                    .chain(
+                        m.target_assignment
+                            .topic_partitions
+                            .iter()
+                            .map(|t| &t.topic_name),
+                    )
+                    .any(|t| !access.allows(Op::Describe, Kind::Topic, t))
+            });
+            if hidden {
+                Err((
+                    ErrorCode::TOPIC_AUTHORIZATION_FAILED,
+                    Some("the group reads topics this principal may not describe".into()),
+                ))
+            } else {
+                Ok(g)
+            }
+        });
         groups.push(match described {
             Ok(mut g) => {
                 g.authorized_operations = if !request.include_authorized_operations {

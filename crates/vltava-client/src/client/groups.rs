@@ -283,7 +283,9 @@ impl Client {
                 if code == ErrorCode::NONE {
                     return Ok(consumer_group_description(g, coordinator));
                 }
-                if code != ErrorCode::GROUP_ID_NOT_FOUND {
+                // Kafka 3.7-3.9 brokers without the new coordinator answer
+                // UNSUPPORTED_VERSION here.
+                if code != ErrorCode::GROUP_ID_NOT_FOUND && code != ErrorCode::UNSUPPORTED_VERSION {
                     return Err(Error::broker(
                         code,
                         g.error_message,
