@@ -67,6 +67,9 @@ def parse(argv):
                    "the reconfigure fault changes")
     p.add_argument("--elr", action="store_true",
                    help="turn eligible leader replicas (KIP-966) on once the nodes are up")
+    p.add_argument("--group-protocol", default="classic", choices=("classic", "consumer"),
+                   help="the consumer and transactional workers' group protocol: classic, or "
+                        "consumer (KIP-848, the broker assigns)")
     p.add_argument("--acks", default="all", choices=("all", "1"))
     p.add_argument("--no-idempotence", dest="idempotence", action="store_false")
     p.add_argument("--producers", type=int, default=2)
@@ -107,6 +110,8 @@ def replay_command(args, seed):
         parts += ["--quorum", args.quorum]
     if args.elr:
         parts.append("--elr")
+    if args.group_protocol != "classic":
+        parts += ["--group-protocol", args.group_protocol]
     for setting in args.broker_set:
         parts += ["--broker-set", setting]
     return " ".join(shlex.quote(p) if p != "''" else p for p in parts)
@@ -162,15 +167,20 @@ def run_once(args, seed, run_dir):
                "nemesis": args.nemesis, "acks": args.acks, "idempotence": args.idempotence,
                "producers": args.producers, "consumers": args.consumers, "rate": args.rate,
                "partitions": args.partitions, "liveness_s": args.liveness, "quorum": args.quorum,
-               "elr": args.elr,
+               "elr": args.elr, "group_protocol": args.group_protocol,
                "replay": replay_command(args, seed)}
     plan = schedule(seed, args.duration, args.nemesis, args.nodes)
     options["schedule"] = [step._asdict() for step in plan]
     history = History(run_dir / "history.jsonl")
     options["started_at"] = datetime.datetime.fromtimestamp(history.started_wall, datetime.timezone.utc).isoformat()
     # Small segments rolled every few seconds, so that faults meet rolls.
+    # Members of KIP-848 groups heartbeat as often and time out as soon as
+    # the classic members (whose clients set it themselves).
     settings = ["log.segment.bytes=1048576", "log.roll.ms=4000", "group.initial.rebalance.delay.ms=0",
-                "transaction.state.log.segment.bytes=1048576"] + args.broker_set
+                "transaction.state.log.segment.bytes=1048576",
+                "group.consumer.session.timeout.ms=6000",
+                "group.consumer.heartbeat.interval.ms=500"] + args.broker_set
+    w.GROUP_PROTOCOL = args.group_protocol
     cluster = args.nodes > 1
     replication = min(3, args.nodes)
     topic_configs = {"min.insync.replicas": "2"} if replication >= 3 else {}

@@ -184,7 +184,9 @@ def table(dirs):
         rows.append(
             f'| {len(reports)} (seeds {min(seeds)}-{max(seeds)}) | {",".join(opts["workload"])}'
             f'{" acks=" + str(opts["acks"]) if opts["acks"] != "all" else ""}'
-            f'{"" if opts["idempotence"] else " no idempotence"} | {",".join(opts["nemesis"])} '
+            f'{"" if opts["idempotence"] else " no idempotence"}'
+            f'{" group.protocol=" + opts["group_protocol"] if opts.get("group_protocol", "classic") != "classic" else ""}'
+            f' | {",".join(opts["nemesis"])} '
             f'| {sum(len(r["faults_applied"]) for r in reports)} '
             f'| {sum(r["stats"].get("operations", 0) for r in reports)} '
             f'| {sum(r["stats"].get("acknowledged", 0) for r in reports)} | {lost} | {dup} | {other} '

@@ -60,6 +60,21 @@ def log_clients_to(path):
     _client_log.setLevel(logging.INFO)
 
 
+# The group protocol the group workers use: "classic" (JoinGroup and
+# SyncGroup, the client's assignor) or "consumer" (KIP-848:
+# ConsumerGroupHeartbeat, the broker assigns; session and heartbeat times
+# are then the broker's group.consumer.* settings). Set by the CLI.
+GROUP_PROTOCOL = "classic"
+
+
+def group_conf():
+    """A group member's protocol settings: short sessions either way, so
+    that a member killed or paused is replaced within seconds."""
+    if GROUP_PROTOCOL == "consumer":
+        return {"group.protocol": "consumer"}
+    return {"session.timeout.ms": 6000, "heartbeat.interval.ms": 500}
+
+
 def base_conf(bootstrap):
     conf = {"bootstrap.servers": bootstrap, "logger": _client_log, "reconnect.backoff.max.ms": 1000}
     if os.environ.get("VLTAVA_CHAOS_CLIENT_DEBUG"):  # e.g. "eos,protocol": librdkafka's debug contexts
@@ -237,8 +252,7 @@ class ConsumerWorker(LivesWorker):
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             "isolation.level": self.isolation,
-            "session.timeout.ms": 6000,
-            "heartbeat.interval.ms": 500,
+            **group_conf(),
             "max.poll.interval.ms": 60000,
             "topic.metadata.refresh.interval.ms": 2000,
             "on_commit": record_commit,
@@ -455,8 +469,7 @@ class TxnWorker(LivesWorker):
             # worker sees it and starts a new life from the committed offsets.
             "auto.offset.reset": "error",
             "isolation.level": "read_committed",
-            "session.timeout.ms": 6000,
-            "heartbeat.interval.ms": 500,
+            **group_conf(),
             # A member whose thread is stuck in a hung call leaves the group
             # after this, instead of holding every rebalance for 5 minutes.
             "max.poll.interval.ms": 20000,
