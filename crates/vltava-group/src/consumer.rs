@@ -311,15 +311,6 @@ impl ConsumerGroup {
                 self.members.remove(&member_id);
                 self.target.remove(&member_id);
             }
-            if self.members.len() >= config.max_size {
-                return HeartbeatResult::error(
-                    ErrorCode::GROUP_MAX_SIZE_REACHED,
-                    format!(
-                        "the group has {} members (group.consumer.max.size)",
-                        self.members.len()
-                    ),
-                );
-            }
             self.members.insert(
                 member_id.clone(),
                 ConsumerMember {
