@@ -567,7 +567,10 @@ impl GroupCoordinator {
         request: consumer::Heartbeat,
         topics: TopicLookup<'_>,
     ) -> HeartbeatResult {
-        if !request.group_id.is_empty() && !self.is_loaded(&request.group_id) {
+        if request.group_id.is_empty() {
+            return HeartbeatResult::error(ErrorCode::INVALID_REQUEST, "GroupId can't be empty.");
+        }
+        if !self.is_loaded(&request.group_id) {
             return HeartbeatResult::error(
                 ErrorCode::COORDINATOR_LOAD_IN_PROGRESS,
                 "the group's partition of __consumer_offsets is not loaded here",
@@ -583,12 +586,6 @@ impl GroupCoordinator {
                 return HeartbeatResult::error(
                     ErrorCode::UNKNOWN_MEMBER_ID,
                     format!("group {} has no members here", request.group_id),
-                );
-            }
-            if request.group_id.is_empty() {
-                return HeartbeatResult::error(
-                    ErrorCode::INVALID_REQUEST,
-                    "GroupId can't be empty.",
                 );
             }
             self.groups

@@ -80,15 +80,6 @@ fn refused(code: ErrorCode) -> ResponseBody {
     })
 }
 
-/// Whether `listener` is one of this node's controller listeners, where
-/// Envelopes are taken.
-pub fn on_controller_listener(broker: &Broker, listener: &str) -> bool {
-    broker.is_controller()
-        && crate::broker::controller_endpoints(broker.metadata.static_config())
-            .iter()
-            .any(|e| e.name == listener)
-}
-
 /// Answers an Envelope on the active controller.
 pub async fn handle(
     broker: &Broker,
@@ -96,7 +87,10 @@ pub async fn handle(
     request: EnvelopeRequest,
 ) -> Result<ResponseBody, String> {
     let relay = &context.session.principal;
-    if !on_controller_listener(broker, &context.session.listener) {
+    // The connection layer already refuses an Envelope on a listener
+    // without the controller role (`ListenerRoles`); kept here so this
+    // handler stands on its own.
+    if !context.session.roles.controller {
         return Err(format!(
             "an Envelope from {relay} on the {} listener, which is not a controller listener",
             context.session.listener
