@@ -1079,6 +1079,13 @@ impl Log {
             // cannot tell. The successor first: once it exists, this
             // segment takes no more appends.
             let Some(next) = self.successor(&seg) else {
+                // Replaced while it was scanned. With nothing planned yet,
+                // an empty answer would tell the reader there is nothing
+                // at `start_offset` when the replacement (a cleaned
+                // segment, or the ones after it) has data: plan again.
+                if plan.is_empty() {
+                    return Err(Error::SegmentReplaced);
+                }
                 break 'segments;
             };
             if seg.size() != end {
