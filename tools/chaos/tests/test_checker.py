@@ -427,6 +427,37 @@ def test_an_overlapping_older_commit_may_land_last():
     assert back and back[0]["before"]["offset"] == 9 and back[0]["after"]["offset"] == 8
 
 
+def test_a_commit_of_unknown_outcome_may_land_after_a_later_one():
+    # Seed 960 (session 16, three nodes, bridge): async commits of 281 and
+    # 343 sent before a sync commit of 376 timed out in the client (info)
+    # just after 376 was acknowledged; the broker still had them queued on
+    # the connection the client had given up on, applied 343 after 376,
+    # and the monitor then read 343. Kafka's brokers do the same.
+    h, final = clean()
+    t = h.events[-1]["t"] + 1
+    h.add("consumer-0.0", "info", "commit", group="g", offsets={"t": {"1": 8}}, mode="async",
+          error="_TIMED_OUT", invoked=t, t=t + 5.0002)
+    h.add("consumer-0.0", "ok", "commit", group="g", offsets={"t": {"1": 9}}, mode="sync",
+          invoked=t + 0.6, t=t + 5.0001)
+    h.add("monitor", "ok", "committed", group="g", offsets={"t": {"1": 8}}, invoked=t + 5.1, t=t + 5.15)
+    final["committed_offsets"]["g"]["t"]["1"] = 8
+    result = checker.check(h.events, final, OPTIONS)
+    assert ("commits", "went-backwards") not in kinds(result), result["violations"]
+    # An unknown commit of another offset explains nothing; one invoked
+    # only after the lower offset was read cannot either.
+    for offset, invoked in ((7, t), (8, t + 5.2)):
+        h, final = clean()
+        h.add("consumer-0.0", "info", "commit", group="g", offsets={"t": {"1": offset}}, mode="async",
+              error="_TIMED_OUT", invoked=invoked, t=invoked + 5)
+        h.add("consumer-0.0", "ok", "commit", group="g", offsets={"t": {"1": 9}}, mode="sync",
+              invoked=t + 0.6, t=t + 5.0001)
+        h.add("monitor", "ok", "committed", group="g", offsets={"t": {"1": 8}}, invoked=t + 5.1, t=t + 5.15)
+        final["committed_offsets"]["g"]["t"]["1"] = 9
+        result = checker.check(h.events, final, OPTIONS)
+        back = [v for v in result["violations"] if v["kind"] == "went-backwards"]
+        assert back and back[0]["before"]["offset"] == 9 and back[0]["after"]["offset"] == 8, (offset, invoked)
+
+
 def test_a_run_without_final_reads_is_not_reported_as_losing_everything():
     h, final = clean()
     del final["logs"], final["committed_reads"]

@@ -258,21 +258,32 @@ def check_commits(events, final, options):
     when a commit of exactly that offset may have been applied after the
     higher one (it had not completed when the higher one was invoked, as
     when a consumer's async commit is still being retried while its next,
-    sync commit goes through) and before the lower one was seen."""
+    sync commit goes through) and before the lower one was seen. A commit
+    whose outcome the client does not know (it timed out: `info`) may be
+    applied at any time after it was invoked, as Kafka's brokers also
+    handle a request still queued on a connection its client has given up
+    on; it is no observation, but it may explain a lower offset seen later."""
     out = []
     observations = defaultdict(list)  # (group, topic, partition) -> [(invoked, completed, offset, source)]
+    unknown = defaultdict(list)  # the same key -> [(invoked, offset)] of commits of unknown outcome
 
     def observe(group, topic, p, offset, invoked, completed, source):
         observations[(group, topic, int(p))].append((invoked, completed, offset, source))
 
-    def landed_later(obs, offset, high, seen):
+    def landed_later(key, obs, offset, high, seen):
         """A commit of `offset` that may have been applied after the
         observation `high` and before `seen` completed."""
         return any(w[2] == offset and w[3] not in ("monitor", "final")
-                   and w[1] > high[0] and w[0] < seen[1] for w in obs)
+                   and w[1] > high[0] and w[0] < seen[1] for w in obs) or any(
+            o == offset and invoked < seen[1] for invoked, o in unknown[key])
 
     oks = 0
     for e in events:
+        if e["type"] == "info" and e["f"] == "commit":
+            for topic, parts in e["offsets"].items():
+                for p, offset in parts.items():
+                    unknown[(e["group"], topic, int(p))].append((e.get("invoked", e["t"]), offset))
+            continue
         if e["type"] != "ok" or e["f"] not in ("committed", "commit"):
             continue
         oks += e["f"] == "commit"
@@ -299,7 +310,7 @@ def check_commits(events, final, options):
             i = bisect.bisect_left(completed, o[0])  # obs[:i] completed before o was invoked
             if i and o[2] < best[i - 1][2] and reported < 10:
                 b = best[i - 1]
-                if landed_later(obs, o[2], b, o):
+                if landed_later((group, topic, p), obs, o[2], b, o):
                     continue
                 out.append(_violation("commits", "went-backwards", True, group=group, topic=topic, partition=p,
                                       before={"offset": b[2], "completed": b[1], "source": b[3]},
