@@ -415,6 +415,45 @@ def test_kafka_tools_describe_a_consumer_protocol_group(broker, create_topic, to
     assert len(rows) == 1 and rows[0][-2:] == ["2", f"{topic}(0,1)"], p.stdout
 
 
+def test_members_go_on_at_their_epochs_after_the_broker_is_killed(broker, broker_proc, create_topic, topic_name,
+                                                                   members):
+    """The membership is written to __consumer_offsets (Kafka's
+    ConsumerGroup* records), so after a kill -9 the restarted coordinator
+    loads it: both members go on with the partitions they had, without
+    losing them, being asked to revoke or joining again, and read what is
+    produced afterwards exactly once."""
+    create_topic(topic_name, partitions=4)
+    group = f"g-{topic_name}"
+    counts = {p: 3 for p in range(4)}
+    produce(broker, topic_name, counts)
+    a = members(group, [topic_name])
+    b = members(group, [topic_name])
+    pump([a, b], lambda: len(a.assignment) == 2 and len(b.assignment) == 2
+         and len(a.records) + len(b.records) == 12, what="two halves read")
+    for m in (a, b):
+        m.c.commit(asynchronous=False)
+    ids = (a.c.memberid(), b.c.memberid())
+    held = (a.assignment, b.assignment)
+    events = (list(a.events), list(b.events))
+    since = (len(a.records), len(b.records))
+
+    broker_proc.kill_restart()
+    produce(broker, topic_name, counts, start=3)
+    pump([a, b], lambda: len(a.records) + len(b.records) == 24, what="the records produced after the restart")
+    # A few heartbeats more: a member the coordinator did not know would
+    # be told UNKNOWN_MEMBER_ID and lose its partitions by now.
+    settle([a, b], 12)
+    assert (a.c.memberid(), b.c.memberid()) == ids
+    assert (a.assignment, b.assignment) == held
+    assert (a.events, b.events) == events, "partitions moved after the restart"
+    got = sorted(a.values(since[0]) + b.values(since[1]))
+    assert got == expected({topic_name: counts}, start=3)
+    for m, mine, start in zip((a, b), held, since):
+        assert {p for _, p, _ in m.values(start)} <= mine
+    log = broker_proc.log_text()
+    assert "skipping a record" not in log and f"group {group}:" not in log
+
+
 def test_unknown_assignor_is_refused(broker, create_topic, topic_name, members):
     create_topic(topic_name, partitions=2)
     produce(broker, topic_name, {0: 2, 1: 2})

@@ -31,11 +31,15 @@
 //! heartbeat, so a new topic that matches joins the subscription at the
 //! next one.
 //!
-//! Not done yet (and documented as such): the membership is not written
-//! to `__consumer_offsets`, so a coordinator that moves or restarts
-//! starts these groups empty (members are told UNKNOWN_MEMBER_ID and join
-//! again; committed offsets are kept); static members keep no slot when
-//! they leave with epoch -2 (they leave as a dynamic member does).
+//! Every change is noted ([`Changes`]) so the coordinator can write it to
+//! `__consumer_offsets` as Kafka's records of these groups
+//! ([`crate::consumer_records`]); a coordinator that loads the partition
+//! later rebuilds the same members, epochs, targets and assignments
+//! ([`ConsumerGroup::replay`], [`ConsumerGroup::finish_load`]), and the
+//! members go on where they were.
+//!
+//! Not done yet (and documented as such): static members keep no slot
+//! when they leave with epoch -2 (they leave as a dynamic member does).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -61,6 +65,24 @@ pub enum MemberState {
 }
 
 impl MemberState {
+    /// Kafka's code for the state in its records.
+    pub fn code(self) -> i8 {
+        match self {
+            MemberState::Stable => 0,
+            MemberState::UnrevokedPartitions => 1,
+            MemberState::UnreleasedPartitions => 2,
+        }
+    }
+
+    pub fn from_code(code: i8) -> Option<MemberState> {
+        match code {
+            0 => Some(MemberState::Stable),
+            1 => Some(MemberState::UnrevokedPartitions),
+            2 => Some(MemberState::UnreleasedPartitions),
+            _ => None,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             MemberState::Stable => "stable",
@@ -102,6 +124,68 @@ pub struct ConsumerMember {
 }
 
 impl ConsumerMember {
+    /// A member as it comes back from the records, before
+    /// [`ConsumerGroup::finish_load`] gives it its deadlines.
+    pub(crate) fn blank(member_id: &str) -> ConsumerMember {
+        ConsumerMember {
+            member_id: member_id.to_string(),
+            instance_id: None,
+            rack_id: None,
+            client_id: String::new(),
+            client_host: String::new(),
+            member_epoch: 0,
+            previous_member_epoch: -1,
+            state: MemberState::Stable,
+            rebalance_timeout_ms: 0,
+            subscribed_topics: Vec::new(),
+            subscribed_regex: None,
+            regex_topics: Vec::new(),
+            server_assignor: None,
+            assigned: Assignment::new(),
+            pending_revocation: Assignment::new(),
+            session_deadline: 0,
+            revocation_deadline: None,
+            sent: None,
+        }
+    }
+
+    /// What its member metadata record holds.
+    #[allow(clippy::type_complexity)]
+    fn metadata_view(
+        &self,
+    ) -> (
+        &Option<String>,
+        &Option<String>,
+        &str,
+        &str,
+        &[String],
+        &Option<String>,
+        i32,
+        &Option<String>,
+    ) {
+        (
+            &self.instance_id,
+            &self.rack_id,
+            &self.client_id,
+            &self.client_host,
+            &self.subscribed_topics,
+            &self.subscribed_regex,
+            self.rebalance_timeout_ms,
+            &self.server_assignor,
+        )
+    }
+
+    /// What its current assignment record holds.
+    fn current_view(&self) -> (i32, i32, MemberState, &Assignment, &Assignment) {
+        (
+            self.member_epoch,
+            self.previous_member_epoch,
+            self.state,
+            &self.assigned,
+            &self.pending_revocation,
+        )
+    }
+
     /// The topics it subscribes to: by name and by expression.
     pub fn subscription(&self) -> impl Iterator<Item = &String> {
         let mut all: BTreeSet<&String> = self.subscribed_topics.iter().collect();
@@ -197,6 +281,133 @@ pub struct ConsumerGroup {
     /// The subscribed topics' ids and partition counts the target was
     /// computed from.
     pub topics: BTreeMap<String, (Uuid, i32)>,
+    /// What changed since the coordinator last wrote the group.
+    changes: Changes,
+    /// Only while the group is replayed from its records.
+    replayed: Replayed,
+}
+
+/// One of Kafka's records of a consumer group as the state machine reads
+/// it back (`None`: a tombstone), decoded by [`crate::consumer_records`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum GroupRecord {
+    /// ConsumerGroupMetadata: the group epoch.
+    Epoch(Option<i32>),
+    /// ConsumerGroupPartitionMetadata: the subscribed topics' ids and
+    /// partition counts.
+    Topics(Option<BTreeMap<String, (Uuid, i32)>>),
+    /// ConsumerGroupMemberMetadata.
+    Member(String, Option<MemberMetadata>),
+    /// ConsumerGroupTargetAssignmentMetadata: the target's epoch.
+    TargetEpoch(Option<i32>),
+    /// ConsumerGroupTargetAssignmentMember.
+    Target(String, Option<Assignment>),
+    /// ConsumerGroupCurrentMemberAssignment.
+    Current(String, Option<CurrentAssignment>),
+}
+
+impl GroupRecord {
+    pub fn is_tombstone(&self) -> bool {
+        match self {
+            GroupRecord::Epoch(v) | GroupRecord::TargetEpoch(v) => v.is_none(),
+            GroupRecord::Topics(v) => v.is_none(),
+            GroupRecord::Member(_, v) => v.is_none(),
+            GroupRecord::Target(_, v) => v.is_none(),
+            GroupRecord::Current(_, v) => v.is_none(),
+        }
+    }
+}
+
+/// A member's metadata record.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MemberMetadata {
+    pub instance_id: Option<String>,
+    pub rack_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub subscribed_topics: Vec<String>,
+    pub subscribed_regex: Option<String>,
+    pub rebalance_timeout_ms: i32,
+    pub server_assignor: Option<String>,
+}
+
+/// A member's current assignment record.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CurrentAssignment {
+    pub member_epoch: i32,
+    pub previous_member_epoch: i32,
+    pub state: MemberState,
+    pub assigned: Assignment,
+    pub pending_revocation: Assignment,
+}
+
+impl ConsumerMember {
+    pub fn metadata(&self) -> MemberMetadata {
+        MemberMetadata {
+            instance_id: self.instance_id.clone(),
+            rack_id: self.rack_id.clone(),
+            client_id: self.client_id.clone(),
+            client_host: self.client_host.clone(),
+            subscribed_topics: self.subscribed_topics.clone(),
+            subscribed_regex: self.subscribed_regex.clone(),
+            rebalance_timeout_ms: self.rebalance_timeout_ms,
+            server_assignor: self.server_assignor.clone(),
+        }
+    }
+
+    pub fn current(&self) -> CurrentAssignment {
+        CurrentAssignment {
+            member_epoch: self.member_epoch,
+            previous_member_epoch: self.previous_member_epoch,
+            state: self.state,
+            assigned: self.assigned.clone(),
+            pending_revocation: self.pending_revocation.clone(),
+        }
+    }
+}
+
+/// What replaying a group's records has seen that the state itself does
+/// not keep; checked by [`ConsumerGroup::finish_load`].
+#[derive(Clone, Debug, Default)]
+struct Replayed {
+    /// Members with a metadata record (one without is not a member).
+    described: BTreeSet<String>,
+    target_epoch: Option<i32>,
+}
+
+/// What of a group changed since its records were last taken
+/// ([`ConsumerGroup::take_changes`]); the coordinator writes those parts.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Changes {
+    /// The group epoch moved: the epoch, the subscribed topics' metadata
+    /// and the target's epoch are written.
+    pub epoch: bool,
+    /// Members who joined, or whose subscription or other metadata changed.
+    pub metadata: BTreeSet<String>,
+    /// Members whose target assignment changed.
+    pub target: BTreeSet<String>,
+    /// Members whose epochs, state or partitions changed.
+    pub current: BTreeSet<String>,
+    /// Members who left.
+    pub removed: BTreeSet<String>,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        !self.epoch
+            && self.metadata.is_empty()
+            && self.target.is_empty()
+            && self.current.is_empty()
+            && self.removed.is_empty()
+    }
+
+    fn merge(&mut self, other: Changes) {
+        self.epoch |= other.epoch;
+        self.metadata.extend(other.metadata);
+        self.target.extend(other.target);
+        self.current.extend(other.current);
+        self.removed.extend(other.removed);
+    }
 }
 
 /// Why a member left the group, for the log.
@@ -243,8 +454,186 @@ impl ConsumerGroup {
     }
 
     /// Answers one heartbeat. `new_member_id` gives an id to a member that
-    /// joins without one (clients before KIP-1082).
+    /// joins without one (clients before KIP-1082). What it changed is
+    /// noted for [`ConsumerGroup::take_changes`].
     pub fn heartbeat(
+        &mut self,
+        now: i64,
+        request: Heartbeat,
+        config: &ConsumerGroupConfig,
+        topics: TopicLookup<'_>,
+        new_member_id: &mut dyn FnMut() -> String,
+    ) -> HeartbeatResult {
+        // Only the heartbeating member's own records can change here
+        // (besides the targets, which `new_target` notes), so one copy of
+        // it tells what to write.
+        let before = self.members.get(&request.member_id).cloned();
+        let result = self.answer_heartbeat(now, request, config, topics, new_member_id);
+        if let Some(after) = result
+            .member_id
+            .as_ref()
+            .and_then(|id| self.members.get(id))
+        {
+            let was = before.as_ref().filter(|b| b.member_id == after.member_id);
+            if was.is_none_or(|b| b.metadata_view() != after.metadata_view()) {
+                self.changes.metadata.insert(after.member_id.clone());
+            }
+            if was.is_none_or(|b| b.current_view() != after.current_view()) {
+                self.changes.current.insert(after.member_id.clone());
+            }
+        }
+        result
+    }
+
+    /// What changed since the last call, to be written; what is gone is
+    /// only in `removed`, what is here never is.
+    pub fn take_changes(&mut self) -> Changes {
+        let mut changes = std::mem::take(&mut self.changes);
+        let members = &self.members;
+        changes.removed.retain(|id| !members.contains_key(id));
+        changes.metadata.retain(|id| members.contains_key(id));
+        changes.current.retain(|id| members.contains_key(id));
+        changes.target.retain(|id| members.contains_key(id));
+        changes
+    }
+
+    /// Changes taken whose records could not be written: they are written
+    /// again with the next ones (from the state as it is then).
+    pub fn restore_changes(&mut self, changes: Changes) {
+        self.changes.merge(changes);
+    }
+
+    /// Applies one record read back from `__consumer_offsets`, in log
+    /// order; [`ConsumerGroup::finish_load`] completes the group.
+    pub fn replay(&mut self, record: GroupRecord) {
+        match record {
+            GroupRecord::Epoch(epoch) => self.group_epoch = epoch.unwrap_or(0),
+            GroupRecord::Topics(topics) => self.topics = topics.unwrap_or_default(),
+            GroupRecord::TargetEpoch(epoch) => self.replayed.target_epoch = epoch,
+            GroupRecord::Member(id, None) => {
+                self.members.remove(&id);
+                self.replayed.described.remove(&id);
+            }
+            GroupRecord::Member(id, Some(m)) => {
+                let member = self
+                    .members
+                    .entry(id.clone())
+                    .or_insert_with(|| ConsumerMember::blank(&id));
+                member.instance_id = m.instance_id;
+                member.rack_id = m.rack_id;
+                member.client_id = m.client_id;
+                member.client_host = m.client_host;
+                member.subscribed_topics = m.subscribed_topics;
+                member.subscribed_regex = m.subscribed_regex;
+                member.rebalance_timeout_ms = m.rebalance_timeout_ms;
+                member.server_assignor = m.server_assignor;
+                self.replayed.described.insert(id);
+            }
+            GroupRecord::Target(id, None) => {
+                self.target.remove(&id);
+            }
+            GroupRecord::Target(id, Some(target)) => {
+                self.target.insert(id, target);
+            }
+            GroupRecord::Current(id, None) => {
+                if let Some(m) = self.members.get_mut(&id) {
+                    let blank = ConsumerMember::blank(&id);
+                    m.member_epoch = blank.member_epoch;
+                    m.previous_member_epoch = blank.previous_member_epoch;
+                    m.state = blank.state;
+                    m.assigned.clear();
+                    m.pending_revocation.clear();
+                }
+            }
+            GroupRecord::Current(id, Some(c)) => {
+                let member = self
+                    .members
+                    .entry(id.clone())
+                    .or_insert_with(|| ConsumerMember::blank(&id));
+                member.member_epoch = c.member_epoch;
+                member.previous_member_epoch = c.previous_member_epoch;
+                member.state = c.state;
+                member.assigned = c.assigned;
+                member.pending_revocation = c.pending_revocation;
+            }
+        }
+    }
+
+    /// Completes a group replayed from its records: members get fresh
+    /// sessions (and members asked to revoke a fresh rebalance timeout)
+    /// from `now`, as Kafka's coordinator schedules them on load; their
+    /// expressions are matched again; whatever the records left
+    /// inconsistent is repaired and returned as messages for the log
+    /// (a member without metadata is dropped, a target of no member
+    /// forgotten, a partition held twice left to the first holder).
+    pub fn finish_load(
+        &mut self,
+        now: i64,
+        config: &ConsumerGroupConfig,
+        topics: TopicLookup<'_>,
+    ) -> Vec<String> {
+        let mut problems = Vec::new();
+        let replayed = std::mem::take(&mut self.replayed);
+        let undescribed: Vec<String> = self
+            .members
+            .keys()
+            .filter(|id| !replayed.described.contains(*id))
+            .cloned()
+            .collect();
+        for id in undescribed {
+            problems.push(format!(
+                "member {id} has an assignment but no metadata record; dropped"
+            ));
+            self.members.remove(&id);
+        }
+        let members = &self.members;
+        self.target.retain(|id, _| members.contains_key(id));
+        let mut held = Assignment::new();
+        for member in self.members.values_mut() {
+            let mine = union(&member.assigned, &member.pending_revocation);
+            let twice = intersect(&mine, &held);
+            if !is_empty(&twice) {
+                problems.push(format!(
+                    "member {} holds partitions another member holds; they stay with the other",
+                    member.member_id
+                ));
+                member.assigned = minus(&member.assigned, &twice);
+                member.pending_revocation = minus(&member.pending_revocation, &twice);
+            }
+            held = union(&held, &mine);
+            if member.member_epoch > self.group_epoch {
+                problems.push(format!(
+                    "member {} is at epoch {}, past the group's {}",
+                    member.member_id, member.member_epoch, self.group_epoch
+                ));
+                self.group_epoch = member.member_epoch;
+            }
+            member.session_deadline = now + i64::from(config.session_timeout_ms);
+            member.revocation_deadline = (member.state == MemberState::UnrevokedPartitions)
+                .then(|| now + i64::from(member.rebalance_timeout_ms.max(0)));
+            member.regex_topics = match &member.subscribed_regex {
+                None => Vec::new(),
+                Some(regex) => topics.matching(regex).unwrap_or_default(),
+            };
+            member.sent = None;
+        }
+        let target_complete = self.members.keys().all(|id| self.target.contains_key(id));
+        if !self.members.is_empty()
+            && (replayed.target_epoch != Some(self.group_epoch) || !target_complete)
+        {
+            problems.push(format!(
+                "the target assignment (epoch {:?}) is not the group epoch's ({}); computed again",
+                replayed.target_epoch, self.group_epoch
+            ));
+            // At a new epoch (written with the next changes), so members
+            // move on from what they have.
+            self.new_target();
+        }
+        debug_assert!(self.target_is_exclusive());
+        problems
+    }
+
+    fn answer_heartbeat(
         &mut self,
         now: i64,
         request: Heartbeat,
@@ -433,6 +822,7 @@ impl ConsumerGroup {
             );
         }
         self.target.remove(&request.member_id);
+        self.changes.removed.insert(request.member_id.clone());
         self.topics = self.subscribed_metadata(topics);
         self.new_target();
         HeartbeatResult {
@@ -460,6 +850,7 @@ impl ConsumerGroup {
             let (Removal::SessionExpired(id) | Removal::RevocationTimedOut(id)) = r;
             self.members.remove(id);
             self.target.remove(id);
+            self.changes.removed.insert(id.clone());
         }
         if !removed.is_empty() {
             self.new_target();
@@ -509,11 +900,18 @@ impl ConsumerGroup {
             .iter()
             .map(|(id, m)| (id.clone(), m.subscription().cloned().collect()))
             .collect();
+        let previous = std::mem::take(&mut self.target);
         self.target = match self.assignor() {
             "range" => assign_range(&subscriptions, &self.topics),
-            _ => assign_uniform(&subscriptions, &self.topics, &self.target),
+            _ => assign_uniform(&subscriptions, &self.topics, &previous),
         };
         debug_assert!(self.target_is_exclusive());
+        self.changes.epoch = true;
+        for (id, target) in &self.target {
+            if previous.get(id) != Some(target) {
+                self.changes.target.insert(id.clone());
+            }
+        }
     }
 
     fn target_is_exclusive(&self) -> bool {
@@ -1434,6 +1832,59 @@ mod tests {
     /// answer), leaving and being expired: no partition is ever owned by
     /// two members, and once everyone heartbeats without faults the group
     /// is stable with every partition assigned and loads within one.
+    /// `__consumer_offsets` as compaction leaves it: the last record of
+    /// each key, in the order of the last writes.
+    #[derive(Default)]
+    struct CompactedLog {
+        next: u64,
+        by_key: BTreeMap<Vec<u8>, u64>,
+        records: BTreeMap<u64, (bytes::Bytes, Option<bytes::Bytes>)>,
+    }
+
+    impl CompactedLog {
+        fn write(&mut self, group: &mut ConsumerGroup) {
+            let changes = group.take_changes();
+            for (key, value) in crate::consumer_records::records("g", group, &changes) {
+                if let Some(old) = self.by_key.insert(key.to_vec(), self.next) {
+                    self.records.remove(&old);
+                }
+                self.records.insert(self.next, (key, value));
+                self.next += 1;
+            }
+        }
+
+        fn check_rebuilds(
+            &self,
+            live: &ConsumerGroup,
+            now: i64,
+            config: &ConsumerGroupConfig,
+            seed: u64,
+        ) {
+            let mut rebuilt = ConsumerGroup::default();
+            for (key, value) in self.records.values() {
+                match crate::records::decode(Some(key.clone()), value.clone()) {
+                    Ok(crate::records::OffsetsRecord::Consumer { group, record }) => {
+                        assert_eq!(group, "g");
+                        rebuilt.replay(record);
+                    }
+                    other => panic!("seed {seed}: {other:?}"),
+                }
+            }
+            let problems = rebuilt.finish_load(now, config, &TestTopics);
+            assert!(problems.is_empty(), "seed {seed}: {problems:?}");
+            assert_eq!(rebuilt.group_epoch, live.group_epoch, "seed {seed}");
+            assert_eq!(rebuilt.topics, live.topics, "seed {seed}");
+            assert_eq!(rebuilt.target, live.target, "seed {seed}");
+            let view = |g: &ConsumerGroup| -> Vec<(String, MemberMetadata, CurrentAssignment)> {
+                g.members
+                    .values()
+                    .map(|m| (m.member_id.clone(), m.metadata(), m.current()))
+                    .collect()
+            };
+            assert_eq!(view(&rebuilt), view(live), "seed {seed}");
+        }
+    }
+
     #[test]
     fn simulation() {
         for seed in 1..=200u64 {
@@ -1445,9 +1896,17 @@ mod tests {
                 rng % n
             };
             let mut h = Harness::new();
+            // Short enough for members that die to be expired in a run.
+            h.config.session_timeout_ms = 5_000;
             let mut clients: Vec<Client> = Vec::new();
+            let mut log = CompactedLog::default();
             let mut now = 0;
             for _ in 0..300 {
+                // After each step, the group as its records rebuild it
+                // (on a coordinator that loads the compacted partition)
+                // is the group.
+                log.write(&mut h.group);
+                log.check_rebuilds(&h.group, now, &h.config, seed);
                 now += 1 + next(200) as i64;
                 match next(10) {
                     0 if clients.len() < 5 => clients.push(joined(&mut h, now, &["a", "b"])),
@@ -1462,6 +1921,10 @@ mod tests {
                                 ..Default::default()
                             },
                         );
+                    }
+                    3 if !clients.is_empty() && next(5) == 0 => {
+                        // It dies: its session will end.
+                        clients.remove(next(clients.len() as u64) as usize);
                     }
                     2 if !clients.is_empty() => {
                         // The answer is lost: the client keeps what it had.
@@ -1493,14 +1956,25 @@ mod tests {
                     clients.retain(|c| c.id != id);
                 }
             }
-            // Quiet: everyone heartbeats in turn.
-            for _ in 0..6 {
+            // Quiet: everyone heartbeats in turn, each second, until the
+            // sessions of the dead have ended.
+            for _ in 0..8 {
+                now += 1_000;
                 for c in clients.iter_mut() {
                     now += 1;
                     let r = c.beat(&mut h, now);
                     assert_eq!(r.error, ErrorCode::NONE, "seed {seed}");
                 }
+                let expired = h.group.expire(now);
+                assert!(
+                    expired
+                        .iter()
+                        .all(|r| matches!(r, Removal::SessionExpired(id) if clients.iter().all(|c| &c.id != id))),
+                    "seed {seed}: {expired:?}"
+                );
             }
+            log.write(&mut h.group);
+            log.check_rebuilds(&h.group, now, &h.config, seed);
             if clients.is_empty() {
                 assert_eq!(h.group.state_name(), "Empty");
                 continue;

@@ -18,6 +18,7 @@ use vltava_protocol::messages::{GroupMetadataValue, OffsetCommitValue};
 use vltava_protocol::ErrorCode;
 
 use crate::consumer::{self, ConsumerGroup, ConsumerGroupConfig, HeartbeatResult, TopicLookup};
+use crate::consumer_records;
 use crate::group::{CommittedOffset, Group, GroupState, Member, PendingJoin, ReplyId};
 use crate::records::{self, OffsetsRecord};
 
@@ -150,6 +151,12 @@ pub struct Effects {
     /// Members of new-protocol groups removed by `tick` (group, why), for
     /// the log.
     pub consumer_removals: Vec<(String, consumer::Removal)>,
+    /// The changes of new-protocol groups that `records` write. If the
+    /// records cannot be written, hand them back with
+    /// [`GroupCoordinator::consumer_records_failed`], so they are written
+    /// with the group's next ones (otherwise a coordinator that loads the
+    /// partition later would miss them).
+    pub consumer_changes: Vec<(String, consumer::Changes)>,
 }
 
 /// One OffsetCommit's offsets, pending until their records are replicated.
@@ -168,6 +175,27 @@ struct PendingOffsetWrite {
 impl Effects {
     fn reply(&mut self, id: ReplyId, reply: Reply) {
         self.replies.push((id, reply));
+    }
+
+    /// The records of what changed in a new-protocol group since they
+    /// were last taken.
+    fn write_consumer_group(&mut self, partition: i32, group_id: &str, group: &mut ConsumerGroup) {
+        let changes = group.take_changes();
+        if changes.is_empty() {
+            return;
+        }
+        for (key, value) in consumer_records::records(group_id, group, &changes) {
+            self.records.push((partition, key, value));
+        }
+        self.consumer_changes.push((group_id.to_string(), changes));
+    }
+
+    /// Tombstones for every record of a new-protocol group that is
+    /// deleted or becomes a classic group.
+    fn delete_consumer_group(&mut self, partition: i32, group_id: &str, group: &ConsumerGroup) {
+        for (key, value) in consumer_records::tombstones(group_id, group) {
+            self.records.push((partition, key, value));
+        }
     }
 }
 
@@ -310,14 +338,19 @@ impl GroupCoordinator {
     }
 
     /// Replays one partition of `__consumer_offsets` (records in log order).
-    /// Malformed records are skipped and returned as messages for a log line.
+    /// Malformed records are skipped and returned as messages for a log line,
+    /// with what had to be repaired in new-protocol groups. `topics`
+    /// matches those groups' subscription expressions again (as the
+    /// cluster's topics are now).
     pub fn load_partition(
         &mut self,
         partition: i32,
         records: impl IntoIterator<Item = (Option<Bytes>, Option<Bytes>)>,
         now: i64,
+        topics: TopicLookup<'_>,
     ) -> Vec<String> {
         let mut problems = Vec::new();
+        let mut consumer_groups: HashSet<String> = HashSet::new();
         for (key, value) in records {
             match records::decode(key, value) {
                 Ok(OffsetsRecord::Offset {
@@ -411,9 +444,50 @@ impl GroupCoordinator {
                         g.transition(GroupState::Empty, now);
                     }
                 }
+                Ok(OffsetsRecord::Consumer {
+                    group,
+                    record: consumer::GroupRecord::Epoch(None),
+                }) => {
+                    // The last of a deleted (or converted) group's records.
+                    if let Some(g) = self.groups.get_mut(&group) {
+                        if g.consumer.take().is_some() {
+                            g.protocol_type = None;
+                        }
+                    }
+                    consumer_groups.remove(&group);
+                }
+                Ok(OffsetsRecord::Consumer { group, record })
+                    if record.is_tombstone()
+                        && self.groups.get(&group).is_none_or(|g| g.consumer.is_none()) =>
+                {
+                    // What is left of a group deleted before: nothing to undo.
+                }
+                Ok(OffsetsRecord::Consumer { group, record }) => {
+                    let g = self
+                        .groups
+                        .entry(group.clone())
+                        .or_insert_with(|| Group::new(&group, now));
+                    g.consumer
+                        .get_or_insert_with(ConsumerGroup::default)
+                        .replay(record);
+                    g.protocol_type = Some("consumer".to_string());
+                    consumer_groups.insert(group);
+                }
                 Err(e) => problems.push(format!(
                     "__consumer_offsets-{partition}: skipping a record: {e}"
                 )),
+            }
+        }
+        let mut finished: Vec<String> = consumer_groups.into_iter().collect();
+        finished.sort();
+        for id in finished {
+            let Some(consumer) = self.groups.get_mut(&id).and_then(|g| g.consumer.as_mut()) else {
+                continue;
+            };
+            for problem in consumer.finish_load(now, &self.config.consumer, topics) {
+                problems.push(format!(
+                    "__consumer_offsets-{partition}: group {id}: {problem}"
+                ));
             }
         }
         self.loaded.insert(partition);
@@ -530,7 +604,9 @@ impl GroupCoordinator {
             fail(&mut effects, ErrorCode::INCONSISTENT_GROUP_PROTOCOL);
             return effects;
         }
-        if group.consumer.take().is_some() {
+        if let Some(old) = group.consumer.take() {
+            // An empty consumer group becomes a classic one: its records go.
+            effects.delete_consumer_group(partition, &request.group_id, &old);
             group.protocol_type = None;
         }
         if !group.accepts(&request.protocol_type, &request.protocols) {
@@ -558,14 +634,49 @@ impl GroupCoordinator {
     // -----------------------------------------------------------------
 
     /// Answers a ConsumerGroupHeartbeat; `topics` resolves subscribed
-    /// topic names to their ids and partition counts. Nothing is written:
-    /// the membership of these groups is kept in memory only (see
-    /// [`consumer`]).
+    /// topic names to their ids and partition counts. The effects carry
+    /// the records of what changed in the group; the answer must wait
+    /// for them (see [`consumer_records`]).
     pub fn consumer_heartbeat(
         &mut self,
         now: i64,
         request: consumer::Heartbeat,
         topics: TopicLookup<'_>,
+    ) -> (HeartbeatResult, Effects) {
+        let mut effects = Effects::default();
+        let group_id = request.group_id.clone();
+        let result = self.answer_consumer_heartbeat(now, request, topics, &mut effects);
+        let partition = self.partition_for(&group_id);
+        if let Some(consumer) = self
+            .groups
+            .get_mut(&group_id)
+            .and_then(|g| g.consumer.as_mut())
+        {
+            effects.write_consumer_group(partition, &group_id, consumer);
+        }
+        (result, effects)
+    }
+
+    /// Changes whose records could not be written (see
+    /// [`Effects::consumer_changes`]): written again with the groups' next.
+    pub fn consumer_records_failed(&mut self, failed: Vec<(String, consumer::Changes)>) {
+        for (group_id, changes) in failed {
+            if let Some(consumer) = self
+                .groups
+                .get_mut(&group_id)
+                .and_then(|g| g.consumer.as_mut())
+            {
+                consumer.restore_changes(changes);
+            }
+        }
+    }
+
+    fn answer_consumer_heartbeat(
+        &mut self,
+        now: i64,
+        request: consumer::Heartbeat,
+        topics: TopicLookup<'_>,
+        effects: &mut Effects,
     ) -> HeartbeatResult {
         if request.group_id.is_empty() {
             return HeartbeatResult::error(ErrorCode::INVALID_REQUEST, "GroupId can't be empty.");
@@ -576,13 +687,14 @@ impl GroupCoordinator {
                 "the group's partition of __consumer_offsets is not loaded here",
             );
         }
+        let partition = self.partition_for(&request.group_id);
         let fresh = (request.member_epoch == 0 && request.member_id.is_empty())
             .then(|| self.new_member_id(&request.client_id, None));
         let created = !self.groups.contains_key(&request.group_id);
         if created {
             if request.member_epoch != 0 {
-                // Not a group here (this coordinator restarted or took the
-                // group over): the member joins again.
+                // No such group (deleted, or expired with its members):
+                // the member joins again.
                 return HeartbeatResult::error(
                     ErrorCode::UNKNOWN_MEMBER_ID,
                     format!("group {} has no members here", request.group_id),
@@ -628,6 +740,13 @@ impl GroupCoordinator {
             }
         }
         if converted {
+            // An empty classic group becomes a consumer group: its classic
+            // metadata goes (the offsets stay), as Kafka converts it.
+            if group.protocol_type.is_some() || group.generation > 0 {
+                effects
+                    .records
+                    .push((partition, records::group_metadata_key(&group.id), None));
+            }
             group.protocol_type = Some("consumer".to_string());
             group.protocol = None;
         }
@@ -1341,6 +1460,9 @@ impl GroupCoordinator {
                 None,
             ));
         }
+        if let Some(consumer) = &group.consumer {
+            effects.delete_consumer_group(partition, group_id, consumer);
+        }
         effects
             .records
             .push((partition, records::group_metadata_key(group_id), None));
@@ -1518,6 +1640,7 @@ impl GroupCoordinator {
                 effects
                     .consumer_removals
                     .extend(consumer.expire(now).into_iter().map(|r| (id.clone(), r)));
+                effects.write_consumer_group(partition, &id, consumer);
                 if had_members && consumer.members.is_empty() {
                     group.transition(GroupState::Empty, now);
                 }
@@ -1549,7 +1672,10 @@ impl GroupCoordinator {
             }
         }
         for (id, partition) in expired_groups {
-            self.groups.remove(&id);
+            let group = self.groups.remove(&id).expect("listed");
+            if let Some(consumer) = &group.consumer {
+                effects.delete_consumer_group(partition, &id, consumer);
+            }
             effects
                 .records
                 .push((partition, records::group_metadata_key(&id), None));

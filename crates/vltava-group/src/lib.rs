@@ -9,9 +9,11 @@
 //! - [`consumer`]: the membership and server-side assignment of consumer
 //!   groups of the new protocol (KIP-848, ConsumerGroupHeartbeat).
 //! - [`records`]: Kafka's binary formats for `__consumer_offsets` and the
-//!   group-to-partition rule.
+//!   group-to-partition rule; [`consumer_records`] those of the new
+//!   protocol's groups.
 
 pub mod consumer;
+pub mod consumer_records;
 pub mod coordinator;
 pub mod group;
 pub mod records;

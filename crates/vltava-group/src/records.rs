@@ -4,7 +4,9 @@
 //!
 //! A record's key is `[i16 key version][key struct]`; its value is
 //! `[i16 value version][value struct]`, or null (a tombstone) to delete.
-//! Key versions 0 and 1 are offset commits, 2 is group metadata.
+//! Key versions 0 and 1 are offset commits, 2 is group metadata, 3 to 8
+//! are the records of consumer groups of the new protocol
+//! ([`crate::consumer_records`]).
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use vltava_protocol::messages::group_metadata_value::MemberMetadata;
@@ -34,6 +36,11 @@ pub enum OffsetsRecord {
     Group {
         group: String,
         value: Option<GroupMetadataValue>,
+    },
+    /// One record of a consumer group of the new protocol.
+    Consumer {
+        group: String,
+        record: crate::consumer::GroupRecord,
     },
 }
 
@@ -80,6 +87,7 @@ pub enum RecordError {
     MissingKey,
     UnknownKeyVersion(i16),
     Decode(DecodeError),
+    Consumer(crate::consumer_records::ConsumerRecordError),
 }
 
 impl std::fmt::Display for RecordError {
@@ -88,6 +96,7 @@ impl std::fmt::Display for RecordError {
             RecordError::MissingKey => f.write_str("record without a key"),
             RecordError::UnknownKeyVersion(v) => write!(f, "unknown key version {v}"),
             RecordError::Decode(e) => write!(f, "{e}"),
+            RecordError::Consumer(e) => write!(f, "{e}"),
         }
     }
 }
@@ -131,6 +140,11 @@ pub fn decode(key: Option<Bytes>, value: Option<Bytes>) -> Result<OffsetsRecord,
                 group: k.group,
                 value,
             })
+        }
+        3..=8 => {
+            let (group, record) = crate::consumer_records::decode(key_version, key, value)
+                .map_err(RecordError::Consumer)?;
+            Ok(OffsetsRecord::Consumer { group, record })
         }
         other => Err(RecordError::UnknownKeyVersion(other)),
     }

@@ -26,7 +26,7 @@ impl Harness {
         };
         let mut c = GroupCoordinator::new(config, 7);
         for p in 0..4 {
-            c.load_partition(p, Vec::new(), 0);
+            c.load_partition(p, Vec::new(), 0, &OneTopic);
         }
         Harness {
             c,
@@ -590,7 +590,9 @@ fn offsets_commit_fetch_validate_and_survive_replay() {
             .filter(|(q, _, _)| *q == p)
             .map(|(_, k, v)| (Some(k.clone()), v.clone()))
             .collect();
-        assert!(fresh.load_partition(p, records, h.now).is_empty());
+        assert!(fresh
+            .load_partition(p, records, h.now, &OneTopic)
+            .is_empty());
     }
     let all = fresh.fetch_offsets("g", None).unwrap();
     assert_eq!(all.len(), 1);
@@ -791,7 +793,7 @@ fn open_transactional_offsets_are_pending_again_after_a_reload() {
     let (partition, key, value) = e.records[0].clone();
     let mut reloaded = GroupCoordinator::new(h.c.config().clone(), 7);
     for p in 0..4 {
-        reloaded.load_partition(p, Vec::new(), 0);
+        reloaded.load_partition(p, Vec::new(), 0, &OneTopic);
     }
     reloaded
         .load_pending_txn_offset(9, Some(key), value)
@@ -893,7 +895,9 @@ fn an_unloaded_partition_is_forgotten_and_a_reload_gives_the_state_of_the_log() 
     // Meanwhile the partition's new leader (another coordinator replaying
     // the same log) moved the offset on and the member left.
     let mut other = GroupCoordinator::new(h.c.config().clone(), 9);
-    assert!(other.load_partition(pg, log_of(&h, pg), h.now).is_empty());
+    assert!(other
+        .load_partition(pg, log_of(&h, pg), h.now, &OneTopic)
+        .is_empty());
     assert_eq!(committed(&other, "g"), 10);
     assert_eq!(other.describe_group("g").unwrap().state, "Stable");
     let (_, _, e) = other.leave(h.now, "g", &[(a.clone(), None)]);
@@ -918,7 +922,10 @@ fn an_unloaded_partition_is_forgotten_and_a_reload_gives_the_state_of_the_log() 
 
     // Loading again gives what the log says, not what this coordinator
     // knew when it let go.
-    assert!(h.c.load_partition(pg, log_of(&h, pg), h.now).is_empty());
+    assert!(h
+        .c
+        .load_partition(pg, log_of(&h, pg), h.now, &OneTopic)
+        .is_empty());
     assert!(h.c.is_partition_loaded(pg));
     assert_eq!(committed(&h.c, "g"), 15);
     let d = h.c.describe_group("g").unwrap();
@@ -1074,7 +1081,7 @@ fn committed_offsets_are_visible_only_once_replicated() {
     let w9 = commit(&mut h, 9);
     let partition = vltava_group::records::partition_for_group("g", 4);
     let _ = h.c.unload_partition(partition);
-    h.c.load_partition(partition, Vec::new(), h.now);
+    h.c.load_partition(partition, Vec::new(), h.now, &OneTopic);
     h.c.offsets_written(w9, true);
     assert_eq!(fetched(&h), -1);
 }
@@ -1100,7 +1107,7 @@ impl consumer::Topics for OneTopic {
 }
 
 fn consumer_join(h: &mut Harness, group: &str) -> consumer::HeartbeatResult {
-    h.c.consumer_heartbeat(
+    let (result, e) = h.c.consumer_heartbeat(
         h.now,
         consumer::Heartbeat {
             group_id: group.into(),
@@ -1112,7 +1119,9 @@ fn consumer_join(h: &mut Harness, group: &str) -> consumer::HeartbeatResult {
             ..Default::default()
         },
         &OneTopic,
-    )
+    );
+    h.absorb(e);
+    result
 }
 
 fn commit_as(h: &mut Harness, member: &str, epoch: i32) -> ErrorCode {
@@ -1206,7 +1215,9 @@ fn a_consumer_group_commits_with_member_epochs_and_keeps_classic_members_out() {
         ..Default::default()
     };
     assert_eq!(
-        h.c.consumer_heartbeat(h.now, bad.clone(), &OneTopic).error,
+        h.c.consumer_heartbeat(h.now, bad.clone(), &OneTopic)
+            .0
+            .error,
         ErrorCode::UNSUPPORTED_ASSIGNOR
     );
     assert!(h.c.list_groups().iter().all(|(id, _, _)| id != "refused"));
@@ -1249,5 +1260,168 @@ fn a_consumer_group_commits_with_member_epochs_and_keeps_classic_members_out() {
         },
         &OneTopic,
     );
-    assert_eq!(lost.error, ErrorCode::UNKNOWN_MEMBER_ID);
+    assert_eq!(lost.0.error, ErrorCode::UNKNOWN_MEMBER_ID);
+}
+
+fn consumer_beat(
+    h: &mut Harness,
+    member: &str,
+    epoch: i32,
+    owned: Option<Vec<i32>>,
+) -> consumer::HeartbeatResult {
+    let (result, e) = h.c.consumer_heartbeat(
+        h.now,
+        consumer::Heartbeat {
+            group_id: "g".into(),
+            member_id: member.into(),
+            member_epoch: epoch,
+            rebalance_timeout_ms: -1,
+            owned: owned.map(|ps| vec![(vltava_protocol::Uuid([9; 16]), ps)]),
+            ..Default::default()
+        },
+        &OneTopic,
+    );
+    h.absorb(e);
+    result
+}
+
+/// A coordinator that took the group's partition over: it loads the
+/// records written so far, with the same configuration.
+fn take_over(h: &mut Harness) -> Vec<String> {
+    let pg = vltava_group::records::partition_for_group("g", 4);
+    let mut other = GroupCoordinator::new(h.c.config().clone(), 11);
+    for p in 0..4 {
+        let problems = other.load_partition(p, log_of(h, p), h.now, &OneTopic);
+        if p == pg {
+            h.c = other;
+            return problems;
+        }
+    }
+    unreachable!()
+}
+
+#[test]
+fn a_consumer_group_goes_on_where_it_was_after_its_coordinator_moves() {
+    let mut h = Harness::new(0);
+    let a = consumer_join(&mut h, "g");
+    let a_id = a.member_id.clone().unwrap();
+    assert_eq!(
+        (a.member_epoch, a.assignment.unwrap()[0].1.clone()),
+        (1, vec![0, 1])
+    );
+    // A second member: the first is asked to give up one partition.
+    let b = consumer_join(&mut h, "g");
+    let b_id = b.member_id.clone().unwrap();
+    assert_eq!((b.member_epoch, b.assignment.unwrap()), (2, Vec::new()));
+    let asked = consumer_beat(&mut h, &a_id, 1, Some(vec![0, 1]));
+    assert_eq!(asked.member_epoch, 1);
+    let kept = asked.assignment.unwrap()[0].1.clone();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(commit_as(&mut h, &a_id, 1), ErrorCode::NONE);
+
+    // The coordinator moves while the first member is still revoking.
+    h.now += 20_000;
+    assert_eq!(take_over(&mut h), Vec::<String>::new());
+    assert!(h.c.is_consumer_group("g"));
+    assert_eq!(
+        h.c.list_groups(),
+        vec![("g".to_string(), "consumer".to_string(), "Reconciling")]
+    );
+    let group = h.c.consumer_group("g").unwrap().unwrap();
+    assert_eq!(group.group_epoch, 2);
+    assert_eq!(group.members[&a_id].member_epoch, 1);
+    assert_eq!(
+        group.members[&a_id].state,
+        consumer::MemberState::UnrevokedPartitions
+    );
+    assert_eq!(group.members[&b_id].member_epoch, 2);
+    assert_eq!(committed(&h.c, "g"), 3);
+    // Members' epochs hold: commits at them are taken, older ones fenced.
+    assert_eq!(commit_as(&mut h, &a_id, 1), ErrorCode::NONE);
+    assert_eq!(commit_as(&mut h, &b_id, 1), ErrorCode::STALE_MEMBER_EPOCH);
+
+    // Sessions start again at the load (and the revocation's rebalance
+    // timeout too): neither member is expired once their old sessions
+    // would have ended (45 s after they joined).
+    h.now += 26_000;
+    let _ = h.c.tick(h.now);
+    assert_eq!(h.c.consumer_group("g").unwrap().unwrap().members.len(), 2);
+
+    // The first member revokes and moves to epoch 2; the second gets the
+    // partition released to it; nobody joined again.
+    let revoked = consumer_beat(&mut h, &a_id, 1, Some(kept.clone()));
+    assert_eq!(revoked.error, ErrorCode::NONE);
+    assert_eq!(revoked.member_epoch, 2);
+    let got = consumer_beat(&mut h, &b_id, 2, Some(Vec::new()));
+    assert_eq!(got.error, ErrorCode::NONE);
+    let b_has = got.assignment.unwrap()[0].1.clone();
+    assert_eq!(b_has.len(), 1);
+    assert_ne!(b_has, kept);
+
+    // Moved again: the stable group comes back stable.
+    assert_eq!(take_over(&mut h), Vec::<String>::new());
+    assert_eq!(
+        h.c.list_groups(),
+        vec![("g".to_string(), "consumer".to_string(), "Stable")]
+    );
+    let group = h.c.consumer_group("g").unwrap().unwrap();
+    assert_eq!(
+        group.members[&b_id].assigned.values().next().unwrap().len(),
+        1
+    );
+
+    // Both leave; the empty group is deleted: nothing of it comes back.
+    assert_eq!(
+        consumer_beat(&mut h, &a_id, -1, None).error,
+        ErrorCode::NONE
+    );
+    assert_eq!(
+        consumer_beat(&mut h, &b_id, -1, None).error,
+        ErrorCode::NONE
+    );
+    assert_eq!(take_over(&mut h), Vec::<String>::new());
+    assert_eq!(
+        h.c.list_groups(),
+        vec![("g".to_string(), "consumer".to_string(), "Empty")]
+    );
+    let (code, e) = h.c.delete_group(h.now, "g");
+    assert_eq!(code, ErrorCode::NONE);
+    h.absorb(e);
+    assert_eq!(take_over(&mut h), Vec::<String>::new());
+    assert!(h.c.list_groups().is_empty());
+}
+
+#[test]
+fn a_group_that_changes_protocol_leaves_no_records_of_the_old_one() {
+    let mut h = Harness::new(0);
+    // A classic group that emptied, then a consumer group of that name.
+    let (m, j) = h.join_new(RANGE);
+    let gen = h.join_result(j).unwrap().generation_id;
+    let s = h.sync(&m, gen, &[(m.as_str(), "x")]);
+    assert_eq!(h.sync_result(s).unwrap().error, ErrorCode::NONE);
+    let (_, _, e) = h.c.leave(h.now, "g", &[(m.clone(), None)]);
+    h.absorb(e);
+    let a = consumer_join(&mut h, "g");
+    assert_eq!(a.error, ErrorCode::NONE);
+    assert_eq!(take_over(&mut h), Vec::<String>::new());
+    assert!(h.c.is_consumer_group("g"));
+    assert!(
+        h.c.describe_group("g").is_err() || h.c.describe_group("g").unwrap().members.is_empty()
+    );
+
+    // It empties and a classic member joins: a classic group again, after
+    // a move too.
+    let a_id = a.member_id.unwrap();
+    assert_eq!(
+        consumer_beat(&mut h, &a_id, -1, None).error,
+        ErrorCode::NONE
+    );
+    let (m2, j2) = h.join_new(RANGE);
+    let gen = h.join_result(j2).unwrap().generation_id;
+    let s = h.sync(&m2, gen, &[(m2.as_str(), "y")]);
+    assert_eq!(h.sync_result(s).unwrap().error, ErrorCode::NONE);
+    assert_eq!(take_over(&mut h), Vec::<String>::new());
+    assert!(!h.c.is_consumer_group("g"));
+    let d = h.c.describe_group("g").unwrap();
+    assert_eq!((d.state, d.members.len()), ("Stable", 1));
 }

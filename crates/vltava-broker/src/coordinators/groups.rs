@@ -27,6 +27,58 @@ use crate::error::KafkaError;
 
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 
+/// Limit on a compiled subscription expression (the `regex` crate's own
+/// measure): a client cannot make the coordinator build a huge automaton.
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+/// The topics of `image` whose whole name `expression` matches and that
+/// `visible` lets through, sorted; an error when it is not a valid
+/// expression. Kafka matches subscription expressions (RE2/J syntax,
+/// which the `regex` crate shares in what matters here) against whole
+/// topic names, internal topics included (an expression that names one,
+/// quoted, gets it; clients leave them out of their expressions).
+pub(crate) fn matching_topics(
+    image: &vltava_metadata::MetadataImage,
+    expression: &str,
+    visible: impl Fn(&str) -> bool,
+) -> Result<Vec<String>, String> {
+    // Parsed alone first: anchored as written, `a)|(b` would parse and
+    // escape the anchors; alone it is the error it is.
+    let build = |text: &str| {
+        regex::RegexBuilder::new(text)
+            .size_limit(REGEX_SIZE_LIMIT)
+            .build()
+            .map_err(|e| e.to_string())
+    };
+    build(expression)?;
+    let regex = build(&format!("^(?:{expression})$"))?;
+    // Sorted by name already.
+    Ok(image
+        .topics()
+        .into_iter()
+        .filter(|t| regex.is_match(&t.name) && visible(&t.name))
+        .map(|t| t.name.clone())
+        .collect())
+}
+
+/// Every topic of the cluster, for the groups of a partition being
+/// loaded: their members' expressions are matched again without a
+/// principal at hand (each member's next heartbeat matches its own
+/// expression with what its principal may see).
+struct ClusterTopics(Arc<vltava_metadata::MetadataImage>);
+
+impl vltava_group::consumer::Topics for ClusterTopics {
+    fn lookup(&self, name: &str) -> Option<(vltava_protocol::Uuid, i32)> {
+        self.0
+            .topic(name)
+            .map(|t| (t.id, i32::try_from(t.partitions.len()).unwrap_or(i32::MAX)))
+    }
+
+    fn matching(&self, expression: &str) -> Result<Vec<String>, String> {
+        matching_topics(&self.0, expression, |_| true)
+    }
+}
+
 struct Inner {
     coordinator: GroupCoordinator,
     waiting: HashMap<ReplyId, oneshot::Sender<Reply>>,
@@ -248,7 +300,11 @@ impl GroupService {
         let LoggedRecords { records, open } = replay.finish();
         let count = records.len() + open.len();
         let now = self.deps.clock.now_ms();
-        for problem in inner.coordinator.load_partition(partition, records, now) {
+        let topics = ClusterTopics(self.deps.metadata.image());
+        for problem in inner
+            .coordinator
+            .load_partition(partition, records, now, &topics)
+        {
             warn!("{problem}");
         }
         // Offsets committed in transactions still undecided.
@@ -362,23 +418,30 @@ impl GroupService {
         &self,
         call: impl FnOnce(&mut GroupCoordinator) -> (T, Effects),
     ) -> Result<T, ErrorCode> {
-        let (result, outcome, offset_write) = {
+        let (result, outcome, offset_write, consumer_changes) = {
             let mut inner = self.inner.lock().await;
             let (result, mut effects) = call(&mut inner.coordinator);
             let offset_write = effects.offset_write.take();
+            let consumer_changes = std::mem::take(&mut effects.consumer_changes);
             (
                 result,
                 apply(&self.deps, &self.loaded, &mut inner, effects),
                 offset_write,
+                consumer_changes,
             )
         };
         self.changed.notify_one();
         let written = outcome.finish().await;
         // Committed offsets become readable once replicated, before the
         // committer hears back (so its own OffsetFetch sees them).
-        if let Some(w) = offset_write {
+        if offset_write.is_some() || (written.is_err() && !consumer_changes.is_empty()) {
             let mut inner = self.inner.lock().await;
-            inner.coordinator.offsets_written(w, written.is_ok());
+            if let Some(w) = offset_write {
+                inner.coordinator.offsets_written(w, written.is_ok());
+            }
+            if written.is_err() {
+                inner.coordinator.consumer_records_failed(consumer_changes);
+            }
         }
         written.map(|()| result)
     }
@@ -458,13 +521,20 @@ impl GroupService {
                 _ = shutdown.wait_for(|s| *s) => return,
             }
             let mut inner = self.inner.lock().await;
-            let effects = inner.coordinator.tick(self.deps.clock.now_ms());
+            let mut effects = inner.coordinator.tick(self.deps.clock.now_ms());
+            let consumer_changes = std::mem::take(&mut effects.consumer_changes);
             let outcome = apply(&self.deps, &self.loaded, &mut inner, effects);
             drop(inner);
             // The answers of completed joins wait for their records to be
             // replicated; the timers go on meanwhile.
             if !outcome.is_empty() {
-                tokio::spawn(outcome.finish());
+                let service = self.clone();
+                tokio::spawn(async move {
+                    if outcome.finish().await.is_err() && !consumer_changes.is_empty() {
+                        let mut inner = service.inner.lock().await;
+                        inner.coordinator.consumer_records_failed(consumer_changes);
+                    }
+                });
             }
         }
     }
@@ -483,6 +553,12 @@ fn apply(
     debug_assert!(
         effects.offset_write.is_none(),
         "offsets written outside call()"
+    );
+    // Taken out by the callers that can make them, to be handed back if
+    // the write fails.
+    debug_assert!(
+        effects.consumer_changes.is_empty(),
+        "consumer group changes nobody hands back"
     );
     for (group, removal) in &effects.consumer_removals {
         match removal {

@@ -353,10 +353,6 @@ pub async fn heartbeat(
 /// only topics it may describe, as Kafka filters resolved expressions).
 struct ImageTopics<'a>(std::sync::Arc<vltava_metadata::MetadataImage>, &'a Access);
 
-/// Limit on a compiled subscription expression (the `regex` crate's own
-/// measure): a client cannot make the coordinator build a huge automaton.
-const REGEX_SIZE_LIMIT: usize = 1 << 20;
-
 impl vltava_group::consumer::Topics for ImageTopics<'_> {
     fn lookup(&self, name: &str) -> Option<(vltava_protocol::Uuid, i32)> {
         self.0
@@ -364,31 +360,10 @@ impl vltava_group::consumer::Topics for ImageTopics<'_> {
             .map(|t| (t.id, i32::try_from(t.partitions.len()).unwrap_or(i32::MAX)))
     }
 
-    /// Kafka matches subscription expressions (RE2/J syntax, which the
-    /// `regex` crate shares in what matters here) against whole topic
-    /// names, internal topics included (an expression that names one,
-    /// quoted, gets it; clients leave them out of their expressions).
     fn matching(&self, expression: &str) -> Result<Vec<String>, String> {
-        // Parsed alone first: anchored as written, `a)|(b` would parse
-        // and escape the anchors; alone it is the error it is.
-        let build = |text: &str| {
-            regex::RegexBuilder::new(text)
-                .size_limit(REGEX_SIZE_LIMIT)
-                .build()
-                .map_err(|e| e.to_string())
-        };
-        build(expression)?;
-        let regex = build(&format!("^(?:{expression})$"))?;
-        // Sorted by name already.
-        Ok(self
-            .0
-            .topics()
-            .into_iter()
-            .filter(|t| {
-                regex.is_match(&t.name) && self.1.allows(Op::Describe, Kind::Topic, &t.name)
-            })
-            .map(|t| t.name.clone())
-            .collect())
+        crate::coordinators::groups::matching_topics(&self.0, expression, |name| {
+            self.1.allows(Op::Describe, Kind::Topic, name)
+        })
     }
 }
 
@@ -444,12 +419,7 @@ pub async fn consumer_group_heartbeat(
     let now = broker.now_ms();
     let result = broker
         .groups
-        .call(|c| {
-            (
-                c.consumer_heartbeat(now, heartbeat, &topics),
-                Default::default(),
-            )
-        })
+        .call(|c| c.consumer_heartbeat(now, heartbeat, &topics))
         .await;
     match result {
         Err(code) => refuse(code, None),
