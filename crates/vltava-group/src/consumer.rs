@@ -497,6 +497,11 @@ impl ConsumerGroup {
         changes
     }
 
+    /// Members gone whose tombstones are not written yet.
+    pub fn unwritten_removals(&self) -> impl Iterator<Item = &String> {
+        self.changes.removed.iter()
+    }
+
     /// Changes taken whose records could not be written: they are written
     /// again with the next ones (from the state as it is then).
     pub fn restore_changes(&mut self, changes: Changes) {
@@ -580,14 +585,29 @@ impl ConsumerGroup {
             .filter(|id| !replayed.described.contains(*id))
             .cloned()
             .collect();
+        // Repairs are noted as changes, so their records are written with
+        // the group's next ones and the next load finds nothing to repair.
+        let mut repaired = false;
         for id in undescribed {
             problems.push(format!(
                 "member {id} has an assignment but no metadata record; dropped"
             ));
             self.members.remove(&id);
+            self.changes.removed.insert(id);
+            repaired = true;
         }
-        let members = &self.members;
-        self.target.retain(|id, _| members.contains_key(id));
+        let strays: Vec<String> = self
+            .target
+            .keys()
+            .filter(|id| !self.members.contains_key(*id))
+            .cloned()
+            .collect();
+        for id in strays {
+            problems.push(format!("a target of {id}, who is no member, dropped"));
+            self.target.remove(&id);
+            self.changes.removed.insert(id);
+        }
+        let known = &self.topics;
         let mut held = Assignment::new();
         for member in self.members.values_mut() {
             let mine = union(&member.assigned, &member.pending_revocation);
@@ -599,6 +619,8 @@ impl ConsumerGroup {
                 ));
                 member.assigned = minus(&member.assigned, &twice);
                 member.pending_revocation = minus(&member.pending_revocation, &twice);
+                self.changes.current.insert(member.member_id.clone());
+                repaired = true;
             }
             held = union(&held, &mine);
             if member.member_epoch > self.group_epoch {
@@ -611,25 +633,36 @@ impl ConsumerGroup {
             member.session_deadline = now + i64::from(config.session_timeout_ms);
             member.revocation_deadline = (member.state == MemberState::UnrevokedPartitions)
                 .then(|| now + i64::from(member.rebalance_timeout_ms.max(0)));
+            // Only topics the group was subscribed to: the member's
+            // principal may not see the others (its next heartbeat
+            // matches the expression with what it may see).
             member.regex_topics = match &member.subscribed_regex {
                 None => Vec::new(),
-                Some(regex) => topics.matching(regex).unwrap_or_default(),
+                Some(regex) => topics
+                    .matching(regex)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|t| known.contains_key(t))
+                    .collect(),
             };
             member.sent = None;
         }
         let target_complete = self.members.keys().all(|id| self.target.contains_key(id));
+        if !self.target_is_exclusive() {
+            problems.push("the target assignment gives a partition to two members".to_string());
+            repaired = true;
+        }
         if !self.members.is_empty()
-            && (replayed.target_epoch != Some(self.group_epoch) || !target_complete)
+            && (repaired || replayed.target_epoch != Some(self.group_epoch) || !target_complete)
         {
             problems.push(format!(
-                "the target assignment (epoch {:?}) is not the group epoch's ({}); computed again",
+                "the target assignment (epoch {:?}, group epoch {}) is computed again",
                 replayed.target_epoch, self.group_epoch
             ));
             // At a new epoch (written with the next changes), so members
             // move on from what they have.
             self.new_target();
         }
-        debug_assert!(self.target_is_exclusive());
         problems
     }
 
@@ -998,6 +1031,9 @@ fn validate(request: &Heartbeat) -> Result<(), (ErrorCode, String)> {
     }
     if request.member_epoch < -2 {
         return invalid("MemberEpoch is invalid.");
+    }
+    if request.member_id.len() > crate::records::MAX_STRING {
+        return invalid("MemberId is too long.");
     }
     if request.member_epoch != 0 && request.member_id.is_empty() {
         return invalid("MemberId can't be empty.");
@@ -1832,6 +1868,56 @@ mod tests {
     /// answer), leaving and being expired: no partition is ever owned by
     /// two members, and once everyone heartbeats without faults the group
     /// is stable with every partition assigned and loads within one.
+    #[test]
+    fn a_load_repairs_what_the_records_left_inconsistent_and_writes_the_repair() {
+        let a: Assignment = [(topic_id(1), BTreeSet::from([0, 1]))].into();
+        let current = |assigned: &Assignment| CurrentAssignment {
+            member_epoch: 3,
+            previous_member_epoch: 2,
+            state: MemberState::Stable,
+            assigned: assigned.clone(),
+            pending_revocation: Assignment::new(),
+        };
+        let member = MemberMetadata {
+            client_id: "c".into(),
+            subscribed_topics: vec!["a".into()],
+            rebalance_timeout_ms: 30_000,
+            ..Default::default()
+        };
+        let mut g = ConsumerGroup::default();
+        for record in [
+            GroupRecord::Epoch(Some(3)),
+            GroupRecord::Topics(Some([("a".to_string(), (topic_id(1), 6))].into())),
+            GroupRecord::Member("m1".into(), Some(member.clone())),
+            GroupRecord::Member("m2".into(), Some(member)),
+            GroupRecord::Target("m1".into(), Some(a.clone())),
+            GroupRecord::Target("m2".into(), Some(a.clone())),
+            GroupRecord::Target("ghost".into(), Some(Assignment::new())),
+            GroupRecord::TargetEpoch(Some(3)),
+            // Both hold partitions 0 and 1; m3 has no metadata.
+            GroupRecord::Current("m1".into(), Some(current(&a))),
+            GroupRecord::Current("m2".into(), Some(current(&a))),
+            GroupRecord::Current("m3".into(), Some(current(&Assignment::new()))),
+        ] {
+            g.replay(record);
+        }
+        let problems = g.finish_load(0, &ConsumerGroupConfig::default(), &TestTopics);
+        assert_eq!(problems.len(), 5, "{problems:?}");
+        assert_eq!(g.members.keys().collect::<Vec<_>>(), ["m1", "m2"]);
+        assert_eq!(g.members["m1"].assigned, a);
+        assert!(is_empty(&g.members["m2"].assigned));
+        // A new epoch with an exclusive target; all of it to be written.
+        assert_eq!(g.group_epoch, 4);
+        assert!(g.target_is_exclusive());
+        let changes = g.take_changes();
+        assert!(changes.epoch);
+        assert_eq!(
+            changes.removed,
+            BTreeSet::from(["ghost".into(), "m3".into()])
+        );
+        assert!(changes.current.contains("m2"));
+    }
+
     /// `__consumer_offsets` as compaction leaves it: the last record of
     /// each key, in the order of the last writes.
     #[derive(Default)]

@@ -242,7 +242,14 @@ fn topics_record(topics: &BTreeMap<String, (Uuid, i32)>) -> ConsumerGroupPartiti
 /// classic group (its members' first, then the group's own).
 pub fn tombstones(group_id: &str, group: &ConsumerGroup) -> Vec<(Bytes, Option<Bytes>)> {
     let mut out = Vec::new();
-    for id in group.members.keys() {
+    // Members gone whose tombstones are not written yet (their write
+    // failed) are members of the log still.
+    let ids: std::collections::BTreeSet<&String> = group
+        .members
+        .keys()
+        .chain(group.unwritten_removals())
+        .collect();
+    for id in ids {
         out.push((current_key(group_id, id), None));
         out.push((target_key(group_id, id), None));
         out.push((member_key(group_id, id), None));

@@ -262,6 +262,10 @@ pub struct MemberDescription {
     pub assignment: Bytes,
 }
 
+/// The length of what [`GroupCoordinator::new_member_id`] puts after the
+/// client or instance id: `-` and a UUID.
+const MEMBER_ID_SUFFIX: usize = 37;
+
 /// The coordinator of the groups whose `__consumer_offsets` partitions this
 /// broker has loaded.
 pub struct GroupCoordinator {
@@ -324,6 +328,7 @@ impl GroupCoordinator {
     /// unique suffix (8-4-4-4-12 hex digits: the per-process prefix, then
     /// the counter).
     fn new_member_id(&mut self, client_id: &str, instance_id: Option<&str>) -> String {
+        // (MEMBER_ID_SUFFIX is the length of what follows the prefix.)
         self.id_counter += 1;
         let hex = format!("{}{:016x}", self.id_prefix, self.id_counter);
         format!(
@@ -388,6 +393,10 @@ impl GroupCoordinator {
                         .groups
                         .entry(group.clone())
                         .or_insert_with(|| Group::new(&group, now));
+                    // A classic group's metadata replaces whatever the
+                    // group was before, a consumer group's included.
+                    g.consumer = None;
+                    consumer_groups.remove(&group);
                     g.generation = v.generation;
                     g.protocol_type =
                         (!v.protocol_type.is_empty()).then_some(v.protocol_type.clone());
@@ -467,6 +476,16 @@ impl GroupCoordinator {
                         .groups
                         .entry(group.clone())
                         .or_insert_with(|| Group::new(&group, now));
+                    if g.consumer.is_none() {
+                        // A consumer group's records replace whatever
+                        // classic group there was.
+                        g.members.clear();
+                        g.static_members.clear();
+                        g.generation = 0;
+                        g.protocol = None;
+                        g.leader = None;
+                        g.transition(GroupState::Empty, now);
+                    }
                     g.consumer
                         .get_or_insert_with(ConsumerGroup::default)
                         .replay(record);
@@ -549,7 +568,8 @@ impl GroupCoordinator {
     }
 
     fn check_loaded(&self, group_id: &str) -> Result<(), ErrorCode> {
-        if group_id.is_empty() {
+        // Longer ids could not be written in the records' keys.
+        if group_id.is_empty() || group_id.len() > records::MAX_STRING {
             Err(ErrorCode::INVALID_GROUP_ID)
         } else if !self.is_loaded(group_id) {
             Err(ErrorCode::COORDINATOR_LOAD_IN_PROGRESS)
@@ -569,6 +589,20 @@ impl GroupCoordinator {
         };
         if let Err(e) = self.check_loaded(&request.group_id) {
             fail(&mut effects, e);
+            return effects;
+        }
+        // Every string of the group's metadata record must fit its
+        // non-flexible encoding, the member id made of the instance or
+        // client id too.
+        let fits = |s: &str| s.len() <= records::MAX_STRING;
+        let prefix = request.instance_id.as_deref().unwrap_or(&request.client_id);
+        if !(fits(&request.member_id)
+            && prefix.len() + MEMBER_ID_SUFFIX <= records::MAX_STRING
+            && fits(&request.client_host)
+            && fits(&request.protocol_type)
+            && request.protocols.iter().all(|(name, _)| fits(name)))
+        {
+            fail(&mut effects, ErrorCode::INVALID_REQUEST);
             return effects;
         }
         if request.session_timeout_ms < self.config.min_session_timeout_ms
@@ -680,6 +714,22 @@ impl GroupCoordinator {
     ) -> HeartbeatResult {
         if request.group_id.is_empty() {
             return HeartbeatResult::error(ErrorCode::INVALID_REQUEST, "GroupId can't be empty.");
+        }
+        // The records' keys hold the group and member ids in non-flexible
+        // strings; longer ones could not be written.
+        let member_id_length = if request.member_id.is_empty() {
+            request.client_id.len() + MEMBER_ID_SUFFIX
+        } else {
+            request.member_id.len()
+        };
+        if request.group_id.len() > records::MAX_STRING || member_id_length > records::MAX_STRING {
+            return HeartbeatResult::error(
+                ErrorCode::INVALID_REQUEST,
+                format!(
+                    "GroupId and MemberId (or the client id it is made of) must be at most {} bytes.",
+                    records::MAX_STRING
+                ),
+            );
         }
         if !self.is_loaded(&request.group_id) {
             return HeartbeatResult::error(
@@ -993,7 +1043,7 @@ impl GroupCoordinator {
             return (all(e), effects);
         }
         let partition = self.partition_for(group_id);
-        let max_metadata = self.config.max_metadata_bytes;
+        let max_metadata = self.config.max_metadata_bytes.min(records::MAX_STRING);
         if !self.groups.contains_key(group_id) {
             if generation >= 0 {
                 return (all(ErrorCode::ILLEGAL_GENERATION), effects);
@@ -1134,7 +1184,7 @@ impl GroupCoordinator {
             return (all(e), effects);
         }
         let partition = self.partition_for(group_id);
-        let max_metadata = self.config.max_metadata_bytes;
+        let max_metadata = self.config.max_metadata_bytes.min(records::MAX_STRING);
         let group = self
             .groups
             .entry(group_id.to_string())

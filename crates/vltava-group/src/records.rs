@@ -15,6 +15,11 @@ use vltava_protocol::messages::{
 };
 use vltava_protocol::{DecodeError, Message};
 
+/// The longest string a non-flexible record field can hold (a 16-bit
+/// length): group ids, member ids and offset metadata longer than this
+/// are refused before anything is written.
+pub const MAX_STRING: usize = i16::MAX as usize;
+
 /// Versions we write: the newest non-flexible ones, which every reader of
 /// the topic understands.
 const OFFSET_KEY_VERSION: i16 = 1;

@@ -1425,3 +1425,98 @@ fn a_group_that_changes_protocol_leaves_no_records_of_the_old_one() {
     let d = h.c.describe_group("g").unwrap();
     assert_eq!((d.state, d.members.len()), ("Stable", 1));
 }
+
+#[test]
+fn ids_and_metadata_too_long_for_the_records_are_refused_before_anything_changes() {
+    let mut h = Harness::new(0);
+    let long = "x".repeat(40_000);
+    let beat = |group: &str, member: &str, client: &str| consumer::Heartbeat {
+        group_id: group.into(),
+        member_id: member.into(),
+        member_epoch: 0,
+        rebalance_timeout_ms: REBALANCE,
+        subscribed_topic_names: Some(vec!["t".into()]),
+        client_id: client.into(),
+        ..Default::default()
+    };
+    for request in [
+        beat(&long, "", "c"),
+        beat("g", &long, "c"),
+        // A member id made of a client id (at most 32767 bytes in a
+        // request header) and a UUID.
+        beat("g", "", &"c".repeat(32_767)),
+    ] {
+        let (result, e) = h.c.consumer_heartbeat(h.now, request, &OneTopic);
+        assert_eq!(result.error, ErrorCode::INVALID_REQUEST);
+        assert!(e.records.is_empty());
+    }
+    assert!(h.c.list_groups().is_empty());
+
+    let mut join = Harness::join_request("", None, RANGE);
+    join.client_id = "c".repeat(32_767);
+    let j = h.join(join);
+    assert_eq!(h.join_result(j).unwrap().error, ErrorCode::INVALID_REQUEST);
+    let mut join = Harness::join_request("", None, RANGE);
+    join.group_id = long.clone();
+    let j = h.join(join);
+    assert_eq!(h.join_result(j).unwrap().error, ErrorCode::INVALID_GROUP_ID);
+    assert!(h.c.list_groups().is_empty());
+
+    // Offset metadata is bounded by the record's string too, whatever
+    // offset.metadata.max.bytes says.
+    let mut config = h.c.config().clone();
+    config.max_metadata_bytes = 100_000;
+    h.c.set_config(config);
+    let exists = |_: &str, _: i32| true;
+    let commit = |metadata: &str| OffsetToCommit {
+        topic: "t".into(),
+        partition: 0,
+        offset: 1,
+        leader_epoch: -1,
+        metadata: Some(metadata.into()),
+    };
+    let (errors, e) =
+        h.c.commit_offsets(h.now, "g", -1, "", None, &[commit(&long)], &exists);
+    assert_eq!(errors, vec![ErrorCode::OFFSET_METADATA_TOO_LARGE]);
+    assert!(e.records.is_empty());
+    let (errors, _) =
+        h.c.commit_offsets(h.now, &long, -1, "", None, &[commit("m")], &exists);
+    assert_eq!(errors, vec![ErrorCode::INVALID_GROUP_ID]);
+}
+
+#[test]
+fn the_later_protocol_of_a_group_wins_on_replay() {
+    // Records of both protocols for one group, without the tombstones a
+    // conversion writes (say their write failed): whichever came last is
+    // what the group is.
+    let mut h = Harness::new(0);
+    let a = consumer_join(&mut h, "g");
+    assert_eq!(a.error, ErrorCode::NONE);
+    let consumer_records = h.log.clone();
+    h.log.clear();
+    let mut other = Harness::new(0);
+    let (m, j) = other.join_new(RANGE);
+    let gen = other.join_result(j).unwrap().generation_id;
+    let s = other.sync(&m, gen, &[(m.as_str(), "x")]);
+    assert_eq!(other.sync_result(s).unwrap().error, ErrorCode::NONE);
+    let classic_records = other.log.clone();
+
+    let pg = vltava_group::records::partition_for_group("g", 4);
+    let load = |records: Vec<(i32, Bytes, Option<Bytes>)>| {
+        let mut c = GroupCoordinator::new(h.c.config().clone(), 3);
+        let log: Vec<(Option<Bytes>, Option<Bytes>)> = records
+            .into_iter()
+            .filter(|(p, _, _)| *p == pg)
+            .map(|(_, k, v)| (Some(k), v))
+            .collect();
+        assert!(c.load_partition(pg, log, 0, &OneTopic).is_empty());
+        c
+    };
+    let c = load([consumer_records.clone(), classic_records.clone()].concat());
+    assert!(!c.is_consumer_group("g"));
+    assert_eq!(c.describe_group("g").unwrap().members.len(), 1);
+    let c = load([classic_records, consumer_records].concat());
+    assert!(c.is_consumer_group("g"));
+    assert_eq!(c.describe_group("g").unwrap().members.len(), 0);
+    assert_eq!(c.consumer_group("g").unwrap().unwrap().members.len(), 1);
+}
