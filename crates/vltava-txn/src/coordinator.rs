@@ -311,7 +311,9 @@ impl TransactionCoordinator {
     ) -> (InitOutcome, Effects) {
         let mut effects = Effects::default();
         let fail = |code| (InitOutcome::Error(code), Effects::default());
-        if transactional_id.is_empty() {
+        // Longer ids could not be written in the record's key (a 16-bit
+        // length); the request's own string (compact in v2+) has no such limit.
+        if transactional_id.is_empty() || transactional_id.len() > i16::MAX as usize {
             return fail(ErrorCode::INVALID_REQUEST);
         }
         if let Err(code) = self.check_loaded(transactional_id) {

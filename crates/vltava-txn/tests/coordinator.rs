@@ -71,6 +71,10 @@ fn timeouts_are_checked() {
         c.init_producer_id(0, "", 1000, None, Some(1)).0,
         InitOutcome::Error(ErrorCode::INVALID_REQUEST)
     );
+    // Longer than the record's key can hold.
+    let (outcome, effects) = c.init_producer_id(0, &"t".repeat(40_000), 1000, None, Some(1));
+    assert_eq!(outcome, InitOutcome::Error(ErrorCode::INVALID_REQUEST));
+    assert!(effects.records.is_empty());
 }
 
 #[test]
