@@ -899,9 +899,10 @@ impl ConsumerGroup {
             .min()
     }
 
-    /// Whether `member_id` at `epoch` may commit offsets: Kafka's rule for
-    /// consumer groups, the member's current epoch exactly (any other is
-    /// STALE_MEMBER_EPOCH, which clients retry with their latest epoch).
+    /// Whether `member_id` at `epoch` may commit offsets, or read them
+    /// (OffsetFetch v9): Kafka's rule for consumer groups, the member's
+    /// current epoch exactly (any other is STALE_MEMBER_EPOCH, which
+    /// clients retry with their latest epoch).
     pub fn check_commit(&self, member_id: &str, epoch: i32) -> Result<(), ErrorCode> {
         let Some(member) = self.members.get(member_id) else {
             return Err(ErrorCode::UNKNOWN_MEMBER_ID);

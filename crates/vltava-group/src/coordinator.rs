@@ -809,6 +809,27 @@ impl GroupCoordinator {
         result
     }
 
+    /// OffsetFetch v9's check of the member that asks (Kafka's rule): in a
+    /// consumer group of the new protocol, a request that names a member
+    /// or an epoch must come from a member (UNKNOWN_MEMBER_ID) at its
+    /// current epoch (STALE_MEMBER_EPOCH); one that names neither (the
+    /// admin client, older clients) reads freely, as everyone does from a
+    /// classic group.
+    pub fn check_offset_fetch(
+        &self,
+        group_id: &str,
+        member_id: Option<&str>,
+        member_epoch: i32,
+    ) -> Result<(), ErrorCode> {
+        if member_id.is_none() && member_epoch < 0 {
+            return Ok(());
+        }
+        let Some(consumer) = self.groups.get(group_id).and_then(|g| g.consumer.as_ref()) else {
+            return Ok(());
+        };
+        consumer.check_commit(member_id.unwrap_or(""), member_epoch)
+    }
+
     /// Whether `group_id` is a consumer group of the new protocol.
     pub fn is_consumer_group(&self, group_id: &str) -> bool {
         self.groups

@@ -1157,6 +1157,18 @@ fn a_consumer_group_commits_with_member_epochs_and_keeps_classic_members_out() {
 
     // OffsetCommit's generation is the member epoch.
     assert_eq!(commit_as(&mut h, &member, 1), ErrorCode::NONE);
+    // And OffsetFetch v9 names the member and its epoch, or neither.
+    assert_eq!(h.c.check_offset_fetch("g", Some(&member), 1), Ok(()));
+    assert_eq!(h.c.check_offset_fetch("g", None, -1), Ok(()));
+    assert_eq!(
+        h.c.check_offset_fetch("g", Some(&member), 0),
+        Err(ErrorCode::STALE_MEMBER_EPOCH)
+    );
+    assert_eq!(
+        h.c.check_offset_fetch("g", Some("stranger"), 1),
+        Err(ErrorCode::UNKNOWN_MEMBER_ID)
+    );
+    assert_eq!(h.c.check_offset_fetch("classic", Some("x"), 3), Ok(()));
     assert_eq!(commit_as(&mut h, &member, 0), ErrorCode::STALE_MEMBER_EPOCH);
     assert_eq!(commit_as(&mut h, &member, 2), ErrorCode::STALE_MEMBER_EPOCH);
     assert_eq!(

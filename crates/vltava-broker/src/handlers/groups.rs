@@ -649,7 +649,12 @@ pub async fn offset_fetch(
                 Err(code) => Err(code),
                 Ok(()) => broker
                     .groups
-                    .read(|c| stable_offsets(c, &g.group_id, topics.as_deref(), require_stable))
+                    .read(|c| {
+                        // v9 (KIP-848): a member of a consumer group reads
+                        // at its current epoch.
+                        c.check_offset_fetch(&g.group_id, g.member_id.as_deref(), g.member_epoch)?;
+                        stable_offsets(c, &g.group_id, topics.as_deref(), require_stable)
+                    })
                     .await
                     .map(|o| described_only(&access, o, topics.is_none())),
             };
