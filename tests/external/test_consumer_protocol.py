@@ -454,6 +454,35 @@ def test_members_go_on_at_their_epochs_after_the_broker_is_killed(broker, broker
     assert "skipping a record" not in log and f"group {group}:" not in log
 
 
+def test_a_static_member_comes_back_to_its_partitions_without_a_rebalance(broker, create_topic, topic_name,
+                                                                        members):
+    """A static member (group.instance.id) that closes leaves with epoch -2:
+    its partitions wait for it (the other member keeps its own and gets
+    none of them), and its next instance takes them over at once, without
+    the other member seeing any change."""
+    create_topic(topic_name, partitions=4)
+    group = f"g-{topic_name}"
+    produce(broker, topic_name, {p: 2 for p in range(4)})
+    s = members(group, [topic_name], **{"group.instance.id": "static-1"})
+    d = members(group, [topic_name])
+    pump([s, d], lambda: len(s.assignment) == 2 and len(d.assignment) == 2
+         and len(s.records) + len(d.records) == 8, what="two halves read")
+    s.c.commit(asynchronous=False)
+    held, d_events = s.assignment, list(d.events)
+    s.close()
+    # Longer than a heartbeat interval: a member that left for good would
+    # have its partitions given to the other by now.
+    settle([d], 8)
+    assert d.events == d_events and len(d.assignment) == 2
+    s2 = members(group, [topic_name], **{"group.instance.id": "static-1"})
+    pump([s2, d], lambda: s2.assignment == held, what="the partitions of the static member's slot")
+    produce(broker, topic_name, {p: 2 for p in range(4)}, start=2)
+    pump([s2, d], lambda: len(s2.records) + len(d.records) - 4 == 8, what="the records produced after")
+    assert s2.events == [("assign", sorted((topic_name, p) for p in held))]
+    assert d.events == d_events, "the other member saw a rebalance"
+    assert s2.values() == expected({topic_name: {p: 2 for p in held}}, start=2)
+
+
 def test_unknown_assignor_is_refused(broker, create_topic, topic_name, members):
     create_topic(topic_name, partitions=2)
     produce(broker, topic_name, {0: 2, 1: 2})

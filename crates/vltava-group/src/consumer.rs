@@ -38,8 +38,10 @@
 //! ([`ConsumerGroup::replay`], [`ConsumerGroup::finish_load`]), and the
 //! members go on where they were.
 //!
-//! Not done yet (and documented as such): static members keep no slot
-//! when they leave with epoch -2 (they leave as a dynamic member does).
+//! A static member (one with an instance id) that leaves with epoch -2
+//! keeps its partitions and target until its session ends; the instance
+//! that joins again (a new member id, the same instance id) takes them
+//! over without a new assignment for anyone.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -47,6 +49,9 @@ use vltava_protocol::{ErrorCode, Uuid};
 
 /// Partitions by topic id.
 pub type Assignment = BTreeMap<Uuid, BTreeSet<i32>>;
+
+/// The epoch a static member leaves with (and keeps while it is away).
+pub const LEFT_STATIC_MEMBER_EPOCH: i32 = -2;
 
 /// The assignors this coordinator runs, in Kafka's names; the first is
 /// the default (`group.consumer.assignors`).
@@ -678,7 +683,7 @@ impl ConsumerGroup {
             return HeartbeatResult::error(code, message);
         }
         if request.member_epoch < 0 {
-            return self.leave(now, &request, topics);
+            return self.leave(now, &request, config, topics);
         }
         if let Some(regex) = request
             .subscribed_topic_regex
@@ -699,71 +704,129 @@ impl ConsumerGroup {
         };
         let mut changed = false;
         if request.member_epoch == 0 {
+            // A static member that left with epoch -2 keeps its slot (its
+            // partitions and target) until its session ends; the instance
+            // that joins again takes the slot over under its new member id,
+            // with no new assignment for anyone (KIP-345 for KIP-848).
+            let mut replaced = None;
             if let Some(instance) = &request.instance_id {
-                // Static members keep no slot once they leave, so an
-                // instance id held by another member is held by a live
-                // one.
                 if let Some(other) = self
                     .members
                     .values()
                     .find(|m| m.instance_id.as_ref() == Some(instance) && m.member_id != member_id)
                 {
+                    if other.member_epoch != LEFT_STATIC_MEMBER_EPOCH {
+                        return HeartbeatResult::error(
+                            ErrorCode::UNRELEASED_INSTANCE_ID,
+                            format!(
+                                "static member {instance} is in the group as {}",
+                                other.member_id
+                            ),
+                        );
+                    }
+                    let old_id = other.member_id.clone();
+                    let old = self.members.remove(&old_id).expect("found");
+                    let target = self.target.remove(&old_id);
+                    self.changes.removed.insert(old_id);
+                    replaced = Some((old, target));
+                }
+            }
+            if let Some((old, target)) = replaced {
+                // Its subscription and assignor as they were: the request's
+                // own, applied below, count as changes only if they differ.
+                self.members.insert(
+                    member_id.clone(),
+                    ConsumerMember {
+                        member_id: member_id.clone(),
+                        client_id: request.client_id.clone(),
+                        client_host: request.client_host.clone(),
+                        member_epoch: 0,
+                        previous_member_epoch: -1,
+                        state: MemberState::Stable,
+                        pending_revocation: Assignment::new(),
+                        session_deadline: now,
+                        revocation_deadline: None,
+                        sent: None,
+                        ..old
+                    },
+                );
+                if let Some(target) = target {
+                    self.target.insert(member_id.clone(), target);
+                    self.changes.target.insert(member_id.clone());
+                }
+            } else {
+                let rejoining = self.members.contains_key(&member_id);
+                if !rejoining && self.members.len() >= config.max_size {
                     return HeartbeatResult::error(
-                        ErrorCode::UNRELEASED_INSTANCE_ID,
+                        ErrorCode::GROUP_MAX_SIZE_REACHED,
                         format!(
-                            "static member {instance} is in the group as {}",
-                            other.member_id
+                            "the group has {} members (group.consumer.max.size)",
+                            self.members.len()
                         ),
                     );
                 }
-            }
-            let rejoining = self.members.contains_key(&member_id);
-            if !rejoining && self.members.len() >= config.max_size {
-                return HeartbeatResult::error(
-                    ErrorCode::GROUP_MAX_SIZE_REACHED,
-                    format!(
-                        "the group has {} members (group.consumer.max.size)",
-                        self.members.len()
-                    ),
+                // A first join, or a member that was fenced joining again
+                // with the id it had: it owns nothing now.
+                if rejoining {
+                    self.members.remove(&member_id);
+                    self.target.remove(&member_id);
+                }
+                self.members.insert(
+                    member_id.clone(),
+                    ConsumerMember {
+                        member_id: member_id.clone(),
+                        instance_id: None,
+                        rack_id: None,
+                        client_id: request.client_id.clone(),
+                        client_host: request.client_host.clone(),
+                        member_epoch: 0,
+                        previous_member_epoch: -1,
+                        state: MemberState::Stable,
+                        rebalance_timeout_ms: request.rebalance_timeout_ms,
+                        subscribed_topics: Vec::new(),
+                        subscribed_regex: None,
+                        regex_topics: Vec::new(),
+                        server_assignor: None,
+                        assigned: Assignment::new(),
+                        pending_revocation: Assignment::new(),
+                        session_deadline: now,
+                        revocation_deadline: None,
+                        sent: None,
+                    },
                 );
+                changed = true;
             }
-            // A first join, or a member that was fenced joining again
-            // with the id it had: it owns nothing now.
-            if rejoining {
-                self.members.remove(&member_id);
-                self.target.remove(&member_id);
-            }
-            self.members.insert(
-                member_id.clone(),
-                ConsumerMember {
-                    member_id: member_id.clone(),
-                    instance_id: None,
-                    rack_id: None,
-                    client_id: request.client_id.clone(),
-                    client_host: request.client_host.clone(),
-                    member_epoch: 0,
-                    previous_member_epoch: -1,
-                    state: MemberState::Stable,
-                    rebalance_timeout_ms: request.rebalance_timeout_ms,
-                    subscribed_topics: Vec::new(),
-                    subscribed_regex: None,
-                    regex_topics: Vec::new(),
-                    server_assignor: None,
-                    assigned: Assignment::new(),
-                    pending_revocation: Assignment::new(),
-                    session_deadline: now,
-                    revocation_deadline: None,
-                    sent: None,
-                },
-            );
-            changed = true;
         } else {
             let Some(member) = self.members.get(&member_id) else {
+                // A static member replaced by a newer instance of itself.
+                if let Some(instance) = &request.instance_id {
+                    if let Some(other) = self
+                        .members
+                        .values()
+                        .find(|m| m.instance_id.as_ref() == Some(instance))
+                    {
+                        return HeartbeatResult::error(
+                            ErrorCode::FENCED_INSTANCE_ID,
+                            format!(
+                                "static member {instance} is in the group as {}",
+                                other.member_id
+                            ),
+                        );
+                    }
+                }
                 return HeartbeatResult::error(
                     ErrorCode::UNKNOWN_MEMBER_ID,
                     format!("member {member_id} is not in the group"),
                 );
             };
+            if member.member_epoch == LEFT_STATIC_MEMBER_EPOCH {
+                return HeartbeatResult::error(
+                    ErrorCode::UNKNOWN_MEMBER_ID,
+                    format!(
+                        "static member {member_id} left the group; it joins again with epoch 0"
+                    ),
+                );
+            }
             if let Err(message) = check_epoch(member, request.member_epoch, &request.owned) {
                 return HeartbeatResult::error(ErrorCode::FENCED_MEMBER_EPOCH, message);
             }
@@ -844,10 +907,44 @@ impl ConsumerGroup {
 
     fn leave(
         &mut self,
-        _now: i64,
+        now: i64,
         request: &Heartbeat,
+        config: &ConsumerGroupConfig,
         topics: TopicLookup<'_>,
     ) -> HeartbeatResult {
+        if request.member_epoch == LEFT_STATIC_MEMBER_EPOCH {
+            // A static member leaving for now: it keeps its slot until its
+            // session ends, and nobody's assignment changes.
+            let Some(member) = self.members.get_mut(&request.member_id) else {
+                return HeartbeatResult::error(
+                    ErrorCode::UNKNOWN_MEMBER_ID,
+                    format!("member {} is not in the group", request.member_id),
+                );
+            };
+            if member.instance_id != request.instance_id {
+                return HeartbeatResult::error(
+                    ErrorCode::FENCED_INSTANCE_ID,
+                    format!(
+                        "member {} is not static member {}",
+                        request.member_id,
+                        request.instance_id.as_deref().unwrap_or("")
+                    ),
+                );
+            }
+            member.member_epoch = LEFT_STATIC_MEMBER_EPOCH;
+            member.pending_revocation.clear();
+            member.revocation_deadline = None;
+            member.state = MemberState::Stable;
+            member.session_deadline = now + i64::from(config.session_timeout_ms);
+            return HeartbeatResult {
+                error: ErrorCode::NONE,
+                message: None,
+                member_id: Some(request.member_id.clone()),
+                member_epoch: LEFT_STATIC_MEMBER_EPOCH,
+                heartbeat_interval_ms: 0,
+                assignment: None,
+            };
+        }
         if self.members.remove(&request.member_id).is_none() {
             return HeartbeatResult::error(
                 ErrorCode::UNKNOWN_MEMBER_ID,
@@ -1457,12 +1554,25 @@ mod tests {
 
     /// Joins with `member_id` (empty: the coordinator picks one).
     fn rejoined(h: &mut Harness, now: i64, topics: &[&str], member_id: &str) -> Client {
+        joined_as(h, now, topics, member_id, None)
+    }
+
+    /// Joins with `member_id` (empty: the coordinator picks one), as a
+    /// static member when `instance` is given.
+    fn joined_as(
+        h: &mut Harness,
+        now: i64,
+        topics: &[&str],
+        member_id: &str,
+        instance: Option<&str>,
+    ) -> Client {
         let r = h.beat(
             now,
             Heartbeat {
                 group_id: "g".into(),
                 member_id: member_id.into(),
                 member_epoch: 0,
+                instance_id: instance.map(str::to_string),
                 rebalance_timeout_ms: 30_000,
                 subscribed_topic_names: Some(topics.iter().map(|t| t.to_string()).collect()),
                 owned: Some(Vec::new()),
@@ -1793,6 +1903,104 @@ mod tests {
     }
 
     #[test]
+    fn a_static_member_that_leaves_keeps_its_slot_for_its_next_instance() {
+        let mut h = Harness::new();
+        let static_join = |id: &str| Heartbeat {
+            group_id: "g".into(),
+            member_id: id.into(),
+            member_epoch: 0,
+            instance_id: Some("i-1".into()),
+            rebalance_timeout_ms: 30_000,
+            subscribed_topic_names: Some(vec!["a".into()]),
+            owned: Some(Vec::new()),
+            ..Default::default()
+        };
+        let r = h.beat(0, static_join("s1"));
+        let mut s1 = Client {
+            id: "s1".into(),
+            epoch: 0,
+            owned: Assignment::new(),
+        };
+        s1.take(&r);
+        let mut d = joined(&mut h, 1, &["a"]);
+        for now in 2..6 {
+            s1.beat(&mut h, now);
+            d.beat(&mut h, now);
+        }
+        assert_eq!(h.group.state_name(), "Stable");
+        let (epoch, held) = (h.group.group_epoch, s1.owned.clone());
+        assert_eq!((count(&held), count(&d.owned)), (3, 3));
+
+        // It leaves for now: nobody's assignment changes, its slot stays.
+        let left = h.beat(
+            10,
+            Heartbeat {
+                group_id: "g".into(),
+                member_id: "s1".into(),
+                member_epoch: LEFT_STATIC_MEMBER_EPOCH,
+                instance_id: Some("i-1".into()),
+                ..Default::default()
+            },
+        );
+        assert_eq!(
+            (left.error, left.member_epoch),
+            (ErrorCode::NONE, LEFT_STATIC_MEMBER_EPOCH)
+        );
+        assert_eq!(h.group.group_epoch, epoch);
+        assert_eq!(h.group.members["s1"].assigned, held);
+        let r = d.beat(&mut h, 11);
+        assert_eq!((r.member_epoch, count(&d.owned)), (epoch, 3));
+
+        // Its next instance takes the slot over: the same partitions, at
+        // the same group epoch, under its own member id.
+        let _ = h.group.take_changes();
+        let r = h.beat(20, static_join("s2"));
+        assert_eq!(r.error, ErrorCode::NONE, "{r:?}");
+        assert_eq!(r.member_epoch, epoch);
+        assert_eq!(to_assignment(&r.assignment.unwrap()), held);
+        assert_eq!(h.group.group_epoch, epoch);
+        assert!(!h.group.members.contains_key("s1"));
+        let changes = h.group.take_changes();
+        assert!(changes.removed.contains("s1") && changes.target.contains("s2"));
+        assert!(!changes.epoch);
+        // The old instance is fenced (told so when it names its instance).
+        assert_eq!(s1.beat(&mut h, 21).error, ErrorCode::UNKNOWN_MEMBER_ID);
+        let stale = h.beat(
+            21,
+            Heartbeat {
+                group_id: "g".into(),
+                member_id: "s1".into(),
+                member_epoch: epoch,
+                instance_id: Some("i-1".into()),
+                ..Default::default()
+            },
+        );
+        assert_eq!(stale.error, ErrorCode::FENCED_INSTANCE_ID);
+
+        // Away for longer than its session: its partitions go to the others.
+        let left = h.beat(
+            30,
+            Heartbeat {
+                group_id: "g".into(),
+                member_id: "s2".into(),
+                member_epoch: LEFT_STATIC_MEMBER_EPOCH,
+                instance_id: Some("i-1".into()),
+                ..Default::default()
+            },
+        );
+        assert_eq!(left.error, ErrorCode::NONE);
+        let session = i64::from(h.config.session_timeout_ms);
+        d.beat(&mut h, 30 + session - 1);
+        assert_eq!(
+            h.group.expire(30 + session),
+            vec![Removal::SessionExpired("s2".into())]
+        );
+        let r = d.beat(&mut h, 31 + session);
+        assert_eq!(r.member_epoch, epoch + 1);
+        assert_eq!(count(&d.owned), 6);
+    }
+
+    #[test]
     fn an_expression_subscribes_to_the_topics_it_matches() {
         let mut h = Harness::new();
         let r = h.beat(
@@ -1974,6 +2182,9 @@ mod tests {
 
     #[test]
     fn simulation() {
+        // Static members that came back to their slot, over all seeds (the
+        // run must have some to say anything about them).
+        let mut slots_taken_over = 0;
         for seed in 1..=200u64 {
             let mut rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
             let mut next = move |n: u64| {
@@ -1986,6 +2197,12 @@ mod tests {
             // Short enough for members that die to be expired in a run.
             h.config.session_timeout_ms = 5_000;
             let mut clients: Vec<Client> = Vec::new();
+            // Instance ids of the static clients among them, and of
+            // static members away (left with epoch -2): (member id,
+            // instance id).
+            let mut instances: BTreeMap<String, String> = BTreeMap::new();
+            let mut away: Vec<(String, String)> = Vec::new();
+            let mut next_instance = 0;
             let mut log = CompactedLog::default();
             let mut now = 0;
             for _ in 0..300 {
@@ -1995,10 +2212,50 @@ mod tests {
                 log.write(&mut h.group);
                 log.check_rebuilds(&h.group, now, &h.config, seed);
                 now += 1 + next(200) as i64;
-                match next(10) {
-                    0 if clients.len() < 5 => clients.push(joined(&mut h, now, &["a", "b"])),
+                match next(12) {
+                    0 if clients.len() < 5 => {
+                        let instance = (next(2) == 0).then(|| {
+                            next_instance += 1;
+                            format!("i{next_instance}")
+                        });
+                        let c = joined_as(&mut h, now, &["a", "b"], "", instance.as_deref());
+                        if let Some(i) = instance {
+                            instances.insert(c.id.clone(), i);
+                        }
+                        clients.push(c);
+                    }
+                    10 if !clients.is_empty() => {
+                        // A static client leaves for now (epoch -2).
+                        let i = next(clients.len() as u64) as usize;
+                        if let Some(instance) = instances.get(&clients[i].id).cloned() {
+                            let c = clients.remove(i);
+                            let r = h.beat(
+                                now,
+                                Heartbeat {
+                                    group_id: "g".into(),
+                                    member_id: c.id.clone(),
+                                    member_epoch: LEFT_STATIC_MEMBER_EPOCH,
+                                    instance_id: Some(instance.clone()),
+                                    ..Default::default()
+                                },
+                            );
+                            assert_eq!(r.error, ErrorCode::NONE, "seed {seed}: {r:?}");
+                            instances.remove(&c.id);
+                            away.push((c.id, instance));
+                        }
+                    }
+                    11 if !away.is_empty() && clients.len() < 5 => {
+                        // Its next instance comes back under a new id.
+                        let (old, instance) = away.remove(next(away.len() as u64) as usize);
+                        let c = joined_as(&mut h, now, &["a", "b"], "", Some(&instance));
+                        assert!(!h.group.members.contains_key(&old), "seed {seed}");
+                        slots_taken_over += 1;
+                        instances.insert(c.id.clone(), instance);
+                        clients.push(c);
+                    }
                     1 if !clients.is_empty() => {
                         let c = clients.remove(next(clients.len() as u64) as usize);
+                        instances.remove(&c.id);
                         h.beat(
                             now,
                             Heartbeat {
@@ -2033,7 +2290,9 @@ mod tests {
                                 "seed {seed}: {r:?}"
                             );
                             let id = clients[i].id.clone();
-                            clients[i] = rejoined(&mut h, now, &["a", "b"], &id);
+                            let instance = instances.get(&id).cloned();
+                            clients[i] =
+                                joined_as(&mut h, now, &["a", "b"], &id, instance.as_deref());
                         }
                     }
                     _ => {}
@@ -2041,6 +2300,8 @@ mod tests {
                 for removal in h.group.expire(now) {
                     let (Removal::SessionExpired(id) | Removal::RevocationTimedOut(id)) = removal;
                     clients.retain(|c| c.id != id);
+                    away.retain(|(a, _)| *a != id);
+                    instances.remove(&id);
                 }
             }
             // Quiet: everyone heartbeats in turn, each second, until the
@@ -2050,7 +2311,14 @@ mod tests {
                 for c in clients.iter_mut() {
                     now += 1;
                     let r = c.beat(&mut h, now);
-                    assert_eq!(r.error, ErrorCode::NONE, "seed {seed}");
+                    if r.error == ErrorCode::FENCED_MEMBER_EPOCH {
+                        // It lost the answers of two epochs in the loop
+                        // above: fenced, it joins again.
+                        let instance = instances.get(&c.id).cloned();
+                        *c = joined_as(&mut h, now, &["a", "b"], &c.id, instance.as_deref());
+                        continue;
+                    }
+                    assert_eq!(r.error, ErrorCode::NONE, "seed {seed}: {r:?}");
                 }
                 let expired = h.group.expire(now);
                 assert!(
@@ -2083,5 +2351,6 @@ mod tests {
                 assert_eq!(c.epoch, h.group.group_epoch, "seed {seed}");
             }
         }
+        assert!(slots_taken_over > 100, "{slots_taken_over}");
     }
 }
