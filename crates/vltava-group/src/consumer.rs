@@ -635,6 +635,12 @@ impl ConsumerGroup {
                 ));
                 self.group_epoch = member.member_epoch;
             }
+            if member.member_epoch == LEFT_STATIC_MEMBER_EPOCH {
+                // Away: nothing to revoke (Kafka may have written its state
+                // as it was when it left).
+                member.state = MemberState::Stable;
+                member.pending_revocation.clear();
+            }
             member.session_deadline = now + i64::from(config.session_timeout_ms);
             member.revocation_deadline = (member.state == MemberState::UnrevokedPartitions)
                 .then(|| now + i64::from(member.rebalance_timeout_ms.max(0)));
@@ -683,7 +689,7 @@ impl ConsumerGroup {
             return HeartbeatResult::error(code, message);
         }
         if request.member_epoch < 0 {
-            return self.leave(now, &request, config, topics);
+            return self.leave(&request, topics);
         }
         if let Some(regex) = request
             .subscribed_topic_regex
@@ -708,13 +714,15 @@ impl ConsumerGroup {
             // partitions and target) until its session ends; the instance
             // that joins again takes the slot over under its new member id,
             // with no new assignment for anyone (KIP-345 for KIP-848).
+            // (The same member id coming back after leaving with -2, as
+            // Java's consumer does after unsubscribe and subscribe, takes
+            // its slot back the same way.)
             let mut replaced = None;
             if let Some(instance) = &request.instance_id {
-                if let Some(other) = self
-                    .members
-                    .values()
-                    .find(|m| m.instance_id.as_ref() == Some(instance) && m.member_id != member_id)
-                {
+                if let Some(other) = self.members.values().find(|m| {
+                    m.instance_id.as_ref() == Some(instance)
+                        && (m.member_id != member_id || m.member_epoch == LEFT_STATIC_MEMBER_EPOCH)
+                }) {
                     if other.member_epoch != LEFT_STATIC_MEMBER_EPOCH {
                         return HeartbeatResult::error(
                             ErrorCode::UNRELEASED_INSTANCE_ID,
@@ -821,11 +829,27 @@ impl ConsumerGroup {
             };
             if member.member_epoch == LEFT_STATIC_MEMBER_EPOCH {
                 return HeartbeatResult::error(
-                    ErrorCode::UNKNOWN_MEMBER_ID,
+                    ErrorCode::FENCED_MEMBER_EPOCH,
                     format!(
                         "static member {member_id} left the group; it joins again with epoch 0"
                     ),
                 );
+            }
+            // An instance id is one member's: another member may not take it.
+            if let Some(instance) = &request.instance_id {
+                if let Some(other) = self
+                    .members
+                    .values()
+                    .find(|m| m.instance_id.as_ref() == Some(instance) && m.member_id != member_id)
+                {
+                    return HeartbeatResult::error(
+                        ErrorCode::FENCED_INSTANCE_ID,
+                        format!(
+                            "static member {instance} is in the group as {}",
+                            other.member_id
+                        ),
+                    );
+                }
             }
             if let Err(message) = check_epoch(member, request.member_epoch, &request.owned) {
                 return HeartbeatResult::error(ErrorCode::FENCED_MEMBER_EPOCH, message);
@@ -885,7 +909,13 @@ impl ConsumerGroup {
         if changed {
             self.new_target();
         }
-        let owned = request.owned.as_ref().map(|o| to_assignment(o));
+        // A joining member owns nothing, whether it says so or not (a
+        // member taking a static slot over must not be asked to revoke).
+        let owned = match &request.owned {
+            _ if request.member_epoch == 0 => Some(Assignment::new()),
+            Some(o) => Some(to_assignment(o)),
+            None => None,
+        };
         let full = request.member_epoch == 0 || request.owned.is_some();
         self.reconcile(now, &member_id, owned.as_ref());
         let member = self.members.get_mut(&member_id).expect("present");
@@ -905,29 +935,28 @@ impl ConsumerGroup {
         }
     }
 
-    fn leave(
-        &mut self,
-        now: i64,
-        request: &Heartbeat,
-        config: &ConsumerGroupConfig,
-        topics: TopicLookup<'_>,
-    ) -> HeartbeatResult {
+    fn leave(&mut self, request: &Heartbeat, topics: TopicLookup<'_>) -> HeartbeatResult {
         if request.member_epoch == LEFT_STATIC_MEMBER_EPOCH {
             // A static member leaving for now: it keeps its slot until its
-            // session ends, and nobody's assignment changes.
-            let Some(member) = self.members.get_mut(&request.member_id) else {
+            // session (as its last heartbeat set it) ends, and nobody's
+            // assignment changes. Found by its instance id, as Kafka does.
+            let instance = request.instance_id.as_deref().unwrap_or_default();
+            let Some(member) = self
+                .members
+                .values_mut()
+                .find(|m| m.instance_id.as_deref() == Some(instance))
+            else {
                 return HeartbeatResult::error(
                     ErrorCode::UNKNOWN_MEMBER_ID,
-                    format!("member {} is not in the group", request.member_id),
+                    format!("static member {instance} is not in the group"),
                 );
             };
-            if member.instance_id != request.instance_id {
+            if member.member_id != request.member_id {
                 return HeartbeatResult::error(
                     ErrorCode::FENCED_INSTANCE_ID,
                     format!(
-                        "member {} is not static member {}",
-                        request.member_id,
-                        request.instance_id.as_deref().unwrap_or("")
+                        "static member {instance} is in the group as {}",
+                        member.member_id
                     ),
                 );
             }
@@ -935,7 +964,6 @@ impl ConsumerGroup {
             member.pending_revocation.clear();
             member.revocation_deadline = None;
             member.state = MemberState::Stable;
-            member.session_deadline = now + i64::from(config.session_timeout_ms);
             return HeartbeatResult {
                 error: ErrorCode::NONE,
                 message: None,
@@ -1900,6 +1928,75 @@ mod tests {
         assert_eq!(h.beat(3, leave(None)).error, ErrorCode::INVALID_REQUEST);
         assert_eq!(h.beat(4, leave(Some("i-1"))).error, ErrorCode::NONE);
         assert_eq!(h.beat(5, join("y")).error, ErrorCode::NONE);
+    }
+
+    #[test]
+    fn static_slots_follow_kafkas_rules_for_ids_epochs_and_what_is_owned() {
+        let mut h = Harness::new();
+        let beat = |id: &str, epoch: i32, instance: &str, owned: Option<Vec<(Uuid, Vec<i32>)>>| {
+            Heartbeat {
+                group_id: "g".into(),
+                member_id: id.into(),
+                member_epoch: epoch,
+                instance_id: Some(instance.into()),
+                rebalance_timeout_ms: if epoch == 0 { 30_000 } else { -1 },
+                subscribed_topic_names: (epoch == 0).then(|| vec!["a".into()]),
+                owned,
+                ..Default::default()
+            }
+        };
+        let first = h.beat(0, beat("s", 0, "i-s", Some(Vec::new())));
+        let mut s = Client {
+            id: "s".into(),
+            epoch: 0,
+            owned: Assignment::new(),
+        };
+        s.take(&first);
+        let t = h.beat(0, beat("t", 0, "i-t", Some(Vec::new())));
+        assert_eq!(t.error, ErrorCode::NONE);
+        // s gives half up to t.
+        s.beat(&mut h, 1);
+        s.beat(&mut h, 1);
+        assert_eq!(count(&s.owned), 3);
+        // A member may not take another's instance id.
+        let epoch = h.group.members["t"].member_epoch;
+        assert_eq!(
+            h.beat(1, beat("t", epoch, "i-s", None)).error,
+            ErrorCode::FENCED_INSTANCE_ID
+        );
+        // Leaving with -2 is checked by instance: another member's id is
+        // fenced, an unknown instance is unknown.
+        assert_eq!(
+            h.beat(2, beat("t", -2, "i-s", None)).error,
+            ErrorCode::FENCED_INSTANCE_ID
+        );
+        assert_eq!(
+            h.beat(2, beat("s", -2, "i-x", None)).error,
+            ErrorCode::UNKNOWN_MEMBER_ID
+        );
+        assert_eq!(h.beat(3, beat("s", -2, "i-s", None)).error, ErrorCode::NONE);
+        let slot = h.group.members["s"].assigned.clone();
+        assert_eq!(count(&slot), 3);
+        // Away, it is fenced at any epoch but 0.
+        let s_epoch = h.group.group_epoch;
+        assert_eq!(
+            h.beat(4, beat("s", s_epoch, "i-s", None)).error,
+            ErrorCode::FENCED_MEMBER_EPOCH
+        );
+        // While it is away a third member joins: its target shrinks to 2.
+        let _u = joined(&mut h, 5, &["a"]);
+        assert_eq!(count(&h.group.target["s"]), 2);
+        // It comes back with the same member id (Java's consumer after
+        // unsubscribe and subscribe), saying nothing of what it owns: it
+        // is given its target at once, not asked to revoke.
+        let back = h.beat(6, beat("s", 0, "i-s", None));
+        assert_eq!(back.error, ErrorCode::NONE, "{back:?}");
+        assert_eq!(back.member_epoch, h.group.group_epoch);
+        assert_eq!(h.group.members["s"].state, MemberState::Stable);
+        assert!(is_empty(&h.group.members["s"].pending_revocation));
+        let got = to_assignment(&back.assignment.unwrap());
+        assert_eq!(count(&got), 2);
+        assert!(is_empty(&minus(&got, &slot)), "{got:?} not within {slot:?}");
     }
 
     #[test]
