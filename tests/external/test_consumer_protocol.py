@@ -425,11 +425,12 @@ def test_members_go_on_at_their_epochs_after_the_broker_is_killed(broker, broker
     create_topic(topic_name, partitions=4)
     group = f"g-{topic_name}"
     counts = {p: 3 for p in range(4)}
-    produce(broker, topic_name, counts)
     a = members(group, [topic_name])
     b = members(group, [topic_name])
-    pump([a, b], lambda: len(a.assignment) == 2 and len(b.assignment) == 2
-         and len(a.records) + len(b.records) == 12, what="two halves read")
+    pump([a, b], lambda: len(a.assignment) == 2 and len(b.assignment) == 2, what="two halves")
+    # Produced once the halves are settled, so each reads (and commits) its own.
+    produce(broker, topic_name, counts)
+    pump([a, b], lambda: len(a.records) == 6 and len(b.records) == 6, what="each half read")
     for m in (a, b):
         m.c.commit(asynchronous=False)
     ids = (a.c.memberid(), b.c.memberid())
