@@ -154,43 +154,6 @@ impl ConsumerMember {
         }
     }
 
-    /// What its member metadata record holds.
-    #[allow(clippy::type_complexity)]
-    fn metadata_view(
-        &self,
-    ) -> (
-        &Option<String>,
-        &Option<String>,
-        &str,
-        &str,
-        &[String],
-        &Option<String>,
-        i32,
-        &Option<String>,
-    ) {
-        (
-            &self.instance_id,
-            &self.rack_id,
-            &self.client_id,
-            &self.client_host,
-            &self.subscribed_topics,
-            &self.subscribed_regex,
-            self.rebalance_timeout_ms,
-            &self.server_assignor,
-        )
-    }
-
-    /// What its current assignment record holds.
-    fn current_view(&self) -> (i32, i32, MemberState, &Assignment, &Assignment) {
-        (
-            self.member_epoch,
-            self.previous_member_epoch,
-            self.state,
-            &self.assigned,
-            &self.pending_revocation,
-        )
-    }
-
     /// The topics it subscribes to: by name and by expression.
     pub fn subscription(&self) -> impl Iterator<Item = &String> {
         let mut all: BTreeSet<&String> = self.subscribed_topics.iter().collect();
@@ -480,10 +443,10 @@ impl ConsumerGroup {
             .and_then(|id| self.members.get(id))
         {
             let was = before.as_ref().filter(|b| b.member_id == after.member_id);
-            if was.is_none_or(|b| b.metadata_view() != after.metadata_view()) {
+            if was.is_none_or(|b| b.metadata() != after.metadata()) {
                 self.changes.metadata.insert(after.member_id.clone());
             }
-            if was.is_none_or(|b| b.current_view() != after.current_view()) {
+            if was.is_none_or(|b| b.current() != after.current()) {
                 self.changes.current.insert(after.member_id.clone());
             }
         }

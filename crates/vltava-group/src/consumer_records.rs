@@ -16,7 +16,7 @@
 
 use std::collections::BTreeMap;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use vltava_protocol::messages::{
     consumer_group_current_member_assignment_value as current_value,
     consumer_group_partition_metadata_value as topics_value,
@@ -33,6 +33,7 @@ use vltava_protocol::{DecodeError, Message, Uuid};
 use crate::consumer::{
     Assignment, Changes, ConsumerGroup, CurrentAssignment, GroupRecord, MemberMetadata, MemberState,
 };
+use crate::records::versioned;
 
 pub const EPOCH_KEY: i16 = 3;
 pub const TOPICS_KEY: i16 = 4;
@@ -41,16 +42,6 @@ pub const TARGET_EPOCH_KEY: i16 = 6;
 pub const TARGET_KEY: i16 = 7;
 pub const CURRENT_KEY: i16 = 8;
 const VALUE_VERSION: i16 = 0;
-
-/// A key or value record: a version, then the message in that version.
-fn versioned<M: Message>(version: i16, message: &M) -> Bytes {
-    let mut buf = BytesMut::with_capacity(2 + message.encoded_size(version));
-    buf.extend_from_slice(&version.to_be_bytes());
-    message
-        .encode(&mut buf, version)
-        .expect("our own records encode in the versions we chose");
-    buf.freeze()
-}
 
 fn value<M: Message>(message: &M) -> Option<Bytes> {
     Some(versioned(VALUE_VERSION, message))

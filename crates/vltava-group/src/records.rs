@@ -49,7 +49,8 @@ pub enum OffsetsRecord {
     },
 }
 
-fn versioned<M: Message>(version: i16, message: &M) -> Bytes {
+/// A key or value record: a version, then the message in that version.
+pub(crate) fn versioned<M: Message>(version: i16, message: &M) -> Bytes {
     let mut buf = BytesMut::with_capacity(2 + message.encoded_size(version));
     buf.put_i16(version);
     message
