@@ -633,6 +633,10 @@ impl ConsumerGroup {
                 "the target assignment (epoch {:?}, group epoch {}) is computed again",
                 replayed.target_epoch, self.group_epoch
             ));
+            // Sized by the cluster's topics as they are now, not by the
+            // recorded PartitionMetadata: it may be stale, or damaged with a
+            // partition count the assignor would walk for a long time.
+            self.topics = self.subscribed_metadata(topics);
             // At a new epoch (written with the next changes), so members
             // move on from what they have.
             self.new_target();
@@ -2185,6 +2189,35 @@ mod tests {
             BTreeSet::from(["ghost".into(), "m3".into()])
         );
         assert!(changes.current.contains("m2"));
+    }
+
+    #[test]
+    fn a_target_computed_at_load_is_sized_by_the_cluster_not_the_records() {
+        let member = MemberMetadata {
+            client_id: "c".into(),
+            subscribed_topics: vec!["a".into()],
+            rebalance_timeout_ms: 30_000,
+            ..Default::default()
+        };
+        let mut g = ConsumerGroup::default();
+        // A damaged partition count for "a" (6 in the cluster), and a target
+        // behind the group's epoch, so the load computes a new one.
+        for record in [
+            GroupRecord::Epoch(Some(3)),
+            GroupRecord::Topics(Some([("a".to_string(), (topic_id(1), 1000))].into())),
+            GroupRecord::Member("m1".into(), Some(member)),
+            GroupRecord::TargetEpoch(Some(2)),
+        ] {
+            g.replay(record);
+        }
+        let problems = g.finish_load(0, &ConsumerGroupConfig::default(), &TestTopics);
+        assert!(
+            problems.iter().any(|p| p.contains("computed again")),
+            "{problems:?}"
+        );
+        assert_eq!(g.topics["a"], (topic_id(1), 6));
+        assert_eq!(g.target["m1"][&topic_id(1)], (0..6).collect());
+        assert!(g.take_changes().epoch, "the refreshed counts are written");
     }
 
     /// `__consumer_offsets` as compaction leaves it: the last record of
