@@ -485,3 +485,25 @@ def test_voters_are_asked_again_while_the_quorum_is_not_described(monkeypatch):
     monkeypatch.setattr(cluster_tools, "_run", lambda binary, bootstrap, args, within_s: ('{"quorum": null}', 1))
     with pytest.raises(cluster_tools.ToolFailed):
         cluster_tools.voters("vltava", "b:1", within_s=0)
+
+
+def test_the_fault_table_counts_each_run_once_per_fault_it_had(tmp_path):
+    import json
+
+    from vltava_chaos import report
+
+    def run(seed, faults, valid=True, lost=0):
+        d = tmp_path / "set" / f"seed-{seed}"
+        d.mkdir(parents=True)
+        violations = [{"checker": "produce", "kind": "lost", "promised": True}] * lost
+        d.joinpath("report.json").write_text(json.dumps({
+            "valid": valid, "options": {"seed": seed}, "faults_applied": faults,
+            "violation_counts": {"produce/lost": lost} if lost else {}, "violations": violations}))
+
+    run(1, ["kill", "pause", "kill"])
+    run(2, ["pause"], valid=False, lost=2)
+    run(3, ["disk-full"])
+    rows = report.fault_table([tmp_path / "set"]).splitlines()[2:]
+    assert rows == ["| pause | 2 | 2 | 2 | 0 | 0 | 1 |",
+                    "| disk-full | 1 | 1 | 0 | 0 | 0 | 0 |",
+                    "| kill | 1 | 2 | 0 | 0 | 0 | 0 |"]

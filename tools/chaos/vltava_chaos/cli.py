@@ -7,7 +7,7 @@
                   [--quorum static|dynamic] [--elr] [--acks all|1]
                   [--no-idempotence] [--out DIR] [--bin PATH]
   tools/chaos/run check RUN_DIR      re-check a stored history
-  tools/chaos/run summarize DIR...   a Markdown table of the runs under each DIR
+  tools/chaos/run summarize DIR...   Markdown tables of the runs under each DIR, and per fault
 
 Exit status: 0 when every run is valid, 1 when any run found a violation or
 failed, 2 for bad arguments.
@@ -361,6 +361,8 @@ def main(argv=None):
         return check_stored(args.run_dir[0])
     if args.command == "summarize":
         print(report.table(args.run_dir))
+        print()
+        print(report.fault_table(args.run_dir))
         return 0
     if not Path(args.bin).exists():
         print(f"{args.bin} does not exist: build it (cargo build -p vltava) or pass --bin", file=sys.stderr)

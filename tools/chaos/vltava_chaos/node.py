@@ -96,6 +96,10 @@ class Node:
             self.host, self.port = self.test_host.address, 9092
         else:
             self.host, self.port = "127.0.0.1", free_port()
+            # The broker's HTTP listener (metrics, health) would default to
+            # 127.0.0.1:9644 and collide with another run or a developer's
+            # broker on this machine; its own port, kept across restarts.
+            self.settings.append(f"http.listeners=127.0.0.1:{free_port()}")
         if self.cluster:
             self._format()
 

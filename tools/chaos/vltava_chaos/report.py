@@ -192,3 +192,38 @@ def table(dirs):
             f'| {sum(r["stats"].get("acknowledged", 0) for r in reports)} | {lost} | {dup} | {other} '
             f'| {sum(1 for r in reports if not r["valid"])} | {unavailable[len(unavailable) // 2]} |')
     return "\n".join(rows)
+
+
+def fault_table(dirs):
+    """One Markdown row per fault across every run under `dirs`: in how many
+    runs it was applied (the "seeds per fault" the long runs are counted
+    in), how often, and what the runs that had it found. A run with several
+    faults counts for each of them, so its violations show on each row."""
+    runs = defaultdict(int)
+    applied = defaultdict(int)
+    invalid = defaultdict(int)
+    found = defaultdict(lambda: defaultdict(int))
+    seeds = defaultdict(list)
+    for d in dirs:
+        for p in sorted(Path(d).glob("seed-*/report.json")):
+            r = json.loads(p.read_text())
+            for fault in r["faults_applied"]:
+                applied[fault] += 1
+            for fault in set(r["faults_applied"]):
+                runs[fault] += 1
+                seeds[fault].append(r["options"]["seed"])
+                if not r["valid"]:
+                    invalid[fault] += 1
+                for kind, n in r["violation_counts"].items():
+                    if any(v["promised"] for v in r["violations"] if f'{v["checker"]}/{v["kind"]}' == kind):
+                        found[fault][kind] += n
+    rows = ["| fault | runs with it | times applied | lost | duplicated | other violations | invalid runs |",
+            "|---|---|---|---|---|---|---|"]
+    for fault in sorted(runs, key=lambda f: (-runs[f], f)):
+        counts = dict(found[fault])
+        lost = counts.pop("produce/lost", 0)
+        dup = counts.pop("produce/duplicated", 0)
+        other = ", ".join(f"{k} x{n}" for k, n in sorted(counts.items())) or "0"
+        rows.append(f"| {fault} | {runs[fault]} | {applied[fault]} | {lost} | {dup} | {other} | {invalid[fault]} |")
+    return "\n".join(rows)
+
