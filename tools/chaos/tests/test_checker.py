@@ -507,3 +507,31 @@ def test_the_fault_table_counts_each_run_once_per_fault_it_had(tmp_path):
     assert rows == ["| pause | 2 | 2 | 2 | 0 | 0 | 1 |",
                     "| disk-full | 1 | 1 | 0 | 0 | 0 | 0 |",
                     "| kill | 1 | 2 | 0 | 0 | 0 | 0 |"]
+
+
+def test_a_duplicate_sent_again_after_a_message_timeout_is_observed_not_promised():
+    """librdkafka bumps an idempotent producer's epoch once a message of a
+    partition times out and sends what is still queued with new sequence
+    numbers; a record already written goes out again. Only a timeout of the
+    same producer and partition while the record was waiting explains it."""
+    def run(timeout_process, timeout_partition, before_invoke=False):
+        h, final = clean()
+        h.add(timeout_process, "invoke", "produce", topic="t", value="0-8", key="k")
+        if before_invoke:
+            h.add(timeout_process, "info", "produce", topic="t", value="0-8", partition=timeout_partition,
+                  error="_MSG_TIMED_OUT")
+        h.add("producer-0", "invoke", "produce", topic="t", value="0-9", key="k")
+        if not before_invoke:
+            h.add(timeout_process, "info", "produce", topic="t", value="0-8", partition=timeout_partition,
+                  error="_MSG_TIMED_OUT")
+        h.add("producer-0", "ok", "produce", topic="t", value="0-9", partition=0, offset=5)
+        final["logs"]["t"]["0"] += [[4, "0-9"], [5, "0-9"]]
+        return {(v["kind"], v["promised"]) for v in checker.check(h.events, final, OPTIONS)["violations"]
+                if v["checker"] == "produce"}
+
+    assert run("producer-0", 0) == {("duplicated-after-message-timeout", False)}
+    # Another producer's timeout, another partition's, or one before the
+    # record was sent explain nothing: a duplicate, promised.
+    assert run("producer-1", 0) == {("duplicated", True)}
+    assert run("producer-0", 1) == {("duplicated", True)}
+    assert run("producer-0", 0, before_invoke=True) == {("duplicated", True)}

@@ -54,6 +54,14 @@ def _violation(checker, kind, promised, **details):
     return v
 
 
+def _timed_out_between(timeouts, process, topic, partition, start, end):
+    """When `process` had a message of the partition time out in the client
+    within [start, end]: the first such time, else None."""
+    times = timeouts.get((process, topic, partition), [])
+    i = bisect.bisect_left(times, start)
+    return times[i] if i < len(times) and times[i] <= end else None
+
+
 def check_produce(events, final, options):
     """Every acknowledged produce is in the log exactly once, at the offset it
     was acknowledged with, in acknowledgement order per producer and
@@ -73,6 +81,7 @@ def check_produce(events, final, options):
     acked = []
     failed = set()
     infos = set()
+    timeouts = defaultdict(list)  # (process, topic, partition) -> times messages timed out
     for e in events:
         if e["f"] != "produce":
             continue
@@ -84,6 +93,8 @@ def check_produce(events, final, options):
             failed.add(e["value"])
         elif e["type"] == "info":
             infos.add(e["value"])
+            if e.get("error") == "_MSG_TIMED_OUT":
+                timeouts[(e["process"], e["topic"], e.get("partition"))].append(e["t"])
     topics = {e["topic"] for e in invoked.values()}
     where = defaultdict(list)  # (topic, value) -> [(partition, offset)]
     at = {}  # (topic, partition, offset) -> value
@@ -106,8 +117,21 @@ def check_produce(events, final, options):
                                   acked_partition=p, acked_offset=o, found_at=found,
                                   now_at_offset=at.get((topic, p, o))))
         if len(found) > 1:
-            out.append(_violation("produce", "duplicated", promised["duplicated"], topic=topic,
-                                  value=value, found_at=found))
+            bumped = _timed_out_between(timeouts, e["process"], topic, p, invoked[value]["t"], e["t"])
+            if bumped is not None:
+                # librdkafka's idempotent producer, once a message of a
+                # partition times out (message.timeout.ms), drains that
+                # partition, bumps its epoch and sends what is still queued
+                # with new sequence numbers: a record whose earlier request
+                # was written but never acknowledged goes out again, and the
+                # broker cannot tell it from a new one (librdkafka's
+                # documented limit; its maintainers in librdkafka#4953).
+                # Idempotence promises nothing across that bump.
+                out.append(_violation("produce", "duplicated-after-message-timeout", False, topic=topic,
+                                      value=value, found_at=found, timed_out=bumped))
+            else:
+                out.append(_violation("produce", "duplicated", promised["duplicated"], topic=topic,
+                                      value=value, found_at=found))
 
     for (topic, value), found in where.items():
         if value not in invoked:

@@ -176,7 +176,11 @@ def run_once(args, seed, run_dir):
     # Small segments rolled every few seconds, so that faults meet rolls.
     # Members of KIP-848 groups heartbeat as often and time out as soon as
     # the classic members (whose clients set it themselves).
-    settings = ["log.segment.bytes=1048576", "log.roll.ms=4000", "group.initial.rebalance.delay.ms=0",
+    # Every topic is created by the harness: a client left over from an
+    # earlier run (a worker stuck in a hung librdkafka call cannot be
+    # stopped) must not create one with the default partition count.
+    settings = ["auto.create.topics.enable=false",
+                "log.segment.bytes=1048576", "log.roll.ms=4000", "group.initial.rebalance.delay.ms=0",
                 "transaction.state.log.segment.bytes=1048576",
                 "group.consumer.session.timeout.ms=6000",
                 "group.consumer.heartbeat.interval.ms=500"] + args.broker_set

@@ -26,12 +26,14 @@ Two kinds of fault:
 kernel has no netem, so they are not offered.
 """
 
+import itertools
 import os
 import subprocess
 
 # Addresses of the test hosts (network namespaces made here); never routed off this machine.
 TEST_HOSTS = "10.213.0.0/16"
 CUT_PRIORITY = "10"
+_networks = itertools.count()
 
 
 def _ip(*args, netns=None, check=True):
@@ -53,8 +55,12 @@ class TestNetwork:
         if os.geteuid() != 0:
             raise RuntimeError("test hosts need root (they are network namespaces)")
         pid = os.getpid()
-        self.tag = f"vch{pid % 100000}"
-        self.prefix = f"10.213.{pid % 250}"
+        # Each network of this process gets its own tag and subnet, so a
+        # client left over from an earlier run cannot reach a later run's
+        # nodes at the same addresses.
+        n = next(_networks)
+        self.tag = f"vch{pid % 100000}x{n % 100}"  # interface names: 15 bytes at most
+        self.prefix = f"10.213.{(pid + n) % 250}"
         self.bridge = self.tag + "b"
         self.hosts = {}
         self.cuts = set()  # (from_idx, to_idx): packets from `from` dropped at `to`
