@@ -344,7 +344,11 @@ def check_stored(run_dir):
     options = json.loads((run_dir / "options.json").read_text())
     result = checker.check(events, final, options)
     plan = [Step(**step) for step in options.get("schedule", [])]
-    rep = report.write(run_dir, result, options, plan, events, [])
+    # What went wrong in the run itself (a worker that crashed, a panic)
+    # is a fact of the run, not of the checkers: it stays.
+    stored = run_dir / "report.json"
+    errors = json.loads(stored.read_text()).get("harness_errors", []) if stored.exists() else []
+    rep = report.write(run_dir, result, options, plan, events, errors)
     print(report.summary_text(rep))
     return 0 if rep["valid"] else 1
 
