@@ -153,6 +153,15 @@ pub fn effective_topic_config(
     }
 }
 
+/// Why stored batches are replayed into the producer state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Replay {
+    /// Loading the state from the log (a snapshot's tail, or the whole tail).
+    Load,
+    /// A follower's append of what its leader sent.
+    FollowerAppend,
+}
+
 /// What a successful append reports.
 #[derive(Debug)]
 pub struct Appended {
@@ -561,7 +570,7 @@ impl Partition {
         for batch in BatchSplitter::new(records) {
             let Ok(batch) = batch else { break };
             if batch.producer_id() >= 0 {
-                self.replay_batch(states, &batch, now_ms);
+                self.replay_batch(states, &batch, now_ms, Replay::FollowerAppend);
             }
         }
         states.expire(now_ms, self.settings().producer_id_expiration_ms);
@@ -573,9 +582,15 @@ impl Partition {
     /// batch is recorded, a marker ends its producer's transaction. The one
     /// replay a follower's appends, a load after a snapshot and the tail
     /// scan share.
-    fn replay_batch(&self, states: &mut ProducerStates, batch: &RecordBatch, now_ms: i64) {
+    fn replay_batch(
+        &self,
+        states: &mut ProducerStates,
+        batch: &RecordBatch,
+        now_ms: i64,
+        replay: Replay,
+    ) {
         if batch.is_control() {
-            self.replay_marker(states, batch, now_ms);
+            self.replay_marker(states, batch, now_ms, replay);
             return;
         }
         let producer = ProducerBatch {
@@ -618,7 +633,7 @@ impl Partition {
                     continue;
                 }
                 visit(&batch);
-                self.replay_batch(states, &batch, now_ms);
+                self.replay_batch(states, &batch, now_ms, Replay::Load);
                 replayed += 1;
             }
             if next <= offset {
@@ -896,6 +911,7 @@ impl Partition {
         states: &mut ProducerStates,
         batch: &vltava_records::RecordBatch,
         now_ms: i64,
+        replay: Replay,
     ) {
         let marker = batch
             .records()
@@ -920,8 +936,13 @@ impl Partition {
                     last_stable_offset: offset + 1,
                 };
                 match self.log().append_aborted_txn(entry) {
-                    Ok(()) => {
+                    // A follower indexes every abort it receives here: only
+                    // an entry missing at a load is worth an operator's eye.
+                    Ok(()) if replay == Replay::Load => {
                         info!(topic = %self.topic, partition = self.index, producer_id, offset, "restored a missing aborted-transaction entry")
+                    }
+                    Ok(()) => {
+                        debug!(topic = %self.topic, partition = self.index, producer_id, offset, "indexed an aborted transaction")
                     }
                     Err(e) => {
                         warn!(topic = %self.topic, partition = self.index, "restoring an aborted-transaction entry: {e}")
