@@ -510,10 +510,11 @@ def test_the_fault_table_counts_each_run_once_per_fault_it_had(tmp_path):
 
 
 def test_a_duplicate_sent_again_after_a_message_timeout_is_observed_not_promised():
-    """librdkafka bumps an idempotent producer's epoch once a message of a
-    partition times out and sends what is still queued with new sequence
-    numbers; a record already written goes out again. Only a timeout of the
-    same producer and partition while the record was waiting explains it."""
+    """librdkafka bumps an idempotent producer's epoch once one of its
+    messages times out and sends what is still queued, in every partition,
+    with new sequence numbers; a record already written goes out again.
+    Only a timeout of the same producer while the record was waiting
+    explains it."""
     def run(timeout_process, timeout_partition, before_invoke=False):
         h, final = clean()
         h.add(timeout_process, "invoke", "produce", topic="t", value="0-8", key="k")
@@ -530,8 +531,25 @@ def test_a_duplicate_sent_again_after_a_message_timeout_is_observed_not_promised
                 if v["checker"] == "produce"}
 
     assert run("producer-0", 0) == {("duplicated-after-message-timeout", False)}
-    # Another producer's timeout, another partition's, or one before the
-    # record was sent explain nothing: a duplicate, promised.
+    # The epoch is the producer's: a timeout in another partition bumps it too.
+    assert run("producer-0", 1) == {("duplicated-after-message-timeout", False)}
+    # Another producer's timeout, or one before the record was sent,
+    # explains nothing: a duplicate, promised.
     assert run("producer-1", 0) == {("duplicated", True)}
-    assert run("producer-0", 1) == {("duplicated", True)}
     assert run("producer-0", 0, before_invoke=True) == {("duplicated", True)}
+
+
+def test_a_transaction_writes_an_upstream_duplicate_as_often_as_it_read_it():
+    """Outputs carry their input's value: two input records with one value
+    (a duplicate upstream) give two equal outputs, both expected, each
+    checked in order; a third copy is a duplicate."""
+    h = H()
+    h.add("txn-0.0", "invoke", "txn", txn="a", topic="out", group="gt",
+          inputs=[["t", 0, 0], ["t", 0, 5]], outputs=[[0, "a|0-0"], [0, "a|x"], [0, "a|0-0"]], action="commit")
+    h.add("txn-0.0", "ok", "txn", txn="a", outcome="committed")
+    final = {"committed_reads": {"out": {"0": [[0, "a|0-0"], [1, "a|x"], [2, "a|0-0"]]}}}
+    out, _ = checker.check_transactions(h.events, final, OPTIONS)
+    assert out == []
+    final["committed_reads"]["out"]["0"].append([3, "a|0-0"])
+    out, _ = checker.check_transactions(h.events, final, OPTIONS)
+    assert {v["kind"] for v in out} == {"duplicated"}

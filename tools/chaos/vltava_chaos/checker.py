@@ -54,10 +54,12 @@ def _violation(checker, kind, promised, **details):
     return v
 
 
-def _timed_out_between(timeouts, process, topic, partition, start, end):
-    """When `process` had a message of the partition time out in the client
-    within [start, end]: the first such time, else None."""
-    times = timeouts.get((process, topic, partition), [])
+def _timed_out_between(timeouts, process, start, end):
+    """When `process` had a message time out in the client within
+    [start, end]: the first such time, else None. Any partition's: the
+    epoch is the producer's, and librdkafka's drain and bump sends every
+    partition's queue again under the new one."""
+    times = timeouts.get(process, [])
     i = bisect.bisect_left(times, start)
     return times[i] if i < len(times) and times[i] <= end else None
 
@@ -81,7 +83,7 @@ def check_produce(events, final, options):
     acked = []
     failed = set()
     infos = set()
-    timeouts = defaultdict(list)  # (process, topic, partition) -> times messages timed out
+    timeouts = defaultdict(list)  # producer process -> times its messages timed out
     for e in events:
         if e["f"] != "produce":
             continue
@@ -94,7 +96,7 @@ def check_produce(events, final, options):
         elif e["type"] == "info":
             infos.add(e["value"])
             if e.get("error") == "_MSG_TIMED_OUT":
-                timeouts[(e["process"], e["topic"], e.get("partition"))].append(e["t"])
+                timeouts[e["process"]].append(e["t"])
     topics = {e["topic"] for e in invoked.values()}
     where = defaultdict(list)  # (topic, value) -> [(partition, offset)]
     at = {}  # (topic, partition, offset) -> value
@@ -117,12 +119,12 @@ def check_produce(events, final, options):
                                   acked_partition=p, acked_offset=o, found_at=found,
                                   now_at_offset=at.get((topic, p, o))))
         if len(found) > 1:
-            bumped = _timed_out_between(timeouts, e["process"], topic, p, invoked[value]["t"], e["t"])
+            bumped = _timed_out_between(timeouts, e["process"], invoked[value]["t"], e["t"])
             if bumped is not None:
-                # librdkafka's idempotent producer, once a message of a
-                # partition times out (message.timeout.ms), drains that
-                # partition, bumps its epoch and sends what is still queued
-                # with new sequence numbers: a record whose earlier request
+                # librdkafka's idempotent producer, once a message times
+                # out (message.timeout.ms), drains every partition, bumps
+                # its epoch and sends what is still queued with new
+                # sequence numbers: a record whose earlier request
                 # was written but never acknowledged goes out again, and the
                 # broker cannot tell it from a new one (librdkafka's
                 # documented limit; its maintainers in librdkafka#4953).
@@ -381,14 +383,23 @@ def check_transactions(events, final, options):
                                   missing_count=len(missing), of=len(outputs)))
         elif outcome == "unknown" and present and len(present) != len(outputs):
             out.append(_violation("txn", "partial", True, txn=txn_id, visible=len(present), of=len(outputs)))
-        for v in present:
-            if len(where[v]) > 1:
+        # An output is its transaction's id and its input's value: inputs
+        # that carry the same value (an upstream duplicate) give the same
+        # output as often, and that many copies are expected.
+        written = defaultdict(int)
+        for _, v in outputs:
+            written[v] += 1
+        for v, n in written.items():
+            if len(where.get(v, ())) > n:
                 out.append(_violation("txn", "duplicated", True, txn=txn_id, value=v, found_at=where[v]))
         if present:
             by_partition = defaultdict(list)
+            copy_of = defaultdict(int)  # the k-th write of a value is its k-th copy in the log
             for p, v in outputs:
                 if where.get(v):
-                    by_partition[p].append(where[v][0])
+                    k = min(copy_of[v], len(where[v]) - 1)
+                    copy_of[v] += 1
+                    by_partition[p].append(where[v][k])
             for p, positions in by_partition.items():
                 offs = [o for _, o in positions]
                 if offs != sorted(offs) or any(pp != p for pp, _ in positions):
