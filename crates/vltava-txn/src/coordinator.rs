@@ -168,6 +168,17 @@ pub struct TransactionCoordinator {
     config: TxnConfig,
     transactions: HashMap<String, Transaction>,
     loaded: HashSet<i32>,
+    /// Time as this coordinator has seen it pass: the sum of the forward
+    /// moves of `now` between calls. A wall clock stepped back is not
+    /// counted, so a transaction begun before such a step still times out
+    /// on time; `start_ms` alone (what the records keep, as Kafka's do)
+    /// would keep it open for the size of the step, holding every
+    /// read_committed reader of its partitions at the last stable offset.
+    elapsed_ms: i64,
+    last_now_ms: Option<i64>,
+    /// When each transaction began (or was first seen ongoing here), in
+    /// `elapsed_ms`; memory only.
+    began_at: HashMap<String, i64>,
 }
 
 impl TransactionCoordinator {
@@ -176,7 +187,22 @@ impl TransactionCoordinator {
             config,
             transactions: HashMap::new(),
             loaded: HashSet::new(),
+            elapsed_ms: 0,
+            last_now_ms: None,
+            began_at: HashMap::new(),
         }
+    }
+
+    /// Advances `elapsed_ms` by how far `now` moved forward since the last
+    /// call (nothing when the clock went back) and returns it.
+    fn observe(&mut self, now: i64) -> i64 {
+        if let Some(last) = self.last_now_ms {
+            self.elapsed_ms = self
+                .elapsed_ms
+                .saturating_add(now.saturating_sub(last).max(0));
+        }
+        self.last_now_ms = Some(now);
+        self.elapsed_ms
     }
 
     pub fn config(&self) -> &TxnConfig {
@@ -221,6 +247,9 @@ impl TransactionCoordinator {
         records: impl IntoIterator<Item = (Option<Bytes>, Option<Bytes>)>,
     ) -> Vec<String> {
         let mut problems = Vec::new();
+        let partitions = self.config.partitions;
+        self.began_at
+            .retain(|id, _| records::partition_for(id, partitions) != partition);
         for (key, value) in records {
             let Some(key) = key else {
                 problems.push(format!("partition {partition}: a record without a key"));
@@ -262,6 +291,10 @@ impl TransactionCoordinator {
         let partitions = self.config.partitions;
         let before = self.transactions.len();
         self.transactions
+            .retain(|id, _| records::partition_for(id, partitions) != partition);
+        // What this coordinator saw begin is stale once another leads the
+        // partition: a later load times its transactions afresh.
+        self.began_at
             .retain(|id, _| records::partition_for(id, partitions) != partition);
         self.loaded.remove(&partition);
         before - self.transactions.len()
@@ -490,6 +523,7 @@ impl TransactionCoordinator {
         if txn.state == TxnState::Ongoing && partitions.iter().all(|p| txn.partitions.contains(p)) {
             return (ErrorCode::NONE, effects);
         }
+        let begins = txn.state != TxnState::Ongoing;
         self.update(&mut effects, transactional_id, |txn| {
             if txn.state != TxnState::Ongoing {
                 txn.start_ms = now;
@@ -498,6 +532,10 @@ impl TransactionCoordinator {
             txn.partitions.extend(partitions.iter().cloned());
             txn.last_update_ms = now;
         });
+        let at = self.observe(now);
+        if begins {
+            self.began_at.insert(transactional_id.to_string(), at);
+        }
         (ErrorCode::NONE, effects)
     }
 
@@ -622,6 +660,21 @@ impl TransactionCoordinator {
         let mut effects = Effects::default();
         let mut timed_out: Vec<String> = Vec::new();
         let mut expired: Vec<String> = Vec::new();
+        let elapsed = self.observe(now);
+        // Ongoing transactions this coordinator did not see begin (loaded
+        // from the log) are timed from now on as well: at the latest one
+        // timeout after the load, whatever their recorded start says.
+        let unseen: Vec<String> = self
+            .transactions
+            .values()
+            .filter(|t| {
+                t.state == TxnState::Ongoing && !self.began_at.contains_key(&t.transactional_id)
+            })
+            .map(|t| t.transactional_id.clone())
+            .collect();
+        for id in unseen {
+            self.began_at.insert(id, elapsed);
+        }
         for txn in self.transactions.values() {
             if !self
                 .loaded
@@ -629,9 +682,14 @@ impl TransactionCoordinator {
             {
                 continue;
             }
+            let timeout = i64::from(txn.timeout_ms);
             match txn.state {
                 TxnState::Ongoing
-                    if txn.start_ms.saturating_add(i64::from(txn.timeout_ms)) <= now =>
+                    if txn.start_ms.saturating_add(timeout) <= now
+                        || self
+                            .began_at
+                            .get(&txn.transactional_id)
+                            .is_some_and(|&began| elapsed.saturating_sub(began) >= timeout) =>
                 {
                     timed_out.push(txn.transactional_id.clone());
                 }

@@ -200,6 +200,83 @@ fn transactions_past_their_timeout_are_aborted() {
     );
 }
 
+/// A transaction begun while the wall clock was stepped forward (by 40
+/// minutes here) and then stepped back still times out about one timeout
+/// later:
+/// by its recorded start alone it would stay open for the size of the step,
+/// and hold read_committed readers of its partitions that long (chaos seed
+/// 1310). One loaded from the log is timed from the load as well.
+#[test]
+fn a_clock_stepped_back_does_not_keep_a_transaction_open() {
+    let mut c = coordinator();
+    init(&mut c, 0, "t", 5);
+    assert!(c.tick(1_000).completions.is_empty());
+    let step = 2_400_000;
+    c.add_partitions(2_000 + step, "t", 5, 0, &parts(&[("a", 0)]));
+    assert!(c.tick(3_000).completions.is_empty(), "the clock is back");
+    // The time between the step back and the next call is not seen (the
+    // clock went back over it): the abort comes a timeout after that call.
+    assert!(c.tick(12_999).completions.is_empty());
+    let effects = c.tick(13_000);
+    assert_eq!(
+        effects.completions.len(),
+        1,
+        "a timeout after it began, by the time that passed"
+    );
+    assert_eq!(c.get("t").unwrap().state, TxnState::PrepareAbort);
+
+    // Loaded with a start in the future: timed out one timeout after the
+    // load at the latest.
+    let mut log: Vec<(i32, bytes::Bytes, Option<bytes::Bytes>)> = Vec::new();
+    let mut c = coordinator();
+    let (_, e) = c.init_producer_id(0, "u", 10_000, None, Some(7));
+    log.extend(e.records);
+    let (_, e) = c.add_partitions(step, "u", 7, 0, &parts(&[("a", 0)]));
+    log.extend(e.records);
+    let mut loaded = TransactionCoordinator::new(TxnConfig {
+        partitions: 4,
+        max_timeout_ms: 60_000,
+        id_expiration_ms: 10_000_000,
+    });
+    for p in 0..4 {
+        let mine: Vec<_> = log
+            .iter()
+            .filter(|r| r.0 == p)
+            .map(|(_, k, v)| (Some(k.clone()), v.clone()))
+            .collect();
+        assert!(loaded.load_partition(p, mine).is_empty());
+    }
+    assert_eq!(loaded.get("u").unwrap().state, TxnState::Ongoing);
+    assert!(loaded.tick(5_000).completions.is_empty());
+    assert!(loaded.tick(14_999).completions.is_empty());
+    assert_eq!(loaded.tick(15_000).completions.len(), 1);
+
+    // A coordinator that gave the partition up and loads it again times
+    // the transaction it finds from that load, not from what it saw before.
+    let mut back = coordinator();
+    init(&mut back, 0, "v", 8);
+    back.add_partitions(0, "v", 8, 0, &parts(&[("a", 0)]));
+    let pv = back.partition_for("v");
+    assert!(back.tick(5_000).completions.is_empty());
+    back.unload_partition(pv);
+    let (_, e) = c.init_producer_id(20_000, "v", 10_000, None, Some(8));
+    let (_, e2) = c.add_partitions(20_000, "v", 8, 0, &parts(&[("a", 0)]));
+    let records: Vec<_> = e
+        .records
+        .into_iter()
+        .chain(e2.records)
+        .filter(|r| r.0 == pv)
+        .map(|(_, k, v)| (Some(k), v))
+        .collect();
+    assert!(back.load_partition(pv, records).is_empty());
+    assert!(back.tick(20_000).completions.is_empty());
+    assert!(
+        back.tick(29_999).completions.is_empty(),
+        "begun at 20 s by its record"
+    );
+    assert_eq!(back.tick(30_000).completions.len(), 1);
+}
+
 #[test]
 fn idle_transactional_ids_expire_with_a_tombstone() {
     let mut c = coordinator();
