@@ -250,5 +250,10 @@ class Node:
         self.stop()
         self.free_disk()
         if self.mounted:
+            # The data directory lives on the tmpfs about to go: with
+            # VLTAVA_CHAOS_KEEP_DATA=1 it is copied out first (node-N/data),
+            # so a run's segments and indexes can be looked at afterwards.
+            if os.environ.get("VLTAVA_CHAOS_KEEP_DATA") == "1" and self.data.exists():
+                shutil.copytree(self.data, self.dir / "data", dirs_exist_ok=True)
             subprocess.run(["umount", "-l", str(self.disk)], check=False)
             self.mounted = False
