@@ -2137,10 +2137,25 @@ mod tests {
         }
     }
 
-    /// Seeded runs of members joining, heartbeating (sometimes losing the
-    /// answer), leaving and being expired: no partition is ever owned by
-    /// two members, and once everyone heartbeats without faults the group
-    /// is stable with every partition assigned and loads within one.
+    /// A member's metadata: subscribed to "a".
+    fn subscriber_of_a() -> MemberMetadata {
+        MemberMetadata {
+            client_id: "c".into(),
+            subscribed_topics: vec!["a".into()],
+            rebalance_timeout_ms: 30_000,
+            ..Default::default()
+        }
+    }
+
+    /// A group rebuilt from `records`, before `finish_load`.
+    fn replayed(records: impl IntoIterator<Item = GroupRecord>) -> ConsumerGroup {
+        let mut g = ConsumerGroup::default();
+        for record in records {
+            g.replay(record);
+        }
+        g
+    }
+
     #[test]
     fn a_load_repairs_what_the_records_left_inconsistent_and_writes_the_repair() {
         let a: Assignment = [(topic_id(1), BTreeSet::from([0, 1]))].into();
@@ -2151,14 +2166,8 @@ mod tests {
             assigned: assigned.clone(),
             pending_revocation: Assignment::new(),
         };
-        let member = MemberMetadata {
-            client_id: "c".into(),
-            subscribed_topics: vec!["a".into()],
-            rebalance_timeout_ms: 30_000,
-            ..Default::default()
-        };
-        let mut g = ConsumerGroup::default();
-        for record in [
+        let member = subscriber_of_a();
+        let mut g = replayed([
             GroupRecord::Epoch(Some(3)),
             GroupRecord::Topics(Some([("a".to_string(), (topic_id(1), 6))].into())),
             GroupRecord::Member("m1".into(), Some(member.clone())),
@@ -2171,9 +2180,7 @@ mod tests {
             GroupRecord::Current("m1".into(), Some(current(&a))),
             GroupRecord::Current("m2".into(), Some(current(&a))),
             GroupRecord::Current("m3".into(), Some(current(&Assignment::new()))),
-        ] {
-            g.replay(record);
-        }
+        ]);
         let problems = g.finish_load(0, &ConsumerGroupConfig::default(), &TestTopics);
         assert_eq!(problems.len(), 5, "{problems:?}");
         assert_eq!(g.members.keys().collect::<Vec<_>>(), ["m1", "m2"]);
@@ -2193,23 +2200,14 @@ mod tests {
 
     #[test]
     fn a_target_computed_at_load_is_sized_by_the_cluster_not_the_records() {
-        let member = MemberMetadata {
-            client_id: "c".into(),
-            subscribed_topics: vec!["a".into()],
-            rebalance_timeout_ms: 30_000,
-            ..Default::default()
-        };
-        let mut g = ConsumerGroup::default();
         // A damaged partition count for "a" (6 in the cluster), and a target
         // behind the group's epoch, so the load computes a new one.
-        for record in [
+        let mut g = replayed([
             GroupRecord::Epoch(Some(3)),
             GroupRecord::Topics(Some([("a".to_string(), (topic_id(1), 1000))].into())),
-            GroupRecord::Member("m1".into(), Some(member)),
+            GroupRecord::Member("m1".into(), Some(subscriber_of_a())),
             GroupRecord::TargetEpoch(Some(2)),
-        ] {
-            g.replay(record);
-        }
+        ]);
         let problems = g.finish_load(0, &ConsumerGroupConfig::default(), &TestTopics);
         assert!(
             problems.iter().any(|p| p.contains("computed again")),
@@ -2273,6 +2271,10 @@ mod tests {
         }
     }
 
+    /// Seeded runs of members joining, heartbeating (sometimes losing the
+    /// answer), leaving and being expired: no partition is ever owned by
+    /// two members, and once everyone heartbeats without faults the group
+    /// is stable with every partition assigned and loads within one.
     #[test]
     fn simulation() {
         // Static members that came back to their slot, over all seeds (the

@@ -712,6 +712,7 @@ impl TransactionCoordinator {
         for id in expired {
             let partition = self.partition_for(&id);
             let previous = self.transactions.remove(&id);
+            self.began_at.remove(&id);
             effects.undo.push((id.clone(), previous));
             effects.records.push((partition, records::key(&id), None));
         }

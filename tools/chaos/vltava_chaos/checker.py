@@ -17,7 +17,7 @@ reported so that a run shows what each setting really gives.
 """
 
 import bisect
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 # How long after the last fault was healed the system may take to serve
 # produces again, and consumers to catch up.
@@ -386,9 +386,7 @@ def check_transactions(events, final, options):
         # An output is its transaction's id and its input's value: inputs
         # that carry the same value (an upstream duplicate) give the same
         # output as often, and that many copies are expected.
-        written = defaultdict(int)
-        for _, v in outputs:
-            written[v] += 1
+        written = Counter(v for _, v in outputs)
         for v, n in written.items():
             if len(where.get(v, ())) > n:
                 out.append(_violation("txn", "duplicated", True, txn=txn_id, value=v, found_at=where[v]))
